@@ -1,0 +1,182 @@
+# SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause)
+# sockmesh build. `make` builds everything into $(OUTPUT); `make V=1` shows
+# the commands. Loading and attaching belong to the agent, not to make.
+
+OUTPUT ?= build
+CC ?= cc
+CLANG ?= clang
+BPFTOOL ?= bpftool
+ARCH ?= $(shell uname -m | sed -e 's/x86_64/x86/' -e 's/aarch64/arm64/')
+# vmlinux.h from the running kernel's BTF; override VMLINUX_BTF or VMLINUX_H.
+VMLINUX_BTF ?= /sys/kernel/btf/vmlinux
+VMLINUX_H ?= $(OUTPUT)/vmlinux.h
+
+ifeq ($(V),1)
+Q =
+msg =
+else
+Q = @
+msg = @printf '  %-8s %s\n' "$(1)" "$(2)";
+endif
+
+.DELETE_ON_ERROR:
+.SUFFIXES:
+
+INCLUDES := -Iinclude -Iuser/common -Iuser/policy -Iuser/agent -I$(OUTPUT)
+CFLAGS ?= -O2 -g
+CFLAGS += -std=gnu11 -Wall -Wextra -Werror -Wno-unused-parameter \
+	  -D_GNU_SOURCE -fno-strict-aliasing $(INCLUDES) -MMD -MP
+LDLIBS_BPF := -lbpf -lelf -lz
+LDLIBS_YAML := -lyaml
+LDLIBS_JSON := -ljansson
+SAN_FLAGS := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all
+
+BPF_CFLAGS := -g -O2 -target bpf -mcpu=v3 -D__TARGET_ARCH_$(ARCH) \
+	      -Iinclude -Ibpf -I$(OUTPUT) -Wall -Wno-unused-function \
+	      -Wno-compare-distinct-pointer-types -MMD -MP
+
+# ---- sources ----
+BPF_SRCS := $(sort $(wildcard bpf/*.bpf.c))
+BPF_OBJS := $(patsubst bpf/%.bpf.c,$(OUTPUT)/bpf/%.bpf.o,$(BPF_SRCS))
+POLICY_SRCS := $(sort $(wildcard user/policy/*.c))
+COMMON_SRCS := $(sort $(wildcard user/common/*.c))
+PLAN_SRCS := user/agent/plan.c
+AGENT_SRCS := $(filter-out $(PLAN_SRCS),$(sort $(wildcard user/agent/*.c)))
+CLI_SRCS := $(sort $(wildcard user/cli/*.c))
+UNIT_SRCS := $(sort $(wildcard tests/unit/*.c))
+BPFT_PROG_SRCS := $(sort $(wildcard tests/bpf/progs/*.bpf.c))
+BPFT_SRCS := $(sort $(wildcard tests/bpf/*.c))
+TOOL_SRCS := $(sort $(wildcard tests/tools/*.c))
+
+LIB_SRCS := $(POLICY_SRCS) $(COMMON_SRCS) $(PLAN_SRCS)
+LIB_OBJS := $(patsubst %.c,$(OUTPUT)/obj/%.o,$(LIB_SRCS))
+AGENT_OBJS := $(patsubst %.c,$(OUTPUT)/obj/%.o,$(AGENT_SRCS))
+CLI_OBJS := $(patsubst %.c,$(OUTPUT)/obj/%.o,$(CLI_SRCS))
+UNIT_OBJS := $(patsubst %.c,$(OUTPUT)/obj/%.o,$(UNIT_SRCS))
+SAN_OBJS := $(patsubst %.c,$(OUTPUT)/san/%.o,$(UNIT_SRCS) $(LIB_SRCS))
+BPFT_SKELS := $(patsubst tests/bpf/progs/%.bpf.c,$(OUTPUT)/%.skel.h,$(BPFT_PROG_SRCS))
+BPFT_OBJS := $(patsubst %.c,$(OUTPUT)/obj/%.o,$(BPFT_SRCS))
+TOOLS := $(patsubst tests/tools/%.c,$(OUTPUT)/tools/%,$(TOOL_SRCS))
+
+AGENT := $(OUTPUT)/sockmesh-agent
+CLI := $(OUTPUT)/sockmeshctl
+SKEL := $(OUTPUT)/sockmesh.skel.h
+
+.PHONY: all
+all: $(AGENT) $(CLI) $(OUTPUT)/unit-tests $(OUTPUT)/bpf-tests $(TOOLS)
+
+$(OUTPUT) $(OUTPUT)/bpf $(OUTPUT)/tools:
+	$(Q)mkdir -p $@
+
+$(VMLINUX_H): | $(OUTPUT)
+	$(call msg,GEN,$@)
+	$(Q)$(BPFTOOL) btf dump file $(VMLINUX_BTF) format c > $@
+
+# ---- BPF: one object per hook, linked so all programs share the maps ----
+$(OUTPUT)/bpf/%.bpf.o: bpf/%.bpf.c $(VMLINUX_H) | $(OUTPUT)/bpf
+	$(call msg,BPF,$@)
+	$(Q)$(CLANG) $(BPF_CFLAGS) -c $< -o $@
+
+$(OUTPUT)/sockmesh.bpf.o: $(BPF_OBJS)
+	$(call msg,LINK,$@)
+	$(Q)$(BPFTOOL) gen object $@ $^
+
+$(SKEL): $(OUTPUT)/sockmesh.bpf.o
+	$(call msg,SKEL,$@)
+	$(Q)$(BPFTOOL) gen skeleton $< name sockmesh > $@
+
+# BPF test programs (include production decision code from bpf/lib).
+$(OUTPUT)/bpf/test_%.bpf.o: tests/bpf/progs/test_%.bpf.c $(VMLINUX_H) | $(OUTPUT)/bpf
+	$(call msg,BPF,$@)
+	$(Q)$(CLANG) $(BPF_CFLAGS) -c $< -o $@
+
+$(OUTPUT)/test_%.skel.h: $(OUTPUT)/bpf/test_%.bpf.o
+	$(call msg,SKEL,$@)
+	$(Q)$(BPFTOOL) gen skeleton $< name test_$* > $@
+
+# ---- user space ----
+$(OUTPUT)/obj/%.o: %.c | $(OUTPUT)
+	$(call msg,CC,$@)
+	$(Q)mkdir -p $(@D)
+	$(Q)$(CC) $(CFLAGS) -c $< -o $@
+
+$(OUTPUT)/san/%.o: %.c | $(OUTPUT)
+	$(call msg,CC-SAN,$@)
+	$(Q)mkdir -p $(@D)
+	$(Q)$(CC) $(CFLAGS) $(SAN_FLAGS) -c $< -o $@
+
+# Agent and CLI sources include the skeleton.
+$(AGENT_OBJS) $(CLI_OBJS): $(SKEL)
+$(BPFT_OBJS): $(SKEL) $(BPFT_SKELS)
+
+$(AGENT): $(AGENT_OBJS) $(LIB_OBJS)
+	$(call msg,LD,$@)
+	$(Q)$(CC) $(CFLAGS) $^ -o $@ $(LDLIBS_BPF) $(LDLIBS_YAML) $(LDLIBS_JSON) -lpthread
+
+$(CLI): $(CLI_OBJS) $(LIB_OBJS)
+	$(call msg,LD,$@)
+	$(Q)$(CC) $(CFLAGS) $^ -o $@ $(LDLIBS_BPF) $(LDLIBS_YAML) $(LDLIBS_JSON)
+
+$(OUTPUT)/unit-tests: $(UNIT_OBJS) $(LIB_OBJS)
+	$(call msg,LD,$@)
+	$(Q)$(CC) $(CFLAGS) $^ -o $@ $(LDLIBS_YAML) -lm
+
+$(OUTPUT)/unit-tests-san: $(SAN_OBJS)
+	$(call msg,LD,$@)
+	$(Q)$(CC) $(CFLAGS) $(SAN_FLAGS) $^ -o $@ $(LDLIBS_YAML) -lm
+
+$(OUTPUT)/bpf-tests: $(BPFT_OBJS) $(LIB_OBJS)
+	$(call msg,LD,$@)
+	$(Q)$(CC) $(CFLAGS) $^ -o $@ $(LDLIBS_BPF) $(LDLIBS_YAML)
+
+$(OUTPUT)/tools/%: tests/tools/%.c | $(OUTPUT)/tools
+	$(call msg,CC,$@)
+	$(Q)$(CC) $(CFLAGS) $< -o $@ -lpthread
+
+# ---- packages (Debian 12), idempotent ----
+DEPS_PKGS := clang llvm libbpf-dev libelf-dev zlib1g-dev bpftool libyaml-dev \
+	     libjansson-dev iproute2 gcc make libc6-dev pkg-config \
+	     libclang-rt-14-dev
+.PHONY: deps
+deps:
+	@missing=""; for p in $(DEPS_PKGS); do \
+	  dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q 'ok installed' || missing="$$missing $$p"; \
+	done; \
+	if [ -n "$$missing" ]; then \
+	  echo "  DEPS     installing:$$missing"; \
+	  if [ "$$(id -u)" != 0 ]; then echo "make deps: need root to install:$$missing" >&2; exit 1; fi; \
+	  export DEBIAN_FRONTEND=noninteractive; \
+	  apt-get install -y -q --no-install-recommends $$missing >/dev/null || \
+	  { apt-get update -q >/dev/null && apt-get install -y -q --no-install-recommends $$missing >/dev/null; }; \
+	fi
+
+# ---- tests ----
+.PHONY: test test-unit test-san test-bpf test-e2e
+test: deps
+	$(Q)$(MAKE) --no-print-directory all $(OUTPUT)/unit-tests-san
+	$(Q)tests/run.sh
+
+test-unit: $(OUTPUT)/unit-tests
+	$(Q)$(OUTPUT)/unit-tests
+
+test-san: $(OUTPUT)/unit-tests-san
+	$(Q)$(OUTPUT)/unit-tests-san
+
+test-bpf: $(OUTPUT)/bpf-tests
+	$(Q)$(OUTPUT)/bpf-tests
+
+test-e2e: all
+	$(Q)tests/run.sh e2e
+
+# ---- demo ----
+.PHONY: demo
+demo: deps
+	$(Q)$(MAKE) --no-print-directory all
+	$(Q)scripts/demo.sh
+
+.PHONY: clean
+clean:
+	$(call msg,CLEAN,$(OUTPUT))
+	$(Q)rm -rf $(OUTPUT)
+
+-include $(shell find $(OUTPUT) -name '*.d' 2>/dev/null)

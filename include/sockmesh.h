@@ -1,0 +1,252 @@
+/* SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause) */
+/*
+ * sockmesh shared ABI: map keys, values and constants used by both bpf/ and
+ * user/. Types and constants only: the maps themselves are defined once in
+ * bpf/maps.bpf.h and reached from user space through the skeleton.
+ *
+ * Rules (see ../shared/STYLE.md):
+ *  - fixed-width __u8..__u64, __be16/__be32 for network order; no bool, long,
+ *    pointers or enums inside keys/values (enums below are only for naming
+ *    constants; fields that hold them are __u8/__u32);
+ *  - explicit named padding, zeroed by the writer (keys are hashed bytewise);
+ *  - layout pinned by _Static_assert in tests/unit/test_abi.c;
+ *  - a layout change renames the map (sm_svc -> sm_svc_v2) so an old pinned
+ *    map is never reread in a new layout.
+ *
+ * Byte order: every address and port field says which order it is in.
+ */
+#ifndef SOCKMESH_ABI_H
+#define SOCKMESH_ABI_H
+
+#ifndef __VMLINUX_H__
+#include <linux/types.h>
+#endif
+
+/* Default capacities (max_entries). The agent may resize before load. */
+#define SM_MAX_SERVICES		65536	/* VIP:port entries in sm_svc */
+#define SM_MAX_CLUSTERS		65536	/* (service port, subset) pairs */
+#define SM_MAX_BACKENDS		262144	/* distinct backend addr:port */
+#define SM_MAX_BSET		524288	/* backend list slots, all versions */
+#define SM_MAX_ROUTE		131072	/* weighted route slots, all versions */
+#define SM_MAX_MAGLEV		1048576	/* Maglev slots, all versions */
+#define SM_MAX_CONN_LIMIT	65536	/* (client netns, cluster) counters */
+#define SM_MAX_SOCKS		65536	/* sockets in sm_sock_hash */
+#define SM_MAX_PODS		65536	/* pods with per-pod flags */
+
+#define SM_MAX_ROUTE_SLOTS	1000	/* weighted tcp route resolution (0.1 %) */
+#define SM_MAGLEV_MIN_SIZE	251	/* smallest Maglev table (prime) */
+#define SM_MAGLEV_MAX_SIZE	65521	/* largest Maglev table (prime) */
+/* Backends examined per connect before giving up (verifier bound). */
+#define SM_MAX_PICK_TRIES	16
+
+#define SM_IPPROTO_TCP		6
+
+/* Load-balancing policies (sm_cluster_val.lb). */
+enum sm_lb {
+	SM_LB_LEAST_REQUEST	= 0,	/* power of two choices; also LEAST_CONN, unset */
+	SM_LB_ROUND_ROBIN	= 1,	/* exact rotation */
+	SM_LB_RANDOM		= 2,
+	SM_LB_MAGLEV		= 3,	/* consistentHash.useSourceIp */
+};
+
+/* sm_backend_val.flags */
+enum sm_be_flags {
+	SM_BE_F_READY	= 1 << 0,	/* Pod Ready / endpoint ready */
+	SM_BE_F_EJECTED	= 1 << 1,	/* ejected (outlier detection or CLI) */
+};
+
+/* sm_svc_val.flags */
+enum sm_svc_flags {
+	SM_SVC_F_L7	= 1 << 0,	/* reserved: send to the agent's L7 listener */
+};
+
+/* sm_pod_val.flags */
+enum sm_pod_flags {
+	SM_POD_F_NO_REDIRECT	= 1 << 0,	/* opt out of the sk_msg short cut */
+};
+
+/* sm_config_val.flags */
+enum sm_cfg_flags {
+	SM_CFG_F_REDIRECT	= 1 << 0,	/* sk_msg redirect enabled node-wide */
+};
+
+/* sm_sk_state.flags: per-socket bookkeeping kept in sk_storage. */
+enum sm_sk_flags {
+	SM_SK_F_TRANSLATED	= 1 << 0,	/* connect4 rewrote the destination */
+	SM_SK_F_COUNTED		= 1 << 1,	/* holds one active + one limit count */
+	SM_SK_F_ESTABLISHED	= 1 << 2,	/* reached ESTABLISHED */
+	SM_SK_F_RELEASED	= 1 << 3,	/* counts given back (exactly once) */
+};
+
+/* sm_sk_state.redir: the sticky sk_msg decision for this socket. */
+enum sm_redir_mode {
+	SM_REDIR_UNDECIDED	= 0,
+	SM_REDIR_ON		= 1,	/* every message is redirected */
+	SM_REDIR_OFF		= 2,	/* sent through TCP once: never redirect */
+};
+
+/* Global per-CPU counters, index into sm_stats. Append only. */
+enum sm_stat {
+	SM_STAT_CONNECT_SEEN = 0,	/* connect4 runs for TCP */
+	SM_STAT_CONNECT_TRANSLATED,	/* VIP rewritten to a backend */
+	SM_STAT_CONNECT_NO_BACKEND,	/* refused: no healthy backend */
+	SM_STAT_CONNECT_OVERFLOW,	/* refused: maxConnections */
+	SM_STAT_CONNECT_PANIC,		/* picked while below minHealthPercent */
+	SM_STAT_CONNECT_ERR,		/* internal error, failed open */
+	SM_STAT_GETPEERNAME,		/* getpeername answered with the VIP */
+	SM_STAT_SOCK_INSERT,		/* socket put into sm_sock_hash */
+	SM_STAT_SOCK_INSERT_ERR,
+	SM_STAT_REDIRECT,		/* sk_msg redirected a message */
+	SM_STAT_REDIRECT_MISS,		/* no local peer: passed to TCP */
+	SM_STAT_REDIRECT_STICKY,	/* passed: socket already used TCP */
+	SM_STAT_REDIRECT_OPTOUT,	/* pod opted out of redirect */
+	SM_STAT_REDIRECT_ERR,		/* redirect helper failed */
+	SM_STAT_CONN_RELEASED,		/* counts given back */
+	SM_STAT_CONNECT_FAIL,		/* SYN_SENT -> CLOSE (RST/timeout) */
+	SM_STAT_MAX,
+};
+
+/* sm_svc key: a Service VIP and port. */
+struct sm_svc_key {
+	__be32 vip;		/* network order */
+	__be16 port;		/* network order */
+	__u8 proto;		/* SM_IPPROTO_TCP */
+	__u8 pad;
+};
+
+/*
+ * sm_svc value. A service port routes to one cluster (route_slots <= 1:
+ * cluster_id) or to a weighted slot table (sm_route[route_id, 0..slots-1]),
+ * the kernel half of a VirtualService tcp route.
+ */
+struct sm_svc_val {
+	__u64 cluster_id;	/* used when route_slots <= 1 */
+	__u32 route_id;		/* versioned: a new id on each change */
+	__u16 route_slots;	/* 0/1: single cluster; else slots in sm_route */
+	__u16 flags;		/* SM_SVC_F_* */
+};
+
+struct sm_route_key {
+	__u32 route_id;
+	__u32 slot;
+};
+
+struct sm_route_val {
+	__u64 cluster_id;
+};
+
+/*
+ * sm_cluster value, key __u64 cluster_id. A cluster is Envoy's: one service
+ * port and one subset (or none). cluster_id is a stable 64-bit hash of
+ * "namespace/name:port|subset" computed by the agent (user/agent/plan.c), so
+ * limit counters keyed by it survive reloads and agent restarts.
+ */
+struct sm_cluster_val {
+	__u32 set_id;		/* backend list version in sm_bset */
+	__u32 n_backends;	/* sm_bset[set_id, 0..n_backends-1] */
+	__u32 maglev_size;	/* sm_maglev[set_id, 0..size-1]; 0 unless MAGLEV */
+	__u32 max_conns;	/* per client netns; 0 = unlimited */
+	__u8 lb;		/* SM_LB_* */
+	__u8 min_health_pct;	/* Envoy panic threshold 0..100; 0 = never */
+	__u16 flags;
+	__u32 pad;
+};
+
+/* sm_bset and sm_maglev key: a slot of a versioned backend list. */
+struct sm_bset_key {
+	__u32 set_id;
+	__u32 idx;
+};
+
+/* A backend address. Key of sm_backend, sm_be_active, sm_be_stats. */
+struct sm_be_key {
+	__be32 addr;		/* network order */
+	__be16 port;		/* network order */
+	__u16 pad;
+};
+
+/* sm_maglev value: index into the cluster's backend list. */
+struct sm_maglev_val {
+	__u32 idx;
+};
+
+/* sm_backend value: written by the agent and by `sockmeshctl eject`. */
+struct sm_backend_val {
+	__u32 flags;		/* SM_BE_F_* */
+	__u32 pad;
+	__u64 eject_until_ns;	/* CLOCK_MONOTONIC (bpf_ktime_get_ns); 0 = until restored */
+};
+
+/* sm_be_active value: written only by BPF (atomic add). */
+struct sm_be_active_val {
+	__s64 active;		/* connections counted and not yet released */
+};
+
+/* sm_be_stats value (per CPU): written only by BPF. */
+struct sm_be_stats_val {
+	__u64 conns_total;	/* connects sent to this backend */
+	__u64 connect_fail;	/* SYN_SENT -> CLOSE */
+};
+
+/* sm_svc_stats value (per CPU), key struct sm_svc_key. */
+struct sm_svc_stats_val {
+	__u64 connects;		/* translated */
+	__u64 overflows;	/* refused by maxConnections */
+	__u64 no_backend;	/* refused: nothing healthy */
+	__u64 panic;		/* picked in panic mode */
+};
+
+/* sm_conn_limit key: one client pod (netns) and one destination cluster. */
+struct sm_limit_key {
+	__u64 netns_cookie;	/* bpf_get_netns_cookie() of the client */
+	__u64 cluster_id;
+};
+
+struct sm_limit_val {
+	__s64 active;
+};
+
+/*
+ * sm_sock_hash key. The 4-tuple of the socket as seen from its own side,
+ * all in network order. Pod IPs are unique on a node, so netns_cookie is 0
+ * except for loopback addresses (127/8), where it is the socket's netns
+ * cookie: two pods may both talk over 127.0.0.1 and must never meet.
+ */
+struct sm_sock_key {
+	__be32 sip;		/* local, network order */
+	__be32 dip;		/* remote, network order */
+	__be16 sport;		/* local, network order */
+	__be16 dport;		/* remote, network order */
+	__u32 pad;
+	__u64 netns_cookie;
+};
+
+/* sm_pod key: a pod IP (network order). */
+struct sm_pod_key {
+	__be32 addr;
+};
+
+struct sm_pod_val {
+	__u32 flags;		/* SM_POD_F_* */
+};
+
+/* sm_config: single-entry array of runtime settings. */
+struct sm_config_val {
+	__u32 flags;		/* SM_CFG_F_* */
+	__u32 pad;
+	__u64 generation;	/* policy generation last applied */
+};
+
+/* sm_sk_state: per-socket sk_storage, created by connect4/sockops. */
+struct sm_sk_state {
+	__be32 orig_vip;	/* network order; dialled VIP */
+	__be16 orig_port;	/* network order */
+	__u16 flags;		/* SM_SK_F_* */
+	struct sm_be_key be;	/* chosen backend */
+	__u64 cluster_id;
+	__u64 netns_cookie;	/* client netns, for the limit counter */
+	__u32 redir;		/* SM_REDIR_* */
+	__u32 pad;
+};
+
+#endif /* SOCKMESH_ABI_H */

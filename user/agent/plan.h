@@ -1,0 +1,100 @@
+/* SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause) */
+/*
+ * plan: a validated policy set -> what the kernel maps must hold.
+ *
+ * Pure: no BPF calls, no printing. The agent (apply.c) diffs two plans and
+ * writes the difference into the maps. Everything is computed here so that it
+ * is unit-testable: service -> cluster resolution (Istio host names, subsets,
+ * trafficPolicy inheritance and portLevelSettings), endpoints (Pod selector or
+ * EndpointSlices, named targetPorts), weighted tcp route slot tables and
+ * Maglev tables.
+ */
+#ifndef SOCKMESH_PLAN_H
+#define SOCKMESH_PLAN_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "sockmesh.h"
+#include "policy.h"
+
+struct plan_backend {
+	struct sm_be_key key;		/* addr/port network order, pad 0 */
+	uint32_t flags;			/* SM_BE_F_READY when ready */
+	char *pod;			/* "ns/name" of the pod, or NULL */
+};
+
+struct plan_cluster {
+	uint64_t id;			/* plan_cluster_id() */
+	char *name;			/* Envoy-style "outbound|9080|v1|reviews.default.svc.cluster.local" */
+	char *subset;			/* NULL for the default cluster */
+	uint8_t lb;			/* SM_LB_* */
+	uint8_t min_health_pct;
+	uint32_t max_conns;		/* 0 = unlimited */
+	struct plan_backend *backends;	/* sorted by (addr, port) */
+	size_t n_backends;
+	uint32_t *maglev;		/* maglev_size entries (index into backends) */
+	uint32_t maglev_size;		/* 0 unless lb == SM_LB_MAGLEV */
+};
+
+struct plan_service {
+	struct sm_svc_key key;		/* VIP/port network order, proto TCP */
+	char *fqdn;			/* reviews.default.svc.cluster.local */
+	char *ns;
+	char *name;
+	char *port_name;		/* may be NULL */
+	struct plan_cluster *clusters;	/* [0] is the cluster traffic goes to
+					 * without a route (default/no subset) */
+	size_t n_clusters;
+	uint16_t *slots;		/* weighted route: cluster index per slot */
+	size_t n_slots;			/* 0 = no tcp route: clusters[0] */
+	char *route_from;		/* "ns/name" of the VirtualService, or NULL */
+};
+
+struct plan_pod {
+	struct sm_pod_key key;
+	uint32_t flags;			/* SM_POD_F_* (annotation opt-outs) */
+};
+
+struct plan {
+	struct plan_service *svcs;	/* sorted by key (vip, port) */
+	size_t n_svcs;
+	struct plan_pod *pods;		/* pods with non-zero flags */
+	size_t n_pods;
+};
+
+/*
+ * Build the plan from a set that passed policy_validate(). Problems that only
+ * show here (e.g. a named targetPort no pod defines) are appended to
+ * set->diags as warnings. Returns 0 or -errno (-ENOMEM).
+ */
+int plan_build(struct pol_set *set, struct plan *out);
+void plan_free(struct plan *p);
+
+/* Stable 64-bit id (FNV-1a) of "fqdn:port|subset" (subset may be NULL). */
+uint64_t plan_cluster_id(const char *fqdn, uint16_t port, const char *subset);
+
+/*
+ * Weighted slot table: n weights (>= 0, sum > 0) -> n_slots entries, each an
+ * index into the weights, proportions exact after dividing by the gcd and,
+ * if the sum still exceeds max_slots, scaled down with largest remainder.
+ * Slots are interleaved (smooth weighted round robin order) so that any
+ * window of the table is close to the proportions. Returns the number of
+ * slots written (<= max_slots) or -EINVAL.
+ */
+int plan_weight_slots(const uint32_t *weights, size_t n, uint16_t *slots,
+		      size_t max_slots);
+
+/* Smallest Maglev table size (prime) for n backends (>= 100 * n, clamped). */
+uint32_t plan_maglev_size(size_t n_backends);
+
+/*
+ * Maglev (Eisenbud et al., NSDI'16) lookup table: m entries (m prime), each
+ * an index into backends. Permutations come from two hashes of the backend
+ * address so a backend keeps most of its slots when others come and go.
+ * Returns 0 or -EINVAL (n == 0).
+ */
+int plan_maglev_fill(const struct plan_backend *backends, size_t n,
+		     uint32_t m, uint32_t *table);
+
+#endif /* SOCKMESH_PLAN_H */

@@ -1,0 +1,292 @@
+/* SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause) */
+/*
+ * policy: Kubernetes / Istio YAML -> validated plain C structs.
+ *
+ * Pure library: no BPF, no printing. Every problem becomes a struct pol_diag
+ * with file:line:col (1-based, libyaml marks + 1). Loading is additive: call
+ * policy_load_path() for each file or directory, then policy_validate() once
+ * for cross-object checks. A set with n_errors > 0 must not be applied.
+ *
+ * Ownership: everything hanging off a struct pol_set (strings, arrays) is
+ * owned by the set and freed by policy_set_free(). Addresses are IPv4 in
+ * network order (as inet_pton writes them); ports in host order.
+ */
+#ifndef SOCKMESH_POLICY_H
+#define SOCKMESH_POLICY_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#define POL_DOMAIN_DEFAULT "cluster.local"
+
+struct pol_loc {
+	const char *file;	/* owned by the set (set->files) */
+	uint32_t line;		/* 1-based; 0 = unknown */
+	uint32_t col;		/* 1-based */
+};
+
+enum pol_diag_level {
+	POL_DIAG_ERROR = 0,
+	POL_DIAG_WARNING,
+	POL_DIAG_NOTE,		/* e.g. "skipping kind Deployment" */
+};
+
+struct pol_diag {
+	enum pol_diag_level level;
+	struct pol_loc loc;
+	char msg[320];		/* no file:line:col prefix, no newline */
+};
+
+struct pol_kv {
+	char *key;
+	char *value;
+};
+
+struct pol_labels {
+	struct pol_kv *v;
+	size_t n;
+};
+
+struct pol_meta {
+	char *name;
+	char *ns;		/* "default" when the object has none */
+	struct pol_labels labels;
+	struct pol_labels annotations;
+	struct pol_loc loc;	/* of the document's kind: key */
+};
+
+/* ---- core/v1 Service ---- */
+struct pol_svc_port {
+	char *name;		/* may be NULL */
+	uint16_t port;
+	uint16_t target_port;	/* 0 when named or unset (unset = port) */
+	char *target_port_name;	/* named targetPort, else NULL */
+	uint8_t proto;		/* IPPROTO_TCP (default), IPPROTO_UDP, IPPROTO_SCTP */
+	char *app_protocol;	/* may be NULL */
+	struct pol_loc loc;
+};
+
+struct pol_service {
+	struct pol_meta meta;
+	uint32_t cluster_ip;	/* network order; 0 = none/"None"/absent */
+	bool headless;		/* clusterIP: None */
+	bool has_selector;
+	struct pol_labels selector;
+	struct pol_svc_port *ports;
+	size_t n_ports;
+};
+
+/* ---- core/v1 Pod ---- */
+struct pol_container_port {
+	char *name;		/* may be NULL */
+	uint16_t port;		/* containerPort */
+	uint8_t proto;
+};
+
+struct pol_pod {
+	struct pol_meta meta;
+	uint32_t ip;		/* status.podIP, network order; 0 = none */
+	bool ready;		/* status.conditions[type=Ready].status == True;
+				 * true when the pod has no status at all */
+	bool host_network;
+	struct pol_container_port *ports;
+	size_t n_ports;
+};
+
+/* ---- discovery.k8s.io/v1 EndpointSlice ---- */
+struct pol_eps_port {
+	char *name;		/* may be NULL */
+	uint16_t port;
+	uint8_t proto;
+};
+
+struct pol_endpoint {
+	uint32_t *addrs;	/* network order */
+	size_t n_addrs;
+	bool ready;		/* conditions.ready; unset = true */
+	char *target_pod;	/* targetRef.name when kind Pod, else NULL */
+};
+
+struct pol_eps {
+	struct pol_meta meta;
+	char *service_name;	/* label kubernetes.io/service-name */
+	struct pol_eps_port *ports;
+	size_t n_ports;
+	struct pol_endpoint *endpoints;
+	size_t n_endpoints;
+};
+
+/* ---- networking.istio.io DestinationRule ---- */
+enum pol_lb_kind {
+	POL_LB_UNSET = 0,
+	POL_LB_LEAST_REQUEST,
+	POL_LB_LEAST_CONN,
+	POL_LB_ROUND_ROBIN,
+	POL_LB_RANDOM,
+	POL_LB_PASSTHROUGH,
+	POL_LB_CONSISTENT_HASH,
+};
+
+enum pol_hash_kind {
+	POL_HASH_NONE = 0,
+	POL_HASH_SOURCE_IP,
+	POL_HASH_HEADER,	/* hash_key = header name */
+	POL_HASH_COOKIE,	/* hash_key = cookie name */
+	POL_HASH_QUERY,		/* hash_key = query parameter */
+};
+
+struct pol_lb {
+	enum pol_lb_kind kind;
+	enum pol_hash_kind hash;
+	char *hash_key;
+	struct pol_loc loc;
+};
+
+struct pol_port_tp;
+
+struct pol_traffic_policy {
+	bool set;			/* trafficPolicy present */
+	struct pol_lb lb;		/* kind UNSET when absent */
+	int64_t max_connections;	/* connectionPool.tcp.maxConnections; -1 unset */
+	int32_t min_health_percent;	/* outlierDetection.minHealthPercent; -1 unset */
+	bool has_outlier;		/* outlierDetection present (L7 issue) */
+	bool has_http_pool;		/* connectionPool.http present (L7 issue) */
+	struct pol_port_tp *port_level;	/* portLevelSettings */
+	size_t n_port_level;
+	struct pol_loc loc;
+};
+
+/* portLevelSettings entry: replaces (does not merge with) the parent. */
+struct pol_port_tp {
+	uint16_t port;
+	struct pol_traffic_policy tp;	/* its own port_level is always empty */
+};
+
+struct pol_subset {
+	char *name;
+	struct pol_labels labels;
+	struct pol_traffic_policy tp;	/* tp.set false = inherit */
+	struct pol_loc loc;
+};
+
+struct pol_dr {
+	struct pol_meta meta;
+	char *host;
+	struct pol_loc host_loc;
+	struct pol_traffic_policy tp;
+	struct pol_subset *subsets;
+	size_t n_subsets;
+};
+
+/* ---- networking.istio.io VirtualService (L4 part; http is counted) ---- */
+struct pol_destination {
+	char *host;
+	char *subset;		/* may be NULL */
+	uint16_t port;		/* port.number; 0 = unset */
+	struct pol_loc loc;
+};
+
+struct pol_route_dest {
+	struct pol_destination dest;
+	int32_t weight;		/* -1 = unset */
+};
+
+struct pol_l4_match {
+	uint16_t port;		/* 0 = any */
+	char **gateways;
+	size_t n_gateways;
+	struct pol_labels source_labels;
+	char *source_namespace;
+	struct pol_loc loc;
+};
+
+struct pol_tcp_route {
+	struct pol_l4_match *match;
+	size_t n_match;
+	struct pol_route_dest *route;
+	size_t n_route;
+	struct pol_loc loc;
+};
+
+struct pol_vs {
+	struct pol_meta meta;
+	char **hosts;
+	size_t n_hosts;
+	char **gateways;	/* empty = mesh */
+	size_t n_gateways;
+	struct pol_tcp_route *tcp;
+	size_t n_tcp;
+	size_t n_http;		/* http: routes present (L7 issue) */
+	size_t n_tls;
+};
+
+/* ---- networking.istio.io Gateway (kept for the L7 issue) ---- */
+struct pol_gateway {
+	struct pol_meta meta;
+	struct pol_labels selector;
+};
+
+struct pol_set {
+	struct pol_service *svcs;	size_t n_svcs;
+	struct pol_pod *pods;		size_t n_pods;
+	struct pol_eps *eps;		size_t n_eps;
+	struct pol_dr *drs;		size_t n_drs;
+	struct pol_vs *vss;		size_t n_vss;
+	struct pol_gateway *gws;	size_t n_gws;
+
+	struct pol_diag *diags;		size_t n_diags;
+	size_t n_errors;
+	size_t n_warnings;
+
+	char **files;			size_t n_files;	/* loc.file strings */
+	char *domain;			/* cluster domain, default cluster.local */
+};
+
+void policy_set_init(struct pol_set *set);
+void policy_set_free(struct pol_set *set);
+
+/*
+ * Load one YAML file or every *.yaml / *.yml in a directory (sorted, not
+ * recursive). Multi-document files and `kind: List` are accepted. Returns 0,
+ * -EINVAL when diagnostics of level ERROR were added, or another -errno
+ * (file unreadable: also recorded as a diagnostic).
+ */
+int policy_load_path(struct pol_set *set, const char *path);
+
+/* Same, from memory; name is used as the file in diagnostics. */
+int policy_load_buffer(struct pol_set *set, const char *name,
+		       const char *buf, size_t len);
+
+/*
+ * Cross-object checks after all files are loaded: duplicate objects,
+ * duplicate VIP:port between services, VirtualService/DestinationRule hosts
+ * and subsets that do not resolve, weights. Returns 0 or -EINVAL.
+ */
+int policy_validate(struct pol_set *set);
+
+/*
+ * Istio host resolution: "reviews" (relative to ns), "reviews.default",
+ * "reviews.default.svc", "reviews.default.svc.<domain>" all name the same
+ * service. Writes the FQDN "name.ns.svc.<domain>" to out. Returns 0, or
+ * -EINVAL for wildcards / hosts that are not in-cluster service names
+ * (out then holds the host unchanged), -ENOSPC if out is too small.
+ */
+int policy_host_fqdn(const struct pol_set *set, const char *host,
+		     const char *ns, char *out, size_t outlen);
+
+/* The Service a host names (resolved relative to ns), or NULL. */
+const struct pol_service *policy_find_service(const struct pol_set *set,
+					      const char *host, const char *ns);
+
+/* True when every selector label is present with the same value in labels. */
+bool policy_labels_match(const struct pol_labels *selector,
+			 const struct pol_labels *labels);
+
+/* Label/annotation value or NULL. */
+const char *policy_label_get(const struct pol_labels *labels, const char *key);
+
+/* "file:line:col: error: msg" into buf; returns buf. */
+const char *policy_diag_format(const struct pol_diag *d, char *buf, size_t len);
+
+#endif /* SOCKMESH_POLICY_H */
