@@ -25,7 +25,7 @@ endif
 INCLUDES := -Iinclude -Iuser/common -Iuser/policy -Iuser/agent -I$(OUTPUT)
 CFLAGS ?= -O2 -g
 CFLAGS += -std=gnu11 -Wall -Wextra -Werror -Wno-unused-parameter \
-	  -D_GNU_SOURCE -fno-strict-aliasing $(INCLUDES) -MMD -MP
+	  -Wno-format-truncation -D_GNU_SOURCE -fno-strict-aliasing $(INCLUDES) -MMD -MP
 LDLIBS_BPF := -lbpf -lelf -lz
 LDLIBS_YAML := -lyaml
 LDLIBS_JSON := -ljansson
@@ -119,15 +119,15 @@ $(CLI): $(CLI_OBJS) $(LIB_OBJS)
 
 $(OUTPUT)/unit-tests: $(UNIT_OBJS) $(LIB_OBJS)
 	$(call msg,LD,$@)
-	$(Q)$(CC) $(CFLAGS) $^ -o $@ $(LDLIBS_YAML) -lm
+	$(Q)$(CC) $(CFLAGS) $^ -o $@ $(LDLIBS_BPF) $(LDLIBS_YAML) $(LDLIBS_JSON) -lm
 
 $(OUTPUT)/unit-tests-san: $(SAN_OBJS)
 	$(call msg,LD,$@)
-	$(Q)$(CC) $(CFLAGS) $(SAN_FLAGS) $^ -o $@ $(LDLIBS_YAML) -lm
+	$(Q)$(CC) $(CFLAGS) $(SAN_FLAGS) $^ -o $@ $(LDLIBS_BPF) $(LDLIBS_YAML) $(LDLIBS_JSON) -lm
 
 $(OUTPUT)/bpf-tests: $(BPFT_OBJS) $(LIB_OBJS)
 	$(call msg,LD,$@)
-	$(Q)$(CC) $(CFLAGS) $^ -o $@ $(LDLIBS_BPF) $(LDLIBS_YAML)
+	$(Q)$(CC) $(CFLAGS) $^ -o $@ $(LDLIBS_BPF) $(LDLIBS_YAML) $(LDLIBS_JSON)
 
 $(OUTPUT)/tools/%: tests/tools/%.c | $(OUTPUT)/tools
 	$(call msg,CC,$@)
@@ -135,7 +135,7 @@ $(OUTPUT)/tools/%: tests/tools/%.c | $(OUTPUT)/tools
 
 # ---- packages (Debian 12), idempotent ----
 DEPS_PKGS := clang llvm libbpf-dev libelf-dev zlib1g-dev bpftool libyaml-dev \
-	     libjansson-dev iproute2 gcc make libc6-dev pkg-config \
+	     libjansson-dev iproute2 gcc make libc6-dev pkg-config jq util-linux \
 	     libclang-rt-14-dev
 .PHONY: deps
 deps:

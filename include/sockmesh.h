@@ -2,7 +2,7 @@
 /*
  * sockmesh shared ABI: map keys, values and constants used by both bpf/ and
  * user/. Types and constants only: the maps themselves are defined once in
- * bpf/maps.bpf.h and reached from user space through the skeleton.
+ * bpf/lib/maps.h (instantiated in bpf/maps.bpf.c) and reached from user space through the skeleton.
  *
  * Rules (see ../shared/STYLE.md):
  *  - fixed-width __u8..__u64, __be16/__be32 for network order; no bool, long,
@@ -73,9 +73,8 @@ enum sm_cfg_flags {
 /* sm_sk_state.flags: per-socket bookkeeping kept in sk_storage. */
 enum sm_sk_flags {
 	SM_SK_F_TRANSLATED	= 1 << 0,	/* connect4 rewrote the destination */
-	SM_SK_F_COUNTED		= 1 << 1,	/* holds one active + one limit count */
-	SM_SK_F_ESTABLISHED	= 1 << 2,	/* reached ESTABLISHED */
-	SM_SK_F_RELEASED	= 1 << 3,	/* counts given back (exactly once) */
+	SM_SK_F_COUNTED		= 1 << 1,	/* holds one active count (+ limit if LIMITED) */
+	SM_SK_F_LIMITED		= 1 << 2,	/* holds one sm_conn_limit count */
 };
 
 /* sm_sk_state.redir: the sticky sk_msg decision for this socket. */
@@ -103,6 +102,7 @@ enum sm_stat {
 	SM_STAT_REDIRECT_ERR,		/* redirect helper failed */
 	SM_STAT_CONN_RELEASED,		/* counts given back */
 	SM_STAT_CONNECT_FAIL,		/* SYN_SENT -> CLOSE (RST/timeout) */
+	SM_STAT_SOCK_REMOVE,		/* socket left sm_sock_hash (decided TCP) */
 	SM_STAT_MAX,
 };
 
@@ -138,7 +138,7 @@ struct sm_route_val {
 /*
  * sm_cluster value, key __u64 cluster_id. A cluster is Envoy's: one service
  * port and one subset (or none). cluster_id is a stable 64-bit hash of
- * "namespace/name:port|subset" computed by the agent (user/agent/plan.c), so
+ * "fqdn:port|subset" computed by the agent (user/agent/plan.c), so
  * limit counters keyed by it survive reloads and agent restarts.
  */
 struct sm_cluster_val {
@@ -245,8 +245,37 @@ struct sm_sk_state {
 	struct sm_be_key be;	/* chosen backend */
 	__u64 cluster_id;
 	__u64 netns_cookie;	/* client netns, for the limit counter */
-	__u32 redir;		/* SM_REDIR_* */
+	__u32 redir;		/* SM_REDIR_*; written by sk_msg under the socket lock */
+	/*
+	 * 0 while the counts are held, 1 once given back. Flipped with an
+	 * atomic exchange (BPF atomics are 32/64-bit only, hence not a bit in
+	 * flags): sockops STATE_CB and cgroup/sock_release may run on two
+	 * CPUs for one socket and exactly one of them must release.
+	 */
+	__u32 release;
+};
+
+/*
+ * sm_meta: display names, written by the agent, read by sockmeshctl (also
+ * when the agent is down). Not used by any program. BPF_F_NO_PREALLOC.
+ */
+enum sm_meta_kind {
+	SM_META_SVC	= 1,	/* id = sm_meta_svc_id(key) */
+	SM_META_CLUSTER	= 2,	/* id = cluster_id */
+	SM_META_BACKEND	= 3,	/* id = sm_meta_be_id(key) */
+};
+
+#define SM_MAX_META	(SM_MAX_SERVICES + SM_MAX_CLUSTERS + SM_MAX_BACKENDS)
+
+struct sm_meta_key {
+	__u32 kind;		/* SM_META_* */
 	__u32 pad;
+	__u64 id;
+};
+
+struct sm_meta_val {
+	char name[128];		/* service "ns/name", Envoy cluster name, pod "ns/name" */
+	char extra[64];		/* port name / subset / "" */
 };
 
 #endif /* SOCKMESH_ABI_H */

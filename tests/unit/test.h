@@ -37,29 +37,45 @@ extern int test__failed;	/* current test failed */
 } while (0)
 
 #define ASSERT_TRUE(c) ({ int __ok = !!(c);				\
-	if (!__ok) TEST_FAIL_("ASSERT_TRUE(%s) failed", #c); __ok; })
+	if (!__ok)							\
+		TEST_FAIL_("ASSERT_TRUE(%s) failed", #c);		\
+	__ok; })
 #define ASSERT_FALSE(c) ({ int __ok = !(c);				\
-	if (!__ok) TEST_FAIL_("ASSERT_FALSE(%s) failed", #c); __ok; })
+	if (!__ok)							\
+		TEST_FAIL_("ASSERT_FALSE(%s) failed", #c);		\
+	__ok; })
 #define ASSERT_EQ(a, b) ({ long long __a = (long long)(a), __b = (long long)(b); \
 	int __ok = __a == __b;						\
-	if (!__ok) TEST_FAIL_("%s == %s: expected %lld, got %lld",	\
-			      #a, #b, __b, __a); __ok; })
+	if (!__ok)							\
+		TEST_FAIL_("%s == %s: expected %lld, got %lld",	\
+			      #a, #b, __b, __a);	\
+	__ok; })
 #define ASSERT_NE(a, b) ({ long long __a = (long long)(a), __b = (long long)(b); \
 	int __ok = __a != __b;						\
-	if (!__ok) TEST_FAIL_("%s != %s: both %lld", #a, #b, __a); __ok; })
+	if (!__ok)							\
+		TEST_FAIL_("%s != %s: both %lld", #a, #b, __a);	\
+	__ok; })
 #define ASSERT_LE(a, b) ({ long long __a = (long long)(a), __b = (long long)(b); \
 	int __ok = __a <= __b;						\
-	if (!__ok) TEST_FAIL_("%s <= %s: %lld > %lld", #a, #b, __a, __b); __ok; })
+	if (!__ok)							\
+		TEST_FAIL_("%s <= %s: %lld > %lld", #a, #b, __a, __b);	\
+	__ok; })
 #define ASSERT_GE(a, b) ({ long long __a = (long long)(a), __b = (long long)(b); \
 	int __ok = __a >= __b;						\
-	if (!__ok) TEST_FAIL_("%s >= %s: %lld < %lld", #a, #b, __a, __b); __ok; })
+	if (!__ok)							\
+		TEST_FAIL_("%s >= %s: %lld < %lld", #a, #b, __a, __b);	\
+	__ok; })
 #define ASSERT_STREQ(a, b) ({ const char *__a = (a), *__b = (b);	\
 	int __ok = __a && __b && strcmp(__a, __b) == 0;			\
-	if (!__ok) TEST_FAIL_("%s: expected \"%s\", got \"%s\"", #a,	\
-			      __b ? __b : "(null)", __a ? __a : "(null)"); __ok; })
+	if (!__ok)							\
+		TEST_FAIL_("%s: expected \"%s\", got \"%s\"", #a,	\
+			      __b ? __b : "(null)", __a ? __a : "(null)");	\
+	__ok; })
 #define ASSERT_STRSTR(hay, needle) ({ const char *__h = (hay), *__n = (needle); \
 	int __ok = __h && __n && strstr(__h, __n) != NULL;		\
-	if (!__ok) TEST_FAIL_("%s: \"%s\" not found in \"%s\"", #hay,	\
-			      __n ? __n : "(null)", __h ? __h : "(null)"); __ok; })
+	if (!__ok)							\
+		TEST_FAIL_("%s: \"%s\" not found in \"%s\"", #hay,	\
+			      __n ? __n : "(null)", __h ? __h : "(null)");	\
+	__ok; })
 
 #endif /* SOCKMESH_TEST_H */

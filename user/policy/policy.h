@@ -141,6 +141,10 @@ struct pol_lb {
 	enum pol_hash_kind hash;
 	char *hash_key;
 	struct pol_loc loc;
+	bool ring_hash;		/* consistentHash.ringHash (or minimumRingSize)
+				 * asked for instead of maglev */
+	uint64_t hash_table_size; /* maglev.tableSize / ringHash.minimumRingSize;
+				   * 0 = unset */
 };
 
 struct pol_port_tp;
@@ -219,6 +223,10 @@ struct pol_vs {
 	size_t n_tcp;
 	size_t n_http;		/* http: routes present (L7 issue) */
 	size_t n_tls;
+	/* Every destination named by http routes (route[] and mirror[s]),
+	 * kept for cross-object checks (subsets) and the L7 agent. */
+	struct pol_destination *http_dests;
+	size_t n_http_dests;
 };
 
 /* ---- networking.istio.io Gateway (kept for the L7 issue) ---- */

@@ -1,0 +1,296 @@
+/* SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause) */
+/*
+ * Backend selection for one cluster: the pure decision part of connect4.
+ * Reads sm_bset, sm_backend, sm_be_active, sm_maglev and updates sm_rr; no
+ * context, no socket, so tests/bpf/progs/test_lb.bpf.c can run it through a
+ * SEC("syscall") wrapper with private copies of the maps.
+ *
+ * Semantics follow Envoy:
+ *  - a backend is ELIGIBLE when READY and not ejected (EJECTED with
+ *    eject_until_ns 0 = until restored, or still in the future);
+ *  - panic: when min_health_pct > 0 and eligible * 100 / ready is below it,
+ *    ejections are ignored and every READY backend may be picked;
+ *  - not-READY backends are never picked, not even in panic.
+ */
+#ifndef SM_BPF_LB_H
+#define SM_BPF_LB_H
+
+#include "maps.h"
+
+/*
+ * The panic ratio and the last-resort scan look at no more than this many
+ * backend slots (verifier bound and per-connect cost). Larger sets are
+ * judged on their first SM_LB_SCAN_MAX slots, a sample: the agent writes the
+ * list in a stable order unrelated to health.
+ */
+#define SM_LB_SCAN_MAX		64
+
+/* lb_pick() results. */
+#define SM_LB_OK		0	/* out filled */
+#define SM_LB_NONE		1	/* nothing usable: refuse the connect */
+#define SM_LB_ERR		(-1)	/* maps inconsistent: fail open */
+
+enum sm_be_use {
+	SM_BE_UNUSABLE	= 0,	/* missing or not READY */
+	SM_BE_PANIC	= 1,	/* READY but ejected: only in panic */
+	SM_BE_ELIGIBLE	= 2,
+};
+
+struct sm_lb_out {
+	struct sm_be_key be;	/* chosen backend */
+	__u32 idx;		/* its index in the backend list */
+	__u32 panic;		/* 1: picked in panic mode */
+};
+
+/* How a backend may be used at time now (CLOCK_MONOTONIC ns). */
+static __always_inline int lb_backend_use(const struct sm_backend_val *bv, __u64 now)
+{
+	if (!bv || !(bv->flags & SM_BE_F_READY))
+		return SM_BE_UNUSABLE;
+	if ((bv->flags & SM_BE_F_EJECTED) &&
+	    (bv->eject_until_ns == 0 || bv->eject_until_ns > now))
+		return SM_BE_PANIC;
+	return SM_BE_ELIGIBLE;
+}
+
+/*
+ * Look slot idx of set_id up. Returns -1 when the slot is missing, else the
+ * enum sm_be_use of its backend, with *be filled.
+ */
+static __always_inline int lb_slot(__u32 set_id, __u32 idx, __u64 now,
+				   struct sm_be_key *be)
+{
+	struct sm_bset_key k = { .set_id = set_id, .idx = idx };
+	struct sm_be_key *b;
+
+	b = bpf_map_lookup_elem(&sm_bset, &k);
+	if (!b)
+		return -1;
+	*be = *b;
+	return lb_backend_use(bpf_map_lookup_elem(&sm_backend, b), now);
+}
+
+static __always_inline int lb_usable(int use, int panic)
+{
+	return use == SM_BE_ELIGIBLE || (panic && use == SM_BE_PANIC);
+}
+
+static __always_inline __s64 lb_active(const struct sm_be_key *be)
+{
+	struct sm_be_active_val *a = bpf_map_lookup_elem(&sm_be_active, be);
+
+	return a ? a->active : 0;
+}
+
+/*
+ * murmur3 fmix32: the client hash for MAGLEV. Tools that want to predict
+ * a client's slot compute lb_hash32(key) % maglev_size.
+ */
+static __always_inline __u32 lb_hash32(__u32 h)
+{
+	h ^= h >> 16;
+	h *= 0x85ebca6b;
+	h ^= h >> 13;
+	h *= 0xc2b2ae35;
+	h ^= h >> 16;
+	return h;
+}
+
+/*
+ * Panic decision over the first SM_LB_SCAN_MAX slots. Returns 1 for panic,
+ * 0 for normal, -1 when no slot is READY (refuse early).
+ */
+static __always_inline int lb_panic(const struct sm_cluster_val *cl, __u64 now)
+{
+	__u32 ready = 0, eligible = 0, i;
+	struct sm_be_key be;
+	int use;
+
+	for (i = 0; i < SM_LB_SCAN_MAX; i++) {
+		if (i >= cl->n_backends)
+			break;
+		use = lb_slot(cl->set_id, i, now, &be);
+		if (use == SM_BE_ELIGIBLE)
+			eligible++;
+		if (use == SM_BE_ELIGIBLE || use == SM_BE_PANIC)
+			ready++;
+	}
+	if (!ready)
+		return -1;
+	return (__u64)eligible * 100 < (__u64)cl->min_health_pct * ready;
+}
+
+/* ROUND_ROBIN: every try takes a new ticket, so skipped backends do not
+ * double the share of their successor. */
+static __always_inline int lb_pick_rr(__u64 cluster_id, const struct sm_cluster_val *cl,
+				      __u64 now, int panic, struct sm_lb_out *out)
+{
+	__u64 *ctr = bpf_map_lookup_elem(&sm_rr, &cluster_id);
+	__u64 zero = 0, ticket;
+	__u32 i, idx;
+
+	if (!ctr) {
+		bpf_map_update_elem(&sm_rr, &cluster_id, &zero, BPF_NOEXIST);
+		ctr = bpf_map_lookup_elem(&sm_rr, &cluster_id);
+		if (!ctr)
+			return -1;
+	}
+	for (i = 0; i < SM_MAX_PICK_TRIES; i++) {
+		ticket = __sync_fetch_and_add(ctr, 1);
+		idx = ticket % cl->n_backends;
+		if (lb_usable(lb_slot(cl->set_id, idx, now, &out->be), panic)) {
+			out->idx = idx;
+			return 0;
+		}
+	}
+	return -1;
+}
+
+static __always_inline int lb_pick_random(const struct sm_cluster_val *cl, __u64 now,
+					  int panic, struct sm_lb_out *out)
+{
+	__u32 i, idx;
+
+	for (i = 0; i < SM_MAX_PICK_TRIES; i++) {
+		idx = bpf_get_prandom_u32() % cl->n_backends;
+		if (lb_usable(lb_slot(cl->set_id, idx, now, &out->be), panic)) {
+			out->idx = idx;
+			return 0;
+		}
+	}
+	return -1;
+}
+
+/*
+ * LEAST_REQUEST: Envoy's power of two choices. Two distinct random slots;
+ * the one with fewer active connections wins, a tie goes to the first.
+ * When only one of the pair is usable it wins; when neither is, draw again.
+ */
+static __always_inline int lb_pick_p2c(const struct sm_cluster_val *cl, __u64 now,
+				       int panic, struct sm_lb_out *out)
+{
+	struct sm_be_key a, b;
+	__u32 i, ia, ib, n = cl->n_backends;
+	int ua, ub;
+
+	for (i = 0; i < SM_MAX_PICK_TRIES; i++) {
+		ia = bpf_get_prandom_u32() % n;
+		ua = lb_usable(lb_slot(cl->set_id, ia, now, &a), panic);
+		if (n == 1) {
+			if (!ua)
+				return -1;
+			out->be = a;
+			out->idx = ia;
+			return 0;
+		}
+		ib = (ia + 1 + bpf_get_prandom_u32() % (n - 1)) % n;
+		ub = lb_usable(lb_slot(cl->set_id, ib, now, &b), panic);
+		if (ua && (!ub || lb_active(&a) <= lb_active(&b))) {
+			out->be = a;
+			out->idx = ia;
+			return 0;
+		}
+		if (ub) {
+			out->be = b;
+			out->idx = ib;
+			return 0;
+		}
+	}
+	return -1;
+}
+
+/*
+ * MAGLEV: slot hash % maglev_size names a backend index; when that backend
+ * is not usable, the following slots are probed (the Maglev table spreads
+ * backends, so the next slot is usually another backend).
+ */
+static __always_inline int lb_pick_maglev(const struct sm_cluster_val *cl, __u32 hash,
+					  __u64 now, int panic, struct sm_lb_out *out)
+{
+	struct sm_bset_key k = { .set_id = cl->set_id };
+	struct sm_maglev_val *m;
+	__u32 i, slot;
+
+	if (!cl->maglev_size)
+		return lb_pick_random(cl, now, panic, out);
+	slot = lb_hash32(hash) % cl->maglev_size;
+	for (i = 0; i < SM_MAX_PICK_TRIES; i++) {
+		k.idx = slot;
+		m = bpf_map_lookup_elem(&sm_maglev, &k);
+		if (m && m->idx < cl->n_backends &&
+		    lb_usable(lb_slot(cl->set_id, m->idx, now, &out->be), panic)) {
+			out->idx = m->idx;
+			return 0;
+		}
+		slot = slot + 1 < cl->maglev_size ? slot + 1 : 0;
+	}
+	return -1;
+}
+
+/*
+ * Last resort after the policy's tries failed: the first usable slot from a
+ * random start, at most SM_LB_SCAN_MAX slots. Returns SM_LB_OK, SM_LB_NONE,
+ * or SM_LB_ERR when no slot of the list exists at all (agent bug).
+ */
+static __always_inline int lb_scan(const struct sm_cluster_val *cl, __u64 now,
+				   int panic, struct sm_lb_out *out)
+{
+	__u32 i, idx, start = bpf_get_prandom_u32(), seen = 0;
+	int use;
+
+	for (i = 0; i < SM_LB_SCAN_MAX; i++) {
+		if (i >= cl->n_backends)
+			break;
+		idx = (start + i) % cl->n_backends;
+		use = lb_slot(cl->set_id, idx, now, &out->be);
+		if (use >= 0)
+			seen++;
+		if (lb_usable(use, panic)) {
+			out->idx = idx;
+			return SM_LB_OK;
+		}
+	}
+	return seen ? SM_LB_NONE : SM_LB_ERR;
+}
+
+/*
+ * Pick a backend of cluster cl (id cluster_id) for a client whose identity
+ * hashes to hash (MAGLEV only), at time now. Returns SM_LB_OK with *out
+ * filled, SM_LB_NONE when no backend may take the connection, SM_LB_ERR when
+ * the maps are inconsistent.
+ */
+static __always_inline int lb_pick(__u64 cluster_id, const struct sm_cluster_val *cl,
+				   __u32 hash, __u64 now, struct sm_lb_out *out)
+{
+	int panic = 0, ret;
+
+	out->panic = 0;
+	if (!cl->n_backends)
+		return SM_LB_NONE;
+	if (cl->min_health_pct) {
+		panic = lb_panic(cl, now);
+		if (panic < 0)
+			return SM_LB_NONE;
+	}
+
+	switch (cl->lb) {
+	case SM_LB_ROUND_ROBIN:
+		ret = lb_pick_rr(cluster_id, cl, now, panic, out);
+		break;
+	case SM_LB_RANDOM:
+		ret = lb_pick_random(cl, now, panic, out);
+		break;
+	case SM_LB_MAGLEV:
+		ret = lb_pick_maglev(cl, hash, now, panic, out);
+		break;
+	default:
+		ret = lb_pick_p2c(cl, now, panic, out);
+		break;
+	}
+	if (ret < 0)
+		ret = lb_scan(cl, now, panic, out);
+	out->panic = panic;
+	return ret;
+}
+
+#endif /* SM_BPF_LB_H */

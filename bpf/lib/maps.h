@@ -1,0 +1,181 @@
+/* SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause) */
+/*
+ * Every sockmesh map, written once. bpf/maps.bpf.c includes this file with
+ * SM_MAPS_DEFINE set and so owns the definitions; every other object includes
+ * it without and sees the same text as `extern` declarations, which the libbpf
+ * static linker (bpftool gen object) resolves to the one definition (it
+ * checks that the definitions are identical, see the kernel selftests
+ * linked_maps1.c / linked_maps2.c). Test programs define SM_MAPS_DEFINE to get
+ * private copies of the same maps.
+ *
+ * Link order matters with libbpf 1.1 (bpftool 7.1): when an object holding
+ * only the extern declarations comes before the defining object, the linker
+ * leaves the .maps DATASEC offsets of those maps at 0 and opening the linked
+ * object fails with "map relo failed to find map". maps.bpf.o must be the
+ * first input of `bpftool gen object` (the Makefile puts it first).
+ * __weak copies instead of extern fail the same way (and duplicate .maps).
+ *
+ * max_entries come from SM_MAX_* in sockmesh.h; the agent may resize
+ * (bpf_map__set_max_entries) between open and load.
+ */
+#ifndef SM_BPF_MAPS_H
+#define SM_BPF_MAPS_H
+
+#include "common.h"
+
+#ifdef SM_MAPS_DEFINE
+#define SM_MAP_DECL
+#else
+#define SM_MAP_DECL extern
+#endif
+
+/* Service VIP:port -> cluster or weighted route; written by the agent. */
+SM_MAP_DECL struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__type(key, struct sm_svc_key);
+	__type(value, struct sm_svc_val);
+	__uint(max_entries, SM_MAX_SERVICES);
+} sm_svc SEC(".maps");
+
+/* Weighted route slots (route_id, slot) -> cluster; written by the agent. */
+SM_MAP_DECL struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__type(key, struct sm_route_key);
+	__type(value, struct sm_route_val);
+	__uint(max_entries, SM_MAX_ROUTE);
+} sm_route SEC(".maps");
+
+/* Cluster id -> backend set, LB policy, limits; written by the agent. */
+SM_MAP_DECL struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__type(key, __u64);
+	__type(value, struct sm_cluster_val);
+	__uint(max_entries, SM_MAX_CLUSTERS);
+} sm_cluster SEC(".maps");
+
+/* Backend list slots (set_id, idx) -> backend address; written by the agent. */
+SM_MAP_DECL struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__type(key, struct sm_bset_key);
+	__type(value, struct sm_be_key);
+	__uint(max_entries, SM_MAX_BSET);
+} sm_bset SEC(".maps");
+
+/* Maglev table slots (set_id, slot) -> backend list index; written by the agent. */
+SM_MAP_DECL struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__type(key, struct sm_bset_key);
+	__type(value, struct sm_maglev_val);
+	__uint(max_entries, SM_MAX_MAGLEV);
+} sm_maglev SEC(".maps");
+
+/* Backend address -> ready/ejected state; written by the agent and sockmeshctl. */
+SM_MAP_DECL struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__type(key, struct sm_be_key);
+	__type(value, struct sm_backend_val);
+	__uint(max_entries, SM_MAX_BACKENDS);
+} sm_backend SEC(".maps");
+
+/* Backend address -> active connections; written by BPF only (atomics). */
+SM_MAP_DECL struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__type(key, struct sm_be_key);
+	__type(value, struct sm_be_active_val);
+	__uint(max_entries, SM_MAX_BACKENDS);
+} sm_be_active SEC(".maps");
+
+/* Backend address -> per-CPU connects / connect failures; written by BPF. */
+SM_MAP_DECL struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_HASH);
+	__type(key, struct sm_be_key);
+	__type(value, struct sm_be_stats_val);
+	__uint(max_entries, SM_MAX_BACKENDS);
+} sm_be_stats SEC(".maps");
+
+/* Service VIP:port -> per-CPU connect outcomes; written by BPF. */
+SM_MAP_DECL struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_HASH);
+	__type(key, struct sm_svc_key);
+	__type(value, struct sm_svc_stats_val);
+	__uint(max_entries, SM_MAX_SERVICES);
+} sm_svc_stats SEC(".maps");
+
+/* (client netns, cluster) -> active connections for maxConnections; BPF (atomics). */
+SM_MAP_DECL struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__type(key, struct sm_limit_key);
+	__type(value, struct sm_limit_val);
+	__uint(max_entries, SM_MAX_CONN_LIMIT);
+} sm_conn_limit SEC(".maps");
+
+/* Cluster id -> ROUND_ROBIN counter; BPF (atomic fetch_add), agent may seed. */
+SM_MAP_DECL struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__type(key, __u64);
+	__type(value, __u64);
+	__uint(max_entries, SM_MAX_CLUSTERS);
+} sm_rr SEC(".maps");
+
+/* Global per-CPU counters indexed by enum sm_stat; written by BPF. */
+SM_MAP_DECL struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__type(key, __u32);
+	__type(value, __u64);
+	__uint(max_entries, SM_STAT_MAX);
+} sm_stats SEC(".maps");
+
+/* Established TCP sockets by their own 4-tuple; written by sockops (BPF). */
+SM_MAP_DECL struct {
+	__uint(type, BPF_MAP_TYPE_SOCKHASH);
+	__type(key, struct sm_sock_key);
+	__type(value, __u64);
+	__uint(max_entries, SM_MAX_SOCKS);
+} sm_sock_hash SEC(".maps");
+
+/*
+ * Sockets that received redirected bytes (key: the receiver's own sm_sock_key);
+ * written by sk_msg, deleted by sockops/sock_release at close. Such a socket
+ * must keep its psock: leaving sm_sock_hash would purge unread bytes.
+ */
+SM_MAP_DECL struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__type(key, struct sm_sock_key);
+	__type(value, __u32);
+	__uint(max_entries, SM_MAX_SOCKS);
+} sm_redir_tgt SEC(".maps");
+
+/* Pod IP -> per-pod flags (redirect opt-out); written by the agent. */
+SM_MAP_DECL struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__type(key, struct sm_pod_key);
+	__type(value, struct sm_pod_val);
+	__uint(max_entries, SM_MAX_PODS);
+} sm_pod SEC(".maps");
+
+/* Node-wide runtime settings, one entry; written by the agent. */
+SM_MAP_DECL struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__type(key, __u32);
+	__type(value, struct sm_config_val);
+	__uint(max_entries, 1);
+} sm_config SEC(".maps");
+
+/* Per-socket bookkeeping (original VIP, counts held, sticky redirect); BPF. */
+SM_MAP_DECL struct {
+	__uint(type, BPF_MAP_TYPE_SK_STORAGE);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__type(key, int);
+	__type(value, struct sm_sk_state);
+} sm_sk_state SEC(".maps");
+
+/* Count one event in sm_stats; never fails the caller. */
+static __always_inline void stat_inc(__u32 idx)
+{
+	__u64 *v = bpf_map_lookup_elem(&sm_stats, &idx);
+
+	if (v)
+		*v += 1;
+}
+
+#endif /* SM_BPF_MAPS_H */

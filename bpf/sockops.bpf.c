@@ -1,0 +1,119 @@
+// SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause)
+/*
+ * sockops: (1) puts established IPv4 TCP sockets into sm_sock_hash so
+ * sk_msg can short-cut node-local peers; (2) watches the TCP state of
+ * sockets connect4 translated, to give their counts back on TCP_CLOSE and to
+ * count connect failures (SYN_SENT -> CLOSE: RST or timeout) per backend.
+ *
+ * The state callback is switched on per socket at TCP_CONNECT_CB (before the
+ * SYN leaves) only for translated sockets; other sockets cost nothing after
+ * ESTABLISHED. Closed sockets leave sm_sock_hash by themselves (the sockmap
+ * close hook unlinks them), so nothing is deleted here.
+ */
+#include "lib/conn.h"
+#include "lib/sock.h"
+
+char LICENSE[] SEC("license") = "Dual BSD/GPL";
+
+static __always_inline int sockops_pod_optout(__be32 addr)
+{
+	struct sm_pod_key k = { .addr = addr };
+	struct sm_pod_val *p = bpf_map_lookup_elem(&sm_pod, &k);
+
+	return p && (p->flags & SM_POD_F_NO_REDIRECT);
+}
+
+static __always_inline int sockops_redirect_on(void)
+{
+	__u32 zero = 0;
+	struct sm_config_val *cfg = bpf_map_lookup_elem(&sm_config, &zero);
+
+	return cfg && (cfg->flags & SM_CFG_F_REDIRECT);
+}
+
+static __always_inline void sockops_watch(struct bpf_sock_ops *skops)
+{
+	struct bpf_sock *sk = skops->sk;
+	struct sm_sk_state *st;
+
+	if (!sk)
+		return;
+	st = bpf_sk_storage_get(&sm_sk_state, sk, 0, 0);
+	if (st && (st->flags & SM_SK_F_COUNTED))
+		bpf_sock_ops_cb_flags_set(skops, skops->bpf_sock_ops_cb_flags |
+					  BPF_SOCK_OPS_STATE_CB_FLAG);
+}
+
+static __always_inline void sockops_insert(struct bpf_sock_ops *skops)
+{
+	struct sm_sock_key own, peer;
+	__u64 netns = 0;
+
+	if (!sockops_redirect_on())
+		return;
+	/* Either end opted out: keep both out, the pair stays plain TCP. */
+	if (sockops_pod_optout(skops->local_ip4) || sockops_pod_optout(skops->remote_ip4)) {
+		stat_inc(SM_STAT_REDIRECT_OPTOUT);
+		return;
+	}
+	if (sock_is_loopback(skops->local_ip4))
+		netns = bpf_get_netns_cookie(skops);
+	sock_keys(skops->local_ip4, bpf_htons((__u16)skops->local_port),
+		  skops->remote_ip4, sock_ctx_rport(skops->remote_port), netns,
+		  &own, &peer);
+	if (bpf_sock_hash_update(skops, &sm_sock_hash, &own, BPF_NOEXIST))
+		stat_inc(SM_STAT_SOCK_INSERT_ERR);
+	else
+		stat_inc(SM_STAT_SOCK_INSERT);
+}
+
+static __always_inline void sockops_closed(struct bpf_sock_ops *skops, __u32 old_state)
+{
+	struct bpf_sock *sk = skops->sk;
+	struct sm_be_stats_val *bs;
+	struct sm_sk_state *st;
+
+	if (!sk)
+		return;
+	st = bpf_sk_storage_get(&sm_sk_state, sk, 0, 0);
+	if (!st || !conn_release(st))
+		return;
+	/*
+	 * A failed handshake is the backend's failure only when sockops got
+	 * here first: had the application closed the connecting socket,
+	 * sock_release would already have released.
+	 */
+	if (old_state != SM_TCP_SYN_SENT)
+		return;
+	stat_inc(SM_STAT_CONNECT_FAIL);
+	bs = conn_be_stats(&st->be);
+	if (bs)
+		bs->connect_fail++;
+}
+
+SEC("sockops")
+int sm_sockops(struct bpf_sock_ops *skops)
+{
+	if (skops->family != SM_AF_INET)
+		return 1;
+
+	switch (skops->op) {
+	case BPF_SOCK_OPS_TCP_CONNECT_CB:
+		sockops_watch(skops);
+		break;
+	case BPF_SOCK_OPS_ACTIVE_ESTABLISHED_CB:
+		sockops_watch(skops);
+		sockops_insert(skops);
+		break;
+	case BPF_SOCK_OPS_PASSIVE_ESTABLISHED_CB:
+		sockops_insert(skops);
+		break;
+	case BPF_SOCK_OPS_STATE_CB:
+		if (skops->args[1] == SM_TCP_CLOSE)
+			sockops_closed(skops, skops->args[0]);
+		break;
+	default:
+		break;
+	}
+	return 1;
+}

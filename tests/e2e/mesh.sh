@@ -1,0 +1,75 @@
+# SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause)
+# shellcheck shell=bash
+#
+# Sourced by e2e tests that run the real agent: a node with pods (lib.sh,
+# scripts/lib/node.sh), a policy directory, the agent attached to the
+# node's private cgroup, and sockmeshctl pointed at it.
+#
+#   mesh_up PREFIX NPODS POLICY...  node + policy dir + agent; waits for /ready
+#   mesh_agent_start [ARGS...]      (re)start the agent (AGENT_PID)
+#   mesh_agent_stop [SIGNAL]        stop it and wait
+#   ctl ARGS...                     sockmeshctl for this node
+#   mesh_servers PORT MODE POD...   sm-server in pods (id = pod's version name)
+#   mesh_counter NAME               a counter from `sockmeshctl status -o json`
+
+AGENT=$SM_BUILD/sockmesh-agent
+CTL=$SM_BUILD/sockmeshctl
+SRV=$E2E_TOOLS/sm-server
+CLI=$E2E_TOOLS/sm-client
+
+ctl() {
+	"$CTL" --admin-socket "$E2E_TMP/admin.sock" --pin-path "$SM_PIN" "$@"
+}
+
+mesh_agent_start() {
+	sm_spawn "$AGENT" --cgroup "$SM_CGROUP" --policy "$E2E_TMP/policy" \
+		--pin-path "$SM_PIN" --admin-socket "$E2E_TMP/admin.sock" "$@" \
+		>>"$E2E_TMP/agent.log" 2>&1
+	AGENT_PID=$SM_LAST_PID
+	local i
+	for i in $(seq 1 100); do
+		if ctl status >/dev/null 2>&1 && [ "$(ctl status -o json | jq -r .alive)" = true ]; then
+			return 0
+		fi
+		kill -0 "$AGENT_PID" 2>/dev/null || break
+		sleep 0.1
+	done
+	echo "agent did not come up; log:"; sed 's/^/  | /' "$E2E_TMP/agent.log"
+	return 1
+}
+
+mesh_agent_stop() {
+	local sig=${1:-TERM} i
+	[ -n "${AGENT_PID:-}" ] || return 0
+	kill "-$sig" "$AGENT_PID" 2>/dev/null
+	for i in $(seq 1 50); do
+		kill -0 "$AGENT_PID" 2>/dev/null || break
+		sleep 0.1
+	done
+	wait "$AGENT_PID" 2>/dev/null
+	AGENT_PID=
+}
+
+mesh_up() {
+	local prefix=$1 npods=$2 f
+	shift 2
+	e2e_tmpdir || return 1
+	mkdir -p "$E2E_TMP/policy"
+	for f in "$@"; do cp "$f" "$E2E_TMP/policy/"; done
+	sm_node_up "$prefix" "$npods" || return 1
+	mesh_agent_start
+}
+
+mesh_servers() {
+	local port=$1 mode=$2 pod out
+	shift 2
+	for pod in "$@"; do
+		out=$E2E_TMP/srv-$pod-$port.out
+		sm_pod_spawn "$pod" "$SRV" --port "$port" --id "v$((pod - 1))" --mode "$mode" >"$out" 2>&1
+		e2e_wait_for_line "$out" '^ready' 5 || { echo "server in pod $pod did not start"; cat "$out"; return 1; }
+	done
+}
+
+mesh_counter() {
+	ctl status -o json | jq -r ".counters.$1"
+}

@@ -1,0 +1,142 @@
+#!/bin/bash
+# SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause)
+#
+# The kernel L4 data path end to end: real sockets from pod namespaces to
+# Service VIPs through the agent's programs attached to a private cgroup.
+# Pods 1 and 5 are clients; pods 2-4 run backends v1-v3.
+
+# shellcheck disable=SC1091
+. "$(dirname "$0")/lib.sh"
+# shellcheck disable=SC1091
+. "$(dirname "$0")/mesh.sh"
+
+e2e_require_root
+mesh_up sml4 5 "$E2E_ROOT/tests/e2e/policies/l4.yaml" || { echo "FAIL: mesh_up"; exit 1; }
+mesh_servers 9080 id 2 3 4 || exit 1
+mesh_servers 9090 id 2 3 4 || exit 1
+mesh_servers 9000 sink 2 || exit 1
+mesh_servers 9001 echo 2 || exit 1
+mesh_servers 9002 order 2 || exit 1
+
+who() { # who POD VIP:PORT COUNT -> "v1=N v2=N v3=N ERR=N" (sorted names)
+	sm_pod_exec "$1" "$CLI" who --addr "$2" --count "$3" |
+		awk '{ if ($1 == "ERR") e += $3; else printf "%s=%s ", $1, $2 } END { printf "ERR=%d\n", e }'
+}
+tally() { # tally "v1=10 v2=3" NAME -> N
+	tr ' ' '\n' <<<"$1" | awk -F= -v k="$2" '$1 == k { print $2; f = 1 } END { if (!f) print 0 }'
+}
+
+e2e_log "services and getpeername"
+e2e_assert_match "services table lists reviews" 'default/reviews +10\.96\.0\.20:9080 +L4 +ROUND_ROBIN +3/3' "$(ctl services)"
+e2e_assert_eq "getpeername returns the VIP" "10.96.0.20:9080" \
+	"$(sm_pod_exec 1 "$CLI" peer --addr 10.96.0.20:9080)"
+
+e2e_log "ROUND_ROBIN: 30 connects over 3 backends"
+e2e_assert_eq "exact rotation" "v1=10 v2=10 v3=10 ERR=0" "$(who 1 10.96.0.20:9080 30)"
+
+e2e_log "eject and restore"
+e2e_assert_ok "eject v2" ctl eject 10.244.0.13:9080
+e2e_assert_match "backends shows ejected" '10\.244\.0\.13:9080 .*ejected' "$(ctl backends reviews)"
+e2e_assert_eq "ejected backend gets nothing" "v1=15 v3=15 ERR=0" "$(who 1 10.96.0.20:9080 30)"
+e2e_assert_ok "restore v2" ctl restore 10.244.0.13:9080
+e2e_assert_eq "restored backend is back" "v1=10 v2=10 v3=10 ERR=0" "$(who 1 10.96.0.20:9080 30)"
+e2e_assert_ok "eject v3 for 1s" ctl eject 10.244.0.14:9080 --for 1s
+e2e_assert_eq "timed ejection holds" 0 "$(tally "$(who 1 10.96.0.20:9080 10)" v3)"
+sleep 1.2
+e2e_assert_eq "timed ejection expires in the kernel" "v1=10 v2=10 v3=10 ERR=0" "$(who 1 10.96.0.20:9080 30)"
+ctl eject 10.244.0.12:9080 >/dev/null; ctl eject 10.244.0.13:9080 >/dev/null; ctl eject 10.244.0.14:9080 >/dev/null
+e2e_assert_match "all ejected, minHealthPercent 0: connect refused fast" '^v?.*ERR=5$' "$(who 1 10.96.0.20:9080 5)"
+for a in 12 13 14; do ctl restore 10.244.0.$a:9080 >/dev/null; done
+
+e2e_log "LEAST_REQUEST: new connections go to the idle backend"
+ctl eject 10.244.0.14:9090 >/dev/null
+coproc HOLD { sm_pod_exec 1 "$CLI" who --addr 10.96.0.30:9080 --count 20 --hold --hold-timeout 30; }
+e2e_wait_until 10 ctl backends ratings -o json >/dev/null
+e2e_wait_until 10 bash -c "[ \$($CTL --admin-socket $E2E_TMP/admin.sock backends ratings -o json | jq '[.backends[].active] | add') -ge 20 ]"
+ctl restore 10.244.0.14:9090 >/dev/null
+lr=$(who 1 10.96.0.30:9080 30)
+v3=$(tally "$lr" v3)
+e2e_assert_range "idle v3 wins most picks ($lr)" 15 30 "$v3"
+e2e_assert_ok "v3 beats v1 and v2" test "$v3" -gt "$(tally "$lr" v1)" -a "$v3" -gt "$(tally "$lr" v2)"
+kill -USR1 "$HOLD_PID" 2>/dev/null; exec {HOLD[1]}>&-; wait "$HOLD_PID" 2>/dev/null
+
+e2e_log "maxConnections = 3 per client pod"
+coproc LIM { sm_pod_exec 1 "$CLI" who --addr 10.96.0.40:9080 --count 4 --hold --hold-timeout 30; }
+lim_out=$E2E_TMP/lim.out
+cat <&"${LIM[0]}" >"$lim_out" &
+catpid=$!
+e2e_wait_for_line "$lim_out" '^done' 10
+e2e_assert_eq "3 admitted" 3 "$(grep -c '^conn [0-9]* v1' "$lim_out")"
+e2e_assert_match "4th refused at once" '^conn 3 ERR E[A-Z]+' "$(grep '^conn 3' "$lim_out")"
+e2e_assert_eq "another pod still admitted" "v1=1 ERR=0" "$(who 5 10.96.0.40:9080 1)"
+e2e_assert_eq "overflow counted" 1 "$(ctl services -o json | jq '.services[] | select(.name=="default/limited") | .overflows')"
+kill -USR1 "$LIM_PID" 2>/dev/null; wait "$LIM_PID" 2>/dev/null; wait "$catpid" 2>/dev/null
+e2e_assert_eq "admitted again after close (no leaked count)" "v1=3 ERR=0" \
+	"$(sm_pod_exec 1 "$CLI" who --addr 10.96.0.40:9080 --count 3 | awk '{ if ($1 == "ERR") e += $3; else printf "%s=%s ", $1, $2 } END { printf "ERR=%d\n", e }')"
+
+e2e_log "weighted tcp route 80/20 over 2000 connects"
+w=$(who 1 10.96.0.50:9080 2000)
+e2e_assert_range "v1 ~80% ($w)" 1500 1700 "$(tally "$w" v1)"
+e2e_assert_range "v2 ~20% ($w)" 300 500 "$(tally "$w" v2)"
+e2e_assert_eq "v3 never (not in the route)" 0 "$(tally "$w" v3)"
+
+e2e_log "consistentHash useSourceIp (Maglev)"
+m1=$(who 1 10.96.0.60:9080 20)
+e2e_assert_match "pod1 always lands on one backend ($m1)" '^v[123]=20 ERR=0$' "$m1"
+m5=$(who 5 10.96.0.60:9080 20)
+e2e_assert_match "pod5 always lands on one backend ($m5)" '^v[123]=20 ERR=0$' "$m5"
+
+e2e_log "sk_msg redirect across two pod namespaces"
+r0=$(mesh_counter redirect)
+e2e_assert_match "8 MB intact through the VIP" '^bulk ok' \
+	"$(sm_pod_exec 1 "$CLI" bulk --addr 10.96.0.70:9000 --bytes 8388608)"
+r1=$(mesh_counter redirect)
+e2e_assert_ok "redirect counter rose ($r0 -> $r1)" test "$r1" -gt "$r0"
+
+e2e_log "hazard 1: writes right after connect stay in order"
+e2e_assert_match "3000 connections in order" 'conns 3000 ok 3000 bad 0' \
+	"$(sm_pod_exec 1 "$CLI" order --addr 10.96.0.70:9002 --conns 3000)"
+
+e2e_log "hazard 2: blocking reads on redirected sockets never see EAGAIN"
+ea=$(sm_pod_exec 1 "$CLI" eagain --addr 10.96.0.70:9001 --transfers 20000 --bytes 4096)
+e2e_assert_match "20000 transfers, no EAGAIN at the client ($ea)" 'transfers 20000 eagain 0 bad 0' "$ea"
+
+e2e_log "no leaked counts once everything is closed"
+e2e_wait_until 5 bash -c "[ \$($CTL --admin-socket $E2E_TMP/admin.sock backends -o json | jq '[.backends[].active] | add') -eq 0 ]"
+e2e_assert_eq "active connections back to 0" 0 "$(ctl backends -o json | jq '[.backends[].active] | add')"
+
+e2e_log "a bad policy is rejected, traffic keeps flowing on the old one"
+gen=$(ctl status -o json | jq .generation)
+printf 'apiVersion: networking.istio.io/v1\nkind: DestinationRule\nmetadata: {name: bad, namespace: default}\nspec:\n  host: reviews\n  trafficPolicy:\n    loadBalancer: {simpel: ROUND_ROBIN}\n' >"$E2E_TMP/bad.yaml"
+out=$(ctl apply -f "$E2E_TMP/bad.yaml" 2>&1); rc=$?
+e2e_assert_eq "apply of a bad file fails" 1 "$rc"
+e2e_assert_match "error names file:line:col" 'bad\.yaml:7:[0-9]+: error' "$out"
+cp "$E2E_TMP/bad.yaml" "$E2E_TMP/policy/zz-bad.yaml"
+e2e_wait_until 5 bash -c "$CTL --admin-socket $E2E_TMP/admin.sock status -o json | jq -e '.last_error != \"\"' >/dev/null"
+e2e_assert_eq "generation unchanged" "$gen" "$(ctl status -o json | jq .generation)"
+e2e_assert_eq "old config still serves" "v1=10 v2=10 v3=10 ERR=0" "$(who 1 10.96.0.20:9080 30)"
+rm -f "$E2E_TMP/policy/zz-bad.yaml"
+e2e_wait_until 5 bash -c "$CTL --admin-socket $E2E_TMP/admin.sock status -o json | jq -e '.last_error == \"\"' >/dev/null"
+e2e_assert_ok "reload after the fix succeeds" test "$(ctl status -o json | jq .generation)" -gt "$gen"
+
+e2e_log "agent restart with --keep-on-exit drops no established connection"
+mesh_agent_stop
+mesh_agent_start --keep-on-exit || exit 1
+coproc KEEP { sm_pod_exec 1 "$CLI" who --addr 10.96.0.20:9080 --count 6 --hold --hold-timeout 60; }
+keep_out=$E2E_TMP/keep.out
+cat <&"${KEEP[0]}" >"$keep_out" &
+catpid=$!
+e2e_wait_for_line "$keep_out" '^done' 10
+est() { sm_pod_exec 1 ss -Htn state established dst 10.244.0.0/24 | wc -l; }
+e2e_assert_eq "6 connections established" 6 "$(est)"
+mesh_agent_stop
+e2e_assert_eq "pins stay after exit" yes "$([ -e "$SM_PIN/links" ] && ls "$SM_PIN/links" | grep -q connect4 && echo yes)"
+e2e_assert_eq "VIPs still translated with the agent down" "v1=1 v2=1 v3=1 ERR=0" "$(who 1 10.96.0.20:9080 3)"
+e2e_assert_match "sockmeshctl reads pinned maps when the agent is down" 'default/reviews' "$(ctl services)"
+mesh_agent_start || exit 1
+e2e_assert_eq "new agent adopted the data path" true "$(ctl status -o json | jq .adopted)"
+e2e_assert_eq "established connections survived" 6 "$(est)"
+e2e_assert_eq "traffic after adoption" "v1=10 v2=10 v3=10 ERR=0" "$(who 1 10.96.0.20:9080 30)"
+kill -USR1 "$KEEP_PID" 2>/dev/null; wait "$KEEP_PID" 2>/dev/null; wait "$catpid" 2>/dev/null
+
+e2e_finish

@@ -1,0 +1,400 @@
+// SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause)
+/*
+ * admin: the agent's HTTP/1.1 + JSON API on a root-only unix socket.
+ * One request per connection, handled on the agent's main loop; every
+ * connection has a deadline so a stuck client cannot hold a slot.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include "agent.h"
+#include "log.h"
+
+static int admin_mkdir_parent(const char *path)
+{
+	char dir[PATH_MAX];
+	char *slash;
+
+	snprintf(dir, sizeof(dir), "%s", path);
+	slash = strrchr(dir, '/');
+	if (!slash || slash == dir)
+		return 0;
+	*slash = '\0';
+	for (char *p = dir + 1; *p; p++) {
+		if (*p != '/')
+			continue;
+		*p = '\0';
+		if (mkdir(dir, 0755) && errno != EEXIST)
+			return -errno;
+		*p = '/';
+	}
+	if (mkdir(dir, 0700) && errno != EEXIST)
+		return -errno;
+	return 0;
+}
+
+int admin_listen(struct agent *ag, char *err, size_t errlen)
+{
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	int fd, ret;
+	mode_t old;
+
+	for (int i = 0; i < AGENT_MAX_ADMIN_CONNS; i++)
+		ag->conns[i].fd = -1;
+	if (strlen(ag->admin_path) >= sizeof(sa.sun_path)) {
+		snprintf(err, errlen, "admin socket path too long");
+		return -ENAMETOOLONG;
+	}
+	strcpy(sa.sun_path, ag->admin_path);
+	if ((ret = admin_mkdir_parent(ag->admin_path))) {
+		snprintf(err, errlen, "creating the directory of %s: %s", ag->admin_path, strerror(-ret));
+		return ret;
+	}
+	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return -errno;
+	/* a socket file left by a killed agent: take it over if nobody answers */
+	if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) == 0) {
+		close(fd);
+		snprintf(err, errlen, "another agent is serving %s", ag->admin_path);
+		return -EADDRINUSE;
+	}
+	unlink(ag->admin_path);
+	old = umask(0177);	/* 0600: root only */
+	ret = bind(fd, (struct sockaddr *)&sa, sizeof(sa));
+	umask(old);
+	if (ret || listen(fd, 64)) {
+		ret = -errno;
+		snprintf(err, errlen, "admin socket %s: %s", ag->admin_path, strerror(errno));
+		close(fd);
+		return ret;
+	}
+	chmod(ag->admin_path, 0600);
+	ag->admin_fd = fd;
+	return 0;
+}
+
+static void admin_conn_close(struct admin_conn *c)
+{
+	if (c->fd >= 0)
+		close(c->fd);
+	free(c->buf);
+	memset(c, 0, sizeof(*c));
+	c->fd = -1;
+}
+
+void admin_close(struct agent *ag)
+{
+	for (int i = 0; i < AGENT_MAX_ADMIN_CONNS; i++)
+		if (ag->conns[i].fd >= 0)
+			admin_conn_close(&ag->conns[i]);
+	if (ag->admin_fd >= 0) {
+		close(ag->admin_fd);
+		unlink(ag->admin_path);
+	}
+	ag->admin_fd = -1;
+}
+
+int admin_pollfds(struct agent *ag, struct pollfd *pfd, int max)
+{
+	int n = 0;
+
+	if (ag->admin_fd >= 0 && n < max)
+		pfd[n++] = (struct pollfd){ .fd = ag->admin_fd, .events = POLLIN };
+	for (int i = 0; i < AGENT_MAX_ADMIN_CONNS && n < max; i++)
+		if (ag->conns[i].fd >= 0)
+			pfd[n++] = (struct pollfd){ .fd = ag->conns[i].fd, .events = POLLIN };
+	return n;
+}
+
+static void admin_send(int fd, int status, json_t *body)
+{
+	char head[256];
+	char *text = json_dumps(body, JSON_INDENT(2) | JSON_SORT_KEYS);
+	size_t len = text ? strlen(text) : 0;
+	struct timeval tv = { .tv_sec = 2 };
+	int hl;
+
+	setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
+	fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) & ~O_NONBLOCK);
+	hl = snprintf(head, sizeof(head),
+		      "HTTP/1.1 %d %s\r\nContent-Type: application/json\r\n"
+		      "Content-Length: %zu\r\nConnection: close\r\n\r\n",
+		      status, http_reason(status), len + 1);
+	if (send(fd, head, hl, MSG_NOSIGNAL | (len ? MSG_MORE : 0)) == hl && len) {
+		size_t off = 0;
+
+		while (off < len) {
+			ssize_t w = send(fd, text + off, len - off, MSG_NOSIGNAL);
+
+			if (w <= 0)
+				break;
+			off += w;
+		}
+		send(fd, "\n", 1, MSG_NOSIGNAL);
+	}
+	free(text);
+}
+
+static json_t *admin_error(const char *msg)
+{
+	return json_pack("{s:s}", "error", msg);
+}
+
+static json_t *admin_status(struct agent *ag)
+{
+	json_t *st = dp_status_json(&ag->ld.maps);
+
+	json_object_set_new(st, "version", json_string(SOCKMESH_VERSION));
+	json_object_set_new(st, "pid", json_integer(getpid()));
+	json_object_set_new(st, "alive", json_true());
+	json_object_set_new(st, "uptime_s", json_real((dp_now_ns() - ag->started_ns) / 1e9));
+	json_object_set_new(st, "cgroup", json_string(ag->ld.cgroup));
+	json_object_set_new(st, "pin_path", json_string(ag->ld.pin_dir));
+	json_object_set_new(st, "policy", json_string(ag->policy_path));
+	json_object_set_new(st, "adopted", json_boolean(ag->ld.adopted_maps));
+	json_object_set_new(st, "programs", loader_status_json(&ag->ld));
+	json_object_set_new(st, "reloads_ok", json_integer((json_int_t)ag->reloads_ok));
+	json_object_set_new(st, "reloads_failed", json_integer((json_int_t)ag->reloads_failed));
+	json_object_set_new(st, "last_error", json_string(ag->last_error));
+	json_object_set_new(st, "last_reload_ms", json_real(ag->last_reload_ns / 1e6));
+	json_object_set_new(st, "last_apply_ms", json_real(ag->ap.last_apply_ns / 1e6));
+	json_object_set_new(st, "diagnostics", json_incref(ag->last_diags));
+	return st;
+}
+
+/* POST /apply {"files":[{"name":"x.yaml","content":"..."}], "dry_run":false} */
+static int admin_apply(struct agent *ag, const struct http_req *req, json_t **out)
+{
+	json_error_t jerr;
+	json_t *body = json_loadb(req->body, req->content_length, 0, &jerr), *files;
+	struct agent_file *fv = NULL;
+	json_t *diags = json_array();
+	char err[512];
+	size_t n;
+	int ret, status;
+
+	if (!body || !json_is_array(files = json_object_get(body, "files"))) {
+		*out = admin_error(body ? "body needs a \"files\" array" : jerr.text);
+		json_decref(body);
+		json_decref(diags);
+		return 400;
+	}
+	n = json_array_size(files);
+	fv = calloc(n + 1, sizeof(*fv));
+	for (size_t i = 0; fv && i < n; i++) {
+		json_t *f = json_array_get(files, i);
+		const char *name = json_string_value(json_object_get(f, "name"));
+		json_t *c = json_object_get(f, "content");
+
+		if (!name || !*name || strchr(name, '/') || name[0] == '.' || !json_is_string(c)) {
+			*out = admin_error("each file needs a plain \"name\" (no '/') and a \"content\" string");
+			free(fv);
+			json_decref(body);
+			json_decref(diags);
+			return 400;
+		}
+		fv[i] = (struct agent_file){ name, json_string_value(c), json_string_length(c) };
+	}
+	ret = agent_reload(ag, fv, n, json_is_true(json_object_get(body, "dry_run")), diags,
+			   err, sizeof(err));
+	status = ret == 0 ? 200 : ret == -EINVAL ? 422 : ret == -ENOTDIR ? 409 : 500;
+	if (ret == 0 && !json_is_true(json_object_get(body, "dry_run")))
+		ag->reloads_ok++;
+	*out = json_pack("{s:b,s:I,s:s,s:o}", "applied", ret == 0,
+			 "generation", (json_int_t)ag->ap.generation, "error", err,
+			 "diagnostics", diags);
+	free(fv);
+	json_decref(body);
+	return status;
+}
+
+/* POST /eject {"address":"10.0.0.1:9080","duration_ms":30000}, /restore */
+static int admin_eject(struct agent *ag, const struct http_req *req, bool eject, json_t **out)
+{
+	json_t *body = json_loadb(req->body, req->content_length, 0, NULL);
+	const char *addr = json_string_value(json_object_get(body, "address"));
+	json_int_t dur = json_integer_value(json_object_get(body, "duration_ms"));
+	struct sm_be_key k;
+	int ret;
+
+	if (!addr || dp_parse_addr_port(addr, &k) || dur < 0) {
+		json_decref(body);
+		*out = admin_error("body needs \"address\": \"IP:PORT\" (and \"duration_ms\" >= 0)");
+		return 400;
+	}
+	ret = eject ? dp_backend_eject(&ag->ld.maps, &k, (uint64_t)dur * 1000000ull)
+		    : dp_backend_restore(&ag->ld.maps, &k);
+	if (ret) {
+		*out = admin_error(ret == -ENOENT ? "no such backend" : strerror(-ret));
+		json_decref(body);
+		return ret == -ENOENT ? 404 : 500;
+	}
+	log_info("backend %s %s%s", addr, eject ? "ejected" : "restored",
+		 eject && dur ? " for a while" : "");
+	*out = json_pack("{s:s,s:s}", "address", addr, "state", eject ? "ejected" : "ready");
+	json_decref(body);
+	return 200;
+}
+
+static int admin_route(struct agent *ag, const struct http_req *req, json_t **out)
+{
+	bool get = !strcmp(req->method, "GET"), post = !strcmp(req->method, "POST");
+	char svc[256];
+
+	if (!strcmp(req->path, "/healthz") && get) {
+		*out = json_pack("{s:s}", "status", "ok");
+		return 200;
+	}
+	if (!strcmp(req->path, "/ready") && get) {
+		bool ready = ag->ap.generation > 0;
+
+		*out = json_pack("{s:b,s:I}", "ready", ready, "generation",
+				 (json_int_t)ag->ap.generation);
+		return ready ? 200 : 503;
+	}
+	if (!strcmp(req->path, "/status") && get) {
+		*out = admin_status(ag);
+		return 200;
+	}
+	if (!strcmp(req->path, "/services") && get) {
+		*out = dp_services_json(&ag->ld.maps);
+		return 200;
+	}
+	if (!strcmp(req->path, "/backends") && get) {
+		int has = !http_query_get(req->query, "service", svc, sizeof(svc));
+
+		*out = dp_backends_json(&ag->ld.maps, has ? svc : NULL);
+		return 200;
+	}
+	if (!strcmp(req->path, "/apply") && post)
+		return admin_apply(ag, req, out);
+	if (!strcmp(req->path, "/reload") && post) {
+		char err[512];
+		json_t *diags = json_array();
+		int ret = agent_reload(ag, NULL, 0, false, diags, err, sizeof(err));
+
+		if (ret)
+			ag->reloads_failed++;
+		else
+			ag->reloads_ok++;
+		*out = json_pack("{s:b,s:I,s:s,s:o}", "applied", ret == 0, "generation",
+				 (json_int_t)ag->ap.generation, "error", err, "diagnostics", diags);
+		return ret ? 422 : 200;
+	}
+	if (!strcmp(req->path, "/eject") && post)
+		return admin_eject(ag, req, true, out);
+	if (!strcmp(req->path, "/restore") && post)
+		return admin_eject(ag, req, false, out);
+	if (!strcmp(req->path, "/healthz") || !strcmp(req->path, "/ready") ||
+	    !strcmp(req->path, "/status") || !strcmp(req->path, "/services") ||
+	    !strcmp(req->path, "/backends") || !strcmp(req->path, "/apply") ||
+	    !strcmp(req->path, "/reload") || !strcmp(req->path, "/eject") ||
+	    !strcmp(req->path, "/restore")) {
+		*out = admin_error("method not allowed");
+		return 405;
+	}
+	*out = admin_error("not found: try /healthz /ready /status /services /backends "
+			   "POST /apply /reload /eject /restore");
+	return 404;
+}
+
+static void admin_accept(struct agent *ag)
+{
+	for (;;) {
+		int fd = accept4(ag->admin_fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC), i;
+
+		if (fd < 0)
+			return;
+		for (i = 0; i < AGENT_MAX_ADMIN_CONNS && ag->conns[i].fd >= 0; i++)
+			;
+		if (i == AGENT_MAX_ADMIN_CONNS) {
+			json_t *e = admin_error("too many admin connections");
+
+			admin_send(fd, 503, e);
+			json_decref(e);
+			close(fd);
+			continue;
+		}
+		ag->conns[i].fd = fd;
+		ag->conns[i].deadline_ns = dp_now_ns() + AGENT_ADMIN_TIMEOUT_NS;
+	}
+}
+
+static void admin_read(struct agent *ag, struct admin_conn *c)
+{
+	struct http_req req;
+	json_t *out = NULL;
+	int ret, status;
+
+	for (;;) {
+		ssize_t r;
+
+		if (c->cap - c->len < 4096) {
+			size_t cap = c->cap ? c->cap * 2 : 8192;
+			char *nb;
+
+			if (cap > HTTP_BODY_MAX + HTTP_HEAD_MAX + 8192) {
+				out = admin_error("request too large");
+				admin_send(c->fd, 413, out);
+				goto done;
+			}
+			nb = realloc(c->buf, cap);
+			if (!nb)
+				goto done;
+			c->buf = nb;
+			c->cap = cap;
+		}
+		r = recv(c->fd, c->buf + c->len, c->cap - c->len - 1, 0);
+		if (r < 0 && (errno == EAGAIN || errno == EINTR))
+			break;
+		if (r <= 0)
+			goto done;
+		c->len += r;
+	}
+	ret = http_parse_request(c->buf, c->len, &req);
+	if (ret == 0)
+		return;	/* incomplete */
+	if (ret < 0) {
+		out = admin_error(ret == -E2BIG ? "request too large" : "malformed request");
+		admin_send(c->fd, ret == -E2BIG ? 431 : 400, out);
+		goto done;
+	}
+	status = admin_route(ag, &req, &out);
+	admin_send(c->fd, status, out);
+done:
+	json_decref(out);
+	admin_conn_close(c);
+}
+
+void admin_handle(struct agent *ag, struct pollfd *pfd, int n)
+{
+	for (int i = 0; i < n; i++) {
+		if (!pfd[i].revents)
+			continue;
+		if (pfd[i].fd == ag->admin_fd) {
+			admin_accept(ag);
+			continue;
+		}
+		for (int j = 0; j < AGENT_MAX_ADMIN_CONNS; j++)
+			if (ag->conns[j].fd == pfd[i].fd) {
+				admin_read(ag, &ag->conns[j]);
+				break;
+			}
+	}
+}
+
+void admin_expire(struct agent *ag, uint64_t now_ns)
+{
+	for (int i = 0; i < AGENT_MAX_ADMIN_CONNS; i++)
+		if (ag->conns[i].fd >= 0 && ag->conns[i].deadline_ns < now_ns)
+			admin_conn_close(&ag->conns[i]);
+}

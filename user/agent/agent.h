@@ -1,0 +1,73 @@
+/* SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause) */
+/* agent: the node agent's state, shared by main.c, reload.c and admin.c. */
+#ifndef SOCKMESH_AGENT_H
+#define SOCKMESH_AGENT_H
+
+#include <jansson.h>
+#include <limits.h>
+#include <poll.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "apply.h"
+#include "http.h"
+#include "loader.h"
+
+#define SOCKMESH_VERSION "0.1.0"
+#define AGENT_DEFAULT_PIN "/sys/fs/bpf/sockmesh"
+#define AGENT_DEFAULT_ADMIN "/run/sockmesh/admin.sock"
+#define AGENT_MAX_ADMIN_CONNS 16
+#define AGENT_ADMIN_TIMEOUT_NS (5ull * 1000 * 1000 * 1000)
+#define AGENT_RELOAD_DEBOUNCE_NS (100ull * 1000 * 1000)
+
+/* A policy file given in memory (POST /apply), replacing one on disk. */
+struct agent_file {
+	const char *name;	/* base name, e.g. "reviews.yaml" */
+	const char *content;
+	size_t len;
+};
+
+struct admin_conn {
+	int fd;
+	char *buf;
+	size_t len, cap;
+	uint64_t deadline_ns;
+};
+
+struct agent {
+	struct loader ld;
+	struct apply_ctx ap;
+	char policy_path[PATH_MAX];
+	bool policy_is_dir;
+	char admin_path[PATH_MAX];
+	bool keep_on_exit;
+	int admin_fd;
+	struct admin_conn conns[AGENT_MAX_ADMIN_CONNS];
+	int inotify_fd;
+	uint64_t reload_due_ns;		/* debounced file-change reload */
+	uint64_t started_ns;
+	/* last reload */
+	uint64_t reloads_ok, reloads_failed;
+	json_t *last_diags;		/* array of "file:line:col: level: msg" */
+	char last_error[512];
+	uint64_t last_reload_ns;	/* duration of the last successful reload */
+	size_t n_services, n_backends;
+};
+
+/*
+ * Load the policy (disk, with files optionally replaced or added), validate,
+ * plan and apply. On any error nothing changes in the kernel and the
+ * running config stays. diags (may be NULL) receives every diagnostic as a
+ * string. Returns 0, -EINVAL (policy invalid) or -errno (apply failed).
+ */
+int agent_reload(struct agent *ag, const struct agent_file *files, size_t n_files,
+		 bool dry_run, json_t *diags, char *err, size_t errlen);
+
+int admin_listen(struct agent *ag, char *err, size_t errlen);
+void admin_close(struct agent *ag);
+/* poll() bookkeeping: fill fds; handle events. */
+int admin_pollfds(struct agent *ag, struct pollfd *pfd, int max);
+void admin_handle(struct agent *ag, struct pollfd *pfd, int n);
+void admin_expire(struct agent *ag, uint64_t now_ns);
+
+#endif /* SOCKMESH_AGENT_H */

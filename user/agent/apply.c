@@ -1,0 +1,740 @@
+// SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause)
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <bpf/bpf.h>
+
+#include "apply.h"
+
+struct apply_cluster {
+	uint64_t id;
+	uint32_t set_id;
+	struct sm_cluster_val val;
+	struct sm_be_key *keys;
+	size_t n;
+	uint32_t *maglev;
+	uint32_t maglev_size;
+	char *name;
+	char *subset;
+	int seen;		/* referenced by the plan being applied */
+};
+
+struct apply_svc {
+	struct sm_svc_key key;
+	struct sm_svc_val val;
+	uint64_t *slot_ids;	/* cluster id per route slot */
+	size_t n_slots;
+	char *name;
+	char *port_name;
+};
+
+struct apply_be {
+	struct sm_be_key key;
+	uint32_t flags;
+	char *pod;
+};
+
+struct apply_pod {
+	struct sm_pod_key key;
+	uint32_t flags;
+};
+
+static uint64_t apply_svc_id(const struct sm_svc_key *k)
+{
+	/* never 0 for a valid key: proto is TCP */
+	return dp_meta_svc_id(k);
+}
+
+static uint64_t apply_be_id(const struct sm_be_key *k)
+{
+	/* addr | port | 1: unique per backend and never 0 */
+	return ((uint64_t)k->addr << 32) | ((uint64_t)k->port << 16) | 1;
+}
+
+static void apply_cluster_free(struct apply_cluster *c)
+{
+	if (!c)
+		return;
+	free(c->keys);
+	free(c->maglev);
+	free(c->name);
+	free(c->subset);
+	free(c);
+}
+
+static void apply_svc_free(struct apply_svc *s)
+{
+	if (!s)
+		return;
+	free(s->slot_ids);
+	free(s->name);
+	free(s->port_name);
+	free(s);
+}
+
+static void apply_be_free(struct apply_be *b)
+{
+	if (!b)
+		return;
+	free(b->pod);
+	free(b);
+}
+
+static char *apply_strdup(const char *s)
+{
+	return s ? strdup(s) : NULL;
+}
+
+static int apply_streq(const char *a, const char *b)
+{
+	return (!a && !b) || (a && b && !strcmp(a, b));
+}
+
+static int apply_defer_add(struct apply_ctx *a, uint32_t kind, uint32_t id,
+			   uint32_t n, uint32_t maglev_size)
+{
+	if (a->n_defer == a->cap_defer) {
+		size_t cap = a->cap_defer ? a->cap_defer * 2 : 64;
+		struct apply_defer *d = realloc(a->defer, cap * sizeof(*d));
+
+		if (!d)
+			return -ENOMEM;
+		a->defer = d;
+		a->cap_defer = cap;
+	}
+	a->defer[a->n_defer++] = (struct apply_defer){
+		.due_ns = dp_now_ns() + APPLY_GRACE_NS,
+		.kind = kind, .id = id, .n = n, .maglev_size = maglev_size,
+	};
+	return 0;
+}
+
+static void apply_meta_put(struct apply_ctx *a, uint32_t kind, uint64_t id,
+			   const char *name, const char *extra)
+{
+	struct sm_meta_key k = { .kind = kind, .id = id };
+	struct sm_meta_val v;
+
+	memset(&v, 0, sizeof(v));
+	if (name)
+		snprintf(v.name, sizeof(v.name), "%s", name);
+	if (extra)
+		snprintf(v.extra, sizeof(v.extra), "%s", extra);
+	if (a->maps.meta >= 0)
+		bpf_map_update_elem(a->maps.meta, &k, &v, BPF_ANY);
+}
+
+static void apply_meta_del(struct apply_ctx *a, uint32_t kind, uint64_t id)
+{
+	struct sm_meta_key k = { .kind = kind, .id = id };
+
+	if (a->maps.meta >= 0)
+		bpf_map_delete_elem(a->maps.meta, &k);
+}
+
+/* Scan a map whose values hold a u32 id at id_off: return max id + 1. */
+static uint32_t apply_scan_max(int fd, size_t key_size, size_t val_size, size_t id_off)
+{
+	unsigned char key[64], next[64], val[128];
+	void *prev = NULL;
+	uint32_t max = 0, id;
+
+	if (fd < 0 || key_size > sizeof(key) || val_size > sizeof(val))
+		return 1;
+	while (!bpf_map_get_next_key(fd, prev, next)) {
+		memcpy(key, next, key_size);
+		prev = key;
+		if (bpf_map_lookup_elem(fd, key, val))
+			continue;
+		memcpy(&id, val + id_off, sizeof(id));
+		if (id > max)
+			max = id;
+	}
+	return max + 1;
+}
+
+int apply_init(struct apply_ctx *a, const struct dp_maps *m, uint32_t cfg_flags)
+{
+	struct sm_config_val cfg = {};
+	uint32_t zero = 0;
+	int err;
+
+	memset(a, 0, sizeof(*a));
+	a->maps = *m;
+	a->cfg_flags = cfg_flags;
+	a->next_set_id = apply_scan_max(m->cluster, sizeof(__u64), sizeof(struct sm_cluster_val),
+					offsetof(struct sm_cluster_val, set_id));
+	a->next_route_id = apply_scan_max(m->svc, sizeof(struct sm_svc_key), sizeof(struct sm_svc_val),
+					  offsetof(struct sm_svc_val, route_id));
+	if (m->config >= 0 && !bpf_map_lookup_elem(m->config, &zero, &cfg))
+		a->generation = cfg.generation;
+	err = u64map_init(&a->clusters, 64);
+	err = err ?: u64map_init(&a->svcs, 64);
+	err = err ?: u64map_init(&a->backends, 64);
+	err = err ?: u64map_init(&a->pods, 16);
+	if (err) {
+		apply_fini(a);
+		return err;
+	}
+	/* Entries a previous agent left are ours to clean once the first
+	 * plan is in place (they keep serving until then). */
+	a->sweep_due_ns = 1;
+	return 0;
+}
+
+static void apply_tables_free(struct u64map *cl, struct u64map *sv,
+			      struct u64map *be, struct u64map *pods)
+{
+	for (size_t i = 0; i < cl->cap; i++)
+		if (cl->keys[i])
+			apply_cluster_free(cl->vals[i]);
+	for (size_t i = 0; i < sv->cap; i++)
+		if (sv->keys[i])
+			apply_svc_free(sv->vals[i]);
+	for (size_t i = 0; i < be->cap; i++)
+		if (be->keys[i])
+			apply_be_free(be->vals[i]);
+	for (size_t i = 0; i < pods->cap; i++)
+		if (pods->keys[i])
+			free(pods->vals[i]);
+	u64map_free(cl);
+	u64map_free(sv);
+	u64map_free(be);
+	u64map_free(pods);
+}
+
+void apply_fini(struct apply_ctx *a)
+{
+	apply_tables_free(&a->clusters, &a->svcs, &a->backends, &a->pods);
+	free(a->defer);
+	a->defer = NULL;
+	a->n_defer = a->cap_defer = 0;
+}
+
+static int apply_map_cap_check(int fd, size_t need, const char *name, char *err, size_t errlen)
+{
+	struct bpf_map_info info = {};
+	__u32 len = sizeof(info);
+
+	if (fd < 0 || bpf_obj_get_info_by_fd(fd, &info, &len))
+		return 0;
+	if (need > info.max_entries) {
+		snprintf(err, errlen, "policy needs %zu entries in %s, which holds %u "
+			 "(raise the capacity flag)", need, name, info.max_entries);
+		return -E2BIG;
+	}
+	return 0;
+}
+
+static int apply_cluster_same_set(const struct apply_cluster *old, const struct plan_cluster *c)
+{
+	if (old->n != c->n_backends || old->maglev_size != c->maglev_size)
+		return 0;
+	for (size_t i = 0; i < c->n_backends; i++)
+		if (memcmp(&old->keys[i], &c->backends[i].key, sizeof(struct sm_be_key)))
+			return 0;
+	return !c->maglev_size ||
+	       !memcmp(old->maglev, c->maglev, c->maglev_size * sizeof(uint32_t));
+}
+
+#define APPLY_UPDATE(fd, k, v, what) do {					\
+	if (bpf_map_update_elem((fd), (k), (v), BPF_ANY)) {			\
+		ret = -errno;							\
+		snprintf(err, errlen, "updating %s: %s", (what), strerror(errno)); \
+		goto fail;							\
+	}									\
+	a->last_writes++;							\
+} while (0)
+
+/* Write a new version of a cluster's backend list; returns the set id. */
+static int apply_write_set(struct apply_ctx *a, const struct plan_cluster *c,
+			   uint32_t *set_id, char *err, size_t errlen)
+{
+	uint32_t id = a->next_set_id++;
+	int ret = 0;
+
+	for (uint32_t i = 0; i < c->n_backends; i++) {
+		struct sm_bset_key k = { .set_id = id, .idx = i };
+
+		APPLY_UPDATE(a->maps.bset, &k, &c->backends[i].key, "sm_bset");
+	}
+	for (uint32_t i = 0; i < c->maglev_size; i++) {
+		struct sm_bset_key k = { .set_id = id, .idx = i };
+		struct sm_maglev_val v = { .idx = c->maglev[i] };
+
+		APPLY_UPDATE(a->maps.maglev, &k, &v, "sm_maglev");
+	}
+	*set_id = id;
+	return 0;
+fail:
+	/* the half-written set is unreachable: delete it after the grace */
+	apply_defer_add(a, 0, id, (uint32_t)c->n_backends, c->maglev_size);
+	return ret;
+}
+
+int apply_plan(struct apply_ctx *a, const struct plan *p, char *err, size_t errlen)
+{
+	struct u64map ncl = {}, nsv = {}, nbe = {}, npod = {};
+	size_t n_cl_total = 0, n_be_total = 0;
+	uint64_t t0 = dp_now_ns();
+	uint32_t zero = 0;
+	int ret;
+
+	a->last_writes = a->last_deletes = 0;
+	err[0] = '\0';
+	apply_gc(a, t0);
+
+	for (size_t i = 0; i < p->n_svcs; i++) {
+		n_cl_total += p->svcs[i].n_clusters;
+		for (size_t j = 0; j < p->svcs[i].n_clusters; j++)
+			n_be_total += p->svcs[i].clusters[j].n_backends;
+	}
+	ret = apply_map_cap_check(a->maps.svc, p->n_svcs, "sm_svc", err, errlen);
+	ret = ret ?: apply_map_cap_check(a->maps.cluster, n_cl_total, "sm_cluster", err, errlen);
+	ret = ret ?: apply_map_cap_check(a->maps.backend, n_be_total, "sm_backend", err, errlen);
+	ret = ret ?: apply_map_cap_check(a->maps.pod, p->n_pods, "sm_pod", err, errlen);
+	if (ret)
+		return ret;
+
+	if ((ret = u64map_init(&ncl, n_cl_total)) || (ret = u64map_init(&nsv, p->n_svcs)) ||
+	    (ret = u64map_init(&nbe, n_be_total)) || (ret = u64map_init(&npod, p->n_pods))) {
+		snprintf(err, errlen, "out of memory");
+		goto fail;
+	}
+
+	/* 1. Backends: state first, so a new list never names an unknown one. */
+	for (size_t i = 0; i < p->n_svcs; i++) {
+		for (size_t j = 0; j < p->svcs[i].n_clusters; j++) {
+			const struct plan_cluster *c = &p->svcs[i].clusters[j];
+
+			for (size_t b = 0; b < c->n_backends; b++) {
+				const struct plan_backend *pb = &c->backends[b];
+				uint64_t id = apply_be_id(&pb->key);
+				struct apply_be *nb = u64map_get(&nbe, id);
+
+				if (nb) {
+					nb->flags |= pb->flags & SM_BE_F_READY;
+					continue;
+				}
+				nb = calloc(1, sizeof(*nb));
+				if (!nb || u64map_put(&nbe, id, nb)) {
+					free(nb);
+					ret = -ENOMEM;
+					goto fail;
+				}
+				nb->key = pb->key;
+				nb->flags = pb->flags & SM_BE_F_READY;
+				nb->pod = apply_strdup(pb->pod);
+			}
+		}
+	}
+	for (size_t i = 0; i < nbe.cap; i++) {
+		struct apply_be *nb = nbe.vals[i], *old;
+		struct sm_backend_val v = {};
+
+		if (!nbe.keys[i])
+			continue;
+		old = u64map_get(&a->backends, nbe.keys[i]);
+		if (old && old->flags == nb->flags && apply_streq(old->pod, nb->pod))
+			continue;
+		/* keep an ejection made by the CLI or outlier detection */
+		bpf_map_lookup_elem(a->maps.backend, &nb->key, &v);
+		v.flags = (v.flags & SM_BE_F_EJECTED) | nb->flags;
+		v.pad = 0;
+		APPLY_UPDATE(a->maps.backend, &nb->key, &v, "sm_backend");
+		apply_meta_put(a, SM_META_BACKEND, dp_meta_be_id(&nb->key), nb->pod, NULL);
+	}
+
+	/* 2. Pods with flags (redirect opt-out). */
+	for (size_t i = 0; i < p->n_pods; i++) {
+		struct apply_pod *np = calloc(1, sizeof(*np)), *old;
+		struct sm_pod_val v = { .flags = p->pods[i].flags };
+		uint64_t id = (uint64_t)p->pods[i].key.addr | (1ull << 32);
+
+		if (!np || u64map_put(&npod, id, np)) {
+			free(np);
+			ret = -ENOMEM;
+			goto fail;
+		}
+		np->key = p->pods[i].key;
+		np->flags = p->pods[i].flags;
+		old = u64map_get(&a->pods, id);
+		if (!old || old->flags != np->flags)
+			APPLY_UPDATE(a->maps.pod, &np->key, &v, "sm_pod");
+	}
+
+	/* 3. Clusters: new backend list version first, then switch. */
+	for (size_t i = 0; i < p->n_svcs; i++) {
+		for (size_t j = 0; j < p->svcs[i].n_clusters; j++) {
+			const struct plan_cluster *c = &p->svcs[i].clusters[j];
+			struct apply_cluster *old = u64map_get(&a->clusters, c->id), *nc;
+			struct sm_cluster_val v = {
+				.n_backends = (uint32_t)c->n_backends,
+				.maglev_size = c->maglev_size,
+				.max_conns = c->max_conns,
+				.lb = c->lb,
+				.min_health_pct = c->min_health_pct,
+			};
+
+			if (u64map_get(&ncl, c->id))
+				continue;	/* shared by several services */
+			nc = calloc(1, sizeof(*nc));
+			if (!nc || u64map_put(&ncl, c->id, nc)) {
+				free(nc);
+				ret = -ENOMEM;
+				goto fail;
+			}
+			nc->id = c->id;
+			nc->n = c->n_backends;
+			nc->maglev_size = c->maglev_size;
+			nc->name = apply_strdup(c->name);
+			nc->subset = apply_strdup(c->subset);
+			nc->keys = calloc(c->n_backends + 1, sizeof(*nc->keys));
+			nc->maglev = calloc(c->maglev_size + 1, sizeof(*nc->maglev));
+			if (!nc->keys || !nc->maglev) {
+				ret = -ENOMEM;
+				goto fail;
+			}
+			for (size_t b = 0; b < c->n_backends; b++)
+				nc->keys[b] = c->backends[b].key;
+			if (c->maglev_size)
+				memcpy(nc->maglev, c->maglev, c->maglev_size * sizeof(uint32_t));
+			if (old && apply_cluster_same_set(old, c)) {
+				v.set_id = old->set_id;
+			} else {
+				ret = apply_write_set(a, c, &v.set_id, err, errlen);
+				if (ret)
+					goto fail;
+			}
+			nc->set_id = v.set_id;
+			nc->val = v;
+			if (!old || memcmp(&old->val, &v, sizeof(v)))
+				APPLY_UPDATE(a->maps.cluster, &c->id, &v, "sm_cluster");
+			if (!old || !apply_streq(old->name, nc->name) || !apply_streq(old->subset, nc->subset))
+				apply_meta_put(a, SM_META_CLUSTER, c->id, c->name, c->subset);
+		}
+	}
+
+	/* 4. Services: weighted route version first, then switch. */
+	for (size_t i = 0; i < p->n_svcs; i++) {
+		const struct plan_service *s = &p->svcs[i];
+		uint64_t id = apply_svc_id(&s->key);
+		struct apply_svc *old = u64map_get(&a->svcs, id), *ns;
+		struct sm_svc_val v = {};
+
+		if (!s->n_clusters)
+			continue;
+		ns = calloc(1, sizeof(*ns));
+		if (!ns || u64map_put(&nsv, id, ns)) {
+			free(ns);
+			ret = -ENOMEM;
+			goto fail;
+		}
+		ns->key = s->key;
+		ns->name = malloc(strlen(s->ns) + strlen(s->name) + 2);
+		if (!ns->name) {
+			ret = -ENOMEM;
+			goto fail;
+		}
+		sprintf(ns->name, "%s/%s", s->ns, s->name);
+		ns->port_name = apply_strdup(s->port_name);
+		if (s->n_slots > 1) {
+			int same = old && old->n_slots == s->n_slots;
+
+			ns->slot_ids = calloc(s->n_slots, sizeof(uint64_t));
+			if (!ns->slot_ids) {
+				ret = -ENOMEM;
+				goto fail;
+			}
+			ns->n_slots = s->n_slots;
+			for (size_t k = 0; k < s->n_slots; k++) {
+				ns->slot_ids[k] = s->clusters[s->slots[k]].id;
+				if (same && old->slot_ids[k] != ns->slot_ids[k])
+					same = 0;
+			}
+			v.route_slots = (uint16_t)s->n_slots;
+			v.cluster_id = s->clusters[0].id;
+			if (same) {
+				v.route_id = old->val.route_id;
+			} else {
+				v.route_id = a->next_route_id++;
+				for (uint32_t k = 0; k < s->n_slots; k++) {
+					struct sm_route_key rk = { .route_id = v.route_id, .slot = k };
+					struct sm_route_val rv = { .cluster_id = ns->slot_ids[k] };
+
+					APPLY_UPDATE(a->maps.route, &rk, &rv, "sm_route");
+				}
+			}
+		} else {
+			v.cluster_id = s->clusters[s->n_slots == 1 ? s->slots[0] : 0].id;
+		}
+		ns->val = v;
+		if (!old || memcmp(&old->val, &v, sizeof(v))) {
+			APPLY_UPDATE(a->maps.svc, &s->key, &v, "sm_svc");
+			if (old && old->n_slots > 1 && old->val.route_id != v.route_id)
+				apply_defer_add(a, 1, old->val.route_id, (uint32_t)old->n_slots, 0);
+		}
+		if (!old || !apply_streq(old->name, ns->name) || !apply_streq(old->port_name, ns->port_name))
+			apply_meta_put(a, SM_META_SVC, dp_meta_svc_id(&s->key), ns->name, ns->port_name);
+	}
+
+	/* 5. Remove what the plan no longer has, in reverse order. */
+	for (size_t i = 0; i < a->svcs.cap; i++) {
+		struct apply_svc *old = a->svcs.vals[i];
+
+		if (!a->svcs.keys[i] || u64map_get(&nsv, a->svcs.keys[i]))
+			continue;
+		bpf_map_delete_elem(a->maps.svc, &old->key);
+		bpf_map_delete_elem(a->maps.svc_stats, &old->key);
+		apply_meta_del(a, SM_META_SVC, dp_meta_svc_id(&old->key));
+		if (old->n_slots > 1)
+			apply_defer_add(a, 1, old->val.route_id, (uint32_t)old->n_slots, 0);
+		a->last_deletes++;
+	}
+	for (size_t i = 0; i < a->clusters.cap; i++) {
+		struct apply_cluster *old = a->clusters.vals[i];
+		struct apply_cluster *nc;
+
+		if (!a->clusters.keys[i])
+			continue;
+		nc = u64map_get(&ncl, a->clusters.keys[i]);
+		if (nc && nc->set_id == old->set_id)
+			continue;
+		if (!nc) {
+			bpf_map_delete_elem(a->maps.cluster, &old->id);
+			bpf_map_delete_elem(a->maps.rr, &old->id);
+			apply_meta_del(a, SM_META_CLUSTER, old->id);
+			a->last_deletes++;
+		}
+		apply_defer_add(a, 0, old->set_id, (uint32_t)old->n, old->maglev_size);
+	}
+	for (size_t i = 0; i < a->backends.cap; i++) {
+		struct apply_be *old = a->backends.vals[i];
+		struct sm_be_active_val act = {};
+
+		if (!a->backends.keys[i] || u64map_get(&nbe, a->backends.keys[i]))
+			continue;
+		bpf_map_delete_elem(a->maps.backend, &old->key);
+		bpf_map_delete_elem(a->maps.be_stats, &old->key);
+		apply_meta_del(a, SM_META_BACKEND, dp_meta_be_id(&old->key));
+		/* live connections still give their count back: keep it */
+		if (!bpf_map_lookup_elem(a->maps.be_active, &old->key, &act) && act.active <= 0)
+			bpf_map_delete_elem(a->maps.be_active, &old->key);
+		a->last_deletes++;
+	}
+	for (size_t i = 0; i < a->pods.cap; i++) {
+		struct apply_pod *old = a->pods.vals[i];
+
+		if (!a->pods.keys[i] || u64map_get(&npod, a->pods.keys[i]))
+			continue;
+		bpf_map_delete_elem(a->maps.pod, &old->key);
+		a->last_deletes++;
+	}
+
+	apply_tables_free(&a->clusters, &a->svcs, &a->backends, &a->pods);
+	a->clusters = ncl;
+	a->svcs = nsv;
+	a->backends = nbe;
+	a->pods = npod;
+
+	{
+		struct sm_config_val cfg = { .flags = a->cfg_flags, .generation = ++a->generation };
+
+		if (a->maps.config >= 0)
+			bpf_map_update_elem(a->maps.config, &zero, &cfg, BPF_ANY);
+	}
+	if (a->sweep_due_ns == 1)
+		a->sweep_due_ns = dp_now_ns() + APPLY_GRACE_NS;
+	a->last_apply_ns = dp_now_ns() - t0;
+	return 0;
+fail:
+	if (!err[0])
+		snprintf(err, errlen, "%s", strerror(-ret));
+	apply_tables_free(&ncl, &nsv, &nbe, &npod);
+	/*
+	 * The maps hold whole clusters from either plan. Forget what we
+	 * believe was applied so the next apply rewrites everything, and let
+	 * the sweep remove what neither plan claims.
+	 */
+	apply_tables_free(&a->clusters, &a->svcs, &a->backends, &a->pods);
+	u64map_init(&a->clusters, 64);
+	u64map_init(&a->svcs, 64);
+	u64map_init(&a->backends, 64);
+	u64map_init(&a->pods, 16);
+	a->sweep_due_ns = 1;
+	return ret;
+}
+
+static void apply_delete_defer(struct apply_ctx *a, const struct apply_defer *d)
+{
+	if (d->kind == 0) {
+		for (uint32_t i = 0; i < d->n; i++) {
+			struct sm_bset_key k = { .set_id = d->id, .idx = i };
+
+			bpf_map_delete_elem(a->maps.bset, &k);
+		}
+		for (uint32_t i = 0; i < d->maglev_size; i++) {
+			struct sm_bset_key k = { .set_id = d->id, .idx = i };
+
+			bpf_map_delete_elem(a->maps.maglev, &k);
+		}
+	} else {
+		for (uint32_t i = 0; i < d->n; i++) {
+			struct sm_route_key k = { .route_id = d->id, .slot = i };
+
+			bpf_map_delete_elem(a->maps.route, &k);
+		}
+	}
+}
+
+/*
+ * Delete every entry that the applied state does not claim: what a previous
+ * agent (or a failed apply) left behind. Keys are collected first, deleted
+ * after, so iteration is not disturbed.
+ */
+static void apply_sweep_map(int fd, size_t key_size, int (*claimed)(struct apply_ctx *, const void *),
+			    struct apply_ctx *a)
+{
+	unsigned char *keys = NULL, key[64], next[64];
+	size_t n = 0, cap = 0;
+	void *prev = NULL;
+
+	if (fd < 0 || key_size > sizeof(key))
+		return;
+	while (!bpf_map_get_next_key(fd, prev, next)) {
+		memcpy(key, next, key_size);
+		prev = key;
+		if (claimed(a, key))
+			continue;
+		if (n == cap) {
+			unsigned char *nk;
+
+			cap = cap ? cap * 2 : 256;
+			nk = realloc(keys, cap * key_size);
+			if (!nk)
+				break;
+			keys = nk;
+		}
+		memcpy(keys + n * key_size, key, key_size);
+		n++;
+	}
+	for (size_t i = 0; i < n; i++)
+		bpf_map_delete_elem(fd, keys + i * key_size);
+	free(keys);
+}
+
+static int apply_claims_svc(struct apply_ctx *a, const void *k)
+{
+	return u64map_get(&a->svcs, apply_svc_id(k)) != NULL;
+}
+
+static int apply_claims_cluster(struct apply_ctx *a, const void *k)
+{
+	uint64_t id;
+
+	memcpy(&id, k, sizeof(id));
+	return id && u64map_get(&a->clusters, id) != NULL;
+}
+
+static int apply_claims_backend(struct apply_ctx *a, const void *k)
+{
+	return u64map_get(&a->backends, apply_be_id(k)) != NULL;
+}
+
+static int apply_set_in_use(struct apply_ctx *a, uint32_t set_id)
+{
+	for (size_t i = 0; i < a->clusters.cap; i++)
+		if (a->clusters.keys[i] &&
+		    ((struct apply_cluster *)a->clusters.vals[i])->set_id == set_id)
+			return 1;
+	for (size_t i = 0; i < a->n_defer; i++)
+		if (a->defer[i].kind == 0 && a->defer[i].id == set_id)
+			return 1;	/* its own timer deletes it */
+	return 0;
+}
+
+static int apply_claims_bset(struct apply_ctx *a, const void *k)
+{
+	const struct sm_bset_key *bk = k;
+
+	return apply_set_in_use(a, bk->set_id);
+}
+
+static int apply_claims_route(struct apply_ctx *a, const void *k)
+{
+	const struct sm_route_key *rk = k;
+
+	for (size_t i = 0; i < a->svcs.cap; i++)
+		if (a->svcs.keys[i]) {
+			const struct apply_svc *s = a->svcs.vals[i];
+
+			if (s->n_slots > 1 && s->val.route_id == rk->route_id)
+				return 1;
+		}
+	for (size_t i = 0; i < a->n_defer; i++)
+		if (a->defer[i].kind == 1 && a->defer[i].id == rk->route_id)
+			return 1;
+	return 0;
+}
+
+static int apply_claims_pod(struct apply_ctx *a, const void *k)
+{
+	const struct sm_pod_key *pk = k;
+
+	return u64map_get(&a->pods, (uint64_t)pk->addr | (1ull << 32)) != NULL;
+}
+
+static int apply_claims_meta(struct apply_ctx *a, const void *k)
+{
+	const struct sm_meta_key *mk = k;
+	struct sm_svc_key sk;
+	struct sm_be_key bk;
+
+	switch (mk->kind) {
+	case SM_META_SVC:
+		sk.vip = (uint32_t)(mk->id >> 32);
+		sk.port = (uint16_t)(mk->id >> 16);
+		sk.proto = (uint8_t)mk->id;
+		sk.pad = 0;
+		return apply_claims_svc(a, &sk);
+	case SM_META_CLUSTER:
+		return apply_claims_cluster(a, &mk->id);
+	case SM_META_BACKEND:
+		bk.addr = (uint32_t)(mk->id >> 32);
+		bk.port = (uint16_t)mk->id;
+		bk.pad = 0;
+		return apply_claims_backend(a, &bk);
+	default:
+		return 0;
+	}
+}
+
+void apply_gc(struct apply_ctx *a, uint64_t now_ns)
+{
+	size_t j = 0;
+
+	for (size_t i = 0; i < a->n_defer; i++) {
+		if (a->defer[i].due_ns <= now_ns)
+			apply_delete_defer(a, &a->defer[i]);
+		else
+			a->defer[j++] = a->defer[i];
+	}
+	a->n_defer = j;
+
+	if (a->sweep_due_ns > 1 && a->sweep_due_ns <= now_ns) {
+		a->sweep_due_ns = 0;
+		apply_sweep_map(a->maps.svc, sizeof(struct sm_svc_key), apply_claims_svc, a);
+		apply_sweep_map(a->maps.svc_stats, sizeof(struct sm_svc_key), apply_claims_svc, a);
+		apply_sweep_map(a->maps.route, sizeof(struct sm_route_key), apply_claims_route, a);
+		apply_sweep_map(a->maps.cluster, sizeof(__u64), apply_claims_cluster, a);
+		apply_sweep_map(a->maps.rr, sizeof(__u64), apply_claims_cluster, a);
+		apply_sweep_map(a->maps.bset, sizeof(struct sm_bset_key), apply_claims_bset, a);
+		apply_sweep_map(a->maps.maglev, sizeof(struct sm_bset_key), apply_claims_bset, a);
+		apply_sweep_map(a->maps.backend, sizeof(struct sm_be_key), apply_claims_backend, a);
+		apply_sweep_map(a->maps.be_stats, sizeof(struct sm_be_key), apply_claims_backend, a);
+		apply_sweep_map(a->maps.pod, sizeof(struct sm_pod_key), apply_claims_pod, a);
+		apply_sweep_map(a->maps.meta, sizeof(struct sm_meta_key), apply_claims_meta, a);
+	}
+}

@@ -1,0 +1,70 @@
+/* SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause) */
+/*
+ * apply: write a plan into the kernel maps, as a diff against the plan
+ * applied before.
+ *
+ * Atomicity: a connection never sees half a service. Backend lists and
+ * weighted route tables are versioned: a changed list is written under a new
+ * set_id / route_id first, and only then does one map update switch the
+ * cluster (sm_cluster) or service (sm_svc) entry to it. Each element update
+ * of a BPF hash map is atomic for readers. Superseded versions are deleted
+ * after APPLY_GRACE_NS, when no connect4 can still be reading them.
+ * Established connections are never touched: removing a backend only stops
+ * new connections to it.
+ */
+#ifndef SOCKMESH_APPLY_H
+#define SOCKMESH_APPLY_H
+
+#include <stdint.h>
+
+#include "dp.h"
+#include "plan.h"
+#include "u64map.h"
+
+#define APPLY_GRACE_NS	(1000ull * 1000 * 1000)	/* 1 s for old versions */
+
+struct apply_defer {
+	uint64_t due_ns;
+	uint32_t kind;		/* 0 = backend set (+maglev), 1 = route */
+	uint32_t id;
+	uint32_t n;		/* entries (set size or route slots) */
+	uint32_t maglev_size;
+};
+
+struct apply_ctx {
+	struct dp_maps maps;		/* fds, not owned */
+	uint32_t next_set_id;
+	uint32_t next_route_id;
+	struct u64map clusters;		/* cluster id -> struct apply_cluster * */
+	struct u64map svcs;		/* svc key64 -> struct apply_svc * */
+	struct u64map backends;		/* be id -> struct apply_be * */
+	struct u64map pods;		/* pod addr -> struct apply_pod * */
+	struct apply_defer *defer;
+	size_t n_defer, cap_defer;
+	uint64_t generation;
+	uint32_t cfg_flags;		/* SM_CFG_F_* written with each apply */
+	uint64_t sweep_due_ns;		/* full sweep of foreign entries due */
+	/* figures of the last apply, for logs and /status */
+	uint64_t last_apply_ns;		/* duration */
+	uint32_t last_writes, last_deletes;
+};
+
+/*
+ * Start from the maps as they are (fresh or adopted from a previous agent):
+ * ids continue above those in use, and entries the first plan does not
+ * claim are swept after the grace period.
+ */
+int apply_init(struct apply_ctx *a, const struct dp_maps *m, uint32_t cfg_flags);
+void apply_fini(struct apply_ctx *a);
+
+/*
+ * Apply p. Returns 0, or -errno with err filled (maps then hold a mix of
+ * old and new clusters, each one whole; the caller keeps serving and
+ * retries on the next reload).
+ */
+int apply_plan(struct apply_ctx *a, const struct plan *p, char *err, size_t errlen);
+
+/* Delete superseded versions whose grace period is over; run the sweep. */
+void apply_gc(struct apply_ctx *a, uint64_t now_ns);
+
+#endif /* SOCKMESH_APPLY_H */

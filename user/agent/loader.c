@@ -1,0 +1,416 @@
+// SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause)
+#include <errno.h>
+#include <fcntl.h>
+#include <linux/capability.h>
+#include <linux/magic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/statfs.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include <bpf/bpf.h>
+#include <bpf/libbpf.h>
+
+#include "loader.h"
+#include "sockmesh.skel.h"
+
+#ifndef CGROUP2_SUPER_MAGIC
+#define CGROUP2_SUPER_MAGIC 0x63677270
+#endif
+#ifndef CGROUP_SUPER_MAGIC
+#define CGROUP_SUPER_MAGIC 0x27e0eb
+#endif
+#ifndef BPF_FS_MAGIC
+#define BPF_FS_MAGIC 0xcafe4a11
+#endif
+#ifndef CAP_BPF
+#define CAP_BPF 39
+#endif
+
+static int loader_has_cap(int cap)
+{
+	struct __user_cap_header_struct hdr = { .version = _LINUX_CAPABILITY_VERSION_3 };
+	struct __user_cap_data_struct data[2] = {};
+
+	if (syscall(SYS_capget, &hdr, data))
+		return 0;
+	return !!(data[cap / 32].effective & (1u << (cap % 32)));
+}
+
+/* Where cgroup v2 is mounted, from /proc/mounts ("" if nowhere). */
+static void loader_cgroup2_mount(char *out, size_t len)
+{
+	char dev[256], dir[PATH_MAX], type[64];
+	FILE *f = fopen("/proc/mounts", "re");
+
+	out[0] = '\0';
+	if (!f)
+		return;
+	while (fscanf(f, "%255s %4095s %63s %*[^\n]", dev, dir, type) == 3) {
+		if (!strcmp(type, "cgroup2")) {
+			snprintf(out, len, "%s", dir);
+			break;
+		}
+	}
+	fclose(f);
+}
+
+int loader_check_node(const char *cgroup, const char *pin_dir, char *err, size_t errlen)
+{
+	struct statfs sfs;
+	char path[PATH_MAX], mnt[PATH_MAX];
+	static const struct { enum bpf_prog_type t; const char *name; } types[] = {
+		{ BPF_PROG_TYPE_CGROUP_SOCK_ADDR, "cgroup_sock_addr (connect4, getpeername4)" },
+		{ BPF_PROG_TYPE_CGROUP_SOCK, "cgroup_sock (sock_release)" },
+		{ BPF_PROG_TYPE_SOCK_OPS, "sock_ops" },
+		{ BPF_PROG_TYPE_SK_MSG, "sk_msg" },
+	};
+	static const struct { enum bpf_map_type t; const char *name; } maps[] = {
+		{ BPF_MAP_TYPE_SOCKHASH, "sockhash" },
+		{ BPF_MAP_TYPE_SK_STORAGE, "sk_storage" },
+		{ BPF_MAP_TYPE_PERCPU_HASH, "percpu_hash" },
+	};
+	static const struct { enum bpf_prog_type t; enum bpf_func_id f; const char *name; } helpers[] = {
+		{ BPF_PROG_TYPE_CGROUP_SOCK_ADDR, BPF_FUNC_get_netns_cookie, "bpf_get_netns_cookie in connect4" },
+		{ BPF_PROG_TYPE_CGROUP_SOCK_ADDR, BPF_FUNC_sk_storage_get, "bpf_sk_storage_get in connect4" },
+		{ BPF_PROG_TYPE_SOCK_OPS, BPF_FUNC_sock_hash_update, "bpf_sock_hash_update" },
+		{ BPF_PROG_TYPE_SK_MSG, BPF_FUNC_msg_redirect_hash, "bpf_msg_redirect_hash" },
+	};
+
+	if (!(geteuid() == 0 || loader_has_cap(CAP_SYS_ADMIN) ||
+	      (loader_has_cap(CAP_BPF) && loader_has_cap(CAP_NET_ADMIN)))) {
+		snprintf(err, errlen, "needs root (CAP_SYS_ADMIN, or CAP_BPF + CAP_NET_ADMIN)");
+		return -EPERM;
+	}
+	if (access("/sys/kernel/btf/vmlinux", R_OK)) {
+		snprintf(err, errlen, "kernel BTF missing (/sys/kernel/btf/vmlinux): "
+			 "needs a kernel built with CONFIG_DEBUG_INFO_BTF=y (6.1 or newer)");
+		return -ENOTSUP;
+	}
+	if (statfs(cgroup, &sfs)) {
+		snprintf(err, errlen, "cgroup %s: %s", cgroup, strerror(errno));
+		return -errno;
+	}
+	if (sfs.f_type != CGROUP2_SUPER_MAGIC) {
+		loader_cgroup2_mount(mnt, sizeof(mnt));
+		if (sfs.f_type == CGROUP_SUPER_MAGIC)
+			snprintf(err, errlen, "%s is a cgroup v1 hierarchy: sockmesh needs cgroup v2 "
+				 "(EKS on Amazon Linux 2 uses cgroup v1; use Amazon Linux 2023 or Bottlerocket)",
+				 cgroup);
+		else if (mnt[0])
+			snprintf(err, errlen, "%s is not in the cgroup v2 hierarchy (mounted at %s)",
+				 cgroup, mnt);
+		else
+			snprintf(err, errlen, "%s is not a cgroup v2 directory and cgroup v2 is not mounted "
+				 "(EKS on Amazon Linux 2 has cgroup v1: use Amazon Linux 2023 or Bottlerocket)",
+				 cgroup);
+		return -ENOTSUP;
+	}
+	/* bpffs: the pin dir, or its closest existing ancestor */
+	snprintf(path, sizeof(path), "%s", pin_dir);
+	while (statfs(path, &sfs)) {
+		char *slash = strrchr(path, '/');
+
+		if (!slash || slash == path) {
+			snprintf(path, sizeof(path), "/");
+			statfs(path, &sfs);
+			break;
+		}
+		*slash = '\0';
+	}
+	if (sfs.f_type != BPF_FS_MAGIC) {
+		snprintf(err, errlen, "pin path %s is not on a bpffs (mount -t bpf bpf /sys/fs/bpf)",
+			 pin_dir);
+		return -ENOTSUP;
+	}
+	for (size_t i = 0; i < sizeof(types) / sizeof(types[0]); i++)
+		if (libbpf_probe_bpf_prog_type(types[i].t, NULL) != 1) {
+			snprintf(err, errlen, "kernel lacks BPF program type %s (needs 6.1 or newer)",
+				 types[i].name);
+			return -ENOTSUP;
+		}
+	for (size_t i = 0; i < sizeof(maps) / sizeof(maps[0]); i++)
+		if (libbpf_probe_bpf_map_type(maps[i].t, NULL) != 1) {
+			snprintf(err, errlen, "kernel lacks BPF map type %s (needs 6.1 or newer)",
+				 maps[i].name);
+			return -ENOTSUP;
+		}
+	for (size_t i = 0; i < sizeof(helpers) / sizeof(helpers[0]); i++)
+		if (libbpf_probe_bpf_helper(helpers[i].t, helpers[i].f, NULL) != 1) {
+			snprintf(err, errlen, "kernel lacks BPF helper %s (needs 6.1 or newer)",
+				 helpers[i].name);
+			return -ENOTSUP;
+		}
+	return 0;
+}
+
+static int loader_mkdirs(const char *dir)
+{
+	char path[PATH_MAX];
+
+	snprintf(path, sizeof(path), "%s", dir);
+	for (char *p = path + 1; *p; p++) {
+		if (*p != '/')
+			continue;
+		*p = '\0';
+		if (mkdir(path, 0700) && errno != EEXIST)
+			return -errno;
+		*p = '/';
+	}
+	if (mkdir(path, 0700) && errno != EEXIST)
+		return -errno;
+	return 0;
+}
+
+static uint64_t loader_cgroup_id(const char *path)
+{
+	struct {
+		struct file_handle fh;
+		uint64_t id;
+	} h = { .fh.handle_bytes = sizeof(uint64_t) };
+	int mount_id;
+
+	if (name_to_handle_at(AT_FDCWD, path, &h.fh, &mount_id, 0))
+		return 0;
+	return h.id;
+}
+
+static void loader_maps_from_skel(struct loader *l)
+{
+	struct bpf_map *map;
+
+	dp_maps_init(&l->maps);
+	bpf_object__for_each_map(map, l->skel->obj) {
+		for (size_t i = 0; i < DP_N_MAPS; i++)
+			if (!strcmp(bpf_map__name(map), dp_map_names[i]))
+				*dp_maps_at(&l->maps, i) = bpf_map__fd(map);
+	}
+}
+
+int loader_load(struct loader *l, const char *cgroup, const char *pin_dir,
+		const struct loader_caps *caps, char *err, size_t errlen)
+{
+	char path[PATH_MAX];
+	struct bpf_map *map;
+	int ret;
+
+	memset(l, 0, sizeof(*l));
+	l->cg_fd = -1;
+	l->msg_prog_fd = -1;
+	dp_maps_init(&l->maps);
+	snprintf(l->cgroup, sizeof(l->cgroup), "%s", cgroup);
+	snprintf(l->pin_dir, sizeof(l->pin_dir), "%s", pin_dir);
+
+	snprintf(path, sizeof(path), "%s/maps", pin_dir);
+	if ((ret = loader_mkdirs(path))) {
+		snprintf(err, errlen, "creating %s: %s", path, strerror(-ret));
+		return ret;
+	}
+	snprintf(path, sizeof(path), "%s/links", pin_dir);
+	if ((ret = loader_mkdirs(path))) {
+		snprintf(err, errlen, "creating %s: %s", path, strerror(-ret));
+		return ret;
+	}
+
+	l->skel = sockmesh_bpf__open();
+	if (!l->skel) {
+		ret = -errno;
+		snprintf(err, errlen, "opening the BPF object: %s", strerror(errno));
+		return ret;
+	}
+	bpf_object__for_each_map(map, l->skel->obj) {
+		const char *name = bpf_map__name(map);
+		uint32_t want = 0;
+
+		if (strncmp(name, "sm_", 3))
+			continue;	/* .rodata, .bss: not pinned */
+		if (!strcmp(name, "sm_svc") || !strcmp(name, "sm_svc_stats"))
+			want = caps->services;
+		else if (!strcmp(name, "sm_cluster") || !strcmp(name, "sm_rr") ||
+			 !strcmp(name, "sm_conn_limit"))
+			want = caps->clusters;
+		else if (!strcmp(name, "sm_backend") || !strcmp(name, "sm_be_active") ||
+			 !strcmp(name, "sm_be_stats"))
+			want = caps->backends;
+		else if (!strcmp(name, "sm_bset"))
+			want = caps->backends ? caps->backends * 2 : 0;
+		else if (!strcmp(name, "sm_sock_hash"))
+			want = caps->sockets;
+		if (want)
+			bpf_map__set_max_entries(map, want);
+		snprintf(path, sizeof(path), "%s/maps/%s", pin_dir, name);
+		if (!access(path, F_OK))
+			l->adopted_maps = true;
+		bpf_map__set_pin_path(map, path);
+	}
+	ret = sockmesh_bpf__load(l->skel);
+	if (ret) {
+		snprintf(err, errlen, "loading BPF programs: %s%s", strerror(-ret),
+			 l->adopted_maps ? " (pinned maps under the pin path may be from an "
+			 "incompatible sockmesh version: remove them or use another --pin-path)" : "");
+		sockmesh_bpf__destroy(l->skel);
+		l->skel = NULL;
+		return ret;
+	}
+	loader_maps_from_skel(l);
+	return 0;
+}
+
+static int loader_prog_ids(struct loader_prog *p, int prog_fd, int link_fd)
+{
+	struct bpf_prog_info pi = {};
+	struct bpf_link_info li = {};
+	__u32 len = sizeof(pi);
+
+	if (!bpf_obj_get_info_by_fd(prog_fd, &pi, &len))
+		p->prog_id = pi.id;
+	len = sizeof(li);
+	if (link_fd >= 0 && !bpf_obj_get_info_by_fd(link_fd, &li, &len))
+		p->link_id = li.id;
+	return 0;
+}
+
+int loader_attach(struct loader *l, char *err, size_t errlen)
+{
+	struct bpf_program *prog;
+	char path[PATH_MAX];
+	int ret;
+
+	l->cg_fd = open(l->cgroup, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (l->cg_fd < 0) {
+		ret = -errno;
+		snprintf(err, errlen, "opening cgroup %s: %s", l->cgroup, strerror(errno));
+		return ret;
+	}
+	l->cg_id = loader_cgroup_id(l->cgroup);
+
+	bpf_object__for_each_program(prog, l->skel->obj) {
+		enum bpf_prog_type type = bpf_program__type(prog);
+		struct loader_prog *p;
+		struct bpf_link *link;
+
+		if (l->n_progs == LOADER_MAX_PROGS) {
+			snprintf(err, errlen, "too many programs");
+			return -E2BIG;
+		}
+		p = &l->progs[l->n_progs];
+		snprintf(p->name, sizeof(p->name), "%s", bpf_program__name(prog));
+
+		if (type == BPF_PROG_TYPE_SK_MSG) {
+			int map_fd = l->maps.sock_hash;
+
+			snprintf(p->attach, sizeof(p->attach), "sockhash sm_sock_hash");
+			/* replaces the program a previous agent attached */
+			if (bpf_prog_attach(bpf_program__fd(prog), map_fd, BPF_SK_MSG_VERDICT, 0)) {
+				ret = -errno;
+				snprintf(err, errlen, "attaching %s to sm_sock_hash: %s", p->name, strerror(errno));
+				return ret;
+			}
+			l->msg_prog_fd = bpf_program__fd(prog);
+			loader_prog_ids(p, l->msg_prog_fd, -1);
+			l->n_progs++;
+			continue;
+		}
+		if (type != BPF_PROG_TYPE_CGROUP_SOCK_ADDR && type != BPF_PROG_TYPE_CGROUP_SOCK &&
+		    type != BPF_PROG_TYPE_SOCK_OPS)
+			continue;
+		snprintf(p->attach, sizeof(p->attach), "%s",
+			 libbpf_bpf_attach_type_str(bpf_program__expected_attach_type(prog)) ?: "cgroup");
+		snprintf(path, sizeof(path), "%s/links/%s", l->pin_dir, p->name);
+		link = bpf_link__open(path);
+		if (link) {
+			struct bpf_link_info li = {};
+			__u32 len = sizeof(li);
+
+			if (!bpf_obj_get_info_by_fd(bpf_link__fd(link), &li, &len) &&
+			    li.type == BPF_LINK_TYPE_CGROUP && l->cg_id &&
+			    li.cgroup.cgroup_id != l->cg_id) {
+				bpf_link__destroy(link);
+				snprintf(err, errlen, "pinned link %s is attached to another cgroup "
+					 "(id %llu): use another --pin-path", path,
+					 (unsigned long long)li.cgroup.cgroup_id);
+				return -EEXIST;
+			}
+			/* atomic program swap: no moment without a program */
+			if (bpf_link__update_program(link, prog)) {
+				ret = -errno;
+				bpf_link__destroy(link);
+				snprintf(err, errlen, "replacing the program of %s: %s", path, strerror(-ret));
+				return ret;
+			}
+			p->adopted = true;
+		} else {
+			link = bpf_program__attach_cgroup(prog, l->cg_fd);
+			if (!link) {
+				ret = -errno;
+				snprintf(err, errlen, "attaching %s to %s: %s", p->name, l->cgroup,
+					 strerror(errno));
+				return ret;
+			}
+			if ((ret = bpf_link__pin(link, path))) {
+				bpf_link__destroy(link);
+				snprintf(err, errlen, "pinning %s: %s", path, strerror(-ret));
+				return ret;
+			}
+		}
+		l->links[l->n_progs] = link;
+		loader_prog_ids(p, bpf_program__fd(prog), bpf_link__fd(link));
+		l->n_progs++;
+	}
+	return 0;
+}
+
+void loader_close(struct loader *l, bool keep)
+{
+	char path[PATH_MAX];
+
+	for (int i = 0; i < l->n_progs; i++) {
+		if (!l->links[i])
+			continue;
+		if (!keep)
+			bpf_link__unpin(l->links[i]);
+		bpf_link__destroy(l->links[i]);	/* closes our fd; pinned links stay */
+		l->links[i] = NULL;
+	}
+	if (!keep && l->skel) {
+		struct bpf_map *map;
+
+		if (l->msg_prog_fd >= 0 && l->maps.sock_hash >= 0)
+			bpf_prog_detach2(l->msg_prog_fd, l->maps.sock_hash, BPF_SK_MSG_VERDICT);
+		bpf_object__for_each_map(map, l->skel->obj)
+			if (bpf_map__is_pinned(map))
+				bpf_map__unpin(map, NULL);
+		snprintf(path, sizeof(path), "%s/maps", l->pin_dir);
+		rmdir(path);
+		snprintf(path, sizeof(path), "%s/links", l->pin_dir);
+		rmdir(path);
+		rmdir(l->pin_dir);
+	}
+	if (l->skel)
+		sockmesh_bpf__destroy(l->skel);
+	l->skel = NULL;
+	if (l->cg_fd >= 0)
+		close(l->cg_fd);
+	l->cg_fd = -1;
+}
+
+json_t *loader_status_json(const struct loader *l)
+{
+	json_t *arr = json_array();
+
+	for (int i = 0; i < l->n_progs; i++) {
+		json_t *p = json_object();
+
+		json_object_set_new(p, "name", json_string(l->progs[i].name));
+		json_object_set_new(p, "attach", json_string(l->progs[i].attach));
+		json_object_set_new(p, "prog_id", json_integer(l->progs[i].prog_id));
+		if (l->progs[i].link_id)
+			json_object_set_new(p, "link_id", json_integer(l->progs[i].link_id));
+		json_object_set_new(p, "adopted", json_boolean(l->progs[i].adopted));
+		json_array_append_new(arr, p);
+	}
+	return arr;
+}

@@ -1,0 +1,1244 @@
+// SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause)
+/*
+ * plan: a validated policy set -> what the kernel maps must hold.
+ *
+ * Istio semantics followed here (pilot's cluster builder):
+ *  - trafficPolicy merge (MergeTrafficPolicy): start from the DestinationRule's
+ *    top-level policy, let its portLevelSettings entry for the port replace
+ *    loadBalancer / connectionPool / outlierDetection (each as a whole), then
+ *    the subset's own policy replaces those it sets, then the subset's
+ *    portLevelSettings entry for the port.
+ *  - a VirtualService applies to the mesh when its gateways are empty or list
+ *    "mesh"; the first tcp route whose match fits the port wins.
+ *  - an unset weight on a single destination means 100.
+ */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "plan.h"
+
+#define PLAN_FQDN_MAX		256
+#define PLAN_REDIRECT_KEY	"sockmesh.io/redirect"
+#define PLAN_MESH_GATEWAY	"mesh"
+/* Istio's default maxConnections (2^32-1) means "no limit". */
+#define PLAN_MAX_CONNS_UNLIMITED 0xffffffffLL
+
+#define FNV64_OFFSET	0xcbf29ce484222325ULL
+#define FNV64_PRIME	0x100000001b3ULL
+/* Second, independent offset basis for Maglev's skip hash. */
+#define PLAN_SKIP_SEED	0x9e3779b97f4a7c15ULL
+
+static uint64_t plan_fnv1a64(uint64_t h, const void *data, size_t len)
+{
+	const unsigned char *p = data;
+
+	for (size_t i = 0; i < len; i++) {
+		h ^= p[i];
+		h *= FNV64_PRIME;
+	}
+	return h;
+}
+
+/* murmur3 finalizer: spreads FNV's weak low bits over the whole word. */
+static uint64_t plan_fmix64(uint64_t k)
+{
+	k ^= k >> 33;
+	k *= 0xff51afd7ed558ccdULL;
+	k ^= k >> 33;
+	k *= 0xc4ceb9fe1a85ec53ULL;
+	k ^= k >> 33;
+	return k;
+}
+
+uint64_t plan_cluster_id(const char *fqdn, uint16_t port, const char *subset)
+{
+	char num[16];
+	uint64_t h = FNV64_OFFSET;
+
+	snprintf(num, sizeof(num), ":%u|", port);
+	h = plan_fnv1a64(h, fqdn, strlen(fqdn));
+	h = plan_fnv1a64(h, num, strlen(num));
+	if (subset)
+		h = plan_fnv1a64(h, subset, strlen(subset));
+	return h;
+}
+
+/* ---- weighted slot tables ---- */
+
+static uint64_t plan_gcd(uint64_t a, uint64_t b)
+{
+	while (b) {
+		uint64_t t = a % b;
+
+		a = b;
+		b = t;
+	}
+	return a;
+}
+
+/* Divide positive weights by their gcd; returns the new sum. */
+static uint64_t plan_weights_reduce(uint64_t *w, size_t n)
+{
+	uint64_t g = 0, sum = 0;
+
+	for (size_t i = 0; i < n; i++)
+		if (w[i])
+			g = plan_gcd(w[i], g);
+	for (size_t i = 0; i < n; i++) {
+		w[i] /= g;
+		sum += w[i];
+	}
+	return sum;
+}
+
+/*
+ * Scale w (sum > max) to sum exactly max: Hamilton / largest remainder, with
+ * every positive weight kept at >= 1 slot so no destination silently
+ * disappears. Ties go to the lower index (deterministic).
+ */
+static int plan_weights_scale(uint64_t *w, size_t n, uint64_t sum, uint64_t max)
+{
+	uint64_t *rem, total = 0, positive = 0;
+
+	for (size_t i = 0; i < n; i++)
+		positive += w[i] > 0;
+	if (positive > max)
+		return -EINVAL;
+	rem = calloc(n, sizeof(*rem));
+	if (!rem)
+		return -ENOMEM;
+	for (size_t i = 0; i < n; i++) {
+		uint64_t q;
+
+		if (!w[i])
+			continue;
+		q = (uint64_t)((unsigned __int128)w[i] * max / sum);
+		rem[i] = (uint64_t)((unsigned __int128)w[i] * max % sum);
+		if (q == 0) {
+			/* Raised to the minimum: already above its quota. */
+			q = 1;
+			rem[i] = 0;
+		}
+		w[i] = q;
+		total += q;
+	}
+	while (total < max) {
+		size_t best = n;
+
+		for (size_t i = 0; i < n; i++)
+			if (w[i] && (best == n || rem[i] > rem[best]))
+				best = i;
+		w[best]++;
+		rem[best] = 0;
+		total++;
+	}
+	while (total > max) {
+		/* Only reachable through the >= 1 minimum: take from the
+		 * largest entry that can spare a slot, smallest remainder. */
+		size_t best = n;
+
+		for (size_t i = 0; i < n; i++)
+			if (w[i] > 1 && (best == n || w[i] > w[best] ||
+					 (w[i] == w[best] && rem[i] < rem[best])))
+				best = i;
+		w[best]--;
+		total--;
+	}
+	free(rem);
+	return 0;
+}
+
+int plan_weight_slots(const uint32_t *weights, size_t n, uint16_t *slots,
+		      size_t max_slots)
+{
+	uint64_t *w, sum = 0;
+	int64_t *cur;
+	int err;
+
+	if (!weights || !slots || n == 0 || max_slots == 0 || n > UINT16_MAX + 1u)
+		return -EINVAL;
+	for (size_t i = 0; i < n; i++)
+		sum += weights[i];
+	if (sum == 0)
+		return -EINVAL;
+	w = calloc(n, sizeof(*w));
+	cur = calloc(n, sizeof(*cur));
+	if (!w || !cur) {
+		err = -ENOMEM;
+		goto out;
+	}
+	for (size_t i = 0; i < n; i++)
+		w[i] = weights[i];
+	sum = plan_weights_reduce(w, n);
+	if (sum > max_slots) {
+		err = plan_weights_scale(w, n, sum, max_slots);
+		if (err)
+			goto out;
+		sum = plan_weights_reduce(w, n);
+	}
+	/* nginx's smooth weighted round robin: exact counts, spread out. */
+	for (uint64_t s = 0; s < sum; s++) {
+		size_t best = n;
+
+		for (size_t i = 0; i < n; i++) {
+			if (!w[i])
+				continue;
+			cur[i] += (int64_t)w[i];
+			if (best == n || cur[i] > cur[best])
+				best = i;
+		}
+		cur[best] -= (int64_t)sum;
+		slots[s] = (uint16_t)best;
+	}
+	err = (int)sum;
+out:
+	free(w);
+	free(cur);
+	return err;
+}
+
+/* ---- Maglev ---- */
+
+static const uint32_t plan_maglev_primes[] = {
+	251, 509, 1021, 2039, 4093, 8191, 16381, 32749, 65521,
+};
+
+uint32_t plan_maglev_size(size_t n_backends)
+{
+	size_t want = n_backends * 100;
+	size_t np = sizeof(plan_maglev_primes) / sizeof(plan_maglev_primes[0]);
+
+	for (size_t i = 0; i < np; i++)
+		if (plan_maglev_primes[i] >= want)
+			return plan_maglev_primes[i];
+	return SM_MAGLEV_MAX_SIZE;
+}
+
+int plan_maglev_fill(const struct plan_backend *backends, size_t n,
+		     uint32_t m, uint32_t *table)
+{
+	uint64_t *offset, *skip, *next;
+	uint32_t filled = 0;
+	int err = 0;
+
+	if (!backends || !table || n == 0 || m < 2)
+		return -EINVAL;
+	offset = calloc(n, sizeof(*offset));
+	skip = calloc(n, sizeof(*skip));
+	next = calloc(n, sizeof(*next));
+	if (!offset || !skip || !next) {
+		err = -ENOMEM;
+		goto out;
+	}
+	for (size_t i = 0; i < n; i++) {
+		unsigned char b[6];
+
+		/* Hash the address bytes, not the list position: a backend
+		 * keeps its permutation when others come and go. */
+		memcpy(b, &backends[i].key.addr, 4);
+		memcpy(b + 4, &backends[i].key.port, 2);
+		offset[i] = plan_fmix64(plan_fnv1a64(FNV64_OFFSET, b, sizeof(b))) % m;
+		skip[i] = plan_fmix64(plan_fnv1a64(PLAN_SKIP_SEED, b, sizeof(b))) % (m - 1) + 1;
+	}
+	for (uint32_t j = 0; j < m; j++)
+		table[j] = UINT32_MAX;
+	/* Each backend in turn takes its next preferred free slot. m is prime
+	 * and skip < m, so every permutation visits all m slots. */
+	while (filled < m) {
+		for (size_t i = 0; i < n && filled < m; i++) {
+			uint64_t c = (offset[i] + next[i] * skip[i]) % m;
+
+			while (table[c] != UINT32_MAX) {
+				next[i]++;
+				c = (offset[i] + next[i] * skip[i]) % m;
+			}
+			table[c] = (uint32_t)i;
+			next[i]++;
+			filled++;
+		}
+	}
+out:
+	free(offset);
+	free(skip);
+	free(next);
+	return err;
+}
+
+/* ---- plan building ---- */
+
+struct plan_ctx {
+	struct pol_set *set;
+	const char *domain;
+};
+
+/* A backend while collecting: the pod (if known) gives subset labels. */
+struct plan_be_tmp {
+	struct sm_be_key key;
+	uint32_t flags;
+	const struct pol_pod *pod;
+};
+
+struct plan_be_list {
+	struct plan_be_tmp *v;
+	size_t n, cap;
+};
+
+/* Effective trafficPolicy fields after Istio's merge. */
+struct plan_tp_eff {
+	const struct pol_lb *lb;	/* NULL = unset */
+	int64_t max_connections;	/* -1 unset */
+	int32_t min_health_percent;	/* -1 unset */
+};
+
+static int plan_grow(void **arr, size_t *cap, size_t need, size_t elsize)
+{
+	size_t ncap;
+	void *p;
+
+	if (need <= *cap)
+		return 0;
+	ncap = *cap ? *cap * 2 : 8;
+	while (ncap < need)
+		ncap *= 2;
+	p = realloc(*arr, ncap * elsize);
+	if (!p)
+		return -ENOMEM;
+	memset((char *)p + *cap * elsize, 0, (ncap - *cap) * elsize);
+	*arr = p;
+	*cap = ncap;
+	return 0;
+}
+
+/*
+ * Append a diagnostic to the set. Identical diagnostics (same place, same
+ * text) are kept once: a DestinationRule is looked at once per port and
+ * subset. policy.h has no public "add diag" call, so this grows the array
+ * exactly like any realloc-based owner would (set->diags stays a malloc
+ * block of n_diags entries).
+ */
+static int plan_diag(struct plan_ctx *c, enum pol_diag_level level,
+		     const struct pol_loc *loc, const char *fmt, ...)
+{
+	struct pol_set *set = c->set;
+	struct pol_diag d = { .level = level };
+	struct pol_diag *nd;
+	va_list ap;
+
+	if (loc)
+		d.loc = *loc;
+	va_start(ap, fmt);
+	vsnprintf(d.msg, sizeof(d.msg), fmt, ap);
+	va_end(ap);
+	for (size_t i = 0; i < set->n_diags; i++) {
+		const struct pol_diag *o = &set->diags[i];
+
+		if (o->level == d.level && o->loc.file == d.loc.file &&
+		    o->loc.line == d.loc.line && o->loc.col == d.loc.col &&
+		    strcmp(o->msg, d.msg) == 0)
+			return 0;
+	}
+	nd = realloc(set->diags, (set->n_diags + 1) * sizeof(*nd));
+	if (!nd)
+		return -ENOMEM;
+	set->diags = nd;
+	set->diags[set->n_diags++] = d;
+	if (level == POL_DIAG_ERROR)
+		set->n_errors++;
+	else if (level == POL_DIAG_WARNING)
+		set->n_warnings++;
+	return 0;
+}
+
+static bool plan_streq0(const char *a, const char *b)
+{
+	return strcmp(a ? a : "", b ? b : "") == 0;
+}
+
+static bool plan_is_tcp(uint8_t proto)
+{
+	/* 0: the parser left the default in place. */
+	return proto == 0 || proto == SM_IPPROTO_TCP;
+}
+
+static int plan_fqdn(const struct plan_ctx *c, const struct pol_service *svc,
+		     char *out, size_t len)
+{
+	int n = snprintf(out, len, "%s.%s.svc.%s", svc->meta.name, svc->meta.ns,
+			 c->domain);
+
+	return n < 0 || (size_t)n >= len ? -ENOSPC : 0;
+}
+
+static bool plan_host_is(const struct plan_ctx *c, const char *host,
+			 const char *ns, const char *fqdn)
+{
+	char buf[PLAN_FQDN_MAX];
+
+	if (!host || policy_host_fqdn(c->set, host, ns, buf, sizeof(buf)))
+		return false;
+	return strcmp(buf, fqdn) == 0;
+}
+
+/* Istio picks one DestinationRule per host: prefer the service's namespace. */
+static const struct pol_dr *plan_find_dr(const struct plan_ctx *c,
+					 const struct pol_service *svc,
+					 const char *fqdn)
+{
+	const struct pol_dr *first = NULL;
+
+	for (size_t i = 0; i < c->set->n_drs; i++) {
+		const struct pol_dr *dr = &c->set->drs[i];
+
+		if (!plan_host_is(c, dr->host, dr->meta.ns, fqdn))
+			continue;
+		if (strcmp(dr->meta.ns, svc->meta.ns) == 0)
+			return dr;
+		if (!first)
+			first = dr;
+	}
+	return first;
+}
+
+static bool plan_gateways_mesh(char **gws, size_t n)
+{
+	if (n == 0)
+		return true;
+	for (size_t i = 0; i < n; i++)
+		if (gws[i] && strcmp(gws[i], PLAN_MESH_GATEWAY) == 0)
+			return true;
+	return false;
+}
+
+static bool plan_vs_has_route(const struct pol_vs *vs)
+{
+	return vs->n_tcp > 0;
+}
+
+static const struct pol_vs *plan_find_vs(const struct plan_ctx *c,
+					 const struct pol_service *svc,
+					 const char *fqdn)
+{
+	const struct pol_vs *first = NULL;
+
+	for (size_t i = 0; i < c->set->n_vss; i++) {
+		const struct pol_vs *vs = &c->set->vss[i];
+		bool hit = false;
+
+		if (!plan_gateways_mesh(vs->gateways, vs->n_gateways) ||
+		    !plan_vs_has_route(vs))
+			continue;
+		for (size_t h = 0; h < vs->n_hosts && !hit; h++)
+			hit = plan_host_is(c, vs->hosts[h], vs->meta.ns, fqdn);
+		if (!hit)
+			continue;
+		if (strcmp(vs->meta.ns, svc->meta.ns) == 0)
+			return vs;
+		if (!first)
+			first = vs;
+	}
+	return first;
+}
+
+static const struct pol_subset *plan_find_subset(const struct pol_dr *dr,
+						 const char *name)
+{
+	if (!dr || !name)
+		return NULL;
+	for (size_t i = 0; i < dr->n_subsets; i++)
+		if (dr->subsets[i].name && strcmp(dr->subsets[i].name, name) == 0)
+			return &dr->subsets[i];
+	return NULL;
+}
+
+/* Replace each of loadBalancer / connectionPool / outlierDetection that tp sets. */
+static void plan_tp_apply(struct plan_tp_eff *e, const struct pol_traffic_policy *tp)
+{
+	if (tp->lb.kind != POL_LB_UNSET)
+		e->lb = &tp->lb;
+	if (tp->max_connections >= 0 || tp->has_http_pool)
+		e->max_connections = tp->max_connections;
+	if (tp->min_health_percent >= 0 || tp->has_outlier)
+		e->min_health_percent = tp->min_health_percent;
+}
+
+static void plan_tp_apply_port(struct plan_tp_eff *e,
+			       const struct pol_traffic_policy *tp, uint16_t port)
+{
+	for (size_t i = 0; i < tp->n_port_level; i++) {
+		if (tp->port_level[i].port == port) {
+			plan_tp_apply(e, &tp->port_level[i].tp);
+			return;
+		}
+	}
+}
+
+static int plan_cluster_policy(struct plan_ctx *c, const struct pol_dr *dr,
+			       const struct pol_subset *ss, uint16_t port,
+			       struct plan_cluster *cl)
+{
+	struct plan_tp_eff e = { NULL, -1, -1 };
+	const struct pol_lb *lb;
+	int err = 0;
+
+	if (dr) {
+		plan_tp_apply(&e, &dr->tp);
+		plan_tp_apply_port(&e, &dr->tp, port);
+	}
+	if (ss) {
+		plan_tp_apply(&e, &ss->tp);
+		plan_tp_apply_port(&e, &ss->tp, port);
+	}
+
+	cl->lb = SM_LB_LEAST_REQUEST;
+	lb = e.lb;
+	if (lb) {
+		switch (lb->kind) {
+		case POL_LB_ROUND_ROBIN:
+			cl->lb = SM_LB_ROUND_ROBIN;
+			break;
+		case POL_LB_RANDOM:
+			cl->lb = SM_LB_RANDOM;
+			break;
+		case POL_LB_PASSTHROUGH:
+			cl->lb = SM_LB_RANDOM;
+			err = plan_diag(c, POL_DIAG_WARNING, &lb->loc,
+					"loadBalancer.simple PASSTHROUGH: the kernel has no original destination to pass to; using RANDOM");
+			break;
+		case POL_LB_CONSISTENT_HASH:
+			if (lb->hash == POL_HASH_SOURCE_IP) {
+				cl->lb = SM_LB_MAGLEV;
+				break;
+			}
+			err = plan_diag(c, POL_DIAG_WARNING, &lb->loc,
+					"consistentHash.%s needs the L7 agent; L4 uses LEAST_REQUEST",
+					lb->hash == POL_HASH_HEADER ? "httpHeaderName" :
+					lb->hash == POL_HASH_COOKIE ? "httpCookie" :
+					lb->hash == POL_HASH_QUERY ? "httpQueryParameterName" :
+					"hashKey");
+			break;
+		default:
+			break;
+		}
+	}
+	if (e.max_connections <= 0 || e.max_connections >= PLAN_MAX_CONNS_UNLIMITED)
+		cl->max_conns = 0;
+	else
+		cl->max_conns = (uint32_t)e.max_connections;
+	if (e.min_health_percent <= 0)
+		cl->min_health_pct = 0;
+	else if (e.min_health_percent > 100)
+		cl->min_health_pct = 100;
+	else
+		cl->min_health_pct = (uint8_t)e.min_health_percent;
+	return err;
+}
+
+static const struct pol_pod *plan_pod_by_name(const struct plan_ctx *c,
+					      const char *ns, const char *name)
+{
+	for (size_t i = 0; i < c->set->n_pods; i++) {
+		const struct pol_pod *p = &c->set->pods[i];
+
+		if (strcmp(p->meta.name, name) == 0 && strcmp(p->meta.ns, ns) == 0)
+			return p;
+	}
+	return NULL;
+}
+
+/* By IP: a pod-network pod in ns first, then any pod-network pod. */
+static const struct pol_pod *plan_pod_by_ip(const struct plan_ctx *c,
+					    const char *ns, uint32_t ip)
+{
+	const struct pol_pod *other = NULL;
+
+	for (size_t i = 0; i < c->set->n_pods; i++) {
+		const struct pol_pod *p = &c->set->pods[i];
+
+		if (p->ip != ip || p->host_network)
+			continue;
+		if (strcmp(p->meta.ns, ns) == 0)
+			return p;
+		if (!other)
+			other = p;
+	}
+	return other;
+}
+
+static int plan_be_add(struct plan_be_list *l, uint32_t addr, uint16_t port,
+		       bool ready, const struct pol_pod *pod)
+{
+	struct plan_be_tmp *b;
+	int err;
+
+	err = plan_grow((void **)&l->v, &l->cap, l->n + 1, sizeof(*l->v));
+	if (err)
+		return err;
+	b = &l->v[l->n++];
+	memset(b, 0, sizeof(*b));
+	b->key.addr = addr;
+	b->key.port = htons(port);
+	b->flags = ready ? SM_BE_F_READY : 0;
+	b->pod = pod;
+	return 0;
+}
+
+static int plan_be_cmp(const void *a, const void *b)
+{
+	const struct plan_be_tmp *x = a, *y = b;
+	uint32_t xa = ntohl(x->key.addr), ya = ntohl(y->key.addr);
+	uint16_t xp = ntohs(x->key.port), yp = ntohs(y->key.port);
+
+	if (xa != ya)
+		return xa < ya ? -1 : 1;
+	if (xp != yp)
+		return xp < yp ? -1 : 1;
+	return 0;
+}
+
+/* Sort and merge duplicates (the same endpoint in two slices: ready if any is). */
+static void plan_be_normalize(struct plan_be_list *l)
+{
+	size_t w = 0;
+
+	if (l->n == 0)
+		return;
+	qsort(l->v, l->n, sizeof(*l->v), plan_be_cmp);
+	for (size_t r = 1; r < l->n; r++) {
+		if (plan_be_cmp(&l->v[w], &l->v[r]) == 0) {
+			l->v[w].flags |= l->v[r].flags;
+			if (!l->v[w].pod)
+				l->v[w].pod = l->v[r].pod;
+			continue;
+		}
+		l->v[++w] = l->v[r];
+	}
+	l->n = w + 1;
+}
+
+static const struct pol_eps_port *plan_eps_port(const struct pol_eps *eps,
+						const struct pol_service *svc,
+						const struct pol_svc_port *sp)
+{
+	const struct pol_eps_port *only = NULL;
+	size_t n_tcp = 0;
+
+	for (size_t i = 0; i < eps->n_ports; i++) {
+		const struct pol_eps_port *ep = &eps->ports[i];
+
+		if (!plan_is_tcp(ep->proto))
+			continue;
+		if (plan_streq0(ep->name, sp->name))
+			return ep;
+		only = ep;
+		n_tcp++;
+	}
+	for (size_t i = 0; i < eps->n_ports && sp->target_port; i++) {
+		const struct pol_eps_port *ep = &eps->ports[i];
+
+		if (plan_is_tcp(ep->proto) && !(ep->name && *ep->name) &&
+		    ep->port == sp->target_port)
+			return ep;
+	}
+	/* Hand-written slices often omit the name of a single port. */
+	if (svc->n_ports == 1 && n_tcp == 1 && !(only->name && *only->name))
+		return only;
+	return NULL;
+}
+
+static int plan_endpoints_slices(struct plan_ctx *c, const struct pol_service *svc,
+				 const struct pol_svc_port *sp,
+				 struct plan_be_list *l, bool *found)
+{
+	int err;
+
+	*found = false;
+	for (size_t i = 0; i < c->set->n_eps; i++) {
+		const struct pol_eps *eps = &c->set->eps[i];
+		const struct pol_eps_port *ep;
+
+		if (!eps->service_name || strcmp(eps->service_name, svc->meta.name) ||
+		    strcmp(eps->meta.ns, svc->meta.ns))
+			continue;
+		*found = true;
+		ep = plan_eps_port(eps, svc, sp);
+		if (!ep || ep->port == 0)
+			continue;
+		for (size_t e = 0; e < eps->n_endpoints; e++) {
+			const struct pol_endpoint *en = &eps->endpoints[e];
+
+			for (size_t a = 0; a < en->n_addrs; a++) {
+				const struct pol_pod *pod = NULL;
+
+				if (en->target_pod)
+					pod = plan_pod_by_name(c, eps->meta.ns, en->target_pod);
+				if (!pod)
+					pod = plan_pod_by_ip(c, eps->meta.ns, en->addrs[a]);
+				err = plan_be_add(l, en->addrs[a], ep->port, en->ready, pod);
+				if (err)
+					return err;
+			}
+		}
+	}
+	return 0;
+}
+
+static int plan_endpoints_pods(struct plan_ctx *c, const struct pol_service *svc,
+			       const struct pol_svc_port *sp, struct plan_be_list *l)
+{
+	int err;
+
+	/* Kubernetes manages no endpoints for a Service without a selector. */
+	if (!svc->has_selector || svc->selector.n == 0)
+		return 0;
+	for (size_t i = 0; i < c->set->n_pods; i++) {
+		const struct pol_pod *p = &c->set->pods[i];
+		uint16_t port = sp->target_port;
+
+		if (!p->ip || strcmp(p->meta.ns, svc->meta.ns) ||
+		    !policy_labels_match(&svc->selector, &p->meta.labels))
+			continue;
+		if (sp->target_port_name) {
+			port = 0;
+			for (size_t k = 0; k < p->n_ports; k++) {
+				const struct pol_container_port *cp = &p->ports[k];
+
+				if (cp->name && strcmp(cp->name, sp->target_port_name) == 0 &&
+				    plan_is_tcp(cp->proto)) {
+					port = cp->port;
+					break;
+				}
+			}
+			if (!port) {
+				err = plan_diag(c, POL_DIAG_WARNING, &sp->loc,
+						"service %s/%s port %u: pod %s/%s has no container port named \"%s\"; not a backend",
+						svc->meta.ns, svc->meta.name, sp->port,
+						p->meta.ns, p->meta.name, sp->target_port_name);
+				if (err)
+					return err;
+				continue;
+			}
+		} else if (!port) {
+			port = sp->port;
+		}
+		err = plan_be_add(l, p->ip, port, p->ready, p);
+		if (err)
+			return err;
+	}
+	return 0;
+}
+
+/* Every backend of one service port, sorted and deduplicated. */
+static int plan_endpoints(struct plan_ctx *c, const struct pol_service *svc,
+			  const struct pol_svc_port *sp, struct plan_be_list *l)
+{
+	bool found;
+	int err;
+
+	err = plan_endpoints_slices(c, svc, sp, l, &found);
+	if (!err && !found)
+		err = plan_endpoints_pods(c, svc, sp, l);
+	if (!err)
+		plan_be_normalize(l);
+	return err;
+}
+
+static void plan_cluster_free(struct plan_cluster *cl)
+{
+	for (size_t i = 0; i < cl->n_backends; i++)
+		free(cl->backends[i].pod);
+	free(cl->backends);
+	free(cl->name);
+	free(cl->subset);
+	free(cl->maglev);
+	memset(cl, 0, sizeof(*cl));
+}
+
+static int plan_cluster_backends(const struct plan_be_list *all,
+				 const struct pol_subset *ss,
+				 struct plan_cluster *cl)
+{
+	size_t n = 0;
+
+	if (all->n) {
+		cl->backends = calloc(all->n, sizeof(*cl->backends));
+		if (!cl->backends)
+			return -ENOMEM;
+	}
+	for (size_t i = 0; i < all->n; i++) {
+		const struct plan_be_tmp *t = &all->v[i];
+		struct plan_backend *b;
+
+		/* A backend whose pod (labels) is unknown is in no subset. */
+		if (ss && (!t->pod || !policy_labels_match(&ss->labels, &t->pod->meta.labels)))
+			continue;
+		b = &cl->backends[n++];
+		b->key = t->key;
+		b->flags = t->flags;
+		if (t->pod && asprintf(&b->pod, "%s/%s", t->pod->meta.ns,
+				       t->pod->meta.name) < 0) {
+			b->pod = NULL;
+			cl->n_backends = n;
+			return -ENOMEM;
+		}
+	}
+	cl->n_backends = n;
+	return 0;
+}
+
+/*
+ * One cluster: (service port, subset). subset_name without ss is a subset the
+ * DestinationRule does not define: an empty cluster, as Envoy would answer
+ * "no healthy upstream".
+ */
+static int plan_cluster_make(struct plan_ctx *c, const char *fqdn, uint16_t port,
+			     const struct pol_dr *dr, const char *subset_name,
+			     const struct plan_be_list *all, struct plan_cluster *cl)
+{
+	const struct pol_subset *ss = plan_find_subset(dr, subset_name);
+	int err;
+
+	memset(cl, 0, sizeof(*cl));
+	cl->id = plan_cluster_id(fqdn, port, subset_name);
+	if (asprintf(&cl->name, "outbound|%u|%s|%s", port,
+		     subset_name ? subset_name : "", fqdn) < 0) {
+		cl->name = NULL;
+		return -ENOMEM;
+	}
+	if (subset_name) {
+		cl->subset = strdup(subset_name);
+		if (!cl->subset)
+			return -ENOMEM;
+	}
+	err = plan_cluster_policy(c, dr, ss, port, cl);
+	if (err)
+		return err;
+	if (subset_name && !ss) {
+		cl->n_backends = 0;
+	} else {
+		err = plan_cluster_backends(all, ss, cl);
+		if (err)
+			return err;
+	}
+	if (cl->lb == SM_LB_MAGLEV && cl->n_backends > 0) {
+		cl->maglev_size = plan_maglev_size(cl->n_backends);
+		cl->maglev = calloc(cl->maglev_size, sizeof(*cl->maglev));
+		if (!cl->maglev)
+			return -ENOMEM;
+		err = plan_maglev_fill(cl->backends, cl->n_backends,
+				       cl->maglev_size, cl->maglev);
+	}
+	return err;
+}
+
+struct plan_svc_build {
+	struct plan_service *ps;
+	size_t cap_clusters;
+};
+
+static int plan_svc_add_cluster(struct plan_svc_build *b, struct plan_cluster **out)
+{
+	struct plan_service *ps = b->ps;
+	int err;
+
+	err = plan_grow((void **)&ps->clusters, &b->cap_clusters, ps->n_clusters + 1,
+			sizeof(*ps->clusters));
+	if (err)
+		return err;
+	*out = &ps->clusters[ps->n_clusters++];
+	return 0;
+}
+
+static const struct pol_svc_port *plan_svc_port_find(const struct pol_service *svc,
+						     uint16_t port)
+{
+	for (size_t i = 0; i < svc->n_ports; i++)
+		if (svc->ports[i].port == port && plan_is_tcp(svc->ports[i].proto))
+			return &svc->ports[i];
+	return NULL;
+}
+
+/*
+ * The cluster a route destination names, as an index into ps->clusters;
+ * added when it is another service's (or another port's) cluster.
+ * Returns the index, or -ENOENT (warned, destination dropped), or -ENOMEM.
+ */
+static int plan_route_cluster(struct plan_ctx *c, struct plan_svc_build *b,
+			      const struct pol_service *svc,
+			      const struct pol_svc_port *sp,
+			      const struct pol_vs *vs,
+			      const struct pol_route_dest *rd)
+{
+	const struct pol_destination *d = &rd->dest;
+	const struct pol_service *dsvc;
+	const struct pol_svc_port *dsp = NULL;
+	const struct pol_dr *dr;
+	struct plan_be_list all = { 0 };
+	struct plan_cluster *cl;
+	char fqdn[PLAN_FQDN_MAX];
+	uint64_t id;
+	int err;
+
+	dsvc = d->host ? policy_find_service(c->set, d->host, vs->meta.ns) : NULL;
+	if (!dsvc) {
+		err = plan_diag(c, POL_DIAG_WARNING, &d->loc,
+				"route destination host \"%s\" is not a known service; destination ignored",
+				d->host ? d->host : "");
+		return err ? err : -ENOENT;
+	}
+	if (d->port) {
+		dsp = plan_svc_port_find(dsvc, d->port);
+	} else if (dsvc == svc) {
+		dsp = sp;
+	} else {
+		dsp = plan_svc_port_find(dsvc, sp->port);
+		if (!dsp && dsvc->n_ports == 1 && plan_is_tcp(dsvc->ports[0].proto))
+			dsp = &dsvc->ports[0];
+	}
+	if (!dsp) {
+		err = plan_diag(c, POL_DIAG_WARNING, &d->loc,
+				"route destination %s/%s: no TCP port %u; destination ignored",
+				dsvc->meta.ns, dsvc->meta.name, d->port ? d->port : sp->port);
+		return err ? err : -ENOENT;
+	}
+	if (plan_fqdn(c, dsvc, fqdn, sizeof(fqdn)))
+		return -ENOENT;
+	id = plan_cluster_id(fqdn, dsp->port, d->subset);
+	for (size_t i = 0; i < b->ps->n_clusters; i++)
+		if (b->ps->clusters[i].id == id)
+			return (int)i;
+
+	dr = plan_find_dr(c, dsvc, fqdn);
+	if (d->subset && !plan_find_subset(dr, d->subset)) {
+		err = plan_diag(c, POL_DIAG_WARNING, &d->loc,
+				"subset \"%s\" of %s is not defined by a DestinationRule; it has no backends",
+				d->subset, fqdn);
+		if (err)
+			return err;
+	}
+	err = plan_endpoints(c, dsvc, dsp, &all);
+	if (!err)
+		err = plan_svc_add_cluster(b, &cl);
+	if (!err)
+		err = plan_cluster_make(c, fqdn, dsp->port, dr, d->subset, &all, cl);
+	free(all.v);
+	if (err)
+		return err;
+	return (int)(b->ps->n_clusters - 1);
+}
+
+/* Does a tcp route match this port? Source-based blocks cannot apply in the kernel. */
+static int plan_tcp_route_matches(struct plan_ctx *c, const struct pol_tcp_route *r,
+				  uint16_t port, bool *hit)
+{
+	int err;
+
+	*hit = r->n_match == 0;
+	for (size_t i = 0; i < r->n_match && !*hit; i++) {
+		const struct pol_l4_match *m = &r->match[i];
+
+		if (m->source_labels.n || m->source_namespace) {
+			err = plan_diag(c, POL_DIAG_WARNING, &m->loc,
+					"tcp match on %s is per client and not enforced in the kernel; match block ignored",
+					m->source_labels.n ? "sourceLabels" : "sourceNamespace");
+			if (err)
+				return err;
+			continue;
+		}
+		if (!plan_gateways_mesh(m->gateways, m->n_gateways))
+			continue;
+		if (m->port == 0 || m->port == port)
+			*hit = true;
+	}
+	return 0;
+}
+
+static int plan_svc_route(struct plan_ctx *c, struct plan_svc_build *b,
+			  const struct pol_service *svc, const struct pol_svc_port *sp,
+			  const char *fqdn)
+{
+	const struct pol_vs *vs = plan_find_vs(c, svc, fqdn);
+	const struct pol_tcp_route *route = NULL;
+	struct plan_service *ps = b->ps;
+	uint32_t *weights = NULL;
+	uint16_t *idx = NULL, *slots = NULL;
+	size_t n = 0;
+	uint64_t wsum = 0;
+	int err = 0, ns;
+
+	if (!vs)
+		return 0;
+	for (size_t i = 0; i < vs->n_tcp && !route; i++) {
+		bool hit;
+
+		err = plan_tcp_route_matches(c, &vs->tcp[i], sp->port, &hit);
+		if (err)
+			return err;
+		if (hit)
+			route = &vs->tcp[i];
+	}
+	if (!route || route->n_route == 0)
+		return 0;
+
+	weights = calloc(route->n_route, sizeof(*weights));
+	idx = calloc(route->n_route, sizeof(*idx));
+	slots = calloc(SM_MAX_ROUTE_SLOTS, sizeof(*slots));
+	if (!weights || !idx || !slots) {
+		err = -ENOMEM;
+		goto out;
+	}
+	for (size_t i = 0; i < route->n_route; i++) {
+		const struct pol_route_dest *rd = &route->route[i];
+		int ci = plan_route_cluster(c, b, svc, sp, vs, rd);
+
+		if (ci == -ENOENT)
+			continue;
+		if (ci < 0) {
+			err = ci;
+			goto out;
+		}
+		idx[n] = (uint16_t)ci;
+		if (rd->weight >= 0)
+			weights[n] = (uint32_t)rd->weight;
+		else
+			weights[n] = route->n_route == 1 ? 100 : 0;
+		wsum += weights[n];
+		n++;
+	}
+	if (n == 0)
+		goto out;
+	if (wsum == 0) {
+		err = plan_diag(c, POL_DIAG_WARNING, &route->loc,
+				"tcp route of %s/%s has no positive weight; splitting evenly",
+				vs->meta.ns, vs->meta.name);
+		if (err)
+			goto out;
+		for (size_t i = 0; i < n; i++)
+			weights[i] = 1;
+	}
+	ns = plan_weight_slots(weights, n, slots, SM_MAX_ROUTE_SLOTS);
+	if (ns < 0) {
+		err = ns == -ENOMEM ? ns : plan_diag(c, POL_DIAG_WARNING, &route->loc,
+				"tcp route of %s/%s: weights cannot be mapped to %d slots; route ignored",
+				vs->meta.ns, vs->meta.name, SM_MAX_ROUTE_SLOTS);
+		goto out;
+	}
+	for (int s = 0; s < ns; s++)
+		slots[s] = idx[slots[s]];
+	ps->slots = slots;
+	ps->n_slots = (size_t)ns;
+	slots = NULL;
+	if (asprintf(&ps->route_from, "%s/%s", vs->meta.ns, vs->meta.name) < 0) {
+		ps->route_from = NULL;
+		err = -ENOMEM;
+	}
+out:
+	free(weights);
+	free(idx);
+	free(slots);
+	return err;
+}
+
+static int plan_svc_build(struct plan_ctx *c, const struct pol_service *svc,
+			  const struct pol_svc_port *sp, struct plan_service *ps)
+{
+	struct plan_svc_build b = { .ps = ps };
+	struct plan_be_list all = { 0 };
+	struct plan_cluster *cl;
+	const struct pol_dr *dr;
+	char fqdn[PLAN_FQDN_MAX];
+	int err;
+
+	memset(ps, 0, sizeof(*ps));
+	if (plan_fqdn(c, svc, fqdn, sizeof(fqdn)))
+		return plan_diag(c, POL_DIAG_WARNING, &svc->meta.loc,
+				 "service %s/%s: name too long; skipped",
+				 svc->meta.ns, svc->meta.name);
+	ps->key.vip = svc->cluster_ip;
+	ps->key.port = htons(sp->port);
+	ps->key.proto = SM_IPPROTO_TCP;
+	ps->fqdn = strdup(fqdn);
+	ps->ns = strdup(svc->meta.ns);
+	ps->name = strdup(svc->meta.name);
+	if (!ps->fqdn || !ps->ns || !ps->name)
+		return -ENOMEM;
+	if (sp->name && !(ps->port_name = strdup(sp->name)))
+		return -ENOMEM;
+
+	dr = plan_find_dr(c, svc, fqdn);
+	err = plan_endpoints(c, svc, sp, &all);
+	if (!err)
+		err = plan_svc_add_cluster(&b, &cl);
+	if (!err)
+		err = plan_cluster_make(c, fqdn, sp->port, dr, NULL, &all, cl);
+	for (size_t i = 0; !err && dr && i < dr->n_subsets; i++) {
+		if (!dr->subsets[i].name)
+			continue;
+		err = plan_svc_add_cluster(&b, &cl);
+		if (!err)
+			err = plan_cluster_make(c, fqdn, sp->port, dr,
+						dr->subsets[i].name, &all, cl);
+	}
+	free(all.v);
+	if (!err)
+		err = plan_svc_route(c, &b, svc, sp, fqdn);
+	return err;
+}
+
+static void plan_service_free(struct plan_service *ps)
+{
+	for (size_t i = 0; i < ps->n_clusters; i++)
+		plan_cluster_free(&ps->clusters[i]);
+	free(ps->clusters);
+	free(ps->fqdn);
+	free(ps->ns);
+	free(ps->name);
+	free(ps->port_name);
+	free(ps->slots);
+	free(ps->route_from);
+	memset(ps, 0, sizeof(*ps));
+}
+
+static int plan_svc_cmp(const void *a, const void *b)
+{
+	const struct plan_service *x = a, *y = b;
+	uint32_t xa = ntohl(x->key.vip), ya = ntohl(y->key.vip);
+	uint16_t xp = ntohs(x->key.port), yp = ntohs(y->key.port);
+
+	if (xa != ya)
+		return xa < ya ? -1 : 1;
+	if (xp != yp)
+		return xp < yp ? -1 : 1;
+	return strcmp(x->fqdn, y->fqdn);
+}
+
+static int plan_pod_cmp(const void *a, const void *b)
+{
+	uint32_t x = ntohl(((const struct plan_pod *)a)->key.addr);
+	uint32_t y = ntohl(((const struct plan_pod *)b)->key.addr);
+
+	return x < y ? -1 : x > y;
+}
+
+static bool plan_pod_no_redirect(const struct pol_pod *p)
+{
+	const char *v = policy_label_get(&p->meta.annotations, PLAN_REDIRECT_KEY);
+
+	if (!v)
+		v = policy_label_get(&p->meta.labels, PLAN_REDIRECT_KEY);
+	return v && strcmp(v, "false") == 0;
+}
+
+static int plan_pods_build(struct plan_ctx *c, struct plan *out)
+{
+	size_t cap = 0, w = 0;
+
+	for (size_t i = 0; i < c->set->n_pods; i++) {
+		const struct pol_pod *p = &c->set->pods[i];
+		int err;
+
+		if (!p->ip || !plan_pod_no_redirect(p))
+			continue;
+		err = plan_grow((void **)&out->pods, &cap, out->n_pods + 1,
+				sizeof(*out->pods));
+		if (err)
+			return err;
+		out->pods[out->n_pods].key.addr = p->ip;
+		out->pods[out->n_pods].flags = SM_POD_F_NO_REDIRECT;
+		out->n_pods++;
+	}
+	if (!out->n_pods)
+		return 0;
+	qsort(out->pods, out->n_pods, sizeof(*out->pods), plan_pod_cmp);
+	for (size_t r = 1; r < out->n_pods; r++) {
+		if (out->pods[r].key.addr == out->pods[w].key.addr)
+			out->pods[w].flags |= out->pods[r].flags;
+		else
+			out->pods[++w] = out->pods[r];
+	}
+	out->n_pods = w + 1;
+	return 0;
+}
+
+/* Two services on one VIP:port: keep the first (validation reports it). */
+static int plan_svcs_dedupe(struct plan_ctx *c, struct plan *out)
+{
+	size_t w = 0;
+
+	for (size_t r = 1; r < out->n_svcs; r++) {
+		struct plan_service *k = &out->svcs[w], *d = &out->svcs[r];
+
+		if (k->key.vip == d->key.vip && k->key.port == d->key.port) {
+			int err = plan_diag(c, POL_DIAG_WARNING, NULL,
+					    "%s port %u: VIP:port already used by %s; not programmed",
+					    d->fqdn, ntohs(d->key.port), k->fqdn);
+
+			plan_service_free(d);
+			if (err)
+				return err;
+			continue;
+		}
+		if (++w != r) {
+			out->svcs[w] = *d;
+			memset(d, 0, sizeof(*d));
+		}
+	}
+	if (out->n_svcs)
+		out->n_svcs = w + 1;
+	return 0;
+}
+
+int plan_build(struct pol_set *set, struct plan *out)
+{
+	struct plan_ctx c = {
+		.set = set,
+		.domain = set->domain && *set->domain ? set->domain : POL_DOMAIN_DEFAULT,
+	};
+	size_t cap = 0;
+	int err = 0;
+
+	memset(out, 0, sizeof(*out));
+	for (size_t i = 0; i < set->n_svcs && !err; i++) {
+		const struct pol_service *svc = &set->svcs[i];
+
+		if (svc->headless || !svc->cluster_ip)
+			continue;
+		for (size_t p = 0; p < svc->n_ports && !err; p++) {
+			if (!plan_is_tcp(svc->ports[p].proto))
+				continue;
+			err = plan_grow((void **)&out->svcs, &cap, out->n_svcs + 1,
+					sizeof(*out->svcs));
+			if (err)
+				break;
+			err = plan_svc_build(&c, svc, &svc->ports[p],
+					     &out->svcs[out->n_svcs]);
+			out->n_svcs++;
+			/* A service skipped with a warning has no fqdn. */
+			if (!err && !out->svcs[out->n_svcs - 1].fqdn)
+				out->n_svcs--;
+		}
+	}
+	if (!err && out->n_svcs) {
+		qsort(out->svcs, out->n_svcs, sizeof(*out->svcs), plan_svc_cmp);
+		err = plan_svcs_dedupe(&c, out);
+	}
+	if (!err)
+		err = plan_pods_build(&c, out);
+	if (err)
+		plan_free(out);
+	return err;
+}
+
+void plan_free(struct plan *p)
+{
+	if (!p)
+		return;
+	for (size_t i = 0; i < p->n_svcs; i++)
+		plan_service_free(&p->svcs[i]);
+	free(p->svcs);
+	free(p->pods);
+	memset(p, 0, sizeof(*p));
+}

@@ -1,0 +1,570 @@
+// SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause)
+/*
+ * sockmeshctl: see and steer the node's data path. Talks to the agent's
+ * admin socket; when the agent is down, reads (and for eject/restore,
+ * writes) the pinned maps directly so the data path can be inspected in any
+ * state. Exit codes: 0 ok, 1 error (one line on stderr).
+ */
+#include <errno.h>
+#include <getopt.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <bpf/bpf.h>
+#include <bpf/libbpf.h>
+#include <jansson.h>
+
+#include "dp.h"
+#include "http.h"
+#include "plan.h"
+#include "policy.h"
+
+#define CLI_DEFAULT_PIN "/sys/fs/bpf/sockmesh"
+#define CLI_DEFAULT_ADMIN "/run/sockmesh/admin.sock"
+#define CLI_TIMEOUT_MS 10000
+
+static const char *cli_admin = CLI_DEFAULT_ADMIN;
+static const char *cli_pin = CLI_DEFAULT_PIN;
+static bool cli_json;
+
+static int cli_fail(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+static int cli_fail(const char *fmt, ...)
+{
+	va_list ap;
+
+	fputs("sockmeshctl: ", stderr);
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fputc('\n', stderr);
+	return 1;
+}
+
+/* Ask the agent; *agent_down set when nobody listens on the socket. */
+static json_t *cli_agent_get(const char *method, const char *path, const char *body,
+			     int *status, bool *agent_down)
+{
+	char *resp = NULL;
+	json_t *j;
+	int ret = http_unix_request(cli_admin, method, path, body, body ? strlen(body) : 0,
+				    CLI_TIMEOUT_MS, &resp);
+
+	*agent_down = false;
+	if (ret < 0) {
+		*agent_down = ret == -ENOENT || ret == -ECONNREFUSED;
+		if (!*agent_down)
+			cli_fail("admin socket %s: %s", cli_admin, strerror(-ret));
+		return NULL;
+	}
+	*status = ret;
+	j = json_loads(resp, 0, NULL);
+	free(resp);
+	if (!j)
+		cli_fail("agent sent a response that is not JSON");
+	return j;
+}
+
+static int cli_open_pinned(struct dp_maps *m)
+{
+	int ret = dp_maps_open_pinned(m, cli_pin);
+
+	if (ret)
+		cli_fail("agent not running (%s) and no pinned data path at %s: %s",
+			 cli_admin, cli_pin, strerror(-ret));
+	return ret;
+}
+
+/* GET from the agent, or compute from the pinned maps when it is down. */
+static json_t *cli_read(const char *path, json_t *(*fallback)(const struct dp_maps *, const char *),
+			const char *arg)
+{
+	bool down;
+	int status = 0;
+	json_t *j = cli_agent_get("GET", path, NULL, &status, &down);
+	struct dp_maps m;
+
+	if (j) {
+		if (status != 200) {
+			cli_fail("%s", json_string_value(json_object_get(j, "error")) ?: "agent error");
+			json_decref(j);
+			return NULL;
+		}
+		return j;
+	}
+	if (!down || cli_open_pinned(&m))
+		return NULL;
+	j = fallback(&m, arg);
+	dp_maps_close(&m);
+	if (j)
+		json_object_set_new(j, "agent", json_string("down (read from pinned maps)"));
+	return j;
+}
+
+static void cli_print_json(json_t *j)
+{
+	char *s = json_dumps(j, JSON_INDENT(2) | JSON_SORT_KEYS);
+
+	if (s)
+		puts(s);
+	free(s);
+}
+
+static const char *js(json_t *o, const char *k)
+{
+	const char *s = json_string_value(json_object_get(o, k));
+
+	return s ? s : "";
+}
+
+static long long ji(json_t *o, const char *k)
+{
+	return json_integer_value(json_object_get(o, k));
+}
+
+static json_t *cli_status_fallback(const struct dp_maps *m, const char *arg)
+{
+	json_t *st = dp_status_json(m), *progs = json_array();
+	char path[PATH_MAX];
+	static const char *const links[] = { "sm_connect4", "sm_getpeer4", "sm_sockops", "sm_sock_rel" };
+
+	(void)arg;
+	json_object_set_new(st, "alive", json_false());
+	for (size_t i = 0; i < sizeof(links) / sizeof(links[0]); i++) {
+		struct bpf_link_info li = {};
+		__u32 len = sizeof(li);
+		int fd;
+
+		snprintf(path, sizeof(path), "%s/links/%s", cli_pin, links[i]);
+		fd = bpf_obj_get(path);
+		if (fd < 0)
+			continue;
+		if (!bpf_obj_get_info_by_fd(fd, &li, &len))
+			json_array_append_new(progs, json_pack("{s:s,s:i,s:i}", "name", links[i],
+						"prog_id", li.prog_id, "link_id", li.id));
+		close(fd);
+	}
+	json_object_set_new(st, "programs", progs);
+	json_object_set_new(st, "pin_path", json_string(cli_pin));
+	return st;
+}
+
+static int cmd_status(int argc, char **argv)
+{
+	json_t *j = cli_read("/status", cli_status_fallback, NULL), *v, *progs;
+	const char *k;
+
+	(void)argc; (void)argv;
+	if (!j)
+		return 1;
+	if (cli_json) {
+		cli_print_json(j);
+		json_decref(j);
+		return 0;
+	}
+	printf("agent:       %s\n", json_is_true(json_object_get(j, "alive")) ?
+	       "running" : "down (data path read from pinned maps)");
+	if (json_object_get(j, "pid"))
+		printf("pid:         %lld, up %.0f s, version %s\n", ji(j, "pid"),
+		       json_real_value(json_object_get(j, "uptime_s")), js(j, "version"));
+	if (*js(j, "cgroup"))
+		printf("cgroup:      %s\n", js(j, "cgroup"));
+	printf("pin path:    %s\n", js(j, "pin_path"));
+	if (*js(j, "policy"))
+		printf("policy:      %s (generation %lld, %lld reloads ok, %lld failed)\n",
+		       js(j, "policy"), ji(j, "generation"), ji(j, "reloads_ok"), ji(j, "reloads_failed"));
+	else
+		printf("generation:  %lld\n", ji(j, "generation"));
+	if (*js(j, "last_error"))
+		printf("last error:  %s\n", js(j, "last_error"));
+	printf("redirect:    %s\n", json_is_true(json_object_get(j, "redirect")) ? "on" : "off");
+	progs = json_object_get(j, "programs");
+	printf("programs:\n");
+	for (size_t i = 0; i < json_array_size(progs); i++) {
+		json_t *p = json_array_get(progs, i);
+
+		printf("  %-14s %-28s prog %lld", js(p, "name"), js(p, "attach"), ji(p, "prog_id"));
+		if (ji(p, "link_id"))
+			printf("  link %lld", ji(p, "link_id"));
+		putchar('\n');
+	}
+	printf("counters:\n");
+	json_object_foreach(json_object_get(j, "counters"), k, v)
+		printf("  %-24s %lld\n", k, (long long)json_integer_value(v));
+	printf("map entries:\n");
+	json_object_foreach(json_object_get(j, "map_entries"), k, v)
+		printf("  %-24s %lld\n", k, (long long)json_integer_value(v));
+	json_decref(j);
+	return 0;
+}
+
+static json_t *cli_services_fallback(const struct dp_maps *m, const char *arg)
+{
+	(void)arg;
+	return dp_services_json(m);
+}
+
+static int cmd_services(int argc, char **argv)
+{
+	json_t *j = cli_read("/services", cli_services_fallback, NULL), *arr;
+
+	(void)argc; (void)argv;
+	if (!j)
+		return 1;
+	if (cli_json) {
+		cli_print_json(j);
+		json_decref(j);
+		return 0;
+	}
+	arr = json_object_get(j, "services");
+	printf("%-22s %-20s %-4s %-13s %-8s %6s %8s %6s\n", "SERVICE", "VIP:PORT", "PATH", "LB",
+	       "READY", "ACTIVE", "CONNECTS", "OVERFL");
+	for (size_t i = 0; i < json_array_size(arr); i++) {
+		json_t *s = json_array_get(arr, i), *route = json_object_get(s, "route");
+		char vip[40], ready[24];
+
+		snprintf(vip, sizeof(vip), "%s:%lld", js(s, "vip"), ji(s, "port"));
+		snprintf(ready, sizeof(ready), "%lld/%lld", ji(s, "backends_ready") - ji(s, "backends_ejected"),
+			 ji(s, "backends_total"));
+		printf("%-22s %-20s %-4s %-13s %-8s %6lld %8lld %6lld\n", js(s, "name"), vip, js(s, "path"),
+		       js(s, "lb"), ready, ji(s, "active"), ji(s, "connects"), ji(s, "overflows"));
+		for (size_t r = 0; r < json_array_size(route); r++) {
+			json_t *x = json_array_get(route, r);
+
+			printf("  %s route %5.1f%% -> %s\n", r + 1 == json_array_size(route) ? "`-" : "|-",
+			       json_real_value(json_object_get(x, "weight_percent")), js(x, "cluster"));
+		}
+	}
+	if (json_object_get(j, "agent"))
+		printf("(agent down: read from pinned maps at %s)\n", cli_pin);
+	json_decref(j);
+	return 0;
+}
+
+static json_t *cli_backends_fallback(const struct dp_maps *m, const char *arg)
+{
+	return dp_backends_json(m, arg);
+}
+
+static int cmd_backends(int argc, char **argv)
+{
+	const char *svc = argc > 1 ? argv[1] : NULL;
+	char path[512];
+	json_t *j, *arr;
+
+	if (argc > 2)
+		return cli_fail("usage: sockmeshctl backends [SERVICE]");
+	snprintf(path, sizeof(path), "/backends%s%s", svc ? "?service=" : "", svc ? svc : "");
+	j = cli_read(path, cli_backends_fallback, svc);
+	if (!j)
+		return 1;
+	if (cli_json) {
+		cli_print_json(j);
+		json_decref(j);
+		return 0;
+	}
+	arr = json_object_get(j, "backends");
+	printf("%-20s %-21s %-26s %-10s %-9s %6s %7s %6s\n", "SERVICE", "ADDRESS", "POD", "SUBSETS",
+	       "STATE", "ACTIVE", "TOTAL", "CFAIL");
+	for (size_t i = 0; i < json_array_size(arr); i++) {
+		json_t *b = json_array_get(arr, i), *subs = json_object_get(b, "subsets");
+		char addr[40], sub[64] = "";
+
+		snprintf(addr, sizeof(addr), "%s:%lld", js(b, "address"), ji(b, "port"));
+		for (size_t k = 0; k < json_array_size(subs); k++) {
+			size_t l = strlen(sub);
+
+			snprintf(sub + l, sizeof(sub) - l, "%s%s", l ? "," : "",
+				 json_string_value(json_array_get(subs, k)));
+		}
+		printf("%-20s %-21s %-26s %-10s %-9s %6lld %7lld %6lld\n", js(b, "service"), addr,
+		       *js(b, "pod") ? js(b, "pod") : "-", sub[0] ? sub : "-", js(b, "state"),
+		       ji(b, "active"), ji(b, "total"), ji(b, "connect_failures"));
+	}
+	if (json_object_get(j, "agent"))
+		printf("(agent down: read from pinned maps at %s)\n", cli_pin);
+	json_decref(j);
+	return 0;
+}
+
+static int cli_collect_files(int argc, char **argv, const char ***files, size_t *n)
+{
+	*files = calloc(argc + 1, sizeof(**files));
+	*n = 0;
+	optind = 1;
+	for (int c; (c = getopt(argc, argv, "f:")) != -1;) {
+		if (c != 'f')
+			return -EINVAL;
+		(*files)[(*n)++] = optarg;
+	}
+	return *n && optind == argc ? 0 : -EINVAL;
+}
+
+static int cmd_validate(int argc, char **argv)
+{
+	const char **files;
+	size_t n, n_be = 0;
+	struct pol_set set;
+	struct plan plan = {};
+	char line[1024];
+	int ret = 0;
+
+	if (cli_collect_files(argc, argv, &files, &n)) {
+		free(files);
+		return cli_fail("usage: sockmeshctl validate -f FILE|DIR [-f ...]");
+	}
+	policy_set_init(&set);
+	for (size_t i = 0; i < n; i++)
+		policy_load_path(&set, files[i]);
+	if (!set.n_errors)
+		policy_validate(&set);
+	if (!set.n_errors)
+		ret = plan_build(&set, &plan);
+	for (size_t i = 0; i < set.n_diags; i++)
+		fprintf(set.diags[i].level == POL_DIAG_ERROR ? stderr : stdout, "%s\n",
+			policy_diag_format(&set.diags[i], line, sizeof(line)));
+	for (size_t i = 0; i < plan.n_svcs; i++)
+		if (plan.svcs[i].n_clusters)
+			n_be += plan.svcs[i].clusters[0].n_backends;
+	if (set.n_errors || ret) {
+		fprintf(stderr, "sockmeshctl: invalid: %zu error(s), %zu warning(s)\n",
+			set.n_errors, set.n_warnings);
+		ret = 1;
+	} else {
+		printf("valid: %zu service port(s), %zu backend(s), %zu warning(s)\n",
+		       plan.n_svcs, n_be, set.n_warnings);
+	}
+	plan_free(&plan);
+	policy_set_free(&set);
+	free(files);
+	return ret;
+}
+
+static char *cli_read_file(const char *path, size_t *len)
+{
+	FILE *f = fopen(path, "re");
+	char *buf = NULL;
+	long n;
+
+	if (!f)
+		return NULL;
+	if (fseek(f, 0, SEEK_END) == 0 && (n = ftell(f)) >= 0 && fseek(f, 0, SEEK_SET) == 0 &&
+	    (buf = malloc(n + 1)) && fread(buf, 1, n, f) == (size_t)n) {
+		buf[n] = '\0';
+		*len = n;
+	} else {
+		free(buf);
+		buf = NULL;
+	}
+	fclose(f);
+	return buf;
+}
+
+static int cmd_apply(int argc, char **argv)
+{
+	const char **files;
+	size_t n;
+	json_t *body = json_object(), *arr = json_array(), *j, *diags;
+	char *text;
+	bool down;
+	int status = 0, ret = 0;
+
+	if (cli_collect_files(argc, argv, &files, &n)) {
+		free(files);
+		json_decref(body);
+		json_decref(arr);
+		return cli_fail("usage: sockmeshctl apply -f FILE [-f ...]");
+	}
+	for (size_t i = 0; i < n; i++) {
+		size_t len;
+		char *c = cli_read_file(files[i], &len);
+		const char *base = strrchr(files[i], '/');
+
+		if (!c) {
+			ret = cli_fail("%s: %s", files[i], strerror(errno ? errno : EIO));
+			goto out;
+		}
+		json_array_append_new(arr, json_pack("{s:s,s:s%}", "name", base ? base + 1 : files[i],
+						     "content", c, len));
+		free(c);
+	}
+	json_object_set_new(body, "files", arr);
+	arr = NULL;
+	text = json_dumps(body, JSON_COMPACT);
+	j = cli_agent_get("POST", "/apply", text, &status, &down);
+	free(text);
+	if (!j) {
+		ret = down ? cli_fail("agent not running (%s): apply needs the agent", cli_admin) : 1;
+		goto out;
+	}
+	diags = json_object_get(j, "diagnostics");
+	for (size_t i = 0; i < json_array_size(diags); i++)
+		fprintf(status == 200 ? stdout : stderr, "%s\n", json_string_value(json_array_get(diags, i)));
+	if (status != 200) {
+		ret = cli_fail("%s", *js(j, "error") ? js(j, "error") : "apply failed");
+	} else {
+		if (*js(j, "error"))
+			fprintf(stderr, "sockmeshctl: %s\n", js(j, "error"));
+		printf("applied: generation %lld\n", ji(j, "generation"));
+	}
+	json_decref(j);
+out:
+	json_decref(arr);
+	json_decref(body);
+	free(files);
+	return ret;
+}
+
+/* "30s", "500ms", "5m", "1h", "2" (seconds) -> ms; -1 when invalid */
+static long long cli_parse_duration(const char *s)
+{
+	char *end;
+	double v = strtod(s, &end);
+
+	if (end == s || v < 0)
+		return -1;
+	if (!*end || !strcmp(end, "s"))
+		return (long long)(v * 1000);
+	if (!strcmp(end, "ms"))
+		return (long long)v;
+	if (!strcmp(end, "m"))
+		return (long long)(v * 60000);
+	if (!strcmp(end, "h"))
+		return (long long)(v * 3600000);
+	return -1;
+}
+
+static int cmd_eject_restore(int argc, char **argv, bool eject)
+{
+	static const struct option opts[] = { { "for", required_argument, NULL, 'F' }, {} };
+	long long dur = 0;
+	struct sm_be_key k;
+	const char *addr;
+	char body[256];
+	json_t *j;
+	bool down;
+	int status = 0, ret;
+
+	optind = 1;
+	for (int c; (c = getopt_long(argc, argv, "", opts, NULL)) != -1;) {
+		if (c != 'F' || !eject || (dur = cli_parse_duration(optarg)) < 0)
+			return cli_fail("usage: sockmeshctl %s", eject ? "eject ADDR:PORT [--for DURATION]"
+								  : "restore ADDR:PORT");
+	}
+	if (optind + 1 != argc || dp_parse_addr_port(argv[optind], &k))
+		return cli_fail("usage: sockmeshctl %s", eject ? "eject ADDR:PORT [--for DURATION]"
+							  : "restore ADDR:PORT");
+	addr = argv[optind];
+	snprintf(body, sizeof(body), "{\"address\":\"%s\",\"duration_ms\":%lld}", addr, dur);
+	j = cli_agent_get("POST", eject ? "/eject" : "/restore", body, &status, &down);
+	if (j) {
+		ret = status == 200 ? 0 : cli_fail("%s: %s", addr, js(j, "error"));
+		json_decref(j);
+	} else if (down) {
+		struct dp_maps m;
+
+		if (cli_open_pinned(&m))
+			return 1;
+		ret = eject ? dp_backend_eject(&m, &k, (uint64_t)dur * 1000000ull) : dp_backend_restore(&m, &k);
+		dp_maps_close(&m);
+		if (ret)
+			return cli_fail("%s: %s", addr, ret == -ENOENT ? "no such backend" : strerror(-ret));
+	} else {
+		return 1;
+	}
+	if (!ret) {
+		if (eject && dur)
+			printf("%s ejected for %.1f s\n", addr, dur / 1000.0);
+		else
+			printf("%s %s\n", addr, eject ? "ejected until restored" : "restored");
+	}
+	return ret;
+}
+
+static int cmd_eject(int argc, char **argv)
+{
+	return cmd_eject_restore(argc, argv, true);
+}
+
+static int cmd_restore(int argc, char **argv)
+{
+	return cmd_eject_restore(argc, argv, false);
+}
+
+static int cmd_help(int argc, char **argv);
+
+static const struct cli_cmd {
+	const char *name;
+	int (*fn)(int, char **);
+	const char *help;
+} cli_cmds[] = {
+	{ "status", cmd_status, "status                          agent, programs, policy generation, counters" },
+	{ "services", cmd_services, "services                        VIP:port, LB policy, ready/total, active, overflows" },
+	{ "backends", cmd_backends, "backends [SERVICE]              address, pod, subsets, state, active, total, connect failures" },
+	{ "validate", cmd_validate, "validate -f PATH [-f PATH]...   check policy files (no agent needed)" },
+	{ "apply", cmd_apply, "apply -f FILE [-f FILE]...      validate and apply through the agent" },
+	{ "eject", cmd_eject, "eject ADDR:PORT [--for DUR]     stop new connections to a backend (30s, 5m, ...)" },
+	{ "restore", cmd_restore, "restore ADDR:PORT               undo eject" },
+	{ "help", cmd_help, "help" },
+};
+
+static int cmd_help(int argc, char **argv)
+{
+	(void)argc; (void)argv;
+	printf("usage: sockmeshctl [--admin-socket PATH] [--pin-path DIR] [-o table|json] COMMAND\n\n"
+	       "commands (any unique prefix works):\n");
+	for (size_t i = 0; i < sizeof(cli_cmds) / sizeof(cli_cmds[0]); i++)
+		printf("  %s\n", cli_cmds[i].help);
+	printf("\ndefaults: --admin-socket %s, --pin-path %s\n", CLI_DEFAULT_ADMIN, CLI_DEFAULT_PIN);
+	return 0;
+}
+
+int main(int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{ "admin-socket", required_argument, NULL, 'a' },
+		{ "pin-path", required_argument, NULL, 'P' },
+		{ "output", required_argument, NULL, 'o' },
+		{ "help", no_argument, NULL, 'h' },
+		{}
+	};
+	const struct cli_cmd *found = NULL;
+	size_t len;
+	int c;
+
+	libbpf_set_print(NULL);
+	while ((c = getopt_long(argc, argv, "+a:P:o:h", opts, NULL)) != -1) {
+		switch (c) {
+		case 'a': cli_admin = optarg; break;
+		case 'P': cli_pin = optarg; break;
+		case 'o':
+			if (!strcmp(optarg, "json"))
+				cli_json = true;
+			else if (strcmp(optarg, "table"))
+				return cli_fail("-o takes table or json");
+			break;
+		case 'h': return cmd_help(0, NULL);
+		default: return cli_fail("see sockmeshctl help");
+		}
+	}
+	if (optind >= argc) {
+		cmd_help(0, NULL);
+		return 1;
+	}
+	len = strlen(argv[optind]);
+	for (size_t i = 0; i < sizeof(cli_cmds) / sizeof(cli_cmds[0]); i++) {
+		if (strncmp(cli_cmds[i].name, argv[optind], len))
+			continue;
+		if (found && strcmp(cli_cmds[i].name, argv[optind]))
+			return cli_fail("%s is ambiguous", argv[optind]);
+		found = &cli_cmds[i];
+		if (!strcmp(cli_cmds[i].name, argv[optind]))
+			break;
+	}
+	if (!found)
+		return cli_fail("unknown command %s (see sockmeshctl help)", argv[optind]);
+	return found->fn(argc - optind, argv + optind);
+}

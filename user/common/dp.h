@@ -1,0 +1,71 @@
+/* SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause) */
+/*
+ * dp: read the data path's maps into JSON. Shared by the agent (admin API,
+ * through the skeleton's map fds) and sockmeshctl (through pinned maps when
+ * the agent is down), so both show the same thing.
+ */
+#ifndef SOCKMESH_DP_H
+#define SOCKMESH_DP_H
+
+#include <jansson.h>
+#include <stdint.h>
+
+#include "sockmesh.h"
+
+/* Map fds; -1 when absent. The order matches dp_map_names[]. */
+struct dp_maps {
+	int svc, route, cluster, bset, maglev, backend, be_active, be_stats,
+	    svc_stats, conn_limit, rr, stats, pod, config, meta, sock_hash;
+};
+
+#define DP_N_MAPS (sizeof(struct dp_maps) / sizeof(int))
+extern const char *const dp_map_names[DP_N_MAPS];	/* "sm_svc", ... */
+extern const char *const dp_stat_names[SM_STAT_MAX];	/* "connect_translated", ... */
+
+static inline int *dp_maps_at(struct dp_maps *m, size_t i)
+{
+	return &((int *)m)[i];
+}
+
+void dp_maps_init(struct dp_maps *m);	/* all -1 */
+/* Open PIN/maps/<name> for every map. Returns 0 or -errno (first missing). */
+int dp_maps_open_pinned(struct dp_maps *m, const char *pin_dir);
+void dp_maps_close(struct dp_maps *m);
+
+static inline uint64_t dp_meta_svc_id(const struct sm_svc_key *k)
+{
+	return ((uint64_t)k->vip << 32) | ((uint64_t)k->port << 16) | k->proto;
+}
+
+static inline uint64_t dp_meta_be_id(const struct sm_be_key *k)
+{
+	return ((uint64_t)k->addr << 32) | k->port;
+}
+
+const char *dp_lb_name(unsigned int lb);
+
+/* Sum of a per-CPU __u64 counter array element-wise into out[n]. */
+int dp_percpu_sum(int fd, const void *key, uint64_t *out, size_t n);
+
+/* {"generation":..,"redirect":..,"counters":{..},"maps":{name: entries}} */
+json_t *dp_status_json(const struct dp_maps *m);
+/* {"services":[...]} sorted by name, port */
+json_t *dp_services_json(const struct dp_maps *m);
+/* {"backends":[...]}; service filter ("ns/name", "name", or NULL) */
+json_t *dp_backends_json(const struct dp_maps *m, const char *service);
+
+/*
+ * Mark a backend ejected until now + for_ns (0 = until restored), or clear
+ * the mark. Preserves the agent's READY bit. Returns 0, -ENOENT (unknown
+ * backend) or -errno.
+ */
+int dp_backend_eject(const struct dp_maps *m, const struct sm_be_key *k, uint64_t for_ns);
+int dp_backend_restore(const struct dp_maps *m, const struct sm_be_key *k);
+
+/* Parse "IP:PORT" into a backend key (network order). 0 or -EINVAL. */
+int dp_parse_addr_port(const char *s, struct sm_be_key *k);
+
+/* Monotonic clock in ns, the same clock as bpf_ktime_get_ns(). */
+uint64_t dp_now_ns(void);
+
+#endif /* SOCKMESH_DP_H */

@@ -1,0 +1,565 @@
+// SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause)
+/*
+ * policy: set lifetime, file/directory/buffer loading, document and kind
+ * dispatch, Istio host resolution and small label helpers.
+ */
+#include <dirent.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "policy_int.h"
+
+void policy_set_init(struct pol_set *set)
+{
+	memset(set, 0, sizeof(*set));
+	set->domain = strdup(POL_DOMAIN_DEFAULT);
+}
+
+void pol_meta_free(struct pol_meta *m)
+{
+	free(m->name);
+	free(m->ns);
+	pol_labels_free(&m->labels);
+	pol_labels_free(&m->annotations);
+}
+
+void policy_set_free(struct pol_set *set)
+{
+	for (size_t i = 0; i < set->n_svcs; i++)
+		pol_service_free(&set->svcs[i]);
+	for (size_t i = 0; i < set->n_pods; i++)
+		pol_pod_free(&set->pods[i]);
+	for (size_t i = 0; i < set->n_eps; i++)
+		pol_eps_free(&set->eps[i]);
+	for (size_t i = 0; i < set->n_drs; i++)
+		pol_dr_free(&set->drs[i]);
+	for (size_t i = 0; i < set->n_vss; i++)
+		pol_vs_free(&set->vss[i]);
+	for (size_t i = 0; i < set->n_gws; i++)
+		pol_gateway_free(&set->gws[i]);
+	free(set->svcs);
+	free(set->pods);
+	free(set->eps);
+	free(set->drs);
+	free(set->vss);
+	free(set->gws);
+	free(set->diags);
+	pol_strv_free(set->files, set->n_files);
+	free(set->domain);
+	memset(set, 0, sizeof(*set));
+}
+
+/* ---- metadata (lenient: only name/namespace/labels/annotations read) ---- */
+
+void pol_parse_meta(struct pol_walk *w, const yaml_node_t *root,
+		    const yaml_node_t *kind_key, struct pol_meta *m)
+{
+	char path[POL_PATH_MAX];
+	yaml_node_t *md, *v;
+
+	m->loc = pol_loc_of(w, kind_key);
+	pol_pathf(path, "%s.metadata", w->kind);
+	md = pol_get(w, root, "metadata");
+	if (md && pol_want_map(w, md, path)) {
+		pol_get_str(w, md, "name", path, &m->name);
+		pol_get_str(w, md, "namespace", path, &m->ns);
+		if ((v = pol_get(w, md, "labels"))) {
+			pol_pathf(path, "%s.metadata.labels", w->kind);
+			pol_val_labels(w, v, path, &m->labels);
+		}
+		if ((v = pol_get(w, md, "annotations"))) {
+			pol_pathf(path, "%s.metadata.annotations",
+				 w->kind);
+			pol_val_labels(w, v, path, &m->annotations);
+		}
+	}
+	if (!m->name || !m->name[0]) {
+		pol_diag_at(w, POL_DIAG_ERROR, md ? md : root,
+			    "%s: missing metadata.name", w->kind);
+		if (!m->name)
+			m->name = pol_strdup(w, "");
+	}
+	if (!m->ns || !m->ns[0]) {
+		free(m->ns);
+		m->ns = pol_strdup(w, "default");
+	}
+	w->name = m->name ? m->name : "";
+}
+
+/* ---- kind dispatch ---- */
+
+static const char *const istio_net_versions[] = {
+	"networking.istio.io/v1", "networking.istio.io/v1beta1",
+	"networking.istio.io/v1alpha3", NULL,
+};
+static const char *const core_v1[] = { "v1", NULL };
+static const char *const discovery_v1[] = { "discovery.k8s.io/v1", NULL };
+
+static const struct kind_desc {
+	const char *kind;
+	const char *const *versions;
+	bool istio;
+	void (*parse)(struct pol_walk *w, const yaml_node_t *root,
+		      const yaml_node_t *kind_key);
+} kinds[] = {
+	{ "Service", core_v1, false, pol_parse_service },
+	{ "Pod", core_v1, false, pol_parse_pod },
+	{ "EndpointSlice", discovery_v1, false, pol_parse_eps },
+	{ "DestinationRule", istio_net_versions, true, pol_parse_dr },
+	{ "VirtualService", istio_net_versions, true, pol_parse_vs },
+	{ "Gateway", istio_net_versions, true, pol_parse_gateway },
+};
+
+static bool str_ends(const char *s, const char *suffix)
+{
+	size_t ls = strlen(s), lx = strlen(suffix);
+
+	return ls >= lx && strcmp(s + ls - lx, suffix) == 0;
+}
+
+/* "networking.istio.io/v1" -> group length up to the slash (0 for "v1"). */
+static size_t api_group_len(const char *api)
+{
+	const char *slash = strchr(api, '/');
+
+	return slash ? (size_t)(slash - api) : 0;
+}
+
+static void load_object(struct pol_walk *w, const yaml_node_t *root,
+			const char *where, int depth)
+{
+	yaml_node_t *kind_n, *api_n, *kind_key;
+	const char *kind, *api;
+	char group[128];
+
+	w->kind = "object";
+	w->name = "";
+	if (!root || root->type != YAML_MAPPING_NODE) {
+		pol_diag_at(w, POL_DIAG_ERROR, root,
+			    "%s: expected a Kubernetes object (a mapping with apiVersion and kind), got %s",
+			    where, pol_type_name(root));
+		return;
+	}
+	kind_n = pol_get(w, root, "kind");
+	kind_key = pol_get_key(w, root, "kind");
+	api_n = pol_get(w, root, "apiVersion");
+	if (!kind_n || !pol_want_scalar(w, kind_n, "kind")) {
+		if (!kind_n)
+			pol_diag_at(w, POL_DIAG_ERROR, root, "%s: missing kind",
+				    where);
+		return;
+	}
+	kind = (const char *)kind_n->data.scalar.value;
+
+	/* kubectl get -o yaml prints "kind: List"; the API server "ServiceList". */
+	if (str_ends(kind, "List") && pol_get_key(w, root, "items")) {
+		yaml_node_t *items = pol_get(w, root, "items");
+		char sub[POL_PATH_MAX];
+
+		if (depth > 4) {
+			pol_diag_at(w, POL_DIAG_ERROR, kind_n,
+				    "%s: Lists nested too deeply", where);
+			return;
+		}
+		if (!items)
+			return;
+		if (!pol_want_seq(w, items, "List.items"))
+			return;
+		for (size_t i = 0; i < pol_seq_len(items); i++) {
+			pol_pathf(sub, "%s.items[%zu]", where, i);
+			load_object(w, pol_seq_at(w, items, i), sub, depth + 1);
+		}
+		return;
+	}
+
+	if (!api_n) {
+		pol_diag_at(w, POL_DIAG_ERROR, kind_n, "%s: missing apiVersion",
+			    kind);
+		return;
+	}
+	if (!pol_want_scalar(w, api_n, "apiVersion"))
+		return;
+	api = (const char *)api_n->data.scalar.value;
+	snprintf(group, sizeof(group), "%.*s", (int)api_group_len(api), api);
+
+	for (size_t i = 0; i < sizeof(kinds) / sizeof(kinds[0]); i++) {
+		const struct kind_desc *k = &kinds[i];
+
+		if (strcmp(kind, k->kind) != 0)
+			continue;
+		for (const char *const *v = k->versions; *v; v++) {
+			if (strcmp(*v, api) == 0) {
+				w->kind = k->kind;
+				w->istio = k->istio;
+				k->parse(w, root, kind_key);
+				w->istio = false;
+				return;
+			}
+		}
+		/* Same kind name in another API group (Gateway API's Gateway). */
+		if (strcmp(group, "gateway.networking.k8s.io") == 0)
+			break;
+		{
+			char want[160] = "";
+			size_t off = 0;
+
+			for (const char *const *v = k->versions; *v; v++)
+				off += snprintf(want + off, sizeof(want) - off,
+						"%s%s", v == k->versions ? "" :
+						v[1] ? ", " : " or ", *v);
+			pol_diag_at(w, POL_DIAG_ERROR, api_n,
+				    "unsupported apiVersion \"%s\" for kind %s (want %s)",
+				    api, kind, want);
+		}
+		return;
+	}
+
+	if (str_ends(group, ".istio.io") ||
+	    strcmp(group, "gateway.networking.k8s.io") == 0)
+		pol_diag_at(w, POL_DIAG_WARNING, kind_n,
+			    "kind %s (%s) is not implemented by sockmesh: ignored",
+			    kind, api);
+	else
+		pol_diag_at(w, POL_DIAG_NOTE, kind_n,
+			    "skipping kind %s (not used by sockmesh)", kind);
+}
+
+static int add_file(struct pol_set *set, const char *name, const char **out)
+{
+	char **files = realloc(set->files, (set->n_files + 1) * sizeof(*files));
+
+	if (!files)
+		return -ENOMEM;
+	set->files = files;
+	files[set->n_files] = strdup(name);
+	if (!files[set->n_files])
+		return -ENOMEM;
+	*out = files[set->n_files++];
+	return 0;
+}
+
+static int load_buffer(struct pol_set *set, const char *file, const char *buf,
+		       size_t len)
+{
+	struct pol_walk w = { .set = set, .file = file, .kind = "object" };
+	size_t errs0 = set->n_errors;
+	yaml_parser_t parser;
+	int ret;
+
+	if (!yaml_parser_initialize(&parser))
+		return -ENOMEM;
+	yaml_parser_set_input_string(&parser, (const unsigned char *)buf, len);
+	for (int docno = 1;; docno++) {
+		yaml_document_t doc;
+		yaml_node_t *root;
+		char where[32];
+
+		if (!yaml_parser_load(&parser, &doc)) {
+			struct pol_loc loc = {
+				.file = file,
+				.line = parser.problem_mark.line + 1,
+				.col = parser.problem_mark.column + 1,
+			};
+
+			if (parser.error == YAML_MEMORY_ERROR)
+				w.oom = true;
+			else if (pol_diag_add(set, POL_DIAG_ERROR, &loc,
+					      "YAML syntax: %s%s%s",
+					      parser.problem ? parser.problem : "error",
+					      parser.context ? " " : "",
+					      parser.context ? parser.context : ""))
+				w.oom = true;
+			break;
+		}
+		root = yaml_document_get_root_node(&doc);
+		if (!root) {
+			yaml_document_delete(&doc);
+			break;
+		}
+		w.doc = &doc;
+		if (!pol_is_null(root)) {
+			snprintf(where, sizeof(where), "document %d", docno);
+			load_object(&w, root, where, 0);
+		}
+		w.doc = NULL;
+		yaml_document_delete(&doc);
+	}
+	yaml_parser_delete(&parser);
+	if (w.oom)
+		ret = -ENOMEM;
+	else
+		ret = set->n_errors > errs0 ? -EINVAL : 0;
+	return ret;
+}
+
+int policy_load_buffer(struct pol_set *set, const char *name,
+		       const char *buf, size_t len)
+{
+	const char *file;
+	int ret;
+
+	ret = add_file(set, name ? name : "<buffer>", &file);
+	if (ret)
+		return ret;
+	return load_buffer(set, file, buf, len);
+}
+
+static int file_error(struct pol_set *set, const char *file, int err)
+{
+	struct pol_loc loc = { .file = file };
+
+	if (pol_diag_add(set, POL_DIAG_ERROR, &loc, "cannot read: %s",
+			 strerror(err)))
+		return -ENOMEM;
+	return -err;
+}
+
+static int load_file(struct pol_set *set, const char *path)
+{
+	const char *file;
+	char *buf = NULL;
+	size_t len = 0, cap = 0;
+	FILE *f;
+	int ret;
+
+	ret = add_file(set, path, &file);
+	if (ret)
+		return ret;
+	f = fopen(path, "re");
+	if (!f)
+		return file_error(set, file, errno);
+	for (;;) {
+		size_t got;
+
+		if (len == cap) {
+			char *nb;
+
+			cap = cap ? cap * 2 : 16384;
+			nb = realloc(buf, cap);
+			if (!nb) {
+				free(buf);
+				fclose(f);
+				return -ENOMEM;
+			}
+			buf = nb;
+		}
+		got = fread(buf + len, 1, cap - len, f);
+		len += got;
+		if (got == 0)
+			break;
+	}
+	if (ferror(f)) {
+		ret = file_error(set, file, EIO);
+		free(buf);
+		fclose(f);
+		return ret;
+	}
+	fclose(f);
+	ret = load_buffer(set, file, buf, len);
+	free(buf);
+	return ret;
+}
+
+static int cmp_str(const void *a, const void *b)
+{
+	return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+static int load_dir(struct pol_set *set, const char *path)
+{
+	char **names = NULL;
+	size_t n = 0;
+	struct dirent *de;
+	int ret = 0;
+	DIR *d;
+
+	d = opendir(path);
+	if (!d) {
+		const char *file;
+		int err = errno;
+
+		ret = add_file(set, path, &file);
+		return ret ? ret : file_error(set, file, err);
+	}
+	while ((de = readdir(d))) {
+		char **nn;
+
+		if (de->d_name[0] == '.' ||
+		    !(str_ends(de->d_name, ".yaml") || str_ends(de->d_name, ".yml")))
+			continue;
+		nn = realloc(names, (n + 1) * sizeof(*nn));
+		if (!nn) {
+			ret = -ENOMEM;
+			break;
+		}
+		names = nn;
+		names[n] = strdup(de->d_name);
+		if (!names[n]) {
+			ret = -ENOMEM;
+			break;
+		}
+		n++;
+	}
+	closedir(d);
+	if (!ret && n)
+		qsort(names, n, sizeof(*names), cmp_str);
+	for (size_t i = 0; !ret && i < n; i++) {
+		char *full;
+		struct stat st;
+		int r;
+
+		if (asprintf(&full, "%s/%s", path, names[i]) < 0) {
+			ret = -ENOMEM;
+			break;
+		}
+		if (stat(full, &st) == 0 && S_ISDIR(st.st_mode)) {
+			free(full);
+			continue;
+		}
+		r = load_file(set, full);
+		free(full);
+		if (r == -ENOMEM)
+			ret = r;
+		else if (r && !ret)
+			ret = r;
+	}
+	pol_strv_free(names, n);
+	return ret;
+}
+
+int policy_load_path(struct pol_set *set, const char *path)
+{
+	struct stat st;
+
+	if (stat(path, &st) == 0 && S_ISDIR(st.st_mode))
+		return load_dir(set, path);
+	return load_file(set, path);
+}
+
+/* ---- host resolution ---- */
+
+/*
+ * Split an Istio host into service name and namespace. Returns false for
+ * wildcards and names that are not <name>[.<ns>[.svc[.<domain>]]].
+ */
+static bool host_split(const struct pol_set *set, const char *host,
+		       const char *ns, const char **name, size_t *name_len,
+		       const char **hns, size_t *ns_len)
+{
+	const char *dot1, *dot2, *rest;
+
+	if (!host || !*host || strchr(host, '*') || strchr(host, '/') ||
+	    strchr(host, ':'))
+		return false;
+	dot1 = strchr(host, '.');
+	if (!dot1) {
+		*name = host;
+		*name_len = strlen(host);
+		*hns = ns && *ns ? ns : "default";
+		*ns_len = strlen(*hns);
+		return true;
+	}
+	if (dot1 == host)
+		return false;
+	*name = host;
+	*name_len = dot1 - host;
+	*hns = dot1 + 1;
+	dot2 = strchr(*hns, '.');
+	if (!dot2) {
+		*ns_len = strlen(*hns);
+		return *ns_len > 0;
+	}
+	*ns_len = dot2 - *hns;
+	if (!*ns_len)
+		return false;
+	rest = dot2 + 1;
+	if (strcmp(rest, "svc") == 0)
+		return true;
+	if (strncmp(rest, "svc.", 4) == 0 &&
+	    strcmp(rest + 4, pol_domain(set)) == 0)
+		return true;
+	return false;
+}
+
+int policy_host_fqdn(const struct pol_set *set, const char *host,
+		     const char *ns, char *out, size_t outlen)
+{
+	const char *name, *hns;
+	size_t nl, hl;
+	int len;
+
+	if (!host_split(set, host, ns, &name, &nl, &hns, &hl)) {
+		if (outlen)
+			snprintf(out, outlen, "%s", host ? host : "");
+		return -EINVAL;
+	}
+	len = snprintf(out, outlen, "%.*s.%.*s.svc.%s", (int)nl, name, (int)hl,
+		       hns, pol_domain(set));
+	if (len < 0 || (size_t)len >= outlen)
+		return -ENOSPC;
+	return 0;
+}
+
+const struct pol_service *policy_find_service(const struct pol_set *set,
+					      const char *host, const char *ns)
+{
+	const char *name, *hns;
+	size_t nl, hl;
+
+	if (!host_split(set, host, ns, &name, &nl, &hns, &hl))
+		return NULL;
+	for (size_t i = 0; i < set->n_svcs; i++) {
+		const struct pol_meta *m = &set->svcs[i].meta;
+
+		if (m->name && m->ns && strlen(m->name) == nl &&
+		    strncmp(m->name, name, nl) == 0 && strlen(m->ns) == hl &&
+		    strncmp(m->ns, hns, hl) == 0)
+			return &set->svcs[i];
+	}
+	return NULL;
+}
+
+/* ---- labels, diagnostics ---- */
+
+const char *policy_label_get(const struct pol_labels *labels, const char *key)
+{
+	for (size_t i = 0; labels && i < labels->n; i++)
+		if (strcmp(labels->v[i].key, key) == 0)
+			return labels->v[i].value;
+	return NULL;
+}
+
+bool policy_labels_match(const struct pol_labels *selector,
+			 const struct pol_labels *labels)
+{
+	for (size_t i = 0; selector && i < selector->n; i++) {
+		const char *v = policy_label_get(labels, selector->v[i].key);
+
+		if (!v || strcmp(v, selector->v[i].value) != 0)
+			return false;
+	}
+	return true;
+}
+
+const char *policy_diag_format(const struct pol_diag *d, char *buf, size_t len)
+{
+	static const char *const lvl[] = {
+		[POL_DIAG_ERROR] = "error",
+		[POL_DIAG_WARNING] = "warning",
+		[POL_DIAG_NOTE] = "note",
+	};
+	const char *l = (unsigned)d->level <= POL_DIAG_NOTE ? lvl[d->level] : "?";
+	const char *file = d->loc.file ? d->loc.file : "<policy>";
+
+	if (!len)
+		return buf;
+	if (d->loc.line)
+		snprintf(buf, len, "%s:%u:%u: %s: %s", file, d->loc.line,
+			 d->loc.col, l, d->msg);
+	else
+		snprintf(buf, len, "%s: %s: %s", file, l, d->msg);
+	return buf;
+}

@@ -1,0 +1,139 @@
+/* SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause) */
+/*
+ * Internal to user/policy: the YAML walker shared by the per-kind parsers.
+ *
+ * A struct pol_walk is the state of one object being parsed. Every helper
+ * reports problems as diagnostics at the node's libyaml mark (+1) and
+ * returns 0 / -EINVAL (bad input, diagnostic added) / -ENOMEM. Getters
+ * treat a null value (`key:`, `~`, `null`) like an absent key, as
+ * Kubernetes' JSON decoding does.
+ */
+#ifndef SOCKMESH_POLICY_INT_H
+#define SOCKMESH_POLICY_INT_H
+
+#include <stdarg.h>
+#include <yaml.h>
+
+#include "policy.h"
+
+struct pol_walk {
+	struct pol_set *set;
+	yaml_document_t *doc;
+	const char *file;	/* owned by set->files */
+	const char *kind;	/* "DestinationRule", for messages */
+	const char *name;	/* object name, for messages ("" until known) */
+	bool istio;		/* protojson rules: quoted integers accepted */
+	bool oom;		/* an allocation failed: load returns -ENOMEM */
+};
+
+#define POL_PATH_MAX 256
+
+/* Format a field path into buf (POL_PATH_MAX bytes); truncation is fine. */
+void pol_pathf(char *buf, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+
+/* ---- diagnostics ---- */
+int pol_diag_add(struct pol_set *set, enum pol_diag_level level,
+		 const struct pol_loc *loc, const char *fmt, ...)
+	__attribute__((format(printf, 4, 5)));
+void pol_diag_at(struct pol_walk *w, enum pol_diag_level level,
+		 const yaml_node_t *n, const char *fmt, ...)
+	__attribute__((format(printf, 4, 5)));
+struct pol_loc pol_loc_of(const struct pol_walk *w, const yaml_node_t *n);
+const char *pol_domain(const struct pol_set *set);
+
+/* ---- nodes ---- */
+yaml_node_t *pol_node(const struct pol_walk *w, int idx);
+bool pol_is_null(const yaml_node_t *n);
+const char *pol_type_name(const yaml_node_t *n);
+/* Value of key in map, NULL when absent, null, or map is not a mapping. */
+yaml_node_t *pol_get(const struct pol_walk *w, const yaml_node_t *map,
+		     const char *key);
+/* Key node of key in map (for locations), NULL when absent. */
+yaml_node_t *pol_get_key(const struct pol_walk *w, const yaml_node_t *map,
+			 const char *key);
+/* Number of items of a sequence node. */
+size_t pol_seq_len(const yaml_node_t *n);
+yaml_node_t *pol_seq_at(const struct pol_walk *w, const yaml_node_t *n,
+			size_t i);
+
+/*
+ * Strict key check: error for every key not in allowed (NULL-terminated)
+ * and for duplicate keys. Returns the number of errors added.
+ */
+int pol_check_keys(struct pol_walk *w, const yaml_node_t *map,
+		   const char *path, const char *const *allowed);
+
+bool pol_want_map(struct pol_walk *w, const yaml_node_t *n, const char *path);
+bool pol_want_seq(struct pol_walk *w, const yaml_node_t *n, const char *path);
+bool pol_want_scalar(struct pol_walk *w, const yaml_node_t *n,
+		     const char *path);
+
+/* ---- typed values; n must not be NULL ---- */
+int pol_val_str(struct pol_walk *w, const yaml_node_t *n, const char *path,
+		char **out);
+int pol_val_int(struct pol_walk *w, const yaml_node_t *n, const char *path,
+		int64_t min, int64_t max, int64_t *out);
+int pol_val_bool(struct pol_walk *w, const yaml_node_t *n, const char *path,
+		 bool *out);
+int pol_val_double(struct pol_walk *w, const yaml_node_t *n, const char *path,
+		   double min, double max, double *out);
+/* Go duration ("1h2m3.5s", "100ms"); result in ns. */
+int pol_val_duration(struct pol_walk *w, const yaml_node_t *n,
+		     const char *path, uint64_t *ns);
+int pol_val_labels(struct pol_walk *w, const yaml_node_t *n, const char *path,
+		   struct pol_labels *out);
+int pol_val_strlist(struct pol_walk *w, const yaml_node_t *n, const char *path,
+		    char ***out, size_t *n_out);
+int pol_val_ipv4(struct pol_walk *w, const yaml_node_t *n, const char *path,
+		 uint32_t *out);
+/* Protocol name TCP/UDP/SCTP -> IPPROTO_*. */
+int pol_val_proto(struct pol_walk *w, const yaml_node_t *n, const char *path,
+		  uint8_t *out);
+
+/* Key-based shorthands: return 1 when the key was present and valid. */
+int pol_get_str(struct pol_walk *w, const yaml_node_t *map, const char *key,
+		const char *path, char **out);
+/* Checks that key, when present, is a scalar; returns it or NULL. */
+yaml_node_t *pol_get_scalar(struct pol_walk *w, const yaml_node_t *map,
+			    const char *key, const char *path);
+int pol_get_int(struct pol_walk *w, const yaml_node_t *map, const char *key,
+		const char *path, int64_t min, int64_t max, int64_t *out);
+int pol_get_bool(struct pol_walk *w, const yaml_node_t *map, const char *key,
+		 const char *path, bool *out);
+int pol_get_duration(struct pol_walk *w, const yaml_node_t *map,
+		     const char *key, const char *path);
+
+/* ---- memory ---- */
+char *pol_strdup(struct pol_walk *w, const char *s);
+/* Append one zeroed element to *arr (*n elements of size sz). */
+void *pol_grow(struct pol_walk *w, void *arr_ptr, size_t *n, size_t sz);
+void pol_labels_free(struct pol_labels *l);
+void pol_strv_free(char **v, size_t n);
+
+/* ---- per-kind parsers (root: the object mapping; kind_key: its kind key) */
+void pol_parse_meta(struct pol_walk *w, const yaml_node_t *root,
+		    const yaml_node_t *kind_key, struct pol_meta *m);
+void pol_parse_service(struct pol_walk *w, const yaml_node_t *root,
+		       const yaml_node_t *kind_key);
+void pol_parse_pod(struct pol_walk *w, const yaml_node_t *root,
+		   const yaml_node_t *kind_key);
+void pol_parse_eps(struct pol_walk *w, const yaml_node_t *root,
+		   const yaml_node_t *kind_key);
+void pol_parse_dr(struct pol_walk *w, const yaml_node_t *root,
+		  const yaml_node_t *kind_key);
+void pol_parse_vs(struct pol_walk *w, const yaml_node_t *root,
+		  const yaml_node_t *kind_key);
+void pol_parse_gateway(struct pol_walk *w, const yaml_node_t *root,
+		       const yaml_node_t *kind_key);
+
+/* ---- frees ---- */
+void pol_meta_free(struct pol_meta *m);
+void pol_service_free(struct pol_service *s);
+void pol_pod_free(struct pol_pod *p);
+void pol_eps_free(struct pol_eps *e);
+void pol_dr_free(struct pol_dr *d);
+void pol_vs_free(struct pol_vs *v);
+void pol_gateway_free(struct pol_gateway *g);
+
+#endif /* SOCKMESH_POLICY_INT_H */

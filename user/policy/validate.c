@@ -1,0 +1,347 @@
+// SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause)
+/*
+ * policy_validate(): checks that need the whole set — duplicate objects,
+ * duplicate VIP:port, hosts and subsets that do not resolve.
+ */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "policy_int.h"
+
+#define FQDN_MAX 512
+
+/* check_dups() walks every kind through its leading meta member. */
+_Static_assert(offsetof(struct pol_service, meta) == 0, "meta first");
+_Static_assert(offsetof(struct pol_pod, meta) == 0, "meta first");
+_Static_assert(offsetof(struct pol_eps, meta) == 0, "meta first");
+_Static_assert(offsetof(struct pol_dr, meta) == 0, "meta first");
+_Static_assert(offsetof(struct pol_vs, meta) == 0, "meta first");
+_Static_assert(offsetof(struct pol_gateway, meta) == 0, "meta first");
+
+struct meta_ref {
+	const struct pol_meta *m;
+	size_t idx;
+};
+
+static int cmp_meta(const void *a, const void *b)
+{
+	const struct meta_ref *x = a, *y = b;
+	int c = strcmp(x->m->ns, y->m->ns);
+
+	if (!c)
+		c = strcmp(x->m->name, y->m->name);
+	if (!c)
+		c = x->idx < y->idx ? -1 : x->idx > y->idx;
+	return c;
+}
+
+/* Objects of one kind: base points at the first element's meta. */
+static int check_dups(struct pol_set *set, const char *kind, const void *base,
+		      size_t n, size_t stride)
+{
+	struct meta_ref *refs;
+
+	if (n < 2)
+		return 0;
+	refs = calloc(n, sizeof(*refs));
+	if (!refs)
+		return -ENOMEM;
+	for (size_t i = 0; i < n; i++) {
+		refs[i].m = (const void *)((const char *)base + i * stride);
+		refs[i].idx = i;
+	}
+	qsort(refs, n, sizeof(*refs), cmp_meta);
+	for (size_t i = 1; i < n; i++) {
+		const struct pol_meta *a = refs[i - 1].m, *b = refs[i].m;
+
+		if (strcmp(a->ns, b->ns) || strcmp(a->name, b->name))
+			continue;
+		pol_diag_add(set, POL_DIAG_ERROR, &b->loc,
+			     "duplicate %s %s/%s (first defined at %s:%u)", kind,
+			     b->ns, b->name, a->loc.file ? a->loc.file : "?",
+			     a->loc.line);
+	}
+	free(refs);
+	return 0;
+}
+
+struct vip_ref {
+	uint32_t ip;		/* host order, for sorting */
+	uint16_t port;
+	uint8_t proto;
+	size_t svc, port_idx;
+};
+
+static int cmp_vip(const void *a, const void *b)
+{
+	const struct vip_ref *x = a, *y = b;
+
+	if (x->ip != y->ip)
+		return x->ip < y->ip ? -1 : 1;
+	if (x->port != y->port)
+		return x->port < y->port ? -1 : 1;
+	if (x->proto != y->proto)
+		return x->proto < y->proto ? -1 : 1;
+	return x->svc < y->svc ? -1 : x->svc > y->svc;
+}
+
+static int check_vips(struct pol_set *set)
+{
+	struct vip_ref *refs = NULL;
+	size_t n = 0, cap = 0;
+
+	for (size_t i = 0; i < set->n_svcs; i++) {
+		const struct pol_service *s = &set->svcs[i];
+
+		if (!s->cluster_ip)
+			continue;
+		for (size_t j = 0; j < s->n_ports; j++) {
+			if (n == cap) {
+				struct vip_ref *r;
+
+				cap = cap ? 2 * cap : 64;
+				r = realloc(refs, cap * sizeof(*r));
+				if (!r) {
+					free(refs);
+					return -ENOMEM;
+				}
+				refs = r;
+			}
+			refs[n++] = (struct vip_ref){
+				.ip = ntohl(s->cluster_ip), .port = s->ports[j].port,
+				.proto = s->ports[j].proto, .svc = i, .port_idx = j,
+			};
+		}
+	}
+	if (n > 1)
+		qsort(refs, n, sizeof(*refs), cmp_vip);
+	for (size_t i = 1; i < n; i++) {
+		const struct vip_ref *a = &refs[i - 1], *b = &refs[i];
+		const struct pol_service *sa = &set->svcs[a->svc];
+		const struct pol_service *sb = &set->svcs[b->svc];
+		char ip[INET_ADDRSTRLEN];
+
+		if (a->ip != b->ip || a->port != b->port || a->proto != b->proto ||
+		    a->svc == b->svc)
+			continue;
+		inet_ntop(AF_INET, &sb->cluster_ip, ip, sizeof(ip));
+		pol_diag_add(set, POL_DIAG_ERROR, &sb->ports[b->port_idx].loc,
+			     "Service %s/%s uses %s:%u, already used by Service %s/%s",
+			     sb->meta.ns, sb->meta.name, ip, b->port,
+			     sa->meta.ns, sa->meta.name);
+	}
+	free(refs);
+	return 0;
+}
+
+/*
+ * Host key for matching DestinationRules and destinations: the FQDN when the
+ * host names an in-cluster service, else the host as written.
+ */
+static void host_key(const struct pol_set *set, const char *host,
+		     const char *ns, char *out)
+{
+	if (policy_host_fqdn(set, host, ns, out, FQDN_MAX))
+		snprintf(out, FQDN_MAX, "%s", host ? host : "");
+}
+
+static bool subset_defined(const struct pol_set *set, const char *key,
+			   const char *subset)
+{
+	char k[FQDN_MAX];
+
+	for (size_t i = 0; i < set->n_drs; i++) {
+		const struct pol_dr *dr = &set->drs[i];
+
+		if (!dr->host)
+			continue;
+		host_key(set, dr->host, dr->meta.ns, k);
+		if (strcmp(k, key) != 0)
+			continue;
+		for (size_t j = 0; j < dr->n_subsets; j++)
+			if (dr->subsets[j].name &&
+			    strcmp(dr->subsets[j].name, subset) == 0)
+				return true;
+	}
+	return false;
+}
+
+static void check_drs(struct pol_set *set)
+{
+	char k[FQDN_MAX], k2[FQDN_MAX];
+
+	for (size_t i = 0; i < set->n_drs; i++) {
+		const struct pol_dr *dr = &set->drs[i];
+		const struct pol_loc *loc = dr->host_loc.line ? &dr->host_loc :
+								&dr->meta.loc;
+
+		if (!dr->host)
+			continue;
+		if (policy_host_fqdn(set, dr->host, dr->meta.ns, k, sizeof(k))) {
+			pol_diag_add(set, POL_DIAG_WARNING, loc,
+				     "DestinationRule %s: host %s is not an in-cluster service name: not applied by sockmesh",
+				     dr->meta.name, dr->host);
+			continue;
+		}
+		if (!policy_find_service(set, dr->host, dr->meta.ns))
+			pol_diag_add(set, POL_DIAG_WARNING, loc,
+				     "DestinationRule %s: host %s matches no Service in the policy",
+				     dr->meta.name, k);
+		/* Istio applies one rule per host (the oldest); flag the rest. */
+		for (size_t j = 0; j < i; j++) {
+			const struct pol_dr *o = &set->drs[j];
+
+			if (!o->host)
+				continue;
+			host_key(set, o->host, o->meta.ns, k2);
+			if (strcmp(k, k2) == 0) {
+				pol_diag_add(set, POL_DIAG_WARNING, loc,
+					     "DestinationRule %s: host %s already has DestinationRule %s/%s; this one is ignored",
+					     dr->meta.name, k, o->meta.ns, o->meta.name);
+				break;
+			}
+		}
+	}
+}
+
+static void check_subset(struct pol_set *set, const struct pol_vs *vs,
+			 const struct pol_destination *d)
+{
+	char k[FQDN_MAX];
+
+	if (!d->host || !d->subset)
+		return;
+	host_key(set, d->host, vs->meta.ns, k);
+	if (!subset_defined(set, k, d->subset))
+		pol_diag_add(set, POL_DIAG_ERROR, &d->loc,
+			     "VirtualService %s: subset %s not defined in any DestinationRule for %s",
+			     vs->meta.name, d->subset, k);
+}
+
+static void check_tcp_dest(struct pol_set *set, const struct pol_vs *vs,
+			   const struct pol_destination *d)
+{
+	const struct pol_service *svc;
+	bool port_ok = false;
+
+	if (!d->host)
+		return;
+	svc = policy_find_service(set, d->host, vs->meta.ns);
+	if (!svc) {
+		pol_diag_add(set, POL_DIAG_ERROR, &d->loc,
+			     "VirtualService %s: tcp route destination %s is not a known Service",
+			     vs->meta.name, d->host);
+		return;
+	}
+	check_subset(set, vs, d);
+	if (!d->port || !svc->n_ports)
+		return;
+	for (size_t i = 0; i < svc->n_ports; i++)
+		port_ok |= svc->ports[i].port == d->port;
+	if (!port_ok)
+		pol_diag_add(set, POL_DIAG_ERROR, &d->loc,
+			     "VirtualService %s: Service %s/%s has no port %u",
+			     vs->meta.name, svc->meta.ns, svc->meta.name, d->port);
+}
+
+static void check_vss(struct pol_set *set)
+{
+	char k[FQDN_MAX], k2[FQDN_MAX];
+
+	for (size_t i = 0; i < set->n_vss; i++) {
+		const struct pol_vs *vs = &set->vss[i];
+
+		for (size_t r = 0; r < vs->n_tcp; r++)
+			for (size_t j = 0; j < vs->tcp[r].n_route; j++)
+				check_tcp_dest(set, vs, &vs->tcp[r].route[j].dest);
+		for (size_t j = 0; j < vs->n_http_dests; j++)
+			check_subset(set, vs, &vs->http_dests[j]);
+
+		for (size_t h = 0; h < vs->n_hosts; h++) {
+			if (policy_host_fqdn(set, vs->hosts[h], vs->meta.ns, k,
+					     sizeof(k)))
+				continue;
+			if (vs->n_tcp && !policy_find_service(set, vs->hosts[h],
+							      vs->meta.ns))
+				pol_diag_add(set, POL_DIAG_WARNING, &vs->meta.loc,
+					     "VirtualService %s: host %s is not a Service in the policy: its tcp routes have no VIP to apply to",
+					     vs->meta.name, k);
+			if (vs->n_gateways)
+				continue;
+			for (size_t o = 0; o < i; o++) {
+				const struct pol_vs *ov = &set->vss[o];
+				bool same = false;
+
+				if (ov->n_gateways)
+					continue;
+				for (size_t oh = 0; oh < ov->n_hosts && !same; oh++) {
+					if (policy_host_fqdn(set, ov->hosts[oh],
+							     ov->meta.ns, k2,
+							     sizeof(k2)))
+						continue;
+					same = strcmp(k, k2) == 0;
+				}
+				if (same) {
+					pol_diag_add(set, POL_DIAG_WARNING,
+						     &vs->meta.loc,
+						     "VirtualService %s: host %s is also routed by VirtualService %s/%s; only the first is used",
+						     vs->meta.name, k, ov->meta.ns,
+						     ov->meta.name);
+					break;
+				}
+			}
+		}
+	}
+}
+
+static void check_eps(struct pol_set *set)
+{
+	for (size_t i = 0; i < set->n_eps; i++) {
+		const struct pol_eps *e = &set->eps[i];
+
+		if (e->service_name &&
+		    !policy_find_service(set, e->service_name, e->meta.ns))
+			pol_diag_add(set, POL_DIAG_WARNING, &e->meta.loc,
+				     "EndpointSlice %s: Service %s/%s is not in the policy",
+				     e->meta.name, e->meta.ns, e->service_name);
+	}
+}
+
+int policy_validate(struct pol_set *set)
+{
+	static const struct {
+		const char *kind;
+		size_t off_arr, off_n, stride;
+	} kinds[] = {
+#define K(kind, arr, n, type) { kind, offsetof(struct pol_set, arr), \
+		offsetof(struct pol_set, n), sizeof(type) }
+		K("Service", svcs, n_svcs, struct pol_service),
+		K("Pod", pods, n_pods, struct pol_pod),
+		K("EndpointSlice", eps, n_eps, struct pol_eps),
+		K("DestinationRule", drs, n_drs, struct pol_dr),
+		K("VirtualService", vss, n_vss, struct pol_vs),
+		K("Gateway", gws, n_gws, struct pol_gateway),
+#undef K
+	};
+	int ret;
+
+	for (size_t i = 0; i < sizeof(kinds) / sizeof(kinds[0]); i++) {
+		const void *arr = *(void *const *)((char *)set + kinds[i].off_arr);
+		size_t n = *(size_t *)((char *)set + kinds[i].off_n);
+
+		ret = check_dups(set, kinds[i].kind, arr, n, kinds[i].stride);
+		if (ret)
+			return ret;
+	}
+	ret = check_vips(set);
+	if (ret)
+		return ret;
+	check_drs(set);
+	check_vss(set);
+	check_eps(set);
+	return set->n_errors ? -EINVAL : 0;
+}
