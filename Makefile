@@ -36,7 +36,9 @@ BPF_CFLAGS := -g -O2 -target bpf -mcpu=v3 -D__TARGET_ARCH_$(ARCH) \
 	      -Wno-compare-distinct-pointer-types -MMD -MP
 
 # ---- sources ----
-BPF_SRCS := $(sort $(wildcard bpf/*.bpf.c))
+# maps.bpf.c holds the map definitions and must be the first link input
+# (see bpf/lib/maps.h: libbpf 1.1's linker resolves externs only that way).
+BPF_SRCS := bpf/maps.bpf.c $(filter-out bpf/maps.bpf.c,$(sort $(wildcard bpf/*.bpf.c)))
 BPF_OBJS := $(patsubst bpf/%.bpf.c,$(OUTPUT)/bpf/%.bpf.o,$(BPF_SRCS))
 POLICY_SRCS := $(sort $(wildcard user/policy/*.c))
 COMMON_SRCS := $(sort $(wildcard user/common/*.c))

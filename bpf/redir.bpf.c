@@ -12,11 +12,15 @@
  * sk_storage (sm_sk_state.redir; sk_msg has bpf_sk_storage_get since 5.8,
  * present in 6.1 sk_msg_func_proto):
  *   peer found   -> SM_REDIR_ON: every later message is redirected;
- *   peer missing -> SM_REDIR_OFF: never redirected, the socket leaves
- *                   sm_sock_hash (plain TCP from then on, see hazard 2).
- * A socket that left the map cannot be found by its peer either, so the
- * peer's first message also misses: the pair ends up fully TCP. A socket
- * that was ON and then misses (peer closed) passes.
+ *   peer missing -> SM_REDIR_OFF: never redirected; sockops takes the
+ *                   socket out of sm_sock_hash at its first RTT sample
+ *                   (the ACK of those TCP bytes), see hazard 2.
+ * sk_msg itself may not delete from a sockmap (verifier: "cannot update
+ * sockmap in this context"; since the 2024 fix, also in 6.1.y only sock_ops
+ * and a few others may), hence the detour through sockops. A socket that
+ * left the map cannot be found by its peer either, so the peer's first
+ * message also misses: the pair ends up fully TCP. A socket that was ON and
+ * then misses (peer closed) passes.
  *
  * Hazard 2, EAGAIN on a blocking read (net/ipv4/tcp_bpf.c, read in 6.1 and
  * 6.6). Every socket in a sockmap with an sk_msg program gets
@@ -35,18 +39,24 @@
  * So the EAGAIN needs a socket that has a psock AND sends over TCP: exactly
  * the mixed pair hazard 1 creates (client OFF sends its request over TCP,
  * the ACK's write-space wake-up finds the redirected reply not yet queued).
- * Our answer: a socket that decides OFF leaves sm_sock_hash, which drops its
- * psock and restores tcp_prot (plain tcp_recvmsg, no single-shot wait); a
- * socket that decides ON sends nothing over TCP, so ACK-driven write-space
- * wake-ups do not occur; pods that still hit it opt out with
- * SM_POD_F_NO_REDIRECT (sockops never inserts their sockets). Left: a
- * redirected socket still sees EAGAIN on a signal, and a socket that was
- * redirected into keeps its psock even when it decides OFF (below).
+ * (tcp_check_space() calls sk_write_space only when SOCK_NOSPACE is set,
+ * i.e. after the sender filled its send buffer or poll() saw it full: bulk
+ * senders.) Our answer: a socket that decides OFF leaves sm_sock_hash at
+ * the first ACK of its TCP bytes (sockops RTT_CB runs inside tcp_ack(),
+ * before tcp_data_snd_check() wakes writers), which drops its psock and
+ * restores tcp_prot: later reads are plain tcp_recvmsg. A reader already
+ * blocked inside tcp_bpf_recvmsg at that moment keeps the old path for that
+ * one call. A socket that decides ON sends nothing over TCP, so no ACK-driven
+ * write-space wake-ups. Pods that still hit it opt out with
+ * SM_POD_F_NO_REDIRECT (sockops never inserts their sockets, both ends).
+ * Left: a redirected socket still sees EAGAIN on a signal or a wake-up for
+ * bytes another thread read, and a socket that was redirected into keeps
+ * its psock even when it decides OFF (below).
  *
  * Leaving sm_sock_hash frees the psock with whatever redirected bytes are
  * still unread in it. A sender therefore marks its peer in sm_redir_tgt
- * before its first redirect, and a marked socket never leaves (it can only
- * decide OFF when its redirecting peer has since closed).
+ * before its first redirect, and sockops never removes a marked socket (it
+ * can only decide OFF when its redirecting peer has since closed).
  */
 #include "lib/maps.h"
 #include "lib/sock.h"
@@ -61,37 +71,35 @@ static __always_inline int redir_enabled(void)
 	return cfg && (cfg->flags & SM_CFG_F_REDIRECT);
 }
 
-/* The socket decided to use TCP: drop its psock unless bytes were redirected to it. */
-static __always_inline void redir_leave(const struct sm_sock_key *own)
-{
-	if (bpf_map_lookup_elem(&sm_redir_tgt, own))
-		return;
-	if (!bpf_map_delete_elem(&sm_sock_hash, own))
-		stat_inc(SM_STAT_SOCK_REMOVE);
-}
-
 SEC("sk_msg")
 int sm_redir(struct sk_msg_md *msg)
 {
 	struct sm_sock_key own, peer;
 	struct sm_sk_state *st;
+	__u32 lip, rip, lport, rport, one = 1;
 	__u64 netns = 0;
-	__u32 one = 1;
 	long ret;
 
 	if (msg->family != SM_AF_INET || !msg->sk)
 		return SK_PASS;
-	if (sock_is_loopback(msg->local_ip4))
+	/*
+	 * One plain load per ctx field: clang otherwise derives a pointer
+	 * into the ctx and dereferences it ("dereference of modified ctx
+	 * ptr"), which the verifier rejects.
+	 */
+	lip = SM_CTX_LOAD(msg->local_ip4);
+	rip = SM_CTX_LOAD(msg->remote_ip4);
+	lport = SM_CTX_LOAD(msg->local_port);
+	rport = SM_CTX_LOAD(msg->remote_port);
+	if (sock_is_loopback(lip))
 		netns = bpf_get_netns_cookie(msg);
-	sock_keys(msg->local_ip4, bpf_htons((__u16)msg->local_port),
-		  msg->remote_ip4, sock_ctx_rport(msg->remote_port), netns,
+	sock_keys(lip, bpf_htons((__u16)lport), rip, sock_ctx_rport(rport), netns,
 		  &own, &peer);
 
 	st = bpf_sk_storage_get(&sm_sk_state, msg->sk, 0, BPF_SK_STORAGE_GET_F_CREATE);
 	if (!st) {
-		/* Nowhere to keep the decision: take TCP for good. */
+		/* Nowhere to keep a decision: TCP, like every message before. */
 		stat_inc(SM_STAT_REDIRECT_ERR);
-		redir_leave(&own);
 		return SK_PASS;
 	}
 	if (st->redir == SM_REDIR_OFF) {
@@ -101,7 +109,6 @@ int sm_redir(struct sk_msg_md *msg)
 	if (st->redir == SM_REDIR_UNDECIDED && !redir_enabled()) {
 		st->redir = SM_REDIR_OFF;
 		stat_inc(SM_STAT_REDIRECT_OPTOUT);
-		redir_leave(&own);
 		return SK_PASS;
 	}
 
@@ -115,9 +122,7 @@ int sm_redir(struct sk_msg_md *msg)
 		return SK_PASS;
 	}
 	stat_inc(SM_STAT_REDIRECT_MISS);
-	if (st->redir == SM_REDIR_UNDECIDED) {
+	if (st->redir == SM_REDIR_UNDECIDED)
 		st->redir = SM_REDIR_OFF;
-		redir_leave(&own);
-	}
 	return SK_PASS;
 }

@@ -5,10 +5,14 @@
  * sockets connect4 translated, to give their counts back on TCP_CLOSE and to
  * count connect failures (SYN_SENT -> CLOSE: RST or timeout) per backend.
  *
+ * (3) takes a socket whose sk_msg decision was SM_REDIR_OFF out of
+ * sm_sock_hash at its first RTT sample (see redir.bpf.c, hazard 2).
+ *
  * The state callback is switched on per socket at TCP_CONNECT_CB (before the
- * SYN leaves) only for translated sockets; other sockets cost nothing after
- * ESTABLISHED. Closed sockets leave sm_sock_hash by themselves (the sockmap
- * close hook unlinks them), so nothing is deleted here.
+ * SYN leaves) for translated sockets and at insertion for sockets in
+ * sm_sock_hash (to drop their sm_redir_tgt mark at close); the RTT callback
+ * only for sockets in sm_sock_hash and only until their decision is seen. Closed sockets leave
+ * sm_sock_hash by themselves (the sockmap close hook unlinks them).
  */
 #include "lib/conn.h"
 #include "lib/sock.h"
@@ -44,35 +48,80 @@ static __always_inline void sockops_watch(struct bpf_sock_ops *skops)
 					  BPF_SOCK_OPS_STATE_CB_FLAG);
 }
 
+static __always_inline void sockops_own_key(struct bpf_sock_ops *skops, struct sm_sock_key *own)
+{
+	/* One load per ctx field (see SM_CTX_LOAD). */
+	__u32 lip = SM_CTX_LOAD(skops->local_ip4);
+	__u32 rip = SM_CTX_LOAD(skops->remote_ip4);
+	__u32 lport = SM_CTX_LOAD(skops->local_port);
+	__u32 rport = SM_CTX_LOAD(skops->remote_port);
+	struct sm_sock_key peer;
+	__u64 netns = 0;
+
+	if (sock_is_loopback(lip))
+		netns = bpf_get_netns_cookie(skops);
+	sock_keys(lip, bpf_htons((__u16)lport), rip, sock_ctx_rport(rport), netns,
+		  own, &peer);
+}
+
 static __always_inline void sockops_insert(struct bpf_sock_ops *skops)
 {
-	struct sm_sock_key own, peer;
-	__u64 netns = 0;
+	struct sm_sock_key own;
 
 	if (!sockops_redirect_on())
 		return;
+	sockops_own_key(skops, &own);
 	/* Either end opted out: keep both out, the pair stays plain TCP. */
-	if (sockops_pod_optout(skops->local_ip4) || sockops_pod_optout(skops->remote_ip4)) {
+	if (sockops_pod_optout(own.sip) || sockops_pod_optout(own.dip)) {
 		stat_inc(SM_STAT_REDIRECT_OPTOUT);
 		return;
 	}
-	if (sock_is_loopback(skops->local_ip4))
-		netns = bpf_get_netns_cookie(skops);
-	sock_keys(skops->local_ip4, bpf_htons((__u16)skops->local_port),
-		  skops->remote_ip4, sock_ctx_rport(skops->remote_port), netns,
-		  &own, &peer);
-	if (bpf_sock_hash_update(skops, &sm_sock_hash, &own, BPF_NOEXIST))
+	if (bpf_sock_hash_update(skops, &sm_sock_hash, &own, BPF_NOEXIST)) {
 		stat_inc(SM_STAT_SOCK_INSERT_ERR);
-	else
-		stat_inc(SM_STAT_SOCK_INSERT);
+		return;
+	}
+	stat_inc(SM_STAT_SOCK_INSERT);
+	bpf_sock_ops_cb_flags_set(skops, skops->bpf_sock_ops_cb_flags |
+				  BPF_SOCK_OPS_RTT_CB_FLAG | BPF_SOCK_OPS_STATE_CB_FLAG);
+}
+
+/*
+ * First RTT sample of a socket in sm_sock_hash: its first TCP bytes were
+ * ACKed. If sk_msg decided OFF, leave the map (drops the psock, restores
+ * tcp_prot) unless bytes were redirected into it. Once decided, stop the
+ * callback.
+ */
+static __always_inline void sockops_rtt(struct bpf_sock_ops *skops)
+{
+	struct bpf_sock *sk = skops->sk;
+	struct sm_sock_key own;
+	struct sm_sk_state *st;
+
+	if (!sk)
+		return;
+	st = bpf_sk_storage_get(&sm_sk_state, sk, 0, 0);
+	if (!st || st->redir == SM_REDIR_UNDECIDED)
+		return;
+	if (st->redir == SM_REDIR_OFF) {
+		sockops_own_key(skops, &own);
+		if (!bpf_map_lookup_elem(&sm_redir_tgt, &own) &&
+		    !bpf_map_delete_elem(&sm_sock_hash, &own))
+			stat_inc(SM_STAT_SOCK_REMOVE);
+	}
+	bpf_sock_ops_cb_flags_set(skops, skops->bpf_sock_ops_cb_flags &
+				  ~BPF_SOCK_OPS_RTT_CB_FLAG);
 }
 
 static __always_inline void sockops_closed(struct bpf_sock_ops *skops, __u32 old_state)
 {
 	struct bpf_sock *sk = skops->sk;
 	struct sm_be_stats_val *bs;
+	struct sm_sock_key own;
 	struct sm_sk_state *st;
 
+	/* Forget a redirect-target mark (no-op for unmarked sockets). */
+	sockops_own_key(skops, &own);
+	bpf_map_delete_elem(&sm_redir_tgt, &own);
 	if (!sk)
 		return;
 	st = bpf_sk_storage_get(&sm_sk_state, sk, 0, 0);
@@ -107,6 +156,9 @@ int sm_sockops(struct bpf_sock_ops *skops)
 		break;
 	case BPF_SOCK_OPS_PASSIVE_ESTABLISHED_CB:
 		sockops_insert(skops);
+		break;
+	case BPF_SOCK_OPS_RTT_CB:
+		sockops_rtt(skops);
 		break;
 	case BPF_SOCK_OPS_STATE_CB:
 		if (skops->args[1] == SM_TCP_CLOSE)

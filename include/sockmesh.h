@@ -2,7 +2,8 @@
 /*
  * sockmesh shared ABI: map keys, values and constants used by both bpf/ and
  * user/. Types and constants only: the maps themselves are defined once in
- * bpf/lib/maps.h (instantiated in bpf/maps.bpf.c) and reached from user space through the skeleton.
+ * bpf/lib/maps.h (instantiated by bpf/maps.bpf.c) and reached from user
+ * space through the skeleton.
  *
  * Rules (see ../shared/STYLE.md):
  *  - fixed-width __u8..__u64, __be16/__be32 for network order; no bool, long,
@@ -34,7 +35,7 @@
 #define SM_MAX_PODS		65536	/* pods with per-pod flags */
 
 #define SM_MAX_ROUTE_SLOTS	1000	/* weighted tcp route resolution (0.1 %) */
-#define SM_MAGLEV_MIN_SIZE	251	/* smallest Maglev table (prime) */
+#define SM_MAGLEV_MIN_SIZE	4093	/* smallest Maglev table (prime) */
 #define SM_MAGLEV_MAX_SIZE	65521	/* largest Maglev table (prime) */
 /* Backends examined per connect before giving up (verifier bound). */
 #define SM_MAX_PICK_TRIES	16

@@ -29,6 +29,9 @@
 
 #define SM_LOOPBACK_NET		127	/* 127.0.0.0/8, first octet */
 
+/* A single, non-combinable load of a context field. */
+#define SM_CTX_LOAD(field)	(*(volatile typeof(field) *)&(field))
+
 #ifndef __always_inline
 #define __always_inline inline __attribute__((always_inline))
 #endif

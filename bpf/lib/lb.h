@@ -97,27 +97,52 @@ static __always_inline __u32 lb_hash32(__u32 h)
 }
 
 /*
+ * The 64-slot scans run as bpf_loop() callbacks (5.17+): a callback is
+ * verified once, where an open-coded loop inlined into connect4 together
+ * with the policy loops exceeded the verifier's 1M-instruction budget.
+ */
+struct lb_scan_ctx {
+	__u64 now;
+	__u32 set_id;
+	__u32 n;
+	__u32 start;		/* first index (scan) */
+	__u32 panic;		/* in: panic mode (scan) */
+	__u32 ready;		/* out (panic count) */
+	__u32 eligible;		/* out (panic count) */
+	__u32 seen;		/* out: slots that exist (scan) */
+	__u32 found;		/* out: 1 when be/idx are set (scan) */
+	__u32 idx;
+	struct sm_be_key be;
+};
+
+static long lb_count_cb(__u32 i, void *data)
+{
+	struct lb_scan_ctx *c = data;
+	struct sm_be_key be;
+	int use;
+
+	if (i >= c->n)
+		return 1;
+	use = lb_slot(c->set_id, i, c->now, &be);
+	if (use == SM_BE_ELIGIBLE)
+		c->eligible++;
+	if (use == SM_BE_ELIGIBLE || use == SM_BE_PANIC)
+		c->ready++;
+	return 0;
+}
+
+/*
  * Panic decision over the first SM_LB_SCAN_MAX slots. Returns 1 for panic,
  * 0 for normal, -1 when no slot is READY (refuse early).
  */
 static __always_inline int lb_panic(const struct sm_cluster_val *cl, __u64 now)
 {
-	__u32 ready = 0, eligible = 0, i;
-	struct sm_be_key be;
-	int use;
+	struct lb_scan_ctx c = { .now = now, .set_id = cl->set_id, .n = cl->n_backends };
 
-	for (i = 0; i < SM_LB_SCAN_MAX; i++) {
-		if (i >= cl->n_backends)
-			break;
-		use = lb_slot(cl->set_id, i, now, &be);
-		if (use == SM_BE_ELIGIBLE)
-			eligible++;
-		if (use == SM_BE_ELIGIBLE || use == SM_BE_PANIC)
-			ready++;
-	}
-	if (!ready)
+	bpf_loop(SM_LB_SCAN_MAX, lb_count_cb, &c, 0);
+	if (!c.ready)
 		return -1;
-	return (__u64)eligible * 100 < (__u64)cl->min_health_pct * ready;
+	return (__u64)c.eligible * 100 < (__u64)cl->min_health_pct * c.ready;
 }
 
 /* ROUND_ROBIN: every try takes a new ticket, so skipped backends do not
@@ -227,6 +252,26 @@ static __always_inline int lb_pick_maglev(const struct sm_cluster_val *cl, __u32
 	return -1;
 }
 
+static long lb_scan_cb(__u32 i, void *data)
+{
+	struct lb_scan_ctx *c = data;
+	__u32 idx;
+	int use;
+
+	if (i >= c->n || !c->n)
+		return 1;
+	idx = (c->start + i) % c->n;
+	use = lb_slot(c->set_id, idx, c->now, &c->be);
+	if (use >= 0)
+		c->seen++;
+	if (lb_usable(use, c->panic)) {
+		c->idx = idx;
+		c->found = 1;
+		return 1;
+	}
+	return 0;
+}
+
 /*
  * Last resort after the policy's tries failed: the first usable slot from a
  * random start, at most SM_LB_SCAN_MAX slots. Returns SM_LB_OK, SM_LB_NONE,
@@ -235,22 +280,18 @@ static __always_inline int lb_pick_maglev(const struct sm_cluster_val *cl, __u32
 static __always_inline int lb_scan(const struct sm_cluster_val *cl, __u64 now,
 				   int panic, struct sm_lb_out *out)
 {
-	__u32 i, idx, start = bpf_get_prandom_u32(), seen = 0;
-	int use;
+	struct lb_scan_ctx c = {
+		.now = now, .set_id = cl->set_id, .n = cl->n_backends,
+		.start = bpf_get_prandom_u32(), .panic = panic,
+	};
 
-	for (i = 0; i < SM_LB_SCAN_MAX; i++) {
-		if (i >= cl->n_backends)
-			break;
-		idx = (start + i) % cl->n_backends;
-		use = lb_slot(cl->set_id, idx, now, &out->be);
-		if (use >= 0)
-			seen++;
-		if (lb_usable(use, panic)) {
-			out->idx = idx;
-			return SM_LB_OK;
-		}
+	bpf_loop(SM_LB_SCAN_MAX, lb_scan_cb, &c, 0);
+	if (c.found) {
+		out->be = c.be;
+		out->idx = c.idx;
+		return SM_LB_OK;
 	}
-	return seen ? SM_LB_NONE : SM_LB_ERR;
+	return c.seen ? SM_LB_NONE : SM_LB_ERR;
 }
 
 /*

@@ -169,6 +169,18 @@ SM_MAP_DECL struct {
 	__type(value, struct sm_sk_state);
 } sm_sk_state SEC(".maps");
 
+/*
+ * Display names (services, clusters, pods) for sockmeshctl, also when the
+ * agent is down; written by the agent, read by no program.
+ */
+SM_MAP_DECL struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__type(key, struct sm_meta_key);
+	__type(value, struct sm_meta_val);
+	__uint(max_entries, SM_MAX_META);
+} sm_meta SEC(".maps");
+
 /* Count one event in sm_stats; never fails the caller. */
 static __always_inline void stat_inc(__u32 idx)
 {

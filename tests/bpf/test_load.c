@@ -6,9 +6,6 @@
 #include <bpf/libbpf.h>
 #include "../unit/test.h"
 
-/* test.h's ASSERT_* expand to "if (...) fail; ok" on one line, which gcc
- * reports as misleading indentation at some call sites. */
-#pragma GCC diagnostic ignored "-Wmisleading-indentation"
 #include "sockmesh.skel.h"
 
 TEST(load_all_programs)

@@ -592,7 +592,7 @@ TEST(plan_build_traffic_policy_inheritance)
 		ok &= ASSERT_EQ(c->max_conns, want[i].max_conns);
 		ok &= ASSERT_EQ(c->min_health_pct, want[i].min_health);
 		if (c->lb == SM_LB_MAGLEV) {
-			ok &= ASSERT_EQ(c->maglev_size, 251);
+			ok &= ASSERT_EQ(c->maglev_size, 4093);
 			ok &= ASSERT_TRUE(c->maglev && c->maglev[0] < c->n_backends);
 		} else {
 			ok &= ASSERT_EQ(c->maglev_size, 0);
@@ -931,7 +931,7 @@ TEST(plan_build_deterministic)
 		const struct plan_cluster *x = &a.svcs[0].clusters[0], *y = &b.svcs[0].clusters[0];
 
 		ASSERT_EQ(x->id, y->id);
-		if (ASSERT_EQ(x->maglev_size, y->maglev_size) && ASSERT_EQ(x->maglev_size, 509))
+		if (ASSERT_EQ(x->maglev_size, y->maglev_size) && ASSERT_EQ(x->maglev_size, 4093))
 			ASSERT_EQ(memcmp(x->maglev, y->maglev, x->maglev_size * sizeof(*x->maglev)), 0);
 	}
 	plan_free(&a);

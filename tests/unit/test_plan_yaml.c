@@ -128,7 +128,7 @@ TEST(plan_yaml_bookinfo)
 	ASSERT_EQ(v1->lb, SM_LB_MAGLEV);
 	ASSERT_EQ(v1->max_conns, 10);
 	ASSERT_EQ(v1->min_health_pct, 50);
-	ASSERT_EQ(v1->maglev_size, 251);
+	ASSERT_EQ(v1->maglev_size, 4093);
 	ASSERT_EQ(v1->n_backends, 1);
 	ASSERT_EQ(v2->lb, SM_LB_LEAST_REQUEST);
 	ASSERT_EQ(v2->min_health_pct, 0);

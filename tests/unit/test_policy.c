@@ -8,6 +8,7 @@
 #include <errno.h>
 #include <netinet/in.h>
 #include <stdlib.h>
+#include <unistd.h>
 
 #include "policy.h"
 #include "test.h"
@@ -904,23 +905,23 @@ TEST(policy_unimplemented_warnings)
 		  "kind: ServiceEntry\n"
 		  "metadata: {name: x}\n",
 		  POL_DIAG_WARNING,
-		  "kind ServiceEntry (networking.istio.io/v1) is not implemented by sockmesh", 2, 7 },
+		  "kind ServiceEntry (networking.istio.io/v1) is not implemented by sockmesh", 2, 1 },
 		{ "PeerAuthentication", "apiVersion: security.istio.io/v1\n"
 		  "kind: PeerAuthentication\n"
 		  "metadata: {name: x}\n",
-		  POL_DIAG_WARNING, "kind PeerAuthentication", 2, 7 },
+		  POL_DIAG_WARNING, "kind PeerAuthentication", 2, 1 },
 		{ "Gateway API", "apiVersion: gateway.networking.k8s.io/v1\n"
 		  "kind: Gateway\n"
 		  "metadata: {name: x}\n",
-		  POL_DIAG_WARNING, "kind Gateway (gateway.networking.k8s.io/v1)", 2, 7 },
+		  POL_DIAG_WARNING, "kind Gateway (gateway.networking.k8s.io/v1)", 2, 1 },
 		{ "Deployment", "apiVersion: apps/v1\n"
 		  "kind: Deployment\n"
 		  "metadata: {name: x}\n",
-		  POL_DIAG_NOTE, "skipping kind Deployment (not used by sockmesh)", 2, 7 },
+		  POL_DIAG_NOTE, "skipping kind Deployment (not used by sockmesh)", 2, 1 },
 		{ "ServiceAccount", "apiVersion: v1\nkind: ServiceAccount\n",
-		  POL_DIAG_NOTE, "skipping kind ServiceAccount", 2, 7 },
+		  POL_DIAG_NOTE, "skipping kind ServiceAccount", 2, 1 },
 		{ "Namespace", "apiVersion: v1\nkind: Namespace\n",
-		  POL_DIAG_NOTE, "skipping kind Namespace", 2, 7 },
+		  POL_DIAG_NOTE, "skipping kind Namespace", 2, 1 },
 	};
 
 	run_diag_cases(t, sizeof(t) / sizeof(t[0]));
@@ -1009,4 +1010,30 @@ TEST(policy_labels_helpers)
 	ASSERT_TRUE(policy_labels_match(&empty, &lab));
 	ASSERT_STREQ(policy_label_get(&lab, "extra"), "x");
 	ASSERT_TRUE(policy_label_get(&lab, "missing") == NULL);
+}
+
+TEST(policy_load_empty_dir_and_typed_list)
+{
+	static const char y[] =
+		"apiVersion: v1\n"
+		"kind: ServiceList\n"
+		"items:\n"
+		"- metadata: {name: a}\n"
+		"  spec: {clusterIP: 10.96.3.1, ports: [{port: 80}]}\n"
+		"  apiVersion: v1\n"
+		"  kind: Service\n";
+	char dir[] = "/tmp/sm_policy_XXXXXX";
+	struct pol_set s;
+
+	policy_set_init(&s);
+	if (ASSERT_TRUE(mkdtemp(dir))) {
+		ASSERT_EQ(policy_load_path(&s, dir), 0);
+		ASSERT_TRUE(find_diag(&s, POL_DIAG_WARNING, "no *.yaml or *.yml files"));
+		rmdir(dir);
+	}
+	ASSERT_EQ(load_str(&s, y), 0);
+	if (ASSERT_EQ(s.n_svcs, 1))
+		ASSERT_EQ(s.svcs[0].meta.loc.line, 7);
+	ASSERT_EQ(s.n_errors, 0);
+	policy_set_free(&s);
 }

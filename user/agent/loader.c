@@ -215,7 +215,7 @@ int loader_load(struct loader *l, const char *cgroup, const char *pin_dir,
 		return ret;
 	}
 
-	l->skel = sockmesh_bpf__open();
+	l->skel = sockmesh__open();
 	if (!l->skel) {
 		ret = -errno;
 		snprintf(err, errlen, "opening the BPF object: %s", strerror(errno));
@@ -246,12 +246,12 @@ int loader_load(struct loader *l, const char *cgroup, const char *pin_dir,
 			l->adopted_maps = true;
 		bpf_map__set_pin_path(map, path);
 	}
-	ret = sockmesh_bpf__load(l->skel);
+	ret = sockmesh__load(l->skel);
 	if (ret) {
 		snprintf(err, errlen, "loading BPF programs: %s%s", strerror(-ret),
 			 l->adopted_maps ? " (pinned maps under the pin path may be from an "
 			 "incompatible sockmesh version: remove them or use another --pin-path)" : "");
-		sockmesh_bpf__destroy(l->skel);
+		sockmesh__destroy(l->skel);
 		l->skel = NULL;
 		return ret;
 	}
@@ -390,7 +390,7 @@ void loader_close(struct loader *l, bool keep)
 		rmdir(l->pin_dir);
 	}
 	if (l->skel)
-		sockmesh_bpf__destroy(l->skel);
+		sockmesh__destroy(l->skel);
 	l->skel = NULL;
 	if (l->cg_fd >= 0)
 		close(l->cg_fd);

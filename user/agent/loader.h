@@ -32,7 +32,7 @@ struct loader_prog {
 };
 
 struct loader {
-	struct sockmesh_bpf *skel;
+	struct sockmesh *skel;
 	int cg_fd;
 	uint64_t cg_id;
 	char cgroup[PATH_MAX];

@@ -203,9 +203,13 @@ out:
 
 /* ---- Maglev ---- */
 
-static const uint32_t plan_maglev_primes[] = {
-	251, 509, 1021, 2039, 4093, 8191, 16381, 32749, 65521,
-};
+/*
+ * Few, coarse sizes: a table's size changes only when the backend count
+ * crosses 40 or 163, because a new size remaps nearly every client (Envoy
+ * keeps one fixed size, 65537, for the same reason). Each size is >= 100x
+ * the backends it serves, the Maglev paper's bound for even spread.
+ */
+static const uint32_t plan_maglev_primes[] = { 4093, 16381, 65521 };
 
 uint32_t plan_maglev_size(size_t n_backends)
 {

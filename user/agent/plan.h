@@ -85,7 +85,7 @@ uint64_t plan_cluster_id(const char *fqdn, uint16_t port, const char *subset);
 int plan_weight_slots(const uint32_t *weights, size_t n, uint16_t *slots,
 		      size_t max_slots);
 
-/* Smallest Maglev table size (prime) for n backends (>= 100 * n, clamped). */
+/* Maglev table size (prime, >= 100 * n up to 655 backends; coarse steps). */
 uint32_t plan_maglev_size(size_t n_backends);
 
 /*

@@ -15,7 +15,8 @@
 /* Map fds; -1 when absent. The order matches dp_map_names[]. */
 struct dp_maps {
 	int svc, route, cluster, bset, maglev, backend, be_active, be_stats,
-	    svc_stats, conn_limit, rr, stats, pod, config, meta, sock_hash;
+	    svc_stats, conn_limit, rr, stats, pod, config, meta, sock_hash,
+	    redir_tgt;
 };
 
 #define DP_N_MAPS (sizeof(struct dp_maps) / sizeof(int))

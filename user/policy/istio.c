@@ -48,6 +48,8 @@ static void warn_field(struct pol_walk *w, const yaml_node_t *map,
 }
 
 #define NOT_IMPL "is not implemented by sockmesh (ignored)"
+/* Same fallbacks as plan.c applies. */
+#define HASH_L7 "needs the L7 agent (not in this build): the L4 agent uses LEAST_REQUEST"
 
 /* ---- trafficPolicy ---- */
 
@@ -102,12 +104,12 @@ static void parse_consistent_hash(struct pol_walk *w, const yaml_node_t *n,
 	if (pol_get_str(w, n, "httpHeaderName", path, &lb->hash_key) == 1) {
 		lb->hash = POL_HASH_HEADER;
 		warn_field(w, n, path, "httpHeaderName",
-			   "needs the L7 agent (not in this build): hashing falls back to the source IP");
+			   HASH_L7);
 	}
 	if (pol_get_str(w, n, "httpQueryParameterName", path, &lb->hash_key) == 1) {
 		lb->hash = POL_HASH_QUERY;
 		warn_field(w, n, path, "httpQueryParameterName",
-			   "needs the L7 agent (not in this build): hashing falls back to the source IP");
+			   HASH_L7);
 	}
 	if ((v = pol_get(w, n, "httpCookie"))) {
 		sub(p, path, "httpCookie");
@@ -119,7 +121,7 @@ static void parse_consistent_hash(struct pol_walk *w, const yaml_node_t *n,
 			pol_get_duration(w, v, "ttl", p);
 			lb->hash = POL_HASH_COOKIE;
 			warn_field(w, n, path, "httpCookie",
-				   "needs the L7 agent (not in this build): hashing falls back to the source IP");
+				   HASH_L7);
 		}
 	}
 	if (pol_get(w, n, "ringHash") && pol_get(w, n, "maglev"))
@@ -196,7 +198,7 @@ static void parse_lb(struct pol_walk *w, const yaml_node_t *n,
 					    p, scalar(v));
 			if (lb->kind == POL_LB_PASSTHROUGH)
 				warn_field(w, n, path, "simple",
-					   "PASSTHROUGH is not implemented by sockmesh: LEAST_REQUEST is used");
+					   "PASSTHROUGH is not implemented by sockmesh: the L4 agent uses RANDOM");
 		}
 	}
 	if (ch) {

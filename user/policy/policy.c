@@ -176,7 +176,7 @@ static void load_object(struct pol_walk *w, const yaml_node_t *root,
 	}
 
 	if (!api_n) {
-		pol_diag_at(w, POL_DIAG_ERROR, kind_n, "%s: missing apiVersion",
+		pol_diag_at(w, POL_DIAG_ERROR, kind_key, "%s: missing apiVersion",
 			    kind);
 		return;
 	}
@@ -219,11 +219,11 @@ static void load_object(struct pol_walk *w, const yaml_node_t *root,
 
 	if (str_ends(group, ".istio.io") ||
 	    strcmp(group, "gateway.networking.k8s.io") == 0)
-		pol_diag_at(w, POL_DIAG_WARNING, kind_n,
+		pol_diag_at(w, POL_DIAG_WARNING, kind_key,
 			    "kind %s (%s) is not implemented by sockmesh: ignored",
 			    kind, api);
 	else
-		pol_diag_at(w, POL_DIAG_NOTE, kind_n,
+		pol_diag_at(w, POL_DIAG_NOTE, kind_key,
 			    "skipping kind %s (not used by sockmesh)", kind);
 }
 
@@ -404,6 +404,16 @@ static int load_dir(struct pol_set *set, const char *path)
 		n++;
 	}
 	closedir(d);
+	if (!ret && !n) {
+		const char *file;
+		struct pol_loc loc = { 0 };
+
+		ret = add_file(set, path, &file);
+		loc.file = file;
+		if (!ret && pol_diag_add(set, POL_DIAG_WARNING, &loc,
+					 "no *.yaml or *.yml files in this directory"))
+			ret = -ENOMEM;
+	}
 	if (!ret && n)
 		qsort(names, n, sizeof(*names), cmp_str);
 	for (size_t i = 0; !ret && i < n; i++) {

@@ -248,7 +248,9 @@ struct pol_set {
 	size_t n_warnings;
 
 	char **files;			size_t n_files;	/* loc.file strings */
-	char *domain;			/* cluster domain, default cluster.local */
+	char *domain;			/* cluster domain: malloc'd (freed with the
+					 * set); policy_set_init() sets
+					 * cluster.local; NULL also means that */
 };
 
 void policy_set_init(struct pol_set *set);
@@ -256,7 +258,8 @@ void policy_set_free(struct pol_set *set);
 
 /*
  * Load one YAML file or every *.yaml / *.yml in a directory (sorted, not
- * recursive). Multi-document files and `kind: List` are accepted. Returns 0,
+ * recursive; an empty directory is a warning). Multi-document files and
+ * `kind: List` (also `ServiceList` etc.) are accepted. Returns 0,
  * -EINVAL when diagnostics of level ERROR were added, or another -errno
  * (file unreadable: also recorded as a diagnostic).
  */
@@ -269,7 +272,9 @@ int policy_load_buffer(struct pol_set *set, const char *name,
 /*
  * Cross-object checks after all files are loaded: duplicate objects,
  * duplicate VIP:port between services, VirtualService/DestinationRule hosts
- * and subsets that do not resolve, weights. Returns 0 or -EINVAL.
+ * and subsets that do not resolve (tcp and http destinations). Per-route
+ * weight checks happen at load time. Returns 0, -EINVAL when the set holds
+ * any ERROR diagnostic (from loading too), or -ENOMEM.
  */
 int policy_validate(struct pol_set *set);
 
