@@ -45,12 +45,13 @@ e2e_assert_eq "timed ejection holds" 0 "$(tally "$(who 1 10.96.0.20:9080 10)" v3
 sleep 1.2
 e2e_assert_eq "timed ejection expires in the kernel" "v1=10 v2=10 v3=10 ERR=0" "$(who 1 10.96.0.20:9080 30)"
 ctl eject 10.244.0.12:9080 >/dev/null; ctl eject 10.244.0.13:9080 >/dev/null; ctl eject 10.244.0.14:9080 >/dev/null
-e2e_assert_match "all ejected, minHealthPercent 0: connect refused fast" '^v?.*ERR=5$' "$(who 1 10.96.0.20:9080 5)"
+e2e_assert_eq "all ejected, minHealthPercent 0: ECONNREFUSED at once" "ERR ECONNREFUSED 5" "$(sm_pod_exec 1 "$CLI" who --addr 10.96.0.20:9080 --count 5)"
 for a in 12 13 14; do ctl restore 10.244.0.$a:9080 >/dev/null; done
 
 e2e_log "LEAST_REQUEST: new connections go to the idle backend"
 ctl eject 10.244.0.14:9090 >/dev/null
-coproc HOLD { sm_pod_exec 1 "$CLI" who --addr 10.96.0.30:9080 --count 20 --hold --hold-timeout 30; }
+sm_pod_spawn 1 "$CLI" who --addr 10.96.0.30:9080 --count 20 --hold --hold-timeout 30 >"$E2E_TMP/hold.out"
+hold_pid=$SM_LAST_PID
 e2e_wait_until 10 ctl backends ratings -o json >/dev/null
 e2e_wait_until 10 bash -c "[ \$($CTL --admin-socket $E2E_TMP/admin.sock backends ratings -o json | jq '[.backends[].active] | add') -ge 20 ]"
 ctl restore 10.244.0.14:9090 >/dev/null
@@ -58,19 +59,18 @@ lr=$(who 1 10.96.0.30:9080 30)
 v3=$(tally "$lr" v3)
 e2e_assert_range "idle v3 wins most picks ($lr)" 15 30 "$v3"
 e2e_assert_ok "v3 beats v1 and v2" test "$v3" -gt "$(tally "$lr" v1)" -a "$v3" -gt "$(tally "$lr" v2)"
-kill -USR1 "$HOLD_PID" 2>/dev/null; exec {HOLD[1]}>&-; wait "$HOLD_PID" 2>/dev/null
+kill -USR1 "$hold_pid" 2>/dev/null; wait "$hold_pid" 2>/dev/null
 
 e2e_log "maxConnections = 3 per client pod"
-coproc LIM { sm_pod_exec 1 "$CLI" who --addr 10.96.0.40:9080 --count 4 --hold --hold-timeout 30; }
 lim_out=$E2E_TMP/lim.out
-cat <&"${LIM[0]}" >"$lim_out" &
-catpid=$!
+sm_pod_spawn 1 "$CLI" who --addr 10.96.0.40:9080 --count 4 --hold --hold-timeout 30 >"$lim_out"
+lim_pid=$SM_LAST_PID
 e2e_wait_for_line "$lim_out" '^done' 10
 e2e_assert_eq "3 admitted" 3 "$(grep -c '^conn [0-9]* v1' "$lim_out")"
-e2e_assert_match "4th refused at once" '^conn 3 ERR E[A-Z]+' "$(grep '^conn 3' "$lim_out")"
+e2e_assert_match "4th refused at once with ENOBUFS" '^conn 4 ERR ENOBUFS' "$(grep '^conn 4' "$lim_out")"
 e2e_assert_eq "another pod still admitted" "v1=1 ERR=0" "$(who 5 10.96.0.40:9080 1)"
 e2e_assert_eq "overflow counted" 1 "$(ctl services -o json | jq '.services[] | select(.name=="default/limited") | .overflows')"
-kill -USR1 "$LIM_PID" 2>/dev/null; wait "$LIM_PID" 2>/dev/null; wait "$catpid" 2>/dev/null
+kill -USR1 "$lim_pid" 2>/dev/null; wait "$lim_pid" 2>/dev/null
 e2e_assert_eq "admitted again after close (no leaked count)" "v1=3 ERR=0" \
 	"$(sm_pod_exec 1 "$CLI" who --addr 10.96.0.40:9080 --count 3 | awk '{ if ($1 == "ERR") e += $3; else printf "%s=%s ", $1, $2 } END { printf "ERR=%d\n", e }')"
 
@@ -122,10 +122,9 @@ e2e_assert_ok "reload after the fix succeeds" test "$(ctl status -o json | jq .g
 e2e_log "agent restart with --keep-on-exit drops no established connection"
 mesh_agent_stop
 mesh_agent_start --keep-on-exit || exit 1
-coproc KEEP { sm_pod_exec 1 "$CLI" who --addr 10.96.0.20:9080 --count 6 --hold --hold-timeout 60; }
 keep_out=$E2E_TMP/keep.out
-cat <&"${KEEP[0]}" >"$keep_out" &
-catpid=$!
+sm_pod_spawn 1 "$CLI" who --addr 10.96.0.20:9080 --count 6 --hold --hold-timeout 60 >"$keep_out"
+keep_pid=$SM_LAST_PID
 e2e_wait_for_line "$keep_out" '^done' 10
 est() { sm_pod_exec 1 ss -Htn state established dst 10.244.0.0/24 | wc -l; }
 e2e_assert_eq "6 connections established" 6 "$(est)"
@@ -137,6 +136,6 @@ mesh_agent_start || exit 1
 e2e_assert_eq "new agent adopted the data path" true "$(ctl status -o json | jq .adopted)"
 e2e_assert_eq "established connections survived" 6 "$(est)"
 e2e_assert_eq "traffic after adoption" "v1=10 v2=10 v3=10 ERR=0" "$(who 1 10.96.0.20:9080 30)"
-kill -USR1 "$KEEP_PID" 2>/dev/null; wait "$KEEP_PID" 2>/dev/null; wait "$catpid" 2>/dev/null
+kill -USR1 "$keep_pid" 2>/dev/null; wait "$keep_pid" 2>/dev/null
 
 e2e_finish

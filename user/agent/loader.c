@@ -320,7 +320,7 @@ int loader_attach(struct loader *l, char *err, size_t errlen)
 		snprintf(p->attach, sizeof(p->attach), "%s",
 			 libbpf_bpf_attach_type_str(bpf_program__expected_attach_type(prog)) ?: "cgroup");
 		snprintf(path, sizeof(path), "%s/links/%s", l->pin_dir, p->name);
-		link = bpf_link__open(path);
+		link = access(path, F_OK) ? NULL : bpf_link__open(path);
 		if (link) {
 			struct bpf_link_info li = {};
 			__u32 len = sizeof(li);

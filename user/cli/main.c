@@ -533,22 +533,55 @@ int main(int argc, char **argv)
 	};
 	const struct cli_cmd *found = NULL;
 	size_t len;
-	int c;
 
 	libbpf_set_print(NULL);
-	while ((c = getopt_long(argc, argv, "+a:P:o:h", opts, NULL)) != -1) {
-		switch (c) {
-		case 'a': cli_admin = optarg; break;
-		case 'P': cli_pin = optarg; break;
-		case 'o':
-			if (!strcmp(optarg, "json"))
-				cli_json = true;
-			else if (strcmp(optarg, "table"))
-				return cli_fail("-o takes table or json");
-			break;
-		case 'h': return cmd_help(0, NULL);
-		default: return cli_fail("see sockmeshctl help");
+	/* Global options may come before or after the command
+	 * ("sockmeshctl services -o json"): take them out first. */
+	{
+		int out = 1;
+
+		for (int i = 1; i < argc; i++) {
+			const char *a = argv[i], *val = NULL;
+			int which = 0;
+
+			for (const struct option *o = opts; o->name; o++) {
+				size_t l = strlen(o->name);
+
+				if (!strncmp(a, "--", 2) && !strncmp(a + 2, o->name, l) &&
+				    (a[2 + l] == '\0' || a[2 + l] == '=')) {
+					which = o->val;
+					val = a[2 + l] == '=' ? a + 3 + l : NULL;
+				}
+			}
+			if (!which && a[0] == '-' && a[1] && strchr("aPoh", a[1]) && !a[2])
+				which = a[1];
+			else if (!which && a[0] == '-' && a[1] == 'o' && a[2])
+				which = 'o', val = a + 2;
+			if (!which) {
+				argv[out++] = argv[i];
+				continue;
+			}
+			if (which == 'h')
+				return cmd_help(0, NULL);
+			if (!val) {
+				if (i + 1 >= argc)
+					return cli_fail("%s needs a value", a);
+				val = argv[++i];
+			}
+			switch (which) {
+			case 'a': cli_admin = val; break;
+			case 'P': cli_pin = val; break;
+			case 'o':
+				if (!strcmp(val, "json"))
+					cli_json = true;
+				else if (strcmp(val, "table"))
+					return cli_fail("-o takes table or json");
+				break;
+			}
 		}
+		argc = out;
+		argv[argc] = NULL;
+		optind = 1;
 	}
 	if (optind >= argc) {
 		cmd_help(0, NULL);
