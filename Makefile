@@ -156,7 +156,7 @@ deps:
 .PHONY: test test-unit test-san test-bpf test-e2e
 test: deps
 	$(Q)$(MAKE) --no-print-directory all $(OUTPUT)/unit-tests-san
-	$(Q)tests/run.sh
+	$(Q)SM_BUILD=$(OUTPUT) tests/run.sh
 
 test-unit: $(OUTPUT)/unit-tests
 	$(Q)$(OUTPUT)/unit-tests
@@ -168,13 +168,13 @@ test-bpf: $(OUTPUT)/bpf-tests
 	$(Q)$(OUTPUT)/bpf-tests
 
 test-e2e: all
-	$(Q)tests/run.sh e2e
+	$(Q)SM_BUILD=$(OUTPUT) tests/run.sh e2e
 
 # ---- demo ----
 .PHONY: demo
 demo: deps
 	$(Q)$(MAKE) --no-print-directory all
-	$(Q)scripts/demo.sh
+	$(Q)SM_BUILD=$(OUTPUT) scripts/demo.sh
 
 .PHONY: clean
 clean:

@@ -21,15 +21,15 @@ run_suite() {
 	out=$(mktemp)
 	"$@" 2>&1 | tee "$out"
 	rc=${PIPESTATUS[0]}
-	line=$(grep -E '[0-9]+ passed, [0-9]+ failed' "$out" | tail -1)
+	line=$(grep -oE '[0-9]+ passed, [0-9]+ failed' "$out" | tail -1)
 	if [ "$rc" -eq 77 ] && [ "${CI:-}" != true ]; then
 		echo "--- $name: skipped (needs root)"
 		rm -f "$out"
 		return
 	fi
 	if [ -n "$line" ]; then
-		p=$(sed -E 's/.*[^0-9]?([0-9]+) passed, ([0-9]+) failed.*/\1/' <<<"$line")
-		f=$(sed -E 's/.*[^0-9]?([0-9]+) passed, ([0-9]+) failed.*/\2/' <<<"$line")
+		p=$(awk '{ print $1 }' <<<"$line")
+		f=$(awk '{ print $3 }' <<<"$line")
 	else
 		p=0 f=0
 	fi

@@ -6,6 +6,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <stdlib.h>
+#include <unistd.h>
 #include <sys/stat.h>
 
 #include "policy.h"
@@ -301,7 +302,11 @@ static const char *compat_dir(void)
 {
 	const char *d = getenv("SOCKMESH_COMPAT_DIR");
 
-	return d && *d ? d : "../shared/compat/istio-samples";
+	if (d && *d)
+		return d;
+	/* the copy in this repository, else the team's shared corpus */
+	return access("tests/compat/istio-samples", R_OK) == 0 ?
+	       "tests/compat/istio-samples" : "../shared/compat/istio-samples";
 }
 
 static bool compat_available(void)
