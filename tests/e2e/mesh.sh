@@ -9,7 +9,9 @@
 #   mesh_agent_start [ARGS...]      (re)start the agent (AGENT_PID)
 #   mesh_agent_stop [SIGNAL]        stop it and wait
 #   ctl ARGS...                     sockmeshctl for this node
-#   mesh_servers PORT MODE POD...   sm-server in pods (id = pod's version name)
+#   mesh_servers PORT MODE POD...   sm-server in pods (id = pod's version name;
+#                                   extra args in MESH_SRV_ARGS; PID in srv-POD-PORT.pid)
+#   mesh_server_stats POD PORT      the server's "stats ..." line (SIGUSR1)
 #   mesh_counter NAME               a counter from `sockmeshctl status -o json`
 
 AGENT=$SM_BUILD/sockmesh-agent
@@ -60,16 +62,26 @@ mesh_up() {
 	mesh_agent_start
 }
 
+MESH_SRV_ARGS=()
 mesh_servers() {
 	local port=$1 mode=$2 pod out
 	shift 2
 	for pod in "$@"; do
 		out=$E2E_TMP/srv-$pod-$port.out
-		sm_pod_spawn "$pod" "$SRV" --port "$port" --id "v$((pod - 1))" --mode "$mode" >"$out" 2>&1
+		sm_pod_spawn "$pod" "$SRV" --port "$port" --id "v$((pod - 1))" --mode "$mode" "${MESH_SRV_ARGS[@]}" >"$out" 2>&1
+		echo "$SM_LAST_PID" >"$E2E_TMP/srv-$pod-$port.pid"
 		e2e_wait_for_line "$out" '^ready' 5 || { echo "server in pod $pod did not start"; cat "$out"; return 1; }
 	done
 }
 
 mesh_counter() {
 	ctl status -o json | jq -r ".counters.$1"
+}
+
+mesh_server_stats() {
+	local f=$E2E_TMP/srv-$1-$2.out n
+	n=$(grep -c '^stats' "$f")
+	kill -USR1 "$(cat "$E2E_TMP/srv-$1-$2.pid")"
+	e2e_wait_until 5 bash -c "[ \$(grep -c '^stats' '$f') -gt $n ]"
+	grep '^stats' "$f" | tail -1
 }

@@ -100,6 +100,26 @@ e2e_assert_match "3000 connections in order" 'conns 3000 ok 3000 bad 0' \
 e2e_log "hazard 2: blocking reads on redirected sockets never see EAGAIN"
 ea=$(sm_pod_exec 1 "$CLI" eagain --addr 10.96.0.70:9001 --transfers 20000 --bytes 4096)
 e2e_assert_match "20000 transfers, no EAGAIN at the client ($ea)" 'transfers 20000 eagain 0 bad 0' "$ea"
+st=$(mesh_server_stats 2 9001)
+e2e_assert_match "no EAGAIN at the server either ($st)" ' eagain 0 ' "$st "
+
+e2e_log "in-pod loopback is redirected, and two pods on 127.0.0.1 never meet"
+MESH_SRV_ARGS=(--bind 127.0.0.1)
+mesh_servers 9004 id 2 3 || exit 1
+MESH_SRV_ARGS=()
+r0=$(mesh_counter redirect)
+e2e_assert_eq "pod 3 reaches its own loopback server" "v2 5" \
+	"$(sm_pod_exec 3 "$CLI" who --addr 127.0.0.1:9004 --count 5)"
+e2e_assert_eq "pod 2 reaches its own loopback server" "v1 5" \
+	"$(sm_pod_exec 2 "$CLI" who --addr 127.0.0.1:9004 --count 5)"
+r1=$(mesh_counter redirect)
+e2e_assert_ok "loopback traffic redirected ($r0 -> $r1)" test "$r1" -gt "$r0"
+
+e2e_log "a pod annotated sockmesh.io/redirect: \"false\" keeps plain TCP"
+r0=$(mesh_counter redirect)
+e2e_assert_match "8 MB from the opted-out pod intact" '^bulk ok' \
+	"$(sm_pod_exec 5 "$CLI" bulk --addr 10.96.0.70:9000 --bytes 8388608)"
+e2e_assert_eq "no redirect for its sockets" "$r0" "$(mesh_counter redirect)"
 
 e2e_log "no leaked counts once everything is closed"
 e2e_wait_until 5 bash -c "[ \$($CTL --admin-socket $E2E_TMP/admin.sock backends -o json | jq '[.backends[].active] | add') -eq 0 ]"
@@ -136,6 +156,20 @@ mesh_agent_start || exit 1
 e2e_assert_eq "new agent adopted the data path" true "$(ctl status -o json | jq .adopted)"
 e2e_assert_eq "established connections survived" 6 "$(est)"
 e2e_assert_eq "traffic after adoption" "v1=10 v2=10 v3=10 ERR=0" "$(who 1 10.96.0.20:9080 30)"
+
+e2e_log "a reload that takes a backend away leaves its connections alone"
+sed -i '/name: be-v3/,/conditions/ s/status: "True"/status: "False"/' "$E2E_TMP/policy/l4.yaml"
+e2e_wait_until 5 bash -c "$CTL --admin-socket $E2E_TMP/admin.sock backends reviews | grep -q '10.244.0.14:9080 .*not-ready'"
+e2e_assert_match "v3 is not ready after the reload" '10\.244\.0\.14:9080 .*not-ready' "$(ctl backends reviews)"
+e2e_assert_eq "new connections avoid it" "v1=15 v2=15 ERR=0" "$(who 1 10.96.0.20:9080 30)"
+e2e_assert_eq "established connections (v3's too) untouched" 6 "$(est)"
 kill -USR1 "$keep_pid" 2>/dev/null; wait "$keep_pid" 2>/dev/null
+
+e2e_log "SIGTERM detaches and unpins"
+mesh_agent_stop
+e2e_assert_eq "no program left on the cgroup" "" "$(bpftool cgroup show "$SM_CGROUP" 2>/dev/null | grep -v '^ID')"
+e2e_assert_eq "pins removed" "" "$(ls -A "$SM_PIN" 2>/dev/null)"
+e2e_assert_match "VIP no longer translated (no route out of the pod)" 'ERR ENETUNREACH' \
+	"$(sm_pod_exec 1 "$CLI" who --addr 10.96.0.20:9080 --count 1)"
 
 e2e_finish
