@@ -470,6 +470,7 @@ int apply_plan(struct apply_ctx *a, const struct plan *p, char *err, size_t errl
 		} else {
 			v.cluster_id = s->clusters[s->n_slots == 1 ? s->slots[0] : 0].id;
 		}
+		v.flags = s->flags;
 		ns->val = v;
 		if (!old || memcmp(&old->val, &v, sizeof(v))) {
 			APPLY_UPDATE(a->maps.svc, &s->key, &v, "sm_svc");

@@ -1103,6 +1103,7 @@ static void plan_service_free(struct plan_service *ps)
 	free(ps->port_name);
 	free(ps->slots);
 	free(ps->route_from);
+	free(ps->l7_why);
 	memset(ps, 0, sizeof(*ps));
 }
 

@@ -49,6 +49,8 @@ struct plan_service {
 	uint16_t *slots;		/* weighted route: cluster index per slot */
 	size_t n_slots;			/* 0 = no tcp route: clusters[0] */
 	char *route_from;		/* "ns/name" of the VirtualService, or NULL */
+	uint16_t flags;			/* SM_SVC_F_L7: set by l7_config_build() */
+	char *l7_why;			/* why the port is L7 (malloc'd), or NULL */
 };
 
 struct plan_pod {

@@ -1,0 +1,117 @@
+/* SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause) */
+/*
+ * http1: zero-copy HTTP/1.1 request/response head parser and chunked body
+ * decoder, strict about request smuggling (RFC 9112).
+ *
+ * The parser never copies: names and values point into the caller's
+ * buffer, which must stay unchanged while the result is used. Contract
+ * (picohttpparser's): returns the head length (> 0) when complete,
+ * HTTP1_INCOMPLETE (-2) when more bytes are needed, or a negative
+ * HTTP1_E* error. Every prefix of a valid head is INCOMPLETE, never an
+ * error. Errors map to a response status with http1_error_status().
+ */
+#ifndef SOCKMESH_HTTP1_H
+#define SOCKMESH_HTTP1_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#define HTTP1_MAX_HEADERS	100
+#define HTTP1_MAX_HEAD		(64 * 1024)	/* bytes; beyond: 431 */
+
+enum http1_status {
+	HTTP1_INCOMPLETE	= -2,
+	HTTP1_EBAD		= -1,	/* malformed: 400 */
+	HTTP1_ETOOLARGE		= -3,	/* head or too many headers: 431 */
+	HTTP1_ESMUGGLE		= -4,	/* CL+TE, conflicting CL, bad TE: 400 */
+	HTTP1_EVERSION		= -5,	/* not HTTP/1.x: 505 */
+};
+
+struct http1_str {
+	const char *p;
+	size_t n;
+};
+
+struct http1_header {
+	struct http1_str name;		/* as sent; compare case-insensitively */
+	struct http1_str value;		/* OWS trimmed */
+};
+
+/* Body framing decided from the head (RFC 9112 section 6). */
+enum http1_body {
+	HTTP1_BODY_NONE = 0,
+	HTTP1_BODY_LENGTH,		/* content_length bytes */
+	HTTP1_BODY_CHUNKED,
+	HTTP1_BODY_CLOSE,		/* response: until the connection closes */
+};
+
+struct http1_msg {
+	/* request line */
+	struct http1_str method;
+	struct http1_str target;	/* request-target as sent */
+	struct http1_str path;		/* target up to '?' (origin-form) */
+	struct http1_str query;		/* after '?', may be empty */
+	/* status line */
+	int status;			/* response only */
+	struct http1_str reason;
+	int minor_version;		/* 0 or 1 */
+
+	struct http1_header headers[HTTP1_MAX_HEADERS];
+	size_t n_headers;
+
+	/* derived while parsing */
+	enum http1_body body;
+	uint64_t content_length;
+	int keep_alive;			/* 1.1 default on, 1.0 default off, Connection: close/keep-alive */
+	int expect_continue;		/* Expect: 100-continue */
+	int upgrade;			/* Connection: upgrade + Upgrade: present */
+	struct http1_str host;		/* Host header (empty when absent) */
+};
+
+/*
+ * Parse a request head in buf[0..len). Rejects: both Content-Length and
+ * Transfer-Encoding; several differing Content-Lengths (identical repeats
+ * are folded, as RFC 9110 allows); Transfer-Encoding other than a final
+ * "chunked" (HTTP1_ESMUGGLE); obs-fold, bare LF or CR, NUL and other
+ * control characters, whitespace before the colon, invalid token or
+ * target characters (HTTP1_EBAD); HTTP/1.1 without Host (HTTP1_EBAD).
+ */
+int http1_parse_request(const char *buf, size_t len, struct http1_msg *m);
+
+/*
+ * Parse a response head. req_method is the request's method (HEAD and
+ * 1xx/204/304 have no body; 2xx to CONNECT neither).
+ */
+int http1_parse_response(const char *buf, size_t len, const char *req_method,
+			 size_t req_method_len, struct http1_msg *m);
+
+/* Response status for a parse error (400, 431, 505). */
+int http1_error_status(int err);
+
+/* First header named name (case-insensitive), or NULL. */
+const struct http1_header *http1_header_get(const struct http1_msg *m, const char *name);
+
+/*
+ * Chunked body decoder, incremental and zero-copy: feed it bytes, it says
+ * which of them are payload. Trailers are consumed and dropped.
+ */
+struct http1_chunked {
+	int state;		/* internal */
+	uint64_t left;		/* payload bytes left in the current chunk */
+	size_t line;		/* length of the current size/trailer line */
+	int done;		/* last chunk and trailers consumed */
+};
+
+void http1_chunked_init(struct http1_chunked *c);
+
+/*
+ * Decode from in[0..len). Returns the number of input bytes consumed (>= 0)
+ * or HTTP1_EBAD. Payload found in this call is reported as up to *n_out
+ * spans (offset, length) into in; on entry *n_out is the capacity of out.
+ * When c->done is set, bytes after the consumed count belong to the next
+ * message.
+ */
+int http1_chunked_decode(struct http1_chunked *c, const char *in, size_t len,
+			 struct http1_str *out, size_t *n_out);
+
+#endif /* SOCKMESH_HTTP1_H */

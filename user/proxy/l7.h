@@ -1,0 +1,321 @@
+/* SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause) */
+/*
+ * l7: the agent's L7 configuration, built from a validated policy set and
+ * its plan (l7_config_build), immutable once built and shared by the proxy
+ * workers by reference count; a reload builds a new one and swaps the
+ * pointer, in-flight requests keep the one they started with.
+ *
+ * Router (pure): l7_route_match() finds the first http route of a virtual
+ * host that matches a request (match blocks OR, conditions inside one block
+ * AND; regex = whole-string PCRE2 match), l7_route_pick_dest() applies the
+ * weights. Strings are NUL-terminated and owned by the config.
+ * Addresses network order, ports host order unless a field says otherwise.
+ */
+#ifndef SOCKMESH_L7_H
+#define SOCKMESH_L7_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "plan.h"
+#include "policy.h"
+
+#define L7_DEFAULT_LISTEN_PORT	15001
+
+enum l7_match_kind {
+	L7_MATCH_ANY = 0,	/* no condition */
+	L7_MATCH_EXACT,
+	L7_MATCH_PREFIX,
+	L7_MATCH_REGEX,		/* whole-string, PCRE2 (anchored both ends) */
+	L7_MATCH_PRESENT,	/* headers: {} = present with any value */
+};
+
+struct l7_strmatch {
+	uint8_t kind;		/* L7_MATCH_* */
+	bool ignore_case;	/* ignoreUriCase (uri only) */
+	char *value;
+	void *re;		/* pcre2_code * for REGEX */
+};
+
+struct l7_kvmatch {
+	char *name;		/* header names lower-cased */
+	struct l7_strmatch m;
+};
+
+struct l7_match {
+	char *name;
+	struct l7_strmatch uri, scheme, method, authority;
+	struct l7_kvmatch *headers;		size_t n_headers;
+	struct l7_kvmatch *without_headers;	size_t n_without_headers;
+	struct l7_kvmatch *query_params;	size_t n_query_params;
+	uint16_t port;				/* 0 = any */
+	struct pol_labels source_labels;	/* empty = any */
+	char *source_ns;			/* NULL = any */
+	char **gateways;			/* empty = the VirtualService's */
+	size_t n_gateways;
+};
+
+struct l7_hdr_ops {
+	struct pol_kv *set;	size_t n_set;
+	struct pol_kv *add;	size_t n_add;
+	char **remove;		size_t n_remove;	/* lower-cased */
+};
+
+struct l7_headers {
+	struct l7_hdr_ops req, resp;
+};
+
+/* Envoy retry_on conditions (Istio retries.retryOn). */
+enum l7_retry_on {
+	L7_RETRY_5XX		= 1 << 0,
+	L7_RETRY_GATEWAY_ERROR	= 1 << 1,	/* 502, 503, 504 */
+	L7_RETRY_CONNECT_FAILURE = 1 << 2,
+	L7_RETRY_RESET		= 1 << 3,
+	L7_RETRY_RETRIABLE_4XX	= 1 << 4,	/* 409 */
+	L7_RETRY_REFUSED_STREAM	= 1 << 5,
+	L7_RETRY_STATUS_CODES	= 1 << 6,	/* codes[] */
+	L7_RETRY_ENVOY_RATELIMITED = 1 << 7,
+};
+
+#define L7_RETRY_MAX_CODES 16
+
+struct l7_retry {
+	uint32_t attempts;		/* retries after the first try */
+	uint64_t per_try_timeout_ms;	/* 0 = the route timeout */
+	uint32_t on;			/* L7_RETRY_* */
+	uint16_t codes[L7_RETRY_MAX_CODES];
+	size_t n_codes;
+	bool retry_remote_localities;
+	uint64_t backoff_base_ms;	/* Envoy: 25 ms, max 10x */
+};
+
+struct l7_fault {
+	double delay_pct;		/* 0..100 */
+	uint64_t delay_ms;
+	double abort_pct;
+	int abort_status;		/* 0 = no abort */
+};
+
+struct l7_redirect {
+	bool set;
+	char *uri;			/* NULL = keep */
+	char *authority;
+	uint16_t port;			/* 0 = keep/derive */
+	char *scheme;
+	int code;			/* default 301 */
+};
+
+struct l7_direct {
+	bool set;
+	int status;
+	char *body;			/* may be NULL */
+	size_t body_len;
+};
+
+struct l7_rewrite {
+	char *uri;			/* prefix rewrite (replaces the matched prefix / whole for exact) */
+	char *authority;
+	void *uri_re;			/* uriRegexRewrite.match (pcre2_code *) */
+	char *uri_re_subst;		/* uriRegexRewrite.rewrite (\1 style groups) */
+};
+
+struct l7_cors {
+	struct l7_strmatch *allow_origins;	size_t n_allow_origins;
+	char *allow_methods;		/* joined with ", " or NULL */
+	char *allow_headers;
+	char *expose_headers;
+	int64_t max_age_s;		/* -1 unset */
+	int allow_credentials;		/* -1 unset, 0, 1 */
+};
+
+struct l7_cluster;
+
+struct l7_route_dest {
+	struct l7_cluster *cluster;	/* resolved; never NULL */
+	uint32_t weight;
+	struct l7_headers headers;
+};
+
+struct l7_mirror {
+	struct l7_cluster *cluster;
+	double pct;			/* 0..100, default 100 */
+};
+
+struct l7_route {
+	char *name;
+	struct l7_match *matches;	size_t n_matches;	/* 0 = any request */
+	struct l7_route_dest *dests;	size_t n_dests;
+	uint32_t total_weight;
+	struct l7_redirect redirect;
+	struct l7_direct direct;
+	struct l7_rewrite rewrite;
+	uint64_t timeout_ms;		/* 0 = none (Istio's default) */
+	bool has_retry;			/* false = Istio defaults (attempts 2, 5xx-ish) */
+	struct l7_retry retry;
+	struct l7_fault fault;
+	struct l7_mirror *mirrors;	size_t n_mirrors;
+	struct l7_cors *cors;		/* NULL = none */
+	struct l7_headers headers;
+	struct pol_loc loc;
+};
+
+/* The http routes of one VirtualService (or the default route of a service). */
+struct l7_vhost {
+	char *name;			/* "ns/name" of the VirtualService, or the service fqdn */
+	char **domains;			/* VirtualService hosts as FQDNs / gateway host patterns */
+	size_t n_domains;
+	char **gateways;		/* "mesh" and/or "ns/name"; empty = mesh */
+	size_t n_gateways;
+	struct l7_route *routes;	size_t n_routes;
+};
+
+struct l7_host {
+	uint32_t addr;			/* network order */
+	uint16_t port;			/* host order */
+	bool ready;
+	char *pod;			/* "ns/name" or NULL */
+};
+
+struct l7_outlier_cfg {
+	bool enabled;
+	uint32_t consecutive_5xx;	/* 0 = off */
+	uint32_t consecutive_gateway;	/* 0 = off */
+	bool split_local_origin;
+	uint32_t consecutive_local_origin;
+	uint64_t interval_ms;		/* default 10 s */
+	uint64_t base_ejection_ms;	/* default 30 s */
+	uint64_t max_ejection_ms;	/* Envoy default 300 s cap */
+	uint32_t max_ejection_pct;	/* default 10 (Istio) */
+	uint32_t min_health_pct;	/* default 0 */
+};
+
+struct l7_pool_cfg {
+	uint32_t max_connections;		/* tcp.maxConnections; 0 = unlimited */
+	uint64_t connect_timeout_ms;		/* tcp.connectTimeout; default 10 s */
+	uint32_t http1_max_pending;		/* 0 = unlimited (Istio default 2^32-1) */
+	uint32_t max_requests;			/* http2MaxRequests: outstanding; 0 = unlimited */
+	uint32_t max_requests_per_conn;		/* 0 = unlimited */
+	uint32_t max_retries;			/* outstanding retries; 0 = unlimited */
+	uint64_t idle_timeout_ms;		/* 0 = none */
+};
+
+enum l7_lb {
+	L7_LB_LEAST_REQUEST = 0,
+	L7_LB_ROUND_ROBIN,
+	L7_LB_RANDOM,
+	L7_LB_HASH,			/* hash_kind below, Maglev/ring */
+};
+
+struct l7_cluster {
+	uint64_t id;			/* = plan_cluster_id() */
+	char *name;			/* Envoy-style outbound|port|subset|fqdn */
+	char *fqdn;
+	char *subset;			/* NULL = default */
+	uint16_t port;			/* service port */
+	uint8_t lb;			/* L7_LB_* */
+	uint8_t hash_kind;		/* POL_HASH_* */
+	char *hash_key;			/* header (lower-case) / cookie / query name */
+	struct l7_host *hosts;		size_t n_hosts;
+	struct l7_pool_cfg pool;
+	struct l7_outlier_cfg outlier;
+	uint32_t index;			/* position in l7_config.clusters */
+};
+
+/* A service port whose connections connect4 sends to the agent. */
+struct l7_svc {
+	uint32_t vip;			/* network order */
+	uint16_t port;			/* host order */
+	char *fqdn;
+	char *ns;
+	char *name;
+	char *why;			/* "VirtualService default/reviews has http routes" ... */
+	struct l7_vhost *vhost;		/* NULL = straight to default_cluster */
+	struct l7_cluster *default_cluster;
+};
+
+struct l7_gw_server {
+	uint16_t port;
+	char *bind;			/* NULL = agent's --gateway-bind */
+	char **hosts;			/* "*", "*.example.com", "ns/host" stripped */
+	size_t n_hosts;
+	char *name;
+};
+
+/* An Istio Gateway that selects this node's agent: its listeners. */
+struct l7_gateway {
+	char *name;			/* "ns/name" */
+	struct l7_gw_server *servers;	size_t n_servers;
+	struct l7_vhost **vhosts;	size_t n_vhosts;	/* bound VirtualServices */
+};
+
+struct l7_config {
+	unsigned long refs;		/* l7_config_get/put (atomic) */
+	uint64_t generation;
+	struct l7_svc *svcs;		size_t n_svcs;		/* sorted by (vip, port) */
+	struct l7_cluster **clusters;	size_t n_clusters;
+	struct l7_vhost **vhosts;	size_t n_vhosts;
+	struct l7_gateway *gateways;	size_t n_gateways;
+	/* pod identity for sourceLabels / sourceNamespace, by pod IP */
+	struct l7_pod { uint32_t ip; char *ns; char *name; struct pol_labels labels; } *pods;
+	size_t n_pods;
+};
+
+/*
+ * Build from a validated set and its plan. Decides which service ports are
+ * L7 (Istio protocol selection: a VirtualService with http routes, a
+ * DestinationRule with outlierDetection or connectionPool.http, appProtocol
+ * http*, port name http / http-*) and marks them in the plan
+ * (plan_service.flags |= SM_SVC_F_L7, plan_service.l7_why). Problems are
+ * appended to set->diags. Returns 0 or -errno.
+ */
+int l7_config_build(struct pol_set *set, struct plan *plan, struct l7_config **out);
+void l7_config_free(struct l7_config *c);
+
+/* Reference counting (built with refs = 1); put frees at zero. Thread safe. */
+struct l7_config *l7_config_get(struct l7_config *c);
+void l7_config_put(struct l7_config *c);
+
+const struct l7_svc *l7_config_find_svc(const struct l7_config *c, uint32_t vip, uint16_t port);
+const struct l7_pod *l7_config_find_pod(const struct l7_config *c, uint32_t ip);
+
+/* What the router needs to know about one request. */
+struct l7_request_view {
+	const char *method;	size_t method_len;
+	const char *path;	size_t path_len;	/* without query */
+	const char *query;	size_t query_len;	/* without '?' */
+	const char *authority;	size_t authority_len;	/* Host */
+	const char *scheme;				/* "http" */
+	uint16_t port;					/* the service / gateway port */
+	/* header lookup: returns value or NULL; name lower-case */
+	const char *(*header)(const void *ctx, const char *name, size_t *len);
+	const void *ctx;
+	const struct l7_pod *source;			/* client pod, NULL if unknown */
+	const char *gateway;				/* NULL = mesh, else "ns/name" */
+};
+
+/*
+ * First route of vh matching rq, or NULL (Envoy then answers 404 NR).
+ * index and matched (may be NULL) receive its position, for logs and
+ * explain, and the match block that matched (NULL when the route has none).
+ */
+const struct l7_route *l7_route_match(const struct l7_vhost *vh,
+				      const struct l7_request_view *rq, size_t *index,
+				      const struct l7_match **matched);
+
+/* Weighted choice; rnd uniform in [0, 2^32). NULL when no weight > 0. */
+const struct l7_route_dest *l7_route_pick_dest(const struct l7_route *r, uint32_t rnd);
+
+/* The vhost of a gateway for a Host header (exact, then longest wildcard). */
+const struct l7_vhost *l7_gateway_find_vhost(const struct l7_gateway *gw, const char *host,
+					     size_t host_len);
+
+/*
+ * Path after rewrite (uri prefix / regex). Writes a NUL-terminated string
+ * into out (outlen bytes). Returns its length, or -ENOSPC. The matched
+ * prefix is the route's uri match prefix when the match was a prefix.
+ */
+int l7_rewrite_path(const struct l7_route *r, const struct l7_match *matched,
+		    const char *path, size_t path_len, char *out, size_t outlen);
+
+#endif /* SOCKMESH_L7_H */

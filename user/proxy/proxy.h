@@ -1,0 +1,62 @@
+/* SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause) */
+/*
+ * proxy: the agent's HTTP/1.1 proxy. One worker thread per core, each with
+ * its own epoll loop, its own SO_REUSEPORT listener(s) and its own upstream
+ * connection pools. Mesh connections arrive on the L7 listener because
+ * connect4 rewrote their destination; the proxy recovers the original VIP
+ * through the orig_dst callback and refuses connections without one (no
+ * open relay). Gateway servers of the config get their own listeners.
+ */
+#ifndef SOCKMESH_PROXY_H
+#define SOCKMESH_PROXY_H
+
+#include <jansson.h>
+#include <stdint.h>
+
+#include "l7.h"
+#include "upstream.h"
+
+struct proxy;
+
+struct proxy_orig {
+	uint32_t vip;			/* network order */
+	uint16_t port;			/* host order */
+	uint32_t client_ip;		/* network order: the client pod */
+	uint64_t netns_cookie;
+};
+
+/* Returns 0 and fills o, or -ENOENT (not redirected by connect4: refuse). */
+typedef int (*proxy_orig_dst_fn)(void *ctx, uint32_t peer_addr, uint16_t peer_port,
+				 struct proxy_orig *o);
+
+struct proxy_opts {
+	int workers;			/* 0 = one per online CPU */
+	uint32_t listen_addr;		/* network order; the mesh L7 listener */
+	uint16_t listen_port;		/* host order; default 15001 */
+	uint32_t gateway_bind;		/* network order; default for Gateway servers */
+	uint32_t max_conns;		/* downstream connections per worker; over: refused */
+	uint64_t header_timeout_ms;	/* whole request head must arrive in this (slowloris) */
+	uint64_t idle_timeout_ms;	/* downstream keep-alive idle */
+	proxy_orig_dst_fn orig_dst;
+	void *orig_dst_ctx;
+	struct up_registry *up;		/* shared LB / breaker / outlier state */
+	int access_log_fd;		/* -1 = off; Envoy's default text format */
+};
+
+/*
+ * Bind listeners and start the workers with config (takes one reference).
+ * Returns NULL with err filled on failure.
+ */
+struct proxy *proxy_start(const struct proxy_opts *o, struct l7_config *config,
+			  char *err, size_t errlen);
+
+/* Swap the config (takes one reference); in-flight requests keep theirs. */
+void proxy_set_config(struct proxy *p, struct l7_config *config);
+
+/* Stop accepting, close everything, join the workers, free. */
+void proxy_stop(struct proxy *p);
+
+/* Counters: requests by code class, overflows (UO), no healthy (UH), retries, ... */
+json_t *proxy_stats_json(struct proxy *p);
+
+#endif /* SOCKMESH_PROXY_H */
