@@ -51,6 +51,46 @@ static __always_inline __u32 connect_client_hash(struct bpf_sock_addr *ctx, __u6
 	return (__u32)netns ^ (__u32)(netns >> 32);
 }
 
+/*
+ * An L7 service port: send the connection to the agent's listener and
+ * remember the VIP (sk_storage, for getpeername; sockops copies it into
+ * sm_l7_orig once the source port is known). Nothing is counted here: the
+ * agent applies the L7 limits per request. Returns a verdict, or -1 when
+ * no listener is configured.
+ */
+static __always_inline int connect_l7(struct bpf_sock_addr *ctx, const struct sm_svc_key *svc)
+{
+	struct sm_svc_stats_val *ss;
+	struct sm_config_val *cfg;
+	struct sm_sk_state *st;
+	__u32 zero = 0;
+
+	cfg = bpf_map_lookup_elem(&sm_config, &zero);
+	if (!cfg || !cfg->l7_addr || !cfg->l7_port || !ctx->sk)
+		return -1;
+	st = bpf_sk_storage_get(&sm_sk_state, ctx->sk, 0, BPF_SK_STORAGE_GET_F_CREATE);
+	if (!st) {
+		stat_inc(SM_STAT_CONNECT_ERR);
+		return SM_CG_ALLOW;
+	}
+	conn_release(st);
+	st->orig_vip = svc->vip;
+	st->orig_port = svc->port;
+	st->cluster_id = 0;
+	st->netns_cookie = bpf_get_netns_cookie(ctx);
+	st->redir = SM_REDIR_UNDECIDED;
+	st->flags = SM_SK_F_TRANSLATED | SM_SK_F_L7;
+	__sync_lock_test_and_set(&st->release, 0);
+
+	ctx->user_ip4 = cfg->l7_addr;
+	ctx->user_port = cfg->l7_port;
+	stat_inc(SM_STAT_CONNECT_L7);
+	ss = conn_svc_stats(svc);
+	if (ss)
+		ss->connects++;
+	return SM_CG_ALLOW;
+}
+
 SEC("cgroup/connect4")
 int sm_connect4(struct bpf_sock_addr *ctx)
 {
@@ -77,6 +117,13 @@ int sm_connect4(struct bpf_sock_addr *ctx)
 	sv = bpf_map_lookup_elem(&sm_svc, &svc);
 	if (!sv)
 		return SM_CG_ALLOW;
+
+	if (sv->flags & SM_SVC_F_L7) {
+		ret = connect_l7(ctx, &svc);
+		if (ret >= 0)
+			return ret;
+		/* no L7 listener configured: the kernel balances it as L4 */
+	}
 
 	cluster_id = sv->cluster_id;
 	if (sv->route_slots > 1) {

@@ -48,6 +48,33 @@ static __always_inline void sockops_watch(struct bpf_sock_ops *skops)
 					  BPF_SOCK_OPS_STATE_CB_FLAG);
 }
 
+/*
+ * A connection connect4 sent to the agent's L7 listener: publish its VIP
+ * under the client address the agent will see in accept(). TCP_CONNECT_CB
+ * runs after the source address and port are chosen and before the SYN
+ * leaves, so the entry exists before the agent can accept.
+ */
+static __always_inline void sockops_l7_orig(struct bpf_sock_ops *skops)
+{
+	struct bpf_sock *sk = skops->sk;
+	struct sm_l7_orig_key k = {};
+	struct sm_l7_orig_val v = {};
+	struct sm_sk_state *st;
+
+	if (!sk)
+		return;
+	st = bpf_sk_storage_get(&sm_sk_state, sk, 0, 0);
+	if (!st || !(st->flags & SM_SK_F_L7))
+		return;
+	k.addr = SM_CTX_LOAD(skops->local_ip4);
+	k.port = bpf_htons((__u16)SM_CTX_LOAD(skops->local_port));
+	v.vip = st->orig_vip;
+	v.port = st->orig_port;
+	v.netns_cookie = st->netns_cookie;
+	if (bpf_map_update_elem(&sm_l7_orig, &k, &v, BPF_ANY))
+		stat_inc(SM_STAT_L7_ORIG_ERR);
+}
+
 static __always_inline void sockops_own_key(struct bpf_sock_ops *skops, struct sm_sock_key *own)
 {
 	/* One load per ctx field (see SM_CTX_LOAD). */
@@ -149,6 +176,7 @@ int sm_sockops(struct bpf_sock_ops *skops)
 	switch (skops->op) {
 	case BPF_SOCK_OPS_TCP_CONNECT_CB:
 		sockops_watch(skops);
+		sockops_l7_orig(skops);
 		break;
 	case BPF_SOCK_OPS_ACTIVE_ESTABLISHED_CB:
 		sockops_watch(skops);

@@ -76,6 +76,7 @@ enum sm_sk_flags {
 	SM_SK_F_TRANSLATED	= 1 << 0,	/* connect4 rewrote the destination */
 	SM_SK_F_COUNTED		= 1 << 1,	/* holds one active count (+ limit if LIMITED) */
 	SM_SK_F_LIMITED		= 1 << 2,	/* holds one sm_conn_limit count */
+	SM_SK_F_L7		= 1 << 3,	/* sent to the agent's L7 listener */
 };
 
 /* sm_sk_state.redir: the sticky sk_msg decision for this socket. */
@@ -104,6 +105,8 @@ enum sm_stat {
 	SM_STAT_CONN_RELEASED,		/* counts given back */
 	SM_STAT_CONNECT_FAIL,		/* SYN_SENT -> CLOSE (RST/timeout) */
 	SM_STAT_SOCK_REMOVE,		/* socket left sm_sock_hash (decided TCP) */
+	SM_STAT_CONNECT_L7,		/* sent to the agent's L7 listener */
+	SM_STAT_L7_ORIG_ERR,		/* could not record the original VIP */
 	SM_STAT_MAX,
 };
 
@@ -234,9 +237,32 @@ struct sm_pod_val {
 /* sm_config: single-entry array of runtime settings. */
 struct sm_config_val {
 	__u32 flags;		/* SM_CFG_F_* */
-	__u32 pad;
+	__be32 l7_addr;		/* agent's L7 listener, network order; 0 = no L7 */
 	__u64 generation;	/* policy generation last applied */
+	__be16 l7_port;		/* network order */
+	__u16 pad[3];
 };
+
+/*
+ * sm_l7_orig: the original destination of a connection connect4 sent to
+ * the agent's L7 listener, keyed by the client's address as the agent's
+ * accept() sees it. Written by sockops at TCP_CONNECT_CB (before the SYN),
+ * read and deleted by the agent. LRU: an entry the agent never reads ages out.
+ */
+struct sm_l7_orig_key {
+	__be32 addr;		/* client, network order */
+	__be16 port;		/* client, network order */
+	__u16 pad;
+};
+
+struct sm_l7_orig_val {
+	__be32 vip;		/* network order */
+	__be16 port;		/* network order */
+	__u16 pad;
+	__u64 netns_cookie;	/* client pod */
+};
+
+#define SM_MAX_L7_ORIG	65536
 
 /* sm_sk_state: per-socket sk_storage, created by connect4/sockops. */
 struct sm_sk_state {

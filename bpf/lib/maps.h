@@ -181,6 +181,17 @@ SM_MAP_DECL struct {
 	__uint(max_entries, SM_MAX_META);
 } sm_meta SEC(".maps");
 
+/*
+ * Original VIP of connections sent to the agent's L7 listener, by client
+ * address; written by sockops at TCP_CONNECT_CB, read and deleted by the agent.
+ */
+SM_MAP_DECL struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__type(key, struct sm_l7_orig_key);
+	__type(value, struct sm_l7_orig_val);
+	__uint(max_entries, SM_MAX_L7_ORIG);
+} sm_l7_orig SEC(".maps");
+
 /* Count one event in sm_stats; never fails the caller. */
 static __always_inline void stat_inc(__u32 idx)
 {

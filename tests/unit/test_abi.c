@@ -94,10 +94,16 @@ ABI_OFF(sm_pod_key, addr, 0);
 ABI_SIZE(sm_pod_val, 4);
 ABI_OFF(sm_pod_val, flags, 0);
 
-ABI_SIZE(sm_config_val, 16);
+ABI_SIZE(sm_config_val, 24);
 ABI_OFF(sm_config_val, flags, 0);
-ABI_OFF(sm_config_val, pad, 4);
+ABI_OFF(sm_config_val, l7_addr, 4);
 ABI_OFF(sm_config_val, generation, 8);
+ABI_OFF(sm_config_val, l7_port, 16);
+ABI_OFF(sm_config_val, pad, 18);
+ABI_SIZE(sm_l7_orig_key, 8);
+ABI_OFF(sm_l7_orig_key, port, 4);
+ABI_SIZE(sm_l7_orig_val, 16);
+ABI_OFF(sm_l7_orig_val, netns_cookie, 8);
 
 ABI_SIZE(sm_sk_state, 40);
 ABI_OFF(sm_sk_state, orig_vip, 0);

@@ -14,6 +14,7 @@
 #include <sys/stat.h>
 #include <sys/un.h>
 #include <unistd.h>
+#include <arpa/inet.h>
 
 #include "agent.h"
 #include "log.h"
@@ -168,6 +169,11 @@ static json_t *admin_status(struct agent *ag)
 	json_object_set_new(st, "last_reload_ms", json_real(ag->last_reload_ns / 1e6));
 	json_object_set_new(st, "last_apply_ms", json_real(ag->ap.last_apply_ns / 1e6));
 	json_object_set_new(st, "diagnostics", json_incref(ag->last_diags));
+	json_object_set_new(st, "l7_enabled", json_boolean(ag->l7_enabled));
+	if (ag->proxy)
+		json_object_set_new(st, "proxy", proxy_stats_json(ag->proxy));
+	json_object_set_new(st, "outlier_ejections", json_integer((json_int_t)ag->outlier_ejections));
+	json_object_set_new(st, "outlier_returns", json_integer((json_int_t)ag->outlier_returns));
 	return st;
 }
 
@@ -245,6 +251,168 @@ static int admin_eject(struct agent *ag, const struct http_req *req, bool eject,
 	return 200;
 }
 
+static const char *admin_kind(uint8_t k)
+{
+	switch (k) {
+	case L7_MATCH_EXACT: return "exact";
+	case L7_MATCH_PREFIX: return "prefix";
+	case L7_MATCH_REGEX: return "regex";
+	case L7_MATCH_PRESENT: return "present";
+	default: return "any";
+	}
+}
+
+static void admin_sm(json_t *o, const char *key, const struct l7_strmatch *m)
+{
+	if (m->kind == L7_MATCH_ANY)
+		return;
+	json_object_set_new(o, key, json_pack("{s:s,s:s}", admin_kind(m->kind),
+					      m->value ? m->value : "", "kind", admin_kind(m->kind)));
+}
+
+static json_t *admin_kvs(const struct l7_kvmatch *kv, size_t n)
+{
+	json_t *o = json_object();
+
+	for (size_t i = 0; i < n; i++)
+		json_object_set_new(o, kv[i].name, json_pack("{s:s}", admin_kind(kv[i].m.kind),
+							     kv[i].m.value ? kv[i].m.value : ""));
+	return o;
+}
+
+static json_t *admin_route_json(const struct l7_route *r, size_t idx)
+{
+	json_t *o = json_object(), *ms = json_array(), *ds = json_array();
+
+	json_object_set_new(o, "index", json_integer((json_int_t)idx));
+	if (r->name)
+		json_object_set_new(o, "name", json_string(r->name));
+	for (size_t i = 0; i < r->n_matches; i++) {
+		const struct l7_match *m = &r->matches[i];
+		json_t *x = json_object();
+
+		admin_sm(x, "uri", &m->uri);
+		admin_sm(x, "method", &m->method);
+		admin_sm(x, "authority", &m->authority);
+		admin_sm(x, "scheme", &m->scheme);
+		if (m->n_headers)
+			json_object_set_new(x, "headers", admin_kvs(m->headers, m->n_headers));
+		if (m->n_without_headers)
+			json_object_set_new(x, "withoutHeaders", admin_kvs(m->without_headers, m->n_without_headers));
+		if (m->n_query_params)
+			json_object_set_new(x, "queryParams", admin_kvs(m->query_params, m->n_query_params));
+		if (m->port)
+			json_object_set_new(x, "port", json_integer(m->port));
+		if (m->source_ns)
+			json_object_set_new(x, "sourceNamespace", json_string(m->source_ns));
+		if (m->source_labels.n) {
+			json_t *l = json_object();
+
+			for (size_t k = 0; k < m->source_labels.n; k++)
+				json_object_set_new(l, m->source_labels.v[k].key,
+						    json_string(m->source_labels.v[k].value));
+			json_object_set_new(x, "sourceLabels", l);
+		}
+		json_array_append_new(ms, x);
+	}
+	json_object_set_new(o, "match", ms);
+	for (size_t i = 0; i < r->n_dests; i++)
+		json_array_append_new(ds, json_pack("{s:s,s:i}", "cluster",
+						    r->dests[i].cluster ? r->dests[i].cluster->name : "?",
+						    "weight", (int)r->dests[i].weight));
+	json_object_set_new(o, "route", ds);
+	if (r->redirect.set)
+		json_object_set_new(o, "redirect", json_pack("{s:s?,s:s?,s:i}", "uri", r->redirect.uri,
+							     "authority", r->redirect.authority,
+							     "code", r->redirect.code));
+	if (r->direct.set)
+		json_object_set_new(o, "directResponse", json_pack("{s:i}", "status", r->direct.status));
+	if (r->rewrite.uri || r->rewrite.authority || r->rewrite.uri_re)
+		json_object_set_new(o, "rewrite", json_pack("{s:s?,s:s?}", "uri", r->rewrite.uri,
+							    "authority", r->rewrite.authority));
+	if (r->timeout_ms)
+		json_object_set_new(o, "timeout_ms", json_integer((json_int_t)r->timeout_ms));
+	json_object_set_new(o, "retries", json_pack("{s:i,s:I,s:b}", "attempts", (int)r->retry.attempts,
+						    "perTryTimeout_ms", (json_int_t)r->retry.per_try_timeout_ms,
+						    "configured", r->has_retry));
+	if (r->fault.abort_status || r->fault.delay_ms)
+		json_object_set_new(o, "fault", json_pack("{s:f,s:I,s:f,s:i}", "delay_percent", r->fault.delay_pct,
+							  "delay_ms", (json_int_t)r->fault.delay_ms,
+							  "abort_percent", r->fault.abort_pct,
+							  "abort_status", r->fault.abort_status));
+	if (r->n_mirrors)
+		json_object_set_new(o, "mirrors", json_integer((json_int_t)r->n_mirrors));
+	return o;
+}
+
+/* GET /routes[?service=ns/name|name]: the effective L7 routes, in order. */
+static json_t *admin_routes(struct agent *ag, const char *svc)
+{
+	json_t *arr = json_array();
+	const struct l7_config *c = ag->l7;
+	char vip[INET_ADDRSTRLEN], name[512];
+
+	for (size_t i = 0; c && i < c->n_svcs; i++) {
+		const struct l7_svc *s = &c->svcs[i];
+		json_t *o, *routes = json_array();
+
+		snprintf(name, sizeof(name), "%s/%s", s->ns, s->name);
+		if (svc && strcmp(svc, name) && strcmp(svc, s->name) && strcmp(svc, s->fqdn))
+			continue;
+		inet_ntop(AF_INET, &s->vip, vip, sizeof(vip));
+		o = json_pack("{s:s,s:s,s:i,s:s,s:s}", "service", name, "vip", vip, "port", s->port,
+			      "why", s->why ? s->why : "", "default_cluster",
+			      s->default_cluster ? s->default_cluster->name : "");
+		if (s->vhost) {
+			json_object_set_new(o, "virtual_service", json_string(s->vhost->name));
+			for (size_t r = 0; r < s->vhost->n_routes; r++)
+				json_array_append_new(routes, admin_route_json(&s->vhost->routes[r], r));
+		}
+		json_object_set_new(o, "routes", routes);
+		json_array_append_new(arr, o);
+	}
+	return json_pack("{s:o,s:b}", "services", arr, "l7_enabled", ag->l7_enabled);
+}
+
+/* Add L7 facts to /services and /backends rows the kernel maps produced. */
+static void admin_l7_annotate(struct agent *ag, json_t *root)
+{
+	json_t *svcs = json_object_get(root, "services"), *bes = json_object_get(root, "backends");
+	uint64_t now_ms = dp_now_ns() / 1000000;
+
+	for (size_t i = 0; ag->l7 && i < json_array_size(svcs); i++) {
+		json_t *s = json_array_get(svcs, i);
+		struct in_addr a;
+		const struct l7_svc *ls;
+
+		if (inet_pton(AF_INET, json_string_value(json_object_get(s, "vip")) ?: "", &a) != 1)
+			continue;
+		ls = l7_config_find_svc(ag->l7, a.s_addr, (uint16_t)json_integer_value(json_object_get(s, "port")));
+		if (ls) {
+			json_object_set_new(s, "why", json_string(ls->why ? ls->why : ""));
+			json_object_set_new(s, "l7_proxy", json_boolean(ag->l7_enabled));
+		} else {
+			json_object_set_new(s, "why", json_string("no http routes, HTTP port name or L7 policy"));
+		}
+	}
+	for (size_t i = 0; ag->up && i < json_array_size(bes); i++) {
+		json_t *b = json_array_get(bes, i);
+		struct in_addr a;
+		uint32_t times = 0;
+		uint64_t until = 0;
+		int64_t active = 0;
+
+		if (inet_pton(AF_INET, json_string_value(json_object_get(b, "address")) ?: "", &a) != 1)
+			continue;
+		up_host_info(ag->up, a.s_addr, (uint16_t)json_integer_value(json_object_get(b, "port")),
+			     &times, &until, &active);
+		json_object_set_new(b, "times_ejected", json_integer(times));
+		json_object_set_new(b, "active_requests", json_integer(active));
+		if (until > now_ms)
+			json_object_set_new(b, "returns_in_ms", json_integer((json_int_t)(until - now_ms)));
+	}
+}
+
 static int admin_route(struct agent *ag, const struct http_req *req, json_t **out)
 {
 	bool get = !strcmp(req->method, "GET"), post = !strcmp(req->method, "POST");
@@ -267,12 +435,20 @@ static int admin_route(struct agent *ag, const struct http_req *req, json_t **ou
 	}
 	if (!strcmp(req->path, "/services") && get) {
 		*out = dp_services_json(&ag->ld.maps);
+		admin_l7_annotate(ag, *out);
 		return 200;
 	}
 	if (!strcmp(req->path, "/backends") && get) {
 		int has = !http_query_get(req->query, "service", svc, sizeof(svc));
 
 		*out = dp_backends_json(&ag->ld.maps, has ? svc : NULL);
+		admin_l7_annotate(ag, *out);
+		return 200;
+	}
+	if (!strcmp(req->path, "/routes") && get) {
+		int has = !http_query_get(req->query, "service", svc, sizeof(svc));
+
+		*out = admin_routes(ag, has ? svc : NULL);
 		return 200;
 	}
 	if (!strcmp(req->path, "/apply") && post)
@@ -298,11 +474,12 @@ static int admin_route(struct agent *ag, const struct http_req *req, json_t **ou
 	    !strcmp(req->path, "/status") || !strcmp(req->path, "/services") ||
 	    !strcmp(req->path, "/backends") || !strcmp(req->path, "/apply") ||
 	    !strcmp(req->path, "/reload") || !strcmp(req->path, "/eject") ||
+	    !strcmp(req->path, "/routes") ||
 	    !strcmp(req->path, "/restore")) {
 		*out = admin_error("method not allowed");
 		return 405;
 	}
-	*out = admin_error("not found: try /healthz /ready /status /services /backends "
+	*out = admin_error("not found: try /healthz /ready /status /services /backends /routes "
 			   "POST /apply /reload /eject /restore");
 	return 404;
 }

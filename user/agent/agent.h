@@ -11,7 +11,10 @@
 
 #include "apply.h"
 #include "http.h"
+#include "l7.h"
 #include "loader.h"
+#include "proxy.h"
+#include "upstream.h"
 
 #define SOCKMESH_VERSION "0.1.0"
 #define AGENT_DEFAULT_PIN "/sys/fs/bpf/sockmesh"
@@ -52,6 +55,19 @@ struct agent {
 	char last_error[512];
 	uint64_t last_reload_ns;	/* duration of the last successful reload */
 	size_t n_services, n_backends;
+	/* L7 */
+	bool l7_enabled;
+	uint32_t l7_addr;		/* network order */
+	uint16_t l7_port;		/* host order */
+	uint32_t gateway_bind;		/* network order */
+	int workers;
+	int access_log_fd;
+	struct l7_config *l7;		/* current (one reference held) */
+	struct up_registry *up;
+	struct proxy *proxy;
+	uint64_t outlier_ejections, outlier_returns;
+	uint64_t last_cfail_scan_ns;
+	struct u64map cfail_seen;	/* backend -> kernel connect failures seen */
 };
 
 /*

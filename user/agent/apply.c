@@ -541,7 +541,10 @@ int apply_plan(struct apply_ctx *a, const struct plan *p, char *err, size_t errl
 	a->pods = npod;
 
 	{
-		struct sm_config_val cfg = { .flags = a->cfg_flags, .generation = ++a->generation };
+		struct sm_config_val cfg = {
+			.flags = a->cfg_flags, .generation = ++a->generation,
+			.l7_addr = a->l7_addr, .l7_port = a->l7_port,
+		};
 
 		if (a->maps.config >= 0)
 			bpf_map_update_elem(a->maps.config, &zero, &cfg, BPF_ANY);

@@ -43,6 +43,8 @@ struct apply_ctx {
 	size_t n_defer, cap_defer;
 	uint64_t generation;
 	uint32_t cfg_flags;		/* SM_CFG_F_* written with each apply */
+	uint32_t l7_addr;		/* L7 listener, network order; 0 = none */
+	uint16_t l7_port;		/* network order */
 	uint64_t sweep_due_ns;		/* full sweep of foreign entries due */
 	/* figures of the last apply, for logs and /status */
 	uint64_t last_apply_ns;		/* duration */

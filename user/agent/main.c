@@ -16,6 +16,11 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <arpa/inet.h>
+#include <fcntl.h>
+#include <sched.h>
+
+#include <bpf/bpf.h>
 #include <bpf/libbpf.h>
 
 #include "agent.h"
@@ -31,6 +36,12 @@ static void usage(FILE *f)
 "  --pin-path DIR         bpffs directory for maps and links (default %s)\n"
 "  --admin-socket PATH    admin API unix socket (default %s)\n"
 "  --keep-on-exit         leave the pinned data path running on exit\n"
+"  --l7-listen ADDR[:PORT] the L7 proxy's listener, an address pods can reach\n"
+"                         (the node IP; port default %u). Without it HTTP ports stay L4\n"
+"  --gateway-bind ADDR    address for Istio Gateway listeners (default 0.0.0.0)\n"
+"  --workers N            L7 proxy worker threads (default: one per CPU)\n"
+"  --access-log PATH      Envoy-format access log (\"-\" = stdout; default off)\n"
+"  --netns PATH           join this network namespace first (tests, demo)\n"
 "  --no-redirect          disable the sk_msg short cut node-wide\n"
 "  --max-services N       sm_svc capacity (default %u)\n"
 "  --max-clusters N       sm_cluster capacity (default %u)\n"
@@ -41,7 +52,7 @@ static void usage(FILE *f)
 "\n"
 "Signals: SIGHUP reloads the policy; SIGTERM/SIGINT detach and unpin\n"
 "(unless --keep-on-exit).\n",
-		AGENT_DEFAULT_PIN, AGENT_DEFAULT_ADMIN, SM_MAX_SERVICES, SM_MAX_CLUSTERS,
+		AGENT_DEFAULT_PIN, AGENT_DEFAULT_ADMIN, L7_DEFAULT_LISTEN_PORT, SM_MAX_SERVICES, SM_MAX_CLUSTERS,
 		SM_MAX_BACKENDS, SM_MAX_SOCKS);
 }
 
@@ -131,6 +142,147 @@ static void agent_do_reload(struct agent *ag, const char *why)
 	}
 }
 
+static int agent_parse_listen(const char *s, uint32_t *addr, uint16_t *port)
+{
+	char ip[INET_ADDRSTRLEN];
+	const char *colon = strchr(s, ':');
+	size_t n = colon ? (size_t)(colon - s) : strlen(s);
+
+	*port = L7_DEFAULT_LISTEN_PORT;
+	if (n >= sizeof(ip))
+		return -EINVAL;
+	memcpy(ip, s, n);
+	ip[n] = '\0';
+	if (inet_pton(AF_INET, ip, addr) != 1 || !*addr)
+		return -EINVAL;
+	if (colon) {
+		char *end;
+		unsigned long p = strtoul(colon + 1, &end, 10);
+
+		if (*end || !p || p > 65535)
+			return -EINVAL;
+		*port = (uint16_t)p;
+	}
+	return 0;
+}
+
+/* proxy -> kernel: the VIP a connection was for (and forget it). */
+static int agent_orig_dst(void *ctx, uint32_t peer_addr, uint16_t peer_port, struct proxy_orig *o)
+{
+	struct agent *ag = ctx;
+	struct sm_l7_orig_key k = { .addr = peer_addr, .port = htons(peer_port) };
+	struct sm_l7_orig_val v;
+
+	if (ag->ld.maps.l7_orig < 0 || bpf_map_lookup_elem(ag->ld.maps.l7_orig, &k, &v))
+		return -ENOENT;
+	bpf_map_delete_elem(ag->ld.maps.l7_orig, &k);
+	o->vip = v.vip;
+	o->port = ntohs(v.port);
+	o->client_ip = peer_addr;
+	o->netns_cookie = v.netns_cookie;
+	return 0;
+}
+
+/* outlier detection -> kernel backend map, so L4 connects skip the host too. */
+static void agent_outlier_event(void *ctx, const struct up_outlier_event *ev)
+{
+	struct agent *ag = ctx;
+	struct sm_be_key k = { .addr = ev->addr, .port = htons(ev->port) };
+	char ip[INET_ADDRSTRLEN];
+	uint64_t now_ms = dp_now_ns() / 1000000;
+	int ret;
+
+	inet_ntop(AF_INET, &ev->addr, ip, sizeof(ip));
+	if (ev->ejected) {
+		ret = dp_backend_eject(&ag->ld.maps, &k,
+				       ev->until_ms > now_ms ? (ev->until_ms - now_ms) * 1000000ull : 1);
+		__atomic_add_fetch(&ag->outlier_ejections, 1, __ATOMIC_RELAXED);
+		log_info("outlier: ejected %s:%u from %s (%s, %u time(s), for %llu ms)%s", ip, ev->port,
+			 ev->cluster ?: "?", ev->reason ?: "?", ev->times_ejected,
+			 (unsigned long long)(ev->until_ms > now_ms ? ev->until_ms - now_ms : 0),
+			 ret ? " (not in the kernel map)" : "");
+	} else {
+		dp_backend_restore(&ag->ld.maps, &k);
+		__atomic_add_fetch(&ag->outlier_returns, 1, __ATOMIC_RELAXED);
+		log_info("outlier: %s:%u returned to %s", ip, ev->port, ev->cluster ?: "?");
+	}
+}
+
+static int agent_start_proxy(struct agent *ag, char *err, size_t errlen)
+{
+	struct proxy_opts o = {
+		.workers = ag->workers,
+		.listen_addr = ag->l7_addr,
+		.listen_port = ag->l7_port,
+		.gateway_bind = ag->gateway_bind,
+		.max_conns = 16384,
+		.header_timeout_ms = 10000,
+		.idle_timeout_ms = 60000,
+		.orig_dst = agent_orig_dst,
+		.orig_dst_ctx = ag,
+		.up = ag->up,
+		.access_log_fd = ag->access_log_fd,
+	};
+
+	ag->proxy = proxy_start(&o, l7_config_get(ag->l7), err, errlen);
+	return ag->proxy ? 0 : -EINVAL;
+}
+
+/* Last kernel connect-failure count seen per backend (UINT64_MAX = new). */
+static uint64_t *agent_cfail_seen(struct agent *ag, const struct sm_be_key *k)
+{
+	uint64_t id = ((uint64_t)k->addr << 32) | ((uint64_t)k->port << 16) | 1;
+	uint64_t *v;
+
+	if (!ag->cfail_seen.cap && u64map_init(&ag->cfail_seen, 64))
+		return NULL;
+	v = u64map_get(&ag->cfail_seen, id);
+	if (v)
+		return v;
+	v = malloc(sizeof(*v));
+	if (!v || u64map_put(&ag->cfail_seen, id, v)) {
+		free(v);
+		return NULL;
+	}
+	*v = UINT64_MAX;
+	return v;
+}
+
+/*
+ * Every tick: outlier returns; every second: connect failures the kernel
+ * counted for L7 hosts feed the same detector.
+ */
+static void agent_l7_tick(struct agent *ag, uint64_t now_ns)
+{
+	struct l7_config *c = ag->l7;
+
+	if (!ag->up || !c)
+		return;
+	up_outlier_tick(ag->up, c, now_ns / 1000000);
+	if (now_ns - ag->last_cfail_scan_ns < 1000000000ull)
+		return;
+	ag->last_cfail_scan_ns = now_ns;
+	for (size_t i = 0; i < c->n_clusters; i++) {
+		const struct l7_cluster *cl = c->clusters[i];
+
+		if (!cl->outlier.enabled)
+			continue;
+		for (size_t h = 0; h < cl->n_hosts; h++) {
+			struct sm_be_key k = { .addr = cl->hosts[h].addr, .port = htons(cl->hosts[h].port) };
+			uint64_t st[2], *seen;
+
+			if (dp_percpu_sum(ag->ld.maps.be_stats, &k, st, 2))
+				continue;
+			seen = agent_cfail_seen(ag, &k);
+			if (seen && *seen != UINT64_MAX && st[1] > *seen)
+				up_outlier_connect_failures(ag->up, cl, &cl->hosts[h], st[1] - *seen,
+							    now_ns / 1000000);
+			if (seen)
+				*seen = st[1];
+		}
+	}
+}
+
 int main(int argc, char **argv)
 {
 	static const struct option opts[] = {
@@ -144,13 +296,18 @@ int main(int argc, char **argv)
 		{ "max-clusters", required_argument, NULL, 2 },
 		{ "max-backends", required_argument, NULL, 3 },
 		{ "max-sockets", required_argument, NULL, 4 },
+		{ "l7-listen", required_argument, NULL, 5 },
+		{ "gateway-bind", required_argument, NULL, 6 },
+		{ "workers", required_argument, NULL, 7 },
+		{ "access-log", required_argument, NULL, 8 },
+		{ "netns", required_argument, NULL, 9 },
 		{ "verbose", no_argument, NULL, 'v' },
 		{ "help", no_argument, NULL, 'h' },
 		{}
 	};
 	static struct agent ag;
 	struct loader_caps caps = {};
-	const char *cgroup = NULL, *pin = AGENT_DEFAULT_PIN;
+	const char *cgroup = NULL, *pin = AGENT_DEFAULT_PIN, *netns = NULL;
 	uint32_t cfg_flags = SM_CFG_F_REDIRECT;
 	char err[1024];
 	struct stat st;
@@ -162,6 +319,7 @@ int main(int argc, char **argv)
 	snprintf(ag.admin_path, sizeof(ag.admin_path), "%s", AGENT_DEFAULT_ADMIN);
 	ag.admin_fd = -1;
 	ag.inotify_fd = -1;
+	ag.access_log_fd = -1;
 	while ((c = getopt_long(argc, argv, "c:p:P:a:kRvh", opts, NULL)) != -1) {
 		switch (c) {
 		case 'c': cgroup = optarg; break;
@@ -180,6 +338,37 @@ int main(int argc, char **argv)
 			}
 			break;
 		}
+		case 5:
+			if (agent_parse_listen(optarg, &ag.l7_addr, &ag.l7_port)) {
+				fprintf(stderr, "sockmesh-agent: --l7-listen: expected IPv4[:PORT]\n");
+				return 1;
+			}
+			ag.l7_enabled = true;
+			break;
+		case 6:
+			if (inet_pton(AF_INET, optarg, &ag.gateway_bind) != 1) {
+				fprintf(stderr, "sockmesh-agent: --gateway-bind: expected IPv4\n");
+				return 1;
+			}
+			break;
+		case 7:
+			ag.workers = atoi(optarg);
+			if (ag.workers < 1 || ag.workers > 256) {
+				fprintf(stderr, "sockmesh-agent: --workers: 1..256\n");
+				return 1;
+			}
+			break;
+		case 8:
+			ag.access_log_fd = strcmp(optarg, "-") ? open(optarg, O_WRONLY | O_CREAT | O_APPEND |
+								    O_CLOEXEC, 0640) : dup(1);
+			if (ag.access_log_fd < 0) {
+				fprintf(stderr, "sockmesh-agent: --access-log %s: %s\n", optarg, strerror(errno));
+				return 1;
+			}
+			break;
+		case 9:
+			netns = optarg;
+			break;
 		case 'v': log_verbosity++; break;
 		case 'h': usage(stdout); return 0;
 		default: usage(stderr); return 1;
@@ -196,6 +385,15 @@ int main(int argc, char **argv)
 	}
 	ag.policy_is_dir = S_ISDIR(st.st_mode);
 	libbpf_set_print(agent_libbpf_print);
+	if (netns) {
+		int fd = open(netns, O_RDONLY | O_CLOEXEC);
+
+		if (fd < 0 || setns(fd, CLONE_NEWNET)) {
+			fprintf(stderr, "sockmesh-agent: --netns %s: %s\n", netns, strerror(errno));
+			return 1;
+		}
+		close(fd);
+	}
 
 	if ((ret = loader_check_node(cgroup, pin, err, sizeof(err)))) {
 		fprintf(stderr, "sockmesh-agent: %s\n", err);
@@ -234,6 +432,13 @@ int main(int argc, char **argv)
 		fprintf(stderr, "sockmesh-agent: %s\n", strerror(-ret));
 		goto out;
 	}
+	ag.up = up_registry_new(agent_outlier_event, &ag);
+	if (!ag.up) {
+		fprintf(stderr, "sockmesh-agent: out of memory\n");
+		goto out;
+	}
+	ag.ap.l7_addr = ag.l7_enabled ? ag.l7_addr : 0;
+	ag.ap.l7_port = ag.l7_enabled ? htons(ag.l7_port) : 0;
 	/* Fill the maps before attaching: the first connect sees a whole config. */
 	ag.last_diags = json_array();
 	ret = agent_reload(&ag, NULL, 0, false, ag.last_diags, err, sizeof(err));
@@ -243,6 +448,10 @@ int main(int argc, char **argv)
 	}
 	ag.reloads_ok++;
 	if ((ret = loader_attach(&ag.ld, err, sizeof(err)))) {
+		fprintf(stderr, "sockmesh-agent: %s\n", err);
+		goto out;
+	}
+	if (ag.l7_enabled && (ret = agent_start_proxy(&ag, err, sizeof(err)))) {
 		fprintf(stderr, "sockmesh-agent: %s\n", err);
 		goto out;
 	}
@@ -291,11 +500,22 @@ int main(int argc, char **argv)
 		}
 		admin_expire(&ag, now);
 		apply_gc(&ag.ap, now);
+		agent_l7_tick(&ag, now);
 	}
 	exit_code = 0;
 	log_info("exiting: %s", ag.keep_on_exit ? "the pinned data path keeps running"
 						 : "detaching and unpinning");
 out:
+	if (ag.proxy)
+		proxy_stop(ag.proxy);
+	if (ag.l7)
+		l7_config_put(ag.l7);
+	if (ag.up)
+		up_registry_free(ag.up);
+	for (size_t i = 0; i < ag.cfail_seen.cap; i++)
+		if (ag.cfail_seen.keys[i])
+			free(ag.cfail_seen.vals[i]);
+	u64map_free(&ag.cfail_seen);
 	admin_close(&ag);
 	if (ag.inotify_fd >= 0)
 		close(ag.inotify_fd);

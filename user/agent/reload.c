@@ -7,6 +7,7 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
+#include <arpa/inet.h>
 
 #include "agent.h"
 #include "log.h"
@@ -124,6 +125,7 @@ int agent_reload(struct agent *ag, const struct agent_file *files, size_t n_file
 {
 	struct pol_set set;
 	struct plan plan = {};
+	struct l7_config *l7 = NULL;
 	char line[PATH_MAX + 400];
 	uint64_t t0 = dp_now_ns();
 	int ret;
@@ -143,6 +145,20 @@ int agent_reload(struct agent *ag, const struct agent_file *files, size_t n_file
 		ret = policy_validate(&set);
 	if (!set.n_errors && !ret)
 		ret = plan_build(&set, &plan);
+	if (!set.n_errors && !ret)
+		ret = l7_config_build(&set, &plan, &l7);
+	if (!ret && l7 && !ag->l7_enabled) {
+		/* no listener: the kernel keeps these ports at L4 */
+		for (size_t i = 0; i < plan.n_svcs; i++)
+			if (plan.svcs[i].flags & SM_SVC_F_L7) {
+				plan.svcs[i].flags &= ~SM_SVC_F_L7;
+				if (!dry_run)
+					log_warn("%s/%s:%u would be L7 (%s) but the L7 proxy is off "
+						 "(--l7-listen): kept at L4", plan.svcs[i].ns,
+						 plan.svcs[i].name, ntohs(plan.svcs[i].key.port),
+						 plan.svcs[i].l7_why ?: "");
+			}
+	}
 
 	for (size_t i = 0; i < set.n_diags; i++) {
 		policy_diag_format(&set.diags[i], line, sizeof(line));
@@ -165,9 +181,20 @@ int agent_reload(struct agent *ag, const struct agent_file *files, size_t n_file
 	if (dry_run)
 		goto out;
 
+	/* The proxy learns the new routes before the kernel sends it new ports. */
+	if (l7 && ag->proxy) {
+		l7->generation = ag->ap.generation + 1;
+		proxy_set_config(ag->proxy, l7_config_get(l7));
+	}
 	ret = apply_plan(&ag->ap, &plan, err, errlen);
 	if (ret)
 		goto out;
+	if (l7) {
+		if (ag->l7)
+			l7_config_put(ag->l7);
+		ag->l7 = l7;
+		l7 = NULL;
+	}
 	for (size_t i = 0; i < n_files; i++) {
 		int wret = reload_write_file(ag->policy_path, &files[i]);
 
@@ -186,6 +213,8 @@ int agent_reload(struct agent *ag, const struct agent_file *files, size_t n_file
 		 ag->ap.last_writes, ag->ap.last_deletes, ag->last_reload_ns / 1e6,
 		 ag->ap.last_apply_ns / 1e6);
 out:
+	if (l7)
+		l7_config_put(l7);
 	plan_free(&plan);
 	policy_set_free(&set);
 	return ret;

@@ -267,8 +267,8 @@ static int cmd_backends(int argc, char **argv)
 		return 0;
 	}
 	arr = json_object_get(j, "backends");
-	printf("%-20s %-21s %-26s %-10s %-9s %6s %7s %6s\n", "SERVICE", "ADDRESS", "POD", "SUBSETS",
-	       "STATE", "ACTIVE", "TOTAL", "CFAIL");
+	printf("%-20s %-21s %-22s %-9s %-15s %6s %7s %5s %3s\n", "SERVICE", "ADDRESS", "POD", "SUBSETS",
+	       "STATE", "ACTIVE", "TOTAL", "CFAIL", "EJ");
 	for (size_t i = 0; i < json_array_size(arr); i++) {
 		json_t *b = json_array_get(arr, i), *subs = json_object_get(b, "subsets");
 		char addr[40], sub[64] = "";
@@ -280,12 +280,118 @@ static int cmd_backends(int argc, char **argv)
 			snprintf(sub + l, sizeof(sub) - l, "%s%s", l ? "," : "",
 				 json_string_value(json_array_get(subs, k)));
 		}
-		printf("%-20s %-21s %-26s %-10s %-9s %6lld %7lld %6lld\n", js(b, "service"), addr,
-		       *js(b, "pod") ? js(b, "pod") : "-", sub[0] ? sub : "-", js(b, "state"),
-		       ji(b, "active"), ji(b, "total"), ji(b, "connect_failures"));
+		char state[40];
+		long long left = json_object_get(b, "returns_in_ms") ? ji(b, "returns_in_ms")
+								     : ji(b, "eject_remaining_ms");
+
+		if (!strcmp(js(b, "state"), "ejected") && left > 0)
+			snprintf(state, sizeof(state), "ejected %llds", (left + 999) / 1000);
+		else
+			snprintf(state, sizeof(state), "%s", js(b, "state"));
+		printf("%-20s %-21s %-22s %-9s %-15s %6lld %7lld %5lld %3lld\n", js(b, "service"), addr,
+		       *js(b, "pod") ? js(b, "pod") : "-", sub[0] ? sub : "-", state,
+		       ji(b, "active") + ji(b, "active_requests"), ji(b, "total"),
+		       ji(b, "connect_failures"), ji(b, "times_ejected"));
 	}
 	if (json_object_get(j, "agent"))
 		printf("(agent down: read from pinned maps at %s)\n", cli_pin);
+	json_decref(j);
+	return 0;
+}
+
+static void cli_print_match(json_t *m)
+{
+	const char *k;
+	json_t *v;
+	int first = 1;
+
+	json_object_foreach(m, k, v) {
+		const char *kk;
+		json_t *vv;
+
+		if (json_is_object(v) && json_object_get(v, "kind")) {
+			const char *kind = js(v, "kind");
+
+			printf("%s%s %s %s", first ? "" : " && ", k, kind, js(v, kind));
+		} else if (json_is_object(v)) {
+			json_object_foreach(v, kk, vv) {
+				json_t *inner;
+				const char *ik;
+
+				json_object_foreach(vv, ik, inner)
+					printf("%s%s[%s] %s %s", first ? "" : " && ", k, kk, ik,
+					       json_is_string(inner) ? json_string_value(inner) : "");
+				first = 0;
+			}
+		} else if (json_is_integer(v)) {
+			printf("%s%s %lld", first ? "" : " && ", k, (long long)json_integer_value(v));
+		} else if (json_is_string(v)) {
+			printf("%s%s %s", first ? "" : " && ", k, json_string_value(v));
+		}
+		first = 0;
+	}
+	if (first)
+		printf("any");
+}
+
+static int cmd_routes(int argc, char **argv)
+{
+	const char *svc = argc > 1 ? argv[1] : NULL;
+	char path[512];
+	bool down;
+	int status = 0;
+	json_t *j, *arr;
+
+	if (argc > 2)
+		return cli_fail("usage: sockmeshctl routes [SERVICE]");
+	snprintf(path, sizeof(path), "/routes%s%s", svc ? "?service=" : "", svc ? svc : "");
+	j = cli_agent_get("GET", path, NULL, &status, &down);
+	if (!j)
+		return down ? cli_fail("agent not running (%s): routes live in the agent", cli_admin) : 1;
+	if (cli_json) {
+		cli_print_json(j);
+		json_decref(j);
+		return 0;
+	}
+	arr = json_object_get(j, "services");
+	if (!json_array_size(arr))
+		printf("no L7 service ports%s\n", json_is_true(json_object_get(j, "l7_enabled")) ? "" :
+		       " (the agent runs without --l7-listen)");
+	for (size_t i = 0; i < json_array_size(arr); i++) {
+		json_t *s = json_array_get(arr, i), *routes = json_object_get(s, "routes");
+
+		printf("%s %s:%lld  (%s)\n", js(s, "service"), js(s, "vip"), ji(s, "port"), js(s, "why"));
+		if (!json_array_size(routes))
+			printf("  #0  any -> %s\n", js(s, "default_cluster"));
+		for (size_t r = 0; r < json_array_size(routes); r++) {
+			json_t *x = json_array_get(routes, r), *ms = json_object_get(x, "match");
+			json_t *ds = json_object_get(x, "route");
+
+			printf("  #%-2zu ", r);
+			if (!json_array_size(ms))
+				printf("any");
+			for (size_t m = 0; m < json_array_size(ms); m++) {
+				if (m)
+					printf(" || ");
+				cli_print_match(json_array_get(ms, m));
+			}
+			printf(" ->");
+			for (size_t d = 0; d < json_array_size(ds); d++)
+				printf(" %s %lld%%", js(json_array_get(ds, d), "cluster"),
+				       ji(json_array_get(ds, d), "weight"));
+			if (json_object_get(x, "redirect"))
+				printf(" redirect %lld", ji(json_object_get(x, "redirect"), "code"));
+			if (json_object_get(x, "directResponse"))
+				printf(" direct %lld", ji(json_object_get(x, "directResponse"), "status"));
+			if (json_object_get(x, "timeout_ms"))
+				printf("  timeout %lldms", ji(x, "timeout_ms"));
+			if (json_is_true(json_object_get(json_object_get(x, "retries"), "configured")))
+				printf("  retries %lld", ji(json_object_get(x, "retries"), "attempts"));
+			if (json_object_get(x, "fault"))
+				printf("  fault");
+			putchar('\n');
+		}
+	}
 	json_decref(j);
 	return 0;
 }
@@ -504,6 +610,7 @@ static const struct cli_cmd {
 	{ "status", cmd_status, "status                          agent, programs, policy generation, counters" },
 	{ "services", cmd_services, "services                        VIP:port, LB policy, ready/total, active, overflows" },
 	{ "backends", cmd_backends, "backends [SERVICE]              address, pod, subsets, state, active, total, connect failures" },
+	{ "routes", cmd_routes, "routes [SERVICE]                effective L7 routes in order (first match wins)" },
 	{ "validate", cmd_validate, "validate -f PATH [-f PATH]...   check policy files (no agent needed)" },
 	{ "apply", cmd_apply, "apply -f FILE [-f FILE]...      validate and apply through the agent" },
 	{ "eject", cmd_eject, "eject ADDR:PORT [--for DUR]     stop new connections to a backend (30s, 5m, ...)" },
