@@ -6,7 +6,8 @@
 # node's private cgroup, and sockmeshctl pointed at it.
 #
 #   mesh_up PREFIX NPODS POLICY...  node + policy dir + agent; waits for /ready
-#   mesh_agent_start [ARGS...]      (re)start the agent (AGENT_PID)
+#   mesh_agent_start [ARGS...]      (re)start the agent (AGENT_PID); MESH_AGENT_L7=1
+#                                   adds the L7 proxy in the node namespace
 #   mesh_agent_stop [SIGNAL]        stop it and wait
 #   ctl ARGS...                     sockmeshctl for this node
 #   mesh_servers PORT MODE POD...   sm-server in pods (id = pod's version name;
@@ -24,8 +25,14 @@ ctl() {
 }
 
 mesh_agent_start() {
+	local l7=()
+	# L7 tests: the agent's proxy listens on the node side of the pod bridge
+	if [ -n "${MESH_AGENT_L7:-}" ]; then
+		l7=(--netns "/run/netns/$SM_NODE_NS" --l7-listen "$SM_NODE_IP:15001"
+		    --gateway-bind "$SM_NODE_IP" --workers 2)
+	fi
 	sm_spawn "$AGENT" --cgroup "$SM_CGROUP" --policy "$E2E_TMP/policy" \
-		--pin-path "$SM_PIN" --admin-socket "$E2E_TMP/admin.sock" "$@" \
+		--pin-path "$SM_PIN" --admin-socket "$E2E_TMP/admin.sock" "${l7[@]}" "$@" \
 		>>"$E2E_TMP/agent.log" 2>&1
 	AGENT_PID=$SM_LAST_PID
 	local i

@@ -40,7 +40,7 @@ struct http1_header {
 /* Body framing decided from the head (RFC 9112 section 6). */
 enum http1_body {
 	HTTP1_BODY_NONE = 0,
-	HTTP1_BODY_LENGTH,		/* content_length bytes */
+	HTTP1_BODY_LENGTH,		/* content_length (> 0) bytes; CL 0 is NONE */
 	HTTP1_BODY_CHUNKED,
 	HTTP1_BODY_CLOSE,		/* response: until the connection closes */
 };
@@ -49,7 +49,9 @@ struct http1_msg {
 	/* request line */
 	struct http1_str method;
 	struct http1_str target;	/* request-target as sent */
-	struct http1_str path;		/* target up to '?' (origin-form) */
+	struct http1_str path;		/* target up to '?' (origin-form); for
+					 * absolute-form the path part ("/" when
+					 * none); empty for CONNECT and "*" */
 	struct http1_str query;		/* after '?', may be empty */
 	/* status line */
 	int status;			/* response only */
@@ -65,11 +67,18 @@ struct http1_msg {
 	int keep_alive;			/* 1.1 default on, 1.0 default off, Connection: close/keep-alive */
 	int expect_continue;		/* Expect: 100-continue */
 	int upgrade;			/* Connection: upgrade + Upgrade: present */
-	struct http1_str host;		/* Host header (empty when absent) */
+	struct http1_str host;		/* request: authority of an absolute-form
+					 * target (RFC 9112 3.2.2), else the Host
+					 * header; empty when absent or response */
 };
 
 /*
- * Parse a request head in buf[0..len). Rejects: both Content-Length and
+ * Parse a request head in buf[0..len). Empty lines before the request line
+ * are skipped (RFC 9112 2.2) and counted in the returned length. The
+ * request-target must be VCHARs: origin-form, absolute-form (http/https),
+ * "*" with OPTIONS only, authority-form with CONNECT only. Expect is only
+ * honoured for HTTP/1.1. The head is re-parsed from the start on every
+ * call; all pointers in m are into buf (or static ""/"/"). Rejects: both Content-Length and
  * Transfer-Encoding; several differing Content-Lengths (identical repeats
  * are folded, as RFC 9110 allows); Transfer-Encoding other than a final
  * "chunked" (HTTP1_ESMUGGLE); obs-fold, bare LF or CR, NUL and other
@@ -79,8 +88,11 @@ struct http1_msg {
 int http1_parse_request(const char *buf, size_t len, struct http1_msg *m);
 
 /*
- * Parse a response head. req_method is the request's method (HEAD and
- * 1xx/204/304 have no body; 2xx to CONNECT neither).
+ * Parse a response head. req_method is the request's method, may be NULL
+ * (HEAD and 1xx/204/304 have no body; 2xx to CONNECT neither). Both CL and
+ * TE, TE in HTTP/1.0 or "chunked" twice: HTTP1_ESMUGGLE (a proxy answers
+ * 502). TE without a final "chunked" and no framing at all: BODY_CLOSE with
+ * keep_alive 0. Status must be 100..599.
  */
 int http1_parse_response(const char *buf, size_t len, const char *req_method,
 			 size_t req_method_len, struct http1_msg *m);
@@ -100,6 +112,7 @@ struct http1_chunked {
 	uint64_t left;		/* payload bytes left in the current chunk */
 	size_t line;		/* length of the current size/trailer line */
 	int done;		/* last chunk and trailers consumed */
+	uint32_t trailer_lines;	/* bounded by HTTP1_MAX_HEADERS */
 };
 
 void http1_chunked_init(struct http1_chunked *c);
@@ -109,7 +122,11 @@ void http1_chunked_init(struct http1_chunked *c);
  * or HTTP1_EBAD. Payload found in this call is reported as up to *n_out
  * spans (offset, length) into in; on entry *n_out is the capacity of out.
  * When c->done is set, bytes after the consumed count belong to the next
- * message.
+ * message. When out fills up, decoding stops early: call again with the
+ * rest (a capacity of 0 makes no progress inside chunk data). Strict CRLF
+ * everywhere; size lines (with extensions, which are ignored) and trailer
+ * lines are bounded to 4096 bytes, trailers to HTTP1_MAX_HEADERS lines.
+ * After HTTP1_EBAD every further call fails too.
  */
 int http1_chunked_decode(struct http1_chunked *c, const char *in, size_t len,
 			 struct http1_str *out, size_t *n_out);
