@@ -156,7 +156,7 @@ deps:
 # ---- tests ----
 .PHONY: test test-unit test-san test-bpf test-e2e
 test: deps
-	$(Q)$(MAKE) --no-print-directory all $(OUTPUT)/unit-tests-san
+	$(Q)$(MAKE) --no-print-directory all $(OUTPUT)/unit-tests-san fuzz-build
 	$(Q)SM_BUILD=$(OUTPUT) tests/run.sh
 
 test-unit: $(OUTPUT)/unit-tests
@@ -183,3 +183,23 @@ clean:
 	$(Q)rm -rf $(OUTPUT)
 
 -include $(shell find $(OUTPUT) -name '*.d' 2>/dev/null)
+
+# ---- fuzzing (libFuzzer, clang) ----
+# make fuzz [FUZZ_TIME=60]: every target for FUZZ_TIME seconds; `make test`
+# runs each for a few seconds so a regression fails CI.
+FUZZ_TIME ?= 60
+FUZZ_SRCS := $(sort $(wildcard tests/fuzz/fuzz_*.c))
+FUZZ_BINS := $(patsubst tests/fuzz/%.c,$(OUTPUT)/fuzz/%,$(FUZZ_SRCS))
+FUZZ_CFLAGS := -g -O1 -std=gnu11 -D_GNU_SOURCE -fsanitize=fuzzer,address,undefined \
+	       -fno-sanitize-recover=undefined $(INCLUDES)
+FUZZ_LIB := $(filter-out user/proxy/proxy%.c,$(LIB_SRCS))
+
+$(OUTPUT)/fuzz/%: tests/fuzz/%.c $(FUZZ_LIB) $(SKEL)
+	$(call msg,FUZZ,$@)
+	$(Q)mkdir -p $(@D)
+	$(Q)$(CLANG) $(FUZZ_CFLAGS) $< $(FUZZ_LIB) -o $@ $(LDLIBS_BPF) $(LDLIBS_YAML) $(LDLIBS_JSON) -lm
+
+.PHONY: fuzz fuzz-build
+fuzz-build: $(FUZZ_BINS)
+fuzz: deps fuzz-build
+	$(Q)SM_BUILD=$(OUTPUT) tests/fuzz/run.sh $(FUZZ_TIME)

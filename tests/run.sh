@@ -76,6 +76,7 @@ all)
 		rc=$?
 		[ "$rc" -eq 77 ] || { total_fail=$((total_fail + 1)); failed_suites+=(bpf); }
 	fi
+	run_suite "fuzz (libFuzzer smoke, ${SM_FUZZ_SECS:-8}s per target)" tests/fuzz/run.sh "${SM_FUZZ_SECS:-8}"
 	run_e2e
 	;;
 *)
