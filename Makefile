@@ -203,3 +203,25 @@ $(OUTPUT)/fuzz/%: tests/fuzz/%.c $(FUZZ_LIB) $(SKEL)
 fuzz-build: $(FUZZ_BINS)
 fuzz: deps fuzz-build
 	$(Q)SM_BUILD=$(OUTPUT) tests/fuzz/run.sh $(FUZZ_TIME)
+
+# ---- benchmarks (root; own netns, cgroup and pin dir) ----
+# make bench [QUICK=1]: build/bench/results.md and build/bench/*.png.
+# The contenders (HAProxy, nginx, iptables, gnuplot) come from deps-bench,
+# not from deps.
+DEPS_BENCH_PKGS := haproxy nginx gnuplot-nox iptables procps util-linux
+.PHONY: deps-bench bench
+deps-bench: deps
+	@missing=""; for p in $(DEPS_BENCH_PKGS); do \
+	  dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q 'ok installed' || missing="$$missing $$p"; \
+	done; \
+	if [ -n "$$missing" ]; then \
+	  echo "  DEPS     installing:$$missing"; \
+	  if [ "$$(id -u)" != 0 ]; then echo "make deps-bench: need root to install:$$missing" >&2; exit 1; fi; \
+	  export DEBIAN_FRONTEND=noninteractive; \
+	  apt-get install -y -q --no-install-recommends $$missing >/dev/null || \
+	  { apt-get update -q >/dev/null && apt-get install -y -q --no-install-recommends $$missing >/dev/null; }; \
+	fi
+
+bench: deps-bench
+	$(Q)$(MAKE) --no-print-directory $(AGENT) $(CLI) $(TOOLS)
+	$(Q)SM_BUILD=$(OUTPUT) QUICK=$(QUICK) bench/run.sh

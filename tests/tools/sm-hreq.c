@@ -197,14 +197,16 @@ static int read_body(int fd, struct resp *r, size_t hl, int status, double deadl
 	const char *cl = hdr_get(r->buf, hl, "content-length", &vl);
 	const char *te = hdr_get(r->buf, hl, "transfer-encoding", &vl);
 	const char *cn = hdr_get(r->buf, hl, "connection", &vl);
-	long long want;
+	/* decide from the head before the body overwrites it */
+	int chunked = te && !strncasecmp(te, "chunked", 7), has_cl = cl != NULL;
+	long long want = cl ? strtoll(cl, NULL, 10) : 0;
 
 	*close_after = cn && !strncasecmp(cn, "close", 5);
 	memmove(r->buf, r->buf + hl, r->len - hl);
 	r->len -= hl;
 	if (status / 100 == 1 || status == 204 || status == 304 || !strcmp(opt.method, "HEAD"))
 		return 0;
-	if (te && !strncasecmp(te, "chunked", 7)) {
+	if (chunked) {
 		/* size line, data (streamed), CRLF; after the 0 chunk, trailer lines to an empty one */
 		long long left = -1;	/* -1: expecting a size line */
 		int trailers = 0;
@@ -262,7 +264,7 @@ static int read_body(int fd, struct resp *r, size_t hl, int status, double deadl
 			}
 		}
 	}
-	if (!cl) {
+	if (!has_cl) {
 		*close_after = 1;	/* until close */
 		for (;;) {
 			ssize_t n;
@@ -275,7 +277,6 @@ static int read_body(int fd, struct resp *r, size_t hl, int status, double deadl
 				return 0;
 		}
 	}
-	want = strtoll(cl, NULL, 10);
 	while (want > 0) {
 		ssize_t n;
 		int err;

@@ -838,6 +838,55 @@ static int plan_cluster_make(struct plan_ctx *c, const char *fqdn, uint16_t port
 	return err;
 }
 
+static struct plan_ctx plan_ctx_of(struct pol_set *set)
+{
+	return (struct plan_ctx){
+		.set = set,
+		.domain = set->domain && *set->domain ? set->domain : POL_DOMAIN_DEFAULT,
+	};
+}
+
+static const struct pol_svc_port *plan_svc_port_find(const struct pol_service *svc,
+						     uint16_t port);
+
+const struct pol_dr *plan_service_dr(struct pol_set *set, const struct pol_service *svc)
+{
+	struct plan_ctx c = plan_ctx_of(set);
+	char fqdn[PLAN_FQDN_MAX];
+
+	if (plan_fqdn(&c, svc, fqdn, sizeof(fqdn)))
+		return NULL;
+	return plan_find_dr(&c, svc, fqdn);
+}
+
+int plan_cluster_fill(struct pol_set *set, const struct pol_service *svc,
+		      uint16_t port, const char *subset, struct plan_cluster *out)
+{
+	struct plan_ctx c = plan_ctx_of(set);
+	const struct pol_svc_port *sp = plan_svc_port_find(svc, port);
+	struct plan_be_list all = { 0 };
+	char fqdn[PLAN_FQDN_MAX];
+	int err;
+
+	memset(out, 0, sizeof(*out));
+	if (!sp || plan_fqdn(&c, svc, fqdn, sizeof(fqdn)))
+		return -ENOENT;
+	err = plan_endpoints(&c, svc, sp, &all);
+	if (!err)
+		err = plan_cluster_make(&c, fqdn, port, plan_find_dr(&c, svc, fqdn),
+					subset, &all, out);
+	free(all.v);
+	if (err)
+		plan_cluster_free(out);
+	return err;
+}
+
+void plan_cluster_release(struct plan_cluster *cl)
+{
+	if (cl)
+		plan_cluster_free(cl);
+}
+
 struct plan_svc_build {
 	struct plan_service *ps;
 	size_t cap_clusters;

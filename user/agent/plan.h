@@ -73,6 +73,23 @@ struct plan {
 int plan_build(struct pol_set *set, struct plan *out);
 void plan_free(struct plan *p);
 
+/*
+ * One cluster of a service port, built exactly as plan_build() builds the
+ * clusters of the services it programs: endpoints (EndpointSlices, else
+ * the selector's Pods; named targetPorts), the subset's labels, the
+ * DestinationRule's L4 policy. For the L7 agent, whose http routes name
+ * clusters no tcp route needs. port is the service port; subset NULL =
+ * the default cluster; a subset no DestinationRule defines gives an empty
+ * cluster. Free with plan_cluster_release(). Returns 0, -ENOENT (no such
+ * TCP port or the name is too long) or -ENOMEM.
+ */
+int plan_cluster_fill(struct pol_set *set, const struct pol_service *svc,
+		      uint16_t port, const char *subset, struct plan_cluster *out);
+void plan_cluster_release(struct plan_cluster *cl);
+
+/* The DestinationRule Istio applies to svc (the service's namespace first), or NULL. */
+const struct pol_dr *plan_service_dr(struct pol_set *set, const struct pol_service *svc);
+
 /* Stable 64-bit id (FNV-1a) of "fqdn:port|subset" (subset may be NULL). */
 uint64_t plan_cluster_id(const char *fqdn, uint16_t port, const char *subset);
 

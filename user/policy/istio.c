@@ -4,13 +4,17 @@
  *
  * Every mapping is checked against the upstream Istio schema (key lists
  * below, from istio/api networking/v1alpha3 protos): an unknown key is an
- * error. Fields that exist upstream but sockmesh's L4 agent does not
- * implement get one warning each, at the field.
+ * error. Fields that exist upstream but sockmesh (kernel L4 path and L7
+ * agent) does not implement get one warning each, at the field.
  */
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
+
+#define PCRE2_CODE_UNIT_WIDTH 8
+#include <pcre2.h>
 
 #include "policy_int.h"
 
@@ -48,8 +52,24 @@ static void warn_field(struct pol_walk *w, const yaml_node_t *map,
 }
 
 #define NOT_IMPL "is not implemented by sockmesh (ignored)"
-/* Same fallbacks as plan.c applies. */
-#define HASH_L7 "needs the L7 agent (not in this build): the L4 agent uses LEAST_REQUEST"
+#define H2_ONLY "applies to HTTP/2 upstreams, which sockmesh does not use (HTTP/1.1): ignored"
+
+/* Duration at key in ms (rounded up: "1ns" is not "off"); 1 when present. */
+static int get_ms(struct pol_walk *w, const yaml_node_t *map, const char *key,
+		  const char *path, int64_t *ms)
+{
+	yaml_node_t *v = pol_get(w, map, key);
+	char p[POL_PATH_MAX];
+	uint64_t ns;
+
+	if (!v)
+		return 0;
+	sub(p, path, key);
+	if (pol_val_duration(w, v, p, &ns))
+		return 0;
+	*ms = (int64_t)((ns + 999999) / 1000000);
+	return 1;
+}
 
 /* ---- trafficPolicy ---- */
 
@@ -58,6 +78,14 @@ static void tp_init(struct pol_traffic_policy *tp)
 	memset(tp, 0, sizeof(*tp));
 	tp->max_connections = -1;
 	tp->min_health_percent = -1;
+	tp->connect_timeout_ms = -1;
+	tp->http = (struct pol_http_pool){ -1, -1, -1, -1, -1 };
+	tp->outlier = (struct pol_outlier){
+		.consecutive_5xx = -1, .consecutive_gateway = -1,
+		.consecutive_errors = -1, .consecutive_local_origin = -1,
+		.interval_ms = -1, .base_ejection_ms = -1,
+		.max_ejection_percent = -1,
+	};
 }
 
 static void tp_free(struct pol_traffic_policy *tp)
@@ -101,16 +129,10 @@ static void parse_consistent_hash(struct pol_walk *w, const yaml_node_t *n,
 			pol_diag_at(w, POL_DIAG_ERROR, pol_get(w, n, "useSourceIp"),
 				    "%s.useSourceIp: false selects no hash key", path);
 	}
-	if (pol_get_str(w, n, "httpHeaderName", path, &lb->hash_key) == 1) {
+	if (pol_get_str(w, n, "httpHeaderName", path, &lb->hash_key) == 1)
 		lb->hash = POL_HASH_HEADER;
-		warn_field(w, n, path, "httpHeaderName",
-			   HASH_L7);
-	}
-	if (pol_get_str(w, n, "httpQueryParameterName", path, &lb->hash_key) == 1) {
+	if (pol_get_str(w, n, "httpQueryParameterName", path, &lb->hash_key) == 1)
 		lb->hash = POL_HASH_QUERY;
-		warn_field(w, n, path, "httpQueryParameterName",
-			   HASH_L7);
-	}
 	if ((v = pol_get(w, n, "httpCookie"))) {
 		sub(p, path, "httpCookie");
 		if (pol_want_map(w, v, p)) {
@@ -120,8 +142,10 @@ static void parse_consistent_hash(struct pol_walk *w, const yaml_node_t *n,
 			pol_get_scalar(w, v, "path", p);
 			pol_get_duration(w, v, "ttl", p);
 			lb->hash = POL_HASH_COOKIE;
-			warn_field(w, n, path, "httpCookie",
-				   HASH_L7);
+			/* Envoy sets a cookie with a ttl when absent; sockmesh
+			 * only hashes an existing one. */
+			warn_field(w, v, p, "ttl", NOT_IMPL);
+			warn_field(w, v, p, "attributes", NOT_IMPL);
 		}
 	}
 	if (pol_get(w, n, "ringHash") && pol_get(w, n, "maglev"))
@@ -225,6 +249,7 @@ static void parse_pool(struct pol_walk *w, const yaml_node_t *n,
 
 	if (!pol_want_map(w, n, path))
 		return;
+	tp->has_pool = true;
 	pol_check_keys(w, n, path, KEYS("tcp", "http"));
 	sub(p, path, "tcp");
 	if ((tcp = pol_get(w, n, "tcp")) && pol_want_map(w, tcp, p)) {
@@ -242,7 +267,10 @@ static void parse_pool(struct pol_walk *w, const yaml_node_t *n,
 			else
 				tp->max_connections = i64;
 		}
-		pol_get_duration(w, tcp, "connectTimeout", p);
+		if (get_ms(w, tcp, "connectTimeout", p, &tp->connect_timeout_ms) == 1 &&
+		    tp->connect_timeout_ms == 0)
+			pol_diag_at(w, POL_DIAG_ERROR, pol_get(w, tcp, "connectTimeout"),
+				    "%s.connectTimeout: must be >= 1ms", p);
 		pol_get_duration(w, tcp, "maxConnectionDuration", p);
 		pol_get_duration(w, tcp, "idleTimeout", p);
 		sub(q, p, "tcpKeepalive");
@@ -252,7 +280,6 @@ static void parse_pool(struct pol_walk *w, const yaml_node_t *n,
 			pol_get_duration(w, ka, "time", q);
 			pol_get_duration(w, ka, "interval", q);
 		}
-		warn_field(w, tcp, p, "connectTimeout", NOT_IMPL);
 		warn_field(w, tcp, p, "tcpKeepalive", NOT_IMPL);
 		warn_field(w, tcp, p, "maxConnectionDuration", NOT_IMPL);
 		warn_field(w, tcp, p, "idleTimeout", NOT_IMPL);
@@ -262,7 +289,10 @@ static void parse_pool(struct pol_walk *w, const yaml_node_t *n,
 		static const char *const ints[] = {
 			"http1MaxPendingRequests", "http2MaxRequests",
 			"maxRequestsPerConnection", "maxRetries",
-			"maxConcurrentStreams",
+		};
+		int64_t *dst[] = {
+			&tp->http.http1_max_pending, &tp->http.http2_max_requests,
+			&tp->http.max_requests_per_conn, &tp->http.max_retries,
 		};
 		yaml_node_t *v;
 
@@ -273,8 +303,10 @@ static void parse_pool(struct pol_walk *w, const yaml_node_t *n,
 				    "idleTimeout", "h2UpgradePolicy",
 				    "useClientProtocol", "maxConcurrentStreams"));
 		for (size_t i = 0; i < sizeof(ints) / sizeof(ints[0]); i++)
-			pol_get_int(w, http, ints[i], p, 0, INT32_MAX, &i64);
-		pol_get_duration(w, http, "idleTimeout", p);
+			if (pol_get_int(w, http, ints[i], p, 0, INT32_MAX, &i64) == 1)
+				*dst[i] = i64;
+		pol_get_int(w, http, "maxConcurrentStreams", p, 0, INT32_MAX, &i64);
+		get_ms(w, http, "idleTimeout", p, &tp->http.idle_timeout_ms);
 		pol_get_bool(w, http, "useClientProtocol", p, &b);
 		if ((v = pol_get_scalar(w, http, "h2UpgradePolicy", p)) &&
 		    strcmp(scalar(v), "DEFAULT") && strcmp(scalar(v), "DO_NOT_UPGRADE") &&
@@ -282,8 +314,10 @@ static void parse_pool(struct pol_walk *w, const yaml_node_t *n,
 			pol_diag_at(w, POL_DIAG_ERROR, v,
 				    "%s.h2UpgradePolicy: unknown value \"%s\" (want DEFAULT, DO_NOT_UPGRADE or UPGRADE)",
 				    p, scalar(v));
-		warn_field(w, n, path, "http",
-			   "is handled by the L7 agent (not in this build): ignored");
+		if (v && strcmp(scalar(v), "UPGRADE") == 0)
+			warn_field(w, http, p, "h2UpgradePolicy",
+				   "UPGRADE is not implemented by sockmesh: upstreams stay HTTP/1.1");
+		warn_field(w, http, p, "maxConcurrentStreams", H2_ONLY);
 	}
 }
 
@@ -294,8 +328,12 @@ static void parse_outlier(struct pol_walk *w, const yaml_node_t *n,
 		"consecutive5xxErrors", "consecutiveGatewayErrors",
 		"consecutiveErrors", "consecutiveLocalOriginFailures",
 	};
+	struct pol_outlier *o = &tp->outlier;
+	int64_t *dst[] = {
+		&o->consecutive_5xx, &o->consecutive_gateway,
+		&o->consecutive_errors, &o->consecutive_local_origin,
+	};
 	int64_t i64;
-	bool b;
 
 	if (!pol_want_map(w, n, path))
 		return;
@@ -307,13 +345,16 @@ static void parse_outlier(struct pol_walk *w, const yaml_node_t *n,
 			    "splitExternalLocalOriginErrors",
 			    "consecutiveLocalOriginFailures"));
 	for (size_t i = 0; i < sizeof(counts) / sizeof(counts[0]); i++)
-		pol_get_int(w, n, counts[i], path, 0, UINT32_MAX, &i64);
-	pol_get_duration(w, n, "interval", path);
-	pol_get_duration(w, n, "baseEjectionTime", path);
-	pol_get_int(w, n, "maxEjectionPercent", path, 0, 100, &i64);
+		if (pol_get_int(w, n, counts[i], path, 0, UINT32_MAX, &i64) == 1)
+			*dst[i] = i64;
+	get_ms(w, n, "interval", path, &o->interval_ms);
+	get_ms(w, n, "baseEjectionTime", path, &o->base_ejection_ms);
+	if (pol_get_int(w, n, "maxEjectionPercent", path, 0, 100, &i64) == 1)
+		o->max_ejection_percent = (int32_t)i64;
 	if (pol_get_int(w, n, "minHealthPercent", path, 0, 100, &i64) == 1)
 		tp->min_health_percent = i64;
-	pol_get_bool(w, n, "splitExternalLocalOriginErrors", path, &b);
+	pol_get_bool(w, n, "splitExternalLocalOriginErrors", path,
+		     &o->split_local_origin);
 }
 
 static void parse_client_tls(struct pol_walk *w, const yaml_node_t *parent,
@@ -433,11 +474,8 @@ static void parse_tp(struct pol_walk *w, const yaml_node_t *n,
 	if ((v = pol_get(w, n, "connectionPool")))
 		parse_pool(w, v, p, tp);
 	sub(p, path, "outlierDetection");
-	if ((v = pol_get(w, n, "outlierDetection"))) {
+	if ((v = pol_get(w, n, "outlierDetection")))
 		parse_outlier(w, v, p, tp);
-		warn_field(w, n, path, "outlierDetection",
-			   "is handled by the L7 agent (not in this build): no ejection");
-	}
 	if ((v = pol_get(w, n, "tls")))
 		parse_client_tls(w, n, path, v);
 	if (port_level)
@@ -580,6 +618,8 @@ void pol_parse_dr(struct pol_walk *w, const yaml_node_t *root,
 
 /* ---- VirtualService ---- */
 
+static void http_route_free(struct pol_http_route *r);
+
 void pol_vs_free(struct pol_vs *v)
 {
 	pol_meta_free(&v->meta);
@@ -606,6 +646,9 @@ void pol_vs_free(struct pol_vs *v)
 		free(v->http_dests[i].subset);
 	}
 	free(v->http_dests);
+	for (size_t i = 0; v->http && i < v->n_http; i++)
+		http_route_free(&v->http[i]);
+	free(v->http);
 }
 
 static void parse_destination(struct pol_walk *w, const yaml_node_t *n,
@@ -791,27 +834,98 @@ static void parse_tcp_routes(struct pol_walk *w, const yaml_node_t *n,
 	}
 }
 
-/* ---- http: keys validated, destinations collected, not applied ---- */
+/* ---- http routes ---- */
 
-static void check_string_match(struct pol_walk *w, const yaml_node_t *n,
-			       const char *path)
+int policy_regex_check(const char *re, char *err, size_t errlen)
 {
+	PCRE2_UCHAR msg[160];
+	PCRE2_SIZE off;
+	pcre2_code *code;
+	int rc;
+
+	code = pcre2_compile((PCRE2_SPTR)re, PCRE2_ZERO_TERMINATED, 0, &rc, &off, NULL);
+	if (code) {
+		pcre2_code_free(code);
+		return 0;
+	}
+	if (pcre2_get_error_message(rc, msg, sizeof(msg)) < 0)
+		snprintf((char *)msg, sizeof(msg), "error %d", rc);
+	if (err && errlen)
+		snprintf(err, errlen, "%s at offset %zu", (const char *)msg, (size_t)off);
+	return -EINVAL;
+}
+
+static void check_regex(struct pol_walk *w, const yaml_node_t *n,
+			const char *path, const char *re)
+{
+	char err[200];
+
+	if (re && policy_regex_check(re, err, sizeof(err)))
+		pol_diag_at(w, POL_DIAG_ERROR, n, "%s: invalid regex \"%s\": %s",
+			    path, re, err);
+}
+
+static void sm_free(struct pol_strmatch *m)
+{
+	free(m->value);
+	m->value = NULL;
+}
+
+static void kvm_free(struct pol_kvmatch *v, size_t n)
+{
+	for (size_t i = 0; i < n; i++) {
+		free(v[i].name);
+		sm_free(&v[i].m);
+	}
+	free(v);
+}
+
+/*
+ * One StringMatch. An empty one ({} or null) is PRESENT where presence
+ * means something (header / query maps), else NONE.
+ */
+static void parse_string_match(struct pol_walk *w, const yaml_node_t *n,
+			       const char *path, struct pol_strmatch *sm,
+			       bool empty_is_present)
+{
+	static const char *const keys[] = { "exact", "prefix", "regex" };
+	static const enum pol_sm_kind kinds[] = { POL_SM_EXACT, POL_SM_PREFIX, POL_SM_REGEX };
 	int set = 0;
 
+	sm->loc = pol_loc_of(w, n);
+	sm->kind = empty_is_present ? POL_SM_PRESENT : POL_SM_NONE;
+	if (pol_is_null(n))
+		return;
 	if (!pol_want_map(w, n, path))
 		return;
 	pol_check_keys(w, n, path, KEYS("exact", "prefix", "regex"));
-	set += pol_get_scalar(w, n, "exact", path) != NULL;
-	set += pol_get_scalar(w, n, "prefix", path) != NULL;
-	set += pol_get_scalar(w, n, "regex", path) != NULL;
+	for (size_t i = 0; i < 3; i++) {
+		yaml_node_t *v = pol_get_scalar(w, n, keys[i], path);
+		char p[POL_PATH_MAX];
+
+		if (!v)
+			continue;
+		if (++set > 1)
+			continue;
+		sub(p, path, keys[i]);
+		free(sm->value);
+		sm->value = NULL;
+		if (pol_val_str(w, v, p, &sm->value))
+			continue;
+		sm->kind = kinds[i];
+		sm->loc = pol_loc_of(w, v);
+		if (kinds[i] == POL_SM_REGEX)
+			check_regex(w, v, p, sm->value);
+	}
 	if (set > 1)
 		pol_diag_at(w, POL_DIAG_ERROR, n,
 			    "%s: exact, prefix and regex are mutually exclusive",
 			    path);
 }
 
-static void check_string_match_map(struct pol_walk *w, const yaml_node_t *n,
-				   const char *path)
+static void parse_string_match_map(struct pol_walk *w, const yaml_node_t *n,
+				   const char *path, struct pol_kvmatch **out,
+				   size_t *n_out)
 {
 	char p[POL_PATH_MAX];
 
@@ -820,75 +934,127 @@ static void check_string_match_map(struct pol_walk *w, const yaml_node_t *n,
 	for (yaml_node_pair_t *pr = n->data.mapping.pairs.start;
 	     pr < n->data.mapping.pairs.top; pr++) {
 		yaml_node_t *k = pol_node(w, pr->key), *v = pol_node(w, pr->value);
+		struct pol_kvmatch *kv;
 
-		if (!k || k->type != YAML_SCALAR_NODE)
+		if (!k || k->type != YAML_SCALAR_NODE || !v)
 			continue;
 		pol_pathf(p, "%s.%s", path, scalar(k));
-		/* An empty match ({} or null) tests presence only. */
-		if (!pol_is_null(v))
-			check_string_match(w, v, p);
+		kv = pol_grow(w, out, n_out, sizeof(*kv));
+		if (!kv || !(kv->name = pol_strdup(w, scalar(k))))
+			return;
+		parse_string_match(w, v, p, &kv->m, true);
 	}
 }
 
-static void check_percent(struct pol_walk *w, const yaml_node_t *map,
-			  const char *key, const char *path)
+static void percent_at(struct pol_walk *w, const yaml_node_t *map,
+		       const char *key, const char *path, double *out)
 {
 	yaml_node_t *v = pol_get(w, map, key);
 	char p[POL_PATH_MAX];
-	double d;
 
 	if (!v)
 		return;
 	sub(p, path, key);
 	if (pol_want_map(w, v, p)) {
 		pol_check_keys(w, v, p, KEYS("value"));
+		/* Percent{} without value is 0 (proto default). */
+		*out = 0;
 		if ((v = pol_get(w, v, "value"))) {
 			char q[POL_PATH_MAX];
 
 			sub(q, p, "value");
-			pol_val_double(w, v, q, 0, 100, &d);
+			pol_val_double(w, v, q, 0, 100, out);
 		}
 	}
 }
 
-static void check_headers_op(struct pol_walk *w, const yaml_node_t *n,
-			     const char *path)
+static void hdr_ops_free(struct pol_hdr_ops *o)
 {
-	char p[POL_PATH_MAX];
-	yaml_node_t *v;
+	pol_labels_free(&o->set);
+	pol_labels_free(&o->add);
+	pol_strv_free(o->remove, o->n_remove);
+}
+
+static void headers_free(struct pol_headers *h)
+{
+	hdr_ops_free(&h->request);
+	hdr_ops_free(&h->response);
+}
+
+static void parse_headers_op(struct pol_walk *w, const yaml_node_t *n,
+			     const char *path, struct pol_headers *h)
+{
+	char p[POL_PATH_MAX], q[POL_PATH_MAX];
+	yaml_node_t *v, *x;
 
 	if (!pol_want_map(w, n, path))
 		return;
 	pol_check_keys(w, n, path, KEYS("request", "response"));
 	for (int i = 0; i < 2; i++) {
 		const char *k = i ? "response" : "request";
+		struct pol_hdr_ops *o = i ? &h->response : &h->request;
 
 		sub(p, path, k);
-		if ((v = pol_get(w, n, k)) && pol_want_map(w, v, p))
-			pol_check_keys(w, v, p, KEYS("set", "add", "remove"));
+		if (!(v = pol_get(w, n, k)) || !pol_want_map(w, v, p))
+			continue;
+		pol_check_keys(w, v, p, KEYS("set", "add", "remove"));
+		sub(q, p, "set");
+		if ((x = pol_get(w, v, "set")))
+			pol_val_labels(w, x, q, &o->set);
+		sub(q, p, "add");
+		if ((x = pol_get(w, v, "add")))
+			pol_val_labels(w, x, q, &o->add);
+		sub(q, p, "remove");
+		if ((x = pol_get(w, v, "remove")))
+			pol_val_strlist(w, x, q, &o->remove, &o->n_remove);
 	}
 }
 
 static void add_http_dest(struct pol_walk *w, const yaml_node_t *n,
-			  const char *path, struct pol_vs *vs)
+			  const char *path, struct pol_vs *vs,
+			  struct pol_destination *copy)
 {
 	struct pol_destination *d;
 
 	d = pol_grow(w, &vs->http_dests, &vs->n_http_dests, sizeof(*d));
-	if (d)
-		parse_destination(w, n, path, d);
+	if (!d)
+		return;
+	parse_destination(w, n, path, d);
+	if (!copy)
+		return;
+	*copy = *d;
+	copy->host = d->host ? pol_strdup(w, d->host) : NULL;
+	copy->subset = d->subset ? pol_strdup(w, d->subset) : NULL;
 }
 
-static void check_http_match(struct pol_walk *w, const yaml_node_t *m,
-			     const char *path)
+static void http_match_free(struct pol_http_match *m)
+{
+	free(m->name);
+	sm_free(&m->uri);
+	sm_free(&m->scheme);
+	sm_free(&m->method);
+	sm_free(&m->authority);
+	kvm_free(m->headers, m->n_headers);
+	kvm_free(m->without_headers, m->n_without_headers);
+	kvm_free(m->query_params, m->n_query_params);
+	pol_labels_free(&m->source_labels);
+	free(m->source_namespace);
+	pol_strv_free(m->gateways, m->n_gateways);
+}
+
+static void parse_http_match(struct pol_walk *w, const yaml_node_t *m,
+			     const char *path, struct pol_http_match *hm)
 {
 	static const char *const sm[] = { "uri", "scheme", "method", "authority" };
 	static const char *const smm[] = { "headers", "queryParams", "withoutHeaders" };
+	struct pol_strmatch *sm_dst[] = { &hm->uri, &hm->scheme, &hm->method, &hm->authority };
+	struct pol_kvmatch **smm_dst[] = { &hm->headers, &hm->query_params, &hm->without_headers };
+	size_t *smm_n[] = { &hm->n_headers, &hm->n_query_params, &hm->n_without_headers };
 	char p[POL_PATH_MAX];
 	yaml_node_t *v;
 	int64_t i64;
-	bool b;
 
+	hm->loc = pol_loc_of(w, m);
 	if (!pol_want_map(w, m, path))
 		return;
 	pol_check_keys(w, m, path,
@@ -899,37 +1065,29 @@ static void check_http_match(struct pol_walk *w, const yaml_node_t *m,
 	for (size_t i = 0; i < 4; i++) {
 		sub(p, path, sm[i]);
 		if ((v = pol_get(w, m, sm[i])))
-			check_string_match(w, v, p);
+			parse_string_match(w, v, p, sm_dst[i], false);
 	}
 	for (size_t i = 0; i < 3; i++) {
 		sub(p, path, smm[i]);
 		if ((v = pol_get(w, m, smm[i])))
-			check_string_match_map(w, v, p);
+			parse_string_match_map(w, v, p, smm_dst[i], smm_n[i]);
 	}
-	pol_get_int(w, m, "port", path, 1, 65535, &i64);
-	pol_get_bool(w, m, "ignoreUriCase", path, &b);
-	pol_get_scalar(w, m, "name", path);
-	pol_get_scalar(w, m, "sourceNamespace", path);
+	if (pol_get_int(w, m, "port", path, 1, 65535, &i64) == 1)
+		hm->port = (uint16_t)i64;
+	pol_get_bool(w, m, "ignoreUriCase", path, &hm->ignore_uri_case);
+	pol_get_str(w, m, "name", path, &hm->name);
+	pol_get_str(w, m, "sourceNamespace", path, &hm->source_namespace);
 	pol_get_scalar(w, m, "statPrefix", path);
 	sub(p, path, "sourceLabels");
-	if ((v = pol_get(w, m, "sourceLabels"))) {
-		struct pol_labels l = { 0 };
-
-		pol_val_labels(w, v, p, &l);
-		pol_labels_free(&l);
-	}
+	if ((v = pol_get(w, m, "sourceLabels")))
+		pol_val_labels(w, v, p, &hm->source_labels);
 	sub(p, path, "gateways");
-	if ((v = pol_get(w, m, "gateways"))) {
-		char **l = NULL;
-		size_t n = 0;
-
-		pol_val_strlist(w, v, p, &l, &n);
-		pol_strv_free(l, n);
-	}
+	if ((v = pol_get(w, m, "gateways")))
+		pol_val_strlist(w, v, p, &hm->gateways, &hm->n_gateways);
 }
 
-static void check_http_fault(struct pol_walk *w, const yaml_node_t *n,
-			     const char *path)
+static void parse_http_fault(struct pol_walk *w, const yaml_node_t *n,
+			     const char *path, struct pol_fault *f)
 {
 	char p[POL_PATH_MAX];
 	yaml_node_t *v;
@@ -942,30 +1100,362 @@ static void check_http_fault(struct pol_walk *w, const yaml_node_t *n,
 	if ((v = pol_get(w, n, "delay")) && pol_want_map(w, v, p)) {
 		pol_check_keys(w, v, p, KEYS("fixedDelay", "exponentialDelay",
 					     "percentage", "percent"));
-		pol_get_duration(w, v, "fixedDelay", p);
+		if (get_ms(w, v, "fixedDelay", p, &i64) == 1) {
+			f->delay_set = true;
+			f->delay_ms = (uint64_t)i64;
+		}
 		pol_get_duration(w, v, "exponentialDelay", p);
-		pol_get_int(w, v, "percent", p, 0, 100, &i64);
-		check_percent(w, v, "percentage", p);
+		warn_field(w, v, p, "exponentialDelay", NOT_IMPL);
+		/* Istio: percentage, else the deprecated integer percent, else 0. */
+		if (pol_get_int(w, v, "percent", p, 0, 100, &i64) == 1)
+			f->delay_percent = (double)i64;
+		percent_at(w, v, "percentage", p, &f->delay_percent);
+		if (!pol_get(w, v, "fixedDelay") && !pol_get(w, v, "exponentialDelay"))
+			pol_diag_at(w, POL_DIAG_ERROR, v, "%s: needs fixedDelay", p);
 	}
 	sub(p, path, "abort");
 	if ((v = pol_get(w, n, "abort")) && pol_want_map(w, v, p)) {
 		pol_check_keys(w, v, p, KEYS("httpStatus", "grpcStatus",
 					     "http2Error", "percentage"));
-		pol_get_int(w, v, "httpStatus", p, 100, 599, &i64);
+		f->abort_set = true;
+		if (pol_get_int(w, v, "httpStatus", p, 200, 599, &i64) == 1)
+			f->abort_status = (int32_t)i64;
 		pol_get_scalar(w, v, "grpcStatus", p);
 		pol_get_scalar(w, v, "http2Error", p);
-		check_percent(w, v, "percentage", p);
+		warn_field(w, v, p, "grpcStatus", NOT_IMPL);
+		warn_field(w, v, p, "http2Error", NOT_IMPL);
+		percent_at(w, v, "percentage", p, &f->abort_percent);
+		if (!pol_get(w, v, "httpStatus") && !pol_get(w, v, "grpcStatus") &&
+		    !pol_get(w, v, "http2Error"))
+			pol_diag_at(w, POL_DIAG_ERROR, v, "%s: needs httpStatus", p);
 	}
 }
 
-static void check_http_route(struct pol_walk *w, const yaml_node_t *n,
-			     const char *path, struct pol_vs *vs)
+/* Envoy retry_on policies Istio accepts in retryOn, besides status codes. */
+static const char *const retry_on_names[] = {
+	"5xx", "gateway-error", "reset", "connect-failure", "envoy-ratelimited",
+	"retriable-4xx", "refused-stream", "retriable-status-codes",
+	"retriable-headers", "cancelled", "deadline-exceeded", "internal",
+	"resource-exhausted", "unavailable", "reset-before-request",
+	"http3-post-connect-failure",
+};
+
+static void check_retry_on(struct pol_walk *w, const yaml_node_t *n,
+			   const char *path, const char *list)
 {
-	char p[POL_PATH_MAX], q[POL_PATH_MAX];
-	yaml_node_t *v;
+	char *dup = strdup(list), *save = NULL;
+
+	if (!dup) {
+		w->oom = true;
+		return;
+	}
+	for (char *t = strtok_r(dup, ",", &save); t; t = strtok_r(NULL, ",", &save)) {
+		char *end;
+		long code;
+		size_t i;
+
+		while (*t == ' ' || *t == '\t')
+			t++;
+		end = t + strlen(t);
+		while (end > t && (end[-1] == ' ' || end[-1] == '\t'))
+			*--end = '\0';
+		for (i = 0; i < sizeof(retry_on_names) / sizeof(retry_on_names[0]); i++)
+			if (strcmp(t, retry_on_names[i]) == 0)
+				break;
+		if (i < sizeof(retry_on_names) / sizeof(retry_on_names[0]))
+			continue;
+		code = strtol(t, &end, 10);
+		if (*t && !*end && code >= 100 && code <= 599)
+			continue;
+		pol_diag_at(w, POL_DIAG_ERROR, n,
+			    "%s: unknown retry policy \"%s\" (want Envoy retry_on names such as 5xx, gateway-error, connect-failure, reset, retriable-4xx, refused-stream, or HTTP status codes)",
+			    path, t);
+	}
+	free(dup);
+}
+
+static void parse_retries(struct pol_walk *w, const yaml_node_t *v,
+			  const char *p, struct pol_retries *rt)
+{
+	yaml_node_t *ro;
 	int64_t i64;
 	bool b;
 
+	rt->set = true;
+	rt->loc = pol_loc_of(w, v);
+	pol_check_keys(w, v, p, KEYS("attempts", "perTryTimeout", "retryOn",
+				     "retryRemoteLocalities",
+				     "retryIgnorePreviousHosts", "backoff"));
+	if (pol_get_int(w, v, "attempts", p, 0, INT32_MAX, &i64) == 1)
+		rt->attempts = (int32_t)i64;
+	get_ms(w, v, "perTryTimeout", p, &rt->per_try_timeout_ms);
+	get_ms(w, v, "backoff", p, &rt->backoff_ms);
+	pol_get_bool(w, v, "retryRemoteLocalities", p, &rt->retry_remote_localities);
+	/* sockmesh always prefers other hosts on a retry (Istio's default). */
+	if (pol_get_bool(w, v, "retryIgnorePreviousHosts", p, &b) == 1 && !b)
+		warn_field(w, v, p, "retryIgnorePreviousHosts",
+			   "false is not implemented by sockmesh: retries prefer other hosts");
+	if (pol_get_str(w, v, "retryOn", p, &rt->retry_on) == 1 &&
+	    (ro = pol_get(w, v, "retryOn"))) {
+		char q[POL_PATH_MAX];
+
+		sub(q, p, "retryOn");
+		check_retry_on(w, ro, q, rt->retry_on);
+	}
+}
+
+/* Standard base64 (padding optional); returns 0 or -EINVAL. */
+static int b64_decode(const char *in, char **out, size_t *out_len)
+{
+	size_t n = strlen(in), o = 0;
+	uint32_t acc = 0;
+	int bits = 0;
+	char *buf = malloc(n / 4 * 3 + 4);
+
+	if (!buf)
+		return -ENOMEM;
+	for (size_t i = 0; i < n; i++) {
+		int c = (unsigned char)in[i], v;
+
+		if (c >= 'A' && c <= 'Z')
+			v = c - 'A';
+		else if (c >= 'a' && c <= 'z')
+			v = c - 'a' + 26;
+		else if (c >= '0' && c <= '9')
+			v = c - '0' + 52;
+		else if (c == '+' || c == '-')
+			v = 62;
+		else if (c == '/' || c == '_')
+			v = 63;
+		else if (c == '=' || c == '\n' || c == '\r')
+			continue;
+		else {
+			free(buf);
+			return -EINVAL;
+		}
+		acc = acc << 6 | (uint32_t)v;
+		bits += 6;
+		if (bits >= 8) {
+			bits -= 8;
+			buf[o++] = (char)(acc >> bits & 0xff);
+		}
+	}
+	buf[o] = '\0';
+	*out = buf;
+	*out_len = o;
+	return 0;
+}
+
+static void parse_direct(struct pol_walk *w, const yaml_node_t *v,
+			 const char *p, struct pol_direct_response *d)
+{
+	char q[POL_PATH_MAX];
+	yaml_node_t *body, *x;
+	int64_t i64;
+
+	pol_check_keys(w, v, p, KEYS("status", "body"));
+	d->set = true;
+	if (pol_get_int(w, v, "status", p, 200, 599, &i64) == 1)
+		d->status = (int32_t)i64;
+	else if (!pol_get(w, v, "status"))
+		pol_diag_at(w, POL_DIAG_ERROR, v, "%s: missing status", p);
+	sub(q, p, "body");
+	if (!(body = pol_get(w, v, "body")) || !pol_want_map(w, body, q))
+		return;
+	pol_check_keys(w, body, q, KEYS("string", "bytes"));
+	if (pol_get(w, body, "string") && pol_get(w, body, "bytes"))
+		pol_diag_at(w, POL_DIAG_ERROR, body,
+			    "%s: string and bytes are mutually exclusive", q);
+	if (pol_get_str(w, body, "string", q, &d->body) == 1) {
+		d->body_len = strlen(d->body);
+	} else if ((x = pol_get_scalar(w, body, "bytes", q))) {
+		int err = b64_decode(scalar(x), &d->body, &d->body_len);
+
+		if (err == -ENOMEM)
+			w->oom = true;
+		else if (err)
+			pol_diag_at(w, POL_DIAG_ERROR, x, "%s.bytes: not base64", q);
+	}
+}
+
+static void parse_cors(struct pol_walk *w, const yaml_node_t *v,
+		       const char *p, struct pol_cors *c)
+{
+	static const char *const lists[] = { "allowMethods", "allowHeaders", "exposeHeaders" };
+	char ***dst[] = { &c->allow_methods, &c->allow_headers, &c->expose_headers };
+	size_t *ndst[] = { &c->n_allow_methods, &c->n_allow_headers, &c->n_expose_headers };
+	char q[POL_PATH_MAX], r[POL_PATH_MAX];
+	yaml_node_t *ao;
+	int64_t i64;
+	bool b;
+
+	c->set = true;
+	c->max_age_s = -1;
+	c->allow_credentials = -1;
+	pol_check_keys(w, v, p, KEYS("allowOrigin", "allowOrigins",
+				     "allowMethods", "allowHeaders",
+				     "exposeHeaders", "maxAge",
+				     "allowCredentials",
+				     "unmatchedPreflights"));
+	if (get_ms(w, v, "maxAge", p, &i64) == 1)
+		c->max_age_s = (i64 + 999) / 1000;
+	if (pol_get_bool(w, v, "allowCredentials", p, &b) == 1)
+		c->allow_credentials = b;
+	for (size_t i = 0; i < 3; i++) {
+		yaml_node_t *l = pol_get(w, v, lists[i]);
+
+		sub(q, p, lists[i]);
+		if (l)
+			pol_val_strlist(w, l, q, dst[i], ndst[i]);
+	}
+	sub(q, p, "allowOrigins");
+	if ((ao = pol_get(w, v, "allowOrigins")) && pol_want_seq(w, ao, q)) {
+		for (size_t i = 0; i < pol_seq_len(ao); i++) {
+			struct pol_strmatch *m;
+
+			pol_pathf(r, "%s[%zu]", q, i);
+			m = pol_grow(w, &c->allow_origins, &c->n_allow_origins, sizeof(*m));
+			if (!m)
+				return;
+			parse_string_match(w, pol_seq_at(w, ao, i), r, m, false);
+		}
+	}
+	sub(q, p, "allowOrigin");
+	if ((ao = pol_get(w, v, "allowOrigin"))) {
+		char **l = NULL;
+		size_t n = 0;
+
+		pol_val_strlist(w, ao, q, &l, &n);
+		for (size_t i = 0; i < n; i++) {
+			struct pol_strmatch *m;
+
+			m = pol_grow(w, &c->allow_origins, &c->n_allow_origins, sizeof(*m));
+			if (!m)
+				break;
+			m->kind = POL_SM_EXACT;
+			m->value = l[i];
+			m->loc = pol_loc_of(w, ao);
+			l[i] = NULL;
+		}
+		pol_strv_free(l, n);
+	}
+	warn_field(w, v, p, "unmatchedPreflights", NOT_IMPL);
+}
+
+static void cors_free(struct pol_cors *c)
+{
+	for (size_t i = 0; i < c->n_allow_origins; i++)
+		sm_free(&c->allow_origins[i]);
+	free(c->allow_origins);
+	pol_strv_free(c->allow_methods, c->n_allow_methods);
+	pol_strv_free(c->allow_headers, c->n_allow_headers);
+	pol_strv_free(c->expose_headers, c->n_expose_headers);
+}
+
+static void http_route_free(struct pol_http_route *r)
+{
+	free(r->name);
+	for (size_t i = 0; i < r->n_match; i++)
+		http_match_free(&r->match[i]);
+	free(r->match);
+	for (size_t i = 0; i < r->n_route; i++) {
+		free(r->route[i].dest.host);
+		free(r->route[i].dest.subset);
+		headers_free(&r->route[i].headers);
+	}
+	free(r->route);
+	free(r->redirect.uri);
+	free(r->redirect.authority);
+	free(r->redirect.scheme);
+	free(r->direct.body);
+	free(r->rewrite.uri);
+	free(r->rewrite.authority);
+	free(r->rewrite.regex);
+	free(r->rewrite.regex_rewrite);
+	free(r->retries.retry_on);
+	for (size_t i = 0; i < r->n_mirrors; i++) {
+		free(r->mirrors[i].dest.host);
+		free(r->mirrors[i].dest.subset);
+	}
+	free(r->mirrors);
+	cors_free(&r->cors);
+	headers_free(&r->headers);
+}
+
+static void parse_redirect(struct pol_walk *w, const yaml_node_t *v,
+			   const char *p, struct pol_redirect *rd)
+{
+	yaml_node_t *dp;
+	int64_t i64;
+
+	rd->set = true;
+	pol_check_keys(w, v, p, KEYS("uri", "authority", "port", "derivePort",
+				     "scheme", "redirectCode"));
+	pol_get_str(w, v, "uri", p, &rd->uri);
+	pol_get_str(w, v, "authority", p, &rd->authority);
+	pol_get_str(w, v, "scheme", p, &rd->scheme);
+	if (pol_get_int(w, v, "port", p, 1, 65535, &i64) == 1)
+		rd->port = (uint16_t)i64;
+	if (pol_get_int(w, v, "redirectCode", p, 300, 399, &i64) == 1)
+		rd->code = (int32_t)i64;
+	if ((dp = pol_get_scalar(w, v, "derivePort", p))) {
+		if (strcmp(scalar(dp), "FROM_PROTOCOL_DEFAULT") == 0)
+			rd->derive_port = POL_DERIVE_PORT_PROTOCOL_DEFAULT;
+		else if (strcmp(scalar(dp), "FROM_REQUEST_PORT") == 0)
+			rd->derive_port = POL_DERIVE_PORT_REQUEST;
+		else
+			pol_diag_at(w, POL_DIAG_ERROR, dp,
+				    "%s.derivePort: unknown value \"%s\" (want FROM_PROTOCOL_DEFAULT or FROM_REQUEST_PORT)",
+				    p, scalar(dp));
+	}
+	if (pol_get(w, v, "port") && dp)
+		pol_diag_at(w, POL_DIAG_ERROR, dp,
+			    "%s: port and derivePort are mutually exclusive", p);
+}
+
+static void parse_rewrite(struct pol_walk *w, const yaml_node_t *v,
+			  const char *p, struct pol_rewrite *rw)
+{
+	char q[POL_PATH_MAX];
+	yaml_node_t *rr, *m;
+
+	pol_check_keys(w, v, p, KEYS("uri", "authority", "uriRegexRewrite"));
+	pol_get_str(w, v, "uri", p, &rw->uri);
+	pol_get_str(w, v, "authority", p, &rw->authority);
+	sub(q, p, "uriRegexRewrite");
+	if ((rr = pol_get(w, v, "uriRegexRewrite")) && pol_want_map(w, rr, q)) {
+		pol_check_keys(w, rr, q, KEYS("match", "rewrite"));
+		if (pol_get_str(w, rr, "match", q, &rw->regex) == 1) {
+			char r[POL_PATH_MAX];
+
+			m = pol_get(w, rr, "match");
+			rw->regex_loc = pol_loc_of(w, m);
+			sub(r, q, "match");
+			check_regex(w, m, r, rw->regex);
+		} else if (!pol_get(w, rr, "match")) {
+			pol_diag_at(w, POL_DIAG_ERROR, rr, "%s: missing match", q);
+		}
+		pol_get_str(w, rr, "rewrite", q, &rw->regex_rewrite);
+		if (rw->uri)
+			pol_diag_at(w, POL_DIAG_ERROR, rr,
+				    "%s: uri and uriRegexRewrite are mutually exclusive", p);
+	}
+}
+
+static void parse_http_route(struct pol_walk *w, const yaml_node_t *n,
+			     const char *path, struct pol_vs *vs,
+			     struct pol_http_route *hr)
+{
+	char p[POL_PATH_MAX], q[POL_PATH_MAX];
+	double mirror_pct = -1;
+	yaml_node_t *v;
+	int64_t i64;
+
+	hr->loc = pol_loc_of(w, n);
+	hr->timeout_ms = -1;
+	hr->retries.attempts = -1;
+	hr->retries.per_try_timeout_ms = -1;
+	hr->retries.backoff_ms = -1;
 	if (!pol_want_map(w, n, path))
 		return;
 	pol_check_keys(w, n, path,
@@ -974,13 +1464,18 @@ static void check_http_route(struct pol_walk *w, const yaml_node_t *n,
 			    "mirror", "mirrors", "mirrorPercentage",
 			    "mirror_percent", "mirrorPercent", "corsPolicy",
 			    "headers"));
-	pol_get_scalar(w, n, "name", path);
-	pol_get_duration(w, n, "timeout", path);
+	pol_get_str(w, n, "name", path, &hr->name);
+	get_ms(w, n, "timeout", path, &hr->timeout_ms);
 	sub(p, path, "match");
 	if ((v = pol_get(w, n, "match")) && pol_want_seq(w, v, p)) {
 		for (size_t i = 0; i < pol_seq_len(v); i++) {
+			struct pol_http_match *hm;
+
 			pol_pathf(q, "%s[%zu]", p, i);
-			check_http_match(w, pol_seq_at(w, v, i), q);
+			hm = pol_grow(w, &hr->match, &hr->n_match, sizeof(*hm));
+			if (!hm)
+				return;
+			parse_http_match(w, pol_seq_at(w, v, i), q, hm);
 		}
 	}
 	sub(p, path, "route");
@@ -994,6 +1489,7 @@ static void check_http_route(struct pol_walk *w, const yaml_node_t *n,
 		}
 		for (size_t i = 0; i < nr; i++) {
 			yaml_node_t *rd = pol_seq_at(w, v, i), *d, *h;
+			struct pol_http_dest *hd;
 			char r[POL_PATH_MAX];
 
 			pol_pathf(q, "%s[%zu]", p, i);
@@ -1001,109 +1497,101 @@ static void check_http_route(struct pol_walk *w, const yaml_node_t *n,
 			if (!pol_want_map(w, rd, q))
 				continue;
 			pol_check_keys(w, rd, q, KEYS("destination", "weight", "headers"));
-			weights[i] = get_weight(w, rd, q);
+			hd = pol_grow(w, &hr->route, &hr->n_route, sizeof(*hd));
+			if (!hd)
+				break;
+			hd->weight = (int32_t)(weights[i] = get_weight(w, rd, q));
 			sub(r, q, "destination");
-			if ((d = pol_get(w, rd, "destination")))
-				add_http_dest(w, d, r, vs);
-			else
+			if ((d = pol_get(w, rd, "destination"))) {
+				add_http_dest(w, d, r, vs, &hd->dest);
+			} else {
+				hd->dest.loc = pol_loc_of(w, rd);
 				pol_diag_at(w, POL_DIAG_ERROR, rd,
 					    "%s: missing destination", q);
+			}
 			sub(r, q, "headers");
 			if ((h = pol_get(w, rd, "headers")))
-				check_headers_op(w, h, r);
+				parse_headers_op(w, h, r, &hd->headers);
 		}
 		check_weights(w, v, p, weights, nr);
 		free(weights);
 	}
 	sub(p, path, "redirect");
-	if ((v = pol_get(w, n, "redirect")) && pol_want_map(w, v, p)) {
-		pol_check_keys(w, v, p, KEYS("uri", "authority", "port", "derivePort",
-					     "scheme", "redirectCode"));
-		pol_get_int(w, v, "port", p, 1, 65535, &i64);
-		pol_get_int(w, v, "redirectCode", p, 300, 399, &i64);
-	}
+	if ((v = pol_get(w, n, "redirect")) && pol_want_map(w, v, p))
+		parse_redirect(w, v, p, &hr->redirect);
 	sub(p, path, "directResponse");
-	if ((v = pol_get(w, n, "directResponse")) && pol_want_map(w, v, p)) {
-		yaml_node_t *body;
-
-		pol_check_keys(w, v, p, KEYS("status", "body"));
-		pol_get_int(w, v, "status", p, 100, 599, &i64);
-		sub(q, p, "body");
-		if ((body = pol_get(w, v, "body")) && pol_want_map(w, body, q))
-			pol_check_keys(w, body, q, KEYS("string", "bytes"));
-	}
+	if ((v = pol_get(w, n, "directResponse")) && pol_want_map(w, v, p))
+		parse_direct(w, v, p, &hr->direct);
 	sub(p, path, "delegate");
-	if ((v = pol_get(w, n, "delegate")) && pol_want_map(w, v, p))
+	if ((v = pol_get(w, n, "delegate")) && pol_want_map(w, v, p)) {
 		pol_check_keys(w, v, p, KEYS("name", "namespace"));
-	sub(p, path, "rewrite");
-	if ((v = pol_get(w, n, "rewrite")) && pol_want_map(w, v, p)) {
-		yaml_node_t *rr;
+		warn_field(w, n, path, "delegate", NOT_IMPL);
+	}
+	{
+		int actions = (pol_get(w, n, "route") != NULL) + hr->redirect.set +
+			      hr->direct.set + (pol_get(w, n, "delegate") != NULL);
 
-		pol_check_keys(w, v, p, KEYS("uri", "authority", "uriRegexRewrite"));
-		sub(q, p, "uriRegexRewrite");
-		if ((rr = pol_get(w, v, "uriRegexRewrite")) && pol_want_map(w, rr, q))
-			pol_check_keys(w, rr, q, KEYS("match", "rewrite"));
+		if (actions > 1)
+			pol_diag_at(w, POL_DIAG_ERROR, n,
+				    "%s: route, redirect, directResponse and delegate are mutually exclusive",
+				    path);
+		else if (actions == 0)
+			pol_diag_at(w, POL_DIAG_ERROR, n,
+				    "%s: needs one of route, redirect, directResponse or delegate",
+				    path);
 	}
+	sub(p, path, "rewrite");
+	if ((v = pol_get(w, n, "rewrite")) && pol_want_map(w, v, p))
+		parse_rewrite(w, v, p, &hr->rewrite);
 	sub(p, path, "retries");
-	if ((v = pol_get(w, n, "retries")) && pol_want_map(w, v, p)) {
-		pol_check_keys(w, v, p, KEYS("attempts", "perTryTimeout", "retryOn",
-					     "retryRemoteLocalities",
-					     "retryIgnorePreviousHosts", "backoff"));
-		pol_get_int(w, v, "attempts", p, 0, INT32_MAX, &i64);
-		pol_get_duration(w, v, "perTryTimeout", p);
-		pol_get_duration(w, v, "backoff", p);
-		pol_get_bool(w, v, "retryRemoteLocalities", p, &b);
-		pol_get_bool(w, v, "retryIgnorePreviousHosts", p, &b);
-	}
+	if ((v = pol_get(w, n, "retries")) && pol_want_map(w, v, p))
+		parse_retries(w, v, p, &hr->retries);
 	sub(p, path, "fault");
 	if ((v = pol_get(w, n, "fault")))
-		check_http_fault(w, v, p);
+		parse_http_fault(w, v, p, &hr->fault);
+	/* mirror percentage: mirrorPercentage, else mirror_percent, else 100 */
+	if (pol_get_int(w, n, "mirror_percent", path, 0, 100, &i64) == 1 ||
+	    pol_get_int(w, n, "mirrorPercent", path, 0, 100, &i64) == 1)
+		mirror_pct = (double)i64;
+	percent_at(w, n, "mirrorPercentage", path, &mirror_pct);
 	sub(p, path, "mirror");
-	if ((v = pol_get(w, n, "mirror")))
-		add_http_dest(w, v, p, vs);
+	if ((v = pol_get(w, n, "mirror"))) {
+		struct pol_mirror *m = pol_grow(w, &hr->mirrors, &hr->n_mirrors, sizeof(*m));
+
+		if (m) {
+			add_http_dest(w, v, p, vs, &m->dest);
+			m->percent = mirror_pct;
+		}
+	}
 	sub(p, path, "mirrors");
 	if ((v = pol_get(w, n, "mirrors")) && pol_want_seq(w, v, p)) {
 		for (size_t i = 0; i < pol_seq_len(v); i++) {
-			yaml_node_t *m = pol_seq_at(w, v, i), *d;
+			yaml_node_t *mn = pol_seq_at(w, v, i), *d;
+			struct pol_mirror *m;
 			char r[POL_PATH_MAX];
 
 			pol_pathf(q, "%s[%zu]", p, i);
-			if (!pol_want_map(w, m, q))
+			if (!pol_want_map(w, mn, q))
 				continue;
-			pol_check_keys(w, m, q, KEYS("destination", "percentage"));
+			pol_check_keys(w, mn, q, KEYS("destination", "percentage"));
+			m = pol_grow(w, &hr->mirrors, &hr->n_mirrors, sizeof(*m));
+			if (!m)
+				break;
+			m->percent = -1;
 			sub(r, q, "destination");
-			if ((d = pol_get(w, m, "destination")))
-				add_http_dest(w, d, r, vs);
-			check_percent(w, m, "percentage", q);
+			if ((d = pol_get(w, mn, "destination")))
+				add_http_dest(w, d, r, vs, &m->dest);
+			else
+				pol_diag_at(w, POL_DIAG_ERROR, mn, "%s: missing destination", q);
+			percent_at(w, mn, "percentage", q, &m->percent);
 		}
 	}
-	check_percent(w, n, "mirrorPercentage", path);
-	pol_get_int(w, n, "mirror_percent", path, 0, 100, &i64);
-	pol_get_int(w, n, "mirrorPercent", path, 0, 100, &i64);
 	sub(p, path, "corsPolicy");
-	if ((v = pol_get(w, n, "corsPolicy")) && pol_want_map(w, v, p)) {
-		yaml_node_t *ao;
-
-		pol_check_keys(w, v, p, KEYS("allowOrigin", "allowOrigins",
-					     "allowMethods", "allowHeaders",
-					     "exposeHeaders", "maxAge",
-					     "allowCredentials",
-					     "unmatchedPreflights"));
-		pol_get_duration(w, v, "maxAge", p);
-		pol_get_bool(w, v, "allowCredentials", p, &b);
-		sub(q, p, "allowOrigins");
-		if ((ao = pol_get(w, v, "allowOrigins")) && pol_want_seq(w, ao, q)) {
-			for (size_t i = 0; i < pol_seq_len(ao); i++) {
-				char r[POL_PATH_MAX];
-
-				pol_pathf(r, "%s[%zu]", q, i);
-				check_string_match(w, pol_seq_at(w, ao, i), r);
-			}
-		}
-	}
+	if ((v = pol_get(w, n, "corsPolicy")) && pol_want_map(w, v, p))
+		parse_cors(w, v, p, &hr->cors);
 	sub(p, path, "headers");
 	if ((v = pol_get(w, n, "headers")))
-		check_headers_op(w, v, p);
+		parse_headers_op(w, v, p, &hr->headers);
 }
 
 static void check_tls_routes(struct pol_walk *w, const yaml_node_t *n,
@@ -1185,17 +1673,20 @@ void pol_parse_vs(struct pol_walk *w, const yaml_node_t *root,
 	if ((v = pol_get(w, spec, "http")) &&
 	    pol_want_seq(w, v, "VirtualService.spec.http")) {
 		char p[POL_PATH_MAX];
+		size_t n = pol_seq_len(v);
 
-		vs->n_http = pol_seq_len(v);
-		for (size_t i = 0; i < vs->n_http; i++) {
-			pol_pathf(p, "VirtualService.spec.http[%zu]", i);
-			check_http_route(w, pol_seq_at(w, v, i), p, vs);
+		if (n) {
+			vs->http = calloc(n, sizeof(*vs->http));
+			if (!vs->http) {
+				w->oom = true;
+				return;
+			}
+			vs->n_http = n;
 		}
-		if (vs->n_http)
-			pol_diag_at(w, POL_DIAG_WARNING,
-				    pol_get_key(w, spec, "http"),
-				    "VirtualService %s: http routes are handled by the L7 agent (not in this build)",
-				    w->name);
+		for (size_t i = 0; i < n; i++) {
+			pol_pathf(p, "VirtualService.spec.http[%zu]", i);
+			parse_http_route(w, pol_seq_at(w, v, i), p, vs, &vs->http[i]);
+		}
 	}
 	if ((v = pol_get(w, spec, "tls")) &&
 	    pol_want_seq(w, v, "VirtualService.spec.tls")) {
@@ -1216,60 +1707,105 @@ void pol_gateway_free(struct pol_gateway *g)
 {
 	pol_meta_free(&g->meta);
 	pol_labels_free(&g->selector);
+	for (size_t i = 0; i < g->n_servers; i++) {
+		struct pol_gw_server *s = &g->servers[i];
+
+		free(s->port_name);
+		free(s->protocol);
+		free(s->bind);
+		pol_strv_free(s->hosts, s->n_hosts);
+		free(s->name);
+		free(s->tls_mode);
+	}
+	free(g->servers);
+}
+
+static void parse_gw_server(struct pol_walk *w, const yaml_node_t *s,
+			    const char *p, struct pol_gw_server *srv)
+{
+	char q[POL_PATH_MAX];
+	yaml_node_t *port, *h, *tls, *v;
+	int64_t i64;
+
+	srv->loc = pol_loc_of(w, s);
+	/* tls (ServerTLSSettings) keys are left unchecked: its key list
+	 * grows often and sockmesh serves no TLS. */
+	pol_check_keys(w, s, p,
+		       KEYS("port", "bind", "hosts", "tls",
+			    "defaultEndpoint", "name"));
+	sub(q, p, "port");
+	if ((port = pol_get(w, s, "port")) && pol_want_map(w, port, q)) {
+		pol_check_keys(w, port, q,
+			       KEYS("number", "protocol", "name", "targetPort"));
+		if (pol_get_int(w, port, "number", q, 1, 65535, &i64) == 1)
+			srv->port = (uint16_t)i64;
+		else if (!pol_get(w, port, "number"))
+			pol_diag_at(w, POL_DIAG_ERROR, port, "%s: missing number", q);
+		pol_get_int(w, port, "targetPort", q, 1, 65535, &i64);
+		pol_get_str(w, port, "name", q, &srv->port_name);
+		pol_get_str(w, port, "protocol", q, &srv->protocol);
+	} else if (!port) {
+		pol_diag_at(w, POL_DIAG_ERROR, s, "%s: missing port", p);
+	}
+	sub(q, p, "hosts");
+	if ((h = pol_get(w, s, "hosts")))
+		pol_val_strlist(w, h, q, &srv->hosts, &srv->n_hosts);
+	else
+		pol_diag_at(w, POL_DIAG_ERROR, s, "%s: missing hosts", p);
+	pol_get_str(w, s, "bind", p, &srv->bind);
+	pol_get_str(w, s, "name", p, &srv->name);
+	sub(q, p, "tls");
+	if ((tls = pol_get(w, s, "tls")) && pol_want_map(w, tls, q)) {
+		srv->has_tls = true;
+		pol_get_bool(w, tls, "httpsRedirect", q, &srv->https_redirect);
+		pol_get_str(w, tls, "mode", q, &srv->tls_mode);
+	}
+	warn_field(w, s, p, "defaultEndpoint", NOT_IMPL);
+	if (srv->has_tls && (srv->tls_mode || !srv->https_redirect))
+		warn_field(w, s, p, "tls",
+			   "is not implemented by sockmesh (plain HTTP servers only): server not served");
+	else if (srv->https_redirect)
+		warn_field(w, s, p, "tls",
+			   "httpsRedirect is not implemented by sockmesh: requests are served over plain HTTP");
+	if (srv->protocol && !srv->has_tls &&
+	    strcasecmp(srv->protocol, "HTTP") && strcasecmp(srv->protocol, "HTTP2") &&
+	    strcasecmp(srv->protocol, "GRPC") && (v = pol_get(w, s, "port")))
+		pol_diag_at(w, POL_DIAG_WARNING, v,
+			    "Gateway %s: %s.port.protocol %s is not implemented by sockmesh (plain HTTP servers only): server not served",
+			    w->name, rel(p), srv->protocol);
 }
 
 void pol_parse_gateway(struct pol_walk *w, const yaml_node_t *root,
 		       const yaml_node_t *kind_key)
 {
 	const char *path = "Gateway.spec";
-	char p[POL_PATH_MAX], q[POL_PATH_MAX];
+	char p[POL_PATH_MAX];
 	struct pol_gateway *gw;
 	yaml_node_t *spec, *v;
-	int64_t i64;
 
 	gw = pol_grow(w, &w->set->gws, &w->set->n_gws, sizeof(*gw));
 	if (!gw)
 		return;
 	pol_parse_meta(w, root, kind_key, &gw->meta);
 	spec = pol_get(w, root, "spec");
-	if (spec && pol_want_map(w, spec, path)) {
-		pol_check_keys(w, spec, path, KEYS("selector", "servers"));
-		if ((v = pol_get(w, spec, "selector")))
-			pol_val_labels(w, v, "Gateway.spec.selector", &gw->selector);
-		if ((v = pol_get(w, spec, "servers")) &&
-		    pol_want_seq(w, v, "Gateway.spec.servers")) {
-			for (size_t i = 0; i < pol_seq_len(v); i++) {
-				yaml_node_t *s = pol_seq_at(w, v, i), *port, *h;
+	if (!spec || !pol_want_map(w, spec, path))
+		return;
+	pol_check_keys(w, spec, path, KEYS("selector", "servers"));
+	if ((v = pol_get(w, spec, "selector")))
+		pol_val_labels(w, v, "Gateway.spec.selector", &gw->selector);
+	if (!(v = pol_get(w, spec, "servers")) ||
+	    !pol_want_seq(w, v, "Gateway.spec.servers"))
+		return;
+	for (size_t i = 0; i < pol_seq_len(v); i++) {
+		yaml_node_t *s = pol_seq_at(w, v, i);
+		struct pol_gw_server *srv;
 
-				pol_pathf(p, "Gateway.spec.servers[%zu]", i);
-				if (!pol_want_map(w, s, p))
-					continue;
-				/* tls (ServerTLSSettings) is left unchecked: the
-				 * L7 issue owns it and its key list grows often. */
-				pol_check_keys(w, s, p,
-					       KEYS("port", "bind", "hosts", "tls",
-						    "defaultEndpoint", "name"));
-				sub(q, p, "port");
-				if ((port = pol_get(w, s, "port")) &&
-				    pol_want_map(w, port, q)) {
-					pol_check_keys(w, port, q,
-						       KEYS("number", "protocol",
-							    "name", "targetPort"));
-					pol_get_int(w, port, "number", q, 1, 65535, &i64);
-					pol_get_int(w, port, "targetPort", q, 1, 65535, &i64);
-				}
-				sub(q, p, "hosts");
-				if ((h = pol_get(w, s, "hosts"))) {
-					char **l = NULL;
-					size_t n = 0;
-
-					pol_val_strlist(w, h, q, &l, &n);
-					pol_strv_free(l, n);
-				}
-			}
-		}
+		pol_pathf(p, "Gateway.spec.servers[%zu]", i);
+		if (!pol_want_map(w, s, p))
+			continue;
+		srv = pol_grow(w, &gw->servers, &gw->n_servers, sizeof(*srv));
+		if (!srv)
+			return;
+		parse_gw_server(w, s, p, srv);
 	}
-	pol_diag_at(w, POL_DIAG_WARNING, kind_key,
-		    "Gateway %s: ingress gateways are handled by the L7 agent (not in this build): ignored",
-		    w->name);
 }

@@ -149,13 +149,38 @@ struct pol_lb {
 
 struct pol_port_tp;
 
+/* connectionPool.http; every field -1 when unset. */
+struct pol_http_pool {
+	int64_t http1_max_pending;	/* http1MaxPendingRequests */
+	int64_t http2_max_requests;	/* http2MaxRequests */
+	int64_t max_requests_per_conn;	/* maxRequestsPerConnection */
+	int64_t max_retries;		/* maxRetries */
+	int64_t idle_timeout_ms;	/* idleTimeout */
+};
+
+/* outlierDetection as written; every number -1 when unset. */
+struct pol_outlier {
+	int64_t consecutive_5xx;	/* consecutive5xxErrors */
+	int64_t consecutive_gateway;	/* consecutiveGatewayErrors */
+	int64_t consecutive_errors;	/* deprecated consecutiveErrors */
+	bool split_local_origin;	/* splitExternalLocalOriginErrors */
+	int64_t consecutive_local_origin; /* consecutiveLocalOriginFailures */
+	int64_t interval_ms;
+	int64_t base_ejection_ms;
+	int32_t max_ejection_percent;
+};
+
 struct pol_traffic_policy {
 	bool set;			/* trafficPolicy present */
 	struct pol_lb lb;		/* kind UNSET when absent */
 	int64_t max_connections;	/* connectionPool.tcp.maxConnections; -1 unset */
 	int32_t min_health_percent;	/* outlierDetection.minHealthPercent; -1 unset */
-	bool has_outlier;		/* outlierDetection present (L7 issue) */
-	bool has_http_pool;		/* connectionPool.http present (L7 issue) */
+	bool has_outlier;		/* outlierDetection present */
+	bool has_http_pool;		/* connectionPool.http present */
+	bool has_pool;			/* connectionPool present (replaced as a whole) */
+	int64_t connect_timeout_ms;	/* connectionPool.tcp.connectTimeout; -1 unset */
+	struct pol_http_pool http;	/* valid when has_http_pool */
+	struct pol_outlier outlier;	/* valid when has_outlier */
 	struct pol_port_tp *port_level;	/* portLevelSettings */
 	size_t n_port_level;
 	struct pol_loc loc;
@@ -183,7 +208,7 @@ struct pol_dr {
 	size_t n_subsets;
 };
 
-/* ---- networking.istio.io VirtualService (L4 part; http is counted) ---- */
+/* ---- networking.istio.io VirtualService ---- */
 struct pol_destination {
 	char *host;
 	char *subset;		/* may be NULL */
@@ -213,6 +238,138 @@ struct pol_tcp_route {
 	struct pol_loc loc;
 };
 
+/* Istio StringMatch; also used for header / query maps (PRESENT = {}). */
+enum pol_sm_kind {
+	POL_SM_NONE = 0,	/* absent */
+	POL_SM_EXACT,
+	POL_SM_PREFIX,
+	POL_SM_REGEX,		/* RE2 syntax, compiled with PCRE2 at load (checked) */
+	POL_SM_PRESENT,		/* {} or null: present with any value */
+};
+
+struct pol_strmatch {
+	enum pol_sm_kind kind;
+	char *value;		/* NULL for NONE / PRESENT */
+	struct pol_loc loc;
+};
+
+struct pol_kvmatch {
+	char *name;		/* as written (header names: compare ignoring case) */
+	struct pol_strmatch m;
+};
+
+struct pol_http_match {
+	char *name;
+	struct pol_strmatch uri, scheme, method, authority;
+	struct pol_kvmatch *headers;		size_t n_headers;
+	struct pol_kvmatch *without_headers;	size_t n_without_headers;
+	struct pol_kvmatch *query_params;	size_t n_query_params;
+	uint16_t port;				/* 0 = any */
+	bool ignore_uri_case;
+	struct pol_labels source_labels;
+	char *source_namespace;
+	char **gateways;			/* as written */
+	size_t n_gateways;
+	struct pol_loc loc;
+};
+
+struct pol_hdr_ops {
+	struct pol_labels set;
+	struct pol_labels add;
+	char **remove;
+	size_t n_remove;
+};
+
+struct pol_headers {
+	struct pol_hdr_ops request, response;
+};
+
+struct pol_http_dest {
+	struct pol_destination dest;
+	int32_t weight;		/* -1 = unset */
+	struct pol_headers headers;
+};
+
+struct pol_mirror {
+	struct pol_destination dest;
+	double percent;		/* -1 = unset (100) */
+};
+
+enum pol_derive_port {
+	POL_DERIVE_PORT_UNSET = 0,
+	POL_DERIVE_PORT_PROTOCOL_DEFAULT,	/* FROM_PROTOCOL_DEFAULT */
+	POL_DERIVE_PORT_REQUEST,		/* FROM_REQUEST_PORT */
+};
+
+struct pol_redirect {
+	bool set;
+	char *uri, *authority, *scheme;
+	uint16_t port;		/* 0 = unset */
+	enum pol_derive_port derive_port;
+	int32_t code;		/* 0 = unset (301) */
+};
+
+struct pol_direct_response {
+	bool set;
+	int32_t status;
+	char *body;		/* body.string, or body.bytes base64-decoded */
+	size_t body_len;
+};
+
+struct pol_rewrite {
+	char *uri;
+	char *authority;
+	char *regex;		/* uriRegexRewrite.match */
+	char *regex_rewrite;	/* uriRegexRewrite.rewrite (\1 groups) */
+	struct pol_loc regex_loc;
+};
+
+struct pol_retries {
+	bool set;
+	int32_t attempts;	/* -1 unset */
+	int64_t per_try_timeout_ms; /* -1 unset */
+	char *retry_on;		/* as written, NULL unset */
+	bool retry_remote_localities;
+	int64_t backoff_ms;	/* -1 unset */
+	struct pol_loc loc;
+};
+
+struct pol_fault {
+	bool delay_set;
+	uint64_t delay_ms;	/* fixedDelay */
+	double delay_percent;	/* percentage.value, else percent, else 0 */
+	bool abort_set;
+	int32_t abort_status;	/* httpStatus; 0 when grpcStatus/http2Error only */
+	double abort_percent;	/* percentage.value, else 0 */
+};
+
+struct pol_cors {
+	bool set;
+	struct pol_strmatch *allow_origins;	/* allowOrigins, plus deprecated allowOrigin as exact */
+	size_t n_allow_origins;
+	char **allow_methods;	size_t n_allow_methods;
+	char **allow_headers;	size_t n_allow_headers;
+	char **expose_headers;	size_t n_expose_headers;
+	int64_t max_age_s;	/* -1 unset */
+	int allow_credentials;	/* -1 unset, 0, 1 */
+};
+
+struct pol_http_route {
+	char *name;
+	struct pol_http_match *match;	size_t n_match;		/* 0 = any request */
+	struct pol_http_dest *route;	size_t n_route;
+	struct pol_redirect redirect;
+	struct pol_direct_response direct;
+	struct pol_rewrite rewrite;
+	int64_t timeout_ms;		/* -1 unset (no timeout) */
+	struct pol_retries retries;
+	struct pol_fault fault;
+	struct pol_mirror *mirrors;	size_t n_mirrors;	/* mirror + mirrors[] */
+	struct pol_cors cors;
+	struct pol_headers headers;
+	struct pol_loc loc;
+};
+
 struct pol_vs {
 	struct pol_meta meta;
 	char **hosts;
@@ -221,7 +378,8 @@ struct pol_vs {
 	size_t n_gateways;
 	struct pol_tcp_route *tcp;
 	size_t n_tcp;
-	size_t n_http;		/* http: routes present (L7 issue) */
+	size_t n_http;		/* http: routes (entries of http[]) */
+	struct pol_http_route *http;	/* n_http entries */
 	size_t n_tls;
 	/* Every destination named by http routes (route[] and mirror[s]),
 	 * kept for cross-object checks (subsets) and the L7 agent. */
@@ -229,10 +387,26 @@ struct pol_vs {
 	size_t n_http_dests;
 };
 
-/* ---- networking.istio.io Gateway (kept for the L7 issue) ---- */
+/* ---- networking.istio.io Gateway ---- */
+struct pol_gw_server {
+	uint16_t port;		/* port.number */
+	char *port_name;
+	char *protocol;		/* HTTP, HTTPS, GRPC, HTTP2, TCP, TLS, ... */
+	char *bind;
+	char **hosts;		/* as written: "host", "ns/host", "*.example.com" */
+	size_t n_hosts;
+	char *name;
+	bool has_tls;		/* tls present */
+	bool https_redirect;	/* tls.httpsRedirect */
+	char *tls_mode;		/* tls.mode or NULL */
+	struct pol_loc loc;
+};
+
 struct pol_gateway {
 	struct pol_meta meta;
 	struct pol_labels selector;
+	struct pol_gw_server *servers;
+	size_t n_servers;
 };
 
 struct pol_set {
@@ -298,6 +472,13 @@ bool policy_labels_match(const struct pol_labels *selector,
 
 /* Label/annotation value or NULL. */
 const char *policy_label_get(const struct pol_labels *labels, const char *key);
+
+/*
+ * Compile check for an Istio regex (RE2 syntax, matched with PCRE2 as a
+ * whole-string match). Returns 0, or -EINVAL with the PCRE2 message and
+ * offset in err.
+ */
+int policy_regex_check(const char *re, char *err, size_t errlen);
 
 /* "file:line:col: error: msg" into buf; returns buf. */
 const char *policy_diag_format(const struct pol_diag *d, char *buf, size_t len);

@@ -38,30 +38,27 @@ static const unsigned char http1_tok[256] = {
 	['y'] = 1, ['z'] = 1,
 };
 
-/*
- * Byte classes built once: field-value octets (HTAB, SP, VCHAR, obs-text),
- * request-target octets (VCHAR only: no SP, no controls, no obs-text) and
- * ASCII lower case. Filled by a constructor so the tables stay readable.
- */
-static unsigned char http1_val[256];
-static unsigned char http1_tgt[256];
-static unsigned char http1_lower[256];
-static signed char http1_hex[256];
+/* field-value octets: HTAB, SP, VCHAR, obs-text (RFC 9110 5.5) */
+static const unsigned char http1_val[256] = {
+	['\t'] = 1, [0x20 ... 0x7e] = 1, [0x80 ... 0xff] = 1,
+};
 
-__attribute__((constructor)) static void http1_init_tables(void)
+/* request-target octets: VCHAR only (no SP, controls or obs-text) */
+static const unsigned char http1_tgt[256] = {
+	[0x21 ... 0x7e] = 1,
+};
+
+/* hex digit value + 1; 0 when not a hex digit */
+static const unsigned char http1_hex1[256] = {
+	['0'] = 1, ['1'] = 2, ['2'] = 3, ['3'] = 4, ['4'] = 5,
+	['5'] = 6, ['6'] = 7, ['7'] = 8, ['8'] = 9, ['9'] = 10,
+	['a'] = 11, ['b'] = 12, ['c'] = 13, ['d'] = 14, ['e'] = 15, ['f'] = 16,
+	['A'] = 11, ['B'] = 12, ['C'] = 13, ['D'] = 14, ['E'] = 15, ['F'] = 16,
+};
+
+static inline unsigned char http1_lower(unsigned char c)
 {
-	for (int c = 0; c < 256; c++) {
-		http1_val[c] = c == '\t' || (c >= 0x20 && c != 0x7f);
-		http1_tgt[c] = c > 0x20 && c < 0x7f;
-		http1_lower[c] = (unsigned char)(c >= 'A' && c <= 'Z' ? c + 32 : c);
-		http1_hex[c] = -1;
-	}
-	for (int c = '0'; c <= '9'; c++)
-		http1_hex[c] = (signed char)(c - '0');
-	for (int c = 'a'; c <= 'f'; c++) {
-		http1_hex[c] = (signed char)(c - 'a' + 10);
-		http1_hex[c - 32] = (signed char)(c - 'a' + 10);
-	}
+	return c >= 'A' && c <= 'Z' ? (unsigned char)(c + 32) : c;
 }
 
 #define U(p) ((unsigned char)*(p))
@@ -72,7 +69,7 @@ static inline int http1_ieq(const char *s, size_t n, const char *lit, size_t lit
 	if (n != litn)
 		return 0;
 	for (size_t i = 0; i < n; i++)
-		if (http1_lower[U(s + i)] != (unsigned char)lit[i])
+		if (http1_lower(U(s + i)) != (unsigned char)lit[i])
 			return 0;
 	return 1;
 }
@@ -85,7 +82,7 @@ static inline int http1_ows(char c)
 }
 
 /*
- * Iterate a comma-separated list: sets *e/*en to the next element with OWS
+ * Iterate a comma-separated list: sets *e and *en to the next element, OWS
  * trimmed (possibly empty) and returns 1, or 0 at the end.
  */
 struct http1_list {
@@ -630,7 +627,7 @@ const struct http1_header *http1_header_get(const struct http1_msg *m, const cha
 		if (h->name.n != n)
 			continue;
 		for (j = 0; j < n; j++)
-			if (http1_lower[U(h->name.p + j)] != http1_lower[U(name + j)])
+			if (http1_lower(U(h->name.p + j)) != http1_lower(U(name + j)))
 				break;
 		if (j == n)
 			return h;
@@ -680,11 +677,11 @@ int http1_chunked_decode(struct http1_chunked *c, const char *in, size_t len,
 		switch (c->state) {
 		case CH_SIZE0:
 		case CH_SIZE:
-			hx = http1_hex[ch];
-			if (hx >= 0) {
+			hx = http1_hex1[ch];
+			if (hx) {
 				if (c->left > (UINT64_MAX >> 4))
 					goto bad;
-				c->left = c->left << 4 | (uint64_t)hx;
+				c->left = c->left << 4 | (uint64_t)(hx - 1);
 				c->state = CH_SIZE;
 			} else if (c->state == CH_SIZE0) {
 				goto bad;

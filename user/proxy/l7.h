@@ -102,8 +102,15 @@ struct l7_redirect {
 	char *uri;			/* NULL = keep */
 	char *authority;
 	uint16_t port;			/* 0 = keep/derive */
+	uint8_t derive_port;		/* L7_DERIVE_PORT_* (when port is 0) */
 	char *scheme;
 	int code;			/* default 301 */
+};
+
+enum l7_derive_port {
+	L7_DERIVE_PORT_NONE = 0,	/* keep the request's authority port */
+	L7_DERIVE_PORT_PROTOCOL_DEFAULT,	/* 80 for http, 443 for https: omitted */
+	L7_DERIVE_PORT_REQUEST,		/* the port the request came in on */
 };
 
 struct l7_direct {

@@ -76,6 +76,20 @@ bool up_cb_acquire(struct up_registry *r, const struct l7_cluster *c, enum up_cb
 void up_cb_release(struct up_registry *r, const struct l7_cluster *c, enum up_cb_kind k);
 uint64_t up_cb_overflows(struct up_registry *r, uint64_t cluster_id, enum up_cb_kind k);
 
+/*
+ * The same per (cluster, source pod IP): Istio's connectionPool limits hold
+ * per client workload per destination (DESIGN.md), so the proxy passes the
+ * client's IP (network order). src_ip 0 is the plain per-cluster variant
+ * above. Overflows are also added to the cluster's up_cb_overflows() total.
+ */
+bool up_cb_acquire_src(struct up_registry *r, const struct l7_cluster *c, uint32_t src_ip,
+		       enum up_cb_kind k);
+void up_cb_release_src(struct up_registry *r, const struct l7_cluster *c, uint32_t src_ip,
+		       enum up_cb_kind k);
+/* Units of k held right now for (cluster, source). */
+uint64_t up_cb_count(struct up_registry *r, uint64_t cluster_id, uint32_t src_ip,
+		     enum up_cb_kind k);
+
 /* ---- outlier detection (Envoy's, as Istio configures it) ---- */
 
 enum up_result {

@@ -1,0 +1,169 @@
+# SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause)
+# shellcheck shell=bash disable=SC2034 # state is read by the sourcing scripts
+#
+# lib.sh — helpers for bench/run.sh: placement (pinned / unpinned), the
+# agent, user-space proxies, bounded waits and the raw results file.
+# Sourced after scripts/lib/node.sh; the node must be up before any helper
+# that runs something in a pod.
+#
+#   bench_log MSG...                  "[  12s] MSG" on stdout
+#   bench_cpus MODE                   CPU list of a placement: pinned -> 0,
+#                                     unpinned -> every CPU
+#   bench_place MODE PID...           move PID, its threads and its child
+#                                     processes to MODE's CPUs
+#   bench_client MODE POD CMD...      run CMD in POD (netns + cgroup) on MODE's CPUs
+#   bench_spawn POD CMD...            long-running helper (server, proxy) in POD,
+#                                     PID appended to BENCH_SPAWNED
+#   bench_stop PID...                 TERM, wait (bounded), KILL; only PIDs we spawned
+#   bench_wait_listen POD PORT SECS   0 once something listens on PORT in POD
+#   bench_agent_up POLICY...          the agent on these files (copied to a fresh
+#                                     policy dir), waits for the first applied policy
+#   bench_agent_down                  SIGTERM (detach, unpin) and wait
+#   bench_applied_line N SECS         the Nth "policy generation ... applied" log line
+#   bench_field LINE KEY              the word after KEY in LINE
+#   bench_record SCEN METRIC GROUP CONTENDER VALUE   one sample into raw.tsv
+#   bench_label SCEN CONTENDER LABEL  display name of a contender
+#
+# Globals the caller sets: BENCH_TMP, BENCH_OUT, SM_BUILD, BENCH_TOOL.
+
+BENCH_T0=$SECONDS
+BENCH_NCPU=$(nproc)
+declare -ga BENCH_SPAWNED=()
+BENCH_AGENT_PID=
+BENCH_AGENT_LOG=
+BENCH_AGENT_N=0
+
+bench_log() {
+	printf '[%4ds] %s\n' "$((SECONDS - BENCH_T0))" "$*"
+}
+
+bench_cpus() {
+	case "$1" in
+	pinned) echo 0 ;;
+	unpinned) echo "0-$((BENCH_NCPU - 1))" ;;
+	*) echo "bench_cpus: bad mode $1" >&2; return 1 ;;
+	esac
+}
+
+# Child processes are found through /proc/PID/task/*/children (nginx's
+# workers); taskset -a covers every thread of each.
+bench_place() {
+	local cpus pid
+	local -a todo
+	cpus=$(bench_cpus "$1") || return 1
+	shift
+	todo=("$@")
+	while [ ${#todo[@]} -gt 0 ]; do
+		pid=${todo[0]}
+		todo=("${todo[@]:1}")
+		[ -d "/proc/$pid" ] || continue
+		taskset -a -p -c "$cpus" "$pid" >/dev/null 2>&1 || true
+		# shellcheck disable=SC2207 # a list of PIDs
+		todo+=($(cat /proc/"$pid"/task/*/children 2>/dev/null))
+	done
+	return 0
+}
+
+bench_client() {
+	local cpus pod=$2
+	cpus=$(bench_cpus "$1") || return 1
+	shift 2
+	sm_pod_exec "$pod" taskset -c "$cpus" "$@"
+}
+
+bench_spawn() {
+	local pod=$1
+	shift
+	sm_pod_spawn "$pod" "$@"
+	BENCH_SPAWNED+=("$SM_LAST_PID")
+}
+
+bench_stop() {
+	local pid i alive
+	for pid in "$@"; do
+		kill -TERM "$pid" 2>/dev/null || true
+	done
+	for ((i = 0; i < 50; i++)); do
+		alive=0
+		for pid in "$@"; do
+			kill -0 "$pid" 2>/dev/null && alive=1
+		done
+		[ "$alive" = 0 ] && break
+		sleep 0.1
+	done
+	for pid in "$@"; do
+		kill -0 "$pid" 2>/dev/null && kill -KILL "$pid" 2>/dev/null
+		wait "$pid" 2>/dev/null
+	done
+	return 0
+}
+
+bench_wait_listen() {
+	local pod=$1 port=$2 secs=$3 i
+	for ((i = 0; i < secs * 20; i++)); do
+		[ -n "$(sm_pod_exec "$pod" ss -Hltn "sport = :$port" 2>/dev/null)" ] && return 0
+		sleep 0.05
+	done
+	echo "bench: nothing listens on port $port in pod $pod after ${secs}s" >&2
+	return 1
+}
+
+bench_ctl() {
+	"$SM_BUILD/sockmeshctl" --admin-socket "$BENCH_TMP/admin.sock" --pin-path "$SM_PIN" "$@"
+}
+
+bench_agent_up() {
+	local f i
+	[ -z "$BENCH_AGENT_PID" ] || bench_agent_down
+	BENCH_AGENT_N=$((BENCH_AGENT_N + 1))
+	BENCH_POLICY_DIR=$BENCH_TMP/policy-$BENCH_AGENT_N
+	BENCH_AGENT_LOG=$BENCH_TMP/agent-$BENCH_AGENT_N.log
+	mkdir -p "$BENCH_POLICY_DIR"
+	for f in "$@"; do cp "$f" "$BENCH_POLICY_DIR/"; done
+	sm_spawn "$SM_BUILD/sockmesh-agent" --cgroup "$SM_CGROUP" --policy "$BENCH_POLICY_DIR" \
+		--pin-path "$SM_PIN" --admin-socket "$BENCH_TMP/admin.sock" >"$BENCH_AGENT_LOG" 2>&1
+	BENCH_AGENT_PID=$SM_LAST_PID
+	# the admin socket answers once programs are attached and the policy applied
+	for ((i = 0; i < 600; i++)); do
+		if bench_ctl status -o json 2>/dev/null | grep -q '"alive": *true'; then
+			return 0
+		fi
+		kill -0 "$BENCH_AGENT_PID" 2>/dev/null || break
+		sleep 0.05
+	done
+	echo "bench: the agent did not come up; log:" >&2
+	sed 's/^/  | /' "$BENCH_AGENT_LOG" >&2
+	bench_agent_down
+	return 1
+}
+
+bench_agent_down() {
+	[ -n "$BENCH_AGENT_PID" ] || return 0
+	bench_stop "$BENCH_AGENT_PID"
+	BENCH_AGENT_PID=
+}
+
+bench_applied_line() {
+	local n=$1 secs=$2 i line
+	for ((i = 0; i < secs * 20; i++)); do
+		line=$(grep 'policy generation .* applied:' "$BENCH_AGENT_LOG" | sed -n "${n}p")
+		if [ -n "$line" ]; then
+			echo "$line"
+			return 0
+		fi
+		sleep 0.05
+	done
+	return 1
+}
+
+bench_field() {
+	awk -v k="$2" '{ for (i = 1; i < NF; i++) if ($i == k) { print $(i + 1); exit } }' <<<"$1"
+}
+
+bench_record() {
+	printf '%s\t%s\t%s\t%s\t%s\n' "$@" >>"$BENCH_OUT/raw.tsv"
+}
+
+bench_label() {
+	printf '%s\t%s\t%s\n' "$@" >>"$BENCH_OUT/labels.tsv"
+}

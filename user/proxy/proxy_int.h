@@ -1,0 +1,444 @@
+/* SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause) */
+/*
+ * proxy internals shared by proxy.c (workers, event loop, timers,
+ * listeners, pools, stats), proxy_http.c (the request/response engine)
+ * and proxy_util.c (pure helpers, unit-tested).
+ *
+ * Threading: everything below struct proxy belongs to exactly one worker
+ * thread; the only cross-thread data are the config mailbox (atomic
+ * exchange), the stop flag, the per-worker counters (written by their
+ * worker with relaxed stores, summed by readers) and the per-cluster
+ * counter tables (insertions under a mutex the reader also takes).
+ *
+ * Event model: epoll, edge-triggered for connections (EPOLLIN | EPOLLOUT |
+ * EPOLLRDHUP registered once, never modified), level-triggered for
+ * listeners (paused on EMFILE). A connection remembers "readable" and
+ * "writable" until a read or write comes back short; the pump for a
+ * downstream connection then moves bytes both ways until nothing moves.
+ */
+#ifndef SOCKMESH_PROXY_INT_H
+#define SOCKMESH_PROXY_INT_H
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/uio.h>
+
+#include "http1.h"
+#include "l7.h"
+#include "proxy.h"
+#include "upstream.h"
+
+#define PX_BUF_SIZE		(16 * 1024)	/* initial read buffer per connection */
+#define PX_BUF_MAX		HTTP1_MAX_HEAD	/* grown only for long heads */
+#define PX_REPLAY_MAX		(64 * 1024)	/* request bodies up to this are retriable */
+#define PX_MIRROR_BODY_MAX	(64 * 1024)
+#define PX_MIRRORS_MAX		256		/* in flight per worker */
+#define PX_MIRROR_TIMEOUT_MS	10000
+#define PX_MAX_TRIES		32		/* avoid list and attempt cap */
+#define PX_PUMP_ROUNDS		64		/* then yield to other connections */
+#define PX_ACCEPT_BATCH		64
+#define PX_EMFILE_PAUSE_MS	100
+#define PX_TICK_MS		1000
+#define PX_PENDING_TICK_MS	5
+#define PX_DEF_HEADER_TIMEOUT_MS 10000
+#define PX_DEF_IDLE_TIMEOUT_MS	60000
+#define PX_DEF_STREAM_IDLE_MS	300000		/* Envoy's stream_idle_timeout */
+#define PX_DEF_CONNECT_TIMEOUT_MS 10000
+#define PX_DEF_UP_IDLE_MS	60000
+#define PX_BACKOFF_BASE_MS	25		/* Envoy: base 25 ms, max 10x */
+#define PX_LOG_BUF		(64 * 1024)
+
+/* Counters; one array per worker, summed on read. */
+enum px_stat {
+	PX_S_CX_TOTAL = 0,
+	PX_S_CX_CLOSED,
+	PX_S_CX_NO_ORIG,	/* refused: no original destination */
+	PX_S_CX_OVERFLOW,	/* refused: max_conns */
+	PX_S_CX_ACCEPT_ERR,	/* EMFILE/ENFILE/ENOMEM on accept */
+	PX_S_RQ_TOTAL,
+	PX_S_RQ_1XX,
+	PX_S_RQ_2XX,
+	PX_S_RQ_3XX,
+	PX_S_RQ_4XX,
+	PX_S_RQ_5XX,
+	PX_S_RQ_NO_RESPONSE,	/* aborted before any status */
+	PX_S_RQ_BAD,		/* parse errors (400/431/505) */
+	PX_S_RQ_HEADER_TIMEOUT,
+	PX_S_RQ_PREFLIGHT,
+	PX_S_RQ_UPGRADE,
+	PX_S_RETRIES,
+	PX_S_RETRY_OVERFLOW,
+	PX_S_UP_CX_TOTAL,
+	PX_S_UP_CX_CLOSED,
+	PX_S_UP_CX_CONNECT_FAIL,
+	PX_S_UP_RQ_REUSED,	/* requests sent on a pooled connection */
+	PX_S_UP_REDISPATCH,	/* pooled connection closed under us: resent */
+	PX_S_MIRROR_SENT,
+	PX_S_MIRROR_SKIPPED,
+	PX_S_LISTENER_ERR,
+	PX_S_LOG_DROPPED,
+	/* response flags, same order as enum px_flag */
+	PX_S_F_FIRST,
+	PX_S_MAX = PX_S_F_FIRST + 16,
+};
+
+/* Envoy response flags (the subset this proxy can produce). */
+enum px_flag {
+	PX_F_UH = 0,	/* no healthy upstream */
+	PX_F_UF,	/* upstream connection failure */
+	PX_F_UO,	/* upstream overflow (circuit breaker) */
+	PX_F_NR,	/* no route */
+	PX_F_URX,	/* upstream retry limit exceeded */
+	PX_F_UT,	/* upstream request timeout */
+	PX_F_UC,	/* upstream connection termination */
+	PX_F_DC,	/* downstream connection termination */
+	PX_F_FI,	/* fault injected abort */
+	PX_F_DI,	/* fault injected delay */
+	PX_F_UPE,	/* upstream protocol error */
+	PX_F_SI,	/* stream idle timeout */
+	PX_F_DPE,	/* downstream protocol error */
+	PX_F_MAX,
+};
+
+extern const char *const px_flag_names[PX_F_MAX];
+
+/* Why a try failed (local origin), for retry decisions and outlier results. */
+enum px_fail {
+	PX_FAIL_NONE = 0,
+	PX_FAIL_CONNECT,	/* refused / connect timeout */
+	PX_FAIL_RESET,		/* reset or EOF before a complete response head */
+	PX_FAIL_TIMEOUT,	/* per-try timeout */
+	PX_FAIL_PROTOCOL,	/* unparsable response head */
+};
+
+enum px_ev_kind {
+	PX_EV_LISTEN = 1,
+	PX_EV_DCONN,
+	PX_EV_UCONN,
+	PX_EV_WAKE,
+};
+
+enum px_timer_kind {
+	PX_T_DCONN = 1,		/* header / keep-alive idle / stream idle */
+	PX_T_ROUTE,		/* route timeout */
+	PX_T_TRY,		/* per-try timeout, backoff, fault delay */
+	PX_T_UCONN,		/* connect timeout / pooled idle / mirror */
+	PX_T_TICK,
+};
+
+/*
+ * Timer in a per-worker binary heap. Re-arming later than heap_at is lazy
+ * (the heap entry fires early and is re-inserted), so pushing a deadline
+ * forward on every byte costs nothing.
+ */
+struct px_timer {
+	uint64_t at;		/* deadline; 0 = disarmed */
+	uint64_t heap_at;	/* key in the heap */
+	int32_t idx;		/* heap position, -1 = not in heap */
+	uint8_t kind;
+};
+
+struct px_buf {
+	char *p;
+	uint32_t off, len, cap;	/* unread bytes are p[off..len) */
+};
+
+struct px_worker;
+struct px_dconn;
+struct px_pool;
+
+/* Worker-local reference to a config: no atomics per request. */
+struct px_wcfg {
+	struct l7_config *c;
+	uint32_t users;
+	bool retired;
+	struct px_wcfg *next;
+};
+
+struct px_listener {
+	uint8_t kind;		/* PX_EV_LISTEN */
+	bool gateway;
+	bool paused;
+	bool seen;		/* reconcile mark */
+	int fd;
+	uint32_t addr;		/* network order */
+	uint16_t port;		/* host order */
+};
+
+enum px_uconn_state {
+	PX_U_CONNECTING = 1,
+	PX_U_BUSY,
+	PX_U_IDLE,
+	PX_U_MIRROR,
+};
+
+struct px_uconn {
+	uint8_t kind;		/* PX_EV_UCONN */
+	uint8_t state;
+	bool closed, rd_ready, wr_ready, rd_eof, err, werr, rdhup, connected;
+	int fd;
+	struct px_worker *w;
+	struct px_pool *pool;	/* NULL for mirrors */
+	struct px_dconn *d;	/* attached request, or NULL */
+	struct px_buf in;
+	uint32_t requests;	/* requests started on this connection */
+	struct px_timer t;
+	struct px_uconn *next, *prev;	/* pool idle list / mirror list */
+	struct px_uconn *dead_next;
+	/* mirror: the whole request to send */
+	char *mbuf;
+	uint32_t mlen, msent;
+	const struct l7_host *mhost;
+};
+
+/* Connections to one host for one cluster, in one worker. */
+struct px_pool {
+	uint64_t cluster_id;
+	uint32_t addr;		/* network order */
+	uint16_t port;
+	uint32_t n_conns;	/* open (connecting, busy, idle) */
+	struct px_uconn *idle;	/* LIFO: warmest first */
+	struct px_dconn *pend_head, *pend_tail;	/* waiting for a connection */
+	/* the newest config that used this pool: breakers need the cluster */
+	struct px_wcfg *cfg;
+	const struct l7_cluster *cluster;
+};
+
+enum px_dstate {
+	PX_D_HEAD = 1,		/* waiting for / parsing a request head */
+	PX_D_STREAM,		/* a request in flight */
+	PX_D_TUNNEL,		/* after 101: raw both ways */
+	PX_D_LINGER,		/* write side shut, draining input before close */
+};
+
+enum px_rphase {
+	PX_R_NONE = 0,		/* no try on the wire */
+	PX_R_HEAD,		/* waiting for the response head */
+	PX_R_BODY,		/* relaying the response body */
+	PX_R_DONE,		/* complete response relayed from the upstream buffer */
+};
+
+enum px_try_timer {
+	PX_TT_NONE = 0,
+	PX_TT_PERTRY,
+	PX_TT_BACKOFF,
+	PX_TT_DELAY,
+};
+
+/* One request/response exchange; a downstream connection has at most one. */
+struct px_stream {
+	bool active;
+	bool local;		/* answered by the proxy */
+	bool committed;		/* response head queued to the client */
+	bool req_done;		/* whole request body scanned */
+	bool req_sent;		/* ... and written upstream */
+	bool replay_ok;		/* every body byte sent so far is in replay */
+	bool req_cb;		/* holds UP_CB_REQUESTS */
+	bool retry_cb;		/* holds UP_CB_RETRIES for the current try */
+	bool pending;		/* holds UP_CB_PENDING, queued on pool */
+	bool host_started;	/* up_host_request_start done */
+	bool redispatched;	/* a stale pooled connection was replaced once */
+	bool dechunk;		/* HTTP/1.0 client, chunked response: strip framing */
+	bool resp_keepalive;
+	bool origin_ok;		/* CORS origin allowed */
+	bool gateway;
+	bool retried_status;	/* last response would have been retried */
+	uint8_t req_mode, resp_mode;	/* enum http1_body */
+	uint8_t rphase;
+	uint8_t tt;		/* enum px_try_timer */
+	uint16_t flags;		/* 1 << px_flag */
+	int status;
+	uint32_t tries;
+	uint32_t n_avoid;
+	uint32_t avoid[PX_MAX_TRIES];
+	uint64_t req_left, resp_left;
+	struct http1_chunked req_ck, resp_ck;
+	uint32_t in_scan;	/* body bytes validated at d->in.off */
+	uint32_t u_scan;	/* response bytes validated at u->in.off */
+
+	struct px_wcfg *cfg;
+	const struct l7_svc *svc;
+	const struct l7_gateway *gw;
+	const struct l7_vhost *vhost;
+	const struct l7_route *route;
+	const struct l7_match *matched;
+	const struct l7_route_dest *dest;
+	const struct l7_cluster *cluster;
+	const struct l7_host *host;
+	const struct l7_pod *source;
+	struct px_cstat *cstat;
+	struct px_uconn *u;
+	struct px_pool *pool;			/* while pending */
+	struct px_dconn *pend_next, *pend_prev;	/* pool queue */
+	struct px_dconn *wpend_next, *wpend_prev; /* worker's pending list */
+
+	uint32_t head_len;
+	uint32_t uhead_len, uhead_sent, uhead_attempt_off;
+	uint32_t replay_len, replay_sent;
+	uint32_t resp_parsed;	/* response bytes already found incomplete */
+	const char *rid;	/* x-request-id value */
+	size_t rid_len;
+	bool rid_gen;
+	bool bare;		/* no parsed request (parse error, header timeout) */
+	const struct l7_retry *retry;
+	char rid_buf[37];
+	uint32_t src_ip;	/* network order */
+	uint16_t port;		/* service or gateway port */
+	uint64_t start_ms, try_start_ms, resp_head_ms;
+	uint64_t start_wall_ms;
+	uint64_t bytes_rx, bytes_tx;	/* body bytes, for the access log */
+
+	/* ---- not reset between requests (px_stream_reset zeroes up to here) ---- */
+	struct http1_msg req;	/* pointers into head */
+	char *head;
+	char *uhead;		/* the upstream head; its tail is x-envoy-attempt-count */
+	char *replay;		/* request body bytes sent so far, for retries */
+	uint32_t head_cap, uhead_cap, replay_cap;
+	struct px_timer t_route, t_try;
+};
+
+struct px_dconn {
+	uint8_t kind;		/* PX_EV_DCONN */
+	uint8_t state;
+	bool closed, rd_ready, wr_ready, rd_eof, err, rdhup;
+	bool close_after;	/* close once the current response is out */
+	bool in_runq;
+	bool gateway;
+	int fd;
+	struct px_worker *w;
+	uint32_t peer_addr;	/* network order */
+	uint16_t peer_port;
+	uint16_t listen_port;
+	struct proxy_orig orig;
+	struct px_buf in;
+	struct px_buf out;	/* heads and local replies to the client */
+	struct px_timer t;
+	uint64_t last_io, head_start;
+	uint32_t parsed;	/* bytes already found an incomplete head */
+	struct px_stream st;
+	struct px_dconn *next, *prev;	/* worker's connection list */
+	struct px_dconn *rq_next;	/* run queue */
+	struct px_dconn *dead_next;
+};
+
+/* Per-cluster counters of one worker. */
+struct px_cstat {
+	uint64_t id;
+	char *name;
+	uint64_t rq, rq_2xx, rq_3xx, rq_4xx, rq_5xx, retries, overflow, timeouts, cx_fail;
+};
+
+struct px_worker {
+	struct proxy *p;
+	int idx;
+	pthread_t th;
+	bool started;
+	int ep;
+	int wakefd;
+	uint8_t wake_kind;	/* PX_EV_WAKE: epoll data points here */
+	uint64_t now;		/* CLOCK_MONOTONIC ms, refreshed per loop */
+	uint64_t rng;
+	struct px_listener **ls;
+	size_t n_ls, cap_ls;
+	struct px_wcfg *cfg;
+	struct px_wcfg *old_cfgs;	/* retired, freed when unused */
+	_Atomic(struct l7_config *) mail;
+	struct px_timer **heap;
+	size_t n_heap, cap_heap;
+	struct px_timer tick;
+	struct px_pool **pools;		/* open addressing */
+	size_t n_pools, cap_pools;
+	struct px_dconn *conns;
+	uint32_t n_conns;
+	struct px_dconn *runq, *runq_tail;
+	struct px_dconn *dead_d;
+	struct px_uconn *dead_u;
+	struct px_uconn *mirrors;
+	uint32_t n_mirrors;
+	struct px_dconn *pend;		/* streams waiting for a connection */
+	uint64_t accept_resume_at;
+	char *log;
+	size_t log_len;
+	char date[40];			/* IMF-fixdate cache for local replies */
+	uint64_t date_sec;
+	pthread_mutex_t cs_mu;		/* guards cstats insertions vs. readers */
+	struct px_cstat **cstats;
+	size_t n_cstats, cap_cstats;
+	uint64_t s[PX_S_MAX] __attribute__((aligned(64)));
+};
+
+struct proxy {
+	struct proxy_opts o;
+	int nw;
+	struct px_worker *w;
+	uint16_t port;			/* bound mesh port */
+	atomic_bool stop;
+	pthread_mutex_t mu;
+	struct l7_config *cfg;		/* the latest, one reference */
+	char listener_err[160];
+	pthread_mutex_t err_mu;
+};
+
+/* ---- proxy.c: shared services for the engine ---- */
+static inline void px_stat_inc(struct px_worker *w, enum px_stat k)
+{
+	__atomic_store_n(&w->s[k], w->s[k] + 1, __ATOMIC_RELAXED);
+}
+
+static inline void px_cs_add(uint64_t *c, uint64_t v)
+{
+	__atomic_store_n(c, *c + v, __ATOMIC_RELAXED);
+}
+
+uint64_t px_rand(struct px_worker *w);
+void px_timer_arm(struct px_worker *w, struct px_timer *t, uint64_t at);
+void px_timer_cancel(struct px_timer *t);
+void px_timer_remove(struct px_worker *w, struct px_timer *t);
+void px_runq_add(struct px_dconn *d);
+struct px_cstat *px_cstat_get(struct px_worker *w, const struct l7_cluster *c);
+const char *px_date(struct px_worker *w);
+void px_log_append(struct px_worker *w, const char *s, size_t n);
+void px_wcfg_put(struct px_worker *w, struct px_wcfg *c);
+
+struct px_pool *px_pool_get(struct px_worker *w, struct px_wcfg *cfg,
+			    const struct l7_cluster *c, const struct l7_host *h);
+struct px_uconn *px_uconn_connect(struct px_worker *w, struct px_pool *pool,
+				  uint32_t addr, uint16_t port, uint64_t timeout_ms, int *err);
+void px_uconn_close(struct px_uconn *u);
+void px_uconn_release(struct px_uconn *u, bool reusable);
+void px_pool_service(struct px_worker *w, struct px_pool *pool);
+struct px_uconn *px_pool_take_idle(struct px_pool *pool);
+void px_pending_tick(struct px_worker *w);
+void px_mirror_start(struct px_worker *w, const struct l7_host *h, char *buf, uint32_t len);
+
+/* ---- proxy_http.c: the engine ---- */
+void px_dconn_open(struct px_worker *w, int fd, bool gateway, uint16_t listen_port,
+		   uint32_t peer_addr, uint16_t peer_port, const struct proxy_orig *orig);
+void px_dconn_event(struct px_dconn *d, uint32_t events);
+void px_dconn_pump(struct px_dconn *d);
+void px_dconn_close(struct px_dconn *d, int flag);
+void px_dconn_timer(struct px_dconn *d);
+void px_stream_timer(struct px_dconn *d, struct px_timer *t);
+void px_stream_connect_failed(struct px_dconn *d);
+void px_stream_pending_retry(struct px_dconn *d);
+
+/* ---- proxy_util.c: pure helpers ---- */
+void px_uuid4(uint64_t a, uint64_t b, char out[37]);
+bool px_strmatch(const struct l7_strmatch *m, const char *s, size_t n);
+bool px_retry_status(const struct l7_retry *r, int status);
+bool px_retry_fail(const struct l7_retry *r, enum px_fail f);
+uint64_t px_backoff_ms(uint64_t base_ms, uint32_t retry_n, uint64_t rnd);
+extern const struct l7_retry px_retry_default;
+int px_redirect_location(const struct l7_redirect *rd, const char *path, size_t path_len,
+			 const char *query, size_t query_len, const char *host, size_t host_len,
+			 char *out, size_t outlen);
+bool px_hdr_listed(const char *name, size_t n, char *const *list, size_t n_list);
+bool px_kv_listed(const char *name, size_t n, const struct pol_kv *kv, size_t n_kv);
+const char *px_reason(int status);
+size_t px_flags_format(uint16_t flags, char *out, size_t outlen);
+size_t px_time_format(uint64_t wall_ms, char *out, size_t outlen);
+bool px_ieq(const char *a, size_t an, const char *lit);
+
+#endif /* SOCKMESH_PROXY_INT_H */

@@ -1,0 +1,309 @@
+// SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause)
+/*
+ * proxy_util: pure helpers of the proxy (no I/O, no worker state), so the
+ * unit tests can call them directly: retry decisions, back-off, redirect
+ * locations, CORS origin matching, request ids, log field formatting.
+ */
+#define PCRE2_CODE_UNIT_WIDTH 8
+#include <errno.h>
+#include <pcre2.h>
+#include <stdio.h>
+#include <string.h>
+#include <strings.h>
+#include <time.h>
+
+#include "proxy_int.h"
+
+const char *const px_flag_names[PX_F_MAX] = {
+	[PX_F_UH] = "UH", [PX_F_UF] = "UF", [PX_F_UO] = "UO", [PX_F_NR] = "NR",
+	[PX_F_URX] = "URX", [PX_F_UT] = "UT", [PX_F_UC] = "UC", [PX_F_DC] = "DC",
+	[PX_F_FI] = "FI", [PX_F_DI] = "DI", [PX_F_UPE] = "UPE", [PX_F_SI] = "SI",
+	[PX_F_DPE] = "DPE",
+};
+
+bool px_ieq(const char *a, size_t an, const char *lit)
+{
+	size_t ln = strlen(lit);
+
+	return an == ln && strncasecmp(a, lit, ln) == 0;
+}
+
+void px_uuid4(uint64_t a, uint64_t b, char out[37])
+{
+	static const char hex[] = "0123456789abcdef";
+	uint8_t v[16];
+	int i, o = 0;
+
+	for (i = 0; i < 8; i++) {
+		v[i] = (uint8_t)(a >> (i * 8));
+		v[8 + i] = (uint8_t)(b >> (i * 8));
+	}
+	v[6] = (v[6] & 0x0f) | 0x40;	/* version 4 */
+	v[8] = (v[8] & 0x3f) | 0x80;	/* RFC 4122 variant */
+	for (i = 0; i < 16; i++) {
+		if (i == 4 || i == 6 || i == 8 || i == 10)
+			out[o++] = '-';
+		out[o++] = hex[v[i] >> 4];
+		out[o++] = hex[v[i] & 15];
+	}
+	out[o] = '\0';
+}
+
+static bool px_re_whole(void *re, const char *s, size_t n)
+{
+	pcre2_match_data *md;
+	bool ok = false;
+	int rc;
+
+	md = pcre2_match_data_create_from_pattern(re, NULL);
+	if (!md)
+		return false;
+	rc = pcre2_match(re, (PCRE2_SPTR)s, n, 0, 0, md, NULL);
+	if (rc > 0) {
+		PCRE2_SIZE *ov = pcre2_get_ovector_pointer(md);
+
+		/* whole-string semantics even when compiled unanchored */
+		ok = ov[0] == 0 && ov[1] == n;
+	}
+	pcre2_match_data_free(md);
+	return ok;
+}
+
+bool px_strmatch(const struct l7_strmatch *m, const char *s, size_t n)
+{
+	size_t vn;
+
+	switch (m->kind) {
+	case L7_MATCH_ANY:
+	case L7_MATCH_PRESENT:
+		return true;
+	case L7_MATCH_EXACT:
+		if (!m->value)
+			return false;
+		if (strcmp(m->value, "*") == 0)
+			return true;
+		vn = strlen(m->value);
+		if (vn != n)
+			return false;
+		return m->ignore_case ? strncasecmp(m->value, s, n) == 0 :
+					memcmp(m->value, s, n) == 0;
+	case L7_MATCH_PREFIX:
+		if (!m->value)
+			return false;
+		vn = strlen(m->value);
+		if (vn > n)
+			return false;
+		return m->ignore_case ? strncasecmp(m->value, s, vn) == 0 :
+					memcmp(m->value, s, vn) == 0;
+	case L7_MATCH_REGEX:
+		return m->re && px_re_whole(m->re, s, n);
+	}
+	return false;
+}
+
+bool px_retry_status(const struct l7_retry *r, int status)
+{
+	size_t i;
+
+	if ((r->on & L7_RETRY_5XX) && status >= 500 && status <= 599)
+		return true;
+	if ((r->on & L7_RETRY_GATEWAY_ERROR) && status >= 502 && status <= 504)
+		return true;
+	if ((r->on & L7_RETRY_RETRIABLE_4XX) && status == 409)
+		return true;
+	/* Istio lists codes without "retriable-status-codes": codes count either way */
+	for (i = 0; i < r->n_codes && i < L7_RETRY_MAX_CODES; i++)
+		if (r->codes[i] == status)
+			return true;
+	return false;
+}
+
+/*
+ * Envoy's wouldRetryFromReset: 5xx, gateway-error and reset cover every
+ * local-origin failure (resets, per-try timeouts, connect failures);
+ * connect-failure only connect failures.
+ */
+bool px_retry_fail(const struct l7_retry *r, enum px_fail f)
+{
+	if (f == PX_FAIL_NONE)
+		return false;
+	if (r->on & (L7_RETRY_5XX | L7_RETRY_GATEWAY_ERROR | L7_RETRY_RESET))
+		return true;
+	if (f == PX_FAIL_CONNECT && (r->on & (L7_RETRY_CONNECT_FAILURE | L7_RETRY_REFUSED_STREAM)))
+		return true;
+	return false;
+}
+
+/*
+ * Envoy's jittered exponential back-off: a uniform draw from
+ * [0, (2^n - 1) * base), the ceiling capped at 10 * base.
+ */
+uint64_t px_backoff_ms(uint64_t base_ms, uint32_t retry_n, uint64_t rnd)
+{
+	uint64_t ceil, cap;
+
+	if (!base_ms)
+		base_ms = PX_BACKOFF_BASE_MS;
+	cap = base_ms * 10;
+	if (retry_n == 0)
+		retry_n = 1;
+	if (retry_n >= 16)
+		ceil = cap;
+	else
+		ceil = ((1ull << retry_n) - 1) * base_ms;
+	if (ceil > cap)
+		ceil = cap;
+	return ceil ? rnd % ceil : 0;
+}
+
+/* Istio's default when a route sets no retries. */
+void px_retry_defaults(struct l7_retry *r)
+{
+	memset(r, 0, sizeof(*r));
+	r->attempts = 2;
+	r->on = L7_RETRY_CONNECT_FAILURE | L7_RETRY_REFUSED_STREAM | L7_RETRY_STATUS_CODES;
+	r->codes[0] = 503;
+	r->n_codes = 1;
+	r->backoff_base_ms = PX_BACKOFF_BASE_MS;
+}
+
+int px_redirect_location(const struct l7_redirect *rd, const char *path, size_t path_len,
+			 const char *query, size_t query_len, const char *host, size_t host_len,
+			 char *out, size_t outlen)
+{
+	const char *scheme = rd->scheme && *rd->scheme ? rd->scheme : "http";
+	const char *h = host;
+	size_t hn = host_len;
+	const char *pth = path;
+	size_t pn = path_len;
+	bool keep_query;
+	int n;
+
+	if (rd->authority && *rd->authority) {
+		h = rd->authority;
+		hn = strlen(h);
+	}
+	if (rd->port) {
+		const char *c = memchr(h, ':', hn);
+
+		if (c)
+			hn = (size_t)(c - h);
+	}
+	if (rd->uri && *rd->uri) {
+		pth = rd->uri;
+		pn = strlen(pth);
+	}
+	/* a query in the redirect path replaces the request's (Envoy) */
+	keep_query = query_len && !memchr(pth, '?', pn);
+	if (rd->port)
+		n = snprintf(out, outlen, "%s://%.*s:%u%.*s%s%.*s", scheme, (int)hn, h,
+			     rd->port, (int)pn, pth, keep_query ? "?" : "",
+			     keep_query ? (int)query_len : 0, query ? query : "");
+	else
+		n = snprintf(out, outlen, "%s://%.*s%.*s%s%.*s", scheme, (int)hn, h,
+			     (int)pn, pth, keep_query ? "?" : "",
+			     keep_query ? (int)query_len : 0, query ? query : "");
+	if (n < 0 || (size_t)n >= outlen)
+		return -ENOSPC;
+	return n;
+}
+
+bool px_hdr_listed(const char *name, size_t n, char *const *list, size_t n_list)
+{
+	size_t i;
+
+	for (i = 0; i < n_list; i++)
+		if (list[i] && px_ieq(name, n, list[i]))
+			return true;
+	return false;
+}
+
+bool px_kv_listed(const char *name, size_t n, const struct pol_kv *kv, size_t n_kv)
+{
+	size_t i;
+
+	for (i = 0; i < n_kv; i++)
+		if (kv[i].key && px_ieq(name, n, kv[i].key))
+			return true;
+	return false;
+}
+
+const char *px_reason(int status)
+{
+	switch (status) {
+	case 100: return "Continue";
+	case 101: return "Switching Protocols";
+	case 200: return "OK";
+	case 201: return "Created";
+	case 202: return "Accepted";
+	case 204: return "No Content";
+	case 301: return "Moved Permanently";
+	case 302: return "Found";
+	case 303: return "See Other";
+	case 304: return "Not Modified";
+	case 307: return "Temporary Redirect";
+	case 308: return "Permanent Redirect";
+	case 400: return "Bad Request";
+	case 401: return "Unauthorized";
+	case 403: return "Forbidden";
+	case 404: return "Not Found";
+	case 405: return "Method Not Allowed";
+	case 408: return "Request Timeout";
+	case 409: return "Conflict";
+	case 413: return "Payload Too Large";
+	case 418: return "I'm a teapot";
+	case 429: return "Too Many Requests";
+	case 431: return "Request Header Fields Too Large";
+	case 500: return "Internal Server Error";
+	case 501: return "Not Implemented";
+	case 502: return "Bad Gateway";
+	case 503: return "Service Unavailable";
+	case 504: return "Gateway Timeout";
+	case 505: return "HTTP Version Not Supported";
+	}
+	return "Unknown";
+}
+
+size_t px_flags_format(uint16_t flags, char *out, size_t outlen)
+{
+	size_t n = 0;
+	int i;
+
+	if (!outlen)
+		return 0;
+	out[0] = '\0';
+	for (i = 0; i < PX_F_MAX; i++) {
+		size_t fl;
+
+		if (!(flags & (1u << i)))
+			continue;
+		fl = strlen(px_flag_names[i]);
+		if (n + fl + 2 > outlen)
+			break;
+		if (n)
+			out[n++] = ',';
+		memcpy(out + n, px_flag_names[i], fl);
+		n += fl;
+		out[n] = '\0';
+	}
+	if (!n && outlen >= 2) {
+		out[0] = '-';
+		out[1] = '\0';
+		n = 1;
+	}
+	return n;
+}
+
+/* Envoy's %START_TIME%: 2016-04-15T20:17:00.310Z */
+size_t px_time_format(uint64_t wall_ms, char *out, size_t outlen)
+{
+	time_t s = (time_t)(wall_ms / 1000);
+	struct tm tm;
+	int n;
+
+	gmtime_r(&s, &tm);
+	n = snprintf(out, outlen, "%04d-%02d-%02dT%02d:%02d:%02d.%03uZ", tm.tm_year + 1900,
+		     tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec,
+		     (unsigned)(wall_ms % 1000));
+	return n < 0 ? 0 : (size_t)n >= outlen ? outlen - 1 : (size_t)n;
+}
