@@ -1,5 +1,5 @@
 # SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause)
-# shellcheck shell=bash disable=SC2034 # state is read by the sourcing scripts
+# shellcheck shell=bash disable=SC2034,SC2153 # state shared with run.sh
 #
 # lib.sh — helpers for bench/run.sh: placement (pinned / unpinned), the
 # agent, user-space proxies, bounded waits and the raw results file.
@@ -8,14 +8,17 @@
 #
 #   bench_log MSG...                  "[  12s] MSG" on stdout
 #   bench_cpus MODE                   CPU list of a placement: pinned -> 0,
-#                                     unpinned -> every CPU
+#                                     unpinned -> every CPU; scenario 2: load
+#                                     (clients, backends) -> 0, proxy -> the last
+#   bench_in POD CMD...               CMD in POD, or in the node netns for "node"
 #   bench_place MODE PID...           move PID, its threads and its child
 #                                     processes to MODE's CPUs
 #   bench_client MODE POD CMD...      run CMD in POD (netns + cgroup) on MODE's CPUs
-#   bench_spawn POD CMD...            long-running helper (server, proxy) in POD,
+#   bench_spawn POD CMD...            long-running helper (server, proxy) in POD or node,
 #                                     PID appended to BENCH_SPAWNED
 #   bench_stop PID...                 TERM, wait (bounded), KILL; only PIDs we spawned
-#   bench_wait_listen POD PORT SECS   0 once something listens on PORT in POD
+#   bench_wait_listen POD PORT SECS [PID]  0 once something listens on PORT in
+#                                     POD; 1 at once if PID exits
 #   bench_agent_up POLICY...          the agent on these files (copied to a fresh
 #                                     policy dir), waits for the first applied policy
 #   bench_agent_down                  SIGTERM (detach, unpin) and wait
@@ -39,8 +42,9 @@ bench_log() {
 
 bench_cpus() {
 	case "$1" in
-	pinned) echo 0 ;;
+	pinned | load) echo 0 ;;
 	unpinned) echo "0-$((BENCH_NCPU - 1))" ;;
+	proxy) echo "$((BENCH_NCPU - 1))" ;;
 	*) echo "bench_cpus: bad mode $1" >&2; return 1 ;;
 	esac
 }
@@ -71,10 +75,17 @@ bench_client() {
 	sm_pod_exec "$pod" taskset -c "$cpus" "$@"
 }
 
+# POD "node": the node netns (outside the mesh cgroup).
+bench_in() {
+	local pod=$1
+	shift
+	if [ "$pod" = node ]; then sm_node_exec "$@"; else sm_pod_exec "$pod" "$@"; fi
+}
+
 bench_spawn() {
 	local pod=$1
 	shift
-	sm_pod_spawn "$pod" "$@"
+	if [ "$pod" = node ]; then sm_node_spawn "$@"; else sm_pod_spawn "$pod" "$@"; fi
 	BENCH_SPAWNED+=("$SM_LAST_PID")
 }
 
@@ -99,9 +110,13 @@ bench_stop() {
 }
 
 bench_wait_listen() {
-	local pod=$1 port=$2 secs=$3 i
+	local pod=$1 port=$2 secs=$3 pid=${4:-} i
 	for ((i = 0; i < secs * 20; i++)); do
-		[ -n "$(sm_pod_exec "$pod" ss -Hltn "sport = :$port" 2>/dev/null)" ] && return 0
+		[ -n "$(bench_in "$pod" ss -Hltn "sport = :$port" 2>/dev/null)" ] && return 0
+		if [ -n "$pid" ] && ! kill -0 "$pid" 2>/dev/null; then
+			echo "bench: the process that should listen on port $port in pod $pod exited" >&2
+			return 1
+		fi
 		sleep 0.05
 	done
 	echo "bench: nothing listens on port $port in pod $pod after ${secs}s" >&2

@@ -16,7 +16,10 @@ v() { "$CTL" validate "$@" >"$E2E_TMP/out" 2>&1; echo $?; }
 e2e_assert_eq "demo policy" 0 "$(v -f "$P/demo-l4.yaml")"
 e2e_assert_eq "demo + canary + circuit breaker" 0 \
 	"$(v -f "$P/demo-l4.yaml" -f "$P/reviews-canary-tcp.yaml" -f "$P/circuit-breaker-l4.yaml")"
-e2e_assert_eq "a policy directory" 0 "$(v -f "$E2E_ROOT/tests/e2e/policies")"
+e2e_assert_eq "the L4 test policy" 0 "$(v -f "$E2E_ROOT/tests/e2e/policies/l4.yaml")"
+e2e_assert_eq "the L7 test policy" 0 "$(v -f "$E2E_ROOT/tests/e2e/policies/l7.yaml")"
+mkdir -p "$E2E_TMP/dir" && cp "$P/demo-l4.yaml" "$P/reviews-canary-tcp.yaml" "$E2E_TMP/dir/"
+e2e_assert_eq "a policy directory" 0 "$(v -f "$E2E_TMP/dir")"
 for vs in "$C"/virtual-service-*.yaml; do
 	e2e_assert_eq "istio sample $(basename "$vs")" 0 \
 		"$(v -f "$C/bookinfo.yaml" -f "$C/destination-rule-all.yaml" -f "$vs")"

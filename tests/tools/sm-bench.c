@@ -47,7 +47,7 @@
 #define IO_TIMEOUT_S	5
 #define BUF_SIZE	(256 * 1024)
 #define MAX_LISTEN	8
-#define BACKLOG		4096
+#define BACKLOG		65535	/* with net.core.somaxconn raised in the pod (bench/run.sh) */
 #define STACK_SIZE	(512 * 1024)
 
 enum srv_mode { SRV_ECHO, SRV_SINK, SRV_ACCEPT };

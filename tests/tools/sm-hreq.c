@@ -49,6 +49,13 @@ static struct {
 } opt = { .count = 1, .conns = 1, .path = "/", .method = "GET", .timeout_ms = 10000 };
 
 static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
+static __thread int print_now;	/* --print: this response's body goes to stdout */
+
+static void body_out(const char *p, size_t n)
+{
+	if (print_now)
+		fwrite(p, 1, n, stdout);
+}
 static struct tally tallies[MAX_TALLY];
 static int n_tallies;
 static long next_req, done_ok, done_err;
@@ -217,6 +224,7 @@ static int read_body(int fd, struct resp *r, size_t hl, int status, double deadl
 			if (left > 0) {
 				size_t take = r->len < (size_t)left ? r->len : (size_t)left;
 
+				body_out(r->buf, take);
 				memmove(r->buf, r->buf + take, r->len - take);
 				r->len -= take;
 				left -= take;
@@ -275,6 +283,7 @@ static int read_body(int fd, struct resp *r, size_t hl, int status, double deadl
 			n = recv(fd, r->buf, sizeof(r->buf), 0);
 			if (n <= 0)
 				return 0;
+			body_out(r->buf, n);
 		}
 	}
 	while (want > 0) {
@@ -282,11 +291,13 @@ static int read_body(int fd, struct resp *r, size_t hl, int status, double deadl
 		int err;
 
 		if ((long long)r->len >= want) {
+			body_out(r->buf, want);
 			memmove(r->buf, r->buf + want, r->len - want);
 			r->len -= want;
 			return 0;
 		}
 		want -= r->len;
+		body_out(r->buf, r->len);
 		r->len = 0;
 		if ((err = wait_fd(fd, POLLIN, deadline)))
 			return err;
@@ -373,9 +384,8 @@ static void *worker(void *arg)
 			continue;
 		}
 		if (opt.print && idx == 0) {
-			pthread_mutex_lock(&lock);
-			fwrite(r->buf, 1, r->len, stdout);
-			pthread_mutex_unlock(&lock);
+			fwrite(r->buf, 1, hl, stdout);
+			print_now = 1;
 		}
 		snprintf(key, sizeof(key), "status %d", status);
 		tally_add(key);
@@ -388,6 +398,7 @@ static void *worker(void *arg)
 			tally_add(key);
 		}
 		err = read_body(fd, r, hl, status, deadline, &close_after);
+		print_now = 0;
 		pthread_mutex_lock(&lock);
 		lat[n_lat++] = now_ms() - t0;
 		pthread_mutex_unlock(&lock);

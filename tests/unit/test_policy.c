@@ -319,14 +319,15 @@ TEST(policy_dr_fields)
 		ASSERT_TRUE(dr->subsets[1].tp.set);
 		ASSERT_EQ(dr->subsets[1].tp.lb.kind, POL_LB_LEAST_CONN);
 	}
-	/* outlierDetection is parsed but not applied: one warning at its key */
-	if (ASSERT_EQ(count_diags(&s, POL_DIAG_WARNING, "outlierDetection"), 1)) {
-		const struct pol_diag *d = find_diag(&s, POL_DIAG_WARNING,
-						     "outlierDetection");
-		ASSERT_EQ(d->loc.line, 14);
-		ASSERT_EQ(d->loc.col, 5);
-		ASSERT_STRSTR(d->msg, "DestinationRule reviews");
-	}
+	/* outlierDetection is implemented by the L7 agent: parsed, no warning */
+	ASSERT_EQ(count_diags(&s, POL_DIAG_WARNING, "outlierDetection"), 0);
+	ASSERT_EQ(dr->tp.outlier.consecutive_5xx, 5);
+	ASSERT_EQ(dr->tp.outlier.consecutive_gateway, -1);
+	ASSERT_EQ(dr->tp.outlier.interval_ms, 10000);
+	ASSERT_EQ(dr->tp.outlier.base_ejection_ms, 30000);
+	ASSERT_EQ(dr->tp.outlier.max_ejection_percent, 50);
+	ASSERT_TRUE(dr->tp.has_pool);
+	ASSERT_EQ(dr->tp.connect_timeout_ms, -1);
 out:
 	policy_set_free(&s);
 }
@@ -437,14 +438,25 @@ TEST(policy_vs_tcp_and_http)
 		ASSERT_EQ(vs->tcp[1].route[0].weight, -1);
 		ASSERT_TRUE(vs->tcp[1].route[0].dest.subset == NULL);
 	}
-	/* One warning for all http routes of the VirtualService, at "http:". */
-	ASSERT_EQ(s.n_warnings, 1);
-	if (ASSERT_EQ(count_diags(&s, POL_DIAG_WARNING,
-				  "VirtualService reviews: http routes are handled by the L7 agent (not in this build)"), 1)) {
-		const struct pol_diag *d = find_diag(&s, POL_DIAG_WARNING, "http routes");
+	/* http routes are implemented by the L7 agent: parsed, no warning */
+	ASSERT_EQ(s.n_warnings, 0);
+	if (vs->http && ASSERT_EQ(vs->http[0].n_match, 1)) {
+		const struct pol_http_match *m = &vs->http[0].match[0];
 
-		ASSERT_EQ(d->loc.line, 20);
-		ASSERT_EQ(d->loc.col, 3);
+		ASSERT_EQ(m->uri.kind, POL_SM_PREFIX);
+		ASSERT_STREQ(m->uri.value, "/api");
+		if (ASSERT_EQ(m->n_headers, 2)) {
+			ASSERT_STREQ(m->headers[0].name, "end-user");
+			ASSERT_EQ(m->headers[0].m.kind, POL_SM_EXACT);
+			ASSERT_STREQ(m->headers[0].m.value, "jason");
+			ASSERT_EQ(m->headers[1].m.kind, POL_SM_PRESENT);
+		}
+		ASSERT_EQ(vs->http[0].timeout_ms, 2000);
+		ASSERT_TRUE(vs->http[0].retries.set);
+		ASSERT_EQ(vs->http[0].retries.attempts, 3);
+		ASSERT_EQ(vs->http[0].retries.per_try_timeout_ms, 1000);
+		ASSERT_STREQ(vs->http[0].retries.retry_on, "5xx");
+		ASSERT_EQ(vs->http[1].n_mirrors, 1);
 	}
 out:
 	policy_set_free(&s);
@@ -858,12 +870,12 @@ TEST(policy_unimplemented_warnings)
 		  POL_DIAG_WARNING,
 		  "DestinationRule reviews: spec.trafficPolicy.tls (mode ISTIO_MUTUAL) is not implemented",
 		  8, 5 },
-		{ "http pool", DR_HEAD
+		{ "h2 upgrade", DR_HEAD
 		  "  trafficPolicy:\n"
 		  "    connectionPool:\n"
-		  "      http: {http1MaxPendingRequests: 1}\n",
+		  "      http: {http1MaxPendingRequests: 1, h2UpgradePolicy: UPGRADE}\n",
 		  POL_DIAG_WARNING,
-		  "spec.trafficPolicy.connectionPool.http is handled by the L7 agent", 9, 7 },
+		  "connectionPool.http.h2UpgradePolicy UPGRADE is not implemented", 9, 42 },
 		{ "locality", DR_HEAD
 		  "  trafficPolicy:\n"
 		  "    loadBalancer:\n"
@@ -876,17 +888,30 @@ TEST(policy_unimplemented_warnings)
 		  "      simple: ROUND_ROBIN\n"
 		  "      warmupDurationSecs: 60s\n",
 		  POL_DIAG_WARNING, "loadBalancer.warmupDurationSecs is not implemented", 10, 7 },
-		{ "connectTimeout", DR_HEAD
+		{ "tcp idleTimeout", DR_HEAD
 		  "  trafficPolicy:\n"
 		  "    connectionPool:\n"
 		  "      tcp:\n"
-		  "        connectTimeout: 30ms\n",
-		  POL_DIAG_WARNING, "connectionPool.tcp.connectTimeout is not implemented", 10, 9 },
-		{ "header hash", DR_HEAD
+		  "        idleTimeout: 30ms\n",
+		  POL_DIAG_WARNING, "connectionPool.tcp.idleTimeout is not implemented", 10, 9 },
+		{ "cookie ttl", DR_HEAD
 		  "  trafficPolicy:\n"
 		  "    loadBalancer:\n"
-		  "      consistentHash: {httpHeaderName: x-user}\n",
-		  POL_DIAG_WARNING, "consistentHash.httpHeaderName needs the L7 agent", 9, 24 },
+		  "      consistentHash: {httpCookie: {name: u, ttl: 0s}}\n",
+		  POL_DIAG_WARNING, "httpCookie.ttl is not implemented", 9, 46 },
+		{ "VS delegate", VS_HEAD
+		  "  http:\n"
+		  "  - delegate: {name: r}\n",
+		  POL_DIAG_WARNING, "http[0].delegate is not implemented", 8, 5 },
+		{ "gateway TLS", "apiVersion: networking.istio.io/v1\n"
+		  "kind: Gateway\n"
+		  "metadata: {name: gw}\n"
+		  "spec:\n"
+		  "  servers:\n"
+		  "  - port: {number: 443, name: https, protocol: HTTPS}\n"
+		  "    hosts: ['*']\n"
+		  "    tls: {mode: SIMPLE}\n",
+		  POL_DIAG_WARNING, "servers[0].tls is not implemented by sockmesh (plain HTTP", 8, 5 },
 		{ "DR exportTo", DR_HEAD
 		  "  exportTo: [\".\"]\n",
 		  POL_DIAG_WARNING, "DestinationRule reviews: spec.exportTo is not implemented", 7, 3 },

@@ -423,8 +423,9 @@ TEST(policy_compat_istio_samples)
 	{
 		const char *files[] = { "certmanager-gateway.yaml", NULL };
 
+		/* a plain HTTP Gateway is implemented by the L7 agent */
 		compat_load(files, &warnings);
-		ASSERT_GE(warnings, 1);
+		ASSERT_EQ(warnings, 0);
 	}
 }
 

@@ -19,6 +19,10 @@
 #include <arpa/inet.h>
 #include <fcntl.h>
 #include <sched.h>
+#include <dirent.h>
+#include <linux/capability.h>
+#include <sys/prctl.h>
+#include <sys/syscall.h>
 
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
@@ -42,6 +46,9 @@ static void usage(FILE *f)
 "  --workers N            L7 proxy worker threads (default: one per CPU)\n"
 "  --access-log PATH      Envoy-format access log (\"-\" = stdout; default off)\n"
 "  --netns PATH           join this network namespace first (tests, demo)\n"
+"  --insecure-policy-perms accept policy files writable by non-root users\n"
+"  --keep-caps            keep all capabilities (default: drop all but CAP_BPF,\n"
+"                         CAP_NET_ADMIN, CAP_NET_BIND_SERVICE, CAP_PERFMON after attaching)\n"
 "  --no-redirect          disable the sk_msg short cut node-wide\n"
 "  --max-services N       sm_svc capacity (default %u)\n"
 "  --max-clusters N       sm_cluster capacity (default %u)\n"
@@ -283,6 +290,68 @@ static void agent_l7_tick(struct agent *ag, uint64_t now_ns)
 	}
 }
 
+/*
+ * A policy anyone but root can write is a way into every pod's traffic:
+ * refuse it (and its directory) unless the operator says otherwise.
+ */
+static int agent_check_policy_perms(const char *path, bool is_dir, char *err, size_t errlen)
+{
+	struct stat st;
+
+	if (stat(path, &st))
+		return -errno;
+	if (st.st_uid != 0 || (st.st_mode & (S_IWGRP | S_IWOTH))) {
+		snprintf(err, errlen, "policy %s %s %s: writable by non-root users (owner uid %u, mode %03o); "
+			 "fix the permissions or pass --insecure-policy-perms", is_dir ? "directory" : "file",
+			 path, is_dir ? "is" : "is", st.st_uid, st.st_mode & 0777);
+		return -EPERM;
+	}
+	if (is_dir) {
+		DIR *d = opendir(path);
+		struct dirent *de;
+		char f[PATH_MAX];
+		int ret = 0;
+
+		if (!d)
+			return -errno;
+		while (!ret && (de = readdir(d))) {
+			if (de->d_name[0] == '.')
+				continue;
+			snprintf(f, sizeof(f), "%s/%s", path, de->d_name);
+			ret = agent_check_policy_perms(f, false, err, errlen);
+			if (ret == -ENOENT)
+				ret = 0;
+		}
+		closedir(d);
+		return ret;
+	}
+	return 0;
+}
+
+/*
+ * After attaching, keep only what the running agent needs: CAP_BPF (map
+ * reads and writes: kernel.unprivileged_bpf_disabled), CAP_NET_ADMIN
+ * (program swap on a future adoption is done at start, but SO_* tuning of
+ * proxy sockets may need it) and CAP_NET_BIND_SERVICE (Gateway ports < 1024).
+ * Everything else (CAP_SYS_ADMIN, CAP_DAC_OVERRIDE, ...) goes, so a bug in
+ * the proxy cannot be turned into a root shell's worth of privilege.
+ */
+static int agent_drop_caps(void)
+{
+	struct __user_cap_header_struct hdr = { .version = _LINUX_CAPABILITY_VERSION_3 };
+	struct __user_cap_data_struct data[2] = {};
+	static const int keep[] = { CAP_NET_ADMIN, CAP_NET_BIND_SERVICE, 39 /* CAP_BPF */,
+				    38 /* CAP_PERFMON */ };
+
+	for (size_t i = 0; i < sizeof(keep) / sizeof(keep[0]); i++) {
+		data[keep[i] / 32].effective |= 1u << (keep[i] % 32);
+		data[keep[i] / 32].permitted |= 1u << (keep[i] % 32);
+	}
+	if (prctl(PR_SET_KEEPCAPS, 0) || syscall(SYS_capset, &hdr, data))
+		return -errno;
+	return 0;
+}
+
 int main(int argc, char **argv)
 {
 	static const struct option opts[] = {
@@ -301,6 +370,8 @@ int main(int argc, char **argv)
 		{ "workers", required_argument, NULL, 7 },
 		{ "access-log", required_argument, NULL, 8 },
 		{ "netns", required_argument, NULL, 9 },
+		{ "insecure-policy-perms", no_argument, NULL, 10 },
+		{ "keep-caps", no_argument, NULL, 11 },
 		{ "verbose", no_argument, NULL, 'v' },
 		{ "help", no_argument, NULL, 'h' },
 		{}
@@ -308,6 +379,7 @@ int main(int argc, char **argv)
 	static struct agent ag;
 	struct loader_caps caps = {};
 	const char *cgroup = NULL, *pin = AGENT_DEFAULT_PIN, *netns = NULL;
+	bool insecure_perms = false, keep_caps = false;
 	uint32_t cfg_flags = SM_CFG_F_REDIRECT;
 	char err[1024];
 	struct stat st;
@@ -369,6 +441,12 @@ int main(int argc, char **argv)
 		case 9:
 			netns = optarg;
 			break;
+		case 10:
+			insecure_perms = true;
+			break;
+		case 11:
+			keep_caps = true;
+			break;
 		case 'v': log_verbosity++; break;
 		case 'h': usage(stdout); return 0;
 		default: usage(stderr); return 1;
@@ -385,6 +463,11 @@ int main(int argc, char **argv)
 	}
 	ag.policy_is_dir = S_ISDIR(st.st_mode);
 	libbpf_set_print(agent_libbpf_print);
+	if (!insecure_perms && (ret = agent_check_policy_perms(ag.policy_path, ag.policy_is_dir,
+							       err, sizeof(err)))) {
+		fprintf(stderr, "sockmesh-agent: %s\n", ret == -EPERM ? err : strerror(-ret));
+		return 1;
+	}
 	if (netns) {
 		int fd = open(netns, O_RDONLY | O_CLOEXEC);
 
@@ -462,6 +545,8 @@ int main(int argc, char **argv)
 	if ((ret = agent_watch(&ag)))
 		log_warn("cannot watch %s (%s): reload with SIGHUP", ag.policy_path, strerror(-ret));
 	ag.started_ns = dp_now_ns();
+	if (!keep_caps && geteuid() == 0 && (ret = agent_drop_caps()))
+		log_warn("could not drop capabilities: %s", strerror(-ret));
 	log_info("attached to %s (%s pinned data path at %s), admin API at %s",
 		 cgroup, ag.ld.adopted_maps ? "adopted the" : "new", pin, ag.admin_path);
 	for (int i = 0; i < ag.ld.n_progs; i++)

@@ -41,14 +41,21 @@ struct proxy_opts {
 	void *orig_dst_ctx;
 	struct up_registry *up;		/* shared LB / breaker / outlier state */
 	int access_log_fd;		/* -1 = off; Envoy's default text format */
+	uint64_t stream_idle_timeout_ms; /* no bytes either way while a request is
+					 * in flight; 0 = 300 s (Envoy's default) */
 };
 
 /*
- * Bind listeners and start the workers with config (takes one reference).
- * Returns NULL with err filled on failure.
+ * Bind listeners and start the workers with config (takes one reference,
+ * also on failure). Returns NULL with err filled on failure. Timeouts of
+ * 0 take defaults: header 10 s, keep-alive idle 60 s. listen_port 0 binds
+ * an ephemeral port (see proxy_listen_port).
  */
 struct proxy *proxy_start(const struct proxy_opts *o, struct l7_config *config,
 			  char *err, size_t errlen);
+
+/* The mesh listener's bound port (host order). */
+uint16_t proxy_listen_port(const struct proxy *p);
 
 /* Swap the config (takes one reference); in-flight requests keep theirs. */
 void proxy_set_config(struct proxy *p, struct l7_config *config);

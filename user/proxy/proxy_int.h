@@ -198,6 +198,7 @@ struct px_pool {
 	uint64_t cluster_id;
 	uint32_t addr;		/* network order */
 	uint16_t port;
+	uint32_t src;		/* client pod IP (breakers are per source), 0 = gateway */
 	uint32_t n_conns;	/* open (connecting, busy, idle) */
 	struct px_uconn *idle;	/* LIFO: warmest first */
 	struct px_dconn *pend_head, *pend_tail;	/* waiting for a connection */
@@ -285,6 +286,7 @@ struct px_stream {
 	const struct l7_retry *retry;
 	char rid_buf[37];
 	uint32_t src_ip;	/* network order */
+	uint32_t cb_src;	/* breaker/pool key: the client pod, 0 on gateways */
 	uint16_t port;		/* service or gateway port */
 	uint64_t start_ms, try_start_ms, resp_head_ms;
 	uint64_t start_wall_ms;
@@ -403,7 +405,7 @@ void px_log_append(struct px_worker *w, const char *s, size_t n);
 void px_wcfg_put(struct px_worker *w, struct px_wcfg *c);
 
 struct px_pool *px_pool_get(struct px_worker *w, struct px_wcfg *cfg,
-			    const struct l7_cluster *c, const struct l7_host *h);
+			    const struct l7_cluster *c, const struct l7_host *h, uint32_t src);
 struct px_uconn *px_uconn_connect(struct px_worker *w, struct px_pool *pool,
 				  uint32_t addr, uint16_t port, uint64_t timeout_ms, int *err);
 void px_uconn_close(struct px_uconn *u);

@@ -156,16 +156,17 @@ uint64_t px_backoff_ms(uint64_t base_ms, uint32_t retry_n, uint64_t rnd)
 	return ceil ? rnd % ceil : 0;
 }
 
-/* Istio's default when a route sets no retries. */
-void px_retry_defaults(struct l7_retry *r)
-{
-	memset(r, 0, sizeof(*r));
-	r->attempts = 2;
-	r->on = L7_RETRY_CONNECT_FAILURE | L7_RETRY_REFUSED_STREAM | L7_RETRY_STATUS_CODES;
-	r->codes[0] = 503;
-	r->n_codes = 1;
-	r->backoff_base_ms = PX_BACKOFF_BASE_MS;
-}
+/*
+ * Istio's default when a route sets no retries: 2 attempts on
+ * connect-failure, refused-stream and 503 (retriable-status-codes).
+ */
+const struct l7_retry px_retry_default = {
+	.attempts = 2,
+	.on = L7_RETRY_CONNECT_FAILURE | L7_RETRY_REFUSED_STREAM | L7_RETRY_STATUS_CODES,
+	.codes = { 503 },
+	.n_codes = 1,
+	.backoff_base_ms = PX_BACKOFF_BASE_MS,
+};
 
 int px_redirect_location(const struct l7_redirect *rd, const char *path, size_t path_len,
 			 const char *query, size_t query_len, const char *host, size_t host_len,

@@ -1,0 +1,232 @@
+# SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause)
+# shellcheck shell=bash
+#
+# l7.sh — scenario 2: HTTP/1.1 through one L7 hop. Backends: nginx in pods 3
+# (v1) and 4 (v2), 1 KiB bodies, "X-Backend: vN". Every proxy gets the same
+# rules: "x-canary: yes" (case-sensitive) -> v2, otherwise 90% v1 / 10% v2,
+# keep-alive on both sides. Proxies run one worker on the last CPU; the
+# load generator and the backends share CPU 0, so the proxy's CPU time is
+# its own. Per contender (sm-bench-http, 8 connections, header
+# "x-canary: no" so the match is evaluated and falls through):
+#   max req/s        closed loop, S2_SECS
+#   req per proxy CPU-s   requests / proxy CPU seconds in that run
+#   p50/p99/p99.9 µs open loop at S2_RATE req/s, spread evenly
+#   proxy CPU ms / 1000 req   in the open-loop run
+#   proxy RSS MB     after both runs (all processes of the proxy)
+#   v2 share %       from X-Backend in the open-loop run (should be ~10)
+
+S2_CONNS=8
+S2_BODY=$(printf '%1024s' '' | tr ' ' x)
+
+# nginx config: $1 name, $2 server block body; master_process off keeps
+# one process, so its PID is the worker's.
+c_nginx_conf() {
+	local name=$1 body=$2 d=$BENCH_TMP/nginx-$1
+	mkdir -p "$d"
+	cat >"$d/nginx.conf" <<EOF
+daemon off;
+master_process off;
+worker_processes 1;
+pid $d/nginx.pid;
+error_log $d/error.log warn;
+events { worker_connections 8192; }
+http {
+	access_log off;
+	keepalive_requests 10000000;
+	keepalive_timeout 300s;
+	client_body_temp_path $d/body;
+	proxy_temp_path $d/proxy;
+	fastcgi_temp_path $d/fastcgi;
+	uwsgi_temp_path $d/uwsgi;
+	scgi_temp_path $d/scgi;
+	$body
+}
+EOF
+	echo "$d"
+}
+
+c_nginx_start() {
+	local pod=$1 name=$2 port=$3 body=$4 d
+	d=$(c_nginx_conf "$name" "$body")
+	c_proxy_start "$pod" "$name" "$port" nginx -e "$d/error.log" -p "$d" -c "$d/nginx.conf"
+}
+
+s2_backends_up() {
+	local v ip pod
+	for v in v1 v2; do
+		if [ "$v" = v1 ]; then ip=$V1_IP pod=$POD_V1; else ip=$V2_IP pod=$POD_V2; fi
+		c_nginx_start "$pod" "backend-$v" "$PORT_HTTP" "server {
+		listen $ip:$PORT_HTTP;
+		location / { add_header X-Backend $v; return 200 \"$S2_BODY\"; }
+	}" || return 1
+	done
+	S2_BACKENDS=("${BENCH_PROXIES[@]}")
+	BENCH_PROXIES=()
+	bench_place load "${S2_BACKENDS[@]}"
+}
+
+# c_l7_up haproxy|nginx MODE: the proxy in the node netns.
+c_l7_up() {
+	local kind=$1 cfg=$BENCH_TMP/haproxy-l7.cfg
+	case "$kind" in
+	haproxy)
+		cat >"$cfg" <<EOF
+global
+	nbthread 1
+	maxconn 4000
+defaults
+	mode http
+	option http-keep-alive
+	http-reuse always
+	timeout connect 5s
+	timeout client 60s
+	timeout server 60s
+	timeout http-keep-alive 300s
+frontend fe
+	bind $SM_NODE_IP:15080
+	use_backend v2 if { req.hdr(x-canary) -m str yes }
+	default_backend split
+backend split
+	balance random
+	server v1 $V1_IP:$PORT_HTTP weight 90
+	server v2 $V2_IP:$PORT_HTTP weight 10
+backend v2
+	server v2 $V2_IP:$PORT_HTTP
+EOF
+		c_proxy_start node haproxy-l7 15080 haproxy -db -f "$cfg" || return 1
+		;;
+	nginx)
+		# map with "~" is a case-sensitive regex (plain strings compare
+		# case-insensitively in nginx's map)
+		c_nginx_start node proxy-l7 15081 "upstream v1 { server $V1_IP:$PORT_HTTP; keepalive 64; }
+	upstream v2 { server $V2_IP:$PORT_HTTP; keepalive 64; }
+	split_clients \"\${request_id}\" \$split { 90% v1; * v2; }
+	map \$http_x_canary \$route { \"~^yes\$\" v2; default \$split; }
+	server {
+		listen $SM_NODE_IP:15081;
+		location / {
+			proxy_pass http://\$route;
+			proxy_http_version 1.1;
+			proxy_set_header Connection \"\";
+		}
+	}" || return 1
+		;;
+	*) return 1 ;;
+	esac
+	bench_place proxy "${BENCH_PROXIES[@]}"
+}
+
+# The sockmesh L7 proxy (issue 3): the agent with its listener on the node
+# side of the pod bridge, one worker, on bench/policies/l7.yaml.
+c_l7_sockmesh_up() {
+	local f i
+	[ -z "$BENCH_AGENT_PID" ] || bench_agent_down
+	BENCH_AGENT_N=$((BENCH_AGENT_N + 1))
+	BENCH_POLICY_DIR=$BENCH_TMP/policy-$BENCH_AGENT_N
+	BENCH_AGENT_LOG=$BENCH_TMP/agent-$BENCH_AGENT_N.log
+	mkdir -p "$BENCH_POLICY_DIR"
+	cp "$BENCH_DIR/policies/l7.yaml" "$BENCH_POLICY_DIR/"
+	sm_spawn "$SM_BUILD/sockmesh-agent" --cgroup "$SM_CGROUP" --policy "$BENCH_POLICY_DIR" \
+		--pin-path "$SM_PIN" --admin-socket "$BENCH_TMP/admin.sock" \
+		--netns "/run/netns/$SM_NODE_NS" --l7-listen "$SM_NODE_IP:15001" --workers 1 \
+		>"$BENCH_AGENT_LOG" 2>&1
+	BENCH_AGENT_PID=$SM_LAST_PID
+	for ((i = 0; i < 200; i++)); do
+		bench_ctl status -o json 2>/dev/null | grep -q '"alive": *true' && break
+		kill -0 "$BENCH_AGENT_PID" 2>/dev/null || break
+		sleep 0.05
+	done
+	if ! bench_wait_listen node 15001 5; then
+		sed 's/^/  | /' "$BENCH_AGENT_LOG" >&2
+		return 1
+	fi
+	bench_place proxy "$BENCH_AGENT_PID"
+}
+
+# PIDs and their child processes (nginx's worker under a master).
+s2_tree() {
+	local pid
+	for pid in "$@"; do
+		echo "$pid"
+		cat /proc/"$pid"/task/*/children 2>/dev/null | tr ' ' '\n' | grep .
+	done
+}
+
+# CPU ticks (utime + stime) of PIDs and their child processes.
+s2_cpu_ticks() {
+	local pid total=0
+	while read -r pid; do
+		total=$((total + $(awk '{ sub(/.*\) /, ""); print $12 + $13 }' "/proc/$pid/stat" 2>/dev/null || echo 0)))
+	done < <(s2_tree "$@")
+	echo "$total"
+}
+
+s2_rss_mb() {
+	local pid total=0
+	while read -r pid; do
+		total=$((total + $(awk '/^VmRSS:/ { print $2 }' "/proc/$pid/status" 2>/dev/null || echo 0)))
+	done < <(s2_tree "$@")
+	awk -v k="$total" 'BEGIN { printf "%.1f", k / 1024 }'
+}
+
+s2_run() {
+	local spec name label addr setup teardown r out t0 t1 hz reqs pids g
+	hz=$(getconf CLK_TCK)
+	g="$S2_CONNS conns, 1 KiB"
+	for spec in "${S2_CONTENDERS[@]}"; do
+		IFS='|' read -r name label _ <<<"$spec"
+		bench_label 2 "$name" "$label"
+	done
+	bench_log "scenario 2 (proxy on CPU $(bench_cpus proxy), load and backends on CPU $(bench_cpus load))"
+	if ! s2_backends_up; then
+		bench_fail "scenario 2: backends"
+		c_proxies_down
+		return
+	fi
+	for spec in "${S2_CONTENDERS[@]}"; do
+		IFS='|' read -r name label addr setup teardown <<<"$spec"
+		if ! bench_setup "$setup" proxy; then
+			bench_fail "scenario 2 $name: setup"
+			bench_teardown "$teardown"
+			continue
+		fi
+		pids=("${BENCH_PROXIES[@]}")
+		[ "$name" = sockmesh ] && pids=("$BENCH_AGENT_PID")
+		for ((r = 1; r <= BENCH_REPS; r++)); do
+			t0=$(s2_cpu_ticks "${pids[@]}")
+			out=$(bench_client load "$POD_CLIENT" "$BENCH_HTTP" --addr "$addr" --conns "$S2_CONNS" \
+				--rate 0 --secs "$S2_SECS" -H "x-canary: no" | head -1)
+			t1=$(s2_cpu_ticks "${pids[@]}")
+			if [[ "$out" != http* ]]; then
+				bench_fail "scenario 2 $name max: $out"
+				break
+			fi
+			reqs=$(bench_field "$out" requests)
+			bench_record 2 "max req/s" "$g" "$name" "$(bench_field "$out" rps)"
+			[ ${#pids[@]} -gt 0 ] && [ "$t1" -gt "$t0" ] &&
+				bench_record 2 "req per proxy CPU-s" "$g" "$name" \
+					"$(awk -v n="$reqs" -v t=$((t1 - t0)) -v hz="$hz" 'BEGIN { printf "%.0f", n / (t / hz) }')"
+			t0=$(s2_cpu_ticks "${pids[@]}")
+			out=$(bench_client load "$POD_CLIENT" "$BENCH_HTTP" --addr "$addr" --conns "$S2_CONNS" \
+				--rate "$S2_RATE" --secs "$S2_SECS" -H "x-canary: no")
+			t1=$(s2_cpu_ticks "${pids[@]}")
+			if [[ "$out" != http* ]]; then
+				bench_fail "scenario 2 $name at $S2_RATE/s: $out"
+				break
+			fi
+			reqs=$(bench_field "$(head -1 <<<"$out")" requests)
+			bench_record 2 "p50 µs @${S2_RATE}/s" "$g" "$name" "$(bench_field "$out" p50_us)"
+			bench_record 2 "p99 µs @${S2_RATE}/s" "$g" "$name" "$(bench_field "$out" p99_us)"
+			bench_record 2 "p99.9 µs @${S2_RATE}/s" "$g" "$name" "$(bench_field "$out" p999_us)"
+			[ ${#pids[@]} -gt 0 ] &&
+				bench_record 2 "proxy CPU ms / 1000 req" "$g" "$name" \
+					"$(awk -v n="$reqs" -v t=$((t1 - t0)) -v hz="$hz" 'BEGIN { printf "%.2f", t * 1000 / hz / (n / 1000) }')"
+			bench_record 2 "v2 share %" "$g" "$name" \
+				"$(awk '$1 == "backend" { n[$2] = $3; s += $3 } END { printf "%.1f", s ? 100 * n["v2"] / s : 0 }' <<<"$out")"
+		done
+		[ ${#pids[@]} -gt 0 ] && bench_record 2 "proxy RSS MB" "$g" "$name" "$(s2_rss_mb "${pids[@]}")"
+		bench_log "  $name done"
+		bench_teardown "$teardown"
+	done
+	bench_stop "${S2_BACKENDS[@]}"
+}

@@ -1,0 +1,1105 @@
+// SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause)
+/*
+ * Proxy tests: the pure helpers (table-driven), then the real engine on
+ * loopback: proxy_start with a hand-built l7_config and an orig_dst stub,
+ * a thread-per-connection test backend, plain blocking clients.
+ */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdatomic.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/socket.h>
+#include <sys/time.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "proxy_int.h"
+#include "test.h"
+
+/* ---- pure helpers ---- */
+
+TEST(proxy_uuid4_format)
+{
+	char a[37], b[37];
+
+	px_uuid4(0x0123456789abcdefull, 0xfedcba9876543210ull, a);
+	px_uuid4(1, 2, b);
+	ASSERT_EQ(strlen(a), 36);
+	ASSERT_EQ(a[8], '-');
+	ASSERT_EQ(a[13], '-');
+	ASSERT_EQ(a[14], '4');
+	ASSERT_TRUE(strchr("89ab", a[19]) != NULL);
+	ASSERT_TRUE(strcmp(a, b) != 0);
+}
+
+TEST(proxy_retry_decisions)
+{
+	static const struct {
+		uint32_t on;
+		uint16_t code;
+		int status;
+		bool want;
+	} st[] = {
+		{ L7_RETRY_5XX, 0, 500, true },
+		{ L7_RETRY_5XX, 0, 503, true },
+		{ L7_RETRY_5XX, 0, 404, false },
+		{ L7_RETRY_GATEWAY_ERROR, 0, 500, false },
+		{ L7_RETRY_GATEWAY_ERROR, 0, 502, true },
+		{ L7_RETRY_GATEWAY_ERROR, 0, 504, true },
+		{ L7_RETRY_RETRIABLE_4XX, 0, 409, true },
+		{ L7_RETRY_RETRIABLE_4XX, 0, 404, false },
+		{ L7_RETRY_STATUS_CODES, 429, 429, true },
+		{ L7_RETRY_CONNECT_FAILURE, 0, 503, false },
+		{ L7_RETRY_RESET, 0, 503, false },
+	};
+	static const struct {
+		uint32_t on;
+		enum px_fail f;
+		bool want;
+	} ft[] = {
+		{ L7_RETRY_5XX, PX_FAIL_TIMEOUT, true },
+		{ L7_RETRY_5XX, PX_FAIL_CONNECT, true },
+		{ L7_RETRY_GATEWAY_ERROR, PX_FAIL_RESET, true },
+		{ L7_RETRY_RESET, PX_FAIL_TIMEOUT, true },
+		{ L7_RETRY_CONNECT_FAILURE, PX_FAIL_CONNECT, true },
+		{ L7_RETRY_CONNECT_FAILURE, PX_FAIL_RESET, false },
+		{ L7_RETRY_CONNECT_FAILURE, PX_FAIL_TIMEOUT, false },
+		{ L7_RETRY_RETRIABLE_4XX, PX_FAIL_RESET, false },
+		{ L7_RETRY_5XX, PX_FAIL_NONE, false },
+	};
+	size_t i;
+
+	for (i = 0; i < sizeof(st) / sizeof(st[0]); i++) {
+		struct l7_retry r = { .attempts = 2, .on = st[i].on };
+
+		if (st[i].code) {
+			r.codes[0] = st[i].code;
+			r.n_codes = 1;
+		}
+		if (!ASSERT_EQ(px_retry_status(&r, st[i].status), st[i].want))
+			fprintf(stderr, "  status case %zu\n", i);
+	}
+	for (i = 0; i < sizeof(ft) / sizeof(ft[0]); i++) {
+		struct l7_retry r = { .attempts = 2, .on = ft[i].on };
+
+		if (!ASSERT_EQ(px_retry_fail(&r, ft[i].f), ft[i].want))
+			fprintf(stderr, "  fail case %zu\n", i);
+	}
+	/* Istio's default: connect failures and 503 only */
+	ASSERT_TRUE(px_retry_status(&px_retry_default, 503));
+	ASSERT_FALSE(px_retry_status(&px_retry_default, 500));
+	ASSERT_TRUE(px_retry_fail(&px_retry_default, PX_FAIL_CONNECT));
+	ASSERT_FALSE(px_retry_fail(&px_retry_default, PX_FAIL_RESET));
+	ASSERT_EQ(px_retry_default.attempts, 2);
+}
+
+TEST(proxy_backoff_bounds)
+{
+	uint64_t r, max1 = 0, max3 = 0, max9 = 0;
+	int i;
+
+	for (i = 0; i < 20000; i++) {
+		r = (uint64_t)i * 2654435761u;
+		uint64_t a = px_backoff_ms(25, 1, r), b = px_backoff_ms(25, 3, r),
+			 c = px_backoff_ms(25, 9, r);
+
+		max1 = a > max1 ? a : max1;
+		max3 = b > max3 ? b : max3;
+		max9 = c > max9 ? c : max9;
+	}
+	ASSERT_LE(max1, 24);		/* [0, 25) */
+	ASSERT_GE(max1, 20);
+	ASSERT_LE(max3, 174);		/* [0, 7 * 25) */
+	ASSERT_GE(max3, 150);
+	ASSERT_LE(max9, 249);		/* capped at 10 x base */
+	ASSERT_GE(max9, 200);
+	ASSERT_LE(px_backoff_ms(0, 1, 1000), 24);	/* 0 = Envoy's 25 ms */
+}
+
+TEST(proxy_redirect_location)
+{
+	static const struct {
+		const char *uri, *auth, *scheme;
+		uint16_t port;
+		const char *path, *query, *host, *want;
+	} t[] = {
+		{ "/new", NULL, NULL, 0, "/old", "a=1", "svc:8080", "http://svc:8080/new?a=1" },
+		{ "/new?b=2", NULL, NULL, 0, "/old", "a=1", "svc", "http://svc/new?b=2" },
+		{ NULL, "other.example", "https", 0, "/p", "", "svc", "https://other.example/p" },
+		{ NULL, NULL, NULL, 9090, "/p", "", "svc:80", "http://svc:9090/p" },
+		{ NULL, "x.y:1", NULL, 2, "/", "", "svc", "http://x.y:2/" },
+	};
+	char out[256];
+	size_t i;
+
+	for (i = 0; i < sizeof(t) / sizeof(t[0]); i++) {
+		struct l7_redirect rd = { .set = true, .uri = (char *)t[i].uri,
+					  .authority = (char *)t[i].auth,
+					  .scheme = (char *)t[i].scheme, .port = t[i].port };
+		int n = px_redirect_location(&rd, t[i].path, strlen(t[i].path), t[i].query,
+					     strlen(t[i].query), t[i].host, strlen(t[i].host), out,
+					     sizeof(out));
+
+		ASSERT_GE(n, 0);
+		ASSERT_STREQ(out, t[i].want);
+	}
+	{
+		struct l7_redirect rd = { .set = true, .uri = "/a-long-path" };
+
+		ASSERT_EQ(px_redirect_location(&rd, "/", 1, "", 0, "h", 1, out, 8), -ENOSPC);
+	}
+}
+
+TEST(proxy_strmatch_cors)
+{
+	struct l7_strmatch ex = { .kind = L7_MATCH_EXACT, .value = "http://a.com" };
+	struct l7_strmatch star = { .kind = L7_MATCH_EXACT, .value = "*" };
+	struct l7_strmatch pre = { .kind = L7_MATCH_PREFIX, .value = "http://" };
+
+	ASSERT_TRUE(px_strmatch(&ex, "http://a.com", 12));
+	ASSERT_FALSE(px_strmatch(&ex, "http://a.co", 11));
+	ASSERT_FALSE(px_strmatch(&ex, "HTTP://A.COM", 12));
+	ASSERT_TRUE(px_strmatch(&star, "anything", 8));
+	ASSERT_TRUE(px_strmatch(&pre, "http://b", 8));
+	ASSERT_FALSE(px_strmatch(&pre, "https://b", 9));
+}
+
+TEST(proxy_flags_and_time_format)
+{
+	char b[64];
+
+	px_flags_format(0, b, sizeof(b));
+	ASSERT_STREQ(b, "-");
+	px_flags_format((1u << PX_F_UO), b, sizeof(b));
+	ASSERT_STREQ(b, "UO");
+	px_flags_format((1u << PX_F_UT) | (1u << PX_F_URX), b, sizeof(b));
+	ASSERT_STREQ(b, "URX,UT");
+	px_time_format(1460751420310ull, b, sizeof(b));
+	ASSERT_STREQ(b, "2016-04-15T20:17:00.310Z");
+	ASSERT_STREQ(px_reason(503), "Service Unavailable");
+}
+
+/* ---- test backend: one thread per connection ---- */
+
+#define BE_MAX_CONNS 128
+
+struct be {
+	int lfd;
+	uint16_t port;
+	pthread_t th;
+	atomic_int stop;
+	atomic_int flaky;	/* next N /flaky requests answer 503 */
+	atomic_int conns;
+	atomic_int requests;
+	pthread_mutex_t mu;
+	int cfd[BE_MAX_CONNS];
+	pthread_t cth[BE_MAX_CONNS];
+	int n;
+};
+
+struct be_conn {
+	struct be *be;
+	int fd;
+	int id;
+};
+
+static int be_send(int fd, const char *s, size_t n)
+{
+	while (n) {
+		ssize_t w = send(fd, s, n, MSG_NOSIGNAL);
+
+		if (w <= 0)
+			return -1;
+		s += w;
+		n -= (size_t)w;
+	}
+	return 0;
+}
+
+static int be_reply(int fd, int id, int status, const char *extra, const char *body, size_t blen)
+{
+	char head[512];
+	int n = snprintf(head, sizeof(head),
+			 "HTTP/1.1 %d X\r\ncontent-length: %zu\r\nx-conn: %d\r\n%s\r\n", status,
+			 blen, id, extra ? extra : "");
+
+	if (be_send(fd, head, (size_t)n))
+		return -1;
+	return be_send(fd, body, blen);
+}
+
+static bool be_has(const char *head, size_t hlen, const char *needle)
+{
+	char tmp[16384];
+
+	if (hlen >= sizeof(tmp))
+		hlen = sizeof(tmp) - 1;
+	memcpy(tmp, head, hlen);
+	tmp[hlen] = '\0';
+	return strcasestr(tmp, needle) != NULL;
+}
+
+static void *be_conn_main(void *arg)
+{
+	struct be_conn *c = arg;
+	size_t cap = 256 * 1024, len = 0;
+	char *buf = malloc(cap);
+
+	while (buf) {
+		char *e, *sp, path[256] = "", reply[80000];
+		size_t hlen, blen = 0, cl = 0;
+		bool chunked;
+		ssize_t n;
+
+		while (!(e = memmem(buf, len, "\r\n\r\n", 4))) {
+			n = recv(c->fd, buf + len, cap - len, 0);
+			if (n <= 0)
+				goto out;
+			len += (size_t)n;
+		}
+		hlen = (size_t)(e - buf) + 4;
+		sp = memchr(buf, ' ', hlen);
+		if (sp) {
+			char *sp2 = memchr(sp + 1, ' ', hlen - (size_t)(sp + 1 - buf));
+
+			if (sp2 && (size_t)(sp2 - sp - 1) < sizeof(path)) {
+				memcpy(path, sp + 1, (size_t)(sp2 - sp - 1));
+				path[sp2 - sp - 1] = '\0';
+			}
+		}
+		chunked = be_has(buf, hlen, "transfer-encoding: chunked");
+		if (be_has(buf, hlen, "\ncontent-length:")) {
+			char tmp[16384], *p;
+
+			memcpy(tmp, buf, hlen < sizeof(tmp) - 1 ? hlen : sizeof(tmp) - 1);
+			tmp[hlen < sizeof(tmp) - 1 ? hlen : sizeof(tmp) - 1] = '\0';
+			p = strcasestr(tmp, "\ncontent-length:");
+			cl = strtoul(p + 16, NULL, 10);
+		}
+		if (be_has(buf, hlen, "expect: 100-continue") &&
+		    be_send(c->fd, "HTTP/1.1 100 Continue\r\n\r\n", 25))
+			goto out;
+		if (chunked) {
+			while (!memmem(buf + hlen, len - hlen, "0\r\n\r\n", 5)) {
+				n = recv(c->fd, buf + len, cap - len, 0);
+				if (n <= 0)
+					goto out;
+				len += (size_t)n;
+			}
+			blen = (size_t)((char *)memmem(buf + hlen, len - hlen, "0\r\n\r\n", 5) + 5 -
+					(buf + hlen));
+		} else {
+			while (len - hlen < cl) {
+				n = recv(c->fd, buf + len, cap - len, 0);
+				if (n <= 0)
+					goto out;
+				len += (size_t)n;
+			}
+			blen = cl;
+		}
+		atomic_fetch_add(&c->be->requests, 1);
+		if (strstr(path, "/status/")) {
+			if (be_reply(c->fd, c->id, atoi(strstr(path, "/status/") + 8), NULL, "s", 1))
+				goto out;
+		} else if (strstr(path, "/slow/")) {
+			usleep((useconds_t)atoi(strstr(path, "/slow/") + 6) * 1000);
+			if (be_reply(c->fd, c->id, 200, NULL, "slow", 4))
+				goto out;
+		} else if (strstr(path, "/big")) {
+			int k = snprintf(reply, sizeof(reply), "got %zu", blen);
+
+			if (be_reply(c->fd, c->id, 200, NULL, reply, (size_t)k))
+				goto out;
+		} else if (strstr(path, "/chunked")) {
+			static const char r[] = "HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\n\r\n"
+						"5\r\nhello\r\n6\r\n world\r\n0\r\n\r\n";
+
+			if (be_send(c->fd, r, sizeof(r) - 1))
+				goto out;
+		} else if (strstr(path, "/ws")) {
+			static const char r[] = "HTTP/1.1 101 Switching Protocols\r\n"
+						"connection: upgrade\r\nupgrade: websocket\r\n\r\n";
+
+			if (be_send(c->fd, r, sizeof(r) - 1))
+				goto out;
+			len -= hlen;
+			memmove(buf, buf + hlen, len);
+			for (;;) {
+				if (len && be_send(c->fd, buf, len))
+					goto out;
+				len = 0;
+				n = recv(c->fd, buf, cap, 0);
+				if (n <= 0)
+					goto out;
+				len = (size_t)n;
+			}
+		} else {
+			/* echo (also /flaky once recovered): head and body back */
+			int status = 200;
+
+			if (strstr(path, "/flaky") && atomic_fetch_sub(&c->be->flaky, 1) > 0)
+				status = 503;
+			if (hlen + blen + 8 > sizeof(reply))
+				blen = sizeof(reply) - hlen - 8;
+			memcpy(reply, buf, hlen);
+			memcpy(reply + hlen, "---\n", 4);
+			memcpy(reply + hlen + 4, buf + hlen, blen);
+			if (be_reply(c->fd, c->id, status, NULL, reply, hlen + 4 + blen))
+				goto out;
+		}
+		memmove(buf, buf + hlen + blen, len - hlen - blen);
+		len -= hlen + blen;
+	}
+out:
+	free(buf);
+	free(c);
+	return NULL;
+}
+
+static void *be_main(void *arg)
+{
+	struct be *be = arg;
+
+	while (!atomic_load(&be->stop)) {
+		struct pollfd pfd = { .fd = be->lfd, .events = POLLIN };
+		struct be_conn *c;
+		int fd;
+
+		if (poll(&pfd, 1, 20) <= 0)
+			continue;
+		fd = accept(be->lfd, NULL, NULL);
+		if (fd < 0)
+			continue;
+		pthread_mutex_lock(&be->mu);
+		if (be->n == BE_MAX_CONNS) {
+			pthread_mutex_unlock(&be->mu);
+			close(fd);
+			continue;
+		}
+		c = malloc(sizeof(*c));
+		c->be = be;
+		c->fd = fd;
+		c->id = atomic_fetch_add(&be->conns, 1) + 1;
+		be->cfd[be->n] = fd;
+		if (pthread_create(&be->cth[be->n], NULL, be_conn_main, c)) {
+			close(fd);
+			free(c);
+		} else {
+			be->n++;
+		}
+		pthread_mutex_unlock(&be->mu);
+	}
+	return NULL;
+}
+
+static int be_start(struct be *be)
+{
+	struct sockaddr_in sa = { .sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+	socklen_t sl = sizeof(sa);
+
+	memset(be, 0, sizeof(*be));
+	pthread_mutex_init(&be->mu, NULL);
+	be->lfd = socket(AF_INET, SOCK_STREAM, 0);
+	if (be->lfd < 0 || bind(be->lfd, (struct sockaddr *)&sa, sizeof(sa)) ||
+	    listen(be->lfd, 128) || getsockname(be->lfd, (struct sockaddr *)&sa, &sl))
+		return -1;
+	be->port = ntohs(sa.sin_port);
+	return pthread_create(&be->th, NULL, be_main, be) ? -1 : 0;
+}
+
+static void be_stop(struct be *be)
+{
+	int i;
+
+	atomic_store(&be->stop, 1);
+	pthread_join(be->th, NULL);
+	for (i = 0; i < be->n; i++)
+		shutdown(be->cfd[i], SHUT_RDWR);
+	for (i = 0; i < be->n; i++) {
+		void *ret;
+
+		pthread_join(be->cth[i], &ret);
+		close(be->cfd[i]);
+	}
+	close(be->lfd);
+	pthread_mutex_destroy(&be->mu);
+}
+
+/* ---- client ---- */
+
+struct cl {
+	int fd;
+	size_t len;
+	char buf[131072];
+};
+
+struct cresp {
+	int status;
+	char head[8192];
+	char body[65536];
+	size_t blen;
+};
+
+static int cl_open(struct cl *c, uint16_t port)
+{
+	struct sockaddr_in sa = { .sin_family = AF_INET, .sin_port = htons(port),
+				  .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+	struct timeval tv = { .tv_sec = 3 };
+
+	c->len = 0;
+	c->fd = socket(AF_INET, SOCK_STREAM, 0);
+	if (c->fd < 0)
+		return -1;
+	setsockopt(c->fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+	if (connect(c->fd, (struct sockaddr *)&sa, sizeof(sa))) {
+		close(c->fd);
+		return -1;
+	}
+	return 0;
+}
+
+static void cl_close(struct cl *c)
+{
+	if (c->fd >= 0)
+		close(c->fd);
+	c->fd = -1;
+}
+
+static int cl_send(struct cl *c, const char *s)
+{
+	return be_send(c->fd, s, strlen(s));
+}
+
+static int cl_fill(struct cl *c)
+{
+	ssize_t n;
+
+	if (c->len == sizeof(c->buf))
+		return -1;
+	n = recv(c->fd, c->buf + c->len, sizeof(c->buf) - c->len, 0);
+	if (n <= 0)
+		return -1;
+	c->len += (size_t)n;
+	return 0;
+}
+
+static const char *cl_hdr(const struct cresp *r, const char *name, char *out, size_t outlen)
+{
+	char needle[128];
+	const char *p, *e;
+
+	snprintf(needle, sizeof(needle), "\n%s:", name);
+	p = strcasestr(r->head, needle);
+	if (!p)
+		return NULL;
+	p += strlen(needle);
+	while (*p == ' ')
+		p++;
+	e = strstr(p, "\r\n");
+	snprintf(out, outlen, "%.*s", (int)(e ? e - p : (long)strlen(p)), p);
+	return out;
+}
+
+/* One response (1xx included); -1 on EOF/timeout before it is complete. */
+static int cl_resp(struct cl *c, struct cresp *r)
+{
+	char *e, v[64];
+	size_t hlen;
+
+	memset(r, 0, sizeof(*r));
+	while (!(e = memmem(c->buf, c->len, "\r\n\r\n", 4)))
+		if (cl_fill(c))
+			return -1;
+	hlen = (size_t)(e - c->buf) + 4;
+	if (hlen >= sizeof(r->head))
+		return -1;
+	memcpy(r->head, c->buf, hlen);
+	r->status = atoi(r->head + 9);
+	memmove(c->buf, c->buf + hlen, c->len - hlen);
+	c->len -= hlen;
+	if (r->status < 200 || r->status == 204 || r->status == 304)
+		return 0;
+	if (cl_hdr(r, "content-length", v, sizeof(v))) {
+		size_t cl = strtoul(v, NULL, 10);
+
+		while (c->len < cl)
+			if (cl_fill(c))
+				return -1;
+		if (cl >= sizeof(r->body))
+			return -1;
+		memcpy(r->body, c->buf, cl);
+		r->blen = cl;
+		memmove(c->buf, c->buf + cl, c->len - cl);
+		c->len -= cl;
+	} else if (cl_hdr(r, "transfer-encoding", v, sizeof(v))) {
+		for (;;) {
+			size_t sz;
+			char *le;
+
+			while (!(le = memmem(c->buf, c->len, "\r\n", 2)))
+				if (cl_fill(c))
+					return -1;
+			sz = strtoul(c->buf, NULL, 16);
+			while (c->len < (size_t)(le - c->buf) + 2 + sz + 2)
+				if (cl_fill(c))
+					return -1;
+			memcpy(r->body + r->blen, le + 2, sz);
+			r->blen += sz;
+			hlen = (size_t)(le - c->buf) + 2 + sz + 2;
+			memmove(c->buf, c->buf + hlen, c->len - hlen);
+			c->len -= hlen;
+			if (!sz)
+				break;
+		}
+	} else {
+		while (!cl_fill(c))
+			;
+		memcpy(r->body, c->buf, c->len);
+		r->blen = c->len;
+		c->len = 0;
+	}
+	r->body[r->blen < sizeof(r->body) ? r->blen : sizeof(r->body) - 1] = '\0';
+	return 0;
+}
+
+static bool cl_eof(struct cl *c)
+{
+	char x;
+
+	return recv(c->fd, &x, 1, 0) <= 0;
+}
+
+/* ---- hand-built config ---- */
+
+#define T_VIP 0x0a60000au	/* 10.96.0.10 (host order) */
+#define T_SVC_PORT 80
+#define T_SRC 0x0a000105u	/* 10.0.1.5 */
+
+enum { R_DIRECT, R_REDIR, R_TIMEOUT, R_RETRY, R_CB, R_FAULT, R_RW, R_CORS, R_PERTRY, R_PT, R_B, R_N };
+
+struct tcfg {
+	struct l7_config c;
+	struct l7_svc svc;
+	struct l7_vhost vh;
+	struct l7_route routes[R_N];
+	struct l7_match matches[R_N];
+	struct l7_route_dest dests[R_N];
+	struct l7_cluster a, cb, dead;
+	struct l7_cluster *clusters[3];
+	struct l7_host host_a, host_cb, host_dead;
+	struct pol_kv req_set, resp_set;
+	struct l7_cors cors;
+	struct l7_strmatch cors_origin;
+};
+
+static atomic_int t_refuse;
+
+static int t_orig_dst(void *ctx, uint32_t peer, uint16_t port, struct proxy_orig *o)
+{
+	if (atomic_load(&t_refuse))
+		return -ENOENT;
+	o->vip = htonl(T_VIP);
+	o->port = T_SVC_PORT;
+	o->client_ip = htonl(T_SRC);
+	return 0;
+}
+
+static void t_cluster(struct l7_cluster *c, uint64_t id, const char *name, struct l7_host *h,
+		      uint16_t port)
+{
+	c->id = id;
+	c->name = (char *)name;
+	c->fqdn = "svc.default.svc.cluster.local";
+	c->port = 80;
+	c->lb = L7_LB_ROUND_ROBIN;
+	h->addr = htonl(INADDR_LOOPBACK);
+	h->port = port;
+	h->ready = true;
+	c->hosts = h;
+	c->n_hosts = 1;
+}
+
+static void t_prefix(struct tcfg *t, int i, const char *prefix, struct l7_cluster *dest)
+{
+	struct l7_route *r = &t->routes[i];
+
+	t->matches[i].uri.kind = L7_MATCH_PREFIX;
+	t->matches[i].uri.value = (char *)prefix;
+	r->name = (char *)prefix;
+	r->matches = &t->matches[i];
+	r->n_matches = 1;
+	if (dest) {
+		t->dests[i].cluster = dest;
+		t->dests[i].weight = 100;
+		r->dests = &t->dests[i];
+		r->n_dests = 1;
+		r->total_weight = 100;
+	}
+}
+
+static void t_build(struct tcfg *t, uint16_t be_port, uint16_t dead_port, const char *direct_body)
+{
+	memset(t, 0, sizeof(*t));
+	t->c.refs = 1;
+	t->c.generation = 1;
+	t_cluster(&t->a, 11, "outbound|80||svc.default.svc.cluster.local", &t->host_a, be_port);
+	t_cluster(&t->cb, 12, "outbound|80|cb|svc.default.svc.cluster.local", &t->host_cb, be_port);
+	t->cb.pool.max_connections = 1;
+	t->cb.pool.http1_max_pending = 1;
+	t_cluster(&t->dead, 13, "outbound|80|dead|svc.default.svc.cluster.local", &t->host_dead,
+		  dead_port);
+	t->dead.pool.connect_timeout_ms = 200;
+	t->clusters[0] = &t->a;
+	t->clusters[1] = &t->cb;
+	t->clusters[2] = &t->dead;
+	t->c.clusters = t->clusters;
+	t->c.n_clusters = 3;
+
+	t_prefix(t, R_DIRECT, "/direct", NULL);
+	t->routes[R_DIRECT].direct = (struct l7_direct){ .set = true, .status = 200,
+							 .body = (char *)direct_body,
+							 .body_len = strlen(direct_body) };
+	t_prefix(t, R_REDIR, "/redir", NULL);
+	t->routes[R_REDIR].redirect = (struct l7_redirect){ .set = true, .uri = "/new",
+							    .code = 302 };
+	t_prefix(t, R_TIMEOUT, "/timeout", &t->a);
+	t->routes[R_TIMEOUT].timeout_ms = 150;
+	t_prefix(t, R_RETRY, "/retry", &t->a);
+	t->routes[R_RETRY].has_retry = true;
+	t->routes[R_RETRY].retry = (struct l7_retry){ .attempts = 3, .on = L7_RETRY_5XX,
+						      .backoff_base_ms = 5 };
+	t_prefix(t, R_CB, "/cb", &t->cb);
+	t_prefix(t, R_FAULT, "/fault", &t->a);
+	t->routes[R_FAULT].fault = (struct l7_fault){ .abort_pct = 100, .abort_status = 418 };
+	t_prefix(t, R_RW, "/rw", &t->a);
+	t->routes[R_RW].rewrite.uri = "/echo";
+	t->routes[R_RW].rewrite.authority = "rewritten.local";
+	t->req_set = (struct pol_kv){ "x-added", "yes" };
+	t->resp_set = (struct pol_kv){ "x-resp", "r" };
+	t->routes[R_RW].headers.req.set = &t->req_set;
+	t->routes[R_RW].headers.req.n_set = 1;
+	t->routes[R_RW].headers.resp.set = &t->resp_set;
+	t->routes[R_RW].headers.resp.n_set = 1;
+	t_prefix(t, R_CORS, "/cors", &t->a);
+	t->cors_origin = (struct l7_strmatch){ .kind = L7_MATCH_EXACT, .value = "http://ok.example" };
+	t->cors = (struct l7_cors){ .allow_origins = &t->cors_origin, .n_allow_origins = 1,
+				    .allow_methods = "GET, POST", .max_age_s = 60,
+				    .allow_credentials = -1 };
+	t->routes[R_CORS].cors = &t->cors;
+	t_prefix(t, R_PERTRY, "/dead", &t->dead);
+	t->routes[R_PERTRY].has_retry = true;
+	t->routes[R_PERTRY].retry = (struct l7_retry){ .attempts = 1,
+						       .on = L7_RETRY_CONNECT_FAILURE,
+						       .backoff_base_ms = 5 };
+	t_prefix(t, R_PT, "/pt", &t->a);
+	t->routes[R_PT].has_retry = true;
+	t->routes[R_PT].retry = (struct l7_retry){ .attempts = 1, .on = L7_RETRY_5XX,
+						   .per_try_timeout_ms = 100,
+						   .backoff_base_ms = 5 };
+	t_prefix(t, R_B, "/b/", &t->a);
+
+	t->vh.name = "default/svc";
+	t->vh.routes = t->routes;
+	t->vh.n_routes = R_N;
+	t->svc.vip = htonl(T_VIP);
+	t->svc.port = T_SVC_PORT;
+	t->svc.fqdn = "svc.default.svc.cluster.local";
+	t->svc.vhost = &t->vh;
+	t->svc.default_cluster = &t->a;
+	t->c.svcs = &t->svc;
+	t->c.n_svcs = 1;
+}
+
+/* ---- integration ---- */
+
+struct tenv {
+	struct be be;
+	struct up_registry *up;
+	struct proxy *p;
+	uint16_t port;
+	struct tcfg cfg, cfg2;
+	int logp[2];
+};
+
+static int t_get(struct tenv *e, const char *req, struct cresp *r)
+{
+	struct cl *c = malloc(sizeof(*c));
+	int rc;
+
+	if (!c || cl_open(c, e->port)) {
+		free(c);
+		return -1;
+	}
+	rc = cl_send(c, req) ? -1 : cl_resp(c, r);
+	cl_close(c);
+	free(c);
+	return rc;
+}
+
+static uint64_t now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+static void t_basic(struct tenv *e, struct cl *c, struct cresp *r)
+{
+	char v[128];
+
+	ASSERT_EQ(cl_open(c, e->port), 0);
+	ASSERT_EQ(cl_send(c, "GET /b/echo?x=1 HTTP/1.1\r\nHost: svc\r\nUser-Agent: t\r\n\r\n"), 0);
+	ASSERT_EQ(cl_resp(c, r), 0);
+	ASSERT_EQ(r->status, 200);
+	ASSERT_STRSTR(r->body, "GET /b/echo?x=1 HTTP/1.1");
+	ASSERT_STRSTR(r->body, "x-request-id: ");
+	ASSERT_STRSTR(r->body, "x-envoy-attempt-count: 1");
+	ASSERT_STRSTR(r->body, "x-forwarded-proto: http");
+	ASSERT_STRSTR(r->body, "host: svc\r\n");
+	ASSERT_TRUE(cl_hdr(r, "x-envoy-upstream-service-time", v, sizeof(v)) != NULL);
+	ASSERT_TRUE(cl_hdr(r, "x-conn", v, sizeof(v)) != NULL);
+	{
+		char first[16];
+
+		snprintf(first, sizeof(first), "%s", v);
+		/* keep-alive on both sides: same client and upstream connection */
+		ASSERT_EQ(cl_send(c, "GET /b/echo HTTP/1.1\r\nHost: svc\r\nx-request-id: abc\r\n\r\n"), 0);
+		ASSERT_EQ(cl_resp(c, r), 0);
+		ASSERT_EQ(r->status, 200);
+		ASSERT_STRSTR(r->body, "x-request-id: abc\r\n");
+		ASSERT_STREQ(cl_hdr(r, "x-conn", v, sizeof(v)), first);
+		/* pipelined: two requests in one write, answered in order */
+		ASSERT_EQ(cl_send(c, "GET /b/echo?n=1 HTTP/1.1\r\nHost: svc\r\n\r\n"
+				     "GET /b/echo?n=2 HTTP/1.1\r\nHost: svc\r\n\r\n"), 0);
+		ASSERT_EQ(cl_resp(c, r), 0);
+		ASSERT_STRSTR(r->body, "?n=1 ");
+		ASSERT_EQ(cl_resp(c, r), 0);
+		ASSERT_STRSTR(r->body, "?n=2 ");
+		ASSERT_STREQ(cl_hdr(r, "x-conn", v, sizeof(v)), first);
+	}
+	cl_close(c);
+}
+
+static void t_local(struct tenv *e, struct cresp *r)
+{
+	char v[256];
+
+	ASSERT_EQ(t_get(e, "GET /nothing HTTP/1.1\r\nHost: svc\r\n\r\n", r), 0);
+	ASSERT_EQ(r->status, 404);
+	ASSERT_EQ(t_get(e, "GET /direct HTTP/1.1\r\nHost: svc\r\n\r\n", r), 0);
+	ASSERT_EQ(r->status, 200);
+	ASSERT_STREQ(r->body, "direct!");
+	ASSERT_EQ(t_get(e, "GET /redir/x?q=1 HTTP/1.1\r\nHost: svc:80\r\n\r\n", r), 0);
+	ASSERT_EQ(r->status, 302);
+	ASSERT_STREQ(cl_hdr(r, "location", v, sizeof(v)), "http://svc:80/new?q=1");
+	ASSERT_EQ(t_get(e, "GET /fault HTTP/1.1\r\nHost: svc\r\n\r\n", r), 0);
+	ASSERT_EQ(r->status, 418);
+	ASSERT_STREQ(r->body, "fault filter abort");
+}
+
+static void t_rewrite_cors(struct tenv *e, struct cresp *r)
+{
+	char v[256];
+
+	ASSERT_EQ(t_get(e, "GET /rw/x HTTP/1.1\r\nHost: svc\r\nx-added: no\r\n\r\n", r), 0);
+	ASSERT_EQ(r->status, 200);
+	ASSERT_STRSTR(r->body, "GET /echo/x HTTP/1.1");
+	ASSERT_STRSTR(r->body, "host: rewritten.local\r\n");
+	ASSERT_STRSTR(r->body, "x-added: yes\r\n");
+	ASSERT_TRUE(strstr(r->body, "x-added: no") == NULL);
+	ASSERT_STRSTR(r->body, "x-envoy-original-path: /rw/x\r\n");
+	ASSERT_STREQ(cl_hdr(r, "x-resp", v, sizeof(v)), "r");
+
+	ASSERT_EQ(t_get(e, "OPTIONS /cors HTTP/1.1\r\nHost: svc\r\nOrigin: http://ok.example\r\n"
+			   "Access-Control-Request-Method: POST\r\n\r\n", r), 0);
+	ASSERT_EQ(r->status, 200);
+	ASSERT_STREQ(cl_hdr(r, "access-control-allow-origin", v, sizeof(v)), "http://ok.example");
+	ASSERT_STREQ(cl_hdr(r, "access-control-allow-methods", v, sizeof(v)), "GET, POST");
+	ASSERT_STREQ(cl_hdr(r, "access-control-max-age", v, sizeof(v)), "60");
+	ASSERT_TRUE(cl_hdr(r, "x-conn", v, sizeof(v)) == NULL);	/* answered locally */
+	ASSERT_EQ(t_get(e, "GET /cors/echo HTTP/1.1\r\nHost: svc\r\nOrigin: http://ok.example\r\n\r\n",
+			r), 0);
+	ASSERT_EQ(r->status, 200);
+	ASSERT_STREQ(cl_hdr(r, "access-control-allow-origin", v, sizeof(v)), "http://ok.example");
+	ASSERT_EQ(t_get(e, "GET /cors/echo HTTP/1.1\r\nHost: svc\r\nOrigin: http://bad.example\r\n\r\n",
+			r), 0);
+	ASSERT_TRUE(cl_hdr(r, "access-control-allow-origin", v, sizeof(v)) == NULL);
+}
+
+static void t_retry_timeout(struct tenv *e, struct cresp *r)
+{
+	uint64_t t0;
+
+	atomic_store(&e->be.flaky, 2);
+	ASSERT_EQ(t_get(e, "GET /retry/flaky HTTP/1.1\r\nHost: svc\r\n\r\n", r), 0);
+	ASSERT_EQ(r->status, 200);
+	ASSERT_STRSTR(r->body, "x-envoy-attempt-count: 3\r\n");
+	/* attempts exhausted: the upstream's last 503 goes out as is */
+	atomic_store(&e->be.flaky, 10);
+	ASSERT_EQ(t_get(e, "GET /retry/flaky HTTP/1.1\r\nHost: svc\r\n\r\n", r), 0);
+	ASSERT_EQ(r->status, 503);
+	ASSERT_STRSTR(r->body, "x-envoy-attempt-count: 4\r\n");
+	atomic_store(&e->be.flaky, 0);
+
+	t0 = now_ms();
+	ASSERT_EQ(t_get(e, "GET /timeout/slow/600 HTTP/1.1\r\nHost: svc\r\n\r\n", r), 0);
+	ASSERT_EQ(r->status, 504);
+	ASSERT_STREQ(r->body, "upstream request timeout");
+	ASSERT_GE(now_ms() - t0, 140);
+	ASSERT_LE(now_ms() - t0, 550);
+
+	/* per-try timeout is retried under 5xx; both tries time out: 504 UT + URX */
+	{
+		int before = atomic_load(&e->be.requests);
+
+		t0 = now_ms();
+		ASSERT_EQ(t_get(e, "GET /pt/slow/400 HTTP/1.1\r\nHost: svc\r\n\r\n", r), 0);
+		ASSERT_EQ(r->status, 504);
+		ASSERT_GE(now_ms() - t0, 195);
+		ASSERT_LE(now_ms() - t0, 390);
+		ASSERT_EQ(atomic_load(&e->be.requests) - before, 2);
+	}
+
+	/* connection refused, retried once on connect-failure, then 503 UF */
+	ASSERT_EQ(t_get(e, "GET /dead HTTP/1.1\r\nHost: svc\r\n\r\n", r), 0);
+	ASSERT_EQ(r->status, 503);
+	ASSERT_STRSTR(r->body, "connection failure");
+}
+
+static void t_overflow(struct tenv *e, struct cresp *r)
+{
+	static struct cl cs[3];
+	int ok = 0, over = 0, i;
+	char v[64];
+
+	for (i = 0; i < 3; i++) {
+		ASSERT_EQ(cl_open(&cs[i], e->port), 0);
+		ASSERT_EQ(cl_send(&cs[i], "GET /cb/slow/300 HTTP/1.1\r\nHost: svc\r\n\r\n"), 0);
+		usleep(20000);	/* arrival order: connection, pending, overflow */
+	}
+	for (i = 0; i < 3; i++) {
+		if (!ASSERT_EQ(cl_resp(&cs[i], r), 0))
+			continue;
+		if (r->status == 200)
+			ok++;
+		if (r->status == 503 && cl_hdr(r, "x-envoy-overloaded", v, sizeof(v)) &&
+		    strcmp(v, "true") == 0)
+			over++;
+		cl_close(&cs[i]);
+	}
+	ASSERT_EQ(ok, 2);
+	ASSERT_EQ(over, 1);
+	ASSERT_GE(up_cb_overflows(e->up, 12, UP_CB_PENDING), 1);
+}
+
+static void t_bodies(struct tenv *e, struct cl *c, struct cresp *r)
+{
+	char v[64];
+
+	/* chunked request body passes through; chunked response too */
+	ASSERT_EQ(cl_open(c, e->port), 0);
+	ASSERT_EQ(cl_send(c, "POST /b/echo HTTP/1.1\r\nHost: svc\r\nTransfer-Encoding: chunked\r\n\r\n"
+			     "5\r\nhello\r\n"), 0);
+	usleep(20000);
+	ASSERT_EQ(cl_send(c, "6\r\n world\r\n0\r\n\r\n"), 0);
+	ASSERT_EQ(cl_resp(c, r), 0);
+	ASSERT_EQ(r->status, 200);
+	ASSERT_STRSTR(r->body, "---\n5\r\nhello\r\n6\r\n world\r\n0\r\n\r\n");
+	ASSERT_EQ(cl_send(c, "GET /b/chunked HTTP/1.1\r\nHost: svc\r\n\r\n"), 0);
+	ASSERT_EQ(cl_resp(c, r), 0);
+	ASSERT_EQ(r->status, 200);
+	ASSERT_STREQ(r->body, "hello world");
+	/* 100-continue: the backend's 100 is relayed before the body is sent */
+	ASSERT_EQ(cl_send(c, "POST /b/echo HTTP/1.1\r\nHost: svc\r\nExpect: 100-continue\r\n"
+			     "Content-Length: 5\r\n\r\n"), 0);
+	ASSERT_EQ(cl_resp(c, r), 0);
+	ASSERT_EQ(r->status, 100);
+	ASSERT_EQ(cl_send(c, "abcde"), 0);
+	ASSERT_EQ(cl_resp(c, r), 0);
+	ASSERT_EQ(r->status, 200);
+	ASSERT_STRSTR(r->body, "---\nabcde");
+	cl_close(c);
+
+	/* HTTP/1.0: de-chunked body, connection closed */
+	ASSERT_EQ(cl_open(c, e->port), 0);
+	ASSERT_EQ(cl_send(c, "GET /b/chunked HTTP/1.0\r\n\r\n"), 0);
+	ASSERT_EQ(cl_resp(c, r), 0);
+	ASSERT_EQ(r->status, 200);
+	ASSERT_STREQ(r->body, "hello world");
+	ASSERT_TRUE(cl_hdr(r, "transfer-encoding", v, sizeof(v)) == NULL);
+	cl_close(c);
+
+	/* a body larger than the buffers streams through with backpressure */
+	{
+		static char big[300000];
+		struct sockaddr_in sa;
+		char head[128];
+
+		memset(big, 'z', sizeof(big));
+		ASSERT_EQ(cl_open(c, e->port), 0);
+		snprintf(head, sizeof(head), "POST /b/big HTTP/1.1\r\nHost: svc\r\n"
+					     "Content-Length: %zu\r\n\r\n", sizeof(big) - 100000);
+		ASSERT_EQ(cl_send(c, head), 0);
+		ASSERT_EQ(be_send(c->fd, big, sizeof(big) - 100000), 0);
+		ASSERT_EQ(cl_resp(c, r), 0);
+		ASSERT_EQ(r->status, 200);
+		ASSERT_STREQ(r->body, "got 200000");
+		(void)sa;
+		cl_close(c);
+	}
+}
+
+static void t_upgrade(struct tenv *e, struct cl *c, struct cresp *r)
+{
+	ASSERT_EQ(cl_open(c, e->port), 0);
+	ASSERT_EQ(cl_send(c, "GET /b/ws HTTP/1.1\r\nHost: svc\r\nConnection: Upgrade\r\n"
+			     "Upgrade: websocket\r\n\r\n"), 0);
+	ASSERT_EQ(cl_resp(c, r), 0);
+	ASSERT_EQ(r->status, 101);
+	ASSERT_EQ(cl_send(c, "ping-1"), 0);
+	while (c->len < 6 && !cl_fill(c))
+		;
+	ASSERT_EQ(c->len, 6);
+	ASSERT_TRUE(memcmp(c->buf, "ping-1", 6) == 0);
+	cl_close(c);
+}
+
+static void t_malformed(struct tenv *e, struct cl *c, struct cresp *r)
+{
+	char v[64];
+
+	ASSERT_EQ(cl_open(c, e->port), 0);
+	ASSERT_EQ(cl_send(c, "POST /b/echo HTTP/1.1\r\nHost: svc\r\nContent-Length: 5\r\n"
+			     "Transfer-Encoding: chunked\r\n\r\n0\r\n\r\n"), 0);
+	ASSERT_EQ(cl_resp(c, r), 0);
+	ASSERT_EQ(r->status, 400);
+	ASSERT_STREQ(cl_hdr(r, "connection", v, sizeof(v)), "close");
+	ASSERT_TRUE(cl_eof(c));
+	cl_close(c);
+	ASSERT_EQ(cl_open(c, e->port), 0);
+	ASSERT_EQ(cl_send(c, "GET / HTTP/2.0\r\nHost: svc\r\n\r\n"), 0);
+	ASSERT_EQ(cl_resp(c, r), 0);
+	ASSERT_EQ(r->status, 505);
+	cl_close(c);
+	ASSERT_EQ(cl_open(c, e->port), 0);
+	ASSERT_EQ(cl_send(c, "\x01\x02garbage\r\n\r\n"), 0);
+	ASSERT_EQ(cl_resp(c, r), 0);
+	ASSERT_EQ(r->status, 400);
+	cl_close(c);
+	/* the next connection still works */
+	ASSERT_EQ(t_get(e, "GET /b/echo HTTP/1.1\r\nHost: svc\r\n\r\n", r), 0);
+	ASSERT_EQ(r->status, 200);
+
+	/* no original destination: refused without a byte */
+	atomic_store(&t_refuse, 1);
+	ASSERT_EQ(cl_open(c, e->port), 0);
+	cl_send(c, "GET /b/echo HTTP/1.1\r\nHost: svc\r\n\r\n");
+	ASSERT_TRUE(cl_eof(c));
+	cl_close(c);
+	atomic_store(&t_refuse, 0);
+}
+
+static void t_reload(struct tenv *e, struct cresp *r)
+{
+	t_build(&e->cfg2, e->be.port, 1, "direct-v2");
+	e->cfg2.c.generation = 2;
+	l7_config_get(&e->cfg2.c);	/* keep one: the test owns the storage */
+	proxy_set_config(e->p, &e->cfg2.c);
+	usleep(20000);
+	ASSERT_EQ(t_get(e, "GET /direct HTTP/1.1\r\nHost: svc\r\n\r\n", r), 0);
+	ASSERT_STREQ(r->body, "direct-v2");
+	ASSERT_EQ(t_get(e, "GET /b/echo HTTP/1.1\r\nHost: svc\r\n\r\n", r), 0);
+	ASSERT_EQ(r->status, 200);
+}
+
+static void t_stats_log(struct tenv *e)
+{
+	json_t *j = proxy_stats_json(e->p);
+	json_t *flags = json_object_get(j, "response_flags");
+	char buf[65536];
+	ssize_t n;
+
+	ASSERT_GE(json_integer_value(json_object_get(j, "downstream_rq_total")), 20);
+	ASSERT_GE(json_integer_value(json_object_get(j, "downstream_cx_refused_no_orig_dst")), 1);
+	ASSERT_GE(json_integer_value(json_object_get(j, "downstream_rq_bad")), 3);
+	ASSERT_GE(json_integer_value(json_object_get(j, "upstream_rq_retry")), 5);
+	ASSERT_GE(json_integer_value(json_object_get(flags, "NR")), 1);
+	ASSERT_GE(json_integer_value(json_object_get(flags, "UO")), 1);
+	ASSERT_GE(json_integer_value(json_object_get(flags, "UT")), 1);
+	ASSERT_GE(json_integer_value(json_object_get(flags, "FI")), 1);
+	ASSERT_GE(json_integer_value(json_object_get(flags, "UF")), 1);
+	ASSERT_GE(json_integer_value(json_object_get(flags, "URX")), 1);
+	ASSERT_TRUE(json_object_get(json_object_get(j, "clusters"),
+				    "outbound|80|cb|svc.default.svc.cluster.local") != NULL);
+	json_decref(j);
+	n = read(e->logp[0], buf, sizeof(buf) - 1);
+	ASSERT_GE(n, 1);
+	if (n > 0) {
+		buf[n] = '\0';
+		ASSERT_STRSTR(buf, "\"GET /nothing HTTP/1.1\" 404 NR ");
+		ASSERT_STRSTR(buf, "\"GET /timeout/slow/600 HTTP/1.1\" 504 UT ");
+		ASSERT_STRSTR(buf, "\"127.0.0.1:");
+	}
+}
+
+TEST(proxy_loopback_integration)
+{
+	static struct tenv e;
+	static struct cl c;
+	static struct cresp r;
+	struct proxy_opts o = { 0 };
+	char err[256] = "";
+
+	signal(SIGPIPE, SIG_IGN);
+	if (!ASSERT_EQ(be_start(&e.be), 0))
+		return;
+	if (!ASSERT_EQ(pipe2(e.logp, O_NONBLOCK), 0))
+		return;
+	fcntl(e.logp[0], F_SETPIPE_SZ, 1 << 20);
+	e.up = up_registry_new(NULL, NULL);
+	t_build(&e.cfg, e.be.port, 1, "direct!");
+	l7_config_get(&e.cfg.c);	/* keep one: the test owns the storage */
+	o.workers = 1;
+	o.listen_addr = htonl(INADDR_LOOPBACK);
+	o.listen_port = 0;
+	o.orig_dst = t_orig_dst;
+	o.up = e.up;
+	o.access_log_fd = e.logp[1];
+	o.header_timeout_ms = 2000;
+	e.p = proxy_start(&o, &e.cfg.c, err, sizeof(err));
+	if (!ASSERT_TRUE(e.p != NULL)) {
+		fprintf(stderr, "  %s\n", err);
+		be_stop(&e.be);
+		return;
+	}
+	e.port = proxy_listen_port(e.p);
+	c.fd = -1;
+
+	t_basic(&e, &c, &r);
+	t_local(&e, &r);
+	t_rewrite_cors(&e, &r);
+	t_retry_timeout(&e, &r);
+	t_overflow(&e, &r);
+	t_bodies(&e, &c, &r);
+	t_upgrade(&e, &c, &r);
+	t_malformed(&e, &c, &r);
+	t_reload(&e, &r);
+	usleep(20000);
+	t_stats_log(&e);
+
+	proxy_stop(e.p);
+	ASSERT_EQ(e.cfg.c.refs, 1);
+	ASSERT_EQ(e.cfg2.c.refs, 1);
+	be_stop(&e.be);
+	up_registry_free(e.up);
+	close(e.logp[0]);
+	close(e.logp[1]);
+}

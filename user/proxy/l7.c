@@ -1,0 +1,1662 @@
+// SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause)
+/*
+ * l7: validated policy set + plan -> the agent's L7 configuration.
+ *
+ * Istio semantics followed here (references: istio.io VirtualService and
+ * DestinationRule reference, istio/api protos, pilot's cluster and route
+ * builders):
+ *  - protocol selection: Service port appProtocol, else the port name's
+ *    prefix before the first '-' (case-insensitive); http, http2, grpc,
+ *    http_proxy (and appProtocol grpc-web, kubernetes.io/h2c) are HTTP;
+ *    tcp, tls, https, mongo, mysql, redis, udp are not. A VirtualService
+ *    with http routes, or a DestinationRule with outlierDetection or
+ *    connectionPool.http, also makes a port L7 unless the port is declared
+ *    a non-HTTP protocol (Istio never applies http routes there).
+ *  - trafficPolicy merge (pilot MergeTrafficPolicy): loadBalancer,
+ *    connectionPool and outlierDetection each replace as a whole; a
+ *    portLevelSettings entry replaces all three (unset ones fall back to
+ *    the defaults); subset policy over the top-level one, then the subset's
+ *    own portLevelSettings.
+ *  - defaults: outlierDetection consecutive5xxErrors 5, gateway errors off,
+ *    deprecated consecutiveErrors = gateway errors with 5xx off, local
+ *    origin failures 5, interval 10 s, baseEjectionTime 30 s,
+ *    maxEjectionPercent 10, minHealthPercent 0; Envoy's max_ejection_time
+ *    300 s; tcp.connectTimeout 10 s; http idleTimeout 1 h; pool limits
+ *    2^32-1 (= unlimited). Retries when unset: 2 attempts on
+ *    connect-failure, refused-stream, unavailable, cancelled,
+ *    retriable-status-codes (503); Envoy back-off base 25 ms.
+ */
+#include <arpa/inet.h>
+#include <ctype.h>
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#define PCRE2_CODE_UNIT_WIDTH 8
+#include <pcre2.h>
+
+#include "l7.h"
+
+#define L7_FQDN_MAX		256
+#define L7_MESH			"mesh"
+#define L7_UNLIMITED		0xffffffffLL
+#define L7_CONNECT_TIMEOUT_MS	10000
+#define L7_HTTP_IDLE_MS		3600000
+#define L7_OD_INTERVAL_MS	10000
+#define L7_OD_BASE_MS		30000
+#define L7_OD_MAX_MS		300000
+#define L7_OD_MAX_PCT		10
+#define L7_OD_CONSECUTIVE	5
+#define L7_RETRY_ATTEMPTS	2
+#define L7_RETRY_BACKOFF_MS	25
+
+struct l7_vcache {
+	const struct pol_vs *vs;
+	uint16_t port;		/* context port: service port, 0 for gateways */
+	bool gateway;
+	struct l7_vhost *vh;
+};
+
+struct l7_build {
+	struct pol_set *set;
+	struct plan *plan;
+	struct l7_config *c;
+	const char *domain;
+	size_t cap_clusters, cap_vhosts, cap_svcs;
+	struct l7_vcache *vc;
+	size_t n_vc, cap_vc;
+};
+
+/* ---- small helpers ---- */
+
+static int l7_grow(void **arr, size_t *cap, size_t need, size_t elsize)
+{
+	size_t ncap;
+	void *p;
+
+	if (need <= *cap)
+		return 0;
+	ncap = *cap ? *cap * 2 : 8;
+	while (ncap < need)
+		ncap *= 2;
+	p = realloc(*arr, ncap * elsize);
+	if (!p)
+		return -ENOMEM;
+	memset((char *)p + *cap * elsize, 0, (ncap - *cap) * elsize);
+	*arr = p;
+	*cap = ncap;
+	return 0;
+}
+
+/* Like plan.c: identical diagnostics are kept once. */
+static int l7_diag(struct l7_build *b, enum pol_diag_level level,
+		   const struct pol_loc *loc, const char *fmt, ...)
+	__attribute__((format(printf, 4, 5)));
+
+static int l7_diag(struct l7_build *b, enum pol_diag_level level,
+		   const struct pol_loc *loc, const char *fmt, ...)
+{
+	struct pol_set *set = b->set;
+	struct pol_diag d = { .level = level };
+	struct pol_diag *nd;
+	va_list ap;
+
+	if (loc)
+		d.loc = *loc;
+	va_start(ap, fmt);
+	vsnprintf(d.msg, sizeof(d.msg), fmt, ap);
+	va_end(ap);
+	for (size_t i = 0; i < set->n_diags; i++) {
+		const struct pol_diag *o = &set->diags[i];
+
+		if (o->level == d.level && o->loc.file == d.loc.file &&
+		    o->loc.line == d.loc.line && o->loc.col == d.loc.col &&
+		    strcmp(o->msg, d.msg) == 0)
+			return 0;
+	}
+	nd = realloc(set->diags, (set->n_diags + 1) * sizeof(*nd));
+	if (!nd)
+		return -ENOMEM;
+	set->diags = nd;
+	set->diags[set->n_diags++] = d;
+	if (level == POL_DIAG_ERROR)
+		set->n_errors++;
+	else if (level == POL_DIAG_WARNING)
+		set->n_warnings++;
+	return 0;
+}
+
+static int l7_strdup(const char *s, char **out)
+{
+	*out = NULL;
+	if (!s)
+		return 0;
+	*out = strdup(s);
+	return *out ? 0 : -ENOMEM;
+}
+
+static int l7_strdup_lower(const char *s, char **out)
+{
+	int err = l7_strdup(s, out);
+
+	for (char *p = *out; !err && p && *p; p++)
+		*p = (char)tolower((unsigned char)*p);
+	return err;
+}
+
+static int l7_labels_copy(const struct pol_labels *in, struct pol_labels *out)
+{
+	memset(out, 0, sizeof(*out));
+	if (!in->n)
+		return 0;
+	out->v = calloc(in->n, sizeof(*out->v));
+	if (!out->v)
+		return -ENOMEM;
+	for (size_t i = 0; i < in->n; i++) {
+		out->n++;
+		if (l7_strdup(in->v[i].key, &out->v[i].key) ||
+		    l7_strdup(in->v[i].value, &out->v[i].value))
+			return -ENOMEM;
+	}
+	return 0;
+}
+
+static void l7_labels_free(struct pol_labels *l)
+{
+	for (size_t i = 0; i < l->n; i++) {
+		free(l->v[i].key);
+		free(l->v[i].value);
+	}
+	free(l->v);
+	memset(l, 0, sizeof(*l));
+}
+
+static void l7_strv_free(char **v, size_t n)
+{
+	for (size_t i = 0; v && i < n; i++)
+		free(v[i]);
+	free(v);
+}
+
+static int l7_strv_add(char ***v, size_t *n, const char *s)
+{
+	char **nv = realloc(*v, (*n + 1) * sizeof(**v));
+
+	if (!nv)
+		return -ENOMEM;
+	*v = nv;
+	if (l7_strdup(s, &nv[*n]))
+		return -ENOMEM;
+	(*n)++;
+	return 0;
+}
+
+static int l7_fqdn(const struct l7_build *b, const struct pol_service *svc,
+		   char *out, size_t len)
+{
+	int n = snprintf(out, len, "%s.%s.svc.%s", svc->meta.name, svc->meta.ns,
+			 b->domain);
+
+	return n < 0 || (size_t)n >= len ? -ENOSPC : 0;
+}
+
+static bool l7_is_tcp(uint8_t proto)
+{
+	return proto == 0 || proto == SM_IPPROTO_TCP;
+}
+
+static const struct pol_svc_port *l7_svc_port(const struct pol_service *svc, uint16_t port)
+{
+	for (size_t i = 0; i < svc->n_ports; i++)
+		if (svc->ports[i].port == port && l7_is_tcp(svc->ports[i].proto))
+			return &svc->ports[i];
+	return NULL;
+}
+
+static const struct pol_service *l7_find_pol_svc(const struct pol_set *set,
+						 const char *ns, const char *name)
+{
+	for (size_t i = 0; i < set->n_svcs; i++)
+		if (strcmp(set->svcs[i].meta.ns, ns) == 0 &&
+		    strcmp(set->svcs[i].meta.name, name) == 0)
+			return &set->svcs[i];
+	return NULL;
+}
+
+static bool l7_gateways_mesh(char *const *gws, size_t n)
+{
+	if (n == 0)
+		return true;
+	for (size_t i = 0; i < n; i++)
+		if (gws[i] && strcmp(gws[i], L7_MESH) == 0)
+			return true;
+	return false;
+}
+
+/* "mesh", "ns/name", or "name" (relative to ns) -> "mesh" / "ns/name". */
+static int l7_gateway_norm(const char *g, const char *ns, char **out)
+{
+	if (strcmp(g, L7_MESH) == 0 || strchr(g, '/'))
+		return l7_strdup(g, out);
+	if (asprintf(out, "%s/%s", ns, g) < 0) {
+		*out = NULL;
+		return -ENOMEM;
+	}
+	return 0;
+}
+
+/* ---- protocol selection ---- */
+
+enum l7_proto {
+	L7_PROTO_UNKNOWN = 0,
+	L7_PROTO_HTTP,
+	L7_PROTO_OTHER,
+};
+
+static enum l7_proto l7_proto_parse(const char *s, size_t len)
+{
+	static const char *const http[] = { "http", "http2", "grpc", "grpc-web",
+					    "http_proxy", "kubernetes.io/h2c" };
+	static const char *const other[] = { "tcp", "udp", "https", "tls", "mongo",
+					     "mysql", "redis" };
+
+	for (size_t i = 0; i < sizeof(http) / sizeof(http[0]); i++)
+		if (strlen(http[i]) == len && strncasecmp(s, http[i], len) == 0)
+			return L7_PROTO_HTTP;
+	for (size_t i = 0; i < sizeof(other) / sizeof(other[0]); i++)
+		if (strlen(other[i]) == len && strncasecmp(s, other[i], len) == 0)
+			return L7_PROTO_OTHER;
+	return L7_PROTO_UNKNOWN;
+}
+
+/* Istio protocol selection for a Service port; why gets the reason. */
+static enum l7_proto l7_port_protocol(const struct pol_svc_port *sp, char *why, size_t len)
+{
+	enum l7_proto p;
+
+	if (sp->app_protocol) {
+		p = l7_proto_parse(sp->app_protocol, strlen(sp->app_protocol));
+		if (p != L7_PROTO_UNKNOWN) {
+			snprintf(why, len, "appProtocol %s (Istio protocol selection)",
+				 sp->app_protocol);
+			return p;
+		}
+	}
+	if (sp->name) {
+		const char *dash = strchr(sp->name, '-');
+		size_t n = dash ? (size_t)(dash - sp->name) : strlen(sp->name);
+
+		p = l7_proto_parse(sp->name, n);
+		if (p != L7_PROTO_UNKNOWN) {
+			snprintf(why, len, "port name %s (Istio protocol selection)", sp->name);
+			return p;
+		}
+	}
+	return L7_PROTO_UNKNOWN;
+}
+
+/* ---- which VirtualService / DestinationRule applies ---- */
+
+static bool l7_host_is(const struct l7_build *b, const char *host, const char *ns,
+		       const char *fqdn)
+{
+	char buf[L7_FQDN_MAX];
+
+	if (!host || policy_host_fqdn(b->set, host, ns, buf, sizeof(buf)))
+		return false;
+	return strcmp(buf, fqdn) == 0;
+}
+
+/* Can any http route of vs apply to requests on port? */
+static bool l7_vs_http_on_port(const struct pol_vs *vs, uint16_t port)
+{
+	for (size_t i = 0; i < vs->n_http; i++) {
+		const struct pol_http_route *r = &vs->http[i];
+
+		if (r->n_match == 0)
+			return true;
+		for (size_t m = 0; m < r->n_match; m++)
+			if (!r->match[m].port || r->match[m].port == port)
+				return true;
+	}
+	return false;
+}
+
+/* The mesh VirtualService with http routes for fqdn (service namespace first). */
+static const struct pol_vs *l7_find_vs(const struct l7_build *b, const char *svc_ns,
+				       const char *fqdn)
+{
+	const struct pol_vs *first = NULL;
+
+	for (size_t i = 0; i < b->set->n_vss; i++) {
+		const struct pol_vs *vs = &b->set->vss[i];
+		bool hit = false;
+
+		if (!vs->n_http || !l7_gateways_mesh(vs->gateways, vs->n_gateways))
+			continue;
+		for (size_t h = 0; h < vs->n_hosts && !hit; h++)
+			hit = l7_host_is(b, vs->hosts[h], vs->meta.ns, fqdn);
+		if (!hit)
+			continue;
+		if (strcmp(vs->meta.ns, svc_ns) == 0)
+			return vs;
+		if (!first)
+			first = vs;
+	}
+	return first;
+}
+
+static const char *l7_tp_needs_l7(const struct pol_traffic_policy *tp, uint16_t port)
+{
+	if (tp->has_outlier)
+		return "outlierDetection";
+	if (tp->has_http_pool)
+		return "connectionPool.http";
+	for (size_t i = 0; i < tp->n_port_level; i++) {
+		if (tp->port_level[i].port != port)
+			continue;
+		if (tp->port_level[i].tp.has_outlier)
+			return "outlierDetection";
+		if (tp->port_level[i].tp.has_http_pool)
+			return "connectionPool.http";
+	}
+	return NULL;
+}
+
+static const char *l7_dr_needs_l7(const struct pol_dr *dr, uint16_t port)
+{
+	const char *why;
+
+	if (!dr)
+		return NULL;
+	if ((why = l7_tp_needs_l7(&dr->tp, port)))
+		return why;
+	for (size_t i = 0; i < dr->n_subsets; i++)
+		if ((why = l7_tp_needs_l7(&dr->subsets[i].tp, port)))
+			return why;
+	return NULL;
+}
+
+/* ---- trafficPolicy merge and cluster policy ---- */
+
+struct l7_tp_eff {
+	const struct pol_lb *lb;			/* NULL = default */
+	const struct pol_traffic_policy *pool;		/* connectionPool owner */
+	const struct pol_traffic_policy *outlier;	/* outlierDetection owner */
+};
+
+static void l7_tp_apply(struct l7_tp_eff *e, const struct pol_traffic_policy *tp)
+{
+	if (tp->lb.kind != POL_LB_UNSET)
+		e->lb = &tp->lb;
+	if (tp->has_pool || tp->max_connections >= 0 || tp->has_http_pool)
+		e->pool = tp;
+	if (tp->has_outlier)
+		e->outlier = tp;
+}
+
+/* Istio: port level settings do not inherit: all of them replace. */
+static void l7_tp_apply_port(struct l7_tp_eff *e, const struct pol_traffic_policy *tp,
+			     uint16_t port)
+{
+	for (size_t i = 0; i < tp->n_port_level; i++) {
+		const struct pol_traffic_policy *pl = &tp->port_level[i].tp;
+
+		if (tp->port_level[i].port != port)
+			continue;
+		e->lb = pl->lb.kind != POL_LB_UNSET ? &pl->lb : NULL;
+		e->pool = pl->has_pool || pl->max_connections >= 0 || pl->has_http_pool ?
+			  pl : NULL;
+		e->outlier = pl->has_outlier ? pl : NULL;
+		return;
+	}
+}
+
+static uint32_t l7_limit(int64_t v)
+{
+	return v <= 0 || v >= L7_UNLIMITED ? 0 : (uint32_t)v;
+}
+
+static int l7_cluster_policy(struct l7_build *b, const struct pol_dr *dr,
+			     const char *subset, uint16_t port, struct l7_cluster *cl)
+{
+	struct l7_tp_eff e = { 0 };
+	const struct pol_subset *ss = NULL;
+
+	for (size_t i = 0; dr && subset && i < dr->n_subsets; i++)
+		if (dr->subsets[i].name && strcmp(dr->subsets[i].name, subset) == 0)
+			ss = &dr->subsets[i];
+	if (dr) {
+		l7_tp_apply(&e, &dr->tp);
+		l7_tp_apply_port(&e, &dr->tp, port);
+	}
+	if (ss) {
+		l7_tp_apply(&e, &ss->tp);
+		l7_tp_apply_port(&e, &ss->tp, port);
+	}
+
+	cl->lb = L7_LB_LEAST_REQUEST;
+	cl->hash_kind = POL_HASH_NONE;
+	if (e.lb) {
+		switch (e.lb->kind) {
+		case POL_LB_ROUND_ROBIN:
+			cl->lb = L7_LB_ROUND_ROBIN;
+			break;
+		case POL_LB_RANDOM:
+		case POL_LB_PASSTHROUGH:
+			cl->lb = L7_LB_RANDOM;
+			break;
+		case POL_LB_CONSISTENT_HASH:
+			cl->lb = L7_LB_HASH;
+			cl->hash_kind = (uint8_t)e.lb->hash;
+			if (e.lb->hash == POL_HASH_HEADER) {
+				if (l7_strdup_lower(e.lb->hash_key, &cl->hash_key))
+					return -ENOMEM;
+			} else if (l7_strdup(e.lb->hash_key, &cl->hash_key)) {
+				return -ENOMEM;
+			}
+			break;
+		default:
+			break;
+		}
+	}
+
+	cl->pool.connect_timeout_ms = L7_CONNECT_TIMEOUT_MS;
+	cl->pool.idle_timeout_ms = L7_HTTP_IDLE_MS;
+	if (e.pool) {
+		const struct pol_traffic_policy *p = e.pool;
+
+		cl->pool.max_connections = l7_limit(p->max_connections);
+		if (p->connect_timeout_ms > 0)
+			cl->pool.connect_timeout_ms = (uint64_t)p->connect_timeout_ms;
+		if (p->has_http_pool) {
+			cl->pool.http1_max_pending = l7_limit(p->http.http1_max_pending);
+			cl->pool.max_requests = l7_limit(p->http.http2_max_requests);
+			cl->pool.max_requests_per_conn = l7_limit(p->http.max_requests_per_conn);
+			cl->pool.max_retries = l7_limit(p->http.max_retries);
+			if (p->http.idle_timeout_ms >= 0)
+				cl->pool.idle_timeout_ms = (uint64_t)p->http.idle_timeout_ms;
+		}
+	}
+
+	if (e.outlier) {
+		const struct pol_outlier *o = &e.outlier->outlier;
+		struct l7_outlier_cfg *oc = &cl->outlier;
+
+		oc->enabled = true;
+		oc->consecutive_5xx = L7_OD_CONSECUTIVE;
+		oc->consecutive_gateway = 0;
+		/* pilot applyOutlierDetection: the deprecated field counts
+		 * gateway errors only. */
+		if (o->consecutive_errors > 0) {
+			oc->consecutive_gateway = (uint32_t)o->consecutive_errors;
+			oc->consecutive_5xx = 0;
+		}
+		if (o->consecutive_5xx >= 0)
+			oc->consecutive_5xx = (uint32_t)o->consecutive_5xx;
+		if (o->consecutive_gateway >= 0)
+			oc->consecutive_gateway = (uint32_t)o->consecutive_gateway;
+		oc->split_local_origin = o->split_local_origin;
+		oc->consecutive_local_origin = o->consecutive_local_origin >= 0 ?
+			(uint32_t)o->consecutive_local_origin : L7_OD_CONSECUTIVE;
+		oc->interval_ms = o->interval_ms > 0 ? (uint64_t)o->interval_ms : L7_OD_INTERVAL_MS;
+		oc->base_ejection_ms = o->base_ejection_ms > 0 ?
+			(uint64_t)o->base_ejection_ms : L7_OD_BASE_MS;
+		oc->max_ejection_ms = L7_OD_MAX_MS;
+		if (oc->max_ejection_ms < oc->base_ejection_ms)
+			oc->max_ejection_ms = oc->base_ejection_ms;
+		oc->max_ejection_pct = o->max_ejection_percent > 0 ?
+			(uint32_t)o->max_ejection_percent : L7_OD_MAX_PCT;
+		oc->min_health_pct = e.outlier->min_health_percent > 0 ?
+			(uint32_t)e.outlier->min_health_percent : 0;
+	}
+	return 0;
+}
+
+/* ---- clusters ---- */
+
+static const struct plan_cluster *l7_plan_cluster(const struct plan *p, uint64_t id)
+{
+	for (size_t i = 0; i < p->n_svcs; i++)
+		for (size_t j = 0; j < p->svcs[i].n_clusters; j++)
+			if (p->svcs[i].clusters[j].id == id)
+				return &p->svcs[i].clusters[j];
+	return NULL;
+}
+
+static void l7_cluster_free(struct l7_cluster *cl)
+{
+	if (!cl)
+		return;
+	free(cl->name);
+	free(cl->fqdn);
+	free(cl->subset);
+	free(cl->hash_key);
+	for (size_t i = 0; i < cl->n_hosts; i++)
+		free(cl->hosts[i].pod);
+	free(cl->hosts);
+	free(cl);
+}
+
+static int l7_cluster_add(struct l7_build *b, struct l7_cluster *cl)
+{
+	struct l7_config *c = b->c;
+
+	if (l7_grow((void **)&c->clusters, &b->cap_clusters, c->n_clusters + 1,
+		    sizeof(*c->clusters)))
+		return -ENOMEM;
+	cl->index = (uint32_t)c->n_clusters;
+	c->clusters[c->n_clusters++] = cl;
+	return 0;
+}
+
+static struct l7_cluster *l7_cluster_by_id(const struct l7_config *c, uint64_t id)
+{
+	for (size_t i = 0; i < c->n_clusters; i++)
+		if (c->clusters[i]->id == id)
+			return c->clusters[i];
+	return NULL;
+}
+
+/*
+ * The cluster (svc, port, subset): shared by every route that names it.
+ * Hosts from the plan's cluster of the same id, else built like plan.c does.
+ */
+static int l7_cluster_get(struct l7_build *b, const struct pol_service *svc,
+			  uint16_t port, const char *subset, struct l7_cluster **out)
+{
+	struct plan_cluster tmp;
+	const struct plan_cluster *pc;
+	struct l7_cluster *cl;
+	char fqdn[L7_FQDN_MAX];
+	uint64_t id;
+	int err;
+
+	*out = NULL;
+	if (l7_fqdn(b, svc, fqdn, sizeof(fqdn)))
+		return -ENOENT;
+	id = plan_cluster_id(fqdn, port, subset);
+	if ((*out = l7_cluster_by_id(b->c, id)))
+		return 0;
+	memset(&tmp, 0, sizeof(tmp));
+	pc = l7_plan_cluster(b->plan, id);
+	if (!pc) {
+		err = plan_cluster_fill(b->set, svc, port, subset, &tmp);
+		if (err)
+			return err;
+		pc = &tmp;
+	}
+	err = -ENOMEM;
+	cl = calloc(1, sizeof(*cl));
+	if (!cl)
+		goto out;
+	cl->id = id;
+	cl->port = port;
+	if (l7_strdup(pc->name, &cl->name) || l7_strdup(fqdn, &cl->fqdn) ||
+	    l7_strdup(subset, &cl->subset))
+		goto out;
+	if (pc->n_backends) {
+		cl->hosts = calloc(pc->n_backends, sizeof(*cl->hosts));
+		if (!cl->hosts)
+			goto out;
+	}
+	for (size_t i = 0; i < pc->n_backends; i++) {
+		struct l7_host *h = &cl->hosts[cl->n_hosts++];
+
+		h->addr = pc->backends[i].key.addr;
+		h->port = ntohs(pc->backends[i].key.port);
+		h->ready = pc->backends[i].flags & SM_BE_F_READY;
+		if (l7_strdup(pc->backends[i].pod, &h->pod))
+			goto out;
+	}
+	err = l7_cluster_policy(b, plan_service_dr(b->set, svc), subset, port, cl);
+	if (!err)
+		err = l7_cluster_add(b, cl);
+	if (!err) {
+		*out = cl;
+		cl = NULL;
+	}
+out:
+	l7_cluster_free(cl);
+	plan_cluster_release(&tmp);
+	return err;
+}
+
+/* A destination that is no known Service: an empty cluster (503 UH), as Envoy. */
+static int l7_cluster_empty(struct l7_build *b, const char *host, uint16_t port,
+			    const char *subset, struct l7_cluster **out)
+{
+	uint64_t id = plan_cluster_id(host, port, subset);
+	struct l7_cluster *cl;
+	int err = -ENOMEM;
+
+	if ((*out = l7_cluster_by_id(b->c, id)))
+		return 0;
+	cl = calloc(1, sizeof(*cl));
+	if (!cl)
+		return -ENOMEM;
+	cl->id = id;
+	cl->port = port;
+	cl->pool.connect_timeout_ms = L7_CONNECT_TIMEOUT_MS;
+	cl->pool.idle_timeout_ms = L7_HTTP_IDLE_MS;
+	if (asprintf(&cl->name, "outbound|%u|%s|%s", port, subset ? subset : "", host) < 0)
+		cl->name = NULL;
+	else if (!l7_strdup(host, &cl->fqdn) && !l7_strdup(subset, &cl->subset))
+		err = l7_cluster_add(b, cl);
+	if (err) {
+		l7_cluster_free(cl);
+		return err;
+	}
+	*out = cl;
+	return 0;
+}
+
+/*
+ * The cluster a route destination names. Port: the one written, else the
+ * context port (the service port the request came in on) when the
+ * destination service has it, else its only port.
+ */
+static int l7_dest_cluster(struct l7_build *b, const struct pol_destination *d,
+			   const char *vs_ns, uint16_t ctx_port, struct l7_cluster **out)
+{
+	const struct pol_service *dsvc = d->host ? policy_find_service(b->set, d->host, vs_ns) : NULL;
+	const struct pol_svc_port *dsp = NULL;
+	int err;
+
+	if (!dsvc) {
+		err = l7_diag(b, POL_DIAG_WARNING, &d->loc,
+			      "http route destination host \"%s\" is not a known Service: requests to it get 503 (no healthy upstream)",
+			      d->host ? d->host : "");
+		return err ? err : l7_cluster_empty(b, d->host ? d->host : "", d->port,
+						    d->subset, out);
+	}
+	if (d->port) {
+		dsp = l7_svc_port(dsvc, d->port);
+	} else {
+		if (ctx_port)
+			dsp = l7_svc_port(dsvc, ctx_port);
+		if (!dsp && dsvc->n_ports == 1 && l7_is_tcp(dsvc->ports[0].proto))
+			dsp = &dsvc->ports[0];
+	}
+	if (!dsp) {
+		char host[L7_FQDN_MAX];
+
+		err = l7_diag(b, POL_DIAG_WARNING, &d->loc,
+			      d->port ? "http route destination %s/%s: no TCP port %u; requests to it get 503" :
+			      "http route destination %s/%s has several ports: set destination.port.number; requests to it get 503",
+			      dsvc->meta.ns, dsvc->meta.name, d->port);
+		if (err)
+			return err;
+		if (l7_fqdn(b, dsvc, host, sizeof(host)))
+			return -ENOENT;
+		return l7_cluster_empty(b, host, d->port, d->subset, out);
+	}
+	return l7_cluster_get(b, dsvc, dsp->port, d->subset, out);
+}
+
+/* ---- routes ---- */
+
+static int l7_regex_compile(struct l7_build *b, const char *re, uint32_t opts,
+			    const struct pol_loc *loc, void **out)
+{
+	PCRE2_UCHAR msg[160];
+	PCRE2_SIZE off;
+	int rc;
+
+	*out = pcre2_compile((PCRE2_SPTR)re, PCRE2_ZERO_TERMINATED, opts, &rc, &off, NULL);
+	if (*out)
+		return 0;
+	if (rc == PCRE2_ERROR_NOMEMORY)
+		return -ENOMEM;
+	pcre2_get_error_message(rc, msg, sizeof(msg));
+	rc = l7_diag(b, POL_DIAG_ERROR, loc, "invalid regex \"%s\": %s at offset %zu",
+		     re, (const char *)msg, (size_t)off);
+	return rc ? rc : -EINVAL;
+}
+
+static int l7_sm_conv(struct l7_build *b, const struct pol_strmatch *in,
+		      bool ignore_case, struct l7_strmatch *out)
+{
+	memset(out, 0, sizeof(*out));
+	switch (in->kind) {
+	case POL_SM_EXACT:
+		out->kind = L7_MATCH_EXACT;
+		break;
+	case POL_SM_PREFIX:
+		out->kind = L7_MATCH_PREFIX;
+		break;
+	case POL_SM_REGEX:
+		out->kind = L7_MATCH_REGEX;
+		break;
+	case POL_SM_PRESENT:
+		out->kind = L7_MATCH_PRESENT;
+		return 0;
+	default:
+		return 0;
+	}
+	/* Envoy: case_sensitive applies to path and prefix, never to regex. */
+	out->ignore_case = ignore_case && out->kind != L7_MATCH_REGEX;
+	if (l7_strdup(in->value ? in->value : "", &out->value))
+		return -ENOMEM;
+	if (out->kind == L7_MATCH_REGEX)
+		return l7_regex_compile(b, out->value, PCRE2_ANCHORED | PCRE2_ENDANCHORED,
+					&in->loc, &out->re);
+	return 0;
+}
+
+static void l7_sm_free(struct l7_strmatch *m)
+{
+	free(m->value);
+	pcre2_code_free(m->re);
+	memset(m, 0, sizeof(*m));
+}
+
+static int l7_kvm_conv(struct l7_build *b, const struct pol_kvmatch *in, size_t n,
+		       bool lower, struct l7_kvmatch **out, size_t *n_out)
+{
+	*out = NULL;
+	*n_out = 0;
+	if (!n)
+		return 0;
+	*out = calloc(n, sizeof(**out));
+	if (!*out)
+		return -ENOMEM;
+	for (size_t i = 0; i < n; i++) {
+		int err;
+
+		(*n_out)++;
+		err = lower ? l7_strdup_lower(in[i].name, &(*out)[i].name) :
+			      l7_strdup(in[i].name, &(*out)[i].name);
+		if (!err)
+			err = l7_sm_conv(b, &in[i].m, false, &(*out)[i].m);
+		if (err)
+			return err;
+	}
+	return 0;
+}
+
+static void l7_kvm_free(struct l7_kvmatch *v, size_t n)
+{
+	for (size_t i = 0; v && i < n; i++) {
+		free(v[i].name);
+		l7_sm_free(&v[i].m);
+	}
+	free(v);
+}
+
+static void l7_match_free(struct l7_match *m)
+{
+	free(m->name);
+	l7_sm_free(&m->uri);
+	l7_sm_free(&m->scheme);
+	l7_sm_free(&m->method);
+	l7_sm_free(&m->authority);
+	l7_kvm_free(m->headers, m->n_headers);
+	l7_kvm_free(m->without_headers, m->n_without_headers);
+	l7_kvm_free(m->query_params, m->n_query_params);
+	l7_labels_free(&m->source_labels);
+	free(m->source_ns);
+	l7_strv_free(m->gateways, m->n_gateways);
+}
+
+static int l7_match_conv(struct l7_build *b, const struct pol_vs *vs,
+			 const struct pol_http_match *in, struct l7_match *out)
+{
+	int err;
+
+	if (l7_strdup(in->name, &out->name) || l7_strdup(in->source_namespace, &out->source_ns))
+		return -ENOMEM;
+	if ((err = l7_sm_conv(b, &in->uri, in->ignore_uri_case, &out->uri)) ||
+	    (err = l7_sm_conv(b, &in->scheme, false, &out->scheme)) ||
+	    (err = l7_sm_conv(b, &in->method, false, &out->method)) ||
+	    (err = l7_sm_conv(b, &in->authority, false, &out->authority)) ||
+	    (err = l7_kvm_conv(b, in->headers, in->n_headers, true, &out->headers,
+			       &out->n_headers)) ||
+	    (err = l7_kvm_conv(b, in->without_headers, in->n_without_headers, true,
+			       &out->without_headers, &out->n_without_headers)) ||
+	    (err = l7_kvm_conv(b, in->query_params, in->n_query_params, false,
+			       &out->query_params, &out->n_query_params)))
+		return err;
+	out->port = in->port;
+	if (l7_labels_copy(&in->source_labels, &out->source_labels))
+		return -ENOMEM;
+	for (size_t i = 0; i < in->n_gateways; i++) {
+		char *g;
+
+		if (l7_gateway_norm(in->gateways[i], vs->meta.ns, &g))
+			return -ENOMEM;
+		err = l7_strv_add(&out->gateways, &out->n_gateways, g);
+		free(g);
+		if (err)
+			return err;
+	}
+	return 0;
+}
+
+static int l7_hdr_ops_conv(const struct pol_hdr_ops *in, struct l7_hdr_ops *out)
+{
+	struct pol_labels set, add;
+	int e1, e2;
+
+	e1 = l7_labels_copy(&in->set, &set);
+	out->set = set.v;
+	out->n_set = set.n;
+	e2 = l7_labels_copy(&in->add, &add);
+	out->add = add.v;
+	out->n_add = add.n;
+	if (e1 || e2)
+		return -ENOMEM;
+	for (size_t i = 0; i < in->n_remove; i++) {
+		char *lc;
+		int err;
+
+		if (l7_strdup_lower(in->remove[i], &lc))
+			return -ENOMEM;
+		err = l7_strv_add(&out->remove, &out->n_remove, lc);
+		free(lc);
+		if (err)
+			return err;
+	}
+	return 0;
+}
+
+static int l7_headers_conv(const struct pol_headers *in, struct l7_headers *out)
+{
+	if (l7_hdr_ops_conv(&in->request, &out->req))
+		return -ENOMEM;
+	return l7_hdr_ops_conv(&in->response, &out->resp);
+}
+
+static void l7_hdr_ops_free(struct l7_hdr_ops *o)
+{
+	struct pol_labels set = { o->set, o->n_set }, add = { o->add, o->n_add };
+
+	l7_labels_free(&set);
+	l7_labels_free(&add);
+	l7_strv_free(o->remove, o->n_remove);
+}
+
+static void l7_headers_free(struct l7_headers *h)
+{
+	l7_hdr_ops_free(&h->req);
+	l7_hdr_ops_free(&h->resp);
+}
+
+static char *l7_join(char *const *v, size_t n)
+{
+	size_t len = 1;
+	char *s;
+
+	if (!n)
+		return NULL;
+	for (size_t i = 0; i < n; i++)
+		len += strlen(v[i]) + 2;
+	s = malloc(len);
+	if (!s)
+		return NULL;
+	s[0] = '\0';
+	for (size_t i = 0; i < n; i++) {
+		if (i)
+			strcat(s, ", ");
+		strcat(s, v[i]);
+	}
+	return s;
+}
+
+static int l7_cors_conv(struct l7_build *b, const struct pol_cors *in, struct l7_cors **out)
+{
+	struct l7_cors *c;
+	int err;
+
+	*out = NULL;
+	if (!in->set)
+		return 0;
+	c = calloc(1, sizeof(*c));
+	if (!c)
+		return -ENOMEM;
+	*out = c;
+	c->max_age_s = in->max_age_s;
+	c->allow_credentials = in->allow_credentials;
+	if (in->n_allow_origins) {
+		c->allow_origins = calloc(in->n_allow_origins, sizeof(*c->allow_origins));
+		if (!c->allow_origins)
+			return -ENOMEM;
+	}
+	for (size_t i = 0; i < in->n_allow_origins; i++) {
+		c->n_allow_origins++;
+		if ((err = l7_sm_conv(b, &in->allow_origins[i], false, &c->allow_origins[i])))
+			return err;
+	}
+	if ((in->n_allow_methods && !(c->allow_methods = l7_join(in->allow_methods, in->n_allow_methods))) ||
+	    (in->n_allow_headers && !(c->allow_headers = l7_join(in->allow_headers, in->n_allow_headers))) ||
+	    (in->n_expose_headers && !(c->expose_headers = l7_join(in->expose_headers, in->n_expose_headers))))
+		return -ENOMEM;
+	return 0;
+}
+
+static void l7_cors_free(struct l7_cors *c)
+{
+	if (!c)
+		return;
+	for (size_t i = 0; i < c->n_allow_origins; i++)
+		l7_sm_free(&c->allow_origins[i]);
+	free(c->allow_origins);
+	free(c->allow_methods);
+	free(c->allow_headers);
+	free(c->expose_headers);
+	free(c);
+}
+
+static void l7_retry_defaults(struct l7_retry *r)
+{
+	memset(r, 0, sizeof(*r));
+	r->attempts = L7_RETRY_ATTEMPTS;
+	r->on = L7_RETRY_CONNECT_FAILURE | L7_RETRY_REFUSED_STREAM | L7_RETRY_STATUS_CODES;
+	r->codes[r->n_codes++] = 503;
+	r->backoff_base_ms = L7_RETRY_BACKOFF_MS;
+}
+
+/*
+ * Istio's retry.ConvertPolicy: start from the default, override attempts,
+ * retryOn (numbers are status codes, adding retriable-status-codes) and
+ * perTryTimeout. gRPC conditions (cancelled, unavailable, ...) never fire
+ * on HTTP/1.1 responses without grpc-status and are accepted as no-ops.
+ */
+static void l7_retry_conv(const struct pol_retries *in, struct l7_retry *r)
+{
+	l7_retry_defaults(r);
+	if (!in->set)
+		return;
+	r->attempts = in->attempts > 0 ? (uint32_t)in->attempts : 0;
+	if (in->per_try_timeout_ms > 0)
+		r->per_try_timeout_ms = (uint64_t)in->per_try_timeout_ms;
+	if (in->backoff_ms > 0)
+		r->backoff_base_ms = (uint64_t)in->backoff_ms;
+	r->retry_remote_localities = in->retry_remote_localities;
+	if (in->retry_on) {
+		static const struct { const char *n; uint32_t bit; } names[] = {
+			{ "5xx", L7_RETRY_5XX },
+			{ "gateway-error", L7_RETRY_GATEWAY_ERROR },
+			{ "connect-failure", L7_RETRY_CONNECT_FAILURE },
+			{ "reset", L7_RETRY_RESET },
+			{ "reset-before-request", L7_RETRY_RESET },
+			{ "retriable-4xx", L7_RETRY_RETRIABLE_4XX },
+			{ "refused-stream", L7_RETRY_REFUSED_STREAM },
+			{ "retriable-status-codes", L7_RETRY_STATUS_CODES },
+			{ "envoy-ratelimited", L7_RETRY_ENVOY_RATELIMITED },
+		};
+		const char *s = in->retry_on;
+
+		r->on = 0;
+		r->n_codes = 0;
+		while (*s) {
+			const char *e = strchr(s, ',');
+			size_t len = e ? (size_t)(e - s) : strlen(s);
+			char tok[64];
+			char *end;
+			long code;
+
+			while (len && (*s == ' ' || *s == '\t')) {
+				s++;
+				len--;
+			}
+			while (len && (s[len - 1] == ' ' || s[len - 1] == '\t'))
+				len--;
+			snprintf(tok, sizeof(tok), "%.*s", (int)len, s);
+			for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++)
+				if (strcmp(tok, names[i].n) == 0)
+					r->on |= names[i].bit;
+			code = strtol(tok, &end, 10);
+			if (tok[0] && !*end && code >= 100 && code <= 599 &&
+			    r->n_codes < L7_RETRY_MAX_CODES) {
+				r->codes[r->n_codes++] = (uint16_t)code;
+				r->on |= L7_RETRY_STATUS_CODES;
+			}
+			if (!e)
+				break;
+			s = e + 1;
+		}
+	}
+}
+
+static void l7_route_free(struct l7_route *r)
+{
+	free(r->name);
+	for (size_t i = 0; i < r->n_matches; i++)
+		l7_match_free(&r->matches[i]);
+	free(r->matches);
+	for (size_t i = 0; i < r->n_dests; i++)
+		l7_headers_free(&r->dests[i].headers);
+	free(r->dests);
+	free(r->redirect.uri);
+	free(r->redirect.authority);
+	free(r->redirect.scheme);
+	free(r->direct.body);
+	free(r->rewrite.uri);
+	free(r->rewrite.authority);
+	pcre2_code_free(r->rewrite.uri_re);
+	free(r->rewrite.uri_re_subst);
+	free(r->mirrors);
+	l7_cors_free(r->cors);
+	l7_headers_free(&r->headers);
+}
+
+static int l7_route_conv(struct l7_build *b, const struct pol_vs *vs,
+			 const struct pol_http_route *in, uint16_t ctx_port,
+			 struct l7_route *r)
+{
+	int err;
+
+	r->loc = in->loc;
+	if (l7_strdup(in->name, &r->name))
+		return -ENOMEM;
+	if (in->n_match) {
+		r->matches = calloc(in->n_match, sizeof(*r->matches));
+		if (!r->matches)
+			return -ENOMEM;
+	}
+	for (size_t i = 0; i < in->n_match; i++) {
+		r->n_matches++;
+		if ((err = l7_match_conv(b, vs, &in->match[i], &r->matches[i])))
+			return err;
+	}
+	if (in->n_route) {
+		r->dests = calloc(in->n_route, sizeof(*r->dests));
+		if (!r->dests)
+			return -ENOMEM;
+	}
+	for (size_t i = 0; i < in->n_route; i++) {
+		const struct pol_http_dest *hd = &in->route[i];
+		struct l7_route_dest *d = &r->dests[r->n_dests++];
+
+		if ((err = l7_dest_cluster(b, &hd->dest, vs->meta.ns, ctx_port, &d->cluster)))
+			return err;
+		/* Istio: one destination takes all traffic; several: unset = 0. */
+		d->weight = in->n_route == 1 ? 100 : hd->weight > 0 ? (uint32_t)hd->weight : 0;
+		r->total_weight += d->weight;
+		if ((err = l7_headers_conv(&hd->headers, &d->headers)))
+			return err;
+	}
+	if (in->redirect.set) {
+		r->redirect.set = true;
+		r->redirect.port = in->redirect.port;
+		r->redirect.derive_port = (uint8_t)in->redirect.derive_port;
+		r->redirect.code = in->redirect.code ? in->redirect.code : 301;
+		if (l7_strdup(in->redirect.uri, &r->redirect.uri) ||
+		    l7_strdup(in->redirect.authority, &r->redirect.authority) ||
+		    l7_strdup(in->redirect.scheme, &r->redirect.scheme))
+			return -ENOMEM;
+	}
+	if (in->direct.set) {
+		r->direct.set = true;
+		r->direct.status = in->direct.status;
+		if (in->direct.body) {
+			r->direct.body = malloc(in->direct.body_len + 1);
+			if (!r->direct.body)
+				return -ENOMEM;
+			memcpy(r->direct.body, in->direct.body, in->direct.body_len);
+			r->direct.body[in->direct.body_len] = '\0';
+			r->direct.body_len = in->direct.body_len;
+		}
+	}
+	if (l7_strdup(in->rewrite.uri, &r->rewrite.uri) ||
+	    l7_strdup(in->rewrite.authority, &r->rewrite.authority))
+		return -ENOMEM;
+	if (in->rewrite.regex) {
+		if ((err = l7_regex_compile(b, in->rewrite.regex, 0, &in->rewrite.regex_loc,
+					    &r->rewrite.uri_re)))
+			return err;
+		if (l7_strdup(in->rewrite.regex_rewrite ? in->rewrite.regex_rewrite : "",
+			      &r->rewrite.uri_re_subst))
+			return -ENOMEM;
+	}
+	r->timeout_ms = in->timeout_ms > 0 ? (uint64_t)in->timeout_ms : 0;
+	r->has_retry = in->retries.set;
+	l7_retry_conv(&in->retries, &r->retry);
+	if (in->fault.delay_set) {
+		r->fault.delay_ms = in->fault.delay_ms;
+		r->fault.delay_pct = in->fault.delay_percent;
+	}
+	if (in->fault.abort_set && in->fault.abort_status) {
+		r->fault.abort_status = in->fault.abort_status;
+		r->fault.abort_pct = in->fault.abort_percent;
+	}
+	if (in->n_mirrors) {
+		r->mirrors = calloc(in->n_mirrors, sizeof(*r->mirrors));
+		if (!r->mirrors)
+			return -ENOMEM;
+	}
+	for (size_t i = 0; i < in->n_mirrors; i++) {
+		struct l7_mirror *m = &r->mirrors[r->n_mirrors++];
+
+		if ((err = l7_dest_cluster(b, &in->mirrors[i].dest, vs->meta.ns, ctx_port,
+					   &m->cluster)))
+			return err;
+		m->pct = in->mirrors[i].percent >= 0 ? in->mirrors[i].percent : 100.0;
+	}
+	if ((err = l7_cors_conv(b, &in->cors, &r->cors)))
+		return err;
+	return l7_headers_conv(&in->headers, &r->headers);
+}
+
+static void l7_vhost_free(struct l7_vhost *vh)
+{
+	if (!vh)
+		return;
+	free(vh->name);
+	l7_strv_free(vh->domains, vh->n_domains);
+	l7_strv_free(vh->gateways, vh->n_gateways);
+	for (size_t i = 0; i < vh->n_routes; i++)
+		l7_route_free(&vh->routes[i]);
+	free(vh->routes);
+	free(vh);
+}
+
+static int l7_vhost_add(struct l7_build *b, struct l7_vhost *vh)
+{
+	struct l7_config *c = b->c;
+
+	if (l7_grow((void **)&c->vhosts, &b->cap_vhosts, c->n_vhosts + 1, sizeof(*c->vhosts)))
+		return -ENOMEM;
+	c->vhosts[c->n_vhosts++] = vh;
+	return 0;
+}
+
+/*
+ * The vhost of one VirtualService in one context: a mesh service port
+ * (domains = resolved FQDNs, destinations without a port take that port)
+ * or a gateway (domains = hosts as written; gw_hosts not NULL: the
+ * hosts bound to the gateway after intersecting with its servers).
+ */
+static int l7_vhost_get(struct l7_build *b, const struct pol_vs *vs, uint16_t ctx_port,
+			bool gateway, char **gw_hosts, size_t n_gw_hosts,
+			struct l7_vhost **out)
+{
+	struct l7_vhost *vh;
+	int err = -ENOMEM;
+
+	for (size_t i = 0; i < b->n_vc; i++) {
+		if (b->vc[i].vs == vs && b->vc[i].port == ctx_port && b->vc[i].gateway == gateway &&
+		    !gateway) {
+			*out = b->vc[i].vh;
+			return 0;
+		}
+	}
+	vh = calloc(1, sizeof(*vh));
+	if (!vh)
+		return -ENOMEM;
+	if (asprintf(&vh->name, "%s/%s", vs->meta.ns, vs->meta.name) < 0) {
+		vh->name = NULL;
+		goto fail;
+	}
+	if (gateway) {
+		for (size_t i = 0; i < n_gw_hosts; i++)
+			if (l7_strv_add(&vh->domains, &vh->n_domains, gw_hosts[i]))
+				goto fail;
+	} else {
+		for (size_t i = 0; i < vs->n_hosts; i++) {
+			char f[L7_FQDN_MAX];
+			const char *h = vs->hosts[i];
+
+			if (!policy_host_fqdn(b->set, h, vs->meta.ns, f, sizeof(f)))
+				h = f;
+			if (l7_strv_add(&vh->domains, &vh->n_domains, h))
+				goto fail;
+		}
+	}
+	for (size_t i = 0; i < vs->n_gateways; i++) {
+		char *g;
+
+		if (l7_gateway_norm(vs->gateways[i], vs->meta.ns, &g))
+			goto fail;
+		err = l7_strv_add(&vh->gateways, &vh->n_gateways, g);
+		free(g);
+		if (err)
+			goto fail;
+		err = -ENOMEM;
+	}
+	if (vs->n_http) {
+		vh->routes = calloc(vs->n_http, sizeof(*vh->routes));
+		if (!vh->routes)
+			goto fail;
+	}
+	for (size_t i = 0; i < vs->n_http; i++) {
+		vh->n_routes++;
+		err = l7_route_conv(b, vs, &vs->http[i], ctx_port, &vh->routes[i]);
+		if (err)
+			goto fail;
+	}
+	err = l7_grow((void **)&b->vc, &b->cap_vc, b->n_vc + 1, sizeof(*b->vc));
+	if (!err)
+		err = l7_vhost_add(b, vh);
+	if (err)
+		goto fail;
+	b->vc[b->n_vc++] = (struct l7_vcache){ vs, ctx_port, gateway, vh };
+	*out = vh;
+	return 0;
+fail:
+	l7_vhost_free(vh);
+	return err;
+}
+
+/* ---- services ---- */
+
+static int l7_svc_build(struct l7_build *b, struct plan_service *ps)
+{
+	const struct pol_service *svc = l7_find_pol_svc(b->set, ps->ns, ps->name);
+	uint16_t port = ntohs(ps->key.port);
+	const struct pol_svc_port *sp = svc ? l7_svc_port(svc, port) : NULL;
+	const struct pol_vs *vs;
+	const struct pol_dr *dr;
+	const char *drwhy;
+	char why[200], pwhy[160];
+	enum l7_proto proto;
+	struct l7_svc *ls;
+	int err;
+
+	if (!sp)
+		return 0;
+	proto = l7_port_protocol(sp, pwhy, sizeof(pwhy));
+	vs = l7_find_vs(b, svc->meta.ns, ps->fqdn);
+	if (vs && !l7_vs_http_on_port(vs, port))
+		vs = NULL;
+	dr = plan_service_dr(b->set, svc);
+	drwhy = l7_dr_needs_l7(dr, port);
+	if (proto == L7_PROTO_OTHER) {
+		if (vs)
+			return l7_diag(b, POL_DIAG_WARNING, &sp->loc,
+				       "service %s/%s port %u: %s declares a non-HTTP protocol: http routes of VirtualService %s/%s are not applied to it",
+				       svc->meta.ns, svc->meta.name, port, pwhy, vs->meta.ns,
+				       vs->meta.name);
+		if (drwhy)
+			return l7_diag(b, POL_DIAG_WARNING, &sp->loc,
+				       "service %s/%s port %u: %s declares a non-HTTP protocol: DestinationRule %s/%s %s is not applied to it (L4 only)",
+				       svc->meta.ns, svc->meta.name, port, pwhy, dr->meta.ns,
+				       dr->meta.name, drwhy);
+		return 0;
+	}
+	if (vs)
+		snprintf(why, sizeof(why), "VirtualService %s/%s has http routes",
+			 vs->meta.ns, vs->meta.name);
+	else if (drwhy)
+		snprintf(why, sizeof(why), "DestinationRule %s/%s has %s", dr->meta.ns,
+			 dr->meta.name, drwhy);
+	else if (proto == L7_PROTO_HTTP)
+		snprintf(why, sizeof(why), "%s", pwhy);
+	else
+		return 0;
+
+	free(ps->l7_why);
+	if (l7_strdup(why, &ps->l7_why))
+		return -ENOMEM;
+	ps->flags |= SM_SVC_F_L7;
+
+	if (l7_grow((void **)&b->c->svcs, &b->cap_svcs, b->c->n_svcs + 1, sizeof(*b->c->svcs)))
+		return -ENOMEM;
+	ls = &b->c->svcs[b->c->n_svcs++];
+	ls->vip = ps->key.vip;
+	ls->port = port;
+	if (l7_strdup(ps->fqdn, &ls->fqdn) || l7_strdup(ps->ns, &ls->ns) ||
+	    l7_strdup(ps->name, &ls->name) || l7_strdup(why, &ls->why))
+		return -ENOMEM;
+	if ((err = l7_cluster_get(b, svc, port, NULL, &ls->default_cluster)))
+		return err;
+	if (vs && (err = l7_vhost_get(b, vs, port, false, NULL, 0, &ls->vhost)))
+		return err;
+	return 0;
+}
+
+/* ---- gateways ---- */
+
+/* Does host pattern p (server host: "*", "*.x", exact) cover host h? */
+static bool l7_host_covers(const char *p, const char *h)
+{
+	size_t lp = strlen(p), lh = strlen(h);
+
+	if (strcmp(p, "*") == 0)
+		return true;
+	if (strcasecmp(p, h) == 0)
+		return true;
+	if (p[0] == '*' && p[1] == '.' && lh >= lp && strcasecmp(h + lh - (lp - 1), p + 1) == 0)
+		return h[0] != '*' || lh > lp;
+	return false;
+}
+
+/* server host "ns/host": "*" and "." namespaces as Istio. */
+static bool l7_server_host_split(const char *sh, const char *gw_ns, const char *vs_ns,
+				 const char **host)
+{
+	const char *slash = strchr(sh, '/');
+	size_t n;
+
+	*host = sh;
+	if (!slash)
+		return true;
+	*host = slash + 1;
+	n = (size_t)(slash - sh);
+	if (n == 1 && sh[0] == '*')
+		return true;
+	if (n == 1 && sh[0] == '.')
+		return strcmp(gw_ns, vs_ns) == 0;
+	return strlen(vs_ns) == n && strncmp(sh, vs_ns, n) == 0;
+}
+
+static void l7_gateway_free_one(struct l7_gateway *g)
+{
+	free(g->name);
+	for (size_t i = 0; i < g->n_servers; i++) {
+		free(g->servers[i].bind);
+		free(g->servers[i].name);
+		l7_strv_free(g->servers[i].hosts, g->servers[i].n_hosts);
+	}
+	free(g->servers);
+	free(g->vhosts);
+}
+
+static bool l7_server_served(const struct pol_gw_server *s)
+{
+	if (s->has_tls && (s->tls_mode || !s->https_redirect))
+		return false;
+	return !s->protocol || !strcasecmp(s->protocol, "HTTP") ||
+	       !strcasecmp(s->protocol, "HTTP2") || !strcasecmp(s->protocol, "GRPC");
+}
+
+static int l7_gateway_bind_vs(struct l7_build *b, const struct pol_gateway *pg,
+			      struct l7_gateway *g, const struct pol_vs *vs)
+{
+	char **hosts = NULL;
+	size_t n_hosts = 0;
+	struct l7_vhost *vh, **nv;
+	int err = 0;
+
+	for (size_t h = 0; h < vs->n_hosts && !err; h++) {
+		const char *vh_host = vs->hosts[h], *keep = NULL;
+
+		for (size_t s = 0; s < pg->n_servers && !keep; s++) {
+			if (!l7_server_served(&pg->servers[s]))
+				continue;
+			for (size_t k = 0; k < pg->servers[s].n_hosts && !keep; k++) {
+				const char *sh;
+
+				if (!l7_server_host_split(pg->servers[s].hosts[k], pg->meta.ns,
+							  vs->meta.ns, &sh))
+					continue;
+				if (l7_host_covers(sh, vh_host))
+					keep = vh_host;
+				else if (l7_host_covers(vh_host, sh))
+					keep = sh;
+			}
+		}
+		if (keep)
+			err = l7_strv_add(&hosts, &n_hosts, keep);
+	}
+	if (!err && !n_hosts)
+		err = l7_diag(b, POL_DIAG_WARNING, &vs->meta.loc,
+			      "VirtualService %s/%s: no host matches a server of Gateway %s: not bound",
+			      vs->meta.ns, vs->meta.name, g->name);
+	if (!err && n_hosts)
+		err = l7_vhost_get(b, vs, 0, true, hosts, n_hosts, &vh);
+	if (!err && n_hosts) {
+		nv = realloc(g->vhosts, (g->n_vhosts + 1) * sizeof(*nv));
+		if (!nv) {
+			err = -ENOMEM;
+		} else {
+			g->vhosts = nv;
+			g->vhosts[g->n_vhosts++] = vh;
+		}
+	}
+	l7_strv_free(hosts, n_hosts);
+	return err;
+}
+
+static int l7_gateways_build(struct l7_build *b)
+{
+	struct l7_config *c = b->c;
+
+	for (size_t i = 0; i < b->set->n_gws; i++) {
+		const struct pol_gateway *pg = &b->set->gws[i];
+		struct l7_gateway g = { 0 };
+		struct l7_gateway *ng;
+		int err = -ENOMEM;
+
+		if (asprintf(&g.name, "%s/%s", pg->meta.ns, pg->meta.name) < 0) {
+			g.name = NULL;
+			return -ENOMEM;
+		}
+		for (size_t s = 0; s < pg->n_servers; s++) {
+			const struct pol_gw_server *ps = &pg->servers[s];
+			struct l7_gw_server *gs, *nsv;
+
+			if (!l7_server_served(ps) || !ps->port)
+				continue;
+			nsv = realloc(g.servers, (g.n_servers + 1) * sizeof(*nsv));
+			if (!nsv)
+				goto fail;
+			g.servers = nsv;
+			gs = &g.servers[g.n_servers++];
+			memset(gs, 0, sizeof(*gs));
+			gs->port = ps->port;
+			if (l7_strdup(ps->bind, &gs->bind) || l7_strdup(ps->name, &gs->name))
+				goto fail;
+			for (size_t h = 0; h < ps->n_hosts; h++) {
+				const char *slash = strchr(ps->hosts[h], '/');
+
+				if (l7_strv_add(&gs->hosts, &gs->n_hosts,
+						slash ? slash + 1 : ps->hosts[h]))
+					goto fail;
+			}
+		}
+		if (!g.n_servers) {
+			l7_gateway_free_one(&g);
+			continue;
+		}
+		for (size_t v = 0; v < b->set->n_vss; v++) {
+			const struct pol_vs *vs = &b->set->vss[v];
+			bool bound = false;
+
+			if (!vs->n_http)
+				continue;
+			for (size_t k = 0; k < vs->n_gateways && !bound; k++) {
+				char *norm;
+
+				if (l7_gateway_norm(vs->gateways[k], vs->meta.ns, &norm))
+					goto fail;
+				bound = strcmp(norm, g.name) == 0;
+				free(norm);
+			}
+			if (bound && (err = l7_gateway_bind_vs(b, pg, &g, vs)))
+				goto fail;
+			err = -ENOMEM;
+		}
+		ng = realloc(c->gateways, (c->n_gateways + 1) * sizeof(*ng));
+		if (!ng)
+			goto fail;
+		c->gateways = ng;
+		c->gateways[c->n_gateways++] = g;
+		continue;
+fail:
+		l7_gateway_free_one(&g);
+		return err;
+	}
+	return 0;
+}
+
+/* ---- pods ---- */
+
+static int l7_pod_cmp(const void *a, const void *b)
+{
+	uint32_t x = ntohl(((const struct l7_pod *)a)->ip);
+	uint32_t y = ntohl(((const struct l7_pod *)b)->ip);
+
+	return x < y ? -1 : x > y;
+}
+
+static void l7_pod_free(struct l7_pod *p)
+{
+	free(p->ns);
+	free(p->name);
+	l7_labels_free(&p->labels);
+}
+
+static int l7_pods_build(struct l7_build *b)
+{
+	struct l7_config *c = b->c;
+	size_t w = 0;
+
+	if (!b->set->n_pods)
+		return 0;
+	c->pods = calloc(b->set->n_pods, sizeof(*c->pods));
+	if (!c->pods)
+		return -ENOMEM;
+	for (size_t i = 0; i < b->set->n_pods; i++) {
+		const struct pol_pod *pp = &b->set->pods[i];
+		struct l7_pod *p;
+
+		if (!pp->ip || pp->host_network)
+			continue;
+		p = &c->pods[c->n_pods++];
+		p->ip = pp->ip;
+		if (l7_strdup(pp->meta.ns, &p->ns) || l7_strdup(pp->meta.name, &p->name) ||
+		    l7_labels_copy(&pp->meta.labels, &p->labels))
+			return -ENOMEM;
+	}
+	if (!c->n_pods)
+		return 0;
+	/* stable order: the first pod of an IP (policy order) wins */
+	for (size_t i = 1; i < c->n_pods; i++) {
+		struct l7_pod t = c->pods[i];
+		size_t j = i;
+
+		while (j > 0 && l7_pod_cmp(&c->pods[j - 1], &t) > 0) {
+			c->pods[j] = c->pods[j - 1];
+			j--;
+		}
+		c->pods[j] = t;
+	}
+	for (size_t r = 1; r < c->n_pods; r++) {
+		if (c->pods[r].ip == c->pods[w].ip)
+			l7_pod_free(&c->pods[r]);
+		else
+			c->pods[++w] = c->pods[r];
+	}
+	c->n_pods = w + 1;
+	return 0;
+}
+
+/* ---- public ---- */
+
+void l7_config_free(struct l7_config *c)
+{
+	if (!c)
+		return;
+	for (size_t i = 0; i < c->n_svcs; i++) {
+		free(c->svcs[i].fqdn);
+		free(c->svcs[i].ns);
+		free(c->svcs[i].name);
+		free(c->svcs[i].why);
+	}
+	free(c->svcs);
+	for (size_t i = 0; i < c->n_clusters; i++)
+		l7_cluster_free(c->clusters[i]);
+	free(c->clusters);
+	for (size_t i = 0; i < c->n_vhosts; i++)
+		l7_vhost_free(c->vhosts[i]);
+	free(c->vhosts);
+	for (size_t i = 0; i < c->n_gateways; i++)
+		l7_gateway_free_one(&c->gateways[i]);
+	free(c->gateways);
+	for (size_t i = 0; i < c->n_pods; i++)
+		l7_pod_free(&c->pods[i]);
+	free(c->pods);
+	free(c);
+}
+
+int l7_config_build(struct pol_set *set, struct plan *plan, struct l7_config **out)
+{
+	struct l7_build b = {
+		.set = set,
+		.plan = plan,
+		.domain = set->domain && *set->domain ? set->domain : POL_DOMAIN_DEFAULT,
+	};
+	int err;
+
+	*out = NULL;
+	b.c = calloc(1, sizeof(*b.c));
+	if (!b.c)
+		return -ENOMEM;
+	b.c->refs = 1;
+	err = l7_pods_build(&b);
+	/* plan->svcs is sorted by (vip, port): so is c->svcs */
+	for (size_t i = 0; !err && i < plan->n_svcs; i++)
+		err = l7_svc_build(&b, &plan->svcs[i]);
+	if (!err)
+		err = l7_gateways_build(&b);
+	free(b.vc);
+	if (err) {
+		l7_config_free(b.c);
+		return err;
+	}
+	*out = b.c;
+	return 0;
+}
+
+struct l7_config *l7_config_get(struct l7_config *c)
+{
+	if (c)
+		__atomic_add_fetch(&c->refs, 1, __ATOMIC_RELAXED);
+	return c;
+}
+
+void l7_config_put(struct l7_config *c)
+{
+	if (c && __atomic_sub_fetch(&c->refs, 1, __ATOMIC_ACQ_REL) == 0)
+		l7_config_free(c);
+}
+
+const struct l7_svc *l7_config_find_svc(const struct l7_config *c, uint32_t vip, uint16_t port)
+{
+	size_t lo = 0, hi;
+	uint32_t hv = ntohl(vip);
+
+	if (!c)
+		return NULL;
+	hi = c->n_svcs;
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+		const struct l7_svc *s = &c->svcs[mid];
+		uint32_t sv = ntohl(s->vip);
+
+		if (sv == hv && s->port == port)
+			return s;
+		if (sv < hv || (sv == hv && s->port < port))
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return NULL;
+}
+
+const struct l7_pod *l7_config_find_pod(const struct l7_config *c, uint32_t ip)
+{
+	size_t lo = 0, hi;
+	uint32_t hv = ntohl(ip);
+
+	if (!c)
+		return NULL;
+	hi = c->n_pods;
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+		uint32_t pv = ntohl(c->pods[mid].ip);
+
+		if (pv == hv)
+			return &c->pods[mid];
+		if (pv < hv)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return NULL;
+}
