@@ -119,7 +119,7 @@ EOF
 # The sockmesh L7 proxy (issue 3): the agent with its listener on the node
 # side of the pod bridge, one worker, on bench/policies/l7.yaml.
 c_l7_sockmesh_up() {
-	local f i
+	local i
 	[ -z "$BENCH_AGENT_PID" ] || bench_agent_down
 	BENCH_AGENT_N=$((BENCH_AGENT_N + 1))
 	BENCH_POLICY_DIR=$BENCH_TMP/policy-$BENCH_AGENT_N

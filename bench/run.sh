@@ -1,5 +1,6 @@
 #!/bin/bash
 # SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause)
+# shellcheck disable=SC2034 # knobs are read by the sourced scenario files
 #
 # bench/run.sh — `make bench [QUICK=1]`: sockmesh side by side with what
 # users would run instead, on this machine, in one run. Needs root.
@@ -13,9 +14,9 @@
 #
 # Environment: SM_BUILD (build dir, default build), QUICK=1 (fewer
 # iterations, < 60 s), BENCH_SCENARIOS (default "1 2 3 4"), BENCH_REPS,
-# BENCH_L7_SOCKMESH=1 (adds the sockmesh L7 proxy to scenario 2).
+# BENCH_L7_SOCKMESH=1 (adds the sockmesh L7 proxy to scenario 2),
+# BENCH_KEEP_TMP=1 (keep the agent logs and configs in /tmp/sm-bench.*).
 set -uo pipefail
-# shellcheck disable=SC2034 # knobs are read by the sourced scenario files
 
 BENCH_DIR=$(cd "$(dirname "$0")" && pwd)
 ROOT=$(cd "$BENCH_DIR/.." && pwd)
@@ -65,6 +66,7 @@ mkdir -p "$BENCH_OUT"
 rm -f "$BENCH_OUT"/raw.tsv "$BENCH_OUT"/labels.tsv "$BENCH_OUT"/failures.txt "$BENCH_OUT"/*.png
 : >"$BENCH_OUT/raw.tsv"
 BENCH_TMP=$(mktemp -d /tmp/sm-bench.XXXXXX)
+# shellcheck disable=SC2016 # expanded when the trap runs
 [ "${BENCH_KEEP_TMP:-0}" = 1 ] || sm_trap_add 'rm -rf -- "$BENCH_TMP"'
 
 bench_versions() {

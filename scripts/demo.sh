@@ -14,7 +14,8 @@ SM_BUILD=$(cd "$SM_BUILD" && pwd)
 
 AGENT=$SM_BUILD/sockmesh-agent CTL=$SM_BUILD/sockmeshctl
 SRV=$SM_BUILD/tools/sm-server CLI=$SM_BUILD/tools/sm-client
-for b in "$AGENT" "$CTL" "$SRV" "$CLI"; do
+HTTP=$SM_BUILD/tools/sm-http HREQ=$SM_BUILD/tools/sm-hreq
+for b in "$AGENT" "$CTL" "$SRV" "$CLI" "$HTTP" "$HREQ"; do
 	[ -x "$b" ] || { echo "demo: $b missing: run make first" >&2; exit 1; }
 done
 
@@ -35,13 +36,20 @@ for p in 2 3 4 5; do
 	sm_pod_spawn "$p" "$SRV" --port 9080 --id "${names[$p]}" --mode id >"$TMP/srv$p.out" 2>&1
 done
 sm_pod_spawn 5 "$SRV" --port 9000 --id ratings-v1 --mode sink >"$TMP/sink.out" 2>&1
+for p in 2 3 4; do	# the HTTP side of the reviews pods, for the L7 part
+	sm_pod_spawn "$p" "$HTTP" --port 9081 --id "${names[$p]}" >"$TMP/http$p.out" 2>&1
+	echo "$SM_LAST_PID" >"$TMP/http$p.pid"
+done
 for p in 2 3 4 5; do
 	for _ in $(seq 50); do grep -q ready "$TMP/srv$p.out" 2>/dev/null && break; sleep 0.1; done
 done
 
-step "sockmesh-agent --cgroup $SM_CGROUP --policy policies/demo-l4.yaml"
+step "sockmesh-agent --cgroup $SM_CGROUP --policy policies/demo-l4.yaml --l7-listen $SM_NODE_IP:15001"
+# The agent runs in the node namespace (hostNetwork on a real node): its L7
+# proxy listens on the node side of the pods' bridge.
 sm_spawn "$AGENT" --cgroup "$SM_CGROUP" --policy "$TMP/policy" --pin-path "$SM_PIN" \
-	--admin-socket "$TMP/admin.sock" >"$TMP/agent.log" 2>&1
+	--admin-socket "$TMP/admin.sock" --netns "/run/netns/$SM_NODE_NS" \
+	--l7-listen "$SM_NODE_IP:15001" >"$TMP/agent.log" 2>&1
 alive() { ctl status -o json 2>/dev/null | grep -q '"alive": true'; }
 for _ in $(seq 100); do alive && break; sleep 0.1; done
 alive || { echo "agent did not start:"; cat "$TMP/agent.log"; exit 1; }
@@ -73,6 +81,23 @@ step "canary: sockmeshctl apply -f policies/reviews-canary-tcp.yaml (80% v1, 20%
 ctl apply -f policies/reviews-canary-tcp.yaml
 who 10.96.0.20:9080 100
 ctl services | sed -n '1p;/reviews/,/`-/p'
+
+step "L7: sockmeshctl apply -f policies/demo-l7.yaml (reviews-web: HTTP, routed by the node agent)"
+ctl apply -f policies/demo-l7.yaml
+ctl services | sed -n '1p;/reviews-web/p'
+ctl routes reviews-web
+step "end-user: jason -> reviews v2 only (100 requests)"
+sm_pod_exec 1 "$HREQ" --addr 10.96.0.21:9080 --count 100 -H 'end-user: jason' | grep -v latency
+step "everyone else: 90% v1, 10% v3 (500 requests)"
+sm_pod_exec 1 "$HREQ" --addr 10.96.0.21:9080 --count 500 | grep -v latency
+step "circuit breaker: 6 concurrent slow requests, 1 connection + 1 pending allowed"
+sm_pod_exec 1 "$HREQ" --addr 10.96.0.21:9080 --count 6 --conns 6 --path '/slow?delay_ms=800' | grep -v latency
+step "outlier detection: reviews-v1 starts answering 500; 3 in a row eject it (L7 and kernel map) for 30 s"
+kill "$(cat "$TMP/http2.pid" 2>/dev/null)" 2>/dev/null
+sm_pod_spawn 2 "$HTTP" --port 9081 --id reviews-v1-broken --status 500 >"$TMP/http2b.out" 2>&1
+sleep 0.3
+sm_pod_exec 1 "$HREQ" --addr 10.96.0.21:9080 --count 40 --path /all | grep -v latency
+ctl backends reviews-web
 
 step "sockmeshctl status"
 ctl status

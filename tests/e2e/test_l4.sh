@@ -55,9 +55,10 @@ hold_pid=$SM_LAST_PID
 e2e_wait_until 10 ctl backends ratings -o json >/dev/null
 e2e_wait_until 10 bash -c "[ \$($CTL --admin-socket $E2E_TMP/admin.sock backends ratings -o json | jq '[.backends[].active] | add') -ge 20 ]"
 ctl restore 10.244.0.14:9090 >/dev/null
-lr=$(who 1 10.96.0.30:9080 30)
+lr=$(who 1 10.96.0.30:9080 60)
 v3=$(tally "$lr" v3)
-e2e_assert_range "idle v3 wins most picks ($lr)" 15 30 "$v3"
+# P2C: v3 is in 2 of the 3 candidate pairs and wins each: ~40 of 60 (sd 3.7)
+e2e_assert_range "idle v3 wins most picks ($lr)" 30 60 "$v3"
 e2e_assert_ok "v3 beats v1 and v2" test "$v3" -gt "$(tally "$lr" v1)" -a "$v3" -gt "$(tally "$lr" v2)"
 kill -USR1 "$hold_pid" 2>/dev/null; wait "$hold_pid" 2>/dev/null
 
