@@ -76,8 +76,8 @@ fmt() { awk -v x="$1" 'BEGIN { if (x == "" ) print "-"; else if (x + 0 >= 1000) 
 	for s in $(cut -f1 "$dir/summary.tsv" | tail -n +2 | awk '!seen[$0]++'); do
 		echo
 		echo "## $(title "$s")"
-		for g in $(awk -F'\t' -v s="$s" 'NR > 1 && $1 == s && !seen[$3]++ { gsub(/ /, "\x01", $3); print $3 }' "$dir/summary.tsv"); do
-			g=${g//$'\x01'/ }
+		mapfile -t groups < <(awk -F'\t' -v s="$s" 'NR > 1 && $1 == s && !seen[$3]++ { print $3 }' "$dir/summary.tsv")
+		for g in "${groups[@]}"; do
 			mapfile -t metrics < <(awk -F'\t' -v s="$s" -v g="$g" 'NR > 1 && $1 == s && $3 == g && !seen[$2]++ { print $2 }' "$dir/summary.tsv")
 			mapfile -t conts < <(awk -F'\t' -v s="$s" -v g="$g" 'NR > 1 && $1 == s && $3 == g && !seen[$4]++ { print $4 }' "$dir/summary.tsv")
 			echo
@@ -114,7 +114,7 @@ fmt() { awk -v x="$1" 'BEGIN { if (x == "" ) print "-"; else if (x + 0 >= 1000) 
 # with a min-max error bar.
 awk -F'\t' 'NR > 1 && !seen[$1 FS $2]++ { print $1 "\t" $2 }' "$dir/summary.tsv" |
 while IFS=$'\t' read -r s m; do
-	slug=$(echo "s$s-$m" | tr 'A-Z' 'a-z' | sed -e 's/µs/us/g' -e 's/[^a-z0-9]\+/-/g' -e 's/-$//')
+	slug=$(echo "s$s-$m" | tr '[:upper:]' '[:lower:]' | sed -e 's/µs/us/g' -e 's/[^a-z0-9]\+/-/g' -e 's/-$//')
 	data=$dir/.plot-$slug.dat
 	mapfile -t conts < <(awk -F'\t' -v s="$s" -v m="$m" 'NR > 1 && $1 == s && $2 == m && !seen[$4]++ { print $4 }' "$dir/summary.tsv")
 	awk -F'\t' -v s="$s" -v m="$m" -v cl="${conts[*]}" '

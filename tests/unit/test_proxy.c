@@ -198,6 +198,7 @@ struct be {
 	atomic_int flaky;	/* next N /flaky requests answer 503 */
 	atomic_int conns;
 	atomic_int requests;
+	atomic_int shadow;	/* requests with a "-shadow" host (mirrors) */
 	pthread_mutex_t mu;
 	int cfd[BE_MAX_CONNS];
 	pthread_t cth[BE_MAX_CONNS];
@@ -305,6 +306,8 @@ static void *be_conn_main(void *arg)
 			blen = cl;
 		}
 		atomic_fetch_add(&c->be->requests, 1);
+		if (be_has(buf, hlen, "\nhost: svc-shadow"))
+			atomic_fetch_add(&c->be->shadow, 1);
 		if (strstr(path, "/status/")) {
 			if (be_reply(c->fd, c->id, atoi(strstr(path, "/status/") + 8), NULL, "s", 1))
 				goto out;
@@ -582,7 +585,7 @@ static bool cl_eof(struct cl *c)
 #define T_SVC_PORT 80
 #define T_SRC 0x0a000105u	/* 10.0.1.5 */
 
-enum { R_DIRECT, R_REDIR, R_TIMEOUT, R_RETRY, R_CB, R_FAULT, R_RW, R_CORS, R_PERTRY, R_PT, R_B, R_N };
+enum { R_DIRECT, R_REDIR, R_TIMEOUT, R_RETRY, R_CB, R_FAULT, R_RW, R_CORS, R_PERTRY, R_PT, R_MIRROR, R_B, R_N };
 
 struct tcfg {
 	struct l7_config c;
@@ -597,6 +600,16 @@ struct tcfg {
 	struct pol_kv req_set, resp_set;
 	struct l7_cors cors;
 	struct l7_strmatch cors_origin;
+	/* gateway "default/gw": a.example.com answers directly, *.example.com echoes */
+	struct l7_mirror mirror;
+	struct l7_gateway gw;
+	struct l7_gw_server gw_srv;
+	char *gw_srv_hosts[1];
+	struct l7_vhost gvh[2], *gvhp[2];
+	char *gvh_dom[2][1];
+	char *gvh_gws[1];
+	struct l7_route groutes[2];
+	struct l7_route_dest gdest;
 };
 
 static atomic_int t_refuse;
@@ -642,6 +655,46 @@ static void t_prefix(struct tcfg *t, int i, const char *prefix, struct l7_cluste
 		r->n_dests = 1;
 		r->total_weight = 100;
 	}
+}
+
+static uint16_t t_gw_port;
+
+static void t_build_gateway(struct tcfg *t)
+{
+	int i;
+
+	t->gw.name = "default/gw";
+	t->gw_srv.port = t_gw_port;
+	t->gw_srv.bind = "127.0.0.1";
+	t->gw_srv_hosts[0] = "*";
+	t->gw_srv.hosts = t->gw_srv_hosts;
+	t->gw_srv.n_hosts = 1;
+	t->gw.servers = &t->gw_srv;
+	t->gw.n_servers = 1;
+	t->gvh_dom[0][0] = "a.example.com";
+	t->gvh_dom[1][0] = "*.example.com";
+	t->gvh_gws[0] = "default/gw";
+	t->groutes[0].direct = (struct l7_direct){ .set = true, .status = 200, .body = "gw-a",
+						   .body_len = 4 };
+	t->gdest.cluster = &t->a;
+	t->gdest.weight = 1;
+	t->groutes[1].dests = &t->gdest;
+	t->groutes[1].n_dests = 1;
+	t->groutes[1].total_weight = 1;
+	for (i = 0; i < 2; i++) {
+		t->gvh[i].name = i ? "default/wild" : "default/a";
+		t->gvh[i].domains = t->gvh_dom[i];
+		t->gvh[i].n_domains = 1;
+		t->gvh[i].gateways = t->gvh_gws;
+		t->gvh[i].n_gateways = 1;
+		t->gvh[i].routes = &t->groutes[i];
+		t->gvh[i].n_routes = 1;
+		t->gvhp[i] = &t->gvh[i];
+	}
+	t->gw.vhosts = t->gvhp;
+	t->gw.n_vhosts = 2;
+	t->c.gateways = &t->gw;
+	t->c.n_gateways = 1;
 }
 
 static void t_build(struct tcfg *t, uint16_t be_port, uint16_t dead_port, const char *direct_body)
@@ -703,6 +756,10 @@ static void t_build(struct tcfg *t, uint16_t be_port, uint16_t dead_port, const 
 	t->routes[R_PT].retry = (struct l7_retry){ .attempts = 1, .on = L7_RETRY_5XX,
 						   .per_try_timeout_ms = 100,
 						   .backoff_base_ms = 5 };
+	t_prefix(t, R_MIRROR, "/mirror", &t->a);
+	t->mirror = (struct l7_mirror){ .cluster = &t->cb, .pct = 100 };
+	t->routes[R_MIRROR].mirrors = &t->mirror;
+	t->routes[R_MIRROR].n_mirrors = 1;
 	t_prefix(t, R_B, "/b/", &t->a);
 
 	t->vh.name = "default/svc";
@@ -715,6 +772,7 @@ static void t_build(struct tcfg *t, uint16_t be_port, uint16_t dead_port, const 
 	t->svc.default_cluster = &t->a;
 	t->c.svcs = &t->svc;
 	t->c.n_svcs = 1;
+	t_build_gateway(t);
 }
 
 /* ---- integration ---- */
@@ -728,12 +786,14 @@ struct tenv {
 	int logp[2];
 };
 
-static int t_get(struct tenv *e, const char *req, struct cresp *r)
+#define ASSERT_LT_100(i) ASSERT_LE(i, 99)
+
+static int t_get_port(uint16_t port, const char *req, struct cresp *r)
 {
 	struct cl *c = malloc(sizeof(*c));
 	int rc;
 
-	if (!c || cl_open(c, e->port)) {
+	if (!c || cl_open(c, port)) {
 		free(c);
 		return -1;
 	}
@@ -741,6 +801,11 @@ static int t_get(struct tenv *e, const char *req, struct cresp *r)
 	cl_close(c);
 	free(c);
 	return rc;
+}
+
+static int t_get(struct tenv *e, const char *req, struct cresp *r)
+{
+	return t_get_port(e->port, req, r);
 }
 
 static uint64_t now_ms(void)
@@ -1007,13 +1072,79 @@ static void t_malformed(struct tenv *e, struct cl *c, struct cresp *r)
 	atomic_store(&t_refuse, 0);
 }
 
-static void t_reload(struct tenv *e, struct cresp *r)
+static uint16_t t_free_port(void)
 {
+	struct sockaddr_in sa = { .sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+	socklen_t sl = sizeof(sa);
+	int fd = socket(AF_INET, SOCK_STREAM, 0);
+	uint16_t port = 0;
+
+	if (fd >= 0 && !bind(fd, (struct sockaddr *)&sa, sizeof(sa)) &&
+	    !getsockname(fd, (struct sockaddr *)&sa, &sl))
+		port = ntohs(sa.sin_port);
+	if (fd >= 0)
+		close(fd);
+	return port;
+}
+
+static void t_gateway(struct tenv *e, struct cl *c, struct cresp *r)
+{
+	int i;
+
+	/* the worker opens Gateway listeners itself: give it a moment */
+	for (i = 0; i < 100 && cl_open(c, t_gw_port); i++)
+		usleep(10000);
+	if (!ASSERT_LT_100(i))
+		return;
+	ASSERT_EQ(cl_send(c, "GET /x HTTP/1.1\r\nHost: a.example.com:8080\r\n\r\n"), 0);
+	ASSERT_EQ(cl_resp(c, r), 0);
+	ASSERT_EQ(r->status, 200);
+	ASSERT_STREQ(r->body, "gw-a");
+	ASSERT_EQ(cl_send(c, "GET /b/echo HTTP/1.1\r\nHost: b.example.com\r\n"
+			     "X-Forwarded-For: 1.2.3.4\r\n\r\n"), 0);
+	ASSERT_EQ(cl_resp(c, r), 0);
+	ASSERT_EQ(r->status, 200);
+	ASSERT_STRSTR(r->body, "x-forwarded-for: 1.2.3.4,127.0.0.1\r\n");
+	ASSERT_EQ(cl_send(c, "GET / HTTP/1.1\r\nHost: other.org\r\n\r\n"), 0);
+	ASSERT_EQ(cl_resp(c, r), 0);
+	ASSERT_EQ(r->status, 404);
+	cl_close(c);
+	/* gateway connections need no original destination */
+	atomic_store(&t_refuse, 1);
+	ASSERT_EQ(t_get_port(t_gw_port, "GET / HTTP/1.1\r\nHost: a.example.com\r\n\r\n", r), 0);
+	ASSERT_EQ(r->status, 200);
+	atomic_store(&t_refuse, 0);
+}
+
+static void t_mirror(struct tenv *e, struct cresp *r)
+{
+	int i;
+
+	ASSERT_EQ(t_get(e, "GET /mirror/echo HTTP/1.1\r\nHost: svc\r\n\r\n", r), 0);
+	ASSERT_EQ(r->status, 200);
+	ASSERT_STRSTR(r->body, "host: svc\r\n");
+	for (i = 0; i < 100 && atomic_load(&e->be.shadow) < 1; i++)
+		usleep(5000);
+	ASSERT_EQ(atomic_load(&e->be.shadow), 1);
+}
+
+static void t_reload(struct tenv *e, struct cl *c, struct cresp *r)
+{
+	/* a request in flight keeps the config it started with */
+	ASSERT_EQ(cl_open(c, e->port), 0);
+	ASSERT_EQ(cl_send(c, "GET /b/slow/150 HTTP/1.1\r\nHost: svc\r\n\r\n"), 0);
+	usleep(30000);
 	t_build(&e->cfg2, e->be.port, 1, "direct-v2");
 	e->cfg2.c.generation = 2;
 	l7_config_get(&e->cfg2.c);	/* keep one: the test owns the storage */
 	proxy_set_config(e->p, &e->cfg2.c);
-	usleep(20000);
+	ASSERT_EQ(cl_resp(c, r), 0);
+	ASSERT_EQ(r->status, 200);
+	ASSERT_STREQ(r->body, "slow");
+	for (int i = 0; i < 100 && __atomic_load_n(&e->cfg.c.refs, __ATOMIC_ACQUIRE) != 1; i++)
+		usleep(1000);
+	ASSERT_EQ(e->cfg.c.refs, 1);	/* the worker let go of the old one */
+	cl_close(c);
 	ASSERT_EQ(t_get(e, "GET /direct HTTP/1.1\r\nHost: svc\r\n\r\n", r), 0);
 	ASSERT_STREQ(r->body, "direct-v2");
 	ASSERT_EQ(t_get(e, "GET /b/echo HTTP/1.1\r\nHost: svc\r\n\r\n", r), 0);
@@ -1065,6 +1196,7 @@ TEST(proxy_loopback_integration)
 		return;
 	fcntl(e.logp[0], F_SETPIPE_SZ, 1 << 20);
 	e.up = up_registry_new(NULL, NULL);
+	t_gw_port = t_free_port();
 	t_build(&e.cfg, e.be.port, 1, "direct!");
 	l7_config_get(&e.cfg.c);	/* keep one: the test owns the storage */
 	o.workers = 1;
@@ -1091,7 +1223,9 @@ TEST(proxy_loopback_integration)
 	t_bodies(&e, &c, &r);
 	t_upgrade(&e, &c, &r);
 	t_malformed(&e, &c, &r);
-	t_reload(&e, &r);
+	t_gateway(&e, &c, &r);
+	t_mirror(&e, &r);
+	t_reload(&e, &c, &r);
 	usleep(20000);
 	t_stats_log(&e);
 

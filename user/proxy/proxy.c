@@ -8,6 +8,7 @@
 #include <errno.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <signal.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -200,7 +201,8 @@ void px_runq_add(struct px_dconn *d)
 {
 	struct px_worker *w = d->w;
 
-	if (d->in_runq || d->closed)
+	/* a connection being pumped right now keeps going by itself */
+	if (d->in_runq || d->closed || d->in_pump)
 		return;
 	d->in_runq = true;
 	d->rq_next = NULL;
@@ -1264,6 +1266,7 @@ static void px_free(struct proxy *p)
 struct proxy *proxy_start(const struct proxy_opts *o, struct l7_config *config,
 			  char *err, size_t errlen)
 {
+	sigset_t all, old;
 	struct proxy *p;
 	long ncpu;
 	int i, e;
@@ -1312,9 +1315,13 @@ struct proxy *proxy_start(const struct proxy_opts *o, struct l7_config *config,
 			return NULL;
 		}
 	}
+	/* workers inherit a full signal mask: signals belong to the agent's threads */
+	sigfillset(&all);
+	pthread_sigmask(SIG_BLOCK, &all, &old);
 	for (i = 0; i < p->nw; i++) {
 		e = pthread_create(&p->w[i].th, NULL, px_worker_main, &p->w[i]);
 		if (e) {
+			pthread_sigmask(SIG_SETMASK, &old, NULL);
 			snprintf(err, errlen, "pthread_create: %s", strerror(e));
 			proxy_stop(p);
 			errno = e;
@@ -1322,6 +1329,7 @@ struct proxy *proxy_start(const struct proxy_opts *o, struct l7_config *config,
 		}
 		p->w[i].started = true;
 	}
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
 	return p;
 }
 

@@ -1878,8 +1878,13 @@ static bool st_resp(struct px_dconn *d)
 			int r = http1_parse_response(u->in.p + u->in.off, avail, st->req.method.p,
 						     st->req.method.n, &rm);
 
-			if (r > 0)
-				return st_resp_head(d, &rm, (size_t)r);
+			if (r > 0) {
+				st_resp_head(d, &rm, (size_t)r);
+				/* scan the body bytes that came with the head: one writev for both */
+				if (!d->closed && st->u && st->rphase == PX_R_BODY)
+					st_scan_resp(d);
+				return true;
+			}
 			if (r != HTTP1_INCOMPLETE) {
 				st_try_fail(d, PX_FAIL_PROTOCOL);
 				return true;
@@ -2016,12 +2021,15 @@ static bool d_check_done(struct px_dconn *d)
 
 void px_dconn_pump(struct px_dconn *d)
 {
+	bool was_in = d->in_pump;
 	int rounds = 0;
 
+	d->in_pump = true;
 	while (!d->closed) {
 		bool prog = false;
 
 		if (++rounds > PX_PUMP_ROUNDS) {
+			d->in_pump = false;
 			px_runq_add(d);
 			return;
 		}
@@ -2052,6 +2060,7 @@ void px_dconn_pump(struct px_dconn *d)
 		if (!prog)
 			break;
 	}
+	d->in_pump = was_in;
 	if (!d->closed)
 		d_io_rearm(d);
 }

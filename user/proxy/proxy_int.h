@@ -307,6 +307,7 @@ struct px_dconn {
 	bool closed, rd_ready, wr_ready, rd_eof, err, rdhup;
 	bool close_after;	/* close once the current response is out */
 	bool in_runq;
+	bool in_pump;		/* px_dconn_pump on the stack */
 	bool gateway;
 	int fd;
 	struct px_worker *w;
