@@ -43,10 +43,10 @@ S2_CONTENDERS=(
 	"haproxy|HAProxy, 1 thread|$SM_NODE_IP:15080|c_l7_up haproxy|c_proxies_down"
 	"nginx|nginx, 1 worker|$SM_NODE_IP:15081|c_l7_up nginx|c_proxies_down"
 )
-# Hook for the sockmesh L7 proxy (issue 3): BENCH_L7_SOCKMESH=1 adds it.
+# The sockmesh L7 proxy (issue 3); BENCH_L7_SOCKMESH=0 leaves it out.
 # c_l7_sockmesh_up starts the agent with --l7-listen in the node netns on
 # bench/policies/l7.yaml; the client dials the Service VIP.
-if [ "${BENCH_L7_SOCKMESH:-0}" = 1 ]; then
+if [ "${BENCH_L7_SOCKMESH:-1}" = 1 ]; then
 	S2_CONTENDERS+=("sockmesh|sockmesh L7 agent|$S2_VIP:80|c_l7_sockmesh_up|bench_agent_down")
 fi
 
