@@ -137,21 +137,15 @@ $(OUTPUT)/tools/%: tests/tools/%.c | $(OUTPUT)/tools
 	$(Q)$(CC) $(CFLAGS) $< -o $@ -lpthread
 
 # ---- packages (Debian 12), idempotent ----
+# nginx-light is a test backend (run by the tests in a pod namespace with
+# their own config); policy-rc.d keeps apt from starting it as a service.
 DEPS_PKGS := clang llvm libbpf-dev libelf-dev zlib1g-dev bpftool libyaml-dev \
 	     libjansson-dev libpcre2-dev iproute2 gcc make libc6-dev pkg-config jq util-linux \
+	     curl nginx-light \
 	     libclang-rt-14-dev
 .PHONY: deps
 deps:
-	@missing=""; for p in $(DEPS_PKGS); do \
-	  dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q 'ok installed' || missing="$$missing $$p"; \
-	done; \
-	if [ -n "$$missing" ]; then \
-	  echo "  DEPS     installing:$$missing"; \
-	  if [ "$$(id -u)" != 0 ]; then echo "make deps: need root to install:$$missing" >&2; exit 1; fi; \
-	  export DEBIAN_FRONTEND=noninteractive; \
-	  apt-get install -y -q --no-install-recommends $$missing >/dev/null || \
-	  { apt-get update -q >/dev/null && apt-get install -y -q --no-install-recommends $$missing >/dev/null; }; \
-	fi
+	@scripts/apt-install.sh $(DEPS_PKGS)
 
 # ---- tests ----
 .PHONY: test test-unit test-san test-bpf test-e2e
@@ -211,16 +205,7 @@ fuzz: deps fuzz-build
 DEPS_BENCH_PKGS := haproxy nginx gnuplot-nox iptables procps util-linux
 .PHONY: deps-bench bench
 deps-bench: deps
-	@missing=""; for p in $(DEPS_BENCH_PKGS); do \
-	  dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q 'ok installed' || missing="$$missing $$p"; \
-	done; \
-	if [ -n "$$missing" ]; then \
-	  echo "  DEPS     installing:$$missing"; \
-	  if [ "$$(id -u)" != 0 ]; then echo "make deps-bench: need root to install:$$missing" >&2; exit 1; fi; \
-	  export DEBIAN_FRONTEND=noninteractive; \
-	  apt-get install -y -q --no-install-recommends $$missing >/dev/null || \
-	  { apt-get update -q >/dev/null && apt-get install -y -q --no-install-recommends $$missing >/dev/null; }; \
-	fi
+	@scripts/apt-install.sh $(DEPS_BENCH_PKGS)
 
 bench: deps-bench
 	$(Q)$(MAKE) --no-print-directory $(AGENT) $(CLI) $(TOOLS)

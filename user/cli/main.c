@@ -231,6 +231,9 @@ static int cmd_services(int argc, char **argv)
 			 ji(s, "backends_total"));
 		printf("%-22s %-20s %-4s %-13s %-8s %6lld %8lld %6lld\n", js(s, "name"), vip, js(s, "path"),
 		       js(s, "lb"), ready, ji(s, "active"), ji(s, "connects"), ji(s, "overflows"));
+		if (!strcmp(js(s, "path"), "L7") && *js(s, "why"))
+			printf("  L7: %s%s\n", js(s, "why"),
+			       json_is_false(json_object_get(s, "l7_proxy")) ? " (proxy off: kept at L4)" : "");
 		for (size_t r = 0; r < json_array_size(route); r++) {
 			json_t *x = json_array_get(route, r);
 
