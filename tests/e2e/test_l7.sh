@@ -173,6 +173,14 @@ else
 	echo "SKIP nginx part: nginx not installed (make deps installs it)"
 fi
 
+e2e_log "the proxy's hops ride the sk_msg short cut"
+r0=$(mesh_counter redirect)
+out=$(hreq 1 --addr 10.96.1.20:9080 --count 300 -H 'end-user: jason')
+r1=$(mesh_counter redirect)
+e2e_assert_eq "300 requests" 300 "$(cnt "$out" status 200)"
+e2e_assert_ok "redirects rose by at least 2 per request ($r0 -> $r1)" test $((r1 - r0)) -ge 600
+e2e_assert_eq "proxy sockets joined the sockhash" "" "$(grep 'not added to sm_sock_hash' "$E2E_TMP/agent.log")"
+
 e2e_log "the agent's counters"
 e2e_assert_ok "connect_l7 counted" test "$(mesh_counter connect_l7)" -gt 0
 e2e_assert_ok "ejection counted" test "$(ctl status -o json | jq .outlier_ejections)" -ge 1

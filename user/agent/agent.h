@@ -57,6 +57,7 @@ struct agent {
 	size_t n_services, n_backends;
 	/* L7 */
 	bool l7_enabled;
+	bool l7_redirect;		/* proxy sockets join the sockhash */
 	uint32_t l7_addr;		/* network order */
 	uint16_t l7_port;		/* host order */
 	uint32_t gateway_bind;		/* network order */

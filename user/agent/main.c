@@ -22,6 +22,7 @@
 #include <dirent.h>
 #include <linux/capability.h>
 #include <sys/prctl.h>
+#include <sys/socket.h>
 #include <sys/syscall.h>
 
 #include <bpf/bpf.h>
@@ -46,6 +47,7 @@ static void usage(FILE *f)
 "  --workers N            L7 proxy worker threads (default: one per CPU)\n"
 "  --access-log PATH      Envoy-format access log (\"-\" = stdout; default off)\n"
 "  --netns PATH           join this network namespace first (tests, demo)\n"
+"  --no-l7-redirect       keep the proxy's own sockets out of the sk_msg short cut\n"
 "  --insecure-policy-perms accept policy files writable by non-root users\n"
 "  --keep-caps            keep all capabilities (default: drop all but CAP_BPF,\n"
 "                         CAP_NET_ADMIN, CAP_NET_BIND_SERVICE, CAP_PERFMON after attaching)\n"
@@ -215,6 +217,44 @@ static void agent_outlier_event(void *ctx, const struct up_outlier_event *ev)
 	}
 }
 
+/*
+ * proxy -> sockhash: the proxy's sockets to and from pods join sm_sock_hash
+ * (under their own 4-tuple, as sockops keys pod sockets), so a pod -> agent
+ * -> pod hop on this node rides the sk_msg short cut on both legs. The
+ * sticky per-socket decision in sm_redir applies to them as to any socket.
+ * sockops does not run for them (the agent is outside the mesh cgroup), so
+ * on close the agent itself drops the sm_redir_tgt mark its peers may have
+ * set. Loopback is never used on these legs, so the netns cookie stays 0.
+ */
+static void agent_sock_hook(void *ctx, int fd, bool open)
+{
+	struct agent *ag = ctx;
+	struct sockaddr_in l, r;
+	socklen_t ll = sizeof(l), rl = sizeof(r);
+	struct sm_sock_key k = {};
+
+	if (ag->ld.maps.sock_hash < 0 || getsockname(fd, (struct sockaddr *)&l, &ll) ||
+	    getpeername(fd, (struct sockaddr *)&r, &rl) || l.sin_family != AF_INET ||
+	    (ntohl(l.sin_addr.s_addr) >> 24) == 127)
+		return;
+	k.sip = l.sin_addr.s_addr;
+	k.dip = r.sin_addr.s_addr;
+	k.sport = l.sin_port;
+	k.dport = r.sin_port;
+	if (open) {
+		__u64 v = (__u64)fd;	/* sm_sock_hash values are 8 bytes */
+
+		static int warned;
+
+		if (bpf_map_update_elem(ag->ld.maps.sock_hash, &k, &v, BPF_NOEXIST) &&
+		    !__atomic_exchange_n(&warned, 1, __ATOMIC_RELAXED))
+			log_warn("proxy socket not added to sm_sock_hash: %s (the proxy's hops use TCP)",
+				 strerror(errno));
+	} else if (ag->ld.maps.redir_tgt >= 0) {
+		bpf_map_delete_elem(ag->ld.maps.redir_tgt, &k);
+	}
+}
+
 static int agent_start_proxy(struct agent *ag, char *err, size_t errlen)
 {
 	struct proxy_opts o = {
@@ -229,6 +269,8 @@ static int agent_start_proxy(struct agent *ag, char *err, size_t errlen)
 		.orig_dst_ctx = ag,
 		.up = ag->up,
 		.access_log_fd = ag->access_log_fd,
+		.sock_hook = ag->l7_redirect ? agent_sock_hook : NULL,
+		.sock_hook_ctx = ag,
 	};
 
 	ag->proxy = proxy_start(&o, l7_config_get(ag->l7), err, errlen);
@@ -372,6 +414,7 @@ int main(int argc, char **argv)
 		{ "netns", required_argument, NULL, 9 },
 		{ "insecure-policy-perms", no_argument, NULL, 10 },
 		{ "keep-caps", no_argument, NULL, 11 },
+		{ "no-l7-redirect", no_argument, NULL, 12 },
 		{ "verbose", no_argument, NULL, 'v' },
 		{ "help", no_argument, NULL, 'h' },
 		{}
@@ -392,6 +435,7 @@ int main(int argc, char **argv)
 	ag.admin_fd = -1;
 	ag.inotify_fd = -1;
 	ag.access_log_fd = -1;
+	ag.l7_redirect = true;
 	while ((c = getopt_long(argc, argv, "c:p:P:a:kRvh", opts, NULL)) != -1) {
 		switch (c) {
 		case 'c': cgroup = optarg; break;
@@ -446,6 +490,9 @@ int main(int argc, char **argv)
 			break;
 		case 11:
 			keep_caps = true;
+			break;
+		case 12:
+			ag.l7_redirect = false;
 			break;
 		case 'v': log_verbosity++; break;
 		case 'h': usage(stdout); return 0;

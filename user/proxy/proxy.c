@@ -559,6 +559,8 @@ static void px_accept(struct px_worker *w, struct px_listener *l)
 				continue;
 			}
 		}
+		if (!l->gateway && p->o.sock_hook)
+			p->o.sock_hook(p->o.sock_hook_ctx, fd, true);
 		px_dconn_open(w, fd, l->gateway, l->port, sa.sin_addr.s_addr, ntohs(sa.sin_port),
 			      &orig);
 	}
@@ -727,6 +729,8 @@ struct px_uconn *px_uconn_connect(struct px_worker *w, struct px_pool *pool,
 		u->connected = true;
 		u->wr_ready = true;
 		u->state = PX_U_BUSY;
+		if (w->p->o.sock_hook)
+			w->p->o.sock_hook(w->p->o.sock_hook_ctx, fd, true);
 	}
 	ev.events = EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET;
 	ev.data.ptr = u;
@@ -784,6 +788,8 @@ void px_uconn_close(struct px_uconn *u)
 	else if (u->state == PX_U_MIRROR)
 		px_mirror_unlink(u);
 	px_timer_remove(w, &u->t);
+	if (u->connected && w->p->o.sock_hook)
+		w->p->o.sock_hook(w->p->o.sock_hook_ctx, u->fd, false);
 	close(u->fd);
 	u->fd = -1;
 	u->d = NULL;
@@ -843,6 +849,8 @@ static bool px_uconn_check_connect(struct px_uconn *u, uint32_t events)
 		return false;
 	}
 	u->connected = true;
+	if (u->w->p->o.sock_hook)
+		u->w->p->o.sock_hook(u->w->p->o.sock_hook_ctx, u->fd, true);
 	if (u->state == PX_U_CONNECTING) {
 		u->state = PX_U_BUSY;
 		px_timer_cancel(&u->t);

@@ -11,6 +11,7 @@
 #define SOCKMESH_PROXY_H
 
 #include <jansson.h>
+#include <stdbool.h>
 #include <stdint.h>
 
 #include "l7.h"
@@ -41,6 +42,14 @@ struct proxy_opts {
 	void *orig_dst_ctx;
 	struct up_registry *up;		/* shared LB / breaker / outlier state */
 	int access_log_fd;		/* -1 = off; Envoy's default text format */
+	/*
+	 * Called with every mesh-side socket: open = true once it is
+	 * connected (accepted from a pod; connected to a backend), false just
+	 * before it is closed. The agent puts it into the sockhash so the
+	 * proxy's hops ride the sk_msg short cut too. May be NULL.
+	 */
+	void (*sock_hook)(void *ctx, int fd, bool open);
+	void *sock_hook_ctx;
 	uint64_t stream_idle_timeout_ms; /* no bytes either way while a request is
 					 * in flight; 0 = 300 s (Envoy's default) */
 };

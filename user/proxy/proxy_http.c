@@ -492,6 +492,8 @@ void px_dconn_close(struct px_dconn *d, int flag)
 	}
 	d->closed = true;
 	px_timer_remove(w, &d->t);
+	if (!d->gateway && w->p->o.sock_hook)
+		w->p->o.sock_hook(w->p->o.sock_hook_ctx, d->fd, false);
 	close(d->fd);
 	d->fd = -1;
 	if (d->prev)
