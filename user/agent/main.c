@@ -562,6 +562,10 @@ int main(int argc, char **argv)
 		fprintf(stderr, "sockmesh-agent: %s\n", strerror(-ret));
 		goto out;
 	}
+	/* Fresh maps hold nothing foreign: the full sweep (a syscall per entry)
+	 * is only for a data path adopted from an earlier agent. */
+	if (!ag.ld.adopted_maps)
+		ag.ap.sweep_due_ns = 0;
 	ag.up = up_registry_new(agent_outlier_event, &ag);
 	if (!ag.up) {
 		fprintf(stderr, "sockmesh-agent: out of memory\n");
