@@ -141,7 +141,7 @@ $(OUTPUT)/tools/%: tests/tools/%.c | $(OUTPUT)/tools
 # their own config); policy-rc.d keeps apt from starting it as a service.
 DEPS_PKGS := clang llvm libbpf-dev libelf-dev zlib1g-dev bpftool libyaml-dev \
 	     libjansson-dev libpcre2-dev iproute2 gcc make libc6-dev pkg-config jq util-linux \
-	     curl nginx-light \
+	     curl nginx-light graphviz \
 	     libclang-rt-14-dev
 .PHONY: deps
 deps:
@@ -210,3 +210,13 @@ deps-bench: deps
 bench: deps-bench
 	$(Q)$(MAKE) --no-print-directory $(AGENT) $(CLI) $(TOOLS)
 	$(Q)SM_BUILD=$(OUTPUT) QUICK=$(QUICK) bench/run.sh
+
+# ---- soak (root; own netns, cgroup and pin dir) ----
+# make soak [SOAK_S=120]: mixed L4 + L7 load, backend flaps, policy reloads
+# and one agent restart; reports totals, failures by reason, agent RSS/fds
+# and map entries before/after (scripts/soak.sh).
+SOAK_S ?= 120
+.PHONY: soak
+soak: deps
+	$(Q)$(MAKE) --no-print-directory $(AGENT) $(CLI) $(TOOLS)
+	$(Q)SM_BUILD=$(OUTPUT) SOAK_S=$(SOAK_S) scripts/soak.sh

@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
@@ -18,6 +19,7 @@
 
 #include "agent.h"
 #include "log.h"
+#include "prom.h"
 
 static int admin_mkdir_parent(const char *path)
 {
@@ -39,6 +41,33 @@ static int admin_mkdir_parent(const char *path)
 	}
 	if (mkdir(dir, 0700) && errno != EEXIST)
 		return -errno;
+	return 0;
+}
+
+/* --admin-listen ADDR:PORT: the same API over TCP, for scrapers and probes. */
+static int admin_listen_tcp(struct agent *ag, char *err, size_t errlen)
+{
+	struct sockaddr_in sa = { .sin_family = AF_INET };
+	struct sm_be_key k;
+	int fd, one = 1, ret;
+
+	if (dp_parse_addr_port(ag->admin_tcp, &k)) {
+		snprintf(err, errlen, "--admin-listen %s: want IPv4ADDR:PORT", ag->admin_tcp);
+		return -EINVAL;
+	}
+	sa.sin_addr.s_addr = k.addr;
+	sa.sin_port = k.port;
+	fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return -errno;
+	setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+	if (bind(fd, (struct sockaddr *)&sa, sizeof(sa)) || listen(fd, 64)) {
+		ret = -errno;
+		snprintf(err, errlen, "--admin-listen %s: %s", ag->admin_tcp, strerror(errno));
+		close(fd);
+		return ret;
+	}
+	ag->admin_tcp_fd = fd;
 	return 0;
 }
 
@@ -80,6 +109,12 @@ int admin_listen(struct agent *ag, char *err, size_t errlen)
 	}
 	chmod(ag->admin_path, 0600);
 	ag->admin_fd = fd;
+	if (ag->admin_tcp[0] && (ret = admin_listen_tcp(ag, err, errlen))) {
+		close(ag->admin_fd);
+		unlink(ag->admin_path);
+		ag->admin_fd = -1;
+		return ret;
+	}
 	return 0;
 }
 
@@ -102,6 +137,9 @@ void admin_close(struct agent *ag)
 		unlink(ag->admin_path);
 	}
 	ag->admin_fd = -1;
+	if (ag->admin_tcp_fd >= 0)
+		close(ag->admin_tcp_fd);
+	ag->admin_tcp_fd = -1;
 }
 
 int admin_pollfds(struct agent *ag, struct pollfd *pfd, int max)
@@ -110,6 +148,8 @@ int admin_pollfds(struct agent *ag, struct pollfd *pfd, int max)
 
 	if (ag->admin_fd >= 0 && n < max)
 		pfd[n++] = (struct pollfd){ .fd = ag->admin_fd, .events = POLLIN };
+	if (ag->admin_tcp_fd >= 0 && n < max)
+		pfd[n++] = (struct pollfd){ .fd = ag->admin_tcp_fd, .events = POLLIN };
 	for (int i = 0; i < AGENT_MAX_ADMIN_CONNS && n < max; i++)
 		if (ag->conns[i].fd >= 0)
 			pfd[n++] = (struct pollfd){ .fd = ag->conns[i].fd, .events = POLLIN };
@@ -143,6 +183,280 @@ static void admin_send(int fd, int status, json_t *body)
 		send(fd, "\n", 1, MSG_NOSIGNAL);
 	}
 	free(text);
+}
+
+static void admin_send_text(int fd, int status, const char *ctype, const char *text, size_t len)
+{
+	char head[256];
+	struct timeval tv = { .tv_sec = 2 };
+	int hl;
+
+	setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
+	fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) & ~O_NONBLOCK);
+	hl = snprintf(head, sizeof(head),
+		      "HTTP/1.1 %d %s\r\nContent-Type: %s\r\n"
+		      "Content-Length: %zu\r\nConnection: close\r\n\r\n",
+		      status, http_reason(status), ctype, len);
+	if (send(fd, head, hl, MSG_NOSIGNAL | (len ? MSG_MORE : 0)) == hl) {
+		size_t off = 0;
+
+		while (off < len) {
+			ssize_t w = send(fd, text + off, len - off, MSG_NOSIGNAL);
+
+			if (w <= 0)
+				break;
+			off += w;
+		}
+	}
+}
+
+/* Istio's workload labels of one pod IP. */
+struct admin_wl {
+	char workload[256], ns[128], app[128];
+};
+
+static const char *admin_label(const struct pol_labels *l, const char *key)
+{
+	for (size_t i = 0; i < l->n; i++)
+		if (!strcmp(l->v[i].key, key))
+			return l->v[i].value;
+	return NULL;
+}
+
+static void admin_wl_of(const struct l7_config *c, uint32_t ip, struct admin_wl *o)
+{
+	const struct l7_pod *p = c && ip ? l7_config_find_pod(c, ip) : NULL;
+	const char *app = p ? admin_label(&p->labels, "app") : NULL;
+
+	if (!p) {
+		snprintf(o->workload, sizeof(o->workload), "unknown");
+		snprintf(o->ns, sizeof(o->ns), "unknown");
+		snprintf(o->app, sizeof(o->app), "unknown");
+		return;
+	}
+	prom_workload_name(p->name, app, admin_label(&p->labels, "version"), o->workload,
+			   sizeof(o->workload));
+	snprintf(o->ns, sizeof(o->ns), "%s", p->ns ? p->ns : "unknown");
+	snprintf(o->app, sizeof(o->app), "%s", app ? app : "unknown");
+}
+
+static void admin_metrics_requests(struct agent *ag, struct prom_buf *b)
+{
+	struct proxy_rseries *v = NULL;
+	size_t n = 0;
+	static const char *const req = "istio_requests_total";
+	static const char *const dur = "istio_request_duration_milliseconds";
+
+	if (ag->proxy && proxy_request_series(ag->proxy, &v, &n))
+		n = 0;
+	for (int pass = 0; pass < 2; pass++) {
+		if (pass == 0)
+			prom_family(b, req, "counter", "Requests the sockmesh proxy handled.");
+		else
+			prom_family(b, dur, "histogram", "Request durations in milliseconds.");
+		for (size_t i = 0; i < n; i++) {
+			struct admin_wl src, dst;
+			char code[16], sname[256], sns[256], name[128], le[32];
+			const char *l[] = { "reporter", "source", "source_workload", src.workload,
+				"source_workload_namespace", src.ns, "source_app", src.app,
+				"destination_workload", dst.workload,
+				"destination_workload_namespace", dst.ns, "destination_app", dst.app,
+				"destination_service", v[i].fqdn[0] ? v[i].fqdn : "unknown",
+				"destination_service_name", sname, "destination_service_namespace", sns,
+				"request_protocol", "http", "response_code", code,
+				"response_flags", v[i].flags, NULL, NULL, NULL };
+			size_t nl = sizeof(l) / sizeof(l[0]) - 3;
+			uint64_t cum = 0;
+
+			admin_wl_of(ag->l7, v[i].src_ip, &src);
+			admin_wl_of(ag->l7, v[i].dst_ip, &dst);
+			snprintf(code, sizeof(code), "%d", v[i].code);
+			prom_fqdn_split(v[i].fqdn, sname, sizeof(sname), sns, sizeof(sns));
+			if (!sname[0])
+				snprintf(sname, sizeof(sname), "unknown");
+			if (!sns[0])
+				snprintf(sns, sizeof(sns), "unknown");
+			if (pass == 0) {
+				prom_sample(b, req, l, (double)v[i].count);
+				continue;
+			}
+			l[nl] = "le";
+			l[nl + 1] = le;
+			snprintf(name, sizeof(name), "%s_bucket", dur);
+			for (int k = 0; k < PROXY_N_BUCKETS; k++) {
+				cum += v[i].buckets[k];
+				snprintf(le, sizeof(le), "%.15g", proxy_duration_buckets_ms[k]);
+				prom_sample(b, name, l, (double)cum);
+			}
+			snprintf(le, sizeof(le), "+Inf");
+			prom_sample(b, name, l, (double)v[i].count);
+			l[nl] = NULL;
+			snprintf(name, sizeof(name), "%s_sum", dur);
+			prom_sample(b, name, l, (double)v[i].dur_sum_ms);
+			snprintf(name, sizeof(name), "%s_count", dur);
+			prom_sample(b, name, l, (double)v[i].count);
+		}
+	}
+	free(v);
+}
+
+static json_int_t admin_jint(json_t *o, const char *k)
+{
+	return json_integer_value(json_object_get(o, k));
+}
+
+static void admin_svc_fqdn(const char *nsname, char *out, size_t len)
+{
+	const char *slash = strchr(nsname, '/');
+
+	if (slash)
+		snprintf(out, len, "%s.%.*s.svc.cluster.local", slash + 1, (int)(slash - nsname), nsname);
+	else
+		snprintf(out, len, "%s", nsname);
+}
+
+static void admin_metrics_kernel(struct agent *ag, struct prom_buf *b)
+{
+	json_t *st = dp_status_json(&ag->ld.maps), *sv = dp_services_json(&ag->ld.maps);
+	json_t *cnt = json_object_get(st, "counters"), *svcs = json_object_get(sv, "services"), *x;
+	static const struct { const char *metric, *counter, *help; } kc[] = {
+		{ "sockmesh_redirects_total", "redirect", "Messages sk_msg redirected to a local peer." },
+		{ "sockmesh_redirect_misses_total", "redirect_miss", "Messages passed to TCP: no local peer." },
+		{ "sockmesh_connect_no_backend_total", "connect_no_backend", "Connects refused: no healthy backend." },
+		{ "sockmesh_connects_l7_total", "connect_l7", "Connects sent to the agent's L7 proxy." },
+	};
+	const char *key;
+	char fqdn[512], port[16];
+
+	prom_family(b, "istio_tcp_connections_opened_total", "counter",
+		    "Connections connect4 translated, per destination service.");
+	for (size_t i = 0; i < json_array_size(svcs); i++) {
+		json_t *s = json_array_get(svcs, i);
+		const char *l[] = { "reporter", "source", "destination_service", fqdn,
+				    "destination_service_port", port, NULL };
+
+		admin_svc_fqdn(json_string_value(json_object_get(s, "name")) ?: "?", fqdn, sizeof(fqdn));
+		snprintf(port, sizeof(port), "%lld", (long long)admin_jint(s, "port"));
+		prom_sample(b, "istio_tcp_connections_opened_total", l, (double)admin_jint(s, "connects"));
+	}
+	prom_family(b, "sockmesh_connect_overflows_total", "counter",
+		    "Connects refused by maxConnections, per destination service.");
+	for (size_t i = 0; i < json_array_size(svcs); i++) {
+		json_t *s = json_array_get(svcs, i);
+		const char *l[] = { "destination_service", fqdn, "destination_service_port", port, NULL };
+
+		admin_svc_fqdn(json_string_value(json_object_get(s, "name")) ?: "?", fqdn, sizeof(fqdn));
+		snprintf(port, sizeof(port), "%lld", (long long)admin_jint(s, "port"));
+		prom_sample(b, "sockmesh_connect_overflows_total", l, (double)admin_jint(s, "overflows"));
+	}
+	for (size_t i = 0; i < sizeof(kc) / sizeof(kc[0]); i++) {
+		prom_family(b, kc[i].metric, "counter", kc[i].help);
+		prom_sample(b, kc[i].metric, NULL, (double)admin_jint(cnt, kc[i].counter));
+	}
+	prom_family(b, "sockmesh_outlier_ejections_total", "counter", "Backends ejected by outlier detection.");
+	prom_sample(b, "sockmesh_outlier_ejections_total", NULL, (double)ag->outlier_ejections);
+	prom_family(b, "sockmesh_outlier_returns_total", "counter", "Ejected backends returned.");
+	prom_sample(b, "sockmesh_outlier_returns_total", NULL, (double)ag->outlier_returns);
+	prom_family(b, "sockmesh_policy_generation", "gauge", "Generation of the applied policy.");
+	prom_sample(b, "sockmesh_policy_generation", NULL, (double)ag->ap.generation);
+	prom_family(b, "sockmesh_map_entries", "gauge", "Entries in the data path's BPF maps.");
+	json_object_foreach(json_object_get(st, "map_entries"), key, x) {
+		const char *l[] = { "map", key, NULL };
+
+		prom_sample(b, "sockmesh_map_entries", l, (double)json_integer_value(x));
+	}
+	json_decref(st);
+	json_decref(sv);
+}
+
+static void admin_graph_add(json_t *acc, const char *src, const char *sk, const char *dst,
+			    const char *dk, uint64_t rq, uint64_t err)
+{
+	char key[1200];
+	json_t *e;
+
+	snprintf(key, sizeof(key), "%s|%s", src, dst);
+	e = json_object_get(acc, key);
+	if (!e) {
+		e = json_pack("{s:s,s:s,s:s,s:s,s:I,s:I,s:b,s:s}", "source", src, "source_kind", sk,
+			      "destination", dst, "destination_kind", dk, "requests", (json_int_t)0,
+			      "errors", (json_int_t)0, "l4_only", 0, "protocol", "http");
+		json_object_set_new(acc, key, e);
+	}
+	json_object_set_new(e, "requests", json_integer(json_integer_value(json_object_get(e, "requests")) +
+							(json_int_t)rq));
+	json_object_set_new(e, "errors", json_integer(json_integer_value(json_object_get(e, "errors")) +
+						      (json_int_t)err));
+}
+
+/* GET /graph: who talks to whom, from the proxy's series and the kernel's counters. */
+static json_t *admin_graph(struct agent *ag)
+{
+	struct proxy_rseries *v = NULL;
+	size_t n = 0;
+	json_t *acc = json_object(), *edges = json_array(), *sv, *svcs, *e;
+	const char *key;
+	char src[400], dst[400];
+
+	if (ag->proxy && proxy_request_series(ag->proxy, &v, &n))
+		n = 0;
+	for (size_t i = 0; i < n; i++) {
+		struct admin_wl s, d;
+		uint64_t err = v[i].code >= 500 || v[i].code == 0 ? v[i].count : 0;
+		const char *svc = v[i].fqdn[0] ? v[i].fqdn : "unknown";
+
+		admin_wl_of(ag->l7, v[i].src_ip, &s);
+		admin_wl_of(ag->l7, v[i].dst_ip, &d);
+		if (strcmp(s.workload, "unknown"))
+			snprintf(src, sizeof(src), "%s/%s", s.ns, s.workload);
+		else
+			snprintf(src, sizeof(src), "unknown");
+		admin_graph_add(acc, src, strcmp(src, "unknown") ? "workload" : "unknown", svc, "service",
+				v[i].count, err);
+		if (v[i].dst_ip && strcmp(d.workload, "unknown")) {
+			snprintf(dst, sizeof(dst), "%s/%s", d.ns, d.workload);
+			admin_graph_add(acc, svc, "service", dst, "workload", v[i].count, err);
+		}
+	}
+	free(v);
+	json_object_foreach(acc, key, e)
+		json_array_append(edges, e);
+	json_decref(acc);
+	/* L4 services: the kernel counts connects per service, not per source */
+	sv = dp_services_json(&ag->ld.maps);
+	svcs = json_object_get(sv, "services");
+	for (size_t i = 0; i < json_array_size(svcs); i++) {
+		json_t *s = json_array_get(svcs, i);
+
+		if (strcmp(json_string_value(json_object_get(s, "path")) ?: "", "L4") ||
+		    !admin_jint(s, "connects"))
+			continue;
+		admin_svc_fqdn(json_string_value(json_object_get(s, "name")) ?: "?", dst, sizeof(dst));
+		json_array_append_new(edges, json_pack("{s:s,s:s,s:s,s:s,s:I,s:I,s:b,s:I,s:s}",
+			"source", "unknown", "source_kind", "unknown", "destination", dst,
+			"destination_kind", "service", "requests", (json_int_t)0, "errors", (json_int_t)0,
+			"l4_only", 1, "connections", admin_jint(s, "connects"), "protocol", "tcp"));
+	}
+	json_decref(sv);
+	return json_pack("{s:o,s:f}", "edges", edges, "uptime_s",
+			 (dp_now_ns() - ag->started_ns) / 1e9);
+}
+
+/* GET /metrics: Prometheus text format 0.0.4. */
+static void admin_metrics(struct agent *ag, int fd)
+{
+	struct prom_buf b = {};
+
+	admin_metrics_requests(ag, &b);
+	admin_metrics_kernel(ag, &b);
+	if (b.oom) {
+		static const char msg[] = "out of memory\n";
+
+		admin_send_text(fd, 500, "text/plain", msg, sizeof(msg) - 1);
+	} else {
+		admin_send_text(fd, 200, "text/plain; version=0.0.4; charset=utf-8", b.p ? b.p : "", b.len);
+	}
+	prom_buf_free(&b);
 }
 
 static json_t *admin_error(const char *msg)
@@ -374,6 +688,86 @@ static json_t *admin_routes(struct agent *ag, const char *svc)
 	return json_pack("{s:o,s:b}", "services", arr, "l7_enabled", ag->l7_enabled);
 }
 
+static const char *admin_lb_name(uint8_t lb, uint8_t hk)
+{
+	switch (lb) {
+	case L7_LB_ROUND_ROBIN: return "ROUND_ROBIN";
+	case L7_LB_RANDOM: return "RANDOM";
+	case L7_LB_HASH:
+		return hk == POL_HASH_SOURCE_IP ? "consistentHash(useSourceIp)" :
+		       hk == POL_HASH_HEADER ? "consistentHash(httpHeaderName)" :
+		       hk == POL_HASH_COOKIE ? "consistentHash(httpCookie)" : "consistentHash";
+	default: return "LEAST_REQUEST";
+	}
+}
+
+static json_t *admin_cluster_json(const struct l7_cluster *c)
+{
+	const struct l7_pool_cfg *p = &c->pool;
+	const struct l7_outlier_cfg *o = &c->outlier;
+	json_t *hosts = json_array();
+	char a[INET_ADDRSTRLEN];
+
+	for (size_t i = 0; i < c->n_hosts; i++) {
+		inet_ntop(AF_INET, &c->hosts[i].addr, a, sizeof(a));
+		json_array_append_new(hosts, json_pack("{s:s,s:i,s:b,s:s?}", "address", a,
+						       "port", c->hosts[i].port, "ready", c->hosts[i].ready,
+						       "pod", c->hosts[i].pod));
+	}
+	return json_pack("{s:s,s:s?,s:s?,s:i,s:s,s:s?,s:o,"
+			 "s:{s:I,s:I,s:I,s:I,s:I,s:I,s:I},"
+			 "s:{s:b,s:I,s:I,s:b,s:I,s:I,s:I,s:I,s:I,s:I}}",
+			 "name", c->name, "service", c->fqdn, "subset", c->subset, "port", c->port,
+			 "lb", admin_lb_name(c->lb, c->hash_kind), "hash_key", c->hash_key,
+			 "hosts", hosts,
+			 "connection_pool",
+			 "max_connections", (json_int_t)p->max_connections,
+			 "connect_timeout_ms", (json_int_t)p->connect_timeout_ms,
+			 "http1_max_pending_requests", (json_int_t)p->http1_max_pending,
+			 "http2_max_requests", (json_int_t)p->max_requests,
+			 "max_requests_per_connection", (json_int_t)p->max_requests_per_conn,
+			 "max_retries", (json_int_t)p->max_retries,
+			 "idle_timeout_ms", (json_int_t)p->idle_timeout_ms,
+			 "outlier_detection",
+			 "enabled", o->enabled, "consecutive_5xx", (json_int_t)o->consecutive_5xx,
+			 "consecutive_gateway_errors", (json_int_t)o->consecutive_gateway,
+			 "split_external_local_origin_errors", o->split_local_origin,
+			 "consecutive_local_origin_failures", (json_int_t)o->consecutive_local_origin,
+			 "interval_ms", (json_int_t)o->interval_ms,
+			 "base_ejection_ms", (json_int_t)o->base_ejection_ms,
+			 "max_ejection_ms", (json_int_t)o->max_ejection_ms,
+			 "max_ejection_percent", (json_int_t)o->max_ejection_pct,
+			 "min_health_percent", (json_int_t)o->min_health_pct);
+}
+
+/* GET /config_dump: the effective L7 config after defaults, plus the L4 view. */
+static json_t *admin_config_dump(struct agent *ag)
+{
+	json_t *root = admin_routes(ag, NULL), *cls = json_array(), *gws = json_array();
+	const struct l7_config *c = ag->l7;
+
+	for (size_t i = 0; c && i < c->n_clusters; i++)
+		json_array_append_new(cls, admin_cluster_json(c->clusters[i]));
+	for (size_t i = 0; c && i < c->n_gateways; i++) {
+		json_t *srv = json_array(), *vhs = json_array();
+
+		for (size_t k = 0; k < c->gateways[i].n_servers; k++)
+			json_array_append_new(srv, json_pack("{s:i,s:s?}", "port",
+							     c->gateways[i].servers[k].port,
+							     "bind", c->gateways[i].servers[k].bind));
+		for (size_t k = 0; k < c->gateways[i].n_vhosts; k++)
+			json_array_append_new(vhs, json_string(c->gateways[i].vhosts[k]->name));
+		json_array_append_new(gws, json_pack("{s:s,s:o,s:o}", "name", c->gateways[i].name,
+						     "servers", srv, "virtual_services", vhs));
+	}
+	json_object_set_new(root, "clusters", cls);
+	json_object_set_new(root, "gateways", gws);
+	json_object_set_new(root, "generation", json_integer((json_int_t)ag->ap.generation));
+	json_object_set_new(root, "l7_generation", json_integer(c ? (json_int_t)c->generation : 0));
+	json_object_set_new(root, "l4", dp_services_json(&ag->ld.maps));
+	return root;
+}
+
 /* Add L7 facts to /services and /backends rows the kernel maps produced. */
 static void admin_l7_annotate(struct agent *ag, json_t *root)
 {
@@ -411,6 +805,344 @@ static void admin_l7_annotate(struct agent *ag, json_t *root)
 		if (until > now_ms)
 			json_object_set_new(b, "returns_in_ms", json_integer((json_int_t)(until - now_ms)));
 	}
+}
+
+/* ---- POST /explain: a dry run of the routing decision ---- */
+
+static const char *admin_explain_header(const void *ctx, const char *name, size_t *len)
+{
+	const char *key;
+	json_t *v;
+
+	json_object_foreach((json_t *)ctx, key, v) {
+		if (!strcasecmp(key, name) && json_is_string(v)) {
+			*len = json_string_length(v);
+			return json_string_value(v);
+		}
+	}
+	return NULL;
+}
+
+/* "http://host[:port]/path?query" (scheme optional) */
+static int admin_parse_url(const char *url, char *host, size_t hlen, uint16_t *port,
+			   const char **path, size_t *path_len, const char **query)
+{
+	const char *p = url, *h, *e;
+	unsigned long pv = 80;
+
+	if (!strncmp(p, "http://", 7))
+		p += 7;
+	else if (strstr(p, "://"))
+		return -EINVAL;
+	h = p;
+	e = h + strcspn(h, ":/?");
+	if (e == h || (size_t)(e - h) >= hlen)
+		return -EINVAL;
+	snprintf(host, hlen, "%.*s", (int)(e - h), h);
+	if (*e == ':') {
+		char *end;
+
+		pv = strtoul(e + 1, &end, 10);
+		if (end == e + 1 || pv == 0 || pv > 65535)
+			return -EINVAL;
+		e = end;
+	}
+	*port = (uint16_t)pv;
+	*query = strchr(e, '?');
+	if (*e == '/') {
+		*path = e;
+		*path_len = *query ? (size_t)(*query - e) : strlen(e);
+	} else {
+		*path = "/";
+		*path_len = 1;
+	}
+	return 0;
+}
+
+static bool admin_host_is_svc(const char *host, const char *ns, const char *name, const char *fqdn)
+{
+	char buf[512];
+
+	if (!strcmp(host, name) || (fqdn && !strcmp(host, fqdn)))
+		return true;
+	snprintf(buf, sizeof(buf), "%s.%s", name, ns);
+	if (!strcmp(host, buf))
+		return true;
+	snprintf(buf, sizeof(buf), "%s.%s.svc", name, ns);
+	return !strcmp(host, buf);
+}
+
+static const struct l7_pod *admin_find_pod(const struct l7_config *c, const char *spec)
+{
+	const char *slash = strchr(spec, '/');
+
+	for (size_t i = 0; c && i < c->n_pods; i++) {
+		const struct l7_pod *p = &c->pods[i];
+
+		if (slash ? (!strncmp(spec, p->ns, slash - spec) && !p->ns[slash - spec] &&
+			     !strcmp(slash + 1, p->name)) : !strcmp(spec, p->name))
+			return p;
+	}
+	return NULL;
+}
+
+static json_t *admin_explain_backends(struct agent *ag, const struct l7_cluster *cl, json_t *kbe)
+{
+	json_t *arr = json_array();
+	uint64_t now_ms = dp_now_ns() / 1000000;
+	char a[INET_ADDRSTRLEN];
+
+	for (size_t i = 0; i < cl->n_hosts; i++) {
+		const struct l7_host *h = &cl->hosts[i];
+		const char *state = h->ready ? "ready" : "not ready";
+		uint32_t times = 0;
+		uint64_t until = 0;
+		int64_t active = 0;
+		json_t *o;
+
+		inet_ntop(AF_INET, &h->addr, a, sizeof(a));
+		for (size_t k = 0; k < json_array_size(kbe); k++) {
+			json_t *b = json_array_get(kbe, k);
+
+			if (!strcmp(json_string_value(json_object_get(b, "address")) ?: "", a) &&
+			    json_integer_value(json_object_get(b, "port")) == h->port)
+				state = json_string_value(json_object_get(b, "state")) ?: state;
+		}
+		if (ag->up)
+			up_host_info(ag->up, h->addr, h->port, &times, &until, &active);
+		o = json_pack("{s:s,s:i,s:s?,s:s,s:b}", "address", a, "port", h->port, "pod", h->pod,
+			      "state", state, "eligible", h->ready && !strcmp(state, "ready"));
+		if (until > now_ms)
+			json_object_set_new(o, "returns_in_ms", json_integer((json_int_t)(until - now_ms)));
+		json_object_set_new(o, "times_ejected", json_integer(times));
+		json_array_append_new(arr, o);
+	}
+	return arr;
+}
+
+static json_t *admin_explain_dest(struct agent *ag, const struct l7_cluster *cl, uint32_t w,
+				  uint32_t total, json_t *kbe)
+{
+	return json_pack("{s:s,s:s?,s:I,s:f,s:o}", "cluster", cl->name, "subset", cl->subset,
+			 "weight", (json_int_t)w, "percent", total ? 100.0 * w / total : 100.0,
+			 "backends", admin_explain_backends(ag, cl, kbe));
+}
+
+static int admin_explain(struct agent *ag, const struct http_req *req, json_t **out)
+{
+	json_t *body = json_loadb(req->body, req->content_length, 0, NULL);
+	const char *url = json_string_value(json_object_get(body, "to"));
+	const char *from = json_string_value(json_object_get(body, "from"));
+	const char *method = json_string_value(json_object_get(body, "method")) ?: "GET";
+	json_t *hdrs = json_object_get(body, "headers"), *res, *routes, *kbe = NULL, *l4;
+	const char *path, *query;
+	size_t path_len;
+	json_t *kroot;
+	const struct l7_svc *s = NULL;
+	const struct l7_pod *src = NULL;
+	struct in_addr vip;
+	char host[256], name[512];
+	bool is_ip;
+	uint16_t port;
+
+	if (!url || admin_parse_url(url, host, sizeof(host), &port, &path, &path_len, &query) ||
+	    (hdrs && !json_is_object(hdrs))) {
+		*out = admin_error("body needs \"to\": \"http://HOST[:PORT]/PATH\", optional \"from\": "
+				   "\"[ns/]pod\" and \"headers\": {name: value}");
+		json_decref(body);
+		return 400;
+	}
+	if (from && !(src = admin_find_pod(ag->l7, from))) {
+		snprintf(name, sizeof(name), "no pod %s in the policy", from);
+		*out = admin_error(name);
+		json_decref(body);
+		return 404;
+	}
+	is_ip = inet_pton(AF_INET, host, &vip) == 1;
+	for (size_t i = 0; ag->l7 && i < ag->l7->n_svcs && !s; i++) {
+		const struct l7_svc *x = &ag->l7->svcs[i];
+
+		if (x->port == port && (is_ip ? x->vip == vip.s_addr :
+					admin_host_is_svc(host, x->ns, x->name, x->fqdn)))
+			s = x;
+	}
+	res = json_pack("{s:s,s:s?}", "to", url, "from", src ? from : NULL);
+	if (src)
+		json_object_set_new(res, "source", json_pack("{s:s,s:s}", "namespace", src->ns,
+							     "name", src->name));
+	if (!s) {
+		/* not an L7 port: the kernel's view decides (L4 or not in the mesh) */
+		json_t *svcs;
+
+		l4 = dp_services_json(&ag->ld.maps);
+		svcs = json_object_get(l4, "services");
+		for (size_t i = 0; i < json_array_size(svcs); i++) {
+			json_t *x = json_array_get(svcs, i);
+			const char *nm = json_string_value(json_object_get(x, "name")) ?: "";
+			const char *sl = strchr(nm, '/');
+			char ns[256];
+
+			if (json_integer_value(json_object_get(x, "port")) != port)
+				continue;
+			snprintf(ns, sizeof(ns), "%.*s", sl ? (int)(sl - nm) : 0, nm);
+			if (is_ip ? !strcmp(json_string_value(json_object_get(x, "vip")) ?: "", host)
+				  : (sl && admin_host_is_svc(host, ns, sl + 1, NULL))) {
+				json_object_set_new(res, "service", json_string(nm));
+				json_object_set_new(res, "vip", json_incref(json_object_get(x, "vip")));
+				json_object_set_new(res, "port", json_integer(port));
+				json_object_set_new(res, "path", json_string("L4"));
+				json_object_set_new(res, "why", json_string(
+					"no http routes, HTTP port name or L7 policy: connect4 picks a backend "
+					"in the kernel"));
+				json_object_set_new(res, "l4", json_incref(x));
+				break;
+			}
+		}
+		json_decref(l4);
+		if (!json_object_get(res, "path")) {
+			json_object_set_new(res, "path", json_string("none"));
+			json_object_set_new(res, "why", json_string(
+				"no mesh service has this host and port: the connection is not touched"));
+		}
+		json_decref(body);
+		*out = res;
+		return 200;
+	}
+	inet_ntop(AF_INET, &s->vip, host, sizeof(host));
+	snprintf(name, sizeof(name), "%s/%s", s->ns, s->name);
+	json_object_set_new(res, "service", json_string(name));
+	json_object_set_new(res, "vip", json_string(host));
+	json_object_set_new(res, "port", json_integer(port));
+	json_object_set_new(res, "path", json_string(ag->l7_enabled ? "L7" : "L4"));
+	json_object_set_new(res, "why", json_string(ag->l7_enabled ? (s->why ? s->why : "") :
+		"would be L7, but the agent runs without --l7-listen"));
+	kroot = dp_backends_json(&ag->ld.maps, name);
+	kbe = json_object_get(kroot, "backends");
+	routes = json_array();
+	if (s->vhost) {
+		struct l7_request_view rq = {
+			.method = method, .method_len = strlen(method),
+			.path = path, .path_len = path_len,
+			.query = query ? query + 1 : NULL, .query_len = query ? strlen(query + 1) : 0,
+			.authority = url, .authority_len = 0,
+			.scheme = "http", .port = port, .header = admin_explain_header,
+			.ctx = hdrs ? hdrs : json_object(), .source = src,
+		};
+		const char *auth = json_string_value(json_object_get(hdrs, "host"));
+		char authbuf[300];
+		const struct l7_route *hit = NULL;
+
+		/* the Host header the client would send */
+		if (!auth) {
+			char h2[256];
+			const char *ps, *qs;
+			size_t pl;
+			uint16_t p2;
+
+			admin_parse_url(url, h2, sizeof(h2), &p2, &ps, &pl, &qs);
+			snprintf(authbuf, sizeof(authbuf), p2 == 80 ? "%s" : "%s:%u", h2, p2);
+			auth = authbuf;
+		}
+		rq.authority = auth;
+		rq.authority_len = strlen(auth);
+		json_object_set_new(res, "virtual_service", json_string(s->vhost->name));
+		for (size_t i = 0; i < s->vhost->n_routes && !hit; i++) {
+			struct l7_vhost one = *s->vhost;
+			const struct l7_route *r = &s->vhost->routes[i];
+			const struct l7_match *m = NULL;
+			size_t idx;
+			json_t *o;
+
+			one.routes = (struct l7_route *)r;
+			one.n_routes = 1;
+			hit = l7_route_match(&one, &rq, &idx, &m);
+			o = json_pack("{s:i,s:s?,s:b,s:o}", "index", (int)i, "name", r->name,
+				      "matched", hit != NULL, "rule", admin_route_json(r, i));
+			if (hit && m)
+				json_object_set_new(o, "matched_block", json_integer(m - r->matches));
+			if (!hit)
+				json_object_set_new(o, "why", json_string(r->n_matches > 1 ?
+					"none of its match blocks matched" : "its match block did not match"));
+			json_array_append_new(routes, o);
+			if (hit) {
+				json_t *ds = json_array();
+
+				for (size_t d = 0; d < r->n_dests; d++)
+					json_array_append_new(ds, admin_explain_dest(ag, r->dests[d].cluster,
+						r->dests[d].weight, r->total_weight, kbe));
+				json_object_set_new(res, "matched_route", json_integer((json_int_t)i));
+				json_object_set_new(res, "destinations", ds);
+				if (r->redirect.set)
+					json_object_set_new(res, "redirect", json_integer(r->redirect.code));
+				if (r->direct.set)
+					json_object_set_new(res, "direct_response", json_integer(r->direct.status));
+			}
+		}
+		if (!hit)
+			json_object_set_new(res, "result", json_string("no route matched: 404 (NR)"));
+		if (!hdrs)
+			json_decref((json_t *)rq.ctx);
+	} else if (s->default_cluster) {
+		json_t *ds = json_array();
+
+		json_array_append_new(ds, admin_explain_dest(ag, s->default_cluster, 100, 100, kbe));
+		json_object_set_new(res, "destinations", ds);
+		json_object_set_new(res, "result", json_string("no VirtualService: the service's default cluster"));
+	}
+	json_object_set_new(res, "routes", routes);
+	json_decref(kroot);
+	json_decref(body);
+	*out = res;
+	return 200;
+}
+
+/* GET /top: per service port, the kernel's view plus the proxy's request totals. */
+static json_t *admin_top(struct agent *ag)
+{
+	struct proxy_rseries *v = NULL;
+	size_t n = 0;
+	json_t *sv = dp_services_json(&ag->ld.maps), *svcs = json_object_get(sv, "services");
+	json_t *rows = json_array();
+	json_t *done = json_object();
+	char fqdn[512];
+
+	if (ag->proxy && proxy_request_series(ag->proxy, &v, &n))
+		n = 0;
+	admin_l7_annotate(ag, sv);
+	for (size_t i = 0; i < json_array_size(svcs); i++) {
+		json_t *s = json_array_get(svcs, i), *b = json_array();
+		uint64_t rq = 0, err = 0, bk[PROXY_N_BUCKETS] = {};
+		bool l7 = !strcmp(json_string_value(json_object_get(s, "path")) ?: "", "L7");
+
+		admin_svc_fqdn(json_string_value(json_object_get(s, "name")) ?: "?", fqdn, sizeof(fqdn));
+		/* the series carry no port: a service's requests go to its first L7 port */
+		if (l7 && !json_object_get(done, fqdn)) {
+			json_object_set_new(done, fqdn, json_true());
+			for (size_t k = 0; k < n; k++) {
+				if (strcmp(v[k].fqdn, fqdn))
+					continue;
+				rq += v[k].count;
+				if (v[k].code >= 500 || v[k].code == 0)
+					err += v[k].count;
+				for (int x = 0; x < PROXY_N_BUCKETS; x++)
+					bk[x] += v[k].buckets[x];
+			}
+		}
+		for (int x = 0; x < PROXY_N_BUCKETS; x++)
+			json_array_append_new(b, json_integer((json_int_t)bk[x]));
+		json_array_append_new(rows, json_pack("{s:O,s:s,s:O,s:O,s:O,s:O,s:O,s:O,s:O,s:I,s:I,s:o}",
+			"service", json_object_get(s, "name"), "fqdn", fqdn,
+			"vip", json_object_get(s, "vip"), "port", json_object_get(s, "port"),
+			"path", json_object_get(s, "path"), "active", json_object_get(s, "active"),
+			"backends_total", json_object_get(s, "backends_total"),
+			"backends_ejected", json_object_get(s, "backends_ejected"),
+			"connects", json_object_get(s, "connects"),
+			"requests", (json_int_t)rq, "errors", (json_int_t)err, "buckets", b));
+	}
+	free(v);
+	json_decref(done);
+	json_decref(sv);
+	return json_pack("{s:o,s:f}", "services", rows, "uptime_s", (dp_now_ns() - ag->started_ns) / 1e9);
 }
 
 static int admin_route(struct agent *ag, const struct http_req *req, json_t **out)
@@ -451,6 +1183,20 @@ static int admin_route(struct agent *ag, const struct http_req *req, json_t **ou
 		*out = admin_routes(ag, has ? svc : NULL);
 		return 200;
 	}
+	if (!strcmp(req->path, "/config_dump") && get) {
+		*out = admin_config_dump(ag);
+		return 200;
+	}
+	if (!strcmp(req->path, "/top") && get) {
+		*out = admin_top(ag);
+		return 200;
+	}
+	if (!strcmp(req->path, "/graph") && get) {
+		*out = admin_graph(ag);
+		return 200;
+	}
+	if (!strcmp(req->path, "/explain") && post)
+		return admin_explain(ag, req, out);
 	if (!strcmp(req->path, "/apply") && post)
 		return admin_apply(ag, req, out);
 	if (!strcmp(req->path, "/reload") && post) {
@@ -474,20 +1220,23 @@ static int admin_route(struct agent *ag, const struct http_req *req, json_t **ou
 	    !strcmp(req->path, "/status") || !strcmp(req->path, "/services") ||
 	    !strcmp(req->path, "/backends") || !strcmp(req->path, "/apply") ||
 	    !strcmp(req->path, "/reload") || !strcmp(req->path, "/eject") ||
-	    !strcmp(req->path, "/routes") ||
+	    !strcmp(req->path, "/routes") || !strcmp(req->path, "/config_dump") ||
+	    !strcmp(req->path, "/explain") || !strcmp(req->path, "/graph") ||
+	    !strcmp(req->path, "/top") ||
 	    !strcmp(req->path, "/restore")) {
 		*out = admin_error("method not allowed");
 		return 405;
 	}
-	*out = admin_error("not found: try /healthz /ready /status /services /backends /routes "
+	*out = admin_error("not found: try /healthz /ready /status /services /backends /routes /config_dump /metrics /graph /top "
+			   "POST /explain "
 			   "POST /apply /reload /eject /restore");
 	return 404;
 }
 
-static void admin_accept(struct agent *ag)
+static void admin_accept(struct agent *ag, int lfd)
 {
 	for (;;) {
-		int fd = accept4(ag->admin_fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC), i;
+		int fd = accept4(lfd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC), i;
 
 		if (fd < 0)
 			return;
@@ -502,6 +1251,7 @@ static void admin_accept(struct agent *ag)
 			continue;
 		}
 		ag->conns[i].fd = fd;
+		ag->conns[i].read_only = lfd != ag->admin_fd;
 		ag->conns[i].deadline_ns = dp_now_ns() + AGENT_ADMIN_TIMEOUT_NS;
 	}
 }
@@ -545,6 +1295,15 @@ static void admin_read(struct agent *ag, struct admin_conn *c)
 		admin_send(c->fd, ret == -E2BIG ? 431 : 400, out);
 		goto done;
 	}
+	if (c->read_only && strcmp(req.method, "GET")) {
+		out = admin_error("the TCP admin listener is read-only: use the unix socket");
+		admin_send(c->fd, 405, out);
+		goto done;
+	}
+	if (!strcmp(req.path, "/metrics") && !strcmp(req.method, "GET")) {
+		admin_metrics(ag, c->fd);
+		goto done;
+	}
 	status = admin_route(ag, &req, &out);
 	admin_send(c->fd, status, out);
 done:
@@ -557,8 +1316,8 @@ void admin_handle(struct agent *ag, struct pollfd *pfd, int n)
 	for (int i = 0; i < n; i++) {
 		if (!pfd[i].revents)
 			continue;
-		if (pfd[i].fd == ag->admin_fd) {
-			admin_accept(ag);
+		if (pfd[i].fd == ag->admin_fd || pfd[i].fd == ag->admin_tcp_fd) {
+			admin_accept(ag, pfd[i].fd);
 			continue;
 		}
 		for (int j = 0; j < AGENT_MAX_ADMIN_CONNS; j++)

@@ -35,6 +35,7 @@ struct admin_conn {
 	char *buf;
 	size_t len, cap;
 	uint64_t deadline_ns;
+	bool read_only;		/* came in on --admin-listen: GET only */
 };
 
 struct agent {
@@ -45,6 +46,8 @@ struct agent {
 	char admin_path[PATH_MAX];
 	bool keep_on_exit;
 	int admin_fd;
+	int admin_tcp_fd;		/* --admin-listen: read-only (GET) API, -1 = off */
+	char admin_tcp[64];		/* "ADDR:PORT" or "" */
 	struct admin_conn conns[AGENT_MAX_ADMIN_CONNS];
 	int inotify_fd;
 	uint64_t reload_due_ns;		/* debounced file-change reload */

@@ -40,6 +40,8 @@ static void usage(FILE *f)
 "  --policy FILE|DIR      Kubernetes/Istio YAML; a directory is watched (inotify)\n"
 "  --pin-path DIR         bpffs directory for maps and links (default %s)\n"
 "  --admin-socket PATH    admin API unix socket (default %s)\n"
+"  --admin-listen ADDR:PORT also serve the admin API's GET endpoints on TCP\n"
+"                         (e.g. 127.0.0.1:15000 for Prometheus; read-only)\n"
 "  --keep-on-exit         leave the pinned data path running on exit\n"
 "  --l7-listen ADDR[:PORT] the L7 proxy's listener, an address pods can reach\n"
 "                         (the node IP; port default %u). Without it HTTP ports stay L4\n"
@@ -415,6 +417,7 @@ int main(int argc, char **argv)
 		{ "insecure-policy-perms", no_argument, NULL, 10 },
 		{ "keep-caps", no_argument, NULL, 11 },
 		{ "no-l7-redirect", no_argument, NULL, 12 },
+		{ "admin-listen", required_argument, NULL, 13 },
 		{ "verbose", no_argument, NULL, 'v' },
 		{ "help", no_argument, NULL, 'h' },
 		{}
@@ -433,6 +436,7 @@ int main(int argc, char **argv)
 	log_prog = "sockmesh-agent";
 	snprintf(ag.admin_path, sizeof(ag.admin_path), "%s", AGENT_DEFAULT_ADMIN);
 	ag.admin_fd = -1;
+	ag.admin_tcp_fd = -1;
 	ag.inotify_fd = -1;
 	ag.access_log_fd = -1;
 	ag.l7_redirect = true;
@@ -442,6 +446,7 @@ int main(int argc, char **argv)
 		case 'p': snprintf(ag.policy_path, sizeof(ag.policy_path), "%s", optarg); break;
 		case 'P': pin = optarg; break;
 		case 'a': snprintf(ag.admin_path, sizeof(ag.admin_path), "%s", optarg); break;
+		case 13: snprintf(ag.admin_tcp, sizeof(ag.admin_tcp), "%s", optarg); break;
 		case 'k': ag.keep_on_exit = true; break;
 		case 'R': cfg_flags &= ~SM_CFG_F_REDIRECT; break;
 		case 1: case 2: case 3: case 4: {

@@ -5,6 +5,7 @@
  * writes) the pinned maps directly so the data path can be inspected in any
  * state. Exit codes: 0 ok, 1 error (one line on stderr).
  */
+#include <ctype.h>
 #include <errno.h>
 #include <getopt.h>
 #include <limits.h>
@@ -19,9 +20,12 @@
 #include <jansson.h>
 
 #include "dp.h"
+#include "graph.h"
 #include "http.h"
 #include "plan.h"
 #include "policy.h"
+#include "prom.h"
+#include "proxy.h"
 
 #define CLI_DEFAULT_PIN "/sys/fs/bpf/sockmesh"
 #define CLI_DEFAULT_ADMIN "/run/sockmesh/admin.sock"
@@ -603,6 +607,322 @@ static int cmd_restore(int argc, char **argv)
 	return cmd_eject_restore(argc, argv, false);
 }
 
+/* explain --from POD --to URL [-H 'name: value']... [-X METHOD] */
+static int cmd_explain(int argc, char **argv)
+{
+	const char *from = NULL, *to = NULL, *method = "GET";
+	json_t *body = json_object(), *hdrs = json_object(), *j, *routes, *ds;
+	char *text;
+	bool down;
+	int status = 0;
+
+	for (int i = 1; i < argc; i++) {
+		const char *a = argv[i];
+
+		if (i + 1 >= argc)
+			return cli_fail("%s needs a value", a);
+		if (!strcmp(a, "--from"))
+			from = argv[++i];
+		else if (!strcmp(a, "--to"))
+			to = argv[++i];
+		else if (!strcmp(a, "-X") || !strcmp(a, "--method"))
+			method = argv[++i];
+		else if (!strcmp(a, "-H") || !strcmp(a, "--header")) {
+			const char *h = argv[++i], *colon = strchr(h, ':');
+			char name[256];
+
+			if (!colon || colon == h || (size_t)(colon - h) >= sizeof(name))
+				return cli_fail("-H wants 'name: value', got %s", h);
+			snprintf(name, sizeof(name), "%.*s", (int)(colon - h), h);
+			for (char *p = name; *p; p++)
+				*p = (char)tolower((unsigned char)*p);
+			colon++;
+			while (*colon == ' ' || *colon == '\t')
+				colon++;
+			json_object_set_new(hdrs, name, json_string(colon));
+		} else {
+			return cli_fail("usage: sockmeshctl explain --from [NS/]POD --to URL "
+					"[-H 'name: value']... [-X METHOD]");
+		}
+	}
+	if (!to)
+		return cli_fail("usage: sockmeshctl explain --from [NS/]POD --to URL "
+				"[-H 'name: value']... [-X METHOD]");
+	json_object_set_new(body, "to", json_string(to));
+	if (from)
+		json_object_set_new(body, "from", json_string(from));
+	json_object_set_new(body, "method", json_string(method));
+	json_object_set_new(body, "headers", hdrs);
+	text = json_dumps(body, JSON_COMPACT);
+	json_decref(body);
+	j = cli_agent_get("POST", "/explain", text, &status, &down);
+	free(text);
+	if (!j)
+		return down ? cli_fail("agent not running (%s): explain needs the agent", cli_admin) : 1;
+	if (status != 200) {
+		cli_fail("explain: %s", js(j, "error"));
+		json_decref(j);
+		return 1;
+	}
+	if (cli_json) {
+		cli_print_json(j);
+		json_decref(j);
+		return 0;
+	}
+	if (!json_object_get(j, "service")) {
+		printf("%s: %s\n", to, js(j, "why"));
+		json_decref(j);
+		return 0;
+	}
+	printf("%s -> %s %s:%lld\n", from ? from : "(any pod)", js(j, "service"), js(j, "vip"), ji(j, "port"));
+	printf("path: %s (%s)\n", js(j, "path"), js(j, "why"));
+	if (json_object_get(j, "virtual_service"))
+		printf("VirtualService %s:\n", js(j, "virtual_service"));
+	routes = json_object_get(j, "routes");
+	for (size_t i = 0; i < json_array_size(routes); i++) {
+		json_t *r = json_array_get(routes, i);
+		const char *nm = js(r, "name");
+
+		printf("  #%lld %s: %s", ji(r, "index"), *nm ? nm : "(unnamed)",
+		       json_is_true(json_object_get(r, "matched")) ? "MATCHED" : "not matched");
+		if (!json_is_true(json_object_get(r, "matched")))
+			printf(" (%s)", js(r, "why"));
+		else if (json_object_get(r, "matched_block"))
+			printf(" (match block %lld)", ji(r, "matched_block"));
+		putchar('\n');
+	}
+	if (json_object_get(j, "result"))
+		printf("%s\n", js(j, "result"));
+	if (json_object_get(j, "redirect"))
+		printf("answered by the proxy: redirect %lld\n", ji(j, "redirect"));
+	if (json_object_get(j, "direct_response"))
+		printf("answered by the proxy: direct response %lld\n", ji(j, "direct_response"));
+	ds = json_object_get(j, "destinations");
+	for (size_t i = 0; i < json_array_size(ds); i++) {
+		json_t *d = json_array_get(ds, i), *bs = json_object_get(d, "backends");
+		const char *sub = js(d, "subset");
+
+		printf("  -> %s subset %s weight %lld (%.1f%%)\n", js(d, "cluster"), *sub ? sub : "-",
+		       ji(d, "weight"), json_number_value(json_object_get(d, "percent")));
+		if (!json_array_size(bs))
+			printf("       no backends\n");
+		for (size_t k = 0; k < json_array_size(bs); k++) {
+			json_t *b = json_array_get(bs, k);
+
+			printf("       %s:%lld %-30s %s%s", js(b, "address"), ji(b, "port"), js(b, "pod"),
+			       json_is_true(json_object_get(b, "eligible")) ? "eligible" : "NOT eligible: ",
+			       json_is_true(json_object_get(b, "eligible")) ? "" : js(b, "state"));
+			if (json_object_get(b, "returns_in_ms"))
+				printf(" (returns in %lld ms)", ji(b, "returns_in_ms"));
+			putchar('\n');
+		}
+	}
+	json_decref(j);
+	return 0;
+}
+
+static const char *cli_format;	/* -o dot|svg|png (graph) */
+
+/* graph [-o dot|svg|png] [--window SECONDS] [--out FILE] */
+static int cmd_graph(int argc, char **argv)
+{
+	const char *fmt = cli_format ? cli_format : "dot", *outp = NULL;
+	double window = 0;
+	bool down;
+	int status = 0, ret = 0;
+	json_t *j;
+	char *dot;
+
+	for (int i = 1; i < argc; i++) {
+		if (i + 1 < argc && !strcmp(argv[i], "--window"))
+			window = strtod(argv[++i], NULL);
+		else if (i + 1 < argc && !strcmp(argv[i], "--out"))
+			outp = argv[++i];
+		else
+			return cli_fail("usage: sockmeshctl graph [-o dot|svg|png|json] [--window SECONDS] "
+					"[--out FILE]");
+	}
+	j = cli_agent_get("GET", "/graph", NULL, &status, &down);
+	if (!j)
+		return down ? cli_fail("agent not running (%s): the graph lives in the agent", cli_admin) : 1;
+	if (window > 0) {
+		/* rates over a fresh window: sample again and subtract */
+		json_t *j2, *e1 = json_object_get(j, "edges"), *e2;
+
+		usleep((useconds_t)(window * 1e6));
+		j2 = cli_agent_get("GET", "/graph", NULL, &status, &down);
+		if (!j2) {
+			json_decref(j);
+			return 1;
+		}
+		e2 = json_object_get(j2, "edges");
+		for (size_t i = 0; i < json_array_size(e2); i++) {
+			json_t *b = json_array_get(e2, i);
+			static const char *const keys[] = { "requests", "errors", "connections" };
+
+			for (size_t k = 0; k < json_array_size(e1); k++) {
+				json_t *a = json_array_get(e1, k);
+
+				if (strcmp(js(a, "source"), js(b, "source")) ||
+				    strcmp(js(a, "destination"), js(b, "destination")))
+					continue;
+				for (size_t x = 0; x < 3; x++)
+					json_object_set_new(b, keys[x], json_integer(ji(b, keys[x]) - ji(a, keys[x])));
+			}
+		}
+		json_decref(j);
+		j = j2;
+	} else {
+		window = json_number_value(json_object_get(j, "uptime_s"));
+	}
+	if (cli_json) {
+		cli_print_json(j);
+		json_decref(j);
+		return 0;
+	}
+	dot = graph_dot(j, window);
+	json_decref(j);
+	if (!dot)
+		return cli_fail("out of memory");
+	if (!strcmp(fmt, "dot")) {
+		FILE *f = outp ? fopen(outp, "w") : stdout;
+
+		if (!f) {
+			ret = cli_fail("%s: %s", outp, strerror(errno));
+		} else {
+			fputs(dot, f);
+			if (f != stdout && fclose(f))
+				ret = cli_fail("%s: %s", outp, strerror(errno));
+		}
+	} else {
+		/* Graphviz renders; its output goes where ours would */
+		char cmd[PATH_MAX + 64];
+		FILE *p;
+
+		if (outp && strchr(outp, '\''))
+			ret = cli_fail("--out: no quotes in the file name, please");
+		else {
+			snprintf(cmd, sizeof(cmd), "dot -T%s%s%s%s", fmt, outp ? " -o '" : "",
+				 outp ? outp : "", outp ? "'" : "");
+			p = popen(cmd, "w");
+			if (!p) {
+				ret = cli_fail("running dot: %s", strerror(errno));
+			} else {
+				fputs(dot, p);
+				status = pclose(p);
+				if (status)
+					ret = cli_fail("dot -T%s failed (is graphviz installed? "
+						       "apt-get install graphviz)", fmt);
+			}
+		}
+	}
+	free(dot);
+	return ret;
+}
+
+/* One row of `top`: after minus before over dt seconds. */
+static void cli_top_row(json_t *a, json_t *b, double dt)
+{
+	uint64_t bk[PROXY_N_BUCKETS], rq, er;
+	json_t *ba = json_object_get(a, "buckets"), *bb = json_object_get(b, "buckets");
+	bool l7 = !strcmp(js(b, "path"), "L7");
+	char name[64], rate[16], errp[16], p50[16], p99[16], ej[16];
+	double q50, q99;
+
+	rq = (uint64_t)(ji(b, "requests") - (a ? ji(a, "requests") : 0));
+	er = (uint64_t)(ji(b, "errors") - (a ? ji(a, "errors") : 0));
+	for (int i = 0; i < PROXY_N_BUCKETS; i++)
+		bk[i] = (uint64_t)(json_integer_value(json_array_get(bb, i)) -
+				   (a ? json_integer_value(json_array_get(ba, i)) : 0));
+	snprintf(name, sizeof(name), "%s:%lld", js(b, "service"), ji(b, "port"));
+	if (strlen(name) > 28)
+		memmove(name + 1, name + strlen(name) - 27, 28), name[0] = '~';
+	if (l7) {
+		snprintf(rate, sizeof(rate), "%.1f", rq / dt);
+		snprintf(errp, sizeof(errp), rq ? "%.1f" : "-", rq ? 100.0 * er / rq : 0);
+		q50 = prom_hist_quantile(proxy_duration_buckets_ms, bk, PROXY_N_BUCKETS, rq, 0.5);
+		q99 = prom_hist_quantile(proxy_duration_buckets_ms, bk, PROXY_N_BUCKETS, rq, 0.99);
+		snprintf(p50, sizeof(p50), q50 < 0 ? "-" : "%.1f", q50);
+		snprintf(p99, sizeof(p99), q99 < 0 ? "-" : "%.1f", q99);
+	} else {
+		/* L4: the kernel counts connections, not requests */
+		snprintf(rate, sizeof(rate), "%.1fc",
+			 (double)(ji(b, "connects") - (a ? ji(a, "connects") : 0)) / dt);
+		snprintf(errp, sizeof(errp), "-");
+		snprintf(p50, sizeof(p50), "-");
+		snprintf(p99, sizeof(p99), "-");
+	}
+	snprintf(ej, sizeof(ej), "%lld/%lld", ji(b, "backends_ejected"), ji(b, "backends_total"));
+	printf("%-28s %-2s %8s %6s %7s %7s %6lld %7s\n", name, js(b, "path"), rate, errp, p50, p99,
+	       ji(b, "active"), ej);
+}
+
+/* top [--interval S] [--once]: a refreshing per-service table, 80 columns */
+static int cmd_top(int argc, char **argv)
+{
+	double interval = 2;
+	bool once = false, down;
+	int status = 0;
+	json_t *prev = NULL;
+
+	for (int i = 1; i < argc; i++) {
+		if (!strcmp(argv[i], "--once"))
+			once = true;
+		else if (i + 1 < argc && !strcmp(argv[i], "--interval"))
+			interval = strtod(argv[++i], NULL);
+		else
+			return cli_fail("usage: sockmeshctl top [--interval SECONDS] [--once]");
+	}
+	if (interval < 0.1)
+		interval = 0.1;
+	prev = cli_agent_get("GET", "/top", NULL, &status, &down);
+	if (!prev)
+		return down ? cli_fail("agent not running (%s): top needs the agent", cli_admin) : 1;
+	for (;;) {
+		json_t *cur, *rows;
+
+		usleep((useconds_t)(interval * 1e6));
+		cur = cli_agent_get("GET", "/top", NULL, &status, &down);
+		if (!cur) {
+			json_decref(prev);
+			return 1;
+		}
+		if (cli_json) {
+			cli_print_json(cur);
+		} else {
+			double dt = json_number_value(json_object_get(cur, "uptime_s")) -
+				    json_number_value(json_object_get(prev, "uptime_s"));
+
+			if (dt <= 0)
+				dt = interval;
+			if (!once)
+				printf("\033[H\033[J");
+			printf("sockmesh top: last %.1f s (rps for L7; L4 rows: connections/s)\n", dt);
+			printf("%-28s %-2s %8s %6s %7s %7s %6s %7s\n", "SERVICE:PORT", "", "RPS", "ERR%",
+			       "P50ms", "P99ms", "ACTIVE", "EJECTED");
+			rows = json_object_get(cur, "services");
+			for (size_t i = 0; i < json_array_size(rows); i++) {
+				json_t *b = json_array_get(rows, i), *a = NULL, *pr = json_object_get(prev, "services");
+
+				for (size_t k = 0; k < json_array_size(pr); k++) {
+					json_t *x = json_array_get(pr, k);
+
+					if (!strcmp(js(x, "service"), js(b, "service")) && ji(x, "port") == ji(b, "port"))
+						a = x;
+				}
+				cli_top_row(a, b, dt);
+			}
+			fflush(stdout);
+		}
+		json_decref(prev);
+		prev = cur;
+		if (once)
+			break;
+	}
+	json_decref(prev);
+	return 0;
+}
+
 static int cmd_help(int argc, char **argv);
 
 static const struct cli_cmd {
@@ -614,6 +934,9 @@ static const struct cli_cmd {
 	{ "services", cmd_services, "services                        VIP:port, LB policy, ready/total, active, overflows" },
 	{ "backends", cmd_backends, "backends [SERVICE]              address, pod, subsets, state, active, total, connect failures" },
 	{ "routes", cmd_routes, "routes [SERVICE]                effective L7 routes in order (first match wins)" },
+	{ "explain", cmd_explain, "explain --from POD --to URL [-H 'n: v']  dry run: route, subset, weight, eligible backends" },
+	{ "graph", cmd_graph, "graph [-o dot|svg|png] [--window S] [--out FILE]  service graph (Graphviz)" },
+	{ "top", cmd_top, "top [--interval S] [--once]     live table per service: rps, err %, p50/p99, ejected" },
 	{ "validate", cmd_validate, "validate -f PATH [-f PATH]...   check policy files (no agent needed)" },
 	{ "apply", cmd_apply, "apply -f FILE [-f FILE]...      validate and apply through the agent" },
 	{ "eject", cmd_eject, "eject ADDR:PORT [--for DUR]     stop new connections to a backend (30s, 5m, ...)" },
@@ -684,8 +1007,10 @@ int main(int argc, char **argv)
 			case 'o':
 				if (!strcmp(val, "json"))
 					cli_json = true;
+				else if (!strcmp(val, "dot") || !strcmp(val, "svg") || !strcmp(val, "png"))
+					cli_format = val;
 				else if (strcmp(val, "table"))
-					return cli_fail("-o takes table or json");
+					return cli_fail("-o takes table or json (graph: dot, svg, png)");
 				break;
 			}
 		}

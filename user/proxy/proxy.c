@@ -1187,6 +1187,7 @@ static void px_worker_free(struct px_worker *w)
 		}
 	}
 	free(w->cstats);
+	px_rstat_free(w);
 	free(w->log);
 	pthread_mutex_destroy(&w->cs_mu);
 }

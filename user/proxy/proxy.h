@@ -75,4 +75,26 @@ void proxy_stop(struct proxy *p);
 /* Counters: requests by code class, overflows (UO), no healthy (UH), retries, ... */
 json_t *proxy_stats_json(struct proxy *p);
 
+/*
+ * Request series for Istio's istio_requests_total and
+ * istio_request_duration_milliseconds. The hot path stores ids only (pod
+ * IPs, cluster); the caller resolves labels from its current l7_config.
+ */
+#define PROXY_N_BUCKETS 19
+extern const double proxy_duration_buckets_ms[PROXY_N_BUCKETS];	/* Istio's */
+
+struct proxy_rseries {
+	uint32_t src_ip;		/* network order; 0 = gateway / unknown */
+	uint32_t dst_ip;		/* the chosen host; 0 = none (local reply) */
+	char fqdn[256];			/* destination service; "" = unknown */
+	int code;			/* 0 = no response */
+	char flags[64];			/* Envoy response flags, "-" = none */
+	uint64_t count;
+	uint64_t dur_sum_ms;
+	uint64_t buckets[PROXY_N_BUCKETS];	/* non-cumulative; over the last bucket: count - sum */
+};
+
+/* Merged over workers, sorted by (fqdn, src, dst, code, flags). *out malloc'd. Returns 0 or -ENOMEM. */
+int proxy_request_series(struct proxy *p, struct proxy_rseries **out, size_t *n);
+
 #endif /* SOCKMESH_PROXY_H */

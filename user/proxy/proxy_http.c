@@ -458,6 +458,8 @@ static void st_end(struct px_dconn *d, bool aborted)
 	struct px_uconn *u = st->u;
 
 	st_count(d);
+	px_rstat_record(d->w, st->src_ip, st->host ? st->host->addr : 0, st->cluster, st->status,
+			st->flags, d->w->now - st->start_ms);
 	st_log(d);
 	if (u) {
 		const struct l7_cluster *c = st->cluster;

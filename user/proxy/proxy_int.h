@@ -369,6 +369,9 @@ struct px_worker {
 	pthread_mutex_t cs_mu;		/* guards cstats insertions vs. readers */
 	struct px_cstat **cstats;
 	size_t n_cstats, cap_cstats;
+	/* request series for /metrics (proxy_metrics.c), same locking as cstats */
+	struct px_rstat **rstats;
+	size_t n_rstats, cap_rstats;
 	uint64_t s[PX_S_MAX] __attribute__((aligned(64)));
 };
 
@@ -401,6 +404,10 @@ void px_timer_cancel(struct px_timer *t);
 void px_timer_remove(struct px_worker *w, struct px_timer *t);
 void px_runq_add(struct px_dconn *d);
 struct px_cstat *px_cstat_get(struct px_worker *w, const struct l7_cluster *c);
+/* proxy_metrics.c: count one finished request into its series (hot path). */
+void px_rstat_record(struct px_worker *w, uint32_t src_ip, uint32_t dst_ip,
+		     const struct l7_cluster *c, int status, uint16_t flags, uint64_t dur_ms);
+void px_rstat_free(struct px_worker *w);
 const char *px_date(struct px_worker *w);
 void px_log_append(struct px_worker *w, const char *s, size_t n);
 void px_wcfg_put(struct px_worker *w, struct px_wcfg *c);

@@ -1,0 +1,267 @@
+#!/bin/bash
+# SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause)
+#
+# The Kubernetes install (no cluster, no root needed):
+#  - every manifest in scripts/k8s/ parses (sockmeshctl's libyaml loader) and
+#    carries the fields the DaemonSet needs (structured check with python3 +
+#    PyYAML where present, grep otherwise);
+#  - scripts/k8s/sync-policy.sh, fed by a fake kubectl replaying recorded
+#    `kubectl get -o yaml` output (tests/e2e/k8s-fixtures/), writes a policy
+#    directory sockmeshctl validate accepts, atomically and only on change;
+#  - scripts/k8s/check-node.sh refuses an unset, v1, non-cgroup or root cgroup;
+#  - the Dockerfile's runtime packages cover the agent's shared libraries, and
+#    the image builds where a container engine answers (skipped otherwise).
+
+# shellcheck disable=SC1091
+. "$(dirname "$0")/lib.sh"
+CTL=$SM_BUILD/sockmeshctl
+K=$E2E_ROOT/scripts/k8s
+FX=$E2E_ROOT/tests/e2e/k8s-fixtures
+e2e_tmpdir
+
+# ---- manifests parse ----
+for f in "$K"/*.yaml; do
+	e2e_assert_ok "$(basename "$f") parses" "$CTL" validate -f "$f"
+done
+
+# ---- manifest fields ----
+# facts: "KEY VALUE" lines from the parsed manifests
+facts=
+# E2E_K8S_GREP_ONLY=1 exercises the fallback where PyYAML is present.
+if [ -z "${E2E_K8S_GREP_ONLY:-}" ] && command -v python3 >/dev/null && python3 -c 'import yaml' 2>/dev/null; then
+	facts=$(python3 - "$K" <<'PY'
+import glob, sys, yaml
+docs = []
+for f in sorted(glob.glob(sys.argv[1] + "/*.yaml")):
+    docs += [d for d in yaml.safe_load_all(open(f)) if d]
+by = {}
+for d in docs:
+    by.setdefault(d["kind"], []).append(d)
+out = []
+def fact(k, v):
+    out.append("%s %s" % (k, v))
+fact("kinds", ",".join(sorted(by)))
+for d in docs:
+    if d["kind"] not in ("Namespace", "ClusterRole", "ClusterRoleBinding"):
+        fact("ns." + d["kind"], d["metadata"].get("namespace"))
+ds = by["DaemonSet"][0]
+sp = ds["spec"]["template"]["spec"]
+fact("hostNetwork", sp.get("hostNetwork"))
+fact("serviceAccount", sp.get("serviceAccountName"))
+fact("tolerateAll", any(t.get("operator") == "Exists" and "key" not in t for t in sp.get("tolerations", [])))
+us = ds["spec"].get("updateStrategy", {})
+fact("update", "%s/%s" % (us.get("type"), us.get("rollingUpdate", {}).get("maxUnavailable")))
+vols = {v["name"]: v for v in sp["volumes"]}
+cs = {c["name"]: c for c in sp["containers"]}
+ag = cs["agent"]
+fact("privileged", ag.get("securityContext", {}).get("privileged"))
+for m in ag["volumeMounts"]:
+    v = vols[m["name"]]
+    src = v["hostPath"]["path"] if "hostPath" in v else "emptyDir"
+    fact("mount." + m["mountPath"], "%s:%s" % (src, m.get("mountPropagation", "None")))
+for p in ("startupProbe", "livenessProbe", "readinessProbe"):
+    fact(p, " ".join(ag.get(p, {}).get("exec", {}).get("command", [])))
+for c in sp["containers"]:
+    r = c.get("resources", {})
+    fact("resources." + c["name"], "requests=%s limits=%s" % (
+        ",".join(sorted(r.get("requests", {}))), ",".join(sorted(r.get("limits", {})))))
+env = {e["name"]: e for e in ag.get("env", [])}
+fact("agent.args", " ".join(ag.get("args", [])))
+fact("env.NODE_IP", env.get("NODE_IP", {}).get("valueFrom", {}).get("fieldRef", {}).get("fieldPath"))
+fact("env.SOCKMESH_CGROUP", env.get("SOCKMESH_CGROUP", {}).get("valueFrom", {}).get("configMapKeyRef", {}).get("key"))
+fact("config.cgroup", repr(by["ConfigMap"][0]["data"].get("cgroup")))
+sy = {e["name"]: e for e in cs["policy-sync"].get("env", [])}
+fact("sync.NODE_NAME", sy.get("NODE_NAME", {}).get("valueFrom", {}).get("fieldRef", {}).get("fieldPath"))
+fact("sync.command", " ".join(cs["policy-sync"]["command"]))
+fact("sync.SYNC_PODS", sy.get("SYNC_PODS", {}).get("valueFrom", {}).get("configMapKeyRef", {}).get("key"))
+fact("config.pods", by["ConfigMap"][0]["data"].get("pods"))
+fact("init", ",".join(c["name"] for c in sp.get("initContainers", [])))
+for r in by["ClusterRole"][0]["rules"]:
+    for g in r["apiGroups"]:
+        for res in r["resources"]:
+            fact("rbac.%s/%s" % (g or "core", res), ",".join(sorted(r["verbs"])))
+b = by["ClusterRoleBinding"][0]
+fact("binding", "%s -> %s/%s" % (b["roleRef"]["name"], b["subjects"][0]["namespace"], b["subjects"][0]["name"]))
+print("\n".join(out))
+PY
+	) || e2e_assert_eq "python3 reads the manifests" 0 1
+else
+	e2e_log "python3 with PyYAML not found: field checks fall back to grep"
+fi
+
+# KEY | expected value (structured) | grep -E fallback on the manifests
+checks=(
+	"kinds|ClusterRole,ClusterRoleBinding,ConfigMap,DaemonSet,Namespace,ServiceAccount|^kind: DaemonSet"
+	"ns.ServiceAccount|sockmesh-system|namespace: sockmesh-system"
+	"ns.ConfigMap|sockmesh-system|namespace: sockmesh-system"
+	"ns.DaemonSet|sockmesh-system|namespace: sockmesh-system"
+	"hostNetwork|True|hostNetwork: true"
+	"serviceAccount|sockmesh|serviceAccountName: sockmesh"
+	"tolerateAll|True|- operator: Exists"
+	"update|RollingUpdate/1|maxUnavailable: 1"
+	"privileged|True|privileged: true"
+	"mount./sys/fs/bpf|/sys/fs/bpf:Bidirectional|mountPath: /sys/fs/bpf, mountPropagation: Bidirectional"
+	"mount./sys/fs/cgroup|/sys/fs/cgroup:None|path: /sys/fs/cgroup"
+	"mount./run/sockmesh|/run/sockmesh:None|path: /run/sockmesh"
+	"mount./etc/sockmesh/policy|emptyDir:None|emptyDir: \{\}"
+	"startupProbe|curl -sf --max-time 2 --unix-socket /run/sockmesh/admin.sock http://localhost/healthz|startupProbe:"
+	"livenessProbe|curl -sf --max-time 2 --unix-socket /run/sockmesh/admin.sock http://localhost/healthz|http://localhost/healthz"
+	"readinessProbe|curl -sf --max-time 2 --unix-socket /run/sockmesh/admin.sock http://localhost/ready|http://localhost/ready"
+	"resources.agent|requests=cpu,memory limits=cpu,memory|requests: \{cpu: [0-9]+m, memory"
+	"resources.policy-sync|requests=cpu,memory limits=cpu,memory|limits: \{cpu: [0-9]+m, memory"
+	"agent.args|--cgroup=\$(SOCKMESH_CGROUP) --policy=/etc/sockmesh/policy/k8s --pin-path=/sys/fs/bpf/sockmesh --admin-socket=/run/sockmesh/admin.sock --l7-listen=\$(NODE_IP) --keep-on-exit|- --keep-on-exit"
+	"env.NODE_IP|status.hostIP|fieldPath: status.hostIP"
+	"env.SOCKMESH_CGROUP|cgroup|key: cgroup"
+	"config.cgroup|''|cgroup: \"\""
+	"sync.NODE_NAME|spec.nodeName|fieldPath: spec.nodeName"
+	"sync.command|/usr/local/bin/sockmesh-sync-policy --interval \$(SYNC_INTERVAL) /etc/sockmesh/policy/k8s|sockmesh-sync-policy, --interval"
+	"sync.SYNC_PODS|pods|key: pods"
+	"config.pods|all|pods: all"
+	"init|check-node,policy-init|name: check-node"
+	"rbac.core/namespaces|get,list,watch|resources: \[namespaces, services, pods\]"
+	"rbac.core/services|get,list,watch|verbs: \[get, list, watch\]"
+	"rbac.core/pods|get,list,watch|verbs: \[get, list, watch\]"
+	"rbac.discovery.k8s.io/endpointslices|get,list,watch|resources: \[endpointslices\]"
+	"rbac.networking.istio.io/virtualservices|get,list,watch|virtualservices"
+	"rbac.networking.istio.io/destinationrules|get,list,watch|destinationrules"
+	"rbac.networking.istio.io/gateways|get,list,watch|gateways\]"
+	"binding|sockmesh -> sockmesh-system/sockmesh|kind: ClusterRoleBinding"
+)
+for row in "${checks[@]}"; do
+	IFS='|' read -r key want re <<<"$row"
+	if [ -n "$facts" ]; then
+		got=$(awk -v k="$key" '$1 == k { $1 = ""; sub(/^ /, ""); print; exit }' <<<"$facts")
+		e2e_assert_eq "manifest $key" "$want" "$got"
+	else
+		e2e_assert_ok "manifest $key (grep)" grep -Eq -- "$re" "$K"/*.yaml
+	fi
+done
+# no write verbs anywhere in the ClusterRole
+e2e_assert_eq "RBAC is read-only" "" \
+	"$(grep -Eo '\b(create|update|patch|delete|deletecollection|escalate|bind|impersonate|\*)\b' "$K/10-rbac.yaml")"
+
+# ---- the policy sync, fed by recorded kubectl output ----
+FAKE="$FX/kubectl"
+OUT=$E2E_TMP/policy/k8s
+export FAKE_KUBECTL_LOG=$E2E_TMP/kubectl.log
+node=ip-192-168-10-21.eu-west-1.compute.internal
+sync() {
+	env NODE_NAME=$node KUBECTL="$FAKE" "$@" "$K/sync-policy.sh" --once "$OUT" 2>"$E2E_TMP/sync.err"
+}
+
+mkdir -p "$E2E_TMP/policy" && chmod 0777 "$E2E_TMP/policy"   # as an emptyDir
+sync; e2e_assert_eq "sync --once exits 0 (gateways CRD missing is fine)" 0 $?
+e2e_assert_eq "sync wrote one file per kind" \
+	"10-namespaces.yaml 20-services.yaml 30-endpointslices.yaml 40-pods.yaml 50-destinationrules.yaml 60-virtualservices.yaml 70-gateways.yaml" \
+	"$(cd "$OUT" && echo *)"
+e2e_assert_eq "no temporary files left" "" "$(find "$OUT" -mindepth 1 -name '.*')"
+e2e_assert_eq "policy dir is root-style 0755 (the agent refuses group/other-writable)" 755 "$(stat -c %a "$OUT")"
+e2e_assert_eq "policy files are 0644" 644 "$(stat -c %a "$OUT/20-services.yaml")"
+e2e_assert_ok "all pods by default (subset labels of remote backends)" \
+	grep -qx -- "get pods -A -o yaml" "$FAKE_KUBECTL_LOG"
+: >"$FAKE_KUBECTL_LOG"
+sync SYNC_PODS=node
+e2e_assert_match "SYNC_PODS=node: only this node's pods" \
+	"get pods -A --field-selector spec.nodeName=$node -o yaml" "$(cat "$FAKE_KUBECTL_LOG")"
+sync SYNC_PODS=some
+e2e_assert_eq "SYNC_PODS other than all|node is refused" 2 $?
+e2e_assert_match "missing CRD gives an empty List" 'items: \[\]' "$(cat "$OUT/70-gateways.yaml")"
+e2e_assert_eq "copies are verbatim" "" "$(cmp "$FX/services.yaml" "$OUT/20-services.yaml")"
+"$CTL" validate -f "$OUT" >"$E2E_TMP/validate.out" 2>&1
+e2e_assert_eq "sockmeshctl validate accepts the synced directory" 0 $?
+e2e_assert_match "the synced policy has the services and backends" \
+	'valid: 4 service port\(s\), 3 backend\(s\), 0 warning' "$(cat "$E2E_TMP/validate.out")"
+
+ino_before=$(stat -c %i "$OUT"/*.yaml | tr '\n' ' ')
+sync
+e2e_assert_eq "an unchanged round rewrites nothing" "$ino_before" "$(stat -c %i "$OUT"/*.yaml | tr '\n' ' ')"
+e2e_assert_eq "an unchanged round logs nothing" "" "$(cat "$E2E_TMP/sync.err")"
+
+# a changed Service replaces exactly its file
+cp -r "$FX" "$E2E_TMP/fx2"
+sed -i 's/10\.100\.41\.17/10.100.41.18/' "$E2E_TMP/fx2/services.yaml"
+sync FAKE_KUBECTL_DIR="$E2E_TMP/fx2"
+e2e_assert_eq "a change updates its file only" "sync-policy: updated 20-services.yaml" "$(cat "$E2E_TMP/sync.err")"
+e2e_assert_match "the new content is in place" 'clusterIP: 10\.100\.41\.18' "$(cat "$OUT/20-services.yaml")"
+
+# an API error keeps the last good copy and fails --once
+sync FAKE_KUBECTL_DIR="$FX" FAKE_KUBECTL_FAIL=services
+e2e_assert_eq "API error: --once exits 1" 1 $?
+e2e_assert_match "API error: says it keeps the last copy" 'keeping the last good copy' "$(cat "$E2E_TMP/sync.err")"
+e2e_assert_match "API error: last good copy kept" 'clusterIP: 10\.100\.41\.18' "$(cat "$OUT/20-services.yaml")"
+e2e_assert_eq "API error: other kinds still synced" "" "$(cmp "$FX/pods.yaml" "$OUT/40-pods.yaml")"
+
+env -u NODE_NAME KUBECTL="$FAKE" "$K/sync-policy.sh" --once "$OUT" 2>/dev/null
+e2e_assert_eq "NODE_NAME unset is refused" 1 $?
+
+# the loop picks up a change and stops on SIGTERM
+NODE_NAME=$node KUBECTL="$FAKE" FAKE_KUBECTL_DIR="$E2E_TMP/fx2" \
+	"$K/sync-policy.sh" --interval 0.2 "$OUT" 2>/dev/null &
+loop=$!
+e2e_assert_ok "the loop applies a change" e2e_wait_until 10 grep -q '10\.100\.41\.18' "$OUT/20-services.yaml"
+sed -i 's/10\.100\.41\.18/10.100.41.19/' "$E2E_TMP/fx2/services.yaml"
+e2e_assert_ok "the loop applies the next change" e2e_wait_until 10 grep -q '10\.100\.41\.19' "$OUT/20-services.yaml"
+kill -TERM "$loop"
+wait "$loop"
+e2e_assert_eq "the loop exits 0 on SIGTERM" 0 $?
+
+# ---- check-node.sh: no default attach target ----
+cn() { env "$@" "$K/check-node.sh" >/dev/null 2>"$E2E_TMP/cn.err"; echo $?; }
+cg2=$(awk '$3 == "cgroup2" { print $2; exit }' /proc/mounts)
+e2e_assert_eq "check-node: unset cgroup refused" 1 "$(cn SOCKMESH_CGROUP=)"
+e2e_assert_match "check-node: says membership attach is pending" 'per-pod membership attach is pending' \
+	"$(cat "$E2E_TMP/cn.err")"
+r=${cg2:-/sys/fs/cgroup}
+e2e_assert_eq "check-node: missing dir refused" 1 "$(cn SOCKMESH_CGROUP="$r/sm-no-such-cgroup" SOCKMESH_CGROUP_ROOT="$r")"
+e2e_assert_match "check-node: missing dir named" 'no such directory|not a cgroup v2 mount' "$(cat "$E2E_TMP/cn.err")"
+e2e_assert_eq "check-node: non-cgroup dir refused" 1 "$(cn SOCKMESH_CGROUP="$E2E_TMP" SOCKMESH_CGROUP_ROOT="$r")"
+e2e_assert_match "check-node: non-cgroup dir named" 'not in a cgroup v2 hierarchy|not a cgroup v2 mount' "$(cat "$E2E_TMP/cn.err")"
+if [ -n "$cg2" ]; then
+	e2e_assert_eq "check-node: the node's cgroup root refused" 1 \
+		"$(cn SOCKMESH_CGROUP="$cg2" SOCKMESH_CGROUP_ROOT="$cg2")"
+	if [ "$(id -u)" = 0 ]; then
+		child=$cg2/sm_k8s_test_$$
+		# shellcheck disable=SC2016
+		mkdir "$child" && sm_trap_add 'rmdir -- "$child" 2>/dev/null'
+		e2e_assert_eq "check-node: a child cgroup v2 is accepted" 0 \
+			"$(cn SOCKMESH_CGROUP="$child" SOCKMESH_CGROUP_ROOT="$cg2")"
+	fi
+fi
+v1=$(awk '$3 == "cgroup" { print $2; exit }' /proc/mounts)
+if [ -n "$v1" ]; then
+	e2e_assert_eq "check-node: cgroup v1 refused" 1 "$(cn SOCKMESH_CGROUP="$v1" SOCKMESH_CGROUP_ROOT="${v1%/*}")"
+	e2e_assert_match "check-node: v1 names AL2023" 'Amazon Linux 2023 or Bottlerocket' "$(cat "$E2E_TMP/cn.err")"
+fi
+
+# ---- Dockerfile ----
+D=$E2E_ROOT/Dockerfile
+e2e_assert_match "Dockerfile: build stage on Debian 12" 'FROM debian:\$\{DEBIAN_RELEASE\} AS build' "$(cat "$D")"
+e2e_assert_match "Dockerfile: Debian 12 release" 'ARG DEBIAN_RELEASE=bookworm' "$(cat "$D")"
+e2e_assert_match "Dockerfile: runtime on bookworm-slim" 'FROM debian:\$\{DEBIAN_RELEASE\}-slim' "$(cat "$D")"
+e2e_assert_match "Dockerfile: runs the agent" 'ENTRYPOINT \["/usr/local/bin/sockmesh-agent"\]' "$(cat "$D")"
+while read -r src; do
+	e2e_assert_ok "Dockerfile: COPY source $src exists" test -e "$E2E_ROOT/$src"
+done < <(awk '$1 == "COPY" && $2 !~ /^--from/ && $2 != "." { for (i = 2; i < NF; i++) print $i }' "$D")
+# every shared library the agent and sockmeshctl link is a runtime package
+runtime=$(awk '/^FROM .*-slim/ { r = 1 } r' "$D")
+if command -v dpkg >/dev/null && [ -x "$SM_BUILD/sockmesh-agent" ]; then
+	for lib in $(ldd "$SM_BUILD/sockmesh-agent" "$SM_BUILD/sockmeshctl" | awk '$3 ~ /^\// { print $3 }' | sort -u); do
+		real=$(realpath "$lib")
+		# merged /usr: dpkg may record the file under /lib
+		pkg=$( (dpkg -S "$real" || dpkg -S "${real#/usr}") 2>/dev/null | head -1 | cut -d: -f1)
+		[ "$pkg" = libc6 ] && continue
+		[ -n "$pkg" ] || { e2e_assert_eq "Dockerfile: the package of $lib is known" known unknown; continue; }
+		e2e_assert_match "Dockerfile: runtime installs $pkg ($(basename "$lib"))" "[[:space:]]${pkg}[[:space:]]" "$runtime"
+	done
+else
+	e2e_log "dpkg or $SM_BUILD/sockmesh-agent missing: runtime library check skipped"
+fi
+
+if command -v docker >/dev/null && docker info >/dev/null 2>&1; then
+	e2e_assert_ok "docker build" docker build -q -t sockmesh:e2e-test "$E2E_ROOT"
+	e2e_assert_ok "image runs the agent (--help)" docker run --rm sockmesh:e2e-test --help
+	e2e_assert_ok "image has kubectl" docker run --rm --entrypoint kubectl sockmesh:e2e-test version --client
+else
+	e2e_log "SKIP docker build: no container engine answers (docker info failed)"
+fi
+e2e_finish

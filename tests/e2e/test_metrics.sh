@@ -1,0 +1,157 @@
+#!/bin/bash
+# SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause)
+#
+# /metrics end to end: a known number of requests with known status codes
+# through the L7 proxy, then a Prometheus scrape over the admin socket must
+# count exactly those, with Istio's labels resolved from the policy's Pods.
+
+# shellcheck disable=SC1091
+. "$(dirname "$0")/lib.sh"
+# shellcheck disable=SC1091
+. "$(dirname "$0")/mesh.sh"
+
+e2e_require_root
+HTTP=$E2E_TOOLS/sm-http
+HREQ=$E2E_TOOLS/sm-hreq
+for t in "$HTTP" "$HREQ"; do
+	[ -x "$t" ] || { echo "FAIL: $t missing"; exit 1; }
+done
+command -v curl >/dev/null || { echo "FAIL: curl missing"; exit 1; }
+MESH_AGENT_L7=1
+mesh_up smmet 3 "$E2E_ROOT/tests/e2e/policies/metrics.yaml" || { echo "FAIL: mesh_up"; exit 1; }
+
+for p in 2 3; do
+	sm_pod_spawn "$p" "$HTTP" --port 9080 --id "v$((p - 1))" >"$E2E_TMP/http-$p.out" 2>&1
+	e2e_wait_for_line "$E2E_TMP/http-$p.out" '^ready' 5 || { echo "FAIL: backend $p"; exit 1; }
+done
+
+hreq() { local pod=$1; shift; sm_pod_exec "$pod" "$HREQ" "$@"; }
+cnt() { # cnt OUTPUT KEY... -> N (0 when absent)
+	local out=$1; shift
+	awk -v k="$*" '{ v = $NF; $NF = ""; sub(/ $/, ""); if ($0 == k) { print v; f = 1 } } END { if (!f) print 0 }' <<<"$out"
+}
+scrape() { curl -sS -m 5 --unix-socket "$E2E_TMP/admin.sock" http://localhost/metrics; }
+# msum TEXT METRIC LABEL="v"... -> sum of the samples of METRIC carrying every given label
+msum() {
+	local text=$1 metric=$2
+	shift 2
+	awk -v m="$metric" -v want="$*" '
+		BEGIN { n = split(want, w, " ") }
+		/^#/ { next }
+		{ name = $1; sub(/\{.*/, "", name); if (name != m) next
+		  for (i = 1; i <= n; i++) if (index($1, w[i]) == 0) next
+		  s += $NF }
+		END { printf "%d\n", s }' <<<"$text"
+}
+
+e2e_log "before any request: families present, no request series"
+m0=$(scrape)
+e2e_assert_match "HELP/TYPE for istio_requests_total" '# TYPE istio_requests_total counter' "$m0"
+e2e_assert_match "histogram family" '# TYPE istio_request_duration_milliseconds histogram' "$m0"
+e2e_assert_eq "no requests yet" 0 "$(msum "$m0" istio_requests_total)"
+e2e_assert_match "policy generation" 'sockmesh_policy_generation [1-9]' "$m0"
+e2e_assert_match "map fill levels" 'sockmesh_map_entries\{map="sm_svc"\} [1-9]' "$m0"
+
+e2e_log "send 20 x 200 and 7 x 503 to v1, 5 x 200 to v2 (jason)"
+out=$(hreq 1 --addr 10.96.1.20:9080 --count 20 --path /ok)
+e2e_assert_eq "20 x 200" 20 "$(cnt "$out" status 200)"
+out=$(hreq 1 --addr 10.96.1.20:9080 --count 7 --path '/fail?status=503')
+e2e_assert_eq "7 x 503" 7 "$(cnt "$out" status 503)"
+out=$(hreq 1 --addr 10.96.1.20:9080 --count 5 -H 'end-user: jason')
+e2e_assert_eq "5 x 200 from v2" 5 "$(cnt "$out" backend v2)"
+
+m=$(scrape)
+src='reporter="source" source_workload="productpage-v1" source_workload_namespace="default" source_app="productpage"'
+dst='destination_service="reviews.default.svc.cluster.local" destination_service_name="reviews" destination_service_namespace="default" request_protocol="http"'
+e2e_assert_eq "all 32 requests counted" 32 "$(msum "$m" istio_requests_total)"
+# shellcheck disable=SC2086
+e2e_assert_eq "200 from reviews-v1: 20" 20 "$(msum "$m" istio_requests_total $src $dst \
+	'destination_workload="reviews-v1"' 'response_code="200"')"
+# shellcheck disable=SC2086
+e2e_assert_eq "503 from reviews-v1: 7" 7 "$(msum "$m" istio_requests_total $src $dst \
+	'destination_workload="reviews-v1"' 'response_code="503"')"
+# shellcheck disable=SC2086
+e2e_assert_eq "200 from reviews-v2: 5" 5 "$(msum "$m" istio_requests_total $src $dst \
+	'destination_workload="reviews-v2"' 'response_code="200"')"
+e2e_assert_eq "no response flags on these" 32 "$(msum "$m" istio_requests_total 'response_flags="-"')"
+e2e_assert_eq "histogram _count agrees" 32 "$(msum "$m" istio_request_duration_milliseconds_count)"
+e2e_assert_eq "+Inf bucket agrees" 32 "$(msum "$m" istio_request_duration_milliseconds_bucket 'le="+Inf"')"
+e2e_assert_match "Istio's bucket bounds" 'le="3600000"' "$m"
+e2e_assert_ok "tcp connections opened to reviews" test "$(msum "$m" istio_tcp_connections_opened_total \
+	'destination_service="reviews.default.svc.cluster.local"')" -ge 3
+e2e_assert_eq "content type 0.0.4" "text/plain; version=0.0.4; charset=utf-8" \
+	"$(curl -sS -m 5 -o /dev/null -w '%{content_type}' --unix-socket "$E2E_TMP/admin.sock" http://localhost/metrics)"
+
+e2e_log "a second scrape after more traffic only grows"
+hreq 1 --addr 10.96.1.20:9080 --count 3 --path '/fail?status=404' >/dev/null
+m=$(scrape)
+e2e_assert_eq "404 counted" 3 "$(msum "$m" istio_requests_total 'response_code="404"')"
+e2e_assert_eq "total 35" 35 "$(msum "$m" istio_requests_total)"
+
+e2e_log "graph: edges from the same series"
+g=$(ctl graph -o dot)
+echo "$g" | grep -- '->' | sed 's/^/    | /'
+e2e_assert_match "client -> service edge, red (7 of 35 failed)" \
+	'"default/productpage-v1" -> "reviews\.default\.svc\.cluster\.local" \[label="[0-9.]+ rps\\n20\.0% err", color="red"' "$g"
+e2e_assert_match "service -> v2 workload edge, green" \
+	'"reviews\.default\.svc\.cluster\.local" -> "default/reviews-v2" \[label="[0-9.]+ rps\\n0\.0% err", color="darkgreen"' "$g"
+e2e_assert_eq "graph -o json: requests on the client edge" 35 \
+	"$(ctl graph -o json | jq '.edges[] | select(.source=="default/productpage-v1") | .requests')"
+if command -v dot >/dev/null; then
+	e2e_assert_match "graph -o svg renders" '<svg' "$(ctl graph -o svg)"
+	ctl graph -o png --out "$E2E_TMP/graph.png"
+	e2e_assert_eq "graph -o png writes a PNG" PNG "$(head -c 4 "$E2E_TMP/graph.png" | tail -c 3)"
+elif [ "${CI:-}" = true ]; then
+	e2e_assert_eq "graphviz installed (make deps)" yes no
+else
+	echo "SKIP svg/png: graphviz not installed (make deps installs it)"
+fi
+
+e2e_log "top --once: one window's rate, error share and percentiles"
+ctl top --once --interval 3 >"$E2E_TMP/top.out" 2>&1 &
+top_pid=$!
+sleep 0.5
+hreq 1 --addr 10.96.1.20:9080 --count 6 --path /ok >/dev/null
+hreq 1 --addr 10.96.1.20:9080 --count 6 --path '/fail?status=503' >/dev/null
+wait "$top_pid"
+sed 's/^/    | /' "$E2E_TMP/top.out"
+e2e_assert_match "reviews row: L7, 12 requests in the window, 50 % errors" \
+	'default/reviews:9080 +L7 +[0-9.]+ +50\.0 +[0-9.]+ +[0-9.]+ +[0-9]+ +0/2' "$(cat "$E2E_TMP/top.out")"
+e2e_assert_eq "fits 80 columns" 0 "$(awk 'length > 80' "$E2E_TMP/top.out" | wc -l)"
+
+e2e_log "/config_dump: the effective config after defaults"
+cd=$(curl -sS -m 5 --unix-socket "$E2E_TMP/admin.sock" http://localhost/config_dump)
+e2e_assert_eq "v2 subset cluster with its default LB" LEAST_REQUEST \
+	"$(jq -r '.clusters[] | select(.subset=="v2") | .lb' <<<"$cd")"
+e2e_assert_eq "default connect timeout filled in" 10000 \
+	"$(jq -r '.clusters[] | select(.subset=="v2") | .connection_pool.connect_timeout_ms' <<<"$cd")"
+e2e_assert_eq "routes in order, jason first" "jason default" \
+	"$(jq -r '[.services[] | select(.service=="default/reviews") | .routes[].name] | join(" ")' <<<"$cd")"
+
+e2e_log "explain: the jason route, the routes before it, the destinations"
+ex=$(ctl explain --from default/productpage-v1 --to http://reviews:9080/productpage -H 'End-User: jason')
+echo "$ex" | sed 's/^/    | /'
+e2e_assert_match "service and path" 'default/reviews 10\.96\.1\.20:9080' "$ex"
+e2e_assert_match "L7 and why" 'path: L7 \(VirtualService' "$ex"
+e2e_assert_match "jason matched" '#0 jason: MATCHED' "$ex"
+e2e_assert_match "subset v2, all of the weight" 'subset v2 weight 100 \(100\.0%\)' "$ex"
+e2e_assert_match "v2 backend eligible" '10\.244\.0\.13:9080 +default/reviews-v2-7f9c8d6b5-fghij +eligible' "$ex"
+ex=$(ctl explain --from productpage-v1 --to 10.96.1.20:9080/x)
+e2e_assert_match "without the header jason does not match" '#0 jason: not matched \(its match block' "$ex"
+e2e_assert_match "... and the default route does" '#1 default: MATCHED' "$ex"
+e2e_assert_match "subset v1" 'subset v1 weight' "$ex"
+e2e_assert_eq "-o json: matched route index" 1 \
+	"$(ctl explain --from productpage-v1 --to http://reviews.default:9080/ -o json | jq .matched_route)"
+e2e_assert_match "not a mesh service" 'not touched' "$(ctl explain --to http://10.96.9.9:80/)"
+e2e_assert_ok "unknown pod is an error" bash -c "! $CTL --admin-socket $E2E_TMP/admin.sock explain --from nope --to http://reviews:9080/ 2>/dev/null"
+
+e2e_log "--admin-listen: the GET API over TCP (in the agent's namespace), read-only"
+mesh_agent_stop
+mesh_agent_start --admin-listen 127.0.0.1:15000 || { echo "FAIL: restart"; exit 1; }
+tcp() { ip netns exec "$SM_NODE_NS" curl -sS -m 5 "$@"; }
+e2e_assert_match "metrics over TCP" '# TYPE istio_requests_total counter' "$(tcp http://127.0.0.1:15000/metrics)"
+e2e_assert_eq "healthz over TCP" ok "$(tcp http://127.0.0.1:15000/healthz | jq -r .status)"
+e2e_assert_eq "POST refused over TCP" 405 "$(tcp -o /dev/null -w '%{http_code}' -X POST http://127.0.0.1:15000/reload)"
+e2e_assert_eq "POST still works on the unix socket" true \
+	"$(curl -sS -m 5 -X POST --unix-socket "$E2E_TMP/admin.sock" http://localhost/reload | jq -r .applied)"
+e2e_finish

@@ -1,0 +1,69 @@
+// SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause)
+#include <string.h>
+
+#include "graph.h"
+#include "prom.h"
+
+/* dot's quoted strings need \" and \\ escaped, like Prometheus labels */
+static void graph_node(struct prom_buf *b, const char *name, const char *kind)
+{
+	char esc[600];
+
+	prom_escape(name, esc, sizeof(esc));
+	prom_printf(b, "  \"%s\" [shape=%s];\n", esc,
+		    !strcmp(kind, "service") ? "triangle" : !strcmp(kind, "unknown") ? "ellipse" : "box");
+}
+
+char *graph_dot(const json_t *g, double window_s)
+{
+	json_t *edges = json_object_get(g, "edges");
+	struct prom_buf b = {};
+	char s[600], d[600];
+
+	prom_printf(&b, "digraph sockmesh {\n  rankdir=LR;\n  node [fontname=\"Helvetica\"];\n"
+			"  edge [fontname=\"Helvetica\", fontsize=10];\n");
+	for (size_t i = 0; i < json_array_size(edges); i++) {
+		json_t *e = json_array_get(edges, i);
+		const char *src = json_string_value(json_object_get(e, "source")) ?: "unknown";
+		const char *dst = json_string_value(json_object_get(e, "destination")) ?: "unknown";
+		const char *sk = json_string_value(json_object_get(e, "source_kind")) ?: "workload";
+		const char *dk = json_string_value(json_object_get(e, "destination_kind")) ?: "service";
+
+		graph_node(&b, src, sk);
+		graph_node(&b, dst, dk);
+	}
+	for (size_t i = 0; i < json_array_size(edges); i++) {
+		json_t *e = json_array_get(edges, i);
+		double rq = (double)json_integer_value(json_object_get(e, "requests"));
+		double er = (double)json_integer_value(json_object_get(e, "errors"));
+		double pct = rq > 0 ? 100.0 * er / rq : 0;
+		bool l4 = json_is_true(json_object_get(e, "l4_only"));
+
+		prom_escape(json_string_value(json_object_get(e, "source")) ?: "unknown", s, sizeof(s));
+		prom_escape(json_string_value(json_object_get(e, "destination")) ?: "unknown", d, sizeof(d));
+		if (l4) {
+			double cx = (double)json_integer_value(json_object_get(e, "connections"));
+
+			if (window_s > 0)
+				prom_printf(&b, "  \"%s\" -> \"%s\" [style=dashed, label=\"%.2f cps\\ntcp\"];\n",
+					    s, d, cx / window_s);
+			else
+				prom_printf(&b, "  \"%s\" -> \"%s\" [style=dashed, label=\"%.0f conns\\ntcp\"];\n",
+					    s, d, cx);
+			continue;
+		}
+		if (window_s > 0)
+			prom_printf(&b, "  \"%s\" -> \"%s\" [label=\"%.2f rps\\n%.1f%% err\"", s, d,
+				    rq / window_s, pct);
+		else
+			prom_printf(&b, "  \"%s\" -> \"%s\" [label=\"%.0f req\\n%.1f%% err\"", s, d, rq, pct);
+		prom_printf(&b, ", color=\"%s\"%s];\n", pct > GRAPH_ERR_RED_PCT ? "red" : "darkgreen",
+			    pct > GRAPH_ERR_RED_PCT ? ", fontcolor=\"red\"" : "");
+	}
+	prom_printf(&b, "}\n");
+	if (b.oom) {
+		prom_buf_free(&b);
+		return NULL;
+	}
+	return b.p;
+}
