@@ -56,7 +56,8 @@ static __always_inline __u32 connect_client_hash(struct bpf_sock_addr *ctx, __u6
  * remember the VIP (sk_storage, for getpeername; sockops copies it into
  * sm_l7_orig once the source port is known). Nothing is counted here: the
  * agent applies the L7 limits per request. Returns a verdict, or -1 when
- * no listener is configured.
+ * no listener is configured or the agent is not alive (see sm_l7_alive):
+ * the caller then balances the port at L4.
  */
 static __always_inline int connect_l7(struct bpf_sock_addr *ctx, const struct sm_svc_key *svc)
 {
@@ -65,9 +66,16 @@ static __always_inline int connect_l7(struct bpf_sock_addr *ctx, const struct sm
 	struct sm_sk_state *st;
 	__u32 zero = 0;
 
+	__u64 *beat;
+
 	cfg = bpf_map_lookup_elem(&sm_config, &zero);
 	if (!cfg || !cfg->l7_addr || !cfg->l7_port || !ctx->sk)
 		return -1;
+	beat = bpf_map_lookup_elem(&sm_l7_alive, &zero);
+	if (!beat || !*beat || bpf_ktime_get_ns() - *beat > SM_L7_ALIVE_NS) {
+		stat_inc(SM_STAT_L7_FALLBACK);
+		return -1;
+	}
 	st = bpf_sk_storage_get(&sm_sk_state, ctx->sk, 0, BPF_SK_STORAGE_GET_F_CREATE);
 	if (!st) {
 		stat_inc(SM_STAT_CONNECT_ERR);

@@ -107,6 +107,7 @@ enum sm_stat {
 	SM_STAT_SOCK_REMOVE,		/* socket left sm_sock_hash (decided TCP) */
 	SM_STAT_CONNECT_L7,		/* sent to the agent's L7 listener */
 	SM_STAT_L7_ORIG_ERR,		/* could not record the original VIP */
+	SM_STAT_L7_FALLBACK,		/* L7 port balanced at L4: agent not alive */
 	SM_STAT_MAX,
 };
 
@@ -263,6 +264,16 @@ struct sm_l7_orig_val {
 };
 
 #define SM_MAX_L7_ORIG	65536
+
+/*
+ * sm_l7_alive: one __u64, the bpf_ktime_get_ns() time the agent's proxy
+ * last said it is alive (a thread writes it every SM_L7_BEAT_NS). When it is
+ * older than SM_L7_ALIVE_NS, or 0 (the agent exited), connect4 balances L7
+ * ports in the kernel at L4 instead of sending them to a listener that is
+ * not there: a dead or restarting agent costs L7 features, not connections.
+ */
+#define SM_L7_BEAT_NS	(200ull * 1000 * 1000)
+#define SM_L7_ALIVE_NS	(1500ull * 1000 * 1000)
 
 /* sm_sk_state: per-socket sk_storage, created by connect4/sockops. */
 struct sm_sk_state {

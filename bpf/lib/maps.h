@@ -192,6 +192,14 @@ SM_MAP_DECL struct {
 	__uint(max_entries, SM_MAX_L7_ORIG);
 } sm_l7_orig SEC(".maps");
 
+/* Last heartbeat of the agent's L7 proxy (ktime ns); written by the agent. */
+SM_MAP_DECL struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__type(key, __u32);
+	__type(value, __u64);
+	__uint(max_entries, 1);
+} sm_l7_alive SEC(".maps");
+
 /* Count one event in sm_stats; never fails the caller. */
 static __always_inline void stat_inc(__u32 idx)
 {

@@ -184,4 +184,15 @@ e2e_assert_eq "proxy sockets joined the sockhash" "" "$(grep 'not added to sm_so
 e2e_log "the agent's counters"
 e2e_assert_ok "connect_l7 counted" test "$(mesh_counter connect_l7)" -gt 0
 e2e_assert_ok "ejection counted" test "$(ctl status -o json | jq .outlier_ejections)" -ge 1
+e2e_log "agent down: L7 ports fall back to the kernel at L4 instead of failing"
+mesh_agent_stop
+mesh_agent_start --keep-on-exit || exit 1
+mesh_agent_stop
+e2e_assert_eq "pins stay (--keep-on-exit)" yes "$([ -e "$SM_PIN/maps/sm_svc" ] && echo yes)"
+out=$(hreq 1 --addr 10.96.1.20:9080 --count 30)
+e2e_assert_eq "requests still answered by a reviews pod" 30 "$(cnt "$out" status 200)"
+e2e_assert_ok "counted as L7 fallback (one keep-alive connection)" test "$(ctl status -o json | jq .counters.l7_fallback_l4)" -ge 1
+mesh_agent_start || exit 1
+out=$(hreq 1 --addr 10.96.1.20:9080 --count 20 -H 'end-user: jason')
+e2e_assert_eq "L7 routing back with the new agent" 20 "$(cnt "$out" backend v2)"
 e2e_finish

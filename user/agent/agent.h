@@ -6,6 +6,7 @@
 #include <jansson.h>
 #include <limits.h>
 #include <poll.h>
+#include <pthread.h>
 #include <stdbool.h>
 #include <stdint.h>
 
@@ -61,6 +62,8 @@ struct agent {
 	/* L7 */
 	bool l7_enabled;
 	bool l7_redirect;		/* proxy sockets join the sockhash */
+	bool beat_running;
+	pthread_t beat_thread;		/* sm_l7_alive heartbeat */
 	uint32_t l7_addr;		/* network order */
 	uint16_t l7_port;		/* host order */
 	uint32_t gateway_bind;		/* network order */

@@ -7,6 +7,7 @@
 #include <getopt.h>
 #include <limits.h>
 #include <poll.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -257,6 +258,24 @@ static void agent_sock_hook(void *ctx, int fd, bool open)
 	}
 }
 
+/* The proxy's heartbeat for connect4 (sm_l7_alive): a thread of its own,
+ * so a long reload on the main loop does not look like a dead agent. */
+static volatile int agent_beat_stop;
+
+static void *agent_beat_main(void *arg)
+{
+	struct agent *ag = arg;
+	__u32 zero = 0;
+
+	while (!agent_beat_stop) {
+		__u64 now = dp_now_ns();
+
+		bpf_map_update_elem(ag->ld.maps.l7_alive, &zero, &now, BPF_ANY);
+		usleep(SM_L7_BEAT_NS / 1000);
+	}
+	return NULL;
+}
+
 static int agent_start_proxy(struct agent *ag, char *err, size_t errlen)
 {
 	struct proxy_opts o = {
@@ -276,7 +295,11 @@ static int agent_start_proxy(struct agent *ag, char *err, size_t errlen)
 	};
 
 	ag->proxy = proxy_start(&o, l7_config_get(ag->l7), err, errlen);
-	return ag->proxy ? 0 : -EINVAL;
+	if (!ag->proxy)
+		return -EINVAL;
+	if (ag->ld.maps.l7_alive >= 0 && pthread_create(&ag->beat_thread, NULL, agent_beat_main, ag) == 0)
+		ag->beat_running = true;
+	return 0;
 }
 
 /* Last kernel connect-failure count seen per backend (UINT64_MAX = new). */
@@ -647,6 +670,15 @@ int main(int argc, char **argv)
 	log_info("exiting: %s", ag.keep_on_exit ? "the pinned data path keeps running"
 						 : "detaching and unpinning");
 out:
+	if (ag.beat_running) {
+		__u32 zero = 0;
+		__u64 gone = 0;
+
+		agent_beat_stop = 1;
+		pthread_join(ag.beat_thread, NULL);
+		/* say so at once: connect4 balances L7 ports at L4 until the next agent */
+		bpf_map_update_elem(ag.ld.maps.l7_alive, &zero, &gone, BPF_ANY);
+	}
 	if (ag.proxy)
 		proxy_stop(ag.proxy);
 	if (ag.l7)

@@ -17,7 +17,7 @@ const char *const dp_map_names[DP_N_MAPS] = {
 	"sm_svc", "sm_route", "sm_cluster", "sm_bset", "sm_maglev",
 	"sm_backend", "sm_be_active", "sm_be_stats", "sm_svc_stats",
 	"sm_conn_limit", "sm_rr", "sm_stats", "sm_pod", "sm_config",
-	"sm_meta", "sm_sock_hash", "sm_redir_tgt", "sm_l7_orig",
+	"sm_meta", "sm_sock_hash", "sm_redir_tgt", "sm_l7_orig", "sm_l7_alive",
 };
 
 const char *const dp_stat_names[SM_STAT_MAX] = {
@@ -40,6 +40,7 @@ const char *const dp_stat_names[SM_STAT_MAX] = {
 	[SM_STAT_SOCK_REMOVE]		= "sock_removed_tcp",
 	[SM_STAT_CONNECT_L7]		= "connect_l7",
 	[SM_STAT_L7_ORIG_ERR]		= "l7_orig_error",
+	[SM_STAT_L7_FALLBACK]		= "l7_fallback_l4",
 };
 
 void dp_maps_init(struct dp_maps *m)
