@@ -116,6 +116,13 @@ $(AGENT): $(AGENT_OBJS) $(LIB_OBJS)
 	$(call msg,LD,$@)
 	$(Q)$(CC) $(CFLAGS) $^ -o $@ $(LDLIBS_BPF) $(LDLIBS_YAML) $(LDLIBS_JSON) -lpthread
 
+# The agent under ASan+UBSan+LSan, for one e2e run in `make test`.
+SAN_AGENT_OBJS := $(patsubst %.c,$(OUTPUT)/san/%.o,$(AGENT_SRCS) $(LIB_SRCS))
+$(filter $(OUTPUT)/san/user/agent/%,$(SAN_AGENT_OBJS)): $(SKEL)
+$(OUTPUT)/sockmesh-agent-san: $(SAN_AGENT_OBJS)
+	$(call msg,LD,$@)
+	$(Q)$(CC) $(CFLAGS) $(SAN_FLAGS) $^ -o $@ $(LDLIBS_BPF) $(LDLIBS_YAML) $(LDLIBS_JSON)
+
 $(CLI): $(CLI_OBJS) $(LIB_OBJS)
 	$(call msg,LD,$@)
 	$(Q)$(CC) $(CFLAGS) $^ -o $@ $(LDLIBS_BPF) $(LDLIBS_YAML) $(LDLIBS_JSON)
@@ -150,7 +157,7 @@ deps:
 # ---- tests ----
 .PHONY: test test-unit test-san test-bpf test-e2e
 test: deps
-	$(Q)$(MAKE) --no-print-directory all $(OUTPUT)/unit-tests-san fuzz-build
+	$(Q)$(MAKE) --no-print-directory all $(OUTPUT)/unit-tests-san $(OUTPUT)/sockmesh-agent-san fuzz-build
 	$(Q)SM_BUILD=$(OUTPUT) tests/run.sh
 
 test-unit: $(OUTPUT)/unit-tests

@@ -15,7 +15,7 @@
 #   mesh_server_stats POD PORT      the server's "stats ..." line (SIGUSR1)
 #   mesh_counter NAME               a counter from `sockmeshctl status -o json`
 
-AGENT=$SM_BUILD/sockmesh-agent
+AGENT=${SM_AGENT:-$SM_BUILD/sockmesh-agent}	# SM_AGENT: e.g. the ASan build
 CTL=$SM_BUILD/sockmeshctl
 SRV=$E2E_TOOLS/sm-server
 CLI=$E2E_TOOLS/sm-client

@@ -668,11 +668,12 @@ static json_t *admin_routes(struct agent *ag, const char *svc)
 
 	for (size_t i = 0; c && i < c->n_svcs; i++) {
 		const struct l7_svc *s = &c->svcs[i];
-		json_t *o, *routes = json_array();
+		json_t *o, *routes;
 
 		snprintf(name, sizeof(name), "%s/%s", s->ns, s->name);
 		if (svc && strcmp(svc, name) && strcmp(svc, s->name) && strcmp(svc, s->fqdn))
 			continue;
+		routes = json_array();
 		inet_ntop(AF_INET, &s->vip, vip, sizeof(vip));
 		o = json_pack("{s:s,s:s,s:i,s:s,s:s}", "service", name, "vip", vip, "port", s->port,
 			      "why", s->why ? s->why : "", "default_cluster",
