@@ -573,3 +573,32 @@ const char *policy_diag_format(const struct pol_diag *d, char *buf, size_t len)
 		snprintf(buf, len, "%s: %s: %s", file, l, d->msg);
 	return buf;
 }
+
+int policy_diag_vadd_unique(struct pol_set *set, enum pol_diag_level level,
+			    const struct pol_loc *loc, const char *fmt, va_list ap)
+{
+	struct pol_diag d = { .level = level };
+	struct pol_diag *nd;
+
+	if (loc)
+		d.loc = *loc;
+	vsnprintf(d.msg, sizeof(d.msg), fmt, ap);
+	for (size_t i = 0; i < set->n_diags; i++) {
+		const struct pol_diag *o = &set->diags[i];
+
+		if (o->level == d.level && o->loc.file == d.loc.file &&
+		    o->loc.line == d.loc.line && o->loc.col == d.loc.col &&
+		    strcmp(o->msg, d.msg) == 0)
+			return 0;
+	}
+	nd = realloc(set->diags, (set->n_diags + 1) * sizeof(*nd));
+	if (!nd)
+		return -ENOMEM;
+	set->diags = nd;
+	set->diags[set->n_diags++] = d;
+	if (level == POL_DIAG_ERROR)
+		set->n_errors++;
+	else if (level == POL_DIAG_WARNING)
+		set->n_warnings++;
+	return 0;
+}

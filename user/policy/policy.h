@@ -14,6 +14,7 @@
 #ifndef SOCKMESH_POLICY_H
 #define SOCKMESH_POLICY_H
 
+#include <stdarg.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -479,6 +480,14 @@ const char *policy_label_get(const struct pol_labels *labels, const char *key);
  * offset in err.
  */
 int policy_regex_check(const char *re, char *err, size_t errlen);
+
+/*
+ * Append a diagnostic unless the same one (level, place, text) is already
+ * there: later stages (plan, L7 build) look at one object several times.
+ * Returns 0 or -ENOMEM.
+ */
+int policy_diag_vadd_unique(struct pol_set *set, enum pol_diag_level level,
+			    const struct pol_loc *loc, const char *fmt, va_list ap);
 
 /* "file:line:col: error: msg" into buf; returns buf. */
 const char *policy_diag_format(const struct pol_diag *d, char *buf, size_t len);

@@ -99,34 +99,13 @@ static int l7_diag(struct l7_build *b, enum pol_diag_level level,
 static int l7_diag(struct l7_build *b, enum pol_diag_level level,
 		   const struct pol_loc *loc, const char *fmt, ...)
 {
-	struct pol_set *set = b->set;
-	struct pol_diag d = { .level = level };
-	struct pol_diag *nd;
 	va_list ap;
+	int ret;
 
-	if (loc)
-		d.loc = *loc;
 	va_start(ap, fmt);
-	vsnprintf(d.msg, sizeof(d.msg), fmt, ap);
+	ret = policy_diag_vadd_unique(b->set, level, loc, fmt, ap);
 	va_end(ap);
-	for (size_t i = 0; i < set->n_diags; i++) {
-		const struct pol_diag *o = &set->diags[i];
-
-		if (o->level == d.level && o->loc.file == d.loc.file &&
-		    o->loc.line == d.loc.line && o->loc.col == d.loc.col &&
-		    strcmp(o->msg, d.msg) == 0)
-			return 0;
-	}
-	nd = realloc(set->diags, (set->n_diags + 1) * sizeof(*nd));
-	if (!nd)
-		return -ENOMEM;
-	set->diags = nd;
-	set->diags[set->n_diags++] = d;
-	if (level == POL_DIAG_ERROR)
-		set->n_errors++;
-	else if (level == POL_DIAG_WARNING)
-		set->n_warnings++;
-	return 0;
+	return ret;
 }
 
 static int l7_strdup(const char *s, char **out)
