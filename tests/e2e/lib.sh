@@ -8,6 +8,7 @@
 #   e2e_assert_eq NAME EXPECTED ACTUAL
 #   e2e_assert_range NAME LO HI ACTUAL      integers, LO <= ACTUAL <= HI
 #   e2e_assert_match NAME REGEX TEXT        bash ERE, unanchored
+#   e2e_assert_ge NAME MIN ACTUAL           ACTUAL >= MIN
 #   e2e_assert_ok NAME CMD...               CMD exits 0
 #   e2e_finish                       "E2E <test>: N passed, N failed"; exits
 #                                    1 on any failure or when nothing was checked
@@ -71,6 +72,11 @@ e2e_assert_range() {
 	else
 		_e2e_fail "$name" "expected $lo..$hi, got $act"
 	fi
+}
+
+# e2e_assert_ge NAME MIN ACTUAL
+e2e_assert_ge() {
+	e2e_assert_range "$1" "$2" 9223372036854775807 "$3"
 }
 
 e2e_assert_match() {

@@ -47,12 +47,6 @@ static uint64_t apply_svc_id(const struct sm_svc_key *k)
 	return dp_meta_svc_id(k);
 }
 
-static uint64_t apply_be_id(const struct sm_be_key *k)
-{
-	/* addr | port | 1: unique per backend and never 0 */
-	return ((uint64_t)k->addr << 32) | ((uint64_t)k->port << 16) | 1;
-}
-
 static void apply_cluster_free(struct apply_cluster *c)
 {
 	if (!c)
@@ -311,7 +305,7 @@ int apply_plan(struct apply_ctx *a, const struct plan *p, char *err, size_t errl
 
 			for (size_t b = 0; b < c->n_backends; b++) {
 				const struct plan_backend *pb = &c->backends[b];
-				uint64_t id = apply_be_id(&pb->key);
+				uint64_t id = dp_meta_be_id(&pb->key);
 				struct apply_be *nb = u64map_get(&nbe, id);
 
 				if (nb) {
@@ -644,7 +638,7 @@ static int apply_claims_cluster(struct apply_ctx *a, const void *k)
 
 static int apply_claims_backend(struct apply_ctx *a, const void *k)
 {
-	return u64map_get(&a->backends, apply_be_id(k)) != NULL;
+	return u64map_get(&a->backends, dp_meta_be_id(k)) != NULL;
 }
 
 static int apply_set_in_use(struct apply_ctx *a, uint32_t set_id)

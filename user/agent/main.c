@@ -305,7 +305,7 @@ static int agent_start_proxy(struct agent *ag, char *err, size_t errlen)
 /* Last kernel connect-failure count seen per backend (UINT64_MAX = new). */
 static uint64_t *agent_cfail_seen(struct agent *ag, const struct sm_be_key *k)
 {
-	uint64_t id = ((uint64_t)k->addr << 32) | ((uint64_t)k->port << 16) | 1;
+	uint64_t id = dp_meta_be_id(k);	/* never 0 for a real backend */
 	uint64_t *v;
 
 	if (!ag->cfail_seen.cap && u64map_init(&ag->cfail_seen, 64))

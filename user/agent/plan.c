@@ -19,6 +19,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "grow.h"
 #include "plan.h"
 
 #define PLAN_FQDN_MAX		256
@@ -298,25 +299,6 @@ struct plan_tp_eff {
 	int32_t min_health_percent;	/* -1 unset */
 };
 
-static int plan_grow(void **arr, size_t *cap, size_t need, size_t elsize)
-{
-	size_t ncap;
-	void *p;
-
-	if (need <= *cap)
-		return 0;
-	ncap = *cap ? *cap * 2 : 8;
-	while (ncap < need)
-		ncap *= 2;
-	p = realloc(*arr, ncap * elsize);
-	if (!p)
-		return -ENOMEM;
-	memset((char *)p + *cap * elsize, 0, (ncap - *cap) * elsize);
-	*arr = p;
-	*cap = ncap;
-	return 0;
-}
-
 /*
  * Append a diagnostic to the set. Identical diagnostics (same place, same
  * text) are kept once: a DestinationRule is looked at once per port and
@@ -555,7 +537,7 @@ static int plan_be_add(struct plan_be_list *l, uint32_t addr, uint16_t port,
 	struct plan_be_tmp *b;
 	int err;
 
-	err = plan_grow((void **)&l->v, &l->cap, l->n + 1, sizeof(*l->v));
+	err = sm_grow((void **)&l->v, &l->cap, l->n + 1, sizeof(*l->v));
 	if (err)
 		return err;
 	b = &l->v[l->n++];
@@ -874,7 +856,7 @@ static int plan_svc_add_cluster(struct plan_svc_build *b, struct plan_cluster **
 	struct plan_service *ps = b->ps;
 	int err;
 
-	err = plan_grow((void **)&ps->clusters, &b->cap_clusters, ps->n_clusters + 1,
+	err = sm_grow((void **)&ps->clusters, &b->cap_clusters, ps->n_clusters + 1,
 			sizeof(*ps->clusters));
 	if (err)
 		return err;
@@ -1173,7 +1155,7 @@ static int plan_pods_build(struct plan_ctx *c, struct plan *out)
 
 		if (!p->ip || !plan_pod_no_redirect(p))
 			continue;
-		err = plan_grow((void **)&out->pods, &cap, out->n_pods + 1,
+		err = sm_grow((void **)&out->pods, &cap, out->n_pods + 1,
 				sizeof(*out->pods));
 		if (err)
 			return err;
@@ -1240,7 +1222,7 @@ int plan_build(struct pol_set *set, struct plan *out)
 		for (size_t p = 0; p < svc->n_ports && !err; p++) {
 			if (!plan_is_tcp(svc->ports[p].proto))
 				continue;
-			err = plan_grow((void **)&out->svcs, &cap, out->n_svcs + 1,
+			err = sm_grow((void **)&out->svcs, &cap, out->n_svcs + 1,
 					sizeof(*out->svcs));
 			if (err)
 				break;

@@ -38,6 +38,7 @@ static inline uint64_t dp_meta_svc_id(const struct sm_svc_key *k)
 	return ((uint64_t)k->vip << 32) | ((uint64_t)k->port << 16) | k->proto;
 }
 
+/* The one 64-bit id of a backend (meta key, agent tables); 0 only for 0.0.0.0:0. */
 static inline uint64_t dp_meta_be_id(const struct sm_be_key *k)
 {
 	return ((uint64_t)k->addr << 32) | k->port;

@@ -38,6 +38,7 @@
 #define PCRE2_CODE_UNIT_WIDTH 8
 #include <pcre2.h>
 
+#include "grow.h"
 #include "l7.h"
 
 #define L7_FQDN_MAX		256
@@ -71,25 +72,6 @@ struct l7_build {
 };
 
 /* ---- small helpers ---- */
-
-static int l7_grow(void **arr, size_t *cap, size_t need, size_t elsize)
-{
-	size_t ncap;
-	void *p;
-
-	if (need <= *cap)
-		return 0;
-	ncap = *cap ? *cap * 2 : 8;
-	while (ncap < need)
-		ncap *= 2;
-	p = realloc(*arr, ncap * elsize);
-	if (!p)
-		return -ENOMEM;
-	memset((char *)p + *cap * elsize, 0, (ncap - *cap) * elsize);
-	*arr = p;
-	*cap = ncap;
-	return 0;
-}
 
 /* Like plan.c: identical diagnostics are kept once. */
 static int l7_diag(struct l7_build *b, enum pol_diag_level level,
@@ -524,7 +506,7 @@ static int l7_cluster_add(struct l7_build *b, struct l7_cluster *cl)
 {
 	struct l7_config *c = b->c;
 
-	if (l7_grow((void **)&c->clusters, &b->cap_clusters, c->n_clusters + 1,
+	if (sm_grow((void **)&c->clusters, &b->cap_clusters, c->n_clusters + 1,
 		    sizeof(*c->clusters)))
 		return -ENOMEM;
 	cl->index = (uint32_t)c->n_clusters;
@@ -1138,7 +1120,7 @@ static int l7_vhost_add(struct l7_build *b, struct l7_vhost *vh)
 {
 	struct l7_config *c = b->c;
 
-	if (l7_grow((void **)&c->vhosts, &b->cap_vhosts, c->n_vhosts + 1, sizeof(*c->vhosts)))
+	if (sm_grow((void **)&c->vhosts, &b->cap_vhosts, c->n_vhosts + 1, sizeof(*c->vhosts)))
 		return -ENOMEM;
 	c->vhosts[c->n_vhosts++] = vh;
 	return 0;
@@ -1208,7 +1190,7 @@ static int l7_vhost_get(struct l7_build *b, const struct pol_vs *vs, uint16_t ct
 		if (err)
 			goto fail;
 	}
-	err = l7_grow((void **)&b->vc, &b->cap_vc, b->n_vc + 1, sizeof(*b->vc));
+	err = sm_grow((void **)&b->vc, &b->cap_vc, b->n_vc + 1, sizeof(*b->vc));
 	if (!err)
 		err = l7_vhost_add(b, vh);
 	if (err)
@@ -1273,7 +1255,7 @@ static int l7_svc_build(struct l7_build *b, struct plan_service *ps)
 		return -ENOMEM;
 	ps->flags |= SM_SVC_F_L7;
 
-	if (l7_grow((void **)&b->c->svcs, &b->cap_svcs, b->c->n_svcs + 1, sizeof(*b->c->svcs)))
+	if (sm_grow((void **)&b->c->svcs, &b->cap_svcs, b->c->n_svcs + 1, sizeof(*b->c->svcs)))
 		return -ENOMEM;
 	ls = &b->c->svcs[b->c->n_svcs++];
 	ls->vip = ps->key.vip;

@@ -1,0 +1,30 @@
+/* SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause) */
+/* grow: make a malloc'd array hold at least need elements (new ones zeroed). */
+#ifndef SOCKMESH_GROW_H
+#define SOCKMESH_GROW_H
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* *arr has *cap elements of elsize bytes; doubles until need fit. 0 or -ENOMEM. */
+static inline int sm_grow(void **arr, size_t *cap, size_t need, size_t elsize)
+{
+	size_t ncap;
+	void *p;
+
+	if (need <= *cap)
+		return 0;
+	ncap = *cap ? *cap * 2 : 8;
+	while (ncap < need)
+		ncap *= 2;
+	p = realloc(*arr, ncap * elsize);
+	if (!p)
+		return -ENOMEM;
+	memset((char *)p + *cap * elsize, 0, (ncap - *cap) * elsize);
+	*arr = p;
+	*cap = ncap;
+	return 0;
+}
+
+#endif /* SOCKMESH_GROW_H */
