@@ -112,6 +112,24 @@ int sm_redir(struct sk_msg_md *msg)
 		return SK_PASS;
 	}
 
+	/*
+	 * Never start redirecting into a peer that already decided TCP: sockops
+	 * takes such a socket out of sm_sock_hash at its first ACK, and bytes
+	 * redirected into it just before would be freed with its psock (seen
+	 * with the agent's proxy sockets, which join the map after accept, when
+	 * the pod's request had gone by TCP). A socket publishes its OFF in
+	 * sm_sock_off before its first byte leaves by TCP; OFF is final, and a
+	 * socket decides ON only while its peer is in the map, so checking once,
+	 * at our own decision, closes the race. (sk_msg may not hold the peer
+	 * socket itself: a sockhash lookup needs bpf_sk_release, not allowed here.)
+	 */
+	if (st->redir == SM_REDIR_UNDECIDED && bpf_map_lookup_elem(&sm_sock_off, &peer)) {
+		st->redir = SM_REDIR_OFF;
+		bpf_map_update_elem(&sm_sock_off, &own, &one, BPF_ANY);
+		stat_inc(SM_STAT_REDIRECT_MISS);
+		return SK_PASS;
+	}
+
 	ret = bpf_msg_redirect_hash(msg, &sm_sock_hash, &peer, BPF_F_INGRESS);
 	if (ret == SK_PASS) {
 		if (st->redir == SM_REDIR_UNDECIDED) {
@@ -122,7 +140,9 @@ int sm_redir(struct sk_msg_md *msg)
 		return SK_PASS;
 	}
 	stat_inc(SM_STAT_REDIRECT_MISS);
-	if (st->redir == SM_REDIR_UNDECIDED)
+	if (st->redir == SM_REDIR_UNDECIDED) {
 		st->redir = SM_REDIR_OFF;
+		bpf_map_update_elem(&sm_sock_off, &own, &one, BPF_ANY);
+	}
 	return SK_PASS;
 }

@@ -149,6 +149,7 @@ static __always_inline void sockops_closed(struct bpf_sock_ops *skops, __u32 old
 	/* Forget a redirect-target mark (no-op for unmarked sockets). */
 	sockops_own_key(skops, &own);
 	bpf_map_delete_elem(&sm_redir_tgt, &own);
+	bpf_map_delete_elem(&sm_sock_off, &own);
 	if (!sk)
 		return;
 	st = bpf_sk_storage_get(&sm_sk_state, sk, 0, 0);

@@ -200,6 +200,18 @@ SM_MAP_DECL struct {
 	__uint(max_entries, 1);
 } sm_l7_alive SEC(".maps");
 
+/*
+ * Sockets whose sticky sk_msg decision is "TCP", by own key: a peer never
+ * starts redirecting into them. Written by sk_msg, deleted at close by
+ * sockops (pods) or the agent (its proxy sockets); LRU bounds the rest.
+ */
+SM_MAP_DECL struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__type(key, struct sm_sock_key);
+	__type(value, __u32);
+	__uint(max_entries, SM_MAX_SOCKS);
+} sm_sock_off SEC(".maps");
+
 /* Count one event in sm_stats; never fails the caller. */
 static __always_inline void stat_inc(__u32 idx)
 {

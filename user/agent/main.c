@@ -226,8 +226,8 @@ static void agent_outlier_event(void *ctx, const struct up_outlier_event *ev)
  * -> pod hop on this node rides the sk_msg short cut on both legs. The
  * sticky per-socket decision in sm_redir applies to them as to any socket.
  * sockops does not run for them (the agent is outside the mesh cgroup), so
- * on close the agent itself drops the sm_redir_tgt mark its peers may have
- * set. Loopback is never used on these legs, so the netns cookie stays 0.
+ * on close the agent itself drops the sm_redir_tgt and sm_sock_off marks.
+ * Loopback is never used on these legs, so the netns cookie stays 0.
  */
 static void agent_sock_hook(void *ctx, int fd, bool open)
 {
@@ -253,8 +253,11 @@ static void agent_sock_hook(void *ctx, int fd, bool open)
 		    !__atomic_exchange_n(&warned, 1, __ATOMIC_RELAXED))
 			log_warn("proxy socket not added to sm_sock_hash: %s (the proxy's hops use TCP)",
 				 strerror(errno));
-	} else if (ag->ld.maps.redir_tgt >= 0) {
-		bpf_map_delete_elem(ag->ld.maps.redir_tgt, &k);
+	} else {
+		if (ag->ld.maps.redir_tgt >= 0)
+			bpf_map_delete_elem(ag->ld.maps.redir_tgt, &k);
+		if (ag->ld.maps.sock_off >= 0)
+			bpf_map_delete_elem(ag->ld.maps.sock_off, &k);
 	}
 }
 

@@ -17,7 +17,7 @@ const char *const dp_map_names[DP_N_MAPS] = {
 	"sm_svc", "sm_route", "sm_cluster", "sm_bset", "sm_maglev",
 	"sm_backend", "sm_be_active", "sm_be_stats", "sm_svc_stats",
 	"sm_conn_limit", "sm_rr", "sm_stats", "sm_pod", "sm_config",
-	"sm_meta", "sm_sock_hash", "sm_redir_tgt", "sm_l7_orig", "sm_l7_alive",
+	"sm_meta", "sm_sock_hash", "sm_redir_tgt", "sm_l7_orig", "sm_l7_alive", "sm_sock_off",
 };
 
 const char *const dp_stat_names[SM_STAT_MAX] = {

@@ -16,7 +16,7 @@
 struct dp_maps {
 	int svc, route, cluster, bset, maglev, backend, be_active, be_stats,
 	    svc_stats, conn_limit, rr, stats, pod, config, meta, sock_hash,
-	    redir_tgt, l7_orig, l7_alive;
+	    redir_tgt, l7_orig, l7_alive, sock_off;
 };
 
 #define DP_N_MAPS (sizeof(struct dp_maps) / sizeof(int))
