@@ -226,7 +226,9 @@ _sm_node_setup() {
 }
 
 sm_node_up() {
-	local prefix=$1 npods=$2
+	# SM_NS_TAG (a-z0-9, optional) is appended to the prefix so that two
+	# checkouts can run the same test at once without netns name clashes.
+	local prefix=$1${SM_NS_TAG:-} npods=$2
 
 	sm_require_root
 	if [ "$_SM_UP" = 1 ]; then
