@@ -145,9 +145,13 @@ s4_run() {
 		bench_agent_down
 		bench_record 4 "agent start to ready ms" "$group" sockmesh "$(((t1 - t0) / 1000000))"
 		bench_record 4 "full apply: total ms" "$group" sockmesh "$(s4_ms "$l1")"
+		bench_record 4 "full apply: parse ms" "$group" sockmesh "$(s4_phase_ms parse "$l1")"
+		bench_record 4 "full apply: plan ms" "$group" sockmesh "$(s4_phase_ms plan "$l1")"
 		bench_record 4 "full apply: map writes ms" "$group" sockmesh "$(s4_apply_ms "$l1")"
 		bench_record 4 "1-endpoint change: file write to applied ms" "$group" sockmesh "$(s4_since "$tw" "$l2")"
 		bench_record 4 "1-endpoint change: total ms" "$group" sockmesh "$(s4_ms "$l2")"
+		bench_record 4 "1-endpoint change: parse ms" "$group" sockmesh "$(s4_phase_ms parse "$l2")"
+		bench_record 4 "1-endpoint change: plan ms" "$group" sockmesh "$(s4_phase_ms plan "$l2")"
 		bench_record 4 "1-endpoint change: map writes ms" "$group" sockmesh "$(s4_apply_ms "$l2")"
 		bench_record 4 "1-endpoint change: map writes" "$group" sockmesh "$(s4_writes "$l2")"
 		bench_record 4 "agent RSS MB" "$group" sockmesh "$rss"
@@ -162,7 +166,8 @@ s4_since() {
 	echo $(((day - $1) / 1000000))
 }
 
-# "... 11 map writes, 0 deletes, 1170.12 ms (apply 29.01 ms)"
-s4_ms() { sed -E 's/.* ([0-9.]+) ms \(apply.*/\1/' <<<"$1"; }
-s4_apply_ms() { sed -E 's/.*\(apply ([0-9.]+) ms\).*/\1/' <<<"$1"; }
+# "... 11 map writes, 0 deletes, 1170.12 ms (parse 900.10 ms, plan 200.00 ms, apply 29.01 ms)"
+s4_ms() { sed -E 's/.* ([0-9.]+) ms \(parse.*/\1/' <<<"$1"; }
+s4_phase_ms() { sed -E "s/.*[(, ]$1 ([0-9.]+) ms.*/\\1/" <<<"$2"; }
+s4_apply_ms() { s4_phase_ms apply "$1"; }
 s4_writes() { sed -E 's/.* ([0-9]+) map writes.*/\1/' <<<"$1"; }

@@ -8,6 +8,10 @@
 
 #include "apply.h"
 
+#ifndef ENOTSUPP
+#define ENOTSUPP 524	/* the kernel's, for "no batch ops on this map" */
+#endif
+
 struct apply_cluster {
 	uint64_t id;
 	uint32_t set_id;
@@ -105,21 +109,6 @@ static int apply_defer_add(struct apply_ctx *a, uint32_t kind, uint32_t id,
 	return 0;
 }
 
-static void apply_meta_put(struct apply_ctx *a, uint32_t kind, uint64_t id,
-			   const char *name, const char *extra)
-{
-	struct sm_meta_key k = { .kind = kind, .id = id };
-	struct sm_meta_val v;
-
-	memset(&v, 0, sizeof(v));
-	if (name)
-		snprintf(v.name, sizeof(v.name), "%s", name);
-	if (extra)
-		snprintf(v.extra, sizeof(v.extra), "%s", extra);
-	if (a->maps.meta >= 0)
-		bpf_map_update_elem(a->maps.meta, &k, &v, BPF_ANY);
-}
-
 static void apply_meta_del(struct apply_ctx *a, uint32_t kind, uint64_t id)
 {
 	struct sm_meta_key k = { .kind = kind, .id = id };
@@ -164,6 +153,12 @@ int apply_init(struct apply_ctx *a, const struct dp_maps *m, uint32_t cfg_flags)
 					  offsetof(struct sm_svc_val, route_id));
 	if (m->config >= 0 && !bpf_map_lookup_elem(m->config, &zero, &cfg))
 		a->generation = cfg.generation;
+	{
+		struct sm_be_key k;
+
+		/* a previous agent's backends may carry ejections to keep */
+		a->maps_adopted = m->backend >= 0 && !bpf_map_get_next_key(m->backend, NULL, &k);
+	}
 	err = u64map_init(&a->clusters, 64);
 	err = err ?: u64map_init(&a->svcs, 64);
 	err = err ?: u64map_init(&a->backends, 64);
@@ -242,35 +237,144 @@ static int apply_cluster_same_set(const struct apply_cluster *old, const struct 
 	a->last_writes++;							\
 } while (0)
 
-/* Write a new version of a cluster's backend list; returns the set id. */
-static int apply_write_set(struct apply_ctx *a, const struct plan_cluster *c,
-			   uint32_t *set_id, char *err, size_t errlen)
+/*
+ * Updates of one map, queued and written with BPF_MAP_UPDATE_BATCH: one
+ * syscall per flush instead of one per entry (a 10k-service plan writes
+ * ~250k entries). Kernels or map types without batch support fall back to
+ * one update per entry. Order between maps is the caller's: flush a map
+ * before writing entries of another map that point into it.
+ */
+struct apply_batch {
+	int fd;
+	uint32_t key_size, val_size;
+	const char *what;
+	bool count;		/* counts in last_writes (meta entries do not) */
+	unsigned char *keys, *vals;
+	size_t n, cap;
+};
+
+#define APPLY_BATCH(f, k, v, w, c)							{ .fd = (f), .key_size = sizeof(k), .val_size = sizeof(v), .what = (w), .count = (c) }
+
+static int apply_batch_add(struct apply_batch *b, const void *key, const void *val)
+{
+	if (b->fd < 0)
+		return 0;
+	if (b->n == b->cap) {
+		size_t cap = b->cap ? b->cap * 2 : 256;
+		unsigned char *k = realloc(b->keys, cap * b->key_size);
+
+		if (!k)
+			return -ENOMEM;
+		b->keys = k;
+		k = realloc(b->vals, cap * b->val_size);
+		if (!k)
+			return -ENOMEM;
+		b->vals = k;
+		b->cap = cap;
+	}
+	memcpy(b->keys + b->n * b->key_size, key, b->key_size);
+	memcpy(b->vals + b->n * b->val_size, val, b->val_size);
+	b->n++;
+	return 0;
+}
+
+static int apply_batch_flush(struct apply_ctx *a, struct apply_batch *b, char *err, size_t errlen)
+{
+	LIBBPF_OPTS(bpf_map_batch_opts, opts, .elem_flags = BPF_ANY);
+	size_t done = 0;
+
+	while (done < b->n) {
+		__u32 count = (__u32)(b->n - done);
+
+		if (bpf_map_update_batch(b->fd, b->keys + done * b->key_size,
+					 b->vals + done * b->val_size, &count, &opts) == 0) {
+			done += count;
+			continue;
+		}
+		if (count == 0 && (errno == EINVAL || errno == ENOTSUPP || errno == EOPNOTSUPP)) {
+			/* no batch ops here: one entry at a time */
+			for (; done < b->n; done++)
+				if (bpf_map_update_elem(b->fd, b->keys + done * b->key_size,
+							b->vals + done * b->val_size, BPF_ANY))
+					break;
+			if (done == b->n)
+				break;
+		} else {
+			done += count;
+		}
+		snprintf(err, errlen, "updating %s: %s", b->what, strerror(errno));
+		b->n = 0;
+		return -errno;
+	}
+	if (b->count)
+		a->last_writes += (uint32_t)b->n;
+	b->n = 0;
+	return 0;
+}
+
+static void apply_batch_free(struct apply_batch *b)
+{
+	free(b->keys);
+	free(b->vals);
+	b->keys = b->vals = NULL;
+	b->n = b->cap = 0;
+}
+
+static int apply_meta_queue(struct apply_batch *b, uint32_t kind, uint64_t id,
+			    const char *name, const char *extra)
+{
+	struct sm_meta_key k = { .kind = kind, .id = id };
+	struct sm_meta_val v;
+
+	memset(&v, 0, sizeof(v));
+	if (name)
+		snprintf(v.name, sizeof(v.name), "%s", name);
+	if (extra)
+		snprintf(v.extra, sizeof(v.extra), "%s", extra);
+	return apply_batch_add(b, &k, &v);
+}
+
+/* Queue a new version of a cluster's backend list; returns the set id. */
+static int apply_queue_set(struct apply_ctx *a, const struct plan_cluster *c,
+			   struct apply_batch *bset, struct apply_batch *maglev,
+			   uint32_t *set_id)
 {
 	uint32_t id = a->next_set_id++;
 	int ret = 0;
 
-	for (uint32_t i = 0; i < c->n_backends; i++) {
+	for (uint32_t i = 0; i < c->n_backends && !ret; i++) {
 		struct sm_bset_key k = { .set_id = id, .idx = i };
 
-		APPLY_UPDATE(a->maps.bset, &k, &c->backends[i].key, "sm_bset");
+		ret = apply_batch_add(bset, &k, &c->backends[i].key);
 	}
-	for (uint32_t i = 0; i < c->maglev_size; i++) {
+	for (uint32_t i = 0; i < c->maglev_size && !ret; i++) {
 		struct sm_bset_key k = { .set_id = id, .idx = i };
 		struct sm_maglev_val v = { .idx = c->maglev[i] };
 
-		APPLY_UPDATE(a->maps.maglev, &k, &v, "sm_maglev");
+		ret = apply_batch_add(maglev, &k, &v);
 	}
 	*set_id = id;
-	return 0;
-fail:
-	/* the half-written set is unreachable: delete it after the grace */
-	apply_defer_add(a, 0, id, (uint32_t)c->n_backends, c->maglev_size);
 	return ret;
 }
 
 int apply_plan(struct apply_ctx *a, const struct plan *p, char *err, size_t errlen)
 {
 	struct u64map ncl = {}, nsv = {}, nbe = {}, npod = {};
+	struct apply_batch b_be = APPLY_BATCH(a->maps.backend, struct sm_be_key,
+					      struct sm_backend_val, "sm_backend", true);
+	struct apply_batch b_bset = APPLY_BATCH(a->maps.bset, struct sm_bset_key,
+						struct sm_be_key, "sm_bset", true);
+	struct apply_batch b_maglev = APPLY_BATCH(a->maps.maglev, struct sm_bset_key,
+						  struct sm_maglev_val, "sm_maglev", true);
+	struct apply_batch b_cl = APPLY_BATCH(a->maps.cluster, __u64,
+					      struct sm_cluster_val, "sm_cluster", true);
+	struct apply_batch b_route = APPLY_BATCH(a->maps.route, struct sm_route_key,
+						 struct sm_route_val, "sm_route", true);
+	struct apply_batch b_svc = APPLY_BATCH(a->maps.svc, struct sm_svc_key,
+					       struct sm_svc_val, "sm_svc", true);
+	struct apply_batch b_meta = APPLY_BATCH(a->maps.meta, struct sm_meta_key,
+						struct sm_meta_val, "sm_meta", false);
+	struct apply_batch *batches[] = { &b_be, &b_bset, &b_maglev, &b_cl, &b_route, &b_svc, &b_meta };
 	size_t n_cl_total = 0, n_be_total = 0;
 	uint64_t t0 = dp_now_ns();
 	uint32_t zero = 0;
@@ -333,13 +437,22 @@ int apply_plan(struct apply_ctx *a, const struct plan *p, char *err, size_t errl
 		old = u64map_get(&a->backends, nbe.keys[i]);
 		if (old && old->flags == nb->flags && apply_streq(old->pod, nb->pod))
 			continue;
-		/* keep an ejection made by the CLI or outlier detection */
-		bpf_map_lookup_elem(a->maps.backend, &nb->key, &v);
+		/* keep an ejection made by the CLI or outlier detection (a
+		 * backend we did not write ourselves may come from a previous
+		 * agent's maps) */
+		if (old || a->maps_adopted)
+			bpf_map_lookup_elem(a->maps.backend, &nb->key, &v);
 		v.flags = (v.flags & SM_BE_F_EJECTED) | nb->flags;
 		v.pad = 0;
-		APPLY_UPDATE(a->maps.backend, &nb->key, &v, "sm_backend");
-		apply_meta_put(a, SM_META_BACKEND, dp_meta_be_id(&nb->key), nb->pod, NULL);
+		ret = apply_batch_add(&b_be, &nb->key, &v);
+		ret = ret ?: apply_meta_queue(&b_meta, SM_META_BACKEND, dp_meta_be_id(&nb->key),
+					      nb->pod, NULL);
+		if (ret)
+			goto fail;
 	}
+	ret = apply_batch_flush(a, &b_be, err, errlen);
+	if (ret)
+		goto fail;
 
 	/* 2. Pods with flags (redirect opt-out). */
 	for (size_t i = 0; i < p->n_pods; i++) {
@@ -395,21 +508,26 @@ int apply_plan(struct apply_ctx *a, const struct plan *p, char *err, size_t errl
 				nc->keys[b] = c->backends[b].key;
 			if (c->maglev_size)
 				memcpy(nc->maglev, c->maglev, c->maglev_size * sizeof(uint32_t));
-			if (old && apply_cluster_same_set(old, c)) {
+			if (old && apply_cluster_same_set(old, c))
 				v.set_id = old->set_id;
-			} else {
-				ret = apply_write_set(a, c, &v.set_id, err, errlen);
-				if (ret)
-					goto fail;
-			}
+			else if ((ret = apply_queue_set(a, c, &b_bset, &b_maglev, &v.set_id)))
+				goto fail;
 			nc->set_id = v.set_id;
 			nc->val = v;
 			if (!old || memcmp(&old->val, &v, sizeof(v)))
-				APPLY_UPDATE(a->maps.cluster, &c->id, &v, "sm_cluster");
-			if (!old || !apply_streq(old->name, nc->name) || !apply_streq(old->subset, nc->subset))
-				apply_meta_put(a, SM_META_CLUSTER, c->id, c->name, c->subset);
+				ret = apply_batch_add(&b_cl, &c->id, &v);
+			if (!ret && (!old || !apply_streq(old->name, nc->name) ||
+				     !apply_streq(old->subset, nc->subset)))
+				ret = apply_meta_queue(&b_meta, SM_META_CLUSTER, c->id, c->name, c->subset);
+			if (ret)
+				goto fail;
 		}
 	}
+	/* every new backend list is in place before a cluster switches to it */
+	if ((ret = apply_batch_flush(a, &b_bset, err, errlen)) ||
+	    (ret = apply_batch_flush(a, &b_maglev, err, errlen)) ||
+	    (ret = apply_batch_flush(a, &b_cl, err, errlen)))
+		goto fail;
 
 	/* 4. Services: weighted route version first, then switch. */
 	for (size_t i = 0; i < p->n_svcs; i++) {
@@ -458,7 +576,8 @@ int apply_plan(struct apply_ctx *a, const struct plan *p, char *err, size_t errl
 					struct sm_route_key rk = { .route_id = v.route_id, .slot = k };
 					struct sm_route_val rv = { .cluster_id = ns->slot_ids[k] };
 
-					APPLY_UPDATE(a->maps.route, &rk, &rv, "sm_route");
+					if ((ret = apply_batch_add(&b_route, &rk, &rv)))
+						goto fail;
 				}
 			}
 		} else {
@@ -467,13 +586,23 @@ int apply_plan(struct apply_ctx *a, const struct plan *p, char *err, size_t errl
 		v.flags = s->flags;
 		ns->val = v;
 		if (!old || memcmp(&old->val, &v, sizeof(v))) {
-			APPLY_UPDATE(a->maps.svc, &s->key, &v, "sm_svc");
+			if ((ret = apply_batch_add(&b_svc, &s->key, &v)))
+				goto fail;
 			if (old && old->n_slots > 1 && old->val.route_id != v.route_id)
 				apply_defer_add(a, 1, old->val.route_id, (uint32_t)old->n_slots, 0);
 		}
-		if (!old || !apply_streq(old->name, ns->name) || !apply_streq(old->port_name, ns->port_name))
-			apply_meta_put(a, SM_META_SVC, dp_meta_svc_id(&s->key), ns->name, ns->port_name);
+		if ((!old || !apply_streq(old->name, ns->name) ||
+		     !apply_streq(old->port_name, ns->port_name)) &&
+		    (ret = apply_meta_queue(&b_meta, SM_META_SVC, dp_meta_svc_id(&s->key),
+					    ns->name, ns->port_name)))
+			goto fail;
 	}
+	/* routes before the services that name them; names last (best effort) */
+	if ((ret = apply_batch_flush(a, &b_route, err, errlen)) ||
+	    (ret = apply_batch_flush(a, &b_svc, err, errlen)))
+		goto fail;
+	apply_batch_flush(a, &b_meta, err, errlen);
+	err[0] = '\0';
 
 	/* 5. Remove what the plan no longer has, in reverse order. */
 	for (size_t i = 0; i < a->svcs.cap; i++) {
@@ -546,8 +675,12 @@ int apply_plan(struct apply_ctx *a, const struct plan *p, char *err, size_t errl
 	if (a->sweep_due_ns == 1)
 		a->sweep_due_ns = dp_now_ns() + APPLY_GRACE_NS;
 	a->last_apply_ns = dp_now_ns() - t0;
+	for (size_t i = 0; i < sizeof(batches) / sizeof(batches[0]); i++)
+		apply_batch_free(batches[i]);
 	return 0;
 fail:
+	for (size_t i = 0; i < sizeof(batches) / sizeof(batches[0]); i++)
+		apply_batch_free(batches[i]);
 	if (!err[0])
 		snprintf(err, errlen, "%s", strerror(-ret));
 	apply_tables_free(&ncl, &nsv, &nbe, &npod);

@@ -46,6 +46,7 @@ struct apply_ctx {
 	uint32_t l7_addr;		/* L7 listener, network order; 0 = none */
 	uint16_t l7_port;		/* network order */
 	uint64_t sweep_due_ns;		/* full sweep of foreign entries due */
+	bool maps_adopted;		/* sm_backend held entries at start */
 	/* figures of the last apply, for logs and /status */
 	uint64_t last_apply_ns;		/* duration */
 	uint32_t last_writes, last_deletes;

@@ -500,28 +500,18 @@ static int plan_cluster_policy(struct plan_ctx *c, const struct pol_dr *dr,
 	return err;
 }
 
-static const struct pol_pod *plan_pod_by_name(const struct plan_ctx *c,
-					      const char *ns, const char *name)
-{
-	for (size_t i = 0; i < c->set->n_pods; i++) {
-		const struct pol_pod *p = &c->set->pods[i];
-
-		if (strcmp(p->meta.name, name) == 0 && strcmp(p->meta.ns, ns) == 0)
-			return p;
-	}
-	return NULL;
-}
-
 /* By IP: a pod-network pod in ns first, then any pod-network pod. */
 static const struct pol_pod *plan_pod_by_ip(const struct plan_ctx *c,
 					    const char *ns, uint32_t ip)
 {
-	const struct pol_pod *other = NULL;
+	const struct pol_pod *const *pods, *other = NULL;
+	size_t n;
 
-	for (size_t i = 0; i < c->set->n_pods; i++) {
-		const struct pol_pod *p = &c->set->pods[i];
+	pods = policy_index_pods_ip(c->set, ip, &n);
+	for (size_t i = 0; i < n; i++) {
+		const struct pol_pod *p = pods[i];
 
-		if (p->ip != ip || p->host_network)
+		if (p->host_network)
 			continue;
 		if (strcmp(p->meta.ns, ns) == 0)
 			return p;
@@ -616,17 +606,16 @@ static int plan_endpoints_slices(struct plan_ctx *c, const struct pol_service *s
 				 const struct pol_svc_port *sp,
 				 struct plan_be_list *l, bool *found)
 {
+	const struct pol_eps *const *slices;
+	size_t n;
 	int err;
 
-	*found = false;
-	for (size_t i = 0; i < c->set->n_eps; i++) {
-		const struct pol_eps *eps = &c->set->eps[i];
+	slices = policy_index_slices(c->set, svc->meta.ns, svc->meta.name, &n);
+	*found = n > 0;
+	for (size_t i = 0; i < n; i++) {
+		const struct pol_eps *eps = slices[i];
 		const struct pol_eps_port *ep;
 
-		if (!eps->service_name || strcmp(eps->service_name, svc->meta.name) ||
-		    strcmp(eps->meta.ns, svc->meta.ns))
-			continue;
-		*found = true;
 		ep = plan_eps_port(eps, svc, sp);
 		if (!ep || ep->port == 0)
 			continue;
@@ -637,7 +626,7 @@ static int plan_endpoints_slices(struct plan_ctx *c, const struct pol_service *s
 				const struct pol_pod *pod = NULL;
 
 				if (en->target_pod)
-					pod = plan_pod_by_name(c, eps->meta.ns, en->target_pod);
+					pod = policy_index_pod(c->set, eps->meta.ns, en->target_pod);
 				if (!pod)
 					pod = plan_pod_by_ip(c, eps->meta.ns, en->addrs[a]);
 				err = plan_be_add(l, en->addrs[a], ep->port, en->ready, pod);
@@ -655,14 +644,17 @@ static int plan_endpoints_pods(struct plan_ctx *c, const struct pol_service *svc
 	int err;
 
 	/* Kubernetes manages no endpoints for a Service without a selector. */
+	const struct pol_pod *const *pods;
+	size_t n;
+
 	if (!svc->has_selector || svc->selector.n == 0)
 		return 0;
-	for (size_t i = 0; i < c->set->n_pods; i++) {
-		const struct pol_pod *p = &c->set->pods[i];
+	pods = policy_index_pods_in(c->set, svc->meta.ns, &n);
+	for (size_t i = 0; i < n; i++) {
+		const struct pol_pod *p = pods[i];
 		uint16_t port = sp->target_port;
 
-		if (!p->ip || strcmp(p->meta.ns, svc->meta.ns) ||
-		    !policy_labels_match(&svc->selector, &p->meta.labels))
+		if (!p->ip || !policy_labels_match(&svc->selector, &p->meta.labels))
 			continue;
 		if (sp->target_port_name) {
 			port = 0;
@@ -1211,9 +1203,10 @@ int plan_build(struct pol_set *set, struct plan *out)
 		.domain = set->domain && *set->domain ? set->domain : POL_DOMAIN_DEFAULT,
 	};
 	size_t cap = 0;
-	int err = 0;
+	int err;
 
 	memset(out, 0, sizeof(*out));
+	err = policy_index_build(set);
 	for (size_t i = 0; i < set->n_svcs && !err; i++) {
 		const struct pol_service *svc = &set->svcs[i];
 

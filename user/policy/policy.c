@@ -48,6 +48,7 @@ void policy_set_free(struct pol_set *set)
 	free(set->gws);
 	free(set->diags);
 	pol_strv_free(set->files, set->n_files);
+	policy_index_free(set);
 	free(set->domain);
 	memset(set, 0, sizeof(*set));
 }
@@ -301,6 +302,7 @@ int policy_load_buffer(struct pol_set *set, const char *name,
 	const char *file;
 	int ret;
 
+	policy_index_free(set);
 	ret = add_file(set, name ? name : "<buffer>", &file);
 	if (ret)
 		return ret;
@@ -444,6 +446,7 @@ int policy_load_path(struct pol_set *set, const char *path)
 {
 	struct stat st;
 
+	policy_index_free(set);
 	if (stat(path, &st) == 0 && S_ISDIR(st.st_mode))
 		return load_dir(set, path);
 	return load_file(set, path);
@@ -521,15 +524,7 @@ const struct pol_service *policy_find_service(const struct pol_set *set,
 
 	if (!host_split(set, host, ns, &name, &nl, &hns, &hl))
 		return NULL;
-	for (size_t i = 0; i < set->n_svcs; i++) {
-		const struct pol_meta *m = &set->svcs[i].meta;
-
-		if (m->name && m->ns && strlen(m->name) == nl &&
-		    strncmp(m->name, name, nl) == 0 && strlen(m->ns) == hl &&
-		    strncmp(m->ns, hns, hl) == 0)
-			return &set->svcs[i];
-	}
-	return NULL;
+	return policy_index_service(set, hns, hl, name, nl);
 }
 
 /* ---- labels, diagnostics ---- */

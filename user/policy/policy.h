@@ -21,6 +21,8 @@
 
 #define POL_DOMAIN_DEFAULT "cluster.local"
 
+struct pol_index;
+
 struct pol_loc {
 	const char *file;	/* owned by the set (set->files) */
 	uint32_t line;		/* 1-based; 0 = unknown */
@@ -426,6 +428,7 @@ struct pol_set {
 	char *domain;			/* cluster domain: malloc'd (freed with the
 					 * set); policy_set_init() sets
 					 * cluster.local; NULL also means that */
+	struct pol_index *index;	/* lookups (index.c); dropped on load */
 };
 
 void policy_set_init(struct pol_set *set);
@@ -466,6 +469,29 @@ int policy_host_fqdn(const struct pol_set *set, const char *host,
 /* The Service a host names (resolved relative to ns), or NULL. */
 const struct pol_service *policy_find_service(const struct pol_set *set,
 					      const char *host, const char *ns);
+
+/*
+ * Indexes (index.c): policy_index_build() sorts pointers to the set's
+ * objects once (idempotent; policy_validate and plan_build call it; loading
+ * more files drops it). The lookups below need it, except
+ * policy_index_service, which scans when there is none. Slices come in set
+ * order for one (ns, service); pods of a namespace and pods of one IP in
+ * set order.
+ */
+int policy_index_build(struct pol_set *set);
+void policy_index_free(struct pol_set *set);
+const struct pol_service *policy_index_service(const struct pol_set *set,
+					       const char *ns, size_t ns_len,
+					       const char *name, size_t name_len);
+const struct pol_eps *const *policy_index_slices(const struct pol_set *set,
+						 const char *ns, const char *svc,
+						 size_t *n);
+const struct pol_pod *policy_index_pod(const struct pol_set *set,
+				       const char *ns, const char *name);
+const struct pol_pod *const *policy_index_pods_in(const struct pol_set *set,
+						  const char *ns, size_t *n);
+const struct pol_pod *const *policy_index_pods_ip(const struct pol_set *set,
+						  uint32_t ip, size_t *n);
 
 /* True when every selector label is present with the same value in labels. */
 bool policy_labels_match(const struct pol_labels *selector,

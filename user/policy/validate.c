@@ -329,6 +329,9 @@ int policy_validate(struct pol_set *set)
 	};
 	int ret;
 
+	ret = policy_index_build(set);
+	if (ret)
+		return ret;
 	for (size_t i = 0; i < sizeof(kinds) / sizeof(kinds[0]); i++) {
 		const void *arr = *(void *const *)((char *)set + kinds[i].off_arr);
 		size_t n = *(size_t *)((char *)set + kinds[i].off_n);

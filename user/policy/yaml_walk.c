@@ -243,21 +243,19 @@ int pol_check_keys(struct pol_walk *w, const yaml_node_t *map,
 				break;
 			}
 		}
+		for (const char *const *a = allowed; *a && !ok; a++)
+			ok = strcmp(*a, scalar(k)) == 0;
+		if (ok)
+			continue;
+		/* unknown: suggest the closest allowed key */
 		for (const char *const *a = allowed; *a; a++) {
-			size_t d;
+			size_t d = edit_distance(*a, scalar(k));
 
-			if (strcmp(*a, scalar(k)) == 0) {
-				ok = true;
-				break;
-			}
-			d = edit_distance(*a, scalar(k));
 			if (d < best_d) {
 				best_d = d;
 				best = *a;
 			}
 		}
-		if (ok)
-			continue;
 		errs++;
 		if (best)
 			pol_diag_at(w, POL_DIAG_ERROR, k,

@@ -180,11 +180,7 @@ static const struct pol_svc_port *l7_svc_port(const struct pol_service *svc, uin
 static const struct pol_service *l7_find_pol_svc(const struct pol_set *set,
 						 const char *ns, const char *name)
 {
-	for (size_t i = 0; i < set->n_svcs; i++)
-		if (strcmp(set->svcs[i].meta.ns, ns) == 0 &&
-		    strcmp(set->svcs[i].meta.name, name) == 0)
-			return &set->svcs[i];
-	return NULL;
+	return policy_index_service(set, ns, strlen(ns), name, strlen(name));
 }
 
 static bool l7_gateways_mesh(char *const *gws, size_t n)
