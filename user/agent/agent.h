@@ -86,6 +86,26 @@ struct agent {
 int agent_reload(struct agent *ag, const struct agent_file *files, size_t n_files,
 		 bool dry_run, json_t *diags, char *err, size_t errlen);
 
+/*
+ * agent_reload in two steps, for the start: prepare (load, validate, plan;
+ * no kernel access; quiet = diagnostics not logged) before the data path
+ * is loaded, commit (apply) once it is. Both free pp when they fail;
+ * commit always frees it; agent_prepared_free for one not committed.
+ */
+struct agent_prepared {
+	struct pol_set set;
+	struct plan plan;
+	struct l7_config *l7;
+	uint64_t t0, t_load, t_plan;
+};
+
+int agent_prepare(struct agent *ag, const struct agent_file *files, size_t n_files,
+		  bool quiet, json_t *diags, struct agent_prepared *pp,
+		  char *err, size_t errlen);
+int agent_commit(struct agent *ag, struct agent_prepared *pp, const struct agent_file *files,
+		 size_t n_files, char *err, size_t errlen);
+void agent_prepared_free(struct agent_prepared *pp);
+
 int admin_listen(struct agent *ag, char *err, size_t errlen);
 void admin_close(struct agent *ag);
 /* poll() bookkeeping: fill fds; handle events. */

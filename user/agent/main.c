@@ -457,7 +457,8 @@ int main(int argc, char **argv)
 	struct stat st;
 	sigset_t mask;
 	int c, sfd, ret, exit_code = 1;
-	bool running = true;
+	struct agent_prepared prepared;
+	bool running = true, have_prepared = false;
 
 	log_prog = "sockmesh-agent";
 	snprintf(ag.admin_path, sizeof(ag.admin_path), "%s", AGENT_DEFAULT_ADMIN);
@@ -561,21 +562,17 @@ int main(int argc, char **argv)
 		return 1;
 	}
 
-	/* Validate the policy before touching the kernel: a bad file at start
-	 * must not leave a half-configured data path behind. */
-	{
-		json_t *d = json_array();
-
-		ret = agent_reload(&ag, NULL, 0, true, d, err, sizeof(err));
-		if (ret) {
-			for (size_t i = 0; i < json_array_size(d); i++)
-				fprintf(stderr, "%s\n", json_string_value(json_array_get(d, i)));
-			fprintf(stderr, "sockmesh-agent: %s\n", err);
-			json_decref(d);
-			return 1;
-		}
-		json_decref(d);
+	/* Load and plan the policy before touching the kernel: a bad file at
+	 * start must not leave a half-configured data path behind. The plan
+	 * is applied once the maps are there (one parse, not two). */
+	ag.last_diags = json_array();
+	ret = agent_prepare(&ag, NULL, 0, false, ag.last_diags, &prepared, err, sizeof(err));
+	if (ret) {
+		fprintf(stderr, "sockmesh-agent: %s\n", err);
+		json_decref(ag.last_diags);
+		return 1;
 	}
+	have_prepared = true;
 
 	sigemptyset(&mask);
 	sigaddset(&mask, SIGHUP);
@@ -587,6 +584,7 @@ int main(int argc, char **argv)
 
 	if ((ret = loader_load(&ag.ld, cgroup, pin, &caps, err, sizeof(err)))) {
 		fprintf(stderr, "sockmesh-agent: %s\n", err);
+		agent_prepared_free(&prepared);
 		return 1;
 	}
 	if ((ret = apply_init(&ag.ap, &ag.ld.maps, cfg_flags))) {
@@ -605,8 +603,8 @@ int main(int argc, char **argv)
 	ag.ap.l7_addr = ag.l7_enabled ? ag.l7_addr : 0;
 	ag.ap.l7_port = ag.l7_enabled ? htons(ag.l7_port) : 0;
 	/* Fill the maps before attaching: the first connect sees a whole config. */
-	ag.last_diags = json_array();
-	ret = agent_reload(&ag, NULL, 0, false, ag.last_diags, err, sizeof(err));
+	have_prepared = false;
+	ret = agent_commit(&ag, &prepared, NULL, 0, err, sizeof(err));
 	if (ret) {
 		fprintf(stderr, "sockmesh-agent: %s\n", err);
 		goto out;
@@ -673,6 +671,8 @@ int main(int argc, char **argv)
 	log_info("exiting: %s", ag.keep_on_exit ? "the pinned data path keeps running"
 						 : "detaching and unpinning");
 out:
+	if (have_prepared)
+		agent_prepared_free(&prepared);
 	if (ag.beat_running) {
 		__u32 zero = 0;
 		__u64 gone = 0;

@@ -120,82 +120,99 @@ static int reload_write_file(const char *dir, const struct agent_file *f)
 	return ret;
 }
 
-int agent_reload(struct agent *ag, const struct agent_file *files, size_t n_files,
-		 bool dry_run, json_t *diags, char *err, size_t errlen)
+void agent_prepared_free(struct agent_prepared *pp)
 {
-	struct pol_set set;
-	struct plan plan = {};
-	struct l7_config *l7 = NULL;
+	if (pp->l7)
+		l7_config_put(pp->l7);
+	plan_free(&pp->plan);
+	policy_set_free(&pp->set);
+	memset(pp, 0, sizeof(*pp));
+}
+
+int agent_prepare(struct agent *ag, const struct agent_file *files, size_t n_files,
+		  bool quiet, json_t *diags, struct agent_prepared *pp,
+		  char *err, size_t errlen)
+{
 	char line[PATH_MAX + 400];
-	uint64_t t0 = dp_now_ns(), t_load, t_plan;
 	int ret;
 
+	memset(pp, 0, sizeof(*pp));
+	pp->t0 = dp_now_ns();
 	err[0] = '\0';
 	if (n_files && !ag->policy_is_dir) {
 		snprintf(err, errlen, "apply needs --policy to be a directory (it is the file %s)",
 			 ag->policy_path);
 		return -ENOTDIR;
 	}
-	policy_set_init(&set);
+	policy_set_init(&pp->set);
 	if (ag->policy_is_dir)
-		ret = reload_load_dir(&set, ag->policy_path, files, n_files);
+		ret = reload_load_dir(&pp->set, ag->policy_path, files, n_files);
 	else
-		ret = policy_load_path(&set, ag->policy_path);
-	if (!set.n_errors)
-		ret = policy_validate(&set);
-	t_load = dp_now_ns();
-	if (!set.n_errors && !ret)
-		ret = plan_build(&set, &plan);
-	if (!set.n_errors && !ret)
-		ret = l7_config_build(&set, &plan, &l7);
-	t_plan = dp_now_ns();
-	if (!ret && l7 && !ag->l7_enabled) {
+		ret = policy_load_path(&pp->set, ag->policy_path);
+	if (!pp->set.n_errors)
+		ret = policy_validate(&pp->set);
+	pp->t_load = dp_now_ns();
+	if (!pp->set.n_errors && !ret)
+		ret = plan_build(&pp->set, &pp->plan);
+	if (!pp->set.n_errors && !ret)
+		ret = l7_config_build(&pp->set, &pp->plan, &pp->l7);
+	pp->t_plan = dp_now_ns();
+	if (!ret && pp->l7 && !ag->l7_enabled) {
+		struct plan *plan = &pp->plan;
+
 		/* no listener: the kernel keeps these ports at L4 */
-		for (size_t i = 0; i < plan.n_svcs; i++)
-			if (plan.svcs[i].flags & SM_SVC_F_L7) {
-				plan.svcs[i].flags &= ~SM_SVC_F_L7;
-				if (!dry_run)
+		for (size_t i = 0; i < plan->n_svcs; i++)
+			if (plan->svcs[i].flags & SM_SVC_F_L7) {
+				plan->svcs[i].flags &= ~SM_SVC_F_L7;
+				if (!quiet)
 					log_warn("%s/%s:%u would be L7 (%s) but the L7 proxy is off "
-						 "(--l7-listen): kept at L4", plan.svcs[i].ns,
-						 plan.svcs[i].name, ntohs(plan.svcs[i].key.port),
-						 plan.svcs[i].l7_why ?: "");
+						 "(--l7-listen): kept at L4", plan->svcs[i].ns,
+						 plan->svcs[i].name, ntohs(plan->svcs[i].key.port),
+						 plan->svcs[i].l7_why ?: "");
 			}
 	}
 
-	for (size_t i = 0; i < set.n_diags; i++) {
-		policy_diag_format(&set.diags[i], line, sizeof(line));
+	for (size_t i = 0; i < pp->set.n_diags; i++) {
+		policy_diag_format(&pp->set.diags[i], line, sizeof(line));
 		if (diags)
 			json_array_append_new(diags, json_string(line));
-		if (!dry_run)
-			log_msg(set.diags[i].level == POL_DIAG_ERROR ? LOG_ERROR :
-				set.diags[i].level == POL_DIAG_WARNING ? LOG_WARN : LOG_DEBUG,
+		if (!quiet)
+			log_msg(pp->set.diags[i].level == POL_DIAG_ERROR ? LOG_ERROR :
+				pp->set.diags[i].level == POL_DIAG_WARNING ? LOG_WARN : LOG_DEBUG,
 				"%s", line);
 	}
-	if (set.n_errors || ret) {
+	if (pp->set.n_errors || ret) {
 		snprintf(err, errlen, "policy rejected: %zu error(s); the running config is unchanged",
-			 set.n_errors);
-		if (!set.n_errors)
+			 pp->set.n_errors);
+		if (!pp->set.n_errors)
 			snprintf(err, errlen, "policy rejected: %s; the running config is unchanged",
 				 strerror(ret < 0 ? -ret : ret));
-		ret = -EINVAL;
-		goto out;
+		agent_prepared_free(pp);
+		return -EINVAL;
 	}
-	if (dry_run)
-		goto out;
+	return 0;
+}
 
+int agent_commit(struct agent *ag, struct agent_prepared *pp, const struct agent_file *files,
+		 size_t n_files, char *err, size_t errlen)
+{
+	uint64_t t_commit = dp_now_ns();
+	int ret;
+
+	err[0] = '\0';
 	/* The proxy learns the new routes before the kernel sends it new ports. */
-	if (l7 && ag->proxy) {
-		l7->generation = ag->ap.generation + 1;
-		proxy_set_config(ag->proxy, l7_config_get(l7));
+	if (pp->l7 && ag->proxy) {
+		pp->l7->generation = ag->ap.generation + 1;
+		proxy_set_config(ag->proxy, l7_config_get(pp->l7));
 	}
-	ret = apply_plan(&ag->ap, &plan, err, errlen);
+	ret = apply_plan(&ag->ap, &pp->plan, err, errlen);
 	if (ret)
 		goto out;
-	if (l7) {
+	if (pp->l7) {
 		if (ag->l7)
 			l7_config_put(ag->l7);
-		ag->l7 = l7;
-		l7 = NULL;
+		ag->l7 = pp->l7;
+		pp->l7 = NULL;
 	}
 	for (size_t i = 0; i < n_files; i++) {
 		int wret = reload_write_file(ag->policy_path, &files[i]);
@@ -207,17 +224,32 @@ int agent_reload(struct agent *ag, const struct agent_file *files, size_t n_file
 			ret = wret;
 		}
 	}
-	ag->n_services = plan.n_svcs;
-	ag->last_reload_ns = dp_now_ns() - t0;
+	ag->n_services = pp->plan.n_svcs;
+	/* parse + plan + apply: at the start, loading the programs falls between */
+	ag->last_reload_ns = (pp->t_plan - pp->t0) + (dp_now_ns() - t_commit);
 	log_info("policy generation %llu applied: %zu service ports, %zu warnings, "
 		 "%u map writes, %u deletes, %.2f ms (parse %.2f ms, plan %.2f ms, apply %.2f ms)",
-		 (unsigned long long)ag->ap.generation, plan.n_svcs, set.n_warnings,
+		 (unsigned long long)ag->ap.generation, pp->plan.n_svcs, pp->set.n_warnings,
 		 ag->ap.last_writes, ag->ap.last_deletes, ag->last_reload_ns / 1e6,
-		 (t_load - t0) / 1e6, (t_plan - t_load) / 1e6, ag->ap.last_apply_ns / 1e6);
+		 (pp->t_load - pp->t0) / 1e6, (pp->t_plan - pp->t_load) / 1e6,
+		 ag->ap.last_apply_ns / 1e6);
 out:
-	if (l7)
-		l7_config_put(l7);
-	plan_free(&plan);
-	policy_set_free(&set);
+	agent_prepared_free(pp);
 	return ret;
+}
+
+int agent_reload(struct agent *ag, const struct agent_file *files, size_t n_files,
+		 bool dry_run, json_t *diags, char *err, size_t errlen)
+{
+	struct agent_prepared pp;
+	int ret;
+
+	ret = agent_prepare(ag, files, n_files, dry_run, diags, &pp, err, errlen);
+	if (ret)
+		return ret;
+	if (dry_run) {
+		agent_prepared_free(&pp);
+		return 0;
+	}
+	return agent_commit(ag, &pp, files, n_files, err, errlen);
 }
