@@ -56,6 +56,7 @@ struct agent {
 	/* last reload */
 	uint64_t reloads_ok, reloads_failed;
 	json_t *last_diags;		/* array of "file:line:col: level: msg" */
+	struct pol_cache *pcache;	/* parsed policy documents, reused */
 	char last_error[512];
 	uint64_t last_reload_ns;	/* duration of the last successful reload */
 	size_t n_services, n_backends;
@@ -96,6 +97,8 @@ struct agent_prepared {
 	struct pol_set set;
 	struct plan plan;
 	struct l7_config *l7;
+	struct pol_cache *cache;	/* ag->pcache, ended when freed */
+	size_t docs_parsed, docs_reused;
 	uint64_t t0, t_load, t_plan;
 };
 

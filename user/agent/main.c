@@ -566,10 +566,16 @@ int main(int argc, char **argv)
 	 * start must not leave a half-configured data path behind. The plan
 	 * is applied once the maps are there (one parse, not two). */
 	ag.last_diags = json_array();
+	ag.pcache = policy_cache_new();
+	if (!ag.pcache) {
+		fprintf(stderr, "sockmesh-agent: out of memory\n");
+		return 1;
+	}
 	ret = agent_prepare(&ag, NULL, 0, false, ag.last_diags, &prepared, err, sizeof(err));
 	if (ret) {
 		fprintf(stderr, "sockmesh-agent: %s\n", err);
 		json_decref(ag.last_diags);
+		policy_cache_free(ag.pcache);
 		return 1;
 	}
 	have_prepared = true;
@@ -585,6 +591,7 @@ int main(int argc, char **argv)
 	if ((ret = loader_load(&ag.ld, cgroup, pin, &caps, err, sizeof(err)))) {
 		fprintf(stderr, "sockmesh-agent: %s\n", err);
 		agent_prepared_free(&prepared);
+		policy_cache_free(ag.pcache);
 		return 1;
 	}
 	if ((ret = apply_init(&ag.ap, &ag.ld.maps, cfg_flags))) {
@@ -696,6 +703,7 @@ out:
 	if (ag.inotify_fd >= 0)
 		close(ag.inotify_fd);
 	apply_fini(&ag.ap);
+	policy_cache_free(ag.pcache);
 	/* never tear down a data path adopted from a running node on a failed start */
 	loader_close(&ag.ld, ag.keep_on_exit || (exit_code && ag.ld.adopted_maps));
 	json_decref(ag.last_diags);

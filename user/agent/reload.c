@@ -126,6 +126,9 @@ void agent_prepared_free(struct agent_prepared *pp)
 		l7_config_put(pp->l7);
 	plan_free(&pp->plan);
 	policy_set_free(&pp->set);
+	/* the set is gone: documents no load used since begin can go */
+	if (pp->cache)
+		policy_cache_end(pp->cache);
 	memset(pp, 0, sizeof(*pp));
 }
 
@@ -145,6 +148,11 @@ int agent_prepare(struct agent *ag, const struct agent_file *files, size_t n_fil
 		return -ENOTDIR;
 	}
 	policy_set_init(&pp->set);
+	if (ag->pcache) {
+		pp->cache = ag->pcache;
+		policy_cache_begin(pp->cache);
+		policy_set_use_cache(&pp->set, pp->cache);
+	}
 	if (ag->policy_is_dir)
 		ret = reload_load_dir(&pp->set, ag->policy_path, files, n_files);
 	else
@@ -152,6 +160,8 @@ int agent_prepare(struct agent *ag, const struct agent_file *files, size_t n_fil
 	if (!pp->set.n_errors)
 		ret = policy_validate(&pp->set);
 	pp->t_load = dp_now_ns();
+	if (pp->cache)
+		policy_cache_stats(pp->cache, &pp->docs_parsed, &pp->docs_reused);
 	if (!pp->set.n_errors && !ret)
 		ret = plan_build(&pp->set, &pp->plan);
 	if (!pp->set.n_errors && !ret)
@@ -228,9 +238,11 @@ int agent_commit(struct agent *ag, struct agent_prepared *pp, const struct agent
 	/* parse + plan + apply: at the start, loading the programs falls between */
 	ag->last_reload_ns = (pp->t_plan - pp->t0) + (dp_now_ns() - t_commit);
 	log_info("policy generation %llu applied: %zu service ports, %zu warnings, "
-		 "%u map writes, %u deletes, %.2f ms (parse %.2f ms, plan %.2f ms, apply %.2f ms)",
+		 "%u map writes, %u deletes, %zu of %zu documents parsed, "
+		 "%.2f ms (parse %.2f ms, plan %.2f ms, apply %.2f ms)",
 		 (unsigned long long)ag->ap.generation, pp->plan.n_svcs, pp->set.n_warnings,
-		 ag->ap.last_writes, ag->ap.last_deletes, ag->last_reload_ns / 1e6,
+		 ag->ap.last_writes, ag->ap.last_deletes, pp->docs_parsed,
+		 pp->docs_parsed + pp->docs_reused, ag->last_reload_ns / 1e6,
 		 (pp->t_load - pp->t0) / 1e6, (pp->t_plan - pp->t_load) / 1e6,
 		 ag->ap.last_apply_ns / 1e6);
 out:

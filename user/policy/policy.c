@@ -26,7 +26,7 @@ void pol_meta_free(struct pol_meta *m)
 	pol_labels_free(&m->annotations);
 }
 
-void policy_set_free(struct pol_set *set)
+static void set_free_objects(struct pol_set *set)
 {
 	for (size_t i = 0; i < set->n_svcs; i++)
 		pol_service_free(&set->svcs[i]);
@@ -40,6 +40,13 @@ void policy_set_free(struct pol_set *set)
 		pol_vs_free(&set->vss[i]);
 	for (size_t i = 0; i < set->n_gws; i++)
 		pol_gateway_free(&set->gws[i]);
+}
+
+void policy_set_free(struct pol_set *set)
+{
+	/* with a cache, the objects are the cache's (see policy_set_use_cache) */
+	if (!set->cache)
+		set_free_objects(set);
 	free(set->svcs);
 	free(set->pods);
 	free(set->eps);
@@ -228,7 +235,7 @@ static void load_object(struct pol_walk *w, const yaml_node_t *root,
 			    "skipping kind %s (not used by sockmesh)", kind);
 }
 
-static int add_file(struct pol_set *set, const char *name, const char **out)
+int pol_add_file(struct pol_set *set, const char *name, const char **out)
 {
 	char **files = realloc(set->files, (set->n_files + 1) * sizeof(*files));
 
@@ -242,10 +249,12 @@ static int add_file(struct pol_set *set, const char *name, const char **out)
 	return 0;
 }
 
-static int load_buffer(struct pol_set *set, const char *file, const char *buf,
-		       size_t len)
+int pol_load_buffer_at(struct pol_set *set, const char *file, const char *buf,
+		       size_t len, uint32_t line_base, int docno_base)
 {
-	struct pol_walk w = { .set = set, .file = file, .kind = "object" };
+	struct pol_walk w = {
+		.set = set, .file = file, .kind = "object", .line_base = line_base,
+	};
 	size_t errs0 = set->n_errors;
 	yaml_parser_t parser;
 	int ret;
@@ -253,7 +262,7 @@ static int load_buffer(struct pol_set *set, const char *file, const char *buf,
 	if (!yaml_parser_initialize(&parser))
 		return -ENOMEM;
 	yaml_parser_set_input_string(&parser, (const unsigned char *)buf, len);
-	for (int docno = 1;; docno++) {
+	for (int docno = docno_base;; docno++) {
 		yaml_document_t doc;
 		yaml_node_t *root;
 		char where[32];
@@ -261,7 +270,7 @@ static int load_buffer(struct pol_set *set, const char *file, const char *buf,
 		if (!yaml_parser_load(&parser, &doc)) {
 			struct pol_loc loc = {
 				.file = file,
-				.line = parser.problem_mark.line + 1,
+				.line = line_base + parser.problem_mark.line + 1,
 				.col = parser.problem_mark.column + 1,
 			};
 
@@ -296,6 +305,14 @@ static int load_buffer(struct pol_set *set, const char *file, const char *buf,
 	return ret;
 }
 
+static int load_buffer(struct pol_set *set, const char *file, const char *buf,
+		       size_t len)
+{
+	if (set->cache)
+		return pol_cache_load(set, file, buf, len);
+	return pol_load_buffer_at(set, file, buf, len, 0, 1);
+}
+
 int policy_load_buffer(struct pol_set *set, const char *name,
 		       const char *buf, size_t len)
 {
@@ -303,7 +320,7 @@ int policy_load_buffer(struct pol_set *set, const char *name,
 	int ret;
 
 	policy_index_free(set);
-	ret = add_file(set, name ? name : "<buffer>", &file);
+	ret = pol_add_file(set, name ? name : "<buffer>", &file);
 	if (ret)
 		return ret;
 	return load_buffer(set, file, buf, len);
@@ -327,7 +344,7 @@ static int load_file(struct pol_set *set, const char *path)
 	FILE *f;
 	int ret;
 
-	ret = add_file(set, path, &file);
+	ret = pol_add_file(set, path, &file);
 	if (ret)
 		return ret;
 	f = fopen(path, "re");
@@ -383,7 +400,7 @@ static int load_dir(struct pol_set *set, const char *path)
 		const char *file;
 		int err = errno;
 
-		ret = add_file(set, path, &file);
+		ret = pol_add_file(set, path, &file);
 		return ret ? ret : file_error(set, file, err);
 	}
 	while ((de = readdir(d))) {
@@ -410,7 +427,7 @@ static int load_dir(struct pol_set *set, const char *path)
 		const char *file;
 		struct pol_loc loc = { 0 };
 
-		ret = add_file(set, path, &file);
+		ret = pol_add_file(set, path, &file);
 		loc.file = file;
 		if (!ret && pol_diag_add(set, POL_DIAG_WARNING, &loc,
 					 "no *.yaml or *.yml files in this directory"))

@@ -429,6 +429,7 @@ struct pol_set {
 					 * set); policy_set_init() sets
 					 * cluster.local; NULL also means that */
 	struct pol_index *index;	/* lookups (index.c); dropped on load */
+	struct pol_cache *cache;	/* not owned; see policy_set_use_cache */
 };
 
 void policy_set_init(struct pol_set *set);
@@ -469,6 +470,25 @@ int policy_host_fqdn(const struct pol_set *set, const char *host,
 /* The Service a host names (resolved relative to ns), or NULL. */
 const struct pol_service *policy_find_service(const struct pol_set *set,
 					      const char *host, const char *ns);
+
+/*
+ * Document cache (cache.c). A set that uses a cache gets its objects from
+ * it: each YAML document is parsed on its own, once, and reused while its
+ * text and its first line in the file stay the same (a one-endpoint
+ * change to a 10k-service file re-parses one document). The set borrows
+ * the objects: it must be freed before the cache's next
+ * policy_cache_end(), which drops the documents the loads since
+ * policy_cache_begin() did not use. Diagnostics are copied per load.
+ */
+struct pol_cache;
+struct pol_cache *policy_cache_new(void);
+void policy_cache_free(struct pol_cache *c);
+void policy_cache_begin(struct pol_cache *c);
+void policy_cache_end(struct pol_cache *c);
+/* documents parsed and reused since begin */
+void policy_cache_stats(const struct pol_cache *c, size_t *parsed, size_t *reused);
+/* Call on an empty set, before loading. */
+void policy_set_use_cache(struct pol_set *set, struct pol_cache *c);
 
 /*
  * Indexes (index.c): policy_index_build() sorts pointers to the set's

@@ -24,7 +24,20 @@ struct pol_walk {
 	const char *name;	/* object name, for messages ("" until known) */
 	bool istio;		/* protojson rules: quoted integers accepted */
 	bool oom;		/* an allocation failed: load returns -ENOMEM */
+	uint32_t line_base;	/* lines before the buffer (one document of a file) */
 };
+
+/*
+ * Parse buf as YAML documents of file (a string the set owns) into set;
+ * line_base and docno_base place it inside a larger file. Used by
+ * cache.c to parse one document on its own.
+ */
+int pol_load_buffer_at(struct pol_set *set, const char *file, const char *buf,
+		       size_t len, uint32_t line_base, int docno_base);
+
+/* cache.c: load buf through set->cache (documents parsed only when new). */
+int pol_cache_load(struct pol_set *set, const char *file, const char *buf, size_t len);
+int pol_add_file(struct pol_set *set, const char *name, const char **out);
 
 #define POL_PATH_MAX 256
 

@@ -48,7 +48,7 @@ struct pol_loc pol_loc_of(const struct pol_walk *w, const yaml_node_t *n)
 	struct pol_loc loc = { .file = w->file };
 
 	if (n) {
-		loc.line = n->start_mark.line + 1;
+		loc.line = w->line_base + n->start_mark.line + 1;
 		loc.col = n->start_mark.column + 1;
 	}
 	return loc;
