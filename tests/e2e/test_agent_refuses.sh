@@ -1,8 +1,9 @@
 #!/bin/bash
 # SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause)
 #
-# The agent refuses to start, with one line saying why, when the node lacks
-# what it needs; nothing is attached or pinned in that case.
+# The agent refuses to start, with one line saying why, when a flag is out
+# of range or the node lacks what it needs; nothing is attached or pinned in
+# that case.
 
 # shellcheck disable=SC1091
 . "$(dirname "$0")/lib.sh"
@@ -21,6 +22,15 @@ refuse() { # refuse NAME REGEX ARGS...: exit 1 and one stderr line matching REGE
 }
 
 refuse "no cgroup flag" '--cgroup and --policy are required' --policy "$POL"
+for bad in 0 -5 12x 1048577 ""; do
+	refuse "--l7-max-conns '$bad'" "--l7-max-conns $bad: expected 1\\.\\.1048576 connections" \
+		--policy "$POL" --l7-max-conns "$bad"
+done
+for bad in 0 99 1.5s 600001 abc; do
+	refuse "--l7-header-timeout '$bad'" "--l7-header-timeout $bad: expected 100\\.\\.600000 milliseconds" \
+		--policy "$POL" --l7-header-timeout "$bad"
+done
+refuse "--workers 3x" '--workers 3x: expected 1\.\.256' --policy "$POL" --workers 3x
 refuse "not a cgroup v2 dir" 'not in the cgroup v2 hierarchy|not a cgroup v2' \
 	--cgroup "$E2E_TMP" --policy "$POL" --pin-path /sys/fs/bpf/sockmesh-refuse-$$
 v1=$(awk '$3 == "cgroup" { print $2; exit }' /proc/mounts)

@@ -12,6 +12,21 @@
  * "latency_ms p50 X p99 Y max Z" and "done N". --print prints the first
  * response whole (head and body) instead. Exit 0 when every request got a
  * response, 3 otherwise, 2 usage, 1 error. Every wait is bounded.
+ *
+ * Hostile-client modes (tests/e2e/test_hostile.sh):
+ *
+ *   --raw FILE [--trickle MS] [--out OUT]
+ *       One connection: send FILE's bytes as they are (one byte every MS ms
+ *       with --trickle) while reading responses, until the peer closes or
+ *       --timeout. Prints the status tallies, "sent N" (bytes), "done N"
+ *       (responses) and "end eof|reset|open MS" (how the connection ended,
+ *       MS after the first byte was sent; "open": still open at --timeout).
+ *       --out writes every response (head and body) to OUT.
+ *   --hold N [--hold-ms MS]
+ *       Open N idle connections one after another, watch them for MS ms
+ *       (default 500), then send one request on each still open. Prints
+ *       "connected N", "connect_failed N", "closed N" (closed by the peer
+ *       while idle), the status tallies and "done N".
  */
 #include <arpa/inet.h>
 #include <errno.h>
@@ -46,15 +61,19 @@ static struct {
 	long body_bytes;
 	int timeout_ms;
 	int print;
-} opt = { .count = 1, .conns = 1, .path = "/", .method = "GET", .timeout_ms = 10000 };
+	const char *raw, *out;
+	int trickle_ms;
+	int hold, hold_ms;
+} opt = { .count = 1, .conns = 1, .path = "/", .method = "GET", .timeout_ms = 10000,
+	  .hold_ms = 500 };
 
 static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
-static __thread int print_now;	/* --print: this response's body goes to stdout */
+static __thread FILE *body_fp;	/* where this response's body goes (--print, --out) */
 
 static void body_out(const char *p, size_t n)
 {
-	if (print_now)
-		fwrite(p, 1, n, stdout);
+	if (body_fp)
+		fwrite(p, 1, n, body_fp);
 }
 static struct tally tallies[MAX_TALLY];
 static int n_tallies;
@@ -323,6 +342,62 @@ static const char *ename(int err)
 	}
 }
 
+/* The request head the options describe; returns its length. */
+static int req_head(char *req, size_t cap)
+{
+	int n;
+
+	n = snprintf(req, cap, "%s %s HTTP/1.1\r\nHost: %s\r\nUser-Agent: sm-hreq\r\n",
+		     opt.method, opt.path, opt.host);
+	for (int i = 0; i < opt.n_hdrs; i++)
+		n += snprintf(req + n, cap - n, "%s\r\n", opt.hdrs[i]);
+	if (opt.body_bytes > 0)
+		n += snprintf(req + n, cap - n, "Content-Length: %ld\r\n", opt.body_bytes);
+	n += snprintf(req + n, cap - n, "\r\n");
+	return n;
+}
+
+/* Tally a response head: status, x-backend, x-envoy-overloaded. */
+static void tally_head(const char *head, size_t hl, int status)
+{
+	char key[160];
+	const char *v;
+	size_t vl;
+
+	snprintf(key, sizeof(key), "status %d", status);
+	tally_add(key);
+	if ((v = hdr_get(head, hl, "x-backend", &vl))) {
+		snprintf(key, sizeof(key), "backend %.*s", (int)vl, v);
+		tally_add(key);
+	}
+	if ((v = hdr_get(head, hl, "x-envoy-overloaded", &vl))) {
+		snprintf(key, sizeof(key), "header x-envoy-overloaded: %.*s", (int)vl, v);
+		tally_add(key);
+	}
+}
+
+/*
+ * Read one response: returns its status (> 0, tallied), or -errno when no
+ * whole head came (EPIPE: the peer closed first). *body_err: 0 or -errno
+ * from reading the body; *close_after: the connection ends after it.
+ */
+static int read_resp(int fd, struct resp *r, double deadline, int *close_after, int *body_err)
+{
+	long hl = read_head(fd, r, deadline);
+	int status = 0;
+
+	*body_err = 0;
+	if (hl > 0 && sscanf(r->buf, "HTTP/1.%*d %d", &status) != 1)
+		hl = -EPROTO;
+	if (hl < 0)
+		return (int)hl;
+	if (body_fp)
+		fwrite(r->buf, 1, hl, body_fp);
+	tally_head(r->buf, hl, status);
+	*body_err = read_body(fd, r, hl, status, deadline, close_after);
+	return status;
+}
+
 static void *worker(void *arg)
 {
 	struct resp *r = calloc(1, sizeof(*r));
@@ -334,22 +409,13 @@ static void *worker(void *arg)
 		body = malloc(opt.body_bytes);
 		memset(body, 'b', opt.body_bytes);
 	}
-	n = snprintf(req, sizeof(req), "%s %s HTTP/1.1\r\nHost: %s\r\nUser-Agent: sm-hreq\r\n",
-		     opt.method, opt.path, opt.host);
-	for (int i = 0; i < opt.n_hdrs; i++)
-		n += snprintf(req + n, sizeof(req) - n, "%s\r\n", opt.hdrs[i]);
-	if (body)
-		n += snprintf(req + n, sizeof(req) - n, "Content-Length: %ld\r\n", opt.body_bytes);
-	n += snprintf(req + n, sizeof(req) - n, "\r\n");
+	n = req_head(req, sizeof(req));
 
 	for (;;) {
 		long idx;
 		double t0, deadline;
-		long hl;
-		int status = 0, close_after = 0, err;
+		int status, close_after = 0, err;
 		char key[160];
-		size_t vl;
-		const char *v;
 
 		pthread_mutex_lock(&lock);
 		idx = next_req < opt.count ? next_req++ : -1;
@@ -372,33 +438,17 @@ static void *worker(void *arg)
 		err = send_all(fd, req, n, deadline);
 		if (!err && body)
 			err = send_all(fd, body, opt.body_bytes, deadline);
-		hl = err ? err : read_head(fd, r, deadline);
-		if (hl > 0 && sscanf(r->buf, "HTTP/1.%*d %d", &status) != 1)
-			hl = -EPROTO;
-		if (hl < 0) {
-			snprintf(key, sizeof(key), "ERR %s", ename((int)-hl));
+		body_fp = opt.print && idx == 0 ? stdout : NULL;
+		status = err ? err : read_resp(fd, r, deadline, &close_after, &err);
+		body_fp = NULL;
+		if (status < 0) {
+			snprintf(key, sizeof(key), "ERR %s", ename(-status));
 			tally_add(key);
 			__atomic_add_fetch(&done_err, 1, __ATOMIC_RELAXED);
 			close(fd);
 			fd = -1;
 			continue;
 		}
-		if (opt.print && idx == 0) {
-			fwrite(r->buf, 1, hl, stdout);
-			print_now = 1;
-		}
-		snprintf(key, sizeof(key), "status %d", status);
-		tally_add(key);
-		if ((v = hdr_get(r->buf, hl, "x-backend", &vl))) {
-			snprintf(key, sizeof(key), "backend %.*s", (int)vl, v);
-			tally_add(key);
-		}
-		if ((v = hdr_get(r->buf, hl, "x-envoy-overloaded", &vl))) {
-			snprintf(key, sizeof(key), "header x-envoy-overloaded: %.*s", (int)vl, v);
-			tally_add(key);
-		}
-		err = read_body(fd, r, hl, status, deadline, &close_after);
-		print_now = 0;
 		pthread_mutex_lock(&lock);
 		lat[n_lat++] = now_ms() - t0;
 		pthread_mutex_unlock(&lock);
@@ -420,6 +470,178 @@ static int cmp_tally(const void *a, const void *b)
 	return strcmp(((const struct tally *)a)->key, ((const struct tally *)b)->key);
 }
 
+static void print_tallies(void)
+{
+	qsort(tallies, n_tallies, sizeof(tallies[0]), cmp_tally);
+	for (int i = 0; i < n_tallies; i++)
+		printf("%s %ld\n", tallies[i].key, tallies[i].n);
+}
+
+/* --raw: the sender runs beside the reader, so a pipelined flood cannot deadlock. */
+struct raw_send {
+	int fd;
+	const char *p;
+	size_t n, sent;
+	double deadline;
+	double t_first;		/* when the first byte went out */
+	volatile int stop;	/* the reader is done */
+};
+
+static void *raw_sender(void *arg)
+{
+	struct raw_send *rs = arg;
+	size_t step = opt.trickle_ms > 0 ? 1 : rs->n;
+
+	while (rs->sent < rs->n && !rs->stop) {
+		size_t k = rs->n - rs->sent < step ? rs->n - rs->sent : step;
+
+		if (!rs->sent)
+			rs->t_first = now_ms();
+		if (send_all(rs->fd, rs->p + rs->sent, k, rs->deadline))
+			break;
+		rs->sent += k;
+		if (opt.trickle_ms > 0 && rs->sent < rs->n)
+			usleep(opt.trickle_ms * 1000);
+	}
+	return NULL;
+}
+
+static char *read_file(const char *path, size_t *len)
+{
+	FILE *f = fopen(path, "rb");
+	char *buf = NULL;
+	long n;
+
+	if (!f)
+		return NULL;
+	if (!fseek(f, 0, SEEK_END) && (n = ftell(f)) >= 0 && !fseek(f, 0, SEEK_SET) &&
+	    (buf = malloc(n ? n : 1)) && fread(buf, 1, n, f) != (size_t)n) {
+		free(buf);
+		buf = NULL;
+	}
+	fclose(f);
+	*len = buf ? (size_t)n : 0;
+	return buf;
+}
+
+static int run_raw(void)
+{
+	struct raw_send rs = { .fd = -1 };
+	struct resp *r = calloc(1, sizeof(*r));
+	FILE *out = NULL;
+	pthread_t th;
+	const char *how = "open";
+	char *data;
+	long done = 0;
+	int close_after, err = 0;
+
+	data = read_file(opt.raw, &rs.n);
+	if (!data || !r || (opt.out && !(out = fopen(opt.out, "wb")))) {
+		fprintf(stderr, "sm-hreq: %s: %s\n", data ? opt.out : opt.raw, strerror(errno));
+		return 1;
+	}
+	rs.p = data;
+	rs.deadline = now_ms() + opt.timeout_ms;
+	rs.fd = conn_open(rs.deadline);
+	if (rs.fd < 0) {
+		printf("ERR %s 1\n", ename(-rs.fd));
+		return 3;
+	}
+	rs.t_first = now_ms();
+	pthread_create(&th, NULL, raw_sender, &rs);
+	body_fp = out;
+	for (;;) {
+		int status = read_resp(rs.fd, r, rs.deadline, &close_after, &err);
+
+		if (status > 0)
+			done++;
+		if (status < 0 || err) {
+			err = status < 0 ? -status : -err;
+			break;
+		}
+	}
+	if (err == EPIPE)
+		how = "eof";
+	else if (err != ETIMEDOUT)
+		how = err == ECONNRESET ? "reset" : ename(err);
+	printf("end %s %.0f\n", how, now_ms() - rs.t_first);
+	rs.stop = 1;
+	shutdown(rs.fd, SHUT_RDWR);	/* wakes a sender blocked in poll */
+	pthread_join(th, NULL);
+	close(rs.fd);
+	printf("sent %zu\n", rs.sent);
+	print_tallies();
+	printf("done %ld\n", done);
+	if (out)
+		fclose(out);
+	free(data);
+	free(r);
+	return 0;
+}
+
+/* --hold: idle connections first, then one request on each that is still open. */
+static int run_hold(void)
+{
+	int *fds = calloc(opt.hold, sizeof(*fds)), connected = 0, failed = 0, closed = 0;
+	struct pollfd *pf = calloc(opt.hold, sizeof(*pf));
+	struct resp *r = calloc(1, sizeof(*r));
+	double deadline;
+	char req[8192];
+	long done = 0;
+	int n, i;
+
+	if (!fds || !pf || !r)
+		return 1;
+	for (i = 0; i < opt.hold; i++) {
+		fds[i] = conn_open(now_ms() + opt.timeout_ms);
+		if (fds[i] < 0)
+			failed++;
+		else
+			connected++;
+	}
+	deadline = now_ms() + opt.hold_ms;
+	for (;;) {
+		int left = (int)(deadline - now_ms());
+
+		for (i = 0; i < opt.hold; i++)
+			pf[i] = (struct pollfd){ .fd = fds[i], .events = POLLIN | POLLRDHUP };
+		if (left <= 0 || poll(pf, opt.hold, left) <= 0)
+			break;
+		for (i = 0; i < opt.hold; i++) {
+			char x;
+
+			if (fds[i] < 0 || !pf[i].revents)
+				continue;
+			/* an idle connection hears nothing unless it is closed */
+			if (recv(fds[i], &x, 1, MSG_DONTWAIT) <= 0 || (pf[i].revents & (POLLRDHUP | POLLHUP))) {
+				close(fds[i]);
+				fds[i] = -1;
+				closed++;
+			}
+		}
+	}
+	n = req_head(req, sizeof(req));
+	for (i = 0; i < opt.hold; i++) {
+		int close_after, berr;
+
+		if (fds[i] < 0)
+			continue;
+		r->len = 0;
+		deadline = now_ms() + opt.timeout_ms;
+		if (!send_all(fds[i], req, n, deadline) &&
+		    read_resp(fds[i], r, deadline, &close_after, &berr) > 0)
+			done++;
+		close(fds[i]);
+	}
+	printf("connected %d\nconnect_failed %d\nclosed %d\n", connected, failed, closed);
+	print_tallies();
+	printf("done %ld\n", done);
+	free(fds);
+	free(pf);
+	free(r);
+	return 0;
+}
+
 static int cmp_d(const void *a, const void *b)
 {
 	double x = *(const double *)a, y = *(const double *)b;
@@ -434,13 +656,16 @@ int main(int argc, char **argv)
 		{ "conns", required_argument, NULL, 'c' }, { "path", required_argument, NULL, 'p' },
 		{ "host", required_argument, NULL, 'h' }, { "method", required_argument, NULL, 'm' },
 		{ "header", required_argument, NULL, 'H' }, { "body-bytes", required_argument, NULL, 'b' },
-		{ "timeout", required_argument, NULL, 't' }, { "print", no_argument, NULL, 'P' }, {}
+		{ "timeout", required_argument, NULL, 't' }, { "print", no_argument, NULL, 'P' },
+		{ "raw", required_argument, NULL, 'R' }, { "out", required_argument, NULL, 'o' },
+		{ "trickle", required_argument, NULL, 'T' }, { "hold", required_argument, NULL, 'O' },
+		{ "hold-ms", required_argument, NULL, 'M' }, {}
 	};
 	char ip[64] = "", *colon;
 	pthread_t th[64];
 	int c;
 
-	while ((c = getopt_long(argc, argv, "a:n:c:p:h:m:H:b:t:P", lo, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "a:n:c:p:h:m:H:b:t:PR:o:T:O:M:", lo, NULL)) != -1) {
 		switch (c) {
 		case 'a':
 			snprintf(ip, sizeof(ip), "%s", optarg);
@@ -466,6 +691,11 @@ int main(int argc, char **argv)
 		case 'b': opt.body_bytes = atol(optarg); break;
 		case 't': opt.timeout_ms = (int)(atof(optarg) * 1000); break;
 		case 'P': opt.print = 1; break;
+		case 'R': opt.raw = optarg; break;
+		case 'o': opt.out = optarg; break;
+		case 'T': opt.trickle_ms = atoi(optarg); break;
+		case 'O': opt.hold = atoi(optarg); break;
+		case 'M': opt.hold_ms = atoi(optarg); break;
 		default: goto usage;
 		}
 	}
@@ -474,6 +704,10 @@ int main(int argc, char **argv)
 		goto usage;
 	if (!opt.host)
 		opt.host = ip;
+	if (opt.raw)
+		return run_raw();
+	if (opt.hold)
+		return opt.hold > 0 && opt.hold <= 4096 && opt.hold_ms >= 0 ? run_hold() : 2;
 	lat = calloc(opt.count, sizeof(*lat));
 	if (!lat)
 		return 1;
@@ -485,9 +719,7 @@ int main(int argc, char **argv)
 		pthread_join(th[i], NULL);
 	if (opt.print)
 		return done_err ? 3 : 0;
-	qsort(tallies, n_tallies, sizeof(tallies[0]), cmp_tally);
-	for (int i = 0; i < n_tallies; i++)
-		printf("%s %ld\n", tallies[i].key, tallies[i].n);
+	print_tallies();
 	if (n_lat) {
 		qsort(lat, n_lat, sizeof(*lat), cmp_d);
 		printf("latency_ms p50 %.3f p99 %.3f max %.3f\n", lat[n_lat / 2],
@@ -497,6 +729,8 @@ int main(int argc, char **argv)
 	return done_err ? 3 : 0;
 usage:
 	fprintf(stderr, "usage: sm-hreq --addr IP:PORT [--count N] [--conns C] [--path P] [--host H]\n"
-		"               [--method M] [-H 'name: value']... [--body-bytes N] [--timeout S] [--print]\n");
+		"               [--method M] [-H 'name: value']... [--body-bytes N] [--timeout S] [--print]\n"
+		"       sm-hreq --addr IP:PORT --raw FILE [--trickle MS] [--out FILE] [--timeout S]\n"
+		"       sm-hreq --addr IP:PORT --hold N [--hold-ms MS] [request options]\n");
 	return 2;
 }

@@ -1237,3 +1237,103 @@ TEST(proxy_loopback_integration)
 	close(e.logp[0]);
 	close(e.logp[1]);
 }
+
+/* A proxy counter from proxy_stats_json. */
+static long long t_stat(struct proxy *p, const char *name)
+{
+	json_t *j = proxy_stats_json(p);
+	long long v = json_integer_value(json_object_get(j, name));
+
+	json_decref(j);
+	return v;
+}
+
+/* Wait up to 2 s for a counter to reach want; returns the last value. */
+static long long t_stat_wait(struct proxy *p, const char *name, long long want)
+{
+	long long v = t_stat(p, name);
+
+	for (int i = 0; i < 200 && v != want; i++) {
+		usleep(10000);
+		v = t_stat(p, name);
+	}
+	return v;
+}
+
+/*
+ * Hostile clients: max_conns is one limit for all workers (connections
+ * over it are accepted and closed before a byte, counted as overflow), a
+ * slot comes back when its connection closes; a head that never completes
+ * gets 408 and a close after header_timeout_ms from its first byte.
+ */
+TEST(proxy_limits)
+{
+	static struct tcfg cfg;
+	static struct cl held[4], extra, c;
+	static struct cresp r;
+	struct proxy_opts o = { 0 };
+	struct up_registry *up = up_registry_new(NULL, NULL);
+	const char *get = "GET /direct HTTP/1.1\r\nHost: svc\r\n\r\n";
+	char err[256] = "";
+	struct proxy *p;
+	uint64_t t0, ms;
+	int i;
+
+	signal(SIGPIPE, SIG_IGN);
+	t_build(&cfg, 1, 1, "direct!");
+	l7_config_get(&cfg.c);	/* keep one: the test owns the storage */
+	o.workers = 2;
+	o.listen_addr = htonl(INADDR_LOOPBACK);
+	o.orig_dst = t_orig_dst;
+	o.up = up;
+	o.access_log_fd = -1;
+	o.max_conns = 4;
+	o.header_timeout_ms = 300;
+	p = proxy_start(&o, &cfg.c, err, sizeof(err));
+	if (!ASSERT_TRUE(p != NULL)) {
+		fprintf(stderr, "  %s\n", err);
+		up_registry_free(up);
+		return;
+	}
+	for (i = 0; i < 4; i++)
+		ASSERT_EQ(cl_open(&held[i], proxy_listen_port(p)), 0);
+	ASSERT_EQ(t_stat_wait(p, "downstream_cx_active", 4), 4);
+	for (i = 0; i < 2; i++) {
+		ASSERT_EQ(cl_open(&extra, proxy_listen_port(p)), 0);
+		ASSERT_TRUE(cl_eof(&extra));	/* over the limit: closed at once */
+		cl_close(&extra);
+	}
+	ASSERT_EQ(t_stat(p, "downstream_cx_overflow"), 2);
+	for (i = 0; i < 4; i++) {		/* the admitted ones are served */
+		ASSERT_EQ(cl_send(&held[i], get), 0);
+		ASSERT_EQ(cl_resp(&held[i], &r), 0);
+		ASSERT_EQ(r.status, 200);
+	}
+	cl_close(&held[0]);
+	ASSERT_EQ(t_stat_wait(p, "downstream_cx_active", 3), 3);
+	ASSERT_EQ(t_get_port(proxy_listen_port(p), get, &r), 0);	/* a slot came back */
+	ASSERT_EQ(r.status, 200);
+	ASSERT_EQ(t_stat(p, "downstream_cx_overflow"), 2);
+
+	/* slowloris: the blank line never comes */
+	ASSERT_EQ(t_stat_wait(p, "downstream_cx_active", 3), 3);
+	ASSERT_EQ(cl_open(&c, proxy_listen_port(p)), 0);
+	t0 = now_ms();
+	ASSERT_EQ(cl_send(&c, "GET /direct HTTP/1.1\r\nHost: svc\r\n"), 0);
+	ASSERT_EQ(cl_resp(&c, &r), 0);
+	ms = now_ms() - t0;
+	ASSERT_EQ(r.status, 408);
+	ASSERT_TRUE(cl_eof(&c));
+	ASSERT_GE(ms, 290);
+	ASSERT_LE(ms, 1500);
+	ASSERT_EQ(t_stat(p, "downstream_rq_header_timeout"), 1);
+	cl_close(&c);
+	for (i = 1; i < 4; i++)
+		cl_close(&held[i]);
+	ASSERT_EQ(t_stat_wait(p, "downstream_cx_active", 0), 0);
+	ASSERT_EQ(t_stat(p, "max_conns"), 4);
+	ASSERT_EQ(t_stat(p, "header_timeout_ms"), 300);
+	proxy_stop(p);
+	ASSERT_EQ(cfg.c.refs, 1);
+	up_registry_free(up);
+}

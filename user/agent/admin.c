@@ -442,6 +442,42 @@ static json_t *admin_graph(struct agent *ag)
 			 (dp_now_ns() - ag->started_ns) / 1e9);
 }
 
+/* The L7 proxy's downstream protections: what it refused and why. */
+static void admin_metrics_proxy(struct agent *ag, struct prom_buf *b)
+{
+	static const char cx[] = "sockmesh_proxy_downstream_cx_refused_total",
+			  rq[] = "sockmesh_proxy_downstream_rq_rejected_total";
+	static const struct { const char *metric, *help, *label, *stat; } rc[] = {
+		{ cx, "Client connections the L7 proxy closed at once (max_conns: over "
+		      "--l7-max-conns; no_orig_dst: not sent by connect4).",
+		  "max_conns", "downstream_cx_overflow" },
+		{ cx, NULL, "no_orig_dst", "downstream_cx_refused_no_orig_dst" },
+		{ rq, "Requests the L7 proxy answered itself and closed (bad_request: 400/431/505; "
+		      "header_timeout: 408 after --l7-header-timeout).",
+		  "bad_request", "downstream_rq_bad" },
+		{ rq, NULL, "header_timeout", "downstream_rq_header_timeout" },
+	};
+	json_t *st;
+
+	if (!ag->proxy || !(st = proxy_stats_json(ag->proxy)))
+		return;
+	for (size_t i = 0; i < sizeof(rc) / sizeof(rc[0]); i++) {
+		const char *l[] = { "reason", rc[i].label, NULL };
+
+		if (rc[i].help)
+			prom_family(b, rc[i].metric, "counter", rc[i].help);
+		prom_sample(b, rc[i].metric, l, (double)admin_jint(st, rc[i].stat));
+	}
+	prom_family(b, "sockmesh_proxy_downstream_cx_active", "gauge",
+		    "Client connections the L7 proxy holds open.");
+	prom_sample(b, "sockmesh_proxy_downstream_cx_active", NULL,
+		    (double)admin_jint(st, "downstream_cx_active"));
+	prom_family(b, "sockmesh_proxy_downstream_cx_limit", "gauge",
+		    "Client connections the L7 proxy holds at most (--l7-max-conns).");
+	prom_sample(b, "sockmesh_proxy_downstream_cx_limit", NULL, (double)admin_jint(st, "max_conns"));
+	json_decref(st);
+}
+
 /* GET /metrics: Prometheus text format 0.0.4. */
 static void admin_metrics(struct agent *ag, int fd)
 {
@@ -449,6 +485,7 @@ static void admin_metrics(struct agent *ag, int fd)
 
 	admin_metrics_requests(ag, &b);
 	admin_metrics_kernel(ag, &b);
+	admin_metrics_proxy(ag, &b);
 	if (b.oom) {
 		static const char msg[] = "out of memory\n";
 

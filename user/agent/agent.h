@@ -23,6 +23,12 @@
 #define AGENT_MAX_ADMIN_CONNS 16
 #define AGENT_ADMIN_TIMEOUT_NS (5ull * 1000 * 1000 * 1000)
 #define AGENT_RELOAD_DEBOUNCE_NS (100ull * 1000 * 1000)
+/* L7 proxy hardening defaults (--l7-max-conns, --l7-header-timeout) */
+#define AGENT_L7_MAX_CONNS	16384		/* downstream connections, whole proxy */
+#define AGENT_L7_MAX_CONNS_MAX	(1u << 20)	/* fs.nr_open's default */
+#define AGENT_L7_HEADER_TIMEOUT_MS 10000	/* request head complete after its first byte */
+#define AGENT_L7_HEADER_TIMEOUT_MIN_MS 100
+#define AGENT_L7_HEADER_TIMEOUT_MAX_MS 600000	/* 10 min */
 
 /* A policy file given in memory (POST /apply), replacing one on disk. */
 struct agent_file {
@@ -69,6 +75,8 @@ struct agent {
 	uint16_t l7_port;		/* host order */
 	uint32_t gateway_bind;		/* network order */
 	int workers;
+	uint32_t l7_max_conns;		/* --l7-max-conns */
+	uint64_t l7_header_timeout_ms;	/* --l7-header-timeout */
 	int access_log_fd;
 	struct l7_config *l7;		/* current (one reference held) */
 	struct up_registry *up;

@@ -23,6 +23,7 @@
 #include <dirent.h>
 #include <linux/capability.h>
 #include <sys/prctl.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/syscall.h>
 
@@ -48,6 +49,12 @@ static void usage(FILE *f)
 "                         (the node IP; port default %u). Without it HTTP ports stay L4\n"
 "  --gateway-bind ADDR    address for Istio Gateway listeners (default 0.0.0.0)\n"
 "  --workers N            L7 proxy worker threads (default: one per CPU)\n"
+"  --l7-max-conns N       downstream connections the L7 proxy holds open at once,\n"
+"                         all workers and listeners together (default %u, max %u);\n"
+"                         over it a connection is accepted and closed at once\n"
+"                         (counted as downstream_cx_overflow)\n"
+"  --l7-header-timeout MS a request head must be complete MS ms after its first\n"
+"                         byte, else 408 and close (slowloris; default %u, %u..%u)\n"
 "  --access-log PATH      Envoy-format access log (\"-\" = stdout; default off)\n"
 "  --netns PATH           join this network namespace first (tests, demo)\n"
 "  --no-l7-redirect       keep the proxy's own sockets out of the sk_msg short cut\n"
@@ -64,8 +71,10 @@ static void usage(FILE *f)
 "\n"
 "Signals: SIGHUP reloads the policy; SIGTERM/SIGINT detach and unpin\n"
 "(unless --keep-on-exit).\n",
-		AGENT_DEFAULT_PIN, AGENT_DEFAULT_ADMIN, L7_DEFAULT_LISTEN_PORT, SM_MAX_SERVICES, SM_MAX_CLUSTERS,
-		SM_MAX_BACKENDS, SM_MAX_SOCKS);
+		AGENT_DEFAULT_PIN, AGENT_DEFAULT_ADMIN, L7_DEFAULT_LISTEN_PORT, AGENT_L7_MAX_CONNS,
+		AGENT_L7_MAX_CONNS_MAX, AGENT_L7_HEADER_TIMEOUT_MS, AGENT_L7_HEADER_TIMEOUT_MIN_MS,
+		AGENT_L7_HEADER_TIMEOUT_MAX_MS, SM_MAX_SERVICES, SM_MAX_CLUSTERS, SM_MAX_BACKENDS,
+		SM_MAX_SOCKS);
 }
 
 static int agent_libbpf_print(enum libbpf_print_level level, const char *fmt, va_list ap)
@@ -77,17 +86,53 @@ static int agent_libbpf_print(enum libbpf_print_level level, const char *fmt, va
 	return vfprintf(stderr, fmt, ap);
 }
 
-static int parse_cap(const char *s, uint32_t *out)
+/* A decimal integer in lo..hi, nothing else (no sign, no suffix). */
+static int parse_uint(const char *s, uint64_t lo, uint64_t hi, uint64_t *out)
 {
 	char *end;
-	unsigned long v;
+	unsigned long long v;
 
+	if (*s < '0' || *s > '9')
+		return -EINVAL;
 	errno = 0;
-	v = strtoul(s, &end, 10);
-	if (errno || *end || v < 16 || v > (1u << 24))
+	v = strtoull(s, &end, 10);
+	if (errno || *end || v < lo || v > hi)
+		return -EINVAL;
+	*out = v;
+	return 0;
+}
+
+static int parse_cap(const char *s, uint32_t *out)
+{
+	uint64_t v;
+
+	if (parse_uint(s, 16, 1u << 24, &v))
 		return -EINVAL;
 	*out = (uint32_t)v;
 	return 0;
+}
+
+/*
+ * Every proxied connection holds up to two descriptors (client and
+ * upstream): raise the soft open-file limit to the hard one and say so
+ * when even that cannot hold --l7-max-conns (accept then pauses on EMFILE
+ * before the cap is reached).
+ */
+static void agent_raise_nofile(uint32_t max_conns)
+{
+	struct rlimit rl;
+
+	if (getrlimit(RLIMIT_NOFILE, &rl))
+		return;
+	if (rl.rlim_cur < rl.rlim_max) {
+		rl.rlim_cur = rl.rlim_max;
+		if (setrlimit(RLIMIT_NOFILE, &rl))
+			getrlimit(RLIMIT_NOFILE, &rl);
+	}
+	if (rl.rlim_cur != RLIM_INFINITY && 2ull * max_conns + 256 > rl.rlim_cur)
+		log_warn("open-file limit %llu holds fewer than --l7-max-conns %u proxied connections "
+			 "(2 descriptors each); raise it (LimitNOFILE) or lower the cap",
+			 (unsigned long long)rl.rlim_cur, max_conns);
 }
 
 /* Watch the policy directory (or the file's directory, for editors' renames). */
@@ -286,8 +331,8 @@ static int agent_start_proxy(struct agent *ag, char *err, size_t errlen)
 		.listen_addr = ag->l7_addr,
 		.listen_port = ag->l7_port,
 		.gateway_bind = ag->gateway_bind,
-		.max_conns = 16384,
-		.header_timeout_ms = 10000,
+		.max_conns = ag->l7_max_conns,
+		.header_timeout_ms = ag->l7_header_timeout_ms,
 		.idle_timeout_ms = 60000,
 		.orig_dst = agent_orig_dst,
 		.orig_dst_ctx = ag,
@@ -297,6 +342,7 @@ static int agent_start_proxy(struct agent *ag, char *err, size_t errlen)
 		.sock_hook_ctx = ag,
 	};
 
+	agent_raise_nofile(ag->l7_max_conns);
 	ag->proxy = proxy_start(&o, l7_config_get(ag->l7), err, errlen);
 	if (!ag->proxy)
 		return -EINVAL;
@@ -444,6 +490,8 @@ int main(int argc, char **argv)
 		{ "keep-caps", no_argument, NULL, 11 },
 		{ "no-l7-redirect", no_argument, NULL, 12 },
 		{ "admin-listen", required_argument, NULL, 13 },
+		{ "l7-max-conns", required_argument, NULL, 14 },
+		{ "l7-header-timeout", required_argument, NULL, 15 },
 		{ "verbose", no_argument, NULL, 'v' },
 		{ "help", no_argument, NULL, 'h' },
 		{}
@@ -467,6 +515,8 @@ int main(int argc, char **argv)
 	ag.inotify_fd = -1;
 	ag.access_log_fd = -1;
 	ag.l7_redirect = true;
+	ag.l7_max_conns = AGENT_L7_MAX_CONNS;
+	ag.l7_header_timeout_ms = AGENT_L7_HEADER_TIMEOUT_MS;
 	while ((c = getopt_long(argc, argv, "c:p:P:a:kRvh", opts, NULL)) != -1) {
 		switch (c) {
 		case 'c': cgroup = optarg; break;
@@ -499,13 +549,16 @@ int main(int argc, char **argv)
 				return 1;
 			}
 			break;
-		case 7:
-			ag.workers = atoi(optarg);
-			if (ag.workers < 1 || ag.workers > 256) {
-				fprintf(stderr, "sockmesh-agent: --workers: 1..256\n");
+		case 7: {
+			uint64_t v;
+
+			if (parse_uint(optarg, 1, 256, &v)) {
+				fprintf(stderr, "sockmesh-agent: --workers %s: expected 1..256\n", optarg);
 				return 1;
 			}
+			ag.workers = (int)v;
 			break;
+		}
 		case 8:
 			ag.access_log_fd = strcmp(optarg, "-") ? open(optarg, O_WRONLY | O_CREAT | O_APPEND |
 								    O_CLOEXEC, 0640) : dup(1);
@@ -525,6 +578,26 @@ int main(int argc, char **argv)
 			break;
 		case 12:
 			ag.l7_redirect = false;
+			break;
+		case 14: {
+			uint64_t v;
+
+			if (parse_uint(optarg, 1, AGENT_L7_MAX_CONNS_MAX, &v)) {
+				fprintf(stderr, "sockmesh-agent: --l7-max-conns %s: expected 1..%u "
+					"connections\n", optarg, AGENT_L7_MAX_CONNS_MAX);
+				return 1;
+			}
+			ag.l7_max_conns = (uint32_t)v;
+			break;
+		}
+		case 15:
+			if (parse_uint(optarg, AGENT_L7_HEADER_TIMEOUT_MIN_MS,
+				       AGENT_L7_HEADER_TIMEOUT_MAX_MS, &ag.l7_header_timeout_ms)) {
+				fprintf(stderr, "sockmesh-agent: --l7-header-timeout %s: expected %u..%u "
+					"milliseconds\n", optarg, AGENT_L7_HEADER_TIMEOUT_MIN_MS,
+					AGENT_L7_HEADER_TIMEOUT_MAX_MS);
+				return 1;
+			}
 			break;
 		case 'v': log_verbosity++; break;
 		case 'h': usage(stdout); return 0;

@@ -519,6 +519,21 @@ static void px_gateways_reconcile(struct px_worker *w)
 	}
 }
 
+/*
+ * Reserve a downstream connection slot under max_conns: one counter for
+ * all workers, so the limit is exact however SO_REUSEPORT spreads the
+ * connections (px_cx_slot_put gives it back when the connection closes).
+ */
+static bool px_cx_slot_take(struct proxy *p)
+{
+	unsigned int n = atomic_fetch_add_explicit(&p->n_conns, 1, memory_order_relaxed);
+
+	if (!p->o.max_conns || n < p->o.max_conns)
+		return true;
+	px_cx_slot_put(p);
+	return false;
+}
+
 static void px_accept(struct px_worker *w, struct px_listener *l)
 {
 	struct proxy *p = w->p;
@@ -544,23 +559,24 @@ static void px_accept(struct px_worker *w, struct px_listener *l)
 			}
 			return;
 		}
-		if (p->o.max_conns && w->n_conns >= p->o.max_conns) {
+		/*
+		 * No open relay: only connections connect4 redirected. Looked
+		 * up first, so a connection refused below still consumes its
+		 * sm_l7_orig entry.
+		 */
+		if (!l->gateway &&
+		    (!p->o.orig_dst || p->o.orig_dst(p->o.orig_dst_ctx, sa.sin_addr.s_addr,
+						     ntohs(sa.sin_port), &orig))) {
+			px_stat_inc(w, PX_S_CX_NO_ORIG);
+			close(fd);
+			continue;
+		}
+		if (!px_cx_slot_take(p)) {
+			/* over max_conns: closed before a byte is read, as Envoy does */
 			px_stat_inc(w, PX_S_CX_OVERFLOW);
 			close(fd);
 			continue;
 		}
-		if (!l->gateway) {
-			/* no open relay: only connections connect4 redirected */
-			if (!p->o.orig_dst ||
-			    p->o.orig_dst(p->o.orig_dst_ctx, sa.sin_addr.s_addr,
-					  ntohs(sa.sin_port), &orig)) {
-				px_stat_inc(w, PX_S_CX_NO_ORIG);
-				close(fd);
-				continue;
-			}
-		}
-		if (!l->gateway && p->o.sock_hook)
-			p->o.sock_hook(p->o.sock_hook_ctx, fd, true);
 		px_dconn_open(w, fd, l->gateway, l->port, sa.sin_addr.s_addr, ntohs(sa.sin_port),
 			      &orig);
 	}
@@ -1473,6 +1489,11 @@ json_t *proxy_stats_json(struct proxy *p)
 			    json_integer((json_int_t)(px_sum(p, PX_S_UP_CX_TOTAL) -
 						      px_sum(p, PX_S_UP_CX_CLOSED))));
 	json_object_set_new(o, "workers", json_integer(p->nw));
+	/* the limits in force: 0 = none; timeouts after defaults */
+	json_object_set_new(o, "max_conns", json_integer(p->o.max_conns));
+	json_object_set_new(o, "header_timeout_ms",
+			    json_integer((json_int_t)(p->o.header_timeout_ms ? p->o.header_timeout_ms :
+						      PX_DEF_HEADER_TIMEOUT_MS)));
 	json_object_set_new(o, "listen_port", json_integer(p->port));
 	flags = json_object();
 	for (k = 0; k < PX_F_MAX; k++)

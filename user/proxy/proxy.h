@@ -35,8 +35,11 @@ struct proxy_opts {
 	uint32_t listen_addr;		/* network order; the mesh L7 listener */
 	uint16_t listen_port;		/* host order; default 15001 */
 	uint32_t gateway_bind;		/* network order; default for Gateway servers */
-	uint32_t max_conns;		/* downstream connections per worker; over: refused */
-	uint64_t header_timeout_ms;	/* whole request head must arrive in this (slowloris) */
+	uint32_t max_conns;		/* downstream connections open at once, all workers and
+					 * listeners together; over: accepted and closed at once
+					 * (downstream_cx_overflow). 0 = no limit */
+	uint64_t header_timeout_ms;	/* a request head must be whole this long after its
+					 * first byte, else 408 and close (slowloris) */
 	uint64_t idle_timeout_ms;	/* downstream keep-alive idle */
 	proxy_orig_dst_fn orig_dst;
 	void *orig_dst_ctx;

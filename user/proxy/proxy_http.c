@@ -504,7 +504,7 @@ void px_dconn_close(struct px_dconn *d, int flag)
 		w->conns = d->next;
 	if (d->next)
 		d->next->prev = d->prev;
-	w->n_conns--;
+	px_cx_slot_put(w->p);
 	d->dead_next = w->dead_d;
 	w->dead_d = d;
 	px_stat_inc(w, PX_S_CX_CLOSED);
@@ -2081,6 +2081,7 @@ void px_dconn_open(struct px_worker *w, int fd, bool gateway, uint16_t listen_po
 	d = calloc(1, sizeof(*d));
 	if (!d) {
 		close(fd);
+		px_cx_slot_put(w->p);
 		return;
 	}
 	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
@@ -2106,13 +2107,15 @@ void px_dconn_open(struct px_worker *w, int fd, bool gateway, uint16_t listen_po
 	if (epoll_ctl(w->ep, EPOLL_CTL_ADD, fd, &ev)) {
 		close(fd);
 		free(d);
+		px_cx_slot_put(w->p);
 		return;
 	}
+	if (!gateway && w->p->o.sock_hook)
+		w->p->o.sock_hook(w->p->o.sock_hook_ctx, fd, true);
 	d->next = w->conns;
 	if (w->conns)
 		w->conns->prev = d;
 	w->conns = d;
-	w->n_conns++;
 	px_stat_inc(w, PX_S_CX_TOTAL);
 	d_io_rearm(d);
 }

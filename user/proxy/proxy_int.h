@@ -354,7 +354,6 @@ struct px_worker {
 	struct px_pool **pools;		/* open addressing */
 	size_t n_pools, cap_pools;
 	struct px_dconn *conns;
-	uint32_t n_conns;
 	struct px_dconn *runq, *runq_tail;
 	struct px_dconn *dead_d;
 	struct px_uconn *dead_u;
@@ -383,6 +382,7 @@ struct proxy {
 	atomic_bool stop;
 	pthread_mutex_t mu;
 	struct l7_config *cfg;		/* the latest, one reference */
+	atomic_uint n_conns;		/* downstream connections, all workers (max_conns) */
 	char listener_err[160];
 	pthread_mutex_t err_mu;
 };
@@ -396,6 +396,12 @@ static inline void px_stat_inc(struct px_worker *w, enum px_stat k)
 static inline void px_cs_add(uint64_t *c, uint64_t v)
 {
 	__atomic_store_n(c, *c + v, __ATOMIC_RELAXED);
+}
+
+/* A downstream connection's slot under max_conns (px_accept takes it). */
+static inline void px_cx_slot_put(struct proxy *p)
+{
+	atomic_fetch_sub_explicit(&p->n_conns, 1, memory_order_relaxed);
 }
 
 uint64_t px_rand(struct px_worker *w);
@@ -424,6 +430,7 @@ void px_pending_tick(struct px_worker *w);
 void px_mirror_start(struct px_worker *w, const struct l7_host *h, char *buf, uint32_t len);
 
 /* ---- proxy_http.c: the engine ---- */
+/* Takes fd and the connection's max_conns slot; gives both back on failure. */
 void px_dconn_open(struct px_worker *w, int fd, bool gateway, uint16_t listen_port,
 		   uint32_t peer_addr, uint16_t peer_port, const struct proxy_orig *orig);
 void px_dconn_event(struct px_dconn *d, uint32_t events);
