@@ -7,7 +7,8 @@
 #
 #   mesh_up PREFIX NPODS POLICY...  node + policy dir + agent; waits for /ready
 #   mesh_agent_start [ARGS...]      (re)start the agent (AGENT_PID); MESH_AGENT_L7=1
-#                                   adds the L7 proxy in the node namespace
+#                                   adds the L7 proxy in the node namespace;
+#                                   MESH_AGENT_ARGS=(...) are added every time
 #   mesh_agent_stop [SIGNAL]        stop it and wait
 #   ctl ARGS...                     sockmeshctl for this node
 #   mesh_servers PORT MODE POD...   sm-server in pods (id = pod's version name;
@@ -16,6 +17,7 @@
 #   mesh_counter NAME               a counter from `sockmeshctl status -o json`
 
 AGENT=${SM_AGENT:-$SM_BUILD/sockmesh-agent}	# SM_AGENT: e.g. the ASan build
+[ -n "${MESH_AGENT_ARGS+x}" ] || MESH_AGENT_ARGS=()
 CTL=$SM_BUILD/sockmeshctl
 SRV=$E2E_TOOLS/sm-server
 CLI=$E2E_TOOLS/sm-client
@@ -32,7 +34,8 @@ mesh_agent_start() {
 		    --gateway-bind "$SM_NODE_IP" --workers 2)
 	fi
 	sm_spawn "$AGENT" --cgroup "$SM_CGROUP" --policy "$E2E_TMP/policy" \
-		--pin-path "$SM_PIN" --admin-socket "$E2E_TMP/admin.sock" "${l7[@]}" "$@" \
+		--pin-path "$SM_PIN" --admin-socket "$E2E_TMP/admin.sock" "${l7[@]}" \
+		"${MESH_AGENT_ARGS[@]}" "$@" \
 		>>"$E2E_TMP/agent.log" 2>&1
 	AGENT_PID=$SM_LAST_PID
 	local i

@@ -146,6 +146,8 @@ int agent_reload(struct agent *ag, const struct agent_file *files, size_t n_file
 	if (!set.n_errors && !ret)
 		ret = plan_build(&set, &plan);
 	if (!set.n_errors && !ret)
+		ret = plan_check_limits(&set, &plan, &ag->limits);
+	if (!set.n_errors && !ret)
 		ret = l7_config_build(&set, &plan, &l7);
 	if (!ret && l7 && !ag->l7_enabled) {
 		/* no listener: the kernel keeps these ports at L4 */
