@@ -17,6 +17,7 @@
 #   mesh_counter NAME               a counter from `sockmeshctl status -o json`
 
 AGENT=${SM_AGENT:-$SM_BUILD/sockmesh-agent}	# SM_AGENT: e.g. the ASan build
+[ -n "${MESH_AGENT_ARGS+x}" ] || MESH_AGENT_ARGS=()
 CTL=$SM_BUILD/sockmeshctl
 SRV=$E2E_TOOLS/sm-server
 CLI=$E2E_TOOLS/sm-client

@@ -220,14 +220,22 @@ TEST(policy_validate_cases)
 		  "  ports:\n"
 		  "  - port: 9080\n",
 		  -EINVAL, POL_DIAG_ERROR,
-		  "Service default/clash uses 10.96.0.10:9080, already used by Service default/reviews",
-		  17, 5 },
-		{ "same VIP other port is fine", "---\n"
+		  "Service default/clash: clusterIP 10.96.0.10 is already the VIP of Service default/reviews (v.yaml:4)",
+		  15, 14 },
+		{ "same VIP other port: still one VIP per Service", "---\n"
 		  "apiVersion: v1\n"
 		  "kind: Service\n"
 		  "metadata: {name: other}\n"
 		  "spec: {clusterIP: 10.96.0.10, ports: [{port: 9081}]}\n",
-		  0, POL_DIAG_ERROR, NULL, 0, 0 },
+		  -EINVAL, POL_DIAG_ERROR,
+		  "Service default/other: clusterIP 10.96.0.10 is already the VIP of Service default/reviews",
+		  14, 19 },
+		{ "a duplicate Service on its own VIP: one error", "---\n"
+		  "apiVersion: v1\n"
+		  "kind: Service\n"
+		  "metadata: {name: reviews}\n"
+		  "spec: {clusterIP: 10.96.0.10, ports: [{port: 9080}]}\n",
+		  -EINVAL, POL_DIAG_ERROR, "duplicate Service default/reviews", 12, 1 },
 		{ "duplicate object", "---\n"
 		  "apiVersion: v1\n"
 		  "kind: Service\n"
@@ -250,10 +258,16 @@ TEST(policy_validate_cases)
 		  "spec: {host: api.example.com}\n",
 		  0, POL_DIAG_WARNING, "host api.example.com is not an in-cluster service name",
 		  14, 14 },
-		{ "two DRs for one host", DR_REVIEWS DR_REVIEWS
-		  "  exportTo: ['.']\n",
-		  -EINVAL, POL_DIAG_WARNING, "already has DestinationRule default/reviews",
-		  22, 9 },
+		{ "two DRs for one host", DR_REVIEWS
+		  "---\n"
+		  "apiVersion: networking.istio.io/v1\n"
+		  "kind: DestinationRule\n"
+		  "metadata: {name: reviews-2}\n"
+		  "spec: {host: reviews.default}\n",
+		  0, POL_DIAG_WARNING, "already has DestinationRule default/reviews",
+		  21, 14 },
+		{ "a duplicate DR: the duplicate only", DR_REVIEWS DR_REVIEWS,
+		  -EINVAL, POL_DIAG_WARNING, NULL, 0, 0 },
 		{ "two VSs for one host", "---\n"
 		  "apiVersion: networking.istio.io/v1\n"
 		  "kind: VirtualService\n"
@@ -291,6 +305,68 @@ TEST(policy_validate_cases)
 		} else if (!ASSERT_EQ(d->loc.line, t[i].line) |
 			   !ASSERT_EQ(d->loc.col, t[i].col)) {
 			fprintf(stderr, "  case \"%s\"\n", t[i].desc);
+		}
+		policy_set_free(&s);
+	}
+}
+
+/*
+ * One mistake, one error: a typo of a required key is not also "missing";
+ * a broken weight is not also a bad sum; a duplicate Service is not also a
+ * shared VIP; an unusable clusterIP is not also "no clusterIP".
+ */
+TEST(policy_one_mistake_one_error)
+{
+#define VS_HEAD "apiVersion: networking.istio.io/v1\nkind: VirtualService\n" \
+		"metadata: {name: r}\nspec:\n  hosts: [reviews]\n"
+	static const struct {
+		const char *desc, *yaml, *msg;
+		uint32_t line, col;
+	} t[] = {
+		{ "typo of spec", "apiVersion: networking.istio.io/v1\nkind: DestinationRule\n"
+		  "metadata: {name: r}\nspecs: {host: reviews}\n",
+		  "unknown field \"specs\" in DestinationRule (typo? did you mean \"spec\")", 4, 1 },
+		{ "typo of spec.host", "apiVersion: networking.istio.io/v1\nkind: DestinationRule\n"
+		  "metadata: {name: r}\nspec: {hots: reviews}\n",
+		  "unknown field \"hots\"", 4, 8 },
+		{ "typo of metadata.name", "apiVersion: v1\nkind: Service\n"
+		  "metadata: {nmae: x}\nspec: {clusterIP: 10.96.1.1, ports: [{port: 1}]}\n",
+		  "did you mean \"name\"", 3, 12 },
+		{ "typo of Service.spec.selector", "apiVersion: v1\nkind: Service\n"
+		  "metadata: {name: x}\nspec: {clusterIP: 10.96.1.1, selektor: {a: b}, ports: [{port: 1}]}\n",
+		  "did you mean \"selector\"", 4, 30 },
+		{ "typo of a tcp route", VS_HEAD "  tcp:\n  - rout: []\n",
+		  "unknown field \"rout\"", 7, 5 },
+		{ "typo of an http route", VS_HEAD "  http:\n  - rout: []\n",
+		  "unknown field \"rout\"", 7, 5 },
+		{ "typo of destination.host", VS_HEAD "  tcp:\n  - route:\n    - destination: {hots: reviews}\n",
+		  "unknown field \"hots\"", 8, 21 },
+		{ "negative weight, no sum warning", VS_HEAD "  tcp:\n  - route:\n"
+		  "    - {destination: {host: reviews}, weight: 110}\n"
+		  "    - {destination: {host: reviews}, weight: -10}\n",
+		  "weight must be >= 0", 9, 46 },
+		{ "a duplicate Service on the same VIP", "apiVersion: v1\nkind: Service\n"
+		  "metadata: {name: reviews}\nspec: {clusterIP: 10.96.0.10, ports: [{port: 9080}]}\n",
+		  "duplicate Service default/reviews", 2, 1 },
+		{ "an unusable clusterIP", "apiVersion: v1\nkind: Service\n"
+		  "metadata: {name: x}\nspec: {clusterIP: 10.96.1.256, ports: [{port: 1}]}\n",
+		  "is not an IPv4 address", 4, 19 },
+	};
+#undef VS_HEAD
+
+	for (size_t i = 0; i < sizeof(t) / sizeof(t[0]); i++) {
+		struct pol_set s;
+		const struct pol_diag *d;
+
+		policy_set_init(&s);
+		policy_load_buffer(&s, "v.yaml", svcs_yaml, strlen(svcs_yaml));
+		policy_load_buffer(&s, "case.yaml", t[i].yaml, strlen(t[i].yaml));
+		policy_validate(&s);
+		d = find_diag(&s, POL_DIAG_ERROR, t[i].msg);
+		if (!ASSERT_EQ(s.n_errors, 1) | !ASSERT_EQ(s.n_warnings, 0) | !ASSERT_TRUE(d) ||
+		    !ASSERT_EQ(d->loc.line, t[i].line) | !ASSERT_EQ(d->loc.col, t[i].col)) {
+			fprintf(stderr, "  case \"%s\":\n", t[i].desc);
+			dump_diags(&s);
 		}
 		policy_set_free(&s);
 	}

@@ -13,6 +13,7 @@
 #include "apply.h"
 #include "http.h"
 #include "l7.h"
+#include "sm_limits.h"
 #include "loader.h"
 #include "proxy.h"
 #include "upstream.h"
@@ -48,6 +49,7 @@ struct admin_conn {
 struct agent {
 	struct loader ld;
 	struct apply_ctx ap;
+	struct sm_limits limits;	/* --max-*: map sizes, checked at every reload */
 	char policy_path[PATH_MAX];
 	bool policy_is_dir;
 	char admin_path[PATH_MAX];

@@ -202,30 +202,117 @@ void apply_fini(struct apply_ctx *a)
 	a->n_defer = a->cap_defer = 0;
 }
 
-static int apply_map_cap_check(int fd, size_t need, const char *name, char *err, size_t errlen)
+static uint32_t apply_map_size(int fd)
 {
 	struct bpf_map_info info = {};
 	__u32 len = sizeof(info);
 
 	if (fd < 0 || bpf_obj_get_info_by_fd(fd, &info, &len))
-		return 0;
-	if (need > info.max_entries) {
-		snprintf(err, errlen, "policy needs %zu entries in %s, which holds %u "
-			 "(raise the capacity flag)", need, name, info.max_entries);
-		return -E2BIG;
-	}
-	return 0;
+		return UINT32_MAX;
+	return info.max_entries;
 }
 
 static int apply_cluster_same_set(const struct apply_cluster *old, const struct plan_cluster *c)
 {
-	if (old->n != c->n_backends || old->maglev_size != c->maglev_size)
+	if (!old || old->n != c->n_backends || old->maglev_size != c->maglev_size)
 		return 0;
 	for (size_t i = 0; i < c->n_backends; i++)
 		if (memcmp(&old->keys[i], &c->backends[i].key, sizeof(struct sm_be_key)))
 			return 0;
 	return !c->maglev_size ||
 	       !memcmp(old->maglev, c->maglev, c->maglev_size * sizeof(uint32_t));
+}
+
+static int apply_svc_same_route(const struct apply_svc *old, const struct plan_service *s)
+{
+	if (!old || old->n_slots != s->n_slots)
+		return 0;
+	for (size_t k = 0; k < s->n_slots; k++)
+		if (old->slot_ids[k] != s->clusters[s->slots[k]].id)
+			return 0;
+	return 1;
+}
+
+/* Slots of one versioned map: live now, in their grace period, and new. */
+struct apply_slots {
+	uint64_t live, grace, add;
+	const char *map, *flag;
+	int fd;
+};
+
+/*
+ * The plan itself fits the maps (plan_check_limits() ran before, against
+ * the flags that sized them). What remains: the new versions of backend
+ * lists, Maglev tables and route tables are written next to the versions
+ * still in use, so live + grace + new must fit too. Checked before the
+ * first write, so a change that does not fit leaves everything as it was.
+ * -EAGAIN: it fits once the grace period of superseded versions is over.
+ */
+static int apply_check_versions(struct apply_ctx *a, const struct plan *p, char *err,
+				size_t errlen)
+{
+	struct apply_slots v[] = {
+		{ .map = "sm_bset", .flag = "--max-backends", .fd = a->maps.bset },
+		{ .map = "sm_maglev", .flag = "--max-maglev-slots", .fd = a->maps.maglev },
+		{ .map = "sm_route", .flag = "--max-route-slots", .fd = a->maps.route },
+	};
+	struct u64map seen = {};
+	int ret;
+
+	for (size_t i = 0; i < a->clusters.cap; i++) {
+		const struct apply_cluster *c = a->clusters.vals[i];
+
+		if (a->clusters.keys[i]) {
+			v[0].live += c->n;
+			v[1].live += c->maglev_size;
+		}
+	}
+	for (size_t i = 0; i < a->svcs.cap; i++) {
+		const struct apply_svc *s = a->svcs.vals[i];
+
+		if (a->svcs.keys[i] && s->n_slots > 1)
+			v[2].live += s->n_slots;
+	}
+	for (size_t i = 0; i < a->n_defer; i++) {
+		v[a->defer[i].kind ? 2 : 0].grace += a->defer[i].n;
+		v[1].grace += a->defer[i].maglev_size;
+	}
+	if ((ret = u64map_init(&seen, 64)))
+		return ret;
+	for (size_t i = 0; i < p->n_svcs; i++) {
+		const struct plan_service *s = &p->svcs[i];
+
+		for (size_t j = 0; j < s->n_clusters; j++) {
+			const struct plan_cluster *c = &s->clusters[j];
+
+			if (u64map_get(&seen, c->id))
+				continue;
+			if ((ret = u64map_put(&seen, c->id, (void *)c)))
+				goto out;
+			if (!apply_cluster_same_set(u64map_get(&a->clusters, c->id), c)) {
+				v[0].add += c->n_backends;
+				v[1].add += c->maglev_size;
+			}
+		}
+		if (s->n_slots > 1 && !apply_svc_same_route(u64map_get(&a->svcs, apply_svc_id(&s->key)), s))
+			v[2].add += s->n_slots;
+	}
+	for (size_t i = 0; i < sizeof(v) / sizeof(v[0]); i++) {
+		uint32_t cap = apply_map_size(v[i].fd);
+
+		if (!v[i].add || v[i].live + v[i].grace + v[i].add <= cap)
+			continue;
+		ret = v[i].live + v[i].add <= cap ? -EAGAIN : -E2BIG;
+		snprintf(err, errlen, "%s: the change writes %llu new slots next to %llu in use and %llu "
+			 "kept for connects in flight, over the %u it holds (%s)%s", v[i].map,
+			 (unsigned long long)v[i].add, (unsigned long long)v[i].live,
+			 (unsigned long long)v[i].grace, cap, v[i].flag,
+			 ret == -EAGAIN ? "; it fits once superseded versions expire (1 s)" : "");
+		goto out;
+	}
+out:
+	u64map_free(&seen);
+	return ret;
 }
 
 #define APPLY_UPDATE(fd, k, v, what) do {					\
@@ -389,11 +476,12 @@ int apply_plan(struct apply_ctx *a, const struct plan *p, char *err, size_t errl
 		for (size_t j = 0; j < p->svcs[i].n_clusters; j++)
 			n_be_total += p->svcs[i].clusters[j].n_backends;
 	}
-	ret = apply_map_cap_check(a->maps.svc, p->n_svcs, "sm_svc", err, errlen);
-	ret = ret ?: apply_map_cap_check(a->maps.cluster, n_cl_total, "sm_cluster", err, errlen);
-	ret = ret ?: apply_map_cap_check(a->maps.backend, n_be_total, "sm_backend", err, errlen);
-	ret = ret ?: apply_map_cap_check(a->maps.pod, p->n_pods, "sm_pod", err, errlen);
-	if (ret)
+	if (p->n_pods > apply_map_size(a->maps.pod)) {
+		snprintf(err, errlen, "%zu pods opt out of the redirect; sm_pod holds %u",
+			 p->n_pods, apply_map_size(a->maps.pod));
+		return -E2BIG;
+	}
+	if ((ret = apply_check_versions(a, p, err, errlen)))
 		return ret;
 
 	if ((ret = u64map_init(&ncl, n_cl_total)) || (ret = u64map_init(&nsv, p->n_svcs)) ||
@@ -508,7 +596,7 @@ int apply_plan(struct apply_ctx *a, const struct plan *p, char *err, size_t errl
 				nc->keys[b] = c->backends[b].key;
 			if (c->maglev_size)
 				memcpy(nc->maglev, c->maglev, c->maglev_size * sizeof(uint32_t));
-			if (old && apply_cluster_same_set(old, c))
+			if (apply_cluster_same_set(old, c))
 				v.set_id = old->set_id;
 			else if ((ret = apply_queue_set(a, c, &b_bset, &b_maglev, &v.set_id)))
 				goto fail;
@@ -553,22 +641,17 @@ int apply_plan(struct apply_ctx *a, const struct plan *p, char *err, size_t errl
 		sprintf(ns->name, "%s/%s", s->ns, s->name);
 		ns->port_name = apply_strdup(s->port_name);
 		if (s->n_slots > 1) {
-			int same = old && old->n_slots == s->n_slots;
-
 			ns->slot_ids = calloc(s->n_slots, sizeof(uint64_t));
 			if (!ns->slot_ids) {
 				ret = -ENOMEM;
 				goto fail;
 			}
 			ns->n_slots = s->n_slots;
-			for (size_t k = 0; k < s->n_slots; k++) {
+			for (size_t k = 0; k < s->n_slots; k++)
 				ns->slot_ids[k] = s->clusters[s->slots[k]].id;
-				if (same && old->slot_ids[k] != ns->slot_ids[k])
-					same = 0;
-			}
 			v.route_slots = (uint16_t)s->n_slots;
 			v.cluster_id = s->clusters[0].id;
-			if (same) {
+			if (apply_svc_same_route(old, s)) {
 				v.route_id = old->val.route_id;
 			} else {
 				v.route_id = a->next_route_id++;

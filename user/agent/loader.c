@@ -191,7 +191,7 @@ static void loader_maps_from_skel(struct loader *l)
 }
 
 int loader_load(struct loader *l, const char *cgroup, const char *pin_dir,
-		const struct loader_caps *caps, char *err, size_t errlen)
+		const struct sm_limits *lim, char *err, size_t errlen)
 {
 	char path[PATH_MAX];
 	struct bpf_map *map;
@@ -223,23 +223,12 @@ int loader_load(struct loader *l, const char *cgroup, const char *pin_dir,
 	}
 	bpf_object__for_each_map(map, l->skel->obj) {
 		const char *name = bpf_map__name(map);
-		uint32_t want = 0;
+		uint32_t want;
 
 		if (strncmp(name, "sm_", 3))
 			continue;	/* .rodata, .bss: not pinned */
-		if (!strcmp(name, "sm_svc") || !strcmp(name, "sm_svc_stats"))
-			want = caps->services;
-		else if (!strcmp(name, "sm_cluster") || !strcmp(name, "sm_rr") ||
-			 !strcmp(name, "sm_conn_limit"))
-			want = caps->clusters;
-		else if (!strcmp(name, "sm_backend") || !strcmp(name, "sm_be_active") ||
-			 !strcmp(name, "sm_be_stats"))
-			want = caps->backends;
-		else if (!strcmp(name, "sm_bset"))
-			want = caps->backends ? caps->backends * 2 : 0;
-		else if (!strcmp(name, "sm_sock_hash"))
-			want = caps->sockets;
-		if (want)
+		want = sm_limits_map_entries(lim, name);
+		if (want && want != bpf_map__max_entries(map))
 			bpf_map__set_max_entries(map, want);
 		snprintf(path, sizeof(path), "%s/maps/%s", pin_dir, name);
 		if (!access(path, F_OK))

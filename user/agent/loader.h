@@ -16,12 +16,9 @@
 #include <stdint.h>
 
 #include "dp.h"
+#include "sm_limits.h"
 
 #define LOADER_MAX_PROGS 8
-
-struct loader_caps {
-	uint32_t services, clusters, backends, sockets;	/* 0 = default */
-};
 
 struct loader_prog {
 	char name[32];
@@ -53,7 +50,7 @@ struct loader {
 int loader_check_node(const char *cgroup, const char *pin_dir, char *err, size_t errlen);
 
 int loader_load(struct loader *l, const char *cgroup, const char *pin_dir,
-		const struct loader_caps *caps, char *err, size_t errlen);
+		const struct sm_limits *lim, char *err, size_t errlen);
 int loader_attach(struct loader *l, char *err, size_t errlen);
 
 /*

@@ -62,19 +62,16 @@ static void usage(FILE *f)
 "  --keep-caps            keep all capabilities (default: drop all but CAP_BPF,\n"
 "                         CAP_NET_ADMIN, CAP_NET_BIND_SERVICE, CAP_PERFMON after attaching)\n"
 "  --no-redirect          disable the sk_msg short cut node-wide\n"
-"  --max-services N       sm_svc capacity (default %u)\n"
-"  --max-clusters N       sm_cluster capacity (default %u)\n"
-"  --max-backends N       sm_backend capacity (default %u)\n"
-"  --max-sockets N        sm_sock_hash capacity (default %u)\n"
 "  -v, --verbose          more logs (twice: libbpf debug)\n"
 "  -h, --help\n"
 "\n"
-"Signals: SIGHUP reloads the policy; SIGTERM/SIGINT detach and unpin\n"
-"(unless --keep-on-exit).\n",
+"Map capacities (%u..%u; a policy that does not fit is rejected with file:line:col):\n",
 		AGENT_DEFAULT_PIN, AGENT_DEFAULT_ADMIN, L7_DEFAULT_LISTEN_PORT, AGENT_L7_MAX_CONNS,
 		AGENT_L7_MAX_CONNS_MAX, AGENT_L7_HEADER_TIMEOUT_MS, AGENT_L7_HEADER_TIMEOUT_MIN_MS,
-		AGENT_L7_HEADER_TIMEOUT_MAX_MS, SM_MAX_SERVICES, SM_MAX_CLUSTERS, SM_MAX_BACKENDS,
-		SM_MAX_SOCKS);
+		AGENT_L7_HEADER_TIMEOUT_MAX_MS, SM_LIMIT_MIN, SM_LIMIT_MAX);
+	sm_limits_usage(f);
+	fprintf(f, "\nSignals: SIGHUP reloads the policy; SIGTERM/SIGINT detach and unpin\n"
+		"(unless --keep-on-exit).\n");
 }
 
 static int agent_libbpf_print(enum libbpf_print_level level, const char *fmt, va_list ap)
@@ -99,16 +96,6 @@ static int parse_uint(const char *s, uint64_t lo, uint64_t hi, uint64_t *out)
 	if (errno || *end || v < lo || v > hi)
 		return -EINVAL;
 	*out = v;
-	return 0;
-}
-
-static int parse_cap(const char *s, uint32_t *out)
-{
-	uint64_t v;
-
-	if (parse_uint(s, 16, 1u << 24, &v))
-		return -EINVAL;
-	*out = (uint32_t)v;
 	return 0;
 }
 
@@ -193,6 +180,10 @@ static void agent_do_reload(struct agent *ag, const char *why)
 		ag->reloads_failed++;
 		snprintf(ag->last_error, sizeof(ag->last_error), "%s", err);
 		log_err("%s", err);
+		if (ret == -EAGAIN) {
+			ag->reload_due_ns = dp_now_ns() + APPLY_GRACE_NS;
+			log_info("reloading again in %llu ms", APPLY_GRACE_NS / 1000000);
+		}
 	} else {
 		ag->reloads_ok++;
 		ag->last_error[0] = '\0';
@@ -470,17 +461,13 @@ static int agent_drop_caps(void)
 
 int main(int argc, char **argv)
 {
-	static const struct option opts[] = {
+	static const struct option base_opts[] = {
 		{ "cgroup", required_argument, NULL, 'c' },
 		{ "policy", required_argument, NULL, 'p' },
 		{ "pin-path", required_argument, NULL, 'P' },
 		{ "admin-socket", required_argument, NULL, 'a' },
 		{ "keep-on-exit", no_argument, NULL, 'k' },
 		{ "no-redirect", no_argument, NULL, 'R' },
-		{ "max-services", required_argument, NULL, 1 },
-		{ "max-clusters", required_argument, NULL, 2 },
-		{ "max-backends", required_argument, NULL, 3 },
-		{ "max-sockets", required_argument, NULL, 4 },
 		{ "l7-listen", required_argument, NULL, 5 },
 		{ "gateway-bind", required_argument, NULL, 6 },
 		{ "workers", required_argument, NULL, 7 },
@@ -494,17 +481,17 @@ int main(int argc, char **argv)
 		{ "l7-header-timeout", required_argument, NULL, 15 },
 		{ "verbose", no_argument, NULL, 'v' },
 		{ "help", no_argument, NULL, 'h' },
-		{}
 	};
+	/* base_opts, then the --max-* capacities (sm_limits), then the end */
+	struct option opts[sizeof(base_opts) / sizeof(base_opts[0]) + SM_LIMIT_COUNT + 1] = {};
 	static struct agent ag;
-	struct loader_caps caps = {};
 	const char *cgroup = NULL, *pin = AGENT_DEFAULT_PIN, *netns = NULL;
 	bool insecure_perms = false, keep_caps = false;
 	uint32_t cfg_flags = SM_CFG_F_REDIRECT;
 	char err[1024];
 	struct stat st;
 	sigset_t mask;
-	int c, sfd, ret, exit_code = 1;
+	int c, idx = 0, sfd, ret, exit_code = 1;
 	struct agent_prepared prepared;
 	bool running = true, have_prepared = false;
 
@@ -517,7 +504,10 @@ int main(int argc, char **argv)
 	ag.l7_redirect = true;
 	ag.l7_max_conns = AGENT_L7_MAX_CONNS;
 	ag.l7_header_timeout_ms = AGENT_L7_HEADER_TIMEOUT_MS;
-	while ((c = getopt_long(argc, argv, "c:p:P:a:kRvh", opts, NULL)) != -1) {
+	memcpy(opts, base_opts, sizeof(base_opts));
+	sm_limits_options(opts + sizeof(base_opts) / sizeof(base_opts[0]), 1);
+	sm_limits_init(&ag.limits);
+	while ((c = getopt_long(argc, argv, "c:p:P:a:kRvh", opts, &idx)) != -1) {
 		switch (c) {
 		case 'c': cgroup = optarg; break;
 		case 'p': snprintf(ag.policy_path, sizeof(ag.policy_path), "%s", optarg); break;
@@ -526,16 +516,13 @@ int main(int argc, char **argv)
 		case 13: snprintf(ag.admin_tcp, sizeof(ag.admin_tcp), "%s", optarg); break;
 		case 'k': ag.keep_on_exit = true; break;
 		case 'R': cfg_flags &= ~SM_CFG_F_REDIRECT; break;
-		case 1: case 2: case 3: case 4: {
-			uint32_t *dst = c == 1 ? &caps.services : c == 2 ? &caps.clusters :
-					c == 3 ? &caps.backends : &caps.sockets;
-
-			if (parse_cap(optarg, dst)) {
-				fprintf(stderr, "sockmesh-agent: %s: expected 16..16777216\n", opts[c + 5].name);
+		case 1:
+			if (sm_limits_set(&ag.limits, opts[idx].name, optarg)) {
+				fprintf(stderr, "sockmesh-agent: --%s: expected %u..%u\n", opts[idx].name,
+					SM_LIMIT_MIN, SM_LIMIT_MAX);
 				return 1;
 			}
 			break;
-		}
 		case 5:
 			if (agent_parse_listen(optarg, &ag.l7_addr, &ag.l7_port)) {
 				fprintf(stderr, "sockmesh-agent: --l7-listen: expected IPv4[:PORT]\n");
@@ -661,7 +648,7 @@ int main(int argc, char **argv)
 	signal(SIGPIPE, SIG_IGN);
 	sfd = signalfd(-1, &mask, SFD_NONBLOCK | SFD_CLOEXEC);
 
-	if ((ret = loader_load(&ag.ld, cgroup, pin, &caps, err, sizeof(err)))) {
+	if ((ret = loader_load(&ag.ld, cgroup, pin, &ag.limits, err, sizeof(err)))) {
 		fprintf(stderr, "sockmesh-agent: %s\n", err);
 		agent_prepared_free(&prepared);
 		policy_cache_free(ag.pcache);

@@ -19,8 +19,10 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "dp.h"
 #include "grow.h"
 #include "plan.h"
+#include "u64map.h"
 
 #define PLAN_FQDN_MAX		256
 #define PLAN_REDIRECT_KEY	"sockmesh.io/redirect"
@@ -285,6 +287,7 @@ struct plan_be_tmp {
 	struct sm_be_key key;
 	uint32_t flags;
 	const struct pol_pod *pod;
+	struct pol_loc loc;
 };
 
 struct plan_be_list {
@@ -522,7 +525,7 @@ static const struct pol_pod *plan_pod_by_ip(const struct plan_ctx *c,
 }
 
 static int plan_be_add(struct plan_be_list *l, uint32_t addr, uint16_t port,
-		       bool ready, const struct pol_pod *pod)
+		       bool ready, const struct pol_pod *pod, const struct pol_loc *loc)
 {
 	struct plan_be_tmp *b;
 	int err;
@@ -536,6 +539,7 @@ static int plan_be_add(struct plan_be_list *l, uint32_t addr, uint16_t port,
 	b->key.port = htons(port);
 	b->flags = ready ? SM_BE_F_READY : 0;
 	b->pod = pod;
+	b->loc = *loc;
 	return 0;
 }
 
@@ -629,7 +633,8 @@ static int plan_endpoints_slices(struct plan_ctx *c, const struct pol_service *s
 					pod = policy_index_pod(c->set, eps->meta.ns, en->target_pod);
 				if (!pod)
 					pod = plan_pod_by_ip(c, eps->meta.ns, en->addrs[a]);
-				err = plan_be_add(l, en->addrs[a], ep->port, en->ready, pod);
+				err = plan_be_add(l, en->addrs[a], ep->port, en->ready, pod,
+						  pod ? &pod->meta.loc : &en->loc);
 				if (err)
 					return err;
 			}
@@ -679,7 +684,7 @@ static int plan_endpoints_pods(struct plan_ctx *c, const struct pol_service *svc
 		} else if (!port) {
 			port = sp->port;
 		}
-		err = plan_be_add(l, p->ip, port, p->ready, p);
+		err = plan_be_add(l, p->ip, port, p->ready, p, &p->meta.loc);
 		if (err)
 			return err;
 	}
@@ -733,6 +738,7 @@ static int plan_cluster_backends(const struct plan_be_list *all,
 		b = &cl->backends[n++];
 		b->key = t->key;
 		b->flags = t->flags;
+		b->loc = t->loc;
 		if (t->pod && asprintf(&b->pod, "%s/%s", t->pod->meta.ns,
 				       t->pod->meta.name) < 0) {
 			b->pod = NULL;
@@ -931,6 +937,7 @@ static int plan_route_cluster(struct plan_ctx *c, struct plan_svc_build *b,
 	free(all.v);
 	if (err)
 		return err;
+	cl->loc = d->loc;
 	return (int)(b->ps->n_clusters - 1);
 }
 
@@ -1034,6 +1041,7 @@ static int plan_svc_route(struct plan_ctx *c, struct plan_svc_build *b,
 		slots[s] = idx[slots[s]];
 	ps->slots = slots;
 	ps->n_slots = (size_t)ns;
+	ps->route_loc = route->loc;
 	slots = NULL;
 	if (asprintf(&ps->route_from, "%s/%s", vs->meta.ns, vs->meta.name) < 0) {
 		ps->route_from = NULL;
@@ -1064,6 +1072,7 @@ static int plan_svc_build(struct plan_ctx *c, const struct pol_service *svc,
 	ps->key.vip = svc->cluster_ip;
 	ps->key.port = htons(sp->port);
 	ps->key.proto = SM_IPPROTO_TCP;
+	ps->loc = sp->loc;
 	ps->fqdn = strdup(fqdn);
 	ps->ns = strdup(svc->meta.ns);
 	ps->name = strdup(svc->meta.name);
@@ -1078,6 +1087,8 @@ static int plan_svc_build(struct plan_ctx *c, const struct pol_service *svc,
 		err = plan_svc_add_cluster(&b, &cl);
 	if (!err)
 		err = plan_cluster_make(c, fqdn, sp->port, dr, NULL, &all, cl);
+	if (!err)
+		cl->loc = sp->loc;
 	for (size_t i = 0; !err && dr && i < dr->n_subsets; i++) {
 		if (!dr->subsets[i].name)
 			continue;
@@ -1085,6 +1096,8 @@ static int plan_svc_build(struct plan_ctx *c, const struct pol_service *svc,
 		if (!err)
 			err = plan_cluster_make(c, fqdn, sp->port, dr,
 						dr->subsets[i].name, &all, cl);
+		if (!err)
+			cl->loc = dr->subsets[i].loc;
 	}
 	free(all.v);
 	if (!err)
@@ -1221,6 +1234,7 @@ int plan_build(struct pol_set *set, struct plan *out)
 				break;
 			err = plan_svc_build(&c, svc, &svc->ports[p],
 					     &out->svcs[out->n_svcs]);
+			out->svcs[out->n_svcs].order = out->n_svcs;
 			out->n_svcs++;
 			/* A service skipped with a warning has no fqdn. */
 			if (!err && !out->svcs[out->n_svcs - 1].fqdn)
@@ -1247,4 +1261,135 @@ void plan_free(struct plan *p)
 	free(p->svcs);
 	free(p->pods);
 	memset(p, 0, sizeof(*p));
+}
+
+/* ---- capacity check ---- */
+
+static int plan_order_cmp(const void *a, const void *b)
+{
+	const struct plan_service *x = *(const struct plan_service *const *)a;
+	const struct plan_service *y = *(const struct plan_service *const *)b;
+
+	return x->order < y->order ? -1 : x->order > y->order;
+}
+
+static int plan_limit_error(struct pol_set *set, const struct pol_loc *loc,
+			    const char *fmt, ...)
+{
+	va_list ap;
+	int err;
+
+	va_start(ap, fmt);
+	err = policy_diag_vadd_unique(set, POL_DIAG_ERROR, loc, fmt, ap);
+	va_end(ap);
+	return err ? err : -E2BIG;
+}
+
+/* Running totals while walking the plan in policy order. */
+struct plan_fill {
+	struct u64map clusters, backends;	/* distinct ids seen */
+	uint64_t n_clusters, n_backends, bset, route, maglev;
+};
+
+static int plan_fill_backends(struct pol_set *set, struct plan_fill *f,
+			      const struct plan_cluster *cl, const struct sm_limits *lim)
+{
+	char ip[16];
+	int err;
+
+	for (size_t b = 0; b < cl->n_backends; b++) {
+		const struct plan_backend *be = &cl->backends[b];
+		uint64_t id = dp_meta_be_id(&be->key);
+
+		if (!id || u64map_get(&f->backends, id))
+			continue;
+		err = u64map_put(&f->backends, id, (void *)be);
+		if (err)
+			return err;
+		if (++f->n_backends <= lim->v[SM_LIMIT_BACKENDS])
+			continue;
+		inet_ntop(AF_INET, &be->key.addr, ip, sizeof(ip));
+		return plan_limit_error(set, &be->loc,
+					"backend #%llu (%s:%u) exceeds --max-backends=%u",
+					(unsigned long long)f->n_backends, ip,
+					ntohs(be->key.port), lim->v[SM_LIMIT_BACKENDS]);
+	}
+	return 0;
+}
+
+static int plan_fill_cluster(struct pol_set *set, struct plan_fill *f,
+			     const struct plan_cluster *cl, const struct sm_limits *lim)
+{
+	uint32_t bset_cap = sm_limits_map_entries(lim, "sm_bset");
+	int err;
+
+	if (u64map_get(&f->clusters, cl->id))
+		return 0;	/* shared by several service ports */
+	err = u64map_put(&f->clusters, cl->id, (void *)cl);
+	if (err)
+		return err;
+	if (++f->n_clusters > lim->v[SM_LIMIT_CLUSTERS])
+		return plan_limit_error(set, &cl->loc,
+					"cluster #%llu (%s) exceeds --max-clusters=%u",
+					(unsigned long long)f->n_clusters, cl->name,
+					lim->v[SM_LIMIT_CLUSTERS]);
+	f->bset += cl->n_backends;
+	if (f->bset > bset_cap)
+		return plan_limit_error(set, &cl->loc,
+					"cluster %s: its %zu backends bring the backend-list slots to %llu, over the %u sm_bset holds (%u x --max-backends=%u)",
+					cl->name, cl->n_backends, (unsigned long long)f->bset,
+					bset_cap, SM_BSET_PER_BACKEND, lim->v[SM_LIMIT_BACKENDS]);
+	f->maglev += cl->maglev_size;
+	if (f->maglev > lim->v[SM_LIMIT_MAGLEV_SLOTS])
+		return plan_limit_error(set, &cl->loc,
+					"cluster %s: its Maglev table (consistentHash.useSourceIp, %u slots) brings the Maglev slots to %llu, over --max-maglev-slots=%u",
+					cl->name, cl->maglev_size, (unsigned long long)f->maglev,
+					lim->v[SM_LIMIT_MAGLEV_SLOTS]);
+	return plan_fill_backends(set, f, cl, lim);
+}
+
+int plan_check_limits(struct pol_set *set, const struct plan *p,
+		      const struct sm_limits *lim)
+{
+	const struct plan_service **by_order;
+	struct plan_fill f = {};
+	int err = 0;
+
+	if (!p->n_svcs)
+		return 0;
+	by_order = calloc(p->n_svcs, sizeof(*by_order));
+	err = by_order ? u64map_init(&f.clusters, 64) : -ENOMEM;
+	err = err ?: u64map_init(&f.backends, 64);
+	if (err)
+		goto out;
+	for (size_t i = 0; i < p->n_svcs; i++)
+		by_order[i] = &p->svcs[i];
+	qsort(by_order, p->n_svcs, sizeof(*by_order), plan_order_cmp);
+	for (size_t i = 0; !err && i < p->n_svcs; i++) {
+		const struct plan_service *ps = by_order[i];
+
+		if (i + 1 > lim->v[SM_LIMIT_SERVICES]) {
+			err = plan_limit_error(set, &ps->loc,
+					       "service port #%zu (%s/%s:%u) exceeds --max-services=%u",
+					       i + 1, ps->ns, ps->name, ntohs(ps->key.port),
+					       lim->v[SM_LIMIT_SERVICES]);
+			break;
+		}
+		f.route += ps->n_slots > 1 ? ps->n_slots : 0;
+		if (f.route > lim->v[SM_LIMIT_ROUTE_SLOTS]) {
+			err = plan_limit_error(set, &ps->route_loc,
+					       "the weighted route of %s/%s:%u (%zu slots) brings the route slots to %llu, over --max-route-slots=%u",
+					       ps->ns, ps->name, ntohs(ps->key.port), ps->n_slots,
+					       (unsigned long long)f.route,
+					       lim->v[SM_LIMIT_ROUTE_SLOTS]);
+			break;
+		}
+		for (size_t c = 0; !err && c < ps->n_clusters; c++)
+			err = plan_fill_cluster(set, &f, &ps->clusters[c], lim);
+	}
+out:
+	u64map_free(&f.clusters);
+	u64map_free(&f.backends);
+	free(by_order);
+	return err;
 }

@@ -15,6 +15,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "sm_limits.h"
 #include "sockmesh.h"
 #include "policy.h"
 
@@ -22,6 +23,7 @@ struct plan_backend {
 	struct sm_be_key key;		/* addr/port network order, pad 0 */
 	uint32_t flags;			/* SM_BE_F_READY when ready */
 	char *pod;			/* "ns/name" of the pod, or NULL */
+	struct pol_loc loc;		/* the Pod, or the EndpointSlice endpoint */
 };
 
 struct plan_cluster {
@@ -35,6 +37,8 @@ struct plan_cluster {
 	size_t n_backends;
 	uint32_t *maglev;		/* maglev_size entries (index into backends) */
 	uint32_t maglev_size;		/* 0 unless lb == SM_LB_MAGLEV */
+	struct pol_loc loc;		/* what made it: the service port, the
+					 * subset or the route destination */
 };
 
 struct plan_service {
@@ -51,6 +55,10 @@ struct plan_service {
 	char *route_from;		/* "ns/name" of the VirtualService, or NULL */
 	uint16_t flags;			/* SM_SVC_F_L7: set by l7_config_build() */
 	char *l7_why;			/* why the port is L7 (malloc'd), or NULL */
+	struct pol_loc loc;		/* the Service's ports[] entry */
+	struct pol_loc route_loc;	/* the tcp route behind slots */
+	size_t order;			/* position in the policy (files in load
+					 * order): svcs is sorted by key instead */
 };
 
 struct plan_pod {
@@ -72,6 +80,19 @@ struct plan {
  */
 int plan_build(struct pol_set *set, struct plan *out);
 void plan_free(struct plan *p);
+
+/*
+ * Check that the plan fits the maps as sized by lim, before anything is
+ * written: service ports (sm_svc), distinct clusters (sm_cluster), distinct
+ * backends (sm_backend), backend list slots (sm_bset), weighted route slots
+ * (sm_route) and Maglev slots (sm_maglev). Objects are counted in policy
+ * order; the first that does not fit gets one error diagnostic at its
+ * file:line:col ("service port #N ... exceeds --max-services=M"), and the
+ * check stops there (one cause, one error). Returns 0, -E2BIG (diagnostic
+ * added) or -ENOMEM.
+ */
+int plan_check_limits(struct pol_set *set, const struct plan *p,
+		      const struct sm_limits *lim);
 
 /*
  * One cluster of a service port, built exactly as plan_build() builds the

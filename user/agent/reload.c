@@ -165,6 +165,8 @@ int agent_prepare(struct agent *ag, const struct agent_file *files, size_t n_fil
 	if (!pp->set.n_errors && !ret)
 		ret = plan_build(&pp->set, &pp->plan);
 	if (!pp->set.n_errors && !ret)
+		ret = plan_check_limits(&pp->set, &pp->plan, &ag->limits);
+	if (!pp->set.n_errors && !ret)
 		ret = l7_config_build(&pp->set, &pp->plan, &pp->l7);
 	pp->t_plan = dp_now_ns();
 	if (!ret && pp->l7 && !ag->l7_enabled) {

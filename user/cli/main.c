@@ -22,6 +22,7 @@
 #include "dp.h"
 #include "graph.h"
 #include "http.h"
+#include "l7.h"
 #include "plan.h"
 #include "policy.h"
 #include "prom.h"
@@ -416,18 +417,43 @@ static int cli_collect_files(int argc, char **argv, const char ***files, size_t 
 	return *n && optind == argc ? 0 : -EINVAL;
 }
 
+/* validate's options: -f PATH and the agent's --max-* capacity flags. */
+static int cli_validate_args(int argc, char **argv, const char **files, size_t *n,
+			     struct sm_limits *lim)
+{
+	struct option opts[SM_LIMIT_COUNT + 1] = {};
+	int c, idx = 0;
+
+	sm_limits_options(opts, 'L');
+	sm_limits_init(lim);
+	*n = 0;
+	optind = 1;
+	while ((c = getopt_long(argc, argv, "f:", opts, &idx)) != -1) {
+		if (c == 'f')
+			files[(*n)++] = optarg;
+		else if (c != 'L' || sm_limits_set(lim, opts[idx].name, optarg))
+			return -EINVAL;
+	}
+	return *n && optind == argc ? 0 : -EINVAL;
+}
+
+/* The agent's checks, in its order, without a kernel. */
 static int cmd_validate(int argc, char **argv)
 {
-	const char **files;
+	const char **files = calloc(argc + 1, sizeof(*files));
+	struct l7_config *l7 = NULL;
+	struct sm_limits lim;
 	size_t n, n_be = 0;
 	struct pol_set set;
 	struct plan plan = {};
 	char line[1024];
 	int ret = 0;
 
-	if (cli_collect_files(argc, argv, &files, &n)) {
+	if (!files || cli_validate_args(argc, argv, files, &n, &lim)) {
 		free(files);
-		return cli_fail("usage: sockmeshctl validate -f FILE|DIR [-f ...]");
+		return cli_fail("usage: sockmeshctl validate -f FILE|DIR [-f ...] [--max-* N] "
+				"(sockmesh-agent's capacity flags and defaults, N in %u..%u)",
+				SM_LIMIT_MIN, SM_LIMIT_MAX);
 	}
 	policy_set_init(&set);
 	for (size_t i = 0; i < n; i++)
@@ -436,6 +462,12 @@ static int cmd_validate(int argc, char **argv)
 		policy_validate(&set);
 	if (!set.n_errors)
 		ret = plan_build(&set, &plan);
+	if (!set.n_errors && !ret)
+		ret = plan_check_limits(&set, &plan, &lim);
+	if (!set.n_errors && !ret)
+		ret = l7_config_build(&set, &plan, &l7);
+	if (l7)
+		l7_config_put(l7);
 	for (size_t i = 0; i < set.n_diags; i++)
 		fprintf(set.diags[i].level == POL_DIAG_ERROR ? stderr : stdout, "%s\n",
 			policy_diag_format(&set.diags[i], line, sizeof(line)));
@@ -937,7 +969,7 @@ static const struct cli_cmd {
 	{ "explain", cmd_explain, "explain --from POD --to URL [-H 'n: v']  dry run: route, subset, weight, eligible backends" },
 	{ "graph", cmd_graph, "graph [-o dot|svg|png] [--window S] [--out FILE]  service graph (Graphviz)" },
 	{ "top", cmd_top, "top [--interval S] [--once]     live table per service: rps, err %, p50/p99, ejected" },
-	{ "validate", cmd_validate, "validate -f PATH [-f PATH]...   check policy files (no agent needed)" },
+	{ "validate", cmd_validate, "validate -f PATH [-f PATH]... [--max-* N]  check policy files as the agent would (no agent needed)" },
 	{ "apply", cmd_apply, "apply -f FILE [-f FILE]...      validate and apply through the agent" },
 	{ "eject", cmd_eject, "eject ADDR:PORT [--for DUR]     stop new connections to a backend (30s, 5m, ...)" },
 	{ "restore", cmd_restore, "restore ADDR:PORT               undo eject" },

@@ -117,11 +117,14 @@ static void parse_consistent_hash(struct pol_walk *w, const yaml_node_t *n,
 			    "minimumRingSize"));
 	for (size_t i = 0; i < 4; i++)
 		n_hash += pol_get(w, n, hash_keys[i]) != NULL;
-	if (n_hash != 1) {
+	if (n_hash > 1)
 		pol_diag_at(w, POL_DIAG_ERROR, n,
 			    "%s: needs exactly one of useSourceIp, httpHeaderName, httpCookie, httpQueryParameterName",
 			    path);
-	}
+	else if (!n_hash)
+		pol_diag_missing(w, n, NULL,
+				 "%s: needs exactly one of useSourceIp, httpHeaderName, httpCookie, httpQueryParameterName",
+				 path);
 	if (pol_get_bool(w, n, "useSourceIp", path, &b) == 1) {
 		if (b)
 			lb->hash = POL_HASH_SOURCE_IP;
@@ -138,7 +141,7 @@ static void parse_consistent_hash(struct pol_walk *w, const yaml_node_t *n,
 		if (pol_want_map(w, v, p)) {
 			pol_check_keys(w, v, p, KEYS("name", "path", "ttl", "attributes"));
 			if (pol_get_str(w, v, "name", p, &lb->hash_key) != 1)
-				pol_diag_at(w, POL_DIAG_ERROR, v, "%s: missing name", p);
+				pol_diag_missing(w, v, NULL, "%s: missing name", p);
 			pol_get_scalar(w, v, "path", p);
 			pol_get_duration(w, v, "ttl", p);
 			lb->hash = POL_HASH_COOKIE;
@@ -355,6 +358,10 @@ static void parse_outlier(struct pol_walk *w, const yaml_node_t *n,
 		tp->min_health_percent = i64;
 	pol_get_bool(w, n, "splitExternalLocalOriginErrors", path,
 		     &o->split_local_origin);
+	if (o->consecutive_local_origin > 0 && !o->split_local_origin)
+		pol_diag_at(w, POL_DIAG_ERROR, pol_get(w, n, "consecutiveLocalOriginFailures"),
+			    "%s.consecutiveLocalOriginFailures: needs splitExternalLocalOriginErrors: true (Istio rejects it otherwise)",
+			    path);
 }
 
 static void parse_client_tls(struct pol_walk *w, const yaml_node_t *parent,
@@ -426,7 +433,7 @@ static void parse_port_level(struct pol_walk *w, const yaml_node_t *n,
 		sub(q, p, "port");
 		port = pol_get(w, it, "port");
 		if (!port) {
-			pol_diag_at(w, POL_DIAG_ERROR, it, "%s: missing port", p);
+			pol_diag_missing(w, it, NULL, "%s: missing port", p);
 			continue;
 		}
 		if (!pol_want_map(w, port, q))
@@ -434,8 +441,7 @@ static void parse_port_level(struct pol_walk *w, const yaml_node_t *n,
 		pol_check_keys(w, port, q, KEYS("number"));
 		if (pol_get_int(w, port, "number", q, 1, 65535, &num) != 1) {
 			if (!pol_get(w, port, "number"))
-				pol_diag_at(w, POL_DIAG_ERROR, port,
-					    "%s: missing number", q);
+				pol_diag_missing(w, port, NULL, "%s: missing number", q);
 			continue;
 		}
 		pl->port = num;
@@ -542,7 +548,7 @@ static void parse_subsets(struct pol_walk *w, const yaml_node_t *n,
 		tp_init(&s->tp);
 		s->loc = pol_loc_of(w, it);
 		if (pol_get_str(w, it, "name", p, &s->name) != 1 && !pol_get(w, it, "name"))
-			pol_diag_at(w, POL_DIAG_ERROR, it, "%s: subset without name", p);
+			pol_diag_missing(w, it, NULL, "%s: subset without name", p);
 		if (s->name && !s->name[0])
 			pol_diag_at(w, POL_DIAG_ERROR, it, "%s: empty subset name", p);
 		if ((v = pol_get(w, it, "labels"))) {
@@ -579,8 +585,7 @@ void pol_parse_dr(struct pol_walk *w, const yaml_node_t *root,
 	pol_parse_meta(w, root, kind_key, &dr->meta);
 	spec = pol_get(w, root, "spec");
 	if (!spec) {
-		pol_diag_at(w, POL_DIAG_ERROR, kind_key,
-			    "DestinationRule %s: missing spec", w->name);
+		pol_diag_missing(w, root, kind_key, "DestinationRule %s: missing spec", w->name);
 		return;
 	}
 	if (!pol_want_map(w, spec, path))
@@ -590,10 +595,12 @@ void pol_parse_dr(struct pol_walk *w, const yaml_node_t *root,
 			    "workloadSelector"));
 	if ((v = pol_get(w, spec, "host"))) {
 		dr->host_loc = pol_loc_of(w, v);
-		pol_val_str(w, v, "DestinationRule.spec.host", &dr->host);
+		if (!pol_val_str(w, v, "DestinationRule.spec.host", &dr->host) &&
+		    !dr->host[0])
+			pol_diag_at(w, POL_DIAG_ERROR, v,
+				    "DestinationRule.spec.host: must not be empty");
 	} else {
-		pol_diag_at(w, POL_DIAG_ERROR, spec,
-			    "DestinationRule %s: missing spec.host", w->name);
+		pol_diag_missing(w, spec, NULL, "DestinationRule %s: missing spec.host", w->name);
 	}
 	if ((v = pol_get(w, spec, "trafficPolicy")))
 		parse_tp(w, v, "DestinationRule.spec.trafficPolicy", &dr->tp, false);
@@ -663,7 +670,10 @@ static void parse_destination(struct pol_walk *w, const yaml_node_t *n,
 	d->loc = pol_loc_of(w, n);
 	pol_check_keys(w, n, path, KEYS("host", "subset", "port"));
 	if (pol_get_str(w, n, "host", path, &d->host) != 1 && !pol_get(w, n, "host"))
-		pol_diag_at(w, POL_DIAG_ERROR, n, "%s: missing host", path);
+		pol_diag_missing(w, n, NULL, "%s: missing host", path);
+	else if (d->host && !d->host[0])
+		pol_diag_at(w, POL_DIAG_ERROR, pol_get(w, n, "host"),
+			    "%s.host: must not be empty", path);
 	pol_get_str(w, n, "subset", path, &d->subset);
 	if (d->subset && !d->subset[0]) {
 		free(d->subset);
@@ -731,6 +741,7 @@ static void parse_tcp_routes(struct pol_walk *w, const yaml_node_t *n,
 		yaml_node_t *it = pol_seq_at(w, n, i), *ms, *rs;
 		struct pol_tcp_route *tr;
 		int64_t *weights;
+		size_t errs0;
 
 		pol_pathf(p, "%s[%zu]", path, i);
 		if (!pol_want_map(w, it, p))
@@ -791,12 +802,13 @@ static void parse_tcp_routes(struct pol_walk *w, const yaml_node_t *n,
 		sub(q, p, "route");
 		rs = pol_get(w, it, "route");
 		if (!rs) {
-			pol_diag_at(w, POL_DIAG_ERROR, it,
-				    "%s: tcp route needs at least one destination", p);
+			pol_diag_missing(w, it, NULL,
+					 "%s: tcp route needs at least one destination", p);
 			continue;
 		}
 		if (!pol_want_seq(w, rs, q))
 			continue;
+		errs0 = w->set->n_errors;
 		weights = calloc(pol_seq_len(rs) + 1, sizeof(*weights));
 		if (!weights) {
 			w->oom = true;
@@ -822,14 +834,14 @@ static void parse_tcp_routes(struct pol_walk *w, const yaml_node_t *n,
 				parse_destination(w, d, g, &dst->dest);
 			} else {
 				dst->dest.loc = pol_loc_of(w, rd);
-				pol_diag_at(w, POL_DIAG_ERROR, rd,
-					    "%s: missing destination", r);
+				pol_diag_missing(w, rd, NULL, "%s: missing destination", r);
 			}
 		}
 		if (!pol_seq_len(rs))
 			pol_diag_at(w, POL_DIAG_ERROR, rs,
 				    "%s: tcp route needs at least one destination", p);
-		check_weights(w, rs, q, weights, pol_seq_len(rs));
+		if (w->set->n_errors == errs0)
+			check_weights(w, rs, q, weights, pol_seq_len(rs));
 		free(weights);
 	}
 }
@@ -1111,7 +1123,7 @@ static void parse_http_fault(struct pol_walk *w, const yaml_node_t *n,
 			f->delay_percent = (double)i64;
 		percent_at(w, v, "percentage", p, &f->delay_percent);
 		if (!pol_get(w, v, "fixedDelay") && !pol_get(w, v, "exponentialDelay"))
-			pol_diag_at(w, POL_DIAG_ERROR, v, "%s: needs fixedDelay", p);
+			pol_diag_missing(w, v, NULL, "%s: needs fixedDelay", p);
 	}
 	sub(p, path, "abort");
 	if ((v = pol_get(w, n, "abort")) && pol_want_map(w, v, p)) {
@@ -1127,7 +1139,7 @@ static void parse_http_fault(struct pol_walk *w, const yaml_node_t *n,
 		percent_at(w, v, "percentage", p, &f->abort_percent);
 		if (!pol_get(w, v, "httpStatus") && !pol_get(w, v, "grpcStatus") &&
 		    !pol_get(w, v, "http2Error"))
-			pol_diag_at(w, POL_DIAG_ERROR, v, "%s: needs httpStatus", p);
+			pol_diag_missing(w, v, NULL, "%s: needs httpStatus", p);
 	}
 }
 
@@ -1258,7 +1270,7 @@ static void parse_direct(struct pol_walk *w, const yaml_node_t *v,
 	if (pol_get_int(w, v, "status", p, 200, 599, &i64) == 1)
 		d->status = (int32_t)i64;
 	else if (!pol_get(w, v, "status"))
-		pol_diag_at(w, POL_DIAG_ERROR, v, "%s: missing status", p);
+		pol_diag_missing(w, v, NULL, "%s: missing status", p);
 	sub(q, p, "body");
 	if (!(body = pol_get(w, v, "body")) || !pol_want_map(w, body, q))
 		return;
@@ -1433,7 +1445,7 @@ static void parse_rewrite(struct pol_walk *w, const yaml_node_t *v,
 			sub(r, q, "match");
 			check_regex(w, m, r, rw->regex);
 		} else if (!pol_get(w, rr, "match")) {
-			pol_diag_at(w, POL_DIAG_ERROR, rr, "%s: missing match", q);
+			pol_diag_missing(w, rr, NULL, "%s: missing match", q);
 		}
 		pol_get_str(w, rr, "rewrite", q, &rw->regex_rewrite);
 		if (rw->uri)
@@ -1480,7 +1492,7 @@ static void parse_http_route(struct pol_walk *w, const yaml_node_t *n,
 	}
 	sub(p, path, "route");
 	if ((v = pol_get(w, n, "route")) && pol_want_seq(w, v, p)) {
-		size_t nr = pol_seq_len(v);
+		size_t nr = pol_seq_len(v), errs0 = w->set->n_errors;
 		int64_t *weights = calloc(nr + 1, sizeof(*weights));
 
 		if (!weights) {
@@ -1506,14 +1518,14 @@ static void parse_http_route(struct pol_walk *w, const yaml_node_t *n,
 				add_http_dest(w, d, r, vs, &hd->dest);
 			} else {
 				hd->dest.loc = pol_loc_of(w, rd);
-				pol_diag_at(w, POL_DIAG_ERROR, rd,
-					    "%s: missing destination", q);
+				pol_diag_missing(w, rd, NULL, "%s: missing destination", q);
 			}
 			sub(r, q, "headers");
 			if ((h = pol_get(w, rd, "headers")))
 				parse_headers_op(w, h, r, &hd->headers);
 		}
-		check_weights(w, v, p, weights, nr);
+		if (w->set->n_errors == errs0)	/* a bad destination says enough */
+			check_weights(w, v, p, weights, nr);
 		free(weights);
 	}
 	sub(p, path, "redirect");
@@ -1536,9 +1548,9 @@ static void parse_http_route(struct pol_walk *w, const yaml_node_t *n,
 				    "%s: route, redirect, directResponse and delegate are mutually exclusive",
 				    path);
 		else if (actions == 0)
-			pol_diag_at(w, POL_DIAG_ERROR, n,
-				    "%s: needs one of route, redirect, directResponse or delegate",
-				    path);
+			pol_diag_missing(w, n, NULL,
+					 "%s: needs one of route, redirect, directResponse or delegate",
+					 path);
 	}
 	sub(p, path, "rewrite");
 	if ((v = pol_get(w, n, "rewrite")) && pol_want_map(w, v, p))
@@ -1582,7 +1594,7 @@ static void parse_http_route(struct pol_walk *w, const yaml_node_t *n,
 			if ((d = pol_get(w, mn, "destination")))
 				add_http_dest(w, d, r, vs, &m->dest);
 			else
-				pol_diag_at(w, POL_DIAG_ERROR, mn, "%s: missing destination", q);
+				pol_diag_missing(w, mn, NULL, "%s: missing destination", q);
 			percent_at(w, mn, "percentage", q, &m->percent);
 		}
 	}
@@ -1654,17 +1666,21 @@ void pol_parse_vs(struct pol_walk *w, const yaml_node_t *root,
 	pol_parse_meta(w, root, kind_key, &vs->meta);
 	spec = pol_get(w, root, "spec");
 	if (!spec) {
-		pol_diag_at(w, POL_DIAG_ERROR, kind_key,
-			    "VirtualService %s: missing spec", w->name);
+		pol_diag_missing(w, root, kind_key, "VirtualService %s: missing spec", w->name);
 		return;
 	}
 	if (!pol_want_map(w, spec, path))
 		return;
 	pol_check_keys(w, spec, path,
 		       KEYS("hosts", "gateways", "http", "tls", "tcp", "exportTo"));
-	if ((v = pol_get(w, spec, "hosts")))
-		pol_val_strlist(w, v, "VirtualService.spec.hosts", &vs->hosts,
-				&vs->n_hosts);
+	if ((v = pol_get(w, spec, "hosts")) &&
+	    !pol_val_strlist(w, v, "VirtualService.spec.hosts", &vs->hosts,
+			     &vs->n_hosts)) {
+		for (size_t i = 0; i < vs->n_hosts; i++)
+			if (!vs->hosts[i][0])
+				pol_diag_at(w, POL_DIAG_ERROR, pol_seq_at(w, v, i),
+					    "VirtualService.spec.hosts[%zu]: must not be empty", i);
+	}
 	if ((v = pol_get(w, spec, "gateways")))
 		pol_val_strlist(w, v, "VirtualService.spec.gateways",
 				&vs->gateways, &vs->n_gateways);
@@ -1740,18 +1756,18 @@ static void parse_gw_server(struct pol_walk *w, const yaml_node_t *s,
 		if (pol_get_int(w, port, "number", q, 1, 65535, &i64) == 1)
 			srv->port = (uint16_t)i64;
 		else if (!pol_get(w, port, "number"))
-			pol_diag_at(w, POL_DIAG_ERROR, port, "%s: missing number", q);
+			pol_diag_missing(w, port, NULL, "%s: missing number", q);
 		pol_get_int(w, port, "targetPort", q, 1, 65535, &i64);
 		pol_get_str(w, port, "name", q, &srv->port_name);
 		pol_get_str(w, port, "protocol", q, &srv->protocol);
 	} else if (!port) {
-		pol_diag_at(w, POL_DIAG_ERROR, s, "%s: missing port", p);
+		pol_diag_missing(w, s, NULL, "%s: missing port", p);
 	}
 	sub(q, p, "hosts");
 	if ((h = pol_get(w, s, "hosts")))
 		pol_val_strlist(w, h, q, &srv->hosts, &srv->n_hosts);
 	else
-		pol_diag_at(w, POL_DIAG_ERROR, s, "%s: missing hosts", p);
+		pol_diag_missing(w, s, NULL, "%s: missing hosts", p);
 	pol_get_str(w, s, "bind", p, &srv->bind);
 	pol_get_str(w, s, "name", p, &srv->name);
 	sub(q, p, "tls");

@@ -55,6 +55,19 @@ static const char *scalar(const yaml_node_t *n)
 
 /* ---- Service ---- */
 
+/* core/v1 ServiceSpec: what it has today, and what sockmesh reads of it. */
+static const char *const svc_spec_keys[] = {
+	"clusterIP", "clusterIPs", "ports", "selector", "type", "sessionAffinity",
+	"sessionAffinityConfig", "externalIPs", "externalName",
+	"externalTrafficPolicy", "internalTrafficPolicy", "healthCheckNodePort",
+	"ipFamilies", "ipFamilyPolicy", "loadBalancerIP", "loadBalancerSourceRanges",
+	"loadBalancerClass", "allocateLoadBalancerNodePorts",
+	"publishNotReadyAddresses", "topologyKeys", "trafficDistribution", NULL,
+};
+static const char *const svc_spec_read[] = {
+	"clusterIP", "clusterIPs", "ports", "selector", "type", NULL,
+};
+
 static const char *const svc_port_keys[] = {
 	"name", "port", "targetPort", "protocol", "appProtocol", "nodePort", NULL,
 };
@@ -78,7 +91,7 @@ static void parse_svc_port(struct pol_walk *w, const yaml_node_t *n,
 	if (pol_get_int(w, n, "port", path, 1, 65535, &i64) == 1)
 		p->port = i64;
 	else if (!pol_get(w, n, "port"))
-		pol_diag_at(w, POL_DIAG_ERROR, n, "%s: missing port", path);
+		pol_diag_missing(w, n, NULL, "%s: missing port", path);
 	if ((v = pol_get(w, n, "targetPort"))) {
 		char tp[POL_PATH_MAX];
 
@@ -127,6 +140,7 @@ void pol_parse_service(struct pol_walk *w, const yaml_node_t *root,
 	spec = pol_get(w, root, "spec");
 	if (spec && !pol_want_map(w, spec, "Service.spec"))
 		spec = NULL;
+	pol_check_typos(w, spec, "Service.spec", svc_spec_keys, svc_spec_read);
 
 	if ((v = pol_get(w, spec, "clusterIP"))) {
 		if (pol_want_scalar(w, v, "Service.spec.clusterIP")) {
@@ -140,6 +154,7 @@ void pol_parse_service(struct pol_walk *w, const yaml_node_t *root,
 				pol_val_ipv4(w, v, "Service.spec.clusterIP",
 					     &s->cluster_ip);
 		}
+		s->cluster_ip_loc = pol_loc_of(w, v);
 	}
 	/* Dual-stack Services may list the IPv4 VIP second. */
 	if ((v = pol_get(w, spec, "clusterIPs")) &&
@@ -155,8 +170,10 @@ void pol_parse_service(struct pol_walk *w, const yaml_node_t *root,
 				s->headless = true;
 				break;
 			}
-			if (pol_val_ipv4(w, ip, path, &s->cluster_ip) == 0)
+			if (pol_val_ipv4(w, ip, path, &s->cluster_ip) == 0) {
+				s->cluster_ip_loc = pol_loc_of(w, ip);
 				break;
+			}
 		}
 	}
 	if ((v = pol_get(w, spec, "selector"))) {
@@ -171,7 +188,9 @@ void pol_parse_service(struct pol_walk *w, const yaml_node_t *root,
 			parse_svc_port(w, pol_seq_at(w, v, i), path, s);
 		}
 	}
-	if (!s->cluster_ip && !s->headless) {
+	/* (a clusterIP that is there but unusable has its own diagnostic) */
+	if (!s->cluster_ip && !s->headless && !pol_get(w, spec, "clusterIP") &&
+	    !pol_get(w, spec, "clusterIPs")) {
 		if (type && strcmp(type, "ExternalName") == 0)
 			pol_diag_at(w, POL_DIAG_WARNING, kind_key,
 				    "Service %s is type ExternalName: not handled by sockmesh",
@@ -214,8 +233,7 @@ static void parse_container_ports(struct pol_walk *w, const yaml_node_t *n,
 		if (pol_get_int(w, it, "containerPort", path, 1, 65535, &i64) == 1)
 			p->port = i64;
 		else if (!pol_get(w, it, "containerPort"))
-			pol_diag_at(w, POL_DIAG_ERROR, it,
-				    "%s: missing containerPort", path);
+			pol_diag_missing(w, it, NULL, "%s: missing containerPort", path);
 		if ((v = pol_get(w, it, "protocol"))) {
 			char pp[POL_PATH_MAX];
 
@@ -325,6 +343,7 @@ static void parse_endpoint(struct pol_walk *w, const yaml_node_t *n,
 	if (!ep)
 		return;
 	ep->ready = true;
+	ep->loc = pol_loc_of(w, n);
 	pol_pathf(p, "%s.addresses", path);
 	if ((v = pol_get(w, n, "addresses")) && pol_want_seq(w, v, p)) {
 		for (size_t i = 0; i < pol_seq_len(v); i++) {
@@ -380,8 +399,8 @@ void pol_parse_eps(struct pol_walk *w, const yaml_node_t *root,
 
 	at = pol_get(w, root, "addressType");
 	if (!at) {
-		pol_diag_at(w, POL_DIAG_ERROR, kind_key,
-			    "EndpointSlice %s: missing addressType", w->name);
+		pol_diag_missing(w, root, kind_key, "EndpointSlice %s: missing addressType",
+				 w->name);
 		return;
 	}
 	if (!pol_want_scalar(w, at, "EndpointSlice.addressType"))

@@ -60,7 +60,18 @@ void policy_set_free(struct pol_set *set)
 	memset(set, 0, sizeof(*set));
 }
 
-/* ---- metadata (lenient: only name/namespace/labels/annotations read) ---- */
+/* ---- metadata (only name/namespace/labels/annotations read) ---- */
+
+/* Kubernetes ObjectMeta: everything `kubectl get -o yaml` prints. */
+static const char *const object_meta_keys[] = {
+	"name", "generateName", "namespace", "selfLink", "uid", "resourceVersion",
+	"generation", "creationTimestamp", "deletionTimestamp",
+	"deletionGracePeriodSeconds", "labels", "annotations", "ownerReferences",
+	"finalizers", "managedFields", "clusterName", NULL,
+};
+static const char *const object_meta_read[] = {
+	"name", "namespace", "labels", "annotations", NULL,
+};
 
 void pol_parse_meta(struct pol_walk *w, const yaml_node_t *root,
 		    const yaml_node_t *kind_key, struct pol_meta *m)
@@ -72,6 +83,7 @@ void pol_parse_meta(struct pol_walk *w, const yaml_node_t *root,
 	pol_pathf(path, "%s.metadata", w->kind);
 	md = pol_get(w, root, "metadata");
 	if (md && pol_want_map(w, md, path)) {
+		pol_check_typos(w, md, path, object_meta_keys, object_meta_read);
 		pol_get_str(w, md, "name", path, &m->name);
 		pol_get_str(w, md, "namespace", path, &m->ns);
 		if ((v = pol_get(w, md, "labels"))) {
@@ -85,8 +97,8 @@ void pol_parse_meta(struct pol_walk *w, const yaml_node_t *root,
 		}
 	}
 	if (!m->name || !m->name[0]) {
-		pol_diag_at(w, POL_DIAG_ERROR, md ? md : root,
-			    "%s: missing metadata.name", w->kind);
+		pol_diag_missing(w, md ? md : root, NULL, "%s: missing metadata.name",
+				 w->kind);
 		if (!m->name)
 			m->name = pol_strdup(w, "");
 	}
@@ -106,19 +118,31 @@ static const char *const istio_net_versions[] = {
 static const char *const core_v1[] = { "v1", NULL };
 static const char *const discovery_v1[] = { "discovery.k8s.io/v1", NULL };
 
+/* Top-level keys of an object, by shape. */
+static const char *const spec_keys[] = {
+	"apiVersion", "kind", "metadata", "spec", "status", NULL,
+};
+static const char *const eps_keys[] = {
+	"apiVersion", "kind", "metadata", "addressType", "endpoints", "ports", NULL,
+};
+static const char *const list_keys[] = {
+	"apiVersion", "kind", "metadata", "items", NULL,
+};
+
 static const struct kind_desc {
 	const char *kind;
 	const char *const *versions;
+	const char *const *keys;
 	bool istio;
 	void (*parse)(struct pol_walk *w, const yaml_node_t *root,
 		      const yaml_node_t *kind_key);
 } kinds[] = {
-	{ "Service", core_v1, false, pol_parse_service },
-	{ "Pod", core_v1, false, pol_parse_pod },
-	{ "EndpointSlice", discovery_v1, false, pol_parse_eps },
-	{ "DestinationRule", istio_net_versions, true, pol_parse_dr },
-	{ "VirtualService", istio_net_versions, true, pol_parse_vs },
-	{ "Gateway", istio_net_versions, true, pol_parse_gateway },
+	{ "Service", core_v1, spec_keys, false, pol_parse_service },
+	{ "Pod", core_v1, spec_keys, false, pol_parse_pod },
+	{ "EndpointSlice", discovery_v1, eps_keys, false, pol_parse_eps },
+	{ "DestinationRule", istio_net_versions, spec_keys, true, pol_parse_dr },
+	{ "VirtualService", istio_net_versions, spec_keys, true, pol_parse_vs },
+	{ "Gateway", istio_net_versions, spec_keys, true, pol_parse_gateway },
 };
 
 static bool str_ends(const char *s, const char *suffix)
@@ -172,6 +196,7 @@ static void load_object(struct pol_walk *w, const yaml_node_t *root,
 				    "%s: Lists nested too deeply", where);
 			return;
 		}
+		pol_check_keys(w, root, kind, list_keys);
 		if (!items)
 			return;
 		if (!pol_want_seq(w, items, "List.items"))
@@ -202,6 +227,7 @@ static void load_object(struct pol_walk *w, const yaml_node_t *root,
 			if (strcmp(*v, api) == 0) {
 				w->kind = k->kind;
 				w->istio = k->istio;
+				pol_check_keys(w, root, k->kind, k->keys);
 				k->parse(w, root, kind_key);
 				w->istio = false;
 				return;
@@ -274,13 +300,18 @@ int pol_load_buffer_at(struct pol_set *set, const char *file, const char *buf,
 				.col = parser.problem_mark.column + 1,
 			};
 
+			char ctx[160] = "";
+
+			/* "while parsing a flow sequence": say where it began */
+			if (parser.context && parser.context_mark.line != parser.problem_mark.line)
+				snprintf(ctx, sizeof(ctx), " %s started at %zu:%zu", parser.context,
+					 parser.context_mark.line + 1, parser.context_mark.column + 1);
+			else if (parser.context)
+				snprintf(ctx, sizeof(ctx), " %s", parser.context);
 			if (parser.error == YAML_MEMORY_ERROR)
 				w.oom = true;
-			else if (pol_diag_add(set, POL_DIAG_ERROR, &loc,
-					      "YAML syntax: %s%s%s",
-					      parser.problem ? parser.problem : "error",
-					      parser.context ? " " : "",
-					      parser.context ? parser.context : ""))
+			else if (pol_diag_add(set, POL_DIAG_ERROR, &loc, "YAML syntax: %s%s",
+					      parser.problem ? parser.problem : "error", ctx))
 				w.oom = true;
 			break;
 		}
@@ -290,6 +321,7 @@ int pol_load_buffer_at(struct pol_set *set, const char *file, const char *buf,
 			break;
 		}
 		w.doc = &doc;
+		w.n_bad_maps = 0;	/* node pointers are per document */
 		if (!pol_is_null(root)) {
 			snprintf(where, sizeof(where), "document %d", docno);
 			load_object(&w, root, where, 0);
@@ -298,6 +330,7 @@ int pol_load_buffer_at(struct pol_set *set, const char *file, const char *buf,
 		yaml_document_delete(&doc);
 	}
 	yaml_parser_delete(&parser);
+	free(w.bad_maps);
 	if (w.oom)
 		ret = -ENOMEM;
 	else

@@ -73,6 +73,7 @@ struct pol_svc_port {
 struct pol_service {
 	struct pol_meta meta;
 	uint32_t cluster_ip;	/* network order; 0 = none/"None"/absent */
+	struct pol_loc cluster_ip_loc;
 	bool headless;		/* clusterIP: None */
 	bool has_selector;
 	struct pol_labels selector;
@@ -109,6 +110,7 @@ struct pol_endpoint {
 	size_t n_addrs;
 	bool ready;		/* conditions.ready; unset = true */
 	char *target_pod;	/* targetRef.name when kind Pod, else NULL */
+	struct pol_loc loc;	/* the endpoints[] entry */
 };
 
 struct pol_eps {
@@ -449,10 +451,12 @@ int policy_load_buffer(struct pol_set *set, const char *name,
 		       const char *buf, size_t len);
 
 /*
- * Cross-object checks after all files are loaded: duplicate objects,
- * duplicate VIP:port between services, VirtualService/DestinationRule hosts
- * and subsets that do not resolve (tcp and http destinations). Per-route
- * weight checks happen at load time. Returns 0, -EINVAL when the set holds
+ * Cross-object checks after all files are loaded: duplicate objects, two
+ * Services on one clusterIP, VirtualService/DestinationRule hosts and
+ * subsets that do not resolve (tcp destinations: host, port and subset;
+ * http destinations: subset). Per-route weight checks happen at load time.
+ * One mistake gives one error: a duplicate object is not also reported
+ * as a shared VIP or a second DestinationRule for its host. Returns 0, -EINVAL when the set holds
  * any ERROR diagnostic (from loading too), or -ENOMEM.
  */
 int policy_validate(struct pol_set *set);

@@ -25,6 +25,10 @@ struct pol_walk {
 	bool istio;		/* protojson rules: quoted integers accepted */
 	bool oom;		/* an allocation failed: load returns -ENOMEM */
 	uint32_t line_base;	/* lines before the buffer (one document of a file) */
+	/* Mappings of the current document with an unknown-key error: a
+	 * required key missing there is most likely the typo (one error). */
+	const yaml_node_t **bad_maps;
+	size_t n_bad_maps, cap_bad_maps;
 };
 
 /*
@@ -76,6 +80,25 @@ yaml_node_t *pol_seq_at(const struct pol_walk *w, const yaml_node_t *n,
  */
 int pol_check_keys(struct pol_walk *w, const yaml_node_t *map,
 		   const char *path, const char *const *allowed);
+
+/*
+ * Lenient key check for upstream schemas that grow (ObjectMeta, Service
+ * spec): a key not in known is an error only when it is a typo of a key in
+ * read (what sockmesh uses: "selektor", "nmae"); anything else may be a
+ * field of a newer Kubernetes and passes. Duplicate keys are errors.
+ */
+int pol_check_typos(struct pol_walk *w, const yaml_node_t *map,
+		    const char *path, const char *const *known,
+		    const char *const *read);
+
+/*
+ * Error for a required key or value missing from map, reported at node at
+ * (map when NULL); nothing when map has an unknown key already reported by
+ * pol_check_keys(): "hots:" is one mistake, not also a missing host.
+ */
+void pol_diag_missing(struct pol_walk *w, const yaml_node_t *map,
+		      const yaml_node_t *at, const char *fmt, ...)
+	__attribute__((format(printf, 4, 5)));
 
 bool pol_want_map(struct pol_walk *w, const yaml_node_t *n, const char *path);
 bool pol_want_seq(struct pol_walk *w, const yaml_node_t *n, const char *path);

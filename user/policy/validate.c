@@ -71,9 +71,7 @@ static int check_dups(struct pol_set *set, const char *kind, const void *base,
 
 struct vip_ref {
 	uint32_t ip;		/* host order, for sorting */
-	uint16_t port;
-	uint8_t proto;
-	size_t svc, port_idx;
+	size_t svc;
 };
 
 static int cmp_vip(const void *a, const void *b)
@@ -82,57 +80,47 @@ static int cmp_vip(const void *a, const void *b)
 
 	if (x->ip != y->ip)
 		return x->ip < y->ip ? -1 : 1;
-	if (x->port != y->port)
-		return x->port < y->port ? -1 : 1;
-	if (x->proto != y->proto)
-		return x->proto < y->proto ? -1 : 1;
 	return x->svc < y->svc ? -1 : x->svc > y->svc;
 }
 
+static bool same_object(const struct pol_meta *a, const struct pol_meta *b)
+{
+	return !strcmp(a->ns, b->ns) && !strcmp(a->name, b->name);
+}
+
+/*
+ * Kubernetes gives every Service its own clusterIP (the allocator never
+ * hands one out twice), whatever the ports: two Services on one VIP is a
+ * file that did not come from a cluster. A duplicate object is reported
+ * by check_dups() alone.
+ */
 static int check_vips(struct pol_set *set)
 {
-	struct vip_ref *refs = NULL;
-	size_t n = 0, cap = 0;
+	struct vip_ref *refs;
+	size_t n = 0;
 
-	for (size_t i = 0; i < set->n_svcs; i++) {
-		const struct pol_service *s = &set->svcs[i];
-
-		if (!s->cluster_ip)
-			continue;
-		for (size_t j = 0; j < s->n_ports; j++) {
-			if (n == cap) {
-				struct vip_ref *r;
-
-				cap = cap ? 2 * cap : 64;
-				r = realloc(refs, cap * sizeof(*r));
-				if (!r) {
-					free(refs);
-					return -ENOMEM;
-				}
-				refs = r;
-			}
-			refs[n++] = (struct vip_ref){
-				.ip = ntohl(s->cluster_ip), .port = s->ports[j].port,
-				.proto = s->ports[j].proto, .svc = i, .port_idx = j,
-			};
-		}
-	}
-	if (n > 1)
-		qsort(refs, n, sizeof(*refs), cmp_vip);
+	if (set->n_svcs < 2)
+		return 0;
+	refs = calloc(set->n_svcs, sizeof(*refs));
+	if (!refs)
+		return -ENOMEM;
+	for (size_t i = 0; i < set->n_svcs; i++)
+		if (set->svcs[i].cluster_ip)
+			refs[n++] = (struct vip_ref){ .ip = ntohl(set->svcs[i].cluster_ip), .svc = i };
+	qsort(refs, n, sizeof(*refs), cmp_vip);
 	for (size_t i = 1; i < n; i++) {
-		const struct vip_ref *a = &refs[i - 1], *b = &refs[i];
-		const struct pol_service *sa = &set->svcs[a->svc];
-		const struct pol_service *sb = &set->svcs[b->svc];
+		const struct pol_service *sa = &set->svcs[refs[i - 1].svc];
+		const struct pol_service *sb = &set->svcs[refs[i].svc];
 		char ip[INET_ADDRSTRLEN];
 
-		if (a->ip != b->ip || a->port != b->port || a->proto != b->proto ||
-		    a->svc == b->svc)
+		if (refs[i - 1].ip != refs[i].ip || same_object(&sa->meta, &sb->meta))
 			continue;
 		inet_ntop(AF_INET, &sb->cluster_ip, ip, sizeof(ip));
-		pol_diag_add(set, POL_DIAG_ERROR, &sb->ports[b->port_idx].loc,
-			     "Service %s/%s uses %s:%u, already used by Service %s/%s",
-			     sb->meta.ns, sb->meta.name, ip, b->port,
-			     sa->meta.ns, sa->meta.name);
+		pol_diag_add(set, POL_DIAG_ERROR, &sb->cluster_ip_loc,
+			     "Service %s/%s: clusterIP %s is already the VIP of Service %s/%s (%s:%u); every Service needs its own",
+			     sb->meta.ns, sb->meta.name, ip, sa->meta.ns, sa->meta.name,
+			     sa->cluster_ip_loc.file ? sa->cluster_ip_loc.file : "?",
+			     sa->cluster_ip_loc.line);
 	}
 	free(refs);
 	return 0;
@@ -195,8 +183,8 @@ static void check_drs(struct pol_set *set)
 		for (size_t j = 0; j < i; j++) {
 			const struct pol_dr *o = &set->drs[j];
 
-			if (!o->host)
-				continue;
+			if (!o->host || same_object(&o->meta, &dr->meta))
+				continue;	/* a duplicate: check_dups() said so */
 			host_key(set, o->host, o->meta.ns, k2);
 			if (strcmp(k, k2) == 0) {
 				pol_diag_add(set, POL_DIAG_WARNING, loc,
@@ -222,14 +210,27 @@ static void check_subset(struct pol_set *set, const struct pol_vs *vs,
 			     vs->meta.name, d->subset, k);
 }
 
-static void check_tcp_dest(struct pol_set *set, const struct pol_vs *vs,
-			   const struct pol_destination *d)
+/*
+ * A tcp route destination must name a Service (and a port and subset it
+ * has): the kernel cannot do what Envoy does with a destination it cannot
+ * resolve (refuse that share of connections), it could only drop it and
+ * shift the weights. Istio's analyzer reports it too (IST0101). An http
+ * destination that resolves to nothing is only a warning (from the L7
+ * build): the proxy answers 503 "no healthy upstream" as Envoy does, and
+ * Istio's own samples route to services installed later (cert-manager).
+ */
+static void check_dest(struct pol_set *set, const struct pol_vs *vs,
+		       const struct pol_destination *d, bool tcp)
 {
 	const struct pol_service *svc;
 	bool port_ok = false;
 
-	if (!d->host)
+	if (!d->host || !d->host[0])
+		return;		/* reported when parsed */
+	if (!tcp) {
+		check_subset(set, vs, d);
 		return;
+	}
 	svc = policy_find_service(set, d->host, vs->meta.ns);
 	if (!svc) {
 		pol_diag_add(set, POL_DIAG_ERROR, &d->loc,
@@ -257,9 +258,9 @@ static void check_vss(struct pol_set *set)
 
 		for (size_t r = 0; r < vs->n_tcp; r++)
 			for (size_t j = 0; j < vs->tcp[r].n_route; j++)
-				check_tcp_dest(set, vs, &vs->tcp[r].route[j].dest);
+				check_dest(set, vs, &vs->tcp[r].route[j].dest, true);
 		for (size_t j = 0; j < vs->n_http_dests; j++)
-			check_subset(set, vs, &vs->http_dests[j]);
+			check_dest(set, vs, &vs->http_dests[j], false);
 
 		for (size_t h = 0; h < vs->n_hosts; h++) {
 			if (policy_host_fqdn(set, vs->hosts[h], vs->meta.ns, k,
@@ -276,7 +277,7 @@ static void check_vss(struct pol_set *set)
 				const struct pol_vs *ov = &set->vss[o];
 				bool same = false;
 
-				if (ov->n_gateways)
+				if (ov->n_gateways || same_object(&ov->meta, &vs->meta))
 					continue;
 				for (size_t oh = 0; oh < ov->n_hosts && !same; oh++) {
 					if (policy_host_fqdn(set, ov->hosts[oh],

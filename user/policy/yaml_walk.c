@@ -187,10 +187,13 @@ yaml_node_t *pol_seq_at(const struct pol_walk *w, const yaml_node_t *n,
 	return pol_node(w, n->data.sequence.items.start[i]);
 }
 
-/* Levenshtein distance, capped: only used to suggest a close key. */
+/*
+ * Edit distance with adjacent transpositions ("nmae" is 1 from "name"),
+ * capped: only used to recognise a typo of a known key.
+ */
 static size_t edit_distance(const char *a, const char *b)
 {
-	size_t la = strlen(a), lb = strlen(b), prev[64], cur[64];
+	size_t la = strlen(a), lb = strlen(b), pp[64], prev[64], cur[64];
 
 	if (la >= 63 || lb >= 63)
 		return 99;
@@ -204,14 +207,58 @@ static size_t edit_distance(const char *a, const char *b)
 
 			cur[j] = sub < del ? (sub < ins ? sub : ins) :
 					     (del < ins ? del : ins);
+			if (i > 1 && j > 1 && a[i - 1] == b[j - 2] &&
+			    a[i - 2] == b[j - 1] && pp[j - 2] + 1 < cur[j])
+				cur[j] = pp[j - 2] + 1;
 		}
+		memcpy(pp, prev, (lb + 1) * sizeof(prev[0]));
 		memcpy(prev, cur, (lb + 1) * sizeof(prev[0]));
 	}
 	return prev[lb];
 }
 
-int pol_check_keys(struct pol_walk *w, const yaml_node_t *map,
-		   const char *path, const char *const *allowed)
+/* A typo of known: one edit for short keys, two for longer ones. */
+static bool is_typo_of(const char *key, const char *known)
+{
+	return edit_distance(key, known) <= (strlen(known) < 6 ? 1u : 2u);
+}
+
+static void pol_mark_bad_map(struct pol_walk *w, const yaml_node_t *map)
+{
+	if (w->n_bad_maps && w->bad_maps[w->n_bad_maps - 1] == map)
+		return;
+	if (w->n_bad_maps == w->cap_bad_maps) {
+		size_t cap = w->cap_bad_maps ? 2 * w->cap_bad_maps : 8;
+		const yaml_node_t **m = realloc(w->bad_maps, cap * sizeof(*m));
+
+		if (!m) {
+			w->oom = true;
+			return;
+		}
+		w->bad_maps = m;
+		w->cap_bad_maps = cap;
+	}
+	w->bad_maps[w->n_bad_maps++] = map;
+}
+
+void pol_diag_missing(struct pol_walk *w, const yaml_node_t *map,
+		      const yaml_node_t *at, const char *fmt, ...)
+{
+	char msg[sizeof(((struct pol_diag *)0)->msg)];
+	va_list ap;
+
+	for (size_t i = 0; i < w->n_bad_maps; i++)
+		if (w->bad_maps[i] == map)
+			return;
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	pol_diag_at(w, POL_DIAG_ERROR, at ? at : map, "%s", msg);
+}
+
+/* read: NULL = strict; else only a typo of one of these is an error. */
+static int check_keys(struct pol_walk *w, const yaml_node_t *map, const char *path,
+		      const char *const *allowed, const char *const *read)
 {
 	yaml_node_pair_t *p, *q;
 	int errs = 0;
@@ -245,18 +292,18 @@ int pol_check_keys(struct pol_walk *w, const yaml_node_t *map,
 		}
 		for (const char *const *a = allowed; *a && !ok; a++)
 			ok = strcmp(*a, scalar(k)) == 0;
-		if (ok)
-			continue;
-		/* unknown: suggest the closest allowed key */
-		for (const char *const *a = allowed; *a; a++) {
+		for (const char *const *a = read ? read : allowed; *a && !ok; a++) {
 			size_t d = edit_distance(*a, scalar(k));
 
-			if (d < best_d) {
+			if (d < best_d && (!read || is_typo_of(scalar(k), *a))) {
 				best_d = d;
 				best = *a;
 			}
 		}
+		if (ok || (read && !best))
+			continue;
 		errs++;
+		pol_mark_bad_map(w, map);
 		if (best)
 			pol_diag_at(w, POL_DIAG_ERROR, k,
 				    "unknown field \"%s\" in %s (typo? did you mean \"%s\")",
@@ -267,6 +314,19 @@ int pol_check_keys(struct pol_walk *w, const yaml_node_t *map,
 				    scalar(k), path);
 	}
 	return errs;
+}
+
+int pol_check_keys(struct pol_walk *w, const yaml_node_t *map,
+		   const char *path, const char *const *allowed)
+{
+	return check_keys(w, map, path, allowed, NULL);
+}
+
+int pol_check_typos(struct pol_walk *w, const yaml_node_t *map,
+		    const char *path, const char *const *known,
+		    const char *const *read)
+{
+	return check_keys(w, map, path, known, read);
 }
 
 static bool want(struct pol_walk *w, const yaml_node_t *n, const char *path,
