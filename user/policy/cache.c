@@ -130,16 +130,24 @@ void policy_set_use_cache(struct pol_set *set, struct pol_cache *c)
 	set->cache = c;
 }
 
-/* FNV-1a, 64 bit, continued from h */
+/*
+ * A word-at-a-time multiply-xorshift hash, continued from h: only a
+ * bucket choice (a hit is confirmed with memcmp), fast on megabytes.
+ */
 static uint64_t pc_hash(uint64_t h, const void *p, size_t len)
 {
 	const unsigned char *s = p;
+	uint64_t w = 0;
 
-	for (size_t i = 0; i < len; i++) {
-		h ^= s[i];
-		h *= 0x100000001b3ull;
+	for (; len >= 8; s += 8, len -= 8) {
+		memcpy(&w, s, 8);
+		h = (h ^ w) * 0x9e3779b97f4a7c15ull;
+		h ^= h >> 29;
 	}
-	return h;
+	w = 0;
+	memcpy(&w, s, len);
+	h = (h ^ w ^ len) * 0x9e3779b97f4a7c15ull;
+	return h ^ (h >> 32);
 }
 
 /* Append src's objects (shallow) and diagnostics to dst. */
