@@ -14,6 +14,7 @@
 #include "http.h"
 #include "l7.h"
 #include "loader.h"
+#include "members.h"
 #include "proxy.h"
 #include "upstream.h"
 
@@ -41,6 +42,7 @@ struct admin_conn {
 
 struct agent {
 	struct loader ld;
+	struct members mb;		/* --kubepods-cgroup: per-pod attach */
 	struct apply_ctx ap;
 	char policy_path[PATH_MAX];
 	bool policy_is_dir;

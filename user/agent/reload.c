@@ -205,6 +205,12 @@ int agent_reload(struct agent *ag, const struct agent_file *files, size_t n_file
 			ret = wret;
 		}
 	}
+	/* Membership changes apply with the policy that carries them. */
+	if (ag->mb.enabled) {
+		if (members_set(&ag->mb, &ag->ld, &set))
+			log_err("mesh membership not updated: out of memory");
+		members_reconcile(&ag->mb, &ag->ld);
+	}
 	ag->n_services = plan.n_svcs;
 	ag->last_reload_ns = dp_now_ns() - t0;
 	log_info("policy generation %llu applied: %zu service ports, %zu warnings, "

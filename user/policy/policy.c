@@ -40,12 +40,15 @@ void policy_set_free(struct pol_set *set)
 		pol_vs_free(&set->vss[i]);
 	for (size_t i = 0; i < set->n_gws; i++)
 		pol_gateway_free(&set->gws[i]);
+	for (size_t i = 0; i < set->n_nss; i++)
+		pol_meta_free(&set->nss[i].meta);
 	free(set->svcs);
 	free(set->pods);
 	free(set->eps);
 	free(set->drs);
 	free(set->vss);
 	free(set->gws);
+	free(set->nss);
 	free(set->diags);
 	pol_strv_free(set->files, set->n_files);
 	free(set->domain);
@@ -107,6 +110,7 @@ static const struct kind_desc {
 } kinds[] = {
 	{ "Service", core_v1, false, pol_parse_service },
 	{ "Pod", core_v1, false, pol_parse_pod },
+	{ "Namespace", core_v1, false, pol_parse_namespace },
 	{ "EndpointSlice", discovery_v1, false, pol_parse_eps },
 	{ "DestinationRule", istio_net_versions, true, pol_parse_dr },
 	{ "VirtualService", istio_net_versions, true, pol_parse_vs },
