@@ -57,6 +57,29 @@ static struct member_pod *members_find(struct member_pod *pods, size_t n, const 
 	return NULL;
 }
 
+static int members_uid_cmp(const void *a, const void *b)
+{
+	return strcmp((*(struct member_pod *const *)a)->uid, (*(struct member_pod *const *)b)->uid);
+}
+
+/* The first pod with uid in byuid (sorted by uid), or NULL. */
+static struct member_pod *members_bsearch(struct member_pod **byuid, size_t n, const char *uid)
+{
+	size_t lo = 0, hi = n;
+
+	if (!uid[0])
+		return NULL;
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+
+		if (strcmp(byuid[mid]->uid, uid) < 0)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return lo < n && !strcmp(byuid[lo]->uid, uid) ? byuid[lo] : NULL;
+}
+
 /* The pod's entry in the new list: membership and the cgroup's UID. */
 static int members_fill(struct member_pod *p, const struct pol_set *set, const struct pol_pod *pod)
 {
@@ -85,11 +108,14 @@ static int members_fill(struct member_pod *p, const struct pol_set *set, const s
 
 int members_set(struct members *m, const struct loader *l, const struct pol_set *set)
 {
-	struct member_pod *pods = NULL;
+	struct member_pod *pods = NULL, **byuid = NULL;
 	size_t n = 0;
 
-	if (set->n_pods && !(pods = calloc(set->n_pods, sizeof(*pods))))
+	if (set->n_pods && (!(pods = calloc(set->n_pods, sizeof(*pods))) ||
+			    !(byuid = calloc(set->n_pods, sizeof(*byuid))))) {
+		free(pods);
 		return -ENOMEM;
+	}
 	for (size_t i = 0; i < set->n_pods; i++) {
 		const struct pol_pod *pod = &set->pods[i];
 
@@ -97,16 +123,23 @@ int members_set(struct members *m, const struct loader *l, const struct pol_set 
 			continue;	/* another node's pod (or not scheduled yet) */
 		if (members_fill(&pods[n++], set, pod)) {
 			members_free_pods(pods, n);
+			free(byuid);
 			return -ENOMEM;
 		}
 	}
+	for (size_t i = 0; i < n; i++)
+		byuid[i] = &pods[i];
+	qsort(byuid, n, sizeof(*byuid), members_uid_cmp);
 	/* Attachments move to the new list; pods that left are detached. */
 	for (size_t i = 0; i < m->n; i++) {
 		struct member_pod *old = &m->pods[i], *p;
 
-		if (!old->att)
+		p = members_bsearch(byuid, n, old->uid);
+		if (!old->att) {
+			if (p && p->member)	/* still pending: said so already */
+				memcpy(p->note, old->note, sizeof(p->note));
 			continue;
-		p = members_find(pods, n, old->uid);
+		}
 		if (p && p->member && !p->att) {
 			p->att = old->att;
 			p->state = MEMBER_ATTACHED;
@@ -115,6 +148,7 @@ int members_set(struct members *m, const struct loader *l, const struct pol_set 
 		}
 		members_detach(m, l, old, m->live, !p ? "no longer in the policy" : p->why);
 	}
+	free(byuid);
 	members_free_pods(m->pods, m->n);
 	m->pods = pods;
 	m->n = n;
@@ -158,12 +192,6 @@ static void members_attach(struct members *m, const struct loader *l, struct mem
 			     "no metadata.uid in the policy: its cgroup cannot be found");
 		return;
 	}
-	for (size_t i = 0; i < m->n; i++)
-		if (&m->pods[i] != p && m->pods[i].att && !strcmp(m->pods[i].uid, p->uid)) {
-			members_note(p, "pod %s/%s has the same UID and is attached",
-				     m->pods[i].ns, m->pods[i].name);
-			return;
-		}
 	ret = kubepods_find_pod(m->root, p->uid, path, sizeof(path));
 	if (ret == -ENOENT) {
 		members_note(p, "no cgroup for UID %s under %s yet", p->uid, m->root);
@@ -174,6 +202,12 @@ static void members_attach(struct members *m, const struct loader *l, struct mem
 			     ret ? strerror(-ret) : "resolves outside the kubepods cgroup: refused");
 		return;
 	}
+	for (size_t i = 0; i < m->n; i++)
+		if (&m->pods[i] != p && m->pods[i].att && !strcmp(m->pods[i].uid, p->uid)) {
+			members_note(p, "pod %s/%s has the same UID and is attached",
+				     m->pods[i].ns, m->pods[i].name);
+			return;
+		}
 	att = calloc(1, sizeof(*att));
 	if (!att) {
 		members_note(p, "out of memory");
