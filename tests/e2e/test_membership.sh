@@ -52,6 +52,8 @@ pod_cg() {
 }
 
 # progs DIR: names of the programs attached at DIR itself, sorted
+exists() { [ -e "$1" ] && echo yes || echo no; }
+
 progs() {
 	bpftool -j cgroup show "$1" 2>/dev/null | jq -r '.[].name' | sort | tr '\n' ' '
 }
@@ -112,11 +114,12 @@ reload_to() {
 	e2e_wait_until 10 reloads_above "$before" || echo "  (no reload seen)"
 }
 
-# translated POD: its connects to the VIP reach a backend (6 of 6)
-translated() {
-	sm_pod_exec "$1" "$CLI" who --addr "$VIP" --count 6 --timeout 2 |
+# reach POD ADDR: "ok=N err=N" for 6 connects from POD to ADDR
+reach() {
+	sm_pod_exec "$1" "$CLI" who --addr "$2" --count 6 --timeout 2 |
 		awk '$1 == "ERR" { e += $3 } $1 != "ERR" { ok += $2 } END { printf "ok=%d err=%d\n", ok, e }'
 }
+translated() { reach "$1" "$VIP"; }	# member: every connect reaches a backend
 NOT_TRANSLATED="ERR ENETUNREACH 3"	# no route out of a pod netns
 untranslated() { sm_pod_exec "$1" "$CLI" who --addr "$VIP" --count 3 --timeout 2; }
 
@@ -150,10 +153,8 @@ check_basic() {
 	e2e_assert_eq "$driver: opted-out pod is not translated" "$NOT_TRANSLATED" "$(untranslated 2)"
 	e2e_assert_eq "$driver: pod of an unlabelled namespace is not translated" "$NOT_TRANSLATED" "$(untranslated 3)"
 	e2e_assert_eq "$driver: hostNetwork pod is not translated" "$NOT_TRANSLATED" "$(untranslated 4)"
-	e2e_assert_eq "$driver: non-members still reach pods directly" "ok=6 err=0" \
-		"$(sm_pod_exec 2 "$CLI" who --addr 10.244.0.15:8080 --count 6 --timeout 2 |
-			awk '$1 == "ERR" { e += $3 } $1 != "ERR" { ok += $2 } END { printf "ok=%d err=%d\n", ok, e }')"
-	e2e_assert_eq "$driver: pinned per pod" "$(uid 1) $(uid 5) $(uid 6)" "$(ls "$SM_PIN/pods" | tr '\n' ' ' | sed 's/ $//')"
+	e2e_assert_eq "$driver: non-members still reach pods directly" "ok=6 err=0" "$(reach 2 10.244.0.15:8080)"
+	e2e_assert_eq "$driver: pinned per pod" "$(uid 1) $(uid 5) $(uid 6)" "$(cd "$SM_PIN/pods" && echo *)"
 }
 
 # ---- systemd driver ----
@@ -180,12 +181,12 @@ e2e_assert_eq "late pod's cgroup has the programs" "$PROGS" "$(progs "$(pod_cg s
 e2e_log "pod gone (its cgroup removed): detached and unpinned"
 rmdir "$(pod_cg systemd 8)"
 e2e_assert_ok "late pod pending again" e2e_wait_until 6 state_is late pending
-e2e_assert_eq "its pins are gone" no "$([ -e "$SM_PIN/pods/$(uid 8)" ] && echo yes || echo no)"
+e2e_assert_eq "its pins are gone" no "$(exists "$SM_PIN/pods/$(uid 8)")"
 mkdir -p "$(pod_cg systemd 8)"
 e2e_assert_ok "late pod attached again" e2e_wait_until 6 state_is late attached
 reload_to "istio-injection: enabled" "" no
 e2e_assert_eq "pod removed from the policy: detached" "" "$(progs "$(pod_cg systemd 8)")"
-e2e_assert_eq "pod removed from the policy: pins gone" no "$([ -e "$SM_PIN/pods/$(uid 8)" ] && echo yes || echo no)"
+e2e_assert_eq "pod removed from the policy: pins gone" no "$(exists "$SM_PIN/pods/$(uid 8)")"
 e2e_assert_eq "pod removed from the policy: 3 members" "3 3 0" "$(counts)"
 
 e2e_log "namespace label change + reload: the pod joins, then leaves"
@@ -198,7 +199,7 @@ reload_to "istio-injection: enabled" "" no
 e2e_assert_eq "label removed: client-c not a member" not-member "$(pod_state client-c)"
 e2e_assert_eq "label removed: its cgroup has nothing" "" "$(progs "$(pod_cg systemd 3)")"
 e2e_assert_eq "label removed: its connects are not translated" "$NOT_TRANSLATED" "$(untranslated 3)"
-e2e_assert_eq "label removed: its pins are gone" no "$([ -e "$SM_PIN/pods/$(uid 3)" ] && echo yes || echo no)"
+e2e_assert_eq "label removed: its pins are gone" no "$(exists "$SM_PIN/pods/$(uid 3)")"
 
 e2e_log "agent restart: pinned pod links keep working, then are adopted"
 links_before=$(mb '[.pods[] | select(.name | startswith("be-")) | .link_ids[]] | sort | join(",")')
@@ -217,7 +218,7 @@ for n in 5 6; do
 	e2e_assert_eq "restart: pod $n has each program once" "$PROGS" "$(progs "$(pod_cg systemd "$n")")"
 done
 e2e_assert_eq "restart: client-a left the mesh while the agent was down: swept" "" "$(progs "$(pod_cg systemd 1)")"
-e2e_assert_eq "restart: client-a's pins swept" no "$([ -e "$SM_PIN/pods/$(uid 1)" ] && echo yes || echo no)"
+e2e_assert_eq "restart: client-a's pins swept" no "$(exists "$SM_PIN/pods/$(uid 1)")"
 e2e_assert_eq "restart: client-a not translated" "$NOT_TRANSLATED" "$(untranslated 1)"
 reload_to "istio-injection: enabled" "" no
 e2e_assert_eq "label back: client-a translated again" "ok=6 err=0" "$(translated 1)"
@@ -228,7 +229,7 @@ mesh_agent_stop TERM
 for n in 1 2 3 4 5 6 7 8; do
 	e2e_assert_eq "exit: pod $n cgroup has nothing" "" "$(progs "$(pod_cg systemd "$n")")"
 done
-e2e_assert_eq "exit: pin path removed" no "$([ -e "$SM_PIN" ] && echo yes || echo no)"
+e2e_assert_eq "exit: pin path removed" no "$(exists "$SM_PIN")"
 e2e_assert_eq "exit: member pod no longer translated" "$NOT_TRANSLATED" "$(untranslated 1)"
 
 # ---- cgroupfs driver ----
@@ -240,6 +241,6 @@ check_basic cgroupfs
 mesh_agent_stop TERM
 e2e_assert_eq "cgroupfs exit: nothing left attached" "" \
 	"$(for n in 1 5 6; do progs "$(pod_cg cgroupfs "$n")"; done)"
-e2e_assert_eq "cgroupfs exit: pin path removed" no "$([ -e "$SM_PIN" ] && echo yes || echo no)"
+e2e_assert_eq "cgroupfs exit: pin path removed" no "$(exists "$SM_PIN")"
 grep -q 'ERROR\|AddressSanitizer' "$E2E_TMP/agent.log" && sed 's/^/  | /' "$E2E_TMP/agent.log"
 e2e_finish
