@@ -8,7 +8,9 @@
 #
 # Every round runs `kubectl get ... -o yaml` for Namespaces, Services,
 # EndpointSlices, Pods and Istio's VirtualServices, DestinationRules and
-# Gateways. A file is replaced
+# Gateways. Namespaces (their labels) and this node's Pods (uid, labels,
+# annotations, hostNetwork, nodeName) decide mesh membership: which pod
+# cgroups the agent attaches to. A file is replaced
 # (write to DIR/.NAME.tmp, then rename) only when its content changed, so
 # the agent's inotify reload fires only on real changes and never sees a
 # half-written file (it ignores dotfiles). A kind whose get fails keeps its
@@ -20,7 +22,7 @@
 # recordings). SYNC_PODS=node copies only this node's Pods: smaller, but an
 # EndpointSlice carries no labels, so a backend on another node whose Pod is
 # not in the policy is in no DestinationRule subset (plan.c); use it only
-# where no subset spans nodes.
+# where no subset spans nodes. Either way this node's Pods are copied.
 # --once exits 1 when any kind could not be read (the init container retries).
 set -u
 umask 022
@@ -32,7 +34,7 @@ while [ $# -gt 0 ]; do
 	case $1 in
 	--once) once=true ;;
 	--interval) interval=${2:?--interval needs seconds}; shift ;;
-	-h|--help) sed -n '3,24p' "$0"; exit 0 ;;
+	-h|--help) sed -n '3,26p' "$0"; exit 0 ;;
 	-*) echo "sync-policy: unknown option $1" >&2; exit 2 ;;
 	*) break ;;
 	esac

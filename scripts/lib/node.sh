@@ -9,6 +9,10 @@
 #                              teardown trap (EXIT INT TERM)
 #   sm_pod_exec N CMD...       run CMD in pod N (its netns and the cgroup)
 #   sm_pod_spawn N CMD...      same, in the background; PID kept for teardown
+#   sm_pod_cgroup N [DIR]      later sm_pod_exec/spawn of pod N join cgroup DIR
+#                              (below SM_CGROUP, made if missing: a pod's own
+#                              cgroup, as the kubelet makes one per pod) instead
+#                              of SM_CGROUP; without DIR, back to SM_CGROUP
 #   sm_node_exec CMD...        run CMD in the node netns (not in the cgroup)
 #   sm_node_spawn CMD...       same, in the background; PID kept for teardown
 #   sm_spawn CMD...            background in the caller's namespaces (e.g. the
@@ -20,7 +24,8 @@
 #
 # Exported state: SM_PREFIX SM_NPODS SM_CGROUP SM_PIN SM_NODE_NS SM_NODE_IP
 # SM_POD_SUBNET SM_NET_MODE (bridge|routed), arrays SM_POD_IPS[1..N],
-# SM_POD_NS[1..N], SM_PIDS; SM_LAST_PID is the PID of the last *_spawn.
+# SM_POD_NS[1..N], SM_POD_CG[1..N] (set by sm_pod_cgroup), SM_PIDS;
+# SM_LAST_PID is the PID of the last *_spawn.
 #
 # Topology: every pod has eth0 (veth) with 10.244.0.(10+N)/24 and no default
 # route, so a dial to an untranslated VIP fails with ENETUNREACH instead of
@@ -37,7 +42,7 @@ SM_NODE_IP=10.244.0.1
 SM_BPFFS=/sys/fs/bpf
 : "${SM_KILL_TIMEOUT:=3}"	# seconds between SIGTERM and SIGKILL
 
-declare -ga SM_PIDS=() SM_POD_IPS=() SM_POD_NS=() _SM_NETNS=() _SM_TRAP_CMDS=()
+declare -ga SM_PIDS=() SM_POD_IPS=() SM_POD_NS=() SM_POD_CG=() _SM_NETNS=() _SM_TRAP_CMDS=()
 _SM_TRAP_INSTALLED=0
 _SM_UP=0
 
@@ -111,11 +116,25 @@ _sm_check_pod() {
 # shellcheck disable=SC2016 # expanded by the inner sh
 _SM_POD_SH='echo $$ > "$1/cgroup.procs" || exit 125; ns=$2; shift 2; exec nsenter --net="$ns" "$@"'
 
+sm_pod_cgroup() {
+	_sm_check_pod "$1" || return 125
+	case ${2:-} in
+	'') SM_POD_CG[$1]= ; return 0 ;;
+	"$SM_CGROUP"/*) ;;
+	*) _sm_err "pod cgroup $2 is not below $SM_CGROUP"; return 125 ;;
+	esac
+	case /$2/ in
+	*/../*) _sm_err "pod cgroup $2: no '..'"; return 125 ;;
+	esac
+	mkdir -p -- "$2" || return 125
+	SM_POD_CG[$1]=$2
+}
+
 sm_pod_exec() {
 	_sm_check_pod "$1" || return 125
 	local n=$1
 	shift
-	sh -c "$_SM_POD_SH" sm-pod "$SM_CGROUP" "/run/netns/${SM_POD_NS[n]}" "$@"
+	sh -c "$_SM_POD_SH" sm-pod "${SM_POD_CG[n]:-$SM_CGROUP}" "/run/netns/${SM_POD_NS[n]}" "$@"
 }
 
 # Backgrounded directly (not through sm_pod_exec) so that $! is the PID that
@@ -124,7 +143,7 @@ sm_pod_spawn() {
 	_sm_check_pod "$1" || return 125
 	local n=$1
 	shift
-	sh -c "$_SM_POD_SH" sm-pod "$SM_CGROUP" "/run/netns/${SM_POD_NS[n]}" "$@" &
+	sh -c "$_SM_POD_SH" sm-pod "${SM_POD_CG[n]:-$SM_CGROUP}" "/run/netns/${SM_POD_NS[n]}" "$@" &
 	SM_LAST_PID=$!
 	SM_PIDS+=("$SM_LAST_PID")
 }
@@ -241,7 +260,7 @@ sm_node_up() {
 	fi
 	SM_PREFIX=$prefix
 	SM_NPODS=$npods
-	SM_PIDS=() SM_POD_IPS=() SM_POD_NS=() _SM_NETNS=()
+	SM_PIDS=() SM_POD_IPS=() SM_POD_NS=() SM_POD_CG=() _SM_NETNS=()
 	_SM_UP=1
 	sm_trap_add sm_node_down
 	if ! _sm_node_setup "$prefix" "$npods"; then
@@ -256,7 +275,7 @@ _sm_alive() {
 	local st
 
 	[ -r "/proc/$1/stat" ] || return 1
-	read -r st < "/proc/$1/stat" 2>/dev/null || return 1
+	{ read -r st < "/proc/$1/stat"; } 2>/dev/null || return 1
 	st=${st##*) }
 	[ "${st%% *}" != Z ]
 }

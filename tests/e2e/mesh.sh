@@ -8,7 +8,9 @@
 #   mesh_up PREFIX NPODS POLICY...  node + policy dir + agent; waits for /ready
 #   mesh_agent_start [ARGS...]      (re)start the agent (AGENT_PID); MESH_AGENT_L7=1
 #                                   adds the L7 proxy in the node namespace; the
-#                                   array MESH_AGENT_ARGS is added to every start
+#                                   array MESH_AGENT_ARGS is added to every start;
+#                                   MESH_KUBEPODS=DIR attaches per mesh pod under DIR
+#                                   (--kubepods-cgroup) instead of to SM_CGROUP
 #   mesh_agent_stop [SIGNAL]        stop it and wait
 #   ctl ARGS...                     sockmeshctl for this node
 #   mesh_servers PORT MODE POD...   sm-server in pods (id = pod's version name;
@@ -35,7 +37,9 @@ mesh_agent_start() {
 		l7=(--netns "/run/netns/$SM_NODE_NS" --l7-listen "$SM_NODE_IP:15001"
 		    --gateway-bind "$SM_NODE_IP" --workers 2)
 	fi
-	sm_spawn "$AGENT" --cgroup "$SM_CGROUP" --policy "$E2E_TMP/policy" \
+	local target=(--cgroup "$SM_CGROUP")
+	[ -n "${MESH_KUBEPODS:-}" ] && target=(--kubepods-cgroup "$MESH_KUBEPODS")
+	sm_spawn "$AGENT" "${target[@]}" --policy "$E2E_TMP/policy" \
 		--pin-path "$SM_PIN" --admin-socket "$E2E_TMP/admin.sock" "${l7[@]}" \
 		"${MESH_AGENT_ARGS[@]}" "$@" \
 		>>"$E2E_TMP/agent.log" 2>&1

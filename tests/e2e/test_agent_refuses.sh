@@ -21,7 +21,15 @@ refuse() { # refuse NAME REGEX ARGS...: exit 1 and one stderr line matching REGE
 	e2e_assert_match "$name: says why" "$re" "$(cat "$E2E_TMP/out")"
 }
 
-refuse "no cgroup flag" '--cgroup and --policy are required' --policy "$POL"
+refuse "no cgroup flag" '--kubepods-cgroup \(or --cgroup\) and --policy are required' --policy "$POL"
+refuse "both cgroup flags" '--cgroup and --kubepods-cgroup exclude each other' \
+	--cgroup "$CG2" --kubepods-cgroup "$CG2" --policy "$POL"
+refuse "node name without kubepods" '--node-name needs --kubepods-cgroup' \
+	--cgroup "$CG2" --node-name n1 --policy "$POL"
+refuse "kubepods root is the cgroup v2 root" 'is the cgroup v2 root: that would put kubelet' \
+	--kubepods-cgroup "$CG2" --policy "$POL" --pin-path /sys/fs/bpf/sockmesh-refuse-$$
+refuse "kubepods root not cgroup v2" 'not in the cgroup v2 hierarchy|not a cgroup v2' \
+	--kubepods-cgroup "$E2E_TMP" --policy "$POL" --pin-path /sys/fs/bpf/sockmesh-refuse-$$
 for bad in 0 -5 12x 1048577 ""; do
 	refuse "--l7-max-conns '$bad'" "--l7-max-conns $bad: expected 1\\.\\.1048576 connections" \
 		--policy "$POL" --l7-max-conns "$bad"
@@ -37,6 +45,8 @@ v1=$(awk '$3 == "cgroup" { print $2; exit }' /proc/mounts)
 if [ -n "$v1" ]; then
 	refuse "cgroup v1" 'cgroup v1.*Amazon Linux 2' --cgroup "$v1" --policy "$POL" \
 		--pin-path /sys/fs/bpf/sockmesh-refuse-$$
+	refuse "kubepods on cgroup v1" 'cgroup v1.*Amazon Linux 2023 or Bottlerocket' \
+		--kubepods-cgroup "$v1" --policy "$POL" --pin-path /sys/fs/bpf/sockmesh-refuse-$$
 fi
 mkdir "$CG2/sockmesh-refuse-$$"
 sm_trap_add "rmdir '$CG2/sockmesh-refuse-$$'"

@@ -8,7 +8,9 @@
 #  - scripts/k8s/sync-policy.sh, fed by a fake kubectl replaying recorded
 #    `kubectl get -o yaml` output (tests/e2e/k8s-fixtures/), writes a policy
 #    directory sockmeshctl validate accepts, atomically and only on change;
-#  - scripts/k8s/check-node.sh refuses an unset, v1, non-cgroup or root cgroup;
+#  - scripts/k8s/check-node.sh finds the kubepods cgroup (systemd or cgroupfs
+#    driver) and refuses v1, non-cgroup, missing and root cgroups; --exec
+#    hands the agent --kubepods-cgroup;
 #  - the Dockerfile's runtime packages cover the agent's shared libraries, and
 #    the image builds where a container engine answers (skipped otherwise).
 
@@ -66,9 +68,15 @@ for c in sp["containers"]:
     fact("resources." + c["name"], "requests=%s limits=%s" % (
         ",".join(sorted(r.get("requests", {}))), ",".join(sorted(r.get("limits", {})))))
 env = {e["name"]: e for e in ag.get("env", [])}
+fact("agent.command", " ".join(ag.get("command", [])))
 fact("agent.args", " ".join(ag.get("args", [])))
 fact("env.NODE_IP", env.get("NODE_IP", {}).get("valueFrom", {}).get("fieldRef", {}).get("fieldPath"))
-fact("env.SOCKMESH_CGROUP", env.get("SOCKMESH_CGROUP", {}).get("valueFrom", {}).get("configMapKeyRef", {}).get("key"))
+fact("env.NODE_NAME", env.get("NODE_NAME", {}).get("valueFrom", {}).get("fieldRef", {}).get("fieldPath"))
+fact("env.SOCKMESH_KUBEPODS_CGROUP", env.get("SOCKMESH_KUBEPODS_CGROUP", {}).get("valueFrom", {}).get("configMapKeyRef", {}).get("key"))
+ic = {c["name"]: c for c in sp.get("initContainers", [])}
+ie = {e["name"]: e for e in ic["check-node"].get("env", [])}
+fact("init.check-node.SOCKMESH_KUBEPODS_CGROUP", ie.get("SOCKMESH_KUBEPODS_CGROUP", {}).get("valueFrom", {}).get("configMapKeyRef", {}).get("key"))
+fact("config.kubepods-cgroup", repr(by["ConfigMap"][0]["data"].get("kubepods-cgroup")))
 fact("config.cgroup", repr(by["ConfigMap"][0]["data"].get("cgroup")))
 sy = {e["name"]: e for e in cs["policy-sync"].get("env", [])}
 fact("sync.NODE_NAME", sy.get("NODE_NAME", {}).get("valueFrom", {}).get("fieldRef", {}).get("fieldPath"))
@@ -109,10 +117,14 @@ checks=(
 	"readinessProbe|curl -sf --max-time 2 --unix-socket /run/sockmesh/admin.sock http://localhost/ready|http://localhost/ready"
 	"resources.agent|requests=cpu,memory limits=cpu,memory|requests: \{cpu: [0-9]+m, memory"
 	"resources.policy-sync|requests=cpu,memory limits=cpu,memory|limits: \{cpu: [0-9]+m, memory"
-	"agent.args|--cgroup=\$(SOCKMESH_CGROUP) --policy=/etc/sockmesh/policy/k8s --pin-path=/sys/fs/bpf/sockmesh --admin-socket=/run/sockmesh/admin.sock --l7-listen=\$(NODE_IP) --keep-on-exit|- --keep-on-exit"
+	"agent.command|/usr/local/bin/sockmesh-check-node --exec /usr/local/bin/sockmesh-agent|command: \[/usr/local/bin/sockmesh-check-node, --exec, /usr/local/bin/sockmesh-agent\]"
+	"agent.args|--node-name=\$(NODE_NAME) --policy=/etc/sockmesh/policy/k8s --pin-path=/sys/fs/bpf/sockmesh --admin-socket=/run/sockmesh/admin.sock --l7-listen=\$(NODE_IP) --keep-on-exit|- --node-name=.*NODE_NAME"
 	"env.NODE_IP|status.hostIP|fieldPath: status.hostIP"
-	"env.SOCKMESH_CGROUP|cgroup|key: cgroup"
-	"config.cgroup|''|cgroup: \"\""
+	"env.NODE_NAME|spec.nodeName|fieldPath: spec.nodeName"
+	"env.SOCKMESH_KUBEPODS_CGROUP|kubepods-cgroup|key: kubepods-cgroup"
+	"init.check-node.SOCKMESH_KUBEPODS_CGROUP|kubepods-cgroup|name: SOCKMESH_KUBEPODS_CGROUP"
+	"config.kubepods-cgroup|''|kubepods-cgroup: \"\""
+	"config.cgroup|None|^  kubepods-cgroup: "
 	"sync.NODE_NAME|spec.nodeName|fieldPath: spec.nodeName"
 	"sync.command|/usr/local/bin/sockmesh-sync-policy --interval \$(SYNC_INTERVAL) /etc/sockmesh/policy/k8s|sockmesh-sync-policy, --interval"
 	"sync.SYNC_PODS|pods|key: pods"
@@ -205,32 +217,62 @@ kill -TERM "$loop"
 wait "$loop"
 e2e_assert_eq "the loop exits 0 on SIGTERM" 0 $?
 
-# ---- check-node.sh: no default attach target ----
-cn() { env "$@" "$K/check-node.sh" >/dev/null 2>"$E2E_TMP/cn.err"; echo $?; }
+# ---- check-node.sh: finds the kubepods cgroup, refuses the rest ----
+cn() { # cn [VAR=VALUE]... [-- ARGS...]: exit code of check-node.sh
+	local envs=()
+	while [ $# -gt 0 ] && [ "$1" != -- ]; do envs+=("$1"); shift; done
+	[ "${1:-}" = -- ] && shift
+	env "${envs[@]}" "$K/check-node.sh" "$@" >"$E2E_TMP/cn.out" 2>"$E2E_TMP/cn.err"
+	echo $?
+}
 cg2=$(awk '$3 == "cgroup2" { print $2; exit }' /proc/mounts)
-e2e_assert_eq "check-node: unset cgroup refused" 1 "$(cn SOCKMESH_CGROUP=)"
-e2e_assert_match "check-node: says membership attach is pending" 'per-pod membership attach is pending' \
+e2e_assert_eq "check-node: a root that is not cgroup v2 is refused" 1 "$(cn SOCKMESH_CGROUP_ROOT="$E2E_TMP")"
+e2e_assert_match "check-node: not cgroup v2 names AL2023" 'not a cgroup v2 mount.*Amazon Linux 2023 or Bottlerocket' \
 	"$(cat "$E2E_TMP/cn.err")"
-r=${cg2:-/sys/fs/cgroup}
-e2e_assert_eq "check-node: missing dir refused" 1 "$(cn SOCKMESH_CGROUP="$r/sm-no-such-cgroup" SOCKMESH_CGROUP_ROOT="$r")"
-e2e_assert_match "check-node: missing dir named" 'no such directory|not a cgroup v2 mount' "$(cat "$E2E_TMP/cn.err")"
-e2e_assert_eq "check-node: non-cgroup dir refused" 1 "$(cn SOCKMESH_CGROUP="$E2E_TMP" SOCKMESH_CGROUP_ROOT="$r")"
-e2e_assert_match "check-node: non-cgroup dir named" 'not in a cgroup v2 hierarchy|not a cgroup v2 mount' "$(cat "$E2E_TMP/cn.err")"
+e2e_assert_eq "check-node: --exec without a program" 2 "$(cn SOCKMESH_CGROUP_ROOT="$E2E_TMP" -- --exec)"
 if [ -n "$cg2" ]; then
-	e2e_assert_eq "check-node: the node's cgroup root refused" 1 \
-		"$(cn SOCKMESH_CGROUP="$cg2" SOCKMESH_CGROUP_ROOT="$cg2")"
+	e2e_assert_eq "check-node: the cgroup v2 root named is refused" 1 \
+		"$(cn SOCKMESH_CGROUP_ROOT="$cg2" SOCKMESH_KUBEPODS_CGROUP="$cg2")"
+	e2e_assert_match "check-node: says it is the root" "is the node's cgroup root" "$(cat "$E2E_TMP/cn.err")"
+	e2e_assert_eq "check-node: a named non-cgroup dir is refused" 1 \
+		"$(cn SOCKMESH_CGROUP_ROOT="$cg2" SOCKMESH_KUBEPODS_CGROUP="$E2E_TMP")"
+	e2e_assert_match "check-node: non-cgroup dir named" 'not in a cgroup v2 hierarchy' "$(cat "$E2E_TMP/cn.err")"
+	e2e_assert_eq "check-node: a missing named dir is refused" 1 \
+		"$(cn SOCKMESH_CGROUP_ROOT="$cg2" SOCKMESH_KUBEPODS_CGROUP="$cg2/sm-no-such-cgroup")"
+	e2e_assert_match "check-node: missing dir named" 'no such directory' "$(cat "$E2E_TMP/cn.err")"
 	if [ "$(id -u)" = 0 ]; then
-		child=$cg2/sm_k8s_test_$$
+		# a private stand-in for the node's cgroup v2 mount
+		node=$cg2/sm_k8s_test_$$
 		# shellcheck disable=SC2016
-		mkdir "$child" && sm_trap_add 'rmdir -- "$child" 2>/dev/null'
-		e2e_assert_eq "check-node: a child cgroup v2 is accepted" 0 \
-			"$(cn SOCKMESH_CGROUP="$child" SOCKMESH_CGROUP_ROOT="$cg2")"
+		mkdir "$node" && sm_trap_add 'find "$node" -depth -type d -exec rmdir {} + 2>/dev/null'
+		e2e_assert_eq "check-node: no kubepods cgroup is refused" 1 "$(cn SOCKMESH_CGROUP_ROOT="$node")"
+		e2e_assert_match "check-node: says where it looked" 'no kubepods cgroup under .*kubepods\.slice.*kubepods' \
+			"$(cat "$E2E_TMP/cn.err")"
+		mkdir "$node/kubepods"
+		e2e_assert_eq "check-node: cgroupfs driver's kubepods found" 0 "$(cn SOCKMESH_CGROUP_ROOT="$node")"
+		e2e_assert_match "check-node: names it" "under $node/kubepods\$" "$(cat "$E2E_TMP/cn.err")"
+		mkdir "$node/kubepods.slice"
+		e2e_assert_eq "check-node: systemd driver's kubepods.slice found" 0 "$(cn SOCKMESH_CGROUP_ROOT="$node")"
+		e2e_assert_match "check-node: prefers kubepods.slice" "under $node/kubepods\.slice\$" "$(cat "$E2E_TMP/cn.err")"
+		e2e_assert_eq "check-node --exec: runs the agent" 0 \
+			"$(cn SOCKMESH_CGROUP_ROOT="$node" -- --exec /bin/echo --policy=/p)"
+		e2e_assert_eq "check-node --exec: --kubepods-cgroup first, then the args" \
+			"--kubepods-cgroup=$node/kubepods.slice --policy=/p" "$(cat "$E2E_TMP/cn.out")"
+		e2e_assert_eq "check-node: a named kubepods cgroup is used" 0 \
+			"$(cn SOCKMESH_CGROUP_ROOT="$node" SOCKMESH_KUBEPODS_CGROUP="$node/kubepods")"
+		e2e_assert_eq "check-node: a named cgroup outside the root is refused" 1 \
+			"$(cn SOCKMESH_CGROUP_ROOT="$node/kubepods" SOCKMESH_KUBEPODS_CGROUP="$node/kubepods.slice")"
+		e2e_assert_match "check-node: says outside" 'is outside' "$(cat "$E2E_TMP/cn.err")"
 	fi
 fi
 v1=$(awk '$3 == "cgroup" { print $2; exit }' /proc/mounts)
 if [ -n "$v1" ]; then
-	e2e_assert_eq "check-node: cgroup v1 refused" 1 "$(cn SOCKMESH_CGROUP="$v1" SOCKMESH_CGROUP_ROOT="${v1%/*}")"
+	e2e_assert_eq "check-node: cgroup v1 refused" 1 "$(cn SOCKMESH_CGROUP_ROOT="$v1")"
 	e2e_assert_match "check-node: v1 names AL2023" 'Amazon Linux 2023 or Bottlerocket' "$(cat "$E2E_TMP/cn.err")"
+	e2e_assert_eq "check-node: a named cgroup v1 dir refused" 1 \
+		"$(cn SOCKMESH_CGROUP_ROOT="${cg2:-$v1}" SOCKMESH_KUBEPODS_CGROUP="$v1")"
+	e2e_assert_match "check-node: named v1 dir names AL2023" 'cgroup v1 node|not in a cgroup v2|not a cgroup v2 mount' \
+		"$(cat "$E2E_TMP/cn.err")"
 fi
 
 # ---- Dockerfile ----

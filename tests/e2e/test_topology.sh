@@ -23,6 +23,7 @@ NSP=$PREFIX${SM_NS_TAG:-}	# netns names carry SM_NS_TAG (scripts/lib/node.sh)
 
 e2e_tmpdir
 sm_node_up "$PREFIX" 3 || { echo "FAIL $E2E_NAME: sm_node_up"; exit 1; }
+PREFIX=$SM_PREFIX	# with SM_NS_TAG appended
 e2e_log "node up: mode $SM_NET_MODE, cgroup $SM_CGROUP, pins $SM_PIN"
 cg=$SM_CGROUP pin=$SM_PIN
 ip2=$(sm_pod_ip 2) ip3=$(sm_pod_ip 3)

@@ -945,8 +945,8 @@ TEST(policy_unimplemented_warnings)
 		  POL_DIAG_NOTE, "skipping kind Deployment (not used by sockmesh)", 2, 1 },
 		{ "ServiceAccount", "apiVersion: v1\nkind: ServiceAccount\n",
 		  POL_DIAG_NOTE, "skipping kind ServiceAccount", 2, 1 },
-		{ "Namespace", "apiVersion: v1\nkind: Namespace\n",
-		  POL_DIAG_NOTE, "skipping kind Namespace", 2, 1 },
+		{ "ConfigMap", "apiVersion: v1\nkind: ConfigMap\n",
+		  POL_DIAG_NOTE, "skipping kind ConfigMap", 2, 1 },
 	};
 
 	run_diag_cases(t, sizeof(t) / sizeof(t[0]));

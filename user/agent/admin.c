@@ -510,6 +510,8 @@ static json_t *admin_status(struct agent *ag)
 	json_object_set_new(st, "alive", json_true());
 	json_object_set_new(st, "uptime_s", json_real((dp_now_ns() - ag->started_ns) / 1e9));
 	json_object_set_new(st, "cgroup", json_string(ag->ld.cgroup));
+	if (ag->mb.enabled)
+		json_object_set_new(st, "membership", members_status_json(&ag->mb));
 	json_object_set_new(st, "pin_path", json_string(ag->ld.pin_dir));
 	json_object_set_new(st, "policy", json_string(ag->policy_path));
 	json_object_set_new(st, "adopted", json_boolean(ag->ld.adopted_maps));

@@ -15,6 +15,7 @@
 #include "l7.h"
 #include "sm_limits.h"
 #include "loader.h"
+#include "members.h"
 #include "proxy.h"
 #include "upstream.h"
 
@@ -48,6 +49,7 @@ struct admin_conn {
 
 struct agent {
 	struct loader ld;
+	struct members mb;		/* --kubepods-cgroup: per-pod attach */
 	struct apply_ctx ap;
 	struct sm_limits limits;	/* --max-*: map sizes, checked at every reload */
 	char policy_path[PATH_MAX];

@@ -147,7 +147,36 @@ int loader_check_node(const char *cgroup, const char *pin_dir, char *err, size_t
 	return 0;
 }
 
-static int loader_mkdirs(const char *dir)
+int loader_check_kubepods_root(const char *path, char *real, size_t reallen,
+			       char *err, size_t errlen)
+{
+	char dev[256], dir[PATH_MAX], type[64], rp[PATH_MAX], mp[PATH_MAX], ev[PATH_MAX + 16];
+	bool is_mount = false;
+	FILE *f;
+
+	if (!realpath(path, rp)) {
+		snprintf(err, errlen, "--kubepods-cgroup %s: %s", path, strerror(errno));
+		return -errno;
+	}
+	f = fopen("/proc/mounts", "re");
+	while (f && fscanf(f, "%255s %4095s %63s %*[^\n]", dev, dir, type) == 3)
+		if (!strcmp(type, "cgroup2") && realpath(dir, mp) && !strcmp(mp, rp))
+			is_mount = true;
+	if (f)
+		fclose(f);
+	snprintf(ev, sizeof(ev), "%s/cgroup.events", rp);
+	if (is_mount || access(ev, F_OK)) {
+		snprintf(err, errlen, "--kubepods-cgroup %s is the cgroup v2 root: that would put kubelet, "
+			 "containerd and hostNetwork pods under the programs; name the kubelet's kubepods "
+			 "cgroup (%s/kubepods.slice with the systemd driver, %s/kubepods with cgroupfs)",
+			 path, rp, rp);
+		return -EINVAL;
+	}
+	snprintf(real, reallen, "%s", rp);
+	return 0;
+}
+
+int loader_mkdirs(const char *dir)
 {
 	char path[PATH_MAX];
 
@@ -165,7 +194,7 @@ static int loader_mkdirs(const char *dir)
 	return 0;
 }
 
-static uint64_t loader_cgroup_id(const char *path)
+uint64_t loader_cgroup_id(const char *path)
 {
 	struct {
 		struct file_handle fh;
@@ -198,18 +227,12 @@ int loader_load(struct loader *l, const char *cgroup, const char *pin_dir,
 	int ret;
 
 	memset(l, 0, sizeof(*l));
-	l->cg_fd = -1;
 	l->msg_prog_fd = -1;
 	dp_maps_init(&l->maps);
 	snprintf(l->cgroup, sizeof(l->cgroup), "%s", cgroup);
 	snprintf(l->pin_dir, sizeof(l->pin_dir), "%s", pin_dir);
 
 	snprintf(path, sizeof(path), "%s/maps", pin_dir);
-	if ((ret = loader_mkdirs(path))) {
-		snprintf(err, errlen, "creating %s: %s", path, strerror(-ret));
-		return ret;
-	}
-	snprintf(path, sizeof(path), "%s/links", pin_dir);
 	if ((ret = loader_mkdirs(path))) {
 		snprintf(err, errlen, "creating %s: %s", path, strerror(-ret));
 		return ret;
@@ -262,108 +285,183 @@ static int loader_prog_ids(struct loader_prog *p, int prog_fd, int link_fd)
 	return 0;
 }
 
-int loader_attach(struct loader *l, char *err, size_t errlen)
+/* The programs' table (names, attach types, ids) and the sk_msg attach. */
+static int loader_attach_progs(struct loader *l, char *err, size_t errlen)
 {
 	struct bpf_program *prog;
-	char path[PATH_MAX];
 	int ret;
-
-	l->cg_fd = open(l->cgroup, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	if (l->cg_fd < 0) {
-		ret = -errno;
-		snprintf(err, errlen, "opening cgroup %s: %s", l->cgroup, strerror(errno));
-		return ret;
-	}
-	l->cg_id = loader_cgroup_id(l->cgroup);
 
 	bpf_object__for_each_program(prog, l->skel->obj) {
 		enum bpf_prog_type type = bpf_program__type(prog);
 		struct loader_prog *p;
-		struct bpf_link *link;
 
+		if (type != BPF_PROG_TYPE_SK_MSG && type != BPF_PROG_TYPE_CGROUP_SOCK_ADDR &&
+		    type != BPF_PROG_TYPE_CGROUP_SOCK && type != BPF_PROG_TYPE_SOCK_OPS)
+			continue;
 		if (l->n_progs == LOADER_MAX_PROGS) {
 			snprintf(err, errlen, "too many programs");
 			return -E2BIG;
 		}
-		p = &l->progs[l->n_progs];
+		p = &l->progs[l->n_progs++];
 		snprintf(p->name, sizeof(p->name), "%s", bpf_program__name(prog));
-
-		if (type == BPF_PROG_TYPE_SK_MSG) {
-			int map_fd = l->maps.sock_hash;
-
-			snprintf(p->attach, sizeof(p->attach), "sockhash sm_sock_hash");
-			/* replaces the program a previous agent attached */
-			if (bpf_prog_attach(bpf_program__fd(prog), map_fd, BPF_SK_MSG_VERDICT, 0)) {
-				ret = -errno;
-				snprintf(err, errlen, "attaching %s to sm_sock_hash: %s", p->name, strerror(errno));
-				return ret;
-			}
-			l->msg_prog_fd = bpf_program__fd(prog);
-			loader_prog_ids(p, l->msg_prog_fd, -1);
-			l->n_progs++;
+		p->prog = prog;
+		loader_prog_ids(p, bpf_program__fd(prog), -1);
+		if (type != BPF_PROG_TYPE_SK_MSG) {
+			p->cgroup = true;
+			snprintf(p->attach, sizeof(p->attach), "%s",
+				 libbpf_bpf_attach_type_str(bpf_program__expected_attach_type(prog)) ?: "cgroup");
 			continue;
 		}
-		if (type != BPF_PROG_TYPE_CGROUP_SOCK_ADDR && type != BPF_PROG_TYPE_CGROUP_SOCK &&
-		    type != BPF_PROG_TYPE_SOCK_OPS)
+		snprintf(p->attach, sizeof(p->attach), "sockhash sm_sock_hash");
+		/* replaces the program a previous agent attached */
+		if (bpf_prog_attach(bpf_program__fd(prog), l->maps.sock_hash, BPF_SK_MSG_VERDICT, 0)) {
+			ret = -errno;
+			snprintf(err, errlen, "attaching %s to sm_sock_hash: %s", p->name, strerror(errno));
+			return ret;
+		}
+		l->msg_prog_fd = bpf_program__fd(prog);
+	}
+	return 0;
+}
+
+int loader_attach(struct loader *l, char *err, size_t errlen)
+{
+	char dir[PATH_MAX];
+	int ret;
+
+	if ((ret = loader_attach_progs(l, err, errlen)))
+		return ret;
+	if (!l->cgroup[0])
+		return 0;	/* per pod: members.c */
+	snprintf(dir, sizeof(dir), "%s/links", l->pin_dir);
+	ret = loader_cg_attach(l, l->cgroup, dir, false, &l->cg, err, errlen);
+	for (int i = 0; i < l->n_progs; i++) {
+		l->progs[i].link_id = l->cg.link_ids[i];
+		l->progs[i].adopted = l->cg.adopted[i];
+	}
+	return ret;
+}
+
+/* Adopt the link pinned at path for prog on cgroup cg_id: NULL when there
+ * is none (or it was stale and replace_stale removed it). */
+static struct bpf_link *loader_adopt_link(const char *path, struct bpf_program *prog, uint64_t cg_id,
+					  bool replace_stale, int *ret, char *err, size_t errlen)
+{
+	struct bpf_link_info li = {};
+	__u32 len = sizeof(li);
+	struct bpf_link *link;
+
+	*ret = 0;
+	link = access(path, F_OK) ? NULL : bpf_link__open(path);
+	if (!link)
+		return NULL;
+	if (!bpf_obj_get_info_by_fd(bpf_link__fd(link), &li, &len) &&
+	    li.type == BPF_LINK_TYPE_CGROUP && cg_id && li.cgroup.cgroup_id != cg_id) {
+		if (replace_stale) {
+			bpf_link__unpin(link);
+			bpf_link__destroy(link);
+			return NULL;
+		}
+		bpf_link__destroy(link);
+		snprintf(err, errlen, "pinned link %s is attached to another cgroup "
+			 "(id %llu): use another --pin-path", path,
+			 (unsigned long long)li.cgroup.cgroup_id);
+		*ret = -EEXIST;
+		return NULL;
+	}
+	/* atomic program swap: no moment without a program */
+	if (bpf_link__update_program(link, prog)) {
+		*ret = -errno;
+		bpf_link__destroy(link);
+		snprintf(err, errlen, "replacing the program of %s: %s", path, strerror(-*ret));
+		return NULL;
+	}
+	return link;
+}
+
+int loader_cg_attach(const struct loader *l, const char *path, const char *link_dir,
+		     bool replace_stale, struct loader_cg_links *cl, char *err, size_t errlen)
+{
+	char pin[PATH_MAX];
+	int cg_fd, ret = 0;
+
+	memset(cl, 0, sizeof(*cl));
+	snprintf(cl->dir, sizeof(cl->dir), "%s", link_dir);
+	cl->cg_id = loader_cgroup_id(path);
+	if ((ret = loader_mkdirs(link_dir))) {
+		snprintf(err, errlen, "creating %s: %s", link_dir, strerror(-ret));
+		return ret;
+	}
+	cg_fd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (cg_fd < 0) {
+		ret = -errno;
+		snprintf(err, errlen, "opening cgroup %s: %s", path, strerror(errno));
+		return ret;
+	}
+	for (int i = 0; i < l->n_progs && !ret; i++) {
+		const struct loader_prog *p = &l->progs[i];
+		struct bpf_link *link;
+
+		if (!p->cgroup)
 			continue;
-		snprintf(p->attach, sizeof(p->attach), "%s",
-			 libbpf_bpf_attach_type_str(bpf_program__expected_attach_type(prog)) ?: "cgroup");
-		snprintf(path, sizeof(path), "%s/links/%s", l->pin_dir, p->name);
-		link = access(path, F_OK) ? NULL : bpf_link__open(path);
+		snprintf(pin, sizeof(pin), "%s/%s", link_dir, p->name);
+		link = loader_adopt_link(pin, p->prog, cl->cg_id, replace_stale, &ret, err, errlen);
+		if (ret)
+			break;
 		if (link) {
+			cl->adopted[i] = true;
+		} else {
+			link = bpf_program__attach_cgroup(p->prog, cg_fd);
+			if (!link) {
+				ret = -errno;
+				snprintf(err, errlen, "attaching %s to %s: %s", p->name, path, strerror(errno));
+				break;
+			}
+			if ((ret = bpf_link__pin(link, pin))) {
+				bpf_link__destroy(link);
+				snprintf(err, errlen, "pinning %s: %s", pin, strerror(-ret));
+				break;
+			}
+		}
+		cl->links[i] = link;
+		{
 			struct bpf_link_info li = {};
 			__u32 len = sizeof(li);
 
-			if (!bpf_obj_get_info_by_fd(bpf_link__fd(link), &li, &len) &&
-			    li.type == BPF_LINK_TYPE_CGROUP && l->cg_id &&
-			    li.cgroup.cgroup_id != l->cg_id) {
-				bpf_link__destroy(link);
-				snprintf(err, errlen, "pinned link %s is attached to another cgroup "
-					 "(id %llu): use another --pin-path", path,
-					 (unsigned long long)li.cgroup.cgroup_id);
-				return -EEXIST;
-			}
-			/* atomic program swap: no moment without a program */
-			if (bpf_link__update_program(link, prog)) {
-				ret = -errno;
-				bpf_link__destroy(link);
-				snprintf(err, errlen, "replacing the program of %s: %s", path, strerror(-ret));
-				return ret;
-			}
-			p->adopted = true;
-		} else {
-			link = bpf_program__attach_cgroup(prog, l->cg_fd);
-			if (!link) {
-				ret = -errno;
-				snprintf(err, errlen, "attaching %s to %s: %s", p->name, l->cgroup,
-					 strerror(errno));
-				return ret;
-			}
-			if ((ret = bpf_link__pin(link, path))) {
-				bpf_link__destroy(link);
-				snprintf(err, errlen, "pinning %s: %s", path, strerror(-ret));
-				return ret;
-			}
+			if (!bpf_obj_get_info_by_fd(bpf_link__fd(link), &li, &len))
+				cl->link_ids[i] = li.id;
 		}
-		l->links[l->n_progs] = link;
-		loader_prog_ids(p, bpf_program__fd(prog), bpf_link__fd(link));
-		l->n_progs++;
 	}
-	return 0;
+	close(cg_fd);
+	return ret;
+}
+
+void loader_cg_release(struct loader_cg_links *cl, const struct loader *l, bool unpin)
+{
+	char pin[PATH_MAX];
+
+	for (int i = 0; i < LOADER_MAX_PROGS; i++) {
+		if (cl->links[i]) {
+			if (unpin)
+				bpf_link__unpin(cl->links[i]);
+			bpf_link__destroy(cl->links[i]);	/* closes our fd; pinned links stay */
+			cl->links[i] = NULL;
+		}
+		/* a pin this agent could not open (another program set) goes too */
+		if (unpin && cl->dir[0] && i < l->n_progs && l->progs[i].cgroup) {
+			snprintf(pin, sizeof(pin), "%s/%s", cl->dir, l->progs[i].name);
+			unlink(pin);
+		}
+	}
+	if (unpin && cl->dir[0])
+		rmdir(cl->dir);
 }
 
 void loader_close(struct loader *l, bool keep)
 {
 	char path[PATH_MAX];
 
-	for (int i = 0; i < l->n_progs; i++) {
-		if (!l->links[i])
-			continue;
-		if (!keep)
-			bpf_link__unpin(l->links[i]);
-		bpf_link__destroy(l->links[i]);	/* closes our fd; pinned links stay */
-		l->links[i] = NULL;
-	}
+	loader_cg_release(&l->cg, l, !keep);
 	if (!keep && l->skel) {
 		struct bpf_map *map;
 
@@ -381,9 +479,6 @@ void loader_close(struct loader *l, bool keep)
 	if (l->skel)
 		sockmesh__destroy(l->skel);
 	l->skel = NULL;
-	if (l->cg_fd >= 0)
-		close(l->cg_fd);
-	l->cg_fd = -1;
 }
 
 json_t *loader_status_json(const struct loader *l)

@@ -1,7 +1,9 @@
 // SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause)
 /*
- * sockmesh-agent: loads and attaches the kernel data path to one cgroup,
- * keeps its maps filled from the policy files, and serves the admin API.
+ * sockmesh-agent: loads the kernel data path and attaches it to one cgroup
+ * (--cgroup) or to each mesh pod's cgroup under the kubelet's kubepods
+ * cgroup (--kubepods-cgroup, members.c), keeps its maps filled from the
+ * policy files, and serves the admin API.
  */
 #include <errno.h>
 #include <getopt.h>
@@ -36,9 +38,14 @@
 static void usage(FILE *f)
 {
 	fprintf(f,
-"usage: sockmesh-agent --cgroup PATH --policy FILE|DIR [options]\n"
+"usage: sockmesh-agent (--kubepods-cgroup PATH | --cgroup PATH) --policy FILE|DIR [options]\n"
 "\n"
-"  --cgroup PATH          cgroup v2 directory to attach to (only there)\n"
+"  --kubepods-cgroup PATH the kubelet's kubepods cgroup v2 directory (e.g.\n"
+"                         /sys/fs/cgroup/kubepods.slice): attach to each mesh pod's\n"
+"                         cgroup below it (Namespace/pod labels as in Istio), never to\n"
+"                         PATH itself; the cgroup v2 root is refused\n"
+"  --node-name NAME       with --kubepods-cgroup: only Pods with spec.nodeName NAME\n"
+"  --cgroup PATH          instead: one cgroup v2 directory to attach to (only there)\n"
 "  --policy FILE|DIR      Kubernetes/Istio YAML; a directory is watched (inotify)\n"
 "  --pin-path DIR         bpffs directory for maps and links (default %s)\n"
 "  --admin-socket PATH    admin API unix socket (default %s)\n"
@@ -70,8 +77,8 @@ static void usage(FILE *f)
 		AGENT_L7_MAX_CONNS_MAX, AGENT_L7_HEADER_TIMEOUT_MS, AGENT_L7_HEADER_TIMEOUT_MIN_MS,
 		AGENT_L7_HEADER_TIMEOUT_MAX_MS, SM_LIMIT_MIN, SM_LIMIT_MAX);
 	sm_limits_usage(f);
-	fprintf(f, "\nSignals: SIGHUP reloads the policy; SIGTERM/SIGINT detach and unpin\n"
-		"(unless --keep-on-exit).\n");
+	fprintf(f, "\nSignals: SIGHUP reloads the policy (and mesh membership); SIGTERM/SIGINT\n"
+		"detach and unpin (unless --keep-on-exit).\n");
 }
 
 static int agent_libbpf_print(enum libbpf_print_level level, const char *fmt, va_list ap)
@@ -479,6 +486,8 @@ int main(int argc, char **argv)
 		{ "admin-listen", required_argument, NULL, 13 },
 		{ "l7-max-conns", required_argument, NULL, 14 },
 		{ "l7-header-timeout", required_argument, NULL, 15 },
+		{ "kubepods-cgroup", required_argument, NULL, 16 },
+		{ "node-name", required_argument, NULL, 17 },
 		{ "verbose", no_argument, NULL, 'v' },
 		{ "help", no_argument, NULL, 'h' },
 	};
@@ -486,6 +495,8 @@ int main(int argc, char **argv)
 	struct option opts[sizeof(base_opts) / sizeof(base_opts[0]) + SM_LIMIT_COUNT + 1] = {};
 	static struct agent ag;
 	const char *cgroup = NULL, *pin = AGENT_DEFAULT_PIN, *netns = NULL;
+	const char *kubepods = NULL, *node_name = NULL;
+	char kubepods_real[PATH_MAX];
 	bool insecure_perms = false, keep_caps = false;
 	uint32_t cfg_flags = SM_CFG_F_REDIRECT;
 	char err[1024];
@@ -514,6 +525,8 @@ int main(int argc, char **argv)
 		case 'P': pin = optarg; break;
 		case 'a': snprintf(ag.admin_path, sizeof(ag.admin_path), "%s", optarg); break;
 		case 13: snprintf(ag.admin_tcp, sizeof(ag.admin_tcp), "%s", optarg); break;
+		case 16: kubepods = optarg; break;
+		case 17: node_name = optarg; break;
 		case 'k': ag.keep_on_exit = true; break;
 		case 'R': cfg_flags &= ~SM_CFG_F_REDIRECT; break;
 		case 1:
@@ -591,9 +604,17 @@ int main(int argc, char **argv)
 		default: usage(stderr); return 1;
 		}
 	}
-	if (!cgroup || !ag.policy_path[0] || optind != argc) {
-		fprintf(stderr, "sockmesh-agent: --cgroup and --policy are required\n");
+	if ((!cgroup && !kubepods) || !ag.policy_path[0] || optind != argc) {
+		fprintf(stderr, "sockmesh-agent: --kubepods-cgroup (or --cgroup) and --policy are required\n");
 		usage(stderr);
+		return 1;
+	}
+	if (cgroup && kubepods) {
+		fprintf(stderr, "sockmesh-agent: --cgroup and --kubepods-cgroup exclude each other\n");
+		return 1;
+	}
+	if (node_name && !kubepods) {
+		fprintf(stderr, "sockmesh-agent: --node-name needs --kubepods-cgroup\n");
 		return 1;
 	}
 	if (stat(ag.policy_path, &st)) {
@@ -617,10 +638,14 @@ int main(int argc, char **argv)
 		close(fd);
 	}
 
-	if ((ret = loader_check_node(cgroup, pin, err, sizeof(err)))) {
+	if ((ret = loader_check_node(cgroup ?: kubepods, pin, err, sizeof(err))) ||
+	    (kubepods && (ret = loader_check_kubepods_root(kubepods, kubepods_real,
+							   sizeof(kubepods_real), err, sizeof(err))))) {
 		fprintf(stderr, "sockmesh-agent: %s\n", err);
 		return 1;
 	}
+	if (kubepods)
+		members_init(&ag.mb, kubepods_real, node_name, pin);
 
 	/* Load and plan the policy before touching the kernel: a bad file at
 	 * start must not leave a half-configured data path behind. The plan
@@ -648,7 +673,7 @@ int main(int argc, char **argv)
 	signal(SIGPIPE, SIG_IGN);
 	sfd = signalfd(-1, &mask, SFD_NONBLOCK | SFD_CLOEXEC);
 
-	if ((ret = loader_load(&ag.ld, cgroup, pin, &ag.limits, err, sizeof(err)))) {
+	if ((ret = loader_load(&ag.ld, cgroup ?: "", pin, &ag.limits, err, sizeof(err)))) {
 		fprintf(stderr, "sockmesh-agent: %s\n", err);
 		agent_prepared_free(&prepared);
 		policy_cache_free(ag.pcache);
@@ -681,6 +706,13 @@ int main(int argc, char **argv)
 		fprintf(stderr, "sockmesh-agent: %s\n", err);
 		goto out;
 	}
+	if (ag.mb.enabled) {
+		/* sk_msg is on the sockhash now: sockets sockops adds get it */
+		ag.mb.live = true;
+		members_reconcile(&ag.mb, &ag.ld);
+		members_sweep_pins(&ag.mb, &ag.ld);
+		ag.mb.next_scan_ns = dp_now_ns() + MEMBERS_RESCAN_NS;
+	}
 	if (ag.l7_enabled && (ret = agent_start_proxy(&ag, err, sizeof(err)))) {
 		fprintf(stderr, "sockmesh-agent: %s\n", err);
 		goto out;
@@ -694,8 +726,18 @@ int main(int argc, char **argv)
 	ag.started_ns = dp_now_ns();
 	if (!keep_caps && geteuid() == 0 && (ret = agent_drop_caps()))
 		log_warn("could not drop capabilities: %s", strerror(-ret));
-	log_info("attached to %s (%s pinned data path at %s), admin API at %s",
-		 cgroup, ag.ld.adopted_maps ? "adopted the" : "new", pin, ag.admin_path);
+	if (ag.mb.enabled) {
+		size_t nm, na, np;
+
+		members_counts(&ag.mb, &nm, &na, &np);
+		log_info("attaching per mesh pod under %s%s%s: %zu member(s), %zu attached, %zu pending "
+			 "(%s pinned data path at %s), admin API at %s", ag.mb.root,
+			 node_name ? ", node " : "", node_name ?: "", nm, na, np,
+			 ag.ld.adopted_maps ? "adopted the" : "new", pin, ag.admin_path);
+	} else {
+		log_info("attached to %s (%s pinned data path at %s), admin API at %s",
+			 cgroup, ag.ld.adopted_maps ? "adopted the" : "new", pin, ag.admin_path);
+	}
 	for (int i = 0; i < ag.ld.n_progs; i++)
 		log_info("  %-14s %-28s prog id %u%s", ag.ld.progs[i].name, ag.ld.progs[i].attach,
 			 ag.ld.progs[i].prog_id, ag.ld.progs[i].adopted ? " (replaced in place)" : "");
@@ -733,6 +775,7 @@ int main(int argc, char **argv)
 		admin_expire(&ag, now);
 		apply_gc(&ag.ap, now);
 		agent_l7_tick(&ag, now);
+		members_tick(&ag.mb, &ag.ld, now);
 	}
 	exit_code = 0;
 	log_info("exiting: %s", ag.keep_on_exit ? "the pinned data path keeps running"
@@ -765,6 +808,7 @@ out:
 	apply_fini(&ag.ap);
 	policy_cache_free(ag.pcache);
 	/* never tear down a data path adopted from a running node on a failed start */
+	members_close(&ag.mb, &ag.ld, ag.keep_on_exit || (exit_code && ag.ld.adopted_maps));
 	loader_close(&ag.ld, ag.keep_on_exit || (exit_code && ag.ld.adopted_maps));
 	json_decref(ag.last_diags);
 	return exit_code;

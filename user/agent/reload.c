@@ -236,6 +236,12 @@ int agent_commit(struct agent *ag, struct agent_prepared *pp, const struct agent
 			ret = wret;
 		}
 	}
+	/* Membership changes apply with the policy that carries them. */
+	if (ag->mb.enabled) {
+		if (members_set(&ag->mb, &ag->ld, &pp->set))
+			log_err("mesh membership not updated: out of memory");
+		members_reconcile(&ag->mb, &ag->ld);
+	}
 	ag->n_services = pp->plan.n_svcs;
 	/* parse + plan + apply: at the start, loading the programs falls between */
 	ag->last_reload_ns = (pp->t_plan - pp->t0) + (dp_now_ns() - t_commit);

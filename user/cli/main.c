@@ -6,6 +6,7 @@
  * state. Exit codes: 0 ok, 1 error (one line on stderr).
  */
 #include <ctype.h>
+#include <dirent.h>
 #include <errno.h>
 #include <getopt.h>
 #include <limits.h>
@@ -154,7 +155,57 @@ static json_t *cli_status_fallback(const struct dp_maps *m, const char *arg)
 	}
 	json_object_set_new(st, "programs", progs);
 	json_object_set_new(st, "pin_path", json_string(cli_pin));
+	/* --kubepods-cgroup: one directory of pinned links per attached pod */
+	snprintf(path, sizeof(path), "%s/pods", cli_pin);
+	{
+		DIR *d = opendir(path);
+		struct dirent *de;
+		json_t *uids = json_array();
+
+		while (d && (de = readdir(d)))
+			if (de->d_name[0] != '.')
+				json_array_append_new(uids, json_string(de->d_name));
+		if (d) {
+			closedir(d);
+			json_object_set_new(st, "membership", json_pack("{s:o}", "pinned_pods", uids));
+		} else {
+			json_decref(uids);
+		}
+	}
 	return st;
+}
+
+/* The membership part of `status` (agent with --kubepods-cgroup). */
+static void cli_print_membership(json_t *mb)
+{
+	json_t *pods = json_object_get(mb, "pods"), *pinned = json_object_get(mb, "pinned_pods");
+
+	if (pinned) {
+		printf("mesh pods:   %zu with pinned links (agent down: membership unknown)\n",
+		       json_array_size(pinned));
+		for (size_t i = 0; i < json_array_size(pinned); i++)
+			printf("  %s\n", json_string_value(json_array_get(pinned, i)));
+		return;
+	}
+	printf("mesh pods:   under %s%s%s: %lld member(s), %lld attached, %lld pending\n",
+	       js(mb, "kubepods_cgroup"), *js(mb, "node_name") ? ", node " : "", js(mb, "node_name"),
+	       ji(mb, "members"), ji(mb, "attached"), ji(mb, "pending"));
+	if (!json_array_size(pods))
+		return;
+	printf("  %-40s %-36s %-10s %s\n", "POD", "UID", "STATE", "WHY");
+	for (size_t i = 0; i < json_array_size(pods); i++) {
+		json_t *p = json_array_get(pods, i);
+		char name[256];
+
+		snprintf(name, sizeof(name), "%s/%s", js(p, "namespace"), js(p, "name"));
+		printf("  %-40s %-36s %-10s %s%s\n", name, *js(p, "uid") ? js(p, "uid") : "-",
+		       js(p, "state"), js(p, "why"),
+		       json_is_true(json_object_get(p, "adopted")) ? " (adopted)" : "");
+		if (*js(p, "cgroup"))
+			printf("    cgroup %s\n", js(p, "cgroup"));
+		if (*js(p, "pending"))
+			printf("    pending: %s\n", js(p, "pending"));
+	}
 }
 
 static int cmd_status(int argc, char **argv)
@@ -177,6 +228,8 @@ static int cmd_status(int argc, char **argv)
 		       json_real_value(json_object_get(j, "uptime_s")), js(j, "version"));
 	if (*js(j, "cgroup"))
 		printf("cgroup:      %s\n", js(j, "cgroup"));
+	if (json_object_get(j, "membership"))
+		cli_print_membership(json_object_get(j, "membership"));
 	printf("pin path:    %s\n", js(j, "pin_path"));
 	if (*js(j, "policy"))
 		printf("policy:      %s (generation %lld, %lld reloads ok, %lld failed)\n",

@@ -47,6 +47,7 @@ static const struct {
 	K(drs, n_drs, struct pol_dr),
 	K(vss, n_vss, struct pol_vs),
 	K(gws, n_gws, struct pol_gateway),
+	K(nss, n_nss, struct pol_namespace),
 #undef K
 };
 /* a new kind in struct pol_set must be added to cache_kinds[] */

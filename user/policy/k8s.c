@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause)
 /*
- * Kubernetes kinds: v1 Service, v1 Pod, discovery.k8s.io/v1 EndpointSlice.
+ * Kubernetes kinds: v1 Service, v1 Pod, v1 Namespace, discovery.k8s.io/v1
+ * EndpointSlice.
  *
  * Strict only where sockmesh reads: Service spec.ports[], Pod
  * containers[].ports[], EndpointSlice endpoints[]/ports[]. Everything else
@@ -29,6 +30,8 @@ void pol_service_free(struct pol_service *s)
 void pol_pod_free(struct pol_pod *p)
 {
 	pol_meta_free(&p->meta);
+	free(p->uid);
+	free(p->node_name);
 	for (size_t i = 0; i < p->n_ports; i++)
 		free(p->ports[i].name);
 	free(p->ports);
@@ -264,8 +267,10 @@ static void parse_pod_status(struct pol_walk *w, const yaml_node_t *st,
 	phase = pol_get(w, st, "phase");
 	if (phase && phase->type == YAML_SCALAR_NODE &&
 	    (strcmp(scalar(phase), "Succeeded") == 0 ||
-	     strcmp(scalar(phase), "Failed") == 0))
+	     strcmp(scalar(phase), "Failed") == 0)) {
 		pod->ready = false;
+		pod->finished = true;
+	}
 	conds = pol_get(w, st, "conditions");
 	for (size_t i = 0; i < pol_seq_len(conds); i++) {
 		yaml_node_t *c = pol_seq_at(w, conds, i);
@@ -282,7 +287,7 @@ void pol_parse_pod(struct pol_walk *w, const yaml_node_t *root,
 		   const yaml_node_t *kind_key)
 {
 	struct pol_pod *pod;
-	yaml_node_t *spec, *cs;
+	yaml_node_t *spec, *cs, *md;
 	char path[POL_PATH_MAX];
 
 	pod = pol_grow(w, &w->set->pods, &w->set->n_pods, sizeof(*pod));
@@ -290,10 +295,14 @@ void pol_parse_pod(struct pol_walk *w, const yaml_node_t *root,
 		return;
 	pod->ready = true;
 	pol_parse_meta(w, root, kind_key, &pod->meta);
+	md = pol_get(w, root, "metadata");
+	if (md && md->type == YAML_MAPPING_NODE)
+		pol_get_str(w, md, "uid", "Pod.metadata", &pod->uid);
 	spec = pol_get(w, root, "spec");
 	if (spec && pol_want_map(w, spec, "Pod.spec")) {
 		pol_get_bool(w, spec, "hostNetwork", "Pod.spec",
 			     &pod->host_network);
+		pol_get_str(w, spec, "nodeName", "Pod.spec", &pod->node_name);
 		cs = pol_get(w, spec, "containers");
 		if (cs && pol_want_seq(w, cs, "Pod.spec.containers")) {
 			for (size_t i = 0; i < pol_seq_len(cs); i++) {
@@ -313,6 +322,18 @@ void pol_parse_pod(struct pol_walk *w, const yaml_node_t *root,
 		}
 	}
 	parse_pod_status(w, pol_get(w, root, "status"), pod);
+}
+
+/* ---- Namespace: only its labels are read (mesh membership) ---- */
+
+void pol_parse_namespace(struct pol_walk *w, const yaml_node_t *root,
+			 const yaml_node_t *kind_key)
+{
+	struct pol_namespace *ns;
+
+	ns = pol_grow(w, &w->set->nss, &w->set->n_nss, sizeof(*ns));
+	if (ns)
+		pol_parse_meta(w, root, kind_key, &ns->meta);
 }
 
 /* ---- EndpointSlice ---- */

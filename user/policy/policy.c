@@ -40,6 +40,8 @@ static void set_free_objects(struct pol_set *set)
 		pol_vs_free(&set->vss[i]);
 	for (size_t i = 0; i < set->n_gws; i++)
 		pol_gateway_free(&set->gws[i]);
+	for (size_t i = 0; i < set->n_nss; i++)
+		pol_meta_free(&set->nss[i].meta);
 }
 
 void policy_set_free(struct pol_set *set)
@@ -53,6 +55,7 @@ void policy_set_free(struct pol_set *set)
 	free(set->drs);
 	free(set->vss);
 	free(set->gws);
+	free(set->nss);
 	free(set->diags);
 	pol_strv_free(set->files, set->n_files);
 	policy_index_free(set);
@@ -139,6 +142,7 @@ static const struct kind_desc {
 } kinds[] = {
 	{ "Service", core_v1, spec_keys, false, pol_parse_service },
 	{ "Pod", core_v1, spec_keys, false, pol_parse_pod },
+	{ "Namespace", core_v1, spec_keys, false, pol_parse_namespace },
 	{ "EndpointSlice", discovery_v1, eps_keys, false, pol_parse_eps },
 	{ "DestinationRule", istio_net_versions, spec_keys, true, pol_parse_dr },
 	{ "VirtualService", istio_net_versions, spec_keys, true, pol_parse_vs },

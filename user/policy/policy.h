@@ -90,12 +90,20 @@ struct pol_container_port {
 
 struct pol_pod {
 	struct pol_meta meta;
+	char *uid;		/* metadata.uid, NULL when absent */
+	char *node_name;	/* spec.nodeName, NULL when absent (not scheduled) */
 	uint32_t ip;		/* status.podIP, network order; 0 = none */
 	bool ready;		/* status.conditions[type=Ready].status == True;
 				 * true when the pod has no status at all */
+	bool finished;		/* status.phase Succeeded or Failed */
 	bool host_network;
 	struct pol_container_port *ports;
 	size_t n_ports;
+};
+
+/* ---- core/v1 Namespace (labels decide mesh membership) ---- */
+struct pol_namespace {
+	struct pol_meta meta;	/* meta.name is the namespace; meta.ns unused */
 };
 
 /* ---- discovery.k8s.io/v1 EndpointSlice ---- */
@@ -421,6 +429,7 @@ struct pol_set {
 	struct pol_dr *drs;		size_t n_drs;
 	struct pol_vs *vss;		size_t n_vss;
 	struct pol_gateway *gws;	size_t n_gws;
+	struct pol_namespace *nss;	size_t n_nss;
 
 	struct pol_diag *diags;		size_t n_diags;
 	size_t n_errors;
@@ -523,6 +532,70 @@ bool policy_labels_match(const struct pol_labels *selector,
 
 /* Label/annotation value or NULL. */
 const char *policy_label_get(const struct pol_labels *labels, const char *key);
+
+/* The Namespace object named name, or NULL when the policy has none. */
+const struct pol_namespace *policy_find_namespace(const struct pol_set *set,
+						  const char *name);
+
+/*
+ * Mesh membership, the way Istio users mark it (user/policy/mesh.c).
+ * Pure: decided from the pod's labels, annotations and hostNetwork and its
+ * Namespace's labels; in order, the first rule that applies wins:
+ *
+ *  1. spec.hostNetwork: never (Istio does not inject these either).
+ *  2. Istio's ignored namespaces kube-system, kube-public, kube-node-lease,
+ *     local-path-storage: never.
+ *  3. Opt-outs: pod sidecar.istio.io/inject "false" (the label; the
+ *     annotation of the same name only when the label is absent, as
+ *     Istio prefers the label), pod label istio.io/dataplane-mode "none".
+ *     Either one wins over every opt-in below.
+ *  4. Namespace labels: sockmesh.io/mesh=enabled, istio-injection=enabled,
+ *     istio.io/dataplane-mode=ambient, or istio.io/rev=<revision> when
+ *     istio-injection is absent (istio-injection wins over istio.io/rev).
+ *  5. Pod labels (Istio's per-pod enrolment): istio.io/dataplane-mode=ambient,
+ *     or sidecar.istio.io/inject=true unless the Namespace says
+ *     istio-injection=disabled. The annotation never opts a pod in: Istio's
+ *     webhook selects pods by label.
+ *  6. Otherwise not in the mesh (also when the Namespace is not in the
+ *     policy).
+ *
+ * Values compare exactly ("enabled", "true"), as Istio's selectors do.
+ */
+enum pol_mesh_why {
+	/* members */
+	POL_MESH_NS_SOCKMESH = 0,	/* Namespace sockmesh.io/mesh=enabled */
+	POL_MESH_NS_INJECTION,		/* Namespace istio-injection=enabled */
+	POL_MESH_NS_AMBIENT,		/* Namespace istio.io/dataplane-mode=ambient */
+	POL_MESH_NS_REVISION,		/* Namespace istio.io/rev */
+	POL_MESH_POD_AMBIENT,		/* pod istio.io/dataplane-mode=ambient */
+	POL_MESH_POD_INJECT,		/* pod label sidecar.istio.io/inject=true */
+	/* not members */
+	POL_MESH_HOST_NETWORK,
+	POL_MESH_SYSTEM_NAMESPACE,
+	POL_MESH_OPT_OUT_INJECT,	/* sidecar.istio.io/inject=false */
+	POL_MESH_OPT_OUT_AMBIENT,	/* istio.io/dataplane-mode=none */
+	POL_MESH_NS_DISABLED,		/* istio-injection=disabled, no other opt-in */
+	POL_MESH_NS_UNLABELLED,		/* no mesh label on the Namespace or pod */
+	POL_MESH_NS_MISSING,		/* Namespace not in the policy */
+};
+
+struct pol_mesh_in {
+	const char *ns;				/* the pod's namespace */
+	const struct pol_labels *ns_labels;	/* NULL: Namespace not in the policy */
+	const struct pol_labels *labels;	/* pod */
+	const struct pol_labels *annotations;	/* pod */
+	bool host_network;
+};
+
+/* True when the pod is in the mesh; *why (may be NULL) says which rule. */
+bool policy_mesh_member(const struct pol_mesh_in *in, enum pol_mesh_why *why);
+
+/* The same for a Pod of set (its Namespace looked up in set). */
+bool policy_pod_in_mesh(const struct pol_set *set, const struct pol_pod *pod,
+			enum pol_mesh_why *why);
+
+/* "namespace label istio-injection=enabled", "pod opted out (...)", ... */
+const char *policy_mesh_why_str(enum pol_mesh_why why);
 
 /*
  * Compile check for an Istio regex (RE2 syntax, matched with PCRE2 as a

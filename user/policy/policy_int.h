@@ -156,6 +156,8 @@ void pol_parse_pod(struct pol_walk *w, const yaml_node_t *root,
 		   const yaml_node_t *kind_key);
 void pol_parse_eps(struct pol_walk *w, const yaml_node_t *root,
 		   const yaml_node_t *kind_key);
+void pol_parse_namespace(struct pol_walk *w, const yaml_node_t *root,
+			 const yaml_node_t *kind_key);
 void pol_parse_dr(struct pol_walk *w, const yaml_node_t *root,
 		  const yaml_node_t *kind_key);
 void pol_parse_vs(struct pol_walk *w, const yaml_node_t *root,

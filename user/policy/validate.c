@@ -21,6 +21,7 @@ _Static_assert(offsetof(struct pol_eps, meta) == 0, "meta first");
 _Static_assert(offsetof(struct pol_dr, meta) == 0, "meta first");
 _Static_assert(offsetof(struct pol_vs, meta) == 0, "meta first");
 _Static_assert(offsetof(struct pol_gateway, meta) == 0, "meta first");
+_Static_assert(offsetof(struct pol_namespace, meta) == 0, "meta first");
 
 struct meta_ref {
 	const struct pol_meta *m;
@@ -326,6 +327,7 @@ int policy_validate(struct pol_set *set)
 		K("DestinationRule", drs, n_drs, struct pol_dr),
 		K("VirtualService", vss, n_vss, struct pol_vs),
 		K("Gateway", gws, n_gws, struct pol_gateway),
+		K("Namespace", nss, n_nss, struct pol_namespace),
 #undef K
 	};
 	int ret;
