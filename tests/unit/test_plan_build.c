@@ -51,6 +51,7 @@ static void fx_free(struct fx *f)
 	for (size_t i = 0; i < f->n_mem; i++)
 		free(f->mem[i]);
 	free(f->set.diags);
+	policy_index_free(&f->set);	/* built by plan_build */
 }
 
 static char *fx_str(struct fx *f, const char *s)

@@ -12,9 +12,11 @@
  * below it (their line numbers in messages must stay true).
  */
 #include <errno.h>
+#include <pthread.h>
 #include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "policy_int.h"
 #include "u64map.h"
@@ -186,8 +188,8 @@ static int pc_absorb(struct pol_set *dst, const struct pol_set *src)
 }
 
 /* Parse one document into a new cache entry (NULL: no memory). */
-static struct pc_doc *pc_parse(struct pol_cache *c, const char *file, const char *text,
-			       size_t len, uint32_t line, int docno, uint64_t key)
+static struct pc_doc *pc_parse(const char *file, const char *text, size_t len, uint32_t line,
+			       int docno, uint64_t key)
 {
 	struct pc_doc *d = calloc(1, sizeof(*d));
 	const char *own;
@@ -209,7 +211,6 @@ static struct pc_doc *pc_parse(struct pol_cache *c, const char *file, const char
 		pc_doc_free(d);
 		return NULL;
 	}
-	c->parsed++;
 	return d;
 }
 
@@ -259,59 +260,123 @@ static bool pc_splittable(const char *buf, size_t len)
 	return true;
 }
 
-static int pc_load_doc(struct pol_set *set, const char *file, const char *text, size_t len,
-		       uint32_t line, int docno)
-{
-	struct pol_cache *c = set->cache;
-	uint64_t key = 0xcbf29ce484222325ull;
-	struct pc_doc *d;
+/* One document of the file being loaded. */
+struct pc_piece {
+	const char *text;
+	size_t len;
+	uint32_t line;
+	int docno;
+	uint64_t key;
+	struct pc_doc *doc;	/* cached, or parsed for this load */
+	bool fresh;		/* parsed now */
+};
 
+struct pc_work {
+	const char *file;
+	struct pc_piece *pieces;
+	size_t n;
+	size_t next;		/* atomic: next piece to look at */
+	bool oom;
+};
+
+/* Parse the pieces that missed the cache; several threads share this. */
+static void *pc_worker(void *arg)
+{
+	struct pc_work *w = arg;
+
+	for (;;) {
+		size_t i = __atomic_fetch_add(&w->next, 1, __ATOMIC_RELAXED);
+		struct pc_piece *pc;
+
+		if (i >= w->n)
+			return NULL;
+		pc = &w->pieces[i];
+		if (pc->doc)
+			continue;
+		pc->doc = pc_parse(w->file, pc->text, pc->len, pc->line, pc->docno, pc->key);
+		if (!pc->doc)
+			__atomic_store_n(&w->oom, true, __ATOMIC_RELAXED);
+		pc->fresh = true;
+	}
+}
+
+/* Below this many new documents one thread parses them all. */
+#define PC_PARALLEL_MIN 256
+#define PC_THREADS_MAX 8
+
+static void pc_parse_missing(struct pc_work *w, size_t missing)
+{
+	pthread_t tid[PC_THREADS_MAX];
+	long cpus = sysconf(_SC_NPROCESSORS_ONLN);
+	size_t n_threads = 0, want;
+
+	want = missing < PC_PARALLEL_MIN || cpus < 2 ? 1 :
+	       cpus > PC_THREADS_MAX ? PC_THREADS_MAX : (size_t)cpus;
+	for (; n_threads + 1 < want; n_threads++)
+		if (pthread_create(&tid[n_threads], NULL, pc_worker, w))
+			break;
+	pc_worker(w);
+	for (size_t i = 0; i < n_threads; i++)
+		pthread_join(tid[i], NULL);
+}
+
+static int pc_add_piece(struct pc_piece **pieces, size_t *n, size_t *cap, const char *file,
+			const char *text, size_t len, uint32_t line, int docno)
+{
+	struct pc_piece *pc;
+	uint64_t key = 0xcbf29ce484222325ull;
+
+	if (*n == *cap) {
+		size_t ncap = *cap ? *cap * 2 : 64;
+
+		pc = realloc(*pieces, ncap * sizeof(*pc));
+		if (!pc)
+			return -ENOMEM;
+		*pieces = pc;
+		*cap = ncap;
+	}
 	key = pc_hash(key, file, strlen(file) + 1);
 	key = pc_hash(key, &line, sizeof(line));
 	key = pc_hash(key, text, len);
-	key = key ? key : 1;
-	d = u64map_get(&c->docs, key);
-	if (d && d->line == line && d->len == len &&
-	    !memcmp(d->text, text, len) && !strcmp(d->set.files[0], file)) {
-		c->reused++;
-	} else {
-		/* new, or a hash collision: parse; a colliding twin lives
-		 * until policy_cache_end only */
-		bool twin = d != NULL;
+	(*pieces)[(*n)++] = (struct pc_piece){
+		.text = text, .len = len, .line = line, .docno = docno, .key = key ? key : 1,
+	};
+	return 0;
+}
 
-		d = pc_parse(c, file, text, len, line, docno, key);
-		if (!d)
-			return -ENOMEM;
-		if (twin || u64map_put(&c->docs, key, d)) {
-			struct pc_doc **sc = realloc(c->scratch, (c->n_scratch + 1) * sizeof(*sc));
+/* Keep a document parsed now: in the map, or (a hash collision) until end. */
+static int pc_keep(struct pol_cache *c, struct pc_doc *d)
+{
+	struct pc_doc **sc;
 
-			if (!sc) {
-				pc_doc_free(d);
-				return -ENOMEM;
-			}
-			c->scratch = sc;
-			c->scratch[c->n_scratch++] = d;
-		}
-	}
-	d->used = c->gen;
-	return pc_absorb(set, &d->set);
+	if (!u64map_get(&c->docs, d->key) && !u64map_put(&c->docs, d->key, d))
+		return 0;
+	sc = realloc(c->scratch, (c->n_scratch + 1) * sizeof(*sc));
+	if (!sc)
+		return -ENOMEM;
+	c->scratch = sc;
+	c->scratch[c->n_scratch++] = d;
+	return 0;
 }
 
 int pol_cache_load(struct pol_set *set, const char *file, const char *buf, size_t len)
 {
+	struct pol_cache *c = set->cache;
 	const char *p = buf, *end = buf + len, *start = buf;
+	struct pc_work w = { .file = file };
 	uint32_t line = 0, start_line = 0;
+	size_t cap = 0, missing = 0, errs0 = set->n_errors;
 	int docno = 1, ret = 0;
-	size_t errs0 = set->n_errors;
 
+	/* 1. Cut before each "---" that follows a piece holding a document. */
 	if (!pc_splittable(buf, len))
 		p = end;
-	/* cut before each "---" that follows a piece holding a document */
 	while (p < end && !ret) {
 		const char *nl = memchr(p, '\n', (size_t)(end - p));
 
 		if (p != start && pc_doc_start(p, end) && !pc_blank(start, p)) {
-			ret = pc_load_doc(set, file, start, (size_t)(p - start), start_line, docno++);
+			ret = pc_add_piece(&w.pieces, &w.n, &cap, file, start, (size_t)(p - start),
+					   start_line, docno++);
 			start = p;
 			start_line = line;
 		}
@@ -319,7 +384,42 @@ int pol_cache_load(struct pol_set *set, const char *file, const char *buf, size_
 		p = nl ? nl + 1 : end;
 	}
 	if (!ret && start < end)
-		ret = pc_load_doc(set, file, start, (size_t)(end - start), start_line, docno);
+		ret = pc_add_piece(&w.pieces, &w.n, &cap, file, start, (size_t)(end - start),
+				   start_line, docno);
+
+	/* 2. What the cache has: same file, place and text. */
+	for (size_t i = 0; !ret && i < w.n; i++) {
+		struct pc_piece *pc = &w.pieces[i];
+		struct pc_doc *d = u64map_get(&c->docs, pc->key);
+
+		if (d && d->line == pc->line && d->len == pc->len &&
+		    !memcmp(d->text, pc->text, pc->len) && !strcmp(d->set.files[0], file))
+			pc->doc = d;
+		else
+			missing++;
+	}
+
+	/* 3. Parse the rest, in parallel when there are many (a first load). */
+	if (!ret && missing)
+		pc_parse_missing(&w, missing);
+
+	/* 4. In file order: keep the new ones, hand every object to set. */
+	for (size_t i = 0; i < w.n; i++) {
+		struct pc_piece *pc = &w.pieces[i];
+
+		if (pc->fresh && pc->doc && !ret && (ret = pc_keep(c, pc->doc)))
+			pc_doc_free(pc->doc);
+		else if (pc->fresh && pc->doc && ret)
+			pc_doc_free(pc->doc);
+		if (ret || !pc->doc)
+			continue;
+		pc->fresh ? c->parsed++ : c->reused++;
+		pc->doc->used = c->gen;
+		ret = pc_absorb(set, &pc->doc->set);
+	}
+	if (!ret && w.oom)
+		ret = -ENOMEM;
+	free(w.pieces);
 	if (ret)
 		return ret;
 	return set->n_errors > errs0 ? -EINVAL : 0;
