@@ -206,7 +206,6 @@ json_t *dp_status_json(const struct dp_maps *m)
 		{ "sm_maglev", offsetof(struct dp_maps, maglev), sizeof(struct sm_bset_key) },
 		{ "sm_conn_limit", offsetof(struct dp_maps, conn_limit), sizeof(struct sm_limit_key) },
 		{ "sm_sock_hash", offsetof(struct dp_maps, sock_hash), sizeof(struct sm_sock_key) },
-		{ "sm_flow_stats", offsetof(struct dp_maps, flow_stats), sizeof(struct sm_flow_key) },
 	};
 
 	if (m->config >= 0)
