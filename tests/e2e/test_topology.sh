@@ -23,18 +23,18 @@ PREFIX=smtopo
 e2e_tmpdir
 sm_node_up "$PREFIX" 3 || { echo "FAIL $E2E_NAME: sm_node_up"; exit 1; }
 e2e_log "node up: mode $SM_NET_MODE, cgroup $SM_CGROUP, pins $SM_PIN"
-cg=$SM_CGROUP pin=$SM_PIN
+cg=$SM_CGROUP pin=$SM_PIN ns=$SM_PREFIX	# PREFIX + SM_NS_TAG
 ip2=$(sm_pod_ip 2) ip3=$(sm_pod_ip 3)
 
 e2e_assert_eq "pod ips" "10.244.0.11 10.244.0.12 10.244.0.13" "${SM_POD_IPS[*]}"
-e2e_assert_eq "netns exist" 4 "$(ip netns list | grep -cE "^$PREFIX-(node|pod[123])( |$)")"
+e2e_assert_eq "netns exist" 4 "$(ip netns list | grep -cE "^$ns-(node|pod[123])( |$)")"
 e2e_assert_eq "pin dir" yes "$([ -d "$pin" ] && echo yes)"
 e2e_assert_eq "pod route only the pod subnet" "10.244.0.0/24" \
 	"$(sm_pod_exec 1 ip -4 route show | awk '{ print $1 }' | sort -u | tr '\n' ' ' | sed 's/ $//')"
 # The process must sit in our cgroup while it runs inside the pod netns.
 e2e_assert_eq "pod exec joins cgroup" "0::/${cg#"$(sm_cgroup2_root)"/}" \
 	"$(sm_pod_exec 1 sh -c 'grep "^0::" /proc/self/cgroup')"
-e2e_assert_eq "pod exec enters netns" "$PREFIX-pod1" "$(sm_pod_exec 1 ip netns identify)"
+e2e_assert_eq "pod exec enters netns" "$ns-pod1" "$(sm_pod_exec 1 ip netns identify)"
 
 sm_pod_spawn 2 "$SRV" --port 8080 --id v2 >"$E2E_TMP/s2.out"
 s2=$SM_LAST_PID
@@ -86,7 +86,7 @@ wait "$hold"
 e2e_assert_eq "hold released with tally" "v3 3" "$(tail -n1 "$E2E_TMP/hold.out")"
 
 sm_node_down
-e2e_assert_eq "teardown netns" 0 "$(ip netns list | grep -cE "^$PREFIX-(node|pod[0-9]+)( |$)")"
+e2e_assert_eq "teardown netns" 0 "$(ip netns list | grep -cE "^$ns-(node|pod[0-9]+)( |$)")"
 e2e_assert_eq "teardown cgroup" gone "$([ -e "$cg" ] && echo present || echo gone)"
 e2e_assert_eq "teardown pin dir" gone "$([ -e "$pin" ] && echo present || echo gone)"
 e2e_assert_eq "teardown servers" gone "$(kill -0 "$s2" 2>/dev/null && echo alive || echo gone)"
