@@ -192,14 +192,17 @@ l4=('reporter="source"' 'source_workload="productpage-v1"' 'source_workload_name
     'destination_app="ratings"' 'destination_service="ratings.default.svc.cluster.local"'
     'destination_service_name="ratings"' 'destination_service_namespace="default"'
     'request_protocol="tcp"' 'response_flags="-"')
-# l4_check WHAT: 5 connections opened and closed, 25000 bytes received from the client, 110 sent back
+# l4_check WHAT "OPENED CLOSED RECEIVED SENT": the ratings flow has exactly these, and nothing else counts
 l4_check() {
-	scrape_until 5 istio_tcp_connections_closed_total "${l4[@]}" || echo "    (closed did not reach 5)"
-	e2e_assert_eq "$1: opened / closed / received / sent" "5 5 25000 110" \
+	local want=$2
+	scrape_until "${want%% *}" istio_tcp_connections_closed_total "${l4[@]}" || echo "    (closed fell short)"
+	e2e_assert_eq "$1: opened / closed / received / sent" "$want" \
 		"$(msum "$M" istio_tcp_connections_opened_total "${l4[@]}") $(msum "$M" istio_tcp_connections_closed_total "${l4[@]}") $(msum "$M" istio_tcp_received_bytes_total "${l4[@]}") $(msum "$M" istio_tcp_sent_bytes_total "${l4[@]}")"
-	e2e_assert_eq "$1: nothing else counted" "5 5 25000 110" \
+	e2e_assert_eq "$1: nothing else counted" "$want" \
 		"$(msum "$M" istio_tcp_connections_opened_total) $(msum "$M" istio_tcp_connections_closed_total) $(msum "$M" istio_tcp_received_bytes_total) $(msum "$M" istio_tcp_sent_bytes_total)"
 }
+# then 1 MiB on one connection (many sendmsg chunks and TCP segments): "1048576 <hash>\n" = 25 back
+MIB=1048576
 
 e2e_log "L4, redirected node-local: 5 connections x 5000 bytes up, 22 back"
 r0=$(mesh_counter redirect)
@@ -209,7 +212,7 @@ r1=$(mesh_counter redirect)
 e2e_log "sk_msg redirected $((r1 - r0)) messages"
 # one message each way per connection: both directions went socket to socket
 e2e_assert_eq "the bytes took the sk_msg short cut, both ways" 10 "$((r1 - r0))"
-l4_check "redirected"
+l4_check "redirected" "5 5 25000 110"
 
 e2e_log "graph: L4 edges per source workload, dashed, connections and bytes"
 g=$(ctl graph -o dot)
@@ -220,6 +223,9 @@ e2e_assert_match "ratings -> ratings-v1 (dashed)" \
 	'"ratings\.default\.svc\.cluster\.local" -> "default/ratings-v1" \[style=dashed' "$g"
 e2e_assert_eq "graph -o json: the L4 edge's connections and bytes" "5 110 25000" \
 	"$(ctl graph -o json | jq -r '.edges[] | select(.source=="default/productpage-v1" and .protocol=="tcp") | "\(.connections) \(.bytes_sent) \(.bytes_received)"')"
+e2e_log "... and 1 MiB on one more redirected connection"
+e2e_assert_match "1 MiB transfer ok" "^bulk ok bytes $MIB " "$(bulk 1 $MIB 9090)"
+l4_check "redirected, 1 MiB" "6 6 $((25000 + MIB)) 135"
 
 e2e_log "maxConnections 2: the 3rd held connection is refused, counted per source and cluster"
 sm_pod_spawn 1 "$CLI" who --addr 10.96.1.30:9091 --count 3 --hold --hold-timeout 20 >"$E2E_TMP/hold.out"
@@ -238,10 +244,11 @@ wait "$hold_pid" 2>/dev/null
 e2e_log "--no-redirect (and --admin-listen): the same L4 traffic over TCP, counted from TCP's counters"
 mesh_agent_stop
 mesh_agent_start --no-redirect --admin-listen 127.0.0.1:15000 || { echo "FAIL: restart"; exit 1; }
-out=$(bulk 5 5000 9090)
+out=$(bulk 5 5000 9090; bulk 1 $MIB 9090)
 e2e_assert_eq "5 transfers ok" 5 "$(grep -c '^bulk ok bytes 5000 ' <<<"$out")"
+e2e_assert_match "1 MiB transfer ok" "bulk ok bytes $MIB " "$out"
 e2e_assert_eq "no redirect" 0 "$(mesh_counter redirect)"
-l4_check "over TCP"
+l4_check "over TCP" "6 6 $((25000 + MIB)) 135"
 
 e2e_log "--admin-listen: the GET API over TCP (in the agent's namespace), read-only"
 tcp() { ip netns exec "$SM_NODE_NS" curl -sS -m 5 "$@"; }
