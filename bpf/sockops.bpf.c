@@ -111,23 +111,17 @@ static __always_inline void sockops_connect(struct bpf_sock_ops *skops)
 		sockops_l7_orig(skops, st);
 }
 
-/* struct sock before sk_flags moved into sock_common (6.1 has it here). */
-struct sock___sm_old {
-	unsigned long sk_flags;
-} __attribute__((preserve_access_index));
-
 /*
  * What flow_tcp_payload needs beyond the ctx: snd_una and write_seq (our FIN
  * acked?) and SOCK_DONE, which tcp_fin() sets when the peer's FIN arrives
- * (and nothing else sets for TCP until a disconnect). Without a tcp_sock
- * (never for a full TCP socket) nothing is taken off.
+ * (and nothing else sets for TCP until a disconnect; sk_flags has been
+ * __sk_common.skc_flags since 4.4). Without a tcp_sock (never for a full TCP
+ * socket) nothing is taken off.
  */
 static __always_inline void sockops_fin_state(struct bpf_sock *sk, __u32 *snd_una,
 					      __u32 *write_seq, int *fin_rcvd)
 {
 	struct tcp_sock *tp = bpf_skc_to_tcp_sock(sk);
-	struct sock *s = (struct sock *)tp;
-	unsigned long flags;
 
 	*snd_una = 0;
 	*write_seq = 1;
@@ -136,11 +130,7 @@ static __always_inline void sockops_fin_state(struct bpf_sock *sk, __u32 *snd_un
 		return;
 	*snd_una = tp->snd_una;
 	*write_seq = tp->write_seq;
-	if (bpf_core_field_exists(s->__sk_common.skc_flags))
-		flags = s->__sk_common.skc_flags;
-	else
-		flags = ((struct sock___sm_old *)s)->sk_flags;
-	*fin_rcvd = !!(flags & (1UL << SOCK_DONE));
+	*fin_rcvd = !!(tp->inet_conn.icsk_inet.sk.__sk_common.skc_flags & (1UL << SOCK_DONE));
 }
 
 /* TCP_CLOSE of a socket with a flow: count the close and TCP's payload once. */

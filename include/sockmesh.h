@@ -315,8 +315,8 @@ struct sm_flow_key {
  */
 struct sm_flow_stats_val {
 	__u64 opened;		/* connects that reached TCP (sockops TCP_CONNECT_CB) */
-	__u64 closed;		/* of those, reached TCP_CLOSE */
-	__u64 connect_fail;	/* of closed: never established (SYN_SENT -> CLOSE) */
+	__u64 closed;		/* reached TCP_CLOSE after being established */
+	__u64 connect_fail;	/* reached TCP_CLOSE from SYN_SENT (never established) */
 	__u64 tx_bytes;		/* client -> server: Istio's istio_tcp_received_bytes */
 	__u64 rx_bytes;		/* server -> client: Istio's istio_tcp_sent_bytes */
 };

@@ -10,7 +10,6 @@
 #include "vmlinux.h"
 #include <bpf/bpf_helpers.h>
 #include <bpf/bpf_endian.h>
-#include <bpf/bpf_core_read.h>
 #include "sockmesh.h"
 
 #define SM_AF_INET		2

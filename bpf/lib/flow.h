@@ -6,8 +6,8 @@
  * client side (Istio's reporter="source"):
  *
  *  - opened at TCP_CONNECT_CB (the source address is known there, unlike in
- *    connect4), closed at the TCP_CLOSE state callback, connect failures are
- *    the closes from SYN_SENT;
+ *    connect4), closed at the TCP_CLOSE state callback, counted as a connect
+ *    failure instead when it closes from SYN_SENT;
  *  - bytes that go through TCP: TCP's own counters of the client socket,
  *    read once at TCP_CLOSE (bytes_acked = what the server acknowledged,
  *    bytes_received = what arrived in order);
@@ -104,9 +104,14 @@ static __always_inline void flow_close(struct sm_sk_flow *f, __u32 old_state, __
 	s = flow_stats(&f->key);
 	if (!s)
 		return;
-	__sync_fetch_and_add(&s->closed, 1);
+	/*
+	 * One counter or the other, never both: a reader summing the CPUs'
+	 * values between two adds must not see closed - failed go backwards.
+	 */
 	if (old_state == SM_TCP_SYN_SENT)
 		__sync_fetch_and_add(&s->connect_fail, 1);
+	else
+		__sync_fetch_and_add(&s->closed, 1);
 	if (tx)
 		__sync_fetch_and_add(&s->tx_bytes, tx);
 	if (rx)

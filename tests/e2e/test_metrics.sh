@@ -249,6 +249,12 @@ e2e_assert_eq "5 transfers ok" 5 "$(grep -c '^bulk ok bytes 5000 ' <<<"$out")"
 e2e_assert_match "1 MiB transfer ok" "bulk ok bytes $MIB " "$out"
 e2e_assert_eq "no redirect" 0 "$(mesh_counter redirect)"
 l4_check "over TCP" "6 6 $((25000 + MIB)) 135"
+e2e_log "connects the backend refuses: opened, and closed with response_flags UF"
+e2e_assert_eq "refused twice" "ERR ECONNREFUSED 2" "$(sm_pod_exec 1 "$CLI" who --addr 10.96.1.30:9092 --count 2)"
+uf=('source_workload="productpage-v1"' 'destination_workload="ratings-v1"' 'response_flags="UF"')
+scrape_until 2 istio_tcp_connections_closed_total "${uf[@]}"
+e2e_assert_eq "closed{UF} / opened / closed{-}" "2 8 6" \
+	"$(msum "$M" istio_tcp_connections_closed_total "${uf[@]}") $(msum "$M" istio_tcp_connections_opened_total) $(msum "$M" istio_tcp_connections_closed_total 'response_flags="-"')"
 
 e2e_log "--admin-listen: the GET API over TCP (in the agent's namespace), read-only"
 tcp() { ip netns exec "$SM_NODE_NS" curl -sS -m 5 "$@"; }

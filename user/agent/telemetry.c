@@ -203,7 +203,7 @@ static void tm_flow(const void *key, const uint64_t *sums, void *arg)
 	tm_svc_of_key(&w->ag->ld.maps, &k->svc, &svc);
 	if (w->t) {
 		/* Istio's direction: sent = to the client (rx), received = from it (tx) */
-		uint64_t v[TM_TCP_NV] = { s.opened, s.closed - s.connect_fail, s.rx_bytes, s.tx_bytes };
+		uint64_t v[TM_TCP_NV] = { s.opened, s.closed, s.rx_bytes, s.tx_bytes };
 		uint64_t fail[TM_TCP_NV] = { 0, s.connect_fail, 0, 0 };
 
 		prom_table_add(w->t, vals, v);
