@@ -7,7 +7,8 @@
  * Verdicts:
  *  - not a known VIP, not TCP: untouched;
  *  - over maxConnections: connect() fails with ENOBUFS ("no buffer space":
- *    a local resource limit, distinct from anything the network says);
+ *    a local resource limit, distinct from anything the network says),
+ *    counted per service and per (cluster, client pod) in sm_overflow;
  *  - no READY, non-ejected backend and not in panic: ECONNREFUSED, what
  *    kube-proxy's REJECT rule gives for a Service without endpoints;
  *  - internal error (expected map entry missing, sk_storage allocation
@@ -19,6 +20,7 @@
  */
 #include "lib/lb.h"
 #include "lib/conn.h"
+#include "lib/flow.h"
 
 char LICENSE[] SEC("license") = "Dual BSD/GPL";
 
@@ -156,8 +158,10 @@ int sm_connect4(struct bpf_sock_addr *ctx)
 	flags = SM_SK_F_TRANSLATED | SM_SK_F_COUNTED;
 	if (cl->max_conns) {
 		ret = conn_limit_take(netns, cluster_id, cl->max_conns);
-		if (ret > 0)
+		if (ret > 0) {
+			flow_overflow(cluster_id, netns, ctx->sk->src_ip4);
 			return connect_refuse(&svc, SM_STAT_CONNECT_OVERFLOW, SM_ENOBUFS);
+		}
 		if (ret < 0)
 			goto fail_open;
 		flags |= SM_SK_F_LIMITED;

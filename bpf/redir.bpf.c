@@ -58,7 +58,7 @@
  * before its first redirect, and sockops never removes a marked socket (it
  * can only decide OFF when its redirecting peer has since closed).
  */
-#include "lib/maps.h"
+#include "lib/flow.h"
 #include "lib/sock.h"
 
 char LICENSE[] SEC("license") = "Dual BSD/GPL";
@@ -76,6 +76,7 @@ int sm_redir(struct sk_msg_md *msg)
 {
 	struct sm_sock_key own, peer;
 	struct sm_sk_state *st;
+	struct sm_sk_flow *f;
 	__u32 lip, rip, lport, rport, one = 1;
 	__u64 netns = 0;
 	long ret;
@@ -137,6 +138,10 @@ int sm_redir(struct sk_msg_md *msg)
 			st->redir = SM_REDIR_ON;
 		}
 		stat_inc(SM_STAT_REDIRECT);
+		/* These bytes bypass TCP's counters: count them here (lib/flow.h). */
+		f = bpf_sk_storage_get(&sm_sk_flow, msg->sk, 0, BPF_SK_STORAGE_GET_F_CREATE);
+		if (f)
+			flow_redirected(f, &peer, SM_CTX_LOAD(msg->size));
 		return SK_PASS;
 	}
 	stat_inc(SM_STAT_REDIRECT_MISS);

@@ -8,6 +8,10 @@
  * (3) takes a socket whose sk_msg decision was SM_REDIR_OFF out of
  * sm_sock_hash at its first RTT sample (see redir.bpf.c, hazard 2).
  *
+ * (4) L4 telemetry of translated client sockets (lib/flow.h): opened at
+ * TCP_CONNECT_CB, closed with TCP's byte counts at TCP_CLOSE, and the flow
+ * key published in sm_sock_flow while the socket is in sm_sock_hash.
+ *
  * The state callback is switched on per socket at TCP_CONNECT_CB (before the
  * SYN leaves) for translated sockets and at insertion for sockets in
  * sm_sock_hash (to drop their sm_redir_tgt mark at close); the RTT callback
@@ -15,6 +19,7 @@
  * sm_sock_hash by themselves (the sockmap close hook unlinks them).
  */
 #include "lib/conn.h"
+#include "lib/flow.h"
 #include "lib/sock.h"
 
 char LICENSE[] SEC("license") = "Dual BSD/GPL";
@@ -35,14 +40,15 @@ static __always_inline int sockops_redirect_on(void)
 	return cfg && (cfg->flags & SM_CFG_F_REDIRECT);
 }
 
-static __always_inline void sockops_watch(struct bpf_sock_ops *skops)
+static __always_inline struct sm_sk_state *sockops_state(struct bpf_sock_ops *skops)
 {
 	struct bpf_sock *sk = skops->sk;
-	struct sm_sk_state *st;
 
-	if (!sk)
-		return;
-	st = bpf_sk_storage_get(&sm_sk_state, sk, 0, 0);
+	return sk ? bpf_sk_storage_get(&sm_sk_state, sk, 0, 0) : NULL;
+}
+
+static __always_inline void sockops_watch(struct bpf_sock_ops *skops, const struct sm_sk_state *st)
+{
 	if (st && (st->flags & SM_SK_F_COUNTED))
 		bpf_sock_ops_cb_flags_set(skops, skops->bpf_sock_ops_cb_flags |
 					  BPF_SOCK_OPS_STATE_CB_FLAG);
@@ -54,18 +60,11 @@ static __always_inline void sockops_watch(struct bpf_sock_ops *skops)
  * runs after the source address and port are chosen and before the SYN
  * leaves, so the entry exists before the agent can accept.
  */
-static __always_inline void sockops_l7_orig(struct bpf_sock_ops *skops)
+static __always_inline void sockops_l7_orig(struct bpf_sock_ops *skops, const struct sm_sk_state *st)
 {
-	struct bpf_sock *sk = skops->sk;
 	struct sm_l7_orig_key k = {};
 	struct sm_l7_orig_val v = {};
-	struct sm_sk_state *st;
 
-	if (!sk)
-		return;
-	st = bpf_sk_storage_get(&sm_sk_state, sk, 0, 0);
-	if (!st || !(st->flags & SM_SK_F_L7))
-		return;
 	k.addr = SM_CTX_LOAD(skops->local_ip4);
 	k.port = bpf_htons((__u16)SM_CTX_LOAD(skops->local_port));
 	v.vip = st->orig_vip;
@@ -73,6 +72,99 @@ static __always_inline void sockops_l7_orig(struct bpf_sock_ops *skops)
 	v.netns_cookie = st->netns_cookie;
 	if (bpf_map_update_elem(&sm_l7_orig, &k, &v, BPF_ANY))
 		stat_inc(SM_STAT_L7_ORIG_ERR);
+}
+
+/*
+ * A counted (L4-translated) client socket reaches TCP: open its flow under
+ * the source address chosen by now, and remember which pod its netns is.
+ */
+static __always_inline void sockops_flow_open(struct bpf_sock_ops *skops, const struct sm_sk_state *st)
+{
+	__be32 src = SM_CTX_LOAD(skops->local_ip4);
+	struct bpf_sock *sk = skops->sk;
+	struct sm_sk_flow *f;
+
+	if (!sk)
+		return;
+	f = bpf_sk_storage_get(&sm_sk_flow, sk, 0, BPF_SK_STORAGE_GET_F_CREATE);
+	if (!f) {
+		stat_inc(SM_STAT_FLOW_ERR);
+		return;
+	}
+	flow_open(f, src, st);
+	if (!sock_is_loopback(src))
+		flow_learn_nsip(st->netns_cookie, src);
+}
+
+/* TCP_CONNECT_CB: state watch and flow for L4 sockets, the VIP for L7 ones. */
+static __always_inline void sockops_connect(struct bpf_sock_ops *skops)
+{
+	struct sm_sk_state *st = sockops_state(skops);
+
+	if (!st)
+		return;
+	if (st->flags & SM_SK_F_COUNTED) {
+		sockops_watch(skops, st);
+		sockops_flow_open(skops, st);
+	}
+	if (st->flags & SM_SK_F_L7)
+		sockops_l7_orig(skops, st);
+}
+
+/*
+ * What flow_tcp_payload needs beyond the ctx: snd_una and write_seq (our FIN
+ * acked?) and SOCK_DONE, which tcp_fin() sets when the peer's FIN arrives
+ * (and nothing else sets for TCP until a disconnect; sk_flags has been
+ * __sk_common.skc_flags since 4.4). Without a tcp_sock (never for a full TCP
+ * socket) nothing is taken off.
+ */
+static __always_inline void sockops_fin_state(struct bpf_sock *sk, __u32 *snd_una,
+					      __u32 *write_seq, int *fin_rcvd)
+{
+	struct tcp_sock *tp = bpf_skc_to_tcp_sock(sk);
+
+	*snd_una = 0;
+	*write_seq = 1;
+	*fin_rcvd = 0;
+	if (!tp)
+		return;
+	*snd_una = tp->snd_una;
+	*write_seq = tp->write_seq;
+	*fin_rcvd = !!(tp->inet_conn.icsk_inet.sk.__sk_common.skc_flags & (1UL << SOCK_DONE));
+}
+
+/* TCP_CLOSE of a socket with a flow: count the close and TCP's payload once. */
+static __always_inline void sockops_flow_close(struct bpf_sock_ops *skops, struct bpf_sock *sk,
+					       __u32 old_state, const struct sm_sock_key *own)
+{
+	struct sm_sk_flow *f = bpf_sk_storage_get(&sm_sk_flow, sk, 0, 0);
+	__u32 snd_una, write_seq;
+	__u64 tx, rx;
+	int fin_rcvd;
+
+	if (!f || !(f->flags & SM_FLOW_F_CLIENT))
+		return;
+	if (f->flags & SM_FLOW_F_OPEN) {
+		sockops_fin_state(sk, &snd_una, &write_seq, &fin_rcvd);
+		flow_tcp_payload(SM_CTX_LOAD(skops->bytes_acked), SM_CTX_LOAD(skops->bytes_received),
+				 old_state, snd_una, write_seq, fin_rcvd, &tx, &rx);
+		flow_close(f, old_state, tx, rx);
+	}
+	bpf_map_delete_elem(&sm_sock_flow, own);
+}
+
+/* A client socket joined sm_sock_hash: its local server may redirect to it. */
+static __always_inline void sockops_flow_publish(struct bpf_sock_ops *skops,
+						 const struct sm_sock_key *own)
+{
+	struct bpf_sock *sk = skops->sk;
+	struct sm_sk_flow *f;
+
+	if (!sk)
+		return;
+	f = bpf_sk_storage_get(&sm_sk_flow, sk, 0, 0);
+	if (f && (f->flags & SM_FLOW_F_CLIENT))
+		bpf_map_update_elem(&sm_sock_flow, own, &f->key, BPF_ANY);
 }
 
 static __always_inline void sockops_own_key(struct bpf_sock_ops *skops, struct sm_sock_key *own)
@@ -91,25 +183,25 @@ static __always_inline void sockops_own_key(struct bpf_sock_ops *skops, struct s
 		  own, &peer);
 }
 
-static __always_inline void sockops_insert(struct bpf_sock_ops *skops)
+/* Put the socket into sm_sock_hash under *own. Returns 1 when it went in. */
+static __always_inline int sockops_insert(struct bpf_sock_ops *skops, struct sm_sock_key *own)
 {
-	struct sm_sock_key own;
-
 	if (!sockops_redirect_on())
-		return;
-	sockops_own_key(skops, &own);
+		return 0;
+	sockops_own_key(skops, own);
 	/* Either end opted out: keep both out, the pair stays plain TCP. */
-	if (sockops_pod_optout(own.sip) || sockops_pod_optout(own.dip)) {
+	if (sockops_pod_optout(own->sip) || sockops_pod_optout(own->dip)) {
 		stat_inc(SM_STAT_REDIRECT_OPTOUT);
-		return;
+		return 0;
 	}
-	if (bpf_sock_hash_update(skops, &sm_sock_hash, &own, BPF_NOEXIST)) {
+	if (bpf_sock_hash_update(skops, &sm_sock_hash, own, BPF_NOEXIST)) {
 		stat_inc(SM_STAT_SOCK_INSERT_ERR);
-		return;
+		return 0;
 	}
 	stat_inc(SM_STAT_SOCK_INSERT);
 	bpf_sock_ops_cb_flags_set(skops, skops->bpf_sock_ops_cb_flags |
 				  BPF_SOCK_OPS_RTT_CB_FLAG | BPF_SOCK_OPS_STATE_CB_FLAG);
+	return 1;
 }
 
 /*
@@ -152,6 +244,7 @@ static __always_inline void sockops_closed(struct bpf_sock_ops *skops, __u32 old
 	bpf_map_delete_elem(&sm_sock_off, &own);
 	if (!sk)
 		return;
+	sockops_flow_close(skops, sk, old_state, &own);
 	st = bpf_sk_storage_get(&sm_sk_state, sk, 0, 0);
 	if (!st || !conn_release(st))
 		return;
@@ -171,20 +264,22 @@ static __always_inline void sockops_closed(struct bpf_sock_ops *skops, __u32 old
 SEC("sockops")
 int sm_sockops(struct bpf_sock_ops *skops)
 {
+	struct sm_sock_key own;
+
 	if (skops->family != SM_AF_INET)
 		return 1;
 
 	switch (skops->op) {
 	case BPF_SOCK_OPS_TCP_CONNECT_CB:
-		sockops_watch(skops);
-		sockops_l7_orig(skops);
+		sockops_connect(skops);
 		break;
 	case BPF_SOCK_OPS_ACTIVE_ESTABLISHED_CB:
-		sockops_watch(skops);
-		sockops_insert(skops);
+		sockops_watch(skops, sockops_state(skops));
+		if (sockops_insert(skops, &own))
+			sockops_flow_publish(skops, &own);
 		break;
 	case BPF_SOCK_OPS_PASSIVE_ESTABLISHED_CB:
-		sockops_insert(skops);
+		sockops_insert(skops, &own);
 		break;
 	case BPF_SOCK_OPS_RTT_CB:
 		sockops_rtt(skops);

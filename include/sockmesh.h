@@ -33,6 +33,8 @@
 #define SM_MAX_CONN_LIMIT	65536	/* (client netns, cluster) counters */
 #define SM_MAX_SOCKS		65536	/* sockets in sm_sock_hash */
 #define SM_MAX_PODS		65536	/* pods with per-pod flags */
+#define SM_MAX_FLOWS		16384	/* (client pod, service port, backend) L4 counters, LRU */
+#define SM_MAX_OVERFLOW		4096	/* (client pod, cluster) maxConnections refusals, LRU */
 
 #define SM_MAX_ROUTE_SLOTS	1000	/* weighted tcp route resolution (0.1 %) */
 #define SM_MAGLEV_MIN_SIZE	4093	/* smallest Maglev table (prime) */
@@ -108,6 +110,7 @@ enum sm_stat {
 	SM_STAT_CONNECT_L7,		/* sent to the agent's L7 listener */
 	SM_STAT_L7_ORIG_ERR,		/* could not record the original VIP */
 	SM_STAT_L7_FALLBACK,		/* L7 port balanced at L4: agent not alive */
+	SM_STAT_FLOW_ERR,		/* no room for an L4 telemetry counter */
 	SM_STAT_MAX,
 };
 
@@ -291,6 +294,62 @@ struct sm_sk_state {
 	 * CPUs for one socket and exactly one of them must release.
 	 */
 	__u32 release;
+};
+
+/*
+ * L4 telemetry (Istio's istio_tcp_* metrics, reporter="source"). One key per
+ * client pod, dialled service port and chosen backend; the agent turns it
+ * into labels at scrape time (pods by IP, the service by its VIP). Key of
+ * sm_flow_stats, value of sm_sock_flow.
+ */
+struct sm_flow_key {
+	__be32 src;		/* client pod IP, network order */
+	struct sm_svc_key svc;	/* the VIP:port connect4 translated */
+	struct sm_be_key be;	/* the backend it chose */
+};
+
+/*
+ * sm_flow_stats value (per CPU, atomic adds): written only by BPF. Payload
+ * bytes only (no headers, no SYN/FIN): TCP's own counters at close for the
+ * bytes that went through TCP, sk_msg for the bytes it redirected.
+ */
+struct sm_flow_stats_val {
+	__u64 opened;		/* connects that reached TCP (sockops TCP_CONNECT_CB) */
+	__u64 closed;		/* reached TCP_CLOSE after being established */
+	__u64 connect_fail;	/* reached TCP_CLOSE from SYN_SENT (never established) */
+	__u64 tx_bytes;		/* client -> server: Istio's istio_tcp_received_bytes */
+	__u64 rx_bytes;		/* server -> client: Istio's istio_tcp_sent_bytes */
+};
+
+/* sm_sk_flow.flags */
+enum sm_flow_flags {
+	SM_FLOW_F_CLIENT	= 1 << 0,	/* connect4 translated it: its sends are tx */
+	SM_FLOW_F_OPEN		= 1 << 1,	/* opened counted, closed not yet */
+	SM_FLOW_F_PEER		= 1 << 2,	/* node-local server of a CLIENT: its redirected sends are rx */
+	SM_FLOW_F_NONE		= 1 << 3,	/* redirects, but not into a counted client */
+};
+
+/*
+ * sm_sk_flow: per-socket telemetry key (sk_storage), created by sockops at
+ * TCP_CONNECT_CB for client sockets and by sk_msg at a server socket's first
+ * redirect. Kept apart from sm_sk_state so that map's layout (and the
+ * counts held by sockets of an adopted data path) stays as it is.
+ */
+struct sm_sk_flow {
+	struct sm_flow_key key;
+	__u32 flags;		/* SM_FLOW_F_* */
+};
+
+/*
+ * sm_overflow key (per-CPU __u64 value): connects refused by maxConnections
+ * per destination cluster and client pod. connect4 runs before the source
+ * address is chosen, so src comes from sm_nsip (netns cookie -> pod IP, learnt
+ * by sockops from the pod's earlier connects); 0 when not known.
+ */
+struct sm_overflow_key {
+	__u64 cluster_id;
+	__be32 src;		/* client pod IP, network order; 0 = unknown */
+	__u32 pad;
 };
 
 /*

@@ -4,7 +4,9 @@
 # sockmesh L4 demo (`sudo make demo`): a throw-away node network namespace
 # with five pod namespaces in a private cgroup v2 child, the agent on
 # policies/demo-l4.yaml, real TCP from productpage to the reviews and
-# ratings VIPs, then a canary and an ejection. Everything is removed on exit.
+# ratings VIPs, then a canary and an ejection, the L7 part, and the service
+# graph as SVG ($SM_BUILD/demo-graph.svg, kept). Everything else is removed
+# on exit.
 set -u
 cd "$(dirname "$0")/.." || exit 1
 : "${SM_BUILD:=build}"
@@ -98,6 +100,15 @@ sm_pod_spawn 2 "$HTTP" --port 9081 --id reviews-v1-broken --status 500 >"$TMP/ht
 sleep 0.3
 sm_pod_exec 1 "$HREQ" --addr 10.96.0.21:9080 --count 40 --path /all | grep -v latency
 ctl backends reviews-web
+
+step "service graph: sockmeshctl graph -o svg (L7: rps, error %, red above 5 %; L4 dashed: connections/s, bytes/s)"
+ctl graph -o dot | grep -- ' -> ' | sed 's/^ */  /'
+GRAPH=$SM_BUILD/demo-graph.svg
+if ctl graph -o svg --out "$GRAPH"; then
+	echo "service graph written to $GRAPH"
+elif ctl graph -o dot --out "${GRAPH%.svg}.dot"; then
+	echo "no Graphviz (make deps installs it): dot source written to ${GRAPH%.svg}.dot"
+fi
 
 step "sockmeshctl status"
 ctl status

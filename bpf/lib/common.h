@@ -25,7 +25,11 @@
 
 /* TCP states as in include/net/tcp_states.h. */
 #define SM_TCP_SYN_SENT		2
+#define SM_TCP_FIN_WAIT1	4
+#define SM_TCP_FIN_WAIT2	5
 #define SM_TCP_CLOSE		7
+#define SM_TCP_LAST_ACK		9
+#define SM_TCP_CLOSING		11
 
 #define SM_LOOPBACK_NET		127	/* 127.0.0.0/8, first octet */
 

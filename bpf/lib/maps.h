@@ -212,6 +212,57 @@ SM_MAP_DECL struct {
 	__uint(max_entries, SM_MAX_SOCKS);
 } sm_sock_off SEC(".maps");
 
+/*
+ * L4 telemetry counters per (client pod, service port, backend), per CPU;
+ * written by sockops and sk_msg (lib/flow.h). LRU: a full map forgets the
+ * least recently used flow (its series restarts) instead of counting nothing.
+ */
+SM_MAP_DECL struct {
+	__uint(type, BPF_MAP_TYPE_LRU_PERCPU_HASH);
+	__type(key, struct sm_flow_key);
+	__type(value, struct sm_flow_stats_val);
+	__uint(max_entries, SM_MAX_FLOWS);
+} sm_flow_stats SEC(".maps");
+
+/*
+ * Flow key of client sockets in sm_sock_hash, by their own sm_sock_key, so
+ * sk_msg on the node-local server socket can count what it redirects back.
+ * Written by sockops at ACTIVE_ESTABLISHED, deleted at close; LRU bounds leaks.
+ */
+SM_MAP_DECL struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__type(key, struct sm_sock_key);
+	__type(value, struct sm_flow_key);
+	__uint(max_entries, SM_MAX_SOCKS);
+} sm_sock_flow SEC(".maps");
+
+/* Per-socket telemetry key and state (struct sm_sk_flow); sockops and sk_msg. */
+SM_MAP_DECL struct {
+	__uint(type, BPF_MAP_TYPE_SK_STORAGE);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__type(key, int);
+	__type(value, struct sm_sk_flow);
+} sm_sk_flow SEC(".maps");
+
+/* maxConnections refusals per (cluster, client pod), per CPU; written by connect4. */
+SM_MAP_DECL struct {
+	__uint(type, BPF_MAP_TYPE_LRU_PERCPU_HASH);
+	__type(key, struct sm_overflow_key);
+	__type(value, __u64);
+	__uint(max_entries, SM_MAX_OVERFLOW);
+} sm_overflow SEC(".maps");
+
+/*
+ * Client netns cookie -> pod IP (network order), learnt by sockops at
+ * TCP_CONNECT_CB; read by connect4, which runs before a source address exists.
+ */
+SM_MAP_DECL struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__type(key, __u64);
+	__type(value, __be32);
+	__uint(max_entries, SM_MAX_PODS);
+} sm_nsip SEC(".maps");
+
 /* Count one event in sm_stats; never fails the caller. */
 static __always_inline void stat_inc(__u32 idx)
 {

@@ -2,8 +2,10 @@
 # SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause)
 #
 # /metrics end to end: a known number of requests with known status codes
-# through the L7 proxy, then a Prometheus scrape over the admin socket must
-# count exactly those, with Istio's labels resolved from the policy's Pods.
+# and sizes through the L7 proxy, and a known number of L4 connections with
+# known payloads (redirected node-local by sk_msg, then over TCP with
+# --no-redirect), then a Prometheus scrape over the admin socket must count
+# exactly those, with Istio's labels resolved from the policy's Pods.
 
 # shellcheck disable=SC1091
 . "$(dirname "$0")/lib.sh"
@@ -13,17 +15,19 @@
 e2e_require_root
 HTTP=$E2E_TOOLS/sm-http
 HREQ=$E2E_TOOLS/sm-hreq
-for t in "$HTTP" "$HREQ"; do
+for t in "$HTTP" "$HREQ" "$SRV" "$CLI"; do
 	[ -x "$t" ] || { echo "FAIL: $t missing"; exit 1; }
 done
 command -v curl >/dev/null || { echo "FAIL: curl missing"; exit 1; }
 MESH_AGENT_L7=1
-mesh_up smmet 3 "$E2E_ROOT/tests/e2e/policies/metrics.yaml" || { echo "FAIL: mesh_up"; exit 1; }
+mesh_up smmet 4 "$E2E_ROOT/tests/e2e/policies/metrics.yaml" || { echo "FAIL: mesh_up"; exit 1; }
 
 for p in 2 3; do
 	sm_pod_spawn "$p" "$HTTP" --port 9080 --id "v$((p - 1))" >"$E2E_TMP/http-$p.out" 2>&1
 	e2e_wait_for_line "$E2E_TMP/http-$p.out" '^ready' 5 || { echo "FAIL: backend $p"; exit 1; }
 done
+mesh_servers 9090 sink 4 || exit 1
+mesh_servers 9091 id 4 || exit 1
 
 hreq() { local pod=$1; shift; sm_pod_exec "$pod" "$HREQ" "$@"; }
 cnt() { # cnt OUTPUT KEY... -> N (0 when absent)
@@ -42,6 +46,24 @@ msum() {
 		  for (i = 1; i <= n; i++) if (index($1, w[i]) == 0) next
 		  s += $NF }
 		END { printf "%d\n", s }' <<<"$text"
+}
+# scrape_until N METRIC LABEL="v"...: scrape until the sum is N (5 s; the proxy
+# accounts a request just after its reply, the kernel a close at TCP_CLOSE)
+scrape_until() {
+	local want=$1 _
+	shift
+	for _ in $(seq 1 50); do
+		M=$(scrape)
+		[ "$(msum "$M" "$@")" = "$want" ] && return 0
+		sleep 0.1
+	done
+	return 1
+}
+bulk() { # bulk N BYTES PORT: N sequential connections to ratings, each sending BYTES
+	local _
+	for _ in $(seq 1 "$1"); do
+		sm_pod_exec 1 "$CLI" bulk --addr "10.96.1.30:$3" --bytes "$2"
+	done
 }
 
 e2e_log "before any request: families present, no request series"
@@ -77,8 +99,8 @@ e2e_assert_eq "no response flags on these" 32 "$(msum "$m" istio_requests_total 
 e2e_assert_eq "histogram _count agrees" 32 "$(msum "$m" istio_request_duration_milliseconds_count)"
 e2e_assert_eq "+Inf bucket agrees" 32 "$(msum "$m" istio_request_duration_milliseconds_bucket 'le="+Inf"')"
 e2e_assert_match "Istio's bucket bounds" 'le="3600000"' "$m"
-e2e_assert_ok "tcp connections opened to reviews" test "$(msum "$m" istio_tcp_connections_opened_total \
-	'destination_service="reviews.default.svc.cluster.local"')" -ge 3
+e2e_assert_eq "no istio_tcp_* series for the HTTP service (Istio: TCP traffic only)" 0 \
+	"$(msum "$m" istio_tcp_connections_opened_total 'destination_service="reviews.default.svc.cluster.local"')"
 e2e_assert_eq "content type 0.0.4" "text/plain; version=0.0.4; charset=utf-8" \
 	"$(curl -sS -m 5 -o /dev/null -w '%{content_type}' --unix-socket "$E2E_TMP/admin.sock" http://localhost/metrics)"
 
@@ -145,9 +167,96 @@ e2e_assert_eq "-o json: matched route index" 1 \
 e2e_assert_match "not a mesh service" 'not touched' "$(ctl explain --to http://10.96.9.9:80/)"
 e2e_assert_ok "unknown pod is an error" bash -c "! $CTL --admin-socket $E2E_TMP/admin.sock explain --from nope --to http://reviews:9080/ 2>/dev/null"
 
-e2e_log "--admin-listen: the GET API over TCP (in the agent's namespace), read-only"
+e2e_log "L7 sizes: 10 POSTs with 2000 body bytes, 5000-byte bodies back (status 201 marks them)"
+out=$(hreq 1 --addr 10.96.1.20:9080 --count 10 --method POST --body-bytes 2000 \
+	--path '/ok?status=201&body_bytes=5000')
+e2e_assert_eq "10 x 201" 10 "$(cnt "$out" status 201)"
+read -r sent got < <(awk '$1 == "bytes" { print $3, $5 }' <<<"$out")
+c201='response_code="201"'
+scrape_until 10 istio_request_bytes_count "$c201"
+e2e_assert_eq "istio_request_bytes_count" 10 "$(msum "$M" istio_request_bytes_count "$c201")"
+e2e_assert_eq "istio_response_bytes_count" 10 "$(msum "$M" istio_response_bytes_count "$c201")"
+e2e_assert_eq "request bytes _sum = every byte the client sent" "$sent" \
+	"$(msum "$M" istio_request_bytes_sum "$c201")"
+e2e_assert_eq "response bytes _sum = every byte the client read" "$got" \
+	"$(msum "$M" istio_response_bytes_sum "$c201")"
+e2e_assert_eq "requests (2000 + head) all in (1000, 2500]" "0 10" \
+	"$(msum "$M" istio_request_bytes_bucket "$c201" 'le="1000"') $(msum "$M" istio_request_bytes_bucket "$c201" 'le="2500"')"
+e2e_assert_eq "responses (5000 + head) all in (5000, 10000]" "0 10" \
+	"$(msum "$M" istio_response_bytes_bucket "$c201" 'le="5000"') $(msum "$M" istio_response_bytes_bucket "$c201" 'le="10000"')"
+e2e_assert_match "with the request's labels" 'istio_request_bytes_sum\{reporter="source",source_workload="productpage-v1",.*destination_workload="reviews-v1",.*request_protocol="http",response_code="201",response_flags="-"\}' "$M"
+
+# The sink replies "<bytes> <fnv1a64 %016llx>\n": 22 bytes for 5000 received.
+l4=('reporter="source"' 'source_workload="productpage-v1"' 'source_workload_namespace="default"'
+    'source_app="productpage"' 'destination_workload="ratings-v1"' 'destination_workload_namespace="default"'
+    'destination_app="ratings"' 'destination_service="ratings.default.svc.cluster.local"'
+    'destination_service_name="ratings"' 'destination_service_namespace="default"'
+    'request_protocol="tcp"' 'response_flags="-"')
+# l4_check WHAT "OPENED CLOSED RECEIVED SENT": the ratings flow has exactly these, and nothing else counts
+l4_check() {
+	local want=$2
+	scrape_until "${want%% *}" istio_tcp_connections_closed_total "${l4[@]}" || echo "    (closed fell short)"
+	e2e_assert_eq "$1: opened / closed / received / sent" "$want" \
+		"$(msum "$M" istio_tcp_connections_opened_total "${l4[@]}") $(msum "$M" istio_tcp_connections_closed_total "${l4[@]}") $(msum "$M" istio_tcp_received_bytes_total "${l4[@]}") $(msum "$M" istio_tcp_sent_bytes_total "${l4[@]}")"
+	e2e_assert_eq "$1: nothing else counted" "$want" \
+		"$(msum "$M" istio_tcp_connections_opened_total) $(msum "$M" istio_tcp_connections_closed_total) $(msum "$M" istio_tcp_received_bytes_total) $(msum "$M" istio_tcp_sent_bytes_total)"
+}
+# then 1 MiB on one connection (many sendmsg chunks and TCP segments): "1048576 <hash>\n" = 25 back
+MIB=1048576
+
+e2e_log "L4, redirected node-local: 5 connections x 5000 bytes up, 22 back"
+r0=$(mesh_counter redirect)
+out=$(bulk 5 5000 9090)
+e2e_assert_eq "5 transfers ok" 5 "$(grep -c '^bulk ok bytes 5000 ' <<<"$out")"
+r1=$(mesh_counter redirect)
+e2e_log "sk_msg redirected $((r1 - r0)) messages"
+# one message each way per connection: both directions went socket to socket
+e2e_assert_eq "the bytes took the sk_msg short cut, both ways" 10 "$((r1 - r0))"
+l4_check "redirected" "5 5 25000 110"
+
+e2e_log "graph: L4 edges per source workload, dashed, connections and bytes"
+g=$(ctl graph -o dot)
+echo "$g" | grep -- 'style=dashed' | sed 's/^/    | /'
+e2e_assert_match "productpage -> ratings (dashed, cps and bytes)" \
+	'"default/productpage-v1" -> "ratings\.default\.svc\.cluster\.local" \[style=dashed, label="[0-9.]+ cps\\n[0-9.]+ (B|KiB)/s tcp"\]' "$g"
+e2e_assert_match "ratings -> ratings-v1 (dashed)" \
+	'"ratings\.default\.svc\.cluster\.local" -> "default/ratings-v1" \[style=dashed' "$g"
+e2e_assert_eq "graph -o json: the L4 edge's connections and bytes" "5 110 25000" \
+	"$(ctl graph -o json | jq -r '.edges[] | select(.source=="default/productpage-v1" and .protocol=="tcp") | "\(.connections) \(.bytes_sent) \(.bytes_received)"')"
+e2e_log "... and 1 MiB on one more redirected connection"
+e2e_assert_match "1 MiB transfer ok" "^bulk ok bytes $MIB " "$(bulk 1 $MIB 9090)"
+l4_check "redirected, 1 MiB" "6 6 $((25000 + MIB)) 135"
+
+e2e_log "maxConnections 2: the 3rd held connection is refused, counted per source and cluster"
+sm_pod_spawn 1 "$CLI" who --addr 10.96.1.30:9091 --count 3 --hold --hold-timeout 20 >"$E2E_TMP/hold.out"
+hold_pid=$SM_LAST_PID
+e2e_wait_for_line "$E2E_TMP/hold.out" '^done' 5
+e2e_assert_match "3rd refused with ENOBUFS" 'conn 3 ERR ENOBUFS' "$(cat "$E2E_TMP/hold.out")"
+m=$(scrape)
+e2e_assert_eq "sockmesh_connect_overflows_total{productpage-v1, ratings:9091}" 1 \
+	"$(msum "$m" sockmesh_connect_overflows_total 'source_workload="productpage-v1"' \
+		'destination_service="ratings.default.svc.cluster.local"' 'destination_service_port="9091"' \
+		'destination_cluster="outbound|9091||ratings.default.svc.cluster.local"')"
+e2e_assert_eq "no other overflow" 1 "$(msum "$m" sockmesh_connect_overflows_total)"
+kill -USR1 "$hold_pid" 2>/dev/null
+wait "$hold_pid" 2>/dev/null
+
+e2e_log "--no-redirect (and --admin-listen): the same L4 traffic over TCP, counted from TCP's counters"
 mesh_agent_stop
-mesh_agent_start --admin-listen 127.0.0.1:15000 || { echo "FAIL: restart"; exit 1; }
+mesh_agent_start --no-redirect --admin-listen 127.0.0.1:15000 || { echo "FAIL: restart"; exit 1; }
+out=$(bulk 5 5000 9090; bulk 1 $MIB 9090)
+e2e_assert_eq "5 transfers ok" 5 "$(grep -c '^bulk ok bytes 5000 ' <<<"$out")"
+e2e_assert_match "1 MiB transfer ok" "bulk ok bytes $MIB " "$out"
+e2e_assert_eq "no redirect" 0 "$(mesh_counter redirect)"
+l4_check "over TCP" "6 6 $((25000 + MIB)) 135"
+e2e_log "connects the backend refuses: opened, and closed with response_flags UF"
+e2e_assert_eq "refused twice" "ERR ECONNREFUSED 2" "$(sm_pod_exec 1 "$CLI" who --addr 10.96.1.30:9092 --count 2)"
+uf=('source_workload="productpage-v1"' 'destination_workload="ratings-v1"' 'response_flags="UF"')
+scrape_until 2 istio_tcp_connections_closed_total "${uf[@]}"
+e2e_assert_eq "closed{UF} / opened / closed{-}" "2 8 6" \
+	"$(msum "$M" istio_tcp_connections_closed_total "${uf[@]}") $(msum "$M" istio_tcp_connections_opened_total) $(msum "$M" istio_tcp_connections_closed_total 'response_flags="-"')"
+
+e2e_log "--admin-listen: the GET API over TCP (in the agent's namespace), read-only"
 tcp() { ip netns exec "$SM_NODE_NS" curl -sS -m 5 "$@"; }
 e2e_assert_match "metrics over TCP" '# TYPE istio_requests_total counter' "$(tcp http://127.0.0.1:15000/metrics)"
 e2e_assert_eq "healthz over TCP" ok "$(tcp http://127.0.0.1:15000/healthz | jq -r .status)"

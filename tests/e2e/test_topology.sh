@@ -25,7 +25,7 @@ e2e_tmpdir
 sm_node_up "$PREFIX" 3 || { echo "FAIL $E2E_NAME: sm_node_up"; exit 1; }
 PREFIX=$SM_PREFIX	# with SM_NS_TAG appended
 e2e_log "node up: mode $SM_NET_MODE, cgroup $SM_CGROUP, pins $SM_PIN"
-cg=$SM_CGROUP pin=$SM_PIN
+cg=$SM_CGROUP pin=$SM_PIN ns=$SM_PREFIX	# PREFIX + SM_NS_TAG
 ip2=$(sm_pod_ip 2) ip3=$(sm_pod_ip 3)
 
 e2e_assert_eq "pod ips" "10.244.0.11 10.244.0.12 10.244.0.13" "${SM_POD_IPS[*]}"

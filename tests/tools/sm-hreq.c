@@ -9,7 +9,8 @@
  *
  * Output (sorted, one per line): "status CODE N", "backend NAME N",
  * "header NAME: VALUE N" for x-envoy-overloaded, "ERR ENAME N", then
- * "latency_ms p50 X p99 Y max Z" and "done N". --print prints the first
+ * "latency_ms p50 X p99 Y max Z", "bytes sent S received R" (every byte
+ * written to and read from the sockets) and "done N". --print prints the first
  * response whole (head and body) instead. Exit 0 when every request got a
  * response, 3 otherwise, 2 usage, 1 error. Every wait is bounded.
  *
@@ -141,6 +142,18 @@ static int conn_open(double deadline)
 	return fd;
 }
 
+static long bytes_sent, bytes_rcvd;
+
+/* recv() that counts what it got. */
+static ssize_t rx(int fd, void *buf, size_t len)
+{
+	ssize_t n = recv(fd, buf, len, 0);
+
+	if (n > 0)
+		__atomic_add_fetch(&bytes_rcvd, n, __ATOMIC_RELAXED);
+	return n;
+}
+
 static int send_all(int fd, const char *p, size_t n, double deadline)
 {
 	while (n) {
@@ -156,6 +169,7 @@ static int send_all(int fd, const char *p, size_t n, double deadline)
 			}
 			return -errno;
 		}
+		__atomic_add_fetch(&bytes_sent, (long)w, __ATOMIC_RELAXED);
 		p += w;
 		n -= w;
 	}
@@ -178,7 +192,7 @@ static long read_head(int fd, struct resp *r, double deadline)
 			return e + 4 - r->buf;
 		if (r->len == sizeof(r->buf))
 			return -E2BIG;
-		n = recv(fd, r->buf + r->len, sizeof(r->buf) - r->len, 0);
+		n = rx(fd, r->buf + r->len, sizeof(r->buf) - r->len);
 		if (n == 0)
 			return -EPIPE;
 		if (n < 0) {
@@ -284,7 +298,7 @@ static int read_body(int fd, struct resp *r, size_t hl, int status, double deadl
 					return -E2BIG;	/* a size or trailer line longer than the buffer */
 				if ((err = wait_fd(fd, POLLIN, deadline)))
 					return err;
-				n = recv(fd, r->buf + r->len, sizeof(r->buf) - r->len, 0);
+				n = rx(fd, r->buf + r->len, sizeof(r->buf) - r->len);
 				if (n <= 0)
 					return n ? -errno : -EPIPE;
 				r->len += n;
@@ -299,7 +313,7 @@ static int read_body(int fd, struct resp *r, size_t hl, int status, double deadl
 
 			if (err)
 				return err;
-			n = recv(fd, r->buf, sizeof(r->buf), 0);
+			n = rx(fd, r->buf, sizeof(r->buf));
 			if (n <= 0)
 				return 0;
 			body_out(r->buf, n);
@@ -320,7 +334,7 @@ static int read_body(int fd, struct resp *r, size_t hl, int status, double deadl
 		r->len = 0;
 		if ((err = wait_fd(fd, POLLIN, deadline)))
 			return err;
-		n = recv(fd, r->buf, sizeof(r->buf), 0);
+		n = rx(fd, r->buf, sizeof(r->buf));
 		if (n <= 0)
 			return n ? -errno : -EPIPE;
 		r->len = n;
@@ -725,6 +739,7 @@ int main(int argc, char **argv)
 		printf("latency_ms p50 %.3f p99 %.3f max %.3f\n", lat[n_lat / 2],
 		       lat[(long)(n_lat * 0.99) < n_lat ? (long)(n_lat * 0.99) : n_lat - 1], lat[n_lat - 1]);
 	}
+	printf("bytes sent %ld received %ld\n", bytes_sent, bytes_rcvd);
 	printf("done %ld\n", done_ok);
 	return done_err ? 3 : 0;
 usage:

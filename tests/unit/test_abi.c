@@ -115,6 +115,27 @@ ABI_OFF(sm_sk_state, netns_cookie, 24);
 ABI_OFF(sm_sk_state, redir, 32);
 ABI_OFF(sm_sk_state, release, 36);
 
+ABI_SIZE(sm_flow_key, 20);
+ABI_OFF(sm_flow_key, src, 0);
+ABI_OFF(sm_flow_key, svc, 4);
+ABI_OFF(sm_flow_key, be, 12);
+
+ABI_SIZE(sm_flow_stats_val, 40);
+ABI_OFF(sm_flow_stats_val, opened, 0);
+ABI_OFF(sm_flow_stats_val, closed, 8);
+ABI_OFF(sm_flow_stats_val, connect_fail, 16);
+ABI_OFF(sm_flow_stats_val, tx_bytes, 24);
+ABI_OFF(sm_flow_stats_val, rx_bytes, 32);
+
+ABI_SIZE(sm_sk_flow, 24);
+ABI_OFF(sm_sk_flow, key, 0);
+ABI_OFF(sm_sk_flow, flags, 20);
+
+ABI_SIZE(sm_overflow_key, 16);
+ABI_OFF(sm_overflow_key, cluster_id, 0);
+ABI_OFF(sm_overflow_key, src, 8);
+ABI_OFF(sm_overflow_key, pad, 12);
+
 ABI_SIZE(sm_meta_key, 16);
 ABI_OFF(sm_meta_key, kind, 0);
 ABI_OFF(sm_meta_key, pad, 4);
@@ -136,6 +157,9 @@ _Static_assert(SM_META_SVC == 1 && SM_META_CLUSTER == 2 && SM_META_BACKEND == 3,
 	       "sm_meta_kind");
 _Static_assert(SM_REDIR_UNDECIDED == 0 && SM_REDIR_ON == 1 && SM_REDIR_OFF == 2,
 	       "sm_redir_mode");
+_Static_assert(SM_FLOW_F_CLIENT == 1 && SM_FLOW_F_OPEN == 2 && SM_FLOW_F_PEER == 4 &&
+	       SM_FLOW_F_NONE == 8, "sm_flow_flags");
+_Static_assert(SM_STAT_L7_FALLBACK == 19 && SM_STAT_FLOW_ERR == 20, "sm_stat appended");
 
 /* Runtime twin, so the runner lists the ABI check and it can fail visibly. */
 TEST(abi_layout)
@@ -149,6 +173,10 @@ TEST(abi_layout)
 		{ "sm_limit_key", sizeof(struct sm_limit_key), 16 },
 		{ "sm_sock_key", sizeof(struct sm_sock_key), 24 },
 		{ "sm_sk_state", sizeof(struct sm_sk_state), 40 },
+		{ "sm_flow_key", sizeof(struct sm_flow_key), 20 },
+		{ "sm_flow_stats_val", sizeof(struct sm_flow_stats_val), 40 },
+		{ "sm_sk_flow", sizeof(struct sm_sk_flow), 24 },
+		{ "sm_overflow_key", sizeof(struct sm_overflow_key), 16 },
 		{ "sm_meta_key", sizeof(struct sm_meta_key), 16 },
 		{ "sm_meta_val", sizeof(struct sm_meta_val), 192 },
 	};

@@ -440,6 +440,7 @@ static void be_stop(struct be *be)
 struct cl {
 	int fd;
 	size_t len;
+	size_t rx;		/* bytes received since cl_open */
 	char buf[131072];
 };
 
@@ -456,7 +457,7 @@ static int cl_open(struct cl *c, uint16_t port)
 				  .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
 	struct timeval tv = { .tv_sec = 3 };
 
-	c->len = 0;
+	c->len = c->rx = 0;
 	c->fd = socket(AF_INET, SOCK_STREAM, 0);
 	if (c->fd < 0)
 		return -1;
@@ -490,6 +491,7 @@ static int cl_fill(struct cl *c)
 	if (n <= 0)
 		return -1;
 	c->len += (size_t)n;
+	c->rx += (size_t)n;
 	return 0;
 }
 
@@ -870,6 +872,68 @@ static void t_local(struct tenv *e, struct cresp *r)
 	ASSERT_STREQ(r->body, "fault filter abort");
 }
 
+/* Requests, request and response bytes over every series of the proxy. */
+static void t_size_totals(struct proxy *p, uint64_t *rq, uint64_t *req, uint64_t *resp)
+{
+	struct proxy_rseries *v = NULL;
+	size_t n = 0;
+
+	*rq = *req = *resp = 0;
+	if (proxy_request_series(p, &v, &n))
+		return;
+	for (size_t i = 0; i < n; i++) {
+		*rq += v[i].count;
+		*req += v[i].req_bytes.sum;
+		*resp += v[i].resp_bytes.sum;
+	}
+	free(v);
+}
+
+/*
+ * Istio's istio_request_bytes / istio_response_bytes: the wire bytes of each
+ * exchange on the client's connection, exactly what the client sent and got
+ * (bodies with Content-Length and chunked, a local reply).
+ */
+static void t_sizes(struct tenv *e, struct cl *c, struct cresp *r)
+{
+	static const char *const req[] = {
+		"GET /b/echo?s=1 HTTP/1.1\r\nHost: svc\r\n\r\n",
+		"POST /b/echo HTTP/1.1\r\nHost: svc\r\nContent-Length: 11\r\n\r\nhello world",
+		"POST /b/echo HTTP/1.1\r\nHost: svc\r\nTransfer-Encoding: chunked\r\n\r\n"
+		"5\r\nhello\r\n0\r\n\r\n",
+		"GET /direct HTTP/1.1\r\nHost: svc\r\n\r\n",
+	};
+	uint64_t rq0, q0, s0, rq1 = 0, q1 = 0, s1 = 0, sent = 0;
+
+	/* earlier steps' last requests are accounted a moment after their replies */
+	t_size_totals(e->p, &rq0, &q0, &s0);
+	for (int i = 0; i < 50; i++) {
+		uint64_t prev = rq0;
+
+		usleep(20000);
+		t_size_totals(e->p, &rq0, &q0, &s0);
+		if (rq0 == prev)
+			break;
+	}
+	ASSERT_EQ(cl_open(c, e->port), 0);
+	for (size_t i = 0; i < sizeof(req) / sizeof(req[0]); i++) {
+		ASSERT_EQ(cl_send(c, req[i]), 0);
+		sent += strlen(req[i]);
+		ASSERT_EQ(cl_resp(c, r), 0);
+		ASSERT_EQ(r->status, 200);
+	}
+	ASSERT_EQ(c->len, 0);		/* nothing read beyond the last response */
+	/* the proxy accounts a request once its response is out: wait for the 4 */
+	for (int i = 0; i < 200 && rq1 < rq0 + 4; i++) {
+		usleep(5000);
+		t_size_totals(e->p, &rq1, &q1, &s1);
+	}
+	ASSERT_EQ(rq1 - rq0, 4);
+	ASSERT_EQ(q1 - q0, sent);
+	ASSERT_EQ(s1 - s0, c->rx);
+	cl_close(c);
+}
+
 static void t_rewrite_cors(struct tenv *e, struct cresp *r)
 {
 	char v[256];
@@ -1217,6 +1281,7 @@ TEST(proxy_loopback_integration)
 
 	t_basic(&e, &c, &r);
 	t_local(&e, &r);
+	t_sizes(&e, &c, &r);
 	t_rewrite_cors(&e, &r);
 	t_retry_timeout(&e, &r);
 	t_overflow(&e, &r);

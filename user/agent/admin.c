@@ -20,6 +20,7 @@
 #include "agent.h"
 #include "log.h"
 #include "prom.h"
+#include "telemetry.h"
 
 static int admin_mkdir_parent(const char *path)
 {
@@ -210,282 +211,12 @@ static void admin_send_text(int fd, int status, const char *ctype, const char *t
 	}
 }
 
-/* Istio's workload labels of one pod IP. */
-struct admin_wl {
-	char workload[256], ns[128], app[128];
-};
-
-static const char *admin_label(const struct pol_labels *l, const char *key)
-{
-	for (size_t i = 0; i < l->n; i++)
-		if (!strcmp(l->v[i].key, key))
-			return l->v[i].value;
-	return NULL;
-}
-
-static void admin_wl_of(const struct l7_config *c, uint32_t ip, struct admin_wl *o)
-{
-	const struct l7_pod *p = c && ip ? l7_config_find_pod(c, ip) : NULL;
-	const char *app = p ? admin_label(&p->labels, "app") : NULL;
-
-	if (!p) {
-		snprintf(o->workload, sizeof(o->workload), "unknown");
-		snprintf(o->ns, sizeof(o->ns), "unknown");
-		snprintf(o->app, sizeof(o->app), "unknown");
-		return;
-	}
-	prom_workload_name(p->name, app, admin_label(&p->labels, "version"), o->workload,
-			   sizeof(o->workload));
-	snprintf(o->ns, sizeof(o->ns), "%s", p->ns ? p->ns : "unknown");
-	snprintf(o->app, sizeof(o->app), "%s", app ? app : "unknown");
-}
-
-static void admin_metrics_requests(struct agent *ag, struct prom_buf *b)
-{
-	struct proxy_rseries *v = NULL;
-	size_t n = 0;
-	static const char *const req = "istio_requests_total";
-	static const char *const dur = "istio_request_duration_milliseconds";
-
-	if (ag->proxy && proxy_request_series(ag->proxy, &v, &n))
-		n = 0;
-	for (int pass = 0; pass < 2; pass++) {
-		if (pass == 0)
-			prom_family(b, req, "counter", "Requests the sockmesh proxy handled.");
-		else
-			prom_family(b, dur, "histogram", "Request durations in milliseconds.");
-		for (size_t i = 0; i < n; i++) {
-			struct admin_wl src, dst;
-			char code[16], sname[256], sns[256], name[128], le[32];
-			const char *l[] = { "reporter", "source", "source_workload", src.workload,
-				"source_workload_namespace", src.ns, "source_app", src.app,
-				"destination_workload", dst.workload,
-				"destination_workload_namespace", dst.ns, "destination_app", dst.app,
-				"destination_service", v[i].fqdn[0] ? v[i].fqdn : "unknown",
-				"destination_service_name", sname, "destination_service_namespace", sns,
-				"request_protocol", "http", "response_code", code,
-				"response_flags", v[i].flags, NULL, NULL, NULL };
-			size_t nl = sizeof(l) / sizeof(l[0]) - 3;
-			uint64_t cum = 0;
-
-			admin_wl_of(ag->l7, v[i].src_ip, &src);
-			admin_wl_of(ag->l7, v[i].dst_ip, &dst);
-			snprintf(code, sizeof(code), "%d", v[i].code);
-			prom_fqdn_split(v[i].fqdn, sname, sizeof(sname), sns, sizeof(sns));
-			if (!sname[0])
-				snprintf(sname, sizeof(sname), "unknown");
-			if (!sns[0])
-				snprintf(sns, sizeof(sns), "unknown");
-			if (pass == 0) {
-				prom_sample(b, req, l, (double)v[i].count);
-				continue;
-			}
-			l[nl] = "le";
-			l[nl + 1] = le;
-			snprintf(name, sizeof(name), "%s_bucket", dur);
-			for (int k = 0; k < PROXY_N_BUCKETS; k++) {
-				cum += v[i].buckets[k];
-				snprintf(le, sizeof(le), "%.15g", proxy_duration_buckets_ms[k]);
-				prom_sample(b, name, l, (double)cum);
-			}
-			snprintf(le, sizeof(le), "+Inf");
-			prom_sample(b, name, l, (double)v[i].count);
-			l[nl] = NULL;
-			snprintf(name, sizeof(name), "%s_sum", dur);
-			prom_sample(b, name, l, (double)v[i].dur_sum_ms);
-			snprintf(name, sizeof(name), "%s_count", dur);
-			prom_sample(b, name, l, (double)v[i].count);
-		}
-	}
-	free(v);
-}
-
-static json_int_t admin_jint(json_t *o, const char *k)
-{
-	return json_integer_value(json_object_get(o, k));
-}
-
-static void admin_svc_fqdn(const char *nsname, char *out, size_t len)
-{
-	const char *slash = strchr(nsname, '/');
-
-	if (slash)
-		snprintf(out, len, "%s.%.*s.svc.cluster.local", slash + 1, (int)(slash - nsname), nsname);
-	else
-		snprintf(out, len, "%s", nsname);
-}
-
-static void admin_metrics_kernel(struct agent *ag, struct prom_buf *b)
-{
-	json_t *st = dp_status_json(&ag->ld.maps), *sv = dp_services_json(&ag->ld.maps);
-	json_t *cnt = json_object_get(st, "counters"), *svcs = json_object_get(sv, "services"), *x;
-	static const struct { const char *metric, *counter, *help; } kc[] = {
-		{ "sockmesh_redirects_total", "redirect", "Messages sk_msg redirected to a local peer." },
-		{ "sockmesh_redirect_misses_total", "redirect_miss", "Messages passed to TCP: no local peer." },
-		{ "sockmesh_connect_no_backend_total", "connect_no_backend", "Connects refused: no healthy backend." },
-		{ "sockmesh_connects_l7_total", "connect_l7", "Connects sent to the agent's L7 proxy." },
-	};
-	const char *key;
-	char fqdn[512], port[16];
-
-	prom_family(b, "istio_tcp_connections_opened_total", "counter",
-		    "Connections connect4 translated, per destination service.");
-	for (size_t i = 0; i < json_array_size(svcs); i++) {
-		json_t *s = json_array_get(svcs, i);
-		const char *l[] = { "reporter", "source", "destination_service", fqdn,
-				    "destination_service_port", port, NULL };
-
-		admin_svc_fqdn(json_string_value(json_object_get(s, "name")) ?: "?", fqdn, sizeof(fqdn));
-		snprintf(port, sizeof(port), "%lld", (long long)admin_jint(s, "port"));
-		prom_sample(b, "istio_tcp_connections_opened_total", l, (double)admin_jint(s, "connects"));
-	}
-	prom_family(b, "sockmesh_connect_overflows_total", "counter",
-		    "Connects refused by maxConnections, per destination service.");
-	for (size_t i = 0; i < json_array_size(svcs); i++) {
-		json_t *s = json_array_get(svcs, i);
-		const char *l[] = { "destination_service", fqdn, "destination_service_port", port, NULL };
-
-		admin_svc_fqdn(json_string_value(json_object_get(s, "name")) ?: "?", fqdn, sizeof(fqdn));
-		snprintf(port, sizeof(port), "%lld", (long long)admin_jint(s, "port"));
-		prom_sample(b, "sockmesh_connect_overflows_total", l, (double)admin_jint(s, "overflows"));
-	}
-	for (size_t i = 0; i < sizeof(kc) / sizeof(kc[0]); i++) {
-		prom_family(b, kc[i].metric, "counter", kc[i].help);
-		prom_sample(b, kc[i].metric, NULL, (double)admin_jint(cnt, kc[i].counter));
-	}
-	prom_family(b, "sockmesh_outlier_ejections_total", "counter", "Backends ejected by outlier detection.");
-	prom_sample(b, "sockmesh_outlier_ejections_total", NULL, (double)ag->outlier_ejections);
-	prom_family(b, "sockmesh_outlier_returns_total", "counter", "Ejected backends returned.");
-	prom_sample(b, "sockmesh_outlier_returns_total", NULL, (double)ag->outlier_returns);
-	prom_family(b, "sockmesh_policy_generation", "gauge", "Generation of the applied policy.");
-	prom_sample(b, "sockmesh_policy_generation", NULL, (double)ag->ap.generation);
-	prom_family(b, "sockmesh_map_entries", "gauge", "Entries in the data path's BPF maps.");
-	json_object_foreach(json_object_get(st, "map_entries"), key, x) {
-		const char *l[] = { "map", key, NULL };
-
-		prom_sample(b, "sockmesh_map_entries", l, (double)json_integer_value(x));
-	}
-	json_decref(st);
-	json_decref(sv);
-}
-
-static void admin_graph_add(json_t *acc, const char *src, const char *sk, const char *dst,
-			    const char *dk, uint64_t rq, uint64_t err)
-{
-	char key[1200];
-	json_t *e;
-
-	snprintf(key, sizeof(key), "%s|%s", src, dst);
-	e = json_object_get(acc, key);
-	if (!e) {
-		e = json_pack("{s:s,s:s,s:s,s:s,s:I,s:I,s:b,s:s}", "source", src, "source_kind", sk,
-			      "destination", dst, "destination_kind", dk, "requests", (json_int_t)0,
-			      "errors", (json_int_t)0, "l4_only", 0, "protocol", "http");
-		json_object_set_new(acc, key, e);
-	}
-	json_object_set_new(e, "requests", json_integer(json_integer_value(json_object_get(e, "requests")) +
-							(json_int_t)rq));
-	json_object_set_new(e, "errors", json_integer(json_integer_value(json_object_get(e, "errors")) +
-						      (json_int_t)err));
-}
-
-/* GET /graph: who talks to whom, from the proxy's series and the kernel's counters. */
-static json_t *admin_graph(struct agent *ag)
-{
-	struct proxy_rseries *v = NULL;
-	size_t n = 0;
-	json_t *acc = json_object(), *edges = json_array(), *sv, *svcs, *e;
-	const char *key;
-	char src[400], dst[400];
-
-	if (ag->proxy && proxy_request_series(ag->proxy, &v, &n))
-		n = 0;
-	for (size_t i = 0; i < n; i++) {
-		struct admin_wl s, d;
-		uint64_t err = v[i].code >= 500 || v[i].code == 0 ? v[i].count : 0;
-		const char *svc = v[i].fqdn[0] ? v[i].fqdn : "unknown";
-
-		admin_wl_of(ag->l7, v[i].src_ip, &s);
-		admin_wl_of(ag->l7, v[i].dst_ip, &d);
-		if (strcmp(s.workload, "unknown"))
-			snprintf(src, sizeof(src), "%s/%s", s.ns, s.workload);
-		else
-			snprintf(src, sizeof(src), "unknown");
-		admin_graph_add(acc, src, strcmp(src, "unknown") ? "workload" : "unknown", svc, "service",
-				v[i].count, err);
-		if (v[i].dst_ip && strcmp(d.workload, "unknown")) {
-			snprintf(dst, sizeof(dst), "%s/%s", d.ns, d.workload);
-			admin_graph_add(acc, svc, "service", dst, "workload", v[i].count, err);
-		}
-	}
-	free(v);
-	json_object_foreach(acc, key, e)
-		json_array_append(edges, e);
-	json_decref(acc);
-	/* L4 services: the kernel counts connects per service, not per source */
-	sv = dp_services_json(&ag->ld.maps);
-	svcs = json_object_get(sv, "services");
-	for (size_t i = 0; i < json_array_size(svcs); i++) {
-		json_t *s = json_array_get(svcs, i);
-
-		if (strcmp(json_string_value(json_object_get(s, "path")) ?: "", "L4") ||
-		    !admin_jint(s, "connects"))
-			continue;
-		admin_svc_fqdn(json_string_value(json_object_get(s, "name")) ?: "?", dst, sizeof(dst));
-		json_array_append_new(edges, json_pack("{s:s,s:s,s:s,s:s,s:I,s:I,s:b,s:I,s:s}",
-			"source", "unknown", "source_kind", "unknown", "destination", dst,
-			"destination_kind", "service", "requests", (json_int_t)0, "errors", (json_int_t)0,
-			"l4_only", 1, "connections", admin_jint(s, "connects"), "protocol", "tcp"));
-	}
-	json_decref(sv);
-	return json_pack("{s:o,s:f}", "edges", edges, "uptime_s",
-			 (dp_now_ns() - ag->started_ns) / 1e9);
-}
-
-/* The L7 proxy's downstream protections: what it refused and why. */
-static void admin_metrics_proxy(struct agent *ag, struct prom_buf *b)
-{
-	static const char cx[] = "sockmesh_proxy_downstream_cx_refused_total",
-			  rq[] = "sockmesh_proxy_downstream_rq_rejected_total";
-	static const struct { const char *metric, *help, *label, *stat; } rc[] = {
-		{ cx, "Client connections the L7 proxy closed at once (max_conns: over "
-		      "--l7-max-conns; no_orig_dst: not sent by connect4).",
-		  "max_conns", "downstream_cx_overflow" },
-		{ cx, NULL, "no_orig_dst", "downstream_cx_refused_no_orig_dst" },
-		{ rq, "Requests the L7 proxy answered itself and closed (bad_request: 400/431/505; "
-		      "header_timeout: 408 after --l7-header-timeout).",
-		  "bad_request", "downstream_rq_bad" },
-		{ rq, NULL, "header_timeout", "downstream_rq_header_timeout" },
-	};
-	json_t *st;
-
-	if (!ag->proxy || !(st = proxy_stats_json(ag->proxy)))
-		return;
-	for (size_t i = 0; i < sizeof(rc) / sizeof(rc[0]); i++) {
-		const char *l[] = { "reason", rc[i].label, NULL };
-
-		if (rc[i].help)
-			prom_family(b, rc[i].metric, "counter", rc[i].help);
-		prom_sample(b, rc[i].metric, l, (double)admin_jint(st, rc[i].stat));
-	}
-	prom_family(b, "sockmesh_proxy_downstream_cx_active", "gauge",
-		    "Client connections the L7 proxy holds open.");
-	prom_sample(b, "sockmesh_proxy_downstream_cx_active", NULL,
-		    (double)admin_jint(st, "downstream_cx_active"));
-	prom_family(b, "sockmesh_proxy_downstream_cx_limit", "gauge",
-		    "Client connections the L7 proxy holds at most (--l7-max-conns).");
-	prom_sample(b, "sockmesh_proxy_downstream_cx_limit", NULL, (double)admin_jint(st, "max_conns"));
-	json_decref(st);
-}
-
 /* GET /metrics: Prometheus text format 0.0.4. */
 static void admin_metrics(struct agent *ag, int fd)
 {
 	struct prom_buf b = {};
 
-	admin_metrics_requests(ag, &b);
-	admin_metrics_kernel(ag, &b);
-	admin_metrics_proxy(ag, &b);
+	telemetry_metrics(ag, &b);
 	if (b.oom) {
 		static const char msg[] = "out of memory\n";
 
@@ -1154,7 +885,7 @@ static json_t *admin_top(struct agent *ag)
 		uint64_t rq = 0, err = 0, bk[PROXY_N_BUCKETS] = {};
 		bool l7 = !strcmp(json_string_value(json_object_get(s, "path")) ?: "", "L7");
 
-		admin_svc_fqdn(json_string_value(json_object_get(s, "name")) ?: "?", fqdn, sizeof(fqdn));
+		prom_svc_fqdn(json_string_value(json_object_get(s, "name")) ?: "?", fqdn, sizeof(fqdn));
 		/* the series carry no port: a service's requests go to its first L7 port */
 		if (l7 && !json_object_get(done, fqdn)) {
 			json_object_set_new(done, fqdn, json_true());
@@ -1165,7 +896,7 @@ static json_t *admin_top(struct agent *ag)
 				if (v[k].code >= 500 || v[k].code == 0)
 					err += v[k].count;
 				for (int x = 0; x < PROXY_N_BUCKETS; x++)
-					bk[x] += v[k].buckets[x];
+					bk[x] += v[k].dur_ms.buckets[x];
 			}
 		}
 		for (int x = 0; x < PROXY_N_BUCKETS; x++)
@@ -1232,7 +963,7 @@ static int admin_route(struct agent *ag, const struct http_req *req, json_t **ou
 		return 200;
 	}
 	if (!strcmp(req->path, "/graph") && get) {
-		*out = admin_graph(ag);
+		*out = telemetry_graph(ag);
 		return 200;
 	}
 	if (!strcmp(req->path, "/explain") && post)

@@ -72,12 +72,16 @@ int loader_check_node(const char *cgroup, const char *pin_dir, char *err, size_t
 		{ BPF_MAP_TYPE_SOCKHASH, "sockhash" },
 		{ BPF_MAP_TYPE_SK_STORAGE, "sk_storage" },
 		{ BPF_MAP_TYPE_PERCPU_HASH, "percpu_hash" },
+		{ BPF_MAP_TYPE_LRU_HASH, "lru_hash" },
+		{ BPF_MAP_TYPE_LRU_PERCPU_HASH, "lru_percpu_hash" },
 	};
 	static const struct { enum bpf_prog_type t; enum bpf_func_id f; const char *name; } helpers[] = {
 		{ BPF_PROG_TYPE_CGROUP_SOCK_ADDR, BPF_FUNC_get_netns_cookie, "bpf_get_netns_cookie in connect4" },
 		{ BPF_PROG_TYPE_CGROUP_SOCK_ADDR, BPF_FUNC_sk_storage_get, "bpf_sk_storage_get in connect4" },
 		{ BPF_PROG_TYPE_SOCK_OPS, BPF_FUNC_sock_hash_update, "bpf_sock_hash_update" },
 		{ BPF_PROG_TYPE_SK_MSG, BPF_FUNC_msg_redirect_hash, "bpf_msg_redirect_hash" },
+		{ BPF_PROG_TYPE_SK_MSG, BPF_FUNC_sk_storage_get, "bpf_sk_storage_get in sk_msg" },
+		{ BPF_PROG_TYPE_SOCK_OPS, BPF_FUNC_skc_to_tcp_sock, "bpf_skc_to_tcp_sock in sock_ops" },
 	};
 
 	if (!(geteuid() == 0 || loader_has_cap(CAP_SYS_ADMIN) ||

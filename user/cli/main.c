@@ -843,15 +843,17 @@ static int cmd_graph(int argc, char **argv)
 		e2 = json_object_get(j2, "edges");
 		for (size_t i = 0; i < json_array_size(e2); i++) {
 			json_t *b = json_array_get(e2, i);
-			static const char *const keys[] = { "requests", "errors", "connections" };
+			static const char *const keys[] = { "requests", "errors", "connections",
+							    "bytes_sent", "bytes_received" };
 
 			for (size_t k = 0; k < json_array_size(e1); k++) {
 				json_t *a = json_array_get(e1, k);
 
 				if (strcmp(js(a, "source"), js(b, "source")) ||
-				    strcmp(js(a, "destination"), js(b, "destination")))
+				    strcmp(js(a, "destination"), js(b, "destination")) ||
+				    strcmp(js(a, "protocol"), js(b, "protocol")))
 					continue;
-				for (size_t x = 0; x < 3; x++)
+				for (size_t x = 0; x < sizeof(keys) / sizeof(keys[0]); x++)
 					json_object_set_new(b, keys[x], json_integer(ji(b, keys[x]) - ji(a, keys[x])));
 			}
 		}
@@ -925,8 +927,8 @@ static void cli_top_row(json_t *a, json_t *b, double dt)
 	if (l7) {
 		snprintf(rate, sizeof(rate), "%.1f", rq / dt);
 		snprintf(errp, sizeof(errp), rq ? "%.1f" : "-", rq ? 100.0 * er / rq : 0);
-		q50 = prom_hist_quantile(proxy_duration_buckets_ms, bk, PROXY_N_BUCKETS, rq, 0.5);
-		q99 = prom_hist_quantile(proxy_duration_buckets_ms, bk, PROXY_N_BUCKETS, rq, 0.99);
+		q50 = prom_hist_quantile(proxy_hist_bounds, bk, PROXY_N_BUCKETS, rq, 0.5);
+		q99 = prom_hist_quantile(proxy_hist_bounds, bk, PROXY_N_BUCKETS, rq, 0.99);
 		snprintf(p50, sizeof(p50), q50 < 0 ? "-" : "%.1f", q50);
 		snprintf(p99, sizeof(p99), q99 < 0 ? "-" : "%.1f", q99);
 	} else {

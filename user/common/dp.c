@@ -18,6 +18,7 @@ const char *const dp_map_names[DP_N_MAPS] = {
 	"sm_backend", "sm_be_active", "sm_be_stats", "sm_svc_stats",
 	"sm_conn_limit", "sm_rr", "sm_stats", "sm_pod", "sm_config",
 	"sm_meta", "sm_sock_hash", "sm_redir_tgt", "sm_l7_orig", "sm_l7_alive", "sm_sock_off",
+	"sm_flow_stats", "sm_sock_flow", "sm_sk_flow", "sm_overflow", "sm_nsip",
 };
 
 const char *const dp_stat_names[SM_STAT_MAX] = {
@@ -41,6 +42,7 @@ const char *const dp_stat_names[SM_STAT_MAX] = {
 	[SM_STAT_CONNECT_L7]		= "connect_l7",
 	[SM_STAT_L7_ORIG_ERR]		= "l7_orig_error",
 	[SM_STAT_L7_FALLBACK]		= "l7_fallback_l4",
+	[SM_STAT_FLOW_ERR]		= "flow_counter_error",
 };
 
 void dp_maps_init(struct dp_maps *m)
@@ -124,8 +126,38 @@ int dp_percpu_sum(int fd, const void *key, uint64_t *out, size_t n)
 	return 0;
 }
 
-static void dp_meta_get(const struct dp_maps *m, uint32_t kind, uint64_t id,
-			struct sm_meta_val *out)
+#define DP_FOREACH_MAX_KEY	64
+#define DP_FOREACH_MAX_N	16
+
+int dp_percpu_foreach(int fd, size_t key_size, size_t n,
+		      void (*fn)(const void *key, const uint64_t *sums, void *ctx), void *ctx)
+{
+	unsigned char key[DP_FOREACH_MAX_KEY], next[DP_FOREACH_MAX_KEY];
+	uint64_t sums[DP_FOREACH_MAX_N];
+	void *prev = NULL;
+	uint32_t seen = 0;
+	int ret;
+
+	if (fd < 0 || key_size > sizeof(key) || n > DP_FOREACH_MAX_N)
+		return -EINVAL;
+	/*
+	 * An entry evicted under our feet makes get_next_key start over from
+	 * the first key: bounded like dp_map_count.
+	 */
+	while (!bpf_map_get_next_key(fd, prev, next) && ++seen < 10000000) {
+		memcpy(key, next, key_size);
+		prev = key;
+		ret = dp_percpu_sum(fd, key, sums, n);
+		if (ret == -ENOENT)
+			continue;
+		if (ret)
+			return ret;
+		fn(key, sums, ctx);
+	}
+	return 0;
+}
+
+void dp_meta_get(const struct dp_maps *m, uint32_t kind, uint64_t id, struct sm_meta_val *out)
 {
 	struct sm_meta_key k = { .kind = kind, .id = id };
 

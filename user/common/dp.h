@@ -16,7 +16,8 @@
 struct dp_maps {
 	int svc, route, cluster, bset, maglev, backend, be_active, be_stats,
 	    svc_stats, conn_limit, rr, stats, pod, config, meta, sock_hash,
-	    redir_tgt, l7_orig, l7_alive, sock_off;
+	    redir_tgt, l7_orig, l7_alive, sock_off, flow_stats, sock_flow, sk_flow,
+	    overflow, nsip;
 };
 
 #define DP_N_MAPS (sizeof(struct dp_maps) / sizeof(int))
@@ -48,6 +49,17 @@ const char *dp_lb_name(unsigned int lb);
 
 /* Sum of a per-CPU __u64 counter array element-wise into out[n]. */
 int dp_percpu_sum(int fd, const void *key, uint64_t *out, size_t n);
+
+/*
+ * Every entry of a per-CPU map whose value is n __u64 counters (n <= 16,
+ * key_size <= 64), summed over CPUs: fn(key, sums, ctx) per entry. Entries
+ * that vanish while walking (LRU) are skipped. Returns 0 or -errno.
+ */
+int dp_percpu_foreach(int fd, size_t key_size, size_t n,
+		      void (*fn)(const void *key, const uint64_t *sums, void *ctx), void *ctx);
+
+/* Display name of an sm_meta entry (zeroed when there is none). */
+void dp_meta_get(const struct dp_maps *m, uint32_t kind, uint64_t id, struct sm_meta_val *out);
 
 /* {"generation":..,"redirect":..,"counters":{..},"maps":{name: entries}} */
 json_t *dp_status_json(const struct dp_maps *m);

@@ -1,4 +1,5 @@
 // SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause)
+#include <stdio.h>
 #include <string.h>
 
 #include "graph.h"
@@ -12,6 +13,39 @@ static void graph_node(struct prom_buf *b, const char *name, const char *kind)
 	prom_escape(name, esc, sizeof(esc));
 	prom_printf(b, "  \"%s\" [shape=%s];\n", esc,
 		    !strcmp(kind, "service") ? "triangle" : !strcmp(kind, "unknown") ? "ellipse" : "box");
+}
+
+void graph_bytes(double v, char *out, size_t len)
+{
+	static const char *const unit[] = { "KiB", "MiB", "GiB", "TiB" };
+	int u = -1;
+
+	while (v >= 1024 && u < 3) {
+		v /= 1024;
+		u++;
+	}
+	if (u < 0)
+		snprintf(out, len, "%.0f B", v);
+	else
+		snprintf(out, len, "%.1f %s", v, unit[u]);
+}
+
+/* L4 edge: connections and payload bytes (both directions) per second or in total. */
+static void graph_l4_edge(struct prom_buf *b, const char *s, const char *d, const json_t *e,
+			  double window_s)
+{
+	double cx = (double)json_integer_value(json_object_get(e, "connections"));
+	double by = (double)json_integer_value(json_object_get(e, "bytes_sent")) +
+		    (double)json_integer_value(json_object_get(e, "bytes_received"));
+	char bs[32];
+
+	graph_bytes(window_s > 0 ? by / window_s : by, bs, sizeof(bs));
+	if (window_s > 0)
+		prom_printf(b, "  \"%s\" -> \"%s\" [style=dashed, label=\"%.2f cps\\n%s/s tcp\"];\n",
+			    s, d, cx / window_s, bs);
+	else
+		prom_printf(b, "  \"%s\" -> \"%s\" [style=dashed, label=\"%.0f conns\\n%s tcp\"];\n",
+			    s, d, cx, bs);
 }
 
 char *graph_dot(const json_t *g, double window_s)
@@ -42,14 +76,7 @@ char *graph_dot(const json_t *g, double window_s)
 		prom_escape(json_string_value(json_object_get(e, "source")) ?: "unknown", s, sizeof(s));
 		prom_escape(json_string_value(json_object_get(e, "destination")) ?: "unknown", d, sizeof(d));
 		if (l4) {
-			double cx = (double)json_integer_value(json_object_get(e, "connections"));
-
-			if (window_s > 0)
-				prom_printf(&b, "  \"%s\" -> \"%s\" [style=dashed, label=\"%.2f cps\\ntcp\"];\n",
-					    s, d, cx / window_s);
-			else
-				prom_printf(&b, "  \"%s\" -> \"%s\" [style=dashed, label=\"%.0f conns\\ntcp\"];\n",
-					    s, d, cx);
+			graph_l4_edge(&b, s, d, e, window_s);
 			continue;
 		}
 		if (window_s > 0)

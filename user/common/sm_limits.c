@@ -40,6 +40,7 @@ static const struct {
 	{ "sm_sock_hash", SM_LIMIT_SOCKETS, 1 },
 	{ "sm_redir_tgt", SM_LIMIT_SOCKETS, 1 },
 	{ "sm_sock_off", SM_LIMIT_SOCKETS, 1 },
+	{ "sm_sock_flow", SM_LIMIT_SOCKETS, 1 },
 };
 
 _Static_assert(SM_MAX_META == SM_MAX_SERVICES + SM_MAX_CLUSTERS + SM_MAX_BACKENDS,

@@ -79,12 +79,25 @@ void proxy_stop(struct proxy *p);
 json_t *proxy_stats_json(struct proxy *p);
 
 /*
- * Request series for Istio's istio_requests_total and
- * istio_request_duration_milliseconds. The hot path stores ids only (pod
- * IPs, cluster); the caller resolves labels from its current l7_config.
+ * Request series for Istio's istio_requests_total,
+ * istio_request_duration_milliseconds, istio_request_bytes and
+ * istio_response_bytes. The hot path stores ids only (pod IPs, cluster);
+ * the caller resolves labels from its current l7_config.
+ *
+ * Sizes are wire bytes on the client's connection, as Istio's stats filter
+ * takes them (downstream bytes meter): request = head as received + body
+ * bytes forwarded upstream; response = every byte written back to the
+ * client for this request (head, body, interim 1xx).
  */
 #define PROXY_N_BUCKETS 19
-extern const double proxy_duration_buckets_ms[PROXY_N_BUCKETS];	/* Istio's */
+/* Envoy's default histogram bounds, which Istio keeps for durations (ms) and sizes (bytes). */
+extern const double proxy_hist_bounds[PROXY_N_BUCKETS];
+
+/* One histogram: non-cumulative counts; over the last bound: count - sum of buckets. */
+struct proxy_hist {
+	uint64_t sum;
+	uint64_t buckets[PROXY_N_BUCKETS];
+};
 
 struct proxy_rseries {
 	uint32_t src_ip;		/* network order; 0 = gateway / unknown */
@@ -93,8 +106,7 @@ struct proxy_rseries {
 	int code;			/* 0 = no response */
 	char flags[64];			/* Envoy response flags, "-" = none */
 	uint64_t count;
-	uint64_t dur_sum_ms;
-	uint64_t buckets[PROXY_N_BUCKETS];	/* non-cumulative; over the last bucket: count - sum */
+	struct proxy_hist dur_ms, req_bytes, resp_bytes;
 };
 
 /* Merged over workers, sorted by (fqdn, src, dst, code, flags). *out malloc'd. Returns 0 or -ENOMEM. */

@@ -459,7 +459,7 @@ static void st_end(struct px_dconn *d, bool aborted)
 
 	st_count(d);
 	px_rstat_record(d->w, st->src_ip, st->host ? st->host->addr : 0, st->cluster, st->status,
-			st->flags, d->w->now - st->start_ms);
+			st->flags, d->w->now - st->start_ms, st->head_len + st->req_wire, st->resp_wire);
 	st_log(d);
 	if (u) {
 		const struct l7_cluster *c = st->cluster;
@@ -1522,6 +1522,7 @@ static bool u_write(struct px_dconn *d)
 		k -= x;
 	}
 	if (k) {
+		st->req_wire += k;
 		if (!tunnel) {
 			st_replay_add(st, d->in.p + d->in.off, k);
 			st->in_scan -= (uint32_t)k;
@@ -1580,6 +1581,8 @@ static bool d_write(struct px_dconn *d)
 	if ((size_t)n < total)
 		d->wr_ready = false;
 	k = (size_t)n;
+	if (st->active)
+		st->resp_wire += k;
 	if (head) {
 		size_t x = head < k ? head : k;
 

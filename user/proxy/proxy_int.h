@@ -291,6 +291,9 @@ struct px_stream {
 	uint64_t start_ms, try_start_ms, resp_head_ms;
 	uint64_t start_wall_ms;
 	uint64_t bytes_rx, bytes_tx;	/* body bytes, for the access log */
+	/* Istio's request/response sizes (proxy.h): client bytes forwarded after
+	 * the head (body, tunnel) and every byte written back to the client */
+	uint64_t req_wire, resp_wire;
 
 	/* ---- not reset between requests (px_stream_reset zeroes up to here) ---- */
 	struct http1_msg req;	/* pointers into head */
@@ -412,7 +415,8 @@ void px_runq_add(struct px_dconn *d);
 struct px_cstat *px_cstat_get(struct px_worker *w, const struct l7_cluster *c);
 /* proxy_metrics.c: count one finished request into its series (hot path). */
 void px_rstat_record(struct px_worker *w, uint32_t src_ip, uint32_t dst_ip,
-		     const struct l7_cluster *c, int status, uint16_t flags, uint64_t dur_ms);
+		     const struct l7_cluster *c, int status, uint16_t flags, uint64_t dur_ms,
+		     uint64_t req_bytes, uint64_t resp_bytes);
 void px_rstat_free(struct px_worker *w);
 const char *px_date(struct px_worker *w);
 void px_log_append(struct px_worker *w, const char *s, size_t n);

@@ -13,7 +13,7 @@
 
 #include "proxy_int.h"
 
-const double proxy_duration_buckets_ms[PROXY_N_BUCKETS] = {
+const double proxy_hist_bounds[PROXY_N_BUCKETS] = {
 	0.5, 1, 5, 10, 25, 50, 100, 250, 500, 1000, 2500, 5000, 10000, 30000,
 	60000, 300000, 600000, 1800000, 3600000,
 };
@@ -24,8 +24,8 @@ struct px_rstat {
 	int code;
 	uint16_t flags;
 	char *fqdn;
-	uint64_t count, dur_sum_ms;
-	uint64_t buckets[PROXY_N_BUCKETS];
+	uint64_t count;
+	struct proxy_hist dur_ms, req_bytes, resp_bytes;
 };
 
 static uint64_t px_rs_hash(uint64_t cid, uint32_t src, uint32_t dst, int code, uint16_t flags)
@@ -104,22 +104,44 @@ static struct px_rstat *px_rstat_add(struct px_worker *w, const struct l7_cluste
 	return r;
 }
 
+/* One observation into a histogram owned by this worker (relaxed stores). */
+static void px_hist_add(struct proxy_hist *h, uint64_t v)
+{
+	px_cs_add(&h->sum, v);
+	for (int b = 0; b < PROXY_N_BUCKETS; b++)
+		if ((double)v <= proxy_hist_bounds[b]) {
+			px_cs_add(&h->buckets[b], 1);
+			break;
+		}
+}
+
+static void px_hist_load(struct proxy_hist *dst, const struct proxy_hist *h)
+{
+	dst->sum = __atomic_load_n(&h->sum, __ATOMIC_RELAXED);
+	for (int b = 0; b < PROXY_N_BUCKETS; b++)
+		dst->buckets[b] = __atomic_load_n(&h->buckets[b], __ATOMIC_RELAXED);
+}
+
+static void px_hist_merge(struct proxy_hist *dst, const struct proxy_hist *h)
+{
+	dst->sum += h->sum;
+	for (int b = 0; b < PROXY_N_BUCKETS; b++)
+		dst->buckets[b] += h->buckets[b];
+}
+
 void px_rstat_record(struct px_worker *w, uint32_t src_ip, uint32_t dst_ip,
-		     const struct l7_cluster *c, int status, uint16_t flags, uint64_t dur_ms)
+		     const struct l7_cluster *c, int status, uint16_t flags, uint64_t dur_ms,
+		     uint64_t req_bytes, uint64_t resp_bytes)
 {
 	uint64_t cid = c ? c->id : 0;
 	struct px_rstat *r = px_rstat_find(w, cid, src_ip, dst_ip, status, flags);
-	int b;
 
 	if (!r && !(r = px_rstat_add(w, c, src_ip, dst_ip, status, flags)))
 		return;
 	px_cs_add(&r->count, 1);
-	px_cs_add(&r->dur_sum_ms, dur_ms);
-	for (b = 0; b < PROXY_N_BUCKETS; b++)
-		if ((double)dur_ms <= proxy_duration_buckets_ms[b]) {
-			px_cs_add(&r->buckets[b], 1);
-			break;
-		}
+	px_hist_add(&r->dur_ms, dur_ms);
+	px_hist_add(&r->req_bytes, req_bytes);
+	px_hist_add(&r->resp_bytes, resp_bytes);
 }
 
 void px_rstat_free(struct px_worker *w)
@@ -185,9 +207,9 @@ int proxy_request_series(struct proxy *p, struct proxy_rseries **out, size_t *n)
 			snprintf(s->fqdn, sizeof(s->fqdn), "%s", r->fqdn);
 			px_flags_format(r->flags, s->flags, sizeof(s->flags));
 			s->count = __atomic_load_n(&r->count, __ATOMIC_RELAXED);
-			s->dur_sum_ms = __atomic_load_n(&r->dur_sum_ms, __ATOMIC_RELAXED);
-			for (int b = 0; b < PROXY_N_BUCKETS; b++)
-				s->buckets[b] = __atomic_load_n(&r->buckets[b], __ATOMIC_RELAXED);
+			px_hist_load(&s->dur_ms, &r->dur_ms);
+			px_hist_load(&s->req_bytes, &r->req_bytes);
+			px_hist_load(&s->resp_bytes, &r->resp_bytes);
 		}
 		pthread_mutex_unlock(&w->cs_mu);
 	}
@@ -197,9 +219,9 @@ int proxy_request_series(struct proxy *p, struct proxy_rseries **out, size_t *n)
 	for (size_t i = 0; i < len; i++) {
 		if (m && !px_rseries_cmp(&v[m - 1], &v[i])) {
 			v[m - 1].count += v[i].count;
-			v[m - 1].dur_sum_ms += v[i].dur_sum_ms;
-			for (int b = 0; b < PROXY_N_BUCKETS; b++)
-				v[m - 1].buckets[b] += v[i].buckets[b];
+			px_hist_merge(&v[m - 1].dur_ms, &v[i].dur_ms);
+			px_hist_merge(&v[m - 1].req_bytes, &v[i].req_bytes);
+			px_hist_merge(&v[m - 1].resp_bytes, &v[i].resp_bytes);
 			continue;
 		}
 		if (m != i)
