@@ -55,6 +55,7 @@ fi
 S3_CONTENDERS=(
 	"direct|direct to the backend IP|$POD_CLIENT|$SRV_IP:$PORT_ACCEPT|:|:"
 	"sockmesh|sockmesh connect4|$POD_CLIENT|$S3_VIP|c_svc_agent_up|bench_agent_down"
+	"sockmesh-nosk|sockmesh connect4, --no-redirect (no sockhash, no sk_msg)|$POD_CLIENT|$S3_VIP|c_svc_agent_up --no-redirect|bench_agent_down"
 	"iptables-nft|kube-proxy model, iptables-nft|$POD_NFT|$S3_VIP|c_kube_up nft $POD_NFT|c_kube_down nft $POD_NFT"
 	"iptables-legacy|kube-proxy model, iptables-legacy|$POD_LEGACY|$S3_VIP|c_kube_up legacy $POD_LEGACY|c_kube_down legacy $POD_LEGACY"
 )
@@ -119,10 +120,17 @@ c_haproxy_up() {
 }
 
 # Scenario 3: the agent with N generated services plus the target.
+# c_svc_agent_up [AGENT_FLAG]... N: the agent on N generated services.
 c_svc_agent_up() {
-	local n=$1 f=$BENCH_TMP/svc-$1.yaml
+	local n=${*: -1} f
+	local -a flags=("${@:1:$#-1}")
+	f=$BENCH_TMP/svc-$n.yaml
 	[ -f "$f" ] || "$BENCH_DIR/gen-services.sh" yaml "$n" 2 "$S3_VIP=$SRV_IP:$PORT_ACCEPT" >"$f" || return 1
+	BENCH_AGENT_ARGS=("${flags[@]}")
 	bench_agent_up "$f"
+	local ret=$?
+	BENCH_AGENT_ARGS=()
+	return $ret
 }
 
 # kube-proxy's iptables mode, modelled in the client pod's netns: nat OUTPUT
