@@ -369,6 +369,7 @@ static int apply_batch_flush(struct apply_ctx *a, struct apply_batch *b, char *e
 {
 	LIBBPF_OPTS(bpf_map_batch_opts, opts, .elem_flags = BPF_ANY);
 	size_t done = 0;
+	int ret;
 
 	while (done < b->n) {
 		__u32 count = (__u32)(b->n - done);
@@ -389,9 +390,10 @@ static int apply_batch_flush(struct apply_ctx *a, struct apply_batch *b, char *e
 		} else {
 			done += count;
 		}
-		snprintf(err, errlen, "updating %s: %s", b->what, strerror(errno));
+		ret = -errno;
+		snprintf(err, errlen, "updating %s: %s", b->what, strerror(-ret));
 		b->n = 0;
-		return -errno;
+		return ret;
 	}
 	if (b->count)
 		a->last_writes += (uint32_t)b->n;

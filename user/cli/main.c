@@ -495,6 +495,7 @@ static int cmd_validate(int argc, char **argv)
 {
 	const char **files = calloc(argc + 1, sizeof(*files));
 	struct l7_config *l7 = NULL;
+	struct pol_cache *cache;
 	struct sm_limits lim;
 	size_t n, n_be = 0;
 	struct pol_set set;
@@ -508,7 +509,13 @@ static int cmd_validate(int argc, char **argv)
 				"(sockmesh-agent's capacity flags and defaults, N in %u..%u)",
 				SM_LIMIT_MIN, SM_LIMIT_MAX);
 	}
+	/* through a document cache, as the agent loads: the same diagnostics */
+	cache = policy_cache_new();
 	policy_set_init(&set);
+	if (cache) {
+		policy_cache_begin(cache);
+		policy_set_use_cache(&set, cache);
+	}
 	for (size_t i = 0; i < n; i++)
 		policy_load_path(&set, files[i]);
 	if (!set.n_errors)
@@ -537,6 +544,7 @@ static int cmd_validate(int argc, char **argv)
 	}
 	plan_free(&plan);
 	policy_set_free(&set);
+	policy_cache_free(cache);
 	free(files);
 	return ret;
 }
