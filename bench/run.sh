@@ -14,7 +14,7 @@
 #
 # Environment: SM_BUILD (build dir, default build), QUICK=1 (fewer
 # iterations, < 60 s), BENCH_SCENARIOS (default "1 2 3 4"), BENCH_REPS,
-# BENCH_L7_SOCKMESH=1 (adds the sockmesh L7 proxy to scenario 2),
+# BENCH_L7_SOCKMESH=0 (leaves the sockmesh L7 proxy out of scenario 2),
 # BENCH_KEEP_TMP=1 (keep the agent logs and configs in /tmp/sm-bench.*).
 set -uo pipefail
 
