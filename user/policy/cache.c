@@ -38,25 +38,6 @@ struct pol_cache {
 	size_t parsed, reused;
 };
 
-/* The kinds of struct pol_set, walked generically (meta-first arrays). */
-static const struct {
-	size_t off_arr, off_n, stride;
-} cache_kinds[] = {
-#define K(arr, n, type) { offsetof(struct pol_set, arr), offsetof(struct pol_set, n), sizeof(type) }
-	K(svcs, n_svcs, struct pol_service),
-	K(pods, n_pods, struct pol_pod),
-	K(eps, n_eps, struct pol_eps),
-	K(drs, n_drs, struct pol_dr),
-	K(vss, n_vss, struct pol_vs),
-	K(gws, n_gws, struct pol_gateway),
-	K(nss, n_nss, struct pol_namespace),
-#undef K
-};
-/* a new kind in struct pol_set must be added to cache_kinds[] */
-_Static_assert(offsetof(struct pol_set, diags) ==
-	       sizeof(cache_kinds) / sizeof(cache_kinds[0]) * (sizeof(void *) + sizeof(size_t)),
-	       "struct pol_set has a kind cache_kinds[] does not copy");
-
 struct pol_cache *policy_cache_new(void)
 {
 	struct pol_cache *c = calloc(1, sizeof(*c));
@@ -156,12 +137,13 @@ static uint64_t pc_hash(uint64_t h, const void *p, size_t len)
 /* Append src's objects (shallow) and diagnostics to dst. */
 static int pc_absorb(struct pol_set *dst, const struct pol_set *src)
 {
-	for (size_t k = 0; k < sizeof(cache_kinds) / sizeof(cache_kinds[0]); k++) {
-		void **darr = (void **)((char *)dst + cache_kinds[k].off_arr);
-		size_t *dn = (size_t *)((char *)dst + cache_kinds[k].off_n);
-		void *const *sarr = (void *const *)((const char *)src + cache_kinds[k].off_arr);
-		size_t sn = *(const size_t *)((const char *)src + cache_kinds[k].off_n);
-		size_t stride = cache_kinds[k].stride;
+	for (size_t k = 0; k < pol_n_set_kinds; k++) {
+		const struct pol_set_kind *kd = &pol_set_kinds[k];
+		void **darr = (void **)((char *)dst + kd->off_arr);
+		size_t *dn = (size_t *)((char *)dst + kd->off_n);
+		void *const *sarr = (void *const *)((const char *)src + kd->off_arr);
+		size_t sn = *(const size_t *)((const char *)src + kd->off_n);
+		size_t stride = kd->stride;
 		char *grown;
 
 		if (!sn)

@@ -5,12 +5,39 @@
  */
 #include <dirent.h>
 #include <errno.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 
 #include "policy_int.h"
+
+const struct pol_set_kind pol_set_kinds[] = {
+#define K(kind, arr, n, type) { kind, offsetof(struct pol_set, arr), \
+				offsetof(struct pol_set, n), sizeof(type) }
+	K("Service", svcs, n_svcs, struct pol_service),
+	K("Pod", pods, n_pods, struct pol_pod),
+	K("EndpointSlice", eps, n_eps, struct pol_eps),
+	K("DestinationRule", drs, n_drs, struct pol_dr),
+	K("VirtualService", vss, n_vss, struct pol_vs),
+	K("Gateway", gws, n_gws, struct pol_gateway),
+	K("Namespace", nss, n_nss, struct pol_namespace),
+#undef K
+};
+const size_t pol_n_set_kinds = sizeof(pol_set_kinds) / sizeof(pol_set_kinds[0]);
+
+/* A kind added to struct pol_set must be added to pol_set_kinds[] too. */
+_Static_assert(offsetof(struct pol_set, diags) ==
+	       sizeof(pol_set_kinds) / sizeof(pol_set_kinds[0]) * (sizeof(void *) + sizeof(size_t)),
+	       "struct pol_set has a kind pol_set_kinds[] does not list");
+_Static_assert(offsetof(struct pol_service, meta) == 0, "meta first");
+_Static_assert(offsetof(struct pol_pod, meta) == 0, "meta first");
+_Static_assert(offsetof(struct pol_eps, meta) == 0, "meta first");
+_Static_assert(offsetof(struct pol_dr, meta) == 0, "meta first");
+_Static_assert(offsetof(struct pol_vs, meta) == 0, "meta first");
+_Static_assert(offsetof(struct pol_gateway, meta) == 0, "meta first");
+_Static_assert(offsetof(struct pol_namespace, meta) == 0, "meta first");
 
 void policy_set_init(struct pol_set *set)
 {

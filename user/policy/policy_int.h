@@ -39,6 +39,18 @@ struct pol_walk {
 int pol_load_buffer_at(struct pol_set *set, const char *file, const char *buf,
 		       size_t len, uint32_t line_base, int docno_base);
 
+/*
+ * The object kinds of struct pol_set (arrays whose elements start with
+ * their struct pol_meta), for code that walks every kind: duplicate
+ * checks, the document cache's copies. policy.c asserts it is complete.
+ */
+struct pol_set_kind {
+	const char *kind;
+	size_t off_arr, off_n, stride;
+};
+extern const struct pol_set_kind pol_set_kinds[];
+extern const size_t pol_n_set_kinds;
+
 /* cache.c: load buf through set->cache (documents parsed only when new). */
 int pol_cache_load(struct pol_set *set, const char *file, const char *buf, size_t len);
 int pol_add_file(struct pol_set *set, const char *name, const char **out);

@@ -14,15 +14,7 @@
 
 #define FQDN_MAX 512
 
-/* check_dups() walks every kind through its leading meta member. */
-_Static_assert(offsetof(struct pol_service, meta) == 0, "meta first");
-_Static_assert(offsetof(struct pol_pod, meta) == 0, "meta first");
-_Static_assert(offsetof(struct pol_eps, meta) == 0, "meta first");
-_Static_assert(offsetof(struct pol_dr, meta) == 0, "meta first");
-_Static_assert(offsetof(struct pol_vs, meta) == 0, "meta first");
-_Static_assert(offsetof(struct pol_gateway, meta) == 0, "meta first");
-_Static_assert(offsetof(struct pol_namespace, meta) == 0, "meta first");
-
+/* check_dups() walks every kind (pol_set_kinds) through its leading meta member. */
 struct meta_ref {
 	const struct pol_meta *m;
 	size_t idx;
@@ -315,31 +307,17 @@ static void check_eps(struct pol_set *set)
 
 int policy_validate(struct pol_set *set)
 {
-	static const struct {
-		const char *kind;
-		size_t off_arr, off_n, stride;
-	} kinds[] = {
-#define K(kind, arr, n, type) { kind, offsetof(struct pol_set, arr), \
-		offsetof(struct pol_set, n), sizeof(type) }
-		K("Service", svcs, n_svcs, struct pol_service),
-		K("Pod", pods, n_pods, struct pol_pod),
-		K("EndpointSlice", eps, n_eps, struct pol_eps),
-		K("DestinationRule", drs, n_drs, struct pol_dr),
-		K("VirtualService", vss, n_vss, struct pol_vs),
-		K("Gateway", gws, n_gws, struct pol_gateway),
-		K("Namespace", nss, n_nss, struct pol_namespace),
-#undef K
-	};
 	int ret;
 
 	ret = policy_index_build(set);
 	if (ret)
 		return ret;
-	for (size_t i = 0; i < sizeof(kinds) / sizeof(kinds[0]); i++) {
-		const void *arr = *(void *const *)((char *)set + kinds[i].off_arr);
-		size_t n = *(size_t *)((char *)set + kinds[i].off_n);
+	for (size_t i = 0; i < pol_n_set_kinds; i++) {
+		const struct pol_set_kind *k = &pol_set_kinds[i];
+		const void *arr = *(void *const *)((char *)set + k->off_arr);
+		size_t n = *(size_t *)((char *)set + k->off_n);
 
-		ret = check_dups(set, kinds[i].kind, arr, n, kinds[i].stride);
+		ret = check_dups(set, k->kind, arr, n, k->stride);
 		if (ret)
 			return ret;
 	}
