@@ -24,20 +24,19 @@
 
 char LICENSE[] SEC("license") = "Dual BSD/GPL";
 
-static __always_inline int sockops_pod_optout(__be32 addr)
+static __always_inline __u32 sockops_pod_flags(__be32 addr)
 {
 	struct sm_pod_key k = { .addr = addr };
 	struct sm_pod_val *p = bpf_map_lookup_elem(&sm_pod, &k);
 
-	return p && (p->flags & SM_POD_F_NO_REDIRECT);
+	return p ? p->flags : 0;
 }
 
-static __always_inline int sockops_redirect_on(void)
+static __always_inline const struct sm_config_val *sockops_config(void)
 {
 	__u32 zero = 0;
-	struct sm_config_val *cfg = bpf_map_lookup_elem(&sm_config, &zero);
 
-	return cfg && (cfg->flags & SM_CFG_F_REDIRECT);
+	return bpf_map_lookup_elem(&sm_config, &zero);
 }
 
 static __always_inline struct sm_sk_state *sockops_state(struct bpf_sock_ops *skops)
@@ -186,12 +185,25 @@ static __always_inline void sockops_own_key(struct bpf_sock_ops *skops, struct s
 /* Put the socket into sm_sock_hash under *own. Returns 1 when it went in. */
 static __always_inline int sockops_insert(struct bpf_sock_ops *skops, struct sm_sock_key *own)
 {
-	if (!sockops_redirect_on())
+	const struct sm_config_val *cfg = sockops_config();
+	__u32 remote;
+
+	if (!cfg || !(cfg->flags & SM_CFG_F_REDIRECT))
 		return 0;
 	sockops_own_key(skops, own);
+	remote = sockops_pod_flags(own->dip);
 	/* Either end opted out: keep both out, the pair stays plain TCP. */
-	if (sockops_pod_optout(own->sip) || sockops_pod_optout(own->dip)) {
+	if ((sockops_pod_flags(own->sip) | remote) & SM_POD_F_NO_REDIRECT) {
 		stat_inc(SM_STAT_REDIRECT_OPTOUT);
+		return 0;
+	}
+	/*
+	 * A peer on another node can never be redirected to: a socket in the
+	 * sockhash would only cost its psock and a sockhash slot.
+	 */
+	if ((cfg->flags & SM_CFG_F_LOCAL_ONLY) && !(remote & SM_POD_F_LOCAL) &&
+	    !sock_is_loopback(own->dip) && own->dip != cfg->l7_addr) {
+		stat_inc(SM_STAT_SOCK_REMOTE);
 		return 0;
 	}
 	if (bpf_sock_hash_update(skops, &sm_sock_hash, own, BPF_NOEXIST)) {

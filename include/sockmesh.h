@@ -66,11 +66,15 @@ enum sm_svc_flags {
 /* sm_pod_val.flags */
 enum sm_pod_flags {
 	SM_POD_F_NO_REDIRECT	= 1 << 0,	/* opt out of the sk_msg short cut */
+	SM_POD_F_LOCAL		= 1 << 1,	/* runs on this node (SM_CFG_F_LOCAL_ONLY) */
 };
 
 /* sm_config_val.flags */
 enum sm_cfg_flags {
 	SM_CFG_F_REDIRECT	= 1 << 0,	/* sk_msg redirect enabled node-wide */
+	SM_CFG_F_LOCAL_ONLY	= 1 << 1,	/* sockhash only for peers on this node:
+						 * SM_POD_F_LOCAL pods, loopback, the L7
+						 * listener (the agent knows its node) */
 };
 
 /* sm_sk_state.flags: per-socket bookkeeping kept in sk_storage. */
@@ -111,6 +115,7 @@ enum sm_stat {
 	SM_STAT_L7_ORIG_ERR,		/* could not record the original VIP */
 	SM_STAT_L7_FALLBACK,		/* L7 port balanced at L4: agent not alive */
 	SM_STAT_FLOW_ERR,		/* no room for an L4 telemetry counter */
+	SM_STAT_SOCK_REMOTE,		/* not put into sm_sock_hash: peer off this node */
 	SM_STAT_MAX,
 };
 

@@ -174,6 +174,19 @@ e2e_assert_match "status: the pending pod says why" 'no cgroup for UID .* yet' \
 e2e_assert_match "sockmeshctl status shows membership" 'mesh pods: +under .*kubepods\.slice, node node-1: 4 member\(s\), 3 attached, 1 pending' \
 	"$(ctl status)"
 
+e2e_log "--node-name: only peers on this node go into the sockhash"
+ins0=$(mesh_counter sock_inserted)
+rem0=$(mesh_counter sock_not_inserted_remote)
+e2e_assert_eq "node-1 peers: connects served" "ok=6 err=0" "$(translated 1)"
+e2e_assert_ge "node-1 peers: both ends inserted" $((ins0 + 12)) "$(mesh_counter sock_inserted)"
+e2e_assert_eq "node-1 peers: none left out" "$rem0" "$(mesh_counter sock_not_inserted_remote)"
+# a peer that is no pod of node-1 (the node's own address): TCP only
+sm_node_spawn "$SRV" --port 9099 --id node --mode id >"$E2E_TMP/srv-node.out" 2>&1
+e2e_wait_for_line "$E2E_TMP/srv-node.out" '^ready' 5 || echo "  (node server did not start)"
+e2e_assert_eq "off-node peer: connects served" "ok=6 err=0" "$(reach 1 "$SM_NODE_IP:9099")"
+e2e_assert_eq "off-node peer: the client sockets stay out of the sockhash" $((rem0 + 6)) \
+	"$(mesh_counter sock_not_inserted_remote)"
+
 e2e_log "a pending pod is attached when its cgroup appears (periodic rescan, no reload)"
 mkdir -p "$(pod_cg systemd 8)"
 e2e_assert_ok "late pod attached within the rescan" e2e_wait_until 6 state_is late attached

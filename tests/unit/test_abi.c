@@ -151,15 +151,16 @@ _Static_assert(SM_LB_LEAST_REQUEST == 0 && SM_LB_ROUND_ROBIN == 1 &&
 _Static_assert(SM_BE_F_READY == 1 && SM_BE_F_EJECTED == 2, "sm_be_flags");
 _Static_assert(SM_STAT_CONNECT_SEEN == 0 && SM_STAT_CONNECT_FAIL == 15 &&
 	       SM_STAT_MAX > SM_STAT_CONNECT_FAIL, "sm_stat indices");
-_Static_assert(SM_POD_F_NO_REDIRECT == 1 && SM_CFG_F_REDIRECT == 1 &&
-	       SM_SVC_F_L7 == 1, "flag values");
+_Static_assert(SM_POD_F_NO_REDIRECT == 1 && SM_POD_F_LOCAL == 2 && SM_CFG_F_REDIRECT == 1 &&
+	       SM_CFG_F_LOCAL_ONLY == 2 && SM_SVC_F_L7 == 1, "flag values");
 _Static_assert(SM_META_SVC == 1 && SM_META_CLUSTER == 2 && SM_META_BACKEND == 3,
 	       "sm_meta_kind");
 _Static_assert(SM_REDIR_UNDECIDED == 0 && SM_REDIR_ON == 1 && SM_REDIR_OFF == 2,
 	       "sm_redir_mode");
 _Static_assert(SM_FLOW_F_CLIENT == 1 && SM_FLOW_F_OPEN == 2 && SM_FLOW_F_PEER == 4 &&
 	       SM_FLOW_F_NONE == 8, "sm_flow_flags");
-_Static_assert(SM_STAT_L7_FALLBACK == 19 && SM_STAT_FLOW_ERR == 20, "sm_stat appended");
+_Static_assert(SM_STAT_L7_FALLBACK == 19 && SM_STAT_FLOW_ERR == 20 && SM_STAT_SOCK_REMOTE == 21,
+	       "sm_stat appended");
 
 /* Runtime twin, so the runner lists the ABI check and it can fail visibly. */
 TEST(abi_layout)

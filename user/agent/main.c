@@ -679,6 +679,9 @@ int main(int argc, char **argv)
 		policy_cache_free(ag.pcache);
 		return 1;
 	}
+	/* Knowing its node, the agent keeps off-node peers out of the sockhash. */
+	if (kubepods && node_name && (cfg_flags & SM_CFG_F_REDIRECT))
+		cfg_flags |= SM_CFG_F_LOCAL_ONLY;
 	if ((ret = apply_init(&ag.ap, &ag.ld.maps, cfg_flags))) {
 		fprintf(stderr, "sockmesh-agent: %s\n", strerror(-ret));
 		goto out;

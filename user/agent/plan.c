@@ -1150,26 +1150,13 @@ static bool plan_pod_no_redirect(const struct pol_pod *p)
 	return v && strcmp(v, "false") == 0;
 }
 
-static int plan_pods_build(struct plan_ctx *c, struct plan *out)
+/* Sort out->pods by address and merge the flags of one address. */
+static void plan_pods_merge(struct plan *out)
 {
-	size_t cap = 0, w = 0;
+	size_t w = 0;
 
-	for (size_t i = 0; i < c->set->n_pods; i++) {
-		const struct pol_pod *p = &c->set->pods[i];
-		int err;
-
-		if (!p->ip || !plan_pod_no_redirect(p))
-			continue;
-		err = sm_grow((void **)&out->pods, &cap, out->n_pods + 1,
-				sizeof(*out->pods));
-		if (err)
-			return err;
-		out->pods[out->n_pods].key.addr = p->ip;
-		out->pods[out->n_pods].flags = SM_POD_F_NO_REDIRECT;
-		out->n_pods++;
-	}
 	if (!out->n_pods)
-		return 0;
+		return;
 	qsort(out->pods, out->n_pods, sizeof(*out->pods), plan_pod_cmp);
 	for (size_t r = 1; r < out->n_pods; r++) {
 		if (out->pods[r].key.addr == out->pods[w].key.addr)
@@ -1178,6 +1165,53 @@ static int plan_pods_build(struct plan_ctx *c, struct plan *out)
 			out->pods[++w] = out->pods[r];
 	}
 	out->n_pods = w + 1;
+}
+
+static int plan_pod_add(struct plan *out, size_t *cap, uint32_t addr, uint32_t flags)
+{
+	int err = sm_grow((void **)&out->pods, cap, out->n_pods + 1, sizeof(*out->pods));
+
+	if (err)
+		return err;
+	out->pods[out->n_pods].key.addr = addr;
+	out->pods[out->n_pods].flags = flags;
+	out->n_pods++;
+	return 0;
+}
+
+static int plan_pods_build(struct plan_ctx *c, struct plan *out)
+{
+	size_t cap = 0;
+
+	for (size_t i = 0; i < c->set->n_pods; i++) {
+		const struct pol_pod *p = &c->set->pods[i];
+		int err;
+
+		if (!p->ip || !plan_pod_no_redirect(p))
+			continue;
+		err = plan_pod_add(out, &cap, p->ip, SM_POD_F_NO_REDIRECT);
+		if (err)
+			return err;
+	}
+	plan_pods_merge(out);
+	return 0;
+}
+
+int plan_mark_local(const struct pol_set *set, struct plan *out, const char *node)
+{
+	size_t cap = out->n_pods;
+
+	for (size_t i = 0; i < set->n_pods; i++) {
+		const struct pol_pod *p = &set->pods[i];
+		int err;
+
+		if (!p->ip || p->host_network || !p->node_name || strcmp(p->node_name, node))
+			continue;
+		err = plan_pod_add(out, &cap, p->ip, SM_POD_F_LOCAL);
+		if (err)
+			return err;
+	}
+	plan_pods_merge(out);
 	return 0;
 }
 

@@ -91,6 +91,13 @@ void plan_free(struct plan *p);
  * check stops there (one cause, one error). Returns 0, -E2BIG (diagnostic
  * added) or -ENOMEM.
  */
+/*
+ * Mark the pod-network pods of the policy that run on node (spec.nodeName)
+ * SM_POD_F_LOCAL in p->pods: with SM_CFG_F_LOCAL_ONLY, sockops puts a
+ * socket into the sockhash only when its peer is one of them.
+ */
+int plan_mark_local(const struct pol_set *set, struct plan *p, const char *node);
+
 int plan_check_limits(struct pol_set *set, const struct plan *p,
 		      const struct sm_limits *lim);
 

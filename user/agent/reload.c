@@ -166,6 +166,9 @@ int agent_prepare(struct agent *ag, const struct agent_file *files, size_t n_fil
 		ret = plan_build(&pp->set, &pp->plan);
 	if (!pp->set.n_errors && !ret)
 		ret = plan_check_limits(&pp->set, &pp->plan, &ag->limits);
+	/* the node's own pods: the only peers worth a sockhash slot */
+	if (!pp->set.n_errors && !ret && ag->mb.enabled && ag->mb.node[0])
+		ret = plan_mark_local(&pp->set, &pp->plan, ag->mb.node);
 	if (!pp->set.n_errors && !ret)
 		ret = l7_config_build(&pp->set, &pp->plan, &pp->l7);
 	pp->t_plan = dp_now_ns();

@@ -43,6 +43,7 @@ const char *const dp_stat_names[SM_STAT_MAX] = {
 	[SM_STAT_L7_ORIG_ERR]		= "l7_orig_error",
 	[SM_STAT_L7_FALLBACK]		= "l7_fallback_l4",
 	[SM_STAT_FLOW_ERR]		= "flow_counter_error",
+	[SM_STAT_SOCK_REMOTE]		= "sock_not_inserted_remote",
 };
 
 void dp_maps_init(struct dp_maps *m)
