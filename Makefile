@@ -141,7 +141,7 @@ $(OUTPUT)/bpf-tests: $(BPFT_OBJS) $(LIB_OBJS)
 
 $(OUTPUT)/tools/%: tests/tools/%.c | $(OUTPUT)/tools
 	$(call msg,CC,$@)
-	$(Q)$(CC) $(CFLAGS) $< -o $@ -lpthread
+	$(Q)$(CC) $(CFLAGS) -Iuser/common $< -o $@ -lpthread
 
 # ---- packages (Debian 12), idempotent ----
 # nginx-light is a test backend (run by the tests in a pod namespace with

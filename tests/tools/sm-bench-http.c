@@ -37,6 +37,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "parse.h"
+
 #define EXIT_FAILED	3
 #define EXIT_USAGE	2
 #define MAX_CONNS	1024
@@ -375,14 +377,6 @@ static int run(void)
 	return n_errors ? EXIT_FAILED : 0;
 }
 
-static int parse_ul(const char *s, unsigned long max, unsigned long *out)
-{
-	char *end;
-
-	errno = 0;
-	*out = strtoul(s, &end, 10);
-	return errno || end == s || *end || *out > max || s[0] == '-' ? -EINVAL : 0;
-}
 
 static void usage(FILE *f)
 {
@@ -412,7 +406,7 @@ int main(int argc, char **argv)
 			unsigned long port;
 
 			if (!colon || (size_t)(colon - optarg) >= sizeof(ip) ||
-			    parse_ul(colon + 1, 65535, &port) || !port)
+			    sm_parse_uint(colon + 1, 1, 65535, &port))
 				goto bad;
 			memcpy(ip, optarg, (size_t)(colon - optarg));
 			ip[colon - optarg] = 0;
@@ -424,11 +418,11 @@ int main(int argc, char **argv)
 			break;
 		}
 		case 'c':
-			if (parse_ul(optarg, MAX_CONNS, &o.conns) || !o.conns)
+			if (sm_parse_uint(optarg, 1, MAX_CONNS, &o.conns))
 				goto bad;
 			break;
 		case 'r':
-			if (parse_ul(optarg, 1000000, &o.rate))
+			if (sm_parse_uint(optarg, 0, 1000000, &o.rate))
 				goto bad;
 			break;
 		case 's': {

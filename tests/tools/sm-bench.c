@@ -42,6 +42,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "parse.h"
+
 #define EXIT_FAILED	3
 #define EXIT_USAGE	2
 #define IO_TIMEOUT_S	5
@@ -518,18 +520,6 @@ static void bench_usage(FILE *f)
 		"ADDR: IP:PORT or unix:PATH; every command takes --max-secs S (default 60)\n");
 }
 
-static int parse_ul(const char *s, unsigned long max, unsigned long *out)
-{
-	char *end;
-	unsigned long v;
-
-	errno = 0;
-	v = strtoul(s, &end, 10);
-	if (errno || end == s || *end || v > max || s[0] == '-')
-		return -EINVAL;
-	*out = v;
-	return 0;
-}
 
 int main(int argc, char **argv)
 {
@@ -568,13 +558,13 @@ int main(int argc, char **argv)
 			else
 				specs[nspec++] = optarg;
 			break;
-		case 's': bad |= parse_ul(optarg, 1 << 20, &o.size) || !o.size; break;
-		case 'i': bad |= parse_ul(optarg, 100000000, &o.iters) || !o.iters; break;
-		case 'w': bad |= parse_ul(optarg, 100000000, &o.warmup); break;
-		case 'b': bad |= parse_ul(optarg, 1UL << 40, &o.bytes) || !o.bytes; break;
-		case 'k': bad |= parse_ul(optarg, 64UL << 20, &o.chunk) || !o.chunk; break;
-		case 'c': bad |= parse_ul(optarg, 100000000, &o.count) || !o.count; break;
-		case 'm': bad |= parse_ul(optarg, 86400, &o.max_secs) || !o.max_secs; break;
+		case 's': bad |= sm_parse_uint(optarg, 1, 1 << 20, &o.size); break;
+		case 'i': bad |= sm_parse_uint(optarg, 1, 100000000, &o.iters); break;
+		case 'w': bad |= sm_parse_uint(optarg, 0, 100000000, &o.warmup); break;
+		case 'b': bad |= sm_parse_uint(optarg, 1, 1UL << 40, &o.bytes); break;
+		case 'k': bad |= sm_parse_uint(optarg, 1, 64UL << 20, &o.chunk); break;
+		case 'c': bad |= sm_parse_uint(optarg, 1, 100000000, &o.count); break;
+		case 'm': bad |= sm_parse_uint(optarg, 1, 86400, &o.max_secs); break;
 		case 'h': bench_usage(stdout); return 0;
 		default: bad = 1;
 		}

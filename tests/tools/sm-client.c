@@ -52,6 +52,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "parse.h"
+
 #define EXIT_FAILED	3
 #define EXIT_USAGE	2
 #define ORDER_REC_LEN	16		/* "seq=%08u ..\n" */
@@ -665,18 +667,6 @@ static void cli_usage(FILE *f)
 		"exit: 0 ok, 3 some connection/check failed, 1 error, 2 usage\n");
 }
 
-static int cli_parse_ulong(const char *s, unsigned long max, unsigned long *out)
-{
-	char *end;
-	unsigned long v;
-
-	errno = 0;
-	v = strtoul(s, &end, 10);
-	if (errno || end == s || *end || v > max || s[0] == '-')
-		return -EINVAL;
-	*out = v;
-	return 0;
-}
 
 static int cli_parse_addr(const char *s, struct sockaddr_in *sa)
 {
@@ -688,7 +678,7 @@ static int cli_parse_addr(const char *s, struct sockaddr_in *sa)
 		return -EINVAL;
 	memcpy(ip, s, (size_t)(colon - s));
 	ip[colon - s] = 0;
-	if (cli_parse_ulong(colon + 1, 65535, &port) || !port)
+	if (sm_parse_uint(colon + 1, 1, 65535, &port))
 		return -EINVAL;
 	memset(sa, 0, sizeof(*sa));
 	sa->sin_family = AF_INET;
@@ -755,37 +745,37 @@ int main(int argc, char **argv)
 			o.have_addr = 1;
 			break;
 		case 'c':
-			if (cli_parse_ulong(optarg, 100000000, &o.count))
+			if (sm_parse_uint(optarg, 0, 100000000, &o.count))
 				goto bad_usage;
 			have_count = 1;
 			break;
 		case 'b':
-			if (cli_parse_ulong(optarg, 1UL << 40, &o.bytes))
+			if (sm_parse_uint(optarg, 0, 1UL << 40, &o.bytes))
 				goto bad_usage;
 			have_bytes = 1;
 			break;
 		case 'k':
-			if (cli_parse_ulong(optarg, 64UL << 20, &o.chunk) || !o.chunk)
+			if (sm_parse_uint(optarg, 1, 64UL << 20, &o.chunk))
 				goto bad_usage;
 			break;
 		case 'r':
-			if (cli_parse_ulong(optarg, 10000000, &o.records))
+			if (sm_parse_uint(optarg, 0, 10000000, &o.records))
 				goto bad_usage;
 			break;
 		case 's':
-			if (cli_parse_ulong(optarg, ~0UL, &o.seed))
+			if (sm_parse_uint(optarg, 0, ~0UL, &o.seed))
 				goto bad_usage;
 			break;
 		case 'H':
 			o.hold = 1;
 			break;
 		case 'T':
-			if (cli_parse_ulong(optarg, 86400, &v))
+			if (sm_parse_uint(optarg, 0, 86400, &v))
 				goto bad_usage;
 			o.hold_timeout_s = (int)v;
 			break;
 		case 't':
-			if (cli_parse_ulong(optarg, 3600, &v) || !v)
+			if (sm_parse_uint(optarg, 1, 3600, &v))
 				goto bad_usage;
 			o.timeout_ms = (int)v * 1000;
 			break;

@@ -40,6 +40,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "parse.h"
+
 #define SRV_BUF_SIZE	65536
 #define SRV_STACK_SIZE	(256 * 1024)	/* threads only hold one buffer */
 #define SRV_BACKLOG	4096
@@ -248,18 +250,6 @@ static int srv_parse_mode(const char *s, enum srv_mode *mode)
 	return -EINVAL;
 }
 
-static int srv_parse_ulong(const char *s, unsigned long max, unsigned long *out)
-{
-	char *end;
-	unsigned long v;
-
-	errno = 0;
-	v = strtoul(s, &end, 10);
-	if (errno || end == s || *end || v > max || s[0] == '-')
-		return -EINVAL;
-	*out = v;
-	return 0;
-}
 
 static int srv_listen(const char *bind_addr, unsigned short port)
 {
@@ -330,7 +320,7 @@ int main(int argc, char **argv)
 	while ((c = getopt_long(argc, argv, "p:i:m:b:n:t:h", opts, NULL)) != -1) {
 		switch (c) {
 		case 'p':
-			if (srv_parse_ulong(optarg, 65535, &port) || !port)
+			if (sm_parse_uint(optarg, 1, 65535, &port))
 				goto bad_usage;
 			break;
 		case 'i':
@@ -344,11 +334,11 @@ int main(int argc, char **argv)
 			bind_addr = optarg;
 			break;
 		case 'n':
-			if (srv_parse_ulong(optarg, 1000000, &max_conns) || !max_conns)
+			if (sm_parse_uint(optarg, 1, 1000000, &max_conns))
 				goto bad_usage;
 			break;
 		case 't':
-			if (srv_parse_ulong(optarg, 86400, &v))
+			if (sm_parse_uint(optarg, 0, 86400, &v))
 				goto bad_usage;
 			cfg.idle_timeout_ms = (int)v * 1000;
 			break;

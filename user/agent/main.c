@@ -33,6 +33,7 @@
 #include <bpf/libbpf.h>
 
 #include "agent.h"
+#include "parse.h"
 #include "log.h"
 
 static void usage(FILE *f)
@@ -88,22 +89,6 @@ static int agent_libbpf_print(enum libbpf_print_level level, const char *fmt, va
 	if (level == LIBBPF_INFO && log_verbosity < LOG_DEBUG)
 		return 0;
 	return vfprintf(stderr, fmt, ap);
-}
-
-/* A decimal integer in lo..hi, nothing else (no sign, no suffix). */
-static int parse_uint(const char *s, uint64_t lo, uint64_t hi, uint64_t *out)
-{
-	char *end;
-	unsigned long long v;
-
-	if (*s < '0' || *s > '9')
-		return -EINVAL;
-	errno = 0;
-	v = strtoull(s, &end, 10);
-	if (errno || *end || v < lo || v > hi)
-		return -EINVAL;
-	*out = v;
-	return 0;
 }
 
 /*
@@ -552,7 +537,7 @@ int main(int argc, char **argv)
 		case 7: {
 			uint64_t v;
 
-			if (parse_uint(optarg, 1, 256, &v)) {
+			if (sm_parse_uint(optarg, 1, 256, &v)) {
 				fprintf(stderr, "sockmesh-agent: --workers %s: expected 1..256\n", optarg);
 				return 1;
 			}
@@ -582,7 +567,7 @@ int main(int argc, char **argv)
 		case 14: {
 			uint64_t v;
 
-			if (parse_uint(optarg, 1, AGENT_L7_MAX_CONNS_MAX, &v)) {
+			if (sm_parse_uint(optarg, 1, AGENT_L7_MAX_CONNS_MAX, &v)) {
 				fprintf(stderr, "sockmesh-agent: --l7-max-conns %s: expected 1..%u "
 					"connections\n", optarg, AGENT_L7_MAX_CONNS_MAX);
 				return 1;
@@ -591,7 +576,7 @@ int main(int argc, char **argv)
 			break;
 		}
 		case 15:
-			if (parse_uint(optarg, AGENT_L7_HEADER_TIMEOUT_MIN_MS,
+			if (sm_parse_uint(optarg, AGENT_L7_HEADER_TIMEOUT_MIN_MS,
 				       AGENT_L7_HEADER_TIMEOUT_MAX_MS, &ag.l7_header_timeout_ms)) {
 				fprintf(stderr, "sockmesh-agent: --l7-header-timeout %s: expected %u..%u "
 					"milliseconds\n", optarg, AGENT_L7_HEADER_TIMEOUT_MIN_MS,

@@ -3,6 +3,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "parse.h"
 #include "sm_limits.h"
 
 const struct sm_limit_desc sm_limit_descs[SM_LIMIT_COUNT] = {
@@ -54,18 +55,14 @@ void sm_limits_init(struct sm_limits *l)
 
 int sm_limits_set(struct sm_limits *l, const char *name, const char *val)
 {
-	unsigned long long v;
-	char *end;
+	uint64_t v;
 
 	if (!strncmp(name, "--", 2))
 		name += 2;
 	for (size_t i = 0; i < SM_LIMIT_COUNT; i++) {
 		if (strcmp(name, sm_limit_descs[i].flag))
 			continue;
-		errno = 0;
-		v = strtoull(val, &end, 10);
-		if (errno || end == val || *end || val[0] == '-' ||
-		    v < SM_LIMIT_MIN || v > SM_LIMIT_MAX)
+		if (sm_parse_uint(val, SM_LIMIT_MIN, SM_LIMIT_MAX, &v))
 			return -EINVAL;
 		l->v[i] = (uint32_t)v;
 		return 0;
