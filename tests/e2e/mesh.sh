@@ -17,6 +17,7 @@
 #                                   extra args in MESH_SRV_ARGS; PID in srv-POD-PORT.pid)
 #   mesh_server_stats POD PORT      the server's "stats ..." line (SIGUSR1)
 #   mesh_counter NAME               a counter from `sockmeshctl status -o json`
+#   who POD VIP:PORT COUNT          connects from POD: "v1=N v2=N ERR=N" (sorted names)
 
 AGENT=${SM_AGENT:-$SM_BUILD/sockmesh-agent}	# SM_AGENT: e.g. the ASan build
 [ -n "${MESH_AGENT_ARGS+x}" ] || MESH_AGENT_ARGS=()
@@ -100,4 +101,9 @@ mesh_server_stats() {
 	kill -USR1 "$(cat "$E2E_TMP/srv-$1-$2.pid")"
 	e2e_wait_until 5 bash -c "[ \$(grep -c '^stats' '$f') -gt $n ]"
 	grep '^stats' "$f" | tail -1
+}
+
+who() {
+	sm_pod_exec "$1" "$CLI" who --addr "$2" --count "$3" |
+		awk '{ if ($1 == "ERR") e += $3; else printf "%s=%s ", $1, $2 } END { printf "ERR=%d\n", e }'
 }

@@ -60,10 +60,6 @@ MESH_AGENT_ARGS=(--max-services 16)
 mesh_up smbp 5 "$E2E_ROOT/tests/e2e/policies/l4.yaml" || { echo "FAIL: mesh_up"; exit 1; }
 mesh_servers 9080 id 2 3 4 || exit 1
 
-who() { # who POD VIP:PORT COUNT -> "v1=N v2=N v3=N ERR=N"
-	sm_pod_exec "$1" "$CLI" who --addr "$2" --count "$3" |
-		awk '{ if ($1 == "ERR") e += $3; else printf "%s=%s ", $1, $2 } END { printf "ERR=%d\n", e }'
-}
 st() { # st JQ -> from /status
 	ctl status -o json | jq -r "$1"
 }

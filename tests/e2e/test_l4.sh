@@ -18,10 +18,6 @@ mesh_servers 9000 sink 2 || exit 1
 mesh_servers 9001 echo 2 || exit 1
 mesh_servers 9002 order 2 || exit 1
 
-who() { # who POD VIP:PORT COUNT -> "v1=N v2=N v3=N ERR=N" (sorted names)
-	sm_pod_exec "$1" "$CLI" who --addr "$2" --count "$3" |
-		awk '{ if ($1 == "ERR") e += $3; else printf "%s=%s ", $1, $2 } END { printf "ERR=%d\n", e }'
-}
 tally() { # tally "v1=10 v2=3" NAME -> N
 	tr ' ' '\n' <<<"$1" | awk -F= -v k="$2" '$1 == k { print $2; f = 1 } END { if (!f) print 0 }'
 }

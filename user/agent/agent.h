@@ -25,6 +25,7 @@
 #define AGENT_MAX_ADMIN_CONNS 16
 #define AGENT_ADMIN_TIMEOUT_NS (5ull * 1000 * 1000 * 1000)
 #define AGENT_RELOAD_DEBOUNCE_NS (100ull * 1000 * 1000)
+#define AGENT_MAX_CHANGED 64		/* files named for one delta reload */
 /* L7 proxy hardening defaults (--l7-max-conns, --l7-header-timeout) */
 #define AGENT_L7_MAX_CONNS	16384		/* downstream connections, whole proxy */
 #define AGENT_L7_MAX_CONNS_MAX	(1u << 20)	/* fs.nr_open's default */
@@ -67,6 +68,12 @@ struct agent {
 	uint64_t reloads_ok, reloads_failed;
 	json_t *last_diags;		/* array of "file:line:col: level: msg" */
 	struct pol_cache *pcache;	/* parsed policy documents, reused */
+	struct agent_prepared *cur;	/* the set and plan applied last (what a
+					 * delta patches), or NULL */
+	char *changed[AGENT_MAX_CHANGED]; /* policy files inotify reported since */
+	size_t n_changed;		/* the last reload (base names) */
+	bool changed_all;		/* too many, or the queue overflowed */
+	size_t n_docs;			/* policy documents applied */
 	char last_error[512];
 	uint64_t last_reload_ns;	/* duration of the last successful reload */
 	size_t n_services, n_backends;
@@ -100,8 +107,18 @@ int agent_reload(struct agent *ag, const struct agent_file *files, size_t n_file
 		 bool dry_run, json_t *diags, char *err, size_t errlen);
 
 /*
+ * The reload after the policy files in ag->changed changed on disk: when
+ * they only changed EndpointSlices (the same slices, other endpoints), the
+ * applied set and plan are patched and only the services those slices
+ * feed are re-planned and written (a delta: cost of the change, not of the
+ * policy); anything else is agent_reload. Clears ag->changed.
+ */
+int agent_reload_changed(struct agent *ag, json_t *diags, char *err, size_t errlen);
+
+/*
  * agent_reload in two steps, for the start: prepare (load, validate, plan;
- * no kernel access; quiet = diagnostics not logged) before the data path
+ * no kernel access; dry_run: diagnostics not logged, the document cache
+ * and the applied state left alone) before the data path
  * is loaded, commit (apply) once it is. Both free pp when they fail;
  * commit always frees it; agent_prepared_free for one not committed.
  */
@@ -115,11 +132,13 @@ struct agent_prepared {
 };
 
 int agent_prepare(struct agent *ag, const struct agent_file *files, size_t n_files,
-		  bool quiet, json_t *diags, struct agent_prepared *pp,
+		  bool dry_run, json_t *diags, struct agent_prepared *pp,
 		  char *err, size_t errlen);
 int agent_commit(struct agent *ag, struct agent_prepared *pp, const struct agent_file *files,
 		 size_t n_files, char *err, size_t errlen);
 void agent_prepared_free(struct agent_prepared *pp);
+/* Forget the applied set and plan (the next change reloads everything). */
+void agent_cur_drop(struct agent *ag);
 
 int admin_listen(struct agent *ag, char *err, size_t errlen);
 void admin_close(struct agent *ag);

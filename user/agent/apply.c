@@ -15,8 +15,10 @@
 struct apply_cluster {
 	uint64_t id;
 	uint32_t set_id;
+	uint32_t refs;		/* cluster ids of applied services naming it */
 	struct sm_cluster_val val;
 	struct sm_be_key *keys;
+	uint32_t *be_flags;	/* per backend: SM_BE_F_READY as this cluster has it */
 	size_t n;
 	uint32_t *maglev;
 	uint32_t maglev_size;
@@ -30,6 +32,8 @@ struct apply_svc {
 	struct sm_svc_val val;
 	uint64_t *slot_ids;	/* cluster id per route slot */
 	size_t n_slots;
+	uint64_t *cluster_ids;	/* the plan service's clusters, in order */
+	size_t n_clusters;
 	char *name;
 	char *port_name;
 };
@@ -37,6 +41,8 @@ struct apply_svc {
 struct apply_be {
 	struct sm_be_key key;
 	uint32_t flags;
+	uint32_t refs;		/* applied clusters that list it */
+	uint32_t ready_refs;	/* ... of which with SM_BE_F_READY */
 	char *pod;
 };
 
@@ -56,6 +62,7 @@ static void apply_cluster_free(struct apply_cluster *c)
 	if (!c)
 		return;
 	free(c->keys);
+	free(c->be_flags);
 	free(c->maglev);
 	free(c->name);
 	free(c->subset);
@@ -67,6 +74,7 @@ static void apply_svc_free(struct apply_svc *s)
 	if (!s)
 		return;
 	free(s->slot_ids);
+	free(s->cluster_ids);
 	free(s->name);
 	free(s->port_name);
 	free(s);
@@ -233,6 +241,19 @@ static int apply_svc_same_route(const struct apply_svc *old, const struct plan_s
 	return 1;
 }
 
+/* Slots the applied records use in the versioned maps (sign: +1 or -1). */
+static void apply_live_cluster(struct apply_ctx *a, const struct apply_cluster *c, int sign)
+{
+	a->live_bset += (uint64_t)(sign * (int64_t)c->n);
+	a->live_maglev += (uint64_t)(sign * (int64_t)c->maglev_size);
+}
+
+static void apply_live_svc(struct apply_ctx *a, const struct apply_svc *s, int sign)
+{
+	if (s->n_slots > 1)
+		a->live_route += (uint64_t)(sign * (int64_t)s->n_slots);
+}
+
 /* Slots of one versioned map: live now, in their grace period, and new. */
 struct apply_slots {
 	uint64_t live, grace, add;
@@ -247,9 +268,10 @@ struct apply_slots {
  * still in use, so live + grace + new must fit too. Checked before the
  * first write, so a change that does not fit leaves everything as it was.
  * -EAGAIN: it fits once the grace period of superseded versions is over.
+ * The new versions are those of p's services idx[0..n) (idx NULL: all).
  */
-static int apply_check_versions(struct apply_ctx *a, const struct plan *p, char *err,
-				size_t errlen)
+static int apply_check_versions(struct apply_ctx *a, const struct plan *p, const size_t *idx,
+				size_t n, char *err, size_t errlen)
 {
 	struct apply_slots v[] = {
 		{ .map = "sm_bset", .flag = "--max-backends", .fd = a->maps.bset },
@@ -259,28 +281,17 @@ static int apply_check_versions(struct apply_ctx *a, const struct plan *p, char 
 	struct u64map seen = {};
 	int ret;
 
-	for (size_t i = 0; i < a->clusters.cap; i++) {
-		const struct apply_cluster *c = a->clusters.vals[i];
-
-		if (a->clusters.keys[i]) {
-			v[0].live += c->n;
-			v[1].live += c->maglev_size;
-		}
-	}
-	for (size_t i = 0; i < a->svcs.cap; i++) {
-		const struct apply_svc *s = a->svcs.vals[i];
-
-		if (a->svcs.keys[i] && s->n_slots > 1)
-			v[2].live += s->n_slots;
-	}
+	v[0].live = a->live_bset;
+	v[1].live = a->live_maglev;
+	v[2].live = a->live_route;
 	for (size_t i = 0; i < a->n_defer; i++) {
 		v[a->defer[i].kind ? 2 : 0].grace += a->defer[i].n;
 		v[1].grace += a->defer[i].maglev_size;
 	}
 	if ((ret = u64map_init(&seen, 64)))
 		return ret;
-	for (size_t i = 0; i < p->n_svcs; i++) {
-		const struct plan_service *s = &p->svcs[i];
+	for (size_t i = 0; i < n; i++) {
+		const struct plan_service *s = &p->svcs[idx ? idx[i] : i];
 
 		for (size_t j = 0; j < s->n_clusters; j++) {
 			const struct plan_cluster *c = &s->clusters[j];
@@ -446,32 +457,257 @@ static int apply_queue_set(struct apply_ctx *a, const struct plan_cluster *c,
 	return ret;
 }
 
+/* The batches of one apply, in the order they are flushed. */
+struct apply_batches {
+	struct apply_batch be, bset, maglev, cl, route, svc, meta;
+};
+
+static void apply_batches_init(struct apply_ctx *a, struct apply_batches *b)
+{
+	*b = (struct apply_batches){
+		.be = APPLY_BATCH(a->maps.backend, struct sm_be_key, struct sm_backend_val,
+				  "sm_backend", true),
+		.bset = APPLY_BATCH(a->maps.bset, struct sm_bset_key, struct sm_be_key,
+				    "sm_bset", true),
+		.maglev = APPLY_BATCH(a->maps.maglev, struct sm_bset_key, struct sm_maglev_val,
+				      "sm_maglev", true),
+		.cl = APPLY_BATCH(a->maps.cluster, __u64, struct sm_cluster_val, "sm_cluster", true),
+		.route = APPLY_BATCH(a->maps.route, struct sm_route_key, struct sm_route_val,
+				     "sm_route", true),
+		.svc = APPLY_BATCH(a->maps.svc, struct sm_svc_key, struct sm_svc_val, "sm_svc", true),
+		.meta = APPLY_BATCH(a->maps.meta, struct sm_meta_key, struct sm_meta_val,
+				    "sm_meta", false),
+	};
+}
+
+static void apply_batches_free(struct apply_batches *b)
+{
+	struct apply_batch *all[] = { &b->be, &b->bset, &b->maglev, &b->cl, &b->route, &b->svc, &b->meta };
+
+	for (size_t i = 0; i < sizeof(all) / sizeof(all[0]); i++)
+		apply_batch_free(all[i]);
+}
+
+/* Queue the sm_backend entry of b (an ejection made by the CLI or outlier detection stays). */
+static int apply_queue_backend(struct apply_ctx *a, struct apply_batches *q,
+			       const struct apply_be *b, bool lookup)
+{
+	struct sm_backend_val v = {};
+
+	if (lookup)
+		bpf_map_lookup_elem(a->maps.backend, &b->key, &v);
+	v.flags = (v.flags & SM_BE_F_EJECTED) | b->flags;
+	v.pad = 0;
+	return apply_batch_add(&q->be, &b->key, &v) ?:
+	       apply_meta_queue(&q->meta, SM_META_BACKEND, dp_meta_be_id(&b->key), b->pod, NULL);
+}
+
+/*
+ * The applied record of plan cluster c, with its backend list version: the
+ * old one when the list is the same, else a new version queued. The
+ * cluster entry and its name are queued when they change.
+ */
+static int apply_cluster_stage(struct apply_ctx *a, struct apply_batches *q,
+			       const struct plan_cluster *c, const struct apply_cluster *old,
+			       struct apply_cluster **out)
+{
+	struct apply_cluster *nc = calloc(1, sizeof(*nc));
+	struct sm_cluster_val v = {
+		.n_backends = (uint32_t)c->n_backends,
+		.maglev_size = c->maglev_size,
+		.max_conns = c->max_conns,
+		.lb = c->lb,
+		.min_health_pct = c->min_health_pct,
+	};
+	int ret = 0;
+
+	*out = nc;
+	if (!nc)
+		return -ENOMEM;
+	nc->id = c->id;
+	nc->n = c->n_backends;
+	nc->maglev_size = c->maglev_size;
+	nc->name = apply_strdup(c->name);
+	nc->subset = apply_strdup(c->subset);
+	nc->keys = calloc(c->n_backends + 1, sizeof(*nc->keys));
+	nc->be_flags = calloc(c->n_backends + 1, sizeof(*nc->be_flags));
+	nc->maglev = calloc(c->maglev_size + 1, sizeof(*nc->maglev));
+	if (!nc->keys || !nc->be_flags || !nc->maglev)
+		return -ENOMEM;
+	for (size_t b = 0; b < c->n_backends; b++) {
+		nc->keys[b] = c->backends[b].key;
+		nc->be_flags[b] = c->backends[b].flags & SM_BE_F_READY;
+	}
+	if (c->maglev_size)
+		memcpy(nc->maglev, c->maglev, c->maglev_size * sizeof(uint32_t));
+	if (apply_cluster_same_set(old, c))
+		v.set_id = old->set_id;
+	else if ((ret = apply_queue_set(a, c, &q->bset, &q->maglev, &v.set_id)))
+		return ret;
+	nc->set_id = v.set_id;
+	nc->val = v;
+	if (!old || memcmp(&old->val, &v, sizeof(v)))
+		ret = apply_batch_add(&q->cl, &c->id, &v);
+	if (!ret && (!old || !apply_streq(old->name, nc->name) ||
+		     !apply_streq(old->subset, nc->subset)))
+		ret = apply_meta_queue(&q->meta, SM_META_CLUSTER, c->id, c->name, c->subset);
+	return ret;
+}
+
+/*
+ * The applied record of plan service s (with clusters), with its weighted
+ * route version (old one when the same, else queued); the service entry
+ * and its name are queued when they change, a superseded route deferred.
+ */
+static int apply_svc_stage(struct apply_ctx *a, struct apply_batches *q,
+			   const struct plan_service *s, const struct apply_svc *old,
+			   struct apply_svc **out)
+{
+	struct apply_svc *ns = calloc(1, sizeof(*ns));
+	struct sm_svc_val v = {};
+	int ret;
+
+	*out = ns;
+	if (!ns)
+		return -ENOMEM;
+	ns->key = s->key;
+	ns->name = malloc(strlen(s->ns) + strlen(s->name) + 2);
+	ns->cluster_ids = calloc(s->n_clusters, sizeof(uint64_t));
+	if (!ns->name || !ns->cluster_ids)
+		return -ENOMEM;
+	sprintf(ns->name, "%s/%s", s->ns, s->name);
+	ns->port_name = apply_strdup(s->port_name);
+	ns->n_clusters = s->n_clusters;
+	for (size_t k = 0; k < s->n_clusters; k++)
+		ns->cluster_ids[k] = s->clusters[k].id;
+	if (s->n_slots > 1) {
+		ns->slot_ids = calloc(s->n_slots, sizeof(uint64_t));
+		if (!ns->slot_ids)
+			return -ENOMEM;
+		ns->n_slots = s->n_slots;
+		for (size_t k = 0; k < s->n_slots; k++)
+			ns->slot_ids[k] = s->clusters[s->slots[k]].id;
+		v.route_slots = (uint16_t)s->n_slots;
+		v.cluster_id = s->clusters[0].id;
+		if (apply_svc_same_route(old, s)) {
+			v.route_id = old->val.route_id;
+		} else {
+			v.route_id = a->next_route_id++;
+			for (uint32_t k = 0; k < s->n_slots; k++) {
+				struct sm_route_key rk = { .route_id = v.route_id, .slot = k };
+				struct sm_route_val rv = { .cluster_id = ns->slot_ids[k] };
+
+				if ((ret = apply_batch_add(&q->route, &rk, &rv)))
+					return ret;
+			}
+		}
+	} else {
+		v.cluster_id = s->clusters[s->n_slots == 1 ? s->slots[0] : 0].id;
+	}
+	v.flags = s->flags;
+	ns->val = v;
+	if (!old || memcmp(&old->val, &v, sizeof(v))) {
+		if ((ret = apply_batch_add(&q->svc, &s->key, &v)))
+			return ret;
+		if (old && old->n_slots > 1 && old->val.route_id != v.route_id)
+			apply_defer_add(a, 1, old->val.route_id, (uint32_t)old->n_slots, 0);
+	}
+	if (!old || !apply_streq(old->name, ns->name) || !apply_streq(old->port_name, ns->port_name))
+		return apply_meta_queue(&q->meta, SM_META_SVC, dp_meta_svc_id(&s->key),
+					ns->name, ns->port_name);
+	return 0;
+}
+
+/* Flush in dependency order: what an entry names is written before it. */
+static int apply_batches_flush(struct apply_ctx *a, struct apply_batches *q, char *err,
+			       size_t errlen)
+{
+	int ret;
+
+	if ((ret = apply_batch_flush(a, &q->be, err, errlen)) ||
+	    (ret = apply_batch_flush(a, &q->bset, err, errlen)) ||
+	    (ret = apply_batch_flush(a, &q->maglev, err, errlen)) ||
+	    (ret = apply_batch_flush(a, &q->cl, err, errlen)) ||
+	    (ret = apply_batch_flush(a, &q->route, err, errlen)) ||
+	    (ret = apply_batch_flush(a, &q->svc, err, errlen)))
+		return ret;
+	apply_batch_flush(a, &q->meta, err, errlen);	/* names: best effort */
+	err[0] = '\0';
+	return 0;
+}
+
+static void apply_svc_delete(struct apply_ctx *a, const struct apply_svc *old)
+{
+	bpf_map_delete_elem(a->maps.svc, &old->key);
+	bpf_map_delete_elem(a->maps.svc_stats, &old->key);
+	apply_meta_del(a, SM_META_SVC, dp_meta_svc_id(&old->key));
+	if (old->n_slots > 1)
+		apply_defer_add(a, 1, old->val.route_id, (uint32_t)old->n_slots, 0);
+	a->last_deletes++;
+}
+
+static void apply_cluster_delete(struct apply_ctx *a, const struct apply_cluster *old)
+{
+	bpf_map_delete_elem(a->maps.cluster, &old->id);
+	bpf_map_delete_elem(a->maps.rr, &old->id);
+	apply_meta_del(a, SM_META_CLUSTER, old->id);
+	apply_defer_add(a, 0, old->set_id, (uint32_t)old->n, old->maglev_size);
+	a->last_deletes++;
+}
+
+static void apply_backend_delete(struct apply_ctx *a, const struct apply_be *old)
+{
+	struct sm_be_active_val act = {};
+
+	bpf_map_delete_elem(a->maps.backend, &old->key);
+	bpf_map_delete_elem(a->maps.be_stats, &old->key);
+	apply_meta_del(a, SM_META_BACKEND, dp_meta_be_id(&old->key));
+	/* live connections still give their count back: keep it */
+	if (!bpf_map_lookup_elem(a->maps.be_active, &old->key, &act) && act.active <= 0)
+		bpf_map_delete_elem(a->maps.be_active, &old->key);
+	a->last_deletes++;
+}
+
+static void apply_write_config(struct apply_ctx *a)
+{
+	struct sm_config_val cfg = {
+		.flags = a->cfg_flags, .generation = ++a->generation,
+		.l7_addr = a->l7_addr, .l7_port = a->l7_port,
+	};
+	uint32_t zero = 0;
+
+	if (a->maps.config >= 0)
+		bpf_map_update_elem(a->maps.config, &zero, &cfg, BPF_ANY);
+}
+
+/*
+ * After an apply failed the maps hold whole clusters from either plan.
+ * Forget what we believe was applied so the next apply rewrites
+ * everything, and let the sweep remove what neither plan claims.
+ */
+static void apply_forget(struct apply_ctx *a)
+{
+	apply_tables_free(&a->clusters, &a->svcs, &a->backends, &a->pods);
+	u64map_init(&a->clusters, 64);
+	u64map_init(&a->svcs, 64);
+	u64map_init(&a->backends, 64);
+	u64map_init(&a->pods, 16);
+	a->live_bset = a->live_maglev = a->live_route = 0;
+	a->sweep_due_ns = 1;
+}
+
 int apply_plan(struct apply_ctx *a, const struct plan *p, char *err, size_t errlen)
 {
 	struct u64map ncl = {}, nsv = {}, nbe = {}, npod = {};
-	struct apply_batch b_be = APPLY_BATCH(a->maps.backend, struct sm_be_key,
-					      struct sm_backend_val, "sm_backend", true);
-	struct apply_batch b_bset = APPLY_BATCH(a->maps.bset, struct sm_bset_key,
-						struct sm_be_key, "sm_bset", true);
-	struct apply_batch b_maglev = APPLY_BATCH(a->maps.maglev, struct sm_bset_key,
-						  struct sm_maglev_val, "sm_maglev", true);
-	struct apply_batch b_cl = APPLY_BATCH(a->maps.cluster, __u64,
-					      struct sm_cluster_val, "sm_cluster", true);
-	struct apply_batch b_route = APPLY_BATCH(a->maps.route, struct sm_route_key,
-						 struct sm_route_val, "sm_route", true);
-	struct apply_batch b_svc = APPLY_BATCH(a->maps.svc, struct sm_svc_key,
-					       struct sm_svc_val, "sm_svc", true);
-	struct apply_batch b_meta = APPLY_BATCH(a->maps.meta, struct sm_meta_key,
-						struct sm_meta_val, "sm_meta", false);
-	struct apply_batch *batches[] = { &b_be, &b_bset, &b_maglev, &b_cl, &b_route, &b_svc, &b_meta };
+	struct apply_batches q;
 	size_t n_cl_total = 0, n_be_total = 0;
 	uint64_t t0 = dp_now_ns();
-	uint32_t zero = 0;
 	int ret;
 
 	a->last_writes = a->last_deletes = 0;
 	err[0] = '\0';
 	apply_gc(a, t0);
+	apply_batches_init(a, &q);
 
 	for (size_t i = 0; i < p->n_svcs; i++) {
 		n_cl_total += p->svcs[i].n_clusters;
@@ -483,7 +719,7 @@ int apply_plan(struct apply_ctx *a, const struct plan *p, char *err, size_t errl
 			 p->n_pods, apply_map_size(a->maps.pod));
 		return -E2BIG;
 	}
-	if ((ret = apply_check_versions(a, p, err, errlen)))
+	if ((ret = apply_check_versions(a, p, NULL, p->n_svcs, err, errlen)))
 		return ret;
 
 	if ((ret = u64map_init(&ncl, n_cl_total)) || (ret = u64map_init(&nsv, p->n_svcs)) ||
@@ -492,55 +728,59 @@ int apply_plan(struct apply_ctx *a, const struct plan *p, char *err, size_t errl
 		goto fail;
 	}
 
-	/* 1. Backends: state first, so a new list never names an unknown one. */
+	/* 1. Clusters (new backend list versions queued) and their backends. */
 	for (size_t i = 0; i < p->n_svcs; i++) {
 		for (size_t j = 0; j < p->svcs[i].n_clusters; j++) {
 			const struct plan_cluster *c = &p->svcs[i].clusters[j];
+			struct apply_cluster *nc;
 
+			if (u64map_get(&ncl, c->id))
+				continue;	/* shared by several services */
+			ret = apply_cluster_stage(a, &q, c, u64map_get(&a->clusters, c->id), &nc);
+			if (!ret && u64map_put(&ncl, c->id, nc))
+				ret = -ENOMEM;
+			if (ret) {
+				if (!u64map_get(&ncl, c->id))
+					apply_cluster_free(nc);
+				goto fail;
+			}
 			for (size_t b = 0; b < c->n_backends; b++) {
 				const struct plan_backend *pb = &c->backends[b];
 				uint64_t id = dp_meta_be_id(&pb->key);
 				struct apply_be *nb = u64map_get(&nbe, id);
 
-				if (nb) {
-					nb->flags |= pb->flags & SM_BE_F_READY;
-					continue;
+				if (!nb) {
+					nb = calloc(1, sizeof(*nb));
+					if (!nb || u64map_put(&nbe, id, nb)) {
+						free(nb);
+						ret = -ENOMEM;
+						goto fail;
+					}
+					nb->key = pb->key;
+					nb->pod = apply_strdup(pb->pod);
 				}
-				nb = calloc(1, sizeof(*nb));
-				if (!nb || u64map_put(&nbe, id, nb)) {
-					free(nb);
-					ret = -ENOMEM;
-					goto fail;
+				nb->refs++;
+				if (pb->flags & SM_BE_F_READY) {
+					nb->ready_refs++;
+					nb->flags = SM_BE_F_READY;
 				}
-				nb->key = pb->key;
-				nb->flags = pb->flags & SM_BE_F_READY;
-				nb->pod = apply_strdup(pb->pod);
 			}
 		}
 	}
+	/* Backend state first, so a new list never names an unknown one. */
 	for (size_t i = 0; i < nbe.cap; i++) {
 		struct apply_be *nb = nbe.vals[i], *old;
-		struct sm_backend_val v = {};
 
 		if (!nbe.keys[i])
 			continue;
 		old = u64map_get(&a->backends, nbe.keys[i]);
 		if (old && old->flags == nb->flags && apply_streq(old->pod, nb->pod))
 			continue;
-		/* keep an ejection made by the CLI or outlier detection (a
-		 * backend we did not write ourselves may come from a previous
-		 * agent's maps) */
-		if (old || a->maps_adopted)
-			bpf_map_lookup_elem(a->maps.backend, &nb->key, &v);
-		v.flags = (v.flags & SM_BE_F_EJECTED) | nb->flags;
-		v.pad = 0;
-		ret = apply_batch_add(&b_be, &nb->key, &v);
-		ret = ret ?: apply_meta_queue(&b_meta, SM_META_BACKEND, dp_meta_be_id(&nb->key),
-					      nb->pod, NULL);
-		if (ret)
+		/* a backend we did not write ourselves may come from a previous agent's maps */
+		if ((ret = apply_queue_backend(a, &q, nb, old || a->maps_adopted)))
 			goto fail;
 	}
-	ret = apply_batch_flush(a, &b_be, err, errlen);
+	ret = apply_batch_flush(a, &q.be, err, errlen);
 	if (ret)
 		goto fail;
 
@@ -562,146 +802,32 @@ int apply_plan(struct apply_ctx *a, const struct plan *p, char *err, size_t errl
 			APPLY_UPDATE(a->maps.pod, &np->key, &v, "sm_pod");
 	}
 
-	/* 3. Clusters: new backend list version first, then switch. */
-	for (size_t i = 0; i < p->n_svcs; i++) {
-		for (size_t j = 0; j < p->svcs[i].n_clusters; j++) {
-			const struct plan_cluster *c = &p->svcs[i].clusters[j];
-			struct apply_cluster *old = u64map_get(&a->clusters, c->id), *nc;
-			struct sm_cluster_val v = {
-				.n_backends = (uint32_t)c->n_backends,
-				.maglev_size = c->maglev_size,
-				.max_conns = c->max_conns,
-				.lb = c->lb,
-				.min_health_pct = c->min_health_pct,
-			};
-
-			if (u64map_get(&ncl, c->id))
-				continue;	/* shared by several services */
-			nc = calloc(1, sizeof(*nc));
-			if (!nc || u64map_put(&ncl, c->id, nc)) {
-				free(nc);
-				ret = -ENOMEM;
-				goto fail;
-			}
-			nc->id = c->id;
-			nc->n = c->n_backends;
-			nc->maglev_size = c->maglev_size;
-			nc->name = apply_strdup(c->name);
-			nc->subset = apply_strdup(c->subset);
-			nc->keys = calloc(c->n_backends + 1, sizeof(*nc->keys));
-			nc->maglev = calloc(c->maglev_size + 1, sizeof(*nc->maglev));
-			if (!nc->keys || !nc->maglev) {
-				ret = -ENOMEM;
-				goto fail;
-			}
-			for (size_t b = 0; b < c->n_backends; b++)
-				nc->keys[b] = c->backends[b].key;
-			if (c->maglev_size)
-				memcpy(nc->maglev, c->maglev, c->maglev_size * sizeof(uint32_t));
-			if (apply_cluster_same_set(old, c))
-				v.set_id = old->set_id;
-			else if ((ret = apply_queue_set(a, c, &b_bset, &b_maglev, &v.set_id)))
-				goto fail;
-			nc->set_id = v.set_id;
-			nc->val = v;
-			if (!old || memcmp(&old->val, &v, sizeof(v)))
-				ret = apply_batch_add(&b_cl, &c->id, &v);
-			if (!ret && (!old || !apply_streq(old->name, nc->name) ||
-				     !apply_streq(old->subset, nc->subset)))
-				ret = apply_meta_queue(&b_meta, SM_META_CLUSTER, c->id, c->name, c->subset);
-			if (ret)
-				goto fail;
-		}
-	}
-	/* every new backend list is in place before a cluster switches to it */
-	if ((ret = apply_batch_flush(a, &b_bset, err, errlen)) ||
-	    (ret = apply_batch_flush(a, &b_maglev, err, errlen)) ||
-	    (ret = apply_batch_flush(a, &b_cl, err, errlen)))
-		goto fail;
-
-	/* 4. Services: weighted route version first, then switch. */
+	/* 3. Services: weighted route version first, then switch. */
 	for (size_t i = 0; i < p->n_svcs; i++) {
 		const struct plan_service *s = &p->svcs[i];
 		uint64_t id = apply_svc_id(&s->key);
-		struct apply_svc *old = u64map_get(&a->svcs, id), *ns;
-		struct sm_svc_val v = {};
+		struct apply_svc *ns;
 
 		if (!s->n_clusters)
 			continue;
-		ns = calloc(1, sizeof(*ns));
-		if (!ns || u64map_put(&nsv, id, ns)) {
-			free(ns);
+		ret = apply_svc_stage(a, &q, s, u64map_get(&a->svcs, id), &ns);
+		if (!ret && u64map_put(&nsv, id, ns))
 			ret = -ENOMEM;
+		if (ret) {
+			if (!u64map_get(&nsv, id))
+				apply_svc_free(ns);
 			goto fail;
 		}
-		ns->key = s->key;
-		ns->name = malloc(strlen(s->ns) + strlen(s->name) + 2);
-		if (!ns->name) {
-			ret = -ENOMEM;
-			goto fail;
-		}
-		sprintf(ns->name, "%s/%s", s->ns, s->name);
-		ns->port_name = apply_strdup(s->port_name);
-		if (s->n_slots > 1) {
-			ns->slot_ids = calloc(s->n_slots, sizeof(uint64_t));
-			if (!ns->slot_ids) {
-				ret = -ENOMEM;
-				goto fail;
-			}
-			ns->n_slots = s->n_slots;
-			for (size_t k = 0; k < s->n_slots; k++)
-				ns->slot_ids[k] = s->clusters[s->slots[k]].id;
-			v.route_slots = (uint16_t)s->n_slots;
-			v.cluster_id = s->clusters[0].id;
-			if (apply_svc_same_route(old, s)) {
-				v.route_id = old->val.route_id;
-			} else {
-				v.route_id = a->next_route_id++;
-				for (uint32_t k = 0; k < s->n_slots; k++) {
-					struct sm_route_key rk = { .route_id = v.route_id, .slot = k };
-					struct sm_route_val rv = { .cluster_id = ns->slot_ids[k] };
-
-					if ((ret = apply_batch_add(&b_route, &rk, &rv)))
-						goto fail;
-				}
-			}
-		} else {
-			v.cluster_id = s->clusters[s->n_slots == 1 ? s->slots[0] : 0].id;
-		}
-		v.flags = s->flags;
-		ns->val = v;
-		if (!old || memcmp(&old->val, &v, sizeof(v))) {
-			if ((ret = apply_batch_add(&b_svc, &s->key, &v)))
-				goto fail;
-			if (old && old->n_slots > 1 && old->val.route_id != v.route_id)
-				apply_defer_add(a, 1, old->val.route_id, (uint32_t)old->n_slots, 0);
-		}
-		if ((!old || !apply_streq(old->name, ns->name) ||
-		     !apply_streq(old->port_name, ns->port_name)) &&
-		    (ret = apply_meta_queue(&b_meta, SM_META_SVC, dp_meta_svc_id(&s->key),
-					    ns->name, ns->port_name)))
-			goto fail;
+		for (size_t k = 0; k < s->n_clusters; k++)
+			((struct apply_cluster *)u64map_get(&ncl, s->clusters[k].id))->refs++;
 	}
-	/* routes before the services that name them; names last (best effort) */
-	if ((ret = apply_batch_flush(a, &b_route, err, errlen)) ||
-	    (ret = apply_batch_flush(a, &b_svc, err, errlen)))
+	if ((ret = apply_batches_flush(a, &q, err, errlen)))
 		goto fail;
-	apply_batch_flush(a, &b_meta, err, errlen);
-	err[0] = '\0';
 
-	/* 5. Remove what the plan no longer has, in reverse order. */
-	for (size_t i = 0; i < a->svcs.cap; i++) {
-		struct apply_svc *old = a->svcs.vals[i];
-
-		if (!a->svcs.keys[i] || u64map_get(&nsv, a->svcs.keys[i]))
-			continue;
-		bpf_map_delete_elem(a->maps.svc, &old->key);
-		bpf_map_delete_elem(a->maps.svc_stats, &old->key);
-		apply_meta_del(a, SM_META_SVC, dp_meta_svc_id(&old->key));
-		if (old->n_slots > 1)
-			apply_defer_add(a, 1, old->val.route_id, (uint32_t)old->n_slots, 0);
-		a->last_deletes++;
-	}
+	/* 4. Remove what the plan no longer has, in reverse order. */
+	for (size_t i = 0; i < a->svcs.cap; i++)
+		if (a->svcs.keys[i] && !u64map_get(&nsv, a->svcs.keys[i]))
+			apply_svc_delete(a, a->svcs.vals[i]);
 	for (size_t i = 0; i < a->clusters.cap; i++) {
 		struct apply_cluster *old = a->clusters.vals[i];
 		struct apply_cluster *nc;
@@ -709,30 +835,14 @@ int apply_plan(struct apply_ctx *a, const struct plan *p, char *err, size_t errl
 		if (!a->clusters.keys[i])
 			continue;
 		nc = u64map_get(&ncl, a->clusters.keys[i]);
-		if (nc && nc->set_id == old->set_id)
-			continue;
-		if (!nc) {
-			bpf_map_delete_elem(a->maps.cluster, &old->id);
-			bpf_map_delete_elem(a->maps.rr, &old->id);
-			apply_meta_del(a, SM_META_CLUSTER, old->id);
-			a->last_deletes++;
-		}
-		apply_defer_add(a, 0, old->set_id, (uint32_t)old->n, old->maglev_size);
+		if (!nc)
+			apply_cluster_delete(a, old);
+		else if (nc->set_id != old->set_id)
+			apply_defer_add(a, 0, old->set_id, (uint32_t)old->n, old->maglev_size);
 	}
-	for (size_t i = 0; i < a->backends.cap; i++) {
-		struct apply_be *old = a->backends.vals[i];
-		struct sm_be_active_val act = {};
-
-		if (!a->backends.keys[i] || u64map_get(&nbe, a->backends.keys[i]))
-			continue;
-		bpf_map_delete_elem(a->maps.backend, &old->key);
-		bpf_map_delete_elem(a->maps.be_stats, &old->key);
-		apply_meta_del(a, SM_META_BACKEND, dp_meta_be_id(&old->key));
-		/* live connections still give their count back: keep it */
-		if (!bpf_map_lookup_elem(a->maps.be_active, &old->key, &act) && act.active <= 0)
-			bpf_map_delete_elem(a->maps.be_active, &old->key);
-		a->last_deletes++;
-	}
+	for (size_t i = 0; i < a->backends.cap; i++)
+		if (a->backends.keys[i] && !u64map_get(&nbe, a->backends.keys[i]))
+			apply_backend_delete(a, a->backends.vals[i]);
 	for (size_t i = 0; i < a->pods.cap; i++) {
 		struct apply_pod *old = a->pods.vals[i];
 
@@ -747,39 +857,239 @@ int apply_plan(struct apply_ctx *a, const struct plan *p, char *err, size_t errl
 	a->svcs = nsv;
 	a->backends = nbe;
 	a->pods = npod;
+	a->live_bset = a->live_maglev = a->live_route = 0;
+	for (size_t i = 0; i < a->clusters.cap; i++)
+		if (a->clusters.keys[i])
+			apply_live_cluster(a, a->clusters.vals[i], 1);
+	for (size_t i = 0; i < a->svcs.cap; i++)
+		if (a->svcs.keys[i])
+			apply_live_svc(a, a->svcs.vals[i], 1);
 
-	{
-		struct sm_config_val cfg = {
-			.flags = a->cfg_flags, .generation = ++a->generation,
-			.l7_addr = a->l7_addr, .l7_port = a->l7_port,
-		};
-
-		if (a->maps.config >= 0)
-			bpf_map_update_elem(a->maps.config, &zero, &cfg, BPF_ANY);
-	}
+	apply_write_config(a);
 	if (a->sweep_due_ns == 1)
 		a->sweep_due_ns = dp_now_ns() + APPLY_GRACE_NS;
 	a->last_apply_ns = dp_now_ns() - t0;
-	for (size_t i = 0; i < sizeof(batches) / sizeof(batches[0]); i++)
-		apply_batch_free(batches[i]);
+	apply_batches_free(&q);
 	return 0;
 fail:
-	for (size_t i = 0; i < sizeof(batches) / sizeof(batches[0]); i++)
-		apply_batch_free(batches[i]);
+	apply_batches_free(&q);
 	if (!err[0])
 		snprintf(err, errlen, "%s", strerror(-ret));
 	apply_tables_free(&ncl, &nsv, &nbe, &npod);
+	apply_forget(a);
+	return ret;
+}
+
+/* ---- incremental: some services' clusters changed ---- */
+
+/* Write b's state when its readiness (ready in any cluster that lists it) changed. */
+static int apply_be_sync(struct apply_ctx *a, struct apply_batches *q, struct apply_be *b,
+			 bool fresh)
+{
+	uint32_t want = b->ready_refs ? SM_BE_F_READY : 0;
+
+	if (!b->refs || (!fresh && b->flags == want))
+		return 0;	/* unlisted: deleted once the lists switched */
+	b->flags = want;
+	return apply_queue_backend(a, q, b, true);
+}
+
+/* One membership of a backend in a cluster more (flags: as that cluster has it). */
+static int apply_be_ref(struct apply_ctx *a, struct apply_batches *q, const struct sm_be_key *key,
+			uint32_t flags, const char *pod)
+{
+	uint64_t id = dp_meta_be_id(key);
+	struct apply_be *b = u64map_get(&a->backends, id);
+	bool fresh = !b;
+
+	if (fresh) {
+		b = calloc(1, sizeof(*b));
+		if (!b || u64map_put(&a->backends, id, b)) {
+			free(b);
+			return -ENOMEM;
+		}
+		b->key = *key;
+		b->pod = apply_strdup(pod);
+	}
+	b->refs++;
+	b->ready_refs += !!(flags & SM_BE_F_READY);
+	return apply_be_sync(a, q, b, fresh);
+}
+
+/* One membership less; a backend no cluster lists goes into gone. */
+static int apply_be_unref(struct apply_ctx *a, struct apply_batches *q, const struct sm_be_key *key,
+			  uint32_t flags, struct u64map *gone)
+{
+	uint64_t id = dp_meta_be_id(key);
+	struct apply_be *b = u64map_get(&a->backends, id);
+
+	if (!b || !b->refs || ((flags & SM_BE_F_READY) && !b->ready_refs))
+		return -ESTALE;
+	b->refs--;
+	b->ready_refs -= !!(flags & SM_BE_F_READY);
+	if (!b->refs)
+		return u64map_put(gone, id, b);
+	return apply_be_sync(a, q, b, false);
+}
+
+/* Memberships of the backends of nc instead of old's (old NULL: none). */
+static int apply_be_diff(struct apply_ctx *a, struct apply_batches *q,
+			 const struct apply_cluster *old, const struct apply_cluster *nc,
+			 const struct plan_cluster *c, struct u64map *gone)
+{
+	int ret = 0;
+
+	/* refs first, then unrefs: a backend that stays never drops to 0 */
+	for (size_t b = 0; b < nc->n && !ret; b++)
+		ret = apply_be_ref(a, q, &nc->keys[b], nc->be_flags[b], c->backends[b].pod);
+	for (size_t b = 0; old && b < old->n && !ret; b++)
+		ret = apply_be_unref(a, q, &old->keys[b], old->be_flags[b], gone);
+	return ret;
+}
+
+int apply_services(struct apply_ctx *a, const struct plan *p, const size_t *idx, size_t n,
+		   char *err, size_t errlen)
+{
+	struct u64map seen = {}, gone_be = {}, gone_cl = {};
+	struct apply_batches q;
+	uint64_t t0 = dp_now_ns();
+	size_t n_new_be = 0;
+	int ret;
+
+	a->last_writes = a->last_deletes = 0;
+	err[0] = '\0';
+	apply_gc(a, t0);
+	apply_batches_init(a, &q);
+	for (size_t i = 0; i < n; i++)
+		if (!p->svcs[idx[i]].n_clusters || !u64map_get(&a->svcs, apply_svc_id(&p->svcs[idx[i]].key)))
+			return -ESTALE;	/* a service came or went: not ours to do */
+	if ((ret = apply_check_versions(a, p, idx, n, err, errlen)))
+		return ret;
+	if ((ret = u64map_init(&seen, 16)) || (ret = u64map_init(&gone_be, 16)) ||
+	    (ret = u64map_init(&gone_cl, 16)))
+		goto out;
+
+	/* capacity: backends no applied cluster lists yet must fit sm_backend */
+	for (size_t i = 0; i < n; i++)
+		for (size_t j = 0; j < p->svcs[idx[i]].n_clusters; j++) {
+			const struct plan_cluster *c = &p->svcs[idx[i]].clusters[j];
+
+			for (size_t b = 0; b < c->n_backends; b++)
+				n_new_be += !u64map_get(&a->backends, dp_meta_be_id(&c->backends[b].key));
+		}
+	if (a->backends.n + n_new_be > apply_map_size(a->maps.backend)) {
+		snprintf(err, errlen, "sm_backend: %zu new backends next to %zu do not fit (--max-backends)",
+			 n_new_be, a->backends.n);
+		ret = -E2BIG;
+		goto out;
+	}
+
 	/*
-	 * The maps hold whole clusters from either plan. Forget what we
-	 * believe was applied so the next apply rewrites everything, and let
-	 * the sweep remove what neither plan claims.
+	 * From here on a failure leaves the maps as a mix (each entry whole):
+	 * the tables are forgotten and the next apply rewrites everything.
+	 * 1. Clusters: new versions of changed backend lists, backend state.
 	 */
-	apply_tables_free(&a->clusters, &a->svcs, &a->backends, &a->pods);
-	u64map_init(&a->clusters, 64);
-	u64map_init(&a->svcs, 64);
-	u64map_init(&a->backends, 64);
-	u64map_init(&a->pods, 16);
-	a->sweep_due_ns = 1;
+	for (size_t i = 0; i < n; i++) {
+		const struct plan_service *s = &p->svcs[idx[i]];
+
+		for (size_t j = 0; j < s->n_clusters; j++) {
+			const struct plan_cluster *c = &s->clusters[j];
+			struct apply_cluster *old = u64map_get(&a->clusters, c->id), *nc;
+
+			if (u64map_get(&seen, c->id))
+				continue;
+			if ((ret = u64map_put(&seen, c->id, (void *)c)) ||
+			    (ret = apply_cluster_stage(a, &q, c, old, &nc))) {
+				apply_cluster_free(nc);
+				goto fail;
+			}
+			if (old && !memcmp(&old->val, &nc->val, sizeof(nc->val)) &&
+			    !memcmp(old->be_flags, nc->be_flags, nc->n * sizeof(*nc->be_flags))) {
+				apply_cluster_free(nc);	/* same list, same readiness */
+				continue;
+			}
+			if ((ret = apply_be_diff(a, &q, old, nc, c, &gone_be))) {
+				apply_cluster_free(nc);
+				goto fail;
+			}
+			nc->refs = old ? old->refs : 0;
+			if ((ret = u64map_put(&a->clusters, c->id, nc))) {
+				apply_cluster_free(nc);
+				goto fail;
+			}
+			if (old && old->set_id != nc->set_id)
+				apply_defer_add(a, 0, old->set_id, (uint32_t)old->n, old->maglev_size);
+			if (old)
+				apply_live_cluster(a, old, -1);
+			apply_live_cluster(a, nc, 1);
+			apply_cluster_free(old);
+		}
+	}
+
+	/* 2. Services, and which clusters they name. */
+	for (size_t i = 0; i < n; i++) {
+		const struct plan_service *s = &p->svcs[idx[i]];
+		uint64_t id = apply_svc_id(&s->key);
+		struct apply_svc *old = u64map_get(&a->svcs, id), *ns;
+
+		if ((ret = apply_svc_stage(a, &q, s, old, &ns))) {
+			apply_svc_free(ns);
+			goto fail;
+		}
+		for (size_t k = 0; k < ns->n_clusters; k++)
+			((struct apply_cluster *)u64map_get(&a->clusters, ns->cluster_ids[k]))->refs++;
+		for (size_t k = 0; k < old->n_clusters; k++) {
+			struct apply_cluster *c = u64map_get(&a->clusters, old->cluster_ids[k]);
+
+			if (c && --c->refs == 0 && (ret = u64map_put(&gone_cl, c->id, c)))
+				goto fail;
+		}
+		u64map_put(&a->svcs, id, ns);
+		apply_live_svc(a, old, -1);
+		apply_live_svc(a, ns, 1);
+		apply_svc_free(old);
+	}
+	if ((ret = apply_batches_flush(a, &q, err, errlen)))
+		goto fail;
+
+	/* 3. What no service names any more: clusters, then their backends. */
+	for (size_t i = 0; i < gone_cl.cap; i++) {
+		struct apply_cluster *c = gone_cl.vals[i];
+
+		if (!gone_cl.keys[i] || c->refs)
+			continue;
+		for (size_t b = 0; b < c->n && !ret; b++)
+			ret = apply_be_unref(a, &q, &c->keys[b], c->be_flags[b], &gone_be);
+		apply_cluster_delete(a, c);
+		apply_live_cluster(a, c, -1);
+		u64map_del(&a->clusters, c->id);
+		apply_cluster_free(c);
+		if (ret)
+			goto fail;
+	}
+	if ((ret = apply_batch_flush(a, &q.be, err, errlen)))
+		goto fail;
+	for (size_t i = 0; i < gone_be.cap; i++) {
+		struct apply_be *b = gone_be.vals[i];
+
+		if (!gone_be.keys[i] || b->refs)
+			continue;
+		apply_backend_delete(a, b);
+		u64map_del(&a->backends, gone_be.keys[i]);
+		apply_be_free(b);
+	}
+	apply_write_config(a);
+	a->last_apply_ns = dp_now_ns() - t0;
+	goto out;
+fail:
+	if (!err[0])
+		snprintf(err, errlen, "%s", strerror(-ret));
+	apply_forget(a);
+out:
+	u64map_free(&seen);
+	u64map_free(&gone_be);
+	u64map_free(&gone_cl);
+	apply_batches_free(&q);
 	return ret;
 }
 

@@ -47,6 +47,8 @@ struct apply_ctx {
 	uint16_t l7_port;		/* network order */
 	uint64_t sweep_due_ns;		/* full sweep of foreign entries due */
 	bool maps_adopted;		/* sm_backend held entries at start */
+	/* slots the applied records use in sm_bset, sm_maglev, sm_route */
+	uint64_t live_bset, live_maglev, live_route;
 	/* figures of the last apply, for logs and /status */
 	uint64_t last_apply_ns;		/* duration */
 	uint32_t last_writes, last_deletes;
@@ -66,6 +68,18 @@ void apply_fini(struct apply_ctx *a);
  * retries on the next reload).
  */
 int apply_plan(struct apply_ctx *a, const struct plan *p, char *err, size_t errlen);
+
+/*
+ * Apply the services idx[0..n) of p, whose clusters (backend lists,
+ * readiness) may have changed since the last apply: every other service
+ * of p must be as applied before. Costs what changed, not the plan's size
+ * (a one-endpoint change of a 10k-service plan writes a few entries).
+ * Services must keep their keys and have clusters. Returns 0; -E2BIG or
+ * -EAGAIN (does not fit; nothing written); -ESTALE (not such a change:
+ * apply the whole plan); other -errno with err filled: as apply_plan.
+ */
+int apply_services(struct apply_ctx *a, const struct plan *p, const size_t *idx, size_t n,
+		   char *err, size_t errlen);
 
 /* Delete superseded versions whose grace period is over; run the sweep. */
 void apply_gc(struct apply_ctx *a, uint64_t now_ns);

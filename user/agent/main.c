@@ -137,6 +137,20 @@ static int agent_watch(struct agent *ag)
 	return 0;
 }
 
+/* Remember a changed policy file for the delta reload (each name once). */
+static void agent_note_changed(struct agent *ag, const char *name)
+{
+	for (size_t i = 0; i < ag->n_changed; i++)
+		if (!strcmp(ag->changed[i], name))
+			return;
+	if (ag->n_changed == AGENT_MAX_CHANGED ||
+	    !(ag->changed[ag->n_changed] = strdup(name))) {
+		ag->changed_all = true;
+		return;
+	}
+	ag->n_changed++;
+}
+
 static void agent_inotify(struct agent *ag)
 {
 	char buf[4096] __attribute__((aligned(__alignof__(struct inotify_event))));
@@ -149,23 +163,31 @@ static void agent_inotify(struct agent *ag)
 			struct inotify_event *ev = (struct inotify_event *)p;
 
 			p += sizeof(*ev) + ev->len;
+			if (ev->mask & IN_Q_OVERFLOW) {
+				ag->changed_all = true;	/* events lost: reload everything */
+				ag->reload_due_ns = dp_now_ns() + AGENT_RELOAD_DEBOUNCE_NS;
+				continue;
+			}
 			if (!ev->len || ev->name[0] == '.')
 				continue;
 			if (!ag->policy_is_dir && strcmp(ev->name, base))
 				continue;
+			agent_note_changed(ag, ev->name);
 			ag->reload_due_ns = dp_now_ns() + AGENT_RELOAD_DEBOUNCE_NS;
 		}
 	}
 }
 
-static void agent_do_reload(struct agent *ag, const char *why)
+/* changed: the files inotify named (a delta when they only change endpoints) */
+static void agent_do_reload(struct agent *ag, const char *why, bool changed)
 {
 	char err[512];
 	json_t *diags = json_array();
 	int ret;
 
 	log_info("reloading policy (%s)", why);
-	ret = agent_reload(ag, NULL, 0, false, diags, err, sizeof(err));
+	ret = changed ? agent_reload_changed(ag, diags, err, sizeof(err)) :
+			agent_reload(ag, NULL, 0, false, diags, err, sizeof(err));
 	json_decref(ag->last_diags);
 	ag->last_diags = diags;
 	if (ret) {
@@ -747,7 +769,7 @@ int main(int argc, char **argv)
 
 			while (read(sfd, &si, sizeof(si)) == sizeof(si)) {
 				if (si.ssi_signo == SIGHUP)
-					agent_do_reload(&ag, "SIGHUP");
+					agent_do_reload(&ag, "SIGHUP", false);
 				else
 					running = false;
 			}
@@ -758,7 +780,7 @@ int main(int argc, char **argv)
 		now = dp_now_ns();
 		if (ag.reload_due_ns && ag.reload_due_ns <= now) {
 			ag.reload_due_ns = 0;
-			agent_do_reload(&ag, "policy files changed");
+			agent_do_reload(&ag, "policy files changed", true);
 		}
 		admin_expire(&ag, now);
 		apply_gc(&ag.ap, now);
@@ -794,6 +816,9 @@ out:
 	if (ag.inotify_fd >= 0)
 		close(ag.inotify_fd);
 	apply_fini(&ag.ap);
+	agent_cur_drop(&ag);
+	for (size_t i = 0; i < ag.n_changed; i++)
+		free(ag.changed[i]);
 	policy_cache_free(ag.pcache);
 	/* never tear down a data path adopted from a running node on a failed start */
 	members_close(&ag.mb, &ag.ld, ag.keep_on_exit || (exit_code && ag.ld.adopted_maps));

@@ -1297,6 +1297,122 @@ void plan_free(struct plan *p)
 	memset(p, 0, sizeof(*p));
 }
 
+/* ---- incremental rebuild ---- */
+
+/* Does any cluster of ps send to fqdn ("outbound|port|subset|fqdn")? */
+static bool plan_svc_sends_to(const struct plan_service *ps, const char *fqdn)
+{
+	size_t fl = strlen(fqdn);
+
+	for (size_t i = 0; i < ps->n_clusters; i++) {
+		const char *name = ps->clusters[i].name;
+		size_t nl = name ? strlen(name) : 0;
+
+		if (nl > fl && name[nl - fl - 1] == '|' && !strcmp(name + nl - fl, fqdn))
+			return true;
+	}
+	return false;
+}
+
+static const struct pol_svc_port *plan_tcp_port(const struct pol_service *svc, uint16_t port)
+{
+	for (size_t i = 0; i < svc->n_ports; i++)
+		if (svc->ports[i].port == port && plan_is_tcp(svc->ports[i].proto))
+			return &svc->ports[i];
+	return NULL;
+}
+
+/* Rebuild p->svcs[i] from set in place; the old entry goes to *old. */
+static int plan_svc_rebuild(struct plan_ctx *c, struct plan_service *ps,
+			    struct plan_service *old)
+{
+	const struct pol_service *svc = policy_index_service(c->set, ps->ns, strlen(ps->ns),
+							     ps->name, strlen(ps->name));
+	const struct pol_svc_port *sp = svc ? plan_tcp_port(svc, ntohs(ps->key.port)) : NULL;
+	struct plan_service nu;
+	int err;
+
+	if (!sp || svc->cluster_ip != ps->key.vip)
+		return -ESTALE;
+	err = plan_svc_build(c, svc, sp, &nu);
+	if (!err && (!nu.fqdn || strcmp(nu.fqdn, ps->fqdn) ||
+		     memcmp(&nu.key, &ps->key, sizeof(nu.key))))
+		err = -ESTALE;
+	/* what the plan and the L7 build decided for the whole set stays */
+	if (!err && ps->l7_why && !(nu.l7_why = strdup(ps->l7_why)))
+		err = -ENOMEM;
+	if (err) {
+		plan_service_free(&nu);
+		return err;
+	}
+	nu.order = ps->order;
+	nu.flags = ps->flags;
+	*old = *ps;
+	*ps = nu;
+	return 0;
+}
+
+int plan_patch_services(struct pol_set *set, struct plan *p, const char *const *ns,
+			const char *const *names, size_t n, struct plan_patch *out)
+{
+	struct plan_ctx c = plan_ctx_of(set);
+	char (*fqdns)[PLAN_FQDN_MAX] = calloc(n ? n : 1, sizeof(*fqdns));
+	uint32_t *vips = calloc(n ? n : 1, sizeof(*vips));
+	size_t n_fqdns = 0, cap = 0;
+	int err = fqdns && vips ? policy_index_build(set) : -ENOMEM;
+
+	memset(out, 0, sizeof(*out));
+	for (size_t k = 0; k < n && !err; k++) {
+		const struct pol_service *svc = policy_index_service(set, ns[k], strlen(ns[k]),
+								     names[k], strlen(names[k]));
+
+		if (svc && !plan_fqdn(&c, svc, fqdns[n_fqdns], sizeof(fqdns[0])))
+			vips[n_fqdns++] = svc->cluster_ip;
+	}
+	for (size_t i = 0; i < p->n_svcs && !err && n_fqdns; i++) {
+		struct plan_service *ps = &p->svcs[i];
+		bool hit = false;
+
+		/* its own entries (same VIP), and those whose tcp route sends to it */
+		for (size_t k = 0; k < n_fqdns && !hit; k++)
+			hit = (ps->key.vip == vips[k] && !strcmp(ps->fqdn, fqdns[k])) ||
+			      (ps->route_from && plan_svc_sends_to(ps, fqdns[k]));
+		if (!hit)
+			continue;
+		err = sm_grow((void **)&out->old, &cap, out->n + 1, sizeof(*out->old));
+		if (!err && !(out->idx = realloc(out->idx, (out->n + 1) * sizeof(*out->idx))))
+			err = -ENOMEM;
+		if (!err)
+			err = plan_svc_rebuild(&c, ps, &out->old[out->n]);
+		if (!err)
+			out->idx[out->n++] = i;
+	}
+	free(fqdns);
+	free(vips);
+	if (err)
+		plan_patch_undo(p, out);
+	return err;
+}
+
+void plan_patch_undo(struct plan *p, struct plan_patch *pt)
+{
+	for (size_t k = pt->n; k-- > 0;) {
+		plan_service_free(&p->svcs[pt->idx[k]]);
+		p->svcs[pt->idx[k]] = pt->old[k];
+	}
+	pt->n = 0;
+	plan_patch_free(pt);
+}
+
+void plan_patch_free(struct plan_patch *pt)
+{
+	for (size_t k = 0; k < pt->n; k++)
+		plan_service_free(&pt->old[k]);
+	free(pt->old);
+	free(pt->idx);
+	memset(pt, 0, sizeof(*pt));
+}
+
 /* ---- capacity check ---- */
 
 static int plan_order_cmp(const void *a, const void *b)

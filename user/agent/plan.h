@@ -115,6 +115,27 @@ int plan_cluster_fill(struct pol_set *set, const struct pol_service *svc,
 		      uint16_t port, const char *subset, struct plan_cluster *out);
 void plan_cluster_release(struct plan_cluster *cl);
 
+/*
+ * Incremental rebuild, after EndpointSlices changed in set (same objects
+ * otherwise): rebuild, in place, the entries of p for the services named
+ * (ns[k], names[k]) and for every service whose tcp route sends to one of
+ * them, exactly as plan_build() would (flags and l7_why as they were: the
+ * L7 decision does not depend on endpoints). The old entries are kept in
+ * out for plan_patch_undo() (put them back) or plan_patch_free() (keep the
+ * new ones). Problems found are appended to set->diags as plan_build()
+ * would. Returns 0, -ESTALE (an entry would change more than its
+ * endpoints: rebuild the plan) or -ENOMEM; p is unchanged on error.
+ */
+struct plan_patch {
+	size_t *idx;			/* entries of p->svcs rebuilt */
+	struct plan_service *old;	/* what they were */
+	size_t n;
+};
+int plan_patch_services(struct pol_set *set, struct plan *p, const char *const *ns,
+			const char *const *names, size_t n, struct plan_patch *out);
+void plan_patch_undo(struct plan *p, struct plan_patch *pt);
+void plan_patch_free(struct plan_patch *pt);
+
 /* The DestinationRule Istio applies to svc (the service's namespace first), or NULL. */
 const struct pol_dr *plan_service_dr(struct pol_set *set, const struct pol_service *svc);
 

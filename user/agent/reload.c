@@ -120,6 +120,34 @@ static int reload_write_file(const char *dir, const struct agent_file *f)
 	return ret;
 }
 
+/* Write the files given in memory into the policy directory. */
+static int reload_write_files(struct agent *ag, const struct agent_file *files, size_t n_files,
+			      char *err, size_t errlen)
+{
+	int ret = 0;
+
+	for (size_t i = 0; i < n_files; i++) {
+		int wret = reload_write_file(ag->policy_path, &files[i]);
+
+		if (wret) {
+			snprintf(err, errlen, "applied, but writing %s/%s failed: %s (the next "
+				 "reload from disk will not include it)", ag->policy_path,
+				 files[i].name, strerror(-wret));
+			ret = wret;
+		}
+	}
+	return ret;
+}
+
+void agent_cur_drop(struct agent *ag)
+{
+	if (!ag->cur)
+		return;
+	agent_prepared_free(ag->cur);
+	free(ag->cur);
+	ag->cur = NULL;
+}
+
 void agent_prepared_free(struct agent_prepared *pp)
 {
 	if (pp->l7)
@@ -133,9 +161,10 @@ void agent_prepared_free(struct agent_prepared *pp)
 }
 
 int agent_prepare(struct agent *ag, const struct agent_file *files, size_t n_files,
-		  bool quiet, json_t *diags, struct agent_prepared *pp,
+		  bool dry_run, json_t *diags, struct agent_prepared *pp,
 		  char *err, size_t errlen)
 {
+	bool quiet = dry_run;
 	char line[PATH_MAX + 400];
 	int ret;
 
@@ -148,7 +177,12 @@ int agent_prepare(struct agent *ag, const struct agent_file *files, size_t n_fil
 		return -ENOTDIR;
 	}
 	policy_set_init(&pp->set);
-	if (ag->pcache) {
+	/*
+	 * A dry run parses without the cache: it must not drop the documents
+	 * the applied set borrows. A real load frees that set first.
+	 */
+	if (ag->pcache && !dry_run) {
+		agent_cur_drop(ag);
 		pp->cache = ag->pcache;
 		policy_cache_begin(pp->cache);
 		policy_set_use_cache(&pp->set, pp->cache);
@@ -229,16 +263,7 @@ int agent_commit(struct agent *ag, struct agent_prepared *pp, const struct agent
 		ag->l7 = pp->l7;
 		pp->l7 = NULL;
 	}
-	for (size_t i = 0; i < n_files; i++) {
-		int wret = reload_write_file(ag->policy_path, &files[i]);
-
-		if (wret) {
-			snprintf(err, errlen, "applied, but writing %s/%s failed: %s (the next "
-				 "reload from disk will not include it)", ag->policy_path,
-				 files[i].name, strerror(-wret));
-			ret = wret;
-		}
-	}
+	ret = reload_write_files(ag, files, n_files, err, errlen);
 	/* Membership changes apply with the policy that carries them. */
 	if (ag->mb.enabled) {
 		if (members_set(&ag->mb, &ag->ld, &pp->set))
@@ -256,8 +281,241 @@ int agent_commit(struct agent *ag, struct agent_prepared *pp, const struct agent
 		 pp->docs_parsed + pp->docs_reused, ag->last_reload_ns / 1e6,
 		 (pp->t_load - pp->t0) / 1e6, (pp->t_plan - pp->t_load) / 1e6,
 		 ag->ap.last_apply_ns / 1e6);
+	/* keep what was applied: a later change of EndpointSlices patches it */
+	if (pp->cache && (ag->cur = malloc(sizeof(*ag->cur)))) {
+		policy_cache_end(pp->cache);
+		*ag->cur = *pp;
+		ag->cur->cache = NULL;	/* ended */
+		ag->cur->l7 = NULL;	/* ag->l7 */
+		ag->n_docs = pp->docs_parsed + pp->docs_reused;
+		memset(pp, 0, sizeof(*pp));
+	}
 out:
 	agent_prepared_free(pp);
+	return ret;
+}
+
+/* ---- deltas: a change of EndpointSlices only ---- */
+
+/* The path a policy file was loaded under; NULL: not a file of the policy. */
+static const char *reload_delta_path(const struct agent *ag, const char *name, char *buf,
+				     size_t len)
+{
+	const char *base = strrchr(ag->policy_path, '/');
+
+	if (!ag->policy_is_dir)
+		return !strcmp(name, base ? base + 1 : ag->policy_path) ? ag->policy_path : NULL;
+	if (!reload_is_yaml(name))
+		return NULL;
+	snprintf(buf, len, "%s/%s", ag->policy_path, name);
+	return buf;
+}
+
+/*
+ * Pair each new document of d with the gone one it replaces: both one
+ * EndpointSlice, same namespace and name. Returns the number of pairs or
+ * -1 (not such a change). from[k] is replaced by to[k].
+ */
+static ssize_t reload_delta_pairs(const struct pol_delta *d, const struct pol_eps **from,
+				  const struct pol_eps **to)
+{
+	if (d->n_gone != d->n_added)
+		return -1;
+	for (size_t i = 0; i < d->n_added; i++) {
+		const struct pol_eps *a = &d->added[i]->eps[0];
+		size_t k;
+
+		if (!policy_set_is_one_eps(d->added[i]))
+			return -1;
+		for (k = 0; k < d->n_gone; k++) {
+			const struct pol_eps *g = &d->gone[k]->eps[0];
+
+			if (policy_set_is_one_eps(d->gone[k]) && !strcmp(g->meta.ns, a->meta.ns) &&
+			    !strcmp(g->meta.name, a->meta.name))
+				break;
+		}
+		for (size_t j = 0; k < d->n_gone && j < i; j++)
+			if (from[j] == &d->gone[k]->eps[0])
+				return -1;	/* one slice twice */
+		if (k == d->n_gone)
+			return -1;
+		from[i] = &d->gone[k]->eps[0];
+		to[i] = a;
+	}
+	return (ssize_t)d->n_added;
+}
+
+struct reload_delta {
+	struct pol_delta d;
+	const struct pol_eps **from, **to;
+	size_t n_swapped;
+	const char **ns, **svc;		/* services the slices feed */
+	size_t n_svcs;
+	struct plan_patch pt;
+	struct l7_config *l7;
+	size_t n_diags, n_warnings, n_notes;
+};
+
+/* Put the set and plan back as they were applied; drop the new documents. */
+static void reload_delta_undo(struct agent *ag, struct reload_delta *r)
+{
+	struct pol_set *set = &ag->cur->set;
+
+	plan_patch_undo(&ag->cur->plan, &r->pt);
+	for (size_t i = r->n_swapped; i-- > 0;)
+		policy_set_swap_eps(set, r->to[i], r->from[i]);
+	set->n_diags = r->n_diags;	/* what the re-plan added */
+	set->n_warnings = r->n_warnings;
+	if (r->l7)
+		l7_config_put(r->l7);
+	policy_delta_free(ag->pcache, &r->d);
+}
+
+static void reload_delta_free(struct reload_delta *r)
+{
+	free(r->from);
+	free(r->to);
+	free(r->ns);
+	free(r->svc);
+}
+
+/* Read the changed files into r->d. 1: not a delta. */
+static int reload_delta_load(struct agent *ag, const struct agent_file *files, size_t n_files,
+			     char *const *names, size_t n_names, struct reload_delta *r)
+{
+	char path[PATH_MAX];
+
+	for (size_t i = 0; i < n_files + n_names; i++) {
+		const char *name = i < n_files ? files[i].name : names[i - n_files];
+		const char *p = reload_delta_path(ag, name, path, sizeof(path));
+		char *buf = NULL;
+		size_t len = 0;
+		int ret;
+
+		if (!p)
+			continue;	/* not a policy file: nothing to load */
+		if (i < n_files)
+			ret = policy_cache_delta(ag->pcache, p, files[i].content, files[i].len, &r->d);
+		else if (!(ret = policy_read_file(p, &buf, &len)))
+			ret = policy_cache_delta(ag->pcache, p, buf, len, &r->d);
+		free(buf);
+		if (ret == -EEXIST)
+			continue;
+		if (ret)
+			return ret == -ENOMEM ? ret : 1;	/* gone, new, unreadable */
+	}
+	return 0;
+}
+
+/* The services the swapped slices feed, each once. */
+static int reload_delta_services(struct reload_delta *r, size_t n)
+{
+	r->ns = calloc(n + 1, sizeof(*r->ns));
+	r->svc = calloc(n + 1, sizeof(*r->svc));
+	if (!r->ns || !r->svc)
+		return -ENOMEM;
+	for (size_t i = 0; i < n; i++) {
+		const struct pol_eps *e = r->to[i];
+		size_t k;
+
+		if (!e->service_name)
+			continue;
+		for (k = 0; k < r->n_svcs; k++)
+			if (!strcmp(r->ns[k], e->meta.ns) && !strcmp(r->svc[k], e->service_name))
+				break;
+		if (k == r->n_svcs) {
+			r->ns[r->n_svcs] = e->meta.ns;
+			r->svc[r->n_svcs++] = e->service_name;
+		}
+	}
+	return 0;
+}
+
+/*
+ * Returns 0 (applied), 1 (not a delta: reload everything), or -errno.
+ * Everything up to the apply can be undone; a failed apply forgets what
+ * the maps hold, and the full reload that follows rewrites them.
+ */
+static int agent_delta(struct agent *ag, const struct agent_file *files, size_t n_files,
+		       char *const *names, size_t n_names, char *err, size_t errlen)
+{
+	struct agent_prepared *cur = ag->cur;
+	struct reload_delta r = {};
+	uint64_t t0 = dp_now_ns(), t_load, t_plan;
+	ssize_t n;
+	int ret;
+
+	if (!cur || !ag->pcache || cur->set.n_warnings || cur->set.n_errors)
+		return 1;	/* a warning may be about what changes: recompute them all */
+	r.n_diags = cur->set.n_diags;
+	r.n_warnings = cur->set.n_warnings;
+	ret = reload_delta_load(ag, files, n_files, names, n_names, &r);
+	if (ret)
+		goto undo;
+	if (!r.d.n_gone && !r.d.n_added) {
+		policy_delta_free(ag->pcache, &r.d);
+		log_info("policy unchanged (%zu documents compared)", r.d.n_docs);
+		return 0;
+	}
+	r.from = calloc(r.d.n_added + 1, sizeof(*r.from));
+	r.to = calloc(r.d.n_added + 1, sizeof(*r.to));
+	if (!r.from || !r.to) {
+		ret = -ENOMEM;
+		goto undo;
+	}
+	n = reload_delta_pairs(&r.d, r.from, r.to);
+	ret = n < 0 ? 1 : 0;
+	for (; !ret && r.n_swapped < (size_t)n; r.n_swapped++)
+		if (policy_set_swap_eps(&cur->set, r.from[r.n_swapped], r.to[r.n_swapped]))
+			ret = 1;
+	t_load = dp_now_ns();
+	if (!ret)
+		ret = reload_delta_services(&r, (size_t)n);
+	if (!ret)
+		ret = plan_patch_services(&cur->set, &cur->plan, r.ns, r.svc, r.n_svcs, &r.pt);
+	/* the L7 proxy's clusters follow the endpoints too */
+	if (!ret && ag->l7 && ag->l7->n_clusters)
+		ret = ag->l7_enabled ? l7_config_build(&cur->set, &cur->plan, &r.l7) : 1;
+	if (ret == -ESTALE || (!ret && cur->set.n_diags != r.n_diags))
+		ret = 1;	/* more than endpoints changed, or news to report */
+	if (ret)
+		goto undo;
+	t_plan = dp_now_ns();
+
+	if (r.l7 && ag->proxy) {
+		r.l7->generation = ag->ap.generation + 1;
+		proxy_set_config(ag->proxy, l7_config_get(r.l7));
+	}
+	ret = apply_services(&ag->ap, &cur->plan, r.pt.idx, r.pt.n, err, errlen);
+	if (ret) {
+		log_info("incremental apply not done (%s): reloading everything", err);
+		if (r.l7 && ag->proxy)
+			proxy_set_config(ag->proxy, l7_config_get(ag->l7));
+		ret = 1;
+		goto undo;
+	}
+	if (r.l7) {
+		l7_config_put(ag->l7);
+		ag->l7 = r.l7;
+		r.l7 = NULL;
+	}
+	ag->n_docs += r.d.n_added - r.d.n_gone;
+	ag->last_reload_ns = dp_now_ns() - t0;
+	log_info("policy generation %llu applied: %zu service ports, %zu warnings, "
+		 "%u map writes, %u deletes, %zu of %zu documents parsed, "
+		 "%.2f ms (parse %.2f ms, plan %.2f ms, apply %.2f ms); incremental: "
+		 "%zd EndpointSlices, %zu service ports re-planned",
+		 (unsigned long long)ag->ap.generation, cur->plan.n_svcs, cur->set.n_warnings,
+		 ag->ap.last_writes, ag->ap.last_deletes, r.d.n_added, ag->n_docs,
+		 ag->last_reload_ns / 1e6, (t_load - t0) / 1e6, (t_plan - t_load) / 1e6,
+		 ag->ap.last_apply_ns / 1e6, n, r.pt.n);
+	policy_delta_commit(ag->pcache, &r.d);	/* the replaced slices go */
+	plan_patch_free(&r.pt);
+	reload_delta_free(&r);
+	return 0;
+undo:
+	reload_delta_undo(ag, &r);
+	reload_delta_free(&r);
 	return ret;
 }
 
@@ -267,6 +525,11 @@ int agent_reload(struct agent *ag, const struct agent_file *files, size_t n_file
 	struct agent_prepared pp;
 	int ret;
 
+	if (!dry_run && n_files && ag->policy_is_dir) {
+		ret = agent_delta(ag, files, n_files, NULL, 0, err, errlen);
+		if (ret <= 0)
+			return ret ?: reload_write_files(ag, files, n_files, err, errlen);
+	}
 	ret = agent_prepare(ag, files, n_files, dry_run, diags, &pp, err, errlen);
 	if (ret)
 		return ret;
@@ -275,4 +538,24 @@ int agent_reload(struct agent *ag, const struct agent_file *files, size_t n_file
 		return 0;
 	}
 	return agent_commit(ag, &pp, files, n_files, err, errlen);
+}
+
+static void reload_changed_clear(struct agent *ag)
+{
+	for (size_t i = 0; i < ag->n_changed; i++)
+		free(ag->changed[i]);
+	ag->n_changed = 0;
+	ag->changed_all = false;
+}
+
+int agent_reload_changed(struct agent *ag, json_t *diags, char *err, size_t errlen)
+{
+	int ret = 1;
+
+	if (!ag->changed_all && ag->n_changed)
+		ret = agent_delta(ag, NULL, 0, ag->changed, ag->n_changed, err, errlen);
+	reload_changed_clear(ag);
+	if (ret <= 0)
+		return ret;
+	return agent_reload(ag, NULL, 0, false, diags, err, errlen);
 }

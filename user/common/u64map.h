@@ -2,7 +2,7 @@
 /*
  * u64map: open-addressing hash table from a non-zero 64-bit key to a void *
  * value (linear probing, power-of-two capacity, load <= 1/2). Used by the
- * agent to diff plans; no deletion (tables are rebuilt per apply).
+ * agent to diff plans and to keep what it applied.
  */
 #ifndef SOCKMESH_U64MAP_H
 #define SOCKMESH_U64MAP_H
@@ -91,6 +91,34 @@ static inline int u64map_put(struct u64map *m, uint64_t key, void *val)
 	m->keys[i] = key;
 	m->vals[i] = val;
 	return 0;
+}
+
+/* Remove key (if present); later entries of its probe run shift back. */
+static inline void *u64map_del(struct u64map *m, uint64_t key)
+{
+	size_t i, j, h;
+	void *val;
+
+	if (!m->cap)
+		return NULL;
+	for (i = u64map_mix(key) & (m->cap - 1); m->keys[i] != key;
+	     i = (i + 1) & (m->cap - 1))
+		if (!m->keys[i])
+			return NULL;
+	val = m->vals[i];
+	for (j = (i + 1) & (m->cap - 1); m->keys[j]; j = (j + 1) & (m->cap - 1)) {
+		h = u64map_mix(m->keys[j]) & (m->cap - 1);
+		/* j's entry may fill the hole at i unless its home lies in (i, j] */
+		if (i <= j ? (h > i && h <= j) : (h > i || h <= j))
+			continue;
+		m->keys[i] = m->keys[j];
+		m->vals[i] = m->vals[j];
+		i = j;
+	}
+	m->keys[i] = 0;
+	m->vals[i] = NULL;
+	m->n--;
+	return val;
 }
 
 #endif /* SOCKMESH_U64MAP_H */

@@ -19,19 +19,36 @@
 #include <unistd.h>
 
 #include "policy_int.h"
+#include "grow.h"
 #include "u64map.h"
 
 struct pc_doc {
+	struct pol_set set;	/* the document's objects and diagnostics (first:
+				 * a delta hands out &doc->set) */
 	uint64_t key;		/* hash of file, line, text; never 0 */
 	uint64_t used;		/* cache generation that last used it */
+	uint64_t mark;		/* delta that found it (policy_cache_delta) */
 	uint32_t line;		/* lines of the file before the document */
 	size_t len;
 	char *text;
-	struct pol_set set;	/* the document's objects and diagnostics */
+};
+
+static struct pc_doc *container_of_set(const struct pol_set *set)
+{
+	return (struct pc_doc *)((char *)set - offsetof(struct pc_doc, set));
+}
+
+/* The documents of one file as last loaded, in order: what a delta diffs. */
+struct pc_file {
+	char *name;
+	struct pc_doc **docs;
+	size_t n;
 };
 
 struct pol_cache {
 	struct u64map docs;	/* key -> struct pc_doc * */
+	struct u64map files;	/* hash of the name -> struct pc_file * */
+	uint64_t marks;		/* deltas so far */
 	struct pc_doc **scratch;	/* parsed, not cacheable: freed at end */
 	size_t n_scratch;
 	uint64_t gen;
@@ -42,11 +59,65 @@ struct pol_cache *policy_cache_new(void)
 {
 	struct pol_cache *c = calloc(1, sizeof(*c));
 
-	if (c && u64map_init(&c->docs, 64)) {
+	if (c && (u64map_init(&c->docs, 64) || u64map_init(&c->files, 16))) {
+		u64map_free(&c->docs);
 		free(c);
 		return NULL;
 	}
 	return c;
+}
+
+static void pc_file_free(struct pc_file *f)
+{
+	if (!f)
+		return;
+	free(f->name);
+	free(f->docs);
+	free(f);
+}
+
+static uint64_t pc_hash(uint64_t h, const void *p, size_t len);
+
+static uint64_t pc_file_key(const char *name)
+{
+	uint64_t k = pc_hash(0x84222325cbf29ce4ull, name, strlen(name));
+
+	return k ? k : 1;
+}
+
+static struct pc_file *pc_file_get(struct pol_cache *c, const char *name)
+{
+	struct pc_file *f = u64map_get(&c->files, pc_file_key(name));
+
+	return f && !strcmp(f->name, name) ? f : NULL;
+}
+
+static void pc_file_drop(struct pol_cache *c, const char *name)
+{
+	pc_file_free(u64map_del(&c->files, pc_file_key(name)));
+}
+
+/*
+ * Remember that file now holds docs (n, in order); they must all be in the
+ * map (a hash collision's scratch copy goes at end: then no manifest).
+ */
+static void pc_file_set(struct pol_cache *c, const char *name, struct pc_doc **docs, size_t n)
+{
+	struct pc_file *f;
+
+	pc_file_drop(c, name);
+	for (size_t i = 0; i < n; i++)
+		if (u64map_get(&c->docs, docs[i]->key) != docs[i])
+			return;
+	f = calloc(1, sizeof(*f));
+	if (!f || !(f->name = strdup(name)) ||
+	    !(f->docs = malloc((n ? n : 1) * sizeof(*docs))) ||
+	    u64map_put(&c->files, pc_file_key(name), f)) {
+		pc_file_free(f);
+		return;		/* no manifest: a delta of this file is refused */
+	}
+	memcpy(f->docs, docs, n * sizeof(*docs));
+	f->n = n;
 }
 
 static void pc_doc_free(struct pc_doc *d)
@@ -64,6 +135,10 @@ void policy_cache_free(struct pol_cache *c)
 		if (c->docs.keys[i])
 			pc_doc_free(c->docs.vals[i]);
 	u64map_free(&c->docs);
+	for (size_t i = 0; i < c->files.cap; i++)
+		if (c->files.keys[i])
+			pc_file_free(c->files.vals[i]);
+	u64map_free(&c->files);
 	for (size_t i = 0; i < c->n_scratch; i++)
 		pc_doc_free(c->scratch[i]);
 	free(c->scratch);
@@ -84,6 +159,20 @@ void policy_cache_end(struct pol_cache *c)
 	for (size_t i = 0; i < c->n_scratch; i++)
 		pc_doc_free(c->scratch[i]);
 	c->n_scratch = 0;
+	/* a file whose documents go is not what a delta can diff against */
+	for (size_t i = 0; i < c->files.cap; i++) {
+		struct pc_file *f = c->files.vals[i];
+		size_t k;
+
+		if (!c->files.keys[i])
+			continue;
+		for (k = 0; k < f->n && f->docs[k]->used == c->gen; k++)
+			;
+		if (k < f->n) {
+			pc_file_drop(c, f->name);
+			i--;	/* the deletion may have shifted another entry here */
+		}
+	}
 	for (size_t i = 0; i < c->docs.cap; i++)
 		if (c->docs.keys[i] && ((struct pc_doc *)c->docs.vals[i])->used == c->gen)
 			n++;
@@ -341,23 +430,21 @@ static int pc_keep(struct pol_cache *c, struct pc_doc *d)
 	return 0;
 }
 
-int pol_cache_load(struct pol_set *set, const char *file, const char *buf, size_t len)
+/* Cut buf before each "---" that follows a piece holding a document. */
+static int pc_split(const char *file, const char *buf, size_t len, struct pc_work *w)
 {
-	struct pol_cache *c = set->cache;
 	const char *p = buf, *end = buf + len, *start = buf;
-	struct pc_work w = { .file = file };
 	uint32_t line = 0, start_line = 0;
-	size_t cap = 0, missing = 0, errs0 = set->n_errors;
+	size_t cap = 0;
 	int docno = 1, ret = 0;
 
-	/* 1. Cut before each "---" that follows a piece holding a document. */
 	if (!pc_splittable(buf, len))
 		p = end;
 	while (p < end && !ret) {
 		const char *nl = memchr(p, '\n', (size_t)(end - p));
 
 		if (p != start && pc_doc_start(p, end) && !pc_blank(start, p)) {
-			ret = pc_add_piece(&w.pieces, &w.n, &cap, file, start, (size_t)(p - start),
+			ret = pc_add_piece(&w->pieces, &w->n, &cap, file, start, (size_t)(p - start),
 					   start_line, docno++);
 			start = p;
 			start_line = line;
@@ -366,18 +453,37 @@ int pol_cache_load(struct pol_set *set, const char *file, const char *buf, size_
 		p = nl ? nl + 1 : end;
 	}
 	if (!ret && start < end)
-		ret = pc_add_piece(&w.pieces, &w.n, &cap, file, start, (size_t)(end - start),
+		ret = pc_add_piece(&w->pieces, &w->n, &cap, file, start, (size_t)(end - start),
 				   start_line, docno);
+	return ret;
+}
 
-	/* 2. What the cache has: same file, place and text. */
+/* The cached document of this piece: same file, place and text. */
+static struct pc_doc *pc_lookup(struct pol_cache *c, const char *file, const struct pc_piece *pc)
+{
+	struct pc_doc *d = u64map_get(&c->docs, pc->key);
+
+	if (d && d->line == pc->line && d->len == pc->len &&
+	    !memcmp(d->text, pc->text, pc->len) && !strcmp(d->set.files[0], file))
+		return d;
+	return NULL;
+}
+
+int pol_cache_load(struct pol_set *set, const char *file, const char *buf, size_t len)
+{
+	struct pol_cache *c = set->cache;
+	struct pc_work w = { .file = file };
+	struct pc_doc **docs = NULL;
+	size_t missing = 0, errs0 = set->n_errors;
+	int ret;
+
+	/* 1. The documents. */
+	ret = pc_split(file, buf, len, &w);
+
+	/* 2. What the cache has. */
 	for (size_t i = 0; !ret && i < w.n; i++) {
-		struct pc_piece *pc = &w.pieces[i];
-		struct pc_doc *d = u64map_get(&c->docs, pc->key);
-
-		if (d && d->line == pc->line && d->len == pc->len &&
-		    !memcmp(d->text, pc->text, pc->len) && !strcmp(d->set.files[0], file))
-			pc->doc = d;
-		else
+		w.pieces[i].doc = pc_lookup(c, file, &w.pieces[i]);
+		if (!w.pieces[i].doc)
 			missing++;
 	}
 
@@ -386,6 +492,8 @@ int pol_cache_load(struct pol_set *set, const char *file, const char *buf, size_
 		pc_parse_missing(&w, missing);
 
 	/* 4. In file order: keep the new ones, hand every object to set. */
+	if (!ret && !(docs = malloc((w.n ? w.n : 1) * sizeof(*docs))))
+		ret = -ENOMEM;
 	for (size_t i = 0; i < w.n; i++) {
 		struct pc_piece *pc = &w.pieces[i];
 
@@ -397,12 +505,168 @@ int pol_cache_load(struct pol_set *set, const char *file, const char *buf, size_
 			continue;
 		pc->fresh ? c->parsed++ : c->reused++;
 		pc->doc->used = c->gen;
+		docs[i] = pc->doc;
 		ret = pc_absorb(set, &pc->doc->set);
 	}
 	if (!ret && w.oom)
 		ret = -ENOMEM;
+	/* what a later delta of this file diffs against */
+	if (!ret)
+		pc_file_set(c, file, docs, w.n);
+	else
+		pc_file_drop(c, file);
+	free(docs);
 	free(w.pieces);
 	if (ret)
 		return ret;
 	return set->n_errors > errs0 ? -EINVAL : 0;
+}
+
+/* ---- deltas ---- */
+
+struct pc_delta_file {
+	char *name;
+	struct pc_doc **docs;	/* the file's documents after the change */
+	size_t n;
+};
+
+int policy_cache_delta(struct pol_cache *c, const char *file, const char *buf, size_t len,
+		       struct pol_delta *d)
+{
+	struct pc_file *old = pc_file_get(c, file);
+	struct pc_work w = { .file = file };
+	struct pc_delta_file *df;
+	uint64_t mark = ++c->marks;
+	size_t n_gone = 0, n_added = 0;
+	int ret;
+
+	if (!old)
+		return -ENOENT;
+	for (size_t i = 0; i < d->n_files; i++)
+		if (!strcmp(d->files[i].name, file))
+			return -EEXIST;
+	ret = pc_split(file, buf, len, &w);
+	if (!ret && !(df = realloc(d->files, (d->n_files + 1) * sizeof(*df))))
+		ret = -ENOMEM;
+	if (ret)
+		goto out;
+	d->files = df;
+	df = &d->files[d->n_files];
+	memset(df, 0, sizeof(*df));
+	for (size_t i = 0; i < w.n; i++) {
+		struct pc_doc *doc = pc_lookup(c, file, &w.pieces[i]);
+
+		if (doc)
+			doc->mark = mark;
+		w.pieces[i].doc = doc;
+	}
+	for (size_t i = 0; i < old->n; i++)
+		n_gone += old->docs[i]->mark != mark;
+	for (size_t i = 0; i < w.n; i++)
+		n_added += !w.pieces[i].doc;
+	if (!(df->name = strdup(file)) ||
+	    !(df->docs = calloc(w.n ? w.n : 1, sizeof(*df->docs))) ||
+	    sm_grow((void **)&d->gone, &d->cap_gone, d->n_gone + n_gone, sizeof(*d->gone)) ||
+	    sm_grow((void **)&d->added, &d->cap_added, d->n_added + n_added, sizeof(*d->added))) {
+		free(df->name);
+		free(df->docs);
+		ret = -ENOMEM;
+		goto out;
+	}
+	d->n_files++;
+	df->n = w.n;
+	for (size_t i = 0; i < old->n; i++)
+		if (old->docs[i]->mark != mark)
+			d->gone[d->n_gone++] = &old->docs[i]->set;
+	for (size_t i = 0; i < w.n; i++) {
+		struct pc_piece *pc = &w.pieces[i];
+
+		if (!pc->doc) {
+			pc->doc = pc_parse(file, pc->text, pc->len, pc->line, pc->docno, pc->key);
+			if (!pc->doc) {
+				ret = -ENOMEM;
+				goto out;
+			}
+			d->added[d->n_added++] = &pc->doc->set;
+		}
+		df->docs[i] = pc->doc;
+	}
+	d->n_docs += w.n;
+out:
+	free(w.pieces);
+	return ret;
+}
+
+/* A new document of d (not in the cache yet)? */
+static bool pc_delta_is_new(const struct pol_cache *c, const struct pc_doc *doc)
+{
+	return u64map_get(&c->docs, doc->key) != doc;
+}
+
+void policy_delta_commit(struct pol_cache *c, struct pol_delta *d)
+{
+	for (size_t i = 0; i < d->n_gone; i++) {
+		struct pc_doc *doc = container_of_set(d->gone[i]);
+
+		if (u64map_get(&c->docs, doc->key) == doc)
+			u64map_del(&c->docs, doc->key);
+		pc_doc_free(doc);
+	}
+	d->n_gone = 0;
+	for (size_t i = 0; i < d->n_added; i++) {
+		struct pc_doc *doc = container_of_set(d->added[i]);
+
+		doc->used = c->gen;
+		if (pc_keep(c, doc))
+			pc_doc_free(doc);	/* no memory: the manifest goes below */
+	}
+	d->n_added = 0;
+	for (size_t i = 0; i < d->n_files; i++)
+		pc_file_set(c, d->files[i].name, d->files[i].docs, d->files[i].n);
+	policy_delta_free(c, d);
+}
+
+void policy_delta_free(struct pol_cache *c, struct pol_delta *d)
+{
+	for (size_t i = 0; i < d->n_added; i++) {
+		struct pc_doc *doc = container_of_set(d->added[i]);
+
+		if (pc_delta_is_new(c, doc))
+			pc_doc_free(doc);
+	}
+	for (size_t i = 0; i < d->n_files; i++) {
+		free(d->files[i].name);
+		free(d->files[i].docs);
+	}
+	free(d->files);
+	free(d->gone);
+	free(d->added);
+	memset(d, 0, sizeof(*d));
+}
+
+bool policy_set_is_one_eps(const struct pol_set *s)
+{
+	size_t objects = 0;
+
+	for (size_t k = 0; k < pol_n_set_kinds; k++)
+		objects += *(const size_t *)((const char *)s + pol_set_kinds[k].off_n);
+	return !s->n_diags && objects == 1 && s->n_eps == 1;
+}
+
+static bool pc_streq0(const char *a, const char *b)
+{
+	return a && b ? !strcmp(a, b) : a == b;
+}
+
+int policy_set_swap_eps(struct pol_set *set, const struct pol_eps *from, const struct pol_eps *to)
+{
+	if (strcmp(from->meta.ns, to->meta.ns) || strcmp(from->meta.name, to->meta.name) ||
+	    !pc_streq0(from->service_name, to->service_name))
+		return -EINVAL;
+	for (size_t i = 0; i < set->n_eps; i++)
+		if (set->eps[i].meta.name == from->meta.name) {
+			set->eps[i] = *to;	/* the index points at the element */
+			return 0;
+		}
+	return -ENOENT;
 }

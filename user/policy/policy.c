@@ -400,20 +400,15 @@ static int file_error(struct pol_set *set, const char *file, int err)
 	return -err;
 }
 
-static int load_file(struct pol_set *set, const char *path)
+int policy_read_file(const char *path, char **out, size_t *out_len)
 {
-	const char *file;
 	char *buf = NULL;
 	size_t len = 0, cap = 0;
-	FILE *f;
-	int ret;
+	FILE *f = fopen(path, "re");
+	int ret = 0;
 
-	ret = pol_add_file(set, path, &file);
-	if (ret)
-		return ret;
-	f = fopen(path, "re");
 	if (!f)
-		return file_error(set, file, errno);
+		return -errno;
 	for (;;) {
 		size_t got;
 
@@ -423,9 +418,8 @@ static int load_file(struct pol_set *set, const char *path)
 			cap = cap ? cap * 2 : 16384;
 			nb = realloc(buf, cap);
 			if (!nb) {
-				free(buf);
-				fclose(f);
-				return -ENOMEM;
+				ret = -ENOMEM;
+				break;
 			}
 			buf = nb;
 		}
@@ -434,13 +428,33 @@ static int load_file(struct pol_set *set, const char *path)
 		if (got == 0)
 			break;
 	}
-	if (ferror(f)) {
-		ret = file_error(set, file, EIO);
+	if (!ret && ferror(f))
+		ret = -EIO;
+	fclose(f);
+	if (ret) {
 		free(buf);
-		fclose(f);
 		return ret;
 	}
-	fclose(f);
+	*out = buf;
+	*out_len = len;
+	return 0;
+}
+
+static int load_file(struct pol_set *set, const char *path)
+{
+	const char *file;
+	char *buf = NULL;
+	size_t len = 0;
+	int ret;
+
+	ret = pol_add_file(set, path, &file);
+	if (ret)
+		return ret;
+	ret = policy_read_file(path, &buf, &len);
+	if (ret == -ENOMEM)
+		return ret;
+	if (ret)
+		return file_error(set, file, -ret);
 	ret = load_buffer(set, file, buf, len);
 	free(buf);
 	return ret;

@@ -459,6 +459,9 @@ int policy_load_path(struct pol_set *set, const char *path);
 int policy_load_buffer(struct pol_set *set, const char *name,
 		       const char *buf, size_t len);
 
+/* A whole file into a malloc'd buffer. Returns 0 or -errno. */
+int policy_read_file(const char *path, char **buf, size_t *len);
+
 /*
  * Cross-object checks after all files are loaded: duplicate objects, two
  * Services on one clusterIP, VirtualService/DestinationRule hosts and
@@ -491,7 +494,8 @@ const struct pol_service *policy_find_service(const struct pol_set *set,
  * change to a 10k-service file re-parses one document). The set borrows
  * the objects: it must be freed before the cache's next
  * policy_cache_end(), which drops the documents the loads since
- * policy_cache_begin() did not use. Diagnostics are copied per load.
+ * policy_cache_begin() did not use, unless those loads used all of its
+ * documents. Diagnostics are copied per load.
  */
 struct pol_cache;
 struct pol_cache *policy_cache_new(void);
@@ -502,6 +506,46 @@ void policy_cache_end(struct pol_cache *c);
 void policy_cache_stats(const struct pol_cache *c, size_t *parsed, size_t *reused);
 /* Call on an empty set, before loading. */
 void policy_set_use_cache(struct pol_set *set, struct pol_cache *c);
+
+/*
+ * A change to files loaded before through the cache, as whole documents:
+ * which documents of the last load are gone and which are new (parsed
+ * now, each into its own set, as a load would). Unchanged documents (same
+ * text at the same line) are neither. The agent uses it to apply a change
+ * of EndpointSlices without reloading everything.
+ */
+struct pc_delta_file;
+struct pol_delta {
+	const struct pol_set **gone;	size_t n_gone, cap_gone;
+	const struct pol_set **added;	size_t n_added, cap_added;
+	size_t n_docs;			/* documents of the changed files, after */
+	struct pc_delta_file *files;	size_t n_files;	/* private */
+};
+
+/*
+ * Add the change of file (its new text: buf, len) to d (zeroed before the
+ * first file). Returns 0, -ENOENT (the file was not loaded by the last
+ * load, or the cache keeps no record of it: load everything instead),
+ * -EEXIST (file twice) or -ENOMEM. The sets of d stay valid until
+ * policy_delta_free (which drops new documents: the change is not taken)
+ * or policy_delta_commit (the cache takes them; the gone ones are freed:
+ * nothing may borrow from them any more).
+ */
+int policy_cache_delta(struct pol_cache *c, const char *file, const char *buf, size_t len,
+		       struct pol_delta *d);
+void policy_delta_commit(struct pol_cache *c, struct pol_delta *d);
+void policy_delta_free(struct pol_cache *c, struct pol_delta *d);
+
+/* A document's set that holds one EndpointSlice and nothing else, no diagnostics. */
+bool policy_set_is_one_eps(const struct pol_set *s);
+
+/*
+ * In a set that borrows its objects (from a cache or a delta), put the
+ * EndpointSlice to where from is (found by identity): same namespace, name
+ * and service, so the set's index stays valid. Swapping back undoes it.
+ * Returns 0, -EINVAL (not the same slice) or -ENOENT (from not in set).
+ */
+int policy_set_swap_eps(struct pol_set *set, const struct pol_eps *from, const struct pol_eps *to);
 
 /*
  * Indexes (index.c): policy_index_build() sorts pointers to the set's

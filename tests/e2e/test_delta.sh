@@ -1,0 +1,158 @@
+#!/bin/bash
+# SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause)
+#
+# Incremental reloads: a change that only touches EndpointSlices (files
+# rewritten on disk, or `sockmeshctl apply`) is applied as a delta, without
+# reloading the policy: only the services those slices feed are re-planned
+# and written. Traffic must follow each change at once, the maps must end up
+# exactly as a full reload of the same files leaves them, and anything
+# else (a Service edit, a bad slice, a new file) takes the full path.
+#
+#   web   10.96.0.90:8080 -> EndpointSlice web-1 (its own file), port 9100
+#   front 10.96.0.91:8080 -> tcp route to web (re-planned with web's slices)
+
+# shellcheck disable=SC1091
+. "$(dirname "$0")/lib.sh"
+# shellcheck disable=SC1091
+. "$(dirname "$0")/mesh.sh"
+
+e2e_require_root
+for t in "$SRV" "$CLI"; do
+	[ -x "$t" ] || { echo "FAIL: $t missing"; exit 1; }
+done
+
+e2e_tmpdir || exit 1
+POL=$E2E_TMP/pol-src
+mkdir -p "$POL"
+cat >"$POL/services.yaml" <<'EOF'
+apiVersion: v1
+kind: Service
+metadata: {name: web, namespace: default}
+spec: {clusterIP: 10.96.0.90, ports: [{name: tcp-web, port: 8080, targetPort: 9100}]}
+---
+apiVersion: v1
+kind: Service
+metadata: {name: front, namespace: default}
+spec: {clusterIP: 10.96.0.91, ports: [{name: tcp-front, port: 8080, targetPort: 9100}]}
+---
+apiVersion: networking.istio.io/v1
+kind: VirtualService
+metadata: {name: front, namespace: default}
+spec:
+  hosts: [front]
+  tcp:
+  - route:
+    - destination: {host: web, port: {number: 8080}}
+EOF
+# slice POD:READY... -> the EndpointSlice web-1 with those pods on 9100
+slice() {
+	local e
+	printf 'apiVersion: discovery.k8s.io/v1\nkind: EndpointSlice\n'
+	printf 'metadata: {name: web-1, namespace: default, labels: {kubernetes.io/service-name: web}}\n'
+	printf 'addressType: IPv4\nports: [{name: tcp-web, port: 9100}]\nendpoints:\n'
+	for e in "$@"; do
+		printf -- '- {addresses: [%s], conditions: {ready: %s}}\n' "$(sm_pod_ip "${e%%:*}")" "${e##*:}"
+	done
+}
+slice 2:true >"$POL/web-eps.yaml"
+
+mesh_up smdl 4 "$POL/services.yaml" "$POL/web-eps.yaml" || { echo "FAIL: mesh_up"; exit 1; }
+mesh_servers 9100 id 2 3 4 || exit 1
+
+st() { ctl status -o json | jq -r "$1"; }
+# put NAME: write the slice from stdin into the watched directory at once
+put() {
+	cat >"$E2E_TMP/policy/.$1.tmp" && mv "$E2E_TMP/policy/.$1.tmp" "$E2E_TMP/policy/$1"
+}
+wait_gen() { # wait_gen N: the agent applied a generation above N
+	e2e_wait_until 5 bash -c "[ \$($CTL --admin-socket $E2E_TMP/admin.sock status -o json | jq .generation) -gt $1 ]"
+}
+applied() { grep 'policy generation .* applied' "$E2E_TMP/agent.log" | tail -1; }
+# state: what a reload decides (services, backends and their readiness),
+# without the traffic counters
+state() {
+	ctl services -o json | jq -c '[.services[] | {vip, name, lb, ready, total}] | sort_by(.vip)'
+	ctl backends -o json | jq -c '[.backends[] | {service, address, state}] | sort_by(.service, .address)'
+}
+entries() { # map entries once superseded versions are gone (1 s grace)
+	sleep 1.2
+	st '.map_entries | "cluster \(.sm_cluster) backend \(.sm_backend) bset \(.sm_bset) route \(.sm_route)"'
+}
+
+e2e_assert_eq "web serves from v1" "v1=6 ERR=0" "$(who 1 10.96.0.90:8080 6)"
+e2e_assert_eq "front routes to web" "v1=6 ERR=0" "$(who 1 10.96.0.91:8080 6)"
+
+e2e_log "an endpoint added: a delta re-plans web and the service routed to it"
+gen=$(st .generation)
+slice 2:true 3:true | put web-eps.yaml
+wait_gen "$gen"
+e2e_assert_match "applied incrementally ($(applied))" \
+	'1 of [0-9]+ documents parsed.*incremental: 1 EndpointSlices, 2 service ports re-planned' "$(applied)"
+out=$(who 1 10.96.0.90:8080 30)
+e2e_assert_match "web reaches v1 and v2 ($out)" '^v1=[0-9]+ v2=[0-9]+ ERR=0$' "$out"
+out=$(who 1 10.96.0.91:8080 30)
+e2e_assert_match "front follows ($out)" '^v1=[0-9]+ v2=[0-9]+ ERR=0$' "$out"
+
+e2e_log "a backend not ready, another added: readiness goes through the delta"
+gen=$(st .generation)
+slice 2:false 3:true 4:true | put web-eps.yaml
+wait_gen "$gen"
+e2e_assert_match "applied incrementally" 'incremental: 1 EndpointSlices' "$(applied)"
+out=$(who 1 10.96.0.90:8080 30)
+e2e_assert_match "web avoids v1 ($out)" '^v2=[0-9]+ v3=[0-9]+ ERR=0$' "$out"
+e2e_assert_match "v1 is not ready" '10\.244\.0\.12:9100 .*not-ready' "$(ctl backends web)"
+
+e2e_log "after deltas the maps hold what a full reload of the same files writes"
+d_state=$(state)
+d_entries=$(entries)
+gen=$(st .generation)
+kill -HUP "$AGENT_PID"
+wait_gen "$gen"
+e2e_assert_match "SIGHUP reloads everything" 'documents parsed, [0-9.]+ ms \(parse [0-9.]+ ms, plan [0-9.]+ ms, apply [0-9.]+ ms\)$' "$(applied)"
+e2e_assert_eq "same services and backends" "$d_state" "$(state)"
+e2e_assert_eq "same map entries ($d_entries)" "$d_entries" "$(entries)"
+
+e2e_log "a backend removed: deleted from sm_backend by the delta"
+gen=$(st .generation)
+slice 3:true 4:true | put web-eps.yaml
+wait_gen "$gen"
+e2e_assert_match "applied incrementally, 1 delete" 'incremental: 1 EndpointSlices' "$(applied)"
+out=$(who 1 10.96.0.90:8080 10)
+e2e_assert_match "web: v2 and v3 ($out)" '^v2=[0-9]+ v3=[0-9]+ ERR=0$' "$out"
+e2e_assert_eq "v1 gone from the backends" "" "$(ctl backends web | grep '10\.244\.0\.12:')"
+e2e_assert_match "2 backends, 2 in the list" 'cluster 2 backend 2 bset 2 route 0' "$(entries)"
+
+e2e_log "sockmeshctl apply of a slice file is a delta too"
+gen=$(st .generation)
+slice 2:true 3:true 4:true >"$E2E_TMP/web-eps.yaml"
+out=$(ctl apply -f "$E2E_TMP/web-eps.yaml" 2>&1)
+e2e_assert_ok "apply succeeds ($out)" test "$(st .generation)" -gt "$gen"
+e2e_assert_match "applied incrementally" 'incremental: 1 EndpointSlices' "$(applied)"
+e2e_assert_eq "written to the policy directory" "$(cat "$E2E_TMP/web-eps.yaml")" "$(cat "$E2E_TMP/policy/web-eps.yaml")"
+out=$(who 1 10.96.0.90:8080 30)
+e2e_assert_match "web reaches all three ($out)" '^v1=[0-9]+ v2=[0-9]+ v3=[0-9]+ ERR=0$' "$out"
+
+e2e_log "a Service edit takes the full path"
+gen=$(st .generation)
+sed 's/targetPort: 9100}]}/targetPort: 9100}]}\n  # edited/' "$E2E_TMP/policy/services.yaml" | put services.yaml
+wait_gen "$gen"
+e2e_assert_ok "full reload ($(applied))" bash -c "! grep -q incremental <<<'$(applied)'"
+
+e2e_log "a bad slice is rejected with file:line:col; the running config stays"
+gen=$(st .generation)
+{ slice 3:true; echo '- {addresses: [10.244.0.300], conditions: {ready: true}}'; } | put web-eps.yaml
+e2e_wait_until 5 bash -c "$CTL --admin-socket $E2E_TMP/admin.sock status -o json | jq -e '.last_error != \"\"' >/dev/null"
+e2e_assert_match "error names the file" 'web-eps\.yaml:[0-9]+:[0-9]+' "$(ctl status -o json | jq -r '.diagnostics[]?' ; grep error "$E2E_TMP/agent.log" | tail -2)"
+e2e_assert_eq "generation unchanged" "$gen" "$(st .generation)"
+out=$(who 1 10.96.0.90:8080 30)
+e2e_assert_match "old endpoints still serve ($out)" '^v1=[0-9]+ v2=[0-9]+ v3=[0-9]+ ERR=0$' "$out"
+slice 4:true | put web-eps.yaml
+wait_gen "$gen"
+e2e_assert_eq "the fix applies (after a rejected load: full path)" "v3=6 ERR=0" "$(who 1 10.96.0.90:8080 6)"
+gen=$(st .generation)
+slice 3:true | put web-eps.yaml
+wait_gen "$gen"
+e2e_assert_match "and deltas resume" 'incremental: 1 EndpointSlices' "$(applied)"
+e2e_assert_eq "web: v2 only" "v2=6 ERR=0" "$(who 1 10.96.0.90:8080 6)"
+
+e2e_finish
