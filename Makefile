@@ -135,7 +135,8 @@ $(OUTPUT)/unit-tests-san: $(SAN_OBJS)
 	$(call msg,LD,$@)
 	$(Q)$(CC) $(CFLAGS) $(SAN_FLAGS) $^ -o $@ $(LDLIBS_BPF) $(LDLIBS_YAML) $(LDLIBS_JSON) -lm
 
-$(OUTPUT)/bpf-tests: $(BPFT_OBJS) $(LIB_OBJS)
+# the agent's map writer is tested against real maps
+$(OUTPUT)/bpf-tests: $(BPFT_OBJS) $(LIB_OBJS) $(OUTPUT)/obj/user/agent/apply.o
 	$(call msg,LD,$@)
 	$(Q)$(CC) $(CFLAGS) $^ -o $@ $(LDLIBS_BPF) $(LDLIBS_YAML) $(LDLIBS_JSON)
 

@@ -1,0 +1,315 @@
+// SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause)
+/*
+ * The agent's two ways of writing a change into the real maps must agree:
+ * an incremental apply (the changed EndpointSlices swapped into the kept
+ * set, plan_patch_services, apply_services) and a full one (a fresh load,
+ * plan_build, apply_plan), step after step of random endpoint churn over
+ * services that share backends, a Maglev cluster, subsets and a weighted
+ * tcp route. Two skeletons hold the two map sets; they are compared by
+ * what connect4 would read (service -> route -> cluster -> backend list ->
+ * backend state) and by their entry counts once superseded versions are
+ * gone. Nothing is attached.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <arpa/inet.h>
+#include <bpf/bpf.h>
+#include <bpf/libbpf.h>
+#include "../unit/test.h"
+
+#include "apply.h"
+#include "plan.h"
+#include "policy.h"
+#include "sockmesh.skel.h"
+
+#define N_SVC 6
+#define N_POOL 10
+
+static const char *services_yaml =
+	"apiVersion: v1\nkind: List\nitems:\n"
+	"- {apiVersion: v1, kind: Service, metadata: {name: s0, namespace: d}, spec: {clusterIP: 10.96.9.10, ports: [{name: tcp, port: 80, targetPort: 9000}]}}\n"
+	"- {apiVersion: v1, kind: Service, metadata: {name: s1, namespace: d}, spec: {clusterIP: 10.96.9.11, ports: [{name: tcp, port: 80, targetPort: 9000}]}}\n"
+	"- {apiVersion: v1, kind: Service, metadata: {name: s2, namespace: d}, spec: {clusterIP: 10.96.9.12, ports: [{name: tcp, port: 80, targetPort: 9000}]}}\n"
+	"- {apiVersion: v1, kind: Service, metadata: {name: s3, namespace: d}, spec: {clusterIP: 10.96.9.13, ports: [{name: tcp, port: 80, targetPort: 9000}]}}\n"
+	"- {apiVersion: v1, kind: Service, metadata: {name: s4, namespace: d}, spec: {clusterIP: 10.96.9.14, ports: [{name: tcp, port: 80, targetPort: 9000}]}}\n"
+	"- {apiVersion: v1, kind: Service, metadata: {name: s5, namespace: d}, spec: {clusterIP: 10.96.9.15, ports: [{name: tcp, port: 80, targetPort: 9000}]}}\n"
+	"- {apiVersion: networking.istio.io/v1, kind: DestinationRule, metadata: {name: s1, namespace: d},\n"
+	"   spec: {host: s1, trafficPolicy: {loadBalancer: {consistentHash: {useSourceIp: true}}}}}\n"
+	"- {apiVersion: networking.istio.io/v1, kind: DestinationRule, metadata: {name: s4, namespace: d},\n"
+	"   spec: {host: s4, subsets: [{name: even, labels: {parity: even}}, {name: odd, labels: {parity: odd}}]}}\n"
+	"- {apiVersion: networking.istio.io/v1, kind: VirtualService, metadata: {name: s2, namespace: d},\n"
+	"   spec: {hosts: [s2], tcp: [{route: [{destination: {host: s0}, weight: 50}, {destination: {host: s3}, weight: 30},\n"
+	"                                      {destination: {host: s4, subset: odd}, weight: 20}]}]}}\n";
+
+/* Pods of the pool (labels for s4's subsets), in their own file. */
+static char *pods_yaml(void)
+{
+	char *s = NULL, *t;
+
+	for (int i = 1; i <= N_POOL; i++) {
+		if (asprintf(&t, "%s---\napiVersion: v1\nkind: Pod\nmetadata: {name: p%d, namespace: d, "
+			     "labels: {parity: %s}}\nstatus: {podIP: 10.244.9.%d}\n", s ? s : "", i,
+			     i % 2 ? "odd" : "even", i) < 0)
+			abort();
+		free(s);
+		s = t;
+	}
+	return s;
+}
+
+/* One slice per service; eps[s][i]: 0 absent, 1 ready, 2 not ready. */
+static char *slices_yaml(unsigned char eps[N_SVC][N_POOL])
+{
+	char *buf = NULL;
+	size_t len = 0;
+	FILE *f = open_memstream(&buf, &len);
+
+	for (int s = 0; s < N_SVC; s++) {
+		int n = 0;
+
+		fprintf(f, "---\napiVersion: discovery.k8s.io/v1\nkind: EndpointSlice\n"
+			"metadata: {name: s%d-1, namespace: d, labels: {kubernetes.io/service-name: s%d}}\n"
+			"addressType: IPv4\nports: [{name: tcp, port: 9000}]\nendpoints:", s, s);
+		for (int i = 0; i < N_POOL; i++)
+			if (eps[s][i])
+				fprintf(f, "\n- {addresses: [10.244.9.%d], conditions: {ready: %s}}",
+					i + 1, eps[s][i] == 1 ? "true" : "false"), n++;
+		fprintf(f, "%s\n", n ? "" : " []");
+	}
+	fclose(f);
+	return buf;
+}
+
+static int load_all(struct pol_set *set, const char *pods, const char *slices)
+{
+	if (policy_load_buffer(set, "t/services.yaml", services_yaml, strlen(services_yaml)) ||
+	    policy_load_buffer(set, "t/pods.yaml", pods, strlen(pods)) ||
+	    policy_load_buffer(set, "t/slices.yaml", slices, strlen(slices)))
+		return -EINVAL;
+	return policy_validate(set);
+}
+
+static bool maps_of(struct sockmesh *skel, struct dp_maps *m)
+{
+	dp_maps_init(m);
+	for (size_t i = 0; i < DP_N_MAPS; i++) {
+		struct bpf_map *map = bpf_object__find_map_by_name(skel->obj, dp_map_names[i]);
+
+		*dp_maps_at(m, i) = map ? bpf_map__fd(map) : -1;
+	}
+	return m->svc >= 0 && m->bset >= 0 && m->backend >= 0;
+}
+
+static size_t map_count(int fd, size_t key_size)
+{
+	unsigned char k[64], next[64];
+	void *prev = NULL;
+	size_t n = 0;
+
+	while (!bpf_map_get_next_key(fd, prev, next)) {
+		memcpy(k, next, key_size);
+		prev = k;
+		n++;
+	}
+	return n;
+}
+
+static void dump_cluster(FILE *f, const struct dp_maps *m, uint64_t id)
+{
+	struct sm_cluster_val cv;
+	uint64_t mh = 0;
+
+	if (bpf_map_lookup_elem(m->cluster, &id, &cv)) {
+		fprintf(f, " [cluster %llx missing]", (unsigned long long)id);
+		return;
+	}
+	fprintf(f, " [%llx lb %u n %u:", (unsigned long long)id, cv.lb, cv.n_backends);
+	for (uint32_t i = 0; i < cv.n_backends; i++) {
+		struct sm_bset_key k = { .set_id = cv.set_id, .idx = i };
+		struct sm_backend_val bv = {};
+		struct sm_be_key be = {};
+
+		if (bpf_map_lookup_elem(m->bset, &k, &be))
+			fprintf(f, " ?");
+		else if (bpf_map_lookup_elem(m->backend, &be, &bv))
+			fprintf(f, " %x:%u/missing", ntohl(be.addr), ntohs(be.port));
+		else
+			fprintf(f, " %x:%u/%u", ntohl(be.addr), ntohs(be.port), bv.flags);
+	}
+	for (uint32_t i = 0; i < cv.maglev_size; i++) {
+		struct sm_bset_key k = { .set_id = cv.set_id, .idx = i };
+		struct sm_maglev_val v = { .idx = 99999 };
+
+		bpf_map_lookup_elem(m->maglev, &k, &v);
+		mh = mh * 31 + v.idx;
+	}
+	fprintf(f, " maglev %u/%llx]", cv.maglev_size, (unsigned long long)mh);
+}
+
+/* What connect4 reads, service by service, and how many entries each map holds. */
+static char *dump(const struct dp_maps *m)
+{
+	char *buf = NULL;
+	size_t len = 0;
+	FILE *f = open_memstream(&buf, &len);
+
+	for (int s = 0; s < N_SVC; s++) {
+		struct sm_svc_key k = { .vip = htonl(0x0a60090a + s), .port = htons(80),
+					.proto = SM_IPPROTO_TCP };
+		struct sm_svc_val v;
+
+		if (bpf_map_lookup_elem(m->svc, &k, &v)) {
+			fprintf(f, "s%d: none\n", s);
+			continue;
+		}
+		fprintf(f, "s%d: flags %u slots %u", s, v.flags, v.route_slots);
+		if (v.route_slots > 1) {
+			for (uint32_t i = 0; i < v.route_slots; i++) {
+				struct sm_route_key rk = { .route_id = v.route_id, .slot = i };
+				struct sm_route_val rv = {};
+
+				bpf_map_lookup_elem(m->route, &rk, &rv);
+				fprintf(f, " %llx", (unsigned long long)rv.cluster_id);
+			}
+		}
+		dump_cluster(f, m, v.cluster_id);
+		fputc('\n', f);
+	}
+	/* every cluster the maps hold (route targets, subsets) */
+	fprintf(f, "entries: svc %zu cluster %zu backend %zu bset %zu maglev %zu route %zu meta %zu\n",
+		map_count(m->svc, sizeof(struct sm_svc_key)), map_count(m->cluster, 8),
+		map_count(m->backend, sizeof(struct sm_be_key)),
+		map_count(m->bset, sizeof(struct sm_bset_key)),
+		map_count(m->maglev, sizeof(struct sm_bset_key)),
+		map_count(m->route, sizeof(struct sm_route_key)),
+		map_count(m->meta, sizeof(struct sm_meta_key)));
+	fclose(f);
+	return buf;
+}
+
+/* Every cluster of every service, by id, for the comparison of subsets and route targets. */
+static char *dump_clusters(const struct dp_maps *m, const struct plan *p)
+{
+	char *buf = NULL;
+	size_t len = 0;
+	FILE *f = open_memstream(&buf, &len);
+
+	for (size_t i = 0; i < p->n_svcs; i++)
+		for (size_t j = 0; j < p->svcs[i].n_clusters; j++) {
+			dump_cluster(f, m, p->svcs[i].clusters[j].id);
+			fputc('\n', f);
+		}
+	fclose(f);
+	return buf;
+}
+
+TEST(apply_incremental_equals_full)
+{
+	struct sockmesh *inc = sockmesh__open_and_load(), *full = sockmesh__open_and_load();
+	unsigned char eps[N_SVC][N_POOL];
+	struct apply_ctx a_inc = {}, a_full = {};
+	struct dp_maps m_inc, m_full;
+	struct pol_cache *cache = policy_cache_new();
+	struct pol_set kept;
+	struct plan kept_plan = {};
+	char *pods = pods_yaml(), *slices, err[256];
+	uint64_t x = 42;
+
+	policy_set_init(&kept);
+	if (!ASSERT_TRUE(inc && full && cache) || !ASSERT_TRUE(maps_of(inc, &m_inc)) ||
+	    !ASSERT_TRUE(maps_of(full, &m_full)))
+		goto out;
+	ASSERT_EQ(apply_init(&a_inc, &m_inc, 0), 0);
+	ASSERT_EQ(apply_init(&a_full, &m_full, 0), 0);
+	for (int s = 0; s < N_SVC; s++)
+		for (int i = 0; i < N_POOL; i++)
+			eps[s][i] = (unsigned char)((s + i) % 3 == 0 ? 1 : 0);
+
+	/* generation 1: both full, through the cache as the agent loads */
+	slices = slices_yaml(eps);
+	policy_cache_begin(cache);
+	policy_set_use_cache(&kept, cache);
+	ASSERT_EQ(load_all(&kept, pods, slices), 0);
+	ASSERT_EQ(plan_build(&kept, &kept_plan), 0);
+	policy_cache_end(cache);
+	free(slices);
+	ASSERT_EQ(apply_plan(&a_inc, &kept_plan, err, sizeof(err)), 0);
+	ASSERT_EQ(apply_plan(&a_full, &kept_plan, err, sizeof(err)), 0);
+
+	for (int step = 0; step < 40; step++) {
+		int changes = 1 + step % 3;
+		struct pol_delta d = {};
+		struct pol_set fresh;
+		struct plan fresh_plan;
+		struct plan_patch pt;
+		const char *ns[N_SVC], *names[N_SVC];
+		char *di, *df, *ci, *cf;
+		size_t n = 0;
+
+		/* churn: endpoints come, go, turn ready or not */
+		for (int c = 0; c < changes; c++) {
+			x = x * 6364136223846793005ull + 1442695040888963407ull;
+			eps[(x >> 33) % N_SVC][(x >> 41) % N_POOL] = (unsigned char)((x >> 50) % 3);
+		}
+		slices = slices_yaml(eps);
+
+		/* incremental */
+		ASSERT_EQ(policy_cache_delta(cache, "t/slices.yaml", slices, strlen(slices), &d), 0);
+		ASSERT_EQ(d.n_gone, d.n_added);
+		for (size_t k = 0; k < d.n_added; k++) {
+			const struct pol_eps *to = &d.added[k]->eps[0], *from = NULL;
+
+			ASSERT_TRUE(policy_set_is_one_eps(d.added[k]));
+			for (size_t g = 0; g < d.n_gone; g++)
+				if (!strcmp(d.gone[g]->eps[0].meta.name, to->meta.name))
+					from = &d.gone[g]->eps[0];
+			if (!ASSERT_TRUE(from != NULL))
+				break;
+			ASSERT_EQ(policy_set_swap_eps(&kept, from, to), 0);
+			ns[n] = to->meta.ns;
+			names[n++] = to->service_name;
+		}
+		ASSERT_EQ(plan_patch_services(&kept, &kept_plan, ns, names, n, &pt), 0);
+		ASSERT_EQ(apply_services(&a_inc, &kept_plan, pt.idx, pt.n, err, sizeof(err)), 0);
+		policy_delta_commit(cache, &d);
+		plan_patch_free(&pt);
+
+		/* full, from scratch */
+		policy_set_init(&fresh);
+		ASSERT_EQ(load_all(&fresh, pods, slices), 0);
+		ASSERT_EQ(plan_build(&fresh, &fresh_plan), 0);
+		ASSERT_EQ(apply_plan(&a_full, &fresh_plan, err, sizeof(err)), 0);
+
+		/* superseded versions gone on both sides, then compare */
+		apply_gc(&a_inc, UINT64_MAX / 2);
+		apply_gc(&a_full, UINT64_MAX / 2);
+		di = dump(&m_inc);
+		df = dump(&m_full);
+		ci = dump_clusters(&m_inc, &fresh_plan);
+		cf = dump_clusters(&m_full, &fresh_plan);
+		ASSERT_STREQ(di, df);
+		ASSERT_STREQ(ci, cf);
+		ASSERT_EQ(a_inc.live_bset, a_full.live_bset);
+		ASSERT_EQ(a_inc.live_maglev, a_full.live_maglev);
+		ASSERT_EQ(a_inc.live_route, a_full.live_route);
+		free(di);
+		free(df);
+		free(ci);
+		free(cf);
+		plan_free(&fresh_plan);
+		policy_set_free(&fresh);
+		free(slices);
+		if (test__failed)
+			break;
+	}
+out:
+	apply_fini(&a_inc);
+	apply_fini(&a_full);
+	plan_free(&kept_plan);
+	policy_set_free(&kept);
+	policy_cache_free(cache);
+	free(pods);
+	sockmesh__destroy(inc);
+	sockmesh__destroy(full);
+}

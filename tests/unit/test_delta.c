@@ -1,0 +1,291 @@
+// SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause)
+/*
+ * Incremental reloads, the pure parts: u64map deletion, the document
+ * cache's per-file deltas (policy_cache_delta) and the plan patch
+ * (plan_patch_services), which must give exactly the plan a full
+ * plan_build() of the changed policy gives, and undo to the old one.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <arpa/inet.h>
+
+#include "plan.h"
+#include "policy.h"
+#include "test.h"
+#include "u64map.h"
+
+TEST(u64map_del_keeps_every_other_key)
+{
+	/* a small table: long probe runs that wrap around the end */
+	for (uint64_t seed = 1; seed <= 20; seed++) {
+		struct u64map m;
+		uint64_t keys[200], x = seed;
+		bool in[200];
+
+		ASSERT_EQ(u64map_init(&m, 4), 0);
+		for (size_t i = 0; i < 200; i++) {
+			x = x * 6364136223846793005ull + 1442695040888963407ull;
+			keys[i] = (x >> 11) | 1;
+			in[i] = true;
+			ASSERT_EQ(u64map_put(&m, keys[i], &keys[i]), 0);
+		}
+		for (size_t round = 0; round < 3; round++) {
+			for (size_t i = round; i < 200; i += 3) {
+				ASSERT_TRUE(u64map_del(&m, keys[i]) == (in[i] ? &keys[i] : NULL));
+				in[i] = false;
+			}
+			for (size_t i = 0; i < 200; i++)
+				ASSERT_TRUE(u64map_get(&m, keys[i]) == (in[i] ? &keys[i] : NULL));
+			/* some come back */
+			for (size_t i = round; i < 200; i += 7) {
+				ASSERT_EQ(u64map_put(&m, keys[i], &keys[i]), 0);
+				in[i] = true;
+			}
+		}
+		ASSERT_TRUE(u64map_del(&m, 12345) == NULL);
+		u64map_free(&m);
+	}
+}
+
+/* ---- a policy: web (slices, Maglev), front (tcp route to web), api (own slice) ---- */
+
+static const char *pol_services =
+	"apiVersion: v1\n"
+	"kind: Service\n"
+	"metadata: {name: web, namespace: default}\n"
+	"spec: {clusterIP: 10.96.0.90, ports: [{name: tcp, port: 8080, targetPort: 9100}]}\n"
+	"---\n"
+	"apiVersion: v1\n"
+	"kind: Service\n"
+	"metadata: {name: front, namespace: default}\n"
+	"spec: {clusterIP: 10.96.0.91, ports: [{name: tcp, port: 8080}, {name: tcp-2, port: 8081}]}\n"
+	"---\n"
+	"apiVersion: v1\n"
+	"kind: Service\n"
+	"metadata: {name: api, namespace: default}\n"
+	"spec: {clusterIP: 10.96.0.92, ports: [{name: tcp, port: 80, targetPort: 8000}]}\n"
+	"---\n"
+	"apiVersion: networking.istio.io/v1\n"
+	"kind: DestinationRule\n"
+	"metadata: {name: web, namespace: default}\n"
+	"spec:\n"
+	"  host: web\n"
+	"  trafficPolicy: {loadBalancer: {consistentHash: {useSourceIp: true}}}\n"
+	"  subsets: [{name: v2, labels: {version: v2}}]\n"
+	"---\n"
+	"apiVersion: networking.istio.io/v1\n"
+	"kind: VirtualService\n"
+	"metadata: {name: front, namespace: default}\n"
+	"spec:\n"
+	"  hosts: [front]\n"
+	"  tcp:\n"
+	"  - match: [{port: 8080}]\n"
+	"    route:\n"
+	"    - {destination: {host: web, port: {number: 8080}}, weight: 75}\n"
+	"    - {destination: {host: web, subset: v2, port: {number: 8080}}, weight: 25}\n"
+	"---\n"
+	"apiVersion: v1\n"
+	"kind: Pod\n"
+	"metadata: {name: web-b, namespace: default, labels: {app: web, version: v2}}\n"
+	"status: {podIP: 10.244.0.12}\n";
+
+static const char *pol_api_eps =
+	"apiVersion: discovery.k8s.io/v1\n"
+	"kind: EndpointSlice\n"
+	"metadata: {name: api-1, namespace: default, labels: {kubernetes.io/service-name: api}}\n"
+	"addressType: IPv4\n"
+	"ports: [{name: tcp, port: 8000}]\n"
+	"endpoints: [{addresses: [10.244.0.20]}]\n";
+
+/* The slice file: web-1 with the given endpoints (flow list), then api's. */
+static char *web_eps(const char *endpoints)
+{
+	char *s = NULL;
+
+	ASSERT_TRUE(asprintf(&s,
+		"apiVersion: discovery.k8s.io/v1\n"
+		"kind: EndpointSlice\n"
+		"metadata: {name: web-1, namespace: default, labels: {kubernetes.io/service-name: web}}\n"
+		"addressType: IPv4\n"
+		"ports: [{name: tcp, port: 9100}]\n"
+		"endpoints: %s\n"
+		"---\n%s", endpoints, pol_api_eps) > 0);
+	return s;
+}
+
+#define EPS_A "[{addresses: [10.244.0.11]}, {addresses: [10.244.0.12], conditions: {ready: true}}]"
+#define EPS_B "[{addresses: [10.244.0.12], conditions: {ready: false}}, " \
+	      "{addresses: [10.244.0.13]}, {addresses: [10.244.0.14]}]"
+
+/* Everything plan_build decides, as text. */
+static char *plan_text(const struct plan *p)
+{
+	char *buf = NULL;
+	size_t len = 0;
+	FILE *f = open_memstream(&buf, &len);
+
+	for (size_t i = 0; i < p->n_svcs; i++) {
+		const struct plan_service *s = &p->svcs[i];
+
+		fprintf(f, "svc %x:%u %s flags %u order %zu slots", ntohl(s->key.vip),
+			ntohs(s->key.port), s->fqdn, s->flags, s->order);
+		for (size_t k = 0; k < s->n_slots; k++)
+			fprintf(f, " %u", s->slots[k]);
+		fputc('\n', f);
+		for (size_t j = 0; j < s->n_clusters; j++) {
+			const struct plan_cluster *c = &s->clusters[j];
+			uint64_t mh = 0;
+
+			for (uint32_t k = 0; k < c->maglev_size; k++)
+				mh = mh * 31 + c->maglev[k];
+			fprintf(f, "  cluster %llx %s lb %u max %u maglev %u/%llx:",
+				(unsigned long long)c->id, c->name, c->lb, c->max_conns,
+				c->maglev_size, (unsigned long long)mh);
+			for (size_t b = 0; b < c->n_backends; b++)
+				fprintf(f, " %x:%u/%u/%s", ntohl(c->backends[b].key.addr),
+					ntohs(c->backends[b].key.port), c->backends[b].flags,
+					c->backends[b].pod ?: "-");
+			fputc('\n', f);
+		}
+	}
+	fclose(f);
+	return buf;
+}
+
+/* A full load, validate and plan of the two files, without a cache. */
+static char *full_plan_text(const char *eps_yaml)
+{
+	struct pol_set s;
+	struct plan p;
+	char *t;
+
+	policy_set_init(&s);
+	ASSERT_EQ(policy_load_buffer(&s, "pol/services.yaml", pol_services, strlen(pol_services)), 0);
+	ASSERT_EQ(policy_load_buffer(&s, "pol/eps.yaml", eps_yaml, strlen(eps_yaml)), 0);
+	ASSERT_EQ(policy_validate(&s), 0);
+	ASSERT_EQ(plan_build(&s, &p), 0);
+	t = plan_text(&p);
+	plan_free(&p);
+	policy_set_free(&s);
+	return t;
+}
+
+struct cached {
+	struct pol_cache *c;
+	struct pol_set set;
+	struct plan plan;
+};
+
+static void cached_load(struct cached *x, const char *eps_yaml)
+{
+	x->c = policy_cache_new();
+	ASSERT_TRUE(x->c != NULL);
+	policy_cache_begin(x->c);
+	policy_set_init(&x->set);
+	policy_set_use_cache(&x->set, x->c);
+	ASSERT_EQ(policy_load_buffer(&x->set, "pol/services.yaml", pol_services,
+				     strlen(pol_services)), 0);
+	ASSERT_EQ(policy_load_buffer(&x->set, "pol/eps.yaml", eps_yaml, strlen(eps_yaml)), 0);
+	ASSERT_EQ(policy_validate(&x->set), 0);
+	ASSERT_EQ(plan_build(&x->set, &x->plan), 0);
+	policy_cache_end(x->c);	/* the agent ends the load it keeps */
+}
+
+static void cached_free(struct cached *x)
+{
+	plan_free(&x->plan);
+	policy_set_free(&x->set);
+	policy_cache_free(x->c);
+}
+
+TEST(cache_delta_finds_changed_documents)
+{
+	char *a = web_eps(EPS_A), *b = web_eps(EPS_B);
+	struct pol_delta d = {};
+	struct cached x;
+
+	cached_load(&x, a);
+	/* same text: nothing */
+	ASSERT_EQ(policy_cache_delta(x.c, "pol/eps.yaml", a, strlen(a), &d), 0);
+	ASSERT_EQ(d.n_gone, 0);
+	ASSERT_EQ(d.n_added, 0);
+	ASSERT_EQ(d.n_docs, 2);
+	ASSERT_EQ(policy_cache_delta(x.c, "pol/eps.yaml", a, strlen(a), &d), -EEXIST);
+	policy_delta_free(x.c, &d);
+	/* never loaded */
+	ASSERT_EQ(policy_cache_delta(x.c, "pol/other.yaml", a, strlen(a), &d), -ENOENT);
+	policy_delta_free(x.c, &d);
+
+	/* web-1 changed, api-1 (same text, same line) did not */
+	ASSERT_EQ(policy_cache_delta(x.c, "pol/eps.yaml", b, strlen(b), &d), 0);
+	ASSERT_EQ(d.n_gone, 1);
+	ASSERT_EQ(d.n_added, 1);
+	ASSERT_TRUE(policy_set_is_one_eps(d.gone[0]));
+	ASSERT_TRUE(policy_set_is_one_eps(d.added[0]));
+	ASSERT_STREQ(d.added[0]->eps[0].meta.name, "web-1");
+	ASSERT_EQ(d.added[0]->eps[0].n_endpoints, 3);
+	ASSERT_EQ(d.added[0]->eps[0].meta.loc.line, 2);
+	/* the Service file is not an EndpointSlice-only document */
+	ASSERT_FALSE(policy_set_is_one_eps(&x.set));
+	policy_delta_commit(x.c, &d);
+
+	/* after the commit the file is diffed against its new text */
+	ASSERT_EQ(policy_cache_delta(x.c, "pol/eps.yaml", a, strlen(a), &d), 0);
+	ASSERT_EQ(d.n_gone, 1);
+	ASSERT_EQ(d.gone[0]->eps[0].n_endpoints, 3);
+	policy_delta_free(x.c, &d);
+	cached_free(&x);
+	free(a);
+	free(b);
+}
+
+TEST(plan_patch_equals_full_plan)
+{
+	char *a = web_eps(EPS_A), *b = web_eps(EPS_B);
+	char *want_a = full_plan_text(a), *want_b = full_plan_text(b), *got;
+	const char *ns[] = { "default" }, *svc[] = { "web" };
+	struct plan_patch pt;
+	struct pol_delta d = {};
+	struct cached x;
+	size_t n_diags;
+
+	cached_load(&x, a);
+	got = plan_text(&x.plan);
+	ASSERT_STREQ(got, want_a);
+	free(got);
+	ASSERT_TRUE(strcmp(want_a, want_b) != 0);
+
+	ASSERT_EQ(policy_cache_delta(x.c, "pol/eps.yaml", b, strlen(b), &d), 0);
+	ASSERT_EQ(policy_set_swap_eps(&x.set, &d.gone[0]->eps[0], &d.added[0]->eps[0]), 0);
+	n_diags = x.set.n_diags;
+	ASSERT_EQ(plan_patch_services(&x.set, &x.plan, ns, svc, 1, &pt), 0);
+	ASSERT_EQ(x.set.n_diags, n_diags);
+	/* web:8080, and front:8080 whose tcp route sends to web (not front:8081) */
+	ASSERT_EQ(pt.n, 2);
+	got = plan_text(&x.plan);
+	ASSERT_STREQ(got, want_b);
+	free(got);
+
+	/* undo: the plan and the set as they were */
+	plan_patch_undo(&x.plan, &pt);
+	ASSERT_EQ(policy_set_swap_eps(&x.set, &d.added[0]->eps[0], &d.gone[0]->eps[0]), 0);
+	got = plan_text(&x.plan);
+	ASSERT_STREQ(got, want_a);
+	free(got);
+	/* a slice is swapped only for the same one */
+	ASSERT_EQ(policy_set_swap_eps(&x.set, &d.added[0]->eps[0], &d.gone[0]->eps[0]), -ENOENT);
+	ASSERT_EQ(policy_set_swap_eps(&x.set, &d.gone[0]->eps[0], &x.set.eps[1]), -EINVAL);
+	policy_delta_free(x.c, &d);
+
+	/* a service nothing names: nothing to re-plan */
+	svc[0] = "nope";
+	ASSERT_EQ(plan_patch_services(&x.set, &x.plan, ns, svc, 1, &pt), 0);
+	ASSERT_EQ(pt.n, 0);
+	plan_patch_free(&pt);
+	cached_free(&x);
+	free(want_a);
+	free(want_b);
+	free(a);
+	free(b);
+}
