@@ -53,6 +53,7 @@ else
 	S3_SIZES="1 1000 10000" S3_COUNT=20000
 	S4_SERVICES=10000 S4_EPS=10
 fi
+: "${S4_PER_FILE:=100}"	# services per policy file in scenario 4
 : "${BENCH_SCENARIOS:=1 2 3 4}"
 
 for f in "$SM_BUILD/sockmesh-agent" "$SM_BUILD/sockmeshctl" "$BENCH_TOOL" "$BENCH_HTTP"; do

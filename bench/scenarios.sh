@@ -104,21 +104,25 @@ s3_run() {
 }
 
 # ---- 4: control plane at scale ----
-# Per repetition: a fresh agent on S4_SERVICES x S4_EPS endpoints (start to
-# ready, and its first "policy generation ... applied" line), then one
-# endpoint address changed in the watched file (inotify reload: the second
-# line, and the wall time from the write to that line), then the RSS.
+# Per repetition: a fresh agent on S4_SERVICES x S4_EPS endpoints in files of
+# S4_PER_FILE services each, as a GitOps directory or a syncer writing the
+# API's objects would hold them (start to ready, and its first "policy
+# generation ... applied" line), then one endpoint address changed in one
+# watched file (inotify reload: the second line, an incremental one, and the
+# wall time from the write to that line, which includes the agent's 100 ms
+# debounce), then the RSS.
 s4_run() {
-	local f=$BENCH_TMP/s4.yaml old new r l1 l2 rss group t0 t1 tw
+	local f=$BENCH_TMP/s4.yaml dir=$BENCH_TMP/s4 old new r l1 l2 rss group t0 t1 tw
 	group="$S4_SERVICES svc / $((S4_SERVICES * S4_EPS)) ep"
 	bench_label 4 sockmesh "sockmesh agent"
-	bench_log "scenario 4, $group"
+	bench_log "scenario 4, $group, $S4_PER_FILE services per file"
 	"$BENCH_DIR/gen-services.sh" yaml "$S4_SERVICES" "$S4_EPS" >"$f" || { bench_fail "scenario 4: generator"; return; }
+	s4_split "$f" "$dir" "$S4_PER_FILE" || { bench_fail "scenario 4: split"; return; }
 	old=$(awk '/^- \{addresses: \[/ { n++ } n == 5 { sub(/.*\[/, ""); sub(/\].*/, ""); print; exit }' "$f")
 	new=10.127.255.254
 	for ((r = 1; r <= BENCH_REPS; r++)); do
 		t0=$(date +%s%N)
-		if ! bench_agent_up "$f"; then
+		if ! bench_agent_up "$dir"/*.yaml; then
 			bench_fail "scenario 4: agent start"
 			return
 		fi
@@ -135,7 +139,7 @@ s4_run() {
 		bench_ctl status >/dev/null 2>&1
 		# edit the copy the agent watches; sed -i renames into place (one inotify event)
 		tw=$(date +%s%N)
-		sed -i "s/addresses: \[$old\]/addresses: [$new]/" "$BENCH_POLICY_DIR/s4.yaml"
+		sed -i "s/addresses: \[$old\]/addresses: [$new]/" "$BENCH_POLICY_DIR/svc-00000.yaml"
 		if ! l2=$(bench_applied_line 2 30); then
 			bench_fail "scenario 4: the one-endpoint change was not applied"
 			bench_agent_down
@@ -156,6 +160,15 @@ s4_run() {
 		bench_record 4 "1-endpoint change: map writes" "$group" sockmesh "$(s4_writes "$l2")"
 		bench_record 4 "agent RSS MB" "$group" sockmesh "$rss"
 	done
+}
+
+# s4_split FILE DIR PER: FILE's documents into DIR/svc-NNNNN.yaml, PER
+# services (a Service and its EndpointSlice each) per file.
+s4_split() {
+	rm -rf "$2" && mkdir -p "$2" || return 1
+	awk -v dir="$2" -v per="$3" '
+		/^---$/ && d++ % (2 * per) == 0 { if (out) close(out); out = sprintf("%s/svc-%05d.yaml", dir, n++) }
+		out { print > out }' "$1"
 }
 
 # s4_since T_NS LOGLINE: ms from T_NS (date +%s%N) to the log line's

@@ -2,7 +2,8 @@
 # SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause)
 #
 # sync-policy.sh — copies the cluster objects sockmesh-agent reads into its
-# policy directory, one file per kind, each written atomically.
+# policy directory, one file per kind (EndpointSlices and Pods: one file per
+# object), each written atomically.
 #
 #   sync-policy.sh [--once] [--interval SECONDS] DIR
 #
@@ -16,6 +17,14 @@
 # half-written file (it ignores dotfiles). A kind whose get fails keeps its
 # last good file: a flaky API server must not empty the mesh. A missing Istio
 # CRD is not an error: its file holds an empty List.
+#
+# EndpointSlices and Pods, the objects that change most, go one per file,
+# 31-eps.NAMESPACE.NAME.yaml and 41-pod.NAMESPACE.NAME.yaml: a round in which
+# endpoints come, go or change readiness replaces only their files, and the
+# agent applies such a change incrementally (it reads the named files, sees
+# that only slices and pod readiness changed and re-plans only the services
+# they feed) instead of reloading the whole policy. Files of objects that are
+# gone are removed.
 #
 # Environment: NODE_NAME (required), SYNC_PODS=all|node (default all),
 # KUBECTL (default kubectl; the tests point it at a fake that replays
@@ -93,12 +102,69 @@ sync_kind() {
 	return 1
 }
 
+# sync_split LIST STAGE: the items of kubectl's `-o yaml` List in LIST, one
+# document per file STAGE/NAMESPACE.NAME.yaml (kubectl writes each item as a
+# "- " block at column 0, its metadata.name/namespace 4 spaces in).
+sync_split() {
+	awk -v stage="$2" '
+		function flush(   f) {
+			if (n && name != "") {
+				f = stage "/" (ns == "" ? "default" : ns) "." name ".yaml"
+				for (i = 1; i <= n; i++) print buf[i] > f
+				close(f)
+			}
+			n = 0; name = ""; ns = ""; meta = 0
+		}
+		/^items:/ { items = 1; next }
+		items && /^- / { flush(); buf[++n] = substr($0, 3); next }
+		items && /^[^ ]/ && !/^- / { flush(); items = 0; next }
+		items && n {
+			line = substr($0, 3)
+			buf[++n] = line
+			if (line ~ /^metadata:/) meta = 1
+			else if (line ~ /^[^ ]/) meta = 0
+			else if (meta && line ~ /^  name: /) { name = substr(line, 9); gsub(/["'"'"']/, "", name) }
+			else if (meta && line ~ /^  namespace: /) { ns = substr(line, 14); gsub(/["'"'"']/, "", ns) }
+		}
+		END { flush() }' "$1"
+}
+
+# sync_each PREFIX OLD WHAT KUBECTL-ARGS...: one object per file,
+# DIR/PREFIX.NS.NAME.yaml; files of objects that are gone are removed, and so
+# is OLD, the one file per kind of older versions.
+sync_each() {
+	local prefix=$1 old=$2 what=$3 list="$dir/.$1.list" errf="$dir/.$1.err" stage="$dir/.$1.stage" f
+	shift 3
+	if ! "$KUBECTL" get "$@" -o yaml >"$list" 2>"$errf"; then
+		log "$what: kubectl get $*: $(head -c 300 "$errf" | tr '\n' ' ') (keeping the last good copies)"
+		rm -f "$list" "$errf"
+		return 1
+	fi
+	rm -rf "$errf" "$stage" && mkdir "$stage" && sync_split "$list" "$stage" || {
+		log "$what: could not split the list"
+		rm -rf "$list" "$stage"
+		return 1
+	}
+	rm -f "$list"
+	# first what is gone (not in this round), then what changed
+	for f in "$dir/$prefix".*.yaml; do
+		[ -e "$f" ] || continue
+		[ -e "$stage/${f##*/"$prefix".}" ] || { rm -f "$f" && log "removed ${f##*/}"; }
+	done
+	for f in "$stage"/*.yaml; do
+		[ -e "$f" ] && sync_write "$prefix.${f##*/}" "$f"
+	done
+	rm -rf "$stage"
+	[ ! -e "$dir/$old" ] || { rm -f "$dir/$old" && log "removed $old"; }
+	return 0
+}
+
 sync_round() {
 	local bad=0
 	sync_kind 10-namespaces.yaml - namespaces || bad=1
 	sync_kind 20-services.yaml - services -A || bad=1
-	sync_kind 30-endpointslices.yaml - endpointslices.discovery.k8s.io -A || bad=1
-	sync_kind 40-pods.yaml - "${pod_args[@]}" || bad=1
+	sync_each 31-eps 30-endpointslices.yaml EndpointSlices endpointslices.discovery.k8s.io -A || bad=1
+	sync_each 41-pod 40-pods.yaml Pods "${pod_args[@]}" || bad=1
 	sync_kind 50-destinationrules.yaml crd destinationrules.networking.istio.io -A || bad=1
 	sync_kind 60-virtualservices.yaml crd virtualservices.networking.istio.io -A || bad=1
 	sync_kind 70-gateways.yaml crd gateways.networking.istio.io -A || bad=1

@@ -5,7 +5,7 @@
  * set, plan_patch_services, apply_services) and a full one (a fresh load,
  * plan_build, apply_plan), step after step of random endpoint churn over
  * services that share backends, a Maglev cluster, subsets and a weighted
- * tcp route. Two skeletons hold the two map sets; they are compared by
+ * tcp route, and of pod readiness (a service by selector). Two skeletons hold the two map sets; they are compared by
  * what connect4 would read (service -> route -> cluster -> backend list ->
  * backend state) and by their entry counts once superseded versions are
  * gone. Nothing is attached.
@@ -23,7 +23,8 @@
 #include "policy.h"
 #include "sockmesh.skel.h"
 
-#define N_SVC 6
+#define N_SVC 6		/* s0..s5 have an EndpointSlice each */
+#define N_DUMP 7	/* s6 picks the pool's pods by selector */
 #define N_POOL 10
 
 static const char *services_yaml =
@@ -34,6 +35,7 @@ static const char *services_yaml =
 	"- {apiVersion: v1, kind: Service, metadata: {name: s3, namespace: d}, spec: {clusterIP: 10.96.9.13, ports: [{name: tcp, port: 80, targetPort: 9000}]}}\n"
 	"- {apiVersion: v1, kind: Service, metadata: {name: s4, namespace: d}, spec: {clusterIP: 10.96.9.14, ports: [{name: tcp, port: 80, targetPort: 9000}]}}\n"
 	"- {apiVersion: v1, kind: Service, metadata: {name: s5, namespace: d}, spec: {clusterIP: 10.96.9.15, ports: [{name: tcp, port: 80, targetPort: 9000}]}}\n"
+	"- {apiVersion: v1, kind: Service, metadata: {name: s6, namespace: d}, spec: {clusterIP: 10.96.9.16, selector: {app: pool}, ports: [{name: tcp, port: 80, targetPort: 9000}]}}\n"
 	"- {apiVersion: networking.istio.io/v1, kind: DestinationRule, metadata: {name: s1, namespace: d},\n"
 	"   spec: {host: s1, trafficPolicy: {loadBalancer: {consistentHash: {useSourceIp: true}}}}}\n"
 	"- {apiVersion: networking.istio.io/v1, kind: DestinationRule, metadata: {name: s4, namespace: d},\n"
@@ -42,20 +44,20 @@ static const char *services_yaml =
 	"   spec: {hosts: [s2], tcp: [{route: [{destination: {host: s0}, weight: 50}, {destination: {host: s3}, weight: 30},\n"
 	"                                      {destination: {host: s4, subset: odd}, weight: 20}]}]}}\n";
 
-/* Pods of the pool (labels for s4's subsets), in their own file. */
-static char *pods_yaml(void)
+/* Pods of the pool (labels for s4's subsets, s6's selector), in their own file. */
+static char *pods_yaml(const unsigned char ready[N_POOL])
 {
-	char *s = NULL, *t;
+	char *buf = NULL;
+	size_t len = 0;
+	FILE *f = open_memstream(&buf, &len);
 
-	for (int i = 1; i <= N_POOL; i++) {
-		if (asprintf(&t, "%s---\napiVersion: v1\nkind: Pod\nmetadata: {name: p%d, namespace: d, "
-			     "labels: {parity: %s}}\nstatus: {podIP: 10.244.9.%d}\n", s ? s : "", i,
-			     i % 2 ? "odd" : "even", i) < 0)
-			abort();
-		free(s);
-		s = t;
-	}
-	return s;
+	for (int i = 1; i <= N_POOL; i++)
+		fprintf(f, "---\napiVersion: v1\nkind: Pod\nmetadata: {name: p%d, namespace: d, "
+			"labels: {app: pool, parity: %s}}\nstatus: {podIP: 10.244.9.%d, "
+			"conditions: [{type: Ready, status: \"%s\"}]}\n", i, i % 2 ? "odd" : "even", i,
+			ready[i - 1] ? "True" : "False");
+	fclose(f);
+	return buf;
 }
 
 /* One slice per service; eps[s][i]: 0 absent, 1 ready, 2 not ready. */
@@ -154,7 +156,7 @@ static char *dump(const struct dp_maps *m)
 	size_t len = 0;
 	FILE *f = open_memstream(&buf, &len);
 
-	for (int s = 0; s < N_SVC; s++) {
+	for (int s = 0; s < N_DUMP; s++) {
 		struct sm_svc_key k = { .vip = htonl(0x0a60090a + s), .port = htons(80),
 					.proto = SM_IPPROTO_TCP };
 		struct sm_svc_val v;
@@ -207,14 +209,15 @@ static char *dump_clusters(const struct dp_maps *m, const struct plan *p)
 TEST(apply_incremental_equals_full)
 {
 	struct sockmesh *inc = sockmesh__open_and_load(), *full = sockmesh__open_and_load();
-	unsigned char eps[N_SVC][N_POOL];
+	unsigned char eps[N_SVC][N_POOL], ready[N_POOL];
 	struct apply_ctx a_inc = {}, a_full = {};
 	struct dp_maps m_inc, m_full;
 	struct pol_cache *cache = policy_cache_new();
 	struct pol_set kept;
 	struct plan kept_plan = {};
-	char *pods = pods_yaml(), *slices, err[256];
+	char *pods = NULL, *slices, err[256];
 	uint64_t x = 42;
+	size_t n_pod_swaps = 0;
 
 	policy_set_init(&kept);
 	if (!ASSERT_TRUE(inc && full && cache) || !ASSERT_TRUE(maps_of(inc, &m_inc)) ||
@@ -225,6 +228,9 @@ TEST(apply_incremental_equals_full)
 	for (int s = 0; s < N_SVC; s++)
 		for (int i = 0; i < N_POOL; i++)
 			eps[s][i] = (unsigned char)((s + i) % 3 == 0 ? 1 : 0);
+	for (int i = 0; i < N_POOL; i++)
+		ready[i] = i % 4 != 0;
+	pods = pods_yaml(ready);
 
 	/* generation 1: both full, through the cache as the agent loads */
 	slices = slices_yaml(eps);
@@ -243,7 +249,7 @@ TEST(apply_incremental_equals_full)
 		struct pol_set fresh;
 		struct plan fresh_plan;
 		struct plan_patch pt;
-		const char *ns[N_SVC], *names[N_SVC];
+		const char *ns[N_SVC + N_POOL], *names[N_SVC + N_POOL];
 		char *di, *df, *ci, *cf;
 		size_t n = 0;
 
@@ -252,23 +258,42 @@ TEST(apply_incremental_equals_full)
 			x = x * 6364136223846793005ull + 1442695040888963407ull;
 			eps[(x >> 33) % N_SVC][(x >> 41) % N_POOL] = (unsigned char)((x >> 50) % 3);
 		}
+		if (step % 2) {
+			x = x * 6364136223846793005ull + 1442695040888963407ull;
+			ready[(x >> 37) % N_POOL] ^= 1;
+			free(pods);
+			pods = pods_yaml(ready);
+		}
 		slices = slices_yaml(eps);
 
-		/* incremental */
+		/* incremental: what the agent's delta does (reload.c) */
 		ASSERT_EQ(policy_cache_delta(cache, "t/slices.yaml", slices, strlen(slices), &d), 0);
+		ASSERT_EQ(policy_cache_delta(cache, "t/pods.yaml", pods, strlen(pods), &d), 0);
 		ASSERT_EQ(d.n_gone, d.n_added);
 		for (size_t k = 0; k < d.n_added; k++) {
-			const struct pol_eps *to = &d.added[k]->eps[0], *from = NULL;
+			const char *kind = policy_set_single_kind(d.added[k]);
+			bool pod = kind && !strcmp(kind, "Pod");
+			const struct pol_meta *to = pod ? &d.added[k]->pods[0].meta : &d.added[k]->eps[0].meta;
+			const struct pol_set *from = NULL;
 
-			ASSERT_TRUE(policy_set_is_one_eps(d.added[k]));
 			for (size_t g = 0; g < d.n_gone; g++)
-				if (!strcmp(d.gone[g]->eps[0].meta.name, to->meta.name))
-					from = &d.gone[g]->eps[0];
+				if (!strcmp(policy_set_single_kind(d.gone[g]) ?: "", kind ?: "-") &&
+				    !strcmp((pod ? &d.gone[g]->pods[0].meta : &d.gone[g]->eps[0].meta)->name,
+					    to->name))
+					from = d.gone[g];
 			if (!ASSERT_TRUE(from != NULL))
 				break;
-			ASSERT_EQ(policy_set_swap_eps(&kept, from, to), 0);
-			ns[n] = to->meta.ns;
-			names[n++] = to->service_name;
+			if (pod) {
+				ASSERT_TRUE(policy_pod_same_but_ready(&from->pods[0], &d.added[k]->pods[0]));
+				ASSERT_EQ(policy_set_swap_pod(&kept, &from->pods[0], &d.added[k]->pods[0]), 0);
+				n_pod_swaps++;
+				ns[n] = "d";
+				names[n++] = "s6";
+			} else {
+				ASSERT_EQ(policy_set_swap_eps(&kept, &from->eps[0], &d.added[k]->eps[0]), 0);
+				ns[n] = to->ns;
+				names[n++] = d.added[k]->eps[0].service_name;
+			}
 		}
 		ASSERT_EQ(plan_patch_services(&kept, &kept_plan, ns, names, n, &pt), 0);
 		ASSERT_EQ(apply_services(&a_inc, &kept_plan, pt.idx, pt.n, err, sizeof(err)), 0);
@@ -302,6 +327,13 @@ TEST(apply_incremental_equals_full)
 		free(slices);
 		if (test__failed)
 			break;
+	}
+	ASSERT_GE(n_pod_swaps, 10);	/* the selector service's readiness went through deltas */
+	{
+		char *last = dump(&m_inc);
+
+		ASSERT_STRSTR(last, "s6: flags 0 slots 0 [");
+		free(last);
 	}
 out:
 	apply_fini(&a_inc);

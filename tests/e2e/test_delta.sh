@@ -10,6 +10,10 @@
 #
 #   web   10.96.0.90:8080 -> EndpointSlice web-1 (its own file), port 9100
 #   front 10.96.0.91:8080 -> tcp route to web (re-planned with web's slices)
+#   sel   10.96.0.92:8080 -> selector app=sel: Pods 2 and 3 (a file each) on 9101,
+#                            whose readiness changes go through deltas too
+# (a backend is an address: ready when any cluster that lists it says so,
+# hence another port for sel)
 
 # shellcheck disable=SC1091
 . "$(dirname "$0")/lib.sh"
@@ -43,7 +47,21 @@ spec:
   tcp:
   - route:
     - destination: {host: web, port: {number: 8080}}
+---
+apiVersion: v1
+kind: Service
+metadata: {name: sel, namespace: default}
+spec: {clusterIP: 10.96.0.92, selector: {app: sel}, ports: [{name: tcp-sel, port: 8080, targetPort: 9101}]}
 EOF
+# pod N READY [LABEL]: Pod N as a status update from the API server would write it
+pod() {
+	printf 'apiVersion: v1\nkind: Pod\nmetadata: {name: pod-%s, namespace: default, uid: uid-%s, labels: {app: %s}}\n' \
+		"$1" "$1" "${3:-sel}"
+	printf 'status: {podIP: %s, phase: Running, conditions: [{type: Ready, status: "%s"}]}\n' \
+		"$(sm_pod_ip "$1")" "$2"
+}
+pod 2 True >"$POL/pod-2.yaml"
+pod 3 True >"$POL/pod-3.yaml"
 # slice POD:READY... -> the EndpointSlice web-1 with those pods on 9100
 slice() {
 	local e
@@ -56,8 +74,9 @@ slice() {
 }
 slice 2:true >"$POL/web-eps.yaml"
 
-mesh_up smdl 4 "$POL/services.yaml" "$POL/web-eps.yaml" || { echo "FAIL: mesh_up"; exit 1; }
+mesh_up smdl 4 "$POL"/*.yaml || { echo "FAIL: mesh_up"; exit 1; }
 mesh_servers 9100 id 2 3 4 || exit 1
+mesh_servers 9101 id 2 3 || exit 1
 
 st() { ctl status -o json | jq -r "$1"; }
 # put NAME: write the slice from stdin into the watched directory at once
@@ -87,7 +106,7 @@ gen=$(st .generation)
 slice 2:true 3:true | put web-eps.yaml
 wait_gen "$gen"
 e2e_assert_match "applied incrementally ($(applied))" \
-	'1 of [0-9]+ documents parsed.*incremental: 1 EndpointSlices, 2 service ports re-planned' "$(applied)"
+	'1 of [0-9]+ documents parsed.*incremental: 1 EndpointSlices, 0 Pods, 2 service ports re-planned' "$(applied)"
 out=$(who 1 10.96.0.90:8080 30)
 e2e_assert_match "web reaches v1 and v2 ($out)" '^v1=[0-9]+ v2=[0-9]+ ERR=0$' "$out"
 out=$(who 1 10.96.0.91:8080 30)
@@ -101,6 +120,25 @@ e2e_assert_match "applied incrementally" 'incremental: 1 EndpointSlices' "$(appl
 out=$(who 1 10.96.0.90:8080 30)
 e2e_assert_match "web avoids v1 ($out)" '^v2=[0-9]+ v3=[0-9]+ ERR=0$' "$out"
 e2e_assert_match "v1 is not ready" '10\.244\.0\.12:9100 .*not-ready' "$(ctl backends web)"
+
+e2e_log "a pod's readiness: a delta re-plans the services that select it"
+e2e_assert_match "sel reaches both pods" '^v1=[0-9]+ v2=[0-9]+ ERR=0$' "$(who 1 10.96.0.92:8080 20)"
+gen=$(st .generation)
+pod 3 False | put pod-3.yaml
+wait_gen "$gen"
+e2e_assert_match "applied incrementally ($(applied))" \
+	'incremental: 0 EndpointSlices, 1 Pods, 1 service ports re-planned' "$(applied)"
+e2e_assert_eq "sel avoids the pod that is not ready" "v1=10 ERR=0" "$(who 1 10.96.0.92:8080 10)"
+gen=$(st .generation)
+pod 3 True | put pod-3.yaml
+wait_gen "$gen"
+e2e_assert_match "ready again: a delta" '1 Pods' "$(applied)"
+e2e_assert_match "sel reaches both again" '^v1=[0-9]+ v2=[0-9]+ ERR=0$' "$(who 1 10.96.0.92:8080 20)"
+gen=$(st .generation)
+pod 3 True other | put pod-3.yaml
+wait_gen "$gen"
+e2e_assert_ok "a label change reloads everything ($(applied))" bash -c "! grep -q incremental <<<'$(applied)'"
+e2e_assert_eq "sel lost the relabelled pod" "v1=10 ERR=0" "$(who 1 10.96.0.92:8080 10)"
 
 e2e_log "after deltas the maps hold what a full reload of the same files writes"
 d_state=$(state)
@@ -120,7 +158,7 @@ e2e_assert_match "applied incrementally, 1 delete" 'incremental: 1 EndpointSlice
 out=$(who 1 10.96.0.90:8080 10)
 e2e_assert_match "web: v2 and v3 ($out)" '^v2=[0-9]+ v3=[0-9]+ ERR=0$' "$out"
 e2e_assert_eq "v1 gone from the backends" "" "$(ctl backends web | grep '10\.244\.0\.12:')"
-e2e_assert_match "2 backends, 2 in the list" 'cluster 2 backend 2 bset 2 route 0' "$(entries)"
+e2e_assert_match "2 backends, 2 in the list (and sel's 1)" 'cluster 3 backend 3 bset 3 route 0' "$(entries)"
 
 e2e_log "sockmeshctl apply of a slice file is a delta too"
 gen=$(st .generation)

@@ -162,13 +162,19 @@ sync() {
 }
 
 mkdir -p "$E2E_TMP/policy" && chmod 0777 "$E2E_TMP/policy"   # as an emptyDir
+mkdir -p "$OUT" && : >"$OUT/30-endpointslices.yaml" && : >"$OUT/40-pods.yaml"   # an older version's
 sync; e2e_assert_eq "sync --once exits 0 (gateways CRD missing is fine)" 0 $?
-e2e_assert_eq "sync wrote one file per kind" \
-	"10-namespaces.yaml 20-services.yaml 30-endpointslices.yaml 40-pods.yaml 50-destinationrules.yaml 60-virtualservices.yaml 70-gateways.yaml" \
+e2e_assert_eq "sync wrote one file per kind, one per EndpointSlice and Pod" \
+	"10-namespaces.yaml 20-services.yaml 31-eps.bookinfo.reviews-hx7vz.yaml 31-eps.default.kubernetes.yaml 41-pod.bookinfo.reviews-v1-5b5d6494f4-7xk2p.yaml 50-destinationrules.yaml 60-virtualservices.yaml 70-gateways.yaml" \
 	"$(cd "$OUT" && echo *)"
+e2e_assert_eq "a slice's file is the List item, unindented" \
+	"$(awk '/^- addressType/ { n++ } n == 2 && !/^kind: List/ { sub(/^(- |  )/, ""); print } /^kind: List/ { exit }' "$FX/endpointslices.yaml")" \
+	"$(cat "$OUT/31-eps.default.kubernetes.yaml")"
 e2e_assert_eq "no temporary files left" "" "$(find "$OUT" -mindepth 1 -name '.*')"
 e2e_assert_eq "policy dir is root-style 0755 (the agent refuses group/other-writable)" 755 "$(stat -c %a "$OUT")"
 e2e_assert_eq "policy files are 0644" 644 "$(stat -c %a "$OUT/20-services.yaml")"
+e2e_assert_eq "an old single slices/pods file is replaced by the per-object files" "" \
+	"$(ls "$OUT" | grep -E '^(30-endpointslices|40-pods)\.yaml$')"
 e2e_assert_ok "all pods by default (subset labels of remote backends)" \
 	grep -qx -- "get pods -A -o yaml" "$FAKE_KUBECTL_LOG"
 : >"$FAKE_KUBECTL_LOG"
@@ -196,12 +202,25 @@ sync FAKE_KUBECTL_DIR="$E2E_TMP/fx2"
 e2e_assert_eq "a change updates its file only" "sync-policy: updated 20-services.yaml" "$(cat "$E2E_TMP/sync.err")"
 e2e_assert_match "the new content is in place" 'clusterIP: 10\.100\.41\.18' "$(cat "$OUT/20-services.yaml")"
 
+# a changed slice replaces exactly its file; a slice that is gone loses its file
+sed -i 's/192\.168\.44\.7$/192.168.44.8/' "$E2E_TMP/fx2/endpointslices.yaml"
+sync FAKE_KUBECTL_DIR="$E2E_TMP/fx2"
+e2e_assert_eq "a slice change updates its file only" "sync-policy: updated 31-eps.bookinfo.reviews-hx7vz.yaml" "$(cat "$E2E_TMP/sync.err")"
+e2e_assert_match "the new endpoint is in place" '192\.168\.44\.8' "$(cat "$OUT/31-eps.bookinfo.reviews-hx7vz.yaml")"
+awk '/^- addressType/ { n++ } n != 2 || /^kind: List/ || !/^(- |  )/ { print }' "$E2E_TMP/fx2/endpointslices.yaml" >"$E2E_TMP/eps2.yaml"
+cp "$E2E_TMP/eps2.yaml" "$E2E_TMP/fx2/endpointslices.yaml"
+sync FAKE_KUBECTL_DIR="$E2E_TMP/fx2"
+e2e_assert_eq "a deleted slice loses its file" "sync-policy: removed 31-eps.default.kubernetes.yaml" "$(cat "$E2E_TMP/sync.err")"
+e2e_assert_eq "the other slice stays" yes "$([ -e "$OUT/31-eps.bookinfo.reviews-hx7vz.yaml" ] && echo yes)"
+
 # an API error keeps the last good copy and fails --once
 sync FAKE_KUBECTL_DIR="$FX" FAKE_KUBECTL_FAIL=services
 e2e_assert_eq "API error: --once exits 1" 1 $?
 e2e_assert_match "API error: says it keeps the last copy" 'keeping the last good copy' "$(cat "$E2E_TMP/sync.err")"
 e2e_assert_match "API error: last good copy kept" 'clusterIP: 10\.100\.41\.18' "$(cat "$OUT/20-services.yaml")"
-e2e_assert_eq "API error: other kinds still synced" "" "$(cmp "$FX/pods.yaml" "$OUT/40-pods.yaml")"
+e2e_assert_eq "API error: other kinds still synced" "" "$(cmp "$FX/namespaces.yaml" "$OUT/10-namespaces.yaml")"
+sync FAKE_KUBECTL_DIR="$E2E_TMP/fx2" FAKE_KUBECTL_FAIL=pods
+e2e_assert_match "API error for pods: their files are kept" '41-pod\.bookinfo\.reviews-v1' "$(ls "$OUT")"
 
 env -u NODE_NAME KUBECTL="$FAKE" "$K/sync-policy.sh" --once "$OUT" 2>/dev/null
 e2e_assert_eq "NODE_NAME unset is refused" 1 $?

@@ -221,13 +221,13 @@ TEST(cache_delta_finds_changed_documents)
 	ASSERT_EQ(policy_cache_delta(x.c, "pol/eps.yaml", b, strlen(b), &d), 0);
 	ASSERT_EQ(d.n_gone, 1);
 	ASSERT_EQ(d.n_added, 1);
-	ASSERT_TRUE(policy_set_is_one_eps(d.gone[0]));
-	ASSERT_TRUE(policy_set_is_one_eps(d.added[0]));
+	ASSERT_STREQ(policy_set_single_kind(d.gone[0]) ?: "", "EndpointSlice");
+	ASSERT_STREQ(policy_set_single_kind(d.added[0]) ?: "", "EndpointSlice");
 	ASSERT_STREQ(d.added[0]->eps[0].meta.name, "web-1");
 	ASSERT_EQ(d.added[0]->eps[0].n_endpoints, 3);
 	ASSERT_EQ(d.added[0]->eps[0].meta.loc.line, 2);
 	/* the Service file is not an EndpointSlice-only document */
-	ASSERT_FALSE(policy_set_is_one_eps(&x.set));
+	ASSERT_TRUE(policy_set_single_kind(&x.set) == NULL);
 	policy_delta_commit(x.c, &d);
 
 	/* after the commit the file is diffed against its new text */
@@ -288,4 +288,63 @@ TEST(plan_patch_equals_full_plan)
 	free(want_b);
 	free(a);
 	free(b);
+}
+
+/* Load one YAML document into a fresh set (the caller frees it). */
+static void load_doc(struct pol_set *s, const char *yaml)
+{
+	policy_set_init(s);
+	ASSERT_EQ(policy_load_buffer(s, "p.yaml", yaml, strlen(yaml)), 0);
+}
+
+TEST(pod_status_update_is_same_but_ready)
+{
+	static const char *const variants[] = {
+		/* 0: the pod */
+		"{apiVersion: v1, kind: Pod, metadata: {name: a, namespace: x, uid: u1, labels: {app: a}},"
+		" spec: {nodeName: n1, containers: [{name: c, ports: [{name: http, containerPort: 80}]}]},"
+		" status: {podIP: 10.0.0.1, phase: Running, conditions: [{type: Ready, status: \"True\"}]}}",
+		/* 1: not ready any more, other status noise: same but ready */
+		"{apiVersion: v1, kind: Pod, metadata: {name: a, namespace: x, uid: u1, labels: {app: a}},"
+		" spec: {nodeName: n1, containers: [{name: c, ports: [{name: http, containerPort: 80}]}]},"
+		" status: {podIP: 10.0.0.1, phase: Running, startTime: \"2026-11-24T10:00:00Z\","
+		" conditions: [{type: Ready, status: \"False\"}]}}",
+		/* 2..: each changes something plans or membership read */
+		"{apiVersion: v1, kind: Pod, metadata: {name: a, namespace: x, uid: u1, labels: {app: b}},"
+		" spec: {nodeName: n1, containers: [{name: c, ports: [{name: http, containerPort: 80}]}]},"
+		" status: {podIP: 10.0.0.1, phase: Running, conditions: [{type: Ready, status: \"True\"}]}}",
+		"{apiVersion: v1, kind: Pod, metadata: {name: a, namespace: x, uid: u1, labels: {app: a}},"
+		" spec: {nodeName: n1, containers: [{name: c, ports: [{name: http, containerPort: 80}]}]},"
+		" status: {podIP: 10.0.0.2, phase: Running, conditions: [{type: Ready, status: \"True\"}]}}",
+		"{apiVersion: v1, kind: Pod, metadata: {name: a, namespace: x, uid: u1, labels: {app: a}},"
+		" spec: {nodeName: n1, containers: [{name: c, ports: [{name: http, containerPort: 81}]}]},"
+		" status: {podIP: 10.0.0.1, phase: Running, conditions: [{type: Ready, status: \"True\"}]}}",
+		"{apiVersion: v1, kind: Pod, metadata: {name: a, namespace: x, uid: u1, labels: {app: a}},"
+		" spec: {nodeName: n1, containers: [{name: c, ports: [{name: http, containerPort: 80}]}]},"
+		" status: {podIP: 10.0.0.1, phase: Succeeded, conditions: [{type: Ready, status: \"True\"}]}}",
+		"{apiVersion: v1, kind: Pod, metadata: {name: a, namespace: x, uid: u1, labels: {app: a},"
+		" annotations: {sidecar.istio.io/inject: \"false\"}},"
+		" spec: {nodeName: n1, containers: [{name: c, ports: [{name: http, containerPort: 80}]}]},"
+		" status: {podIP: 10.0.0.1, phase: Running, conditions: [{type: Ready, status: \"True\"}]}}",
+		"{apiVersion: v1, kind: Pod, metadata: {name: a, namespace: x, uid: u1, labels: {app: a}},"
+		" spec: {nodeName: n2, containers: [{name: c, ports: [{name: http, containerPort: 80}]}]},"
+		" status: {podIP: 10.0.0.1, phase: Running, conditions: [{type: Ready, status: \"True\"}]}}",
+	};
+	struct pol_set s[sizeof(variants) / sizeof(variants[0])];
+	size_t n = sizeof(variants) / sizeof(variants[0]);
+
+	for (size_t i = 0; i < n; i++) {
+		load_doc(&s[i], variants[i]);
+		ASSERT_STREQ(policy_set_single_kind(&s[i]) ?: "", "Pod");
+	}
+	ASSERT_TRUE(s[0].pods[0].ready);
+	ASSERT_FALSE(s[1].pods[0].ready);
+	ASSERT_TRUE(policy_pod_same_but_ready(&s[0].pods[0], &s[1].pods[0]));
+	for (size_t i = 2; i < n; i++)
+		if (policy_pod_same_but_ready(&s[0].pods[0], &s[i].pods[0]))
+			TEST_FAIL_("variant %zu counted as a status update", i);
+	/* a set that holds pod 0 takes pod 1 in its place, not pod 2 */
+	ASSERT_EQ(policy_set_swap_pod(&s[0], &s[0].pods[0], &s[2].pods[0]), -EINVAL);
+	for (size_t i = 0; i < n; i++)
+		policy_set_free(&s[i]);
 }

@@ -311,49 +311,75 @@ static const char *reload_delta_path(const struct agent *ag, const char *name, c
 	return buf;
 }
 
+/* A changed object: from (in the applied set) is replaced by to. */
+struct reload_swap {
+	bool pod;			/* else an EndpointSlice */
+	const void *from, *to;
+};
+
+static const struct pol_meta *reload_swap_meta(const struct pol_set *doc, bool pod)
+{
+	return pod ? &doc->pods[0].meta : &doc->eps[0].meta;
+}
+
 /*
  * Pair each new document of d with the gone one it replaces: both one
- * EndpointSlice, same namespace and name. Returns the number of pairs or
- * -1 (not such a change). from[k] is replaced by to[k].
+ * EndpointSlice, or both one Pod that differs at most in readiness; same
+ * namespace and name. Returns the number of pairs or -1 (not such a
+ * change).
  */
-static ssize_t reload_delta_pairs(const struct pol_delta *d, const struct pol_eps **from,
-				  const struct pol_eps **to)
+static ssize_t reload_delta_pairs(const struct pol_delta *d, struct reload_swap *sw)
 {
 	if (d->n_gone != d->n_added)
 		return -1;
 	for (size_t i = 0; i < d->n_added; i++) {
-		const struct pol_eps *a = &d->added[i]->eps[0];
+		const char *kind = policy_set_single_kind(d->added[i]);
+		bool pod = kind && !strcmp(kind, "Pod");
+		const struct pol_meta *a, *g;
 		size_t k;
 
-		if (!policy_set_is_one_eps(d->added[i]))
+		if (!kind || (!pod && strcmp(kind, "EndpointSlice")))
 			return -1;
+		a = reload_swap_meta(d->added[i], pod);
 		for (k = 0; k < d->n_gone; k++) {
-			const struct pol_eps *g = &d->gone[k]->eps[0];
+			const char *gk = policy_set_single_kind(d->gone[k]);
 
-			if (policy_set_is_one_eps(d->gone[k]) && !strcmp(g->meta.ns, a->meta.ns) &&
-			    !strcmp(g->meta.name, a->meta.name))
+			if (!gk || strcmp(gk, kind))
+				continue;
+			g = reload_swap_meta(d->gone[k], pod);
+			if (!strcmp(g->ns, a->ns) && !strcmp(g->name, a->name))
 				break;
 		}
-		for (size_t j = 0; k < d->n_gone && j < i; j++)
-			if (from[j] == &d->gone[k]->eps[0])
-				return -1;	/* one slice twice */
 		if (k == d->n_gone)
 			return -1;
-		from[i] = &d->gone[k]->eps[0];
-		to[i] = a;
+		sw[i].pod = pod;
+		sw[i].from = pod ? (const void *)&d->gone[k]->pods[0] : (const void *)&d->gone[k]->eps[0];
+		sw[i].to = pod ? (const void *)&d->added[i]->pods[0] : (const void *)&d->added[i]->eps[0];
+		for (size_t j = 0; j < i; j++)
+			if (sw[j].from == sw[i].from)
+				return -1;	/* one object twice */
+		if (pod && !policy_pod_same_but_ready(sw[i].from, sw[i].to))
+			return -1;	/* more than a status update */
 	}
 	return (ssize_t)d->n_added;
 }
 
+static int reload_swap(struct pol_set *set, const struct reload_swap *sw, bool undo)
+{
+	const void *from = undo ? sw->to : sw->from, *to = undo ? sw->from : sw->to;
+
+	return sw->pod ? policy_set_swap_pod(set, from, to) : policy_set_swap_eps(set, from, to);
+}
+
 struct reload_delta {
 	struct pol_delta d;
-	const struct pol_eps **from, **to;
+	struct reload_swap *sw;
 	size_t n_swapped;
-	const char **ns, **svc;		/* services the slices feed */
-	size_t n_svcs;
+	const char **ns, **svc;		/* services the changed objects feed */
+	size_t n_svcs, cap_svcs;
 	struct plan_patch pt;
 	struct l7_config *l7;
-	size_t n_diags, n_warnings, n_notes;
+	size_t n_diags, n_warnings;
 };
 
 /* Put the set and plan back as they were applied; drop the new documents. */
@@ -363,7 +389,7 @@ static void reload_delta_undo(struct agent *ag, struct reload_delta *r)
 
 	plan_patch_undo(&ag->cur->plan, &r->pt);
 	for (size_t i = r->n_swapped; i-- > 0;)
-		policy_set_swap_eps(set, r->to[i], r->from[i]);
+		reload_swap(set, &r->sw[i], true);
 	set->n_diags = r->n_diags;	/* what the re-plan added */
 	set->n_warnings = r->n_warnings;
 	if (r->l7)
@@ -373,8 +399,7 @@ static void reload_delta_undo(struct agent *ag, struct reload_delta *r)
 
 static void reload_delta_free(struct reload_delta *r)
 {
-	free(r->from);
-	free(r->to);
+	free(r->sw);
 	free(r->ns);
 	free(r->svc);
 }
@@ -407,28 +432,55 @@ static int reload_delta_load(struct agent *ag, const struct agent_file *files, s
 	return 0;
 }
 
-/* The services the swapped slices feed, each once. */
-static int reload_delta_services(struct reload_delta *r, size_t n)
+static int reload_svc_add(struct reload_delta *r, const char *ns, const char *name)
 {
-	r->ns = calloc(n + 1, sizeof(*r->ns));
-	r->svc = calloc(n + 1, sizeof(*r->svc));
-	if (!r->ns || !r->svc)
-		return -ENOMEM;
-	for (size_t i = 0; i < n; i++) {
-		const struct pol_eps *e = r->to[i];
-		size_t k;
+	for (size_t k = 0; k < r->n_svcs; k++)
+		if (!strcmp(r->ns[k], ns) && !strcmp(r->svc[k], name))
+			return 0;
+	if (r->n_svcs == r->cap_svcs) {
+		size_t cap = r->cap_svcs ? r->cap_svcs * 2 : 16;
+		const char **a = realloc(r->ns, cap * sizeof(*a)), **b;
 
-		if (!e->service_name)
+		if (!a)
+			return -ENOMEM;
+		r->ns = a;
+		if (!(b = realloc(r->svc, cap * sizeof(*b))))
+			return -ENOMEM;
+		r->svc = b;
+		r->cap_svcs = cap;
+	}
+	r->ns[r->n_svcs] = ns;
+	r->svc[r->n_svcs++] = name;
+	return 0;
+}
+
+/*
+ * The services the changed objects feed, each once: a slice's service; a
+ * pod's, those whose selector picks it (its readiness makes their
+ * endpoints when they have no EndpointSlices).
+ */
+static int reload_delta_services(const struct pol_set *set, struct reload_delta *r, size_t n)
+{
+	int ret = 0;
+
+	for (size_t i = 0; i < n && !ret; i++) {
+		const struct pol_eps *e = r->sw[i].to;
+		const struct pol_pod *p = r->sw[i].to;
+
+		if (!r->sw[i].pod) {
+			if (e->service_name)
+				ret = reload_svc_add(r, e->meta.ns, e->service_name);
 			continue;
-		for (k = 0; k < r->n_svcs; k++)
-			if (!strcmp(r->ns[k], e->meta.ns) && !strcmp(r->svc[k], e->service_name))
-				break;
-		if (k == r->n_svcs) {
-			r->ns[r->n_svcs] = e->meta.ns;
-			r->svc[r->n_svcs++] = e->service_name;
+		}
+		for (size_t k = 0; k < set->n_svcs && !ret; k++) {
+			const struct pol_service *svc = &set->svcs[k];
+
+			if (svc->has_selector && svc->selector.n && !strcmp(svc->meta.ns, p->meta.ns) &&
+			    policy_labels_match(&svc->selector, &p->meta.labels))
+				ret = reload_svc_add(r, svc->meta.ns, svc->meta.name);
 		}
 	}
-	return 0;
+	return ret;
 }
 
 /*
@@ -442,6 +494,7 @@ static int agent_delta(struct agent *ag, const struct agent_file *files, size_t 
 	struct agent_prepared *cur = ag->cur;
 	struct reload_delta r = {};
 	uint64_t t0 = dp_now_ns(), t_load, t_plan;
+	size_t n_pods = 0;
 	ssize_t n;
 	int ret;
 
@@ -457,20 +510,19 @@ static int agent_delta(struct agent *ag, const struct agent_file *files, size_t 
 		log_info("policy unchanged (%zu documents compared)", r.d.n_docs);
 		return 0;
 	}
-	r.from = calloc(r.d.n_added + 1, sizeof(*r.from));
-	r.to = calloc(r.d.n_added + 1, sizeof(*r.to));
-	if (!r.from || !r.to) {
+	r.sw = calloc(r.d.n_added + 1, sizeof(*r.sw));
+	if (!r.sw) {
 		ret = -ENOMEM;
 		goto undo;
 	}
-	n = reload_delta_pairs(&r.d, r.from, r.to);
+	n = reload_delta_pairs(&r.d, r.sw);
 	ret = n < 0 ? 1 : 0;
 	for (; !ret && r.n_swapped < (size_t)n; r.n_swapped++)
-		if (policy_set_swap_eps(&cur->set, r.from[r.n_swapped], r.to[r.n_swapped]))
+		if (reload_swap(&cur->set, &r.sw[r.n_swapped], false))
 			ret = 1;
 	t_load = dp_now_ns();
 	if (!ret)
-		ret = reload_delta_services(&r, (size_t)n);
+		ret = reload_delta_services(&cur->set, &r, (size_t)n);
 	if (!ret)
 		ret = plan_patch_services(&cur->set, &cur->plan, r.ns, r.svc, r.n_svcs, &r.pt);
 	/* the L7 proxy's clusters follow the endpoints too */
@@ -481,6 +533,8 @@ static int agent_delta(struct agent *ag, const struct agent_file *files, size_t 
 	if (ret)
 		goto undo;
 	t_plan = dp_now_ns();
+	for (size_t i = 0; i < (size_t)n; i++)
+		n_pods += r.sw[i].pod;
 
 	if (r.l7 && ag->proxy) {
 		r.l7->generation = ag->ap.generation + 1;
@@ -504,11 +558,11 @@ static int agent_delta(struct agent *ag, const struct agent_file *files, size_t 
 	log_info("policy generation %llu applied: %zu service ports, %zu warnings, "
 		 "%u map writes, %u deletes, %zu of %zu documents parsed, "
 		 "%.2f ms (parse %.2f ms, plan %.2f ms, apply %.2f ms); incremental: "
-		 "%zd EndpointSlices, %zu service ports re-planned",
+		 "%zu EndpointSlices, %zu Pods, %zu service ports re-planned",
 		 (unsigned long long)ag->ap.generation, cur->plan.n_svcs, cur->set.n_warnings,
 		 ag->ap.last_writes, ag->ap.last_deletes, r.d.n_added, ag->n_docs,
 		 ag->last_reload_ns / 1e6, (t_load - t0) / 1e6, (t_plan - t_load) / 1e6,
-		 ag->ap.last_apply_ns / 1e6, n, r.pt.n);
+		 ag->ap.last_apply_ns / 1e6, (size_t)n - n_pods, n_pods, r.pt.n);
 	policy_delta_commit(ag->pcache, &r.d);	/* the replaced slices go */
 	plan_patch_free(&r.pt);
 	reload_delta_free(&r);

@@ -644,13 +644,19 @@ void policy_delta_free(struct pol_cache *c, struct pol_delta *d)
 	memset(d, 0, sizeof(*d));
 }
 
-bool policy_set_is_one_eps(const struct pol_set *s)
+const char *policy_set_single_kind(const struct pol_set *s)
 {
+	const char *kind = NULL;
 	size_t objects = 0;
 
-	for (size_t k = 0; k < pol_n_set_kinds; k++)
-		objects += *(const size_t *)((const char *)s + pol_set_kinds[k].off_n);
-	return !s->n_diags && objects == 1 && s->n_eps == 1;
+	for (size_t k = 0; k < pol_n_set_kinds; k++) {
+		size_t n = *(const size_t *)((const char *)s + pol_set_kinds[k].off_n);
+
+		if (n)
+			kind = pol_set_kinds[k].kind;
+		objects += n;
+	}
+	return !s->n_diags && objects == 1 ? kind : NULL;
 }
 
 static bool pc_streq0(const char *a, const char *b)
@@ -666,6 +672,44 @@ int policy_set_swap_eps(struct pol_set *set, const struct pol_eps *from, const s
 	for (size_t i = 0; i < set->n_eps; i++)
 		if (set->eps[i].meta.name == from->meta.name) {
 			set->eps[i] = *to;	/* the index points at the element */
+			return 0;
+		}
+	return -ENOENT;
+}
+
+static bool pc_labels_eq(const struct pol_labels *a, const struct pol_labels *b)
+{
+	if (a->n != b->n)
+		return false;
+	for (size_t i = 0; i < a->n; i++)
+		if (!pc_streq0(a->v[i].key, b->v[i].key) || !pc_streq0(a->v[i].value, b->v[i].value))
+			return false;
+	return true;
+}
+
+bool policy_pod_same_but_ready(const struct pol_pod *a, const struct pol_pod *b)
+{
+	if (strcmp(a->meta.ns, b->meta.ns) || strcmp(a->meta.name, b->meta.name) ||
+	    !pc_labels_eq(&a->meta.labels, &b->meta.labels) ||
+	    !pc_labels_eq(&a->meta.annotations, &b->meta.annotations) ||
+	    !pc_streq0(a->uid, b->uid) || !pc_streq0(a->node_name, b->node_name) ||
+	    a->ip != b->ip || a->finished != b->finished || a->host_network != b->host_network ||
+	    a->n_ports != b->n_ports)
+		return false;
+	for (size_t i = 0; i < a->n_ports; i++)
+		if (!pc_streq0(a->ports[i].name, b->ports[i].name) ||
+		    a->ports[i].port != b->ports[i].port || a->ports[i].proto != b->ports[i].proto)
+			return false;
+	return true;
+}
+
+int policy_set_swap_pod(struct pol_set *set, const struct pol_pod *from, const struct pol_pod *to)
+{
+	if (!policy_pod_same_but_ready(from, to))
+		return -EINVAL;
+	for (size_t i = 0; i < set->n_pods; i++)
+		if (set->pods[i].meta.name == from->meta.name) {
+			set->pods[i] = *to;	/* the index points at the element */
 			return 0;
 		}
 	return -ENOENT;

@@ -536,8 +536,9 @@ int policy_cache_delta(struct pol_cache *c, const char *file, const char *buf, s
 void policy_delta_commit(struct pol_cache *c, struct pol_delta *d);
 void policy_delta_free(struct pol_cache *c, struct pol_delta *d);
 
-/* A document's set that holds one EndpointSlice and nothing else, no diagnostics. */
-bool policy_set_is_one_eps(const struct pol_set *s);
+/* The kind ("EndpointSlice", "Pod", ...) of a document's set that holds one
+ * object and no diagnostics, else NULL. */
+const char *policy_set_single_kind(const struct pol_set *s);
 
 /*
  * In a set that borrows its objects (from a cache or a delta), put the
@@ -546,6 +547,15 @@ bool policy_set_is_one_eps(const struct pol_set *s);
  * Returns 0, -EINVAL (not the same slice) or -ENOENT (from not in set).
  */
 int policy_set_swap_eps(struct pol_set *set, const struct pol_eps *from, const struct pol_eps *to);
+
+/*
+ * Two versions of a Pod that differ at most in readiness (what a status
+ * update of a running pod changes; everything else a plan, the mesh
+ * membership or the L7 proxy reads is the same).
+ */
+bool policy_pod_same_but_ready(const struct pol_pod *a, const struct pol_pod *b);
+/* As policy_set_swap_eps, for a Pod; -EINVAL unless policy_pod_same_but_ready. */
+int policy_set_swap_pod(struct pol_set *set, const struct pol_pod *from, const struct pol_pod *to);
 
 /*
  * Indexes (index.c): policy_index_build() sorts pointers to the set's
