@@ -60,6 +60,8 @@ pod() {
 	printf 'status: {podIP: %s, phase: Running, conditions: [{type: Ready, status: "%s"}]}\n' \
 		"$(sm_pod_ip "$1")" "$2"
 }
+# a policy with a warning (a slice of a Service it does not have) still gets deltas
+printf 'apiVersion: discovery.k8s.io/v1\nkind: EndpointSlice\nmetadata: {name: ghost-1, namespace: default, labels: {kubernetes.io/service-name: ghost}}\naddressType: IPv4\nendpoints: []\n' >"$POL/ghost-eps.yaml"
 pod 2 True >"$POL/pod-2.yaml"
 pod 3 True >"$POL/pod-3.yaml"
 # slice POD:READY... -> the EndpointSlice web-1 with those pods on 9100
@@ -99,6 +101,7 @@ entries() { # map entries once superseded versions are gone (1 s grace)
 }
 
 e2e_assert_eq "web serves from v1" "v1=6 ERR=0" "$(who 1 10.96.0.90:8080 6)"
+e2e_assert_match "the policy has its warning" 'Service default/ghost is not in the policy' "$(cat "$E2E_TMP/agent.log")"
 e2e_assert_eq "front routes to web" "v1=6 ERR=0" "$(who 1 10.96.0.91:8080 6)"
 
 e2e_log "an endpoint added: a delta re-plans web and the service routed to it"
@@ -107,6 +110,8 @@ slice 2:true 3:true | put web-eps.yaml
 wait_gen "$gen"
 e2e_assert_match "applied incrementally ($(applied))" \
 	'1 of [0-9]+ documents parsed.*incremental: 1 EndpointSlices, 0 Pods, 2 service ports re-planned' "$(applied)"
+e2e_assert_match "/status keeps the policy's warning" 'ghost-eps\.yaml:[0-9]+:[0-9]+: warning' \
+	"$(ctl status -o json | jq -r '.diagnostics[]')"
 out=$(who 1 10.96.0.90:8080 30)
 e2e_assert_match "web reaches v1 and v2 ($out)" '^v1=[0-9]+ v2=[0-9]+ ERR=0$' "$out"
 out=$(who 1 10.96.0.91:8080 30)

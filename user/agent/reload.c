@@ -139,6 +139,17 @@ static int reload_write_files(struct agent *ag, const struct agent_file *files, 
 	return ret;
 }
 
+/* The set's diagnostics as "file:line:col: level: msg" strings into diags (may be NULL). */
+static void reload_diags_json(const struct pol_set *set, json_t *diags)
+{
+	char line[PATH_MAX + 400];
+
+	for (size_t i = 0; diags && i < set->n_diags; i++) {
+		policy_diag_format(&set->diags[i], line, sizeof(line));
+		json_array_append_new(diags, json_string(line));
+	}
+}
+
 void agent_cur_drop(struct agent *ag)
 {
 	if (!ag->cur)
@@ -221,10 +232,9 @@ int agent_prepare(struct agent *ag, const struct agent_file *files, size_t n_fil
 			}
 	}
 
+	reload_diags_json(&pp->set, diags);
 	for (size_t i = 0; i < pp->set.n_diags; i++) {
 		policy_diag_format(&pp->set.diags[i], line, sizeof(line));
-		if (diags)
-			json_array_append_new(diags, json_string(line));
 		if (!quiet)
 			log_msg(pp->set.diags[i].level == POL_DIAG_ERROR ? LOG_ERROR :
 				pp->set.diags[i].level == POL_DIAG_WARNING ? LOG_WARN : LOG_DEBUG,
@@ -489,7 +499,7 @@ static int reload_delta_services(const struct pol_set *set, struct reload_delta 
  * the maps hold, and the full reload that follows rewrites them.
  */
 static int agent_delta(struct agent *ag, const struct agent_file *files, size_t n_files,
-		       char *const *names, size_t n_names, char *err, size_t errlen)
+		       char *const *names, size_t n_names, json_t *diags, char *err, size_t errlen)
 {
 	struct agent_prepared *cur = ag->cur;
 	struct reload_delta r = {};
@@ -498,8 +508,13 @@ static int agent_delta(struct agent *ag, const struct agent_file *files, size_t 
 	ssize_t n;
 	int ret;
 
-	if (!cur || !ag->pcache || cur->set.n_warnings || cur->set.n_errors)
-		return 1;	/* a warning may be about what changes: recompute them all */
+	/*
+	 * The warnings of the applied set stay true: none depends on endpoints
+	 * or readiness (they are about hosts, ports, subsets, weights, pod port
+	 * names); a re-plan that would add one is not a delta.
+	 */
+	if (!cur || !ag->pcache || cur->set.n_errors)
+		return 1;
 	r.n_diags = cur->set.n_diags;
 	r.n_warnings = cur->set.n_warnings;
 	ret = reload_delta_load(ag, files, n_files, names, n_names, &r);
@@ -507,6 +522,7 @@ static int agent_delta(struct agent *ag, const struct agent_file *files, size_t 
 		goto undo;
 	if (!r.d.n_gone && !r.d.n_added) {
 		policy_delta_free(ag->pcache, &r.d);
+		reload_diags_json(&cur->set, diags);	/* still true */
 		log_info("policy unchanged (%zu documents compared)", r.d.n_docs);
 		return 0;
 	}
@@ -564,6 +580,7 @@ static int agent_delta(struct agent *ag, const struct agent_file *files, size_t 
 		 ag->last_reload_ns / 1e6, (t_load - t0) / 1e6, (t_plan - t_load) / 1e6,
 		 ag->ap.last_apply_ns / 1e6, (size_t)n - n_pods, n_pods, r.pt.n);
 	policy_delta_commit(ag->pcache, &r.d);	/* the replaced slices go */
+	reload_diags_json(&cur->set, diags);	/* unchanged (see above) */
 	plan_patch_free(&r.pt);
 	reload_delta_free(&r);
 	return 0;
@@ -580,7 +597,7 @@ int agent_reload(struct agent *ag, const struct agent_file *files, size_t n_file
 	int ret;
 
 	if (!dry_run && n_files && ag->policy_is_dir) {
-		ret = agent_delta(ag, files, n_files, NULL, 0, err, errlen);
+		ret = agent_delta(ag, files, n_files, NULL, 0, diags, err, errlen);
 		if (ret <= 0)
 			return ret ?: reload_write_files(ag, files, n_files, err, errlen);
 	}
@@ -607,7 +624,7 @@ int agent_reload_changed(struct agent *ag, json_t *diags, char *err, size_t errl
 	int ret = 1;
 
 	if (!ag->changed_all && ag->n_changed)
-		ret = agent_delta(ag, NULL, 0, ag->changed, ag->n_changed, err, errlen);
+		ret = agent_delta(ag, NULL, 0, ag->changed, ag->n_changed, diags, err, errlen);
 	reload_changed_clear(ag);
 	if (ret <= 0)
 		return ret;
