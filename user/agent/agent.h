@@ -25,7 +25,7 @@
 #define AGENT_MAX_ADMIN_CONNS 16
 #define AGENT_ADMIN_TIMEOUT_NS (5ull * 1000 * 1000 * 1000)
 #define AGENT_RELOAD_DEBOUNCE_NS (100ull * 1000 * 1000)
-#define AGENT_MAX_CHANGED 64		/* files named for one delta reload */
+#define AGENT_MAX_CHANGED 1024	/* files named for one delta reload (a rollout) */
 /* L7 proxy hardening defaults (--l7-max-conns, --l7-header-timeout) */
 #define AGENT_L7_MAX_CONNS	16384		/* downstream connections, whole proxy */
 #define AGENT_L7_MAX_CONNS_MAX	(1u << 20)	/* fs.nr_open's default */
