@@ -79,6 +79,7 @@ all)
 	run_suite "fuzz (libFuzzer smoke, ${SM_FUZZ_SECS:-8}s per target)" tests/fuzz/run.sh "${SM_FUZZ_SECS:-8}"
 	run_e2e
 	run_suite "e2e test_l7 (agent under ASan+UBSan+LSan)" tests/e2e/san_agent.sh test_l7
+	run_suite "e2e test_delta (agent under ASan+UBSan+LSan)" tests/e2e/san_agent.sh test_delta
 	;;
 *)
 	echo "usage: tests/run.sh [all|e2e [NAME]]" >&2; exit 2
