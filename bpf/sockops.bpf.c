@@ -149,7 +149,7 @@ static __always_inline void sockops_flow_close(struct bpf_sock_ops *skops, struc
 				 old_state, snd_una, write_seq, fin_rcvd, &tx, &rx);
 		flow_close(f, old_state, tx, rx);
 	}
-	bpf_map_delete_elem(&sm_sock_flow, own);
+	flow_unpublish(f, own);
 }
 
 /* A client socket joined sm_sock_hash: its local server may redirect to it. */
@@ -162,8 +162,8 @@ static __always_inline void sockops_flow_publish(struct bpf_sock_ops *skops,
 	if (!sk)
 		return;
 	f = bpf_sk_storage_get(&sm_sk_flow, sk, 0, 0);
-	if (f && (f->flags & SM_FLOW_F_CLIENT))
-		bpf_map_update_elem(&sm_sock_flow, own, &f->key, BPF_ANY);
+	if (f)
+		flow_publish(f, own);
 }
 
 static __always_inline void sockops_own_key(struct bpf_sock_ops *skops, struct sm_sock_key *own)
@@ -250,14 +250,21 @@ static __always_inline void sockops_closed(struct bpf_sock_ops *skops, __u32 old
 	struct sm_sock_key own;
 	struct sm_sk_state *st;
 
-	/* Forget a redirect-target mark (no-op for unmarked sockets). */
+	/*
+	 * Drop the marks sk_msg left under our own key. A delete takes the
+	 * bucket lock even for a missing key; a lookup takes none, so look
+	 * first. sm_redir_tgt is written by the peer's sk_msg, so only the
+	 * map knows; sm_sock_off only by our own, together with SM_REDIR_OFF.
+	 */
 	sockops_own_key(skops, &own);
-	bpf_map_delete_elem(&sm_redir_tgt, &own);
-	bpf_map_delete_elem(&sm_sock_off, &own);
+	if (bpf_map_lookup_elem(&sm_redir_tgt, &own))
+		bpf_map_delete_elem(&sm_redir_tgt, &own);
 	if (!sk)
 		return;
-	sockops_flow_close(skops, sk, old_state, &own);
 	st = bpf_sk_storage_get(&sm_sk_state, sk, 0, 0);
+	if (st && st->redir == SM_REDIR_OFF)
+		bpf_map_delete_elem(&sm_sock_off, &own);
+	sockops_flow_close(skops, sk, old_state, &own);
 	if (!st || !conn_release(st))
 		return;
 	/*

@@ -332,6 +332,9 @@ enum sm_flow_flags {
 	SM_FLOW_F_OPEN		= 1 << 1,	/* opened counted, closed not yet */
 	SM_FLOW_F_PEER		= 1 << 2,	/* node-local server of a CLIENT: its redirected sends are rx */
 	SM_FLOW_F_NONE		= 1 << 3,	/* redirects, but not into a counted client */
+	SM_FLOW_F_UNLISTED	= 1 << 4,	/* CLIENT whose key is not in sm_sock_flow
+						 * (a CLIENT without it may be: opened by a
+						 * version that did not track it) */
 };
 
 /*

@@ -58,7 +58,7 @@ static __always_inline void flow_open(struct sm_sk_flow *f, __be32 src, const st
 	f->key.svc.proto = SM_IPPROTO_TCP;
 	f->key.svc.pad = 0;
 	f->key.be = st->be;
-	f->flags = SM_FLOW_F_CLIENT | SM_FLOW_F_OPEN;
+	f->flags = SM_FLOW_F_CLIENT | SM_FLOW_F_OPEN | SM_FLOW_F_UNLISTED;
 	s = flow_stats(&f->key);
 	if (s)
 		__sync_fetch_and_add(&s->opened, 1);
@@ -116,6 +116,29 @@ static __always_inline void flow_close(struct sm_sk_flow *f, __u32 old_state, __
 		__sync_fetch_and_add(&s->tx_bytes, tx);
 	if (rx)
 		__sync_fetch_and_add(&s->rx_bytes, rx);
+}
+
+/*
+ * A client socket joined sm_sock_hash (ACTIVE_ESTABLISHED): publish its key
+ * under its own sm_sock_key for its node-local server (flow_redirected).
+ */
+static __always_inline void flow_publish(struct sm_sk_flow *f, const struct sm_sock_key *own)
+{
+	if ((f->flags & SM_FLOW_F_CLIENT) &&
+	    !bpf_map_update_elem(&sm_sock_flow, own, &f->key, BPF_ANY))
+		f->flags &= ~SM_FLOW_F_UNLISTED;
+}
+
+/*
+ * At TCP_CLOSE: take the key out of sm_sock_flow again, unless it is known
+ * not to be there (a delete takes the bucket lock even for a missing key).
+ */
+static __always_inline void flow_unpublish(struct sm_sk_flow *f, const struct sm_sock_key *own)
+{
+	if (!(f->flags & SM_FLOW_F_CLIENT) || (f->flags & SM_FLOW_F_UNLISTED))
+		return;
+	bpf_map_delete_elem(&sm_sock_flow, own);
+	f->flags |= SM_FLOW_F_UNLISTED;
 }
 
 /*

@@ -85,6 +85,13 @@ static struct sm_flow_stats_val flow_get(struct test_flow *skel, const struct sm
 	return sum;
 }
 
+static int sock_flow_has(struct test_flow *skel, const struct sm_sock_key *k)
+{
+	struct sm_flow_key v;
+
+	return !bpf_map__lookup_elem(skel->maps.sm_sock_flow, k, sizeof(*k), &v, sizeof(v), 0);
+}
+
 TEST(flow_client_and_local_server)
 {
 	struct test_flow *skel = test_flow__open_and_load();
@@ -101,9 +108,11 @@ TEST(flow_client_and_local_server)
 	if (!ASSERT_TRUE(skel != NULL))
 		return;
 	ASSERT_EQ(flow_op(skel, &c), 0);
-	ASSERT_EQ(c.flags, SM_FLOW_F_CLIENT | SM_FLOW_F_OPEN);
+	ASSERT_EQ(c.flags, SM_FLOW_F_CLIENT | SM_FLOW_F_OPEN | SM_FLOW_F_UNLISTED);
 	c.op = TEST_FLOW_PUBLISH;
 	ASSERT_EQ(flow_op(skel, &c), 0);
+	ASSERT_EQ(c.flags, SM_FLOW_F_CLIENT | SM_FLOW_F_OPEN);
+	ASSERT_TRUE(sock_flow_has(skel, &client));
 
 	/* the client redirects 5000 bytes: tx */
 	c.op = TEST_FLOW_REDIRECT;
@@ -123,14 +132,19 @@ TEST(flow_client_and_local_server)
 	ASSERT_EQ(flow_op(skel, &c), 0);
 	ASSERT_EQ(c.flags, SM_FLOW_F_NONE);
 
-	/* close with TCP's share: closed once however often TCP_CLOSE is seen */
+	/*
+	 * close with TCP's share: closed once however often TCP_CLOSE is seen;
+	 * its sm_sock_flow entry goes
+	 */
 	c.op = TEST_FLOW_CLOSE;
 	c.slot = 1;
+	c.sock = client;
 	c.old_state = TCP_LAST_ACK;
 	c.tx = 7;
 	c.rx = 3;
 	ASSERT_EQ(flow_op(skel, &c), 0);
-	ASSERT_EQ(c.flags, SM_FLOW_F_CLIENT);
+	ASSERT_EQ(c.flags, SM_FLOW_F_CLIENT | SM_FLOW_F_UNLISTED);
+	ASSERT_FALSE(sock_flow_has(skel, &client));
 	ASSERT_EQ(flow_op(skel, &c), 0);
 	s = flow_get(skel, &k);
 	ASSERT_EQ(s.opened, 1);

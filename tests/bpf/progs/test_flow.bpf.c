@@ -62,13 +62,14 @@ int test_flow(struct test_flow_ctx *ctx)
 		flow_open(f, ctx->src, &st);
 		break;
 	case TEST_FLOW_PUBLISH:
-		bpf_map_update_elem(&sm_sock_flow, &sock, &f->key, BPF_ANY);
+		flow_publish(f, &sock);
 		break;
 	case TEST_FLOW_REDIRECT:
 		flow_redirected(f, &sock, (__u32)ctx->size);
 		break;
 	case TEST_FLOW_CLOSE:
 		flow_close(f, ctx->old_state, ctx->tx, ctx->rx);
+		flow_unpublish(f, &sock);
 		break;
 	default:
 		break;

@@ -19,9 +19,10 @@ struct test_payload_ctx {
 
 enum test_flow_op {
 	TEST_FLOW_OPEN = 0,	/* flow_open(slot, src, vip:port, be): TCP_CONNECT_CB */
-	TEST_FLOW_PUBLISH,	/* sm_sock_flow[sock] = slot's key: ACTIVE_ESTABLISHED */
+	TEST_FLOW_PUBLISH,	/* flow_publish(slot, sock): ACTIVE_ESTABLISHED */
 	TEST_FLOW_REDIRECT,	/* flow_redirected(slot, peer = sock, size): sk_msg */
-	TEST_FLOW_CLOSE,	/* flow_close(slot, old_state, tx, rx): TCP_CLOSE */
+	TEST_FLOW_CLOSE,	/* flow_close(slot, old_state, tx, rx), flow_unpublish(slot,
+				 * sock): TCP_CLOSE */
 	TEST_FLOW_OVERFLOW,	/* flow_learn_nsip(netns, src) when src, then flow_overflow */
 };
 
