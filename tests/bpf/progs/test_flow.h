@@ -29,7 +29,7 @@ enum test_flow_op {
 /* test_flow: the accounting of lib/flow.h on a sm_sk_flow slot. */
 struct test_flow_ctx {
 	__u32 op;		/* enum test_flow_op */
-	__u32 slot;		/* key in test_sk_flow (stands in for sk_storage) */
+	__u32 slot;		/* key in test_sk_flow, test_sk_state (for sk_storage) */
 	__be32 src;
 	__be32 vip;
 	__be16 vport;
@@ -41,6 +41,8 @@ struct test_flow_ctx {
 	__u64 netns, cluster_id;
 	__u32 flags;		/* out: the slot's SM_FLOW_F_* after the op */
 	__s32 ret;		/* out: 0, or -100 (no slot) */
+	__u32 in_state;		/* in: a client's flow is kept in its state, as sockops does */
+	__u32 st_flags;		/* out: that state's SM_SK_F_* (0 without) */
 };
 
 #endif /* SM_TEST_FLOW_H */
