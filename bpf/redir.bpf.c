@@ -76,7 +76,7 @@ int sm_redir(struct sk_msg_md *msg)
 {
 	struct sm_sock_key own, peer;
 	struct sm_sk_state *st;
-	struct sm_sk_flow *f;
+	struct sm_sk_flow tmp, *f;
 	__u32 lip, rip, lport, rport, one = 1;
 	__u64 netns = 0;
 	long ret;
@@ -138,8 +138,18 @@ int sm_redir(struct sk_msg_md *msg)
 			st->redir = SM_REDIR_ON;
 		}
 		stat_inc(SM_STAT_REDIRECT);
-		/* These bytes bypass TCP's counters: count them here (lib/flow.h). */
-		f = bpf_sk_storage_get(&sm_sk_flow, msg->sk, 0, BPF_SK_STORAGE_GET_F_CREATE);
+		/*
+		 * These bytes bypass TCP's counters: count them here (lib/flow.h).
+		 * A client keeps its flow in its state (flow_load), any other
+		 * socket learns its role in sm_sk_flow.
+		 */
+		if (st->flags & SM_SK_F_FLOW) {
+			flow_load(&tmp, st, lip);
+			f = &tmp;
+		} else {
+			f = bpf_sk_storage_get(&sm_sk_flow, msg->sk, 0,
+					       BPF_SK_STORAGE_GET_F_CREATE);
+		}
 		if (f)
 			flow_redirected(f, &peer, SM_CTX_LOAD(msg->size));
 		return SK_PASS;

@@ -75,24 +75,43 @@ static __always_inline void sockops_l7_orig(struct bpf_sock_ops *skops, const st
 
 /*
  * A counted (L4-translated) client socket reaches TCP: open its flow under
- * the source address chosen by now, and remember which pod its netns is.
+ * the source address chosen by now (kept in its state, see flow_load), and
+ * remember which pod its netns is.
  */
-static __always_inline void sockops_flow_open(struct bpf_sock_ops *skops, const struct sm_sk_state *st)
+static __always_inline void sockops_flow_open(struct bpf_sock_ops *skops, struct sm_sk_state *st)
 {
 	__be32 src = SM_CTX_LOAD(skops->local_ip4);
-	struct bpf_sock *sk = skops->sk;
-	struct sm_sk_flow *f;
+	struct sm_sk_flow f;
 
-	if (!sk)
-		return;
-	f = bpf_sk_storage_get(&sm_sk_flow, sk, 0, BPF_SK_STORAGE_GET_F_CREATE);
-	if (!f) {
-		stat_inc(SM_STAT_FLOW_ERR);
-		return;
-	}
-	flow_open(f, src, st);
+	flow_open(&f, src, st);
+	flow_save(st, &f);
 	if (!sock_is_loopback(src))
 		flow_learn_nsip(st->netns_cookie, src);
+}
+
+/*
+ * The client flow of a socket, to work on: loaded from its state into *tmp
+ * (sockops_flow_put saves a change), or the sm_sk_flow of a client socket an
+ * earlier version opened. NULL when the socket has no client flow.
+ */
+static __always_inline struct sm_sk_flow *sockops_flow_get(struct bpf_sock *sk,
+							   const struct sm_sk_state *st,
+							   __be32 src, struct sm_sk_flow *tmp)
+{
+	struct sm_sk_flow *f;
+
+	if (st && (st->flags & SM_SK_F_FLOW)) {
+		flow_load(tmp, st, src);
+		return tmp;
+	}
+	f = bpf_sk_storage_get(&sm_sk_flow, sk, 0, 0);
+	return f && (f->flags & SM_FLOW_F_CLIENT) ? f : NULL;
+}
+
+static __always_inline void sockops_flow_put(struct sm_sk_state *st, const struct sm_sk_flow *tmp)
+{
+	if (st && (st->flags & SM_SK_F_FLOW))
+		flow_save(st, tmp);
 }
 
 /* TCP_CONNECT_CB: state watch and flow for L4 sockets, the VIP for L7 ones. */
@@ -134,14 +153,15 @@ static __always_inline void sockops_fin_state(struct bpf_sock *sk, __u32 *snd_un
 
 /* TCP_CLOSE of a socket with a flow: count the close and TCP's payload once. */
 static __always_inline void sockops_flow_close(struct bpf_sock_ops *skops, struct bpf_sock *sk,
-					       __u32 old_state, const struct sm_sock_key *own)
+					       struct sm_sk_state *st, __u32 old_state,
+					       const struct sm_sock_key *own)
 {
-	struct sm_sk_flow *f = bpf_sk_storage_get(&sm_sk_flow, sk, 0, 0);
+	struct sm_sk_flow tmp, *f = sockops_flow_get(sk, st, own->sip, &tmp);
 	__u32 snd_una, write_seq;
 	__u64 tx, rx;
 	int fin_rcvd;
 
-	if (!f || !(f->flags & SM_FLOW_F_CLIENT))
+	if (!f)
 		return;
 	if (f->flags & SM_FLOW_F_OPEN) {
 		sockops_fin_state(sk, &snd_una, &write_seq, &fin_rcvd);
@@ -149,21 +169,24 @@ static __always_inline void sockops_flow_close(struct bpf_sock_ops *skops, struc
 				 old_state, snd_una, write_seq, fin_rcvd, &tx, &rx);
 		flow_close(f, old_state, tx, rx);
 	}
-	bpf_map_delete_elem(&sm_sock_flow, own);
+	flow_unpublish(f, own);
+	sockops_flow_put(st, &tmp);
 }
 
 /* A client socket joined sm_sock_hash: its local server may redirect to it. */
-static __always_inline void sockops_flow_publish(struct bpf_sock_ops *skops,
+static __always_inline void sockops_flow_publish(struct bpf_sock_ops *skops, struct sm_sk_state *st,
 						 const struct sm_sock_key *own)
 {
 	struct bpf_sock *sk = skops->sk;
-	struct sm_sk_flow *f;
+	struct sm_sk_flow tmp, *f;
 
 	if (!sk)
 		return;
-	f = bpf_sk_storage_get(&sm_sk_flow, sk, 0, 0);
-	if (f && (f->flags & SM_FLOW_F_CLIENT))
-		bpf_map_update_elem(&sm_sock_flow, own, &f->key, BPF_ANY);
+	f = sockops_flow_get(sk, st, own->sip, &tmp);
+	if (!f)
+		return;
+	flow_publish(f, own);
+	sockops_flow_put(st, &tmp);
 }
 
 static __always_inline void sockops_own_key(struct bpf_sock_ops *skops, struct sm_sock_key *own)
@@ -250,14 +273,21 @@ static __always_inline void sockops_closed(struct bpf_sock_ops *skops, __u32 old
 	struct sm_sock_key own;
 	struct sm_sk_state *st;
 
-	/* Forget a redirect-target mark (no-op for unmarked sockets). */
+	/*
+	 * Drop the marks sk_msg left under our own key. A delete takes the
+	 * bucket lock even for a missing key; a lookup takes none, so look
+	 * first. sm_redir_tgt is written by the peer's sk_msg, so only the
+	 * map knows; sm_sock_off only by our own, together with SM_REDIR_OFF.
+	 */
 	sockops_own_key(skops, &own);
-	bpf_map_delete_elem(&sm_redir_tgt, &own);
-	bpf_map_delete_elem(&sm_sock_off, &own);
+	if (bpf_map_lookup_elem(&sm_redir_tgt, &own))
+		bpf_map_delete_elem(&sm_redir_tgt, &own);
 	if (!sk)
 		return;
-	sockops_flow_close(skops, sk, old_state, &own);
 	st = bpf_sk_storage_get(&sm_sk_state, sk, 0, 0);
+	if (st && st->redir == SM_REDIR_OFF)
+		bpf_map_delete_elem(&sm_sock_off, &own);
+	sockops_flow_close(skops, sk, st, old_state, &own);
 	if (!st || !conn_release(st))
 		return;
 	/*
@@ -277,6 +307,7 @@ SEC("sockops")
 int sm_sockops(struct bpf_sock_ops *skops)
 {
 	struct sm_sock_key own;
+	struct sm_sk_state *st;
 
 	if (skops->family != SM_AF_INET)
 		return 1;
@@ -286,9 +317,10 @@ int sm_sockops(struct bpf_sock_ops *skops)
 		sockops_connect(skops);
 		break;
 	case BPF_SOCK_OPS_ACTIVE_ESTABLISHED_CB:
-		sockops_watch(skops, sockops_state(skops));
+		st = sockops_state(skops);
+		sockops_watch(skops, st);
 		if (sockops_insert(skops, &own))
-			sockops_flow_publish(skops, &own);
+			sockops_flow_publish(skops, st, &own);
 		break;
 	case BPF_SOCK_OPS_PASSIVE_ESTABLISHED_CB:
 		sockops_insert(skops, &own);

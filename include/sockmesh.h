@@ -83,6 +83,10 @@ enum sm_sk_flags {
 	SM_SK_F_COUNTED		= 1 << 1,	/* holds one active count (+ limit if LIMITED) */
 	SM_SK_F_LIMITED		= 1 << 2,	/* holds one sm_conn_limit count */
 	SM_SK_F_L7		= 1 << 3,	/* sent to the agent's L7 listener */
+	/* The L4 telemetry flow of a counted client socket (lib/flow.h, flow_load): */
+	SM_SK_F_FLOW		= 1 << 4,	/* kept here: SM_FLOW_F_CLIENT */
+	SM_SK_F_FLOW_OPEN	= 1 << 5,	/* SM_FLOW_F_OPEN */
+	SM_SK_F_FLOW_LISTED	= 1 << 6,	/* its key is in sm_sock_flow */
 };
 
 /* sm_sk_state.redir: the sticky sk_msg decision for this socket. */
@@ -332,13 +336,20 @@ enum sm_flow_flags {
 	SM_FLOW_F_OPEN		= 1 << 1,	/* opened counted, closed not yet */
 	SM_FLOW_F_PEER		= 1 << 2,	/* node-local server of a CLIENT: its redirected sends are rx */
 	SM_FLOW_F_NONE		= 1 << 3,	/* redirects, but not into a counted client */
+	SM_FLOW_F_UNLISTED	= 1 << 4,	/* CLIENT whose key is not in sm_sock_flow;
+						 * set only in flow_load's copy (a CLIENT in
+						 * sm_sk_flow is from an earlier version,
+						 * which did not track this) */
 };
 
 /*
- * sm_sk_flow: per-socket telemetry key (sk_storage), created by sockops at
- * TCP_CONNECT_CB for client sockets and by sk_msg at a server socket's first
- * redirect. Kept apart from sm_sk_state so that map's layout (and the
- * counts held by sockets of an adopted data path) stays as it is.
+ * sm_sk_flow: per-socket telemetry key (sk_storage), created by sk_msg at a
+ * server socket's first redirect. Kept apart from sm_sk_state so that map's
+ * layout (and the counts held by sockets of an adopted data path) stays as
+ * it is. A client socket's flow is kept in its sm_sk_state instead (the key
+ * follows from it, the flags are SM_SK_F_FLOW*: one sk_storage allocation
+ * per connection, not two); client sockets opened by an earlier version
+ * have theirs here.
  */
 struct sm_sk_flow {
 	struct sm_flow_key key;

@@ -44,24 +44,59 @@ static __always_inline struct sm_flow_stats_val *flow_stats(const struct sm_flow
 	return s;
 }
 
-/*
- * A translated client socket reaches TCP (TCP_CONNECT_CB): key it by its
- * source address, the VIP it dialled and the backend, count it opened.
- */
+/* A client socket's flow key: its source address, the VIP it dialled, the backend. */
+static __always_inline void flow_key(struct sm_flow_key *k, __be32 src, const struct sm_sk_state *st)
+{
+	k->src = src;
+	k->svc.vip = st->orig_vip;
+	k->svc.port = st->orig_port;
+	k->svc.proto = SM_IPPROTO_TCP;
+	k->svc.pad = 0;
+	k->be = st->be;
+}
+
+/* A translated client socket reaches TCP (TCP_CONNECT_CB): count it opened. */
 static __always_inline void flow_open(struct sm_sk_flow *f, __be32 src, const struct sm_sk_state *st)
 {
 	struct sm_flow_stats_val *s;
 
-	f->key.src = src;
-	f->key.svc.vip = st->orig_vip;
-	f->key.svc.port = st->orig_port;
-	f->key.svc.proto = SM_IPPROTO_TCP;
-	f->key.svc.pad = 0;
-	f->key.be = st->be;
-	f->flags = SM_FLOW_F_CLIENT | SM_FLOW_F_OPEN;
+	flow_key(&f->key, src, st);
+	f->flags = SM_FLOW_F_CLIENT | SM_FLOW_F_OPEN | SM_FLOW_F_UNLISTED;
 	s = flow_stats(&f->key);
 	if (s)
 		__sync_fetch_and_add(&s->opened, 1);
+}
+
+/*
+ * A client socket keeps its flow in its sm_sk_state (SM_SK_F_FLOW*, see
+ * struct sm_sk_flow): flow_load makes the struct sm_sk_flow the functions
+ * here work on, from the state and the socket's source address (the key is
+ * fixed from TCP_CONNECT_CB on: connect4 rewrites the state only for a new
+ * connect, and the source address stays until the socket is closed);
+ * flow_save writes its flags back. Only connect4 and sockops write
+ * sm_sk_state.flags, under the socket lock; sock_release reads it without,
+ * and the bits it reads (COUNTED, LIMITED) are the same in both values.
+ */
+static __always_inline void flow_load(struct sm_sk_flow *f, const struct sm_sk_state *st, __be32 src)
+{
+	flow_key(&f->key, src, st);
+	f->flags = SM_FLOW_F_CLIENT;
+	if (st->flags & SM_SK_F_FLOW_OPEN)
+		f->flags |= SM_FLOW_F_OPEN;
+	if (!(st->flags & SM_SK_F_FLOW_LISTED))
+		f->flags |= SM_FLOW_F_UNLISTED;
+}
+
+static __always_inline void flow_save(struct sm_sk_state *st, const struct sm_sk_flow *f)
+{
+	__u16 flags = st->flags | SM_SK_F_FLOW;
+
+	flags &= ~(SM_SK_F_FLOW_OPEN | SM_SK_F_FLOW_LISTED);
+	if (f->flags & SM_FLOW_F_OPEN)
+		flags |= SM_SK_F_FLOW_OPEN;
+	if (!(f->flags & SM_FLOW_F_UNLISTED))
+		flags |= SM_SK_F_FLOW_LISTED;
+	st->flags = flags;
 }
 
 /* Our FIN is in the sequence space once the socket left ESTABLISHED/CLOSE_WAIT that way. */
@@ -116,6 +151,29 @@ static __always_inline void flow_close(struct sm_sk_flow *f, __u32 old_state, __
 		__sync_fetch_and_add(&s->tx_bytes, tx);
 	if (rx)
 		__sync_fetch_and_add(&s->rx_bytes, rx);
+}
+
+/*
+ * A client socket joined sm_sock_hash (ACTIVE_ESTABLISHED): publish its key
+ * under its own sm_sock_key for its node-local server (flow_redirected).
+ */
+static __always_inline void flow_publish(struct sm_sk_flow *f, const struct sm_sock_key *own)
+{
+	if ((f->flags & SM_FLOW_F_CLIENT) &&
+	    !bpf_map_update_elem(&sm_sock_flow, own, &f->key, BPF_ANY))
+		f->flags &= ~SM_FLOW_F_UNLISTED;
+}
+
+/*
+ * At TCP_CLOSE: take the key out of sm_sock_flow again, unless it is known
+ * not to be there (a delete takes the bucket lock even for a missing key).
+ */
+static __always_inline void flow_unpublish(struct sm_sk_flow *f, const struct sm_sock_key *own)
+{
+	if (!(f->flags & SM_FLOW_F_CLIENT) || (f->flags & SM_FLOW_F_UNLISTED))
+		return;
+	bpf_map_delete_elem(&sm_sock_flow, own);
+	f->flags |= SM_FLOW_F_UNLISTED;
 }
 
 /*

@@ -135,8 +135,9 @@ SM_MAP_DECL struct {
 
 /*
  * Sockets that received redirected bytes (key: the receiver's own sm_sock_key);
- * written by sk_msg, deleted by sockops/sock_release at close. Such a socket
- * must keep its psock: leaving sm_sock_hash would purge unread bytes.
+ * written by the sender's sk_msg, deleted at close by sockops (pods) or the
+ * agent (its proxy sockets). Such a socket must keep its psock: leaving
+ * sm_sock_hash would purge unread bytes.
  */
 SM_MAP_DECL struct {
 	__uint(type, BPF_MAP_TYPE_HASH);

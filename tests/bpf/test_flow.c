@@ -85,9 +85,22 @@ static struct sm_flow_stats_val flow_get(struct test_flow *skel, const struct sm
 	return sum;
 }
 
-TEST(flow_client_and_local_server)
+static int sock_flow_has(struct test_flow *skel, const struct sm_sock_key *k)
+{
+	struct sm_flow_key v;
+
+	return !bpf_map__lookup_elem(skel->maps.sm_sock_flow, k, sizeof(*k), &v, sizeof(v), 0);
+}
+
+/*
+ * A client and its node-local server. in_state: the client's flow is kept in
+ * its sm_sk_state (what sockops does); else in sm_sk_flow (a client socket
+ * an earlier version opened, whose flow the current programs finish).
+ */
+static void flow_client_and_local_server(__u32 in_state)
 {
 	struct test_flow *skel = test_flow__open_and_load();
+	const __u32 st_sock = in_state ? SM_SK_F_TRANSLATED | SM_SK_F_COUNTED | SM_SK_F_FLOW : 0;
 	struct sm_be_key be = { .addr = htonl(0x0af40014), .port = htons(9090) };
 	struct sm_sock_key client = { .sip = htonl(0x0af4000b), .dip = be.addr,
 				      .sport = htons(40000), .dport = be.port };
@@ -95,15 +108,20 @@ TEST(flow_client_and_local_server)
 				 .svc = { .vip = htonl(0x0a60011e), .port = htons(9090),
 					  .proto = SM_IPPROTO_TCP } };
 	struct test_flow_ctx c = { .op = TEST_FLOW_OPEN, .slot = 1, .src = k.src, .vip = k.svc.vip,
-				   .vport = k.svc.port, .be = be, .sock = client };
+				   .vport = k.svc.port, .be = be, .sock = client,
+				   .in_state = in_state };
 	struct sm_flow_stats_val s;
 
 	if (!ASSERT_TRUE(skel != NULL))
 		return;
 	ASSERT_EQ(flow_op(skel, &c), 0);
-	ASSERT_EQ(c.flags, SM_FLOW_F_CLIENT | SM_FLOW_F_OPEN);
+	ASSERT_EQ(c.flags, SM_FLOW_F_CLIENT | SM_FLOW_F_OPEN | SM_FLOW_F_UNLISTED);
+	ASSERT_EQ(c.st_flags, st_sock ? st_sock | SM_SK_F_FLOW_OPEN : 0);
 	c.op = TEST_FLOW_PUBLISH;
 	ASSERT_EQ(flow_op(skel, &c), 0);
+	ASSERT_EQ(c.flags, SM_FLOW_F_CLIENT | SM_FLOW_F_OPEN);
+	ASSERT_EQ(c.st_flags, st_sock ? st_sock | SM_SK_F_FLOW_OPEN | SM_SK_F_FLOW_LISTED : 0);
+	ASSERT_TRUE(sock_flow_has(skel, &client));
 
 	/* the client redirects 5000 bytes: tx */
 	c.op = TEST_FLOW_REDIRECT;
@@ -123,14 +141,20 @@ TEST(flow_client_and_local_server)
 	ASSERT_EQ(flow_op(skel, &c), 0);
 	ASSERT_EQ(c.flags, SM_FLOW_F_NONE);
 
-	/* close with TCP's share: closed once however often TCP_CLOSE is seen */
+	/*
+	 * close with TCP's share: closed once however often TCP_CLOSE is seen;
+	 * its sm_sock_flow entry goes
+	 */
 	c.op = TEST_FLOW_CLOSE;
 	c.slot = 1;
+	c.sock = client;
 	c.old_state = TCP_LAST_ACK;
 	c.tx = 7;
 	c.rx = 3;
 	ASSERT_EQ(flow_op(skel, &c), 0);
-	ASSERT_EQ(c.flags, SM_FLOW_F_CLIENT);
+	ASSERT_EQ(c.flags, SM_FLOW_F_CLIENT | SM_FLOW_F_UNLISTED);
+	ASSERT_EQ(c.st_flags, st_sock);
+	ASSERT_FALSE(sock_flow_has(skel, &client));
 	ASSERT_EQ(flow_op(skel, &c), 0);
 	s = flow_get(skel, &k);
 	ASSERT_EQ(s.opened, 1);
@@ -151,6 +175,16 @@ TEST(flow_client_and_local_server)
 	ASSERT_EQ(s.closed, 1);		/* established ones only */
 	ASSERT_EQ(s.connect_fail, 1);
 	test_flow__destroy(skel);
+}
+
+TEST(flow_client_and_local_server)
+{
+	flow_client_and_local_server(1);
+}
+
+TEST(flow_client_and_local_server_sk_flow)
+{
+	flow_client_and_local_server(0);
 }
 
 static __u64 overflow_get(struct test_flow *skel, __u64 cluster, __be32 src)
