@@ -101,6 +101,26 @@ static __always_inline int connect_l7(struct bpf_sock_addr *ctx, const struct sm
 	return SM_CG_ALLOW;
 }
 
+/*
+ * connect() again, to an address that is no VIP, on a socket whose VIP
+ * connect failed: its count was given back at TCP_CLOSE, but getpeername4
+ * would still report the old VIP and sockops would open a flow under it.
+ * Sockets that never met connect4 have no storage: one pointer test.
+ */
+static __always_inline void connect_forget(struct bpf_sock_addr *ctx)
+{
+	struct sm_sk_state *st;
+
+	if (!ctx->sk)
+		return;
+	st = bpf_sk_storage_get(&sm_sk_state, ctx->sk, 0, 0);
+	if (!st || !st->flags)
+		return;
+	conn_release(st);
+	st->flags = 0;
+	st->redir = SM_REDIR_UNDECIDED;
+}
+
 SEC("cgroup/connect4")
 int sm_connect4(struct bpf_sock_addr *ctx)
 {
@@ -125,8 +145,10 @@ int sm_connect4(struct bpf_sock_addr *ctx)
 	svc.port = (__be16)ctx->user_port;
 	svc.proto = SM_IPPROTO_TCP;
 	sv = bpf_map_lookup_elem(&sm_svc, &svc);
-	if (!sv)
+	if (!sv) {
+		connect_forget(ctx);
 		return SM_CG_ALLOW;
+	}
 
 	if (sv->flags & SM_SVC_F_L7) {
 		ret = connect_l7(ctx, &svc);

@@ -118,6 +118,16 @@ e2e_assert_match "8 MB from the opted-out pod intact" '^bulk ok' \
 	"$(sm_pod_exec 5 "$CLI" bulk --addr 10.96.0.70:9000 --bytes 8388608)"
 e2e_assert_eq "no redirect for its sockets" "$r0" "$(mesh_counter redirect)"
 
+e2e_log "connect() again on a socket whose VIP connect failed: it is no VIP's any more"
+printf 'apiVersion: v1\nkind: Service\nmetadata: {name: dead, namespace: default}\nspec: {clusterIP: 10.96.0.80, selector: {version: v1}, ports: [{name: tcp, port: 9080, targetPort: 9199}]}\n' >"$E2E_TMP/dead.yaml"
+e2e_assert_ok "apply a service whose backend listens nowhere" ctl apply -f "$E2E_TMP/dead.yaml"
+out=$(sm_pod_exec 1 "$CLI" peer --first 10.96.0.80:9080 --addr 10.244.0.13:9080)
+e2e_assert_eq "refused through the VIP, then getpeername is the direct peer" \
+	"$(printf 'first ECONNREFUSED\n10.244.0.13:9080')" "$out"
+opened() { curl -sS -m 5 --unix-socket "$E2E_TMP/admin.sock" http://localhost/metrics |
+	awk '/^istio_tcp_connections_opened_total\{/ && /destination_service="dead\./ { s += $NF } END { print s + 0 }'; }
+e2e_assert_eq "the direct connection is not counted as dead's (only the refused attempt)" 1 "$(opened)"
+
 e2e_log "no leaked counts once everything is closed"
 e2e_wait_until 5 bash -c "[ \$($CTL --admin-socket $E2E_TMP/admin.sock backends -o json | jq '[.backends[].active] | add') -eq 0 ]"
 e2e_assert_eq "active connections back to 0" 0 "$(ctl backends -o json | jq '[.backends[].active] | add')"

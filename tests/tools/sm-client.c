@@ -15,7 +15,9 @@
  *         stay open until stdin reaches EOF (ignored when stdin is
  *         /dev/null), SIGTERM/SIGINT/SIGUSR1, or --hold-timeout (default 60s);
  *         then the sorted tally as without --hold
- *   peer  --addr A                 "IP:PORT" from getpeername(), or "ERR ENAME"
+ *   peer  --addr A [--first F]     "IP:PORT" from getpeername(), or "ERR ENAME";
+ *         --first: the same socket first connects to F, which must fail
+ *         ("first ENAME" is printed before), then to A
  *   bulk  --addr A --bytes N [--chunk C] [--seed S]
  *         "bulk ok bytes N fnv HASH secs S"  or
  *         "bulk MISMATCH sent N HASH got M HASH2"  or "ERR ENAME"
@@ -65,8 +67,8 @@
 #define EAGAIN_REUSED	4		/* connections reused in eagain's 2nd half */
 
 struct cli_opts {
-	struct sockaddr_in addr;
-	int have_addr;
+	struct sockaddr_in addr, first;
+	int have_addr, have_first;
 	unsigned long count, bytes, chunk, records, seed;
 	int hold, hold_timeout_s, timeout_ms;
 };
@@ -145,6 +147,22 @@ static void tally_print(void)
 /* ---- bounded blocking socket I/O ---- */
 
 /* Returns a connected blocking socket or -errno. */
+/* connect() fd to sa: 0 or -errno. */
+static int cli_connect_to(int fd, const struct sockaddr_in *sa)
+{
+	int err;
+
+	while (connect(fd, (const struct sockaddr *)sa, sizeof(*sa))) {
+		err = errno;
+		if (err == EINTR)
+			continue;
+		/* A blocking connect cut short by SO_SNDTIMEO reports EINPROGRESS. */
+		return -(err == EINPROGRESS ? ETIMEDOUT : err);
+	}
+	return 0;
+}
+
+/* A new socket (timeouts, TCP_NODELAY) connected to o.addr: fd or -errno. */
 static int cli_connect(void)
 {
 	struct timeval tv = {
@@ -158,13 +176,19 @@ static int cli_connect(void)
 	setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
 	setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
 	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
-	while (connect(fd, (struct sockaddr *)&o.addr, sizeof(o.addr))) {
-		err = errno;
-		if (err == EINTR)
-			continue;
+	/* peer --first: an attempt that must fail, on the same socket */
+	if (o.have_first) {
+		err = cli_connect_to(fd, &o.first);
+		printf("first %s\n", err ? cli_err_name(-err) : "CONNECTED");
+		if (!err) {
+			close(fd);
+			return -EISCONN;
+		}
+	}
+	err = cli_connect_to(fd, &o.addr);
+	if (err) {
 		close(fd);
-		/* A blocking connect cut short by SO_SNDTIMEO reports EINPROGRESS. */
-		return -(err == EINPROGRESS ? ETIMEDOUT : err);
+		return err;
 	}
 	return fd;
 }
@@ -658,7 +682,7 @@ static void cli_usage(FILE *f)
 	fprintf(f,
 		"usage: sm-client COMMAND --addr IP:PORT [options] [--timeout SECS]\n"
 		"  who    --count N [--hold] [--hold-timeout S]  tally of server ids\n"
-		"  peer                                         print getpeername()\n"
+		"  peer   [--first IP:PORT]                     print getpeername() [after a failed connect]\n"
 		"  bulk   --bytes N [--chunk C] [--seed S]      checksum via sm-server sink\n"
 		"  order  --conns N [--records R]               write-ordering stress (server: order)\n"
 		"  eagain --transfers N --bytes B               blocking-read EAGAIN stress (server: echo)\n"
@@ -705,6 +729,7 @@ int main(int argc, char **argv)
 {
 	static const struct option opts[] = {
 		{ "addr", required_argument, NULL, 'a' },
+		{ "first", required_argument, NULL, 'f' },
 		{ "count", required_argument, NULL, 'c' },
 		{ "conns", required_argument, NULL, 'c' },
 		{ "transfers", required_argument, NULL, 'c' },
@@ -735,8 +760,15 @@ int main(int argc, char **argv)
 		goto bad_usage;
 	}
 	optind = 2;
-	while ((c = getopt_long(argc, argv, "a:c:b:k:r:s:HT:t:h", opts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "a:f:c:b:k:r:s:HT:t:h", opts, NULL)) != -1) {
 		switch (c) {
+		case 'f':
+			if (cli_parse_addr(optarg, &o.first)) {
+				fprintf(stderr, "sm-client: bad --first '%s' (want IP:PORT)\n", optarg);
+				goto bad_usage;
+			}
+			o.have_first = 1;
+			break;
 		case 'a':
 			if (cli_parse_addr(optarg, &o.addr)) {
 				fprintf(stderr, "sm-client: bad --addr '%s' (want IP:PORT)\n", optarg);
@@ -790,7 +822,7 @@ int main(int argc, char **argv)
 	    ((cmd->need & NEED_COUNT) && !have_count) ||
 	    ((cmd->need & NEED_BYTES) && !have_bytes) ||
 	    (!strcmp(cmd->name, "eagain") && (!o.bytes || o.bytes > (256UL << 20))) ||
-	    (o.hold && strcmp(cmd->name, "who"))) {
+	    (o.hold && strcmp(cmd->name, "who")) || (o.have_first && strcmp(cmd->name, "peer"))) {
 		fprintf(stderr, "sm-client %s: missing or bad options\n", cmd->name);
 		goto bad_usage;
 	}
