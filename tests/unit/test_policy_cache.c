@@ -7,8 +7,10 @@
  * and re-parsed when either changes.
  */
 #include <glob.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "policy.h"
 #include "test.h"
@@ -194,4 +196,59 @@ TEST(policy_cache_errors_keep_positions)
 	free(plain);
 	free(cached);
 	policy_cache_free(c);
+}
+
+/* A directory of files through the cache: parsed ahead in parallel, counted once. */
+TEST(policy_cache_directory_prefetch)
+{
+	char dir[] = "/tmp/sm-unit-prefetch.XXXXXX", path[64];
+	struct pol_cache *c = policy_cache_new();
+	size_t parsed, reused;
+	char *plain, *cached;
+	struct pol_set s;
+
+	if (!ASSERT_TRUE(mkdtemp(dir) != NULL))
+		return;
+	for (int f = 0; f < 6; f++) {
+		FILE *fp;
+
+		snprintf(path, sizeof(path), "%s/f%d.yaml", dir, f);
+		fp = fopen(path, "w");
+		for (int i = 0; i < 50; i++)
+			fprintf(fp, "---\napiVersion: v1\nkind: Service\nmetadata: {name: s%d-%d, namespace: x}\n"
+				"spec: {clusterIP: 10.96.%d.%d, ports: [{port: 80}]}\n", f, i, f, i + 1);
+		if (f == 3)	/* an error keeps its file:line:col */
+			fprintf(fp, "---\napiVersion: v1\nkind: Service\nmetadata: {name: bad, namespace: x}\n"
+				"spec: {clusterIP: 10.96.99.1, ports: [{port: http}]}\n");
+		fclose(fp);
+	}
+	policy_set_init(&s);
+	policy_load_path(&s, dir);
+	policy_validate(&s);
+	plain = set_summary(&s);
+	policy_set_free(&s);
+
+	for (int round = 0; round < 2; round++) {
+		policy_cache_begin(c);
+		policy_set_init(&s);
+		policy_set_use_cache(&s, c);
+		policy_load_path(&s, dir);
+		policy_validate(&s);
+		cached = set_summary(&s);
+		policy_cache_stats(c, &parsed, &reused);
+		ASSERT_STREQ(cached, plain);
+		ASSERT_EQ(parsed + reused, 301);
+		ASSERT_EQ(parsed, round == 0 ? 301 : 0);
+		ASSERT_STRSTR(cached, "f3.yaml:");
+		free(cached);
+		policy_set_free(&s);
+		policy_cache_end(c);
+	}
+	free(plain);
+	policy_cache_free(c);
+	for (int f = 0; f < 6; f++) {
+		snprintf(path, sizeof(path), "%s/f%d.yaml", dir, f);
+		unlink(path);
+	}
+	rmdir(dir);
 }

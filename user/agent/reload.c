@@ -35,45 +35,48 @@ static int reload_load_dir(struct pol_set *set, const char *dir,
 {
 	DIR *d = opendir(dir);
 	struct dirent *de;
-	char **names = NULL, path[PATH_MAX];
+	char **paths = NULL, path[PATH_MAX];
 	size_t n = 0, cap = 0;
 	int ret = 0;
 
 	if (!d)
 		return policy_load_path(set, dir);
+	/* the files on disk that are not replaced, as paths */
 	while ((de = readdir(d))) {
+		size_t j;
+
 		if (!reload_is_yaml(de->d_name))
 			continue;
+		for (j = 0; j < n_files && strcmp(files[j].name, de->d_name); j++)
+			;
+		if (j < n_files)
+			continue;	/* replaced: loaded below */
 		if (n == cap) {
 			char **nn;
 
 			cap = cap ? cap * 2 : 32;
-			nn = realloc(names, cap * sizeof(*names));
+			nn = realloc(paths, cap * sizeof(*paths));
 			if (!nn) {
 				ret = -ENOMEM;
 				goto out;
 			}
-			names = nn;
+			paths = nn;
 		}
-		names[n] = strdup(de->d_name);
-		if (!names[n]) {
+		if (asprintf(&paths[n], "%s/%s", dir, de->d_name) < 0) {
 			ret = -ENOMEM;
 			goto out;
 		}
 		n++;
 	}
-	qsort(names, n, sizeof(*names), reload_name_cmp);
-	for (size_t i = 0; i < n; i++) {
-		size_t j;
-
-		for (j = 0; j < n_files && strcmp(files[j].name, names[i]); j++)
-			;
-		if (j < n_files)
-			continue;	/* replaced: loaded below */
-		snprintf(path, sizeof(path), "%s/%s", dir, names[i]);
-		if (policy_load_path(set, path) && !ret)
-			ret = -EINVAL;
+	qsort(paths, n, sizeof(*paths), reload_name_cmp);
+	/* a directory of many files parses in parallel as one big file would */
+	if (set->cache && n > 1 && policy_cache_prefetch(set->cache, paths, n)) {
+		ret = -ENOMEM;
+		goto out;
 	}
+	for (size_t i = 0; i < n; i++)
+		if (policy_load_path(set, paths[i]) && !ret)
+			ret = -EINVAL;
 	for (size_t j = 0; j < n_files; j++) {
 		snprintf(path, sizeof(path), "%s/%s", dir, files[j].name);
 		if (policy_load_buffer(set, path, files[j].content, files[j].len) && !ret)
@@ -81,8 +84,8 @@ static int reload_load_dir(struct pol_set *set, const char *dir,
 	}
 out:
 	for (size_t i = 0; i < n; i++)
-		free(names[i]);
-	free(names);
+		free(paths[i]);
+	free(paths);
 	closedir(d);
 	return ret;
 }

@@ -28,6 +28,7 @@ struct pc_doc {
 	uint64_t key;		/* hash of file, line, text; never 0 */
 	uint64_t used;		/* cache generation that last used it */
 	uint64_t mark;		/* delta that found it (policy_cache_delta) */
+	bool prefetched;	/* parsed ahead; the load that uses it counts it parsed */
 	uint32_t line;		/* lines of the file before the document */
 	size_t len;
 	char *text;
@@ -333,6 +334,7 @@ static bool pc_splittable(const char *buf, size_t len)
 
 /* One document of the file being loaded. */
 struct pc_piece {
+	const char *file;
 	const char *text;
 	size_t len;
 	uint32_t line;
@@ -343,9 +345,8 @@ struct pc_piece {
 };
 
 struct pc_work {
-	const char *file;
 	struct pc_piece *pieces;
-	size_t n;
+	size_t n, cap;
 	size_t next;		/* atomic: next piece to look at */
 	bool oom;
 };
@@ -364,7 +365,7 @@ static void *pc_worker(void *arg)
 		pc = &w->pieces[i];
 		if (pc->doc)
 			continue;
-		pc->doc = pc_parse(w->file, pc->text, pc->len, pc->line, pc->docno, pc->key);
+		pc->doc = pc_parse(pc->file, pc->text, pc->len, pc->line, pc->docno, pc->key);
 		if (!pc->doc)
 			__atomic_store_n(&w->oom, true, __ATOMIC_RELAXED);
 		pc->fresh = true;
@@ -410,7 +411,7 @@ static int pc_add_piece(struct pc_piece **pieces, size_t *n, size_t *cap, const 
 	key = pc_hash(key, &line, sizeof(line));
 	key = pc_hash(key, text, len);
 	(*pieces)[(*n)++] = (struct pc_piece){
-		.text = text, .len = len, .line = line, .docno = docno, .key = key ? key : 1,
+		.file = file, .text = text, .len = len, .line = line, .docno = docno, .key = key ? key : 1,
 	};
 	return 0;
 }
@@ -435,7 +436,6 @@ static int pc_split(const char *file, const char *buf, size_t len, struct pc_wor
 {
 	const char *p = buf, *end = buf + len, *start = buf;
 	uint32_t line = 0, start_line = 0;
-	size_t cap = 0;
 	int docno = 1, ret = 0;
 
 	if (!pc_splittable(buf, len))
@@ -444,7 +444,7 @@ static int pc_split(const char *file, const char *buf, size_t len, struct pc_wor
 		const char *nl = memchr(p, '\n', (size_t)(end - p));
 
 		if (p != start && pc_doc_start(p, end) && !pc_blank(start, p)) {
-			ret = pc_add_piece(&w->pieces, &w->n, &cap, file, start, (size_t)(p - start),
+			ret = pc_add_piece(&w->pieces, &w->n, &w->cap, file, start, (size_t)(p - start),
 					   start_line, docno++);
 			start = p;
 			start_line = line;
@@ -453,7 +453,7 @@ static int pc_split(const char *file, const char *buf, size_t len, struct pc_wor
 		p = nl ? nl + 1 : end;
 	}
 	if (!ret && start < end)
-		ret = pc_add_piece(&w->pieces, &w->n, &cap, file, start, (size_t)(end - start),
+		ret = pc_add_piece(&w->pieces, &w->n, &w->cap, file, start, (size_t)(end - start),
 				   start_line, docno);
 	return ret;
 }
@@ -472,7 +472,7 @@ static struct pc_doc *pc_lookup(struct pol_cache *c, const char *file, const str
 int pol_cache_load(struct pol_set *set, const char *file, const char *buf, size_t len)
 {
 	struct pol_cache *c = set->cache;
-	struct pc_work w = { .file = file };
+	struct pc_work w = { 0 };
 	struct pc_doc **docs = NULL;
 	size_t missing = 0, errs0 = set->n_errors;
 	int ret;
@@ -503,7 +503,8 @@ int pol_cache_load(struct pol_set *set, const char *file, const char *buf, size_
 			pc_doc_free(pc->doc);
 		if (ret || !pc->doc)
 			continue;
-		pc->fresh ? c->parsed++ : c->reused++;
+		pc->fresh || pc->doc->prefetched ? c->parsed++ : c->reused++;
+		pc->doc->prefetched = false;
 		pc->doc->used = c->gen;
 		docs[i] = pc->doc;
 		ret = pc_absorb(set, &pc->doc->set);
@@ -522,6 +523,46 @@ int pol_cache_load(struct pol_set *set, const char *file, const char *buf, size_
 	return set->n_errors > errs0 ? -EINVAL : 0;
 }
 
+int policy_cache_prefetch(struct pol_cache *c, char *const *paths, size_t n)
+{
+	struct pc_work w = { 0 };
+	char **bufs = calloc(n ? n : 1, sizeof(*bufs));
+	size_t missing = 0;
+	int ret = bufs ? 0 : -ENOMEM;
+
+	for (size_t i = 0; i < n && !ret; i++) {
+		size_t len;
+
+		if (policy_read_file(paths[i], &bufs[i], &len))
+			continue;	/* the load says why */
+		ret = pc_split(paths[i], bufs[i], len, &w);	/* appends */
+	}
+	for (size_t i = 0; !ret && i < w.n; i++) {
+		w.pieces[i].doc = pc_lookup(c, w.pieces[i].file, &w.pieces[i]);
+		missing += !w.pieces[i].doc;
+	}
+	if (!ret && missing)
+		pc_parse_missing(&w, missing);
+	for (size_t i = 0; i < w.n; i++) {
+		struct pc_doc *d = w.pieces[i].doc;
+
+		if (!w.pieces[i].fresh || !d)
+			continue;
+		d->prefetched = true;
+		d->used = c->gen;
+		/* a hash collision (or no memory): the load parses it again */
+		if (u64map_get(&c->docs, d->key) || u64map_put(&c->docs, d->key, d))
+			pc_doc_free(d);
+	}
+	if (!ret && w.oom)
+		ret = -ENOMEM;
+	for (size_t i = 0; i < n && bufs; i++)
+		free(bufs[i]);
+	free(bufs);
+	free(w.pieces);
+	return ret;
+}
+
 /* ---- deltas ---- */
 
 struct pc_delta_file {
@@ -534,7 +575,7 @@ int policy_cache_delta(struct pol_cache *c, const char *file, const char *buf, s
 		       struct pol_delta *d)
 {
 	struct pc_file *old = pc_file_get(c, file);
-	struct pc_work w = { .file = file };
+	struct pc_work w = { 0 };
 	struct pc_delta_file *df;
 	uint64_t mark = ++c->marks;
 	size_t n_gone = 0, n_added = 0;

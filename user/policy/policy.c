@@ -465,6 +465,25 @@ static int cmp_str(const void *a, const void *b)
 	return strcmp(*(char *const *)a, *(char *const *)b);
 }
 
+/* Parse the documents of dir's files (names) ahead, in parallel (cache.c). */
+static int dir_prefetch(struct pol_cache *c, const char *dir, char *const *names, size_t n)
+{
+	char **paths = calloc(n, sizeof(*paths));
+	int ret = paths ? 0 : -ENOMEM;
+
+	for (size_t i = 0; i < n && !ret; i++)
+		if (asprintf(&paths[i], "%s/%s", dir, names[i]) < 0) {
+			paths[i] = NULL;
+			ret = -ENOMEM;
+		}
+	if (!ret)
+		ret = policy_cache_prefetch(c, paths, n);
+	for (size_t i = 0; paths && i < n; i++)
+		free(paths[i]);
+	free(paths);
+	return ret;
+}
+
 static int load_dir(struct pol_set *set, const char *path)
 {
 	char **names = NULL;
@@ -513,7 +532,10 @@ static int load_dir(struct pol_set *set, const char *path)
 	}
 	if (!ret && n)
 		qsort(names, n, sizeof(*names), cmp_str);
-	for (size_t i = 0; !ret && i < n; i++) {
+	if (!ret && n > 1 && set->cache)
+		ret = dir_prefetch(set->cache, path, names, n);
+	/* every file, also after one with errors: all of them are reported */
+	for (size_t i = 0; ret != -ENOMEM && i < n; i++) {
 		char *full;
 		struct stat st;
 		int r;
