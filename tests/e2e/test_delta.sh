@@ -25,9 +25,8 @@ for t in "$SRV" "$CLI"; do
 	[ -x "$t" ] || { echo "FAIL: $t missing"; exit 1; }
 done
 
-e2e_tmpdir || exit 1
-POL=$E2E_TMP/pol-src
-mkdir -p "$POL"
+POL=$(mktemp -d /tmp/sm-e2e-delta-src.XXXXXX) || exit 1
+sm_trap_add "rm -rf -- '$POL'"
 cat >"$POL/services.yaml" <<'EOF'
 apiVersion: v1
 kind: Service

@@ -120,7 +120,11 @@ e2e_assert_eq "no redirect for its sockets" "$r0" "$(mesh_counter redirect)"
 
 e2e_log "connect() again on a socket whose VIP connect failed: it is no VIP's any more"
 printf 'apiVersion: v1\nkind: Service\nmetadata: {name: dead, namespace: default}\nspec: {clusterIP: 10.96.0.80, selector: {version: v1}, ports: [{name: tcp, port: 9080, targetPort: 9199}]}\n' >"$E2E_TMP/dead.yaml"
+n_unchanged=$(grep -c 'policy unchanged' "$E2E_TMP/agent.log")
 e2e_assert_ok "apply a service whose backend listens nowhere" ctl apply -f "$E2E_TMP/dead.yaml"
+# the file it wrote comes back through inotify: a reload that finds nothing new
+e2e_assert_ok "the written file reloads as unchanged" e2e_wait_until 5 bash -c \
+	"[ \$(grep -c 'policy unchanged' '$E2E_TMP/agent.log') -gt $n_unchanged ]"
 out=$(sm_pod_exec 1 "$CLI" peer --first 10.96.0.80:9080 --addr 10.244.0.13:9080)
 e2e_assert_eq "refused through the VIP, then getpeername is the direct peer" \
 	"$(printf 'first ECONNREFUSED\n10.244.0.13:9080')" "$out"

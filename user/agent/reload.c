@@ -497,7 +497,7 @@ static int reload_delta_services(const struct pol_set *set, struct reload_delta 
 }
 
 /*
- * Returns 0 (applied), 1 (not a delta: reload everything), or -errno.
+ * Returns 0 (applied) or 1 (not a delta, or not done: reload everything).
  * Everything up to the apply can be undone; a failed apply forgets what
  * the maps hold, and the full reload that follows rewrites them.
  */
@@ -524,9 +524,9 @@ static int agent_delta(struct agent *ag, const struct agent_file *files, size_t 
 	if (ret)
 		goto undo;
 	if (!r.d.n_gone && !r.d.n_added) {
+		log_info("policy unchanged (%zu documents compared)", r.d.n_docs);
 		policy_delta_free(ag->pcache, &r.d);
 		reload_diags_json(&cur->set, diags);	/* still true */
-		log_info("policy unchanged (%zu documents compared)", r.d.n_docs);
 		return 0;
 	}
 	r.sw = calloc(r.d.n_added + 1, sizeof(*r.sw));
@@ -588,9 +588,10 @@ static int agent_delta(struct agent *ag, const struct agent_file *files, size_t 
 	reload_delta_free(&r);
 	return 0;
 undo:
+	/* not a delta, or it could not be done (no memory): reload everything */
 	reload_delta_undo(ag, &r);
 	reload_delta_free(&r);
-	return ret;
+	return 1;
 }
 
 int agent_reload(struct agent *ag, const struct agent_file *files, size_t n_files,
