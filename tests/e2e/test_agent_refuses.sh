@@ -38,6 +38,10 @@ for bad in 0 99 1.5s 600001 abc; do
 	refuse "--l7-header-timeout '$bad'" "--l7-header-timeout $bad: expected 100\\.\\.600000 milliseconds" \
 		--policy "$POL" --l7-header-timeout "$bad"
 done
+for bad in -1 10001 1s ""; do
+	refuse "--reload-debounce '$bad'" "--reload-debounce $bad: expected 0\\.\\.10000 milliseconds" \
+		--policy "$POL" --reload-debounce "$bad"
+done
 refuse "--workers 3x" '--workers 3x: expected 1\.\.256' --policy "$POL" --workers 3x
 refuse "not a cgroup v2 dir" 'not in the cgroup v2 hierarchy|not a cgroup v2' \
 	--cgroup "$E2E_TMP" --policy "$POL" --pin-path /sys/fs/bpf/sockmesh-refuse-$$

@@ -75,6 +75,8 @@ slice() {
 }
 slice 2:true >"$POL/web-eps.yaml"
 
+# no debounce: each rename is applied as it comes (the default waits 100 ms)
+MESH_AGENT_ARGS=(--reload-debounce 0)
 mesh_up smdl 4 "$POL"/*.yaml || { echo "FAIL: mesh_up"; exit 1; }
 mesh_servers 9100 id 2 3 4 || exit 1
 mesh_servers 9101 id 2 3 || exit 1

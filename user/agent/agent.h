@@ -24,7 +24,8 @@
 #define AGENT_DEFAULT_ADMIN "/run/sockmesh/admin.sock"
 #define AGENT_MAX_ADMIN_CONNS 16
 #define AGENT_ADMIN_TIMEOUT_NS (5ull * 1000 * 1000 * 1000)
-#define AGENT_RELOAD_DEBOUNCE_NS (100ull * 1000 * 1000)
+#define AGENT_RELOAD_DEBOUNCE_MS 100	/* --reload-debounce default (Istio's PILOT_DEBOUNCE_AFTER) */
+#define AGENT_RELOAD_DEBOUNCE_MAX_MS 10000
 #define AGENT_MAX_CHANGED 1024	/* files named for one delta reload (a rollout) */
 /* L7 proxy hardening defaults (--l7-max-conns, --l7-header-timeout) */
 #define AGENT_L7_MAX_CONNS	16384		/* downstream connections, whole proxy */
@@ -63,6 +64,7 @@ struct agent {
 	struct admin_conn conns[AGENT_MAX_ADMIN_CONNS];
 	int inotify_fd;
 	uint64_t reload_due_ns;		/* debounced file-change reload */
+	uint64_t reload_debounce_ms;	/* --reload-debounce */
 	uint64_t started_ns;
 	/* last reload */
 	uint64_t reloads_ok, reloads_failed;

@@ -48,6 +48,7 @@ static void usage(FILE *f)
 "  --node-name NAME       with --kubepods-cgroup: only Pods with spec.nodeName NAME\n"
 "  --cgroup PATH          instead: one cgroup v2 directory to attach to (only there)\n"
 "  --policy FILE|DIR      Kubernetes/Istio YAML; a directory is watched (inotify)\n"
+"  --reload-debounce MS   reload MS ms after the last file change (default %u, 0..%u)\n"
 "  --pin-path DIR         bpffs directory for maps and links (default %s)\n"
 "  --admin-socket PATH    admin API unix socket (default %s)\n"
 "  --admin-listen ADDR:PORT also serve the admin API's GET endpoints on TCP\n"
@@ -74,6 +75,7 @@ static void usage(FILE *f)
 "  -h, --help\n"
 "\n"
 "Map capacities (%u..%u; a policy that does not fit is rejected with file:line:col):\n",
+		AGENT_RELOAD_DEBOUNCE_MS, AGENT_RELOAD_DEBOUNCE_MAX_MS,
 		AGENT_DEFAULT_PIN, AGENT_DEFAULT_ADMIN, L7_DEFAULT_LISTEN_PORT, AGENT_L7_MAX_CONNS,
 		AGENT_L7_MAX_CONNS_MAX, AGENT_L7_HEADER_TIMEOUT_MS, AGENT_L7_HEADER_TIMEOUT_MIN_MS,
 		AGENT_L7_HEADER_TIMEOUT_MAX_MS, SM_LIMIT_MIN, SM_LIMIT_MAX);
@@ -165,7 +167,7 @@ static void agent_inotify(struct agent *ag)
 			p += sizeof(*ev) + ev->len;
 			if (ev->mask & IN_Q_OVERFLOW) {
 				ag->changed_all = true;	/* events lost: reload everything */
-				ag->reload_due_ns = dp_now_ns() + AGENT_RELOAD_DEBOUNCE_NS;
+				ag->reload_due_ns = dp_now_ns() + ag->reload_debounce_ms * 1000000ull;
 				continue;
 			}
 			if (!ev->len || ev->name[0] == '.')
@@ -173,7 +175,7 @@ static void agent_inotify(struct agent *ag)
 			if (!ag->policy_is_dir && strcmp(ev->name, base))
 				continue;
 			agent_note_changed(ag, ev->name);
-			ag->reload_due_ns = dp_now_ns() + AGENT_RELOAD_DEBOUNCE_NS;
+			ag->reload_due_ns = dp_now_ns() + ag->reload_debounce_ms * 1000000ull;
 		}
 	}
 }
@@ -495,6 +497,7 @@ int main(int argc, char **argv)
 		{ "l7-header-timeout", required_argument, NULL, 15 },
 		{ "kubepods-cgroup", required_argument, NULL, 16 },
 		{ "node-name", required_argument, NULL, 17 },
+		{ "reload-debounce", required_argument, NULL, 18 },
 		{ "verbose", no_argument, NULL, 'v' },
 		{ "help", no_argument, NULL, 'h' },
 	};
@@ -522,6 +525,7 @@ int main(int argc, char **argv)
 	ag.l7_redirect = true;
 	ag.l7_max_conns = AGENT_L7_MAX_CONNS;
 	ag.l7_header_timeout_ms = AGENT_L7_HEADER_TIMEOUT_MS;
+	ag.reload_debounce_ms = AGENT_RELOAD_DEBOUNCE_MS;
 	memcpy(opts, base_opts, sizeof(base_opts));
 	sm_limits_options(opts + sizeof(base_opts) / sizeof(base_opts[0]), 1);
 	sm_limits_init(&ag.limits);
@@ -603,6 +607,13 @@ int main(int argc, char **argv)
 				fprintf(stderr, "sockmesh-agent: --l7-header-timeout %s: expected %u..%u "
 					"milliseconds\n", optarg, AGENT_L7_HEADER_TIMEOUT_MIN_MS,
 					AGENT_L7_HEADER_TIMEOUT_MAX_MS);
+				return 1;
+			}
+			break;
+		case 18:
+			if (sm_parse_uint(optarg, 0, AGENT_RELOAD_DEBOUNCE_MAX_MS, &ag.reload_debounce_ms)) {
+				fprintf(stderr, "sockmesh-agent: --reload-debounce %s: expected 0..%u "
+					"milliseconds\n", optarg, AGENT_RELOAD_DEBOUNCE_MAX_MS);
 				return 1;
 			}
 			break;
