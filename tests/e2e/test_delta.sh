@@ -10,6 +10,8 @@
 #
 #   web   10.96.0.90:8080 -> EndpointSlice web-1 (its own file), port 9100
 #   front 10.96.0.91:8080 -> tcp route to web (re-planned with web's slices)
+#   api   10.96.0.94:80   -> HTTP (the agent's L7 proxy): EndpointSlice api-1 on 9180;
+#                            a delta rebuilds the proxy's clusters too
 #   sel   10.96.0.92:8080 -> selector app=sel: Pods 2 and 3 (a file each) on 9101,
 #                            whose readiness changes go through deltas too
 # (a backend is an address: ready when any cluster that lists it says so,
@@ -21,7 +23,9 @@
 . "$(dirname "$0")/mesh.sh"
 
 e2e_require_root
-for t in "$SRV" "$CLI"; do
+HTTP=$E2E_TOOLS/sm-http
+HREQ=$E2E_TOOLS/sm-hreq
+for t in "$SRV" "$CLI" "$HTTP" "$HREQ"; do
 	[ -x "$t" ] || { echo "FAIL: $t missing"; exit 1; }
 done
 
@@ -46,6 +50,11 @@ spec:
   tcp:
   - route:
     - destination: {host: web, port: {number: 8080}}
+---
+apiVersion: v1
+kind: Service
+metadata: {name: api, namespace: default}
+spec: {clusterIP: 10.96.0.94, ports: [{name: http, port: 80, targetPort: 9180}]}
 ---
 apiVersion: v1
 kind: Service
@@ -74,12 +83,26 @@ slice() {
 	done
 }
 slice 2:true >"$POL/web-eps.yaml"
+# api_slice POD: the EndpointSlice api-1 with that pod on 9180
+api_slice() {
+	printf 'apiVersion: discovery.k8s.io/v1\nkind: EndpointSlice\n'
+	printf 'metadata: {name: api-1, namespace: default, labels: {kubernetes.io/service-name: api}}\n'
+	printf 'addressType: IPv4\nports: [{name: http, port: 9180}]\nendpoints: [{addresses: [%s]}]\n' "$(sm_pod_ip "$1")"
+}
+api_slice 2 >"$POL/api-eps.yaml"
 
 # no debounce: each rename is applied as it comes (the default waits 100 ms)
 MESH_AGENT_ARGS=(--reload-debounce 0)
+MESH_AGENT_L7=1
 mesh_up smdl 4 "$POL"/*.yaml || { echo "FAIL: mesh_up"; exit 1; }
 mesh_servers 9100 id 2 3 4 || exit 1
 mesh_servers 9101 id 2 3 || exit 1
+for p in 2 3; do
+	sm_pod_spawn "$p" "$HTTP" --port 9180 --id "v$((p - 1))" >"$E2E_TMP/http-$p.out" 2>&1
+	e2e_wait_for_line "$E2E_TMP/http-$p.out" '^ready' 5 || { echo "FAIL: http backend $p"; exit 1; }
+done
+# backends API_SLICE_REQUESTS: "backend NAME N" lines of 20 requests through the proxy
+api_backends() { sm_pod_exec 1 "$HREQ" --addr 10.96.0.94:80 --count 20 | grep -E '^(backend|ERR)' | tr '\n' ' '; }
 
 st() { ctl status -o json | jq -r "$1"; }
 # put NAME: write the slice from stdin into the watched directory at once
@@ -127,6 +150,14 @@ out=$(who 1 10.96.0.90:8080 30)
 e2e_assert_match "web avoids v1 ($out)" '^v2=[0-9]+ v3=[0-9]+ ERR=0$' "$out"
 e2e_assert_match "v1 is not ready" '10\.244\.0\.12:9100 .*not-ready' "$(ctl backends web)"
 
+e2e_log "an HTTP service: the delta rebuilds the L7 proxy's clusters"
+e2e_assert_eq "api through the proxy: v1" "backend v1 20 " "$(api_backends)"
+gen=$(st .generation)
+api_slice 3 | put api-eps.yaml
+wait_gen "$gen"
+e2e_assert_match "applied incrementally" 'incremental: 1 EndpointSlices, 0 Pods, 1 service ports re-planned' "$(applied)"
+e2e_assert_eq "the proxy sends to the new endpoint: v2" "backend v2 20 " "$(api_backends)"
+
 e2e_log "a pod's readiness: a delta re-plans the services that select it"
 e2e_assert_match "sel reaches both pods" '^v1=[0-9]+ v2=[0-9]+ ERR=0$' "$(who 1 10.96.0.92:8080 20)"
 gen=$(st .generation)
@@ -164,7 +195,7 @@ e2e_assert_match "applied incrementally, 1 delete" 'incremental: 1 EndpointSlice
 out=$(who 1 10.96.0.90:8080 10)
 e2e_assert_match "web: v2 and v3 ($out)" '^v2=[0-9]+ v3=[0-9]+ ERR=0$' "$out"
 e2e_assert_eq "v1 gone from the backends" "" "$(ctl backends web | grep '10\.244\.0\.12:')"
-e2e_assert_match "2 backends, 2 in the list (and sel's 1)" 'cluster 3 backend 3 bset 3 route 0' "$(entries)"
+e2e_assert_match "2 backends, 2 in the list (and sel's and api's 1)" 'cluster 4 backend 4 bset 4 route 0' "$(entries)"
 
 e2e_log "sockmeshctl apply of a slice file is a delta too"
 gen=$(st .generation)
