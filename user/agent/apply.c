@@ -7,6 +7,7 @@
 #include <bpf/bpf.h>
 
 #include "apply.h"
+#include "str.h"
 
 #ifndef ENOTSUPP
 #define ENOTSUPP 524	/* the kernel's, for "no batch ops on this map" */
@@ -91,11 +92,6 @@ static void apply_be_free(struct apply_be *b)
 static char *apply_strdup(const char *s)
 {
 	return s ? strdup(s) : NULL;
-}
-
-static int apply_streq(const char *a, const char *b)
-{
-	return (!a && !b) || (a && b && !strcmp(a, b));
 }
 
 static int apply_defer_add(struct apply_ctx *a, uint32_t kind, uint32_t id,
@@ -548,8 +544,8 @@ static int apply_cluster_stage(struct apply_ctx *a, struct apply_batches *q,
 	nc->val = v;
 	if (!old || memcmp(&old->val, &v, sizeof(v)))
 		ret = apply_batch_add(&q->cl, &c->id, &v);
-	if (!ret && (!old || !apply_streq(old->name, nc->name) ||
-		     !apply_streq(old->subset, nc->subset)))
+	if (!ret && (!old || !sm_streq(old->name, nc->name) ||
+		     !sm_streq(old->subset, nc->subset)))
 		ret = apply_meta_queue(&q->meta, SM_META_CLUSTER, c->id, c->name, c->subset);
 	return ret;
 }
@@ -612,7 +608,7 @@ static int apply_svc_stage(struct apply_ctx *a, struct apply_batches *q,
 		if (old && old->n_slots > 1 && old->val.route_id != v.route_id)
 			apply_defer_add(a, 1, old->val.route_id, (uint32_t)old->n_slots, 0);
 	}
-	if (!old || !apply_streq(old->name, ns->name) || !apply_streq(old->port_name, ns->port_name))
+	if (!old || !sm_streq(old->name, ns->name) || !sm_streq(old->port_name, ns->port_name))
 		return apply_meta_queue(&q->meta, SM_META_SVC, dp_meta_svc_id(&s->key),
 					ns->name, ns->port_name);
 	return 0;
@@ -774,7 +770,7 @@ int apply_plan(struct apply_ctx *a, const struct plan *p, char *err, size_t errl
 		if (!nbe.keys[i])
 			continue;
 		old = u64map_get(&a->backends, nbe.keys[i]);
-		if (old && old->flags == nb->flags && apply_streq(old->pod, nb->pod))
+		if (old && old->flags == nb->flags && sm_streq(old->pod, nb->pod))
 			continue;
 		/* a backend we did not write ourselves may come from a previous agent's maps */
 		if ((ret = apply_queue_backend(a, &q, nb, old || a->maps_adopted)))

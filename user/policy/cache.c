@@ -20,6 +20,7 @@
 
 #include "policy_int.h"
 #include "grow.h"
+#include "str.h"
 #include "u64map.h"
 
 struct pc_doc {
@@ -700,22 +701,36 @@ const char *policy_set_single_kind(const struct pol_set *s)
 	return !s->n_diags && objects == 1 ? kind : NULL;
 }
 
-static bool pc_streq0(const char *a, const char *b)
+/*
+ * In the objects arr (n of stride bytes, each starting with its struct
+ * pol_meta), put *to where from is: found by identity (a borrowed object
+ * shares its strings), so pointers into arr (the set's index) stay valid.
+ */
+static int pc_swap_by_identity(void *arr, size_t n, size_t stride, const void *from,
+			       const void *to)
 {
-	return a && b ? !strcmp(a, b) : a == b;
+	const char *name = ((const struct pol_meta *)from)->name;
+
+	for (size_t i = 0; i < n; i++) {
+		char *obj = (char *)arr + i * stride;
+
+		if (((const struct pol_meta *)obj)->name == name) {
+			memcpy(obj, to, stride);
+			return 0;
+		}
+	}
+	return -ENOENT;
 }
+
+_Static_assert(offsetof(struct pol_eps, meta) == 0 && offsetof(struct pol_pod, meta) == 0,
+	       "pc_swap_by_identity finds objects by their leading pol_meta");
 
 int policy_set_swap_eps(struct pol_set *set, const struct pol_eps *from, const struct pol_eps *to)
 {
 	if (strcmp(from->meta.ns, to->meta.ns) || strcmp(from->meta.name, to->meta.name) ||
-	    !pc_streq0(from->service_name, to->service_name))
+	    !sm_streq(from->service_name, to->service_name))
 		return -EINVAL;
-	for (size_t i = 0; i < set->n_eps; i++)
-		if (set->eps[i].meta.name == from->meta.name) {
-			set->eps[i] = *to;	/* the index points at the element */
-			return 0;
-		}
-	return -ENOENT;
+	return pc_swap_by_identity(set->eps, set->n_eps, sizeof(*set->eps), from, to);
 }
 
 static bool pc_labels_eq(const struct pol_labels *a, const struct pol_labels *b)
@@ -723,7 +738,7 @@ static bool pc_labels_eq(const struct pol_labels *a, const struct pol_labels *b)
 	if (a->n != b->n)
 		return false;
 	for (size_t i = 0; i < a->n; i++)
-		if (!pc_streq0(a->v[i].key, b->v[i].key) || !pc_streq0(a->v[i].value, b->v[i].value))
+		if (!sm_streq(a->v[i].key, b->v[i].key) || !sm_streq(a->v[i].value, b->v[i].value))
 			return false;
 	return true;
 }
@@ -733,12 +748,12 @@ bool policy_pod_same_but_ready(const struct pol_pod *a, const struct pol_pod *b)
 	if (strcmp(a->meta.ns, b->meta.ns) || strcmp(a->meta.name, b->meta.name) ||
 	    !pc_labels_eq(&a->meta.labels, &b->meta.labels) ||
 	    !pc_labels_eq(&a->meta.annotations, &b->meta.annotations) ||
-	    !pc_streq0(a->uid, b->uid) || !pc_streq0(a->node_name, b->node_name) ||
+	    !sm_streq(a->uid, b->uid) || !sm_streq(a->node_name, b->node_name) ||
 	    a->ip != b->ip || a->finished != b->finished || a->host_network != b->host_network ||
 	    a->n_ports != b->n_ports)
 		return false;
 	for (size_t i = 0; i < a->n_ports; i++)
-		if (!pc_streq0(a->ports[i].name, b->ports[i].name) ||
+		if (!sm_streq(a->ports[i].name, b->ports[i].name) ||
 		    a->ports[i].port != b->ports[i].port || a->ports[i].proto != b->ports[i].proto)
 			return false;
 	return true;
@@ -748,10 +763,5 @@ int policy_set_swap_pod(struct pol_set *set, const struct pol_pod *from, const s
 {
 	if (!policy_pod_same_but_ready(from, to))
 		return -EINVAL;
-	for (size_t i = 0; i < set->n_pods; i++)
-		if (set->pods[i].meta.name == from->meta.name) {
-			set->pods[i] = *to;	/* the index points at the element */
-			return 0;
-		}
-	return -ENOENT;
+	return pc_swap_by_identity(set->pods, set->n_pods, sizeof(*set->pods), from, to);
 }
