@@ -81,7 +81,8 @@ int sm_redir(struct sk_msg_md *msg)
 	__u64 netns = 0;
 	long ret;
 
-	if (msg->family != SM_AF_INET || !msg->sk)
+	/* AF_INET, or AF_INET6 carrying IPv4 (v4-mapped): see lib/sock.h */
+	if (!msg->sk || !SOCK_CTX_IS_IPV4(msg))
 		return SK_PASS;
 	/*
 	 * One plain load per ctx field: clang otherwise derives a pointer

@@ -17,7 +17,9 @@ int sm_sock_rel(struct bpf_sock *sk)
 {
 	struct sm_sk_state *st;
 
-	if (sk->family != SM_AF_INET || sk->type != SM_SOCK_STREAM)
+	/* AF_INET6: sockets connect6 translated from a v4-mapped VIP */
+	if ((sk->family != SM_AF_INET && sk->family != SM_AF_INET6) ||
+	    sk->type != SM_SOCK_STREAM)
 		return SM_CG_ALLOW;
 	st = bpf_sk_storage_get(&sm_sk_state, sk, 0, 0);
 	if (st)

@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause)
 /*
- * sockops: (1) puts established IPv4 TCP sockets into sm_sock_hash so
+ * sockops: (1) puts established IPv4 TCP sockets (AF_INET, or AF_INET6
+ * with a v4-mapped peer, under their IPv4 4-tuple) into sm_sock_hash so
  * sk_msg can short-cut node-local peers; (2) watches the TCP state of
  * sockets connect4 translated, to give their counts back on TCP_CLOSE and to
  * count connect failures (SYN_SENT -> CLOSE: RST or timeout) per backend.
@@ -309,7 +310,8 @@ int sm_sockops(struct bpf_sock_ops *skops)
 	struct sm_sock_key own;
 	struct sm_sk_state *st;
 
-	if (skops->family != SM_AF_INET)
+	/* AF_INET, or AF_INET6 carrying IPv4 (v4-mapped): see lib/sock.h */
+	if (!SOCK_CTX_IS_IPV4(skops))
 		return 1;
 
 	switch (skops->op) {

@@ -96,7 +96,11 @@ enum sm_redir_mode {
 	SM_REDIR_OFF		= 2,	/* sent through TCP once: never redirect */
 };
 
-/* Global per-CPU counters, index into sm_stats. Append only. */
+/*
+ * Global per-CPU counters, index into sm_stats_v2 (SM_STAT_SLOTS entries, so
+ * appending a counter keeps the map's layout and a pinned map stays
+ * adoptable; sm_stats had exactly SM_STAT_MAX). Append only.
+ */
 enum sm_stat {
 	SM_STAT_CONNECT_SEEN = 0,	/* connect4 runs for TCP */
 	SM_STAT_CONNECT_TRANSLATED,	/* VIP rewritten to a backend */
@@ -120,8 +124,12 @@ enum sm_stat {
 	SM_STAT_L7_FALLBACK,		/* L7 port balanced at L4: agent not alive */
 	SM_STAT_FLOW_ERR,		/* no room for an L4 telemetry counter */
 	SM_STAT_SOCK_REMOTE,		/* not put into sm_sock_hash: peer off this node */
+	SM_STAT_CONNECT_V4MAPPED,	/* connect6 to a v4-mapped address (::ffff:a.b.c.d) */
+	SM_STAT_CONNECT_V6_NATIVE,	/* connect6 to a native IPv6 address: untouched */
 	SM_STAT_MAX,
 };
+
+#define SM_STAT_SLOTS		64	/* sm_stats_v2 max_entries, >= SM_STAT_MAX */
 
 /* sm_svc key: a Service VIP and port. */
 struct sm_svc_key {

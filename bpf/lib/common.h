@@ -13,6 +13,7 @@
 #include "sockmesh.h"
 
 #define SM_AF_INET		2
+#define SM_AF_INET6		10
 #define SM_SOCK_STREAM		1
 
 /* errno values returned to connect() through bpf_set_retval(). */

@@ -122,8 +122,8 @@ SM_MAP_DECL struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
 	__type(key, __u32);
 	__type(value, __u64);
-	__uint(max_entries, SM_STAT_MAX);
-} sm_stats SEC(".maps");
+	__uint(max_entries, SM_STAT_SLOTS);
+} sm_stats_v2 SEC(".maps");
 
 /* Established TCP sockets by their own 4-tuple; written by sockops (BPF). */
 SM_MAP_DECL struct {
@@ -264,10 +264,10 @@ SM_MAP_DECL struct {
 	__uint(max_entries, SM_MAX_PODS);
 } sm_nsip SEC(".maps");
 
-/* Count one event in sm_stats; never fails the caller. */
+/* Count one event in sm_stats_v2; never fails the caller. */
 static __always_inline void stat_inc(__u32 idx)
 {
-	__u64 *v = bpf_map_lookup_elem(&sm_stats, &idx);
+	__u64 *v = bpf_map_lookup_elem(&sm_stats_v2, &idx);
 
 	if (v)
 		*v += 1;

@@ -11,11 +11,39 @@
  *
  * netns_cookie is non-zero only for loopback (127/8): pod IPs are unique on a
  * node, 127.0.0.1 is not, and two pods must never be joined.
+ *
+ * Keys are IPv4 4-tuples whatever the socket family. An AF_INET6 socket
+ * whose peer is v4-mapped (a client that dialled ::ffff:a.b.c.d, or a
+ * socket a server listening on :: accepted from an IPv4 peer) is an IPv4
+ * connection on the wire, and the kernel keeps its IPv4 addresses where
+ * the ip4 context fields read them (skc_rcv_saddr, skc_daddr: set by
+ * tcp_v4_connect and tcp_v4_syn_recv_sock, which tcp_v6_connect and
+ * tcp_v6_syn_recv_sock call for mapped peers). So both ends of one
+ * connection find each other whichever family each socket has. Native IPv6
+ * sockets are not ours: their ip4 fields hold LOOPBACK4_IPV6 (127.0.0.6).
  */
 #ifndef SM_BPF_SOCK_H
 #define SM_BPF_SOCK_H
 
 #include "common.h"
+
+/* ::ffff:0:0/96, words in network order. */
+static __always_inline int addr6_is_v4mapped(__u32 w0, __u32 w1, __u32 w2)
+{
+	return !w0 && !w1 && w2 == bpf_htonl(0x0000ffff);
+}
+
+/*
+ * An IPv4 connection: AF_INET, or AF_INET6 with a v4-mapped peer. ctx is a
+ * struct bpf_sock_ops or sk_msg_md (both have family and remote_ip6); the
+ * ip6 words are loaded only for AF_INET6 sockets.
+ */
+#define SOCK_CTX_IS_IPV4(ctx)						\
+	((ctx)->family == SM_AF_INET ||					\
+	 ((ctx)->family == SM_AF_INET6 &&				\
+	  addr6_is_v4mapped(SM_CTX_LOAD((ctx)->remote_ip6[0]),		\
+			    SM_CTX_LOAD((ctx)->remote_ip6[1]),		\
+			    SM_CTX_LOAD((ctx)->remote_ip6[2]))))
 
 static __always_inline int sock_is_loopback(__be32 addr)
 {

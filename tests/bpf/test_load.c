@@ -21,9 +21,11 @@ TEST(load_all_programs)
 			ASSERT_TRUE(bpf_program__fd(prog) >= 0);
 			n++;
 		}
-		ASSERT_EQ(n, 5);
+		ASSERT_EQ(n, 7);
 		ASSERT_TRUE(bpf_program__fd(skel->progs.sm_connect4) >= 0);
+		ASSERT_TRUE(bpf_program__fd(skel->progs.sm_connect6) >= 0);
 		ASSERT_TRUE(bpf_program__fd(skel->progs.sm_getpeer4) >= 0);
+		ASSERT_TRUE(bpf_program__fd(skel->progs.sm_getpeer6) >= 0);
 		ASSERT_TRUE(bpf_program__fd(skel->progs.sm_sockops) >= 0);
 		ASSERT_TRUE(bpf_program__fd(skel->progs.sm_redir) >= 0);
 		ASSERT_TRUE(bpf_program__fd(skel->progs.sm_sock_rel) >= 0);

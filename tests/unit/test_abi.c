@@ -150,7 +150,9 @@ _Static_assert(SM_LB_LEAST_REQUEST == 0 && SM_LB_ROUND_ROBIN == 1 &&
 	       SM_LB_RANDOM == 2 && SM_LB_MAGLEV == 3, "sm_lb values");
 _Static_assert(SM_BE_F_READY == 1 && SM_BE_F_EJECTED == 2, "sm_be_flags");
 _Static_assert(SM_STAT_CONNECT_SEEN == 0 && SM_STAT_CONNECT_FAIL == 15 &&
-	       SM_STAT_MAX > SM_STAT_CONNECT_FAIL, "sm_stat indices");
+	       SM_STAT_MAX > SM_STAT_CONNECT_FAIL && SM_STAT_SOCK_REMOTE == 21 &&
+	       SM_STAT_CONNECT_V4MAPPED == 22 && SM_STAT_CONNECT_V6_NATIVE == 23 &&
+	       SM_STAT_MAX <= SM_STAT_SLOTS, "sm_stat indices");
 _Static_assert(SM_POD_F_NO_REDIRECT == 1 && SM_POD_F_LOCAL == 2 && SM_CFG_F_REDIRECT == 1 &&
 	       SM_CFG_F_LOCAL_ONLY == 2 && SM_SVC_F_L7 == 1, "flag values");
 _Static_assert(SM_META_SVC == 1 && SM_META_CLUSTER == 2 && SM_META_BACKEND == 3,

@@ -58,12 +58,33 @@ static void loader_cgroup2_mount(char *out, size_t len)
 	fclose(f);
 }
 
+/*
+ * Whether the kernel takes a cgroup program for attach type at: load a
+ * two-instruction program with that expected_attach_type (the kernel checks
+ * it at load for sock_addr and sock programs; cgroup/connect6's and
+ * getpeername6's IPv4-mapped path needs them as much as the IPv4 ones).
+ */
+static bool loader_probe_attach(enum bpf_prog_type t, enum bpf_attach_type at)
+{
+	const struct bpf_insn insns[] = {
+		{ .code = BPF_ALU64 | BPF_MOV | BPF_K, .dst_reg = BPF_REG_0, .imm = 1 },
+		{ .code = BPF_JMP | BPF_EXIT },
+	};
+	LIBBPF_OPTS(bpf_prog_load_opts, opts, .expected_attach_type = at);
+	int fd = bpf_prog_load(t, NULL, "GPL", insns, 2, &opts);
+
+	if (fd < 0)
+		return false;
+	close(fd);
+	return true;
+}
+
 int loader_check_node(const char *cgroup, const char *pin_dir, char *err, size_t errlen)
 {
 	struct statfs sfs;
 	char path[PATH_MAX], mnt[PATH_MAX];
 	static const struct { enum bpf_prog_type t; const char *name; } types[] = {
-		{ BPF_PROG_TYPE_CGROUP_SOCK_ADDR, "cgroup_sock_addr (connect4, getpeername4)" },
+		{ BPF_PROG_TYPE_CGROUP_SOCK_ADDR, "cgroup_sock_addr (connect4/6, getpeername4/6)" },
 		{ BPF_PROG_TYPE_CGROUP_SOCK, "cgroup_sock (sock_release)" },
 		{ BPF_PROG_TYPE_SOCK_OPS, "sock_ops" },
 		{ BPF_PROG_TYPE_SK_MSG, "sk_msg" },
@@ -76,12 +97,19 @@ int loader_check_node(const char *cgroup, const char *pin_dir, char *err, size_t
 		{ BPF_MAP_TYPE_LRU_PERCPU_HASH, "lru_percpu_hash" },
 	};
 	static const struct { enum bpf_prog_type t; enum bpf_func_id f; const char *name; } helpers[] = {
-		{ BPF_PROG_TYPE_CGROUP_SOCK_ADDR, BPF_FUNC_get_netns_cookie, "bpf_get_netns_cookie in connect4" },
-		{ BPF_PROG_TYPE_CGROUP_SOCK_ADDR, BPF_FUNC_sk_storage_get, "bpf_sk_storage_get in connect4" },
+		{ BPF_PROG_TYPE_CGROUP_SOCK_ADDR, BPF_FUNC_get_netns_cookie, "bpf_get_netns_cookie in connect4/6" },
+		{ BPF_PROG_TYPE_CGROUP_SOCK_ADDR, BPF_FUNC_sk_storage_get, "bpf_sk_storage_get in connect4/6" },
 		{ BPF_PROG_TYPE_SOCK_OPS, BPF_FUNC_sock_hash_update, "bpf_sock_hash_update" },
 		{ BPF_PROG_TYPE_SK_MSG, BPF_FUNC_msg_redirect_hash, "bpf_msg_redirect_hash" },
 		{ BPF_PROG_TYPE_SK_MSG, BPF_FUNC_sk_storage_get, "bpf_sk_storage_get in sk_msg" },
 		{ BPF_PROG_TYPE_SOCK_OPS, BPF_FUNC_skc_to_tcp_sock, "bpf_skc_to_tcp_sock in sock_ops" },
+	};
+	static const struct { enum bpf_prog_type t; enum bpf_attach_type at; const char *name; } attach[] = {
+		{ BPF_PROG_TYPE_CGROUP_SOCK_ADDR, BPF_CGROUP_INET4_CONNECT, "cgroup/connect4" },
+		{ BPF_PROG_TYPE_CGROUP_SOCK_ADDR, BPF_CGROUP_INET6_CONNECT, "cgroup/connect6" },
+		{ BPF_PROG_TYPE_CGROUP_SOCK_ADDR, BPF_CGROUP_INET4_GETPEERNAME, "cgroup/getpeername4" },
+		{ BPF_PROG_TYPE_CGROUP_SOCK_ADDR, BPF_CGROUP_INET6_GETPEERNAME, "cgroup/getpeername6" },
+		{ BPF_PROG_TYPE_CGROUP_SOCK, BPF_CGROUP_INET_SOCK_RELEASE, "cgroup/sock_release" },
 	};
 
 	if (!(geteuid() == 0 || loader_has_cap(CAP_SYS_ADMIN) ||
@@ -134,6 +162,12 @@ int loader_check_node(const char *cgroup, const char *pin_dir, char *err, size_t
 		if (libbpf_probe_bpf_prog_type(types[i].t, NULL) != 1) {
 			snprintf(err, errlen, "kernel lacks BPF program type %s (needs 6.1 or newer)",
 				 types[i].name);
+			return -ENOTSUP;
+		}
+	for (size_t i = 0; i < sizeof(attach) / sizeof(attach[0]); i++)
+		if (!loader_probe_attach(attach[i].t, attach[i].at)) {
+			snprintf(err, errlen, "kernel lacks BPF attach type %s (needs 6.1 or newer)",
+				 attach[i].name);
 			return -ENOTSUP;
 		}
 	for (size_t i = 0; i < sizeof(maps) / sizeof(maps[0]); i++)

@@ -135,7 +135,8 @@ static json_t *cli_status_fallback(const struct dp_maps *m, const char *arg)
 {
 	json_t *st = dp_status_json(m), *progs = json_array();
 	char path[PATH_MAX];
-	static const char *const links[] = { "sm_connect4", "sm_getpeer4", "sm_sockops", "sm_sock_rel" };
+	static const char *const links[] = { "sm_connect4", "sm_connect6", "sm_getpeer4", "sm_getpeer6",
+					     "sm_sockops", "sm_sock_rel" };
 
 	(void)arg;
 	json_object_set_new(st, "alive", json_false());

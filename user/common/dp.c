@@ -16,7 +16,7 @@
 const char *const dp_map_names[DP_N_MAPS] = {
 	"sm_svc", "sm_route", "sm_cluster", "sm_bset", "sm_maglev",
 	"sm_backend", "sm_be_active", "sm_be_stats", "sm_svc_stats",
-	"sm_conn_limit", "sm_rr", "sm_stats", "sm_pod", "sm_config",
+	"sm_conn_limit", "sm_rr", "sm_stats_v2", "sm_pod", "sm_config",
 	"sm_meta", "sm_sock_hash", "sm_redir_tgt", "sm_l7_orig", "sm_l7_alive", "sm_sock_off",
 	"sm_flow_stats", "sm_sock_flow", "sm_sk_flow", "sm_overflow", "sm_nsip",
 };
@@ -44,6 +44,8 @@ const char *const dp_stat_names[SM_STAT_MAX] = {
 	[SM_STAT_L7_FALLBACK]		= "l7_fallback_l4",
 	[SM_STAT_FLOW_ERR]		= "flow_counter_error",
 	[SM_STAT_SOCK_REMOTE]		= "sock_not_inserted_remote",
+	[SM_STAT_CONNECT_V4MAPPED]	= "connect_v4mapped",
+	[SM_STAT_CONNECT_V6_NATIVE]	= "connect_v6_native",
 };
 
 void dp_maps_init(struct dp_maps *m)

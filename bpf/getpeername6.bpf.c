@@ -1,0 +1,27 @@
+// SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause)
+/*
+ * cgroup/getpeername6: an AF_INET6 socket connect6 translated from a
+ * v4-mapped VIP reports ::ffff:<VIP>:<port>, not the backend
+ * (lib/connect.h, getpeer_xlate). Native IPv6 peers are never ours.
+ */
+#include "lib/connect.h"
+
+char LICENSE[] SEC("license") = "Dual BSD/GPL";
+
+SEC("cgroup/getpeername6")
+int sm_getpeer6(struct bpf_sock_addr *ctx)
+{
+	__be32 addr;
+	__be16 port = (__be16)ctx->user_port;
+
+	if (ctx->type != SM_SOCK_STREAM || !ctx->sk)
+		return SM_CG_ALLOW;
+	if (!addr6_is_v4mapped(ctx->user_ip6[0], ctx->user_ip6[1], ctx->user_ip6[2]))
+		return SM_CG_ALLOW;
+	addr = ctx->user_ip6[3];
+	if (getpeer_xlate(SM_CONNECT_STATE(ctx->sk, 0), &addr, &port)) {
+		ctx->user_ip6[3] = addr;
+		ctx->user_port = port;
+	}
+	return SM_CG_ALLOW;
+}
