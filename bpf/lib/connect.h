@@ -329,4 +329,15 @@ static __always_inline int getpeer_xlate(const struct sm_sk_state *st, __be32 *a
 	return 1;
 }
 
+/* getpeername() of an AF_INET6 socket, peer ip6 (network-order words): v4-mapped only. */
+static __always_inline int getpeer6_xlate(const struct sm_sk_state *st, __u32 ip6[4], __be16 *port)
+{
+	__be32 addr = ip6[3];
+
+	if (!addr6_is_v4mapped(ip6[0], ip6[1], ip6[2]) || !getpeer_xlate(st, &addr, port))
+		return 0;
+	ip6[3] = addr;
+	return 1;
+}
+
 #endif /* SM_BPF_CONNECT_H */
