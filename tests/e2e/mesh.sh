@@ -18,6 +18,9 @@
 #   mesh_server_stats POD PORT      the server's "stats ..." line (SIGUSR1)
 #   mesh_counter NAME               a counter from `sockmeshctl status -o json`
 #   who POD VIP:PORT COUNT          connects from POD: "v1=N v2=N ERR=N" (sorted names)
+#   scrape                          the agent's /metrics
+#   msum TEXT METRIC LABEL="v"...   sum of METRIC's samples carrying every label
+#   scrape_until N METRIC LABEL...  scrape (into M) until that sum is N (5 s)
 
 AGENT=${SM_AGENT:-$SM_BUILD/sockmesh-agent}	# SM_AGENT: e.g. the ASan build
 [ -n "${MESH_AGENT_ARGS+x}" ] || MESH_AGENT_ARGS=()
@@ -106,4 +109,30 @@ mesh_server_stats() {
 who() {
 	sm_pod_exec "$1" "$CLI" who --addr "$2" --count "$3" |
 		awk '{ if ($1 == "ERR") e += $3; else printf "%s=%s ", $1, $2 } END { printf "ERR=%d\n", e }'
+}
+
+scrape() { curl -sS -m 5 --unix-socket "$E2E_TMP/admin.sock" http://localhost/metrics; }
+# msum TEXT METRIC LABEL="v"... -> sum of the samples of METRIC carrying every given label
+msum() {
+	local text=$1 metric=$2
+	shift 2
+	awk -v m="$metric" -v want="$*" '
+		BEGIN { n = split(want, w, " ") }
+		/^#/ { next }
+		{ name = $1; sub(/\{.*/, "", name); if (name != m) next
+		  for (i = 1; i <= n; i++) if (index($1, w[i]) == 0) next
+		  s += $NF }
+		END { printf "%d\n", s }' <<<"$text"
+}
+# scrape_until N METRIC LABEL="v"...: scrape until the sum is N (5 s; the proxy
+# accounts a request just after its reply, the kernel a close at TCP_CLOSE)
+scrape_until() {
+	local want=$1 _
+	shift
+	for _ in $(seq 1 50); do
+		M=$(scrape)
+		[ "$(msum "$M" "$@")" = "$want" ] && return 0
+		sleep 0.1
+	done
+	return 1
 }

@@ -34,31 +34,6 @@ cnt() { # cnt OUTPUT KEY... -> N (0 when absent)
 	local out=$1; shift
 	awk -v k="$*" '{ v = $NF; $NF = ""; sub(/ $/, ""); if ($0 == k) { print v; f = 1 } } END { if (!f) print 0 }' <<<"$out"
 }
-scrape() { curl -sS -m 5 --unix-socket "$E2E_TMP/admin.sock" http://localhost/metrics; }
-# msum TEXT METRIC LABEL="v"... -> sum of the samples of METRIC carrying every given label
-msum() {
-	local text=$1 metric=$2
-	shift 2
-	awk -v m="$metric" -v want="$*" '
-		BEGIN { n = split(want, w, " ") }
-		/^#/ { next }
-		{ name = $1; sub(/\{.*/, "", name); if (name != m) next
-		  for (i = 1; i <= n; i++) if (index($1, w[i]) == 0) next
-		  s += $NF }
-		END { printf "%d\n", s }' <<<"$text"
-}
-# scrape_until N METRIC LABEL="v"...: scrape until the sum is N (5 s; the proxy
-# accounts a request just after its reply, the kernel a close at TCP_CLOSE)
-scrape_until() {
-	local want=$1 _
-	shift
-	for _ in $(seq 1 50); do
-		M=$(scrape)
-		[ "$(msum "$M" "$@")" = "$want" ] && return 0
-		sleep 0.1
-	done
-	return 1
-}
 bulk() { # bulk N BYTES PORT: N sequential connections to ratings, each sending BYTES
 	local _
 	for _ in $(seq 1 "$1"); do
