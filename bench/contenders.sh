@@ -29,6 +29,7 @@ PORT_ECHO=7001 PORT_SINK=7002 PORT_ACCEPT=7003 PORT_HTTP=8080
 S1_CONTENDERS=(
 	"plain|plain TCP (pod IP, no mesh)|$POD_CLIENT|$SRV_IP:$PORT_ECHO|$SRV_IP:$PORT_SINK|:|:"
 	"sockmesh|sockmesh L4 (VIP, full data path)|$POD_CLIENT|$S1_VIP:$PORT_ECHO|$S1_VIP:$PORT_SINK|c_agent_up $BENCH_DIR/policies/l4.yaml|bench_agent_down"
+	"sockmesh6|sockmesh L4, dual-stack client (AF_INET6, ::ffff:VIP)|$POD_CLIENT|[::ffff:$S1_VIP]:$PORT_ECHO|[::ffff:$S1_VIP]:$PORT_SINK|c_agent_up $BENCH_DIR/policies/l4.yaml|bench_agent_down"
 	"unix|unix socket (floor)|$POD_SERVER|unix:@TMP@/echo.sock|unix:@TMP@/sink.sock|:|:"
 	"haproxy1|1 HAProxy (client sidecar)|$POD_CLIENT|127.0.0.1:15001|127.0.0.1:15002|c_haproxy_up sidecar1|c_proxies_down"
 	"haproxy2|2 HAProxy (client + server sidecars)|$POD_CLIENT|127.0.0.1:15001|127.0.0.1:15002|c_haproxy_up sidecar2|c_proxies_down"
@@ -55,6 +56,7 @@ fi
 S3_CONTENDERS=(
 	"direct|direct to the backend IP|$POD_CLIENT|$SRV_IP:$PORT_ACCEPT|:|:"
 	"sockmesh|sockmesh connect4|$POD_CLIENT|$S3_VIP|c_svc_agent_up|bench_agent_down"
+	"sockmesh6|sockmesh connect6, dual-stack client (AF_INET6, ::ffff:VIP)|$POD_CLIENT|[::ffff:${S3_VIP%:*}]:${S3_VIP##*:}|c_svc_agent_up|bench_agent_down"
 	"sockmesh-nosk|sockmesh connect4, --no-redirect (no sockhash, no sk_msg)|$POD_CLIENT|$S3_VIP|c_svc_agent_up --no-redirect|bench_agent_down"
 	"iptables-nft|kube-proxy model, iptables-nft|$POD_NFT|$S3_VIP|c_kube_up nft $POD_NFT|c_kube_down nft $POD_NFT"
 	"iptables-legacy|kube-proxy model, iptables-legacy|$POD_LEGACY|$S3_VIP|c_kube_up legacy $POD_LEGACY|c_kube_down legacy $POD_LEGACY"

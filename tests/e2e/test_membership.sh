@@ -28,7 +28,7 @@ mkdir -p "$E2E_TMP/policy"
 sm_node_up smmb 6 || { echo "FAIL: sm_node_up"; exit 1; }
 
 VIP=10.96.0.80:8080
-PROGS="sm_connect4 sm_getpeer4 sm_sock_rel sm_sockops "
+PROGS="sm_connect4 sm_connect6 sm_getpeer4 sm_getpeer6 sm_sock_rel sm_sockops "
 QOS=([1]=besteffort burstable guaranteed besteffort burstable guaranteed besteffort besteffort)
 
 uid() { printf '5e0c1a00-0000-4000-8000-%012d' "$1"; }
@@ -122,6 +122,8 @@ reach() {
 translated() { reach "$1" "$VIP"; }	# member: every connect reaches a backend
 NOT_TRANSLATED="ERR ENETUNREACH 3"	# no route out of a pod netns
 untranslated() { sm_pod_exec "$1" "$CLI" who --addr "$VIP" --count 3 --timeout 2; }
+# reach6 POD: 6 connects from an AF_INET6 socket to ::ffff:VIP (tests/e2e/clients/dual.py)
+reach6() { sm_pod_exec "$1" /usr/bin/python3 "$E2E_ROOT/tests/e2e/clients/dual.py" who "${VIP%:*}" "${VIP##*:}" 6; }
 
 # layout DRIVER: pods 1-8 get cgroups in DRIVER's layout under ROOT (8 is
 # made later by the test); pods 1-6 run their processes there.
@@ -140,7 +142,7 @@ check_basic() {
 	e2e_assert_ok "$driver: members attached" e2e_wait_until 10 counts_are "4 3 1"
 	e2e_assert_eq "$driver: 4 members, 3 attached, 1 pending (its cgroup is not there)" "4 3 1" "$(counts)"
 	for n in 1 5 6; do
-		e2e_assert_eq "$driver: pod $n cgroup has the 4 programs" "$PROGS" "$(progs "$(pod_cg "$driver" "$n")")"
+		e2e_assert_eq "$driver: pod $n cgroup has the 6 programs" "$PROGS" "$(progs "$(pod_cg "$driver" "$n")")"
 	done
 	for n in 2 3 4 7; do
 		e2e_assert_eq "$driver: pod $n cgroup has nothing" "" "$(progs "$(pod_cg "$driver" "$n")")"
@@ -149,6 +151,8 @@ check_basic() {
 	e2e_assert_eq "$driver: nothing on SM_CGROUP" "" "$(progs "$SM_CGROUP")"
 	e2e_assert_eq "$driver: nothing on a QoS parent" "" "$(progs "$(dirname "$(pod_cg "$driver" 1)")")"
 	e2e_assert_eq "$driver: member pod's connects are translated" "ok=6 err=0" "$(translated 1)"
+	e2e_assert_match "$driver: and its AF_INET6 connects to ::ffff:VIP (connect6)" '^(v[0-9]+=[0-9]+ )+ERR=0$' "$(reach6 1)"
+	e2e_assert_eq "$driver: opted-out pod's AF_INET6 connects are not translated" "ERR=6" "$(reach6 2)"
 	e2e_assert_eq "$driver: getpeername returns the VIP" "$VIP" "$(sm_pod_exec 1 "$CLI" peer --addr "$VIP")"
 	e2e_assert_eq "$driver: opted-out pod is not translated" "$NOT_TRANSLATED" "$(untranslated 2)"
 	e2e_assert_eq "$driver: pod of an unlabelled namespace is not translated" "$NOT_TRANSLATED" "$(untranslated 3)"

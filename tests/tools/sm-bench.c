@@ -5,7 +5,10 @@
  *   sm-bench serve --listen MODE@ADDR [--listen ...]
  *       MODE: echo (every byte back), sink (read to EOF, then 8 bytes:
  *       the byte count, little endian), accept (accept and close).
- *       ADDR: IP:PORT or unix:PATH. Thread per connection, blocking I/O.
+ *       ADDR: IP:PORT, [IPV6]:PORT or unix:PATH; a client given
+ *       [::ffff:a.b.c.d]:PORT dials IPv4 from an AF_INET6 socket, as
+ *       dual-stack runtimes (the JVM, gRPC's C core) do. Thread per
+ *       connection, blocking I/O.
  *       Prints "ready" once every listener is up; exits on SIGTERM/SIGINT.
  *   sm-bench pingpong --addr ADDR [--size B] [--iters N] [--warmup W] [--max-secs S]
  *       closed loop over one connection: write B bytes, read B bytes back;
@@ -80,9 +83,10 @@ static uint64_t bench_now_ns(void)
 	return (uint64_t)ts.tv_sec * 1000000000ULL + (uint64_t)ts.tv_nsec;
 }
 
+/* IP:PORT, [IPV6]:PORT (e.g. [::ffff:10.96.0.1]:80: an AF_INET6 socket) or unix:PATH. */
 static int bench_parse_addr(const char *s, struct bench_addr *a)
 {
-	char ip[INET_ADDRSTRLEN];
+	char ip[INET6_ADDRSTRLEN];
 	const char *colon;
 	unsigned long port;
 	char *end;
@@ -108,6 +112,21 @@ static int bench_parse_addr(const char *s, struct bench_addr *a)
 	port = strtoul(colon + 1, &end, 10);
 	if (errno || *end || !port || port > 65535)
 		return -EINVAL;
+	if (ip[0] == '[') {
+		struct sockaddr_in6 *in6 = (struct sockaddr_in6 *)&a->sa;
+		size_t n = strlen(ip);
+
+		if (n < 3 || ip[n - 1] != ']')
+			return -EINVAL;
+		ip[n - 1] = 0;
+		in6->sin6_family = AF_INET6;
+		in6->sin6_port = htons((uint16_t)port);
+		if (inet_pton(AF_INET6, ip + 1, &in6->sin6_addr) != 1)
+			return -EINVAL;
+		a->len = sizeof(*in6);
+		a->family = AF_INET6;
+		return 0;
+	}
 	{
 		struct sockaddr_in *in = (struct sockaddr_in *)&a->sa;
 
