@@ -147,10 +147,12 @@ $(OUTPUT)/tools/%: tests/tools/%.c | $(OUTPUT)/tools
 # ---- packages (Debian 12), idempotent ----
 # nginx-light is a test backend (run by the tests in a pod namespace with
 # their own config); policy-rc.d keeps apt from starting it as a service.
+# openjdk-17-jdk-headless and python3: the dual-stack clients of
+# tests/e2e/test_dualstack.sh (a JVM opens AF_INET6 sockets by default).
 DEPS_PKGS := clang llvm libbpf-dev libelf-dev zlib1g-dev bpftool libyaml-dev \
 	     libjansson-dev libpcre2-dev iproute2 gcc make libc6-dev pkg-config jq util-linux \
 	     curl nginx-light graphviz \
-	     libclang-rt-14-dev
+	     libclang-rt-14-dev openjdk-17-jdk-headless python3
 .PHONY: deps
 deps:
 	@scripts/apt-install.sh $(DEPS_PKGS)
