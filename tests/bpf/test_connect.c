@@ -11,6 +11,7 @@
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
 #include "../unit/test.h"
+#include "bpft.h"
 
 #include "progs/test_connect.h"
 #include "test_connect.skel.h"
@@ -156,15 +157,7 @@ static int be_index(__u64 cluster, const struct test_sock_ctx *c)
 
 static __u64 stat_get(struct test_connect *s, __u32 idx)
 {
-	int ncpu = libbpf_num_possible_cpus();
-	__u64 sum = 0, *v = calloc((size_t)ncpu, sizeof(*v));
-
-	if (v && !bpf_map__lookup_elem(s->maps.sm_stats_v2, &idx, sizeof(idx), v,
-				       sizeof(*v) * (size_t)ncpu, 0))
-		for (int i = 0; i < ncpu; i++)
-			sum += v[i];
-	free(v);
-	return sum;
+	return bpft_percpu_u64_sum(s->maps.sm_stats_v2, &idx, sizeof(idx));
 }
 
 static struct sm_sk_state state_get(struct test_connect *s, __u32 slot)

@@ -10,6 +10,7 @@
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
 #include "../unit/test.h"
+#include "bpft.h"
 
 #include "progs/test_flow.h"
 #include "test_flow.skel.h"
@@ -190,15 +191,8 @@ TEST(flow_client_and_local_server_sk_flow)
 static __u64 overflow_get(struct test_flow *skel, __u64 cluster, __be32 src)
 {
 	struct sm_overflow_key k = { .cluster_id = cluster, .src = src };
-	int ncpu = libbpf_num_possible_cpus();
-	__u64 sum = 0, *v = calloc((size_t)ncpu, sizeof(*v));
 
-	if (v && !bpf_map__lookup_elem(skel->maps.sm_overflow, &k, sizeof(k), v,
-				       sizeof(*v) * (size_t)ncpu, 0))
-		for (int c = 0; c < ncpu; c++)
-			sum += v[c];
-	free(v);
-	return sum;
+	return bpft_percpu_u64_sum(skel->maps.sm_overflow, &k, sizeof(k));
 }
 
 TEST(flow_overflow_by_source)

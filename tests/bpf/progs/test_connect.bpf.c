@@ -11,31 +11,15 @@
 #define SM_MAPS_DEFINE
 #include "lib/maps.h"
 #include "test_connect.h"
+#include "test_sk_state.h"
 
 char LICENSE[] SEC("license") = "Dual BSD/GPL";
-
-/* Stand-in for sm_sk_state sk_storage: one slot per test socket. */
-struct {
-	__uint(type, BPF_MAP_TYPE_HASH);
-	__type(key, __u32);
-	__type(value, struct sm_sk_state);
-	__uint(max_entries, 256);
-} test_state SEC(".maps");
 
 /* The socket of the running op (test_sock_ctx.slot). */
 __u32 test_slot;
 
-static __always_inline struct sm_sk_state *test_sk_state(__u64 flags)
-{
-	struct sm_sk_state zero = {};
-	__u32 slot = test_slot;
-
-	if (flags & BPF_SK_STORAGE_GET_F_CREATE)
-		bpf_map_update_elem(&test_state, &slot, &zero, BPF_NOEXIST);
-	return bpf_map_lookup_elem(&test_state, &slot);
-}
-
-#define SM_CONNECT_STATE(sk, flags) test_sk_state(flags)
+#define SM_CONNECT_STATE(sk, flags) \
+	test_sk_state_slot(test_slot, (flags) & BPF_SK_STORAGE_GET_F_CREATE)
 #include "lib/connect.h"
 
 SEC("syscall")
@@ -74,16 +58,16 @@ int test_sock(struct test_sock_ctx *ctx)
 		break;
 	case TEST_SOCK_GETPEER:
 		if (ctx->family == TEST_AF_INET6) {
-			ret = getpeer6_xlate(test_sk_state(0), ip6, &port);
+			ret = getpeer6_xlate(test_sk_state_slot(test_slot, 0), ip6, &port);
 		} else {
 			addr = ctx->ip4;
-			ret = getpeer_xlate(test_sk_state(0), &addr, &port);
+			ret = getpeer_xlate(test_sk_state_slot(test_slot, 0), &addr, &port);
 			ctx->ip4 = addr;
 		}
 		ctx->port = port;
 		break;
 	case TEST_SOCK_RELEASE: {
-		struct sm_sk_state *st = test_sk_state(0);
+		struct sm_sk_state *st = test_sk_state_slot(test_slot, 0);
 
 		ret = st ? conn_release(st) : 0;
 		break;

@@ -9,16 +9,9 @@
 #include "lib/lb.h"
 #include "lib/conn.h"
 #include "test_lb.h"
+#include "test_sk_state.h"
 
 char LICENSE[] SEC("license") = "Dual BSD/GPL";
-
-/* Stand-in for sk_storage: socket state slots driven by test_conn. */
-struct {
-	__uint(type, BPF_MAP_TYPE_HASH);
-	__type(key, __u32);
-	__type(value, struct sm_sk_state);
-	__uint(max_entries, 64);
-} test_state SEC(".maps");
 
 SEC("syscall")
 int test_pick(struct test_lb_ctx *ctx)
@@ -42,8 +35,7 @@ int test_pick(struct test_lb_ctx *ctx)
 SEC("syscall")
 int test_conn(struct test_conn_ctx *ctx)
 {
-	struct sm_sk_state zero = {}, *st;
-	__u32 slot = ctx->slot;
+	struct sm_sk_state *st;
 	struct sm_be_key be = ctx->be;
 	int r;
 
@@ -59,14 +51,10 @@ int test_conn(struct test_conn_ctx *ctx)
 		break;
 	}
 
-	st = bpf_map_lookup_elem(&test_state, &slot);
+	st = test_sk_state_slot(ctx->slot, 1);
 	if (!st) {
-		bpf_map_update_elem(&test_state, &slot, &zero, BPF_NOEXIST);
-		st = bpf_map_lookup_elem(&test_state, &slot);
-		if (!st) {
-			ctx->ret = -100;
-			return 0;
-		}
+		ctx->ret = -100;
+		return 0;
 	}
 	if (ctx->op == TEST_CONN_RELEASE) {
 		ctx->ret = conn_release(st);
