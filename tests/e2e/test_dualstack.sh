@@ -127,6 +127,10 @@ jv_spawn 2 serve 9005 >"$E2E_TMP/jsrv.out" 2>&1
 e2e_wait_for_line "$E2E_TMP/jsrv.out" '^ready' 20 || { echo "FAIL: Java server"; cat "$E2E_TMP/jsrv.out"; }
 e2e_assert_match "it listens on :: (dual stack)" '^LISTEN .* \*:9005 ' \
 	"$(sm_pod_exec 2 ss -Htln '( sport = :9005 )') "
+dual=('source_workload="client"' 'destination_service_name="dual"')
+M=$(scrape)
+rx0=$(msum "$M" istio_tcp_received_bytes_total "${dual[@]}")
+tx0=$(msum "$M" istio_tcp_sent_bytes_total "${dual[@]}")
 r0=$(mesh_counter redirect)
 e2e_assert_eq "v4-mapped <-> v4-mapped: Java client, 4 MiB echoed intact" "echo ok 4194304" \
 	"$(jv 1 echo 10.96.0.75 9005 4194304)"
@@ -138,6 +142,11 @@ ea=$(sm_pod_exec 1 "$CLI" eagain --addr 10.96.0.75:9005 --transfers 2000 --bytes
 e2e_assert_match "AF_INET client <-> v4-mapped server: 2000 echoes intact ($ea)" 'transfers 2000 eagain 0 bad 0' "$ea"
 r2=$(mesh_counter redirect)
 e2e_assert_ok "redirect counter rose ($r1 -> $r2)" test "$r2" -gt "$r1"
+# 4 MiB + 1 MiB + 2000 x 4 KiB each way, whichever family each end had
+e2e_assert_ok "flow bytes from the client pod: exact" \
+	scrape_until $((rx0 + 4194304 + 1048576 + 8192000)) istio_tcp_received_bytes_total "${dual[@]}"
+e2e_assert_eq "flow bytes back from the v4-mapped server: exact" $((tx0 + 4194304 + 1048576 + 8192000)) \
+	"$(msum "$M" istio_tcp_sent_bytes_total "${dual[@]}")"
 rm -f "$E2E_TMP/release"
 py_spawn 1 hold 10.96.0.75 9005 1 "$E2E_TMP/release" quiet >"$E2E_TMP/hs.out"
 e2e_wait_for_line "$E2E_TMP/hs.out" '^done' 10
