@@ -432,7 +432,7 @@ static json_t *admin_route_json(const struct l7_route *r, size_t idx)
 /* GET /routes[?service=ns/name|name]: the effective L7 routes, in order. */
 static json_t *admin_routes(struct agent *ag, const char *svc)
 {
-	json_t *arr = json_array();
+	json_t *arr = json_array(), *l4;
 	const struct l7_config *c = ag->l7;
 	char vip[INET_ADDRSTRLEN], name[512];
 
@@ -456,7 +456,18 @@ static json_t *admin_routes(struct agent *ag, const char *svc)
 		json_object_set_new(o, "routes", routes);
 		json_array_append_new(arr, o);
 	}
-	return json_pack("{s:o,s:b}", "services", arr, "l7_enabled", ag->l7_enabled);
+	l4 = json_array();
+	for (size_t i = 0; c && i < c->n_l4_ports; i++) {
+		const struct l7_l4_port *p = &c->l4_ports[i];
+
+		if (svc && strcmp(svc, p->name) && strcmp(svc, strchr(p->name, '/') + 1))
+			continue;
+		inet_ntop(AF_INET, &p->vip, vip, sizeof(vip));
+		json_array_append_new(l4, json_pack("{s:s,s:s,s:i,s:s}", "service", p->name,
+						    "vip", vip, "port", p->port, "why", p->why));
+	}
+	return json_pack("{s:o,s:o,s:b}", "services", arr, "l4_kept", l4,
+			 "l7_enabled", ag->l7_enabled);
 }
 
 static const char *admin_lb_name(uint8_t lb, uint8_t hk)
@@ -557,7 +568,13 @@ static void admin_l7_annotate(struct agent *ag, json_t *root)
 			json_object_set_new(s, "why", json_string(ls->why ? ls->why : ""));
 			json_object_set_new(s, "l7_proxy", json_boolean(ag->l7_enabled));
 		} else {
-			json_object_set_new(s, "why", json_string("no http routes, HTTP port name or L7 policy"));
+			const char *l4 = l7_config_l4_why(ag->l7, a.s_addr,
+				(uint16_t)json_integer_value(json_object_get(s, "port")));
+
+			json_object_set_new(s, "why", json_string(l4 ? l4 :
+				"no http routes, HTTP port name or L7 policy"));
+			if (l4)
+				json_object_set_new(s, "l4_why", json_string(l4));
 		}
 	}
 	for (size_t i = 0; ag->up && i < json_array_size(bes); i++) {
@@ -761,8 +778,14 @@ static int admin_explain(struct agent *ag, const struct http_req *req, json_t **
 				json_object_set_new(res, "service", json_string(nm));
 				json_object_set_new(res, "vip", json_incref(json_object_get(x, "vip")));
 				json_object_set_new(res, "port", json_integer(port));
+				struct in_addr va;
+				const char *l4 = NULL;
+
+				if (inet_pton(AF_INET, json_string_value(json_object_get(x, "vip")) ?: "",
+					      &va) == 1)
+					l4 = l7_config_l4_why(ag->l7, va.s_addr, (uint16_t)port);
 				json_object_set_new(res, "path", json_string("L4"));
-				json_object_set_new(res, "why", json_string(
+				json_object_set_new(res, "why", json_string(l4 ? l4 :
 					"no http routes, HTTP port name or L7 policy: connect4 picks a backend "
 					"in the kernel"));
 				json_object_set_new(res, "l4", json_incref(x));
