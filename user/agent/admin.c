@@ -483,11 +483,11 @@ static const char *admin_lb_name(uint8_t lb, uint8_t hk)
 	}
 }
 
-static json_t *admin_cluster_json(const struct l7_cluster *c)
+static json_t *admin_cluster_json(struct agent *ag, const struct l7_cluster *c)
 {
 	const struct l7_pool_cfg *p = &c->pool;
 	const struct l7_outlier_cfg *o = &c->outlier;
-	json_t *hosts = json_array();
+	json_t *hosts = json_array(), *j;
 	char a[INET_ADDRSTRLEN];
 
 	for (size_t i = 0; i < c->n_hosts; i++) {
@@ -496,7 +496,7 @@ static json_t *admin_cluster_json(const struct l7_cluster *c)
 						       "port", c->hosts[i].port, "ready", c->hosts[i].ready,
 						       "pod", c->hosts[i].pod));
 	}
-	return json_pack("{s:s,s:s?,s:s?,s:i,s:s,s:s?,s:o,"
+	j = json_pack("{s:s,s:s?,s:s?,s:i,s:s,s:s?,s:o,"
 			 "s:{s:I,s:I,s:I,s:I,s:I,s:I,s:I},"
 			 "s:{s:b,s:I,s:I,s:b,s:I,s:I,s:I,s:I,s:I,s:I}}",
 			 "name", c->name, "service", c->fqdn, "subset", c->subset, "port", c->port,
@@ -520,6 +520,14 @@ static json_t *admin_cluster_json(const struct l7_cluster *c)
 			 "max_ejection_ms", (json_int_t)o->max_ejection_ms,
 			 "max_ejection_percent", (json_int_t)o->max_ejection_pct,
 			 "min_health_percent", (json_int_t)o->min_health_pct);
+	/* units held right now over every client pod: all zero when traffic stops */
+	if (j && ag->up)
+		json_object_set_new(j, "circuit_breakers_in_use", json_pack("{s:I,s:I,s:I,s:I}",
+			"connections", (json_int_t)up_cb_total(ag->up, c->id, UP_CB_CONNECTIONS),
+			"pending", (json_int_t)up_cb_total(ag->up, c->id, UP_CB_PENDING),
+			"requests", (json_int_t)up_cb_total(ag->up, c->id, UP_CB_REQUESTS),
+			"retries", (json_int_t)up_cb_total(ag->up, c->id, UP_CB_RETRIES)));
+	return j;
 }
 
 /* GET /config_dump: the effective L7 config after defaults, plus the L4 view. */
@@ -529,7 +537,7 @@ static json_t *admin_config_dump(struct agent *ag)
 	const struct l7_config *c = ag->l7;
 
 	for (size_t i = 0; c && i < c->n_clusters; i++)
-		json_array_append_new(cls, admin_cluster_json(c->clusters[i]));
+		json_array_append_new(cls, admin_cluster_json(ag, c->clusters[i]));
 	for (size_t i = 0; c && i < c->n_gateways; i++) {
 		json_t *srv = json_array(), *vhs = json_array();
 

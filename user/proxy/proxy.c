@@ -673,6 +673,22 @@ struct px_uconn *px_pool_take_idle(struct px_pool *pool)
 	return u;
 }
 
+bool px_pool_reclaim_idle(struct px_worker *w, struct px_pool *pl)
+{
+	for (size_t i = 0; i < w->cap_pools; i++) {
+		struct px_pool *x = w->pools[i];
+		struct px_uconn *u;
+
+		if (!x || x == pl || !x->idle || x->cluster_id != pl->cluster_id || x->src != pl->src)
+			continue;
+		for (u = x->idle; u->next; u = u->next)	/* LIFO list: the tail is the coldest */
+			;
+		px_uconn_close(u);
+		return true;
+	}
+	return false;
+}
+
 void px_pool_service(struct px_worker *w, struct px_pool *pool)
 {
 	struct px_dconn *d;

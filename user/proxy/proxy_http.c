@@ -858,7 +858,20 @@ static void st_get_conn(struct px_dconn *d)
 		st_attach(d, u);
 		return;
 	}
-	if (up_cb_acquire_src(up, st->cluster, st->cb_src, UP_CB_CONNECTIONS)) {
+	/*
+	 * maxConnections: a new connection under the limit; at the limit,
+	 * first close an idle connection this worker keeps for another host
+	 * of the cluster (its slot serves a waiting request better). Envoy's
+	 * rule then: a pool with no connection at all always gets one, even
+	 * over the limit, so a request queued to it is never stranded by
+	 * connections other pools (other hosts, other workers) hold; the
+	 * overshoot is bounded by one per pool.
+	 */
+	if (up_cb_acquire_src(up, st->cluster, st->cb_src, UP_CB_CONNECTIONS) ||
+	    (px_pool_reclaim_idle(w, pl) &&
+	     up_cb_acquire_src(up, st->cluster, st->cb_src, UP_CB_CONNECTIONS)) ||
+	    (!pl->n_conns && (up_cb_force_src(up, st->cluster, st->cb_src, UP_CB_CONNECTIONS),
+			      true))) {
 		st_pend_del(d);
 		u = px_uconn_connect(w, pl, st->host->addr, st->host->port,
 				     st->cluster->pool.connect_timeout_ms, &err);
@@ -1973,6 +1986,17 @@ static bool st_step(struct px_dconn *d)
 	if (d->closed || !st->active)
 		return true;
 	if (d->rd_eof && !st->req_done && !st->local) {
+		px_dconn_close(d, PX_F_DC);
+		return true;
+	}
+	/*
+	 * The client went away while its request waits without an upstream
+	 * connection (pending queue, retry back-off, fault delay): reset the
+	 * stream as Envoy does on a downstream close (DC), so it gives its
+	 * pending and in-flight breaker units back now, not at the stream
+	 * idle timeout (a client that gave up must not hold the queue).
+	 */
+	if (d->rd_eof && !st->local && !st->committed && !st->u) {
 		px_dconn_close(d, PX_F_DC);
 		return true;
 	}

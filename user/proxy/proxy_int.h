@@ -430,6 +430,8 @@ void px_uconn_close(struct px_uconn *u);
 void px_uconn_release(struct px_uconn *u, bool reusable);
 void px_pool_service(struct px_worker *w, struct px_pool *pool);
 struct px_uconn *px_pool_take_idle(struct px_pool *pool);
+/* Close the oldest idle connection of another pool of pl's cluster and source: true if one was. */
+bool px_pool_reclaim_idle(struct px_worker *w, struct px_pool *pl);
 void px_pending_tick(struct px_worker *w);
 void px_mirror_start(struct px_worker *w, const struct l7_host *h, char *buf, uint32_t len);
 
