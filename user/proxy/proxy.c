@@ -36,6 +36,11 @@ static uint64_t px_clock_ms(void)
 	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
 }
 
+static uint64_t px_now(const struct proxy *p)
+{
+	return p->o.clock_ms ? p->o.clock_ms(p->o.clock_ctx) : px_clock_ms();
+}
+
 /* xorshift64*: per worker, not for secrets (request ids, weights, jitter). */
 uint64_t px_rand(struct px_worker *w)
 {
@@ -1137,7 +1142,7 @@ static void *px_worker_main(void *arg)
 	struct proxy *p = w->p;
 	struct epoll_event evs[PX_EVENTS];
 
-	w->now = px_clock_ms();
+	w->now = px_now(p);
 	px_gateways_reconcile(w);
 	px_timer_arm(w, &w->tick, w->now + PX_TICK_MS);
 	while (!atomic_load_explicit(&p->stop, memory_order_relaxed)) {
@@ -1152,7 +1157,7 @@ static void *px_worker_main(void *arg)
 								(int)(at - w->now);
 		}
 		n = epoll_wait(w->ep, evs, PX_EVENTS, timeout);
-		w->now = px_clock_ms();
+		w->now = px_now(p);
 		for (i = 0; i < n; i++) {
 			uint8_t kind = *(uint8_t *)evs[i].data.ptr;
 
@@ -1385,6 +1390,12 @@ static void px_wake(struct px_worker *w)
 	ssize_t n = write(w->wakefd, &one, sizeof(one));
 
 	(void)n;	/* a full counter already means "wake up" */
+}
+
+void proxy_kick(struct proxy *p)
+{
+	for (int i = 0; i < p->nw; i++)
+		px_wake(&p->w[i]);
 }
 
 void proxy_set_config(struct proxy *p, struct l7_config *config)
