@@ -449,6 +449,32 @@ static void st_count(struct px_dconn *d)
 static void d_io_rearm(struct px_dconn *d);
 
 /*
+ * Istio's request series. A local reply (no route, fault abort, overflow,
+ * timeout) counts under the service the request was addressed to, as
+ * Istio's stats filter labels destination_service: the route's cluster,
+ * else the service of the VIP the client dialled, else (gateways) the Host
+ * header without its port; never "unknown" when any of them is known.
+ */
+static void st_record(struct px_dconn *d)
+{
+	struct px_stream *st = &d->st;
+	const struct l7_cluster *c = st->cluster;
+	char host[256] = "";
+
+	if (!c && st->svc)
+		c = st->svc->default_cluster;
+	if (!c && !st->bare && st->req.host.n) {
+		const char *p = st->req.host.p, *colon = memchr(p, ':', st->req.host.n);
+		size_t n = colon && p[0] != '[' ? (size_t)(colon - p) : st->req.host.n;
+
+		snprintf(host, sizeof(host), "%.*s", (int)n, p);
+	}
+	px_rstat_record(d->w, st->src_ip, st->host ? st->host->addr : 0, c, host, st->status,
+			st->flags, d->w->now - st->start_ms, st->head_len + st->req_wire,
+			st->resp_wire);
+}
+
+/*
  * The exchange is over (or aborted): account, log, hand the upstream
  * connection back (or close it), free the request's claims.
  */
@@ -458,8 +484,7 @@ static void st_end(struct px_dconn *d, bool aborted)
 	struct px_uconn *u = st->u;
 
 	st_count(d);
-	px_rstat_record(d->w, st->src_ip, st->host ? st->host->addr : 0, st->cluster, st->status,
-			st->flags, d->w->now - st->start_ms, st->head_len + st->req_wire, st->resp_wire);
+	st_record(d);
 	st_log(d);
 	if (u) {
 		const struct l7_cluster *c = st->cluster;
@@ -1077,15 +1102,16 @@ static void st_forward(struct px_dconn *d)
 	const struct l7_route *r = st->route;
 	struct px_sb b;
 
-	if (r && r->fault.abort_status && px_pct_hit(w, r->fault.abort_pct)) {
-		st_local_str(d, r->fault.abort_status, "fault filter abort", NULL, PX_F_FI);
-		return;
-	}
+	/* Envoy resolves the route's (weighted) cluster before the fault filter runs */
 	if (r) {
 		st->dest = l7_route_pick_dest(r, (uint32_t)px_rand(w));
 		st->cluster = st->dest ? st->dest->cluster : NULL;
 	} else {
 		st->cluster = st->svc ? st->svc->default_cluster : NULL;
+	}
+	if (r && r->fault.abort_status && px_pct_hit(w, r->fault.abort_pct)) {
+		st_local_str(d, r->fault.abort_status, "fault filter abort", NULL, PX_F_FI);
+		return;
 	}
 	if (!st->cluster) {
 		st_local_str(d, 503, "no healthy upstream", NULL, PX_F_UH);

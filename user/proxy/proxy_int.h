@@ -414,9 +414,10 @@ void px_timer_remove(struct px_worker *w, struct px_timer *t);
 void px_runq_add(struct px_dconn *d);
 struct px_cstat *px_cstat_get(struct px_worker *w, const struct l7_cluster *c);
 /* proxy_metrics.c: count one finished request into its series (hot path). */
+/* c NULL: a request no cluster took, labelled with svc (a Host; "" = unknown). */
 void px_rstat_record(struct px_worker *w, uint32_t src_ip, uint32_t dst_ip,
-		     const struct l7_cluster *c, int status, uint16_t flags, uint64_t dur_ms,
-		     uint64_t req_bytes, uint64_t resp_bytes);
+		     const struct l7_cluster *c, const char *svc, int status, uint16_t flags,
+		     uint64_t dur_ms, uint64_t req_bytes, uint64_t resp_bytes);
 void px_rstat_free(struct px_worker *w);
 const char *px_date(struct px_worker *w);
 void px_log_append(struct px_worker *w, const char *s, size_t n);
