@@ -1463,6 +1463,7 @@ static const char *const px_stat_names[PX_S_F_FIRST] = {
 	[PX_S_MIRROR_SKIPPED] = "mirror_rq_skipped",
 	[PX_S_LISTENER_ERR] = "listener_errors",
 	[PX_S_LOG_DROPPED] = "access_log_dropped",
+	[PX_S_CX_H2_PASSTHROUGH] = "downstream_cx_h2_passthrough",
 };
 
 static uint64_t px_sum(struct proxy *p, int k)

@@ -79,6 +79,7 @@ enum px_stat {
 	PX_S_MIRROR_SKIPPED,
 	PX_S_LISTENER_ERR,
 	PX_S_LOG_DROPPED,
+	PX_S_CX_H2_PASSTHROUGH,	/* HTTP/2 preface on an HTTP port: forwarded as TCP */
 	/* response flags, same order as enum px_flag */
 	PX_S_F_FIRST,
 	PX_S_MAX = PX_S_F_FIRST + 16,
@@ -283,6 +284,7 @@ struct px_stream {
 	size_t rid_len;
 	bool rid_gen;
 	bool bare;		/* no parsed request (parse error, header timeout) */
+	bool passthrough;	/* HTTP/2 preface forwarded as TCP: no request to count */
 	const struct l7_retry *retry;
 	char rid_buf[37];
 	uint32_t src_ip;	/* network order */
@@ -386,6 +388,7 @@ struct proxy {
 	pthread_mutex_t mu;
 	struct l7_config *cfg;		/* the latest, one reference */
 	atomic_uint n_conns;		/* downstream connections, all workers (max_conns) */
+	atomic_bool h2_noted;		/* opts.h2_note called */
 	char listener_err[160];
 	pthread_mutex_t err_mu;
 };
