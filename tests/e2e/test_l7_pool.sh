@@ -43,7 +43,7 @@ check_burst() { # NAME OUTPUT TOTAL
 	local name=$1 out=$2 total=$3
 	e2e_assert_eq "$name: no request hangs" 0 "$(cnt "$out" timeout)"
 	e2e_assert_eq "$name: no request reset" 0 "$(cnt "$out" error)"
-	e2e_assert_eq "$name: every request answered" "$total" "$(cnt "$out" done)"
+	e2e_assert_eq "$name: every request answered" "$total" "$(cnt "$out" "done")"
 	e2e_assert_eq "$name: only 200 and 503" "$total" \
 		$(( $(cnt "$out" "status 200") + $(cnt "$out" "status 503") ))
 	e2e_assert_eq "$name: every 503 carries x-envoy-overloaded" "$(cnt "$out" "status 503")" \
