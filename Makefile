@@ -148,10 +148,11 @@ $(OUTPUT)/tools/%: tests/tools/%.c | $(OUTPUT)/tools
 # nginx-light is a test backend (run by the tests in a pod namespace with
 # their own config); policy-rc.d keeps apt from starting it as a service.
 # openjdk-17-jdk-headless and python3: the dual-stack clients of
-# tests/e2e/test_dualstack.sh (a JVM opens AF_INET6 sockets by default).
+# tests/e2e/test_dualstack.sh (a JVM opens AF_INET6 sockets by default);
+# python3-grpcio: the real gRPC peers of tests/e2e/test_l7_matrix.sh.
 DEPS_PKGS := clang llvm libbpf-dev libelf-dev zlib1g-dev bpftool libyaml-dev \
 	     libjansson-dev libpcre2-dev iproute2 gcc make libc6-dev pkg-config jq util-linux \
-	     curl nginx-light graphviz \
+	     curl nginx-light graphviz python3-grpcio \
 	     libclang-rt-14-dev openjdk-17-jdk-headless python3
 .PHONY: deps
 deps:
