@@ -186,14 +186,14 @@ e2e_assert_match "routes lists it as kept at L4" 'default/grpc 10\.96\.4\.20:500
 	"$(ctl routes)"
 e2e_assert_match "the VirtualService's http routes are not applied: warned" \
 	'declares HTTP/2, which the L7 proxy does not speak yet' "$(cat "$E2E_TMP/agent.log")"
-# gRPC C-core dials IPv4 through an AF_INET6 socket (v4-mapped) whenever the
-# namespace has IPv6: cgroup/connect4 never sees such a connect (a known
-# limit, README). The client pod is IPv4-only, as on an IPv4 cluster.
-sm_pod_exec 1 sysctl -qw net.ipv6.conf.all.disable_ipv6=1 net.ipv6.conf.default.disable_ipv6=1
-sm_pod_exec 1 sysctl -qw net.ipv6.conf.lo.disable_ipv6=1
+# gRPC C-core dials IPv4 through an AF_INET6 socket (::ffff:VIP) whenever the
+# namespace has IPv6 (::1 on lo is enough): connect6 translates it as
+# connect4 would (README, dual-stack). The pod keeps its IPv6 on purpose.
+m0=$(mesh_counter connect_v4mapped)
 out=$(sm_pod_exec 1 /usr/bin/python3 "$GRPC" call 10.96.4.20:50051 hello --count 20)
 e2e_assert_eq "real gRPC client through the grpc port: 20 calls" "ok 20" "$(grep '^ok' <<<"$out")"
 e2e_assert_eq "gRPC reply" "reply g1:hello" "$(grep '^reply' <<<"$out")"
+e2e_assert_ge "gRPC C-core dialled ::ffff:VIP (connect6 translated it)" $((m0 + 1)) "$(mesh_counter connect_v4mapped)"
 out=$(sm_pod_exec 1 /usr/bin/python3 "$GRPC" call 10.96.4.21:50051 hi --count 5)
 e2e_assert_eq "appProtocol grpc port: 5 calls" "ok 5" "$(grep '^ok' <<<"$out")"
 
