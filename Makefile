@@ -28,7 +28,7 @@ CFLAGS += -std=gnu11 -Wall -Wextra -Werror -Wno-unused-parameter \
 	  -Wno-format-truncation -D_GNU_SOURCE -fno-strict-aliasing $(INCLUDES) -MMD -MP
 LDLIBS_BPF := -lbpf -lelf -lz
 LDLIBS_YAML := -lyaml
-LDLIBS_JSON := -ljansson -lpcre2-8 -lpthread
+LDLIBS_JSON := -ljansson -lpcre2-8 -lpthread -lnghttp2
 SAN_FLAGS := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all
 
 BPF_CFLAGS := -g -O2 -target bpf -mcpu=v3 -D__TARGET_ARCH_$(ARCH) \
@@ -152,7 +152,7 @@ $(OUTPUT)/tools/%: tests/tools/%.c | $(OUTPUT)/tools
 # python3-grpcio: the real gRPC peers of tests/e2e/test_l7_matrix.sh.
 DEPS_PKGS := clang llvm libbpf-dev libelf-dev zlib1g-dev bpftool libyaml-dev \
 	     libjansson-dev libpcre2-dev iproute2 gcc make libc6-dev pkg-config jq util-linux \
-	     curl nginx-light graphviz python3-grpcio \
+	     curl nginx-light graphviz python3-grpcio libnghttp2-dev nghttp2-client \
 	     libclang-rt-14-dev openjdk-17-jdk-headless python3
 .PHONY: deps
 deps:

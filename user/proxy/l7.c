@@ -535,8 +535,9 @@ static int l7_cluster_get(struct l7_build *b, const struct pol_service *svc,
 {
 	struct plan_cluster tmp;
 	const struct plan_cluster *pc;
+	const struct pol_svc_port *sp;
 	struct l7_cluster *cl;
-	char fqdn[L7_FQDN_MAX];
+	char fqdn[L7_FQDN_MAX], pwhy[160];
 	uint64_t id;
 	int err;
 
@@ -577,6 +578,8 @@ static int l7_cluster_get(struct l7_build *b, const struct pol_service *svc,
 		if (l7_strdup(pc->backends[i].pod, &h->pod))
 			goto out;
 	}
+	sp = l7_svc_port(svc, port);
+	cl->h2 = sp && l7_port_protocol(sp, pwhy, sizeof(pwhy)) == L7_PROTO_H2;
 	err = l7_cluster_policy(b, plan_service_dr(b->set, svc), subset, port, cl);
 	if (!err)
 		err = l7_cluster_add(b, cl);
@@ -1209,47 +1212,6 @@ fail:
 
 /* ---- services ---- */
 
-/*
- * An HTTP/2 (gRPC, h2c) port: the proxy speaks HTTP/1.1 only, so connect4
- * balances it at L4 (Istio would proxy it at L7); the reason is kept for
- * the admin API and a warning names the policy that is not applied.
- */
-static int l7_svc_keep_l4(struct l7_build *b, const struct plan_service *ps,
-			  const struct pol_service *svc, const struct pol_svc_port *sp,
-			  const char *pwhy, const struct pol_vs *vs, const struct pol_dr *dr,
-			  const char *drwhy)
-{
-	struct l7_l4_port *lp;
-	int err = 0;
-
-	if (sm_grow((void **)&b->c->l4_ports, &b->cap_l4, b->c->n_l4_ports + 1,
-		    sizeof(*b->c->l4_ports)))
-		return -ENOMEM;
-	lp = &b->c->l4_ports[b->c->n_l4_ports];
-	lp->vip = ps->key.vip;
-	lp->port = ntohs(ps->key.port);
-	lp->name = NULL;
-	if (asprintf(&lp->why, "%s declares HTTP/2: balanced at L4 in the kernel "
-		     "(the L7 proxy speaks HTTP/1.1 only)", pwhy) < 0)
-		return -ENOMEM;
-	if (asprintf(&lp->name, "%s/%s", svc->meta.ns, svc->meta.name) < 0) {
-		free(lp->why);
-		return -ENOMEM;
-	}
-	b->c->n_l4_ports++;
-	if (vs)
-		err = l7_diag(b, POL_DIAG_WARNING, &sp->loc,
-			      "service %s/%s port %u: %s declares HTTP/2, which the L7 proxy does not speak yet: balanced at L4, http routes of VirtualService %s/%s are not applied to it",
-			      svc->meta.ns, svc->meta.name, lp->port, pwhy, vs->meta.ns,
-			      vs->meta.name);
-	if (!err && drwhy)
-		err = l7_diag(b, POL_DIAG_WARNING, &sp->loc,
-			      "service %s/%s port %u: %s declares HTTP/2, which the L7 proxy does not speak yet: balanced at L4, DestinationRule %s/%s %s is not applied to it",
-			      svc->meta.ns, svc->meta.name, lp->port, pwhy, dr->meta.ns,
-			      dr->meta.name, drwhy);
-	return err;
-}
-
 static int l7_svc_build(struct l7_build *b, struct plan_service *ps)
 {
 	const struct pol_service *svc = l7_find_pol_svc(b->set, ps->ns, ps->name);
@@ -1284,15 +1246,13 @@ static int l7_svc_build(struct l7_build *b, struct plan_service *ps)
 				       dr->meta.name, drwhy);
 		return 0;
 	}
-	if (proto == L7_PROTO_H2)
-		return l7_svc_keep_l4(b, ps, svc, sp, pwhy, vs, dr, drwhy);
 	if (vs)
 		snprintf(why, sizeof(why), "VirtualService %s/%s has http routes",
 			 vs->meta.ns, vs->meta.name);
 	else if (drwhy)
 		snprintf(why, sizeof(why), "DestinationRule %s/%s has %s", dr->meta.ns,
 			 dr->meta.name, drwhy);
-	else if (proto == L7_PROTO_HTTP)
+	else if (proto == L7_PROTO_HTTP || proto == L7_PROTO_H2)
 		snprintf(why, sizeof(why), "%s", pwhy);
 	else
 		return 0;

@@ -227,6 +227,7 @@ struct l7_cluster {
 	struct l7_pool_cfg pool;
 	struct l7_outlier_cfg outlier;
 	uint32_t index;			/* position in l7_config.clusters */
+	bool h2;			/* upstream speaks HTTP/2 (h2c): port http2/grpc* */
 };
 
 /* A service port whose connections connect4 sends to the agent. */

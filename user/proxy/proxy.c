@@ -20,6 +20,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "proxy_h2.h"
 #include "proxy_int.h"
 
 #define PX_MAX_WORKERS	256
@@ -197,6 +198,7 @@ static void px_timers_run(struct px_worker *w)
 			break;
 		case PX_T_TICK:
 			px_worker_tick(w);
+			px_h2_tick(w);
 			break;
 		}
 	}
@@ -737,8 +739,18 @@ struct px_uconn *px_uconn_connect(struct px_worker *w, struct px_pool *pool,
 				  .sin_addr.s_addr = addr };
 	struct epoll_event ev;
 	struct px_uconn *u;
-	int fd, one = 1, r;
+	int fd, one = 1, r = 0;
 
+	if (pool && pool->cluster && pool->cluster->h2) {
+		/* an HTTP/2 backend: a bridge into this worker's h2 connections to it */
+		fd = px_h2_up_socket(w, addr, port, pool->cluster->pool.max_requests_per_conn,
+				     pool->cluster->pool.idle_timeout_ms);
+		if (fd < 0) {
+			*err = fd;
+			return NULL;
+		}
+		goto connected;
+	}
 	fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
 	if (fd < 0) {
 		*err = -errno;
@@ -746,6 +758,7 @@ struct px_uconn *px_uconn_connect(struct px_worker *w, struct px_pool *pool,
 	}
 	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
 	r = connect(fd, (struct sockaddr *)&sa, sizeof(sa));
+connected:
 	if (r && errno != EINPROGRESS) {
 		*err = -errno;
 		close(fd);
@@ -1109,6 +1122,7 @@ static void px_worker_shutdown(struct px_worker *w)
 {
 	size_t i;
 
+	px_h2_shutdown(w);
 	while (w->conns)
 		px_dconn_close(w->conns, PX_F_DC);
 	while (w->mirrors)
@@ -1153,7 +1167,7 @@ static void *px_worker_main(void *arg)
 	while (!atomic_load_explicit(&p->stop, memory_order_relaxed)) {
 		int timeout = -1, n, i;
 
-		if (w->runq) {
+		if (w->runq || px_h2_busy(w)) {
 			timeout = 0;
 		} else if (w->n_heap) {
 			uint64_t at = w->heap[0]->heap_at;
@@ -1187,11 +1201,18 @@ static void *px_worker_main(void *arg)
 			case PX_EV_WAKE:
 				px_worker_wake(w);
 				break;
+			case PX_EV_H2:
+			case PX_EV_H2B:
+				px_h2_event(evs[i].data.ptr, evs[i].events);
+				break;
 			}
 		}
+		px_h2_run(w);
 		px_timers_run(w);
 		px_runq_run(w);
+		px_h2_run(w);
 		px_reap(w);
+		px_h2_reap(w);
 		px_log_flush(w);
 	}
 	px_worker_shutdown(w);
@@ -1468,7 +1489,7 @@ static const char *const px_stat_names[PX_S_F_FIRST] = {
 	[PX_S_MIRROR_SKIPPED] = "mirror_rq_skipped",
 	[PX_S_LISTENER_ERR] = "listener_errors",
 	[PX_S_LOG_DROPPED] = "access_log_dropped",
-	[PX_S_CX_H2_PASSTHROUGH] = "downstream_cx_h2_passthrough",
+	[PX_S_CX_H2] = "downstream_cx_http2",
 };
 
 static uint64_t px_sum(struct proxy *p, int k)

@@ -62,14 +62,6 @@ struct proxy_opts {
 	 */
 	uint64_t (*clock_ms)(void *ctx);
 	void *clock_ctx;
-	/*
-	 * Called once per proxy, from a worker, the first time an HTTP/2
-	 * connection preface arrives on a mesh HTTP port (the connection is
-	 * then forwarded as TCP; every one is counted in
-	 * downstream_cx_h2_passthrough). svc is "ns/name:port". May be NULL.
-	 */
-	void (*h2_note)(void *ctx, const char *svc);
-	void *h2_note_ctx;
 };
 
 /*

@@ -33,6 +33,7 @@
 #include <sys/time.h>
 #include <unistd.h>
 
+#include "proxy_h2.h"
 #include "proxy_int.h"
 
 /* ---- small growable buffer for heads ---- */
@@ -483,11 +484,9 @@ static void st_end(struct px_dconn *d, bool aborted)
 	struct px_stream *st = &d->st;
 	struct px_uconn *u = st->u;
 
-	if (!st->passthrough) {
-		st_count(d);
-		st_record(d);
-		st_log(d);
-	}
+	st_count(d);
+	st_record(d);
+	st_log(d);
 	if (u) {
 		const struct l7_cluster *c = st->cluster;
 		bool reuse = !aborted && !st->local && st->rphase == PX_R_DONE &&
@@ -1083,10 +1082,6 @@ void px_stream_connect_failed(struct px_dconn *d)
 {
 	if (d->closed || !d->st.active)
 		return;
-	if (d->state == PX_D_TUNNEL) {	/* HTTP/2 passthrough: nothing to answer with */
-		px_dconn_close(d, PX_F_UF);
-		return;
-	}
 	st_try_fail(d, PX_FAIL_CONNECT);
 	if (!d->closed)
 		px_dconn_pump(d);
@@ -1954,69 +1949,10 @@ static bool st_resp(struct px_dconn *d)
 	return false;
 }
 
-/* ---- HTTP/2 passthrough ---- */
+/* ---- HTTP/2 ---- */
 
 #define PX_H2_PREFACE "PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n"
 #define PX_H2_PREFACE_LEN 24
-
-/*
- * An h2c (prior knowledge) client on a mesh HTTP port: the proxy speaks
- * HTTP/1.1 only, so rather than answer a 400 the client cannot read, the
- * connection is forwarded as TCP to a host the cluster's load balancer
- * picks (the service's default cluster; no routes apply), preface
- * included. Counted per connection, noted to the agent once. Returns
- * false when the connection was refused (closed).
- */
-static bool d_h2_passthrough(struct px_dconn *d)
-{
-	struct px_worker *w = d->w;
-	struct px_stream *st = &d->st;
-	struct up_registry *up = w->p->o.up;
-	const struct l7_svc *svc = w->cfg && w->cfg->c ?
-		l7_config_find_svc(w->cfg->c, d->orig.vip, d->orig.port) : NULL;
-	struct l7_request_view v = { .scheme = "http", .port = d->orig.port };
-	struct px_uconn *u;
-	uint32_t idx = 0;
-	int err = 0;
-
-	px_stat_inc(w, PX_S_CX_H2_PASSTHROUGH);
-	if (w->p->o.h2_note && svc && !atomic_exchange(&w->p->h2_noted, true)) {
-		char name[300];
-
-		snprintf(name, sizeof(name), "%s/%s:%u", svc->ns ? svc->ns : "", svc->name ? svc->name : "",
-			 svc->port);
-		w->p->o.h2_note(w->p->o.h2_note_ctx, name);
-	}
-	if (!svc || !svc->default_cluster ||
-	    up_pick_host(up, svc->default_cluster, &v, d->orig.client_ip, NULL, 0, w->now, &idx) ||
-	    idx >= svc->default_cluster->n_hosts) {
-		px_dconn_close(d, -1);
-		return false;
-	}
-	st_reset(d);
-	st->active = true;
-	st->bare = true;
-	st->passthrough = true;
-	st->start_ms = w->now;
-	st->svc = svc;
-	st->cluster = svc->default_cluster;
-	st->host = &st->cluster->hosts[idx];
-	st->cfg = w->cfg;	/* the cluster lives as long as the tunnel */
-	w->cfg->users++;
-	u = px_uconn_connect(w, NULL, st->host->addr, st->host->port,
-			     st->cluster->pool.connect_timeout_ms, &err);
-	if (!u) {
-		px_stat_inc(w, PX_S_UP_CX_CONNECT_FAIL);
-		px_dconn_close(d, PX_F_UF);
-		return false;
-	}
-	up_host_request_start(up, st->host);	/* LEAST_REQUEST sees the tunnel */
-	st->host_started = true;
-	u->d = d;
-	st->u = u;
-	d->state = PX_D_TUNNEL;
-	return true;
-}
 
 /* ---- per-state steps ---- */
 
@@ -2042,7 +1978,7 @@ static bool d_head(struct px_dconn *d)
 	if (!d->gateway && memcmp(b->p + b->off, PX_H2_PREFACE,
 				  avail < PX_H2_PREFACE_LEN ? avail : PX_H2_PREFACE_LEN) == 0) {
 		if (avail >= PX_H2_PREFACE_LEN)
-			return d_h2_passthrough(d);
+			return px_h2_takeover(d);	/* Envoy's auto codec: h2c prior knowledge */
 		if (d->rd_eof)
 			px_dconn_close(d, -1);
 		return d->rd_eof;	/* a prefix of the preface: wait for the rest */

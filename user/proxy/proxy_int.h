@@ -79,7 +79,7 @@ enum px_stat {
 	PX_S_MIRROR_SKIPPED,
 	PX_S_LISTENER_ERR,
 	PX_S_LOG_DROPPED,
-	PX_S_CX_H2_PASSTHROUGH,	/* HTTP/2 preface on an HTTP port: forwarded as TCP */
+	PX_S_CX_H2,		/* HTTP/2 (h2c prior knowledge) client connections */
 	/* response flags, same order as enum px_flag */
 	PX_S_F_FIRST,
 	PX_S_MAX = PX_S_F_FIRST + 16,
@@ -119,6 +119,8 @@ enum px_ev_kind {
 	PX_EV_DCONN,
 	PX_EV_UCONN,
 	PX_EV_WAKE,
+	PX_EV_H2,		/* proxy_h2.c: an HTTP/2 connection */
+	PX_EV_H2B,		/* proxy_h2.c: a bridge to the engine */
 };
 
 enum px_timer_kind {
@@ -284,7 +286,6 @@ struct px_stream {
 	size_t rid_len;
 	bool rid_gen;
 	bool bare;		/* no parsed request (parse error, header timeout) */
-	bool passthrough;	/* HTTP/2 preface forwarded as TCP: no request to count */
 	const struct l7_retry *retry;
 	char rid_buf[37];
 	uint32_t src_ip;	/* network order */
@@ -367,6 +368,7 @@ struct px_worker {
 	uint32_t n_mirrors;
 	struct px_dconn *pend;		/* streams waiting for a connection */
 	uint64_t accept_resume_at;
+	struct px_h2w *h2;		/* proxy_h2.c state, NULL until first used */
 	char *log;
 	size_t log_len;
 	char date[40];			/* IMF-fixdate cache for local replies */
@@ -389,7 +391,6 @@ struct proxy {
 	pthread_mutex_t mu;
 	struct l7_config *cfg;		/* the latest, one reference */
 	atomic_uint n_conns;		/* downstream connections, all workers (max_conns) */
-	atomic_bool h2_noted;		/* opts.h2_note called */
 	char listener_err[160];
 	pthread_mutex_t err_mu;
 };

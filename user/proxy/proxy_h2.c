@@ -1,0 +1,1512 @@
+// SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause)
+/*
+ * proxy_h2: HTTP/2 sessions (libnghttp2) bridged to the HTTP/1.1 engine;
+ * see proxy_h2.h for the shape.
+ *
+ * A bridge (struct h2b) is one end of a socketpair; the other end is an
+ * engine connection. It turns one direction into HTTP/2 and the other
+ * into HTTP/1.1:
+ *   downstream bridge (!up): h2 request -> h1 bytes to the engine dconn;
+ *                            h1 response from it -> h2 response.
+ *   upstream bridge (up):    h1 requests from the engine uconn (keep-alive:
+ *                            one after another) -> h2 streams on a backend
+ *                            connection; h2 responses -> h1 bytes back.
+ * Messages produced for the engine are chunked (trailers carry gRPC's
+ * grpc-status), except bodiless ones.
+ */
+#include <arpa/inet.h>
+#include <ctype.h>
+#include <errno.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <nghttp2/nghttp2.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "proxy_h2.h"
+#include "proxy_int.h"
+
+#define H2_READ_CHUNK		(16 * 1024)
+#define H2_TRAILER_MAX		(16 * 1024)
+#define H2_UP_CONNECT_MS	10000
+
+struct h2_sbuf {
+	char *p;
+	size_t off, len, cap;
+};
+
+struct h2_conn;
+
+enum h1_state {
+	H1_HEAD = 0,
+	H1_LEN,		/* content-length body */
+	H1_CK_SIZE,	/* chunk size line */
+	H1_CK_DATA,
+	H1_CK_CRLF,	/* CRLF after chunk data */
+	H1_CK_TRAILER,	/* trailer lines up to the empty line */
+	H1_CLOSE,	/* until EOF */
+	H1_DONE,
+	H1_DISCARD,	/* body of a response replaced by a local gRPC status */
+};
+
+struct h2b {
+	uint8_t kind;		/* PX_EV_H2B */
+	bool up;
+	bool dead;
+	bool rd_eof, rd_ready;
+	bool deferred;		/* data provider waits for body bytes */
+	bool body_eof;		/* fd -> h2 message fully parsed */
+	bool chunked_out;	/* h2 -> fd message is chunked */
+	bool head_sent;		/* h2 -> fd head written */
+	bool in_trailers;	/* collecting a trailer block */
+	bool resp_done;		/* the h2 -> fd (up) / fd -> h2 (down) response is complete */
+	bool grpc;		/* gRPC request (content-type application/grpc*) */
+	bool end_on_head;	/* HEADERS carried END_STREAM */
+	bool head_req;		/* HEAD request */
+	int fd;
+	struct px_worker *w;
+	struct h2_conn *c;	/* the stream's connection, NULL when none */
+	int32_t sid;		/* stream on c, -1 = none */
+	int status;
+	uint8_t h1;		/* enum h1_state: fd -> h2 parser */
+	uint64_t left;
+	size_t ck_line;
+	struct h2_sbuf rx;	/* raw from fd */
+	struct h2_sbuf body;	/* decoded payload for DATA frames */
+	struct h2_sbuf trl;	/* h1 trailer block */
+	struct h2_sbuf tx;	/* h1 bytes for fd */
+	struct h2_sbuf hdr;	/* h2 -> h1 regular headers being collected */
+	char *method, *path, *authority, *cl;
+	size_t unacked;		/* DATA bytes queued in tx, not yet consumed */
+	/* upstream target */
+	uint32_t addr;
+	uint16_t port;
+	uint32_t max_streams;
+	uint64_t idle_ms;
+	struct h2b *next, *prev;	/* on c */
+	struct h2b *wnext, *wprev;	/* worker's bridge list */
+	struct h2b *dead_next;
+	bool queued;
+	struct h2b *rq_next;	/* worker's h2 run queue */
+};
+
+struct h2_conn {
+	uint8_t kind;		/* PX_EV_H2 */
+	bool up, dead, connected, rd_ready, wr_ready, in_cb, goaway;
+	int fd;
+	struct px_worker *w;
+	nghttp2_session *s;
+	struct h2_sbuf out;
+	uint32_t addr;		/* peer (up: backend), network order */
+	uint16_t port;
+	uint16_t listen_port;
+	uint32_t peer_addr;
+	uint16_t peer_port;
+	struct proxy_orig orig;
+	uint32_t n_streams, total_streams, max_streams;
+	uint64_t idle_ms, idle_since, opened;
+	struct h2b *bridges;
+	struct h2_conn *next, *prev;
+	struct h2_conn *dead_next;
+};
+
+struct px_h2w {
+	struct h2_conn *conns;
+	struct h2b *bridges;
+	struct h2_conn *dead_c;
+	struct h2b *dead_b;
+	struct h2b *rq, *rq_tail;
+	nghttp2_session_callbacks *cbs;
+	nghttp2_option *opt_srv, *opt_cli;
+};
+
+/* ---- byte queues ---- */
+
+static int sb_add(struct h2_sbuf *b, const void *s, size_t n)
+{
+	if (b->off && b->off == b->len)
+		b->off = b->len = 0;
+	if (b->len + n > b->cap) {
+		size_t live = b->len - b->off, cap = b->cap ? b->cap : 1024;
+		char *p;
+
+		if (b->off) {
+			memmove(b->p, b->p + b->off, live);
+			b->off = 0;
+			b->len = live;
+		}
+		while (cap < live + n)
+			cap *= 2;
+		if (cap > b->cap) {
+			p = realloc(b->p, cap);
+			if (!p)
+				return -ENOMEM;
+			b->p = p;
+			b->cap = cap;
+		}
+	}
+	memcpy(b->p + b->len, s, n);
+	b->len += n;
+	return 0;
+}
+
+static int sb_str(struct h2_sbuf *b, const char *s)
+{
+	return sb_add(b, s, strlen(s));
+}
+
+static size_t sb_live(const struct h2_sbuf *b)
+{
+	return b->len - b->off;
+}
+
+static void sb_free(struct h2_sbuf *b)
+{
+	free(b->p);
+	memset(b, 0, sizeof(*b));
+}
+
+static struct px_h2w *h2w(struct px_worker *w)
+{
+	return w->h2;
+}
+
+/* Queue a bridge to move bytes after the current session call returns. */
+static void b_wake(struct h2b *b)
+{
+	struct px_h2w *hw = h2w(b->w);
+
+	if (b->queued || b->dead)
+		return;
+	b->queued = true;
+	b->rq_next = NULL;
+	if (hw->rq_tail)
+		hw->rq_tail->rq_next = b;
+	else
+		hw->rq = b;
+	hw->rq_tail = b;
+}
+
+/* ---- gRPC status mapping (Envoy's Grpc::Utility) ---- */
+
+int px_h2_grpc_from_http(int status)
+{
+	switch (status) {
+	case 400: return 13;	/* INTERNAL */
+	case 401: return 16;	/* UNAUTHENTICATED */
+	case 403: return 7;	/* PERMISSION_DENIED */
+	case 404: return 12;	/* UNIMPLEMENTED */
+	case 429: case 502: case 503: case 504: return 14;	/* UNAVAILABLE */
+	default: return 2;	/* UNKNOWN */
+	}
+}
+
+int px_h2_http_from_grpc(int g)
+{
+	switch (g) {
+	case 0: return 200;
+	case 1: return 499;	/* CANCELLED */
+	case 2: return 500;
+	case 3: return 400;
+	case 4: return 504;	/* DEADLINE_EXCEEDED */
+	case 5: return 404;
+	case 6: return 409;
+	case 7: return 403;
+	case 8: return 429;	/* RESOURCE_EXHAUSTED */
+	case 9: return 400;
+	case 10: return 409;
+	case 11: return 400;
+	case 12: return 501;
+	case 13: return 500;
+	case 14: return 503;	/* UNAVAILABLE */
+	case 15: return 500;
+	case 16: return 401;
+	default: return 500;
+	}
+}
+
+/* ---- lifetimes ---- */
+
+static void c_flush(struct h2_conn *c);
+static void b_pump(struct h2b *b);
+
+static void b_unlink_conn(struct h2b *b)
+{
+	struct h2_conn *c = b->c;
+
+	if (!c)
+		return;
+	if (b->unacked) {
+		/* DATA we hold for a stream that ends: give the connection window back */
+		nghttp2_session_consume_connection(c->s, b->unacked);
+		b->unacked = 0;
+	}
+	if (b->sid >= 0) {
+		nghttp2_session_set_stream_user_data(c->s, b->sid, NULL);
+		if (c->n_streams)
+			c->n_streams--;
+		if (!c->n_streams)
+			c->idle_since = c->w->now;
+	}
+	if (b->prev)
+		b->prev->next = b->next;
+	else
+		c->bridges = b->next;
+	if (b->next)
+		b->next->prev = b->prev;
+	b->next = b->prev = NULL;
+	b->c = NULL;
+	b->sid = -1;
+}
+
+static void b_link_conn(struct h2b *b, struct h2_conn *c, int32_t sid)
+{
+	b->c = c;
+	b->sid = sid;
+	b->next = c->bridges;
+	b->prev = NULL;
+	if (c->bridges)
+		c->bridges->prev = b;
+	c->bridges = b;
+	c->n_streams++;
+	c->total_streams++;
+	nghttp2_session_set_stream_user_data(c->s, sid, b);
+}
+
+static void b_msg_reset(struct h2b *b)
+{
+	free(b->method);
+	free(b->path);
+	free(b->authority);
+	free(b->cl);
+	b->method = b->path = b->authority = b->cl = NULL;
+	b->hdr.off = b->hdr.len = 0;
+	b->body.off = b->body.len = 0;
+	b->trl.off = b->trl.len = 0;
+	b->status = 0;
+	b->h1 = H1_HEAD;
+	b->left = 0;
+	b->ck_line = 0;
+	b->deferred = b->body_eof = b->chunked_out = b->head_sent = false;
+	b->in_trailers = b->resp_done = b->grpc = b->end_on_head = b->head_req = false;
+}
+
+/* Close the bridge: the engine sees EOF (a reset mid-message). */
+static void b_close(struct h2b *b)
+{
+	struct px_h2w *hw = h2w(b->w);
+
+	if (b->dead)
+		return;
+	b->dead = true;
+	b_unlink_conn(b);
+	if (b->fd >= 0)
+		close(b->fd);
+	b->fd = -1;
+	if (b->wprev)
+		b->wprev->wnext = b->wnext;
+	else
+		hw->bridges = b->wnext;
+	if (b->wnext)
+		b->wnext->wprev = b->wprev;
+	b->dead_next = hw->dead_b;
+	hw->dead_b = b;
+}
+
+static void b_free(struct h2b *b)
+{
+	b_msg_reset(b);
+	sb_free(&b->rx);
+	sb_free(&b->body);
+	sb_free(&b->trl);
+	sb_free(&b->tx);
+	sb_free(&b->hdr);
+	free(b);
+}
+
+static struct h2b *b_new(struct px_worker *w, bool up)
+{
+	struct px_h2w *hw = h2w(w);
+	struct h2b *b = calloc(1, sizeof(*b));
+
+	if (!b)
+		return NULL;
+	b->kind = PX_EV_H2B;
+	b->up = up;
+	b->w = w;
+	b->fd = -1;
+	b->sid = -1;
+	b->wnext = hw->bridges;
+	if (hw->bridges)
+		hw->bridges->wprev = b;
+	hw->bridges = b;
+	return b;
+}
+
+/* Give the bridge a socketpair; *peer gets the engine's end. */
+static int b_socketpair(struct h2b *b, int *peer)
+{
+	struct epoll_event ev = { .events = EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET };
+	int sv[2];
+
+	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0, sv))
+		return -errno;
+	ev.data.ptr = b;
+	if (epoll_ctl(b->w->ep, EPOLL_CTL_ADD, sv[0], &ev)) {
+		int err = -errno;
+
+		close(sv[0]);
+		close(sv[1]);
+		return err;
+	}
+	b->fd = sv[0];
+	*peer = sv[1];
+	return 0;
+}
+
+static void c_close(struct h2_conn *c)
+{
+	struct px_h2w *hw = h2w(c->w);
+
+	if (c->dead)
+		return;
+	c->dead = true;
+	while (c->bridges)
+		b_close(c->bridges);
+	if (c->fd >= 0)
+		close(c->fd);
+	c->fd = -1;
+	if (!c->up)
+		px_cx_slot_put(c->w->p);
+	if (c->prev)
+		c->prev->next = c->next;
+	else
+		hw->conns = c->next;
+	if (c->next)
+		c->next->prev = c->prev;
+	c->dead_next = hw->dead_c;
+	hw->dead_c = c;
+}
+
+/* ---- h1 serialization (h2 -> fd) ---- */
+
+static bool h1_hop_by_hop(const char *n, size_t nl)
+{
+	static const char *const hop[] = { "connection", "keep-alive", "proxy-connection",
+		"transfer-encoding", "upgrade", "te", "host", "content-length", "http2-settings" };
+
+	for (size_t i = 0; i < sizeof(hop) / sizeof(hop[0]); i++)
+		if (strlen(hop[i]) == nl && strncasecmp(hop[i], n, nl) == 0)
+			return true;
+	return false;
+}
+
+static bool is_grpc_ct(const char *v, size_t n)
+{
+	return n >= 16 && strncasecmp(v, "application/grpc", 16) == 0;
+}
+
+static char *dupn(const uint8_t *p, size_t n)
+{
+	char *s = malloc(n + 1);
+
+	if (s) {
+		memcpy(s, p, n);
+		s[n] = '\0';
+	}
+	return s;
+}
+
+/* The collected h2 head as an h1 head into tx. */
+static int b_emit_head(struct h2b *b)
+{
+	char line[64];
+	int err = 0;
+
+	if (b->up) {
+		int st = b->status;
+
+		snprintf(line, sizeof(line), "HTTP/1.1 %d %s\r\n", st, px_reason(st));
+		err |= sb_str(&b->tx, line);
+		if (b->end_on_head) {
+			if (st >= 200 && st != 204 && st != 304) {
+				err |= sb_str(&b->tx, "content-length: ");
+				err |= sb_str(&b->tx, b->cl ? b->cl : "0");
+				err |= sb_str(&b->tx, "\r\n");
+			}
+		} else {
+			err |= sb_str(&b->tx, "transfer-encoding: chunked\r\n");
+			b->chunked_out = true;
+		}
+	} else {
+		if (!b->method || !b->path)
+			return -EPROTO;
+		b->head_req = strcmp(b->method, "HEAD") == 0;
+		err |= sb_str(&b->tx, b->method);
+		err |= sb_str(&b->tx, " ");
+		err |= sb_str(&b->tx, b->path);
+		err |= sb_str(&b->tx, " HTTP/1.1\r\nhost: ");
+		err |= sb_str(&b->tx, b->authority ? b->authority : "");
+		err |= sb_str(&b->tx, "\r\n");
+		if (!b->end_on_head) {
+			err |= sb_str(&b->tx, "transfer-encoding: chunked\r\n");
+			b->chunked_out = true;
+		} else if (strcmp(b->method, "POST") == 0 || strcmp(b->method, "PUT") == 0) {
+			err |= sb_str(&b->tx, "content-length: 0\r\n");
+		}
+	}
+	err |= sb_add(&b->tx, b->hdr.p + b->hdr.off, sb_live(&b->hdr));
+	err |= sb_str(&b->tx, "\r\n");
+	b->hdr.off = b->hdr.len = 0;
+	b->head_sent = true;
+	return err ? -ENOMEM : 0;
+}
+
+static int b_emit_end(struct h2b *b)
+{
+	int err = 0;
+
+	if (b->chunked_out) {
+		err |= sb_str(&b->tx, "0\r\n");
+		err |= sb_add(&b->tx, b->hdr.p + b->hdr.off, sb_live(&b->hdr));
+		err |= sb_str(&b->tx, "\r\n");
+	}
+	b->hdr.off = b->hdr.len = 0;
+	return err ? -ENOMEM : 0;
+}
+
+/* ---- nghttp2 callbacks ---- */
+
+static struct h2b *cb_bridge(nghttp2_session *s, int32_t sid)
+{
+	return nghttp2_session_get_stream_user_data(s, sid);
+}
+
+static int cb_begin_headers(nghttp2_session *s, const nghttp2_frame *f, void *ud)
+{
+	struct h2_conn *c = ud;
+	struct h2b *b;
+
+	if (f->hd.type != NGHTTP2_HEADERS)
+		return 0;
+	b = cb_bridge(s, f->hd.stream_id);
+	if (b) {
+		if (b->head_sent || (b->up && b->status))
+			b->in_trailers = b->head_sent;
+		return 0;
+	}
+	if (c->up || f->headers.cat != NGHTTP2_HCAT_REQUEST)
+		return 0;
+	if (c->goaway)
+		return NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE;
+	b = b_new(c->w, false);
+	if (!b)
+		return NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE;
+	b_link_conn(b, c, f->hd.stream_id);
+	return 0;
+}
+
+static int cb_header(nghttp2_session *s, const nghttp2_frame *f, const uint8_t *name,
+		     size_t nl, const uint8_t *value, size_t vl, uint8_t flags, void *ud)
+{
+	struct h2b *b = cb_bridge(s, f->hd.stream_id);
+	char **slot = NULL;
+	int err = 0;
+
+	if (!b || f->hd.type != NGHTTP2_HEADERS)
+		return 0;
+	if (nl && name[0] == ':') {
+		if (b->in_trailers)
+			return NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE;
+		if (b->up) {
+			if (nl == 7 && memcmp(name, ":status", 7) == 0) {
+				b->status = 0;
+				for (size_t i = 0; i < vl && i < 3; i++)
+					b->status = b->status * 10 + (value[i] - '0');
+			}
+			return 0;
+		}
+		if (nl == 7 && memcmp(name, ":method", 7) == 0)
+			slot = &b->method;
+		else if (nl == 5 && memcmp(name, ":path", 5) == 0)
+			slot = &b->path;
+		else if (nl == 10 && memcmp(name, ":authority", 10) == 0)
+			slot = &b->authority;
+		if (slot && !*slot && !(*slot = dupn(value, vl)))
+			return NGHTTP2_ERR_CALLBACK_FAILURE;
+		return 0;
+	}
+	if (nl == 4 && memcmp(name, "host", 4) == 0 && !b->up && !b->authority) {
+		b->authority = dupn(value, vl);
+		return b->authority ? 0 : NGHTTP2_ERR_CALLBACK_FAILURE;
+	}
+	if (nl == 12 && memcmp(name, "content-type", 12) == 0 && is_grpc_ct((const char *)value, vl))
+		b->grpc = true;
+	if (nl == 14 && memcmp(name, "content-length", 14) == 0 && !b->cl) {
+		b->cl = dupn(value, vl);
+		return b->cl ? 0 : NGHTTP2_ERR_CALLBACK_FAILURE;
+	}
+	if (h1_hop_by_hop((const char *)name, nl))
+		return 0;
+	if (sb_live(&b->hdr) + nl + vl > H2_MAX_HEADER_LIST)
+		return NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE;
+	err |= sb_add(&b->hdr, name, nl);
+	err |= sb_add(&b->hdr, ": ", 2);
+	err |= sb_add(&b->hdr, value, vl);
+	err |= sb_add(&b->hdr, "\r\n", 2);
+	(void)flags;
+	return err ? NGHTTP2_ERR_CALLBACK_FAILURE : 0;
+}
+
+/* A downstream request head is complete: open its engine connection. */
+static int b_start_down(struct h2b *b)
+{
+	struct h2_conn *c = b->c;
+	int peer, err;
+
+	if (b_emit_head(b))
+		return -EPROTO;
+	err = b_socketpair(b, &peer);
+	if (err)
+		return err;
+	atomic_fetch_add_explicit(&c->w->p->n_conns, 1, memory_order_relaxed);
+	px_dconn_open(c->w, peer, false, c->listen_port, c->peer_addr, c->peer_port, &c->orig);
+	return 0;
+}
+
+static int cb_frame_recv(nghttp2_session *s, const nghttp2_frame *f, void *ud)
+{
+	struct h2_conn *c = ud;
+	struct h2b *b;
+	bool end = f->hd.flags & NGHTTP2_FLAG_END_STREAM;
+
+	if (f->hd.type == NGHTTP2_GOAWAY) {
+		c->goaway = true;
+		return 0;
+	}
+	if (f->hd.type != NGHTTP2_HEADERS && f->hd.type != NGHTTP2_DATA)
+		return 0;
+	b = cb_bridge(s, f->hd.stream_id);
+	if (!b)
+		return 0;
+	if (f->hd.type == NGHTTP2_HEADERS) {
+		if (b->up && b->status >= 100 && b->status < 200 && !b->head_sent) {
+			b->hdr.off = b->hdr.len = 0;	/* interim: dropped */
+			b->status = 0;
+			return 0;
+		}
+		if (!b->head_sent) {
+			b->end_on_head = end;
+			if (b->up) {
+				if (b_emit_head(b))
+					return NGHTTP2_ERR_CALLBACK_FAILURE;
+			} else if (b_start_down(b)) {
+				nghttp2_submit_rst_stream(s, NGHTTP2_FLAG_NONE, f->hd.stream_id,
+							  NGHTTP2_INTERNAL_ERROR);
+				b_close(b);
+				return 0;
+			}
+		} else if (!end) {
+			return NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE;	/* trailers must end */
+		}
+	}
+	if (end && !(f->hd.type == NGHTTP2_HEADERS && b->end_on_head && !b->in_trailers)) {
+		if (b_emit_end(b))
+			return NGHTTP2_ERR_CALLBACK_FAILURE;
+	}
+	if (end && b->up)
+		b->resp_done = true;
+	b->in_trailers = false;
+	b_wake(b);
+	return 0;
+}
+
+static int cb_data(nghttp2_session *s, uint8_t flags, int32_t sid, const uint8_t *data,
+		   size_t len, void *ud)
+{
+	struct h2b *b = cb_bridge(s, sid);
+	char line[24];
+	int err = 0;
+
+	if (!b || b->dead) {
+		nghttp2_session_consume(s, sid, len);
+		return 0;
+	}
+	if (!len)
+		return 0;
+	snprintf(line, sizeof(line), "%zx\r\n", len);
+	err |= sb_str(&b->tx, line);
+	err |= sb_add(&b->tx, data, len);
+	err |= sb_add(&b->tx, "\r\n", 2);
+	b->unacked += len;
+	b_wake(b);
+	(void)flags;
+	return err ? NGHTTP2_ERR_CALLBACK_FAILURE : 0;
+}
+
+static int cb_stream_close(nghttp2_session *s, int32_t sid, uint32_t code, void *ud)
+{
+	struct h2b *b = cb_bridge(s, sid);
+
+	if (!b)
+		return 0;
+	if (b->up && b->resp_done && !code) {
+		/* response complete: ready for the engine's next request */
+		b_unlink_conn(b);
+		b_msg_reset(b);
+		b_wake(b);
+		return 0;
+	}
+	if (!b->up && b->resp_done) {
+		b_close(b);
+		return 0;
+	}
+	/*
+	 * Reset (RST_STREAM, GOAWAY past this stream, client gone) before the
+	 * exchange completed: the engine sees its connection close, which it
+	 * treats as a reset (retry / UC) upstream and DC downstream.
+	 */
+	b_close(b);
+	return 0;
+}
+
+static ssize_t cb_read_body(nghttp2_session *s, int32_t sid, uint8_t *buf, size_t len,
+			    uint32_t *dflags, nghttp2_data_source *src, void *ud)
+{
+	struct h2b *b = src->ptr;
+	size_t n = sb_live(&b->body);
+
+	if (n > len)
+		n = len;
+	memcpy(buf, b->body.p + b->body.off, n);
+	b->body.off += n;
+	if (n && !b->rd_eof) {
+		b->rd_ready = true;	/* room again: read the bridge */
+		b_wake(b);
+	}
+	if (sb_live(&b->body))
+		return (ssize_t)n;
+	if (!b->body_eof) {
+		if (n)
+			return (ssize_t)n;
+		b->deferred = true;
+		return NGHTTP2_ERR_DEFERRED;
+	}
+	*dflags |= NGHTTP2_DATA_FLAG_EOF;
+	if (sb_live(&b->trl)) {
+		nghttp2_nv nv[HTTP1_MAX_HEADERS];
+		size_t nn = 0;
+		char *p = b->trl.p + b->trl.off, *end = b->trl.p + b->trl.len;
+
+		while (p < end && nn < HTTP1_MAX_HEADERS) {
+			char *eol = memchr(p, '\n', (size_t)(end - p));
+			char *colon = memchr(p, ':', eol ? (size_t)(eol - p) : 0);
+			char *v, *ve;
+
+			if (!eol)
+				break;
+			ve = eol;
+			if (ve > p && ve[-1] == '\r')
+				ve--;
+			if (colon) {
+				for (char *q = p; q < colon; q++)
+					*q = (char)tolower((unsigned char)*q);
+				v = colon + 1;
+				while (v < ve && (*v == ' ' || *v == '\t'))
+					v++;
+				while (ve > v && (ve[-1] == ' ' || ve[-1] == '\t'))
+					ve--;
+				if (!h1_hop_by_hop(p, (size_t)(colon - p)))
+					nv[nn++] = (nghttp2_nv){ (uint8_t *)p, (uint8_t *)v,
+								 (size_t)(colon - p), (size_t)(ve - v),
+								 NGHTTP2_NV_FLAG_NONE };
+			}
+			p = eol + 1;
+		}
+		if (nn) {
+			*dflags |= NGHTTP2_DATA_FLAG_NO_END_STREAM;
+			if (nghttp2_submit_trailer(s, sid, nv, nn))
+				*dflags &= ~NGHTTP2_DATA_FLAG_NO_END_STREAM;
+		}
+		b->trl.off = b->trl.len = 0;
+	}
+	if (!b->up)
+		b->resp_done = true;
+	return (ssize_t)n;
+}
+
+static ssize_t cb_send(nghttp2_session *s, const uint8_t *data, size_t len, int flags, void *ud)
+{
+	return NGHTTP2_ERR_WOULDBLOCK;	/* mem_send is used instead */
+}
+
+/* ---- sessions ---- */
+
+static int h2w_init(struct px_worker *w)
+{
+	struct px_h2w *hw;
+
+	if (w->h2)
+		return 0;
+	hw = calloc(1, sizeof(*hw));
+	if (!hw)
+		return -ENOMEM;
+	if (nghttp2_session_callbacks_new(&hw->cbs) || nghttp2_option_new(&hw->opt_srv) ||
+	    nghttp2_option_new(&hw->opt_cli)) {
+		nghttp2_session_callbacks_del(hw->cbs);
+		nghttp2_option_del(hw->opt_srv);
+		free(hw);
+		return -ENOMEM;
+	}
+	nghttp2_session_callbacks_set_send_callback(hw->cbs, cb_send);
+	nghttp2_session_callbacks_set_on_begin_headers_callback(hw->cbs, cb_begin_headers);
+	nghttp2_session_callbacks_set_on_header_callback(hw->cbs, cb_header);
+	nghttp2_session_callbacks_set_on_frame_recv_callback(hw->cbs, cb_frame_recv);
+	nghttp2_session_callbacks_set_on_data_chunk_recv_callback(hw->cbs, cb_data);
+	nghttp2_session_callbacks_set_on_stream_close_callback(hw->cbs, cb_stream_close);
+	for (int i = 0; i < 2; i++) {
+		nghttp2_option *o = i ? hw->opt_cli : hw->opt_srv;
+
+		nghttp2_option_set_no_auto_window_update(o, 1);
+		nghttp2_option_set_max_settings(o, H2_MAX_SETTINGS);
+		nghttp2_option_set_max_outbound_ack(o, H2_MAX_OUTBOUND_ACK);
+		nghttp2_option_set_max_continuations(o, H2_MAX_CONTINUATIONS);
+		nghttp2_option_set_max_deflate_dynamic_table_size(o, 4096);
+	}
+	nghttp2_option_set_stream_reset_rate_limit(hw->opt_srv, H2_RESET_BURST, H2_RESET_RATE);
+	w->h2 = hw;
+	return 0;
+}
+
+static struct h2_conn *c_new(struct px_worker *w, int fd, bool up)
+{
+	struct px_h2w *hw = h2w(w);
+	nghttp2_settings_entry iv[3];
+	struct epoll_event ev = { .events = EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET };
+	struct h2_conn *c = calloc(1, sizeof(*c));
+	int r;
+
+	if (!c)
+		return NULL;
+	c->kind = PX_EV_H2;
+	c->up = up;
+	c->fd = fd;
+	c->w = w;
+	c->opened = c->idle_since = w->now;
+	r = up ? nghttp2_session_client_new2(&c->s, hw->cbs, c, hw->opt_cli) :
+		 nghttp2_session_server_new2(&c->s, hw->cbs, c, hw->opt_srv);
+	if (r) {
+		free(c);
+		return NULL;
+	}
+	iv[0] = (nghttp2_settings_entry){ NGHTTP2_SETTINGS_MAX_CONCURRENT_STREAMS, H2_MAX_CONCURRENT };
+	iv[1] = (nghttp2_settings_entry){ NGHTTP2_SETTINGS_MAX_HEADER_LIST_SIZE, H2_MAX_HEADER_LIST };
+	iv[2] = (nghttp2_settings_entry){ NGHTTP2_SETTINGS_ENABLE_PUSH, 0 };
+	if (nghttp2_submit_settings(c->s, NGHTTP2_FLAG_NONE, iv, up ? 3 : 2)) {
+		nghttp2_session_del(c->s);
+		free(c);
+		return NULL;
+	}
+	ev.data.ptr = c;
+	if (epoll_ctl(w->ep, EPOLL_CTL_ADD, fd, &ev)) {
+		nghttp2_session_del(c->s);
+		free(c);
+		return NULL;
+	}
+	c->next = hw->conns;
+	if (hw->conns)
+		hw->conns->prev = c;
+	hw->conns = c;
+	return c;
+}
+
+/* Feed bytes to the session; false when the connection must close. */
+static bool c_recv(struct h2_conn *c, const void *p, size_t n)
+{
+	ssize_t r;
+
+	c->in_cb = true;
+	r = nghttp2_session_mem_recv(c->s, p, n);
+	c->in_cb = false;
+	return r >= 0 && (size_t)r == n;
+}
+
+static void c_read(struct h2_conn *c)
+{
+	char buf[H2_READ_CHUNK];
+
+	while (c->rd_ready && !c->dead) {
+		ssize_t n = read(c->fd, buf, sizeof(buf));
+
+		if (n > 0) {
+			if (!c_recv(c, buf, (size_t)n)) {
+				c_flush(c);
+				c_close(c);
+				return;
+			}
+			continue;
+		}
+		if (n < 0 && (errno == EAGAIN || errno == EINTR)) {
+			if (errno == EAGAIN)
+				c->rd_ready = false;
+			continue;
+		}
+		c_close(c);	/* EOF or error: every stream on it ends */
+		return;
+	}
+}
+
+/* Serialize pending frames and write them; closes when the session is over. */
+static void c_flush(struct h2_conn *c)
+{
+	if (c->dead || c->in_cb)
+		return;
+	for (;;) {
+		while (sb_live(&c->out) && c->connected) {
+			ssize_t n = write(c->fd, c->out.p + c->out.off, sb_live(&c->out));
+
+			if (n < 0) {
+				if (errno == EINTR)
+					continue;
+				if (errno != EAGAIN) {
+					c_close(c);
+					return;
+				}
+				c->wr_ready = false;
+				return;
+			}
+			c->out.off += (size_t)n;
+		}
+		if (sb_live(&c->out) >= H2_BODY_MAX)
+			return;
+		{
+			const uint8_t *data;
+			ssize_t n;
+
+			c->in_cb = true;
+			n = nghttp2_session_mem_send(c->s, &data);
+			c->in_cb = false;
+			if (n < 0) {
+				c_close(c);
+				return;
+			}
+			if (!n)
+				break;
+			if (sb_add(&c->out, data, (size_t)n)) {
+				c_close(c);
+				return;
+			}
+			if (!c->connected)
+				return;
+		}
+	}
+	if (!nghttp2_session_want_read(c->s) && !nghttp2_session_want_write(c->s) &&
+	    !sb_live(&c->out))
+		c_close(c);
+}
+
+static bool c_check_connect(struct h2_conn *c, uint32_t events)
+{
+	int e = 0;
+	socklen_t el = sizeof(e);
+
+	if (c->connected)
+		return true;
+	if (!(events & (EPOLLOUT | EPOLLERR | EPOLLHUP)))
+		return false;
+	if (getsockopt(c->fd, SOL_SOCKET, SO_ERROR, &e, &el) || e ||
+	    (events & (EPOLLERR | EPOLLHUP)) == (EPOLLERR | EPOLLHUP)) {
+		px_stat_inc(c->w, PX_S_UP_CX_CONNECT_FAIL);
+		c_close(c);
+		return false;
+	}
+	c->connected = true;
+	return true;
+}
+
+static void c_event(struct h2_conn *c, uint32_t events)
+{
+	if (c->up && !c_check_connect(c, events))
+		return;
+	if (events & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR))
+		c->rd_ready = true;
+	if (events & (EPOLLOUT | EPOLLERR | EPOLLHUP))
+		c->wr_ready = true;
+	c_read(c);
+	c_flush(c);
+}
+
+/* ---- fd -> h2: parse the engine's HTTP/1.1 message ---- */
+
+static int b_submit_head(struct h2b *b, struct h2_conn *c, const struct http1_msg *m)
+{
+	nghttp2_nv nv[HTTP1_MAX_HEADERS + 6];
+	char lname[HTTP1_MAX_HEAD];
+	char status[4];
+	size_t nn = 0, lo = 0;
+	nghttp2_data_provider dp = { .source.ptr = b, .read_callback = cb_read_body };
+	bool has_body = b->h1 != H1_DONE || sb_live(&b->body);
+	bool grpc_resp = false, replace = false;
+	int grpc_status = 0;
+	char gs[8];
+	int32_t r;
+
+#define NV(n, nl, v, vl) (nv[nn++] = (nghttp2_nv){ (uint8_t *)(n), (uint8_t *)(v), nl, vl, \
+							NGHTTP2_NV_FLAG_NONE })
+	for (size_t i = 0; i < m->n_headers; i++) {
+		const struct http1_header *h = &m->headers[i];
+
+		if (h->name.n == 12 && strncasecmp(h->name.p, "content-type", 12) == 0 &&
+		    is_grpc_ct(h->value.p, h->value.n))
+			grpc_resp = true;
+	}
+	if (b->up) {
+		NV(":method", 7, m->method.p, m->method.n);
+		NV(":scheme", 7, "http", 4);
+		NV(":authority", 10, m->host.p, m->host.n);
+		NV(":path", 5, m->target.p, m->target.n);
+		if (grpc_resp)
+			NV("te", 2, "trailers", 8);
+	} else {
+		/* a gRPC client gets non-gRPC replies (local 503s...) as a trailers-only status */
+		replace = b->grpc && !grpc_resp && m->status >= 200;
+		snprintf(status, sizeof(status), "%d", replace ? 200 : m->status);
+		NV(":status", 7, status, 3);
+		if (replace) {
+			grpc_status = px_h2_grpc_from_http(m->status);
+			snprintf(gs, sizeof(gs), "%d", grpc_status);
+			NV("content-type", 12, "application/grpc", 16);
+			NV("grpc-status", 11, gs, strlen(gs));
+			NV("grpc-message", 12, px_reason(m->status), strlen(px_reason(m->status)));
+		}
+	}
+	for (size_t i = 0; i < m->n_headers && nn < sizeof(nv) / sizeof(nv[0]); i++) {
+		const struct http1_header *h = &m->headers[i];
+
+		bool cl = px_ieq(h->name.p, h->name.n, "content-length");
+
+		if ((!cl && h1_hop_by_hop(h->name.p, h->name.n)) ||
+		    (replace && (px_ieq(h->name.p, h->name.n, "content-type"))))
+			continue;
+		if (px_ieq(h->name.p, h->name.n, "content-length") &&
+		    (replace || m->body != HTTP1_BODY_LENGTH))
+			continue;
+		if (lo + h->name.n > sizeof(lname))
+			return -E2BIG;
+		for (size_t k = 0; k < h->name.n; k++)
+			lname[lo + k] = (char)tolower((unsigned char)h->name.p[k]);
+		NV(lname + lo, h->name.n, h->value.p, h->value.n);
+		lo += h->name.n;
+	}
+#undef NV
+	if (replace) {
+		b->h1 = b->h1 == H1_DONE ? H1_DONE : H1_DISCARD;
+		has_body = false;
+	}
+	if (b->up) {
+		r = nghttp2_submit_request(c->s, NULL, nv, nn, has_body ? &dp : NULL, b);
+		if (r < 0)
+			return -EPROTO;
+		b_link_conn(b, c, r);
+		return 0;
+	}
+	if (!has_body)
+		b->resp_done = true;
+	return nghttp2_submit_response(c->s, b->sid, nv, nn, has_body ? &dp : NULL) ? -EPROTO : 0;
+}
+
+/* An upstream connection with room for one more stream, or a new one. */
+static struct h2_conn *b_up_conn(struct h2b *b)
+{
+	struct px_h2w *hw = h2w(b->w);
+	struct sockaddr_in sa = { .sin_family = AF_INET, .sin_port = htons(b->port),
+				  .sin_addr.s_addr = b->addr };
+	struct h2_conn *c;
+	int fd, one = 1, r;
+
+	for (c = hw->conns; c; c = c->next) {
+		uint32_t limit;
+
+		if (!c->up || c->dead || c->goaway || c->addr != b->addr || c->port != b->port)
+			continue;
+		if (c->max_streams && c->total_streams >= c->max_streams)
+			continue;
+		limit = nghttp2_session_get_remote_settings(c->s,
+							   NGHTTP2_SETTINGS_MAX_CONCURRENT_STREAMS);
+		if (c->n_streams < limit)
+			return c;
+	}
+	fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return NULL;
+	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+	r = connect(fd, (struct sockaddr *)&sa, sizeof(sa));
+	if (r && errno != EINPROGRESS) {
+		close(fd);
+		return NULL;
+	}
+	c = c_new(b->w, fd, true);
+	if (!c) {
+		close(fd);
+		return NULL;
+	}
+	c->connected = !r;
+	c->addr = b->addr;
+	c->port = b->port;
+	c->max_streams = b->max_streams;
+	c->idle_ms = b->idle_ms;
+	px_stat_inc(b->w, PX_S_UP_CX_TOTAL);
+	return c;
+}
+
+/* Parse a head from rx; 1 = parsed, 0 = need more, < 0 = bad. */
+static int b_parse_head(struct h2b *b)
+{
+	struct http1_msg m;
+	size_t avail = sb_live(&b->rx);
+	struct h2_conn *c;
+	int r;
+
+	if (b->up)
+		r = http1_parse_request(b->rx.p + b->rx.off, avail, &m);
+	else
+		r = http1_parse_response(b->rx.p + b->rx.off, avail, b->head_req ? "HEAD" : "GET",
+					 b->head_req ? 4 : 3, &m);
+	if (r == HTTP1_INCOMPLETE)
+		return avail > HTTP1_MAX_HEAD ? -E2BIG : 0;
+	if (r < 0)
+		return -EPROTO;
+	if (!b->up && m.status < 200) {
+		b->rx.off += (size_t)r;	/* interim (100 Continue): not forwarded */
+		return 1;
+	}
+	switch (m.body) {
+	case HTTP1_BODY_NONE: b->h1 = H1_DONE; break;
+	case HTTP1_BODY_LENGTH: b->h1 = H1_LEN; b->left = m.content_length; break;
+	case HTTP1_BODY_CHUNKED: b->h1 = H1_CK_SIZE; break;
+	case HTTP1_BODY_CLOSE: b->h1 = H1_CLOSE; break;
+	}
+	if (b->h1 == H1_DONE)
+		b->body_eof = true;
+	c = b->c;
+	if (b->up) {
+		c = b_up_conn(b);
+		if (!c)
+			return -ECONNREFUSED;
+		b->head_req = m.method.n == 4 && memcmp(m.method.p, "HEAD", 4) == 0;
+	}
+	r = b_submit_head(b, c, &m) ? -EPROTO : r;
+	if (r < 0)
+		return r;
+	b->rx.off += (size_t)r;
+	return 2;
+}
+
+/* Decode body bytes from rx into body/trl; false on a framing error. */
+static bool b_parse_body(struct h2b *b)
+{
+	while (sb_live(&b->rx) && b->h1 != H1_DONE && sb_live(&b->body) < H2_BODY_MAX) {
+		char *p = b->rx.p + b->rx.off;
+		size_t n = sb_live(&b->rx), take;
+		bool discard = b->h1 == H1_DISCARD;
+
+		switch (b->h1) {
+		case H1_DISCARD:
+		case H1_CLOSE:
+			if (!discard && sb_add(&b->body, p, n))
+				return false;
+			b->rx.off += n;
+			break;
+		case H1_LEN:
+		case H1_CK_DATA:
+			take = n < b->left ? n : (size_t)b->left;
+			if (sb_add(&b->body, p, take))
+				return false;
+			b->rx.off += take;
+			b->left -= take;
+			if (!b->left)
+				b->h1 = b->h1 == H1_LEN ? H1_DONE : H1_CK_CRLF;
+			break;
+		case H1_CK_CRLF:
+			if (n < 2)
+				return true;
+			if (p[0] != '\r' || p[1] != '\n')
+				return false;
+			b->rx.off += 2;
+			b->h1 = H1_CK_SIZE;
+			break;
+		case H1_CK_SIZE: {
+			char *eol = memchr(p, '\n', n);
+			uint64_t v = 0;
+			size_t i = 0;
+
+			if (!eol)
+				return n < 4096;
+			for (; p + i < eol && isxdigit((unsigned char)p[i]) && i < 16; i++)
+				v = v * 16 + (uint64_t)(isdigit((unsigned char)p[i]) ? p[i] - '0' :
+							(tolower((unsigned char)p[i]) - 'a' + 10));
+			if (!i)
+				return false;
+			b->rx.off += (size_t)(eol - p) + 1;
+			b->left = v;
+			b->h1 = v ? H1_CK_DATA : H1_CK_TRAILER;
+			break;
+		}
+		case H1_CK_TRAILER: {
+			char *eol = memchr(p, '\n', n);
+			size_t ll;
+
+			if (!eol)
+				return n < 4096;
+			ll = (size_t)(eol - p) + 1;
+			if (ll <= 2) {
+				b->h1 = H1_DONE;
+			} else if (sb_live(&b->trl) + ll > H2_TRAILER_MAX || sb_add(&b->trl, p, ll)) {
+				return false;
+			}
+			b->rx.off += ll;
+			break;
+		}
+		default:
+			return false;
+		}
+	}
+	if (b->h1 == H1_DONE)
+		b->body_eof = true;
+	return true;
+}
+
+static void b_read(struct h2b *b)
+{
+	char buf[H2_READ_CHUNK];
+
+	while (b->rd_ready && !b->rd_eof && !b->dead && sb_live(&b->rx) < HTTP1_MAX_HEAD &&
+	       sb_live(&b->body) < H2_BODY_MAX) {
+		ssize_t n = read(b->fd, buf, sizeof(buf));
+
+		if (n > 0) {
+			if (sb_add(&b->rx, buf, (size_t)n)) {
+				b_close(b);
+				return;
+			}
+			continue;
+		}
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0 && errno == EAGAIN) {
+			b->rd_ready = false;
+			return;
+		}
+		b->rd_eof = true;
+	}
+}
+
+static void b_write(struct h2b *b)
+{
+	while (sb_live(&b->tx) && !b->dead) {
+		ssize_t n = write(b->fd, b->tx.p + b->tx.off, sb_live(&b->tx));
+
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			if (errno != EAGAIN)
+				b_close(b);
+			return;
+		}
+		b->tx.off += (size_t)n;
+	}
+	if (!b->dead && b->unacked && b->c && b->sid >= 0) {
+		nghttp2_session_consume(b->c->s, b->sid, b->unacked);
+		b->unacked = 0;
+	}
+}
+
+/* Move bytes both ways between the bridge's fd and its stream. */
+static void b_pump(struct h2b *b)
+{
+	struct h2_conn *c;
+
+	if (b->dead)
+		return;
+	b_write(b);
+	for (int round = 0; round < 64 && !b->dead; round++) {
+		bool more_body = false;
+
+		b_read(b);
+		if (b->dead)
+			return;
+		if (b->h1 == H1_HEAD && sb_live(&b->rx)) {
+			int r;
+
+			if (!b->up && !b->c) {
+				b_close(b);	/* the client's stream is gone */
+				return;
+			}
+			if (b->up && b->sid >= 0) {
+				b_close(b);	/* pipelined request: not from our engine */
+				return;
+			}
+			r = b_parse_head(b);
+			if (r < 0) {
+				if (b->c && b->sid >= 0)
+					nghttp2_submit_rst_stream(b->c->s, NGHTTP2_FLAG_NONE, b->sid,
+								  NGHTTP2_INTERNAL_ERROR);
+				c = b->c;
+				b_close(b);
+				if (c)
+					c_flush(c);
+				return;
+			}
+			if (r == 0 && !b->rd_eof)
+				break;
+			if (r == 1)
+				continue;
+		}
+		if (b->h1 != H1_HEAD && !b_parse_body(b)) {
+			c = b->c;
+			if (c && b->sid >= 0)
+				nghttp2_submit_rst_stream(c->s, NGHTTP2_FLAG_NONE, b->sid,
+							  NGHTTP2_PROTOCOL_ERROR);
+			b_close(b);
+			if (c)
+				c_flush(c);
+			return;
+		}
+		if (b->rd_eof && b->h1 == H1_CLOSE) {
+			b->h1 = H1_DONE;
+			b->body_eof = true;
+		}
+		if (b->rd_eof && b->h1 == H1_DISCARD) {
+			b_close(b);
+			return;
+		}
+		if (b->h1 == H1_DONE && !b->body_eof)
+			b->body_eof = true;
+		c = b->c;
+		if (c && b->sid >= 0 && b->deferred && (sb_live(&b->body) || b->body_eof)) {
+			b->deferred = false;
+			nghttp2_session_resume_data(c->s, b->sid);
+		}
+		more_body = b->rd_ready && sb_live(&b->body) < H2_BODY_MAX && !b->rd_eof;
+		if (!more_body && !(b->h1 == H1_HEAD && sb_live(&b->rx)))
+			break;
+	}
+	if (b->dead)
+		return;
+	/* the engine closed its end */
+	if (b->rd_eof && !sb_live(&b->tx)) {
+		if (!b->c || b->sid < 0) {
+			if (b->up || !b->c) {
+				b_close(b);	/* idle pooled connection / stream gone */
+				return;
+			}
+		} else if (!b->body_eof || b->up) {
+			c = b->c;	/* mid-exchange: cancel the stream */
+			nghttp2_submit_rst_stream(c->s, NGHTTP2_FLAG_NONE, b->sid, NGHTTP2_CANCEL);
+			b_close(b);
+			c_flush(c);
+			return;
+		}
+	}
+	if (b->c)
+		c_flush(b->c);
+}
+
+static void b_event(struct h2b *b, uint32_t events)
+{
+	if (events & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR))
+		b->rd_ready = true;
+	b_pump(b);
+}
+
+/* ---- entry points ---- */
+
+bool px_h2_takeover(struct px_dconn *d)
+{
+	struct px_worker *w = d->w;
+	struct h2_conn *c;
+	size_t n = d->in.len - d->in.off;
+	int fd;
+
+	if (h2w_init(w)) {
+		px_dconn_close(d, -1);
+		return false;
+	}
+	epoll_ctl(w->ep, EPOLL_CTL_DEL, d->fd, NULL);
+	fd = dup(d->fd);
+	if (fd < 0) {
+		px_dconn_close(d, -1);
+		return false;
+	}
+	/* the h2 connection keeps d's max_conns slot */
+	atomic_fetch_add_explicit(&w->p->n_conns, 1, memory_order_relaxed);
+	c = c_new(w, fd, false);
+	if (!c) {
+		close(fd);
+		px_cx_slot_put(w->p);
+		px_dconn_close(d, -1);
+		return false;
+	}
+	c->connected = true;
+	c->listen_port = d->listen_port;
+	c->peer_addr = d->peer_addr;
+	c->peer_port = d->peer_port;
+	c->orig = d->orig;
+	c->rd_ready = true;
+	c->wr_ready = true;
+	px_stat_inc(w, PX_S_CX_H2);
+	if (!c_recv(c, d->in.p + d->in.off, n)) {
+		c_flush(c);
+		c_close(c);
+	}
+	d->in.off = d->in.len = 0;
+	px_dconn_close(d, -1);
+	if (!c->dead) {
+		c_read(c);
+		c_flush(c);
+	}
+	px_h2_run(w);
+	return false;
+}
+
+int px_h2_up_socket(struct px_worker *w, uint32_t addr, uint16_t port,
+		    uint32_t max_streams_per_conn, uint64_t idle_ms)
+{
+	struct h2b *b;
+	int peer, err;
+
+	err = h2w_init(w);
+	if (err)
+		return err;
+	b = b_new(w, true);
+	if (!b)
+		return -ENOMEM;
+	b->addr = addr;
+	b->port = port;
+	b->max_streams = max_streams_per_conn;
+	b->idle_ms = idle_ms ? idle_ms : PX_DEF_UP_IDLE_MS;
+	err = b_socketpair(b, &peer);
+	if (err) {
+		b_close(b);
+		return err;
+	}
+	return peer;
+}
+
+void px_h2_event(void *obj, uint32_t events)
+{
+	uint8_t kind = *(uint8_t *)obj;
+
+	if (kind == PX_EV_H2) {
+		struct h2_conn *c = obj;
+
+		if (!c->dead)
+			c_event(c, events);
+	} else {
+		struct h2b *b = obj;
+
+		if (!b->dead)
+			b_event(b, events);
+	}
+}
+
+#define H2_RUN_MAX 4096	/* bridge pumps per loop turn; the rest stay queued */
+
+void px_h2_run(struct px_worker *w)
+{
+	struct px_h2w *hw = h2w(w);
+
+	for (int i = 0; hw && hw->rq && i < H2_RUN_MAX; i++) {
+		struct h2b *b = hw->rq;
+
+		hw->rq = b->rq_next;
+		if (!hw->rq)
+			hw->rq_tail = NULL;
+		b->queued = false;
+		if (!b->dead)
+			b_pump(b);
+	}
+}
+
+bool px_h2_busy(const struct px_worker *w)
+{
+	return w->h2 && w->h2->rq;
+}
+
+void px_h2_tick(struct px_worker *w)
+{
+	struct px_h2w *hw = h2w(w);
+
+	if (!hw)
+		return;
+	for (struct h2_conn *c = hw->conns, *nx; c; c = nx) {
+		nx = c->next;
+		if (!c->up)
+			continue;
+		if (!c->connected && w->now - c->opened > H2_UP_CONNECT_MS) {
+			px_stat_inc(w, PX_S_UP_CX_CONNECT_FAIL);
+			c_close(c);
+		} else if (!c->n_streams && w->now - c->idle_since > c->idle_ms) {
+			nghttp2_session_terminate_session(c->s, NGHTTP2_NO_ERROR);
+			c_flush(c);
+			c_close(c);
+		}
+	}
+}
+
+void px_h2_reap(struct px_worker *w)
+{
+	struct px_h2w *hw = h2w(w);
+
+	if (!hw)
+		return;
+	for (struct h2b **pp = &hw->dead_b; *pp;) {
+		struct h2b *b = *pp;
+
+		if (b->queued) {
+			pp = &b->dead_next;
+			continue;
+		}
+		*pp = b->dead_next;
+		b_free(b);
+	}
+	while (hw->dead_c) {
+		struct h2_conn *c = hw->dead_c;
+
+		hw->dead_c = c->dead_next;
+		nghttp2_session_del(c->s);
+		sb_free(&c->out);
+		free(c);
+	}
+}
+
+void px_h2_shutdown(struct px_worker *w)
+{
+	struct px_h2w *hw = h2w(w);
+
+	if (!hw)
+		return;
+	while (hw->conns) {
+		struct h2_conn *c = hw->conns;
+
+		nghttp2_session_terminate_session(c->s, NGHTTP2_NO_ERROR);
+		c_flush(c);
+		c_close(c);
+	}
+	while (hw->bridges)
+		b_close(hw->bridges);
+	while (hw->rq) {
+		hw->rq->queued = false;
+		hw->rq = hw->rq->rq_next;
+	}
+	px_h2_reap(w);
+	nghttp2_session_callbacks_del(hw->cbs);
+	nghttp2_option_del(hw->opt_srv);
+	nghttp2_option_del(hw->opt_cli);
+	free(hw);
+	w->h2 = NULL;
+}

@@ -1,0 +1,81 @@
+/* SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause) */
+/*
+ * proxy_h2: HTTP/2 (h2c) on both sides of the L7 proxy, on libnghttp2.
+ *
+ * Shape: the request engine (proxy_http.c) stays an HTTP/1.1 engine and
+ * every HTTP/2 stream is bridged to it through an AF_UNIX socketpair that
+ * carries one HTTP/1.1 exchange:
+ *
+ *   client h2 conn --stream--> bridge ==h1==> engine dconn (router, retries,
+ *   faults, timeouts, breakers, outlier, metrics) ==h1==> engine uconn
+ *   --> bridge --stream--> backend h2 conn (pooled per backend per worker)
+ *
+ * so each stream is routed and load balanced on its own exactly like an
+ * HTTP/1.1 request (per-request balancing of one client connection), and
+ * either side may be HTTP/1.1 instead. Bodies are streamed both ways with
+ * HTTP/2 flow control tied to the socketpair's backpressure: DATA is
+ * acknowledged (WINDOW_UPDATE) only once written into the bridge, and a
+ * bridge is read only while its stream has less than H2_BODY_MAX queued.
+ * Trailers travel as HTTP/1.1 chunked trailers.
+ *
+ * Everything here belongs to one worker thread.
+ */
+#ifndef SOCKMESH_PROXY_H2_H
+#define SOCKMESH_PROXY_H2_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+struct px_worker;
+struct px_dconn;
+struct px_pool;
+
+/* Default limits against hostile peers (README "HTTP/2 limits"). */
+#define H2_MAX_CONCURRENT	256	/* streams per client connection (SETTINGS) */
+#define H2_MAX_HEADER_LIST	(64 * 1024)	/* bytes, decoded (HPACK bomb) */
+#define H2_MAX_CONTINUATIONS	8	/* CONTINUATION frames per header block */
+#define H2_MAX_SETTINGS		32	/* entries per SETTINGS frame */
+#define H2_MAX_OUTBOUND_ACK	1000	/* queued SETTINGS/PING ACKs (floods) */
+#define H2_RESET_BURST		1000	/* client RST_STREAMs: token bucket burst */
+#define H2_RESET_RATE		33	/* ... refilled per second (rapid reset) */
+#define H2_BODY_MAX		(64 * 1024)	/* queued body bytes per stream */
+
+/*
+ * d carries a complete client connection preface in d->in: turn the
+ * connection into an HTTP/2 server session (d is closed, its socket,
+ * buffered bytes and max_conns slot move on). Returns false when the
+ * session could not be set up (the connection is closed either way).
+ */
+bool px_h2_takeover(struct px_dconn *d);
+
+/*
+ * The engine wants a connection to an HTTP/2 backend: returns a connected
+ * non-blocking socket (one end of a socketpair) whose HTTP/1.1 requests
+ * are sent as streams over this worker's HTTP/2 connections to addr:port,
+ * or -errno. max_streams_per_conn 0 = unlimited; idle_ms 0 = default.
+ */
+int px_h2_up_socket(struct px_worker *w, uint32_t addr, uint16_t port,
+		    uint32_t max_streams_per_conn, uint64_t idle_ms);
+
+/* epoll event for a PX_EV_H2 / PX_EV_H2B object. */
+void px_h2_event(void *obj, uint32_t events);
+
+/* Move bytes of bridges woken during session calls (after every event batch). */
+void px_h2_run(struct px_worker *w);
+/* Bridges still queued: the loop must not sleep. */
+bool px_h2_busy(const struct px_worker *w);
+/* Free closed objects (after the event batch, like px_reap). */
+void px_h2_reap(struct px_worker *w);
+
+/* Once a second: idle upstream connections. */
+void px_h2_tick(struct px_worker *w);
+
+/* Worker exit: GOAWAY and close everything. */
+void px_h2_shutdown(struct px_worker *w);
+
+/* Envoy's mapping of an HTTP status to a gRPC status (local replies). */
+int px_h2_grpc_from_http(int status);
+/* Envoy's mapping of a grpc-status to an HTTP status (retries, outlier detection). */
+int px_h2_http_from_grpc(int grpc_status);
+
+#endif /* SOCKMESH_PROXY_H2_H */
