@@ -177,15 +177,12 @@ e2e_assert_match "UT 504 under matrix" \
 e2e_assert_eq "no local reply is unknown" "" \
 	"$(grep -E '^istio_requests_total\{' <<<"$m" | grep 'destination_service="unknown"')"
 
-e2e_log "[PS] a port named grpc / appProtocol grpc is HTTP/2: balanced at L4 in the kernel"
+e2e_log "[PS] a port named grpc / appProtocol grpc is HTTP/2: proxied at L7, HTTP/2 upstream"
 svcs=$(ctl services)
-e2e_assert_match "services: grpc port on L4" 'default/grpc +10\.96\.4\.20:50051 +L4' "$svcs"
-e2e_assert_match "services says why" 'L4: port name grpc \(Istio protocol selection\) declares HTTP/2' "$svcs"
-e2e_assert_match "services: appProtocol grpc on L4" 'default/grpc-app +10\.96\.4\.21:50051 +L4' "$svcs"
-e2e_assert_match "routes lists it as kept at L4" 'default/grpc 10\.96\.4\.20:50051 +no L7 routes: port name grpc' \
-	"$(ctl routes)"
-e2e_assert_match "the VirtualService's http routes are not applied: warned" \
-	'declares HTTP/2, which the L7 proxy does not speak yet' "$(cat "$E2E_TMP/agent.log")"
+e2e_assert_match "services: grpc port on L7" 'default/grpc +10\.96\.4\.20:50051 +L7' "$svcs"
+e2e_assert_match "services says why" 'VirtualService default/grpc has http routes' "$svcs"
+e2e_assert_match "services: appProtocol grpc on L7" 'default/grpc-app +10\.96\.4\.21:50051 +L7' "$svcs"
+e2e_assert_eq "no 'declares HTTP/2' warning any more" 0 "$(grep -c 'declares HTTP/2' "$E2E_TMP/agent.log")"
 # gRPC C-core dials IPv4 through an AF_INET6 socket (::ffff:VIP) whenever the
 # namespace has IPv6 (::1 on lo is enough): connect6 translates it as
 # connect4 would (README, dual-stack). The pod keeps its IPv6 on purpose.
@@ -197,15 +194,17 @@ e2e_assert_ge "gRPC C-core dialled ::ffff:VIP (connect6 translated it)" $((m0 + 
 out=$(sm_pod_exec 1 /usr/bin/python3 "$GRPC" call 10.96.4.21:50051 hi --count 5)
 e2e_assert_eq "appProtocol grpc port: 5 calls" "ok 5" "$(grep '^ok' <<<"$out")"
 
-e2e_log "h2c on a port declared http: the proxy forwards the HTTP/2 connection as TCP"
+e2e_log "h2c (prior knowledge) on a port declared http: each stream is an HTTP/1.1 request upstream"
 e2e_assert_match "services: h2c port is L7 (declared http)" 'default/h2c +10\.96\.4\.30:50051 +L7' "$svcs"
-out=$(sm_pod_exec 1 /usr/bin/python3 "$GRPC" call 10.96.4.30:50051 via-proxy --count 10)
-e2e_assert_eq "gRPC over the http port: 10 calls" "ok 10" "$(grep '^ok' <<<"$out")"
-e2e_assert_eq "gRPC reply" "reply g1:via-proxy" "$(grep '^reply' <<<"$out")"
-out=$(sm_pod_exec 1 /usr/bin/python3 "$GRPC" call 10.96.4.30:50051 again --count 2)
-e2e_assert_eq "a second connection too" "ok 2" "$(grep '^ok' <<<"$out")"
-e2e_assert_ge "counted: downstream_cx_h2_passthrough" 2 \
-	"$(ctl status -o json | jq '.proxy.downstream_cx_h2_passthrough // 0')"
-e2e_assert_eq "logged once" 1 "$(grep -c 'HTTP/2 connection preface arrived on HTTP port default/h2c:50051' "$E2E_TMP/agent.log")"
+out=$(sm_pod_exec 1 curl -sS -m 5 --http2-prior-knowledge -D - -o /dev/null http://10.96.4.30:50051/a)
+e2e_assert_match "curl --http2-prior-knowledge: HTTP/2 200 from the HTTP/1.1 backend" '^HTTP/2 200' "$out"
+e2e_assert_match "routed by the proxy (x-envoy-upstream-service-time)" 'x-envoy-upstream-service-time' "$out"
+# h2load: 20 requests, one connection, one at a time then 4 in flight
+out=$(sm_pod_exec 1 timeout 20 h2load -n 20 -c 1 -m 1 http://10.96.4.30:50051/a)
+e2e_assert_match "h2load -m 1: 20 succeeded on one connection" '20 succeeded, 0 failed' "$out"
+out=$(sm_pod_exec 1 timeout 20 h2load -n 20 -c 1 -m 4 http://10.96.4.30:50051/a)
+e2e_assert_match "h2load -m 4: 20 succeeded on one connection" '20 succeeded, 0 failed' "$out"
+e2e_assert_ge "counted: downstream_cx_http2" 1 \
+	"$(ctl status -o json | jq '.proxy.downstream_cx_http2 // 0')"
 
 e2e_finish
