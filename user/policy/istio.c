@@ -1098,9 +1098,27 @@ static void parse_http_match(struct pol_walk *w, const yaml_node_t *m,
 		pol_val_strlist(w, v, p, &hm->gateways, &hm->n_gateways);
 }
 
+/* A gRPC status by name (Istio's grpcStatus) or number; -1 when unknown. */
+static int pol_grpc_code(const char *s)
+{
+	static const char *const names[] = { "OK", "CANCELLED", "UNKNOWN", "INVALID_ARGUMENT",
+		"DEADLINE_EXCEEDED", "NOT_FOUND", "ALREADY_EXISTS", "PERMISSION_DENIED",
+		"RESOURCE_EXHAUSTED", "FAILED_PRECONDITION", "ABORTED", "OUT_OF_RANGE",
+		"UNIMPLEMENTED", "INTERNAL", "UNAVAILABLE", "DATA_LOSS", "UNAUTHENTICATED" };
+	char *end;
+	long v;
+
+	for (int i = 0; i < (int)(sizeof(names) / sizeof(names[0])); i++)
+		if (strcasecmp(s, names[i]) == 0)
+			return i;
+	v = strtol(s, &end, 10);
+	return *s && !*end && v >= 0 && v <= 16 ? (int)v : -1;
+}
+
 static void parse_http_fault(struct pol_walk *w, const yaml_node_t *n,
 			     const char *path, struct pol_fault *f)
 {
+	yaml_node_t *g;
 	char p[POL_PATH_MAX];
 	yaml_node_t *v;
 	int64_t i64;
@@ -1132,9 +1150,17 @@ static void parse_http_fault(struct pol_walk *w, const yaml_node_t *n,
 		f->abort_set = true;
 		if (pol_get_int(w, v, "httpStatus", p, 200, 599, &i64) == 1)
 			f->abort_status = (int32_t)i64;
-		pol_get_scalar(w, v, "grpcStatus", p);
+		if ((g = pol_get_scalar(w, v, "grpcStatus", p))) {
+			int code = pol_grpc_code(scalar(g));
+
+			if (code < 0)
+				pol_diag_at(w, POL_DIAG_ERROR, g,
+					    "%s.grpcStatus: unknown gRPC status \"%s\" (want OK, CANCELLED, ..., UNAVAILABLE, or 0..16)",
+					    p, scalar(g));
+			else
+				f->abort_grpc = code + 1;
+		}
 		pol_get_scalar(w, v, "http2Error", p);
-		warn_field(w, v, p, "grpcStatus", NOT_IMPL);
 		warn_field(w, v, p, "http2Error", NOT_IMPL);
 		percent_at(w, v, "percentage", p, &f->abort_percent);
 		if (!pol_get(w, v, "httpStatus") && !pol_get(w, v, "grpcStatus") &&

@@ -353,6 +353,7 @@ struct pol_fault {
 	double delay_percent;	/* percentage.value, else percent, else 0 */
 	bool abort_set;
 	int32_t abort_status;	/* httpStatus; 0 when grpcStatus/http2Error only */
+	int32_t abort_grpc;	/* grpcStatus code + 1; 0 = none */
 	double abort_percent;	/* percentage.value, else 0 */
 };
 

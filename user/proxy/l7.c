@@ -922,7 +922,8 @@ static void l7_retry_defaults(struct l7_retry *r)
 {
 	memset(r, 0, sizeof(*r));
 	r->attempts = L7_RETRY_ATTEMPTS;
-	r->on = L7_RETRY_CONNECT_FAILURE | L7_RETRY_REFUSED_STREAM | L7_RETRY_STATUS_CODES;
+	r->on = L7_RETRY_CONNECT_FAILURE | L7_RETRY_REFUSED_STREAM | L7_RETRY_STATUS_CODES |
+		L7_RETRY_GRPC_UNAVAILABLE | L7_RETRY_GRPC_CANCELLED;
 	r->codes[r->n_codes++] = 503;
 	r->backoff_base_ms = L7_RETRY_BACKOFF_MS;
 }
@@ -930,8 +931,8 @@ static void l7_retry_defaults(struct l7_retry *r)
 /*
  * Istio's retry.ConvertPolicy: start from the default, override attempts,
  * retryOn (numbers are status codes, adding retriable-status-codes) and
- * perTryTimeout. gRPC conditions (cancelled, unavailable, ...) never fire
- * on HTTP/1.1 responses without grpc-status and are accepted as no-ops.
+ * perTryTimeout. gRPC conditions (cancelled, unavailable, ...) fire on the
+ * grpc-status of a trailers-only response (proxy_util.c px_retry_grpc).
  */
 static void l7_retry_conv(const struct pol_retries *in, struct l7_retry *r)
 {
@@ -955,6 +956,11 @@ static void l7_retry_conv(const struct pol_retries *in, struct l7_retry *r)
 			{ "refused-stream", L7_RETRY_REFUSED_STREAM },
 			{ "retriable-status-codes", L7_RETRY_STATUS_CODES },
 			{ "envoy-ratelimited", L7_RETRY_ENVOY_RATELIMITED },
+			{ "cancelled", L7_RETRY_GRPC_CANCELLED },
+			{ "deadline-exceeded", L7_RETRY_GRPC_DEADLINE },
+			{ "resource-exhausted", L7_RETRY_GRPC_EXHAUSTED },
+			{ "internal", L7_RETRY_GRPC_INTERNAL },
+			{ "unavailable", L7_RETRY_GRPC_UNAVAILABLE },
 		};
 		const char *s = in->retry_on;
 
@@ -1088,8 +1094,9 @@ static int l7_route_conv(struct l7_build *b, const struct pol_vs *vs,
 		r->fault.delay_ms = in->fault.delay_ms;
 		r->fault.delay_pct = in->fault.delay_percent;
 	}
-	if (in->fault.abort_set && in->fault.abort_status) {
+	if (in->fault.abort_set && (in->fault.abort_status || in->fault.abort_grpc)) {
 		r->fault.abort_status = in->fault.abort_status;
+		r->fault.abort_grpc = in->fault.abort_grpc;
 		r->fault.abort_pct = in->fault.abort_percent;
 	}
 	if (in->n_mirrors) {

@@ -76,6 +76,12 @@ enum l7_retry_on {
 	L7_RETRY_REFUSED_STREAM	= 1 << 5,
 	L7_RETRY_STATUS_CODES	= 1 << 6,	/* codes[] */
 	L7_RETRY_ENVOY_RATELIMITED = 1 << 7,
+	/* gRPC (Envoy x-envoy-retry-grpc-on): grpc-status of a trailers-only response */
+	L7_RETRY_GRPC_CANCELLED	= 1 << 8,	/* 1 */
+	L7_RETRY_GRPC_DEADLINE	= 1 << 9,	/* 4 */
+	L7_RETRY_GRPC_EXHAUSTED	= 1 << 10,	/* 8 resource-exhausted */
+	L7_RETRY_GRPC_INTERNAL	= 1 << 11,	/* 13 */
+	L7_RETRY_GRPC_UNAVAILABLE = 1 << 12,	/* 14 */
 };
 
 #define L7_RETRY_MAX_CODES 16
@@ -95,6 +101,7 @@ struct l7_fault {
 	uint64_t delay_ms;
 	double abort_pct;
 	int abort_status;		/* 0 = no abort */
+	int abort_grpc;			/* grpcStatus + 1 (0 = none): gRPC clients get it */
 };
 
 struct l7_redirect {

@@ -1087,12 +1087,37 @@ void px_stream_connect_failed(struct px_dconn *d)
 		px_dconn_pump(d);
 }
 
+/*
+ * The route timeout; a gRPC client's grpc-timeout shortens it (Istio sets
+ * Envoy's grpc_timeout_header_max to the route timeout, 0 = unbounded).
+ */
 static void st_arm_route_timeout(struct px_dconn *d)
 {
 	struct px_stream *st = &d->st;
+	uint64_t t = st->route ? st->route->timeout_ms : 0, g;
+	const struct http1_header *gt = st->bare ? NULL : http1_header_get(&st->req, "grpc-timeout");
 
-	if (st->route && st->route->timeout_ms && !st->t_route.at)
-		px_timer_arm(d->w, &st->t_route, d->w->now + st->route->timeout_ms);
+	if (gt && !px_grpc_timeout_ms(gt->value.p, gt->value.n, &g) && (!t || g < t))
+		t = g ? g : 1;
+	if (t && !st->t_route.at)
+		px_timer_arm(d->w, &st->t_route, d->w->now + t);
+}
+
+static bool st_is_grpc(const struct px_dconn *d)
+{
+	const struct http1_header *ct = d->st.bare ? NULL : http1_header_get(&d->st.req, "content-type");
+
+	return ct && ct->value.n >= 16 && strncasecmp(ct->value.p, "application/grpc", 16) == 0;
+}
+
+/* A trailers-only gRPC reply (HTTP 200, grpc-status), as Envoy sends for gRPC requests. */
+static void st_local_grpc(struct px_dconn *d, int grpc_status, const char *msg, int flag)
+{
+	char extra[160];
+
+	snprintf(extra, sizeof(extra), "content-type: application/grpc\r\ngrpc-status: %d\r\n"
+		 "grpc-message: %s\r\n", grpc_status, msg);
+	st_local(d, 200, "", 0, extra, flag, true);
 }
 
 /* After routing and any fault delay: abort fault, destination, breakers, first try. */
@@ -1110,8 +1135,11 @@ static void st_forward(struct px_dconn *d)
 	} else {
 		st->cluster = st->svc ? st->svc->default_cluster : NULL;
 	}
-	if (r && r->fault.abort_status && px_pct_hit(w, r->fault.abort_pct)) {
-		st_local_str(d, r->fault.abort_status, "fault filter abort", NULL, PX_F_FI);
+	if (r && (r->fault.abort_status || r->fault.abort_grpc) && px_pct_hit(w, r->fault.abort_pct)) {
+		if (r->fault.abort_grpc && (st_is_grpc(d) || !r->fault.abort_status))
+			st_local_grpc(d, r->fault.abort_grpc - 1, "fault filter abort", PX_F_FI);
+		else
+			st_local_str(d, r->fault.abort_status, "fault filter abort", NULL, PX_F_FI);
 		return;
 	}
 	if (!st->cluster) {
@@ -1857,6 +1885,8 @@ static bool st_resp_head(struct px_dconn *d, const struct http1_msg *rm, size_t 
 	struct px_worker *w = d->w;
 	struct px_uconn *u = st->u;
 	int status = rm->status;
+	const struct http1_header *gs = http1_header_get(rm, "grpc-status");
+	int grpc = gs ? px_grpc_status_parse(gs->value.p, gs->value.n) : -1;
 
 	st->resp_parsed = 0;
 	if (status >= 100 && status < 200 && status != 101) {
@@ -1875,8 +1905,10 @@ static bool st_resp_head(struct px_dconn *d, const struct http1_msg *rm, size_t 
 		return true;
 	}
 	st->resp_head_ms = w->now;
-	up_outlier_record(w->p->o.up, st->cluster, st->host, UP_RESULT_HTTP, status, w->now);
-	if (px_retry_status(st->retry, status)) {
+	/* Envoy feeds outlier detection the HTTP mapping of a trailers-only grpc-status */
+	up_outlier_record(w->p->o.up, st->cluster, st->host, UP_RESULT_HTTP,
+			  grpc > 0 ? px_h2_http_from_grpc(grpc) : status, w->now);
+	if (px_retry_status(st->retry, status) || (grpc > 0 && px_retry_grpc(st->retry, grpc))) {
 		bool retry = st_can_retry(d, true);
 
 		if (retry) {

@@ -458,6 +458,12 @@ void px_uuid4(uint64_t a, uint64_t b, char out[37]);
 bool px_strmatch(const struct l7_strmatch *m, const char *s, size_t n);
 bool px_retry_status(const struct l7_retry *r, int status);
 bool px_retry_fail(const struct l7_retry *r, enum px_fail f);
+/* gRPC: retryOn cancelled/deadline-exceeded/resource-exhausted/internal/unavailable. */
+bool px_retry_grpc(const struct l7_retry *r, int grpc_status);
+/* grpc-status value: 0..16 (others as given, up to 99), -1 if malformed. */
+int px_grpc_status_parse(const char *v, size_t n);
+/* grpc-timeout (1..8 digits + H/M/S/m/u/n) in ms, rounded up; -EINVAL if malformed. */
+int px_grpc_timeout_ms(const char *v, size_t n, uint64_t *ms);
 uint64_t px_backoff_ms(uint64_t base_ms, uint32_t retry_n, uint64_t rnd);
 extern const struct l7_retry px_retry_default;
 int px_redirect_location(const struct l7_redirect *rd, const char *path, size_t path_len,

@@ -118,6 +118,57 @@ bool px_retry_status(const struct l7_retry *r, int status)
 	return false;
 }
 
+bool px_retry_grpc(const struct l7_retry *r, int g)
+{
+	switch (g) {
+	case 1: return r->on & L7_RETRY_GRPC_CANCELLED;
+	case 4: return r->on & L7_RETRY_GRPC_DEADLINE;
+	case 8: return r->on & L7_RETRY_GRPC_EXHAUSTED;
+	case 13: return r->on & L7_RETRY_GRPC_INTERNAL;
+	case 14: return r->on & L7_RETRY_GRPC_UNAVAILABLE;
+	default: return false;
+	}
+}
+
+int px_grpc_status_parse(const char *v, size_t n)
+{
+	int g = 0;
+
+	if (!n || n > 2)
+		return -1;
+	for (size_t i = 0; i < n; i++) {
+		if (v[i] < '0' || v[i] > '9')
+			return -1;
+		g = g * 10 + (v[i] - '0');
+	}
+	return g;
+}
+
+int px_grpc_timeout_ms(const char *v, size_t n, uint64_t *ms)
+{
+	uint64_t x = 0;
+
+	/* gRPC over HTTP/2: TimeoutValue is at most 8 ASCII digits, then a unit */
+	if (n < 2 || n > 9)
+		return -EINVAL;
+	for (size_t i = 0; i + 1 < n; i++) {
+		if (v[i] < '0' || v[i] > '9')
+			return -EINVAL;
+		x = x * 10 + (uint64_t)(v[i] - '0');
+	}
+	switch (v[n - 1]) {
+	case 'H': x *= 3600000; break;
+	case 'M': x *= 60000; break;
+	case 'S': x *= 1000; break;
+	case 'm': break;
+	case 'u': x = (x + 999) / 1000; break;
+	case 'n': x = (x + 999999) / 1000000; break;
+	default: return -EINVAL;
+	}
+	*ms = x;
+	return 0;
+}
+
 /*
  * Envoy's wouldRetryFromReset: 5xx, gateway-error and reset cover every
  * local-origin failure (resets, per-try timeouts, connect failures);
