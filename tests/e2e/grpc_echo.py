@@ -4,25 +4,70 @@
 grpc_echo: a real gRPC (HTTP/2) peer for the e2e tests, without generated
 code (raw bytes in and out).
 
-  grpc_echo.py serve PORT ID      unary /sm.Echo/Say answers "ID:<request>";
-                                  prints "ready" once listening
-  grpc_echo.py call HOST:PORT MSG [--count N] [--timeout S]
-                                  N calls on one channel; prints "ok N",
-                                  "reply <last reply>" or "error CODE"
+  grpc_echo.py serve PORT ID [--fail CODE]
+        /sm.Echo/Say     unary: "ID:<request>" (or aborts with CODE, e.g. UNAVAILABLE)
+        /sm.Echo/Fail    unary: aborts with the status named by the request
+        /sm.Echo/Sleep   unary: sleeps <request> seconds, then "ID:slept"
+        /sm.Echo/Count   server streaming: <request> = N -> N replies "ID:i"
+        /sm.Echo/Sum     client streaming: "ID:<n messages>:<bytes>"
+        /sm.Echo/Chat    bidi: each message echoed as "ID:<message>"
+      prints "ready" once listening
+  grpc_echo.py call HOST:PORT MSG [--count N] [--timeout S] [--md K=V]
+        N calls on one channel; prints "ok N", "reply <last reply>" or "error CODE"
+  grpc_echo.py spread HOST:PORT N [--md K=V]
+        N unary calls on ONE channel (one HTTP/2 connection); prints
+        "backend ID COUNT" per answering backend and "error CODE COUNT"
+  grpc_echo.py status HOST:PORT METHOD MSG [--timeout S]
+        one unary call; prints "status CODE" (OK on success)
+  grpc_echo.py streams HOST:PORT
+        server, client and bidi streaming on one channel; prints one line each
+  grpc_echo.py par HOST:PORT N METHOD MSG
+        N concurrent unary calls on one channel; prints "status CODE COUNT"
 """
 import sys
+import time
 from concurrent import futures
 
 import grpc
 
 
-def serve(port, ident):
+def serve(port, ident, fail):
     def say(request, context):
+        if fail:
+            context.abort(getattr(grpc.StatusCode, fail), "configured to fail")
         return ident.encode() + b":" + request
 
-    handler = grpc.method_handlers_generic_handler(
-        "sm.Echo", {"Say": grpc.unary_unary_rpc_method_handler(say)})
-    server = grpc.server(futures.ThreadPoolExecutor(max_workers=4))
+    def fail_m(request, context):
+        context.abort(getattr(grpc.StatusCode, request.decode()), "asked to fail")
+
+    def sleep(request, context):
+        time.sleep(min(float(request.decode()), 10.0))
+        return ident.encode() + b":slept"
+
+    def count(request, context):
+        for i in range(min(int(request.decode()), 10000)):
+            yield b"%s:%d" % (ident.encode(), i)
+
+    def sum_m(it, context):
+        n = b = 0
+        for m in it:
+            n += 1
+            b += len(m)
+        return b"%s:%d:%d" % (ident.encode(), n, b)
+
+    def chat(it, context):
+        for m in it:
+            yield ident.encode() + b":" + m
+
+    handler = grpc.method_handlers_generic_handler("sm.Echo", {
+        "Say": grpc.unary_unary_rpc_method_handler(say),
+        "Fail": grpc.unary_unary_rpc_method_handler(fail_m),
+        "Sleep": grpc.unary_unary_rpc_method_handler(sleep),
+        "Count": grpc.unary_stream_rpc_method_handler(count),
+        "Sum": grpc.stream_unary_rpc_method_handler(sum_m),
+        "Chat": grpc.stream_stream_rpc_method_handler(chat),
+    })
+    server = grpc.server(futures.ThreadPoolExecutor(max_workers=8))
     server.add_generic_rpc_handlers((handler,))
     server.add_insecure_port("0.0.0.0:%d" % port)
     server.start()
@@ -30,13 +75,26 @@ def serve(port, ident):
     server.wait_for_termination(timeout=600)
 
 
-def call(addr, msg, count, timeout):
+def opt(a, name, default, conv=str):
+    return conv(a[a.index(name) + 1]) if name in a else default
+
+
+def metadata(a):
+    md = []
+    for i, x in enumerate(a):
+        if x == "--md":
+            k, v = a[i + 1].split("=", 1)
+            md.append((k, v))
+    return md
+
+
+def call(addr, msg, count, timeout, md):
     ok, reply = 0, b""
     with grpc.insecure_channel(addr) as ch:
         say = ch.unary_unary("/sm.Echo/Say")
         for _ in range(count):
             try:
-                reply = say(msg.encode(), timeout=timeout)
+                reply = say(msg.encode(), timeout=timeout, metadata=md)
                 ok += 1
             except grpc.RpcError as e:
                 print("error", e.code().name)
@@ -46,20 +104,85 @@ def call(addr, msg, count, timeout):
     return 0 if ok == count else 3
 
 
+def spread(addr, n, md):
+    seen, errs = {}, {}
+    with grpc.insecure_channel(addr) as ch:
+        say = ch.unary_unary("/sm.Echo/Say")
+        for _ in range(n):
+            try:
+                r = say(b"x", timeout=10, metadata=md).decode()
+                k = r.split(":", 1)[0]
+                seen[k] = seen.get(k, 0) + 1
+            except grpc.RpcError as e:
+                errs[e.code().name] = errs.get(e.code().name, 0) + 1
+    for k in sorted(seen):
+        print("backend", k, seen[k])
+    for k in sorted(errs):
+        print("error", k, errs[k])
+    return 0
+
+
+def status(addr, method, msg, timeout):
+    with grpc.insecure_channel(addr) as ch:
+        m = ch.unary_unary("/sm.Echo/" + method)
+        try:
+            m(msg.encode(), timeout=timeout)
+            print("status OK")
+        except grpc.RpcError as e:
+            print("status", e.code().name)
+    return 0
+
+
+def streams(addr):
+    with grpc.insecure_channel(addr) as ch:
+        got = list(ch.unary_stream("/sm.Echo/Count")(b"50", timeout=10))
+        print("server-streaming", len(got), got[-1].decode() if got else "-")
+        big = [b"m" * 1000 for _ in range(200)]	# 200 kB: more than one window
+        r = ch.stream_unary("/sm.Echo/Sum")(iter(big), timeout=10)
+        print("client-streaming", r.decode())
+        out = list(ch.stream_stream("/sm.Echo/Chat")(iter([b"a", b"b", b"c"]), timeout=10))
+        print("bidi", " ".join(x.decode() for x in out))
+    return 0
+
+
+def par(addr, n, method, msg):
+    res = {}
+    with grpc.insecure_channel(addr) as ch:
+        m = ch.unary_unary("/sm.Echo/" + method)
+        futs = [m.future(msg.encode(), timeout=10) for _ in range(n)]
+        for f in futs:
+            try:
+                f.result()
+                k = "OK"
+            except grpc.RpcError as e:
+                k = e.code().name
+            res[k] = res.get(k, 0) + 1
+    for k in sorted(res):
+        print("status", k, res[k])
+    return 0
+
+
 def main():
     a = sys.argv[1:]
-    if len(a) == 3 and a[0] == "serve":
-        serve(int(a[1]), a[2])
+    if len(a) >= 3 and a[0] == "serve":
+        serve(int(a[1]), a[2], opt(a, "--fail", None))
         return 0
     if len(a) >= 3 and a[0] == "call":
-        count, timeout = 1, 5.0
-        if "--count" in a:
-            count = int(a[a.index("--count") + 1])
-        if "--timeout" in a:
-            timeout = float(a[a.index("--timeout") + 1])
+        count, timeout = opt(a, "--count", 1, int), opt(a, "--timeout", 5.0, float)
         if not (0 < count <= 10000 and 0 < timeout <= 60):
             return 2
-        return call(a[1], a[2], count, timeout)
+        return call(a[1], a[2], count, timeout, metadata(a))
+    if len(a) >= 3 and a[0] == "spread":
+        n = int(a[2])
+        if not 0 < n <= 10000:
+            return 2
+        return spread(a[1], n, metadata(a))
+    if len(a) >= 4 and a[0] == "status":
+        return status(a[1], a[2], a[3], opt(a, "--timeout", 5.0, float))
+    if len(a) == 5 and a[0] == "par" and 0 < int(a[2]) <= 100:
+        return par(a[1], int(a[2]), a[3], a[4])
+    if len(a) == 2 and a[0] == "streams":
+        return streams(a[1])
     print(__doc__, file=sys.stderr)
     return 2
 

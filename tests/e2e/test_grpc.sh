@@ -1,0 +1,117 @@
+#!/bin/bash
+# SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause)
+#
+# gRPC through the L7 proxy with real peers (python3-grpcio client and
+# servers, h2load): every RPC is routed and balanced on its own, HTTP/2 on
+# both sides. Policy: tests/e2e/policies/grpc.yaml.
+#
+#  [VS] istio.io/latest/docs/reference/config/networking/virtual-service/
+#       (HTTPRoute weights and header matches, HTTPRetry retryOn gRPC
+#       policies, HTTPFaultInjection.Abort.grpcStatus, timeout)
+#  [DR] istio.io/latest/docs/reference/config/networking/destination-rule/
+#       (OutlierDetection.consecutive5xxErrors, ConnectionPoolSettings
+#       .http.http2MaxRequests)
+#  [PS] istio.io/latest/docs/ops/configuration/traffic-management/protocol-selection/
+#  [EG] envoyproxy.io: gRPC status <-> HTTP status mapping (Grpc::Utility),
+#       per-request load balancing of HTTP/2 streams
+
+# shellcheck disable=SC1091
+. "$(dirname "$0")/lib.sh"
+# shellcheck disable=SC1091
+. "$(dirname "$0")/mesh.sh"
+
+e2e_require_root
+GRPC=$E2E_ROOT/tests/e2e/grpc_echo.py
+PY=/usr/bin/python3
+MESH_AGENT_L7=1
+mesh_up smgrpc 5 "$E2E_ROOT/tests/e2e/policies/grpc.yaml" || { echo "FAIL: mesh_up"; exit 1; }
+
+sm_pod_spawn 2 $PY "$GRPC" serve 50051 g1 >"$E2E_TMP/grpc-2.out" 2>&1
+sm_pod_spawn 3 $PY "$GRPC" serve 50051 g2 >"$E2E_TMP/grpc-3.out" 2>&1
+sm_pod_spawn 4 $PY "$GRPC" serve 50051 g3 >"$E2E_TMP/grpc-4.out" 2>&1
+sm_pod_spawn 5 $PY "$GRPC" serve 50051 bad --fail UNAVAILABLE >"$E2E_TMP/grpc-5.out" 2>&1
+for p in 2 3 4 5; do
+	e2e_wait_for_line "$E2E_TMP/grpc-$p.out" '^ready' 15 || { echo "FAIL: backend $p"; cat "$E2E_TMP/grpc-$p.out"; exit 1; }
+done
+
+g() { sm_pod_exec 1 timeout 60 $PY "$GRPC" "$@"; }
+# field OUTPUT WORD KEY -> the count on the line "WORD KEY COUNT" (0 when absent)
+field() { awk -v w="$2" -v k="$3" '$1 == w && $2 == k { print $3; f = 1 } END { if (!f) print 0 }' <<<"$1"; }
+pstat() { ctl status -o json | jq -r ".proxy.$1 // 0"; }
+
+e2e_log "[PS] grpc ports (name or appProtocol) are proxied at L7 with an HTTP/2 upstream"
+svcs=$(ctl services)
+e2e_assert_match "canary (port name grpc) is L7" 'default/canary +10\.96\.7\.10:50051 +L7' "$svcs"
+e2e_assert_match "spread (appProtocol grpc) is L7" 'default/spread +10\.96\.7\.11:50051 +L7' "$svcs"
+
+e2e_log "[EG] per-request balancing: 30 RPCs on ONE client connection reach all 3 backends (round robin)"
+h0=$(pstat downstream_cx_http2)
+out=$(g spread 10.96.7.11:50051 30)
+for b in g1 g2 g3; do
+	e2e_assert_ge "spread: $b answered on the shared connection" 5 "$(field "$out" backend "$b")"
+done
+e2e_assert_eq "spread: no errors" "" "$(grep '^error' <<<"$out")"
+e2e_assert_eq "spread: exactly one client HTTP/2 connection" $((h0 + 1)) "$(pstat downstream_cx_http2)"
+
+e2e_log "[VS] canary: 90/10 by weight, x-canary: 1 -> v2 (one connection each)"
+out=$(g spread 10.96.7.10:50051 200)
+v2=$(field "$out" backend g3)
+v1=$(( $(field "$out" backend g1) + $(field "$out" backend g2) ))
+e2e_assert_eq "canary: 200 answered" 200 $((v1 + v2))
+e2e_assert_range "canary: v2 got about 10% (3..50 of 200)" 3 50 "$v2"
+e2e_assert_ge "canary: v1 (both pods) carried the rest" 150 "$v1"
+out=$(g spread 10.96.7.10:50051 20 --md x-canary=1)
+e2e_assert_eq "canary: header x-canary: 1 -> all 20 on v2" 20 "$(field "$out" backend g3)"
+
+e2e_log "streaming RPCs (server, client with 200 kB > one flow-control window, bidi) through the proxy"
+out=$(g streams 10.96.7.11:50051)
+e2e_assert_match "server streaming: 50 messages" '^server-streaming 50 g[123]:49$' "$(grep '^server' <<<"$out")"
+e2e_assert_match "client streaming: 200 messages, 200000 bytes" '^client-streaming g[123]:200:200000$' \
+	"$(grep '^client' <<<"$out")"
+e2e_assert_match "bidi: 3 echoed" '^bidi g[123]:a g[123]:b g[123]:c$' "$(grep '^bidi' <<<"$out")"
+
+e2e_log "status codes travel in trailers; deadlines"
+e2e_assert_eq "NOT_FOUND from the server" "status NOT_FOUND" "$(g status 10.96.7.11:50051 Fail NOT_FOUND)"
+e2e_assert_eq "PERMISSION_DENIED from the server" "status PERMISSION_DENIED" \
+	"$(g status 10.96.7.11:50051 Fail PERMISSION_DENIED)"
+e2e_assert_eq "unknown method: UNIMPLEMENTED" "status UNIMPLEMENTED" "$(g status 10.96.7.11:50051 Nope x)"
+ut0=$(pstat response_flags.UT)
+# the client's deadline travels as grpc-timeout: the proxy gives up then too
+out=$(g status 10.96.7.11:50051 Sleep 3 --timeout 0.5)
+e2e_assert_match "client deadline 0.5 s on a 3 s call ends it" '^status (DEADLINE_EXCEEDED|UNAVAILABLE)$' "$out"
+e2e_assert_ge "the proxy timed it out too (grpc-timeout honoured: UT)" $((ut0 + 1)) "$(pstat response_flags.UT)"
+e2e_assert_eq "[VS] route timeout 300 ms -> UNAVAILABLE (Envoy maps 504)" "status UNAVAILABLE" \
+	"$(g status 10.96.7.10:50051 Sleep 3 --timeout 10)"
+
+e2e_log "[VS] retries: retryOn unavailable hides the backend that answers UNAVAILABLE"
+r0=$(pstat upstream_rq_retry)
+out=$(g spread 10.96.7.12:50051 20)
+e2e_assert_eq "retry: 20 answered by g1" 20 "$(field "$out" backend g1)"
+e2e_assert_eq "retry: no errors" "" "$(grep '^error' <<<"$out")"
+e2e_assert_ge "retry: the proxy retried" $((r0 + 5)) "$(pstat upstream_rq_retry)"
+out=$(g spread 10.96.7.13:50051 20)
+e2e_assert_ge "no retries (attempts: 0): UNAVAILABLE reaches the client" 5 "$(field "$out" error UNAVAILABLE)"
+
+e2e_log "[DR] outlier detection: 2 consecutive UNAVAILABLE (503 to Envoy) eject the bad backend"
+out=$(g spread 10.96.7.14:50051 40)
+e2e_assert_range "outlier: 1..3 failures before the ejection" 1 3 "$(field "$out" error UNAVAILABLE)"
+e2e_assert_ge "outlier: g1 answered the rest" 37 "$(field "$out" backend g1)"
+
+e2e_log "[VS] fault abort.grpcStatus"
+e2e_assert_eq "Say aborted with RESOURCE_EXHAUSTED" "status RESOURCE_EXHAUSTED" "$(g status 10.96.7.15:50051 Say x)"
+e2e_assert_eq "another method passes" "status OK" "$(g status 10.96.7.15:50051 Sleep 0)"
+
+e2e_log "[DR] http2MaxRequests 1: concurrent RPCs overflow as UNAVAILABLE (503 + x-envoy-overloaded)"
+uo0=$(pstat response_flags.UO)
+out=$(g par 10.96.7.16:50051 6 Sleep 1)
+e2e_assert_ge "overflow: at least one call completed" 1 "$(field "$out" status OK)"
+e2e_assert_ge "overflow: others got UNAVAILABLE" 1 "$(field "$out" status UNAVAILABLE)"
+e2e_assert_ge "overflow: counted as UO" $((uo0 + 1)) "$(pstat response_flags.UO)"
+
+e2e_log "h2load: a small bounded run of gRPC-shaped POSTs on 2 connections x 4 streams"
+printf '\0\0\0\0\1x' >"$E2E_TMP/req.bin"
+out=$(sm_pod_exec 1 timeout 30 h2load -n 200 -c 2 -m 4 -d "$E2E_TMP/req.bin" \
+	-H 'content-type: application/grpc' -H 'te: trailers' http://10.96.7.11:50051/sm.Echo/Say)
+e2e_assert_match "h2load: 200 succeeded" '200 succeeded, 0 failed' "$out"
+
+e2e_finish
