@@ -70,7 +70,6 @@ static const char decide_yaml[] =
 	"---\napiVersion: networking.istio.io/v1\nkind: DestinationRule\n"
 	"metadata: {name: s-h2-dr}\nspec:\n  host: s-h2-dr\n  trafficPolicy: {outlierDetection: {}}\n";
 
-#define H2_L4 " declares HTTP/2: balanced at L4 in the kernel (the L7 proxy speaks HTTP/1.1 only)"
 
 TEST(l7_decision_table)
 {
@@ -83,12 +82,11 @@ TEST(l7_decision_table)
 		{ "10.96.1.1", 80, "port name http (Istio protocol selection)", NULL },
 		{ "10.96.1.2", 80, "port name http-api (Istio protocol selection)", NULL },
 		{ "10.96.1.3", 80, "port name Http (Istio protocol selection)", NULL },
-		/* Istio's IsHTTP2 protocols: L4 until the proxy speaks HTTP/2 */
-		{ "10.96.1.4", 80, NULL, "port name grpc-web (Istio protocol selection)" H2_L4 },
-		{ "10.96.1.5", 80, NULL, "port name http2 (Istio protocol selection)" H2_L4 },
+		/* Istio's IsHTTP2 protocols: L7 with an HTTP/2 upstream (cluster->h2) */
+		{ "10.96.1.4", 80, "port name grpc-web (Istio protocol selection)", NULL },
+		{ "10.96.1.5", 80, "port name http2 (Istio protocol selection)", NULL },
 		{ "10.96.1.6", 80, "appProtocol http (Istio protocol selection)", NULL },
-		{ "10.96.1.7", 80, NULL,
-		  "appProtocol kubernetes.io/h2c (Istio protocol selection)" H2_L4 },
+		{ "10.96.1.7", 80, "appProtocol kubernetes.io/h2c (Istio protocol selection)", NULL },
 		{ "10.96.1.8", 80, NULL, NULL },		/* appProtocol tcp wins over the name */
 		{ "10.96.1.9", 80, "port name http (Istio protocol selection)", NULL },
 		{ "10.96.2.1", 80, NULL, NULL },
@@ -106,9 +104,9 @@ TEST(l7_decision_table)
 		{ "10.96.4.3", 80, NULL, NULL },
 		{ "10.96.4.3", 81, "DestinationRule default/s-dr-port has outlierDetection", NULL },
 		{ "10.96.4.4", 80, NULL, NULL },
-		{ "10.96.5.1", 80, NULL, "port name grpc (Istio protocol selection)" H2_L4 },
-		{ "10.96.5.2", 80, NULL, "appProtocol grpc (Istio protocol selection)" H2_L4 },
-		{ "10.96.5.3", 80, NULL, "port name http2-api (Istio protocol selection)" H2_L4 },
+		{ "10.96.5.1", 80, "VirtualService default/s-grpc-vs has http routes", NULL },
+		{ "10.96.5.2", 80, "appProtocol grpc (Istio protocol selection)", NULL },
+		{ "10.96.5.3", 80, "DestinationRule default/s-h2-dr has outlierDetection", NULL },
 	};
 	struct l7fx f;
 	size_t n_l7 = 0;
@@ -146,10 +144,21 @@ TEST(l7_decision_table)
 	ASSERT_EQ(f.c->n_svcs, n_l7);
 	ASSERT_TRUE(l7fx_diag(&f.set, POL_DIAG_WARNING,
 			      "service default/s-vs-tcp port 80: port name tcp (Istio protocol selection) declares a non-HTTP protocol: http routes of VirtualService default/s-vs are not applied"));
-	ASSERT_TRUE(l7fx_diag(&f.set, POL_DIAG_WARNING,
-			      "service default/s-grpc-vs port 80: port name grpc (Istio protocol selection) declares HTTP/2, which the L7 proxy does not speak yet: balanced at L4, http routes of VirtualService default/s-grpc-vs are not applied to it"));
-	ASSERT_TRUE(l7fx_diag(&f.set, POL_DIAG_WARNING,
-			      "service default/s-h2-dr port 80: port name http2-api (Istio protocol selection) declares HTTP/2, which the L7 proxy does not speak yet: balanced at L4, DestinationRule default/s-h2-dr outlierDetection is not applied to it"));
+	/* HTTP/2 ports: the upstream speaks h2c; HTTP/1.1 ports do not */
+	{
+		static const char *const h2[] = { "10.96.1.4", "10.96.1.5", "10.96.1.7",
+						  "10.96.5.1", "10.96.5.2", "10.96.5.3" };
+		const struct l7_svc *s;
+
+		for (size_t i = 0; i < sizeof(h2) / sizeof(h2[0]); i++) {
+			s = l7fx_svc(&f, h2[i], 80);
+			if (!ASSERT_TRUE(s && s->default_cluster && s->default_cluster->h2))
+				fprintf(stderr, "  case %s\n", h2[i]);
+		}
+		s = l7fx_svc(&f, "10.96.1.1", 80);
+		ASSERT_TRUE(s && s->default_cluster && !s->default_cluster->h2);
+	}
+	ASSERT_EQ(f.c->n_l4_ports, 0);
 	/* the svcs array is sorted for the binary search */
 	for (size_t i = 1; i < f.c->n_svcs; i++)
 		ASSERT_TRUE(ntohl(f.c->svcs[i - 1].vip) < ntohl(f.c->svcs[i].vip) ||
@@ -412,7 +421,8 @@ TEST(l7_route_fields)
 	ASSERT_FALSE(r[0].has_retry);
 	ASSERT_EQ(r[0].retry.attempts, 2);
 	ASSERT_EQ(r[0].retry.on, L7_RETRY_CONNECT_FAILURE | L7_RETRY_REFUSED_STREAM |
-				 L7_RETRY_STATUS_CODES);
+				 L7_RETRY_STATUS_CODES | L7_RETRY_GRPC_UNAVAILABLE |
+				 L7_RETRY_GRPC_CANCELLED);
 	if (ASSERT_EQ(r[0].retry.n_codes, 1))
 		ASSERT_EQ(r[0].retry.codes[0], 503);
 	ASSERT_EQ(r[0].retry.backoff_base_ms, 25);
@@ -436,7 +446,8 @@ TEST(l7_route_fields)
 	ASSERT_EQ(r[2].retry.attempts, 0);
 	ASSERT_EQ(r[3].retry.attempts, 5);
 	ASSERT_EQ(r[3].retry.on, L7_RETRY_CONNECT_FAILURE | L7_RETRY_REFUSED_STREAM |
-				 L7_RETRY_STATUS_CODES);
+				 L7_RETRY_STATUS_CODES | L7_RETRY_GRPC_UNAVAILABLE |
+				 L7_RETRY_GRPC_CANCELLED);
 
 	ASSERT_EQ(r[3].fault.delay_ms, 7000);
 	ASSERT_TRUE(r[3].fault.delay_pct == 100.0);

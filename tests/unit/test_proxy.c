@@ -20,6 +20,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "proxy_h2.h"
 #include "proxy_int.h"
 #include "test.h"
 #include "test_loopback.h"
@@ -99,6 +100,71 @@ TEST(proxy_retry_decisions)
 	ASSERT_TRUE(px_retry_fail(&px_retry_default, PX_FAIL_CONNECT));
 	ASSERT_FALSE(px_retry_fail(&px_retry_default, PX_FAIL_RESET));
 	ASSERT_EQ(px_retry_default.attempts, 2);
+	/* ... and gRPC's unavailable and cancelled (Istio's default retryOn) */
+	ASSERT_TRUE(px_retry_grpc(&px_retry_default, 14));
+	ASSERT_TRUE(px_retry_grpc(&px_retry_default, 1));
+	ASSERT_FALSE(px_retry_grpc(&px_retry_default, 4));
+	ASSERT_FALSE(px_retry_grpc(&px_retry_default, 0));
+}
+
+TEST(proxy_grpc_helpers)
+{
+	static const struct {
+		const char *v;
+		int rc;
+		uint64_t ms;
+	} to[] = {
+		{ "1S", 0, 1000 }, { "500m", 0, 500 }, { "2M", 0, 120000 }, { "1H", 0, 3600000 },
+		{ "1500u", 0, 2 }, { "1n", 0, 1 }, { "0m", 0, 0 }, { "99999999S", 0, 99999999000ULL },
+		{ "123456789S", -EINVAL, 0 },	/* 9 digits */
+		{ "S", -EINVAL, 0 }, { "10", -EINVAL, 0 }, { "1s", -EINVAL, 0 }, { "-1S", -EINVAL, 0 },
+		{ "", -EINVAL, 0 },
+	};
+	static const struct {
+		uint32_t on;
+		int g;
+		bool want;
+	} rt[] = {
+		{ L7_RETRY_GRPC_CANCELLED, 1, true }, { L7_RETRY_GRPC_DEADLINE, 4, true },
+		{ L7_RETRY_GRPC_EXHAUSTED, 8, true }, { L7_RETRY_GRPC_INTERNAL, 13, true },
+		{ L7_RETRY_GRPC_UNAVAILABLE, 14, true }, { L7_RETRY_GRPC_UNAVAILABLE, 13, false },
+		{ L7_RETRY_5XX, 14, false },	/* 5xx is about :status, not grpc-status */
+		{ ~0u, 0, false }, { ~0u, 2, false },
+	};
+	size_t i;
+
+	for (i = 0; i < sizeof(to) / sizeof(to[0]); i++) {
+		uint64_t ms = 7;
+		int rc = px_grpc_timeout_ms(to[i].v, strlen(to[i].v), &ms);
+
+		if (!ASSERT_EQ(rc, to[i].rc) || (!rc && !ASSERT_EQ(ms, to[i].ms)))
+			fprintf(stderr, "  grpc-timeout \"%s\"\n", to[i].v);
+	}
+	for (i = 0; i < sizeof(rt) / sizeof(rt[0]); i++) {
+		struct l7_retry r = { .attempts = 1, .on = rt[i].on };
+
+		if (!ASSERT_EQ(px_retry_grpc(&r, rt[i].g), rt[i].want))
+			fprintf(stderr, "  grpc retry case %zu\n", i);
+	}
+	ASSERT_EQ(px_grpc_status_parse("14", 2), 14);
+	ASSERT_EQ(px_grpc_status_parse("0", 1), 0);
+	ASSERT_EQ(px_grpc_status_parse("", 0), -1);
+	ASSERT_EQ(px_grpc_status_parse("1x", 2), -1);
+	ASSERT_EQ(px_grpc_status_parse("140", 3), -1);
+	/* Envoy's Grpc::Utility mappings */
+	ASSERT_EQ(px_h2_grpc_from_http(503), 14);
+	ASSERT_EQ(px_h2_grpc_from_http(504), 14);
+	ASSERT_EQ(px_h2_grpc_from_http(429), 14);
+	ASSERT_EQ(px_h2_grpc_from_http(404), 12);
+	ASSERT_EQ(px_h2_grpc_from_http(403), 7);
+	ASSERT_EQ(px_h2_grpc_from_http(401), 16);
+	ASSERT_EQ(px_h2_grpc_from_http(400), 13);
+	ASSERT_EQ(px_h2_grpc_from_http(500), 2);
+	ASSERT_EQ(px_h2_http_from_grpc(14), 503);
+	ASSERT_EQ(px_h2_http_from_grpc(4), 504);
+	ASSERT_EQ(px_h2_http_from_grpc(0), 200);
+	ASSERT_EQ(px_h2_http_from_grpc(12), 501);
+	ASSERT_EQ(px_h2_http_from_grpc(99), 500);
 }
 
 TEST(proxy_backoff_bounds)

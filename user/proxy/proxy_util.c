@@ -213,7 +213,8 @@ uint64_t px_backoff_ms(uint64_t base_ms, uint32_t retry_n, uint64_t rnd)
  */
 const struct l7_retry px_retry_default = {
 	.attempts = 2,
-	.on = L7_RETRY_CONNECT_FAILURE | L7_RETRY_REFUSED_STREAM | L7_RETRY_STATUS_CODES,
+	.on = L7_RETRY_CONNECT_FAILURE | L7_RETRY_REFUSED_STREAM | L7_RETRY_STATUS_CODES |
+	      L7_RETRY_GRPC_UNAVAILABLE | L7_RETRY_GRPC_CANCELLED,
 	.codes = { 503 },
 	.n_codes = 1,
 	.backoff_base_ms = PX_BACKOFF_BASE_MS,
