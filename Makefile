@@ -22,7 +22,7 @@ endif
 .DELETE_ON_ERROR:
 .SUFFIXES:
 
-INCLUDES := -Iinclude -Iuser/common -Iuser/policy -Iuser/agent -Iuser/proxy -I$(OUTPUT)
+INCLUDES := -Iinclude -Iuser/common -Iuser/policy -Iuser/compile -Iuser/agent -Iuser/proxy -I$(OUTPUT)
 CFLAGS ?= -O2 -g
 CFLAGS += -std=gnu11 -Wall -Wextra -Werror -Wno-unused-parameter \
 	  -Wno-format-truncation -D_GNU_SOURCE -fno-strict-aliasing $(INCLUDES) -MMD -MP
@@ -43,15 +43,15 @@ BPF_OBJS := $(patsubst bpf/%.bpf.c,$(OUTPUT)/bpf/%.bpf.o,$(BPF_SRCS))
 POLICY_SRCS := $(sort $(wildcard user/policy/*.c))
 COMMON_SRCS := $(sort $(wildcard user/common/*.c))
 PROXY_SRCS := $(sort $(wildcard user/proxy/*.c))
-PLAN_SRCS := user/agent/plan.c
-AGENT_SRCS := $(filter-out $(PLAN_SRCS),$(sort $(wildcard user/agent/*.c)))
+COMPILE_SRCS := $(sort $(wildcard user/compile/*.c))
+AGENT_SRCS := $(sort $(wildcard user/agent/*.c))
 CLI_SRCS := $(sort $(wildcard user/cli/*.c))
 UNIT_SRCS := $(sort $(wildcard tests/unit/*.c))
 BPFT_PROG_SRCS := $(sort $(wildcard tests/bpf/progs/*.bpf.c))
 BPFT_SRCS := $(sort $(wildcard tests/bpf/*.c))
 TOOL_SRCS := $(sort $(wildcard tests/tools/*.c))
 
-LIB_SRCS := $(POLICY_SRCS) $(COMMON_SRCS) $(PLAN_SRCS) $(PROXY_SRCS)
+LIB_SRCS := $(POLICY_SRCS) $(COMMON_SRCS) $(COMPILE_SRCS) $(PROXY_SRCS)
 LIB_OBJS := $(patsubst %.c,$(OUTPUT)/obj/%.o,$(LIB_SRCS))
 AGENT_OBJS := $(patsubst %.c,$(OUTPUT)/obj/%.o,$(AGENT_SRCS))
 CLI_OBJS := $(patsubst %.c,$(OUTPUT)/obj/%.o,$(CLI_SRCS))

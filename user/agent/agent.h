@@ -12,7 +12,7 @@
 
 #include "apply.h"
 #include "http.h"
-#include "l7.h"
+#include "compile.h"
 #include "sm_limits.h"
 #include "loader.h"
 #include "members.h"
@@ -126,8 +126,7 @@ int agent_reload_changed(struct agent *ag, json_t *diags, char *err, size_t errl
  */
 struct agent_prepared {
 	struct pol_set set;
-	struct plan plan;
-	struct l7_config *l7;
+	struct compile_out out;		/* plan and L7 config */
 	struct pol_cache *cache;	/* ag->pcache, ended when freed */
 	size_t docs_parsed, docs_reused;
 	uint64_t t0, t_load, t_plan;

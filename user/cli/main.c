@@ -23,8 +23,7 @@
 #include "dp.h"
 #include "graph.h"
 #include "http.h"
-#include "l7.h"
-#include "plan.h"
+#include "compile.h"
 #include "policy.h"
 #include "prom.h"
 #include "proxy.h"
@@ -494,12 +493,11 @@ static int cli_validate_args(int argc, char **argv, const char **files, size_t *
 static int cmd_validate(int argc, char **argv)
 {
 	const char **files = calloc(argc + 1, sizeof(*files));
-	struct l7_config *l7 = NULL;
+	struct compile_out out = {};
 	struct pol_cache *cache;
 	struct sm_limits lim;
 	size_t n, n_be = 0;
 	struct pol_set set;
-	struct plan plan = {};
 	char line[1024];
 	int ret = 0;
 
@@ -521,28 +519,23 @@ static int cmd_validate(int argc, char **argv)
 	if (!set.n_errors)
 		policy_validate(&set);
 	if (!set.n_errors)
-		ret = plan_build(&set, &plan);
-	if (!set.n_errors && !ret)
-		ret = plan_check_limits(&set, &plan, &lim);
-	if (!set.n_errors && !ret)
-		ret = l7_config_build(&set, &plan, &l7);
-	if (l7)
-		l7_config_put(l7);
+		ret = compile_policy(&set, &(struct compile_opts){ .limits = &lim, .l7_proxy = true },
+				     &out);
 	for (size_t i = 0; i < set.n_diags; i++)
 		fprintf(set.diags[i].level == POL_DIAG_ERROR ? stderr : stdout, "%s\n",
 			policy_diag_format(&set.diags[i], line, sizeof(line)));
-	for (size_t i = 0; i < plan.n_svcs; i++)
-		if (plan.svcs[i].n_clusters)
-			n_be += plan.svcs[i].clusters[0].n_backends;
+	for (size_t i = 0; i < out.plan.n_svcs; i++)
+		if (out.plan.svcs[i].n_clusters)
+			n_be += out.plan.svcs[i].clusters[0].n_backends;
 	if (set.n_errors || ret) {
 		fprintf(stderr, "sockmeshctl: invalid: %zu error(s), %zu warning(s)\n",
 			set.n_errors, set.n_warnings);
 		ret = 1;
 	} else {
 		printf("valid: %zu service port(s), %zu backend(s), %zu warning(s)\n",
-		       plan.n_svcs, n_be, set.n_warnings);
+		       out.plan.n_svcs, n_be, set.n_warnings);
 	}
-	plan_free(&plan);
+	compile_out_free(&out);
 	policy_set_free(&set);
 	policy_cache_free(cache);
 	free(files);

@@ -26,7 +26,7 @@
 #include <sys/uio.h>
 
 #include "http1.h"
-#include "l7.h"
+#include "route.h"
 #include "proxy.h"
 #include "upstream.h"
 

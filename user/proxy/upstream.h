@@ -14,7 +14,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
-#include "l7.h"
+#include "route.h"
 
 struct up_registry;
 
