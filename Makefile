@@ -22,7 +22,8 @@ endif
 .DELETE_ON_ERROR:
 .SUFFIXES:
 
-INCLUDES := -Iinclude -Iuser/common -Iuser/policy -Iuser/compile -Iuser/agent -Iuser/proxy -I$(OUTPUT)
+# Module headers by path ("policy/policy.h"): a wrong arrow shows in the include line.
+INCLUDES := -Iuser -Iinclude -I$(OUTPUT)
 CFLAGS ?= -O2 -g
 CFLAGS += -std=gnu11 -Wall -Wextra -Werror -Wno-unused-parameter \
 	  -Wno-format-truncation -D_GNU_SOURCE -fno-strict-aliasing $(INCLUDES) -MMD -MP
@@ -142,7 +143,7 @@ $(OUTPUT)/bpf-tests: $(BPFT_OBJS) $(LIB_OBJS) $(OUTPUT)/obj/user/agent/apply.o
 
 $(OUTPUT)/tools/%: tests/tools/%.c | $(OUTPUT)/tools
 	$(call msg,CC,$@)
-	$(Q)$(CC) $(CFLAGS) -Iuser/common $< -o $@ -lpthread
+	$(Q)$(CC) $(CFLAGS) $< -o $@ -lpthread
 
 # ---- packages (Debian 12), idempotent ----
 # nginx-light is a test backend (run by the tests in a pod namespace with

@@ -11,8 +11,8 @@
 #include <stdint.h>
 #include <stdlib.h>
 
-#include "compile.h"
-#include "policy.h"
+#include "compile/compile.h"
+#include "policy/policy.h"
 
 static void load(struct pol_set *set, struct pol_cache *c, const uint8_t *data, size_t size,
 		 size_t *n_objs, size_t *n_errors)

@@ -19,10 +19,10 @@
 #include <string.h>
 #include <strings.h>
 
-#include "http1.h"
-#include "compile.h"
-#include "route.h"
-#include "policy.h"
+#include "proxy/http1.h"
+#include "compile/compile.h"
+#include "proxy/route.h"
+#include "policy/policy.h"
 
 static const char fuzz_route_yaml[] =
 	"apiVersion: v1\nkind: List\nitems:\n"

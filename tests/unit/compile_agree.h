@@ -23,7 +23,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "compile.h"
+#include "compile/compile.h"
 
 /* The kernel's LB for what the proxy does: consistent hashes other than the
  * source IP need the proxy (the kernel warns and uses LEAST_REQUEST). */

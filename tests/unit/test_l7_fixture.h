@@ -13,8 +13,8 @@
 #include <strings.h>
 #include <unistd.h>
 
-#include "compile.h"
-#include "route.h"
+#include "compile/compile.h"
+#include "proxy/route.h"
 #include "test.h"
 
 struct l7fx {

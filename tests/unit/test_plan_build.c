@@ -11,7 +11,7 @@
 #include <netinet/in.h>
 #include <stdlib.h>
 
-#include "plan.h"
+#include "compile/plan.h"
 #include "test.h"
 
 #define FX_CAP 16

@@ -7,8 +7,8 @@
 #include <errno.h>
 #include <stdlib.h>
 
-#include "plan.h"
-#include "sm_limits.h"
+#include "compile/plan.h"
+#include "common/sm_limits.h"
 #include "test.h"
 
 /*

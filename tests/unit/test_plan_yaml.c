@@ -6,7 +6,7 @@
 #include <arpa/inet.h>
 #include <stdlib.h>
 
-#include "plan.h"
+#include "compile/plan.h"
 #include "test.h"
 
 static const char bookinfo_yaml[] =

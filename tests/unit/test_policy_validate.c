@@ -9,7 +9,7 @@
 #include <unistd.h>
 #include <sys/stat.h>
 
-#include "policy.h"
+#include "policy/policy.h"
 #include "test.h"
 
 static void dump_diags(const struct pol_set *s)

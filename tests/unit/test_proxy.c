@@ -20,7 +20,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "proxy_int.h"
+#include "proxy/proxy_int.h"
 #include "test.h"
 
 /* ---- pure helpers ---- */

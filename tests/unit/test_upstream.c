@@ -10,7 +10,7 @@
 #include <stdlib.h>
 
 #include "test.h"
-#include "upstream.h"
+#include "proxy/upstream.h"
 
 #define FX_MAX_HOSTS 16
 

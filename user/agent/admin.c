@@ -17,10 +17,10 @@
 #include <unistd.h>
 #include <arpa/inet.h>
 
-#include "agent.h"
-#include "log.h"
-#include "prom.h"
-#include "telemetry.h"
+#include "agent/agent.h"
+#include "common/log.h"
+#include "common/prom.h"
+#include "agent/telemetry.h"
 
 static int admin_mkdir_parent(const char *path)
 {

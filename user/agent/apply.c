@@ -6,8 +6,8 @@
 
 #include <bpf/bpf.h>
 
-#include "apply.h"
-#include "str.h"
+#include "agent/apply.h"
+#include "common/str.h"
 
 #ifndef ENOTSUPP
 #define ENOTSUPP 524	/* the kernel's, for "no batch ops on this map" */

@@ -32,9 +32,9 @@
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
 
-#include "agent.h"
-#include "parse.h"
-#include "log.h"
+#include "agent/agent.h"
+#include "common/parse.h"
+#include "common/log.h"
 
 static void usage(FILE *f)
 {

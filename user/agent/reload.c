@@ -9,9 +9,9 @@
 #include <unistd.h>
 #include <arpa/inet.h>
 
-#include "agent.h"
-#include "log.h"
-#include "policy.h"
+#include "agent/agent.h"
+#include "common/log.h"
+#include "policy/policy.h"
 
 static int reload_is_yaml(const char *name)
 {

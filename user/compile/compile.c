@@ -14,7 +14,7 @@
 #include <errno.h>
 #include <string.h>
 
-#include "compile.h"
+#include "compile/compile.h"
 
 #define COMPILE_UNLIMITED	0xffffffffLL
 #define COMPILE_CONNECT_TIMEOUT_MS 10000

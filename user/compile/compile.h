@@ -18,10 +18,10 @@
 #include <stdbool.h>
 #include <stdint.h>
 
-#include "l7.h"
-#include "plan.h"
-#include "policy.h"
-#include "sm_limits.h"
+#include "compile/l7.h"
+#include "compile/plan.h"
+#include "policy/policy.h"
+#include "common/sm_limits.h"
 
 struct compile_opts {
 	/* Map capacities to check the plan against (plan_check_limits);

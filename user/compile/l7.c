@@ -30,9 +30,9 @@
 #define PCRE2_CODE_UNIT_WIDTH 8
 #include <pcre2.h>
 
-#include "compile.h"
-#include "grow.h"
-#include "l7.h"
+#include "compile/compile.h"
+#include "common/grow.h"
+#include "compile/l7.h"
 
 #define L7_FQDN_MAX		256
 #define L7_MESH			"mesh"

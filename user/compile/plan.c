@@ -16,11 +16,11 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "compile.h"
-#include "dp.h"
-#include "grow.h"
-#include "plan.h"
-#include "u64map.h"
+#include "compile/compile.h"
+#include "common/dp.h"
+#include "common/grow.h"
+#include "compile/plan.h"
+#include "common/u64map.h"
 
 #define PLAN_FQDN_MAX		256
 #define PLAN_REDIRECT_KEY	"sockmesh.io/redirect"

@@ -20,7 +20,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "proxy_int.h"
+#include "proxy/proxy_int.h"
 
 #define PX_MAX_WORKERS	256
 #define PX_EVENTS	256

@@ -11,12 +11,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "proxy_int.h"
+#include "proxy/proxy_int.h"
 
-const double proxy_hist_bounds[PROXY_N_BUCKETS] = {
-	0.5, 1, 5, 10, 25, 50, 100, 250, 500, 1000, 2500, 5000, 10000, 30000,
-	60000, 300000, 600000, 1800000, 3600000,
-};
+const double proxy_hist_bounds[PROXY_N_BUCKETS] = SM_HIST_BOUNDS;
 
 struct px_rstat {
 	uint64_t cluster_id;

@@ -9,7 +9,7 @@
 #ifndef SOCKMESH_ROUTE_H
 #define SOCKMESH_ROUTE_H
 
-#include "l7.h"
+#include "compile/l7.h"
 
 /* What the router needs to know about one request. */
 struct l7_request_view {

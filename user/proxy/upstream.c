@@ -27,7 +27,7 @@
 #include <string.h>
 #include <time.h>
 
-#include "upstream.h"
+#include "proxy/upstream.h"
 
 #define UP_HOST_BUCKETS		1024
 #define UP_CLUSTER_BUCKETS	256

@@ -14,7 +14,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
-#include "route.h"
+#include "proxy/route.h"
 
 struct up_registry;
 
