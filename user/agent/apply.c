@@ -990,7 +990,7 @@ int apply_services(struct apply_ctx *a, const struct plan *p, const size_t *idx,
 
 		for (size_t j = 0; j < s->n_clusters; j++) {
 			const struct plan_cluster *c = &s->clusters[j];
-			struct apply_cluster *old = u64map_get(&a->clusters, c->id), *nc;
+			struct apply_cluster *old = u64map_get(&a->clusters, c->id), *nc = NULL;
 
 			if (u64map_get(&seen, c->id))
 				continue;
