@@ -326,8 +326,9 @@ static int cmd_backends(int argc, char **argv)
 		return 0;
 	}
 	arr = json_object_get(j, "backends");
-	printf("%-20s %-21s %-22s %-9s %-15s %6s %7s %5s %3s\n", "SERVICE", "ADDRESS", "POD", "SUBSETS",
-	       "STATE", "ACTIVE", "TOTAL", "CFAIL", "EJ");
+	/* TOTAL: connections the kernel sent it; REQS: requests the L7 proxy sent it */
+	printf("%-20s %-21s %-22s %-9s %-15s %6s %7s %7s %5s %3s\n", "SERVICE", "ADDRESS", "POD",
+	       "SUBSETS", "STATE", "ACTIVE", "TOTAL", "REQS", "CFAIL", "EJ");
 	for (size_t i = 0; i < json_array_size(arr); i++) {
 		json_t *b = json_array_get(arr, i), *subs = json_object_get(b, "subsets");
 		char addr[40], sub[64] = "";
@@ -347,9 +348,9 @@ static int cmd_backends(int argc, char **argv)
 			snprintf(state, sizeof(state), "ejected %llds", (left + 999) / 1000);
 		else
 			snprintf(state, sizeof(state), "%s", js(b, "state"));
-		printf("%-20s %-21s %-22s %-9s %-15s %6lld %7lld %5lld %3lld\n", js(b, "service"), addr,
-		       *js(b, "pod") ? js(b, "pod") : "-", sub[0] ? sub : "-", state,
-		       ji(b, "active") + ji(b, "active_requests"), ji(b, "total"),
+		printf("%-20s %-21s %-22s %-9s %-15s %6lld %7lld %7lld %5lld %3lld\n", js(b, "service"),
+		       addr, *js(b, "pod") ? js(b, "pod") : "-", sub[0] ? sub : "-", state,
+		       ji(b, "active") + ji(b, "active_requests"), ji(b, "total"), ji(b, "requests"),
 		       ji(b, "connect_failures"), ji(b, "times_ejected"));
 	}
 	if (json_object_get(j, "agent"))
@@ -982,8 +983,10 @@ static int cmd_top(int argc, char **argv)
 
 			if (dt <= 0)
 				dt = interval;
-			if (!once)
-				printf("\033[H\033[J");
+			if (!once && isatty(STDOUT_FILENO))
+				printf("\033[H\033[J");	/* clear: only on a terminal */
+			else if (!once)
+				printf("\n");
 			printf("sockmesh top: last %.1f s (rps for L7; L4 rows: connections/s)\n", dt);
 			printf("%-28s %-2s %8s %6s %7s %7s %6s %7s\n", "SERVICE:PORT", "", "RPS", "ERR%",
 			       "P50ms", "P99ms", "ACTIVE", "EJECTED");

@@ -19,6 +19,7 @@
 #include "compile/compile.h"
 #include "common/dp.h"
 #include "common/grow.h"
+#include "common/hash.h"
 #include "compile/plan.h"
 #include "common/u64map.h"
 
@@ -26,43 +27,19 @@
 #define PLAN_REDIRECT_KEY	"sockmesh.io/redirect"
 #define PLAN_MESH_GATEWAY	"mesh"
 
-#define FNV64_OFFSET	0xcbf29ce484222325ULL
-#define FNV64_PRIME	0x100000001b3ULL
 /* Second, independent offset basis for Maglev's skip hash. */
 #define PLAN_SKIP_SEED	0x9e3779b97f4a7c15ULL
-
-static uint64_t plan_fnv1a64(uint64_t h, const void *data, size_t len)
-{
-	const unsigned char *p = data;
-
-	for (size_t i = 0; i < len; i++) {
-		h ^= p[i];
-		h *= FNV64_PRIME;
-	}
-	return h;
-}
-
-/* murmur3 finalizer: spreads FNV's weak low bits over the whole word. */
-static uint64_t plan_fmix64(uint64_t k)
-{
-	k ^= k >> 33;
-	k *= 0xff51afd7ed558ccdULL;
-	k ^= k >> 33;
-	k *= 0xc4ceb9fe1a85ec53ULL;
-	k ^= k >> 33;
-	return k;
-}
 
 uint64_t plan_cluster_id(const char *fqdn, uint16_t port, const char *subset)
 {
 	char num[16];
-	uint64_t h = FNV64_OFFSET;
+	uint64_t h = SM_FNV64_OFFSET;
 
 	snprintf(num, sizeof(num), ":%u|", port);
-	h = plan_fnv1a64(h, fqdn, strlen(fqdn));
-	h = plan_fnv1a64(h, num, strlen(num));
+	h = sm_hash_fnv1a64(h, fqdn, strlen(fqdn));
+	h = sm_hash_fnv1a64(h, num, strlen(num));
 	if (subset)
-		h = plan_fnv1a64(h, subset, strlen(subset));
+		h = sm_hash_fnv1a64(h, subset, strlen(subset));
 	return h;
 }
 
@@ -244,8 +221,8 @@ int plan_maglev_fill(const struct plan_backend *backends, size_t n,
 		 * keeps its permutation when others come and go. */
 		memcpy(b, &backends[i].key.addr, 4);
 		memcpy(b + 4, &backends[i].key.port, 2);
-		offset[i] = plan_fmix64(plan_fnv1a64(FNV64_OFFSET, b, sizeof(b))) % m;
-		skip[i] = plan_fmix64(plan_fnv1a64(PLAN_SKIP_SEED, b, sizeof(b))) % (m - 1) + 1;
+		offset[i] = sm_hash_mix64(sm_hash_fnv1a64(SM_FNV64_OFFSET, b, sizeof(b))) % m;
+		skip[i] = sm_hash_mix64(sm_hash_fnv1a64(PLAN_SKIP_SEED, b, sizeof(b))) % (m - 1) + 1;
 	}
 	for (uint32_t j = 0; j < m; j++)
 		table[j] = UINT32_MAX;

@@ -25,6 +25,7 @@
 #include <stdint.h>
 #include <sys/uio.h>
 
+#include "common/hash.h"
 #include "proxy/http1.h"
 #include "proxy/route.h"
 #include "proxy/proxy.h"

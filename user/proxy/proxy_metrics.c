@@ -27,13 +27,8 @@ struct px_rstat {
 
 static uint64_t px_rs_hash(uint64_t cid, uint32_t src, uint32_t dst, int code, uint16_t flags)
 {
-	uint64_t x = cid ^ ((uint64_t)src << 32 | dst) * 0x9e3779b97f4a7c15ull ^
-		     ((uint64_t)(uint32_t)code << 16 | flags) * 0xc2b2ae3d27d4eb4full;
-
-	x ^= x >> 33;
-	x *= 0xff51afd7ed558ccdull;
-	x ^= x >> 33;
-	return x;
+	return sm_hash_mix64(cid ^ ((uint64_t)src << 32 | dst) * 0x9e3779b97f4a7c15ull ^
+			     ((uint64_t)(uint32_t)code << 16 | flags) * 0xc2b2ae3d27d4eb4full);
 }
 
 static size_t px_rs_slot(struct px_rstat **t, size_t cap, const struct px_rstat *r)
