@@ -1215,6 +1215,41 @@ static void t_reload(struct tenv *e, struct cl *c, struct cresp *r)
 	ASSERT_EQ(r->status, 200);
 }
 
+/*
+ * Local replies are counted under the service they were addressed to, as
+ * Istio's stats filter labels them (the route's cluster, else the Host
+ * header's service): fault aborts (FI), no route (NR), overflow (UO),
+ * timeouts (UT), never destination_service "unknown".
+ */
+static void t_local_reply_series(struct tenv *e)
+{
+	static const struct { const char *flags; int code; } want[] = {
+		{ "FI", 418 }, { "NR", 404 }, { "UO", 503 }, { "UT", 504 },
+	};
+	struct proxy_rseries *v = NULL;
+	size_t n = 0;
+
+	if (!ASSERT_EQ(proxy_request_series(e->p, &v, &n), 0))
+		return;
+	for (size_t k = 0; k < sizeof(want) / sizeof(want[0]); k++) {
+		bool seen = false;
+
+		for (size_t i = 0; i < n; i++) {
+			if (v[i].code != want[k].code || strcmp(v[i].flags, want[k].flags))
+				continue;
+			seen = true;
+			/* a gateway request for a host no route serves: that Host */
+			if (!strcmp(v[i].fqdn, "other.org") && !strcmp(want[k].flags, "NR"))
+				continue;
+			if (!ASSERT_STREQ(v[i].fqdn, "svc.default.svc.cluster.local"))
+				fprintf(stderr, "  series %d %s\n", want[k].code, want[k].flags);
+		}
+		if (!ASSERT_TRUE(seen))
+			fprintf(stderr, "  no series %d %s\n", want[k].code, want[k].flags);
+	}
+	free(v);
+}
+
 static void t_stats_log(struct tenv *e)
 {
 	json_t *j = proxy_stats_json(e->p);
@@ -1235,6 +1270,7 @@ static void t_stats_log(struct tenv *e)
 	ASSERT_TRUE(json_object_get(json_object_get(j, "clusters"),
 				    "outbound|80|cb|svc.default.svc.cluster.local") != NULL);
 	json_decref(j);
+	t_local_reply_series(e);
 	n = read(e->logp[0], buf, sizeof(buf) - 1);
 	ASSERT_GE(n, 1);
 	if (n > 0) {

@@ -432,7 +432,7 @@ static json_t *admin_route_json(const struct l7_route *r, size_t idx)
 /* GET /routes[?service=ns/name|name]: the effective L7 routes, in order. */
 static json_t *admin_routes(struct agent *ag, const char *svc)
 {
-	json_t *arr = json_array();
+	json_t *arr = json_array(), *l4;
 	const struct l7_config *c = ag->l7;
 	char vip[INET_ADDRSTRLEN], name[512];
 
@@ -456,7 +456,18 @@ static json_t *admin_routes(struct agent *ag, const char *svc)
 		json_object_set_new(o, "routes", routes);
 		json_array_append_new(arr, o);
 	}
-	return json_pack("{s:o,s:b}", "services", arr, "l7_enabled", ag->l7_enabled);
+	l4 = json_array();
+	for (size_t i = 0; c && i < c->n_l4_ports; i++) {
+		const struct l7_l4_port *p = &c->l4_ports[i];
+
+		if (svc && strcmp(svc, p->name) && strcmp(svc, strchr(p->name, '/') + 1))
+			continue;
+		inet_ntop(AF_INET, &p->vip, vip, sizeof(vip));
+		json_array_append_new(l4, json_pack("{s:s,s:s,s:i,s:s}", "service", p->name,
+						    "vip", vip, "port", p->port, "why", p->why));
+	}
+	return json_pack("{s:o,s:o,s:b}", "services", arr, "l4_kept", l4,
+			 "l7_enabled", ag->l7_enabled);
 }
 
 static const char *admin_lb_name(uint8_t lb, uint8_t hk)
@@ -472,11 +483,11 @@ static const char *admin_lb_name(uint8_t lb, uint8_t hk)
 	}
 }
 
-static json_t *admin_cluster_json(const struct l7_cluster *c)
+static json_t *admin_cluster_json(struct agent *ag, const struct l7_cluster *c)
 {
 	const struct l7_pool_cfg *p = &c->pool;
 	const struct l7_outlier_cfg *o = &c->outlier;
-	json_t *hosts = json_array();
+	json_t *hosts = json_array(), *j;
 	char a[INET_ADDRSTRLEN];
 
 	for (size_t i = 0; i < c->n_hosts; i++) {
@@ -485,7 +496,7 @@ static json_t *admin_cluster_json(const struct l7_cluster *c)
 						       "port", c->hosts[i].port, "ready", c->hosts[i].ready,
 						       "pod", c->hosts[i].pod));
 	}
-	return json_pack("{s:s,s:s?,s:s?,s:i,s:s,s:s?,s:o,"
+	j = json_pack("{s:s,s:s?,s:s?,s:i,s:s,s:s?,s:o,"
 			 "s:{s:I,s:I,s:I,s:I,s:I,s:I,s:I},"
 			 "s:{s:b,s:I,s:I,s:b,s:I,s:I,s:I,s:I,s:I,s:I}}",
 			 "name", c->name, "service", c->fqdn, "subset", c->subset, "port", c->port,
@@ -509,6 +520,14 @@ static json_t *admin_cluster_json(const struct l7_cluster *c)
 			 "max_ejection_ms", (json_int_t)o->max_ejection_ms,
 			 "max_ejection_percent", (json_int_t)o->max_ejection_pct,
 			 "min_health_percent", (json_int_t)o->min_health_pct);
+	/* units held right now over every client pod: all zero when traffic stops */
+	if (j && ag->up)
+		json_object_set_new(j, "circuit_breakers_in_use", json_pack("{s:I,s:I,s:I,s:I}",
+			"connections", (json_int_t)up_cb_total(ag->up, c->id, UP_CB_CONNECTIONS),
+			"pending", (json_int_t)up_cb_total(ag->up, c->id, UP_CB_PENDING),
+			"requests", (json_int_t)up_cb_total(ag->up, c->id, UP_CB_REQUESTS),
+			"retries", (json_int_t)up_cb_total(ag->up, c->id, UP_CB_RETRIES)));
+	return j;
 }
 
 /* GET /config_dump: the effective L7 config after defaults, plus the L4 view. */
@@ -518,7 +537,7 @@ static json_t *admin_config_dump(struct agent *ag)
 	const struct l7_config *c = ag->l7;
 
 	for (size_t i = 0; c && i < c->n_clusters; i++)
-		json_array_append_new(cls, admin_cluster_json(c->clusters[i]));
+		json_array_append_new(cls, admin_cluster_json(ag, c->clusters[i]));
 	for (size_t i = 0; c && i < c->n_gateways; i++) {
 		json_t *srv = json_array(), *vhs = json_array();
 
@@ -557,7 +576,13 @@ static void admin_l7_annotate(struct agent *ag, json_t *root)
 			json_object_set_new(s, "why", json_string(ls->why ? ls->why : ""));
 			json_object_set_new(s, "l7_proxy", json_boolean(ag->l7_enabled));
 		} else {
-			json_object_set_new(s, "why", json_string("no http routes, HTTP port name or L7 policy"));
+			const char *l4 = l7_config_l4_why(ag->l7, a.s_addr,
+				(uint16_t)json_integer_value(json_object_get(s, "port")));
+
+			json_object_set_new(s, "why", json_string(l4 ? l4 :
+				"no http routes, HTTP port name or L7 policy"));
+			if (l4)
+				json_object_set_new(s, "l4_why", json_string(l4));
 		}
 	}
 	for (size_t i = 0; ag->up && i < json_array_size(bes); i++) {
@@ -764,8 +789,14 @@ static int admin_explain(struct agent *ag, const struct http_req *req, json_t **
 				json_object_set_new(res, "service", json_string(nm));
 				json_object_set_new(res, "vip", json_incref(json_object_get(x, "vip")));
 				json_object_set_new(res, "port", json_integer(port));
+				struct in_addr va;
+				const char *l4 = NULL;
+
+				if (inet_pton(AF_INET, json_string_value(json_object_get(x, "vip")) ?: "",
+					      &va) == 1)
+					l4 = l7_config_l4_why(ag->l7, va.s_addr, (uint16_t)port);
 				json_object_set_new(res, "path", json_string("L4"));
-				json_object_set_new(res, "why", json_string(
+				json_object_set_new(res, "why", json_string(l4 ? l4 :
 					"no http routes, HTTP port name or L7 policy: connect4 picks a backend "
 					"in the kernel"));
 				json_object_set_new(res, "l4", json_incref(x));

@@ -331,6 +331,16 @@ static void *agent_beat_main(void *arg)
 	return NULL;
 }
 
+/* The proxy notes the first h2c connection it forwards as TCP: log it once. */
+static void agent_h2_note(void *ctx, const char *svc)
+{
+	(void)ctx;
+	log_info("l7: an HTTP/2 connection preface arrived on HTTP port %s: forwarded as TCP to a "
+		 "backend its load balancer picks (the proxy speaks HTTP/1.1 only; routes do not "
+		 "apply). Declare the port http2/grpc to balance it in the kernel. Further ones are "
+		 "counted in downstream_cx_h2_passthrough, not logged", svc);
+}
+
 static int agent_start_proxy(struct agent *ag, char *err, size_t errlen)
 {
 	struct proxy_opts o = {
@@ -347,6 +357,8 @@ static int agent_start_proxy(struct agent *ag, char *err, size_t errlen)
 		.access_log_fd = ag->access_log_fd,
 		.sock_hook = ag->l7_redirect ? agent_sock_hook : NULL,
 		.sock_hook_ctx = ag,
+		.h2_note = agent_h2_note,
+		.h2_note_ctx = ag,
 	};
 
 	agent_raise_nofile(ag->l7_max_conns);

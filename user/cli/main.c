@@ -290,6 +290,8 @@ static int cmd_services(int argc, char **argv)
 		if (!strcmp(js(s, "path"), "L7") && *js(s, "why"))
 			printf("  L7: %s%s\n", js(s, "why"),
 			       json_is_false(json_object_get(s, "l7_proxy")) ? " (proxy off: kept at L4)" : "");
+		else if (!strcmp(js(s, "path"), "L4") && *js(s, "l4_why"))
+			printf("  L4: %s\n", js(s, "l4_why"));
 		for (size_t r = 0; r < json_array_size(route); r++) {
 			json_t *x = json_array_get(route, r);
 
@@ -417,6 +419,12 @@ static int cmd_routes(int argc, char **argv)
 	if (!json_array_size(arr))
 		printf("no L7 service ports%s\n", json_is_true(json_object_get(j, "l7_enabled")) ? "" :
 		       " (the agent runs without --l7-listen)");
+	for (size_t i = 0; i < json_array_size(json_object_get(j, "l4_kept")); i++) {
+		json_t *s = json_array_get(json_object_get(j, "l4_kept"), i);
+
+		printf("%s %s:%lld  no L7 routes: %s\n", js(s, "service"), js(s, "vip"),
+		       ji(s, "port"), js(s, "why"));
+	}
 	for (size_t i = 0; i < json_array_size(arr); i++) {
 		json_t *s = json_array_get(arr, i), *routes = json_object_get(s, "routes");
 

@@ -6,12 +6,16 @@
  * DestinationRule reference, istio/api protos, pilot's cluster and route
  * builders):
  *  - protocol selection: Service port appProtocol, else the port name's
- *    prefix before the first '-' (case-insensitive); http, http2, grpc,
- *    http_proxy (and appProtocol grpc-web, kubernetes.io/h2c) are HTTP;
- *    tcp, tls, https, mongo, mysql, redis, udp are not. A VirtualService
- *    with http routes, or a DestinationRule with outlierDetection or
- *    connectionPool.http, also makes a port L7 unless the port is declared
- *    a non-HTTP protocol (Istio never applies http routes there).
+ *    prefix before the first '-' (case-insensitive); http, http_proxy are
+ *    HTTP/1.1; http2, grpc, grpc-web (and appProtocol kubernetes.io/h2c)
+ *    are HTTP/2 to the backend (Istio's IsHTTP2); tcp, tls, https, mongo,
+ *    mysql, redis, udp are not HTTP. A VirtualService with http routes, or
+ *    a DestinationRule with outlierDetection or connectionPool.http, also
+ *    makes a port L7 unless the port is declared a non-HTTP protocol (Istio
+ *    never applies http routes there). The proxy speaks HTTP/1.1 only, so
+ *    an HTTP/2 port stays L4 in the kernel whatever its policy (with a
+ *    warning when http routes or L7 policy are thereby not applied, and
+ *    the reason in l7_config.l4_ports for `sockmeshctl services`).
  *  - trafficPolicy merge and cluster defaults: compile_cluster_policy()
  *    (compile.c), shared with the kernel plan.
  *  - retries when unset: 2 attempts on
@@ -51,7 +55,7 @@ struct l7_build {
 	struct plan *plan;
 	struct l7_config *c;
 	const char *domain;
-	size_t cap_clusters, cap_vhosts, cap_svcs;
+	size_t cap_clusters, cap_vhosts, cap_svcs, cap_l4;
 	struct l7_vcache *vc;
 	size_t n_vc, cap_vc;
 };
@@ -195,19 +199,23 @@ static int l7_gateway_norm(const char *g, const char *ns, char **out)
 enum l7_proto {
 	L7_PROTO_UNKNOWN = 0,
 	L7_PROTO_HTTP,
+	L7_PROTO_H2,		/* HTTP/2 to the backend: kept L4 (proxy is HTTP/1.1) */
 	L7_PROTO_OTHER,
 };
 
 static enum l7_proto l7_proto_parse(const char *s, size_t len)
 {
-	static const char *const http[] = { "http", "http2", "grpc", "grpc-web",
-					    "http_proxy", "kubernetes.io/h2c" };
+	static const char *const http[] = { "http", "http_proxy" };
+	static const char *const h2[] = { "http2", "grpc", "grpc-web", "kubernetes.io/h2c" };
 	static const char *const other[] = { "tcp", "udp", "https", "tls", "mongo",
 					     "mysql", "redis" };
 
 	for (size_t i = 0; i < sizeof(http) / sizeof(http[0]); i++)
 		if (strlen(http[i]) == len && strncasecmp(s, http[i], len) == 0)
 			return L7_PROTO_HTTP;
+	for (size_t i = 0; i < sizeof(h2) / sizeof(h2[0]); i++)
+		if (strlen(h2[i]) == len && strncasecmp(s, h2[i], len) == 0)
+			return L7_PROTO_H2;
 	for (size_t i = 0; i < sizeof(other) / sizeof(other[0]); i++)
 		if (strlen(other[i]) == len && strncasecmp(s, other[i], len) == 0)
 			return L7_PROTO_OTHER;
@@ -1070,6 +1078,47 @@ fail:
 
 /* ---- services ---- */
 
+/*
+ * An HTTP/2 (gRPC, h2c) port: the proxy speaks HTTP/1.1 only, so connect4
+ * balances it at L4 (Istio would proxy it at L7); the reason is kept for
+ * the admin API and a warning names the policy that is not applied.
+ */
+static int l7_svc_keep_l4(struct l7_build *b, const struct plan_service *ps,
+			  const struct pol_service *svc, const struct pol_svc_port *sp,
+			  const char *pwhy, const struct pol_vs *vs, const struct pol_dr *dr,
+			  const char *drwhy)
+{
+	struct l7_l4_port *lp;
+	int err = 0;
+
+	if (sm_grow((void **)&b->c->l4_ports, &b->cap_l4, b->c->n_l4_ports + 1,
+		    sizeof(*b->c->l4_ports)))
+		return -ENOMEM;
+	lp = &b->c->l4_ports[b->c->n_l4_ports];
+	lp->vip = ps->key.vip;
+	lp->port = ntohs(ps->key.port);
+	lp->name = NULL;
+	if (asprintf(&lp->why, "%s declares HTTP/2: balanced at L4 in the kernel "
+		     "(the L7 proxy speaks HTTP/1.1 only)", pwhy) < 0)
+		return -ENOMEM;
+	if (asprintf(&lp->name, "%s/%s", svc->meta.ns, svc->meta.name) < 0) {
+		free(lp->why);
+		return -ENOMEM;
+	}
+	b->c->n_l4_ports++;
+	if (vs)
+		err = l7_diag(b, POL_DIAG_WARNING, &sp->loc,
+			      "service %s/%s port %u: %s declares HTTP/2, which the L7 proxy does not speak yet: balanced at L4, http routes of VirtualService %s/%s are not applied to it",
+			      svc->meta.ns, svc->meta.name, lp->port, pwhy, vs->meta.ns,
+			      vs->meta.name);
+	if (!err && drwhy)
+		err = l7_diag(b, POL_DIAG_WARNING, &sp->loc,
+			      "service %s/%s port %u: %s declares HTTP/2, which the L7 proxy does not speak yet: balanced at L4, DestinationRule %s/%s %s is not applied to it",
+			      svc->meta.ns, svc->meta.name, lp->port, pwhy, dr->meta.ns,
+			      dr->meta.name, drwhy);
+	return err;
+}
+
 static int l7_svc_build(struct l7_build *b, struct plan_service *ps)
 {
 	const struct pol_service *svc = l7_find_pol_svc(b->set, ps->ns, ps->name);
@@ -1104,6 +1153,8 @@ static int l7_svc_build(struct l7_build *b, struct plan_service *ps)
 				       dr->meta.name, drwhy);
 		return 0;
 	}
+	if (proto == L7_PROTO_H2)
+		return l7_svc_keep_l4(b, ps, svc, sp, pwhy, vs, dr, drwhy);
 	if (vs)
 		snprintf(why, sizeof(why), "VirtualService %s/%s has http routes",
 			 vs->meta.ns, vs->meta.name);
@@ -1385,6 +1436,12 @@ void l7_config_free(struct l7_config *c)
 		free(c->svcs[i].why);
 	}
 	free(c->svcs);
+	for (size_t i = 0; i < c->n_l4_ports; i++)
+	{
+		free(c->l4_ports[i].name);
+		free(c->l4_ports[i].why);
+	}
+	free(c->l4_ports);
 	for (size_t i = 0; i < c->n_clusters; i++)
 		l7_cluster_free(c->clusters[i]);
 	free(c->clusters);
@@ -1462,6 +1519,14 @@ const struct l7_svc *l7_config_find_svc(const struct l7_config *c, uint32_t vip,
 		else
 			hi = mid;
 	}
+	return NULL;
+}
+
+const char *l7_config_l4_why(const struct l7_config *c, uint32_t vip, uint16_t port)
+{
+	for (size_t i = 0; c && i < c->n_l4_ports; i++)
+		if (c->l4_ports[i].vip == vip && c->l4_ports[i].port == port)
+			return c->l4_ports[i].why;
 	return NULL;
 }
 

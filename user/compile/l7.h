@@ -256,6 +256,9 @@ struct l7_config {
 	unsigned long refs;		/* l7_config_get/put (atomic) */
 	uint64_t generation;
 	struct l7_svc *svcs;		size_t n_svcs;		/* sorted by (vip, port) */
+	/* HTTP/2 / gRPC ports kept at L4 and why (l7_config_l4_why) */
+	struct l7_l4_port { uint32_t vip; uint16_t port; char *name; char *why; } *l4_ports;
+	size_t n_l4_ports;
 	struct l7_cluster **clusters;	size_t n_clusters;
 	struct l7_vhost **vhosts;	size_t n_vhosts;
 	struct l7_gateway *gateways;	size_t n_gateways;
@@ -273,5 +276,7 @@ void l7_config_put(struct l7_config *c);
 
 const struct l7_svc *l7_config_find_svc(const struct l7_config *c, uint32_t vip, uint16_t port);
 const struct l7_pod *l7_config_find_pod(const struct l7_config *c, uint32_t ip);
+/* Why an HTTP-like port (vip network order, port host order) is kept at L4; NULL if not. */
+const char *l7_config_l4_why(const struct l7_config *c, uint32_t vip, uint16_t port);
 
 #endif /* SOCKMESH_L7_H */

@@ -36,6 +36,11 @@ static uint64_t px_clock_ms(void)
 	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
 }
 
+static uint64_t px_now(const struct proxy *p)
+{
+	return p->o.clock_ms ? p->o.clock_ms(p->o.clock_ctx) : px_clock_ms();
+}
+
 /* xorshift64*: per worker, not for secrets (request ids, weights, jitter). */
 uint64_t px_rand(struct px_worker *w)
 {
@@ -663,6 +668,22 @@ struct px_uconn *px_pool_take_idle(struct px_pool *pool)
 	return u;
 }
 
+bool px_pool_reclaim_idle(struct px_worker *w, struct px_pool *pl)
+{
+	for (size_t i = 0; i < w->cap_pools; i++) {
+		struct px_pool *x = w->pools[i];
+		struct px_uconn *u;
+
+		if (!x || x == pl || !x->idle || x->cluster_id != pl->cluster_id || x->src != pl->src)
+			continue;
+		for (u = x->idle; u->next; u = u->next)	/* LIFO list: the tail is the coldest */
+			;
+		px_uconn_close(u);
+		return true;
+	}
+	return false;
+}
+
 void px_pool_service(struct px_worker *w, struct px_pool *pool)
 {
 	struct px_dconn *d;
@@ -1111,7 +1132,7 @@ static void *px_worker_main(void *arg)
 	struct proxy *p = w->p;
 	struct epoll_event evs[PX_EVENTS];
 
-	w->now = px_clock_ms();
+	w->now = px_now(p);
 	px_gateways_reconcile(w);
 	px_timer_arm(w, &w->tick, w->now + PX_TICK_MS);
 	while (!atomic_load_explicit(&p->stop, memory_order_relaxed)) {
@@ -1126,7 +1147,7 @@ static void *px_worker_main(void *arg)
 								(int)(at - w->now);
 		}
 		n = epoll_wait(w->ep, evs, PX_EVENTS, timeout);
-		w->now = px_clock_ms();
+		w->now = px_now(p);
 		for (i = 0; i < n; i++) {
 			uint8_t kind = *(uint8_t *)evs[i].data.ptr;
 
@@ -1361,6 +1382,12 @@ static void px_wake(struct px_worker *w)
 	(void)n;	/* a full counter already means "wake up" */
 }
 
+void proxy_kick(struct proxy *p)
+{
+	for (int i = 0; i < p->nw; i++)
+		px_wake(&p->w[i]);
+}
+
 void proxy_set_config(struct proxy *p, struct l7_config *config)
 {
 	struct l7_config *old;
@@ -1426,6 +1453,7 @@ static const char *const px_stat_names[PX_S_F_FIRST] = {
 	[PX_S_MIRROR_SKIPPED] = "mirror_rq_skipped",
 	[PX_S_LISTENER_ERR] = "listener_errors",
 	[PX_S_LOG_DROPPED] = "access_log_dropped",
+	[PX_S_CX_H2_PASSTHROUGH] = "downstream_cx_h2_passthrough",
 };
 
 static uint64_t px_sum(struct proxy *p, int k)

@@ -576,6 +576,16 @@ void up_cb_release_src(struct up_registry *r, const struct l7_cluster *c, uint32
 		;
 }
 
+void up_cb_force_src(struct up_registry *r, const struct l7_cluster *c, uint32_t src_ip,
+		     enum up_cb_kind k)
+{
+	struct up_cb_state *s;
+
+	if ((unsigned)k >= UP_CB_MAX || !(s = up_cb_get(r, c->id, src_ip)))
+		return;
+	__atomic_add_fetch(&s->count[k], 1, __ATOMIC_ACQ_REL);
+}
+
 bool up_cb_acquire(struct up_registry *r, const struct l7_cluster *c, enum up_cb_kind k)
 {
 	return up_cb_acquire_src(r, c, 0, k);
@@ -603,6 +613,20 @@ uint64_t up_cb_count(struct up_registry *r, uint64_t cluster_id, uint32_t src_ip
 	if ((unsigned)k >= UP_CB_MAX || !s)
 		return 0;
 	return __atomic_load_n(&s->count[k], __ATOMIC_RELAXED);
+}
+
+uint64_t up_cb_total(struct up_registry *r, uint64_t cluster_id, enum up_cb_kind k)
+{
+	uint64_t n = 0;
+
+	if ((unsigned)k >= UP_CB_MAX)
+		return 0;
+	for (size_t b = 0; b < UP_CB_BUCKETS; b++)
+		for (struct up_cb_state *c = __atomic_load_n(&r->cbs[b], __ATOMIC_ACQUIRE); c;
+		     c = c->next)
+			if (c->id == cluster_id)
+				n += __atomic_load_n(&c->count[k], __ATOMIC_RELAXED);
+	return n;
 }
 
 /* ---- outlier detection ---- */

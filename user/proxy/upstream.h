@@ -86,9 +86,15 @@ bool up_cb_acquire_src(struct up_registry *r, const struct l7_cluster *c, uint32
 		       enum up_cb_kind k);
 void up_cb_release_src(struct up_registry *r, const struct l7_cluster *c, uint32_t src_ip,
 		       enum up_cb_kind k);
+/* Take one unit of k whatever the limit (Envoy's one connection for an empty pool). */
+void up_cb_force_src(struct up_registry *r, const struct l7_cluster *c, uint32_t src_ip,
+		     enum up_cb_kind k);
 /* Units of k held right now for (cluster, source). */
 uint64_t up_cb_count(struct up_registry *r, uint64_t cluster_id, uint32_t src_ip,
 		     enum up_cb_kind k);
+
+/* Units of k held right now for the cluster, over every source (admin; walks the table). */
+uint64_t up_cb_total(struct up_registry *r, uint64_t cluster_id, enum up_cb_kind k);
 
 /* ---- outlier detection (Envoy's, as Istio configures it) ---- */
 
