@@ -11,6 +11,7 @@
 #include <poll.h>
 #include <pthread.h>
 #include <signal.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -514,6 +515,7 @@ struct agent_opt {
 	uint64_t min, max;		/* a number in min..max (max 0: not a number) */
 	const char *expect;		/* else: what a valid value looks like */
 	const char *unit;		/* of the number, for the message */
+	size_t off, size;		/* opt_arg_* / opt_ag_*: the field set */
 };
 
 static int agent_opt_uint(const char *arg, const struct agent_opt *o, uint64_t *v)
@@ -521,60 +523,37 @@ static int agent_opt_uint(const char *arg, const struct agent_opt *o, uint64_t *
 	return sm_parse_uint(arg, o->min, o->max, v) ? -EINVAL : 0;
 }
 
-static int opt_cgroup(struct agent *ag, struct agent_args *a, const char *arg,
-		      const struct agent_opt *o)
+/* A string option kept as given: a field of struct agent_args. */
+static int opt_arg_str(struct agent *ag, struct agent_args *a, const char *arg,
+		       const struct agent_opt *o)
 {
-	a->cgroup = arg;
+	*(const char **)((char *)a + o->off) = arg;
 	return 0;
 }
 
-static int opt_kubepods(struct agent *ag, struct agent_args *a, const char *arg,
+/* A flag: a bool of struct agent_args. */
+static int opt_arg_true(struct agent *ag, struct agent_args *a, const char *arg,
 			const struct agent_opt *o)
 {
-	a->kubepods = arg;
+	*(bool *)((char *)a + o->off) = true;
 	return 0;
 }
 
-static int opt_node_name(struct agent *ag, struct agent_args *a, const char *arg,
-			 const struct agent_opt *o)
+/* A flag: a bool of struct agent. */
+static int opt_ag_true(struct agent *ag, struct agent_args *a, const char *arg,
+		       const struct agent_opt *o)
 {
-	a->node_name = arg;
+	*(bool *)((char *)ag + o->off) = true;
 	return 0;
 }
 
-static int opt_policy(struct agent *ag, struct agent_args *a, const char *arg,
-		      const struct agent_opt *o)
+/* A path copied into a char array of struct agent (o->size bytes). */
+static int opt_ag_path(struct agent *ag, struct agent_args *a, const char *arg,
+		       const struct agent_opt *o)
 {
-	snprintf(ag->policy_path, sizeof(ag->policy_path), "%s", arg);
-	return 0;
-}
+	int n = snprintf((char *)ag + o->off, o->size, "%s", arg);
 
-static int opt_pin(struct agent *ag, struct agent_args *a, const char *arg,
-		   const struct agent_opt *o)
-{
-	a->pin = arg;
-	return 0;
-}
-
-static int opt_admin_socket(struct agent *ag, struct agent_args *a, const char *arg,
-			    const struct agent_opt *o)
-{
-	snprintf(ag->admin_path, sizeof(ag->admin_path), "%s", arg);
-	return 0;
-}
-
-static int opt_admin_listen(struct agent *ag, struct agent_args *a, const char *arg,
-			    const struct agent_opt *o)
-{
-	snprintf(ag->admin_tcp, sizeof(ag->admin_tcp), "%s", arg);
-	return 0;
-}
-
-static int opt_keep_on_exit(struct agent *ag, struct agent_args *a, const char *arg,
-			    const struct agent_opt *o)
-{
-	ag->keep_on_exit = true;
-	return 0;
+	return n < 0 || (size_t)n >= o->size ? -ENAMETOOLONG : 0;
 }
 
 static int opt_no_redirect(struct agent *ag, struct agent_args *a, const char *arg,
@@ -624,27 +603,6 @@ static int opt_access_log(struct agent *ag, struct agent_args *a, const char *ar
 	return 0;
 }
 
-static int opt_netns(struct agent *ag, struct agent_args *a, const char *arg,
-		     const struct agent_opt *o)
-{
-	a->netns = arg;
-	return 0;
-}
-
-static int opt_insecure_perms(struct agent *ag, struct agent_args *a, const char *arg,
-			      const struct agent_opt *o)
-{
-	a->insecure_perms = true;
-	return 0;
-}
-
-static int opt_keep_caps(struct agent *ag, struct agent_args *a, const char *arg,
-			 const struct agent_opt *o)
-{
-	a->keep_caps = true;
-	return 0;
-}
-
 static int opt_no_l7_redirect(struct agent *ag, struct agent_args *a, const char *arg,
 			      const struct agent_opt *o)
 {
@@ -688,23 +646,30 @@ static int opt_verbose(struct agent *ag, struct agent_args *a, const char *arg,
 #define AGENT_OPT(n, s, arg, fn, ...) \
 	{ .name = (n), .short_opt = (s), .has_arg = (arg), .set = (fn), __VA_ARGS__ }
 
+#define ARG_FIELD(f) .off = offsetof(struct agent_args, f)
+#define AG_FLAG(f) .off = offsetof(struct agent, f)
+#define AG_PATH(f) .off = offsetof(struct agent, f), .size = sizeof(((struct agent *)0)->f)
+
 static const struct agent_opt agent_opts[] = {
-	AGENT_OPT("cgroup", 'c', required_argument, opt_cgroup),
-	AGENT_OPT("kubepods-cgroup", 0, required_argument, opt_kubepods),
-	AGENT_OPT("node-name", 0, required_argument, opt_node_name),
-	AGENT_OPT("policy", 'p', required_argument, opt_policy),
-	AGENT_OPT("pin-path", 'P', required_argument, opt_pin),
-	AGENT_OPT("admin-socket", 'a', required_argument, opt_admin_socket),
-	AGENT_OPT("admin-listen", 0, required_argument, opt_admin_listen),
-	AGENT_OPT("keep-on-exit", 'k', no_argument, opt_keep_on_exit),
+	AGENT_OPT("cgroup", 'c', required_argument, opt_arg_str, ARG_FIELD(cgroup)),
+	AGENT_OPT("kubepods-cgroup", 0, required_argument, opt_arg_str, ARG_FIELD(kubepods)),
+	AGENT_OPT("node-name", 0, required_argument, opt_arg_str, ARG_FIELD(node_name)),
+	AGENT_OPT("policy", 'p', required_argument, opt_ag_path, AG_PATH(policy_path),
+		  .expect = "a shorter path"),
+	AGENT_OPT("pin-path", 'P', required_argument, opt_arg_str, ARG_FIELD(pin)),
+	AGENT_OPT("admin-socket", 'a', required_argument, opt_ag_path, AG_PATH(admin_path),
+		  .expect = "a shorter path"),
+	AGENT_OPT("admin-listen", 0, required_argument, opt_ag_path, AG_PATH(admin_tcp),
+		  .expect = "ADDR:PORT"),
+	AGENT_OPT("keep-on-exit", 'k', no_argument, opt_ag_true, AG_FLAG(keep_on_exit)),
 	AGENT_OPT("no-redirect", 'R', no_argument, opt_no_redirect),
 	AGENT_OPT("l7-listen", 0, required_argument, opt_l7_listen, .expect = "IPv4[:PORT]"),
 	AGENT_OPT("gateway-bind", 0, required_argument, opt_gateway_bind, .expect = "IPv4"),
 	AGENT_OPT("workers", 0, required_argument, opt_workers, .min = 1, .max = 256),
 	AGENT_OPT("access-log", 0, required_argument, opt_access_log),
-	AGENT_OPT("netns", 0, required_argument, opt_netns),
-	AGENT_OPT("insecure-policy-perms", 0, no_argument, opt_insecure_perms),
-	AGENT_OPT("keep-caps", 0, no_argument, opt_keep_caps),
+	AGENT_OPT("netns", 0, required_argument, opt_arg_str, ARG_FIELD(netns)),
+	AGENT_OPT("insecure-policy-perms", 0, no_argument, opt_arg_true, ARG_FIELD(insecure_perms)),
+	AGENT_OPT("keep-caps", 0, no_argument, opt_arg_true, ARG_FIELD(keep_caps)),
 	AGENT_OPT("no-l7-redirect", 0, no_argument, opt_no_l7_redirect),
 	AGENT_OPT("l7-max-conns", 0, required_argument, opt_l7_max_conns,
 		  .min = 1, .max = AGENT_L7_MAX_CONNS_MAX, .unit = " connections"),
