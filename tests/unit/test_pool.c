@@ -36,6 +36,7 @@
 
 #include "proxy/proxy.h"
 #include "test.h"
+#include "test_loopback.h"
 
 #define PP_HOSTS	2
 #define PP_CLIENTS	12
@@ -93,19 +94,6 @@ struct pp_be_conn_arg {
 	int fd;
 };
 
-static int pp_send(int fd, const char *s, size_t n)
-{
-	while (n) {
-		ssize_t w = send(fd, s, n, MSG_NOSIGNAL);
-
-		if (w <= 0)
-			return -1;
-		s += w;
-		n -= (size_t)w;
-	}
-	return 0;
-}
-
 /* The connection thread owns its socket and closes it (with RST for /reset). */
 static void *pp_be_conn(void *arg)
 {
@@ -148,7 +136,7 @@ static void *pp_be_conn(void *arg)
 		k = snprintf(reply, sizeof(reply), "HTTP/1.1 %d X\r\ncontent-length: 2\r\n%s\r\nok",
 			     strncmp(buf, "GET /503 ", 9) ? 200 : 503,
 			     strncmp(buf, "GET /close ", 11) ? "" : "connection: close\r\n");
-		if (pp_send(fd, reply, (size_t)k) || strncmp(buf, "GET /close ", 11) == 0)
+		if (tlb_send_all(fd, reply, (size_t)k) || strncmp(buf, "GET /close ", 11) == 0)
 			goto out;
 		len -= (size_t)(e + 4 - buf);
 		memmove(buf, e + 4, len);
@@ -163,13 +151,9 @@ static void *pp_be_main(void *arg)
 	struct pp_be *be = arg;
 
 	while (!atomic_load(&be->stop)) {
-		struct pollfd pfd = { .fd = be->lfd, .events = POLLIN };
+		int fd = tlb_accept(be->lfd);
 		struct pp_be_conn_arg *ca;
-		int fd;
 
-		if (poll(&pfd, 1, 20) <= 0)
-			continue;
-		fd = accept(be->lfd, NULL, NULL);
 		if (fd < 0)
 			continue;
 		ca = malloc(sizeof(*ca));
@@ -193,16 +177,10 @@ static void *pp_be_main(void *arg)
 
 static int pp_be_start(struct pp_be *be)
 {
-	struct sockaddr_in sa = { .sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
-	socklen_t sl = sizeof(sa);
-
 	memset(be, 0, sizeof(*be));
 	pthread_mutex_init(&be->mu, NULL);
-	be->lfd = socket(AF_INET, SOCK_STREAM, 0);
-	if (be->lfd < 0 || bind(be->lfd, (struct sockaddr *)&sa, sizeof(sa)) ||
-	    listen(be->lfd, 256) || getsockname(be->lfd, (struct sockaddr *)&sa, &sl))
+	if (tlb_listen(256, &be->lfd, &be->port))
 		return -1;
-	be->port = ntohs(sa.sin_port);
 	return pthread_create(&be->th, NULL, pp_be_main, be) ? -1 : 0;
 }
 

@@ -664,13 +664,15 @@ struct px_uconn *px_pool_take_idle(struct px_pool *pool)
 		u->next->prev = NULL;
 	u->next = u->prev = NULL;
 	u->state = PX_U_BUSY;
+	u->w->n_idle--;
 	px_timer_cancel(&u->t);
 	return u;
 }
 
 bool px_pool_reclaim_idle(struct px_worker *w, struct px_pool *pl)
 {
-	for (size_t i = 0; i < w->cap_pools; i++) {
+	/* an overloaded cluster's pools rarely keep idle connections: skip the walk */
+	for (size_t i = 0; w->n_idle && i < w->cap_pools; i++) {
 		struct px_pool *x = w->pools[i];
 		struct px_uconn *u;
 
@@ -810,8 +812,10 @@ void px_uconn_close(struct px_uconn *u)
 	if (u->closed)
 		return;
 	u->closed = true;
-	if (u->state == PX_U_IDLE)
+	if (u->state == PX_U_IDLE) {
 		px_idle_unlink(u);
+		w->n_idle--;
+	}
 	else if (u->state == PX_U_MIRROR)
 		px_mirror_unlink(u);
 	px_timer_remove(w, &u->t);
@@ -846,6 +850,7 @@ void px_uconn_release(struct px_uconn *u, bool reusable)
 	}
 	u->in.off = u->in.len = 0;
 	u->state = PX_U_IDLE;
+	w->n_idle++;
 	u->prev = NULL;
 	u->next = pool->idle;
 	if (pool->idle)

@@ -359,6 +359,7 @@ struct px_worker {
 	struct px_timer tick;
 	struct px_pool **pools;		/* open addressing */
 	size_t n_pools, cap_pools;
+	size_t n_idle;			/* pooled connections idle, all pools */
 	struct px_dconn *conns;
 	struct px_dconn *runq, *runq_tail;
 	struct px_dconn *dead_d;
