@@ -335,3 +335,94 @@ TEST(compile_agree_random_policies)
 	ASSERT_GE(n_clusters, 400);
 	ASSERT_GE(n_l7, 100);
 }
+
+/* ---- deltas: the patched kernel plan and the new L7 config still agree ---- */
+
+static const char cmp_delta_services[] =
+	"apiVersion: v1\nkind: Service\nmetadata: {name: web, namespace: default}\n"
+	"spec: {clusterIP: 10.96.0.90, ports: [{name: http, port: 8080, targetPort: 9100}]}\n"
+	"---\napiVersion: networking.istio.io/v1\nkind: DestinationRule\n"
+	"metadata: {name: web, namespace: default}\n"
+	"spec:\n  host: web\n  trafficPolicy:\n"
+	"    connectionPool: {tcp: {maxConnections: 9}}\n"
+	"    outlierDetection: {consecutive5xxErrors: 2, minHealthPercent: 30}\n";
+
+static char *cmp_delta_eps(const char *endpoints)
+{
+	char *s = NULL;
+
+	if (asprintf(&s, "apiVersion: discovery.k8s.io/v1\nkind: EndpointSlice\n"
+		     "metadata: {name: web-1, namespace: default, "
+		     "labels: {kubernetes.io/service-name: web}}\n"
+		     "addressType: IPv4\nports: [{name: http, port: 9100}]\nendpoints: %s\n",
+		     endpoints) < 0)
+		return NULL;
+	return s;
+}
+
+TEST(compile_patch_services_l7_follows_endpoints)
+{
+	char *a = cmp_delta_eps("[{addresses: [10.244.0.11]}]");
+	char *b = cmp_delta_eps("[{addresses: [10.244.0.12]}, {addresses: [10.244.0.13]}]");
+	struct compile_opts opts = { .l7_proxy = true };
+	const char *ns[] = { "default" }, *svc[] = { "web" };
+	struct l7_config *l7 = NULL;
+	struct pol_cache *c = policy_cache_new();
+	struct compile_out out = {};
+	struct pol_delta d = {};
+	struct plan_patch pt = {};
+	struct compile_out view;
+	struct pol_set set;
+	char msg[512];
+	size_t n;
+
+	if (!ASSERT_TRUE(a && b && c))
+		goto out_free;
+	policy_cache_begin(c);
+	policy_set_init(&set);
+	policy_set_use_cache(&set, c);
+	policy_load_buffer(&set, "pol/svc.yaml", cmp_delta_services, strlen(cmp_delta_services));
+	policy_load_buffer(&set, "pol/eps.yaml", a, strlen(a));
+	if (!ASSERT_EQ(policy_validate(&set), 0) ||
+	    !ASSERT_EQ(compile_policy(&set, &opts, &out), 0))
+		goto out;
+	policy_cache_end(c);
+	if (!ASSERT_EQ(out.l7->n_clusters, 1) || !ASSERT_EQ(out.l7->clusters[0]->n_hosts, 1))
+		goto out;
+
+	/* without a proxy the L7 pass would mark ports again: not a delta */
+	opts.l7_proxy = false;
+	ASSERT_EQ(compile_patch_services(&set, &opts, &out, ns, svc, 1, &pt, &l7), -ESTALE);
+	ASSERT_TRUE(!l7);
+	opts.l7_proxy = true;
+
+	ASSERT_EQ(policy_cache_delta(c, "pol/eps.yaml", b, strlen(b), &d), 0);
+	ASSERT_EQ(policy_set_swap_eps(&set, &d.gone[0]->eps[0], &d.added[0]->eps[0]), 0);
+	if (!ASSERT_EQ(compile_patch_services(&set, &opts, &out, ns, svc, 1, &pt, &l7), 0) ||
+	    !ASSERT_TRUE(l7))
+		goto out;
+	/* the old config is untouched (workers may still read it) */
+	ASSERT_EQ(out.l7->clusters[0]->n_hosts, 1);
+	if (ASSERT_EQ(l7->n_clusters, 1)) {
+		ASSERT_EQ(l7->clusters[0]->n_hosts, 2);
+		ASSERT_EQ(l7->clusters[0]->pool.max_connections, 9);
+		ASSERT_EQ(l7->clusters[0]->outlier.min_health_pct, 30);
+	}
+	ASSERT_EQ(out.plan.svcs[0].flags & SM_SVC_F_L7, SM_SVC_F_L7);
+	view.plan = out.plan;
+	view.l7 = l7;
+	if (!ASSERT_EQ(compile_agree_check(&view, &n, msg, sizeof(msg)), 0))
+		fprintf(stderr, "    %s\n", msg);
+	ASSERT_EQ(n, 1);
+	plan_patch_free(&pt);
+	policy_delta_commit(c, &d);
+out:
+	if (l7)
+		l7_config_put(l7);
+	compile_out_free(&out);
+	policy_set_free(&set);
+out_free:
+	policy_cache_free(c);
+	free(a);
+	free(b);
+}
