@@ -11,6 +11,21 @@
  * call it; the proxy only consumes l7_config.
  *
  * Pure: no BPF calls, no printing. Problems are diagnostics in set->diags.
+ *
+ * Use (the agent's full reload; a Kubernetes API feed does the same with
+ * the set its object store fills):
+ *
+ *	struct compile_opts opts = { .limits = &lim, .l7_proxy = true };
+ *	struct compile_out out;
+ *
+ *	if (policy_validate(&set) || set.n_errors ||
+ *	    compile_policy(&set, &opts, &out))
+ *		... report set.diags; nothing changes ...
+ *	apply out.plan to the maps; hand l7_config_get(out.l7) to the proxy;
+ *	compile_out_free(&out);	(or keep it: deltas patch it)
+ *
+ * The set must outlive out.plan only while plan_patch_services() may still
+ * be called on it; out.l7 owns copies of everything it holds.
  */
 #ifndef SOCKMESH_COMPILE_H
 #define SOCKMESH_COMPILE_H
