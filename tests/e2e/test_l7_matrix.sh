@@ -33,6 +33,7 @@ mesh_up smmx 3 "$E2E_ROOT/tests/e2e/policies/l7matrix.yaml" || { echo "FAIL: mes
 
 sm_pod_spawn 2 "$HTTP" --port 9080 --id v1 >"$E2E_TMP/http-2.out" 2>&1
 sm_pod_spawn 3 "$HTTP" --port 9080 --id v2 >"$E2E_TMP/http-3.out" 2>&1
+V2_PID=$SM_LAST_PID
 sm_pod_spawn 2 /usr/bin/python3 "$GRPC" serve 50051 g1 >"$E2E_TMP/grpc-2.out" 2>&1
 for f in "$E2E_TMP"/http-*.out "$E2E_TMP"/grpc-2.out; do
 	e2e_wait_for_line "$f" '^ready' 10 || { echo "FAIL: backend $f"; cat "$f"; exit 1; }
@@ -120,6 +121,50 @@ out=$(hreq --path /fi --count 3)
 e2e_assert_eq "abort 100% -> 418" 3 "$(cnt "$out" status 418)"
 out=$(sm_pod_exec 1 "$HREQ" --addr 10.96.4.11:9080 --path /nope --count 2)
 e2e_assert_eq "unmatched -> 404" 2 "$(cnt "$out" status 404)"
+
+e2e_log "[VS] HTTPMirrorPolicy: 100% mirrored to v2, the answer comes from v1"
+v2_requests() { # requests v2 has served (sm-http prints its count on SIGUSR1)
+	local n
+	n=$(grep -c '^stats requests' "$E2E_TMP/http-3.out")
+	kill -USR1 "$V2_PID"
+	e2e_wait_until 3 bash -c "[ \$(grep -c '^stats requests' '$E2E_TMP/http-3.out') -gt $n ]"
+	grep '^stats requests' "$E2E_TMP/http-3.out" | tail -1 | awk '{ print $3 }'
+}
+mirrored() { [ "$(v2_requests)" -ge $((before + 5)) ]; }
+before=$(v2_requests)
+to v1 /mirror
+e2e_assert_ok "v2 got the 5 mirrored requests (fire and forget: waited for)" e2e_wait_until 5 mirrored
+e2e_assert_eq "and no more" $((before + 5)) "$(v2_requests)"
+
+e2e_log "[VS] CorsPolicy: preflight answered by the proxy, allowed origin echoed"
+out=$(sm_pod_exec 1 curl -sS -m 5 -i -X OPTIONS -H 'Origin: http://ok.example' \
+	-H 'Access-Control-Request-Method: POST' http://10.96.4.10:9080/cors)
+e2e_assert_match "preflight 200" '^HTTP/1.1 200' "$out"
+e2e_assert_match "allow-origin" '[Aa]ccess-[Cc]ontrol-[Aa]llow-[Oo]rigin: http://ok.example' "$out"
+e2e_assert_match "allow-methods" '[Aa]ccess-[Cc]ontrol-[Aa]llow-[Mm]ethods: GET, ?POST' "$out"
+out=$(sm_pod_exec 1 curl -sS -m 5 -i -X OPTIONS -H 'Origin: http://evil.example' \
+	-H 'Access-Control-Request-Method: POST' http://10.96.4.10:9080/cors)
+e2e_assert_eq "other origin: no allow-origin" "" "$(grep -i '^access-control-allow-origin' <<<"$out")"
+
+e2e_log "[VS] sourceLabels select the client workload; authority; rewrite.authority; headers.request.remove"
+to v2 /src
+to v1 /othersrc
+to v2 /auth --host matrix.example
+to v1 /auth
+out=$(hreq --path /rwauth --print)
+e2e_assert_match "authority rewritten" 'host=rewritten.example' "$out"
+out=$(hreq --path /hrm --print -H 'x-secret: s' -H 'x-kept: k')
+e2e_assert_eq "x-secret removed" "" "$(grep 'hdr x-secret' <<<"$out")"
+e2e_assert_match "x-kept kept" 'hdr x-kept: k' "$out"
+
+e2e_log "[DR] LoadBalancerSettings: consistentHash on a header sticks; ROUND_ROBIN alternates"
+for u in alice bob carol; do
+	out=$(sm_pod_exec 1 "$HREQ" --addr 10.96.4.12:9080 --count 20 -H "x-user: $u")
+	e2e_assert_eq "x-user $u: one backend for all 20" 20 \
+		$(( $(cnt "$out" backend v1) > $(cnt "$out" backend v2) ? $(cnt "$out" backend v1) : $(cnt "$out" backend v2) ))
+done
+out=$(sm_pod_exec 1 "$HREQ" --addr 10.96.4.13:9080 --count 20)
+e2e_assert_eq "ROUND_ROBIN: 10 each" "10 10" "$(cnt "$out" backend v1) $(cnt "$out" backend v2)"
 
 e2e_log "[STD][RF] local replies count under the service they were addressed to"
 m=$(metrics)

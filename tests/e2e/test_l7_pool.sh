@@ -43,7 +43,7 @@ check_burst() { # NAME OUTPUT TOTAL
 	local name=$1 out=$2 total=$3
 	e2e_assert_eq "$name: no request hangs" 0 "$(cnt "$out" timeout)"
 	e2e_assert_eq "$name: no request reset" 0 "$(cnt "$out" error)"
-	e2e_assert_eq "$name: every request answered" "$total" "$(cnt "$out" done)"
+	e2e_assert_eq "$name: every request answered" "$total" "$(cnt "$out" "done")"
 	e2e_assert_eq "$name: only 200 and 503" "$total" \
 		$(( $(cnt "$out" "status 200") + $(cnt "$out" "status 503") ))
 	e2e_assert_eq "$name: every 503 carries x-envoy-overloaded" "$(cnt "$out" "status 503")" \
@@ -99,7 +99,7 @@ check_burst "pool of server-closed connections" "$out" 20
 idle_never_refuses "after closing peers" 10.96.3.20:9080
 
 e2e_log "http2MaxRequests 3: requests in flight bounded, the rest 503 at once"
-out=$(ka closed 10.96.3.30:9080 "/?delay_ms=400" --clients 6 --requests 1 --timeout 5)
+out=$(ka closed 10.96.3.30:9080 "/?delay_ms=1500" --clients 6 --requests 1 --timeout 5)
 check_burst "http2MaxRequests" "$out" 6
 e2e_assert_eq "http2MaxRequests: 3 served" 3 "$(cnt "$out" "status 200")"
 e2e_assert_eq "http2MaxRequests: 3 overflow" 3 "$(cnt "$out" overloaded)"

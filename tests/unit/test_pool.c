@@ -56,8 +56,10 @@
 #define PP_SRC_A	0x0a000107u	/* client pods 10.0.1.7 / 10.0.1.8 */
 #define PP_SRC_B	0x0a000108u
 
+/* "/t/..." takes the route with a timeout, per-try timeouts and retries on reset */
 static const char *const pp_paths[] = { "/ok", "/ok", "/ok", "/slow", "/slow", "/503",
-					"/reset", "/close" };
+					"/reset", "/close", "/t/ok", "/t/slow", "/t/503",
+					"/t/reset" };
 
 /* ---- injected clock ---- */
 
@@ -125,18 +127,19 @@ static void *pp_be_conn(void *arg)
 			len += (size_t)n;
 		}
 		idle = 0;
-		if (strncmp(buf, "GET /reset ", 11) == 0) {
+		*e = '\0';	/* the request line and headers, for strstr */
+		if (strstr(buf, "reset ")) {
 			struct linger lg = { 1, 0 };
 
 			setsockopt(fd, SOL_SOCKET, SO_LINGER, &lg, sizeof(lg));
 			goto out;
 		}
-		if (strncmp(buf, "GET /slow ", 10) == 0)
+		if (strstr(buf, "slow "))
 			usleep(20000);
 		k = snprintf(reply, sizeof(reply), "HTTP/1.1 %d X\r\ncontent-length: 2\r\n%s\r\nok",
-			     strncmp(buf, "GET /503 ", 9) ? 200 : 503,
-			     strncmp(buf, "GET /close ", 11) ? "" : "connection: close\r\n");
-		if (tlb_send_all(fd, reply, (size_t)k) || strncmp(buf, "GET /close ", 11) == 0)
+			     strstr(buf, "503 ") ? 503 : 200,
+			     strstr(buf, "close ") ? "connection: close\r\n" : "");
+		if (tlb_send_all(fd, reply, (size_t)k) || strstr(buf, "close "))
 			goto out;
 		len -= (size_t)(e + 4 - buf);
 		memmove(buf, e + 4, len);
@@ -199,6 +202,10 @@ static void pp_be_stop(struct pp_be *be)
 struct pp_cfg {
 	struct l7_config c;
 	struct l7_svc svc;
+	struct l7_vhost vh;
+	struct l7_route routes[2];	/* "/t/": timeouts and retries; the rest */
+	struct l7_match tmatch;
+	struct l7_route_dest dest;
 	struct l7_cluster cl, *clp;
 	struct l7_host hosts[PP_HOSTS];
 };
@@ -233,7 +240,34 @@ static void pp_build(struct pp_cfg *t, const struct pp_be *be)
 	t->svc.fqdn = t->cl.fqdn;
 	t->svc.ns = "default";
 	t->svc.name = "pool";
-	t->svc.default_cluster = &t->cl;	/* no route: no route timeout, Istio's default retries */
+	t->svc.default_cluster = &t->cl;
+	/*
+	 * "/t/": route timeout 300 ms, per-try 100 ms, one retry on 5xx and
+	 * reset (timeouts fire while requests wait and while they are on the
+	 * wire). The rest: no timeout (nothing could rescue a stranded request,
+	 * so the hang check means something) and Istio's default retries.
+	 */
+	t->dest.cluster = &t->cl;
+	t->dest.weight = 100;
+	t->tmatch.uri.kind = L7_MATCH_PREFIX;
+	t->tmatch.uri.value = "/t/";
+	for (int i = 0; i < 2; i++) {
+		t->routes[i].name = i ? "rest" : "timeouts";
+		t->routes[i].dests = &t->dest;
+		t->routes[i].n_dests = 1;
+		t->routes[i].total_weight = 100;
+	}
+	t->routes[0].matches = &t->tmatch;
+	t->routes[0].n_matches = 1;
+	t->routes[0].timeout_ms = 300;
+	t->routes[0].has_retry = true;
+	t->routes[0].retry = (struct l7_retry){ .attempts = 1, .per_try_timeout_ms = 100,
+						.on = L7_RETRY_5XX | L7_RETRY_RESET,
+						.backoff_base_ms = 25 };
+	t->vh.name = "default/pool";
+	t->vh.routes = t->routes;
+	t->vh.n_routes = 2;
+	t->svc.vhost = &t->vh;
 	t->c.svcs = &t->svc;
 	t->c.n_svcs = 1;
 }
