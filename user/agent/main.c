@@ -547,6 +547,24 @@ static int opt_ag_true(struct agent *ag, struct agent_args *a, const char *arg,
 	return 0;
 }
 
+/* A number in o->min..o->max into an unsigned field of struct agent (o->size bytes). */
+static int opt_ag_uint(struct agent *ag, struct agent_args *a, const char *arg,
+		       const struct agent_opt *o)
+{
+	uint64_t v;
+	uint32_t v32;
+
+	if (agent_opt_uint(arg, o, &v))
+		return -EINVAL;
+	if (o->size == sizeof(v)) {
+		memcpy((char *)ag + o->off, &v, sizeof(v));
+		return 0;
+	}
+	v32 = (uint32_t)v;	/* max fits: the table says so */
+	memcpy((char *)ag + o->off, &v32, sizeof(v32));
+	return 0;
+}
+
 /* A path copied into a char array of struct agent (o->size bytes). */
 static int opt_ag_path(struct agent *ag, struct agent_args *a, const char *arg,
 		       const struct agent_opt *o)
@@ -578,17 +596,6 @@ static int opt_gateway_bind(struct agent *ag, struct agent_args *a, const char *
 	return inet_pton(AF_INET, arg, &ag->gateway_bind) == 1 ? 0 : -EINVAL;
 }
 
-static int opt_workers(struct agent *ag, struct agent_args *a, const char *arg,
-		       const struct agent_opt *o)
-{
-	uint64_t v;
-
-	if (agent_opt_uint(arg, o, &v))
-		return -EINVAL;
-	ag->workers = (int)v;
-	return 0;
-}
-
 static int opt_access_log(struct agent *ag, struct agent_args *a, const char *arg,
 			  const struct agent_opt *o)
 {
@@ -610,29 +617,6 @@ static int opt_no_l7_redirect(struct agent *ag, struct agent_args *a, const char
 	return 0;
 }
 
-static int opt_l7_max_conns(struct agent *ag, struct agent_args *a, const char *arg,
-			    const struct agent_opt *o)
-{
-	uint64_t v;
-
-	if (agent_opt_uint(arg, o, &v))
-		return -EINVAL;
-	ag->l7_max_conns = (uint32_t)v;
-	return 0;
-}
-
-static int opt_l7_header_timeout(struct agent *ag, struct agent_args *a, const char *arg,
-				 const struct agent_opt *o)
-{
-	return agent_opt_uint(arg, o, &ag->l7_header_timeout_ms);
-}
-
-static int opt_reload_debounce(struct agent *ag, struct agent_args *a, const char *arg,
-			       const struct agent_opt *o)
-{
-	return agent_opt_uint(arg, o, &ag->reload_debounce_ms);
-}
-
 static int opt_verbose(struct agent *ag, struct agent_args *a, const char *arg,
 		       const struct agent_opt *o)
 {
@@ -649,6 +633,13 @@ static int opt_verbose(struct agent *ag, struct agent_args *a, const char *arg,
 #define ARG_FIELD(f) .off = offsetof(struct agent_args, f)
 #define AG_FLAG(f) .off = offsetof(struct agent, f)
 #define AG_PATH(f) .off = offsetof(struct agent, f), .size = sizeof(((struct agent *)0)->f)
+/* an unsigned number (int workers: 1..256 fits) */
+#define AG_FIELD(f) AG_PATH(f)
+
+_Static_assert(sizeof(((struct agent *)0)->workers) == sizeof(uint32_t), "--workers: 4 bytes");
+_Static_assert(sizeof(((struct agent *)0)->l7_max_conns) == sizeof(uint32_t), "4 bytes");
+_Static_assert(sizeof(((struct agent *)0)->l7_header_timeout_ms) == sizeof(uint64_t), "8 bytes");
+_Static_assert(sizeof(((struct agent *)0)->reload_debounce_ms) == sizeof(uint64_t), "8 bytes");
 
 static const struct agent_opt agent_opts[] = {
 	AGENT_OPT("cgroup", 'c', required_argument, opt_arg_str, ARG_FIELD(cgroup)),
@@ -665,19 +656,20 @@ static const struct agent_opt agent_opts[] = {
 	AGENT_OPT("no-redirect", 'R', no_argument, opt_no_redirect),
 	AGENT_OPT("l7-listen", 0, required_argument, opt_l7_listen, .expect = "IPv4[:PORT]"),
 	AGENT_OPT("gateway-bind", 0, required_argument, opt_gateway_bind, .expect = "IPv4"),
-	AGENT_OPT("workers", 0, required_argument, opt_workers, .min = 1, .max = 256),
+	AGENT_OPT("workers", 0, required_argument, opt_ag_uint, AG_FIELD(workers), .min = 1, .max = 256),
 	AGENT_OPT("access-log", 0, required_argument, opt_access_log),
 	AGENT_OPT("netns", 0, required_argument, opt_arg_str, ARG_FIELD(netns)),
 	AGENT_OPT("insecure-policy-perms", 0, no_argument, opt_arg_true, ARG_FIELD(insecure_perms)),
 	AGENT_OPT("keep-caps", 0, no_argument, opt_arg_true, ARG_FIELD(keep_caps)),
 	AGENT_OPT("no-l7-redirect", 0, no_argument, opt_no_l7_redirect),
-	AGENT_OPT("l7-max-conns", 0, required_argument, opt_l7_max_conns,
+	AGENT_OPT("l7-max-conns", 0, required_argument, opt_ag_uint, AG_FIELD(l7_max_conns),
 		  .min = 1, .max = AGENT_L7_MAX_CONNS_MAX, .unit = " connections"),
-	AGENT_OPT("l7-header-timeout", 0, required_argument, opt_l7_header_timeout,
-		  .min = AGENT_L7_HEADER_TIMEOUT_MIN_MS, .max = AGENT_L7_HEADER_TIMEOUT_MAX_MS,
+	AGENT_OPT("l7-header-timeout", 0, required_argument, opt_ag_uint,
+		  AG_FIELD(l7_header_timeout_ms), .min = AGENT_L7_HEADER_TIMEOUT_MIN_MS,
+		  .max = AGENT_L7_HEADER_TIMEOUT_MAX_MS, .unit = " milliseconds"),
+	AGENT_OPT("reload-debounce", 0, required_argument, opt_ag_uint,
+		  AG_FIELD(reload_debounce_ms), .min = 0, .max = AGENT_RELOAD_DEBOUNCE_MAX_MS,
 		  .unit = " milliseconds"),
-	AGENT_OPT("reload-debounce", 0, required_argument, opt_reload_debounce,
-		  .min = 0, .max = AGENT_RELOAD_DEBOUNCE_MAX_MS, .unit = " milliseconds"),
 	AGENT_OPT("verbose", 'v', no_argument, opt_verbose),
 	AGENT_OPT("help", AGENT_OPT_HELP, no_argument, NULL),
 };
