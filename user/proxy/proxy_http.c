@@ -33,7 +33,7 @@
 #include <sys/time.h>
 #include <unistd.h>
 
-#include "proxy_int.h"
+#include "proxy/proxy_int.h"
 
 /* ---- small growable buffer for heads ---- */
 
