@@ -105,6 +105,8 @@ e2e_assert_eq "v1 answered exactly 3 times before ejection" 3 "$(cnt "$out" back
 e2e_assert_match "backends shows the ejection" '10\.244\.0\.12:9081 .*ejected' "$(ctl backends flaky)"
 out=$(hreq 1 --addr 10.96.1.50:9080 --count 20)
 e2e_assert_eq "no L7 traffic to the ejected host" 0 "$(cnt "$out" backend v1-bad)"
+e2e_assert_ge "backends counts the L7 requests per backend" 3 \
+	"$(ctl backends flaky -o json | jq -r '.backends[] | select(.address=="10.244.0.12" and .port==9081) | .requests')"
 e2e_assert_eq "kernel map: ejected for L4 too" ejected \
 	"$(ctl backends flaky -o json | jq -r '.backends[] | select(.address=="10.244.0.12" and .port==9081) | .state')"
 sleep 3.5

@@ -690,10 +690,8 @@ TEST(l7_bookinfo_jason_v2_v3)
 	const struct l7_svc *s;
 	struct l7fx f;
 
-	if (access(l7fx_compat_dir(), R_OK)) {
-		printf("skip: %s not found\n", l7fx_compat_dir());
+	if (!l7fx_compat_ok())
 		return;
-	}
 	if (!ASSERT_EQ(bookinfo_load(&f, "virtual-service-reviews-jason-v2-v3.yaml", NULL), 0)) {
 		l7fx_dump(&f.set);
 		goto out;
@@ -728,7 +726,7 @@ TEST(l7_bookinfo_weights_and_faults)
 	struct l7fx f;
 	const struct l7_route *r;
 
-	if (access(l7fx_compat_dir(), R_OK))
+	if (!l7fx_compat_ok())
 		return;
 	if (ASSERT_EQ(bookinfo_load(&f, "virtual-service-reviews-80-20.yaml", NULL), 0)) {
 		r = bookinfo_route(&f, "reviews", NULL);
@@ -816,7 +814,7 @@ TEST(l7_bookinfo_every_sample_builds)
 		"fault-injection-details-v1.yaml", "bookinfo-gateway.yaml",
 	};
 
-	if (access(l7fx_compat_dir(), R_OK))
+	if (!l7fx_compat_ok())
 		return;
 	for (size_t i = 0; i < sizeof(vss) / sizeof(vss[0]); i++) {
 		struct l7fx f;

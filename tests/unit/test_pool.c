@@ -34,7 +34,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "proxy.h"
+#include "proxy/proxy.h"
 #include "test.h"
 #include "test_loopback.h"
 

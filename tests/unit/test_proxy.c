@@ -20,8 +20,8 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "proxy_h2.h"
-#include "proxy_int.h"
+#include "proxy/proxy_h2.h"
+#include "proxy/proxy_int.h"
 #include "test.h"
 #include "test_loopback.h"
 
@@ -943,8 +943,8 @@ static void t_sizes(struct tenv *e, struct cl *c, struct cresp *r)
 	static const char *const req[] = {
 		"GET /b/echo?s=1 HTTP/1.1\r\nHost: svc\r\n\r\n",
 		"POST /b/echo HTTP/1.1\r\nHost: svc\r\nContent-Length: 11\r\n\r\nhello world",
-		"POST /b/echo HTTP/1.1\r\nHost: svc\r\nTransfer-Encoding: chunked\r\n\r\n"
-		"5\r\nhello\r\n0\r\n\r\n",
+		("POST /b/echo HTTP/1.1\r\nHost: svc\r\nTransfer-Encoding: chunked\r\n\r\n"
+		 "5\r\nhello\r\n0\r\n\r\n"),
 		"GET /direct HTTP/1.1\r\nHost: svc\r\n\r\n",
 	};
 	uint64_t rq0, q0, s0, rq1 = 0, q1 = 0, s1 = 0, sent = 0;

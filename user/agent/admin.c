@@ -17,10 +17,10 @@
 #include <unistd.h>
 #include <arpa/inet.h>
 
-#include "agent.h"
-#include "log.h"
-#include "prom.h"
-#include "telemetry.h"
+#include "agent/agent.h"
+#include "common/log.h"
+#include "common/prom.h"
+#include "agent/telemetry.h"
 
 static int admin_mkdir_parent(const char *path)
 {
@@ -598,6 +598,9 @@ static void admin_l7_annotate(struct agent *ag, json_t *root)
 			     &times, &until, &active);
 		json_object_set_new(b, "times_ejected", json_integer(times));
 		json_object_set_new(b, "active_requests", json_integer(active));
+		json_object_set_new(b, "requests",
+				    json_integer((json_int_t)up_host_requests(ag->up, a.s_addr,
+					(uint16_t)json_integer_value(json_object_get(b, "port")))));
 		if (until > now_ms)
 			json_object_set_new(b, "returns_in_ms", json_integer((json_int_t)(until - now_ms)));
 	}
@@ -947,91 +950,145 @@ static json_t *admin_top(struct agent *ag)
 	return json_pack("{s:o,s:f}", "services", rows, "uptime_s", (dp_now_ns() - ag->started_ns) / 1e9);
 }
 
+/* ---- the route table: one handler per (method, path) ---- */
+
+static int admin_h_healthz(struct agent *ag, const struct http_req *req, json_t **out)
+{
+	*out = json_pack("{s:s}", "status", "ok");
+	return 200;
+}
+
+static int admin_h_ready(struct agent *ag, const struct http_req *req, json_t **out)
+{
+	bool ready = ag->ap.generation > 0;
+
+	*out = json_pack("{s:b,s:I}", "ready", ready, "generation", (json_int_t)ag->ap.generation);
+	return ready ? 200 : 503;
+}
+
+static int admin_h_status(struct agent *ag, const struct http_req *req, json_t **out)
+{
+	*out = admin_status(ag);
+	return 200;
+}
+
+static int admin_h_services(struct agent *ag, const struct http_req *req, json_t **out)
+{
+	*out = dp_services_json(&ag->ld.maps);
+	admin_l7_annotate(ag, *out);
+	return 200;
+}
+
+static int admin_h_backends(struct agent *ag, const struct http_req *req, json_t **out)
+{
+	char svc[256];
+	int has = !http_query_get(req->query, "service", svc, sizeof(svc));
+
+	*out = dp_backends_json(&ag->ld.maps, has ? svc : NULL);
+	admin_l7_annotate(ag, *out);
+	return 200;
+}
+
+static int admin_h_routes(struct agent *ag, const struct http_req *req, json_t **out)
+{
+	char svc[256];
+	int has = !http_query_get(req->query, "service", svc, sizeof(svc));
+
+	*out = admin_routes(ag, has ? svc : NULL);
+	return 200;
+}
+
+static int admin_h_config_dump(struct agent *ag, const struct http_req *req, json_t **out)
+{
+	*out = admin_config_dump(ag);
+	return 200;
+}
+
+static int admin_h_top(struct agent *ag, const struct http_req *req, json_t **out)
+{
+	*out = admin_top(ag);
+	return 200;
+}
+
+static int admin_h_graph(struct agent *ag, const struct http_req *req, json_t **out)
+{
+	*out = telemetry_graph(ag);
+	return 200;
+}
+
+static int admin_h_reload(struct agent *ag, const struct http_req *req, json_t **out)
+{
+	char err[512];
+	json_t *diags = json_array();
+	int ret = agent_reload(ag, NULL, 0, false, diags, err, sizeof(err));
+
+	if (ret)
+		ag->reloads_failed++;
+	else
+		ag->reloads_ok++;
+	*out = json_pack("{s:b,s:I,s:s,s:o}", "applied", ret == 0, "generation",
+			 (json_int_t)ag->ap.generation, "error", err, "diagnostics", diags);
+	return ret ? 422 : 200;
+}
+
+static int admin_h_eject(struct agent *ag, const struct http_req *req, json_t **out)
+{
+	return admin_eject(ag, req, true, out);
+}
+
+static int admin_h_restore(struct agent *ag, const struct http_req *req, json_t **out)
+{
+	return admin_eject(ag, req, false, out);
+}
+
+/* GET /metrics writes Prometheus text itself (admin_read). */
+static const struct admin_route {
+	const char *method;
+	const char *path;
+	int (*handler)(struct agent *ag, const struct http_req *req, json_t **out);
+} admin_routes_table[] = {
+	{ "GET",  SM_API_HEALTHZ,	admin_h_healthz },
+	{ "GET",  SM_API_READY,		admin_h_ready },
+	{ "GET",  SM_API_STATUS,	admin_h_status },
+	{ "GET",  SM_API_SERVICES,	admin_h_services },
+	{ "GET",  SM_API_BACKENDS,	admin_h_backends },
+	{ "GET",  SM_API_ROUTES,	admin_h_routes },
+	{ "GET",  SM_API_CONFIG_DUMP,	admin_h_config_dump },
+	{ "GET",  SM_API_TOP,		admin_h_top },
+	{ "GET",  SM_API_GRAPH,		admin_h_graph },
+	{ "POST", SM_API_EXPLAIN,	admin_explain },
+	{ "POST", SM_API_APPLY,		admin_apply },
+	{ "POST", SM_API_RELOAD,	admin_h_reload },
+	{ "POST", SM_API_EJECT,		admin_h_eject },
+	{ "POST", SM_API_RESTORE,	admin_h_restore },
+};
+
+#define ADMIN_N_ROUTES (sizeof(admin_routes_table) / sizeof(admin_routes_table[0]))
+
 static int admin_route(struct agent *ag, const struct http_req *req, json_t **out)
 {
-	bool get = !strcmp(req->method, "GET"), post = !strcmp(req->method, "POST");
-	char svc[256];
+	bool path_known = !strcmp(req->path, SM_API_METRICS);
+	char help[512];
+	size_t off;
 
-	if (!strcmp(req->path, "/healthz") && get) {
-		*out = json_pack("{s:s}", "status", "ok");
-		return 200;
-	}
-	if (!strcmp(req->path, "/ready") && get) {
-		bool ready = ag->ap.generation > 0;
+	for (size_t i = 0; i < ADMIN_N_ROUTES; i++) {
+		const struct admin_route *r = &admin_routes_table[i];
 
-		*out = json_pack("{s:b,s:I}", "ready", ready, "generation",
-				 (json_int_t)ag->ap.generation);
-		return ready ? 200 : 503;
+		if (strcmp(req->path, r->path))
+			continue;
+		if (!strcmp(req->method, r->method))
+			return r->handler(ag, req, out);
+		path_known = true;
 	}
-	if (!strcmp(req->path, "/status") && get) {
-		*out = admin_status(ag);
-		return 200;
-	}
-	if (!strcmp(req->path, "/services") && get) {
-		*out = dp_services_json(&ag->ld.maps);
-		admin_l7_annotate(ag, *out);
-		return 200;
-	}
-	if (!strcmp(req->path, "/backends") && get) {
-		int has = !http_query_get(req->query, "service", svc, sizeof(svc));
-
-		*out = dp_backends_json(&ag->ld.maps, has ? svc : NULL);
-		admin_l7_annotate(ag, *out);
-		return 200;
-	}
-	if (!strcmp(req->path, "/routes") && get) {
-		int has = !http_query_get(req->query, "service", svc, sizeof(svc));
-
-		*out = admin_routes(ag, has ? svc : NULL);
-		return 200;
-	}
-	if (!strcmp(req->path, "/config_dump") && get) {
-		*out = admin_config_dump(ag);
-		return 200;
-	}
-	if (!strcmp(req->path, "/top") && get) {
-		*out = admin_top(ag);
-		return 200;
-	}
-	if (!strcmp(req->path, "/graph") && get) {
-		*out = telemetry_graph(ag);
-		return 200;
-	}
-	if (!strcmp(req->path, "/explain") && post)
-		return admin_explain(ag, req, out);
-	if (!strcmp(req->path, "/apply") && post)
-		return admin_apply(ag, req, out);
-	if (!strcmp(req->path, "/reload") && post) {
-		char err[512];
-		json_t *diags = json_array();
-		int ret = agent_reload(ag, NULL, 0, false, diags, err, sizeof(err));
-
-		if (ret)
-			ag->reloads_failed++;
-		else
-			ag->reloads_ok++;
-		*out = json_pack("{s:b,s:I,s:s,s:o}", "applied", ret == 0, "generation",
-				 (json_int_t)ag->ap.generation, "error", err, "diagnostics", diags);
-		return ret ? 422 : 200;
-	}
-	if (!strcmp(req->path, "/eject") && post)
-		return admin_eject(ag, req, true, out);
-	if (!strcmp(req->path, "/restore") && post)
-		return admin_eject(ag, req, false, out);
-	if (!strcmp(req->path, "/healthz") || !strcmp(req->path, "/ready") ||
-	    !strcmp(req->path, "/status") || !strcmp(req->path, "/services") ||
-	    !strcmp(req->path, "/backends") || !strcmp(req->path, "/apply") ||
-	    !strcmp(req->path, "/reload") || !strcmp(req->path, "/eject") ||
-	    !strcmp(req->path, "/routes") || !strcmp(req->path, "/config_dump") ||
-	    !strcmp(req->path, "/explain") || !strcmp(req->path, "/graph") ||
-	    !strcmp(req->path, "/top") ||
-	    !strcmp(req->path, "/restore")) {
+	if (path_known) {
 		*out = admin_error("method not allowed");
 		return 405;
 	}
-	*out = admin_error("not found: try /healthz /ready /status /services /backends /routes /config_dump /metrics /graph /top "
-			   "POST /explain "
-			   "POST /apply /reload /eject /restore");
+	off = (size_t)snprintf(help, sizeof(help), "not found: try GET %s", SM_API_METRICS);
+	for (size_t i = 0; i < ADMIN_N_ROUTES && off < sizeof(help); i++)
+		off += (size_t)snprintf(help + off, sizeof(help) - off, " %s %s",
+					admin_routes_table[i].method, admin_routes_table[i].path);
+	*out = admin_error(help);
 	return 404;
 }
 
@@ -1102,7 +1159,7 @@ static void admin_read(struct agent *ag, struct admin_conn *c)
 		admin_send(c->fd, 405, out);
 		goto done;
 	}
-	if (!strcmp(req.path, "/metrics") && !strcmp(req.method, "GET")) {
+	if (!strcmp(req.path, SM_API_METRICS) && !strcmp(req.method, "GET")) {
 		admin_metrics(ag, c->fd);
 		goto done;
 	}

@@ -16,7 +16,7 @@
 #define PCRE2_CODE_UNIT_WIDTH 8
 #include <pcre2.h>
 
-#include "policy_int.h"
+#include "policy/policy_int.h"
 
 #define KEYS(...) ((const char *const[]){ __VA_ARGS__, NULL })
 

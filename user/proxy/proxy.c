@@ -20,8 +20,8 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "proxy_h2.h"
-#include "proxy_int.h"
+#include "proxy/proxy_h2.h"
+#include "proxy/proxy_int.h"
 
 #define PX_MAX_WORKERS	256
 #define PX_EVENTS	256
@@ -272,16 +272,6 @@ void px_wcfg_put(struct px_worker *w, struct px_wcfg *wc)
 
 /* ---- counters ---- */
 
-static uint64_t px_mix(uint64_t x)
-{
-	x ^= x >> 33;
-	x *= 0xff51afd7ed558ccdull;
-	x ^= x >> 33;
-	x *= 0xc4ceb9fe1a85ec53ull;
-	x ^= x >> 33;
-	return x;
-}
-
 static int px_cstat_grow(struct px_worker *w)
 {
 	size_t cap = w->cap_cstats ? w->cap_cstats * 2 : 64, i;
@@ -295,7 +285,7 @@ static int px_cstat_grow(struct px_worker *w)
 
 		if (!c)
 			continue;
-		for (j = px_mix(c->id) & (cap - 1); t[j]; j = (j + 1) & (cap - 1))
+		for (j = sm_hash_mix64(c->id) & (cap - 1); t[j]; j = (j + 1) & (cap - 1))
 			;
 		t[j] = c;
 	}
@@ -311,7 +301,7 @@ struct px_cstat *px_cstat_get(struct px_worker *w, const struct l7_cluster *c)
 	size_t i;
 
 	if (w->cap_cstats) {
-		for (i = px_mix(c->id) & (w->cap_cstats - 1); w->cstats[i];
+		for (i = sm_hash_mix64(c->id) & (w->cap_cstats - 1); w->cstats[i];
 		     i = (i + 1) & (w->cap_cstats - 1))
 			if (w->cstats[i]->id == c->id)
 				return w->cstats[i];
@@ -332,7 +322,7 @@ struct px_cstat *px_cstat_get(struct px_worker *w, const struct l7_cluster *c)
 		free(cs);
 		return NULL;
 	}
-	for (i = px_mix(c->id) & (w->cap_cstats - 1); w->cstats[i];
+	for (i = sm_hash_mix64(c->id) & (w->cap_cstats - 1); w->cstats[i];
 	     i = (i + 1) & (w->cap_cstats - 1))
 		;
 	w->cstats[i] = cs;
@@ -593,7 +583,7 @@ static void px_accept(struct px_worker *w, struct px_listener *l)
 
 static uint64_t px_pool_hash(uint64_t id, uint32_t addr, uint16_t port, uint32_t src)
 {
-	return px_mix(id ^ px_mix(((uint64_t)addr << 16) | port) ^ ((uint64_t)src << 32));
+	return sm_hash_mix64(id ^ sm_hash_mix64(((uint64_t)addr << 16) | port) ^ ((uint64_t)src << 32));
 }
 
 static int px_pools_grow(struct px_worker *w)

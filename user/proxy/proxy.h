@@ -14,8 +14,9 @@
 #include <stdbool.h>
 #include <stdint.h>
 
-#include "l7.h"
-#include "upstream.h"
+#include "common/admin_api.h"
+#include "compile/l7.h"
+#include "proxy/upstream.h"
 
 struct proxy;
 
@@ -99,7 +100,7 @@ json_t *proxy_stats_json(struct proxy *p);
  * bytes forwarded upstream; response = every byte written back to the
  * client for this request (head, body, interim 1xx).
  */
-#define PROXY_N_BUCKETS 19
+#define PROXY_N_BUCKETS SM_HIST_N_BUCKETS
 /* Envoy's default histogram bounds, which Istio keeps for durations (ms) and sizes (bytes). */
 extern const double proxy_hist_bounds[PROXY_N_BUCKETS];
 

@@ -27,8 +27,8 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-#include "proxy_h2.h"
-#include "proxy_int.h"
+#include "proxy/proxy_h2.h"
+#include "proxy/proxy_int.h"
 
 #define H2_READ_CHUNK		(16 * 1024)
 #define H2_TRAILER_MAX		(16 * 1024)

@@ -33,8 +33,8 @@
 #include <sys/time.h>
 #include <unistd.h>
 
-#include "proxy_h2.h"
-#include "proxy_int.h"
+#include "proxy/proxy_h2.h"
+#include "proxy/proxy_int.h"
 
 /* ---- small growable buffer for heads ---- */
 

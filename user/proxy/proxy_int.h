@@ -25,10 +25,11 @@
 #include <stdint.h>
 #include <sys/uio.h>
 
-#include "http1.h"
-#include "l7.h"
-#include "proxy.h"
-#include "upstream.h"
+#include "common/hash.h"
+#include "proxy/http1.h"
+#include "proxy/route.h"
+#include "proxy/proxy.h"
+#include "proxy/upstream.h"
 
 #define PX_BUF_SIZE		(16 * 1024)	/* initial read buffer per connection */
 #define PX_BUF_MAX		HTTP1_MAX_HEAD	/* grown only for long heads */

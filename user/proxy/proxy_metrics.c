@@ -12,12 +12,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "proxy_int.h"
+#include "proxy/proxy_int.h"
 
-const double proxy_hist_bounds[PROXY_N_BUCKETS] = {
-	0.5, 1, 5, 10, 25, 50, 100, 250, 500, 1000, 2500, 5000, 10000, 30000,
-	60000, 300000, 600000, 1800000, 3600000,
-};
+const double proxy_hist_bounds[PROXY_N_BUCKETS] = SM_HIST_BOUNDS;
 
 struct px_rstat {
 	uint64_t cluster_id;
@@ -31,13 +28,8 @@ struct px_rstat {
 
 static uint64_t px_rs_hash(uint64_t cid, uint32_t src, uint32_t dst, int code, uint16_t flags)
 {
-	uint64_t x = cid ^ ((uint64_t)src << 32 | dst) * 0x9e3779b97f4a7c15ull ^
-		     ((uint64_t)(uint32_t)code << 16 | flags) * 0xc2b2ae3d27d4eb4full;
-
-	x ^= x >> 33;
-	x *= 0xff51afd7ed558ccdull;
-	x ^= x >> 33;
-	return x;
+	return sm_hash_mix64(cid ^ ((uint64_t)src << 32 | dst) * 0x9e3779b97f4a7c15ull ^
+			     ((uint64_t)(uint32_t)code << 16 | flags) * 0xc2b2ae3d27d4eb4full);
 }
 
 /* The hash key's cluster part: the cluster id, or the Host of a request no cluster took. */

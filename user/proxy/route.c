@@ -30,7 +30,7 @@
 #define PCRE2_CODE_UNIT_WIDTH 8
 #include <pcre2.h>
 
-#include "l7.h"
+#include "proxy/route.h"
 
 #define L7_MESH "mesh"
 

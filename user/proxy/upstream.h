@@ -14,7 +14,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
-#include "l7.h"
+#include "proxy/route.h"
 
 struct up_registry;
 
@@ -128,6 +128,8 @@ void up_outlier_tick(struct up_registry *r, const struct l7_config *cfg, uint64_
 bool up_host_ejected(struct up_registry *r, uint32_t addr, uint16_t port, uint64_t now_ms);
 
 /* Host state for the CLI: times ejected, ejected until (0 = not), active. */
+/* Requests sent to the host (addr network order, port host order) since the agent started. */
+uint64_t up_host_requests(struct up_registry *r, uint32_t addr, uint16_t port);
 void up_host_info(struct up_registry *r, uint32_t addr, uint16_t port,
 		  uint32_t *times_ejected, uint64_t *until_ms, int64_t *active_requests);
 

@@ -16,17 +16,9 @@
  *    an HTTP/2 port stays L4 in the kernel whatever its policy (with a
  *    warning when http routes or L7 policy are thereby not applied, and
  *    the reason in l7_config.l4_ports for `sockmeshctl services`).
- *  - trafficPolicy merge (pilot MergeTrafficPolicy): loadBalancer,
- *    connectionPool and outlierDetection each replace as a whole; a
- *    portLevelSettings entry replaces all three (unset ones fall back to
- *    the defaults); subset policy over the top-level one, then the subset's
- *    own portLevelSettings.
- *  - defaults: outlierDetection consecutive5xxErrors 5, gateway errors off,
- *    deprecated consecutiveErrors = gateway errors with 5xx off, local
- *    origin failures 5, interval 10 s, baseEjectionTime 30 s,
- *    maxEjectionPercent 10, minHealthPercent 0; Envoy's max_ejection_time
- *    300 s; tcp.connectTimeout 10 s; http idleTimeout 1 h; pool limits
- *    2^32-1 (= unlimited). Retries when unset: 2 attempts on
+ *  - trafficPolicy merge and cluster defaults: compile_cluster_policy()
+ *    (compile.c), shared with the kernel plan.
+ *  - retries when unset: 2 attempts on
  *    connect-failure, refused-stream, unavailable, cancelled,
  *    retriable-status-codes (503); Envoy back-off base 25 ms.
  */
@@ -42,19 +34,12 @@
 #define PCRE2_CODE_UNIT_WIDTH 8
 #include <pcre2.h>
 
-#include "grow.h"
-#include "l7.h"
+#include "compile/compile.h"
+#include "common/grow.h"
+#include "compile/l7.h"
 
 #define L7_FQDN_MAX		256
 #define L7_MESH			"mesh"
-#define L7_UNLIMITED		0xffffffffLL
-#define L7_CONNECT_TIMEOUT_MS	10000
-#define L7_HTTP_IDLE_MS		3600000
-#define L7_OD_INTERVAL_MS	10000
-#define L7_OD_BASE_MS		30000
-#define L7_OD_MAX_MS		300000
-#define L7_OD_MAX_PCT		10
-#define L7_OD_CONSECUTIVE	5
 #define L7_RETRY_ATTEMPTS	2
 #define L7_RETRY_BACKOFF_MS	25
 
@@ -345,138 +330,23 @@ static const char *l7_dr_needs_l7(const struct pol_dr *dr, uint16_t port)
 	return NULL;
 }
 
-/* ---- trafficPolicy merge and cluster policy ---- */
-
-struct l7_tp_eff {
-	const struct pol_lb *lb;			/* NULL = default */
-	const struct pol_traffic_policy *pool;		/* connectionPool owner */
-	const struct pol_traffic_policy *outlier;	/* outlierDetection owner */
-};
-
-static void l7_tp_apply(struct l7_tp_eff *e, const struct pol_traffic_policy *tp)
-{
-	if (tp->lb.kind != POL_LB_UNSET)
-		e->lb = &tp->lb;
-	if (tp->has_pool || tp->max_connections >= 0 || tp->has_http_pool)
-		e->pool = tp;
-	if (tp->has_outlier)
-		e->outlier = tp;
-}
-
-/* Istio: port level settings do not inherit: all of them replace. */
-static void l7_tp_apply_port(struct l7_tp_eff *e, const struct pol_traffic_policy *tp,
-			     uint16_t port)
-{
-	for (size_t i = 0; i < tp->n_port_level; i++) {
-		const struct pol_traffic_policy *pl = &tp->port_level[i].tp;
-
-		if (tp->port_level[i].port != port)
-			continue;
-		e->lb = pl->lb.kind != POL_LB_UNSET ? &pl->lb : NULL;
-		e->pool = pl->has_pool || pl->max_connections >= 0 || pl->has_http_pool ?
-			  pl : NULL;
-		e->outlier = pl->has_outlier ? pl : NULL;
-		return;
-	}
-}
-
-static uint32_t l7_limit(int64_t v)
-{
-	return v <= 0 || v >= L7_UNLIMITED ? 0 : (uint32_t)v;
-}
+/* ---- cluster policy: the proxy's part of compile_cluster_policy() ---- */
 
 static int l7_cluster_policy(struct l7_build *b, const struct pol_dr *dr,
 			     const char *subset, uint16_t port, struct l7_cluster *cl)
 {
-	struct l7_tp_eff e = { 0 };
-	const struct pol_subset *ss = NULL;
+	struct compile_cluster_policy cp;
 
-	for (size_t i = 0; dr && subset && i < dr->n_subsets; i++)
-		if (dr->subsets[i].name && strcmp(dr->subsets[i].name, subset) == 0)
-			ss = &dr->subsets[i];
-	if (dr) {
-		l7_tp_apply(&e, &dr->tp);
-		l7_tp_apply_port(&e, &dr->tp, port);
-	}
-	if (ss) {
-		l7_tp_apply(&e, &ss->tp);
-		l7_tp_apply_port(&e, &ss->tp, port);
-	}
-
-	cl->lb = L7_LB_LEAST_REQUEST;
+	compile_cluster_policy(dr, subset, port, &cp);
+	cl->lb = cp.lb;
 	cl->hash_kind = POL_HASH_NONE;
-	if (e.lb) {
-		switch (e.lb->kind) {
-		case POL_LB_ROUND_ROBIN:
-			cl->lb = L7_LB_ROUND_ROBIN;
-			break;
-		case POL_LB_RANDOM:
-		case POL_LB_PASSTHROUGH:
-			cl->lb = L7_LB_RANDOM;
-			break;
-		case POL_LB_CONSISTENT_HASH:
-			cl->lb = L7_LB_HASH;
-			cl->hash_kind = (uint8_t)e.lb->hash;
-			if (e.lb->hash == POL_HASH_HEADER) {
-				if (l7_strdup_lower(e.lb->hash_key, &cl->hash_key))
-					return -ENOMEM;
-			} else if (l7_strdup(e.lb->hash_key, &cl->hash_key)) {
-				return -ENOMEM;
-			}
-			break;
-		default:
-			break;
-		}
-	}
-
-	cl->pool.connect_timeout_ms = L7_CONNECT_TIMEOUT_MS;
-	cl->pool.idle_timeout_ms = L7_HTTP_IDLE_MS;
-	if (e.pool) {
-		const struct pol_traffic_policy *p = e.pool;
-
-		cl->pool.max_connections = l7_limit(p->max_connections);
-		if (p->connect_timeout_ms > 0)
-			cl->pool.connect_timeout_ms = (uint64_t)p->connect_timeout_ms;
-		if (p->has_http_pool) {
-			cl->pool.http1_max_pending = l7_limit(p->http.http1_max_pending);
-			cl->pool.max_requests = l7_limit(p->http.http2_max_requests);
-			cl->pool.max_requests_per_conn = l7_limit(p->http.max_requests_per_conn);
-			cl->pool.max_retries = l7_limit(p->http.max_retries);
-			if (p->http.idle_timeout_ms >= 0)
-				cl->pool.idle_timeout_ms = (uint64_t)p->http.idle_timeout_ms;
-		}
-	}
-
-	if (e.outlier) {
-		const struct pol_outlier *o = &e.outlier->outlier;
-		struct l7_outlier_cfg *oc = &cl->outlier;
-
-		oc->enabled = true;
-		oc->consecutive_5xx = L7_OD_CONSECUTIVE;
-		oc->consecutive_gateway = 0;
-		/* pilot applyOutlierDetection: the deprecated field counts
-		 * gateway errors only. */
-		if (o->consecutive_errors > 0) {
-			oc->consecutive_gateway = (uint32_t)o->consecutive_errors;
-			oc->consecutive_5xx = 0;
-		}
-		if (o->consecutive_5xx >= 0)
-			oc->consecutive_5xx = (uint32_t)o->consecutive_5xx;
-		if (o->consecutive_gateway >= 0)
-			oc->consecutive_gateway = (uint32_t)o->consecutive_gateway;
-		oc->split_local_origin = o->split_local_origin;
-		oc->consecutive_local_origin = o->consecutive_local_origin >= 0 ?
-			(uint32_t)o->consecutive_local_origin : L7_OD_CONSECUTIVE;
-		oc->interval_ms = o->interval_ms > 0 ? (uint64_t)o->interval_ms : L7_OD_INTERVAL_MS;
-		oc->base_ejection_ms = o->base_ejection_ms > 0 ?
-			(uint64_t)o->base_ejection_ms : L7_OD_BASE_MS;
-		oc->max_ejection_ms = L7_OD_MAX_MS;
-		if (oc->max_ejection_ms < oc->base_ejection_ms)
-			oc->max_ejection_ms = oc->base_ejection_ms;
-		oc->max_ejection_pct = o->max_ejection_percent > 0 ?
-			(uint32_t)o->max_ejection_percent : L7_OD_MAX_PCT;
-		oc->min_health_pct = e.outlier->min_health_percent > 0 ?
-			(uint32_t)e.outlier->min_health_percent : 0;
+	cl->pool = cp.pool;
+	cl->outlier = cp.outlier;
+	if (cp.lb == L7_LB_HASH) {
+		cl->hash_kind = (uint8_t)cp.lb_src->hash;
+		if (cp.lb_src->hash == POL_HASH_HEADER)
+			return l7_strdup_lower(cp.lb_src->hash_key, &cl->hash_key);
+		return l7_strdup(cp.lb_src->hash_key, &cl->hash_key);
 	}
 	return 0;
 }
@@ -608,8 +478,7 @@ static int l7_cluster_empty(struct l7_build *b, const char *host, uint16_t port,
 		return -ENOMEM;
 	cl->id = id;
 	cl->port = port;
-	cl->pool.connect_timeout_ms = L7_CONNECT_TIMEOUT_MS;
-	cl->pool.idle_timeout_ms = L7_HTTP_IDLE_MS;
+	l7_cluster_policy(b, NULL, NULL, port, cl);	/* the defaults */
 	if (asprintf(&cl->name, "outbound|%u|%s|%s", port, subset ? subset : "", host) < 0)
 		cl->name = NULL;
 	else if (!l7_strdup(host, &cl->fqdn) && !l7_strdup(subset, &cl->subset))
