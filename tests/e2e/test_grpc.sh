@@ -108,6 +108,17 @@ e2e_assert_ge "overflow: at least one call completed" 1 "$(field "$out" status O
 e2e_assert_ge "overflow: others got UNAVAILABLE" 1 "$(field "$out" status UNAVAILABLE)"
 e2e_assert_ge "overflow: counted as UO" $((uo0 + 1)) "$(pstat response_flags.UO)"
 
+e2e_log "[STD] telemetry: request_protocol=\"grpc\", grpc_response_status from trailers and trailers-only replies"
+M=$(curl -sS -m 5 --unix-socket "$E2E_TMP/admin.sock" http://localhost/metrics)
+e2e_assert_match "gRPC OK counted (status in trailers)" \
+	'istio_requests_total\{[^}]*destination_service_name="spread"[^}]*request_protocol="grpc",response_code="200",grpc_response_status="0"' "$M"
+e2e_assert_match "gRPC UNAVAILABLE counted (trailers-only from the backend)" \
+	'istio_requests_total\{[^}]*destination_service_name="noretry"[^}]*request_protocol="grpc",response_code="200",grpc_response_status="14"' "$M"
+e2e_assert_match "gRPC fault abort counted with its grpc-status" \
+	'istio_requests_total\{[^}]*destination_service_name="fault"[^}]*request_protocol="grpc",response_code="200",grpc_response_status="8"' "$M"
+e2e_assert_match "gRPC overflow: 503 UO reported as UNAVAILABLE" \
+	'istio_requests_total\{[^}]*destination_service_name="overflow"[^}]*request_protocol="grpc",response_code="503",grpc_response_status="14",response_flags="UO"' "$M"
+
 e2e_log "h2load: a small bounded run of gRPC-shaped POSTs on 2 connections x 4 streams"
 printf '\0\0\0\0\1x' >"$E2E_TMP/req.bin"
 out=$(sm_pod_exec 1 timeout 30 h2load -n 200 -c 2 -m 4 -d "$E2E_TMP/req.bin" \

@@ -146,6 +146,18 @@ TEST(proxy_grpc_helpers)
 		if (!ASSERT_EQ(px_retry_grpc(&r, rt[i].g), rt[i].want))
 			fprintf(stderr, "  grpc retry case %zu\n", i);
 	}
+	{
+		static const char t1[] = "0\r\ngrpc-status: 14\r\ngrpc-message: x\r\n\r\n";
+		static const char t2[] = "0\r\ngrpc-message: a\r\nGrpc-Status:0\r\n\r\n";
+		static const char t3[] = "0\r\nx-grpc-status: 3\r\n\r\n";
+		static const char t4[] = "0\r\ngrpc-status: x\r\n\r\n";
+
+		ASSERT_EQ(px_grpc_status_in_trailers(t1, sizeof(t1) - 1), 14);
+		ASSERT_EQ(px_grpc_status_in_trailers(t2, sizeof(t2) - 1), 0);
+		ASSERT_EQ(px_grpc_status_in_trailers(t3, sizeof(t3) - 1), -1);
+		ASSERT_EQ(px_grpc_status_in_trailers(t4, sizeof(t4) - 1), -1);
+		ASSERT_EQ(px_grpc_status_in_trailers("0\r\n\r\n", 5), -1);
+	}
 	ASSERT_EQ(px_grpc_status_parse("14", 2), 14);
 	ASSERT_EQ(px_grpc_status_parse("0", 1), 0);
 	ASSERT_EQ(px_grpc_status_parse("", 0), -1);

@@ -110,7 +110,7 @@ static const char *const tm_rq_labels[] = {
 	"reporter", "source_workload", "source_workload_namespace", "source_app",
 	"destination_workload", "destination_workload_namespace", "destination_app",
 	"destination_service", "destination_service_name", "destination_service_namespace",
-	"request_protocol", "response_code", "response_flags",
+	"request_protocol", "response_code", "grpc_response_status", "response_flags",
 };
 
 static void tm_hist_put(uint64_t *v, const struct proxy_hist *h)
@@ -138,14 +138,19 @@ static void tm_requests(struct agent *ag, struct prom_buf *b)
 		struct tm_wl src, dst;
 		struct tm_svc svc;
 		uint64_t v[TM_RQ_NV];
-		char code[16];
+		char code[16], grpc[16] = "";
+		/* Istio: request_protocol grpc for gRPC requests, grpc_response_status "" otherwise */
 		const char *vals[] = { "source", src.workload, src.ns, src.app, dst.workload, dst.ns,
-				       dst.app, svc.fqdn, svc.name, svc.ns, "http", code, s[i].flags };
+				       dst.app, svc.fqdn, svc.name, svc.ns,
+				       s[i].grpc == PROXY_GRPC_NONE ? "http" : "grpc", code, grpc,
+				       s[i].flags };
 
 		tm_wl_of(ag->l7, s[i].src_ip, &src);
 		tm_wl_of(ag->l7, s[i].dst_ip, &dst);
 		tm_svc_of(s[i].fqdn, &svc);
 		snprintf(code, sizeof(code), "%d", s[i].code);
+		if (s[i].grpc >= 0)
+			snprintf(grpc, sizeof(grpc), "%d", s[i].grpc);
 		v[TM_RQ_COUNT] = s[i].count;
 		tm_hist_put(v + TM_RQ_DUR, &s[i].dur_ms);
 		tm_hist_put(v + TM_RQ_REQ, &s[i].req_bytes);

@@ -115,12 +115,17 @@ struct proxy_rseries {
 	uint32_t dst_ip;		/* the chosen host; 0 = none (local reply) */
 	char fqdn[256];			/* destination service; "" = unknown */
 	int code;			/* 0 = no response */
+	int grpc;			/* PROXY_GRPC_NONE (request_protocol http), PROXY_GRPC_UNKNOWN
+					 * (grpc, no grpc-status seen) or the grpc-status */
 	char flags[64];			/* Envoy response flags, "-" = none */
 	uint64_t count;
 	struct proxy_hist dur_ms, req_bytes, resp_bytes;
 };
 
-/* Merged over workers, sorted by (fqdn, src, dst, code, flags). *out malloc'd. Returns 0 or -ENOMEM. */
+#define PROXY_GRPC_NONE		(-1)
+#define PROXY_GRPC_UNKNOWN	(-2)
+
+/* Merged over workers, sorted by (fqdn, src, dst, code, grpc, flags). *out malloc'd. Returns 0 or -ENOMEM. */
 int proxy_request_series(struct proxy *p, struct proxy_rseries **out, size_t *n);
 
 #endif /* SOCKMESH_PROXY_H */

@@ -248,6 +248,7 @@ static void st_view(struct px_dconn *d, struct l7_request_view *v)
 static void st_reset(struct px_dconn *d)
 {
 	memset(&d->st, 0, offsetof(struct px_stream, req));
+	d->st.grpc = PROXY_GRPC_NONE;
 }
 
 static bool px_pct_hit(struct px_worker *w, double pct)
@@ -471,7 +472,7 @@ static void st_record(struct px_dconn *d)
 		snprintf(host, sizeof(host), "%.*s", (int)n, p);
 	}
 	px_rstat_record(d->w, st->src_ip, st->host ? st->host->addr : 0, c, host, st->status,
-			st->flags, d->w->now - st->start_ms, st->head_len + st->req_wire,
+			st->grpc, st->flags, d->w->now - st->start_ms, st->head_len + st->req_wire,
 			st->resp_wire);
 }
 
@@ -578,6 +579,8 @@ static void st_local(struct px_dconn *d, int status, const char *body, size_t bl
 	st->local = true;
 	st->committed = true;
 	st->status = status;
+	if (st->grpc != PROXY_GRPC_NONE && status != 200)
+		st->grpc = px_h2_grpc_from_http(status);	/* what the client sees */
 	if (!st->req_done)
 		d->close_after = true;
 	head_only = !st->bare && px_ieq(st->req.method.p, st->req.method.n, "HEAD");
@@ -1115,6 +1118,7 @@ static void st_local_grpc(struct px_dconn *d, int grpc_status, const char *msg, 
 {
 	char extra[160];
 
+	d->st.grpc = grpc_status;
 	snprintf(extra, sizeof(extra), "content-type: application/grpc\r\ngrpc-status: %d\r\n"
 		 "grpc-message: %s\r\n", grpc_status, msg);
 	st_local(d, 200, "", 0, extra, flag, true);
@@ -1312,6 +1316,8 @@ static void st_begin(struct px_dconn *d, size_t hlen)
 		st->rid_gen = true;
 	}
 	st->gateway = d->gateway;
+	if (st_is_grpc(d))
+		st->grpc = PROXY_GRPC_UNKNOWN;
 	if (!d->gateway) {
 		st->src_ip = d->orig.client_ip;
 		st->cb_src = d->orig.client_ip;
@@ -1785,6 +1791,13 @@ static bool st_scan_resp(struct px_dconn *d)
 				avail -= (size_t)r;
 				prog = true;
 				if (st->resp_ck.done) {
+					/* the last chunk's trailers: gRPC's status, for telemetry */
+					if (st->grpc != PROXY_GRPC_NONE && !st->dechunk) {
+						int g = px_grpc_status_in_trailers(p - fwd, (size_t)r);
+
+						if (g >= 0)
+							st->grpc = g;
+					}
 					st->rphase = PX_R_DONE;
 					break;
 				}
@@ -1905,6 +1918,8 @@ static bool st_resp_head(struct px_dconn *d, const struct http1_msg *rm, size_t 
 		return true;
 	}
 	st->resp_head_ms = w->now;
+	if (grpc >= 0 && st->grpc != PROXY_GRPC_NONE)
+		st->grpc = grpc;	/* trailers-only */
 	/* Envoy feeds outlier detection the HTTP mapping of a trailers-only grpc-status */
 	up_outlier_record(w->p->o.up, st->cluster, st->host, UP_RESULT_HTTP,
 			  grpc > 0 ? px_h2_http_from_grpc(grpc) : status, w->now);

@@ -290,6 +290,7 @@ struct px_stream {
 	const struct l7_retry *retry;
 	char rid_buf[37];
 	uint32_t src_ip;	/* network order */
+	int grpc;		/* telemetry: PROXY_GRPC_NONE / _UNKNOWN / grpc-status */
 	uint32_t cb_src;	/* breaker/pool key: the client pod, 0 on gateways */
 	uint16_t port;		/* service or gateway port */
 	uint64_t start_ms, try_start_ms, resp_head_ms;
@@ -422,8 +423,8 @@ struct px_cstat *px_cstat_get(struct px_worker *w, const struct l7_cluster *c);
 /* proxy_metrics.c: count one finished request into its series (hot path). */
 /* c NULL: a request no cluster took, labelled with svc (a Host; "" = unknown). */
 void px_rstat_record(struct px_worker *w, uint32_t src_ip, uint32_t dst_ip,
-		     const struct l7_cluster *c, const char *svc, int status, uint16_t flags,
-		     uint64_t dur_ms, uint64_t req_bytes, uint64_t resp_bytes);
+		     const struct l7_cluster *c, const char *svc, int status, int grpc,
+		     uint16_t flags, uint64_t dur_ms, uint64_t req_bytes, uint64_t resp_bytes);
 void px_rstat_free(struct px_worker *w);
 const char *px_date(struct px_worker *w);
 void px_log_append(struct px_worker *w, const char *s, size_t n);
@@ -461,6 +462,8 @@ bool px_retry_status(const struct l7_retry *r, int status);
 bool px_retry_fail(const struct l7_retry *r, enum px_fail f);
 /* gRPC: retryOn cancelled/deadline-exceeded/resource-exhausted/internal/unavailable. */
 bool px_retry_grpc(const struct l7_retry *r, int grpc_status);
+/* grpc-status in an HTTP/1.1 chunked trailer block p[0..n) (ends at the last chunk), or -1. */
+int px_grpc_status_in_trailers(const char *p, size_t n);
 /* grpc-status value: 0..16 (others as given, up to 99), -1 if malformed. */
 int px_grpc_status_parse(const char *v, size_t n);
 /* grpc-timeout (1..8 digits + H/M/S/m/u/n) in ms, rounded up; -EINVAL if malformed. */

@@ -137,12 +137,14 @@ static void px_hist_merge(struct proxy_hist *dst, const struct proxy_hist *h)
 }
 
 void px_rstat_record(struct px_worker *w, uint32_t src_ip, uint32_t dst_ip,
-		     const struct l7_cluster *c, const char *svc, int status, uint16_t flags,
-		     uint64_t dur_ms, uint64_t req_bytes, uint64_t resp_bytes)
+		     const struct l7_cluster *c, const char *svc, int status, int grpc,
+		     uint16_t flags, uint64_t dur_ms, uint64_t req_bytes, uint64_t resp_bytes)
 {
 	uint64_t cid = c ? c->id : 0;
 	struct px_rstat *r;
 
+	/* the key's code carries the gRPC part above the HTTP status: grpc + 2 (0 = http) */
+	status = (status & 0xffff) | (grpc + 2) << 16;
 	if (!svc)
 		svc = "";
 	r = px_rstat_find(w, cid, svc, src_ip, dst_ip, status, flags);
@@ -179,6 +181,8 @@ static int px_rseries_cmp(const void *a, const void *b)
 		return x->dst_ip < y->dst_ip ? -1 : 1;
 	if (x->code != y->code)
 		return x->code < y->code ? -1 : 1;
+	if (x->grpc != y->grpc)
+		return x->grpc < y->grpc ? -1 : 1;
 	return strcmp(x->flags, y->flags);
 }
 
@@ -213,7 +217,8 @@ int proxy_request_series(struct proxy *p, struct proxy_rseries **out, size_t *n)
 			memset(s, 0, sizeof(*s));
 			s->src_ip = r->src_ip;
 			s->dst_ip = r->dst_ip;
-			s->code = r->code;
+			s->code = r->code & 0xffff;
+			s->grpc = (r->code >> 16) - 2;
 			snprintf(s->fqdn, sizeof(s->fqdn), "%s", r->fqdn);
 			px_flags_format(r->flags, s->flags, sizeof(s->flags));
 			s->count = __atomic_load_n(&r->count, __ATOMIC_RELAXED);

@@ -144,6 +144,26 @@ int px_grpc_status_parse(const char *v, size_t n)
 	return g;
 }
 
+int px_grpc_status_in_trailers(const char *p, size_t n)
+{
+	static const char name[] = "grpc-status:";
+	const size_t nl = sizeof(name) - 1;
+
+	/* a trailer line starts after a CRLF; the value runs to the next CR */
+	for (size_t i = 0; i + 2 + nl <= n; i++) {
+		size_t v, e;
+
+		if (p[i] != '\r' || p[i + 1] != '\n' || strncasecmp(p + i + 2, name, nl))
+			continue;
+		for (v = i + 2 + nl; v < n && (p[v] == ' ' || p[v] == '\t'); v++)
+			;
+		for (e = v; e < n && p[e] != '\r' && p[e] != ' ' && p[e] != '\t'; e++)
+			;
+		return px_grpc_status_parse(p + v, e - v);
+	}
+	return -1;
+}
+
 int px_grpc_timeout_ms(const char *v, size_t n, uint64_t *ms)
 {
 	uint64_t x = 0;
