@@ -91,6 +91,7 @@ struct agent {
 	int workers;
 	uint32_t l7_max_conns;		/* --l7-max-conns */
 	uint64_t l7_header_timeout_ms;	/* --l7-header-timeout */
+	struct proxy_h2_limits h2;	/* --h2-* (0 = proxy_h2.h defaults) */
 	int access_log_fd;
 	struct l7_config *l7;		/* current (one reference held) */
 	struct up_registry *up;

@@ -348,6 +348,7 @@ static int agent_start_proxy(struct agent *ag, char *err, size_t errlen)
 		.access_log_fd = ag->access_log_fd,
 		.sock_hook = ag->l7_redirect ? agent_sock_hook : NULL,
 		.sock_hook_ctx = ag,
+		.h2 = ag->h2,
 	};
 
 	agent_raise_nofile(ag->l7_max_conns);
@@ -628,6 +629,11 @@ _Static_assert(sizeof(((struct agent *)0)->workers) == sizeof(uint32_t), "--work
 _Static_assert(sizeof(((struct agent *)0)->l7_max_conns) == sizeof(uint32_t), "4 bytes");
 _Static_assert(sizeof(((struct agent *)0)->l7_header_timeout_ms) == sizeof(uint64_t), "8 bytes");
 _Static_assert(sizeof(((struct agent *)0)->reload_debounce_ms) == sizeof(uint64_t), "8 bytes");
+_Static_assert(sizeof(((struct agent *)0)->h2.max_concurrent_streams) == sizeof(uint32_t) &&
+	       sizeof(((struct agent *)0)->h2.max_header_list) == sizeof(uint32_t) &&
+	       sizeof(((struct agent *)0)->h2.max_continuations) == sizeof(uint32_t) &&
+	       sizeof(((struct agent *)0)->h2.reset_rate) == sizeof(uint32_t) &&
+	       sizeof(((struct agent *)0)->h2.max_settings) == sizeof(uint32_t), "--h2-*: 4 bytes");
 
 static const struct agent_opt agent_opts[] = {
 	AGENT_OPT("cgroup", 'c', required_argument, opt_arg_str, ARG_FIELD(cgroup)),
@@ -655,6 +661,16 @@ static const struct agent_opt agent_opts[] = {
 	AGENT_OPT("l7-header-timeout", 0, required_argument, opt_ag_uint,
 		  AG_FIELD(l7_header_timeout_ms), .min = AGENT_L7_HEADER_TIMEOUT_MIN_MS,
 		  .max = AGENT_L7_HEADER_TIMEOUT_MAX_MS, .unit = " milliseconds"),
+	AGENT_OPT("h2-max-concurrent-streams", 0, required_argument, opt_ag_uint,
+		  AG_FIELD(h2.max_concurrent_streams), .min = 1, .max = 1u << 20, .unit = " streams"),
+	AGENT_OPT("h2-max-header-list", 0, required_argument, opt_ag_uint,
+		  AG_FIELD(h2.max_header_list), .min = 1024, .max = 1u << 20, .unit = " bytes"),
+	AGENT_OPT("h2-max-continuations", 0, required_argument, opt_ag_uint,
+		  AG_FIELD(h2.max_continuations), .min = 1, .max = 1024, .unit = " frames"),
+	AGENT_OPT("h2-reset-rate", 0, required_argument, opt_ag_uint,
+		  AG_FIELD(h2.reset_rate), .min = 1, .max = 1u << 20, .unit = " resets per second"),
+	AGENT_OPT("h2-max-settings", 0, required_argument, opt_ag_uint,
+		  AG_FIELD(h2.max_settings), .min = 7, .max = 1024, .unit = " entries"),
 	AGENT_OPT("reload-debounce", 0, required_argument, opt_ag_uint,
 		  AG_FIELD(reload_debounce_ms), .min = 0, .max = AGENT_RELOAD_DEBOUNCE_MAX_MS,
 		  .unit = " milliseconds"),

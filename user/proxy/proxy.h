@@ -63,6 +63,21 @@ struct proxy_opts {
 	 */
 	uint64_t (*clock_ms)(void *ctx);
 	void *clock_ctx;
+	/*
+	 * HTTP/2 limits against hostile clients (0 = the default in
+	 * proxy_h2.h): streams a client may open at once (SETTINGS), decoded
+	 * header list bytes per block (HPACK bomb), CONTINUATION frames per
+	 * block, RST_STREAMs per second after a burst of 1000 (rapid reset),
+	 * entries per SETTINGS frame. Over a limit: the connection gets
+	 * GOAWAY (ENHANCE_YOUR_CALM / PROTOCOL_ERROR), the stream a reset.
+	 */
+	struct proxy_h2_limits {
+		uint32_t max_concurrent_streams;
+		uint32_t max_header_list;
+		uint32_t max_continuations;
+		uint32_t reset_rate;
+		uint32_t max_settings;
+	} h2;
 };
 
 /*

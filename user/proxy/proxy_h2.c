@@ -115,6 +115,7 @@ struct h2_conn {
 };
 
 struct px_h2w {
+	struct proxy_h2_limits lim;	/* defaults filled in */
 	struct h2_conn *conns;
 	struct h2b *bridges;
 	struct h2_conn *dead_c;
@@ -552,8 +553,8 @@ static int cb_header(nghttp2_session *s, const nghttp2_frame *f, const uint8_t *
 	}
 	if (h1_hop_by_hop((const char *)name, nl))
 		return 0;
-	if (sb_live(&b->hdr) + nl + vl > H2_MAX_HEADER_LIST)
-		return NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE;
+	if (sb_live(&b->hdr) + nl + vl > h2w(b->w)->lim.max_header_list)
+		return NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE;	/* the stream gets a reset */
 	err |= sb_add(&b->hdr, name, nl);
 	err |= sb_add(&b->hdr, ": ", 2);
 	err |= sb_add(&b->hdr, value, vl);
@@ -762,6 +763,17 @@ static int h2w_init(struct px_worker *w)
 		free(hw);
 		return -ENOMEM;
 	}
+	hw->lim = w->p->o.h2;
+	if (!hw->lim.max_concurrent_streams)
+		hw->lim.max_concurrent_streams = H2_MAX_CONCURRENT;
+	if (!hw->lim.max_header_list)
+		hw->lim.max_header_list = H2_MAX_HEADER_LIST;
+	if (!hw->lim.max_continuations)
+		hw->lim.max_continuations = H2_MAX_CONTINUATIONS;
+	if (!hw->lim.reset_rate)
+		hw->lim.reset_rate = H2_RESET_RATE;
+	if (!hw->lim.max_settings)
+		hw->lim.max_settings = H2_MAX_SETTINGS;
 	nghttp2_session_callbacks_set_send_callback(hw->cbs, cb_send);
 	nghttp2_session_callbacks_set_on_begin_headers_callback(hw->cbs, cb_begin_headers);
 	nghttp2_session_callbacks_set_on_header_callback(hw->cbs, cb_header);
@@ -772,12 +784,13 @@ static int h2w_init(struct px_worker *w)
 		nghttp2_option *o = i ? hw->opt_cli : hw->opt_srv;
 
 		nghttp2_option_set_no_auto_window_update(o, 1);
-		nghttp2_option_set_max_settings(o, H2_MAX_SETTINGS);
+		nghttp2_option_set_max_settings(o, hw->lim.max_settings);
 		nghttp2_option_set_max_outbound_ack(o, H2_MAX_OUTBOUND_ACK);
-		nghttp2_option_set_max_continuations(o, H2_MAX_CONTINUATIONS);
+		nghttp2_option_set_max_continuations(o, hw->lim.max_continuations);
 		nghttp2_option_set_max_deflate_dynamic_table_size(o, 4096);
 	}
-	nghttp2_option_set_stream_reset_rate_limit(hw->opt_srv, H2_RESET_BURST, H2_RESET_RATE);
+	/* rapid reset: RST_STREAMs beyond the bucket end the connection (GOAWAY) */
+	nghttp2_option_set_stream_reset_rate_limit(hw->opt_srv, H2_RESET_BURST, hw->lim.reset_rate);
 	w->h2 = hw;
 	return 0;
 }
@@ -803,10 +816,13 @@ static struct h2_conn *c_new(struct px_worker *w, int fd, bool up)
 		free(c);
 		return NULL;
 	}
-	iv[0] = (nghttp2_settings_entry){ NGHTTP2_SETTINGS_MAX_CONCURRENT_STREAMS, H2_MAX_CONCURRENT };
-	iv[1] = (nghttp2_settings_entry){ NGHTTP2_SETTINGS_MAX_HEADER_LIST_SIZE, H2_MAX_HEADER_LIST };
-	iv[2] = (nghttp2_settings_entry){ NGHTTP2_SETTINGS_ENABLE_PUSH, 0 };
-	if (nghttp2_submit_settings(c->s, NGHTTP2_FLAG_NONE, iv, up ? 3 : 2)) {
+	iv[0] = (nghttp2_settings_entry){ NGHTTP2_SETTINGS_MAX_CONCURRENT_STREAMS,
+					  hw->lim.max_concurrent_streams };
+	iv[1] = (nghttp2_settings_entry){ NGHTTP2_SETTINGS_MAX_HEADER_LIST_SIZE, hw->lim.max_header_list };
+	/* client: no push; server: RFC 7540 priorities off, so PRIORITY floods cost nothing */
+	iv[2] = up ? (nghttp2_settings_entry){ NGHTTP2_SETTINGS_ENABLE_PUSH, 0 } :
+		     (nghttp2_settings_entry){ NGHTTP2_SETTINGS_NO_RFC7540_PRIORITIES, 1 };
+	if (nghttp2_submit_settings(c->s, NGHTTP2_FLAG_NONE, iv, 3)) {
 		nghttp2_session_del(c->s);
 		free(c);
 		return NULL;
@@ -1445,8 +1461,18 @@ void px_h2_tick(struct px_worker *w)
 		return;
 	for (struct h2_conn *c = hw->conns, *nx; c; c = nx) {
 		nx = c->next;
-		if (!c->up)
+		if (!c->up) {
+			uint64_t idle = w->p->o.idle_timeout_ms ? w->p->o.idle_timeout_ms :
+								  PX_DEF_IDLE_TIMEOUT_MS;
+
+			/* a client connection without streams: Envoy's idle_timeout, then GOAWAY */
+			if (!c->n_streams && w->now - c->idle_since > idle) {
+				nghttp2_session_terminate_session(c->s, NGHTTP2_NO_ERROR);
+				c_flush(c);
+				c_close(c);
+			}
 			continue;
+		}
 		if (!c->connected && w->now - c->opened > H2_UP_CONNECT_MS) {
 			px_stat_inc(w, PX_S_UP_CX_CONNECT_FAIL);
 			c_close(c);
