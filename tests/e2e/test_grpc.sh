@@ -119,8 +119,32 @@ e2e_assert_match "gRPC fault abort counted with its grpc-status" \
 e2e_assert_match "gRPC overflow: 503 UO reported as UNAVAILABLE" \
 	'istio_requests_total\{[^}]*destination_service_name="overflow"[^}]*request_protocol="grpc",response_code="503",grpc_response_status="14",response_flags="UO"' "$M"
 
-e2e_log "h2load: a small bounded run of gRPC-shaped POSTs on 2 connections x 4 streams"
+e2e_log "hostile HTTP/2 clients get a bounded answer; the proxy keeps serving others"
+HOSTILE=$E2E_ROOT/tests/e2e/h2_hostile.py
+hostile() { sm_pod_exec 1 timeout 30 $PY "$HOSTILE" 10.96.7.11:50051 "$@"; }
+# nghttp2's stream reset rate limit ends the session (GOAWAY INTERNAL_ERROR in 1.52)
+e2e_assert_match "rapid reset (5000 x HEADERS+RST_STREAM): connection ended" \
+	'^(goaway [0-9]+|closed)$' "$(hostile rapid-reset 5000)"
+e2e_assert_match "CONTINUATION flood (200 frames): connection ended" '^(goaway [0-9]+|closed)$' \
+	"$(hostile continuation 200)"
+e2e_assert_eq "header list over 64 KiB (5 x 16 kB fields): the stream is reset, the connection stays" \
+	alive "$(hostile big-headers 80000)"
+e2e_assert_match "PING flood, ACKs unread (100000): connection ended" '^(goaway [0-9]+|closed)$' \
+	"$(hostile ping-flood 100000)"
+e2e_assert_match "SETTINGS flood, ACKs unread (100000): connection ended" '^(goaway [0-9]+|closed)$' \
+	"$(hostile settings-flood 100000)"
+out=$(g call 10.96.7.11:50051 still --count 5)
+e2e_assert_eq "gRPC still served after the attacks" "ok 5" "$(grep '^ok' <<<"$out")"
+
 printf '\0\0\0\0\1x' >"$E2E_TMP/req.bin"
+e2e_log "an HTTP/1.1 client reaches the HTTP/2 backend (translated both ways, trailers included)"
+out=$(sm_pod_exec 1 curl -sS -m 5 --http1.1 --raw -D - -H 'content-type: application/grpc' -H 'te: trailers' \
+	--data-binary @"$E2E_TMP/req.bin" http://10.96.7.11:50051/sm.Echo/Say | tr -d '\0\r')
+e2e_assert_match "HTTP/1.1 200, chunked" 'HTTP/1.1 200 OK.*transfer-encoding: chunked' "$(tr '\n' ' ' <<<"$out")"
+e2e_assert_match "the gRPC message came back" 'g[123]:x' "$out"
+e2e_assert_match "grpc-status 0 in the chunked trailers" 'grpc-status: 0' "$out"
+
+e2e_log "h2load: a small bounded run of gRPC-shaped POSTs on 2 connections x 4 streams"
 out=$(sm_pod_exec 1 timeout 30 h2load -n 200 -c 2 -m 4 -d "$E2E_TMP/req.bin" \
 	-H 'content-type: application/grpc' -H 'te: trailers' http://10.96.7.11:50051/sm.Echo/Say)
 e2e_assert_match "h2load: 200 succeeded" '200 succeeded, 0 failed' "$out"
