@@ -163,20 +163,18 @@ TEST(proxy_grpc_helpers)
 	ASSERT_EQ(px_grpc_status_parse("", 0), -1);
 	ASSERT_EQ(px_grpc_status_parse("1x", 2), -1);
 	ASSERT_EQ(px_grpc_status_parse("140", 3), -1);
-	/* Envoy's Grpc::Utility mappings */
-	ASSERT_EQ(px_h2_grpc_from_http(503), 14);
-	ASSERT_EQ(px_h2_grpc_from_http(504), 14);
-	ASSERT_EQ(px_h2_grpc_from_http(429), 14);
-	ASSERT_EQ(px_h2_grpc_from_http(404), 12);
-	ASSERT_EQ(px_h2_grpc_from_http(403), 7);
-	ASSERT_EQ(px_h2_grpc_from_http(401), 16);
-	ASSERT_EQ(px_h2_grpc_from_http(400), 13);
-	ASSERT_EQ(px_h2_grpc_from_http(500), 2);
-	ASSERT_EQ(px_h2_http_from_grpc(14), 503);
-	ASSERT_EQ(px_h2_http_from_grpc(4), 504);
-	ASSERT_EQ(px_h2_http_from_grpc(0), 200);
-	ASSERT_EQ(px_h2_http_from_grpc(12), 501);
-	ASSERT_EQ(px_h2_http_from_grpc(99), 500);
+	/* Envoy's Grpc::Utility mappings: {http, grpc} one way, {grpc, http} the other */
+	{
+		static const int h2g[][2] = { { 503, 14 }, { 504, 14 }, { 429, 14 }, { 404, 12 },
+					      { 403, 7 }, { 401, 16 }, { 400, 13 }, { 500, 2 } };
+		static const int g2h[][2] = { { 14, 503 }, { 4, 504 }, { 0, 200 }, { 12, 501 },
+					      { 99, 500 } };
+
+		for (i = 0; i < sizeof(h2g) / sizeof(h2g[0]); i++)
+			ASSERT_EQ(px_h2_grpc_from_http(h2g[i][0]), h2g[i][1]);
+		for (i = 0; i < sizeof(g2h) / sizeof(g2h[0]); i++)
+			ASSERT_EQ(px_h2_http_from_grpc(g2h[i][0]), g2h[i][1]);
+	}
 }
 
 TEST(proxy_backoff_bounds)

@@ -875,17 +875,29 @@ void px_uconn_release(struct px_uconn *u, bool reusable)
 		px_pool_service(w, pool);
 }
 
-static bool px_uconn_check_connect(struct px_uconn *u, uint32_t events)
+int px_connect_result(int fd, uint32_t events)
 {
 	int e = 0;
 	socklen_t el = sizeof(e);
 
+	if (!(events & (EPOLLOUT | EPOLLERR | EPOLLHUP)))
+		return 0;
+	if (getsockopt(fd, SOL_SOCKET, SO_ERROR, &e, &el) || e ||
+	    (events & (EPOLLERR | EPOLLHUP)) == (EPOLLERR | EPOLLHUP))
+		return -1;
+	return 1;
+}
+
+static bool px_uconn_check_connect(struct px_uconn *u, uint32_t events)
+{
+	int r;
+
 	if (u->connected)
 		return true;
-	if (!(events & (EPOLLOUT | EPOLLERR | EPOLLHUP)))
+	r = px_connect_result(u->fd, events);
+	if (!r)
 		return false;
-	if (getsockopt(u->fd, SOL_SOCKET, SO_ERROR, &e, &el) || e ||
-	    (events & (EPOLLERR | EPOLLHUP)) == (EPOLLERR | EPOLLHUP)) {
+	if (r < 0) {
 		px_stat_inc(u->w, PX_S_UP_CX_CONNECT_FAIL);
 		if (u->d)
 			px_stream_connect_failed(u->d);

@@ -927,15 +927,14 @@ static void c_flush(struct h2_conn *c)
 
 static bool c_check_connect(struct h2_conn *c, uint32_t events)
 {
-	int e = 0;
-	socklen_t el = sizeof(e);
+	int r;
 
 	if (c->connected)
 		return true;
-	if (!(events & (EPOLLOUT | EPOLLERR | EPOLLHUP)))
+	r = px_connect_result(c->fd, events);
+	if (!r)
 		return false;
-	if (getsockopt(c->fd, SOL_SOCKET, SO_ERROR, &e, &el) || e ||
-	    (events & (EPOLLERR | EPOLLHUP)) == (EPOLLERR | EPOLLHUP)) {
+	if (r < 0) {
 		px_stat_inc(c->w, PX_S_UP_CX_CONNECT_FAIL);
 		c_close(c);
 		return false;

@@ -419,6 +419,8 @@ void px_timer_arm(struct px_worker *w, struct px_timer *t, uint64_t at);
 void px_timer_cancel(struct px_timer *t);
 void px_timer_remove(struct px_worker *w, struct px_timer *t);
 void px_runq_add(struct px_dconn *d);
+/* A non-blocking connect() after an epoll event: 1 connected, 0 not yet, -1 failed. */
+int px_connect_result(int fd, uint32_t events);
 struct px_cstat *px_cstat_get(struct px_worker *w, const struct l7_cluster *c);
 /* proxy_metrics.c: count one finished request into its series (hot path). */
 /* c NULL: a request no cluster took, labelled with svc (a Host; "" = unknown). */
