@@ -8,7 +8,9 @@ code (raw bytes in and out).
         /sm.Echo/Say     unary: "ID:<request>" (or aborts with CODE, e.g. UNAVAILABLE)
         /sm.Echo/Fail    unary: aborts with the status named by the request
         /sm.Echo/Sleep   unary: sleeps <request> seconds, then "ID:slept"
-        /sm.Echo/Count   server streaming: <request> = N -> N replies "ID:i"
+        /sm.Echo/Count   server streaming: <request> = N[:DELAY] -> N replies "ID:i",
+                         DELAY seconds apart
+      SIGTERM: graceful stop (GOAWAY, in-flight RPCs get 10 s, prints "stopping")
         /sm.Echo/Sum     client streaming: "ID:<n messages>:<bytes>"
         /sm.Echo/Chat    bidi: each message echoed as "ID:<message>"
       prints "ready" once listening
@@ -21,9 +23,12 @@ code (raw bytes in and out).
         one unary call; prints "status CODE" (OK on success)
   grpc_echo.py streams HOST:PORT
         server, client and bidi streaming on one channel; prints one line each
+  grpc_echo.py count HOST:PORT N DELAY [--md K=V]
+        one server-streaming call; prints "count <messages> <last>" or "error CODE <messages>"
   grpc_echo.py par HOST:PORT N METHOD MSG
         N concurrent unary calls on one channel; prints "status CODE COUNT"
 """
+import signal
 import sys
 import time
 from concurrent import futures
@@ -45,7 +50,10 @@ def serve(port, ident, fail):
         return ident.encode() + b":slept"
 
     def count(request, context):
-        for i in range(min(int(request.decode()), 10000)):
+        n, _, delay = request.decode().partition(":")
+        for i in range(min(int(n), 10000)):
+            if delay and i:
+                time.sleep(min(float(delay), 1.0))
             yield b"%s:%d" % (ident.encode(), i)
 
     def sum_m(it, context):
@@ -71,6 +79,12 @@ def serve(port, ident, fail):
     server.add_generic_rpc_handlers((handler,))
     server.add_insecure_port("0.0.0.0:%d" % port)
     server.start()
+
+    def term(signum, frame):
+        print("stopping", flush=True)
+        server.stop(10)
+
+    signal.signal(signal.SIGTERM, term)
     print("ready", flush=True)
     server.wait_for_termination(timeout=600)
 
@@ -145,6 +159,21 @@ def streams(addr):
     return 0
 
 
+def count_call(addr, n, delay, md):
+    got = []
+    with grpc.insecure_channel(addr) as ch:
+        try:
+            for m in ch.unary_stream("/sm.Echo/Count")(b"%d:%s" % (n, delay.encode()),
+                                                       timeout=30, metadata=md):
+                got.append(m.decode())
+                if len(got) == 1:
+                    print("first", flush=True)
+            print("count", len(got), got[-1] if got else "-")
+        except grpc.RpcError as e:
+            print("error", e.code().name, len(got))
+    return 0
+
+
 def par(addr, n, method, msg):
     res = {}
     with grpc.insecure_channel(addr) as ch:
@@ -181,6 +210,8 @@ def main():
         return status(a[1], a[2], a[3], opt(a, "--timeout", 5.0, float))
     if len(a) == 5 and a[0] == "par" and 0 < int(a[2]) <= 100:
         return par(a[1], int(a[2]), a[3], a[4])
+    if len(a) >= 4 and a[0] == "count" and 0 < int(a[2]) <= 1000:
+        return count_call(a[1], int(a[2]), a[3], metadata(a))
     if len(a) == 2 and a[0] == "streams":
         return streams(a[1])
     print(__doc__, file=sys.stderr)

@@ -29,6 +29,7 @@ mesh_up smgrpc 5 "$E2E_ROOT/tests/e2e/policies/grpc.yaml" || { echo "FAIL: mesh_
 sm_pod_spawn 2 $PY "$GRPC" serve 50051 g1 >"$E2E_TMP/grpc-2.out" 2>&1
 sm_pod_spawn 3 $PY "$GRPC" serve 50051 g2 >"$E2E_TMP/grpc-3.out" 2>&1
 sm_pod_spawn 4 $PY "$GRPC" serve 50051 g3 >"$E2E_TMP/grpc-4.out" 2>&1
+G3_PID=$SM_LAST_PID
 sm_pod_spawn 5 $PY "$GRPC" serve 50051 bad --fail UNAVAILABLE >"$E2E_TMP/grpc-5.out" 2>&1
 for p in 2 3 4 5; do
 	e2e_wait_for_line "$E2E_TMP/grpc-$p.out" '^ready' 15 || { echo "FAIL: backend $p"; cat "$E2E_TMP/grpc-$p.out"; exit 1; }
@@ -148,5 +149,20 @@ e2e_log "h2load: a small bounded run of gRPC-shaped POSTs on 2 connections x 4 s
 out=$(sm_pod_exec 1 timeout 30 h2load -n 200 -c 2 -m 4 -d "$E2E_TMP/req.bin" \
 	-H 'content-type: application/grpc' -H 'te: trailers' http://10.96.7.11:50051/sm.Echo/Say)
 e2e_assert_match "h2load: 200 succeeded" '200 succeeded, 0 failed' "$out"
+
+e2e_log "a backend's GOAWAY mid-stream (graceful stop): the stream in flight completes, new RPCs go elsewhere"
+sm_pod_exec 1 timeout 60 $PY "$GRPC" count 10.96.7.10:50051 20 0.1 --md x-canary=1 >"$E2E_TMP/count.out" 2>&1 &
+cpid=$!
+e2e_wait_for_line "$E2E_TMP/count.out" '^first' 10 || { echo "FAIL: stream did not start"; cat "$E2E_TMP/count.out"; }
+kill -TERM "$G3_PID"
+e2e_wait_for_line "$E2E_TMP/grpc-4.out" '^stopping' 10 || echo "FAIL: g3 did not start stopping"
+wait "$cpid"
+e2e_assert_eq "the stream on g3 got all 20 messages across g3's GOAWAY" "count 20 g3:19" \
+	"$(grep -E '^(count|error)' "$E2E_TMP/count.out")"
+wait_gone() { ! sm_pod_exec 4 bash -c 'exec 3<>/dev/tcp/127.0.0.1/50051' 2>/dev/null; }
+e2e_wait_until 15 wait_gone || echo "FAIL: g3 still listening"
+out=$(g spread 10.96.7.11:50051 30)
+e2e_assert_eq "g3 gone: its connect failures are retried (Istio default connect-failure) onto g1/g2" 30 \
+	$(( $(field "$out" backend g1) + $(field "$out" backend g2) ))
 
 e2e_finish

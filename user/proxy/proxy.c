@@ -729,12 +729,13 @@ struct px_uconn *px_uconn_connect(struct px_worker *w, struct px_pool *pool,
 				  .sin_addr.s_addr = addr };
 	struct epoll_event ev;
 	struct px_uconn *u;
+	struct h2b *h2b = NULL;
 	int fd, one = 1, r = 0;
 
 	if (pool && pool->cluster && pool->cluster->h2) {
 		/* an HTTP/2 backend: a bridge into this worker's h2 connections to it */
 		fd = px_h2_up_socket(w, addr, port, pool->cluster->pool.max_requests_per_conn,
-				     pool->cluster->pool.idle_timeout_ms);
+				     pool->cluster->pool.idle_timeout_ms, &h2b);
 		if (fd < 0) {
 			*err = fd;
 			return NULL;
@@ -781,6 +782,10 @@ connected:
 		close(fd);
 		free(u);
 		return NULL;
+	}
+	if (h2b) {
+		px_h2_up_bind(h2b, u);
+		u->h2b = h2b;
 	}
 	if (!u->connected)
 		px_timer_arm(w, &u->t, w->now + (timeout_ms ? timeout_ms : PX_DEF_CONNECT_TIMEOUT_MS));
@@ -832,6 +837,8 @@ void px_uconn_close(struct px_uconn *u)
 	else if (u->state == PX_U_MIRROR)
 		px_mirror_unlink(u);
 	px_timer_remove(w, &u->t);
+	if (u->h2b)
+		px_h2_up_bind(u->h2b, NULL);
 	if (u->connected && w->p->o.sock_hook)
 		w->p->o.sock_hook(w->p->o.sock_hook_ctx, u->fd, false);
 	close(u->fd);

@@ -90,6 +90,7 @@ struct h2b {
 	struct h2b *next, *prev;	/* on c */
 	struct h2b *wnext, *wprev;	/* worker's bridge list */
 	struct h2b *dead_next;
+	struct px_uconn *u;	/* up: the engine connection at the other end, or NULL */
 	bool queued;
 	struct h2b *rq_next;	/* worker's h2 run queue */
 };
@@ -305,6 +306,10 @@ static void b_close(struct h2b *b)
 		return;
 	b->dead = true;
 	b_unlink_conn(b);
+	if (b->u) {
+		b->u->h2b = NULL;
+		b->u = NULL;
+	}
 	if (b->fd >= 0)
 		close(b->fd);
 	b->fd = -1;
@@ -376,8 +381,15 @@ static void c_close(struct h2_conn *c)
 	if (c->dead)
 		return;
 	c->dead = true;
-	while (c->bridges)
-		b_close(c->bridges);
+	while (c->bridges) {
+		struct h2b *b = c->bridges;
+		/* the backend never answered the connect: the engine retries / counts it as such */
+		struct px_uconn *u = c->up && !c->connected ? b->u : NULL;
+
+		b_close(b);
+		if (u && u->d && !u->closed)
+			px_stream_connect_failed(u->d);
+	}
 	if (c->fd >= 0)
 		close(c->fd);
 	c->fd = -1;
@@ -1266,6 +1278,13 @@ static void b_pump(struct h2b *b)
 				return;
 			}
 			r = b_parse_head(b);
+			if (r == -ECONNREFUSED && b->u && b->u->d && !b->u->closed) {
+				struct px_uconn *u = b->u;
+
+				b_close(b);	/* no connection to the backend: a connect failure */
+				px_stream_connect_failed(u->d);
+				return;
+			}
 			if (r < 0) {
 				if (b->c && b->sid >= 0)
 					nghttp2_submit_rst_stream(b->c->s, NGHTTP2_FLAG_NONE, b->sid,
@@ -1388,8 +1407,13 @@ bool px_h2_takeover(struct px_dconn *d)
 	return false;
 }
 
+void px_h2_up_bind(struct h2b *b, struct px_uconn *u)
+{
+	b->u = u;
+}
+
 int px_h2_up_socket(struct px_worker *w, uint32_t addr, uint16_t port,
-		    uint32_t max_streams_per_conn, uint64_t idle_ms)
+		    uint32_t max_streams_per_conn, uint64_t idle_ms, struct h2b **bridge)
 {
 	struct h2b *b;
 	int peer, err;
@@ -1409,6 +1433,7 @@ int px_h2_up_socket(struct px_worker *w, uint32_t addr, uint16_t port,
 		b_close(b);
 		return err;
 	}
+	*bridge = b;
 	return peer;
 }
 

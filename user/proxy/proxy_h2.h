@@ -29,6 +29,8 @@
 struct px_worker;
 struct px_dconn;
 struct px_pool;
+struct px_uconn;
+struct h2b;
 
 /* Default limits against hostile peers (README "HTTP/2 limits"). */
 #define H2_MAX_CONCURRENT	256	/* streams per client connection (SETTINGS) */
@@ -55,7 +57,15 @@ bool px_h2_takeover(struct px_dconn *d);
  * or -errno. max_streams_per_conn 0 = unlimited; idle_ms 0 = default.
  */
 int px_h2_up_socket(struct px_worker *w, uint32_t addr, uint16_t port,
-		    uint32_t max_streams_per_conn, uint64_t idle_ms);
+		    uint32_t max_streams_per_conn, uint64_t idle_ms, struct h2b **bridge);
+
+/*
+ * Bind the engine connection that owns the socket to its bridge (NULL:
+ * unbind, from px_uconn_close), so that a failed HTTP/2 connect reaches
+ * the engine as a connect failure (retry on connect-failure, outlier
+ * local origin), not as a reset.
+ */
+void px_h2_up_bind(struct h2b *b, struct px_uconn *u);
 
 /* epoll event for a PX_EV_H2 / PX_EV_H2B object. */
 void px_h2_event(void *obj, uint32_t events);

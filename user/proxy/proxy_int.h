@@ -186,6 +186,7 @@ struct px_uconn {
 	struct px_worker *w;
 	struct px_pool *pool;	/* NULL for mirrors */
 	struct px_dconn *d;	/* attached request, or NULL */
+	struct h2b *h2b;	/* HTTP/2 backend: the bridge at the other end, or NULL */
 	struct px_buf in;
 	uint32_t requests;	/* requests started on this connection */
 	struct px_timer t;
