@@ -22,7 +22,7 @@ FROM debian:${DEBIAN_RELEASE} AS build
 RUN apt-get update \
  && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends \
 	clang llvm libbpf-dev libelf-dev zlib1g-dev bpftool libyaml-dev \
-	libjansson-dev libpcre2-dev gcc make libc6-dev pkg-config \
+	libjansson-dev libpcre2-dev libnghttp2-dev gcc make libc6-dev pkg-config \
  && rm -rf /var/lib/apt/lists/*
 WORKDIR /src
 COPY . .
@@ -59,7 +59,7 @@ FROM debian:${DEBIAN_RELEASE}-slim
 # curl: the probes ask the agent's admin socket for /healthz and /ready.
 RUN apt-get update \
  && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends \
-	libbpf1 libelf1 zlib1g libyaml-0-2 libjansson4 libpcre2-8-0 curl ca-certificates \
+	libbpf1 libelf1 zlib1g libyaml-0-2 libjansson4 libpcre2-8-0 libnghttp2-14 curl ca-certificates \
  && rm -rf /var/lib/apt/lists/*
 COPY --from=build /out/sockmesh-agent /out/sockmeshctl /usr/local/bin/
 COPY --from=kubectl /kubectl /usr/local/bin/kubectl

@@ -211,6 +211,9 @@ FUZZ_BINS := $(patsubst tests/fuzz/%.c,$(OUTPUT)/fuzz/%,$(FUZZ_SRCS))
 FUZZ_CFLAGS := -g -O1 -std=gnu11 -D_GNU_SOURCE -fsanitize=fuzzer,address,undefined \
 	       -fno-sanitize-recover=undefined $(INCLUDES)
 FUZZ_LIB := $(filter-out user/proxy/proxy%.c,$(LIB_SRCS))
+# fuzz_h2 drives a whole proxy (workers, HTTP/2 bridges) over loopback
+$(OUTPUT)/fuzz/fuzz_h2: FUZZ_LIB := $(LIB_SRCS)
+$(OUTPUT)/fuzz/fuzz_h2: $(PROXY_SRCS)
 # one clang call compiles and links each target: it depends on every header
 FUZZ_HDRS := $(wildcard include/*.h user/*/*.h tests/unit/*.h)
 

@@ -130,6 +130,8 @@ struct px_h2w {
 
 static int sb_add(struct h2_sbuf *b, const void *s, size_t n)
 {
+	if (!n)
+		return 0;
 	if (b->off && b->off == b->len)
 		b->off = b->len = 0;
 	if (b->len + n > b->cap) {
@@ -164,6 +166,12 @@ static int sb_str(struct h2_sbuf *b, const char *s)
 static size_t sb_live(const struct h2_sbuf *b)
 {
 	return b->len - b->off;
+}
+
+/* Append src's unread bytes (src may never have been allocated). */
+static int sb_add_sb(struct h2_sbuf *b, const struct h2_sbuf *src)
+{
+	return sb_live(src) ? sb_add(b, src->p + src->off, sb_live(src)) : 0;
 }
 
 static void sb_free(struct h2_sbuf *b)
@@ -472,7 +480,7 @@ static int b_emit_head(struct h2b *b)
 			err |= sb_str(&b->tx, "content-length: 0\r\n");
 		}
 	}
-	err |= sb_add(&b->tx, b->hdr.p + b->hdr.off, sb_live(&b->hdr));
+	err |= sb_add_sb(&b->tx, &b->hdr);
 	err |= sb_str(&b->tx, "\r\n");
 	b->hdr.off = b->hdr.len = 0;
 	b->head_sent = true;
@@ -485,7 +493,7 @@ static int b_emit_end(struct h2b *b)
 
 	if (b->chunked_out) {
 		err |= sb_str(&b->tx, "0\r\n");
-		err |= sb_add(&b->tx, b->hdr.p + b->hdr.off, sb_live(&b->hdr));
+		err |= sb_add_sb(&b->tx, &b->hdr);
 		err |= sb_str(&b->tx, "\r\n");
 	}
 	b->hdr.off = b->hdr.len = 0;
@@ -695,8 +703,10 @@ static ssize_t cb_read_body(nghttp2_session *s, int32_t sid, uint8_t *buf, size_
 
 	if (n > len)
 		n = len;
-	memcpy(buf, b->body.p + b->body.off, n);
-	b->body.off += n;
+	if (n) {
+		memcpy(buf, b->body.p + b->body.off, n);
+		b->body.off += n;
+	}
 	if (n && !b->rd_eof) {
 		b->rd_ready = true;	/* room again: read the bridge */
 		b_wake(b);

@@ -1316,8 +1316,7 @@ static void st_begin(struct px_dconn *d, size_t hlen)
 		st->rid_gen = true;
 	}
 	st->gateway = d->gateway;
-	if (st_is_grpc(d))
-		st->grpc = PROXY_GRPC_UNKNOWN;
+	st->grpc = st_is_grpc(d) ? PROXY_GRPC_UNKNOWN : PROXY_GRPC_NONE;
 	if (!d->gateway) {
 		st->src_ip = d->orig.client_ip;
 		st->cb_src = d->orig.client_ip;
@@ -2215,6 +2214,7 @@ void px_dconn_open(struct px_worker *w, int fd, bool gateway, uint16_t listen_po
 	d->st.t_route.idx = -1;
 	d->st.t_try.kind = PX_T_TRY;
 	d->st.t_try.idx = -1;
+	d->st.grpc = PROXY_GRPC_NONE;
 	d->last_io = w->now;
 	ev.events = EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET;
 	ev.data.ptr = d;
