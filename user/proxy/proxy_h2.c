@@ -403,6 +403,8 @@ static void c_close(struct h2_conn *c)
 	c->fd = -1;
 	if (!c->up)
 		px_cx_slot_put(c->w->p);
+	else
+		px_stat_inc(c->w, PX_S_UP_CX_CLOSED);	/* opened ones count in UP_CX_TOTAL */
 	if (c->prev)
 		c->prev->next = c->next;
 	else
