@@ -45,6 +45,11 @@ svcs=$(ctl services)
 e2e_assert_match "canary (port name grpc) is L7" 'default/canary +10\.96\.7\.10:50051 +L7' "$svcs"
 e2e_assert_match "spread (appProtocol grpc) is L7" 'default/spread +10\.96\.7\.11:50051 +L7' "$svcs"
 
+e2e_log "[DR] h2UpgradePolicy UPGRADE: a port declared http reaches the gRPC servers over HTTP/2"
+out=$(g par 10.96.7.17:50051 8 Say up)
+e2e_assert_eq "upgrade: 8 concurrent calls OK (maxConcurrentStreams 1: more upstream connections)" \
+	"status OK 8" "$(grep '^status' <<<"$out")"
+
 e2e_log "[EG] per-request balancing: 30 RPCs on ONE client connection reach all 3 backends (round robin)"
 h0=$(pstat downstream_cx_http2)
 out=$(g spread 10.96.7.11:50051 30)

@@ -190,7 +190,8 @@ static const char dr_yaml[] =
 	"    connectionPool:\n"
 	"      tcp: {maxConnections: 10, connectTimeout: 250ms}\n"
 	"      http: {http1MaxPendingRequests: 1, http2MaxRequests: 7, maxRequestsPerConnection: 3,\n"
-	"             maxRetries: 2, idleTimeout: 5s}\n"
+	"             maxRetries: 2, idleTimeout: 5s, maxConcurrentStreams: 9,\n"
+	"             h2UpgradePolicy: UPGRADE}\n"
 	"    outlierDetection: {consecutive5xxErrors: 3, interval: 1s, baseEjectionTime: 2s,\n"
 	"                       maxEjectionPercent: 50, minHealthPercent: 20,\n"
 	"                       splitExternalLocalOriginErrors: true}\n"
@@ -270,6 +271,10 @@ TEST(l7_dr_fields_defaults_inheritance)
 	ASSERT_EQ(d->pool.max_requests_per_conn, 3);
 	ASSERT_EQ(d->pool.max_retries, 2);
 	ASSERT_EQ(d->pool.idle_timeout_ms, 5000);
+	ASSERT_EQ(d->pool.max_concurrent_streams, 9);
+	ASSERT_TRUE(d->pool.h2_upgrade);
+	ASSERT_TRUE(d->h2);	/* an http port, upgraded by the DestinationRule */
+	ASSERT_FALSE(alt->h2);	/* portLevelSettings replace the pool: no upgrade */
 	ASSERT_TRUE(d->outlier.enabled);
 	ASSERT_EQ(d->outlier.consecutive_5xx, 3);
 	ASSERT_EQ(d->outlier.consecutive_gateway, 0);

@@ -870,12 +870,6 @@ TEST(policy_unimplemented_warnings)
 		  POL_DIAG_WARNING,
 		  "DestinationRule reviews: spec.trafficPolicy.tls (mode ISTIO_MUTUAL) is not implemented",
 		  8, 5 },
-		{ "h2 upgrade", DR_HEAD
-		  "  trafficPolicy:\n"
-		  "    connectionPool:\n"
-		  "      http: {http1MaxPendingRequests: 1, h2UpgradePolicy: UPGRADE}\n",
-		  POL_DIAG_WARNING,
-		  "connectionPool.http.h2UpgradePolicy UPGRADE is not implemented", 9, 42 },
 		{ "locality", DR_HEAD
 		  "  trafficPolicy:\n"
 		  "    loadBalancer:\n"

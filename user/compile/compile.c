@@ -86,6 +86,8 @@ static void compile_pool(const struct pol_traffic_policy *p, struct l7_pool_cfg 
 		pool->max_retries = compile_limit(p->http.max_retries);
 		if (p->http.idle_timeout_ms >= 0)
 			pool->idle_timeout_ms = (uint64_t)p->http.idle_timeout_ms;
+		pool->max_concurrent_streams = compile_limit(p->http.max_concurrent_streams);
+		pool->h2_upgrade = p->http.h2_upgrade == 1;
 	}
 }
 

@@ -451,6 +451,7 @@ static int l7_cluster_get(struct l7_build *b, const struct pol_service *svc,
 	sp = l7_svc_port(svc, port);
 	cl->h2 = sp && l7_port_protocol(sp, pwhy, sizeof(pwhy)) == L7_PROTO_H2;
 	err = l7_cluster_policy(b, plan_service_dr(b->set, svc), subset, port, cl);
+	cl->h2 = cl->h2 || cl->pool.h2_upgrade;	/* DestinationRule h2UpgradePolicy: UPGRADE */
 	if (!err)
 		err = l7_cluster_add(b, cl);
 	if (!err) {

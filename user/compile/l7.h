@@ -208,6 +208,8 @@ struct l7_pool_cfg {
 	uint32_t max_requests_per_conn;		/* 0 = unlimited */
 	uint32_t max_retries;			/* outstanding retries; 0 = unlimited */
 	uint64_t idle_timeout_ms;		/* 0 = none */
+	uint32_t max_concurrent_streams;	/* per HTTP/2 upstream connection; 0 = the backend's SETTINGS */
+	bool h2_upgrade;			/* h2UpgradePolicy UPGRADE: HTTP/2 upstream */
 };
 
 enum l7_lb {

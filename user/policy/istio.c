@@ -52,7 +52,6 @@ static void warn_field(struct pol_walk *w, const yaml_node_t *map,
 }
 
 #define NOT_IMPL "is not implemented by sockmesh (ignored)"
-#define H2_ONLY "applies to HTTP/2 upstreams, which sockmesh does not use (HTTP/1.1): ignored"
 
 /* Duration at key in ms (rounded up: "1ns" is not "off"); 1 when present. */
 static int get_ms(struct pol_walk *w, const yaml_node_t *map, const char *key,
@@ -79,7 +78,7 @@ static void tp_init(struct pol_traffic_policy *tp)
 	tp->max_connections = -1;
 	tp->min_health_percent = -1;
 	tp->connect_timeout_ms = -1;
-	tp->http = (struct pol_http_pool){ -1, -1, -1, -1, -1 };
+	tp->http = (struct pol_http_pool){ -1, -1, -1, -1, -1, -1, -1 };
 	tp->outlier = (struct pol_outlier){
 		.consecutive_5xx = -1, .consecutive_gateway = -1,
 		.consecutive_errors = -1, .consecutive_local_origin = -1,
@@ -308,7 +307,8 @@ static void parse_pool(struct pol_walk *w, const yaml_node_t *n,
 		for (size_t i = 0; i < sizeof(ints) / sizeof(ints[0]); i++)
 			if (pol_get_int(w, http, ints[i], p, 0, INT32_MAX, &i64) == 1)
 				*dst[i] = i64;
-		pol_get_int(w, http, "maxConcurrentStreams", p, 0, INT32_MAX, &i64);
+		if (pol_get_int(w, http, "maxConcurrentStreams", p, 0, INT32_MAX, &i64) == 1)
+			tp->http.max_concurrent_streams = i64;
 		get_ms(w, http, "idleTimeout", p, &tp->http.idle_timeout_ms);
 		pol_get_bool(w, http, "useClientProtocol", p, &b);
 		if ((v = pol_get_scalar(w, http, "h2UpgradePolicy", p)) &&
@@ -317,10 +317,8 @@ static void parse_pool(struct pol_walk *w, const yaml_node_t *n,
 			pol_diag_at(w, POL_DIAG_ERROR, v,
 				    "%s.h2UpgradePolicy: unknown value \"%s\" (want DEFAULT, DO_NOT_UPGRADE or UPGRADE)",
 				    p, scalar(v));
-		if (v && strcmp(scalar(v), "UPGRADE") == 0)
-			warn_field(w, http, p, "h2UpgradePolicy",
-				   "UPGRADE is not implemented by sockmesh: upstreams stay HTTP/1.1");
-		warn_field(w, http, p, "maxConcurrentStreams", H2_ONLY);
+		if (v)
+			tp->http.h2_upgrade = strcmp(scalar(v), "UPGRADE") == 0;
 	}
 }
 

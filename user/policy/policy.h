@@ -169,6 +169,8 @@ struct pol_http_pool {
 	int64_t max_requests_per_conn;	/* maxRequestsPerConnection */
 	int64_t max_retries;		/* maxRetries */
 	int64_t idle_timeout_ms;	/* idleTimeout */
+	int64_t max_concurrent_streams;	/* maxConcurrentStreams (HTTP/2 upstreams) */
+	int64_t h2_upgrade;		/* h2UpgradePolicy: 1 UPGRADE, 0 DEFAULT / DO_NOT_UPGRADE */
 };
 
 /* outlierDetection as written; every number -1 when unset. */

@@ -734,8 +734,7 @@ struct px_uconn *px_uconn_connect(struct px_worker *w, struct px_pool *pool,
 
 	if (pool && pool->cluster && pool->cluster->h2) {
 		/* an HTTP/2 backend: a bridge into this worker's h2 connections to it */
-		fd = px_h2_up_socket(w, addr, port, pool->cluster->pool.max_requests_per_conn,
-				     pool->cluster->pool.idle_timeout_ms, &h2b);
+		fd = px_h2_up_socket(w, addr, port, &pool->cluster->pool, &h2b);
 		if (fd < 0) {
 			*err = fd;
 			return NULL;

@@ -85,7 +85,7 @@ struct h2b {
 	/* upstream target */
 	uint32_t addr;
 	uint16_t port;
-	uint32_t max_streams;
+	uint32_t max_streams, max_concurrent;
 	uint64_t idle_ms;
 	struct h2b *next, *prev;	/* on c */
 	struct h2b *wnext, *wprev;	/* worker's bridge list */
@@ -108,7 +108,7 @@ struct h2_conn {
 	uint32_t peer_addr;
 	uint16_t peer_port;
 	struct proxy_orig orig;
-	uint32_t n_streams, total_streams, max_streams;
+	uint32_t n_streams, total_streams, max_streams, max_concurrent;
 	uint64_t idle_ms, idle_since, opened;
 	struct h2b *bridges;
 	struct h2_conn *next, *prev;
@@ -1076,6 +1076,8 @@ static struct h2_conn *b_up_conn(struct h2b *b)
 			continue;
 		limit = nghttp2_session_get_remote_settings(c->s,
 							   NGHTTP2_SETTINGS_MAX_CONCURRENT_STREAMS);
+		if (c->max_concurrent && c->max_concurrent < limit)
+			limit = c->max_concurrent;	/* DestinationRule maxConcurrentStreams */
 		if (c->n_streams < limit)
 			return c;
 	}
@@ -1097,6 +1099,7 @@ static struct h2_conn *b_up_conn(struct h2b *b)
 	c->addr = b->addr;
 	c->port = b->port;
 	c->max_streams = b->max_streams;
+	c->max_concurrent = b->max_concurrent;
 	c->idle_ms = b->idle_ms;
 	px_stat_inc(b->w, PX_S_UP_CX_TOTAL);
 	return c;
@@ -1425,7 +1428,7 @@ void px_h2_up_bind(struct h2b *b, struct px_uconn *u)
 }
 
 int px_h2_up_socket(struct px_worker *w, uint32_t addr, uint16_t port,
-		    uint32_t max_streams_per_conn, uint64_t idle_ms, struct h2b **bridge)
+		    const struct l7_pool_cfg *pool, struct h2b **bridge)
 {
 	struct h2b *b;
 	int peer, err;
@@ -1438,8 +1441,9 @@ int px_h2_up_socket(struct px_worker *w, uint32_t addr, uint16_t port,
 		return -ENOMEM;
 	b->addr = addr;
 	b->port = port;
-	b->max_streams = max_streams_per_conn;
-	b->idle_ms = idle_ms ? idle_ms : PX_DEF_UP_IDLE_MS;
+	b->max_streams = pool->max_requests_per_conn;
+	b->max_concurrent = pool->max_concurrent_streams;
+	b->idle_ms = pool->idle_timeout_ms ? pool->idle_timeout_ms : PX_DEF_UP_IDLE_MS;
 	err = b_socketpair(b, &peer);
 	if (err) {
 		b_close(b);

@@ -31,6 +31,7 @@ struct px_dconn;
 struct px_pool;
 struct px_uconn;
 struct h2b;
+struct l7_pool_cfg;
 
 /* Default limits against hostile peers (README "HTTP/2 limits"). */
 #define H2_MAX_CONCURRENT	256	/* streams per client connection (SETTINGS) */
@@ -54,10 +55,12 @@ bool px_h2_takeover(struct px_dconn *d);
  * The engine wants a connection to an HTTP/2 backend: returns a connected
  * non-blocking socket (one end of a socketpair) whose HTTP/1.1 requests
  * are sent as streams over this worker's HTTP/2 connections to addr:port,
- * or -errno. max_streams_per_conn 0 = unlimited; idle_ms 0 = default.
+ * or -errno. From pool: maxRequestsPerConnection (streams per connection
+ * over its life), maxConcurrentStreams (at once, besides the backend's
+ * SETTINGS), idleTimeout (0 = 60 s).
  */
 int px_h2_up_socket(struct px_worker *w, uint32_t addr, uint16_t port,
-		    uint32_t max_streams_per_conn, uint64_t idle_ms, struct h2b **bridge);
+		    const struct l7_pool_cfg *pool, struct h2b **bridge);
 
 /*
  * Bind the engine connection that owns the socket to its bridge (NULL:
