@@ -22,13 +22,14 @@ endif
 .DELETE_ON_ERROR:
 .SUFFIXES:
 
-INCLUDES := -Iinclude -Iuser/common -Iuser/policy -Iuser/agent -Iuser/proxy -I$(OUTPUT)
+INCLUDES := -Iinclude -Iuser/common -Iuser/policy -Iuser/agent -Iuser/proxy -Iuser/kube -I$(OUTPUT)
 CFLAGS ?= -O2 -g
 CFLAGS += -std=gnu11 -Wall -Wextra -Werror -Wno-unused-parameter \
 	  -Wno-format-truncation -D_GNU_SOURCE -fno-strict-aliasing $(INCLUDES) -MMD -MP
 LDLIBS_BPF := -lbpf -lelf -lz
 LDLIBS_YAML := -lyaml
-LDLIBS_JSON := -ljansson -lpcre2-8 -lpthread
+# libcurl: the Kubernetes API client (user/kube: TLS, HTTP/2 for all watches on one connection)
+LDLIBS_JSON := -ljansson -lpcre2-8 -lpthread -lcurl
 SAN_FLAGS := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all
 
 BPF_CFLAGS := -g -O2 -target bpf -mcpu=v3 -D__TARGET_ARCH_$(ARCH) \
@@ -43,6 +44,7 @@ BPF_OBJS := $(patsubst bpf/%.bpf.c,$(OUTPUT)/bpf/%.bpf.o,$(BPF_SRCS))
 POLICY_SRCS := $(sort $(wildcard user/policy/*.c))
 COMMON_SRCS := $(sort $(wildcard user/common/*.c))
 PROXY_SRCS := $(sort $(wildcard user/proxy/*.c))
+KUBE_SRCS := $(sort $(wildcard user/kube/*.c))
 PLAN_SRCS := user/agent/plan.c
 AGENT_SRCS := $(filter-out $(PLAN_SRCS),$(sort $(wildcard user/agent/*.c)))
 CLI_SRCS := $(sort $(wildcard user/cli/*.c))
@@ -51,7 +53,7 @@ BPFT_PROG_SRCS := $(sort $(wildcard tests/bpf/progs/*.bpf.c))
 BPFT_SRCS := $(sort $(wildcard tests/bpf/*.c))
 TOOL_SRCS := $(sort $(wildcard tests/tools/*.c))
 
-LIB_SRCS := $(POLICY_SRCS) $(COMMON_SRCS) $(PLAN_SRCS) $(PROXY_SRCS)
+LIB_SRCS := $(POLICY_SRCS) $(COMMON_SRCS) $(PLAN_SRCS) $(PROXY_SRCS) $(KUBE_SRCS)
 LIB_OBJS := $(patsubst %.c,$(OUTPUT)/obj/%.o,$(LIB_SRCS))
 AGENT_OBJS := $(patsubst %.c,$(OUTPUT)/obj/%.o,$(AGENT_SRCS))
 CLI_OBJS := $(patsubst %.c,$(OUTPUT)/obj/%.o,$(CLI_SRCS))
@@ -149,7 +151,7 @@ $(OUTPUT)/tools/%: tests/tools/%.c | $(OUTPUT)/tools
 # their own config); policy-rc.d keeps apt from starting it as a service.
 DEPS_PKGS := clang llvm libbpf-dev libelf-dev zlib1g-dev bpftool libyaml-dev \
 	     libjansson-dev libpcre2-dev iproute2 gcc make libc6-dev pkg-config jq util-linux \
-	     curl nginx-light graphviz \
+	     curl nginx-light graphviz libcurl4-openssl-dev openssl python3 \
 	     libclang-rt-14-dev
 .PHONY: deps
 deps:

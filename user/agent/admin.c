@@ -258,6 +258,8 @@ static json_t *admin_status(struct agent *ag)
 		json_object_set_new(st, "proxy", proxy_stats_json(ag->proxy));
 	json_object_set_new(st, "outlier_ejections", json_integer((json_int_t)ag->outlier_ejections));
 	json_object_set_new(st, "outlier_returns", json_integer((json_int_t)ag->outlier_returns));
+	if (ag->kube)
+		json_object_set_new(st, "kubernetes", agent_kube_status(ag));
 	return st;
 }
 
@@ -930,6 +932,8 @@ static int admin_route(struct agent *ag, const struct http_req *req, json_t **ou
 
 		*out = json_pack("{s:b,s:I}", "ready", ready, "generation",
 				 (json_int_t)ag->ap.generation);
+		if (ag->kube)
+			json_object_set_new(*out, "syncing", agent_kube_syncing(ag));
 		return ready ? 200 : 503;
 	}
 	if (!strcmp(req->path, "/status") && get) {

@@ -39,7 +39,8 @@
 static void usage(FILE *f)
 {
 	fprintf(f,
-"usage: sockmesh-agent (--kubepods-cgroup PATH | --cgroup PATH) --policy FILE|DIR [options]\n"
+"usage: sockmesh-agent (--kubepods-cgroup PATH | --cgroup PATH)\n"
+"                      (--policy FILE|DIR | --kubeconfig PATH | --in-cluster) [options]\n"
 "\n"
 "  --kubepods-cgroup PATH the kubelet's kubepods cgroup v2 directory (e.g.\n"
 "                         /sys/fs/cgroup/kubepods.slice): attach to each mesh pod's\n"
@@ -48,7 +49,12 @@ static void usage(FILE *f)
 "  --node-name NAME       with --kubepods-cgroup: only Pods with spec.nodeName NAME\n"
 "  --cgroup PATH          instead: one cgroup v2 directory to attach to (only there)\n"
 "  --policy FILE|DIR      Kubernetes/Istio YAML; a directory is watched (inotify)\n"
-"  --reload-debounce MS   reload MS ms after the last file change (default %u, 0..%u)\n"
+"  --kubeconfig PATH      instead of --policy: list+watch the Kubernetes API server of\n"
+"                         this kubeconfig's current-context (token, tokenFile, client\n"
+"                         certificates, certificate-authority[-data])\n"
+"  --in-cluster           the same with the pod's service account (the DaemonSet)\n"
+"  --reload-debounce MS   reload MS ms after the last file change (default %u, 0..%u);\n"
+"                         from the API: a lone change at once, bursts coalesced over MS\n"
 "  --pin-path DIR         bpffs directory for maps and links (default %s)\n"
 "  --admin-socket PATH    admin API unix socket (default %s)\n"
 "  --admin-listen ADDR:PORT also serve the admin API's GET endpoints on TCP\n"
@@ -498,6 +504,8 @@ int main(int argc, char **argv)
 		{ "kubepods-cgroup", required_argument, NULL, 16 },
 		{ "node-name", required_argument, NULL, 17 },
 		{ "reload-debounce", required_argument, NULL, 18 },
+		{ "kubeconfig", required_argument, NULL, 19 },
+		{ "in-cluster", no_argument, NULL, 20 },
 		{ "verbose", no_argument, NULL, 'v' },
 		{ "help", no_argument, NULL, 'h' },
 	};
@@ -505,7 +513,8 @@ int main(int argc, char **argv)
 	struct option opts[sizeof(base_opts) / sizeof(base_opts[0]) + SM_LIMIT_COUNT + 1] = {};
 	static struct agent ag;
 	const char *cgroup = NULL, *pin = AGENT_DEFAULT_PIN, *netns = NULL;
-	const char *kubepods = NULL, *node_name = NULL;
+	const char *kubepods = NULL, *node_name = NULL, *kubeconfig = NULL;
+	bool in_cluster = false;
 	char kubepods_real[PATH_MAX];
 	bool insecure_perms = false, keep_caps = false;
 	uint32_t cfg_flags = SM_CFG_F_REDIRECT;
@@ -617,13 +626,22 @@ int main(int argc, char **argv)
 				return 1;
 			}
 			break;
+		case 19: kubeconfig = optarg; break;
+		case 20: in_cluster = true; break;
 		case 'v': log_verbosity++; break;
 		case 'h': usage(stdout); return 0;
 		default: usage(stderr); return 1;
 		}
 	}
-	if ((!cgroup && !kubepods) || !ag.policy_path[0] || optind != argc) {
-		fprintf(stderr, "sockmesh-agent: --kubepods-cgroup (or --cgroup) and --policy are required\n");
+	if (!!ag.policy_path[0] + !!kubeconfig + in_cluster > 1) {
+		fprintf(stderr, "sockmesh-agent: --policy, --kubeconfig and --in-cluster exclude each "
+			"other (one source of objects)\n");
+		return 1;
+	}
+	if ((!cgroup && !kubepods) || (!ag.policy_path[0] && !kubeconfig && !in_cluster) ||
+	    optind != argc) {
+		fprintf(stderr, "sockmesh-agent: --kubepods-cgroup (or --cgroup) and --policy (or "
+			"--kubeconfig, --in-cluster) are required\n");
 		usage(stderr);
 		return 1;
 	}
@@ -635,13 +653,13 @@ int main(int argc, char **argv)
 		fprintf(stderr, "sockmesh-agent: --node-name needs --kubepods-cgroup\n");
 		return 1;
 	}
-	if (stat(ag.policy_path, &st)) {
+	if (ag.policy_path[0] && stat(ag.policy_path, &st)) {
 		fprintf(stderr, "sockmesh-agent: policy %s: %s\n", ag.policy_path, strerror(errno));
 		return 1;
 	}
-	ag.policy_is_dir = S_ISDIR(st.st_mode);
+	ag.policy_is_dir = ag.policy_path[0] && S_ISDIR(st.st_mode);
 	libbpf_set_print(agent_libbpf_print);
-	if (!insecure_perms && (ret = agent_check_policy_perms(ag.policy_path, ag.policy_is_dir,
+	if (ag.policy_path[0] && !insecure_perms && (ret = agent_check_policy_perms(ag.policy_path, ag.policy_is_dir,
 							       err, sizeof(err)))) {
 		fprintf(stderr, "sockmesh-agent: %s\n", ret == -EPERM ? err : strerror(-ret));
 		return 1;
@@ -674,10 +692,22 @@ int main(int argc, char **argv)
 		fprintf(stderr, "sockmesh-agent: out of memory\n");
 		return 1;
 	}
-	ret = agent_prepare(&ag, NULL, 0, false, ag.last_diags, &prepared, err, sizeof(err));
+	/* from the API: the first apply once every kind has been listed */
+	if ((kubeconfig || in_cluster) &&
+	    (ret = agent_kube_start(&ag, kubeconfig, node_name, err, sizeof(err)))) {
+		fprintf(stderr, "sockmesh-agent: %s\n", err);
+		json_decref(ag.last_diags);
+		policy_cache_free(ag.pcache);
+		return 1;
+	}
+	if (ag.kube)
+		agent_kube_wait_synced(&ag);
+	ret = ag.kube ? agent_kube_prepare(&ag, ag.last_diags, &prepared, err, sizeof(err)) :
+			agent_prepare(&ag, NULL, 0, false, ag.last_diags, &prepared, err, sizeof(err));
 	if (ret) {
 		fprintf(stderr, "sockmesh-agent: %s\n", err);
 		json_decref(ag.last_diags);
+		agent_kube_stop(&ag);
 		policy_cache_free(ag.pcache);
 		return 1;
 	}
@@ -742,7 +772,7 @@ int main(int argc, char **argv)
 		fprintf(stderr, "sockmesh-agent: %s\n", err);
 		goto out;
 	}
-	if ((ret = agent_watch(&ag)))
+	if (!ag.kube && (ret = agent_watch(&ag)))
 		log_warn("cannot watch %s (%s): reload with SIGHUP", ag.policy_path, strerror(-ret));
 	ag.started_ns = dp_now_ns();
 	if (!keep_caps && geteuid() == 0 && (ret = agent_drop_caps()))
@@ -764,15 +794,18 @@ int main(int argc, char **argv)
 			 ag.ld.progs[i].prog_id, ag.ld.progs[i].adopted ? " (replaced in place)" : "");
 
 	while (running) {
-		struct pollfd pfd[AGENT_MAX_ADMIN_CONNS + 4];
+		struct pollfd pfd[AGENT_MAX_ADMIN_CONNS + 5];
 		int n = 0, na, timeout = 250;
 		uint64_t now = dp_now_ns();
 
 		pfd[n++] = (struct pollfd){ .fd = sfd, .events = POLLIN };
 		pfd[n++] = (struct pollfd){ .fd = ag.inotify_fd, .events = POLLIN };
+		pfd[n++] = (struct pollfd){ .fd = agent_kube_pollfd(&ag), .events = POLLIN };
 		na = admin_pollfds(&ag, pfd + n, AGENT_MAX_ADMIN_CONNS + 2);
 		if (ag.reload_due_ns)
 			timeout = ag.reload_due_ns > now ? (int)((ag.reload_due_ns - now) / 1000000) + 1 : 0;
+		if (ag.kube && agent_kube_timeout_ms(&ag, now) < timeout)
+			timeout = agent_kube_timeout_ms(&ag, now);
 		if (poll(pfd, n + na, timeout) < 0 && errno != EINTR)
 			break;
 		if (pfd[0].revents) {
@@ -789,6 +822,7 @@ int main(int argc, char **argv)
 			agent_inotify(&ag);
 		admin_handle(&ag, pfd + n, na);
 		now = dp_now_ns();
+		agent_kube_tick(&ag, pfd[2].revents, now);
 		if (ag.reload_due_ns && ag.reload_due_ns <= now) {
 			ag.reload_due_ns = 0;
 			agent_do_reload(&ag, "policy files changed", true);
@@ -813,6 +847,7 @@ out:
 		/* say so at once: connect4 balances L7 ports at L4 until the next agent */
 		bpf_map_update_elem(ag.ld.maps.l7_alive, &zero, &gone, BPF_ANY);
 	}
+	agent_kube_stop(&ag);
 	if (ag.proxy)
 		proxy_stop(ag.proxy);
 	if (ag.l7)

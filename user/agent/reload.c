@@ -185,6 +185,11 @@ int agent_prepare(struct agent *ag, const struct agent_file *files, size_t n_fil
 	memset(pp, 0, sizeof(*pp));
 	pp->t0 = dp_now_ns();
 	err[0] = '\0';
+	if (n_files && ag->kube) {
+		snprintf(err, errlen, "apply: this agent takes its objects from the Kubernetes API "
+			 "(%s); change them there", "--kubeconfig / --in-cluster");
+		return -ENOTDIR;
+	}
 	if (n_files && !ag->policy_is_dir) {
 		snprintf(err, errlen, "apply needs --policy to be a directory (it is the file %s)",
 			 ag->policy_path);
@@ -201,7 +206,9 @@ int agent_prepare(struct agent *ag, const struct agent_file *files, size_t n_fil
 		policy_cache_begin(pp->cache);
 		policy_set_use_cache(&pp->set, pp->cache);
 	}
-	if (ag->policy_is_dir)
+	if (ag->kube)
+		ret = agent_kube_load(ag, &pp->set);
+	else if (ag->policy_is_dir)
 		ret = reload_load_dir(&pp->set, ag->policy_path, files, n_files);
 	else
 		ret = policy_load_path(&pp->set, ag->policy_path);
@@ -316,6 +323,8 @@ static const char *reload_delta_path(const struct agent *ag, const char *name, c
 {
 	const char *base = strrchr(ag->policy_path, '/');
 
+	if (ag->kube)
+		return name;	/* an object's identity */
 	if (!ag->policy_is_dir)
 		return !strcmp(name, base ? base + 1 : ag->policy_path) ? ag->policy_path : NULL;
 	if (!reload_is_yaml(name))
@@ -592,6 +601,12 @@ undo:
 	reload_delta_undo(ag, &r);
 	reload_delta_free(&r);
 	return 1;
+}
+
+int agent_reload_delta(struct agent *ag, const struct agent_file *files, size_t n_files,
+		       json_t *diags, char *err, size_t errlen)
+{
+	return agent_delta(ag, files, n_files, NULL, 0, diags, err, errlen);
 }
 
 int agent_reload(struct agent *ag, const struct agent_file *files, size_t n_files,
