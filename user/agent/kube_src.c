@@ -76,6 +76,9 @@ int agent_kube_start(struct agent *ag, const char *kubeconfig, const char *node_
 	o.creds = &k->creds;
 	o.node_name = node_name;
 	o.store = k->live;
+	/* tests: a CRD installed later is found sooner than the minute */
+	if (getenv("SM_KUBE_ABSENT_RECHECK_MS"))
+		o.absent_recheck_ms = (uint32_t)strtoul(getenv("SM_KUBE_ABSENT_RECHECK_MS"), NULL, 10);
 	ag->kube = k;
 	k->client = kube_client_start(&o, err, errlen);
 	if (!k->client) {

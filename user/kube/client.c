@@ -414,6 +414,8 @@ struct kube_client *kube_client_start(const struct kube_client_opts *o, char *er
 	KC_REFL(KUBE_DESTINATIONRULE, 0, NULL, false);
 	KC_REFL(KUBE_GATEWAY, 0, NULL, false);
 #undef KC_REFL
+	for (size_t i = 0; o->absent_recheck_ms && i < c->n_refl; i++)
+		c->refl[i].absent_recheck_ms = o->absent_recheck_ms;
 	if (pthread_create(&c->thread, NULL, kc_main, c)) {
 		snprintf(err, errlen, "cannot start the API client thread");
 		kube_client_stop(c);

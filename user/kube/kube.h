@@ -181,6 +181,7 @@ struct kube_refl {
 	bool synced;			/* listed once (or absent) */
 	bool absent;			/* 404: kind not served (CRD not installed) */
 	bool absent_warned;
+	uint32_t absent_recheck_ms;	/* KUBE_ABSENT_RECHECK_MS (tests: shorter) */
 	uint64_t n_events, n_bookmarks, n_relists, n_lists, n_watches, n_errors;
 	uint64_t n_gone;		/* 410s */
 	int last_status;		/* last HTTP status */
@@ -223,6 +224,7 @@ struct kube_client_opts {
 	const char *node_name;		/* NULL: every Pod in full */
 	struct kube_store *store;
 	uint64_t rnd_seed;
+	uint32_t absent_recheck_ms;	/* 0: KUBE_ABSENT_RECHECK_MS */
 };
 /* Starts the client's thread. NULL with errno and err on failure. */
 struct kube_client *kube_client_start(const struct kube_client_opts *o, char *err, size_t errlen);

@@ -83,6 +83,7 @@ void kube_refl_init(struct kube_refl *r, const struct kube_kind *kind, uint32_t 
 	r->meta_only = meta_only;
 	r->store = st;
 	r->rnd = rnd_seed ?: 0x9e3779b97f4a7c15ull;
+	r->absent_recheck_ms = KUBE_ABSENT_RECHECK_MS;
 	r->state = kind->version ? KR_LIST : KR_DISCOVER;
 	if (kind->version)
 		snprintf(r->version, sizeof(r->version), "%s", kind->version);
@@ -237,7 +238,7 @@ static void refl_absent(struct kube_refl *r, uint64_t now_ns)
 	if (!r->absent_warned)
 		snprintf(r->warning, sizeof(r->warning), "%s: not served by the API server (%s%s%s not "
 			 "installed?): empty until it is; checking every %u s", r->name, r->kind->resource,
-			 r->kind->group[0] ? "." : "", r->kind->group, KUBE_ABSENT_RECHECK_MS / 1000);
+			 r->kind->group[0] ? "." : "", r->kind->group, r->absent_recheck_ms / 1000);
 	r->absent = r->absent_warned = r->synced = true;
 	r->failures = 0;
 	r->last_error[0] = '\0';
@@ -246,7 +247,7 @@ static void refl_absent(struct kube_refl *r, uint64_t now_ns)
 	r->rv[0] = '\0';
 	r->state = KR_WAIT;
 	r->after_wait = r->kind->version ? KR_LIST : KR_DISCOVER;
-	r->due_ns = now_ns + KUBE_ABSENT_RECHECK_MS * 1000000ull;
+	r->due_ns = now_ns + r->absent_recheck_ms * 1000000ull;
 }
 
 static void refl_relist(struct kube_refl *r)
