@@ -259,8 +259,8 @@ class Handler(http.server.BaseHTTPRequestHandler):
         verb = "watch" if watch else "list"
         if st.forbid.get(res) == verb:
             self.count("403 " + res)
-            return self.status(403, "Forbidden", 'pods is forbidden: User "system:serviceaccount:'
-                               'sockmesh:sockmesh-agent" cannot %s resource "%s"' % (verb, res))
+            return self.status(403, "Forbidden", '%s is forbidden: User "system:serviceaccount:'
+                               'sockmesh:sockmesh-agent" cannot %s resource "%s"' % (res, verb, res))
         self.count(verb + " " + res)
         meta = "as=PartialObjectMetadata" in self.headers.get("Accept", "")
         kind, group = KINDS[res][0], KINDS[res][1]

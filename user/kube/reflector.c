@@ -250,8 +250,10 @@ static void refl_absent(struct kube_refl *r, uint64_t now_ns)
 	r->due_ns = now_ns + r->absent_recheck_ms * 1000000ull;
 }
 
-static void refl_relist(struct kube_refl *r)
+static void refl_relist(struct kube_refl *r, const char *why)
 {
+	snprintf(r->warning, sizeof(r->warning), "%s: %s: listing again (objects missing from the "
+		 "new list are deleted)", r->name, why);
 	r->n_gone++;
 	r->n_relists++;
 	r->rv[0] = '\0';
@@ -362,7 +364,7 @@ static void refl_on_list(struct kube_refl *r, long status, const char *body, siz
 	}
 	if (status == 410 && r->cont) {
 		/* the continue token expired: list again from the start */
-		refl_relist(r);
+		refl_relist(r, "continue token expired (410)");
 		return;
 	}
 	if (status != 200) {
@@ -450,7 +452,7 @@ int kube_refl_on_event(struct kube_refl *r, const char *line, size_t len, uint64
 		json_int_t code = json_integer_value(json_object_get(obj, "code"));
 
 		if (code == 410) {
-			refl_relist(r);	/* the events since rv are gone: list again */
+			refl_relist(r, "watch: 410 Gone (resourceVersion compacted)");
 			ret = -ESTALE;
 		} else {
 			refl_error(r, "watch", (long)code, line, len);
@@ -475,7 +477,7 @@ void kube_refl_on_watch_end(struct kube_refl *r, long status, bool ok, const cha
 		return;
 	}
 	if (status == 410) {
-		refl_relist(r);
+		refl_relist(r, "watch: HTTP 410 Gone");
 		return;
 	}
 	if (status == 404) {
@@ -483,7 +485,8 @@ void kube_refl_on_watch_end(struct kube_refl *r, long status, bool ok, const cha
 		return;
 	}
 	/* broken stream, auth or server error: back off, resume from rv */
-	refl_error(r, "watch", status == 200 ? 0 : status, status == 200 ? "stream broken" : body,
-		   status == 200 ? 13 : len);
+	if (status != 200 || !r->last_error[0])	/* else: what broke it (not an event) */
+		refl_error(r, "watch", status == 200 ? 0 : status,
+			   status == 200 ? "stream broken" : body, status == 200 ? 13 : len);
 	refl_backoff(r, r->rv[0] ? KR_WATCH : KR_LIST, now_ns);
 }
