@@ -347,6 +347,14 @@ TEST(kube_refl_list_pages_then_watch)
 	kube_refl_on_watch_end(&t.r, 200, true, "", 0, 0);
 	ASSERT_EQ(kt_next(&t, 0), KUBE_REQ_WATCH);
 	ASSERT_STRSTR(t.path, "resourceVersion=21&");
+	/* closed at once without an event: backoff, not a tight loop */
+	kube_refl_on_watch_end(&t.r, 200, true, "", 0, 10 * MS);
+	ASSERT_EQ(t.r.state, KR_WAIT);
+	ASSERT_EQ(kt_next(&t, 10 * MS), KUBE_REQ_NONE);
+	ASSERT_EQ(kt_next(&t, t.r.due_ns), KUBE_REQ_WATCH);
+	/* quiet but long: a normal end */
+	kube_refl_on_watch_end(&t.r, 200, true, "", 0, t.r.due_ns + KUBE_WATCH_SHORT_MS * MS);
+	ASSERT_EQ(t.r.state, KR_WATCH);
 	kt_refl_fini(&t);
 }
 

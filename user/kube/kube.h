@@ -159,6 +159,8 @@ enum kube_req {
 #define KUBE_ABSENT_RECHECK_MS 60000	/* a CRD that is not installed */
 #define KUBE_WATCH_TIMEOUT_MIN_S 300	/* watch timeoutSeconds: random in */
 #define KUBE_WATCH_TIMEOUT_MAX_S 600	/* [MIN, MAX], as client-go's 5-10 min */
+#define KUBE_WATCH_SHORT_MS 1000	/* a watch closed sooner without an event is
+					 * an error (client-go's "very short watch") */
 
 struct kube_refl {
 	const struct kube_kind *kind;
@@ -176,6 +178,8 @@ struct kube_refl {
 	char *cont;			/* continue token while paging */
 	uint64_t gen;			/* list generation (store sweep) */
 	uint64_t due_ns;		/* KR_WAIT until */
+	uint64_t watch_start_ns;	/* of the open watch */
+	uint64_t watch_events;		/* events and bookmarks on it */
 	uint32_t failures;		/* consecutive, for the backoff */
 	uint64_t rnd;			/* xorshift state: jitter, watch timeouts */
 	bool synced;			/* listed once (or absent) */

@@ -184,6 +184,8 @@ enum kube_req kube_refl_next(struct kube_refl *r, uint64_t now_ns, char *path, s
 		if (r->meta_only)
 			*accept = ACCEPT_META;
 		r->n_watches++;
+		r->watch_start_ns = now_ns;
+		r->watch_events = 0;
 		return KUBE_REQ_WATCH;
 	default:
 		return KUBE_REQ_NONE;
@@ -461,8 +463,10 @@ int kube_refl_on_event(struct kube_refl *r, const char *line, size_t len, uint64
 	} else {
 		ret = -EPROTO;
 	}
-	if (!ret)
+	if (!ret) {
 		refl_ok(r);
+		r->watch_events++;
+	}
 	json_decref(ev);
 	return ret;
 }
@@ -472,8 +476,15 @@ void kube_refl_on_watch_end(struct kube_refl *r, long status, bool ok, const cha
 {
 	if (r->state != KR_WATCH)
 		return;		/* an ERROR 410 event already asked for a list */
-	if (status == 200 && ok) {
+	if (status == 200 && ok && (r->watch_events ||
+				    now_ns - r->watch_start_ns >= KUBE_WATCH_SHORT_MS * 1000000ull)) {
 		r->state = KR_WATCH;	/* timeoutSeconds ran out: on from rv */
+		return;
+	}
+	if (status == 200 && ok) {
+		/* at once and empty: not a real watch; do not hammer the server */
+		snprintf(r->last_error, sizeof(r->last_error), "watch: closed at once without an event");
+		refl_backoff(r, KR_WATCH, now_ns);
 		return;
 	}
 	if (status == 410) {
