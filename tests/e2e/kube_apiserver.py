@@ -27,12 +27,13 @@ Test control, on the same port without auth (loopback only), JSON bodies:
   POST /_control/forbid   {"resource": "pods", "verb": "watch"} (verb "" = allow again)
   POST /_control/crds     {"installed": true, "versions": ["v1beta1"]}
   GET  /_control/stats    requests per verb/resource, open watches, bytes sent
-State (objects, tokens, CRDs) is saved to --state after every change and read
-back at start; a restarted server starts its resourceVersions far above the
+State (objects, tokens, CRDs) is saved to --state after every change (not with
+--no-save) and read back at start; a restarted server starts its resourceVersions far above the
 old ones and without history, as a new etcd revision space would.
 """
 import argparse
 import base64
+import bisect
 import copy
 import http.server
 import json
@@ -60,8 +61,9 @@ ISTIO = "networking.istio.io"
 
 
 class State:
-    def __init__(self, path):
+    def __init__(self, path, no_save=False):
         self.path = path
+        self.no_save = no_save
         self.cv = threading.Condition()
         self.objs = {r: {} for r in KINDS}   # resource -> (ns, name) -> obj
         self.log = []                        # (rv, resource, type, obj, old)
@@ -85,9 +87,10 @@ class State:
             for o in d["objects"]:
                 self.put(o, save=False)
             self.min_rv = self.rv
+            self.log = []   # a new server has no history
 
     def save(self):
-        if not self.path:
+        if not self.path or self.no_save:
             return
         objs = [o for r in self.objs.values() for o in r.values()]
         tmp = self.path + ".tmp"
@@ -345,8 +348,9 @@ class Handler(http.server.BaseHTTPRequestHandler):
                         else:
                             out.append(("garbage", None))
                     else:
-                        for rv, r, typ, o, old in st.log:
-                            if rv <= sent or r != res:
+                        start = bisect.bisect_right(st.log, sent, key=lambda e: e[0])
+                        for rv, r, typ, o, old in st.log[start:]:
+                            if r != res:
                                 continue
                             now_in, was_in = field_match(sel, o), old is not None and field_match(sel, old)
                             if typ == "DELETED":
@@ -416,6 +420,7 @@ def main():
     ap.add_argument("--cert")
     ap.add_argument("--key")
     ap.add_argument("--state")
+    ap.add_argument("--no-save", action="store_true", help="read --state at start only (benchmarks)")
     ap.add_argument("--token", action="append", default=[])
     ap.add_argument("--bookmark-s", type=float, default=1.0)
     ap.add_argument("--max-watch-s", type=float, default=600)
@@ -423,7 +428,7 @@ def main():
     ap.add_argument("--crds", action="store_true")
     ap.add_argument("--verbose", action="store_true")
     args = ap.parse_args()
-    st = State(args.state)
+    st = State(args.state, args.no_save)
     if args.token and not st.tokens:
         st.tokens = args.token
     if args.crds:

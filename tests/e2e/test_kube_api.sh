@@ -249,6 +249,16 @@ b1=$(kst .bytes_received)
 e2e_log "bytes received in 2 s at rest (bookmarks every 0.5 s on 8 watches): $((b1 - b0))"
 e2e_assert_ok "far below one list of everything per interval" test $((b1 - b0)) -lt 20000
 
+e2e_log "sockmeshctl get: what the agent holds, as YAML"
+out=$(ctl get endpointslices default/web-1)
+e2e_assert_match "one slice, as YAML" 'kind: EndpointSlice' "$out"
+e2e_assert_match "its endpoints" '10\.244\.0\.13' "$out"
+e2e_assert_eq "without the server's managedFields" "" "$(grep managedFields <<<"$out")"
+e2e_assert_eq "by kind, kubectl's names" "extra front other web" "$(ctl get svc -o json | jq -r '[.[].metadata.name] | sort | join(" ")')"
+ctl get all >"$E2E_TMP/all.yaml"
+e2e_assert_ok "everything it holds validates as files (GitOps)" "$CTL" validate -f "$E2E_TMP/all.yaml"
+e2e_assert_match "a missing object is an error" 'not found' "$(ctl get vs default/nope 2>&1)"
+
 e2e_log "refused: --kubeconfig with --policy"
 out=$("$AGENT" --cgroup "$SM_CGROUP" --policy "$E2E_TMP/policy" --kubeconfig "$K/kubeconfig" 2>&1)
 e2e_assert_match "one line" 'exclude each other' "$out"

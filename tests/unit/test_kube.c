@@ -192,18 +192,18 @@ TEST(kube_store_changes_by_identity)
 	ASSERT_EQ(kube_store_put(st, kt_doc("Service default/b", "{2}"), 1, 0, 1), 1);
 	ASSERT_EQ(kube_store_put(st, kt_doc("Service default/a", "{1}"), 1, 0, 1), 0);	/* same text */
 	ASSERT_EQ(kube_store_put(st, kt_doc("Service default/a", "{3}"), 1, 0, 1), 1);
-	ASSERT_EQ(kube_store_take(st, &c, &n), 0);
+	ASSERT_EQ(kube_store_take(st, &c, &n, NULL), 0);
 	ASSERT_EQ(n, 2);	/* each identity once, its latest state */
 	for (size_t i = 0; i < n; i++)
 		if (!strcmp(c[i].name, "Service default/a"))
 			ASSERT_STREQ(c[i].doc->text, "{3}");
 	kube_changes_free(c, n);
-	ASSERT_EQ(kube_store_take(st, &c, &n), 0);
+	ASSERT_EQ(kube_store_take(st, &c, &n, NULL), 0);
 	ASSERT_EQ(n, 0);
 	/* a delete by another owner is not one; by the owner it is */
 	ASSERT_EQ(kube_store_del(st, "Service default/a", 2), 0);
 	ASSERT_EQ(kube_store_del(st, "Service default/a", 1), 1);
-	ASSERT_EQ(kube_store_take(st, &c, &n), 0);
+	ASSERT_EQ(kube_store_take(st, &c, &n, NULL), 0);
 	if (ASSERT_EQ(n, 1)) {
 		ASSERT_STREQ(c[0].name, "Service default/a");
 		ASSERT_TRUE(c[0].doc == NULL);
@@ -239,11 +239,11 @@ TEST(kube_store_many)
 			break;
 	}
 	ASSERT_EQ(kube_store_count(st, 1), 5000);
-	ASSERT_EQ(kube_store_take(st, &c, &n), 0);
+	ASSERT_EQ(kube_store_take(st, &c, &n, NULL), 0);
 	ASSERT_EQ(n, 5000);
 	kube_changes_free(c, n);
 	ASSERT_EQ(kube_store_sweep(st, 1, 2), 5000);
-	ASSERT_EQ(kube_store_take(st, &c, &n), 0);
+	ASSERT_EQ(kube_store_take(st, &c, &n, NULL), 0);
 	ASSERT_EQ(n, 5000);
 	kube_changes_free(c, n);
 	ASSERT_EQ(kube_store_count(st, 1), 0);
@@ -295,7 +295,7 @@ static size_t kt_take(struct kt_refl *t, const char *name, const char **text)
 	size_t n;
 
 	*text = NULL;
-	if (kube_store_take(t->st, &c, &n))
+	if (kube_store_take(t->st, &c, &n, NULL))
 		return 0;
 	for (size_t i = 0; i < n; i++)
 		if (!strcmp(c[i].name, name)) {

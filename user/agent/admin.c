@@ -958,6 +958,20 @@ static int admin_route(struct agent *ag, const struct http_req *req, json_t **ou
 		*out = admin_routes(ag, has ? svc : NULL);
 		return 200;
 	}
+	if (!strcmp(req->path, "/objects") && get) {
+		char kind[64], name[600];
+		int hk = !http_query_get(req->query, "kind", kind, sizeof(kind));
+		int hn = !http_query_get(req->query, "name", name, sizeof(name));
+		json_t *objs;
+
+		if (agent_kube_objects(ag, hk ? kind : NULL, hn ? name : NULL, &objs)) {
+			*out = admin_error(ag->kube ? "out of memory" : "this agent reads policy files "
+					   "(--policy): they are its objects");
+			return ag->kube ? 500 : 404;
+		}
+		*out = json_pack("{s:o}", "objects", objs);
+		return 200;
+	}
 	if (!strcmp(req->path, "/config_dump") && get) {
 		*out = admin_config_dump(ag);
 		return 200;
@@ -991,7 +1005,7 @@ static int admin_route(struct agent *ag, const struct http_req *req, json_t **ou
 		return admin_eject(ag, req, true, out);
 	if (!strcmp(req->path, "/restore") && post)
 		return admin_eject(ag, req, false, out);
-	if (!strcmp(req->path, "/healthz") || !strcmp(req->path, "/ready") ||
+	if (!strcmp(req->path, "/healthz") || !strcmp(req->path, "/ready") || !strcmp(req->path, "/objects") ||
 	    !strcmp(req->path, "/status") || !strcmp(req->path, "/services") ||
 	    !strcmp(req->path, "/backends") || !strcmp(req->path, "/apply") ||
 	    !strcmp(req->path, "/reload") || !strcmp(req->path, "/eject") ||
@@ -1002,7 +1016,7 @@ static int admin_route(struct agent *ag, const struct http_req *req, json_t **ou
 		*out = admin_error("method not allowed");
 		return 405;
 	}
-	*out = admin_error("not found: try /healthz /ready /status /services /backends /routes /config_dump /metrics /graph /top "
+	*out = admin_error("not found: try /healthz /ready /status /objects /services /backends /routes /config_dump /metrics /graph /top "
 			   "POST /explain "
 			   "POST /apply /reload /eject /restore");
 	return 404;

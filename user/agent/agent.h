@@ -172,6 +172,9 @@ int agent_kube_timeout_ms(const struct agent *ag, uint64_t now_ns);
 void agent_kube_tick(struct agent *ag, bool readable, uint64_t now_ns);
 json_t *agent_kube_status(struct agent *ag);
 json_t *agent_kube_syncing(struct agent *ag);
+/* The objects the agent applied, of kind (NULL: all; case-insensitive) and
+ * name ("ns/name" or a cluster-scoped name; NULL: all). -ENOENT: no API source. */
+int agent_kube_objects(struct agent *ag, const char *kind, const char *name, json_t **out);
 void agent_kube_metrics(struct agent *ag, struct prom_buf *b);
 
 int admin_listen(struct agent *ag, char *err, size_t errlen);

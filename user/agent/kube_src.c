@@ -21,6 +21,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/eventfd.h>
 #include <unistd.h>
 
@@ -31,6 +32,11 @@
 #include "prom.h"
 
 #define KUBE_COALESCE_MAX_MS 1000	/* a steady stream still applies this often */
+
+/* propagation: from the client thread recording a change to the maps holding it */
+static const double kube_prop_bounds[] = { 0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1,
+					   0.2, 0.5, 1, 2, 5 };
+#define KUBE_PROP_N (sizeof(kube_prop_bounds) / sizeof(kube_prop_bounds[0]))
 
 struct agent_kube {
 	struct kube_creds creds;
@@ -45,6 +51,9 @@ struct agent_kube {
 	bool was_reachable;
 	json_t *rejected;		/* identity -> message */
 	uint64_t n_rejected_total, n_applies, n_deltas;
+	uint64_t last_prop_ns;		/* of the last apply */
+	uint64_t prop_counts[KUBE_PROP_N + 1], prop_count;
+	double prop_sum_s;
 };
 
 int agent_kube_start(struct agent *ag, const char *kubeconfig, const char *node_name,
@@ -177,7 +186,7 @@ static void kube_view_take(struct agent_kube *k, struct kube_change *c, size_t n
 			kube_store_del(k->view, c[i].name, 0);
 		json_object_del(k->rejected, c[i].name);
 	}
-	if (!kube_store_take(k->view, &drop, &nd))	/* the view records no changes */
+	if (!kube_store_take(k->view, &drop, &nd, NULL))	/* the view records no changes */
 		kube_changes_free(drop, nd);
 }
 
@@ -190,7 +199,7 @@ static void kube_view_revert(struct agent_kube *k, const char *name, struct kube
 		kube_store_put(k->view, kube_doc_get(old), 0, 0, 0);
 	else
 		kube_store_del(k->view, name, 0);
-	if (!kube_store_take(k->view, &drop, &nd))
+	if (!kube_store_take(k->view, &drop, &nd, NULL))
 		kube_changes_free(drop, nd);
 }
 
@@ -306,7 +315,7 @@ int agent_kube_prepare(struct agent *ag, json_t *diags, struct agent_prepared *p
 	size_t n = 0;
 	int ret;
 
-	if (kube_store_take(k->live, &c, &n))
+	if (kube_store_take(k->live, &c, &n, NULL))
 		return -ENOMEM;
 	olds = calloc(n + 1, sizeof(*olds));
 	if (!olds) {
@@ -330,11 +339,12 @@ static void kube_apply(struct agent *ag)
 	struct agent_prepared pp;
 	json_t *diags = json_array();
 	char err[512] = "";
+	uint64_t since = 0;
 	size_t n = 0;
 	int ret;
 
 	k->last_apply_ns = dp_now_ns();
-	if (kube_store_take(k->live, &c, &n) || !n)
+	if (kube_store_take(k->live, &c, &n, &since) || !n)
 		goto out;
 	olds = calloc(n, sizeof(*olds));
 	files = calloc(n, sizeof(*files));
@@ -365,8 +375,18 @@ static void kube_apply(struct agent *ag)
 		snprintf(ag->last_error, sizeof(ag->last_error), "%s", err);
 		log_err("kubernetes: %zu change(s) not applied: %s", n, err);
 	} else {
+		double d;
+		size_t b = 0;
+
 		ag->reloads_ok++;
 		ag->last_error[0] = '\0';
+		k->last_prop_ns = dp_now_ns() - since;
+		d = k->last_prop_ns / 1e9;
+		while (b < KUBE_PROP_N && d > kube_prop_bounds[b])
+			b++;
+		k->prop_counts[b]++;
+		k->prop_count++;
+		k->prop_sum_s += d;
 	}
 out:
 	json_decref(diags);
@@ -447,9 +467,36 @@ json_t *agent_kube_status(struct agent *ag)
 	json_object_set_new(st, "rejected", json_deep_copy(k->rejected));
 	json_object_set_new(st, "applies", json_integer((json_int_t)k->n_applies));
 	json_object_set_new(st, "deltas", json_integer((json_int_t)k->n_deltas));
+	json_object_set_new(st, "last_propagation_ms", json_real(k->last_prop_ns / 1e6));
 	json_object_set_new(st, "serving", json_string(reachable ? "the API server's objects" :
 			    "the last applied config (API server unreachable)"));
 	return st;
+}
+
+int agent_kube_objects(struct agent *ag, const char *kind, const char *name, json_t **out)
+{
+	struct kube_doc **docs;
+	json_t *arr;
+	size_t n, kl = kind ? strlen(kind) : 0;
+
+	*out = NULL;
+	if (!ag->kube)
+		return -ENOENT;
+	if (kube_store_snapshot(ag->kube->view, &docs, &n))
+		return -ENOMEM;
+	arr = json_array();
+	for (size_t i = 0; arr && i < n; i++) {
+		const char *id = docs[i]->name;	/* "Kind ns/name" */
+
+		if (kind && (strncasecmp(id, kind, kl) || id[kl] != ' '))
+			continue;
+		if (name && strcmp(id + strcspn(id, " ") + 1, name))
+			continue;
+		json_array_append_new(arr, json_loadb(docs[i]->text, docs[i]->len, 0, NULL));
+	}
+	kube_docs_free(docs, n);
+	*out = arr;
+	return arr ? 0 : -ENOMEM;
 }
 
 json_t *agent_kube_syncing(struct agent *ag)
@@ -479,6 +526,10 @@ void agent_kube_metrics(struct agent *ag, struct prom_buf *b)
 	prom_printf(b, "sockmesh_kube_rejected_objects %zu\n", json_object_size(k->rejected));
 	prom_family(b, "sockmesh_kube_rejections_total", "counter", "Object versions rejected.");
 	prom_printf(b, "sockmesh_kube_rejections_total %llu\n", (unsigned long long)k->n_rejected_total);
+	prom_family(b, "sockmesh_kube_propagation_seconds", "histogram",
+		    "From a change arriving from the API server to the maps holding it.");
+	prom_histogram(b, "sockmesh_kube_propagation_seconds", NULL, kube_prop_bounds, k->prop_counts,
+		       KUBE_PROP_N, k->prop_count, k->prop_sum_s);
 	prom_family(b, "sockmesh_kube_events_total", "counter", "Watch events received.");
 	prom_printf(b, "sockmesh_kube_events_total %llu\n", (unsigned long long)c.events);
 	prom_family(b, "sockmesh_kube_relists_total", "counter", "Relists after 410 Gone.");

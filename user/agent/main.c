@@ -640,8 +640,8 @@ int main(int argc, char **argv)
 	}
 	if ((!cgroup && !kubepods) || (!ag.policy_path[0] && !kubeconfig && !in_cluster) ||
 	    optind != argc) {
-		fprintf(stderr, "sockmesh-agent: --kubepods-cgroup (or --cgroup) and --policy (or "
-			"--kubeconfig, --in-cluster) are required\n");
+		fprintf(stderr, "sockmesh-agent: --kubepods-cgroup (or --cgroup) and --policy are "
+			"required (or --kubeconfig or --in-cluster instead of --policy)\n");
 		usage(stderr);
 		return 1;
 	}

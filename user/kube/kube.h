@@ -129,8 +129,12 @@ struct kube_change {
 	struct kube_doc *doc;
 };
 
-/* Changes recorded since the last take (each identity once, latest state). */
-int kube_store_take(struct kube_store *st, struct kube_change **out, size_t *n);
+/*
+ * Changes recorded since the last take (each identity once, latest state).
+ * since_ns (may be NULL): when the oldest of them was recorded
+ * (CLOCK_MONOTONIC), for the propagation delay.
+ */
+int kube_store_take(struct kube_store *st, struct kube_change **out, size_t *n, uint64_t *since_ns);
 void kube_changes_free(struct kube_change *c, size_t n);
 /* Every document (references), sorted by identity. */
 int kube_store_snapshot(struct kube_store *st, struct kube_doc ***out, size_t *n);
@@ -220,6 +224,11 @@ void kube_refl_on_watch_end(struct kube_refl *r, long status, bool ok, const cha
 /* The backoff after failures consecutive errors, jittered: in ms. */
 uint64_t kube_backoff_ms(uint32_t failures, uint64_t *rnd);
 const char *kube_refl_state_str(enum kube_refl_state s);
+
+/* ---- YAML output (yaml_out.c) ---- */
+#include <stdio.h>
+/* The objects of the array objs as YAML documents ("---" each) on f. 0 or -errno. */
+int kube_yaml_dump(json_t *objs, FILE *f);
 
 /* ---- client (client.c) ---- */
 struct kube_client;

@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "grow.h"
@@ -33,6 +34,7 @@ struct kube_store {
 	struct ks_entry **dirty;
 	size_t n_dirty, cap_dirty;
 	int notify_fd;
+	uint64_t dirty_since_ns;	/* first change since the last take */
 };
 
 struct kube_doc *kube_doc_new(const char *name, const char *text, size_t len)
@@ -163,6 +165,12 @@ static int ks_mark(struct kube_store *st, struct ks_entry *e)
 		return -ENOMEM;
 	st->dirty[st->n_dirty++] = e;
 	e->dirty = true;
+	if (st->n_dirty == 1) {
+		struct timespec ts;
+
+		clock_gettime(CLOCK_MONOTONIC, &ts);
+		st->dirty_since_ns = (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+	}
 	if (st->n_dirty == 1 && st->notify_fd >= 0) {
 		uint64_t one = 1;
 
@@ -265,7 +273,7 @@ size_t kube_store_count(struct kube_store *st, uint32_t owner)
 	return n;
 }
 
-int kube_store_take(struct kube_store *st, struct kube_change **out, size_t *n)
+int kube_store_take(struct kube_store *st, struct kube_change **out, size_t *n, uint64_t *since_ns)
 {
 	struct kube_change *c;
 	int ret = 0;
@@ -273,6 +281,8 @@ int kube_store_take(struct kube_store *st, struct kube_change **out, size_t *n)
 	*out = NULL;
 	*n = 0;
 	pthread_mutex_lock(&st->lock);
+	if (since_ns)
+		*since_ns = st->dirty_since_ns;
 	if (!st->n_dirty)
 		goto out;
 	c = calloc(st->n_dirty, sizeof(*c));
