@@ -151,7 +151,7 @@ $(OUTPUT)/tools/%: tests/tools/%.c | $(OUTPUT)/tools
 # their own config); policy-rc.d keeps apt from starting it as a service.
 DEPS_PKGS := clang llvm libbpf-dev libelf-dev zlib1g-dev bpftool libyaml-dev \
 	     libjansson-dev libpcre2-dev iproute2 gcc make libc6-dev pkg-config jq util-linux \
-	     curl nginx-light graphviz libcurl4-openssl-dev openssl python3 \
+	     curl nginx-light graphviz libcurl4-openssl-dev openssl python3 python3-h2 \
 	     libclang-rt-14-dev
 .PHONY: deps
 deps:

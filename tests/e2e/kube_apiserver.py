@@ -15,7 +15,11 @@ It follows the API conventions the agent depends on:
     stops matching is DELETED from that watch, one that starts is ADDED)
   - bearer tokens (401 otherwise), 403 for a verb taken away, 404 for a kind
     whose CRD is not installed (the Istio group is absent until installed)
-  - TLS with the certificate it is given (the test makes a CA with openssl)
+  - TLS with the certificate it is given (the test makes a CA with openssl);
+    with --h2 it offers HTTP/2 (ALPN, python3-h2) and serves every request of
+    a connection as a stream of it, watches side by side
+    (/_control/stats: h2_connections and http1_requests count API traffic,
+    not the test's control requests; h2_max_open_streams)
 
 Test control, on the same port without auth (loopback only), JSON bodies:
   POST /_control/apply    {"objects": [obj, ...]}   create or update
@@ -38,6 +42,7 @@ import copy
 import http.server
 import json
 import os
+import socket
 import socketserver
 import ssl
 import sys
@@ -78,6 +83,9 @@ class State:
         self.stats = {}
         self.bytes = 0
         self.watches = 0
+        self.h2_conns = 0
+        self.h2_max_streams = 0
+        self.h1_requests = 0
         if path and os.path.exists(path):
             with open(path) as f:
                 d = json.load(f)
@@ -157,44 +165,84 @@ def as_meta(o):
             "metadata": o["metadata"]}
 
 
-class Handler(http.server.BaseHTTPRequestHandler):
-    protocol_version = "HTTP/1.1"
-    st = None
-    args = None
+def status_obj(code, reason, msg):
+    return {"kind": "Status", "apiVersion": "v1", "status": "Failure",
+            "message": msg, "reason": reason, "code": code}
 
-    def log_message(self, fmt, *a):
-        if self.args.verbose:
-            sys.stderr.write("apiserver: " + (fmt % a) + "\n")
 
-    def send_json(self, code, body):
-        data = json.dumps(body).encode()
-        self.send_response(code)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(data)))
-        self.end_headers()
-        self.wfile.write(data)
-        with self.st.cv:
-            self.st.bytes += len(data)
+class Api:
+    """The API's answers, whatever the protocol: handle() returns
+    ("json", code, body) or ("watch", Watch)."""
 
-    def status(self, code, reason, msg):
-        self.send_json(code, {"kind": "Status", "apiVersion": "v1", "status": "Failure",
-                              "message": msg, "reason": reason, "code": code})
+    def __init__(self, st, args):
+        self.st = st
+        self.args = args
 
     def count(self, what):
         with self.st.cv:
             self.st.stats[what] = self.st.stats.get(what, 0) + 1
 
-    def body(self):
-        n = int(self.headers.get("Content-Length") or 0)
-        return json.loads(self.rfile.read(n) or b"{}")
-
-    def do_POST(self):
+    def handle(self, method, path, headers, body):
         st = self.st
-        u = urllib.parse.urlparse(self.path)
+        u = urllib.parse.urlparse(path)
+        if method == "POST":
+            return self.control(u, body)
+        q = dict(urllib.parse.parse_qsl(u.query))
+        parts = [p for p in u.path.split("/") if p]
+        if u.path == "/_control/stats":
+            with st.cv:
+                return ("json", 200, {"requests": st.stats, "watches": st.watches, "bytes": st.bytes,
+                                      "rv": st.rv, "h2_connections": st.h2_conns,
+                                      "h2_max_open_streams": st.h2_max_streams,
+                                      "http1_requests": st.h1_requests})
+        auth = headers.get("authorization", "")
+        if not auth.startswith("Bearer ") or auth[7:] not in st.tokens:
+            self.count("401")
+            return ("json", 401, status_obj(401, "Unauthorized", "Unauthorized"))
+        if parts == ["apis", ISTIO]:
+            self.count("discover")
+            if not st.crds:
+                return ("json", 404, status_obj(404, "NotFound", "the server could not find the requested resource"))
+            vs = [{"groupVersion": ISTIO + "/" + v, "version": v} for v in st.istio_versions]
+            return ("json", 200, {"kind": "APIGroup", "apiVersion": "v1", "name": ISTIO,
+                                  "versions": vs, "preferredVersion": vs[0]})
+        version = "v1"
+        if len(parts) == 3 and parts[:2] == ["api", "v1"]:
+            res = parts[2]
+        elif len(parts) == 4 and parts[0] == "apis":
+            res = parts[3]
+            if res not in KINDS or KINDS[res][1] != parts[1]:
+                return ("json", 404, status_obj(404, "NotFound", "not found"))
+            if parts[1] == ISTIO and (not st.crds or parts[2] not in st.istio_versions):
+                self.count("404 " + res)
+                return ("json", 404, status_obj(404, "NotFound", "the server could not find the requested resource"))
+            version = parts[2]
+        else:
+            return ("json", 404, status_obj(404, "NotFound", "not found"))
+        if res not in KINDS:
+            return ("json", 404, status_obj(404, "NotFound", "not found"))
+        watch = q.get("watch") in ("true", "1")
+        verb = "watch" if watch else "list"
+        if st.forbid.get(res) == verb:
+            self.count("403 " + res)
+            return ("json", 403, status_obj(403, "Forbidden", '%s is forbidden: User "system:serviceaccount:'
+                                            'sockmesh:sockmesh-agent" cannot %s resource "%s"' % (res, verb, res)))
+        self.count(verb + " " + res)
+        meta = "as=PartialObjectMetadata" in headers.get("accept", "")
+        kind, group = KINDS[res][0], KINDS[res][1]
+        api = (group + "/" + version) if group else version
+        if watch:
+            w = Watch(self, res, kind, api, q, meta)
+            if w.gone_status:
+                return ("json", 410, status_obj(410, "Expired", w.gone_status))
+            return ("watch", w)
+        return self.list(res, kind, api, q, meta)
+
+    def control(self, u, b):
+        st = self.st
         if not u.path.startswith("/_control/"):
-            return self.status(405, "MethodNotAllowed", "read-only test server")
+            return ("json", 405, status_obj(405, "MethodNotAllowed", "read-only test server"))
         what = u.path[len("/_control/"):]
-        b = self.body()
         with st.cv:
             if what == "apply":
                 for o in b["objects"]:
@@ -217,60 +265,9 @@ class Handler(http.server.BaseHTTPRequestHandler):
                 st.istio_versions = b.get("versions", st.istio_versions)
                 st.save()
             else:
-                return self.status(404, "NotFound", what)
+                return ("json", 404, status_obj(404, "NotFound", what))
             st.cv.notify_all()
-            rv = st.rv
-        self.send_json(200, {"resourceVersion": str(rv)})
-
-    def do_GET(self):
-        st = self.st
-        u = urllib.parse.urlparse(self.path)
-        q = dict(urllib.parse.parse_qsl(u.query))
-        parts = [p for p in u.path.split("/") if p]
-        if u.path == "/_control/stats":
-            with st.cv:
-                return self.send_json(200, {"requests": st.stats, "watches": st.watches,
-                                            "bytes": st.bytes, "rv": st.rv})
-        auth = self.headers.get("Authorization", "")
-        if not auth.startswith("Bearer ") or auth[7:] not in st.tokens:
-            self.count("401")
-            return self.status(401, "Unauthorized", "Unauthorized")
-        if parts == ["apis", ISTIO]:
-            self.count("discover")
-            if not st.crds:
-                return self.status(404, "NotFound", "the server could not find the requested resource")
-            vs = [{"groupVersion": ISTIO + "/" + v, "version": v} for v in st.istio_versions]
-            return self.send_json(200, {"kind": "APIGroup", "apiVersion": "v1", "name": ISTIO,
-                                        "versions": vs, "preferredVersion": vs[0]})
-        if len(parts) == 3 and parts[:2] == ["api", "v1"]:
-            res = parts[2]
-        elif len(parts) == 4 and parts[0] == "apis":
-            res = parts[3]
-            if res not in KINDS or KINDS[res][1] != parts[1]:
-                return self.status(404, "NotFound", "not found")
-            if parts[1] == ISTIO and (not st.crds or parts[2] not in st.istio_versions):
-                self.count("404 " + res)
-                return self.status(404, "NotFound", "the server could not find the requested resource")
-            version = parts[2]
-        else:
-            return self.status(404, "NotFound", "not found")
-        if res not in KINDS:
-            return self.status(404, "NotFound", "not found")
-        if len(parts) == 3:
-            version = "v1"
-        watch = q.get("watch") in ("true", "1")
-        verb = "watch" if watch else "list"
-        if st.forbid.get(res) == verb:
-            self.count("403 " + res)
-            return self.status(403, "Forbidden", '%s is forbidden: User "system:serviceaccount:'
-                               'sockmesh:sockmesh-agent" cannot %s resource "%s"' % (res, verb, res))
-        self.count(verb + " " + res)
-        meta = "as=PartialObjectMetadata" in self.headers.get("Accept", "")
-        kind, group = KINDS[res][0], KINDS[res][1]
-        api = (group + "/" + version) if group else version
-        if watch:
-            return self.watch(res, kind, api, q, meta)
-        return self.list(res, kind, api, q, meta)
+            return ("json", 200, {"resourceVersion": str(st.rv)})
 
     def list(self, res, kind, api, q, meta):
         st = self.st
@@ -280,112 +277,164 @@ class Handler(http.server.BaseHTTPRequestHandler):
             if q.get("continue"):
                 rv, off = json.loads(base64.b64decode(q["continue"]))
                 if rv < st.min_rv:
-                    return self.status(410, "Expired", "The provided continue parameter is too old")
+                    return ("json", 410, status_obj(410, "Expired", "The provided continue parameter is too old"))
                 # a consistent snapshot would need history; objects are few: list now
             else:
                 rv, off = st.rv, 0
-            items = sorted(st.objs[res].items())
-            items = [copy.deepcopy(o) for _, o in items if field_match(sel, o)]
-        cont = ""
-        if limit and off + limit < len(items):
-            cont = base64.b64encode(json.dumps([rv, off + limit]).encode()).decode()
-            items = items[off:off + limit]
-        else:
-            items = items[off:]
+            items = [o for _, o in sorted(st.objs[res].items()) if field_match(sel, o)]
+            cont = ""
+            if limit and off + limit < len(items):
+                cont = base64.b64encode(json.dumps([rv, off + limit]).encode()).decode()
+                items = items[off:off + limit]
+            else:
+                items = items[off:]
+            items = [copy.deepcopy(o) for o in items]
         for o in items:  # list items carry no kind/apiVersion
             o.pop("kind", None)
             o.pop("apiVersion", None)
         if meta:
             items = [{"metadata": o["metadata"]} for o in items]
-        self.send_json(200, {"kind": ("PartialObjectMetadataList" if meta else kind + "List"),
-                             "apiVersion": "meta.k8s.io/v1" if meta else api,
-                             "metadata": {"resourceVersion": str(rv), "continue": cont},
-                             "items": items})
+        return ("json", 200, {"kind": ("PartialObjectMetadataList" if meta else kind + "List"),
+                              "apiVersion": "meta.k8s.io/v1" if meta else api,
+                              "metadata": {"resourceVersion": str(rv), "continue": cont},
+                              "items": items})
 
-    def chunk(self, obj):
-        data = (json.dumps(obj) + "\n").encode() if not isinstance(obj, bytes) else obj
+
+class Watch:
+    """One watch stream: poll() (under st.cv) returns what to send now, as
+    lines (bytes), and whether the stream ends after them."""
+
+    def __init__(self, api, res, kind, apiver, q, meta):
+        st = api.st
+        self.st, self.res, self.kind, self.apiver, self.meta = st, res, kind, apiver, meta
+        self.sel = q.get("fieldSelector", "")
+        try:
+            self.sent = int(q.get("resourceVersion") or 0)
+        except ValueError:
+            self.sent = 0
+        self.end = time.time() + min(float(q.get("timeoutSeconds") or 1800), api.args.max_watch_s)
+        self.bookmarks = q.get("allowWatchBookmarks") == "true"
+        self.bookmark_s = api.args.bookmark_s
+        self.last_bm = time.time()
+        self.gone_status = None
+        self.pending_gone = False
+        with st.cv:
+            self.epoch = st.epoch
+            if self.sent and self.sent < st.min_rv:
+                if api.args.gone_as_status:
+                    self.gone_status = "too old resource version: %d (%d)" % (self.sent, st.min_rv)
+                else:
+                    self.pending_gone = True
+
+    def gone(self):
+        return (json.dumps({"type": "ERROR", "object": status_obj(
+            410, "Expired", "too old resource version: %d (%d)" % (self.sent, self.st.min_rv))}) + "\n").encode()
+
+    def poll(self):
+        st = self.st
+        if self.pending_gone:
+            return [self.gone()], True
+        if time.time() >= self.end:
+            return [], True
+        out = []
+        if st.epoch != self.epoch:
+            self.epoch = st.epoch
+            if st.epoch_what == "compact":
+                return [self.gone()], True
+            if st.epoch_what == "close":
+                return [], True
+            out.append(b"this is not json\n")
+        start = bisect.bisect_right(st.log, self.sent, key=lambda e: e[0])
+        for rv, r, typ, o, old in st.log[start:]:
+            if r != self.res:
+                continue
+            now_in, was_in = field_match(self.sel, o), old is not None and field_match(self.sel, old)
+            if typ == "DELETED":
+                t = "DELETED" if was_in else None
+            elif now_in and was_in:
+                t = "MODIFIED"
+            elif now_in:
+                t = "ADDED"
+            elif was_in:
+                t, o = "DELETED", dict(old, metadata=dict(old["metadata"], resourceVersion=str(rv)))
+            else:
+                t = None
+            if t:
+                o = copy.deepcopy(o)
+                o.setdefault("kind", self.kind)
+                o.setdefault("apiVersion", self.apiver)
+                out.append((json.dumps({"type": t, "object": as_meta(o) if self.meta else o}) + "\n").encode())
+        self.sent = max(self.sent, st.rv)
+        if self.bookmarks and time.time() - self.last_bm >= self.bookmark_s:
+            self.last_bm = time.time()
+            out.append((json.dumps({"type": "BOOKMARK", "object": {
+                "kind": self.kind, "apiVersion": self.apiver,
+                "metadata": {"resourceVersion": str(self.sent)}}}) + "\n").encode())
+        return out, False
+
+
+class Handler(http.server.BaseHTTPRequestHandler):
+    """HTTP/1.1: one request at a time per connection, a watch holds it."""
+    protocol_version = "HTTP/1.1"
+    api = None
+
+    def log_message(self, fmt, *a):
+        if self.api.args.verbose:
+            sys.stderr.write("apiserver: " + (fmt % a) + "\n")
+
+    def send_json(self, code, body):
+        data = json.dumps(body).encode()
+        self.send_response(code)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data)
+        with self.api.st.cv:
+            self.api.st.bytes += len(data)
+
+    def serve(self, method):
+        body = {}
+        if method == "POST":
+            n = int(self.headers.get("Content-Length") or 0)
+            body = json.loads(self.rfile.read(n) or b"{}")
+        headers = {k.lower(): v for k, v in self.headers.items()}
+        if not self.path.startswith("/_control/"):
+            with self.api.st.cv:
+                self.api.st.h1_requests += 1
+        r = self.api.handle(method, self.path, headers, body)
+        if r[0] == "json":
+            return self.send_json(r[1], r[2])
+        self.watch(r[1])
+
+    def do_GET(self):
+        self.serve("GET")
+
+    def do_POST(self):
+        self.serve("POST")
+
+    def chunk(self, data):
         self.wfile.write(b"%x\r\n%s\r\n" % (len(data), data))
         self.wfile.flush()
-        with self.st.cv:
-            self.st.bytes += len(data)
+        with self.api.st.cv:
+            self.api.st.bytes += len(data)
 
-    def watch(self, res, kind, api, q, meta):
-        st = self.st
-        sel = q.get("fieldSelector", "")
-        try:
-            since = int(q.get("resourceVersion") or 0)
-        except ValueError:
-            since = 0
-        timeout = min(float(q.get("timeoutSeconds") or 1800), self.args.max_watch_s)
-        bookmarks = q.get("allowWatchBookmarks") == "true"
-        with st.cv:
-            if since and since < st.min_rv and self.args.gone_as_status:
-                return self.status(410, "Expired", "too old resource version: %d (%d)" % (since, st.min_rv))
-            epoch = st.epoch
-            st.watches += 1
+    def watch(self, w):
+        st = self.api.st
         self.send_response(200)
         self.send_header("Content-Type", "application/json")
         self.send_header("Transfer-Encoding", "chunked")
         self.end_headers()
-        end = time.time() + timeout
-        last_bm = time.time()
-        sent = since
+        with st.cv:
+            st.watches += 1
         try:
-            with st.cv:
-                if since and since < st.min_rv:
-                    self.gone(since)
-                    return
-            while time.time() < end:
-                out = []
+            while True:
                 with st.cv:
                     st.cv.wait(0.2)
-                    if st.epoch != epoch:
-                        epoch = st.epoch
-                        if st.epoch_what == "compact":
-                            out.append(("gone", None))
-                        elif st.epoch_what == "close":
-                            out.append(("close", None))
-                        else:
-                            out.append(("garbage", None))
-                    else:
-                        start = bisect.bisect_right(st.log, sent, key=lambda e: e[0])
-                        for rv, r, typ, o, old in st.log[start:]:
-                            if r != res:
-                                continue
-                            now_in, was_in = field_match(sel, o), old is not None and field_match(sel, old)
-                            if typ == "DELETED":
-                                t = "DELETED" if was_in else None
-                            elif now_in and was_in:
-                                t = "MODIFIED"
-                            elif now_in:
-                                t = "ADDED"
-                            elif was_in:
-                                t, o = "DELETED", dict(old, metadata=dict(old["metadata"], resourceVersion=str(rv)))
-                            else:
-                                t = None
-                            sent = rv
-                            if t:
-                                out.append((t, copy.deepcopy(o)))
-                        if not out and sent < st.rv:
-                            sent = st.rv
-                for t, o in out:
-                    if t == "gone":
-                        self.gone(sent)
-                        return
-                    if t == "close":
-                        return
-                    if t == "garbage":
-                        self.chunk(b"this is not json\n")
-                        continue
-                    o.setdefault("kind", kind)
-                    o.setdefault("apiVersion", api)
-                    self.chunk({"type": t, "object": as_meta(o) if meta else o})
-                if bookmarks and time.time() - last_bm >= self.args.bookmark_s:
-                    last_bm = time.time()
-                    with st.cv:
-                        rv = st.rv
-                    self.chunk({"type": "BOOKMARK", "object": {"kind": kind, "apiVersion": api,
-                                "metadata": {"resourceVersion": str(max(rv, sent))}}})
+                    lines, done = w.poll()
+                for line in lines:
+                    self.chunk(line)
+                if done:
+                    break
         except (BrokenPipeError, ConnectionResetError, ssl.SSLError, OSError):
             return
         finally:
@@ -398,20 +447,144 @@ class Handler(http.server.BaseHTTPRequestHandler):
                 pass
             self.close_connection = True
 
-    def gone(self, rv):
-        self.chunk({"type": "ERROR", "object": {"kind": "Status", "apiVersion": "v1", "status": "Failure",
-                    "message": "too old resource version: %d (%d)" % (rv, self.st.min_rv),
-                    "reason": "Expired", "code": 410}})
+
+class H2Conn:
+    """HTTP/2 (ALPN h2, python3-h2): every request a stream of one
+    connection, watches side by side, as the API server serves client-go."""
+
+    def __init__(self, sock, api):
+        import h2.config
+        import h2.connection
+        self.sock, self.api, self.st = sock, api, api.st
+        self.conn = h2.connection.H2Connection(config=h2.config.H2Configuration(
+            client_side=False, header_encoding="utf-8"))
+        self.reqs = {}      # stream -> [headers, body bytes]
+        self.watches = {}   # stream -> Watch
+        self.out = {}       # stream -> [bytes pending, end after]
+        self.counted = False
+
+    def respond(self, sid, code, data, end):
+        self.conn.send_headers(sid, [(":status", str(code)), ("content-type", "application/json")])
+        self.out[sid] = [data, end]
+        with self.st.cv:
+            self.st.bytes += len(data)
+
+    def flush(self):
+        import h2.exceptions
+        for sid in list(self.out):
+            data, end = self.out[sid]
+            try:
+                while data:
+                    n = min(len(data), self.conn.local_flow_control_window(sid),
+                            self.conn.max_outbound_frame_size)
+                    if n <= 0:
+                        break
+                    self.conn.send_data(sid, data[:n])
+                    data = data[n:]
+                self.out[sid][0] = data
+                if not data and end:
+                    self.conn.end_stream(sid)
+                    del self.out[sid]
+            except (h2.exceptions.StreamClosedError, h2.exceptions.NoSuchStreamError):
+                # the client reset it (a watch it dropped): that stream only
+                self.drop(sid)
+        pending = self.conn.data_to_send()
+        if pending:
+            self.sock.sendall(pending)
+
+    def request(self, sid):
+        hdrs, body = self.reqs.pop(sid)
+        method, path = hdrs.get(":method", "GET"), hdrs.get(":path", "/")
+        if not self.counted and not path.startswith("/_control/"):
+            self.counted = True     # a connection that carries the API, not the test's control
+            with self.st.cv:
+                self.st.h2_conns += 1
+        r = self.api.handle(method, path, hdrs, json.loads(body or b"{}") if method == "POST" else {})
+        if r[0] == "json":
+            self.respond(sid, r[1], json.dumps(r[2]).encode(), True)
+        else:
+            self.respond(sid, 200, b"", False)
+            self.watches[sid] = r[1]
+            with self.st.cv:
+                self.st.watches += 1
+                self.st.h2_max_streams = max(self.st.h2_max_streams, len(self.watches))
+
+    def drop(self, sid):
+        if self.watches.pop(sid, None) is not None:
+            with self.st.cv:
+                self.st.watches -= 1
+        self.out.pop(sid, None)
+
+    def serve(self):
+        import h2.events
+        import h2.exceptions
+        self.conn.initiate_connection()
+        self.sock.sendall(self.conn.data_to_send())
+        self.sock.settimeout(0.05)
+        try:
+            while True:
+                try:
+                    data = self.sock.recv(65536)
+                    if not data:
+                        sys.stderr.write("apiserver: h2 connection closed by the client\n")
+                        return
+                except (socket.timeout, ssl.SSLWantReadError):
+                    data = None
+                if data:
+                    for ev in self.conn.receive_data(data):
+                        if isinstance(ev, h2.events.RequestReceived):
+                            self.reqs[ev.stream_id] = [dict(ev.headers), b""]
+                            if ev.stream_ended:
+                                self.request(ev.stream_id)
+                        elif isinstance(ev, h2.events.DataReceived):
+                            self.reqs[ev.stream_id][1] += ev.data
+                            self.conn.acknowledge_received_data(len(ev.data), ev.stream_id)
+                        elif isinstance(ev, h2.events.StreamEnded) and ev.stream_id in self.reqs:
+                            self.request(ev.stream_id)
+                        elif isinstance(ev, h2.events.StreamReset):
+                            self.drop(ev.stream_id)
+                        elif isinstance(ev, h2.events.ConnectionTerminated):
+                            return
+                with self.st.cv:
+                    polled = [(sid, w.poll()) for sid, w in self.watches.items()]
+                for sid, (lines, done) in polled:
+                    if sid not in self.out:
+                        self.out[sid] = [b"", False]
+                    self.out[sid][0] += b"".join(lines)
+                    with self.st.cv:
+                        self.st.bytes += sum(len(x) for x in lines)
+                    if done:
+                        self.out[sid][1] = True
+                        self.drop_watch_only(sid)
+                self.flush()
+        except (OSError, ssl.SSLError, h2.exceptions.ProtocolError) as e:
+            sys.stderr.write("apiserver: h2 connection closed: %r\n" % (e,))
+            return
+        finally:
+            for sid in list(self.watches):
+                self.drop(sid)
+
+    def drop_watch_only(self, sid):
+        if self.watches.pop(sid, None) is not None:
+            with self.st.cv:
+                self.st.watches -= 1
 
 
 class Server(socketserver.ThreadingMixIn, http.server.HTTPServer):
     daemon_threads = True
     allow_reuse_address = True
+    api = None
 
     def server_bind(self):
         # no reverse DNS lookup (HTTPServer.server_bind does one)
         socketserver.TCPServer.server_bind(self)
         self.server_name, self.server_port = self.server_address[:2]
+
+    def finish_request(self, request, client_address):
+        if isinstance(request, ssl.SSLSocket) and request.selected_alpn_protocol() == "h2":
+            H2Conn(request, self.api).serve()
+        else:
+            super().finish_request(request, client_address)
 
 
 def main():
@@ -425,6 +598,7 @@ def main():
     ap.add_argument("--bookmark-s", type=float, default=1.0)
     ap.add_argument("--max-watch-s", type=float, default=600)
     ap.add_argument("--gone-as-status", action="store_true")
+    ap.add_argument("--h2", action="store_true", help="offer HTTP/2 (ALPN h2; python3-h2)")
     ap.add_argument("--crds", action="store_true")
     ap.add_argument("--verbose", action="store_true")
     args = ap.parse_args()
@@ -434,14 +608,15 @@ def main():
     if args.crds:
         st.crds = True
     st.save()
-    Handler.st = st
-    Handler.args = args
+    api = Api(st, args)
+    Handler.api = api
     host, port = args.listen.rsplit(":", 1)
     srv = Server((host, int(port)), Handler)
+    srv.api = api
     if args.cert:
         ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
         ctx.load_cert_chain(args.cert, args.key)
-        ctx.set_alpn_protocols(["http/1.1"])
+        ctx.set_alpn_protocols(["h2", "http/1.1"] if args.h2 else ["http/1.1"])
         srv.socket = ctx.wrap_socket(srv.socket, server_side=True)
     print("ready %s:%d" % (host, srv.server_address[1]), flush=True)
     srv.serve_forever()

@@ -41,10 +41,10 @@ openssl x509 -req -in "$K/srv.csr" -CA "$K/ca.crt" -CAkey "$K/ca.key" -CAcreates
 	-out "$K/srv.crt" -days 1 -extfile <(printf 'subjectAltName=IP:127.0.0.1') 2>/dev/null ||
 	{ echo "FAIL: openssl could not make the certificates"; exit 1; }
 
-# api_start [PORT]: the API server (its state survives restarts in state.json)
+# api_start [PORT [ARGS...]]: the API server (its state survives restarts in state.json)
 api_start() {
 	sm_spawn "$PY" "$APISERVER" --listen "127.0.0.1:${1:-0}" --cert "$K/srv.crt" --key "$K/srv.key" \
-		--state "$K/state.json" --token token-1 --bookmark-s 0.5 >"$K/api.out" 2>&1
+		--state "$K/state.json" --token token-1 --bookmark-s 0.5 "${@:2}" >"$K/api.out" 2>&1
 	API_PID=$SM_LAST_PID
 	e2e_wait_for_line "$K/api.out" '^ready' 10 || { echo "FAIL: API server"; cat "$K/api.out"; exit 1; }
 	PORT=$(sed -n 's/^ready .*:\([0-9]*\)$/\1/p' "$K/api.out")
@@ -212,12 +212,18 @@ for o in d["objects"]:
         o["endpoints"] = o["endpoints"][:1]
 json.dump(d, open(p, "w"))
 PY
-api_start "$PORT"
+# the new server also speaks HTTP/2: the agent's lists and watches go over it
+api_start "$PORT" --h2
 e2e_assert_ok "a new server process" test "$API_PID" != "$api_pid_old"
 converge "the relist deletes what is gone (web)" 1 10.96.0.90:8080 "v1=10 ERR=0"
 converge "extra's VIP is gone" 1 10.96.0.95:8080 "ERR=6"
 e2e_wait_until 10 bash -c "$CTL --admin-socket $E2E_TMP/admin.sock status -o json | jq -e '.kubernetes.reachable' >/dev/null"
 e2e_assert_eq "reachable again" "true" "$(kst .reachable)"
+stats() { curl -sS --cacert "$K/ca.crt" "https://127.0.0.1:$PORT/_control/stats"; }
+e2e_wait_until 10 bash -c "[ \$(curl -sS --cacert '$K/ca.crt' https://127.0.0.1:$PORT/_control/stats | jq .watches) -ge 7 ]"
+e2e_assert_eq "HTTP/2: every list and watch on one connection" 1 "$(stats | jq .h2_connections)"
+e2e_assert_ge "HTTP/2: the 7 watches open side by side as streams" 7 "$(stats | jq .h2_max_open_streams)"
+e2e_assert_eq "no HTTP/1.1 request from the agent" 0 "$(stats | jq .http1_requests)"
 
 e2e_log "fault: the token rotated: 401, the token file is read again"
 api tokens '{"tokens": ["token-2"]}'

@@ -958,6 +958,16 @@ static int admin_route(struct agent *ag, const struct http_req *req, json_t **ou
 		*out = admin_routes(ag, has ? svc : NULL);
 		return 200;
 	}
+	if (!strcmp(req->path, "/kubernetes") && get) {
+		/* /status's kubernetes part alone: no map walk, cheap to poll */
+		if (!ag->kube) {
+			*out = admin_error("this agent reads policy files (--policy)");
+			return 404;
+		}
+		*out = agent_kube_status(ag);
+		json_object_set_new(*out, "generation", json_integer((json_int_t)ag->ap.generation));
+		return 200;
+	}
 	if (!strcmp(req->path, "/objects") && get) {
 		char kind[64], name[600];
 		int hk = !http_query_get(req->query, "kind", kind, sizeof(kind));
@@ -1006,6 +1016,7 @@ static int admin_route(struct agent *ag, const struct http_req *req, json_t **ou
 	if (!strcmp(req->path, "/restore") && post)
 		return admin_eject(ag, req, false, out);
 	if (!strcmp(req->path, "/healthz") || !strcmp(req->path, "/ready") || !strcmp(req->path, "/objects") ||
+	    !strcmp(req->path, "/kubernetes") ||
 	    !strcmp(req->path, "/status") || !strcmp(req->path, "/services") ||
 	    !strcmp(req->path, "/backends") || !strcmp(req->path, "/apply") ||
 	    !strcmp(req->path, "/reload") || !strcmp(req->path, "/eject") ||
@@ -1016,7 +1027,7 @@ static int admin_route(struct agent *ag, const struct http_req *req, json_t **ou
 		*out = admin_error("method not allowed");
 		return 405;
 	}
-	*out = admin_error("not found: try /healthz /ready /status /objects /services /backends /routes /config_dump /metrics /graph /top "
+	*out = admin_error("not found: try /healthz /ready /status /kubernetes /objects /services /backends /routes /config_dump /metrics /graph /top "
 			   "POST /explain "
 			   "POST /apply /reload /eject /restore");
 	return 404;

@@ -31,7 +31,7 @@
 #include "policy.h"
 #include "prom.h"
 
-#define KUBE_COALESCE_MAX_MS 1000	/* a steady stream still applies this often */
+#define KUBE_RETRY_MS 1000	/* after an apply that failed (not a rejection) */
 
 /* propagation: from the client thread recording a change to the maps holding it */
 static const double kube_prop_bounds[] = { 0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1,
@@ -47,7 +47,7 @@ struct agent_kube {
 	bool pending;			/* the store recorded changes */
 	uint64_t due_ns;		/* apply then (0: nothing due) */
 	uint64_t last_apply_ns;
-	uint64_t first_pending_ns;
+	bool retry_full;		/* the view is ahead of the maps: reload it all */
 	bool was_reachable;
 	json_t *rejected;		/* identity -> message */
 	uint64_t n_rejected_total, n_applies, n_deltas;
@@ -85,6 +85,7 @@ int agent_kube_start(struct agent *ag, const char *kubeconfig, const char *node_
 	o.creds = &k->creds;
 	o.node_name = node_name;
 	o.store = k->live;
+	o.curl_verbose = log_verbosity > LOG_DEBUG;	/* -vv, as libbpf's debug */
 	/* tests: a CRD installed later is found sooner than the minute */
 	if (getenv("SM_KUBE_ABSENT_RECHECK_MS"))
 		o.absent_recheck_ms = (uint32_t)strtoul(getenv("SM_KUBE_ABSENT_RECHECK_MS"), NULL, 10);
@@ -344,8 +345,20 @@ static void kube_apply(struct agent *ag)
 	int ret;
 
 	k->last_apply_ns = dp_now_ns();
-	if (kube_store_take(k->live, &c, &n, &since) || !n)
+	if (kube_store_take(k->live, &c, &n, &since))
 		goto out;
+	if (!n) {
+		/* nothing new, but a failed apply left the view ahead of the maps */
+		if (k->retry_full) {
+			ret = agent_prepare(ag, NULL, 0, false, diags, &pp, err, sizeof(err));
+			if (!ret)
+				ret = agent_commit(ag, &pp, NULL, 0, err, sizeof(err));
+			k->retry_full = ret != 0;
+			if (ret)
+				log_err("kubernetes: applying again failed: %s", err);
+		}
+		goto out;
+	}
 	olds = calloc(n, sizeof(*olds));
 	files = calloc(n, sizeof(*files));
 	if (!olds || !files) {
@@ -373,8 +386,13 @@ static void kube_apply(struct agent *ag)
 	if (ret) {
 		ag->reloads_failed++;
 		snprintf(ag->last_error, sizeof(ag->last_error), "%s", err);
-		log_err("kubernetes: %zu change(s) not applied: %s", n, err);
+		log_err("kubernetes: %zu change(s) not applied: %s; trying again in %u ms", n, err,
+			KUBE_RETRY_MS);
+		k->retry_full = true;
+		k->pending = true;
+		k->due_ns = dp_now_ns() + KUBE_RETRY_MS * 1000000ull;
 	} else {
+		k->retry_full = false;
 		double d;
 		size_t b = 0;
 
@@ -412,9 +430,10 @@ int agent_kube_timeout_ms(const struct agent *ag, uint64_t now_ns)
 }
 
 /*
- * A lone change applies at once; more within the debounce window
- * (--reload-debounce, Istio's 100 ms) are coalesced into one apply when
- * the window has been quiet, at the latest after KUBE_COALESCE_MAX_MS.
+ * A change after a quiet debounce window (--reload-debounce, Istio's
+ * 100 ms) applies at once; changes that follow an apply sooner are
+ * gathered and applied together when the window since it ends. The store
+ * signals only its first change after a take, so a burst costs one wake-up.
  */
 void agent_kube_tick(struct agent *ag, bool readable, uint64_t now_ns)
 {
@@ -427,14 +446,10 @@ void agent_kube_tick(struct agent *ag, bool readable, uint64_t now_ns)
 	if (readable) {
 		uint64_t v;
 
-		if (read(k->efd, &v, sizeof(v)) == sizeof(v)) {
-			if (!k->pending)
-				k->first_pending_ns = now_ns;
+		if (read(k->efd, &v, sizeof(v)) == sizeof(v) && !k->due_ns) {
 			k->pending = true;
-			if (now_ns - k->last_apply_ns >= debounce)
-				k->due_ns = now_ns;	/* quiet before: at once */
-			else if (now_ns - k->first_pending_ns < KUBE_COALESCE_MAX_MS * 1000000ull)
-				k->due_ns = now_ns + debounce;
+			k->due_ns = now_ns - k->last_apply_ns >= debounce ? now_ns :
+				    k->last_apply_ns + debounce;
 		}
 	}
 	kube_log_warnings(k);

@@ -58,6 +58,7 @@ struct kube_client {
 	struct kc_xfer *xfer[KC_MAX_REFL];
 	size_t n_refl;
 	struct kc_file token, ca;
+	bool verbose;
 	bool reachable;
 	uint64_t reachable_since_ns;	/* of the current state */
 	struct kube_client_counters cnt;
@@ -138,6 +139,8 @@ static size_t kc_on_data(char *p, size_t sz, size_t nm, void *arg)
 	size_t n = sz * nm;
 
 	x->c->cnt.bytes_rx += n;
+	if (x->aborted)
+		return n;	/* dropped: removed after this round (kc_main) */
 	if (x->len + n + 1 > x->cap) {
 		size_t cap = x->cap ? x->cap : 16384;
 		char *b;
@@ -172,8 +175,14 @@ static size_t kc_on_data(char *p, size_t sz, size_t nm, void *arg)
 		if (ret == -ESTALE)
 			x->c->cnt.gone++;
 		if (ret) {
+			/*
+			 * Drop the stream; the reflector knows what next. The
+			 * handle is removed after this round (kc_main): on
+			 * HTTP/2 that resets this stream only, the connection
+			 * and the other watches stay.
+			 */
 			x->aborted = true;
-			return 0;	/* drop the stream; the reflector knows what next */
+			return n;
 		}
 	}
 	return n;
@@ -235,6 +244,7 @@ static int kc_start(struct kube_client *c, size_t i, enum kube_req req, const ch
 	curl_easy_setopt(h, CURLOPT_WRITEDATA, x);
 	curl_easy_setopt(h, CURLOPT_ERRORBUFFER, x->errbuf);
 	curl_easy_setopt(h, CURLOPT_PRIVATE, x);
+	curl_easy_setopt(h, CURLOPT_VERBOSE, (long)c->verbose);
 	if (cr->insecure) {
 		curl_easy_setopt(h, CURLOPT_SSL_VERIFYPEER, 0L);
 		curl_easy_setopt(h, CURLOPT_SSL_VERIFYHOST, 0L);
@@ -358,6 +368,9 @@ static void *kc_main(void *arg)
 					break;
 				}
 		}
+		for (size_t i = 0; i < c->n_refl; i++)
+			if (c->xfer[i] && c->xfer[i]->aborted)
+				kc_done(c, i, CURLE_WRITE_ERROR);
 		pthread_mutex_unlock(&c->lock);
 		/* start what the answers asked for at once; else sleep till due */
 		now = kc_now();
@@ -390,6 +403,7 @@ struct kube_client *kube_client_start(const struct kube_client_opts *o, char *er
 		return NULL;
 	}
 	c->creds = o->creds;
+	c->verbose = o->curl_verbose;
 	c->token.path = o->creds->token_file;
 	c->ca.path = o->creds->ca_pem ? NULL : o->creds->ca_file;
 	c->reachable_since_ns = kc_now();

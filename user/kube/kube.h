@@ -238,6 +238,7 @@ struct kube_client_opts {
 	struct kube_store *store;
 	uint64_t rnd_seed;
 	uint32_t absent_recheck_ms;	/* 0: KUBE_ABSENT_RECHECK_MS */
+	bool curl_verbose;		/* libcurl's own trace on stderr (agent -vv) */
 };
 /* Starts the client's thread. NULL with errno and err on failure. */
 struct kube_client *kube_client_start(const struct kube_client_opts *o, char *err, size_t errlen);
