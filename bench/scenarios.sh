@@ -256,7 +256,8 @@ s5_run() {
 			bench_record 5 "1-endpoint change: event to maps ms p50" "$group" sockmesh "$(s5_pct 50 "${vals[@]}")"
 			bench_record 5 "1-endpoint change: event to maps ms p99" "$group" sockmesh "$(s5_pct 99 "${vals[@]}")"
 		else
-			bench_fail "scenario 5: an endpoint change was not applied"
+			bench_fail "scenario 5: an endpoint change was not applied (see $k/fail-$r.json)"
+			{ s5_ctl stats; s5_kube; } >"$k/fail-$r.json" 2>&1
 		fi
 		lat=$(s5_change "$(s5_svc "new-$r" "10.96.250.$r")" "$(s5_slice "new-$r" 10.127.254.1)") &&
 			bench_record 5 "new Service: event to maps ms" "$group" sockmesh "$lat"
@@ -291,7 +292,11 @@ s5_kube() {
 # s5_change OBJECT...: apply the objects; the agent's propagation time (ms)
 s5_change() {
 	local gen i now
-	gen=$(s5_kube | jq .generation)
+	# an agent that adopted a pinned data path sweeps it first (seconds at
+	# 100k endpoints): wait for its loop to answer
+	for ((i = 0; i < 30; i++)); do
+		gen=$(s5_kube | jq .generation) && [ -n "$gen" ] && break
+	done
 	[ -n "$gen" ] || return 1
 	s5_ctl apply "{\"objects\": [$(IFS=,; echo "$*")]}" || return 1
 	for ((i = 0; i < 500; i++)); do
