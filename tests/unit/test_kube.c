@@ -338,6 +338,9 @@ TEST(kube_refl_list_pages_then_watch)
 		ASSERT_LE(secs, KUBE_WATCH_TIMEOUT_MAX_S);
 	}
 	ASSERT_EQ(kt_ev(&t, "{\"type\": \"MODIFIED\", \"object\": {\"metadata\": {\"name\": \"a\", \"namespace\": \"ns\", \"resourceVersion\": \"13\"}, \"endpoints\": []}}"), 0);
+	/* an object without a name is skipped (resuming would bring it again) */
+	ASSERT_EQ(kt_ev(&t, "{\"type\": \"ADDED\", \"object\": {\"metadata\": {\"resourceVersion\": \"14\"}}}"), 0);
+	ASSERT_STRSTR(t.r.warning, "without metadata.name skipped");
 	ASSERT_EQ(kt_ev(&t, "{\"type\": \"BOOKMARK\", \"object\": {\"metadata\": {\"resourceVersion\": \"20\"}}}"), 0);
 	ASSERT_STREQ(t.r.rv, "20");
 	ASSERT_EQ(kt_ev(&t, "{\"type\": \"DELETED\", \"object\": {\"metadata\": {\"name\": \"b\", \"namespace\": \"ns\", \"resourceVersion\": \"21\"}}}"), 0);

@@ -388,11 +388,16 @@ static void kube_apply(struct agent *ag)
 	if (ret) {
 		ag->reloads_failed++;
 		snprintf(ag->last_error, sizeof(ag->last_error), "%s", err);
-		log_err("kubernetes: %zu change(s) not applied: %s; trying again in %u ms", n, err,
-			KUBE_RETRY_MS);
-		k->retry_full = true;
-		k->pending = true;
-		k->due_ns = dp_now_ns() + KUBE_RETRY_MS * 1000000ull;
+		if (ret == -EINVAL) {
+			/* what validation left after the rejections: wait for the next change */
+			log_err("kubernetes: %zu change(s) not applied: %s", n, err);
+		} else {
+			log_err("kubernetes: %zu change(s) not applied: %s; trying again in %u ms", n,
+				err, KUBE_RETRY_MS);
+			k->retry_full = true;
+			k->pending = true;
+			k->due_ns = dp_now_ns() + KUBE_RETRY_MS * 1000000ull;
+		}
 	} else {
 		k->retry_full = false;
 		double d;

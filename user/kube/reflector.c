@@ -384,9 +384,15 @@ static void refl_on_list(struct kube_refl *r, long status, const char *body, siz
 		refl_backoff(r, KR_LIST, now_ns);
 		return;
 	}
-	json_array_foreach(items, i, item)
-		if (!ret)
-			ret = refl_put(r, json_incref(item));
+	json_array_foreach(items, i, item) {
+		int pret = ret ? 0 : refl_put(r, json_incref(item));
+
+		if (pret == -EPROTO)	/* skipped, with a warning: the rest is good */
+			snprintf(r->warning, sizeof(r->warning), "%s: list: an item without "
+				 "metadata.name skipped", r->name);
+		else if (pret)
+			ret = pret;
+	}
 	cont = json_string_value(json_object_get(json_object_get(j, "metadata"), "continue"));
 	free(r->cont);
 	r->cont = cont && *cont ? strdup(cont) : NULL;
@@ -434,6 +440,12 @@ int kube_refl_on_event(struct kube_refl *r, const char *line, size_t len, uint64
 	if (!strcmp(type, "ADDED") || !strcmp(type, "MODIFIED")) {
 		refl_set_rv(r, obj);
 		ret = refl_put(r, json_incref(obj));
+		if (ret == -EPROTO) {
+			/* resuming would bring it again: skip it, say so, go on */
+			snprintf(r->warning, sizeof(r->warning), "%s: watch: a %s object without "
+				 "metadata.name skipped", r->name, type);
+			ret = 0;
+		}
 		r->n_events++;
 	} else if (!strcmp(type, "DELETED")) {
 		json_t *meta = json_object_get(obj, "metadata");
