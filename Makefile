@@ -21,11 +21,18 @@ endif
 
 .DELETE_ON_ERROR:
 .SUFFIXES:
+# Intermediates (BPF objects, skeletons) are kept: a second make does nothing.
+.SECONDARY:
 
-INCLUDES := -Iinclude -Iuser/common -Iuser/policy -Iuser/agent -Iuser/proxy -Iuser/kube -I$(OUTPUT)
+# Module headers by path ("policy/policy.h"): a wrong arrow shows in the include line.
+INCLUDES := -Iuser -Iinclude -I$(OUTPUT)
+# CFLAGS is the user's (make CFLAGS=-O0, CC=clang); the project's flags are
+# SM_CFLAGS, always applied. A warning flag goes in only where the
+# compiler knows it (clang has no -Wformat-truncation).
 CFLAGS ?= -O2 -g
-CFLAGS += -std=gnu11 -Wall -Wextra -Werror -Wno-unused-parameter \
-	  -Wno-format-truncation -D_GNU_SOURCE -fno-strict-aliasing $(INCLUDES) -MMD -MP
+cc_has_warning = $(shell $(CC) -Werror -W$(1) -x c -c /dev/null -o /dev/null 2>/dev/null && echo -Wno-$(1))
+SM_WARN := -Wall -Wextra -Werror -Wno-unused-parameter $(call cc_has_warning,format-truncation)
+SM_CFLAGS := -std=gnu11 $(SM_WARN) -D_GNU_SOURCE -fno-strict-aliasing $(INCLUDES) -MMD -MP
 LDLIBS_BPF := -lbpf -lelf -lz
 LDLIBS_YAML := -lyaml
 # libcurl: the Kubernetes API client (user/kube: TLS, HTTP/2 for all watches on one connection)
@@ -33,7 +40,7 @@ LDLIBS_JSON := -ljansson -lpcre2-8 -lpthread -lcurl
 SAN_FLAGS := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all
 
 BPF_CFLAGS := -g -O2 -target bpf -mcpu=v3 -D__TARGET_ARCH_$(ARCH) \
-	      -Iinclude -Ibpf -I$(OUTPUT) -Wall -Wno-unused-function \
+	      -Iinclude -Ibpf -I$(OUTPUT) -Wall -Werror -Wno-unused-function \
 	      -Wno-compare-distinct-pointer-types -MMD -MP
 
 # ---- sources ----
@@ -44,16 +51,16 @@ BPF_OBJS := $(patsubst bpf/%.bpf.c,$(OUTPUT)/bpf/%.bpf.o,$(BPF_SRCS))
 POLICY_SRCS := $(sort $(wildcard user/policy/*.c))
 COMMON_SRCS := $(sort $(wildcard user/common/*.c))
 PROXY_SRCS := $(sort $(wildcard user/proxy/*.c))
+COMPILE_SRCS := $(sort $(wildcard user/compile/*.c))
 KUBE_SRCS := $(sort $(wildcard user/kube/*.c))
-PLAN_SRCS := user/agent/plan.c
-AGENT_SRCS := $(filter-out $(PLAN_SRCS),$(sort $(wildcard user/agent/*.c)))
+AGENT_SRCS := $(sort $(wildcard user/agent/*.c))
 CLI_SRCS := $(sort $(wildcard user/cli/*.c))
 UNIT_SRCS := $(sort $(wildcard tests/unit/*.c))
 BPFT_PROG_SRCS := $(sort $(wildcard tests/bpf/progs/*.bpf.c))
 BPFT_SRCS := $(sort $(wildcard tests/bpf/*.c))
 TOOL_SRCS := $(sort $(wildcard tests/tools/*.c))
 
-LIB_SRCS := $(POLICY_SRCS) $(COMMON_SRCS) $(PLAN_SRCS) $(PROXY_SRCS) $(KUBE_SRCS)
+LIB_SRCS := $(POLICY_SRCS) $(COMMON_SRCS) $(COMPILE_SRCS) $(PROXY_SRCS) $(KUBE_SRCS)
 LIB_OBJS := $(patsubst %.c,$(OUTPUT)/obj/%.o,$(LIB_SRCS))
 AGENT_OBJS := $(patsubst %.c,$(OUTPUT)/obj/%.o,$(AGENT_SRCS))
 CLI_OBJS := $(patsubst %.c,$(OUTPUT)/obj/%.o,$(CLI_SRCS))
@@ -103,12 +110,18 @@ $(OUTPUT)/test_%.skel.h: $(OUTPUT)/bpf/test_%.bpf.o
 $(OUTPUT)/obj/%.o: %.c | $(OUTPUT)
 	$(call msg,CC,$@)
 	$(Q)mkdir -p $(@D)
-	$(Q)$(CC) $(CFLAGS) -c $< -o $@
+	$(Q)$(CC) $(SM_CFLAGS) $(CFLAGS) -c $< -o $@
 
 $(OUTPUT)/san/%.o: %.c | $(OUTPUT)
 	$(call msg,CC-SAN,$@)
 	$(Q)mkdir -p $(@D)
-	$(Q)$(CC) $(CFLAGS) $(SAN_FLAGS) -c $< -o $@
+	$(Q)$(CC) $(SM_CFLAGS) $(CFLAGS) $(SAN_FLAGS) -c $< -o $@
+
+# Tests run every assertion on purpose: `!ASSERT_EQ(a) | !ASSERT_EQ(b)`.
+$(UNIT_OBJS) $(filter $(OUTPUT)/san/tests/%,$(SAN_OBJS)): SM_CFLAGS += $(call cc_has_warning,bitwise-instead-of-logical)
+
+# The unit runner works in the source tree (test data paths are relative to it).
+$(OUTPUT)/obj/tests/unit/main.o $(OUTPUT)/san/tests/unit/main.o: SM_CFLAGS += -DSM_SRCDIR='"$(CURDIR)"'
 
 # Agent and CLI sources include the skeleton.
 $(AGENT_OBJS) $(CLI_OBJS): $(SKEL)
@@ -116,42 +129,42 @@ $(BPFT_OBJS): $(SKEL) $(BPFT_SKELS)
 
 $(AGENT): $(AGENT_OBJS) $(LIB_OBJS)
 	$(call msg,LD,$@)
-	$(Q)$(CC) $(CFLAGS) $^ -o $@ $(LDLIBS_BPF) $(LDLIBS_YAML) $(LDLIBS_JSON) -lpthread
+	$(Q)$(CC) $(SM_CFLAGS) $(CFLAGS) $^ -o $@ $(LDLIBS_BPF) $(LDLIBS_YAML) $(LDLIBS_JSON) -lpthread
 
 # The agent under ASan+UBSan+LSan, for one e2e run in `make test`.
 SAN_AGENT_OBJS := $(patsubst %.c,$(OUTPUT)/san/%.o,$(AGENT_SRCS) $(LIB_SRCS))
 $(filter $(OUTPUT)/san/user/agent/%,$(SAN_AGENT_OBJS)): $(SKEL)
 $(OUTPUT)/sockmesh-agent-san: $(SAN_AGENT_OBJS)
 	$(call msg,LD,$@)
-	$(Q)$(CC) $(CFLAGS) $(SAN_FLAGS) $^ -o $@ $(LDLIBS_BPF) $(LDLIBS_YAML) $(LDLIBS_JSON)
+	$(Q)$(CC) $(SM_CFLAGS) $(CFLAGS) $(SAN_FLAGS) $^ -o $@ $(LDLIBS_BPF) $(LDLIBS_YAML) $(LDLIBS_JSON)
 
 $(CLI): $(CLI_OBJS) $(LIB_OBJS)
 	$(call msg,LD,$@)
-	$(Q)$(CC) $(CFLAGS) $^ -o $@ $(LDLIBS_BPF) $(LDLIBS_YAML) $(LDLIBS_JSON)
+	$(Q)$(CC) $(SM_CFLAGS) $(CFLAGS) $^ -o $@ $(LDLIBS_BPF) $(LDLIBS_YAML) $(LDLIBS_JSON)
 
 $(OUTPUT)/unit-tests: $(UNIT_OBJS) $(LIB_OBJS)
 	$(call msg,LD,$@)
-	$(Q)$(CC) $(CFLAGS) $^ -o $@ $(LDLIBS_BPF) $(LDLIBS_YAML) $(LDLIBS_JSON) -lm
+	$(Q)$(CC) $(SM_CFLAGS) $(CFLAGS) $^ -o $@ $(LDLIBS_BPF) $(LDLIBS_YAML) $(LDLIBS_JSON) -lm
 
 $(OUTPUT)/unit-tests-san: $(SAN_OBJS)
 	$(call msg,LD,$@)
-	$(Q)$(CC) $(CFLAGS) $(SAN_FLAGS) $^ -o $@ $(LDLIBS_BPF) $(LDLIBS_YAML) $(LDLIBS_JSON) -lm
+	$(Q)$(CC) $(SM_CFLAGS) $(CFLAGS) $(SAN_FLAGS) $^ -o $@ $(LDLIBS_BPF) $(LDLIBS_YAML) $(LDLIBS_JSON) -lm
 
 # the agent's map writer is tested against real maps
 $(OUTPUT)/bpf-tests: $(BPFT_OBJS) $(LIB_OBJS) $(OUTPUT)/obj/user/agent/apply.o
 	$(call msg,LD,$@)
-	$(Q)$(CC) $(CFLAGS) $^ -o $@ $(LDLIBS_BPF) $(LDLIBS_YAML) $(LDLIBS_JSON)
+	$(Q)$(CC) $(SM_CFLAGS) $(CFLAGS) $^ -o $@ $(LDLIBS_BPF) $(LDLIBS_YAML) $(LDLIBS_JSON)
 
 $(OUTPUT)/tools/%: tests/tools/%.c | $(OUTPUT)/tools
 	$(call msg,CC,$@)
-	$(Q)$(CC) $(CFLAGS) -Iuser/common $< -o $@ -lpthread
+	$(Q)$(CC) $(SM_CFLAGS) $(CFLAGS) $< -o $@ -lpthread
 
 # ---- packages (Debian 12), idempotent ----
 # nginx-light is a test backend (run by the tests in a pod namespace with
 # their own config); policy-rc.d keeps apt from starting it as a service.
 DEPS_PKGS := clang llvm libbpf-dev libelf-dev zlib1g-dev bpftool libyaml-dev \
 	     libjansson-dev libpcre2-dev iproute2 gcc make libc6-dev pkg-config jq util-linux \
-	     curl nginx-light graphviz libcurl4-openssl-dev openssl python3 python3-h2 \
+	     curl nginx-light graphviz python3-grpcio libcurl4-openssl-dev openssl python3 python3-h2 \
 	     libclang-rt-14-dev
 .PHONY: deps
 deps:
@@ -197,8 +210,10 @@ FUZZ_BINS := $(patsubst tests/fuzz/%.c,$(OUTPUT)/fuzz/%,$(FUZZ_SRCS))
 FUZZ_CFLAGS := -g -O1 -std=gnu11 -D_GNU_SOURCE -fsanitize=fuzzer,address,undefined \
 	       -fno-sanitize-recover=undefined $(INCLUDES)
 FUZZ_LIB := $(filter-out user/proxy/proxy%.c,$(LIB_SRCS))
+# one clang call compiles and links each target: it depends on every header
+FUZZ_HDRS := $(wildcard include/*.h user/*/*.h tests/unit/*.h)
 
-$(OUTPUT)/fuzz/%: tests/fuzz/%.c $(FUZZ_LIB) $(SKEL)
+$(OUTPUT)/fuzz/%: tests/fuzz/%.c $(FUZZ_LIB) $(FUZZ_HDRS) $(SKEL)
 	$(call msg,FUZZ,$@)
 	$(Q)mkdir -p $(@D)
 	$(Q)$(CLANG) $(FUZZ_CFLAGS) $< $(FUZZ_LIB) -o $@ $(LDLIBS_BPF) $(LDLIBS_YAML) $(LDLIBS_JSON) -lm

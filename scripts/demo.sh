@@ -21,7 +21,12 @@ for b in "$AGENT" "$CTL" "$SRV" "$CLI" "$HTTP" "$HREQ"; do
 	[ -x "$b" ] || { echo "demo: $b missing: run make first" >&2; exit 1; }
 done
 
-step() { printf '\n\033[1m== %s\033[0m\n' "$*"; }
+# bold headings on a terminal only (no escape codes in a log file)
+if [ -t 1 ]; then
+	step() { printf '\n\033[1m== %s\033[0m\n' "$*"; }
+else
+	step() { printf '\n== %s\n' "$*"; }
+fi
 ctl() { "$CTL" --admin-socket "$TMP/admin.sock" --pin-path "$SM_PIN" "$@"; }
 who() { sm_pod_exec 1 "$CLI" who --addr "$1" --count "$2"; }
 
@@ -49,9 +54,18 @@ done
 step "sockmesh-agent --cgroup $SM_CGROUP --policy policies/demo-l4.yaml --l7-listen $SM_NODE_IP:15001"
 # The agent runs in the node namespace (hostNetwork on a real node): its L7
 # proxy listens on the node side of the pods' bridge.
+# Each proxied connection holds two descriptors: the demo caps the proxy at
+# what this shell's open-file limit holds (the agent raises its soft limit
+# to the hard one, and would warn if --l7-max-conns did not fit).
+nofile=$(ulimit -Hn)
+max_conns=16384
+if [ "$nofile" != unlimited ] && [ $(((nofile - 256) / 2)) -lt $max_conns ]; then
+	max_conns=$(((nofile - 256) / 2))
+	echo "open-file limit $nofile: --l7-max-conns $max_conns (2 descriptors per proxied connection)"
+fi
 sm_spawn "$AGENT" --cgroup "$SM_CGROUP" --policy "$TMP/policy" --pin-path "$SM_PIN" \
 	--admin-socket "$TMP/admin.sock" --netns "/run/netns/$SM_NODE_NS" \
-	--l7-listen "$SM_NODE_IP:15001" >"$TMP/agent.log" 2>&1
+	--l7-listen "$SM_NODE_IP:15001" --l7-max-conns "$max_conns" >"$TMP/agent.log" 2>&1
 alive() { ctl status -o json 2>/dev/null | grep -q '"alive": true'; }
 for _ in $(seq 100); do alive && break; sleep 0.1; done
 alive || { echo "agent did not start:"; cat "$TMP/agent.log"; exit 1; }
@@ -68,7 +82,7 @@ r0=$(ctl status -o json | jq .counters.redirect)
 sm_pod_exec 1 "$CLI" bulk --addr 10.96.0.30:9000 --bytes 8388608
 echo "sk_msg redirects: $r0 -> $(ctl status -o json | jq .counters.redirect)"
 
-step "sockmeshctl services"
+step "sockmeshctl services (ratings:9000 is the demo's byte sink for the transfer above)"
 ctl services
 step "sockmeshctl backends"
 ctl backends

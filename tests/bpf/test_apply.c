@@ -18,9 +18,9 @@
 #include <bpf/libbpf.h>
 #include "../unit/test.h"
 
-#include "apply.h"
-#include "plan.h"
-#include "policy.h"
+#include "agent/apply.h"
+#include "compile/plan.h"
+#include "policy/policy.h"
 #include "sockmesh.skel.h"
 
 #define N_SVC 6		/* s0..s5 have an EndpointSlice each */

@@ -10,7 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "http1.h"
+#include "proxy/http1.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {

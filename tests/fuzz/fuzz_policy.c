@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause)
 /*
  * libFuzzer target: the policy loader end to end. Any bytes as a YAML file
- * -> policy_load_buffer -> policy_validate -> plan_build -> free, once
+ * -> policy_load_buffer -> policy_validate -> compile_policy -> free, once
  * directly and twice through the document cache (the agent's path: the
  * second load reuses every document). A crash, a sanitizer report or a
  * leak is a bug; diagnostics are the expected answer to garbage. Without
@@ -11,13 +11,13 @@
 #include <stdint.h>
 #include <stdlib.h>
 
-#include "plan.h"
-#include "policy.h"
+#include "compile/compile.h"
+#include "policy/policy.h"
 
 static void load(struct pol_set *set, struct pol_cache *c, const uint8_t *data, size_t size,
 		 size_t *n_objs, size_t *n_errors)
 {
-	struct plan plan = {};
+	struct compile_out out = {};
 
 	policy_set_init(set);
 	if (c) {
@@ -26,11 +26,11 @@ static void load(struct pol_set *set, struct pol_cache *c, const uint8_t *data, 
 	}
 	policy_load_buffer(set, "fuzz.yaml", (const char *)data, size);
 	if (!set->n_errors && !policy_validate(set))
-		plan_build(set, &plan);
+		compile_policy(set, &(struct compile_opts){ .l7_proxy = true }, &out);
 	*n_objs = set->n_svcs + set->n_pods + set->n_eps + set->n_drs + set->n_vss +
 		  set->n_gws + set->n_nss;
 	*n_errors = set->n_errors;
-	plan_free(&plan);
+	compile_out_free(&out);
 	policy_set_free(set);
 	if (c)
 		policy_cache_end(c);

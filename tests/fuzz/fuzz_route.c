@@ -2,7 +2,7 @@
 /*
  * libFuzzer target: route matching on parsed requests. One l7_config is
  * built at start-up from a fixed policy (the agent's reload pipeline:
- * policy_load_buffer -> policy_validate -> plan_build -> l7_config_build)
+ * policy_load_buffer -> policy_validate -> compile_policy)
  * with header, prefix, exact, regex, queryParams, withoutHeaders and
  * ignoreUriCase matches, prefix and regex rewrites, weights and a Gateway.
  * Each input is parsed as a request head (http1_parse_request); a complete
@@ -19,10 +19,10 @@
 #include <string.h>
 #include <strings.h>
 
-#include "http1.h"
-#include "l7.h"
-#include "plan.h"
-#include "policy.h"
+#include "proxy/http1.h"
+#include "compile/compile.h"
+#include "proxy/route.h"
+#include "policy/policy.h"
 
 static const char fuzz_route_yaml[] =
 	"apiVersion: v1\nkind: List\nitems:\n"
@@ -66,7 +66,7 @@ static const char fuzz_route_yaml[] =
 	"  - port: {number: 8080, name: http, protocol: HTTP}\n    hosts: [\"bookinfo.example.com\", \"*.example.org\"]\n";
 
 static struct pol_set fuzz_set;
-static struct plan fuzz_plan;
+static struct compile_out fuzz_out;
 static struct l7_config *fuzz_cfg;
 static const struct l7_svc *fuzz_svc;
 
@@ -80,12 +80,12 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
 	policy_set_init(&fuzz_set);
 	policy_load_buffer(&fuzz_set, "fuzz_route.yaml", fuzz_route_yaml, strlen(fuzz_route_yaml));
 	if (policy_validate(&fuzz_set) || fuzz_set.n_errors ||
-	    plan_build(&fuzz_set, &fuzz_plan) || fuzz_set.n_errors ||
-	    l7_config_build(&fuzz_set, &fuzz_plan, &fuzz_cfg) || fuzz_set.n_errors) {
+	    compile_policy(&fuzz_set, &(struct compile_opts){ .l7_proxy = true }, &fuzz_out)) {
 		for (size_t i = 0; i < fuzz_set.n_diags; i++)
 			fprintf(stderr, "%s\n", policy_diag_format(&fuzz_set.diags[i], line, sizeof(line)));
 		abort();
 	}
+	fuzz_cfg = fuzz_out.l7;
 	inet_pton(AF_INET, "10.96.1.20", &vip);
 	fuzz_svc = l7_config_find_svc(fuzz_cfg, vip.s_addr, 9080);
 	if (!fuzz_svc || !fuzz_svc->vhost || fuzz_cfg->n_gateways != 1) {

@@ -54,7 +54,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "parse.h"
+#include "common/parse.h"
 
 #define EXIT_FAILED	3
 #define EXIT_USAGE	2

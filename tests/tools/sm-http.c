@@ -2,7 +2,7 @@
 /*
  * sm-http: HTTP/1.1 test backend for the L7 proxy's e2e tests.
  *
- *   sm-http --port P [--bind ADDR] [--id NAME] [--status N]
+ *   sm-http --port P [--bind ADDR] [--id NAME] [--status N] [--idle-close MS]
  *
  * One thread per connection, blocking sockets, keep-alive and pipelining.
  * Every response carries "x-backend: NAME" and, unless told otherwise, a
@@ -23,6 +23,9 @@
  *   flaky=N        503 for the first N requests (that carry flaky) per path
  *                  since the process started, then the normal status
  *   fail_ratio=P   503 with probability P percent
+ * --idle-close MS closes a kept-alive connection that stays idle MS ms
+ * between requests (like nginx's keepalive_timeout): a peer that closes
+ * idle connections under a client's pool.
  * Expect: 100-continue gets "HTTP/1.1 100 Continue" before the body is read.
  * Connection: Upgrade + Upgrade: websocket gets 101 with the right
  * Sec-WebSocket-Accept, then every byte is echoed back raw until EOF.
@@ -57,6 +60,7 @@
 
 static const char *srv_id = "sm-http";
 static long srv_status = 200;	/* --status: the answer when a request names none */
+static long srv_idle_close_ms;	/* --idle-close: 0 = keep idle connections */
 static unsigned long stat_requests;
 
 struct flaky_ent {
@@ -737,7 +741,15 @@ static int serve_one(struct conn *c)
 	char *end, *head;
 
 	while (!(end = memmem(c->buf, c->len, "\r\n\r\n", 4))) {
-		ssize_t n = conn_fill(c);
+		ssize_t n;
+
+		if (!c->len && srv_idle_close_ms > 0) {
+			struct pollfd pfd = { .fd = c->fd, .events = POLLIN };
+
+			if (poll(&pfd, 1, (int)srv_idle_close_ms) == 0)
+				return 0;	/* idle too long: close */
+		}
+		n = conn_fill(c);
 
 		if (n < 0 || (n == 0 && c->len < sizeof(c->buf)))
 			return 0;
@@ -851,7 +863,8 @@ static void *accept_thread(void *arg)
 
 static void usage(void)
 {
-	fprintf(stderr, "usage: sm-http --port P [--bind ADDR] [--id NAME] [--status N]\n");
+	fprintf(stderr, "usage: sm-http --port P [--bind ADDR] [--id NAME] [--status N] "
+		"[--idle-close MS]\n");
 	exit(2);
 }
 
@@ -862,6 +875,7 @@ int main(int argc, char **argv)
 		{ "bind", required_argument, NULL, 'b' },
 		{ "id", required_argument, NULL, 'i' },
 		{ "status", required_argument, NULL, 's' },
+		{ "idle-close", required_argument, NULL, 'I' },
 		{ 0 },
 	};
 	struct sockaddr_in sa = { .sin_family = AF_INET };
@@ -881,6 +895,11 @@ int main(int argc, char **argv)
 			break;
 		case 'i':
 			srv_id = optarg;
+			break;
+		case 'I':
+			srv_idle_close_ms = strtol(optarg, NULL, 10);
+			if (srv_idle_close_ms <= 0 || srv_idle_close_ms > 3600000)
+				usage();
 			break;
 		case 's':
 			srv_status = strtol(optarg, NULL, 10);

@@ -40,7 +40,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "parse.h"
+#include "common/parse.h"
 
 #define SRV_BUF_SIZE	65536
 #define SRV_STACK_SIZE	(256 * 1024)	/* threads only hold one buffer */

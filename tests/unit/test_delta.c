@@ -10,10 +10,10 @@
 #include <string.h>
 #include <arpa/inet.h>
 
-#include "plan.h"
-#include "policy.h"
+#include "compile/plan.h"
+#include "policy/policy.h"
 #include "test.h"
-#include "u64map.h"
+#include "common/u64map.h"
 
 TEST(u64map_del_keeps_every_other_key)
 {

@@ -9,7 +9,7 @@
 #include <sys/mman.h>
 #include <unistd.h>
 
-#include "http1.h"
+#include "proxy/http1.h"
 #include "test.h"
 
 /* ---- helpers ---- */

@@ -10,7 +10,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "kube.h"
+#include "kube/kube.h"
 #include "test.h"
 
 static char *kt_write(const char *dir, const char *name, const char *text)

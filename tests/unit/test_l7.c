@@ -38,6 +38,9 @@ static const char decide_yaml[] =
 	SVC("s-dr-pool", "10.96.4.2", "[{port: 80}]")
 	SVC("s-dr-port", "10.96.4.3", "[{name: a, port: 80}, {name: b, port: 81}]")
 	SVC("s-dr-tcp", "10.96.4.4", "[{port: 80}]")
+	SVC("s-grpc-vs", "10.96.5.1", "[{name: grpc, port: 80}]")
+	SVC("s-app-grpc", "10.96.5.2", "[{name: http, port: 80, appProtocol: grpc}]")
+	SVC("s-h2-dr", "10.96.5.3", "[{name: http2-api, port: 80}]")
 	"---\napiVersion: networking.istio.io/v1\nkind: VirtualService\n"
 	"metadata: {name: s-vs}\nspec:\n  hosts: [s-vs, s-vs-tcp]\n"
 	"  http: [{route: [{destination: {host: s-vs}}]}]\n"
@@ -60,7 +63,14 @@ static const char decide_yaml[] =
 	"    portLevelSettings: [{port: {number: 81}, outlierDetection: {consecutive5xxErrors: 1}}]\n"
 	"---\napiVersion: networking.istio.io/v1\nkind: DestinationRule\n"
 	"metadata: {name: s-dr-tcp}\nspec:\n  host: s-dr-tcp\n"
-	"  trafficPolicy: {connectionPool: {tcp: {maxConnections: 3}}}\n";
+	"  trafficPolicy: {connectionPool: {tcp: {maxConnections: 3}}}\n"
+	"---\napiVersion: networking.istio.io/v1\nkind: VirtualService\n"
+	"metadata: {name: s-grpc-vs}\nspec:\n  hosts: [s-grpc-vs]\n"
+	"  http: [{route: [{destination: {host: s-grpc-vs}}]}]\n"
+	"---\napiVersion: networking.istio.io/v1\nkind: DestinationRule\n"
+	"metadata: {name: s-h2-dr}\nspec:\n  host: s-h2-dr\n  trafficPolicy: {outlierDetection: {}}\n";
+
+#define H2_L4 " declares HTTP/2: balanced at L4 in the kernel (the L7 proxy speaks HTTP/1.1 only)"
 
 TEST(l7_decision_table)
 {
@@ -68,31 +78,37 @@ TEST(l7_decision_table)
 		const char *vip;
 		uint16_t port;
 		const char *why;	/* NULL = stays L4 */
+		const char *l4why;	/* HTTP/2 kept at L4: l7_config_l4_why */
 	} t[] = {
-		{ "10.96.1.1", 80, "port name http (Istio protocol selection)" },
-		{ "10.96.1.2", 80, "port name http-api (Istio protocol selection)" },
-		{ "10.96.1.3", 80, "port name Http (Istio protocol selection)" },
-		{ "10.96.1.4", 80, "port name grpc-web (Istio protocol selection)" },
-		{ "10.96.1.5", 80, "port name http2 (Istio protocol selection)" },
-		{ "10.96.1.6", 80, "appProtocol http (Istio protocol selection)" },
-		{ "10.96.1.7", 80, "appProtocol kubernetes.io/h2c (Istio protocol selection)" },
-		{ "10.96.1.8", 80, NULL },		/* appProtocol tcp wins over the name */
-		{ "10.96.1.9", 80, "port name http (Istio protocol selection)" },
-		{ "10.96.2.1", 80, NULL },
-		{ "10.96.2.2", 80, NULL },
-		{ "10.96.2.3", 80, NULL },
-		{ "10.96.2.4", 80, NULL },
-		{ "10.96.3.1", 80, "VirtualService default/s-vs has http routes" },
-		{ "10.96.3.2", 80, NULL },		/* declared tcp: http routes not applied */
-		{ "10.96.3.3", 80, NULL },		/* gateway-only VirtualService */
-		{ "10.96.3.4", 80, NULL },		/* routes only match port 81 */
-		{ "10.96.3.4", 81, "VirtualService default/s-vs-port has http routes" },
-		{ "10.96.3.5", 80, NULL },		/* tcp routes only */
-		{ "10.96.4.1", 80, "DestinationRule default/s-dr-od has outlierDetection" },
-		{ "10.96.4.2", 80, "DestinationRule default/s-dr-pool has connectionPool.http" },
-		{ "10.96.4.3", 80, NULL },
-		{ "10.96.4.3", 81, "DestinationRule default/s-dr-port has outlierDetection" },
-		{ "10.96.4.4", 80, NULL },
+		{ "10.96.1.1", 80, "port name http (Istio protocol selection)", NULL },
+		{ "10.96.1.2", 80, "port name http-api (Istio protocol selection)", NULL },
+		{ "10.96.1.3", 80, "port name Http (Istio protocol selection)", NULL },
+		/* Istio's IsHTTP2 protocols: L4 until the proxy speaks HTTP/2 */
+		{ "10.96.1.4", 80, NULL, "port name grpc-web (Istio protocol selection)" H2_L4 },
+		{ "10.96.1.5", 80, NULL, "port name http2 (Istio protocol selection)" H2_L4 },
+		{ "10.96.1.6", 80, "appProtocol http (Istio protocol selection)", NULL },
+		{ "10.96.1.7", 80, NULL,
+		  "appProtocol kubernetes.io/h2c (Istio protocol selection)" H2_L4 },
+		{ "10.96.1.8", 80, NULL, NULL },		/* appProtocol tcp wins over the name */
+		{ "10.96.1.9", 80, "port name http (Istio protocol selection)", NULL },
+		{ "10.96.2.1", 80, NULL, NULL },
+		{ "10.96.2.2", 80, NULL, NULL },
+		{ "10.96.2.3", 80, NULL, NULL },
+		{ "10.96.2.4", 80, NULL, NULL },
+		{ "10.96.3.1", 80, "VirtualService default/s-vs has http routes", NULL },
+		{ "10.96.3.2", 80, NULL, NULL },		/* declared tcp: http routes not applied */
+		{ "10.96.3.3", 80, NULL, NULL },		/* gateway-only VirtualService */
+		{ "10.96.3.4", 80, NULL, NULL },		/* routes only match port 81 */
+		{ "10.96.3.4", 81, "VirtualService default/s-vs-port has http routes", NULL },
+		{ "10.96.3.5", 80, NULL, NULL },		/* tcp routes only */
+		{ "10.96.4.1", 80, "DestinationRule default/s-dr-od has outlierDetection", NULL },
+		{ "10.96.4.2", 80, "DestinationRule default/s-dr-pool has connectionPool.http", NULL },
+		{ "10.96.4.3", 80, NULL, NULL },
+		{ "10.96.4.3", 81, "DestinationRule default/s-dr-port has outlierDetection", NULL },
+		{ "10.96.4.4", 80, NULL, NULL },
+		{ "10.96.5.1", 80, NULL, "port name grpc (Istio protocol selection)" H2_L4 },
+		{ "10.96.5.2", 80, NULL, "appProtocol grpc (Istio protocol selection)" H2_L4 },
+		{ "10.96.5.3", 80, NULL, "port name http2-api (Istio protocol selection)" H2_L4 },
 	};
 	struct l7fx f;
 	size_t n_l7 = 0;
@@ -118,12 +134,22 @@ TEST(l7_decision_table)
 			ok = ASSERT_FALSE(ps->flags & SM_SVC_F_L7) &&
 			     ASSERT_TRUE(ps->l7_why == NULL) && ASSERT_TRUE(s == NULL);
 		}
+		if (ok && t[i].l4why) {
+			struct in_addr a;
+
+			inet_pton(AF_INET, t[i].vip, &a);
+			ok = ASSERT_STREQ(l7_config_l4_why(f.c, a.s_addr, t[i].port), t[i].l4why);
+		}
 		if (!ok)
 			fprintf(stderr, "  case %s:%u\n", t[i].vip, t[i].port);
 	}
 	ASSERT_EQ(f.c->n_svcs, n_l7);
 	ASSERT_TRUE(l7fx_diag(&f.set, POL_DIAG_WARNING,
 			      "service default/s-vs-tcp port 80: port name tcp (Istio protocol selection) declares a non-HTTP protocol: http routes of VirtualService default/s-vs are not applied"));
+	ASSERT_TRUE(l7fx_diag(&f.set, POL_DIAG_WARNING,
+			      "service default/s-grpc-vs port 80: port name grpc (Istio protocol selection) declares HTTP/2, which the L7 proxy does not speak yet: balanced at L4, http routes of VirtualService default/s-grpc-vs are not applied to it"));
+	ASSERT_TRUE(l7fx_diag(&f.set, POL_DIAG_WARNING,
+			      "service default/s-h2-dr port 80: port name http2-api (Istio protocol selection) declares HTTP/2, which the L7 proxy does not speak yet: balanced at L4, DestinationRule default/s-h2-dr outlierDetection is not applied to it"));
 	/* the svcs array is sorted for the binary search */
 	for (size_t i = 1; i < f.c->n_svcs; i++)
 		ASSERT_TRUE(ntohl(f.c->svcs[i - 1].vip) < ntohl(f.c->svcs[i].vip) ||
@@ -653,10 +679,8 @@ TEST(l7_bookinfo_jason_v2_v3)
 	const struct l7_svc *s;
 	struct l7fx f;
 
-	if (access(l7fx_compat_dir(), R_OK)) {
-		printf("skip: %s not found\n", l7fx_compat_dir());
+	if (!l7fx_compat_ok())
 		return;
-	}
 	if (!ASSERT_EQ(bookinfo_load(&f, "virtual-service-reviews-jason-v2-v3.yaml", NULL), 0)) {
 		l7fx_dump(&f.set);
 		goto out;
@@ -691,7 +715,7 @@ TEST(l7_bookinfo_weights_and_faults)
 	struct l7fx f;
 	const struct l7_route *r;
 
-	if (access(l7fx_compat_dir(), R_OK))
+	if (!l7fx_compat_ok())
 		return;
 	if (ASSERT_EQ(bookinfo_load(&f, "virtual-service-reviews-80-20.yaml", NULL), 0)) {
 		r = bookinfo_route(&f, "reviews", NULL);
@@ -779,7 +803,7 @@ TEST(l7_bookinfo_every_sample_builds)
 		"fault-injection-details-v1.yaml", "bookinfo-gateway.yaml",
 	};
 
-	if (access(l7fx_compat_dir(), R_OK))
+	if (!l7fx_compat_ok())
 		return;
 	for (size_t i = 0; i < sizeof(vss) / sizeof(vss[0]); i++) {
 		struct l7fx f;

@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause) */
 /*
- * Shared by test_l7.c and test_route.c: YAML -> policy -> plan -> l7_config
+ * Shared by test_l7.c and test_route.c: YAML -> policy -> compile_policy
  * (the agent's reload pipeline), and a request view built from strings.
  */
 #ifndef SOCKMESH_TEST_L7_FIXTURE_H
@@ -13,7 +13,8 @@
 #include <strings.h>
 #include <unistd.h>
 
-#include "l7.h"
+#include "compile/compile.h"
+#include "proxy/route.h"
 #include "test.h"
 
 struct l7fx {
@@ -34,13 +35,16 @@ static inline void l7fx_dump(const struct pol_set *s)
 /* Run the pipeline over yaml documents (NULL-terminated list of buffers / paths). */
 static inline int l7fx_run(struct l7fx *f)
 {
+	struct compile_out out;
+
 	f->ret = policy_validate(&f->set);
-	if (!f->ret && !f->set.n_errors)
-		f->ret = plan_build(&f->set, &f->plan);
-	if (!f->ret && !f->set.n_errors)
-		f->ret = l7_config_build(&f->set, &f->plan, &f->c);
 	if (f->set.n_errors && !f->ret)
 		f->ret = -EINVAL;
+	if (f->ret)
+		return f->ret;
+	f->ret = compile_policy(&f->set, &(struct compile_opts){ .l7_proxy = true }, &out);
+	f->plan = out.plan;
+	f->c = out.l7;
 	return f->ret;
 }
 
@@ -52,14 +56,21 @@ static inline int l7fx_load(struct l7fx *f, const char *yaml)
 	return l7fx_run(f);
 }
 
+/* Istio's samples, checked in (the runner works in the source tree). */
 static inline const char *l7fx_compat_dir(void)
 {
 	const char *d = getenv("SOCKMESH_COMPAT_DIR");
 
-	if (d && *d)
-		return d;
-	return access("tests/compat/istio-samples", R_OK) == 0 ?
-	       "tests/compat/istio-samples" : "../shared/compat/istio-samples";
+	return d && *d ? d : "tests/compat/istio-samples";
+}
+
+/* The samples are part of the tree: missing is a failure, not a skip. */
+static inline int l7fx_compat_ok(void)
+{
+	if (access(l7fx_compat_dir(), R_OK) == 0)
+		return 1;
+	TEST_FAIL_("%s: %s", l7fx_compat_dir(), strerror(errno));
+	return 0;
 }
 
 /* Load compat sample files (NULL-terminated names). */

@@ -10,8 +10,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "kubepods.h"
-#include "policy.h"
+#include "common/kubepods.h"
+#include "policy/policy.h"
 #include "test.h"
 
 /* "k=v,k2=v2" -> labels (static storage: up to 4 pairs per set). */

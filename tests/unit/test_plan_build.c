@@ -11,7 +11,7 @@
 #include <netinet/in.h>
 #include <stdlib.h>
 
-#include "plan.h"
+#include "compile/plan.h"
 #include "test.h"
 
 #define FX_CAP 16
@@ -525,6 +525,9 @@ TEST(plan_build_endpointslice_unnamed_port)
 /*
  * trafficPolicy merge, Istio's order: top level, its portLevelSettings for
  * the port, then the subset's policy, then the subset's portLevelSettings.
+ * A portLevelSettings entry inherits nothing: what it omits takes the
+ * default, not the destination-level value (Istio TrafficPolicy docs,
+ * istio/istio#58297, pilot MergeTrafficPolicy).
  */
 TEST(plan_build_traffic_policy_inheritance)
 {
@@ -541,16 +544,20 @@ TEST(plan_build_traffic_policy_inheritance)
 		uint32_t max_conns;
 		uint8_t min_health;
 	} want[] = {
-		{ 9080, NULL, SM_LB_RANDOM, 100, 0 },
-		{ 9080, "v1", SM_LB_RANDOM, 100, 0 },
-		{ 9080, "v2", SM_LB_MAGLEV, 100, 0 },
-		{ 9080, "v3", SM_LB_RANDOM, 5, 50 },
+		/* port-level loadBalancer only: the pool is back to its default */
+		{ 9080, NULL, SM_LB_RANDOM, 0, 0 },
+		{ 9080, "v1", SM_LB_RANDOM, 0, 0 },
+		{ 9080, "v2", SM_LB_MAGLEV, 0, 0 },
+		/* the subset's pool, then its port-level outlierDetection only:
+		 * loadBalancer and pool back to their defaults */
+		{ 9080, "v3", SM_LB_LEAST_REQUEST, 0, 50 },
 		{ 9090, NULL, SM_LB_ROUND_ROBIN, 100, 0 },
 		{ 9090, "v1", SM_LB_ROUND_ROBIN, 100, 0 },
 		{ 9090, "v2", SM_LB_MAGLEV, 100, 0 },
 		{ 9090, "v3", SM_LB_ROUND_ROBIN, 5, 0 },
-		{ 9091, NULL, SM_LB_ROUND_ROBIN, 0, 30 },
-		{ 9091, "v3", SM_LB_ROUND_ROBIN, 5, 30 },
+		/* port-level pool + outlier: loadBalancer back to its default */
+		{ 9091, NULL, SM_LB_LEAST_REQUEST, 0, 30 },
+		{ 9091, "v3", SM_LB_LEAST_REQUEST, 5, 30 },
 	};
 
 	fx_init(&f);

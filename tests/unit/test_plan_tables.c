@@ -7,7 +7,7 @@
 #include <errno.h>
 #include <stdlib.h>
 
-#include "plan.h"
+#include "compile/plan.h"
 #include "test.h"
 
 #define MAXW 4

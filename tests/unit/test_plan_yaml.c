@@ -6,7 +6,7 @@
 #include <arpa/inet.h>
 #include <stdlib.h>
 
-#include "plan.h"
+#include "compile/plan.h"
 #include "test.h"
 
 static const char bookinfo_yaml[] =
@@ -144,13 +144,17 @@ TEST(plan_yaml_bookinfo)
 		ASSERT_EQ(n_v2, 1);
 	}
 
-	/* Port 9090: portLevelSettings loadBalancer; the route matches 9080 only. */
+	/*
+	 * Port 9090: portLevelSettings loadBalancer, which inherits nothing:
+	 * the connectionPool it omits is the default (no limit), not the
+	 * destination-level maxConnections 10. The route matches 9080 only.
+	 */
 	s = yaml_find(&p, 9090);
 	c0 = yaml_cluster(s, NULL);
 	v1 = yaml_cluster(s, "v1");
 	if (ASSERT_TRUE(c0 && v1)) {
 		ASSERT_EQ(c0->lb, SM_LB_ROUND_ROBIN);
-		ASSERT_EQ(c0->max_conns, 10);
+		ASSERT_EQ(c0->max_conns, 0);
 		ASSERT_EQ(v1->lb, SM_LB_MAGLEV);
 		ASSERT_EQ(s->n_slots, 0);
 		if (ASSERT_EQ(c0->n_backends, 2))

@@ -10,7 +10,7 @@
 #include <stdlib.h>
 #include <unistd.h>
 
-#include "policy.h"
+#include "policy/policy.h"
 #include "test.h"
 
 #define DATA "tests/unit/data/policy"

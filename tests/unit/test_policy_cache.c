@@ -12,7 +12,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "policy.h"
+#include "policy/policy.h"
 #include "test.h"
 
 /* Diagnostics and object counts as one string, for comparing sets. */

@@ -1,8 +1,8 @@
 // SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause)
 #include <stdlib.h>
 
-#include "graph.h"
-#include "prom.h"
+#include "common/graph.h"
+#include "common/prom.h"
 #include "test.h"
 
 TEST(prom_escape_table)

@@ -20,8 +20,9 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "proxy_int.h"
+#include "proxy/proxy_int.h"
 #include "test.h"
+#include "test_loopback.h"
 
 /* ---- pure helpers ---- */
 
@@ -211,19 +212,6 @@ struct be_conn {
 	int id;
 };
 
-static int be_send(int fd, const char *s, size_t n)
-{
-	while (n) {
-		ssize_t w = send(fd, s, n, MSG_NOSIGNAL);
-
-		if (w <= 0)
-			return -1;
-		s += w;
-		n -= (size_t)w;
-	}
-	return 0;
-}
-
 static int be_reply(int fd, int id, int status, const char *extra, const char *body, size_t blen)
 {
 	char head[512];
@@ -231,9 +219,9 @@ static int be_reply(int fd, int id, int status, const char *extra, const char *b
 			 "HTTP/1.1 %d X\r\ncontent-length: %zu\r\nx-conn: %d\r\n%s\r\n", status,
 			 blen, id, extra ? extra : "");
 
-	if (be_send(fd, head, (size_t)n))
+	if (tlb_send_all(fd, head, (size_t)n))
 		return -1;
-	return be_send(fd, body, blen);
+	return tlb_send_all(fd, body, blen);
 }
 
 static bool be_has(const char *head, size_t hlen, const char *needle)
@@ -285,7 +273,7 @@ static void *be_conn_main(void *arg)
 			cl = strtoul(p + 16, NULL, 10);
 		}
 		if (be_has(buf, hlen, "expect: 100-continue") &&
-		    be_send(c->fd, "HTTP/1.1 100 Continue\r\n\r\n", 25))
+		    tlb_send_all(c->fd, "HTTP/1.1 100 Continue\r\n\r\n", 25))
 			goto out;
 		if (chunked) {
 			while (!memmem(buf + hlen, len - hlen, "0\r\n\r\n", 5)) {
@@ -324,18 +312,18 @@ static void *be_conn_main(void *arg)
 			static const char r[] = "HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\n\r\n"
 						"5\r\nhello\r\n6\r\n world\r\n0\r\n\r\n";
 
-			if (be_send(c->fd, r, sizeof(r) - 1))
+			if (tlb_send_all(c->fd, r, sizeof(r) - 1))
 				goto out;
 		} else if (strstr(path, "/ws")) {
 			static const char r[] = "HTTP/1.1 101 Switching Protocols\r\n"
 						"connection: upgrade\r\nupgrade: websocket\r\n\r\n";
 
-			if (be_send(c->fd, r, sizeof(r) - 1))
+			if (tlb_send_all(c->fd, r, sizeof(r) - 1))
 				goto out;
 			len -= hlen;
 			memmove(buf, buf + hlen, len);
 			for (;;) {
-				if (len && be_send(c->fd, buf, len))
+				if (len && tlb_send_all(c->fd, buf, len))
 					goto out;
 				len = 0;
 				n = recv(c->fd, buf, cap, 0);
@@ -371,13 +359,9 @@ static void *be_main(void *arg)
 	struct be *be = arg;
 
 	while (!atomic_load(&be->stop)) {
-		struct pollfd pfd = { .fd = be->lfd, .events = POLLIN };
+		int fd = tlb_accept(be->lfd);
 		struct be_conn *c;
-		int fd;
 
-		if (poll(&pfd, 1, 20) <= 0)
-			continue;
-		fd = accept(be->lfd, NULL, NULL);
 		if (fd < 0)
 			continue;
 		pthread_mutex_lock(&be->mu);
@@ -404,16 +388,10 @@ static void *be_main(void *arg)
 
 static int be_start(struct be *be)
 {
-	struct sockaddr_in sa = { .sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
-	socklen_t sl = sizeof(sa);
-
 	memset(be, 0, sizeof(*be));
 	pthread_mutex_init(&be->mu, NULL);
-	be->lfd = socket(AF_INET, SOCK_STREAM, 0);
-	if (be->lfd < 0 || bind(be->lfd, (struct sockaddr *)&sa, sizeof(sa)) ||
-	    listen(be->lfd, 128) || getsockname(be->lfd, (struct sockaddr *)&sa, &sl))
+	if (tlb_listen(128, &be->lfd, &be->port))
 		return -1;
-	be->port = ntohs(sa.sin_port);
 	return pthread_create(&be->th, NULL, be_main, be) ? -1 : 0;
 }
 
@@ -478,7 +456,7 @@ static void cl_close(struct cl *c)
 
 static int cl_send(struct cl *c, const char *s)
 {
-	return be_send(c->fd, s, strlen(s));
+	return tlb_send_all(c->fd, s, strlen(s));
 }
 
 static int cl_fill(struct cl *c)
@@ -899,8 +877,8 @@ static void t_sizes(struct tenv *e, struct cl *c, struct cresp *r)
 	static const char *const req[] = {
 		"GET /b/echo?s=1 HTTP/1.1\r\nHost: svc\r\n\r\n",
 		"POST /b/echo HTTP/1.1\r\nHost: svc\r\nContent-Length: 11\r\n\r\nhello world",
-		"POST /b/echo HTTP/1.1\r\nHost: svc\r\nTransfer-Encoding: chunked\r\n\r\n"
-		"5\r\nhello\r\n0\r\n\r\n",
+		("POST /b/echo HTTP/1.1\r\nHost: svc\r\nTransfer-Encoding: chunked\r\n\r\n"
+		 "5\r\nhello\r\n0\r\n\r\n"),
 		"GET /direct HTTP/1.1\r\nHost: svc\r\n\r\n",
 	};
 	uint64_t rq0, q0, s0, rq1 = 0, q1 = 0, s1 = 0, sent = 0;
@@ -1077,7 +1055,7 @@ static void t_bodies(struct tenv *e, struct cl *c, struct cresp *r)
 		snprintf(head, sizeof(head), "POST /b/big HTTP/1.1\r\nHost: svc\r\n"
 					     "Content-Length: %zu\r\n\r\n", sizeof(big) - 100000);
 		ASSERT_EQ(cl_send(c, head), 0);
-		ASSERT_EQ(be_send(c->fd, big, sizeof(big) - 100000), 0);
+		ASSERT_EQ(tlb_send_all(c->fd, big, sizeof(big) - 100000), 0);
 		ASSERT_EQ(cl_resp(c, r), 0);
 		ASSERT_EQ(r->status, 200);
 		ASSERT_STREQ(r->body, "got 200000");
@@ -1215,6 +1193,41 @@ static void t_reload(struct tenv *e, struct cl *c, struct cresp *r)
 	ASSERT_EQ(r->status, 200);
 }
 
+/*
+ * Local replies are counted under the service they were addressed to, as
+ * Istio's stats filter labels them (the route's cluster, else the Host
+ * header's service): fault aborts (FI), no route (NR), overflow (UO),
+ * timeouts (UT), never destination_service "unknown".
+ */
+static void t_local_reply_series(struct tenv *e)
+{
+	static const struct { const char *flags; int code; } want[] = {
+		{ "FI", 418 }, { "NR", 404 }, { "UO", 503 }, { "UT", 504 },
+	};
+	struct proxy_rseries *v = NULL;
+	size_t n = 0;
+
+	if (!ASSERT_EQ(proxy_request_series(e->p, &v, &n), 0))
+		return;
+	for (size_t k = 0; k < sizeof(want) / sizeof(want[0]); k++) {
+		bool seen = false;
+
+		for (size_t i = 0; i < n; i++) {
+			if (v[i].code != want[k].code || strcmp(v[i].flags, want[k].flags))
+				continue;
+			seen = true;
+			/* a gateway request for a host no route serves: that Host */
+			if (!strcmp(v[i].fqdn, "other.org") && !strcmp(want[k].flags, "NR"))
+				continue;
+			if (!ASSERT_STREQ(v[i].fqdn, "svc.default.svc.cluster.local"))
+				fprintf(stderr, "  series %d %s\n", want[k].code, want[k].flags);
+		}
+		if (!ASSERT_TRUE(seen))
+			fprintf(stderr, "  no series %d %s\n", want[k].code, want[k].flags);
+	}
+	free(v);
+}
+
 static void t_stats_log(struct tenv *e)
 {
 	json_t *j = proxy_stats_json(e->p);
@@ -1235,6 +1248,7 @@ static void t_stats_log(struct tenv *e)
 	ASSERT_TRUE(json_object_get(json_object_get(j, "clusters"),
 				    "outbound|80|cb|svc.default.svc.cluster.local") != NULL);
 	json_decref(j);
+	t_local_reply_series(e);
 	n = read(e->logp[0], buf, sizeof(buf) - 1);
 	ASSERT_GE(n, 1);
 	if (n > 0) {

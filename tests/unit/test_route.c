@@ -51,6 +51,9 @@ static const char route_yaml[] = SVC_REVIEWS
 	R("hregex", "[{headers: {x-re: {regex: 'ab+c'}}}]", "v3")
 	R("hprefix", "[{headers: {X-Pre: {prefix: pre}}}]", "v3")
 	R("without", "[{uri: {prefix: /without}, withoutHeaders: {x-block: {exact: '1'}}}]", "v3")
+	R("wprefix", "[{uri: {prefix: /wpre}, withoutHeaders: {x-block: {prefix: a}}}]", "v3")
+	R("wregex", "[{uri: {prefix: /wre}, withoutHeaders: {x-block: {regex: 'a+'}}}]", "v3")
+	R("wempty", "[{uri: {prefix: /wempty}, withoutHeaders: {x-block: {exact: ''}}}]", "v3")
 	R("query", "[{queryParams: {q: {exact: '1'}}}]", "v1")
 	R("qregex", "[{queryParams: {r: {regex: '[a-z]+'}}}]", "v1")
 	R("srclabels", "[{uri: {prefix: /src}, sourceLabels: {app: productpage}}]", "v2")
@@ -95,10 +98,24 @@ TEST(route_match_table)
 		{ { .headers = "x-re: abcd\n" }, "default", -1 },
 		{ { .headers = "x-pre: prefixed\n" }, "hprefix", 0 },
 		{ { .headers = "x-pre: Prefixed\n" }, "default", -1 },
-		/* Envoy invert_match: a missing header fails (istio#50988) */
-		{ { .path = "/without" }, "default", -1 },
+		/*
+		 * Istio translates withoutHeaders to Envoy header matchers with
+		 * invert_match and treat_missing_header_as_empty (istio#50988):
+		 * a missing header is matched as "" and the result inverted.
+		 */
+		{ { .path = "/without" }, "without", 0 },
 		{ { .path = "/without", .headers = "x-block: 1\n" }, "default", -1 },
 		{ { .path = "/without", .headers = "x-block: 2\n" }, "without", 0 },
+		{ { .path = "/wpre" }, "wprefix", 0 },
+		{ { .path = "/wpre", .headers = "x-block: abc\n" }, "default", -1 },
+		{ { .path = "/wpre", .headers = "x-block: b\n" }, "wprefix", 0 },
+		{ { .path = "/wre" }, "wregex", 0 },
+		{ { .path = "/wre", .headers = "x-block: aaa\n" }, "default", -1 },
+		{ { .path = "/wre", .headers = "x-block: ab\n" }, "wregex", 0 },
+		/* "" matches exact "": inverted, neither absent nor empty passes */
+		{ { .path = "/wempty" }, "default", -1 },
+		{ { .path = "/wempty", .headers = "x-block: \n" }, "default", -1 },
+		{ { .path = "/wempty", .headers = "x-block: x\n" }, "wempty", 0 },
 		{ { .query = "q=1" }, "query", 0 },
 		{ { .query = "a=b&q=1" }, "query", 0 },
 		{ { .query = "q=10" }, "default", -1 },

@@ -10,7 +10,7 @@
 #include <stdlib.h>
 
 #include "test.h"
-#include "upstream.h"
+#include "proxy/upstream.h"
 
 #define FX_MAX_HOSTS 16
 
@@ -544,6 +544,10 @@ TEST(upstream_lb_p2c_prefers_less_loaded)
 		up_host_info(r, f.hosts[1].addr, 8080, NULL, NULL, &a);
 		ASSERT_EQ(a, 5);
 	}
+	/* requests sent, ever: ended ones count too */
+	ASSERT_EQ(up_host_requests(r, f.hosts[2].addr, 8080), 10);
+	ASSERT_EQ(up_host_requests(r, f.hosts[1].addr, 8080), 5);
+	ASSERT_EQ(up_host_requests(r, f.hosts[0].addr, 8080), 0);
 	up_registry_free(r);
 }
 

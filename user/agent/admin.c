@@ -17,10 +17,10 @@
 #include <unistd.h>
 #include <arpa/inet.h>
 
-#include "agent.h"
-#include "log.h"
-#include "prom.h"
-#include "telemetry.h"
+#include "agent/agent.h"
+#include "common/log.h"
+#include "common/prom.h"
+#include "agent/telemetry.h"
 
 static int admin_mkdir_parent(const char *path)
 {
@@ -434,7 +434,7 @@ static json_t *admin_route_json(const struct l7_route *r, size_t idx)
 /* GET /routes[?service=ns/name|name]: the effective L7 routes, in order. */
 static json_t *admin_routes(struct agent *ag, const char *svc)
 {
-	json_t *arr = json_array();
+	json_t *arr = json_array(), *l4;
 	const struct l7_config *c = ag->l7;
 	char vip[INET_ADDRSTRLEN], name[512];
 
@@ -458,7 +458,18 @@ static json_t *admin_routes(struct agent *ag, const char *svc)
 		json_object_set_new(o, "routes", routes);
 		json_array_append_new(arr, o);
 	}
-	return json_pack("{s:o,s:b}", "services", arr, "l7_enabled", ag->l7_enabled);
+	l4 = json_array();
+	for (size_t i = 0; c && i < c->n_l4_ports; i++) {
+		const struct l7_l4_port *p = &c->l4_ports[i];
+
+		if (svc && strcmp(svc, p->name) && strcmp(svc, strchr(p->name, '/') + 1))
+			continue;
+		inet_ntop(AF_INET, &p->vip, vip, sizeof(vip));
+		json_array_append_new(l4, json_pack("{s:s,s:s,s:i,s:s}", "service", p->name,
+						    "vip", vip, "port", p->port, "why", p->why));
+	}
+	return json_pack("{s:o,s:o,s:b}", "services", arr, "l4_kept", l4,
+			 "l7_enabled", ag->l7_enabled);
 }
 
 static const char *admin_lb_name(uint8_t lb, uint8_t hk)
@@ -474,11 +485,11 @@ static const char *admin_lb_name(uint8_t lb, uint8_t hk)
 	}
 }
 
-static json_t *admin_cluster_json(const struct l7_cluster *c)
+static json_t *admin_cluster_json(struct agent *ag, const struct l7_cluster *c)
 {
 	const struct l7_pool_cfg *p = &c->pool;
 	const struct l7_outlier_cfg *o = &c->outlier;
-	json_t *hosts = json_array();
+	json_t *hosts = json_array(), *j;
 	char a[INET_ADDRSTRLEN];
 
 	for (size_t i = 0; i < c->n_hosts; i++) {
@@ -487,7 +498,7 @@ static json_t *admin_cluster_json(const struct l7_cluster *c)
 						       "port", c->hosts[i].port, "ready", c->hosts[i].ready,
 						       "pod", c->hosts[i].pod));
 	}
-	return json_pack("{s:s,s:s?,s:s?,s:i,s:s,s:s?,s:o,"
+	j = json_pack("{s:s,s:s?,s:s?,s:i,s:s,s:s?,s:o,"
 			 "s:{s:I,s:I,s:I,s:I,s:I,s:I,s:I},"
 			 "s:{s:b,s:I,s:I,s:b,s:I,s:I,s:I,s:I,s:I,s:I}}",
 			 "name", c->name, "service", c->fqdn, "subset", c->subset, "port", c->port,
@@ -511,6 +522,14 @@ static json_t *admin_cluster_json(const struct l7_cluster *c)
 			 "max_ejection_ms", (json_int_t)o->max_ejection_ms,
 			 "max_ejection_percent", (json_int_t)o->max_ejection_pct,
 			 "min_health_percent", (json_int_t)o->min_health_pct);
+	/* units held right now over every client pod: all zero when traffic stops */
+	if (j && ag->up)
+		json_object_set_new(j, "circuit_breakers_in_use", json_pack("{s:I,s:I,s:I,s:I}",
+			"connections", (json_int_t)up_cb_total(ag->up, c->id, UP_CB_CONNECTIONS),
+			"pending", (json_int_t)up_cb_total(ag->up, c->id, UP_CB_PENDING),
+			"requests", (json_int_t)up_cb_total(ag->up, c->id, UP_CB_REQUESTS),
+			"retries", (json_int_t)up_cb_total(ag->up, c->id, UP_CB_RETRIES)));
+	return j;
 }
 
 /* GET /config_dump: the effective L7 config after defaults, plus the L4 view. */
@@ -520,7 +539,7 @@ static json_t *admin_config_dump(struct agent *ag)
 	const struct l7_config *c = ag->l7;
 
 	for (size_t i = 0; c && i < c->n_clusters; i++)
-		json_array_append_new(cls, admin_cluster_json(c->clusters[i]));
+		json_array_append_new(cls, admin_cluster_json(ag, c->clusters[i]));
 	for (size_t i = 0; c && i < c->n_gateways; i++) {
 		json_t *srv = json_array(), *vhs = json_array();
 
@@ -559,7 +578,13 @@ static void admin_l7_annotate(struct agent *ag, json_t *root)
 			json_object_set_new(s, "why", json_string(ls->why ? ls->why : ""));
 			json_object_set_new(s, "l7_proxy", json_boolean(ag->l7_enabled));
 		} else {
-			json_object_set_new(s, "why", json_string("no http routes, HTTP port name or L7 policy"));
+			const char *l4 = l7_config_l4_why(ag->l7, a.s_addr,
+				(uint16_t)json_integer_value(json_object_get(s, "port")));
+
+			json_object_set_new(s, "why", json_string(l4 ? l4 :
+				"no http routes, HTTP port name or L7 policy"));
+			if (l4)
+				json_object_set_new(s, "l4_why", json_string(l4));
 		}
 	}
 	for (size_t i = 0; ag->up && i < json_array_size(bes); i++) {
@@ -575,6 +600,9 @@ static void admin_l7_annotate(struct agent *ag, json_t *root)
 			     &times, &until, &active);
 		json_object_set_new(b, "times_ejected", json_integer(times));
 		json_object_set_new(b, "active_requests", json_integer(active));
+		json_object_set_new(b, "requests",
+				    json_integer((json_int_t)up_host_requests(ag->up, a.s_addr,
+					(uint16_t)json_integer_value(json_object_get(b, "port")))));
 		if (until > now_ms)
 			json_object_set_new(b, "returns_in_ms", json_integer((json_int_t)(until - now_ms)));
 	}
@@ -763,8 +791,14 @@ static int admin_explain(struct agent *ag, const struct http_req *req, json_t **
 				json_object_set_new(res, "service", json_string(nm));
 				json_object_set_new(res, "vip", json_incref(json_object_get(x, "vip")));
 				json_object_set_new(res, "port", json_integer(port));
+				struct in_addr va;
+				const char *l4 = NULL;
+
+				if (inet_pton(AF_INET, json_string_value(json_object_get(x, "vip")) ?: "",
+					      &va) == 1)
+					l4 = l7_config_l4_why(ag->l7, va.s_addr, (uint16_t)port);
 				json_object_set_new(res, "path", json_string("L4"));
-				json_object_set_new(res, "why", json_string(
+				json_object_set_new(res, "why", json_string(l4 ? l4 :
 					"no http routes, HTTP port name or L7 policy: connect4 picks a backend "
 					"in the kernel"));
 				json_object_set_new(res, "l4", json_incref(x));
@@ -918,118 +952,178 @@ static json_t *admin_top(struct agent *ag)
 	return json_pack("{s:o,s:f}", "services", rows, "uptime_s", (dp_now_ns() - ag->started_ns) / 1e9);
 }
 
+/* ---- the route table: one handler per (method, path) ---- */
+
+static int admin_h_healthz(struct agent *ag, const struct http_req *req, json_t **out)
+{
+	*out = json_pack("{s:s}", "status", "ok");
+	return 200;
+}
+
+static int admin_h_ready(struct agent *ag, const struct http_req *req, json_t **out)
+{
+	bool ready = ag->ap.generation > 0;
+
+	*out = json_pack("{s:b,s:I}", "ready", ready, "generation", (json_int_t)ag->ap.generation);
+	if (ag->kube)
+		json_object_set_new(*out, "syncing", agent_kube_syncing(ag));
+	return ready ? 200 : 503;
+}
+
+/* /status's kubernetes part alone: no map walk, cheap to poll */
+static int admin_h_kubernetes(struct agent *ag, const struct http_req *req, json_t **out)
+{
+	if (!ag->kube) {
+		*out = admin_error("this agent reads policy files (--policy)");
+		return 404;
+	}
+	*out = agent_kube_status(ag);
+	json_object_set_new(*out, "generation", json_integer((json_int_t)ag->ap.generation));
+	return 200;
+}
+
+/* the objects an agent on the Kubernetes API holds [?kind=KIND][&name=NS/NAME] */
+static int admin_h_objects(struct agent *ag, const struct http_req *req, json_t **out)
+{
+	char kind[64], name[600];
+	int hk = !http_query_get(req->query, "kind", kind, sizeof(kind));
+	int hn = !http_query_get(req->query, "name", name, sizeof(name));
+	json_t *objs;
+
+	if (agent_kube_objects(ag, hk ? kind : NULL, hn ? name : NULL, &objs)) {
+		*out = admin_error(ag->kube ? "out of memory" : "this agent reads policy files "
+				   "(--policy): they are its objects");
+		return ag->kube ? 500 : 404;
+	}
+	*out = json_pack("{s:o}", "objects", objs);
+	return 200;
+}
+
+static int admin_h_status(struct agent *ag, const struct http_req *req, json_t **out)
+{
+	*out = admin_status(ag);
+	return 200;
+}
+
+static int admin_h_services(struct agent *ag, const struct http_req *req, json_t **out)
+{
+	*out = dp_services_json(&ag->ld.maps);
+	admin_l7_annotate(ag, *out);
+	return 200;
+}
+
+static int admin_h_backends(struct agent *ag, const struct http_req *req, json_t **out)
+{
+	char svc[256];
+	int has = !http_query_get(req->query, "service", svc, sizeof(svc));
+
+	*out = dp_backends_json(&ag->ld.maps, has ? svc : NULL);
+	admin_l7_annotate(ag, *out);
+	return 200;
+}
+
+static int admin_h_routes(struct agent *ag, const struct http_req *req, json_t **out)
+{
+	char svc[256];
+	int has = !http_query_get(req->query, "service", svc, sizeof(svc));
+
+	*out = admin_routes(ag, has ? svc : NULL);
+	return 200;
+}
+
+static int admin_h_config_dump(struct agent *ag, const struct http_req *req, json_t **out)
+{
+	*out = admin_config_dump(ag);
+	return 200;
+}
+
+static int admin_h_top(struct agent *ag, const struct http_req *req, json_t **out)
+{
+	*out = admin_top(ag);
+	return 200;
+}
+
+static int admin_h_graph(struct agent *ag, const struct http_req *req, json_t **out)
+{
+	*out = telemetry_graph(ag);
+	return 200;
+}
+
+static int admin_h_reload(struct agent *ag, const struct http_req *req, json_t **out)
+{
+	char err[512];
+	json_t *diags = json_array();
+	int ret = agent_reload(ag, NULL, 0, false, diags, err, sizeof(err));
+
+	if (ret)
+		ag->reloads_failed++;
+	else
+		ag->reloads_ok++;
+	*out = json_pack("{s:b,s:I,s:s,s:o}", "applied", ret == 0, "generation",
+			 (json_int_t)ag->ap.generation, "error", err, "diagnostics", diags);
+	return ret ? 422 : 200;
+}
+
+static int admin_h_eject(struct agent *ag, const struct http_req *req, json_t **out)
+{
+	return admin_eject(ag, req, true, out);
+}
+
+static int admin_h_restore(struct agent *ag, const struct http_req *req, json_t **out)
+{
+	return admin_eject(ag, req, false, out);
+}
+
+/* GET /metrics writes Prometheus text itself (admin_read). */
+static const struct admin_route {
+	const char *method;
+	const char *path;
+	int (*handler)(struct agent *ag, const struct http_req *req, json_t **out);
+} admin_routes_table[] = {
+	{ "GET",  SM_API_HEALTHZ,	admin_h_healthz },
+	{ "GET",  SM_API_READY,		admin_h_ready },
+	{ "GET",  SM_API_STATUS,	admin_h_status },
+	{ "GET",  SM_API_KUBERNETES,	admin_h_kubernetes },
+	{ "GET",  SM_API_OBJECTS,	admin_h_objects },
+	{ "GET",  SM_API_SERVICES,	admin_h_services },
+	{ "GET",  SM_API_BACKENDS,	admin_h_backends },
+	{ "GET",  SM_API_ROUTES,	admin_h_routes },
+	{ "GET",  SM_API_CONFIG_DUMP,	admin_h_config_dump },
+	{ "GET",  SM_API_TOP,		admin_h_top },
+	{ "GET",  SM_API_GRAPH,		admin_h_graph },
+	{ "POST", SM_API_EXPLAIN,	admin_explain },
+	{ "POST", SM_API_APPLY,		admin_apply },
+	{ "POST", SM_API_RELOAD,	admin_h_reload },
+	{ "POST", SM_API_EJECT,		admin_h_eject },
+	{ "POST", SM_API_RESTORE,	admin_h_restore },
+};
+
+#define ADMIN_N_ROUTES (sizeof(admin_routes_table) / sizeof(admin_routes_table[0]))
+
 static int admin_route(struct agent *ag, const struct http_req *req, json_t **out)
 {
-	bool get = !strcmp(req->method, "GET"), post = !strcmp(req->method, "POST");
-	char svc[256];
+	bool path_known = !strcmp(req->path, SM_API_METRICS);
+	char help[512];
+	size_t off;
 
-	if (!strcmp(req->path, "/healthz") && get) {
-		*out = json_pack("{s:s}", "status", "ok");
-		return 200;
-	}
-	if (!strcmp(req->path, "/ready") && get) {
-		bool ready = ag->ap.generation > 0;
+	for (size_t i = 0; i < ADMIN_N_ROUTES; i++) {
+		const struct admin_route *r = &admin_routes_table[i];
 
-		*out = json_pack("{s:b,s:I}", "ready", ready, "generation",
-				 (json_int_t)ag->ap.generation);
-		if (ag->kube)
-			json_object_set_new(*out, "syncing", agent_kube_syncing(ag));
-		return ready ? 200 : 503;
+		if (strcmp(req->path, r->path))
+			continue;
+		if (!strcmp(req->method, r->method))
+			return r->handler(ag, req, out);
+		path_known = true;
 	}
-	if (!strcmp(req->path, "/status") && get) {
-		*out = admin_status(ag);
-		return 200;
-	}
-	if (!strcmp(req->path, "/services") && get) {
-		*out = dp_services_json(&ag->ld.maps);
-		admin_l7_annotate(ag, *out);
-		return 200;
-	}
-	if (!strcmp(req->path, "/backends") && get) {
-		int has = !http_query_get(req->query, "service", svc, sizeof(svc));
-
-		*out = dp_backends_json(&ag->ld.maps, has ? svc : NULL);
-		admin_l7_annotate(ag, *out);
-		return 200;
-	}
-	if (!strcmp(req->path, "/routes") && get) {
-		int has = !http_query_get(req->query, "service", svc, sizeof(svc));
-
-		*out = admin_routes(ag, has ? svc : NULL);
-		return 200;
-	}
-	if (!strcmp(req->path, "/kubernetes") && get) {
-		/* /status's kubernetes part alone: no map walk, cheap to poll */
-		if (!ag->kube) {
-			*out = admin_error("this agent reads policy files (--policy)");
-			return 404;
-		}
-		*out = agent_kube_status(ag);
-		json_object_set_new(*out, "generation", json_integer((json_int_t)ag->ap.generation));
-		return 200;
-	}
-	if (!strcmp(req->path, "/objects") && get) {
-		char kind[64], name[600];
-		int hk = !http_query_get(req->query, "kind", kind, sizeof(kind));
-		int hn = !http_query_get(req->query, "name", name, sizeof(name));
-		json_t *objs;
-
-		if (agent_kube_objects(ag, hk ? kind : NULL, hn ? name : NULL, &objs)) {
-			*out = admin_error(ag->kube ? "out of memory" : "this agent reads policy files "
-					   "(--policy): they are its objects");
-			return ag->kube ? 500 : 404;
-		}
-		*out = json_pack("{s:o}", "objects", objs);
-		return 200;
-	}
-	if (!strcmp(req->path, "/config_dump") && get) {
-		*out = admin_config_dump(ag);
-		return 200;
-	}
-	if (!strcmp(req->path, "/top") && get) {
-		*out = admin_top(ag);
-		return 200;
-	}
-	if (!strcmp(req->path, "/graph") && get) {
-		*out = telemetry_graph(ag);
-		return 200;
-	}
-	if (!strcmp(req->path, "/explain") && post)
-		return admin_explain(ag, req, out);
-	if (!strcmp(req->path, "/apply") && post)
-		return admin_apply(ag, req, out);
-	if (!strcmp(req->path, "/reload") && post) {
-		char err[512];
-		json_t *diags = json_array();
-		int ret = agent_reload(ag, NULL, 0, false, diags, err, sizeof(err));
-
-		if (ret)
-			ag->reloads_failed++;
-		else
-			ag->reloads_ok++;
-		*out = json_pack("{s:b,s:I,s:s,s:o}", "applied", ret == 0, "generation",
-				 (json_int_t)ag->ap.generation, "error", err, "diagnostics", diags);
-		return ret ? 422 : 200;
-	}
-	if (!strcmp(req->path, "/eject") && post)
-		return admin_eject(ag, req, true, out);
-	if (!strcmp(req->path, "/restore") && post)
-		return admin_eject(ag, req, false, out);
-	if (!strcmp(req->path, "/healthz") || !strcmp(req->path, "/ready") || !strcmp(req->path, "/objects") ||
-	    !strcmp(req->path, "/kubernetes") ||
-	    !strcmp(req->path, "/status") || !strcmp(req->path, "/services") ||
-	    !strcmp(req->path, "/backends") || !strcmp(req->path, "/apply") ||
-	    !strcmp(req->path, "/reload") || !strcmp(req->path, "/eject") ||
-	    !strcmp(req->path, "/routes") || !strcmp(req->path, "/config_dump") ||
-	    !strcmp(req->path, "/explain") || !strcmp(req->path, "/graph") ||
-	    !strcmp(req->path, "/top") ||
-	    !strcmp(req->path, "/restore")) {
+	if (path_known) {
 		*out = admin_error("method not allowed");
 		return 405;
 	}
-	*out = admin_error("not found: try /healthz /ready /status /kubernetes /objects /services /backends /routes /config_dump /metrics /graph /top "
-			   "POST /explain "
-			   "POST /apply /reload /eject /restore");
+	off = (size_t)snprintf(help, sizeof(help), "not found: try GET %s", SM_API_METRICS);
+	for (size_t i = 0; i < ADMIN_N_ROUTES && off < sizeof(help); i++)
+		off += (size_t)snprintf(help + off, sizeof(help) - off, " %s %s",
+					admin_routes_table[i].method, admin_routes_table[i].path);
+	*out = admin_error(help);
 	return 404;
 }
 
@@ -1100,7 +1194,7 @@ static void admin_read(struct agent *ag, struct admin_conn *c)
 		admin_send(c->fd, 405, out);
 		goto done;
 	}
-	if (!strcmp(req.path, "/metrics") && !strcmp(req.method, "GET")) {
+	if (!strcmp(req.path, SM_API_METRICS) && !strcmp(req.method, "GET")) {
 		admin_metrics(ag, c->fd);
 		goto done;
 	}

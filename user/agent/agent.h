@@ -10,18 +10,19 @@
 #include <stdbool.h>
 #include <stdint.h>
 
-#include "apply.h"
-#include "http.h"
-#include "l7.h"
-#include "sm_limits.h"
-#include "loader.h"
-#include "members.h"
-#include "proxy.h"
-#include "upstream.h"
+#include "agent/apply.h"
+#include "common/admin_api.h"
+#include "common/http.h"
+#include "compile/compile.h"
+#include "common/sm_limits.h"
+#include "agent/loader.h"
+#include "agent/members.h"
+#include "proxy/proxy.h"
+#include "proxy/upstream.h"
 
 #define SOCKMESH_VERSION "0.1.0"
-#define AGENT_DEFAULT_PIN "/sys/fs/bpf/sockmesh"
-#define AGENT_DEFAULT_ADMIN "/run/sockmesh/admin.sock"
+#define AGENT_DEFAULT_PIN SM_DEFAULT_PIN_PATH
+#define AGENT_DEFAULT_ADMIN SM_DEFAULT_ADMIN_SOCKET
 #define AGENT_MAX_ADMIN_CONNS 16
 #define AGENT_ADMIN_TIMEOUT_NS (5ull * 1000 * 1000 * 1000)
 #define AGENT_RELOAD_DEBOUNCE_MS 100	/* --reload-debounce default (Istio's PILOT_DEBOUNCE_AFTER) */
@@ -131,8 +132,7 @@ int agent_reload_changed(struct agent *ag, json_t *diags, char *err, size_t errl
  */
 struct agent_prepared {
 	struct pol_set set;
-	struct plan plan;
-	struct l7_config *l7;
+	struct compile_out out;		/* plan and L7 config */
 	struct pol_cache *cache;	/* ag->pcache, ended when freed */
 	size_t docs_parsed, docs_reused;
 	uint64_t t0, t_load, t_plan;

@@ -6,8 +6,8 @@
 
 #include <bpf/bpf.h>
 
-#include "apply.h"
-#include "str.h"
+#include "agent/apply.h"
+#include "common/str.h"
 
 #ifndef ENOTSUPP
 #define ENOTSUPP 524	/* the kernel's, for "no batch ops on this map" */
@@ -990,7 +990,7 @@ int apply_services(struct apply_ctx *a, const struct plan *p, const size_t *idx,
 
 		for (size_t j = 0; j < s->n_clusters; j++) {
 			const struct plan_cluster *c = &s->clusters[j];
-			struct apply_cluster *old = u64map_get(&a->clusters, c->id), *nc;
+			struct apply_cluster *old = u64map_get(&a->clusters, c->id), *nc = NULL;
 
 			if (u64map_get(&seen, c->id))
 				continue;

@@ -17,9 +17,9 @@
 
 #include <stdint.h>
 
-#include "dp.h"
-#include "plan.h"
-#include "u64map.h"
+#include "common/dp.h"
+#include "compile/plan.h"
+#include "common/u64map.h"
 
 #define APPLY_GRACE_NS	(1000ull * 1000 * 1000)	/* 1 s for old versions */
 

@@ -26,11 +26,11 @@
 #include <sys/eventfd.h>
 #include <unistd.h>
 
-#include "agent.h"
-#include "kube.h"
-#include "log.h"
-#include "policy.h"
-#include "prom.h"
+#include "agent/agent.h"
+#include "kube/kube.h"
+#include "common/log.h"
+#include "policy/policy.h"
+#include "common/prom.h"
 
 #define KUBE_RETRY_MS 1000	/* after an apply that failed (not a rejection) */
 

@@ -14,7 +14,7 @@
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
 
-#include "loader.h"
+#include "agent/loader.h"
 #include "sockmesh.skel.h"
 
 #ifndef CGROUP2_SUPER_MAGIC

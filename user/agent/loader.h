@@ -18,8 +18,8 @@
 #include <stdbool.h>
 #include <stdint.h>
 
-#include "dp.h"
-#include "sm_limits.h"
+#include "common/dp.h"
+#include "common/sm_limits.h"
 
 #define LOADER_MAX_PROGS 8
 

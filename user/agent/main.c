@@ -11,6 +11,7 @@
 #include <poll.h>
 #include <pthread.h>
 #include <signal.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -32,9 +33,9 @@
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
 
-#include "agent.h"
-#include "parse.h"
-#include "log.h"
+#include "agent/agent.h"
+#include "common/parse.h"
+#include "common/log.h"
 
 static void usage(FILE *f)
 {
@@ -337,6 +338,16 @@ static void *agent_beat_main(void *arg)
 	return NULL;
 }
 
+/* The proxy notes the first h2c connection it forwards as TCP: log it once. */
+static void agent_h2_note(void *ctx, const char *svc)
+{
+	(void)ctx;
+	log_info("l7: an HTTP/2 connection preface arrived on HTTP port %s: forwarded as TCP to a "
+		 "backend its load balancer picks (the proxy speaks HTTP/1.1 only; routes do not "
+		 "apply). Declare the port http2/grpc to balance it in the kernel. Further ones are "
+		 "counted in downstream_cx_h2_passthrough, not logged", svc);
+}
+
 static int agent_start_proxy(struct agent *ag, char *err, size_t errlen)
 {
 	struct proxy_opts o = {
@@ -353,6 +364,8 @@ static int agent_start_proxy(struct agent *ag, char *err, size_t errlen)
 		.access_log_fd = ag->access_log_fd,
 		.sock_hook = ag->l7_redirect ? agent_sock_hook : NULL,
 		.sock_hook_ctx = ag,
+		.h2_note = agent_h2_note,
+		.h2_note_ctx = ag,
 	};
 
 	agent_raise_nofile(ag->l7_max_conns);
@@ -481,237 +494,383 @@ static int agent_drop_caps(void)
 	return 0;
 }
 
-int main(int argc, char **argv)
-{
-	static const struct option base_opts[] = {
-		{ "cgroup", required_argument, NULL, 'c' },
-		{ "policy", required_argument, NULL, 'p' },
-		{ "pin-path", required_argument, NULL, 'P' },
-		{ "admin-socket", required_argument, NULL, 'a' },
-		{ "keep-on-exit", no_argument, NULL, 'k' },
-		{ "no-redirect", no_argument, NULL, 'R' },
-		{ "l7-listen", required_argument, NULL, 5 },
-		{ "gateway-bind", required_argument, NULL, 6 },
-		{ "workers", required_argument, NULL, 7 },
-		{ "access-log", required_argument, NULL, 8 },
-		{ "netns", required_argument, NULL, 9 },
-		{ "insecure-policy-perms", no_argument, NULL, 10 },
-		{ "keep-caps", no_argument, NULL, 11 },
-		{ "no-l7-redirect", no_argument, NULL, 12 },
-		{ "admin-listen", required_argument, NULL, 13 },
-		{ "l7-max-conns", required_argument, NULL, 14 },
-		{ "l7-header-timeout", required_argument, NULL, 15 },
-		{ "kubepods-cgroup", required_argument, NULL, 16 },
-		{ "node-name", required_argument, NULL, 17 },
-		{ "reload-debounce", required_argument, NULL, 18 },
-		{ "kubeconfig", required_argument, NULL, 19 },
-		{ "in-cluster", no_argument, NULL, 20 },
-		{ "verbose", no_argument, NULL, 'v' },
-		{ "help", no_argument, NULL, 'h' },
-	};
-	/* base_opts, then the --max-* capacities (sm_limits), then the end */
-	struct option opts[sizeof(base_opts) / sizeof(base_opts[0]) + SM_LIMIT_COUNT + 1] = {};
-	static struct agent ag;
-	const char *cgroup = NULL, *pin = AGENT_DEFAULT_PIN, *netns = NULL;
-	const char *kubepods = NULL, *node_name = NULL, *kubeconfig = NULL;
-	bool in_cluster = false;
-	char kubepods_real[PATH_MAX];
-	bool insecure_perms = false, keep_caps = false;
-	uint32_t cfg_flags = SM_CFG_F_REDIRECT;
-	char err[1024];
-	struct stat st;
-	sigset_t mask;
-	int c, idx = 0, sfd, ret, exit_code = 1;
-	struct agent_prepared prepared;
-	bool running = true, have_prepared = false;
+/* ---- command line: one table of options ---- */
 
-	log_prog = "sockmesh-agent";
-	snprintf(ag.admin_path, sizeof(ag.admin_path), "%s", AGENT_DEFAULT_ADMIN);
-	ag.admin_fd = -1;
-	ag.admin_tcp_fd = -1;
-	ag.inotify_fd = -1;
-	ag.access_log_fd = -1;
-	ag.l7_redirect = true;
-	ag.l7_max_conns = AGENT_L7_MAX_CONNS;
-	ag.l7_header_timeout_ms = AGENT_L7_HEADER_TIMEOUT_MS;
-	ag.reload_debounce_ms = AGENT_RELOAD_DEBOUNCE_MS;
-	memcpy(opts, base_opts, sizeof(base_opts));
-	sm_limits_options(opts + sizeof(base_opts) / sizeof(base_opts[0]), 1);
-	sm_limits_init(&ag.limits);
-	while ((c = getopt_long(argc, argv, "c:p:P:a:kRvh", opts, &idx)) != -1) {
-		switch (c) {
-		case 'c': cgroup = optarg; break;
-		case 'p': snprintf(ag.policy_path, sizeof(ag.policy_path), "%s", optarg); break;
-		case 'P': pin = optarg; break;
-		case 'a': snprintf(ag.admin_path, sizeof(ag.admin_path), "%s", optarg); break;
-		case 13: snprintf(ag.admin_tcp, sizeof(ag.admin_tcp), "%s", optarg); break;
-		case 16: kubepods = optarg; break;
-		case 17: node_name = optarg; break;
-		case 'k': ag.keep_on_exit = true; break;
-		case 'R': cfg_flags &= ~SM_CFG_F_REDIRECT; break;
-		case 1:
-			if (sm_limits_set(&ag.limits, opts[idx].name, optarg)) {
+/* What the command line decides beyond struct agent. */
+struct agent_args {
+	const char *cgroup, *pin, *netns, *kubepods, *node_name;
+	const char *kubeconfig;		/* --kubeconfig: objects from the API */
+	bool in_cluster;		/* --in-cluster: the same, service account */
+	bool insecure_perms, keep_caps;
+	uint32_t cfg_flags;		/* SM_CFG_F_* */
+};
+
+struct agent_opt;
+typedef int (*agent_opt_fn)(struct agent *ag, struct agent_args *a, const char *arg,
+			    const struct agent_opt *o);
+
+/*
+ * One command-line option: its name, short letter (0: none), whether it
+ * takes an argument, bounds for a number or what a valid value looks like
+ * (for the error message) and the function that stores it. A setter
+ * returns 0 or -EINVAL; the parser prints "--NAME ARG: expected ..." once.
+ */
+struct agent_opt {
+	const char *name;
+	int short_opt;
+	int has_arg;
+	agent_opt_fn set;
+	uint64_t min, max;		/* a number in min..max (max 0: not a number) */
+	const char *expect;		/* else: what a valid value looks like */
+	const char *unit;		/* of the number, for the message */
+	size_t off, size;		/* opt_arg_* / opt_ag_*: the field set */
+};
+
+static int agent_opt_uint(const char *arg, const struct agent_opt *o, uint64_t *v)
+{
+	return sm_parse_uint(arg, o->min, o->max, v) ? -EINVAL : 0;
+}
+
+/* A string option kept as given: a field of struct agent_args. */
+static int opt_arg_str(struct agent *ag, struct agent_args *a, const char *arg,
+		       const struct agent_opt *o)
+{
+	*(const char **)((char *)a + o->off) = arg;
+	return 0;
+}
+
+/* A flag: a bool of struct agent_args. */
+static int opt_arg_true(struct agent *ag, struct agent_args *a, const char *arg,
+			const struct agent_opt *o)
+{
+	*(bool *)((char *)a + o->off) = true;
+	return 0;
+}
+
+/* A flag: a bool of struct agent. */
+static int opt_ag_true(struct agent *ag, struct agent_args *a, const char *arg,
+		       const struct agent_opt *o)
+{
+	*(bool *)((char *)ag + o->off) = true;
+	return 0;
+}
+
+/* A number in o->min..o->max into an unsigned field of struct agent (o->size bytes). */
+static int opt_ag_uint(struct agent *ag, struct agent_args *a, const char *arg,
+		       const struct agent_opt *o)
+{
+	uint64_t v;
+	uint32_t v32;
+
+	if (agent_opt_uint(arg, o, &v))
+		return -EINVAL;
+	if (o->size == sizeof(v)) {
+		memcpy((char *)ag + o->off, &v, sizeof(v));
+		return 0;
+	}
+	v32 = (uint32_t)v;	/* max fits: the table says so */
+	memcpy((char *)ag + o->off, &v32, sizeof(v32));
+	return 0;
+}
+
+/* A path copied into a char array of struct agent (o->size bytes). */
+static int opt_ag_path(struct agent *ag, struct agent_args *a, const char *arg,
+		       const struct agent_opt *o)
+{
+	int n = snprintf((char *)ag + o->off, o->size, "%s", arg);
+
+	return n < 0 || (size_t)n >= o->size ? -ENAMETOOLONG : 0;
+}
+
+static int opt_no_redirect(struct agent *ag, struct agent_args *a, const char *arg,
+			   const struct agent_opt *o)
+{
+	a->cfg_flags &= ~SM_CFG_F_REDIRECT;
+	return 0;
+}
+
+static int opt_l7_listen(struct agent *ag, struct agent_args *a, const char *arg,
+			 const struct agent_opt *o)
+{
+	if (agent_parse_listen(arg, &ag->l7_addr, &ag->l7_port))
+		return -EINVAL;
+	ag->l7_enabled = true;
+	return 0;
+}
+
+static int opt_gateway_bind(struct agent *ag, struct agent_args *a, const char *arg,
+			    const struct agent_opt *o)
+{
+	return inet_pton(AF_INET, arg, &ag->gateway_bind) == 1 ? 0 : -EINVAL;
+}
+
+static int opt_access_log(struct agent *ag, struct agent_args *a, const char *arg,
+			  const struct agent_opt *o)
+{
+	if (ag->access_log_fd >= 0)
+		close(ag->access_log_fd);
+	ag->access_log_fd = strcmp(arg, "-") ? open(arg, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC,
+						     0640) : dup(1);
+	if (ag->access_log_fd < 0) {
+		fprintf(stderr, "sockmesh-agent: --access-log %s: %s\n", arg, strerror(errno));
+		return -errno;
+	}
+	return 0;
+}
+
+static int opt_no_l7_redirect(struct agent *ag, struct agent_args *a, const char *arg,
+			      const struct agent_opt *o)
+{
+	ag->l7_redirect = false;
+	return 0;
+}
+
+static int opt_verbose(struct agent *ag, struct agent_args *a, const char *arg,
+		       const struct agent_opt *o)
+{
+	log_verbosity++;
+	return 0;
+}
+
+#define AGENT_OPT_HELP 'h'
+
+/* name, short letter (0: none), argument, setter[, .min/.max/.unit or .expect] */
+#define AGENT_OPT(n, s, arg, fn, ...) \
+	{ .name = (n), .short_opt = (s), .has_arg = (arg), .set = (fn), __VA_ARGS__ }
+
+#define ARG_FIELD(f) .off = offsetof(struct agent_args, f)
+#define AG_FLAG(f) .off = offsetof(struct agent, f)
+#define AG_PATH(f) .off = offsetof(struct agent, f), .size = sizeof(((struct agent *)0)->f)
+/* an unsigned number (int workers: 1..256 fits) */
+#define AG_FIELD(f) AG_PATH(f)
+
+_Static_assert(sizeof(((struct agent *)0)->workers) == sizeof(uint32_t), "--workers: 4 bytes");
+_Static_assert(sizeof(((struct agent *)0)->l7_max_conns) == sizeof(uint32_t), "4 bytes");
+_Static_assert(sizeof(((struct agent *)0)->l7_header_timeout_ms) == sizeof(uint64_t), "8 bytes");
+_Static_assert(sizeof(((struct agent *)0)->reload_debounce_ms) == sizeof(uint64_t), "8 bytes");
+
+static const struct agent_opt agent_opts[] = {
+	AGENT_OPT("cgroup", 'c', required_argument, opt_arg_str, ARG_FIELD(cgroup)),
+	AGENT_OPT("kubepods-cgroup", 0, required_argument, opt_arg_str, ARG_FIELD(kubepods)),
+	AGENT_OPT("node-name", 0, required_argument, opt_arg_str, ARG_FIELD(node_name)),
+	AGENT_OPT("policy", 'p', required_argument, opt_ag_path, AG_PATH(policy_path),
+		  .expect = "a shorter path"),
+	AGENT_OPT("kubeconfig", 0, required_argument, opt_arg_str, ARG_FIELD(kubeconfig)),
+	AGENT_OPT("in-cluster", 0, no_argument, opt_arg_true, ARG_FIELD(in_cluster)),
+	AGENT_OPT("pin-path", 'P', required_argument, opt_arg_str, ARG_FIELD(pin)),
+	AGENT_OPT("admin-socket", 'a', required_argument, opt_ag_path, AG_PATH(admin_path),
+		  .expect = "a shorter path"),
+	AGENT_OPT("admin-listen", 0, required_argument, opt_ag_path, AG_PATH(admin_tcp),
+		  .expect = "ADDR:PORT"),
+	AGENT_OPT("keep-on-exit", 'k', no_argument, opt_ag_true, AG_FLAG(keep_on_exit)),
+	AGENT_OPT("no-redirect", 'R', no_argument, opt_no_redirect),
+	AGENT_OPT("l7-listen", 0, required_argument, opt_l7_listen, .expect = "IPv4[:PORT]"),
+	AGENT_OPT("gateway-bind", 0, required_argument, opt_gateway_bind, .expect = "IPv4"),
+	AGENT_OPT("workers", 0, required_argument, opt_ag_uint, AG_FIELD(workers), .min = 1, .max = 256),
+	AGENT_OPT("access-log", 0, required_argument, opt_access_log),
+	AGENT_OPT("netns", 0, required_argument, opt_arg_str, ARG_FIELD(netns)),
+	AGENT_OPT("insecure-policy-perms", 0, no_argument, opt_arg_true, ARG_FIELD(insecure_perms)),
+	AGENT_OPT("keep-caps", 0, no_argument, opt_arg_true, ARG_FIELD(keep_caps)),
+	AGENT_OPT("no-l7-redirect", 0, no_argument, opt_no_l7_redirect),
+	AGENT_OPT("l7-max-conns", 0, required_argument, opt_ag_uint, AG_FIELD(l7_max_conns),
+		  .min = 1, .max = AGENT_L7_MAX_CONNS_MAX, .unit = " connections"),
+	AGENT_OPT("l7-header-timeout", 0, required_argument, opt_ag_uint,
+		  AG_FIELD(l7_header_timeout_ms), .min = AGENT_L7_HEADER_TIMEOUT_MIN_MS,
+		  .max = AGENT_L7_HEADER_TIMEOUT_MAX_MS, .unit = " milliseconds"),
+	AGENT_OPT("reload-debounce", 0, required_argument, opt_ag_uint,
+		  AG_FIELD(reload_debounce_ms), .min = 0, .max = AGENT_RELOAD_DEBOUNCE_MAX_MS,
+		  .unit = " milliseconds"),
+	AGENT_OPT("verbose", 'v', no_argument, opt_verbose),
+	AGENT_OPT("help", AGENT_OPT_HELP, no_argument, NULL),
+};
+
+#define AGENT_N_OPTS (sizeof(agent_opts) / sizeof(agent_opts[0]))
+/* getopt values of long-only options: past every character */
+#define AGENT_OPT_LONG 1000
+/* getopt value of the --max-* capacities (sm_limits) */
+#define AGENT_OPT_LIMIT 1
+
+static const struct agent_opt *agent_opt_find(int c)
+{
+	if (c >= AGENT_OPT_LONG && c < AGENT_OPT_LONG + (int)AGENT_N_OPTS)
+		return &agent_opts[c - AGENT_OPT_LONG];
+	for (size_t i = 0; i < AGENT_N_OPTS; i++)
+		if (agent_opts[i].short_opt && agent_opts[i].short_opt == c)
+			return &agent_opts[i];
+	return NULL;
+}
+
+enum { AGENT_PARSE_OK = 0, AGENT_PARSE_FAIL, AGENT_PARSE_HELP };
+
+/* Defaults, then the command line, then what the options require of each other. */
+static int agent_parse(int argc, char **argv, struct agent *ag, struct agent_args *a)
+{
+	struct option opts[AGENT_N_OPTS + SM_LIMIT_COUNT + 1] = {};
+	char shorts[2 * AGENT_N_OPTS + 1] = "";
+	struct stat st;
+	size_t ns = 0;
+	int c, idx = 0;
+
+	memset(a, 0, sizeof(*a));
+	a->pin = AGENT_DEFAULT_PIN;
+	a->cfg_flags = SM_CFG_F_REDIRECT;
+	snprintf(ag->admin_path, sizeof(ag->admin_path), "%s", AGENT_DEFAULT_ADMIN);
+	ag->admin_fd = -1;
+	ag->admin_tcp_fd = -1;
+	ag->inotify_fd = -1;
+	ag->access_log_fd = -1;
+	ag->l7_redirect = true;
+	ag->l7_max_conns = AGENT_L7_MAX_CONNS;
+	ag->l7_header_timeout_ms = AGENT_L7_HEADER_TIMEOUT_MS;
+	ag->reload_debounce_ms = AGENT_RELOAD_DEBOUNCE_MS;
+	sm_limits_init(&ag->limits);
+
+	for (size_t i = 0; i < AGENT_N_OPTS; i++) {
+		const struct agent_opt *o = &agent_opts[i];
+
+		opts[i] = (struct option){ o->name, o->has_arg, NULL,
+					   o->short_opt ? o->short_opt : AGENT_OPT_LONG + (int)i };
+		if (o->short_opt) {
+			shorts[ns++] = (char)o->short_opt;
+			if (o->has_arg == required_argument)
+				shorts[ns++] = ':';
+		}
+	}
+	sm_limits_options(opts + AGENT_N_OPTS, AGENT_OPT_LIMIT);
+	while ((c = getopt_long(argc, argv, shorts, opts, &idx)) != -1) {
+		const struct agent_opt *o;
+
+		if (c == AGENT_OPT_LIMIT) {
+			if (sm_limits_set(&ag->limits, opts[idx].name, optarg)) {
 				fprintf(stderr, "sockmesh-agent: --%s: expected %u..%u\n", opts[idx].name,
 					SM_LIMIT_MIN, SM_LIMIT_MAX);
-				return 1;
+				return AGENT_PARSE_FAIL;
 			}
-			break;
-		case 5:
-			if (agent_parse_listen(optarg, &ag.l7_addr, &ag.l7_port)) {
-				fprintf(stderr, "sockmesh-agent: --l7-listen: expected IPv4[:PORT]\n");
-				return 1;
-			}
-			ag.l7_enabled = true;
-			break;
-		case 6:
-			if (inet_pton(AF_INET, optarg, &ag.gateway_bind) != 1) {
-				fprintf(stderr, "sockmesh-agent: --gateway-bind: expected IPv4\n");
-				return 1;
-			}
-			break;
-		case 7: {
-			uint64_t v;
-
-			if (sm_parse_uint(optarg, 1, 256, &v)) {
-				fprintf(stderr, "sockmesh-agent: --workers %s: expected 1..256\n", optarg);
-				return 1;
-			}
-			ag.workers = (int)v;
-			break;
+			continue;
 		}
-		case 8:
-			ag.access_log_fd = strcmp(optarg, "-") ? open(optarg, O_WRONLY | O_CREAT | O_APPEND |
-								    O_CLOEXEC, 0640) : dup(1);
-			if (ag.access_log_fd < 0) {
-				fprintf(stderr, "sockmesh-agent: --access-log %s: %s\n", optarg, strerror(errno));
-				return 1;
-			}
-			break;
-		case 9:
-			netns = optarg;
-			break;
-		case 10:
-			insecure_perms = true;
-			break;
-		case 11:
-			keep_caps = true;
-			break;
-		case 12:
-			ag.l7_redirect = false;
-			break;
-		case 14: {
-			uint64_t v;
-
-			if (sm_parse_uint(optarg, 1, AGENT_L7_MAX_CONNS_MAX, &v)) {
-				fprintf(stderr, "sockmesh-agent: --l7-max-conns %s: expected 1..%u "
-					"connections\n", optarg, AGENT_L7_MAX_CONNS_MAX);
-				return 1;
-			}
-			ag.l7_max_conns = (uint32_t)v;
-			break;
+		if (c == AGENT_OPT_HELP) {
+			usage(stdout);
+			return AGENT_PARSE_HELP;
 		}
-		case 15:
-			if (sm_parse_uint(optarg, AGENT_L7_HEADER_TIMEOUT_MIN_MS,
-				       AGENT_L7_HEADER_TIMEOUT_MAX_MS, &ag.l7_header_timeout_ms)) {
-				fprintf(stderr, "sockmesh-agent: --l7-header-timeout %s: expected %u..%u "
-					"milliseconds\n", optarg, AGENT_L7_HEADER_TIMEOUT_MIN_MS,
-					AGENT_L7_HEADER_TIMEOUT_MAX_MS);
-				return 1;
-			}
-			break;
-		case 18:
-			if (sm_parse_uint(optarg, 0, AGENT_RELOAD_DEBOUNCE_MAX_MS, &ag.reload_debounce_ms)) {
-				fprintf(stderr, "sockmesh-agent: --reload-debounce %s: expected 0..%u "
-					"milliseconds\n", optarg, AGENT_RELOAD_DEBOUNCE_MAX_MS);
-				return 1;
-			}
-			break;
-		case 19: kubeconfig = optarg; break;
-		case 20: in_cluster = true; break;
-		case 'v': log_verbosity++; break;
-		case 'h': usage(stdout); return 0;
-		default: usage(stderr); return 1;
+		o = agent_opt_find(c);
+		if (!o) {
+			usage(stderr);
+			return AGENT_PARSE_FAIL;
+		}
+		if (o->set(ag, a, optarg, o)) {
+			if (o->max)
+				fprintf(stderr, "sockmesh-agent: --%s %s: expected %llu..%llu%s\n",
+					o->name, optarg ?: "", (unsigned long long)o->min,
+					(unsigned long long)o->max, o->unit ?: "");
+			else if (o->expect)
+				fprintf(stderr, "sockmesh-agent: --%s %s: expected %s\n", o->name,
+					optarg ?: "", o->expect);
+			return AGENT_PARSE_FAIL;
 		}
 	}
-	if (!!ag.policy_path[0] + !!kubeconfig + in_cluster > 1) {
+	if (!!ag->policy_path[0] + !!a->kubeconfig + a->in_cluster > 1) {
 		fprintf(stderr, "sockmesh-agent: --policy, --kubeconfig and --in-cluster exclude each "
 			"other (one source of objects)\n");
-		return 1;
+		return AGENT_PARSE_FAIL;
 	}
-	if ((!cgroup && !kubepods) || (!ag.policy_path[0] && !kubeconfig && !in_cluster) ||
+	if ((!a->cgroup && !a->kubepods) || (!ag->policy_path[0] && !a->kubeconfig && !a->in_cluster) ||
 	    optind != argc) {
 		fprintf(stderr, "sockmesh-agent: --kubepods-cgroup (or --cgroup) and --policy are "
 			"required (or --kubeconfig or --in-cluster instead of --policy)\n");
 		usage(stderr);
-		return 1;
+		return AGENT_PARSE_FAIL;
 	}
-	if (cgroup && kubepods) {
+	if (a->cgroup && a->kubepods) {
 		fprintf(stderr, "sockmesh-agent: --cgroup and --kubepods-cgroup exclude each other\n");
-		return 1;
+		return AGENT_PARSE_FAIL;
 	}
-	if (node_name && !kubepods) {
+	if (a->node_name && !a->kubepods) {
 		fprintf(stderr, "sockmesh-agent: --node-name needs --kubepods-cgroup\n");
-		return 1;
+		return AGENT_PARSE_FAIL;
 	}
-	if (ag.policy_path[0] && stat(ag.policy_path, &st)) {
-		fprintf(stderr, "sockmesh-agent: policy %s: %s\n", ag.policy_path, strerror(errno));
-		return 1;
+	if (ag->policy_path[0] && stat(ag->policy_path, &st)) {
+		fprintf(stderr, "sockmesh-agent: policy %s: %s\n", ag->policy_path, strerror(errno));
+		return AGENT_PARSE_FAIL;
 	}
-	ag.policy_is_dir = ag.policy_path[0] && S_ISDIR(st.st_mode);
+	ag->policy_is_dir = ag->policy_path[0] && S_ISDIR(st.st_mode);
+	return AGENT_PARSE_OK;
+}
+
+/* ---- start, loop, stop ---- */
+
+/*
+ * Check the node, load and plan the policy, load the data path, fill it,
+ * attach, start the proxy and the admin API. Returns 0 (running), 1 (failed
+ * before the data path was loaded: nothing to undo) or -1 (failed after:
+ * agent_stop undoes it).
+ */
+static int agent_start(struct agent *ag, const struct agent_args *a, int *sfd)
+{
+	const char *what = a->cgroup ?: a->kubepods;
+	struct agent_prepared prepared;
+	char kubepods_real[PATH_MAX];
+	uint32_t cfg_flags = a->cfg_flags;
+	char err[1024];
+	sigset_t mask;
+	int ret;
+
 	libbpf_set_print(agent_libbpf_print);
-	if (ag.policy_path[0] && !insecure_perms && (ret = agent_check_policy_perms(ag.policy_path, ag.policy_is_dir,
-							       err, sizeof(err)))) {
+	if (ag->policy_path[0] && !a->insecure_perms &&
+	    (ret = agent_check_policy_perms(ag->policy_path, ag->policy_is_dir, err, sizeof(err)))) {
 		fprintf(stderr, "sockmesh-agent: %s\n", ret == -EPERM ? err : strerror(-ret));
 		return 1;
 	}
-	if (netns) {
-		int fd = open(netns, O_RDONLY | O_CLOEXEC);
+	if (a->netns) {
+		int fd = open(a->netns, O_RDONLY | O_CLOEXEC);
 
 		if (fd < 0 || setns(fd, CLONE_NEWNET)) {
-			fprintf(stderr, "sockmesh-agent: --netns %s: %s\n", netns, strerror(errno));
+			fprintf(stderr, "sockmesh-agent: --netns %s: %s\n", a->netns, strerror(errno));
 			return 1;
 		}
 		close(fd);
 	}
-
-	if ((ret = loader_check_node(cgroup ?: kubepods, pin, err, sizeof(err))) ||
-	    (kubepods && (ret = loader_check_kubepods_root(kubepods, kubepods_real,
-							   sizeof(kubepods_real), err, sizeof(err))))) {
+	if ((ret = loader_check_node(what, a->pin, err, sizeof(err))) ||
+	    (a->kubepods && (ret = loader_check_kubepods_root(a->kubepods, kubepods_real,
+							      sizeof(kubepods_real), err,
+							      sizeof(err))))) {
 		fprintf(stderr, "sockmesh-agent: %s\n", err);
 		return 1;
 	}
-	if (kubepods)
-		members_init(&ag.mb, kubepods_real, node_name, pin);
+	if (a->kubepods)
+		members_init(&ag->mb, kubepods_real, a->node_name, a->pin);
 
 	/* Load and plan the policy before touching the kernel: a bad file at
 	 * start must not leave a half-configured data path behind. The plan
 	 * is applied once the maps are there (one parse, not two). */
-	ag.last_diags = json_array();
-	ag.pcache = policy_cache_new();
-	if (!ag.pcache) {
+	ag->last_diags = json_array();
+	ag->pcache = policy_cache_new();
+	if (!ag->pcache) {
 		fprintf(stderr, "sockmesh-agent: out of memory\n");
 		return 1;
 	}
 	/* from the API: the first apply once every kind has been listed */
-	if ((kubeconfig || in_cluster) &&
-	    (ret = agent_kube_start(&ag, kubeconfig, node_name, err, sizeof(err)))) {
+	if ((a->kubeconfig || a->in_cluster) &&
+	    (ret = agent_kube_start(ag, a->kubeconfig, a->node_name, err, sizeof(err)))) {
 		fprintf(stderr, "sockmesh-agent: %s\n", err);
-		json_decref(ag.last_diags);
-		policy_cache_free(ag.pcache);
+		json_decref(ag->last_diags);
+		ag->last_diags = NULL;
+		policy_cache_free(ag->pcache);
+		ag->pcache = NULL;
 		return 1;
 	}
-	if (ag.kube)
-		agent_kube_wait_synced(&ag);
-	ret = ag.kube ? agent_kube_prepare(&ag, ag.last_diags, &prepared, err, sizeof(err)) :
-			agent_prepare(&ag, NULL, 0, false, ag.last_diags, &prepared, err, sizeof(err));
+	if (ag->kube)
+		agent_kube_wait_synced(ag);
+	ret = ag->kube ? agent_kube_prepare(ag, ag->last_diags, &prepared, err, sizeof(err)) :
+			 agent_prepare(ag, NULL, 0, false, ag->last_diags, &prepared, err, sizeof(err));
 	if (ret) {
 		fprintf(stderr, "sockmesh-agent: %s\n", err);
-		json_decref(ag.last_diags);
-		agent_kube_stop(&ag);
-		policy_cache_free(ag.pcache);
+		json_decref(ag->last_diags);
+		ag->last_diags = NULL;
+		agent_kube_stop(ag);
+		policy_cache_free(ag->pcache);
+		ag->pcache = NULL;
 		return 1;
 	}
-	have_prepared = true;
 
 	sigemptyset(&mask);
 	sigaddset(&mask, SIGHUP);
@@ -719,79 +878,90 @@ int main(int argc, char **argv)
 	sigaddset(&mask, SIGINT);
 	sigprocmask(SIG_BLOCK, &mask, NULL);
 	signal(SIGPIPE, SIG_IGN);
-	sfd = signalfd(-1, &mask, SFD_NONBLOCK | SFD_CLOEXEC);
+	*sfd = signalfd(-1, &mask, SFD_NONBLOCK | SFD_CLOEXEC);
 
-	if ((ret = loader_load(&ag.ld, cgroup ?: "", pin, &ag.limits, err, sizeof(err)))) {
+	if ((ret = loader_load(&ag->ld, a->cgroup ?: "", a->pin, &ag->limits, err, sizeof(err)))) {
 		fprintf(stderr, "sockmesh-agent: %s\n", err);
 		agent_prepared_free(&prepared);
-		policy_cache_free(ag.pcache);
+		policy_cache_free(ag->pcache);
+		ag->pcache = NULL;
+		json_decref(ag->last_diags);
+		ag->last_diags = NULL;
 		return 1;
 	}
 	/* Knowing its node, the agent keeps off-node peers out of the sockhash. */
-	if (kubepods && node_name && (cfg_flags & SM_CFG_F_REDIRECT))
+	if (a->kubepods && a->node_name && (cfg_flags & SM_CFG_F_REDIRECT))
 		cfg_flags |= SM_CFG_F_LOCAL_ONLY;
-	if ((ret = apply_init(&ag.ap, &ag.ld.maps, cfg_flags))) {
+	if ((ret = apply_init(&ag->ap, &ag->ld.maps, cfg_flags))) {
 		fprintf(stderr, "sockmesh-agent: %s\n", strerror(-ret));
-		goto out;
+		agent_prepared_free(&prepared);
+		return -1;
 	}
 	/* Fresh maps hold nothing foreign: the full sweep (a syscall per entry)
 	 * is only for a data path adopted from an earlier agent. */
-	if (!ag.ld.adopted_maps)
-		ag.ap.sweep_due_ns = 0;
-	ag.up = up_registry_new(agent_outlier_event, &ag);
-	if (!ag.up) {
+	if (!ag->ld.adopted_maps)
+		ag->ap.sweep_due_ns = 0;
+	ag->up = up_registry_new(agent_outlier_event, ag);
+	if (!ag->up) {
 		fprintf(stderr, "sockmesh-agent: out of memory\n");
-		goto out;
+		agent_prepared_free(&prepared);
+		return -1;
 	}
-	ag.ap.l7_addr = ag.l7_enabled ? ag.l7_addr : 0;
-	ag.ap.l7_port = ag.l7_enabled ? htons(ag.l7_port) : 0;
+	ag->ap.l7_addr = ag->l7_enabled ? ag->l7_addr : 0;
+	ag->ap.l7_port = ag->l7_enabled ? htons(ag->l7_port) : 0;
 	/* Fill the maps before attaching: the first connect sees a whole config. */
-	have_prepared = false;
-	ret = agent_commit(&ag, &prepared, NULL, 0, err, sizeof(err));
+	ret = agent_commit(ag, &prepared, NULL, 0, err, sizeof(err));
 	if (ret) {
 		fprintf(stderr, "sockmesh-agent: %s\n", err);
-		goto out;
+		return -1;
 	}
-	ag.reloads_ok++;
-	if ((ret = loader_attach(&ag.ld, err, sizeof(err)))) {
+	ag->reloads_ok++;
+	if ((ret = loader_attach(&ag->ld, err, sizeof(err)))) {
 		fprintf(stderr, "sockmesh-agent: %s\n", err);
-		goto out;
+		return -1;
 	}
-	if (ag.mb.enabled) {
+	if (ag->mb.enabled) {
 		/* sk_msg is on the sockhash now: sockets sockops adds get it */
-		ag.mb.live = true;
-		members_reconcile(&ag.mb, &ag.ld);
-		members_sweep_pins(&ag.mb, &ag.ld);
-		ag.mb.next_scan_ns = dp_now_ns() + MEMBERS_RESCAN_NS;
+		ag->mb.live = true;
+		members_reconcile(&ag->mb, &ag->ld);
+		members_sweep_pins(&ag->mb, &ag->ld);
+		ag->mb.next_scan_ns = dp_now_ns() + MEMBERS_RESCAN_NS;
 	}
-	if (ag.l7_enabled && (ret = agent_start_proxy(&ag, err, sizeof(err)))) {
+	if (ag->l7_enabled && (ret = agent_start_proxy(ag, err, sizeof(err)))) {
 		fprintf(stderr, "sockmesh-agent: %s\n", err);
-		goto out;
+		return -1;
 	}
-	if ((ret = admin_listen(&ag, err, sizeof(err)))) {
+	if ((ret = admin_listen(ag, err, sizeof(err)))) {
 		fprintf(stderr, "sockmesh-agent: %s\n", err);
-		goto out;
+		return -1;
 	}
-	if (!ag.kube && (ret = agent_watch(&ag)))
-		log_warn("cannot watch %s (%s): reload with SIGHUP", ag.policy_path, strerror(-ret));
-	ag.started_ns = dp_now_ns();
-	if (!keep_caps && geteuid() == 0 && (ret = agent_drop_caps()))
+	if (!ag->kube && (ret = agent_watch(ag)))
+		log_warn("cannot watch %s (%s): reload with SIGHUP", ag->policy_path, strerror(-ret));
+	ag->started_ns = dp_now_ns();
+	if (!a->keep_caps && geteuid() == 0 && (ret = agent_drop_caps()))
 		log_warn("could not drop capabilities: %s", strerror(-ret));
-	if (ag.mb.enabled) {
+	if (ag->mb.enabled) {
 		size_t nm, na, np;
 
-		members_counts(&ag.mb, &nm, &na, &np);
+		members_counts(&ag->mb, &nm, &na, &np);
 		log_info("attaching per mesh pod under %s%s%s: %zu member(s), %zu attached, %zu pending "
-			 "(%s pinned data path at %s), admin API at %s", ag.mb.root,
-			 node_name ? ", node " : "", node_name ?: "", nm, na, np,
-			 ag.ld.adopted_maps ? "adopted the" : "new", pin, ag.admin_path);
+			 "(%s pinned data path at %s), admin API at %s", ag->mb.root,
+			 a->node_name ? ", node " : "", a->node_name ?: "", nm, na, np,
+			 ag->ld.adopted_maps ? "adopted the" : "new", a->pin, ag->admin_path);
 	} else {
 		log_info("attached to %s (%s pinned data path at %s), admin API at %s",
-			 cgroup, ag.ld.adopted_maps ? "adopted the" : "new", pin, ag.admin_path);
+			 a->cgroup, ag->ld.adopted_maps ? "adopted the" : "new", a->pin, ag->admin_path);
 	}
-	for (int i = 0; i < ag.ld.n_progs; i++)
-		log_info("  %-14s %-28s prog id %u%s", ag.ld.progs[i].name, ag.ld.progs[i].attach,
-			 ag.ld.progs[i].prog_id, ag.ld.progs[i].adopted ? " (replaced in place)" : "");
+	for (int i = 0; i < ag->ld.n_progs; i++)
+		log_info("  %-14s %-28s prog id %u%s", ag->ld.progs[i].name, ag->ld.progs[i].attach,
+			 ag->ld.progs[i].prog_id, ag->ld.progs[i].adopted ? " (replaced in place)" : "");
+	return 0;
+}
+
+/* Signals, policy file changes, admin requests, timers; until SIGTERM/SIGINT. */
+static void agent_loop(struct agent *ag, int sfd)
+{
+	bool running = true;
 
 	while (running) {
 		struct pollfd pfd[AGENT_MAX_ADMIN_CONNS + 5];
@@ -799,13 +969,13 @@ int main(int argc, char **argv)
 		uint64_t now = dp_now_ns();
 
 		pfd[n++] = (struct pollfd){ .fd = sfd, .events = POLLIN };
-		pfd[n++] = (struct pollfd){ .fd = ag.inotify_fd, .events = POLLIN };
-		pfd[n++] = (struct pollfd){ .fd = agent_kube_pollfd(&ag), .events = POLLIN };
-		na = admin_pollfds(&ag, pfd + n, AGENT_MAX_ADMIN_CONNS + 2);
-		if (ag.reload_due_ns)
-			timeout = ag.reload_due_ns > now ? (int)((ag.reload_due_ns - now) / 1000000) + 1 : 0;
-		if (ag.kube && agent_kube_timeout_ms(&ag, now) < timeout)
-			timeout = agent_kube_timeout_ms(&ag, now);
+		pfd[n++] = (struct pollfd){ .fd = ag->inotify_fd, .events = POLLIN };
+		pfd[n++] = (struct pollfd){ .fd = agent_kube_pollfd(ag), .events = POLLIN };
+		na = admin_pollfds(ag, pfd + n, AGENT_MAX_ADMIN_CONNS + 2);
+		if (ag->reload_due_ns)
+			timeout = ag->reload_due_ns > now ? (int)((ag->reload_due_ns - now) / 1000000) + 1 : 0;
+		if (ag->kube && agent_kube_timeout_ms(ag, now) < timeout)
+			timeout = agent_kube_timeout_ms(ag, now);
 		if (poll(pfd, n + na, timeout) < 0 && errno != EINTR)
 			break;
 		if (pfd[0].revents) {
@@ -813,62 +983,86 @@ int main(int argc, char **argv)
 
 			while (read(sfd, &si, sizeof(si)) == sizeof(si)) {
 				if (si.ssi_signo == SIGHUP)
-					agent_do_reload(&ag, "SIGHUP", false);
+					agent_do_reload(ag, "SIGHUP", false);
 				else
 					running = false;
 			}
 		}
 		if (pfd[1].revents)
-			agent_inotify(&ag);
-		admin_handle(&ag, pfd + n, na);
+			agent_inotify(ag);
+		admin_handle(ag, pfd + n, na);
 		now = dp_now_ns();
-		agent_kube_tick(&ag, pfd[2].revents, now);
-		if (ag.reload_due_ns && ag.reload_due_ns <= now) {
-			ag.reload_due_ns = 0;
-			agent_do_reload(&ag, "policy files changed", true);
+		agent_kube_tick(ag, pfd[2].revents, now);
+		if (ag->reload_due_ns && ag->reload_due_ns <= now) {
+			ag->reload_due_ns = 0;
+			agent_do_reload(ag, "policy files changed", true);
 		}
-		admin_expire(&ag, now);
-		apply_gc(&ag.ap, now);
-		agent_l7_tick(&ag, now);
-		members_tick(&ag.mb, &ag.ld, now);
+		admin_expire(ag, now);
+		apply_gc(&ag->ap, now);
+		agent_l7_tick(ag, now);
+		members_tick(&ag->mb, &ag->ld, now);
 	}
-	exit_code = 0;
-	log_info("exiting: %s", ag.keep_on_exit ? "the pinned data path keeps running"
-						 : "detaching and unpinning");
-out:
-	if (have_prepared)
-		agent_prepared_free(&prepared);
-	if (ag.beat_running) {
+}
+
+/*
+ * Stop the proxy and the heartbeat, free everything, and detach and unpin
+ * unless --keep-on-exit (or a failed start on an adopted data path, which
+ * a running node still uses). Returns exit_code.
+ */
+static int agent_stop(struct agent *ag, int exit_code)
+{
+	if (ag->beat_running) {
 		__u32 zero = 0;
 		__u64 gone = 0;
 
 		agent_beat_stop = 1;
-		pthread_join(ag.beat_thread, NULL);
+		pthread_join(ag->beat_thread, NULL);
 		/* say so at once: connect4 balances L7 ports at L4 until the next agent */
-		bpf_map_update_elem(ag.ld.maps.l7_alive, &zero, &gone, BPF_ANY);
+		bpf_map_update_elem(ag->ld.maps.l7_alive, &zero, &gone, BPF_ANY);
 	}
-	agent_kube_stop(&ag);
-	if (ag.proxy)
-		proxy_stop(ag.proxy);
-	if (ag.l7)
-		l7_config_put(ag.l7);
-	if (ag.up)
-		up_registry_free(ag.up);
-	for (size_t i = 0; i < ag.cfail_seen.cap; i++)
-		if (ag.cfail_seen.keys[i])
-			free(ag.cfail_seen.vals[i]);
-	u64map_free(&ag.cfail_seen);
-	admin_close(&ag);
-	if (ag.inotify_fd >= 0)
-		close(ag.inotify_fd);
-	apply_fini(&ag.ap);
-	agent_cur_drop(&ag);
-	for (size_t i = 0; i < ag.n_changed; i++)
-		free(ag.changed[i]);
-	policy_cache_free(ag.pcache);
+	agent_kube_stop(ag);
+	if (ag->proxy)
+		proxy_stop(ag->proxy);
+	if (ag->l7)
+		l7_config_put(ag->l7);
+	if (ag->up)
+		up_registry_free(ag->up);
+	for (size_t i = 0; i < ag->cfail_seen.cap; i++)
+		if (ag->cfail_seen.keys[i])
+			free(ag->cfail_seen.vals[i]);
+	u64map_free(&ag->cfail_seen);
+	admin_close(ag);
+	if (ag->inotify_fd >= 0)
+		close(ag->inotify_fd);
+	apply_fini(&ag->ap);
+	agent_cur_drop(ag);
+	for (size_t i = 0; i < ag->n_changed; i++)
+		free(ag->changed[i]);
+	policy_cache_free(ag->pcache);
 	/* never tear down a data path adopted from a running node on a failed start */
-	members_close(&ag.mb, &ag.ld, ag.keep_on_exit || (exit_code && ag.ld.adopted_maps));
-	loader_close(&ag.ld, ag.keep_on_exit || (exit_code && ag.ld.adopted_maps));
-	json_decref(ag.last_diags);
+	members_close(&ag->mb, &ag->ld, ag->keep_on_exit || (exit_code && ag->ld.adopted_maps));
+	loader_close(&ag->ld, ag->keep_on_exit || (exit_code && ag->ld.adopted_maps));
+	json_decref(ag->last_diags);
 	return exit_code;
+}
+
+int main(int argc, char **argv)
+{
+	static struct agent ag;
+	struct agent_args args;
+	int ret, sfd = -1;
+
+	log_prog = "sockmesh-agent";
+	ret = agent_parse(argc, argv, &ag, &args);
+	if (ret != AGENT_PARSE_OK)
+		return ret == AGENT_PARSE_HELP ? 0 : 1;
+	ret = agent_start(&ag, &args, &sfd);
+	if (ret > 0)
+		return 1;
+	if (ret < 0)
+		return agent_stop(&ag, 1);
+	agent_loop(&ag, sfd);
+	log_info("exiting: %s", ag.keep_on_exit ? "the pinned data path keeps running"
+						: "detaching and unpinning");
+	return agent_stop(&ag, 0);
 }

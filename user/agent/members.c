@@ -7,8 +7,8 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "log.h"
-#include "members.h"
+#include "common/log.h"
+#include "agent/members.h"
 
 /* A static pod's mirror in the API server has a UID of its own; the
  * kubelet named the cgroup after the static pod's config hash. */

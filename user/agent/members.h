@@ -24,9 +24,9 @@
 #include <stdbool.h>
 #include <stdint.h>
 
-#include "kubepods.h"
-#include "loader.h"
-#include "policy.h"
+#include "common/kubepods.h"
+#include "agent/loader.h"
+#include "policy/policy.h"
 
 #define MEMBERS_RESCAN_NS (2ull * 1000 * 1000 * 1000)
 

@@ -9,10 +9,9 @@
 #include <unistd.h>
 #include <arpa/inet.h>
 
-#include "agent.h"
-#include "log.h"
-#include "plan.h"
-#include "policy.h"
+#include "agent/agent.h"
+#include "common/log.h"
+#include "policy/policy.h"
 
 static int reload_is_yaml(const char *name)
 {
@@ -181,14 +180,22 @@ void agent_cur_drop(struct agent *ag)
 
 void agent_prepared_free(struct agent_prepared *pp)
 {
-	if (pp->l7)
-		l7_config_put(pp->l7);
-	plan_free(&pp->plan);
+	compile_out_free(&pp->out);
 	policy_set_free(&pp->set);
 	/* the set is gone: documents no load used since begin can go */
 	if (pp->cache)
 		policy_cache_end(pp->cache);
 	memset(pp, 0, sizeof(*pp));
+}
+
+/* What the compiler needs to know of this agent. */
+static void reload_compile_opts(const struct agent *ag, struct compile_opts *co)
+{
+	memset(co, 0, sizeof(*co));
+	co->limits = &ag->limits;
+	/* the node's own pods: the only peers worth a sockhash slot */
+	co->node = ag->mb.enabled ? ag->mb.node : NULL;
+	co->l7_proxy = ag->l7_enabled;
 }
 
 int agent_prepare(struct agent *ag, const struct agent_file *files, size_t n_files,
@@ -234,29 +241,23 @@ int agent_prepare(struct agent *ag, const struct agent_file *files, size_t n_fil
 	pp->t_load = dp_now_ns();
 	if (pp->cache)
 		policy_cache_stats(pp->cache, &pp->docs_parsed, &pp->docs_reused);
-	if (!pp->set.n_errors && !ret)
-		ret = plan_build(&pp->set, &pp->plan);
-	if (!pp->set.n_errors && !ret)
-		ret = plan_check_limits(&pp->set, &pp->plan, &ag->limits);
-	/* the node's own pods: the only peers worth a sockhash slot */
-	if (!pp->set.n_errors && !ret && ag->mb.enabled && ag->mb.node[0])
-		ret = plan_mark_local(&pp->set, &pp->plan, ag->mb.node);
-	if (!pp->set.n_errors && !ret)
-		ret = l7_config_build(&pp->set, &pp->plan, &pp->l7);
+	if (!pp->set.n_errors && !ret) {
+		struct compile_opts co;
+
+		reload_compile_opts(ag, &co);
+		ret = compile_policy(&pp->set, &co, &pp->out);
+	}
 	pp->t_plan = dp_now_ns();
-	if (!ret && pp->l7 && !ag->l7_enabled) {
-		struct plan *plan = &pp->plan;
+	if (!ret && !ag->l7_enabled && !quiet) {
+		const struct plan *plan = &pp->out.plan;
 
 		/* no listener: the kernel keeps these ports at L4 */
 		for (size_t i = 0; i < plan->n_svcs; i++)
-			if (plan->svcs[i].flags & SM_SVC_F_L7) {
-				plan->svcs[i].flags &= ~SM_SVC_F_L7;
-				if (!quiet)
-					log_warn("%s/%s:%u would be L7 (%s) but the L7 proxy is off "
-						 "(--l7-listen): kept at L4", plan->svcs[i].ns,
-						 plan->svcs[i].name, ntohs(plan->svcs[i].key.port),
-						 plan->svcs[i].l7_why ?: "");
-			}
+			if (plan->svcs[i].l7_why)
+				log_warn("%s/%s:%u would be L7 (%s) but the L7 proxy is off "
+					 "(--l7-listen): kept at L4", plan->svcs[i].ns,
+					 plan->svcs[i].name, ntohs(plan->svcs[i].key.port),
+					 plan->svcs[i].l7_why);
 	}
 
 	reload_diags_json(ag, &pp->set, diags);
@@ -287,18 +288,18 @@ int agent_commit(struct agent *ag, struct agent_prepared *pp, const struct agent
 
 	err[0] = '\0';
 	/* The proxy learns the new routes before the kernel sends it new ports. */
-	if (pp->l7 && ag->proxy) {
-		pp->l7->generation = ag->ap.generation + 1;
-		proxy_set_config(ag->proxy, l7_config_get(pp->l7));
+	if (pp->out.l7 && ag->proxy) {
+		pp->out.l7->generation = ag->ap.generation + 1;
+		proxy_set_config(ag->proxy, l7_config_get(pp->out.l7));
 	}
-	ret = apply_plan(&ag->ap, &pp->plan, err, errlen);
+	ret = apply_plan(&ag->ap, &pp->out.plan, err, errlen);
 	if (ret)
 		goto out;
-	if (pp->l7) {
+	if (pp->out.l7) {
 		if (ag->l7)
 			l7_config_put(ag->l7);
-		ag->l7 = pp->l7;
-		pp->l7 = NULL;
+		ag->l7 = pp->out.l7;
+		pp->out.l7 = NULL;
 	}
 	ret = reload_write_files(ag, files, n_files, err, errlen);
 	/* Membership changes apply with the policy that carries them. */
@@ -307,13 +308,13 @@ int agent_commit(struct agent *ag, struct agent_prepared *pp, const struct agent
 			log_err("mesh membership not updated: out of memory");
 		members_reconcile(&ag->mb, &ag->ld);
 	}
-	ag->n_services = pp->plan.n_svcs;
+	ag->n_services = pp->out.plan.n_svcs;
 	/* parse + plan + apply: at the start, loading the programs falls between */
 	ag->last_reload_ns = (pp->t_plan - pp->t0) + (dp_now_ns() - t_commit);
 	log_info("policy generation %llu applied: %zu service ports, %zu warnings, "
 		 "%u map writes, %u deletes, %zu of %zu documents parsed, "
 		 "%.2f ms (parse %.2f ms, plan %.2f ms, apply %.2f ms)",
-		 (unsigned long long)ag->ap.generation, pp->plan.n_svcs, pp->set.n_warnings,
+		 (unsigned long long)ag->ap.generation, pp->out.plan.n_svcs, pp->set.n_warnings,
 		 ag->ap.last_writes, ag->ap.last_deletes, pp->docs_parsed,
 		 pp->docs_parsed + pp->docs_reused, ag->last_reload_ns / 1e6,
 		 (pp->t_load - pp->t0) / 1e6, (pp->t_plan - pp->t_load) / 1e6,
@@ -323,7 +324,7 @@ int agent_commit(struct agent *ag, struct agent_prepared *pp, const struct agent
 		policy_cache_end(pp->cache);
 		*ag->cur = *pp;
 		ag->cur->cache = NULL;	/* ended */
-		ag->cur->l7 = NULL;	/* ag->l7 */
+		ag->cur->out.l7 = NULL;	/* ag->l7 */
 		ag->n_docs = pp->docs_parsed + pp->docs_reused;
 		memset(pp, 0, sizeof(*pp));
 	}
@@ -426,7 +427,7 @@ static void reload_delta_undo(struct agent *ag, struct reload_delta *r)
 {
 	struct pol_set *set = &ag->cur->set;
 
-	plan_patch_undo(&ag->cur->plan, &r->pt);
+	plan_patch_undo(&ag->cur->out.plan, &r->pt);
 	for (size_t i = r->n_swapped; i-- > 0;)
 		reload_swap(set, &r->sw[i], true);
 	set->n_diags = r->n_diags;	/* what the re-plan added */
@@ -568,11 +569,15 @@ static int agent_delta(struct agent *ag, const struct agent_file *files, size_t 
 	t_load = dp_now_ns();
 	if (!ret)
 		ret = reload_delta_services(&cur->set, &r, (size_t)n);
-	if (!ret)
-		ret = plan_patch_services(&cur->set, &cur->plan, r.ns, r.svc, r.n_svcs, &r.pt);
-	/* the L7 proxy's clusters follow the endpoints too */
-	if (!ret && ag->l7 && ag->l7->n_clusters)
-		ret = ag->l7_enabled ? l7_config_build(&cur->set, &cur->plan, &r.l7) : 1;
+	if (!ret) {
+		struct compile_opts co;
+
+		reload_compile_opts(ag, &co);
+		cur->out.l7 = ag->l7;	/* borrowed: the config the proxy runs */
+		ret = compile_patch_services(&cur->set, &co, &cur->out, r.ns, r.svc, r.n_svcs,
+					     &r.pt, &r.l7);
+		cur->out.l7 = NULL;
+	}
 	if (ret == -ESTALE || (!ret && cur->set.n_diags != r.n_diags))
 		ret = 1;	/* more than endpoints changed, or news to report */
 	if (ret)
@@ -585,7 +590,7 @@ static int agent_delta(struct agent *ag, const struct agent_file *files, size_t 
 		r.l7->generation = ag->ap.generation + 1;
 		proxy_set_config(ag->proxy, l7_config_get(r.l7));
 	}
-	ret = apply_services(&ag->ap, &cur->plan, r.pt.idx, r.pt.n, err, errlen);
+	ret = apply_services(&ag->ap, &cur->out.plan, r.pt.idx, r.pt.n, err, errlen);
 	if (ret) {
 		log_info("incremental apply not done (%s): reloading everything", err);
 		if (r.l7 && ag->proxy)
@@ -604,7 +609,7 @@ static int agent_delta(struct agent *ag, const struct agent_file *files, size_t 
 		 "%u map writes, %u deletes, %zu of %zu documents parsed, "
 		 "%.2f ms (parse %.2f ms, plan %.2f ms, apply %.2f ms); incremental: "
 		 "%zu EndpointSlices, %zu Pods, %zu service ports re-planned",
-		 (unsigned long long)ag->ap.generation, cur->plan.n_svcs, cur->set.n_warnings,
+		 (unsigned long long)ag->ap.generation, cur->out.plan.n_svcs, cur->set.n_warnings,
 		 ag->ap.last_writes, ag->ap.last_deletes, r.d.n_added, ag->n_docs,
 		 ag->last_reload_ns / 1e6, (t_load - t0) / 1e6, (t_plan - t_load) / 1e6,
 		 ag->ap.last_apply_ns / 1e6, (size_t)n - n_pods, n_pods, r.pt.n);

@@ -8,8 +8,8 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "dp.h"
-#include "telemetry.h"
+#include "common/dp.h"
+#include "agent/telemetry.h"
 
 /* Istio's workload labels of one pod IP ("unknown" for pods not in the policy). */
 struct tm_wl {

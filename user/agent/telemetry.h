@@ -10,8 +10,8 @@
 
 #include <jansson.h>
 
-#include "agent.h"
-#include "prom.h"
+#include "agent/agent.h"
+#include "common/prom.h"
 
 /* Every family into b (b->oom set when memory ran out). */
 void telemetry_metrics(struct agent *ag, struct prom_buf *b);

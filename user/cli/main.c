@@ -20,23 +20,21 @@
 #include <bpf/libbpf.h>
 #include <jansson.h>
 
-#include "dp.h"
-#include "graph.h"
-#include "http.h"
-#include "kube.h"
-#include "l7.h"
-#include "plan.h"
-#include "policy.h"
-#include "prom.h"
-#include "proxy.h"
+#include "common/admin_api.h"
+#include "common/dp.h"
+#include "common/graph.h"
+#include "common/http.h"
+#include "compile/compile.h"
+#include "policy/policy.h"
+#include "common/prom.h"
+#include "kube/kube.h"
 
-#define CLI_DEFAULT_PIN "/sys/fs/bpf/sockmesh"
-#define CLI_DEFAULT_ADMIN "/run/sockmesh/admin.sock"
 #define CLI_TIMEOUT_MS 10000
 
-static const char *cli_admin = CLI_DEFAULT_ADMIN;
-static const char *cli_pin = CLI_DEFAULT_PIN;
+static const char *cli_admin = SM_DEFAULT_ADMIN_SOCKET;
+static const char *cli_pin = SM_DEFAULT_PIN_PATH;
 static bool cli_json;
+static const double cli_hist_bounds[SM_HIST_N_BUCKETS] = SM_HIST_BOUNDS;
 
 static int cli_fail(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 static int cli_fail(const char *fmt, ...)
@@ -211,7 +209,7 @@ static void cli_print_membership(json_t *mb)
 
 static int cmd_status(int argc, char **argv)
 {
-	json_t *j = cli_read("/status", cli_status_fallback, NULL), *v, *progs;
+	json_t *j = cli_read(SM_API_STATUS, cli_status_fallback, NULL), *v, *progs;
 	const char *k;
 
 	(void)argc; (void)argv;
@@ -268,7 +266,7 @@ static json_t *cli_services_fallback(const struct dp_maps *m, const char *arg)
 
 static int cmd_services(int argc, char **argv)
 {
-	json_t *j = cli_read("/services", cli_services_fallback, NULL), *arr;
+	json_t *j = cli_read(SM_API_SERVICES, cli_services_fallback, NULL), *arr;
 
 	(void)argc; (void)argv;
 	if (!j)
@@ -293,6 +291,8 @@ static int cmd_services(int argc, char **argv)
 		if (!strcmp(js(s, "path"), "L7") && *js(s, "why"))
 			printf("  L7: %s%s\n", js(s, "why"),
 			       json_is_false(json_object_get(s, "l7_proxy")) ? " (proxy off: kept at L4)" : "");
+		else if (!strcmp(js(s, "path"), "L4") && *js(s, "l4_why"))
+			printf("  L4: %s\n", js(s, "l4_why"));
 		for (size_t r = 0; r < json_array_size(route); r++) {
 			json_t *x = json_array_get(route, r);
 
@@ -319,7 +319,7 @@ static int cmd_backends(int argc, char **argv)
 
 	if (argc > 2)
 		return cli_fail("usage: sockmeshctl backends [SERVICE]");
-	snprintf(path, sizeof(path), "/backends%s%s", svc ? "?service=" : "", svc ? svc : "");
+	snprintf(path, sizeof(path), SM_API_BACKENDS "%s%s", svc ? "?service=" : "", svc ? svc : "");
 	j = cli_read(path, cli_backends_fallback, svc);
 	if (!j)
 		return 1;
@@ -329,8 +329,9 @@ static int cmd_backends(int argc, char **argv)
 		return 0;
 	}
 	arr = json_object_get(j, "backends");
-	printf("%-20s %-21s %-22s %-9s %-15s %6s %7s %5s %3s\n", "SERVICE", "ADDRESS", "POD", "SUBSETS",
-	       "STATE", "ACTIVE", "TOTAL", "CFAIL", "EJ");
+	/* TOTAL: connections the kernel sent it; REQS: requests the L7 proxy sent it */
+	printf("%-20s %-21s %-22s %-9s %-15s %6s %7s %7s %5s %3s\n", "SERVICE", "ADDRESS", "POD",
+	       "SUBSETS", "STATE", "ACTIVE", "TOTAL", "REQS", "CFAIL", "EJ");
 	for (size_t i = 0; i < json_array_size(arr); i++) {
 		json_t *b = json_array_get(arr, i), *subs = json_object_get(b, "subsets");
 		char addr[40], sub[64] = "";
@@ -350,9 +351,9 @@ static int cmd_backends(int argc, char **argv)
 			snprintf(state, sizeof(state), "ejected %llds", (left + 999) / 1000);
 		else
 			snprintf(state, sizeof(state), "%s", js(b, "state"));
-		printf("%-20s %-21s %-22s %-9s %-15s %6lld %7lld %5lld %3lld\n", js(b, "service"), addr,
-		       *js(b, "pod") ? js(b, "pod") : "-", sub[0] ? sub : "-", state,
-		       ji(b, "active") + ji(b, "active_requests"), ji(b, "total"),
+		printf("%-20s %-21s %-22s %-9s %-15s %6lld %7lld %7lld %5lld %3lld\n", js(b, "service"),
+		       addr, *js(b, "pod") ? js(b, "pod") : "-", sub[0] ? sub : "-", state,
+		       ji(b, "active") + ji(b, "active_requests"), ji(b, "total"), ji(b, "requests"),
 		       ji(b, "connect_failures"), ji(b, "times_ejected"));
 	}
 	if (json_object_get(j, "agent"))
@@ -406,7 +407,7 @@ static int cmd_routes(int argc, char **argv)
 
 	if (argc > 2)
 		return cli_fail("usage: sockmeshctl routes [SERVICE]");
-	snprintf(path, sizeof(path), "/routes%s%s", svc ? "?service=" : "", svc ? svc : "");
+	snprintf(path, sizeof(path), SM_API_ROUTES "%s%s", svc ? "?service=" : "", svc ? svc : "");
 	j = cli_agent_get("GET", path, NULL, &status, &down);
 	if (!j)
 		return down ? cli_fail("agent not running (%s): routes live in the agent", cli_admin) : 1;
@@ -419,6 +420,12 @@ static int cmd_routes(int argc, char **argv)
 	if (!json_array_size(arr))
 		printf("no L7 service ports%s\n", json_is_true(json_object_get(j, "l7_enabled")) ? "" :
 		       " (the agent runs without --l7-listen)");
+	for (size_t i = 0; i < json_array_size(json_object_get(j, "l4_kept")); i++) {
+		json_t *s = json_array_get(json_object_get(j, "l4_kept"), i);
+
+		printf("%s %s:%lld  no L7 routes: %s\n", js(s, "service"), js(s, "vip"),
+		       ji(s, "port"), js(s, "why"));
+	}
 	for (size_t i = 0; i < json_array_size(arr); i++) {
 		json_t *s = json_array_get(arr, i), *routes = json_object_get(s, "routes");
 
@@ -495,12 +502,11 @@ static int cli_validate_args(int argc, char **argv, const char **files, size_t *
 static int cmd_validate(int argc, char **argv)
 {
 	const char **files = calloc(argc + 1, sizeof(*files));
-	struct l7_config *l7 = NULL;
+	struct compile_out out = {};
 	struct pol_cache *cache;
 	struct sm_limits lim;
 	size_t n, n_be = 0;
 	struct pol_set set;
-	struct plan plan = {};
 	char line[1024];
 	int ret = 0;
 
@@ -522,28 +528,23 @@ static int cmd_validate(int argc, char **argv)
 	if (!set.n_errors)
 		policy_validate(&set);
 	if (!set.n_errors)
-		ret = plan_build(&set, &plan);
-	if (!set.n_errors && !ret)
-		ret = plan_check_limits(&set, &plan, &lim);
-	if (!set.n_errors && !ret)
-		ret = l7_config_build(&set, &plan, &l7);
-	if (l7)
-		l7_config_put(l7);
+		ret = compile_policy(&set, &(struct compile_opts){ .limits = &lim, .l7_proxy = true },
+				     &out);
 	for (size_t i = 0; i < set.n_diags; i++)
 		fprintf(set.diags[i].level == POL_DIAG_ERROR ? stderr : stdout, "%s\n",
 			policy_diag_format(&set.diags[i], line, sizeof(line)));
-	for (size_t i = 0; i < plan.n_svcs; i++)
-		if (plan.svcs[i].n_clusters)
-			n_be += plan.svcs[i].clusters[0].n_backends;
+	for (size_t i = 0; i < out.plan.n_svcs; i++)
+		if (out.plan.svcs[i].n_clusters)
+			n_be += out.plan.svcs[i].clusters[0].n_backends;
 	if (set.n_errors || ret) {
 		fprintf(stderr, "sockmeshctl: invalid: %zu error(s), %zu warning(s)\n",
 			set.n_errors, set.n_warnings);
 		ret = 1;
 	} else {
 		printf("valid: %zu service port(s), %zu backend(s), %zu warning(s)\n",
-		       plan.n_svcs, n_be, set.n_warnings);
+		       out.plan.n_svcs, n_be, set.n_warnings);
 	}
-	plan_free(&plan);
+	compile_out_free(&out);
 	policy_set_free(&set);
 	policy_cache_free(cache);
 	free(files);
@@ -601,7 +602,7 @@ static int cmd_apply(int argc, char **argv)
 	json_object_set_new(body, "files", arr);
 	arr = NULL;
 	text = json_dumps(body, JSON_COMPACT);
-	j = cli_agent_get("POST", "/apply", text, &status, &down);
+	j = cli_agent_get("POST", SM_API_APPLY, text, &status, &down);
 	free(text);
 	if (!j) {
 		ret = down ? cli_fail("agent not running (%s): apply needs the agent", cli_admin) : 1;
@@ -666,7 +667,7 @@ static int cmd_eject_restore(int argc, char **argv, bool eject)
 							  : "restore ADDR:PORT");
 	addr = argv[optind];
 	snprintf(body, sizeof(body), "{\"address\":\"%s\",\"duration_ms\":%lld}", addr, dur);
-	j = cli_agent_get("POST", eject ? "/eject" : "/restore", body, &status, &down);
+	j = cli_agent_get("POST", eject ? SM_API_EJECT : SM_API_RESTORE, body, &status, &down);
 	if (j) {
 		ret = status == 200 ? 0 : cli_fail("%s: %s", addr, js(j, "error"));
 		json_decref(j);
@@ -749,7 +750,7 @@ static int cmd_explain(int argc, char **argv)
 	json_object_set_new(body, "headers", hdrs);
 	text = json_dumps(body, JSON_COMPACT);
 	json_decref(body);
-	j = cli_agent_get("POST", "/explain", text, &status, &down);
+	j = cli_agent_get("POST", SM_API_EXPLAIN, text, &status, &down);
 	free(text);
 	if (!j)
 		return down ? cli_fail("agent not running (%s): explain needs the agent", cli_admin) : 1;
@@ -836,7 +837,7 @@ static int cmd_graph(int argc, char **argv)
 			return cli_fail("usage: sockmeshctl graph [-o dot|svg|png|json] [--window SECONDS] "
 					"[--out FILE]");
 	}
-	j = cli_agent_get("GET", "/graph", NULL, &status, &down);
+	j = cli_agent_get("GET", SM_API_GRAPH, NULL, &status, &down);
 	if (!j)
 		return down ? cli_fail("agent not running (%s): the graph lives in the agent", cli_admin) : 1;
 	if (window > 0) {
@@ -844,7 +845,7 @@ static int cmd_graph(int argc, char **argv)
 		json_t *j2, *e1 = json_object_get(j, "edges"), *e2;
 
 		usleep((useconds_t)(window * 1e6));
-		j2 = cli_agent_get("GET", "/graph", NULL, &status, &down);
+		j2 = cli_agent_get("GET", SM_API_GRAPH, NULL, &status, &down);
 		if (!j2) {
 			json_decref(j);
 			return 1;
@@ -919,7 +920,7 @@ static int cmd_graph(int argc, char **argv)
 /* One row of `top`: after minus before over dt seconds. */
 static void cli_top_row(json_t *a, json_t *b, double dt)
 {
-	uint64_t bk[PROXY_N_BUCKETS], rq, er;
+	uint64_t bk[SM_HIST_N_BUCKETS], rq, er;
 	json_t *ba = json_object_get(a, "buckets"), *bb = json_object_get(b, "buckets");
 	bool l7 = !strcmp(js(b, "path"), "L7");
 	char name[64], rate[16], errp[16], p50[16], p99[16], ej[16];
@@ -927,7 +928,7 @@ static void cli_top_row(json_t *a, json_t *b, double dt)
 
 	rq = (uint64_t)(ji(b, "requests") - (a ? ji(a, "requests") : 0));
 	er = (uint64_t)(ji(b, "errors") - (a ? ji(a, "errors") : 0));
-	for (int i = 0; i < PROXY_N_BUCKETS; i++)
+	for (int i = 0; i < SM_HIST_N_BUCKETS; i++)
 		bk[i] = (uint64_t)(json_integer_value(json_array_get(bb, i)) -
 				   (a ? json_integer_value(json_array_get(ba, i)) : 0));
 	snprintf(name, sizeof(name), "%s:%lld", js(b, "service"), ji(b, "port"));
@@ -936,8 +937,8 @@ static void cli_top_row(json_t *a, json_t *b, double dt)
 	if (l7) {
 		snprintf(rate, sizeof(rate), "%.1f", rq / dt);
 		snprintf(errp, sizeof(errp), rq ? "%.1f" : "-", rq ? 100.0 * er / rq : 0);
-		q50 = prom_hist_quantile(proxy_hist_bounds, bk, PROXY_N_BUCKETS, rq, 0.5);
-		q99 = prom_hist_quantile(proxy_hist_bounds, bk, PROXY_N_BUCKETS, rq, 0.99);
+		q50 = prom_hist_quantile(cli_hist_bounds, bk, SM_HIST_N_BUCKETS, rq, 0.5);
+		q99 = prom_hist_quantile(cli_hist_bounds, bk, SM_HIST_N_BUCKETS, rq, 0.99);
 		snprintf(p50, sizeof(p50), q50 < 0 ? "-" : "%.1f", q50);
 		snprintf(p99, sizeof(p99), q99 < 0 ? "-" : "%.1f", q99);
 	} else {
@@ -971,14 +972,14 @@ static int cmd_top(int argc, char **argv)
 	}
 	if (interval < 0.1)
 		interval = 0.1;
-	prev = cli_agent_get("GET", "/top", NULL, &status, &down);
+	prev = cli_agent_get("GET", SM_API_TOP, NULL, &status, &down);
 	if (!prev)
 		return down ? cli_fail("agent not running (%s): top needs the agent", cli_admin) : 1;
 	for (;;) {
 		json_t *cur, *rows;
 
 		usleep((useconds_t)(interval * 1e6));
-		cur = cli_agent_get("GET", "/top", NULL, &status, &down);
+		cur = cli_agent_get("GET", SM_API_TOP, NULL, &status, &down);
 		if (!cur) {
 			json_decref(prev);
 			return 1;
@@ -991,8 +992,10 @@ static int cmd_top(int argc, char **argv)
 
 			if (dt <= 0)
 				dt = interval;
-			if (!once)
-				printf("\033[H\033[J");
+			if (!once && isatty(STDOUT_FILENO))
+				printf("\033[H\033[J");	/* clear: only on a terminal */
+			else if (!once)
+				printf("\n");
 			printf("sockmesh top: last %.1f s (rps for L7; L4 rows: connections/s)\n", dt);
 			printf("%-28s %-2s %8s %6s %7s %7s %6s %7s\n", "SERVICE:PORT", "", "RPS", "ERR%",
 			       "P50ms", "P99ms", "ACTIVE", "EJECTED");
@@ -1107,7 +1110,7 @@ static int cmd_help(int argc, char **argv)
 	       "commands (any unique prefix works):\n");
 	for (size_t i = 0; i < sizeof(cli_cmds) / sizeof(cli_cmds[0]); i++)
 		printf("  %s\n", cli_cmds[i].help);
-	printf("\ndefaults: --admin-socket %s, --pin-path %s\n", CLI_DEFAULT_ADMIN, CLI_DEFAULT_PIN);
+	printf("\ndefaults: --admin-socket %s, --pin-path %s\n", SM_DEFAULT_ADMIN_SOCKET, SM_DEFAULT_PIN_PATH);
 	return 0;
 }
 

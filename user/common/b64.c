@@ -4,7 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "b64.h"
+#include "common/b64.h"
 
 int sm_b64_decode(const char *in, char **out, size_t *out_len)
 {

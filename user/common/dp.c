@@ -11,7 +11,7 @@
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
 
-#include "dp.h"
+#include "common/dp.h"
 
 const char *const dp_map_names[DP_N_MAPS] = {
 	"sm_svc", "sm_route", "sm_cluster", "sm_bset", "sm_maglev",

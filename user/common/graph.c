@@ -2,8 +2,8 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "graph.h"
-#include "prom.h"
+#include "common/graph.h"
+#include "common/prom.h"
 
 /* dot's quoted strings need \" and \\ escaped, like Prometheus labels */
 static void graph_node(struct prom_buf *b, const char *name, const char *kind)

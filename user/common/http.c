@@ -11,7 +11,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "http.h"
+#include "common/http.h"
 
 static const char *http_find_head_end(const char *buf, size_t len)
 {

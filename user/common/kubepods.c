@@ -4,7 +4,7 @@
 #include <string.h>
 #include <sys/stat.h>
 
-#include "kubepods.h"
+#include "common/kubepods.h"
 
 static const struct kubepods_layout {
 	const char *driver;

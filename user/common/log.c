@@ -3,7 +3,7 @@
 #include <stdio.h>
 #include <time.h>
 
-#include "log.h"
+#include "common/log.h"
 
 int log_verbosity = LOG_INFO;
 const char *log_prog = "sockmesh";

@@ -4,8 +4,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "grow.h"
-#include "prom.h"
+#include "common/grow.h"
+#include "common/prom.h"
 
 void prom_buf_free(struct prom_buf *b)
 {

@@ -3,8 +3,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "parse.h"
-#include "sm_limits.h"
+#include "common/parse.h"
+#include "common/sm_limits.h"
 
 const struct sm_limit_desc sm_limit_descs[SM_LIMIT_COUNT] = {
 	[SM_LIMIT_SERVICES] = { "max-services", SM_MAX_SERVICES,

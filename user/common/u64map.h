@@ -11,22 +11,14 @@
 #include <stdint.h>
 #include <stdlib.h>
 
+#include "common/hash.h"
+
 struct u64map {
 	uint64_t *keys;		/* 0 = empty slot */
 	void **vals;
 	size_t cap;		/* power of two */
 	size_t n;
 };
-
-static inline uint64_t u64map_mix(uint64_t x)
-{
-	x ^= x >> 33;
-	x *= 0xff51afd7ed558ccdull;
-	x ^= x >> 33;
-	x *= 0xc4ceb9fe1a85ec53ull;
-	x ^= x >> 33;
-	return x;
-}
 
 static inline void u64map_free(struct u64map *m)
 {
@@ -58,7 +50,7 @@ static inline void *u64map_get(const struct u64map *m, uint64_t key)
 {
 	if (!m->cap)
 		return NULL;
-	for (size_t i = u64map_mix(key) & (m->cap - 1);; i = (i + 1) & (m->cap - 1)) {
+	for (size_t i = sm_hash_mix64(key) & (m->cap - 1);; i = (i + 1) & (m->cap - 1)) {
 		if (m->keys[i] == key)
 			return m->vals[i];
 		if (!m->keys[i])
@@ -83,7 +75,7 @@ static inline int u64map_put(struct u64map *m, uint64_t key, void *val)
 		u64map_free(m);
 		*m = g;
 	}
-	for (i = u64map_mix(key) & (m->cap - 1); m->keys[i] && m->keys[i] != key;
+	for (i = sm_hash_mix64(key) & (m->cap - 1); m->keys[i] && m->keys[i] != key;
 	     i = (i + 1) & (m->cap - 1))
 		;
 	if (!m->keys[i])
@@ -101,13 +93,13 @@ static inline void *u64map_del(struct u64map *m, uint64_t key)
 
 	if (!m->cap)
 		return NULL;
-	for (i = u64map_mix(key) & (m->cap - 1); m->keys[i] != key;
+	for (i = sm_hash_mix64(key) & (m->cap - 1); m->keys[i] != key;
 	     i = (i + 1) & (m->cap - 1))
 		if (!m->keys[i])
 			return NULL;
 	val = m->vals[i];
 	for (j = (i + 1) & (m->cap - 1); m->keys[j]; j = (j + 1) & (m->cap - 1)) {
-		h = u64map_mix(m->keys[j]) & (m->cap - 1);
+		h = sm_hash_mix64(m->keys[j]) & (m->cap - 1);
 		/* j's entry may fill the hole at i unless its home lies in (i, j] */
 		if (i <= j ? (h > i && h <= j) : (h > i || h <= j))
 			continue;

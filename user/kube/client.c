@@ -17,7 +17,7 @@
 #include <time.h>
 #include <curl/curl.h>
 
-#include "kube.h"
+#include "kube/kube.h"
 
 #define KC_MAX_REFL 8
 #define KC_MAX_BODY (256u << 20)	/* one list page (500 objects) is far below */

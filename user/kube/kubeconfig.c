@@ -11,8 +11,8 @@
 #include <strings.h>
 #include <yaml.h>
 
-#include "b64.h"
-#include "kube.h"
+#include "common/b64.h"
+#include "kube/kube.h"
 
 static json_t *kc_node_json(yaml_document_t *doc, yaml_node_t *n, int depth)
 {

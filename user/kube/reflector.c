@@ -24,7 +24,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "kube.h"
+#include "kube/kube.h"
 
 const struct kube_kind kube_kinds[KUBE_KIND_COUNT] = {
 	[KUBE_NAMESPACE] = { "Namespace", "", "v1", "namespaces", false },

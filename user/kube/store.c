@@ -13,8 +13,8 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "grow.h"
-#include "kube.h"
+#include "common/grow.h"
+#include "kube/kube.h"
 
 struct ks_entry {
 	struct ks_entry *next;		/* hash chain */

@@ -12,7 +12,7 @@
 #include <strings.h>
 #include <yaml.h>
 
-#include "kube.h"
+#include "kube/kube.h"
 
 /* Would YAML 1.1 resolve s (plain) to something other than a string? */
 static bool ky_needs_quotes(const char *s)

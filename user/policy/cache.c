@@ -18,10 +18,10 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "policy_int.h"
-#include "grow.h"
-#include "str.h"
-#include "u64map.h"
+#include "policy/policy_int.h"
+#include "common/grow.h"
+#include "common/str.h"
+#include "common/u64map.h"
 
 struct pc_doc {
 	struct pol_set set;	/* the document's objects and diagnostics (first:

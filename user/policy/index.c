@@ -11,7 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "policy_int.h"
+#include "policy/policy_int.h"
 
 struct pol_index {
 	const struct pol_service **svcs;	/* by ns, name */

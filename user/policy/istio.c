@@ -16,8 +16,8 @@
 #define PCRE2_CODE_UNIT_WIDTH 8
 #include <pcre2.h>
 
-#include "policy_int.h"
-#include "b64.h"
+#include "policy/policy_int.h"
+#include "common/b64.h"
 
 #define KEYS(...) ((const char *const[]){ __VA_ARGS__, NULL })
 

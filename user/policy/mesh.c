@@ -9,7 +9,7 @@
  */
 #include <string.h>
 
-#include "policy.h"
+#include "policy/policy.h"
 
 #define MESH_LABEL_SOCKMESH "sockmesh.io/mesh"
 #define MESH_LABEL_INJECTION "istio-injection"

@@ -11,7 +11,7 @@
 #include <string.h>
 #include <sys/stat.h>
 
-#include "policy_int.h"
+#include "policy/policy_int.h"
 
 const struct pol_set_kind pol_set_kinds[] = {
 #define K(kind, arr, n, type) { kind, offsetof(struct pol_set, arr), \

@@ -14,7 +14,7 @@
 #include <stdarg.h>
 #include <yaml.h>
 
-#include "policy.h"
+#include "policy/policy.h"
 
 struct pol_walk {
 	struct pol_set *set;

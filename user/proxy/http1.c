@@ -15,7 +15,7 @@
  */
 #include <string.h>
 
-#include "http1.h"
+#include "proxy/http1.h"
 
 #define HTTP1_CHUNK_LINE_MAX	4096	/* chunk-size line incl. extensions */
 

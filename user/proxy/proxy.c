@@ -20,7 +20,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "proxy_int.h"
+#include "proxy/proxy_int.h"
 
 #define PX_MAX_WORKERS	256
 #define PX_EVENTS	256
@@ -34,6 +34,11 @@ static uint64_t px_clock_ms(void)
 
 	clock_gettime(CLOCK_MONOTONIC, &ts);
 	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+static uint64_t px_now(const struct proxy *p)
+{
+	return p->o.clock_ms ? p->o.clock_ms(p->o.clock_ctx) : px_clock_ms();
 }
 
 /* xorshift64*: per worker, not for secrets (request ids, weights, jitter). */
@@ -265,16 +270,6 @@ void px_wcfg_put(struct px_worker *w, struct px_wcfg *wc)
 
 /* ---- counters ---- */
 
-static uint64_t px_mix(uint64_t x)
-{
-	x ^= x >> 33;
-	x *= 0xff51afd7ed558ccdull;
-	x ^= x >> 33;
-	x *= 0xc4ceb9fe1a85ec53ull;
-	x ^= x >> 33;
-	return x;
-}
-
 static int px_cstat_grow(struct px_worker *w)
 {
 	size_t cap = w->cap_cstats ? w->cap_cstats * 2 : 64, i;
@@ -288,7 +283,7 @@ static int px_cstat_grow(struct px_worker *w)
 
 		if (!c)
 			continue;
-		for (j = px_mix(c->id) & (cap - 1); t[j]; j = (j + 1) & (cap - 1))
+		for (j = sm_hash_mix64(c->id) & (cap - 1); t[j]; j = (j + 1) & (cap - 1))
 			;
 		t[j] = c;
 	}
@@ -304,7 +299,7 @@ struct px_cstat *px_cstat_get(struct px_worker *w, const struct l7_cluster *c)
 	size_t i;
 
 	if (w->cap_cstats) {
-		for (i = px_mix(c->id) & (w->cap_cstats - 1); w->cstats[i];
+		for (i = sm_hash_mix64(c->id) & (w->cap_cstats - 1); w->cstats[i];
 		     i = (i + 1) & (w->cap_cstats - 1))
 			if (w->cstats[i]->id == c->id)
 				return w->cstats[i];
@@ -325,7 +320,7 @@ struct px_cstat *px_cstat_get(struct px_worker *w, const struct l7_cluster *c)
 		free(cs);
 		return NULL;
 	}
-	for (i = px_mix(c->id) & (w->cap_cstats - 1); w->cstats[i];
+	for (i = sm_hash_mix64(c->id) & (w->cap_cstats - 1); w->cstats[i];
 	     i = (i + 1) & (w->cap_cstats - 1))
 		;
 	w->cstats[i] = cs;
@@ -586,7 +581,7 @@ static void px_accept(struct px_worker *w, struct px_listener *l)
 
 static uint64_t px_pool_hash(uint64_t id, uint32_t addr, uint16_t port, uint32_t src)
 {
-	return px_mix(id ^ px_mix(((uint64_t)addr << 16) | port) ^ ((uint64_t)src << 32));
+	return sm_hash_mix64(id ^ sm_hash_mix64(((uint64_t)addr << 16) | port) ^ ((uint64_t)src << 32));
 }
 
 static int px_pools_grow(struct px_worker *w)
@@ -669,8 +664,26 @@ struct px_uconn *px_pool_take_idle(struct px_pool *pool)
 		u->next->prev = NULL;
 	u->next = u->prev = NULL;
 	u->state = PX_U_BUSY;
+	u->w->n_idle--;
 	px_timer_cancel(&u->t);
 	return u;
+}
+
+bool px_pool_reclaim_idle(struct px_worker *w, struct px_pool *pl)
+{
+	/* an overloaded cluster's pools rarely keep idle connections: skip the walk */
+	for (size_t i = 0; w->n_idle && i < w->cap_pools; i++) {
+		struct px_pool *x = w->pools[i];
+		struct px_uconn *u;
+
+		if (!x || x == pl || !x->idle || x->cluster_id != pl->cluster_id || x->src != pl->src)
+			continue;
+		for (u = x->idle; u->next; u = u->next)	/* LIFO list: the tail is the coldest */
+			;
+		px_uconn_close(u);
+		return true;
+	}
+	return false;
 }
 
 void px_pool_service(struct px_worker *w, struct px_pool *pool)
@@ -799,8 +812,10 @@ void px_uconn_close(struct px_uconn *u)
 	if (u->closed)
 		return;
 	u->closed = true;
-	if (u->state == PX_U_IDLE)
+	if (u->state == PX_U_IDLE) {
 		px_idle_unlink(u);
+		w->n_idle--;
+	}
 	else if (u->state == PX_U_MIRROR)
 		px_mirror_unlink(u);
 	px_timer_remove(w, &u->t);
@@ -835,6 +850,7 @@ void px_uconn_release(struct px_uconn *u, bool reusable)
 	}
 	u->in.off = u->in.len = 0;
 	u->state = PX_U_IDLE;
+	w->n_idle++;
 	u->prev = NULL;
 	u->next = pool->idle;
 	if (pool->idle)
@@ -1121,7 +1137,7 @@ static void *px_worker_main(void *arg)
 	struct proxy *p = w->p;
 	struct epoll_event evs[PX_EVENTS];
 
-	w->now = px_clock_ms();
+	w->now = px_now(p);
 	px_gateways_reconcile(w);
 	px_timer_arm(w, &w->tick, w->now + PX_TICK_MS);
 	while (!atomic_load_explicit(&p->stop, memory_order_relaxed)) {
@@ -1136,7 +1152,7 @@ static void *px_worker_main(void *arg)
 								(int)(at - w->now);
 		}
 		n = epoll_wait(w->ep, evs, PX_EVENTS, timeout);
-		w->now = px_clock_ms();
+		w->now = px_now(p);
 		for (i = 0; i < n; i++) {
 			uint8_t kind = *(uint8_t *)evs[i].data.ptr;
 
@@ -1371,6 +1387,12 @@ static void px_wake(struct px_worker *w)
 	(void)n;	/* a full counter already means "wake up" */
 }
 
+void proxy_kick(struct proxy *p)
+{
+	for (int i = 0; i < p->nw; i++)
+		px_wake(&p->w[i]);
+}
+
 void proxy_set_config(struct proxy *p, struct l7_config *config)
 {
 	struct l7_config *old;
@@ -1436,6 +1458,7 @@ static const char *const px_stat_names[PX_S_F_FIRST] = {
 	[PX_S_MIRROR_SKIPPED] = "mirror_rq_skipped",
 	[PX_S_LISTENER_ERR] = "listener_errors",
 	[PX_S_LOG_DROPPED] = "access_log_dropped",
+	[PX_S_CX_H2_PASSTHROUGH] = "downstream_cx_h2_passthrough",
 };
 
 static uint64_t px_sum(struct proxy *p, int k)

@@ -14,8 +14,9 @@
 #include <stdbool.h>
 #include <stdint.h>
 
-#include "l7.h"
-#include "upstream.h"
+#include "common/admin_api.h"
+#include "compile/l7.h"
+#include "proxy/upstream.h"
 
 struct proxy;
 
@@ -55,6 +56,21 @@ struct proxy_opts {
 	void *sock_hook_ctx;
 	uint64_t stream_idle_timeout_ms; /* no bytes either way while a request is
 					 * in flight; 0 = 300 s (Envoy's default) */
+	/*
+	 * The workers' clock in milliseconds (every timeout, idle timer and
+	 * back-off runs on it); NULL = CLOCK_MONOTONIC. Tests inject one and
+	 * call proxy_kick after moving it.
+	 */
+	uint64_t (*clock_ms)(void *ctx);
+	void *clock_ctx;
+	/*
+	 * Called once per proxy, from a worker, the first time an HTTP/2
+	 * connection preface arrives on a mesh HTTP port (the connection is
+	 * then forwarded as TCP; every one is counted in
+	 * downstream_cx_h2_passthrough). svc is "ns/name:port". May be NULL.
+	 */
+	void (*h2_note)(void *ctx, const char *svc);
+	void *h2_note_ctx;
 };
 
 /*
@@ -68,6 +84,9 @@ struct proxy *proxy_start(const struct proxy_opts *o, struct l7_config *config,
 
 /* The mesh listener's bound port (host order). */
 uint16_t proxy_listen_port(const struct proxy *p);
+
+/* Wake every worker to reread an injected clock (proxy_opts.clock_ms). */
+void proxy_kick(struct proxy *p);
 
 /* Swap the config (takes one reference); in-flight requests keep theirs. */
 void proxy_set_config(struct proxy *p, struct l7_config *config);
@@ -89,7 +108,7 @@ json_t *proxy_stats_json(struct proxy *p);
  * bytes forwarded upstream; response = every byte written back to the
  * client for this request (head, body, interim 1xx).
  */
-#define PROXY_N_BUCKETS 19
+#define PROXY_N_BUCKETS SM_HIST_N_BUCKETS
 /* Envoy's default histogram bounds, which Istio keeps for durations (ms) and sizes (bytes). */
 extern const double proxy_hist_bounds[PROXY_N_BUCKETS];
 

@@ -33,7 +33,7 @@
 #include <sys/time.h>
 #include <unistd.h>
 
-#include "proxy_int.h"
+#include "proxy/proxy_int.h"
 
 /* ---- small growable buffer for heads ---- */
 
@@ -449,6 +449,32 @@ static void st_count(struct px_dconn *d)
 static void d_io_rearm(struct px_dconn *d);
 
 /*
+ * Istio's request series. A local reply (no route, fault abort, overflow,
+ * timeout) counts under the service the request was addressed to, as
+ * Istio's stats filter labels destination_service: the route's cluster,
+ * else the service of the VIP the client dialled, else (gateways) the Host
+ * header without its port; never "unknown" when any of them is known.
+ */
+static void st_record(struct px_dconn *d)
+{
+	struct px_stream *st = &d->st;
+	const struct l7_cluster *c = st->cluster;
+	char host[256] = "";
+
+	if (!c && st->svc)
+		c = st->svc->default_cluster;
+	if (!c && !st->bare && st->req.host.n) {
+		const char *p = st->req.host.p, *colon = memchr(p, ':', st->req.host.n);
+		size_t n = colon && p[0] != '[' ? (size_t)(colon - p) : st->req.host.n;
+
+		snprintf(host, sizeof(host), "%.*s", (int)n, p);
+	}
+	px_rstat_record(d->w, st->src_ip, st->host ? st->host->addr : 0, c, host, st->status,
+			st->flags, d->w->now - st->start_ms, st->head_len + st->req_wire,
+			st->resp_wire);
+}
+
+/*
  * The exchange is over (or aborted): account, log, hand the upstream
  * connection back (or close it), free the request's claims.
  */
@@ -457,10 +483,11 @@ static void st_end(struct px_dconn *d, bool aborted)
 	struct px_stream *st = &d->st;
 	struct px_uconn *u = st->u;
 
-	st_count(d);
-	px_rstat_record(d->w, st->src_ip, st->host ? st->host->addr : 0, st->cluster, st->status,
-			st->flags, d->w->now - st->start_ms, st->head_len + st->req_wire, st->resp_wire);
-	st_log(d);
+	if (!st->passthrough) {
+		st_count(d);
+		st_record(d);
+		st_log(d);
+	}
 	if (u) {
 		const struct l7_cluster *c = st->cluster;
 		bool reuse = !aborted && !st->local && st->rphase == PX_R_DONE &&
@@ -858,7 +885,20 @@ static void st_get_conn(struct px_dconn *d)
 		st_attach(d, u);
 		return;
 	}
-	if (up_cb_acquire_src(up, st->cluster, st->cb_src, UP_CB_CONNECTIONS)) {
+	/*
+	 * maxConnections: a new connection under the limit; at the limit,
+	 * first close an idle connection this worker keeps for another host
+	 * of the cluster (its slot serves a waiting request better). Envoy's
+	 * rule then: a pool with no connection at all always gets one, even
+	 * over the limit, so a request queued to it is never stranded by
+	 * connections other pools (other hosts, other workers) hold; the
+	 * overshoot is bounded by one per pool.
+	 */
+	if (up_cb_acquire_src(up, st->cluster, st->cb_src, UP_CB_CONNECTIONS) ||
+	    (px_pool_reclaim_idle(w, pl) &&
+	     up_cb_acquire_src(up, st->cluster, st->cb_src, UP_CB_CONNECTIONS)) ||
+	    (!pl->n_conns && (up_cb_force_src(up, st->cluster, st->cb_src, UP_CB_CONNECTIONS),
+			      true))) {
 		st_pend_del(d);
 		u = px_uconn_connect(w, pl, st->host->addr, st->host->port,
 				     st->cluster->pool.connect_timeout_ms, &err);
@@ -1043,6 +1083,10 @@ void px_stream_connect_failed(struct px_dconn *d)
 {
 	if (d->closed || !d->st.active)
 		return;
+	if (d->state == PX_D_TUNNEL) {	/* HTTP/2 passthrough: nothing to answer with */
+		px_dconn_close(d, PX_F_UF);
+		return;
+	}
 	st_try_fail(d, PX_FAIL_CONNECT);
 	if (!d->closed)
 		px_dconn_pump(d);
@@ -1064,15 +1108,16 @@ static void st_forward(struct px_dconn *d)
 	const struct l7_route *r = st->route;
 	struct px_sb b;
 
-	if (r && r->fault.abort_status && px_pct_hit(w, r->fault.abort_pct)) {
-		st_local_str(d, r->fault.abort_status, "fault filter abort", NULL, PX_F_FI);
-		return;
-	}
+	/* Envoy resolves the route's (weighted) cluster before the fault filter runs */
 	if (r) {
 		st->dest = l7_route_pick_dest(r, (uint32_t)px_rand(w));
 		st->cluster = st->dest ? st->dest->cluster : NULL;
 	} else {
 		st->cluster = st->svc ? st->svc->default_cluster : NULL;
+	}
+	if (r && r->fault.abort_status && px_pct_hit(w, r->fault.abort_pct)) {
+		st_local_str(d, r->fault.abort_status, "fault filter abort", NULL, PX_F_FI);
+		return;
 	}
 	if (!st->cluster) {
 		st_local_str(d, 503, "no healthy upstream", NULL, PX_F_UH);
@@ -1909,6 +1954,70 @@ static bool st_resp(struct px_dconn *d)
 	return false;
 }
 
+/* ---- HTTP/2 passthrough ---- */
+
+#define PX_H2_PREFACE "PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n"
+#define PX_H2_PREFACE_LEN 24
+
+/*
+ * An h2c (prior knowledge) client on a mesh HTTP port: the proxy speaks
+ * HTTP/1.1 only, so rather than answer a 400 the client cannot read, the
+ * connection is forwarded as TCP to a host the cluster's load balancer
+ * picks (the service's default cluster; no routes apply), preface
+ * included. Counted per connection, noted to the agent once. Returns
+ * false when the connection was refused (closed).
+ */
+static bool d_h2_passthrough(struct px_dconn *d)
+{
+	struct px_worker *w = d->w;
+	struct px_stream *st = &d->st;
+	struct up_registry *up = w->p->o.up;
+	const struct l7_svc *svc = w->cfg && w->cfg->c ?
+		l7_config_find_svc(w->cfg->c, d->orig.vip, d->orig.port) : NULL;
+	struct l7_request_view v = { .scheme = "http", .port = d->orig.port };
+	struct px_uconn *u;
+	uint32_t idx = 0;
+	int err = 0;
+
+	px_stat_inc(w, PX_S_CX_H2_PASSTHROUGH);
+	if (w->p->o.h2_note && svc && !atomic_exchange(&w->p->h2_noted, true)) {
+		char name[300];
+
+		snprintf(name, sizeof(name), "%s/%s:%u", svc->ns ? svc->ns : "", svc->name ? svc->name : "",
+			 svc->port);
+		w->p->o.h2_note(w->p->o.h2_note_ctx, name);
+	}
+	if (!svc || !svc->default_cluster ||
+	    up_pick_host(up, svc->default_cluster, &v, d->orig.client_ip, NULL, 0, w->now, &idx) ||
+	    idx >= svc->default_cluster->n_hosts) {
+		px_dconn_close(d, -1);
+		return false;
+	}
+	st_reset(d);
+	st->active = true;
+	st->bare = true;
+	st->passthrough = true;
+	st->start_ms = w->now;
+	st->svc = svc;
+	st->cluster = svc->default_cluster;
+	st->host = &st->cluster->hosts[idx];
+	st->cfg = w->cfg;	/* the cluster lives as long as the tunnel */
+	w->cfg->users++;
+	u = px_uconn_connect(w, NULL, st->host->addr, st->host->port,
+			     st->cluster->pool.connect_timeout_ms, &err);
+	if (!u) {
+		px_stat_inc(w, PX_S_UP_CX_CONNECT_FAIL);
+		px_dconn_close(d, PX_F_UF);
+		return false;
+	}
+	up_host_request_start(up, st->host);	/* LEAST_REQUEST sees the tunnel */
+	st->host_started = true;
+	u->d = d;
+	st->u = u;
+	d->state = PX_D_TUNNEL;
+	return true;
+}
+
 /* ---- per-state steps ---- */
 
 static bool d_head(struct px_dconn *d)
@@ -1930,6 +2039,14 @@ static bool d_head(struct px_dconn *d)
 	}
 	if (!d->head_start)
 		d->head_start = d->w->now;
+	if (!d->gateway && memcmp(b->p + b->off, PX_H2_PREFACE,
+				  avail < PX_H2_PREFACE_LEN ? avail : PX_H2_PREFACE_LEN) == 0) {
+		if (avail >= PX_H2_PREFACE_LEN)
+			return d_h2_passthrough(d);
+		if (d->rd_eof)
+			px_dconn_close(d, -1);
+		return d->rd_eof;	/* a prefix of the preface: wait for the rest */
+	}
 	if (avail == d->parsed) {
 		if (d->rd_eof) {
 			px_dconn_close(d, -1);
@@ -1973,6 +2090,17 @@ static bool st_step(struct px_dconn *d)
 	if (d->closed || !st->active)
 		return true;
 	if (d->rd_eof && !st->req_done && !st->local) {
+		px_dconn_close(d, PX_F_DC);
+		return true;
+	}
+	/*
+	 * The client went away while its request waits without an upstream
+	 * connection (pending queue, retry back-off, fault delay): reset the
+	 * stream as Envoy does on a downstream close (DC), so it gives its
+	 * pending and in-flight breaker units back now, not at the stream
+	 * idle timeout (a client that gave up must not hold the queue).
+	 */
+	if (d->rd_eof && !st->local && !st->committed && !st->u) {
 		px_dconn_close(d, PX_F_DC);
 		return true;
 	}

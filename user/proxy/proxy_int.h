@@ -25,10 +25,11 @@
 #include <stdint.h>
 #include <sys/uio.h>
 
-#include "http1.h"
-#include "l7.h"
-#include "proxy.h"
-#include "upstream.h"
+#include "common/hash.h"
+#include "proxy/http1.h"
+#include "proxy/route.h"
+#include "proxy/proxy.h"
+#include "proxy/upstream.h"
 
 #define PX_BUF_SIZE		(16 * 1024)	/* initial read buffer per connection */
 #define PX_BUF_MAX		HTTP1_MAX_HEAD	/* grown only for long heads */
@@ -79,6 +80,7 @@ enum px_stat {
 	PX_S_MIRROR_SKIPPED,
 	PX_S_LISTENER_ERR,
 	PX_S_LOG_DROPPED,
+	PX_S_CX_H2_PASSTHROUGH,	/* HTTP/2 preface on an HTTP port: forwarded as TCP */
 	/* response flags, same order as enum px_flag */
 	PX_S_F_FIRST,
 	PX_S_MAX = PX_S_F_FIRST + 16,
@@ -283,6 +285,7 @@ struct px_stream {
 	size_t rid_len;
 	bool rid_gen;
 	bool bare;		/* no parsed request (parse error, header timeout) */
+	bool passthrough;	/* HTTP/2 preface forwarded as TCP: no request to count */
 	const struct l7_retry *retry;
 	char rid_buf[37];
 	uint32_t src_ip;	/* network order */
@@ -356,6 +359,7 @@ struct px_worker {
 	struct px_timer tick;
 	struct px_pool **pools;		/* open addressing */
 	size_t n_pools, cap_pools;
+	size_t n_idle;			/* pooled connections idle, all pools */
 	struct px_dconn *conns;
 	struct px_dconn *runq, *runq_tail;
 	struct px_dconn *dead_d;
@@ -386,6 +390,7 @@ struct proxy {
 	pthread_mutex_t mu;
 	struct l7_config *cfg;		/* the latest, one reference */
 	atomic_uint n_conns;		/* downstream connections, all workers (max_conns) */
+	atomic_bool h2_noted;		/* opts.h2_note called */
 	char listener_err[160];
 	pthread_mutex_t err_mu;
 };
@@ -414,9 +419,10 @@ void px_timer_remove(struct px_worker *w, struct px_timer *t);
 void px_runq_add(struct px_dconn *d);
 struct px_cstat *px_cstat_get(struct px_worker *w, const struct l7_cluster *c);
 /* proxy_metrics.c: count one finished request into its series (hot path). */
+/* c NULL: a request no cluster took, labelled with svc (a Host; "" = unknown). */
 void px_rstat_record(struct px_worker *w, uint32_t src_ip, uint32_t dst_ip,
-		     const struct l7_cluster *c, int status, uint16_t flags, uint64_t dur_ms,
-		     uint64_t req_bytes, uint64_t resp_bytes);
+		     const struct l7_cluster *c, const char *svc, int status, uint16_t flags,
+		     uint64_t dur_ms, uint64_t req_bytes, uint64_t resp_bytes);
 void px_rstat_free(struct px_worker *w);
 const char *px_date(struct px_worker *w);
 void px_log_append(struct px_worker *w, const char *s, size_t n);
@@ -430,6 +436,8 @@ void px_uconn_close(struct px_uconn *u);
 void px_uconn_release(struct px_uconn *u, bool reusable);
 void px_pool_service(struct px_worker *w, struct px_pool *pool);
 struct px_uconn *px_pool_take_idle(struct px_pool *pool);
+/* Close the oldest idle connection of another pool of pl's cluster and source: true if one was. */
+bool px_pool_reclaim_idle(struct px_worker *w, struct px_pool *pl);
 void px_pending_tick(struct px_worker *w);
 void px_mirror_start(struct px_worker *w, const struct l7_host *h, char *buf, uint32_t len);
 

@@ -2,7 +2,8 @@
 /*
  * proxy_metrics: per-worker request series for the Prometheus scrape. Each
  * worker owns an open-addressing table keyed by (source pod, destination
- * host, cluster, status, flags); only insertions take the worker's cs_mu
+ * host, cluster, status, flags), a local reply no cluster took by the Host
+ * it named instead of the cluster; only insertions take the worker's cs_mu
  * (readers hold it while walking), counter updates are relaxed stores by
  * the owning worker, so the hot path costs a hash probe and a few adds.
  */
@@ -11,12 +12,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "proxy_int.h"
+#include "proxy/proxy_int.h"
 
-const double proxy_hist_bounds[PROXY_N_BUCKETS] = {
-	0.5, 1, 5, 10, 25, 50, 100, 250, 500, 1000, 2500, 5000, 10000, 30000,
-	60000, 300000, 600000, 1800000, 3600000,
-};
+const double proxy_hist_bounds[PROXY_N_BUCKETS] = SM_HIST_BOUNDS;
 
 struct px_rstat {
 	uint64_t cluster_id;
@@ -30,44 +28,53 @@ struct px_rstat {
 
 static uint64_t px_rs_hash(uint64_t cid, uint32_t src, uint32_t dst, int code, uint16_t flags)
 {
-	uint64_t x = cid ^ ((uint64_t)src << 32 | dst) * 0x9e3779b97f4a7c15ull ^
-		     ((uint64_t)(uint32_t)code << 16 | flags) * 0xc2b2ae3d27d4eb4full;
+	return sm_hash_mix64(cid ^ ((uint64_t)src << 32 | dst) * 0x9e3779b97f4a7c15ull ^
+			     ((uint64_t)(uint32_t)code << 16 | flags) * 0xc2b2ae3d27d4eb4full);
+}
 
-	x ^= x >> 33;
-	x *= 0xff51afd7ed558ccdull;
-	x ^= x >> 33;
-	return x;
+/* The hash key's cluster part: the cluster id, or the Host of a request no cluster took. */
+static uint64_t px_rs_cid(uint64_t cid, const char *svc)
+{
+	uint64_t h = 0xcbf29ce484222325ull;	/* FNV-1a */
+
+	if (cid)
+		return cid;
+	for (; svc && *svc; svc++)
+		h = (h ^ (unsigned char)*svc) * 0x100000001b3ull;
+	return h;
 }
 
 static size_t px_rs_slot(struct px_rstat **t, size_t cap, const struct px_rstat *r)
 {
-	size_t i = px_rs_hash(r->cluster_id, r->src_ip, r->dst_ip, r->code, r->flags) & (cap - 1);
+	size_t i = px_rs_hash(px_rs_cid(r->cluster_id, r->fqdn), r->src_ip, r->dst_ip, r->code,
+			      r->flags) & (cap - 1);
 
 	while (t[i])
 		i = (i + 1) & (cap - 1);
 	return i;
 }
 
-static struct px_rstat *px_rstat_find(struct px_worker *w, uint64_t cid, uint32_t src,
-				      uint32_t dst, int code, uint16_t flags)
+static struct px_rstat *px_rstat_find(struct px_worker *w, uint64_t cid, const char *svc,
+				      uint32_t src, uint32_t dst, int code, uint16_t flags)
 {
 	size_t i;
 
 	if (!w->cap_rstats)
 		return NULL;
-	for (i = px_rs_hash(cid, src, dst, code, flags) & (w->cap_rstats - 1); w->rstats[i];
-	     i = (i + 1) & (w->cap_rstats - 1)) {
+	for (i = px_rs_hash(px_rs_cid(cid, svc), src, dst, code, flags) & (w->cap_rstats - 1);
+	     w->rstats[i]; i = (i + 1) & (w->cap_rstats - 1)) {
 		struct px_rstat *r = w->rstats[i];
 
 		if (r->cluster_id == cid && r->src_ip == src && r->dst_ip == dst &&
-		    r->code == code && r->flags == flags)
+		    r->code == code && r->flags == flags && (cid || !strcmp(r->fqdn, svc)))
 			return r;
 	}
 	return NULL;
 }
 
-static struct px_rstat *px_rstat_add(struct px_worker *w, const struct l7_cluster *c, uint32_t src,
-				     uint32_t dst, int code, uint16_t flags)
+static struct px_rstat *px_rstat_add(struct px_worker *w, const struct l7_cluster *c,
+				     const char *svc, uint32_t src, uint32_t dst, int code,
+				     uint16_t flags)
 {
 	struct px_rstat *r = calloc(1, sizeof(*r));
 
@@ -75,7 +82,7 @@ static struct px_rstat *px_rstat_add(struct px_worker *w, const struct l7_cluste
 		return NULL;
 	*r = (struct px_rstat){ .cluster_id = c ? c->id : 0, .src_ip = src, .dst_ip = dst,
 				.code = code, .flags = flags };
-	r->fqdn = strdup(c && c->fqdn ? c->fqdn : "");
+	r->fqdn = strdup(c ? (c->fqdn ? c->fqdn : "") : svc);
 	if (!r->fqdn) {
 		free(r);
 		return NULL;
@@ -130,13 +137,16 @@ static void px_hist_merge(struct proxy_hist *dst, const struct proxy_hist *h)
 }
 
 void px_rstat_record(struct px_worker *w, uint32_t src_ip, uint32_t dst_ip,
-		     const struct l7_cluster *c, int status, uint16_t flags, uint64_t dur_ms,
-		     uint64_t req_bytes, uint64_t resp_bytes)
+		     const struct l7_cluster *c, const char *svc, int status, uint16_t flags,
+		     uint64_t dur_ms, uint64_t req_bytes, uint64_t resp_bytes)
 {
 	uint64_t cid = c ? c->id : 0;
-	struct px_rstat *r = px_rstat_find(w, cid, src_ip, dst_ip, status, flags);
+	struct px_rstat *r;
 
-	if (!r && !(r = px_rstat_add(w, c, src_ip, dst_ip, status, flags)))
+	if (!svc)
+		svc = "";
+	r = px_rstat_find(w, cid, svc, src_ip, dst_ip, status, flags);
+	if (!r && !(r = px_rstat_add(w, c, svc, src_ip, dst_ip, status, flags)))
 		return;
 	px_cs_add(&r->count, 1);
 	px_hist_add(&r->dur_ms, dur_ms);

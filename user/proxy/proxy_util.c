@@ -12,7 +12,7 @@
 #include <strings.h>
 #include <time.h>
 
-#include "proxy_int.h"
+#include "proxy/proxy_int.h"
 
 const char *const px_flag_names[PX_F_MAX] = {
 	[PX_F_UH] = "UH", [PX_F_UF] = "UF", [PX_F_UO] = "UO", [PX_F_NR] = "NR",

@@ -9,9 +9,11 @@
  *    whole-string PCRE2 match (compiled ANCHORED | ENDANCHORED).
  *  - headers: names case-insensitive (the caller's lookup takes lower
  *    case), values case-sensitive. A missing header fails every header
- *    condition except presence; withoutHeaders inverts the result for a
- *    present header and, like Envoy's invert_match, a missing header only
- *    satisfies an inverted presence test.
+ *    condition except presence. withoutHeaders is Istio's translation to
+ *    Envoy: invert_match with treat_missing_header_as_empty, so a missing
+ *    header is matched as "" and the result inverted (absent passes
+ *    exact "a", prefix "a", regex "a+", fails exact "" / prefix "" / a
+ *    regex matching ""); presence {} inverted passes only when absent.
  *  - queryParams: first occurrence of the name, no percent-decoding.
  *  - match.gateways restricts a block; without it the VirtualService's
  *    gateways apply ("mesh" when it lists none).
@@ -28,7 +30,7 @@
 #define PCRE2_CODE_UNIT_WIDTH 8
 #include <pcre2.h>
 
-#include "l7.h"
+#include "proxy/route.h"
 
 #define L7_MESH "mesh"
 
@@ -160,13 +162,14 @@ static bool route_block(const struct l7_vhost *vh, const struct l7_match *m,
 			return false;
 	}
 	for (size_t i = 0; i < m->n_without_headers; i++) {
+		const struct l7_strmatch *wm = &m->without_headers[i].m;
+
 		v = route_header(rq, m->without_headers[i].name, &len);
-		if (!v) {
-			if (m->without_headers[i].m.kind != L7_MATCH_PRESENT)
-				return false;
-			continue;
+		if (!v && wm->kind != L7_MATCH_PRESENT) {
+			v = "";		/* treat_missing_header_as_empty */
+			len = 0;
 		}
-		if (route_sm(&m->without_headers[i].m, v, len))
+		if (route_sm(wm, v, len))
 			return false;
 	}
 	for (size_t i = 0; i < m->n_query_params; i++) {

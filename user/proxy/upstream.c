@@ -27,7 +27,8 @@
 #include <string.h>
 #include <time.h>
 
-#include "upstream.h"
+#include "common/hash.h"
+#include "proxy/upstream.h"
 
 #define UP_HOST_BUCKETS		1024
 #define UP_CLUSTER_BUCKETS	256
@@ -43,6 +44,7 @@ struct up_host_state {
 	uint32_t addr;			/* network order */
 	uint16_t port;			/* host order */
 	int64_t active;			/* atomic: outstanding requests */
+	uint64_t requests;		/* atomic: requests sent to it, ever */
 	uint8_t ejected;		/* atomic read; written under omu */
 	/* consecutive error counters: atomic read, written under omu */
 	uint32_t c5xx, cgw, clocal;
@@ -91,31 +93,14 @@ struct up_events {
 	size_t n, cap;
 };
 
-static uint64_t up_mix64(uint64_t x)
-{
-	/* splitmix64 finaliser: full avalanche, cheap */
-	x ^= x >> 30;
-	x *= 0xbf58476d1ce4e5b9ull;
-	x ^= x >> 27;
-	x *= 0x94d049bb133111ebull;
-	x ^= x >> 31;
-	return x;
-}
-
 static uint64_t up_hash_bytes(const char *s, size_t len)
 {
-	uint64_t h = 0xcbf29ce484222325ull;	/* FNV-1a 64 */
-
-	for (size_t i = 0; i < len; i++) {
-		h ^= (unsigned char)s[i];
-		h *= 0x100000001b3ull;
-	}
-	return up_mix64(h);
+	return sm_hash_mix64(sm_hash_fnv1a64(SM_FNV64_OFFSET, s, len));
 }
 
 static uint64_t up_host_key(uint32_t addr, uint16_t port)
 {
-	return up_mix64(((uint64_t)addr << 16) | port);
+	return sm_hash_mix64(((uint64_t)addr << 16) | port);
 }
 
 /* Per-thread xorshift64*: workers never share a random state. */
@@ -128,7 +113,7 @@ static uint64_t up_rand64(void)
 		struct timespec ts;
 
 		clock_gettime(CLOCK_MONOTONIC, &ts);
-		s = up_mix64((uint64_t)ts.tv_nsec ^ ((uint64_t)ts.tv_sec << 32) ^
+		s = sm_hash_mix64((uint64_t)ts.tv_nsec ^ ((uint64_t)ts.tv_sec << 32) ^
 			     (uintptr_t)&s ^ __atomic_add_fetch(&seq, 1, __ATOMIC_RELAXED)) | 1;
 	}
 	s ^= s >> 12;
@@ -222,7 +207,7 @@ static struct up_host_state *up_host_get(struct up_registry *r, uint32_t addr, u
 
 static struct up_cluster_state *up_cluster_find(struct up_registry *r, uint64_t id)
 {
-	size_t b = up_mix64(id) % UP_CLUSTER_BUCKETS;
+	size_t b = sm_hash_mix64(id) % UP_CLUSTER_BUCKETS;
 
 	for (struct up_cluster_state *c = __atomic_load_n(&r->clusters[b], __ATOMIC_ACQUIRE); c;
 	     c = c->next)
@@ -233,7 +218,7 @@ static struct up_cluster_state *up_cluster_find(struct up_registry *r, uint64_t 
 
 static struct up_cluster_state *up_cluster_get(struct up_registry *r, uint64_t id)
 {
-	size_t b = up_mix64(id) % UP_CLUSTER_BUCKETS;
+	size_t b = sm_hash_mix64(id) % UP_CLUSTER_BUCKETS;
 	struct up_cluster_state *c = up_cluster_find(r, id);
 
 	if (c)
@@ -254,7 +239,7 @@ static struct up_cluster_state *up_cluster_get(struct up_registry *r, uint64_t i
 
 static struct up_cb_state *up_cb_find(struct up_registry *r, uint64_t id, uint32_t src)
 {
-	size_t b = up_mix64(id ^ ((uint64_t)src << 20)) % UP_CB_BUCKETS;
+	size_t b = sm_hash_mix64(id ^ ((uint64_t)src << 20)) % UP_CB_BUCKETS;
 
 	for (struct up_cb_state *c = __atomic_load_n(&r->cbs[b], __ATOMIC_ACQUIRE); c; c = c->next)
 		if (c->id == id && c->src == src)
@@ -264,7 +249,7 @@ static struct up_cb_state *up_cb_find(struct up_registry *r, uint64_t id, uint32
 
 static struct up_cb_state *up_cb_get(struct up_registry *r, uint64_t id, uint32_t src)
 {
-	size_t b = up_mix64(id ^ ((uint64_t)src << 20)) % UP_CB_BUCKETS;
+	size_t b = sm_hash_mix64(id ^ ((uint64_t)src << 20)) % UP_CB_BUCKETS;
 	struct up_cb_state *c = up_cb_find(r, id, src);
 
 	if (c)
@@ -290,8 +275,17 @@ void up_host_request_start(struct up_registry *r, const struct l7_host *h)
 {
 	struct up_host_state *s = up_host_get(r, h->addr, h->port);
 
-	if (s)
+	if (s) {
 		__atomic_add_fetch(&s->active, 1, __ATOMIC_RELAXED);
+		__atomic_add_fetch(&s->requests, 1, __ATOMIC_RELAXED);
+	}
+}
+
+uint64_t up_host_requests(struct up_registry *r, uint32_t addr, uint16_t port)
+{
+	struct up_host_state *s = up_host_find(r, addr, port);
+
+	return s ? __atomic_load_n(&s->requests, __ATOMIC_RELAXED) : 0;
 }
 
 void up_host_request_end(struct up_registry *r, const struct l7_host *h)
@@ -370,7 +364,7 @@ static bool up_hash_key(const struct l7_cluster *c, const struct l7_request_view
 
 	switch (c->hash_kind) {
 	case POL_HASH_SOURCE_IP:
-		*key = up_mix64(src_ip);
+		*key = sm_hash_mix64(src_ip);
 		return true;
 	case POL_HASH_HEADER:
 		if (rq && rq->header && c->hash_key)
@@ -409,7 +403,7 @@ static uint32_t up_pick_hrw(const struct l7_cluster *c, const uint32_t *cand, si
 
 	for (size_t i = 0; i < n; i++) {
 		const struct l7_host *h = &c->hosts[cand[i]];
-		uint64_t score = up_mix64(key ^ up_host_key(h->addr, h->port));
+		uint64_t score = sm_hash_mix64(key ^ up_host_key(h->addr, h->port));
 
 		if (i == 0 || score > best_score) {
 			best = cand[i];
@@ -582,6 +576,16 @@ void up_cb_release_src(struct up_registry *r, const struct l7_cluster *c, uint32
 		;
 }
 
+void up_cb_force_src(struct up_registry *r, const struct l7_cluster *c, uint32_t src_ip,
+		     enum up_cb_kind k)
+{
+	struct up_cb_state *s;
+
+	if ((unsigned)k >= UP_CB_MAX || !(s = up_cb_get(r, c->id, src_ip)))
+		return;
+	__atomic_add_fetch(&s->count[k], 1, __ATOMIC_ACQ_REL);
+}
+
 bool up_cb_acquire(struct up_registry *r, const struct l7_cluster *c, enum up_cb_kind k)
 {
 	return up_cb_acquire_src(r, c, 0, k);
@@ -609,6 +613,20 @@ uint64_t up_cb_count(struct up_registry *r, uint64_t cluster_id, uint32_t src_ip
 	if ((unsigned)k >= UP_CB_MAX || !s)
 		return 0;
 	return __atomic_load_n(&s->count[k], __ATOMIC_RELAXED);
+}
+
+uint64_t up_cb_total(struct up_registry *r, uint64_t cluster_id, enum up_cb_kind k)
+{
+	uint64_t n = 0;
+
+	if ((unsigned)k >= UP_CB_MAX)
+		return 0;
+	for (size_t b = 0; b < UP_CB_BUCKETS; b++)
+		for (struct up_cb_state *c = __atomic_load_n(&r->cbs[b], __ATOMIC_ACQUIRE); c;
+		     c = c->next)
+			if (c->id == cluster_id)
+				n += __atomic_load_n(&c->count[k], __ATOMIC_RELAXED);
+	return n;
 }
 
 /* ---- outlier detection ---- */

@@ -14,7 +14,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
-#include "l7.h"
+#include "proxy/route.h"
 
 struct up_registry;
 
@@ -86,9 +86,15 @@ bool up_cb_acquire_src(struct up_registry *r, const struct l7_cluster *c, uint32
 		       enum up_cb_kind k);
 void up_cb_release_src(struct up_registry *r, const struct l7_cluster *c, uint32_t src_ip,
 		       enum up_cb_kind k);
+/* Take one unit of k whatever the limit (Envoy's one connection for an empty pool). */
+void up_cb_force_src(struct up_registry *r, const struct l7_cluster *c, uint32_t src_ip,
+		     enum up_cb_kind k);
 /* Units of k held right now for (cluster, source). */
 uint64_t up_cb_count(struct up_registry *r, uint64_t cluster_id, uint32_t src_ip,
 		     enum up_cb_kind k);
+
+/* Units of k held right now for the cluster, over every source (admin; walks the table). */
+uint64_t up_cb_total(struct up_registry *r, uint64_t cluster_id, enum up_cb_kind k);
 
 /* ---- outlier detection (Envoy's, as Istio configures it) ---- */
 
@@ -122,6 +128,8 @@ void up_outlier_tick(struct up_registry *r, const struct l7_config *cfg, uint64_
 bool up_host_ejected(struct up_registry *r, uint32_t addr, uint16_t port, uint64_t now_ms);
 
 /* Host state for the CLI: times ejected, ejected until (0 = not), active. */
+/* Requests sent to the host (addr network order, port host order) since the agent started. */
+uint64_t up_host_requests(struct up_registry *r, uint32_t addr, uint16_t port);
 void up_host_info(struct up_registry *r, uint32_t addr, uint16_t port,
 		  uint32_t *times_ejected, uint64_t *until_ms, int64_t *active_requests);
 

@@ -15,9 +15,9 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "sm_limits.h"
+#include "common/sm_limits.h"
 #include "sockmesh.h"
-#include "policy.h"
+#include "policy/policy.h"
 
 struct plan_backend {
 	struct sm_be_key key;		/* addr/port network order, pad 0 */

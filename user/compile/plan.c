@@ -3,11 +3,8 @@
  * plan: a validated policy set -> what the kernel maps must hold.
  *
  * Istio semantics followed here (pilot's cluster builder):
- *  - trafficPolicy merge (MergeTrafficPolicy): start from the DestinationRule's
- *    top-level policy, let its portLevelSettings entry for the port replace
- *    loadBalancer / connectionPool / outlierDetection (each as a whole), then
- *    the subset's own policy replaces those it sets, then the subset's
- *    portLevelSettings entry for the port.
+ *  - trafficPolicy merge: compile_cluster_policy() (compile.c), shared with
+ *    the L7 config.
  *  - a VirtualService applies to the mesh when its gateways are empty or list
  *    "mesh"; the first tcp route whose match fits the port wins.
  *  - an unset weight on a single destination means 100.
@@ -19,54 +16,30 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "dp.h"
-#include "grow.h"
-#include "plan.h"
-#include "u64map.h"
+#include "compile/compile.h"
+#include "common/dp.h"
+#include "common/grow.h"
+#include "common/hash.h"
+#include "compile/plan.h"
+#include "common/u64map.h"
 
 #define PLAN_FQDN_MAX		256
 #define PLAN_REDIRECT_KEY	"sockmesh.io/redirect"
 #define PLAN_MESH_GATEWAY	"mesh"
-/* Istio's default maxConnections (2^32-1) means "no limit". */
-#define PLAN_MAX_CONNS_UNLIMITED 0xffffffffLL
 
-#define FNV64_OFFSET	0xcbf29ce484222325ULL
-#define FNV64_PRIME	0x100000001b3ULL
 /* Second, independent offset basis for Maglev's skip hash. */
 #define PLAN_SKIP_SEED	0x9e3779b97f4a7c15ULL
-
-static uint64_t plan_fnv1a64(uint64_t h, const void *data, size_t len)
-{
-	const unsigned char *p = data;
-
-	for (size_t i = 0; i < len; i++) {
-		h ^= p[i];
-		h *= FNV64_PRIME;
-	}
-	return h;
-}
-
-/* murmur3 finalizer: spreads FNV's weak low bits over the whole word. */
-static uint64_t plan_fmix64(uint64_t k)
-{
-	k ^= k >> 33;
-	k *= 0xff51afd7ed558ccdULL;
-	k ^= k >> 33;
-	k *= 0xc4ceb9fe1a85ec53ULL;
-	k ^= k >> 33;
-	return k;
-}
 
 uint64_t plan_cluster_id(const char *fqdn, uint16_t port, const char *subset)
 {
 	char num[16];
-	uint64_t h = FNV64_OFFSET;
+	uint64_t h = SM_FNV64_OFFSET;
 
 	snprintf(num, sizeof(num), ":%u|", port);
-	h = plan_fnv1a64(h, fqdn, strlen(fqdn));
-	h = plan_fnv1a64(h, num, strlen(num));
+	h = sm_hash_fnv1a64(h, fqdn, strlen(fqdn));
+	h = sm_hash_fnv1a64(h, num, strlen(num));
 	if (subset)
-		h = plan_fnv1a64(h, subset, strlen(subset));
+		h = sm_hash_fnv1a64(h, subset, strlen(subset));
 	return h;
 }
 
@@ -248,8 +221,8 @@ int plan_maglev_fill(const struct plan_backend *backends, size_t n,
 		 * keeps its permutation when others come and go. */
 		memcpy(b, &backends[i].key.addr, 4);
 		memcpy(b + 4, &backends[i].key.port, 2);
-		offset[i] = plan_fmix64(plan_fnv1a64(FNV64_OFFSET, b, sizeof(b))) % m;
-		skip[i] = plan_fmix64(plan_fnv1a64(PLAN_SKIP_SEED, b, sizeof(b))) % (m - 1) + 1;
+		offset[i] = sm_hash_mix64(sm_hash_fnv1a64(SM_FNV64_OFFSET, b, sizeof(b))) % m;
+		skip[i] = sm_hash_mix64(sm_hash_fnv1a64(PLAN_SKIP_SEED, b, sizeof(b))) % (m - 1) + 1;
 	}
 	for (uint32_t j = 0; j < m; j++)
 		table[j] = UINT32_MAX;
@@ -293,13 +266,6 @@ struct plan_be_tmp {
 struct plan_be_list {
 	struct plan_be_tmp *v;
 	size_t n, cap;
-};
-
-/* Effective trafficPolicy fields after Istio's merge. */
-struct plan_tp_eff {
-	const struct pol_lb *lb;	/* NULL = unset */
-	int64_t max_connections;	/* -1 unset */
-	int32_t min_health_percent;	/* -1 unset */
 };
 
 /*
@@ -420,86 +386,45 @@ static const struct pol_subset *plan_find_subset(const struct pol_dr *dr,
 	return NULL;
 }
 
-/* Replace each of loadBalancer / connectionPool / outlierDetection that tp sets. */
-static void plan_tp_apply(struct plan_tp_eff *e, const struct pol_traffic_policy *tp)
-{
-	if (tp->lb.kind != POL_LB_UNSET)
-		e->lb = &tp->lb;
-	if (tp->max_connections >= 0 || tp->has_http_pool)
-		e->max_connections = tp->max_connections;
-	if (tp->min_health_percent >= 0 || tp->has_outlier)
-		e->min_health_percent = tp->min_health_percent;
-}
-
-static void plan_tp_apply_port(struct plan_tp_eff *e,
-			       const struct pol_traffic_policy *tp, uint16_t port)
-{
-	for (size_t i = 0; i < tp->n_port_level; i++) {
-		if (tp->port_level[i].port == port) {
-			plan_tp_apply(e, &tp->port_level[i].tp);
-			return;
-		}
-	}
-}
-
+/* The kernel's part of the one cluster policy (compile_cluster_policy). */
 static int plan_cluster_policy(struct plan_ctx *c, const struct pol_dr *dr,
-			       const struct pol_subset *ss, uint16_t port,
-			       struct plan_cluster *cl)
+			       const char *subset, uint16_t port, struct plan_cluster *cl)
 {
-	struct plan_tp_eff e = { NULL, -1, -1 };
+	struct compile_cluster_policy cp;
 	const struct pol_lb *lb;
 	int err = 0;
 
-	if (dr) {
-		plan_tp_apply(&e, &dr->tp);
-		plan_tp_apply_port(&e, &dr->tp, port);
-	}
-	if (ss) {
-		plan_tp_apply(&e, &ss->tp);
-		plan_tp_apply_port(&e, &ss->tp, port);
-	}
-
-	cl->lb = SM_LB_LEAST_REQUEST;
-	lb = e.lb;
-	if (lb) {
-		switch (lb->kind) {
-		case POL_LB_ROUND_ROBIN:
-			cl->lb = SM_LB_ROUND_ROBIN;
-			break;
-		case POL_LB_RANDOM:
-			cl->lb = SM_LB_RANDOM;
-			break;
-		case POL_LB_PASSTHROUGH:
-			cl->lb = SM_LB_RANDOM;
+	compile_cluster_policy(dr, subset, port, &cp);
+	lb = cp.lb_src;
+	switch (cp.lb) {
+	case L7_LB_ROUND_ROBIN:
+		cl->lb = SM_LB_ROUND_ROBIN;
+		break;
+	case L7_LB_RANDOM:
+		cl->lb = SM_LB_RANDOM;
+		if (lb->kind == POL_LB_PASSTHROUGH)
 			err = plan_diag(c, POL_DIAG_WARNING, &lb->loc,
 					"loadBalancer.simple PASSTHROUGH: the kernel has no original destination to pass to; using RANDOM");
-			break;
-		case POL_LB_CONSISTENT_HASH:
-			if (lb->hash == POL_HASH_SOURCE_IP) {
-				cl->lb = SM_LB_MAGLEV;
-				break;
-			}
-			err = plan_diag(c, POL_DIAG_WARNING, &lb->loc,
-					"consistentHash.%s needs the L7 agent; L4 uses LEAST_REQUEST",
-					lb->hash == POL_HASH_HEADER ? "httpHeaderName" :
-					lb->hash == POL_HASH_COOKIE ? "httpCookie" :
-					lb->hash == POL_HASH_QUERY ? "httpQueryParameterName" :
-					"hashKey");
-			break;
-		default:
+		break;
+	case L7_LB_HASH:
+		if (lb->hash == POL_HASH_SOURCE_IP) {
+			cl->lb = SM_LB_MAGLEV;
 			break;
 		}
+		cl->lb = SM_LB_LEAST_REQUEST;
+		err = plan_diag(c, POL_DIAG_WARNING, &lb->loc,
+				"consistentHash.%s needs the L7 agent; L4 uses LEAST_REQUEST",
+				lb->hash == POL_HASH_HEADER ? "httpHeaderName" :
+				lb->hash == POL_HASH_COOKIE ? "httpCookie" :
+				lb->hash == POL_HASH_QUERY ? "httpQueryParameterName" :
+				"hashKey");
+		break;
+	default:
+		cl->lb = SM_LB_LEAST_REQUEST;
+		break;
 	}
-	if (e.max_connections <= 0 || e.max_connections >= PLAN_MAX_CONNS_UNLIMITED)
-		cl->max_conns = 0;
-	else
-		cl->max_conns = (uint32_t)e.max_connections;
-	if (e.min_health_percent <= 0)
-		cl->min_health_pct = 0;
-	else if (e.min_health_percent > 100)
-		cl->min_health_pct = 100;
-	else
-		cl->min_health_pct = (uint8_t)e.min_health_percent;
+	cl->max_conns = cp.pool.max_connections;
+	cl->min_health_pct = cp.outlier.enabled ? (uint8_t)cp.outlier.min_health_pct : 0;
 	return err;
 }
 
@@ -774,7 +699,7 @@ static int plan_cluster_make(struct plan_ctx *c, const char *fqdn, uint16_t port
 		if (!cl->subset)
 			return -ENOMEM;
 	}
-	err = plan_cluster_policy(c, dr, ss, port, cl);
+	err = plan_cluster_policy(c, dr, subset_name, port, cl);
 	if (err)
 		return err;
 	if (subset_name && !ss) {

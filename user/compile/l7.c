@@ -6,23 +6,19 @@
  * DestinationRule reference, istio/api protos, pilot's cluster and route
  * builders):
  *  - protocol selection: Service port appProtocol, else the port name's
- *    prefix before the first '-' (case-insensitive); http, http2, grpc,
- *    http_proxy (and appProtocol grpc-web, kubernetes.io/h2c) are HTTP;
- *    tcp, tls, https, mongo, mysql, redis, udp are not. A VirtualService
- *    with http routes, or a DestinationRule with outlierDetection or
- *    connectionPool.http, also makes a port L7 unless the port is declared
- *    a non-HTTP protocol (Istio never applies http routes there).
- *  - trafficPolicy merge (pilot MergeTrafficPolicy): loadBalancer,
- *    connectionPool and outlierDetection each replace as a whole; a
- *    portLevelSettings entry replaces all three (unset ones fall back to
- *    the defaults); subset policy over the top-level one, then the subset's
- *    own portLevelSettings.
- *  - defaults: outlierDetection consecutive5xxErrors 5, gateway errors off,
- *    deprecated consecutiveErrors = gateway errors with 5xx off, local
- *    origin failures 5, interval 10 s, baseEjectionTime 30 s,
- *    maxEjectionPercent 10, minHealthPercent 0; Envoy's max_ejection_time
- *    300 s; tcp.connectTimeout 10 s; http idleTimeout 1 h; pool limits
- *    2^32-1 (= unlimited). Retries when unset: 2 attempts on
+ *    prefix before the first '-' (case-insensitive); http, http_proxy are
+ *    HTTP/1.1; http2, grpc, grpc-web (and appProtocol kubernetes.io/h2c)
+ *    are HTTP/2 to the backend (Istio's IsHTTP2); tcp, tls, https, mongo,
+ *    mysql, redis, udp are not HTTP. A VirtualService with http routes, or
+ *    a DestinationRule with outlierDetection or connectionPool.http, also
+ *    makes a port L7 unless the port is declared a non-HTTP protocol (Istio
+ *    never applies http routes there). The proxy speaks HTTP/1.1 only, so
+ *    an HTTP/2 port stays L4 in the kernel whatever its policy (with a
+ *    warning when http routes or L7 policy are thereby not applied, and
+ *    the reason in l7_config.l4_ports for `sockmeshctl services`).
+ *  - trafficPolicy merge and cluster defaults: compile_cluster_policy()
+ *    (compile.c), shared with the kernel plan.
+ *  - retries when unset: 2 attempts on
  *    connect-failure, refused-stream, unavailable, cancelled,
  *    retriable-status-codes (503); Envoy back-off base 25 ms.
  */
@@ -38,19 +34,12 @@
 #define PCRE2_CODE_UNIT_WIDTH 8
 #include <pcre2.h>
 
-#include "grow.h"
-#include "l7.h"
+#include "compile/compile.h"
+#include "common/grow.h"
+#include "compile/l7.h"
 
 #define L7_FQDN_MAX		256
 #define L7_MESH			"mesh"
-#define L7_UNLIMITED		0xffffffffLL
-#define L7_CONNECT_TIMEOUT_MS	10000
-#define L7_HTTP_IDLE_MS		3600000
-#define L7_OD_INTERVAL_MS	10000
-#define L7_OD_BASE_MS		30000
-#define L7_OD_MAX_MS		300000
-#define L7_OD_MAX_PCT		10
-#define L7_OD_CONSECUTIVE	5
 #define L7_RETRY_ATTEMPTS	2
 #define L7_RETRY_BACKOFF_MS	25
 
@@ -66,7 +55,7 @@ struct l7_build {
 	struct plan *plan;
 	struct l7_config *c;
 	const char *domain;
-	size_t cap_clusters, cap_vhosts, cap_svcs;
+	size_t cap_clusters, cap_vhosts, cap_svcs, cap_l4;
 	struct l7_vcache *vc;
 	size_t n_vc, cap_vc;
 };
@@ -210,19 +199,23 @@ static int l7_gateway_norm(const char *g, const char *ns, char **out)
 enum l7_proto {
 	L7_PROTO_UNKNOWN = 0,
 	L7_PROTO_HTTP,
+	L7_PROTO_H2,		/* HTTP/2 to the backend: kept L4 (proxy is HTTP/1.1) */
 	L7_PROTO_OTHER,
 };
 
 static enum l7_proto l7_proto_parse(const char *s, size_t len)
 {
-	static const char *const http[] = { "http", "http2", "grpc", "grpc-web",
-					    "http_proxy", "kubernetes.io/h2c" };
+	static const char *const http[] = { "http", "http_proxy" };
+	static const char *const h2[] = { "http2", "grpc", "grpc-web", "kubernetes.io/h2c" };
 	static const char *const other[] = { "tcp", "udp", "https", "tls", "mongo",
 					     "mysql", "redis" };
 
 	for (size_t i = 0; i < sizeof(http) / sizeof(http[0]); i++)
 		if (strlen(http[i]) == len && strncasecmp(s, http[i], len) == 0)
 			return L7_PROTO_HTTP;
+	for (size_t i = 0; i < sizeof(h2) / sizeof(h2[0]); i++)
+		if (strlen(h2[i]) == len && strncasecmp(s, h2[i], len) == 0)
+			return L7_PROTO_H2;
 	for (size_t i = 0; i < sizeof(other) / sizeof(other[0]); i++)
 		if (strlen(other[i]) == len && strncasecmp(s, other[i], len) == 0)
 			return L7_PROTO_OTHER;
@@ -337,138 +330,23 @@ static const char *l7_dr_needs_l7(const struct pol_dr *dr, uint16_t port)
 	return NULL;
 }
 
-/* ---- trafficPolicy merge and cluster policy ---- */
-
-struct l7_tp_eff {
-	const struct pol_lb *lb;			/* NULL = default */
-	const struct pol_traffic_policy *pool;		/* connectionPool owner */
-	const struct pol_traffic_policy *outlier;	/* outlierDetection owner */
-};
-
-static void l7_tp_apply(struct l7_tp_eff *e, const struct pol_traffic_policy *tp)
-{
-	if (tp->lb.kind != POL_LB_UNSET)
-		e->lb = &tp->lb;
-	if (tp->has_pool || tp->max_connections >= 0 || tp->has_http_pool)
-		e->pool = tp;
-	if (tp->has_outlier)
-		e->outlier = tp;
-}
-
-/* Istio: port level settings do not inherit: all of them replace. */
-static void l7_tp_apply_port(struct l7_tp_eff *e, const struct pol_traffic_policy *tp,
-			     uint16_t port)
-{
-	for (size_t i = 0; i < tp->n_port_level; i++) {
-		const struct pol_traffic_policy *pl = &tp->port_level[i].tp;
-
-		if (tp->port_level[i].port != port)
-			continue;
-		e->lb = pl->lb.kind != POL_LB_UNSET ? &pl->lb : NULL;
-		e->pool = pl->has_pool || pl->max_connections >= 0 || pl->has_http_pool ?
-			  pl : NULL;
-		e->outlier = pl->has_outlier ? pl : NULL;
-		return;
-	}
-}
-
-static uint32_t l7_limit(int64_t v)
-{
-	return v <= 0 || v >= L7_UNLIMITED ? 0 : (uint32_t)v;
-}
+/* ---- cluster policy: the proxy's part of compile_cluster_policy() ---- */
 
 static int l7_cluster_policy(struct l7_build *b, const struct pol_dr *dr,
 			     const char *subset, uint16_t port, struct l7_cluster *cl)
 {
-	struct l7_tp_eff e = { 0 };
-	const struct pol_subset *ss = NULL;
+	struct compile_cluster_policy cp;
 
-	for (size_t i = 0; dr && subset && i < dr->n_subsets; i++)
-		if (dr->subsets[i].name && strcmp(dr->subsets[i].name, subset) == 0)
-			ss = &dr->subsets[i];
-	if (dr) {
-		l7_tp_apply(&e, &dr->tp);
-		l7_tp_apply_port(&e, &dr->tp, port);
-	}
-	if (ss) {
-		l7_tp_apply(&e, &ss->tp);
-		l7_tp_apply_port(&e, &ss->tp, port);
-	}
-
-	cl->lb = L7_LB_LEAST_REQUEST;
+	compile_cluster_policy(dr, subset, port, &cp);
+	cl->lb = cp.lb;
 	cl->hash_kind = POL_HASH_NONE;
-	if (e.lb) {
-		switch (e.lb->kind) {
-		case POL_LB_ROUND_ROBIN:
-			cl->lb = L7_LB_ROUND_ROBIN;
-			break;
-		case POL_LB_RANDOM:
-		case POL_LB_PASSTHROUGH:
-			cl->lb = L7_LB_RANDOM;
-			break;
-		case POL_LB_CONSISTENT_HASH:
-			cl->lb = L7_LB_HASH;
-			cl->hash_kind = (uint8_t)e.lb->hash;
-			if (e.lb->hash == POL_HASH_HEADER) {
-				if (l7_strdup_lower(e.lb->hash_key, &cl->hash_key))
-					return -ENOMEM;
-			} else if (l7_strdup(e.lb->hash_key, &cl->hash_key)) {
-				return -ENOMEM;
-			}
-			break;
-		default:
-			break;
-		}
-	}
-
-	cl->pool.connect_timeout_ms = L7_CONNECT_TIMEOUT_MS;
-	cl->pool.idle_timeout_ms = L7_HTTP_IDLE_MS;
-	if (e.pool) {
-		const struct pol_traffic_policy *p = e.pool;
-
-		cl->pool.max_connections = l7_limit(p->max_connections);
-		if (p->connect_timeout_ms > 0)
-			cl->pool.connect_timeout_ms = (uint64_t)p->connect_timeout_ms;
-		if (p->has_http_pool) {
-			cl->pool.http1_max_pending = l7_limit(p->http.http1_max_pending);
-			cl->pool.max_requests = l7_limit(p->http.http2_max_requests);
-			cl->pool.max_requests_per_conn = l7_limit(p->http.max_requests_per_conn);
-			cl->pool.max_retries = l7_limit(p->http.max_retries);
-			if (p->http.idle_timeout_ms >= 0)
-				cl->pool.idle_timeout_ms = (uint64_t)p->http.idle_timeout_ms;
-		}
-	}
-
-	if (e.outlier) {
-		const struct pol_outlier *o = &e.outlier->outlier;
-		struct l7_outlier_cfg *oc = &cl->outlier;
-
-		oc->enabled = true;
-		oc->consecutive_5xx = L7_OD_CONSECUTIVE;
-		oc->consecutive_gateway = 0;
-		/* pilot applyOutlierDetection: the deprecated field counts
-		 * gateway errors only. */
-		if (o->consecutive_errors > 0) {
-			oc->consecutive_gateway = (uint32_t)o->consecutive_errors;
-			oc->consecutive_5xx = 0;
-		}
-		if (o->consecutive_5xx >= 0)
-			oc->consecutive_5xx = (uint32_t)o->consecutive_5xx;
-		if (o->consecutive_gateway >= 0)
-			oc->consecutive_gateway = (uint32_t)o->consecutive_gateway;
-		oc->split_local_origin = o->split_local_origin;
-		oc->consecutive_local_origin = o->consecutive_local_origin >= 0 ?
-			(uint32_t)o->consecutive_local_origin : L7_OD_CONSECUTIVE;
-		oc->interval_ms = o->interval_ms > 0 ? (uint64_t)o->interval_ms : L7_OD_INTERVAL_MS;
-		oc->base_ejection_ms = o->base_ejection_ms > 0 ?
-			(uint64_t)o->base_ejection_ms : L7_OD_BASE_MS;
-		oc->max_ejection_ms = L7_OD_MAX_MS;
-		if (oc->max_ejection_ms < oc->base_ejection_ms)
-			oc->max_ejection_ms = oc->base_ejection_ms;
-		oc->max_ejection_pct = o->max_ejection_percent > 0 ?
-			(uint32_t)o->max_ejection_percent : L7_OD_MAX_PCT;
-		oc->min_health_pct = e.outlier->min_health_percent > 0 ?
-			(uint32_t)e.outlier->min_health_percent : 0;
+	cl->pool = cp.pool;
+	cl->outlier = cp.outlier;
+	if (cp.lb == L7_LB_HASH) {
+		cl->hash_kind = (uint8_t)cp.lb_src->hash;
+		if (cp.lb_src->hash == POL_HASH_HEADER)
+			return l7_strdup_lower(cp.lb_src->hash_key, &cl->hash_key);
+		return l7_strdup(cp.lb_src->hash_key, &cl->hash_key);
 	}
 	return 0;
 }
@@ -597,8 +475,7 @@ static int l7_cluster_empty(struct l7_build *b, const char *host, uint16_t port,
 		return -ENOMEM;
 	cl->id = id;
 	cl->port = port;
-	cl->pool.connect_timeout_ms = L7_CONNECT_TIMEOUT_MS;
-	cl->pool.idle_timeout_ms = L7_HTTP_IDLE_MS;
+	l7_cluster_policy(b, NULL, NULL, port, cl);	/* the defaults */
 	if (asprintf(&cl->name, "outbound|%u|%s|%s", port, subset ? subset : "", host) < 0)
 		cl->name = NULL;
 	else if (!l7_strdup(host, &cl->fqdn) && !l7_strdup(subset, &cl->subset))
@@ -1201,6 +1078,47 @@ fail:
 
 /* ---- services ---- */
 
+/*
+ * An HTTP/2 (gRPC, h2c) port: the proxy speaks HTTP/1.1 only, so connect4
+ * balances it at L4 (Istio would proxy it at L7); the reason is kept for
+ * the admin API and a warning names the policy that is not applied.
+ */
+static int l7_svc_keep_l4(struct l7_build *b, const struct plan_service *ps,
+			  const struct pol_service *svc, const struct pol_svc_port *sp,
+			  const char *pwhy, const struct pol_vs *vs, const struct pol_dr *dr,
+			  const char *drwhy)
+{
+	struct l7_l4_port *lp;
+	int err = 0;
+
+	if (sm_grow((void **)&b->c->l4_ports, &b->cap_l4, b->c->n_l4_ports + 1,
+		    sizeof(*b->c->l4_ports)))
+		return -ENOMEM;
+	lp = &b->c->l4_ports[b->c->n_l4_ports];
+	lp->vip = ps->key.vip;
+	lp->port = ntohs(ps->key.port);
+	lp->name = NULL;
+	if (asprintf(&lp->why, "%s declares HTTP/2: balanced at L4 in the kernel "
+		     "(the L7 proxy speaks HTTP/1.1 only)", pwhy) < 0)
+		return -ENOMEM;
+	if (asprintf(&lp->name, "%s/%s", svc->meta.ns, svc->meta.name) < 0) {
+		free(lp->why);
+		return -ENOMEM;
+	}
+	b->c->n_l4_ports++;
+	if (vs)
+		err = l7_diag(b, POL_DIAG_WARNING, &sp->loc,
+			      "service %s/%s port %u: %s declares HTTP/2, which the L7 proxy does not speak yet: balanced at L4, http routes of VirtualService %s/%s are not applied to it",
+			      svc->meta.ns, svc->meta.name, lp->port, pwhy, vs->meta.ns,
+			      vs->meta.name);
+	if (!err && drwhy)
+		err = l7_diag(b, POL_DIAG_WARNING, &sp->loc,
+			      "service %s/%s port %u: %s declares HTTP/2, which the L7 proxy does not speak yet: balanced at L4, DestinationRule %s/%s %s is not applied to it",
+			      svc->meta.ns, svc->meta.name, lp->port, pwhy, dr->meta.ns,
+			      dr->meta.name, drwhy);
+	return err;
+}
+
 static int l7_svc_build(struct l7_build *b, struct plan_service *ps)
 {
 	const struct pol_service *svc = l7_find_pol_svc(b->set, ps->ns, ps->name);
@@ -1235,6 +1153,8 @@ static int l7_svc_build(struct l7_build *b, struct plan_service *ps)
 				       dr->meta.name, drwhy);
 		return 0;
 	}
+	if (proto == L7_PROTO_H2)
+		return l7_svc_keep_l4(b, ps, svc, sp, pwhy, vs, dr, drwhy);
 	if (vs)
 		snprintf(why, sizeof(why), "VirtualService %s/%s has http routes",
 			 vs->meta.ns, vs->meta.name);
@@ -1516,6 +1436,12 @@ void l7_config_free(struct l7_config *c)
 		free(c->svcs[i].why);
 	}
 	free(c->svcs);
+	for (size_t i = 0; i < c->n_l4_ports; i++)
+	{
+		free(c->l4_ports[i].name);
+		free(c->l4_ports[i].why);
+	}
+	free(c->l4_ports);
 	for (size_t i = 0; i < c->n_clusters; i++)
 		l7_cluster_free(c->clusters[i]);
 	free(c->clusters);
@@ -1593,6 +1519,14 @@ const struct l7_svc *l7_config_find_svc(const struct l7_config *c, uint32_t vip,
 		else
 			hi = mid;
 	}
+	return NULL;
+}
+
+const char *l7_config_l4_why(const struct l7_config *c, uint32_t vip, uint16_t port)
+{
+	for (size_t i = 0; c && i < c->n_l4_ports; i++)
+		if (c->l4_ports[i].vip == vip && c->l4_ports[i].port == port)
+			return c->l4_ports[i].why;
 	return NULL;
 }
 

@@ -1,15 +1,12 @@
 /* SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause) */
 /*
- * l7: the agent's L7 configuration, built from a validated policy set and
- * its plan (l7_config_build), immutable once built and shared by the proxy
- * workers by reference count; a reload builds a new one and swaps the
- * pointer, in-flight requests keep the one they started with.
- *
- * Router (pure): l7_route_match() finds the first http route of a virtual
- * host that matches a request (match blocks OR, conditions inside one block
- * AND; regex = whole-string PCRE2 match), l7_route_pick_dest() applies the
- * weights. Strings are NUL-terminated and owned by the config.
+ * l7: the proxy's L7 configuration, the compiler's second product (the
+ * kernel plan is the first; compile.h builds both in one pass). Immutable
+ * once built and shared by the proxy workers by reference count; a reload
+ * builds a new one and swaps the pointer, in-flight requests keep the one
+ * they started with. Strings are NUL-terminated and owned by the config.
  * Addresses network order, ports host order unless a field says otherwise.
+ * The router over it is user/proxy/route.h.
  */
 #ifndef SOCKMESH_L7_H
 #define SOCKMESH_L7_H
@@ -18,8 +15,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "plan.h"
-#include "policy.h"
+#include "policy/policy.h"
 
 #define L7_DEFAULT_LISTEN_PORT	15001
 
@@ -260,6 +256,9 @@ struct l7_config {
 	unsigned long refs;		/* l7_config_get/put (atomic) */
 	uint64_t generation;
 	struct l7_svc *svcs;		size_t n_svcs;		/* sorted by (vip, port) */
+	/* HTTP/2 / gRPC ports kept at L4 and why (l7_config_l4_why) */
+	struct l7_l4_port { uint32_t vip; uint16_t port; char *name; char *why; } *l4_ports;
+	size_t n_l4_ports;
 	struct l7_cluster **clusters;	size_t n_clusters;
 	struct l7_vhost **vhosts;	size_t n_vhosts;
 	struct l7_gateway *gateways;	size_t n_gateways;
@@ -268,15 +267,7 @@ struct l7_config {
 	size_t n_pods;
 };
 
-/*
- * Build from a validated set and its plan. Decides which service ports are
- * L7 (Istio protocol selection: a VirtualService with http routes, a
- * DestinationRule with outlierDetection or connectionPool.http, appProtocol
- * http*, port name http / http-*) and marks them in the plan
- * (plan_service.flags |= SM_SVC_F_L7, plan_service.l7_why). Problems are
- * appended to set->diags. Returns 0 or -errno.
- */
-int l7_config_build(struct pol_set *set, struct plan *plan, struct l7_config **out);
+/* Built by compile_policy() (compile.h). */
 void l7_config_free(struct l7_config *c);
 
 /* Reference counting (built with refs = 1); put frees at zero. Thread safe. */
@@ -285,44 +276,7 @@ void l7_config_put(struct l7_config *c);
 
 const struct l7_svc *l7_config_find_svc(const struct l7_config *c, uint32_t vip, uint16_t port);
 const struct l7_pod *l7_config_find_pod(const struct l7_config *c, uint32_t ip);
-
-/* What the router needs to know about one request. */
-struct l7_request_view {
-	const char *method;	size_t method_len;
-	const char *path;	size_t path_len;	/* without query */
-	const char *query;	size_t query_len;	/* without '?' */
-	const char *authority;	size_t authority_len;	/* Host */
-	const char *scheme;				/* "http" */
-	uint16_t port;					/* the service / gateway port */
-	/* header lookup: returns value or NULL; name lower-case */
-	const char *(*header)(const void *ctx, const char *name, size_t *len);
-	const void *ctx;
-	const struct l7_pod *source;			/* client pod, NULL if unknown */
-	const char *gateway;				/* NULL = mesh, else "ns/name" */
-};
-
-/*
- * First route of vh matching rq, or NULL (Envoy then answers 404 NR).
- * index and matched (may be NULL) receive its position, for logs and
- * explain, and the match block that matched (NULL when the route has none).
- */
-const struct l7_route *l7_route_match(const struct l7_vhost *vh,
-				      const struct l7_request_view *rq, size_t *index,
-				      const struct l7_match **matched);
-
-/* Weighted choice; rnd uniform in [0, 2^32). NULL when no weight > 0. */
-const struct l7_route_dest *l7_route_pick_dest(const struct l7_route *r, uint32_t rnd);
-
-/* The vhost of a gateway for a Host header (exact, then longest wildcard). */
-const struct l7_vhost *l7_gateway_find_vhost(const struct l7_gateway *gw, const char *host,
-					     size_t host_len);
-
-/*
- * Path after rewrite (uri prefix / regex). Writes a NUL-terminated string
- * into out (outlen bytes). Returns its length, or -ENOSPC. The matched
- * prefix is the route's uri match prefix when the match was a prefix.
- */
-int l7_rewrite_path(const struct l7_route *r, const struct l7_match *matched,
-		    const char *path, size_t path_len, char *out, size_t outlen);
+/* Why an HTTP-like port (vip network order, port host order) is kept at L4; NULL if not. */
+const char *l7_config_l4_why(const struct l7_config *c, uint32_t vip, uint16_t port);
 
 #endif /* SOCKMESH_L7_H */

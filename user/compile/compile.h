@@ -1,0 +1,113 @@
+/* SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause) */
+/*
+ * compile: the one policy compiler. A validated policy set goes in; the
+ * kernel plan (plan.h: services, clusters, backends, route slots, with the
+ * L4/L7 flag of every service port final) and the proxy's L7 config (l7.h:
+ * virtual hosts, routes, clusters) come out of one pass. Istio's resolution
+ * is written here once: host names, DestinationRule and VirtualService
+ * selection, the trafficPolicy / subset / portLevelSettings merge
+ * (compile_cluster_policy) and protocol selection. The agent's full
+ * reloads and deltas, `sockmeshctl validate` and the Kubernetes API feed
+ * call it; the proxy only consumes l7_config.
+ *
+ * Pure: no BPF calls, no printing. Problems are diagnostics in set->diags.
+ *
+ * Use (the agent's full reload; a Kubernetes API feed does the same with
+ * the set its object store fills):
+ *
+ *	struct compile_opts opts = { .limits = &lim, .l7_proxy = true };
+ *	struct compile_out out;
+ *
+ *	if (policy_validate(&set) || set.n_errors ||
+ *	    compile_policy(&set, &opts, &out))
+ *		... report set.diags; nothing changes ...
+ *	apply out.plan to the maps; hand l7_config_get(out.l7) to the proxy;
+ *	compile_out_free(&out);	(or keep it: deltas patch it)
+ *
+ * The set must outlive out.plan only while plan_patch_services() may still
+ * be called on it; out.l7 owns copies of everything it holds.
+ */
+#ifndef SOCKMESH_COMPILE_H
+#define SOCKMESH_COMPILE_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "compile/l7.h"
+#include "compile/plan.h"
+#include "policy/policy.h"
+#include "common/sm_limits.h"
+
+struct compile_opts {
+	/* Map capacities to check the plan against (plan_check_limits);
+	 * NULL: no check. */
+	const struct sm_limits *limits;
+	/* This node's name: its pods are marked SM_POD_F_LOCAL in the plan
+	 * (plan_mark_local); NULL or "": none. */
+	const char *node;
+	/* false: there is no L7 proxy; ports that would be L7 stay at L4 in
+	 * the plan (SM_SVC_F_L7 clear, plan_service.l7_why kept to say why
+	 * they would be L7). The L7 config is built either way. */
+	bool l7_proxy;
+};
+
+struct compile_out {
+	struct plan plan;
+	struct l7_config *l7;		/* one reference, NULL until built */
+};
+
+/*
+ * Compile a set that passed policy_validate() (no errors) into out (zeroed
+ * here). Returns 0; -EINVAL when set has errors, or the compile added one
+ * (a capacity limit: -E2BIG); -ENOMEM. On error out is empty.
+ * compile_out_free() releases out (also a zeroed one); out->l7 may be kept
+ * with l7_config_get() beyond it.
+ */
+int compile_policy(struct pol_set *set, const struct compile_opts *opts,
+		   struct compile_out *out);
+void compile_out_free(struct compile_out *out);
+
+/*
+ * Delta: the EndpointSlices / Pod status of the services named (ns[k],
+ * names[k]) changed in set, nothing else. Re-plans them in cur->plan
+ * (plan_patch_services: the old entries kept in pt for plan_patch_undo /
+ * plan_patch_free) and, when the L7 config has clusters, compiles a new
+ * one into *l7 (NULL otherwise; cur->l7 is left alone). Returns 0,
+ * -ESTALE (more than endpoints would change: compile everything) or
+ * -ENOMEM; cur is unchanged on error.
+ */
+int compile_patch_services(struct pol_set *set, const struct compile_opts *opts,
+			   struct compile_out *cur, const char *const *ns,
+			   const char *const *names, size_t n, struct plan_patch *pt,
+			   struct l7_config **l7);
+
+/*
+ * The effective policy of the cluster (port, subset) of a service whose
+ * DestinationRule is dr (NULL: none), defaults applied. Istio's merge
+ * (pilot MergeTrafficPolicy): loadBalancer, connectionPool and
+ * outlierDetection each replace as a whole; a portLevelSettings entry for
+ * the port replaces all three and inherits nothing (a block it omits takes
+ * its default, not the destination-level value); a subset's own policy
+ * overrides per block, then the subset's portLevelSettings entry for the
+ * port replaces all three again. Both the kernel plan and the L7 config
+ * take their cluster settings from this, so they cannot disagree.
+ */
+struct compile_cluster_policy {
+	uint8_t lb;			/* L7_LB_* */
+	const struct pol_lb *lb_src;	/* the loadBalancer block that applies
+					 * (hash kind, key, loc), NULL = default */
+	struct l7_pool_cfg pool;
+	struct l7_outlier_cfg outlier;
+};
+
+void compile_cluster_policy(const struct pol_dr *dr, const char *subset, uint16_t port,
+			    struct compile_cluster_policy *out);
+
+/*
+ * The two passes of compile_policy(), for tests that look at one of them.
+ * l7_config_build decides which service ports are L7 (Istio protocol
+ * selection) and sets SM_SVC_F_L7 and l7_why in plan.
+ */
+int l7_config_build(struct pol_set *set, struct plan *plan, struct l7_config **out);
+
+#endif /* SOCKMESH_COMPILE_H */
