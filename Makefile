@@ -35,7 +35,9 @@ SM_WARN := -Wall -Wextra -Werror -Wno-unused-parameter $(call cc_has_warning,for
 SM_CFLAGS := -std=gnu11 $(SM_WARN) -D_GNU_SOURCE -fno-strict-aliasing $(INCLUDES) -MMD -MP
 LDLIBS_BPF := -lbpf -lelf -lz
 LDLIBS_YAML := -lyaml
-LDLIBS_JSON := -ljansson -lpcre2-8 -lpthread -lnghttp2
+# libcurl: the Kubernetes API client (user/kube: TLS, HTTP/2 for all watches on one connection)
+# libnghttp2: the L7 proxy's HTTP/2 (user/proxy/proxy_h2.c)
+LDLIBS_JSON := -ljansson -lpcre2-8 -lpthread -lcurl -lnghttp2
 SAN_FLAGS := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all
 
 BPF_CFLAGS := -g -O2 -target bpf -mcpu=v3 -D__TARGET_ARCH_$(ARCH) \
@@ -51,6 +53,7 @@ POLICY_SRCS := $(sort $(wildcard user/policy/*.c))
 COMMON_SRCS := $(sort $(wildcard user/common/*.c))
 PROXY_SRCS := $(sort $(wildcard user/proxy/*.c))
 COMPILE_SRCS := $(sort $(wildcard user/compile/*.c))
+KUBE_SRCS := $(sort $(wildcard user/kube/*.c))
 AGENT_SRCS := $(sort $(wildcard user/agent/*.c))
 CLI_SRCS := $(sort $(wildcard user/cli/*.c))
 UNIT_SRCS := $(sort $(wildcard tests/unit/*.c))
@@ -58,7 +61,7 @@ BPFT_PROG_SRCS := $(sort $(wildcard tests/bpf/progs/*.bpf.c))
 BPFT_SRCS := $(sort $(wildcard tests/bpf/*.c))
 TOOL_SRCS := $(sort $(wildcard tests/tools/*.c))
 
-LIB_SRCS := $(POLICY_SRCS) $(COMMON_SRCS) $(COMPILE_SRCS) $(PROXY_SRCS)
+LIB_SRCS := $(POLICY_SRCS) $(COMMON_SRCS) $(COMPILE_SRCS) $(PROXY_SRCS) $(KUBE_SRCS)
 LIB_OBJS := $(patsubst %.c,$(OUTPUT)/obj/%.o,$(LIB_SRCS))
 AGENT_OBJS := $(patsubst %.c,$(OUTPUT)/obj/%.o,$(AGENT_SRCS))
 CLI_OBJS := $(patsubst %.c,$(OUTPUT)/obj/%.o,$(CLI_SRCS))
@@ -162,10 +165,13 @@ $(OUTPUT)/tools/%: tests/tools/%.c | $(OUTPUT)/tools
 # their own config); policy-rc.d keeps apt from starting it as a service.
 # openjdk-17-jdk-headless and python3: the dual-stack clients of
 # tests/e2e/test_dualstack.sh (a JVM opens AF_INET6 sockets by default);
-# python3-grpcio: the real gRPC peers of tests/e2e/test_l7_matrix.sh.
+# python3-grpcio: the real gRPC peers of tests/e2e/test_l7_matrix.sh;
+# libcurl4-openssl-dev: the Kubernetes API client (user/kube); openssl and
+# python3-h2: the test API server's CA and HTTP/2 (tests/e2e/kube_apiserver.py).
 DEPS_PKGS := clang llvm libbpf-dev libelf-dev zlib1g-dev bpftool libyaml-dev \
 	     libjansson-dev libpcre2-dev iproute2 gcc make libc6-dev pkg-config jq util-linux \
-	     curl nginx-light graphviz python3-grpcio libnghttp2-dev nghttp2-client \
+	     curl nginx-light graphviz python3-grpcio libcurl4-openssl-dev openssl python3-h2 \
+	     libnghttp2-dev nghttp2-client \
 	     libclang-rt-14-dev openjdk-17-jdk-headless python3
 .PHONY: deps
 deps:

@@ -51,15 +51,15 @@ if [ "${BENCH_L7_SOCKMESH:-1}" = 1 ]; then
 	S2_CONTENDERS+=("sockmesh|sockmesh L7 agent|$S2_VIP:80|c_l7_sockmesh_up|bench_agent_down")
 fi
 
-# ---- scenario 5: unary h2c through one L7 hop (bench/h2.sh) ----
-S5_VIP=10.96.150.2		# bench/policies/l7.yaml, port named grpc
-S5_CONTENDERS=(
+# ---- scenario 6: unary h2c through one L7 hop (bench/h2.sh) ----
+S6_VIP=10.96.150.2		# bench/policies/l7.yaml, port named grpc
+S6_CONTENDERS=(
 	"direct|direct to backend v1 (no proxy)|$V1_IP:8081|:|:"
 	"haproxy|HAProxy, 1 thread (h2 both sides)|$SM_NODE_IP:15082|c_h2_up haproxy|c_proxies_down"
 	"nginx|nginx, 1 worker (http2 + grpc_pass)|$SM_NODE_IP:15083|c_h2_up nginx|c_proxies_down"
 )
 if [ "${BENCH_L7_SOCKMESH:-1}" = 1 ]; then
-	S5_CONTENDERS+=("sockmesh|sockmesh L7 agent (h2c both sides)|$S5_VIP:80|c_l7_sockmesh_up|bench_agent_down")
+	S6_CONTENDERS+=("sockmesh|sockmesh L7 agent (h2c both sides)|$S6_VIP:80|c_l7_sockmesh_up|bench_agent_down")
 fi
 
 # ---- scenario 3: connect() rate to one VIP with N other services ----

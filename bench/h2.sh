@@ -1,26 +1,26 @@
 # SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause)
 # shellcheck shell=bash
 #
-# h2.sh — scenario 5: unary gRPC-shaped requests over h2c through one L7
+# h2.sh — scenario 6: unary gRPC-shaped requests over h2c through one L7
 # hop. Backends: nginx with h2c (prior knowledge) in pods 3 (v1) and 4 (v2)
 # on PORT_H2, 1 KiB bodies; the same rules as scenario 2 ("x-canary: yes"
 # -> v2, otherwise 90/10). Each proxy speaks HTTP/2 on both sides: HAProxy
 # (bind/server proto h2), nginx (listen http2, grpc_pass), sockmesh (a
-# Service port named grpc: h2c upstream). h2load in the client pod, S5_CONNS
-# connections x S5_STREAMS streams, POST of 1 KiB with content-type
+# Service port named grpc: h2c upstream). h2load in the client pod, S6_CONNS
+# connections x S6_STREAMS streams, POST of 1 KiB with content-type
 # application/grpc. Per contender:
-#   max req/s            h2load's rate for S5_REQS requests (closed loop)
+#   max req/s            h2load's rate for S6_REQS requests (closed loop)
 #   req per proxy CPU-s  requests / proxy CPU seconds in that run
 #   mean µs per request  h2load's "time for request" mean
 #   proxy RSS MB         after the run (all processes of the proxy)
 # No fixed-rate percentiles here (h2load has none): scenario 2 has them for
 # HTTP/1.1.
 
-S5_CONNS=4
-S5_STREAMS=16
+S6_CONNS=4
+S6_STREAMS=16
 PORT_H2=8081
 
-s5_backends_up() {
+s6_backends_up() {
 	local v ip pod
 	for v in v1 v2; do
 		if [ "$v" = v1 ]; then ip=$V1_IP pod=$POD_V1; else ip=$V2_IP pod=$POD_V2; fi
@@ -30,9 +30,9 @@ s5_backends_up() {
 		location / { add_header X-Backend $v; return 200 \"$S2_BODY\"; }
 	}" || return 1
 	done
-	S5_BACKENDS=("${BENCH_PROXIES[@]}")
+	S6_BACKENDS=("${BENCH_PROXIES[@]}")
 	BENCH_PROXIES=()
-	bench_place load "${S5_BACKENDS[@]}"
+	bench_place load "${S6_BACKENDS[@]}"
 }
 
 # c_h2_up haproxy|nginx: the proxy in the node netns.
@@ -79,26 +79,26 @@ EOC
 	bench_place proxy "${BENCH_PROXIES[@]}"
 }
 
-s5_run() {
+s6_run() {
 	local spec name label addr setup teardown r out t0 t1 hz reqs pids g body
 	hz=$(getconf CLK_TCK)
-	g="h2c, $S5_CONNS conns x $S5_STREAMS streams, 1 KiB"
+	g="h2c, $S6_CONNS conns x $S6_STREAMS streams, 1 KiB"
 	body=$BENCH_TMP/h2-body.bin
 	printf '%1024s' '' | tr ' ' x >"$body"
-	for spec in "${S5_CONTENDERS[@]}"; do
+	for spec in "${S6_CONTENDERS[@]}"; do
 		IFS='|' read -r name label _ <<<"$spec"
-		bench_label 5 "$name" "$label"
+		bench_label 6 "$name" "$label"
 	done
-	bench_log "scenario 5 (proxy on CPU $(bench_cpus proxy), load and backends on CPU $(bench_cpus load))"
-	if ! s5_backends_up; then
-		bench_fail "scenario 5: backends"
+	bench_log "scenario 6 (proxy on CPU $(bench_cpus proxy), load and backends on CPU $(bench_cpus load))"
+	if ! s6_backends_up; then
+		bench_fail "scenario 6: backends"
 		c_proxies_down
 		return
 	fi
-	for spec in "${S5_CONTENDERS[@]}"; do
+	for spec in "${S6_CONTENDERS[@]}"; do
 		IFS='|' read -r name label addr setup teardown <<<"$spec"
 		if ! bench_setup "$setup" proxy; then
-			bench_fail "scenario 5 $name: setup"
+			bench_fail "scenario 6 $name: setup"
 			bench_teardown "$teardown"
 			continue
 		fi
@@ -106,27 +106,27 @@ s5_run() {
 		[ "$name" = sockmesh ] && pids=("$BENCH_AGENT_PID")
 		for ((r = 1; r <= BENCH_REPS; r++)); do
 			t0=$(s2_cpu_ticks "${pids[@]}")
-			out=$(bench_client load "$POD_CLIENT" timeout 120 h2load -n "$S5_REQS" -c "$S5_CONNS" \
-				-m "$S5_STREAMS" -d "$body" -H 'content-type: application/grpc' \
+			out=$(bench_client load "$POD_CLIENT" timeout 120 h2load -n "$S6_REQS" -c "$S6_CONNS" \
+				-m "$S6_STREAMS" -d "$body" -H 'content-type: application/grpc' \
 				-H 'x-canary: no' "http://$addr/sm.Echo/Say" 2>&1)
 			t1=$(s2_cpu_ticks "${pids[@]}")
 			reqs=$(sed -nE 's/^requests: .* ([0-9]+) succeeded.*/\1/p' <<<"$out")
-			if [ "${reqs:-0}" -lt "$S5_REQS" ]; then
-				bench_fail "scenario 5 $name: $(grep -E '^(requests|status)' <<<"$out" | tr '\n' ' ')"
+			if [ "${reqs:-0}" -lt "$S6_REQS" ]; then
+				bench_fail "scenario 6 $name: $(grep -E '^(requests|status)' <<<"$out" | tr '\n' ' ')"
 				break
 			fi
-			bench_record 5 "max req/s" "$g" "$name" \
+			bench_record 6 "max req/s" "$g" "$name" \
 				"$(sed -nE 's/^finished in .*, ([0-9.]+) req\/s.*/\1/p' <<<"$out")"
 			[ ${#pids[@]} -gt 0 ] && [ "$t1" -gt "$t0" ] &&
-				bench_record 5 "req per proxy CPU-s" "$g" "$name" \
+				bench_record 6 "req per proxy CPU-s" "$g" "$name" \
 					"$(awk -v n="$reqs" -v t=$((t1 - t0)) -v hz="$hz" 'BEGIN { printf "%.0f", n / (t / hz) }')"
-			bench_record 5 "mean µs per request" "$g" "$name" \
+			bench_record 6 "mean µs per request" "$g" "$name" \
 				"$(awk '/^time for request:/ { v = $5; u = v; sub(/[0-9.]+/, "", u); sub(/[a-z]+$/, "", v);
 					f = u == "ms" ? 1000 : u == "s" ? 1e6 : 1; printf "%.0f", v * f }' <<<"$out")"
 		done
-		[ ${#pids[@]} -gt 0 ] && bench_record 5 "proxy RSS MB" "$g" "$name" "$(s2_rss_mb "${pids[@]}")"
+		[ ${#pids[@]} -gt 0 ] && bench_record 6 "proxy RSS MB" "$g" "$name" "$(s2_rss_mb "${pids[@]}")"
 		bench_log "  $name done"
 		bench_teardown "$teardown"
 	done
-	bench_stop "${S5_BACKENDS[@]}"
+	bench_stop "${S6_BACKENDS[@]}"
 }

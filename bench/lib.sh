@@ -33,6 +33,7 @@ BENCH_T0=$SECONDS
 BENCH_NCPU=$(nproc)
 declare -ga BENCH_SPAWNED=()
 declare -ga BENCH_AGENT_ARGS=()	# extra sockmesh-agent flags for bench_agent_up
+declare -ga BENCH_AGENT_SRC=()	# replaces --policy DIR (e.g. --kubeconfig FILE)
 BENCH_AGENT_PID=
 BENCH_AGENT_LOG=
 BENCH_AGENT_N=0
@@ -136,7 +137,9 @@ bench_agent_up() {
 	BENCH_AGENT_LOG=$BENCH_TMP/agent-$BENCH_AGENT_N.log
 	mkdir -p "$BENCH_POLICY_DIR"
 	for f in "$@"; do cp "$f" "$BENCH_POLICY_DIR/"; done
-	sm_spawn "$SM_BUILD/sockmesh-agent" --cgroup "$SM_CGROUP" --policy "$BENCH_POLICY_DIR" \
+	local src=(--policy "$BENCH_POLICY_DIR")
+	[ "${#BENCH_AGENT_SRC[@]}" -eq 0 ] || src=("${BENCH_AGENT_SRC[@]}")
+	sm_spawn "$SM_BUILD/sockmesh-agent" --cgroup "$SM_CGROUP" "${src[@]}" \
 		--pin-path "$SM_PIN" --admin-socket "$BENCH_TMP/admin.sock" \
 		"${BENCH_AGENT_ARGS[@]}" >"$BENCH_AGENT_LOG" 2>&1
 	BENCH_AGENT_PID=$SM_LAST_PID

@@ -49,6 +49,8 @@ title() {
 	2) echo "Scenario 2 — HTTP/1.1 through one L7 hop (header match + 90/10 split, keep-alive, 1 KiB bodies)" ;;
 	3) echo "Scenario 3 — connect() rate to one VIP with N other services installed (client and server pinned to CPU 0)" ;;
 	4) echo "Scenario 4 — control plane: apply from YAML, one-endpoint change, agent RSS" ;;
+	5) echo "Scenario 5 — control plane on the Kubernetes API: initial sync, change propagation, API bytes at rest" ;;
+	6) echo "Scenario 6 — unary h2c (gRPC-shaped) through one L7 hop (header match + 90/10 split, HTTP/2 both sides, 1 KiB)" ;;
 	esac
 }
 
@@ -58,6 +60,8 @@ short() {
 	2) echo "2: HTTP/1.1 through one L7 hop" ;;
 	3) echo "3: connect() to one VIP with N other services" ;;
 	4) echo "4: control plane" ;;
+	5) echo "5: Kubernetes API" ;;
+	6) echo "6: h2c through one L7 hop" ;;
 	esac
 }
 

@@ -13,7 +13,7 @@
 # sample), summary.tsv and one chart per metric (*.png, gnuplot).
 #
 # Environment: SM_BUILD (build dir, default build), QUICK=1 (fewer
-# iterations, < 60 s), BENCH_SCENARIOS (default "1 2 3 4 5"), BENCH_REPS,
+# iterations, < 60 s), BENCH_SCENARIOS (default "1 2 3 4 5 6"), BENCH_REPS,
 # BENCH_L7_SOCKMESH=0 (leaves the sockmesh L7 proxy out of scenario 2),
 # BENCH_KEEP_TMP=1 (keep the agent logs and configs in /tmp/sm-bench.*).
 set -uo pipefail
@@ -44,19 +44,21 @@ sm_require_root
 if [ "${QUICK:-}" = 1 ]; then
 	: "${BENCH_REPS:=3}"
 	S1_ITERS=2000 S1_BYTES=$((64 << 20))
-	S2_SECS=0.5 S2_RATE=1000 S5_REQS=5000
+	S2_SECS=0.5 S2_RATE=1000 S6_REQS=5000
 	S3_SIZES="1 1000 10000" S3_COUNT=2000
 	# a smaller node: one agent start at 100k endpoints takes ~9 s
 	S4_SERVICES=3000 S4_EPS=10
 else
 	: "${BENCH_REPS:=5}"
 	S1_ITERS=20000 S1_BYTES=$((512 << 20))
-	S2_SECS=5 S2_RATE=1000 S5_REQS=100000
+	S2_SECS=5 S2_RATE=1000 S6_REQS=100000
 	S3_SIZES="1 1000 10000" S3_COUNT=20000
 	S4_SERVICES=10000 S4_EPS=10
 fi
 : "${S4_PER_FILE:=100}"	# services per policy file in scenario 4
-: "${BENCH_SCENARIOS:=1 2 3 4 5}"
+: "${BENCH_SCENARIOS:=1 2 3 4 5 6}"
+: "${S5_CHANGES:=$([ "${QUICK:-}" = 1 ] && echo 20 || echo 50)}"	# endpoint changes per rep (p50, p99)
+: "${S5_REST_S:=5}"	# seconds of API traffic at rest
 
 for f in "$SM_BUILD/sockmesh-agent" "$SM_BUILD/sockmeshctl" "$BENCH_TOOL" "$BENCH_HTTP"; do
 	[ -x "$f" ] || { echo "bench: $f missing; run make bench" >&2; exit 1; }
@@ -106,6 +108,7 @@ for s in $BENCH_SCENARIOS; do
 	3) s3_run ;;
 	4) s4_run ;;
 	5) s5_run ;;
+	6) s6_run ;;
 	*) echo "bench: no scenario $s" >&2 ;;
 	esac
 done

@@ -184,3 +184,153 @@ s4_ms() { sed -E 's/.* ([0-9.]+) ms \(parse.*/\1/' <<<"$1"; }
 s4_phase_ms() { sed -E "s/.*[(, ]$1 ([0-9.]+) ms.*/\\1/" <<<"$2"; }
 s4_apply_ms() { s4_phase_ms apply "$1"; }
 s4_writes() { sed -E 's/.* ([0-9]+) map writes.*/\1/' <<<"$1"; }
+
+# ---- 5: the agent on the Kubernetes API ----
+# The test API server (tests/e2e/kube_apiserver.py, TLS, one token) holds
+# S4_SERVICES Services with one EndpointSlice of S4_EPS endpoints each and a
+# VirtualService. The agent starts from a kubeconfig; measured: initial sync
+# (first log line to the first applied generation, from the agent's log time
+# stamps), then changes made through the server, each timed by the agent
+# from the change arriving on its watch to the maps holding it
+# (`kubernetes.last_propagation_ms`): S5_CHANGES one-endpoint changes (p50,
+# p99), a new Service with its slice, a VirtualService weight change. API
+# bytes at rest: bookmarks over S5_REST_S s, scaled to an hour at the real
+# API server's one bookmark per watch per minute; against it, the polling
+# script's cost: one full list of every kind (what the server sent for the
+# initial sync) every 10 s.
+s5_run() {
+	local group k=$BENCH_TMP/kube port r l0 l1 synced rss cpu i lat vals b0 b1 list_bytes
+	group="$S4_SERVICES svc / $((S4_SERVICES * S4_EPS)) ep"
+	bench_label 5 sockmesh "sockmesh agent (--kubeconfig)"
+	bench_log "scenario 5, $group, from the API server"
+	mkdir -p "$k"
+	/usr/bin/python3 "$BENCH_DIR/gen-kube-state.py" "$S4_SERVICES" "$S4_EPS" bench-token >"$k/state.json" ||
+		{ bench_fail "scenario 5: generator"; return; }
+	local ec=(-newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes)
+	openssl req -x509 "${ec[@]}" -keyout "$k/ca.key" -out "$k/ca.crt" -days 1 -subj /CN=bench-ca 2>/dev/null &&
+	openssl req "${ec[@]}" -keyout "$k/srv.key" -out "$k/srv.csr" -subj /CN=kube-apiserver 2>/dev/null &&
+	openssl x509 -req -in "$k/srv.csr" -CA "$k/ca.crt" -CAkey "$k/ca.key" -CAcreateserial -out "$k/srv.crt" \
+		-days 1 -extfile <(printf 'subjectAltName=IP:127.0.0.1') 2>/dev/null ||
+		{ bench_fail "scenario 5: openssl"; return; }
+	printf 'bench-token\n' >"$k/token"
+	for ((r = 1; r <= BENCH_REPS; r++)); do
+		sm_spawn /usr/bin/python3 "$ROOT/tests/e2e/kube_apiserver.py" --listen 127.0.0.1:0 --state "$k/state.json" \
+			--no-save --cert "$k/srv.crt" --key "$k/srv.key" --bookmark-s 1 >"$k/api.out" 2>&1
+		S5_API_PID=$SM_LAST_PID
+		for ((i = 0; i < 600; i++)); do grep -q '^ready' "$k/api.out" && break; sleep 0.05; done
+		port=$(sed -n 's/^ready .*:\([0-9]*\)$/\1/p' "$k/api.out")
+		[ -n "$port" ] || { bench_fail "scenario 5: API server"; bench_stop "$S5_API_PID"; return; }
+		S5_API="https://127.0.0.1:$port"
+		printf 'apiVersion: v1\nkind: Config\ncurrent-context: b\nclusters:\n- {name: b, cluster: {server: "%s", certificate-authority: ca.crt}}\ncontexts:\n- {name: b, context: {cluster: b, user: b}}\nusers:\n- {name: b, user: {tokenFile: token}}\n' \
+			"$S5_API" >"$k/kubeconfig"
+		BENCH_AGENT_SRC=(--kubeconfig "$k/kubeconfig")
+		if ! bench_agent_up; then
+			bench_fail "scenario 5: agent start"
+			BENCH_AGENT_SRC=()
+			bench_stop "$S5_API_PID"
+			return
+		fi
+		BENCH_AGENT_SRC=()
+		l0=$(grep -m1 'objects from the Kubernetes API' "$BENCH_AGENT_LOG")
+		l1=$(bench_applied_line 1 60)
+		synced=$(sed -n 's/.*every kind synced from the API server in \([0-9.]*\) ms.*/\1/p' "$BENCH_AGENT_LOG")
+		list_bytes=$(s5_ctl stats | jq .bytes)
+		# the agent's CPU from exec to ready (BPF load included): what the
+		# sync costs the node, apart from the test server's own speed
+		cpu=$(awk -v hz="$(getconf CLK_TCK)" '{ print ($14 + $15) * 1000 / hz }' "/proc/$BENCH_AGENT_PID/stat")
+		sleep 1.1
+		rss=$(awk '/^VmRSS:/ { print $2 / 1024 }' "/proc/$BENCH_AGENT_PID/status")
+		bench_record 5 "initial sync: agent start to first apply ms" "$group" sockmesh "$(s5_between "$l0" "$l1")"
+		bench_record 5 "initial sync: list of every kind ms" "$group" sockmesh "$synced"
+		bench_record 5 "initial sync: first apply ms" "$group" sockmesh "$(s4_ms "$l1")"
+		bench_record 5 "initial sync: agent CPU ms, start to ready" "$group" sockmesh "$cpu"
+		bench_record 5 "agent RSS MB" "$group" sockmesh "$rss"
+		# one endpoint at a time, 200 ms apart (each alone: applied at once)
+		vals=()
+		for ((i = 0; i < S5_CHANGES; i++)); do
+			lat=$(s5_change "$(s5_slice svc-5 "10.127.$((r % 250)).$((i % 250 + 1))")") || break
+			vals+=("$lat")
+			sleep 0.2
+		done
+		if [ "${#vals[@]}" -eq "$S5_CHANGES" ]; then
+			bench_record 5 "1-endpoint change: event to maps ms p50" "$group" sockmesh "$(s5_pct 50 "${vals[@]}")"
+			bench_record 5 "1-endpoint change: event to maps ms p99" "$group" sockmesh "$(s5_pct 99 "${vals[@]}")"
+		else
+			bench_fail "scenario 5: an endpoint change was not applied (see $k/fail-$r.json)"
+			{ s5_ctl stats; s5_kube; } >"$k/fail-$r.json" 2>&1
+		fi
+		lat=$(s5_change "$(s5_svc "new-$r" "10.96.250.$r")" "$(s5_slice "new-$r" 10.127.254.1)") &&
+			bench_record 5 "new Service: event to maps ms" "$group" sockmesh "$lat"
+		lat=$(s5_change "$(s5_vs $((20 + r)) $((80 - r)))") &&
+			bench_record 5 "VirtualService weights: event to maps ms" "$group" sockmesh "$lat"
+		b0=$(s5_kube | jq .bytes_received)
+		sleep "$S5_REST_S"
+		b1=$(s5_kube | jq .bytes_received)
+		# bookmarks came every second here; a real API server sends one a minute
+		bench_record 5 "API bytes/hour at rest (bookmarks, 1/min/watch)" "$group" sockmesh \
+			"$(((b1 - b0) * 3600 / S5_REST_S / 60))"
+		bench_record 5 "API bytes/hour, polling every 10 s (full lists)" "$group" sockmesh "$((list_bytes * 360))"
+		bench_agent_down
+		bench_stop "$S5_API_PID"
+	done
+}
+
+s5_ctl() { # s5_ctl VERB [JSON]: the test API server's control
+	if [ "$1" = stats ]; then
+		curl -sS --cacert "$BENCH_TMP/kube/ca.crt" "$S5_API/_control/stats"
+	else
+		curl -sS --fail --cacert "$BENCH_TMP/kube/ca.crt" -X POST "$S5_API/_control/$1" -d "$2" >/dev/null
+	fi
+}
+
+# s5_kube: the agent's GET /kubernetes (not /status: that one counts every
+# map entry, a second of the agent's loop at 100k endpoints)
+s5_kube() {
+	curl -sS -m 5 --unix-socket "$BENCH_TMP/admin.sock" http://localhost/kubernetes
+}
+
+# s5_change OBJECT...: apply the objects; the agent's propagation time (ms)
+s5_change() {
+	local gen i now
+	# an agent that adopted a pinned data path sweeps it first (seconds at
+	# 100k endpoints): wait for its loop to answer
+	for ((i = 0; i < 30; i++)); do
+		gen=$(s5_kube | jq .generation) && [ -n "$gen" ] && break
+	done
+	[ -n "$gen" ] || return 1
+	s5_ctl apply "{\"objects\": [$(IFS=,; echo "$*")]}" || return 1
+	for ((i = 0; i < 500; i++)); do
+		now=$(s5_kube | jq .generation)
+		if [ -n "$now" ] && [ "$now" -gt "$gen" ]; then
+			s5_kube | jq .last_propagation_ms
+			return 0
+		fi
+		sleep 0.01
+	done
+	return 1
+}
+
+s5_slice() {
+	printf '{"apiVersion": "discovery.k8s.io/v1", "kind": "EndpointSlice", "metadata": {"name": "%s-1", "namespace": "bench", "labels": {"kubernetes.io/service-name": "%s"}}, "addressType": "IPv4", "ports": [{"name": "tcp", "port": 8080}], "endpoints": [{"addresses": ["%s"], "conditions": {"ready": true}}]}' "$1" "$1" "$2"
+}
+s5_svc() {
+	printf '{"apiVersion": "v1", "kind": "Service", "metadata": {"name": "%s", "namespace": "bench"}, "spec": {"clusterIP": "%s", "ports": [{"name": "tcp", "port": 80, "targetPort": 8080}]}}' "$1" "$2"
+}
+s5_vs() {
+	printf '{"apiVersion": "networking.istio.io/v1", "kind": "VirtualService", "metadata": {"name": "svc-0", "namespace": "bench"}, "spec": {"hosts": ["svc-0"], "tcp": [{"route": [{"destination": {"host": "svc-1", "port": {"number": 80}}, "weight": %d}, {"destination": {"host": "svc-2", "port": {"number": 80}}, "weight": %d}]}]}}' "$1" "$2"
+}
+
+# s5_pct P V...: the P-th percentile (nearest rank)
+s5_pct() {
+	local p=$1
+	shift
+	printf '%s\n' "$@" | sort -g | awk -v p="$p" '{ v[NR] = $1 } END { i = int((p * NR + 99) / 100); if (i < 1) i = 1; print v[i] }'
+}
+
+# s5_between LINE1 LINE2: ms between two log lines' HH:MM:SS.mmm stamps
+s5_between() {
+	local a b
+	a=$(date -d "$(date +%F) ${1%% *}" +%s%N 2>/dev/null) || { echo NaN; return; }
+	b=$(date -d "$(date +%F) ${2%% *}" +%s%N 2>/dev/null) || { echo NaN; return; }
+	echo $(((b - a) / 1000000))
+}

@@ -82,6 +82,7 @@ all)
 	run_suite "e2e test_delta (agent under ASan+UBSan+LSan)" tests/e2e/san_agent.sh test_delta
 	run_suite "e2e test_l7_pool (agent under ASan+UBSan+LSan)" tests/e2e/san_agent.sh test_l7_pool
 	run_suite "e2e test_grpc (agent under ASan+UBSan+LSan)" tests/e2e/san_agent.sh test_grpc
+	run_suite "e2e test_kube_api (agent under ASan+UBSan+LSan)" tests/e2e/san_agent.sh test_kube_api
 	;;
 *)
 	echo "usage: tests/run.sh [all|e2e [NAME]]" >&2; exit 2

@@ -10,7 +10,9 @@
 #                                   adds the L7 proxy in the node namespace; the
 #                                   array MESH_AGENT_ARGS is added to every start;
 #                                   MESH_KUBEPODS=DIR attaches per mesh pod under DIR
-#                                   (--kubepods-cgroup) instead of to SM_CGROUP
+#                                   (--kubepods-cgroup) instead of to SM_CGROUP;
+#                                   the array MESH_AGENT_SRC replaces --policy DIR
+#                                   (e.g. --kubeconfig FILE)
 #   mesh_agent_stop [SIGNAL]        stop it and wait
 #   ctl ARGS...                     sockmeshctl for this node
 #   mesh_servers PORT MODE POD...   sm-server in pods (id = pod's version name;
@@ -43,7 +45,9 @@ mesh_agent_start() {
 	fi
 	local target=(--cgroup "$SM_CGROUP")
 	[ -n "${MESH_KUBEPODS:-}" ] && target=(--kubepods-cgroup "$MESH_KUBEPODS")
-	sm_spawn "$AGENT" "${target[@]}" --policy "$E2E_TMP/policy" \
+	local src=(--policy "$E2E_TMP/policy")
+	[ -n "${MESH_AGENT_SRC+x}" ] && src=("${MESH_AGENT_SRC[@]}")
+	sm_spawn "$AGENT" "${target[@]}" "${src[@]}" \
 		--pin-path "$SM_PIN" --admin-socket "$E2E_TMP/admin.sock" "${l7[@]}" \
 		"${MESH_AGENT_ARGS[@]}" "$@" \
 		>>"$E2E_TMP/agent.log" 2>&1

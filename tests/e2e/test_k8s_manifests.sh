@@ -5,9 +5,11 @@
 #  - every manifest in scripts/k8s/ parses (sockmeshctl's libyaml loader) and
 #    carries the fields the DaemonSet needs (structured check with python3 +
 #    PyYAML where present, grep otherwise);
-#  - scripts/k8s/sync-policy.sh, fed by a fake kubectl replaying recorded
-#    `kubectl get -o yaml` output (tests/e2e/k8s-fixtures/), writes a policy
-#    directory sockmeshctl validate accepts, atomically and only on change;
+#  - the DaemonSet runs the agent with --in-cluster (it lists and watches the
+#    API itself): no kubectl, no sync container, no policy volume; RBAC is
+#    get/list/watch on exactly the resources the agent reads;
+#  - recorded `kubectl get -o yaml` output (tests/e2e/k8s-fixtures/) still
+#    validates (files stay a way in: GitOps, air-gapped nodes);
 #  - scripts/k8s/check-node.sh finds the kubepods cgroup (systemd or cgroupfs
 #    driver) and refuses v1, non-cgroup, missing and root cgroups; --exec
 #    hands the agent --kubepods-cgroup;
@@ -78,16 +80,17 @@ ie = {e["name"]: e for e in ic["check-node"].get("env", [])}
 fact("init.check-node.SOCKMESH_KUBEPODS_CGROUP", ie.get("SOCKMESH_KUBEPODS_CGROUP", {}).get("valueFrom", {}).get("configMapKeyRef", {}).get("key"))
 fact("config.kubepods-cgroup", repr(by["ConfigMap"][0]["data"].get("kubepods-cgroup")))
 fact("config.cgroup", repr(by["ConfigMap"][0]["data"].get("cgroup")))
-sy = {e["name"]: e for e in cs["policy-sync"].get("env", [])}
-fact("sync.NODE_NAME", sy.get("NODE_NAME", {}).get("valueFrom", {}).get("fieldRef", {}).get("fieldPath"))
-fact("sync.command", " ".join(cs["policy-sync"]["command"]))
-fact("sync.SYNC_PODS", sy.get("SYNC_PODS", {}).get("valueFrom", {}).get("configMapKeyRef", {}).get("key"))
-fact("config.pods", by["ConfigMap"][0]["data"].get("pods"))
+fact("containers", ",".join(c["name"] for c in sp["containers"]))
+fact("volumes", ",".join(sorted(vols)))
+fact("config.keys", ",".join(sorted(by["ConfigMap"][0]["data"])))
 fact("init", ",".join(c["name"] for c in sp.get("initContainers", [])))
+rules = []
 for r in by["ClusterRole"][0]["rules"]:
     for g in r["apiGroups"]:
         for res in r["resources"]:
             fact("rbac.%s/%s" % (g or "core", res), ",".join(sorted(r["verbs"])))
+            rules.append("%s/%s" % (g or "core", res))
+fact("rbac.resources", ",".join(sorted(rules)))
 b = by["ClusterRoleBinding"][0]
 fact("binding", "%s -> %s/%s" % (b["roleRef"]["name"], b["subjects"][0]["namespace"], b["subjects"][0]["name"]))
 print("\n".join(out))
@@ -111,25 +114,23 @@ checks=(
 	"mount./sys/fs/bpf|/sys/fs/bpf:Bidirectional|mountPath: /sys/fs/bpf, mountPropagation: Bidirectional"
 	"mount./sys/fs/cgroup|/sys/fs/cgroup:None|path: /sys/fs/cgroup"
 	"mount./run/sockmesh|/run/sockmesh:None|path: /run/sockmesh"
-	"mount./etc/sockmesh/policy|emptyDir:None|emptyDir: \{\}"
 	"startupProbe|curl -sf --max-time 2 --unix-socket /run/sockmesh/admin.sock http://localhost/healthz|startupProbe:"
 	"livenessProbe|curl -sf --max-time 2 --unix-socket /run/sockmesh/admin.sock http://localhost/healthz|http://localhost/healthz"
 	"readinessProbe|curl -sf --max-time 2 --unix-socket /run/sockmesh/admin.sock http://localhost/ready|http://localhost/ready"
 	"resources.agent|requests=cpu,memory limits=cpu,memory|requests: \{cpu: [0-9]+m, memory"
-	"resources.policy-sync|requests=cpu,memory limits=cpu,memory|limits: \{cpu: [0-9]+m, memory"
 	"agent.command|/usr/local/bin/sockmesh-check-node --exec /usr/local/bin/sockmesh-agent|command: \[/usr/local/bin/sockmesh-check-node, --exec, /usr/local/bin/sockmesh-agent\]"
-	"agent.args|--node-name=\$(NODE_NAME) --policy=/etc/sockmesh/policy/k8s --pin-path=/sys/fs/bpf/sockmesh --admin-socket=/run/sockmesh/admin.sock --l7-listen=\$(NODE_IP) --keep-on-exit|- --node-name=.*NODE_NAME"
+	"agent.args|--node-name=\$(NODE_NAME) --in-cluster --pin-path=/sys/fs/bpf/sockmesh --admin-socket=/run/sockmesh/admin.sock --l7-listen=\$(NODE_IP) --keep-on-exit|- --in-cluster"
 	"env.NODE_IP|status.hostIP|fieldPath: status.hostIP"
 	"env.NODE_NAME|spec.nodeName|fieldPath: spec.nodeName"
 	"env.SOCKMESH_KUBEPODS_CGROUP|kubepods-cgroup|key: kubepods-cgroup"
 	"init.check-node.SOCKMESH_KUBEPODS_CGROUP|kubepods-cgroup|name: SOCKMESH_KUBEPODS_CGROUP"
 	"config.kubepods-cgroup|''|kubepods-cgroup: \"\""
 	"config.cgroup|None|^  kubepods-cgroup: "
-	"sync.NODE_NAME|spec.nodeName|fieldPath: spec.nodeName"
-	"sync.command|/usr/local/bin/sockmesh-sync-policy --interval \$(SYNC_INTERVAL) /etc/sockmesh/policy/k8s|sockmesh-sync-policy, --interval"
-	"sync.SYNC_PODS|pods|key: pods"
-	"config.pods|all|pods: all"
-	"init|check-node,policy-init|name: check-node"
+	"containers|agent|- name: agent"
+	"volumes|bpffs,cgroup,run|name: bpffs"
+	"config.keys|kubepods-cgroup|kubepods-cgroup:"
+	"init|check-node|name: check-node"
+	"rbac.resources|core/namespaces,core/pods,core/services,discovery.k8s.io/endpointslices,networking.istio.io/destinationrules,networking.istio.io/gateways,networking.istio.io/virtualservices|resources: \[namespaces, services, pods\]"
 	"rbac.core/namespaces|get,list,watch|resources: \[namespaces, services, pods\]"
 	"rbac.core/services|get,list,watch|verbs: \[get, list, watch\]"
 	"rbac.core/pods|get,list,watch|verbs: \[get, list, watch\]"
@@ -152,89 +153,16 @@ done
 e2e_assert_eq "RBAC is read-only" "" \
 	"$(grep -Eo '\b(create|update|patch|delete|deletecollection|escalate|bind|impersonate|\*)\b' "$K/10-rbac.yaml")"
 
-# ---- the policy sync, fed by recorded kubectl output ----
-FAKE="$FX/kubectl"
-OUT=$E2E_TMP/policy/k8s
-export FAKE_KUBECTL_LOG=$E2E_TMP/kubectl.log
-node=ip-192-168-10-21.eu-west-1.compute.internal
-sync() {
-	env NODE_NAME=$node KUBECTL="$FAKE" "$@" "$K/sync-policy.sh" --once "$OUT" 2>"$E2E_TMP/sync.err"
-}
-
-mkdir -p "$E2E_TMP/policy" && chmod 0777 "$E2E_TMP/policy"   # as an emptyDir
-mkdir -p "$OUT" && : >"$OUT/30-endpointslices.yaml" && : >"$OUT/40-pods.yaml"   # an older version's
-sync; e2e_assert_eq "sync --once exits 0 (gateways CRD missing is fine)" 0 $?
-e2e_assert_eq "sync wrote one file per kind, one per EndpointSlice and Pod" \
-	"10-namespaces.yaml 20-services.yaml 31-eps.bookinfo.reviews-hx7vz.yaml 31-eps.default.kubernetes.yaml 41-pod.bookinfo.reviews-v1-5b5d6494f4-7xk2p.yaml 50-destinationrules.yaml 60-virtualservices.yaml 70-gateways.yaml" \
-	"$(cd "$OUT" && echo *)"
-e2e_assert_eq "a slice's file is the List item, unindented" \
-	"$(awk '/^- addressType/ { n++ } n == 2 && !/^kind: List/ { sub(/^(- |  )/, ""); print } /^kind: List/ { exit }' "$FX/endpointslices.yaml")" \
-	"$(cat "$OUT/31-eps.default.kubernetes.yaml")"
-e2e_assert_eq "no temporary files left" "" "$(find "$OUT" -mindepth 1 -name '.*')"
-e2e_assert_eq "policy dir is root-style 0755 (the agent refuses group/other-writable)" 755 "$(stat -c %a "$OUT")"
-e2e_assert_eq "policy files are 0644" 644 "$(stat -c %a "$OUT/20-services.yaml")"
-e2e_assert_eq "an old single slices/pods file is replaced by the per-object files" "" \
-	"$(ls "$OUT" | grep -E '^(30-endpointslices|40-pods)\.yaml$')"
-e2e_assert_ok "all pods by default (subset labels of remote backends)" \
-	grep -qx -- "get pods -A -o yaml" "$FAKE_KUBECTL_LOG"
-: >"$FAKE_KUBECTL_LOG"
-sync SYNC_PODS=node
-e2e_assert_match "SYNC_PODS=node: only this node's pods" \
-	"get pods -A --field-selector spec.nodeName=$node -o yaml" "$(cat "$FAKE_KUBECTL_LOG")"
-sync SYNC_PODS=some
-e2e_assert_eq "SYNC_PODS other than all|node is refused" 2 $?
-e2e_assert_match "missing CRD gives an empty List" 'items: \[\]' "$(cat "$OUT/70-gateways.yaml")"
-e2e_assert_eq "copies are verbatim" "" "$(cmp "$FX/services.yaml" "$OUT/20-services.yaml")"
-"$CTL" validate -f "$OUT" >"$E2E_TMP/validate.out" 2>&1
-e2e_assert_eq "sockmeshctl validate accepts the synced directory" 0 $?
-e2e_assert_match "the synced policy has the services and backends" \
-	'valid: 4 service port\(s\), 3 backend\(s\), 0 warning' "$(cat "$E2E_TMP/validate.out")"
-
-ino_before=$(stat -c %i "$OUT"/*.yaml | tr '\n' ' ')
-sync
-e2e_assert_eq "an unchanged round rewrites nothing" "$ino_before" "$(stat -c %i "$OUT"/*.yaml | tr '\n' ' ')"
-e2e_assert_eq "an unchanged round logs nothing" "" "$(cat "$E2E_TMP/sync.err")"
-
-# a changed Service replaces exactly its file
-cp -r "$FX" "$E2E_TMP/fx2"
-sed -i 's/10\.100\.41\.17/10.100.41.18/' "$E2E_TMP/fx2/services.yaml"
-sync FAKE_KUBECTL_DIR="$E2E_TMP/fx2"
-e2e_assert_eq "a change updates its file only" "sync-policy: updated 20-services.yaml" "$(cat "$E2E_TMP/sync.err")"
-e2e_assert_match "the new content is in place" 'clusterIP: 10\.100\.41\.18' "$(cat "$OUT/20-services.yaml")"
-
-# a changed slice replaces exactly its file; a slice that is gone loses its file
-sed -i 's/192\.168\.44\.7$/192.168.44.8/' "$E2E_TMP/fx2/endpointslices.yaml"
-sync FAKE_KUBECTL_DIR="$E2E_TMP/fx2"
-e2e_assert_eq "a slice change updates its file only" "sync-policy: updated 31-eps.bookinfo.reviews-hx7vz.yaml" "$(cat "$E2E_TMP/sync.err")"
-e2e_assert_match "the new endpoint is in place" '192\.168\.44\.8' "$(cat "$OUT/31-eps.bookinfo.reviews-hx7vz.yaml")"
-awk '/^- addressType/ { n++ } n != 2 || /^kind: List/ || !/^(- |  )/ { print }' "$E2E_TMP/fx2/endpointslices.yaml" >"$E2E_TMP/eps2.yaml"
-cp "$E2E_TMP/eps2.yaml" "$E2E_TMP/fx2/endpointslices.yaml"
-sync FAKE_KUBECTL_DIR="$E2E_TMP/fx2"
-e2e_assert_eq "a deleted slice loses its file" "sync-policy: removed 31-eps.default.kubernetes.yaml" "$(cat "$E2E_TMP/sync.err")"
-e2e_assert_eq "the other slice stays" yes "$([ -e "$OUT/31-eps.bookinfo.reviews-hx7vz.yaml" ] && echo yes)"
-
-# an API error keeps the last good copy and fails --once
-sync FAKE_KUBECTL_DIR="$FX" FAKE_KUBECTL_FAIL=services
-e2e_assert_eq "API error: --once exits 1" 1 $?
-e2e_assert_match "API error: says it keeps the last copy" 'keeping the last good copy' "$(cat "$E2E_TMP/sync.err")"
-e2e_assert_match "API error: last good copy kept" 'clusterIP: 10\.100\.41\.18' "$(cat "$OUT/20-services.yaml")"
-e2e_assert_eq "API error: other kinds still synced" "" "$(cmp "$FX/namespaces.yaml" "$OUT/10-namespaces.yaml")"
-sync FAKE_KUBECTL_DIR="$E2E_TMP/fx2" FAKE_KUBECTL_FAIL=pods
-e2e_assert_match "API error for pods: their files are kept" '41-pod\.bookinfo\.reviews-v1' "$(ls "$OUT")"
-
-env -u NODE_NAME KUBECTL="$FAKE" "$K/sync-policy.sh" --once "$OUT" 2>/dev/null
-e2e_assert_eq "NODE_NAME unset is refused" 1 $?
-
-# the loop picks up a change and stops on SIGTERM
-NODE_NAME=$node KUBECTL="$FAKE" FAKE_KUBECTL_DIR="$E2E_TMP/fx2" \
-	"$K/sync-policy.sh" --interval 0.2 "$OUT" 2>/dev/null &
-loop=$!
-e2e_assert_ok "the loop applies a change" e2e_wait_until 10 grep -q '10\.100\.41\.18' "$OUT/20-services.yaml"
-sed -i 's/10\.100\.41\.18/10.100.41.19/' "$E2E_TMP/fx2/services.yaml"
-e2e_assert_ok "the loop applies the next change" e2e_wait_until 10 grep -q '10\.100\.41\.19' "$OUT/20-services.yaml"
-kill -TERM "$loop"
-wait "$loop"
-e2e_assert_eq "the loop exits 0 on SIGTERM" 0 $?
+# ---- no kubectl, no policy sync: the agent is the API client ----
+e2e_assert_eq "no sync script left" "" "$(ls "$K" | grep -i sync)"
+e2e_assert_eq "the manifests name neither kubectl nor a policy sync" "" \
+	"$(grep -nE 'kubectl (get|exec|proxy)|sync-policy|policy-sync|SYNC_' "$K"/*.yaml)"
+e2e_assert_eq "the Dockerfile does not carry kubectl" "" "$(grep -nE 'dl\.k8s\.io|/kubectl|sync-policy' "$E2E_ROOT/Dockerfile")"
+# recorded `kubectl get -o yaml` output still loads (files stay a way in)
+"$CTL" validate -f "$FX" >"$E2E_TMP/validate.out" 2>&1
+e2e_assert_eq "sockmeshctl validate accepts recorded kubectl output" 0 $?
+e2e_assert_match "with its services and backends" 'valid: 4 service port\(s\), 3 backend\(s\)' \
+	"$(cat "$E2E_TMP/validate.out")"
 
 # ---- check-node.sh: finds the kubepods cgroup, refuses the rest ----
 cn() { # cn [VAR=VALUE]... [-- ARGS...]: exit code of check-node.sh
@@ -303,10 +231,17 @@ e2e_assert_match "Dockerfile: runs the agent" 'ENTRYPOINT \["/usr/local/bin/sock
 while read -r src; do
 	e2e_assert_ok "Dockerfile: COPY source $src exists" test -e "$E2E_ROOT/$src"
 done < <(awk '$1 == "COPY" && $2 !~ /^--from/ && $2 != "." { for (i = 2; i < NF; i++) print $i }' "$D")
-# every shared library the agent and sockmeshctl link is a runtime package
+# every shared library the agent and sockmeshctl link directly (DT_NEEDED) is
+# a runtime package; apt brings what those libraries need in turn (libcurl4's
+# TLS, HTTP/2 and compression libraries)
 runtime=$(awk '/^FROM .*-slim/ { r = 1 } r' "$D")
-if command -v dpkg >/dev/null && [ -x "$SM_BUILD/sockmesh-agent" ]; then
-	for lib in $(ldd "$SM_BUILD/sockmesh-agent" "$SM_BUILD/sockmeshctl" | awk '$3 ~ /^\// { print $3 }' | sort -u); do
+needed() {
+	local b=$1
+	ldd "$b" | awk -v want="$(readelf -d "$b" | sed -n 's/.*Shared library: \[\(.*\)\]/\1/p' | tr '\n' ' ')" \
+		'BEGIN { n = split(want, w, " "); for (i = 1; i <= n; i++) need[w[i]] = 1 } $1 in need && $3 ~ /^\// { print $3 }'
+}
+if command -v dpkg >/dev/null && command -v readelf >/dev/null && [ -x "$SM_BUILD/sockmesh-agent" ]; then
+	for lib in $( (needed "$SM_BUILD/sockmesh-agent"; needed "$SM_BUILD/sockmeshctl") | sort -u); do
 		real=$(realpath "$lib")
 		# merged /usr: dpkg may record the file under /lib
 		pkg=$( (dpkg -S "$real" || dpkg -S "${real#/usr}") 2>/dev/null | head -1 | cut -d: -f1)
@@ -321,7 +256,7 @@ fi
 if command -v docker >/dev/null && docker info >/dev/null 2>&1; then
 	e2e_assert_ok "docker build" docker build -q -t sockmesh:e2e-test "$E2E_ROOT"
 	e2e_assert_ok "image runs the agent (--help)" docker run --rm sockmesh:e2e-test --help
-	e2e_assert_ok "image has kubectl" docker run --rm --entrypoint kubectl sockmesh:e2e-test version --client
+	e2e_assert_ok "image has no kubectl" docker run --rm --entrypoint sh sockmesh:e2e-test -c '! command -v kubectl' 
 else
 	e2e_log "SKIP docker build: no container engine answers (docker info failed)"
 fi

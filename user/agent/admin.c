@@ -258,6 +258,8 @@ static json_t *admin_status(struct agent *ag)
 		json_object_set_new(st, "proxy", proxy_stats_json(ag->proxy));
 	json_object_set_new(st, "outlier_ejections", json_integer((json_int_t)ag->outlier_ejections));
 	json_object_set_new(st, "outlier_returns", json_integer((json_int_t)ag->outlier_returns));
+	if (ag->kube)
+		json_object_set_new(st, "kubernetes", agent_kube_status(ag));
 	return st;
 }
 
@@ -963,7 +965,38 @@ static int admin_h_ready(struct agent *ag, const struct http_req *req, json_t **
 	bool ready = ag->ap.generation > 0;
 
 	*out = json_pack("{s:b,s:I}", "ready", ready, "generation", (json_int_t)ag->ap.generation);
+	if (ag->kube)
+		json_object_set_new(*out, "syncing", agent_kube_syncing(ag));
 	return ready ? 200 : 503;
+}
+
+/* /status's kubernetes part alone: no map walk, cheap to poll */
+static int admin_h_kubernetes(struct agent *ag, const struct http_req *req, json_t **out)
+{
+	if (!ag->kube) {
+		*out = admin_error("this agent reads policy files (--policy)");
+		return 404;
+	}
+	*out = agent_kube_status(ag);
+	json_object_set_new(*out, "generation", json_integer((json_int_t)ag->ap.generation));
+	return 200;
+}
+
+/* the objects an agent on the Kubernetes API holds [?kind=KIND][&name=NS/NAME] */
+static int admin_h_objects(struct agent *ag, const struct http_req *req, json_t **out)
+{
+	char kind[64], name[600];
+	int hk = !http_query_get(req->query, "kind", kind, sizeof(kind));
+	int hn = !http_query_get(req->query, "name", name, sizeof(name));
+	json_t *objs;
+
+	if (agent_kube_objects(ag, hk ? kind : NULL, hn ? name : NULL, &objs)) {
+		*out = admin_error(ag->kube ? "out of memory" : "this agent reads policy files "
+				   "(--policy): they are its objects");
+		return ag->kube ? 500 : 404;
+	}
+	*out = json_pack("{s:o}", "objects", objs);
+	return 200;
 }
 
 static int admin_h_status(struct agent *ag, const struct http_req *req, json_t **out)
@@ -1050,6 +1083,8 @@ static const struct admin_route {
 	{ "GET",  SM_API_HEALTHZ,	admin_h_healthz },
 	{ "GET",  SM_API_READY,		admin_h_ready },
 	{ "GET",  SM_API_STATUS,	admin_h_status },
+	{ "GET",  SM_API_KUBERNETES,	admin_h_kubernetes },
+	{ "GET",  SM_API_OBJECTS,	admin_h_objects },
 	{ "GET",  SM_API_SERVICES,	admin_h_services },
 	{ "GET",  SM_API_BACKENDS,	admin_h_backends },
 	{ "GET",  SM_API_ROUTES,	admin_h_routes },

@@ -42,6 +42,10 @@ struct agent_file {
 	size_t len;
 };
 
+struct agent_kube;
+struct prom_buf;
+struct pol_set;
+
 struct admin_conn {
 	int fd;
 	char *buf;
@@ -99,6 +103,7 @@ struct agent {
 	uint64_t outlier_ejections, outlier_returns;
 	uint64_t last_cfail_scan_ns;
 	struct u64map cfail_seen;	/* backend -> kernel connect failures seen */
+	struct agent_kube *kube;	/* objects from the API server (kube_src.c), or NULL */
 };
 
 /*
@@ -142,6 +147,36 @@ int agent_commit(struct agent *ag, struct agent_prepared *pp, const struct agent
 void agent_prepared_free(struct agent_prepared *pp);
 /* Forget the applied set and plan (the next change reloads everything). */
 void agent_cur_drop(struct agent *ag);
+
+/*
+ * A change of objects given in memory, named by identity (kube_src.c): as
+ * a delta when it only changes EndpointSlices or Pod readiness. Returns 0
+ * (applied) or 1 (not a delta: load everything).
+ */
+int agent_reload_delta(struct agent *ag, const struct agent_file *files, size_t n_files,
+		       json_t *diags, char *err, size_t errlen);
+
+/* ---- objects from the Kubernetes API (kube_src.c) ---- */
+/* kubeconfig NULL: in-cluster. Starts the API client. 0 or -errno with err. */
+int agent_kube_start(struct agent *ag, const char *kubeconfig, const char *node_name,
+		     char *err, size_t errlen);
+void agent_kube_stop(struct agent *ag);
+/* Block until every kind has been listed (logs what is still syncing). */
+int agent_kube_wait_synced(struct agent *ag);
+/* agent_prepare of the API's objects, leaving out the ones that fail. */
+int agent_kube_prepare(struct agent *ag, json_t *diags, struct agent_prepared *pp,
+		       char *err, size_t errlen);
+/* agent_prepare's source: every object the agent holds. */
+int agent_kube_load(struct agent *ag, struct pol_set *set);
+int agent_kube_pollfd(const struct agent *ag);
+int agent_kube_timeout_ms(const struct agent *ag, uint64_t now_ns);
+void agent_kube_tick(struct agent *ag, bool readable, uint64_t now_ns);
+json_t *agent_kube_status(struct agent *ag);
+json_t *agent_kube_syncing(struct agent *ag);
+/* The objects the agent applied, of kind (NULL: all; case-insensitive) and
+ * name ("ns/name" or a cluster-scoped name; NULL: all). -ENOENT: no API source. */
+int agent_kube_objects(struct agent *ag, const char *kind, const char *name, json_t **out);
+void agent_kube_metrics(struct agent *ag, struct prom_buf *b);
 
 int admin_listen(struct agent *ag, char *err, size_t errlen);
 void admin_close(struct agent *ag);

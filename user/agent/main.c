@@ -40,7 +40,8 @@
 static void usage(FILE *f)
 {
 	fprintf(f,
-"usage: sockmesh-agent (--kubepods-cgroup PATH | --cgroup PATH) --policy FILE|DIR [options]\n"
+"usage: sockmesh-agent (--kubepods-cgroup PATH | --cgroup PATH)\n"
+"                      (--policy FILE|DIR | --kubeconfig PATH | --in-cluster) [options]\n"
 "\n"
 "  --kubepods-cgroup PATH the kubelet's kubepods cgroup v2 directory (e.g.\n"
 "                         /sys/fs/cgroup/kubepods.slice): attach to each mesh pod's\n"
@@ -49,7 +50,12 @@ static void usage(FILE *f)
 "  --node-name NAME       with --kubepods-cgroup: only Pods with spec.nodeName NAME\n"
 "  --cgroup PATH          instead: one cgroup v2 directory to attach to (only there)\n"
 "  --policy FILE|DIR      Kubernetes/Istio YAML; a directory is watched (inotify)\n"
-"  --reload-debounce MS   reload MS ms after the last file change (default %u, 0..%u)\n"
+"  --kubeconfig PATH      instead of --policy: list+watch the Kubernetes API server of\n"
+"                         this kubeconfig's current-context (token, tokenFile, client\n"
+"                         certificates, certificate-authority[-data])\n"
+"  --in-cluster           the same with the pod's service account (the DaemonSet)\n"
+"  --reload-debounce MS   reload MS ms after the last file change (default %u, 0..%u);\n"
+"                         from the API: a lone change at once, bursts coalesced over MS\n"
 "  --pin-path DIR         bpffs directory for maps and links (default %s)\n"
 "  --admin-socket PATH    admin API unix socket (default %s)\n"
 "  --admin-listen ADDR:PORT also serve the admin API's GET endpoints on TCP\n"
@@ -482,6 +488,8 @@ static int agent_drop_caps(void)
 /* What the command line decides beyond struct agent. */
 struct agent_args {
 	const char *cgroup, *pin, *netns, *kubepods, *node_name;
+	const char *kubeconfig;		/* --kubeconfig: objects from the API */
+	bool in_cluster;		/* --in-cluster: the same, service account */
 	bool insecure_perms, keep_caps;
 	uint32_t cfg_flags;		/* SM_CFG_F_* */
 };
@@ -641,6 +649,8 @@ static const struct agent_opt agent_opts[] = {
 	AGENT_OPT("node-name", 0, required_argument, opt_arg_str, ARG_FIELD(node_name)),
 	AGENT_OPT("policy", 'p', required_argument, opt_ag_path, AG_PATH(policy_path),
 		  .expect = "a shorter path"),
+	AGENT_OPT("kubeconfig", 0, required_argument, opt_arg_str, ARG_FIELD(kubeconfig)),
+	AGENT_OPT("in-cluster", 0, no_argument, opt_arg_true, ARG_FIELD(in_cluster)),
 	AGENT_OPT("pin-path", 'P', required_argument, opt_arg_str, ARG_FIELD(pin)),
 	AGENT_OPT("admin-socket", 'a', required_argument, opt_ag_path, AG_PATH(admin_path),
 		  .expect = "a shorter path"),
@@ -762,8 +772,15 @@ static int agent_parse(int argc, char **argv, struct agent *ag, struct agent_arg
 			return AGENT_PARSE_FAIL;
 		}
 	}
-	if ((!a->cgroup && !a->kubepods) || !ag->policy_path[0] || optind != argc) {
-		fprintf(stderr, "sockmesh-agent: --kubepods-cgroup (or --cgroup) and --policy are required\n");
+	if (!!ag->policy_path[0] + !!a->kubeconfig + a->in_cluster > 1) {
+		fprintf(stderr, "sockmesh-agent: --policy, --kubeconfig and --in-cluster exclude each "
+			"other (one source of objects)\n");
+		return AGENT_PARSE_FAIL;
+	}
+	if ((!a->cgroup && !a->kubepods) || (!ag->policy_path[0] && !a->kubeconfig && !a->in_cluster) ||
+	    optind != argc) {
+		fprintf(stderr, "sockmesh-agent: --kubepods-cgroup (or --cgroup) and --policy are "
+			"required (or --kubeconfig or --in-cluster instead of --policy)\n");
 		usage(stderr);
 		return AGENT_PARSE_FAIL;
 	}
@@ -775,11 +792,11 @@ static int agent_parse(int argc, char **argv, struct agent *ag, struct agent_arg
 		fprintf(stderr, "sockmesh-agent: --node-name needs --kubepods-cgroup\n");
 		return AGENT_PARSE_FAIL;
 	}
-	if (stat(ag->policy_path, &st)) {
+	if (ag->policy_path[0] && stat(ag->policy_path, &st)) {
 		fprintf(stderr, "sockmesh-agent: policy %s: %s\n", ag->policy_path, strerror(errno));
 		return AGENT_PARSE_FAIL;
 	}
-	ag->policy_is_dir = S_ISDIR(st.st_mode);
+	ag->policy_is_dir = ag->policy_path[0] && S_ISDIR(st.st_mode);
 	return AGENT_PARSE_OK;
 }
 
@@ -802,8 +819,8 @@ static int agent_start(struct agent *ag, const struct agent_args *a, int *sfd)
 	int ret;
 
 	libbpf_set_print(agent_libbpf_print);
-	if (!a->insecure_perms && (ret = agent_check_policy_perms(ag->policy_path, ag->policy_is_dir,
-								  err, sizeof(err)))) {
+	if (ag->policy_path[0] && !a->insecure_perms &&
+	    (ret = agent_check_policy_perms(ag->policy_path, ag->policy_is_dir, err, sizeof(err)))) {
 		fprintf(stderr, "sockmesh-agent: %s\n", ret == -EPERM ? err : strerror(-ret));
 		return 1;
 	}
@@ -835,11 +852,25 @@ static int agent_start(struct agent *ag, const struct agent_args *a, int *sfd)
 		fprintf(stderr, "sockmesh-agent: out of memory\n");
 		return 1;
 	}
-	ret = agent_prepare(ag, NULL, 0, false, ag->last_diags, &prepared, err, sizeof(err));
+	/* from the API: the first apply once every kind has been listed */
+	if ((a->kubeconfig || a->in_cluster) &&
+	    (ret = agent_kube_start(ag, a->kubeconfig, a->node_name, err, sizeof(err)))) {
+		fprintf(stderr, "sockmesh-agent: %s\n", err);
+		json_decref(ag->last_diags);
+		ag->last_diags = NULL;
+		policy_cache_free(ag->pcache);
+		ag->pcache = NULL;
+		return 1;
+	}
+	if (ag->kube)
+		agent_kube_wait_synced(ag);
+	ret = ag->kube ? agent_kube_prepare(ag, ag->last_diags, &prepared, err, sizeof(err)) :
+			 agent_prepare(ag, NULL, 0, false, ag->last_diags, &prepared, err, sizeof(err));
 	if (ret) {
 		fprintf(stderr, "sockmesh-agent: %s\n", err);
 		json_decref(ag->last_diags);
 		ag->last_diags = NULL;
+		agent_kube_stop(ag);
 		policy_cache_free(ag->pcache);
 		ag->pcache = NULL;
 		return 1;
@@ -908,7 +939,7 @@ static int agent_start(struct agent *ag, const struct agent_args *a, int *sfd)
 		fprintf(stderr, "sockmesh-agent: %s\n", err);
 		return -1;
 	}
-	if ((ret = agent_watch(ag)))
+	if (!ag->kube && (ret = agent_watch(ag)))
 		log_warn("cannot watch %s (%s): reload with SIGHUP", ag->policy_path, strerror(-ret));
 	ag->started_ns = dp_now_ns();
 	if (!a->keep_caps && geteuid() == 0 && (ret = agent_drop_caps()))
@@ -937,15 +968,18 @@ static void agent_loop(struct agent *ag, int sfd)
 	bool running = true;
 
 	while (running) {
-		struct pollfd pfd[AGENT_MAX_ADMIN_CONNS + 4];
+		struct pollfd pfd[AGENT_MAX_ADMIN_CONNS + 5];
 		int n = 0, na, timeout = 250;
 		uint64_t now = dp_now_ns();
 
 		pfd[n++] = (struct pollfd){ .fd = sfd, .events = POLLIN };
 		pfd[n++] = (struct pollfd){ .fd = ag->inotify_fd, .events = POLLIN };
+		pfd[n++] = (struct pollfd){ .fd = agent_kube_pollfd(ag), .events = POLLIN };
 		na = admin_pollfds(ag, pfd + n, AGENT_MAX_ADMIN_CONNS + 2);
 		if (ag->reload_due_ns)
 			timeout = ag->reload_due_ns > now ? (int)((ag->reload_due_ns - now) / 1000000) + 1 : 0;
+		if (ag->kube && agent_kube_timeout_ms(ag, now) < timeout)
+			timeout = agent_kube_timeout_ms(ag, now);
 		if (poll(pfd, n + na, timeout) < 0 && errno != EINTR)
 			break;
 		if (pfd[0].revents) {
@@ -962,6 +996,7 @@ static void agent_loop(struct agent *ag, int sfd)
 			agent_inotify(ag);
 		admin_handle(ag, pfd + n, na);
 		now = dp_now_ns();
+		agent_kube_tick(ag, pfd[2].revents, now);
 		if (ag->reload_due_ns && ag->reload_due_ns <= now) {
 			ag->reload_due_ns = 0;
 			agent_do_reload(ag, "policy files changed", true);
@@ -989,6 +1024,7 @@ static int agent_stop(struct agent *ag, int exit_code)
 		/* say so at once: connect4 balances L7 ports at L4 until the next agent */
 		bpf_map_update_elem(ag->ld.maps.l7_alive, &zero, &gone, BPF_ANY);
 	}
+	agent_kube_stop(ag);
 	if (ag->proxy)
 		proxy_stop(ag->proxy);
 	if (ag->l7)

@@ -141,13 +141,30 @@ static int reload_write_files(struct agent *ag, const struct agent_file *files, 
 	return ret;
 }
 
+/*
+ * "file:line:col: level: msg"; an object from the API server is its own
+ * one-line JSON document named "Kind ns/name": "Kind ns/name: level: msg"
+ * (the message carries the field path).
+ */
+static const char *reload_diag_format(const struct agent *ag, const struct pol_diag *d,
+				      char *buf, size_t len)
+{
+	struct pol_diag k;
+
+	if (!ag->kube)
+		return policy_diag_format(d, buf, len);
+	k = *d;
+	k.loc.line = 0;
+	return policy_diag_format(&k, buf, len);
+}
+
 /* The set's diagnostics as "file:line:col: level: msg" strings into diags (may be NULL). */
-static void reload_diags_json(const struct pol_set *set, json_t *diags)
+static void reload_diags_json(const struct agent *ag, const struct pol_set *set, json_t *diags)
 {
 	char line[PATH_MAX + 400];
 
 	for (size_t i = 0; diags && i < set->n_diags; i++) {
-		policy_diag_format(&set->diags[i], line, sizeof(line));
+		reload_diag_format(ag, &set->diags[i], line, sizeof(line));
 		json_array_append_new(diags, json_string(line));
 	}
 }
@@ -192,6 +209,11 @@ int agent_prepare(struct agent *ag, const struct agent_file *files, size_t n_fil
 	memset(pp, 0, sizeof(*pp));
 	pp->t0 = dp_now_ns();
 	err[0] = '\0';
+	if (n_files && ag->kube) {
+		snprintf(err, errlen, "apply: this agent takes its objects from the Kubernetes API "
+			 "(%s); change them there", "--kubeconfig / --in-cluster");
+		return -ENOTDIR;
+	}
 	if (n_files && !ag->policy_is_dir) {
 		snprintf(err, errlen, "apply needs --policy to be a directory (it is the file %s)",
 			 ag->policy_path);
@@ -208,7 +230,9 @@ int agent_prepare(struct agent *ag, const struct agent_file *files, size_t n_fil
 		policy_cache_begin(pp->cache);
 		policy_set_use_cache(&pp->set, pp->cache);
 	}
-	if (ag->policy_is_dir)
+	if (ag->kube)
+		ret = agent_kube_load(ag, &pp->set);
+	else if (ag->policy_is_dir)
 		ret = reload_load_dir(&pp->set, ag->policy_path, files, n_files);
 	else
 		ret = policy_load_path(&pp->set, ag->policy_path);
@@ -236,9 +260,9 @@ int agent_prepare(struct agent *ag, const struct agent_file *files, size_t n_fil
 					 plan->svcs[i].l7_why);
 	}
 
-	reload_diags_json(&pp->set, diags);
+	reload_diags_json(ag, &pp->set, diags);
 	for (size_t i = 0; i < pp->set.n_diags; i++) {
-		policy_diag_format(&pp->set.diags[i], line, sizeof(line));
+		reload_diag_format(ag, &pp->set.diags[i], line, sizeof(line));
 		if (!quiet)
 			log_msg(pp->set.diags[i].level == POL_DIAG_ERROR ? LOG_ERROR :
 				pp->set.diags[i].level == POL_DIAG_WARNING ? LOG_WARN : LOG_DEBUG,
@@ -317,6 +341,8 @@ static const char *reload_delta_path(const struct agent *ag, const char *name, c
 {
 	const char *base = strrchr(ag->policy_path, '/');
 
+	if (ag->kube)
+		return name;	/* an object's identity */
 	if (!ag->policy_is_dir)
 		return !strcmp(name, base ? base + 1 : ag->policy_path) ? ag->policy_path : NULL;
 	if (!reload_is_yaml(name))
@@ -527,7 +553,7 @@ static int agent_delta(struct agent *ag, const struct agent_file *files, size_t 
 	if (!r.d.n_gone && !r.d.n_added) {
 		log_info("policy unchanged (%zu documents compared)", r.d.n_docs);
 		policy_delta_free(ag->pcache, &r.d);
-		reload_diags_json(&cur->set, diags);	/* still true */
+		reload_diags_json(ag, &cur->set, diags);	/* still true */
 		return 0;
 	}
 	r.sw = calloc(r.d.n_added + 1, sizeof(*r.sw));
@@ -588,7 +614,7 @@ static int agent_delta(struct agent *ag, const struct agent_file *files, size_t 
 		 ag->last_reload_ns / 1e6, (t_load - t0) / 1e6, (t_plan - t_load) / 1e6,
 		 ag->ap.last_apply_ns / 1e6, (size_t)n - n_pods, n_pods, r.pt.n);
 	policy_delta_commit(ag->pcache, &r.d);	/* the replaced slices go */
-	reload_diags_json(&cur->set, diags);	/* unchanged (see above) */
+	reload_diags_json(ag, &cur->set, diags);	/* unchanged (see above) */
 	plan_patch_free(&r.pt);
 	reload_delta_free(&r);
 	return 0;
@@ -597,6 +623,12 @@ undo:
 	reload_delta_undo(ag, &r);
 	reload_delta_free(&r);
 	return 1;
+}
+
+int agent_reload_delta(struct agent *ag, const struct agent_file *files, size_t n_files,
+		       json_t *diags, char *err, size_t errlen)
+{
+	return agent_delta(ag, files, n_files, NULL, 0, diags, err, errlen);
 }
 
 int agent_reload(struct agent *ag, const struct agent_file *files, size_t n_files,

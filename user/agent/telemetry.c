@@ -375,6 +375,7 @@ void telemetry_metrics(struct agent *ag, struct prom_buf *b)
 	tm_overflows(ag, b);
 	tm_kernel(ag, b);
 	tm_proxy(ag, b);
+	agent_kube_metrics(ag, b);
 }
 
 json_t *telemetry_graph(struct agent *ag)

@@ -27,6 +27,7 @@
 #include "compile/compile.h"
 #include "policy/policy.h"
 #include "common/prom.h"
+#include "kube/kube.h"
 
 #define CLI_TIMEOUT_MS 10000
 
@@ -1022,6 +1023,65 @@ static int cmd_top(int argc, char **argv)
 	return 0;
 }
 
+/* kubectl's names for the kinds the agent holds: plural, singular, short */
+static const char *cli_kind(const char *s)
+{
+	static const struct { const char *kind, *names; } kinds[] = {
+		{ "Namespace", " namespaces namespace ns " },
+		{ "Service", " services service svc " },
+		{ "EndpointSlice", " endpointslices endpointslice eps " },
+		{ "Pod", " pods pod po " },
+		{ "VirtualService", " virtualservices virtualservice vs " },
+		{ "DestinationRule", " destinationrules destinationrule dr " },
+		{ "Gateway", " gateways gateway gw " },
+	};
+	char w[80];
+
+	snprintf(w, sizeof(w), " %s ", s);
+	for (char *p = w; *p; p++)
+		*p = (char)tolower((unsigned char)*p);
+	for (size_t i = 0; i < sizeof(kinds) / sizeof(kinds[0]); i++)
+		if (strstr(kinds[i].names, w))
+			return kinds[i].kind;
+	return NULL;
+}
+
+static int cmd_get(int argc, char **argv)
+{
+	const char *kind = argc > 1 ? cli_kind(argv[1]) : NULL;
+	char path[1024];
+	json_t *j, *objs;
+	bool down;
+	int status = 0, ret;
+
+	if (argc < 2 || argc > 3)
+		return cli_fail("usage: sockmeshctl get KIND|all [NAMESPACE/NAME] [-o yaml|json]");
+	if (!kind && strcmp(argv[1], "all"))
+		return cli_fail("get: unknown kind %s (namespaces, services, endpointslices, pods, "
+				"virtualservices, destinationrules, gateways, all)", argv[1]);
+	snprintf(path, sizeof(path), "/objects%s%s%s%s", kind ? "?kind=" : "", kind ?: "",
+		 argc > 2 ? (kind ? "&name=" : "?name=") : "", argc > 2 ? argv[2] : "");
+	j = cli_agent_get("GET", path, NULL, &status, &down);
+	if (!j)
+		return down ? cli_fail("agent not running (%s): the objects live in the agent", cli_admin) : 1;
+	if (status != 200) {
+		ret = cli_fail("get: %s", js(j, "error"));
+		json_decref(j);
+		return ret;
+	}
+	objs = json_object_get(j, "objects");
+	if (argc > 2 && !json_array_size(objs)) {
+		json_decref(j);
+		return cli_fail("get: %s %s not found", kind ?: "object", argv[2]);
+	}
+	if (cli_json)
+		cli_print_json(objs);
+	else if ((ret = kube_yaml_dump(objs, stdout)))
+		fprintf(stderr, "sockmeshctl: get: %s\n", strerror(-ret));
+	json_decref(j);
+	return 0;
+}
+
 static int cmd_help(int argc, char **argv);
 
 static const struct cli_cmd {
@@ -1038,6 +1098,7 @@ static const struct cli_cmd {
 	{ "top", cmd_top, "top [--interval S] [--once]     live table per service: rps, err %, p50/p99, ejected" },
 	{ "validate", cmd_validate, "validate -f PATH [-f PATH]... [--max-* N]  check policy files as the agent would (no agent needed)" },
 	{ "apply", cmd_apply, "apply -f FILE [-f FILE]...      validate and apply through the agent" },
+	{ "get", cmd_get, "get KIND|all [NS/NAME] [-o yaml|json]  the objects an agent on the Kubernetes API holds" },
 	{ "eject", cmd_eject, "eject ADDR:PORT [--for DUR]     stop new connections to a backend (30s, 5m, ...)" },
 	{ "restore", cmd_restore, "restore ADDR:PORT               undo eject" },
 	{ "help", cmd_help, "help" },
@@ -1106,10 +1167,11 @@ int main(int argc, char **argv)
 			case 'o':
 				if (!strcmp(val, "json"))
 					cli_json = true;
-				else if (!strcmp(val, "dot") || !strcmp(val, "svg") || !strcmp(val, "png"))
+				else if (!strcmp(val, "dot") || !strcmp(val, "svg") || !strcmp(val, "png") ||
+					 !strcmp(val, "yaml"))
 					cli_format = val;
 				else if (strcmp(val, "table"))
-					return cli_fail("-o takes table or json (graph: dot, svg, png)");
+					return cli_fail("-o takes table or json (graph: dot, svg, png; get: yaml)");
 				break;
 			}
 		}

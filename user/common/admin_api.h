@@ -15,6 +15,8 @@
 #define SM_API_HEALTHZ		"/healthz"
 #define SM_API_READY		"/ready"
 #define SM_API_STATUS		"/status"
+#define SM_API_KUBERNETES	"/kubernetes"	/* the API client's state (--kubeconfig, --in-cluster) */
+#define SM_API_OBJECTS		"/objects"	/* [?kind=KIND][&name=NS/NAME] */
 #define SM_API_SERVICES		"/services"
 #define SM_API_BACKENDS		"/backends"	/* [?service=NS/NAME] */
 #define SM_API_ROUTES		"/routes"	/* [?service=NS/NAME] */

@@ -17,6 +17,7 @@
 #include <pcre2.h>
 
 #include "policy/policy_int.h"
+#include "common/b64.h"
 
 #define KEYS(...) ((const char *const[]){ __VA_ARGS__, NULL })
 
@@ -1240,48 +1241,6 @@ static void parse_retries(struct pol_walk *w, const yaml_node_t *v,
 	}
 }
 
-/* Standard base64 (padding optional); returns 0 or -EINVAL. */
-static int b64_decode(const char *in, char **out, size_t *out_len)
-{
-	size_t n = strlen(in), o = 0;
-	uint32_t acc = 0;
-	int bits = 0;
-	char *buf = malloc(n / 4 * 3 + 4);
-
-	if (!buf)
-		return -ENOMEM;
-	for (size_t i = 0; i < n; i++) {
-		int c = (unsigned char)in[i], v;
-
-		if (c >= 'A' && c <= 'Z')
-			v = c - 'A';
-		else if (c >= 'a' && c <= 'z')
-			v = c - 'a' + 26;
-		else if (c >= '0' && c <= '9')
-			v = c - '0' + 52;
-		else if (c == '+' || c == '-')
-			v = 62;
-		else if (c == '/' || c == '_')
-			v = 63;
-		else if (c == '=' || c == '\n' || c == '\r')
-			continue;
-		else {
-			free(buf);
-			return -EINVAL;
-		}
-		acc = acc << 6 | (uint32_t)v;
-		bits += 6;
-		if (bits >= 8) {
-			bits -= 8;
-			buf[o++] = (char)(acc >> bits & 0xff);
-		}
-	}
-	buf[o] = '\0';
-	*out = buf;
-	*out_len = o;
-	return 0;
-}
-
 static void parse_direct(struct pol_walk *w, const yaml_node_t *v,
 			 const char *p, struct pol_direct_response *d)
 {
@@ -1305,7 +1264,7 @@ static void parse_direct(struct pol_walk *w, const yaml_node_t *v,
 	if (pol_get_str(w, body, "string", q, &d->body) == 1) {
 		d->body_len = strlen(d->body);
 	} else if ((x = pol_get_scalar(w, body, "bytes", q))) {
-		int err = b64_decode(scalar(x), &d->body, &d->body_len);
+		int err = sm_b64_decode(scalar(x), &d->body, &d->body_len);
 
 		if (err == -ENOMEM)
 			w->oom = true;
