@@ -20,20 +20,7 @@ S6_CONNS=4
 S6_STREAMS=16
 PORT_H2=8081
 
-s6_backends_up() {
-	local v ip pod
-	for v in v1 v2; do
-		if [ "$v" = v1 ]; then ip=$V1_IP pod=$POD_V1; else ip=$V2_IP pod=$POD_V2; fi
-		c_nginx_start "$pod" "backend-h2-$v" "$PORT_H2" "server {
-		listen $ip:$PORT_H2 http2;
-		keepalive_requests 10000000;
-		location / { add_header X-Backend $v; return 200 \"$S2_BODY\"; }
-	}" || return 1
-	done
-	S6_BACKENDS=("${BENCH_PROXIES[@]}")
-	BENCH_PROXIES=()
-	bench_place load "${S6_BACKENDS[@]}"
-}
+s6_backends_up() { l7_backends_up backend-h2 "$PORT_H2" http2 "keepalive_requests 10000000;"; }
 
 # c_h2_up haproxy|nginx: the proxy in the node netns.
 c_h2_up() {
@@ -79,54 +66,33 @@ EOC
 	bench_place proxy "${BENCH_PROXIES[@]}"
 }
 
-s6_run() {
-	local spec name label addr setup teardown r out t0 t1 hz reqs pids g body
+# One repetition of scenario 6 for contender $1 at $2.
+s6_rep() {
+	local name=$1 addr=$2 g=$3 out t0 t1 hz reqs
+	shift 3
 	hz=$(getconf CLK_TCK)
-	g="h2c, $S6_CONNS conns x $S6_STREAMS streams, 1 KiB"
-	body=$BENCH_TMP/h2-body.bin
-	printf '%1024s' '' | tr ' ' x >"$body"
-	for spec in "${S6_CONTENDERS[@]}"; do
-		IFS='|' read -r name label _ <<<"$spec"
-		bench_label 6 "$name" "$label"
-	done
-	bench_log "scenario 6 (proxy on CPU $(bench_cpus proxy), load and backends on CPU $(bench_cpus load))"
-	if ! s6_backends_up; then
-		bench_fail "scenario 6: backends"
-		c_proxies_down
-		return
+	t0=$(s2_cpu_ticks "$@")
+	out=$(bench_client load "$POD_CLIENT" timeout 120 h2load -n "$S6_REQS" -c "$S6_CONNS" \
+		-m "$S6_STREAMS" -d "$S6_BODY_FILE" -H 'content-type: application/grpc' \
+		-H 'x-canary: no' "http://$addr/sm.Echo/Say" 2>&1)
+	t1=$(s2_cpu_ticks "$@")
+	reqs=$(sed -nE 's/^requests: .* ([0-9]+) succeeded.*/\1/p' <<<"$out")
+	if [ "${reqs:-0}" -lt "$S6_REQS" ]; then
+		bench_fail "scenario 6 $name: $(grep -E '^(requests|status)' <<<"$out" | tr '\n' ' ')"
+		return 1
 	fi
-	for spec in "${S6_CONTENDERS[@]}"; do
-		IFS='|' read -r name label addr setup teardown <<<"$spec"
-		if ! bench_setup "$setup" proxy; then
-			bench_fail "scenario 6 $name: setup"
-			bench_teardown "$teardown"
-			continue
-		fi
-		pids=("${BENCH_PROXIES[@]}")
-		[ "$name" = sockmesh ] && pids=("$BENCH_AGENT_PID")
-		for ((r = 1; r <= BENCH_REPS; r++)); do
-			t0=$(s2_cpu_ticks "${pids[@]}")
-			out=$(bench_client load "$POD_CLIENT" timeout 120 h2load -n "$S6_REQS" -c "$S6_CONNS" \
-				-m "$S6_STREAMS" -d "$body" -H 'content-type: application/grpc' \
-				-H 'x-canary: no' "http://$addr/sm.Echo/Say" 2>&1)
-			t1=$(s2_cpu_ticks "${pids[@]}")
-			reqs=$(sed -nE 's/^requests: .* ([0-9]+) succeeded.*/\1/p' <<<"$out")
-			if [ "${reqs:-0}" -lt "$S6_REQS" ]; then
-				bench_fail "scenario 6 $name: $(grep -E '^(requests|status)' <<<"$out" | tr '\n' ' ')"
-				break
-			fi
-			bench_record 6 "max req/s" "$g" "$name" \
-				"$(sed -nE 's/^finished in .*, ([0-9.]+) req\/s.*/\1/p' <<<"$out")"
-			[ ${#pids[@]} -gt 0 ] && [ "$t1" -gt "$t0" ] &&
-				bench_record 6 "req per proxy CPU-s" "$g" "$name" \
-					"$(awk -v n="$reqs" -v t=$((t1 - t0)) -v hz="$hz" 'BEGIN { printf "%.0f", n / (t / hz) }')"
-			bench_record 6 "mean µs per request" "$g" "$name" \
-				"$(awk '/^time for request:/ { v = $5; u = v; sub(/[0-9.]+/, "", u); sub(/[a-z]+$/, "", v);
-					f = u == "ms" ? 1000 : u == "s" ? 1e6 : 1; printf "%.0f", v * f }' <<<"$out")"
-		done
-		[ ${#pids[@]} -gt 0 ] && bench_record 6 "proxy RSS MB" "$g" "$name" "$(s2_rss_mb "${pids[@]}")"
-		bench_log "  $name done"
-		bench_teardown "$teardown"
-	done
-	bench_stop "${S6_BACKENDS[@]}"
+	bench_record 6 "max req/s" "$g" "$name" "$(sed -nE 's/^finished in .*, ([0-9.]+) req\/s.*/\1/p' <<<"$out")"
+	[ $# -gt 0 ] && [ "$t1" -gt "$t0" ] &&
+		bench_record 6 "req per proxy CPU-s" "$g" "$name" \
+			"$(awk -v n="$reqs" -v t=$((t1 - t0)) -v hz="$hz" 'BEGIN { printf "%.0f", n / (t / hz) }')"
+	bench_record 6 "mean µs per request" "$g" "$name" \
+		"$(awk '/^time for request:/ { v = $5; u = v; sub(/[0-9.]+/, "", u); sub(/[a-z]+$/, "", v);
+			f = u == "ms" ? 1000 : u == "s" ? 1e6 : 1; printf "%.0f", v * f }' <<<"$out")"
+}
+
+s6_run() {
+	S6_BODY_FILE=$BENCH_TMP/h2-body.bin
+	printf '%1024s' '' | tr ' ' x >"$S6_BODY_FILE"
+	l7_scenario 6 "h2c, $S6_CONNS conns x $S6_STREAMS streams, 1 KiB" s6_backends_up s6_rep \
+		"${S6_CONTENDERS[@]}"
 }

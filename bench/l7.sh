@@ -51,19 +51,24 @@ c_nginx_start() {
 	c_proxy_start "$pod" "$name" "$port" nginx -e "$d/error.log" -p "$d" -c "$d/nginx.conf"
 }
 
-s2_backends_up() {
-	local v ip pod
+# l7_backends_up NAME PORT [LISTEN_PARAMS [DIRECTIVES]]: nginx v1 and v2
+# in pods 3 and 4 answering 1 KiB with X-Backend; PIDs in L7_BACKENDS.
+l7_backends_up() {
+	local name=$1 port=$2 params=${3:-} extra=${4:-} v ip pod
 	for v in v1 v2; do
 		if [ "$v" = v1 ]; then ip=$V1_IP pod=$POD_V1; else ip=$V2_IP pod=$POD_V2; fi
-		c_nginx_start "$pod" "backend-$v" "$PORT_HTTP" "server {
-		listen $ip:$PORT_HTTP;
+		c_nginx_start "$pod" "$name-$v" "$port" "server {
+		listen $ip:$port $params;
+		$extra
 		location / { add_header X-Backend $v; return 200 \"$S2_BODY\"; }
 	}" || return 1
 	done
-	S2_BACKENDS=("${BENCH_PROXIES[@]}")
+	L7_BACKENDS=("${BENCH_PROXIES[@]}")
 	BENCH_PROXIES=()
-	bench_place load "${S2_BACKENDS[@]}"
+	bench_place load "${L7_BACKENDS[@]}"
 }
+
+s2_backends_up() { l7_backends_up backend "$PORT_HTTP"; }
 
 # c_l7_up haproxy|nginx MODE: the proxy in the node netns.
 c_l7_up() {
@@ -169,64 +174,79 @@ s2_rss_mb() {
 	awk -v k="$total" 'BEGIN { printf "%.1f", k / 1024 }'
 }
 
-s2_run() {
-	local spec name label addr setup teardown r out t0 t1 hz reqs pids g
-	hz=$(getconf CLK_TCK)
-	g="$S2_CONNS conns, 1 KiB"
-	for spec in "${S2_CONTENDERS[@]}"; do
+# l7_scenario N GROUP BACKENDS_UP ONE_REP CONTENDER...: the frame scenarios
+# 2 and 6 share. BACKENDS_UP starts the backends (their PIDs in
+# L7_BACKENDS); per contender: setup, BENCH_REPS x "ONE_REP NAME ADDR GROUP
+# PID..." (non-zero: stop repeating), proxy RSS, teardown.
+l7_scenario() {
+	local n=$1 g=$2 up=$3 rep=$4 spec name label addr setup teardown r pids
+	shift 4
+	for spec in "$@"; do
 		IFS='|' read -r name label _ <<<"$spec"
-		bench_label 2 "$name" "$label"
+		bench_label "$n" "$name" "$label"
 	done
-	bench_log "scenario 2 (proxy on CPU $(bench_cpus proxy), load and backends on CPU $(bench_cpus load))"
-	if ! s2_backends_up; then
-		bench_fail "scenario 2: backends"
+	bench_log "scenario $n (proxy on CPU $(bench_cpus proxy), load and backends on CPU $(bench_cpus load))"
+	if ! "$up"; then
+		bench_fail "scenario $n: backends"
 		c_proxies_down
 		return
 	fi
-	for spec in "${S2_CONTENDERS[@]}"; do
+	for spec in "$@"; do
 		IFS='|' read -r name label addr setup teardown <<<"$spec"
 		if ! bench_setup "$setup" proxy; then
-			bench_fail "scenario 2 $name: setup"
+			bench_fail "scenario $n $name: setup"
 			bench_teardown "$teardown"
 			continue
 		fi
 		pids=("${BENCH_PROXIES[@]}")
 		[ "$name" = sockmesh ] && pids=("$BENCH_AGENT_PID")
 		for ((r = 1; r <= BENCH_REPS; r++)); do
-			t0=$(s2_cpu_ticks "${pids[@]}")
-			out=$(bench_client load "$POD_CLIENT" "$BENCH_HTTP" --addr "$addr" --conns "$S2_CONNS" \
-				--rate 0 --secs "$S2_SECS" -H "x-canary: no" | head -1)
-			t1=$(s2_cpu_ticks "${pids[@]}")
-			if [[ "$out" != http* ]]; then
-				bench_fail "scenario 2 $name max: $out"
-				break
-			fi
-			reqs=$(bench_field "$out" requests)
-			bench_record 2 "max req/s" "$g" "$name" "$(bench_field "$out" rps)"
-			[ ${#pids[@]} -gt 0 ] && [ "$t1" -gt "$t0" ] &&
-				bench_record 2 "req per proxy CPU-s" "$g" "$name" \
-					"$(awk -v n="$reqs" -v t=$((t1 - t0)) -v hz="$hz" 'BEGIN { printf "%.0f", n / (t / hz) }')"
-			t0=$(s2_cpu_ticks "${pids[@]}")
-			out=$(bench_client load "$POD_CLIENT" "$BENCH_HTTP" --addr "$addr" --conns "$S2_CONNS" \
-				--rate "$S2_RATE" --secs "$S2_SECS" -H "x-canary: no")
-			t1=$(s2_cpu_ticks "${pids[@]}")
-			if [[ "$out" != http* ]]; then
-				bench_fail "scenario 2 $name at $S2_RATE/s: $out"
-				break
-			fi
-			reqs=$(bench_field "$(head -1 <<<"$out")" requests)
-			bench_record 2 "p50 µs @${S2_RATE}/s" "$g" "$name" "$(bench_field "$out" p50_us)"
-			bench_record 2 "p99 µs @${S2_RATE}/s" "$g" "$name" "$(bench_field "$out" p99_us)"
-			bench_record 2 "p99.9 µs @${S2_RATE}/s" "$g" "$name" "$(bench_field "$out" p999_us)"
-			[ ${#pids[@]} -gt 0 ] &&
-				bench_record 2 "proxy CPU ms / 1000 req" "$g" "$name" \
-					"$(awk -v n="$reqs" -v t=$((t1 - t0)) -v hz="$hz" 'BEGIN { printf "%.2f", t * 1000 / hz / (n / 1000) }')"
-			bench_record 2 "v2 share %" "$g" "$name" \
-				"$(awk '$1 == "backend" { n[$2] = $3; s += $3 } END { printf "%.1f", s ? 100 * n["v2"] / s : 0 }' <<<"$out")"
+			"$rep" "$name" "$addr" "$g" "${pids[@]}" || break
 		done
-		[ ${#pids[@]} -gt 0 ] && bench_record 2 "proxy RSS MB" "$g" "$name" "$(s2_rss_mb "${pids[@]}")"
+		[ ${#pids[@]} -gt 0 ] && bench_record "$n" "proxy RSS MB" "$g" "$name" "$(s2_rss_mb "${pids[@]}")"
 		bench_log "  $name done"
 		bench_teardown "$teardown"
 	done
-	bench_stop "${S2_BACKENDS[@]}"
+	bench_stop "${L7_BACKENDS[@]}"
+}
+
+# One repetition of scenario 2 for contender $1 at $2.
+s2_rep() {
+	local name=$1 addr=$2 g=$3 out t0 t1 hz reqs
+	shift 3
+	hz=$(getconf CLK_TCK)
+	t0=$(s2_cpu_ticks "$@")
+	out=$(bench_client load "$POD_CLIENT" "$BENCH_HTTP" --addr "$addr" --conns "$S2_CONNS" \
+		--rate 0 --secs "$S2_SECS" -H "x-canary: no" | head -1)
+	t1=$(s2_cpu_ticks "$@")
+	if [[ "$out" != http* ]]; then
+		bench_fail "scenario 2 $name max: $out"
+		return 1
+	fi
+	reqs=$(bench_field "$out" requests)
+	bench_record 2 "max req/s" "$g" "$name" "$(bench_field "$out" rps)"
+	[ $# -gt 0 ] && [ "$t1" -gt "$t0" ] &&
+		bench_record 2 "req per proxy CPU-s" "$g" "$name" \
+			"$(awk -v n="$reqs" -v t=$((t1 - t0)) -v hz="$hz" 'BEGIN { printf "%.0f", n / (t / hz) }')"
+	t0=$(s2_cpu_ticks "$@")
+	out=$(bench_client load "$POD_CLIENT" "$BENCH_HTTP" --addr "$addr" --conns "$S2_CONNS" \
+		--rate "$S2_RATE" --secs "$S2_SECS" -H "x-canary: no")
+	t1=$(s2_cpu_ticks "$@")
+	if [[ "$out" != http* ]]; then
+		bench_fail "scenario 2 $name at $S2_RATE/s: $out"
+		return 1
+	fi
+	reqs=$(bench_field "$(head -1 <<<"$out")" requests)
+	bench_record 2 "p50 µs @${S2_RATE}/s" "$g" "$name" "$(bench_field "$out" p50_us)"
+	bench_record 2 "p99 µs @${S2_RATE}/s" "$g" "$name" "$(bench_field "$out" p99_us)"
+	bench_record 2 "p99.9 µs @${S2_RATE}/s" "$g" "$name" "$(bench_field "$out" p999_us)"
+	[ $# -gt 0 ] &&
+		bench_record 2 "proxy CPU ms / 1000 req" "$g" "$name" \
+			"$(awk -v n="$reqs" -v t=$((t1 - t0)) -v hz="$hz" 'BEGIN { printf "%.2f", t * 1000 / hz / (n / 1000) }')"
+	bench_record 2 "v2 share %" "$g" "$name" \
+		"$(awk '$1 == "backend" { n[$2] = $3; s += $3 } END { printf "%.1f", s ? 100 * n["v2"] / s : 0 }' <<<"$out")"
+}
+
+s2_run() {
+	l7_scenario 2 "$S2_CONNS conns, 1 KiB" s2_backends_up s2_rep "${S2_CONTENDERS[@]}"
 }
