@@ -417,9 +417,9 @@ TEST(l7_route_fields)
 		ASSERT_EQ(r[0].retry.codes[0], 503);
 	ASSERT_EQ(r[0].retry.backoff_base_ms, 25);
 	ASSERT_EQ(r[0].timeout_ms, 0);
-	ASSERT_EQ(r[0].fault.abort_status, 0);
-	ASSERT_EQ(r[0].fault.delay_ms, 0);
-	ASSERT_TRUE(r[0].cors == NULL);
+	ASSERT_EQ(l7_fault_abort(r[0].pol), 0);
+	ASSERT_EQ(l7_fault_delay(r[0].pol), 0);
+	ASSERT_FALSE(r[0].pol->cors.set);
 
 	ASSERT_TRUE(r[1].has_retry);
 	ASSERT_EQ(r[1].timeout_ms, 3000);
@@ -438,13 +438,13 @@ TEST(l7_route_fields)
 	ASSERT_EQ(r[3].retry.on, L7_RETRY_CONNECT_FAILURE | L7_RETRY_REFUSED_STREAM |
 				 L7_RETRY_STATUS_CODES);
 
-	ASSERT_EQ(r[3].fault.delay_ms, 7000);
-	ASSERT_TRUE(r[3].fault.delay_pct == 100.0);
-	ASSERT_EQ(r[3].fault.abort_status, 555);
-	ASSERT_TRUE(r[3].fault.abort_pct == 12.5);
-	ASSERT_TRUE(r[4].fault.delay_pct == 50.0);
-	ASSERT_EQ(r[4].fault.abort_status, 503);
-	ASSERT_TRUE(r[4].fault.abort_pct == 0.0);	/* Istio: no percentage = none */
+	ASSERT_EQ(l7_fault_delay(r[3].pol), 7000);
+	ASSERT_TRUE(r[3].pol->fault.delay_percent == 100.0);
+	ASSERT_EQ(l7_fault_abort(r[3].pol), 555);
+	ASSERT_TRUE(r[3].pol->fault.abort_percent == 12.5);
+	ASSERT_TRUE(r[4].pol->fault.delay_percent == 50.0);
+	ASSERT_EQ(l7_fault_abort(r[4].pol), 503);
+	ASSERT_TRUE(r[4].pol->fault.abort_percent == 0.0);	/* Istio: no percentage = none */
 
 	/* destination without a port on a multi-port service: the request's
 	 * port (80); the mirror names port 90 */
@@ -463,43 +463,46 @@ TEST(l7_route_fields)
 	}
 	ASSERT_TRUE(l7fx_diag(&f.set, POL_DIAG_WARNING,
 			      "http route destination host \"nowhere.example.com\" is not a known Service"));
-	if (ASSERT_TRUE(r[5].cors)) {
-		const struct l7_cors *c = r[5].cors;
+	if (ASSERT_TRUE(r[5].pol->cors.set)) {
+		const struct pol_cors *c = &r[5].pol->cors;
 
 		if (ASSERT_EQ(c->n_allow_origins, 2)) {
-			ASSERT_EQ(c->allow_origins[0].kind, L7_MATCH_EXACT);
-			ASSERT_EQ(c->allow_origins[1].kind, L7_MATCH_REGEX);
-			ASSERT_TRUE(c->allow_origins[1].re != NULL);
+			ASSERT_EQ(c->allow_origins[0].kind, POL_SM_EXACT);
+			ASSERT_EQ(c->allow_origins[1].kind, POL_SM_REGEX);
+			ASSERT_TRUE(c->allow_origins[1].re != NULL);	/* kept from the load */
 		}
-		ASSERT_STREQ(c->allow_methods, "GET, POST");
-		ASSERT_STREQ(c->allow_headers, "x-a");
-		ASSERT_STREQ(c->expose_headers, "x-b, x-c");
+		if (ASSERT_EQ(c->n_allow_methods, 2))
+			ASSERT_STREQ(c->allow_methods[1], "POST");
+		if (ASSERT_EQ(c->n_allow_headers, 1))
+			ASSERT_STREQ(c->allow_headers[0], "x-a");
+		if (ASSERT_EQ(c->n_expose_headers, 2))
+			ASSERT_STREQ(c->expose_headers[1], "x-c");
 		ASSERT_EQ(c->max_age_s, 86400);
 		ASSERT_EQ(c->allow_credentials, 1);
 	}
-	if (ASSERT_EQ(r[5].headers.req.n_set, 1)) {
-		ASSERT_STREQ(r[5].headers.req.set[0].key, "x-a");
-		ASSERT_STREQ(r[5].headers.req.set[0].value, "1");
+	if (ASSERT_EQ(r[5].pol->headers.request.set.n, 1)) {
+		ASSERT_STREQ(r[5].pol->headers.request.set.v[0].key, "x-a");
+		ASSERT_STREQ(r[5].pol->headers.request.set.v[0].value, "1");
 	}
-	ASSERT_EQ(r[5].headers.req.n_add, 1);
-	if (ASSERT_EQ(r[5].headers.req.n_remove, 1))
-		ASSERT_STREQ(r[5].headers.req.remove[0], "x-b");
-	ASSERT_EQ(r[5].headers.resp.n_remove, 1);
-	if (ASSERT_EQ(r[5].dests[0].headers.resp.n_set, 1))
-		ASSERT_STREQ(r[5].dests[0].headers.resp.set[0].value, "web");
+	ASSERT_EQ(r[5].pol->headers.request.add.n, 1);
+	if (ASSERT_EQ(r[5].pol->headers.request.n_remove, 1))
+		ASSERT_STREQ(r[5].pol->headers.request.remove[0], "x-b");
+	ASSERT_EQ(r[5].pol->headers.response.n_remove, 1);
+	if (ASSERT_EQ(r[5].dests[0].headers->response.set.n, 1))
+		ASSERT_STREQ(r[5].dests[0].headers->response.set.v[0].value, "web");
 
-	ASSERT_TRUE(r[6].redirect.set);
-	ASSERT_STREQ(r[6].redirect.uri, "/new");
-	ASSERT_STREQ(r[6].redirect.authority, "b.example");
-	ASSERT_EQ(r[6].redirect.code, 302);
+	ASSERT_TRUE(r[6].pol->redirect.set);
+	ASSERT_STREQ(r[6].pol->redirect.uri, "/new");
+	ASSERT_STREQ(r[6].pol->redirect.authority, "b.example");
+	ASSERT_EQ(r[6].pol->redirect.code, 302);
 	ASSERT_EQ(r[6].n_dests, 0);
-	ASSERT_EQ(r[7].redirect.code, 301);
-	ASSERT_STREQ(r[7].redirect.scheme, "https");
-	ASSERT_EQ(r[7].redirect.derive_port, L7_DERIVE_PORT_PROTOCOL_DEFAULT);
-	ASSERT_TRUE(r[8].direct.set);
-	ASSERT_EQ(r[8].direct.status, 418);
-	ASSERT_EQ(r[8].direct.body_len, 5);
-	ASSERT_STREQ(r[8].direct.body, "hello");
+	ASSERT_EQ(r[7].pol->redirect.code, 0);	/* unset: the proxy answers 301 */
+	ASSERT_STREQ(r[7].pol->redirect.scheme, "https");
+	ASSERT_EQ(r[7].pol->redirect.derive_port, POL_DERIVE_PORT_PROTOCOL_DEFAULT);
+	ASSERT_TRUE(r[8].pol->direct.set);
+	ASSERT_EQ(r[8].pol->direct.status, 418);
+	ASSERT_EQ(r[8].pol->direct.body_len, 5);
+	ASSERT_STREQ(r[8].pol->direct.body, "hello");
 	if (ASSERT_EQ(r[9].n_dests, 1))
 		ASSERT_EQ(r[9].dests[0].cluster->n_hosts, 0);
 	ASSERT_TRUE(l7fx_diag(&f.set, POL_DIAG_WARNING,
@@ -734,21 +737,21 @@ TEST(l7_bookinfo_weights_and_faults)
 	if (ASSERT_EQ(bookinfo_load(&f, "virtual-service-ratings-test-delay.yaml", NULL), 0)) {
 		r = bookinfo_route(&f, "ratings", "end-user: jason\n");
 		if (ASSERT_TRUE(r)) {
-			ASSERT_EQ(r->fault.delay_ms, 7000);
-			ASSERT_TRUE(r->fault.delay_pct == 100.0);
-			ASSERT_EQ(r->fault.abort_status, 0);
+			ASSERT_EQ(l7_fault_delay(r->pol), 7000);
+			ASSERT_TRUE(r->pol->fault.delay_percent == 100.0);
+			ASSERT_EQ(l7_fault_abort(r->pol), 0);
 		}
 		r = bookinfo_route(&f, "ratings", NULL);
 		if (ASSERT_TRUE(r))
-			ASSERT_EQ(r->fault.delay_ms, 0);
+			ASSERT_EQ(l7_fault_delay(r->pol), 0);
 	}
 	l7fx_free(&f);
 
 	if (ASSERT_EQ(bookinfo_load(&f, "virtual-service-ratings-test-abort.yaml", NULL), 0)) {
 		r = bookinfo_route(&f, "ratings", "end-user: jason\n");
 		if (ASSERT_TRUE(r)) {
-			ASSERT_EQ(r->fault.abort_status, 500);
-			ASSERT_TRUE(r->fault.abort_pct == 100.0);
+			ASSERT_EQ(l7_fault_abort(r->pol), 500);
+			ASSERT_TRUE(r->pol->fault.abort_percent == 100.0);
 		}
 	}
 	l7fx_free(&f);
@@ -756,8 +759,8 @@ TEST(l7_bookinfo_weights_and_faults)
 	if (ASSERT_EQ(bookinfo_load(&f, "fault-injection-details-v1.yaml", NULL), 0)) {
 		r = bookinfo_route(&f, "details", NULL);
 		if (ASSERT_TRUE(r)) {
-			ASSERT_EQ(r->fault.abort_status, 555);
-			ASSERT_TRUE(r->fault.abort_pct == 100.0);
+			ASSERT_EQ(l7_fault_abort(r->pol), 555);
+			ASSERT_TRUE(r->pol->fault.abort_percent == 100.0);
 		}
 	}
 	l7fx_free(&f);
