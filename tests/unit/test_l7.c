@@ -6,6 +6,8 @@
  * redirects), regex errors with file:line:col, lookups, reference counts,
  * and Istio's own bookinfo samples.
  */
+#include <pthread.h>
+
 #include "test_l7_fixture.h"
 
 /* ---- which ports become L7 ---- */
@@ -827,4 +829,125 @@ TEST(l7_bookinfo_every_sample_builds)
 			ASSERT_EQ(f.c->n_gateways, 1);
 		l7fx_free(&f);
 	}
+}
+
+/*
+ * A config swap while a worker still routes on the old config: the agent
+ * frees the old set and ends the cache (which evicts the documents the
+ * new load did not reuse), a worker keeps its reference on config A and
+ * routes on it, and the last put comes from that worker thread. The
+ * config holds counted references on the VirtualService documents, so
+ * under ASan any read of a freed document fails this test.
+ */
+#define SWAP_SVC \
+	"apiVersion: v1\nkind: Service\nmetadata: {name: web, namespace: default}\n" \
+	"spec: {clusterIP: 10.96.9.1, ports: [{name: http, port: 80}]}\n"
+#define SWAP_VS(hdr, re, rw) \
+	"---\napiVersion: networking.istio.io/v1\nkind: VirtualService\n" \
+	"metadata: {name: web, namespace: default}\nspec:\n  hosts: [web]\n  http:\n" \
+	"  - name: by-header\n    match: [{headers: {" hdr ": {regex: '" re "'}}}]\n" \
+	"    rewrite: {uriRegexRewrite: {match: '^/a/(.*)$', rewrite: '" rw "'}}\n" \
+	"    headers: {request: {remove: [X-Drop]}}\n" \
+	"    route: [{destination: {host: web}}]\n" \
+	"  - name: rest\n    route: [{destination: {host: web}}]\n"
+
+struct swap_load {
+	struct pol_set set;
+	struct compile_out out;
+};
+
+static int swap_load(struct pol_cache *cache, const char *yaml, struct swap_load *l)
+{
+	int ret;
+
+	memset(l, 0, sizeof(*l));
+	policy_set_init(&l->set);
+	policy_cache_begin(cache);
+	policy_set_use_cache(&l->set, cache);
+	ret = policy_load_buffer(&l->set, "swap.yaml", yaml, strlen(yaml));
+	if (!ret)
+		ret = policy_validate(&l->set);
+	if (!ret)
+		ret = compile_policy(&l->set, &(struct compile_opts){ .l7_proxy = true }, &l->out);
+	return ret;
+}
+
+/* As agent_prepared_free: the set goes, then the cache drops what no load used. */
+static void swap_drop(struct pol_cache *cache, struct swap_load *l)
+{
+	compile_out_free(&l->out);
+	policy_set_free(&l->set);
+	policy_cache_end(cache);
+}
+
+struct swap_worker {
+	struct l7_config *c;		/* the worker's reference */
+	bool by_header;			/* matched A's first route */
+	int rewritten;			/* l7_rewrite_path */
+	char path[64];
+	bool dropped;			/* the remove list, lower-cased at load */
+};
+
+static void *swap_worker_run(void *arg)
+{
+	struct swap_worker *wk = arg;
+	struct l7fx_req rq = { .path = "/a/b", .headers = "x-user: jason-7\n" };
+	const struct l7_svc *s = l7_config_find_svc(wk->c, l7fx_ip("10.96.9.1"), 80);
+	const struct pol_http_match *m = NULL;
+	const struct l7_route *r;
+	struct l7_request_view v;
+
+	l7fx_view(NULL, &rq, &v);
+	v.port = 80;
+	r = s && s->vhost ? l7_route_match(s->vhost, &v, NULL, &m) : NULL;
+	if (r) {
+		wk->by_header = r->pol->name && strcmp(r->pol->name, "by-header") == 0;
+		wk->rewritten = l7_rewrite_path(r, m, v.path, v.path_len, wk->path,
+						sizeof(wk->path));
+		wk->dropped = r->pol->headers.request.n_remove == 1 &&
+			      strcmp(r->pol->headers.request.remove[0], "x-drop") == 0;
+	}
+	l7_config_put(wk->c);	/* the last reference: frees A and its documents */
+	return NULL;
+}
+
+TEST(l7_config_outlives_cache_eviction)
+{
+	static const char a[] = SWAP_SVC SWAP_VS("X-User", "jason-[0-9]+", "/v1/\\1");
+	static const char b[] = SWAP_SVC SWAP_VS("x-group", "admins", "/v2/\\1");
+	struct pol_cache *cache = policy_cache_new();
+	struct swap_worker wk = { 0 };
+	struct swap_load la, lb;
+	size_t parsed = 0, reused = 0;
+	pthread_t th;
+
+	if (!ASSERT_TRUE(cache))
+		return;
+	if (!ASSERT_EQ(swap_load(cache, a, &la), 0) || !ASSERT_TRUE(la.out.l7)) {
+		l7fx_dump(&la.set);
+		swap_drop(cache, &la);
+		policy_cache_free(cache);
+		return;
+	}
+	/* a worker takes config A; the agent drops its own reference */
+	wk.c = l7_config_get(la.out.l7);
+	swap_drop(cache, &la);
+	/* reload with the VirtualService changed: its old document is evicted */
+	if (ASSERT_EQ(swap_load(cache, b, &lb), 0)) {
+		policy_cache_stats(cache, &parsed, &reused);
+		ASSERT_EQ(parsed, 1);	/* the new VirtualService */
+		ASSERT_EQ(reused, 1);	/* the Service */
+	}
+	swap_drop(cache, &lb);
+	/* the worker still routes on A, on another thread, and puts it last */
+	if (ASSERT_EQ(pthread_create(&th, NULL, swap_worker_run, &wk), 0)) {
+		pthread_join(th, NULL);
+		ASSERT_TRUE(wk.by_header);	/* A's regex on A's header name */
+		ASSERT_EQ(wk.rewritten, 5);
+		ASSERT_STREQ(wk.path, "/v1/b");
+		ASSERT_TRUE(wk.dropped);
+	} else {
+		l7_config_put(wk.c);
+	}
+	policy_cache_free(cache);
 }
