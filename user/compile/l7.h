@@ -4,7 +4,15 @@
  * kernel plan is the first; compile.h builds both in one pass). Immutable
  * once built and shared by the proxy workers by reference count; a reload
  * builds a new one and swaps the pointer, in-flight requests keep the one
- * they started with. Strings are NUL-terminated and owned by the config.
+ * they started with. Strings are NUL-terminated and owned by the config,
+ * except what the routes read from the policy: the http routes are the
+ * validated VirtualService objects themselves (struct pol_http_route, with
+ * regexes compiled and header names lower-cased at load), not copies; the
+ * config holds a counted reference on each VirtualService's cached
+ * document (l7_vhost.doc), and the last l7_config_put, on whichever
+ * thread, drops them. Derived data (resolved clusters, weights, the retry
+ * bitmask) sits in small side structs next to the policy object it
+ * belongs to.
  * Addresses network order, ports host order unless a field says otherwise.
  * The router over it is user/proxy/route.h.
  */
