@@ -31,9 +31,6 @@
 #include <string.h>
 #include <strings.h>
 
-#define PCRE2_CODE_UNIT_WIDTH 8
-#include <pcre2.h>
-
 #include "compile/compile.h"
 #include "common/grow.h"
 #include "compile/l7.h"
