@@ -114,7 +114,7 @@ static const char *fuzz_header(const void *ctx, const char *name, size_t *len)
 static void fuzz_route_one(const struct l7_vhost *vh, const struct l7_request_view *rq,
 			   const struct http1_msg *m, uint32_t rnd)
 {
-	const struct l7_match *matched = NULL;
+	const struct pol_http_match *matched = NULL;
 	const struct l7_route *r;
 	const struct l7_route_dest *d;
 	char out[256];

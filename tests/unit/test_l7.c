@@ -6,6 +6,8 @@
  * redirects), regex errors with file:line:col, lookups, reference counts,
  * and Istio's own bookinfo samples.
  */
+#include <pthread.h>
+
 #include "test_l7_fixture.h"
 
 /* ---- which ports become L7 ---- */
@@ -432,9 +434,9 @@ TEST(l7_route_fields)
 		ASSERT_EQ(r[0].retry.codes[0], 503);
 	ASSERT_EQ(r[0].retry.backoff_base_ms, 25);
 	ASSERT_EQ(r[0].timeout_ms, 0);
-	ASSERT_EQ(r[0].fault.abort_status, 0);
-	ASSERT_EQ(r[0].fault.delay_ms, 0);
-	ASSERT_TRUE(r[0].cors == NULL);
+	ASSERT_EQ(l7_fault_abort(r[0].pol), 0);
+	ASSERT_EQ(l7_fault_delay(r[0].pol), 0);
+	ASSERT_FALSE(r[0].pol->cors.set);
 
 	ASSERT_TRUE(r[1].has_retry);
 	ASSERT_EQ(r[1].timeout_ms, 3000);
@@ -454,13 +456,13 @@ TEST(l7_route_fields)
 				 L7_RETRY_STATUS_CODES | L7_RETRY_GRPC_UNAVAILABLE |
 				 L7_RETRY_GRPC_CANCELLED);
 
-	ASSERT_EQ(r[3].fault.delay_ms, 7000);
-	ASSERT_TRUE(r[3].fault.delay_pct == 100.0);
-	ASSERT_EQ(r[3].fault.abort_status, 555);
-	ASSERT_TRUE(r[3].fault.abort_pct == 12.5);
-	ASSERT_TRUE(r[4].fault.delay_pct == 50.0);
-	ASSERT_EQ(r[4].fault.abort_status, 503);
-	ASSERT_TRUE(r[4].fault.abort_pct == 0.0);	/* Istio: no percentage = none */
+	ASSERT_EQ(l7_fault_delay(r[3].pol), 7000);
+	ASSERT_TRUE(r[3].pol->fault.delay_percent == 100.0);
+	ASSERT_EQ(l7_fault_abort(r[3].pol), 555);
+	ASSERT_TRUE(r[3].pol->fault.abort_percent == 12.5);
+	ASSERT_TRUE(r[4].pol->fault.delay_percent == 50.0);
+	ASSERT_EQ(l7_fault_abort(r[4].pol), 503);
+	ASSERT_TRUE(r[4].pol->fault.abort_percent == 0.0);	/* Istio: no percentage = none */
 
 	/* destination without a port on a multi-port service: the request's
 	 * port (80); the mirror names port 90 */
@@ -479,43 +481,46 @@ TEST(l7_route_fields)
 	}
 	ASSERT_TRUE(l7fx_diag(&f.set, POL_DIAG_WARNING,
 			      "http route destination host \"nowhere.example.com\" is not a known Service"));
-	if (ASSERT_TRUE(r[5].cors)) {
-		const struct l7_cors *c = r[5].cors;
+	if (ASSERT_TRUE(r[5].pol->cors.set)) {
+		const struct pol_cors *c = &r[5].pol->cors;
 
 		if (ASSERT_EQ(c->n_allow_origins, 2)) {
-			ASSERT_EQ(c->allow_origins[0].kind, L7_MATCH_EXACT);
-			ASSERT_EQ(c->allow_origins[1].kind, L7_MATCH_REGEX);
-			ASSERT_TRUE(c->allow_origins[1].re != NULL);
+			ASSERT_EQ(c->allow_origins[0].kind, POL_SM_EXACT);
+			ASSERT_EQ(c->allow_origins[1].kind, POL_SM_REGEX);
+			ASSERT_TRUE(c->allow_origins[1].re != NULL);	/* kept from the load */
 		}
-		ASSERT_STREQ(c->allow_methods, "GET, POST");
-		ASSERT_STREQ(c->allow_headers, "x-a");
-		ASSERT_STREQ(c->expose_headers, "x-b, x-c");
+		if (ASSERT_EQ(c->n_allow_methods, 2))
+			ASSERT_STREQ(c->allow_methods[1], "POST");
+		if (ASSERT_EQ(c->n_allow_headers, 1))
+			ASSERT_STREQ(c->allow_headers[0], "x-a");
+		if (ASSERT_EQ(c->n_expose_headers, 2))
+			ASSERT_STREQ(c->expose_headers[1], "x-c");
 		ASSERT_EQ(c->max_age_s, 86400);
 		ASSERT_EQ(c->allow_credentials, 1);
 	}
-	if (ASSERT_EQ(r[5].headers.req.n_set, 1)) {
-		ASSERT_STREQ(r[5].headers.req.set[0].key, "x-a");
-		ASSERT_STREQ(r[5].headers.req.set[0].value, "1");
+	if (ASSERT_EQ(r[5].pol->headers.request.set.n, 1)) {
+		ASSERT_STREQ(r[5].pol->headers.request.set.v[0].key, "x-a");
+		ASSERT_STREQ(r[5].pol->headers.request.set.v[0].value, "1");
 	}
-	ASSERT_EQ(r[5].headers.req.n_add, 1);
-	if (ASSERT_EQ(r[5].headers.req.n_remove, 1))
-		ASSERT_STREQ(r[5].headers.req.remove[0], "x-b");
-	ASSERT_EQ(r[5].headers.resp.n_remove, 1);
-	if (ASSERT_EQ(r[5].dests[0].headers.resp.n_set, 1))
-		ASSERT_STREQ(r[5].dests[0].headers.resp.set[0].value, "web");
+	ASSERT_EQ(r[5].pol->headers.request.add.n, 1);
+	if (ASSERT_EQ(r[5].pol->headers.request.n_remove, 1))
+		ASSERT_STREQ(r[5].pol->headers.request.remove[0], "x-b");
+	ASSERT_EQ(r[5].pol->headers.response.n_remove, 1);
+	if (ASSERT_EQ(r[5].dests[0].headers->response.set.n, 1))
+		ASSERT_STREQ(r[5].dests[0].headers->response.set.v[0].value, "web");
 
-	ASSERT_TRUE(r[6].redirect.set);
-	ASSERT_STREQ(r[6].redirect.uri, "/new");
-	ASSERT_STREQ(r[6].redirect.authority, "b.example");
-	ASSERT_EQ(r[6].redirect.code, 302);
+	ASSERT_TRUE(r[6].pol->redirect.set);
+	ASSERT_STREQ(r[6].pol->redirect.uri, "/new");
+	ASSERT_STREQ(r[6].pol->redirect.authority, "b.example");
+	ASSERT_EQ(r[6].pol->redirect.code, 302);
 	ASSERT_EQ(r[6].n_dests, 0);
-	ASSERT_EQ(r[7].redirect.code, 301);
-	ASSERT_STREQ(r[7].redirect.scheme, "https");
-	ASSERT_EQ(r[7].redirect.derive_port, L7_DERIVE_PORT_PROTOCOL_DEFAULT);
-	ASSERT_TRUE(r[8].direct.set);
-	ASSERT_EQ(r[8].direct.status, 418);
-	ASSERT_EQ(r[8].direct.body_len, 5);
-	ASSERT_STREQ(r[8].direct.body, "hello");
+	ASSERT_EQ(r[7].pol->redirect.code, 0);	/* unset: the proxy answers 301 */
+	ASSERT_STREQ(r[7].pol->redirect.scheme, "https");
+	ASSERT_EQ(r[7].pol->redirect.derive_port, POL_DERIVE_PORT_PROTOCOL_DEFAULT);
+	ASSERT_TRUE(r[8].pol->direct.set);
+	ASSERT_EQ(r[8].pol->direct.status, 418);
+	ASSERT_EQ(r[8].pol->direct.body_len, 5);
+	ASSERT_STREQ(r[8].pol->direct.body, "hello");
 	if (ASSERT_EQ(r[9].n_dests, 1))
 		ASSERT_EQ(r[9].dests[0].cluster->n_hosts, 0);
 	ASSERT_TRUE(l7fx_diag(&f.set, POL_DIAG_WARNING,
@@ -750,21 +755,21 @@ TEST(l7_bookinfo_weights_and_faults)
 	if (ASSERT_EQ(bookinfo_load(&f, "virtual-service-ratings-test-delay.yaml", NULL), 0)) {
 		r = bookinfo_route(&f, "ratings", "end-user: jason\n");
 		if (ASSERT_TRUE(r)) {
-			ASSERT_EQ(r->fault.delay_ms, 7000);
-			ASSERT_TRUE(r->fault.delay_pct == 100.0);
-			ASSERT_EQ(r->fault.abort_status, 0);
+			ASSERT_EQ(l7_fault_delay(r->pol), 7000);
+			ASSERT_TRUE(r->pol->fault.delay_percent == 100.0);
+			ASSERT_EQ(l7_fault_abort(r->pol), 0);
 		}
 		r = bookinfo_route(&f, "ratings", NULL);
 		if (ASSERT_TRUE(r))
-			ASSERT_EQ(r->fault.delay_ms, 0);
+			ASSERT_EQ(l7_fault_delay(r->pol), 0);
 	}
 	l7fx_free(&f);
 
 	if (ASSERT_EQ(bookinfo_load(&f, "virtual-service-ratings-test-abort.yaml", NULL), 0)) {
 		r = bookinfo_route(&f, "ratings", "end-user: jason\n");
 		if (ASSERT_TRUE(r)) {
-			ASSERT_EQ(r->fault.abort_status, 500);
-			ASSERT_TRUE(r->fault.abort_pct == 100.0);
+			ASSERT_EQ(l7_fault_abort(r->pol), 500);
+			ASSERT_TRUE(r->pol->fault.abort_percent == 100.0);
 		}
 	}
 	l7fx_free(&f);
@@ -772,8 +777,8 @@ TEST(l7_bookinfo_weights_and_faults)
 	if (ASSERT_EQ(bookinfo_load(&f, "fault-injection-details-v1.yaml", NULL), 0)) {
 		r = bookinfo_route(&f, "details", NULL);
 		if (ASSERT_TRUE(r)) {
-			ASSERT_EQ(r->fault.abort_status, 555);
-			ASSERT_TRUE(r->fault.abort_pct == 100.0);
+			ASSERT_EQ(l7_fault_abort(r->pol), 555);
+			ASSERT_TRUE(r->pol->fault.abort_percent == 100.0);
 		}
 	}
 	l7fx_free(&f);
@@ -840,4 +845,125 @@ TEST(l7_bookinfo_every_sample_builds)
 			ASSERT_EQ(f.c->n_gateways, 1);
 		l7fx_free(&f);
 	}
+}
+
+/*
+ * A config swap while a worker still routes on the old config: the agent
+ * frees the old set and ends the cache (which evicts the documents the
+ * new load did not reuse), a worker keeps its reference on config A and
+ * routes on it, and the last put comes from that worker thread. The
+ * config holds counted references on the VirtualService documents, so
+ * under ASan any read of a freed document fails this test.
+ */
+#define SWAP_SVC \
+	"apiVersion: v1\nkind: Service\nmetadata: {name: web, namespace: default}\n" \
+	"spec: {clusterIP: 10.96.9.1, ports: [{name: http, port: 80}]}\n"
+#define SWAP_VS(hdr, re, rw) \
+	"---\napiVersion: networking.istio.io/v1\nkind: VirtualService\n" \
+	"metadata: {name: web, namespace: default}\nspec:\n  hosts: [web]\n  http:\n" \
+	"  - name: by-header\n    match: [{headers: {" hdr ": {regex: '" re "'}}}]\n" \
+	"    rewrite: {uriRegexRewrite: {match: '^/a/(.*)$', rewrite: '" rw "'}}\n" \
+	"    headers: {request: {remove: [X-Drop]}}\n" \
+	"    route: [{destination: {host: web}}]\n" \
+	"  - name: rest\n    route: [{destination: {host: web}}]\n"
+
+struct swap_load {
+	struct pol_set set;
+	struct compile_out out;
+};
+
+static int swap_load(struct pol_cache *cache, const char *yaml, struct swap_load *l)
+{
+	int ret;
+
+	memset(l, 0, sizeof(*l));
+	policy_set_init(&l->set);
+	policy_cache_begin(cache);
+	policy_set_use_cache(&l->set, cache);
+	ret = policy_load_buffer(&l->set, "swap.yaml", yaml, strlen(yaml));
+	if (!ret)
+		ret = policy_validate(&l->set);
+	if (!ret)
+		ret = compile_policy(&l->set, &(struct compile_opts){ .l7_proxy = true }, &l->out);
+	return ret;
+}
+
+/* As agent_prepared_free: the set goes, then the cache drops what no load used. */
+static void swap_drop(struct pol_cache *cache, struct swap_load *l)
+{
+	compile_out_free(&l->out);
+	policy_set_free(&l->set);
+	policy_cache_end(cache);
+}
+
+struct swap_worker {
+	struct l7_config *c;		/* the worker's reference */
+	bool by_header;			/* matched A's first route */
+	int rewritten;			/* l7_rewrite_path */
+	char path[64];
+	bool dropped;			/* the remove list, lower-cased at load */
+};
+
+static void *swap_worker_run(void *arg)
+{
+	struct swap_worker *wk = arg;
+	struct l7fx_req rq = { .path = "/a/b", .headers = "x-user: jason-7\n" };
+	const struct l7_svc *s = l7_config_find_svc(wk->c, l7fx_ip("10.96.9.1"), 80);
+	const struct pol_http_match *m = NULL;
+	const struct l7_route *r;
+	struct l7_request_view v;
+
+	l7fx_view(NULL, &rq, &v);
+	v.port = 80;
+	r = s && s->vhost ? l7_route_match(s->vhost, &v, NULL, &m) : NULL;
+	if (r) {
+		wk->by_header = r->pol->name && strcmp(r->pol->name, "by-header") == 0;
+		wk->rewritten = l7_rewrite_path(r, m, v.path, v.path_len, wk->path,
+						sizeof(wk->path));
+		wk->dropped = r->pol->headers.request.n_remove == 1 &&
+			      strcmp(r->pol->headers.request.remove[0], "x-drop") == 0;
+	}
+	l7_config_put(wk->c);	/* the last reference: frees A and its documents */
+	return NULL;
+}
+
+TEST(l7_config_outlives_cache_eviction)
+{
+	static const char a[] = SWAP_SVC SWAP_VS("X-User", "jason-[0-9]+", "/v1/\\1");
+	static const char b[] = SWAP_SVC SWAP_VS("x-group", "admins", "/v2/\\1");
+	struct pol_cache *cache = policy_cache_new();
+	struct swap_worker wk = { 0 };
+	struct swap_load la, lb;
+	size_t parsed = 0, reused = 0;
+	pthread_t th;
+
+	if (!ASSERT_TRUE(cache))
+		return;
+	if (!ASSERT_EQ(swap_load(cache, a, &la), 0) || !ASSERT_TRUE(la.out.l7)) {
+		l7fx_dump(&la.set);
+		swap_drop(cache, &la);
+		policy_cache_free(cache);
+		return;
+	}
+	/* a worker takes config A; the agent drops its own reference */
+	wk.c = l7_config_get(la.out.l7);
+	swap_drop(cache, &la);
+	/* reload with the VirtualService changed: its old document is evicted */
+	if (ASSERT_EQ(swap_load(cache, b, &lb), 0)) {
+		policy_cache_stats(cache, &parsed, &reused);
+		ASSERT_EQ(parsed, 1);	/* the new VirtualService */
+		ASSERT_EQ(reused, 1);	/* the Service */
+	}
+	swap_drop(cache, &lb);
+	/* the worker still routes on A, on another thread, and puts it last */
+	if (ASSERT_EQ(pthread_create(&th, NULL, swap_worker_run, &wk), 0)) {
+		pthread_join(th, NULL);
+		ASSERT_TRUE(wk.by_header);	/* A's regex on A's header name */
+		ASSERT_EQ(wk.rewritten, 5);
+		ASSERT_STREQ(wk.path, "/v1/b");
+		ASSERT_TRUE(wk.dropped);
+	} else {
+		l7_config_put(wk.c);
+	}
+	policy_cache_free(cache);
 }

@@ -204,7 +204,8 @@ struct pp_cfg {
 	struct l7_svc svc;
 	struct l7_vhost vh;
 	struct l7_route routes[2];	/* "/t/": timeouts and retries; the rest */
-	struct l7_match tmatch;
+	struct pol_http_route proutes[2];
+	struct pol_http_match tmatch;
 	struct l7_route_dest dest;
 	struct l7_cluster cl, *clp;
 	struct l7_host hosts[PP_HOSTS];
@@ -249,16 +250,17 @@ static void pp_build(struct pp_cfg *t, const struct pp_be *be)
 	 */
 	t->dest.cluster = &t->cl;
 	t->dest.weight = 100;
-	t->tmatch.uri.kind = L7_MATCH_PREFIX;
+	t->tmatch.uri.kind = POL_SM_PREFIX;
 	t->tmatch.uri.value = "/t/";
 	for (int i = 0; i < 2; i++) {
-		t->routes[i].name = i ? "rest" : "timeouts";
+		t->routes[i].pol = &t->proutes[i];
+		t->proutes[i].name = i ? "rest" : "timeouts";
 		t->routes[i].dests = &t->dest;
 		t->routes[i].n_dests = 1;
 		t->routes[i].total_weight = 100;
 	}
-	t->routes[0].matches = &t->tmatch;
-	t->routes[0].n_matches = 1;
+	t->proutes[0].match = &t->tmatch;
+	t->proutes[0].n_match = 1;
 	t->routes[0].timeout_ms = 300;
 	t->routes[0].has_retry = true;
 	t->routes[0].retry = (struct l7_retry){ .attempts = 1, .per_try_timeout_ms = 100,

@@ -217,7 +217,7 @@ TEST(proxy_redirect_location)
 	size_t i;
 
 	for (i = 0; i < sizeof(t) / sizeof(t[0]); i++) {
-		struct l7_redirect rd = { .set = true, .uri = (char *)t[i].uri,
+		struct pol_redirect rd = { .set = true, .uri = (char *)t[i].uri,
 					  .authority = (char *)t[i].auth,
 					  .scheme = (char *)t[i].scheme, .port = t[i].port };
 		int n = px_redirect_location(&rd, t[i].path, strlen(t[i].path), t[i].query,
@@ -228,7 +228,7 @@ TEST(proxy_redirect_location)
 		ASSERT_STREQ(out, t[i].want);
 	}
 	{
-		struct l7_redirect rd = { .set = true, .uri = "/a-long-path" };
+		struct pol_redirect rd = { .set = true, .uri = "/a-long-path" };
 
 		ASSERT_EQ(px_redirect_location(&rd, "/", 1, "", 0, "h", 1, out, 8), -ENOSPC);
 	}
@@ -236,9 +236,9 @@ TEST(proxy_redirect_location)
 
 TEST(proxy_strmatch_cors)
 {
-	struct l7_strmatch ex = { .kind = L7_MATCH_EXACT, .value = "http://a.com" };
-	struct l7_strmatch star = { .kind = L7_MATCH_EXACT, .value = "*" };
-	struct l7_strmatch pre = { .kind = L7_MATCH_PREFIX, .value = "http://" };
+	struct pol_strmatch ex = { .kind = POL_SM_EXACT, .value = "http://a.com" };
+	struct pol_strmatch star = { .kind = POL_SM_EXACT, .value = "*" };
+	struct pol_strmatch pre = { .kind = POL_SM_PREFIX, .value = "http://" };
 
 	ASSERT_TRUE(px_strmatch(&ex, "http://a.com", 12));
 	ASSERT_FALSE(px_strmatch(&ex, "http://a.co", 11));
@@ -648,14 +648,15 @@ struct tcfg {
 	struct l7_svc svc;
 	struct l7_vhost vh;
 	struct l7_route routes[R_N];
-	struct l7_match matches[R_N];
+	struct pol_http_route proutes[R_N];	/* what the routes resolve */
+	struct pol_http_match matches[R_N];
 	struct l7_route_dest dests[R_N];
 	struct l7_cluster a, cb, dead;
 	struct l7_cluster *clusters[3];
 	struct l7_host host_a, host_cb, host_dead;
 	struct pol_kv req_set, resp_set;
-	struct l7_cors cors;
-	struct l7_strmatch cors_origin;
+	char *cors_methods[2];
+	struct pol_strmatch cors_origin;
 	/* gateway "default/gw": a.example.com answers directly, *.example.com echoes */
 	struct l7_mirror mirror;
 	struct l7_gateway gw;
@@ -665,6 +666,7 @@ struct tcfg {
 	char *gvh_dom[2][1];
 	char *gvh_gws[1];
 	struct l7_route groutes[2];
+	struct pol_http_route gproutes[2];
 	struct l7_route_dest gdest;
 };
 
@@ -699,11 +701,12 @@ static void t_prefix(struct tcfg *t, int i, const char *prefix, struct l7_cluste
 {
 	struct l7_route *r = &t->routes[i];
 
-	t->matches[i].uri.kind = L7_MATCH_PREFIX;
+	t->matches[i].uri.kind = POL_SM_PREFIX;
 	t->matches[i].uri.value = (char *)prefix;
-	r->name = (char *)prefix;
-	r->matches = &t->matches[i];
-	r->n_matches = 1;
+	r->pol = &t->proutes[i];
+	t->proutes[i].name = (char *)prefix;
+	t->proutes[i].match = &t->matches[i];
+	t->proutes[i].n_match = 1;
 	if (dest) {
 		t->dests[i].cluster = dest;
 		t->dests[i].weight = 100;
@@ -730,8 +733,10 @@ static void t_build_gateway(struct tcfg *t)
 	t->gvh_dom[0][0] = "a.example.com";
 	t->gvh_dom[1][0] = "*.example.com";
 	t->gvh_gws[0] = "default/gw";
-	t->groutes[0].direct = (struct l7_direct){ .set = true, .status = 200, .body = "gw-a",
-						   .body_len = 4 };
+	t->groutes[0].pol = &t->gproutes[0];
+	t->groutes[1].pol = &t->gproutes[1];
+	t->gproutes[0].direct = (struct pol_direct_response){ .set = true, .status = 200,
+							      .body = "gw-a", .body_len = 4 };
 	t->gdest.cluster = &t->a;
 	t->gdest.weight = 1;
 	t->groutes[1].dests = &t->gdest;
@@ -772,12 +777,12 @@ static void t_build(struct tcfg *t, uint16_t be_port, uint16_t dead_port, const 
 	t->c.n_clusters = 3;
 
 	t_prefix(t, R_DIRECT, "/direct", NULL);
-	t->routes[R_DIRECT].direct = (struct l7_direct){ .set = true, .status = 200,
-							 .body = (char *)direct_body,
-							 .body_len = strlen(direct_body) };
+	t->proutes[R_DIRECT].direct = (struct pol_direct_response){
+		.set = true, .status = 200, .body = (char *)direct_body,
+		.body_len = strlen(direct_body) };
 	t_prefix(t, R_REDIR, "/redir", NULL);
-	t->routes[R_REDIR].redirect = (struct l7_redirect){ .set = true, .uri = "/new",
-							    .code = 302 };
+	t->proutes[R_REDIR].redirect = (struct pol_redirect){ .set = true, .uri = "/new",
+							      .code = 302 };
 	t_prefix(t, R_TIMEOUT, "/timeout", &t->a);
 	t->routes[R_TIMEOUT].timeout_ms = 150;
 	t_prefix(t, R_RETRY, "/retry", &t->a);
@@ -786,22 +791,24 @@ static void t_build(struct tcfg *t, uint16_t be_port, uint16_t dead_port, const 
 						      .backoff_base_ms = 5 };
 	t_prefix(t, R_CB, "/cb", &t->cb);
 	t_prefix(t, R_FAULT, "/fault", &t->a);
-	t->routes[R_FAULT].fault = (struct l7_fault){ .abort_pct = 100, .abort_status = 418 };
+	t->proutes[R_FAULT].fault = (struct pol_fault){ .abort_set = true, .abort_percent = 100,
+							.abort_status = 418 };
 	t_prefix(t, R_RW, "/rw", &t->a);
-	t->routes[R_RW].rewrite.uri = "/echo";
-	t->routes[R_RW].rewrite.authority = "rewritten.local";
+	t->proutes[R_RW].rewrite.uri = "/echo";
+	t->proutes[R_RW].rewrite.authority = "rewritten.local";
 	t->req_set = (struct pol_kv){ "x-added", "yes" };
 	t->resp_set = (struct pol_kv){ "x-resp", "r" };
-	t->routes[R_RW].headers.req.set = &t->req_set;
-	t->routes[R_RW].headers.req.n_set = 1;
-	t->routes[R_RW].headers.resp.set = &t->resp_set;
-	t->routes[R_RW].headers.resp.n_set = 1;
+	t->proutes[R_RW].headers.request.set = (struct pol_labels){ &t->req_set, 1 };
+	t->proutes[R_RW].headers.response.set = (struct pol_labels){ &t->resp_set, 1 };
 	t_prefix(t, R_CORS, "/cors", &t->a);
-	t->cors_origin = (struct l7_strmatch){ .kind = L7_MATCH_EXACT, .value = "http://ok.example" };
-	t->cors = (struct l7_cors){ .allow_origins = &t->cors_origin, .n_allow_origins = 1,
-				    .allow_methods = "GET, POST", .max_age_s = 60,
-				    .allow_credentials = -1 };
-	t->routes[R_CORS].cors = &t->cors;
+	t->cors_origin = (struct pol_strmatch){ .kind = POL_SM_EXACT, .value = "http://ok.example" };
+	t->cors_methods[0] = "GET";
+	t->cors_methods[1] = "POST";
+	t->proutes[R_CORS].cors = (struct pol_cors){ .set = true, .allow_origins = &t->cors_origin,
+						     .n_allow_origins = 1,
+						     .allow_methods = t->cors_methods,
+						     .n_allow_methods = 2, .max_age_s = 60,
+						     .allow_credentials = -1 };
 	t_prefix(t, R_PERTRY, "/dead", &t->dead);
 	t->routes[R_PERTRY].has_retry = true;
 	t->routes[R_PERTRY].retry = (struct l7_retry){ .attempts = 1,

@@ -156,7 +156,7 @@ TEST(route_match_table)
 	for (size_t i = 0; i < sizeof(t) / sizeof(t[0]); i++) {
 		struct l7_request_view v;
 		const struct l7_route *r;
-		const struct l7_match *m = (const void *)1;
+		const struct pol_http_match *m = (const void *)1;
 		size_t idx = 999;
 		int ok;
 
@@ -165,12 +165,12 @@ TEST(route_match_table)
 		if (!t[i].want) {
 			ok = ASSERT_TRUE(r == NULL);
 		} else {
-			ok = ASSERT_TRUE(r) && ASSERT_STREQ(r->name, t[i].want) &&
+			ok = ASSERT_TRUE(r) && ASSERT_STREQ(r->pol->name, t[i].want) &&
 			     ASSERT_EQ(idx, (size_t)(r - s->vhost->routes));
 			if (ok && t[i].block < 0)
 				ok = ASSERT_TRUE(m == NULL);
 			else if (ok)
-				ok = ASSERT_TRUE(m == &r->matches[t[i].block]);
+				ok = ASSERT_TRUE(m == &r->pol->match[t[i].block]);
 		}
 		if (!ok)
 			fprintf(stderr, "  case %zu: path %s\n", i,
@@ -312,11 +312,11 @@ TEST(route_rewrite_path)
 	s = l7fx_svc(&f, "10.96.0.20", 9080);
 	if (!ASSERT_TRUE(s && s->vhost))
 		goto done;
-	ASSERT_STREQ(s->vhost->routes[1].rewrite.authority, "auth");
+	ASSERT_STREQ(s->vhost->routes[1].pol->rewrite.authority, "auth");
 	for (size_t i = 0; i < sizeof(t) / sizeof(t[0]); i++) {
 		struct l7fx_req rq = { .path = t[i].path, .headers = t[i].headers };
 		struct l7_request_view v;
-		const struct l7_match *m = NULL;
+		const struct pol_http_match *m = NULL;
 		const struct l7_route *r;
 		int n;
 
@@ -331,7 +331,7 @@ TEST(route_rewrite_path)
 	{
 		struct l7fx_req rq = { .path = "/api/v1/users" };
 		struct l7_request_view v;
-		const struct l7_match *m = NULL;
+		const struct pol_http_match *m = NULL;
 		const struct l7_route *r;
 
 		l7fx_view(&f, &rq, &v);
@@ -426,9 +426,9 @@ TEST(route_gateway_find_vhost)
 		ASSERT_TRUE(l7_route_match(vh, &v, NULL, NULL) != NULL);
 		v.gateway = NULL;
 		ASSERT_TRUE(l7_route_match(vh, &v, NULL, NULL) == NULL);
-		if (ASSERT_TRUE(vh->routes[0].direct.set)) {
-			ASSERT_EQ(vh->routes[0].direct.status, 200);
-			ASSERT_STREQ(vh->routes[0].direct.body, "x");
+		if (ASSERT_TRUE(vh->routes[0].pol->direct.set)) {
+			ASSERT_EQ(vh->routes[0].pol->direct.status, 200);
+			ASSERT_STREQ(vh->routes[0].pol->direct.body, "x");
 		}
 	}
 out:

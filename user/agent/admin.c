@@ -337,26 +337,26 @@ static int admin_eject(struct agent *ag, const struct http_req *req, bool eject,
 	return 200;
 }
 
-static const char *admin_kind(uint8_t k)
+static const char *admin_kind(enum pol_sm_kind k)
 {
 	switch (k) {
-	case L7_MATCH_EXACT: return "exact";
-	case L7_MATCH_PREFIX: return "prefix";
-	case L7_MATCH_REGEX: return "regex";
-	case L7_MATCH_PRESENT: return "present";
+	case POL_SM_EXACT: return "exact";
+	case POL_SM_PREFIX: return "prefix";
+	case POL_SM_REGEX: return "regex";
+	case POL_SM_PRESENT: return "present";
 	default: return "any";
 	}
 }
 
-static void admin_sm(json_t *o, const char *key, const struct l7_strmatch *m)
+static void admin_sm(json_t *o, const char *key, const struct pol_strmatch *m)
 {
-	if (m->kind == L7_MATCH_ANY)
+	if (m->kind == POL_SM_NONE)
 		return;
 	json_object_set_new(o, key, json_pack("{s:s,s:s}", admin_kind(m->kind),
 					      m->value ? m->value : "", "kind", admin_kind(m->kind)));
 }
 
-static json_t *admin_kvs(const struct l7_kvmatch *kv, size_t n)
+static json_t *admin_kvs(const struct pol_kvmatch *kv, size_t n)
 {
 	json_t *o = json_object();
 
@@ -369,12 +369,13 @@ static json_t *admin_kvs(const struct l7_kvmatch *kv, size_t n)
 static json_t *admin_route_json(const struct l7_route *r, size_t idx)
 {
 	json_t *o = json_object(), *ms = json_array(), *ds = json_array();
+	const struct pol_http_route *pr = r->pol;
 
 	json_object_set_new(o, "index", json_integer((json_int_t)idx));
-	if (r->name)
-		json_object_set_new(o, "name", json_string(r->name));
-	for (size_t i = 0; i < r->n_matches; i++) {
-		const struct l7_match *m = &r->matches[i];
+	if (pr->name)
+		json_object_set_new(o, "name", json_string(pr->name));
+	for (size_t i = 0; i < pr->n_match; i++) {
+		const struct pol_http_match *m = &pr->match[i];
 		json_t *x = json_object();
 
 		admin_sm(x, "uri", &m->uri);
@@ -389,8 +390,8 @@ static json_t *admin_route_json(const struct l7_route *r, size_t idx)
 			json_object_set_new(x, "queryParams", admin_kvs(m->query_params, m->n_query_params));
 		if (m->port)
 			json_object_set_new(x, "port", json_integer(m->port));
-		if (m->source_ns)
-			json_object_set_new(x, "sourceNamespace", json_string(m->source_ns));
+		if (m->source_namespace)
+			json_object_set_new(x, "sourceNamespace", json_string(m->source_namespace));
 		if (m->source_labels.n) {
 			json_t *l = json_object();
 
@@ -407,25 +408,26 @@ static json_t *admin_route_json(const struct l7_route *r, size_t idx)
 						    r->dests[i].cluster ? r->dests[i].cluster->name : "?",
 						    "weight", (int)r->dests[i].weight));
 	json_object_set_new(o, "route", ds);
-	if (r->redirect.set)
-		json_object_set_new(o, "redirect", json_pack("{s:s?,s:s?,s:i}", "uri", r->redirect.uri,
-							     "authority", r->redirect.authority,
-							     "code", r->redirect.code));
-	if (r->direct.set)
-		json_object_set_new(o, "directResponse", json_pack("{s:i}", "status", r->direct.status));
-	if (r->rewrite.uri || r->rewrite.authority || r->rewrite.uri_re)
-		json_object_set_new(o, "rewrite", json_pack("{s:s?,s:s?}", "uri", r->rewrite.uri,
-							    "authority", r->rewrite.authority));
+	if (pr->redirect.set)
+		json_object_set_new(o, "redirect", json_pack("{s:s?,s:s?,s:i}", "uri", pr->redirect.uri,
+							     "authority", pr->redirect.authority,
+							     "code", pr->redirect.code ? pr->redirect.code : 301));
+	if (pr->direct.set)
+		json_object_set_new(o, "directResponse", json_pack("{s:i}", "status", pr->direct.status));
+	if (pr->rewrite.uri || pr->rewrite.authority || pr->rewrite.re)
+		json_object_set_new(o, "rewrite", json_pack("{s:s?,s:s?}", "uri", pr->rewrite.uri,
+							    "authority", pr->rewrite.authority));
 	if (r->timeout_ms)
 		json_object_set_new(o, "timeout_ms", json_integer((json_int_t)r->timeout_ms));
 	json_object_set_new(o, "retries", json_pack("{s:i,s:I,s:b}", "attempts", (int)r->retry.attempts,
 						    "perTryTimeout_ms", (json_int_t)r->retry.per_try_timeout_ms,
 						    "configured", r->has_retry));
-	if (r->fault.abort_status || r->fault.delay_ms)
-		json_object_set_new(o, "fault", json_pack("{s:f,s:I,s:f,s:i}", "delay_percent", r->fault.delay_pct,
-							  "delay_ms", (json_int_t)r->fault.delay_ms,
-							  "abort_percent", r->fault.abort_pct,
-							  "abort_status", r->fault.abort_status));
+	if (l7_fault_abort(pr) || l7_fault_delay(pr))
+		json_object_set_new(o, "fault", json_pack("{s:f,s:I,s:f,s:i}",
+							  "delay_percent", l7_fault_delay(pr) ? pr->fault.delay_percent : 0.0,
+							  "delay_ms", (json_int_t)l7_fault_delay(pr),
+							  "abort_percent", l7_fault_abort(pr) ? pr->fault.abort_percent : 0.0,
+							  "abort_status", l7_fault_abort(pr)));
 	if (r->n_mirrors)
 		json_object_set_new(o, "mirrors", json_integer((json_int_t)r->n_mirrors));
 	return o;
@@ -856,19 +858,19 @@ static int admin_explain(struct agent *ag, const struct http_req *req, json_t **
 		for (size_t i = 0; i < s->vhost->n_routes && !hit; i++) {
 			struct l7_vhost one = *s->vhost;
 			const struct l7_route *r = &s->vhost->routes[i];
-			const struct l7_match *m = NULL;
+			const struct pol_http_match *m = NULL;
 			size_t idx;
 			json_t *o;
 
 			one.routes = (struct l7_route *)r;
 			one.n_routes = 1;
 			hit = l7_route_match(&one, &rq, &idx, &m);
-			o = json_pack("{s:i,s:s?,s:b,s:o}", "index", (int)i, "name", r->name,
+			o = json_pack("{s:i,s:s?,s:b,s:o}", "index", (int)i, "name", r->pol->name,
 				      "matched", hit != NULL, "rule", admin_route_json(r, i));
 			if (hit && m)
-				json_object_set_new(o, "matched_block", json_integer(m - r->matches));
+				json_object_set_new(o, "matched_block", json_integer(m - r->pol->match));
 			if (!hit)
-				json_object_set_new(o, "why", json_string(r->n_matches > 1 ?
+				json_object_set_new(o, "why", json_string(r->pol->n_match > 1 ?
 					"none of its match blocks matched" : "its match block did not match"));
 			json_array_append_new(routes, o);
 			if (hit) {
@@ -879,10 +881,11 @@ static int admin_explain(struct agent *ag, const struct http_req *req, json_t **
 						r->dests[d].weight, r->total_weight, kbe));
 				json_object_set_new(res, "matched_route", json_integer((json_int_t)i));
 				json_object_set_new(res, "destinations", ds);
-				if (r->redirect.set)
-					json_object_set_new(res, "redirect", json_integer(r->redirect.code));
-				if (r->direct.set)
-					json_object_set_new(res, "direct_response", json_integer(r->direct.status));
+				if (r->pol->redirect.set)
+					json_object_set_new(res, "redirect", json_integer(r->pol->redirect.code ?
+											 r->pol->redirect.code : 301));
+				if (r->pol->direct.set)
+					json_object_set_new(res, "direct_response", json_integer(r->pol->direct.status));
 			}
 		}
 		if (!hit)

@@ -25,7 +25,13 @@
  *	compile_out_free(&out);	(or keep it: deltas patch it)
  *
  * The set must outlive out.plan only while plan_patch_services() may still
- * be called on it; out.l7 owns copies of everything it holds.
+ * be called on it. out.l7 routes on the set's VirtualService objects
+ * themselves (no copies): for a set loaded through a document cache (the
+ * agent, sockmeshctl validate) it holds a counted reference on each
+ * VirtualService's document (policy_doc_get), so the cache may evict them
+ * (policy_cache_end, policy_delta_commit) while a proxy worker still
+ * routes on the old config. A set loaded without a cache owns its objects:
+ * then out.l7 borrows them and must be put before the set is freed.
  */
 #ifndef SOCKMESH_COMPILE_H
 #define SOCKMESH_COMPILE_H

@@ -31,9 +31,6 @@
 #include <string.h>
 #include <strings.h>
 
-#define PCRE2_CODE_UNIT_WIDTH 8
-#include <pcre2.h>
-
 #include "compile/compile.h"
 #include "common/grow.h"
 #include "compile/l7.h"
@@ -537,257 +534,6 @@ static int l7_dest_cluster(struct l7_build *b, const struct pol_destination *d,
 
 /* ---- routes ---- */
 
-static int l7_regex_compile(struct l7_build *b, const char *re, uint32_t opts,
-			    const struct pol_loc *loc, void **out)
-{
-	PCRE2_UCHAR msg[160];
-	PCRE2_SIZE off;
-	int rc;
-
-	*out = pcre2_compile((PCRE2_SPTR)re, PCRE2_ZERO_TERMINATED, opts, &rc, &off, NULL);
-	if (*out)
-		return 0;
-	if (rc == PCRE2_ERROR_NOMEMORY)
-		return -ENOMEM;
-	pcre2_get_error_message(rc, msg, sizeof(msg));
-	rc = l7_diag(b, POL_DIAG_ERROR, loc, "invalid regex \"%s\": %s at offset %zu",
-		     re, (const char *)msg, (size_t)off);
-	return rc ? rc : -EINVAL;
-}
-
-static int l7_sm_conv(struct l7_build *b, const struct pol_strmatch *in,
-		      bool ignore_case, struct l7_strmatch *out)
-{
-	memset(out, 0, sizeof(*out));
-	switch (in->kind) {
-	case POL_SM_EXACT:
-		out->kind = L7_MATCH_EXACT;
-		break;
-	case POL_SM_PREFIX:
-		out->kind = L7_MATCH_PREFIX;
-		break;
-	case POL_SM_REGEX:
-		out->kind = L7_MATCH_REGEX;
-		break;
-	case POL_SM_PRESENT:
-		out->kind = L7_MATCH_PRESENT;
-		return 0;
-	default:
-		return 0;
-	}
-	/* Envoy: case_sensitive applies to path and prefix, never to regex. */
-	out->ignore_case = ignore_case && out->kind != L7_MATCH_REGEX;
-	if (l7_strdup(in->value ? in->value : "", &out->value))
-		return -ENOMEM;
-	if (out->kind == L7_MATCH_REGEX)
-		return l7_regex_compile(b, out->value, PCRE2_ANCHORED | PCRE2_ENDANCHORED,
-					&in->loc, &out->re);
-	return 0;
-}
-
-static void l7_sm_free(struct l7_strmatch *m)
-{
-	free(m->value);
-	pcre2_code_free(m->re);
-	memset(m, 0, sizeof(*m));
-}
-
-static int l7_kvm_conv(struct l7_build *b, const struct pol_kvmatch *in, size_t n,
-		       bool lower, struct l7_kvmatch **out, size_t *n_out)
-{
-	*out = NULL;
-	*n_out = 0;
-	if (!n)
-		return 0;
-	*out = calloc(n, sizeof(**out));
-	if (!*out)
-		return -ENOMEM;
-	for (size_t i = 0; i < n; i++) {
-		int err;
-
-		(*n_out)++;
-		err = lower ? l7_strdup_lower(in[i].name, &(*out)[i].name) :
-			      l7_strdup(in[i].name, &(*out)[i].name);
-		if (!err)
-			err = l7_sm_conv(b, &in[i].m, false, &(*out)[i].m);
-		if (err)
-			return err;
-	}
-	return 0;
-}
-
-static void l7_kvm_free(struct l7_kvmatch *v, size_t n)
-{
-	for (size_t i = 0; v && i < n; i++) {
-		free(v[i].name);
-		l7_sm_free(&v[i].m);
-	}
-	free(v);
-}
-
-static void l7_match_free(struct l7_match *m)
-{
-	free(m->name);
-	l7_sm_free(&m->uri);
-	l7_sm_free(&m->scheme);
-	l7_sm_free(&m->method);
-	l7_sm_free(&m->authority);
-	l7_kvm_free(m->headers, m->n_headers);
-	l7_kvm_free(m->without_headers, m->n_without_headers);
-	l7_kvm_free(m->query_params, m->n_query_params);
-	l7_labels_free(&m->source_labels);
-	free(m->source_ns);
-	l7_strv_free(m->gateways, m->n_gateways);
-}
-
-static int l7_match_conv(struct l7_build *b, const struct pol_vs *vs,
-			 const struct pol_http_match *in, struct l7_match *out)
-{
-	int err;
-
-	if (l7_strdup(in->name, &out->name) || l7_strdup(in->source_namespace, &out->source_ns))
-		return -ENOMEM;
-	if ((err = l7_sm_conv(b, &in->uri, in->ignore_uri_case, &out->uri)) ||
-	    (err = l7_sm_conv(b, &in->scheme, false, &out->scheme)) ||
-	    (err = l7_sm_conv(b, &in->method, false, &out->method)) ||
-	    (err = l7_sm_conv(b, &in->authority, false, &out->authority)) ||
-	    (err = l7_kvm_conv(b, in->headers, in->n_headers, true, &out->headers,
-			       &out->n_headers)) ||
-	    (err = l7_kvm_conv(b, in->without_headers, in->n_without_headers, true,
-			       &out->without_headers, &out->n_without_headers)) ||
-	    (err = l7_kvm_conv(b, in->query_params, in->n_query_params, false,
-			       &out->query_params, &out->n_query_params)))
-		return err;
-	out->port = in->port;
-	if (l7_labels_copy(&in->source_labels, &out->source_labels))
-		return -ENOMEM;
-	for (size_t i = 0; i < in->n_gateways; i++) {
-		char *g;
-
-		if (l7_gateway_norm(in->gateways[i], vs->meta.ns, &g))
-			return -ENOMEM;
-		err = l7_strv_add(&out->gateways, &out->n_gateways, g);
-		free(g);
-		if (err)
-			return err;
-	}
-	return 0;
-}
-
-static int l7_hdr_ops_conv(const struct pol_hdr_ops *in, struct l7_hdr_ops *out)
-{
-	struct pol_labels set, add;
-	int e1, e2;
-
-	e1 = l7_labels_copy(&in->set, &set);
-	out->set = set.v;
-	out->n_set = set.n;
-	e2 = l7_labels_copy(&in->add, &add);
-	out->add = add.v;
-	out->n_add = add.n;
-	if (e1 || e2)
-		return -ENOMEM;
-	for (size_t i = 0; i < in->n_remove; i++) {
-		char *lc;
-		int err;
-
-		if (l7_strdup_lower(in->remove[i], &lc))
-			return -ENOMEM;
-		err = l7_strv_add(&out->remove, &out->n_remove, lc);
-		free(lc);
-		if (err)
-			return err;
-	}
-	return 0;
-}
-
-static int l7_headers_conv(const struct pol_headers *in, struct l7_headers *out)
-{
-	if (l7_hdr_ops_conv(&in->request, &out->req))
-		return -ENOMEM;
-	return l7_hdr_ops_conv(&in->response, &out->resp);
-}
-
-static void l7_hdr_ops_free(struct l7_hdr_ops *o)
-{
-	struct pol_labels set = { o->set, o->n_set }, add = { o->add, o->n_add };
-
-	l7_labels_free(&set);
-	l7_labels_free(&add);
-	l7_strv_free(o->remove, o->n_remove);
-}
-
-static void l7_headers_free(struct l7_headers *h)
-{
-	l7_hdr_ops_free(&h->req);
-	l7_hdr_ops_free(&h->resp);
-}
-
-static char *l7_join(char *const *v, size_t n)
-{
-	size_t len = 1;
-	char *s;
-
-	if (!n)
-		return NULL;
-	for (size_t i = 0; i < n; i++)
-		len += strlen(v[i]) + 2;
-	s = malloc(len);
-	if (!s)
-		return NULL;
-	s[0] = '\0';
-	for (size_t i = 0; i < n; i++) {
-		if (i)
-			strcat(s, ", ");
-		strcat(s, v[i]);
-	}
-	return s;
-}
-
-static int l7_cors_conv(struct l7_build *b, const struct pol_cors *in, struct l7_cors **out)
-{
-	struct l7_cors *c;
-	int err;
-
-	*out = NULL;
-	if (!in->set)
-		return 0;
-	c = calloc(1, sizeof(*c));
-	if (!c)
-		return -ENOMEM;
-	*out = c;
-	c->max_age_s = in->max_age_s;
-	c->allow_credentials = in->allow_credentials;
-	if (in->n_allow_origins) {
-		c->allow_origins = calloc(in->n_allow_origins, sizeof(*c->allow_origins));
-		if (!c->allow_origins)
-			return -ENOMEM;
-	}
-	for (size_t i = 0; i < in->n_allow_origins; i++) {
-		c->n_allow_origins++;
-		if ((err = l7_sm_conv(b, &in->allow_origins[i], false, &c->allow_origins[i])))
-			return err;
-	}
-	if ((in->n_allow_methods && !(c->allow_methods = l7_join(in->allow_methods, in->n_allow_methods))) ||
-	    (in->n_allow_headers && !(c->allow_headers = l7_join(in->allow_headers, in->n_allow_headers))) ||
-	    (in->n_expose_headers && !(c->expose_headers = l7_join(in->expose_headers, in->n_expose_headers))))
-		return -ENOMEM;
-	return 0;
-}
-
-static void l7_cors_free(struct l7_cors *c)
-{
-	if (!c)
-		return;
-	for (size_t i = 0; i < c->n_allow_origins; i++)
-		l7_sm_free(&c->allow_origins[i]);
-	free(c->allow_origins);
-	free(c->allow_methods);
-	free(c->allow_headers);
-	free(c->expose_headers);
-	free(c);
-}
-
 static void l7_retry_defaults(struct l7_retry *r)
 {
 	memset(r, 0, sizeof(*r));
@@ -804,7 +550,7 @@ static void l7_retry_defaults(struct l7_retry *r)
  * perTryTimeout. gRPC conditions (cancelled, unavailable, ...) fire on the
  * grpc-status of a trailers-only response (proxy_util.c px_retry_grpc).
  */
-static void l7_retry_conv(const struct pol_retries *in, struct l7_retry *r)
+static void l7_retry_resolve(const struct pol_retries *in, struct l7_retry *r)
 {
 	l7_retry_defaults(r);
 	if (!in->set)
@@ -868,45 +614,22 @@ static void l7_retry_conv(const struct pol_retries *in, struct l7_retry *r)
 
 static void l7_route_free(struct l7_route *r)
 {
-	free(r->name);
-	for (size_t i = 0; i < r->n_matches; i++)
-		l7_match_free(&r->matches[i]);
-	free(r->matches);
-	for (size_t i = 0; i < r->n_dests; i++)
-		l7_headers_free(&r->dests[i].headers);
 	free(r->dests);
-	free(r->redirect.uri);
-	free(r->redirect.authority);
-	free(r->redirect.scheme);
-	free(r->direct.body);
-	free(r->rewrite.uri);
-	free(r->rewrite.authority);
-	pcre2_code_free(r->rewrite.uri_re);
-	free(r->rewrite.uri_re_subst);
 	free(r->mirrors);
-	l7_cors_free(r->cors);
-	l7_headers_free(&r->headers);
 }
 
-static int l7_route_conv(struct l7_build *b, const struct pol_vs *vs,
-			 const struct pol_http_route *in, uint16_t ctx_port,
-			 struct l7_route *r)
+/*
+ * What the proxy needs beyond the policy route: destinations and mirrors
+ * resolved to clusters (in the context of ctx_port), Istio's weights and
+ * retry defaults. Everything else is read from the route itself.
+ */
+static int l7_route_resolve(struct l7_build *b, const struct pol_vs *vs,
+			    const struct pol_http_route *in, uint16_t ctx_port,
+			    struct l7_route *r)
 {
 	int err;
 
-	r->loc = in->loc;
-	if (l7_strdup(in->name, &r->name))
-		return -ENOMEM;
-	if (in->n_match) {
-		r->matches = calloc(in->n_match, sizeof(*r->matches));
-		if (!r->matches)
-			return -ENOMEM;
-	}
-	for (size_t i = 0; i < in->n_match; i++) {
-		r->n_matches++;
-		if ((err = l7_match_conv(b, vs, &in->match[i], &r->matches[i])))
-			return err;
-	}
+	r->pol = in;
 	if (in->n_route) {
 		r->dests = calloc(in->n_route, sizeof(*r->dests));
 		if (!r->dests)
@@ -921,54 +644,11 @@ static int l7_route_conv(struct l7_build *b, const struct pol_vs *vs,
 		/* Istio: one destination takes all traffic; several: unset = 0. */
 		d->weight = in->n_route == 1 ? 100 : hd->weight > 0 ? (uint32_t)hd->weight : 0;
 		r->total_weight += d->weight;
-		if ((err = l7_headers_conv(&hd->headers, &d->headers)))
-			return err;
-	}
-	if (in->redirect.set) {
-		r->redirect.set = true;
-		r->redirect.port = in->redirect.port;
-		r->redirect.derive_port = (uint8_t)in->redirect.derive_port;
-		r->redirect.code = in->redirect.code ? in->redirect.code : 301;
-		if (l7_strdup(in->redirect.uri, &r->redirect.uri) ||
-		    l7_strdup(in->redirect.authority, &r->redirect.authority) ||
-		    l7_strdup(in->redirect.scheme, &r->redirect.scheme))
-			return -ENOMEM;
-	}
-	if (in->direct.set) {
-		r->direct.set = true;
-		r->direct.status = in->direct.status;
-		if (in->direct.body) {
-			r->direct.body = malloc(in->direct.body_len + 1);
-			if (!r->direct.body)
-				return -ENOMEM;
-			memcpy(r->direct.body, in->direct.body, in->direct.body_len);
-			r->direct.body[in->direct.body_len] = '\0';
-			r->direct.body_len = in->direct.body_len;
-		}
-	}
-	if (l7_strdup(in->rewrite.uri, &r->rewrite.uri) ||
-	    l7_strdup(in->rewrite.authority, &r->rewrite.authority))
-		return -ENOMEM;
-	if (in->rewrite.regex) {
-		if ((err = l7_regex_compile(b, in->rewrite.regex, 0, &in->rewrite.regex_loc,
-					    &r->rewrite.uri_re)))
-			return err;
-		if (l7_strdup(in->rewrite.regex_rewrite ? in->rewrite.regex_rewrite : "",
-			      &r->rewrite.uri_re_subst))
-			return -ENOMEM;
+		d->headers = &hd->headers;
 	}
 	r->timeout_ms = in->timeout_ms > 0 ? (uint64_t)in->timeout_ms : 0;
 	r->has_retry = in->retries.set;
-	l7_retry_conv(&in->retries, &r->retry);
-	if (in->fault.delay_set) {
-		r->fault.delay_ms = in->fault.delay_ms;
-		r->fault.delay_pct = in->fault.delay_percent;
-	}
-	if (in->fault.abort_set && (in->fault.abort_status || in->fault.abort_grpc)) {
-		r->fault.abort_status = in->fault.abort_status;
-		r->fault.abort_grpc = in->fault.abort_grpc;
-		r->fault.abort_pct = in->fault.abort_percent;
-	}
+	l7_retry_resolve(&in->retries, &r->retry);
 	if (in->n_mirrors) {
 		r->mirrors = calloc(in->n_mirrors, sizeof(*r->mirrors));
 		if (!r->mirrors)
@@ -982,9 +662,7 @@ static int l7_route_conv(struct l7_build *b, const struct pol_vs *vs,
 			return err;
 		m->pct = in->mirrors[i].percent >= 0 ? in->mirrors[i].percent : 100.0;
 	}
-	if ((err = l7_cors_conv(b, &in->cors, &r->cors)))
-		return err;
-	return l7_headers_conv(&in->headers, &r->headers);
+	return 0;
 }
 
 static void l7_vhost_free(struct l7_vhost *vh)
@@ -992,6 +670,7 @@ static void l7_vhost_free(struct l7_vhost *vh)
 	if (!vh)
 		return;
 	free(vh->name);
+	policy_doc_put(vh->doc);
 	l7_strv_free(vh->domains, vh->n_domains);
 	l7_strv_free(vh->gateways, vh->n_gateways);
 	for (size_t i = 0; i < vh->n_routes; i++)
@@ -1033,6 +712,12 @@ static int l7_vhost_get(struct l7_build *b, const struct pol_vs *vs, uint16_t ct
 	vh = calloc(1, sizeof(*vh));
 	if (!vh)
 		return -ENOMEM;
+	/*
+	 * The routes point into the VirtualService: hold its document so a
+	 * cache eviction cannot free it under a worker still on this config.
+	 */
+	vh->doc = policy_doc_get(vs->meta.doc);
+	vh->ns = vs->meta.ns;
 	if (asprintf(&vh->name, "%s/%s", vs->meta.ns, vs->meta.name) < 0) {
 		vh->name = NULL;
 		goto fail;
@@ -1070,7 +755,7 @@ static int l7_vhost_get(struct l7_build *b, const struct pol_vs *vs, uint16_t ct
 	}
 	for (size_t i = 0; i < vs->n_http; i++) {
 		vh->n_routes++;
-		err = l7_route_conv(b, vs, &vs->http[i], ctx_port, &vh->routes[i]);
+		err = l7_route_resolve(b, vs, &vs->http[i], ctx_port, &vh->routes[i]);
 		if (err)
 			goto fail;
 	}

@@ -4,7 +4,15 @@
  * kernel plan is the first; compile.h builds both in one pass). Immutable
  * once built and shared by the proxy workers by reference count; a reload
  * builds a new one and swaps the pointer, in-flight requests keep the one
- * they started with. Strings are NUL-terminated and owned by the config.
+ * they started with. Strings are NUL-terminated and owned by the config,
+ * except what the routes read from the policy: the http routes are the
+ * validated VirtualService objects themselves (struct pol_http_route, with
+ * regexes compiled and header names lower-cased at load), not copies; the
+ * config holds a counted reference on each VirtualService's cached
+ * document (l7_vhost.doc), and the last l7_config_put, on whichever
+ * thread, drops them. Derived data (resolved clusters, weights, the retry
+ * bitmask) sits in small side structs next to the policy object it
+ * belongs to.
  * Addresses network order, ports host order unless a field says otherwise.
  * The router over it is user/proxy/route.h.
  */
@@ -18,49 +26,6 @@
 #include "policy/policy.h"
 
 #define L7_DEFAULT_LISTEN_PORT	15001
-
-enum l7_match_kind {
-	L7_MATCH_ANY = 0,	/* no condition */
-	L7_MATCH_EXACT,
-	L7_MATCH_PREFIX,
-	L7_MATCH_REGEX,		/* whole-string, PCRE2 (anchored both ends) */
-	L7_MATCH_PRESENT,	/* headers: {} = present with any value */
-};
-
-struct l7_strmatch {
-	uint8_t kind;		/* L7_MATCH_* */
-	bool ignore_case;	/* ignoreUriCase (uri only) */
-	char *value;
-	void *re;		/* pcre2_code * for REGEX */
-};
-
-struct l7_kvmatch {
-	char *name;		/* header names lower-cased */
-	struct l7_strmatch m;
-};
-
-struct l7_match {
-	char *name;
-	struct l7_strmatch uri, scheme, method, authority;
-	struct l7_kvmatch *headers;		size_t n_headers;
-	struct l7_kvmatch *without_headers;	size_t n_without_headers;
-	struct l7_kvmatch *query_params;	size_t n_query_params;
-	uint16_t port;				/* 0 = any */
-	struct pol_labels source_labels;	/* empty = any */
-	char *source_ns;			/* NULL = any */
-	char **gateways;			/* empty = the VirtualService's */
-	size_t n_gateways;
-};
-
-struct l7_hdr_ops {
-	struct pol_kv *set;	size_t n_set;
-	struct pol_kv *add;	size_t n_add;
-	char **remove;		size_t n_remove;	/* lower-cased */
-};
-
-struct l7_headers {
-	struct l7_hdr_ops req, resp;
-};
 
 /* Envoy retry_on conditions (Istio retries.retryOn). */
 enum l7_retry_on {
@@ -92,59 +57,12 @@ struct l7_retry {
 	uint64_t backoff_base_ms;	/* Envoy: 25 ms, max 10x */
 };
 
-struct l7_fault {
-	double delay_pct;		/* 0..100 */
-	uint64_t delay_ms;
-	double abort_pct;
-	int abort_status;		/* 0 = no abort */
-	int abort_grpc;			/* grpcStatus + 1 (0 = none): gRPC clients get it */
-};
-
-struct l7_redirect {
-	bool set;
-	char *uri;			/* NULL = keep */
-	char *authority;
-	uint16_t port;			/* 0 = keep/derive */
-	uint8_t derive_port;		/* L7_DERIVE_PORT_* (when port is 0) */
-	char *scheme;
-	int code;			/* default 301 */
-};
-
-enum l7_derive_port {
-	L7_DERIVE_PORT_NONE = 0,	/* keep the request's authority port */
-	L7_DERIVE_PORT_PROTOCOL_DEFAULT,	/* 80 for http, 443 for https: omitted */
-	L7_DERIVE_PORT_REQUEST,		/* the port the request came in on */
-};
-
-struct l7_direct {
-	bool set;
-	int status;
-	char *body;			/* may be NULL */
-	size_t body_len;
-};
-
-struct l7_rewrite {
-	char *uri;			/* prefix rewrite (replaces the matched prefix / whole for exact) */
-	char *authority;
-	void *uri_re;			/* uriRegexRewrite.match (pcre2_code *) */
-	char *uri_re_subst;		/* uriRegexRewrite.rewrite (\1 style groups) */
-};
-
-struct l7_cors {
-	struct l7_strmatch *allow_origins;	size_t n_allow_origins;
-	char *allow_methods;		/* joined with ", " or NULL */
-	char *allow_headers;
-	char *expose_headers;
-	int64_t max_age_s;		/* -1 unset */
-	int allow_credentials;		/* -1 unset, 0, 1 */
-};
-
 struct l7_cluster;
 
 struct l7_route_dest {
 	struct l7_cluster *cluster;	/* resolved; never NULL */
-	uint32_t weight;
-	struct l7_headers headers;
+	uint32_t weight;		/* Istio's: one destination 100, unset 0 */
+	const struct pol_headers *headers;	/* the destination's (policy) */
 };
 
 struct l7_mirror {
@@ -152,27 +70,47 @@ struct l7_mirror {
 	double pct;			/* 0..100, default 100 */
 };
 
+/*
+ * One http route: the validated policy route (matches, redirect,
+ * directResponse, rewrite, fault, CORS, header operations: regexes
+ * compiled and header names lower-cased at load) plus what resolution
+ * adds. The policy objects belong to their document; the config holds a
+ * reference to it (l7_vhost.doc), so they live as long as the config.
+ */
 struct l7_route {
-	char *name;
-	struct l7_match *matches;	size_t n_matches;	/* 0 = any request */
-	struct l7_route_dest *dests;	size_t n_dests;
+	const struct pol_http_route *pol;
+	struct l7_route_dest *dests;	size_t n_dests;		/* pol->route resolved */
 	uint32_t total_weight;
-	struct l7_redirect redirect;
-	struct l7_direct direct;
-	struct l7_rewrite rewrite;
 	uint64_t timeout_ms;		/* 0 = none (Istio's default) */
 	bool has_retry;			/* false = Istio defaults (attempts 2, 5xx-ish) */
-	struct l7_retry retry;
-	struct l7_fault fault;
-	struct l7_mirror *mirrors;	size_t n_mirrors;
-	struct l7_cors *cors;		/* NULL = none */
-	struct l7_headers headers;
-	struct pol_loc loc;
+	struct l7_retry retry;		/* pol->retries with Istio's defaults */
+	struct l7_mirror *mirrors;	size_t n_mirrors;	/* pol->mirrors resolved */
 };
+
+/* A route's fault injection as Envoy applies it: 0 = none. */
+static inline uint64_t l7_fault_delay(const struct pol_http_route *r)
+{
+	return r->fault.delay_set ? r->fault.delay_ms : 0;
+}
+
+static inline int l7_fault_abort(const struct pol_http_route *r)
+{
+	return r->fault.abort_set ? r->fault.abort_status : 0;
+}
+
+/* abort.grpcStatus + 1 (0 = none): what a gRPC client gets instead of httpStatus. */
+static inline int l7_fault_abort_grpc(const struct pol_http_route *r)
+{
+	return r->fault.abort_set ? r->fault.abort_grpc : 0;
+}
 
 /* The http routes of one VirtualService (or the default route of a service). */
 struct l7_vhost {
 	char *name;			/* "ns/name" of the VirtualService, or the service fqdn */
+	const char *ns;			/* the VirtualService's namespace (relative
+					 * match.gateways names are in it) */
+	struct pol_doc *doc;		/* reference on the VirtualService's document
+					 * (NULL: the set owns it, see compile.h) */
 	char **domains;			/* VirtualService hosts as FQDNs / gateway host patterns */
 	size_t n_domains;
 	char **gateways;		/* "mesh" and/or "ns/name"; empty = mesh */

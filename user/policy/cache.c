@@ -23,35 +23,37 @@
 #include "common/str.h"
 #include "common/u64map.h"
 
-struct pc_doc {
+struct pol_doc {
 	struct pol_set set;	/* the document's objects and diagnostics (first:
 				 * a delta hands out &doc->set) */
 	uint64_t key;		/* hash of file, line, text; never 0 */
 	uint64_t used;		/* cache generation that last used it */
 	uint64_t mark;		/* delta that found it (policy_cache_delta) */
 	bool prefetched;	/* parsed ahead; the load that uses it counts it parsed */
+	unsigned long refs;	/* the cache's (while it holds the document) and
+				 * policy_doc_get's; atomic */
 	uint32_t line;		/* lines of the file before the document */
 	size_t len;
 	char *text;
 };
 
-static struct pc_doc *container_of_set(const struct pol_set *set)
+static struct pol_doc *container_of_set(const struct pol_set *set)
 {
-	return (struct pc_doc *)((char *)set - offsetof(struct pc_doc, set));
+	return (struct pol_doc *)((char *)set - offsetof(struct pol_doc, set));
 }
 
 /* The documents of one file as last loaded, in order: what a delta diffs. */
 struct pc_file {
 	char *name;
-	struct pc_doc **docs;
+	struct pol_doc **docs;
 	size_t n;
 };
 
 struct pol_cache {
-	struct u64map docs;	/* key -> struct pc_doc * */
+	struct u64map docs;	/* key -> struct pol_doc * */
 	struct u64map files;	/* hash of the name -> struct pc_file * */
 	uint64_t marks;		/* deltas so far */
-	struct pc_doc **scratch;	/* parsed, not cacheable: freed at end */
+	struct pol_doc **scratch;	/* parsed, not cacheable: freed at end */
 	size_t n_scratch;
 	uint64_t gen;
 	size_t parsed, reused;
@@ -103,7 +105,7 @@ static void pc_file_drop(struct pol_cache *c, const char *name)
  * Remember that file now holds docs (n, in order); they must all be in the
  * map (a hash collision's scratch copy goes at end: then no manifest).
  */
-static void pc_file_set(struct pol_cache *c, const char *name, struct pc_doc **docs, size_t n)
+static void pc_file_set(struct pol_cache *c, const char *name, struct pol_doc **docs, size_t n)
 {
 	struct pc_file *f;
 
@@ -122,11 +124,49 @@ static void pc_file_set(struct pol_cache *c, const char *name, struct pc_doc **d
 	f->n = n;
 }
 
-static void pc_doc_free(struct pc_doc *d)
+/*
+ * Dropping the cache's reference: eviction takes the document out of the
+ * maps first, so the last put (maybe on a proxy worker, via
+ * policy_doc_put) touches nothing but the document.
+ */
+static void pc_doc_free(struct pol_doc *d)
 {
+	if (!d || __atomic_sub_fetch(&d->refs, 1, __ATOMIC_ACQ_REL))
+		return;
 	policy_set_free(&d->set);
 	free(d->text);
 	free(d);
+}
+
+struct pol_doc *policy_doc_get(struct pol_doc *d)
+{
+	if (d)
+		__atomic_add_fetch(&d->refs, 1, __ATOMIC_RELAXED);
+	return d;
+}
+
+void policy_doc_put(struct pol_doc *d)
+{
+	pc_doc_free(d);
+}
+
+_Static_assert(offsetof(struct pol_service, meta) == 0 && offsetof(struct pol_pod, meta) == 0 &&
+	       offsetof(struct pol_eps, meta) == 0 && offsetof(struct pol_dr, meta) == 0 &&
+	       offsetof(struct pol_vs, meta) == 0 && offsetof(struct pol_gateway, meta) == 0 &&
+	       offsetof(struct pol_namespace, meta) == 0,
+	       "pc_doc_mark finds each object's leading pol_meta");
+
+/* Every object of the document's set knows its document (meta first). */
+static void pc_doc_mark(struct pol_doc *d)
+{
+	for (size_t k = 0; k < pol_n_set_kinds; k++) {
+		const struct pol_set_kind *kd = &pol_set_kinds[k];
+		char *arr = *(char **)((char *)&d->set + kd->off_arr);
+		size_t n = *(size_t *)((char *)&d->set + kd->off_n);
+
+		for (size_t i = 0; i < n; i++)
+			((struct pol_meta *)(arr + i * kd->stride))->doc = d;
+	}
 }
 
 void policy_cache_free(struct pol_cache *c)
@@ -176,12 +216,12 @@ void policy_cache_end(struct pol_cache *c)
 		}
 	}
 	for (size_t i = 0; i < c->docs.cap; i++)
-		if (c->docs.keys[i] && ((struct pc_doc *)c->docs.vals[i])->used == c->gen)
+		if (c->docs.keys[i] && ((struct pol_doc *)c->docs.vals[i])->used == c->gen)
 			n++;
 	if (u64map_init(&keep, n))
 		return;		/* no memory: keep everything until next time */
 	for (size_t i = 0; i < c->docs.cap; i++) {
-		struct pc_doc *d = c->docs.vals[i];
+		struct pol_doc *d = c->docs.vals[i];
 
 		if (!c->docs.keys[i])
 			continue;
@@ -261,15 +301,16 @@ static int pc_absorb(struct pol_set *dst, const struct pol_set *src)
 }
 
 /* Parse one document into a new cache entry (NULL: no memory). */
-static struct pc_doc *pc_parse(const char *file, const char *text, size_t len, uint32_t line,
+static struct pol_doc *pc_parse(const char *file, const char *text, size_t len, uint32_t line,
 			       int docno, uint64_t key)
 {
-	struct pc_doc *d = calloc(1, sizeof(*d));
+	struct pol_doc *d = calloc(1, sizeof(*d));
 	const char *own;
 
 	if (!d)
 		return NULL;
 	policy_set_init(&d->set);
+	d->refs = 1;
 	d->key = key;
 	d->line = line;
 	d->len = len;
@@ -284,6 +325,7 @@ static struct pc_doc *pc_parse(const char *file, const char *text, size_t len, u
 		pc_doc_free(d);
 		return NULL;
 	}
+	pc_doc_mark(d);
 	return d;
 }
 
@@ -341,7 +383,7 @@ struct pc_piece {
 	uint32_t line;
 	int docno;
 	uint64_t key;
-	struct pc_doc *doc;	/* cached, or parsed for this load */
+	struct pol_doc *doc;	/* cached, or parsed for this load */
 	bool fresh;		/* parsed now */
 };
 
@@ -418,9 +460,9 @@ static int pc_add_piece(struct pc_piece **pieces, size_t *n, size_t *cap, const 
 }
 
 /* Keep a document parsed now: in the map, or (a hash collision) until end. */
-static int pc_keep(struct pol_cache *c, struct pc_doc *d)
+static int pc_keep(struct pol_cache *c, struct pol_doc *d)
 {
-	struct pc_doc **sc;
+	struct pol_doc **sc;
 
 	if (!u64map_get(&c->docs, d->key) && !u64map_put(&c->docs, d->key, d))
 		return 0;
@@ -460,9 +502,9 @@ static int pc_split(const char *file, const char *buf, size_t len, struct pc_wor
 }
 
 /* The cached document of this piece: same file, place and text. */
-static struct pc_doc *pc_lookup(struct pol_cache *c, const char *file, const struct pc_piece *pc)
+static struct pol_doc *pc_lookup(struct pol_cache *c, const char *file, const struct pc_piece *pc)
 {
-	struct pc_doc *d = u64map_get(&c->docs, pc->key);
+	struct pol_doc *d = u64map_get(&c->docs, pc->key);
 
 	if (d && d->line == pc->line && d->len == pc->len &&
 	    !memcmp(d->text, pc->text, pc->len) && !strcmp(d->set.files[0], file))
@@ -474,7 +516,7 @@ int pol_cache_load(struct pol_set *set, const char *file, const char *buf, size_
 {
 	struct pol_cache *c = set->cache;
 	struct pc_work w = { 0 };
-	struct pc_doc **docs = NULL;
+	struct pol_doc **docs = NULL;
 	size_t missing = 0, errs0 = set->n_errors;
 	int ret;
 
@@ -545,7 +587,7 @@ int policy_cache_prefetch(struct pol_cache *c, char *const *paths, size_t n)
 	if (!ret && missing)
 		pc_parse_missing(&w, missing);
 	for (size_t i = 0; i < w.n; i++) {
-		struct pc_doc *d = w.pieces[i].doc;
+		struct pol_doc *d = w.pieces[i].doc;
 
 		if (!w.pieces[i].fresh || !d)
 			continue;
@@ -568,7 +610,7 @@ int policy_cache_prefetch(struct pol_cache *c, char *const *paths, size_t n)
 
 struct pc_delta_file {
 	char *name;
-	struct pc_doc **docs;	/* the file's documents after the change */
+	struct pol_doc **docs;	/* the file's documents after the change */
 	size_t n;
 };
 
@@ -596,7 +638,7 @@ int policy_cache_delta(struct pol_cache *c, const char *file, const char *buf, s
 	df = &d->files[d->n_files];
 	memset(df, 0, sizeof(*df));
 	for (size_t i = 0; i < w.n; i++) {
-		struct pc_doc *doc = pc_lookup(c, file, &w.pieces[i]);
+		struct pol_doc *doc = pc_lookup(c, file, &w.pieces[i]);
 
 		if (doc)
 			doc->mark = mark;
@@ -640,7 +682,7 @@ out:
 }
 
 /* A new document of d (not in the cache yet)? */
-static bool pc_delta_is_new(const struct pol_cache *c, const struct pc_doc *doc)
+static bool pc_delta_is_new(const struct pol_cache *c, const struct pol_doc *doc)
 {
 	return u64map_get(&c->docs, doc->key) != doc;
 }
@@ -648,7 +690,7 @@ static bool pc_delta_is_new(const struct pol_cache *c, const struct pc_doc *doc)
 void policy_delta_commit(struct pol_cache *c, struct pol_delta *d)
 {
 	for (size_t i = 0; i < d->n_gone; i++) {
-		struct pc_doc *doc = container_of_set(d->gone[i]);
+		struct pol_doc *doc = container_of_set(d->gone[i]);
 
 		if (u64map_get(&c->docs, doc->key) == doc)
 			u64map_del(&c->docs, doc->key);
@@ -656,7 +698,7 @@ void policy_delta_commit(struct pol_cache *c, struct pol_delta *d)
 	}
 	d->n_gone = 0;
 	for (size_t i = 0; i < d->n_added; i++) {
-		struct pc_doc *doc = container_of_set(d->added[i]);
+		struct pol_doc *doc = container_of_set(d->added[i]);
 
 		doc->used = c->gen;
 		if (pc_keep(c, doc))
@@ -671,7 +713,7 @@ void policy_delta_commit(struct pol_cache *c, struct pol_delta *d)
 void policy_delta_free(struct pol_cache *c, struct pol_delta *d)
 {
 	for (size_t i = 0; i < d->n_added; i++) {
-		struct pc_doc *doc = container_of_set(d->added[i]);
+		struct pol_doc *doc = container_of_set(d->added[i]);
 
 		if (pc_delta_is_new(c, doc))
 			pc_doc_free(doc);

@@ -847,39 +847,63 @@ static void parse_tcp_routes(struct pol_walk *w, const yaml_node_t *n,
 
 /* ---- http routes ---- */
 
-int policy_regex_check(const char *re, char *err, size_t errlen)
+/*
+ * Compile an Istio regex (RE2 syntax) with PCRE2; the code is kept in the
+ * object for the proxy. NULL with the message in err on a bad regex (or no
+ * memory).
+ */
+static pcre2_code *regex_compile(const char *re, uint32_t opts, char *err, size_t errlen)
 {
 	PCRE2_UCHAR msg[160];
 	PCRE2_SIZE off;
 	pcre2_code *code;
 	int rc;
 
-	code = pcre2_compile((PCRE2_SPTR)re, PCRE2_ZERO_TERMINATED, 0, &rc, &off, NULL);
-	if (code) {
-		pcre2_code_free(code);
-		return 0;
-	}
+	code = pcre2_compile((PCRE2_SPTR)re, PCRE2_ZERO_TERMINATED, opts, &rc, &off, NULL);
+	if (code)
+		return code;
 	if (pcre2_get_error_message(rc, msg, sizeof(msg)) < 0)
 		snprintf((char *)msg, sizeof(msg), "error %d", rc);
 	if (err && errlen)
 		snprintf(err, errlen, "%s at offset %zu", (const char *)msg, (size_t)off);
-	return -EINVAL;
+	return NULL;
 }
 
-static void check_regex(struct pol_walk *w, const yaml_node_t *n,
-			const char *path, const char *re)
+int policy_regex_check(const char *re, char *err, size_t errlen)
+{
+	pcre2_code *code = regex_compile(re, 0, err, errlen);
+
+	pcre2_code_free(code);
+	return code ? 0 : -EINVAL;
+}
+
+/* Compile re into *out (freed before); a bad one is an error at n. */
+static void keep_regex(struct pol_walk *w, const yaml_node_t *n, const char *path,
+		       const char *re, uint32_t opts, void **out)
 {
 	char err[200];
 
-	if (re && policy_regex_check(re, err, sizeof(err)))
+	pcre2_code_free(*out);
+	*out = NULL;
+	if (re && !(*out = regex_compile(re, opts, err, sizeof(err))))
 		pol_diag_at(w, POL_DIAG_ERROR, n, "%s: invalid regex \"%s\": %s",
 			    path, re, err);
+}
+
+/* Header names compare ignoring case: kept lower-cased (as Envoy does). */
+static void str_lower(char *s)
+{
+	for (; s && *s; s++)
+		if (*s >= 'A' && *s <= 'Z')
+			*s = (char)(*s - 'A' + 'a');
 }
 
 static void sm_free(struct pol_strmatch *m)
 {
 	free(m->value);
 	m->value = NULL;
+	pcre2_code_free(m->re);
+	m->re = NULL;
 }
 
 static void kvm_free(struct pol_kvmatch *v, size_t n)
@@ -925,8 +949,9 @@ static void parse_string_match(struct pol_walk *w, const yaml_node_t *n,
 			continue;
 		sm->kind = kinds[i];
 		sm->loc = pol_loc_of(w, v);
-		if (kinds[i] == POL_SM_REGEX)
-			check_regex(w, v, p, sm->value);
+		/* a whole-string match (Envoy's safe_regex) */
+		keep_regex(w, v, p, kinds[i] == POL_SM_REGEX ? sm->value : NULL,
+			   PCRE2_ANCHORED | PCRE2_ENDANCHORED, &sm->re);
 	}
 	if (set > 1)
 		pol_diag_at(w, POL_DIAG_ERROR, n,
@@ -936,7 +961,7 @@ static void parse_string_match(struct pol_walk *w, const yaml_node_t *n,
 
 static void parse_string_match_map(struct pol_walk *w, const yaml_node_t *n,
 				   const char *path, struct pol_kvmatch **out,
-				   size_t *n_out)
+				   size_t *n_out, bool lower)
 {
 	char p[POL_PATH_MAX];
 
@@ -953,6 +978,8 @@ static void parse_string_match_map(struct pol_walk *w, const yaml_node_t *n,
 		kv = pol_grow(w, out, n_out, sizeof(*kv));
 		if (!kv || !(kv->name = pol_strdup(w, scalar(k))))
 			return;
+		if (lower)
+			str_lower(kv->name);
 		parse_string_match(w, v, p, &kv->m, true);
 	}
 }
@@ -1018,6 +1045,8 @@ static void parse_headers_op(struct pol_walk *w, const yaml_node_t *n,
 		sub(q, p, "remove");
 		if ((x = pol_get(w, v, "remove")))
 			pol_val_strlist(w, x, q, &o->remove, &o->n_remove);
+		for (size_t i = 0; i < o->n_remove; i++)
+			str_lower(o->remove[i]);
 	}
 }
 
@@ -1081,7 +1110,8 @@ static void parse_http_match(struct pol_walk *w, const yaml_node_t *m,
 	for (size_t i = 0; i < 3; i++) {
 		sub(p, path, smm[i]);
 		if ((v = pol_get(w, m, smm[i])))
-			parse_string_match_map(w, v, p, smm_dst[i], smm_n[i]);
+			parse_string_match_map(w, v, p, smm_dst[i], smm_n[i],
+					       smm_dst[i] != &hm->query_params);
 	}
 	if (pol_get_int(w, m, "port", path, 1, 65535, &i64) == 1)
 		hm->port = (uint16_t)i64;
@@ -1366,6 +1396,7 @@ static void http_route_free(struct pol_http_route *r)
 	free(r->rewrite.uri);
 	free(r->rewrite.authority);
 	free(r->rewrite.regex);
+	pcre2_code_free(r->rewrite.re);
 	free(r->rewrite.regex_rewrite);
 	free(r->retries.retry_on);
 	for (size_t i = 0; i < r->n_mirrors; i++) {
@@ -1426,7 +1457,7 @@ static void parse_rewrite(struct pol_walk *w, const yaml_node_t *v,
 			m = pol_get(w, rr, "match");
 			rw->regex_loc = pol_loc_of(w, m);
 			sub(r, q, "match");
-			check_regex(w, m, r, rw->regex);
+			keep_regex(w, m, r, rw->regex, 0, &rw->re);
 		} else if (!pol_get(w, rr, "match")) {
 			pol_diag_missing(w, rr, NULL, "%s: missing match", q);
 		}

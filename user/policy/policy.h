@@ -51,12 +51,16 @@ struct pol_labels {
 	size_t n;
 };
 
+struct pol_doc;
+
 struct pol_meta {
 	char *name;
 	char *ns;		/* "default" when the object has none */
 	struct pol_labels labels;
 	struct pol_labels annotations;
 	struct pol_loc loc;	/* of the document's kind: key */
+	struct pol_doc *doc;	/* the cached document that owns the object
+				 * (policy_doc_get); NULL: the set owns it */
 };
 
 /* ---- core/v1 Service ---- */
@@ -265,11 +269,17 @@ enum pol_sm_kind {
 struct pol_strmatch {
 	enum pol_sm_kind kind;
 	char *value;		/* NULL for NONE / PRESENT */
+	void *re;		/* REGEX: the pcre2_code * compiled at load
+				 * (ANCHORED | ENDANCHORED: a whole-string
+				 * match); shared, read-only: each match needs
+				 * its own pcre2_match_data */
 	struct pol_loc loc;
 };
 
 struct pol_kvmatch {
-	char *name;		/* as written (header names: compare ignoring case) */
+	char *name;		/* header names lower-cased at load (HTTP
+				 * header names are case-insensitive); query
+				 * parameter names as written */
 	struct pol_strmatch m;
 };
 
@@ -291,7 +301,7 @@ struct pol_http_match {
 struct pol_hdr_ops {
 	struct pol_labels set;
 	struct pol_labels add;
-	char **remove;
+	char **remove;		/* lower-cased at load */
 	size_t n_remove;
 };
 
@@ -335,6 +345,7 @@ struct pol_rewrite {
 	char *uri;
 	char *authority;
 	char *regex;		/* uriRegexRewrite.match */
+	void *re;		/* regex compiled at load (pcre2_code *, not anchored) */
 	char *regex_rewrite;	/* uriRegexRewrite.rewrite (\1 groups) */
 	struct pol_loc regex_loc;
 };
@@ -502,6 +513,16 @@ const struct pol_service *policy_find_service(const struct pol_set *set,
  */
 struct pol_cache;
 struct pol_cache *policy_cache_new(void);
+/*
+ * Counted references to a cached document (an object's meta.doc). The
+ * cache holds one while the document is in it and drops it when it evicts
+ * the document (policy_cache_end, policy_delta_commit, policy_cache_free);
+ * whoever keeps pointers into a document's objects past that (the proxy's
+ * L7 configuration) holds its own. The last put frees the document's
+ * objects; any thread may make it. Both take NULL (an object a set owns).
+ */
+struct pol_doc *policy_doc_get(struct pol_doc *d);
+void policy_doc_put(struct pol_doc *d);
 void policy_cache_free(struct pol_cache *c);
 void policy_cache_begin(struct pol_cache *c);
 void policy_cache_end(struct pol_cache *c);

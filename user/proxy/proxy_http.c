@@ -102,6 +102,21 @@ static void sb_hdrz(struct px_sb *b, const char *name, const char *v)
 	sb_hdr(b, name, strlen(name), v, strlen(v));
 }
 
+/* "name: v0, v1, ...\r\n" (a CORS list as written); nothing when n is 0 */
+static void sb_hdr_list(struct px_sb *b, const char *name, char *const *v, size_t n)
+{
+	if (!n)
+		return;
+	sb_puts(b, name);
+	sb_puts(b, ": ");
+	for (size_t i = 0; i < n; i++) {
+		if (i)
+			sb_puts(b, ", ");
+		sb_puts(b, v[i]);
+	}
+	sb_puts(b, "\r\n");
+}
+
 static void sb_u64(struct px_sb *b, uint64_t v)
 {
 	char tmp[24];
@@ -174,33 +189,36 @@ static int px_hdr_class(const char *n, size_t len)
 	return H_OTHER;
 }
 
-static bool px_ops_drop(const struct l7_hdr_ops *o, const char *n, size_t nn)
+static bool px_ops_drop(const struct pol_hdr_ops *o, const char *n, size_t nn)
 {
 	return o && (px_hdr_listed(n, nn, o->remove, o->n_remove) ||
-		     px_kv_listed(n, nn, o->set, o->n_set));
+		     px_kv_listed(n, nn, o->set.v, o->set.n));
 }
 
 /* set (inner level first; the outer level wins on the same name), then add */
-static void px_ops_append(struct px_sb *b, const struct l7_hdr_ops *inner,
-			  const struct l7_hdr_ops *outer)
+static void px_ops_append(struct px_sb *b, const struct pol_hdr_ops *inner,
+			  const struct pol_hdr_ops *outer)
 {
 	size_t i;
 
 	if (inner)
-		for (i = 0; i < inner->n_set; i++)
-			if (!outer || !px_kv_listed(inner->set[i].key, strlen(inner->set[i].key),
-						    outer->set, outer->n_set))
-				sb_hdrz(b, inner->set[i].key, inner->set[i].value ?
-							   inner->set[i].value : "");
+		for (i = 0; i < inner->set.n; i++)
+			if (!outer || !px_kv_listed(inner->set.v[i].key, strlen(inner->set.v[i].key),
+						    outer->set.v, outer->set.n))
+				sb_hdrz(b, inner->set.v[i].key, inner->set.v[i].value ?
+							     inner->set.v[i].value : "");
 	if (outer)
-		for (i = 0; i < outer->n_set; i++)
-			sb_hdrz(b, outer->set[i].key, outer->set[i].value ? outer->set[i].value : "");
+		for (i = 0; i < outer->set.n; i++)
+			sb_hdrz(b, outer->set.v[i].key, outer->set.v[i].value ?
+							 outer->set.v[i].value : "");
 	if (inner)
-		for (i = 0; i < inner->n_add; i++)
-			sb_hdrz(b, inner->add[i].key, inner->add[i].value ? inner->add[i].value : "");
+		for (i = 0; i < inner->add.n; i++)
+			sb_hdrz(b, inner->add.v[i].key, inner->add.v[i].value ?
+							 inner->add.v[i].value : "");
 	if (outer)
-		for (i = 0; i < outer->n_add; i++)
-			sb_hdrz(b, outer->add[i].key, outer->add[i].value ? outer->add[i].value : "");
+		for (i = 0; i < outer->add.n; i++)
+			sb_hdrz(b, outer->add.v[i].key, outer->add.v[i].value ?
+							 outer->add.v[i].value : "");
 }
 
 /* ---- request view for the router and the load balancer ---- */
@@ -597,7 +615,7 @@ static void st_local(struct px_dconn *d, int status, const char *body, size_t bl
 	if (extra)
 		sb_puts(&b, extra);
 	if (route_headers && st->route)
-		px_ops_append(&b, NULL, &st->route->headers.resp);
+		px_ops_append(&b, NULL, &st->route->pol->headers.response);
 	if (st->origin_ok)
 		sb_hdr(&b, "access-control-allow-origin", 27,
 		       http1_header_get(&st->req, "origin")->value.p,
@@ -686,8 +704,9 @@ static void st_build_head(struct px_dconn *d, struct px_sb *b, bool mirror,
 	struct px_stream *st = &d->st;
 	const struct http1_msg *m = &st->req;
 	const struct l7_route *r = st->route;
-	const struct l7_hdr_ops *ro = r ? &r->headers.req : NULL;
-	const struct l7_hdr_ops *dop = st->dest ? &st->dest->headers.req : NULL;
+	const struct pol_hdr_ops *ro = r ? &r->pol->headers.request : NULL;
+	const struct pol_hdr_ops *dop = st->dest && st->dest->headers ?
+						&st->dest->headers->request : NULL;
 	const struct http1_header *upg = NULL;
 	const char *path = m->path.p, *auth = m->host.p;
 	size_t pn = m->path.n, an = m->host.n, i;
@@ -695,7 +714,7 @@ static void st_build_head(struct px_dconn *d, struct px_sb *b, bool mirror,
 	const struct http1_header *xff = NULL;
 	char pbuf[8192];
 
-	if (r && (r->rewrite.uri || r->rewrite.uri_re)) {
+	if (r && (r->pol->rewrite.uri || r->pol->rewrite.re)) {
 		int n = l7_rewrite_path(r, st->matched, m->path.p, m->path.n, pbuf, sizeof(pbuf));
 
 		if (n >= 0) {
@@ -704,8 +723,8 @@ static void st_build_head(struct px_dconn *d, struct px_sb *b, bool mirror,
 			rewritten = pn != m->path.n || memcmp(pbuf, m->path.p, pn) != 0;
 		}
 	}
-	if (r && r->rewrite.authority && *r->rewrite.authority) {
-		auth = r->rewrite.authority;
+	if (r && r->pol->rewrite.authority && *r->pol->rewrite.authority) {
+		auth = r->pol->rewrite.authority;
 		an = strlen(auth);
 	}
 	if (!an && st->svc && st->svc->fqdn) {
@@ -1139,11 +1158,14 @@ static void st_forward(struct px_dconn *d)
 	} else {
 		st->cluster = st->svc ? st->svc->default_cluster : NULL;
 	}
-	if (r && (r->fault.abort_status || r->fault.abort_grpc) && px_pct_hit(w, r->fault.abort_pct)) {
-		if (r->fault.abort_grpc && (st_is_grpc(d) || !r->fault.abort_status))
-			st_local_grpc(d, r->fault.abort_grpc - 1, "fault filter abort", PX_F_FI);
+	if (r && (l7_fault_abort(r->pol) || l7_fault_abort_grpc(r->pol)) &&
+	    px_pct_hit(w, r->pol->fault.abort_percent)) {
+		int grpc = l7_fault_abort_grpc(r->pol);
+
+		if (grpc && (st_is_grpc(d) || !l7_fault_abort(r->pol)))
+			st_local_grpc(d, grpc - 1, "fault filter abort", PX_F_FI);
 		else
-			st_local_str(d, r->fault.abort_status, "fault filter abort", NULL, PX_F_FI);
+			st_local_str(d, l7_fault_abort(r->pol), "fault filter abort", NULL, PX_F_FI);
 		return;
 	}
 	if (!st->cluster) {
@@ -1177,15 +1199,13 @@ static void st_forward(struct px_dconn *d)
 
 static void st_cors_preflight(struct px_dconn *d, const struct http1_header *origin)
 {
-	const struct l7_cors *c = d->st.route->cors;
+	const struct pol_cors *c = &d->st.route->pol->cors;
 	struct px_sb b = { 0 };
 
 	px_stat_inc(d->w, PX_S_RQ_PREFLIGHT);
 	sb_hdr(&b, "access-control-allow-origin", 27, origin->value.p, origin->value.n);
-	if (c->allow_methods)
-		sb_hdrz(&b, "access-control-allow-methods", c->allow_methods);
-	if (c->allow_headers)
-		sb_hdrz(&b, "access-control-allow-headers", c->allow_headers);
+	sb_hdr_list(&b, "access-control-allow-methods", c->allow_methods, c->n_allow_methods);
+	sb_hdr_list(&b, "access-control-allow-headers", c->allow_headers, c->n_allow_headers);
 	if (c->max_age_s >= 0) {
 		sb_puts(&b, "access-control-max-age: ");
 		sb_u64(&b, (uint64_t)c->max_age_s);
@@ -1352,20 +1372,20 @@ static void st_begin(struct px_dconn *d, size_t hlen)
 	if (st->route) {
 		const struct l7_route *r = st->route;
 
-		origin = r->cors ? http1_header_get(m, "origin") : NULL;
+		origin = r->pol->cors.set ? http1_header_get(m, "origin") : NULL;
 		if (origin && origin->value.n) {
 			size_t i;
 
-			for (i = 0; i < r->cors->n_allow_origins; i++)
-				if (px_strmatch(&r->cors->allow_origins[i], origin->value.p,
+			for (i = 0; i < r->pol->cors.n_allow_origins; i++)
+				if (px_strmatch(&r->pol->cors.allow_origins[i], origin->value.p,
 						origin->value.n)) {
 					st->origin_ok = true;
 					break;
 				}
 		}
-		if (r->redirect.set) {
+		if (r->pol->redirect.set) {
 			char loc[8192 + 64], extra[8192 + 96];
-			int n = px_redirect_location(&r->redirect, m->path.p, m->path.n, m->query.p,
+			int n = px_redirect_location(&r->pol->redirect, m->path.p, m->path.n, m->query.p,
 						     m->query.n, m->host.p, m->host.n, loc,
 						     sizeof(loc));
 
@@ -1374,13 +1394,13 @@ static void st_begin(struct px_dconn *d, size_t hlen)
 				return;
 			}
 			snprintf(extra, sizeof(extra), "location: %s\r\n", loc);
-			st_local(d, r->redirect.code ? r->redirect.code : 301, NULL, 0, extra, -1,
-				 true);
+			st_local(d, r->pol->redirect.code ? r->pol->redirect.code : 301, NULL, 0,
+				 extra, -1, true);
 			return;
 		}
-		if (r->direct.set) {
-			st_local(d, r->direct.status, r->direct.body,
-				 r->direct.body ? r->direct.body_len : 0, NULL, -1, true);
+		if (r->pol->direct.set) {
+			st_local(d, r->pol->direct.status, r->pol->direct.body,
+				 r->pol->direct.body ? r->pol->direct.body_len : 0, NULL, -1, true);
 			return;
 		}
 		if (st->origin_ok && px_ieq(m->method.p, m->method.n, "OPTIONS") &&
@@ -1388,10 +1408,10 @@ static void st_begin(struct px_dconn *d, size_t hlen)
 			st_cors_preflight(d, origin);
 			return;
 		}
-		if (r->fault.delay_ms && px_pct_hit(w, r->fault.delay_pct)) {
+		if (l7_fault_delay(r->pol) && px_pct_hit(w, r->pol->fault.delay_percent)) {
 			st->flags |= 1u << PX_F_DI;
 			st->tt = PX_TT_DELAY;
-			px_timer_arm(w, &st->t_try, w->now + r->fault.delay_ms);
+			px_timer_arm(w, &st->t_try, w->now + l7_fault_delay(r->pol));
 			return;
 		}
 	}
@@ -1831,8 +1851,9 @@ static bool st_scan_resp(struct px_dconn *d)
 static void st_commit_head(struct px_dconn *d, const struct http1_msg *rm)
 {
 	struct px_stream *st = &d->st;
-	const struct l7_hdr_ops *ro = st->route ? &st->route->headers.resp : NULL;
-	const struct l7_hdr_ops *dop = st->dest ? &st->dest->headers.resp : NULL;
+	const struct pol_hdr_ops *ro = st->route ? &st->route->pol->headers.response : NULL;
+	const struct pol_hdr_ops *dop = st->dest && st->dest->headers ?
+						&st->dest->headers->response : NULL;
 	const struct http1_header *upg = NULL;
 	bool tunnel = rm->status == 101;
 	struct px_sb b;
@@ -1865,14 +1886,14 @@ static void st_commit_head(struct px_dconn *d, const struct http1_msg *rm)
 	}
 	px_ops_append(&b, dop, ro);
 	if (st->origin_ok) {
-		const struct l7_cors *c = st->route->cors;
+		const struct pol_cors *c = &st->route->pol->cors;
 		const struct http1_header *o = http1_header_get(&st->req, "origin");
 
 		sb_hdr(&b, "access-control-allow-origin", 27, o->value.p, o->value.n);
 		if (c->allow_credentials == 1)
 			sb_puts(&b, "access-control-allow-credentials: true\r\n");
-		if (c->expose_headers)
-			sb_hdrz(&b, "access-control-expose-headers", c->expose_headers);
+		sb_hdr_list(&b, "access-control-expose-headers", c->expose_headers,
+			    c->n_expose_headers);
 	}
 	sb_puts(&b, "x-envoy-upstream-service-time: ");
 	sb_u64(&b, st->resp_head_ms - st->try_start_ms);

@@ -269,7 +269,7 @@ struct px_stream {
 	const struct l7_gateway *gw;
 	const struct l7_vhost *vhost;
 	const struct l7_route *route;
-	const struct l7_match *matched;
+	const struct pol_http_match *matched;
 	const struct l7_route_dest *dest;
 	const struct l7_cluster *cluster;
 	const struct l7_host *host;
@@ -460,7 +460,7 @@ void px_stream_pending_retry(struct px_dconn *d);
 
 /* ---- proxy_util.c: pure helpers ---- */
 void px_uuid4(uint64_t a, uint64_t b, char out[37]);
-bool px_strmatch(const struct l7_strmatch *m, const char *s, size_t n);
+bool px_strmatch(const struct pol_strmatch *m, const char *s, size_t n);
 bool px_retry_status(const struct l7_retry *r, int status);
 bool px_retry_fail(const struct l7_retry *r, enum px_fail f);
 /* gRPC: retryOn cancelled/deadline-exceeded/resource-exhausted/internal/unavailable. */
@@ -473,7 +473,7 @@ int px_grpc_status_parse(const char *v, size_t n);
 int px_grpc_timeout_ms(const char *v, size_t n, uint64_t *ms);
 uint64_t px_backoff_ms(uint64_t base_ms, uint32_t retry_n, uint64_t rnd);
 extern const struct l7_retry px_retry_default;
-int px_redirect_location(const struct l7_redirect *rd, const char *path, size_t path_len,
+int px_redirect_location(const struct pol_redirect *rd, const char *path, size_t path_len,
 			 const char *query, size_t query_len, const char *host, size_t host_len,
 			 char *out, size_t outlen);
 bool px_hdr_listed(const char *name, size_t n, char *const *list, size_t n_list);

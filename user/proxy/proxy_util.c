@@ -69,15 +69,15 @@ static bool px_re_whole(void *re, const char *s, size_t n)
 	return ok;
 }
 
-bool px_strmatch(const struct l7_strmatch *m, const char *s, size_t n)
+bool px_strmatch(const struct pol_strmatch *m, const char *s, size_t n)
 {
 	size_t vn;
 
 	switch (m->kind) {
-	case L7_MATCH_ANY:
-	case L7_MATCH_PRESENT:
+	case POL_SM_NONE:
+	case POL_SM_PRESENT:
 		return true;
-	case L7_MATCH_EXACT:
+	case POL_SM_EXACT:
 		if (!m->value)
 			return false;
 		if (strcmp(m->value, "*") == 0)
@@ -85,17 +85,15 @@ bool px_strmatch(const struct l7_strmatch *m, const char *s, size_t n)
 		vn = strlen(m->value);
 		if (vn != n)
 			return false;
-		return m->ignore_case ? strncasecmp(m->value, s, n) == 0 :
-					memcmp(m->value, s, n) == 0;
-	case L7_MATCH_PREFIX:
+		return memcmp(m->value, s, n) == 0;
+	case POL_SM_PREFIX:
 		if (!m->value)
 			return false;
 		vn = strlen(m->value);
 		if (vn > n)
 			return false;
-		return m->ignore_case ? strncasecmp(m->value, s, vn) == 0 :
-					memcmp(m->value, s, vn) == 0;
-	case L7_MATCH_REGEX:
+		return memcmp(m->value, s, vn) == 0;
+	case POL_SM_REGEX:
 		return m->re && px_re_whole(m->re, s, n);
 	}
 	return false;
@@ -240,7 +238,7 @@ const struct l7_retry px_retry_default = {
 	.backoff_base_ms = PX_BACKOFF_BASE_MS,
 };
 
-int px_redirect_location(const struct l7_redirect *rd, const char *path, size_t path_len,
+int px_redirect_location(const struct pol_redirect *rd, const char *path, size_t path_len,
 			 const char *query, size_t query_len, const char *host, size_t host_len,
 			 char *out, size_t outlen)
 {

@@ -1,7 +1,9 @@
 // SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause)
 /*
  * route: the pure request router over an l7_config (Envoy's route matching
- * as Istio configures it).
+ * as Istio configures it). It reads the validated policy routes
+ * (struct pol_http_route: regexes compiled and header names lower-cased
+ * at load) through the config's l7_route.
  *
  *  - http[] first match wins; match blocks OR, conditions in a block AND.
  *  - StringMatch exact / prefix case-sensitive unless ignoreUriCase (uri
@@ -50,33 +52,34 @@ static bool route_regex(const void *re, const char *s, size_t len)
 	return rc >= 0;
 }
 
-static bool route_sm(const struct l7_strmatch *m, const char *s, size_t len)
+/* ignore_case: ignoreUriCase (Envoy's case_sensitive: never for regex) */
+static bool route_sm(const struct pol_strmatch *m, bool ignore_case, const char *s, size_t len)
 {
 	size_t vl;
 
 	switch (m->kind) {
-	case L7_MATCH_ANY:
+	case POL_SM_NONE:
 		return true;
-	case L7_MATCH_PRESENT:
+	case POL_SM_PRESENT:
 		return s != NULL;
 	default:
 		break;
 	}
 	if (!s)
 		return false;
-	vl = strlen(m->value);
+	vl = m->value ? strlen(m->value) : 0;
 	switch (m->kind) {
-	case L7_MATCH_EXACT:
+	case POL_SM_EXACT:
 		if (vl != len)
 			return false;
-		return m->ignore_case ? strncasecmp(s, m->value, len) == 0 :
-					memcmp(s, m->value, len) == 0;
-	case L7_MATCH_PREFIX:
+		return ignore_case ? strncasecmp(s, m->value, len) == 0 :
+				     memcmp(s, m->value, len) == 0;
+	case POL_SM_PREFIX:
 		if (vl > len)
 			return false;
-		return m->ignore_case ? strncasecmp(s, m->value, vl) == 0 :
-					memcmp(s, m->value, vl) == 0;
-	case L7_MATCH_REGEX:
+		return ignore_case ? strncasecmp(s, m->value, vl) == 0 :
+				     memcmp(s, m->value, vl) == 0;
+	case POL_SM_REGEX:
 		return route_regex(m->re, s, len);
 	default:
 		return false;
@@ -125,19 +128,39 @@ static bool route_gateway_in(char *const *gws, size_t n, const char *gw)
 	return false;
 }
 
-static bool route_gateway_ok(const struct l7_vhost *vh, const struct l7_match *m,
+/* match.gateways as written: "mesh", "ns/name", or "name" in the VS's ns. */
+static bool route_match_gateway_in(char *const *gws, size_t n, const char *ns,
+				   const char *gw)
+{
+	size_t nl = ns ? strlen(ns) : 0;
+
+	for (size_t i = 0; i < n; i++) {
+		const char *g = gws[i];
+
+		if (strcmp(g, L7_MESH) == 0 || strchr(g, '/')) {
+			if (strcmp(g, gw) == 0)
+				return true;
+		} else if (ns && strncmp(gw, ns, nl) == 0 && gw[nl] == '/' &&
+			   strcmp(gw + nl + 1, g) == 0) {
+			return true;
+		}
+	}
+	return false;
+}
+
+static bool route_gateway_ok(const struct l7_vhost *vh, const struct pol_http_match *m,
 			     const struct l7_request_view *rq)
 {
 	const char *gw = rq->gateway ? rq->gateway : L7_MESH;
 
 	if (m && m->n_gateways)
-		return route_gateway_in(m->gateways, m->n_gateways, gw);
+		return route_match_gateway_in(m->gateways, m->n_gateways, vh->ns, gw);
 	if (vh->n_gateways)
 		return route_gateway_in(vh->gateways, vh->n_gateways, gw);
 	return strcmp(gw, L7_MESH) == 0;
 }
 
-static bool route_block(const struct l7_vhost *vh, const struct l7_match *m,
+static bool route_block(const struct l7_vhost *vh, const struct pol_http_match *m,
 			const struct l7_request_view *rq)
 {
 	const char *v;
@@ -147,38 +170,39 @@ static bool route_block(const struct l7_vhost *vh, const struct l7_match *m,
 		return false;
 	if (m->port && m->port != rq->port)
 		return false;
-	if (m->uri.kind && !route_sm(&m->uri, rq->path, rq->path_len))
+	if (m->uri.kind && !route_sm(&m->uri, m->ignore_uri_case, rq->path, rq->path_len))
 		return false;
-	if (m->scheme.kind && !route_sm(&m->scheme, rq->scheme,
+	if (m->scheme.kind && !route_sm(&m->scheme, false, rq->scheme,
 					rq->scheme ? strlen(rq->scheme) : 0))
 		return false;
-	if (m->method.kind && !route_sm(&m->method, rq->method, rq->method_len))
+	if (m->method.kind && !route_sm(&m->method, false, rq->method, rq->method_len))
 		return false;
-	if (m->authority.kind && !route_sm(&m->authority, rq->authority, rq->authority_len))
+	if (m->authority.kind && !route_sm(&m->authority, false, rq->authority,
+					   rq->authority_len))
 		return false;
 	for (size_t i = 0; i < m->n_headers; i++) {
 		v = route_header(rq, m->headers[i].name, &len);
-		if (!route_sm(&m->headers[i].m, v, len))
+		if (!route_sm(&m->headers[i].m, false, v, len))
 			return false;
 	}
 	for (size_t i = 0; i < m->n_without_headers; i++) {
-		const struct l7_strmatch *wm = &m->without_headers[i].m;
+		const struct pol_strmatch *wm = &m->without_headers[i].m;
 
 		v = route_header(rq, m->without_headers[i].name, &len);
-		if (!v && wm->kind != L7_MATCH_PRESENT) {
+		if (!v && wm->kind != POL_SM_PRESENT) {
 			v = "";		/* treat_missing_header_as_empty */
 			len = 0;
 		}
-		if (route_sm(wm, v, len))
+		if (route_sm(wm, false, v, len))
 			return false;
 	}
 	for (size_t i = 0; i < m->n_query_params; i++) {
 		v = route_query(rq, m->query_params[i].name, &len);
-		if (!route_sm(&m->query_params[i].m, v, len))
+		if (!route_sm(&m->query_params[i].m, false, v, len))
 			return false;
 	}
-	if (m->source_ns && (!rq->source || !rq->source->ns ||
-			     strcmp(rq->source->ns, m->source_ns)))
+	if (m->source_namespace && (!rq->source || !rq->source->ns ||
+				    strcmp(rq->source->ns, m->source_namespace)))
 		return false;
 	if (m->source_labels.n && (!rq->source ||
 				   !policy_labels_match(&m->source_labels, &rq->source->labels)))
@@ -188,14 +212,15 @@ static bool route_block(const struct l7_vhost *vh, const struct l7_match *m,
 
 const struct l7_route *l7_route_match(const struct l7_vhost *vh,
 				      const struct l7_request_view *rq, size_t *index,
-				      const struct l7_match **matched)
+				      const struct pol_http_match **matched)
 {
 	if (!vh || !rq)
 		return NULL;
 	for (size_t i = 0; i < vh->n_routes; i++) {
 		const struct l7_route *r = &vh->routes[i];
+		const struct pol_http_route *pr = r->pol;
 
-		if (r->n_matches == 0) {
+		if (pr->n_match == 0) {
 			if (!route_gateway_ok(vh, NULL, rq))
 				continue;
 			if (index)
@@ -204,13 +229,13 @@ const struct l7_route *l7_route_match(const struct l7_vhost *vh,
 				*matched = NULL;
 			return r;
 		}
-		for (size_t m = 0; m < r->n_matches; m++) {
-			if (!route_block(vh, &r->matches[m], rq))
+		for (size_t m = 0; m < pr->n_match; m++) {
+			if (!route_block(vh, &pr->match[m], rq))
 				continue;
 			if (index)
 				*index = i;
 			if (matched)
-				*matched = &r->matches[m];
+				*matched = &pr->match[m];
 			return r;
 		}
 	}
@@ -303,8 +328,10 @@ static int route_put(char *out, size_t outlen, size_t *o, const char *s, size_t 
 static int route_regex_rewrite(const struct l7_route *r, const char *path, size_t len,
 			       char *out, size_t outlen)
 {
-	const char *subst = r->rewrite.uri_re_subst ? r->rewrite.uri_re_subst : "";
-	pcre2_match_data *md = pcre2_match_data_create_from_pattern(r->rewrite.uri_re, NULL);
+	const struct pol_rewrite *rw = &r->pol->rewrite;
+	const char *subst = rw->regex_rewrite ? rw->regex_rewrite : "";
+	/* Per call: the code is shared by every worker thread, match data not. */
+	pcre2_match_data *md = pcre2_match_data_create_from_pattern(rw->re, NULL);
 	size_t start = 0, o = 0;
 	int err = 0, rc;
 
@@ -313,7 +340,7 @@ static int route_regex_rewrite(const struct l7_route *r, const char *path, size_
 	while (start <= len) {
 		PCRE2_SIZE *ov;
 
-		rc = pcre2_match(r->rewrite.uri_re, (PCRE2_SPTR)path, len, start, 0, md, NULL);
+		rc = pcre2_match(rw->re, (PCRE2_SPTR)path, len, start, 0, md, NULL);
 		if (rc < 0)
 			break;
 		ov = pcre2_get_ovector_pointer(md);
@@ -352,33 +379,34 @@ out:
 	return err ? err : (int)o;
 }
 
-int l7_rewrite_path(const struct l7_route *r, const struct l7_match *matched,
+int l7_rewrite_path(const struct l7_route *r, const struct pol_http_match *matched,
 		    const char *path, size_t path_len, char *out, size_t outlen)
 {
+	const struct pol_rewrite *rw = r ? &r->pol->rewrite : NULL;
 	size_t o = 0, keep = 0;
 	int err;
 
 	if (!outlen)
 		return -ENOSPC;
-	if (r && r->rewrite.uri_re)
+	if (rw && rw->re)
 		return route_regex_rewrite(r, path, path_len, out, outlen);
-	if (!r || !r->rewrite.uri) {
+	if (!rw || !rw->uri) {
 		if ((err = route_put(out, outlen, &o, path, path_len)))
 			return err;
 		out[o] = '\0';
 		return (int)o;
 	}
-	if (!matched || matched->uri.kind == L7_MATCH_ANY ||
-	    matched->uri.kind == L7_MATCH_PRESENT) {
+	if (!matched || matched->uri.kind == POL_SM_NONE ||
+	    matched->uri.kind == POL_SM_PRESENT) {
 		keep = path_len ? 1 : 0;	/* catch-all prefix "/" */
-	} else if (matched->uri.kind == L7_MATCH_PREFIX) {
+	} else if (matched->uri.kind == POL_SM_PREFIX) {
 		keep = strlen(matched->uri.value);
 		if (keep > path_len)
 			keep = path_len;
 	} else {
 		keep = path_len;		/* exact / regex: the whole path */
 	}
-	if ((err = route_put(out, outlen, &o, r->rewrite.uri, strlen(r->rewrite.uri))) ||
+	if ((err = route_put(out, outlen, &o, rw->uri, strlen(rw->uri))) ||
 	    (err = route_put(out, outlen, &o, path + keep, path_len - keep)))
 		return err;
 	out[o] = '\0';

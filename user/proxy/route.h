@@ -33,7 +33,7 @@ struct l7_request_view {
  */
 const struct l7_route *l7_route_match(const struct l7_vhost *vh,
 				      const struct l7_request_view *rq, size_t *index,
-				      const struct l7_match **matched);
+				      const struct pol_http_match **matched);
 
 /* Weighted choice; rnd uniform in [0, 2^32). NULL when no weight > 0. */
 const struct l7_route_dest *l7_route_pick_dest(const struct l7_route *r, uint32_t rnd);
@@ -47,7 +47,7 @@ const struct l7_vhost *l7_gateway_find_vhost(const struct l7_gateway *gw, const 
  * into out (outlen bytes). Returns its length, or -ENOSPC. The matched
  * prefix is the route's uri match prefix when the match was a prefix.
  */
-int l7_rewrite_path(const struct l7_route *r, const struct l7_match *matched,
+int l7_rewrite_path(const struct l7_route *r, const struct pol_http_match *matched,
 		    const char *path, size_t path_len, char *out, size_t outlen);
 
 #endif /* SOCKMESH_ROUTE_H */
