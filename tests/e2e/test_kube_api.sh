@@ -103,7 +103,22 @@ mesh_servers 9100 id 2 3 4 || exit 1
 export SM_KUBE_ABSENT_RECHECK_MS=1000
 MESH_AGENT_SRC=(--kubeconfig "$K/kubeconfig")
 MESH_AGENT_ARGS=(--reload-debounce 50)
+# Services cannot be listed at first: the admin API is up meanwhile and
+# /ready says what is still syncing; granting the permission lets it start.
+api forbid '{"resource": "services", "verb": "list"}'
+(
+	for i in $(seq 1 100); do
+		r=$(curl -s -m 2 --unix-socket "$E2E_TMP/admin.sock" http://x/ready 2>/dev/null | tr -d ' \n')
+		case "$r" in *'"ready":false'*ervice*) break ;; esac
+		sleep 0.1
+	done
+	printf '%s\n' "$r" >"$K/ready-syncing"
+	curl -s -m 2 --unix-socket "$E2E_TMP/admin.sock" http://x/services >"$K/services-syncing" 2>/dev/null
+	api forbid '{"resource": "services", "verb": ""}'
+) &
+SYNC_PROBE=$!
 mesh_agent_start || exit 1
+wait "$SYNC_PROBE"
 
 st() { ctl status -o json | jq -r "$1"; }
 scrape() { curl -sS -m 5 --unix-socket "$E2E_TMP/admin.sock" http://localhost/metrics; }
@@ -126,6 +141,10 @@ converge() {
 both='^v1=[0-9]+ v2=[0-9]+ ERR=0$'
 
 e2e_log "initial sync: every kind listed; Istio's CRDs not installed yet"
+e2e_assert_match "while syncing, /ready lists the kinds still syncing ($(cat "$K/ready-syncing"))" \
+	'"ready":false.*"syncing":\[[^]]*[Ss]ervice' "$(cat "$K/ready-syncing")"
+e2e_assert_match "while syncing, the rest of the admin API says why it cannot answer" \
+	'starting' "$(cat "$K/services-syncing")"
 e2e_assert_match "ready, nothing syncing" '"ready":true' "$(curl -s --unix-socket "$E2E_TMP/admin.sock" http://x/ready | tr -d ' ')"
 e2e_assert_eq "VirtualServices: absent" "true" "$(kst '.kinds[] | select(.kind == "VirtualService") | .absent')"
 e2e_assert_match "one warning for the missing CRD" 'VirtualService: not served by the API server' "$(cat "$E2E_TMP/agent.log")"
@@ -181,7 +200,11 @@ e2e_log "fault: an object that fails validation is rejected alone"
 gen=$(st .generation)
 apply "$(slice web-1 web 2 10.244.0.300)" "$(svc other 10.96.0.96)" "$(slice other-1 other 4)"
 e2e_wait_until 10 bash -c "$CTL --admin-socket $E2E_TMP/admin.sock status -o json | jq -e '.kubernetes.rejected[\"EndpointSlice default/web-1\"]' >/dev/null"
-e2e_assert_match "named by kind namespace/name" 'EndpointSlice default/web-1: rejected' "$(cat "$E2E_TMP/agent.log")"
+e2e_assert_ok "logged as kind ns/name: field.path: message" grep -qE \
+	'error: EndpointSlice default/web-1: endpoints\[1\]\.addresses\[0\]: "10\.244\.0\.300" is not an IPv4 address$' \
+	"$E2E_TMP/agent.log"
+e2e_assert_eq "/status: field.path: message" 'endpoints[1].addresses[0]: "10.244.0.300" is not an IPv4 address' \
+	"$(kst '.rejected["EndpointSlice default/web-1"]')"
 e2e_assert_eq "a metric counts it" "1" "$(scrape | awk '$1 == "sockmesh_kube_rejected_objects" { print $2 }' || true)"
 out=$(who 1 10.96.0.90:8080 30)
 e2e_assert_match "web keeps its last good endpoints ($out)" "$both" "$out"

@@ -1100,12 +1100,25 @@ static const struct admin_route {
 
 #define ADMIN_N_ROUTES (sizeof(admin_routes_table) / sizeof(admin_routes_table[0]))
 
+/* Before the first apply (syncing from the API) only these answer. */
+static bool admin_starting_route(const struct http_req *req)
+{
+	return !strcmp(req->method, "GET") &&
+	       (!strcmp(req->path, SM_API_HEALTHZ) || !strcmp(req->path, SM_API_READY) ||
+		!strcmp(req->path, SM_API_KUBERNETES));
+}
+
 static int admin_route(struct agent *ag, const struct http_req *req, json_t **out)
 {
 	bool path_known = !strcmp(req->path, SM_API_METRICS);
 	char help[512];
 	size_t off;
 
+	if (ag->starting && !admin_starting_route(req)) {
+		*out = admin_error("starting: nothing is applied until every kind has synced "
+				   "from the Kubernetes API (GET " SM_API_READY " lists them)");
+		return 503;
+	}
 	for (size_t i = 0; i < ADMIN_N_ROUTES; i++) {
 		const struct admin_route *r = &admin_routes_table[i];
 
@@ -1194,7 +1207,7 @@ static void admin_read(struct agent *ag, struct admin_conn *c)
 		admin_send(c->fd, 405, out);
 		goto done;
 	}
-	if (!strcmp(req.path, SM_API_METRICS) && !strcmp(req.method, "GET")) {
+	if (!ag->starting && !strcmp(req.path, SM_API_METRICS) && !strcmp(req.method, "GET")) {
 		admin_metrics(ag, c->fd);
 		goto done;
 	}

@@ -67,6 +67,8 @@ struct agent {
 	int admin_tcp_fd;		/* --admin-listen: read-only (GET) API, -1 = off */
 	char admin_tcp[64];		/* "ADDR:PORT" or "" */
 	struct admin_conn conns[AGENT_MAX_ADMIN_CONNS];
+	bool starting;			/* admin API up, nothing applied yet: only
+					 * /healthz, /ready and /kubernetes answer */
 	int inotify_fd;
 	uint64_t reload_due_ns;		/* debounced file-change reload */
 	uint64_t reload_debounce_ms;	/* --reload-debounce */
