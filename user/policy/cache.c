@@ -722,8 +722,31 @@ static int pc_swap_by_identity(void *arr, size_t n, size_t stride, const void *f
 	return -ENOENT;
 }
 
-_Static_assert(offsetof(struct pol_eps, meta) == 0 && offsetof(struct pol_pod, meta) == 0,
+_Static_assert(offsetof(struct pol_eps, meta) == 0 && offsetof(struct pol_pod, meta) == 0 &&
+	       offsetof(struct pol_vs, meta) == 0 && offsetof(struct pol_dr, meta) == 0,
 	       "pc_swap_by_identity finds objects by their leading pol_meta");
+
+static bool pc_same_name(const struct pol_meta *a, const struct pol_meta *b)
+{
+	return !strcmp(a->ns, b->ns) && !strcmp(a->name, b->name);
+}
+
+int policy_set_swap_vs(struct pol_set *set, const struct pol_vs *from, const struct pol_vs *to)
+{
+	if (!pc_same_name(&from->meta, &to->meta) || from->n_hosts != to->n_hosts)
+		return -EINVAL;
+	for (size_t i = 0; i < from->n_hosts; i++)
+		if (!sm_streq(from->hosts[i], to->hosts[i]))
+			return -EINVAL;
+	return pc_swap_by_identity(set->vss, set->n_vss, sizeof(*set->vss), from, to);
+}
+
+int policy_set_swap_dr(struct pol_set *set, const struct pol_dr *from, const struct pol_dr *to)
+{
+	if (!pc_same_name(&from->meta, &to->meta) || !sm_streq(from->host, to->host))
+		return -EINVAL;
+	return pc_swap_by_identity(set->drs, set->n_drs, sizeof(*set->drs), from, to);
+}
 
 int policy_set_swap_eps(struct pol_set *set, const struct pol_eps *from, const struct pol_eps *to)
 {

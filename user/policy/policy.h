@@ -564,6 +564,13 @@ int policy_set_swap_eps(struct pol_set *set, const struct pol_eps *from, const s
 bool policy_pod_same_but_ready(const struct pol_pod *a, const struct pol_pod *b);
 /* As policy_set_swap_eps, for a Pod; -EINVAL unless policy_pod_same_but_ready. */
 int policy_set_swap_pod(struct pol_set *set, const struct pol_pod *from, const struct pol_pod *to);
+/*
+ * As policy_set_swap_eps, for a VirtualService (same hosts, in order) or a
+ * DestinationRule (same host): the services it applies to stay the same,
+ * so re-planning those is enough (compile_patch_routes). -EINVAL otherwise.
+ */
+int policy_set_swap_vs(struct pol_set *set, const struct pol_vs *from, const struct pol_vs *to);
+int policy_set_swap_dr(struct pol_set *set, const struct pol_dr *from, const struct pol_dr *to);
 
 /*
  * Indexes (index.c): policy_index_build() sorts pointers to the set's
