@@ -72,8 +72,9 @@ slice() { # slice NAME SERVICE ENDPOINT...: ENDPOINT is POD[:READY] or an addres
 	printf '{"apiVersion": "discovery.k8s.io/v1", "kind": "EndpointSlice", "metadata": {"name": "%s", "namespace": "default", "labels": {"kubernetes.io/service-name": "%s"}}, "addressType": "IPv4", "ports": [{"name": "tcp", "port": 9100}], "endpoints": [%s]}' \
 		"$name" "$s" "$eps"
 }
-vs_front() {
-	printf '{"apiVersion": "networking.istio.io/v1beta1", "kind": "VirtualService", "metadata": {"name": "front", "namespace": "default"}, "spec": {"hosts": ["front"], "tcp": [{"route": [{"destination": {"host": "web", "port": {"number": 8080}}}]}]}}'
+vs_front() { # vs_front [HOST]: front's tcp route sends to HOST (web)
+	printf '{"apiVersion": "networking.istio.io/v1beta1", "kind": "VirtualService", "metadata": {"name": "front", "namespace": "default"}, "spec": {"hosts": ["front"], "tcp": [{"route": [{"destination": {"host": "%s", "port": {"number": 8080}}}]}]}}' \
+		"${1:-web}"
 }
 ns_default='{"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "default"}}'
 
@@ -179,6 +180,15 @@ for i in $(seq 1 100); do
 done
 e2e_assert_match "front -> web's endpoints ($out)" "$both" "$out"
 e2e_assert_eq "VirtualService served as v1beta1" "v1beta1" "$(kst '.kinds[] | select(.kind == "VirtualService") | .version')"
+gen=$(st .generation)
+apply "$(vs_front extra)"
+converge "the changed route sends front to extra" 1 10.96.0.91:8080 "v3=6 ERR=0"
+e2e_assert_match "a route change is a delta ($(applied))" \
+	'incremental: 0 EndpointSlices, 0 Pods, 1 service ports re-planned \(1 VirtualServices, 0 DestinationRules\)' \
+	"$(applied)"
+apply "$(vs_front)"
+for i in $(seq 1 100); do out=$(who 1 10.96.0.91:8080 20); [[ "$out" =~ $both ]] && break; sleep 0.1; done
+e2e_assert_match "and back to web ($out)" "$both" "$out"
 delete "$(vs_front)"
 converge "the deleted VirtualService's route goes" 1 10.96.0.91:8080 "v3=6 ERR=0"
 
