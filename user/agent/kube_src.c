@@ -410,8 +410,9 @@ static void kube_apply(struct agent *ag)
 	log_debug("kubernetes: applying %zu change(s) (%s%s%s), %.2f ms after the first arrived", n,
 		  c[0].name, c[0].doc ? "" : " deleted", n > 1 ? ", ..." : "", (dp_now_ns() - since) / 1e6);
 	for (size_t i = 0; i < n; i++)
-		files[i] = (struct agent_file){ c[i].name, c[i].doc ? c[i].doc->text : "",
-						c[i].doc ? c[i].doc->len : 0 };
+		files[i] = (struct agent_file){ .name = c[i].name,
+						.content = c[i].doc ? c[i].doc->text : "",
+						.len = c[i].doc ? c[i].doc->len : 0 };
 	k->n_applies++;
 	/* EndpointSlices and Pod readiness: a delta; anything else loads the view */
 	ret = agent_reload_delta(ag, files, n, diags, err, sizeof(err));

@@ -10,6 +10,7 @@
 #include <arpa/inet.h>
 
 #include "agent/agent.h"
+#include "common/grow.h"
 #include "common/log.h"
 #include "policy/policy.h"
 
@@ -77,6 +78,8 @@ static int reload_load_dir(struct pol_set *set, const char *dir,
 		if (policy_load_path(set, paths[i]) && !ret)
 			ret = -EINVAL;
 	for (size_t j = 0; j < n_files; j++) {
+		if (files[j].remove)
+			continue;
 		snprintf(path, sizeof(path), "%s/%s", dir, files[j].name);
 		if (policy_load_buffer(set, path, files[j].content, files[j].len) && !ret)
 			ret = -EINVAL;
@@ -98,6 +101,8 @@ static int reload_write_file(const char *dir, const struct agent_file *f)
 
 	snprintf(tmp, sizeof(tmp), "%s/.%s.tmp", dir, f->name);
 	snprintf(dst, sizeof(dst), "%s/%s", dir, f->name);
+	if (f->remove)
+		return unlink(dst) && errno != ENOENT ? -errno : 0;
 	fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
 	if (fd < 0)
 		return -errno;
@@ -738,4 +743,217 @@ int agent_reload_changed(struct agent *ag, json_t *diags, char *err, size_t errl
 	if (ret <= 0)
 		return ret;
 	return agent_reload(ag, NULL, 0, false, diags, err, errlen);
+}
+
+/* ---- apply -f / delete -f: objects by identity ---- */
+
+/* An object of the directory whose document goes: file (a path) and line. */
+struct reload_cut {
+	const char *file;
+	uint32_t line;
+};
+
+struct reload_take {
+	struct agent *ag;
+	const struct agent_file *files;
+	size_t n_files;
+	bool del;
+	struct reload_cut *cuts;
+	size_t n_cuts, cap_cuts, n_missing;
+	char *missing;			/* "Kind ns/name" of the first one (delete) */
+	/* one file at a time: where its objects are, which go */
+	const char *file;
+	uint32_t *lines;
+	bool *cut;
+	size_t n_lines, cap_lines;
+	char *err;
+	size_t errlen;
+};
+
+/* Is path one of the applied files (replaced as a whole)? */
+static bool reload_take_applied(const struct reload_take *t, const char *path)
+{
+	size_t dl = strlen(t->ag->policy_path);
+
+	if (strncmp(path, t->ag->policy_path, dl) || path[dl] != '/')
+		return false;
+	for (size_t i = 0; i < t->n_files; i++)
+		if (!strcmp(path + dl + 1, t->files[i].name))
+			return true;
+	return false;
+}
+
+static int reload_take_obj(const char *kind, const struct pol_meta *theirs,
+			   const struct pol_meta *ours, void *arg)
+{
+	struct reload_take *t = arg;
+
+	if (!ours || !ours->loc.file) {
+		if (t->del && !t->n_missing++ &&
+		    asprintf(&t->missing, "%s %s/%s", kind, theirs->ns, theirs->name) < 0)
+			t->missing = NULL;
+		return 0;
+	}
+	if (!t->del && reload_take_applied(t, ours->loc.file))
+		return 0;	/* its file is replaced anyway */
+	if (sm_grow((void **)&t->cuts, &t->cap_cuts, t->n_cuts + 1, sizeof(*t->cuts)))
+		return -ENOMEM;
+	t->cuts[t->n_cuts++] = (struct reload_cut){ ours->loc.file, ours->loc.line };
+	return 0;
+}
+
+/* Every object of t->file: its line, and whether it goes. */
+static int reload_take_line(const char *kind, const struct pol_meta *obj,
+			    const struct pol_meta *ours, void *arg)
+{
+	struct reload_take *t = arg;
+	bool cut = false;
+
+	(void)ours;
+	if (!obj->loc.file || strcmp(obj->loc.file, t->file))
+		return 0;
+	for (size_t k = 0; k < t->n_cuts && !cut; k++)
+		cut = !strcmp(t->cuts[k].file, t->file) && t->cuts[k].line == obj->loc.line;
+	if (sm_grow((void **)&t->lines, &t->cap_lines, t->n_lines + 1, sizeof(*t->lines)) ||
+	    !(t->cut = realloc(t->cut, t->cap_lines * sizeof(*t->cut))))
+		return -ENOMEM;
+	t->lines[t->n_lines] = obj->loc.line;
+	t->cut[t->n_lines++] = cut;
+	(void)kind;
+	return 0;
+}
+
+/* The file t->file without the documents that go, as an agent_file. */
+static int reload_take_file(struct reload_take *t, struct agent_file *f)
+{
+	const char *base = t->file + strlen(t->ag->policy_path) + 1;
+	char *buf = NULL, *out = NULL;
+	size_t len = 0, out_len = 0;
+	int ret;
+
+	t->n_lines = 0;
+	ret = policy_set_foreach(&t->ag->cur->set, reload_take_line, t);
+	if (!ret && !(ret = policy_read_file(t->file, &buf, &len)))
+		ret = policy_doc_cut(buf, len, t->lines, t->cut, t->n_lines, &out, &out_len);
+	free(buf);
+	if (ret == -EBUSY)
+		snprintf(t->err, t->errlen, "%s: an object to %s shares its document with others "
+			 "(a List): edit that file", t->file, t->del ? "delete" : "replace");
+	else if (ret)
+		snprintf(t->err, t->errlen, "%s: %s", t->file, strerror(-ret));
+	if (ret)
+		return ret;
+	*f = (struct agent_file){ .name = base, .content = out, .len = out_len,
+				  .remove = policy_text_blank(out, out_len) };
+	return 0;
+}
+
+/*
+ * The files the apply (or delete) changes besides its own: *extra, each
+ * content malloc'd. 0 with none when nothing applied is known (no
+ * applied set, or the files do not parse: the load reports that).
+ */
+static int reload_take_over(struct reload_take *t, struct agent_file **extra, size_t *n_extra)
+{
+	struct agent *ag = t->ag;
+	struct pol_set in;
+	size_t dl = strlen(ag->policy_path);
+	int ret = 0;
+
+	*extra = NULL;
+	*n_extra = 0;
+	if (!ag->cur)
+		return t->del ? -ENOENT : 0;
+	policy_set_init(&in);
+	for (size_t i = 0; i < t->n_files; i++)
+		policy_load_buffer(&in, t->files[i].name, t->files[i].content, t->files[i].len);
+	if (in.n_errors) {
+		snprintf(t->err, t->errlen, "%s: %zu error(s): fix the files first",
+			 t->del ? "delete" : "apply", in.n_errors);
+		policy_set_free(&in);
+		return t->del ? -EINVAL : 0;
+	}
+	ret = policy_set_match(&ag->cur->set, &in, reload_take_obj, t);
+	policy_set_free(&in);
+	if (!ret && t->del && !t->n_cuts) {
+		snprintf(t->err, t->errlen, "%s not found: nothing to delete", t->missing ?: "object");
+		ret = -ENOENT;
+	}
+	for (size_t k = 0; k < t->n_cuts && !ret; k++) {
+		size_t j;
+
+		if (strncmp(t->cuts[k].file, ag->policy_path, dl) || t->cuts[k].file[dl] != '/' ||
+		    strchr(t->cuts[k].file + dl + 1, '/')) {
+			snprintf(t->err, t->errlen, "%s is not a file of %s", t->cuts[k].file,
+				 ag->policy_path);
+			ret = -EINVAL;
+			break;
+		}
+		for (j = 0; j < k && strcmp(t->cuts[j].file, t->cuts[k].file); j++)
+			;
+		if (j < k)
+			continue;	/* that file is done */
+		if (!(*extra = reallocarray(*extra, *n_extra + 1, sizeof(**extra)))) {
+			ret = -ENOMEM;
+			break;
+		}
+		t->file = t->cuts[k].file;
+		ret = reload_take_file(t, &(*extra)[*n_extra]);
+		if (!ret)
+			(*n_extra)++;
+	}
+	if (ret) {
+		for (size_t i = 0; i < *n_extra; i++)
+			free((char *)(*extra)[i].content);
+		free(*extra);
+		*extra = NULL;
+		*n_extra = 0;
+	}
+	return ret;
+}
+
+int agent_apply_files(struct agent *ag, const struct agent_file *files, size_t n_files,
+		      bool dry_run, bool del, json_t *diags, char *err, size_t errlen)
+{
+	struct reload_take t = {
+		.ag = ag, .files = files, .n_files = n_files, .del = del, .err = err,
+		.errlen = errlen,
+	};
+	struct agent_file *extra, *all = NULL;
+	size_t n_extra, n_all;
+	int ret;
+
+	err[0] = '\0';
+	if (ag->kube || !ag->policy_is_dir)
+		return agent_reload(ag, files, n_files, dry_run, diags, err, errlen);
+	ret = reload_take_over(&t, &extra, &n_extra);
+	if (!ret) {
+		n_all = (del ? 0 : n_files) + n_extra;
+		all = calloc(n_all + 1, sizeof(*all));
+		if (!all)
+			ret = -ENOMEM;
+	}
+	if (!ret) {
+		if (!del)
+			memcpy(all, files, n_files * sizeof(*all));
+		if (n_extra)
+			memcpy(all + (del ? 0 : n_files), extra, n_extra * sizeof(*all));
+		for (size_t i = 0; i < n_extra; i++)
+			log_info("%s: %s %s", extra[i].name, extra[i].remove ? "removed: its objects" :
+				 "rewritten without the documents of objects", del ? "deleted" :
+				 "applied from another file");
+		ret = agent_reload(ag, all, n_all, dry_run, diags, err, errlen);
+		if (!ret && del && t.n_missing)
+			snprintf(err, errlen, "%zu object(s) not found (%s): the others are deleted",
+				 t.n_missing, t.missing ?: "?");
+	}
+	for (size_t i = 0; i < n_extra; i++)
+		free((char *)extra[i].content);
+	free(extra);
+	free(all);
+	free(t.cuts);
+	free(t.lines);
+	free(t.cut);
+	free(t.missing);
+	return ret;
 }

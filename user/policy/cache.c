@@ -459,6 +459,55 @@ static int pc_split(const char *file, const char *buf, size_t len, struct pc_wor
 	return ret;
 }
 
+bool policy_text_blank(const char *buf, size_t len)
+{
+	return pc_blank(buf, buf + len);
+}
+
+int policy_doc_cut(const char *buf, size_t len, const uint32_t *lines, const bool *cut,
+		   size_t n, char **out, size_t *out_len)
+{
+	struct pc_work w = {};
+	size_t o = 0;
+	int ret;
+
+	*out = malloc(len + 1);
+	if (!*out || (ret = pc_split("", buf, len, &w))) {
+		free(*out);
+		*out = NULL;
+		free(w.pieces);
+		return -ENOMEM;
+	}
+	for (size_t i = 0; i < w.n; i++) {
+		/* a piece holds lines (its line, the next piece's line] */
+		uint32_t lo = w.pieces[i].line, hi = i + 1 < w.n ? w.pieces[i + 1].line : UINT32_MAX;
+		bool drop = false, keep = false;
+
+		for (size_t k = 0; k < n; k++)
+			if (lines[k] > lo && lines[k] <= hi) {
+				drop |= cut[k];
+				keep |= !cut[k];
+			}
+		if (drop && keep) {
+			ret = -EBUSY;
+			break;
+		}
+		if (!drop) {
+			memcpy(*out + o, w.pieces[i].text, w.pieces[i].len);
+			o += w.pieces[i].len;
+		}
+	}
+	free(w.pieces);
+	if (ret) {
+		free(*out);
+		*out = NULL;
+		return ret;
+	}
+	(*out)[o] = '\0';
+	*out_len = o;
+	return 0;
+}
+
 /* The cached document of this piece: same file, place and text. */
 static struct pc_doc *pc_lookup(struct pol_cache *c, const char *file, const struct pc_piece *pc)
 {

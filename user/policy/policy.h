@@ -544,6 +544,33 @@ int policy_cache_delta(struct pol_cache *c, const char *file, const char *buf, s
 void policy_delta_commit(struct pol_cache *c, struct pol_delta *d);
 void policy_delta_free(struct pol_cache *c, struct pol_delta *d);
 
+/*
+ * Objects by identity (kind, namespace, name), as kubectl applies them.
+ * policy_set_foreach calls fn(kind, obj, NULL, arg) for every object of
+ * set; policy_set_match calls fn(kind, theirs, ours, arg) for every object
+ * of other, ours being set's object of the same identity (its loc says
+ * where it is defined) or NULL. A nonzero return of fn stops the walk and
+ * is returned; -ENOMEM.
+ */
+typedef int (*policy_obj_fn)(const char *kind, const struct pol_meta *obj,
+			     const struct pol_meta *ours, void *arg);
+int policy_set_foreach(const struct pol_set *set, policy_obj_fn fn, void *arg);
+int policy_set_match(const struct pol_set *set, const struct pol_set *other, policy_obj_fn fn,
+		     void *arg);
+
+/*
+ * A file without some of its documents (cut as a load cuts them: at "---"
+ * lines): lines[k] (1-based, as pol_loc) are where its objects are, cut[k]
+ * which of them go. *out (malloc'd, NUL-terminated, *out_len bytes) is the
+ * rest, byte for byte; it may hold no document. Returns 0, -EBUSY (a
+ * document holds an object that goes and one that stays: a List) or
+ * -ENOMEM.
+ */
+int policy_doc_cut(const char *buf, size_t len, const uint32_t *lines, const bool *cut,
+		   size_t n, char **out, size_t *out_len);
+/* Only blank and comment lines. */
+bool policy_text_blank(const char *buf, size_t len);
+
 /* The kind ("EndpointSlice", "Pod", ...) of a document's set that holds one
  * object and no diagnostics, else NULL. */
 const char *policy_set_single_kind(const struct pol_set *s);
