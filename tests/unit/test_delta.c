@@ -583,3 +583,91 @@ TEST(route_swap_needs_the_same_hosts)
 	policy_set_free(&b);
 	policy_set_free(&set);
 }
+
+/* ---- apply -f by identity: a file without some of its documents ---- */
+
+TEST(doc_cut_removes_whole_documents)
+{
+	static const char *f =
+		"# bookinfo routes\n"			/* 1 */
+		"apiVersion: networking.istio.io/v1\n"	/* 2 */
+		"kind: VirtualService\n"		/* 3: a */
+		"metadata: {name: a}\n"			/* 4 */
+		"---\n"					/* 5 */
+		"# b's comment goes with b\n"		/* 6 */
+		"kind: VirtualService\n"		/* 7: b */
+		"metadata: {name: b}\n"			/* 8 */
+		"---\n"					/* 9 */
+		"kind: List\n"				/* 10 */
+		"items:\n"				/* 11 */
+		"- {kind: Service, metadata: {name: c}}\n"	/* 12: c */
+		"- {kind: Service, metadata: {name: d}}\n";	/* 13: d */
+	uint32_t lines[] = { 3, 7, 12, 13 };
+	bool cut[] = { false, true, false, false };
+	char *out;
+	size_t len;
+
+	ASSERT_EQ(policy_doc_cut(f, strlen(f), lines, cut, 4, &out, &len), 0);
+	ASSERT_STREQ(out, "# bookinfo routes\n"
+			  "apiVersion: networking.istio.io/v1\n"
+			  "kind: VirtualService\n"
+			  "metadata: {name: a}\n"
+			  "---\n"
+			  "kind: List\n"
+			  "items:\n"
+			  "- {kind: Service, metadata: {name: c}}\n"
+			  "- {kind: Service, metadata: {name: d}}\n");
+	ASSERT_EQ(len, strlen(out));
+	ASSERT_FALSE(policy_text_blank(out, len));
+	free(out);
+	/* one item of a List: that document holds others */
+	cut[1] = false;
+	cut[2] = true;
+	ASSERT_EQ(policy_doc_cut(f, strlen(f), lines, cut, 4, &out, &len), -EBUSY);
+	ASSERT_TRUE(out == NULL);
+	/* everything: nothing left but what no document holds */
+	for (size_t i = 0; i < 4; i++)
+		cut[i] = true;
+	ASSERT_EQ(policy_doc_cut(f, strlen(f), lines, cut, 4, &out, &len), 0);
+	ASSERT_EQ(len, 0);
+	ASSERT_TRUE(policy_text_blank(out, len));
+	free(out);
+}
+
+static int count_match(const char *kind, const struct pol_meta *theirs,
+		       const struct pol_meta *ours, void *arg)
+{
+	size_t *n = arg;
+
+	(void)kind;
+	(void)theirs;
+	n[ours ? 0 : 1]++;
+	if (ours)
+		ASSERT_EQ(ours->loc.line, 2);
+	return 0;
+}
+
+TEST(set_match_by_kind_namespace_name)
+{
+	struct pol_set set, other;
+	size_t n[2] = { 0, 0 };
+
+	load_doc(&set, "apiVersion: networking.istio.io/v1\n"
+		       "kind: DestinationRule\nmetadata: {name: details, namespace: default}\n"
+		       "spec: {host: details}\n");
+	/* same name: a DestinationRule matches, the VirtualService and the
+	 * one in another namespace do not */
+	load_doc(&other, "kind: List\nitems:\n"
+			 "- {apiVersion: networking.istio.io/v1, kind: DestinationRule,"
+			 " metadata: {name: details}, spec: {host: details}}\n"
+			 "- {apiVersion: networking.istio.io/v1, kind: DestinationRule,"
+			 " metadata: {name: details, namespace: x}, spec: {host: details}}\n"
+			 "- {apiVersion: networking.istio.io/v1, kind: VirtualService,"
+			 " metadata: {name: details}, spec: {hosts: [details], tcp: [{route:"
+			 " [{destination: {host: details}}]}]}}\n");
+	ASSERT_EQ(policy_set_match(&set, &other, count_match, n), 0);
+	ASSERT_EQ(n[0], 1);
+	ASSERT_EQ(n[1], 2);
+	policy_set_free(&set);
+	policy_set_free(&other);
+}
