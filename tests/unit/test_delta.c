@@ -539,7 +539,7 @@ TEST(route_patch_equals_full_compile_over_random_churn)
 			ASSERT_EQ(policy_cache_delta(c, "pol/routes.yaml", nr, strlen(nr), &d), 0);
 			ASSERT_EQ(policy_cache_delta(c, "pol/eps.yaml", eps[e], strlen(eps[e]), &d), 0);
 			rt_swap(&set, &d);
-			ASSERT_EQ(policy_validate(&set), 0);
+			ASSERT_EQ(policy_validate_routes(&set), 0);
 			ASSERT_EQ(set.n_diags, 0);
 			ASSERT_EQ(compile_patch_routes(&set, &co, &cur, ns, svc, 3, &pt, &l7), 0);
 			ASSERT_EQ(set.n_diags, 0);
@@ -670,4 +670,33 @@ TEST(set_match_by_kind_namespace_name)
 	ASSERT_EQ(n[1], 2);
 	policy_set_free(&set);
 	policy_set_free(&other);
+}
+
+TEST(route_change_validated_against_the_set)
+{
+	char *routes = rt_routes(0), *eps = web_eps(EPS_A);
+	struct pol_set set, bad;
+	const struct pol_vs *front = NULL;
+	struct pol_vs saved;
+
+	policy_set_init(&set);
+	rt_load(&set, routes, eps);
+	ASSERT_EQ(set.n_diags, 0);
+	for (size_t i = 0; i < set.n_vss; i++)
+		if (!strcmp(set.vss[i].meta.name, "front"))
+			front = &set.vss[i];
+	ASSERT_TRUE(front != NULL);
+	saved = *front;
+	/* a subset web's DestinationRule does not define */
+	load_doc(&bad, "{apiVersion: networking.istio.io/v1, kind: VirtualService,"
+		       " metadata: {name: front, namespace: default}, spec: {hosts: [front],"
+		       " tcp: [{route: [{destination: {host: web, subset: v9, port: {number: 8080}}}]}]}}");
+	ASSERT_EQ(policy_set_swap_vs(&set, front, &bad.vss[0]), 0);
+	policy_validate_routes(&set);
+	ASSERT_TRUE(set.n_diags > 0);
+	ASSERT_EQ(policy_set_swap_vs(&set, &bad.vss[0], &saved), 0);	/* each set frees its own */
+	policy_set_free(&bad);
+	policy_set_free(&set);
+	free(routes);
+	free(eps);
 }

@@ -585,7 +585,7 @@ static int reload_delta_validate(struct pol_set *set, const struct reload_delta 
 		return 0;
 	if (r->n_diags)
 		return 1;
-	return policy_validate(set) || set->n_diags ? 1 : 0;
+	return policy_validate_routes(set) || set->n_diags ? 1 : 0;
 }
 
 /*

@@ -474,6 +474,14 @@ int policy_read_file(const char *path, char **buf, size_t *len);
 int policy_validate(struct pol_set *set);
 
 /*
+ * The checks of policy_validate() a VirtualService or DestinationRule
+ * changed in place (same identity and hosts: policy_set_swap_vs / _dr)
+ * can change: their hosts, destinations and subsets. Duplicates, VIPs and
+ * slices read objects that stayed the same. Returns as policy_validate.
+ */
+int policy_validate_routes(struct pol_set *set);
+
+/*
  * Istio host resolution: "reviews" (relative to ns), "reviews.default",
  * "reviews.default.svc", "reviews.default.svc.<domain>" all name the same
  * service. Writes the FQDN "name.ns.svc.<domain>" to out. Returns 0, or
