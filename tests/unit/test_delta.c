@@ -51,16 +51,20 @@ TEST(u64map_del_keeps_every_other_key)
 
 /* ---- a policy: web (slices, Maglev), front (tcp route to web), api (own slice) ---- */
 
-static const char *pol_services =
-	"apiVersion: v1\n"
-	"kind: Service\n"
-	"metadata: {name: web, namespace: default}\n"
-	"spec: {clusterIP: 10.96.0.90, ports: [{name: tcp, port: 8080, targetPort: 9100}]}\n"
-	"---\n"
-	"apiVersion: v1\n"
-	"kind: Service\n"
-	"metadata: {name: front, namespace: default}\n"
+/* web, and front with two ports */
+#define SVC_WEB_FRONT \
+	"apiVersion: v1\n" \
+	"kind: Service\n" \
+	"metadata: {name: web, namespace: default}\n" \
+	"spec: {clusterIP: 10.96.0.90, ports: [{name: tcp, port: 8080, targetPort: 9100}]}\n" \
+	"---\n" \
+	"apiVersion: v1\n" \
+	"kind: Service\n" \
+	"metadata: {name: front, namespace: default}\n" \
 	"spec: {clusterIP: 10.96.0.91, ports: [{name: tcp, port: 8080}, {name: tcp-2, port: 8081}]}\n"
+
+static const char *pol_services =
+	SVC_WEB_FRONT
 	"---\n"
 	"apiVersion: v1\n"
 	"kind: Service\n"
@@ -353,15 +357,7 @@ TEST(pod_status_update_is_same_but_ready)
 /* ---- VirtualService / DestinationRule changes (compile_patch_routes) ---- */
 
 static const char *rt_services =
-	"apiVersion: v1\n"
-	"kind: Service\n"
-	"metadata: {name: web, namespace: default}\n"
-	"spec: {clusterIP: 10.96.0.90, ports: [{name: tcp, port: 8080, targetPort: 9100}]}\n"
-	"---\n"
-	"apiVersion: v1\n"
-	"kind: Service\n"
-	"metadata: {name: front, namespace: default}\n"
-	"spec: {clusterIP: 10.96.0.91, ports: [{name: tcp, port: 8080}, {name: tcp-2, port: 8081}]}\n"
+	SVC_WEB_FRONT
 	"---\n"
 	"apiVersion: v1\n"
 	"kind: Service\n"
