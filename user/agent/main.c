@@ -879,7 +879,8 @@ static int agent_start(struct agent *ag, const struct agent_args *a, int *sfd)
 		json_decref(ag->last_diags);
 		ag->last_diags = NULL;
 		agent_kube_stop(ag);
-		admin_close(ag);
+		if (ag->admin_fd >= 0)
+			admin_close(ag);
 		policy_cache_free(ag->pcache);
 		ag->pcache = NULL;
 		return 1;
@@ -900,7 +901,8 @@ static int agent_start(struct agent *ag, const struct agent_args *a, int *sfd)
 		ag->pcache = NULL;
 		json_decref(ag->last_diags);
 		ag->last_diags = NULL;
-		admin_close(ag);
+		if (ag->admin_fd >= 0)
+			admin_close(ag);
 		return 1;
 	}
 	/* Knowing its node, the agent keeps off-node peers out of the sockhash. */

@@ -574,6 +574,23 @@ static int reload_delta_services(const struct pol_set *set, struct reload_delta 
 }
 
 /*
+ * Does the change touch what the L7 pass reads (compile_patch_routes)? It
+ * reads DestinationRules and the http routes of VirtualServices; a
+ * VirtualService without any, before and after, only changes tcp routes
+ * in the plan (compile_patch_services: the L7 decisions stay).
+ */
+static bool reload_delta_l7_inputs(const struct reload_delta *r, size_t n)
+{
+	if (r->n_kind[RELOAD_DR])
+		return true;
+	for (size_t i = 0; i < n; i++)
+		if (r->sw[i].kind == RELOAD_VS && (compile_vs_l7_input(r->sw[i].from) ||
+						   compile_vs_l7_input(r->sw[i].to)))
+			return true;
+	return false;
+}
+
+/*
  * A changed VirtualService or DestinationRule is checked against the
  * whole set again. Only a set without diagnostics takes such a delta: then
  * none can have gone stale, and any the new version brings means a full
@@ -643,7 +660,7 @@ static int agent_delta(struct agent *ag, const struct agent_file *files, size_t 
 
 		reload_compile_opts(ag, &co);
 		cur->out.l7 = ag->l7;	/* borrowed: the config the proxy runs */
-		if (r.n_kind[RELOAD_VS] || r.n_kind[RELOAD_DR])
+		if (reload_delta_l7_inputs(&r, (size_t)n))
 			ret = compile_patch_routes(&cur->set, &co, &cur->out, r.ns, r.svc, r.n_svcs,
 						   &r.pt, &r.l7);
 		else
@@ -862,8 +879,12 @@ static int reload_take_over(struct reload_take *t, struct agent_file **extra, si
 
 	*extra = NULL;
 	*n_extra = 0;
-	if (!ag->cur)
+	if (!ag->cur) {
+		if (t->del)
+			snprintf(t->err, t->errlen, "delete: the last reload failed, so what is "
+				 "applied is not known: fix the policy first");
 		return t->del ? -ENOENT : 0;
+	}
 	policy_set_init(&in);
 	for (size_t i = 0; i < t->n_files; i++)
 		policy_load_buffer(&in, t->files[i].name, t->files[i].content, t->files[i].len);

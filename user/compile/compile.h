@@ -98,6 +98,17 @@ int compile_patch_routes(struct pol_set *set, const struct compile_opts *opts,
 			 struct l7_config **l7);
 
 /*
+ * Does the L7 pass read this VirtualService (http routes)? A change of
+ * VirtualServices none of whose versions it reads (tcp routes only), and
+ * of endpoints, is compile_patch_services' to do: the L7 config and
+ * decisions stay.
+ */
+static inline bool compile_vs_l7_input(const struct pol_vs *vs)
+{
+	return vs->n_http > 0;
+}
+
+/*
  * The effective policy of the cluster (port, subset) of a service whose
  * DestinationRule is dr (NULL: none), defaults applied. Istio's merge
  * (pilot MergeTrafficPolicy): loadBalancer, connectionPool and
