@@ -230,4 +230,47 @@ wait_gen "$gen"
 e2e_assert_match "and deltas resume" 'incremental: 1 EndpointSlices' "$(applied)"
 e2e_assert_eq "web: v2 only" "v2=6 ERR=0" "$(who 1 10.96.0.90:8080 6)"
 
+e2e_log "sockmeshctl apply -f: create or update by kind/namespace/name, as kubectl apply"
+S=$(cd "$(dirname "$0")/../compat/istio-samples" && pwd)
+cat >"$E2E_TMP/bookinfo-vips.yaml" <<'EOF'
+apiVersion: v1
+kind: List
+items:
+- {apiVersion: v1, kind: Service, metadata: {name: productpage, namespace: default}, spec: {clusterIP: 10.96.1.1, ports: [{name: http, port: 9080}]}}
+- {apiVersion: v1, kind: Service, metadata: {name: reviews, namespace: default}, spec: {clusterIP: 10.96.1.2, ports: [{name: http, port: 9080}]}}
+- {apiVersion: v1, kind: Service, metadata: {name: ratings, namespace: default}, spec: {clusterIP: 10.96.1.3, ports: [{name: http, port: 9080}]}}
+- {apiVersion: v1, kind: Service, metadata: {name: details, namespace: default}, spec: {clusterIP: 10.96.1.4, ports: [{name: http, port: 9080}]}}
+EOF
+e2e_assert_ok "bookinfo's services" ctl apply -f "$E2E_TMP/bookinfo-vips.yaml"
+e2e_assert_ok "destination-rule-all.yaml" ctl apply -f "$S/destination-rule-all.yaml"
+e2e_assert_ok "virtual-service-all-v1.yaml" ctl apply -f "$S/virtual-service-all-v1.yaml"
+gen=$(st .generation)
+out=$(ctl apply -f "$S/fault-injection-details-v1.yaml" 2>&1)
+e2e_assert_ok "fault-injection-details-v1.yaml replaces the details VirtualService and DestinationRule ($out)" \
+	test "$(st .generation)" -gt "$gen"
+e2e_assert_eq "moved out of virtual-service-all-v1.yaml" "0" \
+	"$(grep -c 'name: details' "$E2E_TMP/policy/virtual-service-all-v1.yaml")"
+e2e_assert_eq "and out of destination-rule-all.yaml" "0" \
+	"$(grep -c 'name: details' "$E2E_TMP/policy/destination-rule-all.yaml")"
+e2e_assert_eq "the other objects of those files stay" "3 3" \
+	"$(grep -c '^kind: VirtualService' "$E2E_TMP/policy/virtual-service-all-v1.yaml") $(grep -c '^kind: DestinationRule' "$E2E_TMP/policy/destination-rule-all.yaml")"
+faults() { ctl routes details -o json | jq '[.. | objects | select(has("fault")) | .fault.abort_status] | add // 0'; }
+e2e_assert_eq "details now has the fault (abort 555)" "555" "$(faults)"
+gen=$(st .generation)
+out=$(ctl delete -f "$S/fault-injection-details-v1.yaml" 2>&1)
+e2e_assert_ok "sockmeshctl delete -f ($out)" test "$(st .generation)" -gt "$gen"
+e2e_assert_ok "the file that held only those objects is gone" test ! -e "$E2E_TMP/policy/fault-injection-details-v1.yaml"
+e2e_assert_eq "details has no fault any more" "0" "$(faults)"
+out=$(ctl delete -f "$S/fault-injection-details-v1.yaml" 2>&1); rc=$?
+e2e_assert_ok "deleting it again fails ($out)" test "$rc" -ne 0
+e2e_assert_match "says which object is not found" '(DestinationRule|VirtualService) default/details not found' "$out"
+sleep 1	# the reload of the files the delete changed (debounced) is done
+gen=$(st .generation)
+put dr-copy.yaml <"$S/destination-rule-all.yaml"
+e2e_wait_until 5 grep -q 'duplicate DestinationRule default/productpage' "$E2E_TMP/agent.log"
+e2e_assert_match "two files of the directory defining one object stay an error" \
+	'duplicate DestinationRule default/productpage' "$(cat "$E2E_TMP/agent.log")"
+e2e_assert_eq "generation unchanged" "$gen" "$(st .generation)"
+rm -f "$E2E_TMP/policy/dr-copy.yaml"
+
 e2e_finish

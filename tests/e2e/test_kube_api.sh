@@ -72,8 +72,9 @@ slice() { # slice NAME SERVICE ENDPOINT...: ENDPOINT is POD[:READY] or an addres
 	printf '{"apiVersion": "discovery.k8s.io/v1", "kind": "EndpointSlice", "metadata": {"name": "%s", "namespace": "default", "labels": {"kubernetes.io/service-name": "%s"}}, "addressType": "IPv4", "ports": [{"name": "tcp", "port": 9100}], "endpoints": [%s]}' \
 		"$name" "$s" "$eps"
 }
-vs_front() {
-	printf '{"apiVersion": "networking.istio.io/v1beta1", "kind": "VirtualService", "metadata": {"name": "front", "namespace": "default"}, "spec": {"hosts": ["front"], "tcp": [{"route": [{"destination": {"host": "web", "port": {"number": 8080}}}]}]}}'
+vs_front() { # vs_front [HOST]: front's tcp route sends to HOST (web)
+	printf '{"apiVersion": "networking.istio.io/v1beta1", "kind": "VirtualService", "metadata": {"name": "front", "namespace": "default"}, "spec": {"hosts": ["front"], "tcp": [{"route": [{"destination": {"host": "%s", "port": {"number": 8080}}}]}]}}' \
+		"${1:-web}"
 }
 ns_default='{"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "default"}}'
 
@@ -103,7 +104,22 @@ mesh_servers 9100 id 2 3 4 || exit 1
 export SM_KUBE_ABSENT_RECHECK_MS=1000
 MESH_AGENT_SRC=(--kubeconfig "$K/kubeconfig")
 MESH_AGENT_ARGS=(--reload-debounce 50)
+# Services cannot be listed at first: the admin API is up meanwhile and
+# /ready says what is still syncing; granting the permission lets it start.
+api forbid '{"resource": "services", "verb": "list"}'
+(
+	for i in $(seq 1 100); do
+		r=$(curl -s -m 2 --unix-socket "$E2E_TMP/admin.sock" http://x/ready 2>/dev/null | tr -d ' \n')
+		case "$r" in *'"ready":false'*ervice*) break ;; esac
+		sleep 0.1
+	done
+	printf '%s\n' "$r" >"$K/ready-syncing"
+	curl -s -m 2 --unix-socket "$E2E_TMP/admin.sock" http://x/services >"$K/services-syncing" 2>/dev/null
+	api forbid '{"resource": "services", "verb": ""}'
+) &
+SYNC_PROBE=$!
 mesh_agent_start || exit 1
+wait "$SYNC_PROBE"
 
 st() { ctl status -o json | jq -r "$1"; }
 scrape() { curl -sS -m 5 --unix-socket "$E2E_TMP/admin.sock" http://localhost/metrics; }
@@ -126,6 +142,10 @@ converge() {
 both='^v1=[0-9]+ v2=[0-9]+ ERR=0$'
 
 e2e_log "initial sync: every kind listed; Istio's CRDs not installed yet"
+e2e_assert_match "while syncing, /ready lists the kinds still syncing ($(cat "$K/ready-syncing"))" \
+	'"ready":false.*"syncing":\[[^]]*[Ss]ervice' "$(cat "$K/ready-syncing")"
+e2e_assert_match "while syncing, the rest of the admin API says why it cannot answer" \
+	'starting' "$(cat "$K/services-syncing")"
 e2e_assert_match "ready, nothing syncing" '"ready":true' "$(curl -s --unix-socket "$E2E_TMP/admin.sock" http://x/ready | tr -d ' ')"
 e2e_assert_eq "VirtualServices: absent" "true" "$(kst '.kinds[] | select(.kind == "VirtualService") | .absent')"
 e2e_assert_match "one warning for the missing CRD" 'VirtualService: not served by the API server' "$(cat "$E2E_TMP/agent.log")"
@@ -160,6 +180,15 @@ for i in $(seq 1 100); do
 done
 e2e_assert_match "front -> web's endpoints ($out)" "$both" "$out"
 e2e_assert_eq "VirtualService served as v1beta1" "v1beta1" "$(kst '.kinds[] | select(.kind == "VirtualService") | .version')"
+gen=$(st .generation)
+apply "$(vs_front extra)"
+converge "the changed route sends front to extra" 1 10.96.0.91:8080 "v3=6 ERR=0"
+e2e_assert_match "a route change is a delta ($(applied))" \
+	'incremental: 0 EndpointSlices, 0 Pods, 1 service ports re-planned \(1 VirtualServices, 0 DestinationRules\)' \
+	"$(applied)"
+apply "$(vs_front)"
+for i in $(seq 1 100); do out=$(who 1 10.96.0.91:8080 20); [[ "$out" =~ $both ]] && break; sleep 0.1; done
+e2e_assert_match "and back to web ($out)" "$both" "$out"
 delete "$(vs_front)"
 converge "the deleted VirtualService's route goes" 1 10.96.0.91:8080 "v3=6 ERR=0"
 
@@ -181,7 +210,11 @@ e2e_log "fault: an object that fails validation is rejected alone"
 gen=$(st .generation)
 apply "$(slice web-1 web 2 10.244.0.300)" "$(svc other 10.96.0.96)" "$(slice other-1 other 4)"
 e2e_wait_until 10 bash -c "$CTL --admin-socket $E2E_TMP/admin.sock status -o json | jq -e '.kubernetes.rejected[\"EndpointSlice default/web-1\"]' >/dev/null"
-e2e_assert_match "named by kind namespace/name" 'EndpointSlice default/web-1: rejected' "$(cat "$E2E_TMP/agent.log")"
+e2e_assert_ok "logged as kind ns/name: field.path: message" grep -qE \
+	'error: EndpointSlice default/web-1: endpoints\[1\]\.addresses\[0\]: "10\.244\.0\.300" is not an IPv4 address$' \
+	"$E2E_TMP/agent.log"
+e2e_assert_eq "/status: field.path: message" 'endpoints[1].addresses[0]: "10.244.0.300" is not an IPv4 address' \
+	"$(kst '.rejected["EndpointSlice default/web-1"]')"
 e2e_assert_eq "a metric counts it" "1" "$(scrape | awk '$1 == "sockmesh_kube_rejected_objects" { print $2 }' || true)"
 out=$(who 1 10.96.0.90:8080 30)
 e2e_assert_match "web keeps its last good endpoints ($out)" "$both" "$out"

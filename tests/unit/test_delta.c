@@ -10,6 +10,7 @@
 #include <string.h>
 #include <arpa/inet.h>
 
+#include "compile/compile.h"
 #include "compile/plan.h"
 #include "policy/policy.h"
 #include "test.h"
@@ -50,16 +51,20 @@ TEST(u64map_del_keeps_every_other_key)
 
 /* ---- a policy: web (slices, Maglev), front (tcp route to web), api (own slice) ---- */
 
-static const char *pol_services =
-	"apiVersion: v1\n"
-	"kind: Service\n"
-	"metadata: {name: web, namespace: default}\n"
-	"spec: {clusterIP: 10.96.0.90, ports: [{name: tcp, port: 8080, targetPort: 9100}]}\n"
-	"---\n"
-	"apiVersion: v1\n"
-	"kind: Service\n"
-	"metadata: {name: front, namespace: default}\n"
+/* web, and front with two ports */
+#define SVC_WEB_FRONT \
+	"apiVersion: v1\n" \
+	"kind: Service\n" \
+	"metadata: {name: web, namespace: default}\n" \
+	"spec: {clusterIP: 10.96.0.90, ports: [{name: tcp, port: 8080, targetPort: 9100}]}\n" \
+	"---\n" \
+	"apiVersion: v1\n" \
+	"kind: Service\n" \
+	"metadata: {name: front, namespace: default}\n" \
 	"spec: {clusterIP: 10.96.0.91, ports: [{name: tcp, port: 8080}, {name: tcp-2, port: 8081}]}\n"
+
+static const char *pol_services =
+	SVC_WEB_FRONT
 	"---\n"
 	"apiVersion: v1\n"
 	"kind: Service\n"
@@ -347,4 +352,375 @@ TEST(pod_status_update_is_same_but_ready)
 	ASSERT_EQ(policy_set_swap_pod(&s[0], &s[0].pods[0], &s[2].pods[0]), -EINVAL);
 	for (size_t i = 0; i < n; i++)
 		policy_set_free(&s[i]);
+}
+
+/* ---- VirtualService / DestinationRule changes (compile_patch_routes) ---- */
+
+static const char *rt_services =
+	SVC_WEB_FRONT
+	"---\n"
+	"apiVersion: v1\n"
+	"kind: Service\n"
+	"metadata: {name: app, namespace: default}\n"
+	"spec: {clusterIP: 10.96.0.93, ports: [{name: main, port: 80, targetPort: 9100}]}\n"
+	"---\n"
+	"apiVersion: v1\n"
+	"kind: Service\n"
+	"metadata: {name: api, namespace: default}\n"
+	"spec: {clusterIP: 10.96.0.92, ports: [{name: tcp, port: 80, targetPort: 8000}]}\n"
+	"---\n"
+	"apiVersion: v1\n"
+	"kind: Pod\n"
+	"metadata: {name: web-b, namespace: default, labels: {app: web, version: v2}}\n"
+	"status: {podIP: 10.244.0.12}\n"
+	"---\n"
+	"apiVersion: v1\n"
+	"kind: Pod\n"
+	"metadata: {name: web-c, namespace: default, labels: {app: web, version: v3}}\n"
+	"status: {podIP: 10.244.0.13}\n";
+
+/* The routes file of variant v: the DestinationRule of web, the
+ * VirtualServices of front (tcp weights: wi, which port) and app (tcp or
+ * http: its L7 decision), in that order; every variant is free of
+ * diagnostics. */
+static char *rt_routes(unsigned v, unsigned wi)
+{
+	static const char *const lbs[] = {
+		"{consistentHash: {useSourceIp: true}}", "{simple: ROUND_ROBIN}",
+		"{simple: RANDOM}", "{simple: LEAST_REQUEST}",
+	};
+	static const unsigned weights[] = { 10, 25, 50, 75, 90 };
+	unsigned w = weights[wi % 5], port = (v / 20) % 2 ? 8081 : 8080;
+	bool v3 = (v / 40) % 2, http = (v / 80) % 2;
+	char *s = NULL;
+
+	ASSERT_TRUE(asprintf(&s,
+		"apiVersion: networking.istio.io/v1\n"
+		"kind: DestinationRule\n"
+		"metadata: {name: web, namespace: default}\n"
+		"spec:\n"
+		"  host: web\n"
+		"  trafficPolicy: {loadBalancer: %s, connectionPool: {tcp: {maxConnections: %u}}}\n"
+		"  subsets: [{name: v2, labels: {version: v2}}%s]\n"
+		"---\n"
+		"apiVersion: networking.istio.io/v1\n"
+		"kind: VirtualService\n"
+		"metadata: {name: front, namespace: default}\n"
+		"spec:\n"
+		"  hosts: [front]\n"
+		"  tcp:\n"
+		"  - match: [{port: %u}]\n"
+		"    route:\n"
+		"    - {destination: {host: web, port: {number: 8080}}, weight: %u}\n"
+		"    - {destination: {host: web, subset: %s, port: {number: 8080}}, weight: %u}\n"
+		"---\n"
+		"apiVersion: networking.istio.io/v1\n"
+		"kind: VirtualService\n"
+		"metadata: {name: app, namespace: default}\n"
+		"spec:\n"
+		"  hosts: [app]\n"
+		"  %s:\n"
+		"  - route: [{destination: {host: web, subset: v2, port: {number: 8080}}}]\n",
+		lbs[v % 4], 100 + v % 7, v3 ? ", {name: v3, labels: {version: v3}}" : "", port, w,
+		v3 && v % 3 ? "v3" : "v2", 100 - w, http ? "http" : "tcp") > 0);
+	return s;
+}
+
+/* The plan and what the L7 pass decided, as text. */
+static char *compiled_text(const struct compile_out *o)
+{
+	char *t = plan_text(&o->plan), *s = NULL;
+	size_t len = 0;
+	FILE *f = open_memstream(&s, &len);
+
+	fputs(t, f);
+	free(t);
+	for (size_t i = 0; i < o->plan.n_svcs; i++)
+		fprintf(f, "why %s:%u %s\n", o->plan.svcs[i].fqdn, ntohs(o->plan.svcs[i].key.port),
+			o->plan.svcs[i].l7_why ?: "-");
+	for (size_t i = 0; o->l7 && i < o->l7->n_svcs; i++)
+		fprintf(f, "l7 %s:%u %s\n", o->l7->svcs[i].fqdn, o->l7->svcs[i].port, o->l7->svcs[i].why);
+	fprintf(f, "l7 clusters %zu\n", o->l7 ? o->l7->n_clusters : 0);
+	fclose(f);
+	return s;
+}
+
+static void rt_load(struct pol_set *s, const char *routes, const char *eps)
+{
+	ASSERT_EQ(policy_load_buffer(s, "pol/services.yaml", rt_services, strlen(rt_services)), 0);
+	ASSERT_EQ(policy_load_buffer(s, "pol/routes.yaml", routes, strlen(routes)), 0);
+	ASSERT_EQ(policy_load_buffer(s, "pol/eps.yaml", eps, strlen(eps)), 0);
+	ASSERT_EQ(policy_validate(s), 0);
+}
+
+static char *rt_full_text(const char *routes, const char *eps, const struct compile_opts *co)
+{
+	struct compile_out o;
+	struct pol_set s;
+	char *t;
+
+	policy_set_init(&s);
+	rt_load(&s, routes, eps);
+	ASSERT_EQ(compile_policy(&s, co, &o), 0);
+	ASSERT_EQ(s.n_diags, 0);
+	t = compiled_text(&o);
+	compile_out_free(&o);
+	policy_set_free(&s);
+	return t;
+}
+
+/* The one object of a document of this kind (each starts with its pol_meta). */
+static const struct pol_meta *doc_meta(const struct pol_set *s, const char *kind)
+{
+	if (!strcmp(kind, "VirtualService"))
+		return &s->vss[0].meta;
+	if (!strcmp(kind, "DestinationRule"))
+		return &s->drs[0].meta;
+	return &s->eps[0].meta;
+}
+
+/*
+ * Put each new document of d where the one of its identity was. Returns
+ * whether the L7 pass reads what changed (as the agent decides).
+ */
+static bool rt_swap(struct pol_set *set, const struct pol_delta *d)
+{
+	bool l7_inputs = false;
+
+	ASSERT_EQ(d->n_gone, d->n_added);
+	for (size_t i = 0; i < d->n_added; i++) {
+		const char *kind = policy_set_single_kind(d->added[i]);
+		const struct pol_set *a = d->added[i], *g = NULL;
+
+		ASSERT_TRUE(kind != NULL);
+		for (size_t k = 0; k < d->n_gone && !g; k++)
+			if (!strcmp(policy_set_single_kind(d->gone[k]) ?: "", kind) &&
+			    !strcmp(doc_meta(d->gone[k], kind)->name, doc_meta(a, kind)->name))
+				g = d->gone[k];
+		ASSERT_TRUE(g != NULL);
+		if (!strcmp(kind, "VirtualService")) {
+			ASSERT_EQ(policy_set_swap_vs(set, &g->vss[0], &a->vss[0]), 0);
+			l7_inputs |= compile_vs_l7_input(&g->vss[0]) || compile_vs_l7_input(&a->vss[0]);
+		} else if (!strcmp(kind, "DestinationRule")) {
+			ASSERT_EQ(policy_set_swap_dr(set, &g->drs[0], &a->drs[0]), 0);
+			l7_inputs = true;
+		} else {
+			ASSERT_EQ(policy_set_swap_eps(set, &g->eps[0], &a->eps[0]), 0);
+		}
+	}
+	return l7_inputs;
+}
+
+TEST(route_patch_equals_full_compile_over_random_churn)
+{
+	const char *ns[] = { "default", "default", "default" }, *svc[] = { "web", "front", "app" };
+	char *eps[2] = { web_eps(EPS_A), web_eps(EPS_B) };
+
+	for (int proxy = 0; proxy < 2; proxy++) {
+		struct compile_opts co = { .l7_proxy = proxy };
+		unsigned v = 0, wi = 0, e = 0, x = 12345 + proxy;
+		char *routes = rt_routes(v, wi), *got, *want;
+		struct pol_cache *c = policy_cache_new();
+		struct compile_out cur;
+		struct pol_set set;
+
+		ASSERT_TRUE(c != NULL);
+		policy_cache_begin(c);
+		policy_set_init(&set);
+		policy_set_use_cache(&set, c);
+		rt_load(&set, routes, eps[e]);
+		ASSERT_EQ(compile_policy(&set, &co, &cur), 0);
+		policy_cache_end(c);
+		for (int step = 0; step < 200; step++) {
+			struct l7_config *l7 = NULL;
+			struct pol_delta d = {};
+			struct plan_patch pt;
+			bool l7_inputs;
+			char *nr;
+			int ret;
+
+			x = x * 1103515245u + 12345u;
+			/* every other step only front's tcp weights change */
+			if (step % 2)
+				v = (x >> 8) % 160;
+			wi = (x >> 16) % 5;
+			if ((x >> 20) % 3 == 0)
+				e ^= 1;	/* the endpoints change too, now and then */
+			nr = rt_routes(v, wi);
+			ASSERT_EQ(policy_cache_delta(c, "pol/routes.yaml", nr, strlen(nr), &d), 0);
+			ASSERT_EQ(policy_cache_delta(c, "pol/eps.yaml", eps[e], strlen(eps[e]), &d), 0);
+			l7_inputs = rt_swap(&set, &d);
+			ASSERT_EQ(policy_validate_routes(&set), 0);
+			ASSERT_EQ(set.n_diags, 0);
+			ret = l7_inputs ? compile_patch_routes(&set, &co, &cur, ns, svc, 3, &pt, &l7) :
+					  compile_patch_services(&set, &co, &cur, ns, svc, 3, &pt, &l7);
+			/* endpoints under L7 clusters without a proxy: a full compile */
+			if (ret == -ESTALE && !l7_inputs && !proxy) {
+				policy_delta_commit(c, &d);
+				compile_out_free(&cur);
+				ASSERT_EQ(compile_policy(&set, &co, &cur), 0);
+				free(routes);
+				routes = nr;
+				continue;
+			}
+			ASSERT_EQ(ret, 0);
+			ASSERT_EQ(set.n_diags, 0);
+			ASSERT_TRUE(l7 != NULL || !l7_inputs);
+			if (l7) {
+				l7_config_put(cur.l7);
+				cur.l7 = l7;
+			}
+			got = compiled_text(&cur);
+			want = rt_full_text(nr, eps[e], &co);
+			if (strcmp(got, want))
+				TEST_FAIL_("step %d (variant %u, proxy %d): patched\n%s\nfull\n%s",
+					   step, v, proxy, got, want);
+			free(got);
+			free(want);
+			plan_patch_free(&pt);
+			policy_delta_commit(c, &d);
+			free(routes);
+			routes = nr;
+		}
+		free(routes);
+		compile_out_free(&cur);
+		policy_set_free(&set);
+		policy_cache_free(c);
+	}
+	free(eps[0]);
+	free(eps[1]);
+}
+
+TEST(route_swap_needs_the_same_hosts)
+{
+	struct pol_set a, b, set;
+
+	load_doc(&a, "{apiVersion: networking.istio.io/v1, kind: VirtualService, metadata: {name: f},"
+		     " spec: {hosts: [front], tcp: [{route: [{destination: {host: web}}]}]}}");
+	load_doc(&b, "{apiVersion: networking.istio.io/v1, kind: VirtualService, metadata: {name: f},"
+		     " spec: {hosts: [front, web], tcp: [{route: [{destination: {host: web}}]}]}}");
+	load_doc(&set, "{apiVersion: networking.istio.io/v1, kind: DestinationRule, metadata: {name: f},"
+		       " spec: {host: web}}");
+	ASSERT_EQ(policy_set_swap_vs(&a, &a.vss[0], &b.vss[0]), -EINVAL);
+	ASSERT_EQ(policy_set_swap_dr(&set, &set.drs[0], &set.drs[0]), 0);
+	policy_set_free(&a);
+	policy_set_free(&b);
+	policy_set_free(&set);
+}
+
+/* ---- apply -f by identity: a file without some of its documents ---- */
+
+TEST(doc_cut_removes_whole_documents)
+{
+	static const char *f =
+		"# bookinfo routes\n"			/* 1 */
+		"apiVersion: networking.istio.io/v1\n"	/* 2 */
+		"kind: VirtualService\n"		/* 3: a */
+		"metadata: {name: a}\n"			/* 4 */
+		"---\n"					/* 5 */
+		"# b's comment goes with b\n"		/* 6 */
+		"kind: VirtualService\n"		/* 7: b */
+		"metadata: {name: b}\n"			/* 8 */
+		"---\n"					/* 9 */
+		"kind: List\n"				/* 10 */
+		"items:\n"				/* 11 */
+		"- {kind: Service, metadata: {name: c}}\n"	/* 12: c */
+		"- {kind: Service, metadata: {name: d}}\n";	/* 13: d */
+	uint32_t lines[] = { 3, 7, 12, 13 };
+	bool cut[] = { false, true, false, false };
+	char *out;
+	size_t len;
+
+	ASSERT_EQ(policy_doc_cut(f, strlen(f), lines, cut, 4, &out, &len), 0);
+	ASSERT_STREQ(out, "# bookinfo routes\n"
+			  "apiVersion: networking.istio.io/v1\n"
+			  "kind: VirtualService\n"
+			  "metadata: {name: a}\n"
+			  "---\n"
+			  "kind: List\n"
+			  "items:\n"
+			  "- {kind: Service, metadata: {name: c}}\n"
+			  "- {kind: Service, metadata: {name: d}}\n");
+	ASSERT_EQ(len, strlen(out));
+	ASSERT_FALSE(policy_text_blank(out, len));
+	free(out);
+	/* one item of a List: that document holds others */
+	cut[1] = false;
+	cut[2] = true;
+	ASSERT_EQ(policy_doc_cut(f, strlen(f), lines, cut, 4, &out, &len), -EBUSY);
+	ASSERT_TRUE(out == NULL);
+	/* everything: nothing left but what no document holds */
+	for (size_t i = 0; i < 4; i++)
+		cut[i] = true;
+	ASSERT_EQ(policy_doc_cut(f, strlen(f), lines, cut, 4, &out, &len), 0);
+	ASSERT_EQ(len, 0);
+	ASSERT_TRUE(policy_text_blank(out, len));
+	free(out);
+}
+
+static int count_match(const char *kind, const struct pol_meta *theirs,
+		       const struct pol_meta *ours, void *arg)
+{
+	size_t *n = arg;
+
+	(void)kind;
+	(void)theirs;
+	n[ours ? 0 : 1]++;
+	if (ours)
+		ASSERT_EQ(ours->loc.line, 2);
+	return 0;
+}
+
+TEST(set_match_by_kind_namespace_name)
+{
+	struct pol_set set, other;
+	size_t n[2] = { 0, 0 };
+
+	load_doc(&set, "apiVersion: networking.istio.io/v1\n"
+		       "kind: DestinationRule\nmetadata: {name: details, namespace: default}\n"
+		       "spec: {host: details}\n");
+	/* same name: a DestinationRule matches, the VirtualService and the
+	 * one in another namespace do not */
+	load_doc(&other, "kind: List\nitems:\n"
+			 "- {apiVersion: networking.istio.io/v1, kind: DestinationRule,"
+			 " metadata: {name: details}, spec: {host: details}}\n"
+			 "- {apiVersion: networking.istio.io/v1, kind: DestinationRule,"
+			 " metadata: {name: details, namespace: x}, spec: {host: details}}\n"
+			 "- {apiVersion: networking.istio.io/v1, kind: VirtualService,"
+			 " metadata: {name: details}, spec: {hosts: [details], tcp: [{route:"
+			 " [{destination: {host: details}}]}]}}\n");
+	ASSERT_EQ(policy_set_match(&set, &other, count_match, n), 0);
+	ASSERT_EQ(n[0], 1);
+	ASSERT_EQ(n[1], 2);
+	policy_set_free(&set);
+	policy_set_free(&other);
+}
+
+TEST(route_change_validated_against_the_set)
+{
+	char *routes = rt_routes(0, 0), *eps = web_eps(EPS_A);
+	struct pol_set set, bad;
+	const struct pol_vs *front = NULL;
+	struct pol_vs saved;
+
+	policy_set_init(&set);
+	rt_load(&set, routes, eps);
+	ASSERT_EQ(set.n_diags, 0);
+	for (size_t i = 0; i < set.n_vss; i++)
+		if (!strcmp(set.vss[i].meta.name, "front"))
+			front = &set.vss[i];
+	ASSERT_TRUE(front != NULL);
+	saved = *front;
+	/* a subset web's DestinationRule does not define */
+	load_doc(&bad, "{apiVersion: networking.istio.io/v1, kind: VirtualService,"
+		       " metadata: {name: front, namespace: default}, spec: {hosts: [front],"
+		       " tcp: [{route: [{destination: {host: web, subset: v9, port: {number: 8080}}}]}]}}");
+	ASSERT_EQ(policy_set_swap_vs(&set, front, &bad.vss[0]), 0);
+	policy_validate_routes(&set);
+	ASSERT_TRUE(set.n_diags > 0);
+	ASSERT_EQ(policy_set_swap_vs(&set, &bad.vss[0], &saved), 0);	/* each set frees its own */
+	policy_set_free(&bad);
+	policy_set_free(&set);
+	free(routes);
+	free(eps);
 }

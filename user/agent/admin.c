@@ -264,7 +264,8 @@ static json_t *admin_status(struct agent *ag)
 }
 
 /* POST /apply {"files":[{"name":"x.yaml","content":"..."}], "dry_run":false} */
-static int admin_apply(struct agent *ag, const struct http_req *req, json_t **out)
+/* POST /apply, /delete {"files": [{name, content}], "dry_run": bool} */
+static int admin_files(struct agent *ag, const struct http_req *req, bool del, json_t **out)
 {
 	json_error_t jerr;
 	json_t *body = json_loadb(req->body, req->content_length, 0, &jerr), *files;
@@ -294,11 +295,13 @@ static int admin_apply(struct agent *ag, const struct http_req *req, json_t **ou
 			json_decref(diags);
 			return 400;
 		}
-		fv[i] = (struct agent_file){ name, json_string_value(c), json_string_length(c) };
+		fv[i] = (struct agent_file){ .name = name, .content = json_string_value(c),
+					     .len = json_string_length(c) };
 	}
-	ret = agent_reload(ag, fv, n, json_is_true(json_object_get(body, "dry_run")), diags,
-			   err, sizeof(err));
-	status = ret == 0 ? 200 : ret == -EINVAL ? 422 : ret == -ENOTDIR ? 409 : 500;
+	ret = agent_apply_files(ag, fv, n, json_is_true(json_object_get(body, "dry_run")), del,
+				diags, err, sizeof(err));
+	status = ret == 0 ? 200 : ret == -EINVAL ? 422 : ret == -ENOTDIR || ret == -EBUSY ? 409 :
+		 ret == -ENOENT ? 404 : 500;
 	if (ret == 0 && !json_is_true(json_object_get(body, "dry_run")))
 		ag->reloads_ok++;
 	*out = json_pack("{s:b,s:I,s:s,s:o}", "applied", ret == 0,
@@ -307,6 +310,16 @@ static int admin_apply(struct agent *ag, const struct http_req *req, json_t **ou
 	free(fv);
 	json_decref(body);
 	return status;
+}
+
+static int admin_apply(struct agent *ag, const struct http_req *req, json_t **out)
+{
+	return admin_files(ag, req, false, out);
+}
+
+static int admin_delete(struct agent *ag, const struct http_req *req, json_t **out)
+{
+	return admin_files(ag, req, true, out);
 }
 
 /* POST /eject {"address":"10.0.0.1:9080","duration_ms":30000}, /restore */
@@ -1096,6 +1109,7 @@ static const struct admin_route {
 	{ "GET",  SM_API_GRAPH,		admin_h_graph },
 	{ "POST", SM_API_EXPLAIN,	admin_explain },
 	{ "POST", SM_API_APPLY,		admin_apply },
+	{ "POST", SM_API_DELETE,	admin_delete },
 	{ "POST", SM_API_RELOAD,	admin_h_reload },
 	{ "POST", SM_API_EJECT,		admin_h_eject },
 	{ "POST", SM_API_RESTORE,	admin_h_restore },
@@ -1103,12 +1117,25 @@ static const struct admin_route {
 
 #define ADMIN_N_ROUTES (sizeof(admin_routes_table) / sizeof(admin_routes_table[0]))
 
+/* Before the first apply (syncing from the API) only these answer. */
+static bool admin_starting_route(const struct http_req *req)
+{
+	return !strcmp(req->method, "GET") &&
+	       (!strcmp(req->path, SM_API_HEALTHZ) || !strcmp(req->path, SM_API_READY) ||
+		!strcmp(req->path, SM_API_KUBERNETES));
+}
+
 static int admin_route(struct agent *ag, const struct http_req *req, json_t **out)
 {
 	bool path_known = !strcmp(req->path, SM_API_METRICS);
 	char help[512];
 	size_t off;
 
+	if (ag->starting && !admin_starting_route(req)) {
+		*out = admin_error("starting: nothing is applied until every kind has synced "
+				   "from the Kubernetes API (GET " SM_API_READY " lists them)");
+		return 503;
+	}
 	for (size_t i = 0; i < ADMIN_N_ROUTES; i++) {
 		const struct admin_route *r = &admin_routes_table[i];
 
@@ -1197,7 +1224,7 @@ static void admin_read(struct agent *ag, struct admin_conn *c)
 		admin_send(c->fd, 405, out);
 		goto done;
 	}
-	if (!strcmp(req.path, SM_API_METRICS) && !strcmp(req.method, "GET")) {
+	if (!ag->starting && !strcmp(req.path, SM_API_METRICS) && !strcmp(req.method, "GET")) {
 		admin_metrics(ag, c->fd);
 		goto done;
 	}

@@ -40,6 +40,7 @@ struct agent_file {
 	const char *name;	/* base name, e.g. "reviews.yaml" */
 	const char *content;
 	size_t len;
+	bool remove;		/* the file goes (it holds no document any more) */
 };
 
 struct agent_kube;
@@ -67,6 +68,8 @@ struct agent {
 	int admin_tcp_fd;		/* --admin-listen: read-only (GET) API, -1 = off */
 	char admin_tcp[64];		/* "ADDR:PORT" or "" */
 	struct admin_conn conns[AGENT_MAX_ADMIN_CONNS];
+	bool starting;			/* admin API up, nothing applied yet: only
+					 * /healthz, /ready and /kubernetes answer */
 	int inotify_fd;
 	uint64_t reload_due_ns;		/* debounced file-change reload */
 	uint64_t reload_debounce_ms;	/* --reload-debounce */
@@ -114,6 +117,20 @@ struct agent {
  */
 int agent_reload(struct agent *ag, const struct agent_file *files, size_t n_files,
 		 bool dry_run, json_t *diags, char *err, size_t errlen);
+
+/*
+ * `sockmeshctl apply -f` / `delete -f`: objects by identity (kind,
+ * namespace, name), as kubectl applies them. apply: the files replace
+ * those of their names, and an object of theirs that another file of the
+ * policy directory defines moves: that file is rewritten without its
+ * document (removed when nothing is left). delete: the documents of the
+ * files' objects are cut from the files that define them. Then as
+ * agent_reload. Returns 0, -EINVAL (policy invalid), -ENOENT (delete:
+ * none of the objects is applied), -EBUSY (an object shares a document
+ * with others: a List), -ENOTDIR or -errno.
+ */
+int agent_apply_files(struct agent *ag, const struct agent_file *files, size_t n_files,
+		      bool dry_run, bool del, json_t *diags, char *err, size_t errlen);
 
 /*
  * The reload after the policy files in ag->changed changed on disk: when

@@ -23,6 +23,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <poll.h>
 #include <sys/eventfd.h>
 #include <unistd.h>
 
@@ -138,9 +139,14 @@ int agent_kube_wait_synced(struct agent *ag)
 	uint64_t t0 = dp_now_ns(), said = t0;
 
 	while (!kube_client_synced(k->client, NULL)) {
+		struct pollfd pfd[AGENT_MAX_ADMIN_CONNS + 2];
+		int na = admin_pollfds(ag, pfd, AGENT_MAX_ADMIN_CONNS + 2);
 		uint64_t now;
 
-		usleep(20000);
+		/* the admin API answers /ready (syncing kinds) meanwhile */
+		if (poll(pfd, na, 20) > 0)
+			admin_handle(ag, pfd, na);
+		admin_expire(ag, dp_now_ns());
 		kube_log_warnings(k);
 		now = dp_now_ns();
 		if (now - said >= 5000000000ull) {
@@ -207,11 +213,42 @@ static void kube_view_revert(struct agent_kube *k, const char *name, struct kube
 		kube_changes_free(drop, nd);
 }
 
+/*
+ * "field.path: message" of a rejection, the path from the object's root as
+ * kubectl names it: the policy's messages say "Kind.spec.x: msg" or
+ * "unknown field "f" in Kind.spec.x (typo?...)". Anything else is kept.
+ */
+static void kube_reject_msg(const char *name, const char *msg, char *out, size_t len)
+{
+	size_t kl = strcspn(name, " ");
+	const char *in, *f, *end;
+
+	if (!strncmp(msg, name, kl) && msg[kl] == '.') {
+		snprintf(out, len, "%s", msg + kl + 1);
+		return;
+	}
+	if (!strncmp(msg, "unknown field \"", 15) && (in = strstr(msg, "\" in ")) &&
+	    !strncmp(in + 5, name, kl) && in[5 + kl] == '.') {
+		f = msg + 15;
+		in += 5 + kl + 1;
+		end = in + strcspn(in, " ");
+		snprintf(out, len, "%.*s.%.*s: unknown field%s", (int)(end - in), in,
+			 (int)(in - 5 - kl - 1 - f), f, end);
+		return;
+	}
+	snprintf(out, len, "%s", msg);
+}
+
+/* Logged and in /status as "Kind ns/name: field.path: message". */
 static void kube_reject(struct agent_kube *k, const char *name, const char *msg, bool had_old)
 {
-	log_err("%s: rejected: %s; %s", name, msg, had_old ? "the previous version stays applied" :
-		"not applied");
-	json_object_set_new(k->rejected, name, json_string(msg));
+	char m[1024];
+
+	kube_reject_msg(name, msg, m, sizeof(m));
+	log_err("%s: %s", name, m);
+	log_info("%s rejected: %s", name, had_old ? "the previous version stays applied" :
+		 "not applied");
+	json_object_set_new(k->rejected, name, json_string(m));
 	k->n_rejected_total++;
 }
 
@@ -373,8 +410,9 @@ static void kube_apply(struct agent *ag)
 	log_debug("kubernetes: applying %zu change(s) (%s%s%s), %.2f ms after the first arrived", n,
 		  c[0].name, c[0].doc ? "" : " deleted", n > 1 ? ", ..." : "", (dp_now_ns() - since) / 1e6);
 	for (size_t i = 0; i < n; i++)
-		files[i] = (struct agent_file){ c[i].name, c[i].doc ? c[i].doc->text : "",
-						c[i].doc ? c[i].doc->len : 0 };
+		files[i] = (struct agent_file){ .name = c[i].name,
+						.content = c[i].doc ? c[i].doc->text : "",
+						.len = c[i].doc ? c[i].doc->len : 0 };
 	k->n_applies++;
 	/* EndpointSlices and Pod readiness: a delta; anything else loads the view */
 	ret = agent_reload_delta(ag, files, n, diags, err, sizeof(err));

@@ -862,8 +862,20 @@ static int agent_start(struct agent *ag, const struct agent_args *a, int *sfd)
 		ag->pcache = NULL;
 		return 1;
 	}
-	if (ag->kube)
+	/* /ready can say which kinds are still syncing while they do */
+	if (ag->kube && (ret = admin_listen(ag, err, sizeof(err)))) {
+		fprintf(stderr, "sockmesh-agent: %s\n", err);
+		json_decref(ag->last_diags);
+		ag->last_diags = NULL;
+		agent_kube_stop(ag);
+		policy_cache_free(ag->pcache);
+		ag->pcache = NULL;
+		return 1;
+	}
+	if (ag->kube) {
+		ag->starting = true;
 		agent_kube_wait_synced(ag);
+	}
 	ret = ag->kube ? agent_kube_prepare(ag, ag->last_diags, &prepared, err, sizeof(err)) :
 			 agent_prepare(ag, NULL, 0, false, ag->last_diags, &prepared, err, sizeof(err));
 	if (ret) {
@@ -871,6 +883,8 @@ static int agent_start(struct agent *ag, const struct agent_args *a, int *sfd)
 		json_decref(ag->last_diags);
 		ag->last_diags = NULL;
 		agent_kube_stop(ag);
+		if (ag->admin_fd >= 0)
+			admin_close(ag);
 		policy_cache_free(ag->pcache);
 		ag->pcache = NULL;
 		return 1;
@@ -891,6 +905,8 @@ static int agent_start(struct agent *ag, const struct agent_args *a, int *sfd)
 		ag->pcache = NULL;
 		json_decref(ag->last_diags);
 		ag->last_diags = NULL;
+		if (ag->admin_fd >= 0)
+			admin_close(ag);
 		return 1;
 	}
 	/* Knowing its node, the agent keeps off-node peers out of the sockhash. */
@@ -920,6 +936,7 @@ static int agent_start(struct agent *ag, const struct agent_args *a, int *sfd)
 		return -1;
 	}
 	ag->reloads_ok++;
+	ag->starting = false;
 	if ((ret = loader_attach(&ag->ld, err, sizeof(err)))) {
 		fprintf(stderr, "sockmesh-agent: %s\n", err);
 		return -1;
@@ -935,7 +952,7 @@ static int agent_start(struct agent *ag, const struct agent_args *a, int *sfd)
 		fprintf(stderr, "sockmesh-agent: %s\n", err);
 		return -1;
 	}
-	if ((ret = admin_listen(ag, err, sizeof(err)))) {
+	if (ag->admin_fd < 0 && (ret = admin_listen(ag, err, sizeof(err)))) {
 		fprintf(stderr, "sockmesh-agent: %s\n", err);
 		return -1;
 	}

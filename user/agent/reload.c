@@ -10,6 +10,7 @@
 #include <arpa/inet.h>
 
 #include "agent/agent.h"
+#include "common/grow.h"
 #include "common/log.h"
 #include "policy/policy.h"
 
@@ -77,6 +78,8 @@ static int reload_load_dir(struct pol_set *set, const char *dir,
 		if (policy_load_path(set, paths[i]) && !ret)
 			ret = -EINVAL;
 	for (size_t j = 0; j < n_files; j++) {
+		if (files[j].remove)
+			continue;
 		snprintf(path, sizeof(path), "%s/%s", dir, files[j].name);
 		if (policy_load_buffer(set, path, files[j].content, files[j].len) && !ret)
 			ret = -EINVAL;
@@ -98,6 +101,8 @@ static int reload_write_file(const char *dir, const struct agent_file *f)
 
 	snprintf(tmp, sizeof(tmp), "%s/.%s.tmp", dir, f->name);
 	snprintf(dst, sizeof(dst), "%s/%s", dir, f->name);
+	if (f->remove)
+		return unlink(dst) && errno != ENOENT ? -errno : 0;
 	fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
 	if (fd < 0)
 		return -errno;
@@ -352,53 +357,74 @@ static const char *reload_delta_path(const struct agent *ag, const char *name, c
 }
 
 /* A changed object: from (in the applied set) is replaced by to. */
+enum reload_kind { RELOAD_EPS, RELOAD_POD, RELOAD_VS, RELOAD_DR };
+
 struct reload_swap {
-	bool pod;			/* else an EndpointSlice */
+	enum reload_kind kind;
 	const void *from, *to;
 };
 
-static const struct pol_meta *reload_swap_meta(const struct pol_set *doc, bool pod)
+static const char *const reload_kinds[] = {
+	[RELOAD_EPS] = "EndpointSlice", [RELOAD_POD] = "Pod",
+	[RELOAD_VS] = "VirtualService", [RELOAD_DR] = "DestinationRule",
+};
+
+/* The one object of a document's set (every kind starts with its pol_meta). */
+static const void *reload_doc_obj(const struct pol_set *doc, enum reload_kind k)
 {
-	return pod ? &doc->pods[0].meta : &doc->eps[0].meta;
+	switch (k) {
+	case RELOAD_POD: return &doc->pods[0];
+	case RELOAD_VS: return &doc->vss[0];
+	case RELOAD_DR: return &doc->drs[0];
+	default: return &doc->eps[0];
+	}
+}
+
+static int reload_doc_kind(const struct pol_set *doc)
+{
+	const char *kind = policy_set_single_kind(doc);
+
+	for (size_t k = 0; kind && k < sizeof(reload_kinds) / sizeof(reload_kinds[0]); k++)
+		if (!strcmp(kind, reload_kinds[k]))
+			return (int)k;
+	return -1;
 }
 
 /*
  * Pair each new document of d with the gone one it replaces: both one
- * EndpointSlice, or both one Pod that differs at most in readiness; same
- * namespace and name. Returns the number of pairs or -1 (not such a
- * change).
+ * EndpointSlice, one Pod that differs at most in readiness, one
+ * VirtualService with the same hosts or one DestinationRule with the same
+ * host; same namespace and name. Returns the number of pairs or -1 (not
+ * such a change).
  */
 static ssize_t reload_delta_pairs(const struct pol_delta *d, struct reload_swap *sw)
 {
 	if (d->n_gone != d->n_added)
 		return -1;
 	for (size_t i = 0; i < d->n_added; i++) {
-		const char *kind = policy_set_single_kind(d->added[i]);
-		bool pod = kind && !strcmp(kind, "Pod");
+		int kind = reload_doc_kind(d->added[i]);
 		const struct pol_meta *a, *g;
 		size_t k;
 
-		if (!kind || (!pod && strcmp(kind, "EndpointSlice")))
+		if (kind < 0)
 			return -1;
-		a = reload_swap_meta(d->added[i], pod);
+		a = reload_doc_obj(d->added[i], kind);
 		for (k = 0; k < d->n_gone; k++) {
-			const char *gk = policy_set_single_kind(d->gone[k]);
-
-			if (!gk || strcmp(gk, kind))
+			if (reload_doc_kind(d->gone[k]) != kind)
 				continue;
-			g = reload_swap_meta(d->gone[k], pod);
+			g = reload_doc_obj(d->gone[k], kind);
 			if (!strcmp(g->ns, a->ns) && !strcmp(g->name, a->name))
 				break;
 		}
 		if (k == d->n_gone)
 			return -1;
-		sw[i].pod = pod;
-		sw[i].from = pod ? (const void *)&d->gone[k]->pods[0] : (const void *)&d->gone[k]->eps[0];
-		sw[i].to = pod ? (const void *)&d->added[i]->pods[0] : (const void *)&d->added[i]->eps[0];
+		sw[i].kind = kind;
+		sw[i].from = reload_doc_obj(d->gone[k], kind);
+		sw[i].to = a;
 		for (size_t j = 0; j < i; j++)
 			if (sw[j].from == sw[i].from)
 				return -1;	/* one object twice */
-		if (pod && !policy_pod_same_but_ready(sw[i].from, sw[i].to))
+		if (kind == RELOAD_POD && !policy_pod_same_but_ready(sw[i].from, sw[i].to))
 			return -1;	/* more than a status update */
 	}
 	return (ssize_t)d->n_added;
@@ -408,7 +434,12 @@ static int reload_swap(struct pol_set *set, const struct reload_swap *sw, bool u
 {
 	const void *from = undo ? sw->to : sw->from, *to = undo ? sw->from : sw->to;
 
-	return sw->pod ? policy_set_swap_pod(set, from, to) : policy_set_swap_eps(set, from, to);
+	switch (sw->kind) {
+	case RELOAD_POD: return policy_set_swap_pod(set, from, to);
+	case RELOAD_VS: return policy_set_swap_vs(set, from, to);
+	case RELOAD_DR: return policy_set_swap_dr(set, from, to);
+	default: return policy_set_swap_eps(set, from, to);
+	}
 }
 
 struct reload_delta {
@@ -419,7 +450,8 @@ struct reload_delta {
 	size_t n_svcs, cap_svcs;
 	struct plan_patch pt;
 	struct l7_config *l7;
-	size_t n_diags, n_warnings;
+	size_t n_diags, n_warnings, n_errors;
+	size_t n_kind[4];		/* swaps by enum reload_kind */
 };
 
 /* Put the set and plan back as they were applied; drop the new documents. */
@@ -430,8 +462,9 @@ static void reload_delta_undo(struct agent *ag, struct reload_delta *r)
 	plan_patch_undo(&ag->cur->out.plan, &r->pt);
 	for (size_t i = r->n_swapped; i-- > 0;)
 		reload_swap(set, &r->sw[i], true);
-	set->n_diags = r->n_diags;	/* what the re-plan added */
+	set->n_diags = r->n_diags;	/* what validation and the re-plan added */
 	set->n_warnings = r->n_warnings;
+	set->n_errors = r->n_errors;
 	if (r->l7)
 		l7_config_put(r->l7);
 	policy_delta_free(ag->pcache, &r->d);
@@ -497,30 +530,79 @@ static int reload_svc_add(struct reload_delta *r, const char *ns, const char *na
 /*
  * The services the changed objects feed, each once: a slice's service; a
  * pod's, those whose selector picks it (its readiness makes their
- * endpoints when they have no EndpointSlices).
+ * endpoints when they have no EndpointSlices); a VirtualService's, the
+ * services its hosts name; a DestinationRule's, its host's (the services
+ * whose tcp routes send to them are re-planned with them).
  */
 static int reload_delta_services(const struct pol_set *set, struct reload_delta *r, size_t n)
 {
+	const struct pol_service *svc;
 	int ret = 0;
 
 	for (size_t i = 0; i < n && !ret; i++) {
 		const struct pol_eps *e = r->sw[i].to;
 		const struct pol_pod *p = r->sw[i].to;
+		const struct pol_vs *vs = r->sw[i].to;
+		const struct pol_dr *dr = r->sw[i].to;
 
-		if (!r->sw[i].pod) {
+		switch (r->sw[i].kind) {
+		case RELOAD_EPS:
 			if (e->service_name)
 				ret = reload_svc_add(r, e->meta.ns, e->service_name);
-			continue;
-		}
-		for (size_t k = 0; k < set->n_svcs && !ret; k++) {
-			const struct pol_service *svc = &set->svcs[k];
-
-			if (svc->has_selector && svc->selector.n && !strcmp(svc->meta.ns, p->meta.ns) &&
-			    policy_labels_match(&svc->selector, &p->meta.labels))
+			break;
+		case RELOAD_VS:
+			for (size_t h = 0; h < vs->n_hosts && !ret; h++)
+				if ((svc = policy_find_service(set, vs->hosts[h], vs->meta.ns)))
+					ret = reload_svc_add(r, svc->meta.ns, svc->meta.name);
+			break;
+		case RELOAD_DR:
+			if ((svc = policy_find_service(set, dr->host, dr->meta.ns)))
 				ret = reload_svc_add(r, svc->meta.ns, svc->meta.name);
+			break;
+		case RELOAD_POD:
+			for (size_t k = 0; k < set->n_svcs && !ret; k++) {
+				svc = &set->svcs[k];
+				if (svc->has_selector && svc->selector.n &&
+				    !strcmp(svc->meta.ns, p->meta.ns) &&
+				    policy_labels_match(&svc->selector, &p->meta.labels))
+					ret = reload_svc_add(r, svc->meta.ns, svc->meta.name);
+			}
+			break;
 		}
 	}
 	return ret;
+}
+
+/*
+ * Does the change touch what the L7 pass reads (compile_patch_routes)? It
+ * reads DestinationRules and the http routes of VirtualServices; a
+ * VirtualService without any, before and after, only changes tcp routes
+ * in the plan (compile_patch_services: the L7 decisions stay).
+ */
+static bool reload_delta_l7_inputs(const struct reload_delta *r, size_t n)
+{
+	if (r->n_kind[RELOAD_DR])
+		return true;
+	for (size_t i = 0; i < n; i++)
+		if (r->sw[i].kind == RELOAD_VS && (compile_vs_l7_input(r->sw[i].from) ||
+						   compile_vs_l7_input(r->sw[i].to)))
+			return true;
+	return false;
+}
+
+/*
+ * A changed VirtualService or DestinationRule is checked against the
+ * whole set again. Only a set without diagnostics takes such a delta: then
+ * none can have gone stale, and any the new version brings means a full
+ * reload (which reports it). 0: valid, nothing to say; 1: not a delta.
+ */
+static int reload_delta_validate(struct pol_set *set, const struct reload_delta *r)
+{
+	if (!r->n_kind[RELOAD_VS] && !r->n_kind[RELOAD_DR])
+		return 0;
+	if (r->n_diags)
+		return 1;
+	return policy_validate_routes(set) || set->n_diags ? 1 : 0;
 }
 
 /*
@@ -534,7 +616,6 @@ static int agent_delta(struct agent *ag, const struct agent_file *files, size_t 
 	struct agent_prepared *cur = ag->cur;
 	struct reload_delta r = {};
 	uint64_t t0 = dp_now_ns(), t_load, t_plan;
-	size_t n_pods = 0;
 	ssize_t n;
 	int ret;
 
@@ -547,6 +628,7 @@ static int agent_delta(struct agent *ag, const struct agent_file *files, size_t 
 		return 1;
 	r.n_diags = cur->set.n_diags;
 	r.n_warnings = cur->set.n_warnings;
+	r.n_errors = cur->set.n_errors;
 	ret = reload_delta_load(ag, files, n_files, names, n_names, &r);
 	if (ret)
 		goto undo;
@@ -566,6 +648,10 @@ static int agent_delta(struct agent *ag, const struct agent_file *files, size_t 
 	for (; !ret && r.n_swapped < (size_t)n; r.n_swapped++)
 		if (reload_swap(&cur->set, &r.sw[r.n_swapped], false))
 			ret = 1;
+	for (size_t i = 0; !ret && i < (size_t)n; i++)
+		r.n_kind[r.sw[i].kind]++;
+	if (!ret)
+		ret = reload_delta_validate(&cur->set, &r);
 	t_load = dp_now_ns();
 	if (!ret)
 		ret = reload_delta_services(&cur->set, &r, (size_t)n);
@@ -574,8 +660,12 @@ static int agent_delta(struct agent *ag, const struct agent_file *files, size_t 
 
 		reload_compile_opts(ag, &co);
 		cur->out.l7 = ag->l7;	/* borrowed: the config the proxy runs */
-		ret = compile_patch_services(&cur->set, &co, &cur->out, r.ns, r.svc, r.n_svcs,
-					     &r.pt, &r.l7);
+		if (reload_delta_l7_inputs(&r, (size_t)n))
+			ret = compile_patch_routes(&cur->set, &co, &cur->out, r.ns, r.svc, r.n_svcs,
+						   &r.pt, &r.l7);
+		else
+			ret = compile_patch_services(&cur->set, &co, &cur->out, r.ns, r.svc,
+						     r.n_svcs, &r.pt, &r.l7);
 		cur->out.l7 = NULL;
 	}
 	if (ret == -ESTALE || (!ret && cur->set.n_diags != r.n_diags))
@@ -583,8 +673,6 @@ static int agent_delta(struct agent *ag, const struct agent_file *files, size_t 
 	if (ret)
 		goto undo;
 	t_plan = dp_now_ns();
-	for (size_t i = 0; i < (size_t)n; i++)
-		n_pods += r.sw[i].pod;
 
 	if (r.l7 && ag->proxy) {
 		r.l7->generation = ag->ap.generation + 1;
@@ -608,11 +696,13 @@ static int agent_delta(struct agent *ag, const struct agent_file *files, size_t 
 	log_info("policy generation %llu applied: %zu service ports, %zu warnings, "
 		 "%u map writes, %u deletes, %zu of %zu documents parsed, "
 		 "%.2f ms (parse %.2f ms, plan %.2f ms, apply %.2f ms); incremental: "
-		 "%zu EndpointSlices, %zu Pods, %zu service ports re-planned",
+		 "%zu EndpointSlices, %zu Pods, %zu service ports re-planned "
+		 "(%zu VirtualServices, %zu DestinationRules)",
 		 (unsigned long long)ag->ap.generation, cur->out.plan.n_svcs, cur->set.n_warnings,
 		 ag->ap.last_writes, ag->ap.last_deletes, r.d.n_added, ag->n_docs,
 		 ag->last_reload_ns / 1e6, (t_load - t0) / 1e6, (t_plan - t_load) / 1e6,
-		 ag->ap.last_apply_ns / 1e6, (size_t)n - n_pods, n_pods, r.pt.n);
+		 ag->ap.last_apply_ns / 1e6, r.n_kind[RELOAD_EPS], r.n_kind[RELOAD_POD], r.pt.n,
+		 r.n_kind[RELOAD_VS], r.n_kind[RELOAD_DR]);
 	policy_delta_commit(ag->pcache, &r.d);	/* the replaced slices go */
 	reload_diags_json(ag, &cur->set, diags);	/* unchanged (see above) */
 	plan_patch_free(&r.pt);
@@ -670,4 +760,221 @@ int agent_reload_changed(struct agent *ag, json_t *diags, char *err, size_t errl
 	if (ret <= 0)
 		return ret;
 	return agent_reload(ag, NULL, 0, false, diags, err, errlen);
+}
+
+/* ---- apply -f / delete -f: objects by identity ---- */
+
+/* An object of the directory whose document goes: file (a path) and line. */
+struct reload_cut {
+	const char *file;
+	uint32_t line;
+};
+
+struct reload_take {
+	struct agent *ag;
+	const struct agent_file *files;
+	size_t n_files;
+	bool del;
+	struct reload_cut *cuts;
+	size_t n_cuts, cap_cuts, n_missing;
+	char *missing;			/* "Kind ns/name" of the first one (delete) */
+	/* one file at a time: where its objects are, which go */
+	const char *file;
+	uint32_t *lines;
+	bool *cut;
+	size_t n_lines, cap_lines;
+	char *err;
+	size_t errlen;
+};
+
+/* Is path one of the applied files (replaced as a whole)? */
+static bool reload_take_applied(const struct reload_take *t, const char *path)
+{
+	size_t dl = strlen(t->ag->policy_path);
+
+	if (strncmp(path, t->ag->policy_path, dl) || path[dl] != '/')
+		return false;
+	for (size_t i = 0; i < t->n_files; i++)
+		if (!strcmp(path + dl + 1, t->files[i].name))
+			return true;
+	return false;
+}
+
+static int reload_take_obj(const char *kind, const struct pol_meta *theirs,
+			   const struct pol_meta *ours, void *arg)
+{
+	struct reload_take *t = arg;
+
+	if (!ours || !ours->loc.file) {
+		if (t->del && !t->n_missing++ &&
+		    asprintf(&t->missing, "%s %s/%s", kind, theirs->ns, theirs->name) < 0)
+			t->missing = NULL;
+		return 0;
+	}
+	if (!t->del && reload_take_applied(t, ours->loc.file))
+		return 0;	/* its file is replaced anyway */
+	if (sm_grow((void **)&t->cuts, &t->cap_cuts, t->n_cuts + 1, sizeof(*t->cuts)))
+		return -ENOMEM;
+	t->cuts[t->n_cuts++] = (struct reload_cut){ ours->loc.file, ours->loc.line };
+	return 0;
+}
+
+/* Every object of t->file: its line, and whether it goes. */
+static int reload_take_line(const char *kind, const struct pol_meta *obj,
+			    const struct pol_meta *ours, void *arg)
+{
+	struct reload_take *t = arg;
+	bool cut = false;
+
+	(void)ours;
+	if (!obj->loc.file || strcmp(obj->loc.file, t->file))
+		return 0;
+	for (size_t k = 0; k < t->n_cuts && !cut; k++)
+		cut = !strcmp(t->cuts[k].file, t->file) && t->cuts[k].line == obj->loc.line;
+	if (sm_grow((void **)&t->lines, &t->cap_lines, t->n_lines + 1, sizeof(*t->lines)) ||
+	    !(t->cut = realloc(t->cut, t->cap_lines * sizeof(*t->cut))))
+		return -ENOMEM;
+	t->lines[t->n_lines] = obj->loc.line;
+	t->cut[t->n_lines++] = cut;
+	(void)kind;
+	return 0;
+}
+
+/* The file t->file without the documents that go, as an agent_file. */
+static int reload_take_file(struct reload_take *t, struct agent_file *f)
+{
+	const char *base = t->file + strlen(t->ag->policy_path) + 1;
+	char *buf = NULL, *out = NULL;
+	size_t len = 0, out_len = 0;
+	int ret;
+
+	t->n_lines = 0;
+	ret = policy_set_foreach(&t->ag->cur->set, reload_take_line, t);
+	if (!ret && !(ret = policy_read_file(t->file, &buf, &len)))
+		ret = policy_doc_cut(buf, len, t->lines, t->cut, t->n_lines, &out, &out_len);
+	free(buf);
+	if (ret == -EBUSY)
+		snprintf(t->err, t->errlen, "%s: an object to %s shares its document with others "
+			 "(a List): edit that file", t->file, t->del ? "delete" : "replace");
+	else if (ret)
+		snprintf(t->err, t->errlen, "%s: %s", t->file, strerror(-ret));
+	if (ret)
+		return ret;
+	*f = (struct agent_file){ .name = base, .content = out, .len = out_len,
+				  .remove = policy_text_blank(out, out_len) };
+	return 0;
+}
+
+/*
+ * The files the apply (or delete) changes besides its own: *extra, each
+ * content malloc'd. 0 with none when nothing applied is known (no
+ * applied set, or the files do not parse: the load reports that).
+ */
+static int reload_take_over(struct reload_take *t, struct agent_file **extra, size_t *n_extra)
+{
+	struct agent *ag = t->ag;
+	struct pol_set in;
+	size_t dl = strlen(ag->policy_path);
+	int ret = 0;
+
+	*extra = NULL;
+	*n_extra = 0;
+	if (!ag->cur) {
+		if (t->del)
+			snprintf(t->err, t->errlen, "delete: the last reload failed, so what is "
+				 "applied is not known: fix the policy first");
+		return t->del ? -ENOENT : 0;
+	}
+	policy_set_init(&in);
+	for (size_t i = 0; i < t->n_files; i++)
+		policy_load_buffer(&in, t->files[i].name, t->files[i].content, t->files[i].len);
+	if (in.n_errors) {
+		snprintf(t->err, t->errlen, "%s: %zu error(s): fix the files first",
+			 t->del ? "delete" : "apply", in.n_errors);
+		policy_set_free(&in);
+		return t->del ? -EINVAL : 0;
+	}
+	ret = policy_set_match(&ag->cur->set, &in, reload_take_obj, t);
+	policy_set_free(&in);
+	if (!ret && t->del && !t->n_cuts) {
+		snprintf(t->err, t->errlen, "%s not found: nothing to delete", t->missing ?: "object");
+		ret = -ENOENT;
+	}
+	for (size_t k = 0; k < t->n_cuts && !ret; k++) {
+		size_t j;
+
+		if (strncmp(t->cuts[k].file, ag->policy_path, dl) || t->cuts[k].file[dl] != '/' ||
+		    strchr(t->cuts[k].file + dl + 1, '/')) {
+			snprintf(t->err, t->errlen, "%s is not a file of %s", t->cuts[k].file,
+				 ag->policy_path);
+			ret = -EINVAL;
+			break;
+		}
+		for (j = 0; j < k && strcmp(t->cuts[j].file, t->cuts[k].file); j++)
+			;
+		if (j < k)
+			continue;	/* that file is done */
+		if (!(*extra = reallocarray(*extra, *n_extra + 1, sizeof(**extra)))) {
+			ret = -ENOMEM;
+			break;
+		}
+		t->file = t->cuts[k].file;
+		ret = reload_take_file(t, &(*extra)[*n_extra]);
+		if (!ret)
+			(*n_extra)++;
+	}
+	if (ret) {
+		for (size_t i = 0; i < *n_extra; i++)
+			free((char *)(*extra)[i].content);
+		free(*extra);
+		*extra = NULL;
+		*n_extra = 0;
+	}
+	return ret;
+}
+
+int agent_apply_files(struct agent *ag, const struct agent_file *files, size_t n_files,
+		      bool dry_run, bool del, json_t *diags, char *err, size_t errlen)
+{
+	struct reload_take t = {
+		.ag = ag, .files = files, .n_files = n_files, .del = del, .err = err,
+		.errlen = errlen,
+	};
+	struct agent_file *extra, *all = NULL;
+	size_t n_extra, n_all;
+	int ret;
+
+	err[0] = '\0';
+	if (ag->kube || !ag->policy_is_dir)
+		return agent_reload(ag, files, n_files, dry_run, diags, err, errlen);
+	ret = reload_take_over(&t, &extra, &n_extra);
+	if (!ret) {
+		n_all = (del ? 0 : n_files) + n_extra;
+		all = calloc(n_all + 1, sizeof(*all));
+		if (!all)
+			ret = -ENOMEM;
+	}
+	if (!ret) {
+		if (!del)
+			memcpy(all, files, n_files * sizeof(*all));
+		if (n_extra)
+			memcpy(all + (del ? 0 : n_files), extra, n_extra * sizeof(*all));
+		for (size_t i = 0; i < n_extra; i++)
+			log_info("%s: %s %s", extra[i].name, extra[i].remove ? "removed: its objects" :
+				 "rewritten without the documents of objects", del ? "deleted" :
+				 "applied from another file");
+		ret = agent_reload(ag, all, n_all, dry_run, diags, err, errlen);
+		if (!ret && del && t.n_missing)
+			snprintf(err, errlen, "%zu object(s) not found (%s): the others are deleted",
+				 t.n_missing, t.missing ?: "?");
+	}
+	for (size_t i = 0; i < n_extra; i++)
+		free((char *)extra[i].content);
+	free(extra);
+	free(all);
+	free(t.cuts);
+	free(t.lines);
+	free(t.cut);
+	free(t.missing);
+	return ret;
 }

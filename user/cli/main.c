@@ -572,7 +572,8 @@ static char *cli_read_file(const char *path, size_t *len)
 	return buf;
 }
 
-static int cmd_apply(int argc, char **argv)
+/* apply -f / delete -f: the files' objects by kind, namespace and name */
+static int cli_files(int argc, char **argv, bool del)
 {
 	const char **files;
 	size_t n;
@@ -585,7 +586,7 @@ static int cmd_apply(int argc, char **argv)
 		free(files);
 		json_decref(body);
 		json_decref(arr);
-		return cli_fail("usage: sockmeshctl apply -f FILE [-f ...]");
+		return cli_fail("usage: sockmeshctl %s -f FILE [-f ...]", del ? "delete" : "apply");
 	}
 	for (size_t i = 0; i < n; i++) {
 		size_t len;
@@ -603,21 +604,23 @@ static int cmd_apply(int argc, char **argv)
 	json_object_set_new(body, "files", arr);
 	arr = NULL;
 	text = json_dumps(body, JSON_COMPACT);
-	j = cli_agent_get("POST", SM_API_APPLY, text, &status, &down);
+	j = cli_agent_get("POST", del ? SM_API_DELETE : SM_API_APPLY, text, &status, &down);
 	free(text);
 	if (!j) {
-		ret = down ? cli_fail("agent not running (%s): apply needs the agent", cli_admin) : 1;
+		ret = down ? cli_fail("agent not running (%s): %s needs the agent", cli_admin,
+				      del ? "delete" : "apply") : 1;
 		goto out;
 	}
 	diags = json_object_get(j, "diagnostics");
 	for (size_t i = 0; i < json_array_size(diags); i++)
 		fprintf(status == 200 ? stdout : stderr, "%s\n", json_string_value(json_array_get(diags, i)));
 	if (status != 200) {
-		ret = cli_fail("%s", *js(j, "error") ? js(j, "error") : "apply failed");
+		ret = cli_fail("%s", *js(j, "error") ? js(j, "error") :
+			       del ? "delete failed" : "apply failed");
 	} else {
 		if (*js(j, "error"))
 			fprintf(stderr, "sockmeshctl: %s\n", js(j, "error"));
-		printf("applied: generation %lld\n", ji(j, "generation"));
+		printf("%s: generation %lld\n", del ? "deleted" : "applied", ji(j, "generation"));
 	}
 	json_decref(j);
 out:
@@ -625,6 +628,16 @@ out:
 	json_decref(body);
 	free(files);
 	return ret;
+}
+
+static int cmd_apply(int argc, char **argv)
+{
+	return cli_files(argc, argv, false);
+}
+
+static int cmd_delete(int argc, char **argv)
+{
+	return cli_files(argc, argv, true);
 }
 
 /* "30s", "500ms", "5m", "1h", "2" (seconds) -> ms; -1 when invalid */
@@ -1097,7 +1110,8 @@ static const struct cli_cmd {
 	{ "graph", cmd_graph, "graph [-o dot|svg|png] [--window S] [--out FILE]  service graph (Graphviz)" },
 	{ "top", cmd_top, "top [--interval S] [--once]     live table per service: rps, err %, p50/p99, ejected" },
 	{ "validate", cmd_validate, "validate -f PATH [-f PATH]... [--max-* N]  check policy files as the agent would (no agent needed)" },
-	{ "apply", cmd_apply, "apply -f FILE [-f FILE]...      validate and apply through the agent" },
+	{ "apply", cmd_apply, "apply -f FILE [-f FILE]...      create or update the files' objects (by kind/ns/name) through the agent" },
+	{ "delete", cmd_delete, "delete -f FILE [-f FILE]...     delete the files' objects (by kind/ns/name) through the agent" },
 	{ "get", cmd_get, "get KIND|all [NS/NAME] [-o yaml|json]  the objects an agent on the Kubernetes API holds" },
 	{ "eject", cmd_eject, "eject ADDR:PORT [--for DUR]     stop new connections to a backend (30s, 5m, ...)" },
 	{ "restore", cmd_restore, "restore ADDR:PORT               undo eject" },

@@ -26,6 +26,7 @@
 #define SM_API_TOP		"/top"
 #define SM_API_EXPLAIN		"/explain"	/* POST */
 #define SM_API_APPLY		"/apply"	/* POST {"files": [{name, content}]} */
+#define SM_API_DELETE		"/delete"	/* POST {"files": [{name, content}]}: their objects go */
 #define SM_API_RELOAD		"/reload"	/* POST */
 #define SM_API_EJECT		"/eject"	/* POST */
 #define SM_API_RESTORE		"/restore"	/* POST */

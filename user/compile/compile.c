@@ -12,6 +12,7 @@
  * minHealthPercent 0, Envoy's max_ejection_time 300 s.
  */
 #include <errno.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "compile/compile.h"
@@ -212,24 +213,36 @@ int compile_policy(struct pol_set *set, const struct compile_opts *opts,
 	return 0;
 }
 
-int compile_patch_services(struct pol_set *set, const struct compile_opts *opts,
-			   struct compile_out *cur, const char *const *ns,
-			   const char *const *names, size_t n, struct plan_patch *pt,
-			   struct l7_config **l7)
+/*
+ * routes: a VirtualService or DestinationRule changed; the L7 decision of
+ * the entries re-planned is taken again, as compile_policy takes it.
+ */
+static int compile_patch(struct pol_set *set, const struct compile_opts *opts,
+			 struct compile_out *cur, const char *const *ns,
+			 const char *const *names, size_t n, struct plan_patch *pt,
+			 struct l7_config **l7, bool routes)
 {
-	bool rebuild_l7 = cur->l7 && cur->l7->n_clusters;
+	bool rebuild_l7 = routes || (cur->l7 && cur->l7->n_clusters);
 	int ret;
 
 	*l7 = NULL;
 	/*
 	 * Without a proxy the plan's L7 flags were cleared after the L7
-	 * pass; that pass would set them again.
+	 * pass; that pass would set them again (on entries an endpoint
+	 * delta does not write).
 	 */
-	if (rebuild_l7 && !opts->l7_proxy)
+	if (rebuild_l7 && !opts->l7_proxy && !routes)
 		return -ESTALE;
 	ret = plan_patch_services(set, &cur->plan, ns, names, n, pt);
 	if (ret)
 		return ret;
+	for (size_t k = 0; routes && k < pt->n; k++) {
+		struct plan_service *ps = &cur->plan.svcs[pt->idx[k]];
+
+		ps->flags &= ~SM_SVC_F_L7;
+		free(ps->l7_why);
+		ps->l7_why = NULL;
+	}
 	/* the L7 proxy's clusters follow the endpoints too */
 	if (rebuild_l7) {
 		ret = l7_config_build(set, &cur->plan, l7);
@@ -238,5 +251,24 @@ int compile_patch_services(struct pol_set *set, const struct compile_opts *opts,
 			return ret;
 		}
 	}
+	/* the entries not re-planned had theirs cleared the same way */
+	if (routes && !opts->l7_proxy)
+		compile_keep_l4(&cur->plan);
 	return 0;
+}
+
+int compile_patch_services(struct pol_set *set, const struct compile_opts *opts,
+			   struct compile_out *cur, const char *const *ns,
+			   const char *const *names, size_t n, struct plan_patch *pt,
+			   struct l7_config **l7)
+{
+	return compile_patch(set, opts, cur, ns, names, n, pt, l7, false);
+}
+
+int compile_patch_routes(struct pol_set *set, const struct compile_opts *opts,
+			 struct compile_out *cur, const char *const *ns,
+			 const char *const *names, size_t n, struct plan_patch *pt,
+			 struct l7_config **l7)
+{
+	return compile_patch(set, opts, cur, ns, names, n, pt, l7, true);
 }

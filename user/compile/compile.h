@@ -88,6 +88,33 @@ int compile_patch_services(struct pol_set *set, const struct compile_opts *opts,
 			   struct l7_config **l7);
 
 /*
+ * Delta: VirtualServices or DestinationRules changed in set, each with the
+ * same hosts as before (policy_set_swap_vs / _dr), and maybe endpoints;
+ * (ns[k], names[k]) are the services they apply to (hosts of a
+ * VirtualService, the host of a DestinationRule) and those of changed
+ * EndpointSlices. As compile_patch_services, and the L7 decision of the
+ * re-planned entries (SM_SVC_F_L7, l7_why) is taken again: the L7 config
+ * is always compiled anew into *l7. The entries written are exactly those
+ * in pt (an entry not re-planned keeps its L7 decision: it depends on the
+ * VirtualService and DestinationRule of its own host only).
+ */
+int compile_patch_routes(struct pol_set *set, const struct compile_opts *opts,
+			 struct compile_out *cur, const char *const *ns,
+			 const char *const *names, size_t n, struct plan_patch *pt,
+			 struct l7_config **l7);
+
+/*
+ * Does the L7 pass read this VirtualService (http routes)? A change of
+ * VirtualServices none of whose versions it reads (tcp routes only), and
+ * of endpoints, is compile_patch_services' to do: the L7 config and
+ * decisions stay.
+ */
+static inline bool compile_vs_l7_input(const struct pol_vs *vs)
+{
+	return vs->n_http > 0;
+}
+
+/*
  * The effective policy of the cluster (port, subset) of a service whose
  * DestinationRule is dr (NULL: none), defaults applied. Istio's merge
  * (pilot MergeTrafficPolicy): loadBalancer, connectionPool and

@@ -501,6 +501,55 @@ static int pc_split(const char *file, const char *buf, size_t len, struct pc_wor
 	return ret;
 }
 
+bool policy_text_blank(const char *buf, size_t len)
+{
+	return pc_blank(buf, buf + len);
+}
+
+int policy_doc_cut(const char *buf, size_t len, const uint32_t *lines, const bool *cut,
+		   size_t n, char **out, size_t *out_len)
+{
+	struct pc_work w = {};
+	size_t o = 0;
+	int ret;
+
+	*out = malloc(len + 1);
+	if (!*out || (ret = pc_split("", buf, len, &w))) {
+		free(*out);
+		*out = NULL;
+		free(w.pieces);
+		return -ENOMEM;
+	}
+	for (size_t i = 0; i < w.n; i++) {
+		/* a piece holds lines (its line, the next piece's line] */
+		uint32_t lo = w.pieces[i].line, hi = i + 1 < w.n ? w.pieces[i + 1].line : UINT32_MAX;
+		bool drop = false, keep = false;
+
+		for (size_t k = 0; k < n; k++)
+			if (lines[k] > lo && lines[k] <= hi) {
+				drop |= cut[k];
+				keep |= !cut[k];
+			}
+		if (drop && keep) {
+			ret = -EBUSY;
+			break;
+		}
+		if (!drop) {
+			memcpy(*out + o, w.pieces[i].text, w.pieces[i].len);
+			o += w.pieces[i].len;
+		}
+	}
+	free(w.pieces);
+	if (ret) {
+		free(*out);
+		*out = NULL;
+		return ret;
+	}
+	(*out)[o] = '\0';
+	*out_len = o;
+	return 0;
+}
+
 /* The cached document of this piece: same file, place and text. */
 static struct pol_doc *pc_lookup(struct pol_cache *c, const char *file, const struct pc_piece *pc)
 {
@@ -764,8 +813,31 @@ static int pc_swap_by_identity(void *arr, size_t n, size_t stride, const void *f
 	return -ENOENT;
 }
 
-_Static_assert(offsetof(struct pol_eps, meta) == 0 && offsetof(struct pol_pod, meta) == 0,
+_Static_assert(offsetof(struct pol_eps, meta) == 0 && offsetof(struct pol_pod, meta) == 0 &&
+	       offsetof(struct pol_vs, meta) == 0 && offsetof(struct pol_dr, meta) == 0,
 	       "pc_swap_by_identity finds objects by their leading pol_meta");
+
+static bool pc_same_name(const struct pol_meta *a, const struct pol_meta *b)
+{
+	return !strcmp(a->ns, b->ns) && !strcmp(a->name, b->name);
+}
+
+int policy_set_swap_vs(struct pol_set *set, const struct pol_vs *from, const struct pol_vs *to)
+{
+	if (!pc_same_name(&from->meta, &to->meta) || from->n_hosts != to->n_hosts)
+		return -EINVAL;
+	for (size_t i = 0; i < from->n_hosts; i++)
+		if (!sm_streq(from->hosts[i], to->hosts[i]))
+			return -EINVAL;
+	return pc_swap_by_identity(set->vss, set->n_vss, sizeof(*set->vss), from, to);
+}
+
+int policy_set_swap_dr(struct pol_set *set, const struct pol_dr *from, const struct pol_dr *to)
+{
+	if (!pc_same_name(&from->meta, &to->meta) || !sm_streq(from->host, to->host))
+		return -EINVAL;
+	return pc_swap_by_identity(set->drs, set->n_drs, sizeof(*set->drs), from, to);
+}
 
 int policy_set_swap_eps(struct pol_set *set, const struct pol_eps *from, const struct pol_eps *to)
 {

@@ -714,3 +714,64 @@ int policy_diag_vadd_unique(struct pol_set *set, enum pol_diag_level level,
 		set->n_warnings++;
 	return 0;
 }
+
+/* ---- objects by identity (kind, namespace, name), as kubectl apply ---- */
+
+int policy_set_foreach(const struct pol_set *set, policy_obj_fn fn, void *arg)
+{
+	for (size_t k = 0; k < pol_n_set_kinds; k++) {
+		const struct pol_set_kind *sk = &pol_set_kinds[k];
+		const char *arr = *(char *const *)((const char *)set + sk->off_arr);
+		size_t n = *(const size_t *)((const char *)set + sk->off_n);
+
+		for (size_t i = 0; i < n; i++) {
+			int ret = fn(sk->kind, (const struct pol_meta *)(arr + i * sk->stride), NULL, arg);
+
+			if (ret)
+				return ret;
+		}
+	}
+	return 0;
+}
+
+static int pol_meta_ref_cmp(const void *a, const void *b)
+{
+	const struct pol_meta *x = *(const struct pol_meta *const *)a;
+	const struct pol_meta *y = *(const struct pol_meta *const *)b;
+	int c = strcmp(x->ns ? x->ns : "", y->ns ? y->ns : "");
+
+	return c ? c : strcmp(x->name ? x->name : "", y->name ? y->name : "");
+}
+
+int policy_set_match(const struct pol_set *set, const struct pol_set *other, policy_obj_fn fn,
+		     void *arg)
+{
+	int ret = 0;
+
+	for (size_t k = 0; k < pol_n_set_kinds && !ret; k++) {
+		const struct pol_set_kind *sk = &pol_set_kinds[k];
+		const char *ours = *(char *const *)((const char *)set + sk->off_arr);
+		const char *theirs = *(char *const *)((const char *)other + sk->off_arr);
+		size_t n = *(const size_t *)((const char *)set + sk->off_n);
+		size_t m = *(const size_t *)((const char *)other + sk->off_n);
+		const struct pol_meta **idx;
+
+		if (!m)
+			continue;
+		idx = calloc(n + 1, sizeof(*idx));
+		if (!idx)
+			return -ENOMEM;
+		for (size_t i = 0; i < n; i++)
+			idx[i] = (const struct pol_meta *)(ours + i * sk->stride);
+		/* stable for duplicates: the first in the set is found */
+		qsort(idx, n, sizeof(*idx), pol_meta_ref_cmp);
+		for (size_t j = 0; j < m && !ret; j++) {
+			const struct pol_meta *t = (const struct pol_meta *)(theirs + j * sk->stride);
+			const struct pol_meta **hit = bsearch(&t, idx, n, sizeof(*idx), pol_meta_ref_cmp);
+
+			ret = fn(sk->kind, t, hit ? *hit : NULL, arg);
+		}
+		free(idx);
+	}
+	return ret;
+}

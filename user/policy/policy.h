@@ -488,6 +488,14 @@ int policy_read_file(const char *path, char **buf, size_t *len);
 int policy_validate(struct pol_set *set);
 
 /*
+ * The checks of policy_validate() a VirtualService or DestinationRule
+ * changed in place (same identity and hosts: policy_set_swap_vs / _dr)
+ * can change: their hosts, destinations and subsets. Duplicates, VIPs and
+ * slices read objects that stayed the same. Returns as policy_validate.
+ */
+int policy_validate_routes(struct pol_set *set);
+
+/*
  * Istio host resolution: "reviews" (relative to ns), "reviews.default",
  * "reviews.default.svc", "reviews.default.svc.<domain>" all name the same
  * service. Writes the FQDN "name.ns.svc.<domain>" to out. Returns 0, or
@@ -568,6 +576,33 @@ int policy_cache_delta(struct pol_cache *c, const char *file, const char *buf, s
 void policy_delta_commit(struct pol_cache *c, struct pol_delta *d);
 void policy_delta_free(struct pol_cache *c, struct pol_delta *d);
 
+/*
+ * Objects by identity (kind, namespace, name), as kubectl applies them.
+ * policy_set_foreach calls fn(kind, obj, NULL, arg) for every object of
+ * set; policy_set_match calls fn(kind, theirs, ours, arg) for every object
+ * of other, ours being set's object of the same identity (its loc says
+ * where it is defined) or NULL. A nonzero return of fn stops the walk and
+ * is returned; -ENOMEM.
+ */
+typedef int (*policy_obj_fn)(const char *kind, const struct pol_meta *obj,
+			     const struct pol_meta *ours, void *arg);
+int policy_set_foreach(const struct pol_set *set, policy_obj_fn fn, void *arg);
+int policy_set_match(const struct pol_set *set, const struct pol_set *other, policy_obj_fn fn,
+		     void *arg);
+
+/*
+ * A file without some of its documents (cut as a load cuts them: at "---"
+ * lines): lines[k] (1-based, as pol_loc) are where its objects are, cut[k]
+ * which of them go. *out (malloc'd, NUL-terminated, *out_len bytes) is the
+ * rest, byte for byte; it may hold no document. Returns 0, -EBUSY (a
+ * document holds an object that goes and one that stays: a List) or
+ * -ENOMEM.
+ */
+int policy_doc_cut(const char *buf, size_t len, const uint32_t *lines, const bool *cut,
+		   size_t n, char **out, size_t *out_len);
+/* Only blank and comment lines. */
+bool policy_text_blank(const char *buf, size_t len);
+
 /* The kind ("EndpointSlice", "Pod", ...) of a document's set that holds one
  * object and no diagnostics, else NULL. */
 const char *policy_set_single_kind(const struct pol_set *s);
@@ -588,6 +623,13 @@ int policy_set_swap_eps(struct pol_set *set, const struct pol_eps *from, const s
 bool policy_pod_same_but_ready(const struct pol_pod *a, const struct pol_pod *b);
 /* As policy_set_swap_eps, for a Pod; -EINVAL unless policy_pod_same_but_ready. */
 int policy_set_swap_pod(struct pol_set *set, const struct pol_pod *from, const struct pol_pod *to);
+/*
+ * As policy_set_swap_eps, for a VirtualService (same hosts, in order) or a
+ * DestinationRule (same host): the services it applies to stay the same,
+ * so re-planning those is enough (compile_patch_routes). -EINVAL otherwise.
+ */
+int policy_set_swap_vs(struct pol_set *set, const struct pol_vs *from, const struct pol_vs *to);
+int policy_set_swap_dr(struct pol_set *set, const struct pol_dr *from, const struct pol_dr *to);
 
 /*
  * Indexes (index.c): policy_index_build() sorts pointers to the set's

@@ -329,3 +329,14 @@ int policy_validate(struct pol_set *set)
 	check_eps(set);
 	return set->n_errors ? -EINVAL : 0;
 }
+
+int policy_validate_routes(struct pol_set *set)
+{
+	int ret = policy_index_build(set);
+
+	if (ret)
+		return ret;
+	check_drs(set);
+	check_vss(set);
+	return set->n_errors ? -EINVAL : 0;
+}
