@@ -676,7 +676,7 @@ static int pp_xw_send(struct pp_run *r, int i, const char *path)
  */
 TEST(pool_pending_woken_across_workers)
 {
-	static struct pp_be be;
+	static struct pp_be be[PP_HOSTS];	/* pp_build reads them all; one runs */
 	static struct pp_cfg cfg;
 	struct proxy_opts o = { 0 };
 	struct pp_run r = { .seed0 = 1 };
@@ -685,10 +685,10 @@ TEST(pool_pending_woken_across_workers)
 	int queued = 0;
 
 	signal(SIGPIPE, SIG_IGN);
-	if (!ASSERT_EQ(pp_be_start(&be), 0))
+	if (!ASSERT_EQ(pp_be_start(&be[0]), 0))
 		return;
 	r.up = up_registry_new(NULL, NULL);
-	pp_build(&cfg, &be);
+	pp_build(&cfg, be);
 	cfg.cl.n_hosts = 1;
 	cfg.cl.pool.http1_max_pending = 8;
 	l7_config_get(&cfg.c);
@@ -746,6 +746,6 @@ TEST(pool_pending_woken_across_workers)
 out_be:
 	atomic_store(&pp_hold_go[0], 1);
 	atomic_store(&pp_hold_go[1], 1);
-	pp_be_stop(&be);
+	pp_be_stop(&be[0]);
 	up_registry_free(r.up);
 }
