@@ -492,35 +492,45 @@ static bool pp_counters_zero(struct pp_run *r)
 
 static unsigned long pp_overloaded;	/* over every seed: the limits were hit */
 
+/* The proxy (two workers, the injected clock) over cfg and r->up. */
+static bool pp_start(struct pp_run *r, struct pp_cfg *cfg)
+{
+	struct proxy_opts o = { 0 };
+	char err[256] = "";
+
+	l7_config_get(&cfg->c);	/* the test owns the storage */
+	o.workers = PP_WORKERS;
+	o.listen_addr = htonl(INADDR_LOOPBACK);
+	o.orig_dst = pp_orig_dst;
+	o.up = r->up;
+	o.access_log_fd = -1;
+	o.idle_timeout_ms = PP_DOWN_IDLE_MS;
+	o.clock_ms = pp_clock_ms;
+	r->p = proxy_start(&o, &cfg->c, err, sizeof(err));
+	if (!ASSERT_TRUE(r->p != NULL)) {
+		fprintf(stderr, "  %s\n", err);
+		return false;
+	}
+	r->port = proxy_listen_port(r->p);
+	for (int i = 0; i < PP_CLIENTS; i++)
+		r->cl[i].fd = -1;
+	return true;
+}
+
 static void pp_one_run(unsigned int seed, const struct pp_be *be)
 {
 	static struct pp_cfg cfg;
-	struct proxy_opts o = { 0 };
 	struct pp_run r = { .seed = seed, .seed0 = seed };
-	char err[256] = "";
 	uint64_t deadline;
 	bool pending;
 	int ok200 = 0;
 
 	r.up = up_registry_new(NULL, NULL);
 	pp_build(&cfg, be);
-	l7_config_get(&cfg.c);	/* the test owns the storage */
-	o.workers = PP_WORKERS;
-	o.listen_addr = htonl(INADDR_LOOPBACK);
-	o.orig_dst = pp_orig_dst;
-	o.up = r.up;
-	o.access_log_fd = -1;
-	o.idle_timeout_ms = PP_DOWN_IDLE_MS;
-	o.clock_ms = pp_clock_ms;
-	r.p = proxy_start(&o, &cfg.c, err, sizeof(err));
-	if (!ASSERT_TRUE(r.p != NULL)) {
-		fprintf(stderr, "  %s\n", err);
+	if (!pp_start(&r, &cfg)) {
 		up_registry_free(r.up);
 		return;
 	}
-	r.port = proxy_listen_port(r.p);
-	for (int i = 0; i < PP_CLIENTS; i++)
-		r.cl[i].fd = -1;
 
 	for (int step = 0; step < PP_STEPS && !r.failed; step++) {
 		int i = rand_r(&r.seed) % PP_CLIENTS, a = rand_r(&r.seed) % 100;
@@ -678,10 +688,8 @@ TEST(pool_pending_woken_across_workers)
 {
 	static struct pp_be be[PP_HOSTS];	/* pp_build reads them all; one runs */
 	static struct pp_cfg cfg;
-	struct proxy_opts o = { 0 };
 	struct pp_run r = { .seed0 = 1 };
 	uint32_t src = htonl(PP_SRC_A);
-	char err[256] = "";
 	int queued = 0;
 
 	signal(SIGPIPE, SIG_IGN);
@@ -691,22 +699,8 @@ TEST(pool_pending_woken_across_workers)
 	pp_build(&cfg, be);
 	cfg.cl.n_hosts = 1;
 	cfg.cl.pool.http1_max_pending = 8;
-	l7_config_get(&cfg.c);
-	o.workers = PP_WORKERS;
-	o.listen_addr = htonl(INADDR_LOOPBACK);
-	o.orig_dst = pp_orig_dst;
-	o.up = r.up;
-	o.access_log_fd = -1;
-	o.idle_timeout_ms = PP_DOWN_IDLE_MS;
-	o.clock_ms = pp_clock_ms;
-	r.p = proxy_start(&o, &cfg.c, err, sizeof(err));
-	if (!ASSERT_TRUE(r.p != NULL)) {
-		fprintf(stderr, "  %s\n", err);
+	if (!pp_start(&r, &cfg))
 		goto out_be;
-	}
-	r.port = proxy_listen_port(r.p);
-	for (int i = 0; i < PP_CLIENTS; i++)
-		r.cl[i].fd = -1;
 	for (int round = 0; round < 24 && !r.failed; round++) {
 		atomic_store(&pp_hold_go[0], 0);
 		atomic_store(&pp_hold_go[1], 0);
