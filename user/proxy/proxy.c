@@ -727,7 +727,7 @@ void px_pending_retry(struct px_worker *w)
 		if (!snap[i]->closed && snap[i]->st.pending)
 			px_stream_pending_retry(snap[i]);
 	/* out of memory for the whole queue: the rest on the next tick */
-	if (n == cap && w->pend)
+	if (d)
 		px_timer_arm(w, &w->tick, w->now + PX_PENDING_TICK_MS);
 }
 
