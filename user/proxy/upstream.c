@@ -83,7 +83,7 @@ struct up_registry {
 	struct up_host_state *all_hosts;
 	struct up_cluster_state *clusters[UP_CLUSTER_BUCKETS];
 	struct up_cb_state *cbs[UP_CB_BUCKETS];
-	pthread_mutex_t wmu;		/* waker changes vs. calls */
+	pthread_mutex_t wmu;		/* serializes up_registry_set_waker (calls load wake atomically) */
 	up_wake_fn wake;
 	void *wake_ctx;
 };
