@@ -96,6 +96,8 @@ struct pp_be_conn_arg {
 	int fd;
 };
 
+static atomic_int pp_hold_go[2];
+
 /* The connection thread owns its socket and closes it (with RST for /reset). */
 static void *pp_be_conn(void *arg)
 {
@@ -108,7 +110,7 @@ static void *pp_be_conn(void *arg)
 	free(ca);
 	for (;;) {
 		struct pollfd pfd = { .fd = fd, .events = POLLIN };
-		char *e, reply[160];
+		char *e, *hold, reply[160];
 		ssize_t n;
 		int k;
 
@@ -136,10 +138,14 @@ static void *pp_be_conn(void *arg)
 		}
 		if (strstr(buf, "slow "))
 			usleep(20000);
+		hold = strstr(buf, "/hold");
+		/* "/holdN": answer (and close) once the test lets hold N go */
+		while (hold && !atomic_load(&pp_hold_go[hold[5] & 1]) && !atomic_load(&be->stop))
+			usleep(1000);
 		k = snprintf(reply, sizeof(reply), "HTTP/1.1 %d X\r\ncontent-length: 2\r\n%s\r\nok",
 			     strstr(buf, "503 ") ? 503 : 200,
-			     strstr(buf, "close ") ? "connection: close\r\n" : "");
-		if (tlb_send_all(fd, reply, (size_t)k) || strstr(buf, "close "))
+			     strstr(buf, "close ") || hold ? "connection: close\r\n" : "");
+		if (tlb_send_all(fd, reply, (size_t)k) || strstr(buf, "close ") || hold)
 			goto out;
 		len -= (size_t)(e + 4 - buf);
 		memmove(buf, e + 4, len);
@@ -486,35 +492,45 @@ static bool pp_counters_zero(struct pp_run *r)
 
 static unsigned long pp_overloaded;	/* over every seed: the limits were hit */
 
+/* The proxy (two workers, the injected clock) over cfg and r->up. */
+static bool pp_start(struct pp_run *r, struct pp_cfg *cfg)
+{
+	struct proxy_opts o = { 0 };
+	char err[256] = "";
+
+	l7_config_get(&cfg->c);	/* the test owns the storage */
+	o.workers = PP_WORKERS;
+	o.listen_addr = htonl(INADDR_LOOPBACK);
+	o.orig_dst = pp_orig_dst;
+	o.up = r->up;
+	o.access_log_fd = -1;
+	o.idle_timeout_ms = PP_DOWN_IDLE_MS;
+	o.clock_ms = pp_clock_ms;
+	r->p = proxy_start(&o, &cfg->c, err, sizeof(err));
+	if (!ASSERT_TRUE(r->p != NULL)) {
+		fprintf(stderr, "  %s\n", err);
+		return false;
+	}
+	r->port = proxy_listen_port(r->p);
+	for (int i = 0; i < PP_CLIENTS; i++)
+		r->cl[i].fd = -1;
+	return true;
+}
+
 static void pp_one_run(unsigned int seed, const struct pp_be *be)
 {
 	static struct pp_cfg cfg;
-	struct proxy_opts o = { 0 };
 	struct pp_run r = { .seed = seed, .seed0 = seed };
-	char err[256] = "";
 	uint64_t deadline;
 	bool pending;
 	int ok200 = 0;
 
 	r.up = up_registry_new(NULL, NULL);
 	pp_build(&cfg, be);
-	l7_config_get(&cfg.c);	/* the test owns the storage */
-	o.workers = PP_WORKERS;
-	o.listen_addr = htonl(INADDR_LOOPBACK);
-	o.orig_dst = pp_orig_dst;
-	o.up = r.up;
-	o.access_log_fd = -1;
-	o.idle_timeout_ms = PP_DOWN_IDLE_MS;
-	o.clock_ms = pp_clock_ms;
-	r.p = proxy_start(&o, &cfg.c, err, sizeof(err));
-	if (!ASSERT_TRUE(r.p != NULL)) {
-		fprintf(stderr, "  %s\n", err);
+	if (!pp_start(&r, &cfg)) {
 		up_registry_free(r.up);
 		return;
 	}
-	r.port = proxy_listen_port(r.p);
-	for (int i = 0; i < PP_CLIENTS; i++)
-		r.cl[i].fd = -1;
 
 	for (int step = 0; step < PP_STEPS && !r.failed; step++) {
 		int i = rand_r(&r.seed) % PP_CLIENTS, a = rand_r(&r.seed) % 100;
@@ -611,4 +627,119 @@ TEST(pool_property_keepalive_interleavings)
 out:
 	while (started--)
 		pp_be_stop(&be[started]);
+}
+
+/* ---- a slot freed on one worker serves a request pending on another ---- */
+
+/* A client of pod A (even source port: pp_orig_dst) with one request sent. */
+static int pp_xw_send(struct pp_run *r, int i, const char *path)
+{
+	struct pp_client *c = &r->cl[i];
+	struct sockaddr_in sa;
+	socklen_t sl = sizeof(sa);
+	char req[128];
+	int n;
+
+	for (int tries = 0; tries < 64; tries++) {
+		pp_close(c, false);
+		c->fd = pp_connect(r->port);
+		if (c->fd < 0)
+			return -1;
+		if (!getsockname(c->fd, (struct sockaddr *)&sa, &sl) && !(ntohs(sa.sin_port) & 1))
+			break;
+	}
+	n = snprintf(req, sizeof(req), "GET %s HTTP/1.1\r\nhost: pool\r\n\r\n", path);
+	for (int tries = 0; tries < 100; tries++) {
+		struct pollfd pfd = { .fd = c->fd, .events = POLLOUT };
+
+		if (send(c->fd, req, (size_t)n, MSG_NOSIGNAL) == n) {
+			c->outstanding = true;
+			c->last_status = 0;
+			c->sent_real = pp_real_ms();
+			c->last_virtual = atomic_load(&pp_clock);
+			return 0;
+		}
+		poll(&pfd, 1, 10);
+	}
+	return -1;
+}
+
+/* Drain until cond holds or the real-time bound passes (never the proxy's clock). */
+#define PP_XW_WAIT(r, cond)                                                   \
+	({                                                                    \
+		uint64_t dl_ = pp_real_ms() + PP_HANG_MS;                     \
+		while (!(cond) && pp_real_ms() < dl_) {                       \
+			usleep(1000);                                         \
+			pp_drain_all(r);                                      \
+		}                                                             \
+		(cond);                                                       \
+	})
+
+/*
+ * maxConnections 2, one host, two workers, the clock frozen (no tick can
+ * fire): c1 and c2 hold both connection slots, c3 queues behind c1 on its
+ * worker. c2's answer closes its connection: c3 must be served while c1 is
+ * still held, whichever worker c2 was on - by the registry waking c3's
+ * worker, not by a poll. Rounds where c3 got a connection of its own (the
+ * one an empty pool always gets) or where all share a worker prove less;
+ * over the rounds the cross-worker case comes up with near certainty.
+ */
+TEST(pool_pending_woken_across_workers)
+{
+	static struct pp_be be[PP_HOSTS];	/* pp_build reads them all; one runs */
+	static struct pp_cfg cfg;
+	struct pp_run r = { .seed0 = 1 };
+	uint32_t src = htonl(PP_SRC_A);
+	int queued = 0;
+
+	signal(SIGPIPE, SIG_IGN);
+	if (!ASSERT_EQ(pp_be_start(&be[0]), 0))
+		return;
+	r.up = up_registry_new(NULL, NULL);
+	pp_build(&cfg, be);
+	cfg.cl.n_hosts = 1;
+	cfg.cl.pool.http1_max_pending = 8;
+	if (!pp_start(&r, &cfg))
+		goto out_be;
+	for (int round = 0; round < 24 && !r.failed; round++) {
+		atomic_store(&pp_hold_go[0], 0);
+		atomic_store(&pp_hold_go[1], 0);
+		if (!ASSERT_EQ(pp_xw_send(&r, 1, "/hold1"), 0) ||
+		    !ASSERT_TRUE(PP_XW_WAIT(&r, up_cb_count(r.up, 21, src, UP_CB_CONNECTIONS) == 1)) ||
+		    !ASSERT_EQ(pp_xw_send(&r, 2, "/hold2"), 0) ||
+		    !ASSERT_TRUE(PP_XW_WAIT(&r, up_cb_count(r.up, 21, src, UP_CB_CONNECTIONS) == 2)) ||
+		    !ASSERT_EQ(pp_xw_send(&r, 3, "/close"), 0) ||
+		    !ASSERT_TRUE(PP_XW_WAIT(&r, !r.cl[3].outstanding ||
+					    up_cb_count(r.up, 21, src, UP_CB_PENDING) == 1)))
+			break;
+		if (r.cl[3].outstanding) {
+			queued++;
+			atomic_store(&pp_hold_go[0], 1);	/* "/hold2" */
+			if (!ASSERT_TRUE(PP_XW_WAIT(&r, !r.cl[3].outstanding)))
+				fprintf(stderr, "  round %d: a freed slot left a request queued\n",
+					round);
+			ASSERT_TRUE(r.cl[1].outstanding);	/* c1 still holds its slot */
+			ASSERT_EQ(r.cl[3].last_status, 200);
+		}
+		atomic_store(&pp_hold_go[0], 1);
+		atomic_store(&pp_hold_go[1], 1);
+		ASSERT_TRUE(PP_XW_WAIT(&r, !r.cl[1].outstanding && !r.cl[2].outstanding &&
+					       !r.cl[3].outstanding));
+		for (int i = 1; i <= 3; i++)
+			pp_close(&r.cl[i], false);
+		ASSERT_TRUE(PP_XW_WAIT(&r, up_cb_count(r.up, 21, src, UP_CB_CONNECTIONS) == 0 &&
+					       up_cb_count(r.up, 21, src, UP_CB_REQUESTS) == 0));
+		if (test__failed)
+			break;
+	}
+	ASSERT_TRUE(queued > 0);	/* the scenario happened at all */
+	for (int i = 0; i < PP_CLIENTS; i++)
+		pp_close(&r.cl[i], false);
+	proxy_stop(r.p);
+	ASSERT_EQ(cfg.c.refs, 1);
+out_be:
+	atomic_store(&pp_hold_go[0], 1);
+	atomic_store(&pp_hold_go[1], 1);
+	pp_be_stop(&be[0]);
+	up_registry_free(r.up);
 }

@@ -791,6 +791,77 @@ TEST(upstream_cb_limits_and_overflow)
 	up_registry_free(r);
 }
 
+struct wakelog {
+	unsigned int slots[8];
+	int n;
+};
+
+static void wakelog_cb(void *ctx, unsigned int slot)
+{
+	struct wakelog *l = ctx;
+
+	if (l->n < 8)
+		l->slots[l->n] = slot;
+	l->n++;
+}
+
+TEST(upstream_cb_wait_wakes_only_waiters)
+{
+	struct up_registry *r = up_registry_new(NULL, NULL);
+	struct wakelog log = { 0 }, other = { 0 };
+	uint32_t src = 0x0a000107;
+	struct fx f;
+
+	fx_init(&f, 1, L7_LB_ROUND_ROBIN);
+	f.c.pool.max_connections = 1;
+	ASSERT_EQ(up_registry_set_waker(r, wakelog_cb, &log), 0);
+	ASSERT_EQ(up_registry_set_waker(r, wakelog_cb, &other), -EBUSY);
+	/* nobody waits: a release calls nobody */
+	ASSERT_TRUE(up_cb_acquire_src(r, &f.c, src, UP_CB_CONNECTIONS));
+	up_cb_release_src(r, &f.c, src, UP_CB_CONNECTIONS);
+	ASSERT_EQ(log.n, 0);
+	/* full: workers 3 and 200 wait (two requests on 3), a release wakes each once */
+	ASSERT_TRUE(up_cb_acquire_src(r, &f.c, src, UP_CB_CONNECTIONS));
+	ASSERT_FALSE(up_cb_wait_begin(r, &f.c, src, 3));
+	ASSERT_FALSE(up_cb_wait_begin(r, &f.c, src, 3));
+	ASSERT_FALSE(up_cb_wait_begin(r, &f.c, src, 200));
+	/* other kinds and other sources free no connection slot */
+	ASSERT_TRUE(up_cb_acquire_src(r, &f.c, src, UP_CB_PENDING));
+	up_cb_release_src(r, &f.c, src, UP_CB_PENDING);
+	ASSERT_TRUE(up_cb_acquire_src(r, &f.c, src + 1, UP_CB_CONNECTIONS));
+	up_cb_release_src(r, &f.c, src + 1, UP_CB_CONNECTIONS);
+	ASSERT_EQ(log.n, 0);
+	up_cb_release_src(r, &f.c, src, UP_CB_CONNECTIONS);
+	ASSERT_EQ(log.n, 2);
+	ASSERT_EQ(log.slots[0], 3);
+	ASSERT_EQ(log.slots[1], 200);
+	/* a slot free while registering: the waiter retries itself */
+	ASSERT_TRUE(up_cb_wait_begin(r, &f.c, src, 5));
+	up_cb_wait_end(r, &f.c, src, 5);
+	/* worker 3 still has one waiter after one ends; none after both */
+	up_cb_wait_end(r, &f.c, src, 3);
+	up_cb_wait_end(r, &f.c, src, 200);
+	log.n = 0;
+	ASSERT_TRUE(up_cb_acquire_src(r, &f.c, src, UP_CB_CONNECTIONS));
+	up_cb_release_src(r, &f.c, src, UP_CB_CONNECTIONS);
+	ASSERT_EQ(log.n, 1);
+	ASSERT_EQ(log.slots[0], 3);
+	up_cb_wait_end(r, &f.c, src, 3);
+	up_cb_wait_end(r, &f.c, src, 3);	/* unpaired: no wrap */
+	/* a slot out of range is never registered: "retry now", then the caller polls */
+	ASSERT_TRUE(up_cb_wait_begin(r, &f.c, src, UP_WAIT_SLOTS));
+	log.n = 0;
+	ASSERT_TRUE(up_cb_acquire_src(r, &f.c, src, UP_CB_CONNECTIONS));
+	up_cb_release_src(r, &f.c, src, UP_CB_CONNECTIONS);
+	ASSERT_EQ(log.n, 0);
+	/* cleared by its owner only, then another may set one */
+	ASSERT_EQ(up_registry_set_waker(r, NULL, &other), 0);
+	ASSERT_EQ(up_registry_set_waker(r, wakelog_cb, &other), -EBUSY);
+	ASSERT_EQ(up_registry_set_waker(r, NULL, &log), 0);
+	ASSERT_EQ(up_registry_set_waker(r, wakelog_cb, &other), 0);
+	up_registry_free(r);
+}
+
 TEST(upstream_cb_unlimited_and_per_source)
 {
 	struct up_registry *r = up_registry_new(NULL, NULL);

@@ -169,6 +169,7 @@ static struct px_timer *px_heap_pop(struct px_worker *w)
 
 static void px_uconn_timer(struct px_uconn *u);
 static void px_worker_tick(struct px_worker *w);
+static void px_pending_wake(void *ctx, unsigned int slot);
 
 static void px_timers_run(struct px_worker *w)
 {
@@ -699,16 +700,35 @@ void px_pool_service(struct px_worker *w, struct px_pool *pool)
 	}
 }
 
-void px_pending_tick(struct px_worker *w)
+void px_pending_retry(struct px_worker *w)
 {
-	struct px_dconn *snap[256], *d;
-	size_t n = 0, i;
+	struct px_dconn *fallback[64], **snap = fallback, *d;
+	size_t cap = 64, n = 0, i;
 
-	for (d = w->pend; d && n < 256; d = d->st.wpend_next)
+	/* a snapshot: a retry can requeue (retry back-off) or close streams */
+	if (w->n_pend > cap) {
+		if (w->n_pend > w->cap_snap) {
+			size_t nc = w->n_pend * 2;
+			struct px_dconn **ns = realloc(w->pend_snap, nc * sizeof(*ns));
+
+			if (ns) {
+				w->pend_snap = ns;
+				w->cap_snap = nc;
+			}
+		}
+		if (w->cap_snap >= w->n_pend) {
+			snap = w->pend_snap;
+			cap = w->cap_snap;
+		}
+	}
+	for (d = w->pend; d && n < cap; d = d->st.wpend_next)
 		snap[n++] = d;
 	for (i = 0; i < n; i++)
 		if (!snap[i]->closed && snap[i]->st.pending)
 			px_stream_pending_retry(snap[i]);
+	/* out of memory for the whole queue: the rest on the next tick */
+	if (d)
+		px_timer_arm(w, &w->tick, w->now + PX_PENDING_TICK_MS);
 }
 
 static void px_pool_drop_cfg(struct px_worker *w, struct px_pool *pl)
@@ -1045,8 +1065,8 @@ static void px_worker_tick(struct px_worker *w)
 		}
 	}
 	if (w->pend) {
-		px_pending_tick(w);
-		if (w->pend && w->now + PX_PENDING_TICK_MS < next)
+		px_pending_retry(w);
+		if (w->pend && !w->p->wait_ev && w->now + PX_PENDING_TICK_MS < next)
 			next = w->now + PX_PENDING_TICK_MS;
 	}
 	px_timer_arm(w, &w->tick, next);
@@ -1101,6 +1121,8 @@ static void px_worker_wake(struct px_worker *w)
 	c = atomic_exchange(&w->mail, NULL);
 	if (c)
 		px_worker_set_cfg(w, c);
+	if (atomic_exchange(&w->pend_kick, false) && w->pend)
+		px_pending_retry(w);
 }
 
 static void px_reap(struct px_worker *w)
@@ -1251,6 +1273,7 @@ static void px_worker_free(struct px_worker *w)
 	if (c)
 		l7_config_put(c);
 	free(w->heap);
+	free(w->pend_snap);
 	for (size_t i = 0; i < w->cap_cstats; i++) {
 		if (w->cstats[i]) {
 			free(w->cstats[i]->name);
@@ -1333,6 +1356,8 @@ static void px_free(struct proxy *p)
 {
 	int i;
 
+	if (p->wait_ev)
+		up_registry_set_waker(p->o.up, NULL, p);
 	for (i = 0; i < p->nw; i++)
 		px_worker_free(&p->w[i]);
 	free(p->w);
@@ -1387,6 +1412,8 @@ struct proxy *proxy_start(const struct proxy_opts *o, struct l7_config *config,
 		p->w[i].ep = -1;
 		p->w[i].wakefd = -1;
 	}
+	/* one proxy per registry is woken; another one polls (PX_PENDING_TICK_MS) */
+	p->wait_ev = !up_registry_set_waker(p->o.up, px_pending_wake, p);
 	for (i = 0; i < p->nw; i++) {
 		e = px_worker_init(p, &p->w[i], i, config, err, errlen);
 		if (e) {
@@ -1424,6 +1451,22 @@ static void px_wake(struct px_worker *w)
 	ssize_t n = write(w->wakefd, &one, sizeof(one));
 
 	(void)n;	/* a full counter already means "wake up" */
+}
+
+void px_pending_kick(struct px_worker *w)
+{
+	/* one write until the worker has looked */
+	if (!atomic_exchange(&w->pend_kick, true))
+		px_wake(w);
+}
+
+/* The registry's waker: a connection slot of a cluster w waits for was freed. */
+static void px_pending_wake(void *ctx, unsigned int slot)
+{
+	struct proxy *p = ctx;
+
+	if (slot < (unsigned int)p->nw)
+		px_pending_kick(&p->w[slot]);
 }
 
 void proxy_kick(struct proxy *p)

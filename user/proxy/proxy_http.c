@@ -300,8 +300,13 @@ static void st_pend_del(struct px_dconn *d)
 		w->pend = st->wpend_next;
 	if (st->wpend_next)
 		st->wpend_next->st.wpend_prev = st->wpend_prev;
+	else
+		w->pend_tail = st->wpend_prev;
+	w->n_pend--;
 	st->pend_next = st->pend_prev = st->wpend_next = st->wpend_prev = NULL;
 	st->pending = false;
+	if (w->p->wait_ev)
+		up_cb_wait_end(w->p->o.up, st->cluster, st->cb_src, (unsigned int)w->idx);
 	up_cb_release_src(w->p->o.up, st->cluster, st->cb_src, UP_CB_PENDING);
 }
 
@@ -319,13 +324,23 @@ static void st_pend_add(struct px_dconn *d)
 	else
 		pl->pend_head = d;
 	pl->pend_tail = d;
-	st->wpend_prev = NULL;
-	st->wpend_next = w->pend;
-	if (w->pend)
-		w->pend->st.wpend_prev = d;
-	w->pend = d;
-	/* a slot freed by another worker is only seen by polling */
-	px_timer_arm(w, &w->tick, w->now + PX_PENDING_TICK_MS);
+	st->wpend_next = NULL;
+	st->wpend_prev = w->pend_tail;
+	if (w->pend_tail)
+		w->pend_tail->st.wpend_next = d;
+	else
+		w->pend = d;
+	w->pend_tail = d;
+	w->n_pend++;
+	/*
+	 * A slot another worker frees wakes this one (px_pending_wake); a
+	 * slot freed while registering is retried now. Without the waker
+	 * (another proxy owns the registry's), poll.
+	 */
+	if (!w->p->wait_ev)
+		px_timer_arm(w, &w->tick, w->now + PX_PENDING_TICK_MS);
+	else if (up_cb_wait_begin(w->p->o.up, st->cluster, st->cb_src, (unsigned int)w->idx))
+		px_pending_kick(w);
 }
 
 /* Drop the upstream connection of the current try (never reused). */

@@ -42,7 +42,7 @@
 #define PX_ACCEPT_BATCH		64
 #define PX_EMFILE_PAUSE_MS	100
 #define PX_TICK_MS		1000
-#define PX_PENDING_TICK_MS	5
+#define PX_PENDING_TICK_MS	5		/* polling, only without the registry's waker */
 #define PX_DEF_HEADER_TIMEOUT_MS 10000
 #define PX_DEF_IDLE_TIMEOUT_MS	60000
 #define PX_DEF_STREAM_IDLE_MS	300000		/* Envoy's stream_idle_timeout */
@@ -369,7 +369,11 @@ struct px_worker {
 	struct px_uconn *dead_u;
 	struct px_uconn *mirrors;
 	uint32_t n_mirrors;
-	struct px_dconn *pend;		/* streams waiting for a connection */
+	struct px_dconn *pend, *pend_tail; /* streams waiting for a connection, oldest first */
+	size_t n_pend;
+	struct px_dconn **pend_snap;	/* px_pending_retry's snapshot */
+	size_t cap_snap;
+	atomic_bool pend_kick;		/* a connection slot was freed: retry w->pend */
 	uint64_t accept_resume_at;
 	struct px_h2w *h2;		/* proxy_h2.c state, NULL until first used */
 	char *log;
@@ -394,6 +398,7 @@ struct proxy {
 	pthread_mutex_t mu;
 	struct l7_config *cfg;		/* the latest, one reference */
 	atomic_uint n_conns;		/* downstream connections, all workers (max_conns) */
+	bool wait_ev;			/* the registry wakes workers with pending requests */
 	char listener_err[160];
 	pthread_mutex_t err_mu;
 };
@@ -443,7 +448,10 @@ void px_pool_service(struct px_worker *w, struct px_pool *pool);
 struct px_uconn *px_pool_take_idle(struct px_pool *pool);
 /* Close the oldest idle connection of another pool of pl's cluster and source: true if one was. */
 bool px_pool_reclaim_idle(struct px_worker *w, struct px_pool *pl);
-void px_pending_tick(struct px_worker *w);
+/* Retry every pending stream of w, oldest first. */
+void px_pending_retry(struct px_worker *w);
+/* Have w retry its pending streams from its event loop (any thread). */
+void px_pending_kick(struct px_worker *w);
 void px_mirror_start(struct px_worker *w, const struct l7_host *h, char *buf, uint32_t len);
 
 /* ---- proxy_http.c: the engine ---- */

@@ -69,6 +69,9 @@ struct up_cb_state {
 	uint32_t src;			/* network order; 0 = per cluster only */
 	uint64_t count[UP_CB_MAX];	/* atomic: units held */
 	uint64_t overflows[UP_CB_MAX];	/* atomic */
+	uint32_t n_waiting;		/* atomic: bits set in wait_mask */
+	uint64_t wait_mask[UP_WAIT_SLOTS / 64];	/* atomic: workers with waiters */
+	uint32_t *wait_n;		/* [UP_WAIT_SLOTS], slot i written by worker i only */
 };
 
 struct up_registry {
@@ -80,6 +83,9 @@ struct up_registry {
 	struct up_host_state *all_hosts;
 	struct up_cluster_state *clusters[UP_CLUSTER_BUCKETS];
 	struct up_cb_state *cbs[UP_CB_BUCKETS];
+	pthread_mutex_t wmu;		/* serializes up_registry_set_waker (calls load wake atomically) */
+	up_wake_fn wake;
+	void *wake_ctx;
 };
 
 /* An event collected under omu and delivered after it is released. */
@@ -137,6 +143,7 @@ struct up_registry *up_registry_new(up_outlier_cb cb, void *cb_ctx)
 		return NULL;
 	pthread_mutex_init(&r->mu, NULL);
 	pthread_mutex_init(&r->omu, NULL);
+	pthread_mutex_init(&r->wmu, NULL);
 	r->cb = cb;
 	r->cb_ctx = cb_ctx;
 	return r;
@@ -159,8 +166,10 @@ void up_registry_free(struct up_registry *r)
 	for (size_t i = 0; i < UP_CB_BUCKETS; i++)
 		for (struct up_cb_state *c = r->cbs[i], *n; c; c = n) {
 			n = c->next;
+			free(c->wait_n);
 			free(c);
 		}
+	pthread_mutex_destroy(&r->wmu);
 	pthread_mutex_destroy(&r->mu);
 	pthread_mutex_destroy(&r->omu);
 	free(r);
@@ -530,6 +539,97 @@ static uint32_t up_cb_limit(const struct l7_cluster *c, enum up_cb_kind k)
 	}
 }
 
+/*
+ * Lost wake-ups: a waiter sets its bit then reads the count, a release
+ * lowers the count then reads the bits; with a full fence between each
+ * pair's store and load, at least one of them sees the other.
+ */
+static void up_cb_wake(struct up_registry *r, struct up_cb_state *s)
+{
+	up_wake_fn fn;
+	void *ctx;
+
+	__atomic_thread_fence(__ATOMIC_SEQ_CST);
+	if (!__atomic_load_n(&s->n_waiting, __ATOMIC_RELAXED))
+		return;
+	fn = __atomic_load_n(&r->wake, __ATOMIC_ACQUIRE);
+	ctx = __atomic_load_n(&r->wake_ctx, __ATOMIC_ACQUIRE);
+	if (!fn)
+		return;
+	for (unsigned int i = 0; i < UP_WAIT_SLOTS / 64; i++) {
+		uint64_t m = __atomic_load_n(&s->wait_mask[i], __ATOMIC_RELAXED);
+
+		while (m) {
+			unsigned int b = (unsigned int)__builtin_ctzll(m);
+
+			m &= m - 1;
+			fn(ctx, i * 64 + b);
+		}
+	}
+}
+
+int up_registry_set_waker(struct up_registry *r, up_wake_fn fn, void *ctx)
+{
+	int err = 0;
+
+	pthread_mutex_lock(&r->wmu);
+	if (fn && r->wake) {
+		err = -EBUSY;
+	} else if (fn) {
+		__atomic_store_n(&r->wake_ctx, ctx, __ATOMIC_RELEASE);
+		__atomic_store_n(&r->wake, fn, __ATOMIC_RELEASE);
+	} else if (r->wake_ctx == ctx) {
+		__atomic_store_n(&r->wake, NULL, __ATOMIC_RELEASE);
+		__atomic_store_n(&r->wake_ctx, NULL, __ATOMIC_RELEASE);
+	}
+	pthread_mutex_unlock(&r->wmu);
+	return err;
+}
+
+bool up_cb_wait_begin(struct up_registry *r, const struct l7_cluster *c, uint32_t src_ip,
+		      unsigned int slot)
+{
+	struct up_cb_state *s;
+	uint32_t *wn, limit;
+
+	if (slot >= UP_WAIT_SLOTS || !(s = up_cb_get(r, c->id, src_ip)))
+		return true;
+	wn = __atomic_load_n(&s->wait_n, __ATOMIC_ACQUIRE);
+	if (!wn) {
+		uint32_t *fresh = calloc(UP_WAIT_SLOTS, sizeof(*fresh));
+
+		if (!fresh)
+			return true;	/* the caller polls */
+		if (__atomic_compare_exchange_n(&s->wait_n, &wn, fresh, false, __ATOMIC_ACQ_REL,
+						__ATOMIC_ACQUIRE))
+			wn = fresh;
+		else
+			free(fresh);
+	}
+	if (wn[slot]++)
+		return false;	/* the bit is set: every release since has seen it */
+	__atomic_fetch_or(&s->wait_mask[slot / 64], 1ull << (slot % 64), __ATOMIC_SEQ_CST);
+	__atomic_add_fetch(&s->n_waiting, 1, __ATOMIC_SEQ_CST);
+	__atomic_thread_fence(__ATOMIC_SEQ_CST);
+	limit = up_cb_limit(c, UP_CB_CONNECTIONS);
+	return !limit || __atomic_load_n(&s->count[UP_CB_CONNECTIONS], __ATOMIC_RELAXED) < limit;
+}
+
+void up_cb_wait_end(struct up_registry *r, const struct l7_cluster *c, uint32_t src_ip,
+		    unsigned int slot)
+{
+	struct up_cb_state *s;
+	uint32_t *wn;
+
+	if (slot >= UP_WAIT_SLOTS || !(s = up_cb_find(r, c->id, src_ip)))
+		return;
+	wn = __atomic_load_n(&s->wait_n, __ATOMIC_ACQUIRE);
+	if (!wn || !wn[slot] || --wn[slot])
+		return;
+	__atomic_fetch_and(&s->wait_mask[slot / 64], ~(1ull << (slot % 64)), __ATOMIC_SEQ_CST);
+	__atomic_sub_fetch(&s->n_waiting, 1, __ATOMIC_SEQ_CST);
+}
+
 bool up_cb_acquire_src(struct up_registry *r, const struct l7_cluster *c, uint32_t src_ip,
 		       enum up_cb_kind k)
 {
@@ -574,6 +674,8 @@ void up_cb_release_src(struct up_registry *r, const struct l7_cluster *c, uint32
 	while (cur && !__atomic_compare_exchange_n(&s->count[k], &cur, cur - 1, true,
 						   __ATOMIC_ACQ_REL, __ATOMIC_RELAXED))
 		;
+	if (k == UP_CB_CONNECTIONS)
+		up_cb_wake(r, s);
 }
 
 void up_cb_force_src(struct up_registry *r, const struct l7_cluster *c, uint32_t src_ip,

@@ -96,6 +96,28 @@ uint64_t up_cb_count(struct up_registry *r, uint64_t cluster_id, uint32_t src_ip
 /* Units of k held right now for the cluster, over every source (admin; walks the table). */
 uint64_t up_cb_total(struct up_registry *r, uint64_t cluster_id, enum up_cb_kind k);
 
+/*
+ * Waiting for a connection slot across workers. A proxy worker (slot <
+ * UP_WAIT_SLOTS) with requests queued for (cluster, source) registers each
+ * one with up_cb_wait_begin() and drops it with up_cb_wait_end(); every
+ * release of a UP_CB_CONNECTIONS unit of (cluster, source) then calls the
+ * registry's waker once per worker with waiters (from the releasing
+ * thread, no lock held). Releases with no waiter cost one load. Only one
+ * waker per registry: up_registry_set_waker() returns -EBUSY if another is
+ * set (that caller must poll instead); fn NULL clears it (when ctx matches).
+ *
+ * up_cb_wait_begin() returns true when a connection unit is free right
+ * now: the caller retries itself, a release that raced with the
+ * registration may have missed it.
+ */
+#define UP_WAIT_SLOTS	256
+typedef void (*up_wake_fn)(void *ctx, unsigned int slot);
+int up_registry_set_waker(struct up_registry *r, up_wake_fn fn, void *ctx);
+bool up_cb_wait_begin(struct up_registry *r, const struct l7_cluster *c, uint32_t src_ip,
+		      unsigned int slot);
+void up_cb_wait_end(struct up_registry *r, const struct l7_cluster *c, uint32_t src_ip,
+		    unsigned int slot);
+
 /* ---- outlier detection (Envoy's, as Istio configures it) ---- */
 
 enum up_result {
