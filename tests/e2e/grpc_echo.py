@@ -178,18 +178,23 @@ def count_call(addr, n, delay, md):
     return 0
 
 
+def tally(res, f):
+    """Count a finished future's status code (OK or the error's name) in res."""
+    try:
+        f.result()
+        k = "OK"
+    except grpc.RpcError as e:
+        k = e.code().name
+    res[k] = res.get(k, 0) + 1
+
+
 def par(addr, n, method, msg):
     res = {}
     with grpc.insecure_channel(addr) as ch:
         m = ch.unary_unary("/sm.Echo/" + method)
         futs = [m.future(msg.encode(), timeout=10) for _ in range(n)]
         for f in futs:
-            try:
-                f.result()
-                k = "OK"
-            except grpc.RpcError as e:
-                k = e.code().name
-            res[k] = res.get(k, 0) + 1
+            tally(res, f)
     for k in sorted(res):
         print("status", k, res[k])
     return 0
@@ -198,15 +203,6 @@ def par(addr, n, method, msg):
 def load(addr, n, conc, secs):
     """n Sleep RPCs, conc in flight on one channel, no client-side retries."""
     res = {}
-
-    def done(f):
-        try:
-            f.result()
-            k = "OK"
-        except grpc.RpcError as e:
-            k = e.code().name
-        res[k] = res.get(k, 0) + 1
-
     with grpc.insecure_channel(addr, options=[("grpc.enable_retries", 0)]) as ch:
         m = ch.unary_unary("/sm.Echo/Sleep")
         pending = []
@@ -215,9 +211,9 @@ def load(addr, n, conc, secs):
             if i + 1 == conc:
                 print("started", flush=True)
             if len(pending) >= conc:
-                done(pending.pop(0))
+                tally(res, pending.pop(0))
         for f in pending:
-            done(f)
+            tally(res, f)
     for k in sorted(res):
         print("status", k, res[k])
     return 0

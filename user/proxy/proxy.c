@@ -1478,9 +1478,7 @@ void proxy_drain(struct proxy *p, unsigned int ms)
 	if (!p)
 		return;
 	atomic_store(&p->draining, true);
-	for (i = 0; i < p->nw; i++)
-		if (p->w[i].started)
-			px_wake(&p->w[i]);
+	proxy_kick(p);	/* a proxy that proxy_new returned has all workers started */
 	end = px_clock_ms() + ms;
 	do {
 		for (i = done = 0; i < p->nw; i++)
