@@ -27,6 +27,10 @@ code (raw bytes in and out).
         one server-streaming call; prints "count <messages> <last>" or "error CODE <messages>"
   grpc_echo.py par HOST:PORT N METHOD MSG
         N concurrent unary calls on one channel; prints "status CODE COUNT"
+  grpc_echo.py load HOST:PORT N CONC SECS
+        N Sleep(SECS) calls, CONC in flight, on one channel with client retries
+        off (grpc.enable_retries 0); prints "started" once CONC are sent, then
+        "status CODE COUNT"
 """
 import signal
 import sys
@@ -174,18 +178,42 @@ def count_call(addr, n, delay, md):
     return 0
 
 
+def tally(res, f):
+    """Count a finished future's status code (OK or the error's name) in res."""
+    try:
+        f.result()
+        k = "OK"
+    except grpc.RpcError as e:
+        k = e.code().name
+    res[k] = res.get(k, 0) + 1
+
+
 def par(addr, n, method, msg):
     res = {}
     with grpc.insecure_channel(addr) as ch:
         m = ch.unary_unary("/sm.Echo/" + method)
         futs = [m.future(msg.encode(), timeout=10) for _ in range(n)]
         for f in futs:
-            try:
-                f.result()
-                k = "OK"
-            except grpc.RpcError as e:
-                k = e.code().name
-            res[k] = res.get(k, 0) + 1
+            tally(res, f)
+    for k in sorted(res):
+        print("status", k, res[k])
+    return 0
+
+
+def load(addr, n, conc, secs):
+    """n Sleep RPCs, conc in flight on one channel, no client-side retries."""
+    res = {}
+    with grpc.insecure_channel(addr, options=[("grpc.enable_retries", 0)]) as ch:
+        m = ch.unary_unary("/sm.Echo/Sleep")
+        pending = []
+        for i in range(n):
+            pending.append(m.future(secs.encode(), timeout=20))
+            if i + 1 == conc:
+                print("started", flush=True)
+            if len(pending) >= conc:
+                tally(res, pending.pop(0))
+        for f in pending:
+            tally(res, f)
     for k in sorted(res):
         print("status", k, res[k])
     return 0
@@ -212,6 +240,8 @@ def main():
         return par(a[1], int(a[2]), a[3], a[4])
     if len(a) >= 4 and a[0] == "count" and 0 < int(a[2]) <= 1000:
         return count_call(a[1], int(a[2]), a[3], metadata(a))
+    if len(a) == 5 and a[0] == "load" and 0 < int(a[2]) <= 10000 and 0 < int(a[3]) <= 100:
+        return load(a[1], int(a[2]), int(a[3]), a[4])
     if len(a) == 2 and a[0] == "streams":
         return streams(a[1])
     print(__doc__, file=sys.stderr)

@@ -10,6 +10,9 @@ the e2e tests. Prints what the server did: "goaway CODE", "closed", or
   h2_hostile.py HOST:PORT big-headers N     one header block of N bytes (HPACK literal)
   h2_hostile.py HOST:PORT settings-flood N  N SETTINGS frames, ACKs never read
   h2_hostile.py HOST:PORT ping-flood N      N PINGs, ACKs never read
+  h2_hostile.py HOST:PORT goaway-watch MS   one gRPC Sleep(MS/1000) on stream 1; prints
+        "ready", then "goaway LAST-STREAM-ID CODE" per GOAWAY, "end 1" when the
+        response ended, "closed" at EOF (a graceful server's drain, not an attack)
 """
 import socket
 import struct
@@ -44,8 +47,8 @@ def request_block(host):
     return b"\x82\x86\x84" + b"\x01" + bytes([len(host)]) + host
 
 
-def read_frames(sk, until):
-    """Read frames until a GOAWAY, EOF or the deadline; returns the GOAWAY code or None."""
+def frames(sk, until):
+    """Yield (type, flags, stream id, payload) until the deadline; (None, ...) at EOF."""
     buf = b""
     sk.settimeout(0.2)
     while time.time() < until:
@@ -54,19 +57,52 @@ def read_frames(sk, until):
         except socket.timeout:
             continue
         except OSError:
-            return "closed"
+            d = b""
         if not d:
-            return "closed"
+            yield None, 0, 0, b""
+            return
         buf += d
         while len(buf) >= 9:
             ln = int.from_bytes(buf[:3], "big")
             if len(buf) < 9 + ln:
                 break
-            t, p = buf[3], buf[9:9 + ln]
+            yield buf[3], buf[4], struct.unpack(">I", buf[5:9])[0] & 0x7fffffff, buf[9:9 + ln]
             buf = buf[9 + ln:]
-            if t == GOAWAY and len(p) >= 8:
-                return "goaway %d" % struct.unpack(">I", p[4:8])[0]
+
+
+def read_frames(sk, until):
+    """Read frames until a GOAWAY, EOF or the deadline; returns the GOAWAY code or None."""
+    for t, _, _, p in frames(sk, until):
+        if t is None:
+            return "closed"
+        if t == GOAWAY and len(p) >= 8:
+            return "goaway %d" % struct.unpack(">I", p[4:8])[0]
     return None
+
+
+def goaway_watch(sk, authority, ms):
+    secs = b"%.3f" % (ms / 1000.0)
+    blk = (b"\x83\x86" + hpack_literal(b":path", b"/sm.Echo/Sleep") +
+           hpack_literal(b":authority", authority) +
+           hpack_literal(b"content-type", b"application/grpc") + hpack_literal(b"te", b"trailers"))
+    sk.sendall(frame(HEADERS, END_HEADERS, 1, blk) +
+               frame(DATA, END_STREAM, 1, b"\x00" + struct.pack(">I", len(secs)) + secs))
+    print("ready", flush=True)
+    for t, fl, sid, p in frames(sk, time.time() + 30):
+        if t is None:
+            print("closed", flush=True)
+            return 0
+        if t == SETTINGS and not fl & ACK:
+            sk.sendall(frame(SETTINGS, ACK, 0))
+        elif t == GOAWAY and len(p) >= 8:
+            last, code = struct.unpack(">II", p[:8])
+            print("goaway %d %d" % (last & 0x7fffffff, code), flush=True)
+        elif t in (HEADERS, DATA) and sid == 1 and fl & END_STREAM:
+            print("end 1", flush=True)
+        elif t == RST and sid == 1:
+            print("reset 1", flush=True)
+    print("timeout")
+    return 0
 
 
 def main():
@@ -81,6 +117,8 @@ def main():
     sk.sendall(PREFACE + frame(SETTINGS, 0, 0))
     out = bytearray()
     blk = request_block(sys.argv[1].encode())
+    if mode == "goaway-watch":
+        return goaway_watch(sk, sys.argv[1].encode(), n)
     try:
         if mode == "rapid-reset":
             sid = 1

@@ -155,6 +155,52 @@ out=$(sm_pod_exec 1 timeout 30 h2load -n 200 -c 2 -m 4 -d "$E2E_TMP/req.bin" \
 	-H 'content-type: application/grpc' -H 'te: trailers' http://10.96.7.11:50051/sm.Echo/Say)
 e2e_assert_match "h2load: 200 succeeded" '200 succeeded, 0 failed' "$out"
 
+e2e_log "agent restart (--keep-on-exit) under gRPC load: GOAWAY, in-flight streams finish, clients reconnect"
+# What is asserted, and why it is exact rather than timed:
+#  - a server stream (20 messages, 0.1 s apart) that is in flight when the
+#    agent gets SIGTERM delivers all 20: the proxy sends GOAWAY and keeps the
+#    connection until its streams complete (--l7-drain-time 10 s bounds it);
+#  - a client doing 300 unary RPCs, 4 in flight, retries off client-side, has
+#    0 failures across the restart: GOAWAY(2^31-1) first, the final GOAWAY
+#    (last processed stream) 100 ms later, so no stream the client sent is
+#    refused; its new connection is made while no agent runs (the kernel
+#    balances L7 ports at L4 then) or to the new agent;
+#  - a raw HTTP/2 client with a 1.5 s call in flight sees exactly Envoy's
+#    sequence: GOAWAY(2^31-1, NO_ERROR), GOAWAY(1 = its stream, NO_ERROR), the
+#    response ending on stream 1, then the close;
+#  - connections opened once the new agent is up are served by its proxy.
+mesh_agent_stop
+mesh_agent_start --keep-on-exit --l7-drain-time 10000 || exit 1
+sm_pod_exec 1 timeout 60 $PY "$GRPC" count 10.96.7.10:50051 20 0.1 --md x-canary=1 >"$E2E_TMP/rs-count.out" 2>&1 &
+rs_cpid=$!
+sm_pod_exec 1 timeout 60 $PY "$GRPC" load 10.96.7.11:50051 300 4 0.05 >"$E2E_TMP/rs-load.out" 2>&1 &
+rs_lpid=$!
+sm_pod_exec 1 timeout 60 $PY "$E2E_ROOT/tests/e2e/h2_hostile.py" 10.96.7.11:50051 goaway-watch 1500 \
+	>"$E2E_TMP/rs-watch.out" 2>&1 &
+rs_wpid=$!
+e2e_wait_for_line "$E2E_TMP/rs-watch.out" '^ready' 10 || { echo "FAIL: watch did not start"; cat "$E2E_TMP/rs-watch.out"; }
+e2e_wait_for_line "$E2E_TMP/rs-count.out" '^first' 10 || { echo "FAIL: stream did not start"; cat "$E2E_TMP/rs-count.out"; }
+e2e_wait_for_line "$E2E_TMP/rs-load.out" '^started' 10 || { echo "FAIL: load did not start"; cat "$E2E_TMP/rs-load.out"; }
+mesh_agent_stop
+e2e_assert_eq "pins stay (--keep-on-exit)" yes "$([ -e "$SM_PIN/maps/sm_svc" ] && echo yes)"
+mesh_agent_start || exit 1
+wait "$rs_cpid"
+wait "$rs_lpid"
+wait "$rs_wpid"
+e2e_assert_eq "raw h2 client: GOAWAY 2^31-1, then GOAWAY with its stream 1 as the last, both NO_ERROR" \
+	"goaway 2147483647 0 goaway 1 0" "$(grep '^goaway' "$E2E_TMP/rs-watch.out" | tr '\n' ' ' | sed 's/ $//')"
+e2e_assert_eq "raw h2 client: its call in flight completed, then the proxy closed" "end 1 closed" \
+	"$(grep -E '^(end|reset|closed|timeout)' "$E2E_TMP/rs-watch.out" | tr '\n' ' ' | sed 's/ $//')"
+e2e_assert_eq "the stream in flight at the GOAWAY got all 20 messages" "count 20 g3:19" \
+	"$(grep -E '^(count|error)' "$E2E_TMP/rs-count.out")"
+e2e_assert_eq "load across the restart: 300 RPCs, 0 failed" "status OK 300" \
+	"$(grep '^status' "$E2E_TMP/rs-load.out" | tr '\n' ' ' | sed 's/ $//')"
+out=$(g spread 10.96.7.11:50051 30)
+e2e_assert_eq "after the restart: 30 RPCs answered on a new connection" 30 \
+	$(( $(field "$out" backend g1) + $(field "$out" backend g2) + $(field "$out" backend g3) ))
+e2e_assert_ge "... through the new agent's proxy (its HTTP/2 client connections)" 1 \
+	"$(pstat downstream_cx_http2)"
+
 e2e_log "a backend's GOAWAY mid-stream (graceful stop): the stream in flight completes, new RPCs go elsewhere"
 sm_pod_exec 1 timeout 60 $PY "$GRPC" count 10.96.7.10:50051 20 0.1 --md x-canary=1 >"$E2E_TMP/count.out" 2>&1 &
 cpid=$!

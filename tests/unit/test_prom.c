@@ -191,6 +191,30 @@ TEST(prom_table_merges_equal_labels)
 	prom_table_free(&t);
 }
 
+TEST(prom_table_keep_empty)
+{
+	static const char *const names[] = { "proto", "grpc" };
+	const char *http[] = { "http", "" }, *grpc[] = { "grpc", "14" }, *none[] = { "", NULL };
+	const uint64_t one[] = { 1 };
+	struct prom_table t;
+	struct prom_buf b = {};
+
+	prom_table_init(&t, names, 2, 1);
+	t.keep_empty = 1u << 1;		/* Istio's grpc_response_status: "" for HTTP */
+	prom_table_add(&t, http, one);
+	prom_table_add(&t, grpc, one);
+	prom_table_add(&t, none, one);	/* NULL stays unknown, "" elsewhere too */
+	prom_table_add(&t, http, one);
+	prom_table_merge(&t);
+	prom_table_counter(&b, &t, "rq", 0, false);
+	ASSERT_FALSE(t.oom);
+	ASSERT_STREQ(b.p, "rq{proto=\"grpc\",grpc=\"14\"} 1\n"
+			  "rq{proto=\"http\",grpc=\"\"} 2\n"
+			  "rq{proto=\"unknown\",grpc=\"unknown\"} 1\n");
+	prom_buf_free(&b);
+	prom_table_free(&t);
+}
+
 TEST(prom_table_histogram_rows)
 {
 	static const char *const names[] = { "code" };

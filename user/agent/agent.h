@@ -34,6 +34,9 @@
 #define AGENT_L7_HEADER_TIMEOUT_MS 10000	/* request head complete after its first byte */
 #define AGENT_L7_HEADER_TIMEOUT_MIN_MS 100
 #define AGENT_L7_HEADER_TIMEOUT_MAX_MS 600000	/* 10 min */
+/* --l7-drain-time: on SIGTERM, HTTP/2 streams in flight get this long after GOAWAY */
+#define AGENT_L7_DRAIN_MS	3000
+#define AGENT_L7_DRAIN_MAX_MS	60000
 
 /* A policy file given in memory (POST /apply), replacing one on disk. */
 struct agent_file {
@@ -98,6 +101,7 @@ struct agent {
 	int workers;
 	uint32_t l7_max_conns;		/* --l7-max-conns */
 	uint64_t l7_header_timeout_ms;	/* --l7-header-timeout */
+	uint32_t l7_drain_ms;		/* --l7-drain-time */
 	struct proxy_h2_limits h2;	/* --h2-* (0 = proxy_h2.h defaults) */
 	int access_log_fd;
 	struct l7_config *l7;		/* current (one reference held) */

@@ -71,6 +71,9 @@ static void usage(FILE *f)
 "                         (counted as downstream_cx_overflow)\n"
 "  --l7-header-timeout MS a request head must be complete MS ms after its first\n"
 "                         byte, else 408 and close (slowloris; default %u, %u..%u)\n"
+"  --l7-drain-time MS     on SIGTERM, HTTP/2 clients get GOAWAY and their streams in\n"
+"                         flight up to MS ms to complete before the proxy closes\n"
+"                         (default %u, max %u; 0 = close at once)\n"
 "  --access-log PATH      Envoy-format access log (\"-\" = stdout; default off)\n"
 "  --netns PATH           join this network namespace first (tests, demo)\n"
 "  --no-l7-redirect       keep the proxy's own sockets out of the sk_msg short cut\n"
@@ -85,7 +88,8 @@ static void usage(FILE *f)
 		AGENT_RELOAD_DEBOUNCE_MS, AGENT_RELOAD_DEBOUNCE_MAX_MS,
 		AGENT_DEFAULT_PIN, AGENT_DEFAULT_ADMIN, L7_DEFAULT_LISTEN_PORT, AGENT_L7_MAX_CONNS,
 		AGENT_L7_MAX_CONNS_MAX, AGENT_L7_HEADER_TIMEOUT_MS, AGENT_L7_HEADER_TIMEOUT_MIN_MS,
-		AGENT_L7_HEADER_TIMEOUT_MAX_MS, SM_LIMIT_MIN, SM_LIMIT_MAX);
+		AGENT_L7_HEADER_TIMEOUT_MAX_MS, AGENT_L7_DRAIN_MS, AGENT_L7_DRAIN_MAX_MS,
+		SM_LIMIT_MIN, SM_LIMIT_MAX);
 	sm_limits_usage(f);
 	fprintf(f, "\nSignals: SIGHUP reloads the policy (and mesh membership); SIGTERM/SIGINT\n"
 		"detach and unpin (unless --keep-on-exit).\n");
@@ -636,6 +640,7 @@ static int opt_verbose(struct agent *ag, struct agent_args *a, const char *arg,
 _Static_assert(sizeof(((struct agent *)0)->workers) == sizeof(uint32_t), "--workers: 4 bytes");
 _Static_assert(sizeof(((struct agent *)0)->l7_max_conns) == sizeof(uint32_t), "4 bytes");
 _Static_assert(sizeof(((struct agent *)0)->l7_header_timeout_ms) == sizeof(uint64_t), "8 bytes");
+_Static_assert(sizeof(((struct agent *)0)->l7_drain_ms) == sizeof(uint32_t), "4 bytes");
 _Static_assert(sizeof(((struct agent *)0)->reload_debounce_ms) == sizeof(uint64_t), "8 bytes");
 _Static_assert(sizeof(((struct agent *)0)->h2.max_concurrent_streams) == sizeof(uint32_t) &&
 	       sizeof(((struct agent *)0)->h2.max_header_list) == sizeof(uint32_t) &&
@@ -671,6 +676,8 @@ static const struct agent_opt agent_opts[] = {
 	AGENT_OPT("l7-header-timeout", 0, required_argument, opt_ag_uint,
 		  AG_FIELD(l7_header_timeout_ms), .min = AGENT_L7_HEADER_TIMEOUT_MIN_MS,
 		  .max = AGENT_L7_HEADER_TIMEOUT_MAX_MS, .unit = " milliseconds"),
+	AGENT_OPT("l7-drain-time", 0, required_argument, opt_ag_uint, AG_FIELD(l7_drain_ms),
+		  .min = 0, .max = AGENT_L7_DRAIN_MAX_MS, .unit = " milliseconds"),
 	AGENT_OPT("h2-max-concurrent-streams", 0, required_argument, opt_ag_uint,
 		  AG_FIELD(h2.max_concurrent_streams), .min = 1, .max = 1u << 20, .unit = " streams"),
 	AGENT_OPT("h2-max-header-list", 0, required_argument, opt_ag_uint,
@@ -726,6 +733,7 @@ static int agent_parse(int argc, char **argv, struct agent *ag, struct agent_arg
 	ag->l7_redirect = true;
 	ag->l7_max_conns = AGENT_L7_MAX_CONNS;
 	ag->l7_header_timeout_ms = AGENT_L7_HEADER_TIMEOUT_MS;
+	ag->l7_drain_ms = AGENT_L7_DRAIN_MS;
 	ag->reload_debounce_ms = AGENT_RELOAD_DEBOUNCE_MS;
 	sm_limits_init(&ag->limits);
 
@@ -1041,6 +1049,9 @@ static int agent_stop(struct agent *ag, int exit_code)
 		/* say so at once: connect4 balances L7 ports at L4 until the next agent */
 		bpf_map_update_elem(ag->ld.maps.l7_alive, &zero, &gone, BPF_ANY);
 	}
+	/* new connections go L4 now (l7_alive 0); HTTP/2 clients get GOAWAY, streams finish */
+	if (ag->proxy && !exit_code)
+		proxy_drain(ag->proxy, ag->l7_drain_ms);
 	agent_kube_stop(ag);
 	if (ag->proxy)
 		proxy_stop(ag->proxy);

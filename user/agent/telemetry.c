@@ -106,6 +106,8 @@ enum {
 	TM_RQ_NV = TM_RQ_RESP + PROXY_N_BUCKETS + 1,
 };
 
+#define TM_RQ_GRPC_LABEL 12	/* grpc_response_status in tm_rq_labels */
+
 static const char *const tm_rq_labels[] = {
 	"reporter", "source_workload", "source_workload_namespace", "source_app",
 	"destination_workload", "destination_workload_namespace", "destination_app",
@@ -134,12 +136,14 @@ static void tm_requests(struct agent *ag, struct prom_buf *b)
 	if (ag->proxy && proxy_request_series(ag->proxy, &s, &n))
 		n = 0;
 	prom_table_init(&t, tm_rq_labels, sizeof(tm_rq_labels) / sizeof(tm_rq_labels[0]), TM_RQ_NV);
+	/* istio_stats: grpc_response_status is empty for HTTP and for gRPC without a status */
+	t.keep_empty = 1u << TM_RQ_GRPC_LABEL;
 	for (size_t i = 0; i < n; i++) {
 		struct tm_wl src, dst;
 		struct tm_svc svc;
 		uint64_t v[TM_RQ_NV];
 		char code[16], grpc[16] = "";
-		/* Istio: request_protocol grpc for gRPC requests, grpc_response_status "" otherwise */
+		/* Istio: request_protocol grpc for gRPC requests; grpc_response_status "" unless known */
 		const char *vals[] = { "source", src.workload, src.ns, src.app, dst.workload, dst.ns,
 				       dst.app, svc.fqdn, svc.name, svc.ns,
 				       s[i].grpc == PROXY_GRPC_NONE ? "http" : "grpc", code, grpc,

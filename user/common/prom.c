@@ -131,6 +131,13 @@ void prom_table_init(struct prom_table *t, const char *const *names, size_t n_na
 	t->nv = nv;
 }
 
+static const char *prom_table_val(const struct prom_table *t, const char *const *vals, size_t i)
+{
+	if (vals[i] && (*vals[i] || (t->keep_empty & 1u << i)))
+		return vals[i];
+	return "unknown";
+}
+
 void prom_table_add(struct prom_table *t, const char *const *vals, const uint64_t *v)
 {
 	size_t len = 0, off;
@@ -138,7 +145,7 @@ void prom_table_add(struct prom_table *t, const char *const *vals, const uint64_
 	char *mem;
 
 	for (size_t i = 0; i < t->n_names; i++)
-		len += strlen(vals[i] && *vals[i] ? vals[i] : "unknown") + 1;
+		len += strlen(prom_table_val(t, vals, i)) + 1;
 	if (sm_grow((void **)&t->rows, &t->cap, t->n + 1, sizeof(*t->rows)) ||
 	    !(mem = malloc(t->nv * sizeof(uint64_t) + len))) {
 		t->oom = true;
@@ -151,7 +158,7 @@ void prom_table_add(struct prom_table *t, const char *const *vals, const uint64_
 	memcpy(r->v, v, t->nv * sizeof(uint64_t));
 	off = 0;
 	for (size_t i = 0; i < t->n_names; i++) {
-		const char *x = vals[i] && *vals[i] ? vals[i] : "unknown";
+		const char *x = prom_table_val(t, vals, i);
 		size_t xl = strlen(x) + 1;
 
 		memcpy(r->vals + off, x, xl);

@@ -55,11 +55,15 @@ struct prom_table {
 	size_t n_names, nv;
 	struct prom_row *rows;
 	size_t n, cap;
+	uint32_t keep_empty;		/* bit i: label i's "" stays "" (else "unknown") */
 	bool oom;			/* a row was lost: the caller answers 500 */
 };
 
 void prom_table_init(struct prom_table *t, const char *const *names, size_t n_names, size_t nv);
-/* vals: n_names label values (NULL or "" -> "unknown"); v: nv counters. */
+/*
+ * vals: n_names label values (NULL or "" -> "unknown", except "" stays for
+ * the labels in t->keep_empty, set after init); v: nv counters.
+ */
 void prom_table_add(struct prom_table *t, const char *const *vals, const uint64_t *v);
 void prom_table_merge(struct prom_table *t);
 void prom_table_free(struct prom_table *t);

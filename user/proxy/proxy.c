@@ -1185,6 +1185,18 @@ static void px_worker_shutdown(struct px_worker *w)
 	px_log_flush(w);
 }
 
+#define PX_DRAIN_POLL_MS	10
+
+static void px_worker_drain(struct px_worker *w)
+{
+	if (atomic_load_explicit(&w->drained, memory_order_relaxed))
+		return;
+	if (!w->drain_since)
+		w->drain_since = w->now ? w->now : 1;
+	if (px_h2_drain(w, w->drain_since))
+		atomic_store(&w->drained, true);
+}
+
 static void *px_worker_main(void *arg)
 {
 	struct px_worker *w = arg;
@@ -1197,8 +1209,12 @@ static void *px_worker_main(void *arg)
 	while (!atomic_load_explicit(&p->stop, memory_order_relaxed)) {
 		int timeout = -1, n, i;
 
+		if (atomic_load_explicit(&p->draining, memory_order_relaxed))
+			px_worker_drain(w);
 		if (w->runq || px_h2_busy(w)) {
 			timeout = 0;
+		} else if (w->drain_since && !atomic_load(&w->drained)) {
+			timeout = PX_DRAIN_POLL_MS;
 		} else if (w->n_heap) {
 			uint64_t at = w->heap[0]->heap_at;
 
@@ -1494,6 +1510,26 @@ void proxy_set_config(struct proxy *p, struct l7_config *config)
 	pthread_mutex_unlock(&p->mu);
 	if (old)
 		l7_config_put(old);
+}
+
+void proxy_drain(struct proxy *p, unsigned int ms)
+{
+	const struct timespec nap = { .tv_nsec = PX_DRAIN_POLL_MS * 1000000L };
+	uint64_t end;
+	int i, done;
+
+	if (!p)
+		return;
+	atomic_store(&p->draining, true);
+	proxy_kick(p);	/* a proxy that proxy_new returned has all workers started */
+	end = px_clock_ms() + ms;
+	do {
+		for (i = done = 0; i < p->nw; i++)
+			done += !p->w[i].started || atomic_load(&p->w[i].drained);
+		if (done == p->nw)
+			return;
+		nanosleep(&nap, NULL);
+	} while (px_clock_ms() < end);
 }
 
 void proxy_stop(struct proxy *p)

@@ -99,6 +99,13 @@ void proxy_kick(struct proxy *p);
 void proxy_set_config(struct proxy *p, struct l7_config *config);
 
 /* Stop accepting, close everything, join the workers, free. */
+/*
+ * Graceful drain before proxy_stop (agent restart): HTTP/2 clients get GOAWAY
+ * and their streams in flight up to ms milliseconds to complete; returns
+ * when they did or the time is up. HTTP/1.1 exchanges go on meanwhile; what
+ * is left at the end is closed by proxy_stop.
+ */
+void proxy_drain(struct proxy *p, unsigned int ms);
 void proxy_stop(struct proxy *p);
 
 /* Counters: requests by code class, overflows (UO), no healthy (UH), retries, ... */

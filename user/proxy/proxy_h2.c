@@ -98,6 +98,7 @@ struct h2b {
 struct h2_conn {
 	uint8_t kind;		/* PX_EV_H2 */
 	bool up, dead, connected, rd_ready, wr_ready, in_cb, goaway;
+	uint8_t drain;		/* client conn: 1 = GOAWAY(2^31-1) sent, 2 = final GOAWAY sent */
 	int fd;
 	struct px_worker *w;
 	nghttp2_session *s;
@@ -1548,6 +1549,46 @@ void px_h2_reap(struct px_worker *w)
 		sb_free(&c->out);
 		free(c);
 	}
+}
+
+bool px_h2_drain(struct px_worker *w, uint64_t since)
+{
+	struct px_h2w *hw = h2w(w);
+	bool final = w->now - since >= PX_H2_DRAIN_NOTICE_MS, left = false;
+
+	if (!hw)
+		return true;
+	for (struct h2_conn *c = hw->conns, *nx; c; c = nx) {
+		nx = c->next;
+		if (c->up)
+			continue;
+		if (!c->drain) {
+			/* streams the client opens meanwhile still count (RFC 9113 6.8) */
+			if (nghttp2_submit_shutdown_notice(c->s)) {
+				c_close(c);
+				continue;
+			}
+			c->drain = 1;
+		}
+		if (final && c->drain == 1) {
+			if (nghttp2_submit_goaway(c->s, NGHTTP2_FLAG_NONE,
+						  nghttp2_session_get_last_proc_stream_id(c->s),
+						  NGHTTP2_NO_ERROR, NULL, 0)) {
+				c_close(c);
+				continue;
+			}
+			c->drain = 2;
+		}
+		c_flush(c);
+		if (c->dead)
+			continue;
+		if (c->drain == 2 && !c->n_streams && !sb_live(&c->out)) {
+			c_close(c);
+			continue;
+		}
+		left = true;
+	}
+	return !left;
 }
 
 void px_h2_shutdown(struct px_worker *w)

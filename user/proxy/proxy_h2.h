@@ -83,6 +83,16 @@ void px_h2_reap(struct px_worker *w);
 /* Once a second: idle upstream connections. */
 void px_h2_tick(struct px_worker *w);
 
+/*
+ * Graceful drain, called every loop turn once the proxy drains (since = when
+ * it began): each client connection gets GOAWAY(2^31-1), after
+ * PX_H2_DRAIN_NOTICE_MS the GOAWAY with the last stream it processed, and
+ * is closed once its streams completed (Envoy's drain sequence). True when
+ * no client HTTP/2 connection is left.
+ */
+#define PX_H2_DRAIN_NOTICE_MS	100
+bool px_h2_drain(struct px_worker *w, uint64_t since);
+
 /* Worker exit: GOAWAY and close everything. */
 void px_h2_shutdown(struct px_worker *w);
 

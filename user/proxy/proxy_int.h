@@ -376,6 +376,8 @@ struct px_worker {
 	atomic_bool pend_kick;		/* a connection slot was freed: retry w->pend */
 	uint64_t accept_resume_at;
 	struct px_h2w *h2;		/* proxy_h2.c state, NULL until first used */
+	uint64_t drain_since;		/* proxy_drain: when this worker began, 0 = not yet */
+	atomic_bool drained;		/* no client HTTP/2 connection left */
 	char *log;
 	size_t log_len;
 	char date[40];			/* IMF-fixdate cache for local replies */
@@ -395,6 +397,7 @@ struct proxy {
 	struct px_worker *w;
 	uint16_t port;			/* bound mesh port */
 	atomic_bool stop;
+	atomic_bool draining;		/* proxy_drain: GOAWAY, let streams finish */
 	pthread_mutex_t mu;
 	struct l7_config *cfg;		/* the latest, one reference */
 	atomic_uint n_conns;		/* downstream connections, all workers (max_conns) */
