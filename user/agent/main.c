@@ -74,6 +74,14 @@ static void usage(FILE *f)
 "  --l7-drain-time MS     on SIGTERM, HTTP/2 clients get GOAWAY and their streams in\n"
 "                         flight up to MS ms to complete before the proxy closes\n"
 "                         (default %u, max %u; 0 = close at once)\n"
+"  --h2-max-concurrent-streams N  HTTP/2 streams per client connection, advertised\n"
+"                         in SETTINGS (default %u)\n"
+"  --h2-max-header-list N decoded bytes per header block; over it the stream is\n"
+"                         reset (HPACK bombs; default %u)\n"
+"  --h2-max-continuations N  CONTINUATION frames per header block (default %u)\n"
+"  --h2-reset-rate N      client RST_STREAMs per second after a burst (rapid\n"
+"                         reset; default %u)\n"
+"  --h2-max-settings N    entries per SETTINGS frame (default %u)\n"
 "  --access-log PATH      Envoy-format access log (\"-\" = stdout; default off)\n"
 "  --netns PATH           join this network namespace first (tests, demo)\n"
 "  --no-l7-redirect       keep the proxy's own sockets out of the sk_msg short cut\n"
@@ -89,7 +97,8 @@ static void usage(FILE *f)
 		AGENT_DEFAULT_PIN, AGENT_DEFAULT_ADMIN, L7_DEFAULT_LISTEN_PORT, AGENT_L7_MAX_CONNS,
 		AGENT_L7_MAX_CONNS_MAX, AGENT_L7_HEADER_TIMEOUT_MS, AGENT_L7_HEADER_TIMEOUT_MIN_MS,
 		AGENT_L7_HEADER_TIMEOUT_MAX_MS, AGENT_L7_DRAIN_MS, AGENT_L7_DRAIN_MAX_MS,
-		SM_LIMIT_MIN, SM_LIMIT_MAX);
+		PROXY_H2_MAX_CONCURRENT, PROXY_H2_MAX_HEADER_LIST, PROXY_H2_MAX_CONTINUATIONS,
+		PROXY_H2_RESET_RATE, PROXY_H2_MAX_SETTINGS, SM_LIMIT_MIN, SM_LIMIT_MAX);
 	sm_limits_usage(f);
 	fprintf(f, "\nSignals: SIGHUP reloads the policy (and mesh membership); SIGTERM/SIGINT\n"
 		"detach and unpin (unless --keep-on-exit).\n");

@@ -71,6 +71,7 @@ struct proxy_opts {
 	 * entries per SETTINGS frame. Over a limit: the connection gets
 	 * GOAWAY (ENHANCE_YOUR_CALM / PROTOCOL_ERROR), the stream a reset.
 	 */
+	/* 0 = default: PROXY_H2_* below (the agent's --h2-* flags) */
 	struct proxy_h2_limits {
 		uint32_t max_concurrent_streams;
 		uint32_t max_header_list;
@@ -79,6 +80,13 @@ struct proxy_opts {
 		uint32_t max_settings;
 	} h2;
 };
+
+/* Defaults against hostile HTTP/2 peers (README "Hostile HTTP/2 clients"). */
+#define PROXY_H2_MAX_CONCURRENT		256		/* streams per client connection (SETTINGS) */
+#define PROXY_H2_MAX_HEADER_LIST	(64 * 1024)	/* bytes, decoded (HPACK bomb) */
+#define PROXY_H2_MAX_CONTINUATIONS	8		/* CONTINUATION frames per header block */
+#define PROXY_H2_MAX_SETTINGS		32		/* entries per SETTINGS frame */
+#define PROXY_H2_RESET_RATE		33		/* client RST_STREAMs per second after the burst */
 
 /*
  * Bind listeners and start the workers with config (takes one reference,

@@ -790,15 +790,15 @@ static int h2w_init(struct px_worker *w)
 	}
 	hw->lim = w->p->o.h2;
 	if (!hw->lim.max_concurrent_streams)
-		hw->lim.max_concurrent_streams = H2_MAX_CONCURRENT;
+		hw->lim.max_concurrent_streams = PROXY_H2_MAX_CONCURRENT;
 	if (!hw->lim.max_header_list)
-		hw->lim.max_header_list = H2_MAX_HEADER_LIST;
+		hw->lim.max_header_list = PROXY_H2_MAX_HEADER_LIST;
 	if (!hw->lim.max_continuations)
-		hw->lim.max_continuations = H2_MAX_CONTINUATIONS;
+		hw->lim.max_continuations = PROXY_H2_MAX_CONTINUATIONS;
 	if (!hw->lim.reset_rate)
-		hw->lim.reset_rate = H2_RESET_RATE;
+		hw->lim.reset_rate = PROXY_H2_RESET_RATE;
 	if (!hw->lim.max_settings)
-		hw->lim.max_settings = H2_MAX_SETTINGS;
+		hw->lim.max_settings = PROXY_H2_MAX_SETTINGS;
 	nghttp2_session_callbacks_set_send_callback(hw->cbs, cb_send);
 	nghttp2_session_callbacks_set_on_begin_headers_callback(hw->cbs, cb_begin_headers);
 	nghttp2_session_callbacks_set_on_header_callback(hw->cbs, cb_header);

@@ -34,13 +34,9 @@ struct h2b;
 struct l7_pool_cfg;
 
 /* Default limits against hostile peers (README "HTTP/2 limits"). */
-#define H2_MAX_CONCURRENT	256	/* streams per client connection (SETTINGS) */
-#define H2_MAX_HEADER_LIST	(64 * 1024)	/* bytes, decoded (HPACK bomb) */
-#define H2_MAX_CONTINUATIONS	8	/* CONTINUATION frames per header block */
-#define H2_MAX_SETTINGS		32	/* entries per SETTINGS frame */
+/* The settable ones (proxy_h2_limits, the agent's --h2-* flags) are in proxy.h. */
 #define H2_MAX_OUTBOUND_ACK	1000	/* queued SETTINGS/PING ACKs (floods) */
 #define H2_RESET_BURST		1000	/* client RST_STREAMs: token bucket burst */
-#define H2_RESET_RATE		33	/* ... refilled per second (rapid reset) */
 #define H2_BODY_MAX		(64 * 1024)	/* queued body bytes per stream */
 
 /*
