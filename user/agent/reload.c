@@ -406,6 +406,29 @@ static bool reload_eps_alone(const struct pol_set *set, const struct pol_set *do
 	       policy_find_service(set, e->service_name, e->meta.ns);
 }
 
+static bool reload_same_name(const struct pol_meta *a, const struct pol_meta *b)
+{
+	return !strcmp(a->ns, b->ns) && !strcmp(a->name, b->name);
+}
+
+/*
+ * Is the name of new slice d->added[i] held by a slice of the set or by
+ * another new one (two files defining one object: the full load says so)?
+ */
+static bool reload_eps_taken(const struct pol_set *set, const struct pol_delta *d, size_t i)
+{
+	const struct pol_meta *m = &d->added[i]->eps[0].meta;
+
+	for (size_t k = 0; k < set->n_eps; k++)
+		if (reload_same_name(&set->eps[k].meta, m))
+			return true;
+	for (size_t k = 0; k < d->n_added; k++)
+		if (k != i && reload_doc_kind(d->added[k]) == RELOAD_EPS &&
+		    reload_same_name(&d->added[k]->eps[0].meta, m))
+			return true;
+	return false;
+}
+
 static ssize_t reload_delta_pairs(const struct pol_set *set, const struct pol_delta *d,
 				  struct reload_swap *sw)
 {
@@ -426,12 +449,12 @@ static ssize_t reload_delta_pairs(const struct pol_set *set, const struct pol_de
 			if (reload_doc_kind(d->gone[k]) != kind)
 				continue;
 			g = reload_doc_obj(d->gone[k], kind);
-			if (!strcmp(g->ns, a->ns) && !strcmp(g->name, a->name))
+			if (reload_same_name(g, a))
 				break;
 		}
 		if (k == d->n_gone) {
-			/* a new slice of a Service the set has */
-			if (!reload_eps_alone(set, d->added[i]))
+			/* a new slice of a Service the set has, its name not taken */
+			if (!reload_eps_alone(set, d->added[i]) || reload_eps_taken(set, d, i))
 				goto no;
 			sw[i] = (struct reload_swap){ .kind = RELOAD_EPS, .to = a };
 			continue;
