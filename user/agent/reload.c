@@ -712,8 +712,10 @@ static int agent_delta(struct agent *ag, const struct agent_file *files, size_t 
 	n = reload_delta_pairs(&cur->set, &r.d, r.sw);
 	ret = n < 0 ? 1 : 0;
 	for (; !ret && r.n_swapped < (size_t)n; r.n_swapped++)
-		if (reload_swap(&cur->set, &r.sw[r.n_swapped], false))
+		if (reload_swap(&cur->set, &r.sw[r.n_swapped], false)) {
 			ret = 1;
+			break;	/* not done: not undone either */
+		}
 	for (size_t i = 0; !ret && i < (size_t)n; i++)
 		r.n_kind[r.sw[i].kind]++;
 	if (!ret)

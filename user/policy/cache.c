@@ -14,6 +14,7 @@
 #include <errno.h>
 #include <pthread.h>
 #include <stddef.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -873,7 +874,8 @@ static int pc_loc_cmp(const struct pol_loc *a, const struct pol_loc *b)
 
 int policy_set_add_eps(struct pol_set *set, const struct pol_eps *e)
 {
-	struct pol_eps *old = set->eps, *grown;
+	uintptr_t old = (uintptr_t)set->eps;
+	struct pol_eps *grown;
 	size_t at;
 
 	if (policy_index_eps_reserve(set))

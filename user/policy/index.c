@@ -8,6 +8,7 @@
  * The set must not gain objects after the index is built.
  */
 #include <errno.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -292,8 +293,9 @@ const struct pol_pod *const *policy_index_pods_ip(const struct pol_set *set,
 /*
  * The slice array moves under the index: a slice comes in at set->eps[at]
  * (the array may have moved from old_base and holds set->n_eps slices,
- * the new one counted) or goes from there (before the array closes the
- * gap). Pointers are rebased by position, so no sort: O(slices).
+ * the new one counted; old_base is an address only, never read) or goes
+ * from there (before the array closes the gap). Pointers are rebased by
+ * position, so no sort: O(slices).
  */
 int policy_index_eps_reserve(struct pol_set *set)
 {
@@ -309,7 +311,7 @@ int policy_index_eps_reserve(struct pol_set *set)
 	return 0;
 }
 
-void policy_index_eps_added(struct pol_set *set, const struct pol_eps *old_base, size_t at)
+void policy_index_eps_added(struct pol_set *set, uintptr_t old_base, size_t at)
 {
 	struct pol_index *ix = set->index;
 	const struct pol_eps *e = &set->eps[at];
@@ -318,7 +320,7 @@ void policy_index_eps_added(struct pol_set *set, const struct pol_eps *old_base,
 	if (!ix)
 		return;
 	for (i = 0; i < ix->n_eps; i++) {
-		size_t k = (size_t)(ix->eps[i] - old_base);
+		size_t k = ((uintptr_t)ix->eps[i] - old_base) / sizeof(*set->eps);
 
 		ix->eps[i] = &set->eps[k >= at ? k + 1 : k];
 	}
