@@ -390,20 +390,12 @@ static int reload_doc_kind(const struct pol_set *doc)
 	return -1;
 }
 
-/*
- * Pair each new document of d with the gone one it replaces: both one
- * EndpointSlice, one Pod that differs at most in readiness, one
- * VirtualService with the same hosts or one DestinationRule with the same
- * host; same namespace and name. Returns the number of pairs or -1 (not
- * such a change).
- */
 /* A slice that comes or goes alone: its Service must be there already. */
 static bool reload_eps_alone(const struct pol_set *set, const struct pol_set *doc)
 {
-	const struct pol_eps *e = &doc->eps[0];
+	const struct pol_eps *e = reload_doc_kind(doc) == RELOAD_EPS ? &doc->eps[0] : NULL;
 
-	return reload_doc_kind(doc) == RELOAD_EPS && e->service_name &&
-	       policy_find_service(set, e->service_name, e->meta.ns);
+	return e && e->service_name && policy_find_service(set, e->service_name, e->meta.ns);
 }
 
 static bool reload_same_name(const struct pol_meta *a, const struct pol_meta *b)
@@ -429,6 +421,15 @@ static bool reload_eps_taken(const struct pol_set *set, const struct pol_delta *
 	return false;
 }
 
+/*
+ * Pair each new document of d with the gone one it replaces: both one
+ * EndpointSlice, one Pod that differs at most in readiness, one
+ * VirtualService with the same hosts or one DestinationRule with the same
+ * host; same namespace and name. A new EndpointSlice without a gone one
+ * is added, a gone one without a new one deleted, when its Service is in
+ * the set (sw[k].from or .to NULL). Returns the number of entries of sw
+ * or -1 (not such a change).
+ */
 static ssize_t reload_delta_pairs(const struct pol_set *set, const struct pol_delta *d,
 				  struct reload_swap *sw)
 {
