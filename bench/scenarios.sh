@@ -193,7 +193,8 @@ s4_writes() { sed -E 's/.* ([0-9]+) map writes.*/\1/' <<<"$1"; }
 # stamps), then changes made through the server, each timed by the agent
 # from the change arriving on its watch to the maps holding it
 # (`kubernetes.last_propagation_ms`): S5_CHANGES one-endpoint changes (p50,
-# p99), a new Service with its slice, a VirtualService weight change. API
+# p99), a new slice of a Service and its deletion (a scale-up and down), a
+# new Service with its slice, a VirtualService weight change. API
 # bytes at rest: bookmarks over S5_REST_S s, scaled to an hour at the real
 # API server's one bookmark per watch per minute; against it, the polling
 # script's cost: one full list of every kind (what the server sent for the
@@ -259,6 +260,11 @@ s5_run() {
 			bench_fail "scenario 5: an endpoint change was not applied (see $k/fail-$r.json)"
 			{ s5_ctl stats; s5_kube; } >"$k/fail-$r.json" 2>&1
 		fi
+		# a scale-up: a second slice of an existing Service, then deleted again
+		lat=$(s5_change "$(s5_slice svc-6 "10.127.253.$r" "svc-6-x$r")") &&
+			bench_record 5 "new EndpointSlice of a Service: event to maps ms" "$group" sockmesh "$lat"
+		lat=$(S5_VERB=delete s5_change "$(s5_slice svc-6 "10.127.253.$r" "svc-6-x$r")") &&
+			bench_record 5 "deleted EndpointSlice: event to maps ms" "$group" sockmesh "$lat"
 		lat=$(s5_change "$(s5_svc "new-$r" "10.96.250.$r")" "$(s5_slice "new-$r" 10.127.254.1)") &&
 			bench_record 5 "new Service: event to maps ms" "$group" sockmesh "$lat"
 		lat=$(s5_change "$(s5_vs $((20 + r)) $((80 - r)))") &&
@@ -298,7 +304,7 @@ s5_change() {
 		gen=$(s5_kube | jq .generation) && [ -n "$gen" ] && break
 	done
 	[ -n "$gen" ] || return 1
-	s5_ctl apply "{\"objects\": [$(IFS=,; echo "$*")]}" || return 1
+	s5_ctl "${S5_VERB:-apply}" "{\"objects\": [$(IFS=,; echo "$*")]}" || return 1
 	for ((i = 0; i < 500; i++)); do
 		now=$(s5_kube | jq .generation)
 		if [ -n "$now" ] && [ "$now" -gt "$gen" ]; then
@@ -310,8 +316,8 @@ s5_change() {
 	return 1
 }
 
-s5_slice() {
-	printf '{"apiVersion": "discovery.k8s.io/v1", "kind": "EndpointSlice", "metadata": {"name": "%s-1", "namespace": "bench", "labels": {"kubernetes.io/service-name": "%s"}}, "addressType": "IPv4", "ports": [{"name": "tcp", "port": 8080}], "endpoints": [{"addresses": ["%s"], "conditions": {"ready": true}}]}' "$1" "$1" "$2"
+s5_slice() { # s5_slice SERVICE ADDRESS [NAME]
+	printf '{"apiVersion": "discovery.k8s.io/v1", "kind": "EndpointSlice", "metadata": {"name": "%s", "namespace": "bench", "labels": {"kubernetes.io/service-name": "%s"}}, "addressType": "IPv4", "ports": [{"name": "tcp", "port": 8080}], "endpoints": [{"addresses": ["%s"], "conditions": {"ready": true}}]}' "${3:-$1-1}" "$1" "$2"
 }
 s5_svc() {
 	printf '{"apiVersion": "v1", "kind": "Service", "metadata": {"name": "%s", "namespace": "bench"}, "spec": {"clusterIP": "%s", "ports": [{"name": "tcp", "port": 80, "targetPort": 8080}]}}' "$1" "$2"

@@ -60,6 +60,9 @@ static char *pods_yaml(const unsigned char ready[N_POOL])
 	return buf;
 }
 
+/* Services with a second slice (a scale-up): its one endpoint is outside the pool. */
+static bool slice_extra[N_SVC];
+
 /* One slice per service; eps[s][i]: 0 absent, 1 ready, 2 not ready. */
 static char *slices_yaml(unsigned char eps[N_SVC][N_POOL])
 {
@@ -78,6 +81,11 @@ static char *slices_yaml(unsigned char eps[N_SVC][N_POOL])
 				fprintf(f, "\n- {addresses: [10.244.9.%d], conditions: {ready: %s}}",
 					i + 1, eps[s][i] == 1 ? "true" : "false"), n++;
 		fprintf(f, "%s\n", n ? "" : " []");
+		if (slice_extra[s])
+			fprintf(f, "---\napiVersion: discovery.k8s.io/v1\nkind: EndpointSlice\n"
+				"metadata: {name: s%d-2, namespace: d, labels: {kubernetes.io/service-name: s%d}}\n"
+				"addressType: IPv4\nports: [{name: tcp, port: 9000}]\n"
+				"endpoints: [{addresses: [10.244.8.%d]}]\n", s, s, s + 1);
 	}
 	fclose(f);
 	return buf;
@@ -217,7 +225,8 @@ TEST(apply_incremental_equals_full)
 	struct plan kept_plan = {};
 	char *pods = NULL, *slices, err[256];
 	uint64_t x = 42;
-	size_t n_pod_swaps = 0;
+	size_t n_pod_swaps = 0, n_slice_adds_dels = 0;
+	bool paired[2 * (N_SVC + N_POOL)];
 
 	policy_set_init(&kept);
 	if (!ASSERT_TRUE(inc && full && cache) || !ASSERT_TRUE(maps_of(inc, &m_inc)) ||
@@ -249,7 +258,7 @@ TEST(apply_incremental_equals_full)
 		struct pol_set fresh;
 		struct plan fresh_plan;
 		struct plan_patch pt;
-		const char *ns[N_SVC + N_POOL], *names[N_SVC + N_POOL];
+		const char *ns[2 * (N_SVC + N_POOL)], *names[2 * (N_SVC + N_POOL)];
 		char *di, *df, *ci, *cf;
 		size_t n = 0;
 
@@ -264,12 +273,19 @@ TEST(apply_incremental_equals_full)
 			free(pods);
 			pods = pods_yaml(ready);
 		}
+		if (step % 3 == 2) {
+			/* a second slice of a service comes or goes */
+			x = x * 6364136223846793005ull + 1442695040888963407ull;
+			slice_extra[(x >> 39) % N_SVC] ^= 1;
+			n_slice_adds_dels++;
+		}
 		slices = slices_yaml(eps);
 
 		/* incremental: what the agent's delta does (reload.c) */
 		ASSERT_EQ(policy_cache_delta(cache, "t/slices.yaml", slices, strlen(slices), &d), 0);
 		ASSERT_EQ(policy_cache_delta(cache, "t/pods.yaml", pods, strlen(pods), &d), 0);
-		ASSERT_EQ(d.n_gone, d.n_added);
+		memset(paired, 0, sizeof(paired));
+		ASSERT_LE(d.n_gone, sizeof(paired));
 		for (size_t k = 0; k < d.n_added; k++) {
 			const char *kind = policy_set_single_kind(d.added[k]);
 			bool pod = kind && !strcmp(kind, "Pod");
@@ -279,8 +295,17 @@ TEST(apply_incremental_equals_full)
 			for (size_t g = 0; g < d.n_gone; g++)
 				if (!strcmp(policy_set_single_kind(d.gone[g]) ?: "", kind ?: "-") &&
 				    !strcmp((pod ? &d.gone[g]->pods[0].meta : &d.gone[g]->eps[0].meta)->name,
-					    to->name))
+					    to->name)) {
 					from = d.gone[g];
+					paired[g] = true;
+				}
+			if (!from && !pod) {
+				/* a new slice */
+				ASSERT_EQ(policy_set_add_eps(&kept, &d.added[k]->eps[0]), 0);
+				ns[n] = to->ns;
+				names[n++] = d.added[k]->eps[0].service_name;
+				continue;
+			}
 			if (!ASSERT_TRUE(from != NULL))
 				break;
 			if (pod) {
@@ -294,6 +319,14 @@ TEST(apply_incremental_equals_full)
 				ns[n] = to->ns;
 				names[n++] = d.added[k]->eps[0].service_name;
 			}
+		}
+		for (size_t g = 0; g < d.n_gone && g < sizeof(paired); g++) {
+			if (paired[g])
+				continue;
+			/* a deleted slice */
+			ASSERT_EQ(policy_set_del_eps(&kept, &d.gone[g]->eps[0]), 0);
+			ns[n] = d.gone[g]->eps[0].meta.ns;
+			names[n++] = d.gone[g]->eps[0].service_name;
 		}
 		ASSERT_EQ(plan_patch_services(&kept, &kept_plan, ns, names, n, &pt), 0);
 		ASSERT_EQ(apply_services(&a_inc, &kept_plan, pt.idx, pt.n, err, sizeof(err)), 0);
@@ -329,6 +362,7 @@ TEST(apply_incremental_equals_full)
 			break;
 	}
 	ASSERT_GE(n_pod_swaps, 10);	/* the selector service's readiness went through deltas */
+	ASSERT_GE(n_slice_adds_dels, 10);	/* and second slices came and went */
 	{
 		char *last = dump(&m_inc);
 

@@ -207,6 +207,39 @@ e2e_assert_eq "written to the policy directory" "$(cat "$E2E_TMP/web-eps.yaml")"
 out=$(who 1 10.96.0.90:8080 30)
 e2e_assert_match "web reaches all three ($out)" '^v1=[0-9]+ v2=[0-9]+ v3=[0-9]+ ERR=0$' "$out"
 
+e2e_log "a new slice file (a scale-up) and its removal: deltas"
+gen=$(st .generation)
+slice 2:true | put web-eps.yaml
+wait_gen "$gen"
+gen=$(st .generation)
+slice 3:true | sed 's/name: web-1/name: web-2/' | put web-eps-2.yaml
+wait_gen "$gen"
+e2e_assert_match "the new file applied incrementally ($(applied))" \
+	'1 of [0-9]+ documents parsed.*incremental: 1 EndpointSlices, 0 Pods, 2 service ports re-planned' "$(applied)"
+out=$(who 1 10.96.0.90:8080 20)
+e2e_assert_match "web reaches both slices ($out)" '^v1=[0-9]+ v2=[0-9]+ ERR=0$' "$out"
+gen=$(st .generation)
+rm "$E2E_TMP/policy/web-eps-2.yaml"
+wait_gen "$gen"
+e2e_assert_match "the removed file applied incrementally ($(applied))" \
+	'incremental: 1 EndpointSlices, 0 Pods, 2 service ports re-planned' "$(applied)"
+e2e_assert_eq "web: v1 only" "v1=6 ERR=0" "$(who 1 10.96.0.90:8080 6)"
+gen=$(st .generation)
+slice 2:true 3:true 4:true | put web-eps.yaml
+wait_gen "$gen"
+
+e2e_log "a new file with a slice name another file holds: not a delta, rejected as a duplicate"
+gen=$(st .generation)
+slice 3:true | put web-eps-dup.yaml
+e2e_wait_until 5 bash -c "$CTL --admin-socket $E2E_TMP/admin.sock status -o json | jq -e '.last_error != \"\"' >/dev/null"
+e2e_assert_match "the duplicate is named" 'duplicate EndpointSlice default/web-1' \
+	"$(ctl status -o json | jq -r '.diagnostics[]?'; grep error "$E2E_TMP/agent.log" | tail -2)"
+e2e_assert_eq "generation unchanged" "$gen" "$(st .generation)"
+rm "$E2E_TMP/policy/web-eps-dup.yaml"
+wait_gen "$gen"
+out=$(who 1 10.96.0.90:8080 30)
+e2e_assert_match "without it web reaches all three ($out)" '^v1=[0-9]+ v2=[0-9]+ v3=[0-9]+ ERR=0$' "$out"
+
 e2e_log "a Service edit takes the full path"
 gen=$(st .generation)
 sed 's/targetPort: 9100}]}/targetPort: 9100}]}\n  # edited/' "$E2E_TMP/policy/services.yaml" | put services.yaml

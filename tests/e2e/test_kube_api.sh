@@ -166,6 +166,21 @@ wait_gen "$gen"
 out=$(who 1 10.96.0.90:8080 30)
 e2e_assert_match "added back ($out)" "$both" "$out"
 
+e2e_log "a scale-up: a new slice of web (an object of its own): a delta; deleting it too"
+# web_2 apply|delete DESC RE: web-2 (pod 4) comes or goes as a delta, web's connects match RE
+web_2() {
+	local gen out i
+	gen=$(st .generation)
+	"$1" "$(slice web-2 web 4)"
+	wait_gen "$gen"
+	e2e_assert_match "$2: applied incrementally ($(applied))" \
+		'incremental: 1 EndpointSlices, 0 Pods, 1 service ports re-planned' "$(applied)"
+	for i in $(seq 1 100); do out=$(who 1 10.96.0.90:8080 40); [[ "$out" =~ $3 ]] && break; sleep 0.1; done
+	e2e_assert_match "$2: web's connects ($out)" "$3" "$out"
+}
+web_2 apply "new slice" '^v1=[0-9]+ v2=[0-9]+ v3=[0-9]+ ERR=0$'
+web_2 delete "deleted slice" "$both"
+
 e2e_log "a new Service and its slice: the VIP works"
 apply "$(svc extra 10.96.0.95)" "$(slice extra-1 extra 4)"
 converge "extra's VIP" 1 10.96.0.95:8080 "v3=6 ERR=0"

@@ -295,6 +295,208 @@ TEST(plan_patch_equals_full_plan)
 	free(b);
 }
 
+static void load_doc(struct pol_set *s, const char *yaml);
+
+/* ---- slices that come and go (a scale-up, a deleted slice) ---- */
+
+#define CH_FILES 7	/* pol/eps-0..5.yaml (one slice each, as the API's objects), pol/eps.yaml */
+
+/* Slice k (0..3: web's, 4..5: api's) with variant v of its endpoints; "" when absent. */
+static char *ch_slice(unsigned k, unsigned v)
+{
+	char *s = NULL;
+
+	if (!v)
+		return strdup("");
+	ASSERT_TRUE(asprintf(&s,
+		"apiVersion: discovery.k8s.io/v1\n"
+		"kind: EndpointSlice\n"
+		"metadata: {name: %s-s%u, namespace: default, labels: {kubernetes.io/service-name: %s}}\n"
+		"addressType: IPv4\n"
+		"ports: [{name: tcp, port: %u}]\n"
+		"endpoints: [{addresses: [10.244.%u.%u]}, {addresses: [10.244.%u.%u]}]\n",
+		k < 4 ? "web" : "api", k, k < 4 ? "web" : "api", k < 4 ? 9100 : 8000,
+		k + 1, v, k + 1, v + (k % 2 ? 0 : 7)) > 0);
+	return s;
+}
+
+/* pol/eps.yaml: web-1 (endpoints a or b) and api-1, then a slice web-x or not */
+static char *ch_multi(unsigned v)
+{
+	char *base = web_eps(v & 1 ? EPS_B : EPS_A), *x, *s = NULL;
+
+	if (!(v & 2))
+		return base;
+	x = ch_slice(0, 3);
+	ASSERT_TRUE(asprintf(&s, "%s---\n%s", base, x) > 0);
+	/* same slice as pol/eps-0.yaml's: give it its own name */
+	memcpy(strstr(s, "web-s0"), "web-sx", 6);
+	free(base);
+	free(x);
+	return s;
+}
+
+static char *ch_text(unsigned f, unsigned v)
+{
+	return f < CH_FILES - 1 ? ch_slice(f, v) : ch_multi(v);
+}
+
+static void ch_name(unsigned f, char *buf, size_t len)
+{
+	if (f < CH_FILES - 1)
+		snprintf(buf, len, "pol/eps-%u.yaml", f);
+	else
+		snprintf(buf, len, "pol/eps.yaml");
+}
+
+/* The set as a full load makes it: services, then the slice files by name. */
+static void ch_load(struct pol_set *s, const unsigned *var)
+{
+	char name[64];
+
+	ASSERT_EQ(policy_load_buffer(s, "pol/services.yaml", pol_services, strlen(pol_services)), 0);
+	for (unsigned f = 0; f < CH_FILES; f++) {
+		char *t = ch_text(f, var[f]);
+
+		ch_name(f, name, sizeof(name));
+		if (*t)	/* a file that is not there */
+			ASSERT_EQ(policy_load_buffer(s, name, t, strlen(t)), 0);
+		free(t);
+	}
+	ASSERT_EQ(policy_validate(s), 0);
+}
+
+static char *ch_full_text(const unsigned *var)
+{
+	struct pol_set s;
+	struct plan p;
+	char *t;
+
+	policy_set_init(&s);
+	ch_load(&s, var);
+	ASSERT_EQ(plan_build(&s, &p), 0);
+	t = plan_text(&p);
+	plan_free(&p);
+	policy_set_free(&s);
+	return t;
+}
+
+/* Apply d to set as the agent pairs it: same identity swaps, the rest come or go. */
+static void ch_apply(struct pol_set *set, const struct pol_delta *d, bool undo)
+{
+	bool *paired = calloc(d->n_gone + 1, sizeof(*paired));
+
+	ASSERT_TRUE(paired != NULL);
+	for (size_t i = 0; i < d->n_added; i++) {
+		const struct pol_eps *a = &d->added[i]->eps[0], *g = NULL;
+
+		ASSERT_STREQ(policy_set_single_kind(d->added[i]) ?: "", "EndpointSlice");
+		for (size_t k = 0; k < d->n_gone && !g; k++)
+			if (!strcmp(d->gone[k]->eps[0].meta.name, a->meta.name)) {
+				g = &d->gone[k]->eps[0];
+				paired[k] = true;
+			}
+		if (g)
+			ASSERT_EQ(undo ? policy_set_swap_eps(set, a, g) : policy_set_swap_eps(set, g, a), 0);
+		else
+			ASSERT_EQ(undo ? policy_set_del_eps(set, a) : policy_set_add_eps(set, a), 0);
+	}
+	for (size_t k = 0; k < d->n_gone; k++)
+		if (!paired[k])
+			ASSERT_EQ(undo ? policy_set_add_eps(set, &d->gone[k]->eps[0]) :
+					 policy_set_del_eps(set, &d->gone[k]->eps[0]), 0);
+	free(paired);
+}
+
+TEST(slices_added_and_deleted_patch_equals_full_plan)
+{
+	const char *ns[] = { "default", "default", "default" }, *svc[] = { "web", "front", "api" };
+	unsigned var[CH_FILES] = { 1, 0, 2, 0, 0, 1, 0 }, x = 777, adds = 0, dels = 0;
+	struct pol_cache *c = policy_cache_new();
+	struct pol_set set;
+	struct plan plan;
+	char name[64];
+
+	ASSERT_TRUE(c != NULL);
+	policy_cache_begin(c);
+	policy_set_init(&set);
+	policy_set_use_cache(&set, c);
+	ch_load(&set, var);
+	ASSERT_EQ(plan_build(&set, &plan), 0);
+	policy_cache_end(c);
+	for (int step = 0; step < 300; step++) {
+		unsigned nv[CH_FILES];
+		struct pol_delta d = {};
+		struct plan_patch pt;
+		char *before = plan_text(&plan), *got, *want;
+		size_t n_eps = set.n_eps;
+
+		memcpy(nv, var, sizeof(nv));
+		/* one to three files change: a slice comes, goes or changes */
+		for (unsigned n = 0, k = 1 + (x >> 3) % 3; n < k; n++) {
+			unsigned f;
+
+			x = x * 1103515245u + 12345u;
+			f = (x >> 8) % CH_FILES;
+			nv[f] = (x >> 16) % 4;
+		}
+		for (unsigned f = 0; f < CH_FILES; f++) {
+			char *t;
+			int ret;
+
+			if (nv[f] == var[f])
+				continue;
+			t = ch_text(f, nv[f]);
+			ch_name(f, name, sizeof(name));
+			ret = policy_cache_delta(c, name, t, strlen(t), &d);
+			if (ret == -ENOENT)
+				ret = policy_cache_delta_new(c, name, t, strlen(t), &d);
+			ASSERT_EQ(ret, 0);
+			free(t);
+		}
+		adds += d.n_added > d.n_gone;
+		dels += d.n_gone > d.n_added;
+		ch_apply(&set, &d, false);
+		ASSERT_EQ(plan_patch_services(&set, &plan, ns, svc, 3, &pt), 0);
+		ASSERT_EQ(set.n_diags, 0);
+		got = plan_text(&plan);
+		want = ch_full_text(nv);
+		if (strcmp(got, want))
+			TEST_FAIL_("step %d: patched\n%s\nfull\n%s", step, got, want);
+		free(got);
+		free(want);
+		if (step % 5 == 4) {
+			/* not taken: the set and plan as they were */
+			plan_patch_undo(&plan, &pt);
+			ch_apply(&set, &d, true);
+			ASSERT_EQ(set.n_eps, n_eps);
+			got = plan_text(&plan);
+			ASSERT_STREQ(got, before);
+			free(got);
+			policy_delta_free(c, &d);
+		} else {
+			plan_patch_free(&pt);
+			policy_delta_commit(c, &d);
+			memcpy(var, nv, sizeof(var));
+		}
+		free(before);
+	}
+	/* the churn did add and delete slices */
+	ASSERT_TRUE(adds > 20);
+	ASSERT_TRUE(dels > 20);
+	/* a slice is deleted only from a set that holds it */
+	{
+		struct pol_set one;
+
+		load_doc(&one, pol_api_eps);
+		ASSERT_EQ(policy_set_del_eps(&set, &one.eps[0]), -ENOENT);
+		policy_set_free(&one);
+	}
+	plan_free(&plan);
+	policy_set_free(&set);
+	policy_cache_free(c);
+}
+
 /* Load one YAML document into a fresh set (the caller frees it). */
 static void load_doc(struct pol_set *s, const char *yaml)
 {

@@ -390,16 +390,53 @@ static int reload_doc_kind(const struct pol_set *doc)
 	return -1;
 }
 
+/* A slice that comes or goes alone: its Service must be there already. */
+static bool reload_eps_alone(const struct pol_set *set, const struct pol_set *doc)
+{
+	const struct pol_eps *e = reload_doc_kind(doc) == RELOAD_EPS ? &doc->eps[0] : NULL;
+
+	return e && e->service_name && policy_find_service(set, e->service_name, e->meta.ns);
+}
+
+static bool reload_same_name(const struct pol_meta *a, const struct pol_meta *b)
+{
+	return !strcmp(a->ns, b->ns) && !strcmp(a->name, b->name);
+}
+
+/*
+ * Is the name of new slice d->added[i] held by a slice of the set or by
+ * another new one (two files defining one object: the full load says so)?
+ */
+static bool reload_eps_taken(const struct pol_set *set, const struct pol_delta *d, size_t i)
+{
+	const struct pol_meta *m = &d->added[i]->eps[0].meta;
+
+	for (size_t k = 0; k < set->n_eps; k++)
+		if (reload_same_name(&set->eps[k].meta, m))
+			return true;
+	for (size_t k = 0; k < d->n_added; k++)
+		if (k != i && reload_doc_kind(d->added[k]) == RELOAD_EPS &&
+		    reload_same_name(&d->added[k]->eps[0].meta, m))
+			return true;
+	return false;
+}
+
 /*
  * Pair each new document of d with the gone one it replaces: both one
  * EndpointSlice, one Pod that differs at most in readiness, one
  * VirtualService with the same hosts or one DestinationRule with the same
- * host; same namespace and name. Returns the number of pairs or -1 (not
- * such a change).
+ * host; same namespace and name. A new EndpointSlice without a gone one
+ * is added, a gone one without a new one deleted, when its Service is in
+ * the set (sw[k].from or .to NULL). Returns the number of entries of sw
+ * or -1 (not such a change).
  */
-static ssize_t reload_delta_pairs(const struct pol_delta *d, struct reload_swap *sw)
+static ssize_t reload_delta_pairs(const struct pol_set *set, const struct pol_delta *d,
+				  struct reload_swap *sw)
 {
-	if (d->n_gone != d->n_added)
+	size_t n = d->n_added;
+	bool *paired = calloc(d->n_gone + 1, sizeof(*paired));
+
+	if (!paired)
 		return -1;
 	for (size_t i = 0; i < d->n_added; i++) {
 		int kind = reload_doc_kind(d->added[i]);
@@ -407,33 +444,54 @@ static ssize_t reload_delta_pairs(const struct pol_delta *d, struct reload_swap 
 		size_t k;
 
 		if (kind < 0)
-			return -1;
+			goto no;
 		a = reload_doc_obj(d->added[i], kind);
 		for (k = 0; k < d->n_gone; k++) {
 			if (reload_doc_kind(d->gone[k]) != kind)
 				continue;
 			g = reload_doc_obj(d->gone[k], kind);
-			if (!strcmp(g->ns, a->ns) && !strcmp(g->name, a->name))
+			if (reload_same_name(g, a))
 				break;
 		}
-		if (k == d->n_gone)
-			return -1;
+		if (k == d->n_gone) {
+			/* a new slice of a Service the set has, its name not taken */
+			if (!reload_eps_alone(set, d->added[i]) || reload_eps_taken(set, d, i))
+				goto no;
+			sw[i] = (struct reload_swap){ .kind = RELOAD_EPS, .to = a };
+			continue;
+		}
+		if (paired[k])
+			goto no;	/* one object twice */
+		paired[k] = true;
 		sw[i].kind = kind;
 		sw[i].from = reload_doc_obj(d->gone[k], kind);
 		sw[i].to = a;
-		for (size_t j = 0; j < i; j++)
-			if (sw[j].from == sw[i].from)
-				return -1;	/* one object twice */
 		if (kind == RELOAD_POD && !policy_pod_same_but_ready(sw[i].from, sw[i].to))
-			return -1;	/* more than a status update */
+			goto no;	/* more than a status update */
 	}
-	return (ssize_t)d->n_added;
+	/* a deleted slice: its Service stays (or goes too: not a delta) */
+	for (size_t k = 0; k < d->n_gone; k++) {
+		if (paired[k])
+			continue;
+		if (!reload_eps_alone(set, d->gone[k]))
+			goto no;
+		sw[n++] = (struct reload_swap){ .kind = RELOAD_EPS, .from = &d->gone[k]->eps[0] };
+	}
+	free(paired);
+	return (ssize_t)n;
+no:
+	free(paired);
+	return -1;
 }
 
 static int reload_swap(struct pol_set *set, const struct reload_swap *sw, bool undo)
 {
 	const void *from = undo ? sw->to : sw->from, *to = undo ? sw->from : sw->to;
 
+	if (!from)
+		return policy_set_add_eps(set, to);
+	if (!to)
+		return policy_set_del_eps(set, from);
 	switch (sw->kind) {
 	case RELOAD_POD: return policy_set_swap_pod(set, from, to);
 	case RELOAD_VS: return policy_set_swap_vs(set, from, to);
@@ -492,11 +550,20 @@ static int reload_delta_load(struct agent *ag, const struct agent_file *files, s
 
 		if (!p)
 			continue;	/* not a policy file: nothing to load */
-		if (i < n_files)
-			ret = policy_cache_delta(ag->pcache, p, files[i].content, files[i].len, &r->d);
-		else if (!(ret = policy_read_file(p, &buf, &len)))
-			ret = policy_cache_delta(ag->pcache, p, buf, len, &r->d);
-		free(buf);
+		if (i < n_files) {
+			buf = (char *)files[i].content;
+			len = files[i].len;
+		} else if ((ret = policy_read_file(p, &buf, &len)) == -ENOENT) {
+			buf = NULL;	/* a deleted file: its documents go */
+			len = 0;
+		} else if (ret) {
+			return ret == -ENOMEM ? ret : 1;
+		}
+		ret = policy_cache_delta(ag->pcache, p, buf ?: "", len, &r->d);
+		if (ret == -ENOENT && len)	/* a new file: its documents come */
+			ret = policy_cache_delta_new(ag->pcache, p, buf, len, &r->d);
+		if (i >= n_files)
+			free(buf);
 		if (ret == -EEXIST)
 			continue;
 		if (ret)
@@ -540,7 +607,7 @@ static int reload_delta_services(const struct pol_set *set, struct reload_delta 
 	int ret = 0;
 
 	for (size_t i = 0; i < n && !ret; i++) {
-		const struct pol_eps *e = r->sw[i].to;
+		const struct pol_eps *e = r->sw[i].to ?: r->sw[i].from;
 		const struct pol_pod *p = r->sw[i].to;
 		const struct pol_vs *vs = r->sw[i].to;
 		const struct pol_dr *dr = r->sw[i].to;
@@ -638,16 +705,18 @@ static int agent_delta(struct agent *ag, const struct agent_file *files, size_t 
 		reload_diags_json(ag, &cur->set, diags);	/* still true */
 		return 0;
 	}
-	r.sw = calloc(r.d.n_added + 1, sizeof(*r.sw));
+	r.sw = calloc(r.d.n_added + r.d.n_gone + 1, sizeof(*r.sw));
 	if (!r.sw) {
 		ret = -ENOMEM;
 		goto undo;
 	}
-	n = reload_delta_pairs(&r.d, r.sw);
+	n = reload_delta_pairs(&cur->set, &r.d, r.sw);
 	ret = n < 0 ? 1 : 0;
 	for (; !ret && r.n_swapped < (size_t)n; r.n_swapped++)
-		if (reload_swap(&cur->set, &r.sw[r.n_swapped], false))
+		if (reload_swap(&cur->set, &r.sw[r.n_swapped], false)) {
 			ret = 1;
+			break;	/* not done: not undone either */
+		}
 	for (size_t i = 0; !ret && i < (size_t)n; i++)
 		r.n_kind[r.sw[i].kind]++;
 	if (!ret)

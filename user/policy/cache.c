@@ -14,6 +14,7 @@
 #include <errno.h>
 #include <pthread.h>
 #include <stddef.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -663,18 +664,22 @@ struct pc_delta_file {
 	size_t n;
 };
 
-int policy_cache_delta(struct pol_cache *c, const char *file, const char *buf, size_t len,
-		       struct pol_delta *d)
+static int pc_delta(struct pol_cache *c, const char *file, const char *buf, size_t len,
+		    struct pol_delta *d, bool is_new)
 {
-	struct pc_file *old = pc_file_get(c, file);
+	struct pc_file *old = pc_file_get(c, file), none = { 0 };
 	struct pc_work w = { 0 };
 	struct pc_delta_file *df;
 	uint64_t mark = ++c->marks;
 	size_t n_gone = 0, n_added = 0;
 	int ret;
 
-	if (!old)
+	if (!old && !is_new)
 		return -ENOENT;
+	if (old && is_new)
+		return -EEXIST;
+	if (!old)
+		old = &none;
 	for (size_t i = 0; i < d->n_files; i++)
 		if (!strcmp(d->files[i].name, file))
 			return -EEXIST;
@@ -728,6 +733,18 @@ int policy_cache_delta(struct pol_cache *c, const char *file, const char *buf, s
 out:
 	free(w.pieces);
 	return ret;
+}
+
+int policy_cache_delta(struct pol_cache *c, const char *file, const char *buf, size_t len,
+		       struct pol_delta *d)
+{
+	return pc_delta(c, file, buf, len, d, false);
+}
+
+int policy_cache_delta_new(struct pol_cache *c, const char *file, const char *buf, size_t len,
+			   struct pol_delta *d)
+{
+	return pc_delta(c, file, buf, len, d, true);
 }
 
 /* A new document of d (not in the cache yet)? */
@@ -845,6 +862,48 @@ int policy_set_swap_eps(struct pol_set *set, const struct pol_eps *from, const s
 	    !sm_streq(from->service_name, to->service_name))
 		return -EINVAL;
 	return pc_swap_by_identity(set->eps, set->n_eps, sizeof(*set->eps), from, to);
+}
+
+/* Set order: by file, then line (how loads append). */
+static int pc_loc_cmp(const struct pol_loc *a, const struct pol_loc *b)
+{
+	int c = strcmp(a->file ? a->file : "", b->file ? b->file : "");
+
+	return c ? c : (a->line > b->line) - (a->line < b->line);
+}
+
+int policy_set_add_eps(struct pol_set *set, const struct pol_eps *e)
+{
+	uintptr_t old = (uintptr_t)set->eps;
+	struct pol_eps *grown;
+	size_t at;
+
+	if (policy_index_eps_reserve(set))
+		return -ENOMEM;
+	grown = realloc(set->eps, (set->n_eps + 1) * sizeof(*grown));
+	if (!grown)
+		return -ENOMEM;
+	for (at = set->n_eps; at > 0 && pc_loc_cmp(&grown[at - 1].meta.loc, &e->meta.loc) > 0; at--)
+		;
+	memmove(&grown[at + 1], &grown[at], (set->n_eps - at) * sizeof(*grown));
+	grown[at] = *e;
+	set->eps = grown;
+	set->n_eps++;
+	policy_index_eps_added(set, old, at);
+	return 0;
+}
+
+int policy_set_del_eps(struct pol_set *set, const struct pol_eps *e)
+{
+	for (size_t at = 0; at < set->n_eps; at++) {
+		if (set->eps[at].meta.name != e->meta.name)
+			continue;	/* by identity, as pc_swap_by_identity */
+		policy_index_eps_removing(set, at);
+		memmove(&set->eps[at], &set->eps[at + 1], (set->n_eps - at - 1) * sizeof(*set->eps));
+		set->n_eps--;
+		return 0;
+	}
+	return -ENOENT;
 }
 
 static bool pc_labels_eq(const struct pol_labels *a, const struct pol_labels *b)

@@ -8,6 +8,7 @@
  * The set must not gain objects after the index is built.
  */
 #include <errno.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -287,4 +288,63 @@ const struct pol_pod *const *policy_index_pods_ip(const struct pol_set *set,
 		;
 	*n = hi - lo;
 	return ix->pods_ip + lo;
+}
+
+/*
+ * The slice array moves under the index: a slice comes in at set->eps[at]
+ * (the array may have moved from old_base and holds set->n_eps slices,
+ * the new one counted; old_base is an address only, never read) or goes
+ * from there (before the array closes the gap). Pointers are rebased by
+ * position, so no sort: O(slices).
+ */
+int policy_index_eps_reserve(struct pol_set *set)
+{
+	struct pol_index *ix = set->index;
+	const struct pol_eps **a;
+
+	if (!ix)
+		return 0;
+	a = realloc(ix->eps, (set->n_eps + 2) * sizeof(*a));
+	if (!a)
+		return -ENOMEM;
+	ix->eps = a;
+	return 0;
+}
+
+void policy_index_eps_added(struct pol_set *set, uintptr_t old_base, size_t at)
+{
+	struct pol_index *ix = set->index;
+	const struct pol_eps *e = &set->eps[at];
+	size_t i;
+
+	if (!ix)
+		return;
+	for (i = 0; i < ix->n_eps; i++) {
+		size_t k = ((uintptr_t)ix->eps[i] - old_base) / sizeof(*set->eps);
+
+		ix->eps[i] = &set->eps[k >= at ? k + 1 : k];
+	}
+	if (!e->service_name)
+		return;
+	for (i = 0; i < ix->n_eps && cmp_eps(&ix->eps[i], &e) < 0; i++)
+		;
+	memmove(&ix->eps[i + 1], &ix->eps[i], (ix->n_eps - i) * sizeof(*ix->eps));
+	ix->eps[i] = e;
+	ix->n_eps++;
+}
+
+void policy_index_eps_removing(struct pol_set *set, size_t at)
+{
+	struct pol_index *ix = set->index;
+	const struct pol_eps *e = &set->eps[at];
+	size_t i, n = 0;
+
+	if (!ix)
+		return;
+	for (i = 0; i < ix->n_eps; i++) {
+		if (ix->eps[i] == e)
+			continue;
+		ix->eps[n++] = ix->eps[i] > e ? ix->eps[i] - 1 : ix->eps[i];
+	}
+	ix->n_eps = n;
 }

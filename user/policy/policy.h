@@ -573,6 +573,9 @@ struct pol_delta {
  */
 int policy_cache_delta(struct pol_cache *c, const char *file, const char *buf, size_t len,
 		       struct pol_delta *d);
+/* As policy_cache_delta, for a file the last load did not have (all new). */
+int policy_cache_delta_new(struct pol_cache *c, const char *file, const char *buf, size_t len,
+			   struct pol_delta *d);
 void policy_delta_commit(struct pol_cache *c, struct pol_delta *d);
 void policy_delta_free(struct pol_cache *c, struct pol_delta *d);
 
@@ -621,6 +624,14 @@ int policy_set_swap_eps(struct pol_set *set, const struct pol_eps *from, const s
  * membership or the L7 proxy reads is the same).
  */
 bool policy_pod_same_but_ready(const struct pol_pod *a, const struct pol_pod *b);
+/*
+ * A new EndpointSlice comes into the set where a full load puts it (set
+ * order: by file name, then line), or one goes; the index stays valid.
+ * Adding back a removed slice undoes the removal. Returns 0, -ENOENT (del:
+ * not in set) or -ENOMEM.
+ */
+int policy_set_add_eps(struct pol_set *set, const struct pol_eps *e);
+int policy_set_del_eps(struct pol_set *set, const struct pol_eps *e);
 /* As policy_set_swap_eps, for a Pod; -EINVAL unless policy_pod_same_but_ready. */
 int policy_set_swap_pod(struct pol_set *set, const struct pol_pod *from, const struct pol_pod *to);
 /*

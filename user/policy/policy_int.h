@@ -186,4 +186,9 @@ void pol_dr_free(struct pol_dr *d);
 void pol_vs_free(struct pol_vs *v);
 void pol_gateway_free(struct pol_gateway *g);
 
+/* index.c: the slice array changes under a built index (policy_set_add_eps) */
+int policy_index_eps_reserve(struct pol_set *set);
+void policy_index_eps_added(struct pol_set *set, uintptr_t old_base, size_t at);
+void policy_index_eps_removing(struct pol_set *set, size_t at);
+
 #endif /* SOCKMESH_POLICY_INT_H */
