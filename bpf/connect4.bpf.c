@@ -22,7 +22,7 @@ int sm_connect4(struct bpf_sock_addr *ctx)
 	if (!connect_ctx_is_tcp(ctx))
 		return SM_CG_ALLOW;
 	connect_ctx_view(ctx, &c, ctx->user_ip4);
-	ret = connect_xlate(ctx->sk, &c);
+	ret = connect_xlate(ctx, ctx->sk, &c);
 	if (ret == SM_XLATE_L4 || ret == SM_XLATE_L7) {
 		ctx->user_ip4 = c.daddr;
 		ctx->user_port = c.dport;

@@ -27,7 +27,7 @@ int sm_connect6(struct bpf_sock_addr *ctx)
 	ip6[2] = ctx->user_ip6[2];
 	ip6[3] = ctx->user_ip6[3];
 	connect_ctx_view(ctx, &c, 0);
-	ret = connect6_xlate(ctx->sk, ip6, &c);
+	ret = connect6_xlate(ctx, ctx->sk, ip6, &c);
 	if (ret == SM_XLATE_L4 || ret == SM_XLATE_L7) {
 		ctx->user_ip6[3] = ip6[3];
 		ctx->user_port = c.dport;

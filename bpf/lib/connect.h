@@ -9,8 +9,9 @@
  * serves its connect6 for IPv4-in-IPv6.
  *
  * Everything a test-run cannot provide comes in through the view: the
+ * socket's bound source, and (SM_CONNECT_ENV, read only for a VIP) the
  * client's netns cookie, the clock, the random draw for a weighted route
- * slot, the socket's bound source. The socket's sk_storage is reached
+ * slot. The socket's sk_storage is reached
  * through SM_CONNECT_STATE(sk, flags), which tests/bpf/progs/test_connect.bpf.c
  * points at a hash map, so the whole decision runs in a SEC("syscall")
  * wrapper with private copies of the maps.
@@ -58,6 +59,25 @@ enum sm_xlate {
 	SM_XLATE_REFUSE	= 3,	/* connect() fails with err */
 	SM_XLATE_ERR	= 4,	/* internal error: untouched (fail open), counted */
 };
+
+#ifndef SM_CONNECT_ENV
+/*
+ * The view's environment: the random draw, the client's netns cookie and
+ * the clock. connect_xlate reads it only once the destination is a Service
+ * VIP:port, so a connect() to anything else (most of a pod's connects) pays
+ * no helper call for it. env is the hook's struct bpf_sock_addr; the test
+ * wrapper (tests/bpf/progs/test_connect.bpf.c) sets these fields itself and
+ * defines this away.
+ */
+#define SM_CONNECT_ENV(env, c) connect_env_fill((struct bpf_sock_addr *)(env), (c))
+
+static __always_inline void connect_env_fill(struct bpf_sock_addr *ctx, struct sm_connect *c)
+{
+	c->rand = bpf_get_prandom_u32();
+	c->netns = bpf_get_netns_cookie(ctx);
+	c->now = bpf_ktime_get_ns();
+}
+#endif
 
 #ifndef SM_CONNECT_STATE
 /* The socket's sm_sk_state; flags BPF_SK_STORAGE_GET_F_CREATE or 0. */
@@ -187,11 +207,12 @@ static __always_inline int connect_cluster(const struct sm_svc_val *sv, __u32 ra
 
 /*
  * The decision for one TCP connect() of socket sk (non-NULL for anything
- * but SM_XLATE_NONE / fail open) to c->daddr:c->dport. Returns enum
+ * but SM_XLATE_NONE / fail open) to c->daddr:c->dport; env is the hook's
+ * context (SM_CONNECT_ENV). Returns enum
  * sm_xlate; c->daddr/dport are the new destination for L4 and L7, c->err
  * the errno for REFUSE.
  */
-static __always_inline int connect_xlate(void *sk, struct sm_connect *c)
+static __always_inline int connect_xlate(void *env, void *sk, struct sm_connect *c)
 {
 	struct sm_svc_key svc = {};
 	struct sm_lb_out out = {};
@@ -212,6 +233,7 @@ static __always_inline int connect_xlate(void *sk, struct sm_connect *c)
 		connect_forget(sk);
 		return SM_XLATE_NONE;
 	}
+	SM_CONNECT_ENV(env, c);
 
 	if (sv->flags & SM_SVC_F_L7) {
 		ret = connect_l7(sk, c, &svc);
@@ -292,7 +314,7 @@ fail_open:
  * the new destination written back as ::ffff:<addr> (ip6[3]); a native IPv6
  * destination is left alone (Services are IPv4 here) and counted.
  */
-static __always_inline int connect6_xlate(void *sk, __u32 ip6[4], struct sm_connect *c)
+static __always_inline int connect6_xlate(void *env, void *sk, __u32 ip6[4], struct sm_connect *c)
 {
 	int ret;
 
@@ -303,7 +325,7 @@ static __always_inline int connect6_xlate(void *sk, __u32 ip6[4], struct sm_conn
 	}
 	stat_inc(SM_STAT_CONNECT_V4MAPPED);
 	c->daddr = ip6[3];
-	ret = connect_xlate(sk, c);
+	ret = connect_xlate(env, sk, c);
 	if (ret == SM_XLATE_L4 || ret == SM_XLATE_L7)
 		ip6[3] = c->daddr;
 	return ret;

@@ -27,9 +27,7 @@ static __always_inline void connect_ctx_view(struct bpf_sock_addr *ctx, struct s
 	c->dport = (__be16)ctx->user_port;
 	/* an AF_INET6 socket bound to ::ffff:a.b.c.d has it here too */
 	c->bound_src = sk ? sk->src_ip4 : 0;
-	c->rand = bpf_get_prandom_u32();
-	c->netns = bpf_get_netns_cookie(ctx);
-	c->now = bpf_ktime_get_ns();
+	/* rand, netns and now: SM_CONNECT_ENV, for VIPs only */
 }
 
 static __always_inline int connect_ctx_verdict(int ret, const struct sm_connect *c)

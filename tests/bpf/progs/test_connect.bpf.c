@@ -20,6 +20,8 @@ __u32 test_slot;
 
 #define SM_CONNECT_STATE(sk, flags) \
 	test_sk_state_slot(test_slot, (flags) & BPF_SK_STORAGE_GET_F_CREATE)
+/* the test sets rand, netns and now in the view itself */
+#define SM_CONNECT_ENV(env, c) ((void)(env))
 #include "lib/connect.h"
 
 SEC("syscall")
@@ -45,10 +47,10 @@ int test_sock(struct test_sock_ctx *ctx)
 		c.netns = ctx->netns;
 		c.now = ctx->now;
 		if (ctx->family == TEST_AF_INET6) {
-			ret = connect6_xlate(sk, ip6, &c);
+			ret = connect6_xlate(NULL, sk, ip6, &c);
 		} else {
 			c.daddr = ctx->ip4;
-			ret = connect_xlate(sk, &c);
+			ret = connect_xlate(NULL, sk, &c);
 			if (ret == SM_XLATE_L4 || ret == SM_XLATE_L7)
 				ctx->ip4 = c.daddr;
 		}
