@@ -200,7 +200,7 @@ s4_writes() { sed -E 's/.* ([0-9]+) map writes.*/\1/' <<<"$1"; }
 # script's cost: one full list of every kind (what the server sent for the
 # initial sync) every 10 s.
 s5_run() {
-	local group k=$BENCH_TMP/kube port r l0 l1 synced rss cpu i lat vals b0 b1 list_bytes
+	local group k=$BENCH_TMP/kube port r l0 l1 rl synced rss cpu i lat vals b0 b1 list_bytes
 	group="$S4_SERVICES svc / $((S4_SERVICES * S4_EPS)) ep"
 	bench_label 5 sockmesh "sockmesh agent (--kubeconfig)"
 	bench_log "scenario 5, $group, from the API server"
@@ -214,6 +214,8 @@ s5_run() {
 		-days 1 -extfile <(printf 'subjectAltName=IP:127.0.0.1') 2>/dev/null ||
 		{ bench_fail "scenario 5: openssl"; return; }
 	printf 'bench-token\n' >"$k/token"
+	"$BENCH_DIR/gen-services.sh" yaml "$S4_SERVICES" "$S4_EPS" >"$k/files.yaml" &&
+		s4_split "$k/files.yaml" "$k/files" "$S4_PER_FILE" || rm -rf "$k/files"
 	for ((r = 1; r <= BENCH_REPS; r++)); do
 		sm_spawn /usr/bin/python3 "$ROOT/tests/e2e/kube_apiserver.py" --listen 127.0.0.1:0 --state "$k/state.json" \
 			--no-save --cert "$k/srv.crt" --key "$k/srv.key" --bookmark-s 1 >"$k/api.out" 2>&1
@@ -239,12 +241,19 @@ s5_run() {
 		# the agent's CPU from exec to ready (BPF load included): what the
 		# sync costs the node, apart from the test server's own speed
 		cpu=$(awk -v hz="$(getconf CLK_TCK)" '{ print ($14 + $15) * 1000 / hz }' "/proc/$BENCH_AGENT_PID/stat")
+		# the agent's own account: from its first LIST request to the first
+		# apply attached, wall and CPU (the data path loads meanwhile)
+		rl=$(grep -m1 'ready: .* from the first LIST request' "$BENCH_AGENT_LOG")
 		sleep 1.1
 		rss=$(awk '/^VmRSS:/ { print $2 / 1024 }' "/proc/$BENCH_AGENT_PID/status")
 		bench_record 5 "initial sync: agent start to first apply ms" "$group" sockmesh "$(s5_between "$l0" "$l1")"
 		bench_record 5 "initial sync: list of every kind ms" "$group" sockmesh "$synced"
 		bench_record 5 "initial sync: first apply ms" "$group" sockmesh "$(s4_ms "$l1")"
 		bench_record 5 "initial sync: agent CPU ms, start to ready" "$group" sockmesh "$cpu"
+		bench_record 5 "initial sync: first LIST to ready ms" "$group" sockmesh \
+			"$(sed -E 's/.*ready: ([0-9.]+) ms from.*/\1/' <<<"$rl")"
+		bench_record 5 "initial sync: agent CPU ms, first LIST to ready" "$group" sockmesh \
+			"$(sed -E 's/.*agent CPU ([0-9.]+) ms in that time.*/\1/' <<<"$rl")"
 		bench_record 5 "agent RSS MB" "$group" sockmesh "$rss"
 		# one endpoint at a time, 200 ms apart (each alone: applied at once)
 		vals=()
@@ -278,6 +287,14 @@ s5_run() {
 		bench_record 5 "API bytes/hour, polling every 10 s (full lists)" "$group" sockmesh "$((list_bytes * 360))"
 		bench_agent_down
 		bench_stop "$S5_API_PID"
+		# the same Services and slices from files (scenario 4's YAML): the
+		# file mode's RSS, measured as above, to set the API feed's against
+		if [ -d "$k/files" ] && bench_agent_up "$k/files"/*.yaml && bench_applied_line 1 60 >/dev/null; then
+			sleep 1.1
+			rss=$(awk '/^VmRSS:/ { print $2 / 1024 }' "/proc/$BENCH_AGENT_PID/status")
+			bench_record 5 "agent RSS MB, same Services from files" "$group" sockmesh "$rss"
+		fi
+		bench_agent_down
 	done
 }
 

@@ -71,6 +71,10 @@ class State:
         self.no_save = no_save
         self.cv = threading.Condition()
         self.objs = {r: {} for r in KINDS}   # resource -> (ns, name) -> obj
+        # list path: each object's list-item JSON (full, metadata-only),
+        # serialized once per version, and each resource's keys in order
+        self.ser = {r: {} for r in KINDS}    # resource -> (ns, name) -> (bytes, bytes)
+        self.order = {r: None for r in KINDS}
         self.log = []                        # (rv, resource, type, obj, old)
         self.rv = int(time.time() * 1000) % 10**12 * 1000  # fresh revision space
         self.min_rv = self.rv                # watch history starts here
@@ -97,6 +101,22 @@ class State:
             self.min_rv = self.rv
             self.log = []   # a new server has no history
 
+    def item_json(self, res, key, meta):
+        """A list item (no kind/apiVersion) as JSON bytes; under cv."""
+        c = self.ser[res].get(key)
+        if c is None:
+            o = self.objs[res][key]
+            c = (json.dumps({k: v for k, v in o.items() if k not in ("kind", "apiVersion")}).encode(),
+                 json.dumps({"metadata": o["metadata"]}).encode())
+            self.ser[res][key] = c
+        return c[1] if meta else c[0]
+
+    def keys(self, res):
+        """The resource's keys in list order; under cv."""
+        if self.order[res] is None:
+            self.order[res] = sorted(self.objs[res])
+        return self.order[res]
+
     def save(self):
         if not self.path or self.no_save:
             return
@@ -122,6 +142,9 @@ class State:
         m["managedFields"] = [{"manager": "kubectl", "operation": "Apply",
                                "fieldsV1": {"f:metadata": {}}}]
         self.objs[res][key] = o
+        self.ser[res].pop(key, None)
+        if not old:
+            self.order[res] = None
         self.log.append((self.rv, res, "MODIFIED" if old else "ADDED", o, old))
         if save:
             self.save()
@@ -133,6 +156,8 @@ class State:
         old = self.objs[res].pop(key, None)
         if old is None:
             return False
+        self.ser[res].pop(key, None)
+        self.order[res] = None
         self.rv += 1
         gone = copy.deepcopy(old)
         gone["metadata"]["resourceVersion"] = str(self.rv)
@@ -281,23 +306,22 @@ class Api:
                 # a consistent snapshot would need history; objects are few: list now
             else:
                 rv, off = st.rv, 0
-            items = [o for _, o in sorted(st.objs[res].items()) if field_match(sel, o)]
+            keys = st.keys(res)
+            if sel:
+                keys = [k for k in keys if field_match(sel, st.objs[res][k])]
             cont = ""
-            if limit and off + limit < len(items):
+            if limit and off + limit < len(keys):
                 cont = base64.b64encode(json.dumps([rv, off + limit]).encode()).decode()
-                items = items[off:off + limit]
+                keys = keys[off:off + limit]
             else:
-                items = items[off:]
-            items = [copy.deepcopy(o) for o in items]
-        for o in items:  # list items carry no kind/apiVersion
-            o.pop("kind", None)
-            o.pop("apiVersion", None)
-        if meta:
-            items = [{"metadata": o["metadata"]} for o in items]
-        return ("json", 200, {"kind": ("PartialObjectMetadataList" if meta else kind + "List"),
-                              "apiVersion": "meta.k8s.io/v1" if meta else api,
-                              "metadata": {"resourceVersion": str(rv), "continue": cont},
-                              "items": items})
+                keys = keys[off:]
+            # the page from each object's JSON, serialized once (as the API
+            # server serves lists from its watch cache)
+            items = b",".join(st.item_json(res, k, meta) for k in keys)
+        head = json.dumps({"kind": ("PartialObjectMetadataList" if meta else kind + "List"),
+                           "apiVersion": "meta.k8s.io/v1" if meta else api,
+                           "metadata": {"resourceVersion": str(rv), "continue": cont}}).encode()
+        return ("raw", 200, head[:-1] + b', "items": [' + items + b"]}")
 
 
 class Watch:
@@ -383,7 +407,9 @@ class Handler(http.server.BaseHTTPRequestHandler):
             sys.stderr.write("apiserver: " + (fmt % a) + "\n")
 
     def send_json(self, code, body):
-        data = json.dumps(body).encode()
+        self.send_bytes(code, json.dumps(body).encode())
+
+    def send_bytes(self, code, data):
         self.send_response(code)
         self.send_header("Content-Type", "application/json")
         self.send_header("Content-Length", str(len(data)))
@@ -404,6 +430,8 @@ class Handler(http.server.BaseHTTPRequestHandler):
         r = self.api.handle(method, self.path, headers, body)
         if r[0] == "json":
             return self.send_json(r[1], r[2])
+        if r[0] == "raw":
+            return self.send_bytes(r[1], r[2])
         self.watch(r[1])
 
     def do_GET(self):
@@ -500,8 +528,8 @@ class H2Conn:
             with self.st.cv:
                 self.st.h2_conns += 1
         r = self.api.handle(method, path, hdrs, json.loads(body or b"{}") if method == "POST" else {})
-        if r[0] == "json":
-            self.respond(sid, r[1], json.dumps(r[2]).encode(), True)
+        if r[0] in ("json", "raw"):
+            self.respond(sid, r[1], json.dumps(r[2]).encode() if r[0] == "json" else r[2], True)
         else:
             self.respond(sid, 200, b"", False)
             self.watches[sid] = r[1]

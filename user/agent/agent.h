@@ -184,6 +184,8 @@ int agent_kube_start(struct agent *ag, const char *kubeconfig, const char *node_
 void agent_kube_stop(struct agent *ag);
 /* Block until every kind has been listed (logs what is still syncing). */
 int agent_kube_wait_synced(struct agent *ag);
+/* The first apply is attached: how long from the first LIST, at what CPU. */
+void agent_kube_log_ready(struct agent *ag);
 /* agent_prepare of the API's objects, leaving out the ones that fail. */
 int agent_kube_prepare(struct agent *ag, json_t *diags, struct agent_prepared *pp,
 		       char *err, size_t errlen);

@@ -24,7 +24,9 @@
 #include <string.h>
 #include <strings.h>
 #include <poll.h>
+#include <signal.h>
 #include <sys/eventfd.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "agent/agent.h"
@@ -141,7 +143,14 @@ int agent_kube_wait_synced(struct agent *ag)
 	while (!kube_client_synced(k->client, NULL)) {
 		struct pollfd pfd[AGENT_MAX_ADMIN_CONNS + 2];
 		int na = admin_pollfds(ag, pfd, AGENT_MAX_ADMIN_CONNS + 2);
+		sigset_t pend;
 		uint64_t now;
+
+		/* blocked (signalfd): a stop before the first sync ends the start */
+		if (!sigpending(&pend) && (sigismember(&pend, SIGTERM) || sigismember(&pend, SIGINT))) {
+			log_info("stopping before every kind synced");
+			return -EINTR;
+		}
 
 		/* the admin API answers /ready (syncing kinds) meanwhile */
 		if (poll(pfd, na, 20) > 0)
@@ -166,6 +175,19 @@ int agent_kube_wait_synced(struct agent *ag)
 	return 0;
 }
 
+void agent_kube_log_ready(struct agent *ag)
+{
+	uint64_t t0, cpu0, cpu;
+	struct timespec ts;
+
+	kube_client_first_list(ag->kube->client, &t0, &cpu0);
+	clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
+	cpu = (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+	log_info("ready: %.1f ms from the first LIST request to the first apply attached, agent CPU "
+		 "%.1f ms in that time (%.1f ms since exec, data path load included)",
+		 (dp_now_ns() - t0) / 1e6, (cpu - cpu0) / 1e6, cpu / 1e6);
+}
+
 int agent_kube_load(struct agent *ag, struct pol_set *set)
 {
 	struct kube_doc **docs;
@@ -174,9 +196,15 @@ int agent_kube_load(struct agent *ag, struct pol_set *set)
 
 	if (kube_store_snapshot(ag->kube->view, &docs, &n))
 		return -ENOMEM;
-	for (size_t i = 0; i < n; i++)
+	for (size_t i = 0; i < n; i++) {
+		/* parsed on the client's thread: the cache takes that, not a new parse */
+		if (set->cache && docs[i]->pd)
+			policy_cache_offer(set->cache, docs[i]->pd);
 		if (policy_load_buffer(set, docs[i]->name, docs[i]->text, docs[i]->len) && !ret)
 			ret = -EINVAL;
+	}
+	if (set->cache)
+		policy_cache_offers_clear(set->cache);
 	kube_docs_free(docs, n);
 	return ret;
 }
@@ -409,13 +437,18 @@ static void kube_apply(struct agent *ag)
 	kube_view_take(k, c, n, olds);
 	log_debug("kubernetes: applying %zu change(s) (%s%s%s), %.2f ms after the first arrived", n,
 		  c[0].name, c[0].doc ? "" : " deleted", n > 1 ? ", ..." : "", (dp_now_ns() - since) / 1e6);
-	for (size_t i = 0; i < n; i++)
+	for (size_t i = 0; i < n; i++) {
 		files[i] = (struct agent_file){ .name = c[i].name,
 						.content = c[i].doc ? c[i].doc->text : "",
 						.len = c[i].doc ? c[i].doc->len : 0 };
+		if (c[i].doc && c[i].doc->pd && ag->pcache)
+			policy_cache_offer(ag->pcache, c[i].doc->pd);	/* parsed already */
+	}
 	k->n_applies++;
 	/* EndpointSlices and Pod readiness: a delta; anything else loads the view */
 	ret = agent_reload_delta(ag, files, n, diags, err, sizeof(err));
+	if (ag->pcache)
+		policy_cache_offers_clear(ag->pcache);
 	if (ret == 0) {
 		k->n_deltas++;
 	} else {

@@ -889,24 +889,7 @@ static int agent_start(struct agent *ag, const struct agent_args *a, int *sfd)
 		ag->pcache = NULL;
 		return 1;
 	}
-	if (ag->kube) {
-		ag->starting = true;
-		agent_kube_wait_synced(ag);
-	}
-	ret = ag->kube ? agent_kube_prepare(ag, ag->last_diags, &prepared, err, sizeof(err)) :
-			 agent_prepare(ag, NULL, 0, false, ag->last_diags, &prepared, err, sizeof(err));
-	if (ret) {
-		fprintf(stderr, "sockmesh-agent: %s\n", err);
-		json_decref(ag->last_diags);
-		ag->last_diags = NULL;
-		agent_kube_stop(ag);
-		if (ag->admin_fd >= 0)
-			admin_close(ag);
-		policy_cache_free(ag->pcache);
-		ag->pcache = NULL;
-		return 1;
-	}
-
+	/* blocked from here: a stop while the API server lists undoes the load */
 	sigemptyset(&mask);
 	sigaddset(&mask, SIGHUP);
 	sigaddset(&mask, SIGTERM);
@@ -915,7 +898,48 @@ static int agent_start(struct agent *ag, const struct agent_args *a, int *sfd)
 	signal(SIGPIPE, SIG_IGN);
 	*sfd = signalfd(-1, &mask, SFD_NONBLOCK | SFD_CLOEXEC);
 
-	if ((ret = loader_load(&ag->ld, a->cgroup ?: "", a->pin, &ag->limits, err, sizeof(err)))) {
+	if (ag->kube) {
+		uint64_t t0 = dp_now_ns();
+
+		ag->starting = true;
+		/*
+		 * The data path loads (verifier, map creation: about half a
+		 * second) while the client's thread lists: the maps stay empty
+		 * and nothing is attached until the first apply.
+		 */
+		if ((ret = loader_load(&ag->ld, a->cgroup ?: "", a->pin, &ag->limits, err,
+				       sizeof(err)))) {
+			fprintf(stderr, "sockmesh-agent: %s\n", err);
+			json_decref(ag->last_diags);
+			ag->last_diags = NULL;
+			agent_kube_stop(ag);
+			admin_close(ag);
+			policy_cache_free(ag->pcache);
+			ag->pcache = NULL;
+			return 1;
+		}
+		log_info("data path loaded in %.1f ms while the API server lists",
+			 (dp_now_ns() - t0) / 1e6);
+		if (agent_kube_wait_synced(ag))
+			return -1;	/* stopped before the first sync */
+	}
+	ret = ag->kube ? agent_kube_prepare(ag, ag->last_diags, &prepared, err, sizeof(err)) :
+			 agent_prepare(ag, NULL, 0, false, ag->last_diags, &prepared, err, sizeof(err));
+	if (ret) {
+		fprintf(stderr, "sockmesh-agent: %s\n", err);
+		if (ag->kube)
+			return -1;	/* the data path is loaded: agent_stop undoes it */
+		json_decref(ag->last_diags);
+		ag->last_diags = NULL;
+		if (ag->admin_fd >= 0)
+			admin_close(ag);
+		policy_cache_free(ag->pcache);
+		ag->pcache = NULL;
+		return 1;
+	}
+
+	if (!ag->kube &&
+	    (ret = loader_load(&ag->ld, a->cgroup ?: "", a->pin, &ag->limits, err, sizeof(err)))) {
 		fprintf(stderr, "sockmesh-agent: %s\n", err);
 		agent_prepared_free(&prepared);
 		policy_cache_free(ag->pcache);
@@ -958,6 +982,8 @@ static int agent_start(struct agent *ag, const struct agent_args *a, int *sfd)
 		fprintf(stderr, "sockmesh-agent: %s\n", err);
 		return -1;
 	}
+	if (ag->kube)
+		agent_kube_log_ready(ag);
 	if (ag->mb.enabled) {
 		/* sk_msg is on the sockhash now: sockets sockops adds get it */
 		ag->mb.live = true;

@@ -61,6 +61,8 @@ struct kube_client {
 	bool verbose;
 	bool reachable;
 	uint64_t reachable_since_ns;	/* of the current state */
+	uint64_t first_list_ns;		/* the first LIST request: monotonic ns, */
+	uint64_t first_list_cpu_ns;	/* and the process's CPU time then */
 	struct kube_client_counters cnt;
 	char *warnings;
 	size_t warn_len;
@@ -349,6 +351,14 @@ static void *kc_main(void *arg)
 					next = due;
 				continue;
 			}
+			if (req == KUBE_REQ_LIST && !c->first_list_ns) {
+				struct timespec ts;
+
+				clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
+				c->first_list_ns = now;	/* locked */
+				c->first_list_cpu_ns = (uint64_t)ts.tv_sec * 1000000000ull +
+						       (uint64_t)ts.tv_nsec;
+			}
 			if (kc_start(c, i, req, path, accept)) {
 				/* no memory: try again in a second */
 				c->refl[i].state = KR_WAIT;
@@ -486,6 +496,14 @@ bool kube_client_reachable(struct kube_client *c, uint64_t *since_ns)
 		*since_ns = c->reachable_since_ns;
 	pthread_mutex_unlock(&c->lock);
 	return r;
+}
+
+void kube_client_first_list(struct kube_client *c, uint64_t *mono_ns, uint64_t *cpu_ns)
+{
+	pthread_mutex_lock(&c->lock);
+	*mono_ns = c->first_list_ns;
+	*cpu_ns = c->first_list_cpu_ns;
+	pthread_mutex_unlock(&c->lock);
 }
 
 json_t *kube_client_status(struct kube_client *c)

@@ -80,20 +80,28 @@ extern const char *const kube_istio_versions[3];
 
 /* ---- object store (store.c) ---- */
 
+struct pol_doc;
+
 /*
  * One object as a document for the policy loader: its JSON (kind and
  * apiVersion set, managedFields and the last-applied annotation dropped).
  * Immutable once made; shared by reference count between the store, a
- * view and a reload in progress.
+ * view and a reload in progress. Made from a list page or watch event, it
+ * is the object already parsed (pd), and its text is pd's: the object is
+ * held once, by the store and the policy cache alike.
  */
 struct kube_doc {
 	uint32_t refs;		/* atomic */
 	uint32_t len;		/* of text, without the NUL */
 	char *name;		/* identity: "Kind ns/name" ("Namespace name") */
-	char text[];		/* NUL-terminated JSON */
+	const char *text;	/* NUL-terminated JSON: pd's, else owned */
+	struct pol_doc *pd;	/* the parsed object (a reference) or NULL */
 };
 
+/* A document of a copy of text, not parsed. */
 struct kube_doc *kube_doc_new(const char *name, const char *text, size_t len);
+/* The document of the JSON object obj, parsed now (policy_doc_parse_json). */
+struct kube_doc *kube_doc_new_json(const char *name, const json_t *obj);
 struct kube_doc *kube_doc_get(struct kube_doc *d);
 void kube_doc_put(struct kube_doc *d);
 
@@ -248,6 +256,11 @@ void kube_client_stop(struct kube_client *c);
 bool kube_client_synced(struct kube_client *c, json_t *syncing);
 /* The API server answered the last request (no transport error, no 5xx) */
 bool kube_client_reachable(struct kube_client *c, uint64_t *since_ns);
+/*
+ * When the first LIST request went out (CLOCK_MONOTONIC ns) and the
+ * process's CPU time then (CLOCK_PROCESS_CPUTIME_ID ns); 0 before it.
+ */
+void kube_client_first_list(struct kube_client *c, uint64_t *mono_ns, uint64_t *cpu_ns);
 /* {server, context, reachable, kinds: [...]} */
 json_t *kube_client_status(struct kube_client *c);
 /* Warnings the reflectors raised since the last call, one per line (malloc'd) or NULL. */

@@ -285,7 +285,6 @@ static int refl_put(struct kube_refl *r, json_t *obj)
 	const char *ns = json_string_value(json_object_get(meta, "namespace"));
 	char id[600], api[96];
 	struct kube_doc *doc;
-	char *text;
 	int ret;
 
 	if (!json_is_object(obj) || !name) {
@@ -302,13 +301,9 @@ static int refl_put(struct kube_refl *r, json_t *obj)
 	json_object_del(json_object_get(meta, "annotations"),
 			"kubectl.kubernetes.io/last-applied-configuration");
 	kube_identity(id, sizeof(id), r->kind->kind, r->kind->namespaced ? ns : NULL, name);
-	/* spaces after ':' and ',': JSON that every YAML parser reads */
-	text = json_dumps(obj, JSON_PRESERVE_ORDER);
+	/* parsed here, on the client's thread, as the pages arrive */
+	doc = kube_doc_new_json(id, obj);
 	json_decref(obj);
-	if (!text)
-		return -ENOMEM;
-	doc = kube_doc_new(id, text, strlen(text));
-	free(text);
 	if (!doc)
 		return -ENOMEM;
 	ret = kube_store_put(r->store, doc, r->id, r->prio, r->gen);

@@ -15,6 +15,7 @@
 
 #include "common/grow.h"
 #include "kube/kube.h"
+#include "policy/policy.h"
 
 struct ks_entry {
 	struct ks_entry *next;		/* hash chain */
@@ -39,20 +40,45 @@ struct kube_store {
 
 struct kube_doc *kube_doc_new(const char *name, const char *text, size_t len)
 {
-	struct kube_doc *d = malloc(sizeof(*d) + len + 1);
+	struct kube_doc *d = calloc(1, sizeof(*d));
+	char *own = d && len < UINT32_MAX ? malloc(len + 1) : NULL;
 
-	if (!d)
-		return NULL;
-	d->name = strdup(name);
-	if (!d->name || len > UINT32_MAX) {
-		free(d->name);
+	if (!own || !(d->name = strdup(name))) {
+		free(own);
 		free(d);
+		return NULL;
+	}
+	memcpy(own, text, len);
+	own[len] = '\0';
+	d->refs = 1;
+	d->len = (uint32_t)len;
+	d->text = own;
+	return d;
+}
+
+struct kube_doc *kube_doc_new_json(const char *name, const json_t *obj)
+{
+	/* spaces after ':' and ',': JSON that every YAML parser reads */
+	char *text = json_dumps(obj, JSON_PRESERVE_ORDER);
+	struct kube_doc *d = text ? calloc(1, sizeof(*d)) : NULL;
+	size_t len;
+
+	if (!d || !(d->name = strdup(name)) ||
+	    !(d->pd = policy_doc_parse_json(name, text, strlen(text), obj))) {
+		if (d)
+			free(d->name);
+		free(d);
+		free(text);
+		return NULL;
+	}
+	free(text);
+	d->text = policy_doc_text(d->pd, &len);
+	if (len >= UINT32_MAX) {
+		kube_doc_put(d);
 		return NULL;
 	}
 	d->refs = 1;
 	d->len = (uint32_t)len;
-	memcpy(d->text, text, len);
-	d->text[len] = '\0';
 	return d;
 }
 
@@ -66,6 +92,10 @@ struct kube_doc *kube_doc_get(struct kube_doc *d)
 void kube_doc_put(struct kube_doc *d)
 {
 	if (d && __atomic_sub_fetch(&d->refs, 1, __ATOMIC_ACQ_REL) == 0) {
+		if (d->pd)
+			policy_doc_put(d->pd);
+		else
+			free((char *)d->text);
 		free(d->name);
 		free(d);
 	}

@@ -54,6 +54,8 @@ struct pol_cache {
 	struct u64map docs;	/* key -> struct pol_doc * */
 	struct u64map files;	/* hash of the name -> struct pc_file * */
 	uint64_t marks;		/* deltas so far */
+	struct u64map offered;	/* key -> struct pol_doc *: parsed elsewhere
+				 * (policy_cache_offer), taken instead of parsing */
 	struct pol_doc **scratch;	/* parsed, not cacheable: freed at end */
 	size_t n_scratch;
 	uint64_t gen;
@@ -182,6 +184,7 @@ void policy_cache_free(struct pol_cache *c)
 		if (c->files.keys[i])
 			pc_file_free(c->files.vals[i]);
 	u64map_free(&c->files);
+	policy_cache_offers_clear(c);
 	for (size_t i = 0; i < c->n_scratch; i++)
 		pc_doc_free(c->scratch[i]);
 	free(c->scratch);
@@ -301,9 +304,9 @@ static int pc_absorb(struct pol_set *dst, const struct pol_set *src)
 	return 0;
 }
 
-/* Parse one document into a new cache entry (NULL: no memory). */
-static struct pol_doc *pc_parse(const char *file, const char *text, size_t len, uint32_t line,
-			       int docno, uint64_t key)
+/* A new document holding a copy of text, nothing parsed yet (NULL: no memory). */
+static struct pol_doc *pc_doc_new(const char *file, const char *text, size_t len, uint32_t line,
+				  uint64_t key)
 {
 	struct pol_doc *d = calloc(1, sizeof(*d));
 	const char *own;
@@ -322,7 +325,18 @@ static struct pol_doc *pc_parse(const char *file, const char *text, size_t len, 
 	}
 	memcpy(d->text, text, len);
 	d->text[len] = '\0';
-	if (pol_load_buffer_at(&d->set, own, d->text, len, line, docno) == -ENOMEM) {
+	return d;
+}
+
+/* Parse one document into a new cache entry (NULL: no memory). */
+static struct pol_doc *pc_parse(const char *file, const char *text, size_t len, uint32_t line,
+			       int docno, uint64_t key)
+{
+	struct pol_doc *d = pc_doc_new(file, text, len, line, key);
+
+	if (!d)
+		return NULL;
+	if (pol_load_buffer_at(&d->set, d->set.files[0], d->text, len, line, docno) == -ENOMEM) {
 		pc_doc_free(d);
 		return NULL;
 	}
@@ -436,11 +450,21 @@ static void pc_parse_missing(struct pc_work *w, size_t missing)
 		pthread_join(tid[i], NULL);
 }
 
+/* The cache key of a document: its file, first line and text. */
+static uint64_t pc_key(const char *file, uint32_t line, const char *text, size_t len)
+{
+	uint64_t key = 0xcbf29ce484222325ull;
+
+	key = pc_hash(key, file, strlen(file) + 1);
+	key = pc_hash(key, &line, sizeof(line));
+	key = pc_hash(key, text, len);
+	return key ? key : 1;
+}
+
 static int pc_add_piece(struct pc_piece **pieces, size_t *n, size_t *cap, const char *file,
 			const char *text, size_t len, uint32_t line, int docno)
 {
 	struct pc_piece *pc;
-	uint64_t key = 0xcbf29ce484222325ull;
 
 	if (*n == *cap) {
 		size_t ncap = *cap ? *cap * 2 : 64;
@@ -451,11 +475,9 @@ static int pc_add_piece(struct pc_piece **pieces, size_t *n, size_t *cap, const 
 		*pieces = pc;
 		*cap = ncap;
 	}
-	key = pc_hash(key, file, strlen(file) + 1);
-	key = pc_hash(key, &line, sizeof(line));
-	key = pc_hash(key, text, len);
 	(*pieces)[(*n)++] = (struct pc_piece){
-		.file = file, .text = text, .len = len, .line = line, .docno = docno, .key = key ? key : 1,
+		.file = file, .text = text, .len = len, .line = line, .docno = docno,
+		.key = pc_key(file, line, text, len),
 	};
 	return 0;
 }
@@ -551,15 +573,71 @@ int policy_doc_cut(const char *buf, size_t len, const uint32_t *lines, const boo
 	return 0;
 }
 
-/* The cached document of this piece: same file, place and text. */
-static struct pol_doc *pc_lookup(struct pol_cache *c, const char *file, const struct pc_piece *pc)
+/* The document of this piece in map: same file, place and text. */
+static struct pol_doc *pc_find(struct u64map *map, const char *file, const struct pc_piece *pc)
 {
-	struct pol_doc *d = u64map_get(&c->docs, pc->key);
+	struct pol_doc *d = u64map_get(map, pc->key);
 
 	if (d && d->line == pc->line && d->len == pc->len &&
 	    !memcmp(d->text, pc->text, pc->len) && !strcmp(d->set.files[0], file))
 		return d;
 	return NULL;
+}
+
+/* The cached document of this piece. */
+static struct pol_doc *pc_lookup(struct pol_cache *c, const char *file, const struct pc_piece *pc)
+{
+	return pc_find(&c->docs, file, pc);
+}
+
+/* A document offered for this piece (its reference passes to the caller) or NULL. */
+static struct pol_doc *pc_take_offered(struct pol_cache *c, const char *file,
+				       const struct pc_piece *pc)
+{
+	struct pol_doc *d = c->offered.n ? pc_find(&c->offered, file, pc) : NULL;
+
+	if (d)
+		u64map_del(&c->offered, d->key);
+	return d;
+}
+
+struct pol_doc *policy_doc_parse_json(const char *file, const char *text, size_t len,
+				      const json_t *root)
+{
+	struct pol_doc *d = pc_doc_new(file, text, len, 0, pc_key(file, 0, text, len));
+
+	if (!d)
+		return NULL;
+	if (pol_load_json(&d->set, d->set.files[0], root) == -ENOMEM) {
+		pc_doc_free(d);
+		return NULL;
+	}
+	pc_doc_mark(d);
+	return d;
+}
+
+const char *policy_doc_text(const struct pol_doc *d, size_t *len)
+{
+	*len = d->len;
+	return d->text;
+}
+
+int policy_cache_offer(struct pol_cache *c, struct pol_doc *d)
+{
+	if (u64map_get(&c->offered, d->key))
+		return 0;	/* the same key offered twice: the load parses the other */
+	if (u64map_put(&c->offered, d->key, d))
+		return -ENOMEM;
+	policy_doc_get(d);
+	return 0;
+}
+
+void policy_cache_offers_clear(struct pol_cache *c)
+{
+	for (size_t i = 0; i < c->offered.cap; i++)
+		if (c->offered.keys[i])
+			pc_doc_free(c->offered.vals[i]);
+	u64map_free(&c->offered);	/* empty, and usable again (grows on put) */
 }
 
 int pol_cache_load(struct pol_set *set, const char *file, const char *buf, size_t len)
@@ -575,8 +653,12 @@ int pol_cache_load(struct pol_set *set, const char *file, const char *buf, size_
 
 	/* 2. What the cache has. */
 	for (size_t i = 0; !ret && i < w.n; i++) {
-		w.pieces[i].doc = pc_lookup(c, file, &w.pieces[i]);
-		if (!w.pieces[i].doc)
+		struct pc_piece *pc = &w.pieces[i];
+
+		pc->doc = pc_lookup(c, file, pc);
+		if (!pc->doc && (pc->doc = pc_take_offered(c, file, pc)))
+			pc->fresh = true;	/* parsed already, where it came from */
+		if (!pc->doc)
 			missing++;
 	}
 
@@ -720,7 +802,8 @@ static int pc_delta(struct pol_cache *c, const char *file, const char *buf, size
 		struct pc_piece *pc = &w.pieces[i];
 
 		if (!pc->doc) {
-			pc->doc = pc_parse(file, pc->text, pc->len, pc->line, pc->docno, pc->key);
+			pc->doc = pc_take_offered(c, file, pc) ?:
+				  pc_parse(file, pc->text, pc->len, pc->line, pc->docno, pc->key);
 			if (!pc->doc) {
 				ret = -ENOMEM;
 				goto out;

@@ -5,6 +5,7 @@
  */
 #include <dirent.h>
 #include <errno.h>
+#include <limits.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -367,6 +368,95 @@ int pol_load_buffer_at(struct pol_set *set, const char *file, const char *buf,
 	else
 		ret = set->n_errors > errs0 ? -EINVAL : 0;
 	return ret;
+}
+
+/*
+ * The JSON node source: a jansson tree as the YAML document the per-kind
+ * parsers walk (node ids, not pointers: the node stack grows). JSON
+ * strings are double-quoted scalars, numbers, booleans and null plain ones,
+ * so the walkers read them as they read the same object's JSON text.
+ * Returns the node id, 0 when out of memory.
+ */
+static int json_node(yaml_document_t *d, const json_t *j)
+{
+	char num[64];
+	const char *s = num, *key;
+	size_t len, i;
+	json_t *v;
+	int id, k, c;
+
+	switch (json_typeof(j)) {
+	case JSON_OBJECT:
+		id = yaml_document_add_mapping(d, NULL, YAML_FLOW_MAPPING_STYLE);
+		json_object_foreach((json_t *)j, key, v) {
+			k = id ? yaml_document_add_scalar(d, NULL, (yaml_char_t *)key, (int)strlen(key),
+							 YAML_DOUBLE_QUOTED_SCALAR_STYLE) : 0;
+			c = k ? json_node(d, v) : 0;
+			if (!c || !yaml_document_append_mapping_pair(d, id, k, c))
+				return 0;
+		}
+		return id;
+	case JSON_ARRAY:
+		id = yaml_document_add_sequence(d, NULL, YAML_FLOW_SEQUENCE_STYLE);
+		json_array_foreach(j, i, v) {
+			c = id ? json_node(d, v) : 0;
+			if (!c || !yaml_document_append_sequence_item(d, id, c))
+				return 0;
+		}
+		return id;
+	case JSON_STRING:
+		len = json_string_length(j);
+		if (len > INT_MAX)
+			return 0;
+		return yaml_document_add_scalar(d, NULL, (yaml_char_t *)json_string_value(j), (int)len,
+						YAML_DOUBLE_QUOTED_SCALAR_STYLE);
+	case JSON_INTEGER:
+		snprintf(num, sizeof(num), "%" JSON_INTEGER_FORMAT, json_integer_value(j));
+		break;
+	case JSON_REAL:
+		/* as jansson writes it ("1.0" stays a real: not an integer field) */
+		len = json_dumpb(j, num, sizeof(num) - 1, JSON_ENCODE_ANY);
+		if (!len || len >= sizeof(num))
+			return 0;
+		num[len] = '\0';
+		break;
+	case JSON_TRUE:
+		s = "true";
+		break;
+	case JSON_FALSE:
+		s = "false";
+		break;
+	default:
+		s = "null";
+		break;
+	}
+	return yaml_document_add_scalar(d, NULL, (yaml_char_t *)s, (int)strlen(s),
+					YAML_PLAIN_SCALAR_STYLE);
+}
+
+int pol_load_json(struct pol_set *set, const char *file, const json_t *root)
+{
+	struct pol_walk w = {
+		.set = set, .file = file, .kind = "object", .no_marks = true,
+	};
+	size_t errs0 = set->n_errors;
+	yaml_document_t doc;
+	int ret = 0;
+
+	if (!yaml_document_initialize(&doc, NULL, NULL, NULL, 1, 1))
+		return -ENOMEM;
+	if (!json_node(&doc, root)) {
+		ret = -ENOMEM;
+	} else {
+		w.doc = &doc;
+		load_object(&w, yaml_document_get_root_node(&doc), "document 1", 0);
+		w.doc = NULL;
+	}
+	yaml_document_delete(&doc);
+	free(w.bad_maps);
+	if (!ret && w.oom)
+		ret = -ENOMEM;
+	return ret ?: set->n_errors > errs0 ? -EINVAL : 0;
 }
 
 static int load_buffer(struct pol_set *set, const char *file, const char *buf,

@@ -14,6 +14,7 @@
 #ifndef SOCKMESH_POLICY_H
 #define SOCKMESH_POLICY_H
 
+#include <jansson.h>
 #include <stdarg.h>
 #include <stdbool.h>
 #include <stddef.h>
@@ -531,6 +532,26 @@ struct pol_cache *policy_cache_new(void);
  */
 struct pol_doc *policy_doc_get(struct pol_doc *d);
 void policy_doc_put(struct pol_doc *d);
+
+/*
+ * One object parsed from its JSON tree (the Kubernetes API's objects,
+ * parsed on the client's thread as list pages arrive): a document of file
+ * whose text (the JSON text of root, copied) is what a load of file
+ * compares; diagnostics carry no line and column. NULL: out of memory.
+ * The caller holds one reference (policy_doc_put).
+ */
+struct pol_doc *policy_doc_parse_json(const char *file, const char *text, size_t len,
+				      const json_t *root);
+/* The document's text (NUL-terminated) and its length. */
+const char *policy_doc_text(const struct pol_doc *d, size_t *len);
+/*
+ * Offer d (a reference is taken) to the next loads and deltas through c:
+ * a document of d's file with d's text that misses the cache takes d
+ * instead of being parsed again. Offers stay until
+ * policy_cache_offers_clear.
+ */
+int policy_cache_offer(struct pol_cache *c, struct pol_doc *d);
+void policy_cache_offers_clear(struct pol_cache *c);
 void policy_cache_free(struct pol_cache *c);
 void policy_cache_begin(struct pol_cache *c);
 void policy_cache_end(struct pol_cache *c);

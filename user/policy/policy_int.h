@@ -11,6 +11,7 @@
 #ifndef SOCKMESH_POLICY_INT_H
 #define SOCKMESH_POLICY_INT_H
 
+#include <jansson.h>
 #include <stdarg.h>
 #include <yaml.h>
 
@@ -24,6 +25,7 @@ struct pol_walk {
 	const char *name;	/* object name, for messages ("" until known) */
 	bool istio;		/* protojson rules: quoted integers accepted */
 	bool oom;		/* an allocation failed: load returns -ENOMEM */
+	bool no_marks;		/* a JSON tree: no line and column (pol_load_json) */
 	uint32_t line_base;	/* lines before the buffer (one document of a file) */
 	/* Mappings of the current document with an unknown-key error: a
 	 * required key missing there is most likely the typo (one error). */
@@ -38,6 +40,13 @@ struct pol_walk {
  */
 int pol_load_buffer_at(struct pol_set *set, const char *file, const char *buf,
 		       size_t len, uint32_t line_base, int docno_base);
+
+/*
+ * Load one object from its JSON tree (the Kubernetes API's objects): the
+ * per-kind parsers walk it as the YAML document of its text, with the
+ * same field paths and messages, without line and column.
+ */
+int pol_load_json(struct pol_set *set, const char *file, const json_t *root);
 
 /*
  * The object kinds of struct pol_set (arrays whose elements start with

@@ -47,7 +47,7 @@ struct pol_loc pol_loc_of(const struct pol_walk *w, const yaml_node_t *n)
 {
 	struct pol_loc loc = { .file = w->file };
 
-	if (n) {
+	if (n && !w->no_marks) {
 		loc.line = w->line_base + n->start_mark.line + 1;
 		loc.col = n->start_mark.column + 1;
 	}
