@@ -238,6 +238,9 @@ s5_run() {
 		l1=$(bench_applied_line 1 60)
 		synced=$(sed -n 's/.*every kind synced from the API server in \([0-9.]*\) ms.*/\1/p' "$BENCH_AGENT_LOG")
 		list_bytes=$(s5_ctl stats | jq .bytes)
+		# the test server's own CPU building the list pages (not the agent's)
+		bench_record 5 "initial sync: test API server CPU ms, list pages" "$group" sockmesh \
+			"$(s5_ctl stats | jq .list_cpu_ms)"
 		# the agent's CPU from exec to ready (BPF load included): what the
 		# sync costs the node, apart from the test server's own speed
 		cpu=$(awk -v hz="$(getconf CLK_TCK)" '{ print ($14 + $15) * 1000 / hz }' "/proc/$BENCH_AGENT_PID/stat")

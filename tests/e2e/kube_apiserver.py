@@ -90,6 +90,7 @@ class State:
         self.h2_conns = 0
         self.h2_max_streams = 0
         self.h1_requests = 0
+        self.list_cpu_s = 0.0                # the list path's own CPU time
         if path and os.path.exists(path):
             with open(path) as f:
                 d = json.load(f)
@@ -197,7 +198,7 @@ def status_obj(code, reason, msg):
 
 class Api:
     """The API's answers, whatever the protocol: handle() returns
-    ("json", code, body) or ("watch", Watch)."""
+    ("json", code, body), ("raw", code, JSON bytes) or ("watch", Watch)."""
 
     def __init__(self, st, args):
         self.st = st
@@ -219,7 +220,8 @@ class Api:
                 return ("json", 200, {"requests": st.stats, "watches": st.watches, "bytes": st.bytes,
                                       "rv": st.rv, "h2_connections": st.h2_conns,
                                       "h2_max_open_streams": st.h2_max_streams,
-                                      "http1_requests": st.h1_requests})
+                                      "http1_requests": st.h1_requests,
+                                      "list_cpu_ms": round(st.list_cpu_s * 1000, 1)})
         auth = headers.get("authorization", "")
         if not auth.startswith("Bearer ") or auth[7:] not in st.tokens:
             self.count("401")
@@ -295,6 +297,13 @@ class Api:
             return ("json", 200, {"resourceVersion": str(st.rv)})
 
     def list(self, res, kind, api, q, meta):
+        t0 = time.thread_time()
+        r = self.list_page(res, kind, api, q, meta)
+        with self.st.cv:
+            self.st.list_cpu_s += time.thread_time() - t0
+        return r
+
+    def list_page(self, res, kind, api, q, meta):
         st = self.st
         sel = q.get("fieldSelector", "")
         limit = int(q.get("limit") or 0)

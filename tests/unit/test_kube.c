@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include "kube/kube.h"
+#include "policy/policy.h"
 #include "test.h"
 
 static char *kt_write(const char *dir, const char *name, const char *text)
@@ -317,7 +318,8 @@ TEST(kube_refl_list_pages_then_watch)
 	kt_resp(&t, KUBE_REQ_LIST, 200,
 		"{\"metadata\": {\"resourceVersion\": \"10\", \"continue\": \"tok/1=\"}, \"items\": ["
 		"{\"metadata\": {\"name\": \"a\", \"namespace\": \"ns\", \"managedFields\": [{}],"
-		" \"annotations\": {\"kubectl.kubernetes.io/last-applied-configuration\": \"{}\", \"x\": \"y\"}}}]}", 0);
+		" \"resourceVersion\": \"9\", \"uid\": \"u-1\", \"creationTimestamp\": \"2026-01-01T00:00:00Z\","
+		" \"generation\": 2, \"annotations\": {\"kubectl.kubernetes.io/last-applied-configuration\": \"{}\", \"x\": \"y\"}}}]}", 0);
 	ASSERT_FALSE(t.r.synced);	/* one page of two */
 	ASSERT_EQ(kt_next(&t, 0), KUBE_REQ_LIST);
 	ASSERT_STREQ(t.path, "/apis/discovery.k8s.io/v1/endpointslices?limit=500&continue=tok%2F1%3D");
@@ -327,8 +329,8 @@ TEST(kube_refl_list_pages_then_watch)
 	ASSERT_STREQ(t.r.rv, "12");
 	ASSERT_EQ(kt_take(&t, "EndpointSlice ns/a", &text), 2);
 	/* kind and apiVersion set; the server's bookkeeping dropped */
-	ASSERT_STREQ(text, "{\"metadata\": {\"name\": \"a\", \"namespace\": \"ns\", \"annotations\": "
-		     "{\"x\": \"y\"}}, \"apiVersion\": \"discovery.k8s.io/v1\", \"kind\": \"EndpointSlice\"}");
+	ASSERT_STREQ(text, "{\"metadata\":{\"name\":\"a\",\"namespace\":\"ns\",\"annotations\":"
+		     "{\"x\":\"y\"}},\"apiVersion\":\"discovery.k8s.io/v1\",\"kind\":\"EndpointSlice\"}");
 	ASSERT_EQ(kt_next(&t, 0), KUBE_REQ_WATCH);
 	ASSERT_STRSTR(t.path, "?watch=true&resourceVersion=12&allowWatchBookmarks=true&timeoutSeconds=");
 	{
@@ -338,13 +340,17 @@ TEST(kube_refl_list_pages_then_watch)
 		ASSERT_LE(secs, KUBE_WATCH_TIMEOUT_MAX_S);
 	}
 	ASSERT_EQ(kt_ev(&t, "{\"type\": \"MODIFIED\", \"object\": {\"metadata\": {\"name\": \"a\", \"namespace\": \"ns\", \"resourceVersion\": \"13\"}, \"endpoints\": []}}"), 0);
+	ASSERT_EQ(kt_take(&t, "EndpointSlice ns/a", &text), 1);
+	/* a new resourceVersion alone (the bookkeeping the agent drops) is no change */
+	ASSERT_EQ(kt_ev(&t, "{\"type\": \"MODIFIED\", \"object\": {\"metadata\": {\"name\": \"a\", \"namespace\": \"ns\", \"resourceVersion\": \"15\"}, \"endpoints\": []}}"), 0);
+	ASSERT_EQ(kt_take(&t, "EndpointSlice ns/a", &text), 0);
 	/* an object without a name is skipped (resuming would bring it again) */
 	ASSERT_EQ(kt_ev(&t, "{\"type\": \"ADDED\", \"object\": {\"metadata\": {\"resourceVersion\": \"14\"}}}"), 0);
 	ASSERT_STRSTR(t.r.warning, "without metadata.name skipped");
 	ASSERT_EQ(kt_ev(&t, "{\"type\": \"BOOKMARK\", \"object\": {\"metadata\": {\"resourceVersion\": \"20\"}}}"), 0);
 	ASSERT_STREQ(t.r.rv, "20");
 	ASSERT_EQ(kt_ev(&t, "{\"type\": \"DELETED\", \"object\": {\"metadata\": {\"name\": \"b\", \"namespace\": \"ns\", \"resourceVersion\": \"21\"}}}"), 0);
-	ASSERT_EQ(kt_take(&t, "EndpointSlice ns/b", &text), 2);
+	ASSERT_EQ(kt_take(&t, "EndpointSlice ns/b", &text), 1);
 	ASSERT_STREQ(text, "(deleted)");
 	/* the server ends the watch (timeoutSeconds): on from the last rv, at once */
 	kube_refl_on_watch_end(&t.r, 200, true, "", 0, 0);
@@ -463,7 +469,7 @@ TEST(kube_refl_istio_discovery_and_absent)
 		"{\"metadata\": {\"name\": \"r\", \"namespace\": \"d\"}}]}", now);
 	ASSERT_FALSE(t.r.absent);
 	ASSERT_EQ(kt_take(&t, "VirtualService d/r", &text), 1);
-	ASSERT_STRSTR(text, "\"apiVersion\": \"networking.istio.io/v1beta1\"");
+	ASSERT_STRSTR(text, "\"apiVersion\":\"networking.istio.io/v1beta1\"");
 	/* the CRD removed: a 404 on the watch empties the kind */
 	ASSERT_EQ(kt_next(&t, now), KUBE_REQ_WATCH);
 	kube_refl_on_watch_end(&t.r, 404, true, "", 0, now);
@@ -484,13 +490,13 @@ TEST(kube_refl_pods_metadata_and_node)
 	kt_resp(&t, KUBE_REQ_LIST, 200, "{\"kind\": \"PartialObjectMetadataList\", \"metadata\": {\"resourceVersion\": \"3\"}, "
 		"\"items\": [{\"metadata\": {\"name\": \"p\", \"namespace\": \"d\", \"labels\": {\"app\": \"a\"}}}]}", 0);
 	ASSERT_EQ(kt_take(&t, "Pod d/p", &text), 1);
-	ASSERT_STRSTR(text, "\"apiVersion\": \"v1\", \"kind\": \"Pod\"");	/* loads as a Pod */
+	ASSERT_STRSTR(text, "\"apiVersion\":\"v1\",\"kind\":\"Pod\"");	/* loads as a Pod */
 	ASSERT_EQ(kt_next(&t, 0), KUBE_REQ_WATCH);
 	ASSERT_STREQ(t.accept, "application/json;as=PartialObjectMetadata;g=meta.k8s.io;v=v1,application/json");
 	ASSERT_EQ(kt_ev(&t, "{\"type\": \"MODIFIED\", \"object\": {\"kind\": \"PartialObjectMetadata\", \"apiVersion\": \"meta.k8s.io/v1\", "
 			    "\"metadata\": {\"name\": \"p\", \"namespace\": \"d\", \"resourceVersion\": \"4\"}}}"), 0);
 	ASSERT_EQ(kt_take(&t, "Pod d/p", &text), 1);
-	ASSERT_STRSTR(text, "\"kind\": \"Pod\"");
+	ASSERT_STRSTR(text, "\"kind\":\"Pod\"");
 	kt_refl_fini(&t);
 }
 
@@ -500,4 +506,69 @@ TEST(kube_identity_names)
 
 	ASSERT_STREQ(kube_identity(b, sizeof(b), "Service", "default", "web"), "Service default/web");
 	ASSERT_STREQ(kube_identity(b, sizeof(b), "Namespace", NULL, "default"), "Namespace default");
+}
+
+/*
+ * The JSON node source: an object parsed from its jansson tree loads as the
+ * same text parsed by libyaml does: the same objects, the same messages
+ * (field paths included), only without line and column.
+ */
+TEST(kube_json_source_same_as_yaml)
+{
+	static const char *const docs[] = {
+		"{\"apiVersion\": \"discovery.k8s.io/v1\", \"kind\": \"EndpointSlice\", \"metadata\": "
+		"{\"name\": \"e\", \"namespace\": \"ns\", \"labels\": {\"kubernetes.io/service-name\": \"web\"}}, "
+		"\"addressType\": \"IPv4\", \"ports\": [{\"name\": \"http\", \"port\": 8080}], \"endpoints\": "
+		"[{\"addresses\": [\"10.0.0.1\"], \"conditions\": {\"ready\": false}}, {\"addresses\": [\"10.0.0.2\"]}]}",
+		/* bad values: an address, a port as a real, a boolean as a string, a typo */
+		"{\"apiVersion\": \"discovery.k8s.io/v1\", \"kind\": \"EndpointSlice\", \"metadata\": "
+		"{\"name\": \"e\", \"namespace\": \"ns\", \"labels\": {\"kubernetes.io/service-name\": \"web\"}}, "
+		"\"addressType\": \"IPv4\", \"ports\": [{\"name\": \"http\", \"port\": 80.5}], \"endpoints\": "
+		"[{\"addresses\": [\"10.0.0.1\"], \"conditions\": {\"ready\": \"yes\"}}, "
+		"{\"addresses\": [\"10.244.0.300\"], \"condtions\": {}}]}",
+		"{\"apiVersion\": \"discovery.k8s.io/v1\", \"kind\": \"EndpointSlice\", \"metadata\": "
+		"{\"namespace\": \"ns\"}, \"endpoints\": null, \"ports\": [{\"port\": -1}]}",
+	};
+
+	for (size_t k = 0; k < sizeof(docs) / sizeof(docs[0]); k++) {
+		json_t *root = json_loads(docs[k], 0, NULL);
+		struct pol_cache *c = policy_cache_new();
+		struct kube_doc *d = kube_doc_new_json("EndpointSlice ns/e", root);
+		size_t parsed = 0, reused;
+		struct pol_set j, y;
+
+		ASSERT_TRUE(root && c && d);
+		json_decref(root);
+		policy_set_init(&j);
+		policy_set_init(&y);
+		policy_set_use_cache(&j, c);
+		policy_cache_begin(c);
+		policy_cache_offer(c, d->pd);
+		policy_load_buffer(&j, d->name, d->text, d->len);
+		policy_cache_offers_clear(c);
+		policy_cache_stats(c, &parsed, &reused);
+		ASSERT_EQ(parsed, 1);	/* the offered document, not a new parse */
+		policy_load_buffer(&y, "EndpointSlice ns/e", d->text, d->len);	/* libyaml */
+		ASSERT_EQ(j.n_eps, y.n_eps);
+		ASSERT_EQ(j.n_diags, y.n_diags);
+		ASSERT_EQ(j.n_errors, y.n_errors);
+		for (size_t i = 0; i < j.n_diags && i < y.n_diags; i++) {
+			ASSERT_STREQ(j.diags[i].msg, y.diags[i].msg);
+			ASSERT_EQ(j.diags[i].loc.line, 0);	/* no line and column from a tree */
+			ASSERT_GE(y.diags[i].loc.line, 1);
+		}
+		if (k == 0) {
+			ASSERT_EQ(j.n_eps, 1);
+			ASSERT_EQ(j.eps[0].n_endpoints, 2);
+			ASSERT_FALSE(j.eps[0].endpoints[0].ready);
+			ASSERT_TRUE(j.eps[0].endpoints[1].ready);
+			ASSERT_EQ(j.eps[0].ports[0].port, 8080);
+		} else {
+			ASSERT_GE(j.n_errors, 1);
+		}
+		policy_set_free(&j);	/* borrowed the document's objects: first */
+		policy_set_free(&y);
+		policy_cache_free(c);
+		kube_doc_put(d);
+	}
 }

@@ -297,7 +297,18 @@ static int refl_put(struct kube_refl *r, json_t *obj)
 		snprintf(api, sizeof(api), "%s", r->version);
 	json_object_set_new(obj, "apiVersion", json_string(api));
 	json_object_set_new(obj, "kind", json_string(r->kind->kind));
+	/*
+	 * Held for as long as the object exists: only what sockmesh reads
+	 * (client-go's SetTransform, as Cilium trims its informers' objects).
+	 * A change to these alone (a new resourceVersion) is no change.
+	 */
 	json_object_del(meta, "managedFields");
+	json_object_del(meta, "resourceVersion");
+	json_object_del(meta, "creationTimestamp");
+	json_object_del(meta, "generation");
+	json_object_del(meta, "selfLink");
+	if (strcmp(r->kind->kind, "Pod"))
+		json_object_del(meta, "uid");	/* a Pod's is read (its cgroup) */
 	json_object_del(json_object_get(meta, "annotations"),
 			"kubectl.kubernetes.io/last-applied-configuration");
 	kube_identity(id, sizeof(id), r->kind->kind, r->kind->namespaced ? ns : NULL, name);

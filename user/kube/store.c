@@ -20,7 +20,8 @@
 struct ks_entry {
 	struct ks_entry *next;		/* hash chain */
 	struct kube_doc *doc;		/* NULL: deleted, not taken yet */
-	char *name;
+	const char *name;		/* doc's, or own while deleted */
+	char *own;
 	uint64_t hash;
 	uint64_t gen;
 	uint32_t owner, prio;
@@ -58,20 +59,18 @@ struct kube_doc *kube_doc_new(const char *name, const char *text, size_t len)
 
 struct kube_doc *kube_doc_new_json(const char *name, const json_t *obj)
 {
-	/* spaces after ':' and ',': JSON that every YAML parser reads */
-	char *text = json_dumps(obj, JSON_PRESERVE_ORDER);
+	/* compact: libyaml reads it too ("a":1 in a flow mapping) */
+	char *text = json_dumps(obj, JSON_PRESERVE_ORDER | JSON_COMPACT);
 	struct kube_doc *d = text ? calloc(1, sizeof(*d)) : NULL;
 	size_t len;
 
-	if (!d || !(d->name = strdup(name)) ||
-	    !(d->pd = policy_doc_parse_json(name, text, strlen(text), obj))) {
-		if (d)
-			free(d->name);
+	if (!d || !(d->pd = policy_doc_parse_json(name, text, strlen(text), obj))) {
 		free(d);
 		free(text);
 		return NULL;
 	}
 	free(text);
+	d->name = (char *)policy_doc_file(d->pd);	/* one copy of the identity */
 	d->text = policy_doc_text(d->pd, &len);
 	if (len >= UINT32_MAX) {
 		kube_doc_put(d);
@@ -92,11 +91,12 @@ struct kube_doc *kube_doc_get(struct kube_doc *d)
 void kube_doc_put(struct kube_doc *d)
 {
 	if (d && __atomic_sub_fetch(&d->refs, 1, __ATOMIC_ACQ_REL) == 0) {
-		if (d->pd)
+		if (d->pd) {
 			policy_doc_put(d->pd);
-		else
+		} else {
 			free((char *)d->text);
-		free(d->name);
+			free(d->name);
+		}
 		free(d);
 	}
 }
@@ -139,7 +139,7 @@ struct kube_store *kube_store_new(int notify_fd)
 static void ks_entry_free(struct ks_entry *e)
 {
 	kube_doc_put(e->doc);
-	free(e->name);
+	free(e->own);
 	free(e);
 }
 
@@ -228,12 +228,12 @@ int kube_store_put(struct kube_store *st, struct kube_doc *doc, uint32_t owner, 
 	}
 	if (!e) {
 		e = calloc(1, sizeof(*e));
-		if (!e || !(e->name = strdup(doc->name))) {
-			free(e);
+		if (!e) {
 			kube_doc_put(doc);
 			ret = -ENOMEM;
 			goto out;
 		}
+		e->name = doc->name;
 		e->hash = h;
 		*pp = e;
 		if (++st->n > st->n_buckets)
@@ -249,6 +249,9 @@ int kube_store_put(struct kube_store *st, struct kube_doc *doc, uint32_t owner, 
 	}
 	kube_doc_put(e->doc);
 	e->doc = doc;
+	e->name = doc->name;	/* the entry's name is its document's */
+	free(e->own);
+	e->own = NULL;
 	if (ks_mark(st, e))
 		ret = -ENOMEM;
 out:
@@ -259,6 +262,12 @@ out:
 /* Locked: forget e's object (the entry goes at the next take). */
 static int ks_delete(struct kube_store *st, struct ks_entry *e)
 {
+	char *own = strdup(e->doc->name);
+
+	if (!own)
+		return -ENOMEM;	/* still there: a relist or the next event deletes it */
+	e->own = own;
+	e->name = own;
 	kube_doc_put(e->doc);
 	e->doc = NULL;
 	return ks_mark(st, e);
@@ -331,8 +340,8 @@ int kube_store_take(struct kube_store *st, struct kube_change **out, size_t *n, 
 			/* deleted: the entry goes, its name moves to the change */
 			*ks_slot(st, e->name, e->hash) = e->next;
 			st->n--;
-			c[i].name = e->name;
-			e->name = NULL;
+			c[i].name = e->own;
+			e->own = NULL;
 			ks_entry_free(e);
 		}
 		if (!c[i].name) {

@@ -616,6 +616,11 @@ struct pol_doc *policy_doc_parse_json(const char *file, const char *text, size_t
 	return d;
 }
 
+const char *policy_doc_file(const struct pol_doc *d)
+{
+	return d->set.files[0];
+}
+
 const char *policy_doc_text(const struct pol_doc *d, size_t *len)
 {
 	*len = d->len;

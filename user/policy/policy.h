@@ -542,6 +542,8 @@ void policy_doc_put(struct pol_doc *d);
  */
 struct pol_doc *policy_doc_parse_json(const char *file, const char *text, size_t len,
 				      const json_t *root);
+/* The document's file (for the API's objects: the identity), owned by d. */
+const char *policy_doc_file(const struct pol_doc *d);
 /* The document's text (NUL-terminated) and its length. */
 const char *policy_doc_text(const struct pol_doc *d, size_t *len);
 /*
