@@ -101,9 +101,15 @@ class State:
                 self.put(o, save=False)
             self.min_rv = self.rv
             self.log = []   # a new server has no history
+            # serialized ahead, as the API server's watch cache holds them:
+            # a list costs the joining of pages, not JSON encoding
+            for res in KINDS:
+                for key in self.keys(res):
+                    self.item_json(res, key, res == "pods")
 
     def item_json(self, res, key, meta):
-        """A list item (no kind/apiVersion) as JSON bytes; under cv."""
+        """A list item (no kind/apiVersion) as JSON bytes (both forms made
+        at once); under cv."""
         c = self.ser[res].get(key)
         if c is None:
             o = self.objs[res][key]
