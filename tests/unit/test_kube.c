@@ -572,3 +572,41 @@ TEST(kube_json_source_same_as_yaml)
 		kube_doc_put(d);
 	}
 }
+
+/* A page big enough to be parsed on several threads: every item, in order. */
+TEST(kube_refl_big_page)
+{
+	size_t cap = 64 << 10, off = 0, n;
+	char *body = malloc(cap);
+	struct kube_change *c;
+	struct kt_refl t;
+
+	ASSERT_TRUE(body != NULL);
+	off += (size_t)snprintf(body + off, cap - off, "{\"metadata\": {\"resourceVersion\": \"7\"}, \"items\": [");
+	for (int i = 0; i < 300; i++)
+		off += (size_t)snprintf(body + off, cap - off, i == 150 ?
+					", {\"metadata\": {\"namespace\": \"ns\"}}" :	/* no name */
+					"%s{\"metadata\": {\"name\": \"s%d\", "
+					"\"namespace\": \"ns\", \"resourceVersion\": \"%d\"}, \"spec\": "
+					"{\"clusterIP\": \"10.96.%d.%d\"}}", i ? ", " : "",
+					i, i, i / 250, i % 250 + 1);
+	snprintf(body + off, cap - off, "]}");
+	kt_refl_init(&t, KUBE_SERVICE, NULL, false);
+	ASSERT_EQ(kt_next(&t, 0), KUBE_REQ_LIST);
+	kt_resp(&t, KUBE_REQ_LIST, 200, body, 0);
+	ASSERT_TRUE(t.r.synced);
+	ASSERT_STRSTR(t.r.warning, "without metadata.name skipped");	/* item 150 */
+	ASSERT_EQ(kube_store_take(t.st, &c, &n, NULL), 0);
+	ASSERT_EQ(n, 299);
+	for (size_t i = 0; i < n; i++) {
+		char want[32];
+
+		snprintf(want, sizeof(want), "Service ns/s%zu", i < 150 ? i : i + 1);
+		ASSERT_STREQ(c[i].name, want);	/* in the page's order */
+		ASSERT_TRUE(c[i].doc && c[i].doc->pd);
+		ASSERT_STRSTR(c[i].doc->text, "\"kind\":\"Service\"");
+	}
+	kube_changes_free(c, n);
+	kt_refl_fini(&t);
+	free(body);
+}
