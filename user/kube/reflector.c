@@ -15,7 +15,8 @@
  *   404: the kind is not served (a CRD not installed): an empty kind, one
  *   warning, checked again every minute.
  *
- * Pure: no I/O and no clock of its own. The client (client.c) makes the
+ * Pure: no I/O and no clock of its own (a big list page is parsed on a few
+ * threads it starts and joins). The client (client.c) makes the
  * requests kube_refl_next asks for and feeds the answers back; the unit
  * tests do the same with canned answers and a fake clock.
  */
