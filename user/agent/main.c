@@ -904,8 +904,9 @@ static int agent_start(struct agent *ag, const struct agent_args *a, int *sfd)
 		ag->starting = true;
 		/*
 		 * The data path loads (verifier, map creation: about half a
-		 * second) while the client's thread lists: the maps stay empty
-		 * and nothing is attached until the first apply.
+		 * second) while the client's thread lists. Nothing is written
+		 * or attached until the first apply: new maps stay empty, an
+		 * adopted data path keeps serving what it holds.
 		 */
 		if ((ret = loader_load(&ag->ld, a->cgroup ?: "", a->pin, &ag->limits, err,
 				       sizeof(err)))) {

@@ -83,8 +83,9 @@ extern const char *const kube_istio_versions[3];
 struct pol_doc;
 
 /*
- * One object as a document for the policy loader: its JSON (kind and
- * apiVersion set, managedFields and the last-applied annotation dropped).
+ * One object as a document for the policy loader: its compact JSON (kind
+ * and apiVersion set; managedFields, the last-applied annotation and the
+ * server's bookkeeping that nothing reads dropped, see reflector.c).
  * Immutable once made; shared by reference count between the store, a
  * view and a reload in progress. Made from a list page or watch event, it
  * is the object already parsed (pd), and its text is pd's: the object is
