@@ -276,6 +276,18 @@ s5_run() {
 		bench_record 5 "API bytes/hour at rest (bookmarks, 1/min/watch)" "$group" sockmesh \
 			"$(((b1 - b0) * 3600 / S5_REST_S / 60))"
 		bench_record 5 "API bytes/hour, polling every 10 s (full lists)" "$group" sockmesh "$((list_bytes * 360))"
+		# GET /status (it counts every map's entries) and the agent's loop
+		# meanwhile: a GET /healthz sent while a /status is being answered
+		vals=() lat=()
+		for ((i = 0; i < 5; i++)); do
+			vals+=("$(s5_admin_ms /status)")
+			s5_admin_ms /status >/dev/null &
+			sleep 0.05
+			lat+=("$(s5_admin_ms /healthz)")
+			wait $!
+		done
+		bench_record 5 "GET /status ms (median of 5)" "$group" sockmesh "$(s5_pct 50 "${vals[@]}")"
+		bench_record 5 "GET /healthz during a /status ms (max of 5)" "$group" sockmesh "$(s5_pct 100 "${lat[@]}")"
 		bench_agent_down
 		bench_stop "$S5_API_PID"
 	done
@@ -289,10 +301,15 @@ s5_ctl() { # s5_ctl VERB [JSON]: the test API server's control
 	fi
 }
 
-# s5_kube: the agent's GET /kubernetes (not /status: that one counts every
-# map entry, a second of the agent's loop at 100k endpoints)
+# s5_kube: the agent's GET /kubernetes (the kubernetes part of /status alone)
 s5_kube() {
 	curl -sS -m 5 --unix-socket "$BENCH_TMP/admin.sock" http://localhost/kubernetes
+}
+
+# s5_admin_ms PATH: one GET of the agent's admin API, its time in ms
+s5_admin_ms() {
+	curl -sS -m 10 -o /dev/null -w '%{time_total}' --unix-socket "$BENCH_TMP/admin.sock" "http://localhost$1" |
+		awk '{ printf "%.2f\n", $1 * 1000 }'
 }
 
 # s5_change OBJECT...: apply the objects; the agent's propagation time (ms)

@@ -8,6 +8,8 @@
 #                                  DIR/srv.{crt,key} (IP:127.0.0.1)
 #   kube_client_cert DIR NAME CN [CA]  DIR/NAME.{crt,key}: a client certificate
 #                                  signed by CA (DIR/ca; "self": self-signed)
+#   kube_kubeconfig NAME USER_YAML $K/NAME: a kubeconfig for the server at $PORT
+#                                  (CA ca.crt) whose user is USER_YAML (indented)
 #   api_start [PORT [ARGS...]]     the server on $K (its state survives restarts
 #                                  in $K/state.json); API_PID, PORT
 #   api VERB JSON                  the server's test control (POST /_control/VERB)
@@ -39,6 +41,26 @@ kube_client_cert() {
 		-subj "/O=system:nodes/CN=$cn" 2>/dev/null &&
 	openssl x509 -req -in "$d/$name.csr" -CA "$d/$ca.crt" -CAkey "$d/$ca.key" -CAcreateserial \
 		-out "$d/$name.crt" -days 1 -extfile <(printf 'extendedKeyUsage=clientAuth') 2>/dev/null
+}
+
+kube_kubeconfig() {
+	cat >"$K/$1" <<EOF
+apiVersion: v1
+kind: Config
+current-context: test
+clusters:
+- name: test-cluster
+  cluster:
+    server: https://127.0.0.1:$PORT
+    certificate-authority: ca.crt
+contexts:
+- name: test
+  context: {cluster: test-cluster, user: agent}
+users:
+- name: agent
+  user:
+$2
+EOF
 }
 
 api_start() {

@@ -75,27 +75,6 @@ ns='{"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "default", "l
 svc='{"apiVersion": "v1", "kind": "Service", "metadata": {"name": "web", "namespace": "default"}, "spec": {"clusterIP": "10.96.0.70", "selector": {"app": "web"}, "ports": [{"name": "tcp", "port": 8080, "targetPort": 9100}]}}'
 dr='{"apiVersion": "networking.istio.io/v1", "kind": "DestinationRule", "metadata": {"name": "web", "namespace": "default"}, "spec": {"host": "web", "subsets": [{"name": "v1", "labels": {"version": "v1"}}, {"name": "v2", "labels": {"version": "v2"}}]}}'
 
-# kubeconfig NAME USER_YAML: $K/NAME.kubeconfig for the server at $PORT
-kubeconfig() {
-	cat >"$K/$1.kubeconfig" <<EOF
-apiVersion: v1
-kind: Config
-current-context: test
-clusters:
-- name: test-cluster
-  cluster:
-    server: https://127.0.0.1:$PORT
-    certificate-authority: ca.crt
-contexts:
-- name: test
-  context: {cluster: test-cluster, user: agent}
-users:
-- name: agent
-  user:
-$2
-EOF
-}
-
 st() { ctl status -o json | jq -r "$1"; }
 kst() { st ".kubernetes$1"; }
 mb() { st ".membership | $1"; }
@@ -122,7 +101,7 @@ apply "$ns" "$svc" "$dr" "$(vs v2)" "$(slice web-v1:2 web-v2:3)" \
 	"$(pod client-a 1 node-1 v0 client)" "$(pod web-v1 2 node-2 v1)" "$(pod web-v2 3 node-2 v2)"
 sm_pod_cgroup 1 "$(pod_cg client-a)" || { echo "FAIL: pod cgroup"; exit 1; }
 printf 'token-1\n' >"$K/token"
-kubeconfig token "    tokenFile: token"
+kube_kubeconfig token.kubeconfig "    tokenFile: token"
 MESH_KUBEPODS=$ROOT
 MESH_AGENT_ARGS=(--node-name node-1 --reload-debounce 20)
 
@@ -257,7 +236,7 @@ e2e_log "c) client certificates: the server verifies them against its CA"
 api_stop
 api_start "$PORT" --crds --strict-accept --client-ca "$K/ca.crt"
 e2e_log "c) a certificate of another CA at start: a clear error, never ready; the pinned data path serves"
-kubeconfig stranger "    client-certificate: stranger.crt
+kube_kubeconfig stranger.kubeconfig "    client-certificate: stranger.crt
     client-key: stranger.key"
 MESH_AGENT_SRC=(--kubeconfig "$K/stranger.kubeconfig")
 # not mesh_agent_start: this one never gets ready; its admin API answers meanwhile
@@ -279,7 +258,7 @@ mesh_agent_stop KILL
 rm -f "$E2E_TMP/admin.sock"
 
 e2e_log "c) client-certificate-data / client-key-data"
-kubeconfig data "    client-certificate-data: $(base64 -w0 "$K/agent.crt")
+kube_kubeconfig data.kubeconfig "    client-certificate-data: $(base64 -w0 "$K/agent.crt")
     client-key-data: $(base64 -w0 "$K/agent.key")"
 MESH_AGENT_SRC=(--kubeconfig "$K/data.kubeconfig")
 n0=$(requests '.requests | length')
@@ -293,7 +272,7 @@ converge "a change applies" 1 "$VIP" "v1=10 ERR=0"
 mesh_agent_stop TERM
 
 e2e_log "c) client-certificate / client-key files"
-kubeconfig files "    client-certificate: agent.crt
+kube_kubeconfig files.kubeconfig "    client-certificate: agent.crt
     client-key: agent.key"
 MESH_AGENT_SRC=(--kubeconfig "$K/files.kubeconfig")
 n0=$(requests '.requests | length')
