@@ -88,9 +88,9 @@ apply() { api apply "{\"objects\": [$(IFS=,; echo "$*")]}"; }
 delete() { api delete "{\"objects\": [$(IFS=,; echo "$*")]}"; }
 
 converge() {
-	local i out n
+	local _ out n
 	n=$(grep -oE '=[0-9]+' <<<"$4" | tr -d = | awk '{ s += $1 } END { print s }')
-	for i in $(seq 1 100); do
+	for _ in $(seq 1 100); do
 		out=$(who "$2" "$3" "$n")
 		[ "$out" = "$4" ] && break
 		sleep 0.1

@@ -84,8 +84,8 @@ held() { ctl get pods -o json | jq -c ".[] | select(.metadata.name == \"$1\")"; 
 requests() { api_get requests | jq -c "$1"; }
 # converge_match DESC POD VIP N ERE: connects until their summary matches (10 s)
 converge_match() {
-	local i out
-	for i in $(seq 1 100); do
+	local _ out
+	for _ in $(seq 1 100); do
 		out=$(who "$2" "$3" "$4")
 		[[ "$out" =~ $5 ]] && break
 		sleep 0.1
@@ -102,6 +102,7 @@ apply "$ns" "$svc" "$dr" "$(vs v2)" "$(slice web-v1:2 web-v2:3)" \
 sm_pod_cgroup 1 "$(pod_cg client-a)" || { echo "FAIL: pod cgroup"; exit 1; }
 printf 'token-1\n' >"$K/token"
 kube_kubeconfig token.kubeconfig "    tokenFile: token"
+# shellcheck disable=SC2034 # read by mesh.sh
 MESH_KUBEPODS=$ROOT
 MESH_AGENT_ARGS=(--node-name node-1 --reload-debounce 20)
 
@@ -131,7 +132,6 @@ e2e_assert_eq "web-v2 (node-2) held as metadata: labels, no spec, no status" '{"
 converge "VirtualService -> subset v2: only web-v2 (other node) is picked by its label" 1 "$VIP" "v2=10 ERR=0"
 apply "$(vs v1)"
 converge "subset v1: only web-v1" 1 "$VIP" "v1=10 ERR=0"
-gen=$(st .generation)
 apply "$(pod web-v2 3 node-2 v1)"
 converge_match "web-v2 relabelled version=v1 (a metadata MODIFIED event): subset v1 has both" 1 "$VIP" 30 "$both"
 e2e_assert_match "the label change came on the metadata watch" '"events":[1-9]' \
@@ -300,11 +300,26 @@ converge "the right certificate back: caught up (subset v1)" 1 "$VIP" "v1=10 ERR
 e2e_assert_eq "no error left" "" "$(st '[.kubernetes.kinds[].last_error] | join("")')"
 
 e2e_log "/status: map entries from the apply tables and counted off the loop, as the maps hold them"
+# every map in use: weighted routes (sm_route), Maglev tables (sm_maglev), connection limits
+apply "${dr/'"subsets"'/'"trafficPolicy": {"loadBalancer": {"consistentHash": {"useSourceIp": true}}, "connectionPool": {"tcp": {"maxConnections": 100}}}, "subsets"'}" \
+	'{"apiVersion": "networking.istio.io/v1", "kind": "VirtualService", "metadata": {"name": "web", "namespace": "default"}, "spec": {"hosts": ["web"], "tcp": [{"route": [{"destination": {"host": "web", "subset": "v1"}, "weight": 50}, {"destination": {"host": "web", "subset": "v2"}, "weight": 50}]}]}}'
+converge_match "a 50/50 split between the subsets, each hashed by source" 1 "$VIP" 40 "$both"
 sleep 1.3	# superseded versions go after their 1 s grace
+e2e_log "map entries: $(ctl status -o json | jq -c .map_entries)"
 for m in sm_svc sm_cluster sm_backend sm_bset sm_route sm_maglev sm_conn_limit; do
 	e2e_assert_eq "map_entries.$m" "$(bpftool -j map dump pinned "$SM_PIN/maps/$m" | jq length)" \
 		"$(st ".map_entries.$m")"
 done
+pids=()
+for i in 1 2 3 4 5 6; do
+	curl -s -m 5 --unix-socket "$E2E_TMP/admin.sock" http://x/status -o "$E2E_TMP/status-$i.json" &
+	pids+=("$!")
+done
+hz=$(curl -s -m 5 --unix-socket "$E2E_TMP/admin.sock" http://x/healthz | jq -r .status)
+wait "${pids[@]}"
+e2e_assert_eq "/healthz answers amid /status requests" ok "$hz"
+e2e_assert_eq "6 /status requests at once: each answered, the same counts" "6 1" \
+	"$(cat "$E2E_TMP"/status-[1-6].json | jq -c .map_entries | wc -l) $(cat "$E2E_TMP"/status-[1-6].json | jq -c .map_entries | sort -u | wc -l)"
 
 mesh_agent_stop TERM
 grep -q 'AddressSanitizer\|runtime error' "$E2E_TMP/agent.log" && sed 's/^/  | /' "$E2E_TMP/agent.log"
