@@ -198,7 +198,9 @@ s4_writes() { sed -E 's/.* ([0-9]+) map writes.*/\1/' <<<"$1"; }
 # bytes at rest: bookmarks over S5_REST_S s, scaled to an hour at the real
 # API server's one bookmark per watch per minute; against it, the polling
 # script's cost: one full list of every kind (what the server sent for the
-# initial sync) every 10 s.
+# initial sync) every 10 s. Last, the admin API at that size: GET /status
+# (it reports every map's entries), and a GET /healthz sent while a /status
+# is being answered: what the agent's loop waits for meanwhile.
 s5_run() {
 	local group k=$BENCH_TMP/kube port r l0 l1 synced rss cpu i lat vals b0 b1 list_bytes
 	group="$S4_SERVICES svc / $((S4_SERVICES * S4_EPS)) ep"

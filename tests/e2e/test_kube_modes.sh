@@ -238,24 +238,38 @@ api_start "$PORT" --crds --strict-accept --client-ca "$K/ca.crt"
 e2e_log "c) a certificate of another CA at start: a clear error, never ready; the pinned data path serves"
 kube_kubeconfig stranger.kubeconfig "    client-certificate: stranger.crt
     client-key: stranger.key"
-MESH_AGENT_SRC=(--kubeconfig "$K/stranger.kubeconfig")
-# not mesh_agent_start: this one never gets ready; its admin API answers meanwhile
-sm_spawn "$AGENT" --kubepods-cgroup "$ROOT" "${MESH_AGENT_SRC[@]}" --pin-path "$SM_PIN" \
-	--admin-socket "$E2E_TMP/admin.sock" "${MESH_AGENT_ARGS[@]}" >>"$E2E_TMP/agent.log" 2>&1
-AGENT_PID=$SM_LAST_PID
-e2e_wait_until 10 bash -c "curl -s --unix-socket '$E2E_TMP/admin.sock' http://x/healthz | grep -q ok" ||
-	{ echo "FAIL: agent (stranger) admin API"; cat "$E2E_TMP/agent.log"; exit 1; }
-e2e_wait_until 10 bash -c "curl -s --unix-socket '$E2E_TMP/admin.sock' http://x/kubernetes | jq -e '.kinds[0].last_error != \"\"' >/dev/null"
-err=$(curl -s --unix-socket "$E2E_TMP/admin.sock" http://x/kubernetes | jq -r '.kinds[0].last_error')
-e2e_assert_match "the error names the client certificate ($err)" 'client certificate .*stranger\.crt' "$err"
-e2e_assert_match "and says it was refused in the TLS handshake" 'TLS' "$err"
+# start_unready KUBECONFIG: an agent that never gets ready (not mesh_agent_start);
+# its admin API answers meanwhile. ERR: its first kind's last error, once there is one.
+start_unready() {
+	sm_spawn "$AGENT" --kubepods-cgroup "$ROOT" --kubeconfig "$1" --pin-path "$SM_PIN" \
+		--admin-socket "$E2E_TMP/admin.sock" "${MESH_AGENT_ARGS[@]}" >>"$E2E_TMP/agent.log" 2>&1
+	AGENT_PID=$SM_LAST_PID
+	e2e_wait_until 10 bash -c "curl -s --unix-socket '$E2E_TMP/admin.sock' http://x/healthz | grep -q ok" ||
+		{ echo "FAIL: agent ($1) admin API"; cat "$E2E_TMP/agent.log"; exit 1; }
+	e2e_wait_until 10 bash -c "curl -s --unix-socket '$E2E_TMP/admin.sock' http://x/kubernetes | jq -e '.kinds[0].last_error != \"\"' >/dev/null"
+	ERR=$(curl -s --unix-socket "$E2E_TMP/admin.sock" http://x/kubernetes | jq -r '.kinds[0].last_error')
+}
+# stop_unready: no signal handling before the first apply: killed as a replaced pod would be
+stop_unready() {
+	mesh_agent_stop KILL 2>/dev/null
+	rm -f "$E2E_TMP/admin.sock"
+}
+start_unready "$K/stranger.kubeconfig"
+e2e_assert_match "the error names the client certificate ($ERR)" 'client certificate .*stranger\.crt' "$ERR"
+e2e_assert_match "and says it was refused in the TLS handshake" 'TLS' "$ERR"
 e2e_assert_match "logged" 'kubernetes: .*client certificate' "$(cat "$E2E_TMP/agent.log")"
 e2e_assert_match "/ready: not ready, every kind still syncing" '"ready":false.*"syncing":\[.*Service' "$(ready_json)"
 e2e_assert_eq "the mesh is not emptied: client-a still reaches subset v2" "v2=10 ERR=0" "$(who 1 "$VIP" 10)"
 e2e_assert_eq "client-a's pinned programs stay" "$PROGS" "$(progs "$(pod_cg client-a)")"
-# no signal handling before the first apply: killed as a replaced pod would be
-mesh_agent_stop KILL
-rm -f "$E2E_TMP/admin.sock"
+stop_unready
+e2e_log "c) a client key that is not the certificate's: a clear local error"
+kube_kubeconfig mismatch.kubeconfig "    client-certificate: agent.crt
+    client-key: stranger.key"
+start_unready "$K/mismatch.kubeconfig"
+e2e_assert_match "the error names the certificate and the key ($ERR)" \
+	'client certificate .*agent\.crt: .*private key' "$ERR"
+e2e_assert_eq "the mesh is not emptied" "v2=10 ERR=0" "$(who 1 "$VIP" 10)"
+stop_unready
 
 e2e_log "c) client-certificate-data / client-key-data"
 kube_kubeconfig data.kubeconfig "    client-certificate-data: $(base64 -w0 "$K/agent.crt")
