@@ -198,7 +198,9 @@ s4_writes() { sed -E 's/.* ([0-9]+) map writes.*/\1/' <<<"$1"; }
 # bytes at rest: bookmarks over S5_REST_S s, scaled to an hour at the real
 # API server's one bookmark per watch per minute; against it, the polling
 # script's cost: one full list of every kind (what the server sent for the
-# initial sync) every 10 s.
+# initial sync) every 10 s. Last, the admin API at that size: GET /status
+# (it reports every map's entries), and a GET /healthz sent while a /status
+# is being answered: what the agent's loop waits for meanwhile.
 s5_run() {
 	local group k=$BENCH_TMP/kube port r l0 l1 rl synced rss cpu i lat vals b0 b1 list_bytes
 	group="$S4_SERVICES svc / $((S4_SERVICES * S4_EPS)) ep"
@@ -288,6 +290,18 @@ s5_run() {
 		bench_record 5 "API bytes/hour at rest (bookmarks, 1/min/watch)" "$group" sockmesh \
 			"$(((b1 - b0) * 3600 / S5_REST_S / 60))"
 		bench_record 5 "API bytes/hour, polling every 10 s (full lists)" "$group" sockmesh "$((list_bytes * 360))"
+		# GET /status (it counts every map's entries) and the agent's loop
+		# meanwhile: a GET /healthz sent while a /status is being answered
+		vals=() lat=()
+		for ((i = 0; i < 5; i++)); do
+			vals+=("$(s5_admin_ms /status)")
+			s5_admin_ms /status >/dev/null &
+			sleep 0.05
+			lat+=("$(s5_admin_ms /healthz)")
+			wait $!
+		done
+		bench_record 5 "GET /status ms (median of 5)" "$group" sockmesh "$(s5_pct 50 "${vals[@]}")"
+		bench_record 5 "GET /healthz during a /status ms (max of 5)" "$group" sockmesh "$(s5_pct 100 "${lat[@]}")"
 		bench_agent_down
 		bench_stop "$S5_API_PID"
 		# the same Services and slices from files (scenario 4's YAML): the
@@ -309,10 +323,15 @@ s5_ctl() { # s5_ctl VERB [JSON]: the test API server's control
 	fi
 }
 
-# s5_kube: the agent's GET /kubernetes (not /status: that one counts every
-# map entry, a second of the agent's loop at 100k endpoints)
+# s5_kube: the agent's GET /kubernetes (the kubernetes part of /status alone)
 s5_kube() {
 	curl -sS -m 5 --unix-socket "$BENCH_TMP/admin.sock" http://localhost/kubernetes
+}
+
+# s5_admin_ms PATH: one GET of the agent's admin API, its time in ms
+s5_admin_ms() {
+	curl -sS -m 10 -o /dev/null -w '%{time_total}' --unix-socket "$BENCH_TMP/admin.sock" "http://localhost$1" |
+		awk '{ printf "%.2f\n", $1 * 1000 }'
 }
 
 # s5_change OBJECT...: apply the objects; the agent's propagation time (ms)

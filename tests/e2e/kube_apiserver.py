@@ -31,6 +31,15 @@ Test control, on the same port without auth (loopback only), JSON bodies:
   POST /_control/forbid   {"resource": "pods", "verb": "watch"} (verb "" = allow again)
   POST /_control/crds     {"installed": true, "versions": ["v1beta1"]}
   GET  /_control/stats    requests per verb/resource, open watches, bytes sent
+  GET  /_control/requests the API requests so far (the last 10000), oldest first:
+                          {verb, path, query, accept, user, code}
+With --client-ca the server asks for a client certificate (as kube-apiserver's
+--client-ca-file: optional, verified against that CA when given; a certificate
+it cannot verify fails the TLS handshake); its CN is the user, no token needed.
+With --strict-accept the Accept header is negotiated as kube-apiserver does:
+as=PartialObjectMetadataList;g=meta.k8s.io;v=v1 serves a list as metadata and
+as=PartialObjectMetadata;g=meta.k8s.io;v=v1 a watch; any other as= form is
+skipped for the next media range, and 406 when none is left.
 State (objects, tokens, CRDs) is saved to --state after every change (not with
 --no-save) and read back at start; a restarted server starts its resourceVersions far above the
 old ones and without history, as a new etcd revision space would.
@@ -38,6 +47,7 @@ old ones and without history, as a new etcd revision space would.
 import argparse
 import base64
 import bisect
+import collections
 import copy
 import http.server
 import json
@@ -91,6 +101,7 @@ class State:
         self.h2_max_streams = 0
         self.h1_requests = 0
         self.list_cpu_s = 0.0                # the list path's own CPU time
+        self.requests = collections.deque(maxlen=10000)   # /_control/requests
         if path and os.path.exists(path):
             with open(path) as f:
                 d = json.load(f)
@@ -98,7 +109,7 @@ class State:
             self.crds = d["crds"]
             self.istio_versions = d.get("istio_versions", self.istio_versions)
             for o in d["objects"]:
-                self.put(o, save=False)
+                self.put(o, save=False, keep_uid=True)   # etcd keeps them
             self.min_rv = self.rv
             self.log = []   # a new server has no history
             # serialized ahead, as the API server's watch cache holds them:
@@ -134,7 +145,7 @@ class State:
                        "istio_versions": self.istio_versions}, f)
         os.rename(tmp, self.path)
 
-    def put(self, o, save=True):
+    def put(self, o, save=True, keep_uid=False):
         res = BY_KIND[o["kind"]]
         m = o.setdefault("metadata", {})
         if KINDS[res][2]:
@@ -143,7 +154,8 @@ class State:
         old = self.objs[res].get(key)
         self.rv += 1
         m["resourceVersion"] = str(self.rv)
-        m["uid"] = old["metadata"]["uid"] if old else str(uuid.uuid4())
+        m["uid"] = old["metadata"]["uid"] if old else \
+            m["uid"] if keep_uid and m.get("uid") else str(uuid.uuid4())
         m.setdefault("creationTimestamp", "2026-01-01T00:00:00Z")
         # what a real server adds and the agent must drop
         m["managedFields"] = [{"manager": "kubectl", "operation": "Apply",
@@ -192,6 +204,37 @@ def field_match(sel, o):
     return True
 
 
+def negotiate(accept, watch):
+    """kube-apiserver's choice for an Accept header: False (full objects),
+    True (metadata only) or None (406). A list takes as=PartialObjectMetadataList,
+    a watch as=PartialObjectMetadata (each g=meta.k8s.io;v=v1)."""
+    want = "PartialObjectMetadata" if watch else "PartialObjectMetadataList"
+    for rng in (accept or "*/*").split(","):
+        parts = [p.strip() for p in rng.split(";")]
+        if parts[0] not in ("application/json", "application/*", "*/*"):
+            continue
+        params = dict(p.split("=", 1) for p in parts[1:] if "=" in p)
+        params.pop("q", None)
+        if "as" not in params:
+            return False
+        if params == {"as": want, "g": "meta.k8s.io", "v": "v1"}:
+            return True
+    return None
+
+
+def peer_cn(sock):
+    """The CN of a verified client certificate on sock, or None."""
+    try:
+        cert = sock.getpeercert()
+    except (AttributeError, ValueError):
+        return None
+    for rdn in (cert or {}).get("subject", ()):
+        for k, v in rdn:
+            if k == "commonName":
+                return v
+    return None
+
+
 def as_meta(o):
     return {"kind": "PartialObjectMetadata", "apiVersion": "meta.k8s.io/v1",
             "metadata": o["metadata"]}
@@ -221,6 +264,21 @@ class Api:
             return self.control(u, body)
         q = dict(urllib.parse.parse_qsl(u.query))
         parts = [p for p in u.path.split("/") if p]
+        if u.path == "/_control/requests":
+            with st.cv:
+                return ("json", 200, {"requests": list(st.requests)})
+        if u.path.startswith("/_control/"):
+            return self.serve_api(u, q, parts, headers, {})
+        rec = {"verb": "", "path": u.path, "query": q, "accept": headers.get("accept", ""),
+               "user": "", "code": 0}
+        r = self.serve_api(u, q, parts, headers, rec)
+        rec["code"] = r[1] if r[0] == "json" else 200
+        with st.cv:
+            st.requests.append(rec)
+        return r
+
+    def serve_api(self, u, q, parts, headers, rec):
+        st = self.st
         if u.path == "/_control/stats":
             with st.cv:
                 return ("json", 200, {"requests": st.stats, "watches": st.watches, "bytes": st.bytes,
@@ -229,7 +287,9 @@ class Api:
                                       "http1_requests": st.h1_requests,
                                       "list_cpu_ms": round(st.list_cpu_s * 1000, 1)})
         auth = headers.get("authorization", "")
-        if not auth.startswith("Bearer ") or auth[7:] not in st.tokens:
+        cn = headers.get(":client-cn")   # a verified client certificate (--client-ca)
+        rec["user"] = ("cert:" + cn) if cn else ("token:" + auth[7:]) if auth.startswith("Bearer ") else ""
+        if cn is None and (not auth.startswith("Bearer ") or auth[7:] not in st.tokens):
             self.count("401")
             return ("json", 401, status_obj(401, "Unauthorized", "Unauthorized"))
         if parts == ["apis", ISTIO]:
@@ -256,12 +316,21 @@ class Api:
             return ("json", 404, status_obj(404, "NotFound", "not found"))
         watch = q.get("watch") in ("true", "1")
         verb = "watch" if watch else "list"
+        rec["verb"] = verb
         if st.forbid.get(res) == verb:
             self.count("403 " + res)
             return ("json", 403, status_obj(403, "Forbidden", '%s is forbidden: User "system:serviceaccount:'
                                             'sockmesh:sockmesh-agent" cannot %s resource "%s"' % (res, verb, res)))
         self.count(verb + " " + res)
         meta = "as=PartialObjectMetadata" in headers.get("accept", "")
+        if self.args.strict_accept:
+            meta = negotiate(headers.get("accept", ""), watch)
+            if meta is None:
+                self.count("406 " + res)
+                return ("json", 406, status_obj(406, "NotAcceptable", "only the following media types "
+                                                "are accepted: application/json, application/json;as="
+                                                "PartialObjectMetadata%s;g=meta.k8s.io;v=v1"
+                                                % ("" if watch else "List")))
         kind, group = KINDS[res][0], KINDS[res][1]
         api = (group + "/" + version) if group else version
         if watch:
@@ -439,6 +508,9 @@ class Handler(http.server.BaseHTTPRequestHandler):
             n = int(self.headers.get("Content-Length") or 0)
             body = json.loads(self.rfile.read(n) or b"{}")
         headers = {k.lower(): v for k, v in self.headers.items()}
+        cn = peer_cn(self.connection)
+        if cn is not None:
+            headers[":client-cn"] = cn
         if not self.path.startswith("/_control/"):
             with self.api.st.cv:
                 self.api.st.h1_requests += 1
@@ -537,6 +609,10 @@ class H2Conn:
 
     def request(self, sid):
         hdrs, body = self.reqs.pop(sid)
+        hdrs.pop(":client-cn", None)
+        cn = peer_cn(self.sock)
+        if cn is not None:
+            hdrs[":client-cn"] = cn
         method, path = hdrs.get(":method", "GET"), hdrs.get(":path", "/")
         if not self.counted and not path.startswith("/_control/"):
             self.counted = True     # a connection that carries the API, not the test's control
@@ -643,6 +719,9 @@ def main():
     ap.add_argument("--gone-as-status", action="store_true")
     ap.add_argument("--h2", action="store_true", help="offer HTTP/2 (ALPN h2; python3-h2)")
     ap.add_argument("--crds", action="store_true")
+    ap.add_argument("--client-ca", help="ask for client certificates, verified against this CA")
+    ap.add_argument("--strict-accept", action="store_true",
+                    help="negotiate Accept (PartialObjectMetadata[List]) as kube-apiserver: 406 otherwise")
     ap.add_argument("--verbose", action="store_true")
     args = ap.parse_args()
     st = State(args.state, args.no_save)
@@ -659,6 +738,9 @@ def main():
     if args.cert:
         ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
         ctx.load_cert_chain(args.cert, args.key)
+        if args.client_ca:
+            ctx.verify_mode = ssl.CERT_OPTIONAL
+            ctx.load_verify_locations(args.client_ca)
         ctx.set_alpn_protocols(["h2", "http/1.1"] if args.h2 else ["http/1.1"])
         srv.socket = ctx.wrap_socket(srv.socket, server_side=True)
     print("ready %s:%d" % (host, srv.server_address[1]), flush=True)

@@ -19,6 +19,8 @@
 . "$(dirname "$0")/lib.sh"
 # shellcheck disable=SC1091
 . "$(dirname "$0")/mesh.sh"
+# shellcheck disable=SC1091
+. "$(dirname "$0")/kube.sh"
 
 e2e_require_root
 PY=/usr/bin/python3
@@ -26,34 +28,12 @@ for t in "$SRV" "$CLI" "$PY"; do
 	[ -x "$t" ] || { echo "FAIL: $t missing"; exit 1; }
 done
 command -v openssl >/dev/null || { echo "FAIL: openssl missing"; exit 1; }
-APISERVER=$(dirname "$0")/kube_apiserver.py
 
 e2e_tmpdir || exit 1
 sm_node_up smkb 4 || { echo "FAIL: node"; exit 1; }
 K=$E2E_TMP/kube
 mkdir -p "$K" "$E2E_TMP/policy"
-
-# ---- a CA and the server's certificate ----
-ec=(-newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes)
-openssl req -x509 "${ec[@]}" -keyout "$K/ca.key" -out "$K/ca.crt" -days 1 -subj /CN=sockmesh-test-ca 2>/dev/null &&
-openssl req "${ec[@]}" -keyout "$K/srv.key" -out "$K/srv.csr" -subj /CN=kube-apiserver 2>/dev/null &&
-openssl x509 -req -in "$K/srv.csr" -CA "$K/ca.crt" -CAkey "$K/ca.key" -CAcreateserial \
-	-out "$K/srv.crt" -days 1 -extfile <(printf 'subjectAltName=IP:127.0.0.1') 2>/dev/null ||
-	{ echo "FAIL: openssl could not make the certificates"; exit 1; }
-
-# api_start [PORT [ARGS...]]: the API server (its state survives restarts in state.json)
-api_start() {
-	sm_spawn "$PY" "$APISERVER" --listen "127.0.0.1:${1:-0}" --cert "$K/srv.crt" --key "$K/srv.key" \
-		--state "$K/state.json" --token token-1 --bookmark-s 0.5 "${@:2}" >"$K/api.out" 2>&1
-	API_PID=$SM_LAST_PID
-	e2e_wait_for_line "$K/api.out" '^ready' 10 || { echo "FAIL: API server"; cat "$K/api.out"; exit 1; }
-	PORT=$(sed -n 's/^ready .*:\([0-9]*\)$/\1/p' "$K/api.out")
-}
-api() { # api VERB JSON: the server's test control
-	curl -sS --fail --cacert "$K/ca.crt" -X POST "https://127.0.0.1:$PORT/_control/$1" -d "$2" >/dev/null
-}
-apply() { api apply "{\"objects\": [$(IFS=,; echo "$*")]}"; }
-delete() { api delete "{\"objects\": [$(IFS=,; echo "$*")]}"; }
+kube_certs "$K" || { echo "FAIL: openssl could not make the certificates"; exit 1; }
 
 svc() { # svc NAME VIP [PORT]
 	printf '{"apiVersion": "v1", "kind": "Service", "metadata": {"name": "%s", "namespace": "default"}, "spec": {"clusterIP": "%s", "ports": [{"name": "tcp", "port": %s, "targetPort": 9100}]}}' \
@@ -82,23 +62,7 @@ api_start
 apply "$ns_default" "$(svc web 10.96.0.90)" "$(slice web-1 web 2 3)" "$(svc front 10.96.0.91)" \
 	"$(slice front-1 front 4)"
 printf 'token-1\n' >"$K/token"
-cat >"$K/kubeconfig" <<EOF
-apiVersion: v1
-kind: Config
-current-context: test
-clusters:
-- name: test-cluster
-  cluster:
-    server: https://127.0.0.1:$PORT
-    certificate-authority: ca.crt
-contexts:
-- name: test
-  context: {cluster: test-cluster, user: agent}
-users:
-- name: agent
-  user:
-    tokenFile: token
-EOF
+kube_kubeconfig kubeconfig "    tokenFile: token"
 
 mesh_servers 9100 id 2 3 4 || exit 1
 export SM_KUBE_ABSENT_RECHECK_MS=1000
@@ -127,17 +91,6 @@ kst() { st ".kubernetes$1"; }
 applied() { grep 'policy generation .* applied' "$E2E_TMP/agent.log" | tail -1; }
 wait_gen() { # wait_gen N: a generation above N applied
 	e2e_wait_until 10 bash -c "[ \$($CTL --admin-socket $E2E_TMP/admin.sock status -o json | jq .generation) -gt $1 ]"
-}
-# converge DESC POD VIP:PORT EXPECTED: connects until they give EXPECTED (10 s)
-converge() {
-	local i out n
-	n=$(grep -oE '=[0-9]+' <<<"$4" | tr -d = | awk '{ s += $1 } END { print s }')
-	for i in $(seq 1 100); do
-		out=$(who "$2" "$3" "$n")
-		[ "$out" = "$4" ] && break
-		sleep 0.1
-	done
-	e2e_assert_eq "$1" "$4" "$out"
 }
 both='^v1=[0-9]+ v2=[0-9]+ ERR=0$'
 

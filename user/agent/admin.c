@@ -21,6 +21,7 @@
 #include "common/log.h"
 #include "common/prom.h"
 #include "agent/telemetry.h"
+#include "agent/mapcount.h"
 
 static int admin_mkdir_parent(const char *path)
 {
@@ -141,6 +142,8 @@ void admin_close(struct agent *ag)
 	if (ag->admin_tcp_fd >= 0)
 		close(ag->admin_tcp_fd);
 	ag->admin_tcp_fd = -1;
+	mapcount_stop(ag->mapcount);
+	ag->mapcount = NULL;
 }
 
 int admin_pollfds(struct agent *ag, struct pollfd *pfd, int max)
@@ -152,8 +155,11 @@ int admin_pollfds(struct agent *ag, struct pollfd *pfd, int max)
 	if (ag->admin_tcp_fd >= 0 && n < max)
 		pfd[n++] = (struct pollfd){ .fd = ag->admin_tcp_fd, .events = POLLIN };
 	for (int i = 0; i < AGENT_MAX_ADMIN_CONNS && n < max; i++)
-		if (ag->conns[i].fd >= 0)
+		if (ag->conns[i].fd >= 0 && !ag->conns[i].wait_ticket)
 			pfd[n++] = (struct pollfd){ .fd = ag->conns[i].fd, .events = POLLIN };
+	/* last: with every slot taken, none waits for it (a waiting one is not polled) */
+	if (ag->mapcount && n < max)
+		pfd[n++] = (struct pollfd){ .fd = mapcount_fd(ag->mapcount), .events = POLLIN };
 	return n;
 }
 
@@ -232,9 +238,45 @@ static json_t *admin_error(const char *msg)
 	return json_pack("{s:s}", "error", msg);
 }
 
+/*
+ * Count the maps the apply tables cannot (mapcount.h), starting the walker
+ * at the first call. Returns the walk's ticket, or 0 when there is no
+ * walker (out of memory or threads).
+ */
+static uint64_t admin_map_count(struct agent *ag)
+{
+	uint32_t counts[DP_N_COUNTED];
+
+	if (!ag->mapcount && !(ag->mapcount = mapcount_start(&ag->ld.maps))) {
+		log_warn("cannot start the map counter thread (%s): map entries are not counted",
+			 strerror(errno));
+		return 0;
+	}
+	return mapcount_request(ag->mapcount, MAPCOUNT_ALL & ~mapcount_from_apply(&ag->ap, counts));
+}
+
+json_t *admin_map_entries(struct agent *ag, bool ask)
+{
+	uint32_t counts[DP_N_COUNTED] = {};
+	json_t *maps = json_object();
+
+	if (ask)
+		admin_map_count(ag);
+	if (ag->mapcount)
+		mapcount_last(ag->mapcount, counts);
+	/* the tables, when they are the whole truth, over the walks: newer */
+	mapcount_from_apply(&ag->ap, counts);
+	for (size_t i = 0; i < DP_N_COUNTED; i++)
+		json_object_set_new(maps, dp_counted_maps[i].name, json_integer(counts[i]));
+	return maps;
+}
+
+/* Answered once the map counts it asked for are in (admin_read parks it). */
 static json_t *admin_status(struct agent *ag)
 {
-	json_t *st = dp_status_json(&ag->ld.maps);
+	json_t *st = dp_status_json_base(&ag->ld.maps);
+
+	json_object_set_new(st, "map_entries", admin_map_entries(ag, false));
 
 	json_object_set_new(st, "version", json_string(SOCKMESH_VERSION));
 	json_object_set_new(st, "pid", json_integer(getpid()));
@@ -1015,9 +1057,14 @@ static int admin_h_objects(struct agent *ag, const struct http_req *req, json_t 
 	return 200;
 }
 
+/* GET /status without the map counter thread (admin_read waits for it when there is one) */
 static int admin_h_status(struct agent *ag, const struct http_req *req, json_t **out)
 {
+	json_t *walked = dp_status_json(&ag->ld.maps);
+
 	*out = admin_status(ag);
+	json_object_set(*out, "map_entries", json_object_get(walked, "map_entries"));
+	json_decref(walked);
 	return 200;
 }
 
@@ -1228,6 +1275,10 @@ static void admin_read(struct agent *ag, struct admin_conn *c)
 		admin_metrics(ag, c->fd);
 		goto done;
 	}
+	/* /status waits for the maps to be counted, off the loop (admin_counted) */
+	if (!ag->starting && !strcmp(req.path, SM_API_STATUS) && !strcmp(req.method, "GET") &&
+	    (c->wait_ticket = admin_map_count(ag)))
+		return;
 	status = admin_route(ag, &req, &out);
 	admin_send(c->fd, status, out);
 done:
@@ -1235,11 +1286,33 @@ done:
 	admin_conn_close(c);
 }
 
+/* A map count is in: answer the /status requests that waited for it. */
+static void admin_counted(struct agent *ag)
+{
+	uint64_t done = mapcount_done(ag->mapcount);
+
+	for (int i = 0; i < AGENT_MAX_ADMIN_CONNS; i++) {
+		struct admin_conn *c = &ag->conns[i];
+		json_t *st;
+
+		if (c->fd < 0 || !c->wait_ticket || c->wait_ticket > done)
+			continue;
+		st = admin_status(ag);
+		admin_send(c->fd, 200, st);
+		json_decref(st);
+		admin_conn_close(c);
+	}
+}
+
 void admin_handle(struct agent *ag, struct pollfd *pfd, int n)
 {
 	for (int i = 0; i < n; i++) {
 		if (!pfd[i].revents)
 			continue;
+		if (ag->mapcount && pfd[i].fd == mapcount_fd(ag->mapcount)) {
+			admin_counted(ag);
+			continue;
+		}
 		if (pfd[i].fd == ag->admin_fd || pfd[i].fd == ag->admin_tcp_fd) {
 			admin_accept(ag, pfd[i].fd);
 			continue;

@@ -47,6 +47,7 @@ struct agent_file {
 };
 
 struct agent_kube;
+struct mapcount;
 struct prom_buf;
 struct pol_set;
 
@@ -56,6 +57,8 @@ struct admin_conn {
 	size_t len, cap;
 	uint64_t deadline_ns;
 	bool read_only;		/* came in on --admin-listen: GET only */
+	uint64_t wait_ticket;	/* GET /status answered once this map count is in
+				 * (mapcount.h); 0: not waiting */
 };
 
 struct agent {
@@ -111,6 +114,7 @@ struct agent {
 	uint64_t last_cfail_scan_ns;
 	struct u64map cfail_seen;	/* backend -> kernel connect failures seen */
 	struct agent_kube *kube;	/* objects from the API server (kube_src.c), or NULL */
+	struct mapcount *mapcount;	/* map entries counted off the loop (admin.c), or NULL */
 };
 
 /*
@@ -207,5 +211,11 @@ void admin_close(struct agent *ag);
 int admin_pollfds(struct agent *ag, struct pollfd *pfd, int max);
 void admin_handle(struct agent *ag, struct pollfd *pfd, int n);
 void admin_expire(struct agent *ag, uint64_t now_ns);
+/*
+ * {"sm_svc": entries, ...} without blocking the loop: the maps the agent
+ * writes from its apply tables, the others from their last count off the
+ * loop (mapcount.h); ask: count those again (the next call sees it).
+ */
+json_t *admin_map_entries(struct agent *ag, bool ask);
 
 #endif /* SOCKMESH_AGENT_H */

@@ -311,7 +311,8 @@ static void tm_kernel(struct agent *ag, struct prom_buf *b)
 		{ "sockmesh_flow_counter_errors_total", "flow_counter_error",
 		  "L4 telemetry events lost: no room for a counter." },
 	};
-	json_t *st = dp_status_json(&ag->ld.maps), *cnt = json_object_get(st, "counters"), *x;
+	/* the map fill levels as counted off the loop (mapcount.h): one scrape old */
+	json_t *st = dp_status_json_base(&ag->ld.maps), *cnt = json_object_get(st, "counters"), *x;
 	const char *key;
 
 	for (size_t i = 0; i < sizeof(kc) / sizeof(kc[0]); i++) {
@@ -326,6 +327,7 @@ static void tm_kernel(struct agent *ag, struct prom_buf *b)
 	prom_family(b, "sockmesh_policy_generation", "gauge", "Generation of the applied policy.");
 	prom_sample(b, "sockmesh_policy_generation", NULL, (double)ag->ap.generation);
 	prom_family(b, "sockmesh_map_entries", "gauge", "Entries in the data path's BPF maps.");
+	json_object_set_new(st, "map_entries", admin_map_entries(ag, true));
 	json_object_foreach(json_object_get(st, "map_entries"), key, x) {
 		const char *l[] = { "map", key, NULL };
 

@@ -177,7 +177,19 @@ static const char *dp_ip(uint32_t be, char *buf)
 	return inet_ntop(AF_INET, &a, buf, INET_ADDRSTRLEN);
 }
 
-static uint32_t dp_map_count(int fd, size_t key_size)
+const struct dp_counted_map dp_counted_maps[DP_N_COUNTED] = {
+	[DP_CNT_SVC]		= { "sm_svc", offsetof(struct dp_maps, svc), sizeof(struct sm_svc_key) },
+	[DP_CNT_CLUSTER]	= { "sm_cluster", offsetof(struct dp_maps, cluster), sizeof(__u64) },
+	[DP_CNT_BACKEND]	= { "sm_backend", offsetof(struct dp_maps, backend), sizeof(struct sm_be_key) },
+	[DP_CNT_BSET]		= { "sm_bset", offsetof(struct dp_maps, bset), sizeof(struct sm_bset_key) },
+	[DP_CNT_ROUTE]		= { "sm_route", offsetof(struct dp_maps, route), sizeof(struct sm_route_key) },
+	[DP_CNT_MAGLEV]		= { "sm_maglev", offsetof(struct dp_maps, maglev), sizeof(struct sm_bset_key) },
+	[DP_CNT_CONN_LIMIT]	= { "sm_conn_limit", offsetof(struct dp_maps, conn_limit),
+				    sizeof(struct sm_limit_key) },
+	[DP_CNT_SOCK_HASH]	= { "sm_sock_hash", offsetof(struct dp_maps, sock_hash), sizeof(struct sm_sock_key) },
+};
+
+uint32_t dp_map_count(int fd, size_t key_size, const volatile int *stop)
 {
 	unsigned char key[64], next[64];
 	uint32_t n = 0;
@@ -188,28 +200,18 @@ static uint32_t dp_map_count(int fd, size_t key_size)
 	while (!bpf_map_get_next_key(fd, prev, next)) {
 		memcpy(key, next, key_size);
 		prev = key;
-		if (++n >= 10000000)
+		if (++n >= 10000000 || (stop && !(n & 1023) && *stop))
 			break;
 	}
 	return n;
 }
 
-json_t *dp_status_json(const struct dp_maps *m)
+json_t *dp_status_json_base(const struct dp_maps *m)
 {
 	uint64_t cnt[1];
 	struct sm_config_val cfg = {};
 	uint32_t zero = 0;
-	json_t *root = json_object(), *counters = json_object(), *maps = json_object();
-	static const struct { const char *name; size_t off; size_t key; } counted[] = {
-		{ "sm_svc", offsetof(struct dp_maps, svc), sizeof(struct sm_svc_key) },
-		{ "sm_cluster", offsetof(struct dp_maps, cluster), sizeof(__u64) },
-		{ "sm_backend", offsetof(struct dp_maps, backend), sizeof(struct sm_be_key) },
-		{ "sm_bset", offsetof(struct dp_maps, bset), sizeof(struct sm_bset_key) },
-		{ "sm_route", offsetof(struct dp_maps, route), sizeof(struct sm_route_key) },
-		{ "sm_maglev", offsetof(struct dp_maps, maglev), sizeof(struct sm_bset_key) },
-		{ "sm_conn_limit", offsetof(struct dp_maps, conn_limit), sizeof(struct sm_limit_key) },
-		{ "sm_sock_hash", offsetof(struct dp_maps, sock_hash), sizeof(struct sm_sock_key) },
-	};
+	json_t *root = json_object(), *counters = json_object();
 
 	if (m->config >= 0)
 		bpf_map_lookup_elem(m->config, &zero, &cfg);
@@ -222,12 +224,17 @@ json_t *dp_status_json(const struct dp_maps *m)
 				    json_integer((json_int_t)cnt[0]));
 	}
 	json_object_set_new(root, "counters", counters);
-	for (size_t i = 0; i < sizeof(counted) / sizeof(counted[0]); i++) {
-		int fd = *(const int *)((const char *)m + counted[i].off);
+	return root;
+}
 
-		json_object_set_new(maps, counted[i].name,
-				    json_integer(dp_map_count(fd, counted[i].key)));
-	}
+json_t *dp_status_json(const struct dp_maps *m)
+{
+	json_t *root = dp_status_json_base(m), *maps = json_object();
+
+	for (size_t i = 0; i < DP_N_COUNTED; i++)
+		json_object_set_new(maps, dp_counted_maps[i].name,
+				    json_integer(dp_map_count(dp_counted_fd(m, i),
+							      dp_counted_maps[i].key_size, NULL)));
 	json_object_set_new(root, "map_entries", maps);
 	return root;
 }

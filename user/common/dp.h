@@ -61,7 +61,41 @@ int dp_percpu_foreach(int fd, size_t key_size, size_t n,
 /* Display name of an sm_meta entry (zeroed when there is none). */
 void dp_meta_get(const struct dp_maps *m, uint32_t kind, uint64_t id, struct sm_meta_val *out);
 
-/* {"generation":..,"redirect":..,"counters":{..},"maps":{name: entries}} */
+/* The maps whose entries /status counts ("map_entries"), in its order. */
+enum dp_counted {
+	DP_CNT_SVC = 0,
+	DP_CNT_CLUSTER,
+	DP_CNT_BACKEND,
+	DP_CNT_BSET,
+	DP_CNT_ROUTE,
+	DP_CNT_MAGLEV,
+	DP_CNT_CONN_LIMIT,	/* written by connect4 (maxConnections) */
+	DP_CNT_SOCK_HASH,	/* written by sockops */
+	DP_N_COUNTED,
+};
+
+struct dp_counted_map {
+	const char *name;	/* "sm_svc" */
+	size_t fd_off;		/* of its fd in struct dp_maps */
+	size_t key_size;
+};
+
+extern const struct dp_counted_map dp_counted_maps[DP_N_COUNTED];
+
+static inline int dp_counted_fd(const struct dp_maps *m, size_t i)
+{
+	return *(const int *)((const char *)m + dp_counted_maps[i].fd_off);
+}
+
+/*
+ * Entries of a hash map by walking its keys: one syscall per entry (a
+ * second at 100k entries). stop (may be NULL): checked every 1024 keys,
+ * non-zero ends the walk early.
+ */
+uint32_t dp_map_count(int fd, size_t key_size, const volatile int *stop);
+/* {"generation":..,"redirect":..,"counters":{..}}: cheap (no map walk) */
+json_t *dp_status_json_base(const struct dp_maps *m);
+/* dp_status_json_base + "map_entries": {name: entries}, every map walked */
 json_t *dp_status_json(const struct dp_maps *m);
 /* {"services":[...]} sorted by name, port */
 json_t *dp_services_json(const struct dp_maps *m);

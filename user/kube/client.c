@@ -284,6 +284,41 @@ static int kc_start(struct kube_client *c, size_t i, enum kube_req req, const ch
 	return 0;
 }
 
+/*
+ * A transport error with a client certificate in the kubeconfig: say which
+ * certificate when it is the cause (libcurl's message alone names neither
+ * the file nor the server's refusal). The server refuses it in the TLS
+ * handshake (a certificate it cannot verify: kube-apiserver's
+ * --client-ca-file), which arrives as an alert, or (TLS 1.3: the client
+ * has finished its side of the handshake when the server checks the
+ * certificate) as the connection closed before any answer. A certificate
+ * that cannot be used at all (unreadable, its key not matching) fails
+ * locally.
+ */
+static const char *kc_cert_error(const struct kube_creds *cr, CURL *h, CURLcode res,
+				 const char *msg, char *buf, size_t len)
+{
+	const char *cert = cr->cert_file ?: "client-certificate-data";
+	const char *alert = strstr(msg, "alert ");
+	curl_off_t tls_us = 0;
+
+	if (!cr->cert_file && !cr->cert_pem)
+		return msg;
+	curl_easy_getinfo(h, CURLINFO_APPCONNECT_TIME_T, &tls_us);
+	if (res == CURLE_SSL_CERTPROBLEM)
+		snprintf(buf, len, "client certificate %s: %s", cert, msg);
+	else if (alert && (strstr(alert, "certificate") || strstr(alert, "unknown ca")))
+		snprintf(buf, len, "TLS: the API server refused the client certificate %s (%s)", cert,
+			 alert);
+	else if (tls_us > 0 && (res == CURLE_SEND_ERROR || res == CURLE_RECV_ERROR ||
+				res == CURLE_GOT_NOTHING))
+		snprintf(buf, len, "TLS: the API server closed the connection after the handshake "
+			 "(refused the client certificate %s?): %s", cert, msg);
+	else
+		return msg;
+	return buf;
+}
+
 /* Locked: a transfer ended. */
 static void kc_done(struct kube_client *c, size_t i, CURLcode res)
 {
@@ -295,10 +330,12 @@ static void kc_done(struct kube_client *c, size_t i, CURLcode res)
 	const char *body = x->buf ?: "";
 	size_t len = x->len;
 	bool reachable;
+	char why[320];
 
 	curl_easy_getinfo(x->h, CURLINFO_RESPONSE_CODE, &status);
 	if (!ok && !x->aborted && !status) {
-		body = x->errbuf[0] ? x->errbuf : curl_easy_strerror(res);
+		body = kc_cert_error(c->creds, x->h, res, x->errbuf[0] ? x->errbuf : curl_easy_strerror(res),
+				     why, sizeof(why));
 		len = strlen(body);
 	}
 	reachable = status > 0 && status < 500;
