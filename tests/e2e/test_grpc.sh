@@ -52,12 +52,23 @@ e2e_assert_eq "upgrade: 8 concurrent calls OK (maxConcurrentStreams 1: more upst
 
 e2e_log "[EG] per-request balancing: 30 RPCs on ONE client connection reach all 3 backends (round robin)"
 h0=$(pstat downstream_cx_http2)
+cx0=$(pstat downstream_cx_total)
+cl0=$(pstat downstream_cx_closed)
+rq0=$(pstat downstream_rq_total)
 out=$(g spread 10.96.7.11:50051 30)
 for b in g1 g2 g3; do
 	e2e_assert_ge "spread: $b answered on the shared connection" 5 "$(field "$out" backend "$b")"
 done
 e2e_assert_eq "spread: no errors" "" "$(grep '^error' <<<"$out")"
 e2e_assert_eq "spread: exactly one client HTTP/2 connection" $((h0 + 1)) "$(pstat downstream_cx_http2)"
+# cx counters count TCP connections, rq counters streams (Envoy's downstream_cx_* / _rq_*)
+e2e_assert_eq "spread: downstream_cx_total +1 for 30 streams on one connection" $((cx0 + 1)) \
+	"$(pstat downstream_cx_total)"
+e2e_assert_eq "spread: downstream_rq_total +30" $((rq0 + 30)) "$(pstat downstream_rq_total)"
+cx_closed_one() { [ "$(pstat downstream_cx_closed)" -ge $((cl0 + 1)) ]; }
+e2e_wait_until 5 cx_closed_one
+e2e_assert_eq "spread: downstream_cx_closed +1 once the client hung up" $((cl0 + 1)) \
+	"$(pstat downstream_cx_closed)"
 
 e2e_log "[VS] canary: 90/10 by weight, x-canary: 1 -> v2 (one connection each)"
 out=$(g spread 10.96.7.10:50051 200)
@@ -85,6 +96,9 @@ ut0=$(pstat response_flags.UT)
 # the client's deadline travels as grpc-timeout: the proxy gives up then too
 out=$(g status 10.96.7.11:50051 Sleep 3 --timeout 0.5)
 e2e_assert_match "client deadline 0.5 s on a 3 s call ends it" '^status (DEADLINE_EXCEEDED|UNAVAILABLE)$' "$out"
+# the proxy's deadline is the client's plus the hop (and ms rounding): wait for it to pass
+ut_after() { [ "$(pstat response_flags.UT)" -gt "$ut0" ]; }
+e2e_wait_until 2 ut_after
 e2e_assert_ge "the proxy timed it out too (grpc-timeout honoured: UT)" $((ut0 + 1)) "$(pstat response_flags.UT)"
 e2e_assert_eq "[VS] route timeout 300 ms -> UNAVAILABLE (Envoy maps 504)" "status UNAVAILABLE" \
 	"$(g status 10.96.7.10:50051 Sleep 3 --timeout 10)"

@@ -754,12 +754,19 @@ struct px_uconn *px_uconn_connect(struct px_worker *w, struct px_pool *pool,
 
 	if (pool && pool->cluster && pool->cluster->h2) {
 		/* an HTTP/2 backend: a bridge into this worker's h2 connections to it */
-		fd = px_h2_up_socket(w, addr, port, &pool->cluster->pool, &h2b);
-		if (fd < 0) {
-			*err = fd;
+		h2b = px_h2_up_open(w, addr, port, &pool->cluster->pool, err);
+		if (!h2b)
+			return NULL;
+		u = calloc(1, sizeof(*u));
+		if (!u) {
+			*err = -ENOMEM;
+			px_h2_pipe_close(h2b);
 			return NULL;
 		}
-		goto connected;
+		u->fd = -1;
+		u->h2b = h2b;
+		px_h2_up_bind(h2b, u);
+		goto opened;
 	}
 	fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
 	if (fd < 0) {
@@ -768,7 +775,6 @@ struct px_uconn *px_uconn_connect(struct px_worker *w, struct px_pool *pool,
 	}
 	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
 	r = connect(fd, (struct sockaddr *)&sa, sizeof(sa));
-connected:
 	if (r && errno != EINPROGRESS) {
 		*err = -errno;
 		close(fd);
@@ -780,20 +786,9 @@ connected:
 		close(fd);
 		return NULL;
 	}
-	u->kind = PX_EV_UCONN;
-	u->state = PX_U_CONNECTING;
 	u->fd = fd;
-	u->w = w;
-	u->pool = pool;
-	u->t.kind = PX_T_UCONN;
-	u->t.idx = -1;
-	if (!r) {
-		u->connected = true;
-		u->wr_ready = true;
-		u->state = PX_U_BUSY;
-		if (w->p->o.sock_hook)
-			w->p->o.sock_hook(w->p->o.sock_hook_ctx, fd, true);
-	}
+	if (!r && w->p->o.sock_hook)
+		w->p->o.sock_hook(w->p->o.sock_hook_ctx, fd, true);
 	ev.events = EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET;
 	ev.data.ptr = u;
 	if (epoll_ctl(w->ep, EPOLL_CTL_ADD, fd, &ev)) {
@@ -802,9 +797,18 @@ connected:
 		free(u);
 		return NULL;
 	}
-	if (h2b) {
-		px_h2_up_bind(h2b, u);
-		u->h2b = h2b;
+opened:
+	u->kind = PX_EV_UCONN;
+	u->state = PX_U_CONNECTING;
+	u->w = w;
+	u->pool = pool;
+	u->t.kind = PX_T_UCONN;
+	u->t.idx = -1;
+	if (!r) {
+		/* an h2 bridge is connected at once: its h2 connection reports a failed connect */
+		u->connected = true;
+		u->wr_ready = true;
+		u->state = PX_U_BUSY;
 	}
 	if (!u->connected)
 		px_timer_arm(w, &u->t, w->now + (timeout_ms ? timeout_ms : PX_DEF_CONNECT_TIMEOUT_MS));
@@ -856,11 +860,14 @@ void px_uconn_close(struct px_uconn *u)
 	else if (u->state == PX_U_MIRROR)
 		px_mirror_unlink(u);
 	px_timer_remove(w, &u->t);
-	if (u->h2b)
-		px_h2_up_bind(u->h2b, NULL);
-	if (u->connected && w->p->o.sock_hook)
-		w->p->o.sock_hook(w->p->o.sock_hook_ctx, u->fd, false);
-	close(u->fd);
+	if (u->h2b) {
+		px_h2_pipe_close(u->h2b);
+		u->h2b = NULL;
+	} else if (u->fd >= 0) {
+		if (u->connected && w->p->o.sock_hook)
+			w->p->o.sock_hook(w->p->o.sock_hook_ctx, u->fd, false);
+		close(u->fd);
+	}
 	u->fd = -1;
 	u->d = NULL;
 	u->dead_next = w->dead_u;
@@ -1007,7 +1014,7 @@ void px_mirror_start(struct px_worker *w, const struct l7_host *h, char *buf, ui
 		px_mirror_io(u);
 }
 
-static void px_uconn_event(struct px_uconn *u, uint32_t events)
+void px_uconn_event(struct px_uconn *u, uint32_t events)
 {
 	if (events & (EPOLLRDHUP | EPOLLHUP | EPOLLERR))
 		u->rdhup = true;
@@ -1248,7 +1255,6 @@ static void *px_worker_main(void *arg)
 				px_worker_wake(w);
 				break;
 			case PX_EV_H2:
-			case PX_EV_H2B:
 				px_h2_event(evs[i].data.ptr, evs[i].events);
 				break;
 			}

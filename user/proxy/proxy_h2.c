@@ -54,7 +54,6 @@ enum h1_state {
 };
 
 struct h2b {
-	uint8_t kind;		/* PX_EV_H2B */
 	bool up;
 	bool dead;
 	bool rd_eof, rd_ready;
@@ -67,7 +66,6 @@ struct h2b {
 	bool grpc;		/* gRPC request (content-type application/grpc*) */
 	bool end_on_head;	/* HEADERS carried END_STREAM */
 	bool head_req;		/* HEAD request */
-	int fd;
 	struct px_worker *w;
 	struct h2_conn *c;	/* the stream's connection, NULL when none */
 	int32_t sid;		/* stream on c, -1 = none */
@@ -75,10 +73,10 @@ struct h2b {
 	uint8_t h1;		/* enum h1_state: fd -> h2 parser */
 	uint64_t left;
 	size_t ck_line;
-	struct h2_sbuf rx;	/* raw from fd */
+	struct h2_sbuf rx;	/* h1 bytes the engine wrote (the pipe's engine -> h2 direction) */
 	struct h2_sbuf body;	/* decoded payload for DATA frames */
 	struct h2_sbuf trl;	/* h1 trailer block */
-	struct h2_sbuf tx;	/* h1 bytes for fd */
+	struct h2_sbuf tx;	/* h1 bytes for the engine to read */
 	struct h2_sbuf hdr;	/* h2 -> h1 regular headers being collected */
 	char *method, *path, *authority, *cl;
 	size_t unacked;		/* DATA bytes queued in tx, not yet consumed */
@@ -91,8 +89,13 @@ struct h2b {
 	struct h2b *wnext, *wprev;	/* worker's bridge list */
 	struct h2b *dead_next;
 	struct px_uconn *u;	/* up: the engine connection at the other end, or NULL */
+	struct px_dconn *d;	/* down: the engine connection at the other end, or NULL */
 	bool queued;
+	bool eng_closed;	/* the engine closed its end (px_h2_pipe_close) */
+	bool eng_wblocked;	/* the engine's last write was short: tell it when rx drains */
+	bool nq;		/* on the notify queue */
 	struct h2b *rq_next;	/* worker's h2 run queue */
+	struct h2b *nq_next;	/* worker's engine notify queue */
 };
 
 struct h2_conn {
@@ -123,6 +126,7 @@ struct px_h2w {
 	struct h2_conn *dead_c;
 	struct h2b *dead_b;
 	struct h2b *rq, *rq_tail;
+	struct h2b *nq, *nq_tail;	/* bridges whose engine end has an event */
 	nghttp2_session_callbacks *cbs;
 	nghttp2_option *opt_srv, *opt_cli;
 };
@@ -200,6 +204,26 @@ static void b_wake(struct h2b *b)
 	else
 		hw->rq = b;
 	hw->rq_tail = b;
+}
+
+/*
+ * The engine end of the bridge has something to do (bytes to read, room to
+ * write, EOF): queue an event for it. Delivered from px_h2_run, never from
+ * inside a session call, so the engine may call back into the bridge.
+ */
+static void b_notify(struct h2b *b)
+{
+	struct px_h2w *hw = h2w(b->w);
+
+	if (b->nq || b->eng_closed || !(b->u || b->d))
+		return;
+	b->nq = true;
+	b->nq_next = NULL;
+	if (hw->nq_tail)
+		hw->nq_tail->nq_next = b;
+	else
+		hw->nq = b;
+	hw->nq_tail = b;
 }
 
 /* ---- gRPC status mapping (Envoy's Grpc::Utility) ---- */
@@ -315,13 +339,8 @@ static void b_close(struct h2b *b)
 		return;
 	b->dead = true;
 	b_unlink_conn(b);
-	if (b->u) {
-		b->u->h2b = NULL;
-		b->u = NULL;
-	}
-	if (b->fd >= 0)
-		close(b->fd);
-	b->fd = -1;
+	/* the engine reads what is left in tx, then EOF; it frees us by detaching */
+	b_notify(b);
 	if (b->wprev)
 		b->wprev->wnext = b->wnext;
 	else
@@ -350,37 +369,14 @@ static struct h2b *b_new(struct px_worker *w, bool up)
 
 	if (!b)
 		return NULL;
-	b->kind = PX_EV_H2B;
 	b->up = up;
 	b->w = w;
-	b->fd = -1;
 	b->sid = -1;
 	b->wnext = hw->bridges;
 	if (hw->bridges)
 		hw->bridges->wprev = b;
 	hw->bridges = b;
 	return b;
-}
-
-/* Give the bridge a socketpair; *peer gets the engine's end. */
-static int b_socketpair(struct h2b *b, int *peer)
-{
-	struct epoll_event ev = { .events = EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET };
-	int sv[2];
-
-	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0, sv))
-		return -errno;
-	ev.data.ptr = b;
-	if (epoll_ctl(b->w->ep, EPOLL_CTL_ADD, sv[0], &ev)) {
-		int err = -errno;
-
-		close(sv[0]);
-		close(sv[1]);
-		return err;
-	}
-	b->fd = sv[0];
-	*peer = sv[1];
-	return 0;
 }
 
 static void c_close(struct h2_conn *c)
@@ -402,9 +398,10 @@ static void c_close(struct h2_conn *c)
 	if (c->fd >= 0)
 		close(c->fd);
 	c->fd = -1;
-	if (!c->up)
+	if (!c->up) {
 		px_cx_slot_put(c->w->p);
-	else
+		px_stat_inc(c->w, PX_S_CX_CLOSED);
+	} else
 		px_stat_inc(c->w, PX_S_UP_CX_CLOSED);	/* opened ones count in UP_CX_TOTAL */
 	if (c->prev)
 		c->prev->next = c->next;
@@ -590,15 +587,14 @@ static int cb_header(nghttp2_session *s, const nghttp2_frame *f, const uint8_t *
 static int b_start_down(struct h2b *b)
 {
 	struct h2_conn *c = b->c;
-	int peer, err;
 
 	if (b_emit_head(b))
 		return -EPROTO;
-	err = b_socketpair(b, &peer);
-	if (err)
-		return err;
-	atomic_fetch_add_explicit(&c->w->p->n_conns, 1, memory_order_relaxed);
-	px_dconn_open(c->w, peer, false, c->listen_port, c->peer_addr, c->peer_port, &c->orig);
+	b->d = px_dconn_open_stream(c->w, b, c->listen_port, c->peer_addr, c->peer_port,
+				    &c->orig);
+	if (!b->d)
+		return -ENOMEM;
+	b_notify(b);
 	return 0;
 }
 
@@ -1223,49 +1219,34 @@ static bool b_parse_body(struct h2b *b)
 	return true;
 }
 
+/*
+ * The engine writes straight into rx (px_h2_pipe_writev): nothing to read;
+ * tell a blocked writer once rx has room again.
+ */
 static void b_read(struct h2b *b)
 {
-	char buf[H2_READ_CHUNK];
+	b->rd_ready = false;
+}
 
-	while (b->rd_ready && !b->rd_eof && !b->dead && sb_live(&b->rx) < HTTP1_MAX_HEAD &&
-	       sb_live(&b->body) < H2_BODY_MAX) {
-		ssize_t n = read(b->fd, buf, sizeof(buf));
-
-		if (n > 0) {
-			if (sb_add(&b->rx, buf, (size_t)n)) {
-				b_close(b);
-				return;
-			}
-			continue;
-		}
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0 && errno == EAGAIN) {
-			b->rd_ready = false;
-			return;
-		}
-		b->rd_eof = true;
+static void b_rx_room(struct h2b *b)
+{
+	if (b->eng_wblocked && sb_live(&b->rx) < H2_PIPE_MAX) {
+		b->eng_wblocked = false;
+		b_notify(b);
 	}
 }
 
+/* tx is read by the engine (px_h2_pipe_read): tell it there is some. */
 static void b_write(struct h2b *b)
 {
-	while (sb_live(&b->tx) && !b->dead) {
-		ssize_t n = write(b->fd, b->tx.p + b->tx.off, sb_live(&b->tx));
-
-		if (n < 0) {
-			if (errno == EINTR)
-				continue;
-			if (errno != EAGAIN)
-				b_close(b);
-			return;
-		}
-		b->tx.off += (size_t)n;
+	if (!sb_live(&b->tx))
+		return;
+	if (b->eng_closed) {
+		/* nobody to deliver to; b_pump cancels the stream (rd_eof) */
+		b->tx.off = b->tx.len = 0;
+		return;
 	}
-	if (!b->dead && b->unacked && b->c && b->sid >= 0) {
-		nghttp2_session_consume(b->c->s, b->sid, b->unacked);
-		b->unacked = 0;
-	}
+	b_notify(b);
 }
 
 /* Move bytes both ways between the bridge's fd and its stream. */
@@ -1347,6 +1328,7 @@ static void b_pump(struct h2b *b)
 	}
 	if (b->dead)
 		return;
+	b_rx_room(b);
 	/* the engine closed its end */
 	if (b->rd_eof && !sb_live(&b->tx)) {
 		if (!b->c || b->sid < 0) {
@@ -1364,13 +1346,6 @@ static void b_pump(struct h2b *b)
 	}
 	if (b->c)
 		c_flush(b->c);
-}
-
-static void b_event(struct h2b *b, uint32_t events)
-{
-	if (events & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR))
-		b->rd_ready = true;
-	b_pump(b);
 }
 
 /* ---- entry points ---- */
@@ -1392,15 +1367,14 @@ bool px_h2_takeover(struct px_dconn *d)
 		px_dconn_close(d, -1);
 		return false;
 	}
-	/* the h2 connection keeps d's max_conns slot */
-	atomic_fetch_add_explicit(&w->p->n_conns, 1, memory_order_relaxed);
 	c = c_new(w, fd, false);
 	if (!c) {
 		close(fd);
-		px_cx_slot_put(w->p);
 		px_dconn_close(d, -1);
 		return false;
 	}
+	/* the same TCP connection: the h2 connection takes d's max_conns slot and cx counts */
+	d->h2 = true;
 	c->connected = true;
 	c->listen_port = d->listen_port;
 	c->peer_addr = d->peer_addr;
@@ -1428,58 +1402,122 @@ void px_h2_up_bind(struct h2b *b, struct px_uconn *u)
 	b->u = u;
 }
 
-int px_h2_up_socket(struct px_worker *w, uint32_t addr, uint16_t port,
-		    const struct l7_pool_cfg *pool, struct h2b **bridge)
+struct h2b *px_h2_up_open(struct px_worker *w, uint32_t addr, uint16_t port,
+			  const struct l7_pool_cfg *pool, int *err)
 {
 	struct h2b *b;
-	int peer, err;
 
-	err = h2w_init(w);
-	if (err)
-		return err;
+	*err = h2w_init(w);
+	if (*err)
+		return NULL;
 	b = b_new(w, true);
-	if (!b)
-		return -ENOMEM;
+	if (!b) {
+		*err = -ENOMEM;
+		return NULL;
+	}
 	b->addr = addr;
 	b->port = port;
 	b->max_streams = pool->max_requests_per_conn;
 	b->max_concurrent = pool->max_concurrent_streams;
 	b->idle_ms = pool->idle_timeout_ms ? pool->idle_timeout_ms : PX_DEF_UP_IDLE_MS;
-	err = b_socketpair(b, &peer);
-	if (err) {
-		b_close(b);
-		return err;
+	return b;
+}
+
+ssize_t px_h2_pipe_read(struct h2b *b, void *buf, size_t room)
+{
+	size_t n = sb_live(&b->tx);
+
+	if (!n)
+		return b->dead ? 0 : -EAGAIN;
+	if (n > room)
+		n = room;
+	memcpy(buf, b->tx.p + b->tx.off, n);
+	b->tx.off += n;
+	if (!sb_live(&b->tx)) {
+		b->tx.off = b->tx.len = 0;
+		if (!b->dead && b->unacked && b->c && b->sid >= 0) {
+			/* DATA passed on: only now may the peer send more (WINDOW_UPDATE) */
+			nghttp2_session_consume(b->c->s, b->sid, b->unacked);
+			b->unacked = 0;
+			b_wake(b);
+		}
 	}
-	*bridge = b;
-	return peer;
+	return (ssize_t)n;
+}
+
+ssize_t px_h2_pipe_writev(struct h2b *b, const struct iovec *iov, int n_iov)
+{
+	size_t live = sb_live(&b->rx), room, done = 0, total = 0;
+
+	if (b->dead)
+		return -EPIPE;
+	room = live < H2_PIPE_MAX ? H2_PIPE_MAX - live : 0;
+	for (int i = 0; i < n_iov; i++) {
+		size_t k = iov[i].iov_len < room - done ? iov[i].iov_len : room - done;
+
+		total += iov[i].iov_len;
+		if (k && sb_add(&b->rx, iov[i].iov_base, k))
+			return done ? (ssize_t)done : -ENOMEM;
+		done += k;
+	}
+	if (done < total)
+		b->eng_wblocked = true;	/* short write: the engine waits for room */
+	if (!done)
+		return -EAGAIN;
+	b->rd_ready = true;
+	b_wake(b);
+	return (ssize_t)done;
+}
+
+void px_h2_pipe_close(struct h2b *b)
+{
+	b->u = NULL;
+	b->d = NULL;
+	b->eng_closed = true;
+	b->rd_eof = true;
+	b->rd_ready = true;
+	if (!b->dead)
+		b_wake(b);
 }
 
 void px_h2_event(void *obj, uint32_t events)
 {
-	uint8_t kind = *(uint8_t *)obj;
+	struct h2_conn *c = obj;
 
-	if (kind == PX_EV_H2) {
-		struct h2_conn *c = obj;
-
-		if (!c->dead)
-			c_event(c, events);
-	} else {
-		struct h2b *b = obj;
-
-		if (!b->dead)
-			b_event(b, events);
-	}
+	if (!c->dead)
+		c_event(c, events);
 }
 
-#define H2_RUN_MAX 4096	/* bridge pumps per loop turn; the rest stay queued */
+/* Deliver the engine's queued bridge events (EOF as EPOLLRDHUP, as a socket would). */
+static void b_notify_run(struct px_h2w *hw)
+{
+	struct h2b *b = hw->nq;
+
+	hw->nq = b->nq_next;
+	if (!hw->nq)
+		hw->nq_tail = NULL;
+	b->nq = false;
+	if (b->eng_closed)
+		return;
+	if (b->up && b->u && !b->u->closed)
+		px_uconn_event(b->u, EPOLLIN | EPOLLOUT | (b->dead ? EPOLLRDHUP : 0));
+	else if (!b->up && b->d && !b->d->closed)
+		px_dconn_event(b->d, EPOLLIN | EPOLLOUT | (b->dead ? EPOLLRDHUP : 0));
+}
+
+#define H2_RUN_MAX 4096	/* bridge pumps and engine events per loop turn; the rest stay queued */
 
 void px_h2_run(struct px_worker *w)
 {
 	struct px_h2w *hw = h2w(w);
 
-	for (int i = 0; hw && hw->rq && i < H2_RUN_MAX; i++) {
+	for (int i = 0; hw && (hw->rq || hw->nq) && i < H2_RUN_MAX; i++) {
 		struct h2b *b = hw->rq;
 
+		if (!b) {
+			b_notify_run(hw);
+			continue;
+		}
 		hw->rq = b->rq_next;
 		if (!hw->rq)
 			hw->rq_tail = NULL;
@@ -1491,7 +1529,7 @@ void px_h2_run(struct px_worker *w)
 
 bool px_h2_busy(const struct px_worker *w)
 {
-	return w->h2 && w->h2->rq;
+	return w->h2 && (w->h2->rq || w->h2->nq);
 }
 
 void px_h2_tick(struct px_worker *w)
@@ -1534,7 +1572,8 @@ void px_h2_reap(struct px_worker *w)
 	for (struct h2b **pp = &hw->dead_b; *pp;) {
 		struct h2b *b = *pp;
 
-		if (b->queued) {
+		/* the engine still holds it (it reads tx, then EOF) or an event is queued */
+		if (b->queued || b->nq || b->u || b->d) {
 			pp = &b->dead_next;
 			continue;
 		}
@@ -1609,6 +1648,19 @@ void px_h2_shutdown(struct px_worker *w)
 	while (hw->rq) {
 		hw->rq->queued = false;
 		hw->rq = hw->rq->rq_next;
+	}
+	while (hw->nq) {
+		hw->nq->nq = false;
+		hw->nq = hw->nq->nq_next;
+	}
+	/* engine connections still attached: they close after us, without the bridge */
+	for (struct h2b *b = hw->dead_b; b; b = b->dead_next) {
+		if (b->u)
+			b->u->h2b = NULL;
+		if (b->d)
+			b->d->h2b = NULL;
+		b->u = NULL;
+		b->d = NULL;
 	}
 	px_h2_reap(w);
 	nghttp2_session_callbacks_del(hw->cbs);

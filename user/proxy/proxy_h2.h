@@ -25,6 +25,8 @@
 
 #include <stdbool.h>
 #include <stdint.h>
+#include <sys/types.h>
+#include <sys/uio.h>
 
 struct px_worker;
 struct px_dconn;
@@ -48,25 +50,41 @@ struct l7_pool_cfg;
 bool px_h2_takeover(struct px_dconn *d);
 
 /*
- * The engine wants a connection to an HTTP/2 backend: returns a connected
- * non-blocking socket (one end of a socketpair) whose HTTP/1.1 requests
- * are sent as streams over this worker's HTTP/2 connections to addr:port,
- * or -errno. From pool: maxRequestsPerConnection (streams per connection
- * over its life), maxConcurrentStreams (at once, besides the backend's
- * SETTINGS), idleTimeout (0 = 60 s).
+ * The engine wants a connection to an HTTP/2 backend: returns a bridge whose
+ * HTTP/1.1 requests (written with px_h2_pipe_writev) are sent as streams
+ * over this worker's HTTP/2 connections to addr:port, or NULL with *err set.
+ * From pool: maxRequestsPerConnection (streams per connection over its
+ * life), maxConcurrentStreams (at once, besides the backend's SETTINGS),
+ * idleTimeout (0 = 60 s).
  */
-int px_h2_up_socket(struct px_worker *w, uint32_t addr, uint16_t port,
-		    const struct l7_pool_cfg *pool, struct h2b **bridge);
+struct h2b *px_h2_up_open(struct px_worker *w, uint32_t addr, uint16_t port,
+			  const struct l7_pool_cfg *pool, int *err);
 
 /*
- * Bind the engine connection that owns the socket to its bridge (NULL:
- * unbind, from px_uconn_close), so that a failed HTTP/2 connect reaches
- * the engine as a connect failure (retry on connect-failure, outlier
- * local origin), not as a reset.
+ * Bind the engine connection that owns the bridge (px_uconn_connect), so
+ * that a failed HTTP/2 connect reaches the engine as a connect failure
+ * (retry on connect-failure, outlier local origin), not as a reset.
  */
 void px_h2_up_bind(struct h2b *b, struct px_uconn *u);
 
-/* epoll event for a PX_EV_H2 / PX_EV_H2B object. */
+/*
+ * The engine's end of a bridge, in place of a socket (the engine connection
+ * has fd -1 and h2b set). Events reach the engine as px_dconn_event /
+ * px_uconn_event calls from px_h2_run with EPOLLIN | EPOLLOUT, plus
+ * EPOLLRDHUP once the bridge is closed, so the engine's edge-triggered
+ * bookkeeping is the same as for a socket.
+ *   px_h2_pipe_read: bytes copied (> 0), 0 = EOF, -EAGAIN = nothing yet.
+ *   px_h2_pipe_writev: bytes taken (short when the bridge holds
+ *     H2_PIPE_MAX unparsed), -EAGAIN = none, -EPIPE = bridge closed.
+ *   px_h2_pipe_close: the engine closed its end; the bridge cancels an
+ *     unfinished stream and is freed once it is closed too.
+ */
+#define H2_PIPE_MAX		(64 * 1024)	/* engine bytes the bridge holds unparsed */
+ssize_t px_h2_pipe_read(struct h2b *b, void *buf, size_t room);
+ssize_t px_h2_pipe_writev(struct h2b *b, const struct iovec *iov, int n_iov);
+void px_h2_pipe_close(struct h2b *b);
+
+/* epoll event for a PX_EV_H2 object (an HTTP/2 connection). */
 void px_h2_event(void *obj, uint32_t events);
 
 /* Move bytes of bridges woken during session calls (after every event batch). */

@@ -554,9 +554,14 @@ void px_dconn_close(struct px_dconn *d, int flag)
 	}
 	d->closed = true;
 	px_timer_remove(w, &d->t);
-	if (!d->gateway && w->p->o.sock_hook)
-		w->p->o.sock_hook(w->p->o.sock_hook_ctx, d->fd, false);
-	close(d->fd);
+	if (d->h2b) {
+		px_h2_pipe_close(d->h2b);
+		d->h2b = NULL;
+	} else if (d->fd >= 0) {
+		if (!d->gateway && w->p->o.sock_hook)
+			w->p->o.sock_hook(w->p->o.sock_hook_ctx, d->fd, false);
+		close(d->fd);
+	}
 	d->fd = -1;
 	if (d->prev)
 		d->prev->next = d->next;
@@ -564,10 +569,12 @@ void px_dconn_close(struct px_dconn *d, int flag)
 		w->conns = d->next;
 	if (d->next)
 		d->next->prev = d->prev;
-	px_cx_slot_put(w->p);
 	d->dead_next = w->dead_d;
 	w->dead_d = d;
-	px_stat_inc(w, PX_S_CX_CLOSED);
+	if (!d->h2) {
+		px_cx_slot_put(w->p);
+		px_stat_inc(w, PX_S_CX_CLOSED);
+	}
 }
 
 /*
@@ -577,7 +584,8 @@ void px_dconn_close(struct px_dconn *d, int flag)
  */
 static void d_finish(struct px_dconn *d)
 {
-	if (d->rd_eof || d->err) {
+	/* an HTTP/2 stream: the bridge keeps what was written, nothing to linger for */
+	if (d->rd_eof || d->err || d->h2) {
 		px_dconn_close(d, -1);
 		return;
 	}
@@ -1465,6 +1473,38 @@ static bool px_buf_room(struct px_buf *b, bool may_grow)
 	return false;
 }
 
+/*
+ * Connection I/O: a socket, or for HTTP/2 the bridge's in-memory pipe
+ * (proxy_h2.h), with a socket's return convention.
+ */
+static ssize_t px_io_read(int fd, struct h2b *b, void *p, size_t n)
+{
+	ssize_t r;
+
+	if (!b)
+		return read(fd, p, n);
+	r = px_h2_pipe_read(b, p, n);
+	if (r < 0) {
+		errno = (int)-r;
+		return -1;
+	}
+	return r;
+}
+
+static ssize_t px_io_writev(int fd, struct h2b *b, const struct iovec *iov, int c)
+{
+	ssize_t r;
+
+	if (!b)
+		return writev(fd, iov, c);
+	r = px_h2_pipe_writev(b, iov, c);
+	if (r < 0) {
+		errno = (int)-r;
+		return -1;
+	}
+	return r;
+}
+
 static bool d_read(struct px_dconn *d)
 {
 	struct px_buf *b = &d->in;
@@ -1476,7 +1516,7 @@ static bool d_read(struct px_dconn *d)
 	if (d->state == PX_D_LINGER) {
 		char sink[4096];
 
-		n = read(d->fd, sink, sizeof(sink));
+		n = px_io_read(d->fd, d->h2b, sink, sizeof(sink));
 		if (n == 0 || (n < 0 && errno != EAGAIN && errno != EINTR)) {
 			px_dconn_close(d, -1);
 			return true;
@@ -1489,7 +1529,7 @@ static bool d_read(struct px_dconn *d)
 	if (!px_buf_room(b, d->state == PX_D_HEAD))
 		return false;
 	room = b->cap - b->len;
-	n = read(d->fd, b->p + b->len, room);
+	n = px_io_read(d->fd, d->h2b, b->p + b->len, room);
 	if (n > 0) {
 		b->len += (uint32_t)n;
 		d->last_io = d->w->now;
@@ -1522,7 +1562,7 @@ static bool u_read(struct px_dconn *d, struct px_uconn *u)
 	if (!px_buf_room(b, d->st.rphase == PX_R_HEAD))
 		return false;
 	room = b->cap - b->len;
-	n = read(u->fd, b->p + b->len, room);
+	n = px_io_read(u->fd, u->h2b, b->p + b->len, room);
 	if (n > 0) {
 		b->len += (uint32_t)n;
 		d->last_io = d->w->now;
@@ -1601,7 +1641,7 @@ static bool u_write(struct px_dconn *d)
 		return false;
 	for (k = 0; k < (size_t)c; k++)
 		total += iov[k].iov_len;
-	n = writev(u->fd, iov, c);
+	n = px_io_writev(u->fd, u->h2b, iov, c);
 	if (n < 0) {
 		if (errno == EAGAIN) {
 			u->wr_ready = false;
@@ -1675,7 +1715,7 @@ static bool d_write(struct px_dconn *d)
 	if (!c)
 		return false;
 	total = head + body;
-	n = writev(d->fd, iov, c);
+	n = px_io_writev(d->fd, d->h2b, iov, c);
 	if (n < 0) {
 		if (errno == EAGAIN) {
 			d->wr_ready = false;
@@ -2220,20 +2260,14 @@ void px_dconn_pump(struct px_dconn *d)
 
 /* ---- connection events and timers ---- */
 
-void px_dconn_open(struct px_worker *w, int fd, bool gateway, uint16_t listen_port,
-		   uint32_t peer_addr, uint16_t peer_port, const struct proxy_orig *orig)
+static struct px_dconn *d_new(struct px_worker *w, int fd, bool gateway, uint16_t listen_port,
+			      uint32_t peer_addr, uint16_t peer_port,
+			      const struct proxy_orig *orig)
 {
-	struct epoll_event ev;
-	struct px_dconn *d;
-	int one = 1;
+	struct px_dconn *d = calloc(1, sizeof(*d));
 
-	d = calloc(1, sizeof(*d));
-	if (!d) {
-		close(fd);
-		px_cx_slot_put(w->p);
-		return;
-	}
-	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+	if (!d)
+		return NULL;
 	d->kind = PX_EV_DCONN;
 	d->state = PX_D_HEAD;
 	d->fd = fd;
@@ -2252,6 +2286,34 @@ void px_dconn_open(struct px_worker *w, int fd, bool gateway, uint16_t listen_po
 	d->st.t_try.idx = -1;
 	d->st.grpc = PROXY_GRPC_NONE;
 	d->last_io = w->now;
+	return d;
+}
+
+static void d_link(struct px_dconn *d)
+{
+	struct px_worker *w = d->w;
+
+	d->next = w->conns;
+	if (w->conns)
+		w->conns->prev = d;
+	w->conns = d;
+	d_io_rearm(d);
+}
+
+void px_dconn_open(struct px_worker *w, int fd, bool gateway, uint16_t listen_port,
+		   uint32_t peer_addr, uint16_t peer_port, const struct proxy_orig *orig)
+{
+	struct epoll_event ev;
+	struct px_dconn *d;
+	int one = 1;
+
+	d = d_new(w, fd, gateway, listen_port, peer_addr, peer_port, orig);
+	if (!d) {
+		close(fd);
+		px_cx_slot_put(w->p);
+		return;
+	}
+	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
 	ev.events = EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET;
 	ev.data.ptr = d;
 	if (epoll_ctl(w->ep, EPOLL_CTL_ADD, fd, &ev)) {
@@ -2262,12 +2324,23 @@ void px_dconn_open(struct px_worker *w, int fd, bool gateway, uint16_t listen_po
 	}
 	if (!gateway && w->p->o.sock_hook)
 		w->p->o.sock_hook(w->p->o.sock_hook_ctx, fd, true);
-	d->next = w->conns;
-	if (w->conns)
-		w->conns->prev = d;
-	w->conns = d;
 	px_stat_inc(w, PX_S_CX_TOTAL);
-	d_io_rearm(d);
+	d_link(d);
+}
+
+struct px_dconn *px_dconn_open_stream(struct px_worker *w, struct h2b *b, uint16_t listen_port,
+				      uint32_t peer_addr, uint16_t peer_port,
+				      const struct proxy_orig *orig)
+{
+	struct px_dconn *d = d_new(w, -1, false, listen_port, peer_addr, peer_port, orig);
+
+	if (!d)
+		return NULL;
+	d->h2 = true;
+	d->h2b = b;
+	d->wr_ready = true;
+	d_link(d);
+	return d;
 }
 
 void px_dconn_event(struct px_dconn *d, uint32_t events)

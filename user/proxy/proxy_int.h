@@ -121,7 +121,6 @@ enum px_ev_kind {
 	PX_EV_UCONN,
 	PX_EV_WAKE,
 	PX_EV_H2,		/* proxy_h2.c: an HTTP/2 connection */
-	PX_EV_H2B,		/* proxy_h2.c: a bridge to the engine */
 };
 
 enum px_timer_kind {
@@ -186,7 +185,7 @@ struct px_uconn {
 	struct px_worker *w;
 	struct px_pool *pool;	/* NULL for mirrors */
 	struct px_dconn *d;	/* attached request, or NULL */
-	struct h2b *h2b;	/* HTTP/2 backend: the bridge at the other end, or NULL */
+	struct h2b *h2b;	/* HTTP/2 backend: the bridge read and written instead of fd (-1) */
 	struct px_buf in;
 	uint32_t requests;	/* requests started on this connection */
 	struct px_timer t;
@@ -318,7 +317,10 @@ struct px_dconn {
 	bool in_runq;
 	bool in_pump;		/* px_dconn_pump on the stack */
 	bool gateway;
-	int fd;
+	bool h2;		/* an HTTP/2 stream (h2b) or a connection handed to proxy_h2: */
+				/* no max_conns slot, not counted in cx (its TCP connection is) */
+	int fd;			/* -1 for an HTTP/2 stream */
+	struct h2b *h2b;	/* HTTP/2 stream: the bridge read and written instead of fd */
 	struct px_worker *w;
 	uint32_t peer_addr;	/* network order */
 	uint16_t peer_port;
@@ -447,6 +449,7 @@ struct px_uconn *px_uconn_connect(struct px_worker *w, struct px_pool *pool,
 				  uint32_t addr, uint16_t port, uint64_t timeout_ms, int *err);
 void px_uconn_close(struct px_uconn *u);
 void px_uconn_release(struct px_uconn *u, bool reusable);
+void px_uconn_event(struct px_uconn *u, uint32_t events);
 void px_pool_service(struct px_worker *w, struct px_pool *pool);
 struct px_uconn *px_pool_take_idle(struct px_pool *pool);
 /* Close the oldest idle connection of another pool of pl's cluster and source: true if one was. */
@@ -461,6 +464,10 @@ void px_mirror_start(struct px_worker *w, const struct l7_host *h, char *buf, ui
 /* Takes fd and the connection's max_conns slot; gives both back on failure. */
 void px_dconn_open(struct px_worker *w, int fd, bool gateway, uint16_t listen_port,
 		   uint32_t peer_addr, uint16_t peer_port, const struct proxy_orig *orig);
+/* An HTTP/2 stream's engine connection on bridge b (no fd, no max_conns slot); NULL on ENOMEM. */
+struct px_dconn *px_dconn_open_stream(struct px_worker *w, struct h2b *b, uint16_t listen_port,
+				      uint32_t peer_addr, uint16_t peer_port,
+				      const struct proxy_orig *orig);
 void px_dconn_event(struct px_dconn *d, uint32_t events);
 void px_dconn_pump(struct px_dconn *d);
 void px_dconn_close(struct px_dconn *d, int flag);
