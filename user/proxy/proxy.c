@@ -1263,6 +1263,7 @@ static void *px_worker_main(void *arg)
 		px_timers_run(w);
 		px_runq_run(w);
 		px_h2_run(w);
+		px_h2_flush(w);
 		px_reap(w);
 		px_h2_reap(w);
 		px_log_flush(w);

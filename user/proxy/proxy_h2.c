@@ -101,6 +101,7 @@ struct h2b {
 struct h2_conn {
 	uint8_t kind;		/* PX_EV_H2 */
 	bool up, dead, connected, rd_ready, wr_ready, in_cb, goaway;
+	bool flushq;		/* on the worker's flush list */
 	uint8_t drain;		/* client conn: 1 = GOAWAY(2^31-1) sent, 2 = final GOAWAY sent */
 	int fd;
 	struct px_worker *w;
@@ -117,6 +118,7 @@ struct h2_conn {
 	struct h2b *bridges;
 	struct h2_conn *next, *prev;
 	struct h2_conn *dead_next;
+	struct h2_conn *fq_next;	/* worker's flush list */
 };
 
 struct px_h2w {
@@ -127,6 +129,7 @@ struct px_h2w {
 	struct h2b *dead_b;
 	struct h2b *rq, *rq_tail;
 	struct h2b *nq, *nq_tail;	/* bridges whose engine end has an event */
+	struct h2_conn *fq;		/* connections with frames to send this turn */
 	nghttp2_session_callbacks *cbs;
 	nghttp2_option *opt_srv, *opt_cli;
 };
@@ -897,32 +900,20 @@ static void c_read(struct h2_conn *c)
 	}
 }
 
-/* Serialize pending frames and write them; closes when the session is over. */
+/*
+ * Serialize pending frames (up to H2_BODY_MAX queued) and write them with
+ * one write() per batch; closes when the session is over. Called once per
+ * loop turn for every connection that has something to send (c_mark).
+ */
 static void c_flush(struct h2_conn *c)
 {
 	if (c->dead || c->in_cb)
 		return;
 	for (;;) {
-		while (sb_live(&c->out) && c->connected) {
-			ssize_t n = write(c->fd, c->out.p + c->out.off, sb_live(&c->out));
+		ssize_t n;
 
-			if (n < 0) {
-				if (errno == EINTR)
-					continue;
-				if (errno != EAGAIN) {
-					c_close(c);
-					return;
-				}
-				c->wr_ready = false;
-				return;
-			}
-			c->out.off += (size_t)n;
-		}
-		if (sb_live(&c->out) >= H2_BODY_MAX)
-			return;
-		{
+		while (sb_live(&c->out) < H2_BODY_MAX) {
 			const uint8_t *data;
-			ssize_t n;
 
 			c->in_cb = true;
 			n = nghttp2_session_mem_send(c->s, &data);
@@ -937,13 +928,41 @@ static void c_flush(struct h2_conn *c)
 				c_close(c);
 				return;
 			}
-			if (!c->connected)
+		}
+		if (!sb_live(&c->out) || !c->connected || !c->wr_ready)
+			break;
+		n = write(c->fd, c->out.p + c->out.off, sb_live(&c->out));
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			if (errno != EAGAIN) {
+				c_close(c);
 				return;
+			}
+			c->wr_ready = false;
+			return;
+		}
+		c->out.off += (size_t)n;
+		if (sb_live(&c->out)) {
+			c->wr_ready = false;	/* short: the socket is full, EPOLLOUT follows */
+			return;
 		}
 	}
 	if (!nghttp2_session_want_read(c->s) && !nghttp2_session_want_write(c->s) &&
 	    !sb_live(&c->out))
 		c_close(c);
+}
+
+/* c has frames to send: flush it once at the end of this loop turn (px_h2_flush). */
+static void c_mark(struct h2_conn *c)
+{
+	struct px_h2w *hw = h2w(c->w);
+
+	if (c->flushq || c->dead)
+		return;
+	c->flushq = true;
+	c->fq_next = hw->fq;
+	hw->fq = c;
 }
 
 static bool c_check_connect(struct h2_conn *c, uint32_t events)
@@ -973,7 +992,7 @@ static void c_event(struct h2_conn *c, uint32_t events)
 	if (events & (EPOLLOUT | EPOLLERR | EPOLLHUP))
 		c->wr_ready = true;
 	c_read(c);
-	c_flush(c);
+	c_mark(c);
 }
 
 /* ---- fd -> h2: parse the engine's HTTP/1.1 message ---- */
@@ -1345,7 +1364,7 @@ static void b_pump(struct h2b *b)
 		}
 	}
 	if (b->c)
-		c_flush(b->c);
+		c_mark(b->c);
 }
 
 /* ---- entry points ---- */
@@ -1527,6 +1546,19 @@ void px_h2_run(struct px_worker *w)
 	}
 }
 
+void px_h2_flush(struct px_worker *w)
+{
+	struct px_h2w *hw = h2w(w);
+
+	while (hw && hw->fq) {
+		struct h2_conn *c = hw->fq;
+
+		hw->fq = c->fq_next;
+		c->flushq = false;
+		c_flush(c);
+	}
+}
+
 bool px_h2_busy(const struct px_worker *w)
 {
 	return w->h2 && (w->h2->rq || w->h2->nq);
@@ -1580,6 +1612,7 @@ void px_h2_reap(struct px_worker *w)
 		*pp = b->dead_next;
 		b_free(b);
 	}
+	px_h2_flush(w);	/* unlinks dead connections from the flush list */
 	while (hw->dead_c) {
 		struct h2_conn *c = hw->dead_c;
 

@@ -89,6 +89,8 @@ void px_h2_event(void *obj, uint32_t events);
 
 /* Move bytes of bridges woken during session calls (after every event batch). */
 void px_h2_run(struct px_worker *w);
+/* Write what the connections queued this turn: one write per connection (end of every turn). */
+void px_h2_flush(struct px_worker *w);
 /* Bridges still queued: the loop must not sleep. */
 bool px_h2_busy(const struct px_worker *w);
 /* Free closed objects (after the event batch, like px_reap). */
