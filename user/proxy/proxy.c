@@ -1132,18 +1132,30 @@ static void px_worker_wake(struct px_worker *w)
 		px_pending_retry(w);
 }
 
+static void px_dconn_free(struct px_dconn *d)
+{
+	free(d->in.p);
+	free(d->out.p);
+	free(d->st.head);
+	free(d->st.uhead);
+	free(d->st.replay);
+	free(d);
+}
+
 static void px_reap(struct px_worker *w)
 {
 	while (w->dead_d) {
 		struct px_dconn *d = w->dead_d;
 
 		w->dead_d = d->dead_next;
-		free(d->in.p);
-		free(d->out.p);
-		free(d->st.head);
-		free(d->st.uhead);
-		free(d->st.replay);
-		free(d);
+		if (d->h2 && w->n_dfree < PX_DFREE_MAX && !w->p->stop) {
+			/* an HTTP/2 stream's: kept with its buffers for the next stream */
+			d->dead_next = w->dfree;
+			w->dfree = d;
+			w->n_dfree++;
+			continue;
+		}
+		px_dconn_free(d);
 	}
 	while (w->dead_u) {
 		struct px_uconn *u = w->dead_u;
@@ -1173,6 +1185,12 @@ static void px_worker_shutdown(struct px_worker *w)
 			px_uconn_close(pl->idle);
 	}
 	px_reap(w);
+	while (w->dfree) {
+		struct px_dconn *d = w->dfree;
+
+		w->dfree = d->dead_next;
+		px_dconn_free(d);
+	}
 	for (i = 0; i < w->cap_pools; i++) {
 		struct px_pool *pl = w->pools ? w->pools[i] : NULL;
 

@@ -33,6 +33,7 @@
 #define H2_READ_CHUNK		(16 * 1024)
 #define H2_TRAILER_MAX		(16 * 1024)
 #define H2_UP_CONNECT_MS	10000
+#define H2_FREE_MAX		256	/* stream bridges kept for reuse per worker */
 
 struct h2_sbuf {
 	char *p;
@@ -130,6 +131,8 @@ struct px_h2w {
 	struct h2b *rq, *rq_tail;
 	struct h2b *nq, *nq_tail;	/* bridges whose engine end has an event */
 	struct h2_conn *fq;		/* connections with frames to send this turn */
+	struct h2b *bfree;		/* freed stream bridges, buffers kept (H2_FREE_MAX) */
+	uint32_t n_bfree;
 	nghttp2_session_callbacks *cbs;
 	nghttp2_option *opt_srv, *opt_cli;
 };
@@ -354,9 +357,8 @@ static void b_close(struct h2b *b)
 	hw->dead_b = b;
 }
 
-static void b_free(struct h2b *b)
+static void b_destroy(struct h2b *b)
 {
-	b_msg_reset(b);
 	sb_free(&b->rx);
 	sb_free(&b->body);
 	sb_free(&b->trl);
@@ -365,13 +367,44 @@ static void b_free(struct h2b *b)
 	free(b);
 }
 
+static void b_free(struct h2b *b)
+{
+	struct px_h2w *hw = h2w(b->w);
+
+	b_msg_reset(b);
+	if (!b->up && hw->n_bfree < H2_FREE_MAX) {
+		/* a stream's bridge: kept with its buffers for the next stream */
+		b->dead_next = hw->bfree;
+		hw->bfree = b;
+		hw->n_bfree++;
+		return;
+	}
+	b_destroy(b);
+}
+
 static struct h2b *b_new(struct px_worker *w, bool up)
 {
 	struct px_h2w *hw = h2w(w);
-	struct h2b *b = calloc(1, sizeof(*b));
+	struct h2b *b = hw->bfree;
 
-	if (!b)
-		return NULL;
+	if (b) {
+		struct h2_sbuf keep[5] = { b->rx, b->body, b->trl, b->tx, b->hdr };
+
+		hw->bfree = b->dead_next;
+		hw->n_bfree--;
+		memset(b, 0, sizeof(*b));
+		b->rx = keep[0];
+		b->body = keep[1];
+		b->trl = keep[2];
+		b->tx = keep[3];
+		b->hdr = keep[4];
+		b->rx.off = b->rx.len = b->body.off = b->body.len = b->trl.off = b->trl.len = 0;
+		b->tx.off = b->tx.len = b->hdr.off = b->hdr.len = 0;
+	} else {
+		b = calloc(1, sizeof(*b));
+		if (!b)
+			return NULL;
+	}
 	b->up = up;
 	b->w = w;
 	b->sid = -1;
@@ -1696,6 +1729,12 @@ void px_h2_shutdown(struct px_worker *w)
 		b->d = NULL;
 	}
 	px_h2_reap(w);
+	while (hw->bfree) {
+		struct h2b *b = hw->bfree;
+
+		hw->bfree = b->dead_next;
+		b_destroy(b);
+	}
 	nghttp2_session_callbacks_del(hw->cbs);
 	nghttp2_option_del(hw->opt_srv);
 	nghttp2_option_del(hw->opt_cli);

@@ -2264,10 +2264,31 @@ static struct px_dconn *d_new(struct px_worker *w, int fd, bool gateway, uint16_
 			      uint32_t peer_addr, uint16_t peer_port,
 			      const struct proxy_orig *orig)
 {
-	struct px_dconn *d = calloc(1, sizeof(*d));
+	struct px_dconn *d = w->dfree;
 
-	if (!d)
-		return NULL;
+	if (d) {
+		/* a recycled stream connection: zeroed, its buffers kept */
+		struct px_buf in = d->in, out = d->out;
+		char *head = d->st.head, *uhead = d->st.uhead, *replay = d->st.replay;
+		uint32_t head_cap = d->st.head_cap, uhead_cap = d->st.uhead_cap;
+		uint32_t replay_cap = d->st.replay_cap;
+
+		w->dfree = d->dead_next;
+		w->n_dfree--;
+		memset(d, 0, sizeof(*d));
+		d->in = (struct px_buf){ .p = in.p, .cap = in.cap };
+		d->out = (struct px_buf){ .p = out.p, .cap = out.cap };
+		d->st.head = head;
+		d->st.head_cap = head_cap;
+		d->st.uhead = uhead;
+		d->st.uhead_cap = uhead_cap;
+		d->st.replay = replay;
+		d->st.replay_cap = replay_cap;
+	} else {
+		d = calloc(1, sizeof(*d));
+		if (!d)
+			return NULL;
+	}
 	d->kind = PX_EV_DCONN;
 	d->state = PX_D_HEAD;
 	d->fd = fd;

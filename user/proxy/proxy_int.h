@@ -50,6 +50,7 @@
 #define PX_DEF_UP_IDLE_MS	60000
 #define PX_BACKOFF_BASE_MS	25		/* Envoy: base 25 ms, max 10x */
 #define PX_LOG_BUF		(64 * 1024)
+#define PX_DFREE_MAX		256		/* stream connections kept for reuse per worker */
 
 /* Counters; one array per worker, summed on read. */
 enum px_stat {
@@ -368,6 +369,8 @@ struct px_worker {
 	struct px_dconn *conns;
 	struct px_dconn *runq, *runq_tail;
 	struct px_dconn *dead_d;
+	struct px_dconn *dfree;		/* closed HTTP/2 stream connections, buffers kept */
+	uint32_t n_dfree;
 	struct px_uconn *dead_u;
 	struct px_uconn *mirrors;
 	uint32_t n_mirrors;
