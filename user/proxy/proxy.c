@@ -1218,7 +1218,8 @@ static void px_worker_drain(struct px_worker *w)
 		return;
 	if (!w->drain_since)
 		w->drain_since = w->now ? w->now : 1;
-	if (px_h2_drain(w, w->drain_since))
+	/* both every turn: each closes what is idle and marks the rest */
+	if (px_h2_drain(w, w->drain_since) & px_http_drain(w))
 		atomic_store(&w->drained, true);
 }
 

@@ -518,6 +518,7 @@ static void st_end(struct px_dconn *d, bool aborted)
 	struct px_stream *st = &d->st;
 	struct px_uconn *u = st->u;
 
+	d->served = true;
 	st_count(d);
 	st_record(d);
 	st_log(d);
@@ -2256,6 +2257,33 @@ void px_dconn_pump(struct px_dconn *d)
 	d->in_pump = was_in;
 	if (!d->closed)
 		d_io_rearm(d);
+}
+
+/*
+ * Graceful drain of HTTP/1.1 client connections (Envoy's drain for HTTP/1):
+ * a kept-alive connection idle between requests is closed now, every other
+ * one closes after its current (or first) response, which carries
+ * Connection: close. HTTP/2 streams' engine connections are left to
+ * proxy_h2's drain. True when none is left.
+ */
+bool px_http_drain(struct px_worker *w)
+{
+	bool left = false;
+
+	for (struct px_dconn *d = w->conns, *nx; d; d = nx) {
+		nx = d->next;
+		if (d->h2 || d->closed)
+			continue;
+		/* a new connection may have its first request on the way: it is waited for */
+		if (d->state == PX_D_HEAD && d->served && !d->st.active &&
+		    d->in.len == d->in.off && !d->in_pump) {
+			px_dconn_close(d, -1);
+			continue;
+		}
+		d->close_after = true;
+		left = true;
+	}
+	return !left;
 }
 
 /* ---- connection events and timers ---- */

@@ -317,6 +317,7 @@ struct px_dconn {
 	bool close_after;	/* close once the current response is out */
 	bool in_runq;
 	bool in_pump;		/* px_dconn_pump on the stack */
+	bool served;		/* a request ended on it (an idle one is kept-alive) */
 	bool gateway;
 	bool h2;		/* an HTTP/2 stream (h2b) or a connection handed to proxy_h2: */
 				/* no max_conns slot, not counted in cx (its TCP connection is) */
@@ -382,7 +383,7 @@ struct px_worker {
 	uint64_t accept_resume_at;
 	struct px_h2w *h2;		/* proxy_h2.c state, NULL until first used */
 	uint64_t drain_since;		/* proxy_drain: when this worker began, 0 = not yet */
-	atomic_bool drained;		/* no client HTTP/2 connection left */
+	atomic_bool drained;		/* no client connection left (HTTP/1.1 or HTTP/2) */
 	char *log;
 	size_t log_len;
 	char date[40];			/* IMF-fixdate cache for local replies */
@@ -472,6 +473,8 @@ struct px_dconn *px_dconn_open_stream(struct px_worker *w, struct h2b *b, uint16
 				      uint32_t peer_addr, uint16_t peer_port,
 				      const struct proxy_orig *orig);
 void px_dconn_event(struct px_dconn *d, uint32_t events);
+/* Drain step (every loop turn while draining): true when no HTTP/1.1 client connection is left. */
+bool px_http_drain(struct px_worker *w);
 void px_dconn_pump(struct px_dconn *d);
 void px_dconn_close(struct px_dconn *d, int flag);
 void px_dconn_timer(struct px_dconn *d);

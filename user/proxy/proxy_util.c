@@ -148,10 +148,12 @@ int px_grpc_status_in_trailers(const char *p, size_t n)
 	const size_t nl = sizeof(name) - 1;
 
 	/* a trailer line starts after a CRLF; the value runs to the next CR */
-	for (size_t i = 0; i + 2 + nl <= n; i++) {
-		size_t v, e;
+	for (const char *q = p; (q = memchr(q, '\r', n - (size_t)(q - p))); q++) {
+		size_t i = (size_t)(q - p), v, e;
 
-		if (p[i] != '\r' || p[i + 1] != '\n' || strncasecmp(p + i + 2, name, nl))
+		if (i + 2 + nl > n)
+			break;
+		if (p[i + 1] != '\n' || strncasecmp(p + i + 2, name, nl))
 			continue;
 		for (v = i + 2 + nl; v < n && (p[v] == ' ' || p[v] == '\t'); v++)
 			;
