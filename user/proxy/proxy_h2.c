@@ -1038,7 +1038,7 @@ static int b_submit_head(struct h2b *b, struct h2_conn *c, const struct http1_ms
 	size_t nn = 0, lo = 0;
 	nghttp2_data_provider dp = { .source.ptr = b, .read_callback = cb_read_body };
 	bool has_body = b->h1 != H1_DONE || sb_live(&b->body);
-	bool grpc_resp = false, replace = false;
+	bool grpc_resp = false, replace = false, local = false;
 	int grpc_status = 0;
 	char gs[8];
 	int32_t r;
@@ -1051,6 +1051,8 @@ static int b_submit_head(struct h2b *b, struct h2_conn *c, const struct http1_ms
 		if (h->name.n == 12 && strncasecmp(h->name.p, "content-type", 12) == 0 &&
 		    is_grpc_ct(h->value.p, h->value.n))
 			grpc_resp = true;
+		else if (!b->up && px_ieq(h->name.p, h->name.n, PX_H2_LOCAL_HDR))
+			local = true;
 	}
 	if (b->up) {
 		NV(":method", 7, m->method.p, m->method.n);
@@ -1060,8 +1062,12 @@ static int b_submit_head(struct h2b *b, struct h2_conn *c, const struct http1_ms
 		if (grpc_resp)
 			NV("te", 2, "trailers", 8);
 	} else {
-		/* a gRPC client gets non-gRPC replies (local 503s...) as a trailers-only status */
-		replace = b->grpc && !grpc_resp && m->status >= 200;
+		/*
+		 * a gRPC client gets the proxy's own non-gRPC replies (local 503s,
+		 * timeouts...) as a trailers-only status, as Envoy's local replies;
+		 * a backend's response passes as it is (the client maps its status)
+		 */
+		replace = b->grpc && local && !grpc_resp && m->status >= 200;
 		snprintf(status, sizeof(status), "%d", replace ? 200 : m->status);
 		NV(":status", 7, status, 3);
 		if (replace) {
@@ -1078,6 +1084,7 @@ static int b_submit_head(struct h2b *b, struct h2_conn *c, const struct http1_ms
 		bool cl = px_ieq(h->name.p, h->name.n, "content-length");
 
 		if ((!cl && h1_hop_by_hop(h->name.p, h->name.n)) ||
+		    (local && px_ieq(h->name.p, h->name.n, PX_H2_LOCAL_HDR)) ||
 		    (replace && (px_ieq(h->name.p, h->name.n, "content-type"))))
 			continue;
 		if (px_ieq(h->name.p, h->name.n, "content-length") &&
@@ -1364,7 +1371,10 @@ static void b_pump(struct h2b *b)
 			b->body_eof = true;
 		}
 		if (b->rd_eof && b->h1 == H1_DISCARD) {
+			c = b->c;	/* the replacing status went out with the head */
 			b_close(b);
+			if (c)
+				c_mark(c);
 			return;
 		}
 		if (b->h1 == H1_DONE && !b->body_eof)

@@ -112,6 +112,12 @@ bool px_h2_drain(struct px_worker *w, uint64_t since);
 /* Worker exit: GOAWAY and close everything. */
 void px_h2_shutdown(struct px_worker *w);
 
+/*
+ * The engine marks its own replies on an HTTP/2 stream with this header
+ * (the bridge strips it): only those become gRPC trailers-only statuses.
+ */
+#define PX_H2_LOCAL_HDR		"x-sockmesh-local"
+
 /* Envoy's mapping of an HTTP status to a gRPC status (local replies). */
 int px_h2_grpc_from_http(int status);
 /* Envoy's mapping of a grpc-status to an HTTP status (retries, outlier detection). */

@@ -646,6 +646,8 @@ static void st_local(struct px_dconn *d, int status, const char *body, size_t bl
 		       http1_header_get(&st->req, "origin")->value.n);
 	sb_hdrz(&b, "date", px_date(d->w));
 	sb_puts(&b, "server: envoy\r\n");
+	if (d->h2b)
+		sb_puts(&b, PX_H2_LOCAL_HDR ": 1\r\n");
 	if (d->close_after)
 		sb_puts(&b, "connection: close\r\n");
 	else if (!st->bare && st->req.minor_version == 0)
@@ -2388,6 +2390,8 @@ struct px_dconn *px_dconn_open_stream(struct px_worker *w, struct h2b *b, uint16
 	d->h2 = true;
 	d->h2b = b;
 	d->wr_ready = true;
+	/* one exchange per stream: close once the response is out, not at the bridge's EOF */
+	d->close_after = true;
 	d_link(d);
 	return d;
 }
