@@ -30,7 +30,7 @@
 #include "proxy/proxy_h2.h"
 #include "proxy/proxy_int.h"
 
-#define H2_READ_CHUNK		(16 * 1024)
+#define H2_READ_CHUNK		(32 * 1024)
 #define H2_TRAILER_MAX		(16 * 1024)
 #define H2_UP_CONNECT_MS	10000
 #define H2_FREE_MAX		256	/* stream bridges kept for reuse per worker */
@@ -103,6 +103,7 @@ struct h2_conn {
 	uint8_t kind;		/* PX_EV_H2 */
 	bool up, dead, connected, rd_ready, wr_ready, in_cb, goaway;
 	bool flushq;		/* on the worker's flush list */
+	bool rdhup;		/* the peer shut its side (or an error): read until EOF */
 	uint8_t drain;		/* client conn: 1 = GOAWAY(2^31-1) sent, 2 = final GOAWAY sent */
 	int fd;
 	struct px_worker *w;
@@ -921,6 +922,9 @@ static void c_read(struct h2_conn *c)
 				c_close(c);
 				return;
 			}
+			/* short: the socket is empty now, the next bytes bring a new edge */
+			if ((size_t)n < sizeof(buf) && !c->rdhup)
+				c->rd_ready = false;
 			continue;
 		}
 		if (n < 0 && (errno == EAGAIN || errno == EINTR)) {
@@ -1020,6 +1024,8 @@ static void c_event(struct h2_conn *c, uint32_t events)
 {
 	if (c->up && !c_check_connect(c, events))
 		return;
+	if (events & (EPOLLRDHUP | EPOLLHUP | EPOLLERR))
+		c->rdhup = true;	/* read to EOF: no new edge will come */
 	if (events & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR))
 		c->rd_ready = true;
 	if (events & (EPOLLOUT | EPOLLERR | EPOLLHUP))
