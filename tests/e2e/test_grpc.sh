@@ -80,6 +80,15 @@ e2e_assert_ge "canary: v1 (both pods) carried the rest" 150 "$v1"
 out=$(g spread 10.96.7.10:50051 20 --md x-canary=1)
 e2e_assert_eq "canary: header x-canary: 1 -> all 20 on v2" 20 "$(field "$out" backend g3)"
 
+e2e_log "[VS] mirror to an HTTP/2 cluster: the copy goes out as HTTP/2 (the gRPC server speaks nothing else)"
+m0=$(pstat mirror_rq_sent)
+e2e_assert_match "mirror: the call is answered by v1" '^reply g[12]:mirror-probe-1$' \
+	"$(g call 10.96.7.18:50051 mirror-probe-1 | grep '^reply')"
+e2e_assert_eq "mirror: one mirrored request sent" $((m0 + 1)) "$(pstat mirror_rq_sent)"
+e2e_wait_for_line "$E2E_TMP/grpc-4.out" '^say mirror-probe-1$' 5
+e2e_assert_eq "mirror: g3 (v2) got the copy over HTTP/2" "say mirror-probe-1" \
+	"$(grep '^say mirror-probe' "$E2E_TMP/grpc-4.out")"
+
 e2e_log "streaming RPCs (server, client with 200 kB > one flow-control window, bidi) through the proxy"
 out=$(g streams 10.96.7.11:50051)
 e2e_assert_match "server streaming: 50 messages" '^server-streaming 50 g[123]:49$' "$(grep '^server' <<<"$out")"

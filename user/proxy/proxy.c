@@ -742,8 +742,10 @@ static void px_pool_drop_cfg(struct px_worker *w, struct px_pool *pl)
 
 /* ---- upstream connections ---- */
 
-struct px_uconn *px_uconn_connect(struct px_worker *w, struct px_pool *pool,
-				  uint32_t addr, uint16_t port, uint64_t timeout_ms, int *err)
+/* h2: the backend speaks HTTP/2 (its cluster's pool settings), NULL = HTTP/1.1 over TCP. */
+static struct px_uconn *px_uconn_open(struct px_worker *w, struct px_pool *pool,
+				      const struct l7_pool_cfg *h2, uint32_t addr, uint16_t port,
+				      uint64_t timeout_ms, int *err)
 {
 	struct sockaddr_in sa = { .sin_family = AF_INET, .sin_port = htons(port),
 				  .sin_addr.s_addr = addr };
@@ -752,9 +754,9 @@ struct px_uconn *px_uconn_connect(struct px_worker *w, struct px_pool *pool,
 	struct h2b *h2b = NULL;
 	int fd, one = 1, r = 0;
 
-	if (pool && pool->cluster && pool->cluster->h2) {
+	if (h2) {
 		/* an HTTP/2 backend: a bridge into this worker's h2 connections to it */
-		h2b = px_h2_up_open(w, addr, port, &pool->cluster->pool, err);
+		h2b = px_h2_up_open(w, addr, port, h2, err);
 		if (!h2b)
 			return NULL;
 		u = calloc(1, sizeof(*u));
@@ -816,6 +818,14 @@ opened:
 		pool->n_conns++;
 	px_stat_inc(w, PX_S_UP_CX_TOTAL);
 	return u;
+}
+
+struct px_uconn *px_uconn_connect(struct px_worker *w, struct px_pool *pool,
+				  uint32_t addr, uint16_t port, uint64_t timeout_ms, int *err)
+{
+	const struct l7_cluster *c = pool ? pool->cluster : NULL;
+
+	return px_uconn_open(w, pool, c && c->h2 ? &c->pool : NULL, addr, port, timeout_ms, err);
 }
 
 static void px_idle_unlink(struct px_uconn *u)
@@ -955,7 +965,19 @@ static void px_mirror_io(struct px_uconn *u)
 	ssize_t n;
 
 	while (u->msent < u->mlen && u->wr_ready) {
-		n = write(u->fd, u->mbuf + u->msent, u->mlen - u->msent);
+		struct iovec iov = { u->mbuf + u->msent, u->mlen - u->msent };
+
+		if (u->h2b) {
+			n = px_h2_pipe_writev(u->h2b, &iov, 1);
+			if (n < 0) {
+				errno = (int)-n;
+				n = -1;
+			} else if ((size_t)n < iov.iov_len) {
+				u->wr_ready = false;	/* the bridge tells us when it has room */
+			}
+		} else {
+			n = write(u->fd, iov.iov_base, iov.iov_len);
+		}
 		if (n < 0) {
 			if (errno == EAGAIN)
 				u->wr_ready = false;
@@ -968,7 +990,15 @@ static void px_mirror_io(struct px_uconn *u)
 		u->msent += (uint32_t)n;
 	}
 	while (u->rd_ready) {
-		n = read(u->fd, sink, sizeof(sink));
+		if (u->h2b) {
+			n = px_h2_pipe_read(u->h2b, sink, sizeof(sink));
+			if (n < 0) {
+				errno = (int)-n;
+				n = -1;
+			}
+		} else {
+			n = read(u->fd, sink, sizeof(sink));
+		}
 		if (n > 0)
 			continue;
 		if (n < 0 && errno == EAGAIN) {
@@ -982,7 +1012,8 @@ static void px_mirror_io(struct px_uconn *u)
 	}
 }
 
-void px_mirror_start(struct px_worker *w, const struct l7_host *h, char *buf, uint32_t len)
+void px_mirror_start(struct px_worker *w, const struct l7_cluster *c, const struct l7_host *h,
+		     char *buf, uint32_t len)
 {
 	struct px_uconn *u;
 	int err;
@@ -992,7 +1023,9 @@ void px_mirror_start(struct px_worker *w, const struct l7_host *h, char *buf, ui
 		free(buf);
 		return;
 	}
-	u = px_uconn_connect(w, NULL, h->addr, h->port, PX_MIRROR_TIMEOUT_MS, &err);
+	/* as HTTP/2 when the mirror cluster's port speaks it, like its requests */
+	u = px_uconn_open(w, NULL, c->h2 ? &c->pool : NULL, h->addr, h->port,
+			  PX_MIRROR_TIMEOUT_MS, &err);
 	if (!u) {
 		px_stat_inc(w, PX_S_MIRROR_SKIPPED);
 		free(buf);

@@ -847,6 +847,28 @@ static void st_patch_attempt(struct px_stream *st)
 	st->uhead_len = b.len;
 }
 
+/*
+ * Length of a chunked body that is wholly in p[0..n) (through its last
+ * chunk and trailers), or 0 when it is not all there (or malformed).
+ */
+static size_t px_chunked_whole(const char *p, size_t n)
+{
+	struct http1_chunked ck;
+	size_t off = 0;
+
+	http1_chunked_init(&ck);
+	while (off < n && !ck.done) {
+		struct http1_str spans[16];
+		size_t ns = 16;
+		int r = http1_chunked_decode(&ck, p + off, n - off, spans, &ns);
+
+		if (r <= 0)
+			return 0;
+		off += (size_t)r;
+	}
+	return ck.done ? off : 0;
+}
+
 static void st_mirrors(struct px_dconn *d)
 {
 	struct px_stream *st = &d->st;
@@ -874,6 +896,16 @@ static void st_mirrors(struct px_dconn *d)
 				continue;
 			}
 			body = (size_t)m->content_length;
+		} else if (st->req_mode == HTTP1_BODY_CHUNKED) {
+			/* HTTP/2 clients' bodies come chunked: a whole one already here goes too */
+			size_t have = d->in.len - d->in.off;
+
+			body = px_chunked_whole(d->in.p + d->in.off,
+						have < PX_MIRROR_BODY_MAX ? have : PX_MIRROR_BODY_MAX);
+			if (!body) {
+				px_stat_inc(w, PX_S_MIRROR_SKIPPED);
+				continue;
+			}
 		} else if (st->req_mode != HTTP1_BODY_NONE) {
 			px_stat_inc(w, PX_S_MIRROR_SKIPPED);
 			continue;
@@ -889,7 +921,7 @@ static void st_mirrors(struct px_dconn *d)
 			free(b.p);
 			continue;
 		}
-		px_mirror_start(w, &mi->cluster->hosts[idx], b.p, b.len);
+		px_mirror_start(w, mi->cluster, &mi->cluster->hosts[idx], b.p, b.len);
 	}
 }
 

@@ -462,7 +462,9 @@ bool px_pool_reclaim_idle(struct px_worker *w, struct px_pool *pl);
 void px_pending_retry(struct px_worker *w);
 /* Have w retry its pending streams from its event loop (any thread). */
 void px_pending_kick(struct px_worker *w);
-void px_mirror_start(struct px_worker *w, const struct l7_host *h, char *buf, uint32_t len);
+/* Send buf (a whole HTTP/1.1 request, taken) to host h of cluster c; the answer is dropped. */
+void px_mirror_start(struct px_worker *w, const struct l7_cluster *c, const struct l7_host *h,
+		     char *buf, uint32_t len);
 
 /* ---- proxy_http.c: the engine ---- */
 /* Takes fd and the connection's max_conns slot; gives both back on failure. */
