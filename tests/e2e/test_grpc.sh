@@ -95,6 +95,16 @@ e2e_assert_match "server streaming: 50 messages" '^server-streaming 50 g[123]:49
 e2e_assert_match "client streaming: 200 messages, 200000 bytes" '^client-streaming g[123]:200:200000$' \
 	"$(grep '^client' <<<"$out")"
 e2e_assert_match "bidi: 3 echoed" '^bidi g[123]:a g[123]:b g[123]:c$' "$(grep '^bidi' <<<"$out")"
+# istio_request/response_messages_total: gRPC messages each way on spread
+# (so far: 30 unary calls, then 1 + 50 server streaming, 200 + 1 client
+# streaming, 3 + 3 bidi)
+msgs() { # msgs request|response -> the spread service's total
+	curl -sS -m 5 --unix-socket "$E2E_TMP/admin.sock" http://localhost/metrics |
+		awk -v m="istio_$1_messages_total" '$1 ~ "^" m "[{]" && /destination_service_name="spread"/ { s += $2 }
+			END { print s + 0 }'
+}
+e2e_assert_eq "istio_request_messages_total: 30 + 1 + 200 + 3 client messages" 234 "$(msgs request)"
+e2e_assert_eq "istio_response_messages_total: 30 + 50 + 1 + 3 server messages" 84 "$(msgs response)"
 
 e2e_log "status codes travel in trailers; deadlines"
 e2e_assert_eq "NOT_FOUND from the server" "status NOT_FOUND" "$(g status 10.96.7.11:50051 Fail NOT_FOUND)"

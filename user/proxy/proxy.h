@@ -121,8 +121,9 @@ json_t *proxy_stats_json(struct proxy *p);
 
 /*
  * Request series for Istio's istio_requests_total,
- * istio_request_duration_milliseconds, istio_request_bytes and
- * istio_response_bytes. The hot path stores ids only (pod IPs, cluster);
+ * istio_request_duration_milliseconds, istio_request_bytes,
+ * istio_response_bytes and, for gRPC, istio_request_messages_total /
+ * istio_response_messages_total (length-prefixed messages each way). The hot path stores ids only (pod IPs, cluster);
  * the caller resolves labels from its current l7_config.
  *
  * Sizes are wire bytes on the client's connection, as Istio's stats filter
@@ -149,6 +150,7 @@ struct proxy_rseries {
 					 * (grpc, no grpc-status seen) or the grpc-status */
 	char flags[64];			/* Envoy response flags, "-" = none */
 	uint64_t count;
+	uint64_t req_msgs, resp_msgs;	/* gRPC messages each way (gRPC requests only) */
 	struct proxy_hist dur_ms, req_bytes, resp_bytes;
 };
 

@@ -506,7 +506,7 @@ static void st_record(struct px_dconn *d)
 	}
 	px_rstat_record(d->w, st->src_ip, st->host ? st->host->addr : 0, c, host, st->status,
 			st->grpc, st->flags, d->w->now - st->start_ms, st->head_len + st->req_wire,
-			st->resp_wire);
+			st->resp_wire, st->req_msgs.n, st->resp_msgs.n);
 }
 
 /*
@@ -1810,6 +1810,8 @@ static bool st_scan_req(struct px_dconn *d)
 	if (st->req_mode == HTTP1_BODY_LENGTH) {
 		size_t n = avail < st->req_left ? avail : (size_t)st->req_left;
 
+		if (st->grpc != PROXY_GRPC_NONE)
+			px_grpc_msgs_scan(&st->req_msgs, p, n);
 		st->req_left -= n;
 		st->in_scan += (uint32_t)n;
 		if (!st->req_left)
@@ -1821,6 +1823,8 @@ static bool st_scan_req(struct px_dconn *d)
 		size_t ns = 16;
 		int r = http1_chunked_decode(&st->req_ck, p, avail, spans, &ns);
 
+		for (size_t i = 0; i < ns && r >= 0 && st->grpc != PROXY_GRPC_NONE; i++)
+			px_grpc_msgs_scan(&st->req_msgs, spans[i].p, spans[i].n);
 		if (r < 0) {
 			px_stat_inc(d->w, PX_S_RQ_BAD);
 			d->close_after = true;
@@ -1870,6 +1874,8 @@ static bool st_scan_resp(struct px_dconn *d)
 		case HTTP1_BODY_LENGTH: {
 			size_t n = avail < st->resp_left ? avail : (size_t)st->resp_left;
 
+			if (st->grpc != PROXY_GRPC_NONE)
+				px_grpc_msgs_scan(&st->resp_msgs, p, n);
 			st->resp_left -= n;
 			st->u_scan += (uint32_t)n;
 			if (!st->resp_left)
@@ -1887,6 +1893,8 @@ static bool st_scan_resp(struct px_dconn *d)
 				size_t ns = 32, fwd;
 				int r = http1_chunked_decode(&st->resp_ck, p, avail, spans, &ns);
 
+				for (size_t i = 0; i < ns && r >= 0 && st->grpc != PROXY_GRPC_NONE; i++)
+					px_grpc_msgs_scan(&st->resp_msgs, spans[i].p, spans[i].n);
 				if (r < 0) {
 					st->flags |= 1u << PX_F_UPE;
 					px_dconn_close(d, -1);

@@ -233,6 +233,17 @@ enum px_try_timer {
 	PX_TT_DELAY,
 };
 
+/*
+ * gRPC length-prefixed messages (1 flag byte, 4 length bytes big-endian,
+ * payload) counted in a body byte stream fed in pieces: px_grpc_msgs_scan.
+ */
+struct px_grpc_msgs {
+	uint64_t n;		/* messages whose prefix was seen */
+	uint64_t left;		/* payload bytes of the current message still to pass */
+	uint32_t len;		/* length being assembled from the prefix */
+	uint8_t hdr;		/* prefix bytes of the next message seen (0..4) */
+};
+
 /* One request/response exchange; a downstream connection has at most one. */
 struct px_stream {
 	bool active;
@@ -300,6 +311,8 @@ struct px_stream {
 	/* Istio's request/response sizes (proxy.h): client bytes forwarded after
 	 * the head (body, tunnel) and every byte written back to the client */
 	uint64_t req_wire, resp_wire;
+	/* gRPC messages each way (istio_request/response_messages_total), gRPC requests only */
+	struct px_grpc_msgs req_msgs, resp_msgs;
 
 	/* ---- not reset between requests (px_stream_reset zeroes up to here) ---- */
 	struct http1_msg req;	/* pointers into head */
@@ -441,7 +454,8 @@ struct px_cstat *px_cstat_get(struct px_worker *w, const struct l7_cluster *c);
 /* c NULL: a request no cluster took, labelled with svc (a Host; "" = unknown). */
 void px_rstat_record(struct px_worker *w, uint32_t src_ip, uint32_t dst_ip,
 		     const struct l7_cluster *c, const char *svc, int status, int grpc,
-		     uint16_t flags, uint64_t dur_ms, uint64_t req_bytes, uint64_t resp_bytes);
+		     uint16_t flags, uint64_t dur_ms, uint64_t req_bytes, uint64_t resp_bytes,
+		     uint64_t req_msgs, uint64_t resp_msgs);
 void px_rstat_free(struct px_worker *w);
 const char *px_date(struct px_worker *w);
 void px_log_append(struct px_worker *w, const char *s, size_t n);
@@ -493,6 +507,8 @@ bool px_retry_fail(const struct l7_retry *r, enum px_fail f);
 bool px_retry_grpc(const struct l7_retry *r, int grpc_status);
 /* grpc-status in an HTTP/1.1 chunked trailer block p[0..n) (ends at the last chunk), or -1. */
 int px_grpc_status_in_trailers(const char *p, size_t n);
+/* Count the gRPC messages that start in p[0..n), the next piece of a body. */
+void px_grpc_msgs_scan(struct px_grpc_msgs *g, const char *p, size_t n);
 /* grpc-status value: 0..16 (others as given, up to 99), -1 if malformed. */
 int px_grpc_status_parse(const char *v, size_t n);
 /* grpc-timeout (1..8 digits + H/M/S/m/u/n) in ms, rounded up; -EINVAL if malformed. */

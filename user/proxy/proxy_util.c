@@ -164,6 +164,31 @@ int px_grpc_status_in_trailers(const char *p, size_t n)
 	return -1;
 }
 
+void px_grpc_msgs_scan(struct px_grpc_msgs *g, const char *p, size_t n)
+{
+	while (n) {
+		if (g->left) {
+			size_t k = n < g->left ? n : (size_t)g->left;
+
+			g->left -= k;
+			p += k;
+			n -= k;
+			continue;
+		}
+		/* prefix: the flag byte, then the length, one byte at a time across pieces */
+		if (g->hdr)
+			g->len = g->len << 8 | (uint8_t)*p;
+		p++;
+		n--;
+		if (++g->hdr == 5) {
+			g->n++;
+			g->left = g->len;
+			g->len = 0;
+			g->hdr = 0;
+		}
+	}
+}
+
 int px_grpc_timeout_ms(const char *v, size_t n, uint64_t *ms)
 {
 	uint64_t x = 0;
