@@ -454,13 +454,17 @@ static void c_close(struct h2_conn *c)
 
 static bool h1_hop_by_hop(const char *n, size_t nl)
 {
-	static const char *const hop[] = { "connection", "keep-alive", "proxy-connection",
-		"transfer-encoding", "upgrade", "te", "host", "content-length", "http2-settings" };
-
-	for (size_t i = 0; i < sizeof(hop) / sizeof(hop[0]); i++)
-		if (strlen(hop[i]) == nl && strncasecmp(hop[i], n, nl) == 0)
-			return true;
-	return false;
+	/* by length first: most header names are none of these */
+	switch (nl) {
+	case 2: return px_ieq(n, nl, "te");
+	case 4: return px_ieq(n, nl, "host");
+	case 7: return px_ieq(n, nl, "upgrade");
+	case 10: return px_ieq(n, nl, "connection") || px_ieq(n, nl, "keep-alive");
+	case 14: return px_ieq(n, nl, "content-length") || px_ieq(n, nl, "http2-settings");
+	case 16: return px_ieq(n, nl, "proxy-connection");
+	case 17: return px_ieq(n, nl, "transfer-encoding");
+	default: return false;
+	}
 }
 
 static bool is_grpc_ct(const char *v, size_t n)

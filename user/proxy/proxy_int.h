@@ -23,6 +23,7 @@
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
+#include <strings.h>
 #include <sys/uio.h>
 
 #include "common/hash.h"
@@ -523,6 +524,12 @@ bool px_kv_listed(const char *name, size_t n, const struct pol_kv *kv, size_t n_
 const char *px_reason(int status);
 size_t px_flags_format(uint16_t flags, char *out, size_t outlen);
 size_t px_time_format(uint64_t wall_ms, char *out, size_t outlen);
-bool px_ieq(const char *a, size_t an, const char *lit);
+/* a[0..an) equals lit, case-insensitively (inline: strlen of a literal folds away). */
+static inline bool px_ieq(const char *a, size_t an, const char *lit)
+{
+	size_t ln = __builtin_strlen(lit);
+
+	return an == ln && strncasecmp(a, lit, ln) == 0;
+}
 
 #endif /* SOCKMESH_PROXY_INT_H */

@@ -21,13 +21,6 @@ const char *const px_flag_names[PX_F_MAX] = {
 	[PX_F_DPE] = "DPE",
 };
 
-bool px_ieq(const char *a, size_t an, const char *lit)
-{
-	size_t ln = strlen(lit);
-
-	return an == ln && strncasecmp(a, lit, ln) == 0;
-}
-
 void px_uuid4(uint64_t a, uint64_t b, char out[37])
 {
 	static const char hex[] = "0123456789abcdef";
