@@ -3,9 +3,9 @@
  * proxy_h2: HTTP/2 sessions (libnghttp2) bridged to the HTTP/1.1 engine;
  * see proxy_h2.h for the shape.
  *
- * A bridge (struct h2b) is one end of a socketpair; the other end is an
- * engine connection. It turns one direction into HTTP/2 and the other
- * into HTTP/1.1:
+ * A bridge (struct h2b) stands in for a socket between an HTTP/2 stream
+ * and an engine connection (rx: what the engine wrote, tx: what it reads).
+ * It turns one direction into HTTP/2 and the other into HTTP/1.1:
  *   downstream bridge (!up): h2 request -> h1 bytes to the engine dconn;
  *                            h1 response from it -> h2 response.
  *   upstream bridge (up):    h1 requests from the engine uconn (keep-alive:

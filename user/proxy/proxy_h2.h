@@ -2,21 +2,32 @@
 /*
  * proxy_h2: HTTP/2 (h2c) on both sides of the L7 proxy, on libnghttp2.
  *
- * Shape: the request engine (proxy_http.c) stays an HTTP/1.1 engine and
- * every HTTP/2 stream is bridged to it through an AF_UNIX socketpair that
- * carries one HTTP/1.1 exchange:
+ * Shape: the request engine (proxy_http.c) is one code path for both
+ * protocols (router, retries, timeouts, faults, breakers, outlier
+ * detection, mirrors, telemetry). An HTTP/2 stream is an engine connection
+ * without a file descriptor: its bytes go through an in-memory bridge
+ * (struct h2b) that carries one HTTP/1.1 exchange per stream:
  *
- *   client h2 conn --stream--> bridge ==h1==> engine dconn (router, retries,
- *   faults, timeouts, breakers, outlier, metrics) ==h1==> engine uconn
- *   --> bridge --stream--> backend h2 conn (pooled per backend per worker)
+ *   client h2 conn --stream--> bridge ==h1 pipe==> engine dconn (fd -1)
+ *   ==h1 pipe==> engine uconn (fd -1) --> bridge --stream--> backend h2 conn
+ *   (pooled per backend per worker)
  *
  * so each stream is routed and load balanced on its own exactly like an
  * HTTP/1.1 request (per-request balancing of one client connection), and
- * either side may be HTTP/1.1 instead. Bodies are streamed both ways with
- * HTTP/2 flow control tied to the socketpair's backpressure: DATA is
- * acknowledged (WINDOW_UPDATE) only once written into the bridge, and a
- * bridge is read only while its stream has less than H2_BODY_MAX queued.
- * Trailers travel as HTTP/1.1 chunked trailers.
+ * either side may be HTTP/1.1 over TCP instead. The pipe replaces a socket
+ * in the engine's four I/O calls (px_h2_pipe_*) and its events come from
+ * px_h2_run, not epoll: no syscall, descriptor or epoll round trip per
+ * stream. What is still there is the HTTP/1.1 serialization: heads are
+ * written and parsed once more on each side of the engine, bodies are
+ * chunk-framed (trailers as chunked trailers); a message-level handoff
+ * (parsed head, body pieces, trailers, reset) would remove it.
+ *
+ * Flow control end to end: DATA is acknowledged (WINDOW_UPDATE) only once
+ * the engine read it from the pipe; the engine's writes stop at
+ * H2_PIPE_MAX unparsed bytes, and a bridge parses only while its stream has
+ * less than H2_BODY_MAX queued for nghttp2. Frames are written once per
+ * connection per loop turn (px_h2_flush). Closed stream connections and
+ * bridges are recycled with their buffers.
  *
  * Everything here belongs to one worker thread.
  */
