@@ -108,10 +108,11 @@ void proxy_set_config(struct proxy *p, struct l7_config *config);
 
 /* Stop accepting, close everything, join the workers, free. */
 /*
- * Graceful drain before proxy_stop (agent restart): HTTP/2 clients get GOAWAY
- * and their streams in flight up to ms milliseconds to complete; returns
- * when they did or the time is up. HTTP/1.1 exchanges go on meanwhile; what
- * is left at the end is closed by proxy_stop.
+ * Graceful drain before proxy_stop (agent restart): HTTP/2 clients get GOAWAY,
+ * HTTP/1.1 connections idle between requests are closed and the others close
+ * after their current response (Connection: close); streams and requests in
+ * flight get up to ms milliseconds to complete. Returns when no client
+ * connection is left or the time is up; what is left is closed by proxy_stop.
  */
 void proxy_drain(struct proxy *p, unsigned int ms);
 void proxy_stop(struct proxy *p);
