@@ -958,6 +958,38 @@ static bool px_uconn_check_connect(struct px_uconn *u, uint32_t events)
 	return true;
 }
 
+/*
+ * Connection I/O: a socket, or for HTTP/2 the bridge's in-memory pipe
+ * (proxy_h2.h), with a socket's return convention.
+ */
+ssize_t px_io_read(int fd, struct h2b *b, void *p, size_t n)
+{
+	ssize_t r;
+
+	if (!b)
+		return read(fd, p, n);
+	r = px_h2_pipe_read(b, p, n);
+	if (r < 0) {
+		errno = (int)-r;
+		return -1;
+	}
+	return r;
+}
+
+ssize_t px_io_writev(int fd, struct h2b *b, const struct iovec *iov, int c)
+{
+	ssize_t r;
+
+	if (!b)
+		return writev(fd, iov, c);
+	r = px_h2_pipe_writev(b, iov, c);
+	if (r < 0) {
+		errno = (int)-r;
+		return -1;
+	}
+	return r;
+}
+
 /* Mirror connections: send the whole request, read and drop the answer. */
 static void px_mirror_io(struct px_uconn *u)
 {
@@ -967,17 +999,7 @@ static void px_mirror_io(struct px_uconn *u)
 	while (u->msent < u->mlen && u->wr_ready) {
 		struct iovec iov = { u->mbuf + u->msent, u->mlen - u->msent };
 
-		if (u->h2b) {
-			n = px_h2_pipe_writev(u->h2b, &iov, 1);
-			if (n < 0) {
-				errno = (int)-n;
-				n = -1;
-			} else if ((size_t)n < iov.iov_len) {
-				u->wr_ready = false;	/* the bridge tells us when it has room */
-			}
-		} else {
-			n = write(u->fd, iov.iov_base, iov.iov_len);
-		}
+		n = px_io_writev(u->fd, u->h2b, &iov, 1);
 		if (n < 0) {
 			if (errno == EAGAIN)
 				u->wr_ready = false;
@@ -990,15 +1012,7 @@ static void px_mirror_io(struct px_uconn *u)
 		u->msent += (uint32_t)n;
 	}
 	while (u->rd_ready) {
-		if (u->h2b) {
-			n = px_h2_pipe_read(u->h2b, sink, sizeof(sink));
-			if (n < 0) {
-				errno = (int)-n;
-				n = -1;
-			}
-		} else {
-			n = read(u->fd, sink, sizeof(sink));
-		}
+		n = px_io_read(u->fd, u->h2b, sink, sizeof(sink));
 		if (n > 0)
 			continue;
 		if (n < 0 && errno == EAGAIN) {

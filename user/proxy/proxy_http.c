@@ -1508,38 +1508,6 @@ static bool px_buf_room(struct px_buf *b, bool may_grow)
 	return false;
 }
 
-/*
- * Connection I/O: a socket, or for HTTP/2 the bridge's in-memory pipe
- * (proxy_h2.h), with a socket's return convention.
- */
-static ssize_t px_io_read(int fd, struct h2b *b, void *p, size_t n)
-{
-	ssize_t r;
-
-	if (!b)
-		return read(fd, p, n);
-	r = px_h2_pipe_read(b, p, n);
-	if (r < 0) {
-		errno = (int)-r;
-		return -1;
-	}
-	return r;
-}
-
-static ssize_t px_io_writev(int fd, struct h2b *b, const struct iovec *iov, int c)
-{
-	ssize_t r;
-
-	if (!b)
-		return writev(fd, iov, c);
-	r = px_h2_pipe_writev(b, iov, c);
-	if (r < 0) {
-		errno = (int)-r;
-		return -1;
-	}
-	return r;
-}
-
 static bool d_read(struct px_dconn *d)
 {
 	struct px_buf *b = &d->in;

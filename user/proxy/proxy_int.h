@@ -444,6 +444,9 @@ static inline void px_cx_slot_put(struct proxy *p)
 }
 
 uint64_t px_rand(struct px_worker *w);
+/* read / writev on a connection: its socket, or an HTTP/2 stream's bridge (b non-NULL). */
+ssize_t px_io_read(int fd, struct h2b *b, void *p, size_t n);
+ssize_t px_io_writev(int fd, struct h2b *b, const struct iovec *iov, int c);
 void px_timer_arm(struct px_worker *w, struct px_timer *t, uint64_t at);
 void px_timer_cancel(struct px_timer *t);
 void px_timer_remove(struct px_worker *w, struct px_timer *t);
