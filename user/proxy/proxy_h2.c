@@ -436,10 +436,12 @@ static void c_close(struct h2_conn *c)
 		close(c->fd);
 	c->fd = -1;
 	if (!c->up) {
+		/* the client's TCP connection: its accept took the slot and counted it */
 		px_cx_slot_put(c->w->p);
 		px_stat_inc(c->w, PX_S_CX_CLOSED);
-	} else
+	} else {
 		px_stat_inc(c->w, PX_S_UP_CX_CLOSED);	/* opened ones count in UP_CX_TOTAL */
+	}
 	if (c->prev)
 		c->prev->next = c->next;
 	else
