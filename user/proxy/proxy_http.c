@@ -1948,6 +1948,9 @@ static void st_commit_head(struct px_dconn *d, const struct http1_msg *rm)
 			continue;
 		if (px_ops_drop(ro, h->name.p, h->name.n) || px_ops_drop(dop, h->name.p, h->name.n))
 			continue;
+		/* the proxy's own mark for the HTTP/2 bridge: a backend cannot send it */
+		if (d->h2b && px_ieq(h->name.p, h->name.n, PX_H2_LOCAL_HDR))
+			continue;
 		sb_hdr(&b, h->name.p, h->name.n, h->value.p, h->value.n);
 	}
 	px_ops_append(&b, dop, ro);
