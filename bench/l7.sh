@@ -166,21 +166,27 @@ s2_cpu_ticks() {
 	echo "$total"
 }
 
-s2_rss_mb() {
+# VmRSS KiB of PIDs and their child processes.
+s2_rss_kib() {
 	local pid total=0
 	while read -r pid; do
 		total=$((total + $(awk '/^VmRSS:/ { print $2 }' "/proc/$pid/status" 2>/dev/null || echo 0)))
 	done < <(s2_tree "$@")
-	awk -v k="$total" 'BEGIN { printf "%.1f", k / 1024 }'
+	echo "$total"
 }
 
-# l7_scenario N GROUP BACKENDS_UP ONE_REP CONTENDER...: the frame scenarios
-# 2 and 6 share. BACKENDS_UP starts the backends (their PIDs in
+s2_rss_mb() {
+	awk -v k="$(s2_rss_kib "$@")" 'BEGIN { printf "%.1f", k / 1024 }'
+}
+
+# l7_scenario N GROUP BACKENDS_UP ONE_REP ONCE CONTENDER...: the frame
+# scenarios 2 and 6 share. BACKENDS_UP starts the backends (their PIDs in
 # L7_BACKENDS); per contender: setup, BENCH_REPS x "ONE_REP NAME ADDR GROUP
-# PID..." (non-zero: stop repeating), proxy RSS, teardown.
+# PID..." (non-zero: stop repeating), proxy RSS, "ONCE NAME ADDR GROUP
+# PID..." (or ':'), teardown.
 l7_scenario() {
-	local n=$1 g=$2 up=$3 rep=$4 spec name label addr setup teardown r pids
-	shift 4
+	local n=$1 g=$2 up=$3 rep=$4 once=$5 spec name label addr setup teardown r pids
+	shift 5
 	for spec in "$@"; do
 		IFS='|' read -r name label _ <<<"$spec"
 		bench_label "$n" "$name" "$label"
@@ -204,6 +210,7 @@ l7_scenario() {
 			"$rep" "$name" "$addr" "$g" "${pids[@]}" || break
 		done
 		[ ${#pids[@]} -gt 0 ] && bench_record "$n" "proxy RSS MB" "$g" "$name" "$(s2_rss_mb "${pids[@]}")"
+		"$once" "$name" "$addr" "$g" "${pids[@]}"
 		bench_log "  $name done"
 		bench_teardown "$teardown"
 	done
@@ -248,5 +255,5 @@ s2_rep() {
 }
 
 s2_run() {
-	l7_scenario 2 "$S2_CONNS conns, 1 KiB" s2_backends_up s2_rep "${S2_CONTENDERS[@]}"
+	l7_scenario 2 "$S2_CONNS conns, 1 KiB" s2_backends_up s2_rep : "${S2_CONTENDERS[@]}"
 }
