@@ -17,8 +17,10 @@
 # open loop (sm-bench-h2 load, S6_RATE req/s for S6_RATE_SECS over the same
 # connections, at most S6_STREAMS streams each; latency from each request's
 # due time to the end of its response, no coordinated omission):
-#   p50/p99/p99.9 µs, proxy CPU ms / 1000 req, failed requests, and
-#   p99 ÷ HAProxy p99 (medians of the repetitions)
+#   p50/p99/p99.9 µs, proxy CPU ms / 1000 req, failed requests,
+#   p99 ÷ HAProxy p99 (medians of the repetitions), and the generator's
+#   own lag p99 (how late it noticed requests were due: on a busy machine
+#   the floor under every latency figure)
 # held streams (once per proxy, after the repetitions): sm-bench-h2 hold
 # opens N (each of S6_HOLD) streams, S6_HOLD_PER_CONN per client
 # connection, to a path routed to sm-bench-h2 serve on PORT_H2_HOLD in pod
@@ -100,9 +102,8 @@ EOC
 # One repetition of scenario 6 for contender $1 at $2: the closed loop
 # (h2load), then the open loop at S6_RATE (sm-bench-h2).
 s6_rep() {
-	local name=$1 addr=$2 g=$3 out t0 t1 hz reqs errs
+	local name=$1 addr=$2 g=$3 out t0 t1 reqs errs
 	shift 3
-	hz=$(getconf CLK_TCK)
 	t0=$(s2_cpu_ticks "$@")
 	out=$(bench_client load "$POD_CLIENT" timeout 120 h2load -n "$S6_REQS" -c "$S6_CONNS" \
 		-m "$S6_STREAMS" -d "$S6_BODY_FILE" -H 'content-type: application/grpc' \
@@ -122,8 +123,7 @@ s6_rep() {
 	fi
 	bench_record 6 "max req/s" "$g" "$name" "$(sed -nE 's/^finished in .*, ([0-9.]+) req\/s.*/\1/p' <<<"$out")"
 	[ $# -gt 0 ] && [ "$t1" -gt "$t0" ] &&
-		bench_record 6 "req per proxy CPU-s" "$g" "$name" \
-			"$(awk -v n="$reqs" -v t=$((t1 - t0)) -v hz="$hz" 'BEGIN { printf "%.0f", n / (t / hz) }')"
+		bench_record 6 "req per proxy CPU-s" "$g" "$name" "$(l7_req_per_cpu_s "$reqs" $((t1 - t0)))"
 	bench_record 6 "mean µs per request" "$g" "$name" \
 		"$(awk '/^time for request:/ { v = $5; u = v; sub(/[0-9.]+/, "", u); sub(/[a-z]+$/, "", v);
 			f = u == "ms" ? 1000 : u == "s" ? 1e6 : 1; printf "%.0f", v * f }' <<<"$out")"
@@ -146,9 +146,9 @@ s6_rep() {
 	bench_record 6 "p50 µs" "$S6_RATE_G" "$name" "$(bench_field "$out" p50_us)"
 	bench_record 6 "p99 µs" "$S6_RATE_G" "$name" "$(bench_field "$out" p99_us)"
 	bench_record 6 "p99.9 µs" "$S6_RATE_G" "$name" "$(bench_field "$out" p999_us)"
+	bench_record 6 "client lag p99 µs" "$S6_RATE_G" "$name" "$(bench_field "$out" lag_p99_us)"
 	[ $# -gt 0 ] &&
-		bench_record 6 "proxy CPU ms / 1000 req" "$S6_RATE_G" "$name" \
-			"$(awk -v n="$reqs" -v t=$((t1 - t0)) -v hz="$hz" 'BEGIN { printf "%.2f", t * 1000 / hz / (n / 1000) }')"
+		bench_record 6 "proxy CPU ms / 1000 req" "$S6_RATE_G" "$name" "$(l7_cpu_ms_per_kreq "$reqs" $((t1 - t0)))"
 	return 0
 }
 
@@ -191,25 +191,28 @@ s6_hold() {
 	done
 }
 
+# The median of the numbers on stdin.
+s6_median() {
+	sort -g | awk '{ a[NR] = $1 } END { if (NR) print NR % 2 ? a[(NR + 1) / 2] : (a[NR / 2] + a[NR / 2 + 1]) / 2 }'
+}
+
+# s6_p99 NAME: the median of NAME's open-loop p99s.
+s6_p99() {
+	awk -F'\t' -v g="$S6_RATE_G" -v c="$1" '$1 == 6 && $2 == "p99 µs" && $3 == g && $4 == c { print $5 }' \
+		"$BENCH_OUT/raw.tsv" | s6_median
+}
+
 # Each proxy's open-loop p99 over HAProxy's (medians of the repetitions).
 s6_p99_vs_haproxy() {
-	local name v
-	while IFS=$'\t' read -r name v; do
-		bench_record 6 "p99 ÷ HAProxy p99" "$S6_RATE_G" "$name" "$v"
-	done < <(awk -F'\t' -v g="$S6_RATE_G" '
-		function median(s,   a, n, i, j, t) {
-			n = split(s, a, " ")
-			for (i = 2; i <= n; i++)
-				for (j = i; j > 1 && a[j - 1] + 0 > a[j] + 0; j--) { t = a[j]; a[j] = a[j - 1]; a[j - 1] = t }
-			return n % 2 ? a[(n + 1) / 2] : (a[n / 2] + a[n / 2 + 1]) / 2
-		}
-		$1 == 6 && $2 == "p99 µs" && $3 == g { if (!($4 in v)) order[++n] = $4; v[$4] = v[$4] " " $5 }
-		END {
-			if (!("haproxy" in v) || median(v["haproxy"]) + 0 == 0) exit
-			h = median(v["haproxy"])
-			for (i = 1; i <= n; i++)
-				if (order[i] != "direct") printf "%s\t%.2f\n", order[i], median(v[order[i]]) / h
-		}' "$BENCH_OUT/raw.tsv")
+	local name h v
+	h=$(s6_p99 haproxy)
+	[ -n "$h" ] || return 0
+	for name in haproxy nginx sockmesh; do
+		v=$(s6_p99 "$name")
+		[ -n "$v" ] && bench_record 6 "p99 ÷ HAProxy p99" "$S6_RATE_G" "$name" \
+			"$(awk -v a="$v" -v b="$h" 'BEGIN { printf "%.2f", b ? a / b : 0 }')"
+	done
+	return 0
 }
 
 s6_run() {

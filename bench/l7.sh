@@ -175,6 +175,16 @@ s2_rss_kib() {
 	echo "$total"
 }
 
+# Requests per proxy CPU second, and proxy CPU ms per 1000 requests: N
+# requests in TICKS clock ticks (utime + stime).
+l7_req_per_cpu_s() {
+	awk -v n="$1" -v t="$2" -v hz="$(getconf CLK_TCK)" 'BEGIN { printf "%.0f", n / (t / hz) }'
+}
+
+l7_cpu_ms_per_kreq() {
+	awk -v n="$1" -v t="$2" -v hz="$(getconf CLK_TCK)" 'BEGIN { printf "%.2f", t * 1000 / hz / (n / 1000) }'
+}
+
 s2_rss_mb() {
 	awk -v k="$(s2_rss_kib "$@")" 'BEGIN { printf "%.1f", k / 1024 }'
 }
@@ -219,9 +229,8 @@ l7_scenario() {
 
 # One repetition of scenario 2 for contender $1 at $2.
 s2_rep() {
-	local name=$1 addr=$2 g=$3 out t0 t1 hz reqs
+	local name=$1 addr=$2 g=$3 out t0 t1 reqs
 	shift 3
-	hz=$(getconf CLK_TCK)
 	t0=$(s2_cpu_ticks "$@")
 	out=$(bench_client load "$POD_CLIENT" "$BENCH_HTTP" --addr "$addr" --conns "$S2_CONNS" \
 		--rate 0 --secs "$S2_SECS" -H "x-canary: no" | head -1)
@@ -233,8 +242,7 @@ s2_rep() {
 	reqs=$(bench_field "$out" requests)
 	bench_record 2 "max req/s" "$g" "$name" "$(bench_field "$out" rps)"
 	[ $# -gt 0 ] && [ "$t1" -gt "$t0" ] &&
-		bench_record 2 "req per proxy CPU-s" "$g" "$name" \
-			"$(awk -v n="$reqs" -v t=$((t1 - t0)) -v hz="$hz" 'BEGIN { printf "%.0f", n / (t / hz) }')"
+		bench_record 2 "req per proxy CPU-s" "$g" "$name" "$(l7_req_per_cpu_s "$reqs" $((t1 - t0)))"
 	t0=$(s2_cpu_ticks "$@")
 	out=$(bench_client load "$POD_CLIENT" "$BENCH_HTTP" --addr "$addr" --conns "$S2_CONNS" \
 		--rate "$S2_RATE" --secs "$S2_SECS" -H "x-canary: no")
@@ -248,8 +256,7 @@ s2_rep() {
 	bench_record 2 "p99 µs @${S2_RATE}/s" "$g" "$name" "$(bench_field "$out" p99_us)"
 	bench_record 2 "p99.9 µs @${S2_RATE}/s" "$g" "$name" "$(bench_field "$out" p999_us)"
 	[ $# -gt 0 ] &&
-		bench_record 2 "proxy CPU ms / 1000 req" "$g" "$name" \
-			"$(awk -v n="$reqs" -v t=$((t1 - t0)) -v hz="$hz" 'BEGIN { printf "%.2f", t * 1000 / hz / (n / 1000) }')"
+		bench_record 2 "proxy CPU ms / 1000 req" "$g" "$name" "$(l7_cpu_ms_per_kreq "$reqs" $((t1 - t0)))"
 	bench_record 2 "v2 share %" "$g" "$name" \
 		"$(awk '$1 == "backend" { n[$2] = $3; s += $3 } END { printf "%.1f", s ? 100 * n["v2"] / s : 0 }' <<<"$out")"
 }

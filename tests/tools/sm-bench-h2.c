@@ -15,7 +15,9 @@
  *     connection. A 2xx response ended cleanly is a success; anything else
  *     (status, RST_STREAM, a connection lost, nothing after 5 s) an error.
  *     stdout: "h2 requests N errors E secs S rps X p50_us X p99_us X
- *              p999_us X max_us X"
+ *              p999_us X max_us X lag_p99_us X", lag: how late this loop
+ *     noticed requests were due (its own scheduling delay, a floor under
+ *     every latency figure on a busy machine).
  *
  *   sm-bench-h2 hold --addr IP:PORT --total N [--conns C] [--path P]
  *                    [--hold-secs S] [--max-secs T] [-H 'name: value']...
@@ -57,6 +59,7 @@
 #include <unistd.h>
 
 #include "common/parse.h"
+#include "sm-bench-lat.h"
 
 #define EXIT_FAILED	3
 #define EXIT_USAGE	2
@@ -87,8 +90,8 @@ static struct {
 };
 
 static char *body;
-static uint64_t *samples;
-static size_t nsamples;
+static uint64_t *samples, *lags;
+static size_t nsamples, nlags;
 static unsigned long n_errors, n_opened, n_completed, n_closed;
 static nghttp2_session_callbacks *cbs;
 static uint64_t load_end;	/* closed loop: no new request after this */
@@ -112,19 +115,10 @@ struct conn {
 	nghttp2_session *s;
 	struct stream head;	/* list sentinel */
 	uint64_t inflight;
-	uint64_t *queue;	/* due times waiting for a stream slot */
-	size_t qhead, qlen, qcap;
+	struct lat_queue q;	/* due times waiting for a stream slot */
 };
 
 static int ep = -1;
-
-static uint64_t now_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * NS + (uint64_t)ts.tv_nsec;
-}
 
 #define MAKE_NV(n, v) { (uint8_t *)(n), (uint8_t *)(v), sizeof(n) - 1, strlen(v), \
 			NGHTTP2_NV_FLAG_NO_COPY_NAME | NGHTTP2_NV_FLAG_NO_COPY_VALUE }
@@ -300,26 +294,6 @@ static int client_submit(struct conn *c, uint64_t due)
 	return 0;
 }
 
-static int queue_push(struct conn *c, uint64_t due)
-{
-	if (c->qlen == c->qcap) {
-		size_t ncap = c->qcap ? c->qcap * 2 : 64;
-		uint64_t *q = malloc(ncap * sizeof(*q));
-
-		if (!q)
-			return -ENOMEM;
-		for (size_t i = 0; i < c->qlen; i++)
-			q[i] = c->queue[(c->qhead + i) % c->qcap];
-		free(c->queue);
-		c->queue = q;
-		c->qcap = ncap;
-		c->qhead = 0;
-	}
-	c->queue[(c->qhead + c->qlen) % c->qcap] = due;
-	c->qlen++;
-	return 0;
-}
-
 static int client_on_header(nghttp2_session *s, const nghttp2_frame *f, const uint8_t *name,
 			    size_t namelen, const uint8_t *value, size_t valuelen, uint8_t flags,
 			    void *user)
@@ -361,21 +335,17 @@ static int client_on_stream_close(nghttp2_session *s, int32_t id, uint32_t err, 
 	else {
 		n_completed++;
 		if (o.mode == MODE_LOAD && nsamples < MAX_SAMPLES)
-			samples[nsamples++] = now_ns() - st->due;
+			samples[nsamples++] = lat_now_ns() - st->due;
 	}
 	stream_unlink(st);
 	c->inflight--;
 	if (o.mode != MODE_LOAD)
 		return 0;
-	if (c->qlen) {
-		uint64_t due = c->queue[c->qhead];
-
-		c->qhead = (c->qhead + 1) % c->qcap;
-		c->qlen--;
-		if (client_submit(c, due))
+	if (c->q.len) {
+		if (client_submit(c, lat_queue_pop(&c->q)))
 			n_errors++;
-	} else if (!o.rate && now_ns() < load_end) {
-		if (client_submit(c, now_ns()))
+	} else if (!o.rate && lat_now_ns() < load_end) {
+		if (client_submit(c, lat_now_ns()))
 			n_errors++;
 	}
 	return 0;
@@ -451,31 +421,14 @@ static int clients_poll(uint64_t wait_ns, int sfd)
 			continue;
 		err = evs[i].events & EPOLLIN ? conn_on_readable(c) : conn_flush(c);
 		if (err) {
-			n_errors += c->inflight + c->qlen;
+			n_errors += c->inflight + c->q.len;
 			n_closed += c->inflight;
-			c->inflight = c->qlen = 0;
+			c->inflight = 0;
+			c->q.len = 0;
 			conn_close(c);
 		}
 	}
 	return got_signal;
-}
-
-static int cmp_u64(const void *a, const void *b)
-{
-	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
-
-	return x < y ? -1 : x > y;
-}
-
-static double pct_us(double p)
-{
-	size_t rank = (size_t)(p / 100.0 * (double)nsamples + 0.999999);
-
-	if (rank < 1)
-		rank = 1;
-	if (rank > nsamples)
-		rank = nsamples;
-	return (double)samples[rank - 1] / 1e3;
 }
 
 static int run_load(void)
@@ -484,11 +437,12 @@ static int run_load(void)
 	struct conn **cs;
 
 	samples = malloc(MAX_SAMPLES * sizeof(*samples));
+	lags = malloc(MAX_SAMPLES * sizeof(*lags));
 	cs = clients_open();
-	if (!samples || !cs)
+	if (!samples || !lags || !cs)
 		return EXIT_FAILED;
 	interval = o.rate ? NS / o.rate : 0;
-	t0 = now_ns();
+	t0 = lat_now_ns();
 	end = load_end = t0 + (uint64_t)(o.secs * 1e9);
 	next_due = t0;
 	for (uint64_t i = 0; !o.rate && i < o.conns; i++) {
@@ -499,15 +453,17 @@ static int run_load(void)
 			return EXIT_FAILED;
 	}
 	for (;;) {
-		uint64_t now = now_ns(), wait;
+		uint64_t now = lat_now_ns(), wait;
 		int busy = 0;
 
 		/* submit every request that is due */
 		while (o.rate && next_due <= now && next_due < end) {
 			struct conn *c = cs[k % o.conns];
 
+			if (nlags < MAX_SAMPLES)
+				lags[nlags++] = now - next_due;
 			if (c->dead || (c->inflight < o.streams ? client_submit(c, next_due) :
-					queue_push(c, next_due)))
+					lat_queue_push(&c->q, next_due)))
 				n_errors++;
 			else if (conn_flush(c))
 				n_errors++;
@@ -515,7 +471,7 @@ static int run_load(void)
 			next_due = t0 + k * interval;
 		}
 		for (uint64_t i = 0; i < o.conns; i++)
-			if (!cs[i]->dead && (cs[i]->inflight || cs[i]->qlen))
+			if (!cs[i]->dead && (cs[i]->inflight || cs[i]->q.len))
 				busy = 1;
 		if (now >= end && (!busy || now >= end + STALL_NS))
 			break;
@@ -528,23 +484,25 @@ static int run_load(void)
 	/* what is still owed after the stall allowance failed */
 	for (uint64_t i = 0; i < o.conns; i++)
 		if (!cs[i]->dead)
-			n_errors += cs[i]->inflight + cs[i]->qlen;
+			n_errors += cs[i]->inflight + cs[i]->q.len;
 	if (!nsamples) {
 		printf("ERR no responses (errors %lu)\n", n_errors);
 		return EXIT_FAILED;
 	}
-	qsort(samples, nsamples, sizeof(*samples), cmp_u64);
+	qsort(samples, nsamples, sizeof(*samples), lat_cmp_u64);
+	qsort(lags, nlags, sizeof(*lags), lat_cmp_u64);
 	printf("h2 requests %zu errors %lu secs %.3f rps %.0f p50_us %.1f p99_us %.1f "
-	       "p999_us %.1f max_us %.1f\n", nsamples, n_errors, o.secs,
-	       (double)nsamples / o.secs, pct_us(50), pct_us(99), pct_us(99.9),
-	       (double)samples[nsamples - 1] / 1e3);
+	       "p999_us %.1f max_us %.1f lag_p99_us %.1f\n", nsamples, n_errors, o.secs,
+	       (double)nsamples / o.secs, lat_pct_us(samples, nsamples, 50),
+	       lat_pct_us(samples, nsamples, 99), lat_pct_us(samples, nsamples, 99.9),
+	       (double)samples[nsamples - 1] / 1e3, nlags ? lat_pct_us(lags, nlags, 99) : 0.0);
 	return n_errors ? EXIT_FAILED : 0;
 }
 
 static int run_hold(void)
 {
 	struct epoll_event ev = { .events = EPOLLIN, .data.ptr = NULL };
-	uint64_t t0 = now_ns(), deadline, until;
+	uint64_t t0 = lat_now_ns(), deadline, until;
 	struct conn **cs;
 	sigset_t set;
 	int sfd;
@@ -564,15 +522,15 @@ static int run_hold(void)
 	for (uint64_t i = 0; i < o.conns; i++)
 		if (conn_flush(cs[i]))
 			return EXIT_FAILED;
-	while (n_opened + n_closed < o.total && now_ns() < deadline)
+	while (n_opened + n_closed < o.total && lat_now_ns() < deadline)
 		clients_poll(10000000, sfd);
 	printf("open %lu opened %lu secs %.3f\n", (unsigned long)o.total, n_opened,
-	       (double)(now_ns() - t0) / 1e9);
+	       (double)(lat_now_ns() - t0) / 1e9);
 	fflush(stdout);
-	until = now_ns() + (uint64_t)(o.hold_secs * 1e9);
+	until = lat_now_ns() + (uint64_t)(o.hold_secs * 1e9);
 	if (until > deadline)
 		until = deadline;
-	while (n_closed < o.total && now_ns() < until)
+	while (n_closed < o.total && lat_now_ns() < until)
 		if (clients_poll(10000000, sfd))
 			break;
 	/* end every request; the responses follow */
@@ -592,7 +550,7 @@ static int run_hold(void)
 			conn_close(c);
 		}
 	}
-	while (n_closed < o.total && now_ns() < deadline)
+	while (n_closed < o.total && lat_now_ns() < deadline)
 		clients_poll(10000000, sfd);
 	n_errors += o.total - n_closed;
 	printf("hold streams %lu opened %lu completed %lu errors %lu\n", (unsigned long)o.total,
@@ -734,35 +692,6 @@ static void usage(FILE *f)
 		   "       sm-bench-h2 serve --listen IP:PORT [--body BYTES] [--max-streams M]\n");
 }
 
-static int parse_addr(const char *s)
-{
-	char ip[INET_ADDRSTRLEN];
-	const char *colon = strrchr(s, ':');
-	uint64_t port;
-
-	if (!colon || (size_t)(colon - s) >= sizeof(ip) || sm_parse_uint(colon + 1, 1, 65535, &port))
-		return -EINVAL;
-	memcpy(ip, s, (size_t)(colon - s));
-	ip[colon - s] = 0;
-	o.addr.sin_family = AF_INET;
-	o.addr.sin_port = htons((uint16_t)port);
-	if (inet_pton(AF_INET, ip, &o.addr.sin_addr) != 1)
-		return -EINVAL;
-	snprintf(o.authority, sizeof(o.authority), "%s", s);
-	return 0;
-}
-
-static int parse_secs(const char *s, double *out)
-{
-	char *end;
-	double v = strtod(s, &end);
-
-	if (*end || end == s || !(v >= 0.01 && v <= 3600))
-		return -EINVAL;
-	*out = v;
-	return 0;
-}
-
 /* "Name: value" -> a lower-case name (HTTP/2) and the value after blanks. */
 static int parse_header(char *s)
 {
@@ -820,16 +749,20 @@ int main(int argc, char **argv)
 		int err = 0;
 
 		switch (c) {
-		case 'a': err = parse_addr(optarg); have_addr = !err; break;
+		case 'a':
+			err = lat_parse_addr(optarg, &o.addr);
+			have_addr = !err;
+			snprintf(o.authority, sizeof(o.authority), "%s", optarg);
+			break;
 		case 'c': err = sm_parse_uint(optarg, 1, MAX_CONNS, &o.conns); break;
 		case 'm': err = sm_parse_uint(optarg, 1, 1 << 16, &o.streams); break;
 		case 'r': err = sm_parse_uint(optarg, 0, 10000000, &o.rate); break;
-		case 's': err = parse_secs(optarg, &o.secs); break;
+		case 's': err = lat_parse_secs(optarg, &o.secs); break;
 		case 'p': o.path = optarg; break;
 		case 'b': err = sm_parse_uint(optarg, 0, MAX_BODY, &o.body); break;
 		case 'n': err = sm_parse_uint(optarg, 1, MAX_TOTAL, &o.total); break;
-		case 'o': err = parse_secs(optarg, &o.hold_secs); break;
-		case 'x': err = parse_secs(optarg, &o.max_secs); break;
+		case 'o': err = lat_parse_secs(optarg, &o.hold_secs); break;
+		case 'x': err = lat_parse_secs(optarg, &o.max_secs); break;
 		case 'M': err = sm_parse_uint(optarg, 1, 1u << 31, &o.max_streams); break;
 		case 'H': err = parse_header(optarg); break;
 		case 'h': usage(stdout); return 0;
