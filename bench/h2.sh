@@ -29,7 +29,8 @@
 # The proxy's VmRSS (all its processes) is read at rest and once every
 # stream has its response head:
 #   KiB per 1000 streams, N open   (RSS open - RSS at rest) x 1000 / N
-#   proxy RSS MB, N open / at rest
+#   proxy RSS MB, N open / at rest; proxy fds, N open (descriptors: the
+#   agent's open-file limit bounds how many streams it can hold)
 # Kernel socket buffers are not in RSS.
 
 S6_CONNS=4
@@ -152,10 +153,19 @@ s6_rep() {
 	return 0
 }
 
+# Open file descriptors of PIDs and their child processes.
+s6_fds() {
+	local pid total=0
+	while read -r pid; do
+		total=$((total + $(find "/proc/$pid/fd" -mindepth 1 -maxdepth 1 2>/dev/null | wc -l)))
+	done < <(s2_tree "$@")
+	echo "$total"
+}
+
 # s6_hold NAME ADDR GROUP PID...: once per proxy, the proxy's RSS at rest
 # and with each of S6_HOLD streams open through it.
 s6_hold() {
-	local name=$1 addr=$2 n rest open pid f i line
+	local name=$1 addr=$2 n rest open fds pid f i line
 	shift 3
 	[ $# -gt 0 ] || return 0
 	rest=$(s2_rss_kib "$@")
@@ -165,14 +175,14 @@ s6_hold() {
 		# hold-secs and max-secs bound it; SIGUSR1 ends the hold early
 		bench_spawn "$POD_CLIENT" taskset -c "$(bench_cpus load)" "$BENCH_H2" hold \
 			--addr "$addr" --total "$n" --conns $(((n + S6_HOLD_PER_CONN - 1) / S6_HOLD_PER_CONN)) \
-			--path "$S6_HOLD_PATH" -H 'x-canary: no' --hold-secs 30 --max-secs 60 >"$f" 2>&1
+			--path "$S6_HOLD_PATH" -H 'x-canary: no' --hold-secs 30 --max-secs 30 >"$f" 2>&1
 		pid=$SM_LAST_PID
-		for ((i = 0; i < 1200; i++)); do
+		for ((i = 0; i < 600; i++)); do
 			grep -q '^open ' "$f" && break
 			kill -0 "$pid" 2>/dev/null || break
 			sleep 0.05
 		done
-		open=$(s2_rss_kib "$@")
+		open=$(s2_rss_kib "$@") fds=$(s6_fds "$@")
 		kill -USR1 "$pid" 2>/dev/null
 		for ((i = 0; i < 400; i++)); do
 			kill -0 "$pid" 2>/dev/null || break
@@ -188,6 +198,7 @@ s6_hold() {
 		bench_record 6 "KiB per 1000 streams, $n open" "$S6_HOLD_G" "$name" \
 			"$(awk -v a="$rest" -v b="$open" -v n="$n" 'BEGIN { printf "%.0f", (b - a) * 1000 / n }')"
 		bench_record 6 "proxy RSS MB, $n open" "$S6_HOLD_G" "$name" "$(awk -v k="$open" 'BEGIN { printf "%.1f", k / 1024 }')"
+		bench_record 6 "proxy fds, $n open" "$S6_HOLD_G" "$name" "$fds"
 	done
 }
 

@@ -26,7 +26,8 @@
  *     has its response head (they are then open end to end through a
  *     proxy). Prints "open N opened O secs X" and holds them until SIGUSR1
  *     or --hold-secs (default 30), then ends every request and waits for
- *     the responses. All of it bounded by --max-secs (default 60).
+ *     the responses. Opening and holding are bounded by --max-secs (default
+ *     60), the responses after it by 5 s more.
  *     stdout (last line): "hold streams N opened O completed K errors E"
  *
  *   sm-bench-h2 serve --listen IP:PORT [--body BYTES] [--max-streams M]
@@ -550,6 +551,8 @@ static int run_hold(void)
 			conn_close(c);
 		}
 	}
+	/* the responses get STALL_NS, even when opening used up --max-secs */
+	deadline = lat_now_ns() + STALL_NS;
 	while (n_closed < o.total && lat_now_ns() < deadline)
 		clients_poll(10000000, sfd);
 	n_errors += o.total - n_closed;
