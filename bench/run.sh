@@ -16,7 +16,7 @@
 # iterations, < 60 s), BENCH_SCENARIOS (default "1 2 3 4 5 6"), BENCH_REPS,
 # BENCH_L7_SOCKMESH=0 (leaves the sockmesh L7 proxy out of scenarios 2 and 6),
 # S6_RATE (scenario 6's open-loop rate, default 5000 req/s), S6_HOLD
-# (streams held open, default "1000 5000"), S6_HOLD_PER_CONN (default 100),
+# (streams held open, default "1000 4000"), S6_HOLD_PER_CONN (default 100),
 # BENCH_KEEP_TMP=1 (keep the agent logs and configs in /tmp/sm-bench.*).
 set -uo pipefail
 
