@@ -133,7 +133,7 @@ static void stream_link(struct conn *c, struct stream *st)
 	c->head.next = st;
 }
 
-static void stream_unlink(struct stream *st)
+static void stream_del(struct stream *st)
 {
 	st->prev->next = st->next;
 	st->next->prev = st->prev;
@@ -162,7 +162,7 @@ static void conn_close(struct conn *c)
 	nghttp2_session_del(c->s);
 	c->s = NULL;
 	while (c->head.next != &c->head)
-		stream_unlink(c->head.next);
+		stream_del(c->head.next);
 }
 
 static ssize_t on_send(nghttp2_session *s, const uint8_t *data, size_t len, int flags, void *user)
@@ -338,7 +338,7 @@ static int client_on_stream_close(nghttp2_session *s, int32_t id, uint32_t err, 
 		if (o.mode == MODE_LOAD && nsamples < MAX_SAMPLES)
 			samples[nsamples++] = lat_now_ns() - st->due;
 	}
-	stream_unlink(st);
+	stream_del(st);
 	c->inflight--;
 	if (o.mode != MODE_LOAD)
 		return 0;
@@ -607,7 +607,7 @@ static int server_on_stream_close(nghttp2_session *s, int32_t id, uint32_t err, 
 	struct stream *st = nghttp2_session_get_stream_user_data(s, id);
 
 	if (st)
-		stream_unlink(st);
+		stream_del(st);
 	return 0;
 }
 
