@@ -329,7 +329,7 @@ TEST(apply_incremental_equals_full)
 			names[n++] = d.gone[g]->eps[0].service_name;
 		}
 		ASSERT_EQ(plan_patch_services(&kept, &kept_plan, ns, names, n, &pt), 0);
-		ASSERT_EQ(apply_services(&a_inc, &kept_plan, pt.idx, pt.n, err, sizeof(err)), 0);
+		ASSERT_EQ(apply_services(&a_inc, &kept_plan, pt.idx, pt.n, pt.gone, pt.n_gone, err, sizeof(err)), 0);
 		policy_delta_commit(cache, &d);
 		plan_patch_free(&pt);
 

@@ -232,10 +232,15 @@ static int compile_patch(struct pol_set *set, const struct compile_opts *opts,
 	 * delta does not write).
 	 */
 	if (rebuild_l7 && !opts->l7_proxy && !routes)
-		return -ESTALE;
+		return -ESTALE;	/* (an endpoint delta with a proxy-less L7 config) */
 	ret = plan_patch_services(set, &cur->plan, ns, names, n, pt);
 	if (ret)
 		return ret;
+	/* service ports came or went: the proxy's services follow */
+	if (pt->prev && !routes) {
+		routes = true;
+		rebuild_l7 = true;
+	}
 	for (size_t k = 0; routes && k < pt->n; k++) {
 		struct plan_service *ps = &cur->plan.svcs[pt->idx[k]];
 

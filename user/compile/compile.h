@@ -75,10 +75,13 @@ void compile_out_free(struct compile_out *out);
 
 /*
  * Delta: the EndpointSlices / Pod status of the services named (ns[k],
- * names[k]) changed in set, nothing else. Re-plans them in cur->plan
- * (plan_patch_services: the old entries kept in pt for plan_patch_undo /
- * plan_patch_free) and, when the L7 config has clusters, compiles a new
- * one into *l7 (NULL otherwise; cur->l7 is left alone). Returns 0,
+ * names[k]) changed in set, or those Services came, changed or went.
+ * Re-plans them in cur->plan (plan_patch_services: entries rebuilt, new
+ * or gone; the old ones kept in pt for plan_patch_undo / plan_patch_free)
+ * and, when the L7 config has clusters or service ports came or went,
+ * compiles a new one into *l7 (NULL otherwise; cur->l7 is left alone; the
+ * L7 decision of the entries written is taken again as with
+ * compile_patch_routes). Returns 0,
  * -ESTALE (more than endpoints would change: compile everything) or
  * -ENOMEM; cur is unchanged on error.
  */
@@ -111,7 +114,7 @@ int compile_patch_routes(struct pol_set *set, const struct compile_opts *opts,
  */
 static inline bool compile_vs_l7_input(const struct pol_vs *vs)
 {
-	return vs->n_http > 0;
+	return vs && vs->n_http > 0;
 }
 
 /*
