@@ -1348,6 +1348,9 @@ static int plan_patch_new(struct plan_ctx *c, const struct plan *p, const struct
 	for (size_t k = 0; k < n && !err; k++) {
 		const struct pol_service *svc = t[k].svc;
 
+		for (size_t o = 0; svc && o < k; o++)
+			if (t[o].svc == svc)
+				svc = NULL;	/* named twice */
 		for (size_t j = 0; svc && j < svc->n_ports && !err; j++) {
 			const struct pol_svc_port *sp = plan_target_port(svc, svc->ports[j].port);
 			struct sm_svc_key key = { .vip = svc->cluster_ip, .port = htons(sp ? sp->port : 0),
