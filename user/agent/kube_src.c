@@ -370,6 +370,38 @@ int agent_kube_prepare(struct agent *ag, json_t *diags, struct agent_prepared *p
 	return ret;
 }
 
+/*
+ * The change as a delta (agent_reload_delta). A changed object that fails
+ * validation against the rest is rejected alone and the delta tried
+ * again without it. 0: applied; else load the view.
+ */
+static int kube_delta(struct agent *ag, struct kube_change *c, struct kube_doc **olds,
+		      struct agent_file *files, size_t n, json_t *diags, char *err, size_t errlen)
+{
+	size_t n_files = n;
+	int ret;
+
+	while ((ret = agent_reload_delta(ag, files, n_files, diags, err, errlen)) == 2) {
+		char *msg = strchr(err, '\t');
+		size_t i, f;
+
+		if (!msg)
+			break;
+		*msg++ = '\0';
+		for (i = 0; i < n && strcmp(c[i].name, err); i++)
+			;
+		for (f = 0; f < n_files && strcmp(files[f].name, err); f++)
+			;
+		if (i == n || f == n_files)
+			break;
+		kube_reject(ag->kube, c[i].name, msg, olds[i]);
+		kube_view_revert(ag->kube, c[i].name, olds[i]);
+		files[f] = files[--n_files];	/* none left: "unchanged" */
+	}
+	err[0] = '\0';
+	return ret;
+}
+
 /* Apply what the store recorded since the last time. */
 static void kube_apply(struct agent *ag)
 {
@@ -414,8 +446,8 @@ static void kube_apply(struct agent *ag)
 						.content = c[i].doc ? c[i].doc->text : "",
 						.len = c[i].doc ? c[i].doc->len : 0 };
 	k->n_applies++;
-	/* EndpointSlices and Pod readiness: a delta; anything else loads the view */
-	ret = agent_reload_delta(ag, files, n, diags, err, sizeof(err));
+	/* objects that come, change or go: a delta; anything else loads the view */
+	ret = kube_delta(ag, c, olds, files, n, diags, err, sizeof(err));
 	if (ret == 0) {
 		k->n_deltas++;
 	} else {

@@ -475,6 +475,8 @@ struct reload_delta {
 	size_t n_diags, n_warnings, n_errors;
 	size_t n_kind[RELOAD_N];	/* swaps by enum reload_kind */
 	char why[400];			/* not a delta: why */
+	char bad[400];			/* ... the changed object that fails, if one does */
+	const char *bad_msg;		/* (in why) */
 };
 
 static void reload_why(struct reload_delta *r, const char *fmt, ...)
@@ -891,6 +893,9 @@ static int reload_diags_replace(struct pol_set *set, struct reload_delta *r,
 	for (size_t i = 0; i < n_after; i++)
 		if (after[i].level == POL_DIAG_ERROR) {
 			reload_why(r, "%s", after[i].msg);
+			/* where it is: an object's identity, from the API server */
+			snprintf(r->bad, sizeof(r->bad), "%s", after[i].loc.file ?: "");
+			r->bad_msg = r->why;
 			return 1;
 		}
 	for (size_t i = 0; i < n_before; i++)
@@ -983,8 +988,22 @@ out:
 	return ret;
 }
 
+/* Is name one of the changed files (objects)? */
+static bool reload_changed(const struct agent_file *files, size_t n_files, char *const *names,
+			   size_t n_names, const char *name)
+{
+	for (size_t i = 0; i < n_files; i++)
+		if (!strcmp(files[i].name, name))
+			return true;
+	for (size_t i = 0; i < n_names; i++)
+		if (!strcmp(names[i], name))
+			return true;
+	return false;
+}
+
 /*
- * Returns 0 (applied) or 1 (not a delta, or not done: reload everything).
+ * Returns 0 (applied), 1 (not a delta, or not done: reload everything) or
+ * 2 (see agent_reload_delta).
  * Everything up to the apply can be undone; a failed apply forgets what
  * the maps hold, and the full reload that follows rewrites them.
  */
@@ -1083,10 +1102,21 @@ undo:
 	/* not a delta, or it could not be done (no memory): reload everything */
 	if (ret == -ENOMEM)
 		reload_why(&r, "out of memory");
-	log_info("not a delta (%s): reloading everything", r.why[0] ? r.why : "?");
+	ret = 1;
+	if (ag->kube && r.bad_msg && reload_changed(files, n_files, names, n_names, r.bad)) {
+		/* an object from the API server that fails: rejected alone by the caller */
+		size_t kl = strlen(r.bad);
+
+		log_info("not a delta (%s): %s fails validation", r.why, r.bad);
+		snprintf(err, errlen, "%s\t%s", r.bad, !strncmp(r.bad_msg, r.bad, kl) &&
+			 !strncmp(r.bad_msg + kl, ": ", 2) ? r.bad_msg + kl + 2 : r.bad_msg);
+		ret = 2;
+	} else {
+		log_info("not a delta (%s): reloading everything", r.why[0] ? r.why : "?");
+	}
 	reload_delta_undo(ag, &r);
 	reload_delta_free(&r);
-	return 1;
+	return ret;
 }
 
 int agent_reload_delta(struct agent *ag, const struct agent_file *files, size_t n_files,
@@ -1105,6 +1135,7 @@ int agent_reload(struct agent *ag, const struct agent_file *files, size_t n_file
 		ret = agent_delta(ag, files, n_files, NULL, 0, diags, err, errlen);
 		if (ret <= 0)
 			return ret ?: reload_write_files(ag, files, n_files, err, errlen);
+		err[0] = '\0';
 	}
 	ret = agent_prepare(ag, files, n_files, dry_run, diags, &pp, err, errlen);
 	if (ret)
