@@ -179,15 +179,21 @@ wait_gen "$gen"
 e2e_assert_ok "a label change reloads everything ($(applied))" bash -c "! grep -q incremental <<<'$(applied)'"
 e2e_assert_eq "sel lost the relabelled pod" "v1=10 ERR=0" "$(who 1 10.96.0.92:8080 10)"
 
+# as_full DESC: what the deltas left equals what a full reload (SIGHUP) of the same files writes
+as_full() {
+	local d_state d_entries gen
+	d_state=$(state)
+	d_entries=$(entries)
+	gen=$(st .generation)
+	kill -HUP "$AGENT_PID"
+	wait_gen "$gen"
+	e2e_assert_match "SIGHUP reloads everything" 'documents parsed, [0-9.]+ ms \(parse [0-9.]+ ms, plan [0-9.]+ ms, apply [0-9.]+ ms\)$' "$(applied)"
+	e2e_assert_eq "$1: same services and backends" "$d_state" "$(state)"
+	e2e_assert_eq "$1: same map entries ($d_entries)" "$d_entries" "$(entries)"
+}
+
 e2e_log "after deltas the maps hold what a full reload of the same files writes"
-d_state=$(state)
-d_entries=$(entries)
-gen=$(st .generation)
-kill -HUP "$AGENT_PID"
-wait_gen "$gen"
-e2e_assert_match "SIGHUP reloads everything" 'documents parsed, [0-9.]+ ms \(parse [0-9.]+ ms, plan [0-9.]+ ms, apply [0-9.]+ ms\)$' "$(applied)"
-e2e_assert_eq "same services and backends" "$d_state" "$(state)"
-e2e_assert_eq "same map entries ($d_entries)" "$d_entries" "$(entries)"
+as_full "after endpoint and readiness deltas"
 
 e2e_log "a backend removed: deleted from sm_backend by the delta"
 gen=$(st .generation)
@@ -341,13 +347,7 @@ for f in later neu; do
 done
 e2e_assert_match "no VIP any more" 'ERR=3$' "$(who 1 10.96.0.95:8080 3)"
 e2e_assert_eq "gone from the services" "" "$(ctl services | grep 'default/neu')"
-d_state=$(state)
-d_entries=$(entries)
-gen=$(st .generation)
-kill -HUP "$AGENT_PID"
-wait_gen "$gen"
-e2e_assert_eq "after Services came and went: as a full reload" "$d_state" "$(state)"
-e2e_assert_eq "same map entries ($d_entries)" "$d_entries" "$(entries)"
+as_full "after Services and routes came and went"
 
 
 e2e_log "sockmeshctl apply -f: create or update by kind/namespace/name, as kubectl apply"

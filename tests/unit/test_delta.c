@@ -1083,7 +1083,7 @@ TEST(service_change_validated_against_the_set)
 	load_doc(&nu, "{apiVersion: v1, kind: Service, metadata: {name: x9, namespace: default},"
 		      " spec: {clusterIP: 10.96.0.90, ports: [{port: 81}]}}");
 	ASSERT_EQ(policy_set_add_svc(&set, &nu.svcs[0]), 0);
-	ASSERT_EQ(policy_validate_change(&set, ns, name, 1), -EINVAL);
+	ASSERT_EQ(policy_validate_change(&set, ns, name, 1, false), -EINVAL);
 	ASSERT_TRUE(set.n_diags > 0 && strstr(set.diags[set.n_diags - 1].msg,
 					      "is already the VIP of Service default/web"));
 	ASSERT_EQ(policy_set_del_svc(&set, &nu.svcs[0]), 0);
@@ -1097,7 +1097,7 @@ TEST(service_change_validated_against_the_set)
 		ASSERT_STREQ(saved.meta.name, "web");
 		set.n_diags = set.n_errors = set.n_warnings = 0;
 		ASSERT_EQ(policy_set_del_svc(&set, &set.svcs[0]), 0);
-		ASSERT_EQ(policy_validate_change(&set, ns, web, 1), -EINVAL);
+		ASSERT_EQ(policy_validate_change(&set, ns, web, 1, true), -EINVAL);
 		ASSERT_TRUE(set.n_warnings >= 1);	/* the DestinationRule */
 		ASSERT_TRUE(set.n_errors >= 1);		/* the tcp route destination */
 		ASSERT_EQ(policy_set_add_svc(&set, &saved), 0);

@@ -405,20 +405,6 @@ static bool reload_same_name(const struct pol_meta *a, const struct pol_meta *b)
 	return !strcmp(a->ns, b->ns) && !strcmp(a->name, b->name);
 }
 
-/* Does the set (or a new document of d) have the Service ns/name? */
-static bool reload_svc_known(const struct pol_set *set, const struct pol_delta *d,
-			     const char *ns, const char *name)
-{
-	if (policy_find_service(set, name, ns))
-		return true;
-	for (size_t k = 0; k < d->n_added; k++)
-		if (reload_doc_kind(d->added[k]) == RELOAD_SVC &&
-		    !strcmp(d->added[k]->svcs[0].meta.ns, ns) &&
-		    !strcmp(d->added[k]->svcs[0].meta.name, name))
-			return true;
-	return false;
-}
-
 /* The applied set's object of this kind and identity, or NULL. */
 static const struct pol_meta *reload_set_find(const struct pol_set *set, enum reload_kind kind,
 					      const struct pol_meta *m)
@@ -475,6 +461,7 @@ struct reload_delta {
 	size_t n_diags, n_warnings, n_errors;
 	size_t n_kind[RELOAD_N];	/* swaps by enum reload_kind */
 	char why[400];			/* not a delta: why */
+	bool l7_svc;			/* a changed Service the L7 pass reads */
 	char bad[400];			/* ... the changed object that fails, if one does */
 	const char *bad_msg;		/* (in why) */
 };
@@ -508,8 +495,8 @@ static bool reload_vs_same_hosts(const struct pol_vs *a, const struct pol_vs *b)
  * kind, namespace and name): one EndpointSlice, Service, VirtualService or
  * DestinationRule, or one Pod that differs at most in readiness. Those
  * without a partner are new or deleted objects of these kinds (a Pod
- * comes or goes: not a delta). A new slice needs its Service (in the set
- * or new with it). Fills r->sw, r->n_sw; 1: not such a change (r->why).
+ * comes or goes: not a delta). Fills r->sw, r->n_sw; 1: not such a change
+ * (r->why).
  */
 static int reload_delta_pairs(const struct pol_set *set, struct reload_delta *r)
 {
@@ -522,7 +509,6 @@ static int reload_delta_pairs(const struct pol_set *set, struct reload_delta *r)
 	for (size_t i = 0; i < d->n_added; i++) {
 		int kind = reload_doc_kind(d->added[i]);
 		const struct pol_meta *a, *g = NULL;
-		const struct pol_eps *e;
 		size_t k;
 
 		if (kind < 0) {
@@ -549,13 +535,7 @@ static int reload_delta_pairs(const struct pol_set *set, struct reload_delta *r)
 					   a->name);
 				goto no;
 			}
-			e = kind == RELOAD_EPS ? (const void *)a : NULL;
-			if (e && (!e->service_name ||
-				  !reload_svc_known(set, d, e->meta.ns, e->service_name))) {
-				reload_why(r, "EndpointSlice %s/%s: its Service is not in the policy",
-					   a->ns, a->name);
-				goto no;
-			}
+			/* (a slice before its Service: it feeds nothing yet, with a warning) */
 			r->sw[n++] = (struct reload_swap){ .kind = kind, .to = a };
 			continue;
 		}
@@ -574,15 +554,8 @@ static int reload_delta_pairs(const struct pol_set *set, struct reload_delta *r)
 			}
 			break;
 		case RELOAD_EPS:
-			e = (const void *)a;
-			r->sw[n].replace = !sm_streq(e->service_name,
+			r->sw[n].replace = !sm_streq(((const struct pol_eps *)a)->service_name,
 						     ((const struct pol_eps *)g)->service_name);
-			if (r->sw[n].replace && (!e->service_name ||
-			    !reload_svc_known(set, d, e->meta.ns, e->service_name))) {
-				reload_why(r, "EndpointSlice %s/%s: its Service is not in the policy",
-					   a->ns, a->name);
-				goto no;
-			}
 			break;
 		case RELOAD_SVC:
 			r->sw[n].replace = true;
@@ -824,14 +797,15 @@ static int reload_delta_services(const struct pol_set *set, struct reload_delta 
 
 /*
  * Does the change touch what the L7 pass reads (compile_patch_routes)? It
- * reads Services (ports, protocols), DestinationRules and the http routes
- * of VirtualServices; a VirtualService without any, before and after,
- * only changes tcp routes in the plan (compile_patch_services: the L7
- * decisions stay).
+ * reads DestinationRules, the http routes of VirtualServices and the
+ * Services they or their ports make L7 (l7_config_reads_service); a
+ * VirtualService without http routes, before and after, or a plain TCP
+ * Service only change the plan (compile_patch_services: the L7 decisions
+ * stay).
  */
 static bool reload_delta_l7_inputs(const struct reload_delta *r)
 {
-	if (r->n_kind[RELOAD_DR] || r->n_kind[RELOAD_SVC])
+	if (r->n_kind[RELOAD_DR] || r->l7_svc)
 		return true;
 	for (size_t i = 0; i < r->n_sw; i++)
 		if (r->sw[i].kind == RELOAD_VS && (compile_vs_l7_input(r->sw[i].from) ||
@@ -859,7 +833,7 @@ static void reload_diag_count(struct pol_set *set, const struct pol_diag *g, int
  * (policy_validate_change), run on the set as it is, into *out (the set's
  * own diagnostics stay as they are).
  */
-static int reload_checks(struct pol_set *set, const struct reload_delta *r,
+static int reload_checks(struct pol_set *set, const struct reload_delta *r, bool routes,
 			 struct pol_diag **out, size_t *n_out)
 {
 	struct pol_set keep = *set;
@@ -867,7 +841,7 @@ static int reload_checks(struct pol_set *set, const struct reload_delta *r,
 
 	set->diags = NULL;
 	set->n_diags = set->n_errors = set->n_warnings = 0;
-	ret = policy_validate_change(set, r->ns, r->svc, r->n_svcs);
+	ret = policy_validate_change(set, r->ns, r->svc, r->n_svcs, routes);
 	*out = set->diags;
 	*n_out = set->n_diags;
 	set->diags = keep.diags;
@@ -952,7 +926,7 @@ static int reload_delta_swap(struct agent *ag, struct reload_delta *r)
 	struct pol_set *set = &ag->cur->set;
 	struct pol_diag *before = NULL, *after = NULL;
 	size_t n_before = 0, n_after = 0;
-	bool checks;
+	bool checks, routes;
 	int ret;
 
 	if ((ret = reload_delta_pairs(set, r)))
@@ -962,13 +936,23 @@ static int reload_delta_swap(struct agent *ag, struct reload_delta *r)
 	/* the services fed, before the change (a deleted object's) ... */
 	if ((ret = reload_delta_services(set, r)))
 		return ret;
-	/* endpoints and readiness change no check (a slice's Service is known) */
-	checks = r->n_kind[RELOAD_SVC] || r->n_kind[RELOAD_VS] || r->n_kind[RELOAD_DR];
+	/*
+	 * Services and routes: their cross-object checks; a slice that comes
+	 * or goes: whether its Service is there; endpoints and readiness: none
+	 */
+	routes = r->n_kind[RELOAD_SVC] || r->n_kind[RELOAD_VS] || r->n_kind[RELOAD_DR];
+	checks = routes;
+	for (size_t i = 0; i < r->n_sw; i++)
+		checks |= r->sw[i].kind == RELOAD_EPS && (!r->sw[i].from || !r->sw[i].to ||
+							  r->sw[i].replace);
 	r->diags = malloc((set->n_diags + 1) * sizeof(*r->diags));
 	if (!r->diags)
 		return -ENOMEM;
 	memcpy(r->diags, set->diags, set->n_diags * sizeof(*r->diags));
-	if (checks && (ret = reload_checks(set, r, &before, &n_before)))
+	for (size_t i = 0; i < r->n_sw; i++)
+		if (r->sw[i].kind == RELOAD_SVC && r->sw[i].from)
+			r->l7_svc |= l7_config_reads_service(set, r->sw[i].from);
+	if (checks && (ret = reload_checks(set, r, routes, &before, &n_before)))
 		goto out;
 	for (; r->n_swapped < r->n_sw; r->n_swapped++)
 		if ((ret = reload_swap(set, &r->sw[r->n_swapped], false))) {
@@ -980,7 +964,10 @@ static int reload_delta_swap(struct agent *ag, struct reload_delta *r)
 	/* ... and after it (a new object's) */
 	if ((ret = reload_delta_services(set, r)))
 		goto out;
-	if (checks && !(ret = reload_checks(set, r, &after, &n_after)))
+	for (size_t i = 0; i < r->n_sw; i++)
+		if (r->sw[i].kind == RELOAD_SVC && r->sw[i].to)
+			r->l7_svc |= l7_config_reads_service(set, r->sw[i].to);
+	if (checks && !(ret = reload_checks(set, r, routes, &after, &n_after)))
 		ret = reload_diags_replace(set, r, before, n_before, after, n_after);
 out:
 	free(before);

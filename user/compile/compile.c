@@ -236,11 +236,6 @@ static int compile_patch(struct pol_set *set, const struct compile_opts *opts,
 	ret = plan_patch_services(set, &cur->plan, ns, names, n, pt);
 	if (ret)
 		return ret;
-	/* service ports came or went: the proxy's services follow */
-	if (pt->prev && !routes) {
-		routes = true;
-		rebuild_l7 = true;
-	}
 	for (size_t k = 0; routes && k < pt->n; k++) {
 		struct plan_service *ps = &cur->plan.svcs[pt->idx[k]];
 

@@ -497,15 +497,16 @@ int policy_validate_routes(struct pol_set *set);
 
 /*
  * The checks of policy_validate() whose outcome a change of the Services
- * named (ns[k], names[k]; the set may have them or not), of
- * VirtualServices or of DestinationRules can change: those of
- * policy_validate_routes(), the clusterIP of each named Service against
+ * named (ns[k], names[k]; the set may have them or not) or of their
+ * EndpointSlices can change: the clusterIP of each named Service against
  * every other Service, and the EndpointSlices of each name (a Service
- * that is gone leaves them without one). Duplicate objects are the
- * caller's (a new identity must not be taken). Returns as policy_validate.
+ * that is gone leaves them without one); with routes (Services,
+ * VirtualServices or DestinationRules changed), those of
+ * policy_validate_routes() too. Duplicate objects are the caller's (a new
+ * identity must not be taken). Returns as policy_validate.
  */
 int policy_validate_change(struct pol_set *set, const char *const *ns, const char *const *names,
-			   size_t n);
+			   size_t n, bool routes);
 
 /*
  * Istio host resolution: "reviews" (relative to ns), "reviews.default",
