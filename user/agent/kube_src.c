@@ -6,7 +6,8 @@
  * The client (user/kube) keeps the live store up to date on its thread.
  * The agent keeps a view: the objects it applied. A change moves objects
  * from the store into the view and applies them: as a delta when the
- * reload path can (EndpointSlice changes and Pod readiness, see reload.c),
+ * reload path can (EndpointSlices, Services, VirtualServices and
+ * DestinationRules that come, change or go, Pod readiness: see reload.c),
  * else by loading the whole view (the document cache re-parses only the
  * changed objects). Each object is one document whose "file" is its
  * identity, "Kind ns/name", so every diagnostic names the object.

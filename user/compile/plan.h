@@ -46,6 +46,7 @@ struct plan_service {
 	char *fqdn;			/* reviews.default.svc.cluster.local */
 	char *ns;
 	char *name;
+	uint32_t name_hash;		/* of ns and name (finds a Service's entries) */
 	char *port_name;		/* may be NULL */
 	struct plan_cluster *clusters;	/* [0] is the cluster traffic goes to
 					 * without a route (default/no subset) */
