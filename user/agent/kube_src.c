@@ -451,6 +451,7 @@ static void kube_apply(struct agent *ag)
 	ret = kube_delta(ag, c, olds, files, n, diags, err, sizeof(err));
 	if (ret == 0) {
 		k->n_deltas++;
+		k->last_apply_ns = 0;	/* the window guards full loads: none after a delta */
 	} else {
 		json_array_clear(diags);
 		ret = kube_prepare(ag, c, olds, n, diags, &pp, err, sizeof(err));
@@ -513,9 +514,11 @@ int agent_kube_timeout_ms(const struct agent *ag, uint64_t now_ns)
 
 /*
  * A change after a quiet debounce window (--reload-debounce, Istio's
- * 100 ms) applies at once; changes that follow an apply sooner are
- * gathered and applied together when the window since it ends. The store
- * signals only its first change after a take, so a burst costs one wake-up.
+ * 100 ms) applies at once; changes that follow a full apply sooner are
+ * gathered and applied together when the window since it ends (after a
+ * delta, which costs less than the wait, there is none: a Service and its
+ * slice on two watches are two deltas, not 100 ms). The store signals only
+ * its first change after a take, so a burst costs one wake-up.
  */
 void agent_kube_tick(struct agent *ag, bool readable, uint64_t now_ns)
 {
