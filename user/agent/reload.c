@@ -461,6 +461,7 @@ struct reload_delta {
 	size_t n_diags, n_warnings, n_errors;
 	size_t n_kind[RELOAD_N];	/* swaps by enum reload_kind */
 	char why[400];			/* not a delta: why */
+	bool kube;			/* objects from the API server, by identity */
 	bool l7_svc;			/* a changed Service the L7 pass reads */
 	char bad[400];			/* ... the changed object that fails, if one does */
 	const char *bad_msg;		/* (in why) */
@@ -530,7 +531,8 @@ static int reload_delta_pairs(const struct pol_set *set, struct reload_delta *r)
 				reload_why(r, "Pod %s/%s is new", a->ns, a->name);
 				goto no;
 			}
-			if (reload_taken(set, d, i, kind)) {
+			/* (objects from the API server are unique by identity: no scan) */
+			if (!r->kube && reload_taken(set, d, i, kind)) {
 				reload_why(r, "%s %s/%s is defined twice", reload_kinds[kind], a->ns,
 					   a->name);
 				goto no;
@@ -1007,6 +1009,7 @@ static int agent_delta(struct agent *ag, const struct agent_file *files, size_t 
 	r.n_diags = cur->set.n_diags;
 	r.n_warnings = cur->set.n_warnings;
 	r.n_errors = cur->set.n_errors;
+	r.kube = ag->kube != NULL;
 	ret = reload_delta_load(ag, files, n_files, names, n_names, &r);
 	if (ret)
 		goto undo;
