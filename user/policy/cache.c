@@ -963,45 +963,46 @@ int policy_set_del_svc(struct pol_set *set, const struct pol_service *s)
 	return 0;
 }
 
-/* VirtualServices and DestinationRules: no index; set order decides which one wins. */
-int policy_set_add_vs(struct pol_set *set, const struct pol_vs *vs)
+/* An object of a kind without index comes where a load puts it, or goes. */
+static int pc_add(void **arr, size_t *n, size_t stride, const void *obj)
 {
 	size_t at;
 
-	if (pc_make_room((void **)&set->vss, set->n_vss, sizeof(*vs), vs, &at))
+	if (pc_make_room(arr, *n, stride, obj, &at))
 		return -ENOMEM;
-	set->n_vss++;
+	(*n)++;
 	return 0;
+}
+
+static int pc_del(void *arr, size_t *n, size_t stride, const void *obj)
+{
+	size_t at = pc_find_by_identity(arr, *n, stride, obj);
+
+	if (at == *n)
+		return -ENOENT;
+	pc_close_gap(arr, n, stride, at);
+	return 0;
+}
+
+/* VirtualServices and DestinationRules: no index; set order decides which one wins. */
+int policy_set_add_vs(struct pol_set *set, const struct pol_vs *vs)
+{
+	return pc_add((void **)&set->vss, &set->n_vss, sizeof(*vs), vs);
 }
 
 int policy_set_del_vs(struct pol_set *set, const struct pol_vs *vs)
 {
-	size_t at = pc_find_by_identity(set->vss, set->n_vss, sizeof(*vs), vs);
-
-	if (at == set->n_vss)
-		return -ENOENT;
-	pc_close_gap(set->vss, &set->n_vss, sizeof(*vs), at);
-	return 0;
+	return pc_del(set->vss, &set->n_vss, sizeof(*vs), vs);
 }
 
 int policy_set_add_dr(struct pol_set *set, const struct pol_dr *dr)
 {
-	size_t at;
-
-	if (pc_make_room((void **)&set->drs, set->n_drs, sizeof(*dr), dr, &at))
-		return -ENOMEM;
-	set->n_drs++;
-	return 0;
+	return pc_add((void **)&set->drs, &set->n_drs, sizeof(*dr), dr);
 }
 
 int policy_set_del_dr(struct pol_set *set, const struct pol_dr *dr)
 {
-	size_t at = pc_find_by_identity(set->drs, set->n_drs, sizeof(*dr), dr);
-
-	if (at == set->n_drs)
-		return -ENOENT;
-	pc_close_gap(set->drs, &set->n_drs, sizeof(*dr), at);
-	return 0;
+	return pc_del(set->drs, &set->n_drs, sizeof(*dr), dr);
 }
 
 static bool pc_labels_eq(const struct pol_labels *a, const struct pol_labels *b)
