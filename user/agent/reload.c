@@ -854,6 +854,19 @@ static int reload_checks(struct pol_set *set, const struct reload_delta *r, bool
 }
 
 /*
+ * What the planning said about the objects that went (inside their
+ * documents) goes with them: their documents are freed once the delta is
+ * taken, and the re-plan says it again of what is still true.
+ */
+static void reload_diags_drop_gone(struct pol_set *set, const struct reload_delta *r)
+{
+	for (size_t i = 0; i < r->n_sw; i++)
+		if (r->sw[i].from && r->sw[i].gone)
+			policy_set_drop_doc_diags(set, r->sw[i].gone,
+						  ((const struct pol_meta *)r->sw[i].from)->loc.file);
+}
+
+/*
  * Replace what the checks said before the change (before[]) by what they
  * say after it (after[]), and drop what the planning said about the
  * objects that went (inside their documents): the diagnostics of the
@@ -883,10 +896,7 @@ static int reload_diags_replace(struct pol_set *set, struct reload_delta *r,
 				set->n_diags--;
 				break;
 			}
-	for (size_t i = 0; i < r->n_sw; i++)
-		if (r->sw[i].from && r->sw[i].gone)
-			policy_set_drop_doc_diags(set, r->sw[i].gone,
-						  ((const struct pol_meta *)r->sw[i].from)->loc.file);
+	reload_diags_drop_gone(set, r);
 	if (!n_after)
 		return 0;
 	nd = realloc(set->diags, (set->n_diags + n_after) * sizeof(*nd));
@@ -950,7 +960,8 @@ static int reload_delta_swap(struct agent *ag, struct reload_delta *r)
 	r->diags = malloc((set->n_diags + 1) * sizeof(*r->diags));
 	if (!r->diags)
 		return -ENOMEM;
-	memcpy(r->diags, set->diags, set->n_diags * sizeof(*r->diags));
+	if (set->n_diags)
+		memcpy(r->diags, set->diags, set->n_diags * sizeof(*r->diags));
 	for (size_t i = 0; i < r->n_sw; i++)
 		if (r->sw[i].kind == RELOAD_SVC && r->sw[i].from)
 			r->l7_svc |= l7_config_reads_service(set, r->sw[i].from);
@@ -971,6 +982,8 @@ static int reload_delta_swap(struct agent *ag, struct reload_delta *r)
 			r->l7_svc |= l7_config_reads_service(set, r->sw[i].to);
 	if (checks && !(ret = reload_checks(set, r, routes, &after, &n_after)))
 		ret = reload_diags_replace(set, r, before, n_before, after, n_after);
+	else if (!checks)
+		reload_diags_drop_gone(set, r);
 out:
 	free(before);
 	free(after);
@@ -1255,8 +1268,13 @@ static int reload_take_file(struct reload_take *t, struct agent_file *f)
 		snprintf(t->err, t->errlen, "%s: %s", t->file, strerror(-ret));
 	if (ret)
 		return ret;
-	*f = (struct agent_file){ .name = base, .content = out, .len = out_len,
+	/* its own name: a delta frees the documents (and file names) that go */
+	*f = (struct agent_file){ .name = strdup(base), .content = out, .len = out_len,
 				  .remove = policy_text_blank(out, out_len) };
+	if (!f->name) {
+		free(out);
+		return -ENOMEM;
+	}
 	return 0;
 }
 
@@ -1320,7 +1338,10 @@ static int reload_take_over(struct reload_take *t, struct agent_file **extra, si
 	}
 	if (ret) {
 		for (size_t i = 0; i < *n_extra; i++)
+		{
 			free((char *)(*extra)[i].content);
+			free((char *)(*extra)[i].name);
+		}
 		free(*extra);
 		*extra = NULL;
 		*n_extra = 0;
@@ -1363,8 +1384,10 @@ int agent_apply_files(struct agent *ag, const struct agent_file *files, size_t n
 			snprintf(err, errlen, "%zu object(s) not found (%s): the others are deleted",
 				 t.n_missing, t.missing ?: "?");
 	}
-	for (size_t i = 0; i < n_extra; i++)
+	for (size_t i = 0; i < n_extra; i++) {
 		free((char *)extra[i].content);
+		free((char *)extra[i].name);
+	}
 	free(extra);
 	free(all);
 	free(t.cuts);
