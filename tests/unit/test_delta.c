@@ -408,6 +408,27 @@ static void ch_apply(struct pol_set *set, const struct pol_delta *d, bool undo)
 	free(paired);
 }
 
+/*
+ * A patch taken (the cache takes the delta) or not (the plan must be as
+ * before it; the caller has put the set back).
+ */
+static void patch_end(struct plan *plan, struct plan_patch *pt, struct pol_cache *c,
+		      struct pol_delta *d, const char *before, bool take)
+{
+	char *got;
+
+	if (take) {
+		plan_patch_free(pt);
+		policy_delta_commit(c, d);
+		return;
+	}
+	plan_patch_undo(plan, pt);
+	got = plan_text(plan);
+	ASSERT_STREQ(got, before);
+	free(got);
+	policy_delta_free(c, d);
+}
+
 TEST(slices_added_and_deleted_patch_equals_full_plan)
 {
 	const char *ns[] = { "default", "default", "default" }, *svc[] = { "web", "front", "api" };
@@ -467,18 +488,12 @@ TEST(slices_added_and_deleted_patch_equals_full_plan)
 		free(want);
 		if (step % 5 == 4) {
 			/* not taken: the set and plan as they were */
-			plan_patch_undo(&plan, &pt);
 			ch_apply(&set, &d, true);
 			ASSERT_EQ(set.n_eps, n_eps);
-			got = plan_text(&plan);
-			ASSERT_STREQ(got, before);
-			free(got);
-			policy_delta_free(c, &d);
 		} else {
-			plan_patch_free(&pt);
-			policy_delta_commit(c, &d);
 			memcpy(var, nv, sizeof(var));
 		}
+		patch_end(&plan, &pt, c, &d, before, step % 5 != 4);
 		free(before);
 	}
 	/* the churn did add and delete slices */
@@ -1046,20 +1061,14 @@ TEST(services_added_and_deleted_patch_equals_full_plan)
 		policy_set_free(&fresh);
 		if (step % 4 == 3) {
 			/* not taken: the set and plan as they were */
-			plan_patch_undo(&plan, &pt);
 			for (size_t a = d.n_added; a-- > 0;)
 				ASSERT_EQ(policy_set_del_svc(&set, &d.added[a]->svcs[0]), 0);
 			for (size_t g = d.n_gone; g-- > 0;)
 				ASSERT_EQ(policy_set_add_svc(&set, &d.gone[g]->svcs[0]), 0);
-			got = plan_text(&plan);
-			ASSERT_STREQ(got, before);
-			free(got);
-			policy_delta_free(c, &d);
 		} else {
-			plan_patch_free(&pt);
-			policy_delta_commit(c, &d);
 			memcpy(v, nv, sizeof(v));
 		}
+		patch_end(&plan, &pt, c, &d, before, step % 4 != 3);
 		free(xt);
 		free(before);
 	}

@@ -1038,27 +1038,26 @@ int policy_set_swap_pod(struct pol_set *set, const struct pol_pod *from, const s
 	return pc_swap_by_identity(set->pods, set->n_pods, sizeof(*set->pods), from, to);
 }
 
-/* Is loc inside the text of doc (a set policy_cache_delta handed out), whose file is file? */
-static bool pc_doc_holds(const struct pol_doc *doc, const char *file, const struct pol_loc *loc)
+/* Is loc inside the text of doc (lines after doc->line), whose file is file? */
+static bool pc_doc_holds(const struct pol_doc *doc, uint32_t lines, const char *file,
+			 const struct pol_loc *loc)
 {
-	uint32_t lines = 1;
-
-	if (!loc->file || !file || strcmp(loc->file, file) || loc->line <= doc->line)
-		return false;
-	for (size_t i = 0; i < doc->len; i++)
-		lines += doc->text[i] == '\n';
-	return loc->line <= doc->line + lines;
+	return loc->file && file && !strcmp(loc->file, file) && loc->line > doc->line &&
+	       loc->line <= doc->line + lines;
 }
 
 size_t policy_set_drop_doc_diags(struct pol_set *set, const struct pol_set *doc, const char *file)
 {
 	const struct pol_doc *d = container_of_set(doc);
 	size_t w = 0, n = set->n_diags;
+	uint32_t lines = 1;
 
+	for (size_t i = 0; n && i < d->len; i++)
+		lines += d->text[i] == '\n';
 	for (size_t i = 0; i < n; i++) {
 		const struct pol_diag *g = &set->diags[i];
 
-		if (!pc_doc_holds(d, file, &g->loc)) {
+		if (!pc_doc_holds(d, lines, file, &g->loc)) {
 			set->diags[w++] = *g;
 			continue;
 		}
