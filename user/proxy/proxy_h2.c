@@ -34,6 +34,8 @@
 #define H2_TRAILER_MAX		(16 * 1024)
 #define H2_UP_CONNECT_MS	10000
 #define H2_FREE_MAX		256	/* stream bridges kept for reuse per worker */
+#define H2_MEM_CLASSES		7	/* nghttp2 blocks cached in 64 B .. 4 KiB classes */
+#define H2_MEM_KEEP		(128 * 1024)	/* bytes of free blocks kept per class */
 
 struct h2_sbuf {
 	char *p;
@@ -141,7 +143,20 @@ struct px_h2w {
 	uint32_t n_bfree;
 	nghttp2_session_callbacks *cbs;
 	nghttp2_option *opt_srv, *opt_cli;
+	nghttp2_mem mem;		/* h2_mem_*: the sessions' allocator */
+	struct h2_mblk *mfree[H2_MEM_CLASSES];
+	uint32_t n_mfree[H2_MEM_CLASSES];
 };
+
+/*
+ * In front of every block nghttp2 gets: its size class (-1 = malloc'd to
+ * size). 16 bytes, so the block keeps malloc's alignment.
+ */
+struct h2_mblk {
+	struct h2_mblk *next;	/* on a free list */
+	long cls;
+};
+_Static_assert(sizeof(struct h2_mblk) == 16, "h2_mblk keeps 16-byte alignment");
 
 /* ---- byte queues ---- */
 
@@ -850,6 +865,120 @@ static ssize_t cb_send(nghttp2_session *s, const uint8_t *data, size_t len, int 
 	return NGHTTP2_ERR_WOULDBLOCK;	/* mem_send is used instead */
 }
 
+/* ---- the sessions' allocator ---- */
+
+/*
+ * libnghttp2 allocates and frees several small blocks per stream (stream,
+ * outbound items, header name/value buffers, copied header lists) in bursts
+ * of as many streams as are in flight, past what malloc's per-thread cache
+ * holds. Everything of one worker's sessions is freed on that worker, so a
+ * free list per size class, bounded by H2_MEM_KEEP bytes, serves them.
+ */
+static int h2_mem_class(size_t n)
+{
+	size_t sz = 64;
+
+	n += sizeof(struct h2_mblk);
+	for (int c = 0; c < H2_MEM_CLASSES; c++, sz <<= 1)
+		if (n <= sz)
+			return c;
+	return -1;
+}
+
+static void *h2_mem_malloc(size_t n, void *ud)
+{
+	struct px_h2w *hw = ud;
+	int c = h2_mem_class(n);
+	struct h2_mblk *h;
+
+	if (c >= 0 && hw->mfree[c]) {
+		h = hw->mfree[c];
+		hw->mfree[c] = h->next;
+		hw->n_mfree[c]--;
+	} else {
+		h = malloc(c >= 0 ? (size_t)64 << c : sizeof(*h) + n);
+		if (!h)
+			return NULL;
+	}
+	h->cls = c;
+	return h + 1;
+}
+
+static void h2_mem_free(void *p, void *ud)
+{
+	struct px_h2w *hw = ud;
+	struct h2_mblk *h;
+	long c;
+
+	if (!p)
+		return;
+	h = (struct h2_mblk *)p - 1;
+	c = h->cls;
+	if (c >= 0 && hw->n_mfree[c] < (uint32_t)(H2_MEM_KEEP >> (6 + c))) {
+		h->next = hw->mfree[c];
+		hw->mfree[c] = h;
+		hw->n_mfree[c]++;
+		return;
+	}
+	free(h);
+}
+
+static void *h2_mem_calloc(size_t nmemb, size_t size, void *ud)
+{
+	size_t n;
+	void *p;
+
+	if (__builtin_mul_overflow(nmemb, size, &n))
+		return NULL;
+	p = h2_mem_malloc(n, ud);
+	if (p)
+		memset(p, 0, n);
+	return p;
+}
+
+static void *h2_mem_realloc(void *p, size_t n, void *ud)
+{
+	struct h2_mblk *h;
+	size_t have;
+	void *q;
+
+	if (!p)
+		return h2_mem_malloc(n, ud);
+	if (!n) {
+		h2_mem_free(p, ud);
+		return NULL;
+	}
+	h = (struct h2_mblk *)p - 1;
+	if (h->cls < 0) {
+		if (n > SIZE_MAX - sizeof(*h))
+			return NULL;
+		h = realloc(h, sizeof(*h) + n);
+		return h ? h + 1 : NULL;
+	}
+	have = ((size_t)64 << h->cls) - sizeof(*h);
+	if (n <= have)
+		return p;
+	q = h2_mem_malloc(n, ud);
+	if (q) {
+		memcpy(q, p, have);
+		h2_mem_free(p, ud);
+	}
+	return q;
+}
+
+static void h2_mem_drop(struct px_h2w *hw)
+{
+	for (int c = 0; c < H2_MEM_CLASSES; c++) {
+		while (hw->mfree[c]) {
+			struct h2_mblk *h = hw->mfree[c];
+
+			hw->mfree[c] = h->next;
+			free(h);
+		}
+		hw->n_mfree[c] = 0;
+	}
+}
+
 /* ---- sessions ---- */
 
 static int h2w_init(struct px_worker *w)
@@ -869,6 +998,9 @@ static int h2w_init(struct px_worker *w)
 		return -ENOMEM;
 	}
 	hw->lim = w->p->o.h2;
+	hw->mem = (nghttp2_mem){ .mem_user_data = hw, .malloc = h2_mem_malloc,
+				 .free = h2_mem_free, .calloc = h2_mem_calloc,
+				 .realloc = h2_mem_realloc };
 	if (!hw->lim.max_concurrent_streams)
 		hw->lim.max_concurrent_streams = PROXY_H2_MAX_CONCURRENT;
 	if (!hw->lim.max_header_list)
@@ -917,8 +1049,8 @@ static struct h2_conn *c_new(struct px_worker *w, int fd, bool up)
 	c->fd = fd;
 	c->w = w;
 	c->opened = c->idle_since = w->now;
-	r = up ? nghttp2_session_client_new2(&c->s, hw->cbs, c, hw->opt_cli) :
-		 nghttp2_session_server_new2(&c->s, hw->cbs, c, hw->opt_srv);
+	r = up ? nghttp2_session_client_new3(&c->s, hw->cbs, c, hw->opt_cli, &hw->mem) :
+		 nghttp2_session_server_new3(&c->s, hw->cbs, c, hw->opt_srv, &hw->mem);
 	if (r) {
 		free(c);
 		return NULL;
@@ -1803,6 +1935,7 @@ void px_h2_shutdown(struct px_worker *w)
 	nghttp2_session_callbacks_del(hw->cbs);
 	nghttp2_option_del(hw->opt_srv);
 	nghttp2_option_del(hw->opt_cli);
+	h2_mem_drop(hw);
 	free(hw);
 	w->h2 = NULL;
 }
