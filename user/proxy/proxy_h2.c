@@ -34,6 +34,8 @@
 #define H2_TRAILER_MAX		(16 * 1024)
 #define H2_UP_CONNECT_MS	10000
 #define H2_FREE_MAX		256	/* stream bridges kept for reuse per worker */
+#define H2_MEM_CLASSES		7	/* nghttp2 blocks cached in 64 B .. 4 KiB classes */
+#define H2_MEM_KEEP		(128 * 1024)	/* bytes of free blocks kept per class */
 
 struct h2_sbuf {
 	char *p;
@@ -41,6 +43,9 @@ struct h2_sbuf {
 };
 
 struct h2_conn;
+
+/* Request pseudo-headers (and content-length) kept from the h2 head. */
+enum { PS_METHOD, PS_PATH, PS_AUTHORITY, PS_CL, PS_N };
 
 enum h1_state {
 	H1_HEAD = 0,
@@ -79,7 +84,9 @@ struct h2b {
 	struct h2_sbuf trl;	/* h1 trailer block */
 	struct h2_sbuf tx;	/* h1 bytes for the engine to read */
 	struct h2_sbuf hdr;	/* h2 -> h1 regular headers being collected */
-	char *method, *path, *authority, *cl;
+	struct h2_sbuf ps;	/* values of the PS_* fields, back to back */
+	uint32_t ps_off[PS_N], ps_len[PS_N];
+	uint8_t ps_set;		/* 1 << PS_*: seen (the first one counts) */
 	size_t unacked;		/* DATA bytes queued in tx, not yet consumed */
 	/* upstream target */
 	uint32_t addr;
@@ -136,7 +143,20 @@ struct px_h2w {
 	uint32_t n_bfree;
 	nghttp2_session_callbacks *cbs;
 	nghttp2_option *opt_srv, *opt_cli;
+	nghttp2_mem mem;		/* h2_mem_*: the sessions' allocator */
+	struct h2_mblk *mfree[H2_MEM_CLASSES];
+	uint32_t n_mfree[H2_MEM_CLASSES];
 };
+
+/*
+ * In front of every block nghttp2 gets: its size class (-1 = malloc'd to
+ * size). 16 bytes, so the block keeps malloc's alignment.
+ */
+struct h2_mblk {
+	struct h2_mblk *next;	/* on a free list */
+	long cls;
+};
+_Static_assert(sizeof(struct h2_mblk) == 16, "h2_mblk keeps 16-byte alignment");
 
 /* ---- byte queues ---- */
 
@@ -321,11 +341,8 @@ static void b_link_conn(struct h2b *b, struct h2_conn *c, int32_t sid)
 
 static void b_msg_reset(struct h2b *b)
 {
-	free(b->method);
-	free(b->path);
-	free(b->authority);
-	free(b->cl);
-	b->method = b->path = b->authority = b->cl = NULL;
+	b->ps.off = b->ps.len = 0;
+	b->ps_set = 0;
 	b->hdr.off = b->hdr.len = 0;
 	b->body.off = b->body.len = 0;
 	b->trl.off = b->trl.len = 0;
@@ -365,6 +382,7 @@ static void b_destroy(struct h2b *b)
 	sb_free(&b->trl);
 	sb_free(&b->tx);
 	sb_free(&b->hdr);
+	sb_free(&b->ps);
 	free(b);
 }
 
@@ -389,7 +407,7 @@ static struct h2b *b_new(struct px_worker *w, bool up)
 	struct h2b *b = hw->bfree;
 
 	if (b) {
-		struct h2_sbuf keep[5] = { b->rx, b->body, b->trl, b->tx, b->hdr };
+		struct h2_sbuf keep[6] = { b->rx, b->body, b->trl, b->tx, b->hdr, b->ps };
 
 		hw->bfree = b->dead_next;
 		hw->n_bfree--;
@@ -399,8 +417,10 @@ static struct h2b *b_new(struct px_worker *w, bool up)
 		b->trl = keep[2];
 		b->tx = keep[3];
 		b->hdr = keep[4];
+		b->ps = keep[5];
 		b->rx.off = b->rx.len = b->body.off = b->body.len = b->trl.off = b->trl.len = 0;
 		b->tx.off = b->tx.len = b->hdr.off = b->hdr.len = 0;
+		b->ps.off = b->ps.len = 0;
 	} else {
 		b = calloc(1, sizeof(*b));
 		if (!b)
@@ -474,32 +494,66 @@ static bool is_grpc_ct(const char *v, size_t n)
 	return n >= 16 && strncasecmp(v, "application/grpc", 16) == 0;
 }
 
-static char *dupn(const uint8_t *p, size_t n)
+/* Keep the first value of PS_* field i (no allocation per stream). */
+static int b_ps_set(struct h2b *b, int i, const uint8_t *v, size_t n)
 {
-	char *s = malloc(n + 1);
+	size_t off = b->ps.len;
 
-	if (s) {
-		memcpy(s, p, n);
-		s[n] = '\0';
-	}
-	return s;
+	if (b->ps_set & (1u << i))
+		return 0;
+	if (sb_add(&b->ps, v, n))
+		return -ENOMEM;
+	b->ps_off[i] = (uint32_t)off;
+	b->ps_len[i] = (uint32_t)n;
+	b->ps_set |= 1u << i;
+	return 0;
+}
+
+static bool b_ps_is(const struct h2b *b, int i, const char *lit)
+{
+	size_t n = strlen(lit);
+
+	return (b->ps_set & (1u << i)) && b->ps_len[i] == n &&
+	       memcmp(b->ps.p + b->ps_off[i], lit, n) == 0;
+}
+
+/* Field i's value into dst, dflt when it was not seen. */
+static int b_ps_put(struct h2_sbuf *dst, const struct h2b *b, int i, const char *dflt)
+{
+	if (!(b->ps_set & (1u << i)))
+		return sb_str(dst, dflt);
+	if (!b->ps_len[i])
+		return 0;
+	return sb_add(dst, b->ps.p + b->ps_off[i], b->ps_len[i]);
+}
+
+/* Decimal v (< 1000, >= 100) as 3 digits: a status code. */
+static void put_status(char *d, int v)
+{
+	d[0] = (char)('0' + v / 100 % 10);
+	d[1] = (char)('0' + v / 10 % 10);
+	d[2] = (char)('0' + v % 10);
 }
 
 /* The collected h2 head as an h1 head into tx. */
 static int b_emit_head(struct h2b *b)
 {
-	char line[64];
+	char line[13] = "HTTP/1.1 ";
 	int err = 0;
 
 	if (b->up) {
 		int st = b->status;
 
-		snprintf(line, sizeof(line), "HTTP/1.1 %d %s\r\n", st, px_reason(st));
-		err |= sb_str(&b->tx, line);
+		/* nghttp2 checked :status is 3 digits */
+		put_status(line + 9, st);
+		line[12] = ' ';
+		err |= sb_add(&b->tx, line, sizeof(line));
+		err |= sb_str(&b->tx, px_reason(st));
+		err |= sb_add(&b->tx, "\r\n", 2);
 		if (b->end_on_head) {
 			if (st >= 200 && st != 204 && st != 304) {
 				err |= sb_str(&b->tx, "content-length: ");
-				err |= sb_str(&b->tx, b->cl ? b->cl : "0");
+				err |= b_ps_put(&b->tx, b, PS_CL, "0");
 				err |= sb_str(&b->tx, "\r\n");
 			}
 		} else {
@@ -507,19 +561,19 @@ static int b_emit_head(struct h2b *b)
 			b->chunked_out = true;
 		}
 	} else {
-		if (!b->method || !b->path)
+		if (!(b->ps_set & (1u << PS_METHOD)) || !(b->ps_set & (1u << PS_PATH)))
 			return -EPROTO;
-		b->head_req = strcmp(b->method, "HEAD") == 0;
-		err |= sb_str(&b->tx, b->method);
-		err |= sb_str(&b->tx, " ");
-		err |= sb_str(&b->tx, b->path);
+		b->head_req = b_ps_is(b, PS_METHOD, "HEAD");
+		err |= b_ps_put(&b->tx, b, PS_METHOD, "");
+		err |= sb_add(&b->tx, " ", 1);
+		err |= b_ps_put(&b->tx, b, PS_PATH, "");
 		err |= sb_str(&b->tx, " HTTP/1.1\r\nhost: ");
-		err |= sb_str(&b->tx, b->authority ? b->authority : "");
-		err |= sb_str(&b->tx, "\r\n");
+		err |= b_ps_put(&b->tx, b, PS_AUTHORITY, "");
+		err |= sb_add(&b->tx, "\r\n", 2);
 		if (!b->end_on_head) {
 			err |= sb_str(&b->tx, "transfer-encoding: chunked\r\n");
 			b->chunked_out = true;
-		} else if (strcmp(b->method, "POST") == 0 || strcmp(b->method, "PUT") == 0) {
+		} else if (b_ps_is(b, PS_METHOD, "POST") || b_ps_is(b, PS_METHOD, "PUT")) {
 			err |= sb_str(&b->tx, "content-length: 0\r\n");
 		}
 	}
@@ -578,7 +632,7 @@ static int cb_header(nghttp2_session *s, const nghttp2_frame *f, const uint8_t *
 		     size_t nl, const uint8_t *value, size_t vl, uint8_t flags, void *ud)
 {
 	struct h2b *b = cb_bridge(s, f->hd.stream_id);
-	char **slot = NULL;
+	int slot = -1;
 	int err = 0;
 
 	if (!b || f->hd.type != NGHTTP2_HEADERS)
@@ -595,25 +649,23 @@ static int cb_header(nghttp2_session *s, const nghttp2_frame *f, const uint8_t *
 			return 0;
 		}
 		if (nl == 7 && memcmp(name, ":method", 7) == 0)
-			slot = &b->method;
+			slot = PS_METHOD;
 		else if (nl == 5 && memcmp(name, ":path", 5) == 0)
-			slot = &b->path;
+			slot = PS_PATH;
 		else if (nl == 10 && memcmp(name, ":authority", 10) == 0)
-			slot = &b->authority;
-		if (slot && !*slot && !(*slot = dupn(value, vl)))
+			slot = PS_AUTHORITY;
+		if (slot >= 0 && b_ps_set(b, slot, value, vl))
 			return NGHTTP2_ERR_CALLBACK_FAILURE;
 		return 0;
 	}
-	if (nl == 4 && memcmp(name, "host", 4) == 0 && !b->up && !b->authority) {
-		b->authority = dupn(value, vl);
-		return b->authority ? 0 : NGHTTP2_ERR_CALLBACK_FAILURE;
+	if (nl == 4 && memcmp(name, "host", 4) == 0 && !b->up) {
+		/* :authority comes first (pseudo-headers lead): it wins */
+		return b_ps_set(b, PS_AUTHORITY, value, vl) ? NGHTTP2_ERR_CALLBACK_FAILURE : 0;
 	}
 	if (nl == 12 && memcmp(name, "content-type", 12) == 0 && is_grpc_ct((const char *)value, vl))
 		b->grpc = true;
-	if (nl == 14 && memcmp(name, "content-length", 14) == 0 && !b->cl) {
-		b->cl = dupn(value, vl);
-		return b->cl ? 0 : NGHTTP2_ERR_CALLBACK_FAILURE;
-	}
+	if (nl == 14 && memcmp(name, "content-length", 14) == 0)
+		return b_ps_set(b, PS_CL, value, vl) ? NGHTTP2_ERR_CALLBACK_FAILURE : 0;
 	if (h1_hop_by_hop((const char *)name, nl))
 		return 0;
 	if (sb_live(&b->hdr) + nl + vl > h2w(b->w)->lim.max_header_list)
@@ -692,7 +744,7 @@ static int cb_data(nghttp2_session *s, uint8_t flags, int32_t sid, const uint8_t
 		   size_t len, void *ud)
 {
 	struct h2b *b = cb_bridge(s, sid);
-	char line[24];
+	char line[24], *p = line + sizeof(line);
 	int err = 0;
 
 	if (!b || b->dead) {
@@ -701,8 +753,12 @@ static int cb_data(nghttp2_session *s, uint8_t flags, int32_t sid, const uint8_t
 	}
 	if (!len)
 		return 0;
-	snprintf(line, sizeof(line), "%zx\r\n", len);
-	err |= sb_str(&b->tx, line);
+	/* the chunk-size line, "%zx\r\n" */
+	*--p = '\n';
+	*--p = '\r';
+	for (size_t v = len; v; v >>= 4)
+		*--p = "0123456789abcdef"[v & 15];
+	err |= sb_add(&b->tx, p, (size_t)(line + sizeof(line) - p));
 	err |= sb_add(&b->tx, data, len);
 	err |= sb_add(&b->tx, "\r\n", 2);
 	b->unacked += len;
@@ -809,6 +865,120 @@ static ssize_t cb_send(nghttp2_session *s, const uint8_t *data, size_t len, int 
 	return NGHTTP2_ERR_WOULDBLOCK;	/* mem_send is used instead */
 }
 
+/* ---- the sessions' allocator ---- */
+
+/*
+ * libnghttp2 allocates and frees several small blocks per stream (stream,
+ * outbound items, header name/value buffers, copied header lists) in bursts
+ * of as many streams as are in flight, past what malloc's per-thread cache
+ * holds. Everything of one worker's sessions is freed on that worker, so a
+ * free list per size class, bounded by H2_MEM_KEEP bytes, serves them.
+ */
+static int h2_mem_class(size_t n)
+{
+	size_t sz = 64;
+
+	n += sizeof(struct h2_mblk);
+	for (int c = 0; c < H2_MEM_CLASSES; c++, sz <<= 1)
+		if (n <= sz)
+			return c;
+	return -1;
+}
+
+static void *h2_mem_malloc(size_t n, void *ud)
+{
+	struct px_h2w *hw = ud;
+	int c = h2_mem_class(n);
+	struct h2_mblk *h;
+
+	if (c >= 0 && hw->mfree[c]) {
+		h = hw->mfree[c];
+		hw->mfree[c] = h->next;
+		hw->n_mfree[c]--;
+	} else {
+		h = malloc(c >= 0 ? (size_t)64 << c : sizeof(*h) + n);
+		if (!h)
+			return NULL;
+	}
+	h->cls = c;
+	return h + 1;
+}
+
+static void h2_mem_free(void *p, void *ud)
+{
+	struct px_h2w *hw = ud;
+	struct h2_mblk *h;
+	long c;
+
+	if (!p)
+		return;
+	h = (struct h2_mblk *)p - 1;
+	c = h->cls;
+	if (c >= 0 && hw->n_mfree[c] < (uint32_t)(H2_MEM_KEEP >> (6 + c))) {
+		h->next = hw->mfree[c];
+		hw->mfree[c] = h;
+		hw->n_mfree[c]++;
+		return;
+	}
+	free(h);
+}
+
+static void *h2_mem_calloc(size_t nmemb, size_t size, void *ud)
+{
+	size_t n;
+	void *p;
+
+	if (__builtin_mul_overflow(nmemb, size, &n))
+		return NULL;
+	p = h2_mem_malloc(n, ud);
+	if (p)
+		memset(p, 0, n);
+	return p;
+}
+
+static void *h2_mem_realloc(void *p, size_t n, void *ud)
+{
+	struct h2_mblk *h;
+	size_t have;
+	void *q;
+
+	if (!p)
+		return h2_mem_malloc(n, ud);
+	if (!n) {
+		h2_mem_free(p, ud);
+		return NULL;
+	}
+	h = (struct h2_mblk *)p - 1;
+	if (h->cls < 0) {
+		if (n > SIZE_MAX - sizeof(*h))
+			return NULL;
+		h = realloc(h, sizeof(*h) + n);
+		return h ? h + 1 : NULL;
+	}
+	have = ((size_t)64 << h->cls) - sizeof(*h);
+	if (n <= have)
+		return p;
+	q = h2_mem_malloc(n, ud);
+	if (q) {
+		memcpy(q, p, have);
+		h2_mem_free(p, ud);
+	}
+	return q;
+}
+
+static void h2_mem_drop(struct px_h2w *hw)
+{
+	for (int c = 0; c < H2_MEM_CLASSES; c++) {
+		while (hw->mfree[c]) {
+			struct h2_mblk *h = hw->mfree[c];
+
+			hw->mfree[c] = h->next;
+			free(h);
+		}
+		hw->n_mfree[c] = 0;
+	}
+}
+
 /* ---- sessions ---- */
 
 static int h2w_init(struct px_worker *w)
@@ -828,6 +998,9 @@ static int h2w_init(struct px_worker *w)
 		return -ENOMEM;
 	}
 	hw->lim = w->p->o.h2;
+	hw->mem = (nghttp2_mem){ .mem_user_data = hw, .malloc = h2_mem_malloc,
+				 .free = h2_mem_free, .calloc = h2_mem_calloc,
+				 .realloc = h2_mem_realloc };
 	if (!hw->lim.max_concurrent_streams)
 		hw->lim.max_concurrent_streams = PROXY_H2_MAX_CONCURRENT;
 	if (!hw->lim.max_header_list)
@@ -852,6 +1025,8 @@ static int h2w_init(struct px_worker *w)
 		nghttp2_option_set_max_outbound_ack(o, H2_MAX_OUTBOUND_ACK);
 		nghttp2_option_set_max_continuations(o, hw->lim.max_continuations);
 		nghttp2_option_set_max_deflate_dynamic_table_size(o, 4096);
+		/* no RFC 7540 priority tree: closed streams need not be kept */
+		nghttp2_option_set_no_closed_streams(o, 1);
 	}
 	/* rapid reset: RST_STREAMs beyond the bucket end the connection (GOAWAY) */
 	nghttp2_option_set_stream_reset_rate_limit(hw->opt_srv, H2_RESET_BURST, hw->lim.reset_rate);
@@ -874,8 +1049,8 @@ static struct h2_conn *c_new(struct px_worker *w, int fd, bool up)
 	c->fd = fd;
 	c->w = w;
 	c->opened = c->idle_since = w->now;
-	r = up ? nghttp2_session_client_new2(&c->s, hw->cbs, c, hw->opt_cli) :
-		 nghttp2_session_server_new2(&c->s, hw->cbs, c, hw->opt_srv);
+	r = up ? nghttp2_session_client_new3(&c->s, hw->cbs, c, hw->opt_cli, &hw->mem) :
+		 nghttp2_session_server_new3(&c->s, hw->cbs, c, hw->opt_srv, &hw->mem);
 	if (r) {
 		free(c);
 		return NULL;
@@ -1080,7 +1255,7 @@ static int b_submit_head(struct h2b *b, struct h2_conn *c, const struct http1_ms
 		 * a backend's response passes as it is (the client maps its status)
 		 */
 		replace = b->grpc && local && !grpc_resp && m->status >= 200;
-		snprintf(status, sizeof(status), "%d", replace ? 200 : m->status);
+		put_status(status, replace ? 200 : m->status);
 		NV(":status", 7, status, 3);
 		if (replace) {
 			grpc_status = px_h2_grpc_from_http(m->status);
@@ -1760,6 +1935,7 @@ void px_h2_shutdown(struct px_worker *w)
 	nghttp2_session_callbacks_del(hw->cbs);
 	nghttp2_option_del(hw->opt_srv);
 	nghttp2_option_del(hw->opt_cli);
+	h2_mem_drop(hw);
 	free(hw);
 	w->h2 = NULL;
 }
