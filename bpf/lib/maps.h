@@ -17,6 +17,21 @@
  *
  * max_entries come from SM_MAX_* in sockmesh.h; the agent may resize
  * (bpf_map__set_max_entries) between open and load.
+ *
+ * Preallocation: a preallocated hash map allocates and links all max_entries
+ * elements when it is created (per-CPU maps one per-CPU area per element).
+ * At the default sizes that was ~0.35-0.6 s of the agent's start (sm_be_stats
+ * alone ~0.2 s, sm_maglev ~0.13 s) and ~100 MB of kernel memory nothing used
+ * yet. Maps written only by the agent (sm_svc, sm_route, sm_cluster, sm_bset,
+ * sm_maglev, sm_backend) and the per-CPU totals, which BPF inserts once per
+ * service or backend and afterwards only looks up, are BPF_F_NO_PREALLOC:
+ * a lookup costs the same, an insert takes an element from the map's
+ * bpf_mem_alloc cache instead of the preallocated free list (Cilium's
+ * default for its maps too). A failed insert only loses counts. The other
+ * maps BPF inserts into stay preallocated: sm_redir_tgt per message-redirected
+ * connection; sm_be_active and sm_conn_limit hold the counts least-request
+ * and maxConnections decide on, whose insert must not fail under memory
+ * pressure; LRU maps are always preallocated.
  */
 #ifndef SM_BPF_MAPS_H
 #define SM_BPF_MAPS_H
@@ -32,6 +47,7 @@
 /* Service VIP:port -> cluster or weighted route; written by the agent. */
 SM_MAP_DECL struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
 	__type(key, struct sm_svc_key);
 	__type(value, struct sm_svc_val);
 	__uint(max_entries, SM_MAX_SERVICES);
@@ -40,6 +56,7 @@ SM_MAP_DECL struct {
 /* Weighted route slots (route_id, slot) -> cluster; written by the agent. */
 SM_MAP_DECL struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
 	__type(key, struct sm_route_key);
 	__type(value, struct sm_route_val);
 	__uint(max_entries, SM_MAX_ROUTE);
@@ -48,6 +65,7 @@ SM_MAP_DECL struct {
 /* Cluster id -> backend set, LB policy, limits; written by the agent. */
 SM_MAP_DECL struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
 	__type(key, __u64);
 	__type(value, struct sm_cluster_val);
 	__uint(max_entries, SM_MAX_CLUSTERS);
@@ -56,6 +74,7 @@ SM_MAP_DECL struct {
 /* Backend list slots (set_id, idx) -> backend address; written by the agent. */
 SM_MAP_DECL struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
 	__type(key, struct sm_bset_key);
 	__type(value, struct sm_be_key);
 	__uint(max_entries, SM_MAX_BSET);
@@ -64,6 +83,7 @@ SM_MAP_DECL struct {
 /* Maglev table slots (set_id, slot) -> backend list index; written by the agent. */
 SM_MAP_DECL struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
 	__type(key, struct sm_bset_key);
 	__type(value, struct sm_maglev_val);
 	__uint(max_entries, SM_MAX_MAGLEV);
@@ -72,6 +92,7 @@ SM_MAP_DECL struct {
 /* Backend address -> ready/ejected state; written by the agent and sockmeshctl. */
 SM_MAP_DECL struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
 	__type(key, struct sm_be_key);
 	__type(value, struct sm_backend_val);
 	__uint(max_entries, SM_MAX_BACKENDS);
@@ -88,6 +109,7 @@ SM_MAP_DECL struct {
 /* Backend address -> per-CPU connects / connect failures; written by BPF. */
 SM_MAP_DECL struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_HASH);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
 	__type(key, struct sm_be_key);
 	__type(value, struct sm_be_stats_val);
 	__uint(max_entries, SM_MAX_BACKENDS);
@@ -96,6 +118,7 @@ SM_MAP_DECL struct {
 /* Service VIP:port -> per-CPU connect outcomes; written by BPF. */
 SM_MAP_DECL struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_HASH);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
 	__type(key, struct sm_svc_key);
 	__type(value, struct sm_svc_stats_val);
 	__uint(max_entries, SM_MAX_SERVICES);
