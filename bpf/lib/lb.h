@@ -156,13 +156,28 @@ static __always_inline int lb_panic(const struct sm_cluster_val *cl, __u64 now)
  * of direct calls, so a try costs a call more than before; the draws, their
  * order and the picks are the same.
  */
-static __always_inline int lb_tries_out(const struct lb_scan_ctx *c, struct sm_lb_out *out)
+/* A policy's context: the cluster's list at time now. */
+#define LB_TRIES_CTX(cl, now_, panic_) {						\
+	.now = (now_), .set_id = (cl)->set_id, .n = (cl)->n_backends, .panic = (panic_),	\
+}
+
+/* Up to SM_MAX_PICK_TRIES calls of cb; 0 with *out filled, -1 when none took. */
+static __always_inline int lb_tries(struct lb_scan_ctx *c, void *cb, struct sm_lb_out *out)
 {
+	bpf_loop(SM_MAX_PICK_TRIES, cb, c, 0);
 	if (!c->found)
 		return -1;
 	out->be = c->be;
 	out->idx = c->idx;
 	return 0;
+}
+
+/* A callback's pick: slot idx (c->be already holds its backend); stop. */
+static __always_inline long lb_take(struct lb_scan_ctx *c, __u32 idx)
+{
+	c->idx = idx;
+	c->found = 1;
+	return 1;
 }
 
 /* One ROUND_ROBIN try: every try takes a new ticket, so skipped backends do
@@ -175,17 +190,13 @@ static long lb_rr_cb(__u32 i, void *data)
 
 	if (!lb_usable(lb_slot(c->set_id, idx, c->now, &c->be), c->panic))
 		return 0;
-	c->idx = idx;
-	c->found = 1;
-	return 1;
+	return lb_take(c, idx);
 }
 
 static __always_inline int lb_pick_rr(__u64 cluster_id, const struct sm_cluster_val *cl,
 				      __u64 now, int panic, struct sm_lb_out *out)
 {
-	struct lb_scan_ctx c = {
-		.now = now, .set_id = cl->set_id, .n = cl->n_backends, .panic = panic,
-	};
+	struct lb_scan_ctx c = LB_TRIES_CTX(cl, now, panic);
 	__u64 zero = 0;
 
 	c.ctr = bpf_map_lookup_elem(&sm_rr, &cluster_id);
@@ -195,8 +206,7 @@ static __always_inline int lb_pick_rr(__u64 cluster_id, const struct sm_cluster_
 		if (!c.ctr)
 			return -1;
 	}
-	bpf_loop(SM_MAX_PICK_TRIES, lb_rr_cb, &c, 0);
-	return lb_tries_out(&c, out);
+	return lb_tries(&c, lb_rr_cb, out);
 }
 
 static long lb_random_cb(__u32 i, void *data)
@@ -206,20 +216,15 @@ static long lb_random_cb(__u32 i, void *data)
 
 	if (!lb_usable(lb_slot(c->set_id, idx, c->now, &c->be), c->panic))
 		return 0;
-	c->idx = idx;
-	c->found = 1;
-	return 1;
+	return lb_take(c, idx);
 }
 
 static __always_inline int lb_pick_random(const struct sm_cluster_val *cl, __u64 now,
 					  int panic, struct sm_lb_out *out)
 {
-	struct lb_scan_ctx c = {
-		.now = now, .set_id = cl->set_id, .n = cl->n_backends, .panic = panic,
-	};
+	struct lb_scan_ctx c = LB_TRIES_CTX(cl, now, panic);
 
-	bpf_loop(SM_MAX_PICK_TRIES, lb_random_cb, &c, 0);
-	return lb_tries_out(&c, out);
+	return lb_tries(&c, lb_random_cb, out);
 }
 
 /*
@@ -237,26 +242,20 @@ static long lb_p2c_cb(__u32 i, void *data)
 	ia = bpf_get_prandom_u32() % n;
 	ua = lb_usable(lb_slot(c->set_id, ia, c->now, &a), c->panic);
 	if (n == 1) {
-		if (ua) {
-			c->be = a;
-			c->idx = ia;
-			c->found = 1;
-		}
-		return 1;
+		if (!ua)
+			return 1;	/* the only one is not usable */
+		c->be = a;
+		return lb_take(c, ia);
 	}
 	ib = (ia + 1 + bpf_get_prandom_u32() % (n - 1)) % n;
 	ub = lb_usable(lb_slot(c->set_id, ib, c->now, &b), c->panic);
 	if (ua && (!ub || lb_active(&a) <= lb_active(&b))) {
 		c->be = a;
-		c->idx = ia;
-		c->found = 1;
-		return 1;
+		return lb_take(c, ia);
 	}
 	if (ub) {
 		c->be = b;
-		c->idx = ib;
-		c->found = 1;
-		return 1;
+		return lb_take(c, ib);
 	}
 	return 0;
 }
@@ -264,12 +263,9 @@ static long lb_p2c_cb(__u32 i, void *data)
 static __always_inline int lb_pick_p2c(const struct sm_cluster_val *cl, __u64 now,
 				       int panic, struct sm_lb_out *out)
 {
-	struct lb_scan_ctx c = {
-		.now = now, .set_id = cl->set_id, .n = cl->n_backends, .panic = panic,
-	};
+	struct lb_scan_ctx c = LB_TRIES_CTX(cl, now, panic);
 
-	bpf_loop(SM_MAX_PICK_TRIES, lb_p2c_cb, &c, 0);
-	return lb_tries_out(&c, out);
+	return lb_tries(&c, lb_p2c_cb, out);
 }
 
 /*
@@ -285,11 +281,8 @@ static long lb_maglev_cb(__u32 i, void *data)
 
 	m = bpf_map_lookup_elem(&sm_maglev, &k);
 	if (m && m->idx < c->n &&
-	    lb_usable(lb_slot(c->set_id, m->idx, c->now, &c->be), c->panic)) {
-		c->idx = m->idx;
-		c->found = 1;
-		return 1;
-	}
+	    lb_usable(lb_slot(c->set_id, m->idx, c->now, &c->be), c->panic))
+		return lb_take(c, m->idx);
 	c->start = c->start + 1 < c->maglev_size ? c->start + 1 : 0;
 	return 0;
 }
@@ -297,16 +290,13 @@ static long lb_maglev_cb(__u32 i, void *data)
 static __always_inline int lb_pick_maglev(const struct sm_cluster_val *cl, __u32 hash,
 					  __u64 now, int panic, struct sm_lb_out *out)
 {
-	struct lb_scan_ctx c = {
-		.now = now, .set_id = cl->set_id, .n = cl->n_backends, .panic = panic,
-		.maglev_size = cl->maglev_size,
-	};
+	struct lb_scan_ctx c = LB_TRIES_CTX(cl, now, panic);
 
 	if (!cl->maglev_size)
 		return lb_pick_random(cl, now, panic, out);
+	c.maglev_size = cl->maglev_size;
 	c.start = lb_hash32(hash) % cl->maglev_size;
-	bpf_loop(SM_MAX_PICK_TRIES, lb_maglev_cb, &c, 0);
-	return lb_tries_out(&c, out);
+	return lb_tries(&c, lb_maglev_cb, out);
 }
 
 static long lb_scan_cb(__u32 i, void *data)
