@@ -158,7 +158,10 @@ $(OUTPUT)/bpf-tests: $(BPFT_OBJS) $(LIB_OBJS) $(OUTPUT)/obj/user/agent/apply.o
 
 $(OUTPUT)/tools/%: tests/tools/%.c | $(OUTPUT)/tools
 	$(call msg,CC,$@)
-	$(Q)$(CC) $(SM_CFLAGS) $(CFLAGS) $< -o $@ -lpthread
+	$(Q)$(CC) $(SM_CFLAGS) $(CFLAGS) $< -o $@ -lpthread $(TOOL_LDLIBS)
+
+# the h2c load generator and backend of bench scenario 6
+$(OUTPUT)/tools/sm-bench-h2: TOOL_LDLIBS := -lnghttp2
 
 # ---- packages (Debian 12), idempotent ----
 # nginx-light is a test backend (run by the tests in a pod namespace with

@@ -166,21 +166,37 @@ s2_cpu_ticks() {
 	echo "$total"
 }
 
-s2_rss_mb() {
+# VmRSS KiB of PIDs and their child processes.
+s2_rss_kib() {
 	local pid total=0
 	while read -r pid; do
 		total=$((total + $(awk '/^VmRSS:/ { print $2 }' "/proc/$pid/status" 2>/dev/null || echo 0)))
 	done < <(s2_tree "$@")
-	awk -v k="$total" 'BEGIN { printf "%.1f", k / 1024 }'
+	echo "$total"
 }
 
-# l7_scenario N GROUP BACKENDS_UP ONE_REP CONTENDER...: the frame scenarios
-# 2 and 6 share. BACKENDS_UP starts the backends (their PIDs in
+# Requests per proxy CPU second, and proxy CPU ms per 1000 requests: N
+# requests in TICKS clock ticks (utime + stime).
+l7_req_per_cpu_s() {
+	awk -v n="$1" -v t="$2" -v hz="$(getconf CLK_TCK)" 'BEGIN { printf "%.0f", n / (t / hz) }'
+}
+
+l7_cpu_ms_per_kreq() {
+	awk -v n="$1" -v t="$2" -v hz="$(getconf CLK_TCK)" 'BEGIN { printf "%.2f", t * 1000 / hz / (n / 1000) }'
+}
+
+s2_rss_mb() {
+	awk -v k="$(s2_rss_kib "$@")" 'BEGIN { printf "%.1f", k / 1024 }'
+}
+
+# l7_scenario N GROUP BACKENDS_UP ONE_REP ONCE CONTENDER...: the frame
+# scenarios 2 and 6 share. BACKENDS_UP starts the backends (their PIDs in
 # L7_BACKENDS); per contender: setup, BENCH_REPS x "ONE_REP NAME ADDR GROUP
-# PID..." (non-zero: stop repeating), proxy RSS, teardown.
+# PID..." (non-zero: stop repeating), proxy RSS, "ONCE NAME ADDR GROUP
+# PID..." (or ':'), teardown.
 l7_scenario() {
-	local n=$1 g=$2 up=$3 rep=$4 spec name label addr setup teardown r pids
-	shift 4
+	local n=$1 g=$2 up=$3 rep=$4 once=$5 spec name label addr setup teardown r pids
+	shift 5
 	for spec in "$@"; do
 		IFS='|' read -r name label _ <<<"$spec"
 		bench_label "$n" "$name" "$label"
@@ -204,6 +220,7 @@ l7_scenario() {
 			"$rep" "$name" "$addr" "$g" "${pids[@]}" || break
 		done
 		[ ${#pids[@]} -gt 0 ] && bench_record "$n" "proxy RSS MB" "$g" "$name" "$(s2_rss_mb "${pids[@]}")"
+		"$once" "$name" "$addr" "$g" "${pids[@]}"
 		bench_log "  $name done"
 		bench_teardown "$teardown"
 	done
@@ -212,9 +229,8 @@ l7_scenario() {
 
 # One repetition of scenario 2 for contender $1 at $2.
 s2_rep() {
-	local name=$1 addr=$2 g=$3 out t0 t1 hz reqs
+	local name=$1 addr=$2 g=$3 out t0 t1 reqs
 	shift 3
-	hz=$(getconf CLK_TCK)
 	t0=$(s2_cpu_ticks "$@")
 	out=$(bench_client load "$POD_CLIENT" "$BENCH_HTTP" --addr "$addr" --conns "$S2_CONNS" \
 		--rate 0 --secs "$S2_SECS" -H "x-canary: no" | head -1)
@@ -226,8 +242,7 @@ s2_rep() {
 	reqs=$(bench_field "$out" requests)
 	bench_record 2 "max req/s" "$g" "$name" "$(bench_field "$out" rps)"
 	[ $# -gt 0 ] && [ "$t1" -gt "$t0" ] &&
-		bench_record 2 "req per proxy CPU-s" "$g" "$name" \
-			"$(awk -v n="$reqs" -v t=$((t1 - t0)) -v hz="$hz" 'BEGIN { printf "%.0f", n / (t / hz) }')"
+		bench_record 2 "req per proxy CPU-s" "$g" "$name" "$(l7_req_per_cpu_s "$reqs" $((t1 - t0)))"
 	t0=$(s2_cpu_ticks "$@")
 	out=$(bench_client load "$POD_CLIENT" "$BENCH_HTTP" --addr "$addr" --conns "$S2_CONNS" \
 		--rate "$S2_RATE" --secs "$S2_SECS" -H "x-canary: no")
@@ -241,12 +256,11 @@ s2_rep() {
 	bench_record 2 "p99 µs @${S2_RATE}/s" "$g" "$name" "$(bench_field "$out" p99_us)"
 	bench_record 2 "p99.9 µs @${S2_RATE}/s" "$g" "$name" "$(bench_field "$out" p999_us)"
 	[ $# -gt 0 ] &&
-		bench_record 2 "proxy CPU ms / 1000 req" "$g" "$name" \
-			"$(awk -v n="$reqs" -v t=$((t1 - t0)) -v hz="$hz" 'BEGIN { printf "%.2f", t * 1000 / hz / (n / 1000) }')"
+		bench_record 2 "proxy CPU ms / 1000 req" "$g" "$name" "$(l7_cpu_ms_per_kreq "$reqs" $((t1 - t0)))"
 	bench_record 2 "v2 share %" "$g" "$name" \
 		"$(awk '$1 == "backend" { n[$2] = $3; s += $3 } END { printf "%.1f", s ? 100 * n["v2"] / s : 0 }' <<<"$out")"
 }
 
 s2_run() {
-	l7_scenario 2 "$S2_CONNS conns, 1 KiB" s2_backends_up s2_rep "${S2_CONTENDERS[@]}"
+	l7_scenario 2 "$S2_CONNS conns, 1 KiB" s2_backends_up s2_rep : "${S2_CONTENDERS[@]}"
 }

@@ -14,7 +14,9 @@
 #
 # Environment: SM_BUILD (build dir, default build), QUICK=1 (fewer
 # iterations, < 60 s), BENCH_SCENARIOS (default "1 2 3 4 5 6"), BENCH_REPS,
-# BENCH_L7_SOCKMESH=0 (leaves the sockmesh L7 proxy out of scenario 2),
+# BENCH_L7_SOCKMESH=0 (leaves the sockmesh L7 proxy out of scenarios 2 and 6),
+# S6_RATE (scenario 6's open-loop rate, default 5000 req/s), S6_HOLD
+# (streams held open, default "1000 4000"), S6_HOLD_PER_CONN (default 100),
 # BENCH_KEEP_TMP=1 (keep the agent logs and configs in /tmp/sm-bench.*).
 set -uo pipefail
 
@@ -25,6 +27,7 @@ ROOT=$(cd "$BENCH_DIR/.." && pwd)
 BENCH_OUT=$SM_BUILD/bench
 BENCH_TOOL=$SM_BUILD/tools/sm-bench
 BENCH_HTTP=$SM_BUILD/tools/sm-bench-http
+BENCH_H2=$SM_BUILD/tools/sm-bench-h2
 
 # shellcheck disable=SC1091
 . "$ROOT/scripts/lib/node.sh"
@@ -44,14 +47,14 @@ sm_require_root
 if [ "${QUICK:-}" = 1 ]; then
 	: "${BENCH_REPS:=3}"
 	S1_ITERS=2000 S1_BYTES=$((64 << 20))
-	S2_SECS=0.5 S2_RATE=1000 S6_REQS=5000
+	S2_SECS=0.5 S2_RATE=1000 S6_REQS=5000 S6_RATE_SECS=2
 	S3_SIZES="1 1000 10000" S3_COUNT=2000
 	# a smaller node: one agent start at 100k endpoints takes ~9 s
 	S4_SERVICES=3000 S4_EPS=10
 else
 	: "${BENCH_REPS:=5}"
 	S1_ITERS=20000 S1_BYTES=$((512 << 20))
-	S2_SECS=5 S2_RATE=1000 S6_REQS=100000
+	S2_SECS=5 S2_RATE=1000 S6_REQS=100000 S6_RATE_SECS=5
 	S3_SIZES="1 1000 10000" S3_COUNT=20000
 	S4_SERVICES=10000 S4_EPS=10
 fi
@@ -60,7 +63,7 @@ fi
 : "${S5_CHANGES:=$([ "${QUICK:-}" = 1 ] && echo 20 || echo 50)}"	# endpoint changes per rep (p50, p99)
 : "${S5_REST_S:=5}"	# seconds of API traffic at rest
 
-for f in "$SM_BUILD/sockmesh-agent" "$SM_BUILD/sockmeshctl" "$BENCH_TOOL" "$BENCH_HTTP"; do
+for f in "$SM_BUILD/sockmesh-agent" "$SM_BUILD/sockmeshctl" "$BENCH_TOOL" "$BENCH_HTTP" "$BENCH_H2"; do
 	[ -x "$f" ] || { echo "bench: $f missing; run make bench" >&2; exit 1; }
 done
 for c in haproxy nginx iptables-nft iptables-legacy gnuplot taskset ss; do

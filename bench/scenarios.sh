@@ -274,15 +274,34 @@ s5_run() {
 			bench_fail "scenario 5: an endpoint change was not applied (see $k/fail-$r.json)"
 			{ s5_ctl stats; s5_kube; } >"$k/fail-$r.json" 2>&1
 		fi
+		# each change alone (0.2 s apart: a change right after an apply waits
+		# for the debounce window, as a burst would)
 		# a scale-up: a second slice of an existing Service, then deleted again
 		lat=$(s5_change "$(s5_slice svc-6 "10.127.253.$r" "svc-6-x$r")") &&
 			bench_record 5 "new EndpointSlice of a Service: event to maps ms" "$group" sockmesh "$lat"
+		sleep 0.2
 		lat=$(S5_VERB=delete s5_change "$(s5_slice svc-6 "10.127.253.$r" "svc-6-x$r")") &&
 			bench_record 5 "deleted EndpointSlice: event to maps ms" "$group" sockmesh "$lat"
+		sleep 0.2
 		lat=$(s5_change "$(s5_svc "new-$r" "10.96.250.$r")" "$(s5_slice "new-$r" 10.127.254.1)") &&
 			bench_record 5 "new Service: event to maps ms" "$group" sockmesh "$lat"
+		sleep 0.2
 		lat=$(s5_change "$(s5_vs $((20 + r)) $((80 - r)))") &&
 			bench_record 5 "VirtualService weights: event to maps ms" "$group" sockmesh "$lat"
+		sleep 0.2
+		lat=$(s5_change "$(s5_vs $((30 + r)) $((70 - r)) "new-$r" "new-$r")") &&
+			bench_record 5 "new VirtualService: event to maps ms" "$group" sockmesh "$lat"
+		sleep 0.2
+		lat=$(s5_change "$(s5_vs $((30 + r)) $((70 - r)) "new-$r" "new-$r" http)") &&
+			bench_record 5 "VirtualService http route change: event to maps ms" "$group" sockmesh "$lat"
+		sleep 0.2
+		lat=$(S5_VERB=delete s5_change "$(s5_vs 1 1 "new-$r" "new-$r")") &&
+			bench_record 5 "deleted VirtualService: event to maps ms" "$group" sockmesh "$lat"
+		sleep 0.2
+		lat=$(S5_VERB=delete s5_change "$(s5_svc "new-$r" "10.96.250.$r")" "$(s5_slice "new-$r" 10.127.254.1)") &&
+			bench_record 5 "deleted Service (and its slice): event to maps ms" "$group" sockmesh "$lat"
+		# which of these changes were not deltas, and why
+		grep -o 'not a delta (.*' "$BENCH_AGENT_LOG" | sort | uniq -c | sed 's/^/  scenario 5: /' >&2
 		b0=$(s5_kube | jq .bytes_received)
 		sleep "$S5_REST_S"
 		b1=$(s5_kube | jq .bytes_received)
@@ -361,8 +380,11 @@ s5_slice() { # s5_slice SERVICE ADDRESS [NAME]
 s5_svc() {
 	printf '{"apiVersion": "v1", "kind": "Service", "metadata": {"name": "%s", "namespace": "bench"}, "spec": {"clusterIP": "%s", "ports": [{"name": "tcp", "port": 80, "targetPort": 8080}]}}' "$1" "$2"
 }
-s5_vs() {
-	printf '{"apiVersion": "networking.istio.io/v1", "kind": "VirtualService", "metadata": {"name": "svc-0", "namespace": "bench"}, "spec": {"hosts": ["svc-0"], "tcp": [{"route": [{"destination": {"host": "svc-1", "port": {"number": 80}}, "weight": %d}, {"destination": {"host": "svc-2", "port": {"number": 80}}, "weight": %d}]}]}}' "$1" "$2"
+s5_vs() { # s5_vs W1 W2 [NAME [HOST [http]]]: a route of HOST (svc-0) to svc-1 and svc-2
+	local kind=tcp
+	[ "${5:-}" = http ] && kind=http
+	printf '{"apiVersion": "networking.istio.io/v1", "kind": "VirtualService", "metadata": {"name": "%s", "namespace": "bench"}, "spec": {"hosts": ["%s"], "%s": [{"route": [{"destination": {"host": "svc-1", "port": {"number": 80}}, "weight": %d}, {"destination": {"host": "svc-2", "port": {"number": 80}}, "weight": %d}]}]}}' \
+		"${3:-svc-0}" "${4:-svc-0}" "$kind" "$1" "$2"
 }
 
 # s5_pct P V...: the P-th percentile (nearest rank)

@@ -5,7 +5,11 @@
  * set, plan_patch_services, apply_services) and a full one (a fresh load,
  * plan_build, apply_plan), step after step of random endpoint churn over
  * services that share backends, a Maglev cluster, subsets and a weighted
- * tcp route, and of pod readiness (a service by selector). Two skeletons hold the two map sets; they are compared by
+ * tcp route, and of pod readiness (a service by selector); and of objects
+ * coming and going: Services (with or without their slices), a
+ * VirtualService with a weighted tcp route, a VirtualService whose host
+ * comes and goes, a DestinationRule with a Maglev policy, over a set that
+ * always holds warnings. Two skeletons hold the two map sets; they are compared by
  * what connect4 would read (service -> route -> cluster -> backend list ->
  * backend state) and by their entry counts once superseded versions are
  * gone. Nothing is attached.
@@ -91,11 +95,62 @@ static char *slices_yaml(unsigned char eps[N_SVC][N_POOL])
 	return buf;
 }
 
-static int load_all(struct pol_set *set, const char *pods, const char *slices)
+/*
+ * Objects that come and go, one document each: Services x0..x3 (VIPs
+ * 10.96.9.20+k) and their slices, VirtualService xr (hosts x1: a warning
+ * while x1 is gone), DestinationRule x2 (Maglev; a warning while x2 is
+ * gone), VirtualService vs5 (a weighted tcp route on s5), and
+ * DestinationRule ghost (always a warning: diagnostics are always there).
+ */
+#define N_X 4
+enum { X_SVC, X_SLICE = X_SVC + N_X, X_VS_XR = X_SLICE + N_X, X_DR_X2, X_VS5, X_N };
+static bool x_on[X_N];
+
+static char *extra_yaml(unsigned char eps[N_SVC][N_POOL])
+{
+	char *buf = NULL;
+	size_t len = 0;
+	FILE *f = open_memstream(&buf, &len);
+
+	fprintf(f, "---\napiVersion: networking.istio.io/v1\nkind: DestinationRule\n"
+		"metadata: {name: ghost, namespace: d}\nspec: {host: ghost}\n");
+	for (int k = 0; k < N_X; k++) {
+		if (x_on[X_SVC + k])
+			fprintf(f, "---\napiVersion: v1\nkind: Service\nmetadata: {name: x%d, namespace: d}\n"
+				"spec: {clusterIP: 10.96.9.%d, ports: [{name: tcp, port: 80, targetPort: 9000}]}\n",
+				k, 20 + k);
+		if (x_on[X_SLICE + k]) {
+			fprintf(f, "---\napiVersion: discovery.k8s.io/v1\nkind: EndpointSlice\n"
+				"metadata: {name: x%d-1, namespace: d, labels: {kubernetes.io/service-name: x%d}}\n"
+				"addressType: IPv4\nports: [{name: tcp, port: 9000}]\nendpoints:", k, k);
+			for (int i = 0; i < N_POOL; i++)
+				if (eps[k][i] != 1)	/* the pool's other half */
+					fprintf(f, "\n- {addresses: [10.244.9.%d]}", i + 1);
+			fprintf(f, "\n- {addresses: [10.244.7.%d]}\n", k + 1);
+		}
+	}
+	if (x_on[X_VS_XR])
+		fprintf(f, "---\napiVersion: networking.istio.io/v1\nkind: VirtualService\n"
+			"metadata: {name: xr, namespace: d}\nspec: {hosts: [x1], tcp: [{route: ["
+			"{destination: {host: s0}, weight: 60}, {destination: {host: s3}, weight: 40}]}]}\n");
+	if (x_on[X_DR_X2])
+		fprintf(f, "---\napiVersion: networking.istio.io/v1\nkind: DestinationRule\n"
+			"metadata: {name: x2, namespace: d}\nspec: {host: x2, trafficPolicy: "
+			"{loadBalancer: {consistentHash: {useSourceIp: true}}}}\n");
+	if (x_on[X_VS5])
+		fprintf(f, "---\napiVersion: networking.istio.io/v1\nkind: VirtualService\n"
+			"metadata: {name: vs5, namespace: d}\nspec: {hosts: [s5], tcp: [{route: ["
+			"{destination: {host: s1}, weight: 70}, {destination: {host: s5}, weight: 30}]}]}\n");
+	fclose(f);
+	return buf;
+}
+
+static int load_all(struct pol_set *set, const char *pods, const char *slices, const char *extra)
 {
 	if (policy_load_buffer(set, "t/services.yaml", services_yaml, strlen(services_yaml)) ||
 	    policy_load_buffer(set, "t/pods.yaml", pods, strlen(pods)) ||
-	    policy_load_buffer(set, "t/slices.yaml", slices, strlen(slices)))
+	    policy_load_buffer(set, "t/slices.yaml", slices, strlen(slices)) ||
+	    policy_load_buffer(set, "t/x.yaml", extra, strlen(extra)))
 		return -EINVAL;
 	return policy_validate(set);
 }
@@ -164,16 +219,19 @@ static char *dump(const struct dp_maps *m)
 	size_t len = 0;
 	FILE *f = open_memstream(&buf, &len);
 
-	for (int s = 0; s < N_DUMP; s++) {
-		struct sm_svc_key k = { .vip = htonl(0x0a60090a + s), .port = htons(80),
+	for (int s = 0; s < N_DUMP + N_X; s++) {
+		int vip = s < N_DUMP ? 10 + s : 20 + s - N_DUMP;
+		char c = s < N_DUMP ? 's' : 'x';
+		int id = s < N_DUMP ? s : s - N_DUMP;
+		struct sm_svc_key k = { .vip = htonl(0x0a600900 + vip), .port = htons(80),
 					.proto = SM_IPPROTO_TCP };
 		struct sm_svc_val v;
 
 		if (bpf_map_lookup_elem(m->svc, &k, &v)) {
-			fprintf(f, "s%d: none\n", s);
+			fprintf(f, "%c%d: none\n", c, id);
 			continue;
 		}
-		fprintf(f, "s%d: flags %u slots %u", s, v.flags, v.route_slots);
+		fprintf(f, "%c%d: flags %u slots %u", c, id, v.flags, v.route_slots);
 		if (v.route_slots > 1) {
 			for (uint32_t i = 0; i < v.route_slots; i++) {
 				struct sm_route_key rk = { .route_id = v.route_id, .slot = i };
@@ -214,6 +272,127 @@ static char *dump_clusters(const struct dp_maps *m, const struct plan *p)
 	return buf;
 }
 
+/* The one object of a delta's document: its kind and meta. */
+static const struct pol_meta *one_obj(const struct pol_set *doc, const char **kind)
+{
+	*kind = policy_set_single_kind(doc) ?: "-";
+	if (!strcmp(*kind, "Service"))
+		return &doc->svcs[0].meta;
+	if (!strcmp(*kind, "Pod"))
+		return &doc->pods[0].meta;
+	if (!strcmp(*kind, "VirtualService"))
+		return &doc->vss[0].meta;
+	if (!strcmp(*kind, "DestinationRule"))
+		return &doc->drs[0].meta;
+	if (!strcmp(*kind, "EndpointSlice"))
+		return &doc->eps[0].meta;
+	return NULL;
+}
+
+static int obj_add(struct pol_set *set, const struct pol_set *doc, bool del)
+{
+	const char *kind;
+
+	one_obj(doc, &kind);
+	if (!strcmp(kind, "Service"))
+		return del ? policy_set_del_svc(set, &doc->svcs[0]) : policy_set_add_svc(set, &doc->svcs[0]);
+	if (!strcmp(kind, "VirtualService"))
+		return del ? policy_set_del_vs(set, &doc->vss[0]) : policy_set_add_vs(set, &doc->vss[0]);
+	if (!strcmp(kind, "DestinationRule"))
+		return del ? policy_set_del_dr(set, &doc->drs[0]) : policy_set_add_dr(set, &doc->drs[0]);
+	if (!strcmp(kind, "EndpointSlice"))
+		return del ? policy_set_del_eps(set, &doc->eps[0]) : policy_set_add_eps(set, &doc->eps[0]);
+	return -EINVAL;
+}
+
+#define N_NAMES 64
+
+/* The services (namespace d) a version of a changed object feeds, as reload.c names them. */
+static void note_names(const struct pol_set *doc, const char **names, size_t *n)
+{
+	const char *kind;
+
+	one_obj(doc, &kind);
+	if (*n + 4 > N_NAMES)
+		return;
+	if (!strcmp(kind, "Service"))
+		names[(*n)++] = doc->svcs[0].meta.name;
+	else if (!strcmp(kind, "EndpointSlice"))
+		names[(*n)++] = doc->eps[0].service_name;
+	else if (!strcmp(kind, "Pod"))
+		names[(*n)++] = "s6";
+	else if (!strcmp(kind, "DestinationRule"))
+		names[(*n)++] = doc->drs[0].host;
+	else if (!strcmp(kind, "VirtualService"))
+		for (size_t h = 0; h < doc->vss[0].n_hosts; h++)
+			names[(*n)++] = doc->vss[0].hosts[h];
+}
+
+struct churn {
+	size_t pod_swaps, slice_adds_dels, adds[2], dels[2];	/* [0] Services, [1] routes */
+};
+
+/*
+ * What the agent's delta does (reload.c): pair the new documents with the
+ * gone ones by kind and name; slices and pods swap in place, other kinds
+ * go and come; unpaired ones are new or deleted.
+ */
+static void delta_swap(struct pol_set *kept, const struct pol_delta *d, const char **names,
+		       size_t *n, struct churn *st)
+{
+	bool paired[64] = {};
+
+	ASSERT_LE(d->n_gone, 64);
+	for (size_t k = 0; k < d->n_added; k++) {
+		const char *kind, *gk;
+		const struct pol_meta *to = one_obj(d->added[k], &kind), *g;
+		const struct pol_set *from = NULL;
+		bool svc = !strcmp(kind, "Service");
+
+		if (!ASSERT_TRUE(to != NULL))
+			return;
+		for (size_t j = 0; j < d->n_gone && !from; j++)
+			if ((g = one_obj(d->gone[j], &gk)) && !strcmp(gk, kind) &&
+			    !strcmp(g->name, to->name) && !paired[j]) {
+				from = d->gone[j];
+				paired[j] = true;
+			}
+		note_names(d->added[k], names, n);
+		if (from)
+			note_names(from, names, n);
+		if (!strcmp(kind, "Pod")) {
+			if (!ASSERT_TRUE(from != NULL))
+				return;
+			ASSERT_TRUE(policy_pod_same_but_ready(&from->pods[0], &d->added[k]->pods[0]));
+			ASSERT_EQ(policy_set_swap_pod(kept, &from->pods[0], &d->added[k]->pods[0]), 0);
+			st->pod_swaps++;
+		} else if (from && !strcmp(kind, "EndpointSlice")) {
+			ASSERT_EQ(policy_set_swap_eps(kept, &from->eps[0], &d->added[k]->eps[0]), 0);
+		} else {
+			if (from)
+				ASSERT_EQ(obj_add(kept, from, true), 0);
+			else if (!strcmp(kind, "EndpointSlice"))
+				st->slice_adds_dels++;
+			else
+				st->adds[!svc]++;
+			ASSERT_EQ(obj_add(kept, d->added[k], false), 0);
+		}
+	}
+	for (size_t j = 0; j < d->n_gone && j < 64; j++) {
+		const char *kind;
+
+		if (paired[j])
+			continue;
+		one_obj(d->gone[j], &kind);
+		if (!strcmp(kind, "EndpointSlice"))
+			st->slice_adds_dels++;
+		else
+			st->dels[strcmp(kind, "Service") != 0]++;
+		note_names(d->gone[j], names, n);
+		ASSERT_EQ(obj_add(kept, d->gone[j], true), 0);
+	}
+}
+
 TEST(apply_incremental_equals_full)
 {
 	struct sockmesh *inc = sockmesh__open_and_load(), *full = sockmesh__open_and_load();
@@ -225,8 +404,8 @@ TEST(apply_incremental_equals_full)
 	struct plan kept_plan = {};
 	char *pods = NULL, *slices, err[256];
 	uint64_t x = 42;
-	size_t n_pod_swaps = 0, n_slice_adds_dels = 0;
-	bool paired[2 * (N_SVC + N_POOL)];
+	struct churn st = {};
+	char *extra = NULL;
 
 	policy_set_init(&kept);
 	if (!ASSERT_TRUE(inc && full && cache) || !ASSERT_TRUE(maps_of(inc, &m_inc)) ||
@@ -243,9 +422,11 @@ TEST(apply_incremental_equals_full)
 
 	/* generation 1: both full, through the cache as the agent loads */
 	slices = slices_yaml(eps);
+	extra = extra_yaml(eps);
 	policy_cache_begin(cache);
 	policy_set_use_cache(&kept, cache);
-	ASSERT_EQ(load_all(&kept, pods, slices), 0);
+	ASSERT_EQ(load_all(&kept, pods, slices, extra), 0);
+	ASSERT_GE(kept.n_warnings, 1);	/* DestinationRule ghost */
 	ASSERT_EQ(plan_build(&kept, &kept_plan), 0);
 	policy_cache_end(cache);
 	free(slices);
@@ -260,13 +441,13 @@ TEST(apply_incremental_equals_full)
 	ASSERT_EQ(map_count(m_inc.meta, sizeof(struct sm_meta_key)),
 		  map_count(m_full.meta, sizeof(struct sm_meta_key)));
 
-	for (int step = 0; step < 40; step++) {
+	for (int step = 0; step < 80; step++) {
 		int changes = 1 + step % 3;
 		struct pol_delta d = {};
 		struct pol_set fresh;
 		struct plan fresh_plan;
 		struct plan_patch pt;
-		const char *ns[2 * (N_SVC + N_POOL)], *names[2 * (N_SVC + N_POOL)];
+		const char *ns[N_NAMES], *names[N_NAMES];
 		char *di, *df, *ci, *cf;
 		size_t n = 0;
 
@@ -285,65 +466,45 @@ TEST(apply_incremental_equals_full)
 			/* a second slice of a service comes or goes */
 			x = x * 6364136223846793005ull + 1442695040888963407ull;
 			slice_extra[(x >> 39) % N_SVC] ^= 1;
-			n_slice_adds_dels++;
+		}
+		/* objects come and go (a slice may come before its Service) */
+		for (int c = 0; c < 1 + step % 2; c++) {
+			int o;
+
+			x = x * 6364136223846793005ull + 1442695040888963407ull;
+			o = (int)((x >> 35) % X_N);
+			x_on[o] ^= 1;
+			if (o < X_SVC + N_X && !x_on[o] && (x >> 45) % 2)
+				x_on[o + N_X] = false;	/* deleted with its slice */
 		}
 		slices = slices_yaml(eps);
+		free(extra);
+		extra = extra_yaml(eps);
 
 		/* incremental: what the agent's delta does (reload.c) */
 		ASSERT_EQ(policy_cache_delta(cache, "t/slices.yaml", slices, strlen(slices), &d), 0);
 		ASSERT_EQ(policy_cache_delta(cache, "t/pods.yaml", pods, strlen(pods), &d), 0);
-		memset(paired, 0, sizeof(paired));
-		ASSERT_LE(d.n_gone, sizeof(paired));
-		for (size_t k = 0; k < d.n_added; k++) {
-			const char *kind = policy_set_single_kind(d.added[k]);
-			bool pod = kind && !strcmp(kind, "Pod");
-			const struct pol_meta *to = pod ? &d.added[k]->pods[0].meta : &d.added[k]->eps[0].meta;
-			const struct pol_set *from = NULL;
+		ASSERT_EQ(policy_cache_delta(cache, "t/x.yaml", extra, strlen(extra), &d), 0);
+		delta_swap(&kept, &d, names, &n, &st);
+		for (size_t k = 0; k < n; k++)
+			ns[k] = "d";
+		{
+			/* the checks the agent runs: nothing the full load would reject */
+			size_t nd = kept.n_diags, nw = kept.n_warnings;
 
-			for (size_t g = 0; g < d.n_gone; g++)
-				if (!strcmp(policy_set_single_kind(d.gone[g]) ?: "", kind ?: "-") &&
-				    !strcmp((pod ? &d.gone[g]->pods[0].meta : &d.gone[g]->eps[0].meta)->name,
-					    to->name)) {
-					from = d.gone[g];
-					paired[g] = true;
-				}
-			if (!from && !pod) {
-				/* a new slice */
-				ASSERT_EQ(policy_set_add_eps(&kept, &d.added[k]->eps[0]), 0);
-				ns[n] = to->ns;
-				names[n++] = d.added[k]->eps[0].service_name;
-				continue;
-			}
-			if (!ASSERT_TRUE(from != NULL))
-				break;
-			if (pod) {
-				ASSERT_TRUE(policy_pod_same_but_ready(&from->pods[0], &d.added[k]->pods[0]));
-				ASSERT_EQ(policy_set_swap_pod(&kept, &from->pods[0], &d.added[k]->pods[0]), 0);
-				n_pod_swaps++;
-				ns[n] = "d";
-				names[n++] = "s6";
-			} else {
-				ASSERT_EQ(policy_set_swap_eps(&kept, &from->eps[0], &d.added[k]->eps[0]), 0);
-				ns[n] = to->ns;
-				names[n++] = d.added[k]->eps[0].service_name;
-			}
-		}
-		for (size_t g = 0; g < d.n_gone && g < sizeof(paired); g++) {
-			if (paired[g])
-				continue;
-			/* a deleted slice */
-			ASSERT_EQ(policy_set_del_eps(&kept, &d.gone[g]->eps[0]), 0);
-			ns[n] = d.gone[g]->eps[0].meta.ns;
-			names[n++] = d.gone[g]->eps[0].service_name;
+			ASSERT_EQ(policy_validate_change(&kept, ns, names, n, true), 0);
+			ASSERT_EQ(kept.n_errors, 0);
+			kept.n_diags = nd;
+			kept.n_warnings = nw;
 		}
 		ASSERT_EQ(plan_patch_services(&kept, &kept_plan, ns, names, n, &pt), 0);
-		ASSERT_EQ(apply_services(&a_inc, &kept_plan, pt.idx, pt.n, err, sizeof(err)), 0);
+		ASSERT_EQ(apply_services(&a_inc, &kept_plan, pt.idx, pt.n, pt.gone, pt.n_gone, err, sizeof(err)), 0);
 		policy_delta_commit(cache, &d);
 		plan_patch_free(&pt);
 
 		/* full, from scratch */
 		policy_set_init(&fresh);
-		ASSERT_EQ(load_all(&fresh, pods, slices), 0);
+		ASSERT_EQ(load_all(&fresh, pods, slices, extra), 0);
 		ASSERT_EQ(plan_build(&fresh, &fresh_plan), 0);
 		ASSERT_EQ(apply_plan(&a_full, &fresh_plan, err, sizeof(err)), 0);
 
@@ -356,6 +517,7 @@ TEST(apply_incremental_equals_full)
 		cf = dump_clusters(&m_full, &fresh_plan);
 		ASSERT_STREQ(di, df);
 		ASSERT_STREQ(ci, cf);
+		ASSERT_EQ(kept_plan.n_svcs, fresh_plan.n_svcs);
 		ASSERT_EQ(a_inc.live_bset, a_full.live_bset);
 		ASSERT_EQ(a_inc.live_maglev, a_full.live_maglev);
 		ASSERT_EQ(a_inc.live_route, a_full.live_route);
@@ -369,8 +531,14 @@ TEST(apply_incremental_equals_full)
 		if (test__failed)
 			break;
 	}
-	ASSERT_GE(n_pod_swaps, 10);	/* the selector service's readiness went through deltas */
-	ASSERT_GE(n_slice_adds_dels, 10);	/* and second slices came and went */
+	ASSERT_GE(st.pod_swaps, 10);	/* the selector service's readiness went through deltas */
+	ASSERT_GE(st.slice_adds_dels, 10);	/* and second slices came and went */
+	ASSERT_GE(st.adds[0], 5);	/* Services came */
+	ASSERT_GE(st.dels[0], 5);	/* and went */
+	ASSERT_GE(st.adds[1], 5);	/* so did VirtualServices and DestinationRules */
+	ASSERT_GE(st.dels[1], 5);
+	printf("  %zu pod swaps, %zu slices, %zu+%zu Services, %zu+%zu routes added+deleted\n",
+	       st.pod_swaps, st.slice_adds_dels, st.adds[0], st.dels[0], st.adds[1], st.dels[1]);
 	{
 		char *last = dump(&m_inc);
 
@@ -384,6 +552,7 @@ out:
 	policy_set_free(&kept);
 	policy_cache_free(cache);
 	free(pods);
+	free(extra);
 	sockmesh__destroy(inc);
 	sockmesh__destroy(full);
 }

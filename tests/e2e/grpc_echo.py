@@ -5,7 +5,8 @@ grpc_echo: a real gRPC (HTTP/2) peer for the e2e tests, without generated
 code (raw bytes in and out).
 
   grpc_echo.py serve PORT ID [--fail CODE]
-        /sm.Echo/Say     unary: "ID:<request>" (or aborts with CODE, e.g. UNAVAILABLE)
+        /sm.Echo/Say     unary: "ID:<request>" (or aborts with CODE, e.g. UNAVAILABLE);
+                         a request "mirror-..." is also printed as "say <request>"
         /sm.Echo/Fail    unary: aborts with the status named by the request
         /sm.Echo/Sleep   unary: sleeps <request> seconds, then "ID:slept"
         /sm.Echo/Count   server streaming: <request> = N[:DELAY] -> N replies "ID:i",
@@ -44,6 +45,8 @@ def serve(port, ident, fail):
     def say(request, context):
         if fail:
             context.abort(getattr(grpc.StatusCode, fail), "configured to fail")
+        if request.startswith(b"mirror-"):
+            print("say", request.decode(errors="replace"), flush=True)
         return ident.encode() + b":" + request
 
     def fail_m(request, context):

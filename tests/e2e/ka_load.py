@@ -18,6 +18,13 @@ library keeps connections alive by default) for the connection-pool e2e tests.
   ka_load.py seq HOST:PORT PATH --requests M [--timeout S] [--fresh]
       M requests one at a time on one kept-alive connection (--fresh: a new
       connection for each).
+  ka_load.py drain HOST:PORT PATH [--timeout S]
+      For a proxy's graceful drain: one connection answered once and left
+      idle (kept alive), one request for PATH (a slow one) in flight on
+      another; prints "started" once both are there, then, in the order they
+      happen: "idle closed" when the peer closes the idle connection (EOF),
+      and "inflight STATUS connection=VALUE" (or "inflight error") for the
+      slow request.
 
 Output, one "key N" per line, sorted: "status CODE N", "overloaded N"
 (503s with x-envoy-overloaded: true), "timeout N" (no answer within the
@@ -123,9 +130,49 @@ def seq(a, host, port):
         c.close()
 
 
+def drain(a, host, port):
+    idle = http.client.HTTPConnection(host, port, timeout=a.timeout)
+    idle.request("GET", "/")
+    r = idle.getresponse()
+    r.read()
+    busy = http.client.HTTPConnection(host, port, timeout=a.timeout)
+    busy.request("GET", a.path)
+    events = []
+
+    def wait_busy():
+        try:
+            r = busy.getresponse()
+            r.read()
+            events.append("inflight %d connection=%s" % (r.status, r.getheader("connection")))
+        except (OSError, http.client.HTTPException):
+            events.append("inflight error")
+    t = threading.Thread(target=wait_busy)
+    t.start()
+    print("started", flush=True)
+    end = time.monotonic() + a.timeout
+    idle.sock.settimeout(0.05)
+    while time.monotonic() < end and (idle.sock is not None or t.is_alive()):
+        if idle.sock is not None:
+            try:
+                if idle.sock.recv(1) == b"":
+                    events.append("idle closed")
+                    idle.close()
+            except socket.timeout:
+                pass
+            except OSError:
+                events.append("idle closed")
+                idle.close()
+        else:
+            time.sleep(0.05)
+    t.join()
+    for e in events:
+        print(e)
+    busy.close()
+
+
 def main():
     p = argparse.ArgumentParser()
-    p.add_argument("mode", choices=["closed", "open", "abandon", "seq"])
+    p.add_argument("mode", choices=["closed", "open", "abandon", "seq", "drain"])
     p.add_argument("addr")
     p.add_argument("path")
     p.add_argument("--clients", type=int, default=1)
@@ -141,8 +188,8 @@ def main():
             0 < a.rate <= 5000 and 0 < a.duration <= 60):
         print("ka_load: argument out of range", file=sys.stderr)
         return 2
-    {"closed": closed_loop, "open": open_loop, "abandon": abandon, "seq": seq}[a.mode](
-        a, host, int(port))
+    {"closed": closed_loop, "open": open_loop, "abandon": abandon, "seq": seq,
+     "drain": drain}[a.mode](a, host, int(port))
     for k in sorted(tally):
         print(k, tally[k])
     return 0

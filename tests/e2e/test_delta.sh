@@ -1,12 +1,14 @@
 #!/bin/bash
 # SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause)
 #
-# Incremental reloads: a change that only touches EndpointSlices (files
+# Incremental reloads: a change of EndpointSlices, Pod readiness, Services,
+# VirtualServices or DestinationRules that come, change or go (files
 # rewritten on disk, or `sockmeshctl apply`) is applied as a delta, without
-# reloading the policy: only the services those slices feed are re-planned
-# and written. Traffic must follow each change at once, the maps must end up
-# exactly as a full reload of the same files leaves them, and anything
-# else (a Service edit, a bad slice, a new file) takes the full path.
+# reloading the policy: only the services those objects feed are
+# re-planned and written. Traffic must follow each change at once, the
+# maps must end up exactly as a full reload of the same files leaves them,
+# and anything else (a Pod relabelled, a bad slice, a Service on another's
+# VIP) takes the full path, which says why.
 #
 #   web   10.96.0.90:8080 -> EndpointSlice web-1 (its own file), port 9100
 #   front 10.96.0.91:8080 -> tcp route to web (re-planned with web's slices)
@@ -133,7 +135,7 @@ gen=$(st .generation)
 slice 2:true 3:true | put web-eps.yaml
 wait_gen "$gen"
 e2e_assert_match "applied incrementally ($(applied))" \
-	'1 of [0-9]+ documents parsed.*incremental: 1 EndpointSlices, 0 Pods, 2 service ports re-planned' "$(applied)"
+	'1 of [0-9]+ documents parsed.*incremental: 1 EndpointSlices, 0 Pods, 0 Services, 0 VirtualServices, 0 DestinationRules; 2 service ports re-planned' "$(applied)"
 e2e_assert_match "/status keeps the policy's warning" 'ghost-eps\.yaml:[0-9]+:[0-9]+: warning' \
 	"$(ctl status -o json | jq -r '.diagnostics[]')"
 out=$(who 1 10.96.0.90:8080 30)
@@ -155,7 +157,7 @@ e2e_assert_eq "api through the proxy: v1" "backend v1 20 " "$(api_backends)"
 gen=$(st .generation)
 api_slice 3 | put api-eps.yaml
 wait_gen "$gen"
-e2e_assert_match "applied incrementally" 'incremental: 1 EndpointSlices, 0 Pods, 1 service ports re-planned' "$(applied)"
+e2e_assert_match "applied incrementally" 'incremental: 1 EndpointSlices, 0 Pods, 0 Services, 0 VirtualServices, 0 DestinationRules; 1 service ports re-planned' "$(applied)"
 e2e_assert_eq "the proxy sends to the new endpoint: v2" "backend v2 20 " "$(api_backends)"
 
 e2e_log "a pod's readiness: a delta re-plans the services that select it"
@@ -164,7 +166,7 @@ gen=$(st .generation)
 pod 3 False | put pod-3.yaml
 wait_gen "$gen"
 e2e_assert_match "applied incrementally ($(applied))" \
-	'incremental: 0 EndpointSlices, 1 Pods, 1 service ports re-planned' "$(applied)"
+	'incremental: 0 EndpointSlices, 1 Pods, 0 Services, 0 VirtualServices, 0 DestinationRules; 1 service ports re-planned' "$(applied)"
 e2e_assert_eq "sel avoids the pod that is not ready" "v1=10 ERR=0" "$(who 1 10.96.0.92:8080 10)"
 gen=$(st .generation)
 pod 3 True | put pod-3.yaml
@@ -177,15 +179,21 @@ wait_gen "$gen"
 e2e_assert_ok "a label change reloads everything ($(applied))" bash -c "! grep -q incremental <<<'$(applied)'"
 e2e_assert_eq "sel lost the relabelled pod" "v1=10 ERR=0" "$(who 1 10.96.0.92:8080 10)"
 
+# as_full DESC: what the deltas left equals what a full reload (SIGHUP) of the same files writes
+as_full() {
+	local d_state d_entries gen
+	d_state=$(state)
+	d_entries=$(entries)
+	gen=$(st .generation)
+	kill -HUP "$AGENT_PID"
+	wait_gen "$gen"
+	e2e_assert_match "SIGHUP reloads everything" 'documents parsed, [0-9.]+ ms \(parse [0-9.]+ ms, plan [0-9.]+ ms, apply [0-9.]+ ms\)$' "$(applied)"
+	e2e_assert_eq "$1: same services and backends" "$d_state" "$(state)"
+	e2e_assert_eq "$1: same map entries ($d_entries)" "$d_entries" "$(entries)"
+}
+
 e2e_log "after deltas the maps hold what a full reload of the same files writes"
-d_state=$(state)
-d_entries=$(entries)
-gen=$(st .generation)
-kill -HUP "$AGENT_PID"
-wait_gen "$gen"
-e2e_assert_match "SIGHUP reloads everything" 'documents parsed, [0-9.]+ ms \(parse [0-9.]+ ms, plan [0-9.]+ ms, apply [0-9.]+ ms\)$' "$(applied)"
-e2e_assert_eq "same services and backends" "$d_state" "$(state)"
-e2e_assert_eq "same map entries ($d_entries)" "$d_entries" "$(entries)"
+as_full "after endpoint and readiness deltas"
 
 e2e_log "a backend removed: deleted from sm_backend by the delta"
 gen=$(st .generation)
@@ -215,14 +223,14 @@ gen=$(st .generation)
 slice 3:true | sed 's/name: web-1/name: web-2/' | put web-eps-2.yaml
 wait_gen "$gen"
 e2e_assert_match "the new file applied incrementally ($(applied))" \
-	'1 of [0-9]+ documents parsed.*incremental: 1 EndpointSlices, 0 Pods, 2 service ports re-planned' "$(applied)"
+	'1 of [0-9]+ documents parsed.*incremental: 1 EndpointSlices, 0 Pods, 0 Services, 0 VirtualServices, 0 DestinationRules; 2 service ports re-planned' "$(applied)"
 out=$(who 1 10.96.0.90:8080 20)
 e2e_assert_match "web reaches both slices ($out)" '^v1=[0-9]+ v2=[0-9]+ ERR=0$' "$out"
 gen=$(st .generation)
 rm "$E2E_TMP/policy/web-eps-2.yaml"
 wait_gen "$gen"
 e2e_assert_match "the removed file applied incrementally ($(applied))" \
-	'incremental: 1 EndpointSlices, 0 Pods, 2 service ports re-planned' "$(applied)"
+	'incremental: 1 EndpointSlices, 0 Pods, 0 Services, 0 VirtualServices, 0 DestinationRules; 2 service ports re-planned' "$(applied)"
 e2e_assert_eq "web: v1 only" "v1=6 ERR=0" "$(who 1 10.96.0.90:8080 6)"
 gen=$(st .generation)
 slice 2:true 3:true 4:true | put web-eps.yaml
@@ -240,11 +248,14 @@ wait_gen "$gen"
 out=$(who 1 10.96.0.90:8080 30)
 e2e_assert_match "without it web reaches all three ($out)" '^v1=[0-9]+ v2=[0-9]+ v3=[0-9]+ ERR=0$' "$out"
 
-e2e_log "a Service edit takes the full path"
+e2e_log "a Service edit (the documents after it move too) is a delta"
 gen=$(st .generation)
 sed 's/targetPort: 9100}]}/targetPort: 9100}]}\n  # edited/' "$E2E_TMP/policy/services.yaml" | put services.yaml
 wait_gen "$gen"
-e2e_assert_ok "full reload ($(applied))" bash -c "! grep -q incremental <<<'$(applied)'"
+e2e_assert_match "incremental ($(applied))" 'incremental: 0 EndpointSlices, 0 Pods, 4 Services, 1 VirtualServices' "$(applied)"
+out=$(who 1 10.96.0.91:8080 30)
+e2e_assert_match "front still routes to web ($out)" '^v1=[0-9]+ v2=[0-9]+ v3=[0-9]+ ERR=0$' "$out"
+e2e_assert_eq "api still through the proxy" "backend v2 20 " "$(api_backends)"
 
 e2e_log "a bad slice is rejected with file:line:col; the running config stays"
 gen=$(st .generation)
@@ -262,6 +273,82 @@ slice 3:true | put web-eps.yaml
 wait_gen "$gen"
 e2e_assert_match "and deltas resume" 'incremental: 1 EndpointSlices' "$(applied)"
 e2e_assert_eq "web: v2 only" "v2=6 ERR=0" "$(who 1 10.96.0.90:8080 6)"
+
+e2e_log "a new Service with its slice (one file): a delta; its VIP works at once"
+new_svc() { # new_svc NAME VIP POD: a Service and its slice, one file
+	printf 'apiVersion: v1\nkind: Service\nmetadata: {name: %s, namespace: default}\n' "$1"
+	printf 'spec: {clusterIP: %s, ports: [{name: tcp, port: 8080, targetPort: 9100}]}\n---\n' "$2"
+	printf 'apiVersion: discovery.k8s.io/v1\nkind: EndpointSlice\n'
+	printf 'metadata: {name: %s-1, namespace: default, labels: {kubernetes.io/service-name: %s}}\n' "$1" "$1"
+	printf 'addressType: IPv4\nports: [{name: tcp, port: 9100}]\nendpoints: [{addresses: [%s]}]\n' "$(sm_pod_ip "$3")"
+}
+e2e_assert_match "no VIP yet" 'ERR=3$' "$(who 1 10.96.0.95:8080 3)"
+gen=$(st .generation)
+new_svc neu 10.96.0.95 4 | put neu.yaml
+wait_gen "$gen"
+e2e_assert_match "applied incrementally ($(applied))" \
+	'incremental: 1 EndpointSlices, 0 Pods, 1 Services, 0 VirtualServices, 0 DestinationRules; 1 service ports re-planned \(1 new, 0 gone\)' "$(applied)"
+e2e_assert_eq "the new VIP serves from its pod" "v3=6 ERR=0" "$(who 1 10.96.0.95:8080 6)"
+e2e_assert_match "listed" 'default/neu' "$(ctl services)"
+
+e2e_log "a Service on another Service's VIP: rejected with why, nothing else changes"
+gen=$(st .generation)
+new_svc clash 10.96.0.90 2 | put clash.yaml
+e2e_wait_until 5 grep -q 'not a delta (Service default/clash: clusterIP 10.96.0.90 is already the VIP of Service default/web' "$E2E_TMP/agent.log"
+e2e_assert_match "the log says why the delta was not taken" \
+	'not a delta \(Service default/clash: clusterIP 10\.96\.0\.90 is already the VIP' "$(cat "$E2E_TMP/agent.log")"
+e2e_wait_until 5 bash -c "$CTL --admin-socket $E2E_TMP/admin.sock status -o json | jq -e '.last_error != \"\"' >/dev/null"
+e2e_assert_match "/status names it" 'error: Service default/(clash|web): clusterIP 10\.96\.0\.90 is already the VIP of Service default/(web|clash)' \
+	"$(ctl status -o json | jq -r '.diagnostics[]?')"
+e2e_assert_eq "generation unchanged" "$gen" "$(st .generation)"
+e2e_assert_eq "web still serves" "v2=6 ERR=0" "$(who 1 10.96.0.90:8080 6)"
+e2e_assert_eq "neu still serves" "v3=6 ERR=0" "$(who 1 10.96.0.95:8080 6)"
+rm "$E2E_TMP/policy/clash.yaml"
+wait_gen "$gen"
+
+e2e_log "a new VirtualService (the set holds a warning): a delta; its route applies"
+gen=$(st .generation)
+printf 'apiVersion: networking.istio.io/v1\nkind: VirtualService\nmetadata: {name: neu, namespace: default}\nspec: {hosts: [neu], tcp: [{route: [{destination: {host: web, port: {number: 8080}}}]}]}\n' | put neu-vs.yaml
+wait_gen "$gen"
+e2e_assert_match "applied incrementally ($(applied))" 'incremental: 0 EndpointSlices, 0 Pods, 0 Services, 1 VirtualServices' "$(applied)"
+e2e_assert_eq "neu now goes to web's endpoint" "v2=6 ERR=0" "$(who 1 10.96.0.95:8080 6)"
+e2e_assert_match "/status keeps the policy's warning" 'ghost-eps\.yaml:[0-9]+:[0-9]+: warning' \
+	"$(ctl status -o json | jq -r '.diagnostics[]')"
+gen=$(st .generation)
+rm "$E2E_TMP/policy/neu-vs.yaml"
+wait_gen "$gen"
+e2e_assert_match "the deleted VirtualService: a delta ($(applied))" 'incremental: 0 EndpointSlices, 0 Pods, 0 Services, 1 VirtualServices' "$(applied)"
+e2e_assert_eq "its route is gone" "v3=6 ERR=0" "$(who 1 10.96.0.95:8080 6)"
+
+e2e_log "a DestinationRule for a host the policy lacks: a warning; the Service comes: it goes"
+gen=$(st .generation)
+printf 'apiVersion: networking.istio.io/v1\nkind: DestinationRule\nmetadata: {name: later, namespace: default}\nspec: {host: later, trafficPolicy: {loadBalancer: {simple: ROUND_ROBIN}}}\n' | put later-dr.yaml
+wait_gen "$gen"
+e2e_assert_match "a delta ($(applied))" 'incremental: .*1 DestinationRules' "$(applied)"
+e2e_assert_match "its warning is in /status" 'later-dr\.yaml:[0-9]+:[0-9]+: warning: DestinationRule later: host later\.default\.svc\.cluster\.local matches no Service' \
+	"$(ctl status -o json | jq -r '.diagnostics[]')"
+gen=$(st .generation)
+new_svc later 10.96.0.96 3 | put later.yaml
+wait_gen "$gen"
+e2e_assert_match "the Service: a delta ($(applied))" 'incremental: 1 EndpointSlices, 0 Pods, 1 Services' "$(applied)"
+e2e_assert_eq "the warning is gone" "" "$(ctl status -o json | jq -r '.diagnostics[]' | grep 'DestinationRule later')"
+e2e_assert_eq "later serves" "v2=6 ERR=0" "$(who 1 10.96.0.96:8080 6)"
+gen=$(st .generation)
+rm "$E2E_TMP/policy/later-dr.yaml"
+wait_gen "$gen"
+
+e2e_log "a deleted Service (and its slice): a delta; its VIP stops"
+for f in later neu; do
+	gen=$(st .generation)
+	rm "$E2E_TMP/policy/$f.yaml"
+	wait_gen "$gen"
+	e2e_assert_match "$f deleted incrementally ($(applied))" \
+		'incremental: 1 EndpointSlices, 0 Pods, 1 Services, .*\(0 new, 1 gone\)' "$(applied)"
+done
+e2e_assert_match "no VIP any more" 'ERR=3$' "$(who 1 10.96.0.95:8080 3)"
+e2e_assert_eq "gone from the services" "" "$(ctl services | grep 'default/neu')"
+as_full "after Services and routes came and went"
+
 
 e2e_log "sockmeshctl apply -f: create or update by kind/namespace/name, as kubectl apply"
 S=$(cd "$(dirname "$0")/../compat/istio-samples" && pwd)

@@ -52,12 +52,23 @@ e2e_assert_eq "upgrade: 8 concurrent calls OK (maxConcurrentStreams 1: more upst
 
 e2e_log "[EG] per-request balancing: 30 RPCs on ONE client connection reach all 3 backends (round robin)"
 h0=$(pstat downstream_cx_http2)
+cx0=$(pstat downstream_cx_total)
+cl0=$(pstat downstream_cx_closed)
+rq0=$(pstat downstream_rq_total)
 out=$(g spread 10.96.7.11:50051 30)
 for b in g1 g2 g3; do
 	e2e_assert_ge "spread: $b answered on the shared connection" 5 "$(field "$out" backend "$b")"
 done
 e2e_assert_eq "spread: no errors" "" "$(grep '^error' <<<"$out")"
 e2e_assert_eq "spread: exactly one client HTTP/2 connection" $((h0 + 1)) "$(pstat downstream_cx_http2)"
+# cx counters count TCP connections, rq counters streams (Envoy's downstream_cx_* / _rq_*)
+e2e_assert_eq "spread: downstream_cx_total +1 for 30 streams on one connection" $((cx0 + 1)) \
+	"$(pstat downstream_cx_total)"
+e2e_assert_eq "spread: downstream_rq_total +30" $((rq0 + 30)) "$(pstat downstream_rq_total)"
+cx_closed_one() { [ "$(pstat downstream_cx_closed)" -ge $((cl0 + 1)) ]; }
+e2e_wait_until 5 cx_closed_one
+e2e_assert_eq "spread: downstream_cx_closed +1 once the client hung up" $((cl0 + 1)) \
+	"$(pstat downstream_cx_closed)"
 
 e2e_log "[VS] canary: 90/10 by weight, x-canary: 1 -> v2 (one connection each)"
 out=$(g spread 10.96.7.10:50051 200)
@@ -69,12 +80,31 @@ e2e_assert_ge "canary: v1 (both pods) carried the rest" 150 "$v1"
 out=$(g spread 10.96.7.10:50051 20 --md x-canary=1)
 e2e_assert_eq "canary: header x-canary: 1 -> all 20 on v2" 20 "$(field "$out" backend g3)"
 
+e2e_log "[VS] mirror to an HTTP/2 cluster: the copy goes out as HTTP/2 (the gRPC server speaks nothing else)"
+m0=$(pstat mirror_rq_sent)
+e2e_assert_match "mirror: the call is answered by v1" '^reply g[12]:mirror-probe-1$' \
+	"$(g call 10.96.7.18:50051 mirror-probe-1 | grep '^reply')"
+e2e_assert_eq "mirror: one mirrored request sent" $((m0 + 1)) "$(pstat mirror_rq_sent)"
+e2e_wait_for_line "$E2E_TMP/grpc-4.out" '^say mirror-probe-1$' 5
+e2e_assert_eq "mirror: g3 (v2) got the copy over HTTP/2" "say mirror-probe-1" \
+	"$(grep '^say mirror-probe' "$E2E_TMP/grpc-4.out")"
+
 e2e_log "streaming RPCs (server, client with 200 kB > one flow-control window, bidi) through the proxy"
 out=$(g streams 10.96.7.11:50051)
 e2e_assert_match "server streaming: 50 messages" '^server-streaming 50 g[123]:49$' "$(grep '^server' <<<"$out")"
 e2e_assert_match "client streaming: 200 messages, 200000 bytes" '^client-streaming g[123]:200:200000$' \
 	"$(grep '^client' <<<"$out")"
 e2e_assert_match "bidi: 3 echoed" '^bidi g[123]:a g[123]:b g[123]:c$' "$(grep '^bidi' <<<"$out")"
+# istio_request/response_messages_total: gRPC messages each way on spread
+# (so far: 30 unary calls, then 1 + 50 server streaming, 200 + 1 client
+# streaming, 3 + 3 bidi)
+msgs() { # msgs request|response -> the spread service's total
+	curl -sS -m 5 --unix-socket "$E2E_TMP/admin.sock" http://localhost/metrics |
+		awk -v m="istio_$1_messages_total" '$1 ~ "^" m "[{]" && /destination_service_name="spread"/ { s += $2 }
+			END { print s + 0 }'
+}
+e2e_assert_eq "istio_request_messages_total: 30 + 1 + 200 + 3 client messages" 234 "$(msgs request)"
+e2e_assert_eq "istio_response_messages_total: 30 + 50 + 1 + 3 server messages" 84 "$(msgs response)"
 
 e2e_log "status codes travel in trailers; deadlines"
 e2e_assert_eq "NOT_FOUND from the server" "status NOT_FOUND" "$(g status 10.96.7.11:50051 Fail NOT_FOUND)"
@@ -85,6 +115,9 @@ ut0=$(pstat response_flags.UT)
 # the client's deadline travels as grpc-timeout: the proxy gives up then too
 out=$(g status 10.96.7.11:50051 Sleep 3 --timeout 0.5)
 e2e_assert_match "client deadline 0.5 s on a 3 s call ends it" '^status (DEADLINE_EXCEEDED|UNAVAILABLE)$' "$out"
+# the proxy's deadline is the client's plus the hop (and ms rounding): wait for it to pass
+ut_after() { [ "$(pstat response_flags.UT)" -gt "$ut0" ]; }
+e2e_wait_until 2 ut_after
 e2e_assert_ge "the proxy timed it out too (grpc-timeout honoured: UT)" $((ut0 + 1)) "$(pstat response_flags.UT)"
 e2e_assert_eq "[VS] route timeout 300 ms -> UNAVAILABLE (Envoy maps 504)" "status UNAVAILABLE" \
 	"$(g status 10.96.7.10:50051 Sleep 3 --timeout 10)"

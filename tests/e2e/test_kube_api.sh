@@ -127,16 +127,33 @@ web_2() {
 	"$1" "$(slice web-2 web 4)"
 	wait_gen "$gen"
 	e2e_assert_match "$2: applied incrementally ($(applied))" \
-		'incremental: 1 EndpointSlices, 0 Pods, 1 service ports re-planned' "$(applied)"
+		'incremental: 1 EndpointSlices, 0 Pods, 0 Services, 0 VirtualServices, 0 DestinationRules; 1 service ports re-planned' "$(applied)"
 	for i in $(seq 1 100); do out=$(who 1 10.96.0.90:8080 40); [[ "$out" =~ $3 ]] && break; sleep 0.1; done
 	e2e_assert_match "$2: web's connects ($out)" "$3" "$out"
 }
 web_2 apply "new slice" '^v1=[0-9]+ v2=[0-9]+ v3=[0-9]+ ERR=0$'
 web_2 delete "deleted slice" "$both"
 
-e2e_log "a new Service and its slice: the VIP works"
+# deltas_since LINE: the "policy generation ... applied" lines of the log after line LINE
+deltas_since() { tail -n +"$(($1 + 1))" "$E2E_TMP/agent.log" | grep 'policy generation .* applied'; }
+log_lines() { wc -l <"$E2E_TMP/agent.log"; }
+
+e2e_log "a new Service and its slice: a delta; the VIP works"
+l0=$(log_lines)
 apply "$(svc extra 10.96.0.95)" "$(slice extra-1 extra 4)"
 converge "extra's VIP" 1 10.96.0.95:8080 "v3=6 ERR=0"
+e2e_assert_match "the new Service went through a delta ($(deltas_since "$l0" | tail -1))" \
+	'incremental: [01] EndpointSlices, 0 Pods, 1 Services, .*\(1 new, 0 gone\)' "$(deltas_since "$l0")"
+
+e2e_log "the Service and its slice deleted: a delta; the VIP stops; back again"
+l0=$(log_lines)
+delete "$(svc extra 10.96.0.95)" "$(slice extra-1 extra 4)"
+converge "extra's VIP is gone" 1 10.96.0.95:8080 "ERR=6"
+e2e_assert_match "the deleted Service went through a delta ($(deltas_since "$l0" | tail -1))" \
+	'incremental: [01] EndpointSlices, 0 Pods, 1 Services, .*\(0 new, 1 gone\)' "$(deltas_since "$l0")"
+e2e_assert_eq "no full reload for it" "" "$(deltas_since "$l0" | grep -v incremental)"
+apply "$(svc extra 10.96.0.95)" "$(slice extra-1 extra 4)"
+converge "extra's VIP again" 1 10.96.0.95:8080 "v3=6 ERR=0"
 
 e2e_log "Istio's CRDs installed (v1beta1 served): found within the recheck; a VirtualService routes"
 api crds '{"installed": true, "versions": ["v1beta1", "v1alpha3"]}'
@@ -152,13 +169,23 @@ gen=$(st .generation)
 apply "$(vs_front extra)"
 converge "the changed route sends front to extra" 1 10.96.0.91:8080 "v3=6 ERR=0"
 e2e_assert_match "a route change is a delta ($(applied))" \
-	'incremental: 0 EndpointSlices, 0 Pods, 1 service ports re-planned \(1 VirtualServices, 0 DestinationRules\)' \
+	'incremental: 0 EndpointSlices, 0 Pods, 0 Services, 1 VirtualServices, 0 DestinationRules; 1 service ports re-planned' \
 	"$(applied)"
 apply "$(vs_front)"
 for i in $(seq 1 100); do out=$(who 1 10.96.0.91:8080 20); [[ "$out" =~ $both ]] && break; sleep 0.1; done
 e2e_assert_match "and back to web ($out)" "$both" "$out"
+l0=$(log_lines)
 delete "$(vs_front)"
 converge "the deleted VirtualService's route goes" 1 10.96.0.91:8080 "v3=6 ERR=0"
+e2e_assert_match "a deleted VirtualService is a delta ($(deltas_since "$l0" | tail -1))" \
+	'incremental: 0 EndpointSlices, 0 Pods, 0 Services, 1 VirtualServices, 0 DestinationRules' "$(deltas_since "$l0")"
+l0=$(log_lines)
+apply "$(vs_front extra)"
+converge "a new VirtualService's route applies" 1 10.96.0.91:8080 "v3=6 ERR=0"
+e2e_assert_match "a new VirtualService is a delta ($(deltas_since "$l0" | tail -1))" \
+	'incremental: 0 EndpointSlices, 0 Pods, 0 Services, 1 VirtualServices, 0 DestinationRules' "$(deltas_since "$l0")"
+delete "$(vs_front)"
+converge "deleted again" 1 10.96.0.91:8080 "v3=6 ERR=0"
 
 e2e_log "fault: 410 in the middle of every watch (etcd compacted): relist and diff"
 relists=$(st '[.kubernetes.kinds[].relists] | add')
@@ -191,6 +218,20 @@ apply "$(slice web-1 web 2)"
 converge "the fixed object applies" 1 10.96.0.90:8080 "v1=10 ERR=0"
 e2e_assert_eq "no longer rejected" "0" "$(kst '.rejected | length')"
 apply "$(slice web-1 web 2 3)"
+
+e2e_log "fault: a Service on another Service's clusterIP is rejected alone"
+apply "$(svc clash 10.96.0.90)" "$(slice other-1 other 3)"
+e2e_wait_until 10 bash -c "$CTL --admin-socket $E2E_TMP/admin.sock status -o json | jq -e '.kubernetes.rejected[\"Service default/clash\"]' >/dev/null"
+e2e_assert_match "/status: why" 'clusterIP 10\.96\.0\.90 is already the VIP of Service default/(web|clash)' \
+	"$(kst '.rejected["Service default/clash"]')"
+e2e_assert_match "the log says why it was not a delta" \
+	'not a delta \(Service default/clash: clusterIP 10\.96\.0\.90 is already the VIP of Service default/web' "$(cat "$E2E_TMP/agent.log")"
+converge "the rest of the change applies (other's new endpoint)" 1 10.96.0.96:8080 "v2=6 ERR=0"
+out=$(who 1 10.96.0.90:8080 30)
+e2e_assert_match "web keeps its VIP ($out)" "$both" "$out"
+delete "$(svc clash 10.96.0.90)"
+e2e_wait_until 10 bash -c "[ \$($CTL --admin-socket $E2E_TMP/admin.sock status -o json | jq '.kubernetes.rejected | length') = 0 ]"
+e2e_assert_eq "deleted: no longer rejected" "0" "$(kst '.rejected | length')"
 
 e2e_log "fault: the API server killed: the data path keeps serving; restarted with new resourceVersions"
 kill "$API_PID"; wait "$API_PID" 2>/dev/null

@@ -199,6 +199,15 @@ e2e_assert_match "services: h2c port is L7 (declared http)" 'default/h2c +10\.96
 out=$(sm_pod_exec 1 curl -sS -m 5 --http2-prior-knowledge -D - -o /dev/null http://10.96.4.30:50051/a)
 e2e_assert_match "curl --http2-prior-knowledge: HTTP/2 200 from the HTTP/1.1 backend" '^HTTP/2 200' "$out"
 e2e_assert_match "routed by the proxy (x-envoy-upstream-service-time)" 'x-envoy-upstream-service-time' "$out"
+# a gRPC request answered by a non-gRPC backend: its response passes as it is
+# (the client maps the HTTP status), only the proxy's own replies become
+# trailers-only grpc-status responses, as Envoy's local replies
+out=$(sm_pod_exec 1 curl -sS -m 5 --http2-prior-knowledge -D - -H 'content-type: application/grpc' \
+	--data-binary x "http://10.96.4.30:50051/a?status=503")
+e2e_assert_match "gRPC request, backend 503: HTTP/2 503 passed on" '^HTTP/2 503' "$out"
+e2e_assert_match "... with the backend's body" 'id=' "$out"
+e2e_assert_eq "... and no grpc-status made up by the proxy" "" "$(grep -i '^grpc-status' <<<"$out")"
+e2e_assert_eq "... nor the proxy's internal mark" "" "$(grep -i '^x-sockmesh-local' <<<"$out")"
 # h2load: 20 requests, one connection, one at a time then 4 in flight
 out=$(sm_pod_exec 1 timeout 20 h2load -n 20 -c 1 -m 1 http://10.96.4.30:50051/a)
 e2e_assert_match "h2load -m 1: 20 succeeded on one connection" '20 succeeded, 0 failed' "$out"

@@ -105,4 +105,20 @@ e2e_assert_eq "http2MaxRequests: 3 served" 3 "$(cnt "$out" "status 200")"
 e2e_assert_eq "http2MaxRequests: 3 overflow" 3 "$(cnt "$out" overloaded)"
 idle_never_refuses "after http2MaxRequests" 10.96.3.30:9080
 
+e2e_log "graceful drain (agent SIGTERM) with keep-alive HTTP/1.1 clients"
+# Envoy's HTTP/1 drain: the request in flight completes and its response
+# carries Connection: close; the kept-alive connection idle between requests
+# is closed at once, before that response (ordered events, not timings).
+mesh_agent_stop
+mesh_agent_start --keep-on-exit --l7-drain-time 10000 || exit 1
+ka drain 10.96.3.10:9080 "/?delay_ms=1500" --timeout 8 >"$E2E_TMP/drain.out" 2>&1 &
+dr_pid=$!
+e2e_wait_for_line "$E2E_TMP/drain.out" '^started' 10 || { echo "FAIL: drain client"; cat "$E2E_TMP/drain.out"; }
+mesh_agent_stop
+wait "$dr_pid"
+e2e_assert_eq "drain: the idle kept-alive connection closed first, the request in flight answered 200 with Connection: close" \
+	"idle closed|inflight 200 connection=close" \
+	"$(grep -E '^(idle|inflight)' "$E2E_TMP/drain.out" | tr '\n' '|' | sed 's/|$//')"
+mesh_agent_start || exit 1
+
 e2e_finish

@@ -38,6 +38,7 @@
 #include <unistd.h>
 
 #include "common/parse.h"
+#include "sm-bench-lat.h"
 
 #define EXIT_FAILED	3
 #define EXIT_USAGE	2
@@ -57,8 +58,7 @@ struct conn {
 	int fd;
 	int busy;		/* a request is in flight */
 	uint64_t sent_due;	/* due time of the request in flight (ns) */
-	uint64_t *queue;	/* due times of requests waiting for this connection */
-	size_t qhead, qlen, qcap;
+	struct lat_queue q;	/* due times of requests waiting for this connection */
 	char *rbuf;
 	size_t rlen;
 };
@@ -82,14 +82,6 @@ static struct {
 	unsigned long n;
 } backends[MAX_BACKENDS];
 static int nbackends;
-
-static uint64_t now_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000ULL + (uint64_t)ts.tv_nsec;
-}
 
 static int conn_open(struct conn *c, int ep)
 {
@@ -134,26 +126,6 @@ static int conn_send(struct conn *c, uint64_t due)
 	}
 	c->busy = 1;
 	c->sent_due = due;
-	return 0;
-}
-
-static int queue_push(struct conn *c, uint64_t due)
-{
-	if (c->qlen == c->qcap) {
-		size_t ncap = c->qcap ? c->qcap * 2 : 64;
-		uint64_t *q = malloc(ncap * sizeof(*q));
-
-		if (!q)
-			return -ENOMEM;
-		for (size_t i = 0; i < c->qlen; i++)
-			q[i] = c->queue[(c->qhead + i) % c->qcap];
-		free(c->queue);
-		c->queue = q;
-		c->qcap = ncap;
-		c->qhead = 0;
-	}
-	c->queue[(c->qhead + c->qlen) % c->qcap] = due;
-	c->qlen++;
 	return 0;
 }
 
@@ -238,39 +210,16 @@ static int conn_on_readable(struct conn *c)
 		if (!c->busy)
 			return -EPROTO;
 		if (nsamples < MAX_SAMPLES)
-			samples[nsamples++] = now_ns() - c->sent_due;
+			samples[nsamples++] = lat_now_ns() - c->sent_due;
 		memmove(c->rbuf, c->rbuf + n, c->rlen - (size_t)n);
 		c->rlen -= (size_t)n;
 		c->busy = 0;
 		if (o.rate == 0)
-			return conn_send(c, now_ns());
-		if (c->qlen) {
-			uint64_t due = c->queue[c->qhead];
-
-			c->qhead = (c->qhead + 1) % c->qcap;
-			c->qlen--;
-			return conn_send(c, due);
-		}
+			return conn_send(c, lat_now_ns());
+		if (c->q.len)
+			return conn_send(c, lat_queue_pop(&c->q));
 		return 0;
 	}
-}
-
-static int cmp_u64(const void *a, const void *b)
-{
-	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
-
-	return x < y ? -1 : x > y;
-}
-
-static double pct_us(double p)
-{
-	size_t rank = (size_t)(p / 100.0 * (double)nsamples + 0.999999);
-
-	if (rank < 1)
-		rank = 1;
-	if (rank > nsamples)
-		rank = nsamples;
-	return (double)samples[rank - 1] / 1e3;
 }
 
 static int cmp_backend(const void *a, const void *b)
@@ -300,7 +249,7 @@ static int run(void)
 		}
 	}
 	interval = o.rate ? 1000000000ULL / o.rate : 0;
-	t0 = now_ns();
+	t0 = lat_now_ns();
 	end = t0 + (uint64_t)(o.secs * 1e9);
 	next_due = t0;
 	if (!o.rate)
@@ -308,7 +257,7 @@ static int run(void)
 			if (conn_send(&cs[i], t0))
 				n_errors++;
 	for (;;) {
-		uint64_t now = now_ns();
+		uint64_t now = lat_now_ns();
 		struct timespec ts = { 0 };
 		int n;
 
@@ -316,7 +265,7 @@ static int run(void)
 		while (o.rate && next_due <= now && next_due < end) {
 			struct conn *c = &cs[k % o.conns];
 
-			if (c->fd >= 0 && (c->busy ? queue_push(c, next_due) : conn_send(c, next_due)))
+			if (c->fd >= 0 && (c->busy ? lat_queue_push(&c->q, next_due) : conn_send(c, next_due)))
 				n_errors++;
 			k++;
 			next_due = t0 + k * interval;
@@ -327,7 +276,7 @@ static int run(void)
 			int idle = 1;
 
 			for (unsigned long i = 0; i < o.conns; i++)
-				if (cs[i].fd >= 0 && (cs[i].busy || cs[i].qlen))
+				if (cs[i].fd >= 0 && (cs[i].busy || cs[i].q.len))
 					idle = 0;
 			if (idle || !o.rate)
 				break;
@@ -344,8 +293,8 @@ static int run(void)
 				n_errors++;
 				epoll_ctl(ep, EPOLL_CTL_DEL, c->fd, NULL);
 				close(c->fd);
-				n_errors += c->qlen;
-				c->qlen = 0;
+				n_errors += c->q.len;
+				c->q.len = 0;
 				if (conn_open(c, ep))
 					c->fd = -1;
 			}
@@ -354,21 +303,22 @@ static int run(void)
 	/* open loop: what is still owed after the stall allowance failed; the
 	 * closed loop just stops with one request per connection in flight */
 	for (unsigned long i = 0; o.rate && i < o.conns; i++)
-		if (cs[i].fd >= 0 && (cs[i].busy || cs[i].qlen))
-			n_errors += (unsigned long)cs[i].busy + cs[i].qlen;
+		if (cs[i].fd >= 0 && (cs[i].busy || cs[i].q.len))
+			n_errors += (unsigned long)cs[i].busy + cs[i].q.len;
 	{
-		double secs = (double)(now_ns() - t0) / 1e9;
+		double secs = (double)(lat_now_ns() - t0) / 1e9;
 
 		if (!nsamples) {
 			printf("ERR no responses (errors %lu)\n", n_errors);
 			return EXIT_FAILED;
 		}
-		qsort(samples, nsamples, sizeof(*samples), cmp_u64);
+		qsort(samples, nsamples, sizeof(*samples), lat_cmp_u64);
 		if (!o.rate)
 			secs = o.secs;
 		printf("http requests %zu errors %lu secs %.3f rps %.0f p50_us %.1f p99_us %.1f "
 		       "p999_us %.1f max_us %.1f\n", nsamples, n_errors, secs,
-		       (double)nsamples / secs, pct_us(50), pct_us(99), pct_us(99.9),
+		       (double)nsamples / secs, lat_pct_us(samples, nsamples, 50),
+		       lat_pct_us(samples, nsamples, 99), lat_pct_us(samples, nsamples, 99.9),
 		       (double)samples[nsamples - 1] / 1e3);
 		qsort(backends, (size_t)nbackends, sizeof(backends[0]), cmp_backend);
 		for (int i = 0; i < nbackends; i++)
@@ -400,23 +350,11 @@ int main(int argc, char **argv)
 
 	while ((c = getopt_long(argc, argv, "H:h", opts, NULL)) != -1) {
 		switch (c) {
-		case 'a': {
-			char ip[INET_ADDRSTRLEN];
-			const char *colon = strrchr(optarg, ':');
-			unsigned long port;
-
-			if (!colon || (size_t)(colon - optarg) >= sizeof(ip) ||
-			    sm_parse_uint(colon + 1, 1, 65535, &port))
-				goto bad;
-			memcpy(ip, optarg, (size_t)(colon - optarg));
-			ip[colon - optarg] = 0;
-			o.addr.sin_family = AF_INET;
-			o.addr.sin_port = htons((uint16_t)port);
-			if (inet_pton(AF_INET, ip, &o.addr.sin_addr) != 1)
+		case 'a':
+			if (lat_parse_addr(optarg, &o.addr))
 				goto bad;
 			have_addr = 1;
 			break;
-		}
 		case 'c':
 			if (sm_parse_uint(optarg, 1, MAX_CONNS, &o.conns))
 				goto bad;
@@ -425,14 +363,10 @@ int main(int argc, char **argv)
 			if (sm_parse_uint(optarg, 0, 1000000, &o.rate))
 				goto bad;
 			break;
-		case 's': {
-			char *end;
-
-			o.secs = strtod(optarg, &end);
-			if (*end || end == optarg || !(o.secs >= 0.01 && o.secs <= 3600))
+		case 's':
+			if (lat_parse_secs(optarg, &o.secs))
 				goto bad;
 			break;
-		}
 		case 'p':
 			o.path = optarg;
 			break;

@@ -408,6 +408,27 @@ static void ch_apply(struct pol_set *set, const struct pol_delta *d, bool undo)
 	free(paired);
 }
 
+/*
+ * A patch taken (the cache takes the delta) or not (the plan must be as
+ * before it; the caller has put the set back).
+ */
+static void patch_end(struct plan *plan, struct plan_patch *pt, struct pol_cache *c,
+		      struct pol_delta *d, const char *before, bool take)
+{
+	char *got;
+
+	if (take) {
+		plan_patch_free(pt);
+		policy_delta_commit(c, d);
+		return;
+	}
+	plan_patch_undo(plan, pt);
+	got = plan_text(plan);
+	ASSERT_STREQ(got, before);
+	free(got);
+	policy_delta_free(c, d);
+}
+
 TEST(slices_added_and_deleted_patch_equals_full_plan)
 {
 	const char *ns[] = { "default", "default", "default" }, *svc[] = { "web", "front", "api" };
@@ -467,18 +488,12 @@ TEST(slices_added_and_deleted_patch_equals_full_plan)
 		free(want);
 		if (step % 5 == 4) {
 			/* not taken: the set and plan as they were */
-			plan_patch_undo(&plan, &pt);
 			ch_apply(&set, &d, true);
 			ASSERT_EQ(set.n_eps, n_eps);
-			got = plan_text(&plan);
-			ASSERT_STREQ(got, before);
-			free(got);
-			policy_delta_free(c, &d);
 		} else {
-			plan_patch_free(&pt);
-			policy_delta_commit(c, &d);
 			memcpy(var, nv, sizeof(var));
 		}
+		patch_end(&plan, &pt, c, &d, before, step % 5 != 4);
 		free(before);
 	}
 	/* the churn did add and delete slices */
@@ -925,4 +940,177 @@ TEST(route_change_validated_against_the_set)
 	policy_set_free(&set);
 	free(routes);
 	free(eps);
+}
+
+/* ---- Services that come, change and go ---- */
+
+/*
+ * x.yaml, one Service per document: x0 (two ports; variant 2 drops one),
+ * x1 by selector (variant 2 moves its VIP), x2 headless (no entry), x3
+ * (variant 2 changes its port). Variant 0: absent.
+ */
+static char *svc_x_text(const unsigned v[4])
+{
+	char *buf = NULL;
+	size_t len = 0;
+	FILE *f = open_memstream(&buf, &len);
+
+	if (v[0])
+		fprintf(f, "---\napiVersion: v1\nkind: Service\nmetadata: {name: x0, namespace: default}\n"
+			"spec: {clusterIP: 10.96.0.100, ports: [{name: tcp, port: 80, targetPort: 9100}%s]}\n",
+			v[0] == 1 ? ", {name: tcp-b, port: 81, targetPort: 9100}" : "");
+	if (v[1])
+		fprintf(f, "---\napiVersion: v1\nkind: Service\nmetadata: {name: x1, namespace: default}\n"
+			"spec: {clusterIP: 10.96.0.%d, selector: {app: web}, ports: [{name: tcp, port: 80}]}\n",
+			v[1] == 1 ? 101 : 111);
+	if (v[2])
+		fprintf(f, "---\napiVersion: v1\nkind: Service\nmetadata: {name: x2, namespace: default}\n"
+			"spec: {clusterIP: None, ports: [{name: tcp, port: 80}]}\n");
+	if (v[3])
+		fprintf(f, "---\napiVersion: v1\nkind: Service\nmetadata: {name: x3, namespace: default}\n"
+			"spec: {clusterIP: 10.96.0.103, ports: [{name: tcp, port: %d}]}\n",
+			v[3] == 1 ? 80 : 8080);
+	fclose(f);
+	return buf ?: strdup("");
+}
+
+/* plan_text without the order (a new entry is last in policy order, a full plan puts it in place) */
+static char *plan_text_no_order(const struct plan *p)
+{
+	char *t = plan_text(p), *o;
+
+	while (t && (o = strstr(t, " order "))) {
+		char *e = strstr(o + 7, " slots");
+
+		memmove(o, e, strlen(e) + 1);
+	}
+	return t;
+}
+
+TEST(services_added_and_deleted_patch_equals_full_plan)
+{
+	static const char *const ns[] = { "default", "default", "default", "default" };
+	static const char *const names[] = { "x0", "x1", "x2", "x3" };
+	unsigned v[4] = { 0, 0, 0, 0 }, x = 4242, adds = 0, dels = 0;
+	struct pol_cache *c = policy_cache_new();
+	char *eps = web_eps(EPS_A), *xt = svc_x_text(v);
+	struct pol_set set;
+	struct plan plan;
+
+	ASSERT_TRUE(c != NULL);
+	policy_cache_begin(c);
+	policy_set_init(&set);
+	policy_set_use_cache(&set, c);
+	ASSERT_EQ(policy_load_buffer(&set, "pol/services.yaml", pol_services, strlen(pol_services)), 0);
+	ASSERT_EQ(policy_load_buffer(&set, "pol/eps.yaml", eps, strlen(eps)), 0);
+	ASSERT_EQ(policy_load_buffer(&set, "pol/x.yaml", xt, strlen(xt)), 0);
+	ASSERT_EQ(policy_validate(&set), 0);
+	ASSERT_EQ(plan_build(&set, &plan), 0);
+	policy_cache_end(c);
+	free(xt);
+	for (int step = 0; step < 200 && !test__failed; step++) {
+		unsigned nv[4];
+		struct pol_delta d = {};
+		struct plan_patch pt;
+		struct pol_set fresh;
+		struct plan fp;
+		char *before = plan_text(&plan), *got, *want;
+		int ret;
+
+		memcpy(nv, v, sizeof(nv));
+		x = x * 1103515245u + 12345u;
+		nv[(x >> 8) % 4] = (x >> 16) % 3;
+		xt = svc_x_text(nv);
+		ret = policy_cache_delta(c, "pol/x.yaml", xt, strlen(xt), &d);
+		if (ret == -ENOENT)
+			ret = policy_cache_delta_new(c, "pol/x.yaml", xt, strlen(xt), &d);
+		ASSERT_EQ(ret, 0);
+		/* gone first, then new: a changed Service goes and comes */
+		for (size_t g = 0; g < d.n_gone && g < 8; g++)
+			ASSERT_EQ(policy_set_del_svc(&set, &d.gone[g]->svcs[0]), 0);
+		for (size_t a = 0; a < d.n_added; a++)
+			ASSERT_EQ(policy_set_add_svc(&set, &d.added[a]->svcs[0]), 0);
+		adds += d.n_added > d.n_gone;
+		dels += d.n_gone > d.n_added;
+		/* the index follows: every Service is found, by name */
+		for (size_t i = 0; i < set.n_svcs; i++)
+			ASSERT_TRUE(policy_index_service(&set, set.svcs[i].meta.ns,
+							 strlen(set.svcs[i].meta.ns),
+							 set.svcs[i].meta.name,
+							 strlen(set.svcs[i].meta.name)) == &set.svcs[i]);
+		ASSERT_EQ(plan_patch_services(&set, &plan, ns, names, 4, &pt), 0);
+		policy_set_init(&fresh);
+		ASSERT_EQ(policy_load_buffer(&fresh, "pol/services.yaml", pol_services,
+					     strlen(pol_services)), 0);
+		ASSERT_EQ(policy_load_buffer(&fresh, "pol/eps.yaml", eps, strlen(eps)), 0);
+		ASSERT_EQ(policy_load_buffer(&fresh, "pol/x.yaml", xt, strlen(xt)), 0);
+		ASSERT_EQ(policy_validate(&fresh), 0);
+		ASSERT_EQ(plan_build(&fresh, &fp), 0);
+		got = plan_text_no_order(&plan);
+		want = plan_text_no_order(&fp);
+		if (strcmp(got, want))
+			TEST_FAIL_("step %d: patched\n%s\nfull\n%s", step, got, want);
+		/* the keys gone are those the full plan does not have */
+		for (size_t g = 0; g < pt.n_gone; g++)
+			for (size_t i = 0; i < fp.n_svcs; i++)
+				ASSERT_FALSE(fp.svcs[i].key.vip == pt.gone[g].vip &&
+					     fp.svcs[i].key.port == pt.gone[g].port);
+		free(got);
+		free(want);
+		plan_free(&fp);
+		policy_set_free(&fresh);
+		if (step % 4 == 3) {
+			/* not taken: the set and plan as they were */
+			for (size_t a = d.n_added; a-- > 0;)
+				ASSERT_EQ(policy_set_del_svc(&set, &d.added[a]->svcs[0]), 0);
+			for (size_t g = d.n_gone; g-- > 0;)
+				ASSERT_EQ(policy_set_add_svc(&set, &d.gone[g]->svcs[0]), 0);
+		} else {
+			memcpy(v, nv, sizeof(v));
+		}
+		patch_end(&plan, &pt, c, &d, before, step % 4 != 3);
+		free(xt);
+		free(before);
+	}
+	ASSERT_TRUE(adds > 20);
+	ASSERT_TRUE(dels > 20);
+	plan_free(&plan);
+	policy_set_free(&set);
+	policy_cache_free(c);
+	free(eps);
+}
+
+TEST(service_change_validated_against_the_set)
+{
+	static const char *const ns[] = { "default" }, *const name[] = { "x9" };
+	struct pol_set set, nu;
+
+	policy_set_init(&set);
+	ASSERT_EQ(policy_load_buffer(&set, "p.yaml", pol_services, strlen(pol_services)), 0);
+	ASSERT_EQ(policy_validate(&set), 0);
+	/* a new Service on web's clusterIP */
+	load_doc(&nu, "{apiVersion: v1, kind: Service, metadata: {name: x9, namespace: default},"
+		      " spec: {clusterIP: 10.96.0.90, ports: [{port: 81}]}}");
+	ASSERT_EQ(policy_set_add_svc(&set, &nu.svcs[0]), 0);
+	ASSERT_EQ(policy_validate_change(&set, ns, name, 1, false), -EINVAL);
+	ASSERT_TRUE(set.n_diags > 0 && strstr(set.diags[set.n_diags - 1].msg,
+					      "is already the VIP of Service default/web"));
+	ASSERT_EQ(policy_set_del_svc(&set, &nu.svcs[0]), 0);
+	ASSERT_EQ(policy_set_del_svc(&set, &nu.svcs[0]), -ENOENT);
+	policy_set_free(&nu);
+	/* web gone: its DestinationRule's host matches nothing, front's tcp route neither */
+	{
+		static const char *const web[] = { "web" };
+		struct pol_service saved = set.svcs[0];
+
+		ASSERT_STREQ(saved.meta.name, "web");
+		set.n_diags = set.n_errors = set.n_warnings = 0;
+		ASSERT_EQ(policy_set_del_svc(&set, &set.svcs[0]), 0);
+		ASSERT_EQ(policy_validate_change(&set, ns, web, 1, true), -EINVAL);
+		ASSERT_TRUE(set.n_warnings >= 1);	/* the DestinationRule */
+		ASSERT_TRUE(set.n_errors >= 1);		/* the tcp route destination */
+		ASSERT_EQ(policy_set_add_svc(&set, &saved), 0);
+		ASSERT_STREQ(set.svcs[0].meta.name, "web");	/* back where it was */
+	}
+	policy_set_free(&set);
 }

@@ -177,6 +177,42 @@ TEST(proxy_grpc_helpers)
 	}
 }
 
+/* gRPC length-prefixed messages counted across arbitrary piece boundaries. */
+TEST(proxy_grpc_msgs_scan)
+{
+	/* three messages: 3 bytes, 0 bytes, 300 bytes (a length over one byte) */
+	static char body[5 + 3 + 5 + 5 + 300];
+	struct px_grpc_msgs g;
+	size_t n = sizeof(body);
+
+	memset(body, 'x', sizeof(body));
+	memcpy(body, "\0\0\0\0\3", 5);
+	memcpy(body + 8, "\0\0\0\0\0", 5);
+	memcpy(body + 13, "\1\0\0\x01\x2c", 5);	/* compressed flag, 300 */
+	memset(&g, 0, sizeof(g));
+	px_grpc_msgs_scan(&g, body, n);
+	ASSERT_EQ(g.n, 3);
+	ASSERT_EQ(g.left, 0);
+	ASSERT_EQ(g.hdr, 0);
+	/* every split point, and byte by byte */
+	for (size_t cut = 0; cut <= n; cut++) {
+		memset(&g, 0, sizeof(g));
+		px_grpc_msgs_scan(&g, body, cut);
+		px_grpc_msgs_scan(&g, body + cut, n - cut);
+		if (!ASSERT_EQ(g.n, 3))
+			fprintf(stderr, "  cut at %zu\n", cut);
+	}
+	memset(&g, 0, sizeof(g));
+	for (size_t i = 0; i < n; i++)
+		px_grpc_msgs_scan(&g, body + i, 1);
+	ASSERT_EQ(g.n, 3);
+	/* a message still being received: counted once its prefix is in */
+	memset(&g, 0, sizeof(g));
+	px_grpc_msgs_scan(&g, body + 13, 10);
+	ASSERT_EQ(g.n, 1);
+	ASSERT_EQ(g.left, 295);
+}
+
 TEST(proxy_backoff_bounds)
 {
 	uint64_t r, max1 = 0, max3 = 0, max9 = 0;

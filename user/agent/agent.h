@@ -175,8 +175,11 @@ void agent_cur_drop(struct agent *ag);
 
 /*
  * A change of objects given in memory, named by identity (kube_src.c): as
- * a delta when it only changes EndpointSlices or Pod readiness. Returns 0
- * (applied) or 1 (not a delta: load everything).
+ * a delta when the objects are EndpointSlices, Pod readiness, Services,
+ * VirtualServices or DestinationRules that come, change or go. Returns 0
+ * (applied), 1 (not a delta: load everything) or 2: one of the changed
+ * objects fails validation against the rest (err: "identity\tmessage");
+ * the caller may reject it alone and try the rest again.
  */
 int agent_reload_delta(struct agent *ag, const struct agent_file *files, size_t n_files,
 		       json_t *diags, char *err, size_t errlen);

@@ -970,13 +970,80 @@ static int apply_be_diff(struct apply_ctx *a, struct apply_batches *q,
 	return ret;
 }
 
+/*
+ * Entries the change adds next to those applied must fit: service ports
+ * (sm_svc), clusters (sm_cluster) and backends (sm_backend) no applied
+ * record has yet. Counted before the first write, as apply_check_versions.
+ */
+static int apply_check_new(struct apply_ctx *a, const struct plan *p, const size_t *idx, size_t n,
+			   char *err, size_t errlen)
+{
+	size_t n_svc = 0, n_cl = 0, n_be = 0;
+	struct u64map seen;
+	int ret = u64map_init(&seen, 16);
+
+	for (size_t i = 0; i < n && !ret; i++) {
+		const struct plan_service *s = &p->svcs[idx[i]];
+
+		n_svc += !u64map_get(&a->svcs, apply_svc_id(&s->key));
+		for (size_t j = 0; j < s->n_clusters && !ret; j++) {
+			const struct plan_cluster *c = &s->clusters[j];
+
+			if (u64map_get(&seen, c->id))
+				continue;
+			if ((ret = u64map_put(&seen, c->id, (void *)c)))
+				break;
+			n_cl += !u64map_get(&a->clusters, c->id);
+			for (size_t b = 0; b < c->n_backends; b++)
+				n_be += !u64map_get(&a->backends, dp_meta_be_id(&c->backends[b].key));
+		}
+	}
+	u64map_free(&seen);
+	if (ret)
+		return ret;
+	/* (a backend in two new clusters counts twice: a bound, on the safe side) */
+	if (a->svcs.n + n_svc > apply_map_size(a->maps.svc))
+		snprintf(err, errlen, "sm_svc: %zu new service ports next to %zu do not fit (--max-services)",
+			 n_svc, a->svcs.n);
+	else if (a->clusters.n + n_cl > apply_map_size(a->maps.cluster))
+		snprintf(err, errlen, "sm_cluster: %zu new clusters next to %zu do not fit (--max-clusters)",
+			 n_cl, a->clusters.n);
+	else if (a->backends.n + n_be > apply_map_size(a->maps.backend))
+		snprintf(err, errlen, "sm_backend: %zu new backends next to %zu do not fit (--max-backends)",
+			 n_be, a->backends.n);
+	else
+		return 0;
+	return -E2BIG;
+}
+
+/* A service port the plan no longer has: its entry goes, its clusters lose a reference. */
+static int apply_svc_gone(struct apply_ctx *a, const struct sm_svc_key *key, struct u64map *gone_cl)
+{
+	uint64_t id = apply_svc_id(key);
+	struct apply_svc *old = u64map_get(&a->svcs, id);
+	int ret = 0;
+
+	if (!old)
+		return 0;	/* never applied (it had no cluster) */
+	apply_svc_delete(a, old);
+	for (size_t k = 0; k < old->n_clusters && !ret; k++) {
+		struct apply_cluster *c = u64map_get(&a->clusters, old->cluster_ids[k]);
+
+		if (c && --c->refs == 0)
+			ret = u64map_put(gone_cl, c->id, c);
+	}
+	u64map_del(&a->svcs, id);
+	apply_live_svc(a, old, -1);
+	apply_svc_free(old);
+	return ret;
+}
+
 int apply_services(struct apply_ctx *a, const struct plan *p, const size_t *idx, size_t n,
-		   char *err, size_t errlen)
+		   const struct sm_svc_key *gone, size_t n_gone, char *err, size_t errlen)
 {
 	struct u64map seen = {}, gone_be = {}, gone_cl = {};
 	struct apply_batches q;
 	uint64_t t0 = dp_now_ns();
-	size_t n_new_be = 0;
 	int ret;
 
 	apply_flush_names(a);	/* an earlier apply's, before this one's deletes */
@@ -985,28 +1052,15 @@ int apply_services(struct apply_ctx *a, const struct plan *p, const size_t *idx,
 	apply_gc(a, t0);
 	apply_batches_init(a, &q);
 	for (size_t i = 0; i < n; i++)
-		if (!p->svcs[idx[i]].n_clusters || !u64map_get(&a->svcs, apply_svc_id(&p->svcs[idx[i]].key)))
-			return -ESTALE;	/* a service came or went: not ours to do */
+		if (!p->svcs[idx[i]].n_clusters)
+			return -ESTALE;	/* not programmed (apply_plan skips it) */
 	if ((ret = apply_check_versions(a, p, idx, n, err, errlen)))
 		return ret;
 	if ((ret = u64map_init(&seen, 16)) || (ret = u64map_init(&gone_be, 16)) ||
 	    (ret = u64map_init(&gone_cl, 16)))
 		goto out;
-
-	/* capacity: backends no applied cluster lists yet must fit sm_backend */
-	for (size_t i = 0; i < n; i++)
-		for (size_t j = 0; j < p->svcs[idx[i]].n_clusters; j++) {
-			const struct plan_cluster *c = &p->svcs[idx[i]].clusters[j];
-
-			for (size_t b = 0; b < c->n_backends; b++)
-				n_new_be += !u64map_get(&a->backends, dp_meta_be_id(&c->backends[b].key));
-		}
-	if (a->backends.n + n_new_be > apply_map_size(a->maps.backend)) {
-		snprintf(err, errlen, "sm_backend: %zu new backends next to %zu do not fit (--max-backends)",
-			 n_new_be, a->backends.n);
-		ret = -E2BIG;
+	if ((ret = apply_check_new(a, p, idx, n, err, errlen)))
 		goto out;
-	}
 
 	/*
 	 * From here on a failure leaves the maps as a mix (each entry whole):
@@ -1062,19 +1116,27 @@ int apply_services(struct apply_ctx *a, const struct plan *p, const size_t *idx,
 		}
 		for (size_t k = 0; k < ns->n_clusters; k++)
 			((struct apply_cluster *)u64map_get(&a->clusters, ns->cluster_ids[k]))->refs++;
-		for (size_t k = 0; k < old->n_clusters; k++) {
+		for (size_t k = 0; old && k < old->n_clusters; k++) {
 			struct apply_cluster *c = u64map_get(&a->clusters, old->cluster_ids[k]);
 
 			if (c && --c->refs == 0 && (ret = u64map_put(&gone_cl, c->id, c)))
 				goto fail;
 		}
-		u64map_put(&a->svcs, id, ns);
-		apply_live_svc(a, old, -1);
+		if ((ret = u64map_put(&a->svcs, id, ns))) {
+			apply_svc_free(ns);
+			goto fail;
+		}
+		if (old)
+			apply_live_svc(a, old, -1);
 		apply_live_svc(a, ns, 1);
 		apply_svc_free(old);
 	}
 	if ((ret = apply_batches_flush(a, &q, err, errlen)))
 		goto fail;
+	/* service ports gone: once the new entries are in, as apply_plan */
+	for (size_t i = 0; i < n_gone; i++)
+		if ((ret = apply_svc_gone(a, &gone[i], &gone_cl)))
+			goto fail;
 
 	/* 3. What no service names any more: clusters, then their backends. */
 	for (size_t i = 0; i < gone_cl.cap; i++) {

@@ -82,15 +82,17 @@ int apply_plan(struct apply_ctx *a, const struct plan *p, char *err, size_t errl
 
 /*
  * Apply the services idx[0..n) of p, whose clusters (backend lists,
- * readiness) may have changed since the last apply: every other service
- * of p must be as applied before. Costs what changed, not the plan's size
- * (a one-endpoint change of a 10k-service plan writes a few entries).
- * Services must keep their keys and have clusters. Returns 0; -E2BIG or
- * -EAGAIN (does not fit; nothing written); -ESTALE (not such a change:
- * apply the whole plan); other -errno with err filled: as apply_plan.
+ * readiness) may have changed since the last apply or which are new, and
+ * remove the service ports gone[0..n_gone) p no longer has: every other
+ * service of p must be as applied before. Costs what changed, not the
+ * plan's size (a one-endpoint change of a 10k-service plan writes a few
+ * entries; a new Service its own). Services written must have clusters.
+ * Returns 0; -E2BIG or -EAGAIN (does not fit; nothing written); -ESTALE
+ * (not such a change: apply the whole plan); other -errno with err
+ * filled: as apply_plan.
  */
 int apply_services(struct apply_ctx *a, const struct plan *p, const size_t *idx, size_t n,
-		   char *err, size_t errlen);
+		   const struct sm_svc_key *gone, size_t n_gone, char *err, size_t errlen);
 
 /* Delete superseded versions whose grace period is over; run the sweep. */
 void apply_gc(struct apply_ctx *a, uint64_t now_ns);

@@ -6,7 +6,8 @@
  * The client (user/kube) keeps the live store up to date on its thread.
  * The agent keeps a view: the objects it applied. A change moves objects
  * from the store into the view and applies them: as a delta when the
- * reload path can (EndpointSlice changes and Pod readiness, see reload.c),
+ * reload path can (EndpointSlices, Services, VirtualServices and
+ * DestinationRules that come, change or go, Pod readiness: see reload.c),
  * else by loading the whole view (the document cache re-parses only the
  * changed objects). Each object is one document whose "file" is its
  * identity, "Kind ns/name", so every diagnostic names the object.
@@ -398,6 +399,38 @@ int agent_kube_prepare(struct agent *ag, json_t *diags, struct agent_prepared *p
 	return ret;
 }
 
+/*
+ * The change as a delta (agent_reload_delta). A changed object that fails
+ * validation against the rest is rejected alone and the delta tried
+ * again without it. 0: applied; else load the view.
+ */
+static int kube_delta(struct agent *ag, struct kube_change *c, struct kube_doc **olds,
+		      struct agent_file *files, size_t n, json_t *diags, char *err, size_t errlen)
+{
+	size_t n_files = n;
+	int ret;
+
+	while ((ret = agent_reload_delta(ag, files, n_files, diags, err, errlen)) == 2) {
+		char *msg = strchr(err, '\t');
+		size_t i, f;
+
+		if (!msg)
+			break;
+		*msg++ = '\0';
+		for (i = 0; i < n && strcmp(c[i].name, err); i++)
+			;
+		for (f = 0; f < n_files && strcmp(files[f].name, err); f++)
+			;
+		if (i == n || f == n_files)
+			break;
+		kube_reject(ag->kube, c[i].name, msg, olds[i]);
+		kube_view_revert(ag->kube, c[i].name, olds[i]);
+		files[f] = files[--n_files];	/* none left: "unchanged" */
+	}
+	err[0] = '\0';
+	return ret;
+}
+
 /* Apply what the store recorded since the last time. */
 static void kube_apply(struct agent *ag)
 {
@@ -445,12 +478,13 @@ static void kube_apply(struct agent *ag)
 			policy_cache_offer(ag->pcache, c[i].doc->pd);	/* parsed already */
 	}
 	k->n_applies++;
-	/* EndpointSlices and Pod readiness: a delta; anything else loads the view */
-	ret = agent_reload_delta(ag, files, n, diags, err, sizeof(err));
+	/* objects that come, change or go: a delta; anything else loads the view */
+	ret = kube_delta(ag, c, olds, files, n, diags, err, sizeof(err));
 	if (ag->pcache)
 		policy_cache_offers_clear(ag->pcache);
 	if (ret == 0) {
 		k->n_deltas++;
+		k->last_apply_ns = 0;	/* the window guards full loads: none after a delta */
 	} else {
 		json_array_clear(diags);
 		ret = kube_prepare(ag, c, olds, n, diags, &pp, err, sizeof(err));
@@ -513,9 +547,11 @@ int agent_kube_timeout_ms(const struct agent *ag, uint64_t now_ns)
 
 /*
  * A change after a quiet debounce window (--reload-debounce, Istio's
- * 100 ms) applies at once; changes that follow an apply sooner are
- * gathered and applied together when the window since it ends. The store
- * signals only its first change after a take, so a burst costs one wake-up.
+ * 100 ms) applies at once; changes that follow a full apply sooner are
+ * gathered and applied together when the window since it ends (after a
+ * delta, which costs less than the wait, there is none: a Service and its
+ * slice on two watches are two deltas, not 100 ms). The store signals only
+ * its first change after a take, so a burst costs one wake-up.
  */
 void agent_kube_tick(struct agent *ag, bool readable, uint64_t now_ns)
 {

@@ -2,6 +2,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -12,6 +13,7 @@
 #include "agent/agent.h"
 #include "common/grow.h"
 #include "common/log.h"
+#include "common/str.h"
 #include "policy/policy.h"
 
 static int reload_is_yaml(const char *name)
@@ -356,17 +358,24 @@ static const char *reload_delta_path(const struct agent *ag, const char *name, c
 	return buf;
 }
 
-/* A changed object: from (in the applied set) is replaced by to. */
-enum reload_kind { RELOAD_EPS, RELOAD_POD, RELOAD_VS, RELOAD_DR };
+/*
+ * A changed object: from (in the applied set) is replaced by to; from
+ * NULL: a new object, to NULL: a deleted one. replace: from goes and to
+ * comes (another place in the set; an in-place swap keeps the position).
+ */
+enum reload_kind { RELOAD_EPS, RELOAD_POD, RELOAD_VS, RELOAD_DR, RELOAD_SVC, RELOAD_N };
 
 struct reload_swap {
 	enum reload_kind kind;
 	const void *from, *to;
+	const struct pol_set *gone;	/* from's document */
+	bool replace;
 };
 
 static const char *const reload_kinds[] = {
 	[RELOAD_EPS] = "EndpointSlice", [RELOAD_POD] = "Pod",
 	[RELOAD_VS] = "VirtualService", [RELOAD_DR] = "DestinationRule",
+	[RELOAD_SVC] = "Service",
 };
 
 /* The one object of a document's set (every kind starts with its pol_meta). */
@@ -376,6 +385,7 @@ static const void *reload_doc_obj(const struct pol_set *doc, enum reload_kind k)
 	case RELOAD_POD: return &doc->pods[0];
 	case RELOAD_VS: return &doc->vss[0];
 	case RELOAD_DR: return &doc->drs[0];
+	case RELOAD_SVC: return &doc->svcs[0];
 	default: return &doc->eps[0];
 	}
 }
@@ -384,18 +394,10 @@ static int reload_doc_kind(const struct pol_set *doc)
 {
 	const char *kind = policy_set_single_kind(doc);
 
-	for (size_t k = 0; kind && k < sizeof(reload_kinds) / sizeof(reload_kinds[0]); k++)
+	for (size_t k = 0; kind && k < RELOAD_N; k++)
 		if (!strcmp(kind, reload_kinds[k]))
 			return (int)k;
 	return -1;
-}
-
-/* A slice that comes or goes alone: its Service must be there already. */
-static bool reload_eps_alone(const struct pol_set *set, const struct pol_set *doc)
-{
-	const struct pol_eps *e = reload_doc_kind(doc) == RELOAD_EPS ? &doc->eps[0] : NULL;
-
-	return e && e->service_name && policy_find_service(set, e->service_name, e->meta.ns);
 }
 
 static bool reload_same_name(const struct pol_meta *a, const struct pol_meta *b)
@@ -403,48 +405,119 @@ static bool reload_same_name(const struct pol_meta *a, const struct pol_meta *b)
 	return !strcmp(a->ns, b->ns) && !strcmp(a->name, b->name);
 }
 
-/*
- * Is the name of new slice d->added[i] held by a slice of the set or by
- * another new one (two files defining one object: the full load says so)?
- */
-static bool reload_eps_taken(const struct pol_set *set, const struct pol_delta *d, size_t i)
+/* The applied set's object of this kind and identity, or NULL. */
+static const struct pol_meta *reload_set_find(const struct pol_set *set, enum reload_kind kind,
+					      const struct pol_meta *m)
 {
-	const struct pol_meta *m = &d->added[i]->eps[0].meta;
+	const void *arr;
+	size_t n, stride;
 
-	for (size_t k = 0; k < set->n_eps; k++)
-		if (reload_same_name(&set->eps[k].meta, m))
-			return true;
+	switch (kind) {
+	case RELOAD_SVC:
+		return (const struct pol_meta *)policy_index_service(set, m->ns, strlen(m->ns),
+								     m->name, strlen(m->name));
+	case RELOAD_VS: arr = set->vss; n = set->n_vss; stride = sizeof(*set->vss); break;
+	case RELOAD_DR: arr = set->drs; n = set->n_drs; stride = sizeof(*set->drs); break;
+	case RELOAD_POD: arr = set->pods; n = set->n_pods; stride = sizeof(*set->pods); break;
+	default: arr = set->eps; n = set->n_eps; stride = sizeof(*set->eps); break;
+	}
+	for (size_t i = 0; i < n; i++) {
+		const struct pol_meta *o = (const void *)((const char *)arr + i * stride);
+
+		if (reload_same_name(o, m))
+			return o;
+	}
+	return NULL;
+}
+
+/*
+ * Is the identity of new object d->added[i] (kind) taken, by an object of
+ * the set or by another new one (two files defining one object: the full
+ * load says so)?
+ */
+static bool reload_taken(const struct pol_set *set, const struct pol_delta *d, size_t i,
+			 enum reload_kind kind)
+{
+	const struct pol_meta *m = reload_doc_obj(d->added[i], kind);
+
+	if (reload_set_find(set, kind, m))
+		return true;
 	for (size_t k = 0; k < d->n_added; k++)
-		if (k != i && reload_doc_kind(d->added[k]) == RELOAD_EPS &&
-		    reload_same_name(&d->added[k]->eps[0].meta, m))
+		if (k != i && reload_doc_kind(d->added[k]) == (int)kind &&
+		    reload_same_name(reload_doc_obj(d->added[k], kind), m))
 			return true;
 	return false;
 }
 
-/*
- * Pair each new document of d with the gone one it replaces: both one
- * EndpointSlice, one Pod that differs at most in readiness, one
- * VirtualService with the same hosts or one DestinationRule with the same
- * host; same namespace and name. A new EndpointSlice without a gone one
- * is added, a gone one without a new one deleted, when its Service is in
- * the set (sw[k].from or .to NULL). Returns the number of entries of sw
- * or -1 (not such a change).
- */
-static ssize_t reload_delta_pairs(const struct pol_set *set, const struct pol_delta *d,
-				  struct reload_swap *sw)
+struct reload_delta {
+	struct pol_delta d;
+	struct reload_swap *sw;
+	size_t n_sw, n_swapped;
+	const char **ns, **svc;		/* services the changed objects feed */
+	size_t n_svcs, cap_svcs;
+	struct plan_patch pt;
+	struct l7_config *l7;
+	struct pol_diag *diags;		/* the applied set's, for the undo */
+	size_t n_diags, n_warnings, n_errors;
+	size_t n_kind[RELOAD_N];	/* swaps by enum reload_kind */
+	char why[400];			/* not a delta: why */
+	bool kube;			/* objects from the API server, by identity */
+	bool l7_svc;			/* a changed Service the L7 pass reads */
+	char bad[400];			/* ... the changed object that fails, if one does */
+	const char *bad_msg;		/* (in why) */
+};
+
+static void reload_why(struct reload_delta *r, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+
+static void reload_why(struct reload_delta *r, const char *fmt, ...)
 {
-	size_t n = d->n_added;
+	va_list ap;
+
+	if (r->why[0])
+		return;
+	va_start(ap, fmt);
+	vsnprintf(r->why, sizeof(r->why), fmt, ap);
+	va_end(ap);
+}
+
+static bool reload_vs_same_hosts(const struct pol_vs *a, const struct pol_vs *b)
+{
+	if (a->n_hosts != b->n_hosts)
+		return false;
+	for (size_t h = 0; h < a->n_hosts; h++)
+		if (!sm_streq(a->hosts[h], b->hosts[h]))
+			return false;
+	return true;
+}
+
+/*
+ * Pair each new document of r->d with the gone one it replaces (same
+ * kind, namespace and name): one EndpointSlice, Service, VirtualService or
+ * DestinationRule, or one Pod that differs at most in readiness. Those
+ * without a partner are new or deleted objects of these kinds (a Pod
+ * comes or goes: not a delta). Fills r->sw, r->n_sw; 1: not such a change
+ * (r->why).
+ */
+static int reload_delta_pairs(const struct pol_set *set, struct reload_delta *r)
+{
+	const struct pol_delta *d = &r->d;
 	bool *paired = calloc(d->n_gone + 1, sizeof(*paired));
+	size_t n = 0;
 
 	if (!paired)
-		return -1;
+		return -ENOMEM;
 	for (size_t i = 0; i < d->n_added; i++) {
 		int kind = reload_doc_kind(d->added[i]);
-		const struct pol_meta *a, *g;
+		const struct pol_meta *a, *g = NULL;
 		size_t k;
 
-		if (kind < 0)
+		if (kind < 0) {
+			reload_why(r, "%s: not one object of a kind a delta takes",
+				   d->added[i]->n_diags ? "a changed document has diagnostics" :
+				   "a changed document");
 			goto no;
+		}
 		a = reload_doc_obj(d->added[i], kind);
 		for (k = 0; k < d->n_gone; k++) {
 			if (reload_doc_kind(d->gone[k]) != kind)
@@ -454,44 +527,114 @@ static ssize_t reload_delta_pairs(const struct pol_set *set, const struct pol_de
 				break;
 		}
 		if (k == d->n_gone) {
-			/* a new slice of a Service the set has, its name not taken */
-			if (!reload_eps_alone(set, d->added[i]) || reload_eps_taken(set, d, i))
+			if (kind == RELOAD_POD) {
+				reload_why(r, "Pod %s/%s is new", a->ns, a->name);
 				goto no;
-			sw[i] = (struct reload_swap){ .kind = RELOAD_EPS, .to = a };
+			}
+			/* (objects from the API server are unique by identity: no scan) */
+			if (!r->kube && reload_taken(set, d, i, kind)) {
+				reload_why(r, "%s %s/%s is defined twice", reload_kinds[kind], a->ns,
+					   a->name);
+				goto no;
+			}
+			/* (a slice before its Service: it feeds nothing yet, with a warning) */
+			r->sw[n++] = (struct reload_swap){ .kind = kind, .to = a };
 			continue;
 		}
-		if (paired[k])
-			goto no;	/* one object twice */
+		if (paired[k]) {
+			reload_why(r, "%s %s/%s is defined twice", reload_kinds[kind], a->ns, a->name);
+			goto no;
+		}
 		paired[k] = true;
-		sw[i].kind = kind;
-		sw[i].from = reload_doc_obj(d->gone[k], kind);
-		sw[i].to = a;
-		if (kind == RELOAD_POD && !policy_pod_same_but_ready(sw[i].from, sw[i].to))
-			goto no;	/* more than a status update */
+		r->sw[n] = (struct reload_swap){ .kind = kind, .from = g, .to = a, .gone = d->gone[k] };
+		switch (kind) {
+		case RELOAD_POD:
+			if (!policy_pod_same_but_ready((const void *)g, (const void *)a)) {
+				reload_why(r, "Pod %s/%s changed more than its readiness", a->ns,
+					   a->name);
+				goto no;
+			}
+			break;
+		case RELOAD_EPS:
+			r->sw[n].replace = !sm_streq(((const struct pol_eps *)a)->service_name,
+						     ((const struct pol_eps *)g)->service_name);
+			break;
+		case RELOAD_SVC:
+			r->sw[n].replace = true;
+			break;
+		case RELOAD_VS:
+			/* other hosts: it goes, and comes where a load puts it */
+			r->sw[n].replace = !reload_vs_same_hosts((const void *)g, (const void *)a);
+			break;
+		case RELOAD_DR:
+			r->sw[n].replace = !sm_streq(((const struct pol_dr *)a)->host,
+						     ((const struct pol_dr *)g)->host);
+			break;
+		default:
+			break;
+		}
+		n++;
 	}
-	/* a deleted slice: its Service stays (or goes too: not a delta) */
+	/* deleted objects */
 	for (size_t k = 0; k < d->n_gone; k++) {
+		int kind = reload_doc_kind(d->gone[k]);
+
 		if (paired[k])
 			continue;
-		if (!reload_eps_alone(set, d->gone[k]))
+		if (kind < 0 || kind == RELOAD_POD) {
+			reload_why(r, "%s is deleted", kind < 0 ? "a document of several objects" :
+				   "a Pod");
 			goto no;
-		sw[n++] = (struct reload_swap){ .kind = RELOAD_EPS, .from = &d->gone[k]->eps[0] };
+		}
+		r->sw[n++] = (struct reload_swap){ .kind = kind, .gone = d->gone[k],
+						   .from = reload_doc_obj(d->gone[k], kind) };
 	}
 	free(paired);
-	return (ssize_t)n;
+	r->n_sw = n;
+	return 0;
 no:
 	free(paired);
-	return -1;
+	return 1;
+}
+
+static int reload_add(struct pol_set *set, enum reload_kind kind, const void *obj)
+{
+	switch (kind) {
+	case RELOAD_SVC: return policy_set_add_svc(set, obj);
+	case RELOAD_VS: return policy_set_add_vs(set, obj);
+	case RELOAD_DR: return policy_set_add_dr(set, obj);
+	case RELOAD_EPS: return policy_set_add_eps(set, obj);
+	default: return -EINVAL;
+	}
+}
+
+static int reload_del(struct pol_set *set, enum reload_kind kind, const void *obj)
+{
+	switch (kind) {
+	case RELOAD_SVC: return policy_set_del_svc(set, obj);
+	case RELOAD_VS: return policy_set_del_vs(set, obj);
+	case RELOAD_DR: return policy_set_del_dr(set, obj);
+	case RELOAD_EPS: return policy_set_del_eps(set, obj);
+	default: return -EINVAL;
+	}
 }
 
 static int reload_swap(struct pol_set *set, const struct reload_swap *sw, bool undo)
 {
 	const void *from = undo ? sw->to : sw->from, *to = undo ? sw->from : sw->to;
+	int ret;
 
 	if (!from)
-		return policy_set_add_eps(set, to);
+		return reload_add(set, sw->kind, to);
 	if (!to)
-		return policy_set_del_eps(set, from);
+		return reload_del(set, sw->kind, from);
+	if (sw->replace) {
+		if ((ret = reload_del(set, sw->kind, from)))
+			return ret;
+		if ((ret = reload_add(set, sw->kind, to)))
+			reload_add(set, sw->kind, from);	/* back (room was there) */
+		return ret;
+	}
 	switch (sw->kind) {
 	case RELOAD_POD: return policy_set_swap_pod(set, from, to);
 	case RELOAD_VS: return policy_set_swap_vs(set, from, to);
@@ -499,18 +642,6 @@ static int reload_swap(struct pol_set *set, const struct reload_swap *sw, bool u
 	default: return policy_set_swap_eps(set, from, to);
 	}
 }
-
-struct reload_delta {
-	struct pol_delta d;
-	struct reload_swap *sw;
-	size_t n_swapped;
-	const char **ns, **svc;		/* services the changed objects feed */
-	size_t n_svcs, cap_svcs;
-	struct plan_patch pt;
-	struct l7_config *l7;
-	size_t n_diags, n_warnings, n_errors;
-	size_t n_kind[4];		/* swaps by enum reload_kind */
-};
 
 /* Put the set and plan back as they were applied; drop the new documents. */
 static void reload_delta_undo(struct agent *ag, struct reload_delta *r)
@@ -520,7 +651,13 @@ static void reload_delta_undo(struct agent *ag, struct reload_delta *r)
 	plan_patch_undo(&ag->cur->out.plan, &r->pt);
 	for (size_t i = r->n_swapped; i-- > 0;)
 		reload_swap(set, &r->sw[i], true);
-	set->n_diags = r->n_diags;	/* what validation and the re-plan added */
+	if (r->diags) {
+		/* what validation and the re-plan changed */
+		free(set->diags);
+		set->diags = r->diags;
+		r->diags = NULL;
+	}
+	set->n_diags = r->n_diags;
 	set->n_warnings = r->n_warnings;
 	set->n_errors = r->n_errors;
 	if (r->l7)
@@ -533,6 +670,7 @@ static void reload_delta_free(struct reload_delta *r)
 	free(r->sw);
 	free(r->ns);
 	free(r->svc);
+	free(r->diags);
 }
 
 /* Read the changed files into r->d. 1: not a delta. */
@@ -557,6 +695,7 @@ static int reload_delta_load(struct agent *ag, const struct agent_file *files, s
 			buf = NULL;	/* a deleted file: its documents go */
 			len = 0;
 		} else if (ret) {
+			reload_why(r, "%s: %s", p, strerror(-ret));
 			return ret == -ENOMEM ? ret : 1;
 		}
 		ret = policy_cache_delta(ag->pcache, p, buf ?: "", len, &r->d);
@@ -566,8 +705,10 @@ static int reload_delta_load(struct agent *ag, const struct agent_file *files, s
 			free(buf);
 		if (ret == -EEXIST)
 			continue;
-		if (ret)
+		if (ret) {
+			reload_why(r, "%s: not in the last load", p);
 			return ret == -ENOMEM ? ret : 1;	/* gone, new, unreadable */
+		}
 	}
 	return 0;
 }
@@ -594,86 +735,277 @@ static int reload_svc_add(struct reload_delta *r, const char *ns, const char *na
 	return 0;
 }
 
-/*
- * The services the changed objects feed, each once: a slice's service; a
- * pod's, those whose selector picks it (its readiness makes their
- * endpoints when they have no EndpointSlices); a VirtualService's, the
- * services its hosts name; a DestinationRule's, its host's (the services
- * whose tcp routes send to them are re-planned with them).
- */
-static int reload_delta_services(const struct pol_set *set, struct reload_delta *r, size_t n)
+/* The services a version of a changed object feeds (see below). */
+static int reload_obj_services(const struct pol_set *set, struct reload_delta *r,
+			       enum reload_kind kind, const void *obj)
 {
 	const struct pol_service *svc;
+	const struct pol_eps *e = obj;
+	const struct pol_pod *p = obj;
+	const struct pol_vs *vs = obj;
+	const struct pol_dr *dr = obj;
+	const struct pol_meta *m = obj;
 	int ret = 0;
 
-	for (size_t i = 0; i < n && !ret; i++) {
-		const struct pol_eps *e = r->sw[i].to ?: r->sw[i].from;
-		const struct pol_pod *p = r->sw[i].to;
-		const struct pol_vs *vs = r->sw[i].to;
-		const struct pol_dr *dr = r->sw[i].to;
-
-		switch (r->sw[i].kind) {
-		case RELOAD_EPS:
-			if (e->service_name)
-				ret = reload_svc_add(r, e->meta.ns, e->service_name);
-			break;
-		case RELOAD_VS:
-			for (size_t h = 0; h < vs->n_hosts && !ret; h++)
-				if ((svc = policy_find_service(set, vs->hosts[h], vs->meta.ns)))
-					ret = reload_svc_add(r, svc->meta.ns, svc->meta.name);
-			break;
-		case RELOAD_DR:
-			if ((svc = policy_find_service(set, dr->host, dr->meta.ns)))
+	if (!obj)
+		return 0;
+	switch (kind) {
+	case RELOAD_SVC:
+		return reload_svc_add(r, m->ns, m->name);
+	case RELOAD_EPS:
+		return e->service_name ? reload_svc_add(r, e->meta.ns, e->service_name) : 0;
+	case RELOAD_VS:
+		for (size_t h = 0; h < vs->n_hosts && !ret; h++)
+			if ((svc = policy_find_service(set, vs->hosts[h], vs->meta.ns)))
 				ret = reload_svc_add(r, svc->meta.ns, svc->meta.name);
-			break;
-		case RELOAD_POD:
-			for (size_t k = 0; k < set->n_svcs && !ret; k++) {
-				svc = &set->svcs[k];
-				if (svc->has_selector && svc->selector.n &&
-				    !strcmp(svc->meta.ns, p->meta.ns) &&
-				    policy_labels_match(&svc->selector, &p->meta.labels))
-					ret = reload_svc_add(r, svc->meta.ns, svc->meta.name);
-			}
-			break;
+		return ret;
+	case RELOAD_DR:
+		if ((svc = policy_find_service(set, dr->host, dr->meta.ns)))
+			ret = reload_svc_add(r, svc->meta.ns, svc->meta.name);
+		return ret;
+	case RELOAD_POD:
+		for (size_t k = 0; k < set->n_svcs && !ret; k++) {
+			svc = &set->svcs[k];
+			if (svc->has_selector && svc->selector.n &&
+			    !strcmp(svc->meta.ns, p->meta.ns) &&
+			    policy_labels_match(&svc->selector, &p->meta.labels))
+				ret = reload_svc_add(r, svc->meta.ns, svc->meta.name);
 		}
+		return ret;
+	default:
+		return 0;
+	}
+}
+
+/*
+ * The services the changed objects feed, each once, for both versions: a
+ * Service itself; a slice's service; a pod's, those whose selector picks
+ * it (its readiness makes their endpoints when they have no
+ * EndpointSlices); a VirtualService's, the services its hosts name; a
+ * DestinationRule's, its host's (the services whose tcp routes send to
+ * them are re-planned with them: plan_patch_services).
+ */
+static int reload_delta_services(const struct pol_set *set, struct reload_delta *r)
+{
+	int ret = 0;
+
+	for (size_t i = 0; i < r->n_sw && !ret; i++) {
+		ret = reload_obj_services(set, r, r->sw[i].kind, r->sw[i].from);
+		if (!ret && r->sw[i].kind != RELOAD_POD)
+			ret = reload_obj_services(set, r, r->sw[i].kind, r->sw[i].to);
 	}
 	return ret;
 }
 
 /*
  * Does the change touch what the L7 pass reads (compile_patch_routes)? It
- * reads DestinationRules and the http routes of VirtualServices; a
- * VirtualService without any, before and after, only changes tcp routes
- * in the plan (compile_patch_services: the L7 decisions stay).
+ * reads DestinationRules, the http routes of VirtualServices and the
+ * Services they or their ports make L7 (l7_config_reads_service); a
+ * VirtualService without http routes, before and after, or a plain TCP
+ * Service only change the plan (compile_patch_services: the L7 decisions
+ * stay).
  */
-static bool reload_delta_l7_inputs(const struct reload_delta *r, size_t n)
+static bool reload_delta_l7_inputs(const struct reload_delta *r)
 {
-	if (r->n_kind[RELOAD_DR])
+	if (r->n_kind[RELOAD_DR] || r->l7_svc)
 		return true;
-	for (size_t i = 0; i < n; i++)
+	for (size_t i = 0; i < r->n_sw; i++)
 		if (r->sw[i].kind == RELOAD_VS && (compile_vs_l7_input(r->sw[i].from) ||
 						   compile_vs_l7_input(r->sw[i].to)))
 			return true;
 	return false;
 }
 
-/*
- * A changed VirtualService or DestinationRule is checked against the
- * whole set again. Only a set without diagnostics takes such a delta: then
- * none can have gone stale, and any the new version brings means a full
- * reload (which reports it). 0: valid, nothing to say; 1: not a delta.
- */
-static int reload_delta_validate(struct pol_set *set, const struct reload_delta *r)
+static bool reload_diag_eq(const struct pol_diag *a, const struct pol_diag *b)
 {
-	if (!r->n_kind[RELOAD_VS] && !r->n_kind[RELOAD_DR])
-		return 0;
-	if (r->n_diags)
-		return 1;
-	return policy_validate_routes(set) || set->n_diags ? 1 : 0;
+	return a->level == b->level && a->loc.line == b->loc.line && a->loc.col == b->loc.col &&
+	       sm_streq(a->loc.file, b->loc.file) && !strcmp(a->msg, b->msg);
+}
+
+static void reload_diag_count(struct pol_set *set, const struct pol_diag *g, int sign)
+{
+	if (g->level == POL_DIAG_ERROR)
+		set->n_errors += (size_t)sign;
+	else if (g->level == POL_DIAG_WARNING)
+		set->n_warnings += (size_t)sign;
 }
 
 /*
- * Returns 0 (applied) or 1 (not a delta, or not done: reload everything).
+ * The cross-object checks the change can change the outcome of
+ * (policy_validate_change), run on the set as it is, into *out (the set's
+ * own diagnostics stay as they are).
+ */
+static int reload_checks(struct pol_set *set, const struct reload_delta *r, bool routes,
+			 struct pol_diag **out, size_t *n_out)
+{
+	struct pol_set keep = *set;
+	int ret;
+
+	set->diags = NULL;
+	set->n_diags = set->n_errors = set->n_warnings = 0;
+	ret = policy_validate_change(set, r->ns, r->svc, r->n_svcs, routes);
+	*out = set->diags;
+	*n_out = set->n_diags;
+	set->diags = keep.diags;
+	set->n_diags = keep.n_diags;
+	set->n_errors = keep.n_errors;
+	set->n_warnings = keep.n_warnings;
+	return ret == -EINVAL ? 0 : ret;
+}
+
+/*
+ * What the planning said about the objects that went (inside their
+ * documents) goes with them: their documents are freed once the delta is
+ * taken, and the re-plan says it again of what is still true.
+ */
+static void reload_diags_drop_gone(struct pol_set *set, const struct reload_delta *r)
+{
+	for (size_t i = 0; i < r->n_sw; i++)
+		if (r->sw[i].from && r->sw[i].gone)
+			policy_set_drop_doc_diags(set, r->sw[i].gone,
+						  ((const struct pol_meta *)r->sw[i].from)->loc.file);
+}
+
+/*
+ * Replace what the checks said before the change (before[]) by what they
+ * say after it (after[]), and drop what the planning said about the
+ * objects that went (inside their documents): the diagnostics of the
+ * changed objects are replaced, those of the others stay. An error after
+ * the change is not a delta (the full load rejects the object: r->why).
+ */
+static int reload_diags_replace(struct pol_set *set, struct reload_delta *r,
+				const struct pol_diag *before, size_t n_before,
+				const struct pol_diag *after, size_t n_after)
+{
+	struct pol_diag *nd;
+
+	for (size_t i = 0; i < n_after; i++)
+		if (after[i].level == POL_DIAG_ERROR) {
+			reload_why(r, "%s", after[i].msg);
+			/* where it is: an object's identity, from the API server */
+			snprintf(r->bad, sizeof(r->bad), "%s", after[i].loc.file ?: "");
+			r->bad_msg = r->why;
+			return 1;
+		}
+	for (size_t i = 0; i < n_before; i++)
+		for (size_t k = 0; k < set->n_diags; k++)
+			if (reload_diag_eq(&set->diags[k], &before[i])) {
+				reload_diag_count(set, &set->diags[k], -1);
+				memmove(&set->diags[k], &set->diags[k + 1],
+					(set->n_diags - k - 1) * sizeof(*set->diags));
+				set->n_diags--;
+				break;
+			}
+	reload_diags_drop_gone(set, r);
+	if (!n_after)
+		return 0;
+	nd = realloc(set->diags, (set->n_diags + n_after) * sizeof(*nd));
+	if (!nd)
+		return -ENOMEM;
+	set->diags = nd;
+	for (size_t i = 0; i < n_after; i++) {
+		set->diags[set->n_diags++] = after[i];
+		reload_diag_count(set, &after[i], 1);
+	}
+	return 0;
+}
+
+/* Log the diagnostics of the set the applied one did not have. */
+static void reload_diags_news(const struct agent *ag, const struct pol_set *set,
+			      const struct reload_delta *r)
+{
+	char line[PATH_MAX + 400];
+
+	for (size_t i = 0; i < set->n_diags; i++) {
+		size_t k;
+
+		for (k = 0; k < r->n_diags && !reload_diag_eq(&r->diags[k], &set->diags[i]); k++)
+			;
+		if (k < r->n_diags)
+			continue;
+		reload_diag_format(ag, &set->diags[i], line, sizeof(line));
+		log_msg(set->diags[i].level == POL_DIAG_ERROR ? LOG_ERROR :
+			set->diags[i].level == POL_DIAG_WARNING ? LOG_WARN : LOG_DEBUG, "%s", line);
+	}
+}
+
+/*
+ * Swap the changed objects into the applied set and check what they can
+ * change against it. 0: done; 1: not a delta (r->why).
+ */
+static int reload_delta_swap(struct agent *ag, struct reload_delta *r)
+{
+	struct pol_set *set = &ag->cur->set;
+	struct pol_diag *before = NULL, *after = NULL;
+	size_t n_before = 0, n_after = 0;
+	bool checks, routes;
+	int ret;
+
+	if ((ret = reload_delta_pairs(set, r)))
+		return ret;
+	for (size_t i = 0; i < r->n_sw; i++)
+		r->n_kind[r->sw[i].kind]++;
+	/* the services fed, before the change (a deleted object's) ... */
+	if ((ret = reload_delta_services(set, r)))
+		return ret;
+	/*
+	 * Services and routes: their cross-object checks; a slice that comes
+	 * or goes: whether its Service is there; endpoints and readiness: none
+	 */
+	routes = r->n_kind[RELOAD_SVC] || r->n_kind[RELOAD_VS] || r->n_kind[RELOAD_DR];
+	checks = routes;
+	for (size_t i = 0; i < r->n_sw; i++)
+		checks |= r->sw[i].kind == RELOAD_EPS && (!r->sw[i].from || !r->sw[i].to ||
+							  r->sw[i].replace);
+	r->diags = malloc((set->n_diags + 1) * sizeof(*r->diags));
+	if (!r->diags)
+		return -ENOMEM;
+	if (set->n_diags)
+		memcpy(r->diags, set->diags, set->n_diags * sizeof(*r->diags));
+	for (size_t i = 0; i < r->n_sw; i++)
+		if (r->sw[i].kind == RELOAD_SVC && r->sw[i].from)
+			r->l7_svc |= l7_config_reads_service(set, r->sw[i].from);
+	if (checks && (ret = reload_checks(set, r, routes, &before, &n_before)))
+		goto out;
+	for (; r->n_swapped < r->n_sw; r->n_swapped++)
+		if ((ret = reload_swap(set, &r->sw[r->n_swapped], false))) {
+			reload_why(r, "%s: %s", reload_kinds[r->sw[r->n_swapped].kind],
+				   strerror(-ret));
+			ret = ret == -ENOMEM ? ret : 1;
+			goto out;	/* not done: not undone either */
+		}
+	/* ... and after it (a new object's) */
+	if ((ret = reload_delta_services(set, r)))
+		goto out;
+	for (size_t i = 0; i < r->n_sw; i++)
+		if (r->sw[i].kind == RELOAD_SVC && r->sw[i].to)
+			r->l7_svc |= l7_config_reads_service(set, r->sw[i].to);
+	if (checks && !(ret = reload_checks(set, r, routes, &after, &n_after)))
+		ret = reload_diags_replace(set, r, before, n_before, after, n_after);
+	else if (!checks)
+		reload_diags_drop_gone(set, r);
+out:
+	free(before);
+	free(after);
+	return ret;
+}
+
+/* Is name one of the changed files (objects)? */
+static bool reload_changed(const struct agent_file *files, size_t n_files, char *const *names,
+			   size_t n_names, const char *name)
+{
+	for (size_t i = 0; i < n_files; i++)
+		if (!strcmp(files[i].name, name))
+			return true;
+	for (size_t i = 0; i < n_names; i++)
+		if (!strcmp(names[i], name))
+			return true;
+	return false;
+}
+
+/*
+ * Returns 0 (applied), 1 (not a delta, or not done: reload everything) or
+ * 2 (see agent_reload_delta).
  * Everything up to the apply can be undone; a failed apply forgets what
  * the maps hold, and the full reload that follows rewrites them.
  */
@@ -683,19 +1015,14 @@ static int agent_delta(struct agent *ag, const struct agent_file *files, size_t 
 	struct agent_prepared *cur = ag->cur;
 	struct reload_delta r = {};
 	uint64_t t0 = dp_now_ns(), t_load, t_plan;
-	ssize_t n;
 	int ret;
 
-	/*
-	 * The warnings of the applied set stay true: none depends on endpoints
-	 * or readiness (they are about hosts, ports, subsets, weights, pod port
-	 * names); a re-plan that would add one is not a delta.
-	 */
 	if (!cur || !ag->pcache || cur->set.n_errors)
 		return 1;
 	r.n_diags = cur->set.n_diags;
 	r.n_warnings = cur->set.n_warnings;
 	r.n_errors = cur->set.n_errors;
+	r.kube = ag->kube != NULL;
 	ret = reload_delta_load(ag, files, n_files, names, n_names, &r);
 	if (ret)
 		goto undo;
@@ -710,35 +1037,28 @@ static int agent_delta(struct agent *ag, const struct agent_file *files, size_t 
 		ret = -ENOMEM;
 		goto undo;
 	}
-	n = reload_delta_pairs(&cur->set, &r.d, r.sw);
-	ret = n < 0 ? 1 : 0;
-	for (; !ret && r.n_swapped < (size_t)n; r.n_swapped++)
-		if (reload_swap(&cur->set, &r.sw[r.n_swapped], false)) {
-			ret = 1;
-			break;	/* not done: not undone either */
-		}
-	for (size_t i = 0; !ret && i < (size_t)n; i++)
-		r.n_kind[r.sw[i].kind]++;
-	if (!ret)
-		ret = reload_delta_validate(&cur->set, &r);
+	ret = reload_delta_swap(ag, &r);
 	t_load = dp_now_ns();
-	if (!ret)
-		ret = reload_delta_services(&cur->set, &r, (size_t)n);
 	if (!ret) {
 		struct compile_opts co;
 
 		reload_compile_opts(ag, &co);
 		cur->out.l7 = ag->l7;	/* borrowed: the config the proxy runs */
-		if (reload_delta_l7_inputs(&r, (size_t)n))
+		if (reload_delta_l7_inputs(&r))
 			ret = compile_patch_routes(&cur->set, &co, &cur->out, r.ns, r.svc, r.n_svcs,
 						   &r.pt, &r.l7);
 		else
 			ret = compile_patch_services(&cur->set, &co, &cur->out, r.ns, r.svc,
 						     r.n_svcs, &r.pt, &r.l7);
 		cur->out.l7 = NULL;
+		if (ret == -ESTALE)
+			reload_why(&r, "a re-planned service port would change more than a delta "
+				   "does (another Service's VIP:port)");
 	}
-	if (ret == -ESTALE || (!ret && cur->set.n_diags != r.n_diags))
-		ret = 1;	/* more than endpoints changed, or news to report */
+	if (!ret && cur->set.n_errors) {
+		reload_why(&r, "the re-plan found errors");
+		ret = 1;
+	}
 	if (ret)
 		goto undo;
 	t_plan = dp_now_ns();
@@ -747,7 +1067,8 @@ static int agent_delta(struct agent *ag, const struct agent_file *files, size_t 
 		r.l7->generation = ag->ap.generation + 1;
 		proxy_set_config(ag->proxy, l7_config_get(r.l7));
 	}
-	ret = apply_services(&ag->ap, &cur->out.plan, r.pt.idx, r.pt.n, err, errlen);
+	ret = apply_services(&ag->ap, &cur->out.plan, r.pt.idx, r.pt.n, r.pt.gone, r.pt.n_gone,
+			     err, errlen);
 	if (ret) {
 		log_info("incremental apply not done (%s): reloading everything", err);
 		if (r.l7 && ag->proxy)
@@ -761,27 +1082,44 @@ static int agent_delta(struct agent *ag, const struct agent_file *files, size_t 
 		r.l7 = NULL;
 	}
 	ag->n_docs += r.d.n_added - r.d.n_gone;
+	ag->n_services = cur->out.plan.n_svcs;
 	ag->last_reload_ns = dp_now_ns() - t0;
+	reload_diags_news(ag, &cur->set, &r);
 	log_info("policy generation %llu applied: %zu service ports, %zu warnings, "
 		 "%u map writes, %u deletes, %zu of %zu documents parsed, "
 		 "%.2f ms (parse %.2f ms, plan %.2f ms, apply %.2f ms); incremental: "
-		 "%zu EndpointSlices, %zu Pods, %zu service ports re-planned "
-		 "(%zu VirtualServices, %zu DestinationRules)",
+		 "%zu EndpointSlices, %zu Pods, %zu Services, %zu VirtualServices, "
+		 "%zu DestinationRules; %zu service ports re-planned (%zu new, %zu gone)",
 		 (unsigned long long)ag->ap.generation, cur->out.plan.n_svcs, cur->set.n_warnings,
 		 ag->ap.last_writes, ag->ap.last_deletes, r.d.n_added, ag->n_docs,
 		 ag->last_reload_ns / 1e6, (t_load - t0) / 1e6, (t_plan - t_load) / 1e6,
-		 ag->ap.last_apply_ns / 1e6, r.n_kind[RELOAD_EPS], r.n_kind[RELOAD_POD], r.pt.n,
-		 r.n_kind[RELOAD_VS], r.n_kind[RELOAD_DR]);
-	policy_delta_commit(ag->pcache, &r.d);	/* the replaced slices go */
-	reload_diags_json(ag, &cur->set, diags);	/* unchanged (see above) */
+		 ag->ap.last_apply_ns / 1e6, r.n_kind[RELOAD_EPS], r.n_kind[RELOAD_POD],
+		 r.n_kind[RELOAD_SVC], r.n_kind[RELOAD_VS], r.n_kind[RELOAD_DR], r.pt.n,
+		 r.pt.n_added, r.pt.n_gone);
+	policy_delta_commit(ag->pcache, &r.d);	/* the replaced documents go */
+	reload_diags_json(ag, &cur->set, diags);
 	plan_patch_free(&r.pt);
 	reload_delta_free(&r);
 	return 0;
 undo:
 	/* not a delta, or it could not be done (no memory): reload everything */
+	if (ret == -ENOMEM)
+		reload_why(&r, "out of memory");
+	ret = 1;
+	if (ag->kube && r.bad_msg && reload_changed(files, n_files, names, n_names, r.bad)) {
+		/* an object from the API server that fails: rejected alone by the caller */
+		size_t kl = strlen(r.bad);
+
+		log_info("not a delta (%s): %s fails validation", r.why, r.bad);
+		snprintf(err, errlen, "%s\t%s", r.bad, !strncmp(r.bad_msg, r.bad, kl) &&
+			 !strncmp(r.bad_msg + kl, ": ", 2) ? r.bad_msg + kl + 2 : r.bad_msg);
+		ret = 2;
+	} else {
+		log_info("not a delta (%s): reloading everything", r.why[0] ? r.why : "?");
+	}
 	reload_delta_undo(ag, &r);
 	reload_delta_free(&r);
-	return 1;
+	return ret;
 }
 
 int agent_reload_delta(struct agent *ag, const struct agent_file *files, size_t n_files,
@@ -800,6 +1138,7 @@ int agent_reload(struct agent *ag, const struct agent_file *files, size_t n_file
 		ret = agent_delta(ag, files, n_files, NULL, 0, diags, err, errlen);
 		if (ret <= 0)
 			return ret ?: reload_write_files(ag, files, n_files, err, errlen);
+		err[0] = '\0';
 	}
 	ret = agent_prepare(ag, files, n_files, dry_run, diags, &pp, err, errlen);
 	if (ret)
@@ -929,8 +1268,13 @@ static int reload_take_file(struct reload_take *t, struct agent_file *f)
 		snprintf(t->err, t->errlen, "%s: %s", t->file, strerror(-ret));
 	if (ret)
 		return ret;
-	*f = (struct agent_file){ .name = base, .content = out, .len = out_len,
+	/* its own name: a delta frees the documents (and file names) that go */
+	*f = (struct agent_file){ .name = strdup(base), .content = out, .len = out_len,
 				  .remove = policy_text_blank(out, out_len) };
+	if (!f->name) {
+		free(out);
+		return -ENOMEM;
+	}
 	return 0;
 }
 
@@ -994,7 +1338,10 @@ static int reload_take_over(struct reload_take *t, struct agent_file **extra, si
 	}
 	if (ret) {
 		for (size_t i = 0; i < *n_extra; i++)
+		{
 			free((char *)(*extra)[i].content);
+			free((char *)(*extra)[i].name);
+		}
 		free(*extra);
 		*extra = NULL;
 		*n_extra = 0;
@@ -1037,8 +1384,10 @@ int agent_apply_files(struct agent *ag, const struct agent_file *files, size_t n
 			snprintf(err, errlen, "%zu object(s) not found (%s): the others are deleted",
 				 t.n_missing, t.missing ?: "?");
 	}
-	for (size_t i = 0; i < n_extra; i++)
+	for (size_t i = 0; i < n_extra; i++) {
 		free((char *)extra[i].content);
+		free((char *)extra[i].name);
+	}
 	free(extra);
 	free(all);
 	free(t.cuts);

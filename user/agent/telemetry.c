@@ -103,7 +103,9 @@ enum {
 	TM_RQ_DUR = 1,					/* buckets, then sum */
 	TM_RQ_REQ = TM_RQ_DUR + PROXY_N_BUCKETS + 1,
 	TM_RQ_RESP = TM_RQ_REQ + PROXY_N_BUCKETS + 1,
-	TM_RQ_NV = TM_RQ_RESP + PROXY_N_BUCKETS + 1,
+	TM_RQ_REQ_MSGS = TM_RQ_RESP + PROXY_N_BUCKETS + 1,
+	TM_RQ_RESP_MSGS,
+	TM_RQ_NV,
 };
 
 #define TM_RQ_GRPC_LABEL 12	/* grpc_response_status in tm_rq_labels */
@@ -156,6 +158,8 @@ static void tm_requests(struct agent *ag, struct prom_buf *b)
 		if (s[i].grpc >= 0)
 			snprintf(grpc, sizeof(grpc), "%d", s[i].grpc);
 		v[TM_RQ_COUNT] = s[i].count;
+		v[TM_RQ_REQ_MSGS] = s[i].req_msgs;
+		v[TM_RQ_RESP_MSGS] = s[i].resp_msgs;
 		tm_hist_put(v + TM_RQ_DUR, &s[i].dur_ms);
 		tm_hist_put(v + TM_RQ_REQ, &s[i].req_bytes);
 		tm_hist_put(v + TM_RQ_RESP, &s[i].resp_bytes);
@@ -165,6 +169,13 @@ static void tm_requests(struct agent *ag, struct prom_buf *b)
 	prom_table_merge(&t);
 	prom_family(b, "istio_requests_total", "counter", "Requests the sockmesh proxy handled.");
 	prom_table_counter(b, &t, "istio_requests_total", TM_RQ_COUNT, false);
+	/* gRPC only (HTTP rows have none): messages each way, as Istio's stats filter */
+	prom_family(b, "istio_request_messages_total", "counter",
+		    "gRPC messages sent by clients through the sockmesh proxy.");
+	prom_table_counter(b, &t, "istio_request_messages_total", TM_RQ_REQ_MSGS, true);
+	prom_family(b, "istio_response_messages_total", "counter",
+		    "gRPC messages sent back to clients through the sockmesh proxy.");
+	prom_table_counter(b, &t, "istio_response_messages_total", TM_RQ_RESP_MSGS, true);
 	for (size_t h = 0; h < sizeof(hist) / sizeof(hist[0]); h++) {
 		prom_family(b, hist[h].name, "histogram", hist[h].help);
 		prom_table_histogram(b, &t, hist[h].name, proxy_hist_bounds, PROXY_N_BUCKETS,

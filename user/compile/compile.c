@@ -232,7 +232,7 @@ static int compile_patch(struct pol_set *set, const struct compile_opts *opts,
 	 * delta does not write).
 	 */
 	if (rebuild_l7 && !opts->l7_proxy && !routes)
-		return -ESTALE;
+		return -ESTALE;	/* (an endpoint delta with a proxy-less L7 config) */
 	ret = plan_patch_services(set, &cur->plan, ns, names, n, pt);
 	if (ret)
 		return ret;

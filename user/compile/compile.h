@@ -75,8 +75,10 @@ void compile_out_free(struct compile_out *out);
 
 /*
  * Delta: the EndpointSlices / Pod status of the services named (ns[k],
- * names[k]) changed in set, nothing else. Re-plans them in cur->plan
- * (plan_patch_services: the old entries kept in pt for plan_patch_undo /
+ * names[k]) changed in set, or those Services came, changed or went
+ * without the L7 pass reading them (l7_config_reads_service, both
+ * versions). Re-plans them in cur->plan (plan_patch_services: entries
+ * rebuilt, new or gone; the old ones kept in pt for plan_patch_undo /
  * plan_patch_free) and, when the L7 config has clusters, compiles a new
  * one into *l7 (NULL otherwise; cur->l7 is left alone). Returns 0,
  * -ESTALE (more than endpoints would change: compile everything) or
@@ -111,7 +113,7 @@ int compile_patch_routes(struct pol_set *set, const struct compile_opts *opts,
  */
 static inline bool compile_vs_l7_input(const struct pol_vs *vs)
 {
-	return vs->n_http > 0;
+	return vs && vs->n_http > 0;
 }
 
 /*
@@ -142,5 +144,14 @@ void compile_cluster_policy(const struct pol_dr *dr, const char *subset, uint16_
  * selection) and sets SM_SVC_F_L7 and l7_why in plan.
  */
 int l7_config_build(struct pol_set *set, struct plan *plan, struct l7_config **out);
+
+/*
+ * Does l7_config_build() read Service svc (of set, or one that goes from
+ * it or comes into it): a port HTTP-like by name or appProtocol, a
+ * DestinationRule with L7 policy, a VirtualService with http routes for
+ * it, or an http route that sends to it? One it does not read comes, goes
+ * or changes without a new L7 config (conservative: when in doubt, true).
+ */
+bool l7_config_reads_service(struct pol_set *set, const struct pol_service *svc);
 
 #endif /* SOCKMESH_COMPILE_H */

@@ -1139,6 +1139,37 @@ int l7_config_build(struct pol_set *set, struct plan *plan, struct l7_config **o
 	return 0;
 }
 
+bool l7_config_reads_service(struct pol_set *set, const struct pol_service *svc)
+{
+	struct l7_build b = {
+		.set = set,
+		.domain = set->domain && *set->domain ? set->domain : POL_DOMAIN_DEFAULT,
+	};
+	const struct pol_dr *dr = plan_service_dr(set, svc);
+	char fqdn[L7_FQDN_MAX], why[160];
+
+	if (l7_fqdn(&b, svc, fqdn, sizeof(fqdn)))
+		return true;
+	for (size_t i = 0; i < svc->n_ports; i++) {
+		enum l7_proto p = l7_port_protocol(&svc->ports[i], why, sizeof(why));
+
+		if (p == L7_PROTO_HTTP || p == L7_PROTO_H2 ||
+		    l7_dr_needs_l7(dr, svc->ports[i].port))
+			return true;
+	}
+	for (size_t v = 0; v < set->n_vss; v++) {
+		const struct pol_vs *vs = &set->vss[v];
+
+		for (size_t h = 0; vs->n_http && h < vs->n_hosts; h++)
+			if (l7_host_is(&b, vs->hosts[h], vs->meta.ns, fqdn))
+				return true;	/* its http routes */
+		for (size_t d = 0; d < vs->n_http_dests; d++)
+			if (l7_host_is(&b, vs->http_dests[d].host, vs->meta.ns, fqdn))
+				return true;	/* an http route sends to it */
+	}
+	return false;
+}
+
 struct l7_config *l7_config_get(struct l7_config *c)
 {
 	if (c)

@@ -43,6 +43,15 @@ uint64_t plan_cluster_id(const char *fqdn, uint16_t port, const char *subset)
 	return h;
 }
 
+/* Hash of a Service's namespace and name (plan_service.name_hash). */
+static uint32_t plan_name_hash(const char *ns, const char *name)
+{
+	uint64_t h = sm_hash_fnv1a64(SM_FNV64_OFFSET, ns, strlen(ns) + 1);
+
+	h = sm_hash_fnv1a64(h, name, strlen(name));
+	return (uint32_t)(h ^ (h >> 32));
+}
+
 /* ---- weighted slot tables ---- */
 
 static uint64_t plan_gcd(uint64_t a, uint64_t b)
@@ -1003,6 +1012,7 @@ static int plan_svc_build(struct plan_ctx *c, const struct pol_service *svc,
 	ps->name = strdup(svc->meta.name);
 	if (!ps->fqdn || !ps->ns || !ps->name)
 		return -ENOMEM;
+	ps->name_hash = plan_name_hash(ps->ns, ps->name);
 	if (sp->name && !(ps->port_name = strdup(sp->name)))
 		return -ENOMEM;
 
@@ -1277,43 +1287,265 @@ static int plan_svc_rebuild(struct plan_ctx *c, struct plan_service *ps,
 	return 0;
 }
 
+/* What plan_patch_services does to an entry of the plan. */
+enum plan_act { PLAN_KEEP, PLAN_REBUILD, PLAN_REMOVE };
+
+/* The Services a patch is about: by name, whether or not the set has them. */
+struct plan_target {
+	const char *ns, *name;
+	uint32_t name_hash;
+	const struct pol_service *svc;	/* NULL: gone */
+	char fqdn[PLAN_FQDN_MAX];
+};
+
+/* Does svc program an entry (a ClusterIP) at port (host order)? */
+static const struct pol_svc_port *plan_target_port(const struct pol_service *svc, uint16_t port)
+{
+	if (!svc || svc->headless || !svc->cluster_ip)
+		return NULL;
+	return plan_tcp_port(svc, port);
+}
+
+static enum plan_act plan_patch_act(const struct plan_service *ps, const struct plan_target *t,
+				    size_t n)
+{
+	enum plan_act act = PLAN_KEEP;
+
+	for (size_t k = 0; k < n; k++) {
+		/* (the hash first: the strings are a cache miss each, 10k entries) */
+		if (ps->name_hash == t[k].name_hash && !strcmp(ps->name, t[k].name) &&
+		    !strcmp(ps->ns, t[k].ns)) {
+			/* its own entry: gone with its Service, port or VIP */
+			if (!plan_target_port(t[k].svc, ntohs(ps->key.port)) ||
+			    t[k].svc->cluster_ip != ps->key.vip)
+				return PLAN_REMOVE;
+			act = PLAN_REBUILD;
+		} else if (ps->route_from && plan_svc_sends_to(ps, t[k].fqdn)) {
+			act = PLAN_REBUILD;	/* its tcp route sends there */
+		}
+	}
+	return act;
+}
+
+/* An entry of p with this VIP:port (any fqdn): its index, or p->n_svcs. */
+static size_t plan_find_key(const struct plan *p, const struct sm_svc_key *key)
+{
+	struct plan_service k = { .key = *key, .fqdn = "" };	/* sorts first of its key */
+	size_t lo = 0, hi = p->n_svcs;
+
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+
+		if (plan_svc_cmp(&p->svcs[mid], &k) < 0)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	if (lo < p->n_svcs && p->svcs[lo].key.vip == key->vip && p->svcs[lo].key.port == key->port)
+		return lo;
+	return p->n_svcs;
+}
+
+/* After every entry of p in policy order (a new object is the last loaded). */
+static size_t plan_next_order(const struct plan *p)
+{
+	size_t order = 0;
+
+	for (size_t i = 0; i < p->n_svcs; i++)
+		if (p->svcs[i].order >= order)
+			order = p->svcs[i].order + 1;
+	return order;
+}
+
+/* The new entries of the targets' ports that p does not have yet, sorted. */
+static int plan_patch_new(struct plan_ctx *c, const struct plan *p, const struct plan_target *t,
+			  size_t n, struct plan_service **out, size_t *n_out)
+{
+	size_t cap = 0, order = 0;
+	int err = 0;
+
+	*out = NULL;
+	*n_out = 0;
+	for (size_t k = 0; k < n && !err; k++) {
+		const struct pol_service *svc = t[k].svc;
+
+		for (size_t o = 0; svc && o < k; o++)
+			if (t[o].svc == svc)
+				svc = NULL;	/* named twice */
+		for (size_t j = 0; svc && j < svc->n_ports && !err; j++) {
+			const struct pol_svc_port *sp = plan_target_port(svc, svc->ports[j].port);
+			struct sm_svc_key key = { .vip = svc->cluster_ip, .port = htons(sp ? sp->port : 0),
+						  .proto = SM_IPPROTO_TCP };
+			size_t at = sp == &svc->ports[j] ? plan_find_key(p, &key) : 0;
+			struct plan_service *ps;
+
+			if (sp != &svc->ports[j])
+				continue;	/* not TCP, or a port number twice */
+			if (at < p->n_svcs) {
+				if (strcmp(p->svcs[at].ns, svc->meta.ns) ||
+				    strcmp(p->svcs[at].name, svc->meta.name))
+					err = -ESTALE;	/* another Service's VIP:port */
+				continue;	/* rebuilt in place */
+			}
+			err = sm_grow((void **)out, &cap, *n_out + 1, sizeof(**out));
+			if (err)
+				break;
+			if (!*n_out)
+				order = plan_next_order(p);
+			ps = &(*out)[*n_out];
+			err = plan_svc_build(c, svc, sp, ps);
+			ps->order = order++;
+			if (err || !ps->fqdn)
+				plan_service_free(ps);	/* skipped with a warning */
+			else
+				(*n_out)++;
+		}
+	}
+	if (!err && *n_out)
+		qsort(*out, *n_out, sizeof(**out), plan_svc_cmp);
+	for (size_t i = 1; !err && i < *n_out; i++)
+		if (!memcmp(&(*out)[i - 1].key, &(*out)[i].key, sizeof((*out)[i].key)))
+			err = -ESTALE;	/* two new Services on one VIP:port */
+	if (err) {
+		for (size_t i = 0; i < *n_out; i++)
+			plan_service_free(&(*out)[i]);
+		free(*out);
+		*out = NULL;
+		*n_out = 0;
+	}
+	return err;
+}
+
+static int plan_patch_note(struct plan_patch *pt, size_t *cap_old, const struct plan_service *old,
+			   size_t at)
+{
+	int err = 0;
+
+	if (old) {
+		err = sm_grow((void **)&pt->old, cap_old, pt->n_old + 1, sizeof(*pt->old));
+		if (!err)
+			pt->old[pt->n_old++] = *old;
+	}
+	if (!err && at != SIZE_MAX) {
+		size_t *idx = realloc(pt->idx, (pt->n + 1) * sizeof(*idx));
+
+		if (!idx)
+			return -ENOMEM;
+		pt->idx = idx;
+		pt->idx[pt->n++] = at;
+	}
+	return err;
+}
+
+/*
+ * Entries come or go: p gets a new array, merged in key order from the
+ * entries kept (act[i]), rebuilt and new; the old array stays in pt->prev
+ * for the undo.
+ */
+static int plan_patch_merge(struct plan_ctx *c, struct plan *p, const uint8_t *act,
+			    struct plan_service *nu, size_t n_nu, struct plan_patch *pt)
+{
+	size_t n_rm = 0, n = 0, j = 0, cap_old = 0;
+	struct plan_service *out;
+	int err = 0;
+
+	for (size_t i = 0; i < p->n_svcs; i++)
+		n_rm += act[i] == PLAN_REMOVE;
+	out = calloc(p->n_svcs - n_rm + n_nu + 1, sizeof(*out));
+	pt->gone = calloc(n_rm + 1, sizeof(*pt->gone));
+	if (!out || !pt->gone) {
+		free(out);
+		for (size_t k = 0; k < n_nu; k++)
+			plan_service_free(&nu[k]);
+		return -ENOMEM;
+	}
+	pt->prev = p->svcs;
+	pt->n_prev = p->n_svcs;
+	for (size_t i = 0; i <= p->n_svcs && !err; i++) {
+		struct plan_service *ps = i < p->n_svcs ? &p->svcs[i] : NULL;
+
+		/* the new entries that sort before this one */
+		for (; j < n_nu && (!ps || plan_svc_cmp(&nu[j], ps) < 0) && !err; j++) {
+			out[n] = nu[j];
+			memset(&nu[j], 0, sizeof(nu[j]));
+			err = plan_patch_note(pt, &cap_old, NULL, n++);
+		}
+		if (!ps || err)
+			break;
+		if (act[i] == PLAN_REMOVE) {
+			err = plan_patch_note(pt, &cap_old, ps, SIZE_MAX);
+			pt->gone[pt->n_gone++] = ps->key;
+			continue;
+		}
+		if (act[i] == PLAN_KEEP) {
+			out[n++] = *ps;
+			continue;
+		}
+		out[n] = *ps;	/* rebuilt over a copy: prev keeps the old one */
+		err = plan_svc_rebuild(c, &out[n], &(struct plan_service){});
+		if (err)
+			break;
+		err = plan_patch_note(pt, &cap_old, ps, n++);
+	}
+	p->svcs = out;
+	p->n_svcs = n;
+	/* a key that went and came back (another Service took the VIP) is not gone */
+	for (size_t g = 0; g < pt->n_gone; g++)
+		if (plan_find_key(p, &pt->gone[g]) < p->n_svcs)
+			pt->gone[g--] = pt->gone[--pt->n_gone];
+	for (size_t k = j; k < n_nu; k++)
+		plan_service_free(&nu[k]);
+	return err;
+}
+
 int plan_patch_services(struct pol_set *set, struct plan *p, const char *const *ns,
 			const char *const *names, size_t n, struct plan_patch *out)
 {
 	struct plan_ctx c = plan_ctx_of(set);
-	char (*fqdns)[PLAN_FQDN_MAX] = calloc(n ? n : 1, sizeof(*fqdns));
-	uint32_t *vips = calloc(n ? n : 1, sizeof(*vips));
-	size_t n_fqdns = 0, cap = 0;
-	int err = fqdns && vips ? policy_index_build(set) : -ENOMEM;
+	struct plan_target *t = calloc(n ? n : 1, sizeof(*t));
+	uint8_t *act = calloc(p->n_svcs + 1, 1);
+	struct plan_service *nu = NULL;
+	size_t n_nu = 0, cap = 0;
+	bool structural = false;
+	int err = t && act ? policy_index_build(set) : -ENOMEM;
 
 	memset(out, 0, sizeof(*out));
 	for (size_t k = 0; k < n && !err; k++) {
-		const struct pol_service *svc = policy_index_service(set, ns[k], strlen(ns[k]),
-								     names[k], strlen(names[k]));
-
-		if (svc && !plan_fqdn(&c, svc, fqdns[n_fqdns], sizeof(fqdns[0])))
-			vips[n_fqdns++] = svc->cluster_ip;
+		t[k].ns = ns[k];
+		t[k].name = names[k];
+		t[k].name_hash = plan_name_hash(ns[k], names[k]);
+		t[k].svc = policy_index_service(set, ns[k], strlen(ns[k]), names[k], strlen(names[k]));
+		snprintf(t[k].fqdn, sizeof(t[k].fqdn), "%s.%s.svc.%s", names[k], ns[k], c.domain);
 	}
-	for (size_t i = 0; i < p->n_svcs && !err && n_fqdns; i++) {
-		struct plan_service *ps = &p->svcs[i];
-		bool hit = false;
-
-		/* its own entries (same VIP), and those whose tcp route sends to it */
-		for (size_t k = 0; k < n_fqdns && !hit; k++)
-			hit = (ps->key.vip == vips[k] && !strcmp(ps->fqdn, fqdns[k])) ||
-			      (ps->route_from && plan_svc_sends_to(ps, fqdns[k]));
-		if (!hit)
+	for (size_t i = 0; i < p->n_svcs && !err && n; i++) {
+		act[i] = (uint8_t)plan_patch_act(&p->svcs[i], t, n);
+		structural |= act[i] == PLAN_REMOVE;
+	}
+	if (!err)
+		err = plan_patch_new(&c, p, t, n, &nu, &n_nu);
+	if (!err && (structural || n_nu)) {
+		err = plan_patch_merge(&c, p, act, nu, n_nu, out);
+		out->n_added = n_nu;
+		goto done;
+	}
+	/* in place: the same entries, some rebuilt */
+	for (size_t i = 0; i < p->n_svcs && !err; i++) {
+		if (act[i] != PLAN_REBUILD)
 			continue;
 		err = sm_grow((void **)&out->old, &cap, out->n + 1, sizeof(*out->old));
 		if (!err && !(out->idx = realloc(out->idx, (out->n + 1) * sizeof(*out->idx))))
 			err = -ENOMEM;
 		if (!err)
-			err = plan_svc_rebuild(&c, ps, &out->old[out->n]);
-		if (!err)
+			err = plan_svc_rebuild(&c, &p->svcs[i], &out->old[out->n]);
+		if (!err) {
 			out->idx[out->n++] = i;
+			out->n_old = out->n;
+		}
 	}
-	free(fqdns);
-	free(vips);
+done:
+	free(t);
+	free(act);
+	free(nu);
 	if (err)
 		plan_patch_undo(p, out);
 	return err;
@@ -1321,9 +1553,21 @@ int plan_patch_services(struct pol_set *set, struct plan *p, const char *const *
 
 void plan_patch_undo(struct plan *p, struct plan_patch *pt)
 {
-	for (size_t k = pt->n; k-- > 0;) {
-		plan_service_free(&p->svcs[pt->idx[k]]);
-		p->svcs[pt->idx[k]] = pt->old[k];
+	if (pt->prev) {
+		/* the new array's own entries go; the old array comes back whole */
+		for (size_t k = 0; k < pt->n; k++)
+			plan_service_free(&p->svcs[pt->idx[k]]);
+		free(p->svcs);
+		p->svcs = pt->prev;
+		p->n_svcs = pt->n_prev;
+		pt->prev = NULL;
+		pt->n_old = 0;	/* they are the old array's */
+	} else {
+		for (size_t k = pt->n; k-- > 0;) {
+			plan_service_free(&p->svcs[pt->idx[k]]);
+			p->svcs[pt->idx[k]] = pt->old[k];
+		}
+		pt->n_old = 0;
 	}
 	pt->n = 0;
 	plan_patch_free(pt);
@@ -1331,10 +1575,12 @@ void plan_patch_undo(struct plan *p, struct plan_patch *pt)
 
 void plan_patch_free(struct plan_patch *pt)
 {
-	for (size_t k = 0; k < pt->n; k++)
+	for (size_t k = 0; k < pt->n_old; k++)
 		plan_service_free(&pt->old[k]);
 	free(pt->old);
 	free(pt->idx);
+	free(pt->gone);
+	free(pt->prev);
 	memset(pt, 0, sizeof(*pt));
 }
 

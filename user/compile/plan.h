@@ -46,6 +46,7 @@ struct plan_service {
 	char *fqdn;			/* reviews.default.svc.cluster.local */
 	char *ns;
 	char *name;
+	uint32_t name_hash;		/* of ns and name (finds a Service's entries) */
 	char *port_name;		/* may be NULL */
 	struct plan_cluster *clusters;	/* [0] is the cluster traffic goes to
 					 * without a route (default/no subset) */
@@ -116,20 +117,29 @@ int plan_cluster_fill(struct pol_set *set, const struct pol_service *svc,
 void plan_cluster_release(struct plan_cluster *cl);
 
 /*
- * Incremental rebuild, after EndpointSlices changed in set (same objects
- * otherwise): rebuild, in place, the entries of p for the services named
- * (ns[k], names[k]) and for every service whose tcp route sends to one of
- * them, exactly as plan_build() would (flags and l7_why as they were: the
- * L7 decision does not depend on endpoints). The old entries are kept in
- * out for plan_patch_undo() (put them back) or plan_patch_free() (keep the
+ * Incremental rebuild after objects changed in set: the entries of p for
+ * the services named (ns[k], names[k]) and for every service whose tcp
+ * route sends to one of them are built again, exactly as plan_build()
+ * would (flags and l7_why as they were: the caller re-decides L7 when
+ * routes changed). A named Service the set no longer has (or a port or
+ * VIP it lost) loses its entries; one the plan does not have yet (or a
+ * port it gained) gets new ones. The old entries are kept in out for
+ * plan_patch_undo() (put everything back) or plan_patch_free() (keep the
  * new ones). Problems found are appended to set->diags as plan_build()
- * would. Returns 0, -ESTALE (an entry would change more than its
- * endpoints: rebuild the plan) or -ENOMEM; p is unchanged on error.
+ * would. Returns 0, -ESTALE (an entry would take another Service's
+ * VIP:port: rebuild the plan and let validation say why) or -ENOMEM; p is
+ * unchanged on error.
  */
 struct plan_patch {
-	size_t *idx;			/* entries of p->svcs rebuilt */
-	struct plan_service *old;	/* what they were */
+	size_t *idx;			/* entries of p->svcs (patched) rebuilt or new */
 	size_t n;
+	size_t n_added;			/* of which new */
+	struct sm_svc_key *gone;	/* keys p no longer has */
+	size_t n_gone;
+	struct plan_service *old;	/* rebuilt and removed entries, as they were */
+	size_t n_old;
+	struct plan_service *prev;	/* entries came or went: p's array before */
+	size_t n_prev;
 };
 int plan_patch_services(struct pol_set *set, struct plan *p, const char *const *ns,
 			const char *const *names, size_t n, struct plan_patch *out);

@@ -919,7 +919,8 @@ static int pc_swap_by_identity(void *arr, size_t n, size_t stride, const void *f
 }
 
 _Static_assert(offsetof(struct pol_eps, meta) == 0 && offsetof(struct pol_pod, meta) == 0 &&
-	       offsetof(struct pol_vs, meta) == 0 && offsetof(struct pol_dr, meta) == 0,
+	       offsetof(struct pol_vs, meta) == 0 && offsetof(struct pol_dr, meta) == 0 &&
+	       offsetof(struct pol_service, meta) == 0,
 	       "pc_swap_by_identity finds objects by their leading pol_meta");
 
 static bool pc_same_name(const struct pol_meta *a, const struct pol_meta *b)
@@ -960,22 +961,56 @@ static int pc_loc_cmp(const struct pol_loc *a, const struct pol_loc *b)
 	return c ? c : (a->line > b->line) - (a->line < b->line);
 }
 
+/*
+ * Room for one more object in *arr (n objects of stride bytes, each
+ * starting with its pol_meta); *at: where a full load puts obj (set
+ * order). The caller copies it there and counts it.
+ */
+static int pc_make_room(void **arr, size_t n, size_t stride, const void *obj, size_t *at)
+{
+	char *grown = realloc(*arr, (n + 1) * stride);
+	const struct pol_meta *m = obj;
+	size_t i;
+
+	if (!grown)
+		return -ENOMEM;
+	for (i = n; i > 0 && pc_loc_cmp(&((struct pol_meta *)(grown + (i - 1) * stride))->loc,
+					 &m->loc) > 0; i--)
+		;
+	memmove(grown + (i + 1) * stride, grown + i * stride, (n - i) * stride);
+	memcpy(grown + i * stride, obj, stride);
+	*arr = grown;
+	*at = i;
+	return 0;
+}
+
+/* Where obj is in arr, by identity (as pc_swap_by_identity); n when absent. */
+static size_t pc_find_by_identity(const void *arr, size_t n, size_t stride, const void *obj)
+{
+	const char *name = ((const struct pol_meta *)obj)->name;
+	size_t at;
+
+	for (at = 0; at < n; at++)
+		if (((const struct pol_meta *)((const char *)arr + at * stride))->name == name)
+			break;
+	return at;
+}
+
+static void pc_close_gap(void *arr, size_t *n, size_t stride, size_t at)
+{
+	memmove((char *)arr + at * stride, (char *)arr + (at + 1) * stride,
+		(*n - at - 1) * stride);
+	(*n)--;
+}
+
 int policy_set_add_eps(struct pol_set *set, const struct pol_eps *e)
 {
 	uintptr_t old = (uintptr_t)set->eps;
-	struct pol_eps *grown;
 	size_t at;
 
-	if (policy_index_eps_reserve(set))
+	if (policy_index_eps_reserve(set) ||
+	    pc_make_room((void **)&set->eps, set->n_eps, sizeof(*e), e, &at))
 		return -ENOMEM;
-	grown = realloc(set->eps, (set->n_eps + 1) * sizeof(*grown));
-	if (!grown)
-		return -ENOMEM;
-	for (at = set->n_eps; at > 0 && pc_loc_cmp(&grown[at - 1].meta.loc, &e->meta.loc) > 0; at--)
-		;
-	memmove(&grown[at + 1], &grown[at], (set->n_eps - at) * sizeof(*grown));
-	grown[at] = *e;
-	set->eps = grown;
 	set->n_eps++;
 	policy_index_eps_added(set, old, at);
 	return 0;
@@ -983,15 +1018,79 @@ int policy_set_add_eps(struct pol_set *set, const struct pol_eps *e)
 
 int policy_set_del_eps(struct pol_set *set, const struct pol_eps *e)
 {
-	for (size_t at = 0; at < set->n_eps; at++) {
-		if (set->eps[at].meta.name != e->meta.name)
-			continue;	/* by identity, as pc_swap_by_identity */
-		policy_index_eps_removing(set, at);
-		memmove(&set->eps[at], &set->eps[at + 1], (set->n_eps - at - 1) * sizeof(*set->eps));
-		set->n_eps--;
-		return 0;
-	}
-	return -ENOENT;
+	size_t at = pc_find_by_identity(set->eps, set->n_eps, sizeof(*e), e);
+
+	if (at == set->n_eps)
+		return -ENOENT;
+	policy_index_eps_removing(set, at);
+	pc_close_gap(set->eps, &set->n_eps, sizeof(*e), at);
+	return 0;
+}
+
+int policy_set_add_svc(struct pol_set *set, const struct pol_service *s)
+{
+	uintptr_t old = (uintptr_t)set->svcs;
+	size_t at;
+
+	if (policy_index_svcs_reserve(set) ||
+	    pc_make_room((void **)&set->svcs, set->n_svcs, sizeof(*s), s, &at))
+		return -ENOMEM;
+	set->n_svcs++;
+	policy_index_svc_added(set, old, at);
+	return 0;
+}
+
+int policy_set_del_svc(struct pol_set *set, const struct pol_service *s)
+{
+	size_t at = pc_find_by_identity(set->svcs, set->n_svcs, sizeof(*s), s);
+
+	if (at == set->n_svcs)
+		return -ENOENT;
+	policy_index_svc_removing(set, at);
+	pc_close_gap(set->svcs, &set->n_svcs, sizeof(*s), at);
+	return 0;
+}
+
+/* An object of a kind without index comes where a load puts it, or goes. */
+static int pc_add(void **arr, size_t *n, size_t stride, const void *obj)
+{
+	size_t at;
+
+	if (pc_make_room(arr, *n, stride, obj, &at))
+		return -ENOMEM;
+	(*n)++;
+	return 0;
+}
+
+static int pc_del(void *arr, size_t *n, size_t stride, const void *obj)
+{
+	size_t at = pc_find_by_identity(arr, *n, stride, obj);
+
+	if (at == *n)
+		return -ENOENT;
+	pc_close_gap(arr, n, stride, at);
+	return 0;
+}
+
+/* VirtualServices and DestinationRules: no index; set order decides which one wins. */
+int policy_set_add_vs(struct pol_set *set, const struct pol_vs *vs)
+{
+	return pc_add((void **)&set->vss, &set->n_vss, sizeof(*vs), vs);
+}
+
+int policy_set_del_vs(struct pol_set *set, const struct pol_vs *vs)
+{
+	return pc_del(set->vss, &set->n_vss, sizeof(*vs), vs);
+}
+
+int policy_set_add_dr(struct pol_set *set, const struct pol_dr *dr)
+{
+	return pc_add((void **)&set->drs, &set->n_drs, sizeof(*dr), dr);
+}
+
+int policy_set_del_dr(struct pol_set *set, const struct pol_dr *dr)
+{
+	return pc_del(set->drs, &set->n_drs, sizeof(*dr), dr);
 }
 
 static bool pc_labels_eq(const struct pol_labels *a, const struct pol_labels *b)
@@ -1025,4 +1124,36 @@ int policy_set_swap_pod(struct pol_set *set, const struct pol_pod *from, const s
 	if (!policy_pod_same_but_ready(from, to))
 		return -EINVAL;
 	return pc_swap_by_identity(set->pods, set->n_pods, sizeof(*set->pods), from, to);
+}
+
+/* Is loc inside the text of doc (lines after doc->line), whose file is file? */
+static bool pc_doc_holds(const struct pol_doc *doc, uint32_t lines, const char *file,
+			 const struct pol_loc *loc)
+{
+	return loc->file && file && !strcmp(loc->file, file) && loc->line > doc->line &&
+	       loc->line <= doc->line + lines;
+}
+
+size_t policy_set_drop_doc_diags(struct pol_set *set, const struct pol_set *doc, const char *file)
+{
+	const struct pol_doc *d = container_of_set(doc);
+	size_t w = 0, n = set->n_diags;
+	uint32_t lines = 1;
+
+	for (size_t i = 0; n && i < d->len; i++)
+		lines += d->text[i] == '\n';
+	for (size_t i = 0; i < n; i++) {
+		const struct pol_diag *g = &set->diags[i];
+
+		if (!pc_doc_holds(d, lines, file, &g->loc)) {
+			set->diags[w++] = *g;
+			continue;
+		}
+		if (g->level == POL_DIAG_ERROR)
+			set->n_errors--;
+		else if (g->level == POL_DIAG_WARNING)
+			set->n_warnings--;
+	}
+	set->n_diags = w;
+	return n - w;
 }

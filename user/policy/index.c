@@ -291,12 +291,47 @@ const struct pol_pod *const *policy_index_pods_ip(const struct pol_set *set,
 }
 
 /*
- * The slice array moves under the index: a slice comes in at set->eps[at]
- * (the array may have moved from old_base and holds set->n_eps slices,
- * the new one counted; old_base is an address only, never read) or goes
- * from there (before the array closes the gap). Pointers are rebased by
- * position, so no sort: O(slices).
+ * An object array moves under the index: an object comes in at arr[at]
+ * (the array may have moved from old_base and holds n objects of stride
+ * bytes, the new one counted; old_base is an address only, never read) or
+ * goes from there (before the array closes the gap). Pointers are rebased
+ * by position, so no sort: O(objects).
  */
+static void ix_rebase(const void **ptrs, size_t n_ptrs, uintptr_t old_base, const void *arr,
+		      size_t stride, size_t at)
+{
+	for (size_t i = 0; i < n_ptrs; i++) {
+		size_t k = ((uintptr_t)ptrs[i] - old_base) / stride;
+
+		ptrs[i] = (const char *)arr + (k >= at ? k + 1 : k) * stride;
+	}
+}
+
+/* Drop the pointer to gone from ptrs; those after it move down one. */
+static size_t ix_drop(const void **ptrs, size_t n_ptrs, const void *gone, size_t stride)
+{
+	size_t n = 0;
+
+	for (size_t i = 0; i < n_ptrs; i++) {
+		if (ptrs[i] == gone)
+			continue;
+		ptrs[n++] = ptrs[i] > gone ? (const char *)ptrs[i] - stride : ptrs[i];
+	}
+	return n;
+}
+
+/* Insert p into the sorted ptrs (n_ptrs, room for one more) by cmp. */
+static void ix_insert(const void **ptrs, size_t n_ptrs, const void *p,
+		      int (*cmp)(const void *, const void *))
+{
+	size_t i;
+
+	for (i = 0; i < n_ptrs && cmp(&ptrs[i], &p) < 0; i++)
+		;
+	memmove(&ptrs[i + 1], &ptrs[i], (n_ptrs - i) * sizeof(*ptrs));
+	ptrs[i] = p;
+}
+
 int policy_index_eps_reserve(struct pol_set *set)
 {
 	struct pol_index *ix = set->index;
@@ -315,36 +350,54 @@ void policy_index_eps_added(struct pol_set *set, uintptr_t old_base, size_t at)
 {
 	struct pol_index *ix = set->index;
 	const struct pol_eps *e = &set->eps[at];
-	size_t i;
 
 	if (!ix)
 		return;
-	for (i = 0; i < ix->n_eps; i++) {
-		size_t k = ((uintptr_t)ix->eps[i] - old_base) / sizeof(*set->eps);
-
-		ix->eps[i] = &set->eps[k >= at ? k + 1 : k];
-	}
+	ix_rebase((const void **)ix->eps, ix->n_eps, old_base, set->eps, sizeof(*e), at);
 	if (!e->service_name)
 		return;
-	for (i = 0; i < ix->n_eps && cmp_eps(&ix->eps[i], &e) < 0; i++)
-		;
-	memmove(&ix->eps[i + 1], &ix->eps[i], (ix->n_eps - i) * sizeof(*ix->eps));
-	ix->eps[i] = e;
-	ix->n_eps++;
+	ix_insert((const void **)ix->eps, ix->n_eps++, e, cmp_eps);
 }
 
 void policy_index_eps_removing(struct pol_set *set, size_t at)
 {
 	struct pol_index *ix = set->index;
-	const struct pol_eps *e = &set->eps[at];
-	size_t i, n = 0;
+
+	if (ix)
+		ix->n_eps = ix_drop((const void **)ix->eps, ix->n_eps, &set->eps[at],
+				    sizeof(*set->eps));
+}
+
+int policy_index_svcs_reserve(struct pol_set *set)
+{
+	struct pol_index *ix = set->index;
+	const struct pol_service **a;
+
+	if (!ix)
+		return 0;
+	a = realloc(ix->svcs, (set->n_svcs + 2) * sizeof(*a));
+	if (!a)
+		return -ENOMEM;
+	ix->svcs = a;
+	return 0;
+}
+
+/* set->n_svcs counts the new one; the index holds the others. */
+void policy_index_svc_added(struct pol_set *set, uintptr_t old_base, size_t at)
+{
+	struct pol_index *ix = set->index;
 
 	if (!ix)
 		return;
-	for (i = 0; i < ix->n_eps; i++) {
-		if (ix->eps[i] == e)
-			continue;
-		ix->eps[n++] = ix->eps[i] > e ? ix->eps[i] - 1 : ix->eps[i];
-	}
-	ix->n_eps = n;
+	ix_rebase((const void **)ix->svcs, set->n_svcs - 1, old_base, set->svcs,
+		  sizeof(*set->svcs), at);
+	ix_insert((const void **)ix->svcs, set->n_svcs - 1, &set->svcs[at], cmp_svc);
+}
+
+void policy_index_svc_removing(struct pol_set *set, size_t at)
+{
+	struct pol_index *ix = set->index;
+
+	if (ix)
+		ix_drop((const void **)ix->svcs, set->n_svcs, &set->svcs[at], sizeof(*set->svcs));
 }

@@ -497,6 +497,19 @@ int policy_validate(struct pol_set *set);
 int policy_validate_routes(struct pol_set *set);
 
 /*
+ * The checks of policy_validate() whose outcome a change of the Services
+ * named (ns[k], names[k]; the set may have them or not) or of their
+ * EndpointSlices can change: the clusterIP of each named Service against
+ * every other Service, and the EndpointSlices of each name (a Service
+ * that is gone leaves them without one); with routes (Services,
+ * VirtualServices or DestinationRules changed), those of
+ * policy_validate_routes() too. Duplicate objects are the caller's (a new
+ * identity must not be taken). Returns as policy_validate.
+ */
+int policy_validate_change(struct pol_set *set, const char *const *ns, const char *const *names,
+			   size_t n, bool routes);
+
+/*
  * Istio host resolution: "reviews" (relative to ns), "reviews.default",
  * "reviews.default.svc", "reviews.default.svc.<domain>" all name the same
  * service. Writes the FQDN "name.ns.svc.<domain>" to out. Returns 0, or
@@ -600,6 +613,12 @@ int policy_cache_delta(struct pol_cache *c, const char *file, const char *buf, s
 int policy_cache_delta_new(struct pol_cache *c, const char *file, const char *buf, size_t len,
 			   struct pol_delta *d);
 void policy_delta_commit(struct pol_cache *c, struct pol_delta *d);
+/*
+ * Drop the diagnostics of set at a place inside doc (a document d->gone
+ * of a delta; file: where it was loaded from): what the planning said
+ * about the objects it held. Returns how many went.
+ */
+size_t policy_set_drop_doc_diags(struct pol_set *set, const struct pol_set *doc, const char *file);
 void policy_delta_free(struct pol_cache *c, struct pol_delta *d);
 
 /*
@@ -655,6 +674,16 @@ bool policy_pod_same_but_ready(const struct pol_pod *a, const struct pol_pod *b)
  */
 int policy_set_add_eps(struct pol_set *set, const struct pol_eps *e);
 int policy_set_del_eps(struct pol_set *set, const struct pol_eps *e);
+/*
+ * The same for a Service (the index stays valid), a VirtualService and a
+ * DestinationRule (set order decides which of two for one host wins).
+ */
+int policy_set_add_svc(struct pol_set *set, const struct pol_service *s);
+int policy_set_del_svc(struct pol_set *set, const struct pol_service *s);
+int policy_set_add_vs(struct pol_set *set, const struct pol_vs *vs);
+int policy_set_del_vs(struct pol_set *set, const struct pol_vs *vs);
+int policy_set_add_dr(struct pol_set *set, const struct pol_dr *dr);
+int policy_set_del_dr(struct pol_set *set, const struct pol_dr *dr);
 /* As policy_set_swap_eps, for a Pod; -EINVAL unless policy_pod_same_but_ready. */
 int policy_set_swap_pod(struct pol_set *set, const struct pol_pod *from, const struct pol_pod *to);
 /*

@@ -199,5 +199,9 @@ void pol_gateway_free(struct pol_gateway *g);
 int policy_index_eps_reserve(struct pol_set *set);
 void policy_index_eps_added(struct pol_set *set, uintptr_t old_base, size_t at);
 void policy_index_eps_removing(struct pol_set *set, size_t at);
+/* ... and the Service array (policy_set_add_svc) */
+int policy_index_svcs_reserve(struct pol_set *set);
+void policy_index_svc_added(struct pol_set *set, uintptr_t old_base, size_t at);
+void policy_index_svc_removing(struct pol_set *set, size_t at);
 
 #endif /* SOCKMESH_POLICY_INT_H */

@@ -81,6 +81,20 @@ static bool same_object(const struct pol_meta *a, const struct pol_meta *b)
 	return !strcmp(a->ns, b->ns) && !strcmp(a->name, b->name);
 }
 
+/* sb is on sa's clusterIP: an error at sb's. */
+static void vip_taken(struct pol_set *set, const struct pol_service *sa,
+		      const struct pol_service *sb)
+{
+	char ip[INET_ADDRSTRLEN];
+
+	inet_ntop(AF_INET, &sb->cluster_ip, ip, sizeof(ip));
+	pol_diag_add(set, POL_DIAG_ERROR, &sb->cluster_ip_loc,
+		     "Service %s/%s: clusterIP %s is already the VIP of Service %s/%s (%s:%u); every Service needs its own",
+		     sb->meta.ns, sb->meta.name, ip, sa->meta.ns, sa->meta.name,
+		     sa->cluster_ip_loc.file ? sa->cluster_ip_loc.file : "?",
+		     sa->cluster_ip_loc.line);
+}
+
 /*
  * Kubernetes gives every Service its own clusterIP (the allocator never
  * hands one out twice), whatever the ports: two Services on one VIP is a
@@ -104,16 +118,10 @@ static int check_vips(struct pol_set *set)
 	for (size_t i = 1; i < n; i++) {
 		const struct pol_service *sa = &set->svcs[refs[i - 1].svc];
 		const struct pol_service *sb = &set->svcs[refs[i].svc];
-		char ip[INET_ADDRSTRLEN];
 
 		if (refs[i - 1].ip != refs[i].ip || same_object(&sa->meta, &sb->meta))
 			continue;
-		inet_ntop(AF_INET, &sb->cluster_ip, ip, sizeof(ip));
-		pol_diag_add(set, POL_DIAG_ERROR, &sb->cluster_ip_loc,
-			     "Service %s/%s: clusterIP %s is already the VIP of Service %s/%s (%s:%u); every Service needs its own",
-			     sb->meta.ns, sb->meta.name, ip, sa->meta.ns, sa->meta.name,
-			     sa->cluster_ip_loc.file ? sa->cluster_ip_loc.file : "?",
-			     sa->cluster_ip_loc.line);
+		vip_taken(set, sa, sb);
 	}
 	free(refs);
 	return 0;
@@ -338,5 +346,49 @@ int policy_validate_routes(struct pol_set *set)
 		return ret;
 	check_drs(set);
 	check_vss(set);
+	return set->n_errors ? -EINVAL : 0;
+}
+
+/* check_vips for one Service: any other Service on its clusterIP is an error. */
+static void check_vip_of(struct pol_set *set, const struct pol_service *sb)
+{
+	if (!sb->cluster_ip)
+		return;
+	for (size_t i = 0; i < set->n_svcs; i++) {
+		const struct pol_service *sa = &set->svcs[i];
+
+		if (sa->cluster_ip == sb->cluster_ip && !same_object(&sa->meta, &sb->meta)) {
+			vip_taken(set, sa, sb);
+			return;
+		}
+	}
+}
+
+int policy_validate_change(struct pol_set *set, const char *const *ns, const char *const *names,
+			   size_t n, bool routes)
+{
+	int ret = policy_index_build(set);
+
+	if (ret)
+		return ret;
+	for (size_t k = 0; k < n; k++) {
+		const struct pol_service *svc = policy_index_service(set, ns[k], strlen(ns[k]),
+								     names[k], strlen(names[k]));
+		const struct pol_eps *const *eps;
+		size_t n_eps;
+
+		if (svc)
+			check_vip_of(set, svc);
+		/* check_eps for the slices of this name */
+		eps = policy_index_slices(set, ns[k], names[k], &n_eps);
+		for (size_t i = 0; !svc && i < n_eps; i++)
+			pol_diag_add(set, POL_DIAG_WARNING, &eps[i]->meta.loc,
+				     "EndpointSlice %s: Service %s/%s is not in the policy",
+				     eps[i]->meta.name, eps[i]->meta.ns, eps[i]->service_name);
+	}
+	if (routes) {
+		check_drs(set);
+		check_vss(set);
+	}
 	return set->n_errors ? -EINVAL : 0;
 }

@@ -742,8 +742,10 @@ static void px_pool_drop_cfg(struct px_worker *w, struct px_pool *pl)
 
 /* ---- upstream connections ---- */
 
-struct px_uconn *px_uconn_connect(struct px_worker *w, struct px_pool *pool,
-				  uint32_t addr, uint16_t port, uint64_t timeout_ms, int *err)
+/* h2: the backend speaks HTTP/2 (its cluster's pool settings), NULL = HTTP/1.1 over TCP. */
+static struct px_uconn *px_uconn_open(struct px_worker *w, struct px_pool *pool,
+				      const struct l7_pool_cfg *h2, uint32_t addr, uint16_t port,
+				      uint64_t timeout_ms, int *err)
 {
 	struct sockaddr_in sa = { .sin_family = AF_INET, .sin_port = htons(port),
 				  .sin_addr.s_addr = addr };
@@ -752,14 +754,21 @@ struct px_uconn *px_uconn_connect(struct px_worker *w, struct px_pool *pool,
 	struct h2b *h2b = NULL;
 	int fd, one = 1, r = 0;
 
-	if (pool && pool->cluster && pool->cluster->h2) {
+	if (h2) {
 		/* an HTTP/2 backend: a bridge into this worker's h2 connections to it */
-		fd = px_h2_up_socket(w, addr, port, &pool->cluster->pool, &h2b);
-		if (fd < 0) {
-			*err = fd;
+		h2b = px_h2_up_open(w, addr, port, h2, err);
+		if (!h2b)
+			return NULL;
+		u = calloc(1, sizeof(*u));
+		if (!u) {
+			*err = -ENOMEM;
+			px_h2_pipe_close(h2b);
 			return NULL;
 		}
-		goto connected;
+		u->fd = -1;
+		u->h2b = h2b;
+		px_h2_up_bind(h2b, u);
+		goto opened;
 	}
 	fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
 	if (fd < 0) {
@@ -768,7 +777,6 @@ struct px_uconn *px_uconn_connect(struct px_worker *w, struct px_pool *pool,
 	}
 	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
 	r = connect(fd, (struct sockaddr *)&sa, sizeof(sa));
-connected:
 	if (r && errno != EINPROGRESS) {
 		*err = -errno;
 		close(fd);
@@ -780,20 +788,9 @@ connected:
 		close(fd);
 		return NULL;
 	}
-	u->kind = PX_EV_UCONN;
-	u->state = PX_U_CONNECTING;
 	u->fd = fd;
-	u->w = w;
-	u->pool = pool;
-	u->t.kind = PX_T_UCONN;
-	u->t.idx = -1;
-	if (!r) {
-		u->connected = true;
-		u->wr_ready = true;
-		u->state = PX_U_BUSY;
-		if (w->p->o.sock_hook)
-			w->p->o.sock_hook(w->p->o.sock_hook_ctx, fd, true);
-	}
+	if (!r && w->p->o.sock_hook)
+		w->p->o.sock_hook(w->p->o.sock_hook_ctx, fd, true);
 	ev.events = EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET;
 	ev.data.ptr = u;
 	if (epoll_ctl(w->ep, EPOLL_CTL_ADD, fd, &ev)) {
@@ -802,9 +799,18 @@ connected:
 		free(u);
 		return NULL;
 	}
-	if (h2b) {
-		px_h2_up_bind(h2b, u);
-		u->h2b = h2b;
+opened:
+	u->kind = PX_EV_UCONN;
+	u->state = PX_U_CONNECTING;
+	u->w = w;
+	u->pool = pool;
+	u->t.kind = PX_T_UCONN;
+	u->t.idx = -1;
+	if (!r) {
+		/* an h2 bridge is connected at once: its h2 connection reports a failed connect */
+		u->connected = true;
+		u->wr_ready = true;
+		u->state = PX_U_BUSY;
 	}
 	if (!u->connected)
 		px_timer_arm(w, &u->t, w->now + (timeout_ms ? timeout_ms : PX_DEF_CONNECT_TIMEOUT_MS));
@@ -812,6 +818,14 @@ connected:
 		pool->n_conns++;
 	px_stat_inc(w, PX_S_UP_CX_TOTAL);
 	return u;
+}
+
+struct px_uconn *px_uconn_connect(struct px_worker *w, struct px_pool *pool,
+				  uint32_t addr, uint16_t port, uint64_t timeout_ms, int *err)
+{
+	const struct l7_cluster *c = pool ? pool->cluster : NULL;
+
+	return px_uconn_open(w, pool, c && c->h2 ? &c->pool : NULL, addr, port, timeout_ms, err);
 }
 
 static void px_idle_unlink(struct px_uconn *u)
@@ -856,11 +870,14 @@ void px_uconn_close(struct px_uconn *u)
 	else if (u->state == PX_U_MIRROR)
 		px_mirror_unlink(u);
 	px_timer_remove(w, &u->t);
-	if (u->h2b)
-		px_h2_up_bind(u->h2b, NULL);
-	if (u->connected && w->p->o.sock_hook)
-		w->p->o.sock_hook(w->p->o.sock_hook_ctx, u->fd, false);
-	close(u->fd);
+	if (u->h2b) {
+		px_h2_pipe_close(u->h2b);
+		u->h2b = NULL;
+	} else if (u->fd >= 0) {
+		if (u->connected && w->p->o.sock_hook)
+			w->p->o.sock_hook(w->p->o.sock_hook_ctx, u->fd, false);
+		close(u->fd);
+	}
 	u->fd = -1;
 	u->d = NULL;
 	u->dead_next = w->dead_u;
@@ -941,6 +958,38 @@ static bool px_uconn_check_connect(struct px_uconn *u, uint32_t events)
 	return true;
 }
 
+/*
+ * Connection I/O: a socket, or for HTTP/2 the bridge's in-memory pipe
+ * (proxy_h2.h), with a socket's return convention.
+ */
+ssize_t px_io_read(int fd, struct h2b *b, void *p, size_t n)
+{
+	ssize_t r;
+
+	if (!b)
+		return read(fd, p, n);
+	r = px_h2_pipe_read(b, p, n);
+	if (r < 0) {
+		errno = (int)-r;
+		return -1;
+	}
+	return r;
+}
+
+ssize_t px_io_writev(int fd, struct h2b *b, const struct iovec *iov, int c)
+{
+	ssize_t r;
+
+	if (!b)
+		return writev(fd, iov, c);
+	r = px_h2_pipe_writev(b, iov, c);
+	if (r < 0) {
+		errno = (int)-r;
+		return -1;
+	}
+	return r;
+}
+
 /* Mirror connections: send the whole request, read and drop the answer. */
 static void px_mirror_io(struct px_uconn *u)
 {
@@ -948,7 +997,9 @@ static void px_mirror_io(struct px_uconn *u)
 	ssize_t n;
 
 	while (u->msent < u->mlen && u->wr_ready) {
-		n = write(u->fd, u->mbuf + u->msent, u->mlen - u->msent);
+		struct iovec iov = { u->mbuf + u->msent, u->mlen - u->msent };
+
+		n = px_io_writev(u->fd, u->h2b, &iov, 1);
 		if (n < 0) {
 			if (errno == EAGAIN)
 				u->wr_ready = false;
@@ -961,7 +1012,7 @@ static void px_mirror_io(struct px_uconn *u)
 		u->msent += (uint32_t)n;
 	}
 	while (u->rd_ready) {
-		n = read(u->fd, sink, sizeof(sink));
+		n = px_io_read(u->fd, u->h2b, sink, sizeof(sink));
 		if (n > 0)
 			continue;
 		if (n < 0 && errno == EAGAIN) {
@@ -975,7 +1026,8 @@ static void px_mirror_io(struct px_uconn *u)
 	}
 }
 
-void px_mirror_start(struct px_worker *w, const struct l7_host *h, char *buf, uint32_t len)
+void px_mirror_start(struct px_worker *w, const struct l7_cluster *c, const struct l7_host *h,
+		     char *buf, uint32_t len)
 {
 	struct px_uconn *u;
 	int err;
@@ -985,7 +1037,9 @@ void px_mirror_start(struct px_worker *w, const struct l7_host *h, char *buf, ui
 		free(buf);
 		return;
 	}
-	u = px_uconn_connect(w, NULL, h->addr, h->port, PX_MIRROR_TIMEOUT_MS, &err);
+	/* as HTTP/2 when the mirror cluster's port speaks it, like its requests */
+	u = px_uconn_open(w, NULL, c->h2 ? &c->pool : NULL, h->addr, h->port,
+			  PX_MIRROR_TIMEOUT_MS, &err);
 	if (!u) {
 		px_stat_inc(w, PX_S_MIRROR_SKIPPED);
 		free(buf);
@@ -1007,7 +1061,7 @@ void px_mirror_start(struct px_worker *w, const struct l7_host *h, char *buf, ui
 		px_mirror_io(u);
 }
 
-static void px_uconn_event(struct px_uconn *u, uint32_t events)
+void px_uconn_event(struct px_uconn *u, uint32_t events)
 {
 	if (events & (EPOLLRDHUP | EPOLLHUP | EPOLLERR))
 		u->rdhup = true;
@@ -1125,18 +1179,30 @@ static void px_worker_wake(struct px_worker *w)
 		px_pending_retry(w);
 }
 
+static void px_dconn_free(struct px_dconn *d)
+{
+	free(d->in.p);
+	free(d->out.p);
+	free(d->st.head);
+	free(d->st.uhead);
+	free(d->st.replay);
+	free(d);
+}
+
 static void px_reap(struct px_worker *w)
 {
 	while (w->dead_d) {
 		struct px_dconn *d = w->dead_d;
 
 		w->dead_d = d->dead_next;
-		free(d->in.p);
-		free(d->out.p);
-		free(d->st.head);
-		free(d->st.uhead);
-		free(d->st.replay);
-		free(d);
+		if (d->h2 && w->n_dfree < PX_DFREE_MAX && !w->p->stop) {
+			/* an HTTP/2 stream's: kept with its buffers for the next stream */
+			d->dead_next = w->dfree;
+			w->dfree = d;
+			w->n_dfree++;
+			continue;
+		}
+		px_dconn_free(d);
 	}
 	while (w->dead_u) {
 		struct px_uconn *u = w->dead_u;
@@ -1166,6 +1232,12 @@ static void px_worker_shutdown(struct px_worker *w)
 			px_uconn_close(pl->idle);
 	}
 	px_reap(w);
+	while (w->dfree) {
+		struct px_dconn *d = w->dfree;
+
+		w->dfree = d->dead_next;
+		px_dconn_free(d);
+	}
 	for (i = 0; i < w->cap_pools; i++) {
 		struct px_pool *pl = w->pools ? w->pools[i] : NULL;
 
@@ -1193,7 +1265,8 @@ static void px_worker_drain(struct px_worker *w)
 		return;
 	if (!w->drain_since)
 		w->drain_since = w->now ? w->now : 1;
-	if (px_h2_drain(w, w->drain_since))
+	/* both every turn: each closes what is idle and marks the rest */
+	if (px_h2_drain(w, w->drain_since) & px_http_drain(w))
 		atomic_store(&w->drained, true);
 }
 
@@ -1248,7 +1321,6 @@ static void *px_worker_main(void *arg)
 				px_worker_wake(w);
 				break;
 			case PX_EV_H2:
-			case PX_EV_H2B:
 				px_h2_event(evs[i].data.ptr, evs[i].events);
 				break;
 			}
@@ -1257,6 +1329,7 @@ static void *px_worker_main(void *arg)
 		px_timers_run(w);
 		px_runq_run(w);
 		px_h2_run(w);
+		px_h2_flush(w);
 		px_reap(w);
 		px_h2_reap(w);
 		px_log_flush(w);

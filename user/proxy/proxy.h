@@ -108,10 +108,11 @@ void proxy_set_config(struct proxy *p, struct l7_config *config);
 
 /* Stop accepting, close everything, join the workers, free. */
 /*
- * Graceful drain before proxy_stop (agent restart): HTTP/2 clients get GOAWAY
- * and their streams in flight up to ms milliseconds to complete; returns
- * when they did or the time is up. HTTP/1.1 exchanges go on meanwhile; what
- * is left at the end is closed by proxy_stop.
+ * Graceful drain before proxy_stop (agent restart): HTTP/2 clients get GOAWAY,
+ * HTTP/1.1 connections idle between requests are closed and the others close
+ * after their current response (Connection: close); streams and requests in
+ * flight get up to ms milliseconds to complete. Returns when no client
+ * connection is left or the time is up; what is left is closed by proxy_stop.
  */
 void proxy_drain(struct proxy *p, unsigned int ms);
 void proxy_stop(struct proxy *p);
@@ -121,8 +122,9 @@ json_t *proxy_stats_json(struct proxy *p);
 
 /*
  * Request series for Istio's istio_requests_total,
- * istio_request_duration_milliseconds, istio_request_bytes and
- * istio_response_bytes. The hot path stores ids only (pod IPs, cluster);
+ * istio_request_duration_milliseconds, istio_request_bytes,
+ * istio_response_bytes and, for gRPC, istio_request_messages_total /
+ * istio_response_messages_total (length-prefixed messages each way). The hot path stores ids only (pod IPs, cluster);
  * the caller resolves labels from its current l7_config.
  *
  * Sizes are wire bytes on the client's connection, as Istio's stats filter
@@ -149,6 +151,7 @@ struct proxy_rseries {
 					 * (grpc, no grpc-status seen) or the grpc-status */
 	char flags[64];			/* Envoy response flags, "-" = none */
 	uint64_t count;
+	uint64_t req_msgs, resp_msgs;	/* gRPC messages each way (gRPC requests only) */
 	struct proxy_hist dur_ms, req_bytes, resp_bytes;
 };
 

@@ -3,9 +3,9 @@
  * proxy_h2: HTTP/2 sessions (libnghttp2) bridged to the HTTP/1.1 engine;
  * see proxy_h2.h for the shape.
  *
- * A bridge (struct h2b) is one end of a socketpair; the other end is an
- * engine connection. It turns one direction into HTTP/2 and the other
- * into HTTP/1.1:
+ * A bridge (struct h2b) stands in for a socket between an HTTP/2 stream
+ * and an engine connection (rx: what the engine wrote, tx: what it reads).
+ * It turns one direction into HTTP/2 and the other into HTTP/1.1:
  *   downstream bridge (!up): h2 request -> h1 bytes to the engine dconn;
  *                            h1 response from it -> h2 response.
  *   upstream bridge (up):    h1 requests from the engine uconn (keep-alive:
@@ -30,9 +30,10 @@
 #include "proxy/proxy_h2.h"
 #include "proxy/proxy_int.h"
 
-#define H2_READ_CHUNK		(16 * 1024)
+#define H2_READ_CHUNK		(32 * 1024)
 #define H2_TRAILER_MAX		(16 * 1024)
 #define H2_UP_CONNECT_MS	10000
+#define H2_FREE_MAX		256	/* stream bridges kept for reuse per worker */
 
 struct h2_sbuf {
 	char *p;
@@ -54,7 +55,6 @@ enum h1_state {
 };
 
 struct h2b {
-	uint8_t kind;		/* PX_EV_H2B */
 	bool up;
 	bool dead;
 	bool rd_eof, rd_ready;
@@ -67,7 +67,6 @@ struct h2b {
 	bool grpc;		/* gRPC request (content-type application/grpc*) */
 	bool end_on_head;	/* HEADERS carried END_STREAM */
 	bool head_req;		/* HEAD request */
-	int fd;
 	struct px_worker *w;
 	struct h2_conn *c;	/* the stream's connection, NULL when none */
 	int32_t sid;		/* stream on c, -1 = none */
@@ -75,10 +74,10 @@ struct h2b {
 	uint8_t h1;		/* enum h1_state: fd -> h2 parser */
 	uint64_t left;
 	size_t ck_line;
-	struct h2_sbuf rx;	/* raw from fd */
+	struct h2_sbuf rx;	/* h1 bytes the engine wrote (the pipe's engine -> h2 direction) */
 	struct h2_sbuf body;	/* decoded payload for DATA frames */
 	struct h2_sbuf trl;	/* h1 trailer block */
-	struct h2_sbuf tx;	/* h1 bytes for fd */
+	struct h2_sbuf tx;	/* h1 bytes for the engine to read */
 	struct h2_sbuf hdr;	/* h2 -> h1 regular headers being collected */
 	char *method, *path, *authority, *cl;
 	size_t unacked;		/* DATA bytes queued in tx, not yet consumed */
@@ -91,13 +90,20 @@ struct h2b {
 	struct h2b *wnext, *wprev;	/* worker's bridge list */
 	struct h2b *dead_next;
 	struct px_uconn *u;	/* up: the engine connection at the other end, or NULL */
+	struct px_dconn *d;	/* down: the engine connection at the other end, or NULL */
 	bool queued;
+	bool eng_closed;	/* the engine closed its end (px_h2_pipe_close) */
+	bool eng_wblocked;	/* the engine's last write was short: tell it when rx drains */
+	bool nq;		/* on the notify queue */
 	struct h2b *rq_next;	/* worker's h2 run queue */
+	struct h2b *nq_next;	/* worker's engine notify queue */
 };
 
 struct h2_conn {
 	uint8_t kind;		/* PX_EV_H2 */
 	bool up, dead, connected, rd_ready, wr_ready, in_cb, goaway;
+	bool flushq;		/* on the worker's flush list */
+	bool rdhup;		/* the peer shut its side (or an error): read until EOF */
 	uint8_t drain;		/* client conn: 1 = GOAWAY(2^31-1) sent, 2 = final GOAWAY sent */
 	int fd;
 	struct px_worker *w;
@@ -114,6 +120,7 @@ struct h2_conn {
 	struct h2b *bridges;
 	struct h2_conn *next, *prev;
 	struct h2_conn *dead_next;
+	struct h2_conn *fq_next;	/* worker's flush list */
 };
 
 struct px_h2w {
@@ -123,6 +130,10 @@ struct px_h2w {
 	struct h2_conn *dead_c;
 	struct h2b *dead_b;
 	struct h2b *rq, *rq_tail;
+	struct h2b *nq, *nq_tail;	/* bridges whose engine end has an event */
+	struct h2_conn *fq;		/* connections with frames to send this turn */
+	struct h2b *bfree;		/* freed stream bridges, buffers kept (H2_FREE_MAX) */
+	uint32_t n_bfree;
 	nghttp2_session_callbacks *cbs;
 	nghttp2_option *opt_srv, *opt_cli;
 };
@@ -200,6 +211,26 @@ static void b_wake(struct h2b *b)
 	else
 		hw->rq = b;
 	hw->rq_tail = b;
+}
+
+/*
+ * The engine end of the bridge has something to do (bytes to read, room to
+ * write, EOF): queue an event for it. Delivered from px_h2_run, never from
+ * inside a session call, so the engine may call back into the bridge.
+ */
+static void b_notify(struct h2b *b)
+{
+	struct px_h2w *hw = h2w(b->w);
+
+	if (b->nq || b->eng_closed || !(b->u || b->d))
+		return;
+	b->nq = true;
+	b->nq_next = NULL;
+	if (hw->nq_tail)
+		hw->nq_tail->nq_next = b;
+	else
+		hw->nq = b;
+	hw->nq_tail = b;
 }
 
 /* ---- gRPC status mapping (Envoy's Grpc::Utility) ---- */
@@ -315,13 +346,8 @@ static void b_close(struct h2b *b)
 		return;
 	b->dead = true;
 	b_unlink_conn(b);
-	if (b->u) {
-		b->u->h2b = NULL;
-		b->u = NULL;
-	}
-	if (b->fd >= 0)
-		close(b->fd);
-	b->fd = -1;
+	/* the engine reads what is left in tx, then EOF; it frees us by detaching */
+	b_notify(b);
 	if (b->wprev)
 		b->wprev->wnext = b->wnext;
 	else
@@ -332,9 +358,8 @@ static void b_close(struct h2b *b)
 	hw->dead_b = b;
 }
 
-static void b_free(struct h2b *b)
+static void b_destroy(struct h2b *b)
 {
-	b_msg_reset(b);
 	sb_free(&b->rx);
 	sb_free(&b->body);
 	sb_free(&b->trl);
@@ -343,44 +368,52 @@ static void b_free(struct h2b *b)
 	free(b);
 }
 
+static void b_free(struct h2b *b)
+{
+	struct px_h2w *hw = h2w(b->w);
+
+	b_msg_reset(b);
+	if (!b->up && hw->n_bfree < H2_FREE_MAX) {
+		/* a stream's bridge: kept with its buffers for the next stream */
+		b->dead_next = hw->bfree;
+		hw->bfree = b;
+		hw->n_bfree++;
+		return;
+	}
+	b_destroy(b);
+}
+
 static struct h2b *b_new(struct px_worker *w, bool up)
 {
 	struct px_h2w *hw = h2w(w);
-	struct h2b *b = calloc(1, sizeof(*b));
+	struct h2b *b = hw->bfree;
 
-	if (!b)
-		return NULL;
-	b->kind = PX_EV_H2B;
+	if (b) {
+		struct h2_sbuf keep[5] = { b->rx, b->body, b->trl, b->tx, b->hdr };
+
+		hw->bfree = b->dead_next;
+		hw->n_bfree--;
+		memset(b, 0, sizeof(*b));
+		b->rx = keep[0];
+		b->body = keep[1];
+		b->trl = keep[2];
+		b->tx = keep[3];
+		b->hdr = keep[4];
+		b->rx.off = b->rx.len = b->body.off = b->body.len = b->trl.off = b->trl.len = 0;
+		b->tx.off = b->tx.len = b->hdr.off = b->hdr.len = 0;
+	} else {
+		b = calloc(1, sizeof(*b));
+		if (!b)
+			return NULL;
+	}
 	b->up = up;
 	b->w = w;
-	b->fd = -1;
 	b->sid = -1;
 	b->wnext = hw->bridges;
 	if (hw->bridges)
 		hw->bridges->wprev = b;
 	hw->bridges = b;
 	return b;
-}
-
-/* Give the bridge a socketpair; *peer gets the engine's end. */
-static int b_socketpair(struct h2b *b, int *peer)
-{
-	struct epoll_event ev = { .events = EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET };
-	int sv[2];
-
-	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0, sv))
-		return -errno;
-	ev.data.ptr = b;
-	if (epoll_ctl(b->w->ep, EPOLL_CTL_ADD, sv[0], &ev)) {
-		int err = -errno;
-
-		close(sv[0]);
-		close(sv[1]);
-		return err;
-	}
-	b->fd = sv[0];
-	*peer = sv[1];
-	return 0;
 }
 
 static void c_close(struct h2_conn *c)
@@ -402,10 +435,13 @@ static void c_close(struct h2_conn *c)
 	if (c->fd >= 0)
 		close(c->fd);
 	c->fd = -1;
-	if (!c->up)
+	if (!c->up) {
+		/* the client's TCP connection: its accept took the slot and counted it */
 		px_cx_slot_put(c->w->p);
-	else
+		px_stat_inc(c->w, PX_S_CX_CLOSED);
+	} else {
 		px_stat_inc(c->w, PX_S_UP_CX_CLOSED);	/* opened ones count in UP_CX_TOTAL */
+	}
 	if (c->prev)
 		c->prev->next = c->next;
 	else
@@ -420,13 +456,17 @@ static void c_close(struct h2_conn *c)
 
 static bool h1_hop_by_hop(const char *n, size_t nl)
 {
-	static const char *const hop[] = { "connection", "keep-alive", "proxy-connection",
-		"transfer-encoding", "upgrade", "te", "host", "content-length", "http2-settings" };
-
-	for (size_t i = 0; i < sizeof(hop) / sizeof(hop[0]); i++)
-		if (strlen(hop[i]) == nl && strncasecmp(hop[i], n, nl) == 0)
-			return true;
-	return false;
+	/* by length first: most header names are none of these */
+	switch (nl) {
+	case 2: return px_ieq(n, nl, "te");
+	case 4: return px_ieq(n, nl, "host");
+	case 7: return px_ieq(n, nl, "upgrade");
+	case 10: return px_ieq(n, nl, "connection") || px_ieq(n, nl, "keep-alive");
+	case 14: return px_ieq(n, nl, "content-length") || px_ieq(n, nl, "http2-settings");
+	case 16: return px_ieq(n, nl, "proxy-connection");
+	case 17: return px_ieq(n, nl, "transfer-encoding");
+	default: return false;
+	}
 }
 
 static bool is_grpc_ct(const char *v, size_t n)
@@ -590,15 +630,14 @@ static int cb_header(nghttp2_session *s, const nghttp2_frame *f, const uint8_t *
 static int b_start_down(struct h2b *b)
 {
 	struct h2_conn *c = b->c;
-	int peer, err;
 
 	if (b_emit_head(b))
 		return -EPROTO;
-	err = b_socketpair(b, &peer);
-	if (err)
-		return err;
-	atomic_fetch_add_explicit(&c->w->p->n_conns, 1, memory_order_relaxed);
-	px_dconn_open(c->w, peer, false, c->listen_port, c->peer_addr, c->peer_port, &c->orig);
+	b->d = px_dconn_open_stream(c->w, b, c->listen_port, c->peer_addr, c->peer_port,
+				    &c->orig);
+	if (!b->d)
+		return -ENOMEM;
+	b_notify(b);
 	return 0;
 }
 
@@ -889,6 +928,9 @@ static void c_read(struct h2_conn *c)
 				c_close(c);
 				return;
 			}
+			/* short: the socket is empty now, the next bytes bring a new edge */
+			if ((size_t)n < sizeof(buf) && !c->rdhup)
+				c->rd_ready = false;
 			continue;
 		}
 		if (n < 0 && (errno == EAGAIN || errno == EINTR)) {
@@ -901,32 +943,20 @@ static void c_read(struct h2_conn *c)
 	}
 }
 
-/* Serialize pending frames and write them; closes when the session is over. */
+/*
+ * Serialize pending frames (up to H2_BODY_MAX queued) and write them with
+ * one write() per batch; closes when the session is over. Called once per
+ * loop turn for every connection that has something to send (c_mark).
+ */
 static void c_flush(struct h2_conn *c)
 {
 	if (c->dead || c->in_cb)
 		return;
 	for (;;) {
-		while (sb_live(&c->out) && c->connected) {
-			ssize_t n = write(c->fd, c->out.p + c->out.off, sb_live(&c->out));
+		ssize_t n;
 
-			if (n < 0) {
-				if (errno == EINTR)
-					continue;
-				if (errno != EAGAIN) {
-					c_close(c);
-					return;
-				}
-				c->wr_ready = false;
-				return;
-			}
-			c->out.off += (size_t)n;
-		}
-		if (sb_live(&c->out) >= H2_BODY_MAX)
-			return;
-		{
+		while (sb_live(&c->out) < H2_BODY_MAX) {
 			const uint8_t *data;
-			ssize_t n;
 
 			c->in_cb = true;
 			n = nghttp2_session_mem_send(c->s, &data);
@@ -941,13 +971,41 @@ static void c_flush(struct h2_conn *c)
 				c_close(c);
 				return;
 			}
-			if (!c->connected)
+		}
+		if (!sb_live(&c->out) || !c->connected || !c->wr_ready)
+			break;
+		n = write(c->fd, c->out.p + c->out.off, sb_live(&c->out));
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			if (errno != EAGAIN) {
+				c_close(c);
 				return;
+			}
+			c->wr_ready = false;
+			return;
+		}
+		c->out.off += (size_t)n;
+		if (sb_live(&c->out)) {
+			c->wr_ready = false;	/* short: the socket is full, EPOLLOUT follows */
+			return;
 		}
 	}
 	if (!nghttp2_session_want_read(c->s) && !nghttp2_session_want_write(c->s) &&
 	    !sb_live(&c->out))
 		c_close(c);
+}
+
+/* c has frames to send: flush it once at the end of this loop turn (px_h2_flush). */
+static void c_mark(struct h2_conn *c)
+{
+	struct px_h2w *hw = h2w(c->w);
+
+	if (c->flushq || c->dead)
+		return;
+	c->flushq = true;
+	c->fq_next = hw->fq;
+	hw->fq = c;
 }
 
 static bool c_check_connect(struct h2_conn *c, uint32_t events)
@@ -972,12 +1030,14 @@ static void c_event(struct h2_conn *c, uint32_t events)
 {
 	if (c->up && !c_check_connect(c, events))
 		return;
+	if (events & (EPOLLRDHUP | EPOLLHUP | EPOLLERR))
+		c->rdhup = true;	/* read to EOF: no new edge will come */
 	if (events & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR))
 		c->rd_ready = true;
 	if (events & (EPOLLOUT | EPOLLERR | EPOLLHUP))
 		c->wr_ready = true;
 	c_read(c);
-	c_flush(c);
+	c_mark(c);
 }
 
 /* ---- fd -> h2: parse the engine's HTTP/1.1 message ---- */
@@ -990,7 +1050,7 @@ static int b_submit_head(struct h2b *b, struct h2_conn *c, const struct http1_ms
 	size_t nn = 0, lo = 0;
 	nghttp2_data_provider dp = { .source.ptr = b, .read_callback = cb_read_body };
 	bool has_body = b->h1 != H1_DONE || sb_live(&b->body);
-	bool grpc_resp = false, replace = false;
+	bool grpc_resp = false, replace = false, local = false;
 	int grpc_status = 0;
 	char gs[8];
 	int32_t r;
@@ -1003,6 +1063,8 @@ static int b_submit_head(struct h2b *b, struct h2_conn *c, const struct http1_ms
 		if (h->name.n == 12 && strncasecmp(h->name.p, "content-type", 12) == 0 &&
 		    is_grpc_ct(h->value.p, h->value.n))
 			grpc_resp = true;
+		else if (!b->up && px_ieq(h->name.p, h->name.n, PX_H2_LOCAL_HDR))
+			local = true;
 	}
 	if (b->up) {
 		NV(":method", 7, m->method.p, m->method.n);
@@ -1012,8 +1074,12 @@ static int b_submit_head(struct h2b *b, struct h2_conn *c, const struct http1_ms
 		if (grpc_resp)
 			NV("te", 2, "trailers", 8);
 	} else {
-		/* a gRPC client gets non-gRPC replies (local 503s...) as a trailers-only status */
-		replace = b->grpc && !grpc_resp && m->status >= 200;
+		/*
+		 * a gRPC client gets the proxy's own non-gRPC replies (local 503s,
+		 * timeouts...) as a trailers-only status, as Envoy's local replies;
+		 * a backend's response passes as it is (the client maps its status)
+		 */
+		replace = b->grpc && local && !grpc_resp && m->status >= 200;
 		snprintf(status, sizeof(status), "%d", replace ? 200 : m->status);
 		NV(":status", 7, status, 3);
 		if (replace) {
@@ -1030,6 +1096,7 @@ static int b_submit_head(struct h2b *b, struct h2_conn *c, const struct http1_ms
 		bool cl = px_ieq(h->name.p, h->name.n, "content-length");
 
 		if ((!cl && h1_hop_by_hop(h->name.p, h->name.n)) ||
+		    (local && px_ieq(h->name.p, h->name.n, PX_H2_LOCAL_HDR)) ||
 		    (replace && (px_ieq(h->name.p, h->name.n, "content-type"))))
 			continue;
 		if (px_ieq(h->name.p, h->name.n, "content-length") &&
@@ -1223,49 +1290,34 @@ static bool b_parse_body(struct h2b *b)
 	return true;
 }
 
+/*
+ * The engine writes straight into rx (px_h2_pipe_writev): nothing to read;
+ * tell a blocked writer once rx has room again.
+ */
 static void b_read(struct h2b *b)
 {
-	char buf[H2_READ_CHUNK];
+	b->rd_ready = false;
+}
 
-	while (b->rd_ready && !b->rd_eof && !b->dead && sb_live(&b->rx) < HTTP1_MAX_HEAD &&
-	       sb_live(&b->body) < H2_BODY_MAX) {
-		ssize_t n = read(b->fd, buf, sizeof(buf));
-
-		if (n > 0) {
-			if (sb_add(&b->rx, buf, (size_t)n)) {
-				b_close(b);
-				return;
-			}
-			continue;
-		}
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0 && errno == EAGAIN) {
-			b->rd_ready = false;
-			return;
-		}
-		b->rd_eof = true;
+static void b_rx_room(struct h2b *b)
+{
+	if (b->eng_wblocked && sb_live(&b->rx) < H2_PIPE_MAX) {
+		b->eng_wblocked = false;
+		b_notify(b);
 	}
 }
 
+/* tx is read by the engine (px_h2_pipe_read): tell it there is some. */
 static void b_write(struct h2b *b)
 {
-	while (sb_live(&b->tx) && !b->dead) {
-		ssize_t n = write(b->fd, b->tx.p + b->tx.off, sb_live(&b->tx));
-
-		if (n < 0) {
-			if (errno == EINTR)
-				continue;
-			if (errno != EAGAIN)
-				b_close(b);
-			return;
-		}
-		b->tx.off += (size_t)n;
+	if (!sb_live(&b->tx))
+		return;
+	if (b->eng_closed) {
+		/* nobody to deliver to; b_pump cancels the stream (rd_eof) */
+		b->tx.off = b->tx.len = 0;
+		return;
 	}
-	if (!b->dead && b->unacked && b->c && b->sid >= 0) {
-		nghttp2_session_consume(b->c->s, b->sid, b->unacked);
-		b->unacked = 0;
-	}
+	b_notify(b);
 }
 
 /* Move bytes both ways between the bridge's fd and its stream. */
@@ -1331,7 +1383,10 @@ static void b_pump(struct h2b *b)
 			b->body_eof = true;
 		}
 		if (b->rd_eof && b->h1 == H1_DISCARD) {
+			c = b->c;	/* the replacing status went out with the head */
 			b_close(b);
+			if (c)
+				c_mark(c);
 			return;
 		}
 		if (b->h1 == H1_DONE && !b->body_eof)
@@ -1347,6 +1402,7 @@ static void b_pump(struct h2b *b)
 	}
 	if (b->dead)
 		return;
+	b_rx_room(b);
 	/* the engine closed its end */
 	if (b->rd_eof && !sb_live(&b->tx)) {
 		if (!b->c || b->sid < 0) {
@@ -1363,14 +1419,7 @@ static void b_pump(struct h2b *b)
 		}
 	}
 	if (b->c)
-		c_flush(b->c);
-}
-
-static void b_event(struct h2b *b, uint32_t events)
-{
-	if (events & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR))
-		b->rd_ready = true;
-	b_pump(b);
+		c_mark(b->c);
 }
 
 /* ---- entry points ---- */
@@ -1392,15 +1441,14 @@ bool px_h2_takeover(struct px_dconn *d)
 		px_dconn_close(d, -1);
 		return false;
 	}
-	/* the h2 connection keeps d's max_conns slot */
-	atomic_fetch_add_explicit(&w->p->n_conns, 1, memory_order_relaxed);
 	c = c_new(w, fd, false);
 	if (!c) {
 		close(fd);
-		px_cx_slot_put(w->p);
 		px_dconn_close(d, -1);
 		return false;
 	}
+	/* the same TCP connection: the h2 connection takes d's max_conns slot and cx counts */
+	d->h2 = true;
 	c->connected = true;
 	c->listen_port = d->listen_port;
 	c->peer_addr = d->peer_addr;
@@ -1428,58 +1476,122 @@ void px_h2_up_bind(struct h2b *b, struct px_uconn *u)
 	b->u = u;
 }
 
-int px_h2_up_socket(struct px_worker *w, uint32_t addr, uint16_t port,
-		    const struct l7_pool_cfg *pool, struct h2b **bridge)
+struct h2b *px_h2_up_open(struct px_worker *w, uint32_t addr, uint16_t port,
+			  const struct l7_pool_cfg *pool, int *err)
 {
 	struct h2b *b;
-	int peer, err;
 
-	err = h2w_init(w);
-	if (err)
-		return err;
+	*err = h2w_init(w);
+	if (*err)
+		return NULL;
 	b = b_new(w, true);
-	if (!b)
-		return -ENOMEM;
+	if (!b) {
+		*err = -ENOMEM;
+		return NULL;
+	}
 	b->addr = addr;
 	b->port = port;
 	b->max_streams = pool->max_requests_per_conn;
 	b->max_concurrent = pool->max_concurrent_streams;
 	b->idle_ms = pool->idle_timeout_ms ? pool->idle_timeout_ms : PX_DEF_UP_IDLE_MS;
-	err = b_socketpair(b, &peer);
-	if (err) {
-		b_close(b);
-		return err;
+	return b;
+}
+
+ssize_t px_h2_pipe_read(struct h2b *b, void *buf, size_t room)
+{
+	size_t n = sb_live(&b->tx);
+
+	if (!n)
+		return b->dead ? 0 : -EAGAIN;
+	if (n > room)
+		n = room;
+	memcpy(buf, b->tx.p + b->tx.off, n);
+	b->tx.off += n;
+	if (!sb_live(&b->tx)) {
+		b->tx.off = b->tx.len = 0;
+		if (!b->dead && b->unacked && b->c && b->sid >= 0) {
+			/* DATA passed on: only now may the peer send more (WINDOW_UPDATE) */
+			nghttp2_session_consume(b->c->s, b->sid, b->unacked);
+			b->unacked = 0;
+			b_wake(b);
+		}
 	}
-	*bridge = b;
-	return peer;
+	return (ssize_t)n;
+}
+
+ssize_t px_h2_pipe_writev(struct h2b *b, const struct iovec *iov, int n_iov)
+{
+	size_t live = sb_live(&b->rx), room, done = 0, total = 0;
+
+	if (b->dead)
+		return -EPIPE;
+	room = live < H2_PIPE_MAX ? H2_PIPE_MAX - live : 0;
+	for (int i = 0; i < n_iov; i++) {
+		size_t k = iov[i].iov_len < room - done ? iov[i].iov_len : room - done;
+
+		total += iov[i].iov_len;
+		if (k && sb_add(&b->rx, iov[i].iov_base, k))
+			return done ? (ssize_t)done : -ENOMEM;
+		done += k;
+	}
+	if (done < total)
+		b->eng_wblocked = true;	/* short write: the engine waits for room */
+	if (!done)
+		return -EAGAIN;
+	b->rd_ready = true;
+	b_wake(b);
+	return (ssize_t)done;
+}
+
+void px_h2_pipe_close(struct h2b *b)
+{
+	b->u = NULL;
+	b->d = NULL;
+	b->eng_closed = true;
+	b->rd_eof = true;
+	b->rd_ready = true;
+	if (!b->dead)
+		b_wake(b);
 }
 
 void px_h2_event(void *obj, uint32_t events)
 {
-	uint8_t kind = *(uint8_t *)obj;
+	struct h2_conn *c = obj;
 
-	if (kind == PX_EV_H2) {
-		struct h2_conn *c = obj;
-
-		if (!c->dead)
-			c_event(c, events);
-	} else {
-		struct h2b *b = obj;
-
-		if (!b->dead)
-			b_event(b, events);
-	}
+	if (!c->dead)
+		c_event(c, events);
 }
 
-#define H2_RUN_MAX 4096	/* bridge pumps per loop turn; the rest stay queued */
+/* Deliver the engine's queued bridge events (EOF as EPOLLRDHUP, as a socket would). */
+static void b_notify_run(struct px_h2w *hw)
+{
+	struct h2b *b = hw->nq;
+
+	hw->nq = b->nq_next;
+	if (!hw->nq)
+		hw->nq_tail = NULL;
+	b->nq = false;
+	if (b->eng_closed)
+		return;
+	if (b->up && b->u && !b->u->closed)
+		px_uconn_event(b->u, EPOLLIN | EPOLLOUT | (b->dead ? EPOLLRDHUP : 0));
+	else if (!b->up && b->d && !b->d->closed)
+		px_dconn_event(b->d, EPOLLIN | EPOLLOUT | (b->dead ? EPOLLRDHUP : 0));
+}
+
+#define H2_RUN_MAX 4096	/* bridge pumps and engine events per loop turn; the rest stay queued */
 
 void px_h2_run(struct px_worker *w)
 {
 	struct px_h2w *hw = h2w(w);
 
-	for (int i = 0; hw && hw->rq && i < H2_RUN_MAX; i++) {
+	for (int i = 0; hw && (hw->rq || hw->nq) && i < H2_RUN_MAX; i++) {
 		struct h2b *b = hw->rq;
 
+		if (!b) {
+			b_notify_run(hw);
+			continue;
+		}
 		hw->rq = b->rq_next;
 		if (!hw->rq)
 			hw->rq_tail = NULL;
@@ -1489,9 +1601,22 @@ void px_h2_run(struct px_worker *w)
 	}
 }
 
+void px_h2_flush(struct px_worker *w)
+{
+	struct px_h2w *hw = h2w(w);
+
+	while (hw && hw->fq) {
+		struct h2_conn *c = hw->fq;
+
+		hw->fq = c->fq_next;
+		c->flushq = false;
+		c_flush(c);
+	}
+}
+
 bool px_h2_busy(const struct px_worker *w)
 {
-	return w->h2 && w->h2->rq;
+	return w->h2 && (w->h2->rq || w->h2->nq);
 }
 
 void px_h2_tick(struct px_worker *w)
@@ -1534,13 +1659,15 @@ void px_h2_reap(struct px_worker *w)
 	for (struct h2b **pp = &hw->dead_b; *pp;) {
 		struct h2b *b = *pp;
 
-		if (b->queued) {
+		/* the engine still holds it (it reads tx, then EOF) or an event is queued */
+		if (b->queued || b->nq || b->u || b->d) {
 			pp = &b->dead_next;
 			continue;
 		}
 		*pp = b->dead_next;
 		b_free(b);
 	}
+	px_h2_flush(w);	/* unlinks dead connections from the flush list */
 	while (hw->dead_c) {
 		struct h2_conn *c = hw->dead_c;
 
@@ -1610,7 +1737,26 @@ void px_h2_shutdown(struct px_worker *w)
 		hw->rq->queued = false;
 		hw->rq = hw->rq->rq_next;
 	}
+	while (hw->nq) {
+		hw->nq->nq = false;
+		hw->nq = hw->nq->nq_next;
+	}
+	/* engine connections still attached: they close after us, without the bridge */
+	for (struct h2b *b = hw->dead_b; b; b = b->dead_next) {
+		if (b->u)
+			b->u->h2b = NULL;
+		if (b->d)
+			b->d->h2b = NULL;
+		b->u = NULL;
+		b->d = NULL;
+	}
 	px_h2_reap(w);
+	while (hw->bfree) {
+		struct h2b *b = hw->bfree;
+
+		hw->bfree = b->dead_next;
+		b_destroy(b);
+	}
 	nghttp2_session_callbacks_del(hw->cbs);
 	nghttp2_option_del(hw->opt_srv);
 	nghttp2_option_del(hw->opt_cli);

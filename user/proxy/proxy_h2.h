@@ -2,21 +2,32 @@
 /*
  * proxy_h2: HTTP/2 (h2c) on both sides of the L7 proxy, on libnghttp2.
  *
- * Shape: the request engine (proxy_http.c) stays an HTTP/1.1 engine and
- * every HTTP/2 stream is bridged to it through an AF_UNIX socketpair that
- * carries one HTTP/1.1 exchange:
+ * Shape: the request engine (proxy_http.c) is one code path for both
+ * protocols (router, retries, timeouts, faults, breakers, outlier
+ * detection, mirrors, telemetry). An HTTP/2 stream is an engine connection
+ * without a file descriptor: its bytes go through an in-memory bridge
+ * (struct h2b) that carries one HTTP/1.1 exchange per stream:
  *
- *   client h2 conn --stream--> bridge ==h1==> engine dconn (router, retries,
- *   faults, timeouts, breakers, outlier, metrics) ==h1==> engine uconn
- *   --> bridge --stream--> backend h2 conn (pooled per backend per worker)
+ *   client h2 conn --stream--> bridge ==h1 pipe==> engine dconn (fd -1)
+ *   ==h1 pipe==> engine uconn (fd -1) --> bridge --stream--> backend h2 conn
+ *   (pooled per backend per worker)
  *
  * so each stream is routed and load balanced on its own exactly like an
  * HTTP/1.1 request (per-request balancing of one client connection), and
- * either side may be HTTP/1.1 instead. Bodies are streamed both ways with
- * HTTP/2 flow control tied to the socketpair's backpressure: DATA is
- * acknowledged (WINDOW_UPDATE) only once written into the bridge, and a
- * bridge is read only while its stream has less than H2_BODY_MAX queued.
- * Trailers travel as HTTP/1.1 chunked trailers.
+ * either side may be HTTP/1.1 over TCP instead. The pipe replaces a socket
+ * in the engine's four I/O calls (px_h2_pipe_*) and its events come from
+ * px_h2_run, not epoll: no syscall, descriptor or epoll round trip per
+ * stream. What is still there is the HTTP/1.1 serialization: heads are
+ * written and parsed once more on each side of the engine, bodies are
+ * chunk-framed (trailers as chunked trailers); a message-level handoff
+ * (parsed head, body pieces, trailers, reset) would remove it.
+ *
+ * Flow control end to end: DATA is acknowledged (WINDOW_UPDATE) only once
+ * the engine read it from the pipe; the engine's writes stop at
+ * H2_PIPE_MAX unparsed bytes, and a bridge parses only while its stream has
+ * less than H2_BODY_MAX queued for nghttp2. Frames are written once per
+ * connection per loop turn (px_h2_flush). Closed stream connections and
+ * bridges are recycled with their buffers.
  *
  * Everything here belongs to one worker thread.
  */
@@ -25,6 +36,8 @@
 
 #include <stdbool.h>
 #include <stdint.h>
+#include <sys/types.h>
+#include <sys/uio.h>
 
 struct px_worker;
 struct px_dconn;
@@ -48,29 +61,47 @@ struct l7_pool_cfg;
 bool px_h2_takeover(struct px_dconn *d);
 
 /*
- * The engine wants a connection to an HTTP/2 backend: returns a connected
- * non-blocking socket (one end of a socketpair) whose HTTP/1.1 requests
- * are sent as streams over this worker's HTTP/2 connections to addr:port,
- * or -errno. From pool: maxRequestsPerConnection (streams per connection
- * over its life), maxConcurrentStreams (at once, besides the backend's
- * SETTINGS), idleTimeout (0 = 60 s).
+ * The engine wants a connection to an HTTP/2 backend: returns a bridge whose
+ * HTTP/1.1 requests (written with px_h2_pipe_writev) are sent as streams
+ * over this worker's HTTP/2 connections to addr:port, or NULL with *err set.
+ * From pool: maxRequestsPerConnection (streams per connection over its
+ * life), maxConcurrentStreams (at once, besides the backend's SETTINGS),
+ * idleTimeout (0 = 60 s).
  */
-int px_h2_up_socket(struct px_worker *w, uint32_t addr, uint16_t port,
-		    const struct l7_pool_cfg *pool, struct h2b **bridge);
+struct h2b *px_h2_up_open(struct px_worker *w, uint32_t addr, uint16_t port,
+			  const struct l7_pool_cfg *pool, int *err);
 
 /*
- * Bind the engine connection that owns the socket to its bridge (NULL:
- * unbind, from px_uconn_close), so that a failed HTTP/2 connect reaches
- * the engine as a connect failure (retry on connect-failure, outlier
- * local origin), not as a reset.
+ * Bind the engine connection that owns the bridge (px_uconn_connect), so
+ * that a failed HTTP/2 connect reaches the engine as a connect failure
+ * (retry on connect-failure, outlier local origin), not as a reset.
  */
 void px_h2_up_bind(struct h2b *b, struct px_uconn *u);
 
-/* epoll event for a PX_EV_H2 / PX_EV_H2B object. */
+/*
+ * The engine's end of a bridge, in place of a socket (the engine connection
+ * has fd -1 and h2b set). Events reach the engine as px_dconn_event /
+ * px_uconn_event calls from px_h2_run with EPOLLIN | EPOLLOUT, plus
+ * EPOLLRDHUP once the bridge is closed, so the engine's edge-triggered
+ * bookkeeping is the same as for a socket.
+ *   px_h2_pipe_read: bytes copied (> 0), 0 = EOF, -EAGAIN = nothing yet.
+ *   px_h2_pipe_writev: bytes taken (short when the bridge holds
+ *     H2_PIPE_MAX unparsed), -EAGAIN = none, -EPIPE = bridge closed.
+ *   px_h2_pipe_close: the engine closed its end; the bridge cancels an
+ *     unfinished stream and is freed once it is closed too.
+ */
+#define H2_PIPE_MAX		(64 * 1024)	/* engine bytes the bridge holds unparsed */
+ssize_t px_h2_pipe_read(struct h2b *b, void *buf, size_t room);
+ssize_t px_h2_pipe_writev(struct h2b *b, const struct iovec *iov, int n_iov);
+void px_h2_pipe_close(struct h2b *b);
+
+/* epoll event for a PX_EV_H2 object (an HTTP/2 connection). */
 void px_h2_event(void *obj, uint32_t events);
 
 /* Move bytes of bridges woken during session calls (after every event batch). */
 void px_h2_run(struct px_worker *w);
+/* Write what the connections queued this turn: one write per connection (end of every turn). */
+void px_h2_flush(struct px_worker *w);
 /* Bridges still queued: the loop must not sleep. */
 bool px_h2_busy(const struct px_worker *w);
 /* Free closed objects (after the event batch, like px_reap). */
@@ -91,6 +122,12 @@ bool px_h2_drain(struct px_worker *w, uint64_t since);
 
 /* Worker exit: GOAWAY and close everything. */
 void px_h2_shutdown(struct px_worker *w);
+
+/*
+ * The engine marks its own replies on an HTTP/2 stream with this header
+ * (the bridge strips it): only those become gRPC trailers-only statuses.
+ */
+#define PX_H2_LOCAL_HDR		"x-sockmesh-local"
 
 /* Envoy's mapping of an HTTP status to a gRPC status (local replies). */
 int px_h2_grpc_from_http(int status);

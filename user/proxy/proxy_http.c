@@ -506,7 +506,7 @@ static void st_record(struct px_dconn *d)
 	}
 	px_rstat_record(d->w, st->src_ip, st->host ? st->host->addr : 0, c, host, st->status,
 			st->grpc, st->flags, d->w->now - st->start_ms, st->head_len + st->req_wire,
-			st->resp_wire);
+			st->resp_wire, st->req_msgs.n, st->resp_msgs.n);
 }
 
 /*
@@ -518,6 +518,7 @@ static void st_end(struct px_dconn *d, bool aborted)
 	struct px_stream *st = &d->st;
 	struct px_uconn *u = st->u;
 
+	d->served = true;
 	st_count(d);
 	st_record(d);
 	st_log(d);
@@ -554,9 +555,14 @@ void px_dconn_close(struct px_dconn *d, int flag)
 	}
 	d->closed = true;
 	px_timer_remove(w, &d->t);
-	if (!d->gateway && w->p->o.sock_hook)
-		w->p->o.sock_hook(w->p->o.sock_hook_ctx, d->fd, false);
-	close(d->fd);
+	if (d->h2b) {
+		px_h2_pipe_close(d->h2b);
+		d->h2b = NULL;
+	} else if (d->fd >= 0) {
+		if (!d->gateway && w->p->o.sock_hook)
+			w->p->o.sock_hook(w->p->o.sock_hook_ctx, d->fd, false);
+		close(d->fd);
+	}
 	d->fd = -1;
 	if (d->prev)
 		d->prev->next = d->next;
@@ -564,10 +570,12 @@ void px_dconn_close(struct px_dconn *d, int flag)
 		w->conns = d->next;
 	if (d->next)
 		d->next->prev = d->prev;
-	px_cx_slot_put(w->p);
 	d->dead_next = w->dead_d;
 	w->dead_d = d;
-	px_stat_inc(w, PX_S_CX_CLOSED);
+	if (!d->h2) {
+		px_cx_slot_put(w->p);
+		px_stat_inc(w, PX_S_CX_CLOSED);
+	}
 }
 
 /*
@@ -577,7 +585,8 @@ void px_dconn_close(struct px_dconn *d, int flag)
  */
 static void d_finish(struct px_dconn *d)
 {
-	if (d->rd_eof || d->err) {
+	/* an HTTP/2 stream: the bridge keeps what was written, nothing to linger for */
+	if (d->rd_eof || d->err || d->h2) {
 		px_dconn_close(d, -1);
 		return;
 	}
@@ -637,6 +646,8 @@ static void st_local(struct px_dconn *d, int status, const char *body, size_t bl
 		       http1_header_get(&st->req, "origin")->value.n);
 	sb_hdrz(&b, "date", px_date(d->w));
 	sb_puts(&b, "server: envoy\r\n");
+	if (d->h2b)
+		sb_puts(&b, PX_H2_LOCAL_HDR ": 1\r\n");
 	if (d->close_after)
 		sb_puts(&b, "connection: close\r\n");
 	else if (!st->bare && st->req.minor_version == 0)
@@ -836,6 +847,28 @@ static void st_patch_attempt(struct px_stream *st)
 	st->uhead_len = b.len;
 }
 
+/*
+ * Length of a chunked body that is wholly in p[0..n) (through its last
+ * chunk and trailers), or 0 when it is not all there (or malformed).
+ */
+static size_t px_chunked_whole(const char *p, size_t n)
+{
+	struct http1_chunked ck;
+	size_t off = 0;
+
+	http1_chunked_init(&ck);
+	while (off < n && !ck.done) {
+		struct http1_str spans[16];
+		size_t ns = 16;
+		int r = http1_chunked_decode(&ck, p + off, n - off, spans, &ns);
+
+		if (r <= 0)
+			return 0;
+		off += (size_t)r;
+	}
+	return ck.done ? off : 0;
+}
+
 static void st_mirrors(struct px_dconn *d)
 {
 	struct px_stream *st = &d->st;
@@ -863,6 +896,16 @@ static void st_mirrors(struct px_dconn *d)
 				continue;
 			}
 			body = (size_t)m->content_length;
+		} else if (st->req_mode == HTTP1_BODY_CHUNKED) {
+			/* HTTP/2 clients' bodies come chunked: a whole one already here goes too */
+			size_t have = d->in.len - d->in.off;
+
+			body = px_chunked_whole(d->in.p + d->in.off,
+						have < PX_MIRROR_BODY_MAX ? have : PX_MIRROR_BODY_MAX);
+			if (!body) {
+				px_stat_inc(w, PX_S_MIRROR_SKIPPED);
+				continue;
+			}
 		} else if (st->req_mode != HTTP1_BODY_NONE) {
 			px_stat_inc(w, PX_S_MIRROR_SKIPPED);
 			continue;
@@ -878,7 +921,7 @@ static void st_mirrors(struct px_dconn *d)
 			free(b.p);
 			continue;
 		}
-		px_mirror_start(w, &mi->cluster->hosts[idx], b.p, b.len);
+		px_mirror_start(w, mi->cluster, &mi->cluster->hosts[idx], b.p, b.len);
 	}
 }
 
@@ -1476,7 +1519,7 @@ static bool d_read(struct px_dconn *d)
 	if (d->state == PX_D_LINGER) {
 		char sink[4096];
 
-		n = read(d->fd, sink, sizeof(sink));
+		n = px_io_read(d->fd, d->h2b, sink, sizeof(sink));
 		if (n == 0 || (n < 0 && errno != EAGAIN && errno != EINTR)) {
 			px_dconn_close(d, -1);
 			return true;
@@ -1489,7 +1532,7 @@ static bool d_read(struct px_dconn *d)
 	if (!px_buf_room(b, d->state == PX_D_HEAD))
 		return false;
 	room = b->cap - b->len;
-	n = read(d->fd, b->p + b->len, room);
+	n = px_io_read(d->fd, d->h2b, b->p + b->len, room);
 	if (n > 0) {
 		b->len += (uint32_t)n;
 		d->last_io = d->w->now;
@@ -1522,7 +1565,7 @@ static bool u_read(struct px_dconn *d, struct px_uconn *u)
 	if (!px_buf_room(b, d->st.rphase == PX_R_HEAD))
 		return false;
 	room = b->cap - b->len;
-	n = read(u->fd, b->p + b->len, room);
+	n = px_io_read(u->fd, u->h2b, b->p + b->len, room);
 	if (n > 0) {
 		b->len += (uint32_t)n;
 		d->last_io = d->w->now;
@@ -1601,7 +1644,7 @@ static bool u_write(struct px_dconn *d)
 		return false;
 	for (k = 0; k < (size_t)c; k++)
 		total += iov[k].iov_len;
-	n = writev(u->fd, iov, c);
+	n = px_io_writev(u->fd, u->h2b, iov, c);
 	if (n < 0) {
 		if (errno == EAGAIN) {
 			u->wr_ready = false;
@@ -1675,7 +1718,7 @@ static bool d_write(struct px_dconn *d)
 	if (!c)
 		return false;
 	total = head + body;
-	n = writev(d->fd, iov, c);
+	n = px_io_writev(d->fd, d->h2b, iov, c);
 	if (n < 0) {
 		if (errno == EAGAIN) {
 			d->wr_ready = false;
@@ -1735,6 +1778,8 @@ static bool st_scan_req(struct px_dconn *d)
 	if (st->req_mode == HTTP1_BODY_LENGTH) {
 		size_t n = avail < st->req_left ? avail : (size_t)st->req_left;
 
+		if (st->grpc != PROXY_GRPC_NONE)
+			px_grpc_msgs_scan(&st->req_msgs, p, n);
 		st->req_left -= n;
 		st->in_scan += (uint32_t)n;
 		if (!st->req_left)
@@ -1746,6 +1791,8 @@ static bool st_scan_req(struct px_dconn *d)
 		size_t ns = 16;
 		int r = http1_chunked_decode(&st->req_ck, p, avail, spans, &ns);
 
+		for (size_t i = 0; i < ns && r >= 0 && st->grpc != PROXY_GRPC_NONE; i++)
+			px_grpc_msgs_scan(&st->req_msgs, spans[i].p, spans[i].n);
 		if (r < 0) {
 			px_stat_inc(d->w, PX_S_RQ_BAD);
 			d->close_after = true;
@@ -1795,6 +1842,8 @@ static bool st_scan_resp(struct px_dconn *d)
 		case HTTP1_BODY_LENGTH: {
 			size_t n = avail < st->resp_left ? avail : (size_t)st->resp_left;
 
+			if (st->grpc != PROXY_GRPC_NONE)
+				px_grpc_msgs_scan(&st->resp_msgs, p, n);
 			st->resp_left -= n;
 			st->u_scan += (uint32_t)n;
 			if (!st->resp_left)
@@ -1812,6 +1861,8 @@ static bool st_scan_resp(struct px_dconn *d)
 				size_t ns = 32, fwd;
 				int r = http1_chunked_decode(&st->resp_ck, p, avail, spans, &ns);
 
+				for (size_t i = 0; i < ns && r >= 0 && st->grpc != PROXY_GRPC_NONE; i++)
+					px_grpc_msgs_scan(&st->resp_msgs, spans[i].p, spans[i].n);
 				if (r < 0) {
 					st->flags |= 1u << PX_F_UPE;
 					px_dconn_close(d, -1);
@@ -1896,6 +1947,9 @@ static void st_commit_head(struct px_dconn *d, const struct http1_msg *rm)
 		if (cls == H_TE && st->dechunk)
 			continue;
 		if (px_ops_drop(ro, h->name.p, h->name.n) || px_ops_drop(dop, h->name.p, h->name.n))
+			continue;
+		/* the proxy's own mark for the HTTP/2 bridge: a backend cannot send it */
+		if (d->h2b && px_ieq(h->name.p, h->name.n, PX_H2_LOCAL_HDR))
 			continue;
 		sb_hdr(&b, h->name.p, h->name.n, h->value.p, h->value.n);
 	}
@@ -2218,22 +2272,64 @@ void px_dconn_pump(struct px_dconn *d)
 		d_io_rearm(d);
 }
 
+/*
+ * Graceful drain of HTTP/1.1 client connections (Envoy's drain for HTTP/1):
+ * a kept-alive connection idle between requests is closed now, every other
+ * one closes after its current (or first) response, which carries
+ * Connection: close. HTTP/2 streams' engine connections are left to
+ * proxy_h2's drain. True when none is left.
+ */
+bool px_http_drain(struct px_worker *w)
+{
+	bool left = false;
+
+	for (struct px_dconn *d = w->conns, *nx; d; d = nx) {
+		nx = d->next;
+		if (d->h2 || d->closed)
+			continue;
+		/* a new connection may have its first request on the way: it is waited for */
+		if (d->state == PX_D_HEAD && d->served && !d->st.active &&
+		    d->in.len == d->in.off && !d->in_pump) {
+			px_dconn_close(d, -1);
+			continue;
+		}
+		d->close_after = true;
+		left = true;
+	}
+	return !left;
+}
+
 /* ---- connection events and timers ---- */
 
-void px_dconn_open(struct px_worker *w, int fd, bool gateway, uint16_t listen_port,
-		   uint32_t peer_addr, uint16_t peer_port, const struct proxy_orig *orig)
+static struct px_dconn *d_new(struct px_worker *w, int fd, bool gateway, uint16_t listen_port,
+			      uint32_t peer_addr, uint16_t peer_port,
+			      const struct proxy_orig *orig)
 {
-	struct epoll_event ev;
-	struct px_dconn *d;
-	int one = 1;
+	struct px_dconn *d = w->dfree;
 
-	d = calloc(1, sizeof(*d));
-	if (!d) {
-		close(fd);
-		px_cx_slot_put(w->p);
-		return;
+	if (d) {
+		/* a recycled stream connection: zeroed, its buffers kept */
+		struct px_buf in = d->in, out = d->out;
+		char *head = d->st.head, *uhead = d->st.uhead, *replay = d->st.replay;
+		uint32_t head_cap = d->st.head_cap, uhead_cap = d->st.uhead_cap;
+		uint32_t replay_cap = d->st.replay_cap;
+
+		w->dfree = d->dead_next;
+		w->n_dfree--;
+		memset(d, 0, sizeof(*d));
+		d->in = (struct px_buf){ .p = in.p, .cap = in.cap };
+		d->out = (struct px_buf){ .p = out.p, .cap = out.cap };
+		d->st.head = head;
+		d->st.head_cap = head_cap;
+		d->st.uhead = uhead;
+		d->st.uhead_cap = uhead_cap;
+		d->st.replay = replay;
+		d->st.replay_cap = replay_cap;
+	} else {
+		d = calloc(1, sizeof(*d));
+		if (!d)
+			return NULL;
 	}
-	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
 	d->kind = PX_EV_DCONN;
 	d->state = PX_D_HEAD;
 	d->fd = fd;
@@ -2252,6 +2348,34 @@ void px_dconn_open(struct px_worker *w, int fd, bool gateway, uint16_t listen_po
 	d->st.t_try.idx = -1;
 	d->st.grpc = PROXY_GRPC_NONE;
 	d->last_io = w->now;
+	return d;
+}
+
+static void d_link(struct px_dconn *d)
+{
+	struct px_worker *w = d->w;
+
+	d->next = w->conns;
+	if (w->conns)
+		w->conns->prev = d;
+	w->conns = d;
+	d_io_rearm(d);
+}
+
+void px_dconn_open(struct px_worker *w, int fd, bool gateway, uint16_t listen_port,
+		   uint32_t peer_addr, uint16_t peer_port, const struct proxy_orig *orig)
+{
+	struct epoll_event ev;
+	struct px_dconn *d;
+	int one = 1;
+
+	d = d_new(w, fd, gateway, listen_port, peer_addr, peer_port, orig);
+	if (!d) {
+		close(fd);
+		px_cx_slot_put(w->p);
+		return;
+	}
+	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
 	ev.events = EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET;
 	ev.data.ptr = d;
 	if (epoll_ctl(w->ep, EPOLL_CTL_ADD, fd, &ev)) {
@@ -2262,12 +2386,25 @@ void px_dconn_open(struct px_worker *w, int fd, bool gateway, uint16_t listen_po
 	}
 	if (!gateway && w->p->o.sock_hook)
 		w->p->o.sock_hook(w->p->o.sock_hook_ctx, fd, true);
-	d->next = w->conns;
-	if (w->conns)
-		w->conns->prev = d;
-	w->conns = d;
 	px_stat_inc(w, PX_S_CX_TOTAL);
-	d_io_rearm(d);
+	d_link(d);
+}
+
+struct px_dconn *px_dconn_open_stream(struct px_worker *w, struct h2b *b, uint16_t listen_port,
+				      uint32_t peer_addr, uint16_t peer_port,
+				      const struct proxy_orig *orig)
+{
+	struct px_dconn *d = d_new(w, -1, false, listen_port, peer_addr, peer_port, orig);
+
+	if (!d)
+		return NULL;
+	d->h2 = true;
+	d->h2b = b;
+	d->wr_ready = true;
+	/* one exchange per stream: close once the response is out, not at the bridge's EOF */
+	d->close_after = true;
+	d_link(d);
+	return d;
 }
 
 void px_dconn_event(struct px_dconn *d, uint32_t events)

@@ -23,6 +23,7 @@
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
+#include <strings.h>
 #include <sys/uio.h>
 
 #include "common/hash.h"
@@ -50,6 +51,7 @@
 #define PX_DEF_UP_IDLE_MS	60000
 #define PX_BACKOFF_BASE_MS	25		/* Envoy: base 25 ms, max 10x */
 #define PX_LOG_BUF		(64 * 1024)
+#define PX_DFREE_MAX		256		/* stream connections kept for reuse per worker */
 
 /* Counters; one array per worker, summed on read. */
 enum px_stat {
@@ -121,7 +123,6 @@ enum px_ev_kind {
 	PX_EV_UCONN,
 	PX_EV_WAKE,
 	PX_EV_H2,		/* proxy_h2.c: an HTTP/2 connection */
-	PX_EV_H2B,		/* proxy_h2.c: a bridge to the engine */
 };
 
 enum px_timer_kind {
@@ -186,7 +187,7 @@ struct px_uconn {
 	struct px_worker *w;
 	struct px_pool *pool;	/* NULL for mirrors */
 	struct px_dconn *d;	/* attached request, or NULL */
-	struct h2b *h2b;	/* HTTP/2 backend: the bridge at the other end, or NULL */
+	struct h2b *h2b;	/* HTTP/2 backend: the bridge read and written instead of fd (-1) */
 	struct px_buf in;
 	uint32_t requests;	/* requests started on this connection */
 	struct px_timer t;
@@ -231,6 +232,17 @@ enum px_try_timer {
 	PX_TT_PERTRY,
 	PX_TT_BACKOFF,
 	PX_TT_DELAY,
+};
+
+/*
+ * gRPC length-prefixed messages (1 flag byte, 4 length bytes big-endian,
+ * payload) counted in a body byte stream fed in pieces: px_grpc_msgs_scan.
+ */
+struct px_grpc_msgs {
+	uint64_t n;		/* messages whose prefix was seen */
+	uint64_t left;		/* payload bytes of the current message still to pass */
+	uint32_t len;		/* length being assembled from the prefix */
+	uint8_t hdr;		/* prefix bytes of the next message seen (0..4) */
 };
 
 /* One request/response exchange; a downstream connection has at most one. */
@@ -300,6 +312,8 @@ struct px_stream {
 	/* Istio's request/response sizes (proxy.h): client bytes forwarded after
 	 * the head (body, tunnel) and every byte written back to the client */
 	uint64_t req_wire, resp_wire;
+	/* gRPC messages each way (istio_request/response_messages_total), gRPC requests only */
+	struct px_grpc_msgs req_msgs, resp_msgs;
 
 	/* ---- not reset between requests (px_stream_reset zeroes up to here) ---- */
 	struct http1_msg req;	/* pointers into head */
@@ -317,8 +331,12 @@ struct px_dconn {
 	bool close_after;	/* close once the current response is out */
 	bool in_runq;
 	bool in_pump;		/* px_dconn_pump on the stack */
+	bool served;		/* a request ended on it (an idle one is kept-alive) */
 	bool gateway;
-	int fd;
+	bool h2;		/* an HTTP/2 stream (h2b) or a connection handed to proxy_h2: */
+				/* no max_conns slot, not counted in cx (its TCP connection is) */
+	int fd;			/* -1 for an HTTP/2 stream */
+	struct h2b *h2b;	/* HTTP/2 stream: the bridge read and written instead of fd */
 	struct px_worker *w;
 	uint32_t peer_addr;	/* network order */
 	uint16_t peer_port;
@@ -366,6 +384,8 @@ struct px_worker {
 	struct px_dconn *conns;
 	struct px_dconn *runq, *runq_tail;
 	struct px_dconn *dead_d;
+	struct px_dconn *dfree;		/* closed HTTP/2 stream connections, buffers kept */
+	uint32_t n_dfree;
 	struct px_uconn *dead_u;
 	struct px_uconn *mirrors;
 	uint32_t n_mirrors;
@@ -377,7 +397,7 @@ struct px_worker {
 	uint64_t accept_resume_at;
 	struct px_h2w *h2;		/* proxy_h2.c state, NULL until first used */
 	uint64_t drain_since;		/* proxy_drain: when this worker began, 0 = not yet */
-	atomic_bool drained;		/* no client HTTP/2 connection left */
+	atomic_bool drained;		/* no client connection left (HTTP/1.1 or HTTP/2) */
 	char *log;
 	size_t log_len;
 	char date[40];			/* IMF-fixdate cache for local replies */
@@ -424,6 +444,9 @@ static inline void px_cx_slot_put(struct proxy *p)
 }
 
 uint64_t px_rand(struct px_worker *w);
+/* read / writev on a connection: its socket, or an HTTP/2 stream's bridge (b non-NULL). */
+ssize_t px_io_read(int fd, struct h2b *b, void *p, size_t n);
+ssize_t px_io_writev(int fd, struct h2b *b, const struct iovec *iov, int c);
 void px_timer_arm(struct px_worker *w, struct px_timer *t, uint64_t at);
 void px_timer_cancel(struct px_timer *t);
 void px_timer_remove(struct px_worker *w, struct px_timer *t);
@@ -435,7 +458,8 @@ struct px_cstat *px_cstat_get(struct px_worker *w, const struct l7_cluster *c);
 /* c NULL: a request no cluster took, labelled with svc (a Host; "" = unknown). */
 void px_rstat_record(struct px_worker *w, uint32_t src_ip, uint32_t dst_ip,
 		     const struct l7_cluster *c, const char *svc, int status, int grpc,
-		     uint16_t flags, uint64_t dur_ms, uint64_t req_bytes, uint64_t resp_bytes);
+		     uint16_t flags, uint64_t dur_ms, uint64_t req_bytes, uint64_t resp_bytes,
+		     uint64_t req_msgs, uint64_t resp_msgs);
 void px_rstat_free(struct px_worker *w);
 const char *px_date(struct px_worker *w);
 void px_log_append(struct px_worker *w, const char *s, size_t n);
@@ -447,6 +471,7 @@ struct px_uconn *px_uconn_connect(struct px_worker *w, struct px_pool *pool,
 				  uint32_t addr, uint16_t port, uint64_t timeout_ms, int *err);
 void px_uconn_close(struct px_uconn *u);
 void px_uconn_release(struct px_uconn *u, bool reusable);
+void px_uconn_event(struct px_uconn *u, uint32_t events);
 void px_pool_service(struct px_worker *w, struct px_pool *pool);
 struct px_uconn *px_pool_take_idle(struct px_pool *pool);
 /* Close the oldest idle connection of another pool of pl's cluster and source: true if one was. */
@@ -455,13 +480,21 @@ bool px_pool_reclaim_idle(struct px_worker *w, struct px_pool *pl);
 void px_pending_retry(struct px_worker *w);
 /* Have w retry its pending streams from its event loop (any thread). */
 void px_pending_kick(struct px_worker *w);
-void px_mirror_start(struct px_worker *w, const struct l7_host *h, char *buf, uint32_t len);
+/* Send buf (a whole HTTP/1.1 request, taken) to host h of cluster c; the answer is dropped. */
+void px_mirror_start(struct px_worker *w, const struct l7_cluster *c, const struct l7_host *h,
+		     char *buf, uint32_t len);
 
 /* ---- proxy_http.c: the engine ---- */
 /* Takes fd and the connection's max_conns slot; gives both back on failure. */
 void px_dconn_open(struct px_worker *w, int fd, bool gateway, uint16_t listen_port,
 		   uint32_t peer_addr, uint16_t peer_port, const struct proxy_orig *orig);
+/* An HTTP/2 stream's engine connection on bridge b (no fd, no max_conns slot); NULL on ENOMEM. */
+struct px_dconn *px_dconn_open_stream(struct px_worker *w, struct h2b *b, uint16_t listen_port,
+				      uint32_t peer_addr, uint16_t peer_port,
+				      const struct proxy_orig *orig);
 void px_dconn_event(struct px_dconn *d, uint32_t events);
+/* Drain step (every loop turn while draining): true when no HTTP/1.1 client connection is left. */
+bool px_http_drain(struct px_worker *w);
 void px_dconn_pump(struct px_dconn *d);
 void px_dconn_close(struct px_dconn *d, int flag);
 void px_dconn_timer(struct px_dconn *d);
@@ -478,6 +511,8 @@ bool px_retry_fail(const struct l7_retry *r, enum px_fail f);
 bool px_retry_grpc(const struct l7_retry *r, int grpc_status);
 /* grpc-status in an HTTP/1.1 chunked trailer block p[0..n) (ends at the last chunk), or -1. */
 int px_grpc_status_in_trailers(const char *p, size_t n);
+/* Count the gRPC messages that start in p[0..n), the next piece of a body. */
+void px_grpc_msgs_scan(struct px_grpc_msgs *g, const char *p, size_t n);
 /* grpc-status value: 0..16 (others as given, up to 99), -1 if malformed. */
 int px_grpc_status_parse(const char *v, size_t n);
 /* grpc-timeout (1..8 digits + H/M/S/m/u/n) in ms, rounded up; -EINVAL if malformed. */
@@ -492,6 +527,12 @@ bool px_kv_listed(const char *name, size_t n, const struct pol_kv *kv, size_t n_
 const char *px_reason(int status);
 size_t px_flags_format(uint16_t flags, char *out, size_t outlen);
 size_t px_time_format(uint64_t wall_ms, char *out, size_t outlen);
-bool px_ieq(const char *a, size_t an, const char *lit);
+/* a[0..an) equals lit, case-insensitively (inline: strlen of a literal folds away). */
+static inline bool px_ieq(const char *a, size_t an, const char *lit)
+{
+	size_t ln = __builtin_strlen(lit);
+
+	return an == ln && strncasecmp(a, lit, ln) == 0;
+}
 
 #endif /* SOCKMESH_PROXY_INT_H */

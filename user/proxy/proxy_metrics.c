@@ -23,6 +23,7 @@ struct px_rstat {
 	uint16_t flags;
 	char *fqdn;
 	uint64_t count;
+	uint64_t req_msgs, resp_msgs;	/* gRPC messages */
 	struct proxy_hist dur_ms, req_bytes, resp_bytes;
 };
 
@@ -138,7 +139,8 @@ static void px_hist_merge(struct proxy_hist *dst, const struct proxy_hist *h)
 
 void px_rstat_record(struct px_worker *w, uint32_t src_ip, uint32_t dst_ip,
 		     const struct l7_cluster *c, const char *svc, int status, int grpc,
-		     uint16_t flags, uint64_t dur_ms, uint64_t req_bytes, uint64_t resp_bytes)
+		     uint16_t flags, uint64_t dur_ms, uint64_t req_bytes, uint64_t resp_bytes,
+		     uint64_t req_msgs, uint64_t resp_msgs)
 {
 	uint64_t cid = c ? c->id : 0;
 	struct px_rstat *r;
@@ -151,6 +153,10 @@ void px_rstat_record(struct px_worker *w, uint32_t src_ip, uint32_t dst_ip,
 	if (!r && !(r = px_rstat_add(w, c, svc, src_ip, dst_ip, status, flags)))
 		return;
 	px_cs_add(&r->count, 1);
+	if (req_msgs)
+		px_cs_add(&r->req_msgs, req_msgs);
+	if (resp_msgs)
+		px_cs_add(&r->resp_msgs, resp_msgs);
 	px_hist_add(&r->dur_ms, dur_ms);
 	px_hist_add(&r->req_bytes, req_bytes);
 	px_hist_add(&r->resp_bytes, resp_bytes);
@@ -222,6 +228,8 @@ int proxy_request_series(struct proxy *p, struct proxy_rseries **out, size_t *n)
 			snprintf(s->fqdn, sizeof(s->fqdn), "%s", r->fqdn);
 			px_flags_format(r->flags, s->flags, sizeof(s->flags));
 			s->count = __atomic_load_n(&r->count, __ATOMIC_RELAXED);
+			s->req_msgs = __atomic_load_n(&r->req_msgs, __ATOMIC_RELAXED);
+			s->resp_msgs = __atomic_load_n(&r->resp_msgs, __ATOMIC_RELAXED);
 			px_hist_load(&s->dur_ms, &r->dur_ms);
 			px_hist_load(&s->req_bytes, &r->req_bytes);
 			px_hist_load(&s->resp_bytes, &r->resp_bytes);
@@ -234,6 +242,8 @@ int proxy_request_series(struct proxy *p, struct proxy_rseries **out, size_t *n)
 	for (size_t i = 0; i < len; i++) {
 		if (m && !px_rseries_cmp(&v[m - 1], &v[i])) {
 			v[m - 1].count += v[i].count;
+			v[m - 1].req_msgs += v[i].req_msgs;
+			v[m - 1].resp_msgs += v[i].resp_msgs;
 			px_hist_merge(&v[m - 1].dur_ms, &v[i].dur_ms);
 			px_hist_merge(&v[m - 1].req_bytes, &v[i].req_bytes);
 			px_hist_merge(&v[m - 1].resp_bytes, &v[i].resp_bytes);

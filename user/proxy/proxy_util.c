@@ -21,13 +21,6 @@ const char *const px_flag_names[PX_F_MAX] = {
 	[PX_F_DPE] = "DPE",
 };
 
-bool px_ieq(const char *a, size_t an, const char *lit)
-{
-	size_t ln = strlen(lit);
-
-	return an == ln && strncasecmp(a, lit, ln) == 0;
-}
-
 void px_uuid4(uint64_t a, uint64_t b, char out[37])
 {
 	static const char hex[] = "0123456789abcdef";
@@ -148,10 +141,12 @@ int px_grpc_status_in_trailers(const char *p, size_t n)
 	const size_t nl = sizeof(name) - 1;
 
 	/* a trailer line starts after a CRLF; the value runs to the next CR */
-	for (size_t i = 0; i + 2 + nl <= n; i++) {
-		size_t v, e;
+	for (const char *q = p; (q = memchr(q, '\r', n - (size_t)(q - p))); q++) {
+		size_t i = (size_t)(q - p), v, e;
 
-		if (p[i] != '\r' || p[i + 1] != '\n' || strncasecmp(p + i + 2, name, nl))
+		if (i + 2 + nl > n)
+			break;
+		if (p[i + 1] != '\n' || strncasecmp(p + i + 2, name, nl))
 			continue;
 		for (v = i + 2 + nl; v < n && (p[v] == ' ' || p[v] == '\t'); v++)
 			;
@@ -160,6 +155,31 @@ int px_grpc_status_in_trailers(const char *p, size_t n)
 		return px_grpc_status_parse(p + v, e - v);
 	}
 	return -1;
+}
+
+void px_grpc_msgs_scan(struct px_grpc_msgs *g, const char *p, size_t n)
+{
+	while (n) {
+		if (g->left) {
+			size_t k = n < g->left ? n : (size_t)g->left;
+
+			g->left -= k;
+			p += k;
+			n -= k;
+			continue;
+		}
+		/* prefix: the flag byte, then the length, one byte at a time across pieces */
+		if (g->hdr)
+			g->len = g->len << 8 | (uint8_t)*p;
+		p++;
+		n--;
+		if (++g->hdr == 5) {
+			g->n++;
+			g->left = g->len;
+			g->len = 0;
+			g->hdr = 0;
+		}
+	}
 }
 
 int px_grpc_timeout_ms(const char *v, size_t n, uint64_t *ms)
