@@ -97,7 +97,7 @@ static __always_inline __u32 lb_hash32(__u32 h)
 }
 
 /*
- * The 64-slot scans run as bpf_loop() callbacks (5.17+): a callback is
+ * The 64-slot scans (and the policies' tries below) run as bpf_loop() callbacks (5.17+): a callback is
  * verified once, where an open-coded loop inlined into connect4 together
  * with the policy loops exceeded the verifier's 1M-instruction budget.
  */
@@ -105,14 +105,16 @@ struct lb_scan_ctx {
 	__u64 now;
 	__u32 set_id;
 	__u32 n;
-	__u32 start;		/* first index (scan) */
-	__u32 panic;		/* in: panic mode (scan) */
+	__u32 start;		/* first index (scan); current slot (MAGLEV) */
+	__u32 panic;		/* in: panic mode (scan, policy tries) */
+	__u32 maglev_size;	/* in: MAGLEV table size */
 	__u32 ready;		/* out (panic count) */
 	__u32 eligible;		/* out (panic count) */
 	__u32 seen;		/* out: slots that exist (scan) */
 	__u32 found;		/* out: 1 when be/idx are set (scan) */
 	__u32 idx;
 	struct sm_be_key be;
+	__u64 *ctr;		/* in: the cluster's ROUND_ROBIN counter (sm_rr) */
 };
 
 static long lb_count_cb(__u32 i, void *data)
@@ -145,45 +147,84 @@ static __always_inline int lb_panic(const struct sm_cluster_val *cl, __u64 now)
 	return (__u64)c.eligible * 100 < (__u64)cl->min_health_pct * c.ready;
 }
 
-/* ROUND_ROBIN: every try takes a new ticket, so skipped backends do not
- * double the share of their successor. */
+/*
+ * The policies' SM_MAX_PICK_TRIES draws run as bpf_loop() callbacks too,
+ * with the scan's context: open-coded, the four 16-try loops inlined into
+ * connect4 and connect6 were ~170k of each program's ~220k verified
+ * instructions (0.2-0.5 s of verifier time each at agent start). The
+ * verifier inlines bpf_loop() with a constant callback into a counted loop
+ * of direct calls, so a try costs a call more than before; the draws, their
+ * order and the picks are the same.
+ */
+/* A policy's context: the cluster's list at time now. */
+#define LB_TRIES_CTX(cl, now_, panic_) {						\
+	.now = (now_), .set_id = (cl)->set_id, .n = (cl)->n_backends, .panic = (panic_),	\
+}
+
+/* Up to SM_MAX_PICK_TRIES calls of cb; 0 with *out filled, -1 when none took. */
+static __always_inline int lb_tries(struct lb_scan_ctx *c, void *cb, struct sm_lb_out *out)
+{
+	bpf_loop(SM_MAX_PICK_TRIES, cb, c, 0);
+	if (!c->found)
+		return -1;
+	out->be = c->be;
+	out->idx = c->idx;
+	return 0;
+}
+
+/* A callback's pick: slot idx (c->be already holds its backend); stop. */
+static __always_inline long lb_take(struct lb_scan_ctx *c, __u32 idx)
+{
+	c->idx = idx;
+	c->found = 1;
+	return 1;
+}
+
+/* One ROUND_ROBIN try: every try takes a new ticket, so skipped backends do
+ * not double the share of their successor. */
+static long lb_rr_cb(__u32 i, void *data)
+{
+	struct lb_scan_ctx *c = data;
+	__u64 ticket = __sync_fetch_and_add(c->ctr, 1);
+	__u32 idx = ticket % c->n;
+
+	if (!lb_usable(lb_slot(c->set_id, idx, c->now, &c->be), c->panic))
+		return 0;
+	return lb_take(c, idx);
+}
+
 static __always_inline int lb_pick_rr(__u64 cluster_id, const struct sm_cluster_val *cl,
 				      __u64 now, int panic, struct sm_lb_out *out)
 {
-	__u64 *ctr = bpf_map_lookup_elem(&sm_rr, &cluster_id);
-	__u64 zero = 0, ticket;
-	__u32 i, idx;
+	struct lb_scan_ctx c = LB_TRIES_CTX(cl, now, panic);
+	__u64 zero = 0;
 
-	if (!ctr) {
+	c.ctr = bpf_map_lookup_elem(&sm_rr, &cluster_id);
+	if (!c.ctr) {
 		bpf_map_update_elem(&sm_rr, &cluster_id, &zero, BPF_NOEXIST);
-		ctr = bpf_map_lookup_elem(&sm_rr, &cluster_id);
-		if (!ctr)
+		c.ctr = bpf_map_lookup_elem(&sm_rr, &cluster_id);
+		if (!c.ctr)
 			return -1;
 	}
-	for (i = 0; i < SM_MAX_PICK_TRIES; i++) {
-		ticket = __sync_fetch_and_add(ctr, 1);
-		idx = ticket % cl->n_backends;
-		if (lb_usable(lb_slot(cl->set_id, idx, now, &out->be), panic)) {
-			out->idx = idx;
-			return 0;
-		}
-	}
-	return -1;
+	return lb_tries(&c, lb_rr_cb, out);
+}
+
+static long lb_random_cb(__u32 i, void *data)
+{
+	struct lb_scan_ctx *c = data;
+	__u32 idx = bpf_get_prandom_u32() % c->n;
+
+	if (!lb_usable(lb_slot(c->set_id, idx, c->now, &c->be), c->panic))
+		return 0;
+	return lb_take(c, idx);
 }
 
 static __always_inline int lb_pick_random(const struct sm_cluster_val *cl, __u64 now,
 					  int panic, struct sm_lb_out *out)
 {
-	__u32 i, idx;
+	struct lb_scan_ctx c = LB_TRIES_CTX(cl, now, panic);
 
-	for (i = 0; i < SM_MAX_PICK_TRIES; i++) {
-		idx = bpf_get_prandom_u32() % cl->n_backends;
-		if (lb_usable(lb_slot(cl->set_id, idx, now, &out->be), panic)) {
-			out->idx = idx;
-			return 0;
-		}
-	}
-	return -1;
+	return lb_tries(&c, lb_random_cb, out);
 }
 
 /*
@@ -191,37 +232,40 @@ static __always_inline int lb_pick_random(const struct sm_cluster_val *cl, __u64
  * the one with fewer active connections wins, a tie goes to the first.
  * When only one of the pair is usable it wins; when neither is, draw again.
  */
+static long lb_p2c_cb(__u32 i, void *data)
+{
+	struct lb_scan_ctx *c = data;
+	struct sm_be_key a, b;
+	__u32 ia, ib, n = c->n;
+	int ua, ub;
+
+	ia = bpf_get_prandom_u32() % n;
+	ua = lb_usable(lb_slot(c->set_id, ia, c->now, &a), c->panic);
+	if (n == 1) {
+		if (!ua)
+			return 1;	/* the only one is not usable */
+		c->be = a;
+		return lb_take(c, ia);
+	}
+	ib = (ia + 1 + bpf_get_prandom_u32() % (n - 1)) % n;
+	ub = lb_usable(lb_slot(c->set_id, ib, c->now, &b), c->panic);
+	if (ua && (!ub || lb_active(&a) <= lb_active(&b))) {
+		c->be = a;
+		return lb_take(c, ia);
+	}
+	if (ub) {
+		c->be = b;
+		return lb_take(c, ib);
+	}
+	return 0;
+}
+
 static __always_inline int lb_pick_p2c(const struct sm_cluster_val *cl, __u64 now,
 				       int panic, struct sm_lb_out *out)
 {
-	struct sm_be_key a, b;
-	__u32 i, ia, ib, n = cl->n_backends;
-	int ua, ub;
+	struct lb_scan_ctx c = LB_TRIES_CTX(cl, now, panic);
 
-	for (i = 0; i < SM_MAX_PICK_TRIES; i++) {
-		ia = bpf_get_prandom_u32() % n;
-		ua = lb_usable(lb_slot(cl->set_id, ia, now, &a), panic);
-		if (n == 1) {
-			if (!ua)
-				return -1;
-			out->be = a;
-			out->idx = ia;
-			return 0;
-		}
-		ib = (ia + 1 + bpf_get_prandom_u32() % (n - 1)) % n;
-		ub = lb_usable(lb_slot(cl->set_id, ib, now, &b), panic);
-		if (ua && (!ub || lb_active(&a) <= lb_active(&b))) {
-			out->be = a;
-			out->idx = ia;
-			return 0;
-		}
-		if (ub) {
-			out->be = b;
-			out->idx = ib;
-			return 0;
-		}
-	}
-	return -1;
+	return lb_tries(&c, lb_p2c_cb, out);
 }
 
 /*
@@ -229,27 +273,30 @@ static __always_inline int lb_pick_p2c(const struct sm_cluster_val *cl, __u64 no
  * is not usable, the following slots are probed (the Maglev table spreads
  * backends, so the next slot is usually another backend).
  */
+static long lb_maglev_cb(__u32 i, void *data)
+{
+	struct lb_scan_ctx *c = data;
+	struct sm_bset_key k = { .set_id = c->set_id, .idx = c->start };
+	struct sm_maglev_val *m;
+
+	m = bpf_map_lookup_elem(&sm_maglev, &k);
+	if (m && m->idx < c->n &&
+	    lb_usable(lb_slot(c->set_id, m->idx, c->now, &c->be), c->panic))
+		return lb_take(c, m->idx);
+	c->start = c->start + 1 < c->maglev_size ? c->start + 1 : 0;
+	return 0;
+}
+
 static __always_inline int lb_pick_maglev(const struct sm_cluster_val *cl, __u32 hash,
 					  __u64 now, int panic, struct sm_lb_out *out)
 {
-	struct sm_bset_key k = { .set_id = cl->set_id };
-	struct sm_maglev_val *m;
-	__u32 i, slot;
+	struct lb_scan_ctx c = LB_TRIES_CTX(cl, now, panic);
 
 	if (!cl->maglev_size)
 		return lb_pick_random(cl, now, panic, out);
-	slot = lb_hash32(hash) % cl->maglev_size;
-	for (i = 0; i < SM_MAX_PICK_TRIES; i++) {
-		k.idx = slot;
-		m = bpf_map_lookup_elem(&sm_maglev, &k);
-		if (m && m->idx < cl->n_backends &&
-		    lb_usable(lb_slot(cl->set_id, m->idx, now, &out->be), panic)) {
-			out->idx = m->idx;
-			return 0;
-		}
-		slot = slot + 1 < cl->maglev_size ? slot + 1 : 0;
-	}
-	return -1;
+	c.maglev_size = cl->maglev_size;
+	c.start = lb_hash32(hash) % cl->maglev_size;
+	return lb_tries(&c, lb_maglev_cb, out);
 }
 
 static long lb_scan_cb(__u32 i, void *data)

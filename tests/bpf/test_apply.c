@@ -430,8 +430,16 @@ TEST(apply_incremental_equals_full)
 	ASSERT_EQ(plan_build(&kept, &kept_plan), 0);
 	policy_cache_end(cache);
 	free(slices);
+	/* the agent's start: names written after the apply (apply_flush_names) */
+	a_inc.defer_names = true;
 	ASSERT_EQ(apply_plan(&a_inc, &kept_plan, err, sizeof(err)), 0);
 	ASSERT_EQ(apply_plan(&a_full, &kept_plan, err, sizeof(err)), 0);
+	ASSERT_EQ(map_count(m_inc.meta, sizeof(struct sm_meta_key)), 0);
+	ASSERT_TRUE(map_count(m_full.meta, sizeof(struct sm_meta_key)) > 0);
+	a_inc.defer_names = false;
+	apply_flush_names(&a_inc);
+	ASSERT_EQ(map_count(m_inc.meta, sizeof(struct sm_meta_key)),
+		  map_count(m_full.meta, sizeof(struct sm_meta_key)));
 
 	for (int step = 0; step < 80; step++) {
 		int changes = 1 + step % 3;

@@ -198,8 +198,15 @@ static void apply_tables_free(struct u64map *cl, struct u64map *sv,
 	u64map_free(pods);
 }
 
+static void apply_batch_free(struct apply_batch *b);
+
 void apply_fini(struct apply_ctx *a)
 {
+	if (a->names) {
+		apply_batch_free(a->names);
+		free(a->names);
+		a->names = NULL;
+	}
 	apply_tables_free(&a->clusters, &a->svcs, &a->backends, &a->pods);
 	free(a->defer);
 	a->defer = NULL;
@@ -627,9 +634,28 @@ static int apply_batches_flush(struct apply_ctx *a, struct apply_batches *q, cha
 	    (ret = apply_batch_flush(a, &q->route, err, errlen)) ||
 	    (ret = apply_batch_flush(a, &q->svc, err, errlen)))
 		return ret;
+	if (a->defer_names && !a->names && (a->names = malloc(sizeof(*a->names)))) {
+		/* written once the data path serves: keys are disjoint from
+		 * this apply's deletes (names of what the plan no longer has) */
+		*a->names = q->meta;
+		q->meta.keys = q->meta.vals = NULL;
+		q->meta.n = q->meta.cap = 0;
+	}
 	apply_batch_flush(a, &q->meta, err, errlen);	/* names: best effort */
 	err[0] = '\0';
 	return 0;
+}
+
+void apply_flush_names(struct apply_ctx *a)
+{
+	char err[128];
+
+	if (!a->names)
+		return;
+	apply_batch_flush(a, a->names, err, sizeof(err));
+	apply_batch_free(a->names);
+	free(a->names);
+	a->names = NULL;
 }
 
 static void apply_svc_delete(struct apply_ctx *a, const struct apply_svc *old)
@@ -700,6 +726,7 @@ int apply_plan(struct apply_ctx *a, const struct plan *p, char *err, size_t errl
 	uint64_t t0 = dp_now_ns();
 	int ret;
 
+	apply_flush_names(a);	/* an earlier apply's, before this one's deletes */
 	a->last_writes = a->last_deletes = 0;
 	err[0] = '\0';
 	apply_gc(a, t0);
@@ -1019,6 +1046,7 @@ int apply_services(struct apply_ctx *a, const struct plan *p, const size_t *idx,
 	uint64_t t0 = dp_now_ns();
 	int ret;
 
+	apply_flush_names(a);	/* an earlier apply's, before this one's deletes */
 	a->last_writes = a->last_deletes = 0;
 	err[0] = '\0';
 	apply_gc(a, t0);

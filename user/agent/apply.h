@@ -31,6 +31,8 @@ struct apply_defer {
 	uint32_t maglev_size;
 };
 
+struct apply_batch;
+
 struct apply_ctx {
 	struct dp_maps maps;		/* fds, not owned */
 	uint32_t next_set_id;
@@ -47,6 +49,13 @@ struct apply_ctx {
 	uint16_t l7_port;		/* network order */
 	uint64_t sweep_due_ns;		/* full sweep of foreign entries due */
 	bool maps_adopted;		/* sm_backend held entries at start */
+	/*
+	 * Set by the caller for the first apply: the display names (sm_meta,
+	 * read by no program) are written by apply_flush_names() once the
+	 * data path serves, not before (~120k entries at 10k services).
+	 */
+	bool defer_names;
+	struct apply_batch *names;	/* deferred sm_meta updates, or NULL */
 	/* slots the applied records use in sm_bset, sm_maglev, sm_route */
 	uint64_t live_bset, live_maglev, live_route;
 	/* figures of the last apply, for logs and /status */
@@ -61,6 +70,8 @@ struct apply_ctx {
  */
 int apply_init(struct apply_ctx *a, const struct dp_maps *m, uint32_t cfg_flags);
 void apply_fini(struct apply_ctx *a);
+/* Write the display names an apply deferred (defer_names); best effort. */
+void apply_flush_names(struct apply_ctx *a);
 
 /*
  * Apply p. Returns 0, or -errno with err filled (maps then hold a mix of

@@ -970,6 +970,7 @@ static int agent_start(struct agent *ag, const struct agent_args *a, int *sfd)
 		agent_prepared_free(&prepared);
 		return -1;
 	}
+	ag->ap.defer_names = true;	/* written once attached, below */
 	ag->ap.l7_addr = ag->l7_enabled ? ag->l7_addr : 0;
 	ag->ap.l7_port = ag->l7_enabled ? htons(ag->l7_port) : 0;
 	/* Fill the maps before attaching: the first connect sees a whole config. */
@@ -986,6 +987,8 @@ static int agent_start(struct agent *ag, const struct agent_args *a, int *sfd)
 	}
 	if (ag->kube)
 		agent_kube_log_ready(ag);
+	ag->ap.defer_names = false;
+	apply_flush_names(&ag->ap);
 	if (ag->mb.enabled) {
 		/* sk_msg is on the sockhash now: sockets sockops adds get it */
 		ag->mb.live = true;
