@@ -163,8 +163,37 @@ mesh_agent_stop
 e2e_assert_eq "pins stay after exit" yes "$([ -e "$SM_PIN/links" ] && ls "$SM_PIN/links" | grep -q connect4 && echo yes)"
 e2e_assert_eq "VIPs still translated with the agent down" "v1=1 v2=1 v3=1 ERR=0" "$(who 1 10.96.0.20:9080 3)"
 e2e_assert_match "sockmeshctl reads pinned maps when the agent is down" 'default/reviews' "$(ctl services)"
+
+e2e_log "upgrade: pinned maps of another layout (an older release, another --max-* size)"
+# A map with state the kernel wrote (connection counts) must match: refused,
+# naming the map. The real one is unpinned meanwhile (the attached programs
+# keep it alive) and pinned back by id.
+minfo() { bpftool map show pinned "$SM_PIN/maps/$1" -j; }
+cl_id=$(minfo sm_conn_limit | jq .id)
+read -r ks vs n < <(minfo sm_conn_limit | jq -r '"\(.bytes_key) \(.bytes_value) \(.max_entries)"')
+rm "$SM_PIN/maps/sm_conn_limit"
+bpftool map create "$SM_PIN/maps/sm_conn_limit" type hash key "$ks" value "$((vs + 8))" \
+	entries "$n" name sm_conn_limit flags 1
+out=$(timeout 20 "$AGENT" --cgroup "$SM_CGROUP" --policy "$E2E_TMP/policy" --pin-path "$SM_PIN" \
+	--admin-socket "$E2E_TMP/admin-up.sock" 2>&1); rc=$?
+e2e_assert_eq "a kernel-written map of another layout is refused" 1 "$rc"
+e2e_assert_match "the refusal names the map" "pinned map $SM_PIN/maps/sm_conn_limit has another layout" "$out"
+rm "$SM_PIN/maps/sm_conn_limit"
+bpftool map pin id "$cl_id" "$SM_PIN/maps/sm_conn_limit"
+e2e_assert_eq "VIPs still translated after the refused start" "v1=1 v2=1 v3=1 ERR=0" "$(who 1 10.96.0.20:9080 3)"
+# sm_maglev as a release before BPF_F_NO_PREALLOC pinned it: the agent
+# writes all of it from the plan, so it is replaced and filled before the
+# programs are swapped; consistentHash (sticky, 10.96.0.60) keeps working.
+read -r ks vs n < <(minfo sm_maglev | jq -r '"\(.bytes_key) \(.bytes_value) \(.max_entries)"')
+rm "$SM_PIN/maps/sm_maglev"
+bpftool map create "$SM_PIN/maps/sm_maglev" type hash key "$ks" value "$vs" entries 4096 name sm_maglev
 mesh_agent_start || exit 1
 e2e_assert_eq "new agent adopted the data path" true "$(ctl status -o json | jq .adopted)"
+e2e_assert_eq "sm_maglev of another layout replaced" '["sm_maglev"]' "$(ctl status -o json | jq -c .replaced_maps)"
+e2e_assert_match "the log says so" 'pinned map sm_maglev had another layout' "$(cat "$E2E_TMP/agent.log")"
+e2e_assert_eq "the new sm_maglev is the agent's" 1 "$(minfo sm_maglev | jq '.flags')"
+e2e_assert_match "consistentHash through the new sm_maglev: one backend per source" '^v[123]=10 ERR=0$' \
+	"$(who 1 10.96.0.60:9080 10)"
 e2e_assert_eq "established connections survived" 6 "$(est)"
 e2e_assert_eq "traffic after adoption" "v1=10 v2=10 v3=10 ERR=0" "$(who 1 10.96.0.20:9080 30)"
 

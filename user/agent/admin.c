@@ -288,6 +288,13 @@ static json_t *admin_status(struct agent *ag)
 	json_object_set_new(st, "pin_path", json_string(ag->ld.pin_dir));
 	json_object_set_new(st, "policy", json_string(ag->policy_path));
 	json_object_set_new(st, "adopted", json_boolean(ag->ld.adopted_maps));
+	{
+		json_t *rep = json_array();
+
+		for (int i = 0; i < ag->ld.n_replaced; i++)
+			json_array_append_new(rep, json_string(ag->ld.replaced[i]));
+		json_object_set_new(st, "replaced_maps", rep);
+	}
 	json_object_set_new(st, "programs", loader_status_json(&ag->ld));
 	json_object_set_new(st, "reloads_ok", json_integer((json_int_t)ag->reloads_ok));
 	json_object_set_new(st, "reloads_failed", json_integer((json_int_t)ag->reloads_failed));

@@ -257,6 +257,60 @@ static void loader_maps_from_skel(struct loader *l)
 	}
 }
 
+/*
+ * Maps whose whole content the first apply writes from the plan (before any
+ * program is attached): a pinned one whose layout no longer matches (a
+ * release that changed its flags or value, another --max-* size) is
+ * replaced, not adopted. The old map lives on as long as the programs still
+ * attached use it; the new programs see the new one, filled, once attached.
+ * Maps with state the kernel or an operator wrote (connection counts,
+ * sockets, ejections, totals) are never replaced: their layout must match.
+ */
+static const char *const loader_replaceable[] = {
+	"sm_svc", "sm_route", "sm_cluster", "sm_bset", "sm_maglev", "sm_meta",
+};
+
+static bool loader_map_replaceable(const char *name)
+{
+	for (size_t i = 0; i < sizeof(loader_replaceable) / sizeof(loader_replaceable[0]); i++)
+		if (!strcmp(name, loader_replaceable[i]))
+			return true;
+	return false;
+}
+
+/*
+ * A map pinned at path: 0 = same layout as map (adopted), 1 = another
+ * layout, replaceable: unpinned, the load creates and pins a new one
+ * (recorded in l->replaced), 2 = another layout, not replaceable: left for
+ * libbpf to refuse. -errno when it cannot be read or unpinned.
+ */
+static int loader_pin_check(struct loader *l, struct bpf_map *map, const char *path)
+{
+	struct bpf_map_info info = {};
+	uint32_t len = sizeof(info);
+	int fd, ret;
+
+	fd = bpf_obj_get(path);
+	if (fd < 0)
+		return -errno;
+	ret = bpf_obj_get_info_by_fd(fd, &info, &len);
+	close(fd);
+	if (ret)
+		return -errno;
+	if (info.type == bpf_map__type(map) && info.key_size == bpf_map__key_size(map) &&
+	    info.value_size == bpf_map__value_size(map) &&
+	    info.max_entries == bpf_map__max_entries(map) &&
+	    info.map_flags == bpf_map__map_flags(map))
+		return 0;
+	if (!loader_map_replaceable(bpf_map__name(map)))
+		return 2;
+	if (unlink(path))
+		return -errno;
+	if (l->n_replaced < LOADER_MAX_REPLACED)
+		snprintf(l->replaced[l->n_replaced++], sizeof(l->replaced[0]), "%s", bpf_map__name(map));
+	return 1;
+}
+
 int loader_load(struct loader *l, const char *cgroup, const char *pin_dir,
 		const struct sm_limits *lim, char *err, size_t errlen)
 {
@@ -292,15 +346,32 @@ int loader_load(struct loader *l, const char *cgroup, const char *pin_dir,
 		if (want && want != bpf_map__max_entries(map))
 			bpf_map__set_max_entries(map, want);
 		snprintf(path, sizeof(path), "%s/maps/%s", pin_dir, name);
-		if (!access(path, F_OK))
-			l->adopted_maps = true;
+		if (!access(path, F_OK)) {
+			ret = loader_pin_check(l, map, path);
+			if (ret < 0) {
+				snprintf(err, errlen, "pinned map %s: %s", path, strerror(-ret));
+				sockmesh__destroy(l->skel);
+				l->skel = NULL;
+				return ret;
+			}
+			if (ret == 0)
+				l->adopted_maps = true;
+			if (ret == 2 && !l->incompatible[0])
+				snprintf(l->incompatible, sizeof(l->incompatible), "%s", name);
+		}
 		bpf_map__set_pin_path(map, path);
 	}
 	ret = sockmesh__load(l->skel);
 	if (ret) {
-		snprintf(err, errlen, "loading BPF programs: %s%s", strerror(-ret),
-			 l->adopted_maps ? " (pinned maps under the pin path may be from an "
-			 "incompatible sockmesh version: remove them or use another --pin-path)" : "");
+		if (l->incompatible[0])
+			snprintf(err, errlen, "loading BPF programs: %s (the pinned map %s/maps/%s "
+				 "has another layout: from an incompatible sockmesh version or "
+				 "another --max-* size; remove the pin path or use another "
+				 "--pin-path)", strerror(-ret), pin_dir, l->incompatible);
+		else
+			snprintf(err, errlen, "loading BPF programs: %s%s", strerror(-ret),
+				 l->adopted_maps ? " (pinned maps under the pin path may be from an "
+				 "incompatible sockmesh version: remove them or use another --pin-path)" : "");
 		sockmesh__destroy(l->skel);
 		l->skel = NULL;
 		return ret;

@@ -22,6 +22,7 @@
 #include "common/sm_limits.h"
 
 #define LOADER_MAX_PROGS 8
+#define LOADER_MAX_REPLACED 8
 
 struct loader_prog {
 	char name[32];
@@ -47,6 +48,10 @@ struct loader {
 	char cgroup[PATH_MAX];	/* --cgroup; "" with --kubepods-cgroup */
 	char pin_dir[PATH_MAX];
 	bool adopted_maps;	/* maps came from the pin path */
+	/* pinned maps of another layout replaced by new ones (loader_pin_check) */
+	char replaced[LOADER_MAX_REPLACED][16];
+	int n_replaced;
+	char incompatible[16];	/* first pinned map of another, kept layout */
 	struct dp_maps maps;
 	struct loader_cg_links cg;	/* --cgroup mode's links (PIN/links) */
 	struct loader_prog progs[LOADER_MAX_PROGS];

@@ -1024,6 +1024,10 @@ static int agent_start(struct agent *ag, const struct agent_args *a, int *sfd)
 	for (int i = 0; i < ag->ld.n_progs; i++)
 		log_info("  %-14s %-28s prog id %u%s", ag->ld.progs[i].name, ag->ld.progs[i].attach,
 			 ag->ld.progs[i].prog_id, ag->ld.progs[i].adopted ? " (replaced in place)" : "");
+	for (int i = 0; i < ag->ld.n_replaced; i++)
+		log_info("  pinned map %s had another layout (another version or --max-* size): "
+			 "replaced by a new one, filled before the programs were swapped",
+			 ag->ld.replaced[i]);
 	return 0;
 }
 
