@@ -463,6 +463,7 @@ struct reload_delta {
 	char why[400];			/* not a delta: why */
 	bool kube;			/* objects from the API server, by identity */
 	bool l7_svc;			/* a changed Service the L7 pass reads */
+	bool l7_pods;			/* the L7 config's pod table changes */
 	char bad[400];			/* ... the changed object that fails, if one does */
 	const char *bad_msg;		/* (in why) */
 };
@@ -493,10 +494,9 @@ static bool reload_vs_same_hosts(const struct pol_vs *a, const struct pol_vs *b)
 
 /*
  * Pair each new document of r->d with the gone one it replaces (same
- * kind, namespace and name): one EndpointSlice, Service, VirtualService or
- * DestinationRule, or one Pod that differs at most in readiness. Those
- * without a partner are new or deleted objects of these kinds (a Pod
- * comes or goes: not a delta). Fills r->sw, r->n_sw; 1: not such a change
+ * kind, namespace and name): one EndpointSlice, Service, VirtualService,
+ * DestinationRule or Pod. Those without a partner are new or deleted
+ * objects of these kinds. Fills r->sw, r->n_sw; 1: not such a change
  * (r->why).
  */
 static int reload_delta_pairs(const struct pol_set *set, struct reload_delta *r)
@@ -527,10 +527,6 @@ static int reload_delta_pairs(const struct pol_set *set, struct reload_delta *r)
 				break;
 		}
 		if (k == d->n_gone) {
-			if (kind == RELOAD_POD) {
-				reload_why(r, "Pod %s/%s is new", a->ns, a->name);
-				goto no;
-			}
 			/* (objects from the API server are unique by identity: no scan) */
 			if (!r->kube && reload_taken(set, d, i, kind)) {
 				reload_why(r, "%s %s/%s is defined twice", reload_kinds[kind], a->ns,
@@ -549,11 +545,9 @@ static int reload_delta_pairs(const struct pol_set *set, struct reload_delta *r)
 		r->sw[n] = (struct reload_swap){ .kind = kind, .from = g, .to = a, .gone = d->gone[k] };
 		switch (kind) {
 		case RELOAD_POD:
-			if (!policy_pod_same_but_ready((const void *)g, (const void *)a)) {
-				reload_why(r, "Pod %s/%s changed more than its readiness", a->ns,
-					   a->name);
-				goto no;
-			}
+			/* relabelled, another IP, ...: it goes and comes again */
+			r->sw[n].replace = !policy_pod_same_but_ready((const void *)g,
+								      (const void *)a);
 			break;
 		case RELOAD_EPS:
 			r->sw[n].replace = !sm_streq(((const struct pol_eps *)a)->service_name,
@@ -581,9 +575,8 @@ static int reload_delta_pairs(const struct pol_set *set, struct reload_delta *r)
 
 		if (paired[k])
 			continue;
-		if (kind < 0 || kind == RELOAD_POD) {
-			reload_why(r, "%s is deleted", kind < 0 ? "a document of several objects" :
-				   "a Pod");
+		if (kind < 0) {
+			reload_why(r, "a document of several objects is deleted");
 			goto no;
 		}
 		r->sw[n++] = (struct reload_swap){ .kind = kind, .gone = d->gone[k],
@@ -604,6 +597,7 @@ static int reload_add(struct pol_set *set, enum reload_kind kind, const void *ob
 	case RELOAD_VS: return policy_set_add_vs(set, obj);
 	case RELOAD_DR: return policy_set_add_dr(set, obj);
 	case RELOAD_EPS: return policy_set_add_eps(set, obj);
+	case RELOAD_POD: return policy_set_add_pod(set, obj);
 	default: return -EINVAL;
 	}
 }
@@ -615,6 +609,7 @@ static int reload_del(struct pol_set *set, enum reload_kind kind, const void *ob
 	case RELOAD_VS: return policy_set_del_vs(set, obj);
 	case RELOAD_DR: return policy_set_del_dr(set, obj);
 	case RELOAD_EPS: return policy_set_del_eps(set, obj);
+	case RELOAD_POD: return policy_set_del_pod(set, obj);
 	default: return -EINVAL;
 	}
 }
@@ -735,6 +730,11 @@ static int reload_svc_add(struct reload_delta *r, const char *ns, const char *na
 	return 0;
 }
 
+static int reload_svc_note(void *arg, const char *ns, const char *name)
+{
+	return reload_svc_add(arg, ns, name);
+}
+
 /* The services a version of a changed object feeds (see below). */
 static int reload_obj_services(const struct pol_set *set, struct reload_delta *r,
 			       enum reload_kind kind, const void *obj)
@@ -764,14 +764,7 @@ static int reload_obj_services(const struct pol_set *set, struct reload_delta *r
 			ret = reload_svc_add(r, svc->meta.ns, svc->meta.name);
 		return ret;
 	case RELOAD_POD:
-		for (size_t k = 0; k < set->n_svcs && !ret; k++) {
-			svc = &set->svcs[k];
-			if (svc->has_selector && svc->selector.n &&
-			    !strcmp(svc->meta.ns, p->meta.ns) &&
-			    policy_labels_match(&svc->selector, &p->meta.labels))
-				ret = reload_svc_add(r, svc->meta.ns, svc->meta.name);
-		}
-		return ret;
+		return policy_pod_services(set, p, reload_svc_note, r);
 	default:
 		return 0;
 	}
@@ -791,7 +784,8 @@ static int reload_delta_services(const struct pol_set *set, struct reload_delta 
 
 	for (size_t i = 0; i < r->n_sw && !ret; i++) {
 		ret = reload_obj_services(set, r, r->sw[i].kind, r->sw[i].from);
-		if (!ret && r->sw[i].kind != RELOAD_POD)
+		/* (a readiness change: both versions feed the same) */
+		if (!ret && !(r->sw[i].kind == RELOAD_POD && r->sw[i].from && !r->sw[i].replace))
 			ret = reload_obj_services(set, r, r->sw[i].kind, r->sw[i].to);
 	}
 	return ret;
@@ -807,7 +801,7 @@ static int reload_delta_services(const struct pol_set *set, struct reload_delta 
  */
 static bool reload_delta_l7_inputs(const struct reload_delta *r)
 {
-	if (r->n_kind[RELOAD_DR] || r->l7_svc)
+	if (r->n_kind[RELOAD_DR] || r->l7_svc || r->l7_pods)
 		return true;
 	for (size_t i = 0; i < r->n_sw; i++)
 		if (r->sw[i].kind == RELOAD_VS && (compile_vs_l7_input(r->sw[i].from) ||
@@ -929,6 +923,48 @@ static void reload_diags_news(const struct agent *ag, const struct pol_set *set,
 	}
 }
 
+/* Is a version of a Pod one of this node's (mesh membership)? */
+static bool reload_pod_here(const struct agent *ag, const struct pol_pod *p)
+{
+	return p && ag->mb.enabled &&
+	       (!ag->mb.node[0] || (p->node_name && !strcmp(p->node_name, ag->mb.node)));
+}
+
+/* Has a version of a Pod an entry in the L7 config's pod table? */
+static bool reload_pod_l7(const struct pol_pod *p)
+{
+	return p && p->ip && !p->host_network;
+}
+
+/*
+ * What a Pod that comes, goes or changes more than its readiness feeds
+ * besides the services (reload_pod_services): the L7 config's pod table
+ * (source workloads and telemetry by IP: r->l7_pods), and, for this node's
+ * pods and those out of the redirect, the pods map and the cgroups of mesh
+ * members, which only a full load writes (1: not a delta, r->why).
+ */
+static int reload_delta_pods(const struct agent *ag, struct reload_delta *r)
+{
+	const char *node = ag->mb.enabled ? ag->mb.node : NULL;
+
+	for (size_t i = 0; i < r->n_sw; i++) {
+		const struct reload_swap *sw = &r->sw[i];
+		const struct pol_pod *f = sw->from, *t = sw->to, *p = t ?: f;
+
+		if (sw->kind != RELOAD_POD || (f && t && !sw->replace))
+			continue;	/* (readiness: only the services it feeds) */
+		if ((f && plan_pod_flags(f, node)) || (t && plan_pod_flags(t, node)) ||
+		    reload_pod_here(ag, f) || reload_pod_here(ag, t)) {
+			reload_why(r, "Pod %s/%s %s: this node's pods or the redirect's opt-outs "
+				   "change", p->meta.ns, p->meta.name,
+				   !f ? "is new" : !t ? "is deleted" : "changed");
+			return 1;
+		}
+		r->l7_pods |= reload_pod_l7(f) || reload_pod_l7(t);
+	}
+	return 0;
+}
+
 /*
  * Swap the changed objects into the applied set and check what they can
  * change against it. 0: done; 1: not a delta (r->why).
@@ -941,7 +977,7 @@ static int reload_delta_swap(struct agent *ag, struct reload_delta *r)
 	bool checks, routes;
 	int ret;
 
-	if ((ret = reload_delta_pairs(set, r)))
+	if ((ret = reload_delta_pairs(set, r)) || (ret = reload_delta_pods(ag, r)))
 		return ret;
 	for (size_t i = 0; i < r->n_sw; i++)
 		r->n_kind[r->sw[i].kind]++;

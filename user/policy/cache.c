@@ -1051,6 +1051,30 @@ int policy_set_del_svc(struct pol_set *set, const struct pol_service *s)
 	return 0;
 }
 
+int policy_set_add_pod(struct pol_set *set, const struct pol_pod *p)
+{
+	uintptr_t old = (uintptr_t)set->pods;
+	size_t at;
+
+	if (policy_index_pods_reserve(set) ||
+	    pc_make_room((void **)&set->pods, set->n_pods, sizeof(*p), p, &at))
+		return -ENOMEM;
+	set->n_pods++;
+	policy_index_pod_added(set, old, at);
+	return 0;
+}
+
+int policy_set_del_pod(struct pol_set *set, const struct pol_pod *p)
+{
+	size_t at = pc_find_by_identity(set->pods, set->n_pods, sizeof(*p), p);
+
+	if (at == set->n_pods)
+		return -ENOENT;
+	policy_index_pod_removing(set, at);
+	pc_close_gap(set->pods, &set->n_pods, sizeof(*p), at);
+	return 0;
+}
+
 /* An object of a kind without index comes where a load puts it, or goes. */
 static int pc_add(void **arr, size_t *n, size_t stride, const void *obj)
 {
@@ -1117,6 +1141,53 @@ bool policy_pod_same_but_ready(const struct pol_pod *a, const struct pol_pod *b)
 		    a->ports[i].port != b->ports[i].port || a->ports[i].proto != b->ports[i].proto)
 			return false;
 	return true;
+}
+
+/*
+ * Does a slice's endpoint name pod (its targetRef, in the slice's
+ * namespace) or carry its IP (the plan finds a pod by IP in any namespace
+ * when none of the slice's own has it)?
+ */
+static bool pc_eps_has_pod(const struct pol_eps *e, const struct pol_pod *p)
+{
+	bool same_ns = !strcmp(e->meta.ns, p->meta.ns);
+
+	for (size_t i = 0; i < e->n_endpoints; i++) {
+		const struct pol_endpoint *en = &e->endpoints[i];
+
+		if (same_ns && en->target_pod && !strcmp(en->target_pod, p->meta.name))
+			return true;
+		for (size_t a = 0; p->ip && a < en->n_addrs; a++)
+			if (en->addrs[a] == p->ip)
+				return true;
+	}
+	return false;
+}
+
+int policy_pod_services(const struct pol_set *set, const struct pol_pod *p,
+			int (*note)(void *arg, const char *ns, const char *name), void *arg)
+{
+	size_t n_slices;
+	int ret = 0;
+
+	for (size_t k = 0; k < set->n_eps && !ret; k++) {
+		const struct pol_eps *e = &set->eps[k];
+
+		if (e->service_name && pc_eps_has_pod(e, p))
+			ret = note(arg, e->meta.ns, e->service_name);
+	}
+	/* (a selector matters only while the pod has an IP and no slice exists) */
+	for (size_t k = 0; p->ip && k < set->n_svcs && !ret; k++) {
+		const struct pol_service *svc = &set->svcs[k];
+
+		if (!svc->has_selector || !svc->selector.n || strcmp(svc->meta.ns, p->meta.ns) ||
+		    !policy_labels_match(&svc->selector, &p->meta.labels))
+			continue;
+		policy_index_slices(set, svc->meta.ns, svc->meta.name, &n_slices);
+		if (!n_slices)
+			ret = note(arg, svc->meta.ns, svc->meta.name);
+	}
+	return ret;
 }
 
 int policy_set_swap_pod(struct pol_set *set, const struct pol_pod *from, const struct pol_pod *to)
