@@ -345,10 +345,11 @@ static int note_one(void *arg, const char *ns, const char *name)
 
 /*
  * The services (namespace d) a version of a changed object feeds, as
- * reload.c names them (a Pod's: policy_pod_services over the kept set).
+ * reload.c names them (a Pod's: policy_pod_services over the kept set;
+ * ready: its readiness alone changed).
  */
-static void note_names(const struct pol_set *kept, const struct pol_set *doc, const char **names,
-		       size_t *n)
+static void note_names(const struct pol_set *kept, const struct pol_set *doc, bool ready,
+		       const char **names, size_t *n)
 {
 	struct names nm = { names, n };
 	const char *kind;
@@ -359,7 +360,7 @@ static void note_names(const struct pol_set *kept, const struct pol_set *doc, co
 	else if (!strcmp(kind, "EndpointSlice"))
 		note_one(&nm, "d", doc->eps[0].service_name);
 	else if (!strcmp(kind, "Pod"))
-		ASSERT_EQ(policy_pod_services(kept, &doc->pods[0], note_one, &nm), 0);
+		ASSERT_EQ(policy_pod_services(kept, &doc->pods[0], !ready, note_one, &nm), 0);
 	else if (!strcmp(kind, "DestinationRule"))
 		note_one(&nm, "d", doc->drs[0].host);
 	else if (!strcmp(kind, "VirtualService"))
@@ -387,7 +388,7 @@ static void delta_swap(struct pol_set *kept, const struct pol_delta *d, const ch
 		const char *kind, *gk;
 		const struct pol_meta *to = one_obj(d->added[k], &kind), *g;
 		const struct pol_set *from = NULL;
-		bool svc = !strcmp(kind, "Service");
+		bool svc = !strcmp(kind, "Service"), ready;
 
 		if (!ASSERT_TRUE(to != NULL))
 			return;
@@ -397,11 +398,12 @@ static void delta_swap(struct pol_set *kept, const struct pol_delta *d, const ch
 				from = d->gone[j];
 				paired[j] = true;
 			}
-		note_names(kept, d->added[k], names, n);
+		ready = !strcmp(kind, "Pod") && from &&
+			policy_pod_same_but_ready(&from->pods[0], &d->added[k]->pods[0]);
+		note_names(kept, d->added[k], ready, names, n);
 		if (from)
-			note_names(kept, from, names, n);
-		if (!strcmp(kind, "Pod") && from &&
-		    policy_pod_same_but_ready(&from->pods[0], &d->added[k]->pods[0])) {
+			note_names(kept, from, ready, names, n);
+		if (ready) {
 			ASSERT_EQ(policy_set_swap_pod(kept, &from->pods[0], &d->added[k]->pods[0]), 0);
 			st->pod_swaps++;
 		} else if (!strcmp(kind, "Pod")) {
@@ -411,7 +413,7 @@ static void delta_swap(struct pol_set *kept, const struct pol_delta *d, const ch
 			st->pod_relabels += from != NULL;
 			st->pod_adds += !from;
 			ASSERT_EQ(obj_add(kept, d->added[k], false), 0);
-			note_names(kept, d->added[k], names, n);
+			note_names(kept, d->added[k], false, names, n);
 		} else if (from && !strcmp(kind, "EndpointSlice")) {
 			ASSERT_EQ(policy_set_swap_eps(kept, &from->eps[0], &d->added[k]->eps[0]), 0);
 		} else {
@@ -436,7 +438,7 @@ static void delta_swap(struct pol_set *kept, const struct pol_delta *d, const ch
 			st->pod_dels++;
 		else
 			st->dels[strcmp(kind, "Service") != 0]++;
-		note_names(kept, d->gone[j], names, n);
+		note_names(kept, d->gone[j], false, names, n);
 		ASSERT_EQ(obj_add(kept, d->gone[j], true), 0);
 	}
 }

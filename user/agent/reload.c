@@ -735,9 +735,12 @@ static int reload_svc_note(void *arg, const char *ns, const char *name)
 	return reload_svc_add(arg, ns, name);
 }
 
-/* The services a version of a changed object feeds (see below). */
+/*
+ * The services a version of a changed object feeds (see below); ready: a
+ * Pod whose readiness alone changed.
+ */
 static int reload_obj_services(const struct pol_set *set, struct reload_delta *r,
-			       enum reload_kind kind, const void *obj)
+			       enum reload_kind kind, const void *obj, bool ready)
 {
 	const struct pol_service *svc;
 	const struct pol_eps *e = obj;
@@ -764,7 +767,7 @@ static int reload_obj_services(const struct pol_set *set, struct reload_delta *r
 			ret = reload_svc_add(r, svc->meta.ns, svc->meta.name);
 		return ret;
 	case RELOAD_POD:
-		return policy_pod_services(set, p, reload_svc_note, r);
+		return policy_pod_services(set, p, !ready, reload_svc_note, r);
 	default:
 		return 0;
 	}
@@ -783,10 +786,13 @@ static int reload_delta_services(const struct pol_set *set, struct reload_delta 
 	int ret = 0;
 
 	for (size_t i = 0; i < r->n_sw && !ret; i++) {
-		ret = reload_obj_services(set, r, r->sw[i].kind, r->sw[i].from);
+		const struct reload_swap *sw = &r->sw[i];
+		bool ready = sw->kind == RELOAD_POD && sw->from && sw->to && !sw->replace;
+
+		ret = reload_obj_services(set, r, sw->kind, sw->from, ready);
 		/* (a readiness change: both versions feed the same) */
-		if (!ret && !(r->sw[i].kind == RELOAD_POD && r->sw[i].from && !r->sw[i].replace))
-			ret = reload_obj_services(set, r, r->sw[i].kind, r->sw[i].to);
+		if (!ret && !ready)
+			ret = reload_obj_services(set, r, sw->kind, sw->to, false);
 	}
 	return ret;
 }

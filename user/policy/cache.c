@@ -1164,13 +1164,13 @@ static bool pc_eps_has_pod(const struct pol_eps *e, const struct pol_pod *p)
 	return false;
 }
 
-int policy_pod_services(const struct pol_set *set, const struct pol_pod *p,
+int policy_pod_services(const struct pol_set *set, const struct pol_pod *p, bool slices,
 			int (*note)(void *arg, const char *ns, const char *name), void *arg)
 {
 	size_t n_slices;
 	int ret = 0;
 
-	for (size_t k = 0; k < set->n_eps && !ret; k++) {
+	for (size_t k = 0; slices && k < set->n_eps && !ret; k++) {
 		const struct pol_eps *e = &set->eps[k];
 
 		if (e->service_name && pc_eps_has_pod(e, p))

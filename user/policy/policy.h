@@ -692,13 +692,15 @@ int policy_set_add_pod(struct pol_set *set, const struct pol_pod *p);
 int policy_set_del_pod(struct pol_set *set, const struct pol_pod *p);
 /*
  * The services whose plan a version of Pod p feeds, each passed to note
- * (maybe twice): those whose EndpointSlices name it (targetRef) or carry
- * its IP (its labels put their backends in DestinationRule subsets), and
- * those without slices whose selector picks it (it is their endpoint). A
- * Pod no slice and no selector names (new, before its slice) feeds none.
- * Needs the index (policy_index_build). Returns 0 or what note returned.
+ * (maybe twice): with slices, those whose EndpointSlices name it
+ * (targetRef) or carry its IP (its labels put their backends in
+ * DestinationRule subsets; a readiness change does not reach them: slices
+ * carry their own), and those without slices whose selector picks it (it
+ * is their endpoint). A Pod no slice and no selector names (new, before
+ * its slice) feeds none. Needs the index (policy_index_build). Returns 0
+ * or what note returned.
  */
-int policy_pod_services(const struct pol_set *set, const struct pol_pod *p,
+int policy_pod_services(const struct pol_set *set, const struct pol_pod *p, bool slices,
 			int (*note)(void *arg, const char *ns, const char *name), void *arg);
 /* As policy_set_swap_eps, for a Pod; -EINVAL unless policy_pod_same_but_ready. */
 int policy_set_swap_pod(struct pol_set *set, const struct pol_pod *from, const struct pol_pod *to);
