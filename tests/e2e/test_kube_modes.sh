@@ -9,7 +9,8 @@
 #  a) --node-name node-1: this node's Pods listed in full
 #     (fieldSelector=spec.nodeName=node-1), every other Pod as metadata only
 #     (spec.nodeName!=node-1, as=PartialObjectMetadataList / as=PartialObjectMetadata);
-#     the other node's Pods' labels still pick a DestinationRule's subsets;
+#     the other node's Pods' labels still pick a DestinationRule's subsets
+#     (relabelled, deleted, added: deltas);
 #     this node's Pods join the mesh (their cgroups get the programs).
 #  b) --in-cluster: KUBERNETES_SERVICE_HOST/PORT and the service account's
 #     token and CA at /var/run/secrets/kubernetes.io/serviceaccount, on a tmpfs
@@ -136,6 +137,16 @@ apply "$(pod web-v2 3 node-2 v1)"
 converge_match "web-v2 relabelled version=v1 (a metadata MODIFIED event): subset v1 has both" 1 "$VIP" 30 "$both"
 e2e_assert_match "the label change came on the metadata watch" '"events":[1-9]' \
 	"$(kst '.kinds[] | select(.kind == "Pod (metadata)")' | tr -d ' \n')"
+applied() { grep 'policy generation .* applied' "$E2E_TMP/agent.log" | tail -1; }
+e2e_assert_match "another node's Pod relabelled: a delta ($(applied))" \
+	'incremental: 0 EndpointSlices, 1 Pods, 0 Services, 0 VirtualServices, 0 DestinationRules; 1 service ports re-planned' \
+	"$(applied)"
+delete "$(pod web-v1 2 node-2 v1)"
+converge "web-v1's Pod deleted (its address in no subset): subset v1 is web-v2" 1 "$VIP" "v2=10 ERR=0"
+e2e_assert_match "a delta ($(applied))" 'incremental: 0 EndpointSlices, 1 Pods, 0 Services' "$(applied)"
+apply "$(pod web-v1 2 node-2 v1)"
+converge_match "web-v1's Pod back (ADDED): a delta, subset v1 has both again" 1 "$VIP" 30 "$both"
+e2e_assert_match "a delta ($(applied))" 'incremental: 0 EndpointSlices, 1 Pods, 0 Services' "$(applied)"
 
 e2e_log "a) this node's Pods join the mesh"
 e2e_assert_ok "client-a attached" e2e_wait_until 5 state_is client-a attached
