@@ -363,7 +363,7 @@ static const char *reload_delta_path(const struct agent *ag, const char *name, c
  * NULL: a new object, to NULL: a deleted one. replace: from goes and to
  * comes (another place in the set; an in-place swap keeps the position).
  */
-enum reload_kind { RELOAD_EPS, RELOAD_POD, RELOAD_VS, RELOAD_DR, RELOAD_SVC, RELOAD_N };
+enum reload_kind { RELOAD_EPS, RELOAD_POD, RELOAD_VS, RELOAD_DR, RELOAD_SVC, RELOAD_NS, RELOAD_N };
 
 struct reload_swap {
 	enum reload_kind kind;
@@ -375,7 +375,7 @@ struct reload_swap {
 static const char *const reload_kinds[] = {
 	[RELOAD_EPS] = "EndpointSlice", [RELOAD_POD] = "Pod",
 	[RELOAD_VS] = "VirtualService", [RELOAD_DR] = "DestinationRule",
-	[RELOAD_SVC] = "Service",
+	[RELOAD_SVC] = "Service", [RELOAD_NS] = "Namespace",
 };
 
 /* The one object of a document's set (every kind starts with its pol_meta). */
@@ -386,6 +386,7 @@ static const void *reload_doc_obj(const struct pol_set *doc, enum reload_kind k)
 	case RELOAD_VS: return &doc->vss[0];
 	case RELOAD_DR: return &doc->drs[0];
 	case RELOAD_SVC: return &doc->svcs[0];
+	case RELOAD_NS: return &doc->nss[0];
 	default: return &doc->eps[0];
 	}
 }
@@ -400,9 +401,10 @@ static int reload_doc_kind(const struct pol_set *doc)
 	return -1;
 }
 
+/* (a Namespace has no namespace) */
 static bool reload_same_name(const struct pol_meta *a, const struct pol_meta *b)
 {
-	return !strcmp(a->ns, b->ns) && !strcmp(a->name, b->name);
+	return sm_streq(a->ns, b->ns) && !strcmp(a->name, b->name);
 }
 
 /* The applied set's object of this kind and identity, or NULL. */
@@ -419,6 +421,7 @@ static const struct pol_meta *reload_set_find(const struct pol_set *set, enum re
 	case RELOAD_VS: arr = set->vss; n = set->n_vss; stride = sizeof(*set->vss); break;
 	case RELOAD_DR: arr = set->drs; n = set->n_drs; stride = sizeof(*set->drs); break;
 	case RELOAD_POD: arr = set->pods; n = set->n_pods; stride = sizeof(*set->pods); break;
+	case RELOAD_NS: arr = set->nss; n = set->n_nss; stride = sizeof(*set->nss); break;
 	default: arr = set->eps; n = set->n_eps; stride = sizeof(*set->eps); break;
 	}
 	for (size_t i = 0; i < n; i++) {
@@ -529,8 +532,8 @@ static int reload_delta_pairs(const struct pol_set *set, struct reload_delta *r)
 		if (k == d->n_gone) {
 			/* (objects from the API server are unique by identity: no scan) */
 			if (!r->kube && reload_taken(set, d, i, kind)) {
-				reload_why(r, "%s %s/%s is defined twice", reload_kinds[kind], a->ns,
-					   a->name);
+				reload_why(r, "%s %s/%s is defined twice", reload_kinds[kind],
+					   a->ns ?: "", a->name);
 				goto no;
 			}
 			/* (a slice before its Service: it feeds nothing yet, with a warning) */
@@ -538,7 +541,8 @@ static int reload_delta_pairs(const struct pol_set *set, struct reload_delta *r)
 			continue;
 		}
 		if (paired[k]) {
-			reload_why(r, "%s %s/%s is defined twice", reload_kinds[kind], a->ns, a->name);
+			reload_why(r, "%s %s/%s is defined twice", reload_kinds[kind], a->ns ?: "",
+				   a->name);
 			goto no;
 		}
 		paired[k] = true;
@@ -554,6 +558,7 @@ static int reload_delta_pairs(const struct pol_set *set, struct reload_delta *r)
 						     ((const struct pol_eps *)g)->service_name);
 			break;
 		case RELOAD_SVC:
+		case RELOAD_NS:
 			r->sw[n].replace = true;
 			break;
 		case RELOAD_VS:
@@ -598,6 +603,7 @@ static int reload_add(struct pol_set *set, enum reload_kind kind, const void *ob
 	case RELOAD_DR: return policy_set_add_dr(set, obj);
 	case RELOAD_EPS: return policy_set_add_eps(set, obj);
 	case RELOAD_POD: return policy_set_add_pod(set, obj);
+	case RELOAD_NS: return policy_set_add_ns(set, obj);
 	default: return -EINVAL;
 	}
 }
@@ -610,6 +616,7 @@ static int reload_del(struct pol_set *set, enum reload_kind kind, const void *ob
 	case RELOAD_DR: return policy_set_del_dr(set, obj);
 	case RELOAD_EPS: return policy_set_del_eps(set, obj);
 	case RELOAD_POD: return policy_set_del_pod(set, obj);
+	case RELOAD_NS: return policy_set_del_ns(set, obj);
 	default: return -EINVAL;
 	}
 }
@@ -1057,6 +1064,7 @@ static int agent_delta(struct agent *ag, const struct agent_file *files, size_t 
 	struct agent_prepared *cur = ag->cur;
 	struct reload_delta r = {};
 	uint64_t t0 = dp_now_ns(), t_load, t_plan;
+	char ns_note[32] = "";
 	int ret;
 
 	if (!cur || !ag->pcache || cur->set.n_errors)
@@ -1123,20 +1131,28 @@ static int agent_delta(struct agent *ag, const struct agent_file *files, size_t 
 		ag->l7 = r.l7;
 		r.l7 = NULL;
 	}
+	/* a Namespace's labels decide which of this node's pods are in the mesh */
+	if (r.n_kind[RELOAD_NS] && ag->mb.enabled) {
+		if (members_set(&ag->mb, &ag->ld, &cur->set))
+			log_err("mesh membership not updated: out of memory");
+		members_reconcile(&ag->mb, &ag->ld);
+	}
 	ag->n_docs += r.d.n_added - r.d.n_gone;
 	ag->n_services = cur->out.plan.n_svcs;
 	ag->last_reload_ns = dp_now_ns() - t0;
+	if (r.n_kind[RELOAD_NS])	/* (only when there are: the line's format stays) */
+		snprintf(ns_note, sizeof(ns_note), ", %zu Namespaces", r.n_kind[RELOAD_NS]);
 	reload_diags_news(ag, &cur->set, &r);
 	log_info("policy generation %llu applied: %zu service ports, %zu warnings, "
 		 "%u map writes, %u deletes, %zu of %zu documents parsed, "
 		 "%.2f ms (parse %.2f ms, plan %.2f ms, apply %.2f ms); incremental: "
 		 "%zu EndpointSlices, %zu Pods, %zu Services, %zu VirtualServices, "
-		 "%zu DestinationRules; %zu service ports re-planned (%zu new, %zu gone)",
+		 "%zu DestinationRules%s; %zu service ports re-planned (%zu new, %zu gone)",
 		 (unsigned long long)ag->ap.generation, cur->out.plan.n_svcs, cur->set.n_warnings,
 		 ag->ap.last_writes, ag->ap.last_deletes, r.d.n_added, ag->n_docs,
 		 ag->last_reload_ns / 1e6, (t_load - t0) / 1e6, (t_plan - t_load) / 1e6,
 		 ag->ap.last_apply_ns / 1e6, r.n_kind[RELOAD_EPS], r.n_kind[RELOAD_POD],
-		 r.n_kind[RELOAD_SVC], r.n_kind[RELOAD_VS], r.n_kind[RELOAD_DR], r.pt.n,
+		 r.n_kind[RELOAD_SVC], r.n_kind[RELOAD_VS], r.n_kind[RELOAD_DR], ns_note, r.pt.n,
 		 r.pt.n_added, r.pt.n_gone);
 	policy_delta_commit(ag->pcache, &r.d);	/* the replaced documents go */
 	reload_diags_json(ag, &cur->set, diags);

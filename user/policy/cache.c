@@ -920,7 +920,7 @@ static int pc_swap_by_identity(void *arr, size_t n, size_t stride, const void *f
 
 _Static_assert(offsetof(struct pol_eps, meta) == 0 && offsetof(struct pol_pod, meta) == 0 &&
 	       offsetof(struct pol_vs, meta) == 0 && offsetof(struct pol_dr, meta) == 0 &&
-	       offsetof(struct pol_service, meta) == 0,
+	       offsetof(struct pol_service, meta) == 0 && offsetof(struct pol_namespace, meta) == 0,
 	       "pc_swap_by_identity finds objects by their leading pol_meta");
 
 static bool pc_same_name(const struct pol_meta *a, const struct pol_meta *b)
@@ -1115,6 +1115,17 @@ int policy_set_add_dr(struct pol_set *set, const struct pol_dr *dr)
 int policy_set_del_dr(struct pol_set *set, const struct pol_dr *dr)
 {
 	return pc_del(set->drs, &set->n_drs, sizeof(*dr), dr);
+}
+
+/* Namespaces: no index; their labels decide mesh membership (policy_pod_in_mesh). */
+int policy_set_add_ns(struct pol_set *set, const struct pol_namespace *ns)
+{
+	return pc_add((void **)&set->nss, &set->n_nss, sizeof(*ns), ns);
+}
+
+int policy_set_del_ns(struct pol_set *set, const struct pol_namespace *ns)
+{
+	return pc_del(set->nss, &set->n_nss, sizeof(*ns), ns);
 }
 
 static bool pc_labels_eq(const struct pol_labels *a, const struct pol_labels *b)

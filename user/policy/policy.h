@@ -684,6 +684,9 @@ int policy_set_add_vs(struct pol_set *set, const struct pol_vs *vs);
 int policy_set_del_vs(struct pol_set *set, const struct pol_vs *vs);
 int policy_set_add_dr(struct pol_set *set, const struct pol_dr *dr);
 int policy_set_del_dr(struct pol_set *set, const struct pol_dr *dr);
+/* ... and a Namespace (its labels feed mesh membership only) */
+int policy_set_add_ns(struct pol_set *set, const struct pol_namespace *ns);
+int policy_set_del_ns(struct pol_set *set, const struct pol_namespace *ns);
 /*
  * The same for a Pod (the indexes by name, namespace and IP stay valid): a
  * Pod that comes, goes, or changes more than its readiness (out and in).
