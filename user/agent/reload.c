@@ -782,19 +782,25 @@ static int reload_obj_services(const struct pol_set *set, struct reload_delta *r
 
 /*
  * The services the changed objects feed, each once, for both versions: a
- * Service itself; a slice's service; a pod's, those whose selector picks
- * it (its readiness makes their endpoints when they have no
- * EndpointSlices); a VirtualService's, the services its hosts name; a
- * DestinationRule's, its host's (the services whose tcp routes send to
- * them are re-planned with them: plan_patch_services).
+ * Service itself; a slice's service; a pod's (policy_pod_services), those
+ * whose slices name it or carry its IP and those whose selector picks it
+ * when they have no EndpointSlices; a VirtualService's, the services its
+ * hosts name; a DestinationRule's, its host's (the services whose tcp
+ * routes send to them are re-planned with them: plan_patch_services).
+ * Called before the swap and after it (after: a new object's services).
+ * A Pod's are found once, before: the slices and selectors they come from
+ * are the same after, but for those of the change, which name their own.
  */
-static int reload_delta_services(const struct pol_set *set, struct reload_delta *r)
+static int reload_delta_services(const struct pol_set *set, struct reload_delta *r, bool after)
 {
 	int ret = 0;
 
 	for (size_t i = 0; i < r->n_sw && !ret; i++) {
 		const struct reload_swap *sw = &r->sw[i];
 		bool ready = sw->kind == RELOAD_POD && sw->from && sw->to && !sw->replace;
+
+		if (after && sw->kind == RELOAD_POD)
+			continue;
 
 		ret = reload_obj_services(set, r, sw->kind, sw->from, ready);
 		/* (a readiness change: both versions feed the same) */
@@ -995,7 +1001,7 @@ static int reload_delta_swap(struct agent *ag, struct reload_delta *r)
 	for (size_t i = 0; i < r->n_sw; i++)
 		r->n_kind[r->sw[i].kind]++;
 	/* the services fed, before the change (a deleted object's) ... */
-	if ((ret = reload_delta_services(set, r)))
+	if ((ret = reload_delta_services(set, r, false)))
 		return ret;
 	/*
 	 * Services and routes: their cross-object checks; a slice that comes
@@ -1024,7 +1030,7 @@ static int reload_delta_swap(struct agent *ag, struct reload_delta *r)
 			goto out;	/* not done: not undone either */
 		}
 	/* ... and after it (a new object's) */
-	if ((ret = reload_delta_services(set, r)))
+	if ((ret = reload_delta_services(set, r, true)))
 		goto out;
 	for (size_t i = 0; i < r->n_sw; i++)
 		if (r->sw[i].kind == RELOAD_SVC && r->sw[i].to)
