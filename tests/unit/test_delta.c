@@ -158,8 +158,8 @@ static char *plan_text(const struct plan *p)
 	return buf;
 }
 
-/* A full load, validate and plan of the two files, without a cache. */
-static char *full_plan_text(const char *eps_yaml)
+/* A full load, validate and plan of the two files and a pod file (NULL: none), without a cache. */
+static char *full_plan_pods(const char *eps_yaml, const char *pods)
 {
 	struct pol_set s;
 	struct plan p;
@@ -168,12 +168,19 @@ static char *full_plan_text(const char *eps_yaml)
 	policy_set_init(&s);
 	ASSERT_EQ(policy_load_buffer(&s, "pol/services.yaml", pol_services, strlen(pol_services)), 0);
 	ASSERT_EQ(policy_load_buffer(&s, "pol/eps.yaml", eps_yaml, strlen(eps_yaml)), 0);
+	if (pods)
+		ASSERT_EQ(policy_load_buffer(&s, "pol/pod-a.yaml", pods, strlen(pods)), 0);
 	ASSERT_EQ(policy_validate(&s), 0);
 	ASSERT_EQ(plan_build(&s, &p), 0);
 	t = plan_text(&p);
 	plan_free(&p);
 	policy_set_free(&s);
 	return t;
+}
+
+static char *full_plan_text(const char *eps_yaml)
+{
+	return full_plan_pods(eps_yaml, NULL);
 }
 
 struct cached {
@@ -1124,26 +1131,6 @@ static char *pod_text(const char *name, const char *ip, const char *version)
 			     "labels: {app: web, version: %s}}\nstatus: {podIP: %s}\n", name, version,
 			     ip) > 0);
 	return s;
-}
-
-/* A full plan of the two files and the pod file (NULL: none), without a cache. */
-static char *full_plan_pods(const char *eps_yaml, const char *pods)
-{
-	struct pol_set s;
-	struct plan p;
-	char *t;
-
-	policy_set_init(&s);
-	ASSERT_EQ(policy_load_buffer(&s, "pol/services.yaml", pol_services, strlen(pol_services)), 0);
-	ASSERT_EQ(policy_load_buffer(&s, "pol/eps.yaml", eps_yaml, strlen(eps_yaml)), 0);
-	if (pods)
-		ASSERT_EQ(policy_load_buffer(&s, "pol/pod-a.yaml", pods, strlen(pods)), 0);
-	ASSERT_EQ(policy_validate(&s), 0);
-	ASSERT_EQ(plan_build(&s, &p), 0);
-	t = plan_text(&p);
-	plan_free(&p);
-	policy_set_free(&s);
-	return t;
 }
 
 struct svc_names {

@@ -1027,52 +1027,59 @@ int policy_set_del_eps(struct pol_set *set, const struct pol_eps *e)
 	return 0;
 }
 
-int policy_set_add_svc(struct pol_set *set, const struct pol_service *s)
+/*
+ * An object of an indexed kind comes into *arr where a load puts it: room
+ * in the index first (reserve), the index told where it is (added).
+ */
+static int pc_add_indexed(struct pol_set *set, void **arr, size_t *n, size_t stride,
+			  const void *obj, int (*reserve)(struct pol_set *),
+			  void (*added)(struct pol_set *, uintptr_t, size_t))
 {
-	uintptr_t old = (uintptr_t)set->svcs;
+	uintptr_t old = (uintptr_t)*arr;
 	size_t at;
 
-	if (policy_index_svcs_reserve(set) ||
-	    pc_make_room((void **)&set->svcs, set->n_svcs, sizeof(*s), s, &at))
+	if (reserve(set) || pc_make_room(arr, *n, stride, obj, &at))
 		return -ENOMEM;
-	set->n_svcs++;
-	policy_index_svc_added(set, old, at);
+	(*n)++;
+	added(set, old, at);
 	return 0;
+}
+
+/* ... or goes: the index drops it first (removing). */
+static int pc_del_indexed(struct pol_set *set, void *arr, size_t *n, size_t stride,
+			  const void *obj, void (*removing)(struct pol_set *, size_t))
+{
+	size_t at = pc_find_by_identity(arr, *n, stride, obj);
+
+	if (at == *n)
+		return -ENOENT;
+	removing(set, at);
+	pc_close_gap(arr, n, stride, at);
+	return 0;
+}
+
+int policy_set_add_svc(struct pol_set *set, const struct pol_service *s)
+{
+	return pc_add_indexed(set, (void **)&set->svcs, &set->n_svcs, sizeof(*s), s,
+			      policy_index_svcs_reserve, policy_index_svc_added);
 }
 
 int policy_set_del_svc(struct pol_set *set, const struct pol_service *s)
 {
-	size_t at = pc_find_by_identity(set->svcs, set->n_svcs, sizeof(*s), s);
-
-	if (at == set->n_svcs)
-		return -ENOENT;
-	policy_index_svc_removing(set, at);
-	pc_close_gap(set->svcs, &set->n_svcs, sizeof(*s), at);
-	return 0;
+	return pc_del_indexed(set, set->svcs, &set->n_svcs, sizeof(*s), s,
+			      policy_index_svc_removing);
 }
 
 int policy_set_add_pod(struct pol_set *set, const struct pol_pod *p)
 {
-	uintptr_t old = (uintptr_t)set->pods;
-	size_t at;
-
-	if (policy_index_pods_reserve(set) ||
-	    pc_make_room((void **)&set->pods, set->n_pods, sizeof(*p), p, &at))
-		return -ENOMEM;
-	set->n_pods++;
-	policy_index_pod_added(set, old, at);
-	return 0;
+	return pc_add_indexed(set, (void **)&set->pods, &set->n_pods, sizeof(*p), p,
+			      policy_index_pods_reserve, policy_index_pod_added);
 }
 
 int policy_set_del_pod(struct pol_set *set, const struct pol_pod *p)
 {
-	size_t at = pc_find_by_identity(set->pods, set->n_pods, sizeof(*p), p);
-
-	if (at == set->n_pods)
-		return -ENOENT;
-	policy_index_pod_removing(set, at);
-	pc_close_gap(set->pods, &set->n_pods, sizeof(*p), at);
-	return 0;
+	return pc_del_indexed(set, set->pods, &set->n_pods, sizeof(*p), p,
+			      policy_index_pod_removing);
 }
 
 /* An object of a kind without index comes where a load puts it, or goes. */
