@@ -957,7 +957,7 @@ static bool reload_pod_l7(const struct pol_pod *p)
 
 /*
  * What a Pod that comes, goes or changes more than its readiness feeds
- * besides the services (reload_pod_services): the L7 config's pod table
+ * besides the services (policy_pod_services): the L7 config's pod table
  * (source workloads and telemetry by IP: r->l7_pods), and, for this node's
  * pods and those out of the redirect, the pods map and the cgroups of mesh
  * members, which only a full load writes (1: not a delta, r->why).
