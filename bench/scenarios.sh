@@ -194,7 +194,8 @@ s4_writes() { sed -E 's/.* ([0-9]+) map writes.*/\1/' <<<"$1"; }
 # from the change arriving on its watch to the maps holding it
 # (`kubernetes.last_propagation_ms`): S5_CHANGES one-endpoint changes (p50,
 # p99), a new slice of a Service and its deletion (a scale-up and down), a
-# new Service with its slice, a VirtualService weight change. API
+# new Service with its slice, a VirtualService weight change, Pods that
+# come, are relabelled and go (s5_pods). API
 # bytes at rest: bookmarks over S5_REST_S s, scaled to an hour at the real
 # API server's one bookmark per watch per minute; against it, the polling
 # script's cost: one full list of every kind (what the server sent for the
@@ -300,6 +301,9 @@ s5_run() {
 		sleep 0.2
 		lat=$(S5_VERB=delete s5_change "$(s5_svc "new-$r" "10.96.250.$r")" "$(s5_slice "new-$r" 10.127.254.1)") &&
 			bench_record 5 "deleted Service (and its slice): event to maps ms" "$group" sockmesh "$lat"
+		# Pods: another node's as the metadata watch brings it (labels, no
+		# IP), then one whose IP svc-7's slice carries: new, relabelled, deleted
+		s5_pods "$r" "$group"
 		# which of these changes were not deltas, and why
 		grep -o 'not a delta (.*' "$BENCH_AGENT_LOG" | sort | uniq -c | sed 's/^/  scenario 5: /' >&2
 		b0=$(s5_kube | jq .bytes_received)
@@ -332,6 +336,46 @@ s5_run() {
 		fi
 		bench_agent_down
 	done
+}
+
+# s5_pods REP GROUP: the Pod rows (each change alone, 0.2 s apart); the
+# agent's own log line of each on stderr
+s5_pods() {
+	local r=$1 group=$2 k ip lat
+	k=$((7 * S4_EPS + 1))	# svc-7's first endpoint (gen-kube-state.py)
+	ip="10.$((128 + k / 65536)).$(((k / 256) % 256)).$((k % 256))"
+	sleep 0.2
+	lat=$(s5_change "$(s5_pod "meta-$r" a)") &&
+		bench_record 5 "new Pod, metadata only (another node's): event to maps ms" "$group" sockmesh "$lat"
+	s5_last_applied "new Pod, metadata only"
+	sleep 0.2
+	lat=$(S5_VERB=delete s5_change "$(s5_pod "meta-$r" a)") &&
+		bench_record 5 "deleted Pod, metadata only: event to maps ms" "$group" sockmesh "$lat"
+	s5_last_applied "deleted Pod, metadata only"
+	sleep 0.2
+	lat=$(s5_change "$(s5_pod "pod-$r" a "$ip")") &&
+		bench_record 5 "new Pod whose IP a slice carries: event to maps ms" "$group" sockmesh "$lat"
+	s5_last_applied "new Pod whose IP a slice carries"
+	sleep 0.2
+	lat=$(s5_change "$(s5_pod "pod-$r" b "$ip")") &&
+		bench_record 5 "relabelled Pod: event to maps ms" "$group" sockmesh "$lat"
+	s5_last_applied "relabelled Pod"
+	sleep 0.2
+	lat=$(S5_VERB=delete s5_change "$(s5_pod "pod-$r" b "$ip")") &&
+		bench_record 5 "deleted Pod: event to maps ms" "$group" sockmesh "$lat"
+	s5_last_applied "deleted Pod"
+}
+
+s5_last_applied() { # s5_last_applied DESC: the agent's last applied line, on stderr
+	echo "  scenario 5: $1: $(grep 'policy generation .* applied' "$BENCH_AGENT_LOG" | tail -1 |
+		sed -E 's/.* ([0-9.]+ ms \(parse)/\1/')" >&2
+}
+
+s5_pod() { # s5_pod NAME TRACK [IP]: a Pod of namespace bench; without IP, as the metadata watch has it
+	local status=""
+	[ -n "${3:-}" ] && status=", \"status\": {\"podIP\": \"$3\", \"phase\": \"Running\", \"conditions\": [{\"type\": \"Ready\", \"status\": \"True\"}]}"
+	printf '{"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "%s", "namespace": "bench", "labels": {"app": "bench", "track": "%s"}}%s}' \
+		"$1" "$2" "$status"
 }
 
 s5_ctl() { # s5_ctl VERB [JSON]: the test API server's control

@@ -48,18 +48,32 @@ static const char *services_yaml =
 	"   spec: {hosts: [s2], tcp: [{route: [{destination: {host: s0}, weight: 50}, {destination: {host: s3}, weight: 30},\n"
 	"                                      {destination: {host: s4, subset: odd}, weight: 20}]}]}}\n";
 
-/* Pods of the pool (labels for s4's subsets, s6's selector), in their own file. */
+/*
+ * Pods of the pool (labels for s4's subsets, s6's selector), in their own
+ * file. pod_state[i]: 0 its own parity, 1 the other (relabelled: it moves
+ * between s4's subsets), 2 out of s6's selector (app: other), 3 absent.
+ */
+enum { POD_OWN, POD_FLIPPED, POD_OTHER_APP, POD_ABSENT, POD_STATES };
+static unsigned char pod_state[N_POOL];
+
 static char *pods_yaml(const unsigned char ready[N_POOL])
 {
 	char *buf = NULL;
 	size_t len = 0;
 	FILE *f = open_memstream(&buf, &len);
 
-	for (int i = 1; i <= N_POOL; i++)
+	for (int i = 1; i <= N_POOL; i++) {
+		unsigned st = pod_state[i - 1];
+
+		if (st == POD_ABSENT)
+			continue;
 		fprintf(f, "---\napiVersion: v1\nkind: Pod\nmetadata: {name: p%d, namespace: d, "
-			"labels: {app: pool, parity: %s}}\nstatus: {podIP: 10.244.9.%d, "
-			"conditions: [{type: Ready, status: \"%s\"}]}\n", i, i % 2 ? "odd" : "even", i,
+			"labels: {app: %s, parity: %s}}\nstatus: {podIP: 10.244.9.%d, "
+			"conditions: [{type: Ready, status: \"%s\"}]}\n", i,
+			st == POD_OTHER_APP ? "other" : "pool",
+			(i % 2) ^ (st == POD_FLIPPED) ? "odd" : "even", i,
 			ready[i - 1] ? "True" : "False");
+	}
 	fclose(f);
 	return buf;
 }
@@ -302,34 +316,61 @@ static int obj_add(struct pol_set *set, const struct pol_set *doc, bool del)
 		return del ? policy_set_del_dr(set, &doc->drs[0]) : policy_set_add_dr(set, &doc->drs[0]);
 	if (!strcmp(kind, "EndpointSlice"))
 		return del ? policy_set_del_eps(set, &doc->eps[0]) : policy_set_add_eps(set, &doc->eps[0]);
+	if (!strcmp(kind, "Pod"))
+		return del ? policy_set_del_pod(set, &doc->pods[0]) : policy_set_add_pod(set, &doc->pods[0]);
 	return -EINVAL;
 }
 
 #define N_NAMES 64
 
-/* The services (namespace d) a version of a changed object feeds, as reload.c names them. */
-static void note_names(const struct pol_set *doc, const char **names, size_t *n)
+struct names {
+	const char **v;
+	size_t *n;
+};
+
+/* Each service once (namespace d). */
+static int note_one(void *arg, const char *ns, const char *name)
 {
+	struct names *nm = arg;
+
+	ASSERT_STREQ(ns, "d");
+	for (size_t k = 0; k < *nm->n; k++)
+		if (!strcmp(nm->v[k], name))
+			return 0;
+	if (!ASSERT_TRUE(*nm->n < N_NAMES))
+		return -ENOSPC;
+	nm->v[(*nm->n)++] = name;
+	return 0;
+}
+
+/*
+ * The services (namespace d) a version of a changed object feeds, as
+ * reload.c names them (a Pod's: policy_pod_services over the kept set;
+ * ready: its readiness alone changed).
+ */
+static void note_names(const struct pol_set *kept, const struct pol_set *doc, bool ready,
+		       const char **names, size_t *n)
+{
+	struct names nm = { names, n };
 	const char *kind;
 
 	one_obj(doc, &kind);
-	if (*n + 4 > N_NAMES)
-		return;
 	if (!strcmp(kind, "Service"))
-		names[(*n)++] = doc->svcs[0].meta.name;
+		note_one(&nm, "d", doc->svcs[0].meta.name);
 	else if (!strcmp(kind, "EndpointSlice"))
-		names[(*n)++] = doc->eps[0].service_name;
+		note_one(&nm, "d", doc->eps[0].service_name);
 	else if (!strcmp(kind, "Pod"))
-		names[(*n)++] = "s6";
+		ASSERT_EQ(policy_pod_services(kept, &doc->pods[0], !ready, note_one, &nm), 0);
 	else if (!strcmp(kind, "DestinationRule"))
-		names[(*n)++] = doc->drs[0].host;
+		note_one(&nm, "d", doc->drs[0].host);
 	else if (!strcmp(kind, "VirtualService"))
 		for (size_t h = 0; h < doc->vss[0].n_hosts; h++)
-			names[(*n)++] = doc->vss[0].hosts[h];
+			note_one(&nm, "d", doc->vss[0].hosts[h]);
 }
 
 struct churn {
 	size_t pod_swaps, slice_adds_dels, adds[2], dels[2];	/* [0] Services, [1] routes */
+	size_t pod_adds, pod_dels, pod_relabels;
 };
 
 /*
@@ -347,7 +388,7 @@ static void delta_swap(struct pol_set *kept, const struct pol_delta *d, const ch
 		const char *kind, *gk;
 		const struct pol_meta *to = one_obj(d->added[k], &kind), *g;
 		const struct pol_set *from = NULL;
-		bool svc = !strcmp(kind, "Service");
+		bool svc = !strcmp(kind, "Service"), ready;
 
 		if (!ASSERT_TRUE(to != NULL))
 			return;
@@ -357,15 +398,22 @@ static void delta_swap(struct pol_set *kept, const struct pol_delta *d, const ch
 				from = d->gone[j];
 				paired[j] = true;
 			}
-		note_names(d->added[k], names, n);
+		ready = !strcmp(kind, "Pod") && from &&
+			policy_pod_same_but_ready(&from->pods[0], &d->added[k]->pods[0]);
+		note_names(kept, d->added[k], ready, names, n);
 		if (from)
-			note_names(from, names, n);
-		if (!strcmp(kind, "Pod")) {
-			if (!ASSERT_TRUE(from != NULL))
-				return;
-			ASSERT_TRUE(policy_pod_same_but_ready(&from->pods[0], &d->added[k]->pods[0]));
+			note_names(kept, from, ready, names, n);
+		if (ready) {
 			ASSERT_EQ(policy_set_swap_pod(kept, &from->pods[0], &d->added[k]->pods[0]), 0);
 			st->pod_swaps++;
+		} else if (!strcmp(kind, "Pod")) {
+			/* new, or relabelled: out and in again */
+			if (from)
+				ASSERT_EQ(obj_add(kept, from, true), 0);
+			st->pod_relabels += from != NULL;
+			st->pod_adds += !from;
+			ASSERT_EQ(obj_add(kept, d->added[k], false), 0);
+			note_names(kept, d->added[k], false, names, n);
 		} else if (from && !strcmp(kind, "EndpointSlice")) {
 			ASSERT_EQ(policy_set_swap_eps(kept, &from->eps[0], &d->added[k]->eps[0]), 0);
 		} else {
@@ -386,9 +434,11 @@ static void delta_swap(struct pol_set *kept, const struct pol_delta *d, const ch
 		one_obj(d->gone[j], &kind);
 		if (!strcmp(kind, "EndpointSlice"))
 			st->slice_adds_dels++;
+		else if (!strcmp(kind, "Pod"))
+			st->pod_dels++;
 		else
 			st->dels[strcmp(kind, "Service") != 0]++;
-		note_names(d->gone[j], names, n);
+		note_names(kept, d->gone[j], false, names, n);
 		ASSERT_EQ(obj_add(kept, d->gone[j], true), 0);
 	}
 }
@@ -459,9 +509,13 @@ TEST(apply_incremental_equals_full)
 		if (step % 2) {
 			x = x * 6364136223846793005ull + 1442695040888963407ull;
 			ready[(x >> 37) % N_POOL] ^= 1;
-			free(pods);
-			pods = pods_yaml(ready);
+		} else {
+			/* a pod comes, goes or is relabelled */
+			x = x * 6364136223846793005ull + 1442695040888963407ull;
+			pod_state[(x >> 37) % N_POOL] = (unsigned char)((x >> 45) % POD_STATES);
 		}
+		free(pods);
+		pods = pods_yaml(ready);
 		if (step % 3 == 2) {
 			/* a second slice of a service comes or goes */
 			x = x * 6364136223846793005ull + 1442695040888963407ull;
@@ -532,13 +586,18 @@ TEST(apply_incremental_equals_full)
 			break;
 	}
 	ASSERT_GE(st.pod_swaps, 10);	/* the selector service's readiness went through deltas */
+	ASSERT_GE(st.pod_adds, 5);	/* pods came, went and were relabelled */
+	ASSERT_GE(st.pod_dels, 5);
+	ASSERT_GE(st.pod_relabels, 5);
 	ASSERT_GE(st.slice_adds_dels, 10);	/* and second slices came and went */
 	ASSERT_GE(st.adds[0], 5);	/* Services came */
 	ASSERT_GE(st.dels[0], 5);	/* and went */
 	ASSERT_GE(st.adds[1], 5);	/* so did VirtualServices and DestinationRules */
 	ASSERT_GE(st.dels[1], 5);
-	printf("  %zu pod swaps, %zu slices, %zu+%zu Services, %zu+%zu routes added+deleted\n",
-	       st.pod_swaps, st.slice_adds_dels, st.adds[0], st.dels[0], st.adds[1], st.dels[1]);
+	printf("  %zu pod swaps, %zu+%zu+%zu pods added+deleted+relabelled, %zu slices, "
+	       "%zu+%zu Services, %zu+%zu routes added+deleted\n", st.pod_swaps, st.pod_adds,
+	       st.pod_dels, st.pod_relabels, st.slice_adds_dels, st.adds[0], st.dels[0], st.adds[1],
+	       st.dels[1]);
 	{
 		char *last = dump(&m_inc);
 

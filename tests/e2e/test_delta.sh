@@ -7,8 +7,8 @@
 # reloading the policy: only the services those objects feed are
 # re-planned and written. Traffic must follow each change at once, the
 # maps must end up exactly as a full reload of the same files leaves them,
-# and anything else (a Pod relabelled, a bad slice, a Service on another's
-# VIP) takes the full path, which says why.
+# and anything else (a bad slice, a Service on another's VIP) takes the
+# full path, which says why.
 #
 #   web   10.96.0.90:8080 -> EndpointSlice web-1 (its own file), port 9100
 #   front 10.96.0.91:8080 -> tcp route to web (re-planned with web's slices)
@@ -16,6 +16,10 @@
 #                            a delta rebuilds the proxy's clusters too
 #   sel   10.96.0.92:8080 -> selector app=sel: Pods 2 and 3 (a file each) on 9101,
 #                            whose readiness changes go through deltas too
+#   sub   10.96.0.97:8080 -> EndpointSlice sub-1 (Pods 2 and 3 on 9102), a tcp route to
+#                            DestinationRule subset a (label track: a): Pods that are
+#                            relabelled, deleted or new are deltas that move backends
+#                            in and out of the subset
 # (a backend is an address: ready when any cluster that lists it says so,
 # hence another port for sel)
 
@@ -63,10 +67,27 @@ kind: Service
 metadata: {name: sel, namespace: default}
 spec: {clusterIP: 10.96.0.92, selector: {app: sel}, ports: [{name: tcp-sel, port: 8080, targetPort: 9101}]}
 EOF
-# pod N READY [LABEL]: Pod N as a status update from the API server would write it
+cat >"$POL/sub.yaml" <<'EOF'
+apiVersion: v1
+kind: Service
+metadata: {name: sub, namespace: default}
+spec: {clusterIP: 10.96.0.97, ports: [{name: tcp-sub, port: 8080, targetPort: 9102}]}
+---
+apiVersion: networking.istio.io/v1
+kind: DestinationRule
+metadata: {name: sub, namespace: default}
+spec: {host: sub, subsets: [{name: a, labels: {track: a}}, {name: b, labels: {track: b}}]}
+---
+apiVersion: networking.istio.io/v1
+kind: VirtualService
+metadata: {name: sub, namespace: default}
+spec: {hosts: [sub], tcp: [{route: [{destination: {host: sub, subset: a}}]}]}
+EOF
+# pod N READY [APP [TRACK]]: Pod N as a status update from the API server would write it
+# (track: a for Pod 2, b for Pod 3 unless given)
 pod() {
-	printf 'apiVersion: v1\nkind: Pod\nmetadata: {name: pod-%s, namespace: default, uid: uid-%s, labels: {app: %s}}\n' \
-		"$1" "$1" "${3:-sel}"
+	printf 'apiVersion: v1\nkind: Pod\nmetadata: {name: pod-%s, namespace: default, uid: uid-%s, labels: {app: %s, track: %s}}\n' \
+		"$1" "$1" "${3:-sel}" "${4:-$([ "$1" = 2 ] && echo a || echo b)}"
 	printf 'status: {podIP: %s, phase: Running, conditions: [{type: Ready, status: "%s"}]}\n' \
 		"$(sm_pod_ip "$1")" "$2"
 }
@@ -74,6 +95,8 @@ pod() {
 printf 'apiVersion: discovery.k8s.io/v1\nkind: EndpointSlice\nmetadata: {name: ghost-1, namespace: default, labels: {kubernetes.io/service-name: ghost}}\naddressType: IPv4\nendpoints: []\n' >"$POL/ghost-eps.yaml"
 pod 2 True >"$POL/pod-2.yaml"
 pod 3 True >"$POL/pod-3.yaml"
+printf 'apiVersion: discovery.k8s.io/v1\nkind: EndpointSlice\nmetadata: {name: sub-1, namespace: default, labels: {kubernetes.io/service-name: sub}}\naddressType: IPv4\nports: [{name: tcp-sub, port: 9102}]\nendpoints: [{addresses: [%s]}, {addresses: [%s]}]\n' \
+	"$(sm_pod_ip 2)" "$(sm_pod_ip 3)" >"$POL/sub-eps.yaml"
 # slice POD:READY... -> the EndpointSlice web-1 with those pods on 9100
 slice() {
 	local e
@@ -99,6 +122,7 @@ MESH_AGENT_L7=1
 mesh_up smdl 4 "$POL"/*.yaml || { echo "FAIL: mesh_up"; exit 1; }
 mesh_servers 9100 id 2 3 4 || exit 1
 mesh_servers 9101 id 2 3 || exit 1
+mesh_servers 9102 id 2 3 || exit 1
 for p in 2 3; do
 	sm_pod_spawn "$p" "$HTTP" --port 9180 --id "v$((p - 1))" >"$E2E_TMP/http-$p.out" 2>&1
 	e2e_wait_for_line "$E2E_TMP/http-$p.out" '^ready' 5 || { echo "FAIL: http backend $p"; exit 1; }
@@ -173,11 +197,45 @@ pod 3 True | put pod-3.yaml
 wait_gen "$gen"
 e2e_assert_match "ready again: a delta" '1 Pods' "$(applied)"
 e2e_assert_match "sel reaches both again" '^v1=[0-9]+ v2=[0-9]+ ERR=0$' "$(who 1 10.96.0.92:8080 20)"
+
+e2e_log "a relabelled, deleted or new Pod: a delta moves its backend in and out of subsets"
+e2e_assert_eq "sub's subset a is Pod 2 alone" "v1=10 ERR=0" "$(who 1 10.96.0.97:8080 10)"
+gen=$(st .generation)
+pod 3 True sel a | put pod-3.yaml
+wait_gen "$gen"
+# (the services whose slices carry its IP: web, front's route to it, api, sub; sel's selector)
+e2e_assert_match "relabelled: applied incrementally ($(applied))" \
+	'incremental: 0 EndpointSlices, 1 Pods, 0 Services, 0 VirtualServices, 0 DestinationRules; 5 service ports re-planned' "$(applied)"
+e2e_assert_match "Pod 3 joined subset a" '^v1=[0-9]+ v2=[0-9]+ ERR=0$' "$(who 1 10.96.0.97:8080 20)"
+gen=$(st .generation)
+rm "$E2E_TMP/policy/pod-3.yaml"
+wait_gen "$gen"
+e2e_assert_match "deleted: applied incrementally ($(applied))" \
+	'incremental: 0 EndpointSlices, 1 Pods, .* service ports re-planned \(0 new, 0 gone\)' "$(applied)"
+e2e_assert_eq "without its Pod the address is in no subset" "v1=10 ERR=0" "$(who 1 10.96.0.97:8080 10)"
+e2e_assert_eq "and sel lost it" "v1=10 ERR=0" "$(who 1 10.96.0.92:8080 10)"
+gen=$(st .generation)
+pod 3 True sel a | put pod-3.yaml
+wait_gen "$gen"
+e2e_assert_match "new: applied incrementally ($(applied))" 'incremental: 0 EndpointSlices, 1 Pods' "$(applied)"
+e2e_assert_match "back in subset a" '^v1=[0-9]+ v2=[0-9]+ ERR=0$' "$(who 1 10.96.0.97:8080 20)"
 gen=$(st .generation)
 pod 3 True other | put pod-3.yaml
 wait_gen "$gen"
-e2e_assert_ok "a label change reloads everything ($(applied))" bash -c "! grep -q incremental <<<'$(applied)'"
+e2e_assert_match "out of sel's selector and subset a: a delta ($(applied))" \
+	'incremental: 0 EndpointSlices, 1 Pods, 0 Services, 0 VirtualServices, 0 DestinationRules; 5 service ports re-planned' "$(applied)"
 e2e_assert_eq "sel lost the relabelled pod" "v1=10 ERR=0" "$(who 1 10.96.0.92:8080 10)"
+e2e_assert_eq "so did subset a" "v1=10 ERR=0" "$(who 1 10.96.0.97:8080 10)"
+gen=$(st .generation)
+printf 'apiVersion: v1\nkind: Pod\nmetadata: {name: pod-9, namespace: default, labels: {app: lone}}\nstatus: {podIP: 10.244.99.9}\n' | put pod-9.yaml
+wait_gen "$gen"
+e2e_assert_match "a new Pod no slice or selector names re-plans nothing ($(applied))" \
+	'incremental: 0 EndpointSlices, 1 Pods, .*; 0 service ports re-planned' "$(applied)"
+gen=$(st .generation)
+rm "$E2E_TMP/policy/pod-9.yaml"
+wait_gen "$gen"
+e2e_assert_match "deleted: the same ($(applied))" \
+	'incremental: 0 EndpointSlices, 1 Pods, .*; 0 service ports re-planned' "$(applied)"
 
 # as_full DESC: what the deltas left equals what a full reload (SIGHUP) of the same files writes
 as_full() {
@@ -203,7 +261,7 @@ e2e_assert_match "applied incrementally, 1 delete" 'incremental: 1 EndpointSlice
 out=$(who 1 10.96.0.90:8080 10)
 e2e_assert_match "web: v2 and v3 ($out)" '^v2=[0-9]+ v3=[0-9]+ ERR=0$' "$out"
 e2e_assert_eq "v1 gone from the backends" "" "$(ctl backends web | grep '10\.244\.0\.12:')"
-e2e_assert_match "2 backends, 2 in the list (and sel's and api's 1)" 'cluster 4 backend 4 bset 4 route 0' "$(entries)"
+e2e_assert_match "2 backends, 2 in the list (and sel's and api's 1, sub's 2 in its clusters)" 'cluster 7 backend 6 bset 8 route 0' "$(entries)"
 
 e2e_log "sockmeshctl apply of a slice file is a delta too"
 gen=$(st .generation)

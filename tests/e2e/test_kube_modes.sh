@@ -9,8 +9,10 @@
 #  a) --node-name node-1: this node's Pods listed in full
 #     (fieldSelector=spec.nodeName=node-1), every other Pod as metadata only
 #     (spec.nodeName!=node-1, as=PartialObjectMetadataList / as=PartialObjectMetadata);
-#     the other node's Pods' labels still pick a DestinationRule's subsets;
-#     this node's Pods join the mesh (their cgroups get the programs).
+#     the other node's Pods' labels still pick a DestinationRule's subsets
+#     (relabelled, deleted, added: deltas);
+#     this node's Pods join the mesh (their cgroups get the programs), and
+#     leave and join it again as their Namespace's label goes and comes (deltas).
 #  b) --in-cluster: KUBERNETES_SERVICE_HOST/PORT and the service account's
 #     token and CA at /var/run/secrets/kubernetes.io/serviceaccount, on a tmpfs
 #     in the agent's own mount namespace (the host's path is never touched),
@@ -136,6 +138,16 @@ apply "$(pod web-v2 3 node-2 v1)"
 converge_match "web-v2 relabelled version=v1 (a metadata MODIFIED event): subset v1 has both" 1 "$VIP" 30 "$both"
 e2e_assert_match "the label change came on the metadata watch" '"events":[1-9]' \
 	"$(kst '.kinds[] | select(.kind == "Pod (metadata)")' | tr -d ' \n')"
+applied() { grep 'policy generation .* applied' "$E2E_TMP/agent.log" | tail -1; }
+e2e_assert_match "another node's Pod relabelled: a delta ($(applied))" \
+	'incremental: 0 EndpointSlices, 1 Pods, 0 Services, 0 VirtualServices, 0 DestinationRules; 1 service ports re-planned' \
+	"$(applied)"
+delete "$(pod web-v1 2 node-2 v1)"
+converge "web-v1's Pod deleted (its address in no subset): subset v1 is web-v2" 1 "$VIP" "v2=10 ERR=0"
+e2e_assert_match "a delta ($(applied))" 'incremental: 0 EndpointSlices, 1 Pods, 0 Services' "$(applied)"
+apply "$(pod web-v1 2 node-2 v1)"
+converge_match "web-v1's Pod back (ADDED): a delta, subset v1 has both again" 1 "$VIP" 30 "$both"
+e2e_assert_match "a delta ($(applied))" 'incremental: 0 EndpointSlices, 1 Pods, 0 Services' "$(applied)"
 
 e2e_log "a) this node's Pods join the mesh"
 e2e_assert_ok "client-a attached" e2e_wait_until 5 state_is client-a attached
@@ -156,6 +168,17 @@ converge_match "its connects are translated" 4 "$VIP" 30 "$both"
 delete "$(pod late 4 node-1 v0 client)"
 e2e_assert_ok "the Pod deleted (DELETED on the full watch): detached" \
 	e2e_wait_until 10 bash -c "[ -z \"\$(bpftool -j cgroup show '$late_cg' | jq -r '.[].name')\" ]"
+e2e_log "a) a Namespace relabelled: a delta; its pods leave the mesh and join again"
+apply '{"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "default"}}'
+e2e_assert_ok "istio-injection removed: client-a detached" \
+	e2e_wait_until 10 bash -c "[ -z \"\$(bpftool -j cgroup show '$(pod_cg client-a)' | jq -r '.[].name')\" ]"
+e2e_assert_match "a delta ($(applied))" \
+	'incremental: 0 EndpointSlices, 0 Pods, 0 Services, 0 VirtualServices, 0 DestinationRules, 1 Namespaces; 0 service ports re-planned' \
+	"$(applied)"
+apply "$ns"
+e2e_assert_ok "labelled again: client-a attached" e2e_wait_until 10 state_is client-a attached
+e2e_assert_eq "its pod cgroup has the programs again" "$PROGS" "$(progs "$(pod_cg client-a)")"
+e2e_assert_match "a delta ($(applied))" '1 Namespaces; 0 service ports re-planned' "$(applied)"
 apply "$(pod web-v2 3 node-2 v2)" "$(vs v2)"
 converge "back to subset v2" 1 "$VIP" "v2=10 ERR=0"
 # the pinned data path serves while the next agents start

@@ -158,8 +158,8 @@ static char *plan_text(const struct plan *p)
 	return buf;
 }
 
-/* A full load, validate and plan of the two files, without a cache. */
-static char *full_plan_text(const char *eps_yaml)
+/* A full load, validate and plan of the two files and a pod file (NULL: none), without a cache. */
+static char *full_plan_pods(const char *eps_yaml, const char *pods)
 {
 	struct pol_set s;
 	struct plan p;
@@ -168,12 +168,19 @@ static char *full_plan_text(const char *eps_yaml)
 	policy_set_init(&s);
 	ASSERT_EQ(policy_load_buffer(&s, "pol/services.yaml", pol_services, strlen(pol_services)), 0);
 	ASSERT_EQ(policy_load_buffer(&s, "pol/eps.yaml", eps_yaml, strlen(eps_yaml)), 0);
+	if (pods)
+		ASSERT_EQ(policy_load_buffer(&s, "pol/pod-a.yaml", pods, strlen(pods)), 0);
 	ASSERT_EQ(policy_validate(&s), 0);
 	ASSERT_EQ(plan_build(&s, &p), 0);
 	t = plan_text(&p);
 	plan_free(&p);
 	policy_set_free(&s);
 	return t;
+}
+
+static char *full_plan_text(const char *eps_yaml)
+{
+	return full_plan_pods(eps_yaml, NULL);
 }
 
 struct cached {
@@ -1113,4 +1120,128 @@ TEST(service_change_validated_against_the_set)
 		ASSERT_STREQ(set.svcs[0].meta.name, "web");	/* back where it was */
 	}
 	policy_set_free(&set);
+}
+
+/* A Pod document of web's slice (EPS_A: .11 and .12) or of no slice. */
+static char *pod_text(const char *name, const char *ip, const char *version)
+{
+	char *s = NULL;
+
+	ASSERT_TRUE(asprintf(&s, "apiVersion: v1\nkind: Pod\nmetadata: {name: %s, namespace: default, "
+			     "labels: {app: web, version: %s}}\nstatus: {podIP: %s}\n", name, version,
+			     ip) > 0);
+	return s;
+}
+
+struct svc_names {
+	const char *ns[8], *name[8];
+	size_t n;
+};
+
+static int svc_note(void *arg, const char *ns, const char *name)
+{
+	struct svc_names *sn = arg;
+
+	for (size_t k = 0; k < sn->n; k++)
+		if (!strcmp(sn->ns[k], ns) && !strcmp(sn->name[k], name))
+			return 0;
+	if (!ASSERT_TRUE(sn->n < 8))
+		return -ENOSPC;
+	sn->ns[sn->n] = ns;
+	sn->name[sn->n++] = name;
+	return 0;
+}
+
+/*
+ * One step of a Pod's life (text NULL: deleted) as the agent's delta takes
+ * it: the versions out and in (policy_set_del_pod / _add_pod), the services
+ * policy_pod_services names for both re-planned, and the plan must be a
+ * full plan's; undone, the old one. Returns the services named.
+ */
+static size_t pod_step(struct cached *x, const char *eps, const char *text, bool take)
+{
+	struct pol_delta d = {};
+	struct plan_patch pt;
+	struct svc_names sn = {};
+	const struct pol_pod *from = NULL, *to = NULL;
+	char *before = plan_text(&x->plan), *got, *want;
+	int ret;
+
+	ret = policy_cache_delta(x->c, "pol/pod-a.yaml", text ?: "", text ? strlen(text) : 0, &d);
+	if (ret == -ENOENT)
+		ret = policy_cache_delta_new(x->c, "pol/pod-a.yaml", text, strlen(text), &d);
+	ASSERT_EQ(ret, 0);
+	if (d.n_gone)
+		from = &d.gone[0]->pods[0];
+	if (d.n_added)
+		to = &d.added[0]->pods[0];
+	if (from) {
+		ASSERT_EQ(policy_pod_services(&x->set, from, true, svc_note, &sn), 0);
+		ASSERT_EQ(policy_set_del_pod(&x->set, from), 0);
+		ASSERT_TRUE(policy_index_pod(&x->set, "default", from->meta.name) == NULL);
+	}
+	if (to) {
+		ASSERT_EQ(policy_set_add_pod(&x->set, to), 0);
+		ASSERT_EQ(policy_pod_services(&x->set, to, true, svc_note, &sn), 0);
+		ASSERT_STREQ(policy_index_pod(&x->set, "default", to->meta.name)->meta.name,
+			     to->meta.name);
+	}
+	/* web-b (services.yaml) is still found by name and IP after the moves */
+	ASSERT_TRUE(policy_index_pod(&x->set, "default", "web-b") != NULL);
+	{
+		size_t n;
+		const struct pol_pod *const *by_ip = policy_index_pods_ip(&x->set, htonl(0x0af4000c), &n);
+
+		ASSERT_EQ(n, 1);
+		ASSERT_STREQ(by_ip[0]->meta.name, "web-b");
+	}
+	ASSERT_EQ(plan_patch_services(&x->set, &x->plan, sn.ns, sn.name, sn.n, &pt), 0);
+	got = plan_text(&x->plan);
+	want = full_plan_pods(eps, text);
+	ASSERT_STREQ(got, want);
+	free(got);
+	free(want);
+	if (!take) {
+		if (to)
+			ASSERT_EQ(policy_set_del_pod(&x->set, to), 0);
+		if (from)
+			ASSERT_EQ(policy_set_add_pod(&x->set, from), 0);
+	}
+	patch_end(&x->plan, &pt, x->c, &d, before, take);
+	free(before);
+	return sn.n;
+}
+
+TEST(pods_added_relabelled_deleted_patch_equals_full_plan)
+{
+	char *eps = web_eps(EPS_A), *a1 = pod_text("web-a", "10.244.0.11", "v1"),
+	     *a2 = pod_text("web-a", "10.244.0.11", "v2"), *lone = pod_text("lone", "10.244.0.99", "v2");
+	struct cached x;
+
+	cached_load(&x, eps);
+	/* new: .11 joins web's endpoints' pods (in no subset: v1) */
+	ASSERT_EQ(pod_step(&x, eps, a1, false), 1);	/* undone */
+	ASSERT_EQ(pod_step(&x, eps, a1, true), 1);
+	/* relabelled into subset v2: web re-planned (front's route follows) */
+	ASSERT_EQ(pod_step(&x, eps, a2, false), 1);
+	ASSERT_EQ(pod_step(&x, eps, a2, true), 1);
+	{
+		char *t = plan_text(&x.plan);
+
+		/* both endpoints now in subset v2 */
+		ASSERT_STRSTR(t, "|v2|web.default.svc.cluster.local lb");
+		ASSERT_STRSTR(t, "af4000b:9100/1/default/web-a af4000c:9100/1/default/web-b");
+		free(t);
+	}
+	/* deleted */
+	ASSERT_EQ(pod_step(&x, eps, NULL, false), 1);
+	ASSERT_EQ(pod_step(&x, eps, NULL, true), 1);
+	/* a Pod no slice carries and no selector picks names no service */
+	ASSERT_EQ(pod_step(&x, eps, lone, true), 0);
+	ASSERT_EQ(pod_step(&x, eps, NULL, true), 0);
+	cached_free(&x);
+	free(eps);
+	free(a1);
+	free(a2);
+	free(lone);
 }

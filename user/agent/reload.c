@@ -363,7 +363,7 @@ static const char *reload_delta_path(const struct agent *ag, const char *name, c
  * NULL: a new object, to NULL: a deleted one. replace: from goes and to
  * comes (another place in the set; an in-place swap keeps the position).
  */
-enum reload_kind { RELOAD_EPS, RELOAD_POD, RELOAD_VS, RELOAD_DR, RELOAD_SVC, RELOAD_N };
+enum reload_kind { RELOAD_EPS, RELOAD_POD, RELOAD_VS, RELOAD_DR, RELOAD_SVC, RELOAD_NS, RELOAD_N };
 
 struct reload_swap {
 	enum reload_kind kind;
@@ -375,7 +375,7 @@ struct reload_swap {
 static const char *const reload_kinds[] = {
 	[RELOAD_EPS] = "EndpointSlice", [RELOAD_POD] = "Pod",
 	[RELOAD_VS] = "VirtualService", [RELOAD_DR] = "DestinationRule",
-	[RELOAD_SVC] = "Service",
+	[RELOAD_SVC] = "Service", [RELOAD_NS] = "Namespace",
 };
 
 /* The one object of a document's set (every kind starts with its pol_meta). */
@@ -386,6 +386,7 @@ static const void *reload_doc_obj(const struct pol_set *doc, enum reload_kind k)
 	case RELOAD_VS: return &doc->vss[0];
 	case RELOAD_DR: return &doc->drs[0];
 	case RELOAD_SVC: return &doc->svcs[0];
+	case RELOAD_NS: return &doc->nss[0];
 	default: return &doc->eps[0];
 	}
 }
@@ -400,9 +401,10 @@ static int reload_doc_kind(const struct pol_set *doc)
 	return -1;
 }
 
+/* (a Namespace has no namespace) */
 static bool reload_same_name(const struct pol_meta *a, const struct pol_meta *b)
 {
-	return !strcmp(a->ns, b->ns) && !strcmp(a->name, b->name);
+	return sm_streq(a->ns, b->ns) && !strcmp(a->name, b->name);
 }
 
 /* The applied set's object of this kind and identity, or NULL. */
@@ -419,6 +421,7 @@ static const struct pol_meta *reload_set_find(const struct pol_set *set, enum re
 	case RELOAD_VS: arr = set->vss; n = set->n_vss; stride = sizeof(*set->vss); break;
 	case RELOAD_DR: arr = set->drs; n = set->n_drs; stride = sizeof(*set->drs); break;
 	case RELOAD_POD: arr = set->pods; n = set->n_pods; stride = sizeof(*set->pods); break;
+	case RELOAD_NS: arr = set->nss; n = set->n_nss; stride = sizeof(*set->nss); break;
 	default: arr = set->eps; n = set->n_eps; stride = sizeof(*set->eps); break;
 	}
 	for (size_t i = 0; i < n; i++) {
@@ -463,6 +466,7 @@ struct reload_delta {
 	char why[400];			/* not a delta: why */
 	bool kube;			/* objects from the API server, by identity */
 	bool l7_svc;			/* a changed Service the L7 pass reads */
+	bool l7_pods;			/* the L7 config's pod table changes */
 	char bad[400];			/* ... the changed object that fails, if one does */
 	const char *bad_msg;		/* (in why) */
 };
@@ -493,10 +497,9 @@ static bool reload_vs_same_hosts(const struct pol_vs *a, const struct pol_vs *b)
 
 /*
  * Pair each new document of r->d with the gone one it replaces (same
- * kind, namespace and name): one EndpointSlice, Service, VirtualService or
- * DestinationRule, or one Pod that differs at most in readiness. Those
- * without a partner are new or deleted objects of these kinds (a Pod
- * comes or goes: not a delta). Fills r->sw, r->n_sw; 1: not such a change
+ * kind, namespace and name): one EndpointSlice, Service, VirtualService,
+ * DestinationRule or Pod. Those without a partner are new or deleted
+ * objects of these kinds. Fills r->sw, r->n_sw; 1: not such a change
  * (r->why).
  */
 static int reload_delta_pairs(const struct pol_set *set, struct reload_delta *r)
@@ -527,14 +530,10 @@ static int reload_delta_pairs(const struct pol_set *set, struct reload_delta *r)
 				break;
 		}
 		if (k == d->n_gone) {
-			if (kind == RELOAD_POD) {
-				reload_why(r, "Pod %s/%s is new", a->ns, a->name);
-				goto no;
-			}
 			/* (objects from the API server are unique by identity: no scan) */
 			if (!r->kube && reload_taken(set, d, i, kind)) {
-				reload_why(r, "%s %s/%s is defined twice", reload_kinds[kind], a->ns,
-					   a->name);
+				reload_why(r, "%s %s/%s is defined twice", reload_kinds[kind],
+					   a->ns ?: "", a->name);
 				goto no;
 			}
 			/* (a slice before its Service: it feeds nothing yet, with a warning) */
@@ -542,24 +541,24 @@ static int reload_delta_pairs(const struct pol_set *set, struct reload_delta *r)
 			continue;
 		}
 		if (paired[k]) {
-			reload_why(r, "%s %s/%s is defined twice", reload_kinds[kind], a->ns, a->name);
+			reload_why(r, "%s %s/%s is defined twice", reload_kinds[kind], a->ns ?: "",
+				   a->name);
 			goto no;
 		}
 		paired[k] = true;
 		r->sw[n] = (struct reload_swap){ .kind = kind, .from = g, .to = a, .gone = d->gone[k] };
 		switch (kind) {
 		case RELOAD_POD:
-			if (!policy_pod_same_but_ready((const void *)g, (const void *)a)) {
-				reload_why(r, "Pod %s/%s changed more than its readiness", a->ns,
-					   a->name);
-				goto no;
-			}
+			/* relabelled, another IP, ...: it goes and comes again */
+			r->sw[n].replace = !policy_pod_same_but_ready((const void *)g,
+								      (const void *)a);
 			break;
 		case RELOAD_EPS:
 			r->sw[n].replace = !sm_streq(((const struct pol_eps *)a)->service_name,
 						     ((const struct pol_eps *)g)->service_name);
 			break;
 		case RELOAD_SVC:
+		case RELOAD_NS:
 			r->sw[n].replace = true;
 			break;
 		case RELOAD_VS:
@@ -581,9 +580,8 @@ static int reload_delta_pairs(const struct pol_set *set, struct reload_delta *r)
 
 		if (paired[k])
 			continue;
-		if (kind < 0 || kind == RELOAD_POD) {
-			reload_why(r, "%s is deleted", kind < 0 ? "a document of several objects" :
-				   "a Pod");
+		if (kind < 0) {
+			reload_why(r, "a document of several objects is deleted");
 			goto no;
 		}
 		r->sw[n++] = (struct reload_swap){ .kind = kind, .gone = d->gone[k],
@@ -604,6 +602,8 @@ static int reload_add(struct pol_set *set, enum reload_kind kind, const void *ob
 	case RELOAD_VS: return policy_set_add_vs(set, obj);
 	case RELOAD_DR: return policy_set_add_dr(set, obj);
 	case RELOAD_EPS: return policy_set_add_eps(set, obj);
+	case RELOAD_POD: return policy_set_add_pod(set, obj);
+	case RELOAD_NS: return policy_set_add_ns(set, obj);
 	default: return -EINVAL;
 	}
 }
@@ -615,6 +615,8 @@ static int reload_del(struct pol_set *set, enum reload_kind kind, const void *ob
 	case RELOAD_VS: return policy_set_del_vs(set, obj);
 	case RELOAD_DR: return policy_set_del_dr(set, obj);
 	case RELOAD_EPS: return policy_set_del_eps(set, obj);
+	case RELOAD_POD: return policy_set_del_pod(set, obj);
+	case RELOAD_NS: return policy_set_del_ns(set, obj);
 	default: return -EINVAL;
 	}
 }
@@ -735,9 +737,17 @@ static int reload_svc_add(struct reload_delta *r, const char *ns, const char *na
 	return 0;
 }
 
-/* The services a version of a changed object feeds (see below). */
+static int reload_svc_note(void *arg, const char *ns, const char *name)
+{
+	return reload_svc_add(arg, ns, name);
+}
+
+/*
+ * The services a version of a changed object feeds (see below); ready: a
+ * Pod whose readiness alone changed.
+ */
 static int reload_obj_services(const struct pol_set *set, struct reload_delta *r,
-			       enum reload_kind kind, const void *obj)
+			       enum reload_kind kind, const void *obj, bool ready)
 {
 	const struct pol_service *svc;
 	const struct pol_eps *e = obj;
@@ -764,14 +774,7 @@ static int reload_obj_services(const struct pol_set *set, struct reload_delta *r
 			ret = reload_svc_add(r, svc->meta.ns, svc->meta.name);
 		return ret;
 	case RELOAD_POD:
-		for (size_t k = 0; k < set->n_svcs && !ret; k++) {
-			svc = &set->svcs[k];
-			if (svc->has_selector && svc->selector.n &&
-			    !strcmp(svc->meta.ns, p->meta.ns) &&
-			    policy_labels_match(&svc->selector, &p->meta.labels))
-				ret = reload_svc_add(r, svc->meta.ns, svc->meta.name);
-		}
-		return ret;
+		return policy_pod_services(set, p, !ready, reload_svc_note, r);
 	default:
 		return 0;
 	}
@@ -779,20 +782,30 @@ static int reload_obj_services(const struct pol_set *set, struct reload_delta *r
 
 /*
  * The services the changed objects feed, each once, for both versions: a
- * Service itself; a slice's service; a pod's, those whose selector picks
- * it (its readiness makes their endpoints when they have no
- * EndpointSlices); a VirtualService's, the services its hosts name; a
- * DestinationRule's, its host's (the services whose tcp routes send to
- * them are re-planned with them: plan_patch_services).
+ * Service itself; a slice's service; a pod's (policy_pod_services), those
+ * whose slices name it or carry its IP and those whose selector picks it
+ * when they have no EndpointSlices; a VirtualService's, the services its
+ * hosts name; a DestinationRule's, its host's (the services whose tcp
+ * routes send to them are re-planned with them: plan_patch_services).
+ * Called before the swap and after it (after: a new object's services).
+ * A Pod's are found once, before: the slices and selectors they come from
+ * are the same after, but for those of the change, which name their own.
  */
-static int reload_delta_services(const struct pol_set *set, struct reload_delta *r)
+static int reload_delta_services(const struct pol_set *set, struct reload_delta *r, bool after)
 {
 	int ret = 0;
 
 	for (size_t i = 0; i < r->n_sw && !ret; i++) {
-		ret = reload_obj_services(set, r, r->sw[i].kind, r->sw[i].from);
-		if (!ret && r->sw[i].kind != RELOAD_POD)
-			ret = reload_obj_services(set, r, r->sw[i].kind, r->sw[i].to);
+		const struct reload_swap *sw = &r->sw[i];
+		bool ready = sw->kind == RELOAD_POD && sw->from && sw->to && !sw->replace;
+
+		if (after && sw->kind == RELOAD_POD)
+			continue;
+
+		ret = reload_obj_services(set, r, sw->kind, sw->from, ready);
+		/* (a readiness change: both versions feed the same) */
+		if (!ret && !ready)
+			ret = reload_obj_services(set, r, sw->kind, sw->to, false);
 	}
 	return ret;
 }
@@ -807,7 +820,7 @@ static int reload_delta_services(const struct pol_set *set, struct reload_delta 
  */
 static bool reload_delta_l7_inputs(const struct reload_delta *r)
 {
-	if (r->n_kind[RELOAD_DR] || r->l7_svc)
+	if (r->n_kind[RELOAD_DR] || r->l7_svc || r->l7_pods)
 		return true;
 	for (size_t i = 0; i < r->n_sw; i++)
 		if (r->sw[i].kind == RELOAD_VS && (compile_vs_l7_input(r->sw[i].from) ||
@@ -929,6 +942,48 @@ static void reload_diags_news(const struct agent *ag, const struct pol_set *set,
 	}
 }
 
+/* Is a version of a Pod one of this node's (mesh membership)? */
+static bool reload_pod_here(const struct agent *ag, const struct pol_pod *p)
+{
+	return p && ag->mb.enabled &&
+	       (!ag->mb.node[0] || (p->node_name && !strcmp(p->node_name, ag->mb.node)));
+}
+
+/* Has a version of a Pod an entry in the L7 config's pod table? */
+static bool reload_pod_l7(const struct pol_pod *p)
+{
+	return p && p->ip && !p->host_network;
+}
+
+/*
+ * What a Pod that comes, goes or changes more than its readiness feeds
+ * besides the services (policy_pod_services): the L7 config's pod table
+ * (source workloads and telemetry by IP: r->l7_pods), and, for this node's
+ * pods and those out of the redirect, the pods map and the cgroups of mesh
+ * members, which only a full load writes (1: not a delta, r->why).
+ */
+static int reload_delta_pods(const struct agent *ag, struct reload_delta *r)
+{
+	const char *node = ag->mb.enabled ? ag->mb.node : NULL;
+
+	for (size_t i = 0; i < r->n_sw; i++) {
+		const struct reload_swap *sw = &r->sw[i];
+		const struct pol_pod *f = sw->from, *t = sw->to, *p = t ?: f;
+
+		if (sw->kind != RELOAD_POD || (f && t && !sw->replace))
+			continue;	/* (readiness: only the services it feeds) */
+		if ((f && plan_pod_flags(f, node)) || (t && plan_pod_flags(t, node)) ||
+		    reload_pod_here(ag, f) || reload_pod_here(ag, t)) {
+			reload_why(r, "Pod %s/%s %s: this node's pods or the redirect's opt-outs "
+				   "change", p->meta.ns, p->meta.name,
+				   !f ? "is new" : !t ? "is deleted" : "changed");
+			return 1;
+		}
+		r->l7_pods |= reload_pod_l7(f) || reload_pod_l7(t);
+	}
+	return 0;
+}
+
 /*
  * Swap the changed objects into the applied set and check what they can
  * change against it. 0: done; 1: not a delta (r->why).
@@ -941,12 +996,12 @@ static int reload_delta_swap(struct agent *ag, struct reload_delta *r)
 	bool checks, routes;
 	int ret;
 
-	if ((ret = reload_delta_pairs(set, r)))
+	if ((ret = reload_delta_pairs(set, r)) || (ret = reload_delta_pods(ag, r)))
 		return ret;
 	for (size_t i = 0; i < r->n_sw; i++)
 		r->n_kind[r->sw[i].kind]++;
 	/* the services fed, before the change (a deleted object's) ... */
-	if ((ret = reload_delta_services(set, r)))
+	if ((ret = reload_delta_services(set, r, false)))
 		return ret;
 	/*
 	 * Services and routes: their cross-object checks; a slice that comes
@@ -975,7 +1030,7 @@ static int reload_delta_swap(struct agent *ag, struct reload_delta *r)
 			goto out;	/* not done: not undone either */
 		}
 	/* ... and after it (a new object's) */
-	if ((ret = reload_delta_services(set, r)))
+	if ((ret = reload_delta_services(set, r, true)))
 		goto out;
 	for (size_t i = 0; i < r->n_sw; i++)
 		if (r->sw[i].kind == RELOAD_SVC && r->sw[i].to)
@@ -1015,6 +1070,7 @@ static int agent_delta(struct agent *ag, const struct agent_file *files, size_t 
 	struct agent_prepared *cur = ag->cur;
 	struct reload_delta r = {};
 	uint64_t t0 = dp_now_ns(), t_load, t_plan;
+	char ns_note[32] = "";
 	int ret;
 
 	if (!cur || !ag->pcache || cur->set.n_errors)
@@ -1081,20 +1137,28 @@ static int agent_delta(struct agent *ag, const struct agent_file *files, size_t 
 		ag->l7 = r.l7;
 		r.l7 = NULL;
 	}
+	/* a Namespace's labels decide which of this node's pods are in the mesh */
+	if (r.n_kind[RELOAD_NS] && ag->mb.enabled) {
+		if (members_set(&ag->mb, &ag->ld, &cur->set))
+			log_err("mesh membership not updated: out of memory");
+		members_reconcile(&ag->mb, &ag->ld);
+	}
 	ag->n_docs += r.d.n_added - r.d.n_gone;
 	ag->n_services = cur->out.plan.n_svcs;
 	ag->last_reload_ns = dp_now_ns() - t0;
+	if (r.n_kind[RELOAD_NS])	/* (only when there are: the line's format stays) */
+		snprintf(ns_note, sizeof(ns_note), ", %zu Namespaces", r.n_kind[RELOAD_NS]);
 	reload_diags_news(ag, &cur->set, &r);
 	log_info("policy generation %llu applied: %zu service ports, %zu warnings, "
 		 "%u map writes, %u deletes, %zu of %zu documents parsed, "
 		 "%.2f ms (parse %.2f ms, plan %.2f ms, apply %.2f ms); incremental: "
 		 "%zu EndpointSlices, %zu Pods, %zu Services, %zu VirtualServices, "
-		 "%zu DestinationRules; %zu service ports re-planned (%zu new, %zu gone)",
+		 "%zu DestinationRules%s; %zu service ports re-planned (%zu new, %zu gone)",
 		 (unsigned long long)ag->ap.generation, cur->out.plan.n_svcs, cur->set.n_warnings,
 		 ag->ap.last_writes, ag->ap.last_deletes, r.d.n_added, ag->n_docs,
 		 ag->last_reload_ns / 1e6, (t_load - t0) / 1e6, (t_plan - t_load) / 1e6,
 		 ag->ap.last_apply_ns / 1e6, r.n_kind[RELOAD_EPS], r.n_kind[RELOAD_POD],
-		 r.n_kind[RELOAD_SVC], r.n_kind[RELOAD_VS], r.n_kind[RELOAD_DR], r.pt.n,
+		 r.n_kind[RELOAD_SVC], r.n_kind[RELOAD_VS], r.n_kind[RELOAD_DR], ns_note, r.pt.n,
 		 r.pt.n_added, r.pt.n_gone);
 	policy_delta_commit(ag->pcache, &r.d);	/* the replaced documents go */
 	reload_diags_json(ag, &cur->set, diags);

@@ -1085,6 +1085,19 @@ static bool plan_pod_no_redirect(const struct pol_pod *p)
 	return v && strcmp(v, "false") == 0;
 }
 
+uint32_t plan_pod_flags(const struct pol_pod *p, const char *node)
+{
+	uint32_t f = 0;
+
+	if (!p->ip)
+		return 0;
+	if (plan_pod_no_redirect(p))
+		f |= SM_POD_F_NO_REDIRECT;
+	if (node && *node && !p->host_network && p->node_name && !strcmp(p->node_name, node))
+		f |= SM_POD_F_LOCAL;
+	return f;
+}
+
 /* Sort out->pods by address and merge the flags of one address. */
 static void plan_pods_merge(struct plan *out)
 {
@@ -1122,7 +1135,7 @@ static int plan_pods_build(struct plan_ctx *c, struct plan *out)
 		const struct pol_pod *p = &c->set->pods[i];
 		int err;
 
-		if (!p->ip || !plan_pod_no_redirect(p))
+		if (!(plan_pod_flags(p, NULL) & SM_POD_F_NO_REDIRECT))
 			continue;
 		err = plan_pod_add(out, &cap, p->ip, SM_POD_F_NO_REDIRECT);
 		if (err)
@@ -1140,7 +1153,7 @@ int plan_mark_local(const struct pol_set *set, struct plan *out, const char *nod
 		const struct pol_pod *p = &set->pods[i];
 		int err;
 
-		if (!p->ip || p->host_network || !p->node_name || strcmp(p->node_name, node))
+		if (!(plan_pod_flags(p, node) & SM_POD_F_LOCAL))
 			continue;
 		err = plan_pod_add(out, &cap, p->ip, SM_POD_F_LOCAL);
 		if (err)

@@ -98,6 +98,11 @@ void plan_free(struct plan *p);
  * socket into the sockhash only when its peer is one of them.
  */
 int plan_mark_local(const struct pol_set *set, struct plan *p, const char *node);
+/*
+ * The flags a pod puts in p->pods (SM_POD_F_NO_REDIRECT; SM_POD_F_LOCAL
+ * when it runs on node, NULL or "": none); 0: it has no entry there.
+ */
+uint32_t plan_pod_flags(const struct pol_pod *p, const char *node);
 
 int plan_check_limits(struct pol_set *set, const struct plan *p,
 		      const struct sm_limits *lim);

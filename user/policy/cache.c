@@ -920,7 +920,7 @@ static int pc_swap_by_identity(void *arr, size_t n, size_t stride, const void *f
 
 _Static_assert(offsetof(struct pol_eps, meta) == 0 && offsetof(struct pol_pod, meta) == 0 &&
 	       offsetof(struct pol_vs, meta) == 0 && offsetof(struct pol_dr, meta) == 0 &&
-	       offsetof(struct pol_service, meta) == 0,
+	       offsetof(struct pol_service, meta) == 0 && offsetof(struct pol_namespace, meta) == 0,
 	       "pc_swap_by_identity finds objects by their leading pol_meta");
 
 static bool pc_same_name(const struct pol_meta *a, const struct pol_meta *b)
@@ -1027,28 +1027,59 @@ int policy_set_del_eps(struct pol_set *set, const struct pol_eps *e)
 	return 0;
 }
 
-int policy_set_add_svc(struct pol_set *set, const struct pol_service *s)
+/*
+ * An object of an indexed kind comes into *arr where a load puts it: room
+ * in the index first (reserve), the index told where it is (added).
+ */
+static int pc_add_indexed(struct pol_set *set, void **arr, size_t *n, size_t stride,
+			  const void *obj, int (*reserve)(struct pol_set *),
+			  void (*added)(struct pol_set *, uintptr_t, size_t))
 {
-	uintptr_t old = (uintptr_t)set->svcs;
+	uintptr_t old = (uintptr_t)*arr;
 	size_t at;
 
-	if (policy_index_svcs_reserve(set) ||
-	    pc_make_room((void **)&set->svcs, set->n_svcs, sizeof(*s), s, &at))
+	if (reserve(set) || pc_make_room(arr, *n, stride, obj, &at))
 		return -ENOMEM;
-	set->n_svcs++;
-	policy_index_svc_added(set, old, at);
+	(*n)++;
+	added(set, old, at);
 	return 0;
+}
+
+/* ... or goes: the index drops it first (removing). */
+static int pc_del_indexed(struct pol_set *set, void *arr, size_t *n, size_t stride,
+			  const void *obj, void (*removing)(struct pol_set *, size_t))
+{
+	size_t at = pc_find_by_identity(arr, *n, stride, obj);
+
+	if (at == *n)
+		return -ENOENT;
+	removing(set, at);
+	pc_close_gap(arr, n, stride, at);
+	return 0;
+}
+
+int policy_set_add_svc(struct pol_set *set, const struct pol_service *s)
+{
+	return pc_add_indexed(set, (void **)&set->svcs, &set->n_svcs, sizeof(*s), s,
+			      policy_index_svcs_reserve, policy_index_svc_added);
 }
 
 int policy_set_del_svc(struct pol_set *set, const struct pol_service *s)
 {
-	size_t at = pc_find_by_identity(set->svcs, set->n_svcs, sizeof(*s), s);
+	return pc_del_indexed(set, set->svcs, &set->n_svcs, sizeof(*s), s,
+			      policy_index_svc_removing);
+}
 
-	if (at == set->n_svcs)
-		return -ENOENT;
-	policy_index_svc_removing(set, at);
-	pc_close_gap(set->svcs, &set->n_svcs, sizeof(*s), at);
-	return 0;
+int policy_set_add_pod(struct pol_set *set, const struct pol_pod *p)
+{
+	return pc_add_indexed(set, (void **)&set->pods, &set->n_pods, sizeof(*p), p,
+			      policy_index_pods_reserve, policy_index_pod_added);
+}
+
+int policy_set_del_pod(struct pol_set *set, const struct pol_pod *p)
+{
+	return pc_del_indexed(set, set->pods, &set->n_pods, sizeof(*p), p,
+			      policy_index_pod_removing);
 }
 
 /* An object of a kind without index comes where a load puts it, or goes. */
@@ -1093,6 +1124,17 @@ int policy_set_del_dr(struct pol_set *set, const struct pol_dr *dr)
 	return pc_del(set->drs, &set->n_drs, sizeof(*dr), dr);
 }
 
+/* Namespaces: no index; their labels decide mesh membership (policy_pod_in_mesh). */
+int policy_set_add_ns(struct pol_set *set, const struct pol_namespace *ns)
+{
+	return pc_add((void **)&set->nss, &set->n_nss, sizeof(*ns), ns);
+}
+
+int policy_set_del_ns(struct pol_set *set, const struct pol_namespace *ns)
+{
+	return pc_del(set->nss, &set->n_nss, sizeof(*ns), ns);
+}
+
 static bool pc_labels_eq(const struct pol_labels *a, const struct pol_labels *b)
 {
 	if (a->n != b->n)
@@ -1117,6 +1159,53 @@ bool policy_pod_same_but_ready(const struct pol_pod *a, const struct pol_pod *b)
 		    a->ports[i].port != b->ports[i].port || a->ports[i].proto != b->ports[i].proto)
 			return false;
 	return true;
+}
+
+/*
+ * Does a slice's endpoint name pod (its targetRef, in the slice's
+ * namespace) or carry its IP (the plan finds a pod by IP in any namespace
+ * when none of the slice's own has it)?
+ */
+static bool pc_eps_has_pod(const struct pol_eps *e, const struct pol_pod *p)
+{
+	bool same_ns = !strcmp(e->meta.ns, p->meta.ns);
+
+	for (size_t i = 0; i < e->n_endpoints; i++) {
+		const struct pol_endpoint *en = &e->endpoints[i];
+
+		if (same_ns && en->target_pod && !strcmp(en->target_pod, p->meta.name))
+			return true;
+		for (size_t a = 0; p->ip && a < en->n_addrs; a++)
+			if (en->addrs[a] == p->ip)
+				return true;
+	}
+	return false;
+}
+
+int policy_pod_services(const struct pol_set *set, const struct pol_pod *p, bool slices,
+			int (*note)(void *arg, const char *ns, const char *name), void *arg)
+{
+	size_t n_slices;
+	int ret = 0;
+
+	for (size_t k = 0; slices && k < set->n_eps && !ret; k++) {
+		const struct pol_eps *e = &set->eps[k];
+
+		if (e->service_name && pc_eps_has_pod(e, p))
+			ret = note(arg, e->meta.ns, e->service_name);
+	}
+	/* (a selector matters only while the pod has an IP and no slice exists) */
+	for (size_t k = 0; p->ip && k < set->n_svcs && !ret; k++) {
+		const struct pol_service *svc = &set->svcs[k];
+
+		if (!svc->has_selector || !svc->selector.n || strcmp(svc->meta.ns, p->meta.ns) ||
+		    !policy_labels_match(&svc->selector, &p->meta.labels))
+			continue;
+		policy_index_slices(set, svc->meta.ns, svc->meta.name, &n_slices);
+		if (!n_slices)
+			ret = note(arg, svc->meta.ns, svc->meta.name);
+	}
+	return ret;
 }
 
 int policy_set_swap_pod(struct pol_set *set, const struct pol_pod *from, const struct pol_pod *to)

@@ -324,10 +324,16 @@ static size_t ix_drop(const void **ptrs, size_t n_ptrs, const void *gone, size_t
 static void ix_insert(const void **ptrs, size_t n_ptrs, const void *p,
 		      int (*cmp)(const void *, const void *))
 {
-	size_t i;
+	size_t i = 0, hi = n_ptrs;
 
-	for (i = 0; i < n_ptrs && cmp(&ptrs[i], &p) < 0; i++)
-		;
+	while (i < hi) {	/* lower bound: bisection */
+		size_t mid = i + (hi - i) / 2;
+
+		if (cmp(&ptrs[mid], &p) < 0)
+			i = mid + 1;
+		else
+			hi = mid;
+	}
 	memmove(&ptrs[i + 1], &ptrs[i], (n_ptrs - i) * sizeof(*ptrs));
 	ptrs[i] = p;
 }
@@ -400,4 +406,55 @@ void policy_index_svc_removing(struct pol_set *set, size_t at)
 
 	if (ix)
 		ix_drop((const void **)ix->svcs, set->n_svcs, &set->svcs[at], sizeof(*set->svcs));
+}
+
+int policy_index_pods_reserve(struct pol_set *set)
+{
+	struct pol_index *ix = set->index;
+	const struct pol_pod **a;
+
+	if (!ix)
+		return 0;
+	if (!(a = realloc(ix->pods, (set->n_pods + 2) * sizeof(*a))))
+		return -ENOMEM;
+	ix->pods = a;
+	if (!(a = realloc(ix->pods_ns, (set->n_pods + 2) * sizeof(*a))))
+		return -ENOMEM;
+	ix->pods_ns = a;
+	if (!(a = realloc(ix->pods_ip, (set->n_pods + 2) * sizeof(*a))))
+		return -ENOMEM;
+	ix->pods_ip = a;
+	return 0;
+}
+
+/*
+ * set->n_pods counts the new one; the indexes hold the others. Rebased
+ * pointers keep set order, so the by-namespace and by-IP orders (set order
+ * among equals) hold with a sorted insert.
+ */
+void policy_index_pod_added(struct pol_set *set, uintptr_t old_base, size_t at)
+{
+	struct pol_index *ix = set->index;
+	const struct pol_pod **const arrs[] = { ix ? ix->pods : NULL, ix ? ix->pods_ns : NULL,
+						ix ? ix->pods_ip : NULL };
+	int (*const cmps[])(const void *, const void *) = { cmp_pod, cmp_pod_ns, cmp_pod_ip };
+
+	if (!ix)
+		return;
+	for (size_t k = 0; k < 3; k++) {
+		ix_rebase((const void **)arrs[k], set->n_pods - 1, old_base, set->pods,
+			  sizeof(*set->pods), at);
+		ix_insert((const void **)arrs[k], set->n_pods - 1, &set->pods[at], cmps[k]);
+	}
+}
+
+void policy_index_pod_removing(struct pol_set *set, size_t at)
+{
+	struct pol_index *ix = set->index;
+
+	if (!ix)
+		return;
+	ix_drop((const void **)ix->pods, set->n_pods, &set->pods[at], sizeof(*set->pods));
+	ix_drop((const void **)ix->pods_ns, set->n_pods, &set->pods[at], sizeof(*set->pods));
+	ix_drop((const void **)ix->pods_ip, set->n_pods, &set->pods[at], sizeof(*set->pods));
 }

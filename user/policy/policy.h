@@ -684,6 +684,27 @@ int policy_set_add_vs(struct pol_set *set, const struct pol_vs *vs);
 int policy_set_del_vs(struct pol_set *set, const struct pol_vs *vs);
 int policy_set_add_dr(struct pol_set *set, const struct pol_dr *dr);
 int policy_set_del_dr(struct pol_set *set, const struct pol_dr *dr);
+/* ... and a Namespace (its labels feed mesh membership only) */
+int policy_set_add_ns(struct pol_set *set, const struct pol_namespace *ns);
+int policy_set_del_ns(struct pol_set *set, const struct pol_namespace *ns);
+/*
+ * The same for a Pod (the indexes by name, namespace and IP stay valid): a
+ * Pod that comes, goes, or changes more than its readiness (out and in).
+ */
+int policy_set_add_pod(struct pol_set *set, const struct pol_pod *p);
+int policy_set_del_pod(struct pol_set *set, const struct pol_pod *p);
+/*
+ * The services whose plan a version of Pod p feeds, each passed to note
+ * (maybe twice): with slices, those whose EndpointSlices name it
+ * (targetRef) or carry its IP (its labels put their backends in
+ * DestinationRule subsets; a readiness change does not reach them: slices
+ * carry their own), and those without slices whose selector picks it (it
+ * is their endpoint). A Pod no slice and no selector names (new, before
+ * its slice) feeds none. Needs the index (policy_index_build). Returns 0
+ * or what note returned.
+ */
+int policy_pod_services(const struct pol_set *set, const struct pol_pod *p, bool slices,
+			int (*note)(void *arg, const char *ns, const char *name), void *arg);
 /* As policy_set_swap_eps, for a Pod; -EINVAL unless policy_pod_same_but_ready. */
 int policy_set_swap_pod(struct pol_set *set, const struct pol_pod *from, const struct pol_pod *to);
 /*

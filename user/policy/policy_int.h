@@ -203,5 +203,9 @@ void policy_index_eps_removing(struct pol_set *set, size_t at);
 int policy_index_svcs_reserve(struct pol_set *set);
 void policy_index_svc_added(struct pol_set *set, uintptr_t old_base, size_t at);
 void policy_index_svc_removing(struct pol_set *set, size_t at);
+/* ... and the Pod array (policy_set_add_pod) */
+int policy_index_pods_reserve(struct pol_set *set);
+void policy_index_pod_added(struct pol_set *set, uintptr_t old_base, size_t at);
+void policy_index_pod_removing(struct pol_set *set, size_t at);
 
 #endif /* SOCKMESH_POLICY_INT_H */
