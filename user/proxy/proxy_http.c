@@ -1478,10 +1478,10 @@ static void st_begin(struct px_dconn *d, size_t hlen)
 
 /* ---- byte movement ---- */
 
-static bool px_buf_room(struct px_buf *b, bool may_grow)
+static bool px_buf_room(struct px_worker *w, struct px_buf *b, bool may_grow)
 {
 	if (!b->p) {
-		b->p = malloc(PX_BUF_SIZE);
+		b->p = px_buf_get(w);
 		if (!b->p)
 			return false;
 		b->cap = PX_BUF_SIZE;
@@ -1529,7 +1529,7 @@ static bool d_read(struct px_dconn *d)
 		return n > 0;
 	}
 	/* heads may grow the buffer; bodies wait for room (backpressure) */
-	if (!px_buf_room(b, d->state == PX_D_HEAD))
+	if (!px_buf_room(d->w, b, d->state == PX_D_HEAD))
 		return false;
 	room = b->cap - b->len;
 	n = px_io_read(d->fd, d->h2b, b->p + b->len, room);
@@ -1562,7 +1562,7 @@ static bool u_read(struct px_dconn *d, struct px_uconn *u)
 
 	if (!u->rd_ready || u->rd_eof || u->err || !u->connected)
 		return false;
-	if (!px_buf_room(b, d->st.rphase == PX_R_HEAD))
+	if (!px_buf_room(d->w, b, d->st.rphase == PX_R_HEAD))
 		return false;
 	room = b->cap - b->len;
 	n = px_io_read(u->fd, u->h2b, b->p + b->len, room);
@@ -2268,8 +2268,19 @@ void px_dconn_pump(struct px_dconn *d)
 			break;
 	}
 	d->in_pump = was_in;
-	if (!d->closed)
-		d_io_rearm(d);
+	if (d->closed)
+		return;
+	if (!was_in) {
+		/* nothing left to move: the buffers go back (an idle stream holds none) */
+		px_buf_drop(d->w, &d->in);
+		if (d->st.u && !d->st.u->closed)
+			px_buf_drop(d->w, &d->st.u->in);
+		if (d->out.p && d->out.off == d->out.len) {
+			free(d->out.p);
+			d->out = (struct px_buf){ 0 };
+		}
+	}
+	d_io_rearm(d);
 }
 
 /*

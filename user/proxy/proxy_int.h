@@ -52,6 +52,7 @@
 #define PX_BACKOFF_BASE_MS	25		/* Envoy: base 25 ms, max 10x */
 #define PX_LOG_BUF		(64 * 1024)
 #define PX_DFREE_MAX		256		/* stream connections kept for reuse per worker */
+#define PX_BUF_STASH_MAX	64		/* empty PX_BUF_SIZE read buffers kept per worker */
 
 /* Counters; one array per worker, summed on read. */
 enum px_stat {
@@ -386,6 +387,8 @@ struct px_worker {
 	struct px_dconn *dead_d;
 	struct px_dconn *dfree;		/* closed HTTP/2 stream connections, buffers kept */
 	uint32_t n_dfree;
+	char *bstash;			/* empty read buffers, linked through their first bytes */
+	uint32_t n_bstash;		/* <= PX_BUF_STASH_MAX */
 	struct px_uconn *dead_u;
 	struct px_uconn *mirrors;
 	uint32_t n_mirrors;
@@ -471,6 +474,15 @@ struct px_uconn *px_uconn_connect(struct px_worker *w, struct px_pool *pool,
 				  uint32_t addr, uint16_t port, uint64_t timeout_ms, int *err);
 void px_uconn_close(struct px_uconn *u);
 void px_uconn_release(struct px_uconn *u, bool reusable);
+/*
+ * Read buffers are taken when bytes are to be read and given back once
+ * empty (px_buf_drop), so an idle connection or an open HTTP/2 stream
+ * with nothing in flight holds none. Empty PX_BUF_SIZE buffers wait in
+ * the worker's stash (at most PX_BUF_STASH_MAX) for the next reader.
+ */
+char *px_buf_get(struct px_worker *w);
+void px_buf_drop(struct px_worker *w, struct px_buf *b);
+void px_buf_stash_free(struct px_worker *w);
 void px_uconn_event(struct px_uconn *u, uint32_t events);
 void px_pool_service(struct px_worker *w, struct px_pool *pool);
 struct px_uconn *px_pool_take_idle(struct px_pool *pool);
