@@ -212,6 +212,13 @@ static void sb_free(struct h2_sbuf *b)
 	memset(b, 0, sizeof(*b));
 }
 
+/* An emptied queue gives its memory back (taken again by sb_add). */
+static void sb_drop(struct h2_sbuf *b)
+{
+	if (b->p && b->off == b->len)
+		sb_free(b);
+}
+
 static struct px_h2w *h2w(struct px_worker *w)
 {
 	return w->h2;
@@ -384,6 +391,23 @@ static void b_destroy(struct h2b *b)
 	sb_free(&b->hdr);
 	sb_free(&b->ps);
 	free(b);
+}
+
+/*
+ * The bridge's emptied queues give their memory back, and the pseudo-header
+ * values once the head they went into is written: an open stream with
+ * nothing in flight holds no buffer (nghttp2's stream state and the bridge
+ * itself are what is left).
+ */
+static void b_trim(struct h2b *b)
+{
+	sb_drop(&b->rx);
+	sb_drop(&b->body);
+	sb_drop(&b->trl);
+	sb_drop(&b->tx);
+	sb_drop(&b->hdr);
+	if (b->head_sent)
+		sb_free(&b->ps);
 }
 
 static void b_free(struct h2b *b)
@@ -804,6 +828,7 @@ static ssize_t cb_read_body(nghttp2_session *s, int32_t sid, uint8_t *buf, size_
 	if (n) {
 		memcpy(buf, b->body.p + b->body.off, n);
 		b->body.off += n;
+		sb_drop(&b->body);
 	}
 	if (n && !b->rd_eof) {
 		b->rd_ready = true;	/* room again: read the bridge */
@@ -1578,6 +1603,7 @@ static void b_pump(struct h2b *b)
 	if (b->dead)
 		return;
 	b_rx_room(b);
+	b_trim(b);
 	/* the engine closed its end */
 	if (b->rd_eof && !sb_live(&b->tx)) {
 		if (!b->c || b->sid < 0) {
@@ -1683,7 +1709,7 @@ ssize_t px_h2_pipe_read(struct h2b *b, void *buf, size_t room)
 	memcpy(buf, b->tx.p + b->tx.off, n);
 	b->tx.off += n;
 	if (!sb_live(&b->tx)) {
-		b->tx.off = b->tx.len = 0;
+		sb_drop(&b->tx);
 		if (!b->dead && b->unacked && b->c && b->sid >= 0) {
 			/* DATA passed on: only now may the peer send more (WINDOW_UPDATE) */
 			nghttp2_session_consume(b->c->s, b->sid, b->unacked);
