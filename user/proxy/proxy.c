@@ -1187,6 +1187,7 @@ static void px_dconn_free(struct px_dconn *d)
 	free(d->st.head);
 	free(d->st.uhead);
 	free(d->st.replay);
+	free(d->st.req_mem);
 	free(d);
 }
 

@@ -317,7 +317,10 @@ struct px_stream {
 	struct px_grpc_msgs req_msgs, resp_msgs;
 
 	/* ---- not reset between requests (px_stream_reset zeroes up to here) ---- */
-	struct http1_msg req;	/* pointers into head */
+	/* the parsed request: req_mem once a head was parsed, else px_req_none */
+	const struct http1_msg *req;
+	struct http1_msg *req_mem;	/* cut to its headers (http1_msg_size), pointers into head */
+	uint32_t req_cap;
 	char *head;
 	char *uhead;		/* the upstream head; its tail is x-envoy-attempt-count */
 	char *replay;		/* request body bytes sent so far, for retries */
@@ -387,6 +390,7 @@ struct px_worker {
 	struct px_dconn *dead_d;
 	struct px_dconn *dfree;		/* closed HTTP/2 stream connections, buffers kept */
 	uint32_t n_dfree;
+	struct http1_msg req_parse;	/* a request head is parsed here, then copied to its stream */
 	char *bstash;			/* empty read buffers, linked through their first bytes */
 	uint32_t n_bstash;		/* <= PX_BUF_STASH_MAX */
 	struct px_uconn *dead_u;
