@@ -39,7 +39,16 @@
  * H2_PIPE_MAX unparsed bytes, and a bridge parses only while its stream has
  * less than H2_BODY_MAX queued for nghttp2. Frames are written once per
  * connection per loop turn (px_h2_flush). Closed stream connections and
- * bridges are recycled with their buffers.
+ * bridges are recycled (at most 256 of each per worker).
+ *
+ * Memory per open stream: buffers are held only while bytes are in them.
+ * The engine's read buffers go back to a per-worker stash once empty
+ * (px_buf_drop), a bridge's queues are freed once empty and its
+ * pseudo-header values once the head is written (b_trim), and the
+ * engine keeps the parsed request cut to its headers. An open stream with
+ * nothing in flight holds its engine connections (~1 KiB), two bridges,
+ * its request head (copied for retries) and libnghttp2's stream state:
+ * ~5 KiB in all (README scenario 6).
  *
  * Everything here belongs to one worker thread.
  */
