@@ -34,7 +34,8 @@
 #define H2_TRAILER_MAX		(16 * 1024)
 #define H2_UP_CONNECT_MS	10000
 #define H2_FREE_MAX		256	/* stream bridges kept for reuse per worker */
-#define H2_MEM_CLASSES		7	/* nghttp2 blocks cached in 64 B .. 4 KiB classes */
+#define H2_MEM_MAX		4096	/* nghttp2 blocks cached in 64 B .. 4 KiB classes */
+#define H2_MEM_CLASSES		13	/* 64, 96, 128, 192, ... H2_MEM_MAX (h2_mem_class) */
 #define H2_MEM_KEEP		(128 * 1024)	/* bytes of free blocks kept per class */
 
 struct h2_sbuf {
@@ -899,15 +900,26 @@ static ssize_t cb_send(nghttp2_session *s, const uint8_t *data, size_t len, int 
  * holds. Everything of one worker's sessions is freed on that worker, so a
  * free list per size class, bounded by H2_MEM_KEEP bytes, serves them.
  */
+/*
+ * Classes go up by halves (64, 96, 128, 192, ... 3072, 4096 bytes with the
+ * header): a block wastes at most a third of itself, not half.
+ */
 static int h2_mem_class(size_t n)
 {
-	size_t sz = 64;
+	int b;
 
 	n += sizeof(struct h2_mblk);
-	for (int c = 0; c < H2_MEM_CLASSES; c++, sz <<= 1)
-		if (n <= sz)
-			return c;
-	return -1;
+	if (n <= 64)
+		return 0;
+	if (n > H2_MEM_MAX)
+		return -1;
+	b = 63 - __builtin_clzll((unsigned long long)(n - 1));	/* 2^b < n <= 2^(b+1) */
+	return 2 * (b - 6) + (n <= (size_t)3 << (b - 1) ? 1 : 2);
+}
+
+static size_t h2_mem_size(long c)
+{
+	return (size_t)(c & 1 ? 96 : 64) << (c / 2);
 }
 
 static void *h2_mem_malloc(size_t n, void *ud)
@@ -921,7 +933,7 @@ static void *h2_mem_malloc(size_t n, void *ud)
 		hw->mfree[c] = h->next;
 		hw->n_mfree[c]--;
 	} else {
-		h = malloc(c >= 0 ? (size_t)64 << c : sizeof(*h) + n);
+		h = malloc(c >= 0 ? h2_mem_size(c) : sizeof(*h) + n);
 		if (!h)
 			return NULL;
 	}
@@ -939,7 +951,7 @@ static void h2_mem_free(void *p, void *ud)
 		return;
 	h = (struct h2_mblk *)p - 1;
 	c = h->cls;
-	if (c >= 0 && hw->n_mfree[c] < (uint32_t)(H2_MEM_KEEP >> (6 + c))) {
+	if (c >= 0 && hw->n_mfree[c] < H2_MEM_KEEP / h2_mem_size(c)) {
 		h->next = hw->mfree[c];
 		hw->mfree[c] = h;
 		hw->n_mfree[c]++;
@@ -980,7 +992,7 @@ static void *h2_mem_realloc(void *p, size_t n, void *ud)
 		h = realloc(h, sizeof(*h) + n);
 		return h ? h + 1 : NULL;
 	}
-	have = ((size_t)64 << h->cls) - sizeof(*h);
+	have = h2_mem_size(h->cls) - sizeof(*h);
 	if (n <= have)
 		return p;
 	q = h2_mem_malloc(n, ud);

@@ -26,9 +26,10 @@
  * per stream), chunk-size and status lines are formatted by hand, and the
  * sessions keep no closed streams (no RFC 7540 priority tree to feed).
  * libnghttp2 allocates through a per-worker nghttp2_mem: free lists in
- * 64 B..4 KiB classes (at most 128 KiB kept per class) take the several
- * small blocks per stream it allocates and frees in bursts of as many
- * streams as are in flight, past what malloc's thread cache holds.
+ * 64 B..4 KiB classes by halves (64, 96, 128, 192, ...; at most 128 KiB
+ * kept per class) take the several small blocks per stream it allocates
+ * and frees in bursts of as many streams as are in flight, past what
+ * malloc's thread cache holds.
  * Measured (README scenario 6): parity with HAProxy's requests per CPU
  * second, not the issue's 1.5x; what is left is spread over the kernel's
  * TCP (~35%), libnghttp2 (~25%, two sessions per request), malloc/memcpy

@@ -1246,6 +1246,11 @@ static void st_forward(struct px_dconn *d)
 	}
 	st->req_cb = true;
 	st_mirrors(d);
+	if (!st->uhead) {
+		/* sized to the client's head and what is added to it (it grows if need be), not 1 KiB */
+		st->uhead = malloc(st->head_len + PX_UHEAD_ADD);
+		st->uhead_cap = st->uhead ? st->head_len + PX_UHEAD_ADD : 0;
+	}
 	b = (struct px_sb){ st->uhead, 0, st->uhead_cap, false };
 	st_build_head(d, &b, false, &st->uhead_attempt_off);
 	st->uhead = b.p;

@@ -34,6 +34,7 @@
 
 #define PX_BUF_SIZE		(16 * 1024)	/* initial read buffer per connection */
 #define PX_BUF_MAX		HTTP1_MAX_HEAD	/* grown only for long heads */
+#define PX_UHEAD_ADD		256		/* first upstream head buffer: client head + this */
 #define PX_REPLAY_MAX		(64 * 1024)	/* request bodies up to this are retriable */
 #define PX_MIRROR_BODY_MAX	(64 * 1024)
 #define PX_MIRRORS_MAX		256		/* in flight per worker */
