@@ -73,6 +73,10 @@ struct http1_msg {
 	struct http1_header headers[HTTP1_MAX_HEADERS];
 };
 
+_Static_assert(offsetof(struct http1_msg, headers) +
+	       HTTP1_MAX_HEADERS * sizeof(struct http1_header) == sizeof(struct http1_msg),
+	       "http1_msg: headers[] is the last member (http1_msg_size)");
+
 /* Bytes of a struct http1_msg cut after its first n headers. */
 #define http1_msg_size(n)	(offsetof(struct http1_msg, headers) + \
 				 (n) * sizeof(struct http1_header))
