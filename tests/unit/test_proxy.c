@@ -236,6 +236,51 @@ TEST(proxy_backoff_bounds)
 	ASSERT_LE(px_backoff_ms(0, 1, 1000), 24);	/* 0 = Envoy's 25 ms */
 }
 
+/* An emptied read buffer goes back to the worker, a live one stays; the stash is bounded. */
+TEST(proxy_buf_stash)
+{
+	struct px_worker w = { 0 };
+	struct px_buf b = { 0 }, big = { 0 };
+	struct px_buf many[PX_BUF_STASH_MAX + 2];
+	char *p;
+	uint32_t i;
+
+	px_buf_drop(&w, &b);			/* none held: nothing to do */
+	ASSERT_EQ(w.n_bstash, 0);
+	b.p = px_buf_get(&w);
+	ASSERT_TRUE(b.p != NULL);
+	b.cap = PX_BUF_SIZE;
+	b.len = 10;
+	b.off = 4;
+	px_buf_drop(&w, &b);			/* unread bytes: kept */
+	ASSERT_TRUE(b.p != NULL);
+	ASSERT_EQ(w.n_bstash, 0);
+	b.off = b.len;
+	p = b.p;
+	px_buf_drop(&w, &b);			/* empty: back to the worker */
+	ASSERT_TRUE(b.p == NULL);
+	ASSERT_EQ(b.cap, 0);
+	ASSERT_EQ(w.n_bstash, 1);
+	ASSERT_TRUE(px_buf_get(&w) == p);	/* reused, not allocated */
+	ASSERT_EQ(w.n_bstash, 0);
+	b = (struct px_buf){ .p = p, .cap = PX_BUF_SIZE };
+	px_buf_drop(&w, &b);
+	big.p = malloc(PX_BUF_MAX);		/* a grown one is freed, not kept */
+	ASSERT_TRUE(big.p != NULL);
+	big.cap = PX_BUF_MAX;
+	px_buf_drop(&w, &big);
+	ASSERT_TRUE(big.p == NULL);
+	ASSERT_EQ(w.n_bstash, 1);
+	for (i = 0; i < PX_BUF_STASH_MAX + 2; i++)
+		many[i] = (struct px_buf){ .p = px_buf_get(&w), .cap = PX_BUF_SIZE };
+	for (i = 0; i < PX_BUF_STASH_MAX + 2; i++)
+		px_buf_drop(&w, &many[i]);
+	ASSERT_EQ(w.n_bstash, PX_BUF_STASH_MAX);
+	px_buf_stash_free(&w);
+	ASSERT_EQ(w.n_bstash, 0);
+	ASSERT_TRUE(w.bstash == NULL);
+}
+
 TEST(proxy_redirect_location)
 {
 	static const struct {

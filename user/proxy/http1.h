@@ -58,7 +58,6 @@ struct http1_msg {
 	struct http1_str reason;
 	int minor_version;		/* 0 or 1 */
 
-	struct http1_header headers[HTTP1_MAX_HEADERS];
 	size_t n_headers;
 
 	/* derived while parsing */
@@ -70,7 +69,17 @@ struct http1_msg {
 	struct http1_str host;		/* request: authority of an absolute-form
 					 * target (RFC 9112 3.2.2), else the Host
 					 * header; empty when absent or response */
+	/* last: a copy may keep only the n_headers in use (http1_msg_size) */
+	struct http1_header headers[HTTP1_MAX_HEADERS];
 };
+
+_Static_assert(offsetof(struct http1_msg, headers) +
+	       HTTP1_MAX_HEADERS * sizeof(struct http1_header) == sizeof(struct http1_msg),
+	       "http1_msg: headers[] is the last member (http1_msg_size)");
+
+/* Bytes of a struct http1_msg cut after its first n headers. */
+#define http1_msg_size(n)	(offsetof(struct http1_msg, headers) + \
+				 (n) * sizeof(struct http1_header))
 
 /*
  * Parse a request head in buf[0..len). Empty lines before the request line

@@ -905,6 +905,7 @@ void px_uconn_release(struct px_uconn *u, bool reusable)
 		return;
 	}
 	u->in.off = u->in.len = 0;
+	px_buf_drop(w, &u->in);
 	u->state = PX_U_IDLE;
 	w->n_idle++;
 	u->prev = NULL;
@@ -1186,6 +1187,7 @@ static void px_dconn_free(struct px_dconn *d)
 	free(d->st.head);
 	free(d->st.uhead);
 	free(d->st.replay);
+	free(d->st.req_mem);
 	free(d);
 }
 
@@ -1238,6 +1240,7 @@ static void px_worker_shutdown(struct px_worker *w)
 		w->dfree = d->dead_next;
 		px_dconn_free(d);
 	}
+	px_buf_stash_free(w);
 	for (i = 0; i < w->cap_pools; i++) {
 		struct px_pool *pl = w->pools ? w->pools[i] : NULL;
 

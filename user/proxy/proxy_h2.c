@@ -34,7 +34,8 @@
 #define H2_TRAILER_MAX		(16 * 1024)
 #define H2_UP_CONNECT_MS	10000
 #define H2_FREE_MAX		256	/* stream bridges kept for reuse per worker */
-#define H2_MEM_CLASSES		7	/* nghttp2 blocks cached in 64 B .. 4 KiB classes */
+#define H2_MEM_MAX		4096	/* nghttp2 blocks cached in 64 B .. 4 KiB classes */
+#define H2_MEM_CLASSES		13	/* 64, 96, 128, 192, ... H2_MEM_MAX (h2_mem_class) */
 #define H2_MEM_KEEP		(128 * 1024)	/* bytes of free blocks kept per class */
 
 struct h2_sbuf {
@@ -212,6 +213,13 @@ static void sb_free(struct h2_sbuf *b)
 	memset(b, 0, sizeof(*b));
 }
 
+/* An emptied queue gives its memory back (taken again by sb_add). */
+static void sb_drop(struct h2_sbuf *b)
+{
+	if (b->p && b->off == b->len)
+		sb_free(b);
+}
+
 static struct px_h2w *h2w(struct px_worker *w)
 {
 	return w->h2;
@@ -384,6 +392,23 @@ static void b_destroy(struct h2b *b)
 	sb_free(&b->hdr);
 	sb_free(&b->ps);
 	free(b);
+}
+
+/*
+ * The bridge's emptied queues give their memory back, and the pseudo-header
+ * values once the head they went into is written: an open stream with
+ * nothing in flight holds no buffer (nghttp2's stream state and the bridge
+ * itself are what is left).
+ */
+static void b_trim(struct h2b *b)
+{
+	sb_drop(&b->rx);
+	sb_drop(&b->body);
+	sb_drop(&b->trl);
+	sb_drop(&b->tx);
+	sb_drop(&b->hdr);
+	if (b->head_sent)
+		sb_free(&b->ps);
 }
 
 static void b_free(struct h2b *b)
@@ -804,6 +829,7 @@ static ssize_t cb_read_body(nghttp2_session *s, int32_t sid, uint8_t *buf, size_
 	if (n) {
 		memcpy(buf, b->body.p + b->body.off, n);
 		b->body.off += n;
+		sb_drop(&b->body);
 	}
 	if (n && !b->rd_eof) {
 		b->rd_ready = true;	/* room again: read the bridge */
@@ -874,15 +900,26 @@ static ssize_t cb_send(nghttp2_session *s, const uint8_t *data, size_t len, int 
  * holds. Everything of one worker's sessions is freed on that worker, so a
  * free list per size class, bounded by H2_MEM_KEEP bytes, serves them.
  */
+/*
+ * Classes go up by halves (64, 96, 128, 192, ... 3072, 4096 bytes with the
+ * header): a block wastes at most a third of itself, not half.
+ */
 static int h2_mem_class(size_t n)
 {
-	size_t sz = 64;
+	int b;
 
 	n += sizeof(struct h2_mblk);
-	for (int c = 0; c < H2_MEM_CLASSES; c++, sz <<= 1)
-		if (n <= sz)
-			return c;
-	return -1;
+	if (n <= 64)
+		return 0;
+	if (n > H2_MEM_MAX)
+		return -1;
+	b = 63 - __builtin_clzll((unsigned long long)(n - 1));	/* 2^b < n <= 2^(b+1) */
+	return 2 * (b - 6) + (n <= (size_t)3 << (b - 1) ? 1 : 2);
+}
+
+static size_t h2_mem_size(long c)
+{
+	return (size_t)(c & 1 ? 96 : 64) << (c / 2);
 }
 
 static void *h2_mem_malloc(size_t n, void *ud)
@@ -896,7 +933,7 @@ static void *h2_mem_malloc(size_t n, void *ud)
 		hw->mfree[c] = h->next;
 		hw->n_mfree[c]--;
 	} else {
-		h = malloc(c >= 0 ? (size_t)64 << c : sizeof(*h) + n);
+		h = malloc(c >= 0 ? h2_mem_size(c) : sizeof(*h) + n);
 		if (!h)
 			return NULL;
 	}
@@ -914,7 +951,7 @@ static void h2_mem_free(void *p, void *ud)
 		return;
 	h = (struct h2_mblk *)p - 1;
 	c = h->cls;
-	if (c >= 0 && hw->n_mfree[c] < (uint32_t)(H2_MEM_KEEP >> (6 + c))) {
+	if (c >= 0 && hw->n_mfree[c] < H2_MEM_KEEP / h2_mem_size(c)) {
 		h->next = hw->mfree[c];
 		hw->mfree[c] = h;
 		hw->n_mfree[c]++;
@@ -955,7 +992,7 @@ static void *h2_mem_realloc(void *p, size_t n, void *ud)
 		h = realloc(h, sizeof(*h) + n);
 		return h ? h + 1 : NULL;
 	}
-	have = ((size_t)64 << h->cls) - sizeof(*h);
+	have = h2_mem_size(h->cls) - sizeof(*h);
 	if (n <= have)
 		return p;
 	q = h2_mem_malloc(n, ud);
@@ -1578,6 +1615,7 @@ static void b_pump(struct h2b *b)
 	if (b->dead)
 		return;
 	b_rx_room(b);
+	b_trim(b);
 	/* the engine closed its end */
 	if (b->rd_eof && !sb_live(&b->tx)) {
 		if (!b->c || b->sid < 0) {
@@ -1683,7 +1721,7 @@ ssize_t px_h2_pipe_read(struct h2b *b, void *buf, size_t room)
 	memcpy(buf, b->tx.p + b->tx.off, n);
 	b->tx.off += n;
 	if (!sb_live(&b->tx)) {
-		b->tx.off = b->tx.len = 0;
+		sb_drop(&b->tx);
 		if (!b->dead && b->unacked && b->c && b->sid >= 0) {
 			/* DATA passed on: only now may the peer send more (WINDOW_UPDATE) */
 			nghttp2_session_consume(b->c->s, b->sid, b->unacked);

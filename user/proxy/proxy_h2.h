@@ -26,9 +26,10 @@
  * per stream), chunk-size and status lines are formatted by hand, and the
  * sessions keep no closed streams (no RFC 7540 priority tree to feed).
  * libnghttp2 allocates through a per-worker nghttp2_mem: free lists in
- * 64 B..4 KiB classes (at most 128 KiB kept per class) take the several
- * small blocks per stream it allocates and frees in bursts of as many
- * streams as are in flight, past what malloc's thread cache holds.
+ * 64 B..4 KiB classes by halves (64, 96, 128, 192, ...; at most 128 KiB
+ * kept per class) take the several small blocks per stream it allocates
+ * and frees in bursts of as many streams as are in flight, past what
+ * malloc's thread cache holds.
  * Measured (README scenario 6): parity with HAProxy's requests per CPU
  * second, not the issue's 1.5x; what is left is spread over the kernel's
  * TCP (~35%), libnghttp2 (~25%, two sessions per request), malloc/memcpy
@@ -39,7 +40,16 @@
  * H2_PIPE_MAX unparsed bytes, and a bridge parses only while its stream has
  * less than H2_BODY_MAX queued for nghttp2. Frames are written once per
  * connection per loop turn (px_h2_flush). Closed stream connections and
- * bridges are recycled with their buffers.
+ * bridges are recycled (at most 256 of each per worker).
+ *
+ * Memory per open stream: buffers are held only while bytes are in them.
+ * The engine's read buffers go back to a per-worker stash once empty
+ * (px_buf_drop), a bridge's queues are freed once empty and its
+ * pseudo-header values once the head is written (b_trim), and the
+ * engine keeps the parsed request cut to its headers. An open stream with
+ * nothing in flight holds its engine connections (~1 KiB), two bridges,
+ * its request head (copied for retries) and libnghttp2's stream state:
+ * ~5 KiB in all (README scenario 6).
  *
  * Everything here belongs to one worker thread.
  */

@@ -38,6 +38,12 @@
 
 /* ---- small growable buffer for heads ---- */
 
+/* The request of a stream without one (bare, or none parsed yet). */
+static const struct http1_msg px_req_none = {
+	.method = { "", 0 }, .target = { "", 0 }, .path = { "", 0 }, .query = { "", 0 },
+	.reason = { "", 0 }, .minor_version = 1,
+};
+
 struct px_sb {
 	char *p;
 	uint32_t len, cap;
@@ -242,7 +248,7 @@ static const char *px_view_header(const void *ctx, const char *name, size_t *len
 static void st_view(struct px_dconn *d, struct l7_request_view *v)
 {
 	struct px_stream *st = &d->st;
-	const struct http1_msg *m = &st->req;
+	const struct http1_msg *m = st->req;
 
 	memset(v, 0, sizeof(*v));
 	v->method = m->method.p;
@@ -412,7 +418,7 @@ static void st_log(struct px_dconn *d)
 {
 	struct px_stream *st = &d->st;
 	struct px_worker *w = d->w;
-	const struct http1_msg *m = &st->req;
+	const struct http1_msg *m = st->req;
 	const struct http1_header *ua = NULL, *xff = NULL;
 	char line[4096], flags[64], ts[40], up[32] = "-", svc_time[24] = "-";
 	size_t n = 0, room = sizeof(line) - 2;
@@ -498,9 +504,9 @@ static void st_record(struct px_dconn *d)
 
 	if (!c && st->svc)
 		c = st->svc->default_cluster;
-	if (!c && !st->bare && st->req.host.n) {
-		const char *p = st->req.host.p, *colon = memchr(p, ':', st->req.host.n);
-		size_t n = colon && p[0] != '[' ? (size_t)(colon - p) : st->req.host.n;
+	if (!c && !st->bare && st->req->host.n) {
+		const char *p = st->req->host.p, *colon = memchr(p, ':', st->req->host.n);
+		size_t n = colon && p[0] != '[' ? (size_t)(colon - p) : st->req->host.n;
 
 		snprintf(host, sizeof(host), "%.*s", (int)n, p);
 	}
@@ -625,7 +631,7 @@ static void st_local(struct px_dconn *d, int status, const char *body, size_t bl
 		st->grpc = px_h2_grpc_from_http(status);	/* what the client sees */
 	if (!st->req_done)
 		d->close_after = true;
-	head_only = !st->bare && px_ieq(st->req.method.p, st->req.method.n, "HEAD");
+	head_only = !st->bare && px_ieq(st->req->method.p, st->req->method.n, "HEAD");
 	b = out_sb(d);
 	sb_puts(&b, "HTTP/1.1 ");
 	sb_u64(&b, (uint64_t)status);
@@ -642,15 +648,15 @@ static void st_local(struct px_dconn *d, int status, const char *body, size_t bl
 		px_ops_append(&b, NULL, &st->route->pol->headers.response);
 	if (st->origin_ok)
 		sb_hdr(&b, "access-control-allow-origin", 27,
-		       http1_header_get(&st->req, "origin")->value.p,
-		       http1_header_get(&st->req, "origin")->value.n);
+		       http1_header_get(st->req, "origin")->value.p,
+		       http1_header_get(st->req, "origin")->value.n);
 	sb_hdrz(&b, "date", px_date(d->w));
 	sb_puts(&b, "server: envoy\r\n");
 	if (d->h2b)
 		sb_puts(&b, PX_H2_LOCAL_HDR ": 1\r\n");
 	if (d->close_after)
 		sb_puts(&b, "connection: close\r\n");
-	else if (!st->bare && st->req.minor_version == 0)
+	else if (!st->bare && st->req->minor_version == 0)
 		sb_puts(&b, "connection: keep-alive\r\n");
 	sb_puts(&b, "\r\n");
 	if (!head_only) {
@@ -685,6 +691,7 @@ static void st_begin_bare(struct px_dconn *d)
 	st_reset(d);
 	st->active = true;
 	st->bare = true;
+	st->req = &px_req_none;
 	st->req_done = false;
 	st->start_ms = d->w->now;
 	if (d->w->log) {
@@ -728,7 +735,7 @@ static void st_build_head(struct px_dconn *d, struct px_sb *b, bool mirror,
 			  uint32_t *attempt_off)
 {
 	struct px_stream *st = &d->st;
-	const struct http1_msg *m = &st->req;
+	const struct http1_msg *m = st->req;
 	const struct l7_route *r = st->route;
 	const struct pol_hdr_ops *ro = r ? &r->pol->headers.request : NULL;
 	const struct pol_hdr_ops *dop = st->dest && st->dest->headers ?
@@ -874,7 +881,7 @@ static void st_mirrors(struct px_dconn *d)
 	struct px_stream *st = &d->st;
 	struct px_worker *w = d->w;
 	const struct l7_route *r = st->route;
-	const struct http1_msg *m = &st->req;
+	const struct http1_msg *m = st->req;
 	struct l7_request_view v;
 	size_t i, body = 0;
 
@@ -1175,7 +1182,7 @@ static void st_arm_route_timeout(struct px_dconn *d)
 {
 	struct px_stream *st = &d->st;
 	uint64_t t = st->route ? st->route->timeout_ms : 0, g;
-	const struct http1_header *gt = st->bare ? NULL : http1_header_get(&st->req, "grpc-timeout");
+	const struct http1_header *gt = st->bare ? NULL : http1_header_get(st->req, "grpc-timeout");
 
 	if (gt && !px_grpc_timeout_ms(gt->value.p, gt->value.n, &g) && (!t || g < t))
 		t = g ? g : 1;
@@ -1185,7 +1192,7 @@ static void st_arm_route_timeout(struct px_dconn *d)
 
 static bool st_is_grpc(const struct px_dconn *d)
 {
-	const struct http1_header *ct = d->st.bare ? NULL : http1_header_get(&d->st.req, "content-type");
+	const struct http1_header *ct = d->st.bare ? NULL : http1_header_get(d->st.req, "content-type");
 
 	return ct && ct->value.n >= 16 && strncasecmp(ct->value.p, "application/grpc", 16) == 0;
 }
@@ -1239,6 +1246,11 @@ static void st_forward(struct px_dconn *d)
 	}
 	st->req_cb = true;
 	st_mirrors(d);
+	if (!st->uhead) {
+		/* sized to the client's head and what is added to it (it grows if need be), not 1 KiB */
+		st->uhead = malloc(st->head_len + PX_UHEAD_ADD);
+		st->uhead_cap = st->uhead ? st->head_len + PX_UHEAD_ADD : 0;
+	}
 	b = (struct px_sb){ st->uhead, 0, st->uhead_cap, false };
 	st_build_head(d, &b, false, &st->uhead_attempt_off);
 	st->uhead = b.p;
@@ -1248,7 +1260,7 @@ static void st_forward(struct px_dconn *d)
 		st_local_str(d, 503, "out of memory", NULL, -1);
 		return;
 	}
-	if (st->req.upgrade)
+	if (st->req->upgrade)
 		px_stat_inc(w, PX_S_RQ_UPGRADE);
 	if (st->req_done)
 		st_arm_route_timeout(d);
@@ -1283,14 +1295,29 @@ static void px_relocate(struct http1_str *s, const char *from, size_t n, char *t
 		s->p = to + (s->p - from);
 }
 
-/* Copy the parsed head out of the read buffer so the buffer can move on. */
+/*
+ * Copy the parsed head (w->req_parse) out of the read buffer so the buffer
+ * can move on, and the parsed request cut to the headers it has: an open
+ * stream keeps a few hundred bytes of it, not HTTP1_MAX_HEADERS slots.
+ */
 static int st_copy_head(struct px_dconn *d, size_t hlen)
 {
 	struct px_stream *st = &d->st;
-	struct http1_msg *m = &st->req;
+	const struct http1_msg *parsed = &d->w->req_parse;
+	size_t i, msz = http1_msg_size(parsed->n_headers);
 	const char *from = d->in.p + d->in.off;
-	size_t i;
+	struct http1_msg *m;
 
+	if (msz > st->req_cap) {
+		m = realloc(st->req_mem, msz);
+		if (!m)
+			return -ENOMEM;
+		st->req_mem = m;
+		st->req_cap = (uint32_t)msz;
+	}
+	m = st->req_mem;
+	memcpy(m, parsed, msz);
+	st->req = m;
 	if (hlen > st->head_cap) {
 		char *np = realloc(st->head, hlen);
 
@@ -1317,8 +1344,8 @@ static int st_copy_head(struct px_dconn *d, size_t hlen)
 static const struct l7_vhost *st_gateway_vhost(struct px_dconn *d, const struct l7_config *c)
 {
 	struct px_stream *st = &d->st;
-	const char *h = st->req.host.p;
-	size_t hn = st->req.host.n, i, j;
+	const char *h = st->req->host.p;
+	size_t hn = st->req->host.n, i, j;
 	const char *colon = hn ? memchr(h, ':', hn) : NULL;
 
 	if (colon)
@@ -1347,7 +1374,7 @@ static void st_begin(struct px_dconn *d, size_t hlen)
 {
 	struct px_stream *st = &d->st;
 	struct px_worker *w = d->w;
-	const struct http1_msg *m = &st->req;
+	const struct http1_msg *m;
 	const struct http1_header *h, *origin;
 	const struct l7_config *c;
 	struct l7_request_view v;
@@ -1356,6 +1383,7 @@ static void st_begin(struct px_dconn *d, size_t hlen)
 		px_dconn_close(d, -1);
 		return;
 	}
+	m = st->req;
 	d->in.off += (uint32_t)hlen;
 	d->parsed = 0;
 	d->head_start = 0;
@@ -1478,10 +1506,10 @@ static void st_begin(struct px_dconn *d, size_t hlen)
 
 /* ---- byte movement ---- */
 
-static bool px_buf_room(struct px_buf *b, bool may_grow)
+static bool px_buf_room(struct px_worker *w, struct px_buf *b, bool may_grow)
 {
 	if (!b->p) {
-		b->p = malloc(PX_BUF_SIZE);
+		b->p = px_buf_get(w);
 		if (!b->p)
 			return false;
 		b->cap = PX_BUF_SIZE;
@@ -1529,7 +1557,7 @@ static bool d_read(struct px_dconn *d)
 		return n > 0;
 	}
 	/* heads may grow the buffer; bodies wait for room (backpressure) */
-	if (!px_buf_room(b, d->state == PX_D_HEAD))
+	if (!px_buf_room(d->w, b, d->state == PX_D_HEAD))
 		return false;
 	room = b->cap - b->len;
 	n = px_io_read(d->fd, d->h2b, b->p + b->len, room);
@@ -1562,7 +1590,7 @@ static bool u_read(struct px_dconn *d, struct px_uconn *u)
 
 	if (!u->rd_ready || u->rd_eof || u->err || !u->connected)
 		return false;
-	if (!px_buf_room(b, d->st.rphase == PX_R_HEAD))
+	if (!px_buf_room(d->w, b, d->st.rphase == PX_R_HEAD))
 		return false;
 	room = b->cap - b->len;
 	n = px_io_read(u->fd, u->h2b, b->p + b->len, room);
@@ -1925,7 +1953,7 @@ static void st_commit_head(struct px_dconn *d, const struct http1_msg *rm)
 	struct px_sb b;
 	size_t i;
 
-	st->dechunk = rm->body == HTTP1_BODY_CHUNKED && st->req.minor_version == 0;
+	st->dechunk = rm->body == HTTP1_BODY_CHUNKED && st->req->minor_version == 0;
 	if (rm->body == HTTP1_BODY_CLOSE || st->dechunk || !st->req_done)
 		d->close_after = true;
 	b = out_sb(d);
@@ -1956,7 +1984,7 @@ static void st_commit_head(struct px_dconn *d, const struct http1_msg *rm)
 	px_ops_append(&b, dop, ro);
 	if (st->origin_ok) {
 		const struct pol_cors *c = &st->route->pol->cors;
-		const struct http1_header *o = http1_header_get(&st->req, "origin");
+		const struct http1_header *o = http1_header_get(st->req, "origin");
 
 		sb_hdr(&b, "access-control-allow-origin", 27, o->value.p, o->value.n);
 		if (c->allow_credentials == 1)
@@ -1973,7 +2001,7 @@ static void st_commit_head(struct px_dconn *d, const struct http1_msg *rm)
 			sb_hdr(&b, "upgrade", 7, upg->value.p, upg->value.n);
 	} else if (d->close_after) {
 		sb_puts(&b, "connection: close\r\n");
-	} else if (st->req.minor_version == 0) {
+	} else if (st->req->minor_version == 0) {
 		sb_puts(&b, "connection: keep-alive\r\n");
 	}
 	sb_puts(&b, "\r\n");
@@ -1993,7 +2021,7 @@ static bool st_resp_head(struct px_dconn *d, const struct http1_msg *rm, size_t 
 	st->resp_parsed = 0;
 	if (status >= 100 && status < 200 && status != 101) {
 		/* interim (100 Continue, 103): relay to HTTP/1.1 clients as is */
-		if (st->req.minor_version >= 1) {
+		if (st->req->minor_version >= 1) {
 			struct px_sb b = out_sb(d);
 
 			sb_put(&b, u->in.p + u->in.off, hlen);
@@ -2002,7 +2030,7 @@ static bool st_resp_head(struct px_dconn *d, const struct http1_msg *rm, size_t 
 		u->in.off += (uint32_t)hlen;
 		return true;
 	}
-	if (status == 101 && !st->req.upgrade) {
+	if (status == 101 && !st->req->upgrade) {
 		st_try_fail(d, PX_FAIL_PROTOCOL);
 		return true;
 	}
@@ -2058,8 +2086,8 @@ static bool st_resp(struct px_dconn *d)
 
 		if (avail && avail != st->resp_parsed) {
 			struct http1_msg rm;
-			int r = http1_parse_response(u->in.p + u->in.off, avail, st->req.method.p,
-						     st->req.method.n, &rm);
+			int r = http1_parse_response(u->in.p + u->in.off, avail, st->req->method.p,
+						     st->req->method.n, &rm);
 
 			if (r > 0) {
 				st_resp_head(d, &rm, (size_t)r);
@@ -2126,7 +2154,7 @@ static bool d_head(struct px_dconn *d)
 		}
 		return false;
 	}
-	r = http1_parse_request(b->p + b->off, avail, &d->st.req);
+	r = http1_parse_request(b->p + b->off, avail, &d->w->req_parse);
 	if (r == HTTP1_INCOMPLETE) {
 		d->parsed = (uint32_t)avail;
 		if (d->rd_eof || (b->off == 0 && b->len == b->cap && b->cap >= PX_BUF_MAX)) {
@@ -2268,8 +2296,19 @@ void px_dconn_pump(struct px_dconn *d)
 			break;
 	}
 	d->in_pump = was_in;
-	if (!d->closed)
-		d_io_rearm(d);
+	if (d->closed)
+		return;
+	if (!was_in) {
+		/* nothing left to move: the buffers go back (an idle stream holds none) */
+		px_buf_drop(d->w, &d->in);
+		if (d->st.u && !d->st.u->closed)
+			px_buf_drop(d->w, &d->st.u->in);
+		if (d->out.p && d->out.off == d->out.len) {
+			free(d->out.p);
+			d->out = (struct px_buf){ 0 };
+		}
+	}
+	d_io_rearm(d);
 }
 
 /*
@@ -2312,7 +2351,8 @@ static struct px_dconn *d_new(struct px_worker *w, int fd, bool gateway, uint16_
 		struct px_buf in = d->in, out = d->out;
 		char *head = d->st.head, *uhead = d->st.uhead, *replay = d->st.replay;
 		uint32_t head_cap = d->st.head_cap, uhead_cap = d->st.uhead_cap;
-		uint32_t replay_cap = d->st.replay_cap;
+		uint32_t replay_cap = d->st.replay_cap, req_cap = d->st.req_cap;
+		struct http1_msg *req_mem = d->st.req_mem;
 
 		w->dfree = d->dead_next;
 		w->n_dfree--;
@@ -2325,6 +2365,8 @@ static struct px_dconn *d_new(struct px_worker *w, int fd, bool gateway, uint16_
 		d->st.uhead_cap = uhead_cap;
 		d->st.replay = replay;
 		d->st.replay_cap = replay_cap;
+		d->st.req_mem = req_mem;
+		d->st.req_cap = req_cap;
 	} else {
 		d = calloc(1, sizeof(*d));
 		if (!d)
@@ -2347,6 +2389,7 @@ static struct px_dconn *d_new(struct px_worker *w, int fd, bool gateway, uint16_
 	d->st.t_try.kind = PX_T_TRY;
 	d->st.t_try.idx = -1;
 	d->st.grpc = PROXY_GRPC_NONE;
+	d->st.req = &px_req_none;
 	d->last_io = w->now;
 	return d;
 }

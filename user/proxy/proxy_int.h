@@ -34,6 +34,7 @@
 
 #define PX_BUF_SIZE		(16 * 1024)	/* initial read buffer per connection */
 #define PX_BUF_MAX		HTTP1_MAX_HEAD	/* grown only for long heads */
+#define PX_UHEAD_ADD		256		/* first upstream head buffer: client head + this */
 #define PX_REPLAY_MAX		(64 * 1024)	/* request bodies up to this are retriable */
 #define PX_MIRROR_BODY_MAX	(64 * 1024)
 #define PX_MIRRORS_MAX		256		/* in flight per worker */
@@ -52,6 +53,7 @@
 #define PX_BACKOFF_BASE_MS	25		/* Envoy: base 25 ms, max 10x */
 #define PX_LOG_BUF		(64 * 1024)
 #define PX_DFREE_MAX		256		/* stream connections kept for reuse per worker */
+#define PX_BUF_STASH_MAX	64		/* empty PX_BUF_SIZE read buffers kept per worker */
 
 /* Counters; one array per worker, summed on read. */
 enum px_stat {
@@ -316,7 +318,10 @@ struct px_stream {
 	struct px_grpc_msgs req_msgs, resp_msgs;
 
 	/* ---- not reset between requests (px_stream_reset zeroes up to here) ---- */
-	struct http1_msg req;	/* pointers into head */
+	/* the parsed request: req_mem once a head was parsed, else px_req_none */
+	const struct http1_msg *req;
+	struct http1_msg *req_mem;	/* cut to its headers (http1_msg_size), pointers into head */
+	uint32_t req_cap;
 	char *head;
 	char *uhead;		/* the upstream head; its tail is x-envoy-attempt-count */
 	char *replay;		/* request body bytes sent so far, for retries */
@@ -386,6 +391,9 @@ struct px_worker {
 	struct px_dconn *dead_d;
 	struct px_dconn *dfree;		/* closed HTTP/2 stream connections, buffers kept */
 	uint32_t n_dfree;
+	struct http1_msg req_parse;	/* a request head is parsed here, then copied to its stream */
+	char *bstash;			/* empty read buffers, linked through their first bytes */
+	uint32_t n_bstash;		/* <= PX_BUF_STASH_MAX */
 	struct px_uconn *dead_u;
 	struct px_uconn *mirrors;
 	uint32_t n_mirrors;
@@ -471,6 +479,15 @@ struct px_uconn *px_uconn_connect(struct px_worker *w, struct px_pool *pool,
 				  uint32_t addr, uint16_t port, uint64_t timeout_ms, int *err);
 void px_uconn_close(struct px_uconn *u);
 void px_uconn_release(struct px_uconn *u, bool reusable);
+/*
+ * Read buffers are taken when bytes are to be read and given back once
+ * empty (px_buf_drop), so an idle connection or an open HTTP/2 stream
+ * with nothing in flight holds none. Empty PX_BUF_SIZE buffers wait in
+ * the worker's stash (at most PX_BUF_STASH_MAX) for the next reader.
+ */
+char *px_buf_get(struct px_worker *w);
+void px_buf_drop(struct px_worker *w, struct px_buf *b);
+void px_buf_stash_free(struct px_worker *w);
 void px_uconn_event(struct px_uconn *u, uint32_t events);
 void px_pool_service(struct px_worker *w, struct px_pool *pool);
 struct px_uconn *px_pool_take_idle(struct px_pool *pool);

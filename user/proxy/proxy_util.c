@@ -8,6 +8,7 @@
 #include <errno.h>
 #include <pcre2.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 #include <time.h>
@@ -397,4 +398,42 @@ size_t px_time_format(uint64_t wall_ms, char *out, size_t outlen)
 		     tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec,
 		     (unsigned)(wall_ms % 1000));
 	return n < 0 ? 0 : (size_t)n >= outlen ? outlen - 1 : (size_t)n;
+}
+
+/* ---- read buffers ---- */
+
+char *px_buf_get(struct px_worker *w)
+{
+	char *p = w->bstash;
+
+	if (!p)
+		return malloc(PX_BUF_SIZE);
+	memcpy(&w->bstash, p, sizeof(w->bstash));
+	w->n_bstash--;
+	return p;
+}
+
+void px_buf_drop(struct px_worker *w, struct px_buf *b)
+{
+	if (!b->p || b->off != b->len)
+		return;
+	if (b->cap == PX_BUF_SIZE && w->n_bstash < PX_BUF_STASH_MAX) {
+		memcpy(b->p, &w->bstash, sizeof(w->bstash));
+		w->bstash = b->p;
+		w->n_bstash++;
+	} else {
+		free(b->p);
+	}
+	*b = (struct px_buf){ 0 };
+}
+
+void px_buf_stash_free(struct px_worker *w)
+{
+	while (w->bstash) {
+		char *p = w->bstash;
+
+		memcpy(&w->bstash, p, sizeof(w->bstash));
+		free(p);
+	}
+	w->n_bstash = 0;
 }
