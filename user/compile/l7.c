@@ -345,8 +345,10 @@ static int l7_hosttabs_build(struct l7_build *b)
 		err = l7_hosttab_add(b, &b->dr_hosts, set->drs[i].host, set->drs[i].meta.ns, i);
 	if (err)
 		return err;
-	qsort(b->vs_hosts.v, b->vs_hosts.n, sizeof(*b->vs_hosts.v), l7_hostref_cmp);
-	qsort(b->dr_hosts.v, b->dr_hosts.n, sizeof(*b->dr_hosts.v), l7_hostref_cmp);
+	if (b->vs_hosts.n)
+		qsort(b->vs_hosts.v, b->vs_hosts.n, sizeof(*b->vs_hosts.v), l7_hostref_cmp);
+	if (b->dr_hosts.n)
+		qsort(b->dr_hosts.v, b->dr_hosts.n, sizeof(*b->dr_hosts.v), l7_hostref_cmp);
 	return 0;
 }
 
@@ -1147,7 +1149,8 @@ static int l7_pods_build(struct l7_build *b)
 		if (pp->ip && !pp->host_network)
 			ord[n++] = (struct l7_pod_ord){ ntohl(pp->ip), i };
 	}
-	qsort(ord, n, sizeof(*ord), l7_pod_cmp);
+	if (n)
+		qsort(ord, n, sizeof(*ord), l7_pod_cmp);
 	if (n && !(c->pods = calloc(n, sizeof(*c->pods))))
 		err = -ENOMEM;
 	for (size_t i = 0; !err && i < n; i++) {
