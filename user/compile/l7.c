@@ -379,6 +379,15 @@ static size_t l7_hosttab_find(const struct l7_hosttab *t, const char *svc_ns, co
 	return first;
 }
 
+/* The DestinationRule of service fqdn in namespace svc_ns (as plan_service_dr). */
+static const struct pol_dr *l7_find_dr(const struct l7_build *b, const char *svc_ns,
+				       const char *fqdn)
+{
+	size_t i = l7_hosttab_find(&b->dr_hosts, svc_ns, fqdn);
+
+	return i == SIZE_MAX ? NULL : &b->set->drs[i];
+}
+
 static const char *l7_tp_needs_l7(const struct pol_traffic_policy *tp, uint16_t port)
 {
 	if (tp->has_outlier)
@@ -530,7 +539,7 @@ static int l7_cluster_get(struct l7_build *b, const struct pol_service *svc,
 	}
 	sp = l7_svc_port(svc, port);
 	cl->h2 = sp && l7_port_protocol(sp, pwhy, sizeof(pwhy)) == L7_PROTO_H2;
-	err = l7_cluster_policy(b, plan_service_dr(b->set, svc), subset, port, cl);
+	err = l7_cluster_policy(b, l7_find_dr(b, svc->meta.ns, fqdn), subset, port, cl);
 	cl->h2 = cl->h2 || cl->pool.h2_upgrade;	/* DestinationRule h2UpgradePolicy: UPGRADE */
 	if (!err)
 		err = l7_cluster_add(b, cl);
@@ -882,8 +891,7 @@ static int l7_svc_build(struct l7_build *b, struct plan_service *ps)
 	vs = i == SIZE_MAX ? NULL : &b->set->vss[i];
 	if (vs && !l7_vs_http_on_port(vs, port))
 		vs = NULL;
-	i = l7_hosttab_find(&b->dr_hosts, svc->meta.ns, ps->fqdn);
-	dr = i == SIZE_MAX ? NULL : &b->set->drs[i];
+	dr = l7_find_dr(b, svc->meta.ns, ps->fqdn);
 	drwhy = l7_dr_needs_l7(dr, port);
 	if (!vs && !drwhy && proto != L7_PROTO_HTTP && proto != L7_PROTO_H2)
 		return 0;	/* most ports: L4, nothing to say */
