@@ -140,6 +140,56 @@ out:
 }
 
 /* No proxy: the ports stay at L4 in the kernel and say why they would be L7. */
+/*
+ * Istio's choice when several objects name a host: the VirtualService (http
+ * routes, mesh) and the DestinationRule in the service's namespace, else
+ * the first in policy order, whatever the order of their hosts.
+ */
+TEST(compile_l7_prefers_the_service_namespace)
+{
+	static const char yaml[] =
+		"apiVersion: v1\nkind: Service\nmetadata: {name: a, namespace: default}\n"
+		"spec: {clusterIP: 10.96.0.30, ports: [{name: http, port: 80}]}\n"
+		"---\napiVersion: v1\nkind: Service\nmetadata: {name: b, namespace: default}\n"
+		"spec: {clusterIP: 10.96.0.31, ports: [{name: http, port: 80}]}\n"
+		"---\napiVersion: networking.istio.io/v1\nkind: VirtualService\n"
+		"metadata: {name: x1, namespace: other}\n"
+		"spec: {hosts: [a.default.svc.cluster.local, b.default.svc.cluster.local],"
+		" http: [{route: [{destination: {host: a.default.svc.cluster.local}}]}]}\n"
+		"---\napiVersion: networking.istio.io/v1\nkind: VirtualService\n"
+		"metadata: {name: x2, namespace: third}\n"
+		"spec: {hosts: [b.default.svc.cluster.local],"
+		" http: [{route: [{destination: {host: b.default.svc.cluster.local}}]}]}\n"
+		"---\napiVersion: networking.istio.io/v1\nkind: VirtualService\n"
+		"metadata: {name: own, namespace: default}\n"
+		"spec: {hosts: [a], http: [{route: [{destination: {host: a}}]}]}\n"
+		"---\napiVersion: networking.istio.io/v1\nkind: DestinationRule\n"
+		"metadata: {name: d1, namespace: other}\n"
+		"spec: {host: b.default.svc.cluster.local}\n"
+		"---\napiVersion: networking.istio.io/v1\nkind: DestinationRule\n"
+		"metadata: {name: d2, namespace: default}\n"
+		"spec: {host: b, trafficPolicy: {outlierDetection: {consecutive5xxErrors: 2}}}\n";
+	struct compile_opts opts = { .l7_proxy = true };
+	const struct l7_svc *a, *b;
+	struct compile_out out;
+	struct pol_set set;
+
+	ASSERT_EQ(cmp_load(&set, yaml, &opts, &out), 0);
+	a = l7_config_find_svc(out.l7, inet_addr("10.96.0.30"), 80);
+	b = l7_config_find_svc(out.l7, inet_addr("10.96.0.31"), 80);
+	ASSERT_TRUE(a != NULL && a->vhost != NULL);
+	ASSERT_TRUE(b != NULL && b->vhost != NULL);
+	/* a: its own namespace's, though x1 comes first */
+	ASSERT_STREQ(a->vhost->name, "default/own");
+	/* b: none in default, the first of the others */
+	ASSERT_STREQ(b->vhost->name, "other/x1");
+	/* b's DestinationRule: default's (outlierDetection), not other's */
+	ASSERT_TRUE(b->default_cluster->outlier.enabled);
+	ASSERT_EQ(b->default_cluster->outlier.consecutive_5xx, 2);
+	compile_out_free(&out);
+	policy_set_free(&set);
+}
+
 TEST(compile_without_proxy_keeps_l4)
 {
 	struct compile_opts opts = { .l7_proxy = false };

@@ -1245,3 +1245,294 @@ TEST(pods_added_relabelled_deleted_patch_equals_full_plan)
 	free(a2);
 	free(lone);
 }
+
+/* ---- the L7 config after a delta (l7_config_rebuild) ---- */
+
+/* Everything the L7 config holds, as text (clusters by name, in order). */
+static char *l7_text(const struct plan *p, const struct l7_config *c)
+{
+	char *buf = NULL, a[INET_ADDRSTRLEN];
+	size_t len = 0;
+	FILE *f = open_memstream(&buf, &len);
+
+	for (size_t i = 0; i < p->n_svcs; i++)
+		fprintf(f, "why %s:%u %x %s\n", p->svcs[i].fqdn, ntohs(p->svcs[i].key.port),
+			p->svcs[i].flags, p->svcs[i].l7_why ?: "-");
+	for (size_t i = 0; c && i < c->n_svcs; i++) {
+		const struct l7_svc *s = &c->svcs[i];
+
+		fprintf(f, "svc %x:%u %s %s/%s %s vhost %s default %s\n", s->vip, s->port, s->fqdn,
+			s->ns, s->name, s->why, s->vhost ? s->vhost->name : "-",
+			s->default_cluster->name);
+	}
+	for (size_t i = 0; c && i < c->n_l4_ports; i++)
+		fprintf(f, "l4 %x:%u %s %s\n", c->l4_ports[i].vip, c->l4_ports[i].port,
+			c->l4_ports[i].name, c->l4_ports[i].why);
+	for (size_t i = 0; c && i < c->n_clusters; i++) {
+		const struct l7_cluster *cl = c->clusters[i];
+
+		fprintf(f, "cluster %u %s %016llx %s|%s|%u lb %u/%u/%s h2 %d pool %u/%u od %d/%u/%llu:",
+			cl->index, cl->name, (unsigned long long)cl->id, cl->fqdn, cl->subset ?: "-",
+			cl->port, cl->lb, cl->hash_kind, cl->hash_key ?: "-", cl->h2,
+			cl->pool.max_connections, cl->pool.http1_max_pending, cl->outlier.enabled,
+			cl->outlier.consecutive_5xx, (unsigned long long)cl->outlier.interval_ms);
+		for (size_t h = 0; h < cl->n_hosts; h++)
+			fprintf(f, " %s:%u/%d/%s", inet_ntop(AF_INET, &cl->hosts[h].addr, a, sizeof(a)),
+				cl->hosts[h].port, cl->hosts[h].ready, cl->hosts[h].pod ?: "-");
+		fputc('\n', f);
+	}
+	for (size_t i = 0; c && i < c->n_vhosts; i++) {
+		const struct l7_vhost *vh = c->vhosts[i];
+
+		fprintf(f, "vhost %s ns %s domains", vh->name, vh->ns);
+		for (size_t d = 0; d < vh->n_domains; d++)
+			fprintf(f, " %s", vh->domains[d]);
+		fprintf(f, " gateways");
+		for (size_t g = 0; g < vh->n_gateways; g++)
+			fprintf(f, " %s", vh->gateways[g]);
+		for (size_t r = 0; r < vh->n_routes; r++) {
+			const struct l7_route *rt = &vh->routes[r];
+
+			fprintf(f, "\n  route %zu total %u timeout %llu retry %d/%u:", r,
+				rt->total_weight, (unsigned long long)rt->timeout_ms, rt->has_retry,
+				rt->retry.attempts);
+			for (size_t d = 0; d < rt->n_dests; d++)
+				fprintf(f, " %s=%u", rt->dests[d].cluster->name, rt->dests[d].weight);
+			for (size_t m = 0; m < rt->n_mirrors; m++)
+				fprintf(f, " mirror %s", rt->mirrors[m].cluster->name);
+		}
+		fputc('\n', f);
+	}
+	for (size_t i = 0; c && i < c->n_gateways; i++) {
+		const struct l7_gateway *g = &c->gateways[i];
+
+		fprintf(f, "gateway %s:", g->name);
+		for (size_t s = 0; s < g->n_servers; s++) {
+			fprintf(f, " server %u %s", g->servers[s].port, g->servers[s].name ?: "-");
+			for (size_t h = 0; h < g->servers[s].n_hosts; h++)
+				fprintf(f, " %s", g->servers[s].hosts[h]);
+		}
+		for (size_t v = 0; v < g->n_vhosts; v++)
+			fprintf(f, " vhost %s:%s", g->vhosts[v]->name,
+				g->vhosts[v]->n_domains ? g->vhosts[v]->domains[0] : "-");
+		fputc('\n', f);
+	}
+	for (size_t i = 0; c && i < c->n_pods; i++) {
+		fprintf(f, "pod %s %s/%s", inet_ntop(AF_INET, &c->pods[i].ip, a, sizeof(a)),
+			c->pods[i].ns, c->pods[i].name);
+		for (size_t l = 0; l < c->pods[i].labels.n; l++)
+			fprintf(f, " %s=%s", c->pods[i].labels.v[l].key, c->pods[i].labels.v[l].value);
+		fputc('\n', f);
+	}
+	fclose(f);
+	return buf;
+}
+
+#define L7R_SVCS 8
+#define L7R_VSS 4
+#define L7R_PODS 6
+
+/* A policy of the churn: each object's variant (0: absent for VS/DR/Pod). */
+struct l7r_state {
+	unsigned svc[L7R_SVCS];		/* port name / appProtocol / second port */
+	unsigned dr[L7R_SVCS];
+	unsigned vs[L7R_VSS];
+	unsigned pod[L7R_PODS];
+};
+
+/* The Services VirtualService k names (its hosts). */
+static void l7r_vs_hosts(unsigned k, unsigned *a, unsigned *b)
+{
+	*a = k;
+	*b = (k + 3) % L7R_SVCS;
+}
+
+static char *l7r_yaml(const struct l7r_state *st)
+{
+	static const char *const pname[] = { "http", "tcp", "grpc", "web", "http-api", "mysql" };
+	static const char *const app[] = { NULL, "http", "tcp", "kubernetes.io/h2c" };
+	char *buf = NULL;
+	size_t len = 0;
+	FILE *f = open_memstream(&buf, &len);
+
+	fputs("apiVersion: networking.istio.io/v1\nkind: Gateway\n"
+	      "metadata: {name: gw, namespace: default}\n"
+	      "spec:\n  servers:\n  - port: {number: 8000, name: http, protocol: HTTP}\n"
+	      "    hosts: ['*']\n", f);
+	for (unsigned i = 0; i < L7R_SVCS; i++) {
+		unsigned v = st->svc[i];
+		const char *ap = app[(v / 6) % 4];
+
+		fprintf(f, "---\napiVersion: v1\nkind: Service\nmetadata: {name: s%u, namespace: default}\n"
+			"spec: {clusterIP: 10.96.1.%u, ports: [{name: %s, port: 80, targetPort: 9000%s%s}%s]}\n",
+			i, i + 1, pname[v % 6], ap ? ", appProtocol: " : "", ap ?: "",
+			(v / 24) % 2 ? ", {name: http-b, port: 81, targetPort: 9001}" : "");
+		fprintf(f, "---\napiVersion: discovery.k8s.io/v1\nkind: EndpointSlice\n"
+			"metadata: {name: s%u-1, namespace: default, labels: {kubernetes.io/service-name: s%u}}\n"
+			"addressType: IPv4\nports: [{name: %s, port: 9000}]\n"
+			"endpoints: [{addresses: [10.244.%u.1]}, "
+			"{addresses: [10.244.%u.2], conditions: {ready: %s}}]\n",
+			i, i, pname[v % 6], i, i, v % 2 ? "false" : "true");
+		/* always there: the routes name its subset */
+		fprintf(f, "---\napiVersion: networking.istio.io/v1\nkind: DestinationRule\n"
+			"metadata: {name: s%u, namespace: default}\n"
+			"spec:\n  host: s%u\n%s\n"
+			"  subsets: [{name: v1, labels: {version: v1}}]\n", i, i,
+			st->dr[i] % 4 == 0 ? "" :
+			st->dr[i] % 4 == 1 ? "  trafficPolicy: {outlierDetection: {consecutive5xxErrors: 3}}" :
+			st->dr[i] % 4 == 2 ? "  trafficPolicy: {loadBalancer: {simple: ROUND_ROBIN}}" :
+			"  trafficPolicy: {connectionPool: {http: {http1MaxPendingRequests: 7}}}");
+	}
+	for (unsigned k = 0; k < L7R_VSS; k++) {
+		unsigned v = st->vs[k], a, b, d = (k + v) % L7R_SVCS;
+
+		if (!v)
+			continue;
+		l7r_vs_hosts(k, &a, &b);
+		fprintf(f, "---\napiVersion: networking.istio.io/v1\nkind: VirtualService\n"
+			"metadata: {name: v%u, namespace: default}\n"
+			"spec:\n  hosts: [s%u, s%u]\n%s  %s:\n"
+			"  - route:\n    - {destination: {host: s%u}, weight: %u}\n"
+			"    - {destination: {host: s%u, subset: v1}, weight: %u}\n",
+			k, a, b, k == 3 ? "  gateways: [mesh, gw]\n" : "", v % 2 ? "http" : "tcp",
+			d, 10 * (v % 9) + 5, (d + 1) % L7R_SVCS, 95 - 10 * (v % 9));
+	}
+	for (unsigned i = 0; i < L7R_PODS; i++)
+		if (st->pod[i])
+			fprintf(f, "---\napiVersion: v1\nkind: Pod\n"
+				"metadata: {name: p%u, namespace: default, labels: {app: a%u, version: v%u}}\n"
+				"status: {podIP: 10.245.%u.1}\n", i, st->pod[i] % 3,
+				st->pod[i] % 2 + 1, st->pod[i] % 4);
+	fclose(f);
+	return buf;
+}
+
+static struct pol_set *l7r_load(const char *yaml)
+{
+	struct pol_set *s = calloc(1, sizeof(*s));
+
+	ASSERT_TRUE(s != NULL);
+	policy_set_init(s);
+	ASSERT_EQ(policy_load_buffer(s, "pol/all.yaml", yaml, strlen(yaml)), 0);
+	if (policy_validate(s)) {
+		char line[512];
+
+		for (size_t i = 0; i < s->n_diags; i++)
+			TEST_FAIL_("%s", policy_diag_format(&s->diags[i], line, sizeof(line)));
+	}
+	return s;
+}
+
+static void l7r_name(const char **names, size_t *n, unsigned i)
+{
+	static const char *const s[L7R_SVCS] = { "s0", "s1", "s2", "s3", "s4", "s5", "s6", "s7" };
+
+	for (size_t k = 0; k < *n; k++)
+		if (names[k] == s[i])
+			return;
+	names[(*n)++] = s[i];
+}
+
+/*
+ * Random churn of Services (port protocols, a second port), their
+ * DestinationRules, http/tcp VirtualServices (one also bound to a
+ * Gateway) and Pods: after each change only the services the agent would
+ * re-plan are (the Service, the DestinationRule's host, the
+ * VirtualService's hosts; a Pod no slice carries: none, the pod table
+ * changes), and the L7 config
+ * compile_patch_routes builds (l7_config_rebuild: the other service ports
+ * keep their decision unseen) is the one a full compile of the new policy
+ * builds: same ports and reasons, clusters, vhosts and routes, gateway
+ * servers, pod table.
+ */
+TEST(l7_rebuild_equals_full_build_over_random_churn)
+{
+	const char *ns[2 * L7R_SVCS];
+
+	for (size_t i = 0; i < 2 * L7R_SVCS; i++)
+		ns[i] = "default";
+	for (int proxy = 0; proxy < 2; proxy++) {
+		struct compile_opts co = { .l7_proxy = proxy };
+		struct l7r_state st = {};
+		struct pol_set *sets[301];
+		struct compile_out cur;
+		uint32_t x = 777 + proxy;
+		size_t n_sets = 0;
+		char *y;
+
+		for (unsigned i = 0; i < L7R_SVCS; i++)
+			st.svc[i] = i;
+		y = l7r_yaml(&st);
+		sets[n_sets++] = l7r_load(y);
+		free(y);
+		ASSERT_EQ(compile_policy(sets[0], &co, &cur), 0);
+		for (int step = 0; step < 300; step++) {
+			const char *names[2 * L7R_SVCS];
+			struct pol_set *set, *full;
+			struct compile_out fo;
+			struct l7_config *l7 = NULL;
+			struct plan_patch pt;
+			char *got, *want;
+			size_t n = 0;
+			unsigned i, a, b;
+			int ret;
+
+			x = x * 1103515245u + 12345u;
+			switch ((x >> 8) % 4) {
+			case 0:
+				i = (x >> 12) % L7R_SVCS;
+				st.svc[i] = (x >> 16) % 48;
+				l7r_name(names, &n, i);
+				break;
+			case 1:
+				i = (x >> 12) % L7R_SVCS;
+				st.dr[i] = (x >> 16) % 4;
+				l7r_name(names, &n, i);
+				break;
+			case 2:
+				i = (x >> 12) % L7R_VSS;
+				/* the services both versions' routes and hosts feed */
+				l7r_vs_hosts(i, &a, &b);
+				l7r_name(names, &n, a);
+				l7r_name(names, &n, b);
+				st.vs[i] = (x >> 16) % 7;
+				break;
+			default:
+				st.pod[(x >> 12) % L7R_PODS] = (x >> 16) % 6;
+				break;
+			}
+			y = l7r_yaml(&st);
+			set = sets[n_sets++] = l7r_load(y);
+			full = l7r_load(y);
+			free(y);
+			ret = compile_patch_routes(set, &co, &cur, ns, names, n, &pt, &l7);
+			if (ret == -ESTALE) {	/* not a delta: the agent reloads in full */
+				compile_out_free(&cur);
+				ASSERT_EQ(compile_policy(set, &co, &cur), 0);
+				goto next;
+			}
+			ASSERT_EQ(ret, 0);
+			ASSERT_TRUE(l7 != NULL);
+			l7_config_put(cur.l7);
+			cur.l7 = l7;
+			plan_patch_free(&pt);
+next:
+			ASSERT_EQ(compile_policy(full, &co, &fo), 0);
+			got = l7_text(&cur.plan, cur.l7);
+			want = l7_text(&fo.plan, fo.l7);
+			if (strcmp(got, want))
+				TEST_FAIL_("step %d (proxy %d): rebuilt\n%s\nfull\n%s", step, proxy,
+					   got, want);
+			free(got);
+			free(want);
+			compile_out_free(&fo);
+			policy_set_free(full);
+			free(full);
+		}
+		compile_out_free(&cur);
+		for (size_t k = 0; k < n_sets; k++) {
+			policy_set_free(sets[k]);
+			free(sets[k]);
+		}
+	}
+}

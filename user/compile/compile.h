@@ -146,6 +146,19 @@ void compile_cluster_policy(const struct pol_dr *dr, const char *subset, uint16_
 int l7_config_build(struct pol_set *set, struct plan *plan, struct l7_config **out);
 
 /*
+ * l7_config_build after a delta: the L7 decision is taken again for the
+ * entries of plan->svcs at idx[0..n) (re-planned: their l7_why cleared or
+ * carried over); every other entry keeps the one the previous build took,
+ * which depends only on its own Service port and the VirtualService and
+ * DestinationRule of its host (a change of those re-plans it): an entry
+ * without l7_why is L4 and is not looked at, so a delta costs the L7 ports
+ * and the re-planned ones, not every service port. The config built is
+ * the one l7_config_build would build (test_delta checks it).
+ */
+int l7_config_rebuild(struct pol_set *set, struct plan *plan, const size_t *idx, size_t n,
+		      struct l7_config **out);
+
+/*
  * Does l7_config_build() read Service svc (of set, or one that goes from
  * it or comes into it): a port HTTP-like by name or appProtocol, a
  * DestinationRule with L7 policy, a VirtualService with http routes for

@@ -47,6 +47,24 @@ struct l7_vcache {
 	struct l7_vhost *vh;
 };
 
+/*
+ * A host (resolved to its FQDN) of a mesh VirtualService with http routes
+ * or of a DestinationRule, sorted by (fqdn, idx): which one applies to a
+ * service port is a bisection per port, not a pass over every object with
+ * an FQDN formatted per host (that pass, per service port, was most of a
+ * whole L7 build at 10,000 services).
+ */
+struct l7_hostref {
+	char *fqdn;
+	size_t idx;		/* in set->vss / set->drs: the first in policy order wins */
+	const char *ns;		/* the object's namespace (preferred: the service's) */
+};
+
+struct l7_hosttab {
+	struct l7_hostref *v;
+	size_t n, cap;
+};
+
 struct l7_build {
 	struct pol_set *set;
 	struct plan *plan;
@@ -55,6 +73,8 @@ struct l7_build {
 	size_t cap_clusters, cap_vhosts, cap_svcs, cap_l4;
 	struct l7_vcache *vc;
 	size_t n_vc, cap_vc;
+	struct l7_hosttab vs_hosts, dr_hosts;
+	const struct pol_service *last_svc;	/* l7_svc_build's last lookup */
 };
 
 /* ---- small helpers ---- */
@@ -219,7 +239,7 @@ static enum l7_proto l7_proto_parse(const char *s, size_t len)
 	return L7_PROTO_UNKNOWN;
 }
 
-/* Istio protocol selection for a Service port; why gets the reason. */
+/* Istio protocol selection for a Service port; why (if not NULL) gets the reason. */
 static enum l7_proto l7_port_protocol(const struct pol_svc_port *sp, char *why, size_t len)
 {
 	enum l7_proto p;
@@ -227,8 +247,9 @@ static enum l7_proto l7_port_protocol(const struct pol_svc_port *sp, char *why, 
 	if (sp->app_protocol) {
 		p = l7_proto_parse(sp->app_protocol, strlen(sp->app_protocol));
 		if (p != L7_PROTO_UNKNOWN) {
-			snprintf(why, len, "appProtocol %s (Istio protocol selection)",
-				 sp->app_protocol);
+			if (why)
+				snprintf(why, len, "appProtocol %s (Istio protocol selection)",
+					 sp->app_protocol);
 			return p;
 		}
 	}
@@ -238,7 +259,9 @@ static enum l7_proto l7_port_protocol(const struct pol_svc_port *sp, char *why, 
 
 		p = l7_proto_parse(sp->name, n);
 		if (p != L7_PROTO_UNKNOWN) {
-			snprintf(why, len, "port name %s (Istio protocol selection)", sp->name);
+			if (why)
+				snprintf(why, len, "port name %s (Istio protocol selection)",
+					 sp->name);
 			return p;
 		}
 	}
@@ -272,28 +295,97 @@ static bool l7_vs_http_on_port(const struct pol_vs *vs, uint16_t port)
 	return false;
 }
 
-/* The mesh VirtualService with http routes for fqdn (service namespace first). */
-static const struct pol_vs *l7_find_vs(const struct l7_build *b, const char *svc_ns,
-				       const char *fqdn)
+static int l7_hostref_cmp(const void *a, const void *b)
 {
-	const struct pol_vs *first = NULL;
+	const struct l7_hostref *x = a, *y = b;
+	int c = strcmp(x->fqdn, y->fqdn);
 
-	for (size_t i = 0; i < b->set->n_vss; i++) {
-		const struct pol_vs *vs = &b->set->vss[i];
-		bool hit = false;
+	return c ? c : x->idx < y->idx ? -1 : x->idx > y->idx;
+}
+
+static void l7_hosttab_free(struct l7_hosttab *t)
+{
+	for (size_t i = 0; i < t->n; i++)
+		free(t->v[i].fqdn);
+	free(t->v);
+	memset(t, 0, sizeof(*t));
+}
+
+/* host of the object idx (namespace ns), if it names a service FQDN */
+static int l7_hosttab_add(struct l7_build *b, struct l7_hosttab *t, const char *host,
+			  const char *ns, size_t idx)
+{
+	char f[L7_FQDN_MAX];
+
+	if (!host || policy_host_fqdn(b->set, host, ns, f, sizeof(f)))
+		return 0;
+	if (sm_grow((void **)&t->v, &t->cap, t->n + 1, sizeof(*t->v)))
+		return -ENOMEM;
+	if (l7_strdup(f, &t->v[t->n].fqdn))
+		return -ENOMEM;
+	t->v[t->n].idx = idx;
+	t->v[t->n++].ns = ns;
+	return 0;
+}
+
+static int l7_hosttabs_build(struct l7_build *b)
+{
+	const struct pol_set *set = b->set;
+	int err = 0;
+
+	for (size_t i = 0; !err && i < set->n_vss; i++) {
+		const struct pol_vs *vs = &set->vss[i];
 
 		if (!vs->n_http || !l7_gateways_mesh(vs->gateways, vs->n_gateways))
 			continue;
-		for (size_t h = 0; h < vs->n_hosts && !hit; h++)
-			hit = l7_host_is(b, vs->hosts[h], vs->meta.ns, fqdn);
-		if (!hit)
-			continue;
-		if (strcmp(vs->meta.ns, svc_ns) == 0)
-			return vs;
-		if (!first)
-			first = vs;
+		for (size_t h = 0; !err && h < vs->n_hosts; h++)
+			err = l7_hosttab_add(b, &b->vs_hosts, vs->hosts[h], vs->meta.ns, i);
+	}
+	for (size_t i = 0; !err && i < set->n_drs; i++)
+		err = l7_hosttab_add(b, &b->dr_hosts, set->drs[i].host, set->drs[i].meta.ns, i);
+	if (err)
+		return err;
+	if (b->vs_hosts.n)
+		qsort(b->vs_hosts.v, b->vs_hosts.n, sizeof(*b->vs_hosts.v), l7_hostref_cmp);
+	if (b->dr_hosts.n)
+		qsort(b->dr_hosts.v, b->dr_hosts.n, sizeof(*b->dr_hosts.v), l7_hostref_cmp);
+	return 0;
+}
+
+/*
+ * The object for fqdn: the first (policy order) in the service's
+ * namespace, else the first; SIZE_MAX if none. Istio's choice of the mesh
+ * VirtualService with http routes and of the DestinationRule (as
+ * plan_find_dr) for a host.
+ */
+static size_t l7_hosttab_find(const struct l7_hosttab *t, const char *svc_ns, const char *fqdn)
+{
+	size_t lo = 0, hi = t->n, first = SIZE_MAX;
+
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+
+		if (strcmp(t->v[mid].fqdn, fqdn) < 0)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	for (; lo < t->n && strcmp(t->v[lo].fqdn, fqdn) == 0; lo++) {
+		if (strcmp(t->v[lo].ns, svc_ns) == 0)
+			return t->v[lo].idx;
+		if (first == SIZE_MAX)
+			first = t->v[lo].idx;
 	}
 	return first;
+}
+
+/* The DestinationRule of service fqdn in namespace svc_ns (as plan_service_dr). */
+static const struct pol_dr *l7_find_dr(const struct l7_build *b, const char *svc_ns,
+				       const char *fqdn)
+{
+	size_t i = l7_hosttab_find(&b->dr_hosts, svc_ns, fqdn);
+
+	return i == SIZE_MAX ? NULL : &b->set->drs[i];
 }
 
 static const char *l7_tp_needs_l7(const struct pol_traffic_policy *tp, uint16_t port)
@@ -447,7 +539,7 @@ static int l7_cluster_get(struct l7_build *b, const struct pol_service *svc,
 	}
 	sp = l7_svc_port(svc, port);
 	cl->h2 = sp && l7_port_protocol(sp, pwhy, sizeof(pwhy)) == L7_PROTO_H2;
-	err = l7_cluster_policy(b, plan_service_dr(b->set, svc), subset, port, cl);
+	err = l7_cluster_policy(b, l7_find_dr(b, svc->meta.ns, fqdn), subset, port, cl);
 	cl->h2 = cl->h2 || cl->pool.h2_upgrade;	/* DestinationRule h2UpgradePolicy: UPGRADE */
 	if (!err)
 		err = l7_cluster_add(b, cl);
@@ -776,7 +868,10 @@ fail:
 
 static int l7_svc_build(struct l7_build *b, struct plan_service *ps)
 {
-	const struct pol_service *svc = l7_find_pol_svc(b->set, ps->ns, ps->name);
+	/* the ports of one Service are neighbours in plan order (one VIP) */
+	const struct pol_service *svc = b->last_svc && !strcmp(b->last_svc->meta.name, ps->name) &&
+		!strcmp(b->last_svc->meta.ns, ps->ns) ? b->last_svc :
+		l7_find_pol_svc(b->set, ps->ns, ps->name);
 	uint16_t port = ntohs(ps->key.port);
 	const struct pol_svc_port *sp = svc ? l7_svc_port(svc, port) : NULL;
 	const struct pol_vs *vs;
@@ -785,16 +880,22 @@ static int l7_svc_build(struct l7_build *b, struct plan_service *ps)
 	char why[200], pwhy[160];
 	enum l7_proto proto;
 	struct l7_svc *ls;
+	size_t i;
 	int err;
 
+	b->last_svc = svc;
 	if (!sp)
 		return 0;
-	proto = l7_port_protocol(sp, pwhy, sizeof(pwhy));
-	vs = l7_find_vs(b, svc->meta.ns, ps->fqdn);
+	proto = l7_port_protocol(sp, NULL, 0);
+	i = l7_hosttab_find(&b->vs_hosts, svc->meta.ns, ps->fqdn);
+	vs = i == SIZE_MAX ? NULL : &b->set->vss[i];
 	if (vs && !l7_vs_http_on_port(vs, port))
 		vs = NULL;
-	dr = plan_service_dr(b->set, svc);
+	dr = l7_find_dr(b, svc->meta.ns, ps->fqdn);
 	drwhy = l7_dr_needs_l7(dr, port);
+	if (!vs && !drwhy && proto != L7_PROTO_HTTP && proto != L7_PROTO_H2)
+		return 0;	/* most ports: L4, nothing to say */
+	l7_port_protocol(sp, pwhy, sizeof(pwhy));
 	if (proto == L7_PROTO_OTHER) {
 		if (vs)
 			return l7_diag(b, POL_DIAG_WARNING, &sp->loc,
@@ -1016,12 +1117,19 @@ fail:
 
 /* ---- pods ---- */
 
+/* by IP, then policy order (the first pod of an IP wins) */
+struct l7_pod_ord {
+	uint32_t ip;		/* host order */
+	size_t idx;		/* in set->pods */
+};
+
 static int l7_pod_cmp(const void *a, const void *b)
 {
-	uint32_t x = ntohl(((const struct l7_pod *)a)->ip);
-	uint32_t y = ntohl(((const struct l7_pod *)b)->ip);
+	const struct l7_pod_ord *x = a, *y = b;
 
-	return x < y ? -1 : x > y;
+	if (x->ip != y->ip)
+		return x->ip < y->ip ? -1 : 1;
+	return x->idx < y->idx ? -1 : x->idx > y->idx;
 }
 
 static void l7_pod_free(struct l7_pod *p)
@@ -1034,46 +1142,39 @@ static void l7_pod_free(struct l7_pod *p)
 static int l7_pods_build(struct l7_build *b)
 {
 	struct l7_config *c = b->c;
-	size_t w = 0;
+	struct l7_pod_ord *ord;
+	size_t n = 0;
+	int err = 0;
 
 	if (!b->set->n_pods)
 		return 0;
-	c->pods = calloc(b->set->n_pods, sizeof(*c->pods));
-	if (!c->pods)
+	ord = calloc(b->set->n_pods, sizeof(*ord));
+	if (!ord)
 		return -ENOMEM;
 	for (size_t i = 0; i < b->set->n_pods; i++) {
 		const struct pol_pod *pp = &b->set->pods[i];
+
+		if (pp->ip && !pp->host_network)
+			ord[n++] = (struct l7_pod_ord){ ntohl(pp->ip), i };
+	}
+	if (n)
+		qsort(ord, n, sizeof(*ord), l7_pod_cmp);
+	if (n && !(c->pods = calloc(n, sizeof(*c->pods))))
+		err = -ENOMEM;
+	for (size_t i = 0; !err && i < n; i++) {
+		const struct pol_pod *pp = &b->set->pods[ord[i].idx];
 		struct l7_pod *p;
 
-		if (!pp->ip || pp->host_network)
+		if (i && ord[i].ip == ord[i - 1].ip)
 			continue;
 		p = &c->pods[c->n_pods++];
 		p->ip = pp->ip;
 		if (l7_strdup(pp->meta.ns, &p->ns) || l7_strdup(pp->meta.name, &p->name) ||
 		    l7_labels_copy(&pp->meta.labels, &p->labels))
-			return -ENOMEM;
+			err = -ENOMEM;
 	}
-	if (!c->n_pods)
-		return 0;
-	/* stable order: the first pod of an IP (policy order) wins */
-	for (size_t i = 1; i < c->n_pods; i++) {
-		struct l7_pod t = c->pods[i];
-		size_t j = i;
-
-		while (j > 0 && l7_pod_cmp(&c->pods[j - 1], &t) > 0) {
-			c->pods[j] = c->pods[j - 1];
-			j--;
-		}
-		c->pods[j] = t;
-	}
-	for (size_t r = 1; r < c->n_pods; r++) {
-		if (c->pods[r].ip == c->pods[w].ip)
-			l7_pod_free(&c->pods[r]);
-		else
-			c->pods[++w] = c->pods[r];
-	}
-	c->n_pods = w + 1;
-	return 0;
+	free(ord);
+	return err;
 }
 
 /* ---- public ---- */
@@ -1110,7 +1211,8 @@ void l7_config_free(struct l7_config *c)
 	free(c);
 }
 
-int l7_config_build(struct pol_set *set, struct plan *plan, struct l7_config **out)
+static int l7_config_build_some(struct pol_set *set, struct plan *plan, const bool *redo,
+				struct l7_config **out)
 {
 	struct l7_build b = {
 		.set = set,
@@ -1124,19 +1226,46 @@ int l7_config_build(struct pol_set *set, struct plan *plan, struct l7_config **o
 	if (!b.c)
 		return -ENOMEM;
 	b.c->refs = 1;
-	err = l7_pods_build(&b);
+	err = l7_hosttabs_build(&b);
+	if (!err)
+		err = l7_pods_build(&b);
 	/* plan->svcs is sorted by (vip, port): so is c->svcs */
 	for (size_t i = 0; !err && i < plan->n_svcs; i++)
-		err = l7_svc_build(&b, &plan->svcs[i]);
+		if (!redo || redo[i] || plan->svcs[i].l7_why)
+			err = l7_svc_build(&b, &plan->svcs[i]);
 	if (!err)
 		err = l7_gateways_build(&b);
 	free(b.vc);
+	l7_hosttab_free(&b.vs_hosts);
+	l7_hosttab_free(&b.dr_hosts);
 	if (err) {
 		l7_config_free(b.c);
 		return err;
 	}
 	*out = b.c;
 	return 0;
+}
+
+int l7_config_build(struct pol_set *set, struct plan *plan, struct l7_config **out)
+{
+	return l7_config_build_some(set, plan, NULL, out);
+}
+
+int l7_config_rebuild(struct pol_set *set, struct plan *plan, const size_t *idx, size_t n,
+		      struct l7_config **out)
+{
+	bool *redo = calloc(plan->n_svcs + 1, sizeof(*redo));
+	int err;
+
+	*out = NULL;
+	if (!redo)
+		return -ENOMEM;
+	for (size_t k = 0; k < n; k++)
+		if (idx[k] < plan->n_svcs)
+			redo[idx[k]] = true;
+	err = l7_config_build_some(set, plan, redo, out);
+	free(redo);
+	return err;
 }
 
 bool l7_config_reads_service(struct pol_set *set, const struct pol_service *svc)
