@@ -615,3 +615,107 @@ out:
 	sockmesh__destroy(inc);
 	sockmesh__destroy(full);
 }
+
+/* a foreign entry of every kind the sweep knows, keyed by i */
+static void put_foreign(const struct dp_maps *m, uint32_t i)
+{
+	static const unsigned char zero[512];
+	struct sm_svc_key sk = { .vip = htonl(0x0afe0000 + i), .port = htons(81), .proto = 6 };
+	struct sm_be_key bk = { .addr = htonl(0x0afd0000 + i), .port = htons(8080) };
+	struct sm_bset_key bs = { .set_id = 0x7fff0000 + i, .idx = 0 };
+	struct sm_meta_key mk = { .kind = SM_META_CLUSTER, .id = 0x7fff000000ull + i };
+	__u64 cid = 0x7fff000000ull + i;
+
+	ASSERT_EQ(bpf_map_update_elem(m->svc, &sk, zero, BPF_ANY), 0);
+	ASSERT_EQ(bpf_map_update_elem(m->backend, &bk, zero, BPF_ANY), 0);
+	ASSERT_EQ(bpf_map_update_elem(m->bset, &bs, zero, BPF_ANY), 0);
+	ASSERT_EQ(bpf_map_update_elem(m->cluster, &cid, zero, BPF_ANY), 0);
+	ASSERT_EQ(bpf_map_update_elem(m->meta, &mk, zero, BPF_ANY), 0);
+}
+
+static size_t count_all(const struct dp_maps *m)
+{
+	return map_count(m->svc, sizeof(struct sm_svc_key)) +
+	       map_count(m->backend, sizeof(struct sm_be_key)) +
+	       map_count(m->bset, sizeof(struct sm_bset_key)) +
+	       map_count(m->cluster, sizeof(__u64)) +
+	       map_count(m->meta, sizeof(struct sm_meta_key));
+}
+
+/*
+ * The sweep of an adopted data path runs a few entries per loop turn:
+ * split over many turns, with applies in between, it still deletes every
+ * entry nobody claims and nothing a plan claims.
+ */
+TEST(apply_sweep_in_slices)
+{
+	struct sockmesh *skel = sockmesh__open_and_load();
+	unsigned char eps[N_SVC][N_POOL], ready[N_POOL];
+	struct apply_ctx a = {};
+	struct dp_maps m;
+	struct pol_set set;
+	struct plan p = {};
+	char *pods = NULL, *slices = NULL, *extra = NULL, *before = NULL, *after = NULL, err[256];
+	size_t n_before, turns = 0;
+
+	policy_set_init(&set);
+	if (!ASSERT_TRUE(skel) || !ASSERT_TRUE(maps_of(skel, &m)))
+		goto out;
+	for (int s = 0; s < N_SVC; s++)
+		for (int i = 0; i < N_POOL; i++)
+			eps[s][i] = (unsigned char)((s + i) % 2);
+	for (int i = 0; i < N_POOL; i++)
+		ready[i] = 1;
+	pods = pods_yaml(ready);
+	slices = slices_yaml(eps);
+	extra = extra_yaml(eps);
+	ASSERT_EQ(load_all(&set, pods, slices, extra), 0);
+	ASSERT_EQ(plan_build(&set, &p), 0);
+
+	/* what a previous agent left: 40 stale entries of each kind */
+	for (uint32_t i = 0; i < 40; i++)
+		put_foreign(&m, i);
+	ASSERT_EQ(apply_init(&a, &m, 0), 0);
+	a.sweep_slice = 3;
+	ASSERT_EQ(apply_plan(&a, &p, err, sizeof(err)), 0);
+	ASSERT_TRUE(a.sweep_due_ns > 1);
+
+	/* the sweep starts, and the same plan is applied again mid-sweep
+	 * (new versions written, old ones deferred, keys the walk stands on
+	 * deleted under it); each turn deletes at most 3 */
+	while (apply_gc(&a, UINT64_MAX / 2)) {
+		if (++turns == 20 || turns == 60)
+			ASSERT_EQ(apply_plan(&a, &p, err, sizeof(err)), 0);
+		if (!ASSERT_LE(turns, 100000))
+			break;
+	}
+	ASSERT_GE(turns, 40);
+	ASSERT_GE(a.sweep_deleted, 5 * 40);
+	/* the stale entries are gone; what the plan claims is all there */
+	n_before = count_all(&m);
+	before = dump(&m);
+	ASSERT_EQ(apply_plan(&a, &p, err, sizeof(err)), 0);
+	apply_gc(&a, UINT64_MAX / 2);
+	after = dump(&m);
+	ASSERT_STREQ(before, after);
+	ASSERT_EQ(count_all(&m), n_before);
+	for (uint32_t i = 0; i < 40; i++) {
+		struct sm_svc_key sk = { .vip = htonl(0x0afe0000 + i), .port = htons(81), .proto = 6 };
+		struct sm_be_key bk = { .addr = htonl(0x0afd0000 + i), .port = htons(8080) };
+		unsigned char v[512];
+
+		ASSERT_NE(bpf_map_lookup_elem(m.svc, &sk, v), 0);
+		ASSERT_NE(bpf_map_lookup_elem(m.backend, &bk, v), 0);
+	}
+	ASSERT_GE(n_before, 20);
+out:
+	apply_fini(&a);
+	plan_free(&p);
+	policy_set_free(&set);
+	free(pods);
+	free(slices);
+	free(extra);
+	free(before);
+	free(after);
+	sockmesh__destroy(skel);
+}
