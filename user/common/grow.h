@@ -4,6 +4,7 @@
 #define SOCKMESH_GROW_H
 
 #include <errno.h>
+#include <malloc.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -24,6 +25,26 @@ static inline int sm_grow(void **arr, size_t *cap, size_t need, size_t elsize)
 	memset((char *)p + *cap * elsize, 0, (ncap - *cap) * elsize);
 	*arr = p;
 	*cap = ncap;
+	return 0;
+}
+
+/*
+ * *arr (malloc'd, or NULL) has room for need bytes: when its block is
+ * smaller, realloc'd with a quarter more, so an array that grows one
+ * element at a time (an object a delta adds) is copied once per quarter,
+ * not on every add. The caller keeps no capacity: the block's usable size
+ * is it. 0 or -ENOMEM.
+ */
+static inline int sm_room(void **arr, size_t need)
+{
+	void *p;
+
+	if (*arr && malloc_usable_size(*arr) >= need)
+		return 0;
+	p = realloc(*arr, need + need / 4);
+	if (!p)
+		return -ENOMEM;
+	*arr = p;
 	return 0;
 }
 

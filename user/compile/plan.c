@@ -1223,6 +1223,7 @@ int plan_build(struct pol_set *set, struct plan *out)
 				out->n_svcs--;
 		}
 	}
+	out->cap_svcs = cap;
 	if (!err && out->n_svcs) {
 		qsort(out->svcs, out->n_svcs, sizeof(*out->svcs), plan_svc_cmp);
 		err = plan_svcs_dedupe(&c, out);
@@ -1340,20 +1341,28 @@ static enum plan_act plan_patch_act(const struct plan_service *ps, const struct 
 	return act;
 }
 
-/* An entry of p with this VIP:port (any fqdn): its index, or p->n_svcs. */
-static size_t plan_find_key(const struct plan *p, const struct sm_svc_key *key)
+/* Where e goes in p's sorted array (the first entry not before it). */
+static size_t plan_lower_bound(const struct plan *p, const struct plan_service *e)
 {
-	struct plan_service k = { .key = *key, .fqdn = "" };	/* sorts first of its key */
 	size_t lo = 0, hi = p->n_svcs;
 
 	while (lo < hi) {
 		size_t mid = lo + (hi - lo) / 2;
 
-		if (plan_svc_cmp(&p->svcs[mid], &k) < 0)
+		if (plan_svc_cmp(&p->svcs[mid], e) < 0)
 			lo = mid + 1;
 		else
 			hi = mid;
 	}
+	return lo;
+}
+
+/* An entry of p with this VIP:port (any fqdn): its index, or p->n_svcs. */
+static size_t plan_find_key(const struct plan *p, const struct sm_svc_key *key)
+{
+	struct plan_service k = { .key = *key, .fqdn = "" };	/* sorts first of its key */
+	size_t lo = plan_lower_bound(p, &k);
+
 	if (lo < p->n_svcs && p->svcs[lo].key.vip == key->vip && p->svcs[lo].key.port == key->port)
 		return lo;
 	return p->n_svcs;
@@ -1474,6 +1483,7 @@ static int plan_patch_merge(struct plan_ctx *c, struct plan *p, const uint8_t *a
 	}
 	pt->prev = p->svcs;
 	pt->n_prev = p->n_svcs;
+	pt->cap_prev = p->cap_svcs;
 	for (size_t i = 0; i <= p->n_svcs && !err; i++) {
 		struct plan_service *ps = i < p->n_svcs ? &p->svcs[i] : NULL;
 
@@ -1502,6 +1512,7 @@ static int plan_patch_merge(struct plan_ctx *c, struct plan *p, const uint8_t *a
 	}
 	p->svcs = out;
 	p->n_svcs = n;
+	p->cap_svcs = pt->n_prev - n_rm + n_nu + 1;
 	/* a key that went and came back (another Service took the VIP) is not gone */
 	for (size_t g = 0; g < pt->n_gone; g++)
 		if (plan_find_key(p, &pt->gone[g]) < p->n_svcs)
@@ -1509,6 +1520,44 @@ static int plan_patch_merge(struct plan_ctx *c, struct plan *p, const uint8_t *a
 	for (size_t k = j; k < n_nu; k++)
 		plan_service_free(&nu[k]);
 	return err;
+}
+
+/*
+ * Entries only come (none go): the new ones are inserted into p's array,
+ * grown geometrically, instead of merging a copy of all of them (10k
+ * entries: a fresh 2+ MB array faulted in and the old one unmapped, per
+ * new Service). pt->idx ends with them (pt->n_added); the undo takes
+ * them out again.
+ */
+static int plan_patch_insert(struct plan *p, struct plan_service *nu, size_t n_nu,
+			     struct plan_patch *pt)
+{
+	size_t cap = p->cap_svcs > p->n_svcs ? p->cap_svcs : p->n_svcs;
+	size_t *idx = realloc(pt->idx, (pt->n + n_nu) * sizeof(*idx));
+	int err = idx ? 0 : -ENOMEM;
+
+	if (idx)
+		pt->idx = idx;
+	err = err ?: sm_grow((void **)&p->svcs, &cap, p->n_svcs + n_nu, sizeof(*p->svcs));
+	if (err) {
+		for (size_t j = 0; j < n_nu; j++)
+			plan_service_free(&nu[j]);
+		return err;
+	}
+	p->cap_svcs = cap;
+	for (size_t j = 0; j < n_nu; j++) {
+		size_t at = plan_lower_bound(p, &nu[j]);
+
+		memmove(&p->svcs[at + 1], &p->svcs[at], (p->n_svcs - at) * sizeof(*p->svcs));
+		p->svcs[at] = nu[j];
+		memset(&nu[j], 0, sizeof(nu[j]));
+		p->n_svcs++;
+		for (size_t k = 0; k < pt->n; k++)
+			pt->idx[k] += pt->idx[k] >= at;
+		pt->idx[pt->n++] = at;
+		pt->n_added++;
+	}
+	return 0;
 }
 
 int plan_patch_services(struct pol_set *set, struct plan *p, const char *const *ns,
@@ -1536,12 +1585,12 @@ int plan_patch_services(struct pol_set *set, struct plan *p, const char *const *
 	}
 	if (!err)
 		err = plan_patch_new(&c, p, t, n, &nu, &n_nu);
-	if (!err && (structural || n_nu)) {
+	if (!err && structural) {
 		err = plan_patch_merge(&c, p, act, nu, n_nu, out);
 		out->n_added = n_nu;
 		goto done;
 	}
-	/* in place: the same entries, some rebuilt */
+	/* in place: the same entries, some rebuilt (then the new inserted) */
 	for (size_t i = 0; i < p->n_svcs && !err; i++) {
 		if (act[i] != PLAN_REBUILD)
 			continue;
@@ -1554,6 +1603,13 @@ int plan_patch_services(struct pol_set *set, struct plan *p, const char *const *
 			out->idx[out->n++] = i;
 			out->n_old = out->n;
 		}
+	}
+	if (n_nu) {
+		if (!err)
+			err = plan_patch_insert(p, nu, n_nu, out);
+		else
+			for (size_t j = 0; j < n_nu; j++)
+				plan_service_free(&nu[j]);
 	}
 done:
 	free(t);
@@ -1573,9 +1629,23 @@ void plan_patch_undo(struct plan *p, struct plan_patch *pt)
 		free(p->svcs);
 		p->svcs = pt->prev;
 		p->n_svcs = pt->n_prev;
+		p->cap_svcs = pt->cap_prev;
 		pt->prev = NULL;
 		pt->n_old = 0;	/* they are the old array's */
 	} else {
+		/* the inserted go (the last first), the rebuilt get theirs back */
+		for (size_t k = pt->n; pt->n_added && k-- > pt->n - pt->n_added;) {
+			size_t at = pt->idx[k];
+
+			plan_service_free(&p->svcs[at]);
+			memmove(&p->svcs[at], &p->svcs[at + 1],
+				(p->n_svcs - at - 1) * sizeof(*p->svcs));
+			memset(&p->svcs[--p->n_svcs], 0, sizeof(*p->svcs));
+			for (size_t o = 0; o < k; o++)
+				pt->idx[o] -= pt->idx[o] > at;
+		}
+		pt->n -= pt->n_added;
+		pt->n_added = 0;
 		for (size_t k = pt->n; k-- > 0;) {
 			plan_service_free(&p->svcs[pt->idx[k]]);
 			p->svcs[pt->idx[k]] = pt->old[k];

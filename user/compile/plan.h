@@ -70,6 +70,7 @@ struct plan_pod {
 struct plan {
 	struct plan_service *svcs;	/* sorted by key (vip, port) */
 	size_t n_svcs;
+	size_t cap_svcs;		/* svcs allocated (0: n_svcs) */
 	struct plan_pod *pods;		/* pods with non-zero flags */
 	size_t n_pods;
 };
@@ -138,13 +139,13 @@ void plan_cluster_release(struct plan_cluster *cl);
 struct plan_patch {
 	size_t *idx;			/* entries of p->svcs (patched) rebuilt or new */
 	size_t n;
-	size_t n_added;			/* of which new */
+	size_t n_added;			/* of which new (without prev: the last n_added, inserted) */
 	struct sm_svc_key *gone;	/* keys p no longer has */
 	size_t n_gone;
 	struct plan_service *old;	/* rebuilt and removed entries, as they were */
 	size_t n_old;
 	struct plan_service *prev;	/* entries came or went: p's array before */
-	size_t n_prev;
+	size_t n_prev, cap_prev;
 };
 int plan_patch_services(struct pol_set *set, struct plan *p, const char *const *ns,
 			const char *const *names, size_t n, struct plan_patch *out);

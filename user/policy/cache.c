@@ -964,19 +964,27 @@ static int pc_loc_cmp(const struct pol_loc *a, const struct pol_loc *b)
 /*
  * Room for one more object in *arr (n objects of stride bytes, each
  * starting with its pol_meta); *at: where a full load puts obj (set
- * order). The caller copies it there and counts it.
+ * order: after every object not after it; the set is in that order, so
+ * bisection, not a string compare per object). The caller copies it
+ * there and counts it.
  */
 static int pc_make_room(void **arr, size_t n, size_t stride, const void *obj, size_t *at)
 {
-	char *grown = realloc(*arr, (n + 1) * stride);
 	const struct pol_meta *m = obj;
-	size_t i;
+	size_t i = 0, hi = n;
+	char *grown;
 
-	if (!grown)
+	if (sm_room(arr, (n + 1) * stride))
 		return -ENOMEM;
-	for (i = n; i > 0 && pc_loc_cmp(&((struct pol_meta *)(grown + (i - 1) * stride))->loc,
-					 &m->loc) > 0; i--)
-		;
+	grown = *arr;
+	while (i < hi) {
+		size_t mid = i + (hi - i) / 2;
+
+		if (pc_loc_cmp(&((struct pol_meta *)(grown + mid * stride))->loc, &m->loc) > 0)
+			hi = mid;
+		else
+			i = mid + 1;
+	}
 	memmove(grown + (i + 1) * stride, grown + i * stride, (n - i) * stride);
 	memcpy(grown + i * stride, obj, stride);
 	*arr = grown;

@@ -13,6 +13,7 @@
 #include <string.h>
 
 #include "policy/policy_int.h"
+#include "common/grow.h"
 
 struct pol_index {
 	const struct pol_service **svcs;	/* by ns, name */
@@ -341,15 +342,10 @@ static void ix_insert(const void **ptrs, size_t n_ptrs, const void *p,
 int policy_index_eps_reserve(struct pol_set *set)
 {
 	struct pol_index *ix = set->index;
-	const struct pol_eps **a;
 
 	if (!ix)
 		return 0;
-	a = realloc(ix->eps, (set->n_eps + 2) * sizeof(*a));
-	if (!a)
-		return -ENOMEM;
-	ix->eps = a;
-	return 0;
+	return sm_room((void **)&ix->eps, (set->n_eps + 2) * sizeof(*ix->eps));
 }
 
 void policy_index_eps_added(struct pol_set *set, uintptr_t old_base, size_t at)
@@ -377,15 +373,10 @@ void policy_index_eps_removing(struct pol_set *set, size_t at)
 int policy_index_svcs_reserve(struct pol_set *set)
 {
 	struct pol_index *ix = set->index;
-	const struct pol_service **a;
 
 	if (!ix)
 		return 0;
-	a = realloc(ix->svcs, (set->n_svcs + 2) * sizeof(*a));
-	if (!a)
-		return -ENOMEM;
-	ix->svcs = a;
-	return 0;
+	return sm_room((void **)&ix->svcs, (set->n_svcs + 2) * sizeof(*ix->svcs));
 }
 
 /* set->n_svcs counts the new one; the index holds the others. */
@@ -411,19 +402,13 @@ void policy_index_svc_removing(struct pol_set *set, size_t at)
 int policy_index_pods_reserve(struct pol_set *set)
 {
 	struct pol_index *ix = set->index;
-	const struct pol_pod **a;
+	size_t need = (set->n_pods + 2) * sizeof(*ix->pods);
 
 	if (!ix)
 		return 0;
-	if (!(a = realloc(ix->pods, (set->n_pods + 2) * sizeof(*a))))
+	if (sm_room((void **)&ix->pods, need) || sm_room((void **)&ix->pods_ns, need) ||
+	    sm_room((void **)&ix->pods_ip, need))
 		return -ENOMEM;
-	ix->pods = a;
-	if (!(a = realloc(ix->pods_ns, (set->n_pods + 2) * sizeof(*a))))
-		return -ENOMEM;
-	ix->pods_ns = a;
-	if (!(a = realloc(ix->pods_ip, (set->n_pods + 2) * sizeof(*a))))
-		return -ENOMEM;
-	ix->pods_ip = a;
 	return 0;
 }
 
