@@ -330,6 +330,9 @@ s5_run() {
 		# the same Services and slices from files (scenario 4's YAML): the
 		# file mode's RSS, measured as above, to set the API feed's against
 		if [ -d "$k/files" ] && bench_agent_up "$k/files"/*.yaml && bench_applied_line 1 60 >/dev/null; then
+			sleep 1.1
+			rss=$(awk '/^VmRSS:/ { print $2 / 1024 }' "/proc/$BENCH_AGENT_PID/status")
+			bench_record 5 "agent RSS MB, same Services from files" "$group" sockmesh "$rss"
 			# this agent adopted the data path the API-fed one left: it
 			# sweeps every map (a syscall per entry) a slice per loop turn;
 			# GET /healthz meanwhile, and the sweep's longest slice
@@ -344,9 +347,6 @@ s5_run() {
 				"$(sed -E 's/.*longest ([0-9.]+) ms.*/\1/' <<<"$l1")"
 			bench_record 5 "adopted data path sweep: GET /healthz meanwhile ms (max)" "$group" sockmesh \
 				"$(s5_pct 100 "${lat[@]}")"
-			sleep 1.1
-			rss=$(awk '/^VmRSS:/ { print $2 / 1024 }' "/proc/$BENCH_AGENT_PID/status")
-			bench_record 5 "agent RSS MB, same Services from files" "$group" sockmesh "$rss"
 		fi
 		bench_agent_down
 	done
