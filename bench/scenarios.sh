@@ -333,20 +333,6 @@ s5_run() {
 			sleep 1.1
 			rss=$(awk '/^VmRSS:/ { print $2 / 1024 }' "/proc/$BENCH_AGENT_PID/status")
 			bench_record 5 "agent RSS MB, same Services from files" "$group" sockmesh "$rss"
-			# this agent adopted the data path the API-fed one left: it
-			# sweeps every map (a syscall per entry) a slice per loop turn;
-			# GET /healthz meanwhile, and the sweep's longest slice
-			lat=()
-			for ((i = 0; i < 200; i++)); do
-				grep -q 'swept the maps' "$BENCH_AGENT_LOG" && break
-				lat+=("$(s5_admin_ms /healthz)")
-				sleep 0.02
-			done
-			l1=$(grep -m1 'swept the maps' "$BENCH_AGENT_LOG")
-			bench_record 5 "adopted data path sweep: longest slice ms" "$group" sockmesh \
-				"$(sed -E 's/.*longest ([0-9.]+) ms.*/\1/' <<<"$l1")"
-			bench_record 5 "adopted data path sweep: GET /healthz meanwhile ms (max)" "$group" sockmesh \
-				"$(s5_pct 100 "${lat[@]}")"
 		fi
 		bench_agent_down
 	done
@@ -414,9 +400,12 @@ s5_admin_ms() {
 # s5_change OBJECT...: apply the objects; the agent's propagation time (ms)
 s5_change() {
 	local gen i now
-	# the loop answers at once, also while the agent sweeps an adopted
-	# data path (a slice per loop turn)
-	gen=$(s5_kube | jq .generation) && [ -n "$gen" ] || return 1
+	# an agent that adopted a pinned data path sweeps it first (seconds at
+	# 100k endpoints): wait for its loop to answer
+	for ((i = 0; i < 30; i++)); do
+		gen=$(s5_kube | jq .generation) && [ -n "$gen" ] && break
+	done
+	[ -n "$gen" ] || return 1
 	s5_ctl "${S5_VERB:-apply}" "{\"objects\": [$(IFS=,; echo "$*")]}" || return 1
 	for ((i = 0; i < 500; i++)); do
 		now=$(s5_kube | jq .generation)

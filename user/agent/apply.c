@@ -208,8 +208,6 @@ void apply_fini(struct apply_ctx *a)
 		a->names = NULL;
 	}
 	apply_tables_free(&a->clusters, &a->svcs, &a->backends, &a->pods);
-	u64map_free(&a->sweep_ids);
-	a->sweep_ids_ok = false;
 	free(a->defer);
 	a->defer = NULL;
 	a->n_defer = a->cap_defer = 0;
@@ -717,7 +715,6 @@ static void apply_forget(struct apply_ctx *a)
 	u64map_init(&a->backends, 64);
 	u64map_init(&a->pods, 16);
 	a->live_bset = a->live_maglev = a->live_route = 0;
-	a->sweep_ids_ok = false;
 	a->sweep_due_ns = 1;
 }
 
@@ -733,7 +730,6 @@ int apply_plan(struct apply_ctx *a, const struct plan *p, char *err, size_t errl
 	a->last_writes = a->last_deletes = 0;
 	err[0] = '\0';
 	apply_gc(a, t0);
-	a->sweep_ids_ok = false;	/* the tables change */
 	apply_batches_init(a, &q);
 
 	for (size_t i = 0; i < p->n_svcs; i++) {
@@ -1054,7 +1050,6 @@ int apply_services(struct apply_ctx *a, const struct plan *p, const size_t *idx,
 	a->last_writes = a->last_deletes = 0;
 	err[0] = '\0';
 	apply_gc(a, t0);
-	a->sweep_ids_ok = false;	/* the tables change */
 	apply_batches_init(a, &q);
 	for (size_t i = 0; i < n; i++)
 		if (!p->svcs[idx[i]].n_clusters)
@@ -1224,53 +1219,15 @@ static int apply_claims_backend(struct apply_ctx *a, const void *k)
 	return u64map_get(&a->backends, dp_meta_be_id(k)) != NULL;
 }
 
-#define APPLY_ID_SET	(1ull << 32)
-#define APPLY_ID_ROUTE	(2ull << 32)
-
-/*
- * The set and route ids the tables and the pending deletions use, indexed
- * for the sweep (a scan of every cluster per sm_bset entry is 10^9 steps
- * at 10k services). Rebuilt after any apply (apply_plan, apply_services
- * and apply_forget clear sweep_ids_ok). false: no memory, scan instead.
- */
-static bool apply_sweep_ids(struct apply_ctx *a)
-{
-	int err;
-
-	if (a->sweep_ids_ok)
-		return true;
-	u64map_free(&a->sweep_ids);
-	err = u64map_init(&a->sweep_ids, a->clusters.n + a->svcs.n + a->n_defer);
-	for (size_t i = 0; !err && i < a->clusters.cap; i++)
-		if (a->clusters.keys[i])
-			err = u64map_put(&a->sweep_ids, APPLY_ID_SET |
-					 ((struct apply_cluster *)a->clusters.vals[i])->set_id, a);
-	for (size_t i = 0; !err && i < a->svcs.cap; i++) {
-		const struct apply_svc *s = a->svcs.vals[i];
-
-		if (a->svcs.keys[i] && s->n_slots > 1)
-			err = u64map_put(&a->sweep_ids, APPLY_ID_ROUTE | s->val.route_id, a);
-	}
-	for (size_t i = 0; !err && i < a->n_defer; i++)	/* their own timers delete them */
-		err = u64map_put(&a->sweep_ids, (a->defer[i].kind ? APPLY_ID_ROUTE : APPLY_ID_SET) |
-				 a->defer[i].id, a);
-	if (err)
-		u64map_free(&a->sweep_ids);
-	a->sweep_ids_ok = !err;
-	return !err;
-}
-
 static int apply_set_in_use(struct apply_ctx *a, uint32_t set_id)
 {
-	if (apply_sweep_ids(a))
-		return u64map_get(&a->sweep_ids, APPLY_ID_SET | set_id) != NULL;
 	for (size_t i = 0; i < a->clusters.cap; i++)
 		if (a->clusters.keys[i] &&
 		    ((struct apply_cluster *)a->clusters.vals[i])->set_id == set_id)
 			return 1;
 	for (size_t i = 0; i < a->n_defer; i++)
 		if (a->defer[i].kind == 0 && a->defer[i].id == set_id)
-			return 1;
+			return 1;	/* its own timer deletes it */
 	return 0;
 }
 
@@ -1285,8 +1242,6 @@ static int apply_claims_route(struct apply_ctx *a, const void *k)
 {
 	const struct sm_route_key *rk = k;
 
-	if (apply_sweep_ids(a))
-		return u64map_get(&a->sweep_ids, APPLY_ID_ROUTE | rk->route_id) != NULL;
 	for (size_t i = 0; i < a->svcs.cap; i++)
 		if (a->svcs.keys[i]) {
 			const struct apply_svc *s = a->svcs.vals[i];

@@ -61,8 +61,6 @@ struct apply_ctx {
 	bool sweep_has_key, sweep_doomed;
 	unsigned char sweep_key[64];
 	uint32_t sweep_slice;		/* entries per slice; 0 = APPLY_SWEEP_SLICE */
-	struct u64map sweep_ids;	/* set and route ids in use, for its claims */
-	bool sweep_ids_ok;
 	/* figures of the running or last sweep, for logs */
 	uint64_t sweep_start_ns, sweep_max_slice_ns;
 	uint32_t sweep_slices, sweep_deleted;

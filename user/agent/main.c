@@ -1073,13 +1073,12 @@ static void agent_loop(struct agent *ag, int sfd)
 			agent_do_reload(ag, "policy files changed", true);
 		}
 		admin_expire(ag, now);
-		sweeping = ag->ap.sweep_at || (ag->ap.sweep_due_ns > 1 && ag->ap.sweep_due_ns <= now);
 		if (!apply_gc(&ag->ap, now) && sweeping)
-			log_info("swept the maps: %u stale entries deleted in %.1f ms, "
+			log_info("swept the adopted data path: %u stale entries deleted in %.1f ms, "
 				 "%u slices, longest %.2f ms", ag->ap.sweep_deleted,
 				 (dp_now_ns() - ag->ap.sweep_start_ns) / 1e6, ag->ap.sweep_slices,
 				 ag->ap.sweep_max_slice_ns / 1e6);
-		sweeping = ag->ap.sweep_at != 0;	/* slices left: poll, then the next */
+		sweeping = ag->ap.sweep_at != 0;
 		agent_l7_tick(ag, now);
 		members_tick(&ag->mb, &ag->ld, now);
 	}
