@@ -1201,6 +1201,42 @@ static void apply_delete_defer(struct apply_ctx *a, const struct apply_defer *d)
 	}
 }
 
+/*
+ * Delete every entry that the applied state does not claim: what a previous
+ * agent (or a failed apply) left behind. Keys are collected first, deleted
+ * after, so iteration is not disturbed.
+ */
+static void apply_sweep_map(int fd, size_t key_size, int (*claimed)(struct apply_ctx *, const void *),
+			    struct apply_ctx *a)
+{
+	unsigned char *keys = NULL, key[64], next[64];
+	size_t n = 0, cap = 0;
+	void *prev = NULL;
+
+	if (fd < 0 || key_size > sizeof(key))
+		return;
+	while (!bpf_map_get_next_key(fd, prev, next)) {
+		memcpy(key, next, key_size);
+		prev = key;
+		if (claimed(a, key))
+			continue;
+		if (n == cap) {
+			unsigned char *nk;
+
+			cap = cap ? cap * 2 : 256;
+			nk = realloc(keys, cap * key_size);
+			if (!nk)
+				break;
+			keys = nk;
+		}
+		memcpy(keys + n * key_size, key, key_size);
+		n++;
+	}
+	for (size_t i = 0; i < n; i++)
+		bpf_map_delete_elem(fd, keys + i * key_size);
+	free(keys);
+}
+
 static int apply_claims_svc(struct apply_ctx *a, const void *k)
 {
 	return u64map_get(&a->svcs, apply_svc_id(k)) != NULL;
@@ -1287,76 +1323,7 @@ static int apply_claims_meta(struct apply_ctx *a, const void *k)
 	}
 }
 
-/* the maps the sweep walks, in order */
-static const struct apply_sweep_map {
-	size_t fd_off;
-	size_t key_size;
-	int (*claimed)(struct apply_ctx *, const void *);
-} apply_sweep_maps[] = {
-	{ offsetof(struct dp_maps, svc), sizeof(struct sm_svc_key), apply_claims_svc },
-	{ offsetof(struct dp_maps, svc_stats), sizeof(struct sm_svc_key), apply_claims_svc },
-	{ offsetof(struct dp_maps, route), sizeof(struct sm_route_key), apply_claims_route },
-	{ offsetof(struct dp_maps, cluster), sizeof(__u64), apply_claims_cluster },
-	{ offsetof(struct dp_maps, rr), sizeof(__u64), apply_claims_cluster },
-	{ offsetof(struct dp_maps, bset), sizeof(struct sm_bset_key), apply_claims_bset },
-	{ offsetof(struct dp_maps, maglev), sizeof(struct sm_bset_key), apply_claims_bset },
-	{ offsetof(struct dp_maps, backend), sizeof(struct sm_be_key), apply_claims_backend },
-	{ offsetof(struct dp_maps, be_stats), sizeof(struct sm_be_key), apply_claims_backend },
-	{ offsetof(struct dp_maps, pod), sizeof(struct sm_pod_key), apply_claims_pod },
-	{ offsetof(struct dp_maps, meta), sizeof(struct sm_meta_key), apply_claims_meta },
-};
-
-/* Delete the key the sweep stands on if it is (still) nobody's. */
-static void apply_sweep_drop(struct apply_ctx *a, const struct apply_sweep_map *sm, int fd)
-{
-	if (a->sweep_doomed && !sm->claimed(a, a->sweep_key) &&
-	    !bpf_map_delete_elem(fd, a->sweep_key))
-		a->sweep_deleted++;
-	a->sweep_doomed = false;
-}
-
-/*
- * One slice of the sweep: delete the entries that the applied state does
- * not claim (what a previous agent or a failed apply left), walking each
- * map from the key where the last slice stopped. A key is deleted once
- * the walk has moved past it, so iteration is not disturbed, and only if
- * the tables as they are then do not claim it (a delta may have run in
- * between). A key a delta deleted meanwhile restarts that map's walk
- * (get_next_key from a missing key gives the first): more work, same
- * result. Entries added during the walk are claimed.
- */
-static void apply_sweep_slice(struct apply_ctx *a)
-{
-	uint32_t budget = a->sweep_slice ? a->sweep_slice : APPLY_SWEEP_SLICE;
-	uint64_t t0 = dp_now_ns(), dt;
-	unsigned char next[64];
-
-	for (uint32_t done = 0; a->sweep_at && done < budget; done++) {
-		const struct apply_sweep_map *sm = &apply_sweep_maps[a->sweep_at - 1];
-		int fd = *(const int *)((const char *)&a->maps + sm->fd_off);
-
-		if (fd < 0 || bpf_map_get_next_key(fd, a->sweep_has_key ? a->sweep_key : NULL, next)) {
-			if (fd >= 0)
-				apply_sweep_drop(a, sm, fd);
-			a->sweep_has_key = a->sweep_doomed = false;
-			if (++a->sweep_at > sizeof(apply_sweep_maps) / sizeof(apply_sweep_maps[0]))
-				a->sweep_at = 0;
-			continue;
-		}
-		apply_sweep_drop(a, sm, fd);
-		memcpy(a->sweep_key, next, sm->key_size);
-		a->sweep_has_key = true;
-		a->sweep_doomed = !sm->claimed(a, a->sweep_key);
-		if (done % 64 == 63 && dp_now_ns() - t0 >= APPLY_SWEEP_SLICE_NS)
-			break;
-	}
-	dt = dp_now_ns() - t0;
-	a->sweep_slices++;
-	if (dt > a->sweep_max_slice_ns)
-		a->sweep_max_slice_ns = dt;
-}
-
-bool apply_gc(struct apply_ctx *a, uint64_t now_ns)
+void apply_gc(struct apply_ctx *a, uint64_t now_ns)
 {
 	size_t j = 0;
 
@@ -1369,15 +1336,17 @@ bool apply_gc(struct apply_ctx *a, uint64_t now_ns)
 	a->n_defer = j;
 
 	if (a->sweep_due_ns > 1 && a->sweep_due_ns <= now_ns) {
-		/* (re)start from the first map */
 		a->sweep_due_ns = 0;
-		a->sweep_at = 1;
-		a->sweep_has_key = a->sweep_doomed = false;
-		a->sweep_start_ns = dp_now_ns();
-		a->sweep_max_slice_ns = 0;
-		a->sweep_slices = a->sweep_deleted = 0;
+		apply_sweep_map(a->maps.svc, sizeof(struct sm_svc_key), apply_claims_svc, a);
+		apply_sweep_map(a->maps.svc_stats, sizeof(struct sm_svc_key), apply_claims_svc, a);
+		apply_sweep_map(a->maps.route, sizeof(struct sm_route_key), apply_claims_route, a);
+		apply_sweep_map(a->maps.cluster, sizeof(__u64), apply_claims_cluster, a);
+		apply_sweep_map(a->maps.rr, sizeof(__u64), apply_claims_cluster, a);
+		apply_sweep_map(a->maps.bset, sizeof(struct sm_bset_key), apply_claims_bset, a);
+		apply_sweep_map(a->maps.maglev, sizeof(struct sm_bset_key), apply_claims_bset, a);
+		apply_sweep_map(a->maps.backend, sizeof(struct sm_be_key), apply_claims_backend, a);
+		apply_sweep_map(a->maps.be_stats, sizeof(struct sm_be_key), apply_claims_backend, a);
+		apply_sweep_map(a->maps.pod, sizeof(struct sm_pod_key), apply_claims_pod, a);
+		apply_sweep_map(a->maps.meta, sizeof(struct sm_meta_key), apply_claims_meta, a);
 	}
-	if (a->sweep_at)
-		apply_sweep_slice(a);
-	return a->sweep_at != 0;
 }

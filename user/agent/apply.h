@@ -22,9 +22,6 @@
 #include "common/u64map.h"
 
 #define APPLY_GRACE_NS	(1000ull * 1000 * 1000)	/* 1 s for old versions */
-/* a sweep slice: at most this many entries, and about this long */
-#define APPLY_SWEEP_SLICE	4096
-#define APPLY_SWEEP_SLICE_NS	(1000ull * 1000)
 
 struct apply_defer {
 	uint64_t due_ns;
@@ -51,19 +48,6 @@ struct apply_ctx {
 	uint32_t l7_addr;		/* L7 listener, network order; 0 = none */
 	uint16_t l7_port;		/* network order */
 	uint64_t sweep_due_ns;		/* full sweep of foreign entries due */
-	/*
-	 * The sweep runs in slices, one per apply_gc() call (a loop turn), so
-	 * admin requests and deltas interleave: the map it is in (index + 1;
-	 * 0 = no sweep running), where it resumes, and whether that key is
-	 * to go (claims are checked again when it is deleted).
-	 */
-	uint32_t sweep_at;
-	bool sweep_has_key, sweep_doomed;
-	unsigned char sweep_key[64];
-	uint32_t sweep_slice;		/* entries per slice; 0 = APPLY_SWEEP_SLICE */
-	/* figures of the running or last sweep, for logs */
-	uint64_t sweep_start_ns, sweep_max_slice_ns;
-	uint32_t sweep_slices, sweep_deleted;
 	bool maps_adopted;		/* sm_backend held entries at start */
 	/*
 	 * Set by the caller for the first apply: the display names (sm_meta,
@@ -110,11 +94,7 @@ int apply_plan(struct apply_ctx *a, const struct plan *p, char *err, size_t errl
 int apply_services(struct apply_ctx *a, const struct plan *p, const size_t *idx, size_t n,
 		   const struct sm_svc_key *gone, size_t n_gone, char *err, size_t errlen);
 
-/*
- * Delete superseded versions whose grace period is over; start the sweep
- * when it is due, and run one slice of it. Returns true while the sweep
- * has slices left (call again at once, after serving what waits).
- */
-bool apply_gc(struct apply_ctx *a, uint64_t now_ns);
+/* Delete superseded versions whose grace period is over; run the sweep. */
+void apply_gc(struct apply_ctx *a, uint64_t now_ns);
 
 #endif /* SOCKMESH_APPLY_H */
