@@ -737,6 +737,19 @@ const struct pol_pod *const *policy_index_pods_in(const struct pol_set *set,
 						  const char *ns, size_t *n);
 const struct pol_pod *const *policy_index_pods_ip(const struct pol_set *set,
 						  uint32_t ip, size_t *n);
+/* The Services of namespace ns, by name. */
+const struct pol_service *const *policy_index_services_in(const struct pol_set *set,
+							  const char *ns, size_t *n);
+/*
+ * note(arg, ns, service) for every endpoint of a slice of a service that
+ * names Pod p (targetRef, in the slice's namespace) or carries its IP,
+ * from a table of the slices' endpoints built at the first call and kept
+ * as slices come, go and are swapped (may name one more service on a hash
+ * collision: conservative). Returns 0, what note returned, -EINVAL (no
+ * index) or -ENOMEM.
+ */
+int policy_index_pod_slices(const struct pol_set *set, const struct pol_pod *p,
+			    int (*note)(void *arg, const char *ns, const char *name), void *arg);
 
 /* True when every selector label is present with the same value in labels. */
 bool policy_labels_match(const struct pol_labels *selector,
