@@ -1146,6 +1146,17 @@ int policy_set_del_ns(struct pol_set *set, const struct pol_namespace *ns)
 	return pc_del(set->nss, &set->n_nss, sizeof(*ns), ns);
 }
 
+/* Gateways: no index; they feed the L7 config's gateway listeners alone. */
+int policy_set_add_gw(struct pol_set *set, const struct pol_gateway *gw)
+{
+	return pc_add((void **)&set->gws, &set->n_gws, sizeof(*gw), gw);
+}
+
+int policy_set_del_gw(struct pol_set *set, const struct pol_gateway *gw)
+{
+	return pc_del(set->gws, &set->n_gws, sizeof(*gw), gw);
+}
+
 static bool pc_labels_eq(const struct pol_labels *a, const struct pol_labels *b)
 {
 	if (a->n != b->n)

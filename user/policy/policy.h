@@ -687,6 +687,9 @@ int policy_set_del_dr(struct pol_set *set, const struct pol_dr *dr);
 /* ... and a Namespace (its labels feed mesh membership only) */
 int policy_set_add_ns(struct pol_set *set, const struct pol_namespace *ns);
 int policy_set_del_ns(struct pol_set *set, const struct pol_namespace *ns);
+/* ... and a Gateway (it feeds the L7 config's gateways only) */
+int policy_set_add_gw(struct pol_set *set, const struct pol_gateway *gw);
+int policy_set_del_gw(struct pol_set *set, const struct pol_gateway *gw);
 /*
  * The same for a Pod (the indexes by name, namespace and IP stay valid): a
  * Pod that comes, goes, or changes more than its readiness (out and in).
