@@ -652,6 +652,15 @@ int policy_index_pod_slices(const struct pol_set *set, const struct pol_pod *p,
 	return ret;
 }
 
+int policy_index_endpoints(const struct pol_set *set)
+{
+	struct pol_index *ix = set->index;
+
+	if (!ix)
+		return -EINVAL;
+	return ix->by_ep.cap ? 0 : ix_eps_build(set, ix);
+}
+
 static bool svc_ns_below(const struct pol_service *s, const char *ns)
 {
 	return strcmp(str0(s->meta.ns), ns) < 0;

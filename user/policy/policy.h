@@ -753,6 +753,8 @@ const struct pol_service *const *policy_index_services_in(const struct pol_set *
  */
 int policy_index_pod_slices(const struct pol_set *set, const struct pol_pod *p,
 			    int (*note)(void *arg, const char *ns, const char *name), void *arg);
+/* Build that table now (idempotent): 0, -EINVAL (no index) or -ENOMEM. */
+int policy_index_endpoints(const struct pol_set *set);
 
 /* True when every selector label is present with the same value in labels. */
 bool policy_labels_match(const struct pol_labels *selector,
