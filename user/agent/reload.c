@@ -1063,10 +1063,13 @@ static void reload_members_pods(struct agent *ag, const struct reload_delta *r)
 		if (sw->kind != RELOAD_POD || (sw->from && sw->to && !sw->replace) ||
 		    (!reload_pod_here(ag, sw->from) && !reload_pod_here(ag, sw->to)))
 			continue;
-		if (members_pod_change(&ag->mb, &ag->ld, &ag->cur->set, sw->from, sw->to))
-			log_err("mesh membership of pod %s/%s not updated: out of memory",
-				((const struct pol_pod *)(sw->to ?: sw->from))->meta.ns,
-				((const struct pol_pod *)(sw->to ?: sw->from))->meta.name);
+		if (!members_pod_change(&ag->mb, &ag->ld, &ag->cur->set, sw->from, sw->to))
+			continue;
+		/* no memory for the one pod: the whole pass, as a full load runs it */
+		if (members_set(&ag->mb, &ag->ld, &ag->cur->set))
+			log_err("mesh membership not updated: out of memory");
+		members_reconcile(&ag->mb, &ag->ld);
+		return;
 	}
 }
 
