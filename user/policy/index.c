@@ -26,7 +26,8 @@
  * One endpoint of a slice under one key: the hash of the pod its targetRef
  * names (slice namespace, pod name), or its address | 1 << 32. An
  * open-addressing table (linear probing, power-of-two capacity, load at
- * most 1/2) that keeps entries of one key side by side. Two keys that hash
+ * most 3/4: 3 MB for 100k endpoints) that keeps entries of one key side by
+ * side. Two keys that hash
  * alike only make a Pod feed one more service: re-planned for nothing.
  */
 struct ix_ep {
@@ -513,9 +514,9 @@ static int ix_ep_room(struct ix_eps *t, size_t more)
 	struct ix_ep *old = t->e;
 	size_t cap = t->cap ? t->cap : 64, old_cap = t->cap;
 
-	if ((t->n + more) * 2 <= t->cap)
+	if ((t->n + more) * 4 <= t->cap * 3)
 		return 0;
-	while ((t->n + more) * 2 > cap)
+	while ((t->n + more) * 4 > cap * 3)
 		cap <<= 1;
 	if (!(t->e = calloc(cap, sizeof(*t->e)))) {
 		t->e = old;
