@@ -207,6 +207,28 @@ s6_hold() {
 	done
 }
 
+# S6_CALLGRIND=N: instead of the tables above, the sockmesh agent alone
+# under callgrind (user-space instructions; the machine's noise does not
+# move them): counters zeroed, N closed-loop requests (h2load as above),
+# counters dumped; "proxy instructions per request" = all the agent's
+# threads' instructions in that window / N. One repetition.
+s6_callgrind_rep() {
+	local name=$1 addr=$2 g=$3 pid=$4 out f ir
+	callgrind_control -z "$pid" >/dev/null || return 1
+	out=$(bench_client load "$POD_CLIENT" timeout 600 h2load -n "$S6_CALLGRIND" -c "$S6_CONNS" \
+		-m "$S6_STREAMS" -d "$S6_BODY_FILE" -H 'content-type: application/grpc' \
+		-H 'x-canary: no' "http://$addr/sm.Echo/Say" 2>&1)
+	rm -f "$BENCH_TMP/callgrind.$pid".*
+	callgrind_control -d "$pid" >/dev/null || return 1
+	f=$(ls -t "$BENCH_TMP/callgrind.$pid".* 2>/dev/null | head -1)
+	ir=$(sed -nE 's/^(summary|totals): ([0-9]+).*/\2/p' "$f" 2>/dev/null | head -1)
+	bench_record 6 "failed requests" "$g" "$name" "$((S6_CALLGRIND - $(sed -nE 's/^requests: .* ([0-9]+) succeeded.*/\1/p' <<<"$out")))"
+	[ -n "$ir" ] || { bench_fail "scenario 6 callgrind: no totals in ${f:-no dump}"; return 1; }
+	bench_record 6 "proxy instructions per request" "$g" "$name" "$((ir / S6_CALLGRIND))"
+	[ "${BENCH_KEEP_TMP:-0}" = 1 ] && cp "$f" "$BENCH_OUT/callgrind.s6.out"
+	return 1	# one repetition
+}
+
 # The median of the numbers on stdin.
 s6_median() {
 	sort -g | awk '{ a[NR] = $1 } END { if (NR) print NR % 2 ? a[(NR + 1) / 2] : (a[NR / 2] + a[NR / 2 + 1]) / 2 }'
@@ -236,6 +258,11 @@ s6_run() {
 	S6_RATE_G="open loop at $S6_RATE req/s, $S6_CONNS conns x <= $S6_STREAMS streams, 1 KiB"
 	S6_HOLD_G="streams held open, $S6_HOLD_PER_CONN per client connection"
 	printf '%1024s' '' | tr ' ' x >"$S6_BODY_FILE"
+	if [ -n "${S6_CALLGRIND:-}" ]; then
+		l7_scenario 6 "h2c, $S6_CONNS conns x $S6_STREAMS streams, 1 KiB, callgrind" \
+			s6_backends_up s6_callgrind_rep : "${S6_CONTENDERS[@]: -1}"
+		return
+	fi
 	l7_scenario 6 "h2c, $S6_CONNS conns x $S6_STREAMS streams, 1 KiB" s6_backends_up s6_rep \
 		s6_hold "${S6_CONTENDERS[@]}"
 	s6_p99_vs_haproxy

@@ -131,17 +131,22 @@ c_l7_sockmesh_up() {
 	BENCH_AGENT_LOG=$BENCH_TMP/agent-$BENCH_AGENT_N.log
 	mkdir -p "$BENCH_POLICY_DIR"
 	cp "$BENCH_DIR/policies/l7.yaml" "$BENCH_POLICY_DIR/"
-	sm_spawn "$SM_BUILD/sockmesh-agent" --cgroup "$SM_CGROUP" --policy "$BENCH_POLICY_DIR" \
+	# S6_CALLGRIND (bench/h2.sh): the agent runs under callgrind, which
+	# starts it ~50x slower
+	# shellcheck disable=SC2206 # a command prefix, split on purpose
+	local wrap=(${S6_CALLGRIND:+valgrind --tool=callgrind --callgrind-out-file=$BENCH_TMP/callgrind.%p})
+	local slow=$([ -n "${S6_CALLGRIND:-}" ] && echo 20 || echo 1)
+	sm_spawn "${wrap[@]}" "$SM_BUILD/sockmesh-agent" --cgroup "$SM_CGROUP" --policy "$BENCH_POLICY_DIR" \
 		--pin-path "$SM_PIN" --admin-socket "$BENCH_TMP/admin.sock" \
 		--netns "/run/netns/$SM_NODE_NS" --l7-listen "$SM_NODE_IP:15001" --workers 1 \
 		>"$BENCH_AGENT_LOG" 2>&1
 	BENCH_AGENT_PID=$SM_LAST_PID
-	for ((i = 0; i < 200; i++)); do
+	for ((i = 0; i < 200 * slow; i++)); do
 		bench_ctl status -o json 2>/dev/null | grep -q '"alive": *true' && break
 		kill -0 "$BENCH_AGENT_PID" 2>/dev/null || break
 		sleep 0.05
 	done
-	if ! bench_wait_listen node 15001 5; then
+	if ! bench_wait_listen node 15001 $((5 * slow)); then
 		sed 's/^/  | /' "$BENCH_AGENT_LOG" >&2
 		return 1
 	fi

@@ -36,7 +36,8 @@
 #define H2_FREE_MAX		256	/* stream bridges kept for reuse per worker */
 #define H2_MEM_MAX		4096	/* nghttp2 blocks cached in 64 B .. 4 KiB classes */
 #define H2_MEM_CLASSES		13	/* 64, 96, 128, 192, ... H2_MEM_MAX (h2_mem_class) */
-#define H2_MEM_KEEP		(128 * 1024)	/* bytes of free blocks kept per class */
+#define H2_MEM_KEEP		(256 * 1024)	/* bytes of free blocks kept per class */
+#define H2_SBUF_MIN		2032	/* a byte queue's first block: the 2 KiB class */
 
 struct h2_sbuf {
 	char *p;
@@ -159,7 +160,169 @@ struct h2_mblk {
 };
 _Static_assert(sizeof(struct h2_mblk) == 16, "h2_mblk keeps 16-byte alignment");
 
+/* ---- the sessions' allocator ---- */
+
+/*
+ * libnghttp2 allocates and frees several small blocks per stream (stream,
+ * outbound items, header name/value buffers, copied header lists) in bursts
+ * of as many streams as are in flight, past what malloc's per-thread cache
+ * holds. Everything of one worker's sessions is freed on that worker, so a
+ * free list per size class, bounded by H2_MEM_KEEP bytes, serves them.
+ */
+/*
+ * Classes go up by halves (64, 96, 128, 192, ... 3072, 4096 bytes with the
+ * header): a block wastes at most a third of itself, not half.
+ */
+static int h2_mem_class(size_t n)
+{
+	int b;
+
+	n += sizeof(struct h2_mblk);
+	if (n <= 64)
+		return 0;
+	if (n > H2_MEM_MAX)
+		return -1;
+	b = 63 - __builtin_clzll((unsigned long long)(n - 1));	/* 2^b < n <= 2^(b+1) */
+	return 2 * (b - 6) + (n <= (size_t)3 << (b - 1) ? 1 : 2);
+}
+
+static size_t h2_mem_size(long c)
+{
+	return (size_t)(c & 1 ? 96 : 64) << (c / 2);
+}
+
+static void *h2_mem_malloc(size_t n, void *ud)
+{
+	struct px_h2w *hw = ud;
+	int c = h2_mem_class(n);
+	struct h2_mblk *h;
+
+	if (c >= 0 && hw && hw->mfree[c]) {
+		h = hw->mfree[c];
+		hw->mfree[c] = h->next;
+		hw->n_mfree[c]--;
+	} else {
+		h = malloc(c >= 0 ? h2_mem_size(c) : sizeof(*h) + n);
+		if (!h)
+			return NULL;
+	}
+	h->cls = c;
+	return h + 1;
+}
+
+static void h2_mem_free(void *p, void *ud)
+{
+	struct px_h2w *hw = ud;
+	struct h2_mblk *h;
+	long c;
+
+	if (!p)
+		return;
+	h = (struct h2_mblk *)p - 1;
+	c = h->cls;
+	if (c >= 0 && hw && hw->n_mfree[c] < H2_MEM_KEEP / h2_mem_size(c)) {
+		h->next = hw->mfree[c];
+		hw->mfree[c] = h;
+		hw->n_mfree[c]++;
+		return;
+	}
+	free(h);
+}
+
+static void *h2_mem_calloc(size_t nmemb, size_t size, void *ud)
+{
+	size_t n;
+	void *p;
+
+	if (__builtin_mul_overflow(nmemb, size, &n))
+		return NULL;
+	p = h2_mem_malloc(n, ud);
+	if (p)
+		memset(p, 0, n);
+	return p;
+}
+
+static void *h2_mem_realloc(void *p, size_t n, void *ud)
+{
+	struct h2_mblk *h;
+	size_t have;
+	void *q;
+
+	if (!p)
+		return h2_mem_malloc(n, ud);
+	if (!n) {
+		h2_mem_free(p, ud);
+		return NULL;
+	}
+	h = (struct h2_mblk *)p - 1;
+	if (h->cls < 0) {
+		if (n > SIZE_MAX - sizeof(*h))
+			return NULL;
+		h = realloc(h, sizeof(*h) + n);
+		return h ? h + 1 : NULL;
+	}
+	have = h2_mem_size(h->cls) - sizeof(*h);
+	if (n <= have)
+		return p;
+	q = h2_mem_malloc(n, ud);
+	if (q) {
+		memcpy(q, p, have);
+		h2_mem_free(p, ud);
+	}
+	return q;
+}
+
 /* ---- byte queues ---- */
+
+/*
+ * The worker thread's HTTP/2 state (one per worker thread for its life,
+ * set by h2w_init): the bridges' byte queues take their memory from its
+ * size-class free lists, as the sessions do. A stream's queues are
+ * taken and given back once per message; through malloc that was ~8% of
+ * the worker's instructions (realloc growing from empty each time).
+ * Before h2w_init (never on a worker with streams) blocks come from malloc.
+ */
+static __thread struct px_h2w *h2_tls;
+
+/* Bytes usable in block p from h2_mem_malloc(n) (its class may hold more). */
+static size_t h2_mem_usable(const void *p, size_t n)
+{
+	long c = ((const struct h2_mblk *)p - 1)->cls;
+
+	return c >= 0 ? h2_mem_size(c) - sizeof(struct h2_mblk) : n;
+}
+
+/* Room for n more bytes; the live bytes move to the front. */
+static int sb_reserve(struct h2_sbuf *b, size_t n)
+{
+	size_t live = b->len - b->off, want;
+	char *p;
+
+	if (b->len + n <= b->cap)
+		return 0;
+	if (live + n <= b->cap) {
+		memmove(b->p, b->p + b->off, live);
+		b->off = 0;
+		b->len = live;
+		return 0;
+	}
+	want = live + n;
+	if (want < 2 * b->cap)
+		want = 2 * b->cap;
+	if (want < H2_SBUF_MIN)
+		want = H2_SBUF_MIN;
+	p = h2_mem_malloc(want, h2_tls);
+	if (!p)
+		return -ENOMEM;
+	if (live)
+		memcpy(p, b->p + b->off, live);
+	h2_mem_free(b->p, h2_tls);
+	b->p = p;
+	b->cap = h2_mem_usable(p, want);
+	b->off = 0;
+	b->len = live;
+	return 0;
+}
 
 static int sb_add(struct h2_sbuf *b, const void *s, size_t n)
 {
@@ -167,25 +330,8 @@ static int sb_add(struct h2_sbuf *b, const void *s, size_t n)
 		return 0;
 	if (b->off && b->off == b->len)
 		b->off = b->len = 0;
-	if (b->len + n > b->cap) {
-		size_t live = b->len - b->off, cap = b->cap ? b->cap : 1024;
-		char *p;
-
-		if (b->off) {
-			memmove(b->p, b->p + b->off, live);
-			b->off = 0;
-			b->len = live;
-		}
-		while (cap < live + n)
-			cap *= 2;
-		if (cap > b->cap) {
-			p = realloc(b->p, cap);
-			if (!p)
-				return -ENOMEM;
-			b->p = p;
-			b->cap = cap;
-		}
-	}
+	if (sb_reserve(b, n))
+		return -ENOMEM;
 	memcpy(b->p + b->len, s, n);
 	b->len += n;
 	return 0;
@@ -209,7 +355,7 @@ static int sb_add_sb(struct h2_sbuf *b, const struct h2_sbuf *src)
 
 static void sb_free(struct h2_sbuf *b)
 {
-	free(b->p);
+	h2_mem_free(b->p, h2_tls);
 	memset(b, 0, sizeof(*b));
 }
 
@@ -891,118 +1037,6 @@ static ssize_t cb_send(nghttp2_session *s, const uint8_t *data, size_t len, int 
 	return NGHTTP2_ERR_WOULDBLOCK;	/* mem_send is used instead */
 }
 
-/* ---- the sessions' allocator ---- */
-
-/*
- * libnghttp2 allocates and frees several small blocks per stream (stream,
- * outbound items, header name/value buffers, copied header lists) in bursts
- * of as many streams as are in flight, past what malloc's per-thread cache
- * holds. Everything of one worker's sessions is freed on that worker, so a
- * free list per size class, bounded by H2_MEM_KEEP bytes, serves them.
- */
-/*
- * Classes go up by halves (64, 96, 128, 192, ... 3072, 4096 bytes with the
- * header): a block wastes at most a third of itself, not half.
- */
-static int h2_mem_class(size_t n)
-{
-	int b;
-
-	n += sizeof(struct h2_mblk);
-	if (n <= 64)
-		return 0;
-	if (n > H2_MEM_MAX)
-		return -1;
-	b = 63 - __builtin_clzll((unsigned long long)(n - 1));	/* 2^b < n <= 2^(b+1) */
-	return 2 * (b - 6) + (n <= (size_t)3 << (b - 1) ? 1 : 2);
-}
-
-static size_t h2_mem_size(long c)
-{
-	return (size_t)(c & 1 ? 96 : 64) << (c / 2);
-}
-
-static void *h2_mem_malloc(size_t n, void *ud)
-{
-	struct px_h2w *hw = ud;
-	int c = h2_mem_class(n);
-	struct h2_mblk *h;
-
-	if (c >= 0 && hw->mfree[c]) {
-		h = hw->mfree[c];
-		hw->mfree[c] = h->next;
-		hw->n_mfree[c]--;
-	} else {
-		h = malloc(c >= 0 ? h2_mem_size(c) : sizeof(*h) + n);
-		if (!h)
-			return NULL;
-	}
-	h->cls = c;
-	return h + 1;
-}
-
-static void h2_mem_free(void *p, void *ud)
-{
-	struct px_h2w *hw = ud;
-	struct h2_mblk *h;
-	long c;
-
-	if (!p)
-		return;
-	h = (struct h2_mblk *)p - 1;
-	c = h->cls;
-	if (c >= 0 && hw->n_mfree[c] < H2_MEM_KEEP / h2_mem_size(c)) {
-		h->next = hw->mfree[c];
-		hw->mfree[c] = h;
-		hw->n_mfree[c]++;
-		return;
-	}
-	free(h);
-}
-
-static void *h2_mem_calloc(size_t nmemb, size_t size, void *ud)
-{
-	size_t n;
-	void *p;
-
-	if (__builtin_mul_overflow(nmemb, size, &n))
-		return NULL;
-	p = h2_mem_malloc(n, ud);
-	if (p)
-		memset(p, 0, n);
-	return p;
-}
-
-static void *h2_mem_realloc(void *p, size_t n, void *ud)
-{
-	struct h2_mblk *h;
-	size_t have;
-	void *q;
-
-	if (!p)
-		return h2_mem_malloc(n, ud);
-	if (!n) {
-		h2_mem_free(p, ud);
-		return NULL;
-	}
-	h = (struct h2_mblk *)p - 1;
-	if (h->cls < 0) {
-		if (n > SIZE_MAX - sizeof(*h))
-			return NULL;
-		h = realloc(h, sizeof(*h) + n);
-		return h ? h + 1 : NULL;
-	}
-	have = h2_mem_size(h->cls) - sizeof(*h);
-	if (n <= have)
-		return p;
-	q = h2_mem_malloc(n, ud);
-	if (q) {
-		memcpy(q, p, have);
-		h2_mem_free(p, ud);
-	}
-	return q;
-}
-
 static void h2_mem_drop(struct px_h2w *hw)
 {
 	for (int c = 0; c < H2_MEM_CLASSES; c++) {
@@ -1068,6 +1102,7 @@ static int h2w_init(struct px_worker *w)
 	/* rapid reset: RST_STREAMs beyond the bucket end the connection (GOAWAY) */
 	nghttp2_option_set_stream_reset_rate_limit(hw->opt_srv, H2_RESET_BURST, hw->lim.reset_rate);
 	w->h2 = hw;
+	h2_tls = hw;
 	return 0;
 }
 
@@ -1976,4 +2011,5 @@ void px_h2_shutdown(struct px_worker *w)
 	h2_mem_drop(hw);
 	free(hw);
 	w->h2 = NULL;
+	h2_tls = NULL;
 }
