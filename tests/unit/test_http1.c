@@ -5,6 +5,8 @@
  * end right at a PROT_NONE page (over-reads fault), chunked bodies fed whole,
  * byte by byte and in random splits.
  */
+#include <stdbool.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <sys/mman.h>
 #include <unistd.h>
@@ -209,6 +211,45 @@ TEST(http1_request_fields)
 	ASSERT_TRUE(http1_header_get(&m, "host") == &m.headers[0]);
 	ASSERT_TRUE(http1_header_get(&m, "x-w") == NULL);
 	ASSERT_SPAN(m.target, "/");
+}
+
+/*
+ * Every octet at every position of a 40-byte value (the parser scans values
+ * 16 bytes at a time): accepted exactly when it is HTAB, SP..'~' or
+ * obs-text; CR/LF end the value early (EBAD: a bare CR or LF). The head
+ * ends at a guard page, so a scan past the input faults.
+ */
+TEST(http1_value_octets)
+{
+	char in[128];
+	struct http1_msg m;
+
+	for (int c = 0; c < 256; c++) {
+		bool ok = c == '\t' || (c >= 0x20 && c <= 0x7e) || c >= 0x80;
+
+		for (int pos = 0; pos < 40; pos++) {
+			int n = snprintf(in, sizeof(in), "GET / HTTP/1.1\r\nHost: a\r\nX-V: "), r;
+			const char *g;
+
+			for (int i = 0; i < 40; i++)
+				in[n + i] = i == pos ? (char)c : 'v';
+			n += 40;
+			memcpy(in + n, "\r\n\r\n", 4);
+			n += 4;
+			g = guard_place(in, (size_t)n);
+			if (!ASSERT_TRUE(g))
+				return;
+			r = http1_parse_request(g, (size_t)n, &m);
+			if (ok && r != n) {
+				TEST_FAIL_("octet 0x%02x at %d: %d, want %d", c, pos, r, n);
+				return;
+			}
+			if (!ok && r >= 0) {
+				TEST_FAIL_("octet 0x%02x at %d: accepted", c, pos);
+				return;
+			}
+		}
+	}
 }
 
 /* Every strict prefix of every valid head: INCOMPLETE, also at a guard page. */

@@ -1867,12 +1867,50 @@ bool px_h2_busy(const struct px_worker *w)
 	return w->h2 && (w->h2->rq || w->h2->nq);
 }
 
+/* Bytes of the byte queues bridge b holds. */
+static uint64_t b_buf_bytes(const struct h2b *b)
+{
+	return b->rx.cap + b->body.cap + b->trl.cap + b->tx.cap + b->hdr.cap + b->ps.cap;
+}
+
+/*
+ * The I/O buffers the open client streams hold, end to end: their bridges'
+ * queues, their engine connections' read and output buffers, the upstream
+ * connection's read buffer and, for an HTTP/2 backend, its bridge's
+ * queues (not the request head the engine keeps for retries). An open
+ * stream with nothing in flight holds none (tests/unit/test_proxy.c).
+ */
+static void h2_publish_gauges(struct px_worker *w, struct px_h2w *hw)
+{
+	uint64_t n = 0, bytes = 0;
+
+	for (struct h2b *b = hw->bridges; b; b = b->wnext) {
+		const struct px_dconn *d = b->d;
+
+		if (b->up || !b->c || b->dead)
+			continue;
+		n++;
+		bytes += b_buf_bytes(b);
+		if (!d || d->closed)
+			continue;
+		bytes += d->in.cap + d->out.cap;
+		if (d->st.u && !d->st.u->closed) {
+			bytes += d->st.u->in.cap;
+			if (d->st.u->h2b)
+				bytes += b_buf_bytes(d->st.u->h2b);
+		}
+	}
+	__atomic_store_n(&w->h2_streams_open, n, __ATOMIC_RELAXED);
+	__atomic_store_n(&w->h2_stream_buf_bytes, bytes, __ATOMIC_RELAXED);
+}
+
 void px_h2_tick(struct px_worker *w)
 {
 	struct px_h2w *hw = h2w(w);
 
 	if (!hw)
 		return;
+	h2_publish_gauges(w, hw);
 	for (struct h2_conn *c = hw->conns, *nx; c; c = nx) {
 		nx = c->next;
 		if (!c->up) {

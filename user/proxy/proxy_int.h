@@ -404,6 +404,9 @@ struct px_worker {
 	atomic_bool pend_kick;		/* a connection slot was freed: retry w->pend */
 	uint64_t accept_resume_at;
 	struct px_h2w *h2;		/* proxy_h2.c state, NULL until first used */
+	/* gauges px_h2_tick publishes once a second (relaxed stores): open client */
+	/* HTTP/2 streams, and the bytes of I/O buffers they hold end to end */
+	uint64_t h2_streams_open, h2_stream_buf_bytes;
 	uint64_t drain_since;		/* proxy_drain: when this worker began, 0 = not yet */
 	atomic_bool drained;		/* no client connection left (HTTP/1.1 or HTTP/2) */
 	char *log;
