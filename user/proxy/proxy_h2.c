@@ -804,7 +804,7 @@ static int cb_header(nghttp2_session *s, const nghttp2_frame *f, const uint8_t *
 {
 	struct h2b *b = cb_bridge(s, f->hd.stream_id);
 	int slot = -1;
-	int err = 0;
+	char *line;
 
 	if (!b || f->hd.type != NGHTTP2_HEADERS)
 		return 0;
@@ -841,12 +841,19 @@ static int cb_header(nghttp2_session *s, const nghttp2_frame *f, const uint8_t *
 		return 0;
 	if (sb_live(&b->hdr) + nl + vl > h2w(b->w)->lim.max_header_list)
 		return NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE;	/* the stream gets a reset */
-	err |= sb_add(&b->hdr, name, nl);
-	err |= sb_add(&b->hdr, ": ", 2);
-	err |= sb_add(&b->hdr, value, vl);
-	err |= sb_add(&b->hdr, "\r\n", 2);
+	if (b->hdr.off && b->hdr.off == b->hdr.len)
+		b->hdr.off = b->hdr.len = 0;
+	if (sb_reserve(&b->hdr, nl + vl + 4))
+		return NGHTTP2_ERR_CALLBACK_FAILURE;
+	/* "name: value\r\n" in one go (nghttp2 checked both for CR, LF, NUL) */
+	line = b->hdr.p + b->hdr.len;
+	memcpy(line, name, nl);
+	memcpy(line + nl, ": ", 2);
+	memcpy(line + nl + 2, value, vl);
+	memcpy(line + nl + 2 + vl, "\r\n", 2);
+	b->hdr.len += nl + vl + 4;
 	(void)flags;
-	return err ? NGHTTP2_ERR_CALLBACK_FAILURE : 0;
+	return 0;
 }
 
 /* A downstream request head is complete: open its engine connection. */
@@ -1354,6 +1361,12 @@ static int b_submit_head(struct h2b *b, struct h2_conn *c, const struct http1_ms
 		for (size_t k = 0; k < h->name.n; k++)
 			lname[lo + k] = (char)tolower((unsigned char)h->name.p[k]);
 		NV(lname + lo, h->name.n, h->value.p, h->value.n);
+		/*
+		 * a request id differs on every request: indexing it would only
+		 * churn the HPACK table, evicting the fields that do repeat
+		 */
+		if (h->name.n == 12 && memcmp(lname + lo, "x-request-id", 12) == 0)
+			nv[nn - 1].flags = NGHTTP2_NV_FLAG_NO_INDEX;
 		lo += h->name.n;
 	}
 #undef NV
