@@ -252,6 +252,47 @@ TEST(http1_value_octets)
 	}
 }
 
+/*
+ * Every octet at every position of a 40-byte field name (scanned 16 bytes
+ * at a time): accepted exactly when it is a tchar, or a ':' after the
+ * first position (the name ends there, the rest is value). At a guard page.
+ */
+TEST(http1_name_octets)
+{
+	static const char tchar[] = "!#$%&'*+-.^_`|~";
+	char in[128];
+	struct http1_msg m;
+
+	for (int c = 0; c < 256; c++) {
+		bool tok = (c >= '0' && c <= '9') || (c >= 'a' && c <= 'z') ||
+			   (c >= 'A' && c <= 'Z') || (c && strchr(tchar, c));
+
+		for (int pos = 0; pos < 40; pos++) {
+			int n = snprintf(in, sizeof(in), "GET / HTTP/1.1\r\nHost: a\r\n"), r;
+			bool ok = tok || (c == ':' && pos > 0);
+			const char *g;
+
+			for (int i = 0; i < 40; i++)
+				in[n + i] = i == pos ? (char)c : 'n';
+			n += 40;
+			memcpy(in + n, ": v\r\n\r\n", 7);
+			n += 7;
+			g = guard_place(in, (size_t)n);
+			if (!ASSERT_TRUE(g))
+				return;
+			r = http1_parse_request(g, (size_t)n, &m);
+			if (ok && r != n) {
+				TEST_FAIL_("octet 0x%02x at %d: %d, want %d", c, pos, r, n);
+				return;
+			}
+			if (!ok && r >= 0) {
+				TEST_FAIL_("octet 0x%02x at %d: accepted", c, pos);
+				return;
+			}
+		}
+	}
+}
+
 /* Every strict prefix of every valid head: INCOMPLETE, also at a guard page. */
 TEST(http1_request_every_prefix_incomplete)
 {
