@@ -315,6 +315,31 @@ TEST(proxy_redirect_location)
 	}
 }
 
+/* px_ieq: ASCII letters fold, nothing else does (0x0d is not '-', '@' not '`'). */
+TEST(proxy_ieq_ascii_fold)
+{
+	static const struct { const char *a, *lit; bool eq; } cases[] = {
+		{ "Content-Length", "content-length", true },
+		{ "CONTENT-LENGTH", "content-length", true },
+		{ "content-length", "Content-Length", true },
+		{ "HEAD", "HEAD", true },
+		{ "head", "HEAD", true },
+		{ "content\rlength", "content-length", false },
+		{ "content-lengt", "content-length", false },
+		{ "content-lengthx", "content-length", false },
+		{ "@", "`", false },
+		{ "[", "{", false },
+		{ "^", "~", false },
+		{ "\x10", "0", false },
+		{ "", "", true },
+	};
+
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++)
+		if (px_ieq(cases[i].a, strlen(cases[i].a), cases[i].lit) != cases[i].eq)
+			TEST_FAIL_("px_ieq(\"%s\", \"%s\") != %d", cases[i].a, cases[i].lit,
+				   cases[i].eq);
+}
+
 TEST(proxy_strmatch_cors)
 {
 	struct pol_strmatch ex = { .kind = POL_SM_EXACT, .value = "http://a.com" };
