@@ -293,6 +293,89 @@ TEST(http1_name_octets)
 	}
 }
 
+/*
+ * http1_request_from_fields (an HTTP/2 head handed over without text) says
+ * what http1_parse_request says about the same head as HTTP/1.1 text: the
+ * same verdict, and for accepted heads the same derived fields.
+ */
+TEST(http1_request_from_fields_matches_text)
+{
+	static const struct {
+		const char *method, *target;
+		const char *fields[8][2];
+	} cases[] = {
+		{ "GET", "/a?b=1", { { "host", "svc" }, { "user-agent", "t" } } },
+		{ "POST", "/sm.Echo/Say", { { "host", "svc:80" }, { "transfer-encoding", "chunked" },
+					    { "content-type", "application/grpc" }, { "te", "trailers" } } },
+		{ "POST", "/", { { "host", "svc" }, { "content-length", "0" } } },
+		{ "PUT", "/", { { "host", "svc" }, { "content-length", "12" } } },
+		{ "POST", "/", { { "host", "svc" }, { "content-length", "5" },
+				 { "transfer-encoding", "chunked" } } },
+		{ "POST", "/", { { "host", "svc" }, { "content-length", "5" }, { "content-length", "6" } } },
+		{ "GET", "/", { { "user-agent", "no host" } } },
+		{ "GET", "/", { { "host", "a" }, { "host", "b" } } },
+		{ "GET", "/", { { "host", "a" }, { "x-ctl", "a\x01b" } } },
+		{ "GET", "/", { { "host", "a" }, { "x-del", "a\x7f" } } },
+		{ "GET", "/", { { "host", "a" }, { "x-obs", "caf\xc3\xa9" } } },
+		{ "GET", "/", { { "host", "a" }, { "x-ows", " \tv \t" } } },
+		{ "GET", "/", { { "host", "a" }, { "bad name", "v" } } },
+		{ "GET", "/", { { "host", "a" }, { "connection", "close" } } },
+		{ "GET", "/", { { "host", "a" }, { "expect", "100-continue" } } },
+		{ "GET", "/", { { "host", "a" }, { "upgrade", "websocket" }, { "connection", "upgrade" } } },
+		{ "OPTIONS", "*", { { "host", "a" } } },
+		{ "GET", "*", { { "host", "a" } } },
+		{ "GET", "http://other:81/p?q", { { "host", "a" } } },
+		{ "GET", "nopath", { { "host", "a" } } },
+		{ "G(T", "/", { { "host", "a" } } },
+		{ "GET", "/caf\xc3\xa9", { { "host", "a" } } },
+	};
+	static struct http1_msg a, b;
+
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		char text[1024];
+		int n = snprintf(text, sizeof(text), "%s %s HTTP/1.1\r\n", cases[i].method,
+				 cases[i].target), ra, rb;
+		size_t k;
+
+		b.n_headers = 0;
+		for (k = 0; k < 8 && cases[i].fields[k][0]; k++) {
+			n += snprintf(text + n, sizeof(text) - (size_t)n, "%s: %s\r\n",
+				      cases[i].fields[k][0], cases[i].fields[k][1]);
+			b.headers[k].name = (struct http1_str){ cases[i].fields[k][0],
+								strlen(cases[i].fields[k][0]) };
+			b.headers[k].value = (struct http1_str){ cases[i].fields[k][1],
+								 strlen(cases[i].fields[k][1]) };
+		}
+		b.n_headers = k;
+		n += snprintf(text + n, sizeof(text) - (size_t)n, "\r\n");
+		ra = http1_parse_request(text, (size_t)n, &a);
+		rb = http1_request_from_fields(&b, cases[i].method, strlen(cases[i].method),
+					       cases[i].target, strlen(cases[i].target));
+		if ((ra < 0 ? ra : 0) != rb) {
+			TEST_FAIL_("case %zu (%s %s): text %d, fields %d", i, cases[i].method,
+				   cases[i].target, ra, rb);
+			continue;
+		}
+		if (rb < 0)
+			continue;
+		if (a.body != b.body || a.content_length != b.content_length ||
+		    a.keep_alive != b.keep_alive || a.expect_continue != b.expect_continue ||
+		    a.upgrade != b.upgrade || a.n_headers != b.n_headers ||
+		    a.minor_version != b.minor_version || !str_is(b.host, "") != !str_is(a.host, "") ||
+		    a.host.n != b.host.n || memcmp(a.host.p, b.host.p, a.host.n) ||
+		    a.path.n != b.path.n || memcmp(a.path.p, b.path.p, a.path.n) ||
+		    a.query.n != b.query.n || memcmp(a.query.p, b.query.p, a.query.n)) {
+			TEST_FAIL_("case %zu (%s %s): derived fields differ", i, cases[i].method,
+				   cases[i].target);
+			continue;
+		}
+		for (k = 0; k < a.n_headers; k++)
+			if (a.headers[k].value.n != b.headers[k].value.n ||
+			    memcmp(a.headers[k].value.p, b.headers[k].value.p, a.headers[k].value.n))
+				TEST_FAIL_("case %zu: field %zu's value differs", i, k);
+	}
+}
+
 /* Every strict prefix of every valid head: INCOMPLETE, also at a guard page. */
 TEST(http1_request_every_prefix_incomplete)
 {

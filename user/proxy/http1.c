@@ -269,7 +269,7 @@ static void http1_field_connection(struct http1_scan *s, const char *v, size_t v
 }
 
 /* Fields that decide framing and connection handling; others pass. */
-static int http1_field(struct http1_scan *s, struct http1_msg *m,
+static inline __attribute__((always_inline)) int http1_field(struct http1_scan *s, struct http1_msg *m,
 		       const struct http1_header *h)
 {
 	const char *n = h->name.p, *v = h->value.p;
@@ -515,6 +515,8 @@ static void http1_conn_flags(struct http1_msg *m, const struct http1_scan *s)
 	m->upgrade = s->conn_upgrade && s->has_upgrade;
 }
 
+static int http1_request_end(struct http1_msg *m, struct http1_scan *sc);
+
 static int http1_request(const char *buf, size_t len, struct http1_msg *m)
 {
 	const char *end = buf + (len < HTTP1_MAX_HEAD ? len : HTTP1_MAX_HEAD);
@@ -562,6 +564,68 @@ static int http1_request(const char *buf, size_t len, struct http1_msg *m)
 	err = http1_fields(&p, end, m, &s);
 	if (err)
 		return err;
+	err = http1_request_end(m, &s);
+	return err ? err : (int)(p - buf);
+}
+
+int http1_parse_request(const char *buf, size_t len, struct http1_msg *m)
+{
+	http1_msg_reset(m);
+	return http1_too_large(len, http1_request(buf, len, m));
+}
+
+int http1_request_from_fields(struct http1_msg *m, const char *method, size_t method_n,
+			      const char *target, size_t target_n)
+{
+	struct http1_scan s = { .is_request = 1 };
+	size_t n = m->n_headers, i;
+	int err;
+
+	if (n > HTTP1_MAX_HEADERS)
+		return HTTP1_ETOOLARGE;
+	http1_msg_reset(m);
+	if (!method_n || http1_tok_span(method, method + method_n) != method + method_n)
+		return HTTP1_EBAD;
+	if (!target_n)
+		return HTTP1_EBAD;
+	for (i = 0; i < target_n; i++)
+		if (!http1_tgt[(unsigned char)target[i]])
+			return HTTP1_EBAD;
+	m->method.p = method;
+	m->method.n = method_n;
+	m->target.p = target;
+	m->target.n = target_n;
+	err = http1_target(m);
+	if (err)
+		return err;
+	for (i = 0; i < n; i++) {
+		struct http1_header *h = &m->headers[i];
+		const char *v = h->value.p, *ve = v + h->value.n;
+
+		if (!h->name.n || http1_tok_span(h->name.p, h->name.p + h->name.n) !=
+				  h->name.p + h->name.n)
+			return HTTP1_EBAD;
+		/* as the text parser: OWS around the value trimmed, then value octets only */
+		while (v < ve && http1_ows(*v))
+			v++;
+		while (ve > v && http1_ows(ve[-1]))
+			ve--;
+		if (http1_val_span(v, ve) != ve)
+			return HTTP1_EBAD;
+		h->value.p = v;
+		h->value.n = (size_t)(ve - v);
+		m->n_headers = i + 1;
+		err = http1_field(&s, m, h);
+		if (err)
+			return err;
+	}
+	return http1_request_end(m, &s);
+}
+
+/* After the fields: the decisions that need the whole request head. */
+static int http1_request_end(struct http1_msg *m, struct http1_scan *sc)
+{
+	const struct http1_scan s = *sc;
 
 	if (m->minor_version == 1 && !s.seen_host)
 		return HTTP1_EBAD;
@@ -582,13 +646,7 @@ static int http1_request(const char *buf, size_t len, struct http1_msg *m)
 	if (m->minor_version == 0)
 		m->expect_continue = 0;
 	http1_conn_flags(m, &s);
-	return (int)(p - buf);
-}
-
-int http1_parse_request(const char *buf, size_t len, struct http1_msg *m)
-{
-	http1_msg_reset(m);
-	return http1_too_large(len, http1_request(buf, len, m));
+	return 0;
 }
 
 static int http1_response(const char *buf, size_t len, const char *req_method,

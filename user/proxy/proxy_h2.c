@@ -104,6 +104,9 @@ struct h2b {
 	bool eng_closed;	/* the engine closed its end (px_h2_pipe_close) */
 	bool eng_wblocked;	/* the engine's last write was short: tell it when rx drains */
 	bool nq;		/* on the notify queue */
+	bool staged;		/* down: a request head staged at the front of tx (b_stage_head) */
+	bool stage_cl0;		/* ... of a POST/PUT that ended with its HEADERS */
+	uint32_t stage_ps, stage_len;	/* its pseudo-header bytes, and all of it */
 	struct h2b *rq_next;	/* worker's h2 run queue */
 	struct h2b *nq_next;	/* worker's engine notify queue */
 };
@@ -506,6 +509,7 @@ static void b_msg_reset(struct h2b *b)
 	b->ck_line = 0;
 	b->deferred = b->body_eof = b->chunked_out = b->head_sent = false;
 	b->in_trailers = b->resp_done = b->grpc = b->end_on_head = b->head_req = false;
+	b->staged = b->stage_cl0 = false;
 }
 
 /* Close the bridge: the engine sees EOF (a reset mid-message). */
@@ -706,52 +710,60 @@ static void put_status(char *d, int v)
 	d[2] = (char)('0' + v % 10);
 }
 
-/* The collected h2 head as an h1 head into tx. */
+/* The collected h2 response head as an h1 head into tx (upstream bridges). */
 static int b_emit_head(struct h2b *b)
 {
 	char line[13] = "HTTP/1.1 ";
+	int st = b->status;
 	int err = 0;
 
-	if (b->up) {
-		int st = b->status;
-
-		/* nghttp2 checked :status is 3 digits */
-		put_status(line + 9, st);
-		line[12] = ' ';
-		err |= sb_add(&b->tx, line, sizeof(line));
-		err |= sb_str(&b->tx, px_reason(st));
-		err |= sb_add(&b->tx, "\r\n", 2);
-		if (b->end_on_head) {
-			if (st >= 200 && st != 204 && st != 304) {
-				err |= sb_str(&b->tx, "content-length: ");
-				err |= b_ps_put(&b->tx, b, PS_CL, "0");
-				err |= sb_str(&b->tx, "\r\n");
-			}
-		} else {
-			err |= sb_str(&b->tx, "transfer-encoding: chunked\r\n");
-			b->chunked_out = true;
+	/* nghttp2 checked :status is 3 digits */
+	put_status(line + 9, st);
+	line[12] = ' ';
+	err |= sb_add(&b->tx, line, sizeof(line));
+	err |= sb_str(&b->tx, px_reason(st));
+	err |= sb_add(&b->tx, "\r\n", 2);
+	if (b->end_on_head) {
+		if (st >= 200 && st != 204 && st != 304) {
+			err |= sb_str(&b->tx, "content-length: ");
+			err |= b_ps_put(&b->tx, b, PS_CL, "0");
+			err |= sb_str(&b->tx, "\r\n");
 		}
 	} else {
-		if (!(b->ps_set & (1u << PS_METHOD)) || !(b->ps_set & (1u << PS_PATH)))
-			return -EPROTO;
-		b->head_req = b_ps_is(b, PS_METHOD, "HEAD");
-		err |= b_ps_put(&b->tx, b, PS_METHOD, "");
-		err |= sb_add(&b->tx, " ", 1);
-		err |= b_ps_put(&b->tx, b, PS_PATH, "");
-		err |= sb_str(&b->tx, " HTTP/1.1\r\nhost: ");
-		err |= b_ps_put(&b->tx, b, PS_AUTHORITY, "");
-		err |= sb_add(&b->tx, "\r\n", 2);
-		if (!b->end_on_head) {
-			err |= sb_str(&b->tx, "transfer-encoding: chunked\r\n");
-			b->chunked_out = true;
-		} else if (b_ps_is(b, PS_METHOD, "POST") || b_ps_is(b, PS_METHOD, "PUT")) {
-			err |= sb_str(&b->tx, "content-length: 0\r\n");
-		}
+		err |= sb_str(&b->tx, "transfer-encoding: chunked\r\n");
+		b->chunked_out = true;
 	}
 	err |= sb_add_sb(&b->tx, &b->hdr);
 	err |= sb_str(&b->tx, "\r\n");
 	b->hdr.off = b->hdr.len = 0;
 	b->head_sent = true;
+	return err ? -ENOMEM : 0;
+}
+
+/*
+ * A client's request head for the engine, handed over parsed (no HTTP/1.1
+ * text; px_h2_pipe_head): the pseudo-header values, then the regular
+ * fields as "name: value\r\n" lines, are staged at the front of tx, where
+ * the engine copies them from; DATA that follows goes behind them,
+ * chunk-framed (the engine's body path is unchanged).
+ */
+static int b_stage_head(struct h2b *b)
+{
+	int err = 0;
+
+	if (!(b->ps_set & (1u << PS_METHOD)) || !(b->ps_set & (1u << PS_PATH)))
+		return -EPROTO;
+	b->head_req = b_ps_is(b, PS_METHOD, "HEAD");
+	b->chunked_out = !b->end_on_head;
+	/* a bodiless POST/PUT says so (the ps values are gone by the handover) */
+	b->stage_cl0 = b->end_on_head && (b_ps_is(b, PS_METHOD, "POST") || b_ps_is(b, PS_METHOD, "PUT"));
+	b->stage_ps = (uint32_t)sb_live(&b->ps);
+	err |= sb_add_sb(&b->tx, &b->ps);
+	err |= sb_add_sb(&b->tx, &b->hdr);
+	b->stage_len = (uint32_t)(b->stage_ps + sb_live(&b->hdr));
+	b->hdr.off = b->hdr.len = 0;
+	b->head_sent = true;
+	b->staged = true;
 	return err ? -ENOMEM : 0;
 }
 
@@ -861,7 +873,7 @@ static int b_start_down(struct h2b *b)
 {
 	struct h2_conn *c = b->c;
 
-	if (b_emit_head(b))
+	if (b_stage_head(b))
 		return -EPROTO;
 	b->d = px_dconn_open_stream(c->w, b, c->listen_port, c->peer_addr, c->peer_port,
 				    &c->orig);
@@ -1762,8 +1774,12 @@ ssize_t px_h2_pipe_read(struct h2b *b, void *buf, size_t room)
 {
 	size_t n = sb_live(&b->tx);
 
-	if (!n)
+	if (b->staged)
+		return b->dead ? 0 : -EAGAIN;	/* the head goes by px_h2_pipe_head */
+	if (!n) {
+		sb_drop(&b->tx);	/* e.g. emptied by px_h2_pipe_head */
 		return b->dead ? 0 : -EAGAIN;
+	}
 	if (n > room)
 		n = room;
 	memcpy(buf, b->tx.p + b->tx.off, n);
@@ -1778,6 +1794,54 @@ ssize_t px_h2_pipe_read(struct h2b *b, void *buf, size_t room)
 		}
 	}
 	return (ssize_t)n;
+}
+
+int px_h2_pipe_head(struct h2b *b, struct http1_msg *m, const char **head, size_t *len)
+{
+	const char *base, *p, *end;
+	struct http1_str auth = { "", 0 };
+	size_t n = 0;
+	int r;
+
+	if (!b->staged || b->dead)
+		return 0;
+	b->staged = false;
+	base = b->tx.p + b->tx.off;
+	p = base + b->stage_ps;
+	end = base + b->stage_len;
+	if (b->ps_set & (1u << PS_AUTHORITY))
+		auth = (struct http1_str){ base + b->ps_off[PS_AUTHORITY], b->ps_len[PS_AUTHORITY] };
+	/* the fields in the order the HTTP/1.1 text had them (h1_hop_by_hop dropped the rest) */
+	m->headers[n++] = (struct http1_header){ { "host", 4 }, auth };
+	if (b->chunked_out)
+		m->headers[n++] = (struct http1_header){ { "transfer-encoding", 17 }, { "chunked", 7 } };
+	else if (b->stage_cl0)
+		m->headers[n++] = (struct http1_header){ { "content-length", 14 }, { "0", 1 } };
+	/* "name: value\r\n" lines from cb_header: nghttp2 let no ':' into names, no CR/LF anywhere */
+	while (p < end) {
+		const char *colon = memchr(p, ':', (size_t)(end - p));
+		const char *eol = colon ? memchr(colon, '\r', (size_t)(end - colon)) : NULL;
+
+		if (!eol)
+			break;
+		if (n == HTTP1_MAX_HEADERS) {
+			n++;	/* too many: http1_request_from_fields says so */
+			break;
+		}
+		m->headers[n++] = (struct http1_header){ { p, (size_t)(colon - p) },
+							 { colon + 2, (size_t)(eol - colon - 2) } };
+		p = eol + 2;
+	}
+	m->n_headers = n;
+	r = http1_request_from_fields(m, base + b->ps_off[PS_METHOD], b->ps_len[PS_METHOD],
+				      base + b->ps_off[PS_PATH], b->ps_len[PS_PATH]);
+	if (!r && b->stage_len > HTTP1_MAX_HEAD)
+		r = HTTP1_ETOOLARGE;
+	*head = base;
+	*len = b->stage_len;
+	/* consumed: the bytes stay put until the engine's next read (it copies them first) */
+	b->tx.off += b->stage_len;
+	return r < 0 ? r : 1;
 }
 
 ssize_t px_h2_pipe_writev(struct h2b *b, const struct iovec *iov, int n_iov)

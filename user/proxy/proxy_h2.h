@@ -114,6 +114,17 @@ void px_h2_up_bind(struct h2b *b, struct px_uconn *u);
  */
 #define H2_PIPE_MAX		(64 * 1024)	/* engine bytes the bridge holds unparsed */
 ssize_t px_h2_pipe_read(struct h2b *b, void *buf, size_t room);
+/*
+ * The request head of a client stream, handed to the engine parsed, with
+ * no HTTP/1.1 text: m filled as http1_parse_request would fill it for the
+ * same head (http1_request_from_fields), names and values in
+ * head[0..*len), which stays valid until the next px_h2_pipe_read / event
+ * (the engine copies it at once). 1 = a head, 0 = none (none staged, or the
+ * stream is gone), < 0 = HTTP1_E* (the engine answers 400/431 as for text).
+ * Bytes read after it are the body, chunk-framed.
+ */
+struct http1_msg;
+int px_h2_pipe_head(struct h2b *b, struct http1_msg *m, const char **head, size_t *len);
 ssize_t px_h2_pipe_writev(struct h2b *b, const struct iovec *iov, int n_iov);
 void px_h2_pipe_close(struct h2b *b);
 
