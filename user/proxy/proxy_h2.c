@@ -133,6 +133,8 @@ struct h2_conn {
 	struct h2_conn *next, *prev;
 	struct h2_conn *dead_next;
 	struct h2_conn *fq_next;	/* worker's flush list */
+	int32_t hb_sid;		/* stream of the header block being received ... */
+	struct h2b *hb;		/* ... and its bridge (cb_begin_headers; NULL once unlinked) */
 };
 
 struct px_h2w {
@@ -464,6 +466,8 @@ static void b_unlink_conn(struct h2b *b)
 		nghttp2_session_consume_connection(c->s, b->unacked);
 		b->unacked = 0;
 	}
+	if (c->hb == b)
+		c->hb = NULL;	/* cb_header's cached lookup */
 	if (b->sid >= 0) {
 		nghttp2_session_set_stream_user_data(c->s, b->sid, NULL);
 		if (c->n_streams)
@@ -795,6 +799,9 @@ static int cb_begin_headers(nghttp2_session *s, const nghttp2_frame *f, void *ud
 	if (f->hd.type != NGHTTP2_HEADERS)
 		return 0;
 	b = cb_bridge(s, f->hd.stream_id);
+	/* the block's fields come next, one cb_header each: look the stream up once */
+	c->hb_sid = f->hd.stream_id;
+	c->hb = b;
 	if (b) {
 		if (b->head_sent || (b->up && b->status))
 			b->in_trailers = b->head_sent;
@@ -808,13 +815,15 @@ static int cb_begin_headers(nghttp2_session *s, const nghttp2_frame *f, void *ud
 	if (!b)
 		return NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE;
 	b_link_conn(b, c, f->hd.stream_id);
+	c->hb = b;
 	return 0;
 }
 
 static int cb_header(nghttp2_session *s, const nghttp2_frame *f, const uint8_t *name,
 		     size_t nl, const uint8_t *value, size_t vl, uint8_t flags, void *ud)
 {
-	struct h2b *b = cb_bridge(s, f->hd.stream_id);
+	struct h2_conn *c = ud;
+	struct h2b *b = c->hb_sid == f->hd.stream_id ? c->hb : cb_bridge(s, f->hd.stream_id);
 	int slot = -1;
 	char *line;
 
@@ -1140,6 +1149,7 @@ static struct h2_conn *c_new(struct px_worker *w, int fd, bool up)
 	c->fd = fd;
 	c->w = w;
 	c->opened = c->idle_since = w->now;
+	c->hb_sid = -1;
 	r = up ? nghttp2_session_client_new3(&c->s, hw->cbs, c, hw->opt_cli, &hw->mem) :
 		 nghttp2_session_server_new3(&c->s, hw->cbs, c, hw->opt_srv, &hw->mem);
 	if (r) {
