@@ -213,19 +213,13 @@ s6_hold() {
 # counters dumped; "proxy instructions per request" = all the agent's
 # threads' instructions in that window / N. One repetition.
 s6_callgrind_rep() {
-	local name=$1 addr=$2 g=$3 pid=$4 out f ir
-	callgrind_control -z "$pid" >/dev/null || return 1
-	out=$(bench_client load "$POD_CLIENT" timeout 600 h2load -n "$S6_CALLGRIND" -c "$S6_CONNS" \
-		-m "$S6_STREAMS" -d "$S6_BODY_FILE" -H 'content-type: application/grpc' \
-		-H 'x-canary: no' "http://$addr/sm.Echo/Say" 2>&1)
-	rm -f "$BENCH_TMP/callgrind.$pid".*
-	callgrind_control -d "$pid" >/dev/null || return 1
-	f=$(ls -t "$BENCH_TMP/callgrind.$pid".* 2>/dev/null | head -1)
-	ir=$(sed -nE 's/^(summary|totals): ([0-9]+).*/\2/p' "$f" 2>/dev/null | head -1)
-	bench_record 6 "failed requests" "$g" "$name" "$((S6_CALLGRIND - $(sed -nE 's/^requests: .* ([0-9]+) succeeded.*/\1/p' <<<"$out")))"
-	[ -n "$ir" ] || { bench_fail "scenario 6 callgrind: no totals in ${f:-no dump}"; return 1; }
-	bench_record 6 "proxy instructions per request" "$g" "$name" "$((ir / S6_CALLGRIND))"
-	[ "${BENCH_KEEP_TMP:-0}" = 1 ] && cp "$f" "$BENCH_OUT/callgrind.s6.out"
+	local name=$1 addr=$2 g=$3 pid=$4 ok
+	bench_callgrind_window "$pid" bench_client load "$POD_CLIENT" timeout 600 h2load \
+		-n "$S6_CALLGRIND" -c "$S6_CONNS" -m "$S6_STREAMS" -d "$S6_BODY_FILE" \
+		-H 'content-type: application/grpc' -H 'x-canary: no' "http://$addr/sm.Echo/Say" || return 1
+	ok=$(sed -nE 's/^requests: .* ([0-9]+) succeeded.*/\1/p' <<<"$BENCH_CG_OUT")
+	bench_record 6 "failed requests" "$g" "$name" "$((S6_CALLGRIND - ${ok:-0}))"
+	bench_record 6 "proxy instructions per request" "$g" "$name" "$((BENCH_CG_IR / S6_CALLGRIND))"
 	return 1	# one repetition
 }
 

@@ -214,82 +214,70 @@ TEST(http1_request_fields)
 }
 
 /*
- * Every octet at every position of a 40-byte value (the parser scans values
- * 16 bytes at a time): accepted exactly when it is HTAB, SP..'~' or
- * obs-text; CR/LF end the value early (EBAD: a bare CR or LF). The head
- * ends at a guard page, so a scan past the input faults.
+ * A request whose head is pre, then 40 bytes of fill with octet c at pos,
+ * then post, placed at a guard page (a scan past the input faults): true
+ * when http1_parse_request takes it whole exactly if ok, else says why.
  */
-TEST(http1_value_octets)
+static bool octet_case(const char *pre, char fill, int pos, int c, const char *post, bool ok)
 {
 	char in[128];
 	struct http1_msg m;
+	int n = snprintf(in, sizeof(in), "%s", pre), r;
+	const char *g;
 
+	for (int i = 0; i < 40; i++)
+		in[n + i] = i == pos ? (char)c : fill;
+	n += 40;
+	n += snprintf(in + n, sizeof(in) - (size_t)n, "%s", post);
+	g = guard_place(in, (size_t)n);
+	if (!ASSERT_TRUE(g))
+		return false;
+	r = http1_parse_request(g, (size_t)n, &m);
+	if (ok && r != n) {
+		TEST_FAIL_("%s octet 0x%02x at %d: %d, want %d", pre, c, pos, r, n);
+		return false;
+	}
+	if (!ok && r >= 0) {
+		TEST_FAIL_("%s octet 0x%02x at %d: accepted", pre, c, pos);
+		return false;
+	}
+	return true;
+}
+
+/*
+ * Every octet at every position of a 40-byte value (the parser scans values
+ * 16 bytes at a time): accepted exactly when it is HTAB, SP..'~' or
+ * obs-text; CR/LF end the value early (EBAD: a bare CR or LF).
+ */
+TEST(http1_value_octets)
+{
 	for (int c = 0; c < 256; c++) {
 		bool ok = c == '\t' || (c >= 0x20 && c <= 0x7e) || c >= 0x80;
 
-		for (int pos = 0; pos < 40; pos++) {
-			int n = snprintf(in, sizeof(in), "GET / HTTP/1.1\r\nHost: a\r\nX-V: "), r;
-			const char *g;
-
-			for (int i = 0; i < 40; i++)
-				in[n + i] = i == pos ? (char)c : 'v';
-			n += 40;
-			memcpy(in + n, "\r\n\r\n", 4);
-			n += 4;
-			g = guard_place(in, (size_t)n);
-			if (!ASSERT_TRUE(g))
+		for (int pos = 0; pos < 40; pos++)
+			if (!octet_case("GET / HTTP/1.1\r\nHost: a\r\nX-V: ", 'v', pos, c,
+					"\r\n\r\n", ok))
 				return;
-			r = http1_parse_request(g, (size_t)n, &m);
-			if (ok && r != n) {
-				TEST_FAIL_("octet 0x%02x at %d: %d, want %d", c, pos, r, n);
-				return;
-			}
-			if (!ok && r >= 0) {
-				TEST_FAIL_("octet 0x%02x at %d: accepted", c, pos);
-				return;
-			}
-		}
 	}
 }
 
 /*
  * Every octet at every position of a 40-byte field name (scanned 16 bytes
  * at a time): accepted exactly when it is a tchar, or a ':' after the
- * first position (the name ends there, the rest is value). At a guard page.
+ * first position (the name ends there, the rest is value).
  */
 TEST(http1_name_octets)
 {
 	static const char tchar[] = "!#$%&'*+-.^_`|~";
-	char in[128];
-	struct http1_msg m;
 
 	for (int c = 0; c < 256; c++) {
 		bool tok = (c >= '0' && c <= '9') || (c >= 'a' && c <= 'z') ||
 			   (c >= 'A' && c <= 'Z') || (c && strchr(tchar, c));
 
-		for (int pos = 0; pos < 40; pos++) {
-			int n = snprintf(in, sizeof(in), "GET / HTTP/1.1\r\nHost: a\r\n"), r;
-			bool ok = tok || (c == ':' && pos > 0);
-			const char *g;
-
-			for (int i = 0; i < 40; i++)
-				in[n + i] = i == pos ? (char)c : 'n';
-			n += 40;
-			memcpy(in + n, ": v\r\n\r\n", 7);
-			n += 7;
-			g = guard_place(in, (size_t)n);
-			if (!ASSERT_TRUE(g))
+		for (int pos = 0; pos < 40; pos++)
+			if (!octet_case("GET / HTTP/1.1\r\nHost: a\r\n", 'n', pos, c, ": v\r\n\r\n",
+					tok || (c == ':' && pos > 0)))
 				return;
-			r = http1_parse_request(g, (size_t)n, &m);
-			if (ok && r != n) {
-				TEST_FAIL_("octet 0x%02x at %d: %d, want %d", c, pos, r, n);
-				return;
-			}
-			if (!ok && r >= 0) {
-				TEST_FAIL_("octet 0x%02x at %d: accepted", c, pos);
-				return;
-			}
-		}
 	}
 }
 

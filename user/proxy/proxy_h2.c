@@ -37,7 +37,7 @@
 #define H2_MEM_MAX		4096	/* nghttp2 blocks cached in 64 B .. 4 KiB classes */
 #define H2_MEM_CLASSES		13	/* 64, 96, 128, 192, ... H2_MEM_MAX (h2_mem_class) */
 #define H2_MEM_KEEP		(256 * 1024)	/* bytes of free blocks kept per class */
-#define H2_SBUF_MIN		2032	/* a byte queue's first block: the 2 KiB class */
+#define H2_SBUF_MIN		1008	/* a byte queue's first block: the 1 KiB class */
 
 struct h2_sbuf {
 	char *p;
