@@ -6,8 +6,10 @@
  * A bridge (struct h2b) stands in for a socket between an HTTP/2 stream
  * and an engine connection (rx: what the engine wrote, tx: what it reads).
  * It turns one direction into HTTP/2 and the other into HTTP/1.1:
- *   downstream bridge (!up): h2 request -> h1 bytes to the engine dconn;
- *                            h1 response from it -> h2 response.
+ *   downstream bridge (!up): h2 request -> its head parsed (no text,
+ *                            px_h2_pipe_head), its body h1 chunked bytes,
+ *                            to the engine dconn; h1 response from it ->
+ *                            h2 response.
  *   upstream bridge (up):    h1 requests from the engine uconn (keep-alive:
  *                            one after another) -> h2 streams on a backend
  *                            connection; h2 responses -> h1 bytes back.
