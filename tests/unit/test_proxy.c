@@ -315,6 +315,31 @@ TEST(proxy_redirect_location)
 	}
 }
 
+/* px_ieq: ASCII letters fold, nothing else does (0x0d is not '-', '@' not '`'). */
+TEST(proxy_ieq_ascii_fold)
+{
+	static const struct { const char *a, *lit; bool eq; } cases[] = {
+		{ "Content-Length", "content-length", true },
+		{ "CONTENT-LENGTH", "content-length", true },
+		{ "content-length", "Content-Length", true },
+		{ "HEAD", "HEAD", true },
+		{ "head", "HEAD", true },
+		{ "content\rlength", "content-length", false },
+		{ "content-lengt", "content-length", false },
+		{ "content-lengthx", "content-length", false },
+		{ "@", "`", false },
+		{ "[", "{", false },
+		{ "^", "~", false },
+		{ "\x10", "0", false },
+		{ "", "", true },
+	};
+
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++)
+		if (px_ieq(cases[i].a, strlen(cases[i].a), cases[i].lit) != cases[i].eq)
+			TEST_FAIL_("px_ieq(\"%s\", \"%s\") != %d", cases[i].a, cases[i].lit,
+				   cases[i].eq);
+}
+
 TEST(proxy_strmatch_cors)
 {
 	struct pol_strmatch ex = { .kind = POL_SM_EXACT, .value = "http://a.com" };
@@ -1578,5 +1603,134 @@ TEST(proxy_limits)
 	ASSERT_EQ(t_stat(p, "header_timeout_ms"), 300);
 	proxy_stop(p);
 	ASSERT_EQ(cfg.c.refs, 1);
+	up_registry_free(up);
+}
+
+/* ---- HTTP/2: an idle stream holds no buffer ---- */
+
+/* An HTTP/2 frame header into p (9 bytes). */
+static size_t h2t_frame(uint8_t *p, uint32_t len, uint8_t type, uint8_t flags, uint32_t sid)
+{
+	p[0] = (uint8_t)(len >> 16);
+	p[1] = (uint8_t)(len >> 8);
+	p[2] = (uint8_t)len;
+	p[3] = type;
+	p[4] = flags;
+	p[5] = (uint8_t)(sid >> 24);
+	p[6] = (uint8_t)(sid >> 16);
+	p[7] = (uint8_t)(sid >> 8);
+	p[8] = (uint8_t)sid;
+	return 9;
+}
+
+/* HPACK literal field without indexing, new name, no Huffman (short strings). */
+static size_t h2t_field(uint8_t *p, const char *n, const char *v)
+{
+	size_t nl = strlen(n), vl = strlen(v), o = 0;
+
+	p[o++] = 0;
+	p[o++] = (uint8_t)nl;
+	memcpy(p + o, n, nl);
+	o += nl;
+	p[o++] = (uint8_t)vl;
+	memcpy(p + o, v, vl);
+	return o + vl;
+}
+
+/*
+ * A client HTTP/2 stream whose request head went out and nothing else
+ * (HEADERS without END_STREAM; the backend waits for the body): once the
+ * proxy forwarded the head and went idle, the stream holds no I/O buffer
+ * anywhere on its path (bridge queues, engine read/output buffers, the
+ * upstream connection's read buffer), per the gauges px_h2_tick
+ * publishes. Then the body comes and the response goes back as usual.
+ */
+TEST(proxy_h2_idle_stream_holds_no_buffer)
+{
+	static struct tcfg cfg;
+	static struct be be;
+	static struct cl c;
+	struct proxy_opts o = { 0 };
+	struct up_registry *up = up_registry_new(NULL, NULL);
+	uint8_t out[512], in[4096];
+	size_t n = 0, hb, got = 0;
+	long long open = 0, bytes = -1;
+	char err[256] = "";
+	bool resp = false;
+	struct proxy *p;
+
+	signal(SIGPIPE, SIG_IGN);
+	if (!ASSERT_EQ(be_start(&be), 0))
+		return;
+	t_build(&cfg, be.port, 1, "direct!");
+	l7_config_get(&cfg.c);
+	o.workers = 1;
+	o.listen_addr = htonl(INADDR_LOOPBACK);
+	o.orig_dst = t_orig_dst;
+	o.up = up;
+	o.access_log_fd = -1;
+	p = proxy_start(&o, &cfg.c, err, sizeof(err));
+	if (!ASSERT_TRUE(p != NULL)) {
+		fprintf(stderr, "  %s\n", err);
+		be_stop(&be);
+		up_registry_free(up);
+		return;
+	}
+	ASSERT_EQ(cl_open(&c, proxy_listen_port(p)), 0);
+	memcpy(out, "PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n", 24);
+	n = 24;
+	n += h2t_frame(out + n, 0, 4, 0, 0);			/* SETTINGS */
+	hb = n;
+	n += 9;
+	n += h2t_field(out + n, ":method", "POST");
+	n += h2t_field(out + n, ":scheme", "http");
+	n += h2t_field(out + n, ":path", "/b/idle");
+	n += h2t_field(out + n, ":authority", "svc");
+	n += h2t_field(out + n, "content-type", "application/grpc");
+	h2t_frame(out + hb, (uint32_t)(n - hb - 9), 1, 0x4, 1);	/* HEADERS, END_HEADERS */
+	ASSERT_EQ(tlb_send_all(c.fd, (const char *)out, n), 0);
+
+	/* the gauges come once a second: the stream open, its buffers gone */
+	for (int i = 0; i < 400 && !(open == 1 && bytes == 0); i++) {
+		usleep(10000);
+		open = t_stat(p, "h2_streams_open");
+		bytes = t_stat(p, "h2_stream_buffer_bytes");
+	}
+	ASSERT_EQ(open, 1);
+	ASSERT_EQ(bytes, 0);
+
+	n = h2t_frame(out, 2, 0, 0x1, 1);			/* DATA "hi", END_STREAM */
+	memcpy(out + n, "hi", 2);
+	n += 2;
+	ASSERT_EQ(tlb_send_all(c.fd, (const char *)out, n), 0);
+	for (int i = 0; i < 200 && !resp; i++) {
+		struct pollfd pfd = { .fd = c.fd, .events = POLLIN };
+		ssize_t r;
+
+		if (poll(&pfd, 1, 10) <= 0)
+			continue;
+		r = recv(c.fd, in + got, sizeof(in) - got, 0);
+		if (r <= 0)
+			break;
+		got += (size_t)r;
+		/* frames: a HEADERS on stream 1 is the response head */
+		for (size_t off = 0; off + 9 <= got;) {
+			uint32_t len = (uint32_t)in[off] << 16 | (uint32_t)in[off + 1] << 8 | in[off + 2];
+			uint32_t sid = ((uint32_t)in[off + 5] << 24 | (uint32_t)in[off + 6] << 16 |
+					(uint32_t)in[off + 7] << 8 | in[off + 8]) & 0x7fffffff;
+
+			if (in[off + 3] == 1 && sid == 1)
+				resp = true;
+			off += 9 + len;
+		}
+		if (got == sizeof(in))
+			break;
+	}
+	ASSERT_TRUE(resp);
+	ASSERT_EQ(atomic_load(&be.requests), 1);
+	cl_close(&c);
+	proxy_stop(p);
+	ASSERT_EQ(cfg.c.refs, 1);
+	be_stop(&be);
 	up_registry_free(up);
 }

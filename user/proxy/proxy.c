@@ -1690,6 +1690,17 @@ static void px_json_add_cluster(json_t *clusters, const struct px_cstat *cs)
 	}
 }
 
+/* Sum of a px_h2_tick gauge over the workers: 0 streams open, 1 their buffer bytes. */
+static uint64_t px_sum_gauge(struct proxy *p, int which)
+{
+	uint64_t v = 0;
+
+	for (int i = 0; i < p->nw; i++)
+		v += __atomic_load_n(which ? &p->w[i].h2_stream_buf_bytes : &p->w[i].h2_streams_open,
+				     __ATOMIC_RELAXED);
+	return v;
+}
+
 json_t *proxy_stats_json(struct proxy *p)
 {
 	json_t *o = json_object(), *flags, *clusters;
@@ -1705,6 +1716,8 @@ json_t *proxy_stats_json(struct proxy *p)
 	json_object_set_new(o, "upstream_cx_active",
 			    json_integer((json_int_t)(px_sum(p, PX_S_UP_CX_TOTAL) -
 						      px_sum(p, PX_S_UP_CX_CLOSED))));
+	json_object_set_new(o, "h2_streams_open", json_integer((json_int_t)px_sum_gauge(p, 0)));
+	json_object_set_new(o, "h2_stream_buffer_bytes", json_integer((json_int_t)px_sum_gauge(p, 1)));
 	json_object_set_new(o, "workers", json_integer(p->nw));
 	/* the limits in force: 0 = none; timeouts after defaults */
 	json_object_set_new(o, "max_conns", json_integer(p->o.max_conns));

@@ -1300,12 +1300,11 @@ static void px_relocate(struct http1_str *s, const char *from, size_t n, char *t
  * can move on, and the parsed request cut to the headers it has: an open
  * stream keeps a few hundred bytes of it, not HTTP1_MAX_HEADERS slots.
  */
-static int st_copy_head(struct px_dconn *d, size_t hlen)
+static int st_copy_head(struct px_dconn *d, const char *from, size_t hlen)
 {
 	struct px_stream *st = &d->st;
 	const struct http1_msg *parsed = &d->w->req_parse;
 	size_t i, msz = http1_msg_size(parsed->n_headers);
-	const char *from = d->in.p + d->in.off;
 	struct http1_msg *m;
 
 	if (msz > st->req_cap) {
@@ -1369,8 +1368,8 @@ static const struct l7_vhost *st_gateway_vhost(struct px_dconn *d, const struct 
 	return NULL;
 }
 
-/* A complete request head of hlen bytes is at d->in.off. */
-static void st_begin(struct px_dconn *d, size_t hlen)
+/* A request head was parsed and copied to the stream (st_copy_head): start it. */
+static void st_begin(struct px_dconn *d)
 {
 	struct px_stream *st = &d->st;
 	struct px_worker *w = d->w;
@@ -1379,12 +1378,7 @@ static void st_begin(struct px_dconn *d, size_t hlen)
 	const struct l7_config *c;
 	struct l7_request_view v;
 
-	if (st_copy_head(d, hlen)) {
-		px_dconn_close(d, -1);
-		return;
-	}
 	m = st->req;
-	d->in.off += (uint32_t)hlen;
 	d->parsed = 0;
 	d->head_start = 0;
 	st->active = true;
@@ -2120,6 +2114,17 @@ static bool st_resp(struct px_dconn *d)
 
 /* ---- per-state steps ---- */
 
+/* Answer a request head that did not parse (r: HTTP1_E*). */
+static void d_head_bad(struct px_dconn *d, int r)
+{
+	int status = http1_error_status(r);
+
+	px_stat_inc(d->w, PX_S_RQ_BAD);
+	st_begin_bare(d);
+	st_local_str(d, status, px_reason(status), NULL, PX_F_DPE);
+	d->in.off = d->in.len = 0;
+}
+
 static bool d_head(struct px_dconn *d)
 {
 	struct px_buf *b = &d->in;
@@ -2129,6 +2134,29 @@ static bool d_head(struct px_dconn *d)
 	if (d->err) {
 		px_dconn_close(d, -1);
 		return true;
+	}
+	if (d->h2b && !avail) {
+		/* an HTTP/2 stream's head comes parsed, without HTTP/1.1 text */
+		const char *head;
+		size_t hlen;
+
+		r = px_h2_pipe_head(d->h2b, &d->w->req_parse, &head, &hlen);
+		if (r < 0) {
+			d_head_bad(d, r);
+			return true;
+		}
+		if (r > 0) {
+			if (st_copy_head(d, head, hlen)) {
+				px_dconn_close(d, -1);
+				return true;
+			}
+			/* the body bytes already there, as the text path has them with the head */
+			d->rd_ready = true;
+			d_read(d);
+			if (!d->closed)
+				st_begin(d);
+			return true;
+		}
 	}
 	if (!avail) {
 		if (d->rd_eof) {
@@ -2164,15 +2192,15 @@ static bool d_head(struct px_dconn *d)
 		return false;
 	}
 	if (r < 0) {
-		int status = http1_error_status(r);
-
-		px_stat_inc(d->w, PX_S_RQ_BAD);
-		st_begin_bare(d);
-		st_local_str(d, status, px_reason(status), NULL, PX_F_DPE);
-		b->off = b->len = 0;
+		d_head_bad(d, r);
 		return true;
 	}
-	st_begin(d, (size_t)r);
+	if (st_copy_head(d, b->p + b->off, (size_t)r)) {
+		px_dconn_close(d, -1);
+		return true;
+	}
+	b->off += (uint32_t)r;
+	st_begin(d);
 	return true;
 }
 

@@ -404,6 +404,9 @@ struct px_worker {
 	atomic_bool pend_kick;		/* a connection slot was freed: retry w->pend */
 	uint64_t accept_resume_at;
 	struct px_h2w *h2;		/* proxy_h2.c state, NULL until first used */
+	/* gauges px_h2_tick publishes once a second (relaxed stores): open client */
+	/* HTTP/2 streams, and the bytes of I/O buffers they hold end to end */
+	uint64_t h2_streams_open, h2_stream_buf_bytes;
 	uint64_t drain_since;		/* proxy_drain: when this worker began, 0 = not yet */
 	atomic_bool drained;		/* no client connection left (HTTP/1.1 or HTTP/2) */
 	char *log;
@@ -544,12 +547,25 @@ bool px_kv_listed(const char *name, size_t n, const struct pol_kv *kv, size_t n_
 const char *px_reason(int status);
 size_t px_flags_format(uint16_t flags, char *out, size_t outlen);
 size_t px_time_format(uint64_t wall_ms, char *out, size_t outlen);
-/* a[0..an) equals lit, case-insensitively (inline: strlen of a literal folds away). */
+/*
+ * a[0..an) equals lit, ASCII case-insensitively (inline: strlen of a
+ * literal folds away; field names are short, so a byte loop beats a call
+ * to strncasecmp, which the hop-by-hop and header class checks made per
+ * field of every head).
+ */
 static inline bool px_ieq(const char *a, size_t an, const char *lit)
 {
 	size_t ln = __builtin_strlen(lit);
 
-	return an == ln && strncasecmp(a, lit, ln) == 0;
+	if (an != ln)
+		return false;
+	for (size_t i = 0; i < ln; i++) {
+		unsigned char x = (unsigned char)a[i], y = (unsigned char)lit[i];
+
+		if (x != y && ((x | 0x20) != (y | 0x20) || (unsigned)((x | 0x20) - 'a') >= 26u))
+			return false;
+	}
+	return true;
 }
 
 #endif /* SOCKMESH_PROXY_INT_H */
