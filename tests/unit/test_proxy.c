@@ -213,6 +213,99 @@ TEST(proxy_grpc_msgs_scan)
 	ASSERT_EQ(g.left, 295);
 }
 
+/*
+ * A shadow's answer is followed through its framing while it is dropped:
+ * fed in two pieces cut anywhere (the caller keeps what was not used and
+ * feeds it again with more), it ends where the response ends.
+ */
+static int t_mresp_feed(const char *resp, size_t n, size_t cut, bool head_req, struct px_mresp *r,
+			size_t *end)
+{
+	char buf[512];
+	size_t have = 0, off = 0, fed = 0;
+	int k;
+
+	memset(r, 0, sizeof(*r));
+	*end = 0;
+	while (fed < n || have) {
+		size_t add = fed < cut ? cut - fed : n - fed;
+
+		memcpy(buf + have, resp + fed, add);
+		have += add;
+		fed += add;
+		k = px_mresp_scan(r, buf, have, head_req);
+		if (k < 0)
+			return -1;
+		off += (size_t)k;
+		memmove(buf, buf + k, have - (size_t)k);
+		have -= (size_t)k;
+		if (r->phase == PX_MR_DONE) {
+			*end = off;
+			return 0;
+		}
+		if (!add)
+			break;
+	}
+	return 0;
+}
+
+TEST(proxy_mirror_response_scan)
+{
+	static const struct {
+		const char *desc, *resp;
+		bool head_req;
+		int status;
+		bool done;		/* the response ends inside resp */
+		size_t end;		/* where (0 = the whole input) */
+	} tc[] = {
+		{ "content-length body", "HTTP/1.1 200 OK\r\ncontent-length: 5\r\n\r\nhelloXX",
+		  false, 200, true, 43 },
+		{ "no body (204)", "HTTP/1.1 204 No Content\r\n\r\nXX", false, 204, true, 27 },
+		{ "HEAD: the length is not a body", "HTTP/1.1 200 OK\r\ncontent-length: 5\r\n\r\n",
+		  true, 200, true, 0 },
+		{ "chunked with trailers (gRPC over the bridge)",
+		  "HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\n\r\n"
+		  "7\r\n\0\0\0\0\2ok\r\n0\r\ngrpc-status: 0\r\n\r\n", false, 200, true, 0 },
+		{ "100 Continue, then the final head", "HTTP/1.1 100 Continue\r\n\r\n"
+		  "HTTP/1.1 503 Service Unavailable\r\ncontent-length: 0\r\n\r\n", false, 503, true,
+		  0 },
+		{ "until close", "HTTP/1.0 200 OK\r\n\r\nsome body", false, 200, false, 0 },
+		{ "chunked, cut short", "HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\n\r\n"
+		  "5\r\nhel", false, 200, false, 0 },
+		{ "head cut short", "HTTP/1.1 200 OK\r\ncontent-le", false, 0, false, 0 },
+	};
+
+	for (size_t i = 0; i < sizeof(tc) / sizeof(tc[0]); i++) {
+		/* the chunked case carries NULs: its length is the literal's */
+		size_t n = i == 3 ? sizeof("HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\n\r\n"
+					   "7\r\n\0\0\0\0\2ok\r\n0\r\ngrpc-status: 0\r\n\r\n") - 1 :
+				    strlen(tc[i].resp);
+		size_t want_end = tc[i].end ? tc[i].end : n;
+
+		for (size_t cut = 0; cut <= n; cut++) {
+			struct px_mresp r;
+			size_t end;
+			int rc = t_mresp_feed(tc[i].resp, n, cut, tc[i].head_req, &r, &end);
+
+			if (!ASSERT_EQ(rc, 0) || !ASSERT_EQ(r.status, tc[i].status) ||
+			    !ASSERT_EQ(r.phase == PX_MR_DONE, tc[i].done) ||
+			    (tc[i].done && !ASSERT_EQ(end, want_end))) {
+				fprintf(stderr, "  %s, cut at %zu\n", tc[i].desc, cut);
+				break;
+			}
+		}
+	}
+	/* malformed: an error, not a wait */
+	{
+		struct px_mresp r = { 0 };
+
+		ASSERT_EQ(px_mresp_scan(&r, "HTTP/1.1 2x0 OK\r\n\r\n", 19, false), -1);
+		memset(&r, 0, sizeof(r));
+		ASSERT_EQ(px_mresp_scan(&r, "HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\n\r\nzz\r\n",
+					50, false), -1);
+	}
+}
+
 TEST(proxy_backoff_bounds)
 {
 	uint64_t r, max1 = 0, max3 = 0, max9 = 0;
