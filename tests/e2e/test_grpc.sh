@@ -117,10 +117,10 @@ e2e_assert_ok "cancel: mirror_rq_cancelled +1" e2e_wait_until 5 cancelled_one
 e2e_assert_eq "cancel: g3 (v2) saw the stream reset, not a whole call" "sum 300 300000" \
 	"$(grep '^sum' "$E2E_TMP/grpc-4.out")"
 
-e2e_log "[VS] a mirror that accepts and never reads: abandoned past 64 KiB unsent, the calls go on"
+e2e_log "[VS] a mirror that accepts and never reads: abandoned past 1 MiB unsent, the calls go on"
 a0=$(pstat mirror_rq_abandoned)
-out=$(g mstreams 10.96.7.19:50051 2000)
-e2e_assert_match "stall: 2000 x 1 kB client streaming answered whole" '^client-streaming g[12]:2000:2000000$' \
+out=$(g mstreams 10.96.7.19:50051 4000)
+e2e_assert_match "stall: 4000 x 1 kB client streaming answered whole" '^client-streaming g[12]:4000:4000000$' \
 	"$(grep '^client' <<<"$out")"
 e2e_assert_match "stall: bidi answered" '^bidi g[12]:mirror-a g[12]:mirror-b g[12]:mirror-c$' \
 	"$(grep '^bidi' <<<"$out")"

@@ -36,7 +36,17 @@
 #define PX_BUF_MAX		HTTP1_MAX_HEAD	/* grown only for long heads */
 #define PX_UHEAD_ADD		256		/* first upstream head buffer: client head + this */
 #define PX_REPLAY_MAX		(64 * 1024)	/* request bodies up to this are retriable */
-#define PX_MIRROR_PENDING_MAX	(64 * 1024)	/* request bytes a shadow holds unsent; more: abandoned */
+/*
+ * A shadow holds at most this much of its request body unsent (besides its
+ * head), Envoy's default buffer limit (per_connection_buffer_limit_bytes),
+ * which bounds its streamed shadows too; a worker's shadows together at
+ * most PX_MIRROR_WORKER_MAX. Over either: the shadow is abandoned. Its
+ * socket's send buffer is fixed at PX_MIRROR_SNDBUF (the kernel doubles
+ * it), not autotuned up to tcp_wmem's 4 MiB.
+ */
+#define PX_MIRROR_PENDING_MAX	(1024 * 1024)
+#define PX_MIRROR_WORKER_MAX	(32 * 1024 * 1024)
+#define PX_MIRROR_SNDBUF	(128 * 1024)
 #define PX_MIRRORS_MAX		256		/* in flight per worker */
 #define PX_MIRROR_TIMEOUT_MS	10000		/* connect; answer after its request is whole */
 #define PX_MAX_TRIES		32		/* avoid list and attempt cap */
@@ -223,6 +233,7 @@ struct px_uconn {
 	struct px_dconn *mowner;	/* the stream still feeding it; NULL once its request is whole */
 	struct px_uconn *mnext;		/* next shadow of mowner */
 	struct px_mresp mresp;		/* its answer, read and dropped */
+	uint32_t mhead_len;		/* its head's length: not counted against PX_MIRROR_PENDING_MAX */
 	uint8_t mend;			/* enum px_stat it is counted in when closed, 0 = by its answer */
 	bool mhead;			/* a HEAD request: no response body */
 };
@@ -424,6 +435,7 @@ struct px_worker {
 	struct px_uconn *dead_u;
 	struct px_uconn *mirrors;
 	uint32_t n_mirrors;
+	uint64_t mirror_pending;	/* bytes all shadows hold unsent (PX_MIRROR_WORKER_MAX) */
 	struct px_dconn *pend, *pend_tail; /* streams waiting for a connection, oldest first */
 	size_t n_pend;
 	struct px_dconn **pend_snap;	/* px_pending_retry's snapshot */

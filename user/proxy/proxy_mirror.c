@@ -19,9 +19,12 @@
  * once when the shadow's socket (or HTTP/2 pipe) takes it, else kept in
  * the shadow's own buffer; the client's request is read, acknowledged and
  * forwarded at the pace of its own upstream only. A shadow that holds
- * more than PX_MIRROR_PENDING_MAX unsent bytes cannot keep up: it is
+ * more than PX_MIRROR_PENDING_MAX unsent body bytes (or would take its
+ * worker's shadows past PX_MIRROR_WORKER_MAX) cannot keep up: it is
  * abandoned (closed; an HTTP/2 shadow stream gets RST_STREAM CANCEL),
- * never the request it copies. The answer is read and dropped as it
+ * never the request it copies. 64 KiB proved too little: a fresh
+ * shadow connection still connecting, or in slow start, falls that far
+ * behind a warm pooled one within one event-loop turn of a fast upload. The answer is read and dropped as it
  * arrives (px_mresp_scan follows its framing to know when it is over).
  *
  * Every shadow started counts in mirror_rq_sent and once more, when it is
@@ -29,8 +32,11 @@
  * _cancelled.
  */
 #include <errno.h>
+#include <poll.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/epoll.h>
+#include <sys/socket.h>
 
 #include "proxy/proxy_int.h"
 
@@ -65,6 +71,7 @@ static bool mr_flush(struct px_uconn *u)
 		if ((size_t)n < iov.iov_len)
 			u->wr_ready = false;
 		u->mout.off += (uint32_t)n;
+		u->w->mirror_pending -= (uint64_t)n;
 	}
 	if (!mr_pending(u) && u->mout.p) {
 		/* an idle streaming shadow holds no buffer */
@@ -80,7 +87,8 @@ static bool mr_queue(struct px_uconn *u, const char *p, size_t n)
 	struct px_buf *b = &u->mout;
 	size_t live = mr_pending(u), cap = b->cap;
 
-	if (live + n > PX_MIRROR_PENDING_MAX)
+	if (live + n > PX_MIRROR_PENDING_MAX + u->mhead_len ||
+	    u->w->mirror_pending + n > PX_MIRROR_WORKER_MAX)
 		return false;
 	if (b->off && b->len + n > b->cap) {
 		memmove(b->p, b->p + b->off, live);
@@ -102,6 +110,7 @@ static bool mr_queue(struct px_uconn *u, const char *p, size_t n)
 	}
 	memcpy(b->p + b->len, p, n);
 	b->len += (uint32_t)n;
+	u->w->mirror_pending += n;
 	return true;
 }
 
@@ -128,6 +137,7 @@ void px_mirror_closed(struct px_uconn *u)
 			   u->mresp.status ? PX_S_MIRROR_COMPLETED : PX_S_MIRROR_FAILED;
 
 	mr_unlink_owner(u);
+	w->mirror_pending -= mr_pending(u);
 	if (u->prev)
 		u->prev->next = u->next;
 	else if (w->mirrors == u)
@@ -160,7 +170,14 @@ void px_mirror_start(struct px_dconn *d, const struct l7_cluster *c, const struc
 		free(buf);
 		return;
 	}
+	if (u->fd >= 0) {
+		int sb = PX_MIRROR_SNDBUF;
+
+		setsockopt(u->fd, SOL_SOCKET, SO_SNDBUF, &sb, sizeof(sb));
+	}
 	u->mout = (struct px_buf){ .p = buf, .len = len, .cap = cap };
+	u->mhead_len = len;
+	w->mirror_pending += len;
 	u->mhead = px_ieq(m->method.p, m->method.n, "HEAD");
 	u->state = PX_U_MIRROR;
 	u->next = w->mirrors;
@@ -182,6 +199,29 @@ void px_mirror_start(struct px_dconn *d, const struct l7_cluster *c, const struc
 		px_mirror_io(u);
 }
 
+/*
+ * A shadow still connecting when its request's bytes come: has the connect
+ * completed meanwhile? Its epoll event waits for the next loop turn, and
+ * one turn of a fast upload is more than PX_MIRROR_PENDING_MAX. False when
+ * the shadow was closed (connect failure).
+ */
+static bool mr_poll_connect(struct px_uconn *u)
+{
+	struct pollfd pfd = { .fd = u->fd, .events = POLLOUT };
+	uint32_t ev = 0;
+
+	if (u->connected || u->fd < 0 || poll(&pfd, 1, 0) <= 0)
+		return true;
+	if (pfd.revents & POLLOUT)
+		ev |= EPOLLOUT;
+	if (pfd.revents & POLLERR)
+		ev |= EPOLLERR;
+	if (pfd.revents & POLLHUP)
+		ev |= EPOLLHUP;
+	px_uconn_event(u, ev);
+	return !u->closed;
+}
+
 void px_mirror_feed(struct px_dconn *d, const char *p, size_t n)
 {
 	struct px_uconn *u, *next;
@@ -190,6 +230,14 @@ void px_mirror_feed(struct px_dconn *d, const char *p, size_t n)
 		size_t k = 0;
 
 		next = u->mnext;
+		if (!mr_poll_connect(u))
+			continue;
+		if (u->connected && mr_pending(u)) {
+			/* behind: try again now, not at the next turn's write event */
+			u->wr_ready = true;
+			if (!mr_flush(u))
+				continue;
+		}
 		if (!mr_pending(u) && u->connected && u->wr_ready) {
 			/* nothing queued: straight from the client's buffer, no copy */
 			struct iovec iov = { (void *)p, n };
@@ -199,8 +247,6 @@ void px_mirror_feed(struct px_dconn *d, const char *p, size_t n)
 				mr_end(u, PX_S_MIRROR_FAILED);
 				continue;
 			}
-			if (r < 0 && errno == EAGAIN)
-				u->wr_ready = false;
 			k = r > 0 ? (size_t)r : 0;
 			if (k < n)
 				u->wr_ready = false;
