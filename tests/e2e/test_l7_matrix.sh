@@ -156,6 +156,16 @@ e2e_assert_eq "1 MiB chunked upload answered by v1" "body_bytes_received=1048576
 e2e_assert_ok "v2 got the whole chunked body as the mirror" e2e_wait_for_line \
 	"$E2E_TMP/http-3.out" '^req POST /upmirror/chunked host=10\.96\.4\.10-shadow:9080 body_bytes=1048576$' 5
 
+e2e_assert_eq "1 MiB h2c upload (an HTTP/2 client) answered by v1" "body_bytes_received=1048576" \
+	"$(up /upmirror/h2 "$E2E_TMP/1m.bin" --http2-prior-knowledge)"
+e2e_assert_ok "v2 (HTTP/1.1) got the HTTP/2 client's whole body as the mirror" e2e_wait_for_line \
+	"$E2E_TMP/http-3.out" '^req POST /upmirror/h2 host=10\.96\.4\.10-shadow:9080 body_bytes=1048576$' 5
+printf '\000\000\000\000\013mirror-h1-x' >"$E2E_TMP/grpc-msg.bin"
+sm_pod_exec 1 curl -sS -m 10 -o /dev/null -H 'content-type: application/grpc' -H 'te: trailers' \
+	--data-binary @"$E2E_TMP/grpc-msg.bin" http://10.96.4.10:9080/sm.Echo/Say
+e2e_assert_ok "an HTTP/1.1 client's gRPC call mirrored to the gRPC server over HTTP/2" \
+	e2e_wait_for_line "$E2E_TMP/grpc-2.out" '^say mirror-h1-x$' 5
+
 e2e_log "[VS] a mirror that accepts and never reads: abandoned past 1 MiB unsent, the upload goes on"
 a0=$(pstat mirror_rq_abandoned)
 e2e_assert_eq "4 MiB upload answered whole by v1" "body_bytes_received=4194304" \
