@@ -13,7 +13,8 @@ code (raw bytes in and out).
                          DELAY seconds apart
       SIGTERM: graceful stop (GOAWAY, in-flight RPCs get 10 s, prints "stopping")
         /sm.Echo/Sum     client streaming: "ID:<n messages>:<bytes>" (printed as
-                         "sum N BYTES" when the first message is "mirror-...")
+                         "sum N BYTES" when the first message is "mirror-...",
+                         "sum-reset N BYTES" when the call was reset)
         /sm.Echo/Chat    bidi: each message echoed as "ID:<message>" (a message
                          "mirror-..." is printed as "chat <message>")
       prints "ready" once listening
@@ -30,8 +31,8 @@ code (raw bytes in and out).
         client streaming (N messages "mirror-..." of 1000 bytes) then bidi
         (mirror-a, -b, -c, 50 ms apart); prints "client-streaming REPLY", "bidi REPLIES"
   grpc_echo.py mcancel HOST:PORT
-        client streaming, a message "mirror-cancel-I" per 100 ms, deadline 1 s;
-        prints "status CODE"
+        client streaming, a message "mirror-cancel-I" per 100 ms, cancelled by the
+        client (RST_STREAM) after 1 s; prints "status CODE"
   grpc_echo.py count HOST:PORT N DELAY [--md K=V]
         one server-streaming call; prints "count <messages> <last>" or "error CODE <messages>"
   grpc_echo.py par HOST:PORT N METHOD MSG
@@ -74,12 +75,17 @@ def serve(port, ident, fail):
     def sum_m(it, context):
         n = b = 0
         mirror = False
-        for m in it:
-            mirror = mirror or (not n and m.startswith(b"mirror-"))
-            n += 1
-            b += len(m)
+        try:
+            for m in it:
+                mirror = mirror or (not n and m.startswith(b"mirror-"))
+                n += 1
+                b += len(m)
+        except Exception:
+            if mirror:	# the client reset the call
+                print("sum-reset", n, b, flush=True)
+            raise
         if mirror:
-            print("sum %d %d" % (n, b), flush=True)
+            print("sum", n, b, flush=True)
         return b"%s:%d:%d" % (ident.encode(), n, b)
 
     def chat(it, context):
@@ -198,16 +204,21 @@ def mstreams(addr, n):
 
 
 def mcancel(addr):
-    """Client streaming, one message "mirror-cancel-..." per 100 ms, deadline 1 s: cut short."""
+    """Client streaming, one message "mirror-cancel-..." per 100 ms, cancelled after 1 s."""
     def slow():
         for i in range(100):
             yield b"mirror-cancel-%d" % i
             time.sleep(0.1)
 
     with grpc.insecure_channel(addr) as ch:
+        f = ch.stream_unary("/sm.Echo/Sum").future(slow(), timeout=30)
+        time.sleep(1)
+        f.cancel()
         try:
-            ch.stream_unary("/sm.Echo/Sum")(slow(), timeout=1)
+            f.result()
             print("status OK")
+        except grpc.FutureCancelledError:
+            print("status CANCELLED")
         except grpc.RpcError as e:
             print("status", e.code().name)
     return 0

@@ -620,6 +620,9 @@ static void st_local(struct px_dconn *d, int status, const char *body, size_t bl
 		px_dconn_close(d, -1);
 		return;
 	}
+	/* the request is over without its upstream: a shadow of a part of it ends too (Envoy) */
+	if (st->shadows)
+		px_mirror_detach(d, false);
 	st_detach(d);
 	st_pend_del(d);
 	st_try_release(d);
