@@ -85,7 +85,9 @@ def serve(port, ident, fail):
                 print("sum-reset", n, b, flush=True)
             raise
         if mirror:
-            print("sum", n, b, flush=True)
+            # a reset can end the iterator quietly, its cancel seen a moment later
+            time.sleep(0.2)
+            print("sum" if context.is_active() else "sum-reset", n, b, flush=True)
         return b"%s:%d:%d" % (ident.encode(), n, b)
 
     def chat(it, context):
