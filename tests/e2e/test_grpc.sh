@@ -91,18 +91,23 @@ e2e_wait_for_line "$E2E_TMP/grpc-4.out" '^say mirror-probe-1$' 5
 e2e_assert_eq "mirror: g3 (v2) got the copy over HTTP/2" "say mirror-probe-1" \
 	"$(grep '^say mirror-probe' "$E2E_TMP/grpc-4.out")"
 
+# mstreams_ok LABEL VIP N: client streaming (N x 1 kB) and bidi calls, both answered whole by v1
+mstreams_ok() {
+	local out
+	out=$(g mstreams "$2" "$3")
+	e2e_assert_match "$1: client streaming ($3 x 1 kB) answered whole by v1" \
+		"^client-streaming g[12]:$3:${3}000\$" "$(grep '^client' <<<"$out")"
+	e2e_assert_match "$1: bidi answered by v1" '^bidi g[12]:mirror-a g[12]:mirror-b g[12]:mirror-c$' \
+		"$(grep '^bidi' <<<"$out")"
+}
 e2e_log "[VS] mirrors of streaming calls: client streaming (300 x 1 kB, over a window) and bidi, message by message"
 s0=$(pstat mirror_rq_sent)
 c0=$(pstat mirror_rq_completed)
-out=$(g mstreams 10.96.7.18:50051 300)
-e2e_assert_match "mirror: client streaming answered by v1" '^client-streaming g[12]:300:300000$' \
-	"$(grep '^client' <<<"$out")"
-e2e_assert_match "mirror: bidi answered by v1" '^bidi g[12]:mirror-a g[12]:mirror-b g[12]:mirror-c$' \
-	"$(grep '^bidi' <<<"$out")"
+mstreams_ok mirror 10.96.7.18:50051 300
 e2e_assert_eq "mirror: two shadows sent" $((s0 + 2)) "$(pstat mirror_rq_sent)"
 e2e_wait_for_line "$E2E_TMP/grpc-4.out" '^chat mirror-c$' 5
 e2e_assert_eq "mirror: g3 (v2) got all 300 client-streaming messages (300000 bytes)" "sum 300 300000" \
-	"$(grep '^sum' "$E2E_TMP/grpc-4.out")"
+	"$(grep '^sum ' "$E2E_TMP/grpc-4.out")"
 e2e_assert_eq "mirror: g3 (v2) got the bidi messages, in order" "chat mirror-a chat mirror-b chat mirror-c" \
 	"$(grep '^chat' "$E2E_TMP/grpc-4.out" | tr '\n' ' ' | sed 's/ $//')"
 completed_two() { [ "$(pstat mirror_rq_completed)" -ge $((c0 + 2)) ]; }
@@ -120,11 +125,7 @@ e2e_assert_eq "cancel: and no whole call" "sum 300 300000" "$(grep '^sum ' "$E2E
 
 e2e_log "[VS] a mirror that accepts and never reads: abandoned past 1 MiB unsent, the calls go on"
 a0=$(pstat mirror_rq_abandoned)
-out=$(g mstreams 10.96.7.19:50051 4000)
-e2e_assert_match "stall: 4000 x 1 kB client streaming answered whole" '^client-streaming g[12]:4000:4000000$' \
-	"$(grep '^client' <<<"$out")"
-e2e_assert_match "stall: bidi answered" '^bidi g[12]:mirror-a g[12]:mirror-b g[12]:mirror-c$' \
-	"$(grep '^bidi' <<<"$out")"
+mstreams_ok stall 10.96.7.19:50051 4000
 e2e_assert_eq "stall: the client-streaming shadow was abandoned" $((a0 + 1)) "$(pstat mirror_rq_abandoned)"
 
 e2e_log "[VS] a mirror that resets its connections: the shadows fail, the calls do not"
