@@ -743,8 +743,8 @@ static void px_pool_drop_cfg(struct px_worker *w, struct px_pool *pl)
 /* ---- upstream connections ---- */
 
 struct px_uconn *px_uconn_open(struct px_worker *w, struct px_pool *pool,
-				      const struct l7_pool_cfg *h2, uint32_t addr, uint16_t port,
-				      uint64_t timeout_ms, int *err)
+			       const struct l7_pool_cfg *h2, uint32_t addr, uint16_t port,
+			       uint64_t timeout_ms, int *err)
 {
 	struct sockaddr_in sa = { .sin_family = AF_INET, .sin_port = htons(port),
 				  .sin_addr.s_addr = addr };
