@@ -450,6 +450,7 @@ struct be {
 	atomic_int conns;
 	atomic_int requests;
 	atomic_int shadow;	/* requests with a "-shadow" host (mirrors) */
+	atomic_long shadow_body;	/* their body bytes (chunked: with the framing) */
 	pthread_mutex_t mu;
 	int cfd[BE_MAX_CONNS];
 	pthread_t cth[BE_MAX_CONNS];
@@ -544,8 +545,10 @@ static void *be_conn_main(void *arg)
 			blen = cl;
 		}
 		atomic_fetch_add(&c->be->requests, 1);
-		if (be_has(buf, hlen, "\nhost: svc-shadow"))
+		if (be_has(buf, hlen, "\nhost: svc-shadow")) {
+			atomic_fetch_add(&c->be->shadow_body, (long)blen);
 			atomic_fetch_add(&c->be->shadow, 1);
+		}
 		if (strstr(path, "/status/")) {
 			if (be_reply(c->fd, c->id, atoi(strstr(path, "/status/") + 8), NULL, "s", 1))
 				goto out;
@@ -1415,8 +1418,10 @@ static void t_gateway(struct tenv *e, struct cl *c, struct cresp *r)
 	atomic_store(&t_refuse, 0);
 }
 
-static void t_mirror(struct tenv *e, struct cresp *r)
+static void t_mirror(struct tenv *e, struct cl *c, struct cresp *r)
 {
+	static char big[200000];
+	char head[128];
 	int i;
 
 	ASSERT_EQ(t_get(e, "GET /mirror/echo HTTP/1.1\r\nHost: svc\r\n\r\n", r), 0);
@@ -1425,6 +1430,32 @@ static void t_mirror(struct tenv *e, struct cresp *r)
 	for (i = 0; i < 100 && atomic_load(&e->be.shadow) < 1; i++)
 		usleep(5000);
 	ASSERT_EQ(atomic_load(&e->be.shadow), 1);
+
+	/*
+	 * Bodies are streamed to the shadow as they come: one over the old
+	 * 64 KiB bound, and a chunked one whose pieces arrive apart.
+	 */
+	memset(big, 'b', sizeof(big));
+	snprintf(head, sizeof(head), "POST /mirror/big HTTP/1.1\r\nHost: svc\r\n"
+		 "Content-Length: %zu\r\n\r\n", sizeof(big));
+	ASSERT_EQ(cl_open(c, e->port), 0);
+	ASSERT_EQ(cl_send(c, head), 0);
+	ASSERT_EQ(tlb_send_all(c->fd, big, sizeof(big)), 0);
+	ASSERT_EQ(cl_resp(c, r), 0);
+	ASSERT_EQ(r->status, 200);
+	ASSERT_STREQ(r->body, "got 200000");
+	ASSERT_EQ(cl_send(c, "POST /mirror/big HTTP/1.1\r\nHost: svc\r\n"
+			  "Transfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n"), 0);
+	usleep(20000);
+	ASSERT_EQ(cl_send(c, "6\r\n world\r\n0\r\n\r\n"), 0);
+	ASSERT_EQ(cl_resp(c, r), 0);
+	ASSERT_EQ(r->status, 200);
+	cl_close(c);
+	for (i = 0; i < 200 && atomic_load(&e->be.shadow) < 3; i++)
+		usleep(5000);
+	ASSERT_EQ(atomic_load(&e->be.shadow), 3);
+	/* 200000 + the chunked body as framed: "5\r\nhello\r\n6\r\n world\r\n0\r\n\r\n" */
+	ASSERT_EQ(atomic_load(&e->be.shadow_body), 200000 + 26);
 }
 
 static void t_reload(struct tenv *e, struct cl *c, struct cresp *r)
@@ -1560,7 +1591,7 @@ TEST(proxy_loopback_integration)
 	t_upgrade(&e, &c, &r);
 	t_malformed(&e, &c, &r);
 	t_gateway(&e, &c, &r);
-	t_mirror(&e, &r);
+	t_mirror(&e, &c, &r);
 	t_reload(&e, &c, &r);
 	usleep(20000);
 	t_stats_log(&e);
