@@ -242,6 +242,14 @@ mirror_settled() {
 }
 # the stall mirror's bidi shadow is whole but never answered: it times out (10 s)
 e2e_assert_ok "mirror: no shadow left in flight, each counted once" e2e_wait_until 15 mirror_settled
+prom_mirror() { # prom_mirror RESULT -> sockmesh_proxy_mirror_requests_total{result=RESULT}
+	curl -sS -m 5 --unix-socket "$E2E_TMP/admin.sock" http://localhost/metrics |
+		awk -v k="sockmesh_proxy_mirror_requests_total{result=\"$1\"}" '$1 == k { print $2 }'
+}
+for k in sent completed failed abandoned cancelled; do
+	e2e_assert_eq "metrics: sockmesh_proxy_mirror_requests_total{result=\"$k\"} = mirror_rq_$k" \
+		"$(pstat "mirror_rq_$k")" "$(prom_mirror "$k")"
+done
 
 e2e_log "agent restart (--keep-on-exit) under gRPC load: GOAWAY, in-flight streams finish, clients reconnect"
 # What is asserted, and why it is exact rather than timed:
