@@ -213,6 +213,99 @@ TEST(proxy_grpc_msgs_scan)
 	ASSERT_EQ(g.left, 295);
 }
 
+/*
+ * A shadow's answer is followed through its framing while it is dropped:
+ * fed in two pieces cut anywhere (the caller keeps what was not used and
+ * feeds it again with more), it ends where the response ends.
+ */
+static int t_mresp_feed(const char *resp, size_t n, size_t cut, bool head_req, struct px_mresp *r,
+			size_t *end)
+{
+	char buf[512];
+	size_t have = 0, off = 0, fed = 0;
+	int k;
+
+	memset(r, 0, sizeof(*r));
+	*end = 0;
+	while (fed < n || have) {
+		size_t add = fed < cut ? cut - fed : n - fed;
+
+		memcpy(buf + have, resp + fed, add);
+		have += add;
+		fed += add;
+		k = px_mresp_scan(r, buf, have, head_req);
+		if (k < 0)
+			return -1;
+		off += (size_t)k;
+		memmove(buf, buf + k, have - (size_t)k);
+		have -= (size_t)k;
+		if (r->phase == PX_MR_DONE) {
+			*end = off;
+			return 0;
+		}
+		if (!add)
+			break;
+	}
+	return 0;
+}
+
+TEST(proxy_mirror_response_scan)
+{
+	static const struct {
+		const char *desc, *resp;
+		bool head_req;
+		int status;
+		bool done;		/* the response ends inside resp */
+		size_t end;		/* where (0 = the whole input) */
+	} tc[] = {
+		{ "content-length body", "HTTP/1.1 200 OK\r\ncontent-length: 5\r\n\r\nhelloXX",
+		  false, 200, true, 43 },
+		{ "no body (204)", "HTTP/1.1 204 No Content\r\n\r\nXX", false, 204, true, 27 },
+		{ "HEAD: the length is not a body", "HTTP/1.1 200 OK\r\ncontent-length: 5\r\n\r\n",
+		  true, 200, true, 0 },
+		{ "chunked with trailers (gRPC over the bridge)",
+		  "HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\n\r\n"
+		  "7\r\n\0\0\0\0\2ok\r\n0\r\ngrpc-status: 0\r\n\r\n", false, 200, true, 0 },
+		{ "100 Continue, then the final head", "HTTP/1.1 100 Continue\r\n\r\n"
+		  "HTTP/1.1 503 Service Unavailable\r\ncontent-length: 0\r\n\r\n", false, 503, true,
+		  0 },
+		{ "until close", "HTTP/1.0 200 OK\r\n\r\nsome body", false, 200, false, 0 },
+		{ "chunked, cut short", "HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\n\r\n"
+		  "5\r\nhel", false, 200, false, 0 },
+		{ "head cut short", "HTTP/1.1 200 OK\r\ncontent-le", false, 0, false, 0 },
+	};
+
+	for (size_t i = 0; i < sizeof(tc) / sizeof(tc[0]); i++) {
+		/* the chunked case carries NULs: its length is the literal's */
+		size_t n = i == 3 ? sizeof("HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\n\r\n"
+					   "7\r\n\0\0\0\0\2ok\r\n0\r\ngrpc-status: 0\r\n\r\n") - 1 :
+				    strlen(tc[i].resp);
+		size_t want_end = tc[i].end ? tc[i].end : n;
+
+		for (size_t cut = 0; cut <= n; cut++) {
+			struct px_mresp r;
+			size_t end;
+			int rc = t_mresp_feed(tc[i].resp, n, cut, tc[i].head_req, &r, &end);
+
+			if (!ASSERT_EQ(rc, 0) || !ASSERT_EQ(r.status, tc[i].status) ||
+			    !ASSERT_EQ(r.phase == PX_MR_DONE, tc[i].done) ||
+			    (tc[i].done && !ASSERT_EQ(end, want_end))) {
+				fprintf(stderr, "  %s, cut at %zu\n", tc[i].desc, cut);
+				break;
+			}
+		}
+	}
+	/* malformed: an error, not a wait */
+	{
+		struct px_mresp r = { 0 };
+
+		ASSERT_EQ(px_mresp_scan(&r, "HTTP/1.1 2x0 OK\r\n\r\n", 19, false), -1);
+		memset(&r, 0, sizeof(r));
+		ASSERT_EQ(px_mresp_scan(&r, "HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\n\r\nzz\r\n",
+					50, false), -1);
+	}
+}
+
 TEST(proxy_backoff_bounds)
 {
 	uint64_t r, max1 = 0, max3 = 0, max9 = 0;
@@ -382,6 +475,7 @@ struct be {
 	atomic_int conns;
 	atomic_int requests;
 	atomic_int shadow;	/* requests with a "-shadow" host (mirrors) */
+	atomic_long shadow_body;	/* their body bytes (chunked: with the framing) */
 	pthread_mutex_t mu;
 	int cfd[BE_MAX_CONNS];
 	pthread_t cth[BE_MAX_CONNS];
@@ -476,8 +570,10 @@ static void *be_conn_main(void *arg)
 			blen = cl;
 		}
 		atomic_fetch_add(&c->be->requests, 1);
-		if (be_has(buf, hlen, "\nhost: svc-shadow"))
+		if (be_has(buf, hlen, "\nhost: svc-shadow")) {
+			atomic_fetch_add(&c->be->shadow_body, (long)blen);
 			atomic_fetch_add(&c->be->shadow, 1);
+		}
 		if (strstr(path, "/status/")) {
 			if (be_reply(c->fd, c->id, atoi(strstr(path, "/status/") + 8), NULL, "s", 1))
 				goto out;
@@ -1347,8 +1443,10 @@ static void t_gateway(struct tenv *e, struct cl *c, struct cresp *r)
 	atomic_store(&t_refuse, 0);
 }
 
-static void t_mirror(struct tenv *e, struct cresp *r)
+static void t_mirror(struct tenv *e, struct cl *c, struct cresp *r)
 {
+	static char big[200000];
+	char head[128];
 	int i;
 
 	ASSERT_EQ(t_get(e, "GET /mirror/echo HTTP/1.1\r\nHost: svc\r\n\r\n", r), 0);
@@ -1357,6 +1455,32 @@ static void t_mirror(struct tenv *e, struct cresp *r)
 	for (i = 0; i < 100 && atomic_load(&e->be.shadow) < 1; i++)
 		usleep(5000);
 	ASSERT_EQ(atomic_load(&e->be.shadow), 1);
+
+	/*
+	 * Bodies are streamed to the shadow as they come: one over the old
+	 * 64 KiB bound, and a chunked one whose pieces arrive apart.
+	 */
+	memset(big, 'b', sizeof(big));
+	snprintf(head, sizeof(head), "POST /mirror/big HTTP/1.1\r\nHost: svc\r\n"
+		 "Content-Length: %zu\r\n\r\n", sizeof(big));
+	ASSERT_EQ(cl_open(c, e->port), 0);
+	ASSERT_EQ(cl_send(c, head), 0);
+	ASSERT_EQ(tlb_send_all(c->fd, big, sizeof(big)), 0);
+	ASSERT_EQ(cl_resp(c, r), 0);
+	ASSERT_EQ(r->status, 200);
+	ASSERT_STREQ(r->body, "got 200000");
+	ASSERT_EQ(cl_send(c, "POST /mirror/big HTTP/1.1\r\nHost: svc\r\n"
+			  "Transfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n"), 0);
+	usleep(20000);
+	ASSERT_EQ(cl_send(c, "6\r\n world\r\n0\r\n\r\n"), 0);
+	ASSERT_EQ(cl_resp(c, r), 0);
+	ASSERT_EQ(r->status, 200);
+	cl_close(c);
+	for (i = 0; i < 200 && atomic_load(&e->be.shadow) < 3; i++)
+		usleep(5000);
+	ASSERT_EQ(atomic_load(&e->be.shadow), 3);
+	/* 200000 + the chunked body as framed: "5\r\nhello\r\n6\r\n world\r\n0\r\n\r\n" */
+	ASSERT_EQ(atomic_load(&e->be.shadow_body), 200000 + 26);
 }
 
 static void t_reload(struct tenv *e, struct cl *c, struct cresp *r)
@@ -1492,7 +1616,7 @@ TEST(proxy_loopback_integration)
 	t_upgrade(&e, &c, &r);
 	t_malformed(&e, &c, &r);
 	t_gateway(&e, &c, &r);
-	t_mirror(&e, &r);
+	t_mirror(&e, &c, &r);
 	t_reload(&e, &c, &r);
 	usleep(20000);
 	t_stats_log(&e);
