@@ -29,6 +29,8 @@
 #   mesh_stale_left                 how many of those the maps still hold
 #   mesh_sweep_probe ROUNDS CMD...  until the agent says its sweep is done (and one
 #                                   round more): GET /healthz and CMD, a line each
+#   mesh_sweep_assert PROBE WHAT    asserts on that output (every round answered:
+#                                   WHAT names CMD's success), the stale entries gone
 
 AGENT=${SM_AGENT:-$SM_BUILD/sockmesh-agent}	# SM_AGENT: e.g. the ASan build
 [ -n "${MESH_AGENT_ARGS+x}" ] || MESH_AGENT_ARGS=()
@@ -175,6 +177,7 @@ mesh_plant_stale() {
 		echo "map update pinned $m/sm_meta key hex 02 00 00 00 00 00 00 00$(_mesh_le "$id" 8) value hex$(_mesh_zeros "${vs[sm_meta]}")" >>"$f"
 	done
 	bpftool batch file "$f" >/dev/null
+	MESH_STALE_N=$((6 * n))
 }
 
 mesh_stale_left() {
@@ -208,4 +211,16 @@ mesh_sweep_probe() {
 		[ -n "$last" ] && break
 		[ "$state" = done ] && last=1
 	done
+}
+
+mesh_sweep_assert() {
+	local probe=$1 what=$2
+	e2e_log "sweep state at each probe: $(awk '$1 == "probe" { printf "%s ", $3 }' <<<"$probe")"
+	e2e_assert_eq "the sweep ran to its end while probed" done \
+		"$(awk '$1 == "probe" { s = $3 } END { print s }' <<<"$probe")"
+	e2e_assert_eq "every GET /healthz answered 200 meanwhile" "$(grep -c '^healthz' <<<"$probe")" \
+		"$(grep -c '^healthz 200$' <<<"$probe")"
+	e2e_assert_eq "every probe: $what" "$(grep -c '^probe' <<<"$probe")" "$(grep -c '^probe 0 ' <<<"$probe")"
+	e2e_assert_eq "the stale entries are gone" 0 "$(mesh_stale_left)"
+	e2e_assert_ge "/status: the sweep deleted them" "$MESH_STALE_N" "$(ctl status -o json | jq .sweep.deleted)"
 }

@@ -236,15 +236,7 @@ wait "$rs_cpid"
 wait "$rs_lpid"
 wait "$rs_wpid"
 wait "$rs_ppid"
-probe=$(cat "$E2E_TMP/sweep-probe.out")
-e2e_log "sweep state at each probe: $(awk '$1 == "probe" { printf "%s ", $3 }' <<<"$probe")"
-e2e_assert_eq "the sweep ran to its end while probed" done "$(awk '$1 == "probe" { s = $3 } END { print s }' <<<"$probe")"
-e2e_assert_eq "every GET /healthz answered 200 meanwhile" "$(grep -c '^healthz' <<<"$probe")" \
-	"$(grep -c '^healthz 200$' <<<"$probe")"
-e2e_assert_eq "every probe's 3 RPCs on a new connection answered" "$(grep -c '^probe' <<<"$probe")" \
-	"$(grep -c '^probe 0 ' <<<"$probe")"
-e2e_assert_eq "the stale entries are gone" 0 "$(mesh_stale_left)"
-e2e_assert_ge "/status: the sweep deleted them" 240 "$(ctl status -o json | jq .sweep.deleted)"
+mesh_sweep_assert "$(cat "$E2E_TMP/sweep-probe.out")" "3 RPCs on a new connection answered"
 e2e_assert_eq "the 9 L7 service ports are all there" 9 "$(ctl services | grep -c ' L7 ')"
 e2e_assert_eq "raw h2 client: GOAWAY 2^31-1, then GOAWAY with its stream 1 as the last, both NO_ERROR" \
 	"goaway 2147483647 0 goaway 1 0" "$(grep '^goaway' "$E2E_TMP/rs-watch.out" | tr '\n' ' ' | sed 's/ $//')"

@@ -280,9 +280,11 @@ static json_t *admin_sweep_json(const struct apply_sweep *sw, uint64_t due_ns)
 {
 	const char *state = sw->at ? "running" : due_ns ? "due" : sw->slices ? "done" : "none";
 
-	return json_pack("{s:s, s:i, s:i, s:f, s:f}", "state", state,
-			 "deleted", (json_int_t)sw->deleted, "slices", (json_int_t)sw->slices,
+	return json_pack("{s:s, s:i, s:i, s:i, s:f, s:f, s:f}", "state", state,
+			 "walked", (json_int_t)sw->walked, "deleted", (json_int_t)sw->deleted,
+			 "slices", (json_int_t)sw->slices,
 			 "longest_slice_ms", sw->max_slice_ns / 1e6,
+			 "longest_slice_cpu_ms", sw->max_slice_cpu_ns / 1e6,
 			 "took_ms", (sw->at ? dp_now_ns() - sw->start_ns : sw->took_ns) / 1e6);
 }
 

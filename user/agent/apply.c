@@ -3,6 +3,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include <bpf/bpf.h>
 
@@ -1410,11 +1411,19 @@ static void apply_sweep_leave(struct apply_ctx *a, int fd)
  * work, same result). Entries added meanwhile are claimed ones, visited or
  * not. Stops after budget entries or at the first check past the time.
  */
+static uint64_t apply_thread_cpu_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
 static void apply_sweep_slice(struct apply_ctx *a)
 {
 	struct apply_sweep *sw = &a->sweep;
 	uint32_t budget = sw->slice ? sw->slice : APPLY_SWEEP_SLICE;
-	uint64_t t0 = dp_now_ns(), dt;
+	uint64_t t0 = dp_now_ns(), c0 = apply_thread_cpu_ns(), dt;
 	union apply_map_key next;
 
 	for (uint32_t done = 1; sw->at && done <= budget; done++) {
@@ -1431,6 +1440,7 @@ static void apply_sweep_slice(struct apply_ctx *a)
 		}
 		sw->key = next;
 		sw->has_key = true;
+		sw->walked++;
 		sw->doomed = !apply_sweep_maps[sw->at - 1].claimed(a, &sw->key);
 		if (done % APPLY_SWEEP_CHECK == 0 && dp_now_ns() - t0 >= APPLY_SWEEP_SLICE_NS)
 			break;
@@ -1439,6 +1449,9 @@ static void apply_sweep_slice(struct apply_ctx *a)
 	sw->slices++;
 	if (dt > sw->max_slice_ns)
 		sw->max_slice_ns = dt;
+	dt = apply_thread_cpu_ns() - c0;
+	if (dt > sw->max_slice_cpu_ns)
+		sw->max_slice_cpu_ns = dt;
 }
 
 bool apply_gc(struct apply_ctx *a, uint64_t now_ns)
@@ -1452,8 +1465,8 @@ bool apply_gc(struct apply_ctx *a, uint64_t now_ns)
 		sw->at = 1;
 		sw->has_key = sw->doomed = false;
 		sw->start_ns = dp_now_ns();
-		sw->took_ns = sw->max_slice_ns = 0;
-		sw->slices = sw->deleted = 0;
+		sw->took_ns = sw->max_slice_ns = sw->max_slice_cpu_ns = 0;
+		sw->slices = sw->walked = sw->deleted = 0;
 	}
 	if (sw->at)
 		apply_sweep_slice(a);

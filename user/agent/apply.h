@@ -73,9 +73,13 @@ struct apply_sweep {
 	/* set and route ids in use (applied or deferred), for the claims */
 	struct u64map ids;
 	bool ids_ok;			/* ids matches the tables */
-	/* figures of the running or last sweep, for the log and /status */
-	uint64_t start_ns, took_ns, max_slice_ns;
-	uint32_t slices, deleted;
+	/*
+	 * Figures of the running or last sweep, for the log and /status. A
+	 * slice's wall time includes what the scheduler took from it; its
+	 * CPU time (this thread's) is the sweep's own work.
+	 */
+	uint64_t start_ns, took_ns, max_slice_ns, max_slice_cpu_ns;
+	uint32_t slices, walked, deleted;
 };
 
 struct apply_ctx {
