@@ -1367,18 +1367,19 @@ static int apply_claims_meta(struct apply_ctx *a, const void *k)
 static const struct apply_sweep_map {
 	size_t fd_off;
 	int (*claimed)(struct apply_ctx *a, const void *key);
+	bool ids;		/* its claims use the id index */
 } apply_sweep_maps[] = {
-	{ offsetof(struct dp_maps, svc), apply_claims_svc },
-	{ offsetof(struct dp_maps, svc_stats), apply_claims_svc },
-	{ offsetof(struct dp_maps, route), apply_claims_route },
-	{ offsetof(struct dp_maps, cluster), apply_claims_cluster },
-	{ offsetof(struct dp_maps, rr), apply_claims_cluster },
-	{ offsetof(struct dp_maps, bset), apply_claims_bset },
-	{ offsetof(struct dp_maps, maglev), apply_claims_bset },
-	{ offsetof(struct dp_maps, backend), apply_claims_backend },
-	{ offsetof(struct dp_maps, be_stats), apply_claims_backend },
-	{ offsetof(struct dp_maps, pod), apply_claims_pod },
-	{ offsetof(struct dp_maps, meta), apply_claims_meta },
+	{ offsetof(struct dp_maps, svc), apply_claims_svc, false },
+	{ offsetof(struct dp_maps, svc_stats), apply_claims_svc, false },
+	{ offsetof(struct dp_maps, route), apply_claims_route, true },
+	{ offsetof(struct dp_maps, cluster), apply_claims_cluster, false },
+	{ offsetof(struct dp_maps, rr), apply_claims_cluster, false },
+	{ offsetof(struct dp_maps, bset), apply_claims_bset, true },
+	{ offsetof(struct dp_maps, maglev), apply_claims_bset, true },
+	{ offsetof(struct dp_maps, backend), apply_claims_backend, false },
+	{ offsetof(struct dp_maps, be_stats), apply_claims_backend, false },
+	{ offsetof(struct dp_maps, pod), apply_claims_pod, false },
+	{ offsetof(struct dp_maps, meta), apply_claims_meta, false },
 };
 
 #define APPLY_SWEEP_N_MAPS (sizeof(apply_sweep_maps) / sizeof(apply_sweep_maps[0]))
@@ -1410,6 +1411,8 @@ static void apply_sweep_leave(struct apply_ctx *a, int fd)
  * key gives the map's first key: the walk of that map starts over (more
  * work, same result). Entries added meanwhile are claimed ones, visited or
  * not. Stops after budget entries or at the first check past the time.
+ * The id index is built at the start of a slice, never in the middle of
+ * one (at 10k services the build is a slice's worth of work itself).
  */
 static uint64_t apply_thread_cpu_ns(void)
 {
@@ -1428,7 +1431,14 @@ static void apply_sweep_slice(struct apply_ctx *a)
 
 	for (uint32_t done = 1; sw->at && done <= budget; done++) {
 		int fd = apply_sweep_fd(a, sw->at);
-		bool more = fd >= 0 && !bpf_map_get_next_key(fd, sw->has_key ? &sw->key : NULL, &next);
+		bool more;
+
+		if (apply_sweep_maps[sw->at - 1].ids && !sw->ids_ok) {
+			if (done > 1)
+				break;
+			apply_sweep_ids(a);
+		}
+		more = fd >= 0 && !bpf_map_get_next_key(fd, sw->has_key ? &sw->key : NULL, &next);
 
 		apply_sweep_leave(a, fd);
 		if (!more) {
