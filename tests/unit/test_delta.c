@@ -1338,6 +1338,7 @@ struct l7r_state {
 	unsigned dr[L7R_SVCS];
 	unsigned vs[L7R_VSS];
 	unsigned pod[L7R_PODS];
+	unsigned gw;			/* the Gateway's servers; 0: absent */
 };
 
 /* The Services VirtualService k names (its hosts). */
@@ -1355,10 +1356,16 @@ static char *l7r_yaml(const struct l7r_state *st)
 	size_t len = 0;
 	FILE *f = open_memstream(&buf, &len);
 
-	fputs("apiVersion: networking.istio.io/v1\nkind: Gateway\n"
-	      "metadata: {name: gw, namespace: default}\n"
-	      "spec:\n  servers:\n  - port: {number: 8000, name: http, protocol: HTTP}\n"
-	      "    hosts: ['*']\n", f);
+	static const char *const gw_hosts[] = {
+		"'*'", "s3.default.svc.cluster.local", "'default/*'", "nomatch.example.com",
+	};
+
+	/* (a Gateway binds VirtualService v3; without it, v3's gateway binds nothing) */
+	if (st->gw)
+		fprintf(f, "---\napiVersion: networking.istio.io/v1\nkind: Gateway\n"
+			"metadata: {name: gw, namespace: default}\n"
+			"spec:\n  servers:\n  - port: {number: %u, name: http, protocol: HTTP}\n"
+			"    hosts: [%s]\n", 8000 + st->gw % 2, gw_hosts[(st->gw / 2) % 4]);
 	for (unsigned i = 0; i < L7R_SVCS; i++) {
 		unsigned v = st->svc[i];
 		const char *ap = app[(v / 6) % 4];
@@ -1436,7 +1443,8 @@ static void l7r_name(const char **names, size_t *n, unsigned i)
 /*
  * Random churn of Services (port protocols, a second port), their
  * DestinationRules, http/tcp VirtualServices (one also bound to a
- * Gateway) and Pods: after each change only the services the agent would
+ * Gateway), Pods and that Gateway (it comes, goes, other servers: no
+ * service is re-planned, the L7 config is rebuilt): after each change only the services the agent would
  * re-plan are (the Service, the DestinationRule's host, the
  * VirtualService's hosts; a Pod no slice carries: none, the pod table
  * changes), and the L7 config
@@ -1462,6 +1470,7 @@ TEST(l7_rebuild_equals_full_build_over_random_churn)
 
 		for (unsigned i = 0; i < L7R_SVCS; i++)
 			st.svc[i] = i;
+		st.gw = 1;
 		y = l7r_yaml(&st);
 		sets[n_sets++] = l7r_load(y);
 		free(y);
@@ -1478,7 +1487,7 @@ TEST(l7_rebuild_equals_full_build_over_random_churn)
 			int ret;
 
 			x = x * 1103515245u + 12345u;
-			switch ((x >> 8) % 4) {
+			switch ((x >> 8) % 5) {
 			case 0:
 				i = (x >> 12) % L7R_SVCS;
 				st.svc[i] = (x >> 16) % 48;
@@ -1497,8 +1506,12 @@ TEST(l7_rebuild_equals_full_build_over_random_churn)
 				l7r_name(names, &n, b);
 				st.vs[i] = (x >> 16) % 7;
 				break;
-			default:
+			case 3:
 				st.pod[(x >> 12) % L7R_PODS] = (x >> 16) % 6;
+				break;
+			default:
+				/* a Gateway comes, goes or changes: no service re-planned */
+				st.gw = (x >> 12) % 9;
 				break;
 			}
 			y = l7r_yaml(&st);
