@@ -156,6 +156,15 @@ $(OUTPUT)/bpf-tests: $(BPFT_OBJS) $(LIB_OBJS) $(OUTPUT)/obj/user/agent/apply.o
 	$(call msg,LD,$@)
 	$(Q)$(CC) $(SM_CFLAGS) $(CFLAGS) $^ -o $@ $(LDLIBS_BPF) $(LDLIBS_YAML) $(LDLIBS_JSON)
 
+# ... and under ASan+UBSan, in `make test` (UBSan sees what a plain build
+# runs unnoticed on x86, e.g. a misaligned read of a map key)
+BPFT_SAN_OBJS := $(patsubst %.c,$(OUTPUT)/san/%.o,$(BPFT_SRCS) $(LIB_SRCS) user/agent/apply.c)
+$(filter $(OUTPUT)/san/tests/bpf/%,$(BPFT_SAN_OBJS)): $(SKEL) $(BPFT_SKELS)
+$(OUTPUT)/san/user/agent/apply.o: $(SKEL)
+$(OUTPUT)/bpf-tests-san: $(BPFT_SAN_OBJS)
+	$(call msg,LD,$@)
+	$(Q)$(CC) $(SM_CFLAGS) $(CFLAGS) $(SAN_FLAGS) $^ -o $@ $(LDLIBS_BPF) $(LDLIBS_YAML) $(LDLIBS_JSON)
+
 $(OUTPUT)/tools/%: tests/tools/%.c | $(OUTPUT)/tools
 	$(call msg,CC,$@)
 	$(Q)$(CC) $(SM_CFLAGS) $(CFLAGS) $< -o $@ -lpthread $(TOOL_LDLIBS)
@@ -183,7 +192,8 @@ deps:
 # ---- tests ----
 .PHONY: test test-unit test-san test-bpf test-e2e
 test: deps
-	$(Q)$(MAKE) --no-print-directory all $(OUTPUT)/unit-tests-san $(OUTPUT)/sockmesh-agent-san fuzz-build
+	$(Q)$(MAKE) --no-print-directory all $(OUTPUT)/unit-tests-san $(OUTPUT)/sockmesh-agent-san \
+		$(OUTPUT)/bpf-tests-san fuzz-build
 	$(Q)SM_BUILD=$(OUTPUT) tests/run.sh
 
 test-unit: $(OUTPUT)/unit-tests

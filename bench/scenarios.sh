@@ -232,13 +232,15 @@ s5_run() {
 		printf 'apiVersion: v1\nkind: Config\ncurrent-context: b\nclusters:\n- {name: b, cluster: {server: "%s", certificate-authority: ca.crt}}\ncontexts:\n- {name: b, context: {cluster: b, user: b}}\nusers:\n- {name: b, user: {tokenFile: token}}\n' \
 			"$S5_API" >"$k/kubeconfig"
 		BENCH_AGENT_SRC=(--kubeconfig "$k/kubeconfig")
+		# --keep-on-exit: the agent after it adopts its data path (below)
+		BENCH_AGENT_ARGS=(--keep-on-exit)
 		if ! bench_agent_up; then
 			bench_fail "scenario 5: agent start"
-			BENCH_AGENT_SRC=()
+			BENCH_AGENT_SRC=() BENCH_AGENT_ARGS=()
 			bench_stop "$S5_API_PID"
 			return
 		fi
-		BENCH_AGENT_SRC=()
+		BENCH_AGENT_SRC=() BENCH_AGENT_ARGS=()
 		l0=$(grep -m1 'objects from the Kubernetes API' "$BENCH_AGENT_LOG")
 		l1=$(bench_applied_line 1 60)
 		synced=$(sed -n 's/.*every kind synced from the API server in \([0-9.]*\) ms.*/\1/p' "$BENCH_AGENT_LOG")
@@ -337,12 +339,63 @@ s5_run() {
 		# the same Services and slices from files (scenario 4's YAML): the
 		# file mode's RSS, measured as above, to set the API feed's against
 		if [ -d "$k/files" ] && bench_agent_up "$k/files"/*.yaml && bench_applied_line 1 60 >/dev/null; then
+			# this agent adopted the data path the API-fed one left
+			# (--keep-on-exit): it sweeps every map it writes (a syscall or
+			# two per entry) a slice per loop turn, 1 s after its first apply
+			s5_sweep "$group"
 			sleep 1.1
 			rss=$(awk '/^VmRSS:/ { print $2 / 1024 }' "/proc/$BENCH_AGENT_PID/status")
 			bench_record 5 "agent RSS MB, same Services from files" "$group" sockmesh "$rss"
 		fi
 		bench_agent_down
 	done
+}
+
+# s5_sweep GROUP: the sweep of the adopted data path, from the agent's log
+# line (its end, length, slices, longest slice in wall and CPU time), and
+# GET /healthz sent meanwhile (every ~10 ms from the first apply until the
+# line is there: those that overlap the sweep, and those before it, to
+# compare; curl's own start is in both)
+s5_sweep() {
+	local group=$1 i line t0 t1 end took during=() other=() all=()
+	for ((i = 0; i < 3000; i++)); do
+		line=$(grep -m1 'swept the maps' "$BENCH_AGENT_LOG") && break
+		t0=$(date +%s%N)
+		all+=("$t0 $(s5_admin_ms /healthz)")
+		sleep 0.01
+	done
+	[ -n "$line" ] || { bench_fail "scenario 5: the adopted data path was not swept"; return; }
+	end=$(date -d "$(date +%F) ${line%% *}" +%s%N)
+	took=$(sed -E 's/.* deleted in ([0-9.]+) ms.*/\1/' <<<"$line")
+	t1=$(awk -v e="$end" -v t="$took" 'BEGIN { printf "%.0f", e - t * 1e6 }')
+	for i in "${all[@]}"; do	# "start_ns ms": sent before the end, answered after the start
+		if awk -v s="$t1" -v e="$end" '{ exit !($1 <= e + 1e6 && $1 + $2 * 1e6 >= s - 1e6) }' <<<"$i"; then
+			during+=("${i#* }")
+		else
+			other+=("${i#* }")
+		fi
+	done
+	bench_log "scenario 5: $line (GET /healthz: ${#during[@]} sent during it)"
+	bench_record 5 "adopted data path sweep: entries walked" "$group" sockmesh \
+		"$(sed -E 's/.* of ([0-9]+) deleted.*/\1/' <<<"$line")"
+	bench_record 5 "adopted data path sweep: stale entries deleted" "$group" sockmesh \
+		"$(sed -E 's/.*swept the maps: ([0-9]+) stale.*/\1/' <<<"$line")"
+	bench_record 5 "adopted data path sweep: total ms" "$group" sockmesh "$took"
+	bench_record 5 "adopted data path sweep: slices" "$group" sockmesh \
+		"$(sed -E 's/.* ms, ([0-9]+) slices.*/\1/' <<<"$line")"
+	bench_record 5 "adopted data path sweep: longest slice ms" "$group" sockmesh \
+		"$(sed -E 's/.*longest ([0-9.]+) ms.*/\1/' <<<"$line")"
+	bench_record 5 "adopted data path sweep: longest slice, agent CPU ms" "$group" sockmesh \
+		"$(sed -E 's/.*\(CPU ([0-9.]+) ms\).*/\1/' <<<"$line")"
+	[ "${#other[@]}" -gt 0 ] &&
+		bench_record 5 "adopted data path sweep: GET /healthz before it ms (median)" "$group" sockmesh \
+			"$(s5_pct 50 "${other[@]}")"
+	if [ "${#during[@]}" -gt 0 ]; then
+		bench_record 5 "adopted data path sweep: GET /healthz during it ms (median)" "$group" sockmesh \
+			"$(s5_pct 50 "${during[@]}")"
+		bench_record 5 "adopted data path sweep: GET /healthz during it ms (max)" "$group" sockmesh \
+			"$(s5_pct 100 "${during[@]}")"
+	fi
 }
 
 # s5_pods REP GROUP: the Pod rows (each change alone, 0.2 s apart); the
@@ -440,12 +493,9 @@ s5_admin_ms() {
 # s5_change OBJECT...: apply the objects; the agent's propagation time (ms)
 s5_change() {
 	local gen i now
-	# an agent that adopted a pinned data path sweeps it first (seconds at
-	# 100k endpoints): wait for its loop to answer
-	for ((i = 0; i < 30; i++)); do
-		gen=$(s5_kube | jq .generation) && [ -n "$gen" ] && break
-	done
-	[ -n "$gen" ] || return 1
+	# the loop answers at once, also while the agent sweeps an adopted
+	# data path (a slice per loop turn)
+	gen=$(s5_kube | jq .generation) && [ -n "$gen" ] || return 1
 	s5_ctl "${S5_VERB:-apply}" "{\"objects\": [$(IFS=,; echo "$*")]}" || return 1
 	for ((i = 0; i < 500; i++)); do
 		now=$(s5_kube | jq .generation)

@@ -72,6 +72,8 @@ all)
 		UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 "$SM_BUILD/unit-tests-san"
 	if need_root bpf; then
 		run_suite bpf "$SM_BUILD/bpf-tests"
+		run_suite "bpf (ASan+UBSan)" env ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 \
+			UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 "$SM_BUILD/bpf-tests-san"
 	else
 		rc=$?
 		[ "$rc" -eq 77 ] || { total_fail=$((total_fail + 1)); failed_suites+=(bpf); }

@@ -23,6 +23,14 @@
 #   scrape                          the agent's /metrics
 #   msum TEXT METRIC LABEL="v"...   sum of METRIC's samples carrying every label
 #   scrape_until N METRIC LABEL...  scrape (into M) until that sum is N (5 s)
+#   mesh_plant_stale N PORT         what a crashed agent could leave in the pinned
+#                                   maps: N L7 service ports 10.96.254.i:PORT, each
+#                                   with its cluster, set, route, backend and name
+#   mesh_stale_left                 how many of those the maps still hold
+#   mesh_sweep_probe ROUNDS CMD...  until the agent says its sweep is done (and one
+#                                   round more): GET /healthz and CMD, a line each
+#   mesh_sweep_assert PROBE WHAT    asserts on that output (every round answered:
+#                                   WHAT names CMD's success), the stale entries gone
 
 AGENT=${SM_AGENT:-$SM_BUILD/sockmesh-agent}	# SM_AGENT: e.g. the ASan build
 [ -n "${MESH_AGENT_ARGS+x}" ] || MESH_AGENT_ARGS=()
@@ -139,4 +147,80 @@ scrape_until() {
 		sleep 0.1
 	done
 	return 1
+}
+
+# hex bytes of V, N bytes little-endian
+_mesh_le() {
+	local v=$1 n=$2 k
+	for ((k = 0; k < n; k++)); do printf ' %02x' $(((v >> (8 * k)) & 255)); done
+}
+_mesh_zeros() { local k; for ((k = 0; k < $1; k++)); do printf ' 00'; done; }
+_mesh_vsize() { bpftool -j map show pinned "$SM_PIN/maps/$1" | jq .bytes_value; }
+
+# Stale entries (ids 0x7ffe0000 + i, backends 10.253.0.i:9999), nobody's:
+# the sweep of the agent that adopts the maps must delete every one and
+# nothing else.
+mesh_plant_stale() {
+	local n=$1 port=$2 f=$E2E_TMP/stale.batch i id m
+	local -A vs
+	for m in sm_cluster sm_bset sm_route sm_backend sm_meta; do vs[$m]=$(_mesh_vsize $m); done
+	: >"$f"
+	for ((i = 1; i <= n; i++)); do
+		id=$((0x7ffe0000 + i))
+		m=$SM_PIN/maps
+		echo "map update pinned $m/sm_svc key hex 0a 60 fe $(printf %02x "$i") $(printf '%02x %02x' $((port >> 8)) $((port & 255))) 06 00" \
+			"value hex$(_mesh_le "$id" 8)$(_mesh_zeros 6) 01 00" >>"$f"
+		echo "map update pinned $m/sm_cluster key hex$(_mesh_le "$id" 8) value hex$(_mesh_zeros "${vs[sm_cluster]}")" >>"$f"
+		echo "map update pinned $m/sm_bset key hex$(_mesh_le "$id" 4)$(_mesh_zeros 4) value hex 0a fd 00 $(printf %02x "$i") 27 0f 00 00" >>"$f"
+		echo "map update pinned $m/sm_route key hex$(_mesh_le "$id" 4)$(_mesh_zeros 4) value hex$(_mesh_zeros "${vs[sm_route]}")" >>"$f"
+		echo "map update pinned $m/sm_backend key hex 0a fd 00 $(printf %02x "$i") 27 0f 00 00 value hex$(_mesh_zeros "${vs[sm_backend]}")" >>"$f"
+		echo "map update pinned $m/sm_meta key hex 02 00 00 00 00 00 00 00$(_mesh_le "$id" 8) value hex$(_mesh_zeros "${vs[sm_meta]}")" >>"$f"
+	done
+	bpftool batch file "$f" >/dev/null
+	MESH_STALE_N=$((6 * n))
+}
+
+mesh_stale_left() {
+	local m re n=0 c
+	local -A pat=(
+		[sm_svc]='^0x0a 0x60 0xfe '
+		[sm_cluster]='^0x.. 0x.. 0xfe 0x7f 0x00 0x00 0x00 0x00$'
+		[sm_bset]='^0x.. 0x.. 0xfe 0x7f '
+		[sm_route]='^0x.. 0x.. 0xfe 0x7f '
+		[sm_backend]='^0x0a 0xfd 0x00 '
+		[sm_meta]=' 0xfe 0x7f 0x00 0x00 0x00 0x00$'
+	)
+	for m in "${!pat[@]}"; do
+		re=${pat[$m]}
+		c=$(bpftool -j map dump pinned "$SM_PIN/maps/$m" |
+			jq --arg re "$re" '[.[] | select(.key | join(" ") | test($re))] | length')
+		n=$((n + c))
+	done
+	echo "$n"
+}
+
+# mesh_sweep_probe ROUNDS CMD...: "healthz CODE" and "probe RC STATE" per round
+mesh_sweep_probe() {
+	local rounds=$1 r state last=
+	shift
+	for ((r = 0; r < rounds; r++)); do
+		state=$(ctl status -o json 2>/dev/null | jq -r '.sweep.state // "?"')
+		echo "healthz $(curl -s -m 5 -o /dev/null -w '%{http_code}' --unix-socket "$E2E_TMP/admin.sock" http://x/healthz)"
+		"$@" >/dev/null 2>&1
+		echo "probe $? $state"
+		[ -n "$last" ] && break
+		[ "$state" = done ] && last=1
+	done
+}
+
+mesh_sweep_assert() {
+	local probe=$1 what=$2
+	e2e_log "sweep state at each probe: $(awk '$1 == "probe" { printf "%s ", $3 }' <<<"$probe")"
+	e2e_assert_eq "the sweep ran to its end while probed" done \
+		"$(awk '$1 == "probe" { s = $3 } END { print s }' <<<"$probe")"
+	e2e_assert_eq "every GET /healthz answered 200 meanwhile" "$(grep -c '^healthz' <<<"$probe")" \
+		"$(grep -c '^healthz 200$' <<<"$probe")"
+	e2e_assert_eq "every probe: $what" "$(grep -c '^probe' <<<"$probe")" "$(grep -c '^probe 0 ' <<<"$probe")"
+	e2e_assert_eq "the stale entries are gone" 0 "$(mesh_stale_left)"
+	e2e_assert_ge "/status: the sweep deleted them" "$MESH_STALE_N" "$(ctl status -o json | jq .sweep.deleted)"
 }

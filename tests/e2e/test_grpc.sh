@@ -264,7 +264,13 @@ e2e_log "agent restart (--keep-on-exit) under gRPC load: GOAWAY, in-flight strea
 #  - a raw HTTP/2 client with a 1.5 s call in flight sees exactly Envoy's
 #    sequence: GOAWAY(2^31-1, NO_ERROR), GOAWAY(1 = its stream, NO_ERROR), the
 #    response ending on stream 1, then the close;
-#  - connections opened once the new agent is up are served by its proxy.
+#  - connections opened once the new agent is up are served by its proxy;
+#  - the new agent adopts the pinned maps, plus stale entries a crashed
+#    agent could have left (40 L7 service ports with their clusters, sets,
+#    routes, backends and names): its sweep, a slice per loop turn, deletes
+#    every stale entry and nothing that serves: from its start until it is
+#    done (and once after), each round a GET /healthz answers and 3 RPCs on
+#    a new connection to an L7 VIP are answered.
 mesh_agent_stop
 mesh_agent_start --keep-on-exit --l7-drain-time 10000 || exit 1
 sm_pod_exec 1 timeout 60 $PY "$GRPC" count 10.96.7.10:50051 20 0.1 --md x-canary=1 >"$E2E_TMP/rs-count.out" 2>&1 &
@@ -279,10 +285,22 @@ e2e_wait_for_line "$E2E_TMP/rs-count.out" '^first' 10 || { echo "FAIL: stream di
 e2e_wait_for_line "$E2E_TMP/rs-load.out" '^started' 10 || { echo "FAIL: load did not start"; cat "$E2E_TMP/rs-load.out"; }
 mesh_agent_stop
 e2e_assert_eq "pins stay (--keep-on-exit)" yes "$([ -e "$SM_PIN/maps/sm_svc" ] && echo yes)"
+mesh_plant_stale 40 50051
+e2e_assert_eq "stale entries planted in the pinned maps" 240 "$(mesh_stale_left)"
 mesh_agent_start || exit 1
+sweep_rpc() { # 3 RPCs on a new connection, all answered
+	local out
+	out=$(g spread 10.96.7.11:50051 3)
+	[ $(( $(field "$out" backend g1) + $(field "$out" backend g2) + $(field "$out" backend g3) )) -eq 3 ]
+}
+mesh_sweep_probe 60 sweep_rpc >"$E2E_TMP/sweep-probe.out" 2>&1 &
+rs_ppid=$!
 wait "$rs_cpid"
 wait "$rs_lpid"
 wait "$rs_wpid"
+wait "$rs_ppid"
+mesh_sweep_assert "$(cat "$E2E_TMP/sweep-probe.out")" "3 RPCs on a new connection answered"
+e2e_assert_eq "the 9 L7 service ports are all there" 9 "$(ctl services | grep -c ' L7 ')"
 e2e_assert_eq "raw h2 client: GOAWAY 2^31-1, then GOAWAY with its stream 1 as the last, both NO_ERROR" \
 	"goaway 2147483647 0 goaway 1 0" "$(grep '^goaway' "$E2E_TMP/rs-watch.out" | tr '\n' ' ' | sed 's/ $//')"
 e2e_assert_eq "raw h2 client: its call in flight completed, then the proxy closed" "end 1 closed" \

@@ -196,7 +196,14 @@ e2e_assert_eq "pins stay (--keep-on-exit)" yes "$([ -e "$SM_PIN/maps/sm_svc" ] &
 out=$(hreq 1 --addr 10.96.1.20:9080 --count 30)
 e2e_assert_eq "requests still answered by a reviews pod" 30 "$(cnt "$out" status 200)"
 e2e_assert_ok "counted as L7 fallback (one keep-alive connection)" test "$(ctl status -o json | jq .counters.l7_fallback_l4)" -ge 1
+e2e_log "the new agent adopts the maps (and stale entries a crash could leave) and sweeps them while serving"
+mesh_plant_stale 40 9080
+e2e_assert_eq "stale entries planted in the pinned maps" 240 "$(mesh_stale_left)"
 mesh_agent_start || exit 1
+sweep_req() { # 3 requests on a new connection, routed by the new agent's proxy
+	[ "$(cnt "$(hreq 1 --addr 10.96.1.20:9080 --count 3 -H 'end-user: jason')" backend v2)" = 3 ]
+}
+mesh_sweep_assert "$(mesh_sweep_probe 60 sweep_req)" "3 requests routed (end-user: jason -> v2)"
 out=$(hreq 1 --addr 10.96.1.20:9080 --count 20 -H 'end-user: jason')
 e2e_assert_eq "L7 routing back with the new agent" 20 "$(cnt "$out" backend v2)"
 e2e_finish

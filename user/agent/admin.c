@@ -271,6 +271,23 @@ json_t *admin_map_entries(struct agent *ag, bool ask)
 	return maps;
 }
 
+/*
+ * The sweep of an adopted data path: "none" (fresh maps), "due" (after the
+ * first apply and its grace period, or the next apply that succeeds),
+ * "running", "done"; its figures once it started.
+ */
+static json_t *admin_sweep_json(const struct apply_sweep *sw, uint64_t due_ns)
+{
+	const char *state = sw->at ? "running" : due_ns ? "due" : sw->slices ? "done" : "none";
+
+	return json_pack("{s:s, s:i, s:i, s:i, s:f, s:f, s:f}", "state", state,
+			 "walked", (json_int_t)sw->walked, "deleted", (json_int_t)sw->deleted,
+			 "slices", (json_int_t)sw->slices,
+			 "longest_slice_ms", sw->max_slice_ns / 1e6,
+			 "longest_slice_cpu_ms", sw->max_slice_cpu_ns / 1e6,
+			 "took_ms", (sw->at ? dp_now_ns() - sw->start_ns : sw->took_ns) / 1e6);
+}
+
 /* Answered once the map counts it asked for are in (admin_read parks it). */
 static json_t *admin_status(struct agent *ag)
 {
@@ -301,6 +318,7 @@ static json_t *admin_status(struct agent *ag)
 	json_object_set_new(st, "last_error", json_string(ag->last_error));
 	json_object_set_new(st, "last_reload_ms", json_real(ag->last_reload_ns / 1e6));
 	json_object_set_new(st, "last_apply_ms", json_real(ag->ap.last_apply_ns / 1e6));
+	json_object_set_new(st, "sweep", admin_sweep_json(&ag->ap.sweep, ag->ap.sweep_due_ns));
 	json_object_set_new(st, "diagnostics", json_incref(ag->last_diags));
 	json_object_set_new(st, "l7_enabled", json_boolean(ag->l7_enabled));
 	if (ag->proxy)

@@ -4,6 +4,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include <bpf/bpf.h>
 
@@ -114,6 +115,8 @@ static int apply_defer_add(struct apply_ctx *a, uint32_t kind, uint32_t id,
 	return 0;
 }
 
+static void apply_expire(struct apply_ctx *a, uint64_t now_ns);
+
 static void apply_meta_del(struct apply_ctx *a, uint32_t kind, uint64_t id)
 {
 	struct sm_meta_key k = { .kind = kind, .id = id };
@@ -209,6 +212,8 @@ void apply_fini(struct apply_ctx *a)
 		a->names = NULL;
 	}
 	apply_tables_free(&a->clusters, &a->svcs, &a->backends, &a->pods);
+	u64map_free(&a->sweep.ids);
+	a->sweep.ids_ok = false;
 	free(a->defer);
 	a->defer = NULL;
 	a->n_defer = a->cap_defer = 0;
@@ -706,7 +711,11 @@ static void apply_write_config(struct apply_ctx *a)
 /*
  * After an apply failed the maps hold whole clusters from either plan.
  * Forget what we believe was applied so the next apply rewrites
- * everything, and let the sweep remove what neither plan claims.
+ * everything, and let the sweep remove what neither plan claims. A sweep
+ * that is running stops: with the tables empty it would claim nothing and
+ * delete the data path that serves. It starts again, from the first map,
+ * after the next apply that succeeds (the failed one may have written
+ * behind where it stood).
  */
 static void apply_forget(struct apply_ctx *a)
 {
@@ -716,6 +725,9 @@ static void apply_forget(struct apply_ctx *a)
 	u64map_init(&a->backends, 64);
 	u64map_init(&a->pods, 16);
 	a->live_bset = a->live_maglev = a->live_route = 0;
+	a->sweep.ids_ok = false;
+	a->sweep.at = 0;
+	a->sweep.has_key = a->sweep.doomed = false;
 	a->sweep_due_ns = 1;
 }
 
@@ -730,7 +742,8 @@ int apply_plan(struct apply_ctx *a, const struct plan *p, char *err, size_t errl
 	apply_flush_names(a);	/* an earlier apply's, before this one's deletes */
 	a->last_writes = a->last_deletes = 0;
 	err[0] = '\0';
-	apply_gc(a, t0);
+	apply_expire(a, t0);
+	a->sweep.ids_ok = false;	/* the tables change */
 	apply_batches_init(a, &q);
 
 	for (size_t i = 0; i < p->n_svcs; i++) {
@@ -1050,7 +1063,8 @@ int apply_services(struct apply_ctx *a, const struct plan *p, const size_t *idx,
 	apply_flush_names(a);	/* an earlier apply's, before this one's deletes */
 	a->last_writes = a->last_deletes = 0;
 	err[0] = '\0';
-	apply_gc(a, t0);
+	apply_expire(a, t0);
+	a->sweep.ids_ok = false;	/* the tables change */
 	apply_batches_init(a, &q);
 	for (size_t i = 0; i < n; i++)
 		if (!p->svcs[idx[i]].n_clusters)
@@ -1202,127 +1216,6 @@ static void apply_delete_defer(struct apply_ctx *a, const struct apply_defer *d)
 	}
 }
 
-/*
- * Delete every entry that the applied state does not claim: what a previous
- * agent (or a failed apply) left behind. Keys are collected first, deleted
- * after, so iteration is not disturbed.
- */
-static void apply_sweep_map(int fd, size_t key_size, int (*claimed)(struct apply_ctx *, const void *),
-			    struct apply_ctx *a)
-{
-	unsigned char *keys = NULL, key[64], next[64];
-	size_t n = 0, cap = 0;
-	void *prev = NULL;
-
-	if (fd < 0 || key_size > sizeof(key))
-		return;
-	while (!bpf_map_get_next_key(fd, prev, next)) {
-		memcpy(key, next, key_size);
-		prev = key;
-		if (claimed(a, key))
-			continue;
-		if (n == cap) {
-			unsigned char *nk;
-
-			cap = cap ? cap * 2 : 256;
-			nk = realloc(keys, cap * key_size);
-			if (!nk)
-				break;
-			keys = nk;
-		}
-		memcpy(keys + n * key_size, key, key_size);
-		n++;
-	}
-	for (size_t i = 0; i < n; i++)
-		bpf_map_delete_elem(fd, keys + i * key_size);
-	free(keys);
-}
-
-static int apply_claims_svc(struct apply_ctx *a, const void *k)
-{
-	return u64map_get(&a->svcs, apply_svc_id(k)) != NULL;
-}
-
-static int apply_claims_cluster(struct apply_ctx *a, const void *k)
-{
-	uint64_t id;
-
-	memcpy(&id, k, sizeof(id));
-	return id && u64map_get(&a->clusters, id) != NULL;
-}
-
-static int apply_claims_backend(struct apply_ctx *a, const void *k)
-{
-	return u64map_get(&a->backends, dp_meta_be_id(k)) != NULL;
-}
-
-static int apply_set_in_use(struct apply_ctx *a, uint32_t set_id)
-{
-	for (size_t i = 0; i < a->clusters.cap; i++)
-		if (a->clusters.keys[i] &&
-		    ((struct apply_cluster *)a->clusters.vals[i])->set_id == set_id)
-			return 1;
-	for (size_t i = 0; i < a->n_defer; i++)
-		if (a->defer[i].kind == 0 && a->defer[i].id == set_id)
-			return 1;	/* its own timer deletes it */
-	return 0;
-}
-
-static int apply_claims_bset(struct apply_ctx *a, const void *k)
-{
-	const struct sm_bset_key *bk = k;
-
-	return apply_set_in_use(a, bk->set_id);
-}
-
-static int apply_claims_route(struct apply_ctx *a, const void *k)
-{
-	const struct sm_route_key *rk = k;
-
-	for (size_t i = 0; i < a->svcs.cap; i++)
-		if (a->svcs.keys[i]) {
-			const struct apply_svc *s = a->svcs.vals[i];
-
-			if (s->n_slots > 1 && s->val.route_id == rk->route_id)
-				return 1;
-		}
-	for (size_t i = 0; i < a->n_defer; i++)
-		if (a->defer[i].kind == 1 && a->defer[i].id == rk->route_id)
-			return 1;
-	return 0;
-}
-
-static int apply_claims_pod(struct apply_ctx *a, const void *k)
-{
-	const struct sm_pod_key *pk = k;
-
-	return u64map_get(&a->pods, (uint64_t)pk->addr | (1ull << 32)) != NULL;
-}
-
-static int apply_claims_meta(struct apply_ctx *a, const void *k)
-{
-	const struct sm_meta_key *mk = k;
-	struct sm_svc_key sk;
-	struct sm_be_key bk;
-
-	switch (mk->kind) {
-	case SM_META_SVC:
-		sk.vip = (uint32_t)(mk->id >> 32);
-		sk.port = (uint16_t)(mk->id >> 16);
-		sk.proto = (uint8_t)mk->id;
-		sk.pad = 0;
-		return apply_claims_svc(a, &sk);
-	case SM_META_CLUSTER:
-		return apply_claims_cluster(a, &mk->id);
-	case SM_META_BACKEND:
-		bk.addr = (uint32_t)(mk->id >> 32);
-		bk.port = (uint16_t)mk->id;
-		bk.pad = 0;
-		return apply_claims_backend(a, &bk);
-	default:
-		return 0;
-	}
-}
 
 /* p->pods' entry of addr (sorted by address), or NULL. */
 static const struct plan_pod *apply_plan_pod(const struct plan *p, uint32_t addr)
@@ -1390,7 +1283,8 @@ fail:
 	return ret;
 }
 
-void apply_gc(struct apply_ctx *a, uint64_t now_ns)
+/* Delete the superseded versions whose grace period is over. */
+static void apply_expire(struct apply_ctx *a, uint64_t now_ns)
 {
 	size_t j = 0;
 
@@ -1401,19 +1295,258 @@ void apply_gc(struct apply_ctx *a, uint64_t now_ns)
 			a->defer[j++] = a->defer[i];
 	}
 	a->n_defer = j;
+}
 
-	if (a->sweep_due_ns > 1 && a->sweep_due_ns <= now_ns) {
-		a->sweep_due_ns = 0;
-		apply_sweep_map(a->maps.svc, sizeof(struct sm_svc_key), apply_claims_svc, a);
-		apply_sweep_map(a->maps.svc_stats, sizeof(struct sm_svc_key), apply_claims_svc, a);
-		apply_sweep_map(a->maps.route, sizeof(struct sm_route_key), apply_claims_route, a);
-		apply_sweep_map(a->maps.cluster, sizeof(__u64), apply_claims_cluster, a);
-		apply_sweep_map(a->maps.rr, sizeof(__u64), apply_claims_cluster, a);
-		apply_sweep_map(a->maps.bset, sizeof(struct sm_bset_key), apply_claims_bset, a);
-		apply_sweep_map(a->maps.maglev, sizeof(struct sm_bset_key), apply_claims_bset, a);
-		apply_sweep_map(a->maps.backend, sizeof(struct sm_be_key), apply_claims_backend, a);
-		apply_sweep_map(a->maps.be_stats, sizeof(struct sm_be_key), apply_claims_backend, a);
-		apply_sweep_map(a->maps.pod, sizeof(struct sm_pod_key), apply_claims_pod, a);
-		apply_sweep_map(a->maps.meta, sizeof(struct sm_meta_key), apply_claims_meta, a);
+/* ---- the sweep: what the applied state does not claim goes ---- */
+
+static int apply_claims_svc(struct apply_ctx *a, const void *k)
+{
+	return u64map_get(&a->svcs, apply_svc_id(k)) != NULL;
+}
+
+static int apply_claims_cluster(struct apply_ctx *a, const void *k)
+{
+	const __u64 *id = k;
+
+	return *id && u64map_get(&a->clusters, *id) != NULL;
+}
+
+static int apply_claims_backend(struct apply_ctx *a, const void *k)
+{
+	return u64map_get(&a->backends, dp_meta_be_id(k)) != NULL;
+}
+
+#define APPLY_ID_SET	(1ull << 32)
+#define APPLY_ID_ROUTE	(2ull << 32)
+
+/*
+ * The set and route ids the tables and the pending deletions use, indexed
+ * for the sweep's claims (a scan of every cluster per sm_bset entry is
+ * 10^9 steps at 10k services). Built at the first claim after the tables
+ * changed (every apply, and apply_forget, clear ids_ok); deferred versions
+ * that expire meanwhile stay claimed until then, which is safe: their own
+ * timers deleted them. false: no memory, the claims scan instead.
+ */
+static bool apply_sweep_ids(struct apply_ctx *a)
+{
+	struct u64map *ids = &a->sweep.ids;
+	int err;
+
+	if (a->sweep.ids_ok)
+		return true;
+	u64map_free(ids);
+	err = u64map_init(ids, a->clusters.n + a->svcs.n + a->n_defer);
+	for (size_t i = 0; !err && i < a->clusters.cap; i++)
+		if (a->clusters.keys[i])
+			err = u64map_put(ids, APPLY_ID_SET |
+					 ((struct apply_cluster *)a->clusters.vals[i])->set_id, a);
+	for (size_t i = 0; !err && i < a->svcs.cap; i++) {
+		const struct apply_svc *s = a->svcs.vals[i];
+
+		if (a->svcs.keys[i] && s->n_slots > 1)
+			err = u64map_put(ids, APPLY_ID_ROUTE | s->val.route_id, a);
 	}
+	for (size_t i = 0; !err && i < a->n_defer; i++)
+		err = u64map_put(ids, (a->defer[i].kind ? APPLY_ID_ROUTE : APPLY_ID_SET) |
+				 a->defer[i].id, a);
+	if (err)
+		u64map_free(ids);
+	a->sweep.ids_ok = !err;
+	return !err;
+}
+
+/* A set (sm_bset, sm_maglev) or route (sm_route) id applied or deferred. */
+static int apply_id_in_use(struct apply_ctx *a, uint32_t kind, uint32_t id)
+{
+	if (apply_sweep_ids(a))
+		return u64map_get(&a->sweep.ids, (kind ? APPLY_ID_ROUTE : APPLY_ID_SET) | id) != NULL;
+	for (size_t i = 0; i < a->n_defer; i++)
+		if (a->defer[i].kind == kind && a->defer[i].id == id)
+			return 1;	/* its own timer deletes it */
+	if (kind == 0) {
+		for (size_t i = 0; i < a->clusters.cap; i++)
+			if (a->clusters.keys[i] &&
+			    ((struct apply_cluster *)a->clusters.vals[i])->set_id == id)
+				return 1;
+		return 0;
+	}
+	for (size_t i = 0; i < a->svcs.cap; i++) {
+		const struct apply_svc *s = a->svcs.vals[i];
+
+		if (a->svcs.keys[i] && s->n_slots > 1 && s->val.route_id == id)
+			return 1;
+	}
+	return 0;
+}
+
+static int apply_claims_bset(struct apply_ctx *a, const void *k)
+{
+	const struct sm_bset_key *bk = k;
+
+	return apply_id_in_use(a, 0, bk->set_id);
+}
+
+static int apply_claims_route(struct apply_ctx *a, const void *k)
+{
+	const struct sm_route_key *rk = k;
+
+	return apply_id_in_use(a, 1, rk->route_id);
+}
+
+static int apply_claims_pod(struct apply_ctx *a, const void *k)
+{
+	const struct sm_pod_key *pk = k;
+
+	return u64map_get(&a->pods, (uint64_t)pk->addr | (1ull << 32)) != NULL;
+}
+
+static int apply_claims_meta(struct apply_ctx *a, const void *k)
+{
+	const struct sm_meta_key *mk = k;
+	struct sm_svc_key sk;
+	struct sm_be_key bk;
+
+	switch (mk->kind) {
+	case SM_META_SVC:
+		sk.vip = (uint32_t)(mk->id >> 32);
+		sk.port = (uint16_t)(mk->id >> 16);
+		sk.proto = (uint8_t)mk->id;
+		sk.pad = 0;
+		return apply_claims_svc(a, &sk);
+	case SM_META_CLUSTER:
+		return apply_claims_cluster(a, &mk->id);
+	case SM_META_BACKEND:
+		bk.addr = (uint32_t)(mk->id >> 32);
+		bk.port = (uint16_t)mk->id;
+		bk.pad = 0;
+		return apply_claims_backend(a, &bk);
+	default:
+		return 0;
+	}
+}
+
+/*
+ * The maps the sweep walks, in the order connect4 reads them: a stale
+ * entry is unreachable once those that lead to it are gone, so the kernel
+ * (which adds sm_svc_stats, sm_rr and sm_be_stats entries for what it
+ * reaches) does not recreate one behind the walk.
+ */
+static const struct apply_sweep_map {
+	size_t fd_off;
+	int (*claimed)(struct apply_ctx *a, const void *key);
+	bool ids;		/* its claims use the id index */
+} apply_sweep_maps[] = {
+	{ offsetof(struct dp_maps, svc), apply_claims_svc, false },
+	{ offsetof(struct dp_maps, svc_stats), apply_claims_svc, false },
+	{ offsetof(struct dp_maps, route), apply_claims_route, true },
+	{ offsetof(struct dp_maps, cluster), apply_claims_cluster, false },
+	{ offsetof(struct dp_maps, rr), apply_claims_cluster, false },
+	{ offsetof(struct dp_maps, bset), apply_claims_bset, true },
+	{ offsetof(struct dp_maps, maglev), apply_claims_bset, true },
+	{ offsetof(struct dp_maps, backend), apply_claims_backend, false },
+	{ offsetof(struct dp_maps, be_stats), apply_claims_backend, false },
+	{ offsetof(struct dp_maps, pod), apply_claims_pod, false },
+	{ offsetof(struct dp_maps, meta), apply_claims_meta, false },
+};
+
+#define APPLY_SWEEP_N_MAPS (sizeof(apply_sweep_maps) / sizeof(apply_sweep_maps[0]))
+
+static int apply_sweep_fd(const struct apply_ctx *a, uint32_t at)
+{
+	return *(const int *)((const char *)&a->maps + apply_sweep_maps[at - 1].fd_off);
+}
+
+/*
+ * The walk leaves the key it stands on: it goes if it was nobody's when
+ * the walk reached it and still is now (an apply since may claim it).
+ */
+static void apply_sweep_leave(struct apply_ctx *a, int fd)
+{
+	struct apply_sweep *sw = &a->sweep;
+
+	if (sw->has_key && sw->doomed && !apply_sweep_maps[sw->at - 1].claimed(a, &sw->key) &&
+	    !bpf_map_delete_elem(fd, &sw->key))
+		sw->deleted++;
+	sw->has_key = sw->doomed = false;
+}
+
+/* This thread's CPU time: a slice's own work, without what the scheduler took. */
+static uint64_t apply_thread_cpu_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
+/*
+ * One slice of the sweep: each map is walked with get_next_key from the
+ * key the walk stands on, which is deleted (if doomed) only once the next
+ * key is known, so the walk never loses its place by its own deletions.
+ * If an apply deleted that key between slices, get_next_key from a missing
+ * key gives the map's first key: the walk of that map starts over (more
+ * work, same result). Entries added meanwhile are claimed ones, visited or
+ * not. Stops after budget entries or at the first check past the time.
+ * The id index is built at the start of a slice, never in the middle of
+ * one (at 10k services the build is a slice's worth of work itself).
+ */
+static void apply_sweep_slice(struct apply_ctx *a)
+{
+	struct apply_sweep *sw = &a->sweep;
+	uint32_t budget = sw->slice ? sw->slice : APPLY_SWEEP_SLICE;
+	uint64_t t0 = dp_now_ns(), c0 = apply_thread_cpu_ns(), dt;
+	union apply_map_key next;
+
+	for (uint32_t done = 1; sw->at && done <= budget; done++) {
+		int fd = apply_sweep_fd(a, sw->at);
+		bool more;
+
+		if (apply_sweep_maps[sw->at - 1].ids && !sw->ids_ok) {
+			if (done > 1)
+				break;
+			apply_sweep_ids(a);
+		}
+		more = fd >= 0 && !bpf_map_get_next_key(fd, sw->has_key ? &sw->key : NULL, &next);
+
+		apply_sweep_leave(a, fd);
+		if (!more) {
+			if (++sw->at > APPLY_SWEEP_N_MAPS) {
+				sw->at = 0;
+				sw->took_ns = dp_now_ns() - sw->start_ns;
+			}
+			continue;
+		}
+		sw->key = next;
+		sw->has_key = true;
+		sw->walked++;
+		sw->doomed = !apply_sweep_maps[sw->at - 1].claimed(a, &sw->key);
+		if (done % APPLY_SWEEP_CHECK == 0 && dp_now_ns() - t0 >= APPLY_SWEEP_SLICE_NS)
+			break;
+	}
+	dt = dp_now_ns() - t0;
+	sw->slices++;
+	if (dt > sw->max_slice_ns)
+		sw->max_slice_ns = dt;
+	dt = apply_thread_cpu_ns() - c0;
+	if (dt > sw->max_slice_cpu_ns)
+		sw->max_slice_cpu_ns = dt;
+}
+
+bool apply_gc(struct apply_ctx *a, uint64_t now_ns)
+{
+	struct apply_sweep *sw = &a->sweep;
+
+	apply_expire(a, now_ns);
+	if (a->sweep_due_ns > 1 && a->sweep_due_ns <= now_ns) {
+		/* due: start from the first map */
+		a->sweep_due_ns = 0;
+		sw->at = 1;
+		sw->has_key = sw->doomed = false;
+		sw->start_ns = dp_now_ns();
+		sw->took_ns = sw->max_slice_ns = sw->max_slice_cpu_ns = 0;
+		sw->slices = sw->walked = sw->deleted = 0;
+	}
+	if (sw->at)
+		apply_sweep_slice(a);
+	return sw->at != 0;
 }

@@ -22,6 +22,14 @@
 #include "common/u64map.h"
 
 #define APPLY_GRACE_NS	(1000ull * 1000 * 1000)	/* 1 s for old versions */
+/*
+ * A slice of the sweep: at most this many entries, and it stops at the
+ * first check past APPLY_SWEEP_SLICE_NS (checked every
+ * APPLY_SWEEP_CHECK entries: one entry is one or two syscalls, ~1-3 us).
+ */
+#define APPLY_SWEEP_SLICE	4096
+#define APPLY_SWEEP_SLICE_NS	(1000ull * 1000)	/* 1 ms */
+#define APPLY_SWEEP_CHECK	32
 
 struct apply_defer {
 	uint64_t due_ns;
@@ -32,6 +40,47 @@ struct apply_defer {
 };
 
 struct apply_batch;
+
+/*
+ * A key of any map the sweep walks, aligned for every key type: the
+ * claim checks read it as the map's key struct.
+ */
+union apply_map_key {
+	struct sm_svc_key svc;
+	struct sm_route_key route;
+	struct sm_bset_key bset;
+	struct sm_be_key be;
+	struct sm_pod_key pod;
+	struct sm_meta_key meta;
+	__u64 id;			/* sm_cluster, sm_rr */
+};
+
+/*
+ * The sweep of an adopted data path (or of what a failed apply left):
+ * every entry of the maps the agent writes that the applied state does not
+ * claim is deleted. It runs in slices, one per apply_gc() call (a loop
+ * turn), so admin requests and deltas interleave with it; applies run
+ * between slices, never within one. The walk stands on a key it has not
+ * deleted yet (deleting it would lose its place): once it moves past, the
+ * key goes if it was nobody's when the walk reached it and still is.
+ */
+struct apply_sweep {
+	uint32_t at;			/* map walked, index + 1; 0 = not running */
+	bool has_key;			/* key: where the walk stands */
+	bool doomed;			/* key was nobody's when the walk reached it */
+	union apply_map_key key;
+	uint32_t slice;			/* entries per slice; 0 = APPLY_SWEEP_SLICE */
+	/* set and route ids in use (applied or deferred), for the claims */
+	struct u64map ids;
+	bool ids_ok;			/* ids matches the tables */
+	/*
+	 * Figures of the running or last sweep, for the log and /status. A
+	 * slice's wall time includes what the scheduler took from it; its
+	 * CPU time (this thread's) is the sweep's own work.
+	 */
+	uint64_t start_ns, took_ns, max_slice_ns, max_slice_cpu_ns;
+	uint32_t slices, walked, deleted;
+};
 
 struct apply_ctx {
 	struct dp_maps maps;		/* fds, not owned */
@@ -47,7 +96,9 @@ struct apply_ctx {
 	uint32_t cfg_flags;		/* SM_CFG_F_* written with each apply */
 	uint32_t l7_addr;		/* L7 listener, network order; 0 = none */
 	uint16_t l7_port;		/* network order */
-	uint64_t sweep_due_ns;		/* full sweep of foreign entries due */
+	/* the sweep is due: 0 no, 1 after the next apply that succeeds, else then */
+	uint64_t sweep_due_ns;
+	struct apply_sweep sweep;
 	bool maps_adopted;		/* sm_backend held entries at start */
 	/*
 	 * Set by the caller for the first apply: the display names (sm_meta,
@@ -104,7 +155,18 @@ int apply_services(struct apply_ctx *a, const struct plan *p, const size_t *idx,
 int apply_pods(struct apply_ctx *a, const struct plan *p, const uint32_t *addrs, size_t n,
 	       char *err, size_t errlen);
 
-/* Delete superseded versions whose grace period is over; run the sweep. */
-void apply_gc(struct apply_ctx *a, uint64_t now_ns);
+/*
+ * Delete superseded versions whose grace period is over; start the sweep
+ * when it is due, and run one slice of it (~APPLY_SWEEP_SLICE_NS). Returns
+ * true while the sweep has slices left: call again soon, after serving
+ * what waits.
+ */
+bool apply_gc(struct apply_ctx *a, uint64_t now_ns);
+
+/* A sweep is due or running: the maps may hold entries the tables do not. */
+static inline bool apply_sweep_pending(const struct apply_ctx *a)
+{
+	return a->sweep_due_ns || a->sweep.at;
+}
 
 #endif /* SOCKMESH_APPLY_H */

@@ -1034,11 +1034,11 @@ static int agent_start(struct agent *ag, const struct agent_args *a, int *sfd)
 /* Signals, policy file changes, admin requests, timers; until SIGTERM/SIGINT. */
 static void agent_loop(struct agent *ag, int sfd)
 {
-	bool running = true;
+	bool running = true, sweeping = false, held = false;
 
 	while (running) {
 		struct pollfd pfd[AGENT_MAX_ADMIN_CONNS + 5];
-		int n = 0, na, timeout = 250;
+		int n = 0, na, nev, timeout = 250;
 		uint64_t now = dp_now_ns();
 
 		pfd[n++] = (struct pollfd){ .fd = sfd, .events = POLLIN };
@@ -1049,7 +1049,10 @@ static void agent_loop(struct agent *ag, int sfd)
 			timeout = ag->reload_due_ns > now ? (int)((ag->reload_due_ns - now) / 1000000) + 1 : 0;
 		if (ag->kube && agent_kube_timeout_ms(ag, now) < timeout)
 			timeout = agent_kube_timeout_ms(ag, now);
-		if (poll(pfd, n + na, timeout) < 0 && errno != EINTR)
+		if (sweeping)
+			timeout = 0;	/* the next slice once what waits is served */
+		nev = poll(pfd, n + na, timeout);
+		if (nev < 0 && errno != EINTR)
 			break;
 		if (pfd[0].revents) {
 			struct signalfd_siginfo si;
@@ -1071,7 +1074,24 @@ static void agent_loop(struct agent *ag, int sfd)
 			agent_do_reload(ag, "policy files changed", true);
 		}
 		admin_expire(ag, now);
-		apply_gc(&ag->ap, now);
+		/*
+		 * A sweep slice per turn; a turn that had events holds its slice
+		 * back once, so what they started (an admin request is accepted
+		 * in one turn, read and answered in the next) is served before it.
+		 */
+		if (sweeping && nev > 0 && !held) {
+			held = true;
+		} else {
+			held = false;
+			sweeping = ag->ap.sweep.at || (ag->ap.sweep_due_ns > 1 && ag->ap.sweep_due_ns <= now);
+			if (!apply_gc(&ag->ap, now) && sweeping)
+				log_info("swept the maps: %u stale entries of %u deleted in %.1f ms, "
+					 "%u slices, longest %.2f ms (CPU %.2f ms)", ag->ap.sweep.deleted,
+					 ag->ap.sweep.walked, ag->ap.sweep.took_ns / 1e6,
+					 ag->ap.sweep.slices, ag->ap.sweep.max_slice_ns / 1e6,
+					 ag->ap.sweep.max_slice_cpu_ns / 1e6);
+			sweeping = ag->ap.sweep.at != 0;	/* slices left: poll, then the next */
+		}
 		agent_l7_tick(ag, now);
 		members_tick(&ag->mb, &ag->ld, now);
 	}

@@ -161,7 +161,7 @@ uint32_t mapcount_from_apply(const struct apply_ctx *a, uint32_t counts[DP_N_COU
 	uint64_t bset = a->live_bset, maglev = a->live_maglev, route = a->live_route;
 
 	/* an adopted data path or a failed apply: foreign entries until the sweep */
-	if (a->sweep_due_ns)
+	if (apply_sweep_pending(a))
 		return 0;
 	for (size_t i = 0; i < a->n_defer; i++) {
 		if (a->defer[i].kind == 0) {
