@@ -970,6 +970,28 @@ out:
  * starts over once an apply succeeds. The failure is a real one: stale
  * entries fill sm_svc, so a delta's new Services do not fit.
  */
+/*
+ * A set a previous agent left that no cluster names any more keeps its
+ * id: a new agent's sets are numbered above it (a reused id would keep
+ * the stale entries beyond the new list's end until the sweep came).
+ */
+TEST(apply_set_ids_above_adopted_sets)
+{
+	struct sockmesh *skel = sockmesh__open_and_load();
+	struct apply_ctx a = {};
+	struct dp_maps m;
+
+	if (!ASSERT_TRUE(skel) || !ASSERT_TRUE(maps_of(skel, &m)))
+		goto out;
+	for (uint32_t i = 0; i < 3; i++)
+		put_foreign(&m, i);	/* sets 0x7fff0000..2, their clusters name set 0 */
+	ASSERT_EQ(apply_init(&a, &m, 0), 0);
+	ASSERT_GE(a.next_set_id, 0x7fff0003u);
+	apply_fini(&a);
+out:
+	sockmesh__destroy(skel);
+}
+
 TEST(apply_sweep_stops_on_failed_apply)
 {
 	struct sockmesh *skel = sockmesh__open(), *fresh = sockmesh__open_and_load();

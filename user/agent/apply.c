@@ -125,7 +125,10 @@ static void apply_meta_del(struct apply_ctx *a, uint32_t kind, uint64_t id)
 		bpf_map_delete_elem(a->maps.meta, &k);
 }
 
-/* Scan a map whose values hold a u32 id at id_off: return max id + 1. */
+/*
+ * Scan a map whose values (val_size != 0) or keys (val_size == 0) hold a
+ * u32 id at id_off: return max id + 1.
+ */
 static uint32_t apply_scan_max(int fd, size_t key_size, size_t val_size, size_t id_off)
 {
 	unsigned char key[64], next[64], val[128];
@@ -137,9 +140,9 @@ static uint32_t apply_scan_max(int fd, size_t key_size, size_t val_size, size_t 
 	while (!bpf_map_get_next_key(fd, prev, next)) {
 		memcpy(key, next, key_size);
 		prev = key;
-		if (bpf_map_lookup_elem(fd, key, val))
+		if (val_size && bpf_map_lookup_elem(fd, key, val))
 			continue;
-		memcpy(&id, val + id_off, sizeof(id));
+		memcpy(&id, (val_size ? val : key) + id_off, sizeof(id));
 		if (id > max)
 			max = id;
 	}
@@ -149,14 +152,23 @@ static uint32_t apply_scan_max(int fd, size_t key_size, size_t val_size, size_t 
 int apply_init(struct apply_ctx *a, const struct dp_maps *m, uint32_t cfg_flags)
 {
 	struct sm_config_val cfg = {};
-	uint32_t zero = 0;
+	uint32_t zero = 0, set_id;
 	int err;
 
 	memset(a, 0, sizeof(*a));
 	a->maps = *m;
 	a->cfg_flags = cfg_flags;
+	/*
+	 * Set ids above every one a previous agent left, in its clusters and
+	 * in its sets (a set no cluster names any more still holds entries the
+	 * sweep has not reached: a reused id would keep them).
+	 */
 	a->next_set_id = apply_scan_max(m->cluster, sizeof(__u64), sizeof(struct sm_cluster_val),
 					offsetof(struct sm_cluster_val, set_id));
+	set_id = apply_scan_max(m->bset, sizeof(struct sm_bset_key), 0,
+				offsetof(struct sm_bset_key, set_id));
+	if (set_id > a->next_set_id)
+		a->next_set_id = set_id;
 	a->next_route_id = apply_scan_max(m->svc, sizeof(struct sm_svc_key), sizeof(struct sm_svc_val),
 					  offsetof(struct sm_svc_val, route_id));
 	if (m->config >= 0 && !bpf_map_lookup_elem(m->config, &zero, &cfg))
