@@ -230,6 +230,22 @@ int kube_refl_on_event(struct kube_refl *r, const char *line, size_t len, uint64
 /* The watch ended: status 200 and ok = closed by the server (timeoutSeconds). */
 void kube_refl_on_watch_end(struct kube_refl *r, long status, bool ok, const char *body,
 			    size_t len, uint64_t now_ns);
+/*
+ * A List response body cut into the top-level "metadata" value and each
+ * element of its "items" array, as byte ranges, so that every item is
+ * parsed on its own (on several threads, each freeing its own) instead of
+ * the whole page at once on the client's thread. Checks the structure only
+ * (strings, nesting): the values are parsed later, and an item that does
+ * not parse sends the page back to json_loadb of the whole, which says
+ * why. 0; -EINVAL: not an object with an "items" array (parse it whole);
+ * -ENOMEM. *items is malloc'd (NULL when empty); meta->p NULL when absent.
+ */
+struct kube_span {
+	const char *p;
+	size_t len;
+};
+int kube_list_split(const char *body, size_t len, struct kube_span *meta, struct kube_span **items,
+		    size_t *n);
 /* The backoff after failures consecutive errors, jittered: in ms. */
 uint64_t kube_backoff_ms(uint32_t failures, uint64_t *rnd);
 const char *kube_refl_state_str(enum kube_refl_state s);
