@@ -701,3 +701,49 @@ TEST(kube_refl_page_item_bad_json)
 	kube_changes_free(c, n);
 	kt_refl_fini(&t);
 }
+
+/* The document text: byte for byte json_dumps(COMPACT | PRESERVE_ORDER). */
+TEST(kube_json_compact_as_jansson)
+{
+	static const char *const docs[] = {
+		"{}", "[]", "{\"a\":[],\"b\":{},\"c\":[{}]}",
+		"{\"z\":1,\"a\":2,\"m\":{\"y\":null,\"b\":true,\"c\":false}}",
+		"{\"s\":\"quote \\\" backslash \\\\ slash / tab \\t nl \\n cr \\r bs \\b ff \\f\"}",
+		"{\"ctl\":\"\\u0001\\u001f\\u007f end\",\"nul\":\"a\\u0000b\"}",
+		"{\"utf8\":\"h\\u00e9llo \\u2028 \\ud83d\\ude00 \\u65e5\\u672c\"}",
+		"{\"k\\\"ey\\n\":\"v\"}",
+		"{\"i\":[0,-1,9223372036854775807,-9223372036854775807],\"r\":[1.0,-0.5,1e300,2.5e-7,3.14159265358979]}",
+		"{\"metadata\":{\"name\":\"a\",\"namespace\":\"ns\",\"labels\":{\"app\":\"x\"}},"
+		"\"endpoints\":[{\"addresses\":[\"10.0.0.1\"],\"conditions\":{\"ready\":true}}]}",
+	};
+
+	for (size_t i = 0; i < sizeof(docs) / sizeof(docs[0]); i++) {
+		json_error_t e;
+		json_t *j = json_loads(docs[i], JSON_ALLOW_NUL, &e);
+		char *want, *got;
+		size_t len;
+
+		ASSERT_TRUE(j != NULL);
+		want = json_dumps(j, JSON_COMPACT | JSON_PRESERVE_ORDER);
+		got = kube_json_compact(j, &len);
+		ASSERT_TRUE(want && got);
+		ASSERT_STREQ(got, want);
+		ASSERT_EQ(len, strlen(want));
+		free(want);
+		free(got);
+		json_decref(j);
+	}
+	{
+		/* a string with a NUL (its length, not strlen): as jansson writes it */
+		json_t *j = json_pack("{s:s%}", "k", "a\0b", (size_t)3);
+		char *want = json_dumps(j, JSON_COMPACT), *got;
+		size_t len;
+
+		got = kube_json_compact(j, &len);
+		ASSERT_STREQ(got, want);
+		ASSERT_STREQ(got, "{\"k\":\"a\\u0000b\"}");
+		free(want);
+		free(got);
+		json_decref(j);
+	}
+}
