@@ -169,8 +169,12 @@ int agent_kube_wait_synced(struct agent *ag)
 			return -EINTR;
 		}
 
-		/* the admin API answers /ready (syncing kinds) meanwhile */
-		if (poll(pfd, na, 20) > 0)
+		/*
+		 * The admin API answers /ready (syncing kinds) meanwhile; the
+		 * sync is checked every 5 ms (the first apply starts on average
+		 * 2.5 ms after the last page, not 10 ms: ~200 idle wake-ups).
+		 */
+		if (poll(pfd, na, 5) > 0)
 			admin_handle(ag, pfd, na);
 		admin_expire(ag, dp_now_ns());
 		kube_log_warnings(k);
