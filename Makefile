@@ -66,7 +66,9 @@ LIB_OBJS := $(patsubst %.c,$(OUTPUT)/obj/%.o,$(LIB_SRCS))
 AGENT_OBJS := $(patsubst %.c,$(OUTPUT)/obj/%.o,$(AGENT_SRCS))
 CLI_OBJS := $(patsubst %.c,$(OUTPUT)/obj/%.o,$(CLI_SRCS))
 UNIT_OBJS := $(patsubst %.c,$(OUTPUT)/obj/%.o,$(UNIT_SRCS))
-SAN_OBJS := $(patsubst %.c,$(OUTPUT)/san/%.o,$(UNIT_SRCS) $(LIB_SRCS))
+# agent modules without the skeleton that the unit tests drive
+UNIT_AGENT_SRCS := user/agent/adminwork.c
+SAN_OBJS := $(patsubst %.c,$(OUTPUT)/san/%.o,$(UNIT_SRCS) $(LIB_SRCS) $(UNIT_AGENT_SRCS))
 BPFT_SKELS := $(patsubst tests/bpf/progs/%.bpf.c,$(OUTPUT)/%.skel.h,$(BPFT_PROG_SRCS))
 BPFT_OBJS := $(patsubst %.c,$(OUTPUT)/obj/%.o,$(BPFT_SRCS))
 TOOLS := $(patsubst tests/tools/%.c,$(OUTPUT)/tools/%,$(TOOL_SRCS))
@@ -151,7 +153,7 @@ $(CLI): $(CLI_OBJS) $(LIB_OBJS)
 	$(call msg,LD,$@)
 	$(Q)$(CC) $(SM_CFLAGS) $(CFLAGS) $^ -o $@ $(LDLIBS_BPF) $(LDLIBS_YAML) $(LDLIBS_JSON)
 
-$(OUTPUT)/unit-tests: $(UNIT_OBJS) $(LIB_OBJS)
+$(OUTPUT)/unit-tests: $(UNIT_OBJS) $(LIB_OBJS) $(patsubst %.c,$(OUTPUT)/obj/%.o,$(UNIT_AGENT_SRCS))
 	$(call msg,LD,$@)
 	$(Q)$(CC) $(SM_CFLAGS) $(CFLAGS) $^ -o $@ $(LDLIBS_BPF) $(LDLIBS_YAML) $(LDLIBS_JSON) -lm
 
