@@ -23,7 +23,8 @@ FROM debian:${DEBIAN_RELEASE} AS build
 RUN apt-get update \
  && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends \
 	clang llvm libbpf-dev libelf-dev zlib1g-dev bpftool libyaml-dev \
-	libjansson-dev libpcre2-dev libcurl4-openssl-dev libnghttp2-dev gcc make libc6-dev pkg-config \
+	libjansson-dev libpcre2-dev libcurl4-openssl-dev libnghttp2-dev libjemalloc-dev gcc make libc6-dev \
+	pkg-config \
  && rm -rf /var/lib/apt/lists/*
 WORKDIR /src
 COPY . .
@@ -39,10 +40,12 @@ RUN if [ -n "$VMLINUX_H" ]; then \
 # ---- runtime ----
 FROM debian:${DEBIAN_RELEASE}-slim
 # curl: the probes ask the agent's admin socket for /healthz and /ready;
-# libcurl4: the agent's Kubernetes API client; libnghttp2-14: the L7 proxy's HTTP/2.
+# libcurl4: the agent's Kubernetes API client; libnghttp2-14: the L7 proxy's HTTP/2;
+# libjemalloc2: the agent's allocator.
 RUN apt-get update \
  && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends \
-	libbpf1 libelf1 zlib1g libyaml-0-2 libjansson4 libpcre2-8-0 libcurl4 libnghttp2-14 curl ca-certificates \
+	libbpf1 libelf1 zlib1g libyaml-0-2 libjansson4 libpcre2-8-0 libcurl4 libnghttp2-14 libjemalloc2 \
+	curl ca-certificates \
  && rm -rf /var/lib/apt/lists/*
 COPY --from=build /out/sockmesh-agent /out/sockmeshctl /usr/local/bin/
 COPY scripts/k8s/check-node.sh /usr/local/bin/sockmesh-check-node

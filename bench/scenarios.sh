@@ -202,8 +202,9 @@ s4_writes() { sed -E 's/.* ([0-9]+) map writes.*/\1/' <<<"$1"; }
 # API server's one bookmark per watch per minute; against it, the polling
 # script's cost: one full list of every kind (what the server sent for the
 # initial sync) every 10 s. Last, the admin API at that size: GET /status
-# (it reports every map's entries), and a GET /healthz sent while a /status
-# is being answered: what the agent's loop waits for meanwhile.
+# (it reports every map's entries), GET /services and /backends (every
+# service and backend), and a GET /healthz sent while they are being
+# answered: what the agent's loop waits for meanwhile.
 s5_run() {
 	local group k=$BENCH_TMP/kube port r l0 l1 rl synced rss cpu i lat vals b0 b1 list_bytes
 	group="$S4_SERVICES svc / $((S4_SERVICES * S4_EPS)) ep"
@@ -333,6 +334,25 @@ s5_run() {
 		done
 		bench_record 5 "GET /status ms (median of 5)" "$group" sockmesh "$(s5_pct 50 "${vals[@]}")"
 		bench_record 5 "GET /healthz during a /status ms (max of 5)" "$group" sockmesh "$(s5_pct 100 "${lat[@]}")"
+		# /services and /backends read every service and backend from the
+		# maps (tens of MB of JSON at 100k endpoints): their time, and a
+		# /healthz sent while both are being answered
+		local svc_ms=() be_ms=()
+		vals=() lat=()
+		for ((i = 0; i < 5; i++)); do
+			svc_ms+=("$(s5_admin_ms /services)")
+			be_ms+=("$(s5_admin_ms /backends)")
+			s5_admin_ms /services >/dev/null &
+			local sp=$!
+			s5_admin_ms /backends >/dev/null &
+			sleep 0.05
+			lat+=("$(s5_admin_ms /healthz)")
+			wait "$sp" $!
+		done
+		bench_record 5 "GET /services ms (median of 5)" "$group" sockmesh "$(s5_pct 50 "${svc_ms[@]}")"
+		bench_record 5 "GET /backends ms (median of 5)" "$group" sockmesh "$(s5_pct 50 "${be_ms[@]}")"
+		bench_record 5 "GET /healthz during a /services and a /backends ms (max of 5)" "$group" sockmesh \
+			"$(s5_pct 100 "${lat[@]}")"
 		bench_agent_down
 		s5_node_pods "$r" "$group" "$k"
 		bench_stop "$S5_API_PID"

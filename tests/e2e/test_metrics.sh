@@ -104,6 +104,54 @@ else
 	echo "SKIP svg/png: graphviz not installed (make deps installs it)"
 fi
 
+e2e_log "/services, /backends, /top: answered off the agent's loop, the same content"
+# the kernel's part of each row, as sockmeshctl reads the pinned maps with
+# the agent down (the code that answered on the loop before), against the
+# admin worker's answer; the L7 facts are the agent's own additions
+pinned() { "$CTL" --admin-socket "$E2E_TMP/no-agent.sock" --pin-path "$SM_PIN" -o json "$@"; }
+admin_get() { curl -sS -m 10 --unix-socket "$E2E_TMP/admin.sock" "http://localhost$1"; }
+sv=$(admin_get /services)
+e2e_assert_eq "/services: the kernel's rows as read from the pinned maps" \
+	"$(pinned services | jq -S 'del(.agent)')" \
+	"$(jq -S '.services |= map(del(.why, .l7_proxy, .l4_why))' <<<"$sv")"
+e2e_assert_eq "/services: reviews is L7, with why" "L7 true" \
+	"$(jq -r '.services[] | select(.name=="default/reviews") | "\(.path) \(.why != "")"' <<<"$sv")"
+be=$(admin_get /backends)
+e2e_assert_eq "/backends: the kernel's rows as read from the pinned maps" \
+	"$(pinned backends | jq -S 'del(.agent) | .backends |= map(del(.eject_remaining_ms))')" \
+	"$(jq -S '.backends |= map(del(.times_ejected, .active_requests, .requests, .returns_in_ms,
+	       .eject_remaining_ms))' <<<"$be")"
+e2e_assert_eq "/backends: the proxy's request counts (v1 and v2 served)" "true" \
+	"$(jq '[.backends[] | select(.service=="default/reviews") | .requests > 0] | all' <<<"$be")"
+e2e_assert_eq "/backends?service=: one service's rows" \
+	"$(jq -S '[.backends[] | select(.service=="default/reviews")]' <<<"$be")" \
+	"$(admin_get '/backends?service=default/reviews' | jq -S '.backends')"
+tp=$(admin_get /top)
+e2e_assert_eq "/top: a row per /services row" "$(jq '.services | length' <<<"$sv")" \
+	"$(jq '.services | length' <<<"$tp")"
+e2e_assert_eq "/top: reviews' requests (the proxy's series)" 35 \
+	"$(jq '.services[] | select(.service=="default/reviews") | .requests' <<<"$tp")"
+# more at once than the worker queues: each answered whole or 503 busy, the
+# loop free meanwhile (/healthz answers)
+par=()
+for i in $(seq 1 12); do
+	curl -sS -m 20 -o "$E2E_TMP/par-$i.json" -w '%{http_code}\n' --unix-socket "$E2E_TMP/admin.sock" \
+		http://localhost/services >"$E2E_TMP/par-$i.code" &
+	par+=($!)
+done
+e2e_assert_eq "/healthz while 12 /services are in flight" ok "$(admin_get /healthz | jq -r .status)"
+wait "${par[@]}"
+n200=0 n503=0 bad=0
+for i in $(seq 1 12); do
+	case "$(cat "$E2E_TMP/par-$i.code")" in
+	200) cmp -s <(jq -S . "$E2E_TMP/par-$i.json") <(jq -S . <<<"$sv") && n200=$((n200 + 1)) || bad=$((bad + 1)) ;;
+	503) grep -q busy "$E2E_TMP/par-$i.json" && n503=$((n503 + 1)) || bad=$((bad + 1)) ;;
+	*) bad=$((bad + 1)) ;;
+	esac
+done
+e2e_assert_eq "12 at once: whole answers or 503 busy" "12 0" "$((n200 + n503)) $bad"
+e2e_assert_ge "12 at once: at least the worker's queue and the running one answered" 9 "$n200"
+
 e2e_log "top --once: one window's rate, error share and percentiles"
 ctl top --once --interval 3 >"$E2E_TMP/top.out" 2>&1 &
 top_pid=$!

@@ -610,3 +610,140 @@ TEST(kube_refl_big_page)
 	kt_refl_fini(&t);
 	free(body);
 }
+
+/* The text of span s, for comparison. */
+static const char *kt_span(const struct kube_span *s)
+{
+	static char buf[256];
+
+	snprintf(buf, sizeof(buf), "%.*s", (int)s->len, s->p);
+	return buf;
+}
+
+TEST(kube_list_split_cases)
+{
+	static const struct {
+		const char *desc, *body;
+		int ret;
+		size_t n;
+		const char *meta, *first, *last;
+	} cases[] = {
+		{ "plain", "{\"kind\":\"List\",\"metadata\":{\"continue\":\"x\"},\"items\":[{\"a\":1},{\"b\":[2,3]}]}",
+		  0, 2, "{\"continue\":\"x\"}", "{\"a\":1}", "{\"b\":[2,3]}" },
+		{ "spaces, items before metadata", " {\n \"items\" : [ {\"a\" : \"}]\"} ,\t{} ] , \"metadata\": {} }\n",
+		  0, 2, "{}", "{\"a\" : \"}]\"}", "{}" },
+		{ "brackets and escaped quotes in strings", "{\"items\":[{\"s\":\"a\\\"]},{\\\\\"},{\"t\":\"\\\\\"}]}",
+		  0, 2, NULL, "{\"s\":\"a\\\"]},{\\\\\"}", "{\"t\":\"\\\\\"}" },
+		{ "empty items", "{\"metadata\":{\"resourceVersion\":\"5\"},\"items\":[]}", 0, 0,
+		  "{\"resourceVersion\":\"5\"}", NULL, NULL },
+		{ "scalars in items (their parse says no)", "{\"items\":[1, true ,\"x\"]}", 0, 3, NULL, "1", "\"x\"" },
+		{ "a repeated items key: the last", "{\"items\":[{}],\"items\":[{\"z\":0}]}", 0, 1, NULL,
+		  "{\"z\":0}", "{\"z\":0}" },
+		{ "no items", "{\"metadata\":{}}", -EINVAL, 0, NULL, NULL, NULL },
+		{ "items not an array", "{\"items\":{}}", -EINVAL, 0, NULL, NULL, NULL },
+		{ "items null after an array", "{\"items\":[{}],\"items\":null}", -EINVAL, 0, NULL, NULL, NULL },
+		{ "not an object", "[{\"items\":[]}]", -EINVAL, 0, NULL, NULL, NULL },
+		{ "cut short", "{\"items\":[{\"a\":1},{\"b\"", -EINVAL, 0, NULL, NULL, NULL },
+		{ "unterminated string", "{\"items\":[\"abc]}", -EINVAL, 0, NULL, NULL, NULL },
+		{ "trailing garbage", "{\"items\":[]} x", -EINVAL, 0, NULL, NULL, NULL },
+		{ "missing comma", "{\"items\":[{} {}]}", -EINVAL, 0, NULL, NULL, NULL },
+		{ "empty", "", -EINVAL, 0, NULL, NULL, NULL },
+	};
+
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		struct kube_span meta, *items;
+		size_t n;
+		int ret = kube_list_split(cases[i].body, strlen(cases[i].body), &meta, &items, &n);
+
+		printf("    %s\n", cases[i].desc);
+		ASSERT_EQ(ret, cases[i].ret);
+		ASSERT_EQ(n, cases[i].n);
+		if (!ret && cases[i].meta)
+			ASSERT_STREQ(kt_span(&meta), cases[i].meta);
+		else if (!ret)
+			ASSERT_TRUE(meta.p == NULL);
+		if (n) {
+			ASSERT_STREQ(kt_span(&items[0]), cases[i].first);
+			ASSERT_STREQ(kt_span(&items[n - 1]), cases[i].last);
+		}
+		free(items);
+	}
+}
+
+/*
+ * A page whose items cut cleanly but one does not parse goes back to the
+ * whole-page parse: the same error as a body that is not a List, nothing put.
+ */
+TEST(kube_refl_page_item_bad_json)
+{
+	struct kube_change *c;
+	struct kt_refl t;
+	size_t n;
+
+	kt_refl_init(&t, KUBE_SERVICE, NULL, false);
+	ASSERT_EQ(kt_next(&t, 0), KUBE_REQ_LIST);
+	kt_resp(&t, KUBE_REQ_LIST, 200, "{\"metadata\": {\"resourceVersion\": \"7\"}, \"items\": ["
+		"{\"metadata\": {\"name\": \"a\", \"namespace\": \"ns\"}}, {\"metadata\": {\"name\": tru}}]}", 0);
+	ASSERT_FALSE(t.r.synced);
+	ASSERT_EQ(t.r.state, KR_WAIT);
+	ASSERT_STREQ(t.r.last_error, "list: HTTP 200");	/* as a body that is not a List */
+	ASSERT_EQ(kube_store_take(t.st, &c, &n, NULL), 0);
+	ASSERT_EQ(n, 0);
+	kube_changes_free(c, n);
+	/* the list's metadata after the items, continue and resourceVersion read */
+	ASSERT_EQ(kt_next(&t, t.r.due_ns), KUBE_REQ_LIST);
+	kt_resp(&t, KUBE_REQ_LIST, 200, "{\"items\": [{\"metadata\": {\"name\": \"a\", \"namespace\": "
+		"\"ns\"}}], \"metadata\": {\"resourceVersion\": \"9\"}}", 0);
+	ASSERT_TRUE(t.r.synced);
+	ASSERT_STREQ(t.r.rv, "9");
+	ASSERT_EQ(kube_store_take(t.st, &c, &n, NULL), 0);
+	ASSERT_EQ(n, 1);
+	kube_changes_free(c, n);
+	kt_refl_fini(&t);
+}
+
+/* The document text: byte for byte json_dumps(COMPACT | PRESERVE_ORDER). */
+TEST(kube_json_compact_as_jansson)
+{
+	static const char *const docs[] = {
+		"{}", "[]", "{\"a\":[],\"b\":{},\"c\":[{}]}",
+		"{\"z\":1,\"a\":2,\"m\":{\"y\":null,\"b\":true,\"c\":false}}",
+		"{\"s\":\"quote \\\" backslash \\\\ slash / tab \\t nl \\n cr \\r bs \\b ff \\f\"}",
+		"{\"ctl\":\"\\u0001\\u001f\\u007f end\",\"nul\":\"a\\u0000b\"}",
+		"{\"utf8\":\"h\\u00e9llo \\u2028 \\ud83d\\ude00 \\u65e5\\u672c\"}",
+		"{\"k\\\"ey\\n\":\"v\"}",
+		"{\"i\":[0,-1,9223372036854775807,-9223372036854775807],\"r\":[1.0,-0.5,1e300,2.5e-7,3.14159265358979]}",
+		"{\"metadata\":{\"name\":\"a\",\"namespace\":\"ns\",\"labels\":{\"app\":\"x\"}},"
+		"\"endpoints\":[{\"addresses\":[\"10.0.0.1\"],\"conditions\":{\"ready\":true}}]}",
+	};
+
+	for (size_t i = 0; i < sizeof(docs) / sizeof(docs[0]); i++) {
+		json_error_t e;
+		json_t *j = json_loads(docs[i], JSON_ALLOW_NUL, &e);
+		char *want, *got;
+		size_t len;
+
+		ASSERT_TRUE(j != NULL);
+		want = json_dumps(j, JSON_COMPACT | JSON_PRESERVE_ORDER);
+		got = kube_json_compact(j, &len);
+		ASSERT_TRUE(want && got);
+		ASSERT_STREQ(got, want);
+		ASSERT_EQ(len, strlen(want));
+		free(want);
+		free(got);
+		json_decref(j);
+	}
+	{
+		/* a string with a NUL (its length, not strlen): as jansson writes it */
+		json_t *j = json_pack("{s:s%}", "k", "a\0b", (size_t)3);
+		char *want = json_dumps(j, JSON_COMPACT), *got;
+		size_t len;
+
+		got = kube_json_compact(j, &len);
+		ASSERT_STREQ(got, want);
+		ASSERT_STREQ(got, "{\"k\":\"a\\u0000b\"}");
+		free(want);
+		free(got);
+		json_decref(j);
+	}
+}

@@ -22,6 +22,7 @@
 #include "common/prom.h"
 #include "agent/telemetry.h"
 #include "agent/mapcount.h"
+#include "agent/adminwork.h"
 
 static int admin_mkdir_parent(const char *path)
 {
@@ -144,6 +145,13 @@ void admin_close(struct agent *ag)
 	ag->admin_tcp_fd = -1;
 	mapcount_stop(ag->mapcount);
 	ag->mapcount = NULL;
+	admin_work_stop(ag);
+}
+
+void admin_work_stop(struct agent *ag)
+{
+	adminwork_stop(ag->adminwork);
+	ag->adminwork = NULL;
 }
 
 int admin_pollfds(struct agent *ag, struct pollfd *pfd, int max)
@@ -642,8 +650,28 @@ static json_t *admin_config_dump(struct agent *ag)
 	return root;
 }
 
+/*
+ * What /services, /backends and /top read besides the maps: on the loop
+ * the agent's own, on the admin worker a reference of the L7 config (the
+ * upstream registry and the proxy live as long as the agent and are read
+ * under their own locks).
+ */
+struct admin_view {
+	struct l7_config *l7;
+	struct up_registry *up;
+	struct proxy *proxy;
+	bool l7_enabled;
+	uint64_t started_ns;
+};
+
+static struct admin_view admin_view_of(struct agent *ag)
+{
+	return (struct admin_view){ .l7 = ag->l7, .up = ag->up, .proxy = ag->proxy,
+				    .l7_enabled = ag->l7_enabled, .started_ns = ag->started_ns };
+}
+
 /* Add L7 facts to /services and /backends rows the kernel maps produced. */
-static void admin_l7_annotate(struct agent *ag, json_t *root)
+static void admin_l7_annotate(const struct admin_view *ag, json_t *root)
 {
 	json_t *svcs = json_object_get(root, "services"), *bes = json_object_get(root, "backends");
 	uint64_t now_ms = dp_now_ns() / 1000000;
@@ -987,11 +1015,11 @@ static int admin_explain(struct agent *ag, const struct http_req *req, json_t **
 }
 
 /* GET /top: per service port, the kernel's view plus the proxy's request totals. */
-static json_t *admin_top(struct agent *ag)
+static json_t *admin_top(const struct admin_view *ag, const struct dp_maps *m)
 {
 	struct proxy_rseries *v = NULL;
 	size_t n = 0;
-	json_t *sv = dp_services_json(&ag->ld.maps), *svcs = json_object_get(sv, "services");
+	json_t *sv = dp_services_json(m), *svcs = json_object_get(sv, "services");
 	json_t *rows = json_array();
 	json_t *done = json_object();
 	char fqdn[512];
@@ -1093,20 +1121,36 @@ static int admin_h_status(struct agent *ag, const struct http_req *req, json_t *
 	return 200;
 }
 
+/* The body of a whole-map GET: on the admin worker, or on the loop without one. */
+enum admin_map_get { ADMIN_GET_SERVICES, ADMIN_GET_BACKENDS, ADMIN_GET_TOP };
+
+static json_t *admin_map_get_json(enum admin_map_get what, const struct admin_view *v,
+				  const struct dp_maps *m, const char *svc)
+{
+	json_t *out;
+
+	if (what == ADMIN_GET_TOP)
+		return admin_top(v, m);
+	out = what == ADMIN_GET_SERVICES ? dp_services_json(m) : dp_backends_json(m, svc);
+	admin_l7_annotate(v, out);
+	return out;
+}
+
 static int admin_h_services(struct agent *ag, const struct http_req *req, json_t **out)
 {
-	*out = dp_services_json(&ag->ld.maps);
-	admin_l7_annotate(ag, *out);
+	struct admin_view v = admin_view_of(ag);
+
+	*out = admin_map_get_json(ADMIN_GET_SERVICES, &v, &ag->ld.maps, NULL);
 	return 200;
 }
 
 static int admin_h_backends(struct agent *ag, const struct http_req *req, json_t **out)
 {
+	struct admin_view v = admin_view_of(ag);
 	char svc[256];
 	int has = !http_query_get(req->query, "service", svc, sizeof(svc));
 
-	*out = dp_backends_json(&ag->ld.maps, has ? svc : NULL);
-	admin_l7_annotate(ag, *out);
+	*out = admin_map_get_json(ADMIN_GET_BACKENDS, &v, &ag->ld.maps, has ? svc : NULL);
 	return 200;
 }
 
@@ -1127,7 +1171,9 @@ static int admin_h_config_dump(struct agent *ag, const struct http_req *req, jso
 
 static int admin_h_top(struct agent *ag, const struct http_req *req, json_t **out)
 {
-	*out = admin_top(ag);
+	struct admin_view v = admin_view_of(ag);
+
+	*out = admin_map_get_json(ADMIN_GET_TOP, &v, &ag->ld.maps, NULL);
 	return 200;
 }
 
@@ -1229,6 +1275,85 @@ static int admin_route(struct agent *ag, const struct http_req *req, json_t **ou
 	return 404;
 }
 
+/* A whole-map GET for the admin worker: the connection is the job's. */
+struct admin_map_job {
+	struct adminwork_job base;
+	enum admin_map_get what;
+	int fd;
+	bool has_svc;
+	char svc[256];
+	struct admin_view v;		/* v.l7: a reference */
+};
+
+static void admin_map_job_run(struct adminwork_job *job, const struct dp_maps *m)
+{
+	struct admin_map_job *j = (struct admin_map_job *)job;
+	json_t *out = admin_map_get_json(j->what, &j->v, m, j->has_svc ? j->svc : NULL);
+
+	admin_send(j->fd, out ? 200 : 500, out);
+	json_decref(out);
+}
+
+static void admin_map_job_drop(struct adminwork_job *job)
+{
+	struct admin_map_job *j = (struct admin_map_job *)job;
+
+	close(j->fd);
+	if (j->v.l7)
+		l7_config_put(j->v.l7);
+	free(j);
+}
+
+/*
+ * GET /services, /backends, /top: queue the request for the admin worker
+ * (started at the first one) and forget the connection; the worker answers
+ * and closes it. false: not such a request, or no worker (out of memory or
+ * threads): answered on the loop as before.
+ */
+static bool admin_offload(struct agent *ag, struct admin_conn *c, const struct http_req *req)
+{
+	struct admin_map_job *j;
+	enum admin_map_get what;
+	json_t *busy;
+
+	if (strcmp(req->method, "GET"))
+		return false;
+	if (!strcmp(req->path, SM_API_SERVICES))
+		what = ADMIN_GET_SERVICES;
+	else if (!strcmp(req->path, SM_API_BACKENDS))
+		what = ADMIN_GET_BACKENDS;
+	else if (!strcmp(req->path, SM_API_TOP))
+		what = ADMIN_GET_TOP;
+	else
+		return false;
+	if (!ag->adminwork && !(ag->adminwork = adminwork_start(&ag->ld.maps))) {
+		log_warn("cannot start the admin worker thread (%s): %s answered on the loop",
+			 strerror(errno), req->path);
+		return false;
+	}
+	j = calloc(1, sizeof(*j));
+	if (!j)
+		return false;
+	j->base.run = admin_map_job_run;
+	j->base.drop = admin_map_job_drop;
+	j->what = what;
+	j->has_svc = what == ADMIN_GET_BACKENDS &&
+		     !http_query_get(req->query, "service", j->svc, sizeof(j->svc));
+	j->v = admin_view_of(ag);
+	if (j->v.l7)
+		l7_config_get(j->v.l7);
+	j->fd = c->fd;
+	c->fd = -1;		/* the job's now */
+	if (adminwork_submit(ag->adminwork, &j->base)) {
+		busy = admin_error("busy: too many /services, /backends or /top requests in progress");
+		admin_send(j->fd, 503, busy);
+		json_decref(busy);
+		admin_map_job_drop(&j->base);
+	}
+	admin_conn_close(c);
+	return true;
+}
+
 static void admin_accept(struct agent *ag, int lfd)
 {
 	for (;;) {
@@ -1300,6 +1425,9 @@ static void admin_read(struct agent *ag, struct admin_conn *c)
 		admin_metrics(ag, c->fd);
 		goto done;
 	}
+	/* /services, /backends, /top: built and sent by the admin worker */
+	if (!ag->starting && admin_offload(ag, c, &req))
+		return;
 	/* /status waits for the maps to be counted, off the loop (admin_counted) */
 	if (!ag->starting && !strcmp(req.path, SM_API_STATUS) && !strcmp(req.method, "GET") &&
 	    (c->wait_ticket = admin_map_count(ag)))

@@ -48,6 +48,7 @@ struct agent_file {
 
 struct agent_kube;
 struct mapcount;
+struct adminwork;
 struct prom_buf;
 struct pol_set;
 
@@ -115,6 +116,7 @@ struct agent {
 	struct u64map cfail_seen;	/* backend -> kernel connect failures seen */
 	struct agent_kube *kube;	/* objects from the API server (kube_src.c), or NULL */
 	struct mapcount *mapcount;	/* map entries counted off the loop (admin.c), or NULL */
+	struct adminwork *adminwork;	/* /services, /backends, /top off the loop, or NULL */
 };
 
 /*
@@ -210,6 +212,12 @@ void agent_kube_metrics(struct agent *ag, struct prom_buf *b);
 
 int admin_listen(struct agent *ag, char *err, size_t errlen);
 void admin_close(struct agent *ag);
+/*
+ * Finish the admin answer being built off the loop and drop the queued
+ * ones (adminwork.h): before the proxy and the upstream registry go.
+ * admin_close does it too.
+ */
+void admin_work_stop(struct agent *ag);
 /* poll() bookkeeping: fill fds; handle events. */
 int admin_pollfds(struct agent *ag, struct pollfd *pfd, int max);
 void admin_handle(struct agent *ag, struct pollfd *pfd, int n);

@@ -1116,6 +1116,7 @@ static int agent_stop(struct agent *ag, int exit_code)
 	/* new connections go L4 now (l7_alive 0); HTTP/2 clients get GOAWAY, streams finish */
 	if (ag->proxy && !exit_code)
 		proxy_drain(ag->proxy, ag->l7_drain_ms);
+	admin_work_stop(ag);	/* its answers read the proxy and the registry */
 	agent_kube_stop(ag);
 	if (ag->proxy)
 		proxy_stop(ag->proxy);

@@ -267,13 +267,161 @@ static void refl_relist(struct kube_refl *r, const char *why)
 	r->state = KR_LIST;
 }
 
-static void refl_set_rv(struct kube_refl *r, json_t *obj)
+static void refl_set_rv_meta(struct kube_refl *r, json_t *meta)
 {
-	const char *rv = json_string_value(json_object_get(json_object_get(obj, "metadata"),
-							   "resourceVersion"));
+	const char *rv = json_string_value(json_object_get(meta, "resourceVersion"));
 
 	if (rv && *rv)
 		snprintf(r->rv, sizeof(r->rv), "%s", rv);
+}
+
+static void refl_set_rv(struct kube_refl *r, json_t *obj)
+{
+	refl_set_rv_meta(r, json_object_get(obj, "metadata"));
+}
+
+/* ---- a List body cut into its items (kube_list_split) ---- */
+
+static const char *ls_ws(const char *p, const char *e)
+{
+	while (p < e && (*p == ' ' || *p == '\t' || *p == '\n' || *p == '\r'))
+		p++;
+	return p;
+}
+
+/* p at '"': past the closing quote, or NULL. */
+static const char *ls_string(const char *p, const char *e)
+{
+	for (p++; p < e; p++) {
+		if (*p == '\\')
+			p++;
+		else if (*p == '"')
+			return p + 1;
+	}
+	return NULL;
+}
+
+/* p at a value: past it, or NULL (brackets are counted, not matched: jansson checks). */
+static const char *ls_value(const char *p, const char *e)
+{
+	const char *s = p;
+	size_t depth = 0;
+
+	if (p >= e)
+		return NULL;
+	if (*p == '"')
+		return ls_string(p, e);
+	if (*p != '{' && *p != '[') {
+		while (p < e && !strchr(",}] \t\r\n", *p))
+			p++;
+		return p > s ? p : NULL;
+	}
+	while (p < e) {
+		if (*p == '"') {
+			if (!(p = ls_string(p, e)))
+				return NULL;
+			continue;
+		}
+		if (*p == '{' || *p == '[')
+			depth++;
+		else if ((*p == '}' || *p == ']') && --depth == 0)
+			return p + 1;
+		p++;
+	}
+	return NULL;
+}
+
+static bool ls_key_is(const char *k, const char *ke, const char *name)
+{
+	size_t n = strlen(name);
+
+	return (size_t)(ke - k) == n + 2 && !memcmp(k + 1, name, n);
+}
+
+/* The elements of the array at p ('['), appended to *items. */
+static const char *ls_items(const char *p, const char *e, struct kube_span **items, size_t *n,
+			    size_t *cap, int *err)
+{
+	p = ls_ws(p + 1, e);
+	if (p < e && *p == ']')
+		return p + 1;
+	while (p < e) {
+		const char *v = ls_value(p, e);
+
+		if (!v)
+			return NULL;
+		if (*n == *cap) {
+			size_t nc = *cap ? *cap * 2 : 512;
+			struct kube_span *g = realloc(*items, nc * sizeof(*g));
+
+			if (!g) {
+				*err = -ENOMEM;
+				return NULL;
+			}
+			*items = g;
+			*cap = nc;
+		}
+		(*items)[(*n)++] = (struct kube_span){ p, (size_t)(v - p) };
+		p = ls_ws(v, e);
+		if (p < e && *p == ']')
+			return p + 1;
+		if (p >= e || *p != ',')
+			return NULL;
+		p = ls_ws(p + 1, e);
+	}
+	return NULL;
+}
+
+int kube_list_split(const char *body, size_t len, struct kube_span *meta, struct kube_span **items,
+		    size_t *n)
+{
+	const char *p = body, *e = body + len;
+	size_t cap = 0;
+	bool have_items = false;
+	int err = -EINVAL;
+
+	*meta = (struct kube_span){ NULL, 0 };
+	*items = NULL;
+	*n = 0;
+	p = ls_ws(p, e);
+	if (p >= e || *p != '{')
+		goto bad;
+	p = ls_ws(p + 1, e);
+	while (p < e && *p != '}') {
+		const char *k = p, *ke, *v;
+
+		if (*p != '"' || !(ke = ls_string(p, e)))
+			goto bad;
+		p = ls_ws(ke, e);
+		if (p >= e || *p != ':')
+			goto bad;
+		p = ls_ws(p + 1, e);
+		if (ls_key_is(k, ke, "items") && p < e && *p == '[') {
+			*n = 0;		/* a repeated key: the last one counts, as in jansson */
+			if (!(v = ls_items(p, e, items, n, &cap, &err)))
+				goto bad;
+			have_items = true;
+		} else if (!(v = ls_value(p, e))) {
+			goto bad;
+		} else if (ls_key_is(k, ke, "metadata")) {
+			*meta = (struct kube_span){ p, (size_t)(v - p) };
+		} else if (ls_key_is(k, ke, "items")) {
+			have_items = false;	/* not an array */
+		}
+		p = ls_ws(v, e);
+		if (p < e && *p == ',')
+			p = ls_ws(p + 1, e);
+		else if (p >= e || *p != '}')
+			goto bad;
+	}
+	if (p >= e || ls_ws(p + 1, e) != e || !have_items)
+		goto bad;
+	return 0;
+bad:
+	free(*items);
+	*items = NULL;
+	*n = 0;
+	return err;
 }
 
 /*
@@ -332,14 +480,20 @@ static int refl_put(struct kube_refl *r, json_t *obj)
 	return ret < 0 ? ret : 0;
 }
 
-/* A list page's items made into documents, by up to REFL_PAGE_THREADS threads. */
+/*
+ * A list page's items made into documents, by up to REFL_PAGE_THREADS
+ * threads: each item's text parsed by the thread that takes it (spans), or
+ * the items of the page parsed whole (items).
+ */
 struct refl_page {
 	const struct kube_refl *r;
 	json_t *items;
+	const struct kube_span *spans;
 	struct kube_doc **docs;
 	int *rets;
 	size_t n;
 	size_t next;		/* atomic: the next item to take */
+	bool bad;		/* atomic: an item's text did not parse */
 };
 
 #define REFL_PAGE_THREADS 4
@@ -352,9 +506,22 @@ static void *refl_page_worker(void *arg)
 	for (;;) {
 		size_t i = __atomic_fetch_add(&pg->next, 1, __ATOMIC_RELAXED);
 
+		json_t *obj;
+
 		if (i >= pg->n)
 			return NULL;
-		pg->rets[i] = refl_doc(pg->r, json_array_get(pg->items, i), &pg->docs[i]);
+		if (pg->items) {
+			pg->rets[i] = refl_doc(pg->r, json_array_get(pg->items, i), &pg->docs[i]);
+			continue;
+		}
+		obj = json_loadb(pg->spans[i].p, pg->spans[i].len, 0, NULL);
+		if (!obj) {
+			__atomic_store_n(&pg->bad, true, __ATOMIC_RELAXED);
+			pg->rets[i] = -EINVAL;
+			continue;
+		}
+		pg->rets[i] = refl_doc(pg->r, obj, &pg->docs[i]);
+		json_decref(obj);
 	}
 }
 
@@ -414,11 +581,12 @@ static void refl_on_discover(struct kube_refl *r, long status, const char *body,
 static void refl_on_list(struct kube_refl *r, long status, const char *body, size_t len,
 			 uint64_t now_ns)
 {
+	struct kube_span mspan, *spans = NULL;
 	struct refl_page pg;
-	json_t *j, *items;
+	json_t *j = NULL, *items = NULL, *meta = NULL;
 	const char *cont;
-	size_t i;
-	int ret = 0;
+	size_t i, n_spans = 0;
+	int ret = 0, split;
 
 	if (status == 404) {
 		refl_absent(r, now_ns);
@@ -436,22 +604,46 @@ static void refl_on_list(struct kube_refl *r, long status, const char *body, siz
 		refl_backoff(r, KR_LIST, now_ns);
 		return;
 	}
-	j = json_loadb(body, len, 0, NULL);
-	items = json_object_get(j, "items");
-	if (!json_is_array(items)) {
-		json_decref(j);
-		refl_error(r, "list", status, "not a List", 10);
-		refl_backoff(r, KR_LIST, now_ns);
-		return;
+	/*
+	 * Each item parsed by the thread that takes it (a page of 500 is ~10
+	 * ms on one), put in order; a body that does not cut cleanly (or an
+	 * item that does not parse) is parsed whole, which says why.
+	 */
+	split = kube_list_split(body, len, &mspan, &spans, &n_spans);
+	if (!split && mspan.p && !(meta = json_loadb(mspan.p, mspan.len, 0, NULL)))
+		split = -EINVAL;
+whole:
+	if (split) {
+		free(spans);
+		spans = NULL;
+		j = json_loadb(body, len, 0, NULL);
+		items = json_object_get(j, "items");
+		if (!json_is_array(items)) {
+			json_decref(j);
+			refl_error(r, "list", status, "not a List", 10);
+			refl_backoff(r, KR_LIST, now_ns);
+			return;
+		}
+		meta = json_incref(json_object_get(j, "metadata"));
 	}
-	/* parsed on several threads (a page of 500 is ~10 ms on one), put in order */
-	pg = (struct refl_page){ .r = r, .items = items, .n = json_array_size(items) };
+	pg = (struct refl_page){ .r = r, .items = items, .spans = spans,
+				 .n = items ? json_array_size(items) : n_spans };
 	pg.docs = calloc(pg.n + 1, sizeof(*pg.docs));
 	pg.rets = calloc(pg.n + 1, sizeof(*pg.rets));
 	if (!pg.docs || !pg.rets)
 		ret = -ENOMEM;
 	else
 		refl_page_parse(&pg);
+	if (!ret && pg.bad) {
+		for (i = 0; i < pg.n; i++)
+			kube_doc_put(pg.docs[i]);
+		free(pg.docs);
+		free(pg.rets);
+		json_decref(meta);
+		meta = NULL;
+		split = -EINVAL;
+		goto whole;
+	}
 	for (i = 0; !ret && i < pg.n; i++) {
 		int pret = pg.rets[i];
 
@@ -469,11 +661,13 @@ static void refl_on_list(struct kube_refl *r, long status, const char *body, siz
 		kube_doc_put(pg.docs[i]);	/* after an error: not put */
 	free(pg.docs);
 	free(pg.rets);
-	cont = json_string_value(json_object_get(json_object_get(j, "metadata"), "continue"));
+	free(spans);
+	cont = json_string_value(json_object_get(meta, "continue"));
 	free(r->cont);
 	r->cont = cont && *cont ? strdup(cont) : NULL;
 	if (!r->cont)
-		refl_set_rv(r, j);
+		refl_set_rv_meta(r, meta);
+	json_decref(meta);
 	json_decref(j);
 	if (ret) {
 		snprintf(r->last_error, sizeof(r->last_error), "list: %s", strerror(-ret));

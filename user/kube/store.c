@@ -57,14 +57,160 @@ struct kube_doc *kube_doc_new(const char *name, const char *text, size_t len)
 	return d;
 }
 
+/* ---- kube_json_compact ---- */
+
+struct kj_buf {
+	char *p;
+	size_t len, cap;
+	bool oom;
+};
+
+static char *kj_room(struct kj_buf *b, size_t n)
+{
+	if (b->oom)
+		return NULL;
+	if (b->len + n + 1 > b->cap) {
+		size_t cap = b->cap ? b->cap : 512;
+		char *p;
+
+		while (cap < b->len + n + 1)
+			cap *= 2;
+		if (!(p = realloc(b->p, cap))) {
+			b->oom = true;
+			return NULL;
+		}
+		b->p = p;
+		b->cap = cap;
+	}
+	return b->p + b->len;
+}
+
+static void kj_put(struct kj_buf *b, const char *s, size_t n)
+{
+	char *d = kj_room(b, n);
+
+	if (d) {
+		memcpy(d, s, n);
+		b->len += n;
+	}
+}
+
+/* As jansson's dump_string without flags: \\ \" \b \f \n \r \t, other controls \u00XX. */
+static void kj_str(struct kj_buf *b, const char *s, size_t n)
+{
+	static const char hex[] = "0123456789ABCDEF";
+	size_t run = 0;
+
+	kj_put(b, "\"", 1);
+	for (size_t i = 0; i < n; i++) {
+		unsigned char c = (unsigned char)s[i];
+		char esc[6] = { '\\', 0 };
+		size_t el = 2;
+
+		if (c >= 0x20 && c != '"' && c != '\\')
+			continue;
+		kj_put(b, s + run, i - run);
+		run = i + 1;
+		switch (c) {
+		case '"': esc[1] = '"'; break;
+		case '\\': esc[1] = '\\'; break;
+		case '\b': esc[1] = 'b'; break;
+		case '\f': esc[1] = 'f'; break;
+		case '\n': esc[1] = 'n'; break;
+		case '\r': esc[1] = 'r'; break;
+		case '\t': esc[1] = 't'; break;
+		default:
+			memcpy(esc + 1, "u00", 3);
+			esc[4] = hex[c >> 4];
+			esc[5] = hex[c & 15];
+			el = 6;
+		}
+		kj_put(b, esc, el);
+	}
+	kj_put(b, s + run, n - run);
+	kj_put(b, "\"", 1);
+}
+
+static void kj_value(struct kj_buf *b, const json_t *v)
+{
+	char num[64];
+	const char *key;
+	json_t *x;
+	size_t i, n;
+	int k;
+
+	switch (json_typeof(v)) {
+	case JSON_OBJECT:
+		kj_put(b, "{", 1);
+		k = 0;
+		json_object_foreach((json_t *)v, key, x) {
+			if (k++)
+				kj_put(b, ",", 1);
+			kj_str(b, key, strlen(key));
+			kj_put(b, ":", 1);
+			kj_value(b, x);
+		}
+		kj_put(b, "}", 1);
+		return;
+	case JSON_ARRAY:
+		kj_put(b, "[", 1);
+		json_array_foreach(v, i, x) {
+			if (i)
+				kj_put(b, ",", 1);
+			kj_value(b, x);
+		}
+		kj_put(b, "]", 1);
+		return;
+	case JSON_STRING:
+		kj_str(b, json_string_value(v), json_string_length(v));
+		return;
+	case JSON_INTEGER:
+		k = snprintf(num, sizeof(num), "%" JSON_INTEGER_FORMAT, json_integer_value(v));
+		kj_put(b, num, (size_t)k);
+		return;
+	case JSON_REAL:
+		/* jansson's own format (precision, ".0", exponent) */
+		n = json_dumpb(v, num, sizeof(num), JSON_ENCODE_ANY | JSON_COMPACT);
+		if (!n || n > sizeof(num))
+			b->oom = true;
+		else
+			kj_put(b, num, n);
+		return;
+	case JSON_TRUE:
+		kj_put(b, "true", 4);
+		return;
+	case JSON_FALSE:
+		kj_put(b, "false", 5);
+		return;
+	default:
+		kj_put(b, "null", 4);
+		return;
+	}
+}
+
+char *kube_json_compact(const json_t *obj, size_t *len)
+{
+	struct kj_buf b = { 0 };
+
+	kj_value(&b, obj);
+	if (!kj_room(&b, 0)) {
+		free(b.p);
+		errno = ENOMEM;
+		return NULL;
+	}
+	b.p[b.len] = '\0';
+	*len = b.len;
+	return b.p;
+}
+
 struct kube_doc *kube_doc_new_json(const char *name, const json_t *obj)
 {
 	/* compact: libyaml reads it too ("a":1 in a flow mapping) */
-	char *text = json_dumps(obj, JSON_PRESERVE_ORDER | JSON_COMPACT);
-	struct kube_doc *d = text ? calloc(1, sizeof(*d)) : NULL;
 	size_t len;
+	char *text = kube_json_compact(obj, &len);
+	struct kube_doc *d = text ? calloc(1, sizeof(*d)) : NULL;
 
-	if (!d || !(d->pd = policy_doc_parse_json(name, text, strlen(text), obj))) {
+	if (!d || !(d->pd = policy_doc_parse_json(name, text, len, obj))) {
 		free(d);
 		free(text);
 		return NULL;

@@ -279,15 +279,13 @@ static int pc_absorb(struct pol_set *dst, const struct pol_set *src)
 		void *const *sarr = (void *const *)((const char *)src + kd->off_arr);
 		size_t sn = *(const size_t *)((const char *)src + kd->off_n);
 		size_t stride = kd->stride;
-		char *grown;
 
 		if (!sn)
 			continue;
-		grown = realloc(*darr, (*dn + sn) * stride);
-		if (!grown)
+		/* a quarter more at a time: 20k one-object documents, not 20k copies */
+		if (sm_room(darr, (*dn + sn) * stride))
 			return -ENOMEM;
-		memcpy(grown + *dn * stride, *sarr, sn * stride);
-		*darr = grown;
+		memcpy((char *)*darr + *dn * stride, *sarr, sn * stride);
 		*dn += sn;
 	}
 	if (src->n_diags) {

@@ -636,9 +636,17 @@ int pol_val_proto(struct pol_walk *w, const yaml_node_t *n, const char *path,
 	return 0;
 }
 
+/* "path.key" into buf (POL_PATH_MAX, cut as snprintf would): once per field read, no printf */
 static void join(char *buf, const char *path, const char *key)
 {
-	pol_pathf(buf, "%s.%s", path, key);
+	size_t pl = strnlen(path, POL_PATH_MAX - 1), kl;
+
+	memcpy(buf, path, pl);
+	if (pl < POL_PATH_MAX - 1)
+		buf[pl++] = '.';
+	kl = strnlen(key, POL_PATH_MAX - 1 - pl);
+	memcpy(buf + pl, key, kl);
+	buf[pl + kl] = '\0';
 }
 
 void pol_pathf(char *buf, const char *fmt, ...)
