@@ -157,6 +157,69 @@ out=$(hreq --path /hrm --print -H 'x-secret: s' -H 'x-kept: k')
 e2e_assert_eq "x-secret removed" "" "$(grep 'hdr x-secret' <<<"$out")"
 e2e_assert_match "x-kept kept" 'hdr x-kept: k' "$out"
 
+e2e_log "[VS] HTTPRedirect: derivePort FROM_REQUEST_PORT, scheme (default port dropped), authority + port, redirectCode"
+out=$(hreq --path /rd-port --host matrix.example --print)
+e2e_assert_match "derivePort FROM_REQUEST_PORT: the request's port" '[Ll]ocation: http://matrix\.example:9080/new' "$out"
+out=$(hreq --path /rd-port --host matrix.example:9080 --print)
+e2e_assert_match "derivePort with a port in Host: one port" '[Ll]ocation: http://matrix\.example:9080/new' "$out"
+out=$(hreq --path "/rd-https?a=1" --host matrix.example:80 --print)
+e2e_assert_match "scheme https: 308" '^HTTP/1.1 308' "$out"
+e2e_assert_match "scheme https: :80 dropped, path and query kept" '[Ll]ocation: https://matrix\.example/rd-https\?a=1' "$out"
+out=$(hreq --path /rd-fixed --host matrix.example:9080 --print)
+e2e_assert_match "authority + port: 302" '^HTTP/1.1 302' "$out"
+e2e_assert_match "authority + port" '[Ll]ocation: http://other\.example:8443/rd-fixed' "$out"
+
+e2e_log "[VS] HTTPRetry.retryOn (Envoy x-envoy-retry-on): the upstream sees x-envoy-attempt-count"
+attempt() { grep -o 'hdr x-envoy-attempt-count: [0-9]*' <<<"$1" | awk '{ print $3 }'; }
+out=$(hreq --path "/r4xx?status=409" --print)
+e2e_assert_eq "retriable-4xx: 409 retried twice" 3 "$(attempt "$out")"
+out=$(hreq --path "/r4xx?status=400" --print)
+e2e_assert_eq "retriable-4xx: 400 not retried" 1 "$(attempt "$out")"
+out=$(hreq --path "/rgw?status=502" --print)
+e2e_assert_eq "gateway-error: 502 retried" 3 "$(attempt "$out")"
+out=$(hreq --path "/rgw?status=500" --print)
+e2e_assert_eq "gateway-error: 500 not retried" 1 "$(attempt "$out")"
+out=$(hreq --path "/rcode?status=418" --print)
+e2e_assert_eq "retryOn \"418\": a status code" 2 "$(attempt "$out")"
+out=$(hreq --path "/rnoon?status=503" --print)
+e2e_assert_eq "attempts without retryOn: Istio's default retryOn (503)" 4 "$(attempt "$out")"
+out=$(hreq --path "/rnoon?status=500" --print)
+e2e_assert_eq "attempts without retryOn: 500 not retried" 1 "$(attempt "$out")"
+out=$(hreq --path "/default?status=503" --print)
+e2e_assert_eq "no retries: Istio's default, 2 retries on 503" 3 "$(attempt "$out")"
+e2e_assert_match "exhausted: the upstream's 503 passes" '^HTTP/1.1 503' "$out"
+out=$(hreq --path "/ptt?delay_ms=1500" --print)
+e2e_assert_match "perTryTimeout, retries exhausted: 504" '^HTTP/1.1 504' "$out"
+e2e_assert_match "... upstream request timeout" 'upstream request timeout' "$out"
+
+e2e_log "[VS] Headers on the route and on a destination, request and response; [VS] uriRegexRewrite"
+out=$(hreq --path /hresp --print)
+e2e_assert_match "response set replaces the upstream's header" '[Xx]-[Bb]ackend: overridden' "$out"
+e2e_assert_eq "response remove" "" "$(grep -i '^content-type' <<<"$out")"
+e2e_assert_match "destination request set" 'hdr x-dest: d' "$out"
+e2e_assert_match "destination response add" '[Xx]-[Dd]est-[Rr]esp: dr' "$out"
+out=$(hreq --path /rx/abc/def/g --print)
+e2e_assert_match "uriRegexRewrite with groups" 'path=/v2/def/g/abc' "$out"
+to v2 "/qre?v=123"
+to v1 "/qre?v=12a"
+to v2 /hpre -H 'x-p: abc'
+to v1 /hpre -H 'x-p: xab'
+to v2 /dly
+
+e2e_log "Envoy: x-forwarded-proto, x-request-id upstream; x-envoy-upstream-service-time; local reply bodies"
+out=$(hreq --path /plain --print)
+e2e_assert_match "x-forwarded-proto: http" 'hdr x-forwarded-proto: http' "$out"
+e2e_assert_match "x-request-id generated" 'hdr x-request-id: [0-9a-f-]{36}' "$out"
+e2e_assert_match "x-envoy-upstream-service-time" '[Xx]-[Ee]nvoy-[Uu]pstream-[Ss]ervice-[Tt]ime: [0-9]+' "$out"
+out=$(hreq --path /plain -H 'x-request-id: keep-me' --print)
+e2e_assert_match "x-request-id kept" 'hdr x-request-id: keep-me' "$out"
+out=$(hreq --path /fi --print)
+e2e_assert_match "abort body: fault filter abort" 'fault filter abort' "$out"
+out=$(hreq --path "/to?delay_ms=2000" --print)
+e2e_assert_match "timeout body: upstream request timeout" 'upstream request timeout' "$out"
+out=$(hreq --path /dr0 --print)
+e2e_assert_match "directResponse 204 without body" '^HTTP/1.1 204' "$out"
+
 e2e_log "[DR] LoadBalancerSettings: consistentHash on a header sticks; ROUND_ROBIN alternates"
 for u in alice bob carol; do
 	out=$(sm_pod_exec 1 "$HREQ" --addr 10.96.4.12:9080 --count 20 -H "x-user: $u")

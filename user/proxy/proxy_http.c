@@ -1472,8 +1472,8 @@ static void st_begin(struct px_dconn *d, size_t hlen)
 		if (r->pol->redirect.set) {
 			char loc[8192 + 64], extra[8192 + 96];
 			int n = px_redirect_location(&r->pol->redirect, m->path.p, m->path.n, m->query.p,
-						     m->query.n, m->host.p, m->host.n, loc,
-						     sizeof(loc));
+						     m->query.n, m->host.p, m->host.n, st->port,
+						     loc, sizeof(loc));
 
 			if (n < 0) {
 				st_local_str(d, 414, NULL, NULL, -1);

@@ -538,7 +538,7 @@ uint64_t px_backoff_ms(uint64_t base_ms, uint32_t retry_n, uint64_t rnd);
 extern const struct l7_retry px_retry_default;
 int px_redirect_location(const struct pol_redirect *rd, const char *path, size_t path_len,
 			 const char *query, size_t query_len, const char *host, size_t host_len,
-			 char *out, size_t outlen);
+			 uint16_t req_port, char *out, size_t outlen);
 bool px_hdr_listed(const char *name, size_t n, char *const *list, size_t n_list);
 bool px_kv_listed(const char *name, size_t n, const struct pol_kv *kv, size_t n_kv);
 const char *px_reason(int status);
