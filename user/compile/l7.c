@@ -429,12 +429,20 @@ static int l7_cluster_policy(struct l7_build *b, const struct pol_dr *dr,
 	compile_cluster_policy(dr, subset, port, &cp);
 	cl->lb = cp.lb;
 	cl->hash_kind = POL_HASH_NONE;
+	cl->cookie_ttl_s = -1;
 	cl->pool = cp.pool;
 	cl->outlier = cp.outlier;
 	if (cp.lb == L7_LB_HASH) {
 		cl->hash_kind = (uint8_t)cp.lb_src->hash;
 		if (cp.lb_src->hash == POL_HASH_HEADER)
 			return l7_strdup_lower(cp.lb_src->hash_key, &cl->hash_key);
+		if (cp.lb_src->hash == POL_HASH_COOKIE && cp.lb_src->cookie_ttl_set) {
+			int err = l7_strdup(cp.lb_src->cookie_path, &cl->cookie_path);
+
+			if (err)
+				return err;
+			cl->cookie_ttl_s = cp.lb_src->cookie_ttl_s;
+		}
 		return l7_strdup(cp.lb_src->hash_key, &cl->hash_key);
 	}
 	return 0;
@@ -459,6 +467,7 @@ static void l7_cluster_free(struct l7_cluster *cl)
 	free(cl->fqdn);
 	free(cl->subset);
 	free(cl->hash_key);
+	free(cl->cookie_path);
 	for (size_t i = 0; i < cl->n_hosts; i++)
 		free(cl->hosts[i].pod);
 	free(cl->hosts);

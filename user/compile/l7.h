@@ -166,6 +166,9 @@ struct l7_cluster {
 	uint8_t lb;			/* L7_LB_* */
 	uint8_t hash_kind;		/* POL_HASH_* */
 	char *hash_key;			/* header (lower-case) / cookie / query name */
+	int64_t cookie_ttl_s;		/* httpCookie.ttl: the proxy sets the cookie
+					 * when absent (Max-Age); -1 = never */
+	char *cookie_path;		/* httpCookie.path, NULL = none */
 	struct l7_host *hosts;		size_t n_hosts;
 	struct l7_pool_cfg pool;
 	struct l7_outlier_cfg outlier;

@@ -91,6 +91,7 @@ static void tp_init(struct pol_traffic_policy *tp)
 static void tp_free(struct pol_traffic_policy *tp)
 {
 	free(tp->lb.hash_key);
+	free(tp->lb.cookie_path);
 	for (size_t i = 0; i < tp->n_port_level; i++)
 		tp_free(&tp->port_level[i].tp);
 	free(tp->port_level);
@@ -142,12 +143,15 @@ static void parse_consistent_hash(struct pol_walk *w, const yaml_node_t *n,
 			pol_check_keys(w, v, p, KEYS("name", "path", "ttl", "attributes"));
 			if (pol_get_str(w, v, "name", p, &lb->hash_key) != 1)
 				pol_diag_missing(w, v, NULL, "%s: missing name", p);
-			pol_get_scalar(w, v, "path", p);
-			pol_get_duration(w, v, "ttl", p);
+			pol_get_str(w, v, "path", p, &lb->cookie_path);
+			/* with a ttl, Envoy sets the cookie when a request has
+			 * none (Max-Age in whole seconds; 0: a session cookie) */
+			if (get_ms(w, v, "ttl", p, &i64) == 1) {
+				lb->cookie_ttl_set = true;
+				lb->cookie_ttl_s = i64 / 1000 > UINT32_MAX ? UINT32_MAX :
+						   (uint32_t)(i64 / 1000);
+			}
 			lb->hash = POL_HASH_COOKIE;
-			/* Envoy sets a cookie with a ttl when absent; sockmesh
-			 * only hashes an existing one. */
-			warn_field(w, v, p, "ttl", NOT_IMPL);
 			warn_field(w, v, p, "attributes", NOT_IMPL);
 		}
 	}

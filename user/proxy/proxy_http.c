@@ -265,6 +265,54 @@ static void st_view(struct px_dconn *d, struct l7_request_view *v)
 	v->ctx = m;
 	v->source = st->source;
 	v->gateway = st->gw ? st->gw->name : NULL;
+	v->gen_cookie = st->ck_gen[0] ? st->ck_gen : NULL;
+}
+
+/*
+ * consistentHash.httpCookie with a ttl and a request without the cookie:
+ * Envoy generates one from the downstream connection's addresses (one
+ * value per connection), hashes it, and sets it on the response.
+ */
+static void st_cookie_gen(struct px_dconn *d)
+{
+	struct px_stream *st = &d->st;
+	const struct l7_cluster *c = st->cluster;
+	const struct http1_header *ck;
+	uint64_t x;
+	size_t n;
+
+	if (st->ck_gen[0] || c->hash_kind != POL_HASH_COOKIE || c->cookie_ttl_s < 0 ||
+	    !c->hash_key || st->bare)
+		return;
+	ck = http1_header_get(st->req, "cookie");
+	if (ck && up_cookie_value(ck->value.p, ck->value.n, c->hash_key, &n))
+		return;
+	x = sm_hash_mix64(((uint64_t)d->peer_addr << 16 | d->peer_port) ^
+			  sm_hash_mix64((uint64_t)d->orig.vip << 16 | st->port));
+	snprintf(st->ck_gen, sizeof(st->ck_gen), "%016llx", (unsigned long long)x);
+}
+
+/* Envoy's makeSetCookieValue: name="value"; Max-Age=N; Path=P; HttpOnly */
+static void st_cookie_put(struct px_stream *st, struct px_sb *b)
+{
+	const struct l7_cluster *c = st->cluster;
+
+	if (!st->ck_gen[0] || !c)
+		return;
+	sb_puts(b, "set-cookie: ");
+	sb_puts(b, c->hash_key);
+	sb_puts(b, "=\"");
+	sb_puts(b, st->ck_gen);
+	sb_puts(b, "\"");
+	if (c->cookie_ttl_s > 0) {
+		sb_puts(b, "; Max-Age=");
+		sb_u64(b, (uint64_t)c->cookie_ttl_s);
+	}
+	if (c->cookie_path && *c->cookie_path) {
+		sb_puts(b, "; Path=");
+		sb_puts(b, c->cookie_path);
+	}
+	sb_puts(b, "; HttpOnly\r\n");
 }
 
 /* ---- stream lifecycle ---- */
@@ -1030,6 +1078,7 @@ static void st_try(struct px_dconn *d)
 			px_cs_add(&st->cstat->retries, 1);
 	}
 	st_patch_attempt(st);
+	st_cookie_gen(d);
 	st_view(d, &v);
 	if (up_pick_host(up, st->cluster, &v, st->src_ip, st->avoid, st->n_avoid, w->now, &idx) ||
 	    idx >= st->cluster->n_hosts) {
@@ -1995,6 +2044,7 @@ static void st_commit_head(struct px_dconn *d, const struct http1_msg *rm)
 	sb_puts(&b, "x-envoy-upstream-service-time: ");
 	sb_u64(&b, st->resp_head_ms - st->try_start_ms);
 	sb_puts(&b, "\r\n");
+	st_cookie_put(st, &b);
 	if (tunnel) {
 		sb_puts(&b, "connection: upgrade\r\n");
 		if (upg)

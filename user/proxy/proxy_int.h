@@ -304,6 +304,7 @@ struct px_stream {
 	bool bare;		/* no parsed request (parse error, header timeout) */
 	const struct l7_retry *retry;
 	char rid_buf[37];
+	char ck_gen[17];	/* httpCookie ttl: the cookie value set, "" none */
 	uint32_t src_ip;	/* network order */
 	int grpc;		/* telemetry: PROXY_GRPC_NONE / _UNKNOWN / grpc-status */
 	uint32_t cb_src;	/* breaker/pool key: the client pod, 0 on gateways */
