@@ -217,6 +217,8 @@ out=$(hreq --path /fi --print)
 e2e_assert_match "abort body: fault filter abort" 'fault filter abort' "$out"
 out=$(hreq --path "/to?delay_ms=2000" --print)
 e2e_assert_match "timeout body: upstream request timeout" 'upstream request timeout' "$out"
+out=$(hreq --path /nc --print)
+e2e_assert_match "route to a host no Service has: 503 (Envoy: cluster not found)" '^HTTP/1.1 503' "$out"
 out=$(hreq --path /dr0 --print)
 e2e_assert_match "directResponse 204 without body" '^HTTP/1.1 204' "$out"
 
@@ -248,6 +250,8 @@ e2e_assert_match "NR 404 under nr" \
 	'istio_requests_total\{[^}]*destination_service="nr\.default\.svc\.cluster\.local"[^}]*response_code="404"[^}]*response_flags="NR"' "$m"
 e2e_assert_match "UT 504 under matrix" \
 	'istio_requests_total\{[^}]*destination_service="matrix\.default\.svc\.cluster\.local"[^}]*response_code="504"[^}]*response_flags="UT"' "$m"
+e2e_assert_match "NC 503: no cluster found" \
+	'istio_requests_total\{[^}]*response_code="503"[^}]*response_flags="NC"' "$m"
 e2e_assert_eq "no local reply is unknown" "" \
 	"$(grep -E '^istio_requests_total\{' <<<"$m" | grep 'destination_service="unknown"')"
 

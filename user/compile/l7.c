@@ -562,7 +562,10 @@ out:
 	return err;
 }
 
-/* A destination that is no known Service: an empty cluster (503 UH), as Envoy. */
+/*
+ * A destination that is no known Service (port): Envoy has no such cluster
+ * and answers 503 NC ("cluster not found"); an empty cluster marked missing.
+ */
 static int l7_cluster_empty(struct l7_build *b, const char *host, uint16_t port,
 			    const char *subset, struct l7_cluster **out)
 {
@@ -577,6 +580,7 @@ static int l7_cluster_empty(struct l7_build *b, const char *host, uint16_t port,
 		return -ENOMEM;
 	cl->id = id;
 	cl->port = port;
+	cl->missing = true;
 	l7_cluster_policy(b, NULL, NULL, port, cl);	/* the defaults */
 	if (asprintf(&cl->name, "outbound|%u|%s|%s", port, subset ? subset : "", host) < 0)
 		cl->name = NULL;
@@ -604,7 +608,7 @@ static int l7_dest_cluster(struct l7_build *b, const struct pol_destination *d,
 
 	if (!dsvc) {
 		err = l7_diag(b, POL_DIAG_WARNING, &d->loc,
-			      "http route destination host \"%s\" is not a known Service: requests to it get 503 (no healthy upstream)",
+			      "http route destination host \"%s\" is not a known Service: requests to it get 503 (cluster not found, NC)",
 			      d->host ? d->host : "");
 		return err ? err : l7_cluster_empty(b, d->host ? d->host : "", d->port,
 						    d->subset, out);

@@ -174,6 +174,8 @@ struct l7_cluster {
 	struct l7_outlier_cfg outlier;
 	uint32_t index;			/* position in l7_config.clusters */
 	bool h2;			/* upstream speaks HTTP/2 (h2c): port http2/grpc* */
+	bool missing;			/* no Service (port) behind it: Envoy has no
+					 * such cluster, requests get 503 NC */
 };
 
 /* A service port whose connections connect4 sends to the agent. */

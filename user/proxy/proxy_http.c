@@ -1282,6 +1282,11 @@ static void st_forward(struct px_dconn *d)
 			st_local_str(d, l7_fault_abort(r->pol), "fault filter abort", NULL, PX_F_FI);
 		return;
 	}
+	if (st->cluster && st->cluster->missing) {
+		/* Envoy's router: cluster not found, 503 without a body (NC) */
+		st_local_str(d, 503, NULL, NULL, PX_F_NC);
+		return;
+	}
 	if (!st->cluster) {
 		st_local_str(d, 503, "no healthy upstream", NULL, PX_F_UH);
 		return;

@@ -105,6 +105,7 @@ enum px_flag {
 	PX_F_UPE,	/* upstream protocol error */
 	PX_F_SI,	/* stream idle timeout */
 	PX_F_DPE,	/* downstream protocol error */
+	PX_F_NC,	/* no cluster found (route to a host no Service has) */
 	PX_F_MAX,
 };
 

@@ -19,7 +19,7 @@ const char *const px_flag_names[PX_F_MAX] = {
 	[PX_F_UH] = "UH", [PX_F_UF] = "UF", [PX_F_UO] = "UO", [PX_F_NR] = "NR",
 	[PX_F_URX] = "URX", [PX_F_UT] = "UT", [PX_F_UC] = "UC", [PX_F_DC] = "DC",
 	[PX_F_FI] = "FI", [PX_F_DI] = "DI", [PX_F_UPE] = "UPE", [PX_F_SI] = "SI",
-	[PX_F_DPE] = "DPE",
+	[PX_F_DPE] = "DPE", [PX_F_NC] = "NC",
 };
 
 void px_uuid4(uint64_t a, uint64_t b, char out[37])
