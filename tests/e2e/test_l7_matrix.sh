@@ -198,6 +198,10 @@ e2e_assert_match "response set replaces the upstream's header" '[Xx]-[Bb]ackend:
 e2e_assert_eq "response remove" "" "$(grep -i '^content-type' <<<"$out")"
 e2e_assert_match "destination request set" 'hdr x-dest: d' "$out"
 e2e_assert_match "destination response add" '[Xx]-[Dd]est-[Rr]esp: dr' "$out"
+out=$(hreq --path /hhost --print)
+e2e_assert_match "headers.request.set host: the host rewrite (Istio)" 'host=set\.example' "$out"
+out=$(hreq --path /dhost --print)
+e2e_assert_match "a destination's host over the route's" 'host=dest\.example' "$out"
 out=$(hreq --path /rx/abc/def/g --print)
 e2e_assert_match "uriRegexRewrite with groups" 'path=/v2/def/g/abc' "$out"
 to v2 "/qre?v=123"

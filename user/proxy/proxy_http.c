@@ -201,6 +201,34 @@ static bool px_ops_drop(const struct pol_hdr_ops *o, const char *n, size_t nn)
 		     px_kv_listed(n, nn, o->set.v, o->set.n));
 }
 
+/* host / :authority in headers set or add: Istio makes it the host rewrite */
+static bool px_is_authority(const char *key)
+{
+	return key && (strcasecmp(key, "host") == 0 || strcasecmp(key, ":authority") == 0);
+}
+
+static const char *px_ops_authority(const struct pol_hdr_ops *o)
+{
+	const char *a = NULL;
+	size_t i;
+
+	if (!o)
+		return NULL;
+	for (i = 0; i < o->set.n; i++)
+		if (px_is_authority(o->set.v[i].key))
+			a = o->set.v[i].value;
+	for (i = 0; i < o->add.n && !a; i++)
+		if (px_is_authority(o->add.v[i].key))
+			a = o->add.v[i].value;
+	return a && *a ? a : NULL;
+}
+
+static void px_kv_append(struct px_sb *b, const struct pol_kv *kv)
+{
+	if (kv->key && !px_is_authority(kv->key))
+		sb_hdrz(b, kv->key, kv->value ? kv->value : "");
+}
+
 /* set (inner level first; the outer level wins on the same name), then add */
 static void px_ops_append(struct px_sb *b, const struct pol_hdr_ops *inner,
 			  const struct pol_hdr_ops *outer)
@@ -211,20 +239,16 @@ static void px_ops_append(struct px_sb *b, const struct pol_hdr_ops *inner,
 		for (i = 0; i < inner->set.n; i++)
 			if (!outer || !px_kv_listed(inner->set.v[i].key, strlen(inner->set.v[i].key),
 						    outer->set.v, outer->set.n))
-				sb_hdrz(b, inner->set.v[i].key, inner->set.v[i].value ?
-							     inner->set.v[i].value : "");
+				px_kv_append(b, &inner->set.v[i]);
 	if (outer)
 		for (i = 0; i < outer->set.n; i++)
-			sb_hdrz(b, outer->set.v[i].key, outer->set.v[i].value ?
-							 outer->set.v[i].value : "");
+			px_kv_append(b, &outer->set.v[i]);
 	if (inner)
 		for (i = 0; i < inner->add.n; i++)
-			sb_hdrz(b, inner->add.v[i].key, inner->add.v[i].value ?
-							 inner->add.v[i].value : "");
+			px_kv_append(b, &inner->add.v[i]);
 	if (outer)
 		for (i = 0; i < outer->add.n; i++)
-			sb_hdrz(b, outer->add.v[i].key, outer->add.v[i].value ?
-							 outer->add.v[i].value : "");
+			px_kv_append(b, &outer->add.v[i]);
 }
 
 /* ---- request view for the router and the load balancer ---- */
@@ -806,6 +830,12 @@ static void st_build_head(struct px_dconn *d, struct px_sb *b, bool mirror,
 	}
 	if (r && r->pol->rewrite.authority && *r->pol->rewrite.authority) {
 		auth = r->pol->rewrite.authority;
+		an = strlen(auth);
+	}
+	/* Istio: a host (:authority) header set or added is the host rewrite,
+	 * a destination's over the route's */
+	if (px_ops_authority(dop) || px_ops_authority(ro)) {
+		auth = px_ops_authority(dop) ? px_ops_authority(dop) : px_ops_authority(ro);
 		an = strlen(auth);
 	}
 	if (!an && st->svc && st->svc->fqdn) {
