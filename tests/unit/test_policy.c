@@ -897,6 +897,13 @@ TEST(policy_unimplemented_warnings)
 		  "  http:\n"
 		  "  - delegate: {name: r}\n",
 		  POL_DIAG_WARNING, "http[0].delegate is not implemented", 8, 5 },
+		{ "VS without hosts (a delegate)", "apiVersion: networking.istio.io/v1\n"
+		  "kind: VirtualService\n"
+		  "metadata: {name: leaf}\n"
+		  "spec:\n"
+		  "  http:\n"
+		  "  - route: [{destination: {host: reviews}}]\n",
+		  POL_DIAG_WARNING, "no hosts: a delegate VirtualService", 5, 3 },
 		{ "gateway TLS", "apiVersion: networking.istio.io/v1\n"
 		  "kind: Gateway\n"
 		  "metadata: {name: gw}\n"

@@ -1555,7 +1555,8 @@ static void parse_http_route(struct pol_walk *w, const yaml_node_t *n,
 	sub(p, path, "delegate");
 	if ((v = pol_get(w, n, "delegate")) && pol_want_map(w, v, p)) {
 		pol_check_keys(w, v, p, KEYS("name", "namespace"));
-		warn_field(w, n, path, "delegate", NOT_IMPL);
+		warn_field(w, n, path, "delegate",
+			   "is not implemented by sockmesh: requests this route matches get 503");
 	}
 	{
 		int actions = (pol_get(w, n, "route") != NULL) + hr->redirect.set +
@@ -1699,6 +1700,12 @@ void pol_parse_vs(struct pol_walk *w, const yaml_node_t *root,
 				pol_diag_at(w, POL_DIAG_ERROR, pol_seq_at(w, v, i),
 					    "VirtualService.spec.hosts[%zu]: must not be empty", i);
 	}
+	/* Istio: a VirtualService without hosts is a delegate, used only
+	 * through a root's http[].delegate (not implemented): say so */
+	if (!pol_get(w, spec, "hosts") && pol_get(w, spec, "http"))
+		pol_diag_at(w, POL_DIAG_WARNING, pol_get_key(w, spec, "http"),
+			    "VirtualService %s: no hosts: a delegate VirtualService, which sockmesh does not implement (its routes are not used)",
+			    w->name);
 	if ((v = pol_get(w, spec, "gateways")))
 		pol_val_strlist(w, v, "VirtualService.spec.gateways",
 				&vs->gateways, &vs->n_gateways);
