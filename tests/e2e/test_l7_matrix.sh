@@ -202,6 +202,18 @@ out=$(hreq --path /hhost --print)
 e2e_assert_match "headers.request.set host: the host rewrite (Istio)" 'host=set\.example' "$out"
 out=$(hreq --path /dhost --print)
 e2e_assert_match "a destination's host over the route's" 'host=dest\.example' "$out"
+to v2 /srcns
+to v1 /othns
+to v2 /mport
+to v1 /oport
+out=$(hreq --path "/rreset?reset=1" --print)
+e2e_assert_match "reset retried, exhausted: 503" '^HTTP/1.1 503' "$out"
+e2e_assert_match "... Envoy's reset body" 'upstream connect error or disconnect/reset before headers\. reset reason: connection termination' "$out"
+out=$(hreq --path "/plain?reset=1" --print)
+e2e_assert_match "default policy, reset not retried: 503 UC" 'reset reason: connection termination' "$out"
+out=$(sm_pod_exec 1 curl -sS -m 5 -i -X OPTIONS -H 'Origin: http://ok.example' \
+	-H 'Access-Control-Request-Method: POST' http://10.96.4.10:9080/cors)
+e2e_assert_match "preflight max-age" '[Aa]ccess-[Cc]ontrol-[Mm]ax-[Aa]ge: 60' "$out"
 out=$(hreq --path /rx/abc/def/g --print)
 e2e_assert_match "uriRegexRewrite with groups" 'path=/v2/def/g/abc' "$out"
 to v2 "/qre?v=123"
