@@ -208,9 +208,9 @@ to v2 /mport
 to v1 /oport
 out=$(hreq --path "/rreset?reset=1" --print)
 e2e_assert_match "reset retried, exhausted: 503" '^HTTP/1.1 503' "$out"
-e2e_assert_match "... Envoy's reset body" 'upstream connect error or disconnect/reset before headers\. reset reason: connection termination' "$out"
+e2e_assert_match "... Envoy's body after retries" 'upstream connect error or disconnect/reset before headers\. retried and the latest reset reason: connection termination' "$out"
 out=$(hreq --path "/plain?reset=1" --print)
-e2e_assert_match "default policy, reset not retried: 503 UC" 'reset reason: connection termination' "$out"
+e2e_assert_match "default policy, reset not retried: 503 UC" 'before headers\. reset reason: connection termination' "$out"
 out=$(sm_pod_exec 1 curl -sS -m 5 -i -X OPTIONS -H 'Origin: http://ok.example' \
 	-H 'Access-Control-Request-Method: POST' http://10.96.4.10:9080/cors)
 e2e_assert_match "preflight max-age" '[Aa]ccess-[Cc]ontrol-[Mm]ax-[Aa]ge: 60' "$out"

@@ -1198,6 +1198,7 @@ static void st_try_fail(struct px_dconn *d, enum px_fail f)
 	struct px_stream *st = &d->st;
 	struct px_worker *w = d->w;
 	struct px_uconn *u = st->u;
+	char body[128];
 	bool retriable;
 
 	/* a pooled connection the server closed under us: resend once, not a try */
@@ -1228,20 +1229,21 @@ static void st_try_fail(struct px_dconn *d, enum px_fail f)
 	}
 	if (retriable && st->tries > 1)
 		st->flags |= 1u << PX_F_URX;
-	switch (f) {
-	case PX_FAIL_TIMEOUT:
+	if (f == PX_FAIL_TIMEOUT) {
 		st_local_str(d, 504, "upstream request timeout", NULL, PX_F_UT);
-		break;
-	case PX_FAIL_CONNECT:
-		st_local_str(d, 503, PX_BODY_RESET "connection failure", NULL, PX_F_UF);
-		break;
-	case PX_FAIL_PROTOCOL:
-		st_local_str(d, 502, PX_BODY_RESET "protocol error", NULL, PX_F_UPE);
-		break;
-	default:
-		st_local_str(d, 503, PX_BODY_RESET "connection termination", NULL, PX_F_UC);
-		break;
+		return;
 	}
+	/* Envoy's router: "retried and the latest" once a retry was made */
+	snprintf(body, sizeof(body), "upstream connect error or disconnect/reset before headers. %sreset reason: %s",
+		 st->tries > 1 ? "retried and the latest " : "",
+		 f == PX_FAIL_CONNECT ? "connection failure" :
+		 f == PX_FAIL_PROTOCOL ? "protocol error" : "connection termination");
+	if (f == PX_FAIL_CONNECT)
+		st_local_str(d, 503, body, NULL, PX_F_UF);
+	else if (f == PX_FAIL_PROTOCOL)
+		st_local_str(d, 502, body, NULL, PX_F_UPE);
+	else
+		st_local_str(d, 503, body, NULL, PX_F_UC);
 }
 
 void px_stream_connect_failed(struct px_dconn *d)
