@@ -235,6 +235,12 @@ out=$(hreq --path "/to?delay_ms=2000" --print)
 e2e_assert_match "timeout body: upstream request timeout" 'upstream request timeout' "$out"
 out=$(hreq --path /nc --print)
 e2e_assert_match "route to a host no Service has: 503 (Envoy: cluster not found)" '^HTTP/1.1 503' "$out"
+out=$(hreq --path "/to?delay_ms=1000" -H 'x-envoy-upstream-rq-timeout-ms: 4000' --count 1)
+e2e_assert_eq "x-envoy-upstream-rq-timeout-ms replaces the route timeout (longer)" 1 "$(cnt "$out" status 200)"
+out=$(hreq --path "/plain?delay_ms=1500" -H 'x-envoy-upstream-rq-timeout-ms: 200' --print)
+e2e_assert_match "... and sets one where the route has none: 504" '^HTTP/1.1 504' "$out"
+out=$(hreq --path /plain -H 'x-envoy-upstream-rq-timeout-ms: 4000' --print)
+e2e_assert_eq "... consumed, not forwarded" "" "$(grep 'hdr x-envoy-upstream-rq-timeout-ms' <<<"$out")"
 out=$(hreq --path /dr0 --print)
 e2e_assert_match "directResponse 204 without body" '^HTTP/1.1 204' "$out"
 

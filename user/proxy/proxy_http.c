@@ -165,6 +165,7 @@ enum {
 	H_XFP,
 	H_ORIG_PATH,
 	H_TE,		/* transfer-encoding */
+	H_RQ_TIMEOUT,	/* x-envoy-upstream-rq-timeout-ms: consumed (mesh) */
 };
 
 static int px_hdr_class(const char *n, size_t len)
@@ -191,6 +192,8 @@ static int px_hdr_class(const char *n, size_t len)
 		if (px_ieq(n, len, "x-envoy-attempt-count"))
 			return H_ATTEMPT;
 		return px_ieq(n, len, "x-envoy-original-path") ? H_ORIG_PATH : H_OTHER;
+	case 30:
+		return px_ieq(n, len, "x-envoy-upstream-rq-timeout-ms") ? H_RQ_TIMEOUT : H_OTHER;
 	}
 	return H_OTHER;
 }
@@ -877,6 +880,10 @@ static void st_build_head(struct px_dconn *d, struct px_sb *b, bool mirror,
 		case H_XFP:
 			have_xfp = true;
 			break;
+		case H_RQ_TIMEOUT:
+			if (!st->gateway)
+				continue;
+			break;
 		}
 		if (px_ops_drop(ro, h->name.p, h->name.n) || px_ops_drop(dop, h->name.p, h->name.n))
 			continue;
@@ -1258,13 +1265,26 @@ void px_stream_connect_failed(struct px_dconn *d)
 /*
  * The route timeout; a gRPC client's grpc-timeout shortens it (Istio sets
  * Envoy's grpc_timeout_header_max to the route timeout, 0 = unbounded).
+ * In the mesh (Envoy's internal requests) x-envoy-upstream-rq-timeout-ms
+ * replaces the route timeout, 0 = none; the header is consumed.
  */
 static void st_arm_route_timeout(struct px_dconn *d)
 {
 	struct px_stream *st = &d->st;
 	uint64_t t = st->route ? st->route->timeout_ms : 0, g;
 	const struct http1_header *gt = st->bare ? NULL : http1_header_get(st->req, "grpc-timeout");
+	const struct http1_header *et = st->bare || st->gateway ? NULL :
+		http1_header_get(st->req, "x-envoy-upstream-rq-timeout-ms");
 
+	if (et && et->value.n && et->value.n <= 10) {
+		uint64_t v = 0;
+		size_t i;
+
+		for (i = 0; i < et->value.n && et->value.p[i] >= '0' && et->value.p[i] <= '9'; i++)
+			v = v * 10 + (uint64_t)(et->value.p[i] - '0');
+		if (i == et->value.n)
+			t = v;
+	}
 	if (gt && !px_grpc_timeout_ms(gt->value.p, gt->value.n, &g) && (!t || g < t))
 		t = g ? g : 1;
 	if (t && !st->t_route.at)
