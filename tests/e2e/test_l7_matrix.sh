@@ -170,23 +170,19 @@ e2e_assert_match "authority + port: 302" '^HTTP/1.1 302' "$out"
 e2e_assert_match "authority + port" '[Ll]ocation: http://other\.example:8443/rd-fixed' "$out"
 
 e2e_log "[VS] HTTPRetry.retryOn (Envoy x-envoy-retry-on): the upstream sees x-envoy-attempt-count"
-attempt() { grep -o 'hdr x-envoy-attempt-count: [0-9]*' <<<"$1" | awk '{ print $3 }'; }
-out=$(hreq --path "/r4xx?status=409" --print)
-e2e_assert_eq "retriable-4xx: 409 retried twice" 3 "$(attempt "$out")"
-out=$(hreq --path "/r4xx?status=400" --print)
-e2e_assert_eq "retriable-4xx: 400 not retried" 1 "$(attempt "$out")"
-out=$(hreq --path "/rgw?status=502" --print)
-e2e_assert_eq "gateway-error: 502 retried" 3 "$(attempt "$out")"
-out=$(hreq --path "/rgw?status=500" --print)
-e2e_assert_eq "gateway-error: 500 not retried" 1 "$(attempt "$out")"
-out=$(hreq --path "/rcode?status=418" --print)
-e2e_assert_eq "retryOn \"418\": a status code" 2 "$(attempt "$out")"
-out=$(hreq --path "/rnoon?status=503" --print)
-e2e_assert_eq "attempts without retryOn: Istio's default retryOn (503)" 4 "$(attempt "$out")"
-out=$(hreq --path "/rnoon?status=500" --print)
-e2e_assert_eq "attempts without retryOn: 500 not retried" 1 "$(attempt "$out")"
-out=$(hreq --path "/default?status=503" --print)
-e2e_assert_eq "no retries: Istio's default, 2 retries on 503" 3 "$(attempt "$out")"
+# tries PATH N DESC: the last try the upstream saw was number N
+tries() {
+	out=$(hreq --path "$1" --print)
+	e2e_assert_eq "$3" "$2" "$(grep -o 'hdr x-envoy-attempt-count: [0-9]*' <<<"$out" | awk '{ print $3 }')"
+}
+tries "/r4xx?status=409" 3 "retriable-4xx: 409 retried twice"
+tries "/r4xx?status=400" 1 "retriable-4xx: 400 not retried"
+tries "/rgw?status=502" 3 "gateway-error: 502 retried"
+tries "/rgw?status=500" 1 "gateway-error: 500 not retried"
+tries "/rcode?status=418" 2 "retryOn \"418\": a status code"
+tries "/rnoon?status=503" 4 "attempts without retryOn: Istio's default retryOn (503)"
+tries "/rnoon?status=500" 1 "attempts without retryOn: 500 not retried"
+tries "/default?status=503" 3 "no retries: Istio's default, 2 retries on 503"
 e2e_assert_match "exhausted: the upstream's 503 passes" '^HTTP/1.1 503' "$out"
 out=$(hreq --path "/ptt?delay_ms=1500" --print)
 e2e_assert_match "perTryTimeout, retries exhausted: 504" '^HTTP/1.1 504' "$out"
