@@ -199,6 +199,89 @@ out=$(hreq --path /hrm --print -H 'x-secret: s' -H 'x-kept: k')
 e2e_assert_eq "x-secret removed" "" "$(grep 'hdr x-secret' <<<"$out")"
 e2e_assert_match "x-kept kept" 'hdr x-kept: k' "$out"
 
+e2e_log "[VS] HTTPRedirect: derivePort FROM_REQUEST_PORT, scheme (default port dropped), authority + port, redirectCode"
+out=$(hreq --path /rd-port --host matrix.example --print)
+e2e_assert_match "derivePort FROM_REQUEST_PORT: the request's port" '[Ll]ocation: http://matrix\.example:9080/new' "$out"
+out=$(hreq --path /rd-port --host matrix.example:9080 --print)
+e2e_assert_match "derivePort with a port in Host: one port" '[Ll]ocation: http://matrix\.example:9080/new' "$out"
+out=$(hreq --path "/rd-https?a=1" --host matrix.example:80 --print)
+e2e_assert_match "scheme https: 308" '^HTTP/1.1 308' "$out"
+e2e_assert_match "scheme https: :80 dropped, path and query kept" '[Ll]ocation: https://matrix\.example/rd-https\?a=1' "$out"
+out=$(hreq --path /rd-fixed --host matrix.example:9080 --print)
+e2e_assert_match "authority + port: 302" '^HTTP/1.1 302' "$out"
+e2e_assert_match "authority + port" '[Ll]ocation: http://other\.example:8443/rd-fixed' "$out"
+
+e2e_log "[VS] HTTPRetry.retryOn (Envoy x-envoy-retry-on): the upstream sees x-envoy-attempt-count"
+# tries PATH N DESC: the last try the upstream saw was number N
+tries() {
+	out=$(hreq --path "$1" --print)
+	e2e_assert_eq "$3" "$2" "$(grep -o 'hdr x-envoy-attempt-count: [0-9]*' <<<"$out" | awk '{ print $3 }')"
+}
+tries "/r4xx?status=409" 3 "retriable-4xx: 409 retried twice"
+tries "/r4xx?status=400" 1 "retriable-4xx: 400 not retried"
+tries "/rgw?status=502" 3 "gateway-error: 502 retried"
+tries "/rgw?status=500" 1 "gateway-error: 500 not retried"
+tries "/rcode?status=418" 2 "retryOn \"418\": a status code"
+tries "/rnoon?status=503" 4 "attempts without retryOn: Istio's default retryOn (503)"
+tries "/rnoon?status=500" 1 "attempts without retryOn: 500 not retried"
+tries "/default?status=503" 3 "no retries: Istio's default, 2 retries on 503"
+e2e_assert_match "exhausted: the upstream's 503 passes" '^HTTP/1.1 503' "$out"
+out=$(hreq --path "/ptt?delay_ms=1500" --print)
+e2e_assert_match "perTryTimeout, retries exhausted: 504" '^HTTP/1.1 504' "$out"
+e2e_assert_match "... upstream request timeout" 'upstream request timeout' "$out"
+
+e2e_log "[VS] Headers on the route and on a destination, request and response; [VS] uriRegexRewrite"
+out=$(hreq --path /hresp --print)
+e2e_assert_match "response set replaces the upstream's header" '[Xx]-[Bb]ackend: overridden' "$out"
+e2e_assert_eq "response remove" "" "$(grep -i '^content-type' <<<"$out")"
+e2e_assert_match "destination request set" 'hdr x-dest: d' "$out"
+e2e_assert_match "destination response add" '[Xx]-[Dd]est-[Rr]esp: dr' "$out"
+out=$(hreq --path /hhost --print)
+e2e_assert_match "headers.request.set host: the host rewrite (Istio)" 'host=set\.example' "$out"
+out=$(hreq --path /dhost --print)
+e2e_assert_match "a destination's host over the route's" 'host=dest\.example' "$out"
+to v2 /srcns
+to v1 /othns
+to v2 /mport
+to v1 /oport
+out=$(hreq --path "/rreset?reset=1" --print)
+e2e_assert_match "reset retried, exhausted: 503" '^HTTP/1.1 503' "$out"
+e2e_assert_match "... Envoy's body after retries" 'upstream connect error or disconnect/reset before headers\. retried and the latest reset reason: connection termination' "$out"
+out=$(hreq --path "/plain?reset=1" --print)
+e2e_assert_match "default policy, reset not retried: 503 UC" 'before headers\. reset reason: connection termination' "$out"
+out=$(sm_pod_exec 1 curl -sS -m 5 -i -X OPTIONS -H 'Origin: http://ok.example' \
+	-H 'Access-Control-Request-Method: POST' http://10.96.4.10:9080/cors)
+e2e_assert_match "preflight max-age" '[Aa]ccess-[Cc]ontrol-[Mm]ax-[Aa]ge: 60' "$out"
+out=$(hreq --path /rx/abc/def/g --print)
+e2e_assert_match "uriRegexRewrite with groups" 'path=/v2/def/g/abc' "$out"
+to v2 "/qre?v=123"
+to v1 "/qre?v=12a"
+to v2 /hpre -H 'x-p: abc'
+to v1 /hpre -H 'x-p: xab'
+to v2 /dly
+
+e2e_log "Envoy: x-forwarded-proto, x-request-id upstream; x-envoy-upstream-service-time; local reply bodies"
+out=$(hreq --path /plain --print)
+e2e_assert_match "x-forwarded-proto: http" 'hdr x-forwarded-proto: http' "$out"
+e2e_assert_match "x-request-id generated" 'hdr x-request-id: [0-9a-f-]{36}' "$out"
+e2e_assert_match "x-envoy-upstream-service-time" '[Xx]-[Ee]nvoy-[Uu]pstream-[Ss]ervice-[Tt]ime: [0-9]+' "$out"
+out=$(hreq --path /plain -H 'x-request-id: keep-me' --print)
+e2e_assert_match "x-request-id kept" 'hdr x-request-id: keep-me' "$out"
+out=$(hreq --path /fi --print)
+e2e_assert_match "abort body: fault filter abort" 'fault filter abort' "$out"
+out=$(hreq --path "/to?delay_ms=2000" --print)
+e2e_assert_match "timeout body: upstream request timeout" 'upstream request timeout' "$out"
+out=$(hreq --path /nc --print)
+e2e_assert_match "route to a host no Service has: 503 (Envoy: cluster not found)" '^HTTP/1.1 503' "$out"
+out=$(hreq --path "/to?delay_ms=1000" -H 'x-envoy-upstream-rq-timeout-ms: 4000' --count 1)
+e2e_assert_eq "x-envoy-upstream-rq-timeout-ms replaces the route timeout (longer)" 1 "$(cnt "$out" status 200)"
+out=$(hreq --path "/plain?delay_ms=1500" -H 'x-envoy-upstream-rq-timeout-ms: 200' --print)
+e2e_assert_match "... and sets one where the route has none: 504" '^HTTP/1.1 504' "$out"
+out=$(hreq --path /plain -H 'x-envoy-upstream-rq-timeout-ms: 4000' --print)
+e2e_assert_eq "... consumed, not forwarded" "" "$(grep 'hdr x-envoy-upstream-rq-timeout-ms' <<<"$out")"
+out=$(hreq --path /dr0 --print)
+e2e_assert_match "directResponse 204 without body" '^HTTP/1.1 204' "$out"
+
 e2e_log "[DR] LoadBalancerSettings: consistentHash on a header sticks; ROUND_ROBIN alternates"
 for u in alice bob carol; do
 	out=$(sm_pod_exec 1 "$HREQ" --addr 10.96.4.12:9080 --count 20 -H "x-user: $u")
@@ -208,6 +291,17 @@ done
 out=$(sm_pod_exec 1 "$HREQ" --addr 10.96.4.13:9080 --count 20)
 e2e_assert_eq "ROUND_ROBIN: 10 each" "10 10" "$(cnt "$out" backend v1) $(cnt "$out" backend v2)"
 
+e2e_log "[DR] consistentHash.httpCookie with ttl: set when absent (Envoy's Set-Cookie), then sticky"
+out=$(sm_pod_exec 1 curl -sS -m 5 -i http://10.96.4.14:9080/a)
+e2e_assert_match "Set-Cookie name=\"value\"; Max-Age; Path; HttpOnly" \
+	'set-cookie: sm-user="[0-9a-f]{16}"; Max-Age=60; Path=/; HttpOnly' "$out"
+first=$(grep -i '^x-backend:' <<<"$out" | tr -d '\r' | awk '{ print $2 }')
+ck=$(grep -io '^set-cookie: sm-user="[0-9a-f]*"' <<<"$out" | sed 's/^[^:]*: //')
+out=$(sm_pod_exec 1 "$HREQ" --addr 10.96.4.14:9080 --count 20 -H "cookie: $ck")
+e2e_assert_eq "the cookie sent back: all 20 on the backend that set it" 20 "$(cnt "$out" backend "$first")"
+out=$(sm_pod_exec 1 curl -sS -m 5 -i -H 'cookie: sm-user=abc' http://10.96.4.14:9080/a)
+e2e_assert_eq "a request with the cookie gets no Set-Cookie" "" "$(grep -i '^set-cookie' <<<"$out")"
+
 e2e_log "[STD][RF] local replies count under the service they were addressed to"
 m=$(metrics)
 e2e_assert_match "FI 418 under matrix" \
@@ -216,6 +310,8 @@ e2e_assert_match "NR 404 under nr" \
 	'istio_requests_total\{[^}]*destination_service="nr\.default\.svc\.cluster\.local"[^}]*response_code="404"[^}]*response_flags="NR"' "$m"
 e2e_assert_match "UT 504 under matrix" \
 	'istio_requests_total\{[^}]*destination_service="matrix\.default\.svc\.cluster\.local"[^}]*response_code="504"[^}]*response_flags="UT"' "$m"
+e2e_assert_match "NC 503: no cluster found" \
+	'istio_requests_total\{[^}]*response_code="503"[^}]*response_flags="NC"' "$m"
 e2e_assert_eq "no local reply is unknown" "" \
 	"$(grep -E '^istio_requests_total\{' <<<"$m" | grep 'destination_service="unknown"')"
 

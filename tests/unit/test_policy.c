@@ -888,15 +888,22 @@ TEST(policy_unimplemented_warnings)
 		  "      tcp:\n"
 		  "        idleTimeout: 30ms\n",
 		  POL_DIAG_WARNING, "connectionPool.tcp.idleTimeout is not implemented", 10, 9 },
-		{ "cookie ttl", DR_HEAD
+		{ "cookie attributes", DR_HEAD
 		  "  trafficPolicy:\n"
 		  "    loadBalancer:\n"
-		  "      consistentHash: {httpCookie: {name: u, ttl: 0s}}\n",
-		  POL_DIAG_WARNING, "httpCookie.ttl is not implemented", 9, 46 },
+		  "      consistentHash: {httpCookie: {name: u, attributes: [{name: SameSite, value: Lax}]}}\n",
+		  POL_DIAG_WARNING, "httpCookie.attributes is not implemented", 9, 46 },
 		{ "VS delegate", VS_HEAD
 		  "  http:\n"
 		  "  - delegate: {name: r}\n",
 		  POL_DIAG_WARNING, "http[0].delegate is not implemented", 8, 5 },
+		{ "VS without hosts (a delegate)", "apiVersion: networking.istio.io/v1\n"
+		  "kind: VirtualService\n"
+		  "metadata: {name: leaf}\n"
+		  "spec:\n"
+		  "  http:\n"
+		  "  - route: [{destination: {host: reviews}}]\n",
+		  POL_DIAG_WARNING, "no hosts: a delegate VirtualService", 5, 3 },
 		{ "gateway TLS", "apiVersion: networking.istio.io/v1\n"
 		  "kind: Gateway\n"
 		  "metadata: {name: gw}\n"

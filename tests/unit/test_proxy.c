@@ -386,6 +386,12 @@ TEST(proxy_redirect_location)
 		{ NULL, "other.example", "https", 0, "/p", "", "svc", "https://other.example/p" },
 		{ NULL, NULL, NULL, 9090, "/p", "", "svc:80", "http://svc:9090/p" },
 		{ NULL, "x.y:1", NULL, 2, "/", "", "svc", "http://x.y:2/" },
+		/* a scheme change drops the request's default port, no other */
+		{ NULL, NULL, "https", 0, "/p", "", "svc:80", "https://svc/p" },
+		{ NULL, NULL, "https", 0, "/p", "", "svc:8080", "https://svc:8080/p" },
+		{ NULL, NULL, "http", 0, "/p", "", "svc:80", "http://svc:80/p" },
+		{ NULL, NULL, "https", 0, "/p", "", "[fd00::1]:80", "https://[fd00::1]/p" },
+		{ NULL, NULL, NULL, 9090, "/p", "", "[fd00::1]:80", "http://[fd00::1]:9090/p" },
 	};
 	char out[256];
 	size_t i;
@@ -395,8 +401,8 @@ TEST(proxy_redirect_location)
 					  .authority = (char *)t[i].auth,
 					  .scheme = (char *)t[i].scheme, .port = t[i].port };
 		int n = px_redirect_location(&rd, t[i].path, strlen(t[i].path), t[i].query,
-					     strlen(t[i].query), t[i].host, strlen(t[i].host), out,
-					     sizeof(out));
+					     strlen(t[i].query), t[i].host, strlen(t[i].host), 80,
+					     out, sizeof(out));
 
 		ASSERT_GE(n, 0);
 		ASSERT_STREQ(out, t[i].want);
@@ -404,7 +410,25 @@ TEST(proxy_redirect_location)
 	{
 		struct pol_redirect rd = { .set = true, .uri = "/a-long-path" };
 
-		ASSERT_EQ(px_redirect_location(&rd, "/", 1, "", 0, "h", 1, out, 8), -ENOSPC);
+		ASSERT_EQ(px_redirect_location(&rd, "/", 1, "", 0, "h", 1, 80, out, 8), -ENOSPC);
+	}
+	{
+		/* derivePort FROM_REQUEST_PORT: the port the route serves (Istio's
+		 * port_redirect); an explicit port wins; FROM_PROTOCOL_DEFAULT none */
+		struct pol_redirect rd = { .set = true, .uri = "/n",
+					  .derive_port = POL_DERIVE_PORT_REQUEST };
+
+		ASSERT_GE(px_redirect_location(&rd, "/o", 2, "", 0, "svc", 3, 9080, out, sizeof(out)), 0);
+		ASSERT_STREQ(out, "http://svc:9080/n");
+		ASSERT_GE(px_redirect_location(&rd, "/o", 2, "", 0, "svc:1", 5, 9080, out, sizeof(out)), 0);
+		ASSERT_STREQ(out, "http://svc:9080/n");
+		rd.port = 7;
+		ASSERT_GE(px_redirect_location(&rd, "/o", 2, "", 0, "svc", 3, 9080, out, sizeof(out)), 0);
+		ASSERT_STREQ(out, "http://svc:7/n");
+		rd.port = 0;
+		rd.derive_port = POL_DERIVE_PORT_PROTOCOL_DEFAULT;
+		ASSERT_GE(px_redirect_location(&rd, "/o", 2, "", 0, "svc:1", 5, 9080, out, sizeof(out)), 0);
+		ASSERT_STREQ(out, "http://svc:1/n");
 	}
 }
 

@@ -663,6 +663,31 @@ TEST(upstream_lb_hash_cookie_query_source)
 		ASSERT_EQ(up_pick_host(r, &f.c, &rq2, 0, NULL, 0, 0, &b), 0);
 		ASSERT_EQ(a, b);
 	}
+	/* httpCookie ttl: the generated value picks the host the cookie it
+	 * becomes (sent back quoted, as Envoy sets it) picks later; a cookie
+	 * present wins over a generated one */
+	{
+		struct fx_req q3 = { { "cookie" }, { "z=1; session=\"0123456789abcdef\"" } };
+		struct fx_req none = { { "x" }, { "y" } };
+		struct l7_request_view gen = { .header = fx_req_header, .ctx = &none,
+					       .gen_cookie = "0123456789abcdef" };
+		struct l7_request_view back = { .header = fx_req_header, .ctx = &q3 };
+		size_t n;
+
+		ASSERT_EQ(up_pick_host(r, &f.c, &gen, 0, NULL, 0, 0, &a), 0);
+		for (int k = 0; k < 10; k++) {
+			ASSERT_EQ(up_pick_host(r, &f.c, &back, 0, NULL, 0, 0, &b), 0);
+			ASSERT_EQ(a, b);
+		}
+		gen.ctx = &q2;
+		ASSERT_EQ(up_pick_host(r, &f.c, &rq2, 0, NULL, 0, 0, &a), 0);
+		ASSERT_EQ(up_pick_host(r, &f.c, &gen, 0, NULL, 0, 0, &b), 0);
+		ASSERT_EQ(a, b);
+		ASSERT_TRUE(up_cookie_value("a=\"\"; b=\"x", 10, "a", &n) != NULL);
+		ASSERT_EQ(n, 0);
+		ASSERT_TRUE(up_cookie_value("a=\"\"; b=\"x", 10, "b", &n) != NULL);
+		ASSERT_EQ(n, 2);	/* one quote is no quoting */
+	}
 
 	f.c.hash_kind = POL_HASH_QUERY;
 	f.c.hash_key = "u";

@@ -429,12 +429,20 @@ static int l7_cluster_policy(struct l7_build *b, const struct pol_dr *dr,
 	compile_cluster_policy(dr, subset, port, &cp);
 	cl->lb = cp.lb;
 	cl->hash_kind = POL_HASH_NONE;
+	cl->cookie_ttl_s = -1;
 	cl->pool = cp.pool;
 	cl->outlier = cp.outlier;
 	if (cp.lb == L7_LB_HASH) {
 		cl->hash_kind = (uint8_t)cp.lb_src->hash;
 		if (cp.lb_src->hash == POL_HASH_HEADER)
 			return l7_strdup_lower(cp.lb_src->hash_key, &cl->hash_key);
+		if (cp.lb_src->hash == POL_HASH_COOKIE && cp.lb_src->cookie_ttl_set) {
+			int err = l7_strdup(cp.lb_src->cookie_path, &cl->cookie_path);
+
+			if (err)
+				return err;
+			cl->cookie_ttl_s = cp.lb_src->cookie_ttl_s;
+		}
 		return l7_strdup(cp.lb_src->hash_key, &cl->hash_key);
 	}
 	return 0;
@@ -459,6 +467,7 @@ static void l7_cluster_free(struct l7_cluster *cl)
 	free(cl->fqdn);
 	free(cl->subset);
 	free(cl->hash_key);
+	free(cl->cookie_path);
 	for (size_t i = 0; i < cl->n_hosts; i++)
 		free(cl->hosts[i].pod);
 	free(cl->hosts);
@@ -553,7 +562,10 @@ out:
 	return err;
 }
 
-/* A destination that is no known Service: an empty cluster (503 UH), as Envoy. */
+/*
+ * A destination that is no known Service (port): Envoy has no such cluster
+ * and answers 503 NC ("cluster not found"); an empty cluster marked missing.
+ */
 static int l7_cluster_empty(struct l7_build *b, const char *host, uint16_t port,
 			    const char *subset, struct l7_cluster **out)
 {
@@ -568,6 +580,7 @@ static int l7_cluster_empty(struct l7_build *b, const char *host, uint16_t port,
 		return -ENOMEM;
 	cl->id = id;
 	cl->port = port;
+	cl->missing = true;
 	l7_cluster_policy(b, NULL, NULL, port, cl);	/* the defaults */
 	if (asprintf(&cl->name, "outbound|%u|%s|%s", port, subset ? subset : "", host) < 0)
 		cl->name = NULL;
@@ -595,7 +608,7 @@ static int l7_dest_cluster(struct l7_build *b, const struct pol_destination *d,
 
 	if (!dsvc) {
 		err = l7_diag(b, POL_DIAG_WARNING, &d->loc,
-			      "http route destination host \"%s\" is not a known Service: requests to it get 503 (no healthy upstream)",
+			      "http route destination host \"%s\" is not a known Service: requests to it get 503 (cluster not found, NC)",
 			      d->host ? d->host : "");
 		return err ? err : l7_cluster_empty(b, d->host ? d->host : "", d->port,
 						    d->subset, out);

@@ -166,11 +166,16 @@ struct l7_cluster {
 	uint8_t lb;			/* L7_LB_* */
 	uint8_t hash_kind;		/* POL_HASH_* */
 	char *hash_key;			/* header (lower-case) / cookie / query name */
+	int64_t cookie_ttl_s;		/* httpCookie.ttl: the proxy sets the cookie
+					 * when absent (Max-Age); -1 = never */
+	char *cookie_path;		/* httpCookie.path, NULL = none */
 	struct l7_host *hosts;		size_t n_hosts;
 	struct l7_pool_cfg pool;
 	struct l7_outlier_cfg outlier;
 	uint32_t index;			/* position in l7_config.clusters */
 	bool h2;			/* upstream speaks HTTP/2 (h2c): port http2/grpc* */
+	bool missing;			/* no Service (port) behind it: Envoy has no
+					 * such cluster, requests get 503 NC */
 };
 
 /* A service port whose connections connect4 sends to the agent. */

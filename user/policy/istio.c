@@ -91,6 +91,7 @@ static void tp_init(struct pol_traffic_policy *tp)
 static void tp_free(struct pol_traffic_policy *tp)
 {
 	free(tp->lb.hash_key);
+	free(tp->lb.cookie_path);
 	for (size_t i = 0; i < tp->n_port_level; i++)
 		tp_free(&tp->port_level[i].tp);
 	free(tp->port_level);
@@ -142,12 +143,15 @@ static void parse_consistent_hash(struct pol_walk *w, const yaml_node_t *n,
 			pol_check_keys(w, v, p, KEYS("name", "path", "ttl", "attributes"));
 			if (pol_get_str(w, v, "name", p, &lb->hash_key) != 1)
 				pol_diag_missing(w, v, NULL, "%s: missing name", p);
-			pol_get_scalar(w, v, "path", p);
-			pol_get_duration(w, v, "ttl", p);
+			pol_get_str(w, v, "path", p, &lb->cookie_path);
+			/* with a ttl, Envoy sets the cookie when a request has
+			 * none (Max-Age in whole seconds; 0: a session cookie) */
+			if (get_ms(w, v, "ttl", p, &i64) == 1) {
+				lb->cookie_ttl_set = true;
+				lb->cookie_ttl_s = i64 / 1000 > UINT32_MAX ? UINT32_MAX :
+						   (uint32_t)(i64 / 1000);
+			}
 			lb->hash = POL_HASH_COOKIE;
-			/* Envoy sets a cookie with a ttl when absent; sockmesh
-			 * only hashes an existing one. */
-			warn_field(w, v, p, "ttl", NOT_IMPL);
 			warn_field(w, v, p, "attributes", NOT_IMPL);
 		}
 	}
@@ -1551,7 +1555,8 @@ static void parse_http_route(struct pol_walk *w, const yaml_node_t *n,
 	sub(p, path, "delegate");
 	if ((v = pol_get(w, n, "delegate")) && pol_want_map(w, v, p)) {
 		pol_check_keys(w, v, p, KEYS("name", "namespace"));
-		warn_field(w, n, path, "delegate", NOT_IMPL);
+		warn_field(w, n, path, "delegate",
+			   "is not implemented by sockmesh: requests this route matches get 503");
 	}
 	{
 		int actions = (pol_get(w, n, "route") != NULL) + hr->redirect.set +
@@ -1695,6 +1700,12 @@ void pol_parse_vs(struct pol_walk *w, const yaml_node_t *root,
 				pol_diag_at(w, POL_DIAG_ERROR, pol_seq_at(w, v, i),
 					    "VirtualService.spec.hosts[%zu]: must not be empty", i);
 	}
+	/* Istio: a VirtualService without hosts is a delegate, used only
+	 * through a root's http[].delegate (not implemented): say so */
+	if (!pol_get(w, spec, "hosts") && pol_get(w, spec, "http"))
+		pol_diag_at(w, POL_DIAG_WARNING, pol_get_key(w, spec, "http"),
+			    "VirtualService %s: no hosts: a delegate VirtualService, which sockmesh does not implement (its routes are not used)",
+			    w->name);
 	if ((v = pol_get(w, spec, "gateways")))
 		pol_val_strlist(w, v, "VirtualService.spec.gateways",
 				&vs->gateways, &vs->n_gateways);

@@ -163,6 +163,10 @@ struct pol_lb {
 				 * asked for instead of maglev */
 	uint64_t hash_table_size; /* maglev.tableSize / ringHash.minimumRingSize;
 				   * 0 = unset */
+	bool cookie_ttl_set;	/* httpCookie.ttl given: Envoy generates the
+				 * cookie when a request has none */
+	uint32_t cookie_ttl_s;	/* its Max-Age (0 = session cookie) */
+	char *cookie_path;	/* httpCookie.path, NULL unset */
 };
 
 struct pol_port_tp;

@@ -165,6 +165,7 @@ enum {
 	H_XFP,
 	H_ORIG_PATH,
 	H_TE,		/* transfer-encoding */
+	H_RQ_TIMEOUT,	/* x-envoy-upstream-rq-timeout-ms: consumed (mesh) */
 };
 
 static int px_hdr_class(const char *n, size_t len)
@@ -191,6 +192,8 @@ static int px_hdr_class(const char *n, size_t len)
 		if (px_ieq(n, len, "x-envoy-attempt-count"))
 			return H_ATTEMPT;
 		return px_ieq(n, len, "x-envoy-original-path") ? H_ORIG_PATH : H_OTHER;
+	case 30:
+		return px_ieq(n, len, "x-envoy-upstream-rq-timeout-ms") ? H_RQ_TIMEOUT : H_OTHER;
 	}
 	return H_OTHER;
 }
@@ -199,6 +202,34 @@ static bool px_ops_drop(const struct pol_hdr_ops *o, const char *n, size_t nn)
 {
 	return o && (px_hdr_listed(n, nn, o->remove, o->n_remove) ||
 		     px_kv_listed(n, nn, o->set.v, o->set.n));
+}
+
+/* host / :authority in headers set or add: Istio makes it the host rewrite */
+static bool px_is_authority(const char *key)
+{
+	return key && (strcasecmp(key, "host") == 0 || strcasecmp(key, ":authority") == 0);
+}
+
+static const char *px_ops_authority(const struct pol_hdr_ops *o)
+{
+	const char *a = NULL;
+	size_t i;
+
+	if (!o)
+		return NULL;
+	for (i = 0; i < o->set.n; i++)
+		if (px_is_authority(o->set.v[i].key))
+			a = o->set.v[i].value;
+	for (i = 0; i < o->add.n && !a; i++)
+		if (px_is_authority(o->add.v[i].key))
+			a = o->add.v[i].value;
+	return a && *a ? a : NULL;
+}
+
+static void px_kv_append(struct px_sb *b, const struct pol_kv *kv)
+{
+	if (kv->key && !px_is_authority(kv->key))
+		sb_hdrz(b, kv->key, kv->value ? kv->value : "");
 }
 
 /* set (inner level first; the outer level wins on the same name), then add */
@@ -211,20 +242,16 @@ static void px_ops_append(struct px_sb *b, const struct pol_hdr_ops *inner,
 		for (i = 0; i < inner->set.n; i++)
 			if (!outer || !px_kv_listed(inner->set.v[i].key, strlen(inner->set.v[i].key),
 						    outer->set.v, outer->set.n))
-				sb_hdrz(b, inner->set.v[i].key, inner->set.v[i].value ?
-							     inner->set.v[i].value : "");
+				px_kv_append(b, &inner->set.v[i]);
 	if (outer)
 		for (i = 0; i < outer->set.n; i++)
-			sb_hdrz(b, outer->set.v[i].key, outer->set.v[i].value ?
-							 outer->set.v[i].value : "");
+			px_kv_append(b, &outer->set.v[i]);
 	if (inner)
 		for (i = 0; i < inner->add.n; i++)
-			sb_hdrz(b, inner->add.v[i].key, inner->add.v[i].value ?
-							 inner->add.v[i].value : "");
+			px_kv_append(b, &inner->add.v[i]);
 	if (outer)
 		for (i = 0; i < outer->add.n; i++)
-			sb_hdrz(b, outer->add.v[i].key, outer->add.v[i].value ?
-							 outer->add.v[i].value : "");
+			px_kv_append(b, &outer->add.v[i]);
 }
 
 /* ---- request view for the router and the load balancer ---- */
@@ -265,6 +292,54 @@ static void st_view(struct px_dconn *d, struct l7_request_view *v)
 	v->ctx = m;
 	v->source = st->source;
 	v->gateway = st->gw ? st->gw->name : NULL;
+	v->gen_cookie = st->ck_gen[0] ? st->ck_gen : NULL;
+}
+
+/*
+ * consistentHash.httpCookie with a ttl and a request without the cookie:
+ * Envoy generates one from the downstream connection's addresses (one
+ * value per connection), hashes it, and sets it on the response.
+ */
+static void st_cookie_gen(struct px_dconn *d)
+{
+	struct px_stream *st = &d->st;
+	const struct l7_cluster *c = st->cluster;
+	const struct http1_header *ck;
+	uint64_t x;
+	size_t n;
+
+	if (st->ck_gen[0] || c->hash_kind != POL_HASH_COOKIE || c->cookie_ttl_s < 0 ||
+	    !c->hash_key || st->bare)
+		return;
+	ck = http1_header_get(st->req, "cookie");
+	if (ck && up_cookie_value(ck->value.p, ck->value.n, c->hash_key, &n))
+		return;
+	x = sm_hash_mix64(((uint64_t)d->peer_addr << 16 | d->peer_port) ^
+			  sm_hash_mix64((uint64_t)d->orig.vip << 16 | st->port));
+	snprintf(st->ck_gen, sizeof(st->ck_gen), "%016llx", (unsigned long long)x);
+}
+
+/* Envoy's makeSetCookieValue: name="value"; Max-Age=N; Path=P; HttpOnly */
+static void st_cookie_put(struct px_stream *st, struct px_sb *b)
+{
+	const struct l7_cluster *c = st->cluster;
+
+	if (!st->ck_gen[0] || !c)
+		return;
+	sb_puts(b, "set-cookie: ");
+	sb_puts(b, c->hash_key);
+	sb_puts(b, "=\"");
+	sb_puts(b, st->ck_gen);
+	sb_puts(b, "\"");
+	if (c->cookie_ttl_s > 0) {
+		sb_puts(b, "; Max-Age=");
+		sb_u64(b, (uint64_t)c->cookie_ttl_s);
+	}
+	if (c->cookie_path && *c->cookie_path) {
+		sb_puts(b, "; Path=");
+		sb_puts(b, c->cookie_path);
+	}
+	sb_puts(b, "; HttpOnly\r\n");
 }
 
 /* ---- stream lifecycle ---- */
@@ -765,6 +840,12 @@ static void st_build_head(struct px_dconn *d, struct px_sb *b, bool mirror,
 		auth = r->pol->rewrite.authority;
 		an = strlen(auth);
 	}
+	/* Istio: a host (:authority) header set or added is the host rewrite,
+	 * a destination's over the route's */
+	if (px_ops_authority(dop) || px_ops_authority(ro)) {
+		auth = px_ops_authority(dop) ? px_ops_authority(dop) : px_ops_authority(ro);
+		an = strlen(auth);
+	}
 	if (!an && st->svc && st->svc->fqdn) {
 		auth = st->svc->fqdn;	/* HTTP/1.0 without Host */
 		an = strlen(auth);
@@ -803,6 +884,10 @@ static void st_build_head(struct px_dconn *d, struct px_sb *b, bool mirror,
 			break;
 		case H_XFP:
 			have_xfp = true;
+			break;
+		case H_RQ_TIMEOUT:
+			if (!st->gateway)
+				continue;
 			break;
 		}
 		if (px_ops_drop(ro, h->name.p, h->name.n) || px_ops_drop(dop, h->name.p, h->name.n))
@@ -997,6 +1082,7 @@ static void st_try(struct px_dconn *d)
 			px_cs_add(&st->cstat->retries, 1);
 	}
 	st_patch_attempt(st);
+	st_cookie_gen(d);
 	st_view(d, &v);
 	if (up_pick_host(up, st->cluster, &v, st->src_ip, st->avoid, st->n_avoid, w->now, &idx) ||
 	    idx >= st->cluster->n_hosts) {
@@ -1086,6 +1172,7 @@ static void st_try_fail(struct px_dconn *d, enum px_fail f)
 	struct px_stream *st = &d->st;
 	struct px_worker *w = d->w;
 	struct px_uconn *u = st->u;
+	char body[128];
 	bool retriable;
 
 	/* a pooled connection the server closed under us: resend once, not a try */
@@ -1116,20 +1203,21 @@ static void st_try_fail(struct px_dconn *d, enum px_fail f)
 	}
 	if (retriable && st->tries > 1)
 		st->flags |= 1u << PX_F_URX;
-	switch (f) {
-	case PX_FAIL_TIMEOUT:
+	if (f == PX_FAIL_TIMEOUT) {
 		st_local_str(d, 504, "upstream request timeout", NULL, PX_F_UT);
-		break;
-	case PX_FAIL_CONNECT:
-		st_local_str(d, 503, PX_BODY_RESET "connection failure", NULL, PX_F_UF);
-		break;
-	case PX_FAIL_PROTOCOL:
-		st_local_str(d, 502, PX_BODY_RESET "protocol error", NULL, PX_F_UPE);
-		break;
-	default:
-		st_local_str(d, 503, PX_BODY_RESET "connection termination", NULL, PX_F_UC);
-		break;
+		return;
 	}
+	/* Envoy's router: "retried and the latest" once a retry was made */
+	snprintf(body, sizeof(body), "upstream connect error or disconnect/reset before headers. %sreset reason: %s",
+		 st->tries > 1 ? "retried and the latest " : "",
+		 f == PX_FAIL_CONNECT ? "connection failure" :
+		 f == PX_FAIL_PROTOCOL ? "protocol error" : "connection termination");
+	if (f == PX_FAIL_CONNECT)
+		st_local_str(d, 503, body, NULL, PX_F_UF);
+	else if (f == PX_FAIL_PROTOCOL)
+		st_local_str(d, 502, body, NULL, PX_F_UPE);
+	else
+		st_local_str(d, 503, body, NULL, PX_F_UC);
 }
 
 void px_stream_connect_failed(struct px_dconn *d)
@@ -1144,13 +1232,26 @@ void px_stream_connect_failed(struct px_dconn *d)
 /*
  * The route timeout; a gRPC client's grpc-timeout shortens it (Istio sets
  * Envoy's grpc_timeout_header_max to the route timeout, 0 = unbounded).
+ * In the mesh (Envoy's internal requests) x-envoy-upstream-rq-timeout-ms
+ * replaces the route timeout, 0 = none; the header is consumed.
  */
 static void st_arm_route_timeout(struct px_dconn *d)
 {
 	struct px_stream *st = &d->st;
 	uint64_t t = st->route ? st->route->timeout_ms : 0, g;
 	const struct http1_header *gt = st->bare ? NULL : http1_header_get(st->req, "grpc-timeout");
+	const struct http1_header *et = st->bare || st->gateway ? NULL :
+		http1_header_get(st->req, "x-envoy-upstream-rq-timeout-ms");
 
+	if (et && et->value.n && et->value.n <= 10) {
+		uint64_t v = 0;
+		size_t i;
+
+		for (i = 0; i < et->value.n && et->value.p[i] >= '0' && et->value.p[i] <= '9'; i++)
+			v = v * 10 + (uint64_t)(et->value.p[i] - '0');
+		if (i == et->value.n)
+			t = v;
+	}
 	if (gt && !px_grpc_timeout_ms(gt->value.p, gt->value.n, &g) && (!t || g < t))
 		t = g ? g : 1;
 	if (t && !st->t_route.at)
@@ -1198,6 +1299,11 @@ static void st_forward(struct px_dconn *d)
 			st_local_grpc(d, grpc - 1, "fault filter abort", PX_F_FI);
 		else
 			st_local_str(d, l7_fault_abort(r->pol), "fault filter abort", NULL, PX_F_FI);
+		return;
+	}
+	if (st->cluster && st->cluster->missing) {
+		/* Envoy's router: cluster not found, 503 without a body (NC) */
+		st_local_str(d, 503, NULL, NULL, PX_F_NC);
 		return;
 	}
 	if (!st->cluster) {
@@ -1433,8 +1539,8 @@ static void st_begin(struct px_dconn *d)
 		if (r->pol->redirect.set) {
 			char loc[8192 + 64], extra[8192 + 96];
 			int n = px_redirect_location(&r->pol->redirect, m->path.p, m->path.n, m->query.p,
-						     m->query.n, m->host.p, m->host.n, loc,
-						     sizeof(loc));
+						     m->query.n, m->host.p, m->host.n, st->port,
+						     loc, sizeof(loc));
 
 			if (n < 0) {
 				st_local_str(d, 414, NULL, NULL, -1);
@@ -1962,6 +2068,7 @@ static void st_commit_head(struct px_dconn *d, const struct http1_msg *rm)
 	sb_puts(&b, "x-envoy-upstream-service-time: ");
 	sb_u64(&b, st->resp_head_ms - st->try_start_ms);
 	sb_puts(&b, "\r\n");
+	st_cookie_put(st, &b);
 	if (tunnel) {
 		sb_puts(&b, "connection: upgrade\r\n");
 		if (upg)

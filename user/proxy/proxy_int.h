@@ -119,6 +119,7 @@ enum px_flag {
 	PX_F_UPE,	/* upstream protocol error */
 	PX_F_SI,	/* stream idle timeout */
 	PX_F_DPE,	/* downstream protocol error */
+	PX_F_NC,	/* no cluster found (route to a host no Service has) */
 	PX_F_MAX,
 };
 
@@ -341,6 +342,7 @@ struct px_stream {
 	bool bare;		/* no parsed request (parse error, header timeout) */
 	const struct l7_retry *retry;
 	char rid_buf[37];
+	char ck_gen[17];	/* httpCookie ttl: the cookie value set, "" none */
 	uint32_t src_ip;	/* network order */
 	int grpc;		/* telemetry: PROXY_GRPC_NONE / _UNKNOWN / grpc-status */
 	uint32_t cb_src;	/* breaker/pool key: the client pod, 0 on gateways */
@@ -614,7 +616,7 @@ uint64_t px_backoff_ms(uint64_t base_ms, uint32_t retry_n, uint64_t rnd);
 extern const struct l7_retry px_retry_default;
 int px_redirect_location(const struct pol_redirect *rd, const char *path, size_t path_len,
 			 const char *query, size_t query_len, const char *host, size_t host_len,
-			 char *out, size_t outlen);
+			 uint16_t req_port, char *out, size_t outlen);
 bool px_hdr_listed(const char *name, size_t n, char *const *list, size_t n_list);
 bool px_kv_listed(const char *name, size_t n, const struct pol_kv *kv, size_t n_kv);
 const char *px_reason(int status);

@@ -19,7 +19,7 @@ const char *const px_flag_names[PX_F_MAX] = {
 	[PX_F_UH] = "UH", [PX_F_UF] = "UF", [PX_F_UO] = "UO", [PX_F_NR] = "NR",
 	[PX_F_URX] = "URX", [PX_F_UT] = "UT", [PX_F_UC] = "UC", [PX_F_DC] = "DC",
 	[PX_F_FI] = "FI", [PX_F_DI] = "DI", [PX_F_UPE] = "UPE", [PX_F_SI] = "SI",
-	[PX_F_DPE] = "DPE",
+	[PX_F_DPE] = "DPE", [PX_F_NC] = "NC",
 };
 
 void px_uuid4(uint64_t a, uint64_t b, char out[37])
@@ -330,37 +330,62 @@ const struct l7_retry px_retry_default = {
 	.backoff_base_ms = PX_BACKOFF_BASE_MS,
 };
 
+/* Length of host without its ":port" (an IPv6 literal keeps its brackets). */
+static size_t px_host_no_port(const char *h, size_t n)
+{
+	const char *c;
+
+	if (n && h[0] == '[') {
+		c = memchr(h, ']', n);
+		return c ? (size_t)(c - h) + 1 : n;
+	}
+	c = memchr(h, ':', n);
+	return c ? (size_t)(c - h) : n;
+}
+
+/*
+ * Envoy's RouteEntryImplBase::newUri for Istio's HTTPRedirect: the port is
+ * redirect.port, else with derivePort FROM_REQUEST_PORT the port the route
+ * serves (Istio writes the listener port into port_redirect), else none
+ * (FROM_PROTOCOL_DEFAULT: the host as it came). A new port replaces the
+ * request host's; a scheme change drops the request's default port (":80":
+ * requests reach the proxy over plain HTTP). authority replaces the host.
+ */
 int px_redirect_location(const struct pol_redirect *rd, const char *path, size_t path_len,
 			 const char *query, size_t query_len, const char *host, size_t host_len,
-			 char *out, size_t outlen)
+			 uint16_t req_port, char *out, size_t outlen)
 {
 	const char *scheme = rd->scheme && *rd->scheme ? rd->scheme : "http";
 	const char *h = host;
 	size_t hn = host_len;
 	const char *pth = path;
 	size_t pn = path_len;
+	uint16_t port = rd->port;
 	bool keep_query;
 	int n;
 
+	if (!port && rd->derive_port == POL_DERIVE_PORT_REQUEST)
+		port = req_port;
 	if (rd->authority && *rd->authority) {
 		h = rd->authority;
 		hn = strlen(h);
-	}
-	if (rd->port) {
-		const char *c = memchr(h, ':', hn);
+	} else if (!port && strcmp(scheme, "http") != 0) {
+		size_t bare = px_host_no_port(h, hn);
 
-		if (c)
-			hn = (size_t)(c - h);
+		if (hn - bare == 3 && memcmp(h + bare, ":80", 3) == 0)
+			hn = bare;
 	}
+	if (port)
+		hn = px_host_no_port(h, hn);
 	if (rd->uri && *rd->uri) {
 		pth = rd->uri;
 		pn = strlen(pth);
 	}
 	/* a query in the redirect path replaces the request's (Envoy) */
 	keep_query = query_len && !memchr(pth, '?', pn);
-	if (rd->port)
+	if (port)
 		n = snprintf(out, outlen, "%s://%.*s:%u%.*s%s%.*s", scheme, (int)hn, h,
-			     rd->port, (int)pn, pth, keep_query ? "?" : "",
+			     port, (int)pn, pth, keep_query ? "?" : "",
 			     keep_query ? (int)query_len : 0, query ? query : "");
 	else
 		n = snprintf(out, outlen, "%s://%.*s%.*s%s%.*s", scheme, (int)hn, h,

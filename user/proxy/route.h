@@ -24,6 +24,9 @@ struct l7_request_view {
 	const void *ctx;
 	const struct l7_pod *source;			/* client pod, NULL if unknown */
 	const char *gateway;				/* NULL = mesh, else "ns/name" */
+	/* httpCookie with a ttl, request without the cookie: the value the
+	 * proxy sets (Envoy hashes the cookie it generates), else NULL */
+	const char *gen_cookie;
 };
 
 /*

@@ -317,8 +317,9 @@ static bool up_state_ejected(const struct up_host_state *s)
 	return s && __atomic_load_n(&s->ejected, __ATOMIC_ACQUIRE);
 }
 
-/* Value of "name" in a "k=v; k2=v2" Cookie header. */
-static const char *up_cookie_value(const char *hdr, size_t hlen, const char *name, size_t *len)
+/* Value of "name" in a "k=v; k2=v2" Cookie header, without the double
+ * quotes of a quoted value (Envoy's parseCookieValue). */
+const char *up_cookie_value(const char *hdr, size_t hlen, const char *name, size_t *len)
 {
 	size_t nlen = strlen(name), i = 0;
 
@@ -336,6 +337,10 @@ static const char *up_cookie_value(const char *hdr, size_t hlen, const char *nam
 		if (eq < e && eq - s == nlen && !memcmp(hdr + s, name, nlen)) {
 			while (e > eq + 1 && (hdr[e - 1] == ' ' || hdr[e - 1] == '\t'))
 				e--;
+			if (e - eq - 1 >= 2 && hdr[eq + 1] == '"' && hdr[e - 1] == '"') {
+				*len = e - eq - 3;
+				return hdr + eq + 2;
+			}
 			*len = e - eq - 1;
 			return hdr + eq + 1;
 		}
@@ -384,6 +389,10 @@ static bool up_hash_key(const struct l7_cluster *c, const struct l7_request_view
 			const char *ck = rq->header(rq->ctx, "cookie", &len);
 
 			v = ck ? up_cookie_value(ck, len, c->hash_key, &len) : NULL;
+		}
+		if (!v && rq && rq->gen_cookie) {
+			v = rq->gen_cookie;
+			len = strlen(v);
 		}
 		break;
 	case POL_HASH_QUERY:
