@@ -55,6 +55,14 @@ struct compile_opts {
 	 * the plan (SM_SVC_F_L7 clear, plan_service.l7_why kept to say why
 	 * they would be L7). The L7 config is built either way. */
 	bool l7_proxy;
+	/*
+	 * Deltas (compile_patch_*): the IPs (network order; 0 = none) of the
+	 * Pods that came, went or changed, both versions. pods_known false:
+	 * not known, the L7 config's pod table is read again whole.
+	 */
+	bool pods_known;
+	const uint32_t *pod_ips;
+	size_t n_pod_ips;
 };
 
 struct compile_out {
