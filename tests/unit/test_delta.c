@@ -663,7 +663,8 @@ static char *compiled_text(const struct compile_out *o)
 		fprintf(f, "why %s:%u %s\n", o->plan.svcs[i].fqdn, ntohs(o->plan.svcs[i].key.port),
 			o->plan.svcs[i].l7_why ?: "-");
 	for (size_t i = 0; o->l7 && i < o->l7->n_svcs; i++)
-		fprintf(f, "l7 %s:%u %s\n", o->l7->svcs[i].fqdn, o->l7->svcs[i].port, o->l7->svcs[i].why);
+		fprintf(f, "l7 %s:%u %s\n", l7_config_svc(o->l7, i)->fqdn, l7_config_svc(o->l7, i)->port,
+			l7_config_svc(o->l7, i)->why);
 	fprintf(f, "l7 clusters %zu\n", o->l7 ? o->l7->n_clusters : 0);
 	fclose(f);
 	return s;
@@ -1259,7 +1260,7 @@ static char *l7_text(const struct plan *p, const struct l7_config *c)
 		fprintf(f, "why %s:%u %x %s\n", p->svcs[i].fqdn, ntohs(p->svcs[i].key.port),
 			p->svcs[i].flags, p->svcs[i].l7_why ?: "-");
 	for (size_t i = 0; c && i < c->n_svcs; i++) {
-		const struct l7_svc *s = &c->svcs[i];
+		const struct l7_svc *s = l7_config_svc(c, i);
 
 		fprintf(f, "svc %x:%u %s %s/%s %s vhost %s default %s\n", s->vip, s->port, s->fqdn,
 			s->ns, s->name, s->why, s->vhost ? s->vhost->name : "-",
@@ -1269,10 +1270,10 @@ static char *l7_text(const struct plan *p, const struct l7_config *c)
 		fprintf(f, "l4 %x:%u %s %s\n", c->l4_ports[i].vip, c->l4_ports[i].port,
 			c->l4_ports[i].name, c->l4_ports[i].why);
 	for (size_t i = 0; c && i < c->n_clusters; i++) {
-		const struct l7_cluster *cl = c->clusters[i];
+		const struct l7_cluster *cl = l7_config_cluster(c, i);
 
-		fprintf(f, "cluster %u %s %016llx %s|%s|%u lb %u/%u/%s h2 %d pool %u/%u od %d/%u/%llu:",
-			cl->index, cl->name, (unsigned long long)cl->id, cl->fqdn, cl->subset ?: "-",
+		fprintf(f, "cluster %s %016llx %s|%s|%u lb %u/%u/%s h2 %d pool %u/%u od %d/%u/%llu:",
+			cl->name, (unsigned long long)cl->id, cl->fqdn, cl->subset ?: "-",
 			cl->port, cl->lb, cl->hash_kind, cl->hash_key ?: "-", cl->h2,
 			cl->pool.max_connections, cl->pool.http1_max_pending, cl->outlier.enabled,
 			cl->outlier.consecutive_5xx, (unsigned long long)cl->outlier.interval_ms);
@@ -1282,7 +1283,7 @@ static char *l7_text(const struct plan *p, const struct l7_config *c)
 		fputc('\n', f);
 	}
 	for (size_t i = 0; c && i < c->n_vhosts; i++) {
-		const struct l7_vhost *vh = c->vhosts[i];
+		const struct l7_vhost *vh = l7_config_vhost(c, i);
 
 		fprintf(f, "vhost %s ns %s domains", vh->name, vh->ns);
 		for (size_t d = 0; d < vh->n_domains; d++)
@@ -1318,14 +1319,59 @@ static char *l7_text(const struct plan *p, const struct l7_config *c)
 		fputc('\n', f);
 	}
 	for (size_t i = 0; c && i < c->n_pods; i++) {
-		fprintf(f, "pod %s %s/%s", inet_ntop(AF_INET, &c->pods[i].ip, a, sizeof(a)),
-			c->pods[i].ns, c->pods[i].name);
-		for (size_t l = 0; l < c->pods[i].labels.n; l++)
-			fprintf(f, " %s=%s", c->pods[i].labels.v[l].key, c->pods[i].labels.v[l].value);
+		const struct l7_pod *p = l7_config_pod(c, i);
+
+		fprintf(f, "pod %s %s/%s", inet_ntop(AF_INET, &p->ip, a, sizeof(a)), p->ns, p->name);
+		for (size_t l = 0; l < p->labels.n; l++)
+			fprintf(f, " %s=%s", p->labels.v[l].key, p->labels.v[l].value);
 		fputc('\n', f);
 	}
 	fclose(f);
 	return buf;
+}
+
+/*
+ * The config's tables agree with what its objects point at: every cluster
+ * a service port or a route names is the one its table lists under that
+ * id, ids are listed once, every vhost a port names is listed. Returns
+ * what is wrong, or NULL.
+ */
+static const char *l7_check(const struct l7_config *c)
+{
+	static char why[300];
+
+	for (size_t i = 1; c && i < c->n_clusters; i++)
+		if (l7_config_cluster(c, i - 1)->id >= l7_config_cluster(c, i)->id) {
+			snprintf(why, sizeof(why), "cluster %s listed twice",
+				 l7_config_cluster(c, i)->name);
+			return why;
+		}
+	for (size_t i = 0; c && i < c->n_svcs; i++) {
+		const struct l7_svc *s = l7_config_svc(c, i);
+		const struct l7_vhost *vh = s->vhost;
+		bool listed = !vh;
+
+		if (l7_config_find_cluster(c, s->default_cluster->id) != s->default_cluster) {
+			snprintf(why, sizeof(why), "%s: cluster %s not the listed one", s->fqdn,
+				 s->default_cluster->name);
+			return why;
+		}
+		for (size_t v = 0; vh && v < c->n_vhosts; v++)
+			listed |= l7_config_vhost(c, v) == vh;
+		if (!listed) {
+			snprintf(why, sizeof(why), "%s: vhost %s not listed", s->fqdn, vh->name);
+			return why;
+		}
+		for (size_t r = 0; vh && r < vh->n_routes; r++)
+			for (size_t d = 0; d < vh->routes[r].n_dests; d++)
+				if (l7_config_find_cluster(c, vh->routes[r].dests[d].cluster->id) !=
+				    vh->routes[r].dests[d].cluster) {
+					snprintf(why, sizeof(why), "%s: vhost %s: cluster %s not the listed one",
+						 s->fqdn, vh->name, vh->routes[r].dests[d].cluster->name);
+					return why;
+				}
+	}
+	return NULL;
 }
 
 #define L7R_SVCS 8
@@ -1518,6 +1564,8 @@ TEST(l7_rebuild_equals_full_build_over_random_churn)
 			plan_patch_free(&pt);
 next:
 			ASSERT_EQ(compile_policy(full, &co, &fo), 0);
+			if (l7_check(cur.l7))
+				TEST_FAIL_("step %d (proxy %d): %s", step, proxy, l7_check(cur.l7));
 			got = l7_text(&cur.plan, cur.l7);
 			want = l7_text(&fo.plan, fo.l7);
 			if (strcmp(got, want))

@@ -167,6 +167,23 @@ int l7_config_rebuild(struct pol_set *set, struct plan *plan, const size_t *idx,
 		      struct l7_config **out);
 
 /*
+ * l7_config_rebuild for a delta that knows its predecessor old (the config
+ * the proxy runs; NULL: l7_config_rebuild): the services named (ns[k],
+ * names[k]) changed and the entries pt re-planned (pt->idx, pt->gone);
+ * opts->pods_known / pod_ips say which Pods changed. The new config
+ * shares with old every service port, cluster, vhost and pod the change
+ * does not reach: what it makes anew is the re-planned entries', the
+ * clusters of the services named and of the re-planned entries, the
+ * vhosts whose routes send to those, the gateways, and the pod table
+ * entries of the IPs given (all of them when not known). Equal to what
+ * l7_config_build would build (tests/unit/test_delta.c checks it).
+ */
+int l7_config_patch(struct pol_set *set, struct plan *plan, const struct l7_config *old,
+		    const char *const *ns, const char *const *names, size_t n,
+		    const struct plan_patch *pt, const struct compile_opts *opts,
+		    struct l7_config **out);
+
+/*
  * Does l7_config_build() read Service svc (of set, or one that goes from
  * it or comes into it): a port HTTP-like by name or appProtocol, a
  * DestinationRule with L7 policy, a VirtualService with http routes for
