@@ -203,12 +203,13 @@ s4_writes() { sed -E 's/.* ([0-9]+) map writes.*/\1/' <<<"$1"; }
 # (it reports every map's entries), and a GET /healthz sent while a /status
 # is being answered: what the agent's loop waits for meanwhile.
 # BENCH_S5_L7=1: then the same rows again (group "..., http") with every
-# Service's port named http and the VirtualService's routes http routes:
-# the HTTP-heavy mesh, where every endpoint change is also an L7 delta
-# (the proxy's clusters follow the endpoints).
+# Service's port named http and the VirtualService's routes http routes,
+# the agent with its L7 proxy (listening on loopback; no traffic): the
+# HTTP-heavy mesh, where every endpoint change is also an L7 delta (the
+# proxy's clusters follow the endpoints). BENCH_S5_L7=only: those alone.
 s5_run() {
-	S5_PROTO=tcp s5_run_proto
-	if [ "${BENCH_S5_L7:-0}" = 1 ]; then
+	[ "${BENCH_S5_L7:-0}" = only ] || S5_PROTO=tcp s5_run_proto
+	if [ "${BENCH_S5_L7:-0}" = 1 ] || [ "${BENCH_S5_L7:-0}" = only ]; then
 		S5_PROTO=http s5_run_proto
 	fi
 }
@@ -242,13 +243,14 @@ s5_run_proto() {
 		printf 'apiVersion: v1\nkind: Config\ncurrent-context: b\nclusters:\n- {name: b, cluster: {server: "%s", certificate-authority: ca.crt}}\ncontexts:\n- {name: b, context: {cluster: b, user: b}}\nusers:\n- {name: b, user: {tokenFile: token}}\n' \
 			"$S5_API" >"$k/kubeconfig"
 		BENCH_AGENT_SRC=(--kubeconfig "$k/kubeconfig")
+		[ "$S5_PROTO" = tcp ] || BENCH_AGENT_ARGS=(--l7-listen "127.0.0.1:$((20000 + RANDOM % 20000))")
 		if ! bench_agent_up; then
 			bench_fail "scenario 5: agent start"
-			BENCH_AGENT_SRC=()
+			BENCH_AGENT_SRC=() BENCH_AGENT_ARGS=()
 			bench_stop "$S5_API_PID"
 			return
 		fi
-		BENCH_AGENT_SRC=()
+		BENCH_AGENT_SRC=() BENCH_AGENT_ARGS=()
 		l0=$(grep -m1 'objects from the Kubernetes API' "$BENCH_AGENT_LOG")
 		l1=$(bench_applied_line 1 60)
 		synced=$(sed -n 's/.*every kind synced from the API server in \([0-9.]*\) ms.*/\1/p' "$BENCH_AGENT_LOG")

@@ -1054,6 +1054,27 @@ static int l7_vhost_routes(struct l7_build *b, struct l7_vhost *vh,
 }
 
 /*
+ * vh's routes resolved (routes: calloc'd, freed here), a mesh vhost put in
+ * the build's memo, into *out; vh is freed on failure.
+ */
+static int l7_vhost_finish(struct l7_build *b, struct l7_vhost *vh,
+			   const struct pol_http_route **routes, size_t n, bool memo,
+			   struct l7_vhost **out)
+{
+	int err = l7_vhost_routes(b, vh, routes, n);
+
+	free(routes);
+	if (!err && memo)
+		err = u64map_put(&b->vh_memo, vh->key, vh);
+	if (err) {
+		l7_vhost_free(vh);
+		return err;
+	}
+	*out = vh;
+	return 0;
+}
+
+/*
  * Can a mesh vhost of the predecessor serve VirtualService vs in this
  * config? same: vs must be the object it was built from (a changed one
  * is a new document); one still used after the delta took out what it
@@ -1158,14 +1179,7 @@ static int l7_vhost_get(struct l7_build *b, const struct pol_vs *vs, uint16_t ct
 		goto fail;
 	for (size_t i = 0; i < vs->n_http; i++)
 		routes[i] = &vs->http[i];
-	err = l7_vhost_routes(b, vh, routes, vs->n_http);
-	free(routes);
-	if (!err && !gw)
-		err = u64map_put(&b->vh_memo, key, vh);
-	if (err)
-		goto fail;
-	*out = vh;
-	return 0;
+	return l7_vhost_finish(b, vh, routes, vs->n_http, !gw, out);
 fail:
 	l7_vhost_free(vh);
 	return err;
@@ -1204,18 +1218,12 @@ static int l7_vhost_again(struct l7_build *b, const struct l7_vhost *old, struct
 		goto fail;
 	for (size_t i = 0; i < old->n_routes; i++)
 		routes[i] = old->routes[i].pol;
-	err = l7_vhost_routes(b, vh, routes, old->n_routes);
-	free(routes);
-	if (!err)
-		err = u64map_put(&b->vh_memo, vh->key, vh);
-	if (err)
-		goto fail;
-	*out = vh;
-	return 0;
+	return l7_vhost_finish(b, vh, routes, old->n_routes, true, out);
 fail:
 	l7_vhost_free(vh);
 	return err;
 }
+
 /* ---- service ports ---- */
 
 static void l7_svc_put(struct l7_svc *s)

@@ -93,38 +93,37 @@ static void tab_fix(struct l7_tab *t, size_t i)
 	}
 }
 
-/* The first entry with a key >= key: chunk *ci, entry *ei (*ci == n_ch: none). */
-static void tab_lower(const struct l7_tab *t, uint64_t key, size_t *ci, size_t *ei)
+/* The first of v[0..n) (sorted) that is >= key; n if none. */
+static size_t bisect(const uint64_t *v, size_t n, uint64_t key)
 {
-	size_t lo = 0, hi = t->n_ch, c;
-	const struct l7_tab_chunk *ch;
+	size_t lo = 0, hi = n;
 
-	/* the last chunk whose first key is below key (earlier ones end below it) */
 	while (lo < hi) {
 		size_t mid = lo + (hi - lo) / 2;
 
-		if (t->lo[mid] < key)
+		if (v[mid] < key)
 			lo = mid + 1;
 		else
 			hi = mid;
 	}
-	c = lo ? lo - 1 : 0;
+	return lo;
+}
+
+/* The first entry with a key >= key: chunk *ci, entry *ei (*ci == n_ch: none). */
+static void tab_lower(const struct l7_tab *t, uint64_t key, size_t *ci, size_t *ei)
+{
+	/* the last chunk whose first key is below key (earlier ones end below it) */
+	size_t c = bisect(t->lo, t->n_ch, key), lo;
+	const struct l7_tab_chunk *ch;
+
+	c = c ? c - 1 : 0;
 	if (c >= t->n_ch) {
 		*ci = t->n_ch;
 		*ei = 0;
 		return;
 	}
 	ch = t->ch[c];
-	lo = 0;
-	hi = ch->n;
-	while (lo < hi) {
-		size_t mid = lo + (hi - lo) / 2;
-
-		if (ch->key[mid] < key)
-			lo = mid + 1;
-		else
-			hi = mid;
-	}
+	lo = bisect(ch->key, ch->n, key);
 	if (lo == ch->n) {
 		c++;
 		lo = 0;
