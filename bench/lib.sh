@@ -34,6 +34,7 @@ BENCH_NCPU=$(nproc)
 declare -ga BENCH_SPAWNED=()
 declare -ga BENCH_AGENT_ARGS=()	# extra sockmesh-agent flags for bench_agent_up
 declare -ga BENCH_AGENT_SRC=()	# replaces --policy DIR (e.g. --kubeconfig FILE)
+declare -ga BENCH_AGENT_TARGET=()	# replaces --cgroup SM_CGROUP (e.g. --kubepods-cgroup DIR)
 BENCH_AGENT_PID=
 BENCH_AGENT_LOG=
 BENCH_AGENT_N=0
@@ -139,7 +140,9 @@ bench_agent_up() {
 	for f in "$@"; do cp "$f" "$BENCH_POLICY_DIR/"; done
 	local src=(--policy "$BENCH_POLICY_DIR")
 	[ "${#BENCH_AGENT_SRC[@]}" -eq 0 ] || src=("${BENCH_AGENT_SRC[@]}")
-	sm_spawn "$SM_BUILD/sockmesh-agent" --cgroup "$SM_CGROUP" "${src[@]}" \
+	local target=(--cgroup "$SM_CGROUP")
+	[ "${#BENCH_AGENT_TARGET[@]}" -eq 0 ] || target=("${BENCH_AGENT_TARGET[@]}")
+	sm_spawn "$SM_BUILD/sockmesh-agent" "${target[@]}" "${src[@]}" \
 		--pin-path "$SM_PIN" --admin-socket "$BENCH_TMP/admin.sock" \
 		"${BENCH_AGENT_ARGS[@]}" >"$BENCH_AGENT_LOG" 2>&1
 	BENCH_AGENT_PID=$SM_LAST_PID

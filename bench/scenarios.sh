@@ -195,7 +195,9 @@ s4_writes() { sed -E 's/.* ([0-9]+) map writes.*/\1/' <<<"$1"; }
 # (`kubernetes.last_propagation_ms`): S5_CHANGES one-endpoint changes (p50,
 # p99), a new slice of a Service and its deletion (a scale-up and down), a
 # new Service with its slice, a VirtualService weight change, Pods that
-# come, are relabelled and go (s5_pods). API
+# come, are relabelled and go (s5_pods), a Gateway that comes, changes and
+# goes, and this node's Pods (s5_node_pods: a second agent with --node-name
+# under a private kubepods cgroup). API
 # bytes at rest: bookmarks over S5_REST_S s, scaled to an hour at the real
 # API server's one bookmark per watch per minute; against it, the polling
 # script's cost: one full list of every kind (what the server sent for the
@@ -318,6 +320,10 @@ s5_run_proto() {
 		# Pods: another node's as the metadata watch brings it (labels, no
 		# IP), then one whose IP svc-7's slice carries: new, relabelled, deleted
 		s5_pods "$r" "$group"
+		# a Gateway (it feeds the L7 config's gateway listeners alone)
+		s5_step apply "new Gateway" "$group" "$(s5_gw "gw-$r" 8080)"
+		s5_step apply "Gateway change" "$group" "$(s5_gw "gw-$r" 8081)"
+		s5_step delete "deleted Gateway" "$group" "$(s5_gw "gw-$r" 8081)"
 		# which of these changes were not deltas, and why
 		grep -o 'not a delta (.*' "$BENCH_AGENT_LOG" | sort | uniq -c | sed 's/^/  scenario 5: /' >&2
 		b0=$(s5_kube | jq .bytes_received)
@@ -340,6 +346,7 @@ s5_run_proto() {
 		bench_record 5 "GET /status ms (median of 5)" "$group" sockmesh "$(s5_pct 50 "${vals[@]}")"
 		bench_record 5 "GET /healthz during a /status ms (max of 5)" "$group" sockmesh "$(s5_pct 100 "${lat[@]}")"
 		bench_agent_down
+		s5_node_pods "$r" "$group" "$k"
 		bench_stop "$S5_API_PID"
 		# the same Services and slices from files (scenario 4's YAML): the
 		# file mode's RSS, measured as above, to set the API feed's against
@@ -355,29 +362,62 @@ s5_run_proto() {
 # s5_pods REP GROUP: the Pod rows (each change alone, 0.2 s apart); the
 # agent's own log line of each on stderr
 s5_pods() {
-	local r=$1 group=$2 k ip lat
+	local r=$1 group=$2 k ip
 	k=$((7 * S4_EPS + 1))	# svc-7's first endpoint (gen-kube-state.py)
 	ip="10.$((128 + k / 65536)).$(((k / 256) % 256)).$((k % 256))"
+	s5_step apply "new Pod, metadata only (another node's)" "$group" "$(s5_pod "meta-$r" a)"
+	s5_step delete "deleted Pod, metadata only" "$group" "$(s5_pod "meta-$r" a)"
+	s5_step apply "new Pod whose IP a slice carries" "$group" "$(s5_pod "pod-$r" a "$ip")"
+	s5_step apply "relabelled Pod" "$group" "$(s5_pod "pod-$r" b "$ip")"
+	s5_step delete "deleted Pod" "$group" "$(s5_pod "pod-$r" b "$ip")"
+}
+
+# s5_node_pods REP GROUP DIR: this node's Pod (an agent with --node-name
+# bench-node under a private kubepods cgroup, from the same API server): new
+# (a member: its cgroup is there, the programs are attached), opted out of
+# the redirect, relabelled out of the mesh, deleted; each alone
+s5_node_pods() {
+	local r=$1 group=$2 kp=$SM_CGROUP/kubepods uid
+	uid=$(printf '5e0c1a00-0000-4000-8000-%012d' "$r")
+	mkdir -p "$kp/besteffort/pod$uid" || { bench_fail "scenario 5: kubepods cgroup"; return; }
+	BENCH_AGENT_SRC=(--kubeconfig "$3/kubeconfig")
+	BENCH_AGENT_TARGET=(--kubepods-cgroup "$kp" --node-name bench-node)
+	if bench_agent_up && bench_applied_line 1 60 >/dev/null; then
+		sleep 1.1	# steady state (see scenario 4)
+		s5_step apply "this node's new Pod (joins the mesh)" "$group" "$(s5_npod "$r" "$uid" true)"
+		s5_step apply "this node's Pod opts out of the redirect" "$group" \
+			"$(s5_npod "$r" "$uid" true ', "annotations": {"sockmesh.io/redirect": "false"}')"
+		s5_step apply "this node's Pod relabelled out of the mesh" "$group" "$(s5_npod "$r" "$uid" false)"
+		s5_step delete "this node's Pod deleted" "$group" "$(s5_npod "$r" "$uid" false)"
+		grep -o 'not a delta (.*' "$BENCH_AGENT_LOG" | sort | uniq -c | sed 's/^/  scenario 5 (node pods): /' >&2
+	else
+		bench_fail "scenario 5: agent start (--node-name)"
+	fi
+	bench_agent_down
+	BENCH_AGENT_SRC=() BENCH_AGENT_TARGET=()
+	rmdir "$kp/besteffort/pod$uid" "$kp/besteffort" "$kp" 2>/dev/null
+}
+
+# s5_step VERB ROW GROUP OBJECT...: one change alone (0.2 s after the last:
+# a change right after an apply waits for the debounce window, as a burst
+# would), its "ROW: event to maps ms" and the agent's log line of it
+s5_step() {
+	local verb=$1 row=$2 group=$3 lat
+	shift 3
 	sleep 0.2
-	lat=$(s5_change "$(s5_pod "meta-$r" a)") &&
-		bench_record 5 "new Pod, metadata only (another node's): event to maps ms" "$group" sockmesh "$lat"
-	s5_last_applied "new Pod, metadata only"
-	sleep 0.2
-	lat=$(S5_VERB=delete s5_change "$(s5_pod "meta-$r" a)") &&
-		bench_record 5 "deleted Pod, metadata only: event to maps ms" "$group" sockmesh "$lat"
-	s5_last_applied "deleted Pod, metadata only"
-	sleep 0.2
-	lat=$(s5_change "$(s5_pod "pod-$r" a "$ip")") &&
-		bench_record 5 "new Pod whose IP a slice carries: event to maps ms" "$group" sockmesh "$lat"
-	s5_last_applied "new Pod whose IP a slice carries"
-	sleep 0.2
-	lat=$(s5_change "$(s5_pod "pod-$r" b "$ip")") &&
-		bench_record 5 "relabelled Pod: event to maps ms" "$group" sockmesh "$lat"
-	s5_last_applied "relabelled Pod"
-	sleep 0.2
-	lat=$(S5_VERB=delete s5_change "$(s5_pod "pod-$r" b "$ip")") &&
-		bench_record 5 "deleted Pod: event to maps ms" "$group" sockmesh "$lat"
-	s5_last_applied "deleted Pod"
+	lat=$(S5_VERB=$verb s5_change "$@") &&
+		bench_record 5 "$row: event to maps ms" "$group" sockmesh "$lat"
+	s5_last_applied "$row"
+}
+
+s5_npod() { # s5_npod REP UID INJECT [META]: a Pod of namespace bench on bench-node
+	printf '{"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "node-pod-%s", "namespace": "bench", "uid": "%s", "labels": {"app": "bench", "sidecar.istio.io/inject": "%s"}%s}, "spec": {"nodeName": "bench-node"}, "status": {"podIP": "10.126.0.%s", "phase": "Running", "conditions": [{"type": "Ready", "status": "True"}]}}' \
+		"$1" "$2" "$3" "${4:-}" "$1"
+}
+
+s5_gw() { # s5_gw NAME PORT: a Gateway of namespace bench, one HTTP server for every host
+	printf '{"apiVersion": "networking.istio.io/v1", "kind": "Gateway", "metadata": {"name": "%s", "namespace": "bench"}, "spec": {"selector": {"istio": "ingressgateway"}, "servers": [{"port": {"number": %d, "name": "http", "protocol": "HTTP"}, "hosts": ["*"]}]}}' \
+		"$1" "$2"
 }
 
 s5_last_applied() { # s5_last_applied DESC: the agent's last applied line, on stderr

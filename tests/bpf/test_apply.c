@@ -9,7 +9,9 @@
  * coming and going: Services (with or without their slices), a
  * VirtualService with a weighted tcp route, a VirtualService whose host
  * comes and goes, a DestinationRule with a Maglev policy, over a set that
- * always holds warnings. Two skeletons hold the two map sets; they are compared by
+ * always holds warnings; and of the pods map (sm_pod): pods that opt out
+ * of the redirect or run on this node (node-1) come, go and change
+ * (plan_pods_patch, apply_pods). Two skeletons hold the two map sets; they are compared by
  * what connect4 would read (service -> route -> cluster -> backend list ->
  * backend state) and by their entry counts once superseded versions are
  * gone. Nothing is attached.
@@ -55,6 +57,9 @@ static const char *services_yaml =
  */
 enum { POD_OWN, POD_FLIPPED, POD_OTHER_APP, POD_ABSENT, POD_STATES };
 static unsigned char pod_state[N_POOL];
+/* pod_flag[i]: bit 0 sockmesh.io/redirect "false", bit 1 on node-1 (else node-2) */
+static unsigned char pod_flag[N_POOL];
+#define NODE "node-1"
 
 static char *pods_yaml(const unsigned char ready[N_POOL])
 {
@@ -68,11 +73,12 @@ static char *pods_yaml(const unsigned char ready[N_POOL])
 		if (st == POD_ABSENT)
 			continue;
 		fprintf(f, "---\napiVersion: v1\nkind: Pod\nmetadata: {name: p%d, namespace: d, "
-			"labels: {app: %s, parity: %s}}\nstatus: {podIP: 10.244.9.%d, "
-			"conditions: [{type: Ready, status: \"%s\"}]}\n", i,
-			st == POD_OTHER_APP ? "other" : "pool",
-			(i % 2) ^ (st == POD_FLIPPED) ? "odd" : "even", i,
-			ready[i - 1] ? "True" : "False");
+			"labels: {app: %s, parity: %s}%s}\nspec: {nodeName: node-%d}\n"
+			"status: {podIP: 10.244.9.%d, conditions: [{type: Ready, status: \"%s\"}]}\n",
+			i, st == POD_OTHER_APP ? "other" : "pool",
+			(i % 2) ^ (st == POD_FLIPPED) ? "odd" : "even",
+			pod_flag[i - 1] & 1 ? ", annotations: {sockmesh.io/redirect: \"false\"}" : "",
+			pod_flag[i - 1] & 2 ? 1 : 2, i, ready[i - 1] ? "True" : "False");
 	}
 	fclose(f);
 	return buf;
@@ -258,8 +264,17 @@ static char *dump(const struct dp_maps *m)
 		dump_cluster(f, m, v.cluster_id);
 		fputc('\n', f);
 	}
+	/* the pods map: the redirect's opt-outs and this node's pods */
+	for (int i = 1; i <= N_POOL; i++) {
+		struct sm_pod_key pk = { .addr = htonl(0x0af40900 + i) };
+		struct sm_pod_val pv;
+
+		if (!bpf_map_lookup_elem(m->pod, &pk, &pv))
+			fprintf(f, "pod %d: %u\n", i, pv.flags);
+	}
 	/* every cluster the maps hold (route targets, subsets) */
-	fprintf(f, "entries: svc %zu cluster %zu backend %zu bset %zu maglev %zu route %zu meta %zu\n",
+	fprintf(f, "pods %zu entries:", map_count(m->pod, sizeof(struct sm_pod_key)));
+	fprintf(f, " svc %zu cluster %zu backend %zu bset %zu maglev %zu route %zu meta %zu\n",
 		map_count(m->svc, sizeof(struct sm_svc_key)), map_count(m->cluster, 8),
 		map_count(m->backend, sizeof(struct sm_be_key)),
 		map_count(m->bset, sizeof(struct sm_bset_key)),
@@ -371,7 +386,23 @@ static void note_names(const struct pol_set *kept, const struct pol_set *doc, bo
 struct churn {
 	size_t pod_swaps, slice_adds_dels, adds[2], dels[2];	/* [0] Services, [1] routes */
 	size_t pod_adds, pod_dels, pod_relabels;
+	uint32_t addrs[2 * N_POOL];	/* this step's sm_pod addresses to redo */
+	size_t n_addrs, pod_patches;
 };
+
+/* A version of a Pod that has sm_pod flags: its address is redone (reload.c). */
+static void note_pod_addr(struct churn *st, const struct pol_set *doc)
+{
+	const struct pol_pod *p = &doc->pods[0];
+
+	if (!plan_pod_flags(p, NODE))
+		return;
+	for (size_t k = 0; k < st->n_addrs; k++)
+		if (st->addrs[k] == p->ip)
+			return;
+	if (ASSERT_LE(st->n_addrs + 1, 2 * N_POOL))
+		st->addrs[st->n_addrs++] = p->ip;
+}
 
 /*
  * What the agent's delta does (reload.c): pair the new documents with the
@@ -408,8 +439,11 @@ static void delta_swap(struct pol_set *kept, const struct pol_delta *d, const ch
 			st->pod_swaps++;
 		} else if (!strcmp(kind, "Pod")) {
 			/* new, or relabelled: out and in again */
-			if (from)
+			if (from) {
 				ASSERT_EQ(obj_add(kept, from, true), 0);
+				note_pod_addr(st, from);
+			}
+			note_pod_addr(st, d->added[k]);
 			st->pod_relabels += from != NULL;
 			st->pod_adds += !from;
 			ASSERT_EQ(obj_add(kept, d->added[k], false), 0);
@@ -435,7 +469,7 @@ static void delta_swap(struct pol_set *kept, const struct pol_delta *d, const ch
 		if (!strcmp(kind, "EndpointSlice"))
 			st->slice_adds_dels++;
 		else if (!strcmp(kind, "Pod"))
-			st->pod_dels++;
+			st->pod_dels++, note_pod_addr(st, d->gone[j]);
 		else
 			st->dels[strcmp(kind, "Service") != 0]++;
 		note_names(kept, d->gone[j], false, names, n);
@@ -478,6 +512,7 @@ TEST(apply_incremental_equals_full)
 	ASSERT_EQ(load_all(&kept, pods, slices, extra), 0);
 	ASSERT_GE(kept.n_warnings, 1);	/* DestinationRule ghost */
 	ASSERT_EQ(plan_build(&kept, &kept_plan), 0);
+	ASSERT_EQ(plan_mark_local(&kept, &kept_plan, NODE), 0);
 	policy_cache_end(cache);
 	free(slices);
 	/* the agent's start: names written after the apply (apply_flush_names) */
@@ -514,6 +549,11 @@ TEST(apply_incremental_equals_full)
 			x = x * 6364136223846793005ull + 1442695040888963407ull;
 			pod_state[(x >> 37) % N_POOL] = (unsigned char)((x >> 45) % POD_STATES);
 		}
+		if (step % 3 == 1) {
+			/* a pod opts out of the redirect or in, moves to this node or away */
+			x = x * 6364136223846793005ull + 1442695040888963407ull;
+			pod_flag[(x >> 37) % N_POOL] = (unsigned char)((x >> 45) % 4);
+		}
 		free(pods);
 		pods = pods_yaml(ready);
 		if (step % 3 == 2) {
@@ -536,6 +576,7 @@ TEST(apply_incremental_equals_full)
 		extra = extra_yaml(eps);
 
 		/* incremental: what the agent's delta does (reload.c) */
+		st.n_addrs = 0;
 		ASSERT_EQ(policy_cache_delta(cache, "t/slices.yaml", slices, strlen(slices), &d), 0);
 		ASSERT_EQ(policy_cache_delta(cache, "t/pods.yaml", pods, strlen(pods), &d), 0);
 		ASSERT_EQ(policy_cache_delta(cache, "t/x.yaml", extra, strlen(extra), &d), 0);
@@ -552,7 +593,11 @@ TEST(apply_incremental_equals_full)
 			kept.n_warnings = nw;
 		}
 		ASSERT_EQ(plan_patch_services(&kept, &kept_plan, ns, names, n, &pt), 0);
+		for (size_t k = 0; k < st.n_addrs; k++)
+			ASSERT_EQ(plan_pods_patch(&kept, &kept_plan, NODE, st.addrs[k]), 0);
 		ASSERT_EQ(apply_services(&a_inc, &kept_plan, pt.idx, pt.n, pt.gone, pt.n_gone, err, sizeof(err)), 0);
+		ASSERT_EQ(apply_pods(&a_inc, &kept_plan, st.addrs, st.n_addrs, err, sizeof(err)), 0);
+		st.pod_patches += st.n_addrs;
 		policy_delta_commit(cache, &d);
 		plan_patch_free(&pt);
 
@@ -560,6 +605,7 @@ TEST(apply_incremental_equals_full)
 		policy_set_init(&fresh);
 		ASSERT_EQ(load_all(&fresh, pods, slices, extra), 0);
 		ASSERT_EQ(plan_build(&fresh, &fresh_plan), 0);
+		ASSERT_EQ(plan_mark_local(&fresh, &fresh_plan, NODE), 0);
 		ASSERT_EQ(apply_plan(&a_full, &fresh_plan, err, sizeof(err)), 0);
 
 		/* superseded versions gone on both sides, then compare */
@@ -590,12 +636,13 @@ TEST(apply_incremental_equals_full)
 	ASSERT_GE(st.pod_dels, 5);
 	ASSERT_GE(st.pod_relabels, 5);
 	ASSERT_GE(st.slice_adds_dels, 10);	/* and second slices came and went */
+	ASSERT_GE(st.pod_patches, 10);	/* sm_pod entries were redone by deltas */
 	ASSERT_GE(st.adds[0], 5);	/* Services came */
 	ASSERT_GE(st.dels[0], 5);	/* and went */
 	ASSERT_GE(st.adds[1], 5);	/* so did VirtualServices and DestinationRules */
 	ASSERT_GE(st.dels[1], 5);
-	printf("  %zu pod swaps, %zu+%zu+%zu pods added+deleted+relabelled, %zu slices, "
-	       "%zu+%zu Services, %zu+%zu routes added+deleted\n", st.pod_swaps, st.pod_adds,
+	printf("  %zu sm_pod addresses redone, %zu pod swaps, %zu+%zu+%zu pods added+deleted+relabelled, %zu slices, "
+	       "%zu+%zu Services, %zu+%zu routes added+deleted\n", st.pod_patches, st.pod_swaps, st.pod_adds,
 	       st.pod_dels, st.pod_relabels, st.slice_adds_dels, st.adds[0], st.dels[0], st.adds[1],
 	       st.dels[1]);
 	{

@@ -157,17 +157,35 @@ e2e_assert_eq "another node's Pods are not members" "" "$(mb '.pods[] | select(.
 e2e_assert_eq "one member, attached" "1 1 0" "$(mb '"\(.members) \(.attached) \(.pending)"')"
 e2e_assert_eq "pod 4 (no Pod yet) is not translated" "ERR ENETUNREACH 3" \
 	"$(sm_pod_exec 4 "$CLI" who --addr "$VIP" --count 3 --timeout 2)"
+l0=$(wc -l <"$E2E_TMP/agent.log")
 apply "$(pod late 4 node-1 v0 client)"
 e2e_assert_ok "a new Pod of this node (ADDED on the full watch): known, its cgroup not made yet" \
 	e2e_wait_until 10 state_is late pending
+e2e_assert_match "this node's new Pod: a delta ($(applied))" 'incremental: 0 EndpointSlices, 1 Pods' "$(applied)"
 late_cg=$(pod_cg late)
 sm_pod_cgroup 4 "$late_cg" || { echo "FAIL: pod cgroup"; exit 1; }	# the kubelet starts it
 e2e_assert_ok "its cgroup made: attached" e2e_wait_until 10 state_is late attached
 e2e_assert_eq "its pod cgroup has the programs" "$PROGS" "$(progs "$late_cg")"
 converge_match "its connects are translated" 4 "$VIP" 30 "$both"
-delete "$(pod late 4 node-1 v0 client)"
+apply "$(pod late 4 node-1 v9 client)"
+e2e_assert_ok "relabelled (MODIFIED on the full watch): a delta" \
+	e2e_wait_until 10 bash -c "grep 'policy generation .* applied' '$E2E_TMP/agent.log' | tail -1 | grep -q 'incremental: 0 EndpointSlices, 1 Pods'"
+e2e_assert_ok "relabelled: still attached" state_is late attached
+converge_match "relabelled: its connects still translated" 4 "$VIP" 30 "$both"
+delete "$(pod late 4 node-1 v9 client)"
 e2e_assert_ok "the Pod deleted (DELETED on the full watch): detached" \
 	e2e_wait_until 10 bash -c "[ -z \"\$(bpftool -j cgroup show '$late_cg' | jq -r '.[].name')\" ]"
+e2e_assert_match "deleted: a delta ($(applied))" 'incremental: 0 EndpointSlices, 1 Pods' "$(applied)"
+e2e_assert_eq "deleted: no longer listed" "" "$(mb '.pods[] | select(.name == "late") | .name')"
+gw='{"apiVersion": "networking.istio.io/v1", "kind": "Gateway", "metadata": {"name": "gw", "namespace": "default"}, "spec": {"servers": [{"port": {"number": 8000, "name": "http", "protocol": "HTTP"}, "hosts": ["*"]}]}}'
+apply "$gw"
+e2e_assert_ok "a Gateway: a delta" e2e_wait_until 10 bash -c \
+	"grep 'policy generation .* applied' '$E2E_TMP/agent.log' | tail -1 | grep -q '1 Gateways; 0 service ports re-planned'"
+delete "$gw"
+e2e_assert_ok "the Gateway deleted: a delta" e2e_wait_until 10 bash -c \
+	"tail -n +$((l0 + 1)) '$E2E_TMP/agent.log' | grep 'policy generation .* applied' | grep -c '1 Gateways;' | grep -qx 2"
+e2e_assert_eq "this node's Pods and the Gateway: no full reload" "" \
+	"$(tail -n +"$((l0 + 1))" "$E2E_TMP/agent.log" | grep 'not a delta')"
 e2e_log "a) a Namespace relabelled: a delta; its pods leave the mesh and join again"
 apply '{"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "default"}}'
 e2e_assert_ok "istio-injection removed: client-a detached" \

@@ -58,9 +58,13 @@ progs() {
 	bpftool -j cgroup show "$1" 2>/dev/null | jq -r '.[].name' | sort | tr '\n' ' '
 }
 
-# policy SHOP_LABELS PLAIN_LABELS WITH_LATE: the whole policy, written atomically
+# policy SHOP_LABELS PLAIN_LABELS WITH_LATE [no-a]: the whole policy, written
+# atomically (no-a: without client-a, which a file of its own may hold)
 policy() {
-	local f=$E2E_TMP/policy/mesh.yaml late=""
+	local f=$E2E_TMP/policy/mesh.yaml late="" a="
+- {apiVersion: v1, kind: Pod, metadata: {name: client-a, namespace: shop, uid: $(uid 1)},
+   spec: {nodeName: node-1}, status: {podIP: 10.244.0.11}}"
+	[ "${4:-}" = no-a ] && a=""
 	[ "$3" = yes ] && late="
 - {apiVersion: v1, kind: Pod, metadata: {name: late, namespace: shop, uid: $(uid 8)},
    spec: {nodeName: node-1}, status: {podIP: 10.244.0.18}}"
@@ -70,9 +74,7 @@ kind: List
 items:
 - {apiVersion: v1, kind: Namespace, metadata: {name: shop, labels: {$1}}}
 - {apiVersion: v1, kind: Namespace, metadata: {name: plain, labels: {$2}}}
-- {apiVersion: v1, kind: Namespace, metadata: {name: backend, labels: {sockmesh.io/mesh: enabled}}}
-- {apiVersion: v1, kind: Pod, metadata: {name: client-a, namespace: shop, uid: $(uid 1)},
-   spec: {nodeName: node-1}, status: {podIP: 10.244.0.11}}
+- {apiVersion: v1, kind: Namespace, metadata: {name: backend, labels: {sockmesh.io/mesh: enabled}}}$a
 - {apiVersion: v1, kind: Pod, metadata: {name: client-b, namespace: shop, uid: $(uid 2),
                                         annotations: {sidecar.istio.io/inject: "false"}},
    spec: {nodeName: node-1}, status: {podIP: 10.244.0.12}}
@@ -255,6 +257,94 @@ layout cgroupfs || exit 1
 policy "istio-injection: enabled" "" yes
 MESH_KUBEPODS=$ROOT mesh_agent_start --node-name node-1 || { echo "FAIL: agent (cgroupfs)"; exit 1; }
 check_basic cgroupfs
+
+# ---- this node's pods as deltas (cgroupfs layout still in place) ----
+applied() { grep 'policy generation .* applied' "$E2E_TMP/agent.log" | tail -1; }
+log_lines() { wc -l <"$E2E_TMP/agent.log"; }
+# full_since LINE: reloads after log line LINE that were not deltas
+full_since() {
+	tail -n +"$(($1 + 1))" "$E2E_TMP/agent.log" | grep 'not a delta\|policy generation .* applied' |
+		grep -v incremental
+}
+# pod_a ANNOTATIONS: client-a alone in a file of its own (one object: a delta)
+pod_a() {
+	cat >"$E2E_TMP/policy/.pod-a.yaml.tmp" <<EOF
+apiVersion: v1
+kind: Pod
+metadata: {name: client-a, namespace: shop, uid: $(uid 1), annotations: {$1}}
+spec: {nodeName: node-1}
+status: {podIP: 10.244.0.11}
+EOF
+	mv -f "$E2E_TMP/policy/.pod-a.yaml.tmp" "$E2E_TMP/policy/pod-a.yaml"
+}
+# change_a ANNOTATIONS|rm: client-a's file changes; wait for the agent to apply it
+change_a() {
+	local before
+	before=$(ctl status -o json | jq .reloads_ok)
+	if [ "$1" = rm ]; then rm -f "$E2E_TMP/policy/pod-a.yaml"; else pod_a "$1"; fi
+	e2e_wait_until 10 reloads_above "$before" || echo "  (no reload seen)"
+}
+sm_pod_map() { bpftool -j map dump pinned "$SM_PIN/maps/sm_pod" | jq -c 'sort_by(.key)'; }
+# pod_flags: sm_pod's flags of client-a's address (empty: no entry)
+pod_flags() {
+	bpftool -j map lookup pinned "$SM_PIN/maps/sm_pod" key 10 244 0 11 2>/dev/null |
+		jq -r '.formatted.value.flags // .value.flags // empty'
+}
+
+e2e_log "this node's pods: a new pod, an opt-out, a relabelled and a deleted one are deltas"
+reload_to "istio-injection: enabled" "" yes no-a
+e2e_assert_eq "without client-a: not translated" "$NOT_TRANSLATED" "$(untranslated 1)"
+e2e_assert_eq "without client-a: its cgroup has nothing" "" "$(progs "$(pod_cg cgroupfs 1)")"
+e2e_assert_eq "without client-a: no sm_pod entry" "" "$(pod_flags)"
+l0=$(log_lines)
+change_a ""
+e2e_assert_match "new pod of this node: a delta ($(applied))" \
+	'incremental: 0 EndpointSlices, 1 Pods, 0 Services, 0 VirtualServices, 0 DestinationRules' "$(applied)"
+e2e_assert_ok "new pod attached" e2e_wait_until 5 state_is client-a attached
+e2e_assert_eq "new pod: its cgroup has the 6 programs" "$PROGS" "$(progs "$(pod_cg cgroupfs 1)")"
+e2e_assert_eq "new pod: its connects are translated" "ok=6 err=0" "$(translated 1)"
+e2e_assert_eq "new pod: sm_pod marks it this node's (SM_POD_F_LOCAL)" 2 "$(pod_flags)"
+
+change_a 'sockmesh.io/redirect: "false"'
+e2e_assert_match "opted out of the redirect: a delta ($(applied))" 'incremental: 0 EndpointSlices, 1 Pods' "$(applied)"
+e2e_assert_eq "opt-out: sm_pod says so (no redirect, this node's)" 3 "$(pod_flags)"
+opt0=$(mesh_counter redirect_opt_out)
+e2e_assert_eq "opt-out: still in the mesh, connects translated" "ok=6 err=0" "$(translated 1)"
+e2e_assert_ge "opt-out: its connections bypass the redirect" $((opt0 + 6)) "$(mesh_counter redirect_opt_out)"
+e2e_assert_eq "opt-out: still attached" attached "$(pod_state client-a)"
+
+change_a 'sidecar.istio.io/inject: "false"'
+e2e_assert_match "relabelled out of the mesh: a delta ($(applied))" 'incremental: 0 EndpointSlices, 1 Pods' "$(applied)"
+e2e_assert_eq "relabelled: not a member" not-member "$(pod_state client-a)"
+e2e_assert_eq "relabelled: its cgroup has nothing" "" "$(progs "$(pod_cg cgroupfs 1)")"
+e2e_assert_eq "relabelled: its pins are gone" no "$(exists "$SM_PIN/pods/$(uid 1)")"
+e2e_assert_eq "relabelled: not translated" "$NOT_TRANSLATED" "$(untranslated 1)"
+e2e_assert_eq "relabelled: no redirect opt-out any more" 2 "$(pod_flags)"
+
+change_a ""
+e2e_assert_ok "relabelled back: attached again" e2e_wait_until 5 state_is client-a attached
+e2e_assert_eq "relabelled back: translated" "ok=6 err=0" "$(translated 1)"
+delta_map=$(sm_pod_map)
+delta_members=$(counts)
+
+change_a rm
+e2e_assert_match "deleted pod: a delta ($(applied))" 'incremental: 0 EndpointSlices, 1 Pods' "$(applied)"
+e2e_assert_eq "deleted pod: no longer listed" "" "$(mb '.pods[] | select(.name == "client-a") | .name')"
+e2e_assert_eq "deleted pod: its cgroup has nothing" "" "$(progs "$(pod_cg cgroupfs 1)")"
+e2e_assert_eq "deleted pod: not translated" "$NOT_TRANSLATED" "$(untranslated 1)"
+e2e_assert_eq "deleted pod: its sm_pod entry is gone" "" "$(pod_flags)"
+e2e_assert_eq "no full reload for this node's pods" "" "$(full_since "$l0")"
+
+e2e_log "the deltas wrote what a full load writes"
+change_a ""
+e2e_assert_eq "sm_pod after the deltas: as before the deletion" "$delta_map" "$(sm_pod_map)"
+l1=$(log_lines)
+reload_to "istio-injection: enabled, team: a" "" yes no-a	# the List changes: a full load
+e2e_assert_match "a full load" 'not a delta' "$(tail -n +"$((l1 + 1))" "$E2E_TMP/agent.log")"
+e2e_assert_eq "sm_pod after a full load: the same" "$delta_map" "$(sm_pod_map)"
+e2e_assert_eq "membership after a full load: the same" "$delta_members" "$(counts)"
+e2e_assert_eq "and client-a still attached" attached "$(pod_state client-a)"
+rm -f "$E2E_TMP/policy/pod-a.yaml"
 mesh_agent_stop TERM
 e2e_assert_eq "cgroupfs exit: nothing left attached" "" \
 	"$(for n in 1 5 6; do progs "$(pod_cg cgroupfs "$n")"; done)"

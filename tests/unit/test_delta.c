@@ -1390,6 +1390,7 @@ struct l7r_state {
 	unsigned eps[L7R_MAX];		/* its slice's second endpoint and readiness */
 	unsigned vs[L7R_MAX];
 	unsigned pod[L7R_MAX];
+	unsigned gw;			/* the Gateway's servers; 0: absent */
 };
 
 /* The Services VirtualService k names (its hosts). */
@@ -1414,10 +1415,16 @@ static char *l7r_yaml(const struct l7r_state *st)
 	size_t len = 0;
 	FILE *f = open_memstream(&buf, &len);
 
-	fputs("apiVersion: networking.istio.io/v1\nkind: Gateway\n"
-	      "metadata: {name: gw, namespace: default}\n"
-	      "spec:\n  servers:\n  - port: {number: 8000, name: http, protocol: HTTP}\n"
-	      "    hosts: ['*']\n", f);
+	static const char *const gw_hosts[] = {
+		"'*'", "s3.default.svc.cluster.local", "'default/*'", "nomatch.example.com",
+	};
+
+	/* (a Gateway binds VirtualService v3; without it, v3's gateway binds nothing) */
+	if (st->gw)
+		fprintf(f, "---\napiVersion: networking.istio.io/v1\nkind: Gateway\n"
+			"metadata: {name: gw, namespace: default}\n"
+			"spec:\n  servers:\n  - port: {number: %u, name: http, protocol: HTTP}\n"
+			"    hosts: [%s]\n", 8000 + st->gw % 2, gw_hosts[(st->gw / 2) % 4]);
 	for (unsigned i = 0; i < z->svcs; i++) {
 		unsigned v = st->svc[i], e = st->eps[i];
 		const char *ap = app[(v / 6) % 4];
@@ -1506,17 +1513,18 @@ static void l7r_name(char names[][8], size_t *n, unsigned i)
 /*
  * Random churn of Services (port protocols, a second port), their
  * EndpointSlices, DestinationRules, http/tcp VirtualServices (one also
- * bound to a Gateway) and Pods: after each change only the services the
- * agent would re-plan are (the Service, the slice's service, the
- * DestinationRule's host, the VirtualService's hosts; a Pod no slice
- * carries: none, its IPs are given: the pod table changes there), and
- * the L7 config compile_patch_* builds (l7_config_patch: what the change
- * does not reach is the predecessor's, shared) is the one a full compile
- * of the new policy builds: same ports and reasons, clusters, vhosts and
- * routes, gateway servers, pod table. The predecessor is put before the
- * comparison (as the agent puts it once the workers switch): under ASan a
- * shared object it freed is a use after free here, one nobody frees a
- * leak at exit.
+ * bound to a Gateway), Pods and that Gateway (it comes, goes, other
+ * servers: no service is re-planned, the Gateways are rebuilt): after each
+ * change only the services the agent would re-plan are (the Service, the
+ * slice's service, the DestinationRule's host, the VirtualService's hosts;
+ * a Pod no slice carries: none, its IPs are given: the pod table changes
+ * there), and the L7 config compile_patch_* builds (l7_config_patch: what
+ * the change does not reach is the predecessor's, shared) is the one a
+ * full compile of the new policy builds: same ports and reasons, clusters,
+ * vhosts and routes, gateway servers, pod table. The predecessor is put
+ * before the comparison (as the agent puts it once the workers switch):
+ * under ASan a shared object it freed is a use after free here, one
+ * nobody frees a leak at exit.
  */
 static void l7r_churn(const struct l7r_size *z, uint32_t seed)
 {
@@ -1541,6 +1549,7 @@ static void l7r_churn(const struct l7r_size *z, uint32_t seed)
 			st->pod[i] = 1 + i % 5;
 		for (unsigned k = 0; k < z->vss; k++)
 			st->vs[k] = k % 3 ? 1 + k % 6 : 0;
+		st->gw = 1;
 		y = l7r_yaml(st);
 		sets[n_sets++] = l7r_load(y);
 		free(y);
@@ -1560,7 +1569,7 @@ static void l7r_churn(const struct l7r_size *z, uint32_t seed)
 			int ret;
 
 			x = x * 1103515245u + 12345u;
-			switch ((x >> 8) % 5) {
+			switch ((x >> 8) % 6) {
 			case 0:
 				i = (x >> 12) % z->svcs;
 				st->svc[i] = (x >> 16) % 48;
@@ -1585,13 +1594,17 @@ static void l7r_churn(const struct l7r_size *z, uint32_t seed)
 				l7r_name(names_buf, &n, i);
 				endpoints = true;
 				break;
-			default:
+			case 4:
 				i = (x >> 12) % z->pods;
 				if (st->pod[i])
 					ips[0] = l7r_pod_ip(i, st->pod[i]);
 				st->pod[i] = (x >> 16) % 6;
 				if (st->pod[i])
 					ips[1] = l7r_pod_ip(i, st->pod[i]);
+				break;
+			default:
+				/* a Gateway comes, goes or changes: no service re-planned */
+				st->gw = (x >> 12) % 9;
 				break;
 			}
 			for (size_t k = 0; k < n; k++)

@@ -1,4 +1,5 @@
 // SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause)
+#include <arpa/inet.h>
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -1321,6 +1322,72 @@ static int apply_claims_meta(struct apply_ctx *a, const void *k)
 	default:
 		return 0;
 	}
+}
+
+/* p->pods' entry of addr (sorted by address), or NULL. */
+static const struct plan_pod *apply_plan_pod(const struct plan *p, uint32_t addr)
+{
+	size_t lo = 0, hi = p->n_pods;
+
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+
+		if (ntohl(p->pods[mid].key.addr) < ntohl(addr))
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return lo < p->n_pods && p->pods[lo].key.addr == addr ? &p->pods[lo] : NULL;
+}
+
+int apply_pods(struct apply_ctx *a, const struct plan *p, const uint32_t *addrs, size_t n,
+	       char *err, size_t errlen)
+{
+	size_t more = 0;
+	int ret = 0;
+
+	err[0] = '\0';
+	for (size_t i = 0; i < n; i++)
+		more += apply_plan_pod(p, addrs[i]) &&
+			!u64map_get(&a->pods, (uint64_t)addrs[i] | (1ull << 32));
+	if (a->pods.n + more > apply_map_size(a->maps.pod)) {
+		snprintf(err, errlen, "%zu pods opt out of the redirect; sm_pod holds %u",
+			 a->pods.n + more, apply_map_size(a->maps.pod));
+		return -E2BIG;
+	}
+	for (size_t i = 0; i < n; i++) {
+		const struct plan_pod *pp = apply_plan_pod(p, addrs[i]);
+		uint64_t id = (uint64_t)addrs[i] | (1ull << 32);
+		struct apply_pod *old = u64map_get(&a->pods, id);
+		struct sm_pod_val v = {};
+
+		if (!pp) {
+			if (!old)
+				continue;	/* (an address twice, or never flagged) */
+			bpf_map_delete_elem(a->maps.pod, &old->key);
+			a->last_deletes++;
+			free(u64map_del(&a->pods, id));
+			continue;
+		}
+		if (old && old->flags == pp->flags)
+			continue;
+		if (!old) {
+			if (!(old = calloc(1, sizeof(*old))) || u64map_put(&a->pods, id, old)) {
+				free(old);
+				ret = -ENOMEM;
+				goto fail;
+			}
+			old->key = pp->key;
+		}
+		old->flags = v.flags = pp->flags;
+		APPLY_UPDATE(a->maps.pod, &old->key, &v, "sm_pod");
+	}
+	return 0;
+fail:
+	if (!err[0])
+		snprintf(err, errlen, "%s", strerror(-ret));
+	apply_forget(a);
+	return ret;
 }
 
 void apply_gc(struct apply_ctx *a, uint64_t now_ns)

@@ -94,6 +94,16 @@ int apply_plan(struct apply_ctx *a, const struct plan *p, char *err, size_t errl
 int apply_services(struct apply_ctx *a, const struct plan *p, const size_t *idx, size_t n,
 		   const struct sm_svc_key *gone, size_t n_gone, char *err, size_t errlen);
 
+/*
+ * Make sm_pod's entries of the addresses addrs[0..n) (network order) what
+ * p->pods says (written, rewritten with other flags, or deleted): a delta
+ * of pods that opt out of the redirect or run on this node. Returns 0;
+ * -E2BIG (does not fit; nothing written); other -errno with err filled:
+ * as apply_plan.
+ */
+int apply_pods(struct apply_ctx *a, const struct plan *p, const uint32_t *addrs, size_t n,
+	       char *err, size_t errlen);
+
 /* Delete superseded versions whose grace period is over; run the sweep. */
 void apply_gc(struct apply_ctx *a, uint64_t now_ns);
 

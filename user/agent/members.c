@@ -155,6 +155,67 @@ int members_set(struct members *m, const struct loader *l, const struct pol_set 
 	return 0;
 }
 
+/* Is a version of a pod one of this node's (listed by members_set)? */
+static bool members_here(const struct members *m, const struct pol_pod *pod)
+{
+	return pod && (!m->node[0] || (pod->node_name && !strcmp(pod->node_name, m->node)));
+}
+
+static void members_attach(struct members *m, const struct loader *l, struct member_pod *p);
+
+int members_pod_change(struct members *m, const struct loader *l, const struct pol_set *set,
+		       const struct pol_pod *from, const struct pol_pod *to)
+{
+	struct member_pod np = {}, *old = NULL, *grown;
+	size_t at = m->n;
+
+	for (size_t i = 0; members_here(m, from) && i < m->n; i++)
+		if (!strcmp(m->pods[i].ns, from->meta.ns) && !strcmp(m->pods[i].name, from->meta.name)) {
+			old = &m->pods[i];
+			at = i;
+			break;
+		}
+	if (members_here(m, to)) {
+		if (members_fill(&np, set, to))
+			goto nomem;
+		if (!old) {
+			if (!(grown = realloc(m->pods, (m->n + 1) * sizeof(*m->pods))))
+				goto nomem;
+			m->pods = grown;
+			m->n++;
+		}
+	}
+	/* as members_set: the attachment moves to the new version of its UID */
+	if (old && old->att && np.ns && np.member && np.uid[0] && !strcmp(np.uid, old->uid)) {
+		np.att = old->att;
+		np.state = MEMBER_ATTACHED;
+		old->att = NULL;
+	} else if (old && old->att) {
+		members_detach(m, l, old, m->live, np.ns && !strcmp(np.uid, old->uid) ? np.why :
+			       "no longer in the policy");
+	} else if (old && np.ns && np.member && !strcmp(np.uid, old->uid)) {
+		memcpy(np.note, old->note, sizeof(np.note));	/* still pending: said so */
+	}
+	if (old) {
+		free(old->ns);
+		free(old->name);
+		free(old->att);
+	}
+	if (np.ns) {
+		m->pods[at] = np;
+		if (m->live && np.member && !np.att)
+			members_attach(m, l, &m->pods[at]);
+	} else if (old) {
+		memmove(&m->pods[at], &m->pods[at + 1], (m->n - at - 1) * sizeof(*m->pods));
+		m->n--;
+	}
+	return 0;
+nomem:
+	free(np.ns);
+	free(np.name);
+	return -ENOMEM;
+}
+
 /* The pending pod's note changed: say so once. */
 static void members_note(struct member_pod *p, const char *fmt, ...)
 	__attribute__((format(printf, 2, 3)));

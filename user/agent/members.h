@@ -76,6 +76,18 @@ void members_init(struct members *m, const char *root, const char *node, const c
  */
 int members_set(struct members *m, const struct loader *l, const struct pol_set *set);
 
+/*
+ * Delta: one pod changed in set (the applied policy): version from (NULL:
+ * new) is now to (NULL: deleted). Its entry is what members_set would
+ * make of it: it comes, goes or changes; an attachment stays with its UID
+ * while the pod is a member, else it is detached and unpinned (when live);
+ * a new member is attached at once when its cgroup is there (else pending,
+ * as members_set leaves it for members_reconcile). The other pods are not
+ * looked at. 0 or -ENOMEM (the list is as before).
+ */
+int members_pod_change(struct members *m, const struct loader *l, const struct pol_set *set,
+		       const struct pol_pod *from, const struct pol_pod *to);
+
 /* Attach pending members whose cgroup exists; detach pods whose cgroup went. */
 void members_reconcile(struct members *m, const struct loader *l);
 

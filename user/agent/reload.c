@@ -334,6 +334,12 @@ int agent_commit(struct agent *ag, struct agent_prepared *pp, const struct agent
 		ag->cur->out.l7 = NULL;	/* ag->l7 */
 		ag->n_docs = pp->docs_parsed + pp->docs_reused;
 		memset(pp, 0, sizeof(*pp));
+		/*
+		 * The table a Pod delta looks its services up in (~5 ms at 100k
+		 * endpoints), now that the maps are written rather than at the
+		 * first Pod event; without memory, that event builds it.
+		 */
+		policy_index_endpoints(&ag->cur->set);
 	}
 out:
 	agent_prepared_free(pp);
@@ -363,7 +369,9 @@ static const char *reload_delta_path(const struct agent *ag, const char *name, c
  * NULL: a new object, to NULL: a deleted one. replace: from goes and to
  * comes (another place in the set; an in-place swap keeps the position).
  */
-enum reload_kind { RELOAD_EPS, RELOAD_POD, RELOAD_VS, RELOAD_DR, RELOAD_SVC, RELOAD_NS, RELOAD_N };
+enum reload_kind {
+	RELOAD_EPS, RELOAD_POD, RELOAD_VS, RELOAD_DR, RELOAD_SVC, RELOAD_NS, RELOAD_GW, RELOAD_N
+};
 
 struct reload_swap {
 	enum reload_kind kind;
@@ -375,7 +383,7 @@ struct reload_swap {
 static const char *const reload_kinds[] = {
 	[RELOAD_EPS] = "EndpointSlice", [RELOAD_POD] = "Pod",
 	[RELOAD_VS] = "VirtualService", [RELOAD_DR] = "DestinationRule",
-	[RELOAD_SVC] = "Service", [RELOAD_NS] = "Namespace",
+	[RELOAD_SVC] = "Service", [RELOAD_NS] = "Namespace", [RELOAD_GW] = "Gateway",
 };
 
 /* The one object of a document's set (every kind starts with its pol_meta). */
@@ -387,6 +395,7 @@ static const void *reload_doc_obj(const struct pol_set *doc, enum reload_kind k)
 	case RELOAD_DR: return &doc->drs[0];
 	case RELOAD_SVC: return &doc->svcs[0];
 	case RELOAD_NS: return &doc->nss[0];
+	case RELOAD_GW: return &doc->gws[0];
 	default: return &doc->eps[0];
 	}
 }
@@ -422,6 +431,7 @@ static const struct pol_meta *reload_set_find(const struct pol_set *set, enum re
 	case RELOAD_DR: arr = set->drs; n = set->n_drs; stride = sizeof(*set->drs); break;
 	case RELOAD_POD: arr = set->pods; n = set->n_pods; stride = sizeof(*set->pods); break;
 	case RELOAD_NS: arr = set->nss; n = set->n_nss; stride = sizeof(*set->nss); break;
+	case RELOAD_GW: arr = set->gws; n = set->n_gws; stride = sizeof(*set->gws); break;
 	default: arr = set->eps; n = set->n_eps; stride = sizeof(*set->eps); break;
 	}
 	for (size_t i = 0; i < n; i++) {
@@ -467,6 +477,12 @@ struct reload_delta {
 	bool kube;			/* objects from the API server, by identity */
 	bool l7_svc;			/* a changed Service the L7 pass reads */
 	bool l7_pods;			/* the L7 config's pod table changes */
+	uint32_t *pod_addrs;		/* addresses of sm_pod entries to redo */
+	size_t n_pod_addrs;
+	struct plan_pod *plan_pods;	/* the plan's pods before (undo) */
+	size_t n_plan_pods;
+	bool pods_patched;		/* (cur->out.plan.pods is new) */
+	size_t n_here;			/* Pod swaps of this node's pods */
 	char bad[400];			/* ... the changed object that fails, if one does */
 	const char *bad_msg;		/* (in why) */
 };
@@ -559,6 +575,7 @@ static int reload_delta_pairs(const struct pol_set *set, struct reload_delta *r)
 			break;
 		case RELOAD_SVC:
 		case RELOAD_NS:
+		case RELOAD_GW:		/* (feeds the L7 config's gateways alone) */
 			r->sw[n].replace = true;
 			break;
 		case RELOAD_VS:
@@ -604,6 +621,7 @@ static int reload_add(struct pol_set *set, enum reload_kind kind, const void *ob
 	case RELOAD_EPS: return policy_set_add_eps(set, obj);
 	case RELOAD_POD: return policy_set_add_pod(set, obj);
 	case RELOAD_NS: return policy_set_add_ns(set, obj);
+	case RELOAD_GW: return policy_set_add_gw(set, obj);
 	default: return -EINVAL;
 	}
 }
@@ -617,6 +635,7 @@ static int reload_del(struct pol_set *set, enum reload_kind kind, const void *ob
 	case RELOAD_EPS: return policy_set_del_eps(set, obj);
 	case RELOAD_POD: return policy_set_del_pod(set, obj);
 	case RELOAD_NS: return policy_set_del_ns(set, obj);
+	case RELOAD_GW: return policy_set_del_gw(set, obj);
 	default: return -EINVAL;
 	}
 }
@@ -651,6 +670,12 @@ static void reload_delta_undo(struct agent *ag, struct reload_delta *r)
 	struct pol_set *set = &ag->cur->set;
 
 	plan_patch_undo(&ag->cur->out.plan, &r->pt);
+	if (r->pods_patched) {
+		free(ag->cur->out.plan.pods);
+		ag->cur->out.plan.pods = r->plan_pods;
+		ag->cur->out.plan.n_pods = r->n_plan_pods;
+		r->plan_pods = NULL;
+	}
 	for (size_t i = r->n_swapped; i-- > 0;)
 		reload_swap(set, &r->sw[i], true);
 	if (r->diags) {
@@ -673,6 +698,8 @@ static void reload_delta_free(struct reload_delta *r)
 	free(r->ns);
 	free(r->svc);
 	free(r->diags);
+	free(r->pod_addrs);
+	free(r->plan_pods);
 }
 
 /* Read the changed files into r->d. 1: not a delta. */
@@ -820,7 +847,7 @@ static int reload_delta_services(const struct pol_set *set, struct reload_delta 
  */
 static bool reload_delta_l7_inputs(const struct reload_delta *r)
 {
-	if (r->n_kind[RELOAD_DR] || r->l7_svc || r->l7_pods)
+	if (r->n_kind[RELOAD_DR] || r->n_kind[RELOAD_GW] || r->l7_svc || r->l7_pods)
 		return true;
 	for (size_t i = 0; i < r->n_sw; i++)
 		if (r->sw[i].kind == RELOAD_VS && (compile_vs_l7_input(r->sw[i].from) ||
@@ -955,33 +982,95 @@ static bool reload_pod_l7(const struct pol_pod *p)
 	return p && p->ip && !p->host_network;
 }
 
+/* An address whose sm_pod entry a delta redoes (once each). */
+static int reload_pod_addr(struct reload_delta *r, const struct pol_pod *p, const char *node)
+{
+	uint32_t *a;
+
+	if (!p || !plan_pod_flags(p, node))
+		return 0;
+	for (size_t k = 0; k < r->n_pod_addrs; k++)
+		if (r->pod_addrs[k] == p->ip)
+			return 0;
+	if (!(a = realloc(r->pod_addrs, (r->n_pod_addrs + 1) * sizeof(*a))))
+		return -ENOMEM;
+	r->pod_addrs = a;
+	a[r->n_pod_addrs++] = p->ip;
+	return 0;
+}
+
 /*
  * What a Pod that comes, goes or changes more than its readiness feeds
  * besides the services (policy_pod_services): the L7 config's pod table
- * (source workloads and telemetry by IP: r->l7_pods), and, for this node's
- * pods and those out of the redirect, the pods map and the cgroups of mesh
- * members, which only a full load writes (1: not a delta, r->why).
+ * (source workloads and telemetry by IP: r->l7_pods); sm_pod's entries of
+ * its addresses when a version opts out of the redirect or runs on this
+ * node (r->pod_addrs: plan_pods_patch, apply_pods); the mesh membership of
+ * this node's pods (r->n_here: members_pod_change).
  */
 static int reload_delta_pods(const struct agent *ag, struct reload_delta *r)
 {
 	const char *node = ag->mb.enabled ? ag->mb.node : NULL;
+	int ret;
 
 	for (size_t i = 0; i < r->n_sw; i++) {
 		const struct reload_swap *sw = &r->sw[i];
-		const struct pol_pod *f = sw->from, *t = sw->to, *p = t ?: f;
+		const struct pol_pod *f = sw->from, *t = sw->to;
 
 		if (sw->kind != RELOAD_POD || (f && t && !sw->replace))
 			continue;	/* (readiness: only the services it feeds) */
-		if ((f && plan_pod_flags(f, node)) || (t && plan_pod_flags(t, node)) ||
-		    reload_pod_here(ag, f) || reload_pod_here(ag, t)) {
-			reload_why(r, "Pod %s/%s %s: this node's pods or the redirect's opt-outs "
-				   "change", p->meta.ns, p->meta.name,
-				   !f ? "is new" : !t ? "is deleted" : "changed");
-			return 1;
-		}
+		if ((ret = reload_pod_addr(r, f, node)) || (ret = reload_pod_addr(r, t, node)))
+			return ret;
+		r->n_here += reload_pod_here(ag, f) || reload_pod_here(ag, t);
 		r->l7_pods |= reload_pod_l7(f) || reload_pod_l7(t);
 	}
 	return 0;
+}
+
+/*
+ * The plan's sm_pod entries of the addresses the change redoes (before:
+ * r->plan_pods, for the undo). 0 or -ENOMEM.
+ */
+static int reload_patch_pods(struct agent *ag, struct reload_delta *r)
+{
+	struct plan *plan = &ag->cur->out.plan;
+	const char *node = ag->mb.enabled ? ag->mb.node : NULL;
+	struct plan_pod *copy;
+	int ret = 0;
+
+	if (!r->n_pod_addrs)
+		return 0;
+	copy = malloc((plan->n_pods + 1) * sizeof(*copy));
+	if (!copy)
+		return -ENOMEM;
+	if (plan->n_pods)
+		memcpy(copy, plan->pods, plan->n_pods * sizeof(*copy));
+	/* the plan's own array stays as it was, for the undo */
+	r->plan_pods = plan->pods;
+	r->n_plan_pods = plan->n_pods;
+	plan->pods = copy;
+	r->pods_patched = true;
+	for (size_t k = 0; k < r->n_pod_addrs && !ret; k++)
+		ret = plan_pods_patch(&ag->cur->set, plan, node, r->pod_addrs[k]);
+	return ret;
+}
+
+/* This node's pods that changed join, leave or change in the mesh membership. */
+static void reload_members_pods(struct agent *ag, const struct reload_delta *r)
+{
+	for (size_t i = 0; r->n_here && i < r->n_sw; i++) {
+		const struct reload_swap *sw = &r->sw[i];
+
+		if (sw->kind != RELOAD_POD || (sw->from && sw->to && !sw->replace) ||
+		    (!reload_pod_here(ag, sw->from) && !reload_pod_here(ag, sw->to)))
+			continue;
+		if (!members_pod_change(&ag->mb, &ag->ld, &ag->cur->set, sw->from, sw->to))
+			continue;
+		/* no memory for the one pod: the whole pass, as a full load runs it */
+		if (members_set(&ag->mb, &ag->ld, &ag->cur->set))
+			log_err("mesh membership not updated: out of memory");
+		members_reconcile(&ag->mb, &ag->ld);
+		return;
+	}
 }
 
 /*
@@ -1071,7 +1160,7 @@ static int agent_delta(struct agent *ag, const struct agent_file *files, size_t 
 	struct reload_delta r = {};
 	uint32_t *pod_ips = NULL;
 	uint64_t t0 = dp_now_ns(), t_load, t_plan;
-	char ns_note[32] = "";
+	char ns_note[64] = "";
 	int ret;
 
 	if (!cur || !ag->pcache || cur->set.n_errors)
@@ -1132,6 +1221,8 @@ static int agent_delta(struct agent *ag, const struct agent_file *files, size_t 
 		reload_why(&r, "the re-plan found errors");
 		ret = 1;
 	}
+	if (!ret)
+		ret = reload_patch_pods(ag, &r);
 	if (ret)
 		goto undo;
 	t_plan = dp_now_ns();
@@ -1142,6 +1233,8 @@ static int agent_delta(struct agent *ag, const struct agent_file *files, size_t 
 	}
 	ret = apply_services(&ag->ap, &cur->out.plan, r.pt.idx, r.pt.n, r.pt.gone, r.pt.n_gone,
 			     err, errlen);
+	if (!ret && r.n_pod_addrs)
+		ret = apply_pods(&ag->ap, &cur->out.plan, r.pod_addrs, r.n_pod_addrs, err, errlen);
 	if (ret) {
 		log_info("incremental apply not done (%s): reloading everything", err);
 		if (r.l7 && ag->proxy)
@@ -1159,12 +1252,18 @@ static int agent_delta(struct agent *ag, const struct agent_file *files, size_t 
 		if (members_set(&ag->mb, &ag->ld, &cur->set))
 			log_err("mesh membership not updated: out of memory");
 		members_reconcile(&ag->mb, &ag->ld);
+	} else if (ag->mb.enabled) {
+		reload_members_pods(ag, &r);	/* this node's pods alone */
 	}
 	ag->n_docs += r.d.n_added - r.d.n_gone;
 	ag->n_services = cur->out.plan.n_svcs;
 	ag->last_reload_ns = dp_now_ns() - t0;
-	if (r.n_kind[RELOAD_NS])	/* (only when there are: the line's format stays) */
+	/* (only when there are: the line's format stays) */
+	if (r.n_kind[RELOAD_NS])
 		snprintf(ns_note, sizeof(ns_note), ", %zu Namespaces", r.n_kind[RELOAD_NS]);
+	if (r.n_kind[RELOAD_GW])
+		snprintf(ns_note + strlen(ns_note), sizeof(ns_note) - strlen(ns_note),
+			 ", %zu Gateways", r.n_kind[RELOAD_GW]);
 	reload_diags_news(ag, &cur->set, &r);
 	log_info("policy generation %llu applied: %zu service ports, %zu warnings, "
 		 "%u map writes, %u deletes, %zu of %zu documents parsed, "

@@ -1163,6 +1163,44 @@ int plan_mark_local(const struct pol_set *set, struct plan *out, const char *nod
 	return 0;
 }
 
+int plan_pods_patch(const struct pol_set *set, struct plan *p, const char *node, uint32_t addr)
+{
+	const struct pol_pod *const *pods;
+	size_t n, lo = 0, hi = p->n_pods;
+	uint32_t flags = 0;
+
+	if (!set->index)
+		return -EINVAL;
+	pods = policy_index_pods_ip(set, addr, &n);
+	for (size_t i = 0; addr && i < n; i++)
+		flags |= plan_pod_flags(pods[i], NULL) | plan_pod_flags(pods[i], node);
+	while (lo < hi) {	/* p->pods is sorted by address */
+		size_t mid = lo + (hi - lo) / 2;
+
+		if (ntohl(p->pods[mid].key.addr) < ntohl(addr))
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	if (lo < p->n_pods && p->pods[lo].key.addr == addr) {
+		if (flags) {
+			p->pods[lo].flags = flags;
+			return 0;
+		}
+		memmove(&p->pods[lo], &p->pods[lo + 1], (p->n_pods - lo - 1) * sizeof(*p->pods));
+		p->n_pods--;
+		return 0;
+	}
+	if (!flags)
+		return 0;
+	if (sm_room((void **)&p->pods, (p->n_pods + 1) * sizeof(*p->pods)))
+		return -ENOMEM;
+	memmove(&p->pods[lo + 1], &p->pods[lo], (p->n_pods - lo) * sizeof(*p->pods));
+	p->pods[lo] = (struct plan_pod){ .key.addr = addr, .flags = flags };
+	p->n_pods++;
+	return 0;
+}
+
 /* Two services on one VIP:port: keep the first (validation reports it). */
 static int plan_svcs_dedupe(struct plan_ctx *c, struct plan *out)
 {

@@ -104,6 +104,13 @@ int plan_mark_local(const struct pol_set *set, struct plan *p, const char *node)
  * when it runs on node, NULL or "": none); 0: it has no entry there.
  */
 uint32_t plan_pod_flags(const struct pol_pod *p, const char *node);
+/*
+ * Delta: the pods of address addr (network order) came, went or changed
+ * in set (indexed: policy_index_build); make p->pods' entry of addr what
+ * plan_build and plan_mark_local(node) make of the set (new, other flags
+ * or gone). Returns 0, -EINVAL (no index) or -ENOMEM (p unchanged).
+ */
+int plan_pods_patch(const struct pol_set *set, struct plan *p, const char *node, uint32_t addr);
 
 int plan_check_limits(struct pol_set *set, const struct plan *p,
 		      const struct sm_limits *lim);

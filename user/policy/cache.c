@@ -950,7 +950,10 @@ int policy_set_swap_eps(struct pol_set *set, const struct pol_eps *from, const s
 	if (strcmp(from->meta.ns, to->meta.ns) || strcmp(from->meta.name, to->meta.name) ||
 	    !sm_streq(from->service_name, to->service_name))
 		return -EINVAL;
-	return pc_swap_by_identity(set->eps, set->n_eps, sizeof(*set->eps), from, to);
+	if (pc_swap_by_identity(set->eps, set->n_eps, sizeof(*set->eps), from, to))
+		return -ENOENT;
+	policy_index_eps_swapped(set, from, to);
+	return 0;
 }
 
 /* Set order: by file, then line (how loads append). */
@@ -1143,6 +1146,17 @@ int policy_set_del_ns(struct pol_set *set, const struct pol_namespace *ns)
 	return pc_del(set->nss, &set->n_nss, sizeof(*ns), ns);
 }
 
+/* Gateways: no index; they feed the L7 config's gateway listeners alone. */
+int policy_set_add_gw(struct pol_set *set, const struct pol_gateway *gw)
+{
+	return pc_add((void **)&set->gws, &set->n_gws, sizeof(*gw), gw);
+}
+
+int policy_set_del_gw(struct pol_set *set, const struct pol_gateway *gw)
+{
+	return pc_del(set->gws, &set->n_gws, sizeof(*gw), gw);
+}
+
 static bool pc_labels_eq(const struct pol_labels *a, const struct pol_labels *b)
 {
 	if (a->n != b->n)
@@ -1169,44 +1183,20 @@ bool policy_pod_same_but_ready(const struct pol_pod *a, const struct pol_pod *b)
 	return true;
 }
 
-/*
- * Does a slice's endpoint name pod (its targetRef, in the slice's
- * namespace) or carry its IP (the plan finds a pod by IP in any namespace
- * when none of the slice's own has it)?
- */
-static bool pc_eps_has_pod(const struct pol_eps *e, const struct pol_pod *p)
-{
-	bool same_ns = !strcmp(e->meta.ns, p->meta.ns);
-
-	for (size_t i = 0; i < e->n_endpoints; i++) {
-		const struct pol_endpoint *en = &e->endpoints[i];
-
-		if (same_ns && en->target_pod && !strcmp(en->target_pod, p->meta.name))
-			return true;
-		for (size_t a = 0; p->ip && a < en->n_addrs; a++)
-			if (en->addrs[a] == p->ip)
-				return true;
-	}
-	return false;
-}
-
 int policy_pod_services(const struct pol_set *set, const struct pol_pod *p, bool slices,
 			int (*note)(void *arg, const char *ns, const char *name), void *arg)
 {
-	size_t n_slices;
-	int ret = 0;
+	const struct pol_service *const *svcs = NULL;
+	size_t n_svcs = 0, n_slices;
+	int ret = slices ? policy_index_pod_slices(set, p, note, arg) : 0;
 
-	for (size_t k = 0; slices && k < set->n_eps && !ret; k++) {
-		const struct pol_eps *e = &set->eps[k];
-
-		if (e->service_name && pc_eps_has_pod(e, p))
-			ret = note(arg, e->meta.ns, e->service_name);
-	}
 	/* (a selector matters only while the pod has an IP and no slice exists) */
-	for (size_t k = 0; p->ip && k < set->n_svcs && !ret; k++) {
-		const struct pol_service *svc = &set->svcs[k];
+	if (p->ip && !ret)
+		svcs = policy_index_services_in(set, p->meta.ns, &n_svcs);
+	for (size_t k = 0; k < n_svcs && !ret; k++) {
+		const struct pol_service *svc = svcs[k];
 
-		if (!svc->has_selector || !svc->selector.n || strcmp(svc->meta.ns, p->meta.ns) ||
+		if (!svc->has_selector || !svc->selector.n ||
 		    !policy_labels_match(&svc->selector, &p->meta.labels))
 			continue;
 		policy_index_slices(set, svc->meta.ns, svc->meta.name, &n_slices);

@@ -6,6 +6,12 @@
  * (policy_index_build, idempotent) and searched with bisection, so that
  * planning 10,000 services is O(n log n) instead of a scan per service.
  * The set must not gain objects after the index is built.
+ *
+ * The services a Pod feeds (policy_pod_services) come from a table of the
+ * slices' endpoints by the pod they name (targetRef) and by address, built
+ * at the first question and kept by every slice that comes, goes or is
+ * swapped after: a Pod delta costs its own endpoints, not every endpoint
+ * of the set.
  */
 #include <errno.h>
 #include <stdint.h>
@@ -14,6 +20,30 @@
 
 #include "policy/policy_int.h"
 #include "common/grow.h"
+#include "common/hash.h"
+
+/*
+ * One endpoint of a slice under one key: the hash of the pod its targetRef
+ * names (slice namespace, pod name), or its address | 1 << 32. An
+ * open-addressing table (linear probing, power-of-two capacity, load at
+ * most 3/4: 3 MB for 100k endpoints) that keeps entries of one key side by
+ * side. Two keys that hash
+ * alike only make a Pod feed one more service: re-planned for nothing.
+ */
+struct ix_ep {
+	uint64_t key;		/* 0 = empty */
+	const char *ns;		/* the slice's namespace */
+	const char *svc;	/* its service_name: the slice's own string, so
+				 * also whose entry it is */
+};
+
+struct ix_eps {
+	struct ix_ep *e;
+	size_t cap, n;		/* cap: 0 = not built */
+};
+
+static void ix_eps_change(struct pol_set *set, const struct pol_eps *from,
+			  const struct pol_eps *to);
 
 struct pol_index {
 	const struct pol_service **svcs;	/* by ns, name */
@@ -22,6 +52,7 @@ struct pol_index {
 	const struct pol_pod **pods;		/* by ns, name */
 	const struct pol_pod **pods_ns;		/* by ns, then set order */
 	const struct pol_pod **pods_ip;		/* by ip, then set order */
+	struct ix_eps by_ep;			/* slices by endpoint (lazy) */
 };
 
 /* names may be missing (NULL) in a set that holds errors */
@@ -107,6 +138,7 @@ void policy_index_free(struct pol_set *set)
 	free(ix->pods);
 	free(ix->pods_ns);
 	free(ix->pods_ip);
+	free(ix->by_ep.e);
 	free(ix);
 	set->index = NULL;
 }
@@ -356,6 +388,7 @@ void policy_index_eps_added(struct pol_set *set, uintptr_t old_base, size_t at)
 	if (!ix)
 		return;
 	ix_rebase((const void **)ix->eps, ix->n_eps, old_base, set->eps, sizeof(*e), at);
+	ix_eps_change(set, NULL, e);
 	if (!e->service_name)
 		return;
 	ix_insert((const void **)ix->eps, ix->n_eps++, e, cmp_eps);
@@ -365,9 +398,10 @@ void policy_index_eps_removing(struct pol_set *set, size_t at)
 {
 	struct pol_index *ix = set->index;
 
-	if (ix)
-		ix->n_eps = ix_drop((const void **)ix->eps, ix->n_eps, &set->eps[at],
-				    sizeof(*set->eps));
+	if (!ix)
+		return;
+	ix_eps_change(set, &set->eps[at], NULL);
+	ix->n_eps = ix_drop((const void **)ix->eps, ix->n_eps, &set->eps[at], sizeof(*set->eps));
 }
 
 int policy_index_svcs_reserve(struct pol_set *set)
@@ -442,4 +476,209 @@ void policy_index_pod_removing(struct pol_set *set, size_t at)
 	ix_drop((const void **)ix->pods, set->n_pods, &set->pods[at], sizeof(*set->pods));
 	ix_drop((const void **)ix->pods_ns, set->n_pods, &set->pods[at], sizeof(*set->pods));
 	ix_drop((const void **)ix->pods_ip, set->n_pods, &set->pods[at], sizeof(*set->pods));
+}
+
+/* ---- slices by endpoint: the services a Pod feeds ---- */
+
+static uint64_t ix_ep_pod_key(const char *ns, const char *name)
+{
+	uint64_t h = sm_hash_fnv1a64(SM_FNV64_OFFSET, ns, strlen(ns) + 1);	/* (its NUL) */
+
+	h = sm_hash_mix64(sm_hash_fnv1a64(h, name, strlen(name)));
+	return h ? h : 1;
+}
+
+static uint64_t ix_ep_ip_key(uint32_t ip)
+{
+	return (uint64_t)ip | 1ull << 32;
+}
+
+static size_t ix_ep_home(const struct ix_eps *t, uint64_t key)
+{
+	return sm_hash_mix64(key) & (t->cap - 1);
+}
+
+static void ix_ep_put(struct ix_eps *t, uint64_t key, const char *ns, const char *svc)
+{
+	size_t i = ix_ep_home(t, key);
+
+	while (t->e[i].key)
+		i = (i + 1) & (t->cap - 1);
+	t->e[i] = (struct ix_ep){ key, ns, svc };
+	t->n++;
+}
+
+/* Room for more entries (rehashed into a larger table when needed). */
+static int ix_ep_room(struct ix_eps *t, size_t more)
+{
+	struct ix_ep *old = t->e;
+	size_t cap = t->cap ? t->cap : 64, old_cap = t->cap;
+
+	if ((t->n + more) * 4 <= t->cap * 3)
+		return 0;
+	while ((t->n + more) * 4 > cap * 3)
+		cap <<= 1;
+	if (!(t->e = calloc(cap, sizeof(*t->e)))) {
+		t->e = old;
+		return -ENOMEM;
+	}
+	t->cap = cap;
+	t->n = 0;
+	for (size_t i = 0; i < old_cap; i++)
+		if (old[i].key)
+			ix_ep_put(t, old[i].key, old[i].ns, old[i].svc);
+	free(old);
+	return 0;
+}
+
+/* Remove one entry of key and slice svc (if there); its probe run closes up. */
+static void ix_ep_del(struct ix_eps *t, uint64_t key, const char *svc)
+{
+	size_t i = ix_ep_home(t, key), j, h;
+
+	for (; t->e[i].key != key || t->e[i].svc != svc; i = (i + 1) & (t->cap - 1))
+		if (!t->e[i].key)
+			return;
+	for (j = (i + 1) & (t->cap - 1); t->e[j].key; j = (j + 1) & (t->cap - 1)) {
+		h = ix_ep_home(t, t->e[j].key);
+		/* j's entry may fill the hole at i unless its home lies in (i, j] */
+		if (i <= j ? (h > i && h <= j) : (h > i || h <= j))
+			continue;
+		t->e[i] = t->e[j];
+		i = j;
+	}
+	t->e[i].key = 0;
+	t->n--;
+}
+
+/* A slice's entries come (add) or go; only slices of a service have any. */
+static int ix_eps_slice(struct ix_eps *t, const struct pol_eps *e, bool add)
+{
+	const char *ns = str0(e->meta.ns);
+	size_t n = 0;
+
+	if (!e->service_name)
+		return 0;
+	for (size_t i = 0; add && i < e->n_endpoints; i++)
+		n += e->endpoints[i].n_addrs + (e->endpoints[i].target_pod != NULL);
+	if (add && ix_ep_room(t, n))
+		return -ENOMEM;
+	for (size_t i = 0; i < e->n_endpoints; i++) {
+		const struct pol_endpoint *en = &e->endpoints[i];
+		uint64_t key;
+
+		if (en->target_pod) {
+			key = ix_ep_pod_key(ns, en->target_pod);
+			if (add)
+				ix_ep_put(t, key, ns, e->service_name);
+			else
+				ix_ep_del(t, key, e->service_name);
+		}
+		for (size_t a = 0; a < en->n_addrs; a++) {
+			key = ix_ep_ip_key(en->addrs[a]);
+			if (add)
+				ix_ep_put(t, key, ns, e->service_name);
+			else
+				ix_ep_del(t, key, e->service_name);
+		}
+	}
+	return 0;
+}
+
+/* Forget the table (no memory to keep it): the next question builds it. */
+static void ix_eps_drop(struct pol_index *ix)
+{
+	free(ix->by_ep.e);
+	memset(&ix->by_ep, 0, sizeof(ix->by_ep));
+}
+
+static int ix_eps_build(const struct pol_set *set, struct pol_index *ix)
+{
+	size_t n = 0;
+
+	for (size_t k = 0; k < set->n_eps; k++)
+		for (size_t i = 0; set->eps[k].service_name && i < set->eps[k].n_endpoints; i++)
+			n += set->eps[k].endpoints[i].n_addrs +
+			     (set->eps[k].endpoints[i].target_pod != NULL);
+	if (ix_ep_room(&ix->by_ep, n + 1))
+		return -ENOMEM;
+	for (size_t k = 0; k < set->n_eps; k++)
+		ix_eps_slice(&ix->by_ep, &set->eps[k], true);	/* (room is there) */
+	return 0;
+}
+
+/* A slice comes, goes or is swapped for another under the index. */
+static void ix_eps_change(struct pol_set *set, const struct pol_eps *from,
+			  const struct pol_eps *to)
+{
+	struct pol_index *ix = set->index;
+
+	if (!ix || !ix->by_ep.cap)
+		return;
+	if (from)
+		ix_eps_slice(&ix->by_ep, from, false);
+	if (to && ix_eps_slice(&ix->by_ep, to, true))
+		ix_eps_drop(ix);
+}
+
+void policy_index_eps_swapped(struct pol_set *set, const struct pol_eps *from,
+			      const struct pol_eps *to)
+{
+	ix_eps_change(set, from, to);
+}
+
+int policy_index_pod_slices(const struct pol_set *set, const struct pol_pod *p,
+			    int (*note)(void *arg, const char *ns, const char *name), void *arg)
+{
+	struct pol_index *ix = set->index;
+	uint64_t keys[2];
+	size_t n_keys = 0;
+	int ret = 0;
+
+	if (!ix)
+		return -EINVAL;
+	if (!ix->by_ep.cap && ix_eps_build(set, ix))
+		return -ENOMEM;
+	keys[n_keys++] = ix_ep_pod_key(str0(p->meta.ns), str0(p->meta.name));
+	if (p->ip)
+		keys[n_keys++] = ix_ep_ip_key(p->ip);
+	for (size_t k = 0; k < n_keys && !ret; k++) {
+		const struct ix_eps *t = &ix->by_ep;
+
+		for (size_t i = ix_ep_home(t, keys[k]); t->e[i].key && !ret;
+		     i = (i + 1) & (t->cap - 1))
+			if (t->e[i].key == keys[k])
+				ret = note(arg, t->e[i].ns, t->e[i].svc);
+	}
+	return ret;
+}
+
+int policy_index_endpoints(const struct pol_set *set)
+{
+	struct pol_index *ix = set->index;
+
+	if (!ix)
+		return -EINVAL;
+	return ix->by_ep.cap ? 0 : ix_eps_build(set, ix);
+}
+
+static bool svc_ns_below(const struct pol_service *s, const char *ns)
+{
+	return strcmp(str0(s->meta.ns), ns) < 0;
+}
+
+const struct pol_service *const *policy_index_services_in(const struct pol_set *set,
+							  const char *ns, size_t *n)
+{
+	const struct pol_index *ix = set->index;
+	size_t lo, hi;
+
+	*n = 0;
+	if (!ix)
+		return NULL;
+	lo = LOWER_BOUND(ix->svcs, set->n_svcs, svc_ns_below, ns);
+	for (hi = lo; hi < set->n_svcs && strcmp(str0(ix->svcs[hi]->meta.ns), ns) == 0; hi++)
+		;
+	*n = hi - lo;
+	return ix->svcs + lo;
 }

@@ -687,6 +687,9 @@ int policy_set_del_dr(struct pol_set *set, const struct pol_dr *dr);
 /* ... and a Namespace (its labels feed mesh membership only) */
 int policy_set_add_ns(struct pol_set *set, const struct pol_namespace *ns);
 int policy_set_del_ns(struct pol_set *set, const struct pol_namespace *ns);
+/* ... and a Gateway (it feeds the L7 config's gateways only) */
+int policy_set_add_gw(struct pol_set *set, const struct pol_gateway *gw);
+int policy_set_del_gw(struct pol_set *set, const struct pol_gateway *gw);
 /*
  * The same for a Pod (the indexes by name, namespace and IP stay valid): a
  * Pod that comes, goes, or changes more than its readiness (out and in).
@@ -737,6 +740,21 @@ const struct pol_pod *const *policy_index_pods_in(const struct pol_set *set,
 						  const char *ns, size_t *n);
 const struct pol_pod *const *policy_index_pods_ip(const struct pol_set *set,
 						  uint32_t ip, size_t *n);
+/* The Services of namespace ns, by name. */
+const struct pol_service *const *policy_index_services_in(const struct pol_set *set,
+							  const char *ns, size_t *n);
+/*
+ * note(arg, ns, service) for every endpoint of a slice of a service that
+ * names Pod p (targetRef, in the slice's namespace) or carries its IP,
+ * from a table of the slices' endpoints built at the first call and kept
+ * as slices come, go and are swapped (may name one more service on a hash
+ * collision: conservative). Returns 0, what note returned, -EINVAL (no
+ * index) or -ENOMEM.
+ */
+int policy_index_pod_slices(const struct pol_set *set, const struct pol_pod *p,
+			    int (*note)(void *arg, const char *ns, const char *name), void *arg);
+/* Build that table now (idempotent): 0, -EINVAL (no index) or -ENOMEM. */
+int policy_index_endpoints(const struct pol_set *set);
 
 /* True when every selector label is present with the same value in labels. */
 bool policy_labels_match(const struct pol_labels *selector,

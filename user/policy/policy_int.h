@@ -199,6 +199,9 @@ void pol_gateway_free(struct pol_gateway *g);
 int policy_index_eps_reserve(struct pol_set *set);
 void policy_index_eps_added(struct pol_set *set, uintptr_t old_base, size_t at);
 void policy_index_eps_removing(struct pol_set *set, size_t at);
+/* from was swapped for to at its place in set->eps (policy_set_swap_eps) */
+void policy_index_eps_swapped(struct pol_set *set, const struct pol_eps *from,
+			      const struct pol_eps *to);
 /* ... and the Service array (policy_set_add_svc) */
 int policy_index_svcs_reserve(struct pol_set *set);
 void policy_index_svc_added(struct pol_set *set, uintptr_t old_base, size_t at);
