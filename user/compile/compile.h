@@ -176,7 +176,11 @@ int l7_config_rebuild(struct pol_set *set, struct plan *plan, const size_t *idx,
  * clusters of the services named and of the re-planned entries, the
  * vhosts whose routes send to those, the gateways, and the pod table
  * entries of the IPs given (all of them when not known). Equal to what
- * l7_config_build would build (tests/unit/test_delta.c checks it).
+ * l7_config_build would build (tests/unit/test_delta.c checks it). The
+ * vhosts it shares route on the VirtualService objects of the set they
+ * were built from: with a document cache (the agent) they hold those
+ * documents; without one, every set a chain of deltas started from must
+ * outlive the configs built.
  */
 int l7_config_patch(struct pol_set *set, struct plan *plan, const struct l7_config *old,
 		    const char *const *ns, const char *const *names, size_t n,

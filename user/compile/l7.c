@@ -21,6 +21,21 @@
  *  - retries when unset: 2 attempts on
  *    connect-failure, refused-stream, unavailable, cancelled,
  *    retriable-status-codes (503); Envoy back-off base 25 ms.
+ *
+ * Generations. A full build makes every object; a delta
+ * (l7_config_patch) starts from its predecessor's tables, shared chunk by
+ * chunk (l7_tab.h), and works in two passes. Out: the service ports
+ * re-planned or gone, and those whose vhost routes to a service named or
+ * re-planned (dep_tab: service ports by their vhost's destination
+ * hosts), leave the tables, and with their last user the vhosts and
+ * clusters they used; so do the Gateways' vhosts. In: those ports are
+ * built again; a cluster or vhost they need is this build's if made
+ * already (the memos), else the predecessor's unless a service it reads
+ * was named or re-planned (the "dirty" FQDNs), else made; a port whose
+ * only change is a destination of its vhost gets the vhost's routes
+ * resolved again from the same policy routes (l7_vhost_again). What no
+ * change reaches is never touched, and stays in chunks both generations
+ * hold.
  */
 #include <arpa/inet.h>
 #include <ctype.h>
