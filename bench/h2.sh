@@ -207,6 +207,46 @@ s6_hold() {
 	done
 }
 
+# S6_CALLGRIND=N: instead of the tables above, the sockmesh agent alone
+# under callgrind (user-space instructions; the machine's noise does not
+# move them): counters zeroed, N closed-loop requests (h2load as above),
+# counters dumped; "proxy instructions per request" = all the agent's
+# threads' instructions in that window / N. One repetition.
+s6_callgrind_rep() {
+	local name=$1 addr=$2 g=$3 pid=$4 ok
+	bench_callgrind_window "$pid" bench_client load "$POD_CLIENT" timeout 600 h2load \
+		-n "$S6_CALLGRIND" -c "$S6_CONNS" -m "$S6_STREAMS" -d "$S6_BODY_FILE" \
+		-H 'content-type: application/grpc' -H 'x-canary: no' "http://$addr/sm.Echo/Say" || return 1
+	ok=$(sed -nE 's/^requests: .* ([0-9]+) succeeded.*/\1/p' <<<"$BENCH_CG_OUT")
+	bench_record 6 "failed requests" "$g" "$name" "$((S6_CALLGRIND - ${ok:-0}))"
+	bench_record 6 "proxy instructions per request" "$g" "$name" "$((BENCH_CG_IR / S6_CALLGRIND))"
+	return 1	# one repetition
+}
+
+# S6_PERF=N: the sockmesh agent alone (not under callgrind), N closed-loop
+# requests under `perf record -g` (cpu-clock: this VM has no hardware
+# counters); the profile goes to $BENCH_OUT/perf.s6.data (perf report -i).
+s6_perf_rep() {
+	local name=$1 addr=$2 g=$3 pid=$4 perf_pid stat_pid out
+	perf record -q -g -e cpu-clock -p "$pid" -o "$BENCH_OUT/perf.s6.data" >/dev/null 2>&1 &
+	perf_pid=$!
+	# syscalls of the run (in the log, with the request count)
+	perf stat -x, -e syscalls:sys_enter_read,syscalls:sys_enter_write,syscalls:sys_enter_writev \
+		-e syscalls:sys_enter_epoll_wait,syscalls:sys_enter_epoll_ctl,syscalls:sys_enter_recvfrom \
+		-e syscalls:sys_enter_sendto,syscalls:sys_enter_sendmsg -p "$pid" \
+		-o "$BENCH_OUT/perf.s6.syscalls" &
+	stat_pid=$!
+	sleep 1
+	out=$(bench_client load "$POD_CLIENT" timeout 120 h2load -n "$S6_PERF" -c "$S6_CONNS" \
+		-m "$S6_STREAMS" -d "$S6_BODY_FILE" -H 'content-type: application/grpc' \
+		-H 'x-canary: no' "http://$addr/sm.Echo/Say" 2>&1)
+	kill -INT "$perf_pid" "$stat_pid"
+	wait "$perf_pid" "$stat_pid"
+	bench_log "  perf: $S6_PERF requests; syscalls: $(awk -F, '/syscalls:/ { sub(/.*sys_enter_/, "", $3); printf "%s %s ", $3, $1 }' "$BENCH_OUT/perf.s6.syscalls")"
+	bench_record 6 "failed requests" "$g" "$name" "$((S6_PERF - $(sed -nE 's/^requests: .* ([0-9]+) succeeded.*/\1/p' <<<"$out")))"
+	return 1	# one repetition
+}
+
 # The median of the numbers on stdin.
 s6_median() {
 	sort -g | awk '{ a[NR] = $1 } END { if (NR) print NR % 2 ? a[(NR + 1) / 2] : (a[NR / 2] + a[NR / 2 + 1]) / 2 }'
@@ -236,6 +276,16 @@ s6_run() {
 	S6_RATE_G="open loop at $S6_RATE req/s, $S6_CONNS conns x <= $S6_STREAMS streams, 1 KiB"
 	S6_HOLD_G="streams held open, $S6_HOLD_PER_CONN per client connection"
 	printf '%1024s' '' | tr ' ' x >"$S6_BODY_FILE"
+	if [ -n "${S6_PERF:-}" ]; then
+		l7_scenario 6 "h2c, $S6_CONNS conns x $S6_STREAMS streams, 1 KiB, perf" \
+			s6_backends_up s6_perf_rep : "${S6_CONTENDERS[@]: -1}"
+		return
+	fi
+	if [ -n "${S6_CALLGRIND:-}" ]; then
+		l7_scenario 6 "h2c, $S6_CONNS conns x $S6_STREAMS streams, 1 KiB, callgrind" \
+			s6_backends_up s6_callgrind_rep : "${S6_CONTENDERS[@]: -1}"
+		return
+	fi
 	l7_scenario 6 "h2c, $S6_CONNS conns x $S6_STREAMS streams, 1 KiB" s6_backends_up s6_rep \
 		s6_hold "${S6_CONTENDERS[@]}"
 	s6_p99_vs_haproxy

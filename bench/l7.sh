@@ -131,17 +131,23 @@ c_l7_sockmesh_up() {
 	BENCH_AGENT_LOG=$BENCH_TMP/agent-$BENCH_AGENT_N.log
 	mkdir -p "$BENCH_POLICY_DIR"
 	cp "$BENCH_DIR/policies/l7.yaml" "$BENCH_POLICY_DIR/"
-	sm_spawn "$SM_BUILD/sockmesh-agent" --cgroup "$SM_CGROUP" --policy "$BENCH_POLICY_DIR" \
+	# S2_CALLGRIND / S6_CALLGRIND: the agent runs under callgrind, which
+	# starts it ~50x slower
+	# shellcheck disable=SC2206 # a command prefix, split on purpose
+	local cg=${S2_CALLGRIND:-}${S6_CALLGRIND:-}
+	local wrap=(${cg:+valgrind --tool=callgrind --callgrind-out-file=$BENCH_TMP/callgrind.%p})
+	local slow=$([ -n "$cg" ] && echo 20 || echo 1)
+	sm_spawn "${wrap[@]}" "$SM_BUILD/sockmesh-agent" --cgroup "$SM_CGROUP" --policy "$BENCH_POLICY_DIR" \
 		--pin-path "$SM_PIN" --admin-socket "$BENCH_TMP/admin.sock" \
 		--netns "/run/netns/$SM_NODE_NS" --l7-listen "$SM_NODE_IP:15001" --workers 1 \
 		>"$BENCH_AGENT_LOG" 2>&1
 	BENCH_AGENT_PID=$SM_LAST_PID
-	for ((i = 0; i < 200; i++)); do
+	for ((i = 0; i < 200 * slow; i++)); do
 		bench_ctl status -o json 2>/dev/null | grep -q '"alive": *true' && break
 		kill -0 "$BENCH_AGENT_PID" 2>/dev/null || break
 		sleep 0.05
 	done
-	if ! bench_wait_listen node 15001 5; then
+	if ! bench_wait_listen node 15001 $((5 * slow)); then
 		sed 's/^/  | /' "$BENCH_AGENT_LOG" >&2
 		return 1
 	fi
@@ -261,6 +267,27 @@ s2_rep() {
 		"$(awk '$1 == "backend" { n[$2] = $3; s += $3 } END { printf "%.1f", s ? 100 * n["v2"] / s : 0 }' <<<"$out")"
 }
 
+# S2_CALLGRIND=SECS: the sockmesh agent alone under callgrind, the closed
+# loop for SECS; "proxy instructions per request" = its instructions in that
+# window / the requests the client completed (bench_callgrind_window).
+s2_callgrind_rep() {
+	local name=$1 addr=$2 g=$3 pid=$4 reqs
+	bench_callgrind_window "$pid" bench_client load "$POD_CLIENT" "$BENCH_HTTP" --addr "$addr" \
+		--conns "$S2_CONNS" --rate 0 --secs "$S2_CALLGRIND" -H "x-canary: no" || return 1
+	reqs=$(bench_field "$(head -1 <<<"$BENCH_CG_OUT")" requests)
+	if [ "${reqs:-0}" -le 0 ]; then
+		bench_fail "scenario 2 callgrind: $BENCH_CG_OUT"
+		return 1
+	fi
+	bench_record 2 "proxy instructions per request" "$g" "$name" "$((BENCH_CG_IR / reqs))"
+	return 1	# one repetition
+}
+
 s2_run() {
+	if [ -n "${S2_CALLGRIND:-}" ]; then
+		l7_scenario 2 "$S2_CONNS conns, 1 KiB, callgrind" s2_backends_up s2_callgrind_rep : \
+			"${S2_CONTENDERS[@]: -1}"
+		return
+	fi
 	l7_scenario 2 "$S2_CONNS conns, 1 KiB" s2_backends_up s2_rep : "${S2_CONTENDERS[@]}"
 }

@@ -190,3 +190,25 @@ bench_record() {
 bench_label() {
 	printf '%s\t%s\t%s\n' "$@" >>"$BENCH_OUT/labels.tsv"
 }
+
+# bench_callgrind_window PID CMD...: PID runs under callgrind (the agent with
+# S2_CALLGRIND / S6_CALLGRIND): its counters are zeroed, CMD runs (its
+# output in BENCH_CG_OUT), the counters are dumped; BENCH_CG_IR = the
+# instructions all of PID's threads ran meanwhile. The dump is kept as
+# $BENCH_OUT/callgrind.out (callgrind_annotate).
+bench_callgrind_window() {
+	local pid=$1 f
+	shift
+	BENCH_CG_IR=
+	callgrind_control -z "$pid" >/dev/null || return 1
+	BENCH_CG_OUT=$("$@" 2>&1)
+	rm -f "$BENCH_TMP/callgrind.$pid".*
+	callgrind_control -d "$pid" >/dev/null || return 1
+	f=$(ls -t "$BENCH_TMP/callgrind.$pid".* 2>/dev/null | head -1)
+	BENCH_CG_IR=$(sed -nE 's/^(summary|totals): ([0-9]+).*/\2/p' "$f" 2>/dev/null | head -1)
+	if [ -z "$BENCH_CG_IR" ]; then
+		bench_fail "callgrind: no totals in ${f:-no dump}"
+		return 1
+	fi
+	cp "$f" "$BENCH_OUT/callgrind.out"
+}

@@ -17,7 +17,11 @@
 # BENCH_L7_SOCKMESH=0 (leaves the sockmesh L7 proxy out of scenarios 2 and 6),
 # S6_RATE (scenario 6's open-loop rate, default 5000 req/s), S6_HOLD
 # (streams held open, default "1000 4000"), S6_HOLD_PER_CONN (default 100),
-# BENCH_KEEP_TMP=1 (keep the agent logs and configs in /tmp/sm-bench.*).
+# BENCH_KEEP_TMP=1 (keep the agent logs and configs in /tmp/sm-bench.*),
+# S6_CALLGRIND=N (scenario 6: only the sockmesh agent, under callgrind, its
+# instructions per request over N h2load requests), S6_PERF=N (the same
+# under perf record -g, with syscall counts; bench/h2.sh), S2_CALLGRIND=SECS
+# (scenario 2's closed loop for SECS against the agent under callgrind).
 set -uo pipefail
 
 BENCH_DIR=$(cd "$(dirname "$0")" && pwd)

@@ -12,8 +12,11 @@ code (raw bytes in and out).
         /sm.Echo/Count   server streaming: <request> = N[:DELAY] -> N replies "ID:i",
                          DELAY seconds apart
       SIGTERM: graceful stop (GOAWAY, in-flight RPCs get 10 s, prints "stopping")
-        /sm.Echo/Sum     client streaming: "ID:<n messages>:<bytes>"
-        /sm.Echo/Chat    bidi: each message echoed as "ID:<message>"
+        /sm.Echo/Sum     client streaming: "ID:<n messages>:<bytes>" (printed as
+                         "sum N BYTES" when the first message is "mirror-...",
+                         "sum-reset N BYTES" when the call was reset)
+        /sm.Echo/Chat    bidi: each message echoed as "ID:<message>" (a message
+                         "mirror-..." is printed as "chat <message>")
       prints "ready" once listening
   grpc_echo.py call HOST:PORT MSG [--count N] [--timeout S] [--md K=V]
         N calls on one channel; prints "ok N", "reply <last reply>" or "error CODE"
@@ -24,6 +27,12 @@ code (raw bytes in and out).
         one unary call; prints "status CODE" (OK on success)
   grpc_echo.py streams HOST:PORT
         server, client and bidi streaming on one channel; prints one line each
+  grpc_echo.py mstreams HOST:PORT N
+        client streaming (N messages "mirror-..." of 1000 bytes) then bidi
+        (mirror-a, -b, -c, 50 ms apart); prints "client-streaming REPLY", "bidi REPLIES"
+  grpc_echo.py mcancel HOST:PORT
+        client streaming, a message "mirror-cancel-I" per 100 ms, cancelled by the
+        client (RST_STREAM) after 1 s; prints "status CODE"
   grpc_echo.py count HOST:PORT N DELAY [--md K=V]
         one server-streaming call; prints "count <messages> <last>" or "error CODE <messages>"
   grpc_echo.py par HOST:PORT N METHOD MSG
@@ -65,13 +74,26 @@ def serve(port, ident, fail):
 
     def sum_m(it, context):
         n = b = 0
-        for m in it:
-            n += 1
-            b += len(m)
+        mirror = False
+        try:
+            for m in it:
+                mirror = mirror or (not n and m.startswith(b"mirror-"))
+                n += 1
+                b += len(m)
+        except Exception:
+            if mirror:	# the client reset the call
+                print("sum-reset", n, b, flush=True)
+            raise
+        if mirror:
+            # a reset can end the iterator quietly, its cancel seen a moment later
+            time.sleep(0.2)
+            print("sum" if context.is_active() else "sum-reset", n, b, flush=True)
         return b"%s:%d:%d" % (ident.encode(), n, b)
 
     def chat(it, context):
         for m in it:
+            if m.startswith(b"mirror-"):
+                print("chat", m.decode(errors="replace"), flush=True)
             yield ident.encode() + b":" + m
 
     handler = grpc.method_handlers_generic_handler("sm.Echo", {
@@ -166,6 +188,44 @@ def streams(addr):
     return 0
 
 
+def mstreams(addr, n):
+    """Client streaming (n messages of 1000 bytes) and bidi, messages named mirror-*."""
+    def paced(msgs):
+        for m in msgs:
+            time.sleep(0.05)	# one at a time: a stream, not one burst
+            yield m
+
+    with grpc.insecure_channel(addr) as ch:
+        msgs = [(b"mirror-%06d-" % i).ljust(1000, b"m") for i in range(n)]
+        r = ch.stream_unary("/sm.Echo/Sum")(iter(msgs), timeout=30)
+        print("client-streaming", r.decode(), flush=True)
+        out = ch.stream_stream("/sm.Echo/Chat")(paced([b"mirror-a", b"mirror-b", b"mirror-c"]),
+                                                timeout=30)
+        print("bidi", " ".join(x.decode() for x in out), flush=True)
+    return 0
+
+
+def mcancel(addr):
+    """Client streaming, one message "mirror-cancel-..." per 100 ms, cancelled after 1 s."""
+    def slow():
+        for i in range(100):
+            yield b"mirror-cancel-%d" % i
+            time.sleep(0.1)
+
+    with grpc.insecure_channel(addr) as ch:
+        f = ch.stream_unary("/sm.Echo/Sum").future(slow(), timeout=30)
+        time.sleep(1)
+        f.cancel()
+        try:
+            f.result()
+            print("status OK")
+        except grpc.FutureCancelledError:
+            print("status CANCELLED")
+        except grpc.RpcError as e:
+            print("status", e.code().name)
+    return 0
+
+
 def count_call(addr, n, delay, md):
     got = []
     with grpc.insecure_channel(addr) as ch:
@@ -247,6 +307,10 @@ def main():
         return load(a[1], int(a[2]), int(a[3]), a[4])
     if len(a) == 2 and a[0] == "streams":
         return streams(a[1])
+    if len(a) == 2 and a[0] == "mcancel":
+        return mcancel(a[1])
+    if len(a) == 3 and a[0] == "mstreams" and 0 < int(a[2]) <= 100000:
+        return mstreams(a[1], int(a[2]))
     print(__doc__, file=sys.stderr)
     return 2
 

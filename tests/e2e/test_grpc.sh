@@ -31,7 +31,9 @@ sm_pod_spawn 3 $PY "$GRPC" serve 50051 g2 >"$E2E_TMP/grpc-3.out" 2>&1
 sm_pod_spawn 4 $PY "$GRPC" serve 50051 g3 >"$E2E_TMP/grpc-4.out" 2>&1
 G3_PID=$SM_LAST_PID
 sm_pod_spawn 5 $PY "$GRPC" serve 50051 bad --fail UNAVAILABLE >"$E2E_TMP/grpc-5.out" 2>&1
-for p in 2 3 4 5; do
+sm_pod_spawn 5 $PY "$E2E_ROOT/tests/e2e/stall_peer.py" 50061 stall >"$E2E_TMP/grpc-stall.out" 2>&1
+sm_pod_spawn 5 $PY "$E2E_ROOT/tests/e2e/stall_peer.py" 50062 reset >"$E2E_TMP/grpc-reset.out" 2>&1
+for p in 2 3 4 5 stall reset; do
 	e2e_wait_for_line "$E2E_TMP/grpc-$p.out" '^ready' 15 || { echo "FAIL: backend $p"; cat "$E2E_TMP/grpc-$p.out"; exit 1; }
 done
 
@@ -88,6 +90,49 @@ e2e_assert_eq "mirror: one mirrored request sent" $((m0 + 1)) "$(pstat mirror_rq
 e2e_wait_for_line "$E2E_TMP/grpc-4.out" '^say mirror-probe-1$' 5
 e2e_assert_eq "mirror: g3 (v2) got the copy over HTTP/2" "say mirror-probe-1" \
 	"$(grep '^say mirror-probe' "$E2E_TMP/grpc-4.out")"
+
+# mstreams_ok LABEL VIP N: client streaming (N x 1 kB) and bidi calls, both answered whole by v1
+mstreams_ok() {
+	local out
+	out=$(g mstreams "$2" "$3")
+	e2e_assert_match "$1: client streaming ($3 x 1 kB) answered whole by v1" \
+		"^client-streaming g[12]:$3:${3}000\$" "$(grep '^client' <<<"$out")"
+	e2e_assert_match "$1: bidi answered by v1" '^bidi g[12]:mirror-a g[12]:mirror-b g[12]:mirror-c$' \
+		"$(grep '^bidi' <<<"$out")"
+}
+e2e_log "[VS] mirrors of streaming calls: client streaming (300 x 1 kB, over a window) and bidi, message by message"
+s0=$(pstat mirror_rq_sent)
+c0=$(pstat mirror_rq_completed)
+mstreams_ok mirror 10.96.7.18:50051 300
+e2e_assert_eq "mirror: two shadows sent" $((s0 + 2)) "$(pstat mirror_rq_sent)"
+e2e_wait_for_line "$E2E_TMP/grpc-4.out" '^chat mirror-c$' 5
+e2e_assert_eq "mirror: g3 (v2) got all 300 client-streaming messages (300000 bytes)" "sum 300 300000" \
+	"$(grep '^sum ' "$E2E_TMP/grpc-4.out")"
+e2e_assert_eq "mirror: g3 (v2) got the bidi messages, in order" "chat mirror-a chat mirror-b chat mirror-c" \
+	"$(grep '^chat' "$E2E_TMP/grpc-4.out" | tr '\n' ' ' | sed 's/ $//')"
+completed_two() { [ "$(pstat mirror_rq_completed)" -ge $((c0 + 2)) ]; }
+e2e_assert_ok "mirror: both shadows answered (answers dropped)" e2e_wait_until 5 completed_two
+
+e2e_log "[VS] the client cancels a streaming call mid-stream (RST_STREAM): its shadow is reset too"
+k0=$(pstat mirror_rq_cancelled)
+e2e_assert_match "cancel: the client cancelled the call" '^status CANCELLED$' \
+	"$(g mcancel 10.96.7.18:50051)"
+cancelled_one() { [ "$(pstat mirror_rq_cancelled)" -ge $((k0 + 1)) ]; }
+e2e_assert_ok "cancel: mirror_rq_cancelled +1" e2e_wait_until 5 cancelled_one
+e2e_assert_ok "cancel: g3 (v2) saw its shadow stream reset" \
+	e2e_wait_for_line "$E2E_TMP/grpc-4.out" '^sum-reset [0-9]+ [0-9]+$' 5
+e2e_assert_eq "cancel: and no whole call" "sum 300 300000" "$(grep '^sum ' "$E2E_TMP/grpc-4.out")"
+
+e2e_log "[VS] a mirror that accepts and never reads: abandoned past 1 MiB unsent, the calls go on"
+a0=$(pstat mirror_rq_abandoned)
+mstreams_ok stall 10.96.7.19:50051 4000
+e2e_assert_eq "stall: the client-streaming shadow was abandoned" $((a0 + 1)) "$(pstat mirror_rq_abandoned)"
+
+e2e_log "[VS] a mirror that resets its connections: the shadows fail, the calls do not"
+f0=$(pstat mirror_rq_failed)
+e2e_assert_eq "reset: 3 calls answered" "ok 3" "$(g call 10.96.7.20:50051 mirror-r --count 3 | grep '^ok')"
+failed_three() { [ "$(pstat mirror_rq_failed)" -ge $((f0 + 3)) ]; }
+e2e_assert_ok "reset: mirror_rq_failed +3" e2e_wait_until 5 failed_three
 
 e2e_log "streaming RPCs (server, client with 200 kB > one flow-control window, bidi) through the proxy"
 out=$(g streams 10.96.7.11:50051)
@@ -187,6 +232,24 @@ e2e_log "h2load: a small bounded run of gRPC-shaped POSTs on 2 connections x 4 s
 out=$(sm_pod_exec 1 timeout 30 h2load -n 200 -c 2 -m 4 -d "$E2E_TMP/req.bin" \
 	-H 'content-type: application/grpc' -H 'te: trailers' http://10.96.7.11:50051/sm.Echo/Say)
 e2e_assert_match "h2load: 200 succeeded" '200 succeeded, 0 failed' "$out"
+
+e2e_log "every shadow ends counted once: sent = completed + failed + abandoned + cancelled"
+mirror_settled() {
+	local o
+	o=$(ctl status -o json | jq -r '.proxy | .mirror_rq_sent - .mirror_rq_completed -
+		.mirror_rq_failed - .mirror_rq_abandoned - .mirror_rq_cancelled')
+	[ "$o" = 0 ]
+}
+# the stall mirror's bidi shadow is whole but never answered: it times out (10 s)
+e2e_assert_ok "mirror: no shadow left in flight, each counted once" e2e_wait_until 15 mirror_settled
+prom_mirror() { # prom_mirror RESULT -> sockmesh_proxy_mirror_requests_total{result=RESULT}
+	curl -sS -m 5 --unix-socket "$E2E_TMP/admin.sock" http://localhost/metrics |
+		awk -v k="sockmesh_proxy_mirror_requests_total{result=\"$1\"}" '$1 == k { print $2 }'
+}
+for k in sent completed failed abandoned cancelled; do
+	e2e_assert_eq "metrics: sockmesh_proxy_mirror_requests_total{result=\"$k\"} = mirror_rq_$k" \
+		"$(pstat "mirror_rq_$k")" "$(prom_mirror "$k")"
+done
 
 e2e_log "agent restart (--keep-on-exit) under gRPC load: GOAWAY, in-flight streams finish, clients reconnect"
 # What is asserted, and why it is exact rather than timed:

@@ -32,10 +32,12 @@ MESH_AGENT_L7=1
 mesh_up smmx 3 "$E2E_ROOT/tests/e2e/policies/l7matrix.yaml" || { echo "FAIL: mesh_up"; exit 1; }
 
 sm_pod_spawn 2 "$HTTP" --port 9080 --id v1 >"$E2E_TMP/http-2.out" 2>&1
-sm_pod_spawn 3 "$HTTP" --port 9080 --id v2 >"$E2E_TMP/http-3.out" 2>&1
+sm_pod_spawn 3 "$HTTP" --port 9080 --id v2 --log >"$E2E_TMP/http-3.out" 2>&1
 V2_PID=$SM_LAST_PID
+sm_pod_spawn 3 /usr/bin/python3 "$E2E_ROOT/tests/e2e/stall_peer.py" 9091 stall >"$E2E_TMP/peer-stall.out" 2>&1
+sm_pod_spawn 3 /usr/bin/python3 "$E2E_ROOT/tests/e2e/stall_peer.py" 9092 reset >"$E2E_TMP/peer-reset.out" 2>&1
 sm_pod_spawn 2 /usr/bin/python3 "$GRPC" serve 50051 g1 >"$E2E_TMP/grpc-2.out" 2>&1
-for f in "$E2E_TMP"/http-*.out "$E2E_TMP"/grpc-2.out; do
+for f in "$E2E_TMP"/http-*.out "$E2E_TMP"/grpc-2.out "$E2E_TMP"/peer-*.out; do
 	e2e_wait_for_line "$f" '^ready' 10 || { echo "FAIL: backend $f"; cat "$f"; exit 1; }
 done
 
@@ -135,6 +137,46 @@ before=$(v2_requests)
 to v1 /mirror
 e2e_assert_ok "v2 got the 5 mirrored requests (fire and forget: waited for)" e2e_wait_until 5 mirrored
 e2e_assert_eq "and no more" $((before + 5)) "$(v2_requests)"
+
+e2e_log "[VS] HTTPMirrorPolicy streams bodies of any size to the mirror (1 MiB Content-Length, chunked)"
+pstat() { ctl status -o json | jq -r ".proxy.$1 // 0"; }
+head -c 1048576 /dev/zero >"$E2E_TMP/1m.bin"
+head -c 4194304 /dev/zero >"$E2E_TMP/4m.bin"
+up() { # up PATH FILE [curl args...]: POST FILE, print v1's body_bytes_received line
+	local path=$1 file=$2
+	shift 2
+	sm_pod_exec 1 curl -sS -m 30 "$@" --data-binary @"$file" "http://10.96.4.10:9080$path" |
+		grep '^body_bytes_received'
+}
+e2e_assert_eq "1 MiB upload answered by v1" "body_bytes_received=1048576" "$(up /upmirror/big "$E2E_TMP/1m.bin")"
+e2e_assert_ok "v2 got the whole 1 MiB as the mirror (authority -shadow)" e2e_wait_for_line \
+	"$E2E_TMP/http-3.out" '^req POST /upmirror/big host=10\.96\.4\.10-shadow:9080 body_bytes=1048576$' 5
+e2e_assert_eq "1 MiB chunked upload answered by v1" "body_bytes_received=1048576" \
+	"$(up /upmirror/chunked "$E2E_TMP/1m.bin" -H 'Transfer-Encoding: chunked')"
+e2e_assert_ok "v2 got the whole chunked body as the mirror" e2e_wait_for_line \
+	"$E2E_TMP/http-3.out" '^req POST /upmirror/chunked host=10\.96\.4\.10-shadow:9080 body_bytes=1048576$' 5
+
+e2e_assert_eq "1 MiB h2c upload (an HTTP/2 client) answered by v1" "body_bytes_received=1048576" \
+	"$(up /upmirror/h2 "$E2E_TMP/1m.bin" --http2-prior-knowledge)"
+e2e_assert_ok "v2 (HTTP/1.1) got the HTTP/2 client's whole body as the mirror" e2e_wait_for_line \
+	"$E2E_TMP/http-3.out" '^req POST /upmirror/h2 host=10\.96\.4\.10-shadow:9080 body_bytes=1048576$' 5
+printf '\000\000\000\000\013mirror-h1-x' >"$E2E_TMP/grpc-msg.bin"
+sm_pod_exec 1 curl -sS -m 10 -o /dev/null -H 'content-type: application/grpc' -H 'te: trailers' \
+	--data-binary @"$E2E_TMP/grpc-msg.bin" http://10.96.4.10:9080/sm.Echo/Say
+e2e_assert_ok "an HTTP/1.1 client's gRPC call mirrored to the gRPC server over HTTP/2" \
+	e2e_wait_for_line "$E2E_TMP/grpc-2.out" '^say mirror-h1-x$' 5
+
+e2e_log "[VS] a mirror that accepts and never reads: abandoned past 1 MiB unsent, the upload goes on"
+a0=$(pstat mirror_rq_abandoned)
+e2e_assert_eq "4 MiB upload answered whole by v1" "body_bytes_received=4194304" \
+	"$(up /upstall/x "$E2E_TMP/4m.bin")"
+e2e_assert_eq "its shadow was abandoned" $((a0 + 1)) "$(pstat mirror_rq_abandoned)"
+
+e2e_log "[VS] a mirror that resets: the shadow fails, the request does not"
+f0=$(pstat mirror_rq_failed)
+e2e_assert_eq "1 MiB upload answered by v1" "body_bytes_received=1048576" "$(up /upreset/x "$E2E_TMP/1m.bin")"
+failed_one() { [ "$(pstat mirror_rq_failed)" -ge $((f0 + 1)) ]; }
+e2e_assert_ok "its shadow failed" e2e_wait_until 5 failed_one
 
 e2e_log "[VS] CorsPolicy: preflight answered by the proxy, allowed origin echoed"
 out=$(sm_pod_exec 1 curl -sS -m 5 -i -X OPTIONS -H 'Origin: http://ok.example' \

@@ -4,7 +4,9 @@
  * The input is parsed as a request, as a response, and fed to the chunked
  * decoder in pieces whose sizes come from the first byte. Invariants: a
  * complete parse never claims more bytes than given; payload spans stay
- * inside the input.
+ * inside the input; an HTTP/1.1 request head the parser accepts is accepted
+ * the same way from its split fields (http1_request_from_fields, the
+ * HTTP/2 handover).
  */
 #include <stdint.h>
 #include <stdlib.h>
@@ -27,6 +29,19 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	r = http1_parse_request(buf, size, &m);
 	if (r > 0 && (size_t)r > size)
 		abort();
+	if (r > 0 && m.minor_version == 1) {
+		static struct http1_msg f;
+
+		f.n_headers = m.n_headers;
+		memcpy(f.headers, m.headers, m.n_headers * sizeof(m.headers[0]));
+		if (http1_request_from_fields(&f, m.method.p, m.method.n, m.target.p, m.target.n) ||
+		    f.body != m.body || f.content_length != m.content_length ||
+		    f.keep_alive != m.keep_alive || f.expect_continue != m.expect_continue ||
+		    f.upgrade != m.upgrade || f.host.n != m.host.n ||
+		    memcmp(f.host.p, m.host.p, m.host.n) || f.path.n != m.path.n ||
+		    f.query.n != m.query.n)
+			abort();
+	}
 	r = http1_parse_response(buf, size, "GET", 3, &m);
 	if (r > 0 && (size_t)r > size)
 		abort();

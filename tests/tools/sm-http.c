@@ -23,6 +23,8 @@
  *   flaky=N        503 for the first N requests (that carry flaky) per path
  *                  since the process started, then the normal status
  *   fail_ratio=P   503 with probability P percent
+ * --log prints "req METHOD PATH host=HOST body_bytes=N" (-1: no body) per
+ * request, once its body is read.
  * --idle-close MS closes a kept-alive connection that stays idle MS ms
  * between requests (like nginx's keepalive_timeout): a peer that closes
  * idle connections under a client's pool.
@@ -61,6 +63,7 @@
 static const char *srv_id = "sm-http";
 static long srv_status = 200;	/* --status: the answer when a request names none */
 static long srv_idle_close_ms;	/* --idle-close: 0 = keep idle connections */
+static int srv_log;		/* --log: one stdout line per request */
 static unsigned long stat_requests;
 
 struct flaky_ent {
@@ -640,6 +643,11 @@ static int respond(struct conn *c, const struct req *r, int status, long long go
 	long long bb = req_knob_or(r, "body_bytes", -1);
 	int rc = -1;
 
+	if (srv_log) {
+		printf("req %.*s %.*s host=%.*s body_bytes=%lld\n", (int)r->method.n, r->method.p,
+		       (int)r->path.n, r->path.p, (int)r->host.n, r->host.p, got);
+		fflush(stdout);
+	}
 	if (!no_body) {
 		if (bb >= 0) {
 			for (long long i = 0; i < bb; i += 4096) {
@@ -864,7 +872,7 @@ static void *accept_thread(void *arg)
 static void usage(void)
 {
 	fprintf(stderr, "usage: sm-http --port P [--bind ADDR] [--id NAME] [--status N] "
-		"[--idle-close MS]\n");
+		"[--idle-close MS] [--log]\n");
 	exit(2);
 }
 
@@ -876,6 +884,7 @@ int main(int argc, char **argv)
 		{ "id", required_argument, NULL, 'i' },
 		{ "status", required_argument, NULL, 's' },
 		{ "idle-close", required_argument, NULL, 'I' },
+		{ "log", no_argument, NULL, 'L' },
 		{ 0 },
 	};
 	struct sockaddr_in sa = { .sin_family = AF_INET };
@@ -895,6 +904,9 @@ int main(int argc, char **argv)
 			break;
 		case 'i':
 			srv_id = optarg;
+			break;
+		case 'L':
+			srv_log = 1;
 			break;
 		case 'I':
 			srv_idle_close_ms = strtol(optarg, NULL, 10);

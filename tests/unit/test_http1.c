@@ -5,6 +5,8 @@
  * end right at a PROT_NONE page (over-reads fault), chunked bodies fed whole,
  * byte by byte and in random splits.
  */
+#include <stdbool.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <sys/mman.h>
 #include <unistd.h>
@@ -209,6 +211,157 @@ TEST(http1_request_fields)
 	ASSERT_TRUE(http1_header_get(&m, "host") == &m.headers[0]);
 	ASSERT_TRUE(http1_header_get(&m, "x-w") == NULL);
 	ASSERT_SPAN(m.target, "/");
+}
+
+/*
+ * A request whose head is pre, then 40 bytes of fill with octet c at pos,
+ * then post, placed at a guard page (a scan past the input faults): true
+ * when http1_parse_request takes it whole exactly if ok, else says why.
+ */
+static bool octet_case(const char *pre, char fill, int pos, int c, const char *post, bool ok)
+{
+	char in[128];
+	struct http1_msg m;
+	int n = snprintf(in, sizeof(in), "%s", pre), r;
+	const char *g;
+
+	for (int i = 0; i < 40; i++)
+		in[n + i] = i == pos ? (char)c : fill;
+	n += 40;
+	n += snprintf(in + n, sizeof(in) - (size_t)n, "%s", post);
+	g = guard_place(in, (size_t)n);
+	if (!ASSERT_TRUE(g))
+		return false;
+	r = http1_parse_request(g, (size_t)n, &m);
+	if (ok && r != n) {
+		TEST_FAIL_("%s octet 0x%02x at %d: %d, want %d", pre, c, pos, r, n);
+		return false;
+	}
+	if (!ok && r >= 0) {
+		TEST_FAIL_("%s octet 0x%02x at %d: accepted", pre, c, pos);
+		return false;
+	}
+	return true;
+}
+
+/*
+ * Every octet at every position of a 40-byte value (the parser scans values
+ * 16 bytes at a time): accepted exactly when it is HTAB, SP..'~' or
+ * obs-text; CR/LF end the value early (EBAD: a bare CR or LF).
+ */
+TEST(http1_value_octets)
+{
+	for (int c = 0; c < 256; c++) {
+		bool ok = c == '\t' || (c >= 0x20 && c <= 0x7e) || c >= 0x80;
+
+		for (int pos = 0; pos < 40; pos++)
+			if (!octet_case("GET / HTTP/1.1\r\nHost: a\r\nX-V: ", 'v', pos, c,
+					"\r\n\r\n", ok))
+				return;
+	}
+}
+
+/*
+ * Every octet at every position of a 40-byte field name (scanned 16 bytes
+ * at a time): accepted exactly when it is a tchar, or a ':' after the
+ * first position (the name ends there, the rest is value).
+ */
+TEST(http1_name_octets)
+{
+	static const char tchar[] = "!#$%&'*+-.^_`|~";
+
+	for (int c = 0; c < 256; c++) {
+		bool tok = (c >= '0' && c <= '9') || (c >= 'a' && c <= 'z') ||
+			   (c >= 'A' && c <= 'Z') || (c && strchr(tchar, c));
+
+		for (int pos = 0; pos < 40; pos++)
+			if (!octet_case("GET / HTTP/1.1\r\nHost: a\r\n", 'n', pos, c, ": v\r\n\r\n",
+					tok || (c == ':' && pos > 0)))
+				return;
+	}
+}
+
+/*
+ * http1_request_from_fields (an HTTP/2 head handed over without text) says
+ * what http1_parse_request says about the same head as HTTP/1.1 text: the
+ * same verdict, and for accepted heads the same derived fields.
+ */
+TEST(http1_request_from_fields_matches_text)
+{
+	static const struct {
+		const char *method, *target;
+		const char *fields[8][2];
+	} cases[] = {
+		{ "GET", "/a?b=1", { { "host", "svc" }, { "user-agent", "t" } } },
+		{ "POST", "/sm.Echo/Say", { { "host", "svc:80" }, { "transfer-encoding", "chunked" },
+					    { "content-type", "application/grpc" }, { "te", "trailers" } } },
+		{ "POST", "/", { { "host", "svc" }, { "content-length", "0" } } },
+		{ "PUT", "/", { { "host", "svc" }, { "content-length", "12" } } },
+		{ "POST", "/", { { "host", "svc" }, { "content-length", "5" },
+				 { "transfer-encoding", "chunked" } } },
+		{ "POST", "/", { { "host", "svc" }, { "content-length", "5" }, { "content-length", "6" } } },
+		{ "GET", "/", { { "user-agent", "no host" } } },
+		{ "GET", "/", { { "host", "a" }, { "host", "b" } } },
+		{ "GET", "/", { { "host", "a" }, { "x-ctl", "a\x01b" } } },
+		{ "GET", "/", { { "host", "a" }, { "x-del", "a\x7f" } } },
+		{ "GET", "/", { { "host", "a" }, { "x-obs", "caf\xc3\xa9" } } },
+		{ "GET", "/", { { "host", "a" }, { "x-ows", " \tv \t" } } },
+		{ "GET", "/", { { "host", "a" }, { "bad name", "v" } } },
+		{ "GET", "/", { { "host", "a" }, { "connection", "close" } } },
+		{ "GET", "/", { { "host", "a" }, { "expect", "100-continue" } } },
+		{ "GET", "/", { { "host", "a" }, { "upgrade", "websocket" }, { "connection", "upgrade" } } },
+		{ "OPTIONS", "*", { { "host", "a" } } },
+		{ "GET", "*", { { "host", "a" } } },
+		{ "GET", "http://other:81/p?q", { { "host", "a" } } },
+		{ "GET", "nopath", { { "host", "a" } } },
+		{ "G(T", "/", { { "host", "a" } } },
+		{ "GET", "/caf\xc3\xa9", { { "host", "a" } } },
+	};
+	static struct http1_msg a, b;
+
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		char text[1024];
+		int n = snprintf(text, sizeof(text), "%s %s HTTP/1.1\r\n", cases[i].method,
+				 cases[i].target), ra, rb;
+		size_t k;
+
+		b.n_headers = 0;
+		for (k = 0; k < 8 && cases[i].fields[k][0]; k++) {
+			n += snprintf(text + n, sizeof(text) - (size_t)n, "%s: %s\r\n",
+				      cases[i].fields[k][0], cases[i].fields[k][1]);
+			b.headers[k].name = (struct http1_str){ cases[i].fields[k][0],
+								strlen(cases[i].fields[k][0]) };
+			b.headers[k].value = (struct http1_str){ cases[i].fields[k][1],
+								 strlen(cases[i].fields[k][1]) };
+		}
+		b.n_headers = k;
+		n += snprintf(text + n, sizeof(text) - (size_t)n, "\r\n");
+		ra = http1_parse_request(text, (size_t)n, &a);
+		rb = http1_request_from_fields(&b, cases[i].method, strlen(cases[i].method),
+					       cases[i].target, strlen(cases[i].target));
+		if ((ra < 0 ? ra : 0) != rb) {
+			TEST_FAIL_("case %zu (%s %s): text %d, fields %d", i, cases[i].method,
+				   cases[i].target, ra, rb);
+			continue;
+		}
+		if (rb < 0)
+			continue;
+		if (a.body != b.body || a.content_length != b.content_length ||
+		    a.keep_alive != b.keep_alive || a.expect_continue != b.expect_continue ||
+		    a.upgrade != b.upgrade || a.n_headers != b.n_headers ||
+		    a.minor_version != b.minor_version || !str_is(b.host, "") != !str_is(a.host, "") ||
+		    a.host.n != b.host.n || memcmp(a.host.p, b.host.p, a.host.n) ||
+		    a.path.n != b.path.n || memcmp(a.path.p, b.path.p, a.path.n) ||
+		    a.query.n != b.query.n || memcmp(a.query.p, b.query.p, a.query.n)) {
+			TEST_FAIL_("case %zu (%s %s): derived fields differ", i, cases[i].method,
+				   cases[i].target);
+			continue;
+		}
+		for (k = 0; k < a.n_headers; k++)
+			if (a.headers[k].value.n != b.headers[k].value.n ||
+			    memcmp(a.headers[k].value.p, b.headers[k].value.p, a.headers[k].value.n))
+				TEST_FAIL_("case %zu: field %zu's value differs", i, k);
+	}
 }
 
 /* Every strict prefix of every valid head: INCOMPLETE, also at a guard page. */

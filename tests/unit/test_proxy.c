@@ -213,6 +213,99 @@ TEST(proxy_grpc_msgs_scan)
 	ASSERT_EQ(g.left, 295);
 }
 
+/*
+ * A shadow's answer is followed through its framing while it is dropped:
+ * fed in two pieces cut anywhere (the caller keeps what was not used and
+ * feeds it again with more), it ends where the response ends.
+ */
+static int t_mresp_feed(const char *resp, size_t n, size_t cut, bool head_req, struct px_mresp *r,
+			size_t *end)
+{
+	char buf[512];
+	size_t have = 0, off = 0, fed = 0;
+	int k;
+
+	memset(r, 0, sizeof(*r));
+	*end = 0;
+	while (fed < n || have) {
+		size_t add = fed < cut ? cut - fed : n - fed;
+
+		memcpy(buf + have, resp + fed, add);
+		have += add;
+		fed += add;
+		k = px_mresp_scan(r, buf, have, head_req);
+		if (k < 0)
+			return -1;
+		off += (size_t)k;
+		memmove(buf, buf + k, have - (size_t)k);
+		have -= (size_t)k;
+		if (r->phase == PX_MR_DONE) {
+			*end = off;
+			return 0;
+		}
+		if (!add)
+			break;
+	}
+	return 0;
+}
+
+TEST(proxy_mirror_response_scan)
+{
+	static const struct {
+		const char *desc, *resp;
+		bool head_req;
+		int status;
+		bool done;		/* the response ends inside resp */
+		size_t end;		/* where (0 = the whole input) */
+	} tc[] = {
+		{ "content-length body", "HTTP/1.1 200 OK\r\ncontent-length: 5\r\n\r\nhelloXX",
+		  false, 200, true, 43 },
+		{ "no body (204)", "HTTP/1.1 204 No Content\r\n\r\nXX", false, 204, true, 27 },
+		{ "HEAD: the length is not a body", "HTTP/1.1 200 OK\r\ncontent-length: 5\r\n\r\n",
+		  true, 200, true, 0 },
+		{ "chunked with trailers (gRPC over the bridge)",
+		  "HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\n\r\n"
+		  "7\r\n\0\0\0\0\2ok\r\n0\r\ngrpc-status: 0\r\n\r\n", false, 200, true, 0 },
+		{ "100 Continue, then the final head", "HTTP/1.1 100 Continue\r\n\r\n"
+		  "HTTP/1.1 503 Service Unavailable\r\ncontent-length: 0\r\n\r\n", false, 503, true,
+		  0 },
+		{ "until close", "HTTP/1.0 200 OK\r\n\r\nsome body", false, 200, false, 0 },
+		{ "chunked, cut short", "HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\n\r\n"
+		  "5\r\nhel", false, 200, false, 0 },
+		{ "head cut short", "HTTP/1.1 200 OK\r\ncontent-le", false, 0, false, 0 },
+	};
+
+	for (size_t i = 0; i < sizeof(tc) / sizeof(tc[0]); i++) {
+		/* the chunked case carries NULs: its length is the literal's */
+		size_t n = i == 3 ? sizeof("HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\n\r\n"
+					   "7\r\n\0\0\0\0\2ok\r\n0\r\ngrpc-status: 0\r\n\r\n") - 1 :
+				    strlen(tc[i].resp);
+		size_t want_end = tc[i].end ? tc[i].end : n;
+
+		for (size_t cut = 0; cut <= n; cut++) {
+			struct px_mresp r;
+			size_t end;
+			int rc = t_mresp_feed(tc[i].resp, n, cut, tc[i].head_req, &r, &end);
+
+			if (!ASSERT_EQ(rc, 0) || !ASSERT_EQ(r.status, tc[i].status) ||
+			    !ASSERT_EQ(r.phase == PX_MR_DONE, tc[i].done) ||
+			    (tc[i].done && !ASSERT_EQ(end, want_end))) {
+				fprintf(stderr, "  %s, cut at %zu\n", tc[i].desc, cut);
+				break;
+			}
+		}
+	}
+	/* malformed: an error, not a wait */
+	{
+		struct px_mresp r = { 0 };
+
+		ASSERT_EQ(px_mresp_scan(&r, "HTTP/1.1 2x0 OK\r\n\r\n", 19, false), -1);
+		memset(&r, 0, sizeof(r));
+		ASSERT_EQ(px_mresp_scan(&r, "HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\n\r\nzz\r\n",
+					50, false), -1);
+	}
+}
+
 TEST(proxy_backoff_bounds)
 {
 	uint64_t r, max1 = 0, max3 = 0, max9 = 0;
@@ -315,6 +408,31 @@ TEST(proxy_redirect_location)
 	}
 }
 
+/* px_ieq: ASCII letters fold, nothing else does (0x0d is not '-', '@' not '`'). */
+TEST(proxy_ieq_ascii_fold)
+{
+	static const struct { const char *a, *lit; bool eq; } cases[] = {
+		{ "Content-Length", "content-length", true },
+		{ "CONTENT-LENGTH", "content-length", true },
+		{ "content-length", "Content-Length", true },
+		{ "HEAD", "HEAD", true },
+		{ "head", "HEAD", true },
+		{ "content\rlength", "content-length", false },
+		{ "content-lengt", "content-length", false },
+		{ "content-lengthx", "content-length", false },
+		{ "@", "`", false },
+		{ "[", "{", false },
+		{ "^", "~", false },
+		{ "\x10", "0", false },
+		{ "", "", true },
+	};
+
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++)
+		if (px_ieq(cases[i].a, strlen(cases[i].a), cases[i].lit) != cases[i].eq)
+			TEST_FAIL_("px_ieq(\"%s\", \"%s\") != %d", cases[i].a, cases[i].lit,
+				   cases[i].eq);
+}
+
 TEST(proxy_strmatch_cors)
 {
 	struct pol_strmatch ex = { .kind = POL_SM_EXACT, .value = "http://a.com" };
@@ -357,6 +475,7 @@ struct be {
 	atomic_int conns;
 	atomic_int requests;
 	atomic_int shadow;	/* requests with a "-shadow" host (mirrors) */
+	atomic_long shadow_body;	/* their body bytes (chunked: with the framing) */
 	pthread_mutex_t mu;
 	int cfd[BE_MAX_CONNS];
 	pthread_t cth[BE_MAX_CONNS];
@@ -451,8 +570,10 @@ static void *be_conn_main(void *arg)
 			blen = cl;
 		}
 		atomic_fetch_add(&c->be->requests, 1);
-		if (be_has(buf, hlen, "\nhost: svc-shadow"))
+		if (be_has(buf, hlen, "\nhost: svc-shadow")) {
+			atomic_fetch_add(&c->be->shadow_body, (long)blen);
 			atomic_fetch_add(&c->be->shadow, 1);
+		}
 		if (strstr(path, "/status/")) {
 			if (be_reply(c->fd, c->id, atoi(strstr(path, "/status/") + 8), NULL, "s", 1))
 				goto out;
@@ -1322,8 +1443,10 @@ static void t_gateway(struct tenv *e, struct cl *c, struct cresp *r)
 	atomic_store(&t_refuse, 0);
 }
 
-static void t_mirror(struct tenv *e, struct cresp *r)
+static void t_mirror(struct tenv *e, struct cl *c, struct cresp *r)
 {
+	static char big[200000];
+	char head[128];
 	int i;
 
 	ASSERT_EQ(t_get(e, "GET /mirror/echo HTTP/1.1\r\nHost: svc\r\n\r\n", r), 0);
@@ -1332,6 +1455,32 @@ static void t_mirror(struct tenv *e, struct cresp *r)
 	for (i = 0; i < 100 && atomic_load(&e->be.shadow) < 1; i++)
 		usleep(5000);
 	ASSERT_EQ(atomic_load(&e->be.shadow), 1);
+
+	/*
+	 * Bodies are streamed to the shadow as they come: one over the old
+	 * 64 KiB bound, and a chunked one whose pieces arrive apart.
+	 */
+	memset(big, 'b', sizeof(big));
+	snprintf(head, sizeof(head), "POST /mirror/big HTTP/1.1\r\nHost: svc\r\n"
+		 "Content-Length: %zu\r\n\r\n", sizeof(big));
+	ASSERT_EQ(cl_open(c, e->port), 0);
+	ASSERT_EQ(cl_send(c, head), 0);
+	ASSERT_EQ(tlb_send_all(c->fd, big, sizeof(big)), 0);
+	ASSERT_EQ(cl_resp(c, r), 0);
+	ASSERT_EQ(r->status, 200);
+	ASSERT_STREQ(r->body, "got 200000");
+	ASSERT_EQ(cl_send(c, "POST /mirror/big HTTP/1.1\r\nHost: svc\r\n"
+			  "Transfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n"), 0);
+	usleep(20000);
+	ASSERT_EQ(cl_send(c, "6\r\n world\r\n0\r\n\r\n"), 0);
+	ASSERT_EQ(cl_resp(c, r), 0);
+	ASSERT_EQ(r->status, 200);
+	cl_close(c);
+	for (i = 0; i < 200 && atomic_load(&e->be.shadow) < 3; i++)
+		usleep(5000);
+	ASSERT_EQ(atomic_load(&e->be.shadow), 3);
+	/* 200000 + the chunked body as framed: "5\r\nhello\r\n6\r\n world\r\n0\r\n\r\n" */
+	ASSERT_EQ(atomic_load(&e->be.shadow_body), 200000 + 26);
 }
 
 static void t_reload(struct tenv *e, struct cl *c, struct cresp *r)
@@ -1467,7 +1616,7 @@ TEST(proxy_loopback_integration)
 	t_upgrade(&e, &c, &r);
 	t_malformed(&e, &c, &r);
 	t_gateway(&e, &c, &r);
-	t_mirror(&e, &r);
+	t_mirror(&e, &c, &r);
 	t_reload(&e, &c, &r);
 	usleep(20000);
 	t_stats_log(&e);
@@ -1578,5 +1727,134 @@ TEST(proxy_limits)
 	ASSERT_EQ(t_stat(p, "header_timeout_ms"), 300);
 	proxy_stop(p);
 	ASSERT_EQ(cfg.c.refs, 1);
+	up_registry_free(up);
+}
+
+/* ---- HTTP/2: an idle stream holds no buffer ---- */
+
+/* An HTTP/2 frame header into p (9 bytes). */
+static size_t h2t_frame(uint8_t *p, uint32_t len, uint8_t type, uint8_t flags, uint32_t sid)
+{
+	p[0] = (uint8_t)(len >> 16);
+	p[1] = (uint8_t)(len >> 8);
+	p[2] = (uint8_t)len;
+	p[3] = type;
+	p[4] = flags;
+	p[5] = (uint8_t)(sid >> 24);
+	p[6] = (uint8_t)(sid >> 16);
+	p[7] = (uint8_t)(sid >> 8);
+	p[8] = (uint8_t)sid;
+	return 9;
+}
+
+/* HPACK literal field without indexing, new name, no Huffman (short strings). */
+static size_t h2t_field(uint8_t *p, const char *n, const char *v)
+{
+	size_t nl = strlen(n), vl = strlen(v), o = 0;
+
+	p[o++] = 0;
+	p[o++] = (uint8_t)nl;
+	memcpy(p + o, n, nl);
+	o += nl;
+	p[o++] = (uint8_t)vl;
+	memcpy(p + o, v, vl);
+	return o + vl;
+}
+
+/*
+ * A client HTTP/2 stream whose request head went out and nothing else
+ * (HEADERS without END_STREAM; the backend waits for the body): once the
+ * proxy forwarded the head and went idle, the stream holds no I/O buffer
+ * anywhere on its path (bridge queues, engine read/output buffers, the
+ * upstream connection's read buffer), per the gauges px_h2_tick
+ * publishes. Then the body comes and the response goes back as usual.
+ */
+TEST(proxy_h2_idle_stream_holds_no_buffer)
+{
+	static struct tcfg cfg;
+	static struct be be;
+	static struct cl c;
+	struct proxy_opts o = { 0 };
+	struct up_registry *up = up_registry_new(NULL, NULL);
+	uint8_t out[512], in[4096];
+	size_t n = 0, hb, got = 0;
+	long long open = 0, bytes = -1;
+	char err[256] = "";
+	bool resp = false;
+	struct proxy *p;
+
+	signal(SIGPIPE, SIG_IGN);
+	if (!ASSERT_EQ(be_start(&be), 0))
+		return;
+	t_build(&cfg, be.port, 1, "direct!");
+	l7_config_get(&cfg.c);
+	o.workers = 1;
+	o.listen_addr = htonl(INADDR_LOOPBACK);
+	o.orig_dst = t_orig_dst;
+	o.up = up;
+	o.access_log_fd = -1;
+	p = proxy_start(&o, &cfg.c, err, sizeof(err));
+	if (!ASSERT_TRUE(p != NULL)) {
+		fprintf(stderr, "  %s\n", err);
+		be_stop(&be);
+		up_registry_free(up);
+		return;
+	}
+	ASSERT_EQ(cl_open(&c, proxy_listen_port(p)), 0);
+	memcpy(out, "PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n", 24);
+	n = 24;
+	n += h2t_frame(out + n, 0, 4, 0, 0);			/* SETTINGS */
+	hb = n;
+	n += 9;
+	n += h2t_field(out + n, ":method", "POST");
+	n += h2t_field(out + n, ":scheme", "http");
+	n += h2t_field(out + n, ":path", "/b/idle");
+	n += h2t_field(out + n, ":authority", "svc");
+	n += h2t_field(out + n, "content-type", "application/grpc");
+	h2t_frame(out + hb, (uint32_t)(n - hb - 9), 1, 0x4, 1);	/* HEADERS, END_HEADERS */
+	ASSERT_EQ(tlb_send_all(c.fd, (const char *)out, n), 0);
+
+	/* the gauges come once a second: the stream open, its buffers gone */
+	for (int i = 0; i < 400 && !(open == 1 && bytes == 0); i++) {
+		usleep(10000);
+		open = t_stat(p, "h2_streams_open");
+		bytes = t_stat(p, "h2_stream_buffer_bytes");
+	}
+	ASSERT_EQ(open, 1);
+	ASSERT_EQ(bytes, 0);
+
+	n = h2t_frame(out, 2, 0, 0x1, 1);			/* DATA "hi", END_STREAM */
+	memcpy(out + n, "hi", 2);
+	n += 2;
+	ASSERT_EQ(tlb_send_all(c.fd, (const char *)out, n), 0);
+	for (int i = 0; i < 200 && !resp; i++) {
+		struct pollfd pfd = { .fd = c.fd, .events = POLLIN };
+		ssize_t r;
+
+		if (poll(&pfd, 1, 10) <= 0)
+			continue;
+		r = recv(c.fd, in + got, sizeof(in) - got, 0);
+		if (r <= 0)
+			break;
+		got += (size_t)r;
+		/* frames: a HEADERS on stream 1 is the response head */
+		for (size_t off = 0; off + 9 <= got;) {
+			uint32_t len = (uint32_t)in[off] << 16 | (uint32_t)in[off + 1] << 8 | in[off + 2];
+			uint32_t sid = ((uint32_t)in[off + 5] << 24 | (uint32_t)in[off + 6] << 16 |
+					(uint32_t)in[off + 7] << 8 | in[off + 8]) & 0x7fffffff;
+
+			if (in[off + 3] == 1 && sid == 1)
+				resp = true;
+			off += 9 + len;
+		}
+		if (got == sizeof(in))
+			break;
+	}
+	ASSERT_TRUE(resp);
+	ASSERT_EQ(atomic_load(&be.requests), 1);
+	cl_close(&c);
+	proxy_stop(p);
+	ASSERT_EQ(cfg.c.refs, 1);
+	be_stop(&be);
 	up_registry_free(up);
 }

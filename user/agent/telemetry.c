@@ -362,6 +362,8 @@ static void tm_proxy(struct agent *ag, struct prom_buf *b)
 		  "bad_request", "downstream_rq_bad" },
 		{ rq, NULL, "header_timeout", "downstream_rq_header_timeout" },
 	};
+	static const char *const mr[] = { "sent", "skipped", "completed", "failed", "abandoned",
+					   "cancelled" };
 	json_t *st;
 
 	if (!ag->proxy || !(st = proxy_stats_json(ag->proxy)))
@@ -373,6 +375,19 @@ static void tm_proxy(struct agent *ag, struct prom_buf *b)
 			prom_family(b, rc[i].metric, "counter", rc[i].help);
 		prom_sample(b, rc[i].metric, l,
 			    (double)json_integer_value(json_object_get(st, rc[i].stat)));
+	}
+	/* request mirroring: the proxy's mirror_rq_* counters (README "Mirrors") */
+	prom_family(b, "sockmesh_proxy_mirror_requests_total", "counter",
+		    "Shadow requests of VirtualService mirrors: sent, skipped (not started), and how "
+		    "each sent one ended: completed (answered), failed (connect, reset, timeout), "
+		    "abandoned (over 1 MiB unsent), cancelled (its request ended first).");
+	for (size_t i = 0; i < sizeof(mr) / sizeof(mr[0]); i++) {
+		const char *l[] = { "result", mr[i], NULL };
+		char key[32];
+
+		snprintf(key, sizeof(key), "mirror_rq_%s", mr[i]);
+		prom_sample(b, "sockmesh_proxy_mirror_requests_total", l,
+			    (double)json_integer_value(json_object_get(st, key)));
 	}
 	prom_family(b, "sockmesh_proxy_downstream_cx_active", "gauge",
 		    "Client connections the L7 proxy holds open.");

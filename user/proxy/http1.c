@@ -14,6 +14,9 @@
  * with Content-Length, and Content-Length lists only with identical values.
  */
 #include <string.h>
+#ifdef __SSE2__
+#include <emmintrin.h>
+#endif
 
 #include "proxy/http1.h"
 
@@ -62,6 +65,69 @@ static inline unsigned char http1_lower(unsigned char c)
 }
 
 #define U(p) ((unsigned char)*(p))
+
+/*
+ * The first byte in [p, end) that is not a field-value octet (http1_val:
+ * HTAB, SP..'~', obs-text), or end. Header values are most of a head's
+ * bytes: 16 at a time with SSE2 (never reading at or past end), then the
+ * table for the tail.
+ */
+static inline const char *http1_val_span(const char *p, const char *end)
+{
+#ifdef __SSE2__
+	const __m128i sp = _mm_set1_epi8(0x20), tab = _mm_set1_epi8('\t');
+	const __m128i del = _mm_set1_epi8(0x7f), neg = _mm_set1_epi8(-1);
+
+	while (end - p >= 16) {
+		__m128i x = _mm_loadu_si128((const __m128i *)(const void *)p);
+		/* signed: 0x00..0x1f are > -1 and < 0x20; obs-text is negative */
+		__m128i ctl = _mm_and_si128(_mm_cmpgt_epi8(x, neg),
+					    _mm_cmplt_epi8(x, sp));
+		__m128i bad = _mm_or_si128(_mm_andnot_si128(_mm_cmpeq_epi8(x, tab), ctl),
+					   _mm_cmpeq_epi8(x, del));
+		int mask = _mm_movemask_epi8(bad);
+
+		if (mask)
+			return p + __builtin_ctz((unsigned)mask);
+		p += 16;
+	}
+#endif
+	while (p < end && http1_val[(unsigned char)*p])
+		p++;
+	return p;
+}
+
+/*
+ * The first byte in [p, end) that is not a tchar, or end. Field names are
+ * letters, digits and '-' almost always: 16 of those at a time with SSE2
+ * (never reading at or past end); the table decides from the first other
+ * byte on.
+ */
+static inline const char *http1_tok_span(const char *p, const char *end)
+{
+#ifdef __SSE2__
+	while (end - p >= 16) {
+		__m128i x = _mm_loadu_si128((const __m128i *)(const void *)p);
+		__m128i l = _mm_or_si128(x, _mm_set1_epi8(0x20));	/* letters to lower case */
+		__m128i alpha = _mm_and_si128(_mm_cmpgt_epi8(l, _mm_set1_epi8('a' - 1)),
+					      _mm_cmplt_epi8(l, _mm_set1_epi8('z' + 1)));
+		__m128i digit = _mm_and_si128(_mm_cmpgt_epi8(x, _mm_set1_epi8('0' - 1)),
+					      _mm_cmplt_epi8(x, _mm_set1_epi8('9' + 1)));
+		__m128i dash = _mm_cmpeq_epi8(x, _mm_set1_epi8('-'));
+		unsigned mask = (unsigned)_mm_movemask_epi8(_mm_or_si128(_mm_or_si128(alpha, digit),
+									 dash));
+
+		if (mask != 0xffff) {
+			p += __builtin_ctz(~mask);
+			break;
+		}
+		p += 16;
+	}
+#endif
+	while (p < end && http1_tok[(unsigned char)*p])
+		p++;
+	return p;
+}
 
 /* Case-insensitive compare of s[0..n) with a lower-case literal. */
 static inline int http1_ieq(const char *s, size_t n, const char *lit, size_t litn)
@@ -203,7 +269,7 @@ static void http1_field_connection(struct http1_scan *s, const char *v, size_t v
 }
 
 /* Fields that decide framing and connection handling; others pass. */
-static int http1_field(struct http1_scan *s, struct http1_msg *m,
+static inline __attribute__((always_inline)) int http1_field(struct http1_scan *s, struct http1_msg *m,
 		       const struct http1_header *h)
 {
 	const char *n = h->name.p, *v = h->value.p;
@@ -304,8 +370,7 @@ static int http1_fields(const char **pp, const char *end, struct http1_msg *m,
 			return 0;
 		}
 		name = p;
-		while (p < end && http1_tok[U(p)])
-			p++;
+		p = http1_tok_span(p, end);
 		if (p == end)
 			return HTTP1_INCOMPLETE;
 		/* also catches obs-fold, empty names, "name :" and bare LF */
@@ -320,8 +385,7 @@ static int http1_fields(const char **pp, const char *end, struct http1_msg *m,
 		while (p < end && http1_ows(*p))
 			p++;
 		v = p;
-		while (p < end && http1_val[U(p)])
-			p++;
+		p = http1_val_span(p, end);
 		ve = p;
 		err = http1_crlf(&p, end);
 		if (err)
@@ -451,6 +515,8 @@ static void http1_conn_flags(struct http1_msg *m, const struct http1_scan *s)
 	m->upgrade = s->conn_upgrade && s->has_upgrade;
 }
 
+static int http1_request_end(struct http1_msg *m, struct http1_scan *sc);
+
 static int http1_request(const char *buf, size_t len, struct http1_msg *m)
 {
 	const char *end = buf + (len < HTTP1_MAX_HEAD ? len : HTTP1_MAX_HEAD);
@@ -498,6 +564,68 @@ static int http1_request(const char *buf, size_t len, struct http1_msg *m)
 	err = http1_fields(&p, end, m, &s);
 	if (err)
 		return err;
+	err = http1_request_end(m, &s);
+	return err ? err : (int)(p - buf);
+}
+
+int http1_parse_request(const char *buf, size_t len, struct http1_msg *m)
+{
+	http1_msg_reset(m);
+	return http1_too_large(len, http1_request(buf, len, m));
+}
+
+int http1_request_from_fields(struct http1_msg *m, const char *method, size_t method_n,
+			      const char *target, size_t target_n)
+{
+	struct http1_scan s = { .is_request = 1 };
+	size_t n = m->n_headers, i;
+	int err;
+
+	if (n > HTTP1_MAX_HEADERS)
+		return HTTP1_ETOOLARGE;
+	http1_msg_reset(m);
+	if (!method_n || http1_tok_span(method, method + method_n) != method + method_n)
+		return HTTP1_EBAD;
+	if (!target_n)
+		return HTTP1_EBAD;
+	for (i = 0; i < target_n; i++)
+		if (!http1_tgt[(unsigned char)target[i]])
+			return HTTP1_EBAD;
+	m->method.p = method;
+	m->method.n = method_n;
+	m->target.p = target;
+	m->target.n = target_n;
+	err = http1_target(m);
+	if (err)
+		return err;
+	for (i = 0; i < n; i++) {
+		struct http1_header *h = &m->headers[i];
+		const char *v = h->value.p, *ve = v + h->value.n;
+
+		if (!h->name.n || http1_tok_span(h->name.p, h->name.p + h->name.n) !=
+				  h->name.p + h->name.n)
+			return HTTP1_EBAD;
+		/* as the text parser: OWS around the value trimmed, then value octets only */
+		while (v < ve && http1_ows(*v))
+			v++;
+		while (ve > v && http1_ows(ve[-1]))
+			ve--;
+		if (http1_val_span(v, ve) != ve)
+			return HTTP1_EBAD;
+		h->value.p = v;
+		h->value.n = (size_t)(ve - v);
+		m->n_headers = i + 1;
+		err = http1_field(&s, m, h);
+		if (err)
+			return err;
+	}
+	return http1_request_end(m, &s);
+}
+
+/* After the fields: the decisions that need the whole request head. */
+static int http1_request_end(struct http1_msg *m, struct http1_scan *sc)
+{
+	const struct http1_scan s = *sc;
 
 	if (m->minor_version == 1 && !s.seen_host)
 		return HTTP1_EBAD;
@@ -518,13 +646,7 @@ static int http1_request(const char *buf, size_t len, struct http1_msg *m)
 	if (m->minor_version == 0)
 		m->expect_continue = 0;
 	http1_conn_flags(m, &s);
-	return (int)(p - buf);
-}
-
-int http1_parse_request(const char *buf, size_t len, struct http1_msg *m)
-{
-	http1_msg_reset(m);
-	return http1_too_large(len, http1_request(buf, len, m));
+	return 0;
 }
 
 static int http1_response(const char *buf, size_t len, const char *req_method,

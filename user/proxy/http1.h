@@ -97,6 +97,19 @@ _Static_assert(offsetof(struct http1_msg, headers) +
 int http1_parse_request(const char *buf, size_t len, struct http1_msg *m);
 
 /*
+ * The same request from fields already split (an HTTP/2 head handed over
+ * without HTTP/1.1 text): method, request-target and m->headers[0 ..
+ * m->n_headers) filled in by the caller, in the order the text would have
+ * them, "host" among them. Every check and derivation
+ * http1_parse_request applies to that head as text is applied here
+ * (token and value octets, OWS trimmed, target forms, Host, Content-Length
+ * / Transfer-Encoding smuggling rules, keep-alive; HTTP/1.1). Names and
+ * values stay where the caller has them. Returns 0 or a negative HTTP1_E*.
+ */
+int http1_request_from_fields(struct http1_msg *m, const char *method, size_t method_n,
+			      const char *target, size_t target_n);
+
+/*
  * Parse a response head. req_method is the request's method, may be NULL
  * (HEAD and 1xx/204/304 have no body; 2xx to CONNECT neither). Both CL and
  * TE, TE in HTTP/1.0 or "chunked" twice: HTTP1_ESMUGGLE (a proxy answers

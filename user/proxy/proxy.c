@@ -742,10 +742,9 @@ static void px_pool_drop_cfg(struct px_worker *w, struct px_pool *pl)
 
 /* ---- upstream connections ---- */
 
-/* h2: the backend speaks HTTP/2 (its cluster's pool settings), NULL = HTTP/1.1 over TCP. */
-static struct px_uconn *px_uconn_open(struct px_worker *w, struct px_pool *pool,
-				      const struct l7_pool_cfg *h2, uint32_t addr, uint16_t port,
-				      uint64_t timeout_ms, int *err)
+struct px_uconn *px_uconn_open(struct px_worker *w, struct px_pool *pool,
+			       const struct l7_pool_cfg *h2, uint32_t addr, uint16_t port,
+			       uint64_t timeout_ms, int *err)
 {
 	struct sockaddr_in sa = { .sin_family = AF_INET, .sin_port = htons(port),
 				  .sin_addr.s_addr = addr };
@@ -841,20 +840,6 @@ static void px_idle_unlink(struct px_uconn *u)
 	u->next = u->prev = NULL;
 }
 
-static void px_mirror_unlink(struct px_uconn *u)
-{
-	struct px_worker *w = u->w;
-
-	if (u->prev)
-		u->prev->next = u->next;
-	else if (w->mirrors == u)
-		w->mirrors = u->next;
-	if (u->next)
-		u->next->prev = u->prev;
-	u->next = u->prev = NULL;
-	w->n_mirrors--;
-}
-
 void px_uconn_close(struct px_uconn *u)
 {
 	struct px_worker *w = u->w;
@@ -868,7 +853,7 @@ void px_uconn_close(struct px_uconn *u)
 		w->n_idle--;
 	}
 	else if (u->state == PX_U_MIRROR)
-		px_mirror_unlink(u);
+		px_mirror_closed(u);
 	px_timer_remove(w, &u->t);
 	if (u->h2b) {
 		px_h2_pipe_close(u->h2b);
@@ -989,77 +974,6 @@ ssize_t px_io_writev(int fd, struct h2b *b, const struct iovec *iov, int c)
 		return -1;
 	}
 	return r;
-}
-
-/* Mirror connections: send the whole request, read and drop the answer. */
-static void px_mirror_io(struct px_uconn *u)
-{
-	char sink[4096];
-	ssize_t n;
-
-	while (u->msent < u->mlen && u->wr_ready) {
-		struct iovec iov = { u->mbuf + u->msent, u->mlen - u->msent };
-
-		n = px_io_writev(u->fd, u->h2b, &iov, 1);
-		if (n < 0) {
-			if (errno == EAGAIN)
-				u->wr_ready = false;
-			else if (errno != EINTR) {
-				px_uconn_close(u);
-				return;
-			}
-			continue;
-		}
-		u->msent += (uint32_t)n;
-	}
-	while (u->rd_ready) {
-		n = px_io_read(u->fd, u->h2b, sink, sizeof(sink));
-		if (n > 0)
-			continue;
-		if (n < 0 && errno == EAGAIN) {
-			u->rd_ready = false;
-			break;
-		}
-		if (n < 0 && errno == EINTR)
-			continue;
-		px_uconn_close(u);
-		return;
-	}
-}
-
-void px_mirror_start(struct px_worker *w, const struct l7_cluster *c, const struct l7_host *h,
-		     char *buf, uint32_t len)
-{
-	struct px_uconn *u;
-	int err;
-
-	if (w->n_mirrors >= PX_MIRRORS_MAX) {
-		px_stat_inc(w, PX_S_MIRROR_SKIPPED);
-		free(buf);
-		return;
-	}
-	/* as HTTP/2 when the mirror cluster's port speaks it, like its requests */
-	u = px_uconn_open(w, NULL, c->h2 ? &c->pool : NULL, h->addr, h->port,
-			  PX_MIRROR_TIMEOUT_MS, &err);
-	if (!u) {
-		px_stat_inc(w, PX_S_MIRROR_SKIPPED);
-		free(buf);
-		return;
-	}
-	u->mbuf = buf;
-	u->mlen = len;
-	u->mhost = h;
-	u->state = PX_U_MIRROR;
-	u->next = w->mirrors;
-	u->prev = NULL;
-	if (w->mirrors)
-		w->mirrors->prev = u;
-	w->mirrors = u;
-	w->n_mirrors++;
-	px_timer_arm(w, &u->t, w->now + PX_MIRROR_TIMEOUT_MS);
-	px_stat_inc(w, PX_S_MIRROR_SENT);
-	if (u->connected)
-		px_mirror_io(u);
 }
 
 void px_uconn_event(struct px_uconn *u, uint32_t events)
@@ -1209,7 +1123,7 @@ static void px_reap(struct px_worker *w)
 
 		w->dead_u = u->dead_next;
 		free(u->in.p);
-		free(u->mbuf);
+		free(u->mout.p);
 		free(u);
 	}
 }
@@ -1648,6 +1562,10 @@ static const char *const px_stat_names[PX_S_F_FIRST] = {
 	[PX_S_UP_REDISPATCH] = "upstream_rq_stale_cx_resent",
 	[PX_S_MIRROR_SENT] = "mirror_rq_sent",
 	[PX_S_MIRROR_SKIPPED] = "mirror_rq_skipped",
+	[PX_S_MIRROR_COMPLETED] = "mirror_rq_completed",
+	[PX_S_MIRROR_FAILED] = "mirror_rq_failed",
+	[PX_S_MIRROR_ABANDONED] = "mirror_rq_abandoned",
+	[PX_S_MIRROR_CANCELLED] = "mirror_rq_cancelled",
 	[PX_S_LISTENER_ERR] = "listener_errors",
 	[PX_S_LOG_DROPPED] = "access_log_dropped",
 	[PX_S_CX_H2] = "downstream_cx_http2",
@@ -1688,6 +1606,17 @@ static void px_json_add_cluster(json_t *clusters, const struct px_cstat *cs)
 	}
 }
 
+/* Sum of a px_h2_tick gauge over the workers: 0 streams open, 1 their buffer bytes. */
+static uint64_t px_sum_gauge(struct proxy *p, int which)
+{
+	uint64_t v = 0;
+
+	for (int i = 0; i < p->nw; i++)
+		v += __atomic_load_n(which ? &p->w[i].h2_stream_buf_bytes : &p->w[i].h2_streams_open,
+				     __ATOMIC_RELAXED);
+	return v;
+}
+
 json_t *proxy_stats_json(struct proxy *p)
 {
 	json_t *o = json_object(), *flags, *clusters;
@@ -1703,6 +1632,8 @@ json_t *proxy_stats_json(struct proxy *p)
 	json_object_set_new(o, "upstream_cx_active",
 			    json_integer((json_int_t)(px_sum(p, PX_S_UP_CX_TOTAL) -
 						      px_sum(p, PX_S_UP_CX_CLOSED))));
+	json_object_set_new(o, "h2_streams_open", json_integer((json_int_t)px_sum_gauge(p, 0)));
+	json_object_set_new(o, "h2_stream_buffer_bytes", json_integer((json_int_t)px_sum_gauge(p, 1)));
 	json_object_set_new(o, "workers", json_integer(p->nw));
 	/* the limits in force: 0 = none; timeouts after defaults */
 	json_object_set_new(o, "max_conns", json_integer(p->o.max_conns));

@@ -6,8 +6,10 @@
  * A bridge (struct h2b) stands in for a socket between an HTTP/2 stream
  * and an engine connection (rx: what the engine wrote, tx: what it reads).
  * It turns one direction into HTTP/2 and the other into HTTP/1.1:
- *   downstream bridge (!up): h2 request -> h1 bytes to the engine dconn;
- *                            h1 response from it -> h2 response.
+ *   downstream bridge (!up): h2 request -> its head parsed (no text,
+ *                            px_h2_pipe_head), its body h1 chunked bytes,
+ *                            to the engine dconn; h1 response from it ->
+ *                            h2 response.
  *   upstream bridge (up):    h1 requests from the engine uconn (keep-alive:
  *                            one after another) -> h2 streams on a backend
  *                            connection; h2 responses -> h1 bytes back.
@@ -36,7 +38,8 @@
 #define H2_FREE_MAX		256	/* stream bridges kept for reuse per worker */
 #define H2_MEM_MAX		4096	/* nghttp2 blocks cached in 64 B .. 4 KiB classes */
 #define H2_MEM_CLASSES		13	/* 64, 96, 128, 192, ... H2_MEM_MAX (h2_mem_class) */
-#define H2_MEM_KEEP		(128 * 1024)	/* bytes of free blocks kept per class */
+#define H2_MEM_KEEP		(256 * 1024)	/* bytes of free blocks kept per class */
+#define H2_SBUF_MIN		1008	/* a byte queue's first block: the 1 KiB class */
 
 struct h2_sbuf {
 	char *p;
@@ -103,6 +106,9 @@ struct h2b {
 	bool eng_closed;	/* the engine closed its end (px_h2_pipe_close) */
 	bool eng_wblocked;	/* the engine's last write was short: tell it when rx drains */
 	bool nq;		/* on the notify queue */
+	bool staged;		/* down: a request head staged at the front of tx (b_stage_head) */
+	bool stage_cl0;		/* ... of a POST/PUT that ended with its HEADERS */
+	uint32_t stage_ps, stage_len;	/* its pseudo-header bytes, and all of it */
 	struct h2b *rq_next;	/* worker's h2 run queue */
 	struct h2b *nq_next;	/* worker's engine notify queue */
 };
@@ -129,6 +135,8 @@ struct h2_conn {
 	struct h2_conn *next, *prev;
 	struct h2_conn *dead_next;
 	struct h2_conn *fq_next;	/* worker's flush list */
+	int32_t hb_sid;		/* stream of the header block being received ... */
+	struct h2b *hb;		/* ... and its bridge (cb_begin_headers; NULL once unlinked) */
 };
 
 struct px_h2w {
@@ -159,7 +167,169 @@ struct h2_mblk {
 };
 _Static_assert(sizeof(struct h2_mblk) == 16, "h2_mblk keeps 16-byte alignment");
 
+/* ---- the sessions' allocator ---- */
+
+/*
+ * libnghttp2 allocates and frees several small blocks per stream (stream,
+ * outbound items, header name/value buffers, copied header lists) in bursts
+ * of as many streams as are in flight, past what malloc's per-thread cache
+ * holds. Everything of one worker's sessions is freed on that worker, so a
+ * free list per size class, bounded by H2_MEM_KEEP bytes, serves them.
+ */
+/*
+ * Classes go up by halves (64, 96, 128, 192, ... 3072, 4096 bytes with the
+ * header): a block wastes at most a third of itself, not half.
+ */
+static int h2_mem_class(size_t n)
+{
+	int b;
+
+	n += sizeof(struct h2_mblk);
+	if (n <= 64)
+		return 0;
+	if (n > H2_MEM_MAX)
+		return -1;
+	b = 63 - __builtin_clzll((unsigned long long)(n - 1));	/* 2^b < n <= 2^(b+1) */
+	return 2 * (b - 6) + (n <= (size_t)3 << (b - 1) ? 1 : 2);
+}
+
+static size_t h2_mem_size(long c)
+{
+	return (size_t)(c & 1 ? 96 : 64) << (c / 2);
+}
+
+static void *h2_mem_malloc(size_t n, void *ud)
+{
+	struct px_h2w *hw = ud;
+	int c = h2_mem_class(n);
+	struct h2_mblk *h;
+
+	if (c >= 0 && hw && hw->mfree[c]) {
+		h = hw->mfree[c];
+		hw->mfree[c] = h->next;
+		hw->n_mfree[c]--;
+	} else {
+		h = malloc(c >= 0 ? h2_mem_size(c) : sizeof(*h) + n);
+		if (!h)
+			return NULL;
+	}
+	h->cls = c;
+	return h + 1;
+}
+
+static void h2_mem_free(void *p, void *ud)
+{
+	struct px_h2w *hw = ud;
+	struct h2_mblk *h;
+	long c;
+
+	if (!p)
+		return;
+	h = (struct h2_mblk *)p - 1;
+	c = h->cls;
+	if (c >= 0 && hw && hw->n_mfree[c] < H2_MEM_KEEP / h2_mem_size(c)) {
+		h->next = hw->mfree[c];
+		hw->mfree[c] = h;
+		hw->n_mfree[c]++;
+		return;
+	}
+	free(h);
+}
+
+static void *h2_mem_calloc(size_t nmemb, size_t size, void *ud)
+{
+	size_t n;
+	void *p;
+
+	if (__builtin_mul_overflow(nmemb, size, &n))
+		return NULL;
+	p = h2_mem_malloc(n, ud);
+	if (p)
+		memset(p, 0, n);
+	return p;
+}
+
+static void *h2_mem_realloc(void *p, size_t n, void *ud)
+{
+	struct h2_mblk *h;
+	size_t have;
+	void *q;
+
+	if (!p)
+		return h2_mem_malloc(n, ud);
+	if (!n) {
+		h2_mem_free(p, ud);
+		return NULL;
+	}
+	h = (struct h2_mblk *)p - 1;
+	if (h->cls < 0) {
+		if (n > SIZE_MAX - sizeof(*h))
+			return NULL;
+		h = realloc(h, sizeof(*h) + n);
+		return h ? h + 1 : NULL;
+	}
+	have = h2_mem_size(h->cls) - sizeof(*h);
+	if (n <= have)
+		return p;
+	q = h2_mem_malloc(n, ud);
+	if (q) {
+		memcpy(q, p, have);
+		h2_mem_free(p, ud);
+	}
+	return q;
+}
+
 /* ---- byte queues ---- */
+
+/*
+ * The worker thread's HTTP/2 state (one per worker thread for its life,
+ * set by h2w_init): the bridges' byte queues take their memory from its
+ * size-class free lists, as the sessions do. A stream's queues are
+ * taken and given back once per message; through malloc that was ~8% of
+ * the worker's instructions (realloc growing from empty each time).
+ * Before h2w_init (never on a worker with streams) blocks come from malloc.
+ */
+static __thread struct px_h2w *h2_tls;
+
+/* Bytes usable in block p from h2_mem_malloc(n) (its class may hold more). */
+static size_t h2_mem_usable(const void *p, size_t n)
+{
+	long c = ((const struct h2_mblk *)p - 1)->cls;
+
+	return c >= 0 ? h2_mem_size(c) - sizeof(struct h2_mblk) : n;
+}
+
+/* Room for n more bytes; the live bytes move to the front. */
+static int sb_reserve(struct h2_sbuf *b, size_t n)
+{
+	size_t live = b->len - b->off, want;
+	char *p;
+
+	if (b->len + n <= b->cap)
+		return 0;
+	if (live + n <= b->cap) {
+		memmove(b->p, b->p + b->off, live);
+		b->off = 0;
+		b->len = live;
+		return 0;
+	}
+	want = live + n;
+	if (want < 2 * b->cap)
+		want = 2 * b->cap;
+	if (want < H2_SBUF_MIN)
+		want = H2_SBUF_MIN;
+	p = h2_mem_malloc(want, h2_tls);
+	if (!p)
+		return -ENOMEM;
+	if (live)
+		memcpy(p, b->p + b->off, live);
+	h2_mem_free(b->p, h2_tls);
+	b->p = p;
+	b->cap = h2_mem_usable(p, want);
+	b->off = 0;
+	b->len = live;
+	return 0;
+}
 
 static int sb_add(struct h2_sbuf *b, const void *s, size_t n)
 {
@@ -167,25 +337,8 @@ static int sb_add(struct h2_sbuf *b, const void *s, size_t n)
 		return 0;
 	if (b->off && b->off == b->len)
 		b->off = b->len = 0;
-	if (b->len + n > b->cap) {
-		size_t live = b->len - b->off, cap = b->cap ? b->cap : 1024;
-		char *p;
-
-		if (b->off) {
-			memmove(b->p, b->p + b->off, live);
-			b->off = 0;
-			b->len = live;
-		}
-		while (cap < live + n)
-			cap *= 2;
-		if (cap > b->cap) {
-			p = realloc(b->p, cap);
-			if (!p)
-				return -ENOMEM;
-			b->p = p;
-			b->cap = cap;
-		}
-	}
+	if (sb_reserve(b, n))
+		return -ENOMEM;
 	memcpy(b->p + b->len, s, n);
 	b->len += n;
 	return 0;
@@ -209,7 +362,7 @@ static int sb_add_sb(struct h2_sbuf *b, const struct h2_sbuf *src)
 
 static void sb_free(struct h2_sbuf *b)
 {
-	free(b->p);
+	h2_mem_free(b->p, h2_tls);
 	memset(b, 0, sizeof(*b));
 }
 
@@ -315,6 +468,8 @@ static void b_unlink_conn(struct h2b *b)
 		nghttp2_session_consume_connection(c->s, b->unacked);
 		b->unacked = 0;
 	}
+	if (c->hb == b)
+		c->hb = NULL;	/* cb_header's cached lookup */
 	if (b->sid >= 0) {
 		nghttp2_session_set_stream_user_data(c->s, b->sid, NULL);
 		if (c->n_streams)
@@ -360,6 +515,7 @@ static void b_msg_reset(struct h2b *b)
 	b->ck_line = 0;
 	b->deferred = b->body_eof = b->chunked_out = b->head_sent = false;
 	b->in_trailers = b->resp_done = b->grpc = b->end_on_head = b->head_req = false;
+	b->staged = b->stage_cl0 = false;
 }
 
 /* Close the bridge: the engine sees EOF (a reset mid-message). */
@@ -560,52 +716,60 @@ static void put_status(char *d, int v)
 	d[2] = (char)('0' + v % 10);
 }
 
-/* The collected h2 head as an h1 head into tx. */
+/* The collected h2 response head as an h1 head into tx (upstream bridges). */
 static int b_emit_head(struct h2b *b)
 {
 	char line[13] = "HTTP/1.1 ";
+	int st = b->status;
 	int err = 0;
 
-	if (b->up) {
-		int st = b->status;
-
-		/* nghttp2 checked :status is 3 digits */
-		put_status(line + 9, st);
-		line[12] = ' ';
-		err |= sb_add(&b->tx, line, sizeof(line));
-		err |= sb_str(&b->tx, px_reason(st));
-		err |= sb_add(&b->tx, "\r\n", 2);
-		if (b->end_on_head) {
-			if (st >= 200 && st != 204 && st != 304) {
-				err |= sb_str(&b->tx, "content-length: ");
-				err |= b_ps_put(&b->tx, b, PS_CL, "0");
-				err |= sb_str(&b->tx, "\r\n");
-			}
-		} else {
-			err |= sb_str(&b->tx, "transfer-encoding: chunked\r\n");
-			b->chunked_out = true;
+	/* nghttp2 checked :status is 3 digits */
+	put_status(line + 9, st);
+	line[12] = ' ';
+	err |= sb_add(&b->tx, line, sizeof(line));
+	err |= sb_str(&b->tx, px_reason(st));
+	err |= sb_add(&b->tx, "\r\n", 2);
+	if (b->end_on_head) {
+		if (st >= 200 && st != 204 && st != 304) {
+			err |= sb_str(&b->tx, "content-length: ");
+			err |= b_ps_put(&b->tx, b, PS_CL, "0");
+			err |= sb_str(&b->tx, "\r\n");
 		}
 	} else {
-		if (!(b->ps_set & (1u << PS_METHOD)) || !(b->ps_set & (1u << PS_PATH)))
-			return -EPROTO;
-		b->head_req = b_ps_is(b, PS_METHOD, "HEAD");
-		err |= b_ps_put(&b->tx, b, PS_METHOD, "");
-		err |= sb_add(&b->tx, " ", 1);
-		err |= b_ps_put(&b->tx, b, PS_PATH, "");
-		err |= sb_str(&b->tx, " HTTP/1.1\r\nhost: ");
-		err |= b_ps_put(&b->tx, b, PS_AUTHORITY, "");
-		err |= sb_add(&b->tx, "\r\n", 2);
-		if (!b->end_on_head) {
-			err |= sb_str(&b->tx, "transfer-encoding: chunked\r\n");
-			b->chunked_out = true;
-		} else if (b_ps_is(b, PS_METHOD, "POST") || b_ps_is(b, PS_METHOD, "PUT")) {
-			err |= sb_str(&b->tx, "content-length: 0\r\n");
-		}
+		err |= sb_str(&b->tx, "transfer-encoding: chunked\r\n");
+		b->chunked_out = true;
 	}
 	err |= sb_add_sb(&b->tx, &b->hdr);
 	err |= sb_str(&b->tx, "\r\n");
 	b->hdr.off = b->hdr.len = 0;
 	b->head_sent = true;
+	return err ? -ENOMEM : 0;
+}
+
+/*
+ * A client's request head for the engine, handed over parsed (no HTTP/1.1
+ * text; px_h2_pipe_head): the pseudo-header values, then the regular
+ * fields as "name: value\r\n" lines, are staged at the front of tx, where
+ * the engine copies them from; DATA that follows goes behind them,
+ * chunk-framed (the engine's body path is unchanged).
+ */
+static int b_stage_head(struct h2b *b)
+{
+	int err = 0;
+
+	if (!(b->ps_set & (1u << PS_METHOD)) || !(b->ps_set & (1u << PS_PATH)))
+		return -EPROTO;
+	b->head_req = b_ps_is(b, PS_METHOD, "HEAD");
+	b->chunked_out = !b->end_on_head;
+	/* a bodiless POST/PUT says so (the ps values are gone by the handover) */
+	b->stage_cl0 = b->end_on_head && (b_ps_is(b, PS_METHOD, "POST") || b_ps_is(b, PS_METHOD, "PUT"));
+	b->stage_ps = (uint32_t)sb_live(&b->ps);
+	err |= sb_add_sb(&b->tx, &b->ps);
+	err |= sb_add_sb(&b->tx, &b->hdr);
+	b->stage_len = (uint32_t)(b->stage_ps + sb_live(&b->hdr));
+	b->hdr.off = b->hdr.len = 0;
+	b->head_sent = true;
+	b->staged = true;
 	return err ? -ENOMEM : 0;
 }
 
@@ -637,6 +801,9 @@ static int cb_begin_headers(nghttp2_session *s, const nghttp2_frame *f, void *ud
 	if (f->hd.type != NGHTTP2_HEADERS)
 		return 0;
 	b = cb_bridge(s, f->hd.stream_id);
+	/* the block's fields come next, one cb_header each: look the stream up once */
+	c->hb_sid = f->hd.stream_id;
+	c->hb = b;
 	if (b) {
 		if (b->head_sent || (b->up && b->status))
 			b->in_trailers = b->head_sent;
@@ -650,15 +817,17 @@ static int cb_begin_headers(nghttp2_session *s, const nghttp2_frame *f, void *ud
 	if (!b)
 		return NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE;
 	b_link_conn(b, c, f->hd.stream_id);
+	c->hb = b;
 	return 0;
 }
 
 static int cb_header(nghttp2_session *s, const nghttp2_frame *f, const uint8_t *name,
 		     size_t nl, const uint8_t *value, size_t vl, uint8_t flags, void *ud)
 {
-	struct h2b *b = cb_bridge(s, f->hd.stream_id);
+	struct h2_conn *c = ud;
+	struct h2b *b = c->hb_sid == f->hd.stream_id ? c->hb : cb_bridge(s, f->hd.stream_id);
 	int slot = -1;
-	int err = 0;
+	char *line;
 
 	if (!b || f->hd.type != NGHTTP2_HEADERS)
 		return 0;
@@ -695,12 +864,19 @@ static int cb_header(nghttp2_session *s, const nghttp2_frame *f, const uint8_t *
 		return 0;
 	if (sb_live(&b->hdr) + nl + vl > h2w(b->w)->lim.max_header_list)
 		return NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE;	/* the stream gets a reset */
-	err |= sb_add(&b->hdr, name, nl);
-	err |= sb_add(&b->hdr, ": ", 2);
-	err |= sb_add(&b->hdr, value, vl);
-	err |= sb_add(&b->hdr, "\r\n", 2);
+	if (b->hdr.off && b->hdr.off == b->hdr.len)
+		b->hdr.off = b->hdr.len = 0;
+	if (sb_reserve(&b->hdr, nl + vl + 4))
+		return NGHTTP2_ERR_CALLBACK_FAILURE;
+	/* "name: value\r\n" in one go (nghttp2 checked both for CR, LF, NUL) */
+	line = b->hdr.p + b->hdr.len;
+	memcpy(line, name, nl);
+	memcpy(line + nl, ": ", 2);
+	memcpy(line + nl + 2, value, vl);
+	memcpy(line + nl + 2 + vl, "\r\n", 2);
+	b->hdr.len += nl + vl + 4;
 	(void)flags;
-	return err ? NGHTTP2_ERR_CALLBACK_FAILURE : 0;
+	return 0;
 }
 
 /* A downstream request head is complete: open its engine connection. */
@@ -708,7 +884,7 @@ static int b_start_down(struct h2b *b)
 {
 	struct h2_conn *c = b->c;
 
-	if (b_emit_head(b))
+	if (b_stage_head(b))
 		return -EPROTO;
 	b->d = px_dconn_open_stream(c->w, b, c->listen_port, c->peer_addr, c->peer_port,
 				    &c->orig);
@@ -891,118 +1067,6 @@ static ssize_t cb_send(nghttp2_session *s, const uint8_t *data, size_t len, int 
 	return NGHTTP2_ERR_WOULDBLOCK;	/* mem_send is used instead */
 }
 
-/* ---- the sessions' allocator ---- */
-
-/*
- * libnghttp2 allocates and frees several small blocks per stream (stream,
- * outbound items, header name/value buffers, copied header lists) in bursts
- * of as many streams as are in flight, past what malloc's per-thread cache
- * holds. Everything of one worker's sessions is freed on that worker, so a
- * free list per size class, bounded by H2_MEM_KEEP bytes, serves them.
- */
-/*
- * Classes go up by halves (64, 96, 128, 192, ... 3072, 4096 bytes with the
- * header): a block wastes at most a third of itself, not half.
- */
-static int h2_mem_class(size_t n)
-{
-	int b;
-
-	n += sizeof(struct h2_mblk);
-	if (n <= 64)
-		return 0;
-	if (n > H2_MEM_MAX)
-		return -1;
-	b = 63 - __builtin_clzll((unsigned long long)(n - 1));	/* 2^b < n <= 2^(b+1) */
-	return 2 * (b - 6) + (n <= (size_t)3 << (b - 1) ? 1 : 2);
-}
-
-static size_t h2_mem_size(long c)
-{
-	return (size_t)(c & 1 ? 96 : 64) << (c / 2);
-}
-
-static void *h2_mem_malloc(size_t n, void *ud)
-{
-	struct px_h2w *hw = ud;
-	int c = h2_mem_class(n);
-	struct h2_mblk *h;
-
-	if (c >= 0 && hw->mfree[c]) {
-		h = hw->mfree[c];
-		hw->mfree[c] = h->next;
-		hw->n_mfree[c]--;
-	} else {
-		h = malloc(c >= 0 ? h2_mem_size(c) : sizeof(*h) + n);
-		if (!h)
-			return NULL;
-	}
-	h->cls = c;
-	return h + 1;
-}
-
-static void h2_mem_free(void *p, void *ud)
-{
-	struct px_h2w *hw = ud;
-	struct h2_mblk *h;
-	long c;
-
-	if (!p)
-		return;
-	h = (struct h2_mblk *)p - 1;
-	c = h->cls;
-	if (c >= 0 && hw->n_mfree[c] < H2_MEM_KEEP / h2_mem_size(c)) {
-		h->next = hw->mfree[c];
-		hw->mfree[c] = h;
-		hw->n_mfree[c]++;
-		return;
-	}
-	free(h);
-}
-
-static void *h2_mem_calloc(size_t nmemb, size_t size, void *ud)
-{
-	size_t n;
-	void *p;
-
-	if (__builtin_mul_overflow(nmemb, size, &n))
-		return NULL;
-	p = h2_mem_malloc(n, ud);
-	if (p)
-		memset(p, 0, n);
-	return p;
-}
-
-static void *h2_mem_realloc(void *p, size_t n, void *ud)
-{
-	struct h2_mblk *h;
-	size_t have;
-	void *q;
-
-	if (!p)
-		return h2_mem_malloc(n, ud);
-	if (!n) {
-		h2_mem_free(p, ud);
-		return NULL;
-	}
-	h = (struct h2_mblk *)p - 1;
-	if (h->cls < 0) {
-		if (n > SIZE_MAX - sizeof(*h))
-			return NULL;
-		h = realloc(h, sizeof(*h) + n);
-		return h ? h + 1 : NULL;
-	}
-	have = h2_mem_size(h->cls) - sizeof(*h);
-	if (n <= have)
-		return p;
-	q = h2_mem_malloc(n, ud);
-	if (q) {
-		memcpy(q, p, have);
-		h2_mem_free(p, ud);
-	}
-	return q;
-}
-
 static void h2_mem_drop(struct px_h2w *hw)
 {
 	for (int c = 0; c < H2_MEM_CLASSES; c++) {
@@ -1068,6 +1132,7 @@ static int h2w_init(struct px_worker *w)
 	/* rapid reset: RST_STREAMs beyond the bucket end the connection (GOAWAY) */
 	nghttp2_option_set_stream_reset_rate_limit(hw->opt_srv, H2_RESET_BURST, hw->lim.reset_rate);
 	w->h2 = hw;
+	h2_tls = hw;
 	return 0;
 }
 
@@ -1086,6 +1151,7 @@ static struct h2_conn *c_new(struct px_worker *w, int fd, bool up)
 	c->fd = fd;
 	c->w = w;
 	c->opened = c->idle_since = w->now;
+	c->hb_sid = -1;
 	r = up ? nghttp2_session_client_new3(&c->s, hw->cbs, c, hw->opt_cli, &hw->mem) :
 		 nghttp2_session_server_new3(&c->s, hw->cbs, c, hw->opt_srv, &hw->mem);
 	if (r) {
@@ -1319,6 +1385,12 @@ static int b_submit_head(struct h2b *b, struct h2_conn *c, const struct http1_ms
 		for (size_t k = 0; k < h->name.n; k++)
 			lname[lo + k] = (char)tolower((unsigned char)h->name.p[k]);
 		NV(lname + lo, h->name.n, h->value.p, h->value.n);
+		/*
+		 * a request id differs on every request: indexing it would only
+		 * churn the HPACK table, evicting the fields that do repeat
+		 */
+		if (h->name.n == 12 && memcmp(lname + lo, "x-request-id", 12) == 0)
+			nv[nn - 1].flags = NGHTTP2_NV_FLAG_NO_INDEX;
 		lo += h->name.n;
 	}
 #undef NV
@@ -1714,8 +1786,12 @@ ssize_t px_h2_pipe_read(struct h2b *b, void *buf, size_t room)
 {
 	size_t n = sb_live(&b->tx);
 
-	if (!n)
+	if (b->staged)
+		return b->dead ? 0 : -EAGAIN;	/* the head goes by px_h2_pipe_head */
+	if (!n) {
+		sb_drop(&b->tx);	/* e.g. emptied by px_h2_pipe_head */
 		return b->dead ? 0 : -EAGAIN;
+	}
 	if (n > room)
 		n = room;
 	memcpy(buf, b->tx.p + b->tx.off, n);
@@ -1730,6 +1806,54 @@ ssize_t px_h2_pipe_read(struct h2b *b, void *buf, size_t room)
 		}
 	}
 	return (ssize_t)n;
+}
+
+int px_h2_pipe_head(struct h2b *b, struct http1_msg *m, const char **head, size_t *len)
+{
+	const char *base, *p, *end;
+	struct http1_str auth = { "", 0 };
+	size_t n = 0;
+	int r;
+
+	if (!b->staged || b->dead)
+		return 0;
+	b->staged = false;
+	base = b->tx.p + b->tx.off;
+	p = base + b->stage_ps;
+	end = base + b->stage_len;
+	if (b->ps_set & (1u << PS_AUTHORITY))
+		auth = (struct http1_str){ base + b->ps_off[PS_AUTHORITY], b->ps_len[PS_AUTHORITY] };
+	/* the fields in the order the HTTP/1.1 text had them (h1_hop_by_hop dropped the rest) */
+	m->headers[n++] = (struct http1_header){ { "host", 4 }, auth };
+	if (b->chunked_out)
+		m->headers[n++] = (struct http1_header){ { "transfer-encoding", 17 }, { "chunked", 7 } };
+	else if (b->stage_cl0)
+		m->headers[n++] = (struct http1_header){ { "content-length", 14 }, { "0", 1 } };
+	/* "name: value\r\n" lines from cb_header: nghttp2 let no ':' into names, no CR/LF anywhere */
+	while (p < end) {
+		const char *colon = memchr(p, ':', (size_t)(end - p));
+		const char *eol = colon ? memchr(colon, '\r', (size_t)(end - colon)) : NULL;
+
+		if (!eol)
+			break;
+		if (n == HTTP1_MAX_HEADERS) {
+			n++;	/* too many: http1_request_from_fields says so */
+			break;
+		}
+		m->headers[n++] = (struct http1_header){ { p, (size_t)(colon - p) },
+							 { colon + 2, (size_t)(eol - colon - 2) } };
+		p = eol + 2;
+	}
+	m->n_headers = n;
+	r = http1_request_from_fields(m, base + b->ps_off[PS_METHOD], b->ps_len[PS_METHOD],
+				      base + b->ps_off[PS_PATH], b->ps_len[PS_PATH]);
+	if (!r && b->stage_len > HTTP1_MAX_HEAD)
+		r = HTTP1_ETOOLARGE;
+	*head = base;
+	*len = b->stage_len;
+	/* consumed: the bytes stay put until the engine's next read (it copies them first) */
+	b->tx.off += b->stage_len;
+	return r < 0 ? r : 1;
 }
 
 ssize_t px_h2_pipe_writev(struct h2b *b, const struct iovec *iov, int n_iov)
@@ -1832,12 +1956,50 @@ bool px_h2_busy(const struct px_worker *w)
 	return w->h2 && (w->h2->rq || w->h2->nq);
 }
 
+/* Bytes of the byte queues bridge b holds. */
+static uint64_t b_buf_bytes(const struct h2b *b)
+{
+	return b->rx.cap + b->body.cap + b->trl.cap + b->tx.cap + b->hdr.cap + b->ps.cap;
+}
+
+/*
+ * The I/O buffers the open client streams hold, end to end: their bridges'
+ * queues, their engine connections' read and output buffers, the upstream
+ * connection's read buffer and, for an HTTP/2 backend, its bridge's
+ * queues (not the request head the engine keeps for retries). An open
+ * stream with nothing in flight holds none (tests/unit/test_proxy.c).
+ */
+static void h2_publish_gauges(struct px_worker *w, struct px_h2w *hw)
+{
+	uint64_t n = 0, bytes = 0;
+
+	for (struct h2b *b = hw->bridges; b; b = b->wnext) {
+		const struct px_dconn *d = b->d;
+
+		if (b->up || !b->c || b->dead)
+			continue;
+		n++;
+		bytes += b_buf_bytes(b);
+		if (!d || d->closed)
+			continue;
+		bytes += d->in.cap + d->out.cap;
+		if (d->st.u && !d->st.u->closed) {
+			bytes += d->st.u->in.cap;
+			if (d->st.u->h2b)
+				bytes += b_buf_bytes(d->st.u->h2b);
+		}
+	}
+	__atomic_store_n(&w->h2_streams_open, n, __ATOMIC_RELAXED);
+	__atomic_store_n(&w->h2_stream_buf_bytes, bytes, __ATOMIC_RELAXED);
+}
+
 void px_h2_tick(struct px_worker *w)
 {
 	struct px_h2w *hw = h2w(w);
 
 	if (!hw)
 		return;
+	h2_publish_gauges(w, hw);
 	for (struct h2_conn *c = hw->conns, *nx; c; c = nx) {
 		nx = c->next;
 		if (!c->up) {
@@ -1976,4 +2138,5 @@ void px_h2_shutdown(struct px_worker *w)
 	h2_mem_drop(hw);
 	free(hw);
 	w->h2 = NULL;
+	h2_tls = NULL;
 }

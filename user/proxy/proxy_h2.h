@@ -17,10 +17,14 @@
  * either side may be HTTP/1.1 over TCP instead. The pipe replaces a socket
  * in the engine's four I/O calls (px_h2_pipe_*) and its events come from
  * px_h2_run, not epoll: no syscall, descriptor or epoll round trip per
- * stream. What is still there is the HTTP/1.1 serialization: heads are
- * written and parsed once more on each side of the engine, bodies are
- * chunk-framed (trailers as chunked trailers); a message-level handoff
- * (parsed head, body pieces, trailers, reset) would remove it.
+ * stream. A client's request head goes to the engine parsed
+ * (px_h2_pipe_head, no text); the rest is still HTTP/1.1: the engine's
+ * upstream request and response heads are parsed once more by the bridge,
+ * a backend's response head is written as text for the engine, bodies are
+ * chunk-framed (trailers as chunked trailers). Measured (callgrind,
+ * README scenario 6), the text itself is a few percent of the worker's
+ * instructions: the per-field work (checks, routing, edits) stays with
+ * any handoff.
  *
  * Request pseudo-headers are kept in one per-bridge buffer (no allocation
  * per stream), chunk-size and status lines are formatted by hand, and the
@@ -30,10 +34,12 @@
  * kept per class) take the several small blocks per stream it allocates
  * and frees in bursts of as many streams as are in flight, past what
  * malloc's thread cache holds.
- * Measured (README scenario 6): parity with HAProxy's requests per CPU
- * second, not the issue's 1.5x; what is left is spread over the kernel's
- * TCP (~35%), libnghttp2 (~25%, two sessions per request), malloc/memcpy
- * and the HTTP/1.1 text above (~10%).
+ * Measured (README scenario 6): above HAProxy's requests per CPU second,
+ * not the issue's 1.5x; what is left is spread over the kernel's TCP
+ * (~40% of the worker's time), libnghttp2 (~27%; its HPACK most of it; two
+ * sessions per request), the engine (~24%) and libc (~9%), with no
+ * single function above ~5%.
+ * The bridges' byte queues come from the same per-worker free lists.
  *
  * Flow control end to end: DATA is acknowledged (WINDOW_UPDATE) only once
  * the engine read it from the pipe; the engine's writes stop at
@@ -114,6 +120,17 @@ void px_h2_up_bind(struct h2b *b, struct px_uconn *u);
  */
 #define H2_PIPE_MAX		(64 * 1024)	/* engine bytes the bridge holds unparsed */
 ssize_t px_h2_pipe_read(struct h2b *b, void *buf, size_t room);
+/*
+ * The request head of a client stream, handed to the engine parsed, with
+ * no HTTP/1.1 text: m filled as http1_parse_request would fill it for the
+ * same head (http1_request_from_fields), names and values in
+ * head[0..*len), which stays valid until the next px_h2_pipe_read / event
+ * (the engine copies it at once). 1 = a head, 0 = none (none staged, or the
+ * stream is gone), < 0 = HTTP1_E* (the engine answers 400/431 as for text).
+ * Bytes read after it are the body, chunk-framed.
+ */
+struct http1_msg;
+int px_h2_pipe_head(struct h2b *b, struct http1_msg *m, const char **head, size_t *len);
 ssize_t px_h2_pipe_writev(struct h2b *b, const struct iovec *iov, int n_iov);
 void px_h2_pipe_close(struct h2b *b);
 

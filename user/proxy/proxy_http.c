@@ -525,6 +525,8 @@ static void st_end(struct px_dconn *d, bool aborted)
 	struct px_uconn *u = st->u;
 
 	d->served = true;
+	if (st->shadows)
+		px_mirror_detach(d, false);	/* the request ended before it was whole */
 	st_count(d);
 	st_record(d);
 	st_log(d);
@@ -618,6 +620,9 @@ static void st_local(struct px_dconn *d, int status, const char *body, size_t bl
 		px_dconn_close(d, -1);
 		return;
 	}
+	/* the request is over without its upstream: a shadow of a part of it ends too (Envoy) */
+	if (st->shadows)
+		px_mirror_detach(d, false);
 	st_detach(d);
 	st_pend_del(d);
 	st_try_release(d);
@@ -855,35 +860,17 @@ static void st_patch_attempt(struct px_stream *st)
 }
 
 /*
- * Length of a chunked body that is wholly in p[0..n) (through its last
- * chunk and trailers), or 0 when it is not all there (or malformed).
+ * Start the route's shadows (mirrorPercentage each): head with the
+ * "-shadow" authority, then the body bytes scanned so far; the rest
+ * follows as it is scanned (st_scan_req -> px_mirror_feed).
  */
-static size_t px_chunked_whole(const char *p, size_t n)
-{
-	struct http1_chunked ck;
-	size_t off = 0;
-
-	http1_chunked_init(&ck);
-	while (off < n && !ck.done) {
-		struct http1_str spans[16];
-		size_t ns = 16;
-		int r = http1_chunked_decode(&ck, p + off, n - off, spans, &ns);
-
-		if (r <= 0)
-			return 0;
-		off += (size_t)r;
-	}
-	return ck.done ? off : 0;
-}
-
 static void st_mirrors(struct px_dconn *d)
 {
 	struct px_stream *st = &d->st;
 	struct px_worker *w = d->w;
 	const struct l7_route *r = st->route;
-	const struct http1_msg *m = st->req;
 	struct l7_request_view v;
-	size_t i, body = 0;
+	size_t i;
 
 	if (!r || !r->n_mirrors)
 		return;
@@ -895,40 +882,20 @@ static void st_mirrors(struct px_dconn *d)
 
 		if (!mi->cluster || !px_pct_hit(w, mi->pct))
 			continue;
-		/* fire and forget: only a body that is already here goes along */
-		if (st->req_mode == HTTP1_BODY_LENGTH) {
-			if (m->content_length > PX_MIRROR_BODY_MAX ||
-			    d->in.len - d->in.off < m->content_length) {
-				px_stat_inc(w, PX_S_MIRROR_SKIPPED);
-				continue;
-			}
-			body = (size_t)m->content_length;
-		} else if (st->req_mode == HTTP1_BODY_CHUNKED) {
-			/* HTTP/2 clients' bodies come chunked: a whole one already here goes too */
-			size_t have = d->in.len - d->in.off;
-
-			body = px_chunked_whole(d->in.p + d->in.off,
-						have < PX_MIRROR_BODY_MAX ? have : PX_MIRROR_BODY_MAX);
-			if (!body) {
-				px_stat_inc(w, PX_S_MIRROR_SKIPPED);
-				continue;
-			}
-		} else if (st->req_mode != HTTP1_BODY_NONE) {
-			px_stat_inc(w, PX_S_MIRROR_SKIPPED);
-			continue;
-		}
 		if (up_pick_host(w->p->o.up, mi->cluster, &v, st->src_ip, NULL, 0, w->now, &idx) ||
 		    idx >= mi->cluster->n_hosts) {
 			px_stat_inc(w, PX_S_MIRROR_SKIPPED);
 			continue;
 		}
 		st_build_head(d, &b, true, NULL);
-		sb_put(&b, d->in.p + d->in.off, body);
+		sb_put(&b, d->in.p + d->in.off, st->in_scan);
 		if (b.oom) {
 			free(b.p);
+			px_stat_inc(w, PX_S_MIRROR_SKIPPED);
 			continue;
 		}
-		px_mirror_start(w, mi->cluster, &mi->cluster->hosts[idx], b.p, b.len);
+		px_mirror_start(d, mi->cluster, &mi->cluster->hosts[idx], b.p, (uint32_t)b.len,
+				(uint32_t)b.cap, st->req_done);
 	}
 }
 
@@ -1300,12 +1267,11 @@ static void px_relocate(struct http1_str *s, const char *from, size_t n, char *t
  * can move on, and the parsed request cut to the headers it has: an open
  * stream keeps a few hundred bytes of it, not HTTP1_MAX_HEADERS slots.
  */
-static int st_copy_head(struct px_dconn *d, size_t hlen)
+static int st_copy_head(struct px_dconn *d, const char *from, size_t hlen)
 {
 	struct px_stream *st = &d->st;
 	const struct http1_msg *parsed = &d->w->req_parse;
 	size_t i, msz = http1_msg_size(parsed->n_headers);
-	const char *from = d->in.p + d->in.off;
 	struct http1_msg *m;
 
 	if (msz > st->req_cap) {
@@ -1369,8 +1335,8 @@ static const struct l7_vhost *st_gateway_vhost(struct px_dconn *d, const struct 
 	return NULL;
 }
 
-/* A complete request head of hlen bytes is at d->in.off. */
-static void st_begin(struct px_dconn *d, size_t hlen)
+/* A request head was parsed and copied to the stream (st_copy_head): start it. */
+static void st_begin(struct px_dconn *d)
 {
 	struct px_stream *st = &d->st;
 	struct px_worker *w = d->w;
@@ -1379,12 +1345,7 @@ static void st_begin(struct px_dconn *d, size_t hlen)
 	const struct l7_config *c;
 	struct l7_request_view v;
 
-	if (st_copy_head(d, hlen)) {
-		px_dconn_close(d, -1);
-		return;
-	}
 	m = st->req;
-	d->in.off += (uint32_t)hlen;
 	d->parsed = 0;
 	d->head_start = 0;
 	st->active = true;
@@ -1786,6 +1747,8 @@ static bool d_write(struct px_dconn *d)
 static void st_req_complete(struct px_dconn *d)
 {
 	d->st.req_done = true;
+	if (d->st.shadows)
+		px_mirror_detach(d, true);	/* whole: they finish by themselves */
 	if (d->st.req_cb)
 		st_arm_route_timeout(d);
 }
@@ -1808,6 +1771,8 @@ static bool st_scan_req(struct px_dconn *d)
 
 		if (st->grpc != PROXY_GRPC_NONE)
 			px_grpc_msgs_scan(&st->req_msgs, p, n);
+		if (st->shadows)
+			px_mirror_feed(d, p, n);
 		st->req_left -= n;
 		st->in_scan += (uint32_t)n;
 		if (!st->req_left)
@@ -1827,6 +1792,8 @@ static bool st_scan_req(struct px_dconn *d)
 			st_local_str(d, 400, "Bad Request", NULL, PX_F_DPE);
 			return true;
 		}
+		if (st->shadows && r)
+			px_mirror_feed(d, p, (size_t)r);
 		st->in_scan += (uint32_t)r;
 		p += r;
 		avail -= (size_t)r;
@@ -2120,6 +2087,17 @@ static bool st_resp(struct px_dconn *d)
 
 /* ---- per-state steps ---- */
 
+/* Answer a request head that did not parse (r: HTTP1_E*). */
+static void d_head_bad(struct px_dconn *d, int r)
+{
+	int status = http1_error_status(r);
+
+	px_stat_inc(d->w, PX_S_RQ_BAD);
+	st_begin_bare(d);
+	st_local_str(d, status, px_reason(status), NULL, PX_F_DPE);
+	d->in.off = d->in.len = 0;
+}
+
 static bool d_head(struct px_dconn *d)
 {
 	struct px_buf *b = &d->in;
@@ -2129,6 +2107,29 @@ static bool d_head(struct px_dconn *d)
 	if (d->err) {
 		px_dconn_close(d, -1);
 		return true;
+	}
+	if (d->h2b && !avail) {
+		/* an HTTP/2 stream's head comes parsed, without HTTP/1.1 text */
+		const char *head;
+		size_t hlen;
+
+		r = px_h2_pipe_head(d->h2b, &d->w->req_parse, &head, &hlen);
+		if (r < 0) {
+			d_head_bad(d, r);
+			return true;
+		}
+		if (r > 0) {
+			if (st_copy_head(d, head, hlen)) {
+				px_dconn_close(d, -1);
+				return true;
+			}
+			/* the body bytes already there, as the text path has them with the head */
+			d->rd_ready = true;
+			d_read(d);
+			if (!d->closed)
+				st_begin(d);
+			return true;
+		}
 	}
 	if (!avail) {
 		if (d->rd_eof) {
@@ -2164,15 +2165,15 @@ static bool d_head(struct px_dconn *d)
 		return false;
 	}
 	if (r < 0) {
-		int status = http1_error_status(r);
-
-		px_stat_inc(d->w, PX_S_RQ_BAD);
-		st_begin_bare(d);
-		st_local_str(d, status, px_reason(status), NULL, PX_F_DPE);
-		b->off = b->len = 0;
+		d_head_bad(d, r);
 		return true;
 	}
-	st_begin(d, (size_t)r);
+	if (st_copy_head(d, b->p + b->off, (size_t)r)) {
+		px_dconn_close(d, -1);
+		return true;
+	}
+	b->off += (uint32_t)r;
+	st_begin(d);
 	return true;
 }
 

@@ -36,9 +36,19 @@
 #define PX_BUF_MAX		HTTP1_MAX_HEAD	/* grown only for long heads */
 #define PX_UHEAD_ADD		256		/* first upstream head buffer: client head + this */
 #define PX_REPLAY_MAX		(64 * 1024)	/* request bodies up to this are retriable */
-#define PX_MIRROR_BODY_MAX	(64 * 1024)
+/*
+ * A shadow holds at most this much of its request body unsent (besides its
+ * head), Envoy's default buffer limit (per_connection_buffer_limit_bytes),
+ * which bounds its streamed shadows too; a worker's shadows together at
+ * most PX_MIRROR_WORKER_MAX. Over either: the shadow is abandoned. Its
+ * socket's send buffer is fixed at PX_MIRROR_SNDBUF (the kernel doubles
+ * it), not autotuned up to tcp_wmem's 4 MiB.
+ */
+#define PX_MIRROR_PENDING_MAX	(1024 * 1024)
+#define PX_MIRROR_WORKER_MAX	(32 * 1024 * 1024)
+#define PX_MIRROR_SNDBUF	(128 * 1024)
 #define PX_MIRRORS_MAX		256		/* in flight per worker */
-#define PX_MIRROR_TIMEOUT_MS	10000
+#define PX_MIRROR_TIMEOUT_MS	10000		/* connect; answer after its request is whole */
 #define PX_MAX_TRIES		32		/* avoid list and attempt cap */
 #define PX_PUMP_ROUNDS		64		/* then yield to other connections */
 #define PX_ACCEPT_BATCH		64
@@ -80,8 +90,12 @@ enum px_stat {
 	PX_S_UP_CX_CONNECT_FAIL,
 	PX_S_UP_RQ_REUSED,	/* requests sent on a pooled connection */
 	PX_S_UP_REDISPATCH,	/* pooled connection closed under us: resent */
-	PX_S_MIRROR_SENT,
-	PX_S_MIRROR_SKIPPED,
+	PX_S_MIRROR_SENT,	/* shadows started */
+	PX_S_MIRROR_SKIPPED,	/* not started: no host, PX_MIRRORS_MAX, no memory */
+	PX_S_MIRROR_COMPLETED,	/* answered (a final status; the answer is dropped) */
+	PX_S_MIRROR_FAILED,	/* connect failure, reset, timeout before a status */
+	PX_S_MIRROR_ABANDONED,	/* could not keep up: over PX_MIRROR_PENDING_MAX unsent */
+	PX_S_MIRROR_CANCELLED,	/* the client's request ended before it was whole: reset */
 	PX_S_LISTENER_ERR,
 	PX_S_LOG_DROPPED,
 	PX_S_CX_H2,		/* HTTP/2 (h2c prior knowledge) client connections */
@@ -174,6 +188,25 @@ struct px_listener {
 	uint16_t port;		/* host order */
 };
 
+/*
+ * Where a response that is read and dropped (a shadow's) stands:
+ * px_mresp_scan is fed its bytes as they come.
+ */
+enum px_mresp_phase {
+	PX_MR_HEAD = 0,		/* (1xx heads are skipped) */
+	PX_MR_LENGTH,
+	PX_MR_CHUNKED,
+	PX_MR_CLOSE,		/* until EOF */
+	PX_MR_DONE,
+};
+
+struct px_mresp {
+	uint8_t phase;		/* enum px_mresp_phase */
+	int status;		/* final status, 0 before its head */
+	uint64_t left;		/* PX_MR_LENGTH */
+	struct http1_chunked ck;
+};
+
 enum px_uconn_state {
 	PX_U_CONNECTING = 1,
 	PX_U_BUSY,
@@ -195,10 +228,14 @@ struct px_uconn {
 	struct px_timer t;
 	struct px_uconn *next, *prev;	/* pool idle list / mirror list */
 	struct px_uconn *dead_next;
-	/* mirror: the whole request to send */
-	char *mbuf;
-	uint32_t mlen, msent;
-	const struct l7_host *mhost;
+	/* mirror (proxy_mirror.c): a shadow of one request */
+	struct px_buf mout;		/* request bytes not written yet */
+	struct px_dconn *mowner;	/* the stream still feeding it; NULL once its request is whole */
+	struct px_uconn *mnext;		/* next shadow of mowner */
+	struct px_mresp mresp;		/* its answer, read and dropped */
+	uint32_t mhead_len;		/* its head's length: not counted against PX_MIRROR_PENDING_MAX */
+	uint8_t mend;			/* enum px_stat it is counted in when closed, 0 = by its answer */
+	bool mhead;			/* a HEAD request: no response body */
 };
 
 /* Connections to one host for one cluster, in one worker. */
@@ -316,6 +353,7 @@ struct px_stream {
 	uint64_t req_wire, resp_wire;
 	/* gRPC messages each way (istio_request/response_messages_total), gRPC requests only */
 	struct px_grpc_msgs req_msgs, resp_msgs;
+	struct px_uconn *shadows;	/* mirrors fed the request body as it is scanned */
 
 	/* ---- not reset between requests (px_stream_reset zeroes up to here) ---- */
 	/* the parsed request: req_mem once a head was parsed, else px_req_none */
@@ -397,6 +435,7 @@ struct px_worker {
 	struct px_uconn *dead_u;
 	struct px_uconn *mirrors;
 	uint32_t n_mirrors;
+	uint64_t mirror_pending;	/* bytes all shadows hold unsent (PX_MIRROR_WORKER_MAX) */
 	struct px_dconn *pend, *pend_tail; /* streams waiting for a connection, oldest first */
 	size_t n_pend;
 	struct px_dconn **pend_snap;	/* px_pending_retry's snapshot */
@@ -404,6 +443,9 @@ struct px_worker {
 	atomic_bool pend_kick;		/* a connection slot was freed: retry w->pend */
 	uint64_t accept_resume_at;
 	struct px_h2w *h2;		/* proxy_h2.c state, NULL until first used */
+	/* gauges px_h2_tick publishes once a second (relaxed stores): open client */
+	/* HTTP/2 streams, and the bytes of I/O buffers they hold end to end */
+	uint64_t h2_streams_open, h2_stream_buf_bytes;
 	uint64_t drain_since;		/* proxy_drain: when this worker began, 0 = not yet */
 	atomic_bool drained;		/* no client connection left (HTTP/1.1 or HTTP/2) */
 	char *log;
@@ -497,9 +539,36 @@ bool px_pool_reclaim_idle(struct px_worker *w, struct px_pool *pl);
 void px_pending_retry(struct px_worker *w);
 /* Have w retry its pending streams from its event loop (any thread). */
 void px_pending_kick(struct px_worker *w);
-/* Send buf (a whole HTTP/1.1 request, taken) to host h of cluster c; the answer is dropped. */
-void px_mirror_start(struct px_worker *w, const struct l7_cluster *c, const struct l7_host *h,
-		     char *buf, uint32_t len);
+/* h2: the backend speaks HTTP/2 (a cluster's pool settings), NULL = HTTP/1.1; pool may be NULL. */
+struct px_uconn *px_uconn_open(struct px_worker *w, struct px_pool *pool,
+			       const struct l7_pool_cfg *h2, uint32_t addr, uint16_t port,
+			       uint64_t timeout_ms, int *err);
+
+/*
+ * ---- proxy_mirror.c: shadows (Istio mirror/mirrors) ----
+ * A shadow is an upstream connection of its own (PX_U_MIRROR) that gets a
+ * copy of the request as the engine scans it from the client: head,
+ * body bytes and trailers in the client's framing (HTTP/2 clients' come
+ * chunked), so streaming gRPC calls and large bodies are mirrored
+ * without buffering the whole message. Its answer is read and dropped as
+ * it arrives. Fire and forget: it never slows or fails the request it
+ * copies; one that cannot keep up (more than PX_MIRROR_PENDING_MAX bytes
+ * unsent) is abandoned (closed: an HTTP/2 shadow stream is reset).
+ */
+/*
+ * Start a shadow of d's request to host h of cluster c. buf[0..len)
+ * (cap bytes, malloc'd, taken) holds its head and the body bytes scanned
+ * so far; whole: nothing follows, else px_mirror_feed the rest.
+ */
+void px_mirror_start(struct px_dconn *d, const struct l7_cluster *c, const struct l7_host *h,
+		     char *buf, uint32_t len, uint32_t cap, bool whole);
+/* Request bytes of d just scanned (body, chunk framing, trailers): to each of its shadows. */
+void px_mirror_feed(struct px_dconn *d, const char *p, size_t n);
+/* d's request is whole (its shadows finish on their own) or ended without it (they are reset). */
+void px_mirror_detach(struct px_dconn *d, bool whole);
+/* A shadow's events, and its close (counting how it ended); for proxy.c. */
+void px_mirror_io(struct px_uconn *u);
+void px_mirror_closed(struct px_uconn *u);
 
 /* ---- proxy_http.c: the engine ---- */
 /* Takes fd and the connection's max_conns slot; gives both back on failure. */
@@ -530,6 +599,13 @@ bool px_retry_grpc(const struct l7_retry *r, int grpc_status);
 int px_grpc_status_in_trailers(const char *p, size_t n);
 /* Count the gRPC messages that start in p[0..n), the next piece of a body. */
 void px_grpc_msgs_scan(struct px_grpc_msgs *g, const char *p, size_t n);
+/*
+ * Feed the next bytes of a response that is dropped: returns how many of
+ * p[0..n) it used (a head is used whole once complete; until then 0, the
+ * caller feeds it again with more) or -1 when malformed. head_req: the
+ * request was HEAD. Done when r->phase is PX_MR_DONE.
+ */
+int px_mresp_scan(struct px_mresp *r, const char *p, size_t n, bool head_req);
 /* grpc-status value: 0..16 (others as given, up to 99), -1 if malformed. */
 int px_grpc_status_parse(const char *v, size_t n);
 /* grpc-timeout (1..8 digits + H/M/S/m/u/n) in ms, rounded up; -EINVAL if malformed. */
@@ -544,12 +620,25 @@ bool px_kv_listed(const char *name, size_t n, const struct pol_kv *kv, size_t n_
 const char *px_reason(int status);
 size_t px_flags_format(uint16_t flags, char *out, size_t outlen);
 size_t px_time_format(uint64_t wall_ms, char *out, size_t outlen);
-/* a[0..an) equals lit, case-insensitively (inline: strlen of a literal folds away). */
+/*
+ * a[0..an) equals lit, ASCII case-insensitively (inline: strlen of a
+ * literal folds away; field names are short, so a byte loop beats a call
+ * to strncasecmp, which the hop-by-hop and header class checks made per
+ * field of every head).
+ */
 static inline bool px_ieq(const char *a, size_t an, const char *lit)
 {
 	size_t ln = __builtin_strlen(lit);
 
-	return an == ln && strncasecmp(a, lit, ln) == 0;
+	if (an != ln)
+		return false;
+	for (size_t i = 0; i < ln; i++) {
+		unsigned char x = (unsigned char)a[i], y = (unsigned char)lit[i];
+
+		if (x != y && ((x | 0x20) != (y | 0x20) || (unsigned)((x | 0x20) - 'a') >= 26u))
+			return false;
+	}
+	return true;
 }
 
 #endif /* SOCKMESH_PROXY_INT_H */

@@ -158,6 +158,77 @@ int px_grpc_status_in_trailers(const char *p, size_t n)
 	return -1;
 }
 
+int px_mresp_scan(struct px_mresp *r, const char *p, size_t n, bool head_req)
+{
+	size_t used = 0;
+
+	while (used < n && r->phase != PX_MR_DONE) {
+		const char *q = p + used;
+		size_t left = n - used;
+
+		switch (r->phase) {
+		case PX_MR_HEAD: {
+			struct http1_msg m;
+			int h = http1_parse_response(q, left, head_req ? "HEAD" : NULL,
+						     head_req ? 4 : 0, &m);
+
+			if (h == HTTP1_INCOMPLETE)
+				return (int)used;
+			if (h < 0)
+				return -1;
+			used += (size_t)h;
+			if (m.status < 200)
+				break;	/* 100 Continue and the like: the final head follows */
+			r->status = m.status;
+			switch (m.body) {
+			case HTTP1_BODY_LENGTH:
+				r->left = m.content_length;
+				r->phase = PX_MR_LENGTH;
+				break;
+			case HTTP1_BODY_CHUNKED:
+				http1_chunked_init(&r->ck);
+				r->phase = PX_MR_CHUNKED;
+				break;
+			case HTTP1_BODY_CLOSE:
+				r->phase = PX_MR_CLOSE;
+				break;
+			default:
+				r->phase = PX_MR_DONE;
+				break;
+			}
+			break;
+		}
+		case PX_MR_LENGTH: {
+			size_t k = left < r->left ? left : (size_t)r->left;
+
+			r->left -= k;
+			used += k;
+			if (!r->left)
+				r->phase = PX_MR_DONE;
+			break;
+		}
+		case PX_MR_CHUNKED: {
+			struct http1_str spans[16];
+			size_t ns = 16;
+			int k = http1_chunked_decode(&r->ck, q, left, spans, &ns);
+
+			if (k < 0)
+				return -1;
+			used += (size_t)k;
+			if (r->ck.done)
+				r->phase = PX_MR_DONE;
+			else if (!k)
+				return (int)used;
+			break;
+		}
+		case PX_MR_CLOSE:
+			used = n;
+			break;
+		}
+	}
+	return (int)used;
+}
+
 void px_grpc_msgs_scan(struct px_grpc_msgs *g, const char *p, size_t n)
 {
 	while (n) {
