@@ -179,6 +179,11 @@ $(OUTPUT)/tools/%: tests/tools/%.c | $(OUTPUT)/tools
 	$(call msg,CC,$@)
 	$(Q)$(CC) $(SM_CFLAGS) $(CFLAGS) $< -o $@ -lpthread $(TOOL_LDLIBS)
 
+# the compiler's share of an L7 delta at mesh scale (no BPF, no root)
+$(OUTPUT)/tools/sm-bench-l7delta: tests/tools/sm-bench-l7delta.c $(LIB_OBJS) | $(OUTPUT)/tools
+	$(call msg,LD,$@)
+	$(Q)$(CC) $(SM_CFLAGS) $(CFLAGS) $< $(LIB_OBJS) -o $@ $(LDLIBS_BPF) $(LDLIBS_YAML) $(LDLIBS_JSON) -lm
+
 # the h2c load generator and backend of bench scenario 6
 $(OUTPUT)/tools/sm-bench-h2: TOOL_LDLIBS := -lnghttp2
 

@@ -205,13 +205,26 @@ s4_writes() { sed -E 's/.* ([0-9]+) map writes.*/\1/' <<<"$1"; }
 # (it reports every map's entries), GET /services and /backends (every
 # service and backend), and a GET /healthz sent while they are being
 # answered: what the agent's loop waits for meanwhile.
+# BENCH_S5_L7=1: then the same rows again (group "..., http") with every
+# Service's port named http and the VirtualService's routes http routes,
+# the agent with its L7 proxy (listening on loopback; no traffic): the
+# HTTP-heavy mesh, where every endpoint change is also an L7 delta (the
+# proxy's clusters follow the endpoints). BENCH_S5_L7=only: those alone.
 s5_run() {
+	[ "${BENCH_S5_L7:-0}" = only ] || S5_PROTO=tcp s5_run_proto
+	if [ "${BENCH_S5_L7:-0}" = 1 ] || [ "${BENCH_S5_L7:-0}" = only ]; then
+		S5_PROTO=http s5_run_proto
+	fi
+}
+
+s5_run_proto() {
 	local group k=$BENCH_TMP/kube port r l0 l1 rl synced rss cpu i lat vals b0 b1 list_bytes
 	group="$S4_SERVICES svc / $((S4_SERVICES * S4_EPS)) ep"
+	[ "$S5_PROTO" = tcp ] || group="$group, $S5_PROTO"
 	bench_label 5 sockmesh "sockmesh agent (--kubeconfig)"
 	bench_log "scenario 5, $group, from the API server"
 	mkdir -p "$k"
-	/usr/bin/python3 "$BENCH_DIR/gen-kube-state.py" "$S4_SERVICES" "$S4_EPS" bench-token >"$k/state.json" ||
+	/usr/bin/python3 "$BENCH_DIR/gen-kube-state.py" "$S4_SERVICES" "$S4_EPS" bench-token "$S5_PROTO" >"$k/state.json" ||
 		{ bench_fail "scenario 5: generator"; return; }
 	local ec=(-newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes)
 	openssl req -x509 "${ec[@]}" -keyout "$k/ca.key" -out "$k/ca.crt" -days 1 -subj /CN=bench-ca 2>/dev/null &&
@@ -235,6 +248,7 @@ s5_run() {
 		BENCH_AGENT_SRC=(--kubeconfig "$k/kubeconfig")
 		# --keep-on-exit: the agent after it adopts its data path (below)
 		BENCH_AGENT_ARGS=(--keep-on-exit)
+		[ "$S5_PROTO" = tcp ] || BENCH_AGENT_ARGS+=(--l7-listen "127.0.0.1:$((20000 + RANDOM % 20000))")
 		if ! bench_agent_up; then
 			bench_fail "scenario 5: agent start"
 			BENCH_AGENT_SRC=() BENCH_AGENT_ARGS=()
@@ -358,7 +372,7 @@ s5_run() {
 		bench_stop "$S5_API_PID"
 		# the same Services and slices from files (scenario 4's YAML): the
 		# file mode's RSS, measured as above, to set the API feed's against
-		if [ -d "$k/files" ] && bench_agent_up "$k/files"/*.yaml && bench_applied_line 1 60 >/dev/null; then
+		if [ "$S5_PROTO" = tcp ] && [ -d "$k/files" ] && bench_agent_up "$k/files"/*.yaml && bench_applied_line 1 60 >/dev/null; then
 			# this agent adopted the data path the API-fed one left
 			# (--keep-on-exit): it sweeps every map it writes (a syscall or
 			# two per entry) a slice per loop turn, 1 s after its first apply
@@ -529,13 +543,13 @@ s5_change() {
 }
 
 s5_slice() { # s5_slice SERVICE ADDRESS [NAME]
-	printf '{"apiVersion": "discovery.k8s.io/v1", "kind": "EndpointSlice", "metadata": {"name": "%s", "namespace": "bench", "labels": {"kubernetes.io/service-name": "%s"}}, "addressType": "IPv4", "ports": [{"name": "tcp", "port": 8080}], "endpoints": [{"addresses": ["%s"], "conditions": {"ready": true}}]}' "${3:-$1-1}" "$1" "$2"
+	printf '{"apiVersion": "discovery.k8s.io/v1", "kind": "EndpointSlice", "metadata": {"name": "%s", "namespace": "bench", "labels": {"kubernetes.io/service-name": "%s"}}, "addressType": "IPv4", "ports": [{"name": "%s", "port": 8080}], "endpoints": [{"addresses": ["%s"], "conditions": {"ready": true}}]}' "${3:-$1-1}" "$1" "${S5_PROTO:-tcp}" "$2"
 }
 s5_svc() {
-	printf '{"apiVersion": "v1", "kind": "Service", "metadata": {"name": "%s", "namespace": "bench"}, "spec": {"clusterIP": "%s", "ports": [{"name": "tcp", "port": 80, "targetPort": 8080}]}}' "$1" "$2"
+	printf '{"apiVersion": "v1", "kind": "Service", "metadata": {"name": "%s", "namespace": "bench"}, "spec": {"clusterIP": "%s", "ports": [{"name": "%s", "port": 80, "targetPort": 8080}]}}' "$1" "$2" "${S5_PROTO:-tcp}"
 }
 s5_vs() { # s5_vs W1 W2 [NAME [HOST [http]]]: a route of HOST (svc-0) to svc-1 and svc-2
-	local kind=tcp
+	local kind=${S5_PROTO:-tcp}
 	[ "${5:-}" = http ] && kind=http
 	printf '{"apiVersion": "networking.istio.io/v1", "kind": "VirtualService", "metadata": {"name": "%s", "namespace": "bench"}, "spec": {"hosts": ["%s"], "%s": [{"route": [{"destination": {"host": "svc-1", "port": {"number": 80}}, "weight": %d}, {"destination": {"host": "svc-2", "port": {"number": 80}}, "weight": %d}]}]}}' \
 		"${3:-svc-0}" "${4:-svc-0}" "$kind" "$1" "$2"

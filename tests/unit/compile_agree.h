@@ -44,8 +44,8 @@ static inline int compile_agree_lb(const struct l7_cluster *lc)
 static inline const struct l7_cluster *compile_agree_l7(const struct l7_config *c, uint64_t id)
 {
 	for (size_t i = 0; c && i < c->n_clusters; i++)
-		if (c->clusters[i]->id == id)
-			return c->clusters[i];
+		if (l7_config_cluster(c, i)->id == id)
+			return l7_config_cluster(c, i);
 	return NULL;
 }
 

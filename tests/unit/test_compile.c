@@ -437,7 +437,7 @@ TEST(compile_patch_services_l7_follows_endpoints)
 	    !ASSERT_EQ(compile_policy(&set, &opts, &out), 0))
 		goto out;
 	policy_cache_end(c);
-	if (!ASSERT_EQ(out.l7->n_clusters, 1) || !ASSERT_EQ(out.l7->clusters[0]->n_hosts, 1))
+	if (!ASSERT_EQ(out.l7->n_clusters, 1) || !ASSERT_EQ(l7_config_cluster(out.l7, 0)->n_hosts, 1))
 		goto out;
 
 	/* without a proxy the L7 pass would mark ports again: not a delta */
@@ -452,11 +452,11 @@ TEST(compile_patch_services_l7_follows_endpoints)
 	    !ASSERT_TRUE(l7))
 		goto out;
 	/* the old config is untouched (workers may still read it) */
-	ASSERT_EQ(out.l7->clusters[0]->n_hosts, 1);
+	ASSERT_EQ(l7_config_cluster(out.l7, 0)->n_hosts, 1);
 	if (ASSERT_EQ(l7->n_clusters, 1)) {
-		ASSERT_EQ(l7->clusters[0]->n_hosts, 2);
-		ASSERT_EQ(l7->clusters[0]->pool.max_connections, 9);
-		ASSERT_EQ(l7->clusters[0]->outlier.min_health_pct, 30);
+		ASSERT_EQ(l7_config_cluster(l7, 0)->n_hosts, 2);
+		ASSERT_EQ(l7_config_cluster(l7, 0)->pool.max_connections, 9);
+		ASSERT_EQ(l7_config_cluster(l7, 0)->outlier.min_health_pct, 30);
 	}
 	ASSERT_EQ(out.plan.svcs[0].flags & SM_SVC_F_L7, SM_SVC_F_L7);
 	view.plan = out.plan;

@@ -663,7 +663,8 @@ static char *compiled_text(const struct compile_out *o)
 		fprintf(f, "why %s:%u %s\n", o->plan.svcs[i].fqdn, ntohs(o->plan.svcs[i].key.port),
 			o->plan.svcs[i].l7_why ?: "-");
 	for (size_t i = 0; o->l7 && i < o->l7->n_svcs; i++)
-		fprintf(f, "l7 %s:%u %s\n", o->l7->svcs[i].fqdn, o->l7->svcs[i].port, o->l7->svcs[i].why);
+		fprintf(f, "l7 %s:%u %s\n", l7_config_svc(o->l7, i)->fqdn, l7_config_svc(o->l7, i)->port,
+			l7_config_svc(o->l7, i)->why);
 	fprintf(f, "l7 clusters %zu\n", o->l7 ? o->l7->n_clusters : 0);
 	fclose(f);
 	return s;
@@ -1259,7 +1260,7 @@ static char *l7_text(const struct plan *p, const struct l7_config *c)
 		fprintf(f, "why %s:%u %x %s\n", p->svcs[i].fqdn, ntohs(p->svcs[i].key.port),
 			p->svcs[i].flags, p->svcs[i].l7_why ?: "-");
 	for (size_t i = 0; c && i < c->n_svcs; i++) {
-		const struct l7_svc *s = &c->svcs[i];
+		const struct l7_svc *s = l7_config_svc(c, i);
 
 		fprintf(f, "svc %x:%u %s %s/%s %s vhost %s default %s\n", s->vip, s->port, s->fqdn,
 			s->ns, s->name, s->why, s->vhost ? s->vhost->name : "-",
@@ -1269,10 +1270,10 @@ static char *l7_text(const struct plan *p, const struct l7_config *c)
 		fprintf(f, "l4 %x:%u %s %s\n", c->l4_ports[i].vip, c->l4_ports[i].port,
 			c->l4_ports[i].name, c->l4_ports[i].why);
 	for (size_t i = 0; c && i < c->n_clusters; i++) {
-		const struct l7_cluster *cl = c->clusters[i];
+		const struct l7_cluster *cl = l7_config_cluster(c, i);
 
-		fprintf(f, "cluster %u %s %016llx %s|%s|%u lb %u/%u/%s h2 %d pool %u/%u od %d/%u/%llu:",
-			cl->index, cl->name, (unsigned long long)cl->id, cl->fqdn, cl->subset ?: "-",
+		fprintf(f, "cluster %s %016llx %s|%s|%u lb %u/%u/%s h2 %d pool %u/%u od %d/%u/%llu:",
+			cl->name, (unsigned long long)cl->id, cl->fqdn, cl->subset ?: "-",
 			cl->port, cl->lb, cl->hash_kind, cl->hash_key ?: "-", cl->h2,
 			cl->pool.max_connections, cl->pool.http1_max_pending, cl->outlier.enabled,
 			cl->outlier.consecutive_5xx, (unsigned long long)cl->outlier.interval_ms);
@@ -1282,7 +1283,7 @@ static char *l7_text(const struct plan *p, const struct l7_config *c)
 		fputc('\n', f);
 	}
 	for (size_t i = 0; c && i < c->n_vhosts; i++) {
-		const struct l7_vhost *vh = c->vhosts[i];
+		const struct l7_vhost *vh = l7_config_vhost(c, i);
 
 		fprintf(f, "vhost %s ns %s domains", vh->name, vh->ns);
 		for (size_t d = 0; d < vh->n_domains; d++)
@@ -1318,41 +1319,99 @@ static char *l7_text(const struct plan *p, const struct l7_config *c)
 		fputc('\n', f);
 	}
 	for (size_t i = 0; c && i < c->n_pods; i++) {
-		fprintf(f, "pod %s %s/%s", inet_ntop(AF_INET, &c->pods[i].ip, a, sizeof(a)),
-			c->pods[i].ns, c->pods[i].name);
-		for (size_t l = 0; l < c->pods[i].labels.n; l++)
-			fprintf(f, " %s=%s", c->pods[i].labels.v[l].key, c->pods[i].labels.v[l].value);
+		const struct l7_pod *p = l7_config_pod(c, i);
+
+		fprintf(f, "pod %s %s/%s", inet_ntop(AF_INET, &p->ip, a, sizeof(a)), p->ns, p->name);
+		for (size_t l = 0; l < p->labels.n; l++)
+			fprintf(f, " %s=%s", p->labels.v[l].key, p->labels.v[l].value);
 		fputc('\n', f);
 	}
 	fclose(f);
 	return buf;
 }
 
-#define L7R_SVCS 8
-#define L7R_VSS 4
-#define L7R_PODS 6
+/*
+ * The config's tables agree with what its objects point at: every cluster
+ * a service port or a route names is the one its table lists under that
+ * id, ids are listed once, every vhost a port names is listed. Returns
+ * what is wrong, or NULL.
+ */
+static const char *l7_check(const struct l7_config *c)
+{
+	static char why[300];
+
+	for (size_t i = 1; c && i < c->n_clusters; i++)
+		if (l7_config_cluster(c, i - 1)->id >= l7_config_cluster(c, i)->id) {
+			snprintf(why, sizeof(why), "cluster %s listed twice",
+				 l7_config_cluster(c, i)->name);
+			return why;
+		}
+	for (size_t i = 0; c && i < c->n_svcs; i++) {
+		const struct l7_svc *s = l7_config_svc(c, i);
+		const struct l7_vhost *vh = s->vhost;
+		bool listed = !vh;
+
+		if (l7_config_find_cluster(c, s->default_cluster->id) != s->default_cluster) {
+			snprintf(why, sizeof(why), "%s: cluster %s not the listed one", s->fqdn,
+				 s->default_cluster->name);
+			return why;
+		}
+		for (size_t v = 0; vh && v < c->n_vhosts; v++)
+			listed |= l7_config_vhost(c, v) == vh;
+		if (!listed) {
+			snprintf(why, sizeof(why), "%s: vhost %s not listed", s->fqdn, vh->name);
+			return why;
+		}
+		for (size_t r = 0; vh && r < vh->n_routes; r++)
+			for (size_t d = 0; d < vh->routes[r].n_dests; d++)
+				if (l7_config_find_cluster(c, vh->routes[r].dests[d].cluster->id) !=
+				    vh->routes[r].dests[d].cluster) {
+					snprintf(why, sizeof(why), "%s: vhost %s: cluster %s not the listed one",
+						 s->fqdn, vh->name, vh->routes[r].dests[d].cluster->name);
+					return why;
+				}
+	}
+	return NULL;
+}
+
+/* The churn's size: the first run has one table chunk, the HTTP-heavy one several. */
+struct l7r_size {
+	unsigned svcs, vss, pods;
+	bool http_heavy;	/* port names mostly http: most ports L7 */
+};
+
+#define L7R_MAX 200
 
 /* A policy of the churn: each object's variant (0: absent for VS/DR/Pod). */
 struct l7r_state {
-	unsigned svc[L7R_SVCS];		/* port name / appProtocol / second port */
-	unsigned dr[L7R_SVCS];
-	unsigned vs[L7R_VSS];
-	unsigned pod[L7R_PODS];
+	const struct l7r_size *z;
+	unsigned svc[L7R_MAX];		/* port name / appProtocol / second port */
+	unsigned dr[L7R_MAX];
+	unsigned eps[L7R_MAX];		/* its slice's second endpoint and readiness */
+	unsigned vs[L7R_MAX];
+	unsigned pod[L7R_MAX];
 	unsigned gw;			/* the Gateway's servers; 0: absent */
 };
 
 /* The Services VirtualService k names (its hosts). */
-static void l7r_vs_hosts(unsigned k, unsigned *a, unsigned *b)
+static void l7r_vs_hosts(const struct l7r_size *z, unsigned k, unsigned *a, unsigned *b)
 {
-	*a = k;
-	*b = (k + 3) % L7R_SVCS;
+	*a = k % z->svcs;
+	*b = (k + 3) % z->svcs;
+}
+
+/* pod i's IP (network order) in variant v: pairs of pods share addresses */
+static uint32_t l7r_pod_ip(unsigned i, unsigned v)
+{
+	return htonl(0x0af50000u | (i / 2) << 8 | (v % 4 + 1));
 }
 
 static char *l7r_yaml(const struct l7r_state *st)
 {
 	static const char *const pname[] = { "http", "tcp", "grpc", "web", "http-api", "mysql" };
 	static const char *const app[] = { NULL, "http", "tcp", "kubernetes.io/h2c" };
-	char *buf = NULL;
+	const struct l7r_size *z = st->z;
+	char *buf = NULL, ip[INET_ADDRSTRLEN];
 	size_t len = 0;
 	FILE *f = open_memstream(&buf, &len);
 
@@ -1366,20 +1425,25 @@ static char *l7r_yaml(const struct l7r_state *st)
 			"metadata: {name: gw, namespace: default}\n"
 			"spec:\n  servers:\n  - port: {number: %u, name: http, protocol: HTTP}\n"
 			"    hosts: [%s]\n", 8000 + st->gw % 2, gw_hosts[(st->gw / 2) % 4]);
-	for (unsigned i = 0; i < L7R_SVCS; i++) {
-		unsigned v = st->svc[i];
+	for (unsigned i = 0; i < z->svcs; i++) {
+		unsigned v = st->svc[i], e = st->eps[i];
 		const char *ap = app[(v / 6) % 4];
+		const char *pn = pname[v % 6];
 
+		if (z->http_heavy) {	/* 3 in 4 plain http, no appProtocol */
+			pn = v % 4 ? "http" : pname[v % 6];
+			ap = v % 4 ? NULL : ap;
+		}
 		fprintf(f, "---\napiVersion: v1\nkind: Service\nmetadata: {name: s%u, namespace: default}\n"
-			"spec: {clusterIP: 10.96.1.%u, ports: [{name: %s, port: 80, targetPort: 9000%s%s}%s]}\n",
-			i, i + 1, pname[v % 6], ap ? ", appProtocol: " : "", ap ?: "",
+			"spec: {clusterIP: 10.96.%u.%u, ports: [{name: %s, port: 80, targetPort: 9000%s%s}%s]}\n",
+			i, 1 + i / 250, 1 + i % 250, pn, ap ? ", appProtocol: " : "", ap ?: "",
 			(v / 24) % 2 ? ", {name: http-b, port: 81, targetPort: 9001}" : "");
 		fprintf(f, "---\napiVersion: discovery.k8s.io/v1\nkind: EndpointSlice\n"
 			"metadata: {name: s%u-1, namespace: default, labels: {kubernetes.io/service-name: s%u}}\n"
 			"addressType: IPv4\nports: [{name: %s, port: 9000}]\n"
 			"endpoints: [{addresses: [10.244.%u.1]}, "
-			"{addresses: [10.244.%u.2], conditions: {ready: %s}}]\n",
-			i, i, pname[v % 6], i, i, v % 2 ? "false" : "true");
+			"{addresses: [10.244.%u.%u], conditions: {ready: %s}}]\n",
+			i, i, pn, i, i, 2 + e % 3, (v + e) % 2 ? "false" : "true");
 		/* always there: the routes name its subset */
 		fprintf(f, "---\napiVersion: networking.istio.io/v1\nkind: DestinationRule\n"
 			"metadata: {name: s%u, namespace: default}\n"
@@ -1390,26 +1454,29 @@ static char *l7r_yaml(const struct l7r_state *st)
 			st->dr[i] % 4 == 2 ? "  trafficPolicy: {loadBalancer: {simple: ROUND_ROBIN}}" :
 			"  trafficPolicy: {connectionPool: {http: {http1MaxPendingRequests: 7}}}");
 	}
-	for (unsigned k = 0; k < L7R_VSS; k++) {
-		unsigned v = st->vs[k], a, b, d = (k + v) % L7R_SVCS;
+	for (unsigned k = 0; k < z->vss; k++) {
+		unsigned v = st->vs[k], a, b, d = (k + v) % z->svcs;
 
 		if (!v)
 			continue;
-		l7r_vs_hosts(k, &a, &b);
+		l7r_vs_hosts(z, k, &a, &b);
 		fprintf(f, "---\napiVersion: networking.istio.io/v1\nkind: VirtualService\n"
 			"metadata: {name: v%u, namespace: default}\n"
 			"spec:\n  hosts: [s%u, s%u]\n%s  %s:\n"
 			"  - route:\n    - {destination: {host: s%u}, weight: %u}\n"
 			"    - {destination: {host: s%u, subset: v1}, weight: %u}\n",
 			k, a, b, k == 3 ? "  gateways: [mesh, gw]\n" : "", v % 2 ? "http" : "tcp",
-			d, 10 * (v % 9) + 5, (d + 1) % L7R_SVCS, 95 - 10 * (v % 9));
+			d, 10 * (v % 9) + 5, (d + 1) % z->svcs, 95 - 10 * (v % 9));
 	}
-	for (unsigned i = 0; i < L7R_PODS; i++)
+	for (unsigned i = 0; i < z->pods; i++) {
+		uint32_t a = l7r_pod_ip(i, st->pod[i]);
+
 		if (st->pod[i])
 			fprintf(f, "---\napiVersion: v1\nkind: Pod\n"
 				"metadata: {name: p%u, namespace: default, labels: {app: a%u, version: v%u}}\n"
-				"status: {podIP: 10.245.%u.1}\n", i, st->pod[i] % 3,
-				st->pod[i] % 2 + 1, st->pod[i] % 4);
+				"status: {podIP: %s}\n", i, st->pod[i] % 3, st->pod[i] % 2 + 1,
+				inet_ntop(AF_INET, &a, ip, sizeof(ip)));
+	}
 	fclose(f);
 	return buf;
 }
@@ -1430,107 +1497,143 @@ static struct pol_set *l7r_load(const char *yaml)
 	return s;
 }
 
-static void l7r_name(const char **names, size_t *n, unsigned i)
+static void l7r_name(char names[][8], size_t *n, unsigned i)
 {
-	static const char *const s[L7R_SVCS] = { "s0", "s1", "s2", "s3", "s4", "s5", "s6", "s7" };
+	char s[8];
 
+	snprintf(s, sizeof(s), "s%u", i);
 	for (size_t k = 0; k < *n; k++)
-		if (names[k] == s[i])
+		if (!strcmp(names[k], s))
 			return;
-	names[(*n)++] = s[i];
+	memcpy(names[(*n)++], s, sizeof(s));
 }
+
+#define L7R_STEPS 300
 
 /*
  * Random churn of Services (port protocols, a second port), their
- * DestinationRules, http/tcp VirtualServices (one also bound to a
- * Gateway), Pods and that Gateway (it comes, goes, other servers: no
- * service is re-planned, the L7 config is rebuilt): after each change only the services the agent would
- * re-plan are (the Service, the DestinationRule's host, the
- * VirtualService's hosts; a Pod no slice carries: none, the pod table
- * changes), and the L7 config
- * compile_patch_routes builds (l7_config_rebuild: the other service ports
- * keep their decision unseen) is the one a full compile of the new policy
- * builds: same ports and reasons, clusters, vhosts and routes, gateway
- * servers, pod table.
+ * EndpointSlices, DestinationRules, http/tcp VirtualServices (one also
+ * bound to a Gateway), Pods and that Gateway (it comes, goes, other
+ * servers: no service is re-planned, the Gateways are rebuilt): after each
+ * change only the services the agent would re-plan are (the Service, the
+ * slice's service, the DestinationRule's host, the VirtualService's hosts;
+ * a Pod no slice carries: none, its IPs are given: the pod table changes
+ * there), and the L7 config compile_patch_* builds (l7_config_patch: what
+ * the change does not reach is the predecessor's, shared) is the one a
+ * full compile of the new policy builds: same ports and reasons, clusters,
+ * vhosts and routes, gateway servers, pod table. The predecessor is put
+ * before the comparison (as the agent puts it once the workers switch):
+ * under ASan a shared object it freed is a use after free here, one
+ * nobody frees a leak at exit.
  */
-TEST(l7_rebuild_equals_full_build_over_random_churn)
+static void l7r_churn(const struct l7r_size *z, uint32_t seed)
 {
-	const char *ns[2 * L7R_SVCS];
+	const char *ns[2 * L7R_MAX];
 
-	for (size_t i = 0; i < 2 * L7R_SVCS; i++)
+	for (size_t i = 0; i < 2 * L7R_MAX; i++)
 		ns[i] = "default";
 	for (int proxy = 0; proxy < 2; proxy++) {
 		struct compile_opts co = { .l7_proxy = proxy };
-		struct l7r_state st = {};
-		struct pol_set *sets[301];
+		struct l7r_state *st = calloc(1, sizeof(*st));
+		struct pol_set **sets = calloc(L7R_STEPS + 1, sizeof(*sets));
 		struct compile_out cur;
-		uint32_t x = 777 + proxy;
+		uint32_t x = seed + proxy;
 		size_t n_sets = 0;
 		char *y;
 
-		for (unsigned i = 0; i < L7R_SVCS; i++)
-			st.svc[i] = i;
-		st.gw = 1;
-		y = l7r_yaml(&st);
+		ASSERT_TRUE(st && sets);
+		st->z = z;
+		for (unsigned i = 0; i < z->svcs; i++)
+			st->svc[i] = i;
+		for (unsigned i = 0; i < z->pods; i += 3)
+			st->pod[i] = 1 + i % 5;
+		for (unsigned k = 0; k < z->vss; k++)
+			st->vs[k] = k % 3 ? 1 + k % 6 : 0;
+		st->gw = 1;
+		y = l7r_yaml(st);
 		sets[n_sets++] = l7r_load(y);
 		free(y);
 		ASSERT_EQ(compile_policy(sets[0], &co, &cur), 0);
-		for (int step = 0; step < 300; step++) {
-			const char *names[2 * L7R_SVCS];
+		for (int step = 0; step < L7R_STEPS; step++) {
+			char names_buf[2 * L7R_MAX][8];
+			const char *names[2 * L7R_MAX];
 			struct pol_set *set, *full;
 			struct compile_out fo;
 			struct l7_config *l7 = NULL;
 			struct plan_patch pt;
+			uint32_t ips[2] = { 0, 0 };
+			bool endpoints = false;
 			char *got, *want;
 			size_t n = 0;
 			unsigned i, a, b;
 			int ret;
 
 			x = x * 1103515245u + 12345u;
-			switch ((x >> 8) % 5) {
+			switch ((x >> 8) % 6) {
 			case 0:
-				i = (x >> 12) % L7R_SVCS;
-				st.svc[i] = (x >> 16) % 48;
-				l7r_name(names, &n, i);
+				i = (x >> 12) % z->svcs;
+				st->svc[i] = (x >> 16) % 48;
+				l7r_name(names_buf, &n, i);
 				break;
 			case 1:
-				i = (x >> 12) % L7R_SVCS;
-				st.dr[i] = (x >> 16) % 4;
-				l7r_name(names, &n, i);
+				i = (x >> 12) % z->svcs;
+				st->dr[i] = (x >> 16) % 4;
+				l7r_name(names_buf, &n, i);
 				break;
 			case 2:
-				i = (x >> 12) % L7R_VSS;
+				i = (x >> 12) % z->vss;
 				/* the services both versions' routes and hosts feed */
-				l7r_vs_hosts(i, &a, &b);
-				l7r_name(names, &n, a);
-				l7r_name(names, &n, b);
-				st.vs[i] = (x >> 16) % 7;
+				l7r_vs_hosts(z, i, &a, &b);
+				l7r_name(names_buf, &n, a);
+				l7r_name(names_buf, &n, b);
+				st->vs[i] = (x >> 16) % 7;
 				break;
 			case 3:
-				st.pod[(x >> 12) % L7R_PODS] = (x >> 16) % 6;
+				i = (x >> 12) % z->svcs;
+				st->eps[i] = (x >> 16) % 6;
+				l7r_name(names_buf, &n, i);
+				endpoints = true;
+				break;
+			case 4:
+				i = (x >> 12) % z->pods;
+				if (st->pod[i])
+					ips[0] = l7r_pod_ip(i, st->pod[i]);
+				st->pod[i] = (x >> 16) % 6;
+				if (st->pod[i])
+					ips[1] = l7r_pod_ip(i, st->pod[i]);
 				break;
 			default:
 				/* a Gateway comes, goes or changes: no service re-planned */
-				st.gw = (x >> 12) % 9;
+				st->gw = (x >> 12) % 9;
 				break;
 			}
-			y = l7r_yaml(&st);
+			for (size_t k = 0; k < n; k++)
+				names[k] = names_buf[k];
+			/* the Pods changed: their IPs, both versions (the agent's delta) */
+			co.pods_known = true;
+			co.pod_ips = ips;
+			co.n_pod_ips = 2;
+			y = l7r_yaml(st);
 			set = sets[n_sets++] = l7r_load(y);
 			full = l7r_load(y);
 			free(y);
-			ret = compile_patch_routes(set, &co, &cur, ns, names, n, &pt, &l7);
+			ret = endpoints ? compile_patch_services(set, &co, &cur, ns, names, n, &pt, &l7) :
+			      compile_patch_routes(set, &co, &cur, ns, names, n, &pt, &l7);
 			if (ret == -ESTALE) {	/* not a delta: the agent reloads in full */
 				compile_out_free(&cur);
 				ASSERT_EQ(compile_policy(set, &co, &cur), 0);
 				goto next;
 			}
 			ASSERT_EQ(ret, 0);
-			ASSERT_TRUE(l7 != NULL);
-			l7_config_put(cur.l7);
-			cur.l7 = l7;
+			if (l7) {
+				l7_config_put(cur.l7);
+				cur.l7 = l7;
+			}
 			plan_patch_free(&pt);
 next:
 			ASSERT_EQ(compile_policy(full, &co, &fo), 0);
+			if (l7_check(cur.l7))
+				TEST_FAIL_("step %d (proxy %d): %s", step, proxy, l7_check(cur.l7));
 			got = l7_text(&cur.plan, cur.l7);
 			want = l7_text(&fo.plan, fo.l7);
 			if (strcmp(got, want))
@@ -1547,5 +1650,27 @@ next:
 			policy_set_free(sets[k]);
 			free(sets[k]);
 		}
+		free(sets);
+		free(st);
 	}
+}
+
+TEST(l7_rebuild_equals_full_build_over_random_churn)
+{
+	static const struct l7r_size z = { .svcs = 8, .vss = 4, .pods = 6 };
+
+	l7r_churn(&z, 777);
+}
+
+/*
+ * The same at a size where every table has several chunks (L7_TAB_CHUNK):
+ * most ports http, so a delta shares most of the config and copies the
+ * chunks it changes; Pods 4 to an address pair.
+ */
+TEST(l7_patch_equals_full_build_http_heavy)
+{
+	static const struct l7r_size z = { .svcs = 160, .vss = 40, .pods = 200,
+					   .http_heavy = true };
+
+	l7r_churn(&z, 4242);
 }

@@ -163,9 +163,9 @@ TEST(l7_decision_table)
 	ASSERT_EQ(f.c->n_l4_ports, 0);
 	/* the svcs array is sorted for the binary search */
 	for (size_t i = 1; i < f.c->n_svcs; i++)
-		ASSERT_TRUE(ntohl(f.c->svcs[i - 1].vip) < ntohl(f.c->svcs[i].vip) ||
-			    (f.c->svcs[i - 1].vip == f.c->svcs[i].vip &&
-			     f.c->svcs[i - 1].port < f.c->svcs[i].port));
+		ASSERT_TRUE(ntohl(l7_config_svc(f.c, i - 1)->vip) < ntohl(l7_config_svc(f.c, i)->vip) ||
+			    (l7_config_svc(f.c, i - 1)->vip == l7_config_svc(f.c, i)->vip &&
+			     l7_config_svc(f.c, i - 1)->port < l7_config_svc(f.c, i)->port));
 	ASSERT_TRUE(l7_config_find_svc(f.c, l7fx_ip("10.96.9.9"), 80) == NULL);
 	ASSERT_TRUE(l7_config_find_svc(f.c, l7fx_ip("10.96.3.4"), 80) == NULL);
 	ASSERT_TRUE(l7_config_find_svc(NULL, 0, 0) == NULL);
@@ -219,8 +219,8 @@ static const struct l7_cluster *cluster_of(const struct l7fx *f, uint16_t port, 
 	uint64_t id = plan_cluster_id("ratings.default.svc.cluster.local", port, subset);
 
 	for (size_t i = 0; i < f->c->n_clusters; i++)
-		if (f->c->clusters[i]->id == id)
-			return f->c->clusters[i];
+		if (l7_config_cluster(f->c, i)->id == id)
+			return l7_config_cluster(f->c, i);
 	return NULL;
 }
 
@@ -248,7 +248,8 @@ TEST(l7_dr_fields_defaults_inheritance)
 		ASSERT_TRUE(s->vhost->routes[0].dests[1].cluster == v2);
 	}
 	for (size_t i = 0; i < f.c->n_clusters; i++)
-		ASSERT_EQ(f.c->clusters[i]->index, i);
+		ASSERT_TRUE(l7_config_find_cluster(f.c, l7_config_cluster(f.c, i)->id) ==
+			    l7_config_cluster(f.c, i));
 	ASSERT_STREQ(d->name, "outbound|9080||ratings.default.svc.cluster.local");
 	ASSERT_STREQ(v2->name, "outbound|9080|v2|ratings.default.svc.cluster.local");
 	ASSERT_STREQ(v2->fqdn, "ratings.default.svc.cluster.local");
@@ -676,8 +677,8 @@ static int bookinfo_load(struct l7fx *f, const char *vs_file, const char *extra)
 static const struct l7_svc *bookinfo_svc(const struct l7fx *f, const char *name)
 {
 	for (size_t i = 0; f->c && i < f->c->n_svcs; i++)
-		if (strcmp(f->c->svcs[i].name, name) == 0)
-			return &f->c->svcs[i];
+		if (strcmp(l7_config_svc(f->c, i)->name, name) == 0)
+			return l7_config_svc(f->c, i);
 	return NULL;
 }
 

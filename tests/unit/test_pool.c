@@ -214,6 +214,8 @@ struct pp_cfg {
 	struct pol_http_match tmatch;
 	struct l7_route_dest dest;
 	struct l7_cluster cl, *clp;
+	struct l7_svc *svcp;
+	struct l7_config_hand hand;
 	struct l7_host hosts[PP_HOSTS];
 };
 
@@ -240,8 +242,6 @@ static void pp_build(struct pp_cfg *t, const struct pp_be *be)
 	t->cl.pool.max_retries = PP_MAX_RETRIES;
 	t->cl.pool.idle_timeout_ms = PP_UP_IDLE_MS;
 	t->clp = &t->cl;
-	t->c.clusters = &t->clp;
-	t->c.n_clusters = 1;
 	t->svc.vip = htonl(PP_VIP);
 	t->svc.port = 80;
 	t->svc.fqdn = t->cl.fqdn;
@@ -276,8 +276,8 @@ static void pp_build(struct pp_cfg *t, const struct pp_be *be)
 	t->vh.routes = t->routes;
 	t->vh.n_routes = 2;
 	t->svc.vhost = &t->vh;
-	t->c.svcs = &t->svc;
-	t->c.n_svcs = 1;
+	t->svcp = &t->svc;
+	l7_config_hand(&t->c, &t->hand, &t->svcp, 1, &t->clp, 1);
 }
 
 /* Two client pods (breakers are per source): by the client port's parity. */

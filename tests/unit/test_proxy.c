@@ -879,6 +879,8 @@ struct tcfg {
 	struct l7_route_dest dests[R_N];
 	struct l7_cluster a, cb, dead;
 	struct l7_cluster *clusters[3];
+	struct l7_svc *svcp;
+	struct l7_config_hand hand;
 	struct l7_host host_a, host_cb, host_dead;
 	struct pol_kv req_set, resp_set;
 	char *cors_methods[2];
@@ -999,8 +1001,6 @@ static void t_build(struct tcfg *t, uint16_t be_port, uint16_t dead_port, const 
 	t->clusters[0] = &t->a;
 	t->clusters[1] = &t->cb;
 	t->clusters[2] = &t->dead;
-	t->c.clusters = t->clusters;
-	t->c.n_clusters = 3;
 
 	t_prefix(t, R_DIRECT, "/direct", NULL);
 	t->proutes[R_DIRECT].direct = (struct pol_direct_response){
@@ -1059,8 +1059,8 @@ static void t_build(struct tcfg *t, uint16_t be_port, uint16_t dead_port, const 
 	t->svc.fqdn = "svc.default.svc.cluster.local";
 	t->svc.vhost = &t->vh;
 	t->svc.default_cluster = &t->a;
-	t->c.svcs = &t->svc;
-	t->c.n_svcs = 1;
+	t->svcp = &t->svc;
+	l7_config_hand(&t->c, &t->hand, &t->svcp, 1, t->clusters, 3);
 	t_build_gateway(t);
 }
 

@@ -529,7 +529,7 @@ static json_t *admin_routes(struct agent *ag, const char *svc)
 	char vip[INET_ADDRSTRLEN], name[512];
 
 	for (size_t i = 0; c && i < c->n_svcs; i++) {
-		const struct l7_svc *s = &c->svcs[i];
+		const struct l7_svc *s = l7_config_svc(c, i);
 		json_t *o, *routes;
 
 		snprintf(name, sizeof(name), "%s/%s", s->ns, s->name);
@@ -629,7 +629,7 @@ static json_t *admin_config_dump(struct agent *ag)
 	const struct l7_config *c = ag->l7;
 
 	for (size_t i = 0; c && i < c->n_clusters; i++)
-		json_array_append_new(cls, admin_cluster_json(ag, c->clusters[i]));
+		json_array_append_new(cls, admin_cluster_json(ag, l7_config_cluster(c, i)));
 	for (size_t i = 0; c && i < c->n_gateways; i++) {
 		json_t *srv = json_array(), *vhs = json_array();
 
@@ -788,7 +788,7 @@ static const struct l7_pod *admin_find_pod(const struct l7_config *c, const char
 	const char *slash = strchr(spec, '/');
 
 	for (size_t i = 0; c && i < c->n_pods; i++) {
-		const struct l7_pod *p = &c->pods[i];
+		const struct l7_pod *p = l7_config_pod(c, i);
 
 		if (slash ? (!strncmp(spec, p->ns, slash - spec) && !p->ns[slash - spec] &&
 			     !strcmp(slash + 1, p->name)) : !strcmp(spec, p->name))
@@ -871,7 +871,7 @@ static int admin_explain(struct agent *ag, const struct http_req *req, json_t **
 	}
 	is_ip = inet_pton(AF_INET, host, &vip) == 1;
 	for (size_t i = 0; ag->l7 && i < ag->l7->n_svcs && !s; i++) {
-		const struct l7_svc *x = &ag->l7->svcs[i];
+		const struct l7_svc *x = l7_config_svc(ag->l7, i);
 
 		if (x->port == port && (is_ip ? x->vip == vip.s_addr :
 					admin_host_is_svc(host, x->ns, x->name, x->fqdn)))

@@ -415,7 +415,7 @@ static void agent_l7_tick(struct agent *ag, uint64_t now_ns)
 		return;
 	ag->last_cfail_scan_ns = now_ns;
 	for (size_t i = 0; i < c->n_clusters; i++) {
-		const struct l7_cluster *cl = c->clusters[i];
+		const struct l7_cluster *cl = l7_config_cluster(c, i);
 
 		if (!cl->outlier.enabled)
 			continue;

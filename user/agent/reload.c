@@ -1158,6 +1158,7 @@ static int agent_delta(struct agent *ag, const struct agent_file *files, size_t 
 {
 	struct agent_prepared *cur = ag->cur;
 	struct reload_delta r = {};
+	uint32_t *pod_ips = NULL;
 	uint64_t t0 = dp_now_ns(), t_load, t_plan;
 	char ns_note[64] = "";
 	int ret;
@@ -1184,10 +1185,25 @@ static int agent_delta(struct agent *ag, const struct agent_file *files, size_t 
 	}
 	ret = reload_delta_swap(ag, &r);
 	t_load = dp_now_ns();
+	if (!ret && !(pod_ips = calloc(2 * r.n_sw + 1, sizeof(*pod_ips))))
+		ret = -ENOMEM;
 	if (!ret) {
 		struct compile_opts co;
 
 		reload_compile_opts(ag, &co);
+		/* the L7 pod table changes at these IPs only (both versions of each Pod) */
+		for (size_t i = 0; i < r.n_sw; i++) {
+			const struct pol_pod *f = r.sw[i].from, *t = r.sw[i].to;
+
+			if (r.sw[i].kind != RELOAD_POD)
+				continue;
+			if (f && f->ip)
+				pod_ips[co.n_pod_ips++] = f->ip;
+			if (t && t->ip)
+				pod_ips[co.n_pod_ips++] = t->ip;
+		}
+		co.pods_known = true;
+		co.pod_ips = pod_ips;
 		cur->out.l7 = ag->l7;	/* borrowed: the config the proxy runs */
 		if (reload_delta_l7_inputs(&r))
 			ret = compile_patch_routes(&cur->set, &co, &cur->out, r.ns, r.svc, r.n_svcs,
@@ -1196,6 +1212,7 @@ static int agent_delta(struct agent *ag, const struct agent_file *files, size_t 
 			ret = compile_patch_services(&cur->set, &co, &cur->out, r.ns, r.svc,
 						     r.n_svcs, &r.pt, &r.l7);
 		cur->out.l7 = NULL;
+		free(pod_ips);
 		if (ret == -ESTALE)
 			reload_why(&r, "a re-planned service port would change more than a delta "
 				   "does (another Service's VIP:port)");

@@ -245,7 +245,7 @@ static int compile_patch(struct pol_set *set, const struct compile_opts *opts,
 	}
 	/* the L7 proxy's clusters follow the endpoints too */
 	if (rebuild_l7) {
-		ret = l7_config_rebuild(set, &cur->plan, pt->idx, pt->n, l7);
+		ret = l7_config_patch(set, &cur->plan, cur->l7, ns, names, n, pt, opts, l7);
 		if (ret) {
 			plan_patch_undo(&cur->plan, pt);
 			return ret;

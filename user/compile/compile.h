@@ -55,6 +55,14 @@ struct compile_opts {
 	 * the plan (SM_SVC_F_L7 clear, plan_service.l7_why kept to say why
 	 * they would be L7). The L7 config is built either way. */
 	bool l7_proxy;
+	/*
+	 * Deltas (compile_patch_*): the IPs (network order; 0 = none) of the
+	 * Pods that came, went or changed, both versions. pods_known false:
+	 * not known, the L7 config's pod table is read again whole.
+	 */
+	bool pods_known;
+	const uint32_t *pod_ips;
+	size_t n_pod_ips;
 };
 
 struct compile_out {
@@ -157,6 +165,27 @@ int l7_config_build(struct pol_set *set, struct plan *plan, struct l7_config **o
  */
 int l7_config_rebuild(struct pol_set *set, struct plan *plan, const size_t *idx, size_t n,
 		      struct l7_config **out);
+
+/*
+ * l7_config_rebuild for a delta that knows its predecessor old (the config
+ * the proxy runs; NULL: l7_config_rebuild): the services named (ns[k],
+ * names[k]) changed and the entries pt re-planned (pt->idx, pt->gone);
+ * opts->pods_known / pod_ips say which Pods changed. The new config
+ * shares with old every service port, cluster, vhost and pod the change
+ * does not reach: what it makes anew is the re-planned entries', the
+ * clusters of the services named and of the re-planned entries, the
+ * vhosts whose routes send to those, the gateways, and the pod table
+ * entries of the IPs given (all of them when not known). Equal to what
+ * l7_config_build would build (tests/unit/test_delta.c checks it). The
+ * vhosts it shares route on the VirtualService objects of the set they
+ * were built from: with a document cache (the agent) they hold those
+ * documents; without one, every set a chain of deltas started from must
+ * outlive the configs built.
+ */
+int l7_config_patch(struct pol_set *set, struct plan *plan, const struct l7_config *old,
+		    const char *const *ns, const char *const *names, size_t n,
+		    const struct plan_patch *pt, const struct compile_opts *opts,
+		    struct l7_config **out);
 
 /*
  * Does l7_config_build() read Service svc (of set, or one that goes from

@@ -4,7 +4,11 @@
  * kernel plan is the first; compile.h builds both in one pass). Immutable
  * once built and shared by the proxy workers by reference count; a reload
  * builds a new one and swaps the pointer, in-flight requests keep the one
- * they started with. Strings are NUL-terminated and owned by the config,
+ * they started with. A delta's config shares what did not change with its
+ * predecessor: service ports, clusters, vhosts and pods are
+ * reference-counted objects in chunked tables (l7_tab.h) that successive
+ * generations share, so a delta allocates only the objects and table
+ * chunks it changes. Strings are NUL-terminated and owned by the config,
  * except what the routes read from the policy: the http routes are the
  * validated VirtualService objects themselves (struct pol_http_route, with
  * regexes compiled and header names lower-cased at load), not copies; the
@@ -23,6 +27,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "compile/l7_tab.h"
 #include "policy/policy.h"
 
 #define L7_DEFAULT_LISTEN_PORT	15001
@@ -106,6 +111,11 @@ static inline int l7_fault_abort_grpc(const struct pol_http_route *r)
 
 /* The http routes of one VirtualService (or the default route of a service). */
 struct l7_vhost {
+	unsigned long refs;		/* configs' tables and service ports (atomic) */
+	uint64_t key;			/* VirtualService, context port, gateway */
+	uint16_t ctx_port;		/* service port; 0 for a gateway's */
+	uint64_t *deps;			/* hashes of the destination hosts (FQDNs) */
+	size_t n_deps;
 	char *name;			/* "ns/name" of the VirtualService, or the service fqdn */
 	const char *ns;			/* the VirtualService's namespace (relative
 					 * match.gateways names are in it) */
@@ -158,6 +168,7 @@ enum l7_lb {
 };
 
 struct l7_cluster {
+	unsigned long refs;		/* configs' tables, vhosts, service ports (atomic) */
 	uint64_t id;			/* = plan_cluster_id() */
 	char *name;			/* Envoy-style outbound|port|subset|fqdn */
 	char *fqdn;
@@ -172,7 +183,6 @@ struct l7_cluster {
 	struct l7_host *hosts;		size_t n_hosts;
 	struct l7_pool_cfg pool;
 	struct l7_outlier_cfg outlier;
-	uint32_t index;			/* position in l7_config.clusters */
 	bool h2;			/* upstream speaks HTTP/2 (h2c): port http2/grpc* */
 	bool missing;			/* no Service (port) behind it: Envoy has no
 					 * such cluster, requests get 503 NC */
@@ -180,6 +190,7 @@ struct l7_cluster {
 
 /* A service port whose connections connect4 sends to the agent. */
 struct l7_svc {
+	unsigned long refs;		/* (atomic) */
 	uint32_t vip;			/* network order */
 	uint16_t port;			/* host order */
 	char *fqdn;
@@ -205,19 +216,32 @@ struct l7_gateway {
 	struct l7_vhost **vhosts;	size_t n_vhosts;	/* bound VirtualServices */
 };
 
+/* pod identity for sourceLabels / sourceNamespace, by pod IP */
+struct l7_pod {
+	unsigned long refs;		/* (atomic) */
+	uint32_t ip;			/* network order */
+	char *ns;
+	char *name;
+	struct pol_labels labels;
+};
+
+/*
+ * The tables are read through the functions below (l7_config_svc(c, i),
+ * i < n_svcs, in (vip, port) order; clusters by id; vhosts by key; pods by
+ * IP); the n_* counts are the tables' sizes.
+ */
 struct l7_config {
 	unsigned long refs;		/* l7_config_get/put (atomic) */
 	uint64_t generation;
-	struct l7_svc *svcs;		size_t n_svcs;		/* sorted by (vip, port) */
+	struct l7_tab svc_tab;		size_t n_svcs;		/* by (vip, port) */
 	/* HTTP/2 / gRPC ports kept at L4 and why (l7_config_l4_why) */
 	struct l7_l4_port { uint32_t vip; uint16_t port; char *name; char *why; } *l4_ports;
 	size_t n_l4_ports;
-	struct l7_cluster **clusters;	size_t n_clusters;
-	struct l7_vhost **vhosts;	size_t n_vhosts;
+	struct l7_tab cluster_tab;	size_t n_clusters;	/* by id */
+	struct l7_tab vhost_tab;	size_t n_vhosts;
 	struct l7_gateway *gateways;	size_t n_gateways;
-	/* pod identity for sourceLabels / sourceNamespace, by pod IP */
-	struct l7_pod { uint32_t ip; char *ns; char *name; struct pol_labels labels; } *pods;
-	size_t n_pods;
+	struct l7_tab pod_tab;		size_t n_pods;		/* by IP */
+	struct l7_tab dep_tab;		/* service ports by their vhost's destination hosts */
 };
 
 /* Built by compile_policy() (compile.h). */
@@ -229,6 +253,29 @@ void l7_config_put(struct l7_config *c);
 
 const struct l7_svc *l7_config_find_svc(const struct l7_config *c, uint32_t vip, uint16_t port);
 const struct l7_pod *l7_config_find_pod(const struct l7_config *c, uint32_t ip);
+struct l7_cluster *l7_config_find_cluster(const struct l7_config *c, uint64_t id);
+/* The i-th entry of a table (i below its n_*), NULL past the end. */
+const struct l7_svc *l7_config_svc(const struct l7_config *c, size_t i);
+struct l7_cluster *l7_config_cluster(const struct l7_config *c, size_t i);
+const struct l7_vhost *l7_config_vhost(const struct l7_config *c, size_t i);
+const struct l7_pod *l7_config_pod(const struct l7_config *c, size_t i);
+/*
+ * A config built by hand (unit tests, fuzzers): indexes caller-owned
+ * service ports and clusters (at most L7_TAB_CHUNK each) in h, taking no
+ * references and allocating nothing; c's other fields are the caller's.
+ * Such a config must never reach l7_config_free (the caller keeps a
+ * reference). Returns 0 or -E2BIG.
+ */
+struct l7_config_hand {
+	struct l7_tab_chunk chunk[2];
+	struct l7_tab_chunk *ch[2];
+	uint64_t lo[2];
+	size_t before[2];
+};
+
+int l7_config_hand(struct l7_config *c, struct l7_config_hand *h, struct l7_svc *const *svcs,
+		   size_t n_svcs, struct l7_cluster *const *clusters, size_t n_clusters);
+
 /* Why an HTTP-like port (vip network order, port host order) is kept at L4; NULL if not. */
 const char *l7_config_l4_why(const struct l7_config *c, uint32_t vip, uint16_t port);
 

@@ -1044,7 +1044,7 @@ static void px_worker_tick(struct px_worker *w)
 static void px_worker_set_cfg(struct px_worker *w, struct l7_config *c)
 {
 	struct px_wcfg *wc = px_wcfg_new(c), *old = w->cfg;
-	size_t i, j;
+	size_t i;
 
 	if (!wc) {
 		l7_config_put(c);
@@ -1063,17 +1063,15 @@ static void px_worker_set_cfg(struct px_worker *w, struct l7_config *c)
 	/* pools with connections move to the new cluster of the same id */
 	for (i = 0; i < w->cap_pools; i++) {
 		struct px_pool *pl = w->pools[i];
+		const struct l7_cluster *cl;
 
 		if (!pl || !pl->cfg || !pl->cfg->retired)
 			continue;
-		for (j = 0; c && j < c->n_clusters; j++) {
-			if (c->clusters[j]->id == pl->cluster_id) {
-				wc->users++;
-				px_wcfg_put(w, pl->cfg);
-				pl->cfg = wc;
-				pl->cluster = c->clusters[j];
-				break;
-			}
+		if ((cl = l7_config_find_cluster(c, pl->cluster_id))) {
+			wc->users++;
+			px_wcfg_put(w, pl->cfg);
+			pl->cfg = wc;
+			pl->cluster = cl;
 		}
 		px_pool_drop_cfg(w, pl);
 	}
