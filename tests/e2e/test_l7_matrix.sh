@@ -292,14 +292,14 @@ out=$(sm_pod_exec 1 "$HREQ" --addr 10.96.4.13:9080 --count 20)
 e2e_assert_eq "ROUND_ROBIN: 10 each" "10 10" "$(cnt "$out" backend v1) $(cnt "$out" backend v2)"
 
 e2e_log "[DR] consistentHash.httpCookie with ttl: set when absent (Envoy's Set-Cookie), then sticky"
-out=$(sm_pod_exec 1 curl -sS -m 5 -i http://10.96.4.14:9080/a)
+out=$(sm_pod_exec 1 curl -sS -m 5 -i http://10.96.4.16:9080/a)
 e2e_assert_match "Set-Cookie name=\"value\"; Max-Age; Path; HttpOnly" \
 	'set-cookie: sm-user="[0-9a-f]{16}"; Max-Age=60; Path=/; HttpOnly' "$out"
 first=$(grep -i '^x-backend:' <<<"$out" | tr -d '\r' | awk '{ print $2 }')
 ck=$(grep -io '^set-cookie: sm-user="[0-9a-f]*"' <<<"$out" | sed 's/^[^:]*: //')
-out=$(sm_pod_exec 1 "$HREQ" --addr 10.96.4.14:9080 --count 20 -H "cookie: $ck")
+out=$(sm_pod_exec 1 "$HREQ" --addr 10.96.4.16:9080 --count 20 -H "cookie: $ck")
 e2e_assert_eq "the cookie sent back: all 20 on the backend that set it" 20 "$(cnt "$out" backend "$first")"
-out=$(sm_pod_exec 1 curl -sS -m 5 -i -H 'cookie: sm-user=abc' http://10.96.4.14:9080/a)
+out=$(sm_pod_exec 1 curl -sS -m 5 -i -H 'cookie: sm-user=abc' http://10.96.4.16:9080/a)
 e2e_assert_eq "a request with the cookie gets no Set-Cookie" "" "$(grep -i '^set-cookie' <<<"$out")"
 
 e2e_log "[STD][RF] local replies count under the service they were addressed to"
