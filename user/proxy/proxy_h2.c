@@ -1320,12 +1320,65 @@ static void c_event(struct h2_conn *c, uint32_t events)
 
 /* ---- fd -> h2: parse the engine's HTTP/1.1 message ---- */
 
+/* What b_submit_head does with an HTTP/1.1 field, by its name. */
+enum { SF_PASS, SF_DROP, SF_CL, SF_CT, SF_LOCAL, SF_RID };
+
+static uint8_t b_field_class(const char *n, size_t nl, bool up)
+{
+	/* by length first: most names are none of these */
+	switch (nl) {
+	case 12:
+		if (px_ieq(n, nl, "content-type"))
+			return SF_CT;
+		return px_ieq(n, nl, "x-request-id") ? SF_RID : SF_PASS;
+	case 14:
+		if (px_ieq(n, nl, "content-length"))
+			return SF_CL;
+		break;
+	case 16:
+		if (!up && px_ieq(n, nl, PX_H2_LOCAL_HDR))
+			return SF_LOCAL;
+		break;
+	case 2: case 4: case 7: case 10: case 17:
+		break;
+	default:
+		return SF_PASS;
+	}
+	return h1_hop_by_hop(n, nl) ? SF_DROP : SF_PASS;
+}
+
+/*
+ * Name n (nl bytes, token characters: all below 0x80) lowercased into d,
+ * 8 bytes at a time: a byte gets 0x20 when 'A' <= it <= 'Z' (no carry
+ * crosses a byte for values below 0x80).
+ */
+static void lower_token(char *d, const char *n, size_t nl)
+{
+	const uint64_t ones = 0x0101010101010101ull;
+	size_t k = 0;
+
+	for (; k + 8 <= nl; k += 8) {
+		uint64_t x, up;
+
+		memcpy(&x, n + k, 8);
+		up = (x + ones * (0x80 - 'A')) & ~(x + ones * (0x80 - 'Z' - 1)) & ones * 0x80;
+		x |= up >> 2;
+		memcpy(d + k, &x, 8);
+	}
+	for (; k < nl; k++) {
+		unsigned char ch = (unsigned char)n[k];
+
+		d[k] = (char)((unsigned)(ch - 'A') < 26u ? ch | 0x20 : ch);
+	}
+}
+
 static int b_submit_head(struct h2b *b, struct h2_conn *c, const struct http1_msg *m)
 {
 	nghttp2_nv nv[HTTP1_MAX_HEADERS + 6];
 	char lname[HTTP1_MAX_HEAD];
+	uint8_t cls[HTTP1_MAX_HEADERS];
 	char status[4];
-	size_t nn = 0, lo = 0;
+	size_t nn = 0, lo = 0, nh = m->n_headers < HTTP1_MAX_HEADERS ? m->n_headers : HTTP1_MAX_HEADERS;
 	nghttp2_data_provider dp = { .source.ptr = b, .read_callback = cb_read_body };
 	bool has_body = b->h1 != H1_DONE || sb_live(&b->body);
 	bool grpc_resp = false, replace = false, local = false;
@@ -1335,13 +1388,14 @@ static int b_submit_head(struct h2b *b, struct h2_conn *c, const struct http1_ms
 
 #define NV(n, nl, v, vl) (nv[nn++] = (nghttp2_nv){ (uint8_t *)(n), (uint8_t *)(v), nl, vl, \
 							NGHTTP2_NV_FLAG_NONE })
-	for (size_t i = 0; i < m->n_headers; i++) {
+	/* each name classified once (b_field_class) */
+	for (size_t i = 0; i < nh; i++) {
 		const struct http1_header *h = &m->headers[i];
 
-		if (h->name.n == 12 && strncasecmp(h->name.p, "content-type", 12) == 0 &&
-		    is_grpc_ct(h->value.p, h->value.n))
+		cls[i] = b_field_class(h->name.p, h->name.n, b->up);
+		if (cls[i] == SF_CT && is_grpc_ct(h->value.p, h->value.n))
 			grpc_resp = true;
-		else if (!b->up && px_ieq(h->name.p, h->name.n, PX_H2_LOCAL_HDR))
+		else if (cls[i] == SF_LOCAL)
 			local = true;
 	}
 	if (b->up) {
@@ -1368,28 +1422,31 @@ static int b_submit_head(struct h2b *b, struct h2_conn *c, const struct http1_ms
 			NV("grpc-message", 12, px_reason(m->status), strlen(px_reason(m->status)));
 		}
 	}
-	for (size_t i = 0; i < m->n_headers && nn < sizeof(nv) / sizeof(nv[0]); i++) {
+	for (size_t i = 0; i < nh && nn < sizeof(nv) / sizeof(nv[0]); i++) {
 		const struct http1_header *h = &m->headers[i];
 
-		bool cl = px_ieq(h->name.p, h->name.n, "content-length");
-
-		if ((!cl && h1_hop_by_hop(h->name.p, h->name.n)) ||
-		    (local && px_ieq(h->name.p, h->name.n, PX_H2_LOCAL_HDR)) ||
-		    (replace && (px_ieq(h->name.p, h->name.n, "content-type"))))
+		switch (cls[i]) {
+		case SF_DROP:
+		case SF_LOCAL:
 			continue;
-		if (px_ieq(h->name.p, h->name.n, "content-length") &&
-		    (replace || m->body != HTTP1_BODY_LENGTH))
-			continue;
+		case SF_CT:
+			if (replace)
+				continue;
+			break;
+		case SF_CL:
+			if (replace || m->body != HTTP1_BODY_LENGTH)
+				continue;
+			break;
+		}
 		if (lo + h->name.n > sizeof(lname))
 			return -E2BIG;
-		for (size_t k = 0; k < h->name.n; k++)
-			lname[lo + k] = (char)tolower((unsigned char)h->name.p[k]);
+		lower_token(lname + lo, h->name.p, h->name.n);
 		NV(lname + lo, h->name.n, h->value.p, h->value.n);
 		/*
 		 * a request id differs on every request: indexing it would only
 		 * churn the HPACK table, evicting the fields that do repeat
 		 */
-		if (h->name.n == 12 && memcmp(lname + lo, "x-request-id", 12) == 0)
+		if (cls[i] == SF_RID)
 			nv[nn - 1].flags = NGHTTP2_NV_FLAG_NO_INDEX;
 		lo += h->name.n;
 	}
