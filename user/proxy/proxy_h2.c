@@ -331,20 +331,21 @@ static int sb_reserve(struct h2_sbuf *b, size_t n)
 	return 0;
 }
 
-static int sb_add(struct h2_sbuf *b, const void *s, size_t n)
+/* inline: a few bytes at a time on every head; the room check is the fast path */
+static inline int sb_add(struct h2_sbuf *b, const void *s, size_t n)
 {
 	if (!n)
 		return 0;
 	if (b->off && b->off == b->len)
 		b->off = b->len = 0;
-	if (sb_reserve(b, n))
+	if (b->len + n > b->cap && sb_reserve(b, n))
 		return -ENOMEM;
 	memcpy(b->p + b->len, s, n);
 	b->len += n;
 	return 0;
 }
 
-static int sb_str(struct h2_sbuf *b, const char *s)
+static inline int sb_str(struct h2_sbuf *b, const char *s)
 {
 	return sb_add(b, s, strlen(s));
 }
