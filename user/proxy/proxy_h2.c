@@ -1037,8 +1037,7 @@ static ssize_t cb_read_body(nghttp2_session *s, int32_t sid, uint8_t *buf, size_
 			if (ve > p && ve[-1] == '\r')
 				ve--;
 			if (colon) {
-				for (char *q = p; q < colon; q++)
-					*q = (char)tolower((unsigned char)*q);
+				/* nghttp2 lower-cases the names it copies */
 				v = colon + 1;
 				while (v < ve && (*v == ' ' || *v == '\t'))
 					v++;
@@ -1348,38 +1347,12 @@ static uint8_t b_field_class(const char *n, size_t nl, bool up)
 	return h1_hop_by_hop(n, nl) ? SF_DROP : SF_PASS;
 }
 
-/*
- * Name n (nl bytes, token characters: all below 0x80) lowercased into d,
- * 8 bytes at a time: a byte gets 0x20 when 'A' <= it <= 'Z' (no carry
- * crosses a byte for values below 0x80).
- */
-static void lower_token(char *d, const char *n, size_t nl)
-{
-	const uint64_t ones = 0x0101010101010101ull;
-	size_t k = 0;
-
-	for (; k + 8 <= nl; k += 8) {
-		uint64_t x, up;
-
-		memcpy(&x, n + k, 8);
-		up = (x + ones * (0x80 - 'A')) & ~(x + ones * (0x80 - 'Z' - 1)) & ones * 0x80;
-		x |= up >> 2;
-		memcpy(d + k, &x, 8);
-	}
-	for (; k < nl; k++) {
-		unsigned char ch = (unsigned char)n[k];
-
-		d[k] = (char)((unsigned)(ch - 'A') < 26u ? ch | 0x20 : ch);
-	}
-}
-
 static int b_submit_head(struct h2b *b, struct h2_conn *c, const struct http1_msg *m)
 {
 	nghttp2_nv nv[HTTP1_MAX_HEADERS + 6];
-	char lname[HTTP1_MAX_HEAD];
 	uint8_t cls[HTTP1_MAX_HEADERS];
 	char status[4];
-	size_t nn = 0, lo = 0, nh = m->n_headers < HTTP1_MAX_HEADERS ? m->n_headers : HTTP1_MAX_HEADERS;
+	size_t nn = 0, nh = m->n_headers < HTTP1_MAX_HEADERS ? m->n_headers : HTTP1_MAX_HEADERS;
 	nghttp2_data_provider dp = { .source.ptr = b, .read_callback = cb_read_body };
 	bool has_body = b->h1 != H1_DONE || sb_live(&b->body);
 	bool grpc_resp = false, replace = false, local = false;
@@ -1387,8 +1360,18 @@ static int b_submit_head(struct h2b *b, struct h2_conn *c, const struct http1_ms
 	char gs[8];
 	int32_t r;
 
+	/*
+	 * nghttp2 copies (and lower-cases) every name and value not flagged
+	 * NO_COPY: literals are not copied (they outlive the frame), the rest
+	 * is (the engine's bytes move on before the frame is sent)
+	 */
 #define NV(n, nl, v, vl) (nv[nn++] = (nghttp2_nv){ (uint8_t *)(n), (uint8_t *)(v), nl, vl, \
 							NGHTTP2_NV_FLAG_NONE })
+#define NV_LIT(n, v, vl) (nv[nn++] = (nghttp2_nv){ (uint8_t *)(n), (uint8_t *)(v), sizeof(n) - 1, vl, \
+							   NGHTTP2_NV_FLAG_NO_COPY_NAME })
+#define NV_LIT2(n, v) (nv[nn++] = (nghttp2_nv){ (uint8_t *)(n), (uint8_t *)(v), sizeof(n) - 1, \
+						sizeof(v) - 1, NGHTTP2_NV_FLAG_NO_COPY_NAME | \
+						NGHTTP2_NV_FLAG_NO_COPY_VALUE })
 	/* each name classified once (b_field_class) */
 	for (size_t i = 0; i < nh; i++) {
 		const struct http1_header *h = &m->headers[i];
@@ -1400,12 +1383,12 @@ static int b_submit_head(struct h2b *b, struct h2_conn *c, const struct http1_ms
 			local = true;
 	}
 	if (b->up) {
-		NV(":method", 7, m->method.p, m->method.n);
-		NV(":scheme", 7, "http", 4);
-		NV(":authority", 10, m->host.p, m->host.n);
-		NV(":path", 5, m->target.p, m->target.n);
+		NV_LIT(":method", m->method.p, m->method.n);
+		NV_LIT2(":scheme", "http");
+		NV_LIT(":authority", m->host.p, m->host.n);
+		NV_LIT(":path", m->target.p, m->target.n);
 		if (grpc_resp)
-			NV("te", 2, "trailers", 8);
+			NV_LIT2("te", "trailers");
 	} else {
 		/*
 		 * a gRPC client gets the proxy's own non-gRPC replies (local 503s,
@@ -1414,13 +1397,13 @@ static int b_submit_head(struct h2b *b, struct h2_conn *c, const struct http1_ms
 		 */
 		replace = b->grpc && local && !grpc_resp && m->status >= 200;
 		put_status(status, replace ? 200 : m->status);
-		NV(":status", 7, status, 3);
+		NV_LIT(":status", status, 3);
 		if (replace) {
 			grpc_status = px_h2_grpc_from_http(m->status);
 			snprintf(gs, sizeof(gs), "%d", grpc_status);
-			NV("content-type", 12, "application/grpc", 16);
-			NV("grpc-status", 11, gs, strlen(gs));
-			NV("grpc-message", 12, px_reason(m->status), strlen(px_reason(m->status)));
+			NV_LIT2("content-type", "application/grpc");
+			NV_LIT("grpc-status", gs, strlen(gs));
+			NV_LIT("grpc-message", px_reason(m->status), strlen(px_reason(m->status)));
 		}
 	}
 	for (size_t i = 0; i < nh && nn < sizeof(nv) / sizeof(nv[0]); i++) {
@@ -1439,19 +1422,17 @@ static int b_submit_head(struct h2b *b, struct h2_conn *c, const struct http1_ms
 				continue;
 			break;
 		}
-		if (lo + h->name.n > sizeof(lname))
-			return -E2BIG;
-		lower_token(lname + lo, h->name.p, h->name.n);
-		NV(lname + lo, h->name.n, h->value.p, h->value.n);
+		NV(h->name.p, h->name.n, h->value.p, h->value.n);
 		/*
 		 * a request id differs on every request: indexing it would only
 		 * churn the HPACK table, evicting the fields that do repeat
 		 */
 		if (cls[i] == SF_RID)
 			nv[nn - 1].flags = NGHTTP2_NV_FLAG_NO_INDEX;
-		lo += h->name.n;
 	}
 #undef NV
+#undef NV_LIT
+#undef NV_LIT2
 	if (replace) {
 		b->h1 = b->h1 == H1_DONE ? H1_DONE : H1_DISCARD;
 		has_body = false;
