@@ -630,38 +630,7 @@ static inline bool px_ieq(const char *a, size_t an, const char *lit)
 {
 	size_t ln = __builtin_strlen(lit);
 
-	if (an != ln)
-		return false;
-	if (ln >= 8) {
-		/*
-		 * 8 bytes at a time: where lit has a letter, both sides get 0x20
-		 * (so either case of it matches), elsewhere the bytes must be
-		 * equal; lit is ASCII, so no carry crosses a byte
-		 */
-		const uint64_t ones = 0x0101010101010101ull;
-
-		for (size_t i = 0;; i += 8) {
-			uint64_t x, y, l, m;
-
-			if (i + 8 > ln)
-				i = ln - 8;	/* the last, overlapping word */
-			__builtin_memcpy(&x, a + i, 8);
-			__builtin_memcpy(&y, lit + i, 8);
-			l = y | ones * 0x20;
-			m = ((l + ones * (0x80 - 'a')) & ~(l + ones * (0x80 - 'z' - 1)) & ones * 0x80) >> 2;
-			if ((x | m) != (y | m))
-				return false;
-			if (i + 8 == ln)
-				return true;
-		}
-	}
-	for (size_t i = 0; i < ln; i++) {
-		unsigned char x = (unsigned char)a[i], y = (unsigned char)lit[i];
-
-		if (x != y && ((x | 0x20) != (y | 0x20) || (unsigned)((x | 0x20) - 'a') >= 26u))
-			return false;
-	}
-	return true;
+	return an == ln && http1_ascii_ieq(a, lit, ln);
 }
 
 #endif /* SOCKMESH_PROXY_INT_H */
