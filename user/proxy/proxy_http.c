@@ -208,8 +208,9 @@ static int px_hdr_class(const char *n, size_t len)
 
 static bool px_ops_drop(const struct pol_hdr_ops *o, const char *n, size_t nn)
 {
-	return o && (px_hdr_listed(n, nn, o->remove, o->n_remove) ||
-		     px_kv_listed(n, nn, o->set.v, o->set.n));
+	/* most routes edit no headers: no calls for empty lists */
+	return o && ((o->n_remove && px_hdr_listed(n, nn, o->remove, o->n_remove)) ||
+		     (o->set.n && px_kv_listed(n, nn, o->set.v, o->set.n)));
 }
 
 /* set (inner level first; the outer level wins on the same name), then add */
