@@ -132,12 +132,7 @@ static inline const char *http1_tok_span(const char *p, const char *end)
 /* Case-insensitive compare of s[0..n) with a lower-case literal. */
 static inline int http1_ieq(const char *s, size_t n, const char *lit, size_t litn)
 {
-	if (n != litn)
-		return 0;
-	for (size_t i = 0; i < n; i++)
-		if (http1_lower(U(s + i)) != (unsigned char)lit[i])
-			return 0;
-	return 1;
+	return n == litn && http1_ascii_ieq(s, lit, n);
 }
 
 #define IEQ(s, n, lit) http1_ieq(s, n, lit, sizeof(lit) - 1)
@@ -238,6 +233,12 @@ static int http1_field_te(struct http1_scan *s, const char *v, size_t vn)
 	size_t en;
 
 	s->seen_te = 1;
+	if (IEQ(v, vn, "chunked")) {
+		/* the usual value (trimmed by the caller): the list below, short */
+		s->te_chunked++;
+		s->te_chunked_last = 1;
+		return 0;
+	}
 	while (http1_list_next(&l, &e, &en)) {
 		if (!en)
 			return HTTP1_ESMUGGLE;
@@ -744,14 +745,8 @@ const struct http1_header *http1_header_get(const struct http1_msg *m, const cha
 
 	for (size_t i = 0; i < m->n_headers; i++) {
 		const struct http1_header *h = &m->headers[i];
-		size_t j;
 
-		if (h->name.n != n)
-			continue;
-		for (j = 0; j < n; j++)
-			if (http1_lower(U(h->name.p + j)) != http1_lower(U(name + j)))
-				break;
-		if (j == n)
+		if (h->name.n == n && http1_ascii_ieq(h->name.p, name, n))
 			return h;
 	}
 	return NULL;

@@ -19,6 +19,45 @@
 #define HTTP1_MAX_HEADERS	100
 #define HTTP1_MAX_HEAD		(64 * 1024)	/* bytes; beyond: 431 */
 
+/*
+ * a[0..n) equals lit[0..n), ASCII case-insensitively (lit ASCII, any
+ * case). Field names and the framing values are short and compared on
+ * every head: 8 bytes at a time from 8 on, where lit has a letter both
+ * sides get 0x20 (either case matches), elsewhere bytes must be equal (no
+ * carry crosses a byte while lit's bytes are below 0x80; a word of lit
+ * with others goes byte by byte); bytes one by one below 8.
+ */
+static inline int http1_ascii_ieq(const char *a, const char *lit, size_t n)
+{
+	if (n >= 8) {
+		const uint64_t ones = 0x0101010101010101ull;
+
+		for (size_t i = 0;; i += 8) {
+			uint64_t x, y, l, m;
+
+			if (i + 8 > n)
+				i = n - 8;	/* the last, overlapping word */
+			__builtin_memcpy(&x, a + i, 8);
+			__builtin_memcpy(&y, lit + i, 8);
+			if (y & ones * 0x80)
+				break;
+			l = y | ones * 0x20;
+			m = ((l + ones * (0x80 - 'a')) & ~(l + ones * (0x80 - 'z' - 1)) & ones * 0x80) >> 2;
+			if ((x | m) != (y | m))
+				return 0;
+			if (i + 8 == n)
+				return 1;
+		}
+	}
+	for (size_t i = 0; i < n; i++) {
+		unsigned char x = (unsigned char)a[i], y = (unsigned char)lit[i];
+
+		if (x != y && ((x | 0x20) != (y | 0x20) || (unsigned)((x | 0x20) - 'a') >= 26u))
+			return 0;
+	}
+	return 1;
+}
+
 enum http1_status {
 	HTTP1_INCOMPLETE	= -2,
 	HTTP1_EBAD		= -1,	/* malformed: 400 */

@@ -331,20 +331,21 @@ static int sb_reserve(struct h2_sbuf *b, size_t n)
 	return 0;
 }
 
-static int sb_add(struct h2_sbuf *b, const void *s, size_t n)
+/* inline: a few bytes at a time on every head; the room check is the fast path */
+static inline int sb_add(struct h2_sbuf *b, const void *s, size_t n)
 {
 	if (!n)
 		return 0;
 	if (b->off && b->off == b->len)
 		b->off = b->len = 0;
-	if (sb_reserve(b, n))
+	if (b->len + n > b->cap && sb_reserve(b, n))
 		return -ENOMEM;
 	memcpy(b->p + b->len, s, n);
 	b->len += n;
 	return 0;
 }
 
-static int sb_str(struct h2_sbuf *b, const char *s)
+static inline int sb_str(struct h2_sbuf *b, const char *s)
 {
 	return sb_add(b, s, strlen(s));
 }
@@ -1036,8 +1037,7 @@ static ssize_t cb_read_body(nghttp2_session *s, int32_t sid, uint8_t *buf, size_
 			if (ve > p && ve[-1] == '\r')
 				ve--;
 			if (colon) {
-				for (char *q = p; q < colon; q++)
-					*q = (char)tolower((unsigned char)*q);
+				/* nghttp2 lower-cases the names it copies */
 				v = colon + 1;
 				while (v < ve && (*v == ' ' || *v == '\t'))
 					v++;
@@ -1320,12 +1320,39 @@ static void c_event(struct h2_conn *c, uint32_t events)
 
 /* ---- fd -> h2: parse the engine's HTTP/1.1 message ---- */
 
+/* What b_submit_head does with an HTTP/1.1 field, by its name. */
+enum { SF_PASS, SF_DROP, SF_CL, SF_CT, SF_LOCAL, SF_RID };
+
+static uint8_t b_field_class(const char *n, size_t nl, bool up)
+{
+	/* by length first: most names are none of these */
+	switch (nl) {
+	case 12:
+		if (px_ieq(n, nl, "content-type"))
+			return SF_CT;
+		return px_ieq(n, nl, "x-request-id") ? SF_RID : SF_PASS;
+	case 14:
+		if (px_ieq(n, nl, "content-length"))
+			return SF_CL;
+		break;
+	case 16:
+		if (!up && px_ieq(n, nl, PX_H2_LOCAL_HDR))
+			return SF_LOCAL;
+		break;
+	case 2: case 4: case 7: case 10: case 17:
+		break;
+	default:
+		return SF_PASS;
+	}
+	return h1_hop_by_hop(n, nl) ? SF_DROP : SF_PASS;
+}
+
 static int b_submit_head(struct h2b *b, struct h2_conn *c, const struct http1_msg *m)
 {
 	nghttp2_nv nv[HTTP1_MAX_HEADERS + 6];
-	char lname[HTTP1_MAX_HEAD];
+	uint8_t cls[HTTP1_MAX_HEADERS];
 	char status[4];
-	size_t nn = 0, lo = 0;
+	size_t nn = 0, nh = m->n_headers < HTTP1_MAX_HEADERS ? m->n_headers : HTTP1_MAX_HEADERS;
 	nghttp2_data_provider dp = { .source.ptr = b, .read_callback = cb_read_body };
 	bool has_body = b->h1 != H1_DONE || sb_live(&b->body);
 	bool grpc_resp = false, replace = false, local = false;
@@ -1333,24 +1360,35 @@ static int b_submit_head(struct h2b *b, struct h2_conn *c, const struct http1_ms
 	char gs[8];
 	int32_t r;
 
+	/*
+	 * nghttp2 copies (and lower-cases) every name and value not flagged
+	 * NO_COPY: literals are not copied (they outlive the frame), the rest
+	 * is (the engine's bytes move on before the frame is sent)
+	 */
 #define NV(n, nl, v, vl) (nv[nn++] = (nghttp2_nv){ (uint8_t *)(n), (uint8_t *)(v), nl, vl, \
 							NGHTTP2_NV_FLAG_NONE })
-	for (size_t i = 0; i < m->n_headers; i++) {
+#define NV_LIT(n, v, vl) (nv[nn++] = (nghttp2_nv){ (uint8_t *)(n), (uint8_t *)(v), sizeof(n) - 1, vl, \
+							   NGHTTP2_NV_FLAG_NO_COPY_NAME })
+#define NV_LIT2(n, v) (nv[nn++] = (nghttp2_nv){ (uint8_t *)(n), (uint8_t *)(v), sizeof(n) - 1, \
+						sizeof(v) - 1, NGHTTP2_NV_FLAG_NO_COPY_NAME | \
+						NGHTTP2_NV_FLAG_NO_COPY_VALUE })
+	/* each name classified once (b_field_class) */
+	for (size_t i = 0; i < nh; i++) {
 		const struct http1_header *h = &m->headers[i];
 
-		if (h->name.n == 12 && strncasecmp(h->name.p, "content-type", 12) == 0 &&
-		    is_grpc_ct(h->value.p, h->value.n))
+		cls[i] = b_field_class(h->name.p, h->name.n, b->up);
+		if (cls[i] == SF_CT && is_grpc_ct(h->value.p, h->value.n))
 			grpc_resp = true;
-		else if (!b->up && px_ieq(h->name.p, h->name.n, PX_H2_LOCAL_HDR))
+		else if (cls[i] == SF_LOCAL)
 			local = true;
 	}
 	if (b->up) {
-		NV(":method", 7, m->method.p, m->method.n);
-		NV(":scheme", 7, "http", 4);
-		NV(":authority", 10, m->host.p, m->host.n);
-		NV(":path", 5, m->target.p, m->target.n);
+		NV_LIT(":method", m->method.p, m->method.n);
+		NV_LIT2(":scheme", "http");
+		NV_LIT(":authority", m->host.p, m->host.n);
+		NV_LIT(":path", m->target.p, m->target.n);
 		if (grpc_resp)
-			NV("te", 2, "trailers", 8);
+			NV_LIT2("te", "trailers");
 	} else {
 		/*
 		 * a gRPC client gets the proxy's own non-gRPC replies (local 503s,
@@ -1359,41 +1397,42 @@ static int b_submit_head(struct h2b *b, struct h2_conn *c, const struct http1_ms
 		 */
 		replace = b->grpc && local && !grpc_resp && m->status >= 200;
 		put_status(status, replace ? 200 : m->status);
-		NV(":status", 7, status, 3);
+		NV_LIT(":status", status, 3);
 		if (replace) {
 			grpc_status = px_h2_grpc_from_http(m->status);
 			snprintf(gs, sizeof(gs), "%d", grpc_status);
-			NV("content-type", 12, "application/grpc", 16);
-			NV("grpc-status", 11, gs, strlen(gs));
-			NV("grpc-message", 12, px_reason(m->status), strlen(px_reason(m->status)));
+			NV_LIT2("content-type", "application/grpc");
+			NV_LIT("grpc-status", gs, strlen(gs));
+			NV_LIT("grpc-message", px_reason(m->status), strlen(px_reason(m->status)));
 		}
 	}
-	for (size_t i = 0; i < m->n_headers && nn < sizeof(nv) / sizeof(nv[0]); i++) {
+	for (size_t i = 0; i < nh && nn < sizeof(nv) / sizeof(nv[0]); i++) {
 		const struct http1_header *h = &m->headers[i];
 
-		bool cl = px_ieq(h->name.p, h->name.n, "content-length");
-
-		if ((!cl && h1_hop_by_hop(h->name.p, h->name.n)) ||
-		    (local && px_ieq(h->name.p, h->name.n, PX_H2_LOCAL_HDR)) ||
-		    (replace && (px_ieq(h->name.p, h->name.n, "content-type"))))
+		switch (cls[i]) {
+		case SF_DROP:
+		case SF_LOCAL:
 			continue;
-		if (px_ieq(h->name.p, h->name.n, "content-length") &&
-		    (replace || m->body != HTTP1_BODY_LENGTH))
-			continue;
-		if (lo + h->name.n > sizeof(lname))
-			return -E2BIG;
-		for (size_t k = 0; k < h->name.n; k++)
-			lname[lo + k] = (char)tolower((unsigned char)h->name.p[k]);
-		NV(lname + lo, h->name.n, h->value.p, h->value.n);
+		case SF_CT:
+			if (replace)
+				continue;
+			break;
+		case SF_CL:
+			if (replace || m->body != HTTP1_BODY_LENGTH)
+				continue;
+			break;
+		}
+		NV(h->name.p, h->name.n, h->value.p, h->value.n);
 		/*
 		 * a request id differs on every request: indexing it would only
 		 * churn the HPACK table, evicting the fields that do repeat
 		 */
-		if (h->name.n == 12 && memcmp(lname + lo, "x-request-id", 12) == 0)
+		if (cls[i] == SF_RID)
 			nv[nn - 1].flags = NGHTTP2_NV_FLAG_NO_INDEX;
-		lo += h->name.n;
 	}
 #undef NV
+#undef NV_LIT
+#undef NV_LIT2
 	if (replace) {
 		b->h1 = b->h1 == H1_DONE ? H1_DONE : H1_DISCARD;
 		has_body = false;

@@ -632,15 +632,7 @@ static inline bool px_ieq(const char *a, size_t an, const char *lit)
 {
 	size_t ln = __builtin_strlen(lit);
 
-	if (an != ln)
-		return false;
-	for (size_t i = 0; i < ln; i++) {
-		unsigned char x = (unsigned char)a[i], y = (unsigned char)lit[i];
-
-		if (x != y && ((x | 0x20) != (y | 0x20) || (unsigned)((x | 0x20) - 'a') >= 26u))
-			return false;
-	}
-	return true;
+	return an == ln && http1_ascii_ieq(a, lit, ln);
 }
 
 #endif /* SOCKMESH_PROXY_INT_H */
