@@ -1143,6 +1143,17 @@ static int agent_stop(struct agent *ag, int exit_code)
 	return exit_code;
 }
 
+/*
+ * jemalloc's options when the agent is linked with it (read at its first
+ * allocation; the MALLOC_CONF environment variable still overrides them):
+ * a background thread returns freed pages after 1 s instead of waiting for
+ * the next allocation to notice them. Measured (scenario 6, the proxy at
+ * rest after its policy load): 24.8 MB RSS with jemalloc's defaults, 13.2 MB
+ * with these, 11.0 MB with glibc's malloc; requests per CPU-second the same
+ * within the noise. glibc's malloc and the ASan agent ignore the symbol.
+ */
+const char *malloc_conf = "background_thread:true,dirty_decay_ms:1000,muzzy_decay_ms:0";
+
 int main(int argc, char **argv)
 {
 	static struct agent ag;
