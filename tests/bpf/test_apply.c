@@ -971,11 +971,11 @@ out:
  * entries fill sm_svc, so a delta's new Services do not fit.
  */
 /*
- * A set a previous agent left that no cluster names any more keeps its
- * id: a new agent's sets are numbered above it (a reused id would keep
+ * A set (route table) a previous agent left that no cluster (service)
+ * names any more keeps its id: a new agent's are numbered above it (a reused id would keep
  * the stale entries beyond the new list's end until the sweep came).
  */
-TEST(apply_set_ids_above_adopted_sets)
+TEST(apply_ids_above_adopted_sets_and_routes)
 {
 	struct sockmesh *skel = sockmesh__open_and_load();
 	struct apply_ctx a = {};
@@ -987,6 +987,7 @@ TEST(apply_set_ids_above_adopted_sets)
 		put_foreign(&m, i);	/* sets 0x7fff0000..2, their clusters name set 0 */
 	ASSERT_EQ(apply_init(&a, &m, 0), 0);
 	ASSERT_GE(a.next_set_id, 0x7fff0003u);
+	ASSERT_GE(a.next_route_id, 0x7fff0003u);	/* routes 0x7fff0000..2, no service names them */
 	apply_fini(&a);
 out:
 	sockmesh__destroy(skel);

@@ -186,7 +186,7 @@ mesh_stale_left() {
 		[sm_svc]='^0x0a 0x60 0xfe '
 		[sm_cluster]='^0x.. 0x.. 0xfe 0x7f 0x00 0x00 0x00 0x00$'
 		[sm_bset]='^0x0a 0xfd 0x00 '	# (by value: the adopting agent numbers its sets above these)
-		[sm_route]='^0x.. 0x.. 0xfe 0x7f '
+		[sm_route]='^0x.. 0x.. 0xfe 0x7f '	# (and an empty value: the adopting agent numbers its routes above these)
 		[sm_backend]='^0x0a 0xfd 0x00 '
 		[sm_meta]=' 0xfe 0x7f 0x00 0x00 0x00 0x00$'
 	)
@@ -194,7 +194,8 @@ mesh_stale_left() {
 		re=${pat[$m]}
 		c=$(bpftool -j map dump pinned "$SM_PIN/maps/$m" |
 			jq --arg re "$re" --arg m "$m" \
-				'[.[] | select((if $m == "sm_bset" then .value else .key end) | join(" ") | test($re))] | length')
+				'[.[] | select((if $m == "sm_bset" then .value else .key end) | join(" ") | test($re))
+				 | select($m != "sm_route" or all(.value[]; . == "0x00"))] | length')
 		n=$((n + c))
 	done
 	echo "$n"

@@ -152,7 +152,7 @@ static uint32_t apply_scan_max(int fd, size_t key_size, size_t val_size, size_t 
 int apply_init(struct apply_ctx *a, const struct dp_maps *m, uint32_t cfg_flags)
 {
 	struct sm_config_val cfg = {};
-	uint32_t zero = 0, set_id;
+	uint32_t zero = 0, set_id, id;
 	int err;
 
 	memset(a, 0, sizeof(*a));
@@ -171,6 +171,11 @@ int apply_init(struct apply_ctx *a, const struct dp_maps *m, uint32_t cfg_flags)
 		a->next_set_id = set_id;
 	a->next_route_id = apply_scan_max(m->svc, sizeof(struct sm_svc_key), sizeof(struct sm_svc_val),
 					  offsetof(struct sm_svc_val, route_id));
+	/* and route ids above every route table left, named or not */
+	id = apply_scan_max(m->route, sizeof(struct sm_route_key), 0,
+			    offsetof(struct sm_route_key, route_id));
+	if (id > a->next_route_id)
+		a->next_route_id = id;
 	if (m->config >= 0 && !bpf_map_lookup_elem(m->config, &zero, &cfg))
 		a->generation = cfg.generation;
 	{
