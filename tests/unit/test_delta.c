@@ -14,6 +14,7 @@
 #include "compile/plan.h"
 #include "policy/policy.h"
 #include "test.h"
+#include "test_plan_text.h"
 #include "common/u64map.h"
 
 TEST(u64map_del_keeps_every_other_key)
@@ -122,41 +123,6 @@ static char *web_eps(const char *endpoints)
 #define EPS_A "[{addresses: [10.244.0.11]}, {addresses: [10.244.0.12], conditions: {ready: true}}]"
 #define EPS_B "[{addresses: [10.244.0.12], conditions: {ready: false}}, " \
 	      "{addresses: [10.244.0.13]}, {addresses: [10.244.0.14]}]"
-
-/* Everything plan_build decides, as text. */
-static char *plan_text(const struct plan *p)
-{
-	char *buf = NULL;
-	size_t len = 0;
-	FILE *f = open_memstream(&buf, &len);
-
-	for (size_t i = 0; i < p->n_svcs; i++) {
-		const struct plan_service *s = &p->svcs[i];
-
-		fprintf(f, "svc %x:%u %s flags %u order %zu slots", ntohl(s->key.vip),
-			ntohs(s->key.port), s->fqdn, s->flags, s->order);
-		for (size_t k = 0; k < s->n_slots; k++)
-			fprintf(f, " %u", s->slots[k]);
-		fputc('\n', f);
-		for (size_t j = 0; j < s->n_clusters; j++) {
-			const struct plan_cluster *c = &s->clusters[j];
-			uint64_t mh = 0;
-
-			for (uint32_t k = 0; k < c->maglev_size; k++)
-				mh = mh * 31 + c->maglev[k];
-			fprintf(f, "  cluster %llx %s lb %u max %u maglev %u/%llx:",
-				(unsigned long long)c->id, c->name, c->lb, c->max_conns,
-				c->maglev_size, (unsigned long long)mh);
-			for (size_t b = 0; b < c->n_backends; b++)
-				fprintf(f, " %x:%u/%u/%s", ntohl(c->backends[b].key.addr),
-					ntohs(c->backends[b].key.port), c->backends[b].flags,
-					c->backends[b].pod ?: "-");
-			fputc('\n', f);
-		}
-	}
-	fclose(f);
-	return buf;
-}
 
 /* A full load, validate and plan of the two files and a pod file (NULL: none), without a cache. */
 static char *full_plan_pods(const char *eps_yaml, const char *pods)

@@ -17,6 +17,7 @@
 #include "compile/plan.h"
 #include "policy/policy.h"
 #include "test.h"
+#include "test_plan_text.h"
 
 static uint32_t pd_rand(uint32_t *x)
 {
@@ -253,33 +254,6 @@ static void pd_check_services(const struct pol_set *set)
 	}
 }
 
-/* Plan, with this node's marks and the pod entries, as text. */
-static char *pd_plan_text(const struct plan *p)
-{
-	char *buf = NULL;
-	size_t len = 0;
-	FILE *f = open_memstream(&buf, &len);
-
-	for (size_t i = 0; i < p->n_svcs; i++) {
-		const struct plan_service *s = &p->svcs[i];
-
-		fprintf(f, "svc %s:%u\n", s->fqdn, ntohs(s->key.port));
-		for (size_t j = 0; j < s->n_clusters; j++) {
-			fprintf(f, "  %s:", s->clusters[j].name);
-			for (size_t b = 0; b < s->clusters[j].n_backends; b++)
-				fprintf(f, " %x:%u/%u/%s", ntohl(s->clusters[j].backends[b].key.addr),
-					ntohs(s->clusters[j].backends[b].key.port),
-					s->clusters[j].backends[b].flags,
-					s->clusters[j].backends[b].pod ?: "-");
-			fputc('\n', f);
-		}
-	}
-	for (size_t i = 0; i < p->n_pods; i++)
-		fprintf(f, "pod %x flags %u\n", ntohl(p->pods[i].key.addr), p->pods[i].flags);
-	fclose(f);
-	return buf;
-}
-
 static char *pd_full_text(const struct pd_state *st, const char *node)
 {
 	struct pol_set s;
@@ -290,7 +264,7 @@ static char *pd_full_text(const struct pd_state *st, const char *node)
 	pd_load(&s, st);
 	ASSERT_EQ(plan_build(&s, &p), 0);
 	ASSERT_EQ(plan_mark_local(&s, &p, node), 0);
-	t = pd_plan_text(&p);
+	t = plan_text(&p);
 	plan_free(&p);
 	policy_set_free(&s);
 	return t;
@@ -416,7 +390,7 @@ TEST(pod_delta_index_and_patch_equal_scan_and_full_plan)
 		plan_patch_free(&pt);
 		for (size_t k = 0; k < sn.n; k++)
 			free(sn.v[k]);
-		got = pd_plan_text(&plan);
+		got = plan_text(&plan);
 		want = pd_full_text(&st, node);
 		if (strcmp(got, want))
 			TEST_FAIL_("step %d (%s): patched\n%s\nfull\n%s", step, name, got, want);
