@@ -1173,7 +1173,7 @@ int plan_pods_patch(const struct pol_set *set, struct plan *p, const char *node,
 		return -EINVAL;
 	pods = policy_index_pods_ip(set, addr, &n);
 	for (size_t i = 0; addr && i < n; i++)
-		flags |= plan_pod_flags(pods[i], NULL) | plan_pod_flags(pods[i], node);
+		flags |= plan_pod_flags(pods[i], node);	/* node NULL: no LOCAL bit */
 	while (lo < hi) {	/* p->pods is sorted by address */
 		size_t mid = lo + (hi - lo) / 2;
 
