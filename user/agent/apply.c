@@ -1233,23 +1233,6 @@ static void apply_delete_defer(struct apply_ctx *a, const struct apply_defer *d)
 	}
 }
 
-
-/* p->pods' entry of addr (sorted by address), or NULL. */
-static const struct plan_pod *apply_plan_pod(const struct plan *p, uint32_t addr)
-{
-	size_t lo = 0, hi = p->n_pods;
-
-	while (lo < hi) {
-		size_t mid = lo + (hi - lo) / 2;
-
-		if (ntohl(p->pods[mid].key.addr) < ntohl(addr))
-			lo = mid + 1;
-		else
-			hi = mid;
-	}
-	return lo < p->n_pods && p->pods[lo].key.addr == addr ? &p->pods[lo] : NULL;
-}
-
 int apply_pods(struct apply_ctx *a, const struct plan *p, const uint32_t *addrs, size_t n,
 	       char *err, size_t errlen)
 {
@@ -1258,7 +1241,7 @@ int apply_pods(struct apply_ctx *a, const struct plan *p, const uint32_t *addrs,
 
 	err[0] = '\0';
 	for (size_t i = 0; i < n; i++)
-		more += apply_plan_pod(p, addrs[i]) &&
+		more += plan_pod_find(p, addrs[i]) &&
 			!u64map_get(&a->pods, (uint64_t)addrs[i] | (1ull << 32));
 	if (a->pods.n + more > apply_map_size(a->maps.pod)) {
 		snprintf(err, errlen, "%zu pods opt out of the redirect; sm_pod holds %u",
@@ -1266,7 +1249,7 @@ int apply_pods(struct apply_ctx *a, const struct plan *p, const uint32_t *addrs,
 		return -E2BIG;
 	}
 	for (size_t i = 0; i < n; i++) {
-		const struct plan_pod *pp = apply_plan_pod(p, addrs[i]);
+		const struct plan_pod *pp = plan_pod_find(p, addrs[i]);
 		uint64_t id = (uint64_t)addrs[i] | (1ull << 32);
 		struct apply_pod *old = u64map_get(&a->pods, id);
 		struct sm_pod_val v = {};

@@ -1163,18 +1163,12 @@ int plan_mark_local(const struct pol_set *set, struct plan *out, const char *nod
 	return 0;
 }
 
-int plan_pods_patch(const struct pol_set *set, struct plan *p, const char *node, uint32_t addr)
+/* Where addr's entry is or would go in p->pods (sorted by address). */
+static size_t plan_pod_lower_bound(const struct plan *p, uint32_t addr)
 {
-	const struct pol_pod *const *pods;
-	size_t n, lo = 0, hi = p->n_pods;
-	uint32_t flags = 0;
+	size_t lo = 0, hi = p->n_pods;
 
-	if (!set->index)
-		return -EINVAL;
-	pods = policy_index_pods_ip(set, addr, &n);
-	for (size_t i = 0; addr && i < n; i++)
-		flags |= plan_pod_flags(pods[i], node);	/* node NULL: no LOCAL bit */
-	while (lo < hi) {	/* p->pods is sorted by address */
+	while (lo < hi) {
 		size_t mid = lo + (hi - lo) / 2;
 
 		if (ntohl(p->pods[mid].key.addr) < ntohl(addr))
@@ -1182,6 +1176,28 @@ int plan_pods_patch(const struct pol_set *set, struct plan *p, const char *node,
 		else
 			hi = mid;
 	}
+	return lo;
+}
+
+const struct plan_pod *plan_pod_find(const struct plan *p, uint32_t addr)
+{
+	size_t i = plan_pod_lower_bound(p, addr);
+
+	return i < p->n_pods && p->pods[i].key.addr == addr ? &p->pods[i] : NULL;
+}
+
+int plan_pods_patch(const struct pol_set *set, struct plan *p, const char *node, uint32_t addr)
+{
+	const struct pol_pod *const *pods;
+	size_t n, lo;
+	uint32_t flags = 0;
+
+	if (!set->index)
+		return -EINVAL;
+	pods = policy_index_pods_ip(set, addr, &n);
+	for (size_t i = 0; addr && i < n; i++)
+		flags |= plan_pod_flags(pods[i], node);	/* node NULL: no LOCAL bit */
+	lo = plan_pod_lower_bound(p, addr);
 	if (lo < p->n_pods && p->pods[lo].key.addr == addr) {
 		if (flags) {
 			p->pods[lo].flags = flags;

@@ -111,6 +111,8 @@ uint32_t plan_pod_flags(const struct pol_pod *p, const char *node);
  * or gone). Returns 0, -EINVAL (no index) or -ENOMEM (p unchanged).
  */
 int plan_pods_patch(const struct pol_set *set, struct plan *p, const char *node, uint32_t addr);
+/* p->pods' entry of addr (network order; p->pods is sorted by address), or NULL. */
+const struct plan_pod *plan_pod_find(const struct plan *p, uint32_t addr);
 
 int plan_check_limits(struct pol_set *set, const struct plan *p,
 		      const struct sm_limits *lim);
