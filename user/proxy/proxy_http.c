@@ -833,7 +833,7 @@ static void st_build_head(struct px_dconn *d, struct px_sb *b, bool mirror,
 	const struct pol_hdr_ops *dop = st->dest && st->dest->headers ?
 						&st->dest->headers->request : NULL;
 	const struct http1_header *upg = NULL;
-	const char *path = m->path.p, *auth = m->host.p;
+	const char *path = m->path.p, *auth = m->host.p, *ops_auth;
 	size_t pn = m->path.n, an = m->host.n, i;
 	bool rewritten = false, have_xfp = false;
 	const struct http1_header *xff = NULL;
@@ -854,8 +854,8 @@ static void st_build_head(struct px_dconn *d, struct px_sb *b, bool mirror,
 	}
 	/* Istio: a host (:authority) header set or added is the host rewrite,
 	 * a destination's over the route's */
-	if (px_ops_authority(dop) || px_ops_authority(ro)) {
-		auth = px_ops_authority(dop) ? px_ops_authority(dop) : px_ops_authority(ro);
+	if ((ops_auth = px_ops_authority(dop)) || (ops_auth = px_ops_authority(ro))) {
+		auth = ops_auth;
 		an = strlen(auth);
 	}
 	if (!an && st->svc && st->svc->fqdn) {
