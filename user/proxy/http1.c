@@ -59,11 +59,6 @@ static const unsigned char http1_hex1[256] = {
 	['A'] = 11, ['B'] = 12, ['C'] = 13, ['D'] = 14, ['E'] = 15, ['F'] = 16,
 };
 
-static inline unsigned char http1_lower(unsigned char c)
-{
-	return c >= 'A' && c <= 'Z' ? (unsigned char)(c + 32) : c;
-}
-
 #define U(p) ((unsigned char)*(p))
 
 /*

@@ -833,7 +833,7 @@ static void st_build_head(struct px_dconn *d, struct px_sb *b, bool mirror,
 	const struct pol_hdr_ops *dop = st->dest && st->dest->headers ?
 						&st->dest->headers->request : NULL;
 	const struct http1_header *upg = NULL;
-	const char *path = m->path.p, *auth = m->host.p;
+	const char *path = m->path.p, *auth = m->host.p, *ops_auth;
 	size_t pn = m->path.n, an = m->host.n, i;
 	bool rewritten = false, have_xfp = false;
 	const struct http1_header *xff = NULL;
@@ -854,8 +854,8 @@ static void st_build_head(struct px_dconn *d, struct px_sb *b, bool mirror,
 	}
 	/* Istio: a host (:authority) header set or added is the host rewrite,
 	 * a destination's over the route's */
-	if (px_ops_authority(dop) || px_ops_authority(ro)) {
-		auth = px_ops_authority(dop) ? px_ops_authority(dop) : px_ops_authority(ro);
+	if ((ops_auth = px_ops_authority(dop)) || (ops_auth = px_ops_authority(ro))) {
+		auth = ops_auth;
 		an = strlen(auth);
 	}
 	if (!an && st->svc && st->svc->fqdn) {
@@ -1251,10 +1251,18 @@ static void st_arm_route_timeout(struct px_dconn *d)
 {
 	struct px_stream *st = &d->st;
 	uint64_t t = st->route ? st->route->timeout_ms : 0, g;
-	const struct http1_header *gt = st->bare ? NULL : http1_header_get(st->req, "grpc-timeout");
-	const struct http1_header *et = st->bare || st->gateway ? NULL :
-		http1_header_get(st->req, "x-envoy-upstream-rq-timeout-ms");
+	const struct http1_header *gt = NULL, *et = NULL;
 
+	/* both headers in one walk of the request's fields (the first of each) */
+	for (size_t i = 0; !st->bare && i < st->req->n_headers; i++) {
+		const struct http1_header *h = &st->req->headers[i];
+
+		if (!gt && px_ieq(h->name.p, h->name.n, "grpc-timeout"))
+			gt = h;
+		else if (!et && !st->gateway &&
+			 px_ieq(h->name.p, h->name.n, "x-envoy-upstream-rq-timeout-ms"))
+			et = h;
+	}
 	if (et && et->value.n && et->value.n <= 10) {
 		uint64_t v = 0;
 		size_t i;

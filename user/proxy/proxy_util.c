@@ -330,19 +330,6 @@ const struct l7_retry px_retry_default = {
 	.backoff_base_ms = PX_BACKOFF_BASE_MS,
 };
 
-/* Length of host without its ":port" (an IPv6 literal keeps its brackets). */
-static size_t px_host_no_port(const char *h, size_t n)
-{
-	const char *c;
-
-	if (n && h[0] == '[') {
-		c = memchr(h, ']', n);
-		return c ? (size_t)(c - h) + 1 : n;
-	}
-	c = memchr(h, ':', n);
-	return c ? (size_t)(c - h) : n;
-}
-
 /*
  * Envoy's RouteEntryImplBase::newUri for Istio's HTTPRedirect: the port is
  * redirect.port, else with derivePort FROM_REQUEST_PORT the port the route
@@ -370,13 +357,13 @@ int px_redirect_location(const struct pol_redirect *rd, const char *path, size_t
 		h = rd->authority;
 		hn = strlen(h);
 	} else if (!port && strcmp(scheme, "http") != 0) {
-		size_t bare = px_host_no_port(h, hn);
+		size_t bare = route_host_len(h, hn);
 
 		if (hn - bare == 3 && memcmp(h + bare, ":80", 3) == 0)
 			hn = bare;
 	}
 	if (port)
-		hn = px_host_no_port(h, hn);
+		hn = route_host_len(h, hn);
 	if (rd->uri && *rd->uri) {
 		pth = rd->uri;
 		pn = strlen(pth);

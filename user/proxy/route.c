@@ -258,8 +258,7 @@ const struct l7_route_dest *l7_route_pick_dest(const struct l7_route *r, uint32_
 	return NULL;
 }
 
-/* Host without ":port" (IPv6 literals keep their brackets). */
-static size_t route_host_len(const char *host, size_t len)
+size_t route_host_len(const char *host, size_t len)
 {
 	if (len && host[0] == '[') {
 		const char *rb = memchr(host, ']', len);

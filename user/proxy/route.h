@@ -41,6 +41,9 @@ const struct l7_route *l7_route_match(const struct l7_vhost *vh,
 /* Weighted choice; rnd uniform in [0, 2^32). NULL when no weight > 0. */
 const struct l7_route_dest *l7_route_pick_dest(const struct l7_route *r, uint32_t rnd);
 
+/* Length of host without its ":port" (an IPv6 literal keeps its brackets). */
+size_t route_host_len(const char *host, size_t len);
+
 /* The vhost of a gateway for a Host header (exact, then longest wildcard). */
 const struct l7_vhost *l7_gateway_find_vhost(const struct l7_gateway *gw, const char *host,
 					     size_t host_len);

@@ -37,6 +37,9 @@ void up_registry_free(struct up_registry *r);
 
 /* ---- load balancing ---- */
 
+/* Value of cookie name in a Cookie header (quotes stripped), or NULL. */
+const char *up_cookie_value(const char *hdr, size_t hlen, const char *name, size_t *len);
+
 /*
  * Pick a host of c for one request: eligible = ready and not ejected;
  * below min_health_pct healthy (panic) ejections are ignored. LEAST_REQUEST
@@ -48,9 +51,6 @@ void up_registry_free(struct up_registry *r);
  * previous-hosts retry predicate). Returns 0 and *host_idx, or -ENOENT
  * (no healthy upstream: 503 UH).
  */
-/* Value of cookie name in a Cookie header (quotes stripped), or NULL. */
-const char *up_cookie_value(const char *hdr, size_t hlen, const char *name, size_t *len);
-
 int up_pick_host(struct up_registry *r, const struct l7_cluster *c,
 		 const struct l7_request_view *rq, uint32_t src_ip,
 		 const uint32_t *avoid, size_t n_avoid, uint64_t now_ms,
