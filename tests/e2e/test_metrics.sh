@@ -150,7 +150,9 @@ for i in $(seq 1 12); do
 	esac
 done
 e2e_assert_eq "12 at once: whole answers or 503 busy" "12 0" "$((n200 + n503)) $bad"
-e2e_assert_ge "12 at once: at least the worker's queue and the running one answered" 9 "$n200"
+# the loop may queue all 12 before the worker takes the first: the queue's
+# 8 (ADMINWORK_QUEUE_MAX) are the floor, not 9
+e2e_assert_ge "12 at once: at least the worker's queue answered" 8 "$n200"
 
 e2e_log "top --once: one window's rate, error share and percentiles"
 ctl top --once --interval 3 >"$E2E_TMP/top.out" 2>&1 &
