@@ -67,7 +67,7 @@ api_start() {
 	sm_spawn /usr/bin/python3 "$APISERVER" --listen "127.0.0.1:${1:-0}" --cert "$K/srv.crt" --key "$K/srv.key" \
 		--state "$K/state.json" --token token-1 --bookmark-s 0.5 "${@:2}" >"$K/api.out" 2>&1
 	API_PID=$SM_LAST_PID
-	e2e_wait_for_line "$K/api.out" '^ready' 10 || { echo "FAIL: API server"; cat "$K/api.out"; exit 1; }
+	e2e_wait_for_line "$K/api.out" '^ready' 30 || { echo "FAIL: API server"; cat "$K/api.out"; exit 1; }
 	PORT=$(sed -n 's/^ready .*:\([0-9]*\)$/\1/p' "$K/api.out")
 }
 
@@ -90,7 +90,7 @@ delete() { api delete "{\"objects\": [$(IFS=,; echo "$*")]}"; }
 converge() {
 	local _ out n
 	n=$(grep -oE '=[0-9]+' <<<"$4" | tr -d = | awk '{ s += $1 } END { print s }')
-	for _ in $(seq 1 100); do
+	for _ in $(seq 1 300); do
 		out=$(who "$2" "$3" "$n")
 		[ "$out" = "$4" ] && break
 		sleep 0.1

@@ -22,7 +22,7 @@
 #   who POD VIP:PORT COUNT          connects from POD: "v1=N v2=N ERR=N" (sorted names)
 #   scrape                          the agent's /metrics
 #   msum TEXT METRIC LABEL="v"...   sum of METRIC's samples carrying every label
-#   scrape_until N METRIC LABEL...  scrape (into M) until that sum is N (5 s)
+#   scrape_until N METRIC LABEL...  scrape (into M) until that sum is N (20 s)
 #   mesh_plant_stale N PORT         what a crashed agent could leave in the pinned
 #                                   maps: N L7 service ports 10.96.254.i:PORT, each
 #                                   with its cluster, set, route, backend and name
@@ -61,7 +61,8 @@ mesh_agent_start() {
 		>>"$E2E_TMP/agent.log" 2>&1
 	AGENT_PID=$SM_LAST_PID
 	local i
-	for i in $(seq 1 100); do
+	# up to 30 s: loading and verifying the programs is the slow part
+	for i in $(seq 1 300); do
 		if ctl status >/dev/null 2>&1 && [ "$(ctl status -o json | jq -r .alive)" = true ]; then
 			return 0
 		fi
@@ -76,7 +77,7 @@ mesh_agent_stop() {
 	local sig=${1:-TERM} i
 	[ -n "${AGENT_PID:-}" ] || return 0
 	kill "-$sig" "$AGENT_PID" 2>/dev/null
-	for i in $(seq 1 50); do
+	for i in $(seq 1 200); do
 		kill -0 "$AGENT_PID" 2>/dev/null || break
 		sleep 0.1
 	done
@@ -102,7 +103,7 @@ mesh_servers() {
 		out=$E2E_TMP/srv-$pod-$port.out
 		sm_pod_spawn "$pod" "$SRV" --port "$port" --id "v$((pod - 1))" --mode "$mode" "${MESH_SRV_ARGS[@]}" >"$out" 2>&1
 		echo "$SM_LAST_PID" >"$E2E_TMP/srv-$pod-$port.pid"
-		e2e_wait_for_line "$out" '^ready' 5 || { echo "server in pod $pod did not start"; cat "$out"; return 1; }
+		e2e_wait_for_line "$out" '^ready' 20 || { echo "server in pod $pod did not start"; cat "$out"; return 1; }
 	done
 }
 
@@ -114,7 +115,7 @@ mesh_server_stats() {
 	local f=$E2E_TMP/srv-$1-$2.out n
 	n=$(grep -c '^stats' "$f")
 	kill -USR1 "$(cat "$E2E_TMP/srv-$1-$2.pid")"
-	e2e_wait_until 5 bash -c "[ \$(grep -c '^stats' '$f') -gt $n ]"
+	e2e_wait_until 20 bash -c "[ \$(grep -c '^stats' '$f') -gt $n ]"
 	grep '^stats' "$f" | tail -1
 }
 
@@ -136,12 +137,12 @@ msum() {
 		  s += $NF }
 		END { printf "%d\n", s }' <<<"$text"
 }
-# scrape_until N METRIC LABEL="v"...: scrape until the sum is N (5 s; the proxy
+# scrape_until N METRIC LABEL="v"...: scrape until the sum is N (20 s; the proxy
 # accounts a request just after its reply, the kernel a close at TCP_CLOSE)
 scrape_until() {
 	local want=$1 _
 	shift
-	for _ in $(seq 1 50); do
+	for _ in $(seq 1 200); do
 		M=$(scrape)
 		[ "$(msum "$M" "$@")" = "$want" ] && return 0
 		sleep 0.1

@@ -87,7 +87,7 @@ for name in syntax-unclosed-flow type-port-string unknown-key-deep value-regex \
 	failed=$(st .reloads_failed)
 	ok=$(st .reloads_ok)
 	put "$f" "$name.yaml"
-	e2e_assert_ok "$name: reload rejected" e2e_wait_until 5 counter_above reloads_failed "$failed"
+	e2e_assert_ok "$name: reload rejected" e2e_wait_until 20 counter_above reloads_failed "$failed"
 	diags=$(st '.diagnostics[]')
 	e2e_assert_eq "$name: one error in /status" 1 "$(n_errors "$diags")"
 	e2e_assert_match "$name: /status has file:line:col" "$expect" "$diags"
@@ -98,7 +98,7 @@ for name in syntax-unclosed-flow type-port-string unknown-key-deep value-regex \
 	e2e_assert_eq "$name: map entries unchanged" "$base_maps" "$(maps)"
 	e2e_assert_eq "$name: connects through the VIP" "v1=2 v2=2 v3=2 ERR=0" "$(who 1 10.96.0.20:9080 6)"
 	rm -f "$E2E_TMP/policy/$name.yaml"
-	e2e_assert_ok "$name removed: reload applies" e2e_wait_until 5 counter_above reloads_ok "$ok"
+	e2e_assert_ok "$name removed: reload applies" e2e_wait_until 20 counter_above reloads_ok "$ok"
 	e2e_assert_eq "$name removed: same maps" "$base_maps" "$(maps)"
 	gen=$(st .generation)
 done
@@ -123,7 +123,7 @@ spec:
   ports: [{name: tcp, port: 9080, targetPort: 9080}]
 Y
 put "$E2E_TMP/extra.yaml" zz-extra.yaml
-e2e_assert_ok "good change applied" e2e_wait_until 5 counter_above reloads_ok "$ok"
+e2e_assert_ok "good change applied" e2e_wait_until 20 counter_above reloads_ok "$ok"
 e2e_assert_eq "generation +1" $((gen + 1)) "$(st .generation)"
 e2e_assert_eq "one service port more" $((base_svcs + 1)) "$(st .map_entries.sm_svc)"
 e2e_assert_eq "connects to the new VIP" "v1=3 ERR=0" "$(who 1 10.96.0.99:9080 3)"

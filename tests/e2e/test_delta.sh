@@ -125,7 +125,7 @@ mesh_servers 9101 id 2 3 || exit 1
 mesh_servers 9102 id 2 3 || exit 1
 for p in 2 3; do
 	sm_pod_spawn "$p" "$HTTP" --port 9180 --id "v$((p - 1))" >"$E2E_TMP/http-$p.out" 2>&1
-	e2e_wait_for_line "$E2E_TMP/http-$p.out" '^ready' 5 || { echo "FAIL: http backend $p"; exit 1; }
+	e2e_wait_for_line "$E2E_TMP/http-$p.out" '^ready' 20 || { echo "FAIL: http backend $p"; exit 1; }
 done
 # backends API_SLICE_REQUESTS: "backend NAME N" lines of 20 requests through the proxy
 api_backends() { sm_pod_exec 1 "$HREQ" --addr 10.96.0.94:80 --count 20 | grep -E '^(backend|ERR)' | tr '\n' ' '; }
@@ -136,7 +136,7 @@ put() {
 	cat >"$E2E_TMP/policy/.$1.tmp" && mv "$E2E_TMP/policy/.$1.tmp" "$E2E_TMP/policy/$1"
 }
 wait_gen() { # wait_gen N: the agent applied a generation above N
-	e2e_wait_until 5 bash -c "[ \$($CTL --admin-socket $E2E_TMP/admin.sock status -o json | jq .generation) -gt $1 ]"
+	e2e_wait_until 20 bash -c "[ \$($CTL --admin-socket $E2E_TMP/admin.sock status -o json | jq .generation) -gt $1 ]"
 }
 applied() { grep 'policy generation .* applied' "$E2E_TMP/agent.log" | tail -1; }
 # state: what a reload decides (services, backends and their readiness),
@@ -297,7 +297,7 @@ wait_gen "$gen"
 e2e_log "a new file with a slice name another file holds: not a delta, rejected as a duplicate"
 gen=$(st .generation)
 slice 3:true | put web-eps-dup.yaml
-e2e_wait_until 5 bash -c "$CTL --admin-socket $E2E_TMP/admin.sock status -o json | jq -e '.last_error != \"\"' >/dev/null"
+e2e_wait_until 20 bash -c "$CTL --admin-socket $E2E_TMP/admin.sock status -o json | jq -e '.last_error != \"\"' >/dev/null"
 e2e_assert_match "the duplicate is named" 'duplicate EndpointSlice default/web-1' \
 	"$(ctl status -o json | jq -r '.diagnostics[]?'; grep error "$E2E_TMP/agent.log" | tail -2)"
 e2e_assert_eq "generation unchanged" "$gen" "$(st .generation)"
@@ -318,7 +318,7 @@ e2e_assert_eq "api still through the proxy" "backend v2 20 " "$(api_backends)"
 e2e_log "a bad slice is rejected with file:line:col; the running config stays"
 gen=$(st .generation)
 { slice 3:true; echo '- {addresses: [10.244.0.300], conditions: {ready: true}}'; } | put web-eps.yaml
-e2e_wait_until 5 bash -c "$CTL --admin-socket $E2E_TMP/admin.sock status -o json | jq -e '.last_error != \"\"' >/dev/null"
+e2e_wait_until 20 bash -c "$CTL --admin-socket $E2E_TMP/admin.sock status -o json | jq -e '.last_error != \"\"' >/dev/null"
 e2e_assert_match "error names the file" 'web-eps\.yaml:[0-9]+:[0-9]+' "$(ctl status -o json | jq -r '.diagnostics[]?' ; grep error "$E2E_TMP/agent.log" | tail -2)"
 e2e_assert_eq "generation unchanged" "$gen" "$(st .generation)"
 out=$(who 1 10.96.0.90:8080 30)
@@ -352,10 +352,10 @@ e2e_assert_match "listed" 'default/neu' "$(ctl services)"
 e2e_log "a Service on another Service's VIP: rejected with why, nothing else changes"
 gen=$(st .generation)
 new_svc clash 10.96.0.90 2 | put clash.yaml
-e2e_wait_until 5 grep -q 'not a delta (Service default/clash: clusterIP 10.96.0.90 is already the VIP of Service default/web' "$E2E_TMP/agent.log"
+e2e_wait_until 20 grep -q 'not a delta (Service default/clash: clusterIP 10.96.0.90 is already the VIP of Service default/web' "$E2E_TMP/agent.log"
 e2e_assert_match "the log says why the delta was not taken" \
 	'not a delta \(Service default/clash: clusterIP 10\.96\.0\.90 is already the VIP' "$(cat "$E2E_TMP/agent.log")"
-e2e_wait_until 5 bash -c "$CTL --admin-socket $E2E_TMP/admin.sock status -o json | jq -e '.last_error != \"\"' >/dev/null"
+e2e_wait_until 20 bash -c "$CTL --admin-socket $E2E_TMP/admin.sock status -o json | jq -e '.last_error != \"\"' >/dev/null"
 e2e_assert_match "/status names it" 'error: Service default/(clash|web): clusterIP 10\.96\.0\.90 is already the VIP of Service default/(web|clash)' \
 	"$(ctl status -o json | jq -r '.diagnostics[]?')"
 e2e_assert_eq "generation unchanged" "$gen" "$(st .generation)"
@@ -435,6 +435,7 @@ e2e_assert_eq "the other objects of those files stay" "3 3" \
 faults() { ctl routes details -o json | jq '[.. | objects | select(has("fault")) | .fault.abort_status] | add // 0'; }
 e2e_assert_eq "details now has the fault (abort 555)" "555" "$(faults)"
 gen=$(st .generation)
+n_unchanged=$(grep -c 'policy unchanged' "$E2E_TMP/agent.log")
 out=$(ctl delete -f "$S/fault-injection-details-v1.yaml" 2>&1)
 e2e_assert_ok "sockmeshctl delete -f ($out)" test "$(st .generation)" -gt "$gen"
 e2e_assert_ok "the file that held only those objects is gone" test ! -e "$E2E_TMP/policy/fault-injection-details-v1.yaml"
@@ -442,10 +443,13 @@ e2e_assert_eq "details has no fault any more" "0" "$(faults)"
 out=$(ctl delete -f "$S/fault-injection-details-v1.yaml" 2>&1); rc=$?
 e2e_assert_ok "deleting it again fails ($out)" test "$rc" -ne 0
 e2e_assert_match "says which object is not found" '(DestinationRule|VirtualService) default/details not found' "$out"
-sleep 1	# the reload of the files the delete changed (debounced) is done
+# the files the delete wrote come back through inotify: a reload that finds
+# nothing new; done before the next change
+e2e_wait_until 20 bash -c "[ \$(grep -c 'policy unchanged' '$E2E_TMP/agent.log') -gt $n_unchanged ]" ||
+	e2e_log "(no reload of the written files seen)"
 gen=$(st .generation)
 put dr-copy.yaml <"$S/destination-rule-all.yaml"
-e2e_wait_until 5 grep -q 'duplicate DestinationRule default/productpage' "$E2E_TMP/agent.log"
+e2e_wait_until 20 grep -q 'duplicate DestinationRule default/productpage' "$E2E_TMP/agent.log"
 e2e_assert_match "two files of the directory defining one object stay an error" \
 	'duplicate DestinationRule default/productpage' "$(cat "$E2E_TMP/agent.log")"
 e2e_assert_eq "generation unchanged" "$gen" "$(st .generation)"

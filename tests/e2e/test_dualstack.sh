@@ -34,7 +34,7 @@ mesh_servers 9000 sink 2 || exit 1
 mesh_servers 9001 echo 2 || exit 1
 for p in 2 3 4; do
 	sm_pod_spawn "$p" "$HTTP" --port 9085 --id "v$((p - 1))" >"$E2E_TMP/http-$p.out" 2>&1
-	e2e_wait_for_line "$E2E_TMP/http-$p.out" '^ready' 5 || { echo "FAIL: http backend $p"; exit 1; }
+	e2e_wait_for_line "$E2E_TMP/http-$p.out" '^ready' 20 || { echo "FAIL: http backend $p"; exit 1; }
 done
 
 # jv POD ARGS...: the JVM client in POD, defaults untouched (no -Djava.net.*)
@@ -68,10 +68,10 @@ e2e_assert_eq "v3 never (not in the route)" 0 "$(tally "$w" v3)"
 e2e_log "maxConnections = 3 per client pod, shared by AF_INET and AF_INET6 sockets"
 sm_pod_spawn 1 "$CLI" who --addr 10.96.0.40:9080 --count 2 --hold --hold-timeout 30 >"$E2E_TMP/h4.out"
 h4=$SM_LAST_PID
-e2e_wait_for_line "$E2E_TMP/h4.out" '^done' 10
+e2e_wait_for_line "$E2E_TMP/h4.out" '^done' 30
 e2e_assert_eq "AF_INET holds 2" 2 "$(grep -c '^conn [0-9]* v1' "$E2E_TMP/h4.out")"
 py_spawn 1 hold 10.96.0.40 9080 2 "$E2E_TMP/release" >"$E2E_TMP/h6.out"
-e2e_wait_for_line "$E2E_TMP/h6.out" '^done' 10
+e2e_wait_for_line "$E2E_TMP/h6.out" '^done' 30
 e2e_assert_eq "Python AF_INET6: the 3rd is admitted, the 4th refused with ENOBUFS" \
 	"$(printf 'conn 1 v1\nconn 2 ERR ENOBUFS')" "$(grep '^conn' "$E2E_TMP/h6.out")"
 touch "$E2E_TMP/now"
@@ -80,7 +80,7 @@ e2e_assert_match "Java: refused too (ENOBUFS)" '^conn 1 ERR No buffer space avai
 e2e_assert_eq "another pod's JVM is still admitted" "v1=1 ERR=0" "$(jv 5 who 10.96.0.40 9080 1)"
 touch "$E2E_TMP/release"
 kill -USR1 "$h4" 2>/dev/null; wait "$h4" 2>/dev/null
-e2e_assert_ok "counts given back on close" e2e_wait_until 5 bash -c \
+e2e_assert_ok "counts given back on close" e2e_wait_until 20 bash -c \
 	"[ \$($CTL --admin-socket $E2E_TMP/admin.sock backends limited -o json | jq '[.backends[].active] | add') -eq 0 ]"
 rm -f "$E2E_TMP/release"
 jv_spawn 1 hold 10.96.0.40 9080 4 "$E2E_TMP/release" >"$E2E_TMP/hj.out"
@@ -88,7 +88,7 @@ e2e_wait_for_line "$E2E_TMP/hj.out" '^done' 20
 e2e_assert_eq "Java alone: 3 admitted, the 4th refused" "3 1" \
 	"$(grep -c '^conn [0-9] v1' "$E2E_TMP/hj.out") $(grep -c '^conn 4 ERR No buffer space' "$E2E_TMP/hj.out")"
 touch "$E2E_TMP/release"
-e2e_assert_ok "no leaked counts" e2e_wait_until 10 bash -c \
+e2e_assert_ok "no leaked counts" e2e_wait_until 30 bash -c \
 	"[ \$($CTL --admin-socket $E2E_TMP/admin.sock backends -o json | jq '[.backends[].active] | add') -eq 0 ]"
 
 e2e_log "L7: HTTP through the agent's proxy from v4-mapped sockets"
@@ -149,13 +149,13 @@ e2e_assert_eq "flow bytes back from the v4-mapped server: exact" $((tx0 + 419430
 	"$(msum "$M" istio_tcp_sent_bytes_total "${dual[@]}")"
 rm -f "$E2E_TMP/release"
 py_spawn 1 hold 10.96.0.75 9005 1 "$E2E_TMP/release" quiet >"$E2E_TMP/hs.out"
-e2e_wait_for_line "$E2E_TMP/hs.out" '^done' 10
+e2e_wait_for_line "$E2E_TMP/hs.out" '^done' 30
 e2e_assert_match "the server's accepted socket is AF_INET6 ::ffff:" '\[::ffff:10\.244\.0\.12\]:9005' \
 	"$(sm_pod_exec 2 ss -Htn state established '( sport = :9005 )')"
 touch "$E2E_TMP/release"
 
 e2e_log "nothing leaked"
-e2e_assert_ok "active connections back to 0" e2e_wait_until 10 bash -c \
+e2e_assert_ok "active connections back to 0" e2e_wait_until 30 bash -c \
 	"[ \$($CTL --admin-socket $E2E_TMP/admin.sock backends -o json | jq '[.backends[].active] | add') -eq 0 ]"
 e2e_assert_eq "no connect failed open" 0 "$(mesh_counter connect_error)"
 

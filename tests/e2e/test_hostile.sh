@@ -29,7 +29,7 @@ MESH_AGENT_L7=1
 MESH_AGENT_ARGS=(--l7-max-conns "$MAX_CONNS" --l7-header-timeout "$HDR_MS")
 mesh_up smhst 2 "$E2E_ROOT/tests/e2e/policies/hostile.yaml" || { echo "FAIL: mesh_up"; exit 1; }
 sm_pod_spawn 2 "$HTTP" --port 8080 --id v1 >"$E2E_TMP/http.out" 2>&1
-e2e_wait_for_line "$E2E_TMP/http.out" '^ready' 5 || { echo "FAIL: sm-http"; cat "$E2E_TMP/http.out"; exit 1; }
+e2e_wait_for_line "$E2E_TMP/http.out" '^ready' 20 || { echo "FAIL: sm-http"; cat "$E2E_TMP/http.out"; exit 1; }
 
 hreq() { sm_pod_exec 1 "$HREQ" "$@"; }
 val() { # val OUTPUT KEY...: the number after "KEY..." in sm-hreq's output (0 when absent)
@@ -123,7 +123,7 @@ hostile_round() { # hostile_round N
 	sleep 0.3
 	served "$r while 5 slow heads trickle"
 	for i in 1 2 3 4 5; do
-		e2e_wait_for_line "$E2E_TMP/slow-$i.out" '^done' 10
+		e2e_wait_for_line "$E2E_TMP/slow-$i.out" '^done' 30
 		out=$(cat "$E2E_TMP/slow-$i.out")
 		ms=$(awk '$1 == "end" { print $3 }' <<<"$out")
 		e2e_assert_eq "$r slow head $i: 408" 1 "$(val "$out" status 408)"
@@ -143,14 +143,14 @@ hostile_round() { # hostile_round N
 	served "$r flood"
 
 	e2e_log "$r more than --l7-max-conns ($MAX_CONNS) idle connections"
-	e2e_wait_until 5 idle
+	e2e_wait_until 20 idle
 	ov0=$(pstat downstream_cx_overflow)
 	out=$(hreq --addr "$VIP" --hold $((MAX_CONNS + 10)) --hold-ms 800 --path /held --timeout 5)
 	e2e_assert_eq "$r $((MAX_CONNS + 10)) connects complete" $((MAX_CONNS + 10)) "$(val "$out" connected)"
 	e2e_assert_eq "$r the 10 over the limit are closed at once" 10 "$(val "$out" closed)"
 	e2e_assert_eq "$r the $MAX_CONNS admitted are served" "$MAX_CONNS" "$(val "$out" status 200)"
 	e2e_assert_eq "$r counted as downstream_cx_overflow" 10 $(($(pstat downstream_cx_overflow) - ov0))
-	e2e_wait_until 5 idle
+	e2e_wait_until 20 idle
 	out=$(hreq --addr "$VIP" --hold "$MAX_CONNS" --hold-ms 0 --path /again --timeout 5)
 	e2e_assert_eq "$r slots come back: $MAX_CONNS new connections served" "$MAX_CONNS 0" \
 		"$(val "$out" status 200) $(val "$out" closed)"
@@ -162,7 +162,7 @@ hostile_round() { # hostile_round N
 	e2e_assert_match "$r refused: closed" '^end (eof|reset) ' "$(grep '^end' <<<"$out")"
 	e2e_assert_eq "$r counted as downstream_cx_refused_no_orig_dst" 1 $(($(pstat downstream_cx_refused_no_orig_dst) - nr0))
 	served "$r direct connect"
-	e2e_wait_until 5 idle
+	e2e_wait_until 20 idle
 }
 
 # Warm up: both workers get a pooled upstream connection, the allocator its arenas.

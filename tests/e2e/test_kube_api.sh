@@ -72,7 +72,7 @@ MESH_AGENT_ARGS=(--reload-debounce 50)
 # /ready says what is still syncing; granting the permission lets it start.
 api forbid '{"resource": "services", "verb": "list"}'
 (
-	for i in $(seq 1 100); do
+	for i in $(seq 1 300); do
 		r=$(curl -s -m 2 --unix-socket "$E2E_TMP/admin.sock" http://x/ready 2>/dev/null | tr -d ' \n')
 		case "$r" in *'"ready":false'*ervice*) break ;; esac
 		sleep 0.1
@@ -90,7 +90,7 @@ scrape() { curl -sS -m 5 --unix-socket "$E2E_TMP/admin.sock" http://localhost/me
 kst() { st ".kubernetes$1"; }
 applied() { grep 'policy generation .* applied' "$E2E_TMP/agent.log" | tail -1; }
 wait_gen() { # wait_gen N: a generation above N applied
-	e2e_wait_until 10 bash -c "[ \$($CTL --admin-socket $E2E_TMP/admin.sock status -o json | jq .generation) -gt $1 ]"
+	e2e_wait_until 30 bash -c "[ \$($CTL --admin-socket $E2E_TMP/admin.sock status -o json | jq .generation) -gt $1 ]"
 }
 both='^v1=[0-9]+ v2=[0-9]+ ERR=0$'
 
@@ -128,7 +128,7 @@ web_2() {
 	wait_gen "$gen"
 	e2e_assert_match "$2: applied incrementally ($(applied))" \
 		'incremental: 1 EndpointSlices, 0 Pods, 0 Services, 0 VirtualServices, 0 DestinationRules; 1 service ports re-planned' "$(applied)"
-	for i in $(seq 1 100); do out=$(who 1 10.96.0.90:8080 40); [[ "$out" =~ $3 ]] && break; sleep 0.1; done
+	for i in $(seq 1 300); do out=$(who 1 10.96.0.90:8080 40); [[ "$out" =~ $3 ]] && break; sleep 0.1; done
 	e2e_assert_match "$2: web's connects ($out)" "$3" "$out"
 }
 web_2 apply "new slice" '^v1=[0-9]+ v2=[0-9]+ v3=[0-9]+ ERR=0$'
@@ -158,7 +158,7 @@ converge "extra's VIP again" 1 10.96.0.95:8080 "v3=6 ERR=0"
 e2e_log "Istio's CRDs installed (v1beta1 served): found within the recheck; a VirtualService routes"
 api crds '{"installed": true, "versions": ["v1beta1", "v1alpha3"]}'
 apply "$(vs_front)"
-for i in $(seq 1 100); do
+for i in $(seq 1 300); do
 	out=$(who 1 10.96.0.91:8080 20)
 	[[ "$out" =~ $both ]] && break
 	sleep 0.1
@@ -172,7 +172,7 @@ e2e_assert_match "a route change is a delta ($(applied))" \
 	'incremental: 0 EndpointSlices, 0 Pods, 0 Services, 1 VirtualServices, 0 DestinationRules; 1 service ports re-planned' \
 	"$(applied)"
 apply "$(vs_front)"
-for i in $(seq 1 100); do out=$(who 1 10.96.0.91:8080 20); [[ "$out" =~ $both ]] && break; sleep 0.1; done
+for i in $(seq 1 300); do out=$(who 1 10.96.0.91:8080 20); [[ "$out" =~ $both ]] && break; sleep 0.1; done
 e2e_assert_match "and back to web ($out)" "$both" "$out"
 l0=$(log_lines)
 delete "$(vs_front)"
@@ -198,13 +198,13 @@ e2e_log "fault: a line that is not JSON in the watch streams: resumed from the l
 api garbage '{}'
 apply "$(slice web-1 web 2 3)"
 out=""
-for i in $(seq 1 100); do out=$(who 1 10.96.0.90:8080 20); [[ "$out" =~ $both ]] && break; sleep 0.1; done
+for i in $(seq 1 300); do out=$(who 1 10.96.0.90:8080 20); [[ "$out" =~ $both ]] && break; sleep 0.1; done
 e2e_assert_match "converged after the broken stream ($out)" "$both" "$out"
 
 e2e_log "fault: an object that fails validation is rejected alone"
 gen=$(st .generation)
 apply "$(slice web-1 web 2 10.244.0.300)" "$(svc other 10.96.0.96)" "$(slice other-1 other 4)"
-e2e_wait_until 10 bash -c "$CTL --admin-socket $E2E_TMP/admin.sock status -o json | jq -e '.kubernetes.rejected[\"EndpointSlice default/web-1\"]' >/dev/null"
+e2e_wait_until 30 bash -c "$CTL --admin-socket $E2E_TMP/admin.sock status -o json | jq -e '.kubernetes.rejected[\"EndpointSlice default/web-1\"]' >/dev/null"
 e2e_assert_ok "logged as kind ns/name: field.path: message" grep -qE \
 	'error: EndpointSlice default/web-1: endpoints\[1\]\.addresses\[0\]: "10\.244\.0\.300" is not an IPv4 address$' \
 	"$E2E_TMP/agent.log"
@@ -221,7 +221,7 @@ apply "$(slice web-1 web 2 3)"
 
 e2e_log "fault: a Service on another Service's clusterIP is rejected alone"
 apply "$(svc clash 10.96.0.90)" "$(slice other-1 other 3)"
-e2e_wait_until 10 bash -c "$CTL --admin-socket $E2E_TMP/admin.sock status -o json | jq -e '.kubernetes.rejected[\"Service default/clash\"]' >/dev/null"
+e2e_wait_until 30 bash -c "$CTL --admin-socket $E2E_TMP/admin.sock status -o json | jq -e '.kubernetes.rejected[\"Service default/clash\"]' >/dev/null"
 e2e_assert_match "/status: why" 'clusterIP 10\.96\.0\.90 is already the VIP of Service default/(web|clash)' \
 	"$(kst '.rejected["Service default/clash"]')"
 e2e_assert_match "the log says why it was not a delta" \
@@ -230,7 +230,7 @@ converge "the rest of the change applies (other's new endpoint)" 1 10.96.0.96:80
 out=$(who 1 10.96.0.90:8080 30)
 e2e_assert_match "web keeps its VIP ($out)" "$both" "$out"
 delete "$(svc clash 10.96.0.90)"
-e2e_wait_until 10 bash -c "[ \$($CTL --admin-socket $E2E_TMP/admin.sock status -o json | jq '.kubernetes.rejected | length') = 0 ]"
+e2e_wait_until 30 bash -c "[ \$($CTL --admin-socket $E2E_TMP/admin.sock status -o json | jq '.kubernetes.rejected | length') = 0 ]"
 e2e_assert_eq "deleted: no longer rejected" "0" "$(kst '.rejected | length')"
 
 e2e_log "fault: the API server killed: the data path keeps serving; restarted with new resourceVersions"
@@ -259,10 +259,10 @@ api_start "$PORT" --h2
 e2e_assert_ok "a new server process" test "$API_PID" != "$api_pid_old"
 converge "the relist deletes what is gone (web)" 1 10.96.0.90:8080 "v1=10 ERR=0"
 converge "extra's VIP is gone" 1 10.96.0.95:8080 "ERR=6"
-e2e_wait_until 10 bash -c "$CTL --admin-socket $E2E_TMP/admin.sock status -o json | jq -e '.kubernetes.reachable' >/dev/null"
+e2e_wait_until 30 bash -c "$CTL --admin-socket $E2E_TMP/admin.sock status -o json | jq -e '.kubernetes.reachable' >/dev/null"
 e2e_assert_eq "reachable again" "true" "$(kst .reachable)"
 stats() { curl -sS --cacert "$K/ca.crt" "https://127.0.0.1:$PORT/_control/stats"; }
-e2e_wait_until 10 bash -c "[ \$(curl -sS --cacert '$K/ca.crt' https://127.0.0.1:$PORT/_control/stats | jq .watches) -ge 7 ]"
+e2e_wait_until 30 bash -c "[ \$(curl -sS --cacert '$K/ca.crt' https://127.0.0.1:$PORT/_control/stats | jq .watches) -ge 7 ]"
 e2e_assert_eq "HTTP/2: every list and watch on one connection" 1 "$(stats | jq .h2_connections)"
 e2e_assert_ge "HTTP/2: the 7 watches open side by side as streams" 7 "$(stats | jq .h2_max_open_streams)"
 e2e_assert_eq "no HTTP/1.1 request from the agent" 0 "$(stats | jq .http1_requests)"
@@ -270,18 +270,18 @@ e2e_assert_eq "no HTTP/1.1 request from the agent" 0 "$(stats | jq .http1_reques
 e2e_log "fault: the token rotated: 401, the token file is read again"
 api tokens '{"tokens": ["token-2"]}'
 api close '{}'
-e2e_wait_until 10 grep -q '401 Unauthorized' "$E2E_TMP/agent.log"
+e2e_wait_until 30 grep -q '401 Unauthorized' "$E2E_TMP/agent.log"
 e2e_assert_match "the 401 is logged" '401 Unauthorized' "$(cat "$E2E_TMP/agent.log")"
 printf 'token-2\n' >"$K/token.new" && mv "$K/token.new" "$K/token"
 apply "$(slice web-1 web 2 3)"
 out=""
-for i in $(seq 1 200); do out=$(who 1 10.96.0.90:8080 20); [[ "$out" =~ $both ]] && break; sleep 0.1; done
+for i in $(seq 1 400); do out=$(who 1 10.96.0.90:8080 20); [[ "$out" =~ $both ]] && break; sleep 0.1; done
 e2e_assert_match "converged with the new token ($out)" "$both" "$out"
 
 e2e_log "fault: RBAC without watch on services: 403 said, recovers when granted"
 api forbid '{"resource": "services", "verb": "watch"}'
 api close '{}'
-e2e_wait_until 10 bash -c "$CTL --admin-socket $E2E_TMP/admin.sock status -o json | jq -e '.kubernetes.kinds[] | select(.kind == \"Service\") | .last_error | test(\"403\")' >/dev/null"
+e2e_wait_until 30 bash -c "$CTL --admin-socket $E2E_TMP/admin.sock status -o json | jq -e '.kubernetes.kinds[] | select(.kind == \"Service\") | .last_error | test(\"403\")' >/dev/null"
 e2e_assert_match "status names the missing permission" '403 Forbidden \(RBAC: the agent needs get/list/watch on services' \
 	"$(kst '.kinds[] | select(.kind == "Service") | .last_error')"
 api forbid '{"resource": "services", "verb": ""}'

@@ -84,10 +84,10 @@ state_is() { [ "$(mb ".pods[] | select(.name == \"$1\") | .state")" = "$2" ]; }
 held() { ctl get pods -o json | jq -c ".[] | select(.metadata.name == \"$1\")"; }
 # requests JQ_FILTER: the API requests the server recorded, through a jq filter
 requests() { api_get requests | jq -c "$1"; }
-# converge_match DESC POD VIP N ERE: connects until their summary matches (10 s)
+# converge_match DESC POD VIP N ERE: connects until their summary matches (300 tries)
 converge_match() {
 	local _ out
-	for _ in $(seq 1 100); do
+	for _ in $(seq 1 300); do
 		out=$(who "$2" "$3" "$4")
 		[[ "$out" =~ $5 ]] && break
 		sleep 0.1
@@ -121,7 +121,7 @@ meta_watch='{"verb":"watch","sel":"spec.nodeName!=node-1","accept":"application/
 e2e_assert_ok "this node's Pods listed in full (fieldSelector=spec.nodeName=node-1)" grep -qxF "$full_list" <<<"$pods"
 e2e_assert_ok "... and watched in full" grep -qxF "$full_watch" <<<"$pods"
 e2e_assert_ok "the other Pods listed as PartialObjectMetadataList" grep -qxF "$meta_list" <<<"$pods"
-e2e_wait_until 5 bash -c "curl -sS --cacert '$K/ca.crt' https://127.0.0.1:$PORT/_control/requests | jq -c '.requests[] | select(.path == \"/api/v1/pods\" and .verb == \"watch\") | .query.fieldSelector' | grep -q '!='"
+e2e_wait_until 20 bash -c "curl -sS --cacert '$K/ca.crt' https://127.0.0.1:$PORT/_control/requests | jq -c '.requests[] | select(.path == \"/api/v1/pods\" and .verb == \"watch\") | .query.fieldSelector' | grep -q '!='"
 pods=$(requests '[.requests[] | select(.path == "/api/v1/pods") | {verb, sel: .query.fieldSelector, accept, code}] | unique | .[]')
 e2e_assert_ok "... and watched as PartialObjectMetadata" grep -qxF "$meta_watch" <<<"$pods"
 e2e_assert_eq "no other Pod request (never every Pod in full)" 4 "$(wc -l <<<"$pods")"
@@ -150,7 +150,7 @@ converge_match "web-v1's Pod back (ADDED): a delta, subset v1 has both again" 1 
 e2e_assert_match "a delta ($(applied))" 'incremental: 0 EndpointSlices, 1 Pods, 0 Services' "$(applied)"
 
 e2e_log "a) this node's Pods join the mesh"
-e2e_assert_ok "client-a attached" e2e_wait_until 5 state_is client-a attached
+e2e_assert_ok "client-a attached" e2e_wait_until 20 state_is client-a attached
 e2e_assert_eq "client-a's pod cgroup has the programs" "$PROGS" "$(progs "$(pod_cg client-a)")"
 e2e_assert_eq "nothing on the kubepods root" "" "$(progs "$ROOT")"
 e2e_assert_eq "another node's Pods are not members" "" "$(mb '.pods[] | select(.name | startswith("web-")) | .name')"
@@ -160,41 +160,41 @@ e2e_assert_eq "pod 4 (no Pod yet) is not translated" "ERR ENETUNREACH 3" \
 l0=$(wc -l <"$E2E_TMP/agent.log")
 apply "$(pod late 4 node-1 v0 client)"
 e2e_assert_ok "a new Pod of this node (ADDED on the full watch): known, its cgroup not made yet" \
-	e2e_wait_until 10 state_is late pending
+	e2e_wait_until 30 state_is late pending
 e2e_assert_match "this node's new Pod: a delta ($(applied))" 'incremental: 0 EndpointSlices, 1 Pods' "$(applied)"
 late_cg=$(pod_cg late)
 sm_pod_cgroup 4 "$late_cg" || { echo "FAIL: pod cgroup"; exit 1; }	# the kubelet starts it
-e2e_assert_ok "its cgroup made: attached" e2e_wait_until 10 state_is late attached
+e2e_assert_ok "its cgroup made: attached" e2e_wait_until 30 state_is late attached
 e2e_assert_eq "its pod cgroup has the programs" "$PROGS" "$(progs "$late_cg")"
 converge_match "its connects are translated" 4 "$VIP" 30 "$both"
 apply "$(pod late 4 node-1 v9 client)"
 e2e_assert_ok "relabelled (MODIFIED on the full watch): a delta" \
-	e2e_wait_until 10 bash -c "grep 'policy generation .* applied' '$E2E_TMP/agent.log' | tail -1 | grep -q 'incremental: 0 EndpointSlices, 1 Pods'"
+	e2e_wait_until 30 bash -c "grep 'policy generation .* applied' '$E2E_TMP/agent.log' | tail -1 | grep -q 'incremental: 0 EndpointSlices, 1 Pods'"
 e2e_assert_ok "relabelled: still attached" state_is late attached
 converge_match "relabelled: its connects still translated" 4 "$VIP" 30 "$both"
 delete "$(pod late 4 node-1 v9 client)"
 e2e_assert_ok "the Pod deleted (DELETED on the full watch): detached" \
-	e2e_wait_until 10 bash -c "[ -z \"\$(bpftool -j cgroup show '$late_cg' | jq -r '.[].name')\" ]"
+	e2e_wait_until 30 bash -c "[ -z \"\$(bpftool -j cgroup show '$late_cg' | jq -r '.[].name')\" ]"
 e2e_assert_match "deleted: a delta ($(applied))" 'incremental: 0 EndpointSlices, 1 Pods' "$(applied)"
 e2e_assert_eq "deleted: no longer listed" "" "$(mb '.pods[] | select(.name == "late") | .name')"
 gw='{"apiVersion": "networking.istio.io/v1", "kind": "Gateway", "metadata": {"name": "gw", "namespace": "default"}, "spec": {"servers": [{"port": {"number": 8000, "name": "http", "protocol": "HTTP"}, "hosts": ["*"]}]}}'
 apply "$gw"
-e2e_assert_ok "a Gateway: a delta" e2e_wait_until 10 bash -c \
+e2e_assert_ok "a Gateway: a delta" e2e_wait_until 30 bash -c \
 	"grep 'policy generation .* applied' '$E2E_TMP/agent.log' | tail -1 | grep -q '1 Gateways; 0 service ports re-planned'"
 delete "$gw"
-e2e_assert_ok "the Gateway deleted: a delta" e2e_wait_until 10 bash -c \
+e2e_assert_ok "the Gateway deleted: a delta" e2e_wait_until 30 bash -c \
 	"tail -n +$((l0 + 1)) '$E2E_TMP/agent.log' | grep 'policy generation .* applied' | grep -c '1 Gateways;' | grep -qx 2"
 e2e_assert_eq "this node's Pods and the Gateway: no full reload" "" \
 	"$(tail -n +"$((l0 + 1))" "$E2E_TMP/agent.log" | grep 'not a delta')"
 e2e_log "a) a Namespace relabelled: a delta; its pods leave the mesh and join again"
 apply '{"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "default"}}'
 e2e_assert_ok "istio-injection removed: client-a detached" \
-	e2e_wait_until 10 bash -c "[ -z \"\$(bpftool -j cgroup show '$(pod_cg client-a)' | jq -r '.[].name')\" ]"
+	e2e_wait_until 30 bash -c "[ -z \"\$(bpftool -j cgroup show '$(pod_cg client-a)' | jq -r '.[].name')\" ]"
 e2e_assert_match "a delta ($(applied))" \
 	'incremental: 0 EndpointSlices, 0 Pods, 0 Services, 0 VirtualServices, 0 DestinationRules, 1 Namespaces; 0 service ports re-planned' \
 	"$(applied)"
 apply "$ns"
-e2e_assert_ok "labelled again: client-a attached" e2e_wait_until 10 state_is client-a attached
+e2e_assert_ok "labelled again: client-a attached" e2e_wait_until 30 state_is client-a attached
 e2e_assert_eq "its pod cgroup has the programs again" "$PROGS" "$(progs "$(pod_cg client-a)")"
 e2e_assert_match "a delta ($(applied))" '1 Namespaces; 0 service ports re-planned' "$(applied)"
 apply "$(pod web-v2 3 node-2 v2)" "$(vs v2)"
@@ -263,7 +263,7 @@ api tokens '{"tokens": ["sa-token-2"]}'
 apply "$(vs v1)"
 converge "the open watches keep delivering (subset v1)" 1 "$VIP" "v1=10 ERR=0"
 api close '{}'	# every watch ends (as at its timeoutSeconds): new requests, new token
-e2e_wait_until 10 bash -c "[ \$(curl -sS --cacert '$K/ca.crt' https://127.0.0.1:$PORT/_control/stats | jq .watches) -ge 8 ]"
+e2e_wait_until 30 bash -c "[ \$(curl -sS --cacert '$K/ca.crt' https://127.0.0.1:$PORT/_control/stats | jq .watches) -ge 8 ]"
 apply "$(vs v2)"
 converge "watching again after the rotation (subset v2)" 1 "$VIP" "v2=10 ERR=0"
 e2e_assert_eq "the new watches carry the new token, none was refused" '["token:sa-token-2"] 0' \
@@ -285,9 +285,9 @@ start_unready() {
 	sm_spawn "$AGENT" --kubepods-cgroup "$ROOT" --kubeconfig "$1" --pin-path "$SM_PIN" \
 		--admin-socket "$E2E_TMP/admin.sock" "${MESH_AGENT_ARGS[@]}" >>"$E2E_TMP/agent.log" 2>&1
 	AGENT_PID=$SM_LAST_PID
-	e2e_wait_until 10 bash -c "curl -s --unix-socket '$E2E_TMP/admin.sock' http://x/healthz | grep -q ok" ||
+	e2e_wait_until 30 bash -c "curl -s --unix-socket '$E2E_TMP/admin.sock' http://x/healthz | grep -q ok" ||
 		{ echo "FAIL: agent ($1) admin API"; cat "$E2E_TMP/agent.log"; exit 1; }
-	e2e_wait_until 10 bash -c "curl -s --unix-socket '$E2E_TMP/admin.sock' http://x/kubernetes | jq -e '.kinds[0].last_error != \"\"' >/dev/null"
+	e2e_wait_until 30 bash -c "curl -s --unix-socket '$E2E_TMP/admin.sock' http://x/kubernetes | jq -e '.kinds[0].last_error != \"\"' >/dev/null"
 	ERR=$(curl -s --unix-socket "$E2E_TMP/admin.sock" http://x/kubernetes | jq -r '.kinds[0].last_error')
 }
 # stop_unready: no signal handling before the first apply: killed as a replaced pod would be
@@ -359,7 +359,15 @@ e2e_log "/status: map entries from the apply tables and counted off the loop, as
 apply "${dr/'"subsets"'/'"trafficPolicy": {"loadBalancer": {"consistentHash": {"useSourceIp": true}}, "connectionPool": {"tcp": {"maxConnections": 100}}}, "subsets"'}" \
 	'{"apiVersion": "networking.istio.io/v1", "kind": "VirtualService", "metadata": {"name": "web", "namespace": "default"}, "spec": {"hosts": ["web"], "tcp": [{"route": [{"destination": {"host": "web", "subset": "v1"}, "weight": 50}, {"destination": {"host": "web", "subset": "v2"}, "weight": 50}]}]}}'
 converge_match "a 50/50 split between the subsets, each hashed by source" 1 "$VIP" 40 "$both"
-sleep 1.3	# superseded versions go after their 1 s grace
+# superseded versions go after their 1 s grace (the loop's next turn after it)
+entries_agree() {
+	local m
+	for m in sm_svc sm_cluster sm_backend sm_bset sm_route sm_maglev sm_conn_limit; do
+		[ "$(bpftool -j map dump pinned "$SM_PIN/maps/$m" | jq length)" = "$(st ".map_entries.$m")" ] || return 1
+	done
+}
+sleep 1.1
+e2e_wait_until 20 entries_agree || e2e_log "(map entries still differ)"
 e2e_log "map entries: $(ctl status -o json | jq -c .map_entries)"
 for m in sm_svc sm_cluster sm_backend sm_bset sm_route sm_maglev sm_conn_limit; do
 	e2e_assert_eq "map_entries.$m" "$(bpftool -j map dump pinned "$SM_PIN/maps/$m" | jq length)" \

@@ -38,7 +38,7 @@ sm_pod_spawn 3 /usr/bin/python3 "$E2E_ROOT/tests/e2e/stall_peer.py" 9091 stall >
 sm_pod_spawn 3 /usr/bin/python3 "$E2E_ROOT/tests/e2e/stall_peer.py" 9092 reset >"$E2E_TMP/peer-reset.out" 2>&1
 sm_pod_spawn 2 /usr/bin/python3 "$GRPC" serve 50051 g1 >"$E2E_TMP/grpc-2.out" 2>&1
 for f in "$E2E_TMP"/http-*.out "$E2E_TMP"/grpc-2.out "$E2E_TMP"/peer-*.out; do
-	e2e_wait_for_line "$f" '^ready' 10 || { echo "FAIL: backend $f"; cat "$f"; exit 1; }
+	e2e_wait_for_line "$f" '^ready' 30 || { echo "FAIL: backend $f"; cat "$f"; exit 1; }
 done
 
 hreq() { sm_pod_exec 1 "$HREQ" --addr 10.96.4.10:9080 "$@"; }
@@ -129,13 +129,13 @@ v2_requests() { # requests v2 has served (sm-http prints its count on SIGUSR1)
 	local n
 	n=$(grep -c '^stats requests' "$E2E_TMP/http-3.out")
 	kill -USR1 "$V2_PID"
-	e2e_wait_until 3 bash -c "[ \$(grep -c '^stats requests' '$E2E_TMP/http-3.out') -gt $n ]"
+	e2e_wait_until 20 bash -c "[ \$(grep -c '^stats requests' '$E2E_TMP/http-3.out') -gt $n ]"
 	grep '^stats requests' "$E2E_TMP/http-3.out" | tail -1 | awk '{ print $3 }'
 }
 mirrored() { [ "$(v2_requests)" -ge $((before + 5)) ]; }
 before=$(v2_requests)
 to v1 /mirror
-e2e_assert_ok "v2 got the 5 mirrored requests (fire and forget: waited for)" e2e_wait_until 5 mirrored
+e2e_assert_ok "v2 got the 5 mirrored requests (fire and forget: waited for)" e2e_wait_until 20 mirrored
 e2e_assert_eq "and no more" $((before + 5)) "$(v2_requests)"
 
 e2e_log "[VS] HTTPMirrorPolicy streams bodies of any size to the mirror (1 MiB Content-Length, chunked)"
@@ -164,7 +164,7 @@ printf '\000\000\000\000\013mirror-h1-x' >"$E2E_TMP/grpc-msg.bin"
 sm_pod_exec 1 curl -sS -m 10 -o /dev/null -H 'content-type: application/grpc' -H 'te: trailers' \
 	--data-binary @"$E2E_TMP/grpc-msg.bin" http://10.96.4.10:9080/sm.Echo/Say
 e2e_assert_ok "an HTTP/1.1 client's gRPC call mirrored to the gRPC server over HTTP/2" \
-	e2e_wait_for_line "$E2E_TMP/grpc-2.out" '^say mirror-h1-x$' 5
+	e2e_wait_for_line "$E2E_TMP/grpc-2.out" '^say mirror-h1-x$' 20
 
 e2e_log "[VS] a mirror that accepts and never reads: abandoned past 1 MiB unsent, the upload goes on"
 a0=$(pstat mirror_rq_abandoned)
@@ -176,7 +176,7 @@ e2e_log "[VS] a mirror that resets: the shadow fails, the request does not"
 f0=$(pstat mirror_rq_failed)
 e2e_assert_eq "1 MiB upload answered by v1" "body_bytes_received=1048576" "$(up /upreset/x "$E2E_TMP/1m.bin")"
 failed_one() { [ "$(pstat mirror_rq_failed)" -ge $((f0 + 1)) ]; }
-e2e_assert_ok "its shadow failed" e2e_wait_until 5 failed_one
+e2e_assert_ok "its shadow failed" e2e_wait_until 20 failed_one
 
 e2e_log "[VS] CorsPolicy: preflight answered by the proxy, allowed origin echoed"
 out=$(sm_pod_exec 1 curl -sS -m 5 -i -X OPTIONS -H 'Origin: http://ok.example' \

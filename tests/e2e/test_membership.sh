@@ -113,7 +113,7 @@ reload_to() {
 	local before
 	before=$(ctl status -o json | jq .reloads_ok)
 	policy "$@"
-	e2e_wait_until 10 reloads_above "$before" || echo "  (no reload seen)"
+	e2e_wait_until 30 reloads_above "$before" || echo "  (no reload seen)"
 }
 
 # reach POD ADDR: "ok=N err=N" for 6 connects from POD to ADDR
@@ -141,7 +141,7 @@ layout() {
 check_basic() {
 	local driver=$1 n
 	e2e_log "$driver layout: attach only to member pods"
-	e2e_assert_ok "$driver: members attached" e2e_wait_until 10 counts_are "4 3 1"
+	e2e_assert_ok "$driver: members attached" e2e_wait_until 30 counts_are "4 3 1"
 	e2e_assert_eq "$driver: 4 members, 3 attached, 1 pending (its cgroup is not there)" "4 3 1" "$(counts)"
 	for n in 1 5 6; do
 		e2e_assert_eq "$driver: pod $n cgroup has the 6 programs" "$PROGS" "$(progs "$(pod_cg "$driver" "$n")")"
@@ -188,7 +188,7 @@ e2e_assert_ge "node-1 peers: both ends inserted" $((ins0 + 12)) "$(mesh_counter 
 e2e_assert_eq "node-1 peers: none left out" "$rem0" "$(mesh_counter sock_not_inserted_remote)"
 # a peer that is no pod of node-1 (the node's own address): TCP only
 sm_node_spawn "$SRV" --port 9099 --id node --mode id >"$E2E_TMP/srv-node.out" 2>&1
-e2e_wait_for_line "$E2E_TMP/srv-node.out" '^ready' 5 || echo "  (node server did not start)"
+e2e_wait_for_line "$E2E_TMP/srv-node.out" '^ready' 20 || echo "  (node server did not start)"
 e2e_assert_eq "off-node peer: connects served" "ok=6 err=0" "$(reach 1 "$SM_NODE_IP:9099")"
 e2e_assert_eq "off-node peer: the client sockets stay out of the sockhash" $((rem0 + 6)) \
 	"$(mesh_counter sock_not_inserted_remote)"
@@ -282,7 +282,7 @@ change_a() {
 	local before
 	before=$(ctl status -o json | jq .reloads_ok)
 	if [ "$1" = rm ]; then rm -f "$E2E_TMP/policy/pod-a.yaml"; else pod_a "$1"; fi
-	e2e_wait_until 10 reloads_above "$before" || echo "  (no reload seen)"
+	e2e_wait_until 30 reloads_above "$before" || echo "  (no reload seen)"
 }
 sm_pod_map() { bpftool -j map dump pinned "$SM_PIN/maps/sm_pod" | jq -c 'sort_by(.key)'; }
 # pod_flags: sm_pod's flags of client-a's address (empty: no entry)
@@ -300,7 +300,7 @@ l0=$(log_lines)
 change_a ""
 e2e_assert_match "new pod of this node: a delta ($(applied))" \
 	'incremental: 0 EndpointSlices, 1 Pods, 0 Services, 0 VirtualServices, 0 DestinationRules' "$(applied)"
-e2e_assert_ok "new pod attached" e2e_wait_until 5 state_is client-a attached
+e2e_assert_ok "new pod attached" e2e_wait_until 20 state_is client-a attached
 e2e_assert_eq "new pod: its cgroup has the 6 programs" "$PROGS" "$(progs "$(pod_cg cgroupfs 1)")"
 e2e_assert_eq "new pod: its connects are translated" "ok=6 err=0" "$(translated 1)"
 e2e_assert_eq "new pod: sm_pod marks it this node's (SM_POD_F_LOCAL)" 2 "$(pod_flags)"
@@ -322,7 +322,7 @@ e2e_assert_eq "relabelled: not translated" "$NOT_TRANSLATED" "$(untranslated 1)"
 e2e_assert_eq "relabelled: no redirect opt-out any more" 2 "$(pod_flags)"
 
 change_a ""
-e2e_assert_ok "relabelled back: attached again" e2e_wait_until 5 state_is client-a attached
+e2e_assert_ok "relabelled back: attached again" e2e_wait_until 20 state_is client-a attached
 e2e_assert_eq "relabelled back: translated" "ok=6 err=0" "$(translated 1)"
 delta_map=$(sm_pod_map)
 delta_members=$(counts)

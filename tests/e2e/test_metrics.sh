@@ -24,7 +24,7 @@ mesh_up smmet 4 "$E2E_ROOT/tests/e2e/policies/metrics.yaml" || { echo "FAIL: mes
 
 for p in 2 3; do
 	sm_pod_spawn "$p" "$HTTP" --port 9080 --id "v$((p - 1))" >"$E2E_TMP/http-$p.out" 2>&1
-	e2e_wait_for_line "$E2E_TMP/http-$p.out" '^ready' 5 || { echo "FAIL: backend $p"; exit 1; }
+	e2e_wait_for_line "$E2E_TMP/http-$p.out" '^ready' 20 || { echo "FAIL: backend $p"; exit 1; }
 done
 mesh_servers 9090 sink 4 || exit 1
 mesh_servers 9091 id 4 || exit 1
@@ -57,7 +57,9 @@ e2e_assert_eq "7 x 503" 7 "$(cnt "$out" status 503)"
 out=$(hreq 1 --addr 10.96.1.20:9080 --count 5 -H 'end-user: jason')
 e2e_assert_eq "5 x 200 from v2" 5 "$(cnt "$out" backend v2)"
 
-m=$(scrape)
+# the proxy accounts a request just after its reply: scrape until all are in
+scrape_until 32 istio_requests_total || echo "    (requests fell short)"
+m=$M
 src='reporter="source" source_workload="productpage-v1" source_workload_namespace="default" source_app="productpage"'
 dst='destination_service="reviews.default.svc.cluster.local" destination_service_name="reviews" destination_service_namespace="default" request_protocol="http"'
 e2e_assert_eq "all 32 requests counted" 32 "$(msum "$m" istio_requests_total)"
@@ -81,7 +83,8 @@ e2e_assert_eq "content type 0.0.4" "text/plain; version=0.0.4; charset=utf-8" \
 
 e2e_log "a second scrape after more traffic only grows"
 hreq 1 --addr 10.96.1.20:9080 --count 3 --path '/fail?status=404' >/dev/null
-m=$(scrape)
+scrape_until 35 istio_requests_total || echo "    (requests fell short)"
+m=$M
 e2e_assert_eq "404 counted" 3 "$(msum "$m" istio_requests_total 'response_code="404"')"
 e2e_assert_eq "total 35" 35 "$(msum "$m" istio_requests_total)"
 
@@ -155,9 +158,19 @@ e2e_assert_eq "12 at once: whole answers or 503 busy" "12 0" "$((n200 + n503)) $
 e2e_assert_ge "12 at once: at least the worker's queue answered" 8 "$n200"
 
 e2e_log "top --once: one window's rate, error share and percentiles"
-ctl top --once --interval 3 >"$E2E_TMP/top.out" 2>&1 &
+# The window is what the requests between top's two GETs of /top added: send
+# them once top sleeps after its first GET (its usleep: clock_nanosleep or
+# nanosleep, syscalls 230 and 35 on x86-64, 115 and 101 on arm64), with a
+# window that holds them on a slow machine too.
+"$CTL" --admin-socket "$E2E_TMP/admin.sock" --pin-path "$SM_PIN" top --once --interval 10 >"$E2E_TMP/top.out" 2>&1 &
 top_pid=$!
-sleep 0.5
+top_sleeps() {
+	local nr _
+	read -r nr _ <"/proc/$top_pid/syscall" 2>/dev/null || return 1
+	case "$(uname -m):$nr" in x86_64:230 | x86_64:35 | aarch64:115 | aarch64:101) return 0 ;; esac
+	return 1
+}
+e2e_wait_until 20 top_sleeps || echo "    (top did not reach its sleep)"
 hreq 1 --addr 10.96.1.20:9080 --count 6 --path /ok >/dev/null
 hreq 1 --addr 10.96.1.20:9080 --count 6 --path '/fail?status=503' >/dev/null
 wait "$top_pid"
@@ -255,7 +268,7 @@ l4_check "redirected, 1 MiB" "6 6 $((25000 + MIB)) 135"
 e2e_log "maxConnections 2: the 3rd held connection is refused, counted per source and cluster"
 sm_pod_spawn 1 "$CLI" who --addr 10.96.1.30:9091 --count 3 --hold --hold-timeout 20 >"$E2E_TMP/hold.out"
 hold_pid=$SM_LAST_PID
-e2e_wait_for_line "$E2E_TMP/hold.out" '^done' 5
+e2e_wait_for_line "$E2E_TMP/hold.out" '^done' 20
 e2e_assert_match "3rd refused with ENOBUFS" 'conn 3 ERR ENOBUFS' "$(cat "$E2E_TMP/hold.out")"
 m=$(scrape)
 e2e_assert_eq "sockmesh_connect_overflows_total{productpage-v1, ratings:9091}" 1 \

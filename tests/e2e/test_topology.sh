@@ -46,7 +46,7 @@ sm_pod_spawn 3 "$SRV" --port 9001 --mode order >"$E2E_TMP/order.out"
 sm_pod_spawn 2 "$SRV" --port 9002 --mode echo >"$E2E_TMP/echo.out"
 echo_pid=$SM_LAST_PID
 for f in s2 s3 sink order echo; do
-	e2e_wait_for_line "$E2E_TMP/$f.out" '^ready$' 5 || echo "  (server $f not ready)"
+	e2e_wait_for_line "$E2E_TMP/$f.out" '^ready$' 20 || echo "  (server $f not ready)"
 done
 
 e2e_assert_eq "who pod2" "v2 5" "$(sm_pod_exec 1 "$CLI" who --addr "$ip2:8080" --count 5)"
@@ -72,7 +72,7 @@ e2e_assert_eq "order 200 conns" "conns 200 ok 200 bad 0" "$(tail -n1 <<<"$out")"
 out=$(sm_pod_exec 1 "$CLI" eagain --addr "$ip2:9002" --transfers 200 --bytes 2000 2>&1)
 e2e_assert_match "eagain tool runs" '^transfers 200 eagain [0-9]+ bad 0$' "$out"
 kill -USR1 "$echo_pid"
-e2e_wait_for_line "$E2E_TMP/echo.out" '^stats ' 5
+e2e_wait_for_line "$E2E_TMP/echo.out" '^stats ' 20
 e2e_assert_match "echo server stats" '^stats conns 104 eagain [0-9]+ bad 0$' \
 	"$(grep '^stats ' "$E2E_TMP/echo.out")"
 
@@ -80,7 +80,7 @@ e2e_assert_match "echo server stats" '^stats conns 104 eagain [0-9]+ bad 0$' \
 sm_pod_spawn 1 "$CLI" who --addr "$ip3:8080" --count 3 --hold --hold-timeout 20 \
 	>"$E2E_TMP/hold.out"
 hold=$SM_LAST_PID
-e2e_wait_for_line "$E2E_TMP/hold.out" '^done$' 5
+e2e_wait_for_line "$E2E_TMP/hold.out" '^done$' 20
 e2e_assert_eq "hold lines" "conn 1 v3|conn 2 v3|conn 3 v3|done" \
 	"$(paste -sd'|' "$E2E_TMP/hold.out")"
 kill -TERM "$hold"

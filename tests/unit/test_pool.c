@@ -49,7 +49,7 @@
 #define PP_MAX_RETRIES	1
 #define PP_UP_IDLE_MS	200	/* virtual: pooled connections close after this */
 #define PP_DOWN_IDLE_MS	1500	/* virtual: client keep-alive idle timeout */
-#define PP_HANG_MS	3000	/* real: a request unanswered this long hangs */
+#define PP_HANG_MS	10000	/* real: a request unanswered this long hangs (a loaded machine's bound) */
 #define PP_BE_IDLE_MS	40	/* real: backends close connections idle this long */
 #define PP_BE_CONNS	512
 #define PP_VIP		0x0a60000bu	/* 10.96.0.11 */
@@ -567,7 +567,7 @@ static void pp_one_run(unsigned int seed, const struct pp_be *be)
 	/* traffic stops: after the upstream idle timeout every counter is zero */
 	for (int i = 0; i < PP_CLIENTS; i++)
 		pp_close(&r.cl[i], false);
-	deadline = pp_real_ms() + 2000;
+	deadline = pp_real_ms() + PP_HANG_MS;
 	do {
 		pp_advance(&r, PP_UP_IDLE_MS + 1);
 		usleep(5000);
@@ -587,7 +587,7 @@ static void pp_one_run(unsigned int seed, const struct pp_be *be)
 		c->fd = pp_connect(r.port);
 		if (c->fd < 0)
 			continue;
-		deadline = pp_real_ms() + 2000;
+		deadline = pp_real_ms() + PP_HANG_MS;
 		while (send(c->fd, req, sizeof(req) - 1, MSG_NOSIGNAL) < 0 && errno == EAGAIN &&
 		       pp_real_ms() < deadline)
 			usleep(1000);
