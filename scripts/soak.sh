@@ -134,8 +134,8 @@ e2e_wait_until 30 bash -c "! kill -0 $l4_pid 2>/dev/null && ! kill -0 $l7_pid 2>
 wait "$l4_pid" "$l7_pid" 2>/dev/null
 
 # grace deletions of a reload happen 1 s after it; connections are closed
-e2e_wait_until 5 bash -c "[ \"\$($CTL --admin-socket $E2E_TMP/admin.sock status -o json | jq -c '.map_entries | del(.sm_sock_hash)')\" = '$maps_before' ]"
-e2e_wait_until 5 bash -c "[ \"\$($CTL --admin-socket $E2E_TMP/admin.sock backends -o json | jq '[.backends[].active] | add // 0')\" = 0 ]"
+e2e_wait_until 20 bash -c "[ \"\$($CTL --admin-socket $E2E_TMP/admin.sock status -o json | jq -c '.map_entries | del(.sm_sock_hash)')\" = '$maps_before' ]"
+e2e_wait_until 20 bash -c "[ \"\$($CTL --admin-socket $E2E_TMP/admin.sock backends -o json | jq '[.backends[].active] | add // 0')\" = 0 ]"
 maps_after=$(maps)
 sh_after=$(sockhash)
 # sm_sock_hash drops a socket when it closes: what stays must be a live

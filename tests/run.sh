@@ -15,7 +15,7 @@ failed_suites=()
 
 # run_suite NAME CMD...: runs CMD, adds its "N passed, N failed" line(s).
 run_suite() {
-	local name=$1 out rc p f line
+	local name=$1 out rc p f line t0=$SECONDS
 	shift
 	echo "=== $name"
 	out=$(mktemp)
@@ -40,7 +40,7 @@ run_suite() {
 	total_pass=$((total_pass + p))
 	total_fail=$((total_fail + f))
 	[ "$f" -ne 0 ] && failed_suites+=("$name")
-	echo "--- $name: $p passed, $f failed (exit $rc)"
+	echo "--- $name: $p passed, $f failed (exit $rc, $((SECONDS - t0)) s)"
 	rm -f "$out"
 }
 
@@ -57,7 +57,8 @@ run_e2e() {
 	local filter=${1:-}
 	for t in tests/e2e/test_*.sh; do
 		[ -n "$filter" ] && [[ $t != *"$filter"* ]] && continue
-		run_suite "e2e $(basename "$t" .sh)" timeout --foreground -k 10 300 bash "$t"
+		# (a bound for a hang, twice what the slowest takes on a loaded 2-core machine)
+		run_suite "e2e $(basename "$t" .sh)" timeout --foreground -k 10 600 bash "$t"
 	done
 }
 

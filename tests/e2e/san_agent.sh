@@ -17,7 +17,7 @@ trap 'rm -rf -- "$logs"' EXIT
 SM_AGENT=$(cd "$(dirname "$agent")" && pwd)/$(basename "$agent") \
 ASAN_OPTIONS=detect_leaks=1:log_path=$logs/asan \
 UBSAN_OPTIONS=print_stacktrace=1:log_path=$logs/ubsan \
-	timeout --foreground -k 10 400 bash "tests/e2e/$name.sh" | tee "$logs/out"
+	timeout --foreground -k 10 800 bash "tests/e2e/$name.sh" | tee "$logs/out"
 rc=${PIPESTATUS[0]}
 reports=$(cat "$logs"/asan* "$logs"/ubsan* 2>/dev/null)
 if [ -n "$reports" ]; then

@@ -84,7 +84,7 @@ e2e_assert_ok "counts given back on close" e2e_wait_until 20 bash -c \
 	"[ \$($CTL --admin-socket $E2E_TMP/admin.sock backends limited -o json | jq '[.backends[].active] | add') -eq 0 ]"
 rm -f "$E2E_TMP/release"
 jv_spawn 1 hold 10.96.0.40 9080 4 "$E2E_TMP/release" >"$E2E_TMP/hj.out"
-e2e_wait_for_line "$E2E_TMP/hj.out" '^done' 20
+e2e_wait_for_line "$E2E_TMP/hj.out" '^done' 60
 e2e_assert_eq "Java alone: 3 admitted, the 4th refused" "3 1" \
 	"$(grep -c '^conn [0-9] v1' "$E2E_TMP/hj.out") $(grep -c '^conn 4 ERR No buffer space' "$E2E_TMP/hj.out")"
 touch "$E2E_TMP/release"

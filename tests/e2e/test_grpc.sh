@@ -34,7 +34,7 @@ sm_pod_spawn 5 $PY "$GRPC" serve 50051 bad --fail UNAVAILABLE >"$E2E_TMP/grpc-5.
 sm_pod_spawn 5 $PY "$E2E_ROOT/tests/e2e/stall_peer.py" 50061 stall >"$E2E_TMP/grpc-stall.out" 2>&1
 sm_pod_spawn 5 $PY "$E2E_ROOT/tests/e2e/stall_peer.py" 50062 reset >"$E2E_TMP/grpc-reset.out" 2>&1
 for p in 2 3 4 5 stall reset; do
-	e2e_wait_for_line "$E2E_TMP/grpc-$p.out" '^ready' 15 || { echo "FAIL: backend $p"; cat "$E2E_TMP/grpc-$p.out"; exit 1; }
+	e2e_wait_for_line "$E2E_TMP/grpc-$p.out" '^ready' 30 || { echo "FAIL: backend $p"; cat "$E2E_TMP/grpc-$p.out"; exit 1; }
 done
 
 g() { sm_pod_exec 1 timeout 60 $PY "$GRPC" "$@"; }
@@ -148,6 +148,9 @@ msgs() { # msgs request|response -> the spread service's total
 		awk -v m="istio_$1_messages_total" '$1 ~ "^" m "[{]" && /destination_service_name="spread"/ { s += $2 }
 			END { print s + 0 }'
 }
+# (a call is accounted just after its last frame went out: wait for the last one)
+msgs_in() { [ "$(msgs request)" -ge 234 ] && [ "$(msgs response)" -ge 84 ]; }
+e2e_wait_until 20 msgs_in || e2e_log "(messages fell short)"
 e2e_assert_eq "istio_request_messages_total: 30 + 1 + 200 + 3 client messages" 234 "$(msgs request)"
 e2e_assert_eq "istio_response_messages_total: 30 + 50 + 1 + 3 server messages" 84 "$(msgs response)"
 
@@ -187,7 +190,7 @@ e2e_assert_eq "another method passes" "status OK" "$(g status 10.96.7.15:50051 S
 
 e2e_log "[DR] http2MaxRequests 1: concurrent RPCs overflow as UNAVAILABLE (503 + x-envoy-overloaded)"
 uo0=$(pstat response_flags.UO)
-out=$(g par 10.96.7.16:50051 6 Sleep 1)
+out=$(g par 10.96.7.16:50051 6 Sleep 2)	# (2 s: they overlap on a slow machine too)
 e2e_assert_ge "overflow: at least one call completed" 1 "$(field "$out" status OK)"
 e2e_assert_ge "overflow: others got UNAVAILABLE" 1 "$(field "$out" status UNAVAILABLE)"
 e2e_assert_ge "overflow: counted as UO" $((uo0 + 1)) "$(pstat response_flags.UO)"
@@ -241,7 +244,7 @@ mirror_settled() {
 	[ "$o" = 0 ]
 }
 # the stall mirror's bidi shadow is whole but never answered: it times out (10 s)
-e2e_assert_ok "mirror: no shadow left in flight, each counted once" e2e_wait_until 15 mirror_settled
+e2e_assert_ok "mirror: no shadow left in flight, each counted once" e2e_wait_until 40 mirror_settled
 prom_mirror() { # prom_mirror RESULT -> sockmesh_proxy_mirror_requests_total{result=RESULT}
 	curl -sS -m 5 --unix-socket "$E2E_TMP/admin.sock" http://localhost/metrics |
 		awk -v k="sockmesh_proxy_mirror_requests_total{result=\"$1\"}" '$1 == k { print $2 }'
@@ -261,7 +264,8 @@ e2e_log "agent restart (--keep-on-exit) under gRPC load: GOAWAY, in-flight strea
 #    (last processed stream) 100 ms later, so no stream the client sent is
 #    refused; its new connection is made while no agent runs (the kernel
 #    balances L7 ports at L4 then) or to the new agent;
-#  - a raw HTTP/2 client with a 1.5 s call in flight sees exactly Envoy's
+#  - a raw HTTP/2 client with an 8 s call in flight (started first, so it
+#    is still in flight when the other clients are up on a slow machine) sees exactly Envoy's
 #    sequence: GOAWAY(2^31-1, NO_ERROR), GOAWAY(1 = its stream, NO_ERROR), the
 #    response ending on stream 1, then the close;
 #  - connections opened once the new agent is up are served by its proxy;
@@ -277,7 +281,7 @@ sm_pod_exec 1 timeout 60 $PY "$GRPC" count 10.96.7.10:50051 20 0.1 --md x-canary
 rs_cpid=$!
 sm_pod_exec 1 timeout 60 $PY "$GRPC" load 10.96.7.11:50051 300 4 0.05 >"$E2E_TMP/rs-load.out" 2>&1 &
 rs_lpid=$!
-sm_pod_exec 1 timeout 60 $PY "$E2E_ROOT/tests/e2e/h2_hostile.py" 10.96.7.11:50051 goaway-watch 1500 \
+sm_pod_exec 1 timeout 60 $PY "$E2E_ROOT/tests/e2e/h2_hostile.py" 10.96.7.11:50051 goaway-watch 8000 \
 	>"$E2E_TMP/rs-watch.out" 2>&1 &
 rs_wpid=$!
 e2e_wait_for_line "$E2E_TMP/rs-watch.out" '^ready' 30 || { echo "FAIL: watch did not start"; cat "$E2E_TMP/rs-watch.out"; }
@@ -326,7 +330,7 @@ wait "$cpid"
 e2e_assert_eq "the stream on g3 got all 20 messages across g3's GOAWAY" "count 20 g3:19" \
 	"$(grep -E '^(count|error)' "$E2E_TMP/count.out")"
 wait_gone() { ! sm_pod_exec 4 bash -c 'exec 3<>/dev/tcp/127.0.0.1/50051' 2>/dev/null; }
-e2e_wait_until 15 wait_gone || echo "FAIL: g3 still listening"
+e2e_wait_until 30 wait_gone || echo "FAIL: g3 still listening"
 out=$(g spread 10.96.7.11:50051 30)
 e2e_assert_eq "g3 gone: its connect failures are retried (Istio default connect-failure) onto g1/g2" 30 \
 	$(( $(field "$out" backend g1) + $(field "$out" backend g2) ))

@@ -348,7 +348,7 @@ e2e_assert_match "status names the refused certificate" 'client certificate .*ag
 e2e_assert_eq "the last applied config stays (subset v2)" "v2=10 ERR=0" "$(who 1 "$VIP" 10)"
 e2e_assert_ok "nothing was emptied: web keeps its service entry" test "$(st .map_entries.sm_svc)" -ge 1
 cp "$K/agent.crt.good" "$K/agent.crt"; cp "$K/agent.key.good" "$K/agent.key"
-e2e_assert_ok "the right certificate back: the API server answers again (backoff)" e2e_wait_until 40 \
+e2e_assert_ok "the right certificate back: the API server answers again (backoff)" e2e_wait_until 70 \
 	bash -c "$CTL --admin-socket $E2E_TMP/admin.sock status -o json | jq -e '[.kubernetes.kinds[].last_error] | join(\"\") == \"\"' >/dev/null"
 apply "$(vs v1)"
 converge "the right certificate back: caught up (subset v1)" 1 "$VIP" "v1=10 ERR=0"

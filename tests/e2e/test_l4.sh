@@ -41,7 +41,7 @@ e2e_assert_eq "restored backend is back" "v1=10 v2=10 v3=10 ERR=0" "$(who 1 10.9
 e2e_assert_ok "eject v3 for 3s" ctl eject 10.244.0.14:9080 --for 3s
 t_ej=$(date +%s%N)
 e2e_assert_eq "timed ejection holds" 0 "$(tally "$(who 1 10.96.0.20:9080 10)" v3)"
-sleep "$(awk -v ns="$(($(date +%s%N) - t_ej))" 'BEGIN { s = 3.2 - ns / 1e9; printf "%.3f", s > 0 ? s : 0 }')"
+sleep "$(awk -v ns="$(($(date +%s%N) - t_ej))" 'BEGIN { s = 3.2 - ns / 1e9; printf "%.3f", (s > 0 ? s : 0) }')"
 e2e_assert_eq "timed ejection expires in the kernel" "v1=10 v2=10 v3=10 ERR=0" "$(who 1 10.96.0.20:9080 30)"
 ctl eject 10.244.0.12:9080 >/dev/null; ctl eject 10.244.0.13:9080 >/dev/null; ctl eject 10.244.0.14:9080 >/dev/null
 e2e_assert_eq "all ejected, minHealthPercent 0: ECONNREFUSED at once" "ERR ECONNREFUSED 5" "$(sm_pod_exec 1 "$CLI" who --addr 10.96.0.20:9080 --count 5)"

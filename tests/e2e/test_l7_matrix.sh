@@ -150,16 +150,16 @@ up() { # up PATH FILE [curl args...]: POST FILE, print v1's body_bytes_received 
 }
 e2e_assert_eq "1 MiB upload answered by v1" "body_bytes_received=1048576" "$(up /upmirror/big "$E2E_TMP/1m.bin")"
 e2e_assert_ok "v2 got the whole 1 MiB as the mirror (authority -shadow)" e2e_wait_for_line \
-	"$E2E_TMP/http-3.out" '^req POST /upmirror/big host=10\.96\.4\.10-shadow:9080 body_bytes=1048576$' 5
+	"$E2E_TMP/http-3.out" '^req POST /upmirror/big host=10\.96\.4\.10-shadow:9080 body_bytes=1048576$' 20
 e2e_assert_eq "1 MiB chunked upload answered by v1" "body_bytes_received=1048576" \
 	"$(up /upmirror/chunked "$E2E_TMP/1m.bin" -H 'Transfer-Encoding: chunked')"
 e2e_assert_ok "v2 got the whole chunked body as the mirror" e2e_wait_for_line \
-	"$E2E_TMP/http-3.out" '^req POST /upmirror/chunked host=10\.96\.4\.10-shadow:9080 body_bytes=1048576$' 5
+	"$E2E_TMP/http-3.out" '^req POST /upmirror/chunked host=10\.96\.4\.10-shadow:9080 body_bytes=1048576$' 20
 
 e2e_assert_eq "1 MiB h2c upload (an HTTP/2 client) answered by v1" "body_bytes_received=1048576" \
 	"$(up /upmirror/h2 "$E2E_TMP/1m.bin" --http2-prior-knowledge)"
 e2e_assert_ok "v2 (HTTP/1.1) got the HTTP/2 client's whole body as the mirror" e2e_wait_for_line \
-	"$E2E_TMP/http-3.out" '^req POST /upmirror/h2 host=10\.96\.4\.10-shadow:9080 body_bytes=1048576$' 5
+	"$E2E_TMP/http-3.out" '^req POST /upmirror/h2 host=10\.96\.4\.10-shadow:9080 body_bytes=1048576$' 20
 printf '\000\000\000\000\013mirror-h1-x' >"$E2E_TMP/grpc-msg.bin"
 sm_pod_exec 1 curl -sS -m 10 -o /dev/null -H 'content-type: application/grpc' -H 'te: trailers' \
 	--data-binary @"$E2E_TMP/grpc-msg.bin" http://10.96.4.10:9080/sm.Echo/Say

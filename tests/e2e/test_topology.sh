@@ -61,7 +61,8 @@ out=$(sm_pod_exec 1 "$CLI" peer --addr 10.96.0.10:80 --timeout 5)
 rc=$?
 ms=$((($(date +%s%N) - t0) / 1000000))
 e2e_assert_eq "VIP without translation: no route" "ERR ENETUNREACH rc=3" "$out rc=$rc"
-e2e_assert_range "VIP fails fast (ms)" 0 1000 "$ms"
+# (fast: well inside the 5 s connect timeout, with room for a loaded machine's process start)
+e2e_assert_range "VIP fails fast (ms)" 0 4000 "$ms"
 
 out=$(sm_pod_exec 1 "$CLI" bulk --addr "$ip2:9000" --bytes 4194304)
 e2e_assert_match "bulk 4 MB checksum" '^bulk ok bytes 4194304 fnv [0-9a-f]{16} ' "$out"
