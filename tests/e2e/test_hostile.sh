@@ -48,7 +48,7 @@ agent_res() { # "FDS RSS_KB" of the agent
 	echo "$(find "/proc/$AGENT_PID/fd" -mindepth 1 | wc -l) $(awk '/^VmRSS/ { print $2 }' "/proc/$AGENT_PID/status")"
 }
 served() { # served WHAT: a normal request right after
-	e2e_assert_eq "$1: then a normal request is served" 1 "$(val "$(hreq --addr "$VIP" --timeout 3)" status 200)"
+	e2e_assert_eq "$1: then a normal request is served" 1 "$(val "$(hreq --addr "$VIP" --timeout 10)" status 200)"
 }
 expect() { # expect NAME FILE STATUS: the documented answer, then the connection closes
 	local out
@@ -128,7 +128,8 @@ hostile_round() { # hostile_round N
 		ms=$(awk '$1 == "end" { print $3 }' <<<"$out")
 		e2e_assert_eq "$r slow head $i: 408" 1 "$(val "$out" status 408)"
 		e2e_assert_match "$r slow head $i: closed" '^end eof ' "$(grep '^end' <<<"$out")"
-		e2e_assert_range "$r slow head $i: after ~${HDR_MS} ms (${ms} ms)" $((HDR_MS - 100)) $((HDR_MS + 1200)) "$ms"
+		# (not before the timeout; after it with room for a loaded machine, far below the 10 s default)
+		e2e_assert_range "$r slow head $i: after ~${HDR_MS} ms (${ms} ms)" $((HDR_MS - 100)) $((HDR_MS + 2500)) "$ms"
 	done
 	wait "${pids[@]}" 2>/dev/null
 
@@ -145,7 +146,8 @@ hostile_round() { # hostile_round N
 	e2e_log "$r more than --l7-max-conns ($MAX_CONNS) idle connections"
 	e2e_wait_until 20 idle
 	ov0=$(pstat downstream_cx_overflow)
-	out=$(hreq --addr "$VIP" --hold $((MAX_CONNS + 10)) --hold-ms 800 --path /held --timeout 5)
+	# (watched 2 s: the proxy accepts and closes the 10 before any request, however slow the machine)
+	out=$(hreq --addr "$VIP" --hold $((MAX_CONNS + 10)) --hold-ms 2000 --path /held --timeout 5)
 	e2e_assert_eq "$r $((MAX_CONNS + 10)) connects complete" $((MAX_CONNS + 10)) "$(val "$out" connected)"
 	e2e_assert_eq "$r the 10 over the limit are closed at once" 10 "$(val "$out" closed)"
 	e2e_assert_eq "$r the $MAX_CONNS admitted are served" "$MAX_CONNS" "$(val "$out" status 200)"

@@ -195,14 +195,14 @@ e2e_assert_eq "off-node peer: the client sockets stay out of the sockhash" $((re
 
 e2e_log "a pending pod is attached when its cgroup appears (periodic rescan, no reload)"
 mkdir -p "$(pod_cg systemd 8)"
-e2e_assert_ok "late pod attached within the rescan" e2e_wait_until 6 state_is late attached
+e2e_assert_ok "late pod attached within the rescan" e2e_wait_until 20 state_is late attached
 e2e_assert_eq "late pod's cgroup has the programs" "$PROGS" "$(progs "$(pod_cg systemd 8)")"
 e2e_log "pod gone (its cgroup removed): detached and unpinned"
 rmdir "$(pod_cg systemd 8)"
-e2e_assert_ok "late pod pending again" e2e_wait_until 6 state_is late pending
+e2e_assert_ok "late pod pending again" e2e_wait_until 20 state_is late pending
 e2e_assert_eq "its pins are gone" no "$(exists "$SM_PIN/pods/$(uid 8)")"
 mkdir -p "$(pod_cg systemd 8)"
-e2e_assert_ok "late pod attached again" e2e_wait_until 6 state_is late attached
+e2e_assert_ok "late pod attached again" e2e_wait_until 20 state_is late attached
 reload_to "istio-injection: enabled" "" no
 e2e_assert_eq "pod removed from the policy: detached" "" "$(progs "$(pod_cg systemd 8)")"
 e2e_assert_eq "pod removed from the policy: pins gone" no "$(exists "$SM_PIN/pods/$(uid 8)")"
