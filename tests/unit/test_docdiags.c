@@ -24,13 +24,16 @@
 	"metadata: {name: web, namespace: default}\n" \
 	"spec: {clusterIP: 10.96.0.90, ports: [{name: http, port: 80}]}\n"
 
-/* web's VirtualService: version v; delegate: its second route is a delegate (a warning) */
+/*
+ * web's VirtualService: version v (an odd one a line longer: its warning
+ * moves); delegate: its second route is a delegate (a warning)
+ */
 static char *dd_vs(unsigned v, bool delegate)
 {
 	char *t;
 
 	ASSERT_TRUE(asprintf(&t,
-		"# version %u\n"
+		"%s# version %u\n"
 		"apiVersion: networking.istio.io/v1\n"
 		"kind: VirtualService\n"
 		"metadata: {name: web, namespace: default}\n"
@@ -40,31 +43,29 @@ static char *dd_vs(unsigned v, bool delegate)
 		"  - match: [{uri: {prefix: /v%u}}]\n"
 		"    route: [{destination: {host: web}}]\n"
 		"%s"
-		"  - route: [{destination: {host: web}}]\n", v, v,
+		"  - route: [{destination: {host: web}}]\n", v % 2 ? "# odd\n" : "", v, v,
 		delegate ? "  - match: [{uri: {prefix: /d}}]\n"
 			   "    delegate: {name: reviews, namespace: default}\n" : "") > 0);
 	return t;
 }
 
 /* A Gateway with an HTTPS server (tls: a warning) or a plain HTTP one. */
+#define DD_GW \
+	"apiVersion: networking.istio.io/v1\n" \
+	"kind: Gateway\n" \
+	"metadata: {name: gw, namespace: default}\n" \
+	"spec:\n" \
+	"  selector: {istio: ingressgateway}\n" \
+	"  servers:\n"
+
 static const char *dd_gw(bool https)
 {
 	return https ?
-		"apiVersion: networking.istio.io/v1\n"
-		"kind: Gateway\n"
-		"metadata: {name: gw, namespace: default}\n"
-		"spec:\n"
-		"  selector: {istio: ingressgateway}\n"
-		"  servers:\n"
+		DD_GW
 		"  - port: {number: 443, name: https, protocol: HTTPS}\n"
 		"    hosts: ['*']\n"
 		"    tls: {mode: SIMPLE, credentialName: web-cert}\n" :
-		"apiVersion: networking.istio.io/v1\n"
-		"kind: Gateway\n"
-		"metadata: {name: gw, namespace: default}\n"
-		"spec:\n"
-		"  selector: {istio: ingressgateway}\n"
-		"  servers:\n"
+		DD_GW
 		"  - port: {number: 80, name: http, protocol: HTTP}\n"
 		"    hosts: ['*']\n";
 }
@@ -113,40 +114,35 @@ static const void *dd_obj(const struct pol_set *doc, const char **kind)
 	return &doc->svcs[0];
 }
 
+/* Add (or delete) a delta's object of this kind to the set. */
+static int dd_put(struct pol_set *set, const char *kind, const void *obj, bool del)
+{
+	if (!strcmp(kind, "VirtualService"))
+		return del ? policy_set_del_vs(set, obj) : policy_set_add_vs(set, obj);
+	if (!strcmp(kind, "Gateway"))
+		return del ? policy_set_del_gw(set, obj) : policy_set_add_gw(set, obj);
+	return del ? policy_set_del_svc(set, obj) : policy_set_add_svc(set, obj);
+}
+
 /*
  * Take the delta as the agent does: each gone object out with the
  * diagnostics inside its document, each new one in with its document's.
  */
 static void dd_take(struct pol_set *set, const struct pol_delta *d)
 {
+	const struct pol_meta *m;
 	const char *kind;
 
-	for (size_t i = 0; i < d->n_gone; i++) {
-		const struct pol_meta *m = dd_obj(d->gone[i], &kind);
-
-		if (!m)
-			continue;
-		if (!strcmp(kind, "VirtualService"))
-			ASSERT_EQ(policy_set_del_vs(set, (const void *)m), 0);
-		else if (!strcmp(kind, "Gateway"))
-			ASSERT_EQ(policy_set_del_gw(set, (const void *)m), 0);
-		else
-			ASSERT_EQ(policy_set_del_svc(set, (const void *)m), 0);
-		policy_set_drop_doc_diags(set, d->gone[i], m->loc.file);
-	}
-	for (size_t i = 0; i < d->n_added; i++) {
-		const struct pol_meta *m = dd_obj(d->added[i], &kind);
-
-		if (!m)
-			continue;
-		if (!strcmp(kind, "VirtualService"))
-			ASSERT_EQ(policy_set_add_vs(set, (const void *)m), 0);
-		else if (!strcmp(kind, "Gateway"))
-			ASSERT_EQ(policy_set_add_gw(set, (const void *)m), 0);
-		else
-			ASSERT_EQ(policy_set_add_svc(set, (const void *)m), 0);
-		ASSERT_EQ(policy_set_add_doc_diags(set, d->added[i]), 0);
-	}
+	for (size_t i = 0; i < d->n_gone; i++)
+		if ((m = dd_obj(d->gone[i], &kind))) {
+			ASSERT_EQ(dd_put(set, kind, m, true), 0);
+			policy_set_drop_doc_diags(set, d->gone[i], m->loc.file);
+		}
+	for (size_t i = 0; i < d->n_added; i++)
+		if ((m = dd_obj(d->added[i], &kind))) {
+			ASSERT_EQ(dd_put(set, kind, m, false), 0);
+			ASSERT_EQ(policy_set_add_doc_diags(set, d->added[i]), 0);
+		}
 }
 
 /* What a full load of these files (name, text; NULL text: absent) says. */
@@ -173,8 +169,8 @@ TEST(doc_warnings_delta_equals_full_load)
 {
 	/* each step: the VirtualService's version and warning, the Gateway's */
 	static const struct { unsigned v; bool delegate, https, vs_gone; } steps[] = {
-		{ 1, true, true, false },	/* a warning changes place: the route before it grows */
-		{ 2, true, true, false },
+		{ 1, true, true, false },	/* the warning moves a line down */
+		{ 2, true, true, false },	/* and back up */
 		{ 2, false, true, false },	/* fixed: its warning goes */
 		{ 3, true, false, false },	/* back; the Gateway's goes */
 		{ 3, true, false, true },	/* deleted: its warning goes */
