@@ -289,6 +289,25 @@ static bool mt_step(struct mt *t, size_t step)
 	return mt_check(t, what, step, keep, false);
 }
 
+/* The status lists every pod once, by namespace and name. */
+static void mt_status_sorted(struct mt *t)
+{
+	json_t *st = members_status_json(&t->m), *pods = json_object_get(st, "pods");
+	char prev[128] = "", cur[128];
+
+	ASSERT_EQ(json_array_size(pods), t->m.n);
+	for (size_t i = 0; i < json_array_size(pods); i++) {
+		json_t *p = json_array_get(pods, i);
+
+		snprintf(cur, sizeof(cur), "%s/%s", json_string_value(json_object_get(p, "namespace")),
+			 json_string_value(json_object_get(p, "name")));
+		if (!ASSERT_TRUE(strcmp(prev, cur) < 0))
+			break;
+		memcpy(prev, cur, sizeof(prev));
+	}
+	json_decref(st);
+}
+
 static void mt_random(const char *node, uint32_t seed)
 {
 	struct mt *t = calloc(1, sizeof(*t));
@@ -312,6 +331,7 @@ static void mt_random(const char *node, uint32_t seed)
 				break;
 		}
 	}
+	mt_status_sorted(t);
 	members_close(&t->m, &t->l, false);
 	ASSERT_EQ(mt_unpinned, t->m.detaches);
 	log_verbosity = verbosity;
