@@ -67,7 +67,7 @@ AGENT_OBJS := $(patsubst %.c,$(OUTPUT)/obj/%.o,$(AGENT_SRCS))
 CLI_OBJS := $(patsubst %.c,$(OUTPUT)/obj/%.o,$(CLI_SRCS))
 UNIT_OBJS := $(patsubst %.c,$(OUTPUT)/obj/%.o,$(UNIT_SRCS))
 # agent modules without the skeleton that the unit tests drive
-UNIT_AGENT_SRCS := user/agent/adminwork.c
+UNIT_AGENT_SRCS := user/agent/adminwork.c user/agent/members.c
 SAN_OBJS := $(patsubst %.c,$(OUTPUT)/san/%.o,$(UNIT_SRCS) $(LIB_SRCS) $(UNIT_AGENT_SRCS))
 BPFT_SKELS := $(patsubst tests/bpf/progs/%.bpf.c,$(OUTPUT)/%.skel.h,$(BPFT_PROG_SRCS))
 BPFT_OBJS := $(patsubst %.c,$(OUTPUT)/obj/%.o,$(BPFT_SRCS))

@@ -238,16 +238,20 @@ e2e_assert_match "deleted: the same ($(applied))" \
 	'incremental: 0 EndpointSlices, 1 Pods, .*; 0 service ports re-planned' "$(applied)"
 
 # as_full DESC: what the deltas left equals what a full reload (SIGHUP) of the same files writes
+# diags: what /status says of the policy (order aside)
+diags() { ctl status -o json | jq -r '.diagnostics[]' | sort; }
 as_full() {
-	local d_state d_entries gen
+	local d_state d_entries d_diags gen
 	d_state=$(state)
 	d_entries=$(entries)
+	d_diags=$(diags)
 	gen=$(st .generation)
 	kill -HUP "$AGENT_PID"
 	wait_gen "$gen"
 	e2e_assert_match "SIGHUP reloads everything" 'documents parsed, [0-9.]+ ms \(parse [0-9.]+ ms, plan [0-9.]+ ms, apply [0-9.]+ ms\)$' "$(applied)"
 	e2e_assert_eq "$1: same services and backends" "$d_state" "$(state)"
 	e2e_assert_eq "$1: same map entries ($d_entries)" "$d_entries" "$(entries)"
+	e2e_assert_eq "$1: same diagnostics" "$d_diags" "$(diags)"
 }
 
 e2e_log "after deltas the maps hold what a full reload of the same files writes"
@@ -394,6 +398,69 @@ e2e_assert_eq "later serves" "v2=6 ERR=0" "$(who 1 10.96.0.96:8080 6)"
 gen=$(st .generation)
 rm "$E2E_TMP/policy/later-dr.yaml"
 wait_gen "$gen"
+
+e2e_log "objects whose documents have warnings of their own: deltas; the warnings come and go with them"
+# api_vs DELEGATE: api's VirtualService; DELEGATE 1: a route delegates (not implemented: a warning)
+api_vs() {
+	printf 'apiVersion: networking.istio.io/v1\nkind: VirtualService\nmetadata: {name: api, namespace: default}\n'
+	printf 'spec:\n  hosts: [api]\n  http:\n'
+	[ "$1" = 1 ] && printf '  - match: [{uri: {prefix: /delegated}}]\n    delegate: {name: reviews, namespace: default}\n'
+	printf '  - route: [{destination: {host: api}}]\n'
+}
+# gw HTTPS: a Gateway; HTTPS 1: its server is HTTPS (TLS is not implemented: a warning)
+gw() {
+	printf 'apiVersion: networking.istio.io/v1\nkind: Gateway\nmetadata: {name: edge, namespace: default}\n'
+	printf 'spec:\n  selector: {istio: ingressgateway}\n  servers:\n'
+	if [ "$1" = 1 ]; then
+		printf '  - port: {number: 443, name: https, protocol: HTTPS}\n    hosts: ["*"]\n'
+		printf '    tls: {mode: SIMPLE, credentialName: edge-cert}\n'
+	else
+		printf '  - port: {number: 80, name: http, protocol: HTTP}\n    hosts: ["*"]\n'
+	fi
+}
+delegate_warning='api-vs\.yaml:[0-9]+:[0-9]+: warning: VirtualService api: spec\.http\[0\]\.delegate is not implemented'
+put_vs() { api_vs "$1" | put api-vs.yaml; }
+put_gw() { gw "$1" | put gw.yaml; }
+# step DESC RE CMD...: CMD changes the policy; applied as a delta whose line matches RE
+step() {
+	local gen l0
+	gen=$(st .generation)
+	l0=$(wc -l <"$E2E_TMP/agent.log")
+	"${@:3}"
+	wait_gen "$gen"
+	e2e_assert_match "$1: a delta ($(applied))" "$2" "$(applied)"
+	e2e_assert_eq "$1: no full reload" "" "$(tail -n +"$((l0 + 1))" "$E2E_TMP/agent.log" | grep 'reloading everything')"
+}
+vs_delta='incremental: 0 EndpointSlices, 0 Pods, 0 Services, 1 VirtualServices'
+step "a new VirtualService with a warning" "$vs_delta" put_vs 1
+e2e_assert_match "its warning in /status" "$delegate_warning" "$(diags)"
+e2e_assert_eq "the warnings counted once" "$(diags | grep -c ': warning: ')" "$(applied | sed -E 's/.* ([0-9]+) warnings.*/\1/')"
+e2e_assert_eq "api still through the proxy" "backend v2 20 " "$(api_backends)"
+as_full "with a VirtualService's own warning"
+step "the VirtualService fixed" "$vs_delta" put_vs 0
+e2e_assert_eq "its warning is gone" "" "$(diags | grep -E "$delegate_warning")"
+step "broken again" "$vs_delta" put_vs 1
+e2e_assert_match "the warning is back" "$delegate_warning" "$(diags)"
+step "and deleted" "$vs_delta" rm "$E2E_TMP/policy/api-vs.yaml"
+e2e_assert_eq "its warning went with it" "" "$(diags | grep -E "$delegate_warning")"
+e2e_assert_eq "api through the proxy" "backend v2 20 " "$(api_backends)"
+step "a Gateway with an HTTPS server" 'incremental: .*, 1 Gateways' put_gw 1
+e2e_assert_match "its warning in /status" 'gw\.yaml:[0-9]+:[0-9]+: warning: .*tls is not implemented' "$(diags)"
+as_full "with a Gateway's own warning"
+step "the Gateway's server made HTTP" 'incremental: .*, 1 Gateways' put_gw 0
+e2e_assert_eq "the warning is gone" "" "$(diags | grep 'gw\.yaml')"
+step "the Gateway deleted" 'incremental: .*, 1 Gateways' rm "$E2E_TMP/policy/gw.yaml"
+gen=$(st .generation)
+printf 'apiVersion: networking.istio.io/v1\nkind: VirtualService\nmetadata: {name: api, namespace: default}\nspec: {hosts: [api], http: [{route: [{destination: {host: api, port: {number: 99999}}}]}]}\n' | put api-vs.yaml
+e2e_wait_until 20 grep -q 'api-vs\.yaml:.*error' "$E2E_TMP/agent.log"
+e2e_assert_match "a changed document with an error: the full reload says where" \
+	'api-vs\.yaml:[0-9]+:[0-9]+: error: ' "$(cat "$E2E_TMP/agent.log")"
+e2e_assert_match "not a delta: the full reload reports it" \
+	'not a delta \([^)]*api-vs\.yaml:[0-9]+: a changed document has errors\): reloading everything' "$(cat "$E2E_TMP/agent.log")"
+e2e_assert_eq "and keeps the running config" "$gen" "$(st .generation)"
+rm "$E2E_TMP/policy/api-vs.yaml"
+wait_gen "$gen"
+as_full "after objects with warnings of their own"
 
 e2e_log "a deleted Service (and its slice): a delta; its VIP stops"
 for f in later neu; do

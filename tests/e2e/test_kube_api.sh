@@ -52,9 +52,9 @@ slice() { # slice NAME SERVICE ENDPOINT...: ENDPOINT is POD[:READY] or an addres
 	printf '{"apiVersion": "discovery.k8s.io/v1", "kind": "EndpointSlice", "metadata": {"name": "%s", "namespace": "default", "labels": {"kubernetes.io/service-name": "%s"}}, "addressType": "IPv4", "ports": [{"name": "tcp", "port": 9100}], "endpoints": [%s]}' \
 		"$name" "$s" "$eps"
 }
-vs_front() { # vs_front [HOST]: front's tcp route sends to HOST (web)
-	printf '{"apiVersion": "networking.istio.io/v1beta1", "kind": "VirtualService", "metadata": {"name": "front", "namespace": "default"}, "spec": {"hosts": ["front"], "tcp": [{"route": [{"destination": {"host": "%s", "port": {"number": 8080}}}]}]}}' \
-		"${1:-web}"
+vs_front() { # vs_front [HOST [SPEC]]: front's tcp route sends to HOST (web); SPEC: more of its spec
+	printf '{"apiVersion": "networking.istio.io/v1beta1", "kind": "VirtualService", "metadata": {"name": "front", "namespace": "default"}, "spec": {%s"hosts": ["front"], "tcp": [{"route": [{"destination": {"host": "%s", "port": {"number": 8080}}}]}]}}' \
+		"${2:+$2, }" "${1:-web}"
 }
 ns_default='{"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "default"}}'
 
@@ -88,7 +88,9 @@ wait "$SYNC_PROBE"
 st() { ctl status -o json | jq -r "$1"; }
 scrape() { curl -sS -m 5 --unix-socket "$E2E_TMP/admin.sock" http://localhost/metrics; }
 kst() { st ".kubernetes$1"; }
-applied() { grep 'policy generation .* applied' "$E2E_TMP/agent.log" | tail -1; }
+# (traffic can follow a change before its "applied" line is logged, a moment
+# later on the agent's loop: a /status round trip on that loop comes after it)
+applied() { ctl status >/dev/null; grep 'policy generation .* applied' "$E2E_TMP/agent.log" | tail -1; }
 wait_gen() { # wait_gen N: a generation above N applied
 	e2e_wait_until 30 bash -c "[ \$($CTL --admin-socket $E2E_TMP/admin.sock status -o json | jq .generation) -gt $1 ]"
 }
@@ -135,7 +137,7 @@ web_2 apply "new slice" '^v1=[0-9]+ v2=[0-9]+ v3=[0-9]+ ERR=0$'
 web_2 delete "deleted slice" "$both"
 
 # deltas_since LINE: the "policy generation ... applied" lines of the log after line LINE
-deltas_since() { tail -n +"$(($1 + 1))" "$E2E_TMP/agent.log" | grep 'policy generation .* applied'; }
+deltas_since() { ctl status >/dev/null; tail -n +"$(($1 + 1))" "$E2E_TMP/agent.log" | grep 'policy generation .* applied'; }
 log_lines() { wc -l <"$E2E_TMP/agent.log"; }
 
 e2e_log "a new Service and its slice: a delta; the VIP works"
@@ -171,14 +173,24 @@ converge "the changed route sends front to extra" 1 10.96.0.91:8080 "v3=6 ERR=0"
 e2e_assert_match "a route change is a delta ($(applied))" \
 	'incremental: 0 EndpointSlices, 0 Pods, 0 Services, 1 VirtualServices, 0 DestinationRules; 1 service ports re-planned' \
 	"$(applied)"
-apply "$(vs_front)"
+# back to web with a field sockmesh does not implement: a warning of its own, still a delta
+l0=$(log_lines)
+apply "$(vs_front web '"exportTo": ["."]')"
 for i in $(seq 1 300); do out=$(who 1 10.96.0.91:8080 20); [[ "$out" =~ $both ]] && break; sleep 0.1; done
 e2e_assert_match "and back to web ($out)" "$both" "$out"
+e2e_assert_match "a VirtualService with a warning of its own is a delta ($(deltas_since "$l0" | tail -1))" \
+	'[0-9]+ warnings, .*incremental: 0 EndpointSlices, 0 Pods, 0 Services, 1 VirtualServices' "$(deltas_since "$l0")"
+e2e_assert_eq "no full reload for it" "" "$(tail -n +"$((l0 + 1))" "$E2E_TMP/agent.log" | grep 'reloading everything')"
+e2e_assert_match "its warning is logged" 'VirtualService default/front: warning: VirtualService front: spec\.exportTo is not implemented' \
+	"$(tail -n +"$((l0 + 1))" "$E2E_TMP/agent.log")"
+e2e_assert_match "and in /status" '^VirtualService default/front: warning: VirtualService front: spec\.exportTo is not implemented' \
+	"$(st '.diagnostics[]')"
 l0=$(log_lines)
 delete "$(vs_front)"
 converge "the deleted VirtualService's route goes" 1 10.96.0.91:8080 "v3=6 ERR=0"
 e2e_assert_match "a deleted VirtualService is a delta ($(deltas_since "$l0" | tail -1))" \
 	'incremental: 0 EndpointSlices, 0 Pods, 0 Services, 1 VirtualServices, 0 DestinationRules' "$(deltas_since "$l0")"
+e2e_assert_eq "its warning went with it" "" "$(st '.diagnostics[]' | grep 'VirtualService default/front')"
 l0=$(log_lines)
 apply "$(vs_front extra)"
 converge "a new VirtualService's route applies" 1 10.96.0.91:8080 "v3=6 ERR=0"
@@ -203,6 +215,7 @@ e2e_assert_match "converged after the broken stream ($out)" "$both" "$out"
 
 e2e_log "fault: an object that fails validation is rejected alone"
 gen=$(st .generation)
+l0=$(log_lines)
 apply "$(slice web-1 web 2 10.244.0.300)" "$(svc other 10.96.0.96)" "$(slice other-1 other 4)"
 e2e_wait_until 30 bash -c "$CTL --admin-socket $E2E_TMP/admin.sock status -o json | jq -e '.kubernetes.rejected[\"EndpointSlice default/web-1\"]' >/dev/null"
 e2e_assert_ok "logged as kind ns/name: field.path: message" grep -qE \
@@ -214,6 +227,9 @@ e2e_assert_eq "a metric counts it" "1" "$(scrape | awk '$1 == "sockmesh_kube_rej
 out=$(who 1 10.96.0.90:8080 30)
 e2e_assert_match "web keeps its last good endpoints ($out)" "$both" "$out"
 converge "the rest of the change applies (other's VIP)" 1 10.96.0.96:8080 "v3=6 ERR=0"
+e2e_assert_match "rejected by the delta" 'not a delta \(.*\): EndpointSlice default/web-1 fails validation' \
+	"$(tail -n +"$((l0 + 1))" "$E2E_TMP/agent.log")"
+e2e_assert_eq "no full reload for it" "" "$(tail -n +"$((l0 + 1))" "$E2E_TMP/agent.log" | grep 'reloading everything')"
 apply "$(slice web-1 web 2)"
 converge "the fixed object applies" 1 10.96.0.90:8080 "v1=10 ERR=0"
 e2e_assert_eq "no longer rejected" "0" "$(kst '.rejected | length')"

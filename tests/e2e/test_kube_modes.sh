@@ -141,7 +141,9 @@ apply "$(pod web-v2 3 node-2 v1)"
 converge_match "web-v2 relabelled version=v1 (a metadata MODIFIED event): subset v1 has both" 1 "$VIP" 30 "$both"
 e2e_assert_match "the label change came on the metadata watch" '"events":[1-9]' \
 	"$(kst '.kinds[] | select(.kind == "Pod (metadata)")' | tr -d ' \n')"
-applied() { grep 'policy generation .* applied' "$E2E_TMP/agent.log" | tail -1; }
+# (traffic can follow a change before its "applied" line is logged, a moment
+# later on the agent's loop: a /status round trip on that loop comes after it)
+applied() { ctl status >/dev/null; grep 'policy generation .* applied' "$E2E_TMP/agent.log" | tail -1; }
 e2e_assert_match "another node's Pod relabelled: a delta ($(applied))" \
 	'incremental: 0 EndpointSlices, 1 Pods, 0 Services, 0 VirtualServices, 0 DestinationRules; 1 service ports re-planned' \
 	"$(applied)"

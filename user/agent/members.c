@@ -7,6 +7,8 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "common/grow.h"
+#include "common/hash.h"
 #include "common/log.h"
 #include "agent/members.h"
 
@@ -47,6 +49,126 @@ static void members_free_pods(struct member_pod *pods, size_t n)
 		free(pods[i].att);
 	}
 	free(pods);
+}
+
+/*
+ * The list by (ns, name): open addressing, linear probing, power-of-two
+ * capacity, at most half full. Without --node-name the list holds every
+ * Pod of the cluster; a Pod delta finds, adds and drops its entry in O(1)
+ * instead of a scan (and the list has no order to keep: a pod that goes is
+ * replaced by the last one, whose slot follows it).
+ */
+struct member_slot {
+	uint64_t hash;
+	size_t pos;		/* index in pods[] + 1; 0 = empty */
+};
+
+static uint64_t members_hash(const char *ns, const char *name)
+{
+	uint64_t h = sm_hash_fnv1a64(SM_FNV64_OFFSET, ns, strlen(ns) + 1);	/* (its NUL) */
+
+	return sm_hash_mix64(sm_hash_fnv1a64(h, name, strlen(name)));
+}
+
+/* The slot of (ns, name) in idx (cap slots), or the empty one its probe ends at. */
+static size_t members_probe(const struct member_slot *idx, size_t cap, const struct member_pod *pods,
+			    const char *ns, const char *name, uint64_t h)
+{
+	size_t i = h & (cap - 1);
+
+	for (; idx[i].pos; i = (i + 1) & (cap - 1)) {
+		const struct member_pod *p = &pods[idx[i].pos - 1];
+
+		if (idx[i].hash == h && !strcmp(p->name, name) && !strcmp(p->ns, ns))
+			break;
+	}
+	return i;
+}
+
+/* An empty index for n pods: its capacity in *cap. NULL when out of memory. */
+static struct member_slot *members_index_alloc(size_t n, size_t *cap)
+{
+	*cap = 16;
+	while (*cap < 2 * n + 2)
+		*cap <<= 1;
+	return calloc(*cap, sizeof(struct member_slot));
+}
+
+/* List m->pods[pos] in m->idx (not there; room for it made). */
+static void members_index_put(struct members *m, size_t pos)
+{
+	const struct member_pod *p = &m->pods[pos];
+	uint64_t h = members_hash(p->ns, p->name);
+	size_t i = members_probe(m->idx, m->idx_cap, m->pods, p->ns, p->name, h);
+
+	m->idx[i] = (struct member_slot){ .hash = h, .pos = pos + 1 };
+}
+
+/* m->idx holds n pods at most half full (made anew, larger). 0 or -ENOMEM. */
+static int members_index_room(struct members *m, size_t n)
+{
+	struct member_slot *idx;
+	size_t cap;
+
+	if (m->idx_cap && 2 * n + 2 <= m->idx_cap)
+		return 0;
+	if (!(idx = members_index_alloc(n, &cap)))
+		return -ENOMEM;
+	free(m->idx);
+	m->idx = idx;
+	m->idx_cap = cap;
+	for (size_t k = 0; k < m->n; k++)
+		members_index_put(m, k);
+	return 0;
+}
+
+static struct member_pod *members_lookup(const struct members *m, const char *ns, const char *name)
+{
+	size_t i;
+
+	if (!m->idx_cap)
+		return NULL;
+	i = members_probe(m->idx, m->idx_cap, m->pods, ns, name, members_hash(ns, name));
+	return m->idx[i].pos ? &m->pods[m->idx[i].pos - 1] : NULL;
+}
+
+/* The slot of m->pods[pos]. */
+static size_t members_slot_of(const struct members *m, size_t pos)
+{
+	size_t i = members_hash(m->pods[pos].ns, m->pods[pos].name) & (m->idx_cap - 1);
+
+	while (m->idx[i].pos != pos + 1)
+		i = (i + 1) & (m->idx_cap - 1);
+	return i;
+}
+
+/*
+ * m->pods[at] leaves the list (its attachment handled already): freed, its
+ * slot emptied (later slots of its probe run shift back), the last pod
+ * moved into its place.
+ */
+static void members_unlist(struct members *m, size_t at)
+{
+	size_t mask = m->idx_cap - 1, i = members_slot_of(m, at), j, home;
+	size_t last = m->n - 1;
+
+	for (j = (i + 1) & mask; m->idx[j].pos; j = (j + 1) & mask) {
+		home = m->idx[j].hash & mask;
+		/* j's pod may fill the hole at i unless its home lies in (i, j] */
+		if (i <= j ? (home > i && home <= j) : (home > i || home <= j))
+			continue;
+		m->idx[i] = m->idx[j];
+		i = j;
+	}
+	m->idx[i] = (struct member_slot){};
+	free(m->pods[at].ns);
+	free(m->pods[at].name);
+	free(m->pods[at].att);
+	if (at != last) {
+		m->idx[members_slot_of(m, last)].pos = at + 1;
+		m->pods[at] = m->pods[last];
+	}
+	m->n--;
 }
 
 static struct member_pod *members_find(struct member_pod *pods, size_t n, const char *uid)
@@ -106,24 +228,42 @@ static int members_fill(struct member_pod *p, const struct pol_set *set, const s
 	return 0;
 }
 
+/* Is a version of a pod one of this node's (listed by members_set)? */
+static bool members_here(const struct members *m, const struct pol_pod *pod)
+{
+	return pod && (!m->node[0] || (pod->node_name && !strcmp(pod->node_name, m->node)));
+}
+
 int members_set(struct members *m, const struct loader *l, const struct pol_set *set)
 {
 	struct member_pod *pods = NULL, **byuid = NULL;
-	size_t n = 0;
+	struct member_slot *idx;
+	size_t n = 0, n_here = 0, cap;
 
-	if (set->n_pods && (!(pods = calloc(set->n_pods, sizeof(*pods))) ||
-			    !(byuid = calloc(set->n_pods, sizeof(*byuid))))) {
+	for (size_t i = 0; i < set->n_pods; i++)
+		n_here += members_here(m, &set->pods[i]);	/* not another node's */
+	if (!(idx = members_index_alloc(n_here, &cap)) ||
+	    (n_here && (!(pods = calloc(n_here, sizeof(*pods))) ||
+			!(byuid = calloc(n_here, sizeof(*byuid)))))) {
+		free(idx);
 		free(pods);
 		return -ENOMEM;
 	}
 	for (size_t i = 0; i < set->n_pods; i++) {
 		const struct pol_pod *pod = &set->pods[i];
+		uint64_t h = members_hash(pod->meta.ns, pod->meta.name);
+		size_t s;
 
-		if (m->node[0] && (!pod->node_name || strcmp(pod->node_name, m->node)))
-			continue;	/* another node's pod (or not scheduled yet) */
+		if (!members_here(m, pod))
+			continue;
+		s = members_probe(idx, cap, pods, pod->meta.ns, pod->meta.name, h);
+		if (idx[s].pos)
+			continue;	/* a duplicate (an error in the set): the first is listed */
+		idx[s] = (struct member_slot){ .hash = h, .pos = n + 1 };
 		if (members_fill(&pods[n++], set, pod)) {
 			members_free_pods(pods, n);
 			free(byuid);
+			free(idx);
 			return -ENOMEM;
 		}
 	}
@@ -150,15 +290,12 @@ int members_set(struct members *m, const struct loader *l, const struct pol_set 
 	}
 	free(byuid);
 	members_free_pods(m->pods, m->n);
+	free(m->idx);
 	m->pods = pods;
 	m->n = n;
+	m->idx = idx;
+	m->idx_cap = cap;
 	return 0;
-}
-
-/* Is a version of a pod one of this node's (listed by members_set)? */
-static bool members_here(const struct members *m, const struct pol_pod *pod)
-{
-	return pod && (!m->node[0] || (pod->node_name && !strcmp(pod->node_name, m->node)));
 }
 
 static void members_attach(struct members *m, const struct loader *l, struct member_pod *p);
@@ -166,24 +303,21 @@ static void members_attach(struct members *m, const struct loader *l, struct mem
 int members_pod_change(struct members *m, const struct loader *l, const struct pol_set *set,
 		       const struct pol_pod *from, const struct pol_pod *to)
 {
-	struct member_pod np = {}, *old = NULL, *grown;
+	const struct pol_pod *id = to ?: from;	/* both versions have its ns and name */
+	struct member_pod np = {}, *old;
 	size_t at = m->n;
 
-	for (size_t i = 0; members_here(m, from) && i < m->n; i++)
-		if (!strcmp(m->pods[i].ns, from->meta.ns) && !strcmp(m->pods[i].name, from->meta.name)) {
-			old = &m->pods[i];
-			at = i;
-			break;
-		}
+	if (!id)
+		return 0;
+	old = members_lookup(m, id->meta.ns, id->meta.name);
+	if (old)
+		at = old - m->pods;
 	if (members_here(m, to)) {
 		if (members_fill(&np, set, to))
 			goto nomem;
-		if (!old) {
-			if (!(grown = realloc(m->pods, (m->n + 1) * sizeof(*m->pods))))
-				goto nomem;
-			m->pods = grown;
-			m->n++;
-		}
+		if (!old && (sm_room((void **)&m->pods, (m->n + 1) * sizeof(*m->pods)) ||
+			     members_index_room(m, m->n + 1)))
+			goto nomem;
 	}
 	/* as members_set: the attachment moves to the new version of its UID */
 	if (old && old->att && np.ns && np.member && np.uid[0] && !strcmp(np.uid, old->uid)) {
@@ -196,18 +330,21 @@ int members_pod_change(struct members *m, const struct loader *l, const struct p
 	} else if (old && np.ns && np.member && !strcmp(np.uid, old->uid)) {
 		memcpy(np.note, old->note, sizeof(np.note));	/* still pending: said so */
 	}
-	if (old) {
-		free(old->ns);
-		free(old->name);
-		free(old->att);
-	}
 	if (np.ns) {
+		if (old) {
+			free(old->ns);
+			free(old->name);
+			free(old->att);
+		}
 		m->pods[at] = np;
+		if (!old) {
+			members_index_put(m, at);
+			m->n++;
+		}
 		if (m->live && np.member && !np.att)
 			members_attach(m, l, &m->pods[at]);
 	} else if (old) {
-		memmove(&m->pods[at], &m->pods[at + 1], (m->n - at - 1) * sizeof(*m->pods));
-		m->n--;
+		members_unlist(m, at);
 	}
 	return 0;
 nomem:
@@ -357,8 +494,11 @@ void members_close(struct members *m, const struct loader *l, bool keep)
 	if (!keep && m->enabled)
 		rmdir(m->dir);
 	members_free_pods(m->pods, m->n);
+	free(m->idx);
 	m->pods = NULL;
 	m->n = 0;
+	m->idx = NULL;
+	m->idx_cap = 0;
 }
 
 void members_counts(const struct members *m, size_t *members, size_t *attached, size_t *pending)
@@ -371,6 +511,16 @@ void members_counts(const struct members *m, size_t *members, size_t *attached, 
 	}
 }
 
+static int members_name_cmp(const void *a, const void *b)
+{
+	const struct member_pod *x = *(const struct member_pod *const *)a;
+	const struct member_pod *y = *(const struct member_pod *const *)b;
+	int c = strcmp(x->ns, y->ns);
+
+	return c ? c : strcmp(x->name, y->name);
+}
+
+/* The pods listed by namespace and name (the list itself has no order). */
 json_t *members_status_json(const struct members *m)
 {
 	static const char *const state[] = {
@@ -379,6 +529,7 @@ json_t *members_status_json(const struct members *m)
 		[MEMBER_ATTACHED] = "attached",
 	};
 	json_t *o = json_object(), *pods = json_array();
+	const struct member_pod **byname = m->n ? calloc(m->n, sizeof(*byname)) : NULL;
 	size_t members, attached, pending;
 
 	members_counts(m, &members, &attached, &pending);
@@ -391,8 +542,12 @@ json_t *members_status_json(const struct members *m)
 	json_object_set_new(o, "attaches", json_integer((json_int_t)m->attaches));
 	json_object_set_new(o, "detaches", json_integer((json_int_t)m->detaches));
 	json_object_set_new(o, "attach_failures", json_integer((json_int_t)m->failures));
+	for (size_t i = 0; byname && i < m->n; i++)
+		byname[i] = &m->pods[i];
+	if (byname)
+		qsort(byname, m->n, sizeof(*byname), members_name_cmp);
 	for (size_t i = 0; i < m->n; i++) {
-		const struct member_pod *p = &m->pods[i];
+		const struct member_pod *p = byname ? byname[i] : &m->pods[i];
 		json_t *j = json_pack("{s:s,s:s,s:s,s:b,s:s,s:s}", "namespace", p->ns, "name", p->name,
 				      "uid", p->uid, "member", p->member, "state", state[p->state],
 				      "why", p->why);
@@ -411,6 +566,7 @@ json_t *members_status_json(const struct members *m)
 		}
 		json_array_append_new(pods, j);
 	}
+	free(byname);
 	json_object_set_new(o, "pods", pods);
 	return o;
 }

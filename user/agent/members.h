@@ -54,14 +54,20 @@ struct member_pod {
 	char note[200];			/* pending: why */
 };
 
+struct member_slot;
+
 struct members {
 	bool enabled;			/* --kubepods-cgroup given */
 	bool live;			/* programs loaded: attach and detach for real */
 	char root[PATH_MAX];		/* resolved kubepods cgroup */
 	char node[256];			/* --node-name, "" = every pod in the policy */
 	char dir[PATH_MAX];		/* PIN/pods */
-	struct member_pod *pods;	/* this node's pods in the last applied policy */
+	struct member_pod *pods;	/* this node's pods in the last applied policy,
+					 * in no order (one that goes is replaced by
+					 * the last) */
 	size_t n;
+	struct member_slot *idx;	/* pods by (ns, name): members.c */
+	size_t idx_cap;			/* power of two; 0 = none yet */
 	uint64_t next_scan_ns;
 	uint64_t attaches, detaches, failures;
 };

@@ -512,6 +512,38 @@ static bool reload_vs_same_hosts(const struct pol_vs *a, const struct pol_vs *b)
 }
 
 /*
+ * A changed document with errors of its own (parse time: a bad field, a
+ * wrong type) is not a delta. From the API server, the object is
+ * rejected alone (r->bad, r->bad_msg: its first error, as the full load
+ * names it); from files, the full reload reports every error with its
+ * place and keeps the running config. true: such a document.
+ */
+static bool reload_delta_doc_errors(struct reload_delta *r)
+{
+	for (size_t i = 0; i < r->d.n_added; i++) {
+		const struct pol_set *doc = r->d.added[i];
+		const struct pol_diag *e = NULL;
+
+		for (size_t k = 0; k < doc->n_diags && !e; k++)
+			if (doc->diags[k].level == POL_DIAG_ERROR)
+				e = &doc->diags[k];
+		if (!e)
+			continue;
+		if (r->kube && e->loc.file) {
+			/* (an object's document: its file is its identity) */
+			reload_why(r, "%s", e->msg);
+			snprintf(r->bad, sizeof(r->bad), "%s", e->loc.file);
+			r->bad_msg = r->why;
+		} else {
+			reload_why(r, "%s:%u: a changed document has errors", e->loc.file ?: "?",
+				   e->loc.line);
+		}
+		return true;
+	}
+	return false;
+}
+
+/*
  * Pair each new document of r->d with the gone one it replaces (same
  * kind, namespace and name): one EndpointSlice, Service, VirtualService,
  * DestinationRule or Pod. Those without a partner are new or deleted
@@ -526,15 +558,15 @@ static int reload_delta_pairs(const struct pol_set *set, struct reload_delta *r)
 
 	if (!paired)
 		return -ENOMEM;
+	if (reload_delta_doc_errors(r))
+		goto no;
 	for (size_t i = 0; i < d->n_added; i++) {
 		int kind = reload_doc_kind(d->added[i]);
 		const struct pol_meta *a, *g = NULL;
 		size_t k;
 
 		if (kind < 0) {
-			reload_why(r, "%s: not one object of a kind a delta takes",
-				   d->added[i]->n_diags ? "a changed document has diagnostics" :
-				   "a changed document");
+			reload_why(r, "a changed document: not one object of a kind a delta takes");
 			goto no;
 		}
 		a = reload_doc_obj(d->added[i], kind);
@@ -1128,6 +1160,9 @@ static int reload_delta_swap(struct agent *ag, struct reload_delta *r)
 		ret = reload_diags_replace(set, r, before, n_before, after, n_after);
 	else if (!checks)
 		reload_diags_drop_gone(set, r);
+	/* the new documents' own (parse time) diagnostics, as a full load gathers them */
+	for (size_t i = 0; !ret && i < r->d.n_added; i++)
+		ret = policy_set_add_doc_diags(set, r->d.added[i]);
 out:
 	free(before);
 	free(after);

@@ -269,6 +269,23 @@ static uint64_t pc_hash(uint64_t h, const void *p, size_t len)
 	return h ^ (h >> 32);
 }
 
+int policy_set_add_doc_diags(struct pol_set *set, const struct pol_set *doc)
+{
+	struct pol_diag *d;
+
+	if (!doc->n_diags)
+		return 0;
+	d = realloc(set->diags, (set->n_diags + doc->n_diags) * sizeof(*d));
+	if (!d)
+		return -ENOMEM;
+	memcpy(d + set->n_diags, doc->diags, doc->n_diags * sizeof(*d));
+	set->diags = d;
+	set->n_diags += doc->n_diags;
+	set->n_errors += doc->n_errors;
+	set->n_warnings += doc->n_warnings;
+	return 0;
+}
+
 /* Append src's objects (shallow) and diagnostics to dst. */
 static int pc_absorb(struct pol_set *dst, const struct pol_set *src)
 {
@@ -288,18 +305,7 @@ static int pc_absorb(struct pol_set *dst, const struct pol_set *src)
 		memcpy((char *)*darr + *dn * stride, *sarr, sn * stride);
 		*dn += sn;
 	}
-	if (src->n_diags) {
-		struct pol_diag *d = realloc(dst->diags, (dst->n_diags + src->n_diags) * sizeof(*d));
-
-		if (!d)
-			return -ENOMEM;
-		memcpy(d + dst->n_diags, src->diags, src->n_diags * sizeof(*d));
-		dst->diags = d;
-		dst->n_diags += src->n_diags;
-		dst->n_errors += src->n_errors;
-		dst->n_warnings += src->n_warnings;
-	}
-	return 0;
+	return policy_set_add_doc_diags(dst, src);
 }
 
 /* A new document holding a copy of text, nothing parsed yet (NULL: no memory). */
@@ -892,7 +898,7 @@ const char *policy_set_single_kind(const struct pol_set *s)
 			kind = pol_set_kinds[k].kind;
 		objects += n;
 	}
-	return !s->n_diags && objects == 1 ? kind : NULL;
+	return !s->n_errors && objects == 1 ? kind : NULL;
 }
 
 /*
@@ -1211,12 +1217,20 @@ int policy_set_swap_pod(struct pol_set *set, const struct pol_pod *from, const s
 	return pc_swap_by_identity(set->pods, set->n_pods, sizeof(*set->pods), from, to);
 }
 
-/* Is loc inside the text of doc (lines after doc->line), whose file is file? */
+/*
+ * Is loc inside the text of doc (lines after doc->line), whose file is
+ * file? A place without a line (an object parsed from JSON, as the API
+ * server sends it: its own document, its identity the file) is in the
+ * file's first document.
+ */
 static bool pc_doc_holds(const struct pol_doc *doc, uint32_t lines, const char *file,
 			 const struct pol_loc *loc)
 {
-	return loc->file && file && !strcmp(loc->file, file) && loc->line > doc->line &&
-	       loc->line <= doc->line + lines;
+	if (!loc->file || !file || strcmp(loc->file, file))
+		return false;
+	if (!loc->line)
+		return !doc->line;
+	return loc->line > doc->line && loc->line <= doc->line + lines;
 }
 
 size_t policy_set_drop_doc_diags(struct pol_set *set, const struct pol_set *doc, const char *file)

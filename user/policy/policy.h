@@ -623,6 +623,12 @@ void policy_delta_commit(struct pol_cache *c, struct pol_delta *d);
  * about the objects it held. Returns how many went.
  */
 size_t policy_set_drop_doc_diags(struct pol_set *set, const struct pol_set *doc, const char *file);
+/*
+ * Append the diagnostics of a document's set (its parse-time warnings,
+ * notes and errors: a d->added of a delta) to set and count them, as a
+ * full load gathers them. 0 or -ENOMEM.
+ */
+int policy_set_add_doc_diags(struct pol_set *set, const struct pol_set *doc);
 void policy_delta_free(struct pol_cache *c, struct pol_delta *d);
 
 /*
@@ -652,8 +658,11 @@ int policy_doc_cut(const char *buf, size_t len, const uint32_t *lines, const boo
 /* Only blank and comment lines. */
 bool policy_text_blank(const char *buf, size_t len);
 
-/* The kind ("EndpointSlice", "Pod", ...) of a document's set that holds one
- * object and no diagnostics, else NULL. */
+/*
+ * The kind ("EndpointSlice", "Pod", ...) of a document's set that holds one
+ * object and no errors (warnings and notes go with it:
+ * policy_set_add_doc_diags), else NULL.
+ */
 const char *policy_set_single_kind(const struct pol_set *s);
 
 /*
