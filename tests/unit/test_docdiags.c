@@ -26,7 +26,8 @@
 
 /*
  * web's VirtualService: version v (an odd one a line longer: its warning
- * moves); delegate: its second route is a delegate (a warning)
+ * moves); delegate: its second route is a delegate (a warning), else a
+ * route of as many lines
  */
 static char *dd_vs(unsigned v, bool delegate)
 {
@@ -45,7 +46,9 @@ static char *dd_vs(unsigned v, bool delegate)
 		"%s"
 		"  - route: [{destination: {host: web}}]\n", v % 2 ? "# odd\n" : "", v, v,
 		delegate ? "  - match: [{uri: {prefix: /d}}]\n"
-			   "    delegate: {name: reviews, namespace: default}\n" : "") > 0);
+			   "    delegate: {name: reviews, namespace: default}\n" :
+			   "  - match: [{uri: {prefix: /d}}]\n"
+			   "    route: [{destination: {host: web}}]\n") > 0);
 	return t;
 }
 
@@ -306,4 +309,66 @@ TEST(doc_error_is_not_a_delta_object)
 	ASSERT_STREQ(policy_set_single_kind(&s) ?: "", "VirtualService");
 	policy_set_free(&s);
 	free(w);
+}
+
+/*
+ * Two objects in one file: the VirtualService first (its document starts
+ * at the file's first line), the Gateway second. A change to the first
+ * document alone drops only what lies in it: the Gateway's warning, in
+ * the same file, stays; a change that moves lines replaces both. Every
+ * step says what a full load of the file says, counts included.
+ */
+TEST(doc_warnings_delta_of_a_files_first_document)
+{
+	/* version (odd: a line longer, the Gateway moves), delegate, https; docs replaced */
+	static const struct { unsigned v; bool delegate, https; size_t n_gone; } steps[] = {
+		{ 2, true, true, 1 },		/* the route alone: the Gateway's warning stays */
+		{ 4, false, true, 1 },		/* the route fixed: its warning goes, not the Gateway's */
+		{ 6, true, true, 1 },		/* and back */
+		{ 6, true, false, 1 },		/* the Gateway alone: the route's warning stays */
+		{ 7, true, true, 2 },		/* a line longer: both documents anew */
+		{ 8, false, false, 2 },		/* a line shorter, both warnings gone */
+		{ 10, true, false, 1 },
+	};
+	struct pol_cache *c = policy_cache_new();
+	char *vs0 = dd_vs(0, true), *f;
+	struct pol_set set;
+
+	ASSERT_TRUE(c != NULL);
+	ASSERT_TRUE(asprintf(&f, "%s---\n%s", vs0, dd_gw(true)) > 0);
+	free(vs0);
+	policy_cache_begin(c);
+	policy_set_init(&set);
+	policy_set_use_cache(&set, c);
+	ASSERT_EQ(policy_load_buffer(&set, "pol/svc.yaml", DD_SVC, strlen(DD_SVC)), 0);
+	ASSERT_EQ(policy_load_buffer(&set, "pol/web.yaml", f, strlen(f)), 0);
+	ASSERT_EQ(policy_validate(&set), 0);
+	policy_cache_end(c);
+	ASSERT_EQ(set.n_warnings, 2);
+	free(f);
+	for (size_t s = 0; s < sizeof(steps) / sizeof(steps[0]); s++) {
+		char *vs = dd_vs(steps[s].v, steps[s].delegate), *nf, *a, *b;
+		const char *files[] = { "pol/svc.yaml", DD_SVC, "pol/web.yaml", NULL };
+		struct pol_delta d = {};
+
+		ASSERT_TRUE(asprintf(&nf, "%s---\n%s", vs, dd_gw(steps[s].https)) > 0);
+		files[3] = nf;
+		ASSERT_EQ(policy_cache_delta(c, "pol/web.yaml", nf, strlen(nf), &d), 0);
+		if (!ASSERT_EQ(d.n_gone, steps[s].n_gone) || !ASSERT_EQ(d.n_added, steps[s].n_gone))
+			fprintf(stderr, "  step %zu\n", s);
+		dd_take(&set, &d);
+		a = dd_diags(&set);
+		b = dd_full(files, sizeof(files) / sizeof(files[0]));
+		if (!ASSERT_STREQ(a, b))
+			fprintf(stderr, "  step %zu\n", s);
+		ASSERT_TRUE(!!strstr(a, "delegate") == steps[s].delegate);
+		ASSERT_TRUE(!!strstr(a, "tls") == steps[s].https);
+		policy_delta_commit(c, &d);
+		free(a);
+		free(b);
+		free(vs);
+		free(nf);
+	}
+	policy_set_free(&set);
+	policy_cache_free(c);
 }

@@ -191,14 +191,33 @@ static bool mt_member(const struct mt_pod *p)
  * is recorded in the model (keep, or every pod when all: an attached pod
  * must have the attachment recorded before, the very same one).
  */
+static int mt_entry_cmp(const void *a, const void *b)
+{
+	const struct member_pod *x = *(const struct member_pod *const *)a;
+	const struct member_pod *y = *(const struct member_pod *const *)b;
+	int c = strcmp(x->ns, y->ns);
+
+	return c ? c : strcmp(x->name, y->name);
+}
+
 static bool mt_check(struct mt *t, const char *what, size_t step, const struct mt_pod *keep, bool all)
 {
+	/* the list's entries by (ns, name), scanned by bisection: O(n log n) a step */
+	const struct member_pod **by = calloc(t->m.n + 1, sizeof(*by));
 	size_t want = 0;
 
+	if (!ASSERT_TRUE(by))
+		goto fail;
+	for (size_t k = 0; k < t->m.n; k++)
+		by[k] = &t->m.pods[k];
+	qsort(by, t->m.n, sizeof(*by), mt_entry_cmp);
+	for (size_t k = 1; k < t->m.n; k++)
+		if (!ASSERT_TRUE(mt_entry_cmp(&by[k - 1], &by[k])))
+			goto fail;	/* listed twice */
 	for (size_t i = 0; i < t->n; i++) {
 		struct mt_pod *p = &t->pods[i];
-		const struct member_pod *e = NULL;
-		size_t seen = 0;
+		struct member_pod key = { .ns = (char *)p->ns, .name = p->name };
+		const struct member_pod *kp = &key, *e, **at;
 		enum member_state st;
 
 		if (t->m.node[0] && !p->here) {
@@ -206,12 +225,9 @@ static bool mt_check(struct mt *t, const char *what, size_t step, const struct m
 			continue;
 		}
 		want++;
-		for (size_t k = 0; k < t->m.n; k++)
-			if (!strcmp(t->m.pods[k].ns, p->ns) && !strcmp(t->m.pods[k].name, p->name)) {
-				e = &t->m.pods[k];
-				seen++;
-			}
-		if (!ASSERT_EQ(seen, 1) || !ASSERT_STREQ(e->uid, p->uid) ||
+		at = bsearch(&kp, by, t->m.n, sizeof(*by), mt_entry_cmp);
+		e = at ? *at : NULL;
+		if (!ASSERT_TRUE(e) || !ASSERT_STREQ(e->uid, p->uid) ||
 		    !ASSERT_EQ(e->member, mt_member(p)))
 			goto fail;
 		st = !e->member ? MEMBER_NOT_MEMBER :
@@ -224,9 +240,12 @@ static bool mt_check(struct mt *t, const char *what, size_t step, const struct m
 			goto fail;
 		p->att = e->att;
 	}
-	if (ASSERT_EQ(t->m.n, want))
+	if (ASSERT_EQ(t->m.n, want)) {
+		free(by);
 		return true;
+	}
 fail:
+	free(by);
 	fprintf(stderr, "  after %s (step %zu)\n", what, step);
 	return false;
 }

@@ -154,8 +154,7 @@ static void members_unlist(struct members *m, size_t at)
 
 	for (j = (i + 1) & mask; m->idx[j].pos; j = (j + 1) & mask) {
 		home = m->idx[j].hash & mask;
-		/* j's pod may fill the hole at i unless its home lies in (i, j] */
-		if (i <= j ? (home > i && home <= j) : (home > i || home <= j))
+		if (sm_probe_stays(home, i, j))
 			continue;
 		m->idx[i] = m->idx[j];
 		i = j;

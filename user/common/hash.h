@@ -9,6 +9,7 @@
 #ifndef SOCKMESH_HASH_H
 #define SOCKMESH_HASH_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -38,6 +39,17 @@ static inline uint64_t sm_hash_fnv1a64(uint64_t h, const void *data, size_t len)
 		h *= SM_FNV64_PRIME;
 	}
 	return h;
+}
+
+/*
+ * The backward-shift delete of the linear-probing tables (u64map, the
+ * endpoint index, the membership list): when slot hole empties, the entry
+ * at slot j further along its probe run fills it unless its home slot lies
+ * cyclically in (hole, j]. true: it stays where it is.
+ */
+static inline bool sm_probe_stays(size_t home, size_t hole, size_t j)
+{
+	return hole <= j ? (home > hole && home <= j) : (home > hole || home <= j);
 }
 
 #endif /* SOCKMESH_HASH_H */

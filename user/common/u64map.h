@@ -100,8 +100,7 @@ static inline void *u64map_del(struct u64map *m, uint64_t key)
 	val = m->vals[i];
 	for (j = (i + 1) & (m->cap - 1); m->keys[j]; j = (j + 1) & (m->cap - 1)) {
 		h = sm_hash_mix64(m->keys[j]) & (m->cap - 1);
-		/* j's entry may fill the hole at i unless its home lies in (i, j] */
-		if (i <= j ? (h > i && h <= j) : (h > i || h <= j))
+		if (sm_probe_stays(h, i, j))
 			continue;
 		m->keys[i] = m->keys[j];
 		m->vals[i] = m->vals[j];

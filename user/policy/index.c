@@ -541,8 +541,7 @@ static void ix_ep_del(struct ix_eps *t, uint64_t key, const char *svc)
 			return;
 	for (j = (i + 1) & (t->cap - 1); t->e[j].key; j = (j + 1) & (t->cap - 1)) {
 		h = ix_ep_home(t, t->e[j].key);
-		/* j's entry may fill the hole at i unless its home lies in (i, j] */
-		if (i <= j ? (h > i && h <= j) : (h > i || h <= j))
+		if (sm_probe_stays(h, i, j))
 			continue;
 		t->e[i] = t->e[j];
 		i = j;
