@@ -262,6 +262,8 @@ out:
 struct plan_ctx {
 	struct pol_set *set;
 	const char *domain;
+	struct plan_service *ps;	/* whose build says what plan_diag says */
+	struct plan_patch *pt;		/* a patch: what set->diags gained */
 };
 
 /* A backend while collecting: the pod (if known) gives subset labels. */
@@ -277,20 +279,63 @@ struct plan_be_list {
 	size_t n, cap;
 };
 
-/*
- * Append a diagnostic to the set. Identical diagnostics (same place, same
- * text) are kept once: a DestinationRule is looked at once per port and
- * subset.
- */
-static int plan_diag(struct plan_ctx *c, enum pol_diag_level level,
-		     const struct pol_loc *loc, const char *fmt, ...)
+static int plan_diag_add(struct pol_set *set, enum pol_diag_level level,
+			 const struct pol_loc *loc, const char *fmt, ...)
 {
 	va_list ap;
 	int ret;
 
 	va_start(ap, fmt);
-	ret = policy_diag_vadd_unique(c->set, level, loc, fmt, ap);
+	ret = policy_diag_vadd_unique(set, level, loc, fmt, ap);
 	va_end(ap);
+	return ret;
+}
+
+/* Identical as policy_diag_vadd_unique() sees it (the file by pointer). */
+static bool plan_diag_eq(const struct pol_diag *a, const struct pol_diag *b)
+{
+	return a->level == b->level && a->loc.file == b->loc.file && a->loc.line == b->loc.line &&
+	       a->loc.col == b->loc.col && !strcmp(a->msg, b->msg);
+}
+
+static int plan_diag_push(struct pol_diag **v, size_t *n, const struct pol_diag *d)
+{
+	struct pol_diag *nv = realloc(*v, (*n + 1) * sizeof(*nv));
+
+	if (!nv)
+		return -ENOMEM;
+	*v = nv;
+	nv[(*n)++] = *d;
+	return 0;
+}
+
+/*
+ * Append a diagnostic to the set. Identical diagnostics (same place, same
+ * text) are kept once: a DestinationRule is looked at once per port and
+ * subset. The entry being built (c->ps) notes it, once, so that it goes
+ * when no entry says it any more (plan_patch_services).
+ */
+static int plan_diag(struct plan_ctx *c, enum pol_diag_level level,
+		     const struct pol_loc *loc, const char *fmt, ...)
+{
+	struct pol_diag d = { .level = level };
+	size_t n = c->set->n_diags;
+	va_list ap;
+	int ret;
+
+	if (loc)
+		d.loc = *loc;
+	va_start(ap, fmt);
+	vsnprintf(d.msg, sizeof(d.msg), fmt, ap);
+	va_end(ap);
+	ret = plan_diag_add(c->set, level, loc, "%s", d.msg);
+	if (!ret && c->pt && c->set->n_diags > n)
+		ret = plan_diag_push(&c->pt->dadd, &c->pt->n_dadd, &d);
+	for (size_t i = 0; !ret && c->ps && i < c->ps->n_diags; i++)
+		if (plan_diag_eq(&c->ps->diags[i], &d))
+			return 0;
+	if (!ret && c->ps)
+		ret = plan_diag_push(&c->ps->diags, &c->ps->n_diags, &d);
 	return ret;
 }
 
@@ -1016,6 +1061,7 @@ static int plan_svc_build(struct plan_ctx *c, const struct pol_service *svc,
 	if (sp->name && !(ps->port_name = strdup(sp->name)))
 		return -ENOMEM;
 
+	c->ps = ps;	/* what it says from here on is its */
 	dr = plan_find_dr(c, svc, fqdn);
 	err = plan_endpoints(c, svc, sp, &all);
 	if (!err)
@@ -1037,6 +1083,7 @@ static int plan_svc_build(struct plan_ctx *c, const struct pol_service *svc,
 	free(all.v);
 	if (!err)
 		err = plan_svc_route(c, &b, svc, sp, fqdn);
+	c->ps = NULL;
 	return err;
 }
 
@@ -1052,7 +1099,157 @@ static void plan_service_free(struct plan_service *ps)
 	free(ps->slots);
 	free(ps->route_from);
 	free(ps->l7_why);
+	free(ps->diags);
 	memset(ps, 0, sizeof(*ps));
+}
+
+/*
+ * How many entries say each diagnostic (plan->drefs, by plan_dref_key; a
+ * chain for keys that collide). One that none says any more goes from
+ * set->diags; its node waits in plan->dzero until the next patch, for the
+ * undo, which gives it back without allocating.
+ */
+struct plan_dref {
+	struct pol_diag d;
+	size_t refs;
+	struct plan_dref *next;
+};
+
+static uint64_t plan_dref_key(const struct pol_diag *d)
+{
+	uint64_t h = sm_hash_fnv1a64(SM_FNV64_OFFSET, d->msg, strlen(d->msg));
+
+	h = sm_hash_mix64(h ^ (uint64_t)(uintptr_t)d->loc.file);
+	h = sm_hash_mix64(h ^ ((uint64_t)d->loc.line << 32 | d->loc.col));
+	h = sm_hash_mix64(h + (uint64_t)d->level);
+	return h ? h : 1;
+}
+
+static struct plan_dref *plan_dref_find(const struct plan *p, const struct pol_diag *d)
+{
+	struct plan_dref *r = u64map_get(&p->drefs, plan_dref_key(d));
+
+	while (r && !plan_diag_eq(&r->d, d))
+		r = r->next;
+	return r;
+}
+
+/* One more entry says d. 0 or -ENOMEM (nothing changed). */
+static int plan_dref_get(struct plan *p, const struct pol_diag *d)
+{
+	struct plan_dref *r = plan_dref_find(p, d);
+	uint64_t key = plan_dref_key(d);
+	int err;
+
+	if (r) {
+		r->refs++;
+		return 0;
+	}
+	if (!(r = calloc(1, sizeof(*r))))
+		return -ENOMEM;
+	r->d = *d;
+	r->refs = 1;
+	r->next = u64map_get(&p->drefs, key);
+	err = u64map_put(&p->drefs, key, r);
+	if (err)
+		free(r);
+	return err;
+}
+
+/* Take d from set->diags (the first identical one) and count it out. */
+static bool plan_diag_take(struct pol_set *set, const struct pol_diag *d)
+{
+	for (size_t k = 0; k < set->n_diags; k++) {
+		if (!plan_diag_eq(&set->diags[k], d))
+			continue;
+		if (d->level == POL_DIAG_ERROR)
+			set->n_errors--;
+		else if (d->level == POL_DIAG_WARNING)
+			set->n_warnings--;
+		memmove(&set->diags[k], &set->diags[k + 1],
+			(set->n_diags - k - 1) * sizeof(*set->diags));
+		set->n_diags--;
+		return true;
+	}
+	return false;
+}
+
+/*
+ * One entry less says d; none: it goes from set->diags (set non-NULL),
+ * noted in pt->dgone (room made by the caller). p->dzero has room.
+ */
+static void plan_dref_put(struct plan *p, const struct pol_diag *d, struct pol_set *set,
+			  struct plan_patch *pt)
+{
+	struct plan_dref *r = plan_dref_find(p, d);
+
+	if (!r || !r->refs || --r->refs)
+		return;
+	p->dzero[p->n_dzero++] = r;
+	if (set && plan_diag_take(set, d) && pt)
+		pt->dgone[pt->n_dgone++] = *d;
+}
+
+static int plan_svc_ref(struct plan *p, const struct plan_service *ps)
+{
+	for (size_t i = 0; i < ps->n_diags; i++) {
+		int err = plan_dref_get(p, &ps->diags[i]);
+
+		if (err) {
+			while (i-- > 0)
+				plan_dref_find(p, &ps->diags[i])->refs--;
+			return err;
+		}
+	}
+	return 0;
+}
+
+static void plan_svc_unref(struct plan *p, const struct plan_service *ps, struct pol_set *set,
+			   struct plan_patch *pt)
+{
+	for (size_t i = 0; i < ps->n_diags; i++)
+		plan_dref_put(p, &ps->diags[i], set, pt);
+}
+
+/* Forget the nodes none says (none points to them but the table). 0 or -ENOMEM. */
+static int plan_dref_sweep(struct plan *p)
+{
+	for (; p->n_dzero; p->n_dzero--) {
+		struct plan_dref *r = p->dzero[p->n_dzero - 1], *h;
+		uint64_t key = plan_dref_key(&r->d);
+
+		if (r->refs)
+			continue;
+		h = u64map_get(&p->drefs, key);
+		if (h == r) {
+			int err = r->next ? u64map_put(&p->drefs, key, r->next) : 0;
+
+			if (err)
+				return err;
+			if (!r->next)
+				u64map_del(&p->drefs, key);
+		} else {
+			while (h && h->next != r)
+				h = h->next;
+			if (h)
+				h->next = r->next;
+		}
+		free(r);
+	}
+	return 0;
+}
+
+static void plan_drefs_free(struct plan *p)
+{
+	for (size_t i = 0; i < p->drefs.cap; i++)
+		for (struct plan_dref *r = p->drefs.vals[i], *nx; r; r = nx) {
+			nx = r->next;
+			free(r);
+		}
+	u64map_free(&p->drefs);
+	free(p->dzero);
+	p->dzero = NULL;
+	p->n_dzero = p->cap_dzero = 0;
 }
 
 static int plan_svc_cmp(const void *a, const void *b)
@@ -1282,6 +1479,8 @@ int plan_build(struct pol_set *set, struct plan *out)
 		qsort(out->svcs, out->n_svcs, sizeof(*out->svcs), plan_svc_cmp);
 		err = plan_svcs_dedupe(&c, out);
 	}
+	for (size_t i = 0; i < out->n_svcs && !err; i++)
+		err = plan_svc_ref(out, &out->svcs[i]);
 	if (!err)
 		err = plan_pods_build(&c, out);
 	if (err)
@@ -1297,6 +1496,7 @@ void plan_free(struct plan *p)
 		plan_service_free(&p->svcs[i]);
 	free(p->svcs);
 	free(p->pods);
+	plan_drefs_free(p);
 	memset(p, 0, sizeof(*p));
 }
 
@@ -1614,6 +1814,76 @@ static int plan_patch_insert(struct plan *p, struct plan_service *nu, size_t n_n
 	return 0;
 }
 
+/*
+ * The diagnostics move from the old entries to the new ones: what no
+ * entry says any more goes from set->diags (pt->dgone). 0 or -ENOMEM
+ * (nothing moved).
+ */
+static int plan_patch_count(struct plan *p, struct plan_patch *pt)
+{
+	size_t n_new = 0, n_old = 0, k;
+	int err;
+
+	for (k = 0; k < pt->n; k++)
+		n_new += p->svcs[pt->idx[k]].n_diags;
+	for (k = 0; k < pt->n_old; k++)
+		n_old += pt->old[k].n_diags;
+	/* room for the undo too: nothing it does allocates */
+	err = sm_grow((void **)&p->dzero, &p->cap_dzero, p->n_dzero + n_new + n_old + 1,
+		      sizeof(*p->dzero));
+	if (!err && n_old && !(pt->dgone = malloc(n_old * sizeof(*pt->dgone))))
+		err = -ENOMEM;
+	for (k = 0; k < pt->n && !err; k++)
+		err = plan_svc_ref(p, &p->svcs[pt->idx[k]]);
+	if (err) {
+		while (k-- > 1)
+			plan_svc_unref(p, &p->svcs[pt->idx[k - 1]], NULL, NULL);
+		return err;
+	}
+	for (k = 0; k < pt->n_old; k++)
+		plan_svc_unref(p, &pt->old[k], pt->set, pt);
+	pt->counted = true;
+	return 0;
+}
+
+/* set->diags and the counts of diagnostics as before the patch. */
+static void plan_patch_undo_diags(struct plan *p, struct plan_patch *pt)
+{
+	struct pol_set *set = pt->set;
+	struct pol_diag *nd;
+
+	if (pt->counted) {
+		for (size_t k = 0; k < pt->n; k++)
+			plan_svc_unref(p, &p->svcs[pt->idx[k]], NULL, NULL);
+		for (size_t k = 0; k < pt->n_old; k++)
+			for (size_t i = 0; i < pt->old[k].n_diags; i++) {
+				struct plan_dref *r = plan_dref_find(p, &pt->old[k].diags[i]);
+
+				if (r)
+					r->refs++;
+			}
+		pt->counted = false;
+	}
+	for (size_t i = 0; set && i < pt->n_dadd; i++)
+		plan_diag_take(set, &pt->dadd[i]);
+	pt->n_dadd = 0;
+	if (!set || !pt->n_dgone)
+		return;
+	/* (the set's array shrank by no realloc since: this one keeps its size) */
+	nd = realloc(set->diags, (set->n_diags + pt->n_dgone) * sizeof(*nd));
+	if (!nd)
+		return;
+	set->diags = nd;
+	for (size_t i = 0; i < pt->n_dgone; i++) {
+		set->diags[set->n_diags++] = pt->dgone[i];
+		if (pt->dgone[i].level == POL_DIAG_ERROR)
+			set->n_errors++;
+		else if (pt->dgone[i].level == POL_DIAG_WARNING)
+			set->n_warnings++;
+	}
+	pt->n_dgone = 0;
+}
+
 int plan_patch_services(struct pol_set *set, struct plan *p, const char *const *ns,
 			const char *const *names, size_t n, struct plan_patch *out)
 {
@@ -1626,6 +1896,11 @@ int plan_patch_services(struct pol_set *set, struct plan *p, const char *const *
 	int err = t && act ? policy_index_build(set) : -ENOMEM;
 
 	memset(out, 0, sizeof(*out));
+	out->set = set;
+	c.pt = out;
+	/* the nodes the last patch left for its undo: that chance is gone */
+	if (!err)
+		err = plan_dref_sweep(p);
 	for (size_t k = 0; k < n && !err; k++) {
 		t[k].ns = ns[k];
 		t[k].name = names[k];
@@ -1666,6 +1941,8 @@ int plan_patch_services(struct pol_set *set, struct plan *p, const char *const *
 				plan_service_free(&nu[j]);
 	}
 done:
+	if (!err)
+		err = plan_patch_count(p, out);
 	free(t);
 	free(act);
 	free(nu);
@@ -1676,6 +1953,7 @@ done:
 
 void plan_patch_undo(struct plan *p, struct plan_patch *pt)
 {
+	plan_patch_undo_diags(p, pt);
 	if (pt->prev) {
 		/* the new array's own entries go; the old array comes back whole */
 		for (size_t k = 0; k < pt->n; k++)
@@ -1718,6 +1996,8 @@ void plan_patch_free(struct plan_patch *pt)
 	free(pt->idx);
 	free(pt->gone);
 	free(pt->prev);
+	free(pt->dadd);
+	free(pt->dgone);
 	memset(pt, 0, sizeof(*pt));
 }
 

@@ -16,6 +16,7 @@
 #include <stdint.h>
 
 #include "common/sm_limits.h"
+#include "common/u64map.h"
 #include "sockmesh.h"
 #include "policy/policy.h"
 
@@ -60,7 +61,12 @@ struct plan_service {
 	struct pol_loc route_loc;	/* the tcp route behind slots */
 	size_t order;			/* position in the policy (files in load
 					 * order): svcs is sorted by key instead */
+	struct pol_diag *diags;		/* what its build said (each once), in
+					 * set->diags while an entry says it */
+	size_t n_diags;
 };
+
+struct plan_dref;
 
 struct plan_pod {
 	struct sm_pod_key key;
@@ -73,6 +79,9 @@ struct plan {
 	size_t cap_svcs;		/* svcs allocated (0: n_svcs) */
 	struct plan_pod *pods;		/* pods with non-zero flags */
 	size_t n_pods;
+	struct u64map drefs;		/* diagnostic -> how many svcs say it */
+	struct plan_dref **dzero;	/* said by none since the last patch */
+	size_t n_dzero, cap_dzero;
 };
 
 /*
@@ -141,7 +150,11 @@ void plan_cluster_release(struct plan_cluster *cl);
  * port it gained) gets new ones. The old entries are kept in out for
  * plan_patch_undo() (put everything back) or plan_patch_free() (keep the
  * new ones). Problems found are appended to set->diags as plan_build()
- * would. Returns 0, -ESTALE (an entry would take another Service's
+ * would, and what the old entries' builds said goes from set->diags (and
+ * its counts) when no entry says it any more: set->diags holds what a
+ * full load's plan would say (order aside); the undo puts set->diags back
+ * as it was. Diagnostics the planning gives no entry for (two Services on
+ * one VIP:port, a name too long) stay until a full load. Returns 0, -ESTALE (an entry would take another Service's
  * VIP:port: rebuild the plan and let validation say why) or -ENOMEM; p is
  * unchanged on error.
  */
@@ -155,6 +168,12 @@ struct plan_patch {
 	size_t n_old;
 	struct plan_service *prev;	/* entries came or went: p's array before */
 	size_t n_prev, cap_prev;
+	struct pol_set *set;		/* whose diags the patch changed: */
+	struct pol_diag *dadd;		/* added to set->diags */
+	size_t n_dadd;
+	struct pol_diag *dgone;		/* taken from set->diags */
+	size_t n_dgone;
+	bool counted;			/* drefs moved to the new entries */
 };
 int plan_patch_services(struct pol_set *set, struct plan *p, const char *const *ns,
 			const char *const *names, size_t n, struct plan_patch *out);
