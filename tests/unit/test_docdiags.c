@@ -17,6 +17,7 @@
 
 #include "policy/policy.h"
 #include "test.h"
+#include "diag_text.h"
 
 #define DD_SVC \
 	"apiVersion: v1\n" \
@@ -71,35 +72,6 @@ static const char *dd_gw(bool https)
 		DD_GW
 		"  - port: {number: 80, name: http, protocol: HTTP}\n"
 		"    hosts: ['*']\n";
-}
-
-static int dd_cmp(const void *a, const void *b)
-{
-	return strcmp(*(char *const *)a, *(char *const *)b);
-}
-
-/* The set's diagnostics, sorted, and its counts: what /status would say. */
-static char *dd_diags(const struct pol_set *s)
-{
-	char **l = calloc(s->n_diags + 1, sizeof(*l)), *out = NULL;
-	size_t len = 0;
-	FILE *f = open_memstream(&out, &len);
-
-	ASSERT_TRUE(l && f);
-	for (size_t i = 0; i < s->n_diags; i++) {
-		char buf[1024];
-
-		l[i] = strdup(policy_diag_format(&s->diags[i], buf, sizeof(buf)));
-	}
-	qsort(l, s->n_diags, sizeof(*l), dd_cmp);
-	for (size_t i = 0; i < s->n_diags; i++) {
-		fprintf(f, "%s\n", l[i]);
-		free(l[i]);
-	}
-	fprintf(f, "%zu errors, %zu warnings\n", s->n_errors, s->n_warnings);
-	fclose(f);
-	free(l);
-	return out;
 }
 
 /* The one object of a delta's document (each kind starts with its pol_meta). */
@@ -163,7 +135,7 @@ static char *dd_full(const char *const *files, size_t n)
 	ASSERT_EQ(policy_validate(&s), 0);
 	/* (the delta below takes no cross-object checks: none to take) */
 	ASSERT_EQ(s.n_diags, n_diags);
-	t = dd_diags(&s);
+	t = diag_text(&s);
 	policy_set_free(&s);
 	return t;
 }
@@ -209,7 +181,7 @@ TEST(doc_warnings_delta_equals_full_load)
 			ASSERT_EQ(policy_cache_delta_new(c, "pol/vs.yaml", nvs, strlen(nvs), &d), 0);
 		ASSERT_EQ(policy_cache_delta(c, "pol/gw.yaml", gw, strlen(gw), &d), 0);
 		dd_take(&set, &d);
-		a = dd_diags(&set);
+		a = diag_text(&set);
 		b = dd_full(files, sizeof(files) / sizeof(files[0]));
 		if (!ASSERT_STREQ(a, b))
 			fprintf(stderr, "  step %zu\n", s);
@@ -357,7 +329,7 @@ TEST(doc_warnings_delta_of_a_files_first_document)
 		if (!ASSERT_EQ(d.n_gone, steps[s].n_gone) || !ASSERT_EQ(d.n_added, steps[s].n_gone))
 			fprintf(stderr, "  step %zu\n", s);
 		dd_take(&set, &d);
-		a = dd_diags(&set);
+		a = diag_text(&set);
 		b = dd_full(files, sizeof(files) / sizeof(files[0]));
 		if (!ASSERT_STREQ(a, b))
 			fprintf(stderr, "  step %zu\n", s);

@@ -18,6 +18,7 @@
 #include "compile/plan.h"
 #include "policy/policy.h"
 #include "test.h"
+#include "diag_text.h"
 
 #define PW_WEB \
 	"apiVersion: v1\n" \
@@ -67,35 +68,6 @@ static char *pw_dr(const char *subset)
 	return t;
 }
 
-static int pw_cmp(const void *a, const void *b)
-{
-	return strcmp(*(char *const *)a, *(char *const *)b);
-}
-
-/* The set's diagnostics, sorted, and its counts: what /status would say. */
-static char *pw_diags(const struct pol_set *s)
-{
-	char **l = calloc(s->n_diags + 1, sizeof(*l)), *out = NULL;
-	size_t len = 0;
-	FILE *f = open_memstream(&out, &len);
-
-	ASSERT_TRUE(l && f);
-	for (size_t i = 0; i < s->n_diags; i++) {
-		char buf[1024];
-
-		l[i] = strdup(policy_diag_format(&s->diags[i], buf, sizeof(buf)));
-	}
-	qsort(l, s->n_diags, sizeof(*l), pw_cmp);
-	for (size_t i = 0; i < s->n_diags; i++) {
-		fprintf(f, "%s\n", l[i]);
-		free(l[i]);
-	}
-	fprintf(f, "%zu errors, %zu warnings\n", s->n_errors, s->n_warnings);
-	fclose(f);
-	free(l);
-	return out;
-}
-
 /*
  * Another namespace's DestinationRule for web defines v1 (validation is
  * content: some rule defines it), but Istio applies web's own namespace's
@@ -140,7 +112,7 @@ static char *pw_full(char *const *text)
 			policy_load_buffer(&s, pw_names[i], text[i], strlen(text[i]));
 	ASSERT_EQ(policy_validate(&s), 0);
 	ASSERT_EQ(plan_build(&s, &p), 0);
-	t = pw_diags(&s);
+	t = diag_text(&s);
 	plan_free(&p);
 	policy_set_free(&s);
 	return t;
@@ -291,7 +263,7 @@ TEST(plan_warnings_delta_equals_full_load)
 	ASSERT_EQ(policy_validate(&set), 0);
 	ASSERT_EQ(plan_build(&set, &plan), 0);
 	policy_cache_end(c);
-	a = pw_diags(&set);
+	a = diag_text(&set);
 	b = pw_full(text);
 	ASSERT_STREQ(a, b);
 	ASSERT_STRSTR(a, "subset \"v1\" of web.default.svc.cluster.local is not defined");
@@ -316,17 +288,17 @@ TEST(plan_warnings_delta_equals_full_load)
 			ASSERT_EQ(policy_cache_delta_new(c, pw_names[f], text[f], strlen(text[f]),
 							 &d), 0);
 		pw_take(&set, &d, ns, names, 1);
-		pre = pw_diags(&set);
+		pre = diag_text(&set);
 		ASSERT_EQ(plan_patch_services(&set, &plan, ns, names, 1, &pt), 0);
 		/* not taken: set->diags as the patch found them */
 		plan_patch_undo(&plan, &pt);
-		a = pw_diags(&set);
+		a = diag_text(&set);
 		if (!ASSERT_STREQ(a, pre))
 			fprintf(stderr, "  step %zu: undo\n", s);
 		free(a);
 		ASSERT_EQ(plan_patch_services(&set, &plan, ns, names, 1, &pt), 0);
 		plan_patch_free(&pt);
-		a = pw_diags(&set);
+		a = diag_text(&set);
 		b = pw_full(text);
 		if (!ASSERT_STREQ(a, b))
 			fprintf(stderr, "  step %zu\n", s);
