@@ -399,6 +399,48 @@ gen=$(st .generation)
 rm "$E2E_TMP/policy/later-dr.yaml"
 wait_gen "$gen"
 
+e2e_log "a planning warning about an object the delta did not touch: it goes when the change answers it"
+# later's tcp route sends to its subset v1. Another namespace's rule defines v1 (so validation,
+# which asks whether any rule does, is content), but Istio applies later's own namespace's rule
+# when there is one: while that one lacks v1 the plan warns at the route's destination.
+# later_dr SUBSET: later's own rule
+later_dr() {
+	printf 'apiVersion: networking.istio.io/v1\nkind: DestinationRule\nmetadata: {name: later-own, namespace: default}\n'
+	printf 'spec: {host: later, subsets: [{name: %s, labels: {app: later}}]}\n' "$1"
+}
+gen=$(st .generation)
+printf 'apiVersion: networking.istio.io/v1\nkind: DestinationRule\nmetadata: {name: later-all, namespace: other}\nspec: {host: later.default.svc.cluster.local, subsets: [{name: v1, labels: {app: later}}]}\n' | put a-later-all-dr.yaml
+wait_gen "$gen"
+gen=$(st .generation)
+printf 'apiVersion: networking.istio.io/v1\nkind: VirtualService\nmetadata: {name: later, namespace: default}\nspec: {hosts: [later], tcp: [{route: [{destination: {host: later, subset: v1}}]}]}\n' | put later-vs.yaml
+wait_gen "$gen"
+gen=$(st .generation)
+later_dr v2 | put later-own-dr.yaml
+wait_gen "$gen"
+e2e_assert_match "a delta ($(applied))" 'incremental: .*1 DestinationRules' "$(applied)"
+subset_warning='later-vs\.yaml:[0-9]+:[0-9]+: warning: subset "v1" of later\.default\.svc\.cluster\.local is not defined by a DestinationRule'
+e2e_assert_match "the plan warns about the VirtualService the delta did not touch" "$subset_warning" "$(diags)"
+warnings=$(diags | grep -c ': warning: ')
+gen=$(st .generation)
+later_dr v1 | put later-own-dr.yaml
+wait_gen "$gen"
+e2e_assert_match "the rule defining v1: a delta ($(applied))" 'incremental: .*1 DestinationRules' "$(applied)"
+e2e_assert_eq "the warning is gone" "" "$(diags | grep -E "$subset_warning")"
+e2e_assert_eq "one warning less" "$((warnings - 1))" "$(diags | grep -c ': warning: ')"
+as_full "after a changed DestinationRule answered a planning warning"
+gen=$(st .generation)
+later_dr v2 | put later-own-dr.yaml
+wait_gen "$gen"
+e2e_assert_match "v1 undefined again: the warning is back" "$subset_warning" "$(diags)"
+as_full "after a changed DestinationRule brought a planning warning back"
+for f in later-own-dr later-vs a-later-all-dr; do
+	gen=$(st .generation)
+	rm "$E2E_TMP/policy/$f.yaml"
+	wait_gen "$gen"
+done
+e2e_assert_eq "the route and its warning gone" "" "$(diags | grep -E "$subset_warning")"
+e2e_assert_eq "later serves again" "v2=6 ERR=0" "$(who 1 10.96.0.96:8080 6)"
+
 e2e_log "objects whose documents have warnings of their own: deltas; the warnings come and go with them"
 # api_vs DELEGATE: api's VirtualService; DELEGATE 1: a route delegates (not implemented: a warning)
 api_vs() {
